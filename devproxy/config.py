@@ -1,0 +1,264 @@
+"""The validated, frozen configuration model.
+
+Owns the shape of a config (``Config``, ``Route``, ``Target``, ...) and the rules for
+single values (a target URL, a listen address, a route prefix, a rewrite rule). The
+value parsers raise ``ValueError`` with a message that says what was expected; the
+loader (``loader.py``) adds the file, line and column. Nothing here does I/O except
+``Route`` construction being handed an already-resolved static folder.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+DEFAULT_LISTEN_HOST = "127.0.0.1"
+DEFAULT_LISTEN_PORT = 8080
+DEFAULT_CONNECT_TIMEOUT = 5.0
+DEFAULT_RESPONSE_TIMEOUT = 60.0
+
+WS_ORIGIN_POLICIES = ("keep", "rewrite", "drop")
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+# RFC 9110 §5.1: field-name = token.
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class Listen:
+    """The address devproxy binds: the origin the browser opens."""
+
+    host: str
+    port: int
+
+    @property
+    def is_loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """An upstream base URL, split once so requests never re-parse it."""
+
+    scheme: str  # "http" or "https"
+    host: str  # lower-case hostname or IP literal, IPv6 without brackets
+    port: int  # explicit, or the scheme's default
+    base_path: str  # "" or a path without trailing slash, e.g. "/v1"
+
+    @property
+    def authority(self) -> str:
+        """host[:port] as a Host header names it (default port omitted)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        if self.port == _DEFAULT_PORTS[self.scheme]:
+            return host
+        return f"{host}:{self.port}"
+
+    @property
+    def origin(self) -> str:
+        return f"{self.scheme}://{self.authority}"
+
+    @property
+    def url(self) -> str:
+        return self.origin + self.base_path
+
+    def __str__(self) -> str:
+        return self.url
+
+
+@dataclass(frozen=True, slots=True)
+class Rewrite:
+    """One path rewrite rule: regex -> replacement (Python template syntax)."""
+
+    pattern: re.Pattern[str]
+    replacement: str
+    source: str  # the replacement as the user wrote it, for display
+
+    def apply(self, path: str) -> str:
+        return self.pattern.sub(self.replacement, path, count=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    connect: float = DEFAULT_CONNECT_TIMEOUT  # TCP + TLS handshake
+    response: float = DEFAULT_RESPONSE_TIMEOUT  # request sent -> response headers
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One path prefix and where it goes: a ``target`` URL or a ``static`` folder.
+
+    ``path`` is normalised: it starts with "/" and has no trailing slash unless it
+    is the root. Exactly one of ``target`` and ``static`` is set.
+    """
+
+    path: str
+    target: Target | None = None
+    static: Path | None = None
+    spa: bool = False
+    dotfiles: bool = False
+    change_origin: bool = False
+    strip_prefix: bool = False
+    rewrite: tuple[Rewrite, ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
+    timeout: Timeouts = field(default_factory=Timeouts)
+    secure: bool = True
+    ws: bool = True
+    ws_origin: str = "keep"
+    line: int = 0  # where the route was written (0: a --route flag)
+
+    @property
+    def destination(self) -> str:
+        """What the route serves, for tables and messages."""
+        if self.target is not None:
+            return self.target.url
+        return f"static {self.static}"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    listen: Listen
+    routes: tuple[Route, ...]
+    source: Path | None = None  # the file it came from; None for --route flags
+
+
+def parse_listen(text: str) -> Listen:
+    """Parse ``host:port``, ``[v6]:port`` or ``:port`` (loopback) into a ``Listen``.
+
+    Raises:
+        ValueError: not of that form, or the port is not 0..65535.
+    """
+    text = text.strip()
+    if text.startswith("["):
+        host, sep, port_text = text[1:].partition("]:")
+        if not sep:
+            raise ValueError(f"expected [IPv6]:PORT, got {text!r}")
+    else:
+        host, sep, port_text = text.rpartition(":")
+        if not sep:
+            raise ValueError(f"expected HOST:PORT such as 127.0.0.1:8080, got {text!r}")
+        if ":" in host:
+            raise ValueError(f"write an IPv6 address in brackets, as [::1]:8080, got {text!r}")
+    host = host or DEFAULT_LISTEN_HOST
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ValueError(f"expected a port number 0-65535, got {port_text!r} in {text!r}")
+    if host != "localhost" and not _is_ip(host) and not _is_hostname(host):
+        raise ValueError(f"expected an IP address or host name, got {host!r}")
+    return Listen(host=host, port=int(port_text))
+
+
+def parse_target(text: str) -> Target:
+    """Parse an absolute http(s) URL, optionally with a base path.
+
+    Raises:
+        ValueError: not an absolute http:// or https:// URL, or it carries a query,
+            fragment or credentials (which a base URL cannot meaningfully have).
+    """
+    expected = f"expected an http:// or https:// URL such as http://127.0.0.1:3000, got {text!r}"
+    if "://" not in text:
+        raise ValueError(expected)
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"{expected} ({exc})") from None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        raise ValueError(expected)
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(f"credentials in a target URL are not supported; use headers: {text!r}")
+    if parts.query or parts.fragment or text.endswith(("?", "#")):
+        raise ValueError(f"a target cannot have a query or fragment, got {text!r}")
+    if any(c.isspace() for c in text):
+        raise ValueError(f"a target URL cannot contain white space, got {text!r}")
+    return Target(
+        scheme=scheme,
+        host=parts.hostname.lower(),
+        port=port if port is not None else _DEFAULT_PORTS[scheme],
+        base_path=parts.path.rstrip("/"),
+    )
+
+
+def normalize_prefix(text: str) -> str:
+    """A route path as matched: leading "/", no trailing "/" (except the root).
+
+    Raises:
+        ValueError: it does not start with "/", or has a query, fragment, dot
+            segment or white space.
+    """
+    if not text.startswith("/"):
+        raise ValueError(f"a route path must start with '/', got {text!r}")
+    if any(c in text for c in "?#") or any(c.isspace() for c in text):
+        raise ValueError(f"a route path is a plain path prefix, got {text!r}")
+    segments = text.split("/")
+    if any(s in (".", "..") for s in segments):
+        raise ValueError(f"a route path cannot contain '.' or '..' segments, got {text!r}")
+    if "//" in text.rstrip("/"):
+        raise ValueError(f"a route path cannot contain an empty segment, got {text!r}")
+    return text.rstrip("/") or "/"
+
+
+def parse_rewrite(pattern: str, replacement: str) -> Rewrite:
+    """Compile one rewrite rule. ``$1`` and ``$<name>`` (JavaScript style, as in Vite
+    and http-proxy-middleware configs) are accepted as well as ``\\1`` and ``\\g<name>``.
+
+    Raises:
+        ValueError: the regex does not compile, or the replacement names a group
+            the regex does not have.
+    """
+    try:
+        compiled = re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
+    template = re.sub(r"\$(\d+)|\$<(\w+)>|\$\{(\w+)\}", _js_group_to_python, replacement)
+    for ref in re.findall(r"\\g<(\w+)>|\\(\d+)", template):
+        name = ref[0] or ref[1]
+        if name.isdigit():
+            if int(name) > compiled.groups:
+                raise ValueError(
+                    f"replacement {replacement!r} refers to group {name}, but "
+                    f"{pattern!r} has {compiled.groups} group(s)"
+                )
+        elif name not in compiled.groupindex:
+            raise ValueError(f"replacement {replacement!r} refers to unknown group {name!r}")
+    return Rewrite(pattern=compiled, replacement=template, source=replacement)
+
+
+def check_header(name: str, value: str) -> None:
+    """Refuse header names that are not tokens and values that could split a message.
+
+    Raises:
+        ValueError: says which rule the name or value breaks.
+    """
+    if not _TOKEN.match(name):
+        raise ValueError(f"{name!r} is not a valid header name")
+    # RFC 9110 §5.5: CR, LF and NUL are never allowed in a field value.
+    if any(c in value for c in "\r\n\x00"):
+        raise ValueError(f"the value of header {name!r} contains CR, LF or NUL")
+
+
+def _js_group_to_python(m: re.Match[str]) -> str:
+    return f"\\g<{m.group(1) or m.group(2) or m.group(3)}>"
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_hostname(host: str) -> bool:
+    return bool(re.fullmatch(r"(?i)[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?(?:\.[a-z0-9\-]+)*", host))
