@@ -1,0 +1,90 @@
+"""Responses devproxy writes itself when it cannot forward (404, 502, 504, 400).
+
+Owns their format: an HTML page for a browser navigation, RFC 9457
+``application/problem+json`` for everything else (fetch/XHR callers, curl), so the
+reason reaches whoever is looking. It decides nothing about when to send them.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Mapping, Sequence
+
+from aiohttp import web
+from multidict import CIMultiDictProxy
+
+PROBLEM_JSON = "application/problem+json"
+
+
+def wants_html(headers: CIMultiDictProxy[str]) -> bool:
+    """A top-level browser navigation, which should get a readable page."""
+    if headers.get("Sec-Fetch-Mode") == "navigate":
+        return True
+    return "text/html" in headers.get("Accept", "")
+
+
+def problem_response(
+    request: web.BaseRequest,
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    hint: str = "",
+    facts: Mapping[str, str] | None = None,
+    items: Sequence[str] = (),
+    items_title: str = "",
+) -> web.Response:
+    """Build a devproxy error response.
+
+    Args:
+        status: the HTTP status to send.
+        title: one line, e.g. "Backend not reachable".
+        detail: what happened, in a sentence.
+        hint: what the user can do about it.
+        facts: labelled values (route, target, ...), shown in order.
+        items: a list to show (addresses tried, configured routes).
+        items_title: the list's heading.
+    """
+    facts = facts or {}
+    if wants_html(request.headers):
+        body = _html(status, title, detail, hint, facts, items, items_title)
+        return web.Response(status=status, text=body, content_type="text/html")
+    doc: dict[str, object] = {"type": "about:blank", "title": title, "status": status,
+                              "detail": detail}
+    if hint:
+        doc["hint"] = hint
+    doc.update({k.lower().replace(" ", "_"): v for k, v in facts.items()})
+    if items:
+        doc[items_title.lower().replace(" ", "_") or "items"] = list(items)
+    return web.Response(status=status, text=json.dumps(doc, indent=2) + "\n",
+                        content_type=PROBLEM_JSON)
+
+
+def _html(
+    status: int, title: str, detail: str, hint: str, facts: Mapping[str, str],
+    items: Sequence[str], items_title: str,
+) -> str:
+    esc = html.escape
+    rows = "".join(f"<tr><th>{esc(k)}</th><td><code>{esc(v)}</code></td></tr>"
+                   for k, v in facts.items())
+    listing = ""
+    if items:
+        lis = "".join(f"<li><code>{esc(i)}</code></li>" for i in items)
+        listing = f"<h2>{esc(items_title)}</h2><ul>{lis}</ul>"
+    hint_html = f'<p class="hint">{esc(hint)}</p>' if hint else ""
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{status} {esc(title)} · devproxy</title>
+<style>
+body{{font:15px/1.5 system-ui,sans-serif;max-width:46rem;margin:3rem auto;padding:0 1rem;
+     color:#222}}
+h1{{font-size:1.4rem}} .status{{color:#b42318}} th{{text-align:left;padding-right:1rem;color:#555}}
+code{{background:#f3f3f3;padding:.1rem .3rem;border-radius:3px}}
+.hint{{background:#fff8e1;border-left:4px solid #f0b400;padding:.6rem .8rem}}
+footer{{margin-top:2rem;color:#888;font-size:.85rem}}
+</style></head><body>
+<h1><span class="status">{status}</span> {esc(title)}</h1>
+<p>{esc(detail)}</p>{hint_html}<table>{rows}</table>{listing}
+<footer>This page was written by devproxy, not by your backend.</footer>
+</body></html>
+"""

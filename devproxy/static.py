@@ -1,0 +1,226 @@
+"""Static files for a route with a ``static`` folder.
+
+Owns which file a request path names under the route's folder, and the sandbox that
+keeps every answer inside it: the raw path is percent-decoded exactly once (strict
+UTF-8); NUL, backslash and ``.``/``..`` segments are refused; dotfiles are refused
+unless the route allows them; the real path (symlinks followed) must lie inside the
+folder's real path. Directories are never listed: one with an ``index.html`` serves
+it (after a 308 to the slash-terminated URL), any other is a miss. With ``spa`` a miss
+that a browser navigates to gets the folder's ``index.html``.
+
+Decide, then act: ``resolve_static`` only decides (it reads the file system, never
+the request); ``serve_static`` hands the decided file to aiohttp's ``FileResponse``,
+which owns Content-Type, ETag/Last-Modified, conditional requests, Range and HEAD.
+This module adds ``Cache-Control: no-cache`` to everything it sends (a dev server:
+always revalidate). It must not read or write a file body itself, list a directory,
+decode a path twice, or name the folder's absolute path in a response.
+
+``FileResponse`` may send a regular-file sibling ``<file>.br``/``<file>.gz`` instead
+of the decided file when Accept-Encoding allows (with Content-Encoding). It lstat()s
+that sibling and ignores symlinks, so the sibling lies in the same, already checked
+directory and the sandbox holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import functools
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote
+
+from aiohttp import web
+
+from .config import Route
+from .errorpages import problem_response
+
+logger = logging.getLogger(__name__)
+
+INDEX = "index.html"
+ALLOW = "GET, HEAD"
+# A dev server's files change under it: let caches keep them but always revalidate
+# (RFC 9111 §5.2.2.4), as Vite does. Also on 404/308, which are heuristically
+# cacheable (RFC 9110 §15.1) and would otherwise outlive the file being created.
+_NO_CACHE = {"Cache-Control": "no-cache"}
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    file: Path  # real path, inside the root's real path
+    directory: bool  # the path named a directory; ``file`` is its index.html
+
+
+class _Miss(enum.Enum):
+    MISSING = "missing"  # nothing there: SPA fallback may apply
+    REFUSED = "refused"  # hostile or forbidden: always 404
+
+
+def resolve_static(root: Path, rest: str, *, dotfiles: bool) -> Path | None:
+    """The file that ``rest`` names under ``root``, or None for a 404.
+
+    Args:
+        root: the route's folder (absolute; it may itself be a symlink).
+        rest: the raw, percent-encoded request path after the route prefix: "" or
+            starting with "/". No query.
+        dotfiles: serve names starting with "." (``.well-known``); "." and ".."
+            segments are refused either way.
+
+    Returns:
+        The real path of a regular file inside ``root``'s real path: the file named,
+        or ``index.html`` when ``rest`` names a directory that has one (the caller
+        redirects a directory path without a trailing slash first). None when the
+        path is malformed or refused, names nothing, a directory without an index,
+        something that is not a regular file, or a file with a trailing slash.
+        Never raises for any ``rest``.
+    """
+    found = _lookup(root, rest, dotfiles=dotfiles)
+    return found.file if isinstance(found, _Found) else None
+
+
+async def serve_static(request: web.Request, route: Route, rest: str) -> web.StreamResponse:
+    """Answer ``request`` from ``route``'s folder.
+
+    Args:
+        request: any method; only GET and HEAD are served (405 otherwise).
+        route: a route with ``static`` set.
+        rest: as for ``resolve_static``.
+
+    Returns:
+        A ``FileResponse`` (200/206/304/412/416 as the request's headers decide), a 308
+        to add a directory's trailing slash, 405 with ``Allow``, or 404.
+
+    Raises:
+        ValueError: ``route`` has no static folder (a caller bug).
+    """
+    root = route.static
+    if root is None:
+        raise ValueError(f"route {route.path!r} has a target, not a static folder")
+    if request.method not in ("GET", "HEAD"):
+        return _method_not_allowed(request, route)
+    loop = asyncio.get_running_loop()
+    # The lookup is a handful of blocking stat/readlink calls: keep them off the loop.
+    found = await loop.run_in_executor(
+        None, functools.partial(_lookup, root, rest, dotfiles=route.dotfiles)
+    )
+    if isinstance(found, _Found):
+        if found.directory and not rest.endswith("/"):
+            return _add_slash(request)
+        return _file(found.file)
+    if found is _Miss.REFUSED:
+        logger.debug("route %s: refused static path %r", route.path, rest)
+    elif route.spa and _accepts_html(request):
+        index = await loop.run_in_executor(
+            None, functools.partial(_lookup, root, "/" + INDEX, dotfiles=route.dotfiles)
+        )
+        if isinstance(index, _Found):
+            return _file(index.file)
+    return _not_found(request, route, rest)
+
+
+def _lookup(root: Path, rest: str, *, dotfiles: bool) -> _Found | _Miss:
+    split = _segments(rest, dotfiles=dotfiles)
+    if split is None:
+        return _Miss.REFUSED
+    parts, trailing_slash = split
+    try:
+        base = root.resolve(strict=True)
+        target = base.joinpath(*parts).resolve(strict=True)
+        is_file, is_dir = target.is_file(), target.is_dir()
+    except (OSError, RuntimeError, ValueError):
+        # Missing, a file used as a directory, a name too long, or a symlink loop
+        # (RuntimeError before Python 3.13, OSError after).
+        return _Miss.MISSING
+    if not _inside(target, base, dotfiles=dotfiles):
+        return _Miss.REFUSED
+    if is_file:
+        # pathlib drops a trailing slash; "/app.js/" must not serve app.js.
+        return _Miss.MISSING if trailing_slash else _Found(target, directory=False)
+    if not is_dir:
+        return _Miss.REFUSED  # a FIFO, socket or device
+    try:
+        index = (target / INDEX).resolve(strict=True)
+        ok = index.is_file() and _inside(index, base, dotfiles=dotfiles)
+    except (OSError, RuntimeError, ValueError):
+        return _Miss.MISSING
+    return _Found(index, directory=True) if ok else _Miss.MISSING
+
+
+def _segments(rest: str, *, dotfiles: bool) -> tuple[list[str], bool] | None:
+    """The decoded, non-empty path segments and whether the path ends with "/", or
+    None when the path must be refused."""
+    if rest and not rest.startswith("/"):
+        return None
+    try:
+        # Exactly one decode: "%252e" stays the literal name "%2e". Strict UTF-8 refuses
+        # overlong forms ("%c0%ae") and, via encode(), raw bytes a lenient parser passed
+        # through as surrogates.
+        path = unquote(rest, encoding="utf-8", errors="strict")
+        path.encode("utf-8")
+    except UnicodeError:
+        return None
+    # NUL ends a C string; a backslash is a separator on Windows and in some tools.
+    if "\x00" in path or "\\" in path:
+        return None
+    # Empty segments ("//") are dropped, so no segment can make the join absolute.
+    parts = [segment for segment in path.split("/") if segment]
+    if any(segment in (".", "..") for segment in parts):
+        return None
+    if not dotfiles and any(segment.startswith(".") for segment in parts):
+        return None
+    return parts, path.endswith("/")
+
+
+def _inside(real: Path, base: Path, *, dotfiles: bool) -> bool:
+    if not real.is_relative_to(base):
+        return False
+    # Also on the real path: a symlink ``public -> .git`` must not open a dotfile.
+    return dotfiles or not any(p.startswith(".") for p in real.relative_to(base).parts)
+
+
+def _accepts_html(request: web.Request) -> bool:
+    return "text/html" in request.headers.get("Accept", "").lower()
+
+
+def _file(path: Path) -> web.FileResponse:
+    return web.FileResponse(path, headers=_NO_CACHE)
+
+
+def _add_slash(request: web.Request) -> web.StreamResponse:
+    # Relative links in the index resolve against the directory only with the slash.
+    # 308 keeps the method (RFC 9110 §15.4.9); the raw query is kept as it came.
+    path, sep, query = request.raw_path.partition("?")
+    # One leading slash: "//host/" would be a network-path reference, an open redirect.
+    location = "/" + path.lstrip("/") + "/" + sep + query
+    return web.Response(status=308, headers={"Location": location, **_NO_CACHE})
+
+
+def _method_not_allowed(request: web.Request, route: Route) -> web.StreamResponse:
+    response = problem_response(
+        request, 405, "Method not allowed",
+        f"Route {route.path} serves static files, which can only be read with GET or HEAD.",
+        facts={"Route": route.path, "Method": request.method},
+    )
+    # RFC 9110 §15.5.6: a 405 must list the allowed methods.
+    response.headers["Allow"] = ALLOW
+    response.headers.update(_NO_CACHE)
+    return response
+
+
+def _not_found(request: web.Request, route: Route, rest: str) -> web.StreamResponse:
+    hint = ""
+    if not route.spa and _accepts_html(request):
+        hint = "for a single-page app with client-side routes, set `spa: true` on this route"
+    response = problem_response(
+        request, 404, "File not found",
+        f"No file was found for {_shown(rest)} under route {route.path}.",
+        hint=hint, facts={"Route": route.path},
+    )
+    response.headers.update(_NO_CACHE)
+    return response
+
+
+def _shown(rest: str) -> str:
+    # A lenient parser can pass raw bytes through as surrogates, which UTF-8 refuses.
+    return rest.encode("ascii", "backslashreplace").decode("ascii") or "/"
