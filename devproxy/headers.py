@@ -1,0 +1,320 @@
+"""Header rewriting between the browser and a backend.
+
+Owns which headers cross devproxy in each direction and how they change:
+
+- requests: drop hop-by-hop fields, ``Expect`` and ``Host``; set ``Host`` and the
+  ``X-Forwarded-*`` family; apply the route's configured headers;
+- responses: drop hop-by-hop fields; point ``Location``/``Content-Location`` and
+  cookie ``Domain``/``Path`` back at devproxy.
+
+Pure: values in, values out, no I/O, nothing from ``aiohttp.web``. Headers stay in a
+``CIMultiDict`` so repeated fields (``Set-Cookie``) survive in order.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import re
+from typing import TypeAlias
+
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from .config import Route, Target
+from .paths import client_path
+
+Headers: TypeAlias = CIMultiDictProxy[str] | CIMultiDict[str]
+
+# RFC 9110 §7.6.1: connection-specific fields a proxy must not forward, plus the
+# pre-standard ``Keep-Alive`` and ``Proxy-Connection`` that clients still send.
+HOP_BY_HOP: frozenset[str] = frozenset({
+    "connection", "keep-alive", "proxy-connection", "proxy-authenticate",
+    "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade",
+})
+
+# Request fields devproxy sets itself, so incoming ones never pass through as they are.
+# ``Expect``: devproxy answers 100-continue itself and re-frames the body.
+_SET_BY_PROXY = frozenset({
+    "host", "expect", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto",
+    "x-forwarded-port", "x-forwarded-prefix",
+})
+_LOCATIONS = frozenset({"location", "content-location"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+# A target on one of these is reachable by the others' names too, so a backend may
+# well name itself by any of them.
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+# RFC 3986 Appendix B: an optional scheme, then "//" and the authority.
+_NETWORK_REF = re.compile(r"(?:([A-Za-z][A-Za-z0-9+.\-]*):)?//([^/?#]*)")
+
+
+def request_headers(
+    incoming: Headers, route: Route, *, client_ip: str | None, proxy_host: str, scheme: str
+) -> CIMultiDict[str]:
+    """The headers to send upstream for a request the browser sent.
+
+    Hop-by-hop fields (including any named in ``Connection``) are dropped before
+    devproxy adds its own, so ``Connection: close, X-Forwarded-For`` can strip only the
+    browser's ``X-Forwarded-For``, never devproxy's (the ordering behind Apache
+    CVE-2022-31813).
+
+    Args:
+        incoming: the browser's request headers.
+        route: the route with a target the request matched.
+        client_ip: the browser's address, appended to ``X-Forwarded-For``; None keeps
+            what came.
+        proxy_host: the ``Host`` the browser sent, as received.
+        scheme: ``http`` or ``https``, as the browser spoke to devproxy.
+
+    Returns:
+        A new multidict: the surviving incoming headers in order, ``Host`` first, then
+        ``X-Forwarded-*``; the route's configured headers replace any of the same name.
+
+    Raises:
+        ValueError: ``route`` has no target.
+    """
+    target = _target(route)
+    drop = _hop_by_hop(incoming)
+    out: CIMultiDict[str] = CIMultiDict()
+    out.add("Host", target.authority if route.change_origin else proxy_host)
+    forwarded_for: list[str] = []
+    for name, value in incoming.items():
+        key = name.lower()
+        if key in drop:
+            continue
+        if key in _SET_BY_PROXY:
+            if key == "x-forwarded-for":
+                forwarded_for.append(value)
+            continue
+        out.add(name, value)
+    if client_ip is not None:
+        forwarded_for.append(client_ip)
+    # The loop let none of these through, so adding them is setting them.
+    if forwarded_for:
+        # RFC 9110 §5.3: repeated field lines are one comma-separated list.
+        out.add("X-Forwarded-For", ", ".join(forwarded_for))
+    out.add("X-Forwarded-Host", proxy_host)
+    out.add("X-Forwarded-Proto", scheme)
+    default_port = _DEFAULT_PORTS.get(scheme, 80)
+    host_port = _host_and_port(proxy_host, default_port)
+    out.add("X-Forwarded-Port", str(default_port if host_port is None else host_port[1]))
+    if route.strip_prefix and route.path != "/":
+        out.add("X-Forwarded-Prefix", route.path)
+    # No Via, although RFC 9110 §7.6.3 says a proxy MUST send it: nginx's default
+    # ``gzip_proxied off`` stops compressing for any request with Via, so a dev backend
+    # behind nginx would answer differently behind devproxy than in production.
+    for name, value in route.headers:
+        out[name] = value
+    return out
+
+
+def response_headers(upstream: Headers, route: Route, *, proxy_origin: str) -> CIMultiDict[str]:
+    """The headers to send the browser for a response the backend sent.
+
+    Args:
+        upstream: the backend's response headers.
+        route: the route with a target the request matched.
+        proxy_origin: ``scheme://host[:port]`` as the browser reached devproxy.
+
+    Returns:
+        A new multidict without hop-by-hop fields, everything else in order, with
+        ``Location``/``Content-Location`` passed through ``rewrite_location`` and each
+        ``Set-Cookie`` through ``rewrite_set_cookie``.
+
+    Raises:
+        ValueError: ``route`` has no target.
+    """
+    drop = _hop_by_hop(upstream)
+    out: CIMultiDict[str] = CIMultiDict()
+    for name, value in upstream.items():
+        key = name.lower()
+        if key in drop:
+            continue
+        if key == "set-cookie":
+            value = rewrite_set_cookie(value, route)
+        elif key in _LOCATIONS:
+            value = rewrite_location(value, route, proxy_origin)
+        out.add(name, value)
+    return out
+
+
+def rewrite_location(value: str, route: Route, proxy_origin: str) -> str:
+    """Point a ``Location``-style URL the backend sent at devproxy instead.
+
+    The backend names itself by ``route.target.origin`` (any loopback name counts for
+    a loopback target; a default port equals an omitted one) or, when ``Host`` was
+    not changed, by ``proxy_origin``. Absolute and protocol-relative URLs at either
+    origin become ``proxy_origin`` + the browser's path (``paths.client_path``) +
+    query and fragment as they were; root-relative references get the browser's path
+    and stay root-relative.
+
+    Returns:
+        The rewritten value; ``value`` unchanged for other origins, relative-path
+        references, paths outside what the route maps, and anything unparsable.
+
+    Raises:
+        ValueError: ``route`` has no target.
+    """
+    target = _target(route)
+    network = _NETWORK_REF.match(value)
+    if network is None:
+        if not value.startswith("/"):
+            return value  # a relative-path reference or another scheme (mailto:)
+        path, rest = _split_path(value)
+        mapped = client_path(route, path)
+        return value if mapped is None else mapped + rest
+    scheme = network.group(1)
+    authority = network.group(2)
+    target_origin = (target.scheme, target.host, target.port)
+    if not (
+        _at_origin(scheme, authority, target_origin, loopback_alias=True)
+        or _at_origin(scheme, authority, _parse_origin(proxy_origin))
+    ):
+        return value
+    path, rest = _split_path(value[network.end():])
+    mapped = client_path(route, path or "/")
+    return value if mapped is None else proxy_origin + mapped + rest
+
+
+def rewrite_set_cookie(value: str, route: Route) -> str:
+    """Make a backend's cookie stick to devproxy's origin.
+
+    A ``Domain`` attribute that domain-matches the target host (RFC 6265 §5.1.3) is
+    removed, which makes the cookie host-only for devproxy's host. A ``Path`` is
+    mapped with ``paths.client_path``; if that changed it, a trailing "/" is dropped
+    (``/api/`` -> ``/api``), so that ``Path=/`` behind ``/api`` path-matches ``/api``
+    and ``/api/x`` but not ``/apikey`` (RFC 6265 §5.1.4). Everything else is kept byte
+    for byte.
+
+    Raises:
+        ValueError: ``route`` has no target.
+    """
+    if ";" not in value:
+        return value
+    host = _target(route).host
+    parts = value.split(";")
+    kept = [parts[0]]
+    changed = False
+    for part in parts[1:]:
+        name, eq, attribute = part.partition("=")
+        key = name.strip(" \t").lower()
+        if key == "domain" and _domain_matches(host, attribute):
+            changed = True
+            continue
+        if key == "path":
+            mapped = _cookie_path(route, attribute)
+            if mapped is not None:
+                part = name + eq + mapped
+                changed = True
+        kept.append(part)
+    return ";".join(kept) if changed else value
+
+
+def _target(route: Route) -> Target:
+    if route.target is None:
+        raise ValueError(f"route {route.path!r} serves static files and has no target")
+    return route.target
+
+
+def _hop_by_hop(headers: Headers) -> frozenset[str]:
+    """``HOP_BY_HOP`` plus every field ``Connection`` names (RFC 9110 §7.6.1)."""
+    connection = headers.getall("Connection", ())
+    if not connection:
+        return HOP_BY_HOP
+    return _with_named(connection[0] if len(connection) == 1 else ",".join(connection))
+
+
+# Browsers send ``Connection: keep-alive`` on nearly every request; remembering a few
+# values spares building a set per request. Bounded, as the values come from clients.
+@functools.lru_cache(maxsize=64)
+def _with_named(connection: str) -> frozenset[str]:
+    return HOP_BY_HOP | {token.strip(" \t").lower() for token in connection.split(",")}
+
+
+def _host_and_port(authority: str, default: int) -> tuple[str, int] | None:
+    """(lower-case host without brackets, port) from an authority; None for userinfo or
+    anything malformed."""
+    if "@" in authority:
+        return None
+    if authority.startswith("["):
+        host, bracket, after = authority[1:].partition("]")
+        if not bracket or (after and not after.startswith(":")):
+            return None
+        port = after[1:]
+    else:
+        host, _, port = authority.partition(":")  # an unbracketed v6 fails as a port
+    if not port:
+        return host.lower(), default
+    if not (port.isascii() and port.isdigit()):
+        return None
+    return host.lower(), int(port)
+
+
+def _parse_origin(origin: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of ``scheme://authority``; None if it is not one."""
+    parsed = _NETWORK_REF.fullmatch(origin)
+    if parsed is None or parsed.group(1) is None:
+        return None
+    scheme = parsed.group(1).lower()
+    host_port = _host_and_port(parsed.group(2), _DEFAULT_PORTS.get(scheme, 0))
+    return None if host_port is None else (scheme, *host_port)
+
+
+def _at_origin(scheme: str | None, authority: str, origin: tuple[str, str, int] | None,
+               *, loopback_alias: bool = False) -> bool:
+    """Whether ``scheme://authority`` is ``origin``; a None scheme (``//host``) takes
+    the origin's."""
+    if origin is None:
+        return False
+    origin_scheme, origin_host, origin_port = origin
+    if scheme is not None and scheme.lower() != origin_scheme:
+        return False
+    parsed = _host_and_port(authority, _DEFAULT_PORTS.get(origin_scheme, 0))
+    if parsed is None or parsed[1] != origin_port:
+        return False
+    host = parsed[0]
+    return host == origin_host or (
+        loopback_alias and host in _LOOPBACK and origin_host in _LOOPBACK
+    )
+
+
+def _split_path(reference: str) -> tuple[str, str]:
+    """(path, "?query#fragment" as written) of a reference with no authority left."""
+    end = len(reference)
+    for mark in "?#":
+        found = reference.find(mark, 0, end)
+        if found >= 0:
+            end = found
+    return reference[:end], reference[end:]
+
+
+def _domain_matches(host: str, attribute: str) -> bool:
+    """RFC 6265 §5.1.3 with the §5.2.3 clean-up of the attribute value."""
+    domain = attribute.strip(" \t").lower()
+    if domain.startswith("."):
+        domain = domain[1:]
+    if host == domain:
+        return True
+    if not host.endswith("." + domain):
+        return False
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return True
+    return False
+
+
+def _cookie_path(route: Route, attribute: str) -> str | None:
+    """The mapped Path attribute value with its surrounding white space, or None to
+    keep it as it is."""
+    path = attribute.strip(" \t")
+    # §5.2.4: a Path not starting with "/" is ignored by the browser; leave it alone.
+    if not path.startswith("/"):
+        return None
+    mapped = client_path(route, path)
+    if mapped is None or mapped == path:
+        return None
+    if len(mapped) > 1 and mapped.endswith("/"):
+        mapped = mapped[:-1]
+    lead = attribute[: len(attribute) - len(attribute.lstrip(" \t"))]
+    trail = attribute[len(attribute.rstrip(" \t")):]
+    return lead + mapped + trail

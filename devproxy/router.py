@@ -1,0 +1,77 @@
+"""Route matching: which route serves a request path.
+
+Owns the matching rule: the longest route prefix that matches the raw request path on
+a whole-segment boundary wins, whatever order the routes were written in. ``/api``
+matches ``/api``, ``/api/`` and ``/api/x`` but not ``/apikey`` or ``/api.ts``; ``/``
+matches every path. Matching is case-sensitive and byte-for-byte on the raw,
+percent-encoded path: no decoding, no dot-segment removal, no slash merging (a proxy
+that normalises differently from its backend invites routing bypasses).
+
+Must not rewrite paths (``paths.py``), touch headers, or do I/O. A ``RouteTable`` is
+immutable; a reload builds a new one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .config import Route
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """The route that serves a path, and the raw path after its prefix."""
+
+    route: Route
+    rest: str  # "" or starting with "/"; the whole path for the root route
+
+
+class RouteTable:
+    """An immutable set of routes, precomputed for matching on every request."""
+
+    __slots__ = ("_by_length", "routes")
+
+    def __init__(self, routes: Sequence[Route]) -> None:
+        """Precompute the match order.
+
+        Args:
+            routes: in file order; kept in that order in ``routes`` for display.
+
+        Raises:
+            ValueError: two routes have the same ``path`` (the loader reports this
+                with file positions first; this guards other callers).
+        """
+        seen: set[str] = set()
+        for route in routes:
+            if route.path in seen:
+                raise ValueError(f"duplicate route path {route.path!r}")
+            seen.add(route.path)
+        self.routes: tuple[Route, ...] = tuple(routes)
+        # Longest prefix first, so the first hit is the longest match. The root route
+        # is stored as the empty prefix: every path starts with it, and its rest is
+        # the whole path. Equal lengths cannot tie: two different prefixes of one
+        # length never both start the same path.
+        prefixes = [("" if route.path == "/" else route.path, route) for route in routes]
+        prefixes.sort(key=lambda entry: len(entry[0]), reverse=True)
+        self._by_length: tuple[tuple[str, int, Route], ...] = tuple(
+            (prefix, len(prefix), route) for prefix, route in prefixes
+        )
+
+    def match(self, raw_path: str) -> Match | None:
+        """The route with the longest prefix that ``raw_path`` starts with on a segment
+        boundary, or None when no route matches.
+
+        Args:
+            raw_path: the request target's path, percent-encoded as received, without
+                the query.
+        """
+        for prefix, length, route in self._by_length:
+            if raw_path.startswith(prefix) and (
+                len(raw_path) == length or raw_path[length] == "/"
+            ):
+                return Match(route, raw_path[length:])
+        return None
+
+    def __repr__(self) -> str:
+        return f"RouteTable({[route.path for route in self.routes]!r})"
