@@ -1,0 +1,105 @@
+"""The one request handler: snapshot, match, then static | websocket | http.
+
+Owns the order of decisions for every request and the per-request log line. A request
+reads the live snapshot once and finishes on what it read, so a reload never changes
+a request half way. It forwards nothing itself (``forward``, ``websocket``, ``static``)
+and writes no error page markup (``errorpages``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from aiohttp import web
+
+from .config import Route
+from .errorpages import problem_response
+from .errors import UpstreamError
+from .forward import forward_http
+from .state import LIVE, OUTAGES, SESSION
+from .static import serve_static
+from .upstream import diagnose
+
+logger = logging.getLogger(__name__)
+access_logger = logging.getLogger("devproxy.access")
+
+
+async def handle(request: web.Request) -> web.StreamResponse:
+    """Serve one request on the routes in force when it arrived."""
+    start = time.perf_counter()
+    snapshot = request.app[LIVE].current
+    raw = request.raw_path
+    route: Route | None = None
+    if not raw.startswith("/"):
+        # Absolute-form or asterisk-form targets: devproxy is a reverse proxy for its
+        # configured routes, never an open forward proxy (RFC 9112 §3.2.2).
+        response: web.StreamResponse = problem_response(
+            request, 400, "Not a path", "devproxy only serves origin-form requests "
+            "(a path such as /api/users), not absolute URLs or '*'.",
+        )
+    else:
+        path = raw.partition("?")[0]
+        match = snapshot.table.match(path)
+        if match is None:
+            response = _no_route(request, snapshot.table.routes)
+        else:
+            route = match.route
+            response = await _serve(request, route, path, match.rest)
+    _log(request, route, response, start)
+    return response
+
+
+async def _serve(request: web.Request, route: Route, path: str, rest: str) -> web.StreamResponse:
+    if route.static is not None:
+        return await serve_static(request, route, rest)
+    assert route.target is not None
+    try:
+        return await forward_http(request, route, path, request.app[SESSION], request.app[OUTAGES])
+    except UpstreamError as err:
+        return await upstream_failure(request, route, err)
+
+
+async def upstream_failure(
+    request: web.Request, route: Route, err: UpstreamError
+) -> web.StreamResponse:
+    """The 502/504 for a target that could not be reached, logged once per outage."""
+    target = route.target
+    assert target is not None
+    facts = {"Route": route.path, "Target": target.url, "Reason": err.kind}
+    attempts: list[str] = []
+    if err.kind == "refused":
+        attempts = [f"{a.address}: {a.error or 'connected on retry'}"
+                    for a in await diagnose(target)]
+    if request.app[OUTAGES].failed(target):
+        tried = f" (tried {'; '.join(attempts)})" if attempts else ""
+        logger.error("route %s -> %s: %s%s. %s", route.path, target.url, err.detail, tried,
+                     err.hint)
+    title = "Backend timed out" if err.status_hint == 504 else "Backend not reachable"
+    return problem_response(
+        request, err.status_hint, title, err.detail, hint=err.hint, facts=facts,
+        items=attempts, items_title="Addresses tried",
+    )
+
+
+def _no_route(request: web.Request, routes: tuple[Route, ...]) -> web.StreamResponse:
+    listing = [f"{r.path} -> {r.destination}" for r in routes]
+    return problem_response(
+        request, 404, "No route matches",
+        f"No configured route matches {request.path!r}.",
+        hint="add a route for this path to devproxy.yaml, or a catch-all `path: /`",
+        items=listing, items_title="Configured routes",
+    )
+
+
+def _log(
+    request: web.Request, route: Route | None, response: web.StreamResponse, start: float
+) -> None:
+    if not access_logger.isEnabledFor(logging.INFO):
+        return
+    ms = (time.perf_counter() - start) * 1000
+    access_logger.info(
+        "%s %s -> %s %d %.1fms %dB",
+        request.method, request.raw_path, route.path if route else "-", response.status, ms,
+        response.body_length, extra={"status": response.status},
+    )

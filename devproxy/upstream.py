@@ -1,0 +1,251 @@
+"""The upstream side: the shared client session and what can go wrong reaching a target.
+
+Owns the one ``ClientSession`` factory, name resolution for ``localhost``, the single
+place where aiohttp's client exceptions become ``UpstreamError`` (``map_exceptions``),
+the per-address diagnosis behind a 502, and outage bookkeeping so a dead backend is
+logged once per outage, not once per request. It never builds responses for the
+browser (``errorpages``) and never decides routes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import socket
+import ssl
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import ThreadedResolver
+
+from .config import Target
+from .errors import UpstreamError
+
+logger = logging.getLogger(__name__)
+
+# aiohttp adds these to every client request unless told not to; a proxy must send
+# only what the browser sent.
+_SKIP_AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
+_DIAGNOSE_TIMEOUT = 1.0
+
+
+def make_session() -> aiohttp.ClientSession:
+    """The app's one pooled upstream client.
+
+    No cookie jar (cookies belong to the browser), no decompression (bodies pass
+    through byte for byte), no total timeout (streams may run for hours); redirects
+    are refused per request. Connection limits stay unbounded here: the browser
+    already bounds its connections per origin.
+    """
+    connector = aiohttp.TCPConnector(
+        limit=0,
+        resolver=LoopbackResolver(),
+        keepalive_timeout=30,
+        ttl_dns_cache=10,
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        auto_decompress=False,
+        skip_auto_headers=_SKIP_AUTO_HEADERS,
+        timeout=aiohttp.ClientTimeout(total=None),
+        raise_for_status=False,
+    )
+
+
+def client_timeout(connect: float) -> aiohttp.ClientTimeout:
+    """Per-request timeouts: ``connect`` bounds TCP + TLS; nothing bounds the body."""
+    return aiohttp.ClientTimeout(total=None, connect=None, sock_connect=connect, sock_read=None)
+
+
+def is_localhost(host: str) -> bool:
+    """RFC 6761 §6.3: ``localhost`` and ``*.localhost`` always mean loopback."""
+    return host == "localhost" or host.endswith(".localhost")
+
+
+class LoopbackResolver(AbstractResolver):
+    """Resolve ``localhost`` to both 127.0.0.1 and ::1 and delegate everything else.
+
+    The system resolver (with AI_ADDRCONFIG, as aiohttp calls it) may return only one
+    of the two; a backend that listens on ::1 only (Node 17+ defaults) or 127.0.0.1 only
+    must work either way, so both are tried in turn.
+    """
+
+    def __init__(self) -> None:
+        self._system: ThreadedResolver | None = None
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        if is_localhost(host):
+            return [
+                _result(host, addr, port, fam)
+                for addr, fam in (("127.0.0.1", socket.AF_INET), ("::1", socket.AF_INET6))
+                if family in (socket.AF_UNSPEC, fam)
+            ]
+        if self._system is None:
+            self._system = ThreadedResolver()
+        return await self._system.resolve(host, port, family)
+
+    async def close(self) -> None:
+        if self._system is not None:
+            await self._system.close()
+
+
+def _result(host: str, addr: str, port: int, family: socket.AddressFamily) -> ResolveResult:
+    return ResolveResult(
+        hostname=host, host=addr, port=port, family=family, proto=0,
+        flags=socket.AI_NUMERICHOST,
+    )
+
+
+@contextmanager
+def map_exceptions(target: Target, connect_timeout: float) -> Iterator[None]:
+    """Translate aiohttp's client errors raised inside the block into ``UpstreamError``.
+
+    This is the only place that knows aiohttp's exception hierarchy. Order matters:
+    the certificate and SSL errors subclass the connector error.
+    """
+    try:
+        yield
+    except aiohttp.ClientConnectorCertificateError as exc:
+        raise UpstreamError(
+            502, "tls",
+            f"TLS certificate verification failed for {target.origin}: {exc.certificate_error}",
+            "a self-signed development certificate? set `secure: false` on this route",
+        ) from exc
+    except aiohttp.ClientSSLError as exc:
+        raise UpstreamError(
+            502, "tls", f"TLS handshake with {target.origin} failed: {exc.os_error}",
+            "is the target really https? check the scheme of the target URL",
+        ) from exc
+    except aiohttp.ClientConnectorDNSError as exc:
+        raise UpstreamError(
+            502, "dns", f"cannot resolve {target.host!r}: {exc.os_error}",
+            "check the host name in the target URL",
+        ) from exc
+    except aiohttp.ClientConnectorError as exc:
+        raise UpstreamError(
+            502, "refused", f"cannot connect to {target.authority}: {_os_reason(exc.os_error)}",
+            _refused_hint(target),
+        ) from exc
+    except aiohttp.ConnectionTimeoutError as exc:
+        raise UpstreamError(
+            504, "connect-timeout",
+            f"no connection to {target.authority} within timeout.connect ({connect_timeout:g}s)",
+            "is the host reachable? raise `timeout: {connect: ...}` for slow networks",
+        ) from exc
+    except aiohttp.ServerDisconnectedError as exc:
+        raise UpstreamError(
+            502, "reset", f"{target.authority} closed the connection before answering",
+            "the backend crashed or restarted while handling the request? check its log",
+        ) from exc
+    except aiohttp.ClientResponseError as exc:
+        raise UpstreamError(
+            502, "protocol", f"{target.authority} sent an invalid HTTP response: {exc.message}",
+            "is the target an HTTP server on that port?",
+        ) from exc
+    except (aiohttp.ClientError, OSError) as exc:
+        raise UpstreamError(
+            502, "reset", f"connection to {target.authority} failed: {_describe(exc)}",
+            "the backend crashed or restarted while handling the request? check its log",
+        ) from exc
+
+
+def response_timeout_error(target: Target, seconds: float) -> UpstreamError:
+    """The 504 for a backend that took longer than ``timeout.response`` to answer."""
+    return UpstreamError(
+        504, "response-timeout",
+        f"{target.authority} sent no response headers within timeout.response ({seconds:g}s)",
+        "the backend is slow or stuck; raise `timeout: {response: ...}` if that is expected",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class AddressAttempt:
+    address: str
+    error: str  # "" when a connection could be opened
+
+
+async def diagnose(target: Target) -> list[AddressAttempt]:
+    """Try every address ``target`` resolves to and say what happened to each.
+
+    Only called after a connection failure, to name each address tried in the 502
+    and in the log; bounded to ``_DIAGNOSE_TIMEOUT`` per address, all concurrently.
+    """
+    try:
+        infos = await LoopbackResolver().resolve(target.host, target.port, socket.AF_UNSPEC)
+    except OSError as exc:
+        return [AddressAttempt(target.host, _describe(exc))]
+    return list(await asyncio.gather(*(_probe(i["host"], target.port) for i in infos)))
+
+
+async def _probe(host: str, port: int) -> AddressAttempt:
+    shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        async with asyncio.timeout(_DIAGNOSE_TIMEOUT):
+            _, writer = await asyncio.open_connection(host, port)
+    except TimeoutError:
+        return AddressAttempt(shown, "no answer (timed out)")
+    except OSError as exc:
+        return AddressAttempt(shown, _os_reason(exc))
+    writer.close()
+    return AddressAttempt(shown, "")
+
+
+class Outages:
+    """Which targets are currently failing, so each outage is logged once.
+
+    Owned by one app; mutated only from the event loop thread.
+    """
+
+    def __init__(self) -> None:
+        self._since: dict[str, float] = {}
+
+    def failed(self, target: Target) -> bool:
+        """Record a failure; True if this starts a new outage (log it)."""
+        if target.url in self._since:
+            return False
+        self._since[target.url] = time.monotonic()
+        return True
+
+    def succeeded(self, target: Target) -> float | None:
+        """Record a success; the outage's length in seconds if one just ended."""
+        if not self._since:
+            return None
+        start = self._since.pop(target.url, None)
+        return None if start is None else time.monotonic() - start
+
+
+def _refused_hint(target: Target) -> str:
+    if is_localhost(target.host):
+        return "is the backend running? is it listening on this port?"
+    if target.host in ("127.0.0.1", "::1"):
+        other = "::1" if target.host == "127.0.0.1" else "127.0.0.1"
+        return (
+            f"is the backend running? it may listen on {other} only: "
+            f"try target http://localhost:{target.port}, which tries both"
+        )
+    return "is the backend running and reachable from this machine?"
+
+
+def _os_reason(exc: OSError | None) -> str:
+    if exc is None:
+        return "connection failed"
+    if isinstance(exc, ssl.SSLError):
+        return str(exc)
+    if exc.errno == errno.ECONNREFUSED:
+        return "connection refused"
+    if exc.errno is not None:
+        return errno.errorcode.get(exc.errno, str(exc.errno)) + ": " + (exc.strerror or "")
+    return _describe(exc)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -1,0 +1,153 @@
+"""Shared fixtures: real backends and a real devproxy on 127.0.0.1 ephemeral ports."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from multidict import CIMultiDict
+
+from devproxy.app import ProxyServer
+from devproxy.config import (
+    Config,
+    Listen,
+    Route,
+    Timeouts,
+    normalize_prefix,
+    parse_rewrite,
+    parse_target,
+)
+from devproxy.state import Live, Snapshot
+
+
+def route(path: str, target: str | None = None, *, static: Path | None = None,
+          rewrite: dict[str, str] | None = None, **options: Any) -> Route:
+    """A Route built the way the loader builds one, for tests."""
+    timeout = options.pop("timeout", None)
+    return Route(
+        path=normalize_prefix(path),
+        target=parse_target(target) if target else None,
+        static=static,
+        rewrite=tuple(parse_rewrite(p, r) for p, r in (rewrite or {}).items()),
+        timeout=Timeouts(**timeout) if timeout else Timeouts(),
+        **options,
+    )
+
+
+@dataclass
+class Seen:
+    """One request as a backend received it."""
+
+    method: str
+    raw_path: str
+    headers: CIMultiDict[str]
+    body: bytes
+
+
+@dataclass
+class Recorder:
+    """Remembers every request a backend got."""
+
+    seen: list[Seen] = field(default_factory=list)
+
+    @property
+    def last(self) -> Seen:
+        return self.seen[-1]
+
+    async def record(self, request: web.Request) -> Seen:
+        body = await request.read()
+        seen = Seen(request.method, request.raw_path, CIMultiDict(request.headers), body)
+        self.seen.append(seen)
+        return seen
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class Backend:
+    url: str
+    port: int
+    recorder: Recorder
+    server: Any
+
+
+@pytest.fixture
+async def backend_factory(aiohttp_server: Any) -> Callable[..., Awaitable[Backend]]:
+    """Start a real aiohttp backend whose catch-all handler records then delegates."""
+
+    async def start(handler: Handler | None = None, *, host: str = "127.0.0.1",
+                    **server_kwargs: Any) -> Backend:
+        recorder = Recorder()
+
+        async def catch_all(request: web.Request) -> web.StreamResponse:
+            if handler is not None:
+                return await handler(request)
+            seen = await recorder.record(request)
+            return web.json_response({"method": seen.method, "path": seen.raw_path,
+                                      "bytes": len(seen.body)})
+
+        app = web.Application(client_max_size=1024**3)
+        app.router.add_route("*", "/{tail:(?s:.*)}", catch_all)
+        server = await aiohttp_server(app, host=host, **server_kwargs)
+        shown = f"[{host}]" if ":" in host else host
+        return Backend(f"http://{shown}:{server.port}", server.port, recorder, server)
+
+    return start
+
+
+@dataclass
+class Proxy:
+    server: ProxyServer
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@pytest.fixture
+async def proxy_factory() -> AsyncIterator[Callable[..., Awaitable[Proxy]]]:
+    """Start devproxy in-process on an ephemeral port with the given routes."""
+    servers: list[ProxyServer] = []
+
+    async def start(*routes: Route, shutdown_timeout: float = 2.0) -> Proxy:
+        config = Config(listen=Listen("127.0.0.1", 0), routes=routes)
+        server = ProxyServer(Live(Snapshot.build(config)), shutdown_timeout=shutdown_timeout)
+        await server.start()
+        servers.append(server)
+        return Proxy(server)
+
+    yield start
+    for server in servers:
+        await server.stop()
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[aiohttp.ClientSession]:
+    """A plain HTTP client that changes nothing it receives."""
+    async with aiohttp.ClientSession(
+        auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar()
+    ) as session:
+        yield session
+
+
+async def raw_exchange(port: int, data: bytes, *, wait: float = 5.0) -> bytes:
+    """Send bytes on a fresh connection and read until the server closes it."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(data)
+        await writer.drain()
+        async with asyncio.timeout(wait):
+            return await reader.read()
+    finally:
+        writer.close()

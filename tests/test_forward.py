@@ -1,0 +1,465 @@
+"""HTTP forwarding over real loopback sockets: what the backend gets, what the client gets."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import hashlib
+import json
+import logging
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from .conftest import raw_exchange, route
+
+
+async def test_every_method_reaches_the_backend_with_its_body(backend_factory, proxy_factory,
+                                                               client):
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/", backend.url))
+    for method in ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "PROPFIND"):
+        async with client.request(method, proxy.url + "/x", data=b"body") as resp:
+            assert resp.status == 200
+            assert (await resp.json())["method"] == method
+        assert backend.recorder.last.body == b"body"
+
+
+async def test_raw_path_and_query_are_forwarded_byte_for_byte(backend_factory, proxy_factory):
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/", backend.url))
+    target = b"/a%2Fb//c/./d/%2e%2e/e%20f?x=%20&y=1&y=2&z"
+    reply = await raw_exchange(
+        proxy.port, b"GET " + target + b" HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    assert reply.startswith(b"HTTP/1.1 200")
+    assert backend.recorder.last.raw_path == target.decode()
+
+
+async def test_encoded_newline_in_path_is_forwarded_not_refused(backend_factory, proxy_factory):
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/", backend.url))
+    reply = await raw_exchange(
+        proxy.port, b"GET /a%0Ab HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    assert reply.startswith(b"HTTP/1.1 200")
+    assert backend.recorder.last.raw_path == "/a%0Ab"
+
+
+async def test_strip_prefix_base_path_and_rewrite_shape_the_upstream_path(
+        backend_factory, proxy_factory, client):
+    backend = await backend_factory()
+    proxy = await proxy_factory(
+        route("/api", backend.url + "/v1", strip_prefix=True, rewrite={"^/v1/old/": "/v1/new/"}),
+    )
+    async with client.get(proxy.url + "/api/old/users?page=2") as resp:
+        assert resp.status == 200
+    assert backend.recorder.last.raw_path == "/v1/new/users?page=2"
+
+
+async def test_longest_prefix_wins_and_segments_are_whole(backend_factory, proxy_factory,
+                                                          client):
+    api = await backend_factory()
+    front = await backend_factory()
+    proxy = await proxy_factory(route("/", front.url), route("/api", api.url))
+    for path, expected in (("/api", api), ("/api/x", api), ("/apikey", front), ("/api.ts", front)):
+        async with client.get(proxy.url + path) as resp:
+            assert resp.status == 200
+        assert expected.recorder.last.raw_path == path
+
+
+async def test_host_is_kept_by_default_and_rewritten_with_change_origin(
+        backend_factory, proxy_factory, client):
+    backend = await backend_factory()
+    kept = await proxy_factory(route("/", backend.url))
+    changed = await proxy_factory(route("/", backend.url, change_origin=True))
+    async with client.get(kept.url + "/", headers={"Host": "myapp.localhost:1234"}):
+        pass
+    assert backend.recorder.last.headers["Host"] == "myapp.localhost:1234"
+    async with client.get(changed.url + "/", headers={"Host": "myapp.localhost:1234"}):
+        pass
+    assert backend.recorder.last.headers["Host"] == f"127.0.0.1:{backend.port}"
+
+
+async def test_x_forwarded_headers_describe_the_browser_side(backend_factory, proxy_factory,
+                                                             client):
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/api", backend.url, strip_prefix=True))
+    headers = {"Host": f"localhost:{proxy.port}", "X-Forwarded-For": "10.1.2.3",
+               "X-Forwarded-Host": "evil.example"}
+    async with client.get(proxy.url + "/api/x", headers=headers):
+        pass
+    got = backend.recorder.last.headers
+    assert got["X-Forwarded-For"] == "10.1.2.3, 127.0.0.1"
+    assert got["X-Forwarded-Host"] == f"localhost:{proxy.port}"
+    assert got["X-Forwarded-Proto"] == "http"
+    assert got["X-Forwarded-Port"] == str(proxy.port)
+    assert got["X-Forwarded-Prefix"] == "/api"
+
+
+async def test_route_headers_are_set_upstream(backend_factory, proxy_factory, client):
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/", backend.url, headers=(("X-Dev-User", "alice"),)))
+    async with client.get(proxy.url + "/", headers={"X-Dev-User": "mallory"}):
+        pass
+    assert backend.recorder.last.headers.getall("X-Dev-User") == ["alice"]
+
+
+async def test_hop_by_hop_request_headers_never_reach_the_backend(backend_factory,
+                                                                  proxy_factory):
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/", backend.url))
+    request = (b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close, X-Secret\r\n"
+               b"X-Secret: 1\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\n"
+               b"Proxy-Authorization: Basic eA==\r\nProxy-Connection: keep-alive\r\n"
+               b"X-Kept: yes\r\n\r\n")
+    assert (await raw_exchange(proxy.port, request)).startswith(b"HTTP/1.1 200")
+    got = backend.recorder.last.headers
+    for name in ("X-Secret", "Keep-Alive", "TE", "Proxy-Authorization", "Proxy-Connection"):
+        assert name not in got, name
+    assert got["X-Kept"] == "yes"
+
+
+async def test_connection_header_cannot_strip_devproxys_own_forwarded_for(backend_factory,
+                                                                          proxy_factory):
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/", backend.url))
+    request = (b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close, X-Forwarded-For\r\n"
+               b"\r\n")
+    assert (await raw_exchange(proxy.port, request)).startswith(b"HTTP/1.1 200")
+    assert backend.recorder.last.headers["X-Forwarded-For"] == "127.0.0.1"
+
+
+async def test_hop_by_hop_response_headers_never_reach_the_client(backend_factory,
+                                                                  proxy_factory, client):
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return web.Response(text="ok", headers={
+            "Connection": "X-Internal", "X-Internal": "secret", "Keep-Alive": "timeout=9",
+            "Proxy-Authenticate": "Basic", "X-Public": "1"})
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/", backend.url))
+    async with client.get(proxy.url + "/") as resp:
+        assert resp.status == 200
+        for name in ("X-Internal", "Keep-Alive", "Proxy-Authenticate"):
+            assert name not in resp.headers, name
+        assert resp.headers["X-Public"] == "1"
+
+
+async def test_compressed_bodies_pass_through_untouched(backend_factory, proxy_factory, client):
+    payload = gzip.compress(b"hello " * 1000)
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return web.Response(body=payload, headers={"Content-Encoding": "gzip",
+                                                   "Content-Type": "text/plain"})
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/", backend.url))
+    async with client.get(proxy.url + "/", headers={"Accept-Encoding": "gzip"}) as resp:
+        assert resp.headers["Content-Encoding"] == "gzip"
+        assert resp.headers["Content-Length"] == str(len(payload))
+        assert await resp.read() == payload
+
+
+async def test_a_response_without_content_type_gets_none_added(proxy_factory):
+    async def bare(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")  # aiohttp backends always add a type; this
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")  # one does not
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(bare, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        proxy = await proxy_factory(route("/", f"http://127.0.0.1:{port}"))
+        reply = await raw_exchange(proxy.port,
+                                   b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    finally:
+        server.close()
+    head = reply.split(b"\r\n\r\n")[0].lower()
+    assert b"content-type" not in head  # the browser may sniff; octet-stream would download
+    assert b"server: python" not in head
+    assert b"date:" in head  # RFC 9110 §6.6.1: a forwarding recipient adds Date
+    assert reply.endswith(b"hello")
+
+
+async def test_client_headers_are_not_invented_upstream(backend_factory, proxy_factory):
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/", backend.url))
+    reply = await raw_exchange(proxy.port, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+                                           b"Connection: close\r\n\r\nhi")
+    assert reply.startswith(b"HTTP/1.1 200")
+    got = backend.recorder.last.headers
+    for name in ("Accept", "Accept-Encoding", "User-Agent", "Content-Type"):
+        assert name not in got, name
+    assert got["Content-Length"] == "2"
+
+
+async def test_large_upload_streams_with_its_length(backend_factory, proxy_factory, client):
+    async def handler(request: web.Request) -> web.StreamResponse:
+        digest, size = hashlib.sha256(), 0
+        async for chunk in request.content.iter_any():
+            digest.update(chunk)
+            size += len(chunk)
+        return web.json_response({"size": size, "sha": digest.hexdigest(),
+                                  "length": request.headers.get("Content-Length"),
+                                  "te": request.headers.get("Transfer-Encoding")})
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/", backend.url))
+    block = bytes(range(256)) * 4096  # 1 MiB
+    size = 64 * len(block)
+    expected = hashlib.sha256(block * 64).hexdigest()
+
+    async def body():
+        for _ in range(64):
+            yield block
+
+    async with client.post(proxy.url + "/up", data=body(),
+                           headers={"Content-Length": str(size)}) as resp:
+        got = await resp.json()
+    assert got == {"size": size, "sha": expected, "length": str(size), "te": None}
+
+    async with client.post(proxy.url + "/up", data=body()) as resp:  # chunked upload
+        got = await resp.json()
+    assert (got["size"], got["sha"], got["te"]) == (size, expected, "chunked")
+
+
+async def test_expect_100_continue_upload_works(backend_factory, proxy_factory, client):
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/", backend.url))
+    async with client.post(proxy.url + "/", data=b"x" * 1000, expect100=True) as resp:
+        assert (await resp.json())["bytes"] == 1000
+    assert "Expect" not in backend.recorder.last.headers
+
+
+async def test_streamed_response_reaches_client_chunk_by_chunk(backend_factory, proxy_factory,
+                                                               client):
+    release = asyncio.Event()
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(b"data: first\n\n")
+        await release.wait()
+        await response.write(b"data: second\n\n")
+        return response
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/", backend.url))
+    async with client.get(proxy.url + "/events") as resp:
+        assert resp.headers["Content-Type"] == "text/event-stream"
+        first = await asyncio.wait_for(resp.content.readuntil(b"\n\n"), 5)
+        assert first == b"data: first\n\n"  # arrived while the backend is still holding
+        release.set()
+        assert await asyncio.wait_for(resp.content.readuntil(b"\n\n"), 5) == b"data: second\n\n"
+
+
+async def test_head_204_and_304_keep_their_framing(backend_factory, proxy_factory, client):
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if request.path == "/none":
+            return web.Response(status=204)
+        if request.path == "/same":
+            return web.Response(status=304, headers={"ETag": '"v1"'})
+        return web.Response(body=b"x" * 100, content_type="text/plain")
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/", backend.url))
+    async with client.head(proxy.url + "/file") as resp:
+        assert resp.status == 200
+        assert resp.headers["Content-Length"] == "100"
+        assert await resp.read() == b""
+    async with client.get(proxy.url + "/none") as resp:
+        assert resp.status == 204
+    async with client.get(proxy.url + "/same") as resp:
+        assert (resp.status, resp.headers["ETag"]) == (304, '"v1"')
+
+
+async def test_redirects_are_returned_not_followed_and_mapped_back(backend_factory,
+                                                                   proxy_factory, client):
+    async def handler(request: web.Request) -> web.StreamResponse:
+        location = {"/rel": "/login", "/abs": f"http://127.0.0.1:{request.url.port}/home?a=1",
+                    "/away": "https://example.com/x"}[request.path]
+        raise web.HTTPFound(location)
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/api", backend.url, strip_prefix=True,
+                                      change_origin=True))
+    host = f"localhost:{proxy.port}"
+    cases = {"/api/rel": "/api/login", "/api/abs": f"http://{host}/api/home?a=1",
+             "/api/away": "https://example.com/x"}
+    for path, expected in cases.items():
+        async with client.get(proxy.url + path, allow_redirects=False,
+                              headers={"Host": host}) as resp:
+            assert resp.status == 302
+            assert resp.headers["Location"] == expected, path
+
+
+async def test_set_cookie_domain_and_path_are_mapped_and_every_cookie_survives(
+        backend_factory, proxy_factory, client):
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.Response(text="ok")
+        response.headers.add("Set-Cookie", "sid=1; Domain=127.0.0.1; Path=/; HttpOnly")
+        response.headers.add("Set-Cookie", "theme=dark; Path=/prefs; SameSite=Lax")
+        response.headers.add("Set-Cookie", "other=3; Domain=example.com")
+        return response
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/api", backend.url, strip_prefix=True))
+    async with client.get(proxy.url + "/api/login") as resp:
+        assert resp.headers.getall("Set-Cookie") == [
+            "sid=1; Path=/api; HttpOnly",
+            "theme=dark; Path=/api/prefs; SameSite=Lax",
+            "other=3; Domain=example.com",
+        ]
+
+
+async def test_backend_down_gives_502_problem_naming_route_target_and_addresses(
+        proxy_factory, client, unused_tcp_port_factory):
+    port = unused_tcp_port_factory()
+    proxy = await proxy_factory(route("/api", f"http://localhost:{port}"))
+    async with client.get(proxy.url + "/api/x") as resp:
+        assert resp.status == 502
+        assert resp.content_type == "application/problem+json"
+        doc = json.loads(await resp.text())
+    assert doc["route"] == "/api"
+    assert doc["target"] == f"http://localhost:{port}"
+    assert doc["addresses_tried"] == [f"127.0.0.1:{port}: connection refused",
+                                      f"[::1]:{port}: connection refused"]
+    assert "is the backend running" in doc["hint"]
+
+
+async def test_backend_down_gives_an_html_page_to_a_browser_navigation(
+        proxy_factory, client, unused_tcp_port_factory):
+    port = unused_tcp_port_factory()
+    proxy = await proxy_factory(route("/", f"http://127.0.0.1:{port}"))
+    async with client.get(proxy.url + "/", headers={"Accept": "text/html"}) as resp:
+        assert resp.status == 502
+        assert resp.content_type == "text/html"
+        text = await resp.text()
+    assert "Backend not reachable" in text
+    assert f"127.0.0.1:{port}" in text
+    assert "::1 only" in text  # the hint for a backend that listens on the other family
+
+
+async def test_an_outage_is_logged_once_and_its_end_once(backend_factory, proxy_factory, client,
+                                                         unused_tcp_port_factory, caplog):
+    port = unused_tcp_port_factory()
+    proxy = await proxy_factory(route("/", f"http://127.0.0.1:{port}"))
+    with caplog.at_level(logging.WARNING, logger="devproxy"):
+        for _ in range(3):
+            async with client.get(proxy.url + "/") as resp:
+                assert resp.status == 502
+        await backend_factory(port=port)
+        for _ in range(2):
+            async with client.get(proxy.url + "/") as resp:
+                assert resp.status == 200
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1
+    assert "connection refused" in errors[0].getMessage()
+    assert sum("answering again" in r.getMessage() for r in caplog.records) == 1
+
+
+@pytest.mark.parametrize("listen_on", ["127.0.0.1", "::1"], ids=["ipv4-only", "ipv6-only"])
+async def test_localhost_target_reaches_a_backend_on_either_loopback(
+        backend_factory, proxy_factory, client, listen_on):
+    backend = await backend_factory(host=listen_on)
+    proxy = await proxy_factory(route("/", f"http://localhost:{backend.port}"))
+    async with client.get(proxy.url + "/hello") as resp:
+        assert resp.status == 200
+    assert backend.recorder.last.raw_path == "/hello"
+
+
+async def test_no_response_headers_within_timeout_gives_504(backend_factory, proxy_factory,
+                                                            client):
+    async def handler(request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(5)
+        return web.Response()
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/", backend.url, timeout={"connect": 1, "response": 0.3}))
+    async with client.get(proxy.url + "/slow") as resp:
+        assert resp.status == 504
+        doc = json.loads(await resp.text())
+    assert "timeout.response (0.3s)" in doc["detail"]
+
+
+async def test_a_slow_upload_does_not_count_against_the_response_timeout(
+        backend_factory, proxy_factory, client):
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/", backend.url, timeout={"connect": 1, "response": 0.5}))
+
+    async def trickle():
+        for _ in range(6):  # 1.2 s of uploading, more than the response timeout
+            yield b"x" * 10
+            await asyncio.sleep(0.2)
+
+    async with client.post(proxy.url + "/", data=trickle()) as resp:
+        assert resp.status == 200
+        assert (await resp.json())["bytes"] == 60
+
+
+async def test_no_route_gives_404_listing_the_routes(backend_factory, proxy_factory, client):
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/api", backend.url), route("/auth", backend.url))
+    async with client.get(proxy.url + "/elsewhere") as resp:
+        assert resp.status == 404
+        doc = json.loads(await resp.text())
+    assert doc["configured_routes"] == [f"/api -> {backend.url}", f"/auth -> {backend.url}"]
+
+
+async def test_absolute_form_request_target_is_refused(backend_factory, proxy_factory):
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/", backend.url))
+    reply = await raw_exchange(proxy.port, b"GET http://example.com/ HTTP/1.1\r\n"
+                                           b"Host: example.com\r\nConnection: close\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 400")
+    assert backend.recorder.seen == []
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+async def test_backend_dying_mid_body_truncates_the_client_response(
+        backend_factory, proxy_factory, client, framing):
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if request.path == "/ok":
+            return web.Response(text="fine")
+        response = web.StreamResponse()
+        if framing == "content-length":
+            response.content_length = 1000
+        await response.prepare(request)
+        await response.write(b"x" * 100)
+        assert request.transport is not None
+        request.transport.abort()
+        return response
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/", backend.url))
+    async with client.get(proxy.url + "/die") as resp:
+        assert resp.status == 200
+        with pytest.raises(aiohttp.ClientPayloadError):
+            await resp.read()
+    async with client.get(proxy.url + "/ok") as resp:
+        assert await resp.text() == "fine"
+
+
+async def test_client_disconnect_cancels_the_upstream_request(backend_factory, proxy_factory):
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        started.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return web.Response()
+
+    backend = await backend_factory(handler)  # test servers cancel handlers on disconnect
+    proxy = await proxy_factory(route("/", backend.url))
+    _, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+    writer.write(b"GET /long-poll HTTP/1.1\r\nHost: x\r\n\r\n")
+    await writer.drain()
+    await asyncio.wait_for(started.wait(), 5)
+    writer.close()
+    await asyncio.wait_for(cancelled.wait(), 5)
