@@ -116,6 +116,7 @@ class Route:
     secure: bool = True
     ws: bool = True
     ws_origin: str = "keep"
+    cors: CorsPolicy | None = None  # CORS mode, already resolved from the top-level block
     line: int = 0  # where the route was written (0: a --route flag)
 
     @property
@@ -262,3 +263,62 @@ def _is_ip(host: str) -> bool:
 
 def _is_hostname(host: str) -> bool:
     return bool(re.fullmatch(r"(?i)[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?(?:\.[a-z0-9\-]+)*", host))
+
+
+BACKEND_CORS_POLICIES = ("replace", "keep")
+
+
+@dataclass(frozen=True, slots=True)
+class CorsPolicy:
+    """CORS mode for a route: which origins may read its responses, and how.
+
+    ``origins`` holds serialised origins (``http://localhost:5173``), patterns with a
+    wildcard port (``http://127.0.0.1:*``), or ``*`` alone for any origin. ``methods``
+    and ``headers`` of None mean "whatever the preflight asks for".
+    """
+
+    origins: tuple[str, ...]
+    credentials: bool = False
+    methods: tuple[str, ...] | None = None
+    headers: tuple[str, ...] | None = None
+    expose: tuple[str, ...] = ()
+    max_age: int | None = None
+    private_network: bool = False
+    backend_cors: str = "replace"  # or "keep": leave the backend's own CORS headers
+
+    @property
+    def any_origin(self) -> bool:
+        return self.origins == ("*",)
+
+
+def parse_origin(text: str) -> str:
+    """Validate one allowed origin as the browser serialises it (WHATWG HTML §7.1.1).
+
+    Accepts ``scheme://host[:port]``, a ``*`` port, or ``null``; refuses a path,
+    trailing slash, query or upper case, showing the correct serialisation.
+
+    Raises:
+        ValueError: says what is wrong and what to write instead.
+    """
+    if text in ("*", "null"):
+        return text
+    scheme, sep, rest = text.partition("://")
+    if not sep or scheme.lower() not in ("http", "https") or not rest:
+        raise ValueError(f"expected an origin such as http://localhost:5173, got {text!r}")
+    authority, slash, _ = rest.partition("/")
+    authority = authority.split("?")[0].split("#")[0]
+    host, colon, port = authority.rpartition(":") if not authority.endswith("]") else (
+        authority, "", "")
+    if not colon:
+        host, port = authority, ""
+    if port and port != "*" and not port.isdigit():
+        raise ValueError(f"invalid port {port!r} in origin {text!r}")
+    default = {"http": "80", "https": "443"}[scheme.lower()]
+    correct = f"{scheme.lower()}://{host.lower()}" + (f":{port}" if port and port != default
+                                                       else "")
+    if correct != text:
+        why = ("an origin has no path, not even a trailing slash" if slash or "?" in rest
+               else "origins are written in lower case without the default port")
+        raise ValueError(f"{why}: write {correct!r}, not {text!r} (browsers send exactly "
+                         f"the serialised origin, so anything else never matches)")
+    return text

@@ -10,7 +10,7 @@ import pytest
 import devproxy
 
 PACKAGE = Path(devproxy.__file__).parent
-PURE = ["errors", "config", "router", "paths", "headers", "wsrules"]
+PURE = ["errors", "config", "router", "paths", "headers", "cors", "wsrules", "diff"]
 FORBIDDEN = ("aiohttp", "asyncio", "click", "watchfiles")
 
 

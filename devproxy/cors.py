@@ -1,0 +1,288 @@
+"""CORS, both sides of it, as pure functions of headers (WHATWG Fetch standard).
+
+Owns (1) devproxy's decisions in CORS mode: ``CorsRules``, compiled once from a
+``CorsPolicy``, answers preflights and says which headers an actual response gets; and
+(2) the browser's side: whether a request needs a preflight and the CORS and preflight
+checks a browser runs, with the reason in the browser's own words. ``devproxy doctor``
+and the CORS-mode log lines share (2), so both explain a failure the same way. No I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from .config import CorsPolicy
+
+# Fetch §2.2.1: methods a simple request may use without a preflight.
+SAFELISTED_METHODS = frozenset({"GET", "HEAD", "POST"})
+# Fetch §4.8 step 6: the preflight carries no credentials and the response must be "ok".
+_OK = range(200, 300)
+_CORS_RESPONSE_PREFIX = "access-control-"
+_SAFE_CONTENT_TYPES = frozenset(
+    {"application/x-www-form-urlencoded", "multipart/form-data", "text/plain"}
+)
+# Fetch §2.2.2: a CORS-unsafe request-header byte.
+_UNSAFE_BYTE = re.compile(r'[\x00-\x08\x0a-\x1f"():<>?@\[\\\]{}\x7f]')
+_LANGUAGE_VALUE = re.compile(r"^[0-9A-Za-z *,\-.;=]*$")
+_SIMPLE_RANGE = re.compile(r"^bytes=(\d+)-(\d+)?$")
+VARY_PREFLIGHT = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
+
+Headers = Mapping[str, str]
+
+
+def header_list(value: str | None) -> list[str]:
+    """Split a comma-separated header value into trimmed, non-empty items."""
+    if not value:
+        return []
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+# --- devproxy's side: CORS mode ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Preflight:
+    """devproxy's answer to a preflight: allowed with ``headers``, or refused with ``reason``."""
+
+    allowed: bool
+    headers: tuple[tuple[str, str], ...] = ()
+    reason: str = ""
+    fix: str = ""
+
+
+class CorsRules:
+    """A ``CorsPolicy`` compiled once; per request only the origin is checked.
+
+    Args:
+        policy: the validated policy (``origins`` non-empty, no ``*`` with credentials:
+            the loader refuses that combination).
+    """
+
+    __slots__ = ("_actual_static", "_exact", "_methods", "_ports", "_preflight_static",
+                 "policy")
+
+    def __init__(self, policy: CorsPolicy) -> None:
+        self.policy = policy
+        self._exact = frozenset(o for o in policy.origins if not o.endswith(":*"))
+        self._ports = frozenset(o[:-2] for o in policy.origins if o.endswith(":*"))
+        self._methods = (
+            None if policy.methods is None else frozenset(m.upper() for m in policy.methods)
+        )
+        actual: list[tuple[str, str]] = []
+        if policy.credentials:
+            actual.append(("Access-Control-Allow-Credentials", "true"))
+        if policy.expose:
+            actual.append(("Access-Control-Expose-Headers", ", ".join(policy.expose)))
+        self._actual_static = tuple(actual)
+        preflight = [h for h in actual if h[0] == "Access-Control-Allow-Credentials"]
+        if policy.methods is not None:
+            preflight.append(("Access-Control-Allow-Methods", ", ".join(policy.methods)))
+        if policy.max_age is not None:
+            preflight.append(("Access-Control-Max-Age", str(policy.max_age)))
+        self._preflight_static = tuple(preflight)
+
+    def allows(self, origin: str) -> bool:
+        """Whether ``origin`` (as the browser sent it) is on the allowlist."""
+        if origin in self._exact:
+            return True
+        if self.policy.any_origin:
+            # "null" (sandboxed frames, file:// pages) is opaque: allow it only by name.
+            return origin != "null"
+        if self._ports:
+            return _without_port(origin) in self._ports
+        return False
+
+    def preflight(
+        self, origin: str, method: str, request_headers: str | None,
+        private_network: bool = False,
+    ) -> Preflight:
+        """Answer a preflight (``OPTIONS`` with ``Origin`` and ``-Request-Method``)."""
+        if not self.allows(origin):
+            return Preflight(False, reason=f"origin {origin} is not in cors.origins",
+                             fix=f"add {origin!r} to cors.origins")
+        if self._methods is not None and method.upper() not in self._methods \
+                and method not in SAFELISTED_METHODS:
+            return Preflight(False, reason=f"method {method} is not in cors.methods",
+                             fix=f"add {method} to cors.methods")
+        requested = header_list(request_headers)
+        allowed_headers = self.policy.headers
+        if allowed_headers is not None:
+            allowed = {h.lower() for h in allowed_headers}
+            missing = [h for h in requested if h.lower() not in allowed]
+            if missing:
+                return Preflight(
+                    False, reason=f"request header(s) {', '.join(missing)} not in cors.headers",
+                    fix=f"add {', '.join(missing)} to cors.headers")
+        headers = [("Access-Control-Allow-Origin", origin), *self._preflight_static]
+        if self._methods is None:
+            # Reflect the one method asked for: with credentials "*" would be literal.
+            headers.append(("Access-Control-Allow-Methods", method))
+        if requested:
+            # Always explicit names: "*" is literal with credentials and never covers
+            # Authorization (Fetch §4.8 "CORS-preflight fetch", step 7.6).
+            names = requested if allowed_headers is None else list(allowed_headers)
+            headers.append(("Access-Control-Allow-Headers", ", ".join(names)))
+        if private_network and self.policy.private_network:
+            headers.append(("Access-Control-Allow-Private-Network", "true"))
+        headers.append(("Vary", VARY_PREFLIGHT))
+        return Preflight(True, tuple(headers))
+
+    def actual(self, origin: str | None) -> tuple[tuple[str, str], ...] | None:
+        """CORS headers for an actual response to ``origin``; None if not allowed."""
+        if origin is None or not self.allows(origin):
+            return None
+        return (("Access-Control-Allow-Origin", origin), *self._actual_static)
+
+
+def _without_port(origin: str) -> str:
+    base, colon, port = origin.rpartition(":")
+    return base if colon and port.isdigit() and "//" in base else origin
+
+
+def is_preflight(method: str, headers: Headers) -> bool:
+    """Fetch §3.2.2: an OPTIONS with Origin and Access-Control-Request-Method."""
+    return (method == "OPTIONS" and "Origin" in headers
+            and "Access-Control-Request-Method" in headers)
+
+
+def is_cors_header(name: str) -> bool:
+    """A response header that belongs to the CORS protocol (Access-Control-*)."""
+    return name.lower().startswith(_CORS_RESPONSE_PREFIX)
+
+
+def merge_vary(existing: Sequence[str], name: str = "Origin") -> str:
+    """One Vary value with ``name`` added once (RFC 9110 §12.5.5); ``*`` stays ``*``."""
+    items = [item for value in existing for item in header_list(value)]
+    if "*" in items:
+        return "*"
+    if name.lower() not in {item.lower() for item in items}:
+        items.append(name)
+    return ", ".join(items)
+
+
+# --- the browser's side: what a browser will do -------------------------------------
+
+
+def unsafe_request_headers(headers: Iterable[tuple[str, str]]) -> list[str]:
+    """Lower-cased names of headers that are not CORS-safelisted (Fetch §4.8 step 3).
+
+    These make a preflight necessary and are listed in Access-Control-Request-Headers.
+    """
+    safe_total = 0
+    unsafe: list[str] = []
+    pairs = list(headers)
+    for name, value in pairs:
+        lowered = name.lower()
+        if _is_safelisted(lowered, value):
+            safe_total += len(value)
+        else:
+            unsafe.append(lowered)
+    if safe_total > 1024:  # Fetch §2.2.2: safelisted values may total 1024 bytes at most
+        unsafe = [name.lower() for name, _ in pairs]
+    return sorted(set(unsafe))
+
+
+def _is_safelisted(name: str, value: str) -> bool:
+    if len(value) > 128:
+        return False
+    if name == "accept":
+        return not _UNSAFE_BYTE.search(value)
+    if name in ("accept-language", "content-language"):
+        return bool(_LANGUAGE_VALUE.match(value))
+    if name == "content-type":
+        essence = value.split(";")[0].strip().lower()
+        return not _UNSAFE_BYTE.search(value) and essence in _SAFE_CONTENT_TYPES
+    if name == "range":
+        found = _SIMPLE_RANGE.match(value)
+        if found is None:
+            return False
+        return found.group(2) is None or int(found.group(1)) <= int(found.group(2))
+    return False
+
+
+def needs_preflight(method: str, headers: Iterable[tuple[str, str]]) -> list[str]:
+    """Why a browser would send a preflight first; empty if it would not."""
+    reasons = []
+    if method not in SAFELISTED_METHODS:
+        reasons.append(f"method {method} is not one of GET, HEAD, POST")
+    for name in unsafe_request_headers(headers):
+        reasons.append(f"header {name} is not CORS-safelisted")
+    return reasons
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    ok: bool
+    reason: str = ""  # in the browser's words (Chromium's console messages)
+
+
+def cors_check(origin: str, credentials: bool, response: Headers | Sequence[tuple[str, str]]
+               ) -> Verdict:
+    """Fetch §4.9 "CORS check" of a response, as a browser runs it."""
+    acao = _values(response, "access-control-allow-origin")
+    if not acao:
+        return Verdict(False, "No 'Access-Control-Allow-Origin' header is present on the "
+                              "requested resource.")
+    if len(acao) > 1 or "," in acao[0]:
+        both = ", ".join(acao)
+        return Verdict(False, f"The 'Access-Control-Allow-Origin' header contains multiple "
+                              f"values '{both}', but only one is allowed.")
+    value = acao[0].strip()
+    if value == "*" and not credentials:
+        return Verdict(True)
+    if value == "*":
+        return Verdict(False, "The value of the 'Access-Control-Allow-Origin' header in the "
+                              "response must not be the wildcard '*' when the request's "
+                              "credentials mode is 'include'.")
+    if value != origin:
+        return Verdict(False, f"The 'Access-Control-Allow-Origin' header has a value "
+                              f"'{value}' that is not equal to the supplied origin.")
+    if credentials:
+        acac = _values(response, "access-control-allow-credentials")
+        got = acac[0] if acac else ""
+        if got != "true":
+            return Verdict(False, f"The value of the 'Access-Control-Allow-Credentials' header "
+                                  f"in the response is '{got}' which must be 'true' when the "
+                                  f"request's credentials mode is 'include'.")
+    return Verdict(True)
+
+
+def preflight_check(
+    origin: str, method: str, unsafe_headers: Sequence[str], credentials: bool,
+    status: int, response: Headers | Sequence[tuple[str, str]],
+) -> Verdict:
+    """Fetch §4.8 "CORS-preflight fetch": the checks on the preflight's response."""
+    prefix = "Response to preflight request doesn't pass access control check: "
+    if 300 <= status < 400:
+        return Verdict(False, "Redirect is not allowed for a preflight request.")
+    checked = cors_check(origin, credentials, response)
+    if not checked.ok:
+        return Verdict(False, prefix + checked.reason)
+    if status not in _OK:
+        return Verdict(False, prefix + "It does not have HTTP ok status.")
+    methods = [m for v in _values(response, "access-control-allow-methods")
+               for m in header_list(v)]
+    wildcard = "*" in methods and not credentials
+    if method not in SAFELISTED_METHODS and method not in methods and not wildcard:
+        return Verdict(False, f"Method {method} is not allowed by Access-Control-Allow-Methods "
+                              f"in preflight response.")
+    allowed = {h.lower() for v in _values(response, "access-control-allow-headers")
+               for h in header_list(v)}
+    for name in unsafe_headers:
+        covered = name in allowed or ("*" in allowed and not credentials
+                                      and name != "authorization")
+        if not covered:
+            return Verdict(False, f"Request header field {name} is not allowed by "
+                                  f"Access-Control-Allow-Headers in preflight response.")
+    return Verdict(True)
+
+
+def _values(headers: Headers | Sequence[tuple[str, str]], name: str) -> list[str]:
+    if isinstance(headers, Mapping):
+        getall = getattr(headers, "getall", None)
+        if getall is not None:
+            return list(getall(name, []))
+        return [v for k, v in headers.items() if k.lower() == name]
+    return [v for k, v in headers if k.lower() == name]

@@ -1,0 +1,237 @@
+"""CORS decisions and the browser's checks, from the Fetch standard's rules."""
+
+from __future__ import annotations
+
+import pytest
+from multidict import CIMultiDict
+
+from devproxy.config import CorsPolicy, parse_origin
+from devproxy.cors import (
+    CorsRules,
+    cors_check,
+    is_preflight,
+    merge_vary,
+    needs_preflight,
+    preflight_check,
+    unsafe_request_headers,
+)
+
+FRONT = "http://localhost:5173"
+CREDS = CorsRules(CorsPolicy(origins=(FRONT, "http://127.0.0.1:*"), credentials=True,
+                             expose=("X-Total-Count",), max_age=600))
+ANY = CorsRules(CorsPolicy(origins=("*",)))
+STRICT = CorsRules(CorsPolicy(origins=(FRONT,), methods=("GET", "PUT"),
+                              headers=("Content-Type", "Authorization"),
+                              private_network=True))
+
+
+@pytest.mark.parametrize(("rules", "origin", "allowed"), [
+    pytest.param(CREDS, FRONT, True, id="exact-origin"),
+    pytest.param(CREDS, "http://localhost:5174", False, id="other-port"),
+    pytest.param(CREDS, "https://localhost:5173", False, id="other-scheme"),
+    pytest.param(CREDS, "http://127.0.0.1:3000", True, id="wildcard-port"),
+    pytest.param(CREDS, "http://127.0.0.1", True, id="wildcard-port-default-port"),
+    pytest.param(CREDS, "http://127.0.0.10:3000", False, id="wildcard-port-needs-same-host"),
+    pytest.param(CREDS, "null", False, id="null-is-not-listed"),
+    pytest.param(ANY, "http://anything.example", True, id="star-allows-any"),
+    pytest.param(ANY, "null", False, id="star-does-not-allow-null"),
+    pytest.param(CorsRules(CorsPolicy(origins=("http://[::1]:*",))), "http://[::1]:5173", True,
+                 id="wildcard-port-ipv6"),
+])
+def test_origin_allowlist(rules: CorsRules, origin: str, allowed: bool) -> None:
+    assert rules.allows(origin) is allowed
+
+
+def test_preflight_with_credentials_lists_headers_explicitly() -> None:
+    answer = CREDS.preflight(FRONT, "PUT", "content-type, authorization, x-custom")
+    assert answer.allowed
+    headers = dict(answer.headers)
+    assert headers["Access-Control-Allow-Origin"] == FRONT
+    assert headers["Access-Control-Allow-Credentials"] == "true"
+    assert headers["Access-Control-Allow-Methods"] == "PUT"
+    assert headers["Access-Control-Allow-Headers"] == "content-type, authorization, x-custom"
+    assert headers["Access-Control-Max-Age"] == "600"
+    assert headers["Vary"] == ("Origin, Access-Control-Request-Method, "
+                               "Access-Control-Request-Headers")
+    assert "*" not in answer.headers[0][1]
+
+
+@pytest.mark.parametrize(("origin", "method", "request_headers", "reason"), [
+    pytest.param("http://evil.example", "GET", None, "origin http://evil.example is not in",
+                 id="origin-not-listed"),
+    pytest.param(FRONT, "DELETE", None, "method DELETE is not in cors.methods",
+                 id="method-not-listed"),
+    pytest.param(FRONT, "PUT", "x-custom", "x-custom not in cors.headers",
+                 id="header-not-listed"),
+])
+def test_refused_preflight_says_which_rule_failed(origin, method, request_headers, reason):
+    answer = STRICT.preflight(origin, method, request_headers)
+    assert not answer.allowed
+    assert reason in answer.reason
+    assert answer.headers == ()
+
+
+def test_configured_methods_and_headers_are_listed_and_safelisted_method_passes() -> None:
+    answer = STRICT.preflight(FRONT, "POST", "authorization")
+    assert answer.allowed
+    headers = dict(answer.headers)
+    assert headers["Access-Control-Allow-Methods"] == "GET, PUT"
+    assert headers["Access-Control-Allow-Headers"] == "Content-Type, Authorization"
+
+
+@pytest.mark.parametrize(("asked", "enabled", "granted"), [
+    pytest.param(True, True, True, id="asked-and-enabled"),
+    pytest.param(True, False, False, id="asked-not-enabled"),
+    pytest.param(False, True, False, id="enabled-not-asked"),
+])
+def test_private_network_is_granted_only_when_asked_and_enabled(asked, enabled, granted):
+    rules = STRICT if enabled else CorsRules(CorsPolicy(origins=(FRONT,)))
+    headers = dict(rules.preflight(FRONT, "GET", None, private_network=asked).headers)
+    assert ("Access-Control-Allow-Private-Network" in headers) is granted
+
+
+def test_actual_response_reflects_only_allowed_origins() -> None:
+    assert CREDS.actual(FRONT) == (
+        ("Access-Control-Allow-Origin", FRONT),
+        ("Access-Control-Allow-Credentials", "true"),
+        ("Access-Control-Expose-Headers", "X-Total-Count"),
+    )
+    assert CREDS.actual("http://evil.example") is None
+    assert CREDS.actual(None) is None
+
+
+@pytest.mark.parametrize(("method", "headers", "expected"), [
+    pytest.param("OPTIONS", {"Origin": FRONT, "Access-Control-Request-Method": "PUT"}, True,
+                 id="options-with-both"),
+    pytest.param("OPTIONS", {"Origin": FRONT}, False, id="plain-options-is-not-a-preflight"),
+    pytest.param("OPTIONS", {"Access-Control-Request-Method": "PUT"}, False, id="no-origin"),
+    pytest.param("GET", {"Origin": FRONT, "Access-Control-Request-Method": "PUT"}, False,
+                 id="not-options"),
+])
+def test_is_preflight(method, headers, expected) -> None:
+    assert is_preflight(method, CIMultiDict(headers)) is expected
+
+
+@pytest.mark.parametrize(("existing", "merged"), [
+    pytest.param([], "Origin", id="none"),
+    pytest.param(["Accept-Encoding"], "Accept-Encoding, Origin", id="appended"),
+    pytest.param(["accept-encoding, origin"], "accept-encoding, origin", id="already-there"),
+    pytest.param(["Accept", "Cookie"], "Accept, Cookie, Origin", id="two-headers-joined"),
+    pytest.param(["*"], "*", id="star-stays-star"),
+])
+def test_merge_vary(existing, merged) -> None:
+    assert merge_vary(existing) == merged
+
+
+@pytest.mark.parametrize(("headers", "unsafe"), [
+    pytest.param([("Accept", "application/json")], [], id="accept"),
+    pytest.param([("Content-Type", "text/plain;charset=UTF-8")], [], id="text-plain"),
+    pytest.param([("Content-Type", "application/x-www-form-urlencoded")], [], id="form"),
+    pytest.param([("Content-Type", "application/json")], ["content-type"], id="json"),
+    pytest.param([("Authorization", "Bearer x")], ["authorization"], id="authorization"),
+    pytest.param([("Accept-Language", "en-US,en;q=0.9")], [], id="accept-language"),
+    pytest.param([("Content-Language", "en(US)")], ["content-language"],
+                 id="content-language-bad-byte"),
+    pytest.param([("Accept", "a" * 129)], ["accept"], id="value-over-128-bytes"),
+    pytest.param([("Range", "bytes=0-99")], [], id="simple-range"),
+    pytest.param([("Range", "bytes=0-9,20-29")], ["range"], id="multi-range"),
+    pytest.param([("X-Requested-With", "XMLHttpRequest")], ["x-requested-with"], id="custom"),
+    pytest.param([("Accept", "a" * 100)] * 11, ["accept"], id="safelisted-total-over-1024"),
+])
+def test_unsafe_request_headers(headers, unsafe) -> None:
+    assert unsafe_request_headers(headers) == unsafe
+
+
+def test_needs_preflight_names_each_reason() -> None:
+    assert needs_preflight("GET", [("Accept", "*/*")]) == []
+    assert needs_preflight("PUT", [("Content-Type", "application/json")]) == [
+        "method PUT is not one of GET, HEAD, POST",
+        "header content-type is not CORS-safelisted",
+    ]
+
+
+@pytest.mark.parametrize(("credentials", "response", "reason"), [
+    pytest.param(False, [], "No 'Access-Control-Allow-Origin' header is present", id="missing"),
+    pytest.param(False, [("Access-Control-Allow-Origin", "*")], "", id="star-without-creds"),
+    pytest.param(True, [("Access-Control-Allow-Origin", "*"),
+                        ("Access-Control-Allow-Credentials", "true")],
+                 "must not be the wildcard '*'", id="star-with-credentials"),
+    pytest.param(False, [("Access-Control-Allow-Origin", FRONT),
+                         ("Access-Control-Allow-Origin", FRONT)],
+                 "contains multiple values", id="duplicate-acao-from-backend-and-proxy"),
+    pytest.param(False, [("Access-Control-Allow-Origin", f"{FRONT}, {FRONT}")],
+                 "contains multiple values", id="comma-joined-acao"),
+    pytest.param(False, [("Access-Control-Allow-Origin", "http://localhost:3000")],
+                 "has a value 'http://localhost:3000' that is not equal", id="other-origin"),
+    pytest.param(False, [("Access-Control-Allow-Origin", FRONT + "/")],
+                 "not equal to the supplied origin", id="trailing-slash"),
+    pytest.param(True, [("Access-Control-Allow-Origin", FRONT)],
+                 "'Access-Control-Allow-Credentials' header in the response is ''",
+                 id="credentials-missing"),
+    pytest.param(True, [("Access-Control-Allow-Origin", FRONT),
+                        ("Access-Control-Allow-Credentials", "True")],
+                 "is 'True' which must be 'true'", id="credentials-case-matters"),
+    pytest.param(True, [("access-control-allow-origin", FRONT),
+                        ("ACCESS-CONTROL-ALLOW-CREDENTIALS", "true")], "",
+                 id="header-names-case-insensitive"),
+])
+def test_cors_check(credentials, response, reason) -> None:
+    verdict = cors_check(FRONT, credentials, response)
+    assert verdict.ok is (reason == "")
+    assert reason in verdict.reason
+
+
+ALLOW = [("Access-Control-Allow-Origin", FRONT)]
+
+
+@pytest.mark.parametrize(("method", "unsafe", "credentials", "status", "extra", "reason"), [
+    pytest.param("PUT", [], False, 204, [("Access-Control-Allow-Methods", "PUT")], "",
+                 id="method-listed"),
+    pytest.param("PUT", [], False, 204, [("Access-Control-Allow-Methods", "GET, POST")],
+                 "Method PUT is not allowed", id="method-not-listed"),
+    pytest.param("PUT", [], False, 204, [("Access-Control-Allow-Methods", "*")], "",
+                 id="method-star-without-credentials"),
+    pytest.param("PUT", [], True, 204, [("Access-Control-Allow-Methods", "*"),
+                                        ("Access-Control-Allow-Credentials", "true")],
+                 "Method PUT is not allowed", id="method-star-is-literal-with-credentials"),
+    pytest.param("GET", ["x-custom"], False, 204, [("Access-Control-Allow-Headers", "*")], "",
+                 id="header-star-covers-custom"),
+    pytest.param("GET", ["authorization"], False, 204, [("Access-Control-Allow-Headers", "*")],
+                 "Request header field authorization is not allowed",
+                 id="header-star-never-covers-authorization"),
+    pytest.param("GET", ["x-custom"], True, 204, [("Access-Control-Allow-Headers", "*"),
+                                                   ("Access-Control-Allow-Credentials", "true")],
+                 "Request header field x-custom is not allowed",
+                 id="header-star-is-literal-with-credentials"),
+    pytest.param("GET", ["x-custom"], False, 204, [("Access-Control-Allow-Headers", "X-Custom")],
+                 "", id="header-names-case-insensitive"),
+    pytest.param("GET", [], False, 404, [], "It does not have HTTP ok status",
+                 id="preflight-not-ok"),
+    pytest.param("GET", [], False, 302, [], "Redirect is not allowed for a preflight",
+                 id="preflight-redirected"),
+])
+def test_preflight_check(method, unsafe, credentials, status, extra, reason) -> None:
+    verdict = preflight_check(FRONT, method, unsafe, credentials, status, ALLOW + extra)
+    assert verdict.ok is (reason == "")
+    assert reason in verdict.reason
+
+
+def test_devproxys_own_preflight_passes_the_browsers_check() -> None:
+    unsafe = unsafe_request_headers([("Content-Type", "application/json"),
+                                     ("Authorization", "Bearer t")])
+    answer = CREDS.preflight(FRONT, "PATCH", ", ".join(unsafe))
+    assert preflight_check(FRONT, "PATCH", unsafe, True, 204, list(answer.headers)).ok
+    assert cors_check(FRONT, True, list(CREDS.actual(FRONT) or ())).ok
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    pytest.param("http://localhost:5173/", "write 'http://localhost:5173'", id="trailing-slash"),
+    pytest.param("http://localhost:5173/app", "no path", id="path"),
+    pytest.param("HTTP://LOCALHOST:5173", "lower case", id="upper-case"),
+    pytest.param("https://example.com:443", "write 'https://example.com'", id="default-port"),
+    pytest.param("localhost:5173", "expected an origin", id="no-scheme"),
+    pytest.param("http://x:abc", "invalid port", id="bad-port"),
+])
+def test_origin_written_wrongly_shows_the_serialisation(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_origin(text)
