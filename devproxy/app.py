@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from .config import Listen
+from .corsmode import REFUSED, RefusedOrigins, add_cors_headers
 from .dispatch import handle
 from .errors import BindError
 from .forward import restore_headers
@@ -34,8 +35,10 @@ def make_app(live: Live) -> web.Application:
     app = web.Application()
     app[LIVE] = live
     app[OUTAGES] = Outages()
+    app[REFUSED] = RefusedOrigins()
     app.cleanup_ctx.append(_client_session)
     app.on_response_prepare.append(restore_headers)
+    app.on_response_prepare.append(add_cors_headers)
     app.router.add_route("*", _CATCH_ALL, handle)
     return app
 

@@ -132,6 +132,7 @@ class Config:
     listen: Listen
     routes: tuple[Route, ...]
     source: Path | None = None  # the file it came from; None for --route flags
+    cors: CorsPolicy | None = None  # the top-level block; routes carry their resolved own
 
 
 def parse_listen(text: str) -> Listen:
@@ -285,6 +286,7 @@ class CorsPolicy:
     max_age: int | None = None
     private_network: bool = False
     backend_cors: str = "replace"  # or "keep": leave the backend's own CORS headers
+    line: int = 0  # where the block was written, for "add it at line N" hints
 
     @property
     def any_origin(self) -> bool:

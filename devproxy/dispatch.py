@@ -14,6 +14,8 @@ import time
 from aiohttp import web
 
 from .config import Route
+from .cors import is_preflight
+from .corsmode import mark, preflight_response
 from .errorpages import problem_response
 from .errors import UpstreamError
 from .forward import forward_http
@@ -41,11 +43,20 @@ async def handle(request: web.Request) -> web.StreamResponse:
     else:
         path = raw.partition("?")[0]
         match = snapshot.table.match(path)
-        if match is None:
-            response = _no_route(request, snapshot.table.routes)
+        route = match.route if match is not None else None
+        cors = snapshot.cors.get(route.path) if route else snapshot.fallback_cors
+        if cors is not None and is_preflight(request.method, request.headers):
+            # Fetch §3.2.2: devproxy answers preflights itself; the backend never sees them.
+            response = preflight_response(request, cors, route.path if route else "-",
+                                          snapshot.config.source)
         else:
-            route = match.route
-            response = await _serve(request, route, path, match.rest)
+            if cors is not None:
+                mark(request, cors)
+            if match is None:
+                response = _no_route(request, snapshot.table.routes)
+            else:
+                assert route is not None
+                response = await _serve(request, route, path, match.rest)
     _log(request, route, response, start)
     return response
 

@@ -14,20 +14,28 @@ import aiohttp
 from aiohttp import web
 
 from .config import Config
+from .cors import CorsRules
 from .router import RouteTable
 from .upstream import Outages
 
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """A config and its route table, built together and never changed."""
+    """A config and everything derived from it once: never changed after building."""
 
     config: Config
     table: RouteTable
+    cors: dict[str, CorsRules]  # route path -> compiled CORS mode, for CORS routes only
+    fallback_cors: CorsRules | None  # the top-level policy, for requests no route matches
 
     @classmethod
     def build(cls, config: Config) -> Snapshot:
-        return cls(config=config, table=RouteTable(config.routes))
+        return cls(
+            config=config,
+            table=RouteTable(config.routes),
+            cors={r.path: CorsRules(r.cors) for r in config.routes if r.cors is not None},
+            fallback_cors=CorsRules(config.cors) if config.cors is not None else None,
+        )
 
 
 class Live:

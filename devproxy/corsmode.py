@@ -1,0 +1,99 @@
+"""CORS mode on the wire: preflight answers and CORS headers on every response.
+
+Owns when the pure decisions of ``cors.CorsRules`` are applied: a preflight on a CORS
+route is answered here and never forwarded; every other response on that route,
+relayed or written by devproxy itself (404, 502, 504), gets its CORS headers in one
+``on_response_prepare`` hook, so the page can read the real error instead of a
+misleading CORS failure. Refusals are logged with the rule that failed and what to
+add to the config. It makes no CORS decision of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from aiohttp import web
+
+from .cors import CorsRules, is_cors_header, merge_vary
+
+logger = logging.getLogger(__name__)
+
+# Request-scoped: the rules the response to this request must follow.
+_RULES = web.RequestKey("cors_rules", CorsRules)
+_MAX_WARNED = 256
+
+
+def mark(request: web.Request, rules: CorsRules) -> None:
+    """Have the response to ``request`` follow ``rules``."""
+    request[_RULES] = rules
+
+
+def preflight_response(
+    request: web.Request, rules: CorsRules, route_path: str, source: Path | None
+) -> web.Response:
+    """Answer a preflight: 204 with the allowing headers, or 403 without any."""
+    headers = request.headers
+    origin = headers["Origin"]
+    answer = rules.preflight(
+        origin, headers["Access-Control-Request-Method"],
+        headers.get("Access-Control-Request-Headers"),
+        private_network=headers.get("Access-Control-Request-Private-Network") == "true",
+    )
+    if answer.allowed:
+        return web.Response(status=204, headers=answer.headers)
+    where = f"{source}:{rules.policy.line}: " if source and rules.policy.line else ""
+    logger.warning("CORS preflight %s %s from %s refused on route %s: %s (%s%s)",
+                   headers["Access-Control-Request-Method"], request.raw_path, origin,
+                   route_path, answer.reason, where, answer.fix)
+    # No CORS headers: the browser blocks the request and DevTools shows this reason.
+    return web.Response(status=403, text=f"CORS preflight refused by devproxy: "
+                                         f"{answer.reason}; {answer.fix}\n")
+
+
+class RefusedOrigins:
+    """Origins already warned about, so a page polling an API logs its refusal once."""
+
+    def __init__(self) -> None:
+        self._seen: set[tuple[int, str]] = set()
+
+    def first_time(self, rules: CorsRules, origin: str) -> bool:
+        key = (id(rules), origin)
+        if key in self._seen or len(self._seen) >= _MAX_WARNED:
+            return False
+        self._seen.add(key)
+        return True
+
+
+async def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare`` hook: the CORS headers of the request's route, if any."""
+    rules: CorsRules | None = request.get(_RULES)
+    if rules is None or response.status == 101:
+        return
+    out = response.headers
+    if rules.policy.backend_cors == "keep" and "Access-Control-Allow-Origin" in out:
+        # The backend answers CORS itself and was asked to be trusted: adding ours
+        # would give the browser two values, which it rejects.
+        out["Vary"] = merge_vary(out.getall("Vary", []))
+        return
+    for name in [name for name in out if is_cors_header(name)]:
+        out.popall(name, None)  # backend_cors: replace (Fetch rejects duplicates)
+    origin = request.headers.get("Origin")
+    granted = rules.actual(origin)
+    if granted is not None:
+        out.extend(granted)
+    elif origin is not None:
+        _warn_refused(request, rules, origin)
+    # RFC 9110 §12.5.5: the answer depends on Origin even when it grants nothing.
+    out["Vary"] = merge_vary(out.getall("Vary", []))
+
+
+def _warn_refused(request: web.Request, rules: CorsRules, origin: str) -> None:
+    refused: RefusedOrigins | None = request.config_dict.get(REFUSED)
+    if refused is not None and refused.first_time(rules, origin):
+        logger.warning("CORS: %s is not in cors.origins, so the browser will not let that "
+                       "page read %s %s (add %r to cors.origins to allow it)", origin,
+                       request.method, request.path, origin)
+
+
+REFUSED = web.AppKey("refused_origins", RefusedOrigins)

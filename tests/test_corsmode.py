@@ -1,0 +1,144 @@
+"""CORS mode over real sockets: preflights answered, headers on every response."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from devproxy.app import ProxyServer
+from devproxy.config import Config, CorsPolicy, Listen
+from devproxy.state import Live, Snapshot
+
+from .conftest import route
+
+FRONT = "http://localhost:5173"
+POLICY = CorsPolicy(origins=(FRONT,), credentials=True, expose=("X-Total-Count",),
+                    max_age=600)
+
+
+async def test_allowed_preflight_is_answered_by_devproxy_and_never_forwarded(
+        backend_factory, proxy_factory, client):
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/api", backend.url, cors=POLICY))
+    async with client.options(proxy.url + "/api/items", headers={
+            "Origin": FRONT, "Access-Control-Request-Method": "PUT",
+            "Access-Control-Request-Headers": "authorization, content-type"}) as resp:
+        assert resp.status == 204
+        assert resp.headers["Access-Control-Allow-Origin"] == FRONT
+        assert resp.headers["Access-Control-Allow-Credentials"] == "true"
+        assert resp.headers["Access-Control-Allow-Methods"] == "PUT"
+        assert resp.headers["Access-Control-Allow-Headers"] == "authorization, content-type"
+        assert resp.headers["Access-Control-Max-Age"] == "600"
+        assert "Access-Control-Request-Method" in resp.headers["Vary"]
+    assert backend.recorder.seen == []
+
+
+async def test_refused_preflight_gets_403_without_cors_headers_and_a_log_line(
+        backend_factory, proxy_factory, client, caplog):
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/api", backend.url, cors=POLICY))
+    with caplog.at_level(logging.WARNING, logger="devproxy"):
+        async with client.options(proxy.url + "/api/items", headers={
+                "Origin": "http://evil.example", "Access-Control-Request-Method": "GET"}) as resp:
+            assert resp.status == 403
+            assert not [h for h in resp.headers if h.lower().startswith("access-control-")]
+            assert "not in cors.origins" in await resp.text()
+    assert backend.recorder.seen == []
+    assert any("http://evil.example" in r.getMessage() and "cors.origins" in r.getMessage()
+               for r in caplog.records)
+
+
+async def test_plain_options_without_request_method_is_forwarded(backend_factory,
+                                                                 proxy_factory, client):
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/api", backend.url, cors=POLICY))
+    async with client.options(proxy.url + "/api/items", headers={"Origin": FRONT}) as resp:
+        assert resp.status == 200
+    assert backend.recorder.last.method == "OPTIONS"
+
+
+async def test_actual_response_reflects_the_origin_and_merges_vary(backend_factory,
+                                                                    proxy_factory, client):
+    async def handler(request: web.Request) -> web.Response:
+        return web.json_response([1, 2], headers={
+            "Vary": "Accept-Encoding", "X-Total-Count": "2",
+            "Access-Control-Allow-Origin": "*"})  # the backend's own, to be replaced
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/api", backend.url, cors=POLICY))
+    async with client.get(proxy.url + "/api/items", headers={"Origin": FRONT}) as resp:
+        assert resp.headers.getall("Access-Control-Allow-Origin") == [FRONT]
+        assert resp.headers["Access-Control-Allow-Credentials"] == "true"
+        assert resp.headers["Access-Control-Expose-Headers"] == "X-Total-Count"
+        assert resp.headers["Vary"] == "Accept-Encoding, Origin"
+
+
+async def test_unlisted_origin_gets_no_cors_headers_even_the_backends(backend_factory,
+                                                                      proxy_factory, client):
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(text="x", headers={"Access-Control-Allow-Origin": "*"})
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/api", backend.url, cors=POLICY))
+    async with client.get(proxy.url + "/api/x", headers={"Origin": "http://evil.example"}) as r:
+        assert "Access-Control-Allow-Origin" not in r.headers
+        assert r.headers["Vary"] == "Origin"
+
+
+async def test_backend_cors_keep_leaves_the_backends_own_headers_alone(backend_factory,
+                                                                      proxy_factory, client):
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(text="x", headers={"Access-Control-Allow-Origin": FRONT})
+
+    backend = await backend_factory(handler)
+    keep = CorsPolicy(origins=(FRONT,), credentials=True, backend_cors="keep")
+    proxy = await proxy_factory(route("/api", backend.url, cors=keep))
+    async with client.get(proxy.url + "/api/x", headers={"Origin": FRONT}) as resp:
+        assert resp.headers.getall("Access-Control-Allow-Origin") == [FRONT]
+        assert "Access-Control-Allow-Credentials" not in resp.headers
+
+
+async def test_devproxys_own_errors_carry_cors_headers(proxy_factory, client,
+                                                       unused_tcp_port_factory):
+    port = unused_tcp_port_factory()
+    proxy = await proxy_factory(route("/api", f"http://127.0.0.1:{port}", cors=POLICY))
+    async with client.get(proxy.url + "/api/x", headers={"Origin": FRONT}) as resp:
+        assert resp.status == 502
+        assert resp.headers["Access-Control-Allow-Origin"] == FRONT
+
+
+async def test_unmatched_path_404_carries_the_top_level_cors_headers(backend_factory, client):
+    backend = await backend_factory()
+    config = Config(listen=Listen("127.0.0.1", 0), cors=POLICY,
+                    routes=(route("/api", backend.url, cors=POLICY),))
+    server = ProxyServer(Live(Snapshot.build(config)))
+    await server.start()
+    try:
+        url = f"http://127.0.0.1:{server.port}/nothing-here"
+        async with client.get(url, headers={"Origin": FRONT}) as resp:
+            assert resp.status == 404
+            assert resp.headers["Access-Control-Allow-Origin"] == FRONT
+    finally:
+        await server.stop()
+
+
+async def test_redirects_keep_cors_headers_for_simple_requests(backend_factory, proxy_factory,
+                                                               client):
+    async def handler(request: web.Request) -> web.Response:
+        raise web.HTTPFound("/api/next")
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/api", backend.url, cors=POLICY))
+    async with client.get(proxy.url + "/api/start", headers={"Origin": FRONT},
+                          allow_redirects=False) as resp:
+        assert resp.status == 302
+        assert resp.headers["Access-Control-Allow-Origin"] == FRONT
+
+
+async def test_route_without_cors_adds_nothing(backend_factory, proxy_factory, client):
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/api", backend.url))
+    async with client.get(proxy.url + "/api/x", headers={"Origin": FRONT}) as resp:
+        assert "Access-Control-Allow-Origin" not in resp.headers
+        assert "Vary" not in resp.headers
