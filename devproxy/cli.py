@@ -1,0 +1,222 @@
+"""The ``devproxy`` command line.
+
+Owns flag parsing, what the user reads on the terminal (start-up block, route tables,
+one-line errors), logging handlers and exit codes. It is the only module that prints
+or ends the process; everything it runs raises ``DevproxyError`` subclasses instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import ClassVar, NoReturn
+
+import click
+from multidict import CIMultiDict
+
+from . import __version__
+from .app import ProxyServer
+from .config import Config, Route
+from .errors import BindError, ConfigError
+from .headers import request_headers
+from .loader import DEFAULT_CONFIG_NAME, config_from_flags, load_config, with_overrides
+from .paths import upstream_path
+from .router import RouteTable
+from .state import Live, Snapshot
+
+_config_option = click.option(
+    "-c", "--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
+    help=f"Config file (default: ./{DEFAULT_CONFIG_NAME}).",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="devproxy")
+def main() -> None:
+    """A local development reverse proxy: one origin for your frontend and your API."""
+
+
+@main.command()
+@_config_option
+@click.option("--listen", metavar="HOST:PORT", help="Address to serve on (default 127.0.0.1:8080).")
+@click.option("--route", "routes", multiple=True, metavar="PATH=TARGET",
+              help="A route, e.g. /api=http://127.0.0.1:3000 (repeatable).")
+@click.option("--change-origin", is_flag=True, help="Set change_origin on --route routes.")
+@click.option("-v", "--verbose", is_flag=True, help="Also log headers sent and received.")
+@click.option("-q", "--quiet", is_flag=True, help="Log errors only.")
+def up(
+    config_path: Path | None, listen: str | None, routes: tuple[str, ...], change_origin: bool,
+    verbose: bool, quiet: bool,
+) -> None:
+    """Run the proxy until Ctrl+C."""
+    config = _load(config_path, listen=listen, routes=routes, change_origin=change_origin)
+    _setup_logging(verbose=verbose, quiet=quiet)
+    try:
+        asyncio.run(_run(config, quiet=quiet))
+    except BindError as exc:
+        _fail(str(exc))
+
+
+@main.command()
+@_config_option
+def check(config_path: Path | None) -> None:
+    """Validate the config and print the route table."""
+    config = _load(config_path)
+    click.echo(f"{_source_name(config)}: OK, listening on {config.listen}")
+    click.echo(_route_table(config.routes))
+
+
+@main.command()
+@_config_option
+@click.argument("path", required=False)
+def routes(config_path: Path | None, path: str | None) -> None:
+    """Print the route table, or what happens to a request for PATH."""
+    config = _load(config_path)
+    if path is None:
+        click.echo(_route_table(config.routes))
+        return
+    _explain(config, path)
+
+
+async def _run(config: Config, *, quiet: bool) -> None:
+    # Handlers first: Ctrl+C during start-up must also end in an orderly shutdown.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    server = ProxyServer(Live(Snapshot.build(config)))
+    await server.start()
+    if not quiet:
+        click.echo(_banner(config, server.port), err=True)
+    if not config.listen.is_loopback:
+        logging.getLogger("devproxy").warning(
+            "listening on %s, not a loopback address: anyone on your network can use this "
+            "proxy to reach your backends", config.listen,
+        )
+    try:
+        await stop.wait()
+    finally:
+        if not quiet:
+            click.echo("devproxy: shutting down (finishing open requests)", err=True)
+        await server.stop()
+
+
+def _load(
+    config_path: Path | None, *, listen: str | None = None, routes: tuple[str, ...] = (),
+    change_origin: bool = False,
+) -> Config:
+    try:
+        if config_path is None and routes:
+            return config_from_flags(routes, listen=listen, change_origin=change_origin)
+        path = config_path or Path(DEFAULT_CONFIG_NAME)
+        if config_path is None and not path.exists():
+            _fail(
+                f"no {DEFAULT_CONFIG_NAME} in {Path.cwd()}: create one (see "
+                f"devproxy.yaml.example), pass -c FILE, or give routes with flags:\n"
+                f"  devproxy up --route /api=http://127.0.0.1:3000 --route /=http://127.0.0.1:5173"
+            )
+        config = load_config(path)
+        return with_overrides(config, listen=listen, routes=routes, change_origin=change_origin)
+    except ConfigError as exc:
+        _fail(str(exc), prefix=False)
+
+
+def _banner(config: Config, port: int) -> str:
+    host = config.listen.host
+    shown = "localhost" if host in ("0.0.0.0", "::") else host
+    shown = f"[{shown}]" if ":" in shown else shown
+    url = f"http://{shown}:{port}"
+    lines = [
+        f"devproxy {__version__}: open {click.style(url, bold=True)}",
+        _route_table(config.routes),
+        f"config: {_source_name(config)}",
+    ]
+    return "\n".join(lines)
+
+
+def _route_table(routes: tuple[Route, ...]) -> str:
+    ordered = sorted(routes, key=lambda r: (-len(r.path), r.path))
+    width = max(len(r.path) for r in ordered)
+    return "\n".join(f"  {r.path:<{width}}  ->  {r.destination}{_flags(r)}" for r in ordered)
+
+
+def _flags(route: Route) -> str:
+    names = [name for name, on in (
+        ("change_origin", route.change_origin), ("strip_prefix", route.strip_prefix),
+        ("rewrite", bool(route.rewrite)), ("insecure TLS", not route.secure),
+        ("spa", route.spa), ("no websockets", route.target is not None and not route.ws),
+    ) if on]
+    return f"  ({', '.join(names)})" if names else ""
+
+
+def _explain(config: Config, path: str) -> None:
+    if not path.startswith("/"):
+        _fail(f"PATH must start with '/', got {path!r}")
+    raw_path, sep, query = path.partition("?")
+    match = RouteTable(config.routes).match(raw_path)
+    if match is None:
+        click.echo(f"{path}: no route matches (a request would get 404)")
+        click.echo(_route_table(config.routes))
+        raise SystemExit(1)
+    route = match.route
+    click.echo(f"{path}: route {route.path}{_flags(route)}")
+    if route.target is None:
+        click.echo(f"  serves files from {route.static}")
+        return
+    click.echo(f"  upstream: {route.target.origin}{upstream_path(route, raw_path)}{sep}{query}")
+    proxy_host = f"localhost:{config.listen.port}"
+    incoming = CIMultiDict({"Host": proxy_host})
+    sent = request_headers(incoming, route, client_ip="127.0.0.1", proxy_host=proxy_host,
+                           scheme="http")
+    click.echo("  headers set upstream (for a browser on " + f"http://{proxy_host}):")
+    for name, value in sent.items():
+        before = incoming.get(name)
+        note = "" if before is None else ("  (unchanged)" if before == value else
+                                          f"  (was {before})")
+        click.echo(f"    {name}: {value}{note}")
+
+
+def _source_name(config: Config) -> str:
+    return str(config.source) if config.source else "--route flags"
+
+
+class _Formatter(logging.Formatter):
+    """``HH:MM:SS message``, with the status of access lines coloured on a terminal."""
+
+    _COLOURS: ClassVar[dict[int, str]] = {2: "green", 3: "cyan", 4: "yellow", 5: "red"}
+
+    def __init__(self, colour: bool) -> None:
+        super().__init__("%(asctime)s %(message)s", datefmt="%H:%M:%S")
+        self.colour = colour
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        if not self.colour:
+            return text
+        status = getattr(record, "status", None)
+        if isinstance(status, int):
+            return click.style(text, fg=self._COLOURS.get(status // 100))
+        if record.levelno >= logging.ERROR:
+            return click.style(text, fg="red", bold=True)
+        if record.levelno >= logging.WARNING:
+            return click.style(text, fg="yellow")
+        return text
+
+
+def _setup_logging(*, verbose: bool, quiet: bool) -> None:
+    colour = sys.stderr.isatty() and "NO_COLOR" not in os.environ
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter(colour))
+    logger = logging.getLogger("devproxy")
+    logger.handlers[:] = [handler]
+    logger.propagate = False
+    logger.setLevel(logging.ERROR if quiet else logging.DEBUG if verbose else logging.INFO)
+
+
+def _fail(message: str, *, prefix: bool = True) -> NoReturn:
+    click.echo(f"devproxy: error: {message}" if prefix else message, err=True)
+    raise SystemExit(1)

@@ -1,0 +1,171 @@
+"""The devproxy command itself, run as a real process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+pytestmark = pytest.mark.e2e
+
+DEVPROXY = [sys.executable, "-m", "devproxy"]
+_ENV = {**os.environ, "NO_COLOR": "1"}
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*DEVPROXY, *args], capture_output=True, text=True, cwd=cwd,
+                          env=_ENV, timeout=30, check=False)
+
+
+class Running:
+    """A `devproxy up` process, its banner read, the real URL known."""
+
+    def __init__(self, process: asyncio.subprocess.Process, url: str, banner: str) -> None:
+        self.process = process
+        self.url = url
+        self.banner = banner
+
+    async def stop(self, sig: int = signal.SIGTERM) -> tuple[int, str]:
+        if self.process.returncode is None:
+            self.process.send_signal(sig)
+        assert self.process.stderr is not None
+        rest = await asyncio.wait_for(self.process.stderr.read(), 15)
+        return await asyncio.wait_for(self.process.wait(), 15), rest.decode()
+
+
+async def start_up(*args: str, cwd: Path | None = None) -> Running:
+    process = await asyncio.create_subprocess_exec(
+        *DEVPROXY, "up", *args, cwd=cwd, env=_ENV,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    banner = ""
+    async with asyncio.timeout(15):
+        while "config:" not in banner:
+            line = (await process.stderr.readline()).decode()
+            if not line:
+                raise AssertionError(f"devproxy exited early: {banner}")
+            banner += line
+    found = re.search(r"open (http://\S+)", banner)
+    assert found, banner
+    return Running(process, found.group(1), banner)
+
+
+@pytest.fixture
+async def running() -> AsyncIterator[list[Running]]:
+    started: list[Running] = []
+    yield started
+    for proc in started:
+        if proc.process.returncode is None:
+            proc.process.kill()
+            await proc.process.wait()
+
+
+def test_check_prints_the_route_table_of_a_valid_config(tmp_path: Path) -> None:
+    (tmp_path / "devproxy.yaml").write_text(textwrap.dedent("""\
+        listen: 127.0.0.1:9000
+        routes:
+          - path: /api
+            target: http://127.0.0.1:3000
+            strip_prefix: true
+          - path: /
+            target: http://127.0.0.1:5173
+    """))
+    result = run("check", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "OK, listening on 127.0.0.1:9000" in result.stdout
+    assert re.search(r"/api\s+->\s+http://127.0.0.1:3000\s+\(strip_prefix\)", result.stdout)
+
+
+def test_check_reports_a_bad_config_with_file_line_and_column(tmp_path: Path) -> None:
+    config = tmp_path / "devproxy.yaml"
+    config.write_text("routes:\n  - path: /api\n    target: localhost:3000\n")
+    result = run("check", "-c", str(config))
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"{config}:3:13: routes[0].target:")
+    assert "Traceback" not in result.stderr
+
+
+def test_up_without_config_or_routes_explains_what_to_do(tmp_path: Path) -> None:
+    result = run("up", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "no devproxy.yaml" in result.stderr
+    assert "--route /api=" in result.stderr
+
+
+def test_routes_explains_where_a_path_goes(tmp_path: Path) -> None:
+    config = tmp_path / "devproxy.yaml"
+    config.write_text(textwrap.dedent("""\
+        routes:
+          - path: /api
+            target: http://127.0.0.1:3000/v1
+            strip_prefix: true
+            change_origin: true
+    """))
+    result = run("routes", "-c", str(config), "/api/users?page=2")
+    assert result.returncode == 0, result.stderr
+    assert "upstream: http://127.0.0.1:3000/v1/users?page=2" in result.stdout
+    assert "Host: 127.0.0.1:3000  (was localhost:8080)" in result.stdout
+    assert "X-Forwarded-Prefix: /api" in result.stdout
+    missing = run("routes", "-c", str(config), "/other")
+    assert missing.returncode == 1
+    assert "no route matches" in missing.stdout
+
+
+async def test_up_serves_then_exits_zero_on_sigterm_after_finishing_requests(
+        aiohttp_server, running) -> None:
+    release = asyncio.Event()
+
+    async def slow(request: web.Request) -> web.Response:
+        await release.wait()
+        return web.Response(text="finished")
+
+    app = web.Application()
+    app.router.add_get("/slow", slow)
+    backend = await aiohttp_server(app)
+    proc = await start_up("--listen", "127.0.0.1:0", "--route",
+                          f"/=http://127.0.0.1:{backend.port}")
+    running.append(proc)
+    assert "->  http://127.0.0.1:" in proc.banner
+    async with aiohttp.ClientSession() as session:
+        pending = asyncio.create_task(session.get(proc.url + "/slow"))
+        await asyncio.sleep(0.3)  # the request is in flight at the backend
+        proc.process.send_signal(signal.SIGTERM)
+        await asyncio.sleep(0.3)
+        release.set()
+        async with await pending as resp:
+            assert await resp.text() == "finished"
+    code, log = await proc.stop()
+    assert code == 0
+    assert "GET /slow -> / 200" in log
+
+
+async def test_a_port_in_use_is_a_one_line_error(running) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = await asyncio.to_thread(
+            run, "up", "--listen", f"127.0.0.1:{port}", "--route", "/=http://127.0.0.1:9")
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
+
+
+async def test_listening_beyond_loopback_warns(running) -> None:
+    proc = await start_up("--listen", "0.0.0.0:0", "--route", "/=http://127.0.0.1:9")
+    running.append(proc)
+    code, log = await proc.stop(signal.SIGINT)
+    assert code == 0
+    assert "anyone on your network" in proc.banner + log
