@@ -112,5 +112,6 @@ def _log(
     access_logger.info(
         "%s %s -> %s %d %.1fms %dB",
         request.method, request.raw_path, route.path if route else "-", response.status, ms,
-        response.body_length, extra={"status": response.status},
+        # sendfile (static files) bypasses the writer's byte count; the length is known.
+        response.body_length or response.content_length or 0, extra={"status": response.status},
     )

@@ -1,9 +1,9 @@
-"""Start the example API and devproxy in front of it; Ctrl+C stops both.
+"""Start the example API and devproxy in front of it; Ctrl+C (or SIGTERM) stops both.
 
     python examples/basic/run.py
 """
 
-import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -13,11 +13,16 @@ HERE = Path(__file__).resolve().parent
 
 def main() -> int:
     api = subprocess.Popen([sys.executable, str(HERE / "api.py")])
+    proxy = subprocess.Popen([sys.executable, "-m", "devproxy", "up",
+                              "-c", str(HERE / "devproxy.yaml")])
+
+    def stop(signum: int, _frame: object) -> None:
+        proxy.send_signal(signal.SIGINT)  # devproxy finishes open requests, then exits
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
     try:
-        command = [sys.executable, "-m", "devproxy", "up", "-c", str(HERE / "devproxy.yaml")]
-        return subprocess.call(command, env=os.environ)
-    except KeyboardInterrupt:
-        return 0
+        return proxy.wait()
     finally:
         api.terminate()
         api.wait(timeout=5)
