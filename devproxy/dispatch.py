@@ -14,7 +14,7 @@ import time
 from aiohttp import web
 
 from .config import Route
-from .cors import is_preflight
+from .cors import CorsRules, is_preflight
 from .corsmode import mark, preflight_response
 from .errorpages import problem_response
 from .errors import UpstreamError
@@ -22,6 +22,8 @@ from .forward import forward_http
 from .state import LIVE, OUTAGES, SESSION
 from .static import serve_static
 from .upstream import diagnose
+from .websocket import proxy_websocket
+from .wsrules import is_websocket_upgrade
 
 logger = logging.getLogger(__name__)
 access_logger = logging.getLogger("devproxy.access")
@@ -56,17 +58,30 @@ async def handle(request: web.Request) -> web.StreamResponse:
                 response = _no_route(request, snapshot.table.routes)
             else:
                 assert route is not None
-                response = await _serve(request, route, path, match.rest)
+                response = await _serve(request, route, path, match.rest, cors)
     _log(request, route, response, start)
     return response
 
 
-async def _serve(request: web.Request, route: Route, path: str, rest: str) -> web.StreamResponse:
+async def _serve(
+    request: web.Request, route: Route, path: str, rest: str, cors: CorsRules | None
+) -> web.StreamResponse:
     if route.static is not None:
         return await serve_static(request, route, rest)
     assert route.target is not None
+    app = request.app
     try:
-        return await forward_http(request, route, path, request.app[SESSION], request.app[OUTAGES])
+        if request.method == "GET" and is_websocket_upgrade(request.headers):
+            if not route.ws:
+                return problem_response(request, 404, "WebSockets are off on this route",
+                                        f"Route {route.path} has ws: false.",
+                                        hint="set ws: true on the route to forward upgrades")
+            return await proxy_websocket(
+                request, route, path, app[SESSION], app[OUTAGES],
+                listen_host=app[LIVE].current.config.listen.host,
+                cors_allows=cors.allows if cors is not None else None,
+            )
+        return await forward_http(request, route, path, app[SESSION], app[OUTAGES])
     except UpstreamError as err:
         return await upstream_failure(request, route, err)
 

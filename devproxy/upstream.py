@@ -17,11 +17,13 @@ import ssl
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
+from multidict import CIMultiDict
 
 from .config import Target
 from .errors import UpstreamError
@@ -32,6 +34,8 @@ logger = logging.getLogger(__name__)
 # only what the browser sent.
 _SKIP_AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
 _DIAGNOSE_TIMEOUT = 1.0
+_REFUSAL_BODY_LIMIT = 64 * 1024
+_REFUSAL_READ_TIMEOUT = 5.0
 
 
 def make_session() -> aiohttp.ClientSession:
@@ -55,7 +59,50 @@ def make_session() -> aiohttp.ClientSession:
         skip_auto_headers=_SKIP_AUTO_HEADERS,
         timeout=aiohttp.ClientTimeout(total=None),
         raise_for_status=False,
+        response_class=_Response,
     )
+
+
+@dataclass(slots=True)
+class Refusal:
+    """What a backend answered instead of 101 to a WebSocket handshake."""
+
+    status: int = 0
+    reason: str = ""
+    headers: CIMultiDict[str] = field(default_factory=CIMultiDict)
+    body: bytes = b""
+
+
+# aiohttp's ws_connect drops a refused handshake's body before raising, but the browser
+# should get the backend's own answer. websocket.py sets this around its ws_connect; a
+# ContextVar keeps it per request task, so concurrent handshakes never mix.
+capturing_refusal: ContextVar[Refusal | None] = ContextVar("capturing_refusal", default=None)
+
+
+class _Response(aiohttp.ClientResponse):
+    async def start(self, connection: aiohttp.connector.Connection) -> aiohttp.ClientResponse:
+        response = await super().start(connection)
+        refusal = capturing_refusal.get()
+        if refusal is not None and self.status != 101:
+            refusal.status, refusal.reason = self.status, self.reason or ""
+            refusal.headers = CIMultiDict(self.headers)
+            refusal.body = await self._read_some()
+        return response
+
+    async def _read_some(self) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async with asyncio.timeout(_REFUSAL_READ_TIMEOUT):
+                while size < _REFUSAL_BODY_LIMIT:
+                    chunk = await self.content.read(_REFUSAL_BODY_LIMIT - size)
+                    if not chunk:
+                        break
+                    chunks.append(chunk)
+                    size += len(chunk)
+        except (TimeoutError, aiohttp.ClientError):
+            pass  # what arrived is what the browser gets
+        return b"".join(chunks)
 
 
 def client_timeout(connect: float) -> aiohttp.ClientTimeout:
@@ -113,6 +160,8 @@ def map_exceptions(target: Target, connect_timeout: float) -> Iterator[None]:
     """
     try:
         yield
+    except aiohttp.WSServerHandshakeError:
+        raise  # the backend answered (it refused the upgrade): relayed, not an outage
     except aiohttp.ClientConnectorCertificateError as exc:
         raise UpstreamError(
             502, "tls",
