@@ -223,6 +223,9 @@ def parse_rewrite(pattern: str, replacement: str) -> Rewrite:
         compiled = re.compile(pattern)
     except re.error as exc:
         raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
+    except (RecursionError, OverflowError):
+        # re.compile raises these, not re.error, on "(" * 1000 or a{99999999999}.
+        raise ValueError(f"regular expression {pattern!r} is too complex") from None
     template = re.sub(r"\$(\d+)|\$<(\w+)>|\$\{(\w+)\}", _js_group_to_python, replacement)
     for ref in re.findall(r"\\g<(\w+)>|\\(\d+)", template):
         name = ref[0] or ref[1]

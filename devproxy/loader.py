@@ -1,26 +1,28 @@
 """devproxy.yaml (or --route flags) -> a validated, frozen ``Config``.
 
-Owns the file format: limits checked before parsing, safe YAML only, and a walk over
-pyyaml's node tree (never its Python objects) so that every value keeps its line and
-column and YAML 1.1's coercions (``no`` -> false, ``010`` -> 8) never reach a value.
-Every problem in a file is collected and raised as one ``ConfigError`` that reads like
-a compiler's diagnostics. Single values are checked by ``config``'s parsers; this module
-adds where they were written. It never serves, prints or exits.
+Owns devproxy's file format: which keys exist where, their types and defaults, and the
+rules that span keys (a route has a target or a folder, each path once). The YAML-level
+safety and typed reads live in ``yamlnodes``; single values are checked by ``config``'s
+parsers and this module adds where they were written. Every problem in a file is
+collected and raised as one ``ConfigError`` that reads like a compiler's diagnostics.
+It never serves, prints or exits.
 """
 
 from __future__ import annotations
 
-import functools
 import re
-from collections.abc import Callable, Sequence
+import stat
+from collections.abc import Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
-from typing import TypeVar
 
 import yaml
 
 from .config import (
     BACKEND_CORS_POLICIES,
+    DEFAULT_LISTEN_HOST,
+    DEFAULT_LISTEN_PORT,
     WS_ORIGIN_POLICIES,
     Config,
     CorsPolicy,
@@ -37,7 +39,10 @@ from .config import (
     parse_target,
 )
 from .errors import ConfigError
-from .yamlnodes import Nodes, compose_safely
+from .yamlnodes import MAX_DEPTH, Nodes, compose_safely
+
+__all__ = ["DEFAULT_CONFIG_NAME", "MAX_CONFIG_BYTES", "MAX_DEPTH", "config_from_flags",
+           "load_config", "parse_config", "with_overrides"]
 
 DEFAULT_CONFIG_NAME = "devproxy.yaml"
 MAX_CONFIG_BYTES = 1024 * 1024
@@ -51,37 +56,51 @@ TIMEOUT_KEYS = ("connect", "response")
 CORS_KEYS = ("origins", "credentials", "methods", "headers", "expose", "max_age",
              "private_network", "backend_cors")
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
-T = TypeVar("T")
+_HOST_PORT = re.compile(r"^[\w.\-\[\]:]+:[0-9]+(/.*)?$")
 
 
 def load_config(path: Path) -> Config:
-    """Read and validate a config file.
+    """Read and validate a config file; relative static folders are resolved against
+    the file's folder.
 
     Raises:
-        ConfigError: the file is missing, unreadable, too big, not UTF-8, or invalid;
-            each problem names ``path`` and, where known, the line and column.
+        ConfigError: the file is missing, unreadable, over ``MAX_CONFIG_BYTES``, not
+            UTF-8, or invalid; each problem names ``path`` and, where known, the line
+            and column.
     """
     try:
-        size = path.stat().st_size
-        if size > MAX_CONFIG_BYTES:
-            raise ConfigError(f"{path}: {size} bytes; a config may have at most 1 MiB")
+        info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
+            raise ConfigError(f"{path}: is a folder, not a config file")
+        if not stat.S_ISREG(info.st_mode):  # a FIFO or device could block or never end
+            raise ConfigError(f"{path}: not a regular file")
+        if info.st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: {info.st_size} bytes; a config may have at most 1 MiB")
         data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a folder, not a config file") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read it: {exc.strerror or exc}") from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[:exc.start].count(b"\n") + 1
-        raise ConfigError(f"{path}:{line}: not UTF-8 text (byte {data[exc.start]:#04x})") from None
+        column = exc.start - data.rfind(b"\n", 0, exc.start)
+        raise ConfigError(f"{path}:{line}:{column}: not UTF-8 text (byte "
+                          f"{data[exc.start]:#04x}); save the file as UTF-8") from None
     return parse_config(text, str(path), path.resolve().parent)
 
 
 def parse_config(text: str, filename: str, base_dir: Path) -> Config:
-    """Validate config text. ``base_dir`` resolves relative static folders.
+    """Validate config text.
+
+    Args:
+        text: the YAML document.
+        filename: names the file in messages; becomes ``Config.source``.
+        base_dir: the folder relative ``static:`` folders are resolved against.
+
+    Returns:
+        The frozen config, defaults filled in.
 
     Raises:
         ConfigError: every problem found, each with ``filename:line:col``.
@@ -90,9 +109,9 @@ def parse_config(text: str, filename: str, base_dir: Path) -> Config:
         raise ConfigError(f"{filename}: more than 1 MiB; a config may have at most 1 MiB")
     nodes = Nodes(filename)
     root = compose_safely(text, nodes)
-    config = _Builder(nodes, base_dir).config(root) if root is not None else None
+    config = None if root is None else _Builder(nodes, base_dir).config(root)
     nodes.raise_if_any()
-    assert config is not None
+    assert config is not None  # every path that yields no config records a problem
     return replace(config, source=Path(filename))
 
 
@@ -102,12 +121,19 @@ def config_from_flags(
 ) -> Config:
     """A config from ``--route PATH=TARGET`` flags alone.
 
+    Args:
+        routes: ``PATH=URL`` for a target, ``PATH=FOLDER`` (starting with "." or "/")
+            for static files. A repeated path: the last flag wins.
+        listen: ``HOST:PORT``, ``:PORT`` or ``PORT``; default 127.0.0.1:8080.
+        change_origin: set ``change_origin`` on every target route.
+        base_dir: what relative folders are relative to; the working directory if None.
+
     Raises:
         ConfigError: a flag is malformed; the message quotes the flag.
     """
     return Config(
-        listen=_flag_listen(listen) or Listen("127.0.0.1", 8080),
-        routes=_flag_routes(routes, change_origin, base_dir or Path.cwd()),
+        listen=_flag_listen(listen) or Listen(DEFAULT_LISTEN_HOST, DEFAULT_LISTEN_PORT),
+        routes=_flag_routes(routes, change_origin, base_dir or Path.cwd(), None),
     )
 
 
@@ -115,15 +141,16 @@ def with_overrides(
     config: Config, *, listen: str | None = None, routes: Sequence[str] = (),
     change_origin: bool = False, base_dir: Path | None = None,
 ) -> Config:
-    """``config`` with CLI flags applied: ``--listen`` replaces, each ``--route``
-    replaces the file's route with the same path or is added.
+    """``config`` with CLI flags over it: ``--listen`` replaces the address; each
+    ``--route`` takes the place of the file's route with the same normalised path, or
+    is added after them. Target routes from flags get the file's top-level CORS policy.
 
     Raises:
-        ConfigError: a flag is malformed.
+        ConfigError: a flag is malformed; the message quotes the flag.
     """
-    extra = _flag_routes(routes, change_origin, base_dir or Path.cwd())
-    replaced = {r.path for r in extra}
-    merged = tuple(r for r in config.routes if r.path not in replaced) + extra
+    extra = {r.path: r for r in _flag_routes(routes, change_origin, base_dir or Path.cwd(),
+                                             config.cors)}
+    merged = tuple(extra.pop(r.path, r) for r in config.routes) + tuple(extra.values())
     return replace(config, listen=_flag_listen(listen) or config.listen, routes=merged)
 
 
@@ -131,26 +158,32 @@ def _flag_listen(listen: str | None) -> Listen | None:
     if listen is None:
         return None
     try:
-        return parse_listen(listen)
+        return parse_listen(f":{listen}" if listen.isdigit() else listen)
     except ValueError as exc:
         raise ConfigError(f"--listen {listen!r}: {exc}") from None
 
 
-def _flag_routes(flags: Sequence[str], change_origin: bool, base_dir: Path) -> tuple[Route, ...]:
+def _flag_routes(flags: Sequence[str], change_origin: bool, base_dir: Path,
+                 cors: CorsPolicy | None) -> tuple[Route, ...]:
     routes: dict[str, Route] = {}
     for flag in flags:
         path, eq, value = flag.partition("=")
         try:
             if not eq or not value:
-                raise ValueError("expected PATH=TARGET, e.g. /api=http://127.0.0.1:3000")
+                raise ValueError("expected PATH=TARGET, e.g. /api=http://127.0.0.1:3000 or "
+                                 "/=./dist")
             prefix = normalize_prefix(path)
             if value.startswith((".", "/")):
                 route = Route(path=prefix, static=_folder(value, base_dir))
+            elif "://" not in value and ":" not in value:
+                raise ValueError(f"expected an http:// or https:// URL, or a folder starting "
+                                 f"with '.' or '/' (such as './{value}'), got {value!r}")
             else:
-                route = Route(path=prefix, target=_target(value), change_origin=change_origin)
+                route = Route(path=prefix, target=_target(value), change_origin=change_origin,
+                              cors=cors)
         except ValueError as exc:
             raise ConfigError(f"--route {flag!r}: {exc}") from None
-        routes[prefix] = route  # a repeated flag path: the last one wins, as flags do
+        routes[prefix] = route
     return tuple(routes.values())
 
 
@@ -158,181 +191,195 @@ def _target(text: str) -> Target:
     try:
         return parse_target(text)
     except ValueError as exc:
-        if "://" not in text and re.match(r"^[\w.\-\[\]:]+:\d+(/.*)?$", text):
+        if "://" not in text and _HOST_PORT.match(text):
             raise ValueError(f"{exc} (did you mean 'http://{text}'?)") from None
         raise
 
 
-def _rewrite_rule(pattern: str, replacement: str) -> Rewrite:
-    return parse_rewrite(pattern, replacement)
-
-
 def _folder(text: str, base_dir: Path) -> Path:
-    folder = (base_dir / text).resolve()
+    folder = (base_dir / Path(text).expanduser()).resolve()
     if not folder.is_dir():
         what = "is not a folder" if folder.exists() else "does not exist"
         raise ValueError(f"static folder {text!r} ({folder}) {what}")
     return folder
 
 
+def _regex(pattern: str) -> str:
+    # Compiled here too, not only in parse_rewrite: this tells a bad pattern (reported at
+    # the key) from a bad replacement (at the value), and re raises more than re.error.
+    try:
+        re.compile(pattern)
+    except (re.error, OverflowError) as exc:
+        raise ValueError(f"invalid regular expression: {exc}") from None
+    except RecursionError:
+        raise ValueError("invalid regular expression: nested too deeply") from None
+    return pattern
+
+
+def _header_name(name: str) -> str:
+    check_header(name, "")
+    return name
+
+
+def _header_value(name: str, value: str) -> str:
+    check_header(name, value)
+    return value
+
+
+def _shown(key: str) -> str:
+    return repr(key if len(key) <= 40 else key[:37] + "...")
+
+
 class _Builder:
-    """Turns the node tree into config objects, recording problems in ``nodes``."""
+    """Turns the node tree into config objects, recording problems in ``nodes``.
+
+    Each part checks every key it can before giving up, so one run reports all of a
+    file's mistakes; a part with problems yields None (or a default nobody will use).
+    """
 
     def __init__(self, nodes: Nodes, base_dir: Path) -> None:
         self.n = nodes
         self.base_dir = base_dir
 
     def config(self, root: yaml.Node) -> Config | None:
-        fields = self.n.mapping(root, "", TOP_KEYS)
-        if fields is None:
+        f = self.n.mapping(root, "", TOP_KEYS)
+        if f is None:
             return None
-        listen = Listen("127.0.0.1", 8080)
-        if "listen" in fields:
-            listen = self._listen(fields["listen"]) or listen
-        cors = self._cors(fields["cors"], "cors") if "cors" in fields else None
-        if "routes" not in fields:
+        before = len(self.n.problems)
+        listen = self._listen(f["listen"]) if "listen" in f else None
+        cors = self._cors(f["cors"], "cors") if "cors" in f else None
+        if "routes" not in f:
             self.n.problem(root, "routes: missing; add a list of routes, e.g.\n"
                                  "  routes:\n    - path: /api\n      target: http://127.0.0.1:3000")
             return None
-        items = self.n.sequence(fields["routes"], "routes")
+        items = self.n.sequence(f["routes"], "routes", "a list of routes (- path: ...)")
         if items is not None and not items:
-            self.n.problem(fields["routes"], "routes: the list is empty; add at least one route")
-        routes: list[Route] = []
-        first_line: dict[str, int] = {}
-        for index, item in enumerate(items or []):
-            where = f"routes[{index}]"
-            built = self._route(item, where, cors)
-            if built is None:
-                continue
-            if built.path in first_line:
-                self.n.problem(item, f"{where}.path: {built.path!r} is already a route at line "
-                                     f"{first_line[built.path]}; each path may appear once")
-                continue
-            first_line[built.path] = built.line
-            routes.append(built)
-        return Config(listen=listen, routes=tuple(routes), cors=cors)
+            self.n.problem(f["routes"], "routes: the list is empty; add at least one route")
+        first_line: dict[str, int] = {}  # normalised path -> line of its route
+        routes = [self._route(item, f"routes[{i}]", cors, first_line)
+                  for i, item in enumerate(items or ())]
+        if self.n.failed_since(before):
+            return None
+        return Config(listen=listen or Listen(DEFAULT_LISTEN_HOST, DEFAULT_LISTEN_PORT),
+                      routes=tuple(r for r in routes if r is not None), cors=cors)
 
     def _listen(self, node: yaml.Node) -> Listen | None:
-        if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":int"):
-            number = self.n.integer(node, "listen")
-            return None if number is None else self._value(node, "listen", parse_listen,
-                                                            f":{number}")
-        text = self.n.string(node, "listen")
-        return None if text is None else self._value(node, "listen", parse_listen, text)
+        if isinstance(node, yaml.ScalarNode) and node.style is None and node.value.isdigit():
+            # `listen: 8080`, a bare port; read as a number first to refuse `010`.
+            if self.n.integer(node, "listen") is None:
+                return None
+            return self.n.parsed(node, "listen", lambda port: parse_listen(f":{port}"), "")
+        return self.n.parsed(node, "listen", parse_listen, "HOST:PORT such as 127.0.0.1:8080")
 
-    def _route(self, node: yaml.Node, where: str, cors: CorsPolicy | None) -> Route | None:
-        fields = self.n.mapping(node, where, ROUTE_KEYS)
-        if fields is None:
+    def _route(self, node: yaml.Node, where: str, cors: CorsPolicy | None,
+               first_line: dict[str, int]) -> Route | None:
+        before = len(self.n.problems)
+        f = self.n.mapping(node, where, ROUTE_KEYS, "a route, such as {path: /api, target: "
+                                                    "'http://127.0.0.1:3000'}")
+        if f is None:
             return None
-        if "path" not in fields:
-            self.n.problem(node, f"{where}: missing 'path' (the prefix this route serves)")
+        unknown_keys = self.n.failed_since(before)
+        path = self._path(node, f, where, first_line)
+        if "target" in f and "static" in f:
+            second = max(f["target"], f["static"], key=lambda n: n.start_mark.index)
+            self.n.key_problem(second, f"{where}: a route serves either a target or a folder, "
+                                       f"never both; split it into two routes")
             return None
-        text = self.n.string(fields["path"], f"{where}.path")
-        path = None if text is None else self._value(fields["path"], f"{where}.path",
-                                                      normalize_prefix, text)
-        has_target, has_static = "target" in fields, "static" in fields
-        if has_target == has_static:
-            self.n.problem(node, f"{where}: a route serves either a target or a folder, never "
-                                 f"both" if has_target else
-                                 f"{where}: needs a 'target:' URL or a 'static:' folder")
+        if "target" not in f and "static" not in f:
+            if not unknown_keys:  # most likely a misspelt target:, already reported
+                self.n.problem(node, f"{where}: needs a 'target:' URL or a 'static:' folder, "
+                                     f"e.g. target: http://127.0.0.1:3000")
             return None
-        wrong = [k for k in (STATIC_KEYS if has_target else TARGET_KEYS) if k in fields]
-        for key in wrong:
-            kind = "static" if has_target else "target"
-            self.n.key_problem(fields[key], f"{where}.{key}: only applies to {kind} routes")
-        if path is None or wrong:
-            return None
+        kind, other, wrong_keys = (("target", "static", STATIC_KEYS) if "target" in f
+                                   else ("static", "target", TARGET_KEYS))
+        for key in (k for k in wrong_keys if k in f):
+            self.n.key_problem(f[key], f"{where}.{key}: only applies to routes with a {other}:, "
+                                       f"and this one has a {kind}:; remove it")
         line = node.start_mark.line + 1
-        if has_static:
-            return self._static_route(fields, where, path, line)
-        return self._target_route(fields, where, path, line, cors)
-
-    def _static_route(self, f: dict[str, yaml.Node], where: str, path: str,
-                      line: int) -> Route | None:
-        text = self.n.string(f["static"], f"{where}.static")
-        folder = None if text is None else self._value(
-            f["static"], f"{where}.static", lambda t: _folder(t, self.base_dir), text)
-        spa = self._flag(f, "spa", where, False)
-        dotfiles = self._flag(f, "dotfiles", where, False)
-        if folder is None or spa is None or dotfiles is None:
+        if kind == "static":
+            folder = self.n.parsed(f["static"], f"{where}.static", partial(
+                _folder, base_dir=self.base_dir), "a folder such as ./dist")
+            route = Route(path="/", static=folder, spa=self.n.flag(f, "spa", where, False),
+                          dotfiles=self.n.flag(f, "dotfiles", where, False), line=line)
+        else:
+            route = self._target_route(f, where, line, cors)
+        if path is None or self.n.failed_since(before):
             return None
-        return Route(path=path, static=folder, spa=spa, dotfiles=dotfiles, line=line)
+        return replace(route, path=path)
 
-    def _target_route(self, f: dict[str, yaml.Node], where: str, path: str, line: int,
-                      cors: CorsPolicy | None) -> Route | None:
-        text = self.n.string(f["target"], f"{where}.target")
-        target = None if text is None else self._value(f["target"], f"{where}.target",
-                                                        _target, text)
-        flags = {key: self._flag(f, key, where, default) for key, default in (
-            ("change_origin", False), ("strip_prefix", False), ("secure", True), ("ws", True))}
+    def _path(self, node: yaml.Node, f: dict[str, yaml.Node], where: str,
+              first_line: dict[str, int]) -> str | None:
+        if "path" not in f:
+            self.n.problem(node, f"{where}: missing 'path:', the prefix this route serves, e.g. "
+                                 f"path: /api")
+            return None
+        path = self.n.parsed(f["path"], f"{where}.path", normalize_prefix, "a path such as /api")
+        if path is not None and path in first_line:
+            self.n.problem(f["path"], f"{where}.path: {path!r} is already the path of the route "
+                                      f"at line {first_line[path]}; each path may appear once")
+        elif path is not None:
+            first_line[path] = node.start_mark.line + 1
+        return path
+
+    def _target_route(self, f: dict[str, yaml.Node], where: str, line: int,
+                      cors: CorsPolicy | None) -> Route:
         ws_origin = "keep"
         if "ws_origin" in f:
             ws_origin = self.n.choice(f["ws_origin"], f"{where}.ws_origin",
-                                      WS_ORIGIN_POLICIES) or "keep"
-        rewrite = self._rewrite(f["rewrite"], f"{where}.rewrite") if "rewrite" in f else ()
-        headers = self._headers(f["headers"], f"{where}.headers") if "headers" in f else ()
-        timeout = self._timeout(f["timeout"], f"{where}.timeout") if "timeout" in f else None
-        if "cors" in f:
-            cors = self._route_cors(f["cors"], f"{where}.cors")
-        if target is None or None in flags.values() or rewrite is None or headers is None:
-            return None
+                                      WS_ORIGIN_POLICIES) or ws_origin
         return Route(
-            path=path, target=target, change_origin=bool(flags["change_origin"]),
-            strip_prefix=bool(flags["strip_prefix"]), secure=bool(flags["secure"]),
-            ws=bool(flags["ws"]), ws_origin=ws_origin, rewrite=rewrite, headers=headers,
-            timeout=timeout or Timeouts(), cors=cors, line=line,
+            path="/", line=line,
+            target=self.n.parsed(f["target"], f"{where}.target", _target,
+                                 "a URL such as http://127.0.0.1:3000"),
+            change_origin=self.n.flag(f, "change_origin", where, False),
+            strip_prefix=self.n.flag(f, "strip_prefix", where, False),
+            secure=self.n.flag(f, "secure", where, True), ws=self.n.flag(f, "ws", where, True),
+            ws_origin=ws_origin,
+            rewrite=self._rewrite(f["rewrite"], f"{where}.rewrite") if "rewrite" in f else (),
+            headers=self._headers(f["headers"], f"{where}.headers") if "headers" in f else (),
+            timeout=self._timeout(f["timeout"], f"{where}.timeout") if "timeout" in f
+            else Timeouts(),
+            cors=self._route_cors(f["cors"], f"{where}.cors") if "cors" in f else cors,
         )
 
-    def _flag(self, f: dict[str, yaml.Node], key: str, where: str, default: bool) -> bool | None:
-        return self.n.boolean(f[key], f"{where}.{key}") if key in f else default
-
-    def _rewrite(self, node: yaml.Node, where: str) -> tuple[Rewrite, ...] | None:
-        pairs = self.n.pairs(node, where)
-        if pairs is None:
-            return None
+    def _rewrite(self, node: yaml.Node, where: str) -> tuple[Rewrite, ...]:
         rules = []
-        for key_node, value_node in pairs:
-            pattern = self.n.string(key_node, where)
-            replacement = self.n.string(value_node, f"{where}[{key_node.value!r}]")
-            if pattern is None or replacement is None:
-                return None
-            rule = self._value(key_node, f"{where}[{pattern!r}]",
-                               functools.partial(_rewrite_rule, replacement=replacement),
-                               pattern)
-            if rule is None:
-                return None
-            rules.append(rule)
+        for key, value in self.n.pairs(node, where, "a mapping of pattern: replacement, "
+                                                    "e.g. {'^/v1/': /v2/}") or ():
+            label = f"{where}[{_shown(key.value)}]"
+            pattern = self.n.parsed(key, label, _regex, "a regular expression")
+            rule = None if pattern is None else self.n.parsed(
+                value, label, partial(parse_rewrite, pattern), "a replacement path",
+                allow_empty=True)  # "" deletes what matched
+            rules.extend([rule] if rule is not None else [])
         return tuple(rules)
 
-    def _headers(self, node: yaml.Node, where: str) -> tuple[tuple[str, str], ...] | None:
-        pairs = self.n.pairs(node, where)
-        if pairs is None:
-            return None
-        out = []
-        for key_node, value_node in pairs:
-            name = self.n.string(key_node, where)
-            value = self.n.string(value_node, f"{where}.{key_node.value}")
-            if name is None or value is None:
-                return None
-            try:
-                check_header(name, value)
-            except ValueError as exc:
-                self.n.problem(key_node, f"{where}.{name}: {exc}")
-                return None
-            out.append((name, value))
+    def _headers(self, node: yaml.Node, where: str) -> tuple[tuple[str, str], ...]:
+        out: list[tuple[str, str]] = []
+        first: dict[str, yaml.ScalarNode] = {}  # lower-case name -> its key node
+        for key, value in self.n.pairs(node, where, "a mapping of header: value, e.g. "
+                                                    "{X-Dev-User: alice}") or ():
+            label = f"{where}.{key.value}"
+            name = self.n.parsed(key, label, _header_name, "a header name")
+            text = None if name is None else self.n.parsed(
+                value, label, partial(_header_value, name), "a header value", allow_empty=True)
+            if name is None or text is None:
+                continue
+            earlier = first.setdefault(name.lower(), key)
+            if earlier is not key:
+                self.n.problem(key, f"{label}: the same header as {earlier.value!r} at line "
+                                    f"{earlier.start_mark.line + 1} (header names ignore case); "
+                                    f"keep one")
+            else:
+                out.append((name, text))
         return tuple(out)
 
-    def _timeout(self, node: yaml.Node, where: str) -> Timeouts | None:
-        fields = self.n.mapping(node, where, TIMEOUT_KEYS)
-        if fields is None:
-            return None
-        connect = response = None
-        if "connect" in fields:
-            connect = self.n.number(fields["connect"], f"{where}.connect", positive=True)
-        if "response" in fields:
-            response = self.n.number(fields["response"], f"{where}.response", positive=True)
-        defaults = Timeouts()
-        return Timeouts(connect=connect or defaults.connect, response=response or defaults.response)
+    def _timeout(self, node: yaml.Node, where: str) -> Timeouts:
+        f = self.n.mapping(node, where, TIMEOUT_KEYS) or {}
+        seconds = {key: self.n.positive_number(f[key], f"{where}.{key}") for key in f}
+        default = Timeouts()
+        return Timeouts(connect=seconds.get("connect") or default.connect,
+                        response=seconds.get("response") or default.response)
 
     def _route_cors(self, node: yaml.Node, where: str) -> CorsPolicy | None:
         if isinstance(node, yaml.ScalarNode):
@@ -351,18 +398,7 @@ class _Builder:
                                  f"[http://localhost:5173]")
             return None
         origins = self._origins(f["origins"], f"{where}.origins")
-        credentials = self._flag(f, "credentials", where, False)
-        private_network = self._flag(f, "private_network", where, False)
-        methods = self._names(f, "methods", where, upper=True)
-        headers = self._names(f, "headers", where)
-        expose = self._names(f, "expose", where)
-        max_age = self.n.integer(f["max_age"], f"{where}.max_age") if "max_age" in f else None
-        backend_cors = "replace"
-        if "backend_cors" in f:
-            backend_cors = self.n.choice(f["backend_cors"], f"{where}.backend_cors",
-                                         BACKEND_CORS_POLICIES) or "replace"
-        if origins is None or credentials is None or private_network is None:
-            return None
+        credentials = self.n.flag(f, "credentials", where, False)
         if origins == ("*",) and credentials:
             self.n.problem(f["origins"], f"{where}.origins: '*' cannot be used with "
                            "credentials: true. Browsers refuse a wildcard "
@@ -370,56 +406,41 @@ class _Builder:
                            "Authorization, because any site could then read a logged-in "
                            "user's data. List the frontend origins instead, e.g. origins: "
                            "[http://localhost:5173]")
-            return None
-        return CorsPolicy(
-            origins=origins, credentials=credentials, methods=methods, headers=headers,
-            expose=expose or (), max_age=max_age, private_network=private_network,
+        backend_cors = "replace"
+        if "backend_cors" in f:
+            backend_cors = self.n.choice(f["backend_cors"], f"{where}.backend_cors",
+                                         BACKEND_CORS_POLICIES) or backend_cors
+        policy = CorsPolicy(
+            origins=origins or (), credentials=credentials,
+            methods=self._names(f, "methods", where, upper=True),
+            headers=self._names(f, "headers", where),
+            expose=self._names(f, "expose", where) or (),
+            max_age=self.n.integer(f["max_age"], f"{where}.max_age") if "max_age" in f else None,
+            private_network=self.n.flag(f, "private_network", where, False),
             backend_cors=backend_cors, line=node.start_mark.line + 1,
         )
+        return None if origins is None else policy
 
     def _origins(self, node: yaml.Node, where: str) -> tuple[str, ...] | None:
-        if isinstance(node, yaml.ScalarNode):
-            text = self.n.string(node, where)
-            if text is None:
-                return None
-            if text != "*":
-                self.n.problem(node, f"{where}: expected a list of origins or '*', e.g. "
-                                     f"[{text}]")
-                return None
+        if isinstance(node, yaml.ScalarNode) and node.value == "*":
             return ("*",)
-        items = self.n.sequence(node, where)
-        if not items:
-            if items is not None:
-                self.n.problem(node, f"{where}: the list is empty; name at least one origin")
-            return None
-        origins = []
-        for index, item in enumerate(items):
-            text = self.n.string(item, f"{where}[{index}]")
-            origin = None if text is None else self._value(item, f"{where}[{index}]",
-                                                            parse_origin, text)
-            if origin is None:
-                return None
-            origins.append(origin)
-        return tuple(origins)
+        items = self.n.sequence(node, where, "a list of origins or '*'")
+        if items is not None and not items:
+            self.n.problem(node, f"{where}: the list is empty; name at least one origin")
+        origins = [self.n.parsed(item, f"{where}[{i}]", parse_origin, "an origin")
+                   for i, item in enumerate(items or ())]
+        return tuple(o for o in origins if o is not None) if items and all(origins) else None
 
     def _names(self, f: dict[str, yaml.Node], key: str, where: str,
                upper: bool = False) -> tuple[str, ...] | None:
         if key not in f:
             return None
-        items = self.n.sequence(f[key], f"{where}.{key}")
-        names = []
-        for index, item in enumerate(items or []):
-            text = self.n.string(item, f"{where}.{key}[{index}]")
-            if text is not None and not _TOKEN.match(text):
-                self.n.problem(item, f"{where}.{key}[{index}]: {text!r} is not a valid name")
-            elif text is not None:
-                names.append(text.upper() if upper else text)
-        return tuple(names)
+        names = [self.n.parsed(item, f"{where}.{key}[{i}]", _name, "a name")
+                 for i, item in enumerate(self.n.sequence(f[key], f"{where}.{key}") or ())]
+        return tuple(n.upper() if upper else n for n in names if n is not None)
 
-    def _value(self, node: yaml.Node, where: str, parse: Callable[[str], T],
-               text: str) -> T | None:
-        try:
-            return parse(text)
-        except ValueError as exc:
-            self.n.problem(node, f"{where}: {exc}")
-            return None
+
+def _name(text: str) -> str:
+    if not _TOKEN.match(text):
+        raise ValueError(f"{text!r} is not a valid name")
+    return text

@@ -1,18 +1,21 @@
 """Safe YAML composition and typed reads of pyyaml nodes, with line and column.
 
 Owns the YAML-level rules: limits checked by the (iterative) scanner before the
-(recursive) composer runs, no tags beyond YAML's standard ones, no duplicate keys, and
-strict scalars: booleans are ``true``/``false`` only, integers have no leading zero, so
-YAML 1.1's ``no`` -> false and ``010`` -> 8 never reach a value. It knows nothing of
-devproxy's schema (``loader`` does) and records problems instead of stopping at the
-first, so one run reports every mistake in a file.
+(recursive) composer runs, no tags beyond the ones plain YAML resolves by itself, no
+duplicate keys, and strict scalars: booleans are ``true``/``false`` only, integers have
+no leading zero, strings are the text as written, so YAML 1.1's ``no`` -> false and
+``010`` -> 8 never reach a value. It never constructs Python objects from the document
+(so no tag can run code) and knows nothing of devproxy's schema (``loader`` does). It
+records problems instead of stopping at the first, so one run reports every mistake.
 """
 
 from __future__ import annotations
 
 import difflib
+import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import yaml
 
@@ -20,48 +23,55 @@ from .errors import ConfigError, Location
 
 MAX_DEPTH = 64
 MAX_ALIASES = 100
-_STANDARD_TAGS = frozenset(
-    f"tag:yaml.org,2002:{name}"
-    for name in ("str", "int", "float", "bool", "null", "seq", "map")
-)
+_YAML = "tag:yaml.org,2002:"
+# What the safe resolver gives untagged nodes: a plain `2024-01-01` is a timestamp and a
+# plain `=` a "value", yet both are just text to us. Any other tag was written on purpose.
+_PLAIN_TAGS = frozenset(_YAML + name for name in (
+    "str", "int", "float", "bool", "null", "seq", "map", "timestamp", "value", "merge"))
 _OPENERS = (yaml.BlockMappingStartToken, yaml.BlockSequenceStartToken,
             yaml.FlowMappingStartToken, yaml.FlowSequenceStartToken)
 _CLOSERS = (yaml.BlockEndToken, yaml.FlowMappingEndToken, yaml.FlowSequenceEndToken)
 _YAML11_BOOLEANS = frozenset({"yes", "no", "on", "off", "y", "n"})
-_NUMBER = re.compile(r"^[+]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_NUMBER = re.compile(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$")
+_LEADING_ZERO = re.compile(r"^[+-]?0[0-9]+$")
+T = TypeVar("T")
 
 
 class Nodes:
-    """Typed access to the nodes of one file; problems accumulate in ``problems``."""
+    """Typed reads of the nodes of one file. A read that fails records a problem in
+    ``problems`` (with the node's line and column) and returns None."""
 
     def __init__(self, filename: str) -> None:
         self.filename = filename
         self.problems: list[ConfigError] = []
         self._keys: dict[int, yaml.Mark] = {}  # value node id -> where its key was written
 
+    def problem(self, at: yaml.Node | yaml.Mark, message: str) -> None:
+        mark = at.start_mark if isinstance(at, yaml.Node) else at
+        self.problems.append(ConfigError(message, self.location(mark)))
+
     def key_problem(self, value: yaml.Node, message: str) -> None:
         """A problem with a key (not its value), reported where the key was written."""
         self.problem(self._keys.get(id(value), value.start_mark), message)
 
-    def problem(self, node: yaml.Node | yaml.Mark, message: str) -> None:
-        mark = node.start_mark if isinstance(node, yaml.Node) else node
-        self.problems.append(ConfigError(message, self.location(mark)))
-
     def location(self, mark: yaml.Mark) -> Location:
         return Location(self.filename, mark.line + 1, mark.column + 1)
+
+    def failed_since(self, count: int) -> bool:
+        """Whether problems were recorded since ``len(problems)`` was ``count``."""
+        return len(self.problems) > count
 
     def raise_if_any(self) -> None:
         if self.problems:
             raise ConfigError.collect(self.problems)
 
-    def mapping(self, node: yaml.Node, where: str,
-                allowed: Sequence[str]) -> dict[str, yaml.Node] | None:
+    def mapping(self, node: yaml.Node, where: str, allowed: Sequence[str],
+                what: str = "") -> dict[str, yaml.Node] | None:
         """The known keys of a mapping node; unknown keys are problems with a suggestion."""
-        pairs = self.pairs(node, where, what="a mapping of " + ", ".join(allowed))
+        pairs = self.pairs(node, where, what or "a mapping with the keys " + ", ".join(allowed))
         if pairs is None:
             return None
         fields: dict[str, yaml.Node] = {}
-        prefix = f"{where}." if where else ""
         for key, value in pairs:
             if key.value in allowed:
                 fields[key.value] = value
@@ -69,120 +79,136 @@ class Nodes:
                 continue
             close = difflib.get_close_matches(key.value, allowed, n=1)
             hint = f"did you mean '{close[0]}'? " if close else ""
-            self.problem(key, f"{prefix}{key.value}: unknown key; {hint}valid keys here: "
+            self.problem(key, f"{_join(where, key.value)}: unknown key; {hint}valid keys here: "
                               f"{', '.join(allowed)}")
         return fields
 
     def pairs(self, node: yaml.Node, where: str, what: str = "a mapping"
               ) -> list[tuple[yaml.ScalarNode, yaml.Node]] | None:
-        """Key/value node pairs in file order, each key a string written once."""
-        if not self._standard(node, where):
-            return None
+        """Key/value node pairs in file order; each key a plain name, written once."""
         if not isinstance(node, yaml.MappingNode):
             self.problem(node, f"{where or 'the file'}: expected {what}, got {_kind(node)}")
             return None
         seen: dict[str, int] = {}
         out = []
         for key, value in node.value:
-            if not isinstance(key, yaml.ScalarNode) or key.tag.endswith(":null"):
-                self.problem(key, f"{where}: keys must be plain names")
-                continue
-            if key.value == "<<":
-                self.problem(key, f"{where}: '<<' merge keys are not supported; write the "
-                                  f"keys out")
-                continue
-            if key.value in seen:
-                self.problem(key, f"{where + '.' if where else ''}{key.value}: duplicate key "
-                                  f"(first written at line {seen[key.value]}); YAML would "
-                                  f"silently keep only the last one")
-                continue
-            seen[key.value] = key.start_mark.line + 1
-            out.append((key, value))
+            if not isinstance(key, yaml.ScalarNode) or key.tag == _YAML + "null":
+                self.problem(key, f"{where or 'the file'}: a key must be a name, got "
+                                  f"{_kind(key)}")
+            elif key.value == "<<":
+                self.problem(key, f"{where or 'the file'}: '<<' merge keys are not supported; "
+                                  f"write the keys out")
+            elif key.value in seen:
+                # pyyaml would silently keep the last value; say which two collide.
+                self.problem(key, f"{_join(where, key.value)}: duplicate key (first written at "
+                                  f"line {seen[key.value]}); keep only one of them")
+            else:
+                seen[key.value] = key.start_mark.line + 1
+                out.append((key, value))
         return out
 
-    def sequence(self, node: yaml.Node, where: str) -> list[yaml.Node] | None:
-        if not self._standard(node, where):
-            return None
+    def sequence(self, node: yaml.Node, where: str, what: str = "a list") -> list[yaml.Node] | None:
         if not isinstance(node, yaml.SequenceNode):
-            self.problem(node, f"{where}: expected a list, got {_kind(node)}")
+            self.problem(node, f"{where}: expected {what}, got {_kind(node)}")
             return None
         return list(node.value)
 
-    def string(self, node: yaml.Node, where: str) -> str | None:
-        """The scalar exactly as written (YAML's type guessing never applies)."""
-        if not self._standard(node, where):
-            return None
+    def string(self, node: yaml.Node, where: str, *, what: str = "a single value",
+               allow_empty: bool = False) -> str | None:
+        """The scalar exactly as written: YAML's type guessing never applies.
+
+        ``allow_empty`` accepts an explicitly quoted ``""``; null never passes.
+        """
         if not isinstance(node, yaml.ScalarNode):
-            self.problem(node, f"{where}: expected a value, got {_kind(node)}")
+            self.problem(node, f"{where}: expected {what}, got {_kind(node)}")
             return None
-        if node.tag.endswith(":null"):
-            self.problem(node, f"{where}: missing value")
+        if node.tag == _YAML + "null" or (node.value == "" and not allow_empty):
+            self.problem(node, f"{where}: missing value; expected {what}")
             return None
         return str(node.value)
 
+    def parsed(self, node: yaml.Node, where: str, parse: Callable[[str], T], what: str, *,
+               allow_empty: bool = False) -> T | None:
+        """``string``, then ``parse``; a ValueError it raises becomes a problem here."""
+        text = self.string(node, where, what=what, allow_empty=allow_empty)
+        if text is None:
+            return None
+        try:
+            return parse(text)
+        except ValueError as exc:
+            self.problem(node, f"{where}: {exc}")
+            return None
+
+    def flag(self, fields: dict[str, yaml.Node], key: str, where: str, default: bool) -> bool:
+        """``fields[key]`` as a boolean; ``default`` if absent (or wrong, with a problem)."""
+        value = self.boolean(fields[key], _join(where, key)) if key in fields else None
+        return default if value is None else value
+
     def boolean(self, node: yaml.Node, where: str) -> bool | None:
-        text = self.string(node, where)
+        text = self.string(node, where, what="true or false")
         if text is None:
             return None
         assert isinstance(node, yaml.ScalarNode)
-        if node.style is None and text.lower() in ("true", "false"):
+        quoted = node.style in ("'", '"')
+        if not quoted and text.lower() in ("true", "false"):
             return text.lower() == "true"
-        if node.style is None and text.lower() in _YAML11_BOOLEANS:
+        if quoted and text.lower() in ("true", "false"):
+            self.problem(node, f"{where}: {node.style}{text}{node.style} is quoted, so it is a "
+                               f"string; write {text.lower()} without quotes")
+        elif not quoted and text.lower() in _YAML11_BOOLEANS:
             self.problem(node, f"{where}: write true or false, not {text!r} (YAML 1.1 reads "
-                               f"{text!r} as a boolean, other tools as a string)")
-        elif node.style is not None and text.lower() in ("true", "false"):
-            self.problem(node, f"{where}: {node.style}{text}{node.style} is a string; write "
-                               f"{text.lower()} without quotes for a boolean")
+                               f"{text!r} as a boolean, YAML 1.2 as the string {text!r}, so "
+                               f"tools disagree on what it means)")
         else:
             self.problem(node, f"{where}: expected true or false, got {text!r}")
         return None
 
-    def number(self, node: yaml.Node, where: str, *, positive: bool = False) -> float | None:
+    def positive_number(self, node: yaml.Node, where: str) -> float | None:
         text = self._numeric(node, where)
         if text is None:
             return None
         value = float(text)
-        if positive and value <= 0:
-            self.problem(node, f"{where}: must be more than 0, got {text}")
+        if not math.isfinite(value) or value <= 0:
+            self.problem(node, f"{where}: expected a number greater than 0, got {text}")
             return None
         return value
 
     def integer(self, node: yaml.Node, where: str) -> int | None:
+        """A whole number, 0 or more."""
         text = self._numeric(node, where)
         if text is None:
             return None
         if not text.lstrip("+").isdigit():
-            self.problem(node, f"{where}: expected a whole number, got {text}")
+            self.problem(node, f"{where}: expected a whole number, 0 or more, got {text}")
             return None
         return int(text)
 
     def choice(self, node: yaml.Node, where: str, options: Sequence[str]) -> str | None:
-        text = self.string(node, where)
+        text = self.string(node, where, what="one of " + ", ".join(options))
         if text is not None and text not in options:
             self.problem(node, f"{where}: expected one of {', '.join(options)}, got {text!r}")
             return None
         return text
 
     def _numeric(self, node: yaml.Node, where: str) -> str | None:
-        text = self.string(node, where)
+        text = self.string(node, where, what="a number")
         if text is None:
             return None
         assert isinstance(node, yaml.ScalarNode)
-        if node.style is not None or not _NUMBER.match(text):
+        if node.style in ("'", '"') and _NUMBER.match(text):
+            self.problem(node, f"{where}: {node.style}{text}{node.style} is quoted, so it is a "
+                               f"string; write {text} without quotes")
+        elif not _NUMBER.match(text) or node.style is not None:
             self.problem(node, f"{where}: expected a number, got {text!r}")
-            return None
-        if re.match(r"^\+?0\d", text):
-            self.problem(node, f"{where}: write {text.lstrip('+0') or '0'} without the leading "
-                               f"zero (YAML 1.1 reads {text} as an octal number)")
-            return None
-        return text
-
-    def _standard(self, node: yaml.Node, where: str) -> bool:
-        if node.tag in _STANDARD_TAGS:
-            return True
-        self.problem(node, f"{where or 'the file'}: the tag {node.tag!r} is not allowed; "
-                           f"devproxy reads plain YAML only")
-        return False
+        elif _LEADING_ZERO.match(text):
+            digits = text.lstrip("+-")
+            meaning = (f"the octal number {int(digits, 8)}" if set(digits) <= set("01234567")
+                       else "a string")
+            self.problem(node, f"{where}: write {int(text)} without the leading zero (YAML 1.1 "
+                               f"reads {text} as {meaning})")
+        else:
+            return text
+        return None
 
 
 def compose_safely(text: str, nodes: Nodes) -> yaml.Node | None:
@@ -192,49 +218,91 @@ def compose_safely(text: str, nodes: Nodes) -> yaml.Node | None:
     C composer crashes the process on ~30,000 nested brackets and the pure one raises
     RecursionError, which is not a YAMLError.
     """
-    if "\x00" in text:
-        line = text[:text.index("\x00")].count("\n") + 1
-        nodes.problems.append(ConfigError("contains a NUL byte; is it a text file?",
-                                          Location(nodes.filename, line, 1)))
-        return None
     try:
-        depth = aliases = 0
-        for token in yaml.scan(text, Loader=yaml.SafeLoader):
-            if isinstance(token, _OPENERS):
-                depth += 1
-                if depth > MAX_DEPTH:
-                    nodes.problem(token.start_mark, f"nested more than {MAX_DEPTH} levels deep")
-                    return None
-            elif isinstance(token, _CLOSERS):
-                depth -= 1
-            elif isinstance(token, yaml.AliasToken):
-                aliases += 1
-                if aliases > MAX_ALIASES:
-                    nodes.problem(token.start_mark, f"more than {MAX_ALIASES} aliases (*name); "
-                                                    f"a config needs few, and many can make "
-                                                    f"a small file expand enormously")
-                    return None
+        if not _within_limits(text, nodes):
+            return None
         documents = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.reader.ReaderError as exc:
+        # Not a MarkedYAMLError: its position is an index into the text.
+        before = text[:exc.position]
+        at = Location(nodes.filename, before.count("\n") + 1,
+                      exc.position - before.rfind("\n"))
+        what = ("a NUL byte; is this a text file?" if exc.character == 0 else
+                f"the control character U+{exc.character:04X}, which YAML does not allow")
+        nodes.problems.append(ConfigError(f"contains {what}", at))
+        return None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        message = f"invalid YAML: {exc.problem or exc.context}"
-        if mark is None:
-            nodes.problems.append(ConfigError(message, Location(nodes.filename, 1, 1)))
-        else:
-            nodes.problem(mark, message)
+        at = Location(nodes.filename, 1, 1) if mark is None else nodes.location(mark)
+        nodes.problems.append(ConfigError(_syntax_message(exc), at))
         return None
-    except yaml.YAMLError as exc:
-        nodes.problems.append(ConfigError(f"invalid YAML: {exc}", Location(nodes.filename, 1, 1)))
-        return None
-    documents = [d for d in documents if d is not None]
     if not documents:
-        nodes.problems.append(ConfigError("the file is empty; it needs at least 'routes:'",
-                                          Location(nodes.filename, 1, 1)))
+        nodes.problems.append(ConfigError("the file is empty; it needs at least a 'routes:' "
+                                          "list", Location(nodes.filename, 1, 1)))
         return None
     if len(documents) > 1:
-        nodes.problem(documents[1], "more than one YAML document ('---'); keep one")
+        nodes.problem(documents[1], "a second YAML document (after '---'); a config is one "
+                                    "document, so remove the '---' line and merge them")
         return None
-    return documents[0]
+    tagged = _explicitly_tagged(documents[0])
+    for node in tagged:
+        tag = node.tag.replace(_YAML, "!!", 1)
+        nodes.problem(node, f"the tag {tag} is not allowed; devproxy reads plain YAML only "
+                            f"(remove the tag)")
+    return None if tagged else documents[0]
+
+
+def _within_limits(text: str, nodes: Nodes) -> bool:
+    depth = aliases = 0
+    for token in yaml.scan(text, Loader=yaml.SafeLoader):
+        if isinstance(token, _OPENERS):
+            depth += 1
+            if depth > MAX_DEPTH:
+                nodes.problem(token.start_mark, f"nested more than {MAX_DEPTH} levels deep; a "
+                                                f"config needs a handful")
+                return False
+        elif isinstance(token, _CLOSERS):
+            depth -= 1
+        elif isinstance(token, yaml.AliasToken):
+            aliases += 1
+            if aliases > MAX_ALIASES:
+                nodes.problem(token.start_mark, f"more than {MAX_ALIASES} aliases (*name); a "
+                                                f"config needs few, and many can make a small "
+                                                f"file expand enormously ('billion laughs')")
+                return False
+    return True
+
+
+def _syntax_message(exc: yaml.MarkedYAMLError) -> str:
+    message = f"invalid YAML: {exc.problem or exc.context}"
+    if (exc.problem and exc.context and exc.context_mark is not None and exc.problem_mark
+            is not None and exc.context_mark.line != exc.problem_mark.line):
+        message += f" ({exc.context} started at line {exc.context_mark.line + 1})"
+    if exc.problem and "'\\t'" in exc.problem:
+        message += "; indent with spaces, YAML does not allow tabs there"
+    return message
+
+
+def _explicitly_tagged(root: yaml.Node) -> list[yaml.Node]:
+    # Iterative, and each node once: aliases make the tree a graph.
+    seen: set[int] = set()
+    stack, found = [root], []
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if node.tag not in _PLAIN_TAGS:
+            found.append(node)
+        if isinstance(node, yaml.MappingNode):
+            stack.extend(n for pair in node.value for n in pair)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+    return found
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
 
 
 def _kind(node: yaml.Node) -> str:
@@ -242,6 +310,6 @@ def _kind(node: yaml.Node) -> str:
         return "a mapping"
     if isinstance(node, yaml.SequenceNode):
         return "a list"
-    if node.tag.endswith(":null"):
+    if node.tag == _YAML + "null":
         return "nothing"
     return f"{node.value!r}"
