@@ -1,0 +1,70 @@
+"""CORS mode judged by a real browser: a page on one origin calls devproxy on another."""
+
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+
+from devproxy.config import CorsPolicy
+
+from ..conftest import route
+
+FETCH = """async (url) => {
+  try {
+    const response = await fetch(url, {
+      method: "PUT", credentials: "include",
+      headers: {"Content-Type": "application/json", "Authorization": "Bearer secret"},
+      body: JSON.stringify({name: "widget"}),
+    });
+    return {ok: true, status: response.status, body: await response.json(),
+            total: response.headers.get("X-Total-Count"),
+            hidden: response.headers.get("X-Internal")};
+  } catch (error) {
+    return {ok: false, error: String(error)};
+  }
+}"""
+
+
+async def page_server(aiohttp_server):
+    async def index(request: web.Request) -> web.Response:
+        return web.Response(text="<!doctype html><title>frontend</title>", content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/", index)
+    return await aiohttp_server(app)
+
+
+async def test_browser_accepts_a_credentialed_json_call_from_a_listed_origin_and_blocks_others(
+        browser, aiohttp_server, backend_factory, proxy_factory):
+    calls: list[str] = []
+
+    async def api(request: web.Request) -> web.Response:
+        calls.append(request.method)
+        body = await request.json()
+        return web.json_response(
+            {"saved": body["name"], "auth": request.headers.get("Authorization")},
+            headers={"X-Total-Count": "42", "X-Internal": "not exposed",
+                     "Access-Control-Allow-Origin": "*"})  # a backend's own, to be replaced
+
+    backend = await backend_factory(api)
+    allowed_page = await page_server(aiohttp_server)
+    other_page = await page_server(aiohttp_server)
+    allowed_origin = f"http://127.0.0.1:{allowed_page.port}"
+    policy = CorsPolicy(origins=(allowed_origin,), credentials=True, expose=("X-Total-Count",))
+    proxy = await proxy_factory(route("/api", backend.url, cors=policy))
+    context = await browser.new_context()
+
+    page = await context.new_page()
+    await page.goto(allowed_origin + "/")
+    result = await page.evaluate(FETCH, proxy.url + "/api/items/1")
+    assert result == {"ok": True, "status": 200, "total": "42", "hidden": None,
+                      "body": {"saved": "widget", "auth": "Bearer secret"}}, json.dumps(result)
+    assert calls == ["PUT"]  # the preflight was answered by devproxy, never forwarded
+
+    blocked = await context.new_page()
+    await blocked.goto(f"http://127.0.0.1:{other_page.port}/")
+    result = await blocked.evaluate(FETCH, proxy.url + "/api/items/1")
+    assert result["ok"] is False
+    assert "Failed to fetch" in result["error"]
+    assert calls == ["PUT"]  # the refused preflight kept the PUT from reaching the backend
