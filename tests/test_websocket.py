@@ -119,6 +119,17 @@ async def test_ping_payload_reaches_the_backend_and_pong_comes_back(backend_fact
         assert (msg.type, msg.data) == (WSMsgType.PONG, b"are you there")
 
 
+async def raw_handshake(port: int, extra: bytes = b""
+                        ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Open a WebSocket by hand (for frames and aborts aiohttp's client cannot make)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+                 b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n" + extra +
+                 b"Sec-WebSocket-Key: " + base64.b64encode(os.urandom(16)) + b"\r\n\r\n")
+    await writer.drain()
+    return reader, writer
+
+
 def _frame(opcode: int, payload: bytes, fin: bool) -> bytes:
     mask = os.urandom(4)
     masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
@@ -134,11 +145,7 @@ async def test_a_fragmented_message_arrives_whole(backend_factory, proxy_factory
 
     backend, _ = await echo_backend(backend_factory, on_open=on_open)
     proxy = await proxy_factory(route("/", backend.url))
-    reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
-    key = base64.b64encode(os.urandom(16))
-    writer.write(b"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
-                 b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-                 b"Sec-WebSocket-Key: " + key + b"\r\n\r\n")
+    reader, writer = await raw_handshake(proxy.port)
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
     assert head.startswith(b"HTTP/1.1 101")
     writer.write(_frame(0x1, b"hello ", fin=False) + _frame(0x0, b"fragmented ", fin=False)
@@ -200,10 +207,7 @@ async def test_a_browser_that_vanishes_closes_the_backend_socket_within_a_second
 
     backend, _ = await echo_backend(backend_factory, on_open=on_open)
     proxy = await proxy_factory(route("/", backend.url))
-    reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
-    writer.write(b"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
-                 b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-                 b"Sec-WebSocket-Key: " + base64.b64encode(os.urandom(16)) + b"\r\n\r\n")
+    reader, writer = await raw_handshake(proxy.port)
     await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
     writer.transport.abort()
     assert await asyncio.wait_for(ended, 1.0) in (WSMsgType.CLOSE, WSMsgType.CLOSED)
@@ -221,10 +225,7 @@ async def test_a_refused_upgrade_gets_the_backends_status_and_body(backend_facto
         with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
             await session.ws_connect(ws_url(proxy))
     assert caught.value.status == status
-    reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
-    writer.write(b"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
-                 b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nConnection: close\r\n"
-                 b"Sec-WebSocket-Key: " + base64.b64encode(os.urandom(16)) + b"\r\n\r\n")
+    reader, writer = await raw_handshake(proxy.port, b"Connection: close\r\n")
     reply = await asyncio.wait_for(reader.read(), 5)
     writer.close()
     assert reply.startswith(f"HTTP/1.1 {status}".encode())
