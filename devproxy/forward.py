@@ -95,10 +95,7 @@ async def forward_http(
         logger.debug("upstream request %s %s\n%s", request.method, url, _dump(headers))
 
     upstream = await _send(session, request.method, url, headers, body, route, target, deadline)
-    down_for = outages.succeeded(target)
-    if down_for is not None:
-        logger.warning("route %s -> %s is answering again (down %.1fs)", route.path, target.url,
-                       down_for)
+    outages.succeeded(target, route.path)
     try:
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("upstream response %s %s\n%s", upstream.status, url,

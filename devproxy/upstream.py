@@ -263,12 +263,14 @@ class Outages:
         self._since[target.url] = time.monotonic()
         return True
 
-    def succeeded(self, target: Target) -> float | None:
-        """Record a success; the outage's length in seconds if one just ended."""
+    def succeeded(self, target: Target, route_path: str) -> None:
+        """Record a success; log the end of an outage once, with how long it lasted."""
         if not self._since:
-            return None
+            return  # the common case: nothing is down
         start = self._since.pop(target.url, None)
-        return None if start is None else time.monotonic() - start
+        if start is not None:
+            logger.warning("route %s -> %s is answering again (down %.1fs)", route_path,
+                           target.url, time.monotonic() - start)
 
 
 def _refused_hint(target: Target) -> str:

@@ -96,7 +96,7 @@ async def proxy_websocket(
         return _refused(request, route, refusal, exc)
     finally:
         capturing_refusal.reset(token)
-    outages.succeeded(target)
+    outages.succeeded(target, route.path)
     try:
         return await _relay(request, route, upstream)
     finally:
