@@ -25,6 +25,7 @@ from .upstream import Outages, make_session
 logger = logging.getLogger(__name__)
 
 DEFAULT_SHUTDOWN_TIMEOUT = 5.0
+HEADER_LIMIT = 64 * 1024
 # aiohttp's router matches its patterns without DOTALL, so a plain ".*" would turn
 # a path with an encoded newline into aiohttp's own 404; match everything.
 _CATCH_ALL = "/{tail:(?s:.*)}"
@@ -62,6 +63,13 @@ class ProxyServer:
             handler_cancellation=True,
             access_log=None,
             shutdown_timeout=shutdown_timeout,
+            # A request body is relayed as sent: inflating a Content-Encoding: gzip upload
+            # here would hand the backend bytes that contradict its own headers.
+            auto_decompress=False,
+            # Dev machines pile up localhost cookies from many apps; aiohttp's 8 KiB
+            # field limit would answer 400 where browsers and Node accept far more.
+            max_line_size=HEADER_LIMIT,
+            max_field_size=HEADER_LIMIT,
         )
         self._site: web.TCPSite | None = None
 

@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 # only what the browser sent.
 _SKIP_AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
 _DIAGNOSE_TIMEOUT = 1.0
+_HEADER_LIMIT = 64 * 1024
 _REFUSAL_BODY_LIMIT = 64 * 1024
 _REFUSAL_READ_TIMEOUT = 5.0
 
@@ -60,6 +61,9 @@ def make_session() -> aiohttp.ClientSession:
         timeout=aiohttp.ClientTimeout(total=None),
         raise_for_status=False,
         response_class=_Response,
+        # A backend's big Set-Cookie (JWTs) must not turn into a 502.
+        max_line_size=_HEADER_LIMIT,
+        max_field_size=_HEADER_LIMIT,
     )
 
 

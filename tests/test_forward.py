@@ -463,3 +463,39 @@ async def test_client_disconnect_cancels_the_upstream_request(backend_factory, p
     await asyncio.wait_for(started.wait(), 5)
     writer.close()
     await asyncio.wait_for(cancelled.wait(), 5)
+
+
+async def test_a_compressed_upload_reaches_the_backend_byte_for_byte(backend_factory,
+                                                                    proxy_factory, client):
+    async def handler(request: web.Request) -> web.StreamResponse:
+        raw = b"".join([chunk async for chunk in request.content.iter_any()])
+        return web.json_response({"sha": hashlib.sha256(raw).hexdigest(),
+                                  "encoding": request.headers.get("Content-Encoding")})
+
+    # The backend must see the bytes the client sent, still compressed: decoding is its job.
+    backend = await backend_factory(handler, auto_decompress=False)
+    proxy = await proxy_factory(route("/", backend.url))
+    body = gzip.compress(b'{"big": "' + b"x" * 100_000 + b'"}')
+    async with client.post(proxy.url + "/", data=body,
+                           headers={"Content-Encoding": "gzip",
+                                    "Content-Type": "application/json"}) as resp:
+        got = await resp.json()
+    assert got == {"sha": hashlib.sha256(body).hexdigest(), "encoding": "gzip"}
+
+
+async def test_large_cookie_and_set_cookie_headers_pass_through(backend_factory,
+                                                                proxy_factory):
+    big = "t=" + "a" * 20_000  # a JWT-heavy localhost cookie jar, in one header
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.Response(text=str(len(request.headers["Cookie"])))
+        response.headers["Set-Cookie"] = big + "; Path=/"
+        return response
+
+    backend = await backend_factory(handler, max_field_size=65536)
+    proxy = await proxy_factory(route("/", backend.url))
+    async with aiohttp.ClientSession(max_field_size=65536) as client, \
+            client.get(proxy.url + "/", headers={"Cookie": big}) as resp:
+        assert resp.status == 200
+        assert await resp.text() == str(len(big))
+        assert resp.headers["Set-Cookie"] == big + "; Path=/"
