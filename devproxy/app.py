@@ -21,6 +21,7 @@ from .errors import BindError
 from .forward import restore_headers
 from .state import LIVE, OUTAGES, SESSION, Live
 from .upstream import Outages, make_session
+from .websocket import OPEN_SOCKETS, OpenSockets
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,8 @@ def make_app(live: Live) -> web.Application:
     app[LIVE] = live
     app[OUTAGES] = Outages()
     app[REFUSED] = RefusedOrigins()
+    app[OPEN_SOCKETS] = sockets = OpenSockets()
+    app.on_shutdown.append(sockets.close_all)
     app.cleanup_ctx.append(_client_session)
     app.on_response_prepare.append(restore_headers)
     app.on_response_prepare.append(add_cors_headers)

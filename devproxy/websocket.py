@@ -43,6 +43,35 @@ _MAX_MESSAGE = 0
 _CLOSE_TIMEOUT = 1.0
 
 
+class OpenSockets:
+    """The app's relayed sockets, so shutdown can close them instead of hanging on them."""
+
+    def __init__(self) -> None:
+        self._pairs: set[tuple[web.WebSocketResponse, aiohttp.ClientWebSocketResponse]] = set()
+
+    def __len__(self) -> int:
+        return len(self._pairs)
+
+    def add(self, pair: tuple[web.WebSocketResponse, aiohttp.ClientWebSocketResponse]) -> None:
+        self._pairs.add(pair)
+
+    def discard(self, pair: tuple[web.WebSocketResponse, aiohttp.ClientWebSocketResponse]
+                ) -> None:
+        self._pairs.discard(pair)
+
+    async def close_all(self, app: web.Application) -> None:
+        """``on_shutdown`` hook: 1001 "going away" to both sides of every socket (§7.4.1)."""
+        pairs, self._pairs = self._pairs, set()
+        await asyncio.gather(
+            *(side.close(code=1001, message=b"devproxy is shutting down")
+              for pair in pairs for side in pair),
+            return_exceptions=True,
+        )
+
+
+OPEN_SOCKETS = web.AppKey("open_sockets", OpenSockets)
+
+
 @dataclass(slots=True)
 class SocketStats:
     """Per-socket figures, counted cheaply as messages pass (for logs and the inspector)."""
@@ -150,11 +179,15 @@ async def _relay(
     )
     await browser.prepare(request)
     stats = SocketStats()
+    registry = request.app[OPEN_SOCKETS]
+    pair = (browser, upstream)
+    registry.add(pair)
     down = asyncio.create_task(_pump(upstream, browser, stats, "backend"))
     up = asyncio.create_task(_pump(browser, upstream, stats, "browser"))
     try:
         await asyncio.wait((down, up), return_when=asyncio.FIRST_COMPLETED)
     finally:
+        registry.discard(pair)
         for task in (down, up):
             task.cancel()
         await asyncio.gather(down, up, return_exceptions=True)

@@ -354,3 +354,27 @@ def test_frame_helper_masks_payloads() -> None:
     frame = _frame(0x1, b"ab", fin=True)
     assert frame[0] == 0x81 and frame[1] == 0x82 and len(frame) == 2 + 4 + 2
     assert struct.unpack("!B", frame[:1])[0] & 0x0F == 1
+
+
+async def test_shutdown_closes_open_sockets_on_both_sides_at_once(backend_factory, client):
+    from devproxy.app import ProxyServer
+    from devproxy.config import Config, Listen
+    from devproxy.state import Live, Snapshot
+
+    backend_saw = asyncio.get_running_loop().create_future()
+
+    async def on_open(ws: web.WebSocketResponse) -> None:
+        msg = await ws.receive()
+        backend_saw.set_result((msg.type, msg.data))
+
+    backend, _ = await echo_backend(backend_factory, on_open=on_open)
+    server = ProxyServer(Live(Snapshot.build(Config(Listen("127.0.0.1", 0),
+                                                    (route("/", backend.url),)))),
+                         shutdown_timeout=10)
+    await server.start()
+    ws = await client.ws_connect(f"ws://127.0.0.1:{server.port}/ws", autoclose=False)
+    stopping = asyncio.create_task(server.stop())
+    msg = await ws.receive(timeout=1.0)  # not the 10 s shutdown timeout
+    assert (msg.type, msg.data) == (WSMsgType.CLOSE, 1001)
+    assert await asyncio.wait_for(backend_saw, 1.0) == (WSMsgType.CLOSE, 1001)
+    await asyncio.wait_for(stopping, 2.0)
