@@ -76,10 +76,13 @@ async def _serve(
                 return problem_response(request, 404, "WebSockets are off on this route",
                                         f"Route {route.path} has ws: false.",
                                         hint="set ws: true on the route to forward upgrades")
+            # CORS mode's "*" lets any page read responses; it must not let any page
+            # open sockets, the hijacking the origin check exists to stop.
+            named = cors if cors is not None and not cors.policy.any_origin else None
             return await proxy_websocket(
                 request, route, path, app[SESSION], app[OUTAGES],
                 listen_host=app[LIVE].current.config.listen.host,
-                cors_allows=cors.allows if cors is not None else None,
+                cors_allows=named.allows if named is not None else None,
             )
         return await forward_http(request, route, path, app[SESSION], app[OUTAGES])
     except UpstreamError as err:

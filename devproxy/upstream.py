@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -67,30 +67,51 @@ def make_session() -> aiohttp.ClientSession:
     )
 
 
-@dataclass(slots=True)
-class Refusal:
-    """What a backend answered instead of 101 to a WebSocket handshake."""
+class HandshakeRefused(Exception):
+    """A backend answered a WebSocket handshake with something other than 101.
 
-    status: int = 0
-    reason: str = ""
-    headers: CIMultiDict[str] = field(default_factory=CIMultiDict)
-    body: bytes = b""
+    Carries the answer (status, headers and up to 64 KiB of body) so the browser can
+    be given the backend's own response (RFC 6455 §4.1: any status but 101 means the
+    handshake failed, and the body is the server's explanation).
+    """
+
+    def __init__(self, status: int, reason: str, headers: CIMultiDict[str], body: bytes):
+        super().__init__(f"{status} {reason}")
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+        self.body = body
 
 
-# aiohttp's ws_connect drops a refused handshake's body before raising, but the browser
-# should get the backend's own answer. websocket.py sets this around its ws_connect; a
-# ContextVar keeps it per request task, so concurrent handshakes never mix.
-capturing_refusal: ContextVar[Refusal | None] = ContextVar("capturing_refusal", default=None)
+# Why a response class at all: aiohttp's ws_connect discards a refused handshake's body
+# before raising WSServerHandshakeError, and (not being told allow_redirects=False)
+# would follow a 3xx to wherever it points. Reading the body in ``start`` and raising
+# there stops both. The flag is a ContextVar so it holds for one request task only:
+# concurrent handshakes and plain HTTP requests on the same session never see it, and
+# plain requests pay one ContextVar.get() for it.
+_capturing_refusal: ContextVar[bool] = ContextVar("capturing_refusal", default=False)
+
+
+@contextmanager
+def capture_refusal() -> Iterator[None]:
+    """Within the block, a non-101 answer raises ``HandshakeRefused`` with its body.
+
+    Meant only around ``session.ws_connect`` (of a session from ``make_session``).
+    """
+    token = _capturing_refusal.set(True)
+    try:
+        yield
+    finally:
+        _capturing_refusal.reset(token)
 
 
 class _Response(aiohttp.ClientResponse):
     async def start(self, connection: aiohttp.connector.Connection) -> aiohttp.ClientResponse:
         response = await super().start(connection)
-        refusal = capturing_refusal.get()
-        if refusal is not None and self.status != 101:
-            refusal.status, refusal.reason = self.status, self.reason or ""
-            refusal.headers = CIMultiDict(self.headers)
-            refusal.body = await self._read_some()
+        if self.status != 101 and _capturing_refusal.get():
+            # aiohttp closes this response and its connection as the error passes.
+            raise HandshakeRefused(self.status, self.reason or "", CIMultiDict(self.headers),
+                                   await self._read_some())
         return response
 
     async def _read_some(self) -> bytes:
@@ -164,8 +185,14 @@ def map_exceptions(target: Target, connect_timeout: float) -> Iterator[None]:
     """
     try:
         yield
-    except aiohttp.WSServerHandshakeError:
-        raise  # the backend answered (it refused the upgrade): relayed, not an outage
+    except aiohttp.WSServerHandshakeError as exc:
+        # Only a 101 that fails RFC 6455 §4.1's checks gets here (a refusal raises
+        # HandshakeRefused): a bad Sec-WebSocket-Accept or extension answer.
+        raise UpstreamError(
+            502, "protocol",
+            f"{target.authority} accepted the WebSocket with an invalid handshake: "
+            f"{exc.message}", "is the target a WebSocket server on that port and path?",
+        ) from exc
     except aiohttp.ClientConnectorCertificateError as exc:
         raise UpstreamError(
             502, "tls",

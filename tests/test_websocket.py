@@ -1,46 +1,64 @@
-"""WebSockets through devproxy: real aiohttp backends and clients over 127.0.0.1."""
+"""WebSockets through devproxy: real aiohttp backends and clients over 127.0.0.1.
+
+Raw sockets stand in for a browser or a backend where aiohttp cannot make the frames
+(fragments) or the failure (a connection dropped without a Close frame).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import hashlib
+import logging
 import os
 import struct
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import pytest
 from aiohttp import WSMsgType, web
 
-from devproxy.config import CorsPolicy
+from devproxy.app import ProxyServer
+from devproxy.config import Config, CorsPolicy, Listen
+from devproxy.state import Live, Snapshot
+from devproxy.websocket import OPEN_SOCKETS
 
 from .conftest import route
 
-HANDSHAKE_SEEN = web.AppKey("handshakes", list)
+OnOpen = Callable[[web.WebSocketResponse, web.Request], Awaitable[None]]
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
 
 
-async def echo_backend(backend_factory, *, protocols=(), compress=True, on_open=None):
-    """A WebSocket backend that echoes and records each handshake's headers."""
+async def echo_backend(backend_factory, *, protocols=(), compress=True,
+                       on_open: OnOpen | None = None):
+    """A WebSocket backend that echoes, and records every request's headers and path.
+
+    "bye" makes it close with 4000; "die" makes it drop the connection (no Close frame).
+    """
     seen: list[dict[str, str]] = []
 
     async def handler(request: web.Request) -> web.StreamResponse:
+        seen.append({**request.headers, "path": request.raw_path})
         if request.headers.get("Upgrade", "").lower() != "websocket":
             return web.Response(text="plain http")
-        seen.append({**request.headers, "path": request.raw_path})
         ws = web.WebSocketResponse(protocols=protocols, compress=compress, autoping=False,
                                    max_msg_size=0)
         await ws.prepare(request)
         if on_open is not None:
-            await on_open(ws)
+            await on_open(ws, request)
             return ws
         async for msg in ws:
-            if msg.type is WSMsgType.TEXT:
+            if msg.type is WSMsgType.TEXT and msg.data == "bye":
+                await ws.close(code=4000, message=b"bye")
+            elif msg.type is WSMsgType.TEXT and msg.data == "die":
+                assert request.transport is not None
+                request.transport.abort()
+                break
+            elif msg.type is WSMsgType.TEXT:
                 await ws.send_str(msg.data)
             elif msg.type is WSMsgType.BINARY:
                 await ws.send_bytes(msg.data)
-            elif msg.type is WSMsgType.PING:
-                await ws.send_str(f"got ping {msg.data.decode()}")
-            elif msg.type is WSMsgType.CLOSE:
-                break
         return ws
 
     backend = await backend_factory(handler)
@@ -51,64 +69,138 @@ def ws_url(proxy, path: str = "/ws") -> str:
     return f"ws://127.0.0.1:{proxy.port}{path}"
 
 
-async def test_text_and_binary_messages_echo_through_in_order(backend_factory, proxy_factory,
-                                                              client):
+def frame(opcode: int, payload: bytes, *, fin: bool = True, mask: bool = True) -> bytes:
+    """One RFC 6455 §5.2 frame; clients mask, servers do not."""
+    head = bytes([(0x80 if fin else 0) | opcode])
+    bit, size = (0x80 if mask else 0), len(payload)
+    if size < 126:
+        head += bytes([bit | size])
+    elif size < 65536:
+        head += bytes([bit | 126]) + struct.pack("!H", size)
+    else:
+        head += bytes([bit | 127]) + struct.pack("!Q", size)
+    if not mask:
+        return head + payload
+    key = os.urandom(4)
+    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+
+
+async def raw_handshake(port: int, path: str = "/ws", extra: bytes = b"",
+                        key: bytes | None = None
+                        ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Open a WebSocket by hand (for frames and aborts aiohttp's client cannot make)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    key = base64.b64encode(os.urandom(16)) if key is None else key
+    writer.write(f"GET {path} HTTP/1.1\r\n".encode() + b"Host: localhost\r\n"
+                 b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                 + extra + b"Sec-WebSocket-Key: " + key + b"\r\n\r\n")
+    await writer.drain()
+    return reader, writer
+
+
+async def raw_backend(script: Callable[[asyncio.StreamWriter], Awaitable[None]], *,
+                      guid: bytes = _GUID) -> tuple[asyncio.Server, str]:
+    """A backend that accepts the handshake by hand (no compression), then runs ``script``."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        key = next(line.split(b":", 1)[1].strip() for line in head.split(b"\r\n")
+                   if line.lower().startswith(b"sec-websocket-key:"))
+        accept = base64.b64encode(hashlib.sha1(key + guid).digest())
+        writer.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                     b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+        await script(writer)
+        await reader.read()  # until devproxy closes
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    return server, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+
+async def eventually(condition: Callable[[], bool], seconds: float = 3.0) -> bool:
+    for _ in range(int(seconds / 0.02)):
+        if condition():
+            return True
+        await asyncio.sleep(0.02)
+    return condition()
+
+
+# --- messages ------------------------------------------------------------------------
+
+
+async def test_text_and_binary_messages_pass_in_order_both_ways(backend_factory, proxy_factory,
+                                                                client):
     backend, _ = await echo_backend(backend_factory)
     proxy = await proxy_factory(route("/", backend.url))
     async with client.ws_connect(ws_url(proxy)) as ws:
         for i in range(50):
-            await ws.send_str(f"text {i}")
+            await ws.send_str(f"text {i} ✓")
             await ws.send_bytes(bytes([i]) * 10)
         for i in range(50):
-            assert await ws.receive_str(timeout=5) == f"text {i}"
+            assert await ws.receive_str(timeout=5) == f"text {i} ✓"
             assert await ws.receive_bytes(timeout=5) == bytes([i]) * 10
 
 
-async def test_the_subprotocol_the_backend_picks_is_the_one_the_browser_gets(
-        backend_factory, proxy_factory, client):
-    backend, seen = await echo_backend(backend_factory, protocols=("vite-hmr",))
-    proxy = await proxy_factory(route("/", backend.url))
-    async with client.ws_connect(ws_url(proxy), protocols=("other", "vite-hmr")) as ws:
-        assert ws.protocol == "vite-hmr"
-    assert seen[0]["Sec-WebSocket-Protocol"] == "other,vite-hmr"
-
-
-async def test_no_subprotocol_from_the_backend_means_none_for_the_browser(
-        backend_factory, proxy_factory, client):
-    backend, _ = await echo_backend(backend_factory, protocols=())
-    proxy = await proxy_factory(route("/", backend.url))
-    async with client.ws_connect(ws_url(proxy), protocols=("graphql-transport-ws",)) as ws:
-        assert ws.protocol is None
-
-
-@pytest.mark.parametrize(("client_compress", "backend_compress"),
-                         [(15, False), (0, True), (15, True)],
-                         ids=["compressed-browser-plain-backend", "plain-browser-compressed-"
-                              "backend", "both-compressed"])
-async def test_compressed_and_plain_peers_both_work(backend_factory, proxy_factory, client,
-                                                    client_compress, backend_compress):
-    backend, _ = await echo_backend(backend_factory, compress=backend_compress)
-    proxy = await proxy_factory(route("/", backend.url))
-    async with client.ws_connect(ws_url(proxy), compress=client_compress) as ws:
-        await ws.send_str("squeeze me " * 100)
-        assert await ws.receive_str(timeout=5) == "squeeze me " * 100
-
-
-async def test_16_mib_messages_arrive_intact_both_ways(backend_factory, proxy_factory, client):
+@pytest.mark.parametrize("kind", ["text", "binary"])
+async def test_16_mib_messages_arrive_intact_both_ways(backend_factory, proxy_factory, client,
+                                                       kind):
     backend, _ = await echo_backend(backend_factory)
     proxy = await proxy_factory(route("/", backend.url))
-    payload = os.urandom(16 * 1024 * 1024)
+    payload = os.urandom(8 * 1024 * 1024).hex() if kind == "text" else os.urandom(16 << 20)
     async with client.ws_connect(ws_url(proxy), max_msg_size=0) as ws:
-        await ws.send_bytes(payload)
-        assert await ws.receive_bytes(timeout=30) == payload
+        if isinstance(payload, str):
+            await ws.send_str(payload)
+            assert await ws.receive_str(timeout=30) == payload
+        else:
+            await ws.send_bytes(payload)
+            assert await ws.receive_bytes(timeout=30) == payload
 
 
-async def test_ping_payload_reaches_the_backend_and_pong_comes_back(backend_factory,
-                                                                    proxy_factory, client):
-    async def on_open(ws: web.WebSocketResponse) -> None:
+async def test_a_fragmented_message_from_the_browser_arrives_whole(backend_factory,
+                                                                   proxy_factory):
+    received: asyncio.Queue[tuple[WSMsgType, object]] = asyncio.Queue()
+
+    async def on_open(ws: web.WebSocketResponse, request: web.Request) -> None:
+        for _ in range(3):
+            msg = await ws.receive()
+            received.put_nowait((msg.type, msg.data))
+
+    backend, _ = await echo_backend(backend_factory, on_open=on_open)
+    proxy = await proxy_factory(route("/", backend.url))
+    reader, writer = await raw_handshake(proxy.port)
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    assert head.startswith(b"HTTP/1.1 101")
+    writer.write(frame(0x1, b"hello ", fin=False) + frame(0x0, b"fragmented ", fin=False)
+                 + frame(0x9, b"ping between fragments")  # control frames may interleave
+                 + frame(0x0, b"world", fin=True) + frame(0x1, b"next"))
+    assert await asyncio.wait_for(received.get(), 5) == (WSMsgType.PING,
+                                                         b"ping between fragments")
+    assert await asyncio.wait_for(received.get(), 5) == (WSMsgType.TEXT,
+                                                         "hello fragmented world")
+    assert await asyncio.wait_for(received.get(), 5) == (WSMsgType.TEXT, "next")
+    writer.close()
+
+
+async def test_a_fragmented_message_from_the_backend_arrives_whole(proxy_factory, client):
+    async def script(writer: asyncio.StreamWriter) -> None:
+        writer.write(frame(0x2, b"\x00\x01", fin=False, mask=False)
+                     + frame(0x0, b"\x02" * 70000, fin=False, mask=False)
+                     + frame(0x0, b"\x03", mask=False) + frame(0x1, b"after", mask=False))
+
+    server, url = await raw_backend(script)
+    async with server:
+        proxy = await proxy_factory(route("/", url))
+        async with client.ws_connect(ws_url(proxy)) as ws:
+            assert await ws.receive_bytes(timeout=5) == b"\x00\x01" + b"\x02" * 70000 + b"\x03"
+            assert await ws.receive_str(timeout=5) == "after"
+
+
+async def test_a_browser_ping_reaches_the_backend_and_its_pong_comes_back(
+        backend_factory, proxy_factory, client):
+    async def on_open(ws: web.WebSocketResponse, request: web.Request) -> None:
         msg = await ws.receive()
         assert msg.type is WSMsgType.PING
-        await ws.pong(msg.data)
+        await ws.pong(msg.data + b" (backend)")
         await ws.receive()
 
     backend, _ = await echo_backend(backend_factory, on_open=on_open)
@@ -116,61 +208,147 @@ async def test_ping_payload_reaches_the_backend_and_pong_comes_back(backend_fact
     async with client.ws_connect(ws_url(proxy), autoping=False) as ws:
         await ws.ping(b"are you there")
         msg = await ws.receive(timeout=5)
-        assert (msg.type, msg.data) == (WSMsgType.PONG, b"are you there")
+        assert (msg.type, msg.data) == (WSMsgType.PONG, b"are you there (backend)")
 
 
-async def raw_handshake(port: int, extra: bytes = b""
-                        ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """Open a WebSocket by hand (for frames and aborts aiohttp's client cannot make)."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(b"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
-                 b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n" + extra +
-                 b"Sec-WebSocket-Key: " + base64.b64encode(os.urandom(16)) + b"\r\n\r\n")
-    await writer.drain()
-    return reader, writer
+async def test_a_backend_ping_reaches_the_browser_and_its_pong_comes_back(
+        backend_factory, proxy_factory, client):
+    pong = asyncio.get_running_loop().create_future()
 
-
-def _frame(opcode: int, payload: bytes, fin: bool) -> bytes:
-    mask = os.urandom(4)
-    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return bytes([(0x80 if fin else 0) | opcode, 0x80 | len(payload)]) + mask + masked
-
-
-async def test_a_fragmented_message_arrives_whole(backend_factory, proxy_factory):
-    received = asyncio.get_running_loop().create_future()
-
-    async def on_open(ws: web.WebSocketResponse) -> None:
+    async def on_open(ws: web.WebSocketResponse, request: web.Request) -> None:
+        await ws.ping(b"still there?")
         msg = await ws.receive()
-        received.set_result(msg.data)
+        pong.set_result((msg.type, msg.data))
+        await ws.receive()
 
     backend, _ = await echo_backend(backend_factory, on_open=on_open)
     proxy = await proxy_factory(route("/", backend.url))
-    reader, writer = await raw_handshake(proxy.port)
+    async with client.ws_connect(ws_url(proxy), autoping=False) as ws:
+        msg = await ws.receive(timeout=5)
+        assert (msg.type, msg.data) == (WSMsgType.PING, b"still there?")
+        await ws.pong(b"yes (browser)")
+        assert await asyncio.wait_for(pong, 5) == (WSMsgType.PONG, b"yes (browser)")
+
+
+# --- handshake: subprotocols, compression, what the backend is sent --------------------
+
+
+async def test_the_subprotocol_the_backend_picks_is_the_one_the_browser_gets(
+        backend_factory, proxy_factory, client):
+    backend, seen = await echo_backend(backend_factory, protocols=("graphql-transport-ws",))
+    proxy = await proxy_factory(route("/", backend.url))
+    async with client.ws_connect(ws_url(proxy),
+                                 protocols=("graphql-ws", "graphql-transport-ws")) as ws:
+        assert ws.protocol == "graphql-transport-ws"
+    assert seen[0]["Sec-WebSocket-Protocol"] == "graphql-ws,graphql-transport-ws"
+
+
+async def test_vite_hmr_socket_keeps_its_subprotocol_and_token(backend_factory, proxy_factory,
+                                                               client):
+    backend, seen = await echo_backend(backend_factory, protocols=("vite-hmr",))
+    proxy = await proxy_factory(route("/", backend.url))
+    async with client.ws_connect(ws_url(proxy, "/?token=abc"), protocols=("vite-hmr",)) as ws:
+        assert ws.protocol == "vite-hmr"
+        await ws.send_str('{"type":"ping"}')
+        assert await ws.receive_str(timeout=5) == '{"type":"ping"}'
+    assert seen[0]["path"] == "/?token=abc"
+
+
+async def test_no_subprotocol_from_the_backend_means_none_for_the_browser(
+        backend_factory, proxy_factory):
+    backend, _ = await echo_backend(backend_factory, protocols=())
+    proxy = await proxy_factory(route("/", backend.url))
+    reader, writer = await raw_handshake(proxy.port,
+                                         extra=b"Sec-WebSocket-Protocol: graphql-ws\r\n")
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
-    assert head.startswith(b"HTTP/1.1 101")
-    writer.write(_frame(0x1, b"hello ", fin=False) + _frame(0x0, b"fragmented ", fin=False)
-                 + _frame(0x0, b"world", fin=True))
-    assert await asyncio.wait_for(received, 5) == "hello fragmented world"
     writer.close()
+    assert head.startswith(b"HTTP/1.1 101")
+    assert b"sec-websocket-protocol" not in head.lower()
+
+
+@pytest.mark.parametrize(("browser_compress", "backend_compress"), [
+    pytest.param(15, False, id="compressed-browser-plain-backend"),
+    pytest.param(0, True, id="plain-browser-compressed-backend"),
+    pytest.param(15, True, id="both-compressed"),
+    pytest.param(0, False, id="neither-compressed"),
+])
+async def test_each_hop_negotiates_its_own_compression(backend_factory, proxy_factory, client,
+                                                       browser_compress, backend_compress):
+    backend, seen = await echo_backend(backend_factory, compress=backend_compress)
+    proxy = await proxy_factory(route("/", backend.url))
+    async with client.ws_connect(ws_url(proxy), compress=browser_compress) as ws:
+        assert bool(ws.compress) is bool(browser_compress)
+        for _ in range(3):
+            await ws.send_str("squeeze me " * 1000)
+            assert await ws.receive_str(timeout=5) == "squeeze me " * 1000
+    # devproxy offers compression to the backend whatever the browser did.
+    assert "permessage-deflate" in seen[0]["Sec-WebSocket-Extensions"]
+
+
+async def test_path_query_cookie_and_authorization_reach_the_backend(backend_factory,
+                                                                     proxy_factory, client):
+    backend, seen = await echo_backend(backend_factory)
+    proxy = await proxy_factory(route("/api", backend.url + "/v1", strip_prefix=True,
+                                      headers=(("X-Dev", "1"),)))
+    async with client.ws_connect(ws_url(proxy, "/api/socket?token=a%20b&x=1"), headers={
+            "Cookie": "sid=42", "Authorization": "Bearer t"}):
+        pass
+    got = seen[0]
+    assert got["path"] == "/v1/socket?token=a%20b&x=1"
+    assert (got["Cookie"], got["Authorization"], got["X-Dev"]) == ("sid=42", "Bearer t", "1")
+    assert (got["Host"], got["X-Forwarded-Proto"], got["X-Forwarded-Prefix"]) == (
+        f"127.0.0.1:{proxy.port}", "http", "/api")
+    assert got["X-Forwarded-For"] == "127.0.0.1"
+
+
+async def test_change_origin_sends_the_targets_host(backend_factory, proxy_factory, client):
+    backend, seen = await echo_backend(backend_factory)
+    proxy = await proxy_factory(route("/", backend.url, change_origin=True))
+    async with client.ws_connect(ws_url(proxy)):
+        pass
+    assert seen[0]["Host"] == f"127.0.0.1:{backend.port}"
+
+
+@pytest.mark.parametrize(("policy", "expected"), [
+    pytest.param("keep", "http://localhost:{port}", id="keep"),
+    pytest.param("rewrite", "http://127.0.0.1:{backend}", id="rewrite"),
+    pytest.param("drop", None, id="drop"),
+])
+async def test_ws_origin_policy_shapes_the_upstream_origin(backend_factory, proxy_factory,
+                                                           client, policy, expected):
+    backend, seen = await echo_backend(backend_factory)
+    proxy = await proxy_factory(route("/", backend.url, ws_origin=policy))
+    async with client.ws_connect(ws_url(proxy), origin=f"http://localhost:{proxy.port}"):
+        pass
+    want = expected.format(port=proxy.port, backend=backend.port) if expected else None
+    assert seen[0].get("Origin") == want
+
+
+# --- closing -------------------------------------------------------------------------
 
 
 async def test_backend_close_code_and_reason_reach_the_browser(backend_factory, proxy_factory,
                                                                client):
-    async def on_open(ws: web.WebSocketResponse) -> None:
+    answered = asyncio.get_running_loop().create_future()
+
+    async def on_open(ws: web.WebSocketResponse, request: web.Request) -> None:
         await ws.close(code=4001, message=b"unauthorized")
+        answered.set_result(ws.close_code)  # the Close devproxy answered with
 
     backend, _ = await echo_backend(backend_factory, on_open=on_open)
     proxy = await proxy_factory(route("/", backend.url))
     async with client.ws_connect(ws_url(proxy), autoclose=False) as ws:
         msg = await ws.receive(timeout=5)
         assert (msg.type, msg.data, msg.extra) == (WSMsgType.CLOSE, 4001, "unauthorized")
+        await ws.close(code=4001)
+    assert await asyncio.wait_for(answered, 5) == 4001
 
 
 async def test_browser_close_code_and_reason_reach_the_backend(backend_factory, proxy_factory,
                                                                client):
     closed = asyncio.get_running_loop().create_future()
 
-    async def on_open(ws: web.WebSocketResponse) -> None:
+    async def on_open(ws: web.WebSocketResponse, request: web.Request) -> None:
         msg = await ws.receive()
         closed.set_result((msg.type, msg.data, msg.extra))
 
@@ -178,192 +356,107 @@ async def test_browser_close_code_and_reason_reach_the_backend(backend_factory, 
     proxy = await proxy_factory(route("/", backend.url))
     ws = await client.ws_connect(ws_url(proxy))
     await ws.close(code=4002, message=b"page closed")
+    assert ws.close_code == 4002  # devproxy answered the browser's Close (RFC 6455 §5.5.1)
     assert await asyncio.wait_for(closed, 5) == (WSMsgType.CLOSE, 4002, "page closed")
 
 
-async def test_a_backend_that_vanishes_closes_the_browser_socket_within_a_second(
+async def test_a_close_code_that_may_not_be_sent_is_relayed_as_protocol_error(
         backend_factory, proxy_factory, client):
-    async def on_open(ws: web.WebSocketResponse) -> None:
-        await ws.send_str("hello")
-        assert ws._req is not None and ws._req.transport is not None
-        ws._req.transport.abort()  # the backend process dies: no Close frame
+    closed = asyncio.get_running_loop().create_future()
+
+    async def on_open(ws: web.WebSocketResponse, request: web.Request) -> None:
+        closed.set_result((await ws.receive()).data)
+
+    backend, _ = await echo_backend(backend_factory, on_open=on_open)
+    proxy = await proxy_factory(route("/", backend.url))
+    ws = await client.ws_connect(ws_url(proxy))
+    await ws.close(code=1006)  # reserved for reporting (§7.4.1); aiohttp sends it anyway
+    assert await asyncio.wait_for(closed, 5) == 1002
+
+
+async def test_a_backend_that_vanishes_drops_the_browser_within_a_second(
+        backend_factory, proxy_factory, client):
+    async def on_open(ws: web.WebSocketResponse, request: web.Request) -> None:
+        await ws.send_str("last words")
+        assert request.transport is not None
+        request.transport.abort()  # the backend process dies: no Close frame
 
     backend, _ = await echo_backend(backend_factory, on_open=on_open)
     proxy = await proxy_factory(route("/", backend.url))
     async with client.ws_connect(ws_url(proxy), autoclose=False) as ws:
-        assert await ws.receive_str(timeout=5) == "hello"
+        assert await ws.receive_str(timeout=5) == "last words"
         msg = await ws.receive(timeout=1.0)
-        assert msg.type is WSMsgType.CLOSE
-        assert msg.data == 1011
+        # Not a tidy Close: the page must see the abnormal closure it would see without
+        # devproxy, or dev clients that reconnect only after one never do.
+        assert msg.type is WSMsgType.CLOSED
+        assert ws.close_code == 1006
 
 
 async def test_a_browser_that_vanishes_closes_the_backend_socket_within_a_second(
         backend_factory, proxy_factory):
     ended = asyncio.get_running_loop().create_future()
 
-    async def on_open(ws: web.WebSocketResponse) -> None:
+    async def on_open(ws: web.WebSocketResponse, request: web.Request) -> None:
         msg = await ws.receive()
-        ended.set_result(msg.type)
+        ended.set_result((msg.type, msg.data))
 
     backend, _ = await echo_backend(backend_factory, on_open=on_open)
     proxy = await proxy_factory(route("/", backend.url))
     reader, writer = await raw_handshake(proxy.port)
     await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
     writer.transport.abort()
-    assert await asyncio.wait_for(ended, 1.0) in (WSMsgType.CLOSE, WSMsgType.CLOSED)
+    assert await asyncio.wait_for(ended, 1.0) == (WSMsgType.CLOSE, 1001)
 
 
-@pytest.mark.parametrize("status", [400, 401, 403, 404, 500])
-async def test_a_refused_upgrade_gets_the_backends_status_and_body(backend_factory,
-                                                                   proxy_factory, status):
-    async def handler(request: web.Request) -> web.Response:
-        return web.json_response({"error": f"no sockets for you ({status})"}, status=status)
+async def test_a_browser_that_vanishes_mid_stream_closes_the_backend_within_a_second(
+        backend_factory, proxy_factory, caplog):
+    ended = asyncio.get_running_loop().create_future()
 
-    backend = await backend_factory(handler)
+    async def on_open(ws: web.WebSocketResponse, request: web.Request) -> None:
+        async def stream() -> None:
+            with contextlib.suppress(ConnectionError):
+                while True:
+                    await ws.send_bytes(b"x" * 65536)
+
+        streaming = asyncio.create_task(stream())
+        msg = await ws.receive()
+        streaming.cancel()
+        ended.set_result((msg.type, msg.data))
+
+    backend, _ = await echo_backend(backend_factory, on_open=on_open)
     proxy = await proxy_factory(route("/", backend.url))
-    async with aiohttp.ClientSession() as session:
-        with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
-            await session.ws_connect(ws_url(proxy))
-    assert caught.value.status == status
-    reader, writer = await raw_handshake(proxy.port, b"Connection: close\r\n")
-    reply = await asyncio.wait_for(reader.read(), 5)
-    writer.close()
-    assert reply.startswith(f"HTTP/1.1 {status}".encode())
-    assert b"application/json" in reply
-    assert reply.endswith(f'{{"error": "no sockets for you ({status})"}}'.encode())
+    reader, writer = await raw_handshake(proxy.port)
+    await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    await reader.readexactly(1 << 20)  # the stream is flowing
+    writer.transport.abort()
+    assert await asyncio.wait_for(ended, 1.0) == (WSMsgType.CLOSE, 1001)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
-async def test_a_backend_that_is_down_gets_502(proxy_factory, client, unused_tcp_port_factory):
-    proxy = await proxy_factory(route("/", f"http://127.0.0.1:{unused_tcp_port_factory()}"))
-    with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
-        await client.ws_connect(ws_url(proxy))
-    assert caught.value.status == 502
-
-
-async def test_ws_false_refuses_upgrades_with_404(backend_factory, proxy_factory, client):
-    backend, seen = await echo_backend(backend_factory)
-    proxy = await proxy_factory(route("/", backend.url, ws=False))
-    with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
-        await client.ws_connect(ws_url(proxy))
-    assert caught.value.status == 404
-    assert seen == []
-
-
-@pytest.mark.parametrize(("policy", "expected"), [
-    ("keep", "http://localhost:{port}"),
-    ("rewrite", "http://127.0.0.1:{backend}"),
-    ("drop", None),
-])
-async def test_ws_origin_policy_shapes_the_upstream_origin(backend_factory, proxy_factory,
-                                                           client, policy, expected):
-    backend, seen = await echo_backend(backend_factory)
-    proxy = await proxy_factory(route("/", backend.url, ws_origin=policy))
-    origin = f"http://localhost:{proxy.port}"
-    async with client.ws_connect(ws_url(proxy), origin=origin):
-        pass
-    want = expected.format(port=proxy.port, backend=backend.port) if expected else None
-    assert seen[0].get("Origin") == want
-
-
-@pytest.mark.parametrize(("origin", "allowed"), [
-    ("http://localhost:{port}", True),
-    ("http://127.0.0.1:{port}", True),
-    ("http://[::1]:{port}", True),
-    ("http://myapp.localhost:{port}", True),
-    (None, True),
-    ("http://evil.example", False),
-    ("http://localhost:{other}", False),
-    ("null", False),
-    ("http://localhost:5173", True),  # allowed by CORS mode below
-], ids=["localhost", "ipv4", "ipv6", "dot-localhost", "no-origin", "other-site",
-        "other-port", "null", "cors-allowed"])
-async def test_cross_site_websocket_hijacking_is_refused(backend_factory, proxy_factory, client,
-                                                         origin, allowed):
-    backend, seen = await echo_backend(backend_factory)
-    cors = CorsPolicy(origins=("http://localhost:5173",))
-    proxy = await proxy_factory(route("/", backend.url, cors=cors))
-    headers = {}
-    if origin is not None:
-        headers["Origin"] = origin.format(port=proxy.port, other=proxy.port + 1)
-    if allowed:
-        async with client.ws_connect(ws_url(proxy), headers=headers) as ws:
-            await ws.send_str("ok")
-            assert await ws.receive_str(timeout=5) == "ok"
-    else:
-        with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
-            await client.ws_connect(ws_url(proxy), headers=headers)
-        assert caught.value.status == 403
-        assert seen == []
-
-
-async def test_path_query_cookie_and_authorization_reach_the_backend(backend_factory,
-                                                                     proxy_factory, client):
-    backend, seen = await echo_backend(backend_factory)
-    proxy = await proxy_factory(route("/api", backend.url, strip_prefix=True,
-                                      headers=(("X-Dev", "1"),)))
-    async with client.ws_connect(ws_url(proxy, "/api/socket?token=a%20b&x=1"), headers={
-            "Cookie": "sid=42", "Authorization": "Bearer t"}):
-        pass
-    got = seen[0]
-    assert got["path"] == "/socket?token=a%20b&x=1"
-    assert (got["Cookie"], got["Authorization"], got["X-Dev"]) == ("sid=42", "Bearer t", "1")
-    assert got["X-Forwarded-Prefix"] == "/api"
-
-
-def _open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
-
-
-async def test_a_thousand_connect_close_cycles_leak_nothing(backend_factory, proxy_factory,
-                                                            client):
+async def test_a_closed_socket_is_logged_once_with_its_figures(backend_factory, proxy_factory,
+                                                               client, caplog):
+    caplog.set_level(logging.INFO, logger="devproxy.websocket")
     backend, _ = await echo_backend(backend_factory)
-    proxy = await proxy_factory(route("/", backend.url))
-
-    async def cycle() -> None:
-        async with client.ws_connect(ws_url(proxy)) as ws:
-            await ws.send_str("x")
+    proxy = await proxy_factory(route("/live", backend.url))
+    async with client.ws_connect(ws_url(proxy, "/live/feed")) as ws:
+        for _ in range(3):
+            await ws.send_str("12345")
             await ws.receive_str(timeout=5)
+        await ws.close(code=4002)
 
-    for _ in range(20):  # warm-up: pools, caches, lazy imports
-        await cycle()
-    await asyncio.sleep(0.2)
-    fds, tasks = _open_fds(), len(asyncio.all_tasks())
-    for _ in range(1000):
-        await cycle()
-    await asyncio.sleep(0.5)
-    assert _open_fds() <= fds + 5
-    assert len(asyncio.all_tasks()) <= tasks + 2
+    def logged() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "closed by" in r.getMessage()]
 
-
-async def test_two_hundred_concurrent_sockets_echo_in_order(backend_factory, proxy_factory,
-                                                            client):
-    backend, _ = await echo_backend(backend_factory)
-    proxy = await proxy_factory(route("/", backend.url))
-
-    async def one(n: int) -> list[str]:
-        async with client.ws_connect(ws_url(proxy)) as ws:
-            for i in range(10):
-                await ws.send_str(f"{n}:{i}")
-            return [await ws.receive_str(timeout=20) for _ in range(10)]
-
-    results = await asyncio.gather(*(one(n) for n in range(200)))
-    assert results == [[f"{n}:{i}" for i in range(10)] for n in range(200)]
-
-
-def test_frame_helper_masks_payloads() -> None:
-    frame = _frame(0x1, b"ab", fin=True)
-    assert frame[0] == 0x81 and frame[1] == 0x82 and len(frame) == 2 + 4 + 2
-    assert struct.unpack("!B", frame[:1])[0] & 0x0F == 1
+    assert await eventually(lambda: bool(logged()))
+    [line] = logged()
+    assert "websocket /live/feed (route /live) closed by browser with 4002" in line
+    assert "up 3 msgs 15 B, down 3 msgs 15 B" in line
 
 
 async def test_shutdown_closes_open_sockets_on_both_sides_at_once(backend_factory, client):
-    from devproxy.app import ProxyServer
-    from devproxy.config import Config, Listen
-    from devproxy.state import Live, Snapshot
-
     backend_saw = asyncio.get_running_loop().create_future()
 
-    async def on_open(ws: web.WebSocketResponse) -> None:
+    async def on_open(ws: web.WebSocketResponse, request: web.Request) -> None:
         msg = await ws.receive()
         backend_saw.set_result((msg.type, msg.data))
 
@@ -378,3 +471,216 @@ async def test_shutdown_closes_open_sockets_on_both_sides_at_once(backend_factor
     assert (msg.type, msg.data) == (WSMsgType.CLOSE, 1001)
     assert await asyncio.wait_for(backend_saw, 1.0) == (WSMsgType.CLOSE, 1001)
     await asyncio.wait_for(stopping, 2.0)
+
+
+# --- refusals and failures -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 500])
+async def test_a_refused_upgrade_gets_the_backends_status_and_body(backend_factory,
+                                                                   proxy_factory, status,
+                                                                   caplog):
+    async def handler(request: web.Request) -> web.Response:
+        return web.json_response({"error": f"no sockets for you ({status})"}, status=status)
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/", backend.url))
+    reader, writer = await raw_handshake(proxy.port, extra=b"Connection: close\r\n")
+    reply = await asyncio.wait_for(reader.read(), 5)
+    writer.close()
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(f"HTTP/1.1 {status}".encode())
+    assert b"Content-Type: application/json" in head
+    assert body == f'{{"error": "no sockets for you ({status})"}}'.encode()
+    [line] = [r.getMessage() for r in caplog.records if r.name == "devproxy.websocket"]
+    assert f"route / -> {backend.url} refused the WebSocket /ws: {status}" in line
+    assert "no sockets for you" in line
+
+
+async def test_a_redirected_upgrade_is_passed_to_the_browser_not_followed(backend_factory,
+                                                                         proxy_factory):
+    seen: list[str] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append(request.path)
+        if request.path == "/login":
+            return web.Response(text="login page")
+        raise web.HTTPFound(f"{backend.url}/login")
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/", backend.url))
+    reader, writer = await raw_handshake(proxy.port, extra=b"Connection: close\r\n")
+    reply = await asyncio.wait_for(reader.read(), 5)
+    writer.close()
+    assert reply.startswith(b"HTTP/1.1 302")
+    assert b"Location: http://localhost/login\r\n" in reply  # pointed back at devproxy's Host
+    assert seen == ["/ws"]
+
+
+async def test_a_backend_that_is_down_gets_502_logged_once(proxy_factory, client,
+                                                          unused_tcp_port_factory, caplog):
+    proxy = await proxy_factory(route("/", f"http://127.0.0.1:{unused_tcp_port_factory()}"))
+    for _ in range(2):
+        with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+            await client.ws_connect(ws_url(proxy))
+        assert caught.value.status == 502
+    assert len([r for r in caplog.records if r.levelno >= logging.ERROR]) == 1
+
+
+async def test_a_backend_whose_101_is_invalid_gets_502(proxy_factory, client, caplog):
+    async def script(writer: asyncio.StreamWriter) -> None:
+        pass
+
+    server, url = await raw_backend(script, guid=b"not the RFC 6455 GUID")
+    async with server:
+        proxy = await proxy_factory(route("/", url))
+        with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+            await client.ws_connect(ws_url(proxy))
+    assert caught.value.status == 502
+    assert "accepted the WebSocket with an invalid handshake" in caplog.text
+
+
+async def test_ws_false_refuses_upgrades_with_404(backend_factory, proxy_factory, client):
+    backend, seen = await echo_backend(backend_factory)
+    proxy = await proxy_factory(route("/", backend.url, ws=False))
+    with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+        await client.ws_connect(ws_url(proxy))
+    assert caught.value.status == 404
+    assert seen == []
+
+
+async def test_an_invalid_browser_handshake_gets_400_and_never_reaches_the_backend(
+        backend_factory, proxy_factory):
+    backend, seen = await echo_backend(backend_factory)
+    proxy = await proxy_factory(route("/", backend.url))
+    reader, writer = await raw_handshake(proxy.port, extra=b"Connection: close\r\n",
+                                         key=b"not-sixteen-bytes")
+    reply = await asyncio.wait_for(reader.read(), 5)
+    writer.close()
+    assert reply.startswith(b"HTTP/1.1 400")
+    assert seen == []
+
+
+# --- cross-site WebSocket hijacking ----------------------------------------------------
+
+
+@pytest.mark.parametrize(("origin", "allowed"), [
+    pytest.param("http://localhost:{port}", True, id="localhost"),
+    pytest.param("http://127.0.0.1:{port}", True, id="ipv4"),
+    pytest.param("http://[::1]:{port}", True, id="ipv6"),
+    pytest.param("http://foo.localhost:{port}", True, id="dot-localhost"),
+    pytest.param(None, True, id="no-origin"),
+    pytest.param("http://localhost:5173", True, id="cors-allowed"),
+    pytest.param("http://evil.example", False, id="other-site"),
+    pytest.param("http://localhost:{other}", False, id="other-port"),
+    pytest.param("https://localhost:{port}", False, id="https"),
+    pytest.param("null", False, id="null"),
+])
+async def test_only_devproxys_own_pages_may_open_sockets(backend_factory, proxy_factory, client,
+                                                         origin, allowed, caplog):
+    backend, seen = await echo_backend(backend_factory)
+    proxy = await proxy_factory(route("/", backend.url,
+                                      cors=CorsPolicy(origins=("http://localhost:5173",))))
+    headers = {}
+    if origin is not None:
+        headers["Origin"] = origin.format(port=proxy.port, other=proxy.port + 1)
+    if allowed:
+        async with client.ws_connect(ws_url(proxy), headers=headers) as ws:
+            await ws.send_str("ok")
+            assert await ws.receive_str(timeout=5) == "ok"
+        return
+    with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+        await client.ws_connect(ws_url(proxy), headers=headers)
+    assert caught.value.status == 403
+    assert seen == []  # nothing was sent upstream
+    [line] = [r.getMessage() for r in caplog.records if r.name == "devproxy.websocket"]
+    assert f"open the page through devproxy at http://localhost:{proxy.port}" in line
+
+
+async def test_cors_mode_for_any_origin_does_not_open_sockets_to_any_page(
+        backend_factory, proxy_factory, client):
+    backend, seen = await echo_backend(backend_factory)
+    proxy = await proxy_factory(route("/", backend.url, cors=CorsPolicy(origins=("*",))))
+    with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+        await client.ws_connect(ws_url(proxy), headers={"Origin": "http://evil.example"})
+    assert caught.value.status == 403
+    assert seen == []
+
+
+# --- lifetimes and load ----------------------------------------------------------------
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+async def test_a_thousand_connect_close_cycles_leak_nothing(backend_factory, proxy_factory,
+                                                            client):
+    backend, _ = await echo_backend(backend_factory)
+    proxy = await proxy_factory(route("/", backend.url))
+
+    async def cycle(n: int) -> None:
+        # Every way a socket ends: the browser closes, the backend closes, the backend
+        # dies, the browser dies.
+        if n % 4 == 3:
+            reader, writer = await raw_handshake(proxy.port)
+            await reader.readuntil(b"\r\n\r\n")
+            writer.transport.abort()
+            return
+        async with client.ws_connect(ws_url(proxy)) as ws:
+            await ws.send_str("x")
+            assert await ws.receive_str(timeout=5) == "x"
+            if n % 4:
+                await ws.send_str("bye" if n % 4 == 1 else "die")
+                assert (await ws.receive(timeout=5)).type in (WSMsgType.CLOSE,
+                                                              WSMsgType.CLOSED)
+
+    relayed = proxy.server.app[OPEN_SOCKETS]
+
+    def settled(fds: int, tasks: int) -> bool:
+        return not relayed and _open_fds() <= fds + 3 and len(asyncio.all_tasks()) <= tasks
+
+    for n in range(40):  # warm-up: pools, caches, lazy imports
+        await cycle(n)
+    assert await eventually(lambda: not relayed)
+    await asyncio.sleep(0.1)
+    fds, tasks = _open_fds(), len(asyncio.all_tasks())
+    for n in range(1000):
+        await cycle(n)
+    assert await eventually(lambda: settled(fds, tasks), seconds=5), (
+        f"open sockets {len(relayed)}, fds {fds} -> {_open_fds()}, "
+        f"tasks {tasks} -> {len(asyncio.all_tasks())}")
+
+
+async def test_two_hundred_concurrent_sockets_echo_in_order(backend_factory, proxy_factory):
+    backend, _ = await echo_backend(backend_factory)
+    proxy = await proxy_factory(route("/", backend.url))
+    # A client of its own: the shared one pools at most 100 connections.
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as client:
+        await _two_hundred_at_once(client, proxy)
+
+
+async def _two_hundred_at_once(client: aiohttp.ClientSession, proxy) -> None:
+    sockets = await asyncio.wait_for(
+        asyncio.gather(*(client.ws_connect(ws_url(proxy)) for _ in range(200))), 20)
+
+    async def talk(n: int, ws: aiohttp.ClientWebSocketResponse) -> list[str]:
+        for i in range(20):
+            await ws.send_str(f"{n}:{i}")
+        return [await ws.receive_str(timeout=20) for _ in range(20)]
+
+    try:
+        # All 200 are open at once before anything is sent.
+        results = await asyncio.gather(*(talk(n, ws) for n, ws in enumerate(sockets)))
+    finally:
+        await asyncio.gather(*(ws.close() for ws in sockets))
+    assert results == [[f"{n}:{i}" for i in range(20)] for n in range(200)]
+
+
+def test_frame_helper_follows_the_wire_format() -> None:
+    short = frame(0x1, b"ab")
+    assert (short[0], short[1], len(short)) == (0x81, 0x82, 2 + 4 + 2)
+    assert frame(0x0, b"x" * 200, fin=False, mask=False)[:4] == bytes([0x00, 126, 0, 200])
+    assert frame(0x2, b"x" * 70000, mask=False)[:10] == bytes([0x82, 127]) + struct.pack(
+        "!Q", 70000)
+

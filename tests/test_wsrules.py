@@ -6,9 +6,10 @@ import pytest
 from multidict import CIMultiDict
 
 from devproxy.wsrules import (
+    close_code_to_send,
     is_websocket_upgrade,
+    offered_protocols,
     origin_allowed,
-    relayable_close_code,
     upstream_ws_headers,
 )
 
@@ -16,58 +17,132 @@ from .conftest import route
 
 
 @pytest.mark.parametrize(("headers", "expected"), [
-    pytest.param({"Upgrade": "websocket", "Connection": "Upgrade"}, True, id="plain"),
-    pytest.param({"Upgrade": "WebSocket", "Connection": "keep-alive, Upgrade"}, True,
+    pytest.param([("Upgrade", "websocket"), ("Connection", "Upgrade")], True, id="plain"),
+    pytest.param([("Upgrade", "WebSocket"), ("Connection", "keep-alive, Upgrade")], True,
                  id="case-and-token-list"),
-    pytest.param({"Upgrade": "h2c", "Connection": "Upgrade"}, False, id="other-protocol"),
-    pytest.param({"Upgrade": "websocket"}, False, id="no-connection-upgrade"),
-    pytest.param({"Connection": "Upgrade"}, False, id="no-upgrade-header"),
+    pytest.param([("Upgrade", "websocket"), ("Connection", "keep-alive"),
+                  ("Connection", "upgrade")], True, id="connection-on-two-lines"),
+    pytest.param([("Upgrade", "h2c"), ("Connection", "Upgrade")], False, id="other-protocol"),
+    pytest.param([("Upgrade", "websockets"), ("Connection", "Upgrade")], False,
+                 id="token-not-substring"),
+    pytest.param([("Upgrade", "websocket")], False, id="no-connection-upgrade"),
+    pytest.param([("Upgrade", "websocket"), ("Connection", "upgraded")], False,
+                 id="connection-token-not-substring"),
+    pytest.param([("Connection", "Upgrade")], False, id="no-upgrade-header"),
 ])
-def test_is_websocket_upgrade(headers, expected) -> None:
+def test_an_upgrade_needs_both_the_websocket_and_the_upgrade_token(headers, expected) -> None:
     assert is_websocket_upgrade(CIMultiDict(headers)) is expected
+
+
+@pytest.mark.parametrize(("lines", "expected"), [
+    pytest.param([], [], id="none"),
+    pytest.param(["vite-hmr"], ["vite-hmr"], id="one"),
+    pytest.param(["graphql-ws, graphql-transport-ws"], ["graphql-ws", "graphql-transport-ws"],
+                 id="list-in-order"),
+    pytest.param(["a", "b,  c"], ["a", "b", "c"], id="several-lines"),
+    pytest.param([" , x,"], ["x"], id="empty-items-ignored"),
+])
+def test_offered_subprotocols_keep_the_browsers_order(lines, expected) -> None:
+    headers = CIMultiDict(("Sec-WebSocket-Protocol", line) for line in lines)
+    assert offered_protocols(headers) == expected
 
 
 @pytest.mark.parametrize(("origin", "allowed"), [
     pytest.param(None, True, id="no-origin-is-not-a-browser"),
     pytest.param("http://localhost:8080", True, id="localhost"),
-    pytest.param("http://app.localhost:8080", True, id="dot-localhost"),
+    pytest.param("http://127.0.0.1:8080", True, id="ipv4-loopback"),
     pytest.param("http://[::1]:8080", True, id="ipv6-loopback"),
+    pytest.param("http://app.localhost:8080", True, id="dot-localhost"),
     pytest.param("http://devbox:8080", True, id="listen-host"),
+    pytest.param("http://localhost:5173", True, id="cors-allowed"),
     pytest.param("http://localhost:8081", False, id="other-port"),
     pytest.param("http://localhost", False, id="default-port-is-not-ours"),
+    pytest.param("https://localhost:8080", False, id="https-is-not-ours"),
     pytest.param("https://evil.example", False, id="other-site"),
+    pytest.param("http://evil.example:8080", False, id="other-site-same-port"),
     pytest.param("null", False, id="null"),
     pytest.param("http://localhost.evil.example:8080", False, id="lookalike"),
+    pytest.param("http://evil.example/localhost:8080", False, id="path-is-not-an-origin"),
+    pytest.param("http://evil@localhost:8080", False, id="userinfo-is-not-an-origin"),
     pytest.param("http://[bad:8080", False, id="unparsable"),
-    pytest.param("http://localhost:5173", True, id="cors-allowed"),
+    pytest.param("http://localhost:99999", False, id="port-out-of-range"),
+    pytest.param("", False, id="empty"),
 ])
-def test_origin_allowed(origin, allowed) -> None:
+def test_only_devproxys_own_pages_may_open_sockets(origin, allowed) -> None:
     def cors(o: str) -> bool:
         return o == "http://localhost:5173"
 
     assert origin_allowed(origin, port=8080, listen_host="devbox", cors_allows=cors) is allowed
 
 
+@pytest.mark.parametrize(("origin", "allowed"), [
+    pytest.param("http://localhost:8080", True, id="own-origin"),
+    pytest.param("http://localhost:5173", False, id="other-origin"),
+])
+def test_without_cors_mode_only_the_own_origin_is_allowed(origin, allowed) -> None:
+    assert origin_allowed(origin, port=8080, listen_host="127.0.0.1") is allowed
+
+
 @pytest.mark.parametrize(("policy", "origin"), [
-    ("keep", "http://localhost:8080"), ("rewrite", "http://127.0.0.1:3000"), ("drop", None)])
-def test_upstream_handshake_headers(policy, origin) -> None:
-    browser = CIMultiDict({
-        "Host": "localhost:8080", "Upgrade": "websocket", "Connection": "Upgrade",
-        "Sec-WebSocket-Key": "k", "Sec-WebSocket-Version": "13",
-        "Sec-WebSocket-Extensions": "permessage-deflate", "Sec-WebSocket-Protocol": "vite-hmr",
-        "Origin": "http://localhost:8080", "Cookie": "a=1", "Authorization": "Bearer t"})
-    out = upstream_ws_headers(browser, route("/", "http://127.0.0.1:3000", ws_origin=policy),
-                              client_ip="127.0.0.1", proxy_host="localhost:8080",
-                              scheme="http")
-    for name in ("Upgrade", "Connection", "Sec-WebSocket-Key", "Sec-WebSocket-Version",
-                 "Sec-WebSocket-Extensions", "Sec-WebSocket-Protocol"):
-        assert name not in out, name
-    assert (out["Cookie"], out["Authorization"]) == ("a=1", "Bearer t")
+    pytest.param("keep", "http://localhost:8080", id="keep"),
+    pytest.param("rewrite", "http://127.0.0.1:3000", id="rewrite"),
+    pytest.param("drop", None, id="drop"),
+])
+def test_upstream_handshake_applies_the_ws_origin_policy(policy, origin) -> None:
+    out = upstream_ws_headers(_browser_handshake(), route("/", "http://127.0.0.1:3000",
+                                                          ws_origin=policy),
+                              client_ip="127.0.0.1", proxy_host="localhost:8080", scheme="http")
     assert out.get("Origin") == origin
 
 
+def test_upstream_handshake_leaves_the_client_its_own_fields_and_keeps_credentials() -> None:
+    out = upstream_ws_headers(_browser_handshake(), route("/", "http://127.0.0.1:3000",
+                                                          headers=(("X-Dev", "1"),)),
+                              client_ip="127.0.0.1", proxy_host="localhost:8080", scheme="http")
+    for name in ("Upgrade", "Connection", "Sec-WebSocket-Key", "Sec-WebSocket-Version",
+                 "Sec-WebSocket-Extensions", "Sec-WebSocket-Protocol"):
+        assert name not in out, name
+    assert (out["Cookie"], out["Authorization"], out["X-Dev"]) == ("a=1", "Bearer t", "1")
+    assert (out["Host"], out["X-Forwarded-For"], out["X-Forwarded-Proto"]) == (
+        "localhost:8080", "127.0.0.1", "http")
+
+
+def test_upstream_handshake_names_the_target_with_change_origin() -> None:
+    out = upstream_ws_headers(_browser_handshake(), route("/", "http://127.0.0.1:3000",
+                                                          change_origin=True),
+                              client_ip="127.0.0.1", proxy_host="localhost:8080", scheme="http")
+    assert out["Host"] == "127.0.0.1:3000"
+
+
 @pytest.mark.parametrize(("code", "sent"), [
-    (4001, 4001), (1000, 1000), (1001, 1001), (None, 1000), (1005, 1000), (1006, 1000),
-    (1015, 1000), (999, 1000), (5000, 1000)])
-def test_relayable_close_code(code, sent) -> None:
-    assert relayable_close_code(code) == sent
+    pytest.param(1000, 1000, id="normal"),
+    pytest.param(1001, 1001, id="going-away"),
+    pytest.param(1008, 1008, id="policy"),
+    pytest.param(1011, 1011, id="server-error"),
+    pytest.param(1012, 1012, id="service-restart-iana"),
+    pytest.param(1014, 1014, id="bad-gateway-iana"),
+    pytest.param(3000, 3000, id="library-low"),
+    pytest.param(4001, 4001, id="application"),
+    pytest.param(4999, 4999, id="application-high"),
+    pytest.param(None, 1000, id="no-code-becomes-normal"),
+    pytest.param(0, 1000, id="aiohttp-no-code-becomes-normal"),
+    pytest.param(1004, 1002, id="reserved-1004"),
+    pytest.param(1005, 1002, id="never-sent-1005"),
+    pytest.param(1006, 1002, id="never-sent-1006"),
+    pytest.param(1015, 1002, id="never-sent-1015"),
+    pytest.param(1016, 1002, id="unassigned-protocol-range"),
+    pytest.param(2999, 1002, id="unassigned-2999"),
+    pytest.param(999, 1002, id="below-range"),
+    pytest.param(5000, 1002, id="above-range"),
+])
+def test_close_codes_pass_unchanged_unless_they_may_not_be_sent(code, sent) -> None:
+    assert close_code_to_send(code) == sent
+
+
+def _browser_handshake() -> CIMultiDict[str]:
+    return CIMultiDict({
+        "Host": "localhost:8080", "Upgrade": "websocket", "Connection": "Upgrade",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Extensions": "permessage-deflate; client_max_window_bits",
+        "Sec-WebSocket-Protocol": "vite-hmr", "Origin": "http://localhost:8080",
+        "Cookie": "a=1", "Authorization": "Bearer t"})
