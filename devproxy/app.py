@@ -1,24 +1,28 @@
 """Composition root: the aiohttp application and the lifetime of a running proxy.
 
 Owns ``make_app`` (one catch-all handler, the shared client session opened and closed
-in ``cleanup_ctx``) and ``ProxyServer`` (bind, serve, and an ordered shutdown: stop
-accepting, let in-flight requests finish within a bound, then cancel). It never
-prints or exits: ``cli`` does that.
+in ``cleanup_ctx``) and ``ProxyServer`` (bind, serve, move to a new address on reload,
+run the config watcher for as long as it serves, and an ordered shutdown: stop
+watching, stop accepting, let in-flight requests finish within a bound, then cancel).
+It never prints or exits: ``cli`` does that.
 """
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 from aiohttp import web
 
-from .config import Listen
+from .config import Config, Listen
 from .corsmode import REFUSED, RefusedOrigins, add_cors_headers
 from .dispatch import handle
 from .errors import BindError
 from .forward import restore_headers
+from .reload import Reloader
 from .state import LIVE, OUTAGES, SESSION, Live
 from .upstream import Outages, make_session
 from .websocket import OPEN_SOCKETS, OpenSockets
@@ -26,6 +30,7 @@ from .websocket import OPEN_SOCKETS, OpenSockets
 logger = logging.getLogger(__name__)
 
 DEFAULT_SHUTDOWN_TIMEOUT = 5.0
+WATCHER_STOP_TIMEOUT = 2.0  # a reload under way may finish; then it is cancelled
 HEADER_LIMIT = 64 * 1024
 # aiohttp's router matches its patterns without DOTALL, so a plain ".*" would turn
 # a path with an encoded newline into aiohttp's own 404; match everything.
@@ -54,9 +59,19 @@ async def _client_session(app: web.Application) -> AsyncIterator[None]:
 
 
 class ProxyServer:
-    """A running devproxy: one app, one runner, one or more listening sites."""
+    """A running devproxy: one app, one runner, one listening site at a time.
 
-    def __init__(self, live: Live, *, shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT):
+    Args:
+        live: the routes to serve; the reloader swaps its snapshot.
+        shutdown_timeout: how long ``stop`` lets in-flight requests run.
+        watch: the config file to reload on change, or None (``--no-reload``, or
+            routes from flags alone).
+        overrides: applied to each reloaded config (the CLI flags, which win).
+    """
+
+    def __init__(self, live: Live, *, shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+                 watch: Path | None = None,
+                 overrides: Callable[[Config], Config] | None = None) -> None:
         self.live = live
         self.app = make_app(live)
         self._runner = web.AppRunner(
@@ -75,30 +90,73 @@ class ProxyServer:
             max_field_size=HEADER_LIMIT,
         )
         self._site: web.TCPSite | None = None
+        self._listen: Listen | None = None
+        self.reloader = None if watch is None else Reloader(
+            watch, live, rebind=self.rebind, finish=overrides)
+        self._stop_watching = asyncio.Event()
+        self._watcher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Set up the app and bind ``live.current.config.listen``.
+        """Set up the app, bind ``live.current.config.listen``, start watching the file.
+
+        Returns once edits to the file are being watched.
 
         Raises:
             BindError: the address is in use or cannot be bound; nothing is left running.
         """
         await self._runner.setup()
         try:
-            self._site = await self._bind(self.live.current.config.listen)
+            await self.rebind(self.live.current.config.listen)
         except BindError:
             await self._runner.cleanup()
             raise
+        if self.reloader is not None:
+            self._watcher = asyncio.create_task(self.reloader.run(self._stop_watching))
+            await self.reloader.watching.wait()
 
     @property
     def port(self) -> int:
         """The bound port (useful with ``--listen 127.0.0.1:0``)."""
-        assert self._site is not None
-        for address in self._runner.addresses:
-            return int(address[1])
-        raise RuntimeError("not listening")
+        if self._site is None:
+            raise RuntimeError("not listening")
+        return self._site.port
+
+    async def rebind(self, listen: Listen) -> None:
+        """Serve on ``listen``: the new address accepts before the old one stops (except
+        on the same port, below), and connections already open on the old one go on.
+
+        Raises:
+            BindError: ``listen`` cannot be bound; the old address keeps serving.
+        """
+        old, old_listen = self._site, self._listen
+        try:
+            new = await self._bind(listen)
+        except BindError as exc:
+            if old is None or old_listen is None or not _port_taken_by(old, listen, exc):
+                raise
+            # The same port on an overlapping address (127.0.0.1:8080 -> 0.0.0.0:8080):
+            # the kernel lets only one of them listen, so the old one must go first, and
+            # comes back if the new one still cannot be bound.
+            await old.stop()
+            self._site = None
+            try:
+                new = await self._bind(listen)
+            except BindError:
+                self._site = await self._bind(old_listen)
+                raise
+        else:
+            if old is not None:
+                await old.stop()
+        self._site, self._listen = new, listen
 
     async def stop(self) -> None:
-        """Stop accepting, let in-flight requests finish (bounded), then close everything."""
+        """Stop watching, stop accepting, let in-flight requests finish (bounded), then
+        close everything."""
+        if self._watcher is not None:
+            self._stop_watching.set()  # awatch sees it within a step
+            await asyncio.wait({self._watcher}, timeout=WATCHER_STOP_TIMEOUT)
+            self._watcher.cancel()  # a no-op unless a reload is stuck
+            await asyncio.gather(self._watcher, return_exceptions=True)
         await self._runner.cleanup()
 
     async def _bind(self, listen: Listen) -> web.TCPSite:
@@ -108,6 +166,12 @@ class ProxyServer:
         except OSError as exc:
             raise BindError(_bind_message(listen, exc)) from exc
         return site
+
+
+def _port_taken_by(site: web.TCPSite, listen: Listen, exc: BindError) -> bool:
+    cause = exc.__cause__
+    return (listen.port == site.port and isinstance(cause, OSError)
+            and cause.errno == errno.EADDRINUSE)
 
 
 def _bind_message(listen: Listen, exc: OSError) -> str:

@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar, NoReturn
 
@@ -46,17 +47,24 @@ def main() -> None:
 @click.option("--route", "routes", multiple=True, metavar="PATH=TARGET",
               help="A route, e.g. /api=http://127.0.0.1:3000 (repeatable).")
 @click.option("--change-origin", is_flag=True, help="Set change_origin on --route routes.")
+@click.option("--no-reload", is_flag=True, help="Do not apply config file edits while running.")
 @click.option("-v", "--verbose", is_flag=True, help="Also log headers sent and received.")
 @click.option("-q", "--quiet", is_flag=True, help="Log errors only.")
 def up(
     config_path: Path | None, listen: str | None, routes: tuple[str, ...], change_origin: bool,
-    verbose: bool, quiet: bool,
+    no_reload: bool, verbose: bool, quiet: bool,
 ) -> None:
-    """Run the proxy until Ctrl+C."""
+    """Run the proxy until Ctrl+C. Saved edits to the config file apply while it runs."""
     config = _load(config_path, listen=listen, routes=routes, change_origin=change_origin)
     _setup_logging(verbose=verbose, quiet=quiet)
+
+    def overrides(reloaded: Config) -> Config:  # the flags win over every reload too
+        return with_overrides(reloaded, listen=listen, routes=routes,
+                              change_origin=change_origin)
+
+    watch = None if no_reload else config.source  # None too for --route flags alone
     try:
-        asyncio.run(_run(config, quiet=quiet))
+        asyncio.run(_run(config, quiet=quiet, watch=watch, overrides=overrides))
     except BindError as exc:
         _fail(str(exc))
 
@@ -82,16 +90,17 @@ def routes(config_path: Path | None, path: str | None) -> None:
     _explain(config, path)
 
 
-async def _run(config: Config, *, quiet: bool) -> None:
+async def _run(config: Config, *, quiet: bool, watch: Path | None,
+               overrides: Callable[[Config], Config]) -> None:
     # Handlers first: Ctrl+C during start-up must also end in an orderly shutdown.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    server = ProxyServer(Live(Snapshot.build(config)))
+    server = ProxyServer(Live(Snapshot.build(config)), watch=watch, overrides=overrides)
     await server.start()
     if not quiet:
-        click.echo(_banner(config, server.port), err=True)
+        click.echo(_banner(config, server.port, watch), err=True)
     if not config.listen.is_loopback:
         logging.getLogger("devproxy").warning(
             "listening on %s, not a loopback address: anyone on your network can use this "
@@ -125,7 +134,7 @@ def _load(
         _fail(str(exc), prefix=False)
 
 
-def _banner(config: Config, port: int) -> str:
+def _banner(config: Config, port: int, watch: Path | None) -> str:
     host = config.listen.host
     shown = "localhost" if host in ("0.0.0.0", "::") else host
     shown = f"[{shown}]" if ":" in shown else shown
@@ -133,7 +142,7 @@ def _banner(config: Config, port: int) -> str:
     lines = [
         f"devproxy {__version__}: open {click.style(url, bold=True)}",
         _route_table(config.routes),
-        f"config: {_source_name(config)}",
+        f"config: {_source_name(config)}" + (" (watching for changes)" if watch else ""),
     ]
     return "\n".join(lines)
 

@@ -1,14 +1,16 @@
 """What a running devproxy holds: the live route snapshot and the app's typed keys.
 
-Owns ``Snapshot`` (a config and everything derived from it once, immutable) and
-``Live`` (the one mutable reference a reload replaces). Requests read
-``live.current`` once; nothing else in devproxy keeps state between requests except
-the objects stored under these keys, which belong to one app.
+Owns ``Snapshot`` (a config and everything derived from it once, immutable), ``Live``
+(the one mutable reference a reload replaces) and ``ReloadStatus`` (what the last
+reload did, replaced whole like a snapshot). Requests read ``live.current`` once;
+nothing else in devproxy keeps state between requests except the objects stored under
+these keys, which belong to one app.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import aiohttp
 from aiohttp import web
@@ -38,13 +40,39 @@ class Snapshot:
         )
 
 
-class Live:
-    """The current snapshot. Replacing ``current`` is the whole of a reload's swap."""
+ReloadOutcome = Literal["none", "ok", "error", "missing"]
 
-    __slots__ = ("current",)
+
+@dataclass(frozen=True, slots=True)
+class ReloadStatus:
+    """What the last config reload did, for tests, the log and the inspector.
+
+    ``outcome`` is "none" before any reload, "ok" when the file was valid and put in
+    force (``diff`` lists what changed, empty if nothing did), "error" when it was
+    invalid (``message`` is the loader's ``file:line:col: ...`` text) and "missing"
+    when it was deleted; after "error" and "missing" the last good routes serve on.
+    An "ok" reload whose new ``listen`` could not be bound also has a ``message``.
+    """
+
+    count: int = 0  # reloads attempted since start
+    applied: int = 0  # of which were valid and put in force
+    at: float | None = None  # time.time() of the last attempt
+    outcome: ReloadOutcome = "none"
+    message: str = ""
+    diff: tuple[str, ...] = ()  # the last attempt's changes, as diff.diff_routes words them
+
+
+class Live:
+    """The current snapshot. Replacing ``current`` is the whole of a reload's swap.
+
+    ``reload`` is the status of the last reload; only ``reload.Reloader`` writes it.
+    """
+
+    __slots__ = ("current", "reload")
 
     def __init__(self, snapshot: Snapshot) -> None:
         self.current = snapshot
+        self.reload = ReloadStatus()
 
     def swap(self, snapshot: Snapshot) -> Snapshot:
         """Put ``snapshot`` in force; return the one it replaced."""

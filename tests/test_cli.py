@@ -170,3 +170,38 @@ async def test_listening_beyond_loopback_warns(running) -> None:
     code, log = await proc.stop(signal.SIGINT)
     assert code == 0
     assert "anyone on your network" in proc.banner + log
+
+
+@pytest.mark.parametrize("no_reload", [False, True], ids=["watching", "no-reload"])
+async def test_up_applies_config_edits_unless_told_not_to(aiohttp_server, running, tmp_path,
+                                                          no_reload) -> None:
+    async def name_a(request: web.Request) -> web.Response:
+        return web.Response(text="A")
+
+    async def name_b(request: web.Request) -> web.Response:
+        return web.Response(text="B")
+
+    backends = []
+    for handler in (name_a, name_b):
+        app = web.Application()
+        app.router.add_get("/{tail:.*}", handler)
+        backends.append(await aiohttp_server(app))
+    config = tmp_path / "devproxy.yaml"
+    config.write_text(f"listen: 127.0.0.1:0\nroutes:\n  - path: /\n"
+                      f"    target: http://127.0.0.1:{backends[0].port}\n")
+    proc = await start_up(*(["--no-reload"] if no_reload else []), cwd=tmp_path)
+    running.append(proc)
+    assert ("watching for changes" in proc.banner) is not no_reload
+    config.write_text(config.read_text().replace(str(backends[0].port), str(backends[1].port)))
+    seen = ""
+    async with aiohttp.ClientSession() as session:
+        for _ in range(40):  # up to 2 s
+            async with session.get(proc.url + "/") as resp:
+                seen = await resp.text()
+            if seen == "B":
+                break
+            await asyncio.sleep(0.05)
+    assert seen == ("A" if no_reload else "B")
+    code, log = await proc.stop()
+    assert code == 0
+    assert ("reload: ~ / target" in log) is not no_reload

@@ -1,0 +1,607 @@
+"""Hot reload against real files on disk: each way editors save, bad edits, a moved
+listener, live streams and sockets, traffic under rewrites, and `devproxy up` itself."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import shutil
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import WSMsgType, web
+
+from devproxy.app import ProxyServer
+from devproxy.config import Config
+from devproxy.loader import load_config
+from devproxy.reload import DEBOUNCE_MS, RETRY_SECONDS, STEP_MS
+from devproxy.state import Live, ReloadStatus, Snapshot
+
+from .conftest import Backend
+
+DEVPROXY = [sys.executable, "-m", "devproxy"]
+ENV = {**os.environ, "NO_COLOR": "1"}
+
+
+def config_text(api: str, other: str | None = None, *, listen: str = "127.0.0.1:0") -> str:
+    return (f"listen: {listen}\nroutes:\n  - path: /api\n    target: {api}\n"
+            f"  - path: /other\n    target: {other or api}\n")
+
+
+async def named_backend(backend_factory: Callable[..., Awaitable[Backend]],
+                        name: str) -> Backend:
+    """Answers with its name; /events streams SSE, /ws echoes as "name:msg", and
+    /peer tells which port the proxy's connection came from."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            ws = web.WebSocketResponse()
+            await ws.prepare(request)
+            async for msg in ws:
+                if msg.type is WSMsgType.TEXT:
+                    await ws.send_str(f"{name}:{msg.data}")
+            return ws
+        if request.path.endswith("/events"):
+            response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            await response.prepare(request)
+            for i in range(1500):  # bounded: 30 s at most
+                await response.write(f"data: {name} {i}\n\n".encode())
+                await asyncio.sleep(0.02)
+            return response
+        if request.path.endswith("/peer"):
+            return web.Response(text=str(request.transport.get_extra_info("peername")[1]))
+        return web.Response(text=name)
+
+    return await backend_factory(handler)
+
+
+async def until(check: Callable[[], bool | Awaitable[bool]], what: str,
+                seconds: float = 5.0) -> None:
+    """Poll ``check`` every 5 ms until it holds; fail after ``seconds``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while loop.time() < deadline:
+        result = check()
+        if result if isinstance(result, bool) else await result:
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"timed out after {seconds}s waiting for {what}")
+
+
+@dataclass
+class Proxy:
+    server: ProxyServer
+    path: Path
+    client: aiohttp.ClientSession
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.port}"
+
+    @property
+    def status(self) -> ReloadStatus:
+        return self.server.live.reload
+
+    async def text(self, path: str = "/api/x", port: int | None = None) -> str:
+        async with self.client.get(f"http://127.0.0.1:{port or self.server.port}{path}") as r:
+            return await r.text()
+
+    def serves(self, expected: str, path: str = "/api/x") -> Callable[[], Awaitable[bool]]:
+        async def check() -> bool:
+            return await self.text(path) == expected
+        return check
+
+    def reloaded(self, times: int = 1) -> Callable[[], bool]:
+        """True once ``times`` more reloads than now have been attempted."""
+        target = self.status.count + times
+        return lambda: self.status.count >= target
+
+    def applied(self) -> Callable[[], bool]:
+        target = self.status.applied + 1
+        return lambda: self.status.applied >= target
+
+
+@pytest.fixture
+async def reloading(tmp_path: Path, client: aiohttp.ClientSession,
+                    ) -> AsyncIterator[Callable[[str], Awaitable[Proxy]]]:
+    """Start devproxy in-process on ``tmp_path/devproxy.yaml`` with reload on."""
+    servers: list[ProxyServer] = []
+
+    async def start(text: str) -> Proxy:
+        path = tmp_path / "devproxy.yaml"
+        path.write_text(text)
+        server = ProxyServer(Live(Snapshot.build(load_config(path))), shutdown_timeout=1,
+                             watch=path)
+        await server.start()  # returns once edits are being watched
+        servers.append(server)
+        return Proxy(server, path, client)
+
+    yield start
+    for server in servers:
+        await server.stop()
+
+
+def atomic_save(path: Path, text: str, temp_name: str = ".devproxy.yaml.swp") -> None:
+    """How vim and JetBrains save: write a temp file, rename it over the original."""
+    temp = path.with_name(temp_name)
+    temp.write_text(text)
+    os.replace(temp, path)
+
+
+def errors_logged(caplog: pytest.LogCaptureFixture) -> str:
+    return "\n".join(r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR)
+
+
+# -- each way a save lands on disk ----------------------------------------------------
+
+
+async def test_an_edit_in_place_is_put_in_force_and_its_diff_logged(backend_factory,
+                                                                      reloading, caplog):
+    a, b = await named_backend(backend_factory, "A"), await named_backend(backend_factory, "B")
+    proxy = await reloading(config_text(a.url))
+    assert await proxy.text() == "A"
+    caplog.set_level(logging.INFO, logger="devproxy.reload")
+    proxy.path.write_text(config_text(b.url, a.url))
+    await until(proxy.serves("B"), "the edit to apply")
+    assert await proxy.text("/other/x") == "A"
+    assert proxy.status.outcome == "ok"
+    assert proxy.status.diff == (f"~ /api target {a.url} -> {b.url}",)
+    assert f"reload: ~ /api target {a.url} -> {b.url}" in caplog.messages
+    proxy.path.write_text("# only a comment\n" + config_text(b.url, a.url))
+    await until(proxy.reloaded(), "the second edit")
+    assert (proxy.status.outcome, proxy.status.diff) == ("ok", ())
+    assert "reload: no route changed" in caplog.messages
+
+
+async def test_a_save_written_in_pieces_is_read_once_whole(backend_factory, reloading):
+    a, b = await named_backend(backend_factory, "A"), await named_backend(backend_factory, "B")
+    proxy = await reloading(config_text(a.url))
+    text = config_text(b.url).encode()
+    pieces = [text[i:i + 20] for i in range(0, len(text), 20)]
+    assert len(pieces) * STEP_MS / 2 > 2 * STEP_MS  # longer than watchfiles waits
+    fd = os.open(proxy.path, os.O_WRONLY | os.O_TRUNC)
+    try:  # a slow writer: a pause shorter than a step after each piece
+        for piece in pieces:
+            os.write(fd, piece)
+            await asyncio.sleep(STEP_MS / 2000)
+    finally:
+        os.close(fd)
+    await until(proxy.serves("B", "/other/x"), "the last piece to apply")
+    # One reload, of the whole file: no torn prefix (valid or not) was ever read.
+    assert proxy.status.count == 1
+    assert proxy.status.diff == (f"~ /api target {a.url} -> {b.url}",
+                                 f"~ /other target {a.url} -> {b.url}")
+
+
+@pytest.mark.parametrize("temp_name", [".devproxy.yaml.swp", "devproxy.yaml___jb_tmp___"],
+                         ids=["vim", "jetbrains"])
+async def test_atomic_rename_saves_are_seen_every_time(backend_factory, reloading, temp_name):
+    a, b = await named_backend(backend_factory, "A"), await named_backend(backend_factory, "B")
+    proxy = await reloading(config_text(a.url))
+    for backend, name in [(b, "B"), (a, "A"), (b, "B")]:  # a new inode each time
+        atomic_save(proxy.path, config_text(backend.url), temp_name)
+        await until(proxy.serves(name), f"the save that names {name}")
+    assert (proxy.status.count, proxy.status.applied) == (3, 3)  # temp files never reload
+
+
+async def test_a_file_truncated_then_written_in_two_steps_applies_only_when_whole(
+        backend_factory, reloading, caplog):
+    a, b = await named_backend(backend_factory, "A"), await named_backend(backend_factory, "B")
+    proxy = await reloading(config_text(a.url))
+    whole = config_text(b.url)
+    torn = whole.index("    target:")  # ends after "- path: /api": a route with no target
+    with caplog.at_level(logging.ERROR, logger="devproxy"), proxy.path.open("w") as handle:
+        handle.write(whole[:torn])
+        handle.flush()
+        await until(lambda: proxy.status.outcome == "error", "the torn file to be seen")
+        assert await proxy.text() == "A"
+        handle.write(whole[torn:])
+    await until(proxy.serves("B"), "the completed save")
+    assert f"{proxy.path}:" in errors_logged(caplog)
+
+
+@pytest.mark.parametrize(("broken", "expected"), [
+    pytest.param("routes: [\n", ":2:1: invalid YAML", id="invalid-yaml"),
+    pytest.param("routes:\n  - path: /api\n    targte: http://127.0.0.1:1\n",
+                 ":3:5: routes[0].targte: unknown key", id="unknown-key"),
+    pytest.param("routes:\n  - path: /api\n    static: ./missing\n",
+                 ":3:13: routes[0].static: static folder './missing'", id="missing-folder"),
+    pytest.param("", ":1:1: the file is empty", id="emptied"),
+])
+async def test_a_bad_save_keeps_the_old_routes_and_names_file_line_and_column(
+        backend_factory, reloading, caplog, broken, expected):
+    a, b = await named_backend(backend_factory, "A"), await named_backend(backend_factory, "B")
+    proxy = await reloading(config_text(a.url))
+    with caplog.at_level(logging.ERROR, logger="devproxy"):
+        proxy.path.write_text(broken)
+        await until(proxy.reloaded(), "the bad save to be read")
+    assert proxy.status.outcome == "error"
+    assert proxy.status.message.startswith(f"{proxy.path}{expected}")
+    assert f"{proxy.path}{expected}" in errors_logged(caplog)
+    assert await proxy.text() == "A"
+    assert await proxy.text("/other/x") == "A"
+    proxy.path.write_text(config_text(b.url))  # the next valid save applies
+    await until(proxy.serves("B"), "the fixed save")
+    assert proxy.status.outcome == "ok"
+
+
+async def test_a_deleted_file_keeps_the_routes_and_a_recreated_one_is_read(
+        backend_factory, reloading, caplog):
+    a, b = await named_backend(backend_factory, "A"), await named_backend(backend_factory, "B")
+    proxy = await reloading(config_text(a.url))
+    with caplog.at_level(logging.WARNING, logger="devproxy"):
+        proxy.path.unlink()
+        await until(lambda: proxy.status.outcome == "missing", "the deletion to be seen")
+    assert f"{proxy.path} was deleted" in caplog.text
+    assert await proxy.text() == "A"
+    proxy.path.write_text(config_text(b.url))
+    await until(proxy.serves("B"), "the re-created file")
+
+
+async def test_a_removed_folder_is_watched_again_once_it_is_back(backend_factory, reloading):
+    a, b = await named_backend(backend_factory, "A"), await named_backend(backend_factory, "B")
+    proxy = await reloading(config_text(a.url))
+    shutil.rmtree(proxy.path.parent)
+    await until(lambda: proxy.status.outcome == "missing", "the removal to be seen")
+    proxy.path.parent.mkdir()
+    proxy.path.write_text(config_text(b.url))
+    await until(proxy.serves("B"), "the file in the new folder", seconds=RETRY_SECONDS + 5)
+    atomic_save(proxy.path, config_text(a.url))  # and it is watched as before
+    await until(proxy.serves("A"), "a later save")
+
+
+async def test_other_files_in_the_folder_are_ignored(backend_factory, reloading):
+    a, b = await named_backend(backend_factory, "A"), await named_backend(backend_factory, "B")
+    proxy = await reloading(config_text(a.url))
+    folder = proxy.path.parent
+    for name in ("notes.txt", "other.yaml", ".devproxy.yaml.swp", "devproxy.yaml~"):
+        (folder / name).write_text("routes: [\n")
+    # Longer than the watcher takes to react to a change (it would have by now)...
+    await asyncio.sleep(3 * (DEBOUNCE_MS + STEP_MS) / 1000)
+    assert proxy.status.count == 0
+    proxy.path.write_text(config_text(b.url))  # ...and it was listening all along
+    await until(proxy.serves("B"), "a save of the config itself")
+    assert proxy.status.count == 1
+
+
+async def test_an_unexpected_failure_is_logged_with_its_traceback_and_watching_goes_on(
+        backend_factory, tmp_path, client, caplog):
+    a, b = await named_backend(backend_factory, "A"), await named_backend(backend_factory, "B")
+    path = tmp_path / "devproxy.yaml"
+    path.write_text(config_text(a.url))
+    failures = [RuntimeError("a bug")]
+
+    def overrides(config: Config) -> Config:  # the seam the CLI's flags go through
+        if failures:
+            raise failures.pop()
+        return config
+
+    server = ProxyServer(Live(Snapshot.build(load_config(path))), watch=path,
+                         overrides=overrides)
+    await server.start()
+    try:
+        proxy = Proxy(server, path, client)
+        with caplog.at_level(logging.ERROR, logger="devproxy"):
+            path.write_text(config_text(b.url))
+            await until(proxy.reloaded(), "the failing reload")
+        assert proxy.status.outcome == "error"
+        assert "RuntimeError('a bug')" in proxy.status.message
+        assert any(r.exc_info and "a bug" in str(r.exc_info[1]) for r in caplog.records)
+        assert await proxy.text() == "A"
+        path.write_text(config_text(b.url) + "# saved again\n")
+        await until(proxy.serves("B"), "the next save")
+    finally:
+        await server.stop()
+
+
+# -- the listen address ---------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def refuses(port: int) -> bool:
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+    except ConnectionRefusedError:
+        return True
+    writer.close()
+    return False
+
+
+async def test_a_new_listen_address_serves_and_the_old_stops_accepting(backend_factory,
+                                                                        reloading, client):
+    a = await named_backend(backend_factory, "A")
+    proxy = await reloading(config_text(a.url))
+    old, new = proxy.server.port, free_port()
+    async with client.get(proxy.url + "/api/events") as events:  # open on the old port
+        await events.content.readuntil(b"\n\n")
+        proxy.path.write_text(config_text(a.url, listen=f"127.0.0.1:{new}"))
+        await until(proxy.applied(), "the rebind")
+        assert proxy.server.port == new
+        assert proxy.status.diff == (f"~ listen 127.0.0.1:0 -> 127.0.0.1:{new}",)
+        assert await proxy.text(port=new) == "A"
+        assert await refuses(old)
+        for _ in range(3):  # the connection accepted on the old address carries on
+            line = await asyncio.wait_for(events.content.readuntil(b"\n\n"), 2)
+            assert line.startswith(b"data: A ")
+
+
+async def test_the_same_port_on_an_overlapping_address_is_taken_over(backend_factory,
+                                                                      reloading):
+    # 127.0.0.1:P and localhost:P cannot both listen; the old one makes way.
+    a = await named_backend(backend_factory, "A")
+    port = free_port()
+    proxy = await reloading(config_text(a.url, listen=f"127.0.0.1:{port}"))
+    proxy.path.write_text(config_text(a.url, listen=f"localhost:{port}"))
+    await until(proxy.applied(), "the rebind")
+    assert proxy.status.message == ""
+    assert proxy.server.live.current.config.listen.host == "localhost"
+    assert await proxy.text(port=port) == "A"
+
+
+async def test_an_address_that_cannot_be_bound_keeps_the_old_one(backend_factory, reloading,
+                                                                 caplog):
+    a, b = await named_backend(backend_factory, "A"), await named_backend(backend_factory, "B")
+    proxy = await reloading(config_text(a.url))
+    port = proxy.server.port
+    with socket.socket() as taken, caplog.at_level(logging.ERROR, logger="devproxy"):
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        proxy.path.write_text(config_text(b.url, listen=f"127.0.0.1:{busy}"))
+        await until(proxy.serves("B"), "the routes to apply")  # the rest still applies
+    assert proxy.server.port == port
+    assert not await refuses(port)  # still accepting new connections
+    assert f"port {busy} on 127.0.0.1 is already in use" in proxy.status.message
+    assert "still serving on 127.0.0.1:0" in errors_logged(caplog)
+    assert str(proxy.server.live.current.config.listen) == "127.0.0.1:0"
+
+
+# -- what is under way when a reload lands ---------------------------------------------
+
+
+async def test_streams_sockets_and_pooled_connections_of_unchanged_routes_survive_reloads(
+        backend_factory, reloading, client):
+    a, b = await named_backend(backend_factory, "A"), await named_backend(backend_factory, "B")
+    proxy = await reloading(config_text(a.url))
+    async with client.get(proxy.url + "/api/events") as events, \
+            client.ws_connect(proxy.url.replace("http", "ws") + "/api/ws") as ws:
+        upstream_port = await proxy.text("/api/peer")  # an idle pooled connection after this
+        for i in range(10):  # re-target /other each time; /api stays as it was
+            proxy.path.write_text(config_text(a.url, b.url if i % 2 == 0 else a.url))
+            await until(proxy.applied(), f"reload {i}")
+            line = await asyncio.wait_for(events.content.readuntil(b"\n\n"), 2)
+            assert line.startswith(b"data: A ")
+            await ws.send_str(f"ping {i}")
+            assert await ws.receive_str(timeout=2) == f"A:ping {i}"
+        assert await proxy.text("/api/peer") == upstream_port  # the same warm connection
+    assert proxy.status.applied == 10
+
+
+async def test_a_retargeted_route_lets_its_open_stream_and_socket_finish(backend_factory,
+                                                                        reloading, client):
+    a, b = await named_backend(backend_factory, "A"), await named_backend(backend_factory, "B")
+    proxy = await reloading(config_text(a.url))
+    ws_url = proxy.url.replace("http", "ws") + "/api/ws"
+    async with client.get(proxy.url + "/api/events") as events, client.ws_connect(ws_url) as ws:
+        assert (await events.content.readuntil(b"\n\n")).startswith(b"data: A ")
+        proxy.path.write_text(config_text(b.url))
+        await until(proxy.serves("B"), "the retarget")
+        async with client.ws_connect(ws_url) as new_ws:  # new sockets go to B...
+            await new_ws.send_str("new")
+            assert await new_ws.receive_str(timeout=2) == "B:new"
+        for i in range(3):  # ...while the ones already open still talk to A
+            line = await asyncio.wait_for(events.content.readuntil(b"\n\n"), 2)
+            assert line.startswith(b"data: A ")
+            await ws.send_str(f"old {i}")
+            assert await ws.receive_str(timeout=2) == f"A:old {i}"
+
+
+@dataclass
+class Answer:
+    sent: float
+    received: float
+    name: str
+
+
+@dataclass
+class Table:
+    """A config that was in force: saved at ``saved``, seen applied by ``seen``."""
+
+    name: str
+    saved: float
+    seen: float
+    replaced_by: float = float("inf")  # when its successor was seen applied
+
+    def may_serve(self, answer: Answer) -> bool:
+        # A request reads the table once, somewhere between sending and its answer; this
+        # table may be the one in force from its save to the moment its successor is
+        # seen applied. Anything outside that is a routing bug, not timing.
+        return self.saved <= answer.received and answer.sent <= self.replaced_by
+
+
+async def test_no_request_fails_and_each_is_routed_by_a_table_in_force_under_rewrites(
+        backend_factory, reloading):
+    a, b = await named_backend(backend_factory, "A"), await named_backend(backend_factory, "B")
+    # Twenty saves cycling through A, an equivalent A (reformatted, no route changes),
+    # B and an equivalent B.
+    texts = [(config_text(a.url), "A"), ("# same routes\n" + config_text(a.url), "A"),
+             (config_text(b.url), "B"),
+             (f"routes: [{{path: /other, target: '{b.url}'}}, {{path: /api, target: "
+              f"'{b.url}'}}]\nlisten: 127.0.0.1:0\n", "B")]
+    proxy = await reloading(texts[0][0])
+    loop = asyncio.get_running_loop()
+    answers: list[Answer] = []
+    failures: list[str] = []
+    saving = True
+
+    async def client_loop() -> None:
+        async with aiohttp.ClientSession() as session:  # one keep-alive connection each
+            while saving or len(answers) < 2000:
+                sent = loop.time()
+                try:
+                    async with session.get(proxy.url + "/api/x") as resp:
+                        name = await resp.text()
+                        if resp.status != 200:
+                            failures.append(f"{resp.status} {name[:200]}")
+                except aiohttp.ClientError as exc:
+                    failures.append(repr(exc))
+                else:
+                    answers.append(Answer(sent, loop.time(), name))
+
+    clients = [asyncio.create_task(client_loop()) for _ in range(4)]
+    tables = [Table("A", float("-inf"), float("-inf"))]
+    try:
+        for i in range(1, 21):
+            text, name = texts[i % 4]
+            saved = loop.time()
+            atomic_save(proxy.path, text)
+            await until(proxy.applied(), f"save {i}")
+            tables[-1].replaced_by = loop.time()
+            tables.append(Table(name, saved, loop.time()))
+            await asyncio.sleep(0.05)  # let requests run on a settled table too
+    finally:
+        saving = False
+        await asyncio.wait_for(asyncio.gather(*clients), 30)
+    assert failures == []
+    assert len(answers) >= 2000
+    assert proxy.status.applied == 20
+    wrong = [(x, [t for t in tables if t.may_serve(x)]) for x in answers
+             if not any(t.may_serve(x) and t.name == x.name for t in tables)]
+    assert wrong == []
+    # The check has teeth: most answers fall where only one name could be right.
+    decided = [x for x in answers if len({t.name for t in tables if t.may_serve(x)}) == 1]
+    assert len(decided) > len(answers) / 2
+    assert {x.name for x in decided} == {"A", "B"}
+
+
+# -- `devproxy up` ---------------------------------------------------------------------
+
+
+@dataclass
+class Process:
+    """A `devproxy up` process whose stderr is read line by line as it comes."""
+
+    process: asyncio.subprocess.Process
+    lines: list[str] = field(default_factory=list)
+    reader: asyncio.Task[None] | None = None
+    url: str = ""
+
+    async def read(self) -> None:
+        assert self.process.stderr is not None
+        while line := await self.process.stderr.readline():
+            self.lines.append(line.decode().rstrip("\n"))
+
+    async def line(self, pattern: str) -> re.Match[str]:
+        """The first line so far or to come that matches ``pattern``."""
+        found: list[re.Match[str]] = []
+
+        def seen() -> bool:
+            found.extend(m for m in map(re.compile(pattern).search, self.lines) if m)
+            return bool(found)
+
+        await until(seen, f"a line matching {pattern!r} in {self.lines}", seconds=10)
+        return found[0]
+
+
+@pytest.fixture
+async def devproxy_up() -> AsyncIterator[Callable[..., Awaitable[Process]]]:
+    started: list[Process] = []
+
+    async def start(*args: str, cwd: Path) -> Process:
+        proc = Process(await asyncio.create_subprocess_exec(
+            *DEVPROXY, "up", *args, cwd=cwd, env=ENV, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE))
+        started.append(proc)
+        proc.reader = asyncio.create_task(proc.read())
+        proc.url = (await proc.line(r"open (http://\S+)")).group(1)
+        await proc.line(r"^config: ")  # the last banner line: watching has begun
+        return proc
+
+    yield start
+    for proc in started:
+        if proc.process.returncode is None:
+            proc.process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.process.wait(), 10)
+            except TimeoutError:
+                proc.process.kill()
+                await proc.process.wait()
+        if proc.reader is not None:
+            await proc.reader
+
+
+async def get_text(url: str) -> str:
+    async with aiohttp.ClientSession() as session, session.get(url) as resp:
+        return await resp.text()
+
+
+def serving(url: str, expected: str) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return await get_text(url) == expected
+    return check
+
+
+@pytest.mark.e2e
+async def test_devproxy_up_applies_saves_prints_the_diff_and_survives_bad_ones(
+        backend_factory, devproxy_up, tmp_path):
+    a, b = await named_backend(backend_factory, "A"), await named_backend(backend_factory, "B")
+    path = tmp_path / "devproxy.yaml"
+    path.write_text(config_text(a.url))
+    proc = await devproxy_up("-c", str(path), cwd=tmp_path)
+    assert f"config: {path} (watching for changes)" in proc.lines
+    atomic_save(path, config_text(b.url, a.url) + "  - path: /auth\n"
+                f"    target: {b.url}\n")
+    await until(serving(proc.url + "/auth/x", "B"), "the save to apply")
+    assert await get_text(proc.url + "/api/x") == "B"
+    await proc.line(rf"reload: ~ /api target {a.url} -> {b.url}$")
+    await proc.line(rf"reload: \+ /auth -> {b.url}$")
+    path.write_text("routes:\n  - path: /api\n    targte: http://127.0.0.1:1\n")
+    await proc.line(rf" {re.escape(str(path))}:3:5: routes\[0\]\.targte: unknown key")
+    assert await get_text(proc.url + "/auth/x") == "B"
+    path.unlink()
+    await proc.line(r"devproxy\.yaml was deleted; serving its last good routes")
+    assert await get_text(proc.url + "/auth/x") == "B"
+    path.write_text(config_text(a.url))
+    await until(serving(proc.url + "/api/x", "A"), "the re-created file")
+    await proc.line(r"reload: - /auth$")
+    assert not any("Traceback" in line for line in proc.lines), proc.lines
+
+
+@pytest.mark.e2e
+async def test_devproxy_up_flags_keep_winning_over_each_reload(backend_factory, devproxy_up,
+                                                               tmp_path):
+    a, b, c = [await named_backend(backend_factory, n) for n in "ABC"]
+    path = tmp_path / "devproxy.yaml"
+    path.write_text(config_text(a.url, listen=f"127.0.0.1:{free_port()}"))
+    proc = await devproxy_up("-c", str(path), "--listen", "127.0.0.1:0",
+                             "--route", f"/api={b.url}", cwd=tmp_path)
+    assert await get_text(proc.url + "/api/x") == "B"
+    path.write_text(config_text(a.url, c.url, listen=f"127.0.0.1:{free_port()}"))
+    await until(serving(proc.url + "/other/x", "C"), "the save to apply")  # same address
+    assert await get_text(proc.url + "/api/x") == "B"  # --route still wins
+    await proc.line(rf"reload: ~ /other target {a.url} -> {c.url}$")
+    assert not any("listen" in line or "/api" in line for line in proc.lines
+                   if "reload:" in line), proc.lines
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("args", [("--no-reload",), ("--route", "/=http://127.0.0.1:9")],
+                         ids=["no-reload", "routes-from-flags-alone"])
+async def test_devproxy_up_says_when_nothing_is_watched(devproxy_up, tmp_path, args: Any):
+    (tmp_path / "devproxy.yaml").write_text(config_text("http://127.0.0.1:9"))
+    proc = await devproxy_up(*args, cwd=tmp_path)
+    assert not any("watching" in line for line in proc.lines), proc.lines
