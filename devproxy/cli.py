@@ -22,6 +22,10 @@ from multidict import CIMultiDict
 from . import __version__
 from .app import ProxyServer
 from .config import Config, Route
+from .doctor import DoctorError
+from .doctor import probe as doctor_probe
+from .doctor import render as render_doctor
+from .doctor import run as run_doctor
 from .errors import BindError, ConfigError
 from .headers import request_headers
 from .loader import DEFAULT_CONFIG_NAME, config_from_flags, load_config, with_overrides
@@ -88,6 +92,42 @@ def routes(config_path: Path | None, path: str | None) -> None:
         click.echo(_route_table(config.routes))
         return
     _explain(config, path)
+
+
+@main.command()
+@click.argument("url")
+@click.option("--origin", required=True, metavar="ORIGIN",
+              help="The page's origin, e.g. http://localhost:5173.")
+@click.option("-X", "--method", default="GET", show_default=True, help="fetch() method.")
+@click.option("-H", "--header", "headers", multiple=True, metavar="'Name: value'",
+              help="A request header the page sets (repeatable).")
+@click.option("--credentials", is_flag=True, help="As fetch(..., {credentials: 'include'}).")
+@click.option("-d", "--data", help="Request body to send with the actual request.")
+@click.option("--preflight-only", is_flag=True,
+              help="Stop after the preflight: never send the actual request.")
+@click.option("--timeout", type=float, default=10.0, show_default=True,
+              help="Seconds to wait for each answer.")
+def doctor(url: str, origin: str, method: str, headers: tuple[str, ...], credentials: bool,
+           data: str | None, preflight_only: bool, timeout: float) -> None:
+    """Act like a browser's fetch() from ORIGIN to URL and explain its CORS verdict.
+
+    Works against any server. Exit status: 0 allowed, 1 blocked, 2 could not connect.
+    Like a browser, it really sends the actual request (use --preflight-only to avoid
+    side effects of, say, a DELETE).
+    """
+    try:
+        wanted = doctor_probe(url, origin, method, headers, credentials,
+                              data.encode() if data is not None else None, preflight_only,
+                              timeout)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    try:
+        report = asyncio.run(run_doctor(wanted))
+    except DoctorError as exc:
+        click.echo(f"devproxy doctor: {exc}", err=True)
+        raise SystemExit(2) from exc
+    click.echo(render_doctor(report))
+    raise SystemExit(report.exit_code)
 
 
 async def _run(config: Config, *, quiet: bool, watch: Path | None,

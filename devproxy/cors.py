@@ -212,10 +212,24 @@ def needs_preflight(method: str, headers: Iterable[tuple[str, str]]) -> list[str
     return reasons
 
 
+# Why a browser refused, as data: ``devproxy doctor`` picks its fixes by kind.
+NO_ALLOW_ORIGIN = "no-allow-origin"
+MULTIPLE_ALLOW_ORIGIN = "multiple-allow-origin"
+WILDCARD_WITH_CREDENTIALS = "wildcard-with-credentials"
+ORIGIN_MISMATCH = "origin-mismatch"
+CREDENTIALS_NOT_TRUE = "credentials-not-true"
+PREFLIGHT_REDIRECT = "preflight-redirect"
+PREFLIGHT_NOT_OK = "preflight-not-ok"
+METHOD_NOT_ALLOWED = "method-not-allowed"
+HEADER_NOT_ALLOWED = "header-not-allowed"
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
     ok: bool
     reason: str = ""  # in the browser's words (Chromium's console messages)
+    kind: str = ""  # one of the constants above when not ok
+    subject: str = ""  # what the reason is about: the origin sent back, a method, a header
 
 
 def cors_check(origin: str, credentials: bool, response: Headers | Sequence[tuple[str, str]]
@@ -224,28 +238,31 @@ def cors_check(origin: str, credentials: bool, response: Headers | Sequence[tupl
     acao = _values(response, "access-control-allow-origin")
     if not acao:
         return Verdict(False, "No 'Access-Control-Allow-Origin' header is present on the "
-                              "requested resource.")
+                              "requested resource.", NO_ALLOW_ORIGIN)
     if len(acao) > 1 or "," in acao[0]:
         both = ", ".join(acao)
         return Verdict(False, f"The 'Access-Control-Allow-Origin' header contains multiple "
-                              f"values '{both}', but only one is allowed.")
+                              f"values '{both}', but only one is allowed.",
+                       MULTIPLE_ALLOW_ORIGIN, both)
     value = acao[0].strip()
     if value == "*" and not credentials:
         return Verdict(True)
     if value == "*":
         return Verdict(False, "The value of the 'Access-Control-Allow-Origin' header in the "
                               "response must not be the wildcard '*' when the request's "
-                              "credentials mode is 'include'.")
+                              "credentials mode is 'include'.", WILDCARD_WITH_CREDENTIALS)
     if value != origin:
         return Verdict(False, f"The 'Access-Control-Allow-Origin' header has a value "
-                              f"'{value}' that is not equal to the supplied origin.")
+                              f"'{value}' that is not equal to the supplied origin.",
+                       ORIGIN_MISMATCH, value)
     if credentials:
         acac = _values(response, "access-control-allow-credentials")
         got = acac[0] if acac else ""
         if got != "true":
             return Verdict(False, f"The value of the 'Access-Control-Allow-Credentials' header "
                                   f"in the response is '{got}' which must be 'true' when the "
-                                  f"request's credentials mode is 'include'.")
+                                  f"request's credentials mode is 'include'.",
+                           CREDENTIALS_NOT_TRUE, got)
     return Verdict(True)
 
 
@@ -256,18 +273,24 @@ def preflight_check(
     """Fetch §4.8 "CORS-preflight fetch": the checks on the preflight's response."""
     prefix = "Response to preflight request doesn't pass access control check: "
     if 300 <= status < 400:
-        return Verdict(False, "Redirect is not allowed for a preflight request.")
+        return Verdict(False, "Redirect is not allowed for a preflight request.",
+                       PREFLIGHT_REDIRECT)
     checked = cors_check(origin, credentials, response)
     if not checked.ok:
-        return Verdict(False, prefix + checked.reason)
+        if status not in _OK:
+            # The browser names the missing header, but the cause is the status: nothing
+            # answered OPTIONS (a 404/405) or auth refused it (a 401) before CORS ran.
+            return Verdict(False, prefix + checked.reason, PREFLIGHT_NOT_OK, str(status))
+        return Verdict(False, prefix + checked.reason, checked.kind, checked.subject)
     if status not in _OK:
-        return Verdict(False, prefix + "It does not have HTTP ok status.")
+        return Verdict(False, prefix + "It does not have HTTP ok status.", PREFLIGHT_NOT_OK,
+                       str(status))
     methods = [m for v in _values(response, "access-control-allow-methods")
                for m in header_list(v)]
     wildcard = "*" in methods and not credentials
     if method not in SAFELISTED_METHODS and method not in methods and not wildcard:
         return Verdict(False, f"Method {method} is not allowed by Access-Control-Allow-Methods "
-                              f"in preflight response.")
+                              f"in preflight response.", METHOD_NOT_ALLOWED, method)
     allowed = {h.lower() for v in _values(response, "access-control-allow-headers")
                for h in header_list(v)}
     for name in unsafe_headers:
@@ -275,7 +298,8 @@ def preflight_check(
                                       and name != "authorization")
         if not covered:
             return Verdict(False, f"Request header field {name} is not allowed by "
-                                  f"Access-Control-Allow-Headers in preflight response.")
+                                  f"Access-Control-Allow-Headers in preflight response.",
+                           HEADER_NOT_ALLOWED, name)
     return Verdict(True)
 
 
@@ -286,3 +310,60 @@ def _values(headers: Headers | Sequence[tuple[str, str]], name: str) -> list[str
             return list(getall(name, []))
         return [v for k, v in headers.items() if k.lower() == name]
     return [v for k, v in headers if k.lower() == name]
+
+
+# --- what a page may send and read (Fetch §2.2) ----------------------------------------
+
+# Fetch §2.2.1 "normalize": only these six are upper-cased; fetch(url, {method: "patch"})
+# really sends "patch", which then fails to match "PATCH" in Access-Control-Allow-Methods.
+_NORMALIZED_METHODS = frozenset({"DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"})
+FORBIDDEN_METHODS = frozenset({"CONNECT", "TRACE", "TRACK"})
+# Fetch §2.2.2 "forbidden request-header": the browser sets these itself; a page can't.
+_FORBIDDEN_REQUEST_HEADERS = frozenset({
+    "accept-charset", "accept-encoding", "access-control-request-headers",
+    "access-control-request-method", "connection", "content-length", "cookie", "cookie2",
+    "date", "dnt", "expect", "host", "keep-alive", "origin", "referer", "set-cookie", "te",
+    "trailer", "transfer-encoding", "upgrade", "via",
+})
+# Fetch §2.2.4 "CORS-safelisted response-header name": readable without being exposed.
+SAFELISTED_RESPONSE_HEADERS = frozenset({
+    "cache-control", "content-language", "content-length", "content-type", "expires",
+    "last-modified", "pragma",
+})
+_FORBIDDEN_RESPONSE_HEADERS = frozenset({"set-cookie", "set-cookie2"})
+
+
+def normalize_method(method: str) -> str:
+    """The method as fetch() sends it (Fetch §2.2.1)."""
+    upper = method.upper()
+    return upper if upper in _NORMALIZED_METHODS else method
+
+
+def is_forbidden_request_header(name: str) -> bool:
+    """Whether fetch() silently drops this header (the browser owns it)."""
+    lowered = name.lower()
+    return (lowered in _FORBIDDEN_REQUEST_HEADERS or lowered.startswith("proxy-")
+            or lowered.startswith("sec-"))
+
+
+def readable_headers(response: Headers | Sequence[tuple[str, str]], credentials: bool
+                     ) -> tuple[list[str], list[str]]:
+    """Response header names JavaScript can read, and those it cannot (Fetch §4.1 step 14).
+
+    ``*`` in Access-Control-Expose-Headers exposes everything only without credentials.
+    """
+    exposed = {h.lower() for v in _values(response, "access-control-expose-headers")
+               for h in header_list(v)}
+    everything = "*" in exposed and not credentials
+    names = dict.fromkeys(
+        (k.lower() for k, _ in (response.items() if isinstance(response, Mapping)
+                                else response)))
+    readable, hidden = [], []
+    for name in names:
+        if name in _FORBIDDEN_RESPONSE_HEADERS:
+            hidden.append(name)
+        elif name in SAFELISTED_RESPONSE_HEADERS or everything or name in exposed:
+            readable.append(name)
+        else:
+            hidden.append(name)
+    return readable, hidden

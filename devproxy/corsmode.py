@@ -14,8 +14,9 @@ import logging
 from pathlib import Path
 
 from aiohttp import web
+from multidict import CIMultiDict
 
-from .cors import CorsRules, is_cors_header, merge_vary
+from .cors import CorsRules, cors_check, is_cors_header, merge_vary
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,9 @@ async def add_cors_headers(request: web.Request, response: web.StreamResponse) -
         # The backend answers CORS itself and was asked to be trusted: adding ours
         # would give the browser two values, which it rejects.
         out["Vary"] = merge_vary(out.getall("Vary", []))
+        origin = request.headers.get("Origin")
+        if origin is not None:
+            _check_backend(request, rules, origin, out)
         return
     for name in [name for name in out if is_cors_header(name)]:
         out.popall(name, None)  # backend_cors: replace (Fetch rejects duplicates)
@@ -86,6 +90,19 @@ async def add_cors_headers(request: web.Request, response: web.StreamResponse) -
         _warn_refused(request, rules, origin)
     # RFC 9110 §12.5.5: the answer depends on Origin even when it grants nothing.
     out["Vary"] = merge_vary(out.getall("Vary", []))
+
+
+def _check_backend(request: web.Request, rules: CorsRules, origin: str,
+                   out: CIMultiDict[str]) -> None:
+    # The browser's own check (shared with devproxy doctor) says whether what the
+    # backend sent will pass; credentials as the policy allows them.
+    verdict = cors_check(origin, rules.policy.credentials, out)
+    refused: RefusedOrigins | None = request.config_dict.get(REFUSED)
+    if verdict.ok or refused is None or not refused.first_time(rules, origin + verdict.kind):
+        return
+    logger.warning("CORS: the backend's own CORS headers (backend_cors: keep) make the "
+                   "browser block %s %s for %s: %s", request.method, request.path, origin,
+                   verdict.reason)
 
 
 def _warn_refused(request: web.Request, rules: CorsRules, origin: str) -> None:

@@ -10,7 +10,8 @@ import pytest
 import devproxy
 
 PACKAGE = Path(devproxy.__file__).parent
-PURE = ["errors", "config", "router", "paths", "headers", "cors", "wsrules", "diff"]
+PURE = ["errors", "config", "router", "paths", "headers", "cors", "corsadvice", "wsrules", "diff",
+        "export"]
 FORBIDDEN = ("aiohttp", "asyncio", "click", "watchfiles")
 
 

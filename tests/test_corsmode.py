@@ -99,6 +99,22 @@ async def test_backend_cors_keep_leaves_the_backends_own_headers_alone(backend_f
         assert "Access-Control-Allow-Credentials" not in resp.headers
 
 
+async def test_backend_cors_keep_logs_the_browsers_reason_when_the_backend_gets_it_wrong(
+        backend_factory, proxy_factory, client, caplog):
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(text="x", headers={"Access-Control-Allow-Origin": "*"})
+
+    backend = await backend_factory(handler)
+    keep = CorsPolicy(origins=(FRONT,), credentials=True, backend_cors="keep")
+    proxy = await proxy_factory(route("/api", backend.url, cors=keep))
+    for _ in range(3):
+        async with client.get(proxy.url + "/api/x", headers={"Origin": FRONT}) as resp:
+            assert resp.headers.getall("Access-Control-Allow-Origin") == ["*"]
+    warnings = [r.getMessage() for r in caplog.records if "backend_cors: keep" in r.getMessage()]
+    assert len(warnings) == 1  # once, not per request
+    assert "must not be the wildcard '*'" in warnings[0]
+
+
 async def test_devproxys_own_errors_carry_cors_headers(proxy_factory, client,
                                                        unused_tcp_port_factory):
     port = unused_tcp_port_factory()

@@ -1,0 +1,207 @@
+"""What to change when a browser refuses a cross-origin response: the likely cause and
+the fix for the servers people run (devproxy, Express ``cors``, django-cors-headers,
+Flask-CORS, FastAPI's ``CORSMiddleware``, nginx).
+
+Pure: a ``cors.Verdict`` and the request in, text out. ``devproxy doctor`` prints it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from . import cors
+from .cors import Verdict
+
+
+@dataclass(frozen=True, slots=True)
+class Fix:
+    tool: str  # who the snippet is for
+    text: str  # what to write there (may span lines)
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """The cross-origin request that was refused."""
+
+    origin: str
+    method: str
+    headers: tuple[str, ...]  # lower-cased non-safelisted request header names
+    credentials: bool
+
+
+def cause(verdict: Verdict, ask: Ask) -> str:
+    """The usual reason behind a refusal, in a sentence or two."""
+    kind = verdict.kind
+    if kind == cors.NO_ALLOW_ORIGIN:
+        return ("The server sent no CORS headers at all: it has no CORS support, CORS is "
+                "not enabled for this path, or this response (often an error page) came "
+                "from code that runs before the CORS layer.")
+    if kind == cors.MULTIPLE_ALLOW_ORIGIN:
+        return ("Two layers each add Access-Control-Allow-Origin (say the app and a proxy "
+                "in front of it), so the browser sees two values. Exactly one layer may "
+                "answer CORS.")
+    if kind == cors.WILDCARD_WITH_CREDENTIALS:
+        return ("With credentials (cookies, Authorization) the browser requires the exact "
+                f"origin, never '*': the server must echo {ask.origin} from an allowlist.")
+    if kind == cors.ORIGIN_MISMATCH:
+        return (f"The server allows {verdict.subject!r} but the page's origin is "
+                f"{ask.origin!r}. Origins compare as exact strings: scheme, host and port "
+                "must all match, with no trailing slash (localhost and 127.0.0.1 differ).")
+    if kind == cors.CREDENTIALS_NOT_TRUE:
+        return ("The request carries credentials but the server did not answer "
+                "Access-Control-Allow-Credentials: true. Enable credentials on the server, "
+                "or drop credentials: 'include' / withCredentials if the call needs no "
+                "cookies.")
+    if kind == cors.PREFLIGHT_REDIRECT:
+        return ("The preflight was redirected, usually a trailing-slash redirect "
+                "(Django APPEND_SLASH, FastAPI redirect_slashes) or http -> https. Call the "
+                "final URL directly.")
+    if kind == cors.PREFLIGHT_NOT_OK:
+        status = verdict.subject
+        if status in ("401", "403"):
+            likely = ("authentication or a CSRF check ran before CORS (preflights never "
+                      "carry cookies or Authorization), or the server refused this origin, "
+                      "method or header (its body, above, may say which)")
+        elif status in ("404", "405", "501"):
+            likely = ("nothing handles OPTIONS on this path: CORS is enabled only on the "
+                      "GET/POST handlers, or not mounted before the router")
+        else:
+            likely = "the server failed on the OPTIONS request"
+        return (f"The server answered the OPTIONS preflight with {status} instead of "
+                f"2xx: {likely}.")
+    if kind == cors.METHOD_NOT_ALLOWED:
+        note = ""
+        if ask.method != ask.method.upper():
+            note = (f" Note that fetch() sends {ask.method!r} as written: only DELETE, GET, "
+                    "HEAD, OPTIONS, POST and PUT are upper-cased, and the comparison is "
+                    f"case-sensitive, so write method: '{ask.method.upper()}'.")
+        return f"The preflight's Access-Control-Allow-Methods does not list {ask.method}.{note}"
+    if kind == cors.HEADER_NOT_ALLOWED:
+        if verdict.subject == "authorization":
+            return ("Authorization must be named in Access-Control-Allow-Headers: a '*' "
+                    "there never covers it.")
+        return (f"The preflight's Access-Control-Allow-Headers does not list "
+                f"{verdict.subject}.")
+    return verdict.reason
+
+
+def fixes(verdict: Verdict, ask: Ask) -> tuple[Fix, ...]:
+    """Config for each server that would make the browser accept this request."""
+    if verdict.kind == cors.MULTIPLE_ALLOW_ORIGIN:
+        return (
+            Fix("devproxy", "backend_cors: replace   # the default: the backend's own CORS "
+                            "headers are removed"),
+            Fix("nginx", "proxy_hide_header Access-Control-Allow-Origin;\n"
+                         "proxy_hide_header Access-Control-Allow-Credentials;\n"
+                         "# or remove CORS from the app and keep nginx's add_header lines"),
+            Fix("your app", "remove one of the two CORS layers (middleware and a manual "
+                            "header, or app and proxy)"),
+        )
+    if verdict.kind == cors.PREFLIGHT_REDIRECT:
+        return (Fix("your code", "request the URL the redirect points to (often the same "
+                                 "path with or without a trailing slash, or https)"),)
+    return (_devproxy(ask), _express(ask), _django(ask), _flask(ask), _fastapi(ask),
+            _nginx(ask, verdict))
+
+
+def _methods(ask: Ask) -> list[str]:
+    base = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+    return base if ask.method in base else [*base, ask.method]
+
+
+def _py(items: Sequence[str]) -> str:
+    return "[" + ", ".join(f'"{i}"' for i in items) + "]"
+
+
+def _js(items: Sequence[str]) -> str:
+    return "[" + ", ".join(f"'{i}'" for i in items) + "]"
+
+
+def _devproxy(ask: Ask) -> Fix:
+    lines = ["cors:", f"  origins: [{ask.origin}]"]
+    if ask.credentials:
+        lines.append("  credentials: true")
+    lines.append("# methods and headers default to whatever the preflight asks for")
+    return Fix("devproxy (devproxy.yaml)", "\n".join(lines))
+
+
+def _express(ask: Ask) -> Fix:
+    options = [f"origin: '{ask.origin}'"]
+    if ask.credentials:
+        options.append("credentials: true")
+    options.append(f"methods: {_js(_methods(ask))}")
+    if ask.headers:
+        options.append(f"allowedHeaders: {_js(ask.headers)}")
+    return Fix("Express (cors package)",
+               "app.use(cors({ " + ", ".join(options) + " }))\n"
+               "// before your routers and any auth middleware, so OPTIONS preflights "
+               "are answered")
+
+
+def _django(ask: Ask) -> Fix:
+    lines = ["# settings.py: 'corsheaders.middleware.CorsMiddleware' first in MIDDLEWARE",
+             f"CORS_ALLOWED_ORIGINS = {_py([ask.origin])}"]
+    if ask.credentials:
+        lines.append("CORS_ALLOW_CREDENTIALS = True")
+    if ask.method not in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
+        lines.append("from corsheaders.defaults import default_methods")
+        lines.append(f'CORS_ALLOW_METHODS = (*default_methods, "{ask.method}")')
+    extra = [h for h in ask.headers if h not in _DJANGO_DEFAULT_HEADERS]
+    if extra:
+        lines.append("from corsheaders.defaults import default_headers")
+        lines.append("CORS_ALLOW_HEADERS = (*default_headers, "
+                     + ", ".join(f'"{h}"' for h in extra) + ")")
+    return Fix("Django (django-cors-headers)", "\n".join(lines))
+
+
+# django-cors-headers' corsheaders.defaults.default_headers
+_DJANGO_DEFAULT_HEADERS = frozenset({
+    "accept", "authorization", "content-type", "user-agent", "x-csrftoken",
+    "x-requested-with",
+})
+
+
+def _flask(ask: Ask) -> Fix:
+    options = [f"origins={_py([ask.origin])}"]
+    if ask.credentials:
+        options.append("supports_credentials=True")
+    options.append(f"methods={_py(_methods(ask))}")
+    if ask.headers:
+        options.append(f"allow_headers={_py(ask.headers)}")
+    return Fix("Flask (Flask-CORS)", "CORS(app, " + ", ".join(options) + ")")
+
+
+def _fastapi(ask: Ask) -> Fix:
+    options = [f"allow_origins={_py([ask.origin])}"]
+    if ask.credentials:
+        options.append("allow_credentials=True")
+    options.append(f"allow_methods={_py(_methods(ask))}")
+    if ask.headers:
+        options.append(f"allow_headers={_py(ask.headers)}")
+    return Fix("FastAPI / Starlette (CORSMiddleware)",
+               "app.add_middleware(CORSMiddleware, " + ", ".join(options) + ")")
+
+
+def _nginx(ask: Ask, verdict: Verdict) -> Fix:
+    common = [f'add_header Access-Control-Allow-Origin "{ask.origin}" always;']
+    if ask.credentials:
+        common.append('add_header Access-Control-Allow-Credentials "true" always;')
+    common.append("add_header Vary Origin always;")
+    preflight = [
+        *common,
+        f'add_header Access-Control-Allow-Methods "{", ".join(_methods(ask))}" always;',
+    ]
+    if ask.headers:
+        preflight.append(
+            f'add_header Access-Control-Allow-Headers "{", ".join(ask.headers)}" always;')
+    preflight.append("return 204;")
+    lines = ["# in the location; nginx drops outer add_header lines inside an if block,",
+             "# so the preflight branch repeats them",
+             *common,
+             "if ($request_method = OPTIONS) {",
+             *("    " + line for line in preflight),
+             "}"]
+    if verdict.kind == cors.ORIGIN_MISMATCH:
+        lines.append("# several origins: map $http_origin to an allowlist and send that")
+    return Fix("nginx", "\n".join(lines))

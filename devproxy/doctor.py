@@ -1,0 +1,333 @@
+"""``devproxy doctor``: do what a browser's ``fetch()`` from an origin would do, and say why.
+
+Against any server, devproxy or not: decide whether a preflight is needed, send it,
+run the browser's preflight checks, send the actual request following redirects as
+Fetch does (tainting the origin to ``null`` across origins), run the CORS check on
+every response, and report each step. The decisions are the pure functions of
+``cors`` (shared with CORS mode's log lines); this module only performs the requests
+and ``render`` turns the report into text for the CLI to print.
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from urllib.parse import urljoin, urlsplit
+
+import aiohttp
+
+from . import cors
+from .config import parse_origin
+from .cors import Verdict
+from .corsadvice import Ask, Fix, cause, fixes
+from .errors import DevproxyError
+from .upstream import LoopbackResolver
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_MAX_REDIRECTS = 20  # Fetch §4.4 step 8
+_BODY_HEADERS = ("content-encoding", "content-language", "content-location", "content-type")
+_SHOWN_RESPONSE = ("vary", "location")
+_EXCERPT = 300
+
+
+class DoctorError(DevproxyError):
+    """The server could not be reached (exit status 2)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """The fetch to imitate, already validated by ``probe``."""
+
+    url: str
+    origin: str
+    method: str = "GET"
+    headers: tuple[tuple[str, str], ...] = ()
+    credentials: bool = False
+    body: bytes | None = None
+    preflight_only: bool = False
+    timeout: float = 10.0
+
+
+def probe(url: str, origin: str, method: str = "GET", headers: Sequence[str] = (),
+          credentials: bool = False, body: bytes | None = None, preflight_only: bool = False,
+          timeout: float = 10.0) -> Probe:
+    """Validate the command line the way a browser validates a fetch() call.
+
+    Raises:
+        ValueError: what a browser would refuse or silently change, and why.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"expected an http:// or https:// URL, got {url!r}")
+    origin = "null" if origin == "null" else parse_origin(origin)
+    if origin.endswith(":*") or origin == "*":
+        raise ValueError(f"--origin is one page's origin, such as http://localhost:5173, "
+                         f"not a pattern: {origin!r}")
+    normalized = cors.normalize_method(method)
+    if normalized.upper() in cors.FORBIDDEN_METHODS:
+        raise ValueError(f"browsers refuse fetch() with method {method}")
+    pairs = []
+    for header in headers:
+        name, colon, value = header.partition(":")
+        name, value = name.strip(), value.strip()
+        if not colon or not name or any(c in name for c in " \t\r\n"):
+            raise ValueError(f"-H expects 'Name: value', got {header!r}")
+        if cors.is_forbidden_request_header(name):
+            raise ValueError(f"a page cannot set {name}: fetch() silently drops it, the "
+                             f"browser sets it itself (Fetch: forbidden request-header)")
+        pairs.append((name, value))
+    return Probe(url, origin, normalized, tuple(pairs), credentials, body, preflight_only,
+                 timeout)
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    method: str
+    url: str
+    sent: tuple[tuple[str, str], ...]
+    status: int
+    reason: str
+    received: tuple[tuple[str, str], ...]
+    excerpt: str = ""  # the start of an error response's body: it often says why
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    title: str
+    exchange: Exchange | None = None
+    verdict: Verdict | None = None
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    probe: Probe
+    steps: tuple[Step, ...]
+    verdict: Verdict
+    blocked_url: str = ""  # the URL the browser names in its console message
+    cause: str = ""
+    fixes: tuple[Fix, ...] = ()
+    readable: tuple[str, ...] = ()
+    hidden: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.verdict.ok else 1
+
+
+async def run(p: Probe) -> Report:
+    """Perform the fetch. Raises ``DoctorError`` if a server cannot be reached."""
+    connector = aiohttp.TCPConnector(resolver=LoopbackResolver(), limit=4)
+    async with aiohttp.ClientSession(
+        connector=connector, cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False,
+        timeout=aiohttp.ClientTimeout(total=p.timeout),
+    ) as session:
+        return await _Fetch(session, p).run()
+
+
+class _Fetch:
+    def __init__(self, session: aiohttp.ClientSession, p: Probe) -> None:
+        self.session = session
+        self.p = p
+        self.steps: list[Step] = []
+        self.warnings: list[str] = []
+
+    async def run(self) -> Report:
+        p = self.p
+        if _origin_of(p.url) == p.origin:
+            exchange = await self._send(p.method, p.url, p.headers, p.body)
+            self.steps.append(Step("Same origin", exchange, Verdict(True), notes=(
+                f"{p.url} is on {p.origin} itself: CORS does not apply.",)))
+            return self._report(Verdict(True))
+        url, method, headers, body = p.url, p.method, p.headers, p.body
+        origin, tainted = p.origin, False
+        for hop in range(_MAX_REDIRECTS + 1):
+            unsafe = cors.unsafe_request_headers(headers)
+            reasons = cors.needs_preflight(method, headers)
+            if reasons:
+                verdict = await self._preflight(url, origin, method, unsafe, reasons)
+                if not verdict.ok:
+                    return self._report(verdict, url, method, unsafe)
+            elif hop == 0:
+                self.steps.append(Step("No preflight needed", notes=(
+                    f"{method} with only CORS-safelisted headers is a simple request: "
+                    "the browser sends it directly.",)))
+            if p.preflight_only:
+                self.steps.append(Step("Actual request not sent (--preflight-only)"))
+                return self._report(Verdict(True))
+            exchange = await self._send(method, url, (("Origin", origin), *headers), body)
+            verdict = cors.cors_check(origin, p.credentials, exchange.received)
+            self._vary_warning(exchange)
+            if not verdict.ok:
+                self.steps.append(Step("Actual request", exchange, verdict))
+                return self._report(verdict, url, method, unsafe)
+            location = _header(exchange.received, "location")
+            if exchange.status not in _REDIRECTS or location is None:
+                readable, hidden = cors.readable_headers(list(exchange.received),
+                                                         p.credentials)
+                hidden = [name for name in hidden if not cors.is_cors_header(name)]
+                self.steps.append(Step("Actual request", exchange, verdict, notes=(
+                    "JavaScript can read: " + (", ".join(readable) or "nothing"),
+                    *(["Hidden from JavaScript (add to Access-Control-Expose-Headers to "
+                       "read them): " + ", ".join(hidden)] if hidden else []),
+                )))
+                return self._report(verdict, readable=readable, hidden=hidden)
+            target = urljoin(url, location)
+            notes = [f"redirect to {target}"]
+            if urlsplit(target).username or urlsplit(target).password:
+                blocked = Verdict(False, "Redirect location contains credentials.")
+                self.steps.append(Step("Redirect", exchange, blocked))
+                return self._report(blocked, url, method, unsafe)
+            # Fetch §4.4 "HTTP-redirect fetch": leaving a cross-origin URL for another
+            # origin taints the request's origin, which is then serialised as "null".
+            if _origin_of(target) != _origin_of(url) and origin != _origin_of(url):
+                if not tainted:
+                    notes.append("cross-origin redirect: the browser now sends Origin: null")
+                tainted, origin = True, "null"
+            if (exchange.status in (301, 302) and method == "POST") or (
+                    exchange.status == 303 and method not in ("GET", "HEAD")):
+                notes.append(f"{exchange.status} turns {method} into GET without a body")
+                method, body = "GET", None
+                headers = tuple(h for h in headers if h[0].lower() not in _BODY_HEADERS)
+            self.steps.append(Step("Redirect", exchange, verdict, tuple(notes)))
+            url = target
+        blocked = Verdict(False, f"More than {_MAX_REDIRECTS} redirects.")
+        return self._report(blocked, url, method)
+
+    async def _preflight(self, url: str, origin: str, method: str, unsafe: list[str],
+                         reasons: list[str]) -> Verdict:
+        # Fetch §4.8: names lower-cased, sorted, joined with ","; never credentials.
+        sent = [("Origin", origin), ("Access-Control-Request-Method", method)]
+        if unsafe:
+            sent.append(("Access-Control-Request-Headers", ",".join(unsafe)))
+        exchange = await self._send("OPTIONS", url, tuple(sent), None)
+        verdict = cors.preflight_check(origin, method, unsafe, self.p.credentials,
+                                       exchange.status, exchange.received)
+        self.steps.append(Step("Preflight (" + "; ".join(reasons) + ")", exchange, verdict))
+        return verdict
+
+    async def _send(self, method: str, url: str, headers: Sequence[tuple[str, str]],
+                    body: bytes | None) -> Exchange:
+        try:
+            async with self.session.request(
+                method, url, headers=list(headers), data=body, allow_redirects=False,
+            ) as response:
+                sent = tuple(response.request_info.headers.items())
+                received = tuple(response.headers.items())
+                excerpt = ""
+                if response.status >= 400:
+                    raw = await response.content.read(_EXCERPT)
+                    excerpt = " ".join(raw.decode("utf-8", "replace").split())[:_EXCERPT]
+                return Exchange(method, url, sent, response.status, response.reason or "",
+                                received, excerpt)
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise DoctorError(f"could not fetch {url}: {_describe(exc)}") \
+                from exc
+
+    def _vary_warning(self, exchange: Exchange) -> None:
+        acao = _header(exchange.received, "access-control-allow-origin")
+        vary = ",".join(v for k, v in exchange.received if k.lower() == "vary").lower()
+        if acao not in (None, "*") and "origin" not in vary and "*" not in vary:
+            self.warnings.append(
+                "Access-Control-Allow-Origin names one origin but Vary does not include "
+                "Origin: a browser or CDN cache may hand this answer to a page of another "
+                "origin, which is then blocked at random.")
+
+    def _report(self, verdict: Verdict, url: str = "", method: str = "",
+                unsafe: Sequence[str] = (), readable: Sequence[str] = (),
+                hidden: Sequence[str] = ()) -> Report:
+        p = self.p
+        advice: tuple[Fix, ...] = ()
+        why = ""
+        if not verdict.ok:
+            ask = Ask(p.origin, method or p.method, tuple(unsafe), p.credentials)
+            why, advice = cause(verdict, ask), fixes(verdict, ask)
+        return Report(p, tuple(self.steps), verdict, url, why, advice, tuple(readable),
+                      tuple(hidden), tuple(dict.fromkeys(self.warnings)))
+
+
+def _origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = "" if parts.port in (None, default) else f":{parts.port}"
+    return f"{parts.scheme}://{host}{port}"
+
+
+def _header(headers: Sequence[tuple[str, str]], name: str) -> str | None:
+    for key, value in headers:
+        if key.lower() == name:
+            return value
+    return None
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "no answer in time (--timeout)"
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return f"TLS certificate not trusted ({exc.certificate_error})"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        host = f"{exc.host}:{exc.port}"
+        if exc.os_error.errno == errno.ECONNREFUSED:
+            return f"connection refused: nothing is listening on {host}"
+        return f"cannot connect to {host}: {exc.os_error.strerror or exc.os_error}"
+    return str(exc) or type(exc).__name__
+
+
+# --- text for the terminal ---------------------------------------------------------
+
+
+def render(report: Report) -> str:
+    """The report as the CLI prints it."""
+    p = report.probe
+    lines = [f"fetch {p.method} {p.url}", f"  from a page on {p.origin}"
+             + (", credentials: include" if p.credentials else "")]
+    for number, step in enumerate(report.steps, 1):
+        lines.append("")
+        lines.append(f"{number}. {step.title}")
+        if step.exchange is not None:
+            lines.extend(_exchange(step.exchange))
+        if step.verdict is not None:
+            lines.append("   passes the browser's check" if step.verdict.ok
+                         else f"   FAILS: {step.verdict.reason}")
+        for note in step.notes:
+            lines.append(f"   {note}")
+    for warning in report.warnings:
+        lines += ["", f"warning: {warning}"]
+    lines.append("")
+    if report.verdict.ok:
+        lines.append(f"ALLOWED: the browser lets {p.origin} read this response.")
+        return "\n".join(lines)
+    lines.append(f"BLOCKED: Access to fetch at '{report.blocked_url}' from origin "
+                 f"'{p.origin}' has been blocked by CORS policy: {report.verdict.reason}")
+    if report.cause:
+        lines += ["", f"Why: {report.cause}"]
+    if report.fixes:
+        lines += ["", "Fix it on one layer, whichever answers CORS:"]
+        for fix in report.fixes:
+            lines.append(f"  {fix.tool}:")
+            lines.extend(f"      {text}" for text in fix.text.splitlines())
+    return "\n".join(lines)
+
+
+def _exchange(exchange: Exchange) -> list[str]:
+    lines = [f"   > {exchange.method} {exchange.url}"]
+    lines.extend(f"   >   {name}: {value}" for name, value in exchange.sent
+                 if name.lower() not in _CLIENT_DEFAULTS)
+    lines.append(f"   < {exchange.status} {exchange.reason}".rstrip())
+    if not any(cors.is_cors_header(k) for k, _ in exchange.received):
+        lines.append("   <   (no Access-Control-* headers)")
+    lines.extend(f"   <   {name}: {value}" for name, value in exchange.received
+                 if cors.is_cors_header(name) or name.lower() in _SHOWN_RESPONSE)
+    if exchange.excerpt:
+        lines.append(f"   <   body: {exchange.excerpt}")
+    return lines
+
+
+# What the HTTP client adds on its own: not part of the story.
+_CLIENT_DEFAULTS = frozenset({"host", "accept", "accept-encoding", "user-agent",
+                              "content-length"})

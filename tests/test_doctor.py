@@ -1,0 +1,316 @@
+"""devproxy doctor against real backends, each misconfigured in one of the classic ways.
+
+The expected verdicts and reasons are what Chromium says for the same responses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from devproxy import cors
+from devproxy.config import CorsPolicy
+from devproxy.doctor import DoctorError, Report, probe, render, run
+
+from .conftest import route
+
+FRONT = "http://localhost:5173"
+Headers = Sequence[tuple[str, str]]
+
+
+@dataclass
+class CorsBackend:
+    """A backend whose CORS answers are given literally; "{origin}" echoes the request's."""
+
+    url: str = ""
+    seen: list[tuple[str, str, str | None]] = field(default_factory=list)
+
+
+async def cors_backend(aiohttp_server: Any, *, preflight_status: int = 204,
+                       preflight: Headers = (), actual: Headers = (), status: int = 200,
+                       redirect: str | None = None) -> CorsBackend:
+    backend = CorsBackend()
+
+    def fill(headers: Headers, request: web.Request) -> list[tuple[str, str]]:
+        origin = request.headers.get("Origin", "")
+        return [(k, v.replace("{origin}", origin)) for k, v in headers]
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        backend.seen.append((request.method, request.path_qs, request.headers.get("Origin")))
+        if request.method == "OPTIONS":
+            response = web.Response(status=preflight_status)
+            for name, value in fill(preflight, request):
+                response.headers.add(name, value)
+            return response
+        if redirect is not None and request.path == "/redirect":
+            response = web.Response(status=302)
+            response.headers["Location"] = redirect
+        else:
+            response = web.json_response({"ok": True}, status=status)
+        for name, value in fill(actual, request):
+            response.headers.add(name, value)
+        return response
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    server = await aiohttp_server(app)
+    backend.url = f"http://127.0.0.1:{server.port}"
+    return backend
+
+
+ALLOW = [("Access-Control-Allow-Origin", "{origin}"), ("Vary", "Origin")]
+ALLOW_CREDS = [*ALLOW, ("Access-Control-Allow-Credentials", "true")]
+JSON_PUT = {"method": "PUT", "headers": ["Content-Type: application/json"]}
+
+
+async def doctor(url: str, **kwargs: Any) -> Report:
+    return await run(probe(url, kwargs.pop("origin", FRONT), **kwargs))
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    backend: dict[str, Any]
+    fetch: dict[str, Any]
+    kind: str
+    reason: str  # a part of Chromium's message
+
+
+CASES = [
+    Case("no CORS support at all", {}, {}, cors.NO_ALLOW_ORIGIN,
+         "No 'Access-Control-Allow-Origin' header is present on the requested resource."),
+    Case("'*' with credentials",
+         {"actual": [("Access-Control-Allow-Origin", "*"),
+                     ("Access-Control-Allow-Credentials", "true")]},
+         {"credentials": True}, cors.WILDCARD_WITH_CREDENTIALS,
+         "must not be the wildcard '*' when the request's credentials mode is 'include'"),
+    Case("origin configured with a trailing slash",
+         {"actual": [("Access-Control-Allow-Origin", FRONT + "/")]}, {},
+         cors.ORIGIN_MISMATCH,
+         "has a value 'http://localhost:5173/' that is not equal to the supplied origin"),
+    Case("127.0.0.1 allowed, page on localhost",
+         {"actual": [("Access-Control-Allow-Origin", "http://127.0.0.1:5173")]}, {},
+         cors.ORIGIN_MISMATCH, "not equal to the supplied origin"),
+    Case("credentials not enabled", {"actual": ALLOW}, {"credentials": True},
+         cors.CREDENTIALS_NOT_TRUE,
+         "The value of the 'Access-Control-Allow-Credentials' header in the response is ''"),
+    Case("two layers both add the header",
+         {"actual": [("Access-Control-Allow-Origin", "{origin}"),
+                     ("Access-Control-Allow-Origin", "*")]}, {},
+         cors.MULTIPLE_ALLOW_ORIGIN, "contains multiple values"),
+    Case("preflight unanswered (no OPTIONS handler)",
+         {"preflight_status": 404, "actual": ALLOW}, JSON_PUT, cors.PREFLIGHT_NOT_OK,
+         "Response to preflight request doesn't pass access control check: No "
+         "'Access-Control-Allow-Origin' header"),
+    Case("auth runs before CORS on the preflight",
+         {"preflight_status": 401, "preflight": ALLOW, "actual": ALLOW}, JSON_PUT,
+         cors.PREFLIGHT_NOT_OK, "It does not have HTTP ok status."),
+    Case("preflight redirected (trailing slash)",
+         {"preflight_status": 301, "preflight": [*ALLOW, ("Location", "/items/")]},
+         JSON_PUT, cors.PREFLIGHT_REDIRECT,
+         "Redirect is not allowed for a preflight request."),
+    Case("method missing from Allow-Methods",
+         {"preflight": [*ALLOW, ("Access-Control-Allow-Methods", "GET, POST"),
+                        ("Access-Control-Allow-Headers", "content-type")]},
+         JSON_PUT, cors.METHOD_NOT_ALLOWED,
+         "Method PUT is not allowed by Access-Control-Allow-Methods in preflight response."),
+    Case("fetch sends 'patch' as written",
+         {"preflight": [*ALLOW, ("Access-Control-Allow-Methods", "GET, POST, PATCH")]},
+         {"method": "patch"}, cors.METHOD_NOT_ALLOWED, "Method patch is not allowed"),
+    Case("Authorization is never covered by '*'",
+         {"preflight": [("Access-Control-Allow-Origin", "*"),
+                        ("Access-Control-Allow-Headers", "*")]},
+         {"headers": ["Authorization: Bearer x"]}, cors.HEADER_NOT_ALLOWED,
+         "Request header field authorization is not allowed by Access-Control-Allow-Headers"),
+    Case("'*' in Allow-Headers is literal with credentials",
+         {"preflight": [*ALLOW_CREDS, ("Access-Control-Allow-Methods", "PUT"),
+                        ("Access-Control-Allow-Headers", "*")]},
+         {**JSON_PUT, "credentials": True}, cors.HEADER_NOT_ALLOWED,
+         "Request header field content-type is not allowed"),
+    Case("custom header not listed",
+         {"preflight": [*ALLOW, ("Access-Control-Allow-Headers", "content-type")]},
+         {"headers": ["X-Request-Id: 1"]}, cors.HEADER_NOT_ALLOWED,
+         "Request header field x-request-id is not allowed"),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+async def test_doctor_names_the_classic_mistake(aiohttp_server, case: Case) -> None:
+    backend = await cors_backend(aiohttp_server, **case.backend)
+    report = await doctor(backend.url + "/items", **case.fetch)
+    assert not report.verdict.ok
+    assert report.exit_code == 1
+    assert report.verdict.kind == case.kind
+    assert case.reason in report.verdict.reason
+    assert report.fixes, "a blocked verdict always comes with fixes"
+    text = render(report)
+    assert (f"BLOCKED: Access to fetch at '{backend.url}/items' from origin '{FRONT}' has "
+            f"been blocked by CORS policy: ") in text
+
+
+async def test_a_failed_preflight_means_the_actual_request_is_never_sent(aiohttp_server):
+    backend = await cors_backend(aiohttp_server, preflight_status=404, actual=ALLOW)
+    report = await doctor(backend.url + "/items", **JSON_PUT)
+    assert report.verdict.kind == cors.PREFLIGHT_NOT_OK
+    assert [method for method, _, _ in backend.seen] == ["OPTIONS"]
+
+
+async def test_preflight_is_sent_as_a_browser_sends_it(aiohttp_server):
+    backend = await cors_backend(aiohttp_server)
+    report = await doctor(backend.url + "/items", method="delete",
+                          headers=["X-B: 1", "Authorization: t", "Content-Type: text/plain"],
+                          credentials=True)
+    sent = dict(report.steps[0].exchange.sent)
+    assert report.steps[0].exchange.method == "OPTIONS"
+    assert sent["Origin"] == FRONT
+    assert sent["Access-Control-Request-Method"] == "DELETE"  # delete is normalised
+    # Fetch §4.8: lower-cased, sorted, "," without spaces; text/plain is safelisted.
+    assert sent["Access-Control-Request-Headers"] == "authorization,x-b"
+    assert "Authorization" not in sent and "Cookie" not in sent  # preflights carry none
+
+
+async def test_simple_request_needs_no_preflight(aiohttp_server):
+    backend = await cors_backend(aiohttp_server, actual=ALLOW)
+    report = await doctor(backend.url + "/items", method="POST",
+                          headers=["Content-Type: text/plain; charset=utf-8"], body=b"hi")
+    assert report.verdict.ok
+    assert [method for method, _, _ in backend.seen] == ["POST"]
+    assert report.steps[0].title == "No preflight needed"
+
+
+async def test_correct_setup_is_allowed_and_lists_what_javascript_can_read(aiohttp_server):
+    backend = await cors_backend(
+        aiohttp_server,
+        preflight=[*ALLOW_CREDS, ("Access-Control-Allow-Methods", "GET, PUT"),
+                   ("Access-Control-Allow-Headers", "Content-Type, Authorization")],
+        actual=[*ALLOW_CREDS, ("Access-Control-Expose-Headers", "X-Total-Count"),
+                ("X-Total-Count", "3"), ("X-Secret", "s")])
+    report = await doctor(backend.url + "/items", method="PUT", credentials=True,
+                          headers=["Content-Type: application/json", "Authorization: Bearer t"],
+                          body=b"{}")
+    assert report.verdict.ok and report.exit_code == 0
+    assert [m for m, _, _ in backend.seen] == ["OPTIONS", "PUT"]
+    assert "x-total-count" in report.readable and "content-type" in report.readable
+    assert "x-secret" in report.hidden
+    assert not report.warnings
+    assert "ALLOWED" in render(report)
+
+
+async def test_missing_vary_origin_is_a_warning_not_a_block(aiohttp_server):
+    backend = await cors_backend(aiohttp_server,
+                                 actual=[("Access-Control-Allow-Origin", "{origin}")])
+    report = await doctor(backend.url + "/items")
+    assert report.verdict.ok
+    assert any("Vary" in w for w in report.warnings)
+
+
+async def test_cross_origin_redirect_taints_the_origin_to_null(aiohttp_server):
+    # Only FRONT is listed on the second server: after a cross-origin redirect the
+    # browser sends Origin: null, so the listed origin no longer matches.
+    second = await cors_backend(
+        aiohttp_server, actual=[("Access-Control-Allow-Origin", FRONT), ("Vary", "Origin")])
+    first = await cors_backend(aiohttp_server, actual=ALLOW, redirect=second.url + "/final")
+    report = await doctor(first.url + "/redirect")
+    assert second.seen == [("GET", "/final", "null")]
+    assert report.verdict.kind == cors.ORIGIN_MISMATCH
+    assert any("Origin: null" in note for step in report.steps for note in step.notes)
+
+
+async def test_same_origin_redirect_keeps_the_origin_and_303_turns_post_into_get(
+        aiohttp_server):
+    seen: list[tuple[str, str | None]] = []
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        seen.append((request.method, request.headers.get("Content-Type")))
+        headers = {"Access-Control-Allow-Origin": FRONT, "Vary": "Origin"}
+        if request.path == "/create":
+            return web.Response(status=303, headers={**headers, "Location": "/done"})
+        return web.Response(text="done", headers=headers)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    server = await aiohttp_server(app)
+    report = await doctor(f"http://127.0.0.1:{server.port}/create", method="POST",
+                          headers=["Content-Type: text/plain"], body=b"x")
+    assert report.verdict.ok
+    assert seen == [("POST", "text/plain"), ("GET", None)]
+
+
+async def test_same_origin_is_not_cors(aiohttp_server):
+    backend = await cors_backend(aiohttp_server)
+    report = await doctor(backend.url + "/items", origin=backend.url, method="PUT")
+    assert report.verdict.ok
+    assert backend.seen == [("PUT", "/items", None)]
+
+
+async def test_devproxy_cors_mode_fixes_a_backend_without_cors(aiohttp_server,
+                                                               proxy_factory):
+    backend = await cors_backend(aiohttp_server)
+    policy = CorsPolicy(origins=(FRONT,), credentials=True, expose=("X-Total-Count",))
+    proxy = await proxy_factory(route("/api", backend.url, cors=policy))
+    blocked = await doctor(backend.url + "/items", **JSON_PUT, credentials=True)
+    assert not blocked.verdict.ok
+    allowed = await doctor(proxy.url + "/api/items", method="PUT", credentials=True,
+                           headers=["Content-Type: application/json", "Authorization: t"])
+    assert allowed.verdict.ok, allowed.verdict.reason
+    refused = await doctor(proxy.url + "/api/items", origin="http://evil.example",
+                           **JSON_PUT)
+    assert refused.verdict.kind == cors.PREFLIGHT_NOT_OK  # devproxy's 403, without CORS
+    assert "http://evil.example is not in cors.origins" in refused.steps[0].exchange.excerpt
+
+
+async def test_unreachable_server_is_a_doctor_error():
+    with pytest.raises(DoctorError, match="connection refused"):
+        await doctor("http://127.0.0.1:1/x")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"origin": "http://localhost:5173/"}, "write 'http://localhost:5173'"),
+    ({"origin": "http://localhost:*"}, "not a pattern"),
+    ({"headers": ["Cookie: a=b"]}, "a page cannot set Cookie"),
+    ({"headers": ["Sec-Fetch-Mode: cors"]}, "a page cannot set Sec-Fetch-Mode"),
+    ({"headers": ["NoColon"]}, "-H expects 'Name: value'"),
+    ({"method": "TRACE"}, "browsers refuse"),
+    ({"url": "localhost:3000/api"}, "expected an http:// or https:// URL"),
+])
+def test_probe_refuses_what_a_browser_would_refuse(kwargs, message):
+    args = {"url": "http://127.0.0.1:3000/api", "origin": FRONT, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        probe(**args)
+
+
+Run = Callable[..., Awaitable[tuple[int, str, str]]]
+
+
+@pytest.fixture
+def cli() -> Run:
+    async def run_cli(*args: str) -> tuple[int, str, str]:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "devproxy", "doctor", *args,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(process.communicate(), 30)
+        assert process.returncode is not None
+        return process.returncode, out.decode(), err.decode()
+    return run_cli
+
+
+@pytest.mark.e2e
+async def test_cli_exit_codes_and_output(aiohttp_server, cli: Run):
+    good = await cors_backend(aiohttp_server, actual=ALLOW)
+    bad = await cors_backend(aiohttp_server)
+    code, out, _ = await cli(good.url + "/x", "--origin", FRONT)
+    assert code == 0 and "ALLOWED" in out
+    code, out, _ = await cli(bad.url + "/x", "--origin", FRONT, "-X", "PUT",
+                             "-H", "Content-Type: application/json", "--credentials")
+    assert code == 1
+    assert "1. Preflight (method PUT is not one of GET, HEAD, POST" in out
+    assert "BLOCKED: Access to fetch at" in out
+    assert "CORS_ALLOWED_ORIGINS" in out and "app.use(cors(" in out
+    code, _, err = await cli("http://127.0.0.1:1/", "--origin", FRONT)
+    assert code == 2 and "connection refused" in err
