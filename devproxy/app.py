@@ -19,11 +19,12 @@ from aiohttp import web
 
 from .config import Config, Listen
 from .corsmode import REFUSED, RefusedOrigins, add_cors_headers
+from .deadline import DeadlineSite
 from .dispatch import handle
 from .errors import BindError
 from .forward import restore_headers
 from .reload import Reloader
-from .state import LIVE, OUTAGES, SESSION, Live
+from .state import LIVE, OUTAGES, SESSION, WARNED_HOSTS, WS_SESSION, Live
 from .upstream import Outages, make_session
 from .websocket import OPEN_SOCKETS, OpenSockets
 
@@ -31,7 +32,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_SHUTDOWN_TIMEOUT = 5.0
 WATCHER_STOP_TIMEOUT = 2.0  # a reload under way may finish; then it is cancelled
-HEADER_LIMIT = 64 * 1024
 # aiohttp's router matches its patterns without DOTALL, so a plain ".*" would turn
 # a path with an encoded newline into aiohttp's own 404; match everything.
 _CATCH_ALL = "/{tail:(?s:.*)}"
@@ -43,6 +43,7 @@ def make_app(live: Live) -> web.Application:
     app[LIVE] = live
     app[OUTAGES] = Outages()
     app[REFUSED] = RefusedOrigins()
+    app[WARNED_HOSTS] = set()
     app[OPEN_SOCKETS] = sockets = OpenSockets()
     app.on_shutdown.append(sockets.close_all)
     app.cleanup_ctx.append(_client_session)
@@ -53,8 +54,13 @@ def make_app(live: Live) -> web.Application:
 
 
 async def _client_session(app: web.Application) -> AsyncIterator[None]:
-    async with make_session() as session:
+    limits = app[LIVE].current.config.limits
+    # WebSockets get their own pool: an HMR socket holds its connection for hours and
+    # must neither count against nor wait for limits.upstream_connections.
+    async with make_session(limits.upstream_connections) as session, \
+            make_session(0) as sockets:
         app[SESSION] = session
+        app[WS_SESSION] = sockets
         yield
 
 
@@ -74,6 +80,8 @@ class ProxyServer:
                  overrides: Callable[[Config], Config] | None = None) -> None:
         self.live = live
         self.app = make_app(live)
+        # Limits are the start-up config's: aiohttp fixes them when the runner is made.
+        self.limits = limits = live.current.config.limits
         self._runner = web.AppRunner(
             self.app,
             # A browser that goes away cancels its upstream request (frees the
@@ -86,8 +94,10 @@ class ProxyServer:
             auto_decompress=False,
             # Dev machines pile up localhost cookies from many apps; aiohttp's 8 KiB
             # field limit would answer 400 where browsers and Node accept far more.
-            max_line_size=HEADER_LIMIT,
-            max_field_size=HEADER_LIMIT,
+            max_line_size=limits.header_size,
+            max_field_size=limits.header_size,
+            max_headers=limits.headers,
+            keepalive_timeout=limits.idle_timeout,
         )
         self._site: web.TCPSite | None = None
         self._listen: Listen | None = None
@@ -160,7 +170,8 @@ class ProxyServer:
         await self._runner.cleanup()
 
     async def _bind(self, listen: Listen) -> web.TCPSite:
-        site = web.TCPSite(self._runner, listen.host, listen.port)
+        site = DeadlineSite(self._runner, listen.host, listen.port,
+                            header_timeout=self.limits.header_timeout)
         try:
             await site.start()
         except OSError as exc:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import ClassVar, NoReturn
 
 import click
+from aiohttp.http_exceptions import HttpProcessingError
 from multidict import CIMultiDict
 
 from . import __version__
@@ -264,6 +265,23 @@ def _setup_logging(*, verbose: bool, quiet: bool) -> None:
     logger.handlers[:] = [handler]
     logger.propagate = False
     logger.setLevel(logging.ERROR if quiet else logging.DEBUG if verbose else logging.INFO)
+    # aiohttp logs each malformed request it refuses with a traceback; one line is enough.
+    server = logging.getLogger("aiohttp.server")
+    server.handlers[:] = [handler]
+    server.propagate = False
+    server.addFilter(_shorten_bad_requests)
+    server.setLevel(logging.ERROR if quiet else logging.WARNING)
+
+
+def _shorten_bad_requests(record: logging.LogRecord) -> bool:
+    exc = record.exc_info[1] if record.exc_info else None
+    if isinstance(exc, HttpProcessingError):
+        first = (exc.message or "").strip().splitlines() or ["malformed request"]
+        record.msg, record.args = "refused a malformed request with %d: %s", (exc.code,
+                                                                             first[0])
+        record.exc_info, record.exc_text = None, None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+    return True
 
 
 def _fail(message: str, *, prefix: bool = True) -> NoReturn:

@@ -21,6 +21,8 @@ DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_RESPONSE_TIMEOUT = 60.0
 
 WS_ORIGIN_POLICIES = ("keep", "rewrite", "drop")
+# devproxy's own pages and APIs (the inspector) live here; no route may claim it.
+RESERVED_PREFIX = "/__devproxy"
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # RFC 9110 §5.1: field-name = token.
@@ -117,6 +119,7 @@ class Route:
     ws: bool = True
     ws_origin: str = "keep"
     cors: CorsPolicy | None = None  # CORS mode, already resolved from the top-level block
+    wait_for_backend: float = 0.0  # seconds to hold requests while the target refuses
     line: int = 0  # where the route was written (0: a --route flag)
 
     @property
@@ -128,11 +131,48 @@ class Route:
 
 
 @dataclass(frozen=True, slots=True)
+class Limits:
+    """What one client may cost devproxy; fixed at start-up (a reload cannot rebind them)."""
+
+    header_size: int = 65536  # bytes in the request line or in one header field
+    headers: int = 128  # header fields in one request
+    header_timeout: float = 10.0  # seconds from a connection's first byte to its headers' end
+    idle_timeout: float = 75.0  # seconds a keep-alive connection may sit idle
+    upstream_connections: int = 64  # open connections per target; further requests queue
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     listen: Listen
     routes: tuple[Route, ...]
     source: Path | None = None  # the file it came from; None for --route flags
     cors: CorsPolicy | None = None  # the top-level block; routes carry their resolved own
+    allowed_hosts: tuple[str, ...] = ()  # beyond the defaults; "*.x" allows x's subdomains
+    any_host: bool = False  # `allowed_hosts: all`: the DNS-rebinding defence is off
+    limits: Limits = field(default_factory=Limits)
+
+
+def parse_allowed_host(text: str) -> str:
+    """One ``allowed_hosts`` entry: a host name or IP, or ``*.domain`` for its subdomains.
+
+    Raises:
+        ValueError: a URL, a port or a path was written, showing what to write instead.
+    """
+    value = text.strip().lower().rstrip(".")
+    if "://" in value or "/" in value:
+        host = urlsplit(value if "://" in value else "http://" + value).hostname or value
+        raise ValueError(f"write the host name alone, {host!r}, not {text!r}: the Host "
+                         f"check ignores scheme, port and path")
+    bare = value[2:] if value.startswith("*.") else value
+    if bare.startswith("[") and bare.endswith("]"):
+        bare = bare[1:-1]
+    if not bare or (not _is_ip(bare) and not _is_hostname(bare)):
+        if ":" in bare and _is_hostname(bare.rpartition(":")[0]):
+            raise ValueError(f"write the host without its port, "
+                             f"{bare.rpartition(':')[0]!r}, not {text!r}")
+        raise ValueError(f"expected a host name such as myapp.test, '*.myapp.test' or an IP "
+                         f"address, got {text!r}")
+    return value
 
 
 def parse_listen(text: str) -> Listen:
@@ -201,6 +241,9 @@ def normalize_prefix(text: str) -> str:
     """
     if not text.startswith("/"):
         raise ValueError(f"a route path must start with '/', got {text!r}")
+    if text == RESERVED_PREFIX or text.startswith(RESERVED_PREFIX + "/"):
+        raise ValueError(f"{RESERVED_PREFIX}/ is reserved for devproxy's own pages; "
+                         f"choose another path")
     if any(c in text for c in "?#") or any(c.isspace() for c in text):
         raise ValueError(f"a route path is a plain path prefix, got {text!r}")
     segments = text.split("/")

@@ -8,24 +8,28 @@ and writes no error page markup (``errorpages``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from .config import Route
+from .config import RESERVED_PREFIX, Route
 from .cors import CorsRules, is_preflight
 from .corsmode import mark, preflight_response
 from .errorpages import problem_response
 from .errors import UpstreamError
 from .forward import forward_http
-from .state import LIVE, OUTAGES, SESSION
+from .screen import Refusal, host_refusal, is_reserved, path_refusal, target_refusal
+from .state import LIVE, OUTAGES, SESSION, WARNED_HOSTS, WS_SESSION, Snapshot
 from .static import serve_static
 from .upstream import diagnose
 from .websocket import proxy_websocket
 from .wsrules import is_websocket_upgrade
 
 logger = logging.getLogger(__name__)
+_RETRY_EVERY = 0.1  # seconds between connection attempts under wait_for_backend
 access_logger = logging.getLogger("devproxy.access")
 
 
@@ -33,17 +37,12 @@ async def handle(request: web.Request) -> web.StreamResponse:
     """Serve one request on the routes in force when it arrived."""
     start = time.perf_counter()
     snapshot = request.app[LIVE].current
-    raw = request.raw_path
     route: Route | None = None
-    if not raw.startswith("/"):
-        # Absolute-form or asterisk-form targets: devproxy is a reverse proxy for its
-        # configured routes, never an open forward proxy (RFC 9112 §3.2.2).
-        response: web.StreamResponse = problem_response(
-            request, 400, "Not a path", "devproxy only serves origin-form requests "
-            "(a path such as /api/users), not absolute URLs or '*'.",
-        )
+    refusal = _screen(request, snapshot)
+    if refusal is not None:
+        response: web.StreamResponse = _refuse(request, refusal)
     else:
-        path = raw.partition("?")[0]
+        path = request.raw_path.partition("?")[0]
         match = snapshot.table.match(path)
         route = match.route if match is not None else None
         cors = snapshot.cors.get(route.path) if route else snapshot.fallback_cors
@@ -63,6 +62,43 @@ async def handle(request: web.Request) -> web.StreamResponse:
     return response
 
 
+def _screen(request: web.Request, snapshot: Snapshot) -> Refusal | None:
+    # Host first, before anything is routed or answered: the DNS-rebinding defence
+    # covers HTTP and WebSocket, devproxy's own pages and its 404s alike.
+    refusal = host_refusal(snapshot.hosts, request.headers.get("Host"))
+    if refusal is not None:
+        _warn_host(request)
+        return refusal
+    raw = request.raw_path
+    refusal = target_refusal(request.method, raw, tuple(request.version),  # type: ignore[arg-type]
+                             request.headers.get("Transfer-Encoding"))
+    if refusal is not None:
+        return refusal
+    path = raw.partition("?")[0]
+    if is_reserved(path):
+        return Refusal(404, "Not found", f"{path!r} is under {RESERVED_PREFIX}/, reserved "
+                       f"for devproxy's own pages; none is served there yet.")
+    return path_refusal(snapshot.table, path)
+
+
+def _refuse(request: web.Request, refusal: Refusal) -> web.StreamResponse:
+    response = problem_response(request, refusal.status, refusal.title, refusal.detail,
+                                hint=refusal.hint)
+    # Whatever body or pipelined bytes follow a refused request are not read as a
+    # request of their own.
+    response.force_close()
+    return response
+
+
+def _warn_host(request: web.Request) -> None:
+    warned = request.app[WARNED_HOSTS]
+    host = request.headers.get("Host", "")
+    if host not in warned and len(warned) < 100:
+        warned.add(host)
+        logger.warning("refused a request for Host %r (DNS-rebinding defence); if that name "
+                       "is yours, add it to allowed_hosts in devproxy.yaml", host)
+
+
 async def _serve(
     request: web.Request, route: Route, path: str, rest: str, cors: CorsRules | None
 ) -> web.StreamResponse:
@@ -79,14 +115,34 @@ async def _serve(
             # CORS mode's "*" lets any page read responses; it must not let any page
             # open sockets, the hijacking the origin check exists to stop.
             named = cors if cors is not None and not cors.policy.any_origin else None
-            return await proxy_websocket(
-                request, route, path, app[SESSION], app[OUTAGES],
+            return await _waiting(route, lambda: proxy_websocket(
+                request, route, path, app[WS_SESSION], app[OUTAGES],
                 listen_host=app[LIVE].current.config.listen.host,
                 cors_allows=named.allows if named is not None else None,
-            )
-        return await forward_http(request, route, path, app[SESSION], app[OUTAGES])
+            ))
+        return await _waiting(route, lambda: forward_http(request, route, path, app[SESSION],
+                                                          app[OUTAGES]))
     except UpstreamError as err:
         return await upstream_failure(request, route, err)
+
+
+async def _waiting(route: Route, attempt: Callable[[], Awaitable[web.StreamResponse]]
+                   ) -> web.StreamResponse:
+    """``attempt``, retried while the target refuses connections, up to
+    ``route.wait_for_backend`` seconds: a backend restarting under nodemon or
+    ``uvicorn --reload`` costs the browser a pause, not a 502. A refused connection sent
+    nothing, so any request, whatever its method, can be tried again."""
+    if route.wait_for_backend <= 0:
+        return await attempt()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + route.wait_for_backend
+    while True:
+        try:
+            return await attempt()
+        except UpstreamError as err:
+            if err.kind != "refused" or loop.time() + _RETRY_EVERY > deadline:
+                raise
+        await asyncio.sleep(_RETRY_EVERY)
 
 
 async def upstream_failure(

@@ -26,6 +26,7 @@ from .config import (
     WS_ORIGIN_POLICIES,
     Config,
     CorsPolicy,
+    Limits,
     Listen,
     Rewrite,
     Route,
@@ -33,6 +34,7 @@ from .config import (
     Timeouts,
     check_header,
     normalize_prefix,
+    parse_allowed_host,
     parse_listen,
     parse_origin,
     parse_rewrite,
@@ -47,9 +49,11 @@ __all__ = ["DEFAULT_CONFIG_NAME", "MAX_CONFIG_BYTES", "MAX_DEPTH", "config_from_
 DEFAULT_CONFIG_NAME = "devproxy.yaml"
 MAX_CONFIG_BYTES = 1024 * 1024
 
-TOP_KEYS = ("listen", "routes", "cors")
+TOP_KEYS = ("listen", "routes", "cors", "allowed_hosts", "limits")
 TARGET_KEYS = ("target", "change_origin", "strip_prefix", "rewrite", "headers", "timeout",
-               "secure", "ws", "ws_origin", "cors")
+               "secure", "ws", "ws_origin", "cors", "wait_for_backend")
+LIMIT_KEYS = ("header_size", "headers", "header_timeout", "idle_timeout",
+              "upstream_connections")
 STATIC_KEYS = ("static", "spa", "dotfiles")
 ROUTE_KEYS = ("path", *TARGET_KEYS, *STATIC_KEYS)
 TIMEOUT_KEYS = ("connect", "response")
@@ -248,6 +252,9 @@ class _Builder:
         before = len(self.n.problems)
         listen = self._listen(f["listen"]) if "listen" in f else None
         cors = self._cors(f["cors"], "cors") if "cors" in f else None
+        hosts, any_host = self._allowed_hosts(f["allowed_hosts"]) if "allowed_hosts" in f \
+            else ((), False)
+        limits = self._limits(f["limits"]) if "limits" in f else Limits()
         if "routes" not in f:
             self.n.problem(root, "routes: missing; add a list of routes, e.g.\n"
                                  "  routes:\n    - path: /api\n      target: http://127.0.0.1:3000")
@@ -261,7 +268,30 @@ class _Builder:
         if self.n.failed_since(before):
             return None
         return Config(listen=listen or Listen(DEFAULT_LISTEN_HOST, DEFAULT_LISTEN_PORT),
-                      routes=tuple(r for r in routes if r is not None), cors=cors)
+                      routes=tuple(r for r in routes if r is not None), cors=cors,
+                      allowed_hosts=hosts, any_host=any_host, limits=limits)
+
+    def _allowed_hosts(self, node: yaml.Node) -> tuple[tuple[str, ...], bool]:
+        if isinstance(node, yaml.ScalarNode) and node.value == "all":
+            return (), True
+        items = self.n.sequence(node, "allowed_hosts", "a list of host names, or all")
+        hosts = [self.n.parsed(item, f"allowed_hosts[{i}]", parse_allowed_host, "a host name")
+                 for i, item in enumerate(items or ())]
+        return tuple(h for h in hosts if h is not None), False
+
+    def _limits(self, node: yaml.Node) -> Limits:
+        f = self.n.mapping(node, "limits", LIMIT_KEYS) or {}
+        default = Limits()
+        values: dict[str, float | int] = {}
+        for key, value in f.items():
+            where = f"limits.{key}"
+            number = (self.n.positive_number(value, where) if key.endswith("timeout")
+                      else self.n.integer(value, where))
+            if number is not None and key in ("header_size", "headers") and number < 1:
+                self.n.problem(value, f"{where}: expected a whole number greater than 0")
+            elif number is not None:
+                values[key] = number
+        return replace(default, **values)  # type: ignore[arg-type]
 
     def _listen(self, node: yaml.Node) -> Listen | None:
         if isinstance(node, yaml.ScalarNode) and node.style is None and node.value.isdigit():
@@ -340,6 +370,9 @@ class _Builder:
             timeout=self._timeout(f["timeout"], f"{where}.timeout") if "timeout" in f
             else Timeouts(),
             cors=self._route_cors(f["cors"], f"{where}.cors") if "cors" in f else cors,
+            wait_for_backend=(self.n.positive_number(f["wait_for_backend"],
+                                                     f"{where}.wait_for_backend") or 0.0)
+            if "wait_for_backend" in f else 0.0,
         )
 
     def _rewrite(self, node: yaml.Node, where: str) -> tuple[Rewrite, ...]:

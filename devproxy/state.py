@@ -18,6 +18,7 @@ from aiohttp import web
 from .config import Config
 from .cors import CorsRules
 from .router import RouteTable
+from .screen import HostRules
 from .upstream import Outages
 
 
@@ -29,6 +30,7 @@ class Snapshot:
     table: RouteTable
     cors: dict[str, CorsRules]  # route path -> compiled CORS mode, for CORS routes only
     fallback_cors: CorsRules | None  # the top-level policy, for requests no route matches
+    hosts: HostRules
 
     @classmethod
     def build(cls, config: Config) -> Snapshot:
@@ -37,6 +39,7 @@ class Snapshot:
             table=RouteTable(config.routes),
             cors={r.path: CorsRules(r.cors) for r in config.routes if r.cors is not None},
             fallback_cors=CorsRules(config.cors) if config.cors is not None else None,
+            hosts=HostRules(config),
         )
 
 
@@ -82,4 +85,6 @@ class Live:
 
 LIVE = web.AppKey("live", Live)
 SESSION = web.AppKey("session", aiohttp.ClientSession)
+WS_SESSION = web.AppKey("ws_session", aiohttp.ClientSession)
 OUTAGES = web.AppKey("outages", Outages)
+WARNED_HOSTS = web.AppKey("warned_hosts", set[str])  # refused Host names already logged

@@ -39,16 +39,17 @@ _REFUSAL_BODY_LIMIT = 64 * 1024
 _REFUSAL_READ_TIMEOUT = 5.0
 
 
-def make_session() -> aiohttp.ClientSession:
+def make_session(per_target: int = 64) -> aiohttp.ClientSession:
     """The app's one pooled upstream client.
 
     No cookie jar (cookies belong to the browser), no decompression (bodies pass
     through byte for byte), no total timeout (streams may run for hours); redirects
-    are refused per request. Connection limits stay unbounded here: the browser
-    already bounds its connections per origin.
+    are refused per request. At most ``per_target`` connections to one target (0: no
+    cap); further requests queue for a free one instead of flooding a dev server.
     """
     connector = aiohttp.TCPConnector(
         limit=0,
+        limit_per_host=per_target,
         resolver=LoopbackResolver(),
         keepalive_timeout=30,
         ttl_dns_cache=10,

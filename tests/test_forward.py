@@ -37,14 +37,14 @@ async def test_raw_path_and_query_are_forwarded_byte_for_byte(backend_factory, p
     assert backend.recorder.last.raw_path == target.decode()
 
 
-async def test_encoded_newline_in_path_is_forwarded_not_refused(backend_factory, proxy_factory):
+async def test_encoded_newline_in_path_is_refused_not_forwarded(backend_factory, proxy_factory):
     backend = await backend_factory()
     proxy = await proxy_factory(route("/", backend.url))
     reply = await raw_exchange(
         proxy.port, b"GET /a%0Ab HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
     )
-    assert reply.startswith(b"HTTP/1.1 200")
-    assert backend.recorder.last.raw_path == "/a%0Ab"
+    assert reply.startswith(b"HTTP/1.1 400")
+    assert backend.recorder.seen == []
 
 
 async def test_strip_prefix_base_path_and_rewrite_shape_the_upstream_path(
@@ -174,7 +174,8 @@ async def test_a_response_without_content_type_gets_none_added(proxy_factory):
     try:
         proxy = await proxy_factory(route("/", f"http://127.0.0.1:{port}"))
         reply = await raw_exchange(proxy.port,
-                                   b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                                   b"GET / HTTP/1.1\r\nHost: localhost\r\n"
+                                   b"Connection: close\r\n\r\n")
     finally:
         server.close()
     head = reply.split(b"\r\n\r\n")[0].lower()
@@ -187,7 +188,8 @@ async def test_a_response_without_content_type_gets_none_added(proxy_factory):
 async def test_client_headers_are_not_invented_upstream(backend_factory, proxy_factory):
     backend = await backend_factory()
     proxy = await proxy_factory(route("/", backend.url))
-    reply = await raw_exchange(proxy.port, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+    reply = await raw_exchange(proxy.port, b"POST / HTTP/1.1\r\nHost: localhost\r\n"
+                                           b"Content-Length: 2\r\n"
                                            b"Connection: close\r\n\r\nhi")
     assert reply.startswith(b"HTTP/1.1 200")
     got = backend.recorder.last.headers
@@ -413,7 +415,7 @@ async def test_absolute_form_request_target_is_refused(backend_factory, proxy_fa
     backend = await backend_factory()
     proxy = await proxy_factory(route("/", backend.url))
     reply = await raw_exchange(proxy.port, b"GET http://example.com/ HTTP/1.1\r\n"
-                                           b"Host: example.com\r\nConnection: close\r\n\r\n")
+                                           b"Host: localhost\r\nConnection: close\r\n\r\n")
     assert reply.startswith(b"HTTP/1.1 400")
     assert backend.recorder.seen == []
 
@@ -458,7 +460,7 @@ async def test_client_disconnect_cancels_the_upstream_request(backend_factory, p
     backend = await backend_factory(handler)  # test servers cancel handlers on disconnect
     proxy = await proxy_factory(route("/", backend.url))
     _, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
-    writer.write(b"GET /long-poll HTTP/1.1\r\nHost: x\r\n\r\n")
+    writer.write(b"GET /long-poll HTTP/1.1\r\nHost: localhost\r\n\r\n")
     await writer.drain()
     await asyncio.wait_for(started.wait(), 5)
     writer.close()

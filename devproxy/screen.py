@@ -1,0 +1,184 @@
+"""What is refused before routing: foreign Host names, non-path targets, ambiguous paths.
+
+Pure decisions over the request line and a few headers. The HTTP parser (llhttp, via
+aiohttp) already refuses the classic smuggling shapes (Content-Length with
+Transfer-Encoding, duplicate Content-Length, obs-fold, bare CR or LF, NUL); this module
+refuses what it lets through but a reverse proxy must not pass on.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from .config import RESERVED_PREFIX, Config
+from .router import RouteTable
+
+# Always allowed: names that can only mean this machine (RFC 6761 §6.3).
+_LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+# %0A, %0D, %00: no path needs them, and a backend that decodes them into a log line, a
+# header or a file name is open to injection.
+_ENCODED_CONTROL = re.compile(r"%(0[ad0]|00)", re.IGNORECASE)
+_DOT_SEGMENT_HINT = re.compile(r"(^|/)(\.|%2e){1,2}($|/|\?)", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    status: int
+    title: str
+    detail: str
+    hint: str = ""
+
+
+class HostRules:
+    """The Host allowlist against DNS rebinding, compiled once per config.
+
+    A page on attacker.example can make its own name resolve to 127.0.0.1 and then
+    read devproxy's answers as same-origin; what gives it away is the Host header.
+    """
+
+    __slots__ = ("_exact", "_suffixes", "any_host")
+
+    def __init__(self, config: Config) -> None:
+        self.any_host = config.any_host
+        exact = {*_LOOPBACK_HOSTS, config.listen.host.lower().strip("[]")}
+        suffixes = {".localhost"}
+        for host in config.allowed_hosts:
+            if host.startswith("*."):
+                suffixes.add(host[1:])
+            else:
+                exact.add(host.strip("[]"))
+        self._exact = frozenset(exact)
+        self._suffixes = tuple(suffixes)
+
+    def allows(self, host_header: str) -> bool:
+        if self.any_host:
+            return True
+        host = _hostname(host_header)
+        return host in self._exact or host.endswith(self._suffixes)
+
+
+def _hostname(host_header: str) -> str:
+    """The host of a Host header, lower-cased, without port, brackets or final dot."""
+    value = host_header.strip().lower()
+    if value.startswith("["):
+        return value[1:].partition("]")[0]
+    return value.partition(":")[0].rstrip(".")
+
+
+def host_refusal(rules: HostRules, host: str | None) -> Refusal | None:
+    """403 for a Host that is not this machine's (an absent Host passes: HTTP/1.0)."""
+    if host is None or rules.allows(host):
+        return None
+    name = _hostname(host)
+    return Refusal(
+        403, "Host not allowed",
+        f"devproxy refused a request for Host {host!r}: only this machine's names are "
+        f"served, so that a web page cannot reach your dev servers through DNS rebinding.",
+        hint=f"if {name!r} is yours, add it to devproxy.yaml: allowed_hosts: [{name}]",
+    )
+
+
+def target_refusal(method: str, raw_target: str, version: tuple[int, int],
+                   transfer_encoding: str | None) -> Refusal | None:
+    """Request-line and framing shapes devproxy never forwards."""
+    if version < (1, 0):
+        return Refusal(400, "HTTP/0.9 not supported", "Send HTTP/1.0 or later.")
+    if method == "CONNECT":
+        return Refusal(405, "CONNECT not supported", "devproxy is a reverse proxy for its "
+                       "configured routes, not a forward proxy or tunnel.")
+    if not raw_target.startswith("/"):
+        # RFC 9112 §3.2.2: absolute-form is for forward proxies; upstreams come only
+        # from the config, so devproxy is never an open proxy.
+        return Refusal(400, "Not a path", "devproxy only serves origin-form requests "
+                       "(a path such as /api/users), not absolute URLs or '*'.")
+    if transfer_encoding is not None and transfer_encoding.strip().lower() != "chunked":
+        # RFC 9112 §6.1: a coding devproxy would drop when re-framing the body.
+        return Refusal(501, "Transfer-Encoding not supported",
+                       f"Only 'Transfer-Encoding: chunked' is accepted, got "
+                       f"{transfer_encoding!r}.")
+    path = raw_target.partition("?")[0]
+    if "#" in raw_target:
+        # RFC 9112 §3.2: a fragment is never part of a request-target.
+        return Refusal(400, "Fragment in request target",
+                       "A '#' is never sent in a request; encode it as %23.")
+    if "\\" in path:
+        return Refusal(400, "Backslash in path", "Backslashes are read as '/' by some "
+                       "servers and not by others; write '/' or encode it as %5C.")
+    if _ENCODED_CONTROL.search(raw_target):
+        return Refusal(400, "Encoded control character",
+                       "The target contains %0A, %0D or %00, which no path needs.")
+    return None
+
+
+def path_refusal(table: RouteTable, path: str) -> Refusal | None:
+    """400 when the raw path and its normalised reading could end up in different places.
+
+    devproxy routes the raw path and forwards it unchanged; a backend (or a static
+    folder) that decodes ``%2F`` or removes dot segments must not be able to resolve
+    it somewhere another route, or nothing, would have been chosen. Browsers never send
+    such paths (the URL parser removes dot segments), so this costs real clients nothing.
+    """
+    if "%" not in path and "/." not in path:
+        return None
+    normal = normalise(path)
+    if normal == path:
+        return None
+    raw_match, normal_match = table.match(path), table.match(normal)
+    raw_route = raw_match.route.path if raw_match else None
+    normal_route = normal_match.route.path if normal_match else None
+    if raw_route != normal_route:
+        return Refusal(400, "Ambiguous path",
+                       f"{path!r} is routed to {raw_route or 'no route'}, but once decoded "
+                       f"and normalised ({normal!r}) to {normal_route or 'no route'}; "
+                       f"devproxy forwards neither.")
+    if raw_match is not None and _climbs(raw_match.rest):
+        return Refusal(400, "Ambiguous path",
+                       f"{path!r} climbs out of route {raw_route} with '..' segments.")
+    return None
+
+
+def normalise(path: str) -> str:
+    """Decode ``%2E``/``%2F``/``%5C``, read ``\\`` as ``/``, remove dot segments."""
+    decoded = unquote(path, errors="replace").replace("\\", "/")
+    return _remove_dot_segments(decoded)
+
+
+def _remove_dot_segments(path: str) -> str:
+    """RFC 3986 §5.2.4 on an absolute path."""
+    out: list[str] = []
+    segments = path.split("/")[1:]
+    for i, segment in enumerate(segments):
+        last = i == len(segments) - 1
+        if segment == "..":
+            if out:
+                out.pop()
+            if last:
+                out.append("")
+        elif segment == ".":
+            if last:
+                out.append("")
+        else:
+            out.append(segment)
+    return "/" + "/".join(out)
+
+
+def _climbs(rest: str) -> bool:
+    """Whether dot segments in a route's remainder would pop above its root."""
+    if not _DOT_SEGMENT_HINT.search(rest):
+        return False
+    depth = 0
+    for segment in unquote(rest, errors="replace").replace("\\", "/").split("/")[1:]:
+        if segment == "..":
+            depth -= 1
+            if depth < 0:
+                return True
+        elif segment not in (".", ""):
+            depth += 1
+    return False
+
+
+def is_reserved(path: str) -> bool:
+    """Whether ``path`` is under devproxy's own prefix."""
+    return path == RESERVED_PREFIX or path.startswith(RESERVED_PREFIX + "/")
