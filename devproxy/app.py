@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from .config import Config, Listen
 from .corsmode import REFUSED, RefusedOrigins, add_cors_headers
@@ -39,7 +40,7 @@ _CATCH_ALL = "/{tail:(?s:.*)}"
 
 def make_app(live: Live) -> web.Application:
     """The aiohttp app serving ``live.current`` routes, whatever they become later."""
-    app = web.Application()
+    app = web.Application(middlewares=[_everything])
     app[LIVE] = live
     app[OUTAGES] = Outages()
     app[REFUSED] = RefusedOrigins()
@@ -51,6 +52,15 @@ def make_app(live: Live) -> web.Application:
     app.on_response_prepare.append(add_cors_headers)
     app.router.add_route("*", _CATCH_ALL, handle)
     return app
+
+
+@web.middleware
+async def _everything(request: web.Request, handler: Handler) -> web.StreamResponse:
+    # aiohttp's router answers a target that is not a path (CONNECT's authority form,
+    # OPTIONS *) with its own 404; devproxy's handler must see and refuse those too.
+    if request.match_info.http_exception is not None:
+        return await handle(request)
+    return await handler(request)
 
 
 async def _client_session(app: web.Application) -> AsyncIterator[None]:

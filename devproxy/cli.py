@@ -142,6 +142,10 @@ async def _run(config: Config, *, quiet: bool, watch: Path | None,
     await server.start()
     if not quiet:
         click.echo(_banner(config, server.port, watch), err=True)
+    if config.any_host:
+        logging.getLogger("devproxy").warning(
+            "allowed_hosts: all: requests for any Host name are served, so a web page using "
+            "DNS rebinding can read your dev servers; list the names you use instead")
     if not config.listen.is_loopback:
         logging.getLogger("devproxy").warning(
             "listening on %s, not a loopback address: anyone on your network can use this "

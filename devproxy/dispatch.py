@@ -63,16 +63,17 @@ async def handle(request: web.Request) -> web.StreamResponse:
 
 
 def _screen(request: web.Request, snapshot: Snapshot) -> Refusal | None:
-    # Host first, before anything is routed or answered: the DNS-rebinding defence
-    # covers HTTP and WebSocket, devproxy's own pages and its 404s alike.
-    refusal = host_refusal(snapshot.hosts, request.headers.get("Host"))
-    if refusal is not None:
-        _warn_host(request)
-        return refusal
     raw = request.raw_path
+    # The request's shape first (CONNECT, absolute form, smuggling leftovers), then the
+    # Host, before anything is routed or answered: the DNS-rebinding defence covers HTTP
+    # and WebSocket, devproxy's own pages and its 404s alike.
     refusal = target_refusal(request.method, raw, tuple(request.version),  # type: ignore[arg-type]
                              request.headers.get("Transfer-Encoding"))
     if refusal is not None:
+        return refusal
+    refusal = host_refusal(snapshot.hosts, request.headers.get("Host"))
+    if refusal is not None:
+        _warn_host(request)
         return refusal
     path = raw.partition("?")[0]
     if is_reserved(path):

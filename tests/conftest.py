@@ -120,8 +120,8 @@ async def proxy_factory() -> AsyncIterator[Callable[..., Awaitable[Proxy]]]:
     """Start devproxy in-process on an ephemeral port with the given routes."""
     servers: list[ProxyServer] = []
 
-    async def start(*routes: Route, shutdown_timeout: float = 2.0) -> Proxy:
-        config = Config(listen=Listen("127.0.0.1", 0), routes=routes)
+    async def start(*routes: Route, shutdown_timeout: float = 2.0, **config: Any) -> Proxy:
+        config = Config(listen=Listen("127.0.0.1", 0), routes=routes, **config)
         server = ProxyServer(Live(Snapshot.build(config)), shutdown_timeout=shutdown_timeout)
         await server.start()
         servers.append(server)

@@ -1,0 +1,544 @@
+"""Hostile and broken traffic over real sockets: what is refused, what reaches the
+backend, and that the next ordinary request still works.
+
+Raw sockets throughout, because aiohttp's client cannot produce most of these bytes.
+Each case asserts the status devproxy answers, what the recording backend received
+(usually nothing), and then sends a normal request that must be served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from devproxy.config import Limits
+from devproxy.router import RouteTable
+from devproxy.screen import normalise, path_refusal, target_refusal
+
+from .conftest import Backend, Proxy, route
+
+NORMAL = b"GET /api/ok HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+
+
+@dataclass
+class Setup:
+    proxy: Proxy
+    backend: Backend
+    secret: bytes
+
+
+@pytest.fixture
+async def setup(backend_factory: Any, proxy_factory: Any, tmp_path: Path
+                ) -> AsyncIterator[Setup]:
+    root = tmp_path / "public"
+    (root / "sub").mkdir(parents=True)
+    (root / "index.html").write_text("<h1>home</h1>")
+    (root / "sub" / "a.txt").write_text("a")
+    (root / ".env").write_text("SECRET=in-root")
+    secret = b"TOP-SECRET-OUTSIDE"
+    (tmp_path / "secret.txt").write_bytes(secret)
+    (root / "link").symlink_to(tmp_path / "secret.txt")
+    backend = await backend_factory()
+    proxy = await proxy_factory(
+        route("/api", backend.url), route("/v", backend.url + "/v1", strip_prefix=True),
+        route("/static", static=root), route("/", backend.url),
+        allowed_hosts=("myapp.test", "*.corp.test"),
+    )
+    yield Setup(proxy, backend, secret)
+
+
+async def exchange(port: int, data: bytes, *, wait: float = 5.0) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(data)
+        await writer.drain()
+        async with asyncio.timeout(wait):
+            return await reader.read()
+    finally:
+        writer.close()
+
+
+def status(reply: bytes) -> int:
+    return int(reply.split(b" ", 2)[1])
+
+
+async def still_serves(s: Setup) -> None:
+    before = len(s.backend.recorder.seen)
+    reply = await exchange(s.proxy.port, NORMAL)
+    assert status(reply) == 200, reply[:200]
+    assert len(s.backend.recorder.seen) == before + 1
+
+
+def req(target: str = "/api/x", headers: str = "Host: localhost\r\n", method: str = "GET",
+        body: bytes = b"", version: str = "HTTP/1.1") -> bytes:
+    return (f"{method} {target} {version}\r\n{headers}Connection: close\r\n\r\n".encode()
+            + body)
+
+
+# -- refused before the backend: (id, bytes, status) ---------------------------------
+
+MALFORMED = [
+    ("garbage-request-line", b"GARBAGE\r\n\r\n", 400),
+    ("bad-method-char", b"G@T /api/x HTTP/1.1\r\nHost: localhost\r\n\r\n", 400),
+    ("http-0.9", b"GET /api/x\r\n\r\n", 400),
+    ("bad-version", b"GET /api/x HTTP/1.x\r\nHost: localhost\r\n\r\n", 400),
+    ("missing-host-1.1", b"GET /api/x HTTP/1.1\r\n\r\n", 400),
+    ("duplicate-host", req(headers="Host: localhost\r\nHost: evil.test\r\n"), 400),
+    ("header-without-colon", req(headers="Host: localhost\r\nNoColon\r\n"), 400),
+    ("space-before-colon", req(headers="Host: localhost\r\nX-A : b\r\n"), 400),
+    ("nul-in-header-value", req(headers="Host: localhost\r\nX-A: b\x00c\r\n"), 400),
+    ("lf-only-line-endings", b"GET /api/x HTTP/1.1\nHost: localhost\n\n", 400),
+]
+
+SMUGGLING = [
+    ("cl-and-te", req(method="POST", headers="Host: localhost\r\nContent-Length: 5\r\n"
+                      "Transfer-Encoding: chunked\r\n", body=b"0\r\n\r\n"), 400),
+    ("te-and-cl", req(method="POST", headers="Host: localhost\r\nTransfer-Encoding: "
+                      "chunked\r\nContent-Length: 5\r\n", body=b"0\r\n\r\n"), 400),
+    ("duplicate-cl-same", req(method="POST", headers="Host: localhost\r\nContent-Length: "
+                              "1\r\nContent-Length: 1\r\n", body=b"x"), 400),
+    ("duplicate-cl-different", req(method="POST", headers="Host: localhost\r\n"
+                                   "Content-Length: 1\r\nContent-Length: 2\r\n",
+                                   body=b"xx"), 400),
+    ("cl-list", req(method="POST", headers="Host: localhost\r\nContent-Length: 1, 1\r\n",
+                    body=b"x"), 400),
+    ("cl-plus-sign", req(method="POST", headers="Host: localhost\r\nContent-Length: +1\r\n",
+                         body=b"x"), 400),
+    ("te-gzip-chunked", req(method="POST", headers="Host: localhost\r\nTransfer-Encoding: "
+                            "gzip, chunked\r\n", body=b"0\r\n\r\n"), 501),
+    ("te-twice", req(method="POST", headers="Host: localhost\r\nTransfer-Encoding: chunked"
+                     "\r\nTransfer-Encoding: chunked\r\n", body=b"0\r\n\r\n"), 400),
+    ("te-space-before-colon", req(method="POST", headers="Host: localhost\r\n"
+                                  "Transfer-Encoding : chunked\r\n", body=b"0\r\n\r\n"), 400),
+    ("obs-fold", req(headers="Host: localhost\r\nX-A: b\r\n c\r\n"), 400),
+    ("bare-lf-in-value", b"GET /api/x HTTP/1.1\r\nHost: localhost\r\nX-A: b\nX-B: c\r\n\r\n",
+     400),
+    ("bare-cr-in-value", b"GET /api/x HTTP/1.1\r\nHost: localhost\r\nX-A: b\rc\r\n\r\n", 400),
+    ("bad-chunk-size", req(method="POST", headers="Host: localhost\r\nTransfer-Encoding: "
+                           "chunked\r\n", body=b"zz\r\nx\r\n0\r\n\r\n"), 400),
+]
+
+HOSTS = [
+    ("foreign-host", req(headers="Host: evil.test\r\n"), 403),
+    ("foreign-host-with-port", req(headers="Host: evil.test:8080\r\n"), 403),
+    ("rebinding-lookalike", req(headers="Host: localhost.evil.test\r\n"), 403),
+    ("other-loopback-ip", req(headers="Host: 127.0.0.2\r\n"), 403),
+    ("suffix-trick", req(headers="Host: notcorp.test\r\n"), 403),
+    ("foreign-host-websocket", req(headers="Host: evil.test\r\nUpgrade: websocket\r\n"
+                                   "Connection: Upgrade\r\nSec-WebSocket-Key: "
+                                   "dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"),
+     403),
+    ("foreign-host-on-reserved-prefix", req("/__devproxy/", headers="Host: evil.test\r\n"),
+     403),
+]
+
+OPEN_PROXY = [
+    ("absolute-form-http", req("http://example.com/", headers="Host: localhost\r\n"), 400),
+    ("absolute-form-https", req("https://example.com:443/x", headers="Host: localhost\r\n"),
+     400),
+    ("connect", req("example.com:443", method="CONNECT",
+                    headers="Host: example.com:443\r\n"), 405),
+    ("asterisk-form", req("*", method="OPTIONS"), 400),
+]
+
+PATHS = [
+    ("encoded-slash-across-route-boundary", req("/api%2fadmin"), 400),
+    ("encoded-slash-into-route", req("/x%2f..%2fapi/a"), 400),
+    ("encoded-dotdot-out-of-route", req("/api/%2e%2e/admin"), 400),
+    ("mixed-encoded-dotdot", req("/api/.%2e/admin"), 400),
+    ("dotdot-into-another-route", req("/x/../api/a"), 400),
+    ("dotdot-climbing-out-of-base-path", req("/v/../../etc/passwd"), 400),
+    ("dotdot-within-route-then-out", req("/v/a/../../admin"), 400),
+    ("backslash", req("/api\\..\\admin"), 400),
+    ("literal-fragment", req("/api/x#frag"), 400),
+    ("encoded-lf", req("/api/a%0Ab"), 400),
+    ("encoded-cr", req("/api/a%0db"), 400),
+    ("encoded-nul", req("/api/a%00b"), 400),
+    ("reserved-prefix", req("/__devproxy/api/requests"), 404),
+]
+
+REFUSED = MALFORMED + SMUGGLING + HOSTS + OPEN_PROXY + PATHS
+
+
+@pytest.mark.parametrize(("data", "expected"), [c[1:] for c in REFUSED],
+                         ids=[c[0] for c in REFUSED])
+async def test_refused_before_reaching_the_backend(setup: Setup, data: bytes,
+                                                   expected: int) -> None:
+    reply = await exchange(setup.proxy.port, data)
+    assert status(reply) == expected, reply[:300]
+    assert setup.backend.recorder.seen == []
+    await still_serves(setup)
+
+
+# -- allowed through, exactly as sent --------------------------------------------------
+
+ALLOWED = [
+    ("localhost-with-port", "Host: localhost:1234\r\n", "/api/x"),
+    ("localhost-trailing-dot", "Host: localhost.\r\n", "/api/x"),
+    ("dot-localhost", "Host: app.localhost\r\n", "/api/x"),
+    ("ipv6-loopback", "Host: [::1]:8080\r\n", "/api/x"),
+    ("listed-host", "Host: myapp.test\r\n", "/api/x"),
+    ("listed-wildcard", "Host: a.b.corp.test\r\n", "/api/x"),
+    ("encoded-slash-inside-route", "Host: localhost\r\n", "/api/files/a%2Fb"),
+    ("dotdot-staying-in-route", "Host: localhost\r\n", "/api/a/../b"),
+    ("encoded-space", "Host: localhost\r\n", "/api/hello%20world"),
+    ("vite-query-token", "Host: localhost\r\n", "/?token=a%2Fb&x=..%2F"),
+    ("dotfile-like-name", "Host: localhost\r\n", "/api/.well-known/x"),
+]
+
+
+@pytest.mark.parametrize(("headers", "target"), [c[1:] for c in ALLOWED],
+                         ids=[c[0] for c in ALLOWED])
+async def test_allowed_and_forwarded_byte_for_byte(setup: Setup, headers: str,
+                                                   target: str) -> None:
+    reply = await exchange(setup.proxy.port, req(target, headers=headers))
+    assert status(reply) == 200, reply[:300]
+    assert setup.backend.recorder.last.raw_path == target
+
+
+async def test_http_1_0_without_host_is_served(setup: Setup) -> None:
+    reply = await exchange(setup.proxy.port, b"GET /api/x HTTP/1.0\r\n\r\n")
+    assert status(reply) == 200
+    assert setup.backend.recorder.last.raw_path == "/api/x"
+
+
+# -- static traversal: at least 25 encodings, none may leave the folder -----------------
+
+TRAVERSAL = [
+    "/static/../secret.txt", "/static/..%2fsecret.txt", "/static/..%2Fsecret.txt",
+    "/static/%2e%2e/secret.txt", "/static/%2E%2E/secret.txt", "/static/%2e%2e%2fsecret.txt",
+    "/static/.%2e/secret.txt", "/static/%2e./secret.txt", "/static/..%5csecret.txt",
+    "/static/..%5Csecret.txt", "/static/%252e%252e/secret.txt", "/static/..%252fsecret.txt",
+    "/static/%c0%ae%c0%ae/secret.txt", "/static/%c0%af../secret.txt",
+    "/static/..%c0%afsecret.txt", "/static/%e0%80%ae%e0%80%ae/secret.txt",
+    "/static/sub/../../secret.txt", "/static/sub/%2e%2e/%2e%2e/secret.txt",
+    "/static//../secret.txt", "/static/./../secret.txt", "/static/..;/secret.txt",
+    "/static/%2e%2e;/secret.txt", "/static/link", "/static/link/", "/static/.env",
+    "/static/%2eenv", "/static/sub/..%2f.env", "/static/secret.txt%00.html",
+    "/static/..%00/secret.txt", "/static/%u002e%u002e/secret.txt",
+]
+
+
+@pytest.mark.parametrize("target", TRAVERSAL)
+async def test_static_never_leaves_its_folder(setup: Setup, target: str) -> None:
+    reply = await exchange(setup.proxy.port, req(target))
+    assert status(reply) in (400, 403, 404), reply[:300]
+    assert setup.secret not in reply and b"SECRET=in-root" not in reply
+    assert setup.backend.recorder.seen == []  # not handed to the "/" route either
+    reply = await exchange(setup.proxy.port, req("/static/sub/a.txt"))
+    assert status(reply) == 200 and reply.endswith(b"a")
+
+
+async def test_a_directory_is_never_listed(setup: Setup) -> None:
+    reply = await exchange(setup.proxy.port, req("/static/sub/"))
+    assert status(reply) == 404
+    assert b"a.txt" not in reply
+
+
+# -- hop-by-hop abuse --------------------------------------------------------------------
+
+async def test_connection_naming_x_forwarded_for_cannot_strip_devproxys_own(
+        setup: Setup) -> None:
+    reply = await exchange(setup.proxy.port, req(headers=(
+        "Host: localhost\r\nX-Forwarded-For: 6.6.6.6\r\n"
+        "Connection: close, X-Forwarded-For, X-Forwarded-Host\r\n")))
+    assert status(reply) == 200
+    seen = setup.backend.recorder.last.headers
+    assert seen["X-Forwarded-For"] == "127.0.0.1"  # the spoofed hop is dropped too
+    assert seen["X-Forwarded-Host"] == "localhost"
+
+
+async def test_h2c_upgrade_is_not_passed_to_the_backend(setup: Setup) -> None:
+    # h2c smuggling: a backend that accepts the upgrade would get a tunnel past the proxy.
+    reply = await exchange(setup.proxy.port, req(headers=(
+        "Host: localhost\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n"
+        "Connection: Upgrade, HTTP2-Settings\r\n")))
+    assert status(reply) == 200
+    seen = setup.backend.recorder.last.headers
+    assert "Upgrade" not in seen and "HTTP2-Settings" not in seen
+
+
+async def test_te_trailers_and_keep_alive_are_not_forwarded(setup: Setup) -> None:
+    reply = await exchange(setup.proxy.port, req(headers=(
+        "Host: localhost\r\nTE: trailers\r\nKeep-Alive: timeout=999\r\nProxy-Connection: x\r\n"
+    )))
+    assert status(reply) == 200
+    seen = setup.backend.recorder.last.headers
+    assert not {"TE", "Keep-Alive", "Proxy-Connection"} & set(seen.keys())
+
+
+# -- limits -------------------------------------------------------------------------------
+
+@pytest.fixture
+async def limited(backend_factory: Any, proxy_factory: Any) -> Setup:
+    backend = await backend_factory()
+    limits = Limits(header_size=4096, headers=20, header_timeout=0.5, idle_timeout=2)
+    proxy = await proxy_factory(route("/", backend.url), limits=limits)
+    return Setup(proxy, backend, b"")
+
+
+@pytest.mark.parametrize(("data", "expected"), [
+    pytest.param(req(headers="Host: localhost\r\nX-Big: " + "a" * 5000 + "\r\n"), 431,
+                 id="header-field-too-large"),
+    pytest.param(req(headers="Host: localhost\r\n" + "".join(
+        f"X-H{i}: v\r\n" for i in range(30))), 431, id="too-many-headers"),
+    pytest.param(req("/" + "a" * 5000), 414, id="request-line-too-long"),
+])
+async def test_oversized_requests_are_refused(limited: Setup, data: bytes,
+                                              expected: int) -> None:
+    reply = await exchange(limited.proxy.port, data)
+    assert status(reply) in (400, expected), reply[:200]
+    assert limited.backend.recorder.seen == []
+    assert status(await exchange(limited.proxy.port, req("/"))) == 200
+
+
+async def test_headers_under_the_limits_pass(limited: Setup) -> None:
+    reply = await exchange(limited.proxy.port, req(headers="Host: localhost\r\nCookie: "
+                                                   + "a" * 3000 + "\r\n"))
+    assert status(reply) == 200
+
+
+async def test_slowloris_does_not_stop_a_normal_client_and_is_cut_off(limited: Setup) -> None:
+    port = limited.proxy.port
+    held: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    try:
+        for _ in range(500):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
+            held.append((reader, writer))
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        reply = await exchange(port, req("/"), wait=1.0)
+        assert status(reply) == 200
+        assert loop.time() - started < 1.0
+        async with asyncio.timeout(3):  # header_timeout is 0.5 s
+            for reader, _ in held:
+                assert await reader.read() == b""  # closed by devproxy, nothing answered
+    finally:
+        for _, writer in held:
+            writer.close()
+    assert status(await exchange(port, req("/"))) == 200
+    assert len(limited.backend.recorder.seen) == 2
+
+
+async def test_a_connection_that_sends_nothing_is_closed(limited: Setup) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", limited.proxy.port)
+    try:
+        async with asyncio.timeout(3):
+            assert await reader.read() == b""
+    finally:
+        writer.close()
+
+
+async def test_upstream_connections_per_target_are_capped_and_requests_queue(
+        backend_factory: Any, proxy_factory: Any) -> None:
+    active = 0
+    peak = 0
+
+    async def slow(request: web.Request) -> web.Response:
+        nonlocal active, peak
+        active += 1
+        peak = max(peak, active)
+        await asyncio.sleep(0.1)
+        active -= 1
+        return web.Response(text="ok")
+
+    backend = await backend_factory(slow)
+    proxy = await proxy_factory(route("/", backend.url), limits=Limits(upstream_connections=3))
+    replies = await asyncio.gather(*(exchange(proxy.port, req("/")) for _ in range(12)))
+    assert all(status(r) == 200 for r in replies)
+    assert peak == 3
+
+
+# -- backend faults: a clear error or a truncated response, never a silent success ------
+
+async def raw_backend(reply: bytes, *, close: bool = True, hang: float = 0.0
+                      ) -> tuple[asyncio.Server, int]:
+    """A backend that answers every request with ``reply`` bytes, then closes."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            if hang:
+                await asyncio.sleep(hang)
+            writer.write(reply)
+            await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            if close:
+                writer.transport.abort()  # a reset, not a clean FIN
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+@pytest.mark.parametrize(("reply", "expected"), [
+    pytest.param(b"", 502, id="reset-before-headers"),
+    pytest.param(b"HTTP/1.1 200 OK\r\nContent-Le", 502, id="reset-mid-headers"),
+    pytest.param(b"NOT HTTP AT ALL\r\n\r\n", 502, id="invalid-http"),
+    pytest.param(b"HTTP/1.1 200 OK\r\nContent-Length: 1, 2\r\n\r\nx", 502,
+                 id="invalid-content-length"),
+])
+async def test_backend_failure_before_the_response_is_a_502(proxy_factory: Any, reply: bytes,
+                                                             expected: int) -> None:
+    server, port = await raw_backend(reply)
+    try:
+        proxy = await proxy_factory(route("/", f"http://127.0.0.1:{port}"))
+        answer = await exchange(proxy.port, req("/"))
+        assert status(answer) == expected, answer[:300]
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("reply", [
+    pytest.param(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly-part", id="short-body"),
+    pytest.param(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+                 id="chunked-without-last-chunk"),
+])
+async def test_backend_dying_mid_body_is_never_a_complete_response(proxy_factory: Any,
+                                                                    reply: bytes) -> None:
+    server, port = await raw_backend(reply)
+    try:
+        proxy = await proxy_factory(route("/", f"http://127.0.0.1:{port}"))
+        answer = await exchange(proxy.port, req("/"))
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert status(answer) == 200
+        if b"Content-Length: 100" in head:
+            assert len(body) < 100  # the client sees the length was not met
+        else:
+            assert not body.endswith(b"0\r\n\r\n")  # no terminating chunk
+    finally:
+        server.close()
+
+
+async def test_backend_hanging_before_headers_is_a_504(proxy_factory: Any) -> None:
+    server, port = await raw_backend(b"HTTP/1.1 200 OK\r\n\r\n", hang=10)
+    try:
+        proxy = await proxy_factory(route("/", f"http://127.0.0.1:{port}",
+                                          timeout={"connect": 0.5, "response": 0.3}))
+        assert status(await exchange(proxy.port, req("/"))) == 504
+    finally:
+        server.close()
+
+
+async def test_a_stale_pooled_connection_is_retried_for_get(proxy_factory: Any) -> None:
+    # The backend closes each connection right after answering, without saying so:
+    # the pool's connection is dead by the next request.
+    reply = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    server, port = await raw_backend(reply)
+    try:
+        proxy = await proxy_factory(route("/", f"http://127.0.0.1:{port}"))
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+        try:
+            for _ in range(3):
+                writer.write(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                async with asyncio.timeout(5):
+                    head = await reader.readuntil(b"\r\n\r\n")
+                    assert head.startswith(b"HTTP/1.1 200")
+                    assert await reader.readexactly(2) == b"ok"
+        finally:
+            writer.close()
+    finally:
+        server.close()
+
+
+async def test_wait_for_backend_holds_requests_until_it_is_back(
+        proxy_factory: Any, unused_tcp_port: int) -> None:
+    proxy = await proxy_factory(route("/", f"http://127.0.0.1:{unused_tcp_port}",
+                                      wait_for_backend=5))
+
+    async def start_later() -> asyncio.Server:
+        await asyncio.sleep(0.5)
+
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\n"
+                         b"back")
+            await writer.drain()
+            writer.close()
+
+        return await asyncio.start_server(serve, "127.0.0.1", unused_tcp_port)
+
+    starting = asyncio.create_task(start_later())
+    answer = await exchange(proxy.port, req("/", method="POST",
+                                            headers="Host: localhost\r\nContent-Length: 3\r\n",
+                                            body=b"abc"))
+    server = await starting
+    try:
+        assert status(answer) == 200 and answer.endswith(b"back")
+    finally:
+        server.close()
+
+
+async def test_wait_for_backend_gives_up_with_a_502(proxy_factory: Any,
+                                                    unused_tcp_port: int) -> None:
+    proxy = await proxy_factory(route("/", f"http://127.0.0.1:{unused_tcp_port}",
+                                      wait_for_backend=0.3))
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    assert status(await exchange(proxy.port, req("/"))) == 502
+    assert 0.2 < loop.time() - started < 2
+
+
+async def test_a_client_abort_mid_upload_frees_the_backend(backend_factory: Any,
+                                                           proxy_factory: Any) -> None:
+    finished = asyncio.Event()
+    got: list[int] = []
+
+    async def sink(request: web.Request) -> web.Response:
+        try:
+            got.append(len(await request.read()))
+        finally:  # read fails (reset) or the handler is cancelled: either way it ends
+            finished.set()
+        return web.Response(text="done")
+
+    backend = await backend_factory(sink)
+    proxy = await proxy_factory(route("/", backend.url))
+    _reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+    writer.write(b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000000\r\n\r\n"
+                 + b"x" * 1000)
+    await writer.drain()
+    await asyncio.sleep(0.2)
+    writer.transport.abort()
+    async with asyncio.timeout(5):
+        await finished.wait()  # the backend's request ended instead of waiting forever
+    assert got == []  # it never saw a complete body
+    reply = await exchange(proxy.port, req("/"))
+    assert status(reply) == 200
+
+
+# -- fuzz: any target gives a refusal or a route, never an exception ---------------------
+
+TABLE = RouteTable((route("/api", "http://127.0.0.1:1"), route("/v", "http://127.0.0.1:1/v1",
+                                                             strip_prefix=True),
+                    route("/", "http://127.0.0.1:1")))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("/.%2eEfFcC5\\#?aA0dD:;")) | st.characters(),
+               max_size=40))
+def test_any_target_is_routed_or_refused_cleanly(text: str) -> None:
+    target = "/" + text
+    refused = target_refusal("GET", target, (1, 1), None)
+    if refused is None:
+        path = target.partition("?")[0]
+        verdict = path_refusal(TABLE, path)
+        if verdict is None:
+            match = TABLE.match(path)
+            assert match is not None
+            # What is forwarded can't climb out of the route that was chosen.
+            assert normalise(path).startswith(match.route.path.rstrip("/") + "/") or \
+                normalise(path) == match.route.path or match.route.path == "/"
+        else:
+            assert verdict.status == 400
+    else:
+        assert refused.status in (400, 405, 501)
