@@ -22,7 +22,8 @@ from multidict import CIMultiDict
 
 from . import __version__
 from .app import ProxyServer
-from .config import Config, Route
+from .config import Config, Listen, Route, parse_listen
+from .demo import Demo
 from .doctor import DoctorError
 from .doctor import probe as doctor_probe
 from .doctor import render as render_doctor
@@ -129,6 +130,46 @@ def doctor(url: str, origin: str, method: str, headers: tuple[str, ...], credent
         raise SystemExit(2) from exc
     click.echo(render_doctor(report))
     raise SystemExit(report.exit_code)
+
+
+@main.command()
+@click.option("--listen", metavar="HOST:PORT", default="127.0.0.1:8080", show_default=True,
+              help="Where the demo page is served (a busy port falls back to a free one).")
+@click.option("--open", "open_browser", is_flag=True, help="Open the page in your browser.")
+def demo(listen: str, open_browser: bool) -> None:
+    """See the CORS error and both of devproxy's fixes, live, with nothing else running."""
+    try:
+        where = parse_listen(listen)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--listen") from exc
+    _setup_logging(verbose=False, quiet=True)
+    asyncio.run(_run_demo(where, open_browser))
+
+
+async def _run_demo(where: Listen, open_browser: bool) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    running = Demo(where.host, where.port)
+    try:
+        urls = await running.start()
+    except BindError:
+        await running.stop()
+        click.echo(f"devproxy demo: {where} is busy, using a free port", err=True)
+        running = Demo(where.host, 0)
+        urls = await running.start()
+    try:
+        click.echo(f"devproxy demo: open {urls.page}\n"
+                   f"  /      -> demo frontend  {urls.frontend}\n"
+                   f"  /api   -> demo API       {urls.api}  (no CORS support)\n"
+                   f"  CORS mode in front of the API: {urls.cors_proxy}\n"
+                   f"Ctrl+C to stop.", err=True)
+        if open_browser:
+            click.launch(urls.page)
+        await stop.wait()
+    finally:
+        await running.stop()
 
 
 async def _run(config: Config, *, quiet: bool, watch: Path | None,
