@@ -33,6 +33,7 @@ from .headers import request_headers
 from .loader import DEFAULT_CONFIG_NAME, config_from_flags, load_config, with_overrides
 from .paths import upstream_path
 from .router import RouteTable
+from .schema import schema_json
 from .state import Live, Snapshot
 
 _config_option = click.option(
@@ -170,6 +171,12 @@ async def _run_demo(where: Listen, open_browser: bool) -> None:
         await stop.wait()
     finally:
         await running.stop()
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of devproxy.yaml (for editor completion and checks)."""
+    click.echo(schema_json(), nl=False)
 
 
 async def _run(config: Config, *, quiet: bool, watch: Path | None,
