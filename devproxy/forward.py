@@ -141,8 +141,17 @@ async def _relay(
     response.upstream_lacks = tuple(
         name for name in ("Content-Type", "Server") if name not in upstream.headers
     )
-    await response.prepare(request)
     content = upstream.content
+    if content.is_eof():
+        # The whole body came with the headers (most API and module responses): send
+        # headers and body in one write, one syscall instead of three. Never for a body
+        # still arriving: an SSE client must get the headers without waiting for data.
+        response._send_headers_immediately = False  # aiohttp's own switch (web.Response)
+        body = await content.read()
+        await response.prepare(request)
+        await response.write_eof(body)
+        return response
+    await response.prepare(request)
     while True:
         try:
             chunk = await content.readany()
