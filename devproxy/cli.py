@@ -33,9 +33,17 @@ from .doctor import render as render_doctor
 from .doctor import run as run_doctor
 from .errors import BindError, ConfigError
 from .headers import request_headers
-from .loader import DEFAULT_CONFIG_NAME, config_from_flags, load_config, with_overrides
+from .importers import import_config
+from .loader import (
+    DEFAULT_CONFIG_NAME,
+    config_from_flags,
+    load_config,
+    parse_config,
+    with_overrides,
+)
 from .paths import upstream_path
 from .router import RouteTable
+from .scaffold import detect, render, render_imported
 from .schema import schema_json
 from .state import Live, Snapshot
 
@@ -174,6 +182,62 @@ async def _run_demo(where: Listen, open_browser: bool) -> None:
         await stop.wait()
     finally:
         await running.stop()
+
+
+_PROJECT_FILES = ("package.json", "angular.json", "manage.py", "requirements.txt",
+                  "pyproject.toml", "Pipfile", "Gemfile", "vite.config.ts", "vite.config.js",
+                  "vite.config.mjs", "vite.config.mts")
+
+
+@main.command()
+@click.option("--from", "from_file", type=click.Path(path_type=Path, dir_okay=False,
+                                                     exists=True),
+              help="Import vite.config.ts, webpack.config.js, proxy.conf.json or "
+                   "package.json (CRA) instead of guessing.")
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False),
+              default=Path(DEFAULT_CONFIG_NAME), show_default=True)
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def init(from_file: Path | None, output: Path, force: bool) -> None:
+    """Write a commented devproxy.yaml for the project in this folder."""
+    if output.exists() and not force:
+        _fail(f"{output} already exists; pass --force to overwrite it")
+    if from_file is not None:
+        try:
+            imported = import_config(from_file.name, from_file.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            _fail(str(exc))
+        text = render_imported(imported)
+        found = f"{len(imported.routes)} route(s) from {imported.source}"
+        warnings = imported.warnings
+    else:
+        folder = output.parent if output.parent != Path() else Path.cwd()
+        files = {name: _read(folder / name) for name in _PROJECT_FILES
+                 if (folder / name).is_file()}
+        detected = detect(files)
+        text = render(detected)
+        found = ", ".join(f"{s.name} on {s.port}" for s in (detected.frontend,
+                                                           detected.backend) if s) \
+            or "nothing recognisable: wrote a template"
+        warnings = list(detected.notes)
+    try:  # what init writes must load: a broken first config is the worst welcome
+        parse_config(text, output.name, output.parent)
+    except ConfigError as exc:
+        _fail(f"the generated config does not load, please report this:\n{exc}")
+    output.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {output}: {found}")
+    for warning in warnings:
+        click.echo(f"  note: {warning}")
+    default = output.name == DEFAULT_CONFIG_NAME and output.parent == Path()
+    click.echo("check it, then run: devproxy up" + ("" if default else f" -c {output}"))
+
+
+def _read(path: Path) -> str:
+    if path.name == "manage.py":
+        return ""  # its presence is the signal
+    try:
+        return path.read_text(encoding="utf-8")[:200_000]
+    except (OSError, UnicodeDecodeError):
+        return ""
 
 
 @main.command()

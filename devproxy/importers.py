@@ -1,0 +1,237 @@
+"""Existing dev-server proxy configs -> devproxy routes, with a warning for every option
+that does not translate (never a silent drop).
+
+Reads Vite's ``server.proxy`` (the static object form), webpack-dev-server's
+``devServer.proxy`` (object or array form), Angular's ``proxy.conf.json`` and Create
+React App's ``"proxy"`` field in package.json. Their options are http-proxy's:
+``target``, ``changeOrigin``, ``secure``, ``ws``, ``pathRewrite`` / Vite's ``rewrite``,
+``headers``, ``timeout``. Pure: text in, routes and warnings out.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import PurePath
+from typing import Any
+
+from .jsliteral import Code, JsSyntaxError, find_value
+
+# Options devproxy covers by default, so dropping them loses nothing.
+_BUILT_IN = {
+    "xfwd": "devproxy always sends X-Forwarded-For/Host/Proto/Port/Prefix",
+    "autoRewrite": "devproxy maps Location headers back to its own origin",
+    "hostRewrite": "devproxy maps Location headers back to its own origin",
+    "protocolRewrite": "devproxy maps Location headers back to its own origin",
+    "cookieDomainRewrite": "devproxy maps Set-Cookie Domain and Path back",
+    "cookiePathRewrite": "devproxy maps Set-Cookie Domain and Path back",
+    "logLevel": "devproxy logs one line per request (-v for headers)",
+    "logger": "devproxy logs one line per request (-v for headers)",
+    "followRedirects": "devproxy relays redirects to the browser, as a proxy should",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedRoute:
+    path: str
+    target: str
+    change_origin: bool = False
+    strip_prefix: bool = False
+    secure: bool = True
+    ws: bool = True
+    rewrite: tuple[tuple[str, str], ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
+    response_timeout: float | None = None
+
+
+@dataclass
+class Imported:
+    source: str  # what was read, for the file's header comment
+    routes: list[ImportedRoute] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def import_config(filename: str, text: str) -> Imported:
+    """Translate the proxy config in ``text`` (``filename`` says which kind it is).
+
+    Raises:
+        ValueError: the file is not a kind devproxy reads, or holds no proxy config.
+    """
+    name = PurePath(filename).name
+    try:
+        if name == "package.json":
+            return _create_react_app(name, text)
+        if name.endswith(".json"):
+            return _entries(f"{name} (Angular / webpack-dev-server proxy config)",
+                            json.loads(text))
+        if name.startswith("vite.config."):
+            value = find_value(text, "server", "proxy")
+            return _entries(f"{name} (server.proxy)", _required(value, name, "server.proxy"))
+        if name.startswith("webpack.config."):
+            value = find_value(text, "devServer", "proxy")
+            return _entries(f"{name} (devServer.proxy)",
+                            _required(value, name, "devServer.proxy"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{name}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+    except JsSyntaxError as exc:
+        raise ValueError(f"{name}: cannot read the proxy object: {exc}") from exc
+    raise ValueError(f"{name}: devproxy imports vite.config.(ts|js|mjs), webpack.config.js, "
+                     f"proxy.conf.json and package.json")
+
+
+def _required(value: Any, name: str, where: str) -> Any:
+    if value is None:
+        raise ValueError(f"{name}: no {where} found")
+    if isinstance(value, Code):
+        raise ValueError(f"{name}: {where} is computed ({value.source[:60]}), not a "
+                         f"literal object; write the routes by hand")
+    return value
+
+
+def _create_react_app(name: str, text: str) -> Imported:
+    package = json.loads(text)
+    proxy = package.get("proxy") if isinstance(package, dict) else None
+    if not isinstance(proxy, str):
+        raise ValueError(f"{name}: no \"proxy\" field (Create React App's dev proxy)")
+    out = Imported(f"{name} (Create React App \"proxy\")")
+    out.routes.append(ImportedRoute("/api", proxy, change_origin=True))
+    out.warnings.append(
+        "Create React App forwards every request it cannot serve that does not ask for "
+        "HTML; devproxy routes by path prefix, so check that /api is your API's prefix "
+        "and put the CRA dev server (http://localhost:3000) on path /")
+    return out
+
+
+def _entries(source: str, value: Any) -> Imported:
+    out = Imported(source)
+    if isinstance(value, list):  # webpack's array form: [{context: [...], target: ...}]
+        for i, item in enumerate(value):
+            if not isinstance(item, dict):
+                out.warnings.append(f"proxy[{i}] is not an object literal: not imported")
+                continue
+            contexts = item.get("context")
+            contexts = [contexts] if isinstance(contexts, str) else contexts
+            if not isinstance(contexts, list) or not all(isinstance(c, str) for c in contexts):
+                out.warnings.append(f"proxy[{i}].context is not a list of paths: "
+                                    f"not imported")
+                continue
+            options = {k: v for k, v in item.items() if k != "context"}
+            for context in contexts:
+                _entry(out, context, options)
+    elif isinstance(value, dict):
+        for context, options in value.items():
+            _entry(out, context, options)
+    else:
+        out.warnings.append("the proxy setting is neither an object nor a list: nothing "
+                            "imported")
+    return out
+
+
+def _entry(out: Imported, context: str, options: Any) -> None:
+    path = _path(out, context)
+    if path is None:
+        return
+    if isinstance(options, str):
+        options = {"target": options}
+    if not isinstance(options, dict):
+        out.warnings.append(f"{context}: options are not an object literal: not imported")
+        return
+    target = options.get("target")
+    if not isinstance(target, str):
+        shown = target.source if isinstance(target, Code) else target
+        out.warnings.append(f"{context}: target {shown!r} is not a literal URL: not imported")
+        return
+    scheme = target.partition("://")[0]
+    if scheme in ("ws", "wss"):  # http-proxy accepts ws:// targets for socket routes
+        target = ("http" if scheme == "ws" else "https") + target[len(scheme):]
+        out.warnings.append(f"{context}: target {scheme}:// written as "
+                            f"{target.partition('://')[0]}://; devproxy upgrades WebSockets "
+                            f"on any route")
+    route = ImportedRoute(path, target.rstrip("/") if target.count("/") > 2 else target)
+    for key, value in options.items():
+        route = _option(out, context, route, key, value)
+    out.routes.append(route)
+
+
+def _path(out: Imported, context: str) -> str | None:
+    path = context
+    if path.startswith("^"):  # Vite: a key starting with ^ is a regular expression
+        simple = re.fullmatch(r"\^(/[\w\-./]*?)(/?\.\*|/)?", path)
+        if simple is None:
+            out.warnings.append(f"{context}: a regular expression key; devproxy routes by "
+                                f"path prefix: add the route by hand")
+            return None
+        out.warnings.append(f"{context}: a regular expression key, imported as the prefix "
+                            f"{simple.group(1)}")
+        path = simple.group(1).replace("\\", "")
+    path = re.sub(r"/\*\*?$", "", path) or "/"  # Angular/webpack globs: /api/** -> /api
+    if not path.startswith("/") or any(c in path for c in "*?"):
+        out.warnings.append(f"{context}: not a plain path prefix: add the route by hand")
+        return None
+    return path.rstrip("/") or "/"
+
+
+def _option(out: Imported, context: str, route: ImportedRoute, key: str,
+            value: Any) -> ImportedRoute:
+    def code(what: str) -> ImportedRoute:
+        out.warnings.append(f"{context}.{key}: {what}")
+        return route
+
+    if key == "target":
+        return route
+    if key in ("changeOrigin", "secure", "ws"):
+        if not isinstance(value, bool):
+            return code("not a literal true/false: not imported")
+        field_name = {"changeOrigin": "change_origin", "secure": "secure", "ws": "ws"}[key]
+        return _with(route, **{field_name: value})
+    if key in ("pathRewrite", "rewrite"):
+        return _rewrite(out, context, route, key, value)
+    if key == "headers":
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            return code("not an object of strings: not imported")
+        return _with(route, headers=tuple(value.items()))
+    if key in ("timeout", "proxyTimeout"):
+        if not isinstance(value, (int, float)) or value <= 0:
+            return code("not a literal number: not imported")
+        return _with(route, response_timeout=value / 1000)
+    if key in _BUILT_IN:
+        out.warnings.append(f"{context}.{key}: not needed, {_BUILT_IN[key]}")
+        return route
+    if isinstance(value, Code):
+        return code(f"code ({_short(value.source)}) cannot be translated; devproxy has no "
+                    f"hooks: drop it or handle it in your backend")
+    return code(f"{key!r} has no devproxy equivalent: not imported")
+
+
+_REPLACE = re.compile(r"""\.replace\(\s*/(?P<re>(?:\\.|[^/])+)/[gimsuy]*\s*,\s*(?P<q>['"`])"""
+                      r"""(?P<to>.*?)(?P=q)\s*\)""")
+
+
+def _rewrite(out: Imported, context: str, route: ImportedRoute, key: str,
+             value: Any) -> ImportedRoute:
+    pairs: list[tuple[str, str]]
+    if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
+        pairs = list(value.items())
+    elif isinstance(value, Code) and (found := _REPLACE.search(value.source)) \
+            and value.source.count(".replace(") == 1:
+        pairs = [(found.group("re").replace("\\/", "/"), found.group("to"))]
+    else:
+        shown = value.source if isinstance(value, Code) else value
+        out.warnings.append(f"{context}.{key}: {_short(str(shown))} cannot be translated: "
+                            f"write a rewrite: rule by hand")
+        return route
+    prefix = "^" + re.escape(route.path).replace("\\/", "/")
+    if len(pairs) == 1 and pairs[0][1] == "" and pairs[0][0].replace("\\/", "/") in (
+            prefix, "^" + route.path):
+        return _with(route, strip_prefix=True)
+    return _with(route, rewrite=tuple((p.replace("\\/", "/"), r) for p, r in pairs))
+
+
+def _with(route: ImportedRoute, **changes: Any) -> ImportedRoute:
+    return replace(route, **changes)
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,164 @@
+"""``devproxy init``: guess a project's frontend and backend, write a commented config.
+
+Pure: ``detect`` reads a ``Project`` (file names and the few texts it looks at), and
+``render`` turns what was found, or imported (``importers``), into devproxy.yaml text.
+The CLI reads the folder and writes the file.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .importers import Imported, ImportedRoute
+
+# Default dev-server ports, as each tool documents them.
+_FRONTENDS = (  # (package, name, port), first match wins
+    ("vite", "Vite", 5173), ("next", "Next.js", 3000), ("@angular/core", "Angular", 4200),
+    ("react-scripts", "Create React App", 3000), ("webpack-dev-server", "webpack", 8080),
+)
+_NODE_BACKENDS = (("express", "Express", 3000), ("fastify", "Fastify", 3000),
+                  ("@nestjs/core", "NestJS", 3000), ("koa", "Koa", 3000))
+
+
+@dataclass(frozen=True, slots=True)
+class Server:
+    name: str
+    port: int
+    why: str  # what gave it away, for the comment
+
+
+@dataclass(frozen=True, slots=True)
+class Detected:
+    frontend: Server | None
+    backend: Server | None
+    notes: tuple[str, ...] = ()
+
+
+def detect(files: Mapping[str, str]) -> Detected:
+    """Guess from ``files`` (name -> text, for the files present that matter)."""
+    frontend = backend = None
+    notes: list[str] = []
+    package = _json(files.get("package.json", ""))
+    deps: dict[str, object] = {}
+    for key in ("dependencies", "devDependencies"):
+        section = package.get(key)
+        if isinstance(section, dict):
+            deps.update(section)
+    for dep, name, port in _FRONTENDS:
+        if dep in deps:
+            port = _vite_port(files) or port if dep == "vite" else port
+            frontend = Server(name, port, f"{dep} in package.json")
+            break
+    if frontend is None and "angular.json" in files:
+        frontend = Server("Angular", 4200, "angular.json")
+    python = " ".join(files.get(n, "") for n in ("requirements.txt", "pyproject.toml",
+                                                 "Pipfile")).lower()
+    if "manage.py" in files:
+        backend = Server("Django", 8000, "manage.py")
+    elif re.search(r"\bfastapi\b", python):
+        backend = Server("FastAPI", 8000, "fastapi in the Python dependencies")
+    elif re.search(r"\bflask\b", python):
+        backend = Server("Flask", 5000, "flask in the Python dependencies")
+    elif "rails" in files.get("Gemfile", ""):
+        backend = Server("Rails", 3000, "rails in Gemfile")
+    else:
+        for dep, name, port in _NODE_BACKENDS:
+            if dep in deps:
+                backend = Server(name, port, f"{dep} in package.json")
+                break
+    if frontend and backend and frontend.port == backend.port:
+        notes.append(f"{frontend.name} and {backend.name} both default to port "
+                     f"{frontend.port}: start one of them on another port and change its "
+                     f"target below")
+    return Detected(frontend, backend, tuple(notes))
+
+
+def _json(text: str) -> dict[str, object]:
+    try:
+        value = json.loads(text) if text else {}
+    except json.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _vite_port(files: Mapping[str, str]) -> int | None:
+    for name, text in files.items():
+        if name.startswith("vite.config."):
+            found = re.search(r"server\s*:\s*\{[^}]*?\bport\s*:\s*(\d+)", text, re.S)
+            if found:
+                return int(found.group(1))
+    return None
+
+
+_HEADER = """\
+# devproxy.yaml, written by `devproxy init`{source}.
+# Run `devproxy up`, then open http://127.0.0.1:8080 instead of your dev server's URL:
+# the browser sees one origin, so there is no CORS to fix. `devproxy check` validates
+# this file; every key is described in devproxy.yaml.example and the README.
+listen: 127.0.0.1:8080
+
+routes:
+"""
+
+
+def render(detected: Detected) -> str:
+    """A config for what ``detect`` found; placeholders (commented) where it found nothing."""
+    lines = [_HEADER.format(source="")]
+    for note in detected.notes:
+        lines.append(f"  # NOTE: {note}\n")
+    backend, frontend = detected.backend, detected.frontend
+    if backend is not None:
+        lines.append(f"  # {backend.name} (found: {backend.why})\n"
+                     f"  - path: /api\n    target: http://localhost:{backend.port}\n")
+    else:
+        lines.append("  # Your API: change the port to the one your backend listens on.\n"
+                     "  - path: /api\n    target: http://localhost:3000\n")
+    if frontend is not None:
+        lines.append(f"  # {frontend.name} dev server (found: {frontend.why}); its HMR "
+                     f"WebSocket goes through devproxy too.\n"
+                     f"  - path: /\n    target: http://localhost:{frontend.port}\n")
+    else:
+        lines.append("  # Your frontend dev server (Vite: 5173, Angular: 4200, webpack: 8080),\n"
+                     "  # or serve a build folder instead with `static: ./dist`.\n"
+                     "  - path: /\n    target: http://localhost:5173\n")
+    return "".join(lines)
+
+
+def render_imported(imported: Imported) -> str:
+    lines = [_HEADER.format(source=f" from {imported.source}")]
+    for warning in imported.warnings:
+        lines.append(f"  # NOT IMPORTED or changed: {warning}\n")
+    for route in imported.routes:
+        lines.append(_route(route))
+    if not any(route.path == "/" for route in imported.routes):
+        lines.append("  # Your frontend dev server, so the page and the API share one origin.\n"
+                     "  - path: /\n    target: http://localhost:5173\n")
+    return "".join(lines)
+
+
+def _route(route: ImportedRoute) -> str:
+    out = [f"  - path: {route.path}\n    target: {_quote(route.target)}\n"]
+    if route.change_origin:
+        out.append("    change_origin: true\n")
+    if route.strip_prefix:
+        out.append("    strip_prefix: true\n")
+    if not route.secure:
+        out.append("    secure: false\n")
+    if not route.ws:
+        out.append("    ws: false\n")
+    if route.response_timeout is not None:
+        out.append(f"    timeout: {{response: {route.response_timeout:g}}}\n")
+    if route.rewrite:
+        out.append("    rewrite:\n")
+        out.extend(f"      {_quote(p)}: {_quote(r)}\n" for p, r in route.rewrite)
+    if route.headers:
+        out.append("    headers:\n")
+        out.extend(f"      {_quote(k)}: {_quote(v)}\n" for k, v in route.headers)
+    return "".join(out)
+
+
+def _quote(text: str) -> str:
+    return json.dumps(text)  # a JSON string is a valid YAML scalar, escapes and all

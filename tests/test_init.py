@@ -1,0 +1,182 @@
+"""devproxy init: project detection, imports of other tools' proxy configs, and the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from devproxy.config import Config
+from devproxy.importers import ImportedRoute, import_config
+from devproxy.jsliteral import Code, find_value
+from devproxy.loader import parse_config
+from devproxy.scaffold import detect, render, render_imported
+
+VITE = r"""
+import { defineConfig } from 'vite'
+import react from '@vitejs/plugin-react'
+
+// https://vite.dev/config/
+export default defineConfig({
+  plugins: [react()],
+  server: {
+    port: 5174, /* not the default */
+    proxy: {
+      // string shorthand
+      '/foo': 'http://localhost:4567',
+      '/api': {
+        target: 'http://localhost:3000/',
+        changeOrigin: true,
+        rewrite: (path) => path.replace(/^\/api/, ''),
+      },
+      '/v1': { target: "http://localhost:3000", rewrite: p => p.replace(/^\/v1/, '/v2') },
+      '^/fallback/.*': { target: 'http://localhost:3000', changeOrigin: true },
+      '/socket.io': { target: 'ws://localhost:5175', ws: true },
+      '/custom': {
+        target: 'https://example.com',
+        secure: false,
+        configure: (proxy, options) => { proxy.on('error', (err) => console.log(err)) },
+        bypass(req) { if (req.headers.accept.includes('html')) return '/index.html' },
+      },
+    },
+  },
+})
+"""
+
+
+def test_js_literal_reader_keeps_code_as_code() -> None:
+    proxy = find_value(VITE, "server", "proxy")
+    assert proxy["/foo"] == "http://localhost:4567"
+    assert proxy["/api"]["changeOrigin"] is True
+    assert isinstance(proxy["/api"]["rewrite"], Code)
+    assert "replace(/^\\/api/, '')" in proxy["/api"]["rewrite"].source
+    assert isinstance(proxy["/custom"]["configure"], Code)
+    assert find_value(VITE, "server", "port") == 5174
+    assert find_value(VITE, "server", "nothing") is None
+
+
+def test_vite_proxy_is_translated_and_every_loss_is_named() -> None:
+    imported = import_config("vite.config.ts", VITE)
+    routes = {r.path: r for r in imported.routes}
+    assert routes["/foo"] == ImportedRoute("/foo", "http://localhost:4567")
+    assert routes["/api"] == ImportedRoute("/api", "http://localhost:3000", change_origin=True,
+                                           strip_prefix=True)
+    assert routes["/v1"].rewrite == (("^/v1", "/v2"),)
+    assert routes["/fallback"].change_origin
+    assert routes["/socket.io"].target == "http://localhost:5175"
+    assert routes["/custom"].secure is False
+    text = "\n".join(imported.warnings)
+    assert "/custom.configure" in text and "/custom.bypass" in text
+    assert "regular expression key" in text and "ws://" in text
+    config = parse_config(render_imported(imported), "devproxy.yaml", Path("/"))
+    assert {r.path for r in config.routes} == {"/foo", "/api", "/v1", "/fallback",
+                                               "/socket.io", "/custom", "/"}
+    assert "NOT IMPORTED or changed: /custom.configure" in render_imported(imported)
+
+
+def test_angular_proxy_conf_json() -> None:
+    conf = {"/api/**": {"target": "http://localhost:8080", "secure": False,
+                        "changeOrigin": True, "pathRewrite": {"^/api": ""},
+                        "logLevel": "debug"},
+            "/auth": {"target": "http://localhost:9000", "headers": {"X-Dev": "1"},
+                      "timeout": 30000}}
+    imported = import_config("proxy.conf.json", json.dumps(conf))
+    api, auth = imported.routes
+    assert api == ImportedRoute("/api", "http://localhost:8080", change_origin=True,
+                                strip_prefix=True, secure=False)
+    assert auth.headers == (("X-Dev", "1"),) and auth.response_timeout == 30
+    assert any("logLevel: not needed" in w for w in imported.warnings)
+    config = parse_config(render_imported(imported), "devproxy.yaml", Path("/"))
+    assert isinstance(config, Config)
+
+
+def test_webpack_array_form_with_contexts() -> None:
+    webpack = """module.exports = {
+      devServer: {
+        proxy: [
+          { context: ['/auth', '/api'], target: 'http://localhost:3000',
+            pathRewrite: { '^/api/old': '/api/new' } },
+          { context: '/ws', target: 'ws://localhost:4000', ws: true },
+          { context: (pathname) => pathname.startsWith('/x'), target: 'http://x:1' },
+        ],
+      },
+    };"""
+    imported = import_config("webpack.config.js", webpack)
+    assert [r.path for r in imported.routes] == ["/auth", "/api", "/ws"]
+    assert imported.routes[1].rewrite == (("^/api/old", "/api/new"),)
+    assert any("proxy[2].context" in w for w in imported.warnings)
+    parse_config(render_imported(imported), "devproxy.yaml", Path("/"))
+
+
+def test_create_react_app_proxy_field() -> None:
+    imported = import_config("package.json", json.dumps({"proxy": "http://localhost:4000"}))
+    assert imported.routes == [ImportedRoute("/api", "http://localhost:4000",
+                                             change_origin=True)]
+    assert "Create React App" in imported.warnings[0]
+
+
+@pytest.mark.parametrize(("name", "text", "message"), [
+    ("vite.config.ts", "export default {}", "no server.proxy found"),
+    ("vite.config.ts", "export default { server: { proxy: makeProxy() } }", "computed"),
+    ("package.json", "{}", "no \"proxy\" field"),
+    ("proxy.conf.json", "{nope", "not valid JSON"),
+    ("rollup.config.js", "", "devproxy imports"),
+])
+def test_unreadable_imports_say_why(name: str, text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        import_config(name, text)
+
+
+@pytest.mark.parametrize(("files", "frontend", "backend"), [
+    ({"package.json": json.dumps({"devDependencies": {"vite": "^8"}}),
+      "requirements.txt": "fastapi==0.115\nuvicorn"}, ("Vite", 5173), ("FastAPI", 8000)),
+    ({"package.json": json.dumps({"devDependencies": {"vite": "^8"}}),
+      "vite.config.ts": "export default { server: { port: 3001 } }", "manage.py": ""},
+     ("Vite", 3001), ("Django", 8000)),
+    ({"package.json": json.dumps({"dependencies": {"@angular/core": "19"}}),
+      "pyproject.toml": "dependencies = ['flask>=3']"}, ("Angular", 4200), ("Flask", 5000)),
+    ({"package.json": json.dumps({"dependencies": {"react-scripts": "5", "express": "4"}})},
+     ("Create React App", 3000), ("Express", 3000)),
+    ({"Gemfile": "gem 'rails', '~> 8.0'"}, None, ("Rails", 3000)),
+    ({}, None, None),
+])
+def test_detect_and_render_a_config_that_loads(files, frontend, backend) -> None:
+    detected = detect(files)
+    assert (detected.frontend.name, detected.frontend.port) == frontend if frontend \
+        else detected.frontend is None
+    assert (detected.backend.name, detected.backend.port) == backend if backend \
+        else detected.backend is None
+    text = render(detected)
+    config = parse_config(text, "devproxy.yaml", Path("/"))
+    targets = {r.path: r.target.port for r in config.routes if r.target}
+    if frontend:
+        assert targets["/"] == frontend[1]
+    if backend:
+        assert targets["/api"] == backend[1]
+    if frontend and backend and frontend[1] == backend[1]:
+        assert "both default to port" in text
+
+
+@pytest.mark.e2e
+def test_cli_init_writes_once_and_the_result_passes_check(tmp_path: Path) -> None:
+    (tmp_path / "package.json").write_text(json.dumps({"devDependencies": {"vite": "8"}}))
+    (tmp_path / "manage.py").write_text("")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "devproxy", *args], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=60)
+
+    first = run("init")
+    assert first.returncode == 0, first.stderr
+    assert "Vite on 5173, Django on 8000" in first.stdout
+    assert run("check").returncode == 0
+    again = run("init")
+    assert again.returncode == 1 and "already exists" in again.stderr
+    (tmp_path / "vite.config.ts").write_text(VITE)
+    forced = run("init", "--from", "vite.config.ts", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert "note: /custom.configure" in forced.stdout
+    assert run("check").returncode == 0
