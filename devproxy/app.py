@@ -18,6 +18,7 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from .capture import Captures
 from .config import Config, Listen
 from .corsmode import REFUSED, RefusedOrigins, add_cors_headers
 from .deadline import DeadlineSite
@@ -25,8 +26,8 @@ from .dispatch import handle
 from .errors import BindError
 from .forward import restore_headers
 from .reload import Reloader
-from .state import LIVE, OUTAGES, SESSION, WARNED_HOSTS, WS_SESSION, Live
-from .upstream import Outages, make_session
+from .state import CAPTURES, LIVE, OUTAGES, SESSION, WARNED_HOSTS, WS_SESSION, Live
+from .upstream import Outages, connect_timing, make_session
 from .websocket import OPEN_SOCKETS, OpenSockets
 
 logger = logging.getLogger(__name__)
@@ -45,6 +46,9 @@ def make_app(live: Live) -> web.Application:
     app[OUTAGES] = Outages()
     app[REFUSED] = RefusedOrigins()
     app[WARNED_HOSTS] = set()
+    settings = live.current.config.inspector  # fixed at start-up, like the limits
+    if settings.enabled:
+        app[CAPTURES] = Captures(settings.history, settings.body_limit)
     app[OPEN_SOCKETS] = sockets = OpenSockets()
     app.on_shutdown.append(sockets.close_all)
     app.cleanup_ctx.append(_client_session)
@@ -67,7 +71,8 @@ async def _client_session(app: web.Application) -> AsyncIterator[None]:
     limits = app[LIVE].current.config.limits
     # WebSockets get their own pool: an HMR socket holds its connection for hours and
     # must neither count against nor wait for limits.upstream_connections.
-    async with make_session(limits.upstream_connections) as session, \
+    trace = connect_timing() if CAPTURES in app else None
+    async with make_session(limits.upstream_connections, trace) as session, \
             make_session(0) as sockets:
         app[SESSION] = session
         app[WS_SESSION] = sockets

@@ -306,6 +306,8 @@ def _banner(config: Config, port: int, watch: Path | None) -> str:
         _route_table(config.routes),
         f"config: {_source_name(config)}" + (" (watching for changes)" if watch else ""),
     ]
+    if config.inspector.enabled:
+        lines.append(f"inspector: {url}/__devproxy/")
     return "\n".join(lines)
 
 

@@ -142,6 +142,15 @@ class Limits:
 
 
 @dataclass(frozen=True, slots=True)
+class Inspector:
+    """The request inspector at /__devproxy/; fixed at start-up like ``Limits``."""
+
+    enabled: bool = True
+    history: int = 500  # requests kept, oldest dropped first
+    body_limit: int = 64 * 1024  # bytes of each body kept, per direction
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     listen: Listen
     routes: tuple[Route, ...]
@@ -150,6 +159,7 @@ class Config:
     allowed_hosts: tuple[str, ...] = ()  # beyond the defaults; "*.x" allows x's subdomains
     any_host: bool = False  # `allowed_hosts: all`: the DNS-rebinding defence is off
     limits: Limits = field(default_factory=Limits)
+    inspector: Inspector = field(default_factory=Inspector)
 
 
 def parse_allowed_host(text: str) -> str:

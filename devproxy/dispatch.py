@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from . import inspector
+from .capture import Record
 from .config import RESERVED_PREFIX, Route
 from .cors import CorsRules, is_preflight
 from .corsmode import mark, preflight_response
@@ -22,7 +24,7 @@ from .errorpages import problem_response
 from .errors import UpstreamError
 from .forward import forward_http
 from .screen import Refusal, host_refusal, is_reserved, path_refusal, target_refusal
-from .state import LIVE, OUTAGES, SESSION, WARNED_HOSTS, WS_SESSION, Snapshot
+from .state import CAPTURES, LIVE, OUTAGES, RECORD, SESSION, WARNED_HOSTS, WS_SESSION, Snapshot
 from .static import serve_static
 from .upstream import diagnose
 from .websocket import proxy_websocket
@@ -37,17 +39,31 @@ async def handle(request: web.Request) -> web.StreamResponse:
     """Serve one request on the routes in force when it arrived."""
     start = time.perf_counter()
     snapshot = request.app[LIVE].current
+    captures = request.app.get(CAPTURES)
     route: Route | None = None
+    path = request.raw_path.partition("?")[0]
     refusal = _screen(request, snapshot)
+    if refusal is None and is_reserved(path):
+        if captures is not None:  # the inspector's own traffic is not recorded
+            return await inspector.serve(request)
+        refusal = Refusal(404, "Not found", f"{path!r} is under {RESERVED_PREFIX}/, "
+                          f"devproxy's own pages; the inspector is off (inspector: false).")
+    record = None
+    if captures is not None:
+        record = captures.start(request.method, request.raw_path,
+                                f"{request.scheme}://{request.host}", request.remote or "",
+                                request.headers.items())
+        request[RECORD] = record
     if refusal is not None:
         response: web.StreamResponse = _refuse(request, refusal)
     else:
-        path = request.raw_path.partition("?")[0]
         match = snapshot.table.match(path)
         route = match.route if match is not None else None
         cors = snapshot.cors.get(route.path) if route else snapshot.fallback_cors
         if cors is not None and is_preflight(request.method, request.headers):
             # Fetch §3.2.2: devproxy answers preflights itself; the backend never sees them.
+            if record is not None:
+                record.kind = "preflight"
             response = preflight_response(request, cors, route.path if route else "-",
                                           snapshot.config.source)
         else:
@@ -58,8 +74,25 @@ async def handle(request: web.Request) -> web.StreamResponse:
             else:
                 assert route is not None
                 response = await _serve(request, route, path, match.rest, cors)
+    if record is not None and captures is not None:
+        _finish(record, route, response)
+        captures.done(record)
     _log(request, route, response, start)
     return response
+
+
+def _finish(record: Record, route: Route | None, response: web.StreamResponse) -> None:
+    record.route = route.path if route else ""
+    if route is not None and route.static is not None:
+        record.kind = "static"
+    if response.prepared or isinstance(response, web.Response):
+        record.browser_response = list(response.headers.items())
+    if isinstance(response, web.Response) and isinstance(response.body, bytes) \
+            and not record.bytes_out:
+        record.download(response.body)  # devproxy's own answer (404, 502, refusals)
+    elif not record.bytes_out:
+        record.bytes_out = response.body_length or response.content_length or 0
+    record.finish(response.status)
 
 
 def _screen(request: web.Request, snapshot: Snapshot) -> Refusal | None:
@@ -77,8 +110,7 @@ def _screen(request: web.Request, snapshot: Snapshot) -> Refusal | None:
         return refusal
     path = raw.partition("?")[0]
     if is_reserved(path):
-        return Refusal(404, "Not found", f"{path!r} is under {RESERVED_PREFIX}/, reserved "
-                       f"for devproxy's own pages; none is served there yet.")
+        return None  # handle() serves it (the inspector) or refuses it
     return path_refusal(snapshot.table, path)
 
 

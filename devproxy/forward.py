@@ -18,9 +18,11 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from .capture import Record
 from .config import Route, Target
 from .headers import request_headers, response_headers
 from .paths import upstream_path
+from .state import CAPTURES, RECORD
 from .upstream import Outages, client_timeout, map_exceptions, response_timeout_error
 
 logger = logging.getLogger(__name__)
@@ -58,9 +60,12 @@ class _Deadline:
             self.timer.reschedule(asyncio.get_running_loop().time() + self.seconds)
 
 
-async def _upload(content: aiohttp.StreamReader, deadline: _Deadline) -> AsyncIterator[bytes]:
+async def _upload(content: aiohttp.StreamReader, deadline: _Deadline,
+                  record: Record | None) -> AsyncIterator[bytes]:
     while chunk := await content.readany():
         deadline.extend()
+        if record is not None:
+            record.upload(chunk)
         yield chunk
 
 
@@ -90,17 +95,26 @@ async def forward_http(
         client_ip=request.remote, proxy_host=request.host, scheme=request.scheme,
     )
     deadline = _Deadline(route.timeout.response)
-    body = _upload(request.content, deadline) if request.body_exists else None
+    record = request.get(RECORD)
+    if record is not None:
+        record.upstream_url, record.upstream_request = str(url), list(headers.items())
+    body = _upload(request.content, deadline, record) if request.body_exists else None
     if logger.isEnabledFor(logging.DEBUG):
         logger.debug("upstream request %s %s\n%s", request.method, url, _dump(headers))
 
-    upstream = await _send(session, request.method, url, headers, body, route, target, deadline)
+    upstream = await _send(session, request.method, url, headers, body, route, target, deadline,
+                           record)
     outages.succeeded(target, route.path)
+    if record is not None:
+        record.ttfb_ms = record.elapsed_ms()
+        record.backend_response = list(upstream.headers.items())
+        if upstream.headers.get("Content-Type", "").startswith("text/event-stream"):
+            record.kind = "sse"
     try:
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("upstream response %s %s\n%s", upstream.status, url,
                          _dump(upstream.headers))
-        return await _relay(request, upstream, route)
+        return await _relay(request, upstream, route, record)
     finally:
         # A body read to the end returns the connection to the pool; anything else
         # (client gone, backend broke off) must not leave half a message on it.
@@ -113,6 +127,7 @@ async def forward_http(
 async def _send(
     session: aiohttp.ClientSession, method: str, url: URL, headers: CIMultiDict[str],
     body: AsyncIterator[bytes] | None, route: Route, target: Target, deadline: _Deadline,
+    record: Record | None,
 ) -> aiohttp.ClientResponse:
     connect = route.timeout.connect
     try:
@@ -122,7 +137,7 @@ async def _send(
             with map_exceptions(target, connect):
                 return await session.request(
                     method, url, headers=headers, data=body, allow_redirects=False,
-                    ssl=route.secure, timeout=client_timeout(connect),
+                    ssl=route.secure, timeout=client_timeout(connect), trace_request_ctx=record,
                 )
     except TimeoutError:
         raise response_timeout_error(target, route.timeout.response) from None
@@ -131,7 +146,8 @@ async def _send(
 
 
 async def _relay(
-    request: web.Request, upstream: aiohttp.ClientResponse, route: Route
+    request: web.Request, upstream: aiohttp.ClientResponse, route: Route,
+    record: Record | None,
 ) -> web.StreamResponse:
     origin = f"{request.scheme}://{request.host}"
     response = ProxiedResponse(
@@ -148,10 +164,16 @@ async def _relay(
         # still arriving: an SSE client must get the headers without waiting for data.
         response._send_headers_immediately = False  # aiohttp's own switch (web.Response)
         body = await content.read()
+        if record is not None:
+            record.download(body)
         await response.prepare(request)
         await response.write_eof(body)
         return response
     await response.prepare(request)
+    if record is not None:  # a stream: show its status now, not when it ends
+        record.status = response.status
+        record.browser_response = list(response.headers.items())
+        request.app[CAPTURES].done(record)
     while True:
         try:
             chunk = await content.readany()
@@ -168,6 +190,8 @@ async def _relay(
             return response
         if not chunk:
             break
+        if record is not None:
+            record.download(chunk)
         try:
             await response.write(chunk)
         except ConnectionError:

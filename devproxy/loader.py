@@ -26,6 +26,7 @@ from .config import (
     WS_ORIGIN_POLICIES,
     Config,
     CorsPolicy,
+    Inspector,
     Limits,
     Listen,
     Rewrite,
@@ -49,7 +50,8 @@ __all__ = ["DEFAULT_CONFIG_NAME", "MAX_CONFIG_BYTES", "MAX_DEPTH", "config_from_
 DEFAULT_CONFIG_NAME = "devproxy.yaml"
 MAX_CONFIG_BYTES = 1024 * 1024
 
-TOP_KEYS = ("listen", "routes", "cors", "allowed_hosts", "limits")
+TOP_KEYS = ("listen", "routes", "cors", "allowed_hosts", "limits", "inspector")
+INSPECTOR_KEYS = ("history", "body_limit")
 TARGET_KEYS = ("target", "change_origin", "strip_prefix", "rewrite", "headers", "timeout",
                "secure", "ws", "ws_origin", "cors", "wait_for_backend")
 LIMIT_KEYS = ("header_size", "headers", "header_timeout", "idle_timeout",
@@ -255,6 +257,7 @@ class _Builder:
         hosts, any_host = self._allowed_hosts(f["allowed_hosts"]) if "allowed_hosts" in f \
             else ((), False)
         limits = self._limits(f["limits"]) if "limits" in f else Limits()
+        inspector = self._inspector(f["inspector"]) if "inspector" in f else Inspector()
         if "routes" not in f:
             self.n.problem(root, "routes: missing; add a list of routes, e.g.\n"
                                  "  routes:\n    - path: /api\n      target: http://127.0.0.1:3000")
@@ -269,7 +272,23 @@ class _Builder:
             return None
         return Config(listen=listen or Listen(DEFAULT_LISTEN_HOST, DEFAULT_LISTEN_PORT),
                       routes=tuple(r for r in routes if r is not None), cors=cors,
-                      allowed_hosts=hosts, any_host=any_host, limits=limits)
+                      allowed_hosts=hosts, any_host=any_host, limits=limits,
+                      inspector=inspector)
+
+    def _inspector(self, node: yaml.Node) -> Inspector:
+        if isinstance(node, yaml.ScalarNode):
+            enabled = self.n.boolean(node, "inspector")
+            return Inspector(enabled=enabled if enabled is not None else True)
+        f = self.n.mapping(node, "inspector", INSPECTOR_KEYS) or {}
+        values = {}
+        for key, value in f.items():
+            number = self.n.integer(value, f"inspector.{key}")
+            if number is not None and key == "history" and number < 1:
+                self.n.problem(value, "inspector.history: expected 1 or more; write "
+                                      "inspector: false to turn the inspector off")
+            elif number is not None:
+                values[key] = number
+        return replace(Inspector(), **values)  # type: ignore[arg-type]
 
     def _allowed_hosts(self, node: yaml.Node) -> tuple[tuple[str, ...], bool]:
         if isinstance(node, yaml.ScalarNode) and node.value == "all":

@@ -11,7 +11,15 @@ import json
 from typing import Any
 
 from .config import BACKEND_CORS_POLICIES, WS_ORIGIN_POLICIES
-from .loader import CORS_KEYS, LIMIT_KEYS, ROUTE_KEYS, STATIC_KEYS, TIMEOUT_KEYS, TOP_KEYS
+from .loader import (
+    CORS_KEYS,
+    INSPECTOR_KEYS,
+    LIMIT_KEYS,
+    ROUTE_KEYS,
+    STATIC_KEYS,
+    TIMEOUT_KEYS,
+    TOP_KEYS,
+)
 
 _BOOL: dict[str, Any] = {"type": "boolean"}
 _SECONDS: dict[str, Any] = {"type": "number", "exclusiveMinimum": 0}
@@ -79,6 +87,9 @@ def schema() -> dict[str, Any]:
         "cors": _cors(),
         "allowed_hosts": {"oneOf": [{"const": "all"},
                                     {"type": "array", "items": {"type": "string"}}]},
+        "inspector": {"oneOf": [_BOOL, _object({
+            "history": {"type": "integer", "minimum": 1},
+            "body_limit": {"type": "integer", "minimum": 0}}, INSPECTOR_KEYS)]},
         "limits": _object({"header_size": count, "headers": count,
                            "header_timeout": _SECONDS, "idle_timeout": _SECONDS,
                            "upstream_connections": {"type": "integer", "minimum": 0}},

@@ -15,6 +15,7 @@ from typing import Literal
 import aiohttp
 from aiohttp import web
 
+from .capture import Captures, Record
 from .config import Config
 from .cors import CorsRules
 from .router import RouteTable
@@ -87,4 +88,6 @@ LIVE = web.AppKey("live", Live)
 SESSION = web.AppKey("session", aiohttp.ClientSession)
 WS_SESSION = web.AppKey("ws_session", aiohttp.ClientSession)
 OUTAGES = web.AppKey("outages", Outages)
+CAPTURES = web.AppKey("captures", Captures)  # present only while the inspector is on
+RECORD = web.RequestKey("record", Record)  # the request's inspector record, if captured
 WARNED_HOSTS = web.AppKey("warned_hosts", set[str])  # refused Host names already logged

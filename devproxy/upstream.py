@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -39,7 +40,8 @@ _REFUSAL_BODY_LIMIT = 64 * 1024
 _REFUSAL_READ_TIMEOUT = 5.0
 
 
-def make_session(per_target: int = 64) -> aiohttp.ClientSession:
+def make_session(per_target: int = 64,
+                 trace: aiohttp.TraceConfig | None = None) -> aiohttp.ClientSession:
     """The app's one pooled upstream client.
 
     No cookie jar (cookies belong to the browser), no decompression (bodies pass
@@ -58,6 +60,7 @@ def make_session(per_target: int = 64) -> aiohttp.ClientSession:
     )
     return aiohttp.ClientSession(
         connector=connector,
+        trace_configs=[trace] if trace is not None else None,
         cookie_jar=aiohttp.DummyCookieJar(),
         auto_decompress=False,
         skip_auto_headers=_SKIP_AUTO_HEADERS,
@@ -334,3 +337,32 @@ def _os_reason(exc: OSError | None) -> str:
 def _describe(exc: BaseException) -> str:
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def connect_timing() -> aiohttp.TraceConfig:
+    """Tells the inspector how long a request spent connecting (0 for a pooled connection).
+
+    Requests pass their ``capture.Record`` as ``trace_request_ctx``; only sessions made
+    while the inspector is on carry this, so it costs nothing otherwise.
+    """
+    trace = aiohttp.TraceConfig()
+
+    async def started(session: aiohttp.ClientSession, context: Any, params: Any) -> None:
+        record = context.trace_request_ctx
+        if record is not None:
+            record.connect_ms = -record.elapsed_ms()  # completed by ``finished``
+
+    async def finished(session: aiohttp.ClientSession, context: Any, params: Any) -> None:
+        record = context.trace_request_ctx
+        if record is not None and record.connect_ms is not None:
+            record.connect_ms += record.elapsed_ms()
+
+    async def reused(session: aiohttp.ClientSession, context: Any, params: Any) -> None:
+        record = context.trace_request_ctx
+        if record is not None:
+            record.connect_ms = 0.0
+
+    trace.on_connection_create_start.append(started)
+    trace.on_connection_create_end.append(finished)
+    trace.on_connection_reuseconn.append(reused)
+    return trace

@@ -23,11 +23,13 @@ from aiohttp import WSMsgType, web
 from multidict import CIMultiDict
 from yarl import URL
 
+from .capture import Record
 from .config import Route
 from .errorpages import problem_response
 from .forward import ProxiedResponse
 from .headers import response_headers
 from .paths import upstream_path
+from .state import CAPTURES, RECORD
 from .upstream import (
     HandshakeRefused,
     Outages,
@@ -63,9 +65,10 @@ class SocketStats:
     """Figures for one relayed socket, counted as messages pass (for the log and inspector)."""
 
     __slots__ = ("bytes_down", "bytes_up", "close_code", "closed_by", "messages_down",
-                 "messages_up", "opened", "path", "route")
+                 "messages_up", "opened", "path", "record", "route")
 
-    def __init__(self, route: str, path: str) -> None:
+    def __init__(self, route: str, path: str, record: Record | None = None) -> None:
+        self.record = record  # the inspector's, when it is on
         self.route = route
         self.path = path
         self.opened = time.monotonic()
@@ -195,6 +198,9 @@ async def proxy_websocket(
                                   proxy_host=request.host, scheme=request.scheme)
     try:
         with capture_refusal():
+            record = request.get(RECORD)
+            if record is not None:
+                record.upstream_url, record.upstream_request = str(url), list(headers.items())
             upstream = await _connect(session, url, headers, protocols, route)
     except HandshakeRefused as refusal:
         outages.succeeded(target, route.path)
@@ -255,7 +261,14 @@ async def _relay(request: web.Request, route: Route,
         timeout=_CLOSE_TIMEOUT, decode_text=False,
     )
     await browser.prepare(request)
-    relay = _Relay(browser, upstream, request.transport, SocketStats(route.path, request.path))
+    record = request.get(RECORD)
+    if record is not None:
+        record.kind = "websocket"
+        record.status = 101
+        record.browser_response = list(browser.headers.items())
+        request.app[CAPTURES].done(record)
+    relay = _Relay(browser, upstream, request.transport,
+                   SocketStats(route.path, request.path, record))
     registry = request.app[OPEN_SOCKETS]
     registry.add(relay)
     pumps = (asyncio.create_task(_pump(relay, upward=True)),
@@ -299,6 +312,8 @@ async def _pump(relay: _Relay, *, upward: bool) -> None:
                 else:
                     stats.messages_down += 1
                     stats.bytes_down += len(data)
+                if stats.record is not None:
+                    stats.record.message(upward, data)
             elif kind is WSMsgType.PING:
                 await sink.ping(msg.data)
             elif kind is WSMsgType.PONG:

@@ -162,7 +162,9 @@ PATHS = [
     ("encoded-lf", req("/api/a%0Ab"), 400),
     ("encoded-cr", req("/api/a%0db"), 400),
     ("encoded-nul", req("/api/a%00b"), 400),
-    ("reserved-prefix", req("/__devproxy/api/requests"), 404),
+    ("reserved-prefix-unknown", req("/__devproxy/api/nothing"), 404),
+    ("inspector-change-from-another-site", req("/__devproxy/api/clear", method="POST",
+     headers="Host: localhost\r\nOrigin: http://evil.test\r\nContent-Length: 0\r\n"), 403),
 ]
 
 REFUSED = MALFORMED + SMUGGLING + HOSTS + OPEN_PROXY + PATHS

@@ -116,7 +116,7 @@ MISTAKES = [
     pytest.param("routes:\n  - /api\n", "2:5", "routes[0]: expected a route, such as {path: /api, "
                  "target: 'http://127.0.0.1:3000'}, got '/api'", id="route-not-a-mapping"),
     pytest.param("- a\n", "1:1", "the file: expected a mapping with the keys listen, routes, "
-                 "cors, allowed_hosts, limits, got a list", id="file-is-a-list"),
+                 "cors, allowed_hosts, limits, inspector, got a list", id="file-is-a-list"),
     # Missing values and keys.
     pytest.param("routes:\n  - path: /a\n    target:\n", "3:12",
                  "routes[0].target: missing value; expected a URL", id="null-target"),

@@ -1,0 +1,395 @@
+"""What the inspector remembers: one ``Record`` per request, in a bounded ring.
+
+Owns the record (the request as the browser sent it and as devproxy sent it upstream,
+the response as the backend sent it and as the browser got it, timings, capped bodies,
+WebSocket and SSE traffic), and the pure views of it: header diffs, the CORS and cookie
+verdicts, "copy as curl" and HAR 1.2. No I/O: the shell fills records in as a request
+passes; listeners (the live stream) are plain callbacks.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shlex
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from . import __version__, cors
+from .corsadvice import Ask, cause, fixes
+
+Headers = list[tuple[str, str]]
+_MESSAGES_KEPT = 20  # last WebSocket messages and SSE events per record
+_PREVIEW = 500  # characters of one message or event
+
+
+class Record:
+    """One request through devproxy, filled in as it happens."""
+
+    __slots__ = (
+        "_body_limit",
+        "_start",
+        "backend_response",
+        "browser_request",
+        "browser_response",
+        "bytes_in",
+        "bytes_out",
+        "connect_ms",
+        "duration_ms",
+        "error",
+        "events",
+        "id",
+        "kind",
+        "messages",
+        "method",
+        "origin",
+        "remote",
+        "request_body",
+        "request_body_cut",
+        "response_body",
+        "response_body_cut",
+        "route",
+        "started",
+        "status",
+        "target",
+        "ttfb_ms",
+        "upstream_request",
+        "upstream_url",
+        "ws_counts",
+    )
+
+    def __init__(self, record_id: int, method: str, target: str, origin: str, remote: str,
+                 headers: Headers, body_limit: int) -> None:
+        self.id = record_id
+        self.started = time.time()
+        self._start = time.perf_counter()
+        self.method, self.target, self.origin, self.remote = method, target, origin, remote
+        self.browser_request = headers
+        self.route = ""
+        self.kind = "http"  # http | sse | websocket | preflight | static | devproxy
+        self.upstream_url = ""
+        self.upstream_request: Headers = []
+        self.backend_response: Headers = []
+        self.browser_response: Headers = []
+        self.status = 0
+        self.error = ""
+        self.connect_ms: float | None = None
+        self.ttfb_ms: float | None = None
+        self.duration_ms: float | None = None  # None while still open (streams, sockets)
+        self.bytes_in = self.bytes_out = 0
+        self.request_body = bytearray()
+        self.response_body = bytearray()
+        self.request_body_cut = self.response_body_cut = False
+        self.messages: list[dict[str, Any]] = []  # WebSocket, newest last
+        self.ws_counts = [0, 0]  # messages up (browser -> backend), down
+        self.events: list[str] = []  # SSE events, newest last
+        self._body_limit = body_limit
+
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self._start) * 1000
+
+    def upload(self, chunk: bytes) -> None:
+        self.bytes_in += len(chunk)
+        self.request_body_cut = _keep(self.request_body, chunk, self._body_limit) or \
+            self.request_body_cut
+
+    def download(self, chunk: bytes) -> None:
+        self.bytes_out += len(chunk)
+        if self.kind == "sse":
+            self._sse(chunk)
+        self.response_body_cut = _keep(self.response_body, chunk, self._body_limit) or \
+            self.response_body_cut
+
+    def message(self, up: bool, data: bytes | str) -> None:
+        self.ws_counts[0 if up else 1] += 1
+        text = data if isinstance(data, str) else data.decode("utf-8", "replace")
+        self.messages.append({"up": up, "at": time.time(), "size": len(data),
+                              "text": text[:_PREVIEW]})
+        del self.messages[:-_MESSAGES_KEPT]
+
+    def _sse(self, chunk: bytes) -> None:
+        text = chunk.decode("utf-8", "replace").replace("\r\n", "\n")
+        for event in text.split("\n\n"):
+            if event.strip():
+                self.events.append(event.strip()[:_PREVIEW])
+        del self.events[:-_MESSAGES_KEPT]
+
+    def finish(self, status: int) -> None:
+        self.status = status
+        self.duration_ms = self.elapsed_ms()
+
+    # -- views -------------------------------------------------------------------------
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "started": self.started, "method": self.method,
+            "target": self.target, "route": self.route, "upstream_url": self.upstream_url,
+            "kind": self.kind, "status": self.status, "error": self.error,
+            "connect_ms": _round(self.connect_ms), "ttfb_ms": _round(self.ttfb_ms),
+            "duration_ms": _round(self.duration_ms), "bytes_in": self.bytes_in,
+            "bytes_out": self.bytes_out, "cross_origin": self._cross_origin() is not None,
+        }
+
+    def detail(self) -> dict[str, Any]:
+        url = self.origin + self.target
+        return {
+            **self.summary(),
+            "remote": self.remote,
+            "browser_request": self.browser_request,
+            "upstream_request": self.upstream_request,
+            "request_changes": header_diff(self.browser_request, self.upstream_request),
+            "backend_response": self.backend_response,
+            "browser_response": self.browser_response,
+            "response_changes": header_diff(self.backend_response, self.browser_response),
+            "request_body": body_view(self.request_body, self.request_body_cut,
+                                      _header(self.browser_request, "content-type")),
+            "response_body": body_view(self.response_body, self.response_body_cut,
+                                       _header(self.backend_response, "content-type")),
+            "websocket": {"up": self.ws_counts[0], "down": self.ws_counts[1],
+                          "last": self.messages} if self.kind == "websocket" else None,
+            "sse_events": self.events if self.kind == "sse" else None,
+            "cors": self.cors_verdict(),
+            "cookies": cookie_verdicts(
+                [v for k, v in self.browser_response if k.lower() == "set-cookie"],
+                self.origin),
+            "curl": {"browser": curl(self.method, url, self.browser_request,
+                                     self.request_body, self.request_body_cut),
+                     "upstream": curl(self.method, self.upstream_url, self.upstream_request,
+                                      self.request_body, self.request_body_cut)
+                     if self.upstream_url else None},
+        }
+
+    def _cross_origin(self) -> str | None:
+        origin = _header(self.browser_request, "origin")
+        return origin if origin is not None and origin != self.origin else None
+
+    def cors_verdict(self) -> dict[str, Any] | None:
+        """What the browser made of the response, by the checker ``devproxy doctor`` uses."""
+        origin = self._cross_origin()
+        if origin is None or not self.status:
+            return None
+        credentials = any(k.lower() in ("cookie", "authorization")
+                          for k, _ in self.browser_request)
+        if self.kind == "preflight":
+            method = _header(self.browser_request, "access-control-request-method") or ""
+            unsafe = cors.header_list(_header(self.browser_request,
+                                              "access-control-request-headers"))
+            verdict = cors.preflight_check(origin, method, [h.lower() for h in unsafe],
+                                           credentials, self.status, self.browser_response)
+        else:
+            method, unsafe = self.method, []
+            verdict = cors.cors_check(origin, credentials, self.browser_response)
+        out: dict[str, Any] = {"origin": origin, "allowed": verdict.ok,
+                               "credentials": credentials, "reason": verdict.reason}
+        if not verdict.ok:
+            ask = Ask(origin, method, tuple(unsafe), credentials)
+            out["cause"] = cause(verdict, ask)
+            out["fixes"] = [{"tool": f.tool, "text": f.text} for f in fixes(verdict, ask)]
+        return out
+
+
+def _keep(buffer: bytearray, chunk: bytes, limit: int) -> bool:
+    """Append what fits; True if anything was cut."""
+    room = limit - len(buffer)
+    if room > 0:
+        buffer += chunk[:room]
+    return len(chunk) > max(room, 0)
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def _header(headers: Sequence[tuple[str, str]], name: str) -> str | None:
+    for key, value in headers:
+        if key.lower() == name:
+            return value
+    return None
+
+
+class Captures:
+    """The last ``history`` records, and the callbacks told about each change."""
+
+    def __init__(self, history: int = 500, body_limit: int = 64 * 1024) -> None:
+        self.history = history
+        self.body_limit = body_limit
+        self._records: OrderedDict[int, Record] = OrderedDict()
+        self._ids = itertools.count(1)
+        self.listeners: list[Callable[[str, Record], None]] = []
+
+    def start(self, method: str, target: str, origin: str, remote: str,
+              headers: Iterable[tuple[str, str]]) -> Record:
+        record = Record(next(self._ids), method, target, origin, remote, list(headers),
+                        self.body_limit)
+        self._records[record.id] = record
+        while len(self._records) > self.history:
+            self._records.popitem(last=False)
+        self._tell("request", record)
+        return record
+
+    def done(self, record: Record) -> None:
+        self._tell("update", record)
+
+    def _tell(self, event: str, record: Record) -> None:
+        for listener in list(self.listeners):
+            listener(event, record)
+
+    def get(self, record_id: int) -> Record | None:
+        return self._records.get(record_id)
+
+    def newest_first(self) -> list[Record]:
+        return list(reversed(self._records.values()))
+
+    def clear(self) -> None:
+        self._records.clear()
+
+
+# -- pure views ------------------------------------------------------------------------
+
+
+def header_diff(before: Sequence[tuple[str, str]], after: Sequence[tuple[str, str]]
+                ) -> list[dict[str, Any]]:
+    """What changed between two header lists, by lower-cased name."""
+    def grouped(headers: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for name, value in headers:
+            out.setdefault(name.lower(), []).append(value)
+        return out
+
+    old, new = grouped(before), grouped(after)
+    changes = []
+    for name in [*old, *(n for n in new if n not in old)]:
+        if name not in new:
+            changes.append({"name": name, "change": "removed", "before": old[name]})
+        elif name not in old:
+            changes.append({"name": name, "change": "added", "after": new[name]})
+        elif old[name] != new[name]:
+            changes.append({"name": name, "change": "changed", "before": old[name],
+                            "after": new[name]})
+    return changes
+
+
+def body_view(body: bytes | bytearray, cut: bool, content_type: str | None
+              ) -> dict[str, Any] | None:
+    """How the page shows a body: text (JSON re-indented by the page), or size and type."""
+    if not body:
+        return None
+    kind = (content_type or "").split(";")[0].strip().lower()
+    textual = kind.startswith("text/") or kind.endswith(("json", "xml", "javascript")) or \
+        kind in ("application/x-www-form-urlencoded", "")
+    view: dict[str, Any] = {"type": kind, "size": len(body), "truncated": cut}
+    if textual:
+        try:
+            view["text"] = bytes(body).decode("utf-8")
+        except UnicodeDecodeError:
+            textual = False
+    view["binary"] = not textual
+    return view
+
+
+def curl(method: str, url: str, headers: Sequence[tuple[str, str]],
+         body: bytes | bytearray, cut: bool) -> str:
+    """A curl command that repeats the request (the body only if captured whole)."""
+    parts = ["curl", "-i"]
+    if method != "GET":
+        parts += ["-X", method]
+    parts.append(url)
+    for name, value in headers:
+        if name.lower() in ("host", "content-length", "connection", "transfer-encoding"):
+            continue
+        parts += ["-H", f"{name}: {value}"]
+    if body and not cut:
+        try:
+            parts += ["--data-binary", bytes(body).decode("utf-8")]
+        except UnicodeDecodeError:
+            parts.append("--data-binary @body.bin")
+    if headers and _header(headers, "host") is not None and "://" in url:
+        host = _header(headers, "host")
+        if host and host != url.split("://", 1)[1].split("/", 1)[0]:
+            parts += ["-H", f"Host: {host}"]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def cookie_verdicts(set_cookies: Sequence[str], origin: str) -> list[dict[str, Any]]:
+    """Which Set-Cookie the browser will store, and why not (RFC 6265bis, Chromium's rules)."""
+    secure_origin = origin.startswith("https://") or _is_localhost(origin)
+    host = origin.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")
+    out = []
+    for line in set_cookies:
+        pair, *attributes = [part.strip() for part in line.split(";")]
+        name = pair.split("=", 1)[0].strip()
+        attrs = {a.split("=", 1)[0].strip().lower(): (a.split("=", 1)[1].strip()
+                                                     if "=" in a else "") for a in attributes}
+        reason = ""
+        secure = "secure" in attrs
+        if attrs.get("samesite", "").lower() == "none" and not secure:
+            reason = "SameSite=None requires Secure; the browser rejects this cookie"
+        elif secure and not secure_origin:
+            reason = "Secure cookies cannot be set from an http:// origin (except localhost)"
+        elif name.startswith("__Host-") and (not secure or attrs.get("path") != "/" or
+                                             "domain" in attrs):
+            reason = "__Host- cookies need Secure, Path=/ and no Domain"
+        elif name.startswith("__Secure-") and not secure:
+            reason = "__Secure- cookies need Secure"
+        elif "domain" in attrs:
+            domain = attrs["domain"].lstrip(".").lower()
+            if domain and host != domain and not host.endswith("." + domain):
+                reason = f"Domain={attrs['domain']} does not match the page's host {host}"
+        out.append({"name": name, "stored": not reason, "reason": reason})
+    return out
+
+
+def _is_localhost(origin: str) -> bool:
+    host = origin.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")
+    return host in ("localhost", "127.0.0.1", "::1") or host.endswith(".localhost")
+
+
+def har(records: Iterable[Record]) -> dict[str, Any]:
+    """HAR 1.2 (http://www.softwareishard.com/blog/har-12-spec/) of ``records``."""
+    entries = []
+    for record in records:
+        started = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.started))
+        started += f".{int(record.started % 1 * 1000):03d}Z"
+        query = record.target.partition("?")[2]
+        body = body_view(record.request_body, record.request_body_cut,
+                         _header(record.browser_request, "content-type"))
+        response_body = body_view(record.response_body, record.response_body_cut,
+                                  _header(record.browser_response, "content-type"))
+        wait = record.ttfb_ms if record.ttfb_ms is not None else 0
+        total = record.duration_ms if record.duration_ms is not None else record.elapsed_ms()
+        entry: dict[str, Any] = {
+            "startedDateTime": started,
+            "time": round(total, 3),
+            "request": {
+                "method": record.method, "url": record.origin + record.target,
+                "httpVersion": "HTTP/1.1", "cookies": [], "headersSize": -1,
+                "headers": [{"name": k, "value": v} for k, v in record.browser_request],
+                "queryString": [{"name": n, "value": v} for n, _, v in
+                                (p.partition("=") for p in query.split("&") if p)],
+                "bodySize": record.bytes_in,
+            },
+            "response": {
+                "status": record.status, "statusText": "", "httpVersion": "HTTP/1.1",
+                "cookies": [], "headersSize": -1, "bodySize": record.bytes_out,
+                "redirectURL": _header(record.browser_response, "location") or "",
+                "headers": [{"name": k, "value": v} for k, v in record.browser_response],
+                "content": {"size": record.bytes_out,
+                            "mimeType": (response_body or {}).get("type") or
+                            _header(record.browser_response, "content-type") or "",
+                            **({"text": response_body["text"]} if response_body and
+                               "text" in response_body else {})},
+            },
+            "cache": {},
+            "timings": {"send": 0, "wait": round(wait, 3),
+                        "receive": round(max(total - wait, 0), 3)},
+            "_route": record.route, "_upstreamUrl": record.upstream_url,
+        }
+        if body is not None:
+            entry["request"]["postData"] = {"mimeType": body["type"],
+                                            "text": body.get("text", "")}
+        entries.append(entry)
+    return {"log": {"version": "1.2", "creator": {"name": "devproxy", "version": __version__},
+                    "pages": [], "entries": entries}}
+
+

@@ -1,0 +1,165 @@
+"""The request inspector at /__devproxy/: a page, a JSON API and a live event stream.
+
+Owns devproxy's own endpoints under the reserved prefix. They are reached only after
+the Host check (``dispatch``), never get CORS headers, and state-changing calls
+(replay, clear) must come from a page on devproxy's own origin, so another site open in
+the browser cannot drive them. The records themselves are ``capture``'s.
+
+API (all JSON; see the README):
+    GET  /__devproxy/api/requests          newest first, summaries
+    GET  /__devproxy/api/requests/{id}     one request in full
+    GET  /__devproxy/api/events            text/event-stream of "request"/"update"
+    GET  /__devproxy/api/har               every kept request as HAR 1.2
+    GET  /__devproxy/api/status            routes, the last reload, inspector settings
+    POST /__devproxy/api/requests/{id}/replay   send it again through devproxy
+    POST /__devproxy/api/clear             forget every kept request
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from importlib import resources
+from typing import Any
+
+from aiohttp import web
+
+from .capture import Captures, Record, har
+from .config import RESERVED_PREFIX
+from .headers import HOP_BY_HOP
+from .state import CAPTURES, LIVE, SESSION
+
+_UI = "inspector_ui"
+_FILES = {"": ("index.html", "text/html"), "app.js": ("app.js", "text/javascript"),
+          "style.css": ("style.css", "text/css")}
+_HEARTBEAT = 15.0  # seconds between SSE comments that keep idle streams open
+_QUEUE = 1000  # events a slow page may fall behind before it misses some
+
+
+async def serve(request: web.Request) -> web.StreamResponse:
+    """Answer a request under the reserved prefix."""
+    captures = request.app[CAPTURES]
+    rest = request.path[len(RESERVED_PREFIX):]
+    if rest == "":
+        raise web.HTTPPermanentRedirect(RESERVED_PREFIX + "/")
+    rest = rest[1:]
+    if request.method in ("GET", "HEAD"):
+        if rest in _FILES:
+            name, kind = _FILES[rest]
+            text = resources.files("devproxy").joinpath(_UI, name).read_text("utf-8")
+            return web.Response(text=text, content_type=kind,
+                                headers={"Cache-Control": "no-store"})
+        if rest == "api/requests":
+            return _json([r.summary() for r in captures.newest_first()])
+        if rest.startswith("api/requests/"):
+            record = _record(captures, rest.removeprefix("api/requests/"))
+            return _json(record.detail())
+        if rest == "api/events":
+            return await _events(request, captures)
+        if rest == "api/har":
+            return _json(har(reversed(captures.newest_first())), headers={
+                "Content-Disposition": f'attachment; filename="devproxy-'
+                                       f'{time.strftime("%Y%m%d-%H%M%S")}.har"'})
+        if rest == "api/status":
+            return _json(_status(request, captures))
+    elif request.method == "POST":
+        _same_origin(request)
+        if rest == "api/clear":
+            captures.clear()
+            return _json({"cleared": True})
+        if rest.startswith("api/requests/") and rest.endswith("/replay"):
+            record = _record(captures, rest.removeprefix("api/requests/")[:-len("/replay")])
+            return await _replay(request, record)
+    else:
+        raise web.HTTPMethodNotAllowed(request.method, ["GET", "HEAD", "POST"])
+    raise web.HTTPNotFound(text=json.dumps({"error": f"nothing at {request.path}"}),
+                           content_type="application/json")
+
+
+def _json(value: Any, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(text=json.dumps(value), content_type="application/json",
+                        headers={"Cache-Control": "no-store", **(headers or {})})
+
+
+def _record(captures: Captures, text: str) -> Record:
+    record = captures.get(int(text)) if text.isdigit() else None
+    if record is None:
+        raise web.HTTPNotFound(text=json.dumps({"error": f"no request {text} (only the "
+                                                         f"last {captures.history} are kept)"}),
+                               content_type="application/json")
+    return record
+
+
+def _same_origin(request: web.Request) -> None:
+    # Fetch sends Origin on every POST; Sec-Fetch-Site where Origin may be absent.
+    own = f"{request.scheme}://{request.host}"
+    origin = request.headers.get("Origin")
+    if origin == own or (origin is None and
+                         request.headers.get("Sec-Fetch-Site") == "same-origin"):
+        return
+    raise web.HTTPForbidden(
+        text=json.dumps({"error": "devproxy's inspector only accepts changes from its own "
+                                  f"page on {own}"}),
+        content_type="application/json")
+
+
+async def _events(request: web.Request, captures: Captures) -> web.StreamResponse:
+    queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue(_QUEUE)
+
+    def listener(event: str, record: Record) -> None:
+        with contextlib.suppress(asyncio.QueueFull):  # a stalled page skips, never blocks
+            queue.put_nowait((event, record.summary()))
+
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                           "Cache-Control": "no-store"})
+    await response.prepare(request)
+    captures.listeners.append(listener)
+    try:
+        await response.write(b": devproxy inspector\n\n")
+        while True:
+            try:
+                event, data = await asyncio.wait_for(queue.get(), _HEARTBEAT)
+            except TimeoutError:
+                await response.write(b": keep-alive\n\n")
+                continue
+            await response.write(f"event: {event}\ndata: {json.dumps(data)}\n\n".encode())
+    except (ConnectionError, asyncio.CancelledError):
+        pass
+    finally:
+        captures.listeners.remove(listener)
+    return response
+
+
+def _status(request: web.Request, captures: Captures) -> dict[str, Any]:
+    live = request.app[LIVE]
+    config = live.current.config
+    reload = live.reload
+    return {
+        "listen": f"{request.scheme}://{request.host}",
+        "config": str(config.source) if config.source else None,
+        "routes": [{"path": r.path, "destination": r.destination,
+                    "change_origin": r.change_origin, "strip_prefix": r.strip_prefix,
+                    "cors": r.cors is not None, "ws": r.ws} for r in config.routes],
+        "reload": {"count": reload.count, "applied": reload.applied, "at": reload.at,
+                   "outcome": reload.outcome, "message": reload.message,
+                   "diff": list(reload.diff)},
+        "inspector": {"history": captures.history, "body_limit": captures.body_limit,
+                      "kept": len(captures.newest_first())},
+    }
+
+
+async def _replay(request: web.Request, record: Record) -> web.Response:
+    if record.request_body_cut:
+        raise web.HTTPConflict(text=json.dumps({"error": "the body was larger than the "
+                                                         "inspector keeps; cannot replay"}),
+                               content_type="application/json")
+    skip = {*HOP_BY_HOP, "host", "content-length"}
+    headers = [(k, v) for k, v in record.browser_request if k.lower() not in skip]
+    url = f"{request.scheme}://{request.host}{record.target}"
+    async with request.app[SESSION].request(
+            record.method, url, headers=headers, data=bytes(record.request_body) or None,
+            allow_redirects=False, ssl=False) as response:
+        await response.read()
+        return _json({"status": response.status})

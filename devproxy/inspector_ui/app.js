@@ -1,0 +1,282 @@
+"use strict";
+// devproxy inspector: a live list of requests and one request in detail.
+// Data: the JSON API under ./api/ and the event stream ./api/events. No build step.
+
+const state = { rows: new Map(), order: [], selected: null, fresh: new Set() };
+const $ = (selector, root = document) => root.querySelector(selector);
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "class") node.className = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (value !== undefined && value !== null) node.setAttribute(key, value);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+const ms = (v) => (v === null || v === undefined ? "–" : v < 10 ? v.toFixed(1) : Math.round(v));
+const size = (n) => (n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(1)} KiB`
+  : `${(n / 1048576).toFixed(1)} MiB`);
+const clock = (t) => new Date(t * 1000).toLocaleTimeString([], { hour12: false });
+
+// -- list -------------------------------------------------------------------------------
+
+function matches(row) {
+  const text = $("#filter-text").value.trim().toLowerCase();
+  const method = $("#filter-method").value;
+  const status = $("#filter-status").value;
+  const route = $("#filter-route").value;
+  if (method && row.method !== method) return false;
+  if (route && row.route !== route) return false;
+  if (status !== "" && String(Math.floor(row.status / 100)) !== status) return false;
+  if (text) {
+    const hay = `${row.method} ${row.target} ${row.upstream_url} ${row.status} ${row.kind}`;
+    if (!hay.toLowerCase().includes(text)) return false;
+  }
+  return true;
+}
+
+function rowElement(row) {
+  const cls = Math.floor(row.status / 100);
+  const badges = [];
+  if (row.kind !== "http") badges.push(el("span", { class: `badge ${row.kind}` }, row.kind));
+  if (row.cross_origin) badges.push(el("span", { class: "badge cors" }, "CORS"));
+  return el("tr", {
+    "data-id": row.id,
+    class: [row.id === state.selected ? "selected" : "", state.fresh.has(row.id) ? "fresh" : ""]
+      .join(" "),
+    onclick: () => select(row.id),
+  },
+  el("td", {}, clock(row.started)),
+  el("td", {}, row.method),
+  el("td", { class: "path", title: row.target }, row.target, badges),
+  el("td", {}, row.route || "–"),
+  el("td", { class: `status s${cls}` }, row.status || (row.error ? "error" : "…")),
+  el("td", { class: "num" }, `${ms(row.connect_ms)} / ${ms(row.ttfb_ms)} / ${ms(row.duration_ms)} ms`),
+  el("td", { class: "num" }, `${size(row.bytes_in)} / ${size(row.bytes_out)}`));
+}
+
+let renderQueued = false;
+function renderList() {
+  if (renderQueued) return;
+  renderQueued = true;
+  requestAnimationFrame(() => {
+    renderQueued = false;
+    const body = $("#list tbody");
+    const rows = state.order.map((id) => state.rows.get(id)).filter((r) => r && matches(r));
+    body.replaceChildren(...rows.map(rowElement));
+    $("#empty").hidden = state.order.length > 0;
+    state.fresh.clear();
+    const methods = [...new Set([...state.rows.values()].map((r) => r.method))].sort();
+    syncOptions($("#filter-method"), methods, "All methods");
+  });
+}
+
+function syncOptions(select, values, label) {
+  const current = [...select.options].slice(1).map((o) => o.value);
+  if (current.join() === values.join()) return;
+  const chosen = select.value;
+  select.replaceChildren(el("option", { value: "" }, label),
+    ...values.map((v) => el("option", { value: v }, v)));
+  select.value = chosen;
+}
+
+function upsert(row, isNew) {
+  if (!state.rows.has(row.id)) {
+    state.order.unshift(row.id);
+    if (isNew) state.fresh.add(row.id);
+  }
+  state.rows.set(row.id, row);
+  renderList();
+  if (row.id === state.selected) showDetail(row.id);
+}
+
+// -- detail ----------------------------------------------------------------------------
+
+function headerTable(headers, changes, side) {
+  const byName = new Map(changes.map((c) => [c.name, c]));
+  const rows = headers.map(([name, value]) => {
+    const change = byName.get(name.toLowerCase());
+    const kind = change && side === "after" ? change.change : "";
+    return el("tr", { class: kind }, el("td", {}, name),
+      el("td", {}, value, kind ? el("span", { class: "mark" }, kind) : null));
+  });
+  if (side === "after") {
+    for (const change of changes.filter((c) => c.change === "removed")) {
+      for (const value of change.before) {
+        rows.push(el("tr", { class: "removed" }, el("td", {}, change.name),
+          el("td", {}, value, el("span", { class: "mark" }, "removed"))));
+      }
+    }
+  }
+  return el("table", { class: "headers" }, rows);
+}
+
+function bodyBlock(title, body) {
+  if (!body) return null;
+  let text = body.text;
+  if (text !== undefined && body.type.includes("json")) {
+    try { text = JSON.stringify(JSON.parse(text), null, 2); } catch (e) { /* as sent */ }
+  }
+  return el("div", {}, el("h4", {}, `${title} · ${body.type || "no type"} · ${size(body.size)}`
+    + (body.truncated ? " (truncated)" : "")),
+  body.binary ? el("p", { class: "note" }, "binary body, not shown") : el("pre", {}, text));
+}
+
+function copyButton(label, text, id) {
+  return el("button", {
+    class: "button", id,
+    onclick: async (event) => {
+      try { await navigator.clipboard.writeText(text); } catch (e) { /* shown below */ }
+      event.target.textContent = "Copied ✓";
+      setTimeout(() => { event.target.textContent = label; }, 1200);
+    },
+  }, label);
+}
+
+async function select(id) {
+  state.selected = id;
+  renderList();
+  await showDetail(id);
+}
+
+async function showDetail(id) {
+  const response = await fetch(`api/requests/${id}`);
+  const pane = $("#detail");
+  if (!response.ok) {
+    pane.replaceChildren(el("p", { class: "empty" }, "This request is no longer kept."));
+    return;
+  }
+  const r = await response.json();
+  if (state.selected !== id) return;
+  const total = r.duration_ms ?? 0;
+  const wait = r.ttfb_ms ?? 0;
+  const connect = r.connect_ms ?? 0;
+  const pct = (v) => (total ? `${Math.max((v / total) * 100, 0)}%` : "0");
+
+  const parts = [
+    el("h2", {}, `${r.method} ${r.target}`),
+    el("div", { class: "card" }, el("dl", { class: "kv" },
+      el("dt", {}, "Status"), el("dd", { class: `status s${Math.floor(r.status / 100)}` },
+        r.status || "pending"),
+      el("dt", {}, "Route"), el("dd", {}, r.route || "none"),
+      el("dt", {}, "Upstream URL"), el("dd", { id: "upstream-url" }, r.upstream_url || "–"),
+      el("dt", {}, "Kind"), el("dd", {}, r.kind),
+      el("dt", {}, "Timing"), el("dd", {},
+        `connect ${ms(r.connect_ms)} ms · first byte ${ms(r.ttfb_ms)} ms · total ${ms(r.duration_ms)} ms`,
+        el("div", { class: "timing" },
+          el("span", { class: "connect", style: `width:${pct(connect)}` }),
+          el("span", { class: "wait", style: `width:${pct(wait - connect)}` }),
+          el("span", { class: "receive", style: `width:${pct(total - wait)}` }))),
+      el("dt", {}, "Bytes"), el("dd", {}, `${size(r.bytes_in)} up · ${size(r.bytes_out)} down`),
+      el("dt", {}, "Client"), el("dd", {}, r.remote)),
+    el("div", { class: "actions" },
+      copyButton("Copy as curl (browser)", r.curl.browser, "copy-browser"),
+      r.curl.upstream ? copyButton("Copy as curl (to backend)", r.curl.upstream, "copy-upstream")
+        : null,
+      el("button", { class: "button", id: "replay", onclick: () => replay(r.id) }, "Replay"))),
+  ];
+
+  if (r.cors) {
+    const c = r.cors;
+    parts.push(el("h3", {}, "CORS verdict"), el("div", {
+      id: "cors-verdict", class: `card verdict ${c.allowed ? "" : "blocked"}`,
+    }, el("strong", {}, c.allowed ? `Allowed for ${c.origin}` : `Blocked for ${c.origin}`),
+    c.allowed ? el("div", { class: "note" }, `credentials: ${c.credentials ? "include" : "omit"}`)
+      : el("div", {}, c.reason, el("p", {}, c.cause),
+        ...(c.fixes || []).slice(0, 3).map((f) => el("div", {}, el("h4", {}, f.tool),
+          el("pre", {}, f.text))))));
+  }
+
+  parts.push(el("h3", {}, "Request: as the browser sent it → as devproxy sent it upstream"),
+    el("div", { class: "columns", id: "request-diff" },
+      el("div", {}, el("h4", {}, "Browser"), headerTable(r.browser_request, [], "before")),
+      el("div", {}, el("h4", {}, "Upstream"),
+        r.upstream_request.length ? headerTable(r.upstream_request, r.request_changes, "after")
+          : el("p", { class: "note" }, "not forwarded"))));
+
+  parts.push(el("h3", {}, "Response: as the backend sent it → as the browser got it"),
+    el("div", { class: "columns", id: "response-diff" },
+      el("div", {}, el("h4", {}, "Backend"),
+        r.backend_response.length ? headerTable(r.backend_response, [], "before")
+          : el("p", { class: "note" }, "answered by devproxy")),
+      el("div", {}, el("h4", {}, "Browser"),
+        headerTable(r.browser_response, r.backend_response.length ? r.response_changes : [],
+          "after"))));
+
+  if (r.cookies.length) {
+    parts.push(el("h3", {}, "Cookies set"), el("div", { class: "card", id: "cookies" },
+      r.cookies.map((c) => el("div", {}, el("strong", {}, c.name), " ",
+        c.stored ? "stored by the browser" : `dropped: ${c.reason}`))));
+  }
+  const bodies = [bodyBlock("Request body", r.request_body), bodyBlock("Response body", r.response_body)]
+    .filter(Boolean);
+  if (bodies.length) parts.push(el("h3", {}, "Bodies"), ...bodies);
+  if (r.websocket) {
+    parts.push(el("h3", {}, `WebSocket · ${r.websocket.up} up · ${r.websocket.down} down`),
+      el("pre", {}, r.websocket.last.map((m) => `${m.up ? "↑" : "↓"} ${m.text}`).join("\n")
+        || "no messages yet"));
+  }
+  if (r.sse_events) {
+    parts.push(el("h3", {}, `Server-sent events · last ${r.sse_events.length}`),
+      el("pre", {}, r.sse_events.join("\n\n") || "no events yet"));
+  }
+  parts.push(el("h3", {}, "curl"), el("pre", { id: "curl-browser" }, r.curl.browser),
+    r.curl.upstream ? el("pre", { id: "curl-upstream" }, r.curl.upstream) : null);
+  pane.replaceChildren(...parts.filter(Boolean));
+}
+
+async function replay(id) {
+  const response = await fetch(`api/requests/${id}/replay`, { method: "POST" });
+  const result = await response.json();
+  if (!response.ok) alert(result.error);
+}
+
+// -- header: status, routes, live stream -----------------------------------------------
+
+async function loadStatus() {
+  const status = await (await fetch("api/status")).json();
+  $("#listen").textContent = `${status.listen}${status.config ? ` · ${status.config}` : ""}`;
+  const reload = status.reload;
+  const badge = $("#reload");
+  badge.className = `pill ${reload.outcome === "error" ? "bad" : reload.outcome === "ok" ? "ok" : ""}`;
+  badge.textContent = reload.outcome === "none" ? "config loaded"
+    : `reload ${reload.outcome}${reload.diff.length ? `: ${reload.diff.join("; ")}` : ""}`;
+  badge.title = reload.message || "";
+  $("#routes").replaceChildren(...status.routes.map((r) => el("span", { class: "route" },
+    `${r.path} → ${r.destination}${r.cors ? " (CORS)" : ""}`)));
+  syncOptions($("#filter-route"), status.routes.map((r) => r.path), "All routes");
+}
+
+function connect() {
+  const events = new EventSource("api/events");
+  events.addEventListener("open", () => $("#live").classList.remove("off"));
+  events.addEventListener("error", () => $("#live").classList.add("off"));
+  events.addEventListener("request", (e) => upsert(JSON.parse(e.data), true));
+  events.addEventListener("update", (e) => upsert(JSON.parse(e.data), false));
+}
+
+async function start() {
+  for (const id of ["#filter-text", "#filter-method", "#filter-status", "#filter-route"]) {
+    $(id).addEventListener("input", renderList);
+  }
+  $("#clear").addEventListener("click", async () => {
+    await fetch("api/clear", { method: "POST" });
+    state.rows.clear(); state.order = []; state.selected = null;
+    $("#detail").replaceChildren(el("p", { class: "empty" }, "Cleared."));
+    renderList();
+  });
+  connect();
+  const rows = await (await fetch("api/requests")).json();
+  for (const row of rows.reverse()) upsert(row, false);
+  await loadStatus();
+  setInterval(loadStatus, 3000);
+  document.body.dataset.ready = "true";
+}
+
+start();

@@ -1,0 +1,97 @@
+"""The inspector page in a real Chromium: live list, detail, diff, CORS verdict, curl, HAR."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from playwright.async_api import Browser, Page
+
+from devproxy.config import CorsPolicy
+
+from ..conftest import route
+
+pytestmark = pytest.mark.e2e
+FRONT = "http://localhost:5173"
+SCREENSHOT = os.environ.get("DEVPROXY_SCREENSHOT")  # set to refresh the README's picture
+
+
+async def test_inspector_shows_traffic_live_and_explains_it(
+        browser: Browser, backend_factory: Any, proxy_factory: Any, tmp_path: Path) -> None:
+    async def api(request: web.Request) -> web.Response:
+        await request.read()
+        if request.path.endswith("/login"):
+            return web.json_response({"user": "ada"}, headers={
+                "Set-Cookie": "sid=abc; Path=/; HttpOnly; SameSite=None"})
+        return web.json_response({"items": [1, 2, 3]}, headers={"X-Total-Count": "3"})
+
+    backend = await backend_factory(api)
+    policy = CorsPolicy(origins=(FRONT,), credentials=True)
+    proxy = await proxy_factory(
+        route("/api", backend.url, change_origin=True),
+        route("/public", backend.url, cors=policy))
+    page: Page = await browser.new_page(viewport={"width": 1440, "height": 900})
+    await page.goto(proxy.url + "/__devproxy/")
+    await page.wait_for_selector("body[data-ready=true]")
+
+    async with aiohttp.ClientSession() as client:  # traffic after the page is open
+        async with client.get(proxy.url + "/api/items?page=2") as resp:
+            assert resp.status == 200
+        async with client.post(proxy.url + "/api/login", json={"user": "ada"}) as resp:
+            assert resp.status == 200
+        async with client.options(proxy.url + "/public/x", headers={
+                "Origin": "http://evil.test", "Access-Control-Request-Method": "PUT"}) as resp:
+            assert resp.status == 403
+
+    # Live: the three rows arrive without a reload, newest first.
+    rows = page.locator("#list tbody tr")
+    await page.wait_for_function("document.querySelectorAll('#list tbody tr').length === 3")
+    assert "OPTIONS" in await rows.nth(0).inner_text()
+    assert "preflight" in await rows.nth(0).inner_text()
+
+    # Detail: the upstream diff marks what devproxy changed.
+    await page.locator("#list tbody tr", has_text="/api/items?page=2").click()
+    await page.wait_for_selector("#request-diff")
+    diff = await page.inner_text("#request-diff")
+    assert "x-forwarded-for" in diff.lower() and "ADDED" in diff.upper()
+    assert f"127.0.0.1:{backend.port}" in diff  # Host rewritten by change_origin
+    assert backend.url + "/api/items?page=2" == await page.inner_text("#upstream-url")
+    curl_upstream = await page.inner_text("#curl-upstream")
+    assert curl_upstream.startswith(f"curl -i '{backend.url}/api/items?page=2'")
+
+    # The cookie verdict for the login response.
+    await page.locator("#list tbody tr", has_text="/api/login").click()
+    await page.wait_for_selector("#cookies")
+    assert "SameSite=None requires Secure" in await page.inner_text("#cookies")
+
+    # The CORS verdict for the refused preflight, in the browser's words.
+    await page.locator("#list tbody tr", has_text="OPTIONS").click()
+    await page.wait_for_selector("#cors-verdict")
+    verdict = await page.inner_text("#cors-verdict")
+    assert "Blocked for http://evil.test" in verdict
+    assert "doesn't pass access control check" in verdict
+    curl_browser = await page.inner_text("#curl-browser")
+    assert "-X OPTIONS" in curl_browser and "Origin: http://evil.test" in curl_browser
+
+    # Filters narrow the list.
+    await page.select_option("#filter-method", "POST")
+    await page.wait_for_function("document.querySelectorAll('#list tbody tr').length === 1")
+    await page.select_option("#filter-method", "")
+
+    # HAR export downloads valid HAR 1.2.
+    async with page.expect_download() as download_info:
+        await page.click("#export-har")
+    download = await download_info.value
+    saved = tmp_path / "export.har"
+    await download.save_as(saved)
+    log = json.loads(saved.read_text())["log"]
+    assert log["version"] == "1.2" and len(log["entries"]) == 3
+
+    await page.locator("#list tbody tr", has_text="/api/items?page=2").click()
+    await page.wait_for_selector("#request-diff")
+    await page.screenshot(path=SCREENSHOT or str(tmp_path / "inspector.png"))

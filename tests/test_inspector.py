@@ -1,0 +1,233 @@
+"""The inspector's capture and JSON API over real sockets, and its pure views."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from devproxy.capture import Captures, cookie_verdicts, curl, har, header_diff
+from devproxy.config import CorsPolicy, Inspector
+
+from .conftest import route
+
+FRONT = "http://localhost:5173"
+
+
+async def api(client: aiohttp.ClientSession, proxy: Any, path: str) -> Any:
+    async with client.get(f"{proxy.url}/__devproxy/api/{path}") as resp:
+        assert resp.status == 200, await resp.text()
+        assert "Access-Control-Allow-Origin" not in resp.headers  # never CORS
+        return await resp.json()
+
+
+async def test_a_request_is_captured_as_sent_and_as_forwarded(backend_factory, proxy_factory,
+                                                               client) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        await request.read()
+        return web.json_response({"ok": True}, headers={
+            "Set-Cookie": "sid=1; Path=/; HttpOnly", "Location": "/v1/next"})
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/api", backend.url + "/v1", strip_prefix=True,
+                                      change_origin=True))
+    async with client.post(proxy.url + "/api/items?x=1", json={"name": "widget"},
+                           headers={"X-Custom": "1"}) as resp:
+        assert resp.status == 200
+    [summary] = await api(client, proxy, "requests")
+    assert summary["method"] == "POST" and summary["target"] == "/api/items?x=1"
+    assert summary["route"] == "/api" and summary["status"] == 200
+    assert summary["upstream_url"] == f"{backend.url}/v1/items?x=1"
+    assert summary["bytes_in"] == len(json.dumps({"name": "widget"}))
+    assert summary["ttfb_ms"] is not None and summary["connect_ms"] is not None
+    detail = await api(client, proxy, f"requests/{summary['id']}")
+    changes = {c["name"]: c for c in detail["request_changes"]}
+    assert changes["host"]["after"] == [f"127.0.0.1:{backend.port}"]  # change_origin
+    assert changes["x-forwarded-prefix"]["change"] == "added"
+    response_changes = {c["name"]: c for c in detail["response_changes"]}
+    assert response_changes["location"]["after"] == ["/api/next"]  # mapped back
+    assert json.loads(detail["request_body"]["text"]) == {"name": "widget"}
+    assert detail["response_body"]["text"] == '{"ok": true}'
+    assert detail["cookies"] == [{"name": "sid", "stored": True, "reason": ""}]
+    assert detail["curl"]["upstream"].startswith(f"curl -i -X POST '{backend.url}/v1/items?x=1'")
+    assert "-H 'X-Custom: 1'" in detail["curl"]["browser"]
+
+
+async def test_cors_verdict_comes_from_the_doctor_checker(backend_factory, proxy_factory,
+                                                          client) -> None:
+    backend = await backend_factory()
+    policy = CorsPolicy(origins=(FRONT,), credentials=True)
+    proxy = await proxy_factory(route("/api", backend.url, cors=policy))
+    async with client.options(proxy.url + "/api/x", headers={
+            "Origin": "http://evil.test", "Access-Control-Request-Method": "PUT"}) as resp:
+        assert resp.status == 403
+    async with client.get(proxy.url + "/api/x", headers={"Origin": FRONT}) as resp:
+        assert resp.status == 200
+    allowed, refused = await api(client, proxy, "requests")
+    assert refused["kind"] == "preflight" and refused["cross_origin"]
+    verdict = (await api(client, proxy, f"requests/{refused['id']}"))["cors"]
+    assert verdict["allowed"] is False
+    assert "doesn't pass access control check" in verdict["reason"]
+    assert verdict["fixes"] and verdict["cause"]
+    ok = (await api(client, proxy, f"requests/{allowed['id']}"))["cors"]
+    assert ok["allowed"] is True and ok["origin"] == FRONT
+
+
+async def test_live_stream_tells_of_each_request(backend_factory, proxy_factory,
+                                                 client) -> None:
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/", backend.url))
+    async with client.get(proxy.url + "/__devproxy/api/events") as stream:
+        assert stream.headers["Content-Type"] == "text/event-stream"
+        await stream.content.readline()  # the opening comment
+        async with client.get(proxy.url + "/hello") as resp:
+            assert resp.status == 200
+        seen = b""
+        async with asyncio.timeout(5):
+            while b"event: update" not in seen:
+                seen += await stream.content.readline()
+    assert b"event: request" in seen and b'"target": "/hello"' in seen
+
+
+async def test_websocket_and_sse_are_shown_with_their_traffic(backend_factory, proxy_factory,
+                                                              client) -> None:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if request.path == "/ws":
+            socket = web.WebSocketResponse()
+            await socket.prepare(request)
+            async for message in socket:
+                await socket.send_str("echo " + message.data)
+            return socket
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(b"data: one\n\ndata: two\n\n")
+        return response
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/", backend.url))
+    async with client.ws_connect(proxy.url + "/ws", headers={"Origin": proxy.url}) as ws:
+        await ws.send_str("hi")
+        assert (await ws.receive()).data == "echo hi"
+    async with client.get(proxy.url + "/events") as resp:
+        await resp.read()
+    await asyncio.sleep(0.1)
+    events, socket = await api(client, proxy, "requests")
+    assert socket["kind"] == "websocket" and events["kind"] == "sse"
+    detail = await api(client, proxy, f"requests/{socket['id']}")
+    assert detail["websocket"]["up"] == 1 and detail["websocket"]["down"] == 1
+    assert [m["text"] for m in detail["websocket"]["last"]] == ["hi", "echo hi"]
+    assert (await api(client, proxy, f"requests/{events['id']}"))["sse_events"] == [
+        "data: one", "data: two"]
+
+
+async def test_har_export_is_har_1_2(backend_factory, proxy_factory, client) -> None:
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/", backend.url))
+    async with client.get(proxy.url + "/a?b=c") as resp:
+        await resp.read()
+    log = (await api(client, proxy, "har"))["log"]
+    assert log["version"] == "1.2" and log["creator"]["name"] == "devproxy"
+    [entry] = log["entries"]
+    assert entry["request"]["url"].endswith("/a?b=c")
+    assert entry["request"]["queryString"] == [{"name": "b", "value": "c"}]
+    assert entry["response"]["status"] == 200
+    assert set(entry["timings"]) >= {"send", "wait", "receive"}
+    assert entry["startedDateTime"].endswith("Z")
+
+
+async def test_changes_need_devproxys_own_origin(backend_factory, proxy_factory,
+                                                 client) -> None:
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/", backend.url))
+    async with client.get(proxy.url + "/x") as resp:
+        await resp.read()
+    [record] = await api(client, proxy, "requests")
+    replay = f"{proxy.url}/__devproxy/api/requests/{record['id']}/replay"
+    async with client.post(replay, headers={"Origin": "http://evil.test"}) as resp:
+        assert resp.status == 403
+    async with client.post(replay) as resp:  # no Origin, no Sec-Fetch-Site: not a page
+        assert resp.status == 403
+    async with client.post(replay, headers={"Origin": proxy.url}) as resp:
+        assert resp.status == 200 and (await resp.json())["status"] == 200
+    assert len(backend.recorder.seen) == 2
+    async with client.post(proxy.url + "/__devproxy/api/clear",
+                           headers={"Origin": proxy.url}) as resp:
+        assert resp.status == 200
+    assert await api(client, proxy, "requests") == []
+
+
+async def test_history_and_body_capture_are_bounded(backend_factory, proxy_factory,
+                                                    client) -> None:
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/", backend.url),
+                                inspector=Inspector(history=3, body_limit=10))
+    for i in range(5):
+        async with client.post(f"{proxy.url}/{i}", data=b"x" * 100) as resp:
+            await resp.read()
+    rows = await api(client, proxy, "requests")
+    assert [r["target"] for r in rows] == ["/4", "/3", "/2"]
+    detail = await api(client, proxy, f"requests/{rows[0]['id']}")
+    assert detail["request_body"]["size"] == 10 and detail["request_body"]["truncated"]
+    assert detail["bytes_in"] == 100
+
+
+async def test_inspector_off_means_nothing_is_kept_and_the_prefix_is_404(
+        backend_factory, proxy_factory, client) -> None:
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/", backend.url), inspector=Inspector(enabled=False))
+    async with client.get(proxy.url + "/__devproxy/api/requests") as resp:
+        assert resp.status == 404
+    assert "__devproxy" not in str(backend.recorder.seen)
+
+
+async def test_inspector_page_is_served_behind_the_host_check(backend_factory, proxy_factory,
+                                                              client) -> None:
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/", backend.url))
+    async with client.get(proxy.url + "/__devproxy/") as resp:
+        assert resp.status == 200 and "devproxy inspector" in await resp.text()
+    async with client.get(proxy.url + "/__devproxy/", headers={"Host": "evil.test"}) as resp:
+        assert resp.status == 403
+
+
+def test_header_diff_marks_added_removed_changed() -> None:
+    diff = header_diff([("Host", "a"), ("Connection", "x"), ("Accept", "*/*")],
+                       [("Host", "b"), ("Accept", "*/*"), ("X-Forwarded-For", "1")])
+    assert diff == [
+        {"name": "host", "change": "changed", "before": ["a"], "after": ["b"]},
+        {"name": "connection", "change": "removed", "before": ["x"]},
+        {"name": "x-forwarded-for", "change": "added", "after": ["1"]},
+    ]
+
+
+@pytest.mark.parametrize(("cookie", "origin", "reason"), [
+    ("a=1; SameSite=None", "http://localhost:8080", "SameSite=None requires Secure"),
+    ("a=1; Secure", "http://myapp.test:8080", "Secure cookies cannot be set"),
+    ("a=1; Secure", "http://localhost:8080", ""),
+    ("__Host-a=1; Secure; Path=/api", "https://x.test", "__Host- cookies"),
+    ("a=1; Domain=example.com", "http://localhost:8080", "does not match"),
+    ("a=1; Domain=.localhost", "http://app.localhost:8080", ""),
+])
+def test_cookie_verdicts(cookie: str, origin: str, reason: str) -> None:
+    [verdict] = cookie_verdicts([cookie], origin)
+    assert verdict["stored"] is (reason == "")
+    assert reason in verdict["reason"]
+
+
+def test_curl_quotes_for_the_shell_and_names_a_rewritten_host() -> None:
+    command = curl("POST", "http://127.0.0.1:3000/x", [("Host", "localhost:8080"),
+                                                       ("X-A", "it's")], b'{"a": 1}', False)
+    assert command == ("curl -i -X POST http://127.0.0.1:3000/x -H 'X-A: it'\"'\"'s' "
+                       "--data-binary '{\"a\": 1}' -H 'Host: localhost:8080'")
+
+
+def test_captures_ring_drops_the_oldest() -> None:
+    captures = Captures(history=2)
+    for i in range(3):
+        captures.start("GET", f"/{i}", "http://x", "", [])
+    assert [r.target for r in captures.newest_first()] == ["/2", "/1"]
+    assert har(captures.newest_first())["log"]["version"] == "1.2"
