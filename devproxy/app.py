@@ -27,7 +27,7 @@ from .errors import BindError
 from .forward import restore_headers
 from .reload import Reloader
 from .state import CAPTURES, LIVE, OUTAGES, SESSION, WARNED_HOSTS, WS_SESSION, Live
-from .upstream import Outages, connect_timing, make_session
+from .upstream import Outages, make_session
 from .websocket import OPEN_SOCKETS, OpenSockets
 
 logger = logging.getLogger(__name__)
@@ -71,8 +71,7 @@ async def _client_session(app: web.Application) -> AsyncIterator[None]:
     limits = app[LIVE].current.config.limits
     # WebSockets get their own pool: an HMR socket holds its connection for hours and
     # must neither count against nor wait for limits.upstream_connections.
-    trace = connect_timing() if CAPTURES in app else None
-    async with make_session(limits.upstream_connections, trace) as session, \
+    async with make_session(limits.upstream_connections) as session, \
             make_session(0) as sockets:
         app[SESSION] = session
         app[WS_SESSION] = sockets

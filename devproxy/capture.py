@@ -19,7 +19,9 @@ from typing import Any
 from . import __version__, cors
 from .corsadvice import Ask, cause, fixes
 
-Headers = list[tuple[str, str]]
+# Tuples of strings, not lists: CPython stops tracking such tuples in its cycle
+# collector, so 500 kept requests do not make every collection slower.
+Headers = tuple[tuple[str, str], ...]
 _MESSAGES_KEPT = 20  # last WebSocket messages and SSE events per record
 _PREVIEW = 500  # characters of one message or event
 
@@ -56,7 +58,8 @@ class Record:
         "ttfb_ms",
         "upstream_request",
         "upstream_url",
-        "ws_counts",
+        "ws_down",
+        "ws_up",
     )
 
     def __init__(self, record_id: int, method: str, target: str, origin: str, remote: str,
@@ -69,9 +72,9 @@ class Record:
         self.route = ""
         self.kind = "http"  # http | sse | websocket | preflight | static | devproxy
         self.upstream_url = ""
-        self.upstream_request: Headers = []
-        self.backend_response: Headers = []
-        self.browser_response: Headers = []
+        self.upstream_request: Headers = ()
+        self.backend_response: Headers = ()
+        self.browser_response: Headers = ()
         self.status = 0
         self.error = ""
         self.connect_ms: float | None = None
@@ -81,9 +84,10 @@ class Record:
         self.request_body = bytearray()
         self.response_body = bytearray()
         self.request_body_cut = self.response_body_cut = False
-        self.messages: list[dict[str, Any]] = []  # WebSocket, newest last
-        self.ws_counts = [0, 0]  # messages up (browser -> backend), down
-        self.events: list[str] = []  # SSE events, newest last
+        # Made on first use: most requests are neither WebSockets nor SSE.
+        self.messages: list[dict[str, Any]] | None = None  # WebSocket, newest last
+        self.ws_up = self.ws_down = 0  # messages browser -> backend, and back
+        self.events: list[str] | None = None  # SSE events, newest last
         self._body_limit = body_limit
 
     def elapsed_ms(self) -> float:
@@ -102,14 +106,21 @@ class Record:
             self.response_body_cut
 
     def message(self, up: bool, data: bytes | str) -> None:
-        self.ws_counts[0 if up else 1] += 1
+        if up:
+            self.ws_up += 1
+        else:
+            self.ws_down += 1
         text = data if isinstance(data, str) else data.decode("utf-8", "replace")
+        if self.messages is None:
+            self.messages = []
         self.messages.append({"up": up, "at": time.time(), "size": len(data),
                               "text": text[:_PREVIEW]})
         del self.messages[:-_MESSAGES_KEPT]
 
     def _sse(self, chunk: bytes) -> None:
         text = chunk.decode("utf-8", "replace").replace("\r\n", "\n")
+        if self.events is None:
+            self.events = []
         for event in text.split("\n\n"):
             if event.strip():
                 self.events.append(event.strip()[:_PREVIEW])
@@ -146,9 +157,9 @@ class Record:
                                       _header(self.browser_request, "content-type")),
             "response_body": body_view(self.response_body, self.response_body_cut,
                                        _header(self.backend_response, "content-type")),
-            "websocket": {"up": self.ws_counts[0], "down": self.ws_counts[1],
-                          "last": self.messages} if self.kind == "websocket" else None,
-            "sse_events": self.events if self.kind == "sse" else None,
+            "websocket": {"up": self.ws_up, "down": self.ws_down,
+                          "last": self.messages or []} if self.kind == "websocket" else None,
+            "sse_events": (self.events or []) if self.kind == "sse" else None,
             "cors": self.cors_verdict(),
             "cookies": cookie_verdicts(
                 [v for k, v in self.browser_response if k.lower() == "set-cookie"],
@@ -220,7 +231,7 @@ class Captures:
 
     def start(self, method: str, target: str, origin: str, remote: str,
               headers: Iterable[tuple[str, str]]) -> Record:
-        record = Record(next(self._ids), method, target, origin, remote, list(headers),
+        record = Record(next(self._ids), method, target, origin, remote, tuple(headers),
                         self.body_limit)
         self._records[record.id] = record
         while len(self._records) > self.history:

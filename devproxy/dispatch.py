@@ -86,7 +86,7 @@ def _finish(record: Record, route: Route | None, response: web.StreamResponse) -
     if route is not None and route.static is not None:
         record.kind = "static"
     if response.prepared or isinstance(response, web.Response):
-        record.browser_response = list(response.headers.items())
+        record.browser_response = tuple(response.headers.items())
     if isinstance(response, web.Response) and isinstance(response.body, bytes) \
             and not record.bytes_out:
         record.download(response.body)  # devproxy's own answer (404, 502, refusals)

@@ -23,7 +23,13 @@ from .config import Route, Target
 from .headers import request_headers, response_headers
 from .paths import upstream_path
 from .state import CAPTURES, RECORD
-from .upstream import Outages, client_timeout, map_exceptions, response_timeout_error
+from .upstream import (
+    CONNECTING,
+    Outages,
+    client_timeout,
+    map_exceptions,
+    response_timeout_error,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +103,7 @@ async def forward_http(
     deadline = _Deadline(route.timeout.response)
     record = request.get(RECORD)
     if record is not None:
-        record.upstream_url, record.upstream_request = str(url), list(headers.items())
+        record.upstream_url, record.upstream_request = str(url), tuple(headers.items())
     body = _upload(request.content, deadline, record) if request.body_exists else None
     if logger.isEnabledFor(logging.DEBUG):
         logger.debug("upstream request %s %s\n%s", request.method, url, _dump(headers))
@@ -107,7 +113,7 @@ async def forward_http(
     outages.succeeded(target, route.path)
     if record is not None:
         record.ttfb_ms = record.elapsed_ms()
-        record.backend_response = list(upstream.headers.items())
+        record.backend_response = tuple(upstream.headers.items())
         if upstream.headers.get("Content-Type", "").startswith("text/event-stream"):
             record.kind = "sse"
     try:
@@ -135,10 +141,22 @@ async def _send(
         async with asyncio.timeout(connect + route.timeout.response) as timer:
             deadline.timer = timer
             with map_exceptions(target, connect):
-                return await session.request(
-                    method, url, headers=headers, data=body, allow_redirects=False,
-                    ssl=route.secure, timeout=client_timeout(connect), trace_request_ctx=record,
-                )
+                if record is None:
+                    return await session.request(
+                        method, url, headers=headers, data=body, allow_redirects=False,
+                        ssl=route.secure, timeout=client_timeout(connect),
+                    )
+                token = CONNECTING.set(record)
+                try:
+                    response = await session.request(
+                        method, url, headers=headers, data=body, allow_redirects=False,
+                        ssl=route.secure, timeout=client_timeout(connect),
+                    )
+                finally:
+                    CONNECTING.reset(token)
+                if record.connect_ms is None:
+                    record.connect_ms = 0.0  # a pooled connection
+                return response
     except TimeoutError:
         raise response_timeout_error(target, route.timeout.response) from None
     finally:
@@ -172,7 +190,7 @@ async def _relay(
     await response.prepare(request)
     if record is not None:  # a stream: show its status now, not when it ends
         record.status = response.status
-        record.browser_response = list(response.headers.items())
+        record.browser_response = tuple(response.headers.items())
         request.app[CAPTURES].done(record)
     while True:
         try:

@@ -200,7 +200,7 @@ async def proxy_websocket(
         with capture_refusal():
             record = request.get(RECORD)
             if record is not None:
-                record.upstream_url, record.upstream_request = str(url), list(headers.items())
+                record.upstream_url, record.upstream_request = str(url), tuple(headers.items())
             upstream = await _connect(session, url, headers, protocols, route)
     except HandshakeRefused as refusal:
         outages.succeeded(target, route.path)
@@ -265,7 +265,7 @@ async def _relay(request: web.Request, route: Route,
     if record is not None:
         record.kind = "websocket"
         record.status = 101
-        record.browser_response = list(browser.headers.items())
+        record.browser_response = tuple(browser.headers.items())
         request.app[CAPTURES].done(record)
     relay = _Relay(browser, upstream, request.transport,
                    SocketStats(route.path, request.path, record))
