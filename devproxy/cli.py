@@ -33,6 +33,7 @@ from .doctor import probe as doctor_probe
 from .doctor import render as render_doctor
 from .doctor import run as run_doctor
 from .errors import BindError, ConfigError
+from .exporters import FORMATS, export_config
 from .headers import request_headers
 from .importers import import_config
 from .loader import (
@@ -239,6 +240,18 @@ def _read(path: Path) -> str:
         return path.read_text(encoding="utf-8")[:200_000]
     except (OSError, UnicodeDecodeError):
         return ""
+
+
+@main.command()
+@_config_option
+@click.option("--format", "fmt", type=click.Choice(FORMATS), required=True,
+              help="The production proxy to write a config for.")
+def export(config_path: Path | None, fmt: str) -> None:
+    """Print the routes as an nginx, Caddy or Traefik config, for production.
+
+    What the target cannot express is written as a "devproxy: not exported" comment.
+    """
+    click.echo(export_config(_load(config_path), fmt), nl=False)
 
 
 @main.command()
