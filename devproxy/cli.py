@@ -45,7 +45,7 @@ from .loader import (
 )
 from .paths import upstream_path
 from .router import RouteTable
-from .scaffold import detect, render, render_imported
+from .scaffold import BUILD_FOLDERS, PROJECT_FILES, SUBFOLDERS, detect, render, render_imported
 from .schema import schema_json
 from .state import Live, Snapshot
 
@@ -186,11 +186,6 @@ async def _run_demo(where: Listen, open_browser: bool) -> None:
         await running.stop()
 
 
-_PROJECT_FILES = ("package.json", "angular.json", "manage.py", "requirements.txt",
-                  "pyproject.toml", "Pipfile", "Gemfile", "vite.config.ts", "vite.config.js",
-                  "vite.config.mjs", "vite.config.mts")
-
-
 @main.command()
 @click.option("--from", "from_file", type=click.Path(path_type=Path, dir_okay=False,
                                                      exists=True),
@@ -212,14 +207,19 @@ def init(from_file: Path | None, output: Path, force: bool) -> None:
         found = f"{len(imported.routes)} route(s) from {imported.source}"
         warnings = imported.warnings
     else:
-        folder = output.parent if output.parent != Path() else Path.cwd()
-        files = {name: _read(folder / name) for name in _PROJECT_FILES
-                 if (folder / name).is_file()}
-        detected = detect(files)
+        project = Path.cwd()
+        files = {f"{sub}/{name}".lstrip("/"): _read(project / sub / name)
+                 for sub in SUBFOLDERS for name in PROJECT_FILES
+                 if (project / sub / name).is_file()}
+        # Written relative to the config file, which may live elsewhere (-o).
+        builds = tuple(os.path.relpath(project / name, output.parent.resolve())
+                       for name in BUILD_FOLDERS if (project / name / "index.html").is_file())
+        detected = detect(files, builds)
         text = render(detected)
         found = ", ".join(f"{s.name} on {s.port}" for s in (detected.frontend,
                                                            detected.backend) if s) \
-            or "nothing recognisable: wrote a template"
+            or ("a build folder" if detected.static else
+                "nothing recognisable: wrote a template")
         warnings = list(detected.notes)
     try:  # what init writes must load: a broken first config is the worst welcome
         parse_config(text, output.name, output.parent)

@@ -35,45 +35,74 @@ class Detected:
     frontend: Server | None
     backend: Server | None
     notes: tuple[str, ...] = ()
+    static: Static | None = None  # a build folder, when no dev server was found
 
 
-def detect(files: Mapping[str, str]) -> Detected:
-    """Guess from ``files`` (name -> text, for the files present that matter)."""
+# Where projects keep their halves; ``detect`` looks in these folders too.
+SUBFOLDERS = ("", "frontend", "client", "web", "ui", "backend", "server", "api")
+PROJECT_FILES = ("package.json", "angular.json", "manage.py", "requirements.txt",
+                 "pyproject.toml", "Pipfile", "Gemfile", "vite.config.ts", "vite.config.js",
+                 "vite.config.mjs", "vite.config.mts")
+BUILD_FOLDERS = ("dist", "build", "public")  # a built site, if no dev server is found
+
+
+@dataclass(frozen=True, slots=True)
+class Static:
+    folder: str  # relative, as written in the config
+    why: str
+
+
+def detect(files: Mapping[str, str], folders: tuple[str, ...] = ()) -> Detected:
+    """Guess from ``files`` (relative path -> text, for the files present that matter)
+    and ``folders`` (relative build folders that hold an index.html)."""
     frontend = backend = None
     notes: list[str] = []
-    package = _json(files.get("package.json", ""))
-    deps: dict[str, object] = {}
-    for key in ("dependencies", "devDependencies"):
-        section = package.get(key)
-        if isinstance(section, dict):
-            deps.update(section)
-    for dep, name, port in _FRONTENDS:
-        if dep in deps:
-            port = _vite_port(files) or port if dep == "vite" else port
-            frontend = Server(name, port, f"{dep} in package.json")
-            break
-    if frontend is None and "angular.json" in files:
+    by_name: dict[str, list[tuple[str, str]]] = {}
+    for path, text in files.items():
+        folder, _, name = path.rpartition("/")
+        by_name.setdefault(name, []).append((folder, text))
+    for folder, text in by_name.get("package.json", []):
+        deps = _dependencies(text)
+        where = f"{folder}/package.json" if folder else "package.json"
+        for dep, name, port in _FRONTENDS:
+            if frontend is None and dep in deps:
+                if dep == "vite":
+                    port = _vite_port(files, folder) or port
+                frontend = Server(name, port, f"{dep} in {where}")
+        for dep, name, port in _NODE_BACKENDS:
+            if backend is None and dep in deps and (frontend is None or
+                                                    frontend.why != f"{dep} in {where}"):
+                backend = Server(name, port, f"{dep} in {where}")
+    if frontend is None and "angular.json" in by_name:
         frontend = Server("Angular", 4200, "angular.json")
-    python = " ".join(files.get(n, "") for n in ("requirements.txt", "pyproject.toml",
-                                                 "Pipfile")).lower()
-    if "manage.py" in files:
+    python = " ".join(text for name in ("requirements.txt", "pyproject.toml", "Pipfile")
+                      for _, text in by_name.get(name, [])).lower()
+    if "manage.py" in by_name:
         backend = Server("Django", 8000, "manage.py")
     elif re.search(r"\bfastapi\b", python):
         backend = Server("FastAPI", 8000, "fastapi in the Python dependencies")
     elif re.search(r"\bflask\b", python):
         backend = Server("Flask", 5000, "flask in the Python dependencies")
-    elif "rails" in files.get("Gemfile", ""):
+    elif any("rails" in text for _, text in by_name.get("Gemfile", [])):
         backend = Server("Rails", 3000, "rails in Gemfile")
-    else:
-        for dep, name, port in _NODE_BACKENDS:
-            if dep in deps:
-                backend = Server(name, port, f"{dep} in package.json")
-                break
     if frontend and backend and frontend.port == backend.port:
         notes.append(f"{frontend.name} and {backend.name} both default to port "
                      f"{frontend.port}: start one of them on another port and change its "
                      f"target below")
-    return Detected(frontend, backend, tuple(notes))
+    static = None
+    if frontend is None and folders:
+        static = Static(folders[0], f"{folders[0]}/index.html")
+    return Detected(frontend, backend, tuple(notes), static)
+
+
+def _dependencies(text: str) -> dict[str, object]:
+    package = _json(text)
+    deps: dict[str, object] = {}
+    for key in ("dependencies", "devDependencies"):
+        section = package.get(key)
+        if isinstance(section, dict):
+            deps.update(section)
+    return deps
 
 
 def _json(text: str) -> dict[str, object]:
@@ -84,9 +113,10 @@ def _json(text: str) -> dict[str, object]:
     return value if isinstance(value, dict) else {}
 
 
-def _vite_port(files: Mapping[str, str]) -> int | None:
-    for name, text in files.items():
-        if name.startswith("vite.config."):
+def _vite_port(files: Mapping[str, str], folder: str) -> int | None:
+    for path, text in files.items():
+        where, _, name = path.rpartition("/")
+        if where == folder and name.startswith("vite.config."):
             found = re.search(r"server\s*:\s*\{[^}]*?\bport\s*:\s*(\d+)", text, re.S)
             if found:
                 return int(found.group(1))
@@ -120,11 +150,19 @@ def render(detected: Detected) -> str:
         lines.append(f"  # {frontend.name} dev server (found: {frontend.why}); its HMR "
                      f"WebSocket goes through devproxy too.\n"
                      f"  - path: /\n    target: http://localhost:{frontend.port}\n")
+    elif detected.static is not None:
+        lines.append(f"  # The built frontend (found: {detected.static.why}).\n"
+                     f"  - path: /\n    static: {_relative(detected.static.folder)}\n"
+                     f"    spa: true\n")
     else:
         lines.append("  # Your frontend dev server (Vite: 5173, Angular: 4200, webpack: 8080),\n"
                      "  # or serve a build folder instead with `static: ./dist`.\n"
                      "  - path: /\n    target: http://localhost:5173\n")
     return "".join(lines)
+
+
+def _relative(folder: str) -> str:
+    return folder if folder.startswith((".", "/")) else "./" + folder
 
 
 def render_imported(imported: Imported) -> str:

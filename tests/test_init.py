@@ -180,3 +180,30 @@ def test_cli_init_writes_once_and_the_result_passes_check(tmp_path: Path) -> Non
     assert forced.returncode == 0, forced.stderr
     assert "note: /custom.configure" in forced.stdout
     assert run("check").returncode == 0
+
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("name", ["vite-fastapi", "vite-express", "react-django",
+                                  "static-remote-api"])
+def test_init_writes_a_working_config_for_each_example(name: str, tmp_path: Path) -> None:
+    """What init guesses in a recipe's folder routes like the recipe's own config."""
+    output = tmp_path / "devproxy.yaml"
+    done = subprocess.run([sys.executable, "-m", "devproxy", "init", "-o", str(output)],
+                          cwd=EXAMPLES / name, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    folder = EXAMPLES / name
+    guessed = parse_config(output.read_text(), "devproxy.yaml", folder)
+    wanted = parse_config((folder / "devproxy.yaml").read_text(), "devproxy.yaml", folder)
+
+    def routes(config: Config) -> dict[str, object]:
+        return {r.path: (r.target.port if r.target else r.static) for r in config.routes}
+
+    expected = routes(wanted)
+    if name == "static-remote-api":  # a remote API can't be guessed from files
+        expected.pop("/api")
+        assert routes(guessed)["/"] == expected["/"]
+    else:
+        assert routes(guessed) == expected
