@@ -1,18 +1,44 @@
 #!/usr/bin/env bash
-# nginx and Caddy from Debian, for the `devproxy export` tests that run the exported
-# configs for real. Idempotent: installs only what is missing.
+# nginx and Caddy from Debian's own packages, for tests/e2e/test_export_live.py, which
+# validates and runs the configs `devproxy export` writes. Idempotent: installs only
+# what is missing, and nothing at all when both are there. Uses sudo only when not root.
 set -euo pipefail
+
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ]; }
+
 missing=()
-command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
-command -v caddy >/dev/null || missing+=(caddy)
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "install-proxies: installing ${missing[*]} from Debian"
-  export DEBIAN_FRONTEND=noninteractive
-  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # The packages start system services; the tests run their own on free ports.
-  for service in nginx caddy; do
-    $sudo systemctl disable --now "$service" >/dev/null 2>&1 || true
-  done
+have nginx || missing+=(nginx)
+have caddy || missing+=(caddy)
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-proxies: nginx and caddy are installed"
+  exit 0
 fi
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  sudo="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+
+packages=()
+for name in "${missing[@]}"; do
+  if [ "$name" = nginx ] && apt-cache show nginx-light >/dev/null 2>&1; then
+    packages+=(nginx-light)  # bookworm and older: the smallest build is enough
+  else
+    packages+=("$name")      # trixie and later ship a single nginx package
+  fi
+done
+echo "install-proxies: installing ${packages[*]} from Debian"
+$sudo apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+
+# The packages start system services on port 80; the tests run their own instances
+# on free loopback ports, so stop the ones the install just started.
+for service in nginx caddy; do
+  if [ -d /run/systemd/system ]; then
+    $sudo systemctl disable --now "$service" >/dev/null 2>&1 || true
+  elif command -v service >/dev/null 2>&1; then
+    $sudo service "$service" stop >/dev/null 2>&1 || true
+  fi
+done
+have nginx && have caddy
