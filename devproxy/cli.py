@@ -33,7 +33,7 @@ from .doctor import probe as doctor_probe
 from .doctor import render as render_doctor
 from .doctor import run as run_doctor
 from .errors import BindError, ConfigError
-from .exporters import FORMATS, export_config
+from .export import FORMATS, export_config
 from .headers import request_headers
 from .importers import import_config
 from .loader import (

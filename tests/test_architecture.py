@@ -11,7 +11,7 @@ import devproxy
 
 PACKAGE = Path(devproxy.__file__).parent
 PURE = ["errors", "config", "router", "paths", "headers", "cors", "corsadvice", "wsrules", "diff",
-        "capture", "exporters",
+        "capture",
         "screen", "schema", "jsliteral", "importers", "scaffold",
         "export"]
 FORBIDDEN = ("aiohttp", "asyncio", "click", "watchfiles")
