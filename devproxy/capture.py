@@ -24,6 +24,8 @@ from .corsadvice import Ask, cause, fixes
 Headers = tuple[tuple[str, str], ...]
 _MESSAGES_KEPT = 20  # last WebSocket messages and SSE events per record
 _PREVIEW = 500  # characters of one message or event
+BODY_BUDGET = 8 * 1024 * 1024  # bytes of bodies kept across all records
+_TRIM_EVERY = 50  # requests between checks of the body budget
 
 
 class Record:
@@ -222,11 +224,14 @@ def _header(headers: Sequence[tuple[str, str]], name: str) -> str | None:
 class Captures:
     """The last ``history`` records, and the callbacks told about each change."""
 
-    def __init__(self, history: int = 500, body_limit: int = 64 * 1024) -> None:
+    def __init__(self, history: int = 500, body_limit: int = 64 * 1024,
+                 body_budget: int = BODY_BUDGET) -> None:
         self.history = history
         self.body_limit = body_limit
+        self.body_budget = body_budget
         self._records: OrderedDict[int, Record] = OrderedDict()
         self._ids = itertools.count(1)
+        self._since_trim = 0
         self.listeners: list[Callable[[str, Record], None]] = []
 
     def start(self, method: str, target: str, origin: str, remote: str,
@@ -236,8 +241,29 @@ class Captures:
         self._records[record.id] = record
         while len(self._records) > self.history:
             self._records.popitem(last=False)
+        self._since_trim += 1
+        if self._since_trim >= _TRIM_EVERY:
+            self._since_trim = 0
+            self.trim_bodies()
         self._tell("request", record)
         return record
+
+    def trim_bodies(self) -> None:
+        """Forget the oldest bodies once all kept bodies pass ``body_budget`` bytes.
+
+        500 requests x 64 KiB each way would be 64 MiB; the headers, timings and
+        verdicts of old requests are kept, their bodies go first.
+        """
+        total = sum(len(r.request_body) + len(r.response_body)
+                    for r in self._records.values())
+        for record in self._records.values():
+            if total <= self.body_budget:
+                return
+            kept = len(record.request_body) + len(record.response_body)
+            if kept:
+                total -= kept
+                record.request_body, record.response_body = bytearray(), bytearray()
+                record.request_body_cut = record.response_body_cut = True
 
     def done(self, record: Record) -> None:
         self._tell("update", record)

@@ -231,3 +231,16 @@ def test_captures_ring_drops_the_oldest() -> None:
         captures.start("GET", f"/{i}", "http://x", "", [])
     assert [r.target for r in captures.newest_first()] == ["/2", "/1"]
     assert har(captures.newest_first())["log"]["version"] == "1.2"
+
+
+def test_bodies_of_old_requests_go_first_when_the_budget_is_reached() -> None:
+    captures = Captures(history=500, body_limit=1000, body_budget=10_000)
+    for i in range(60):  # a trim runs every 50 requests
+        record = captures.start("POST", f"/{i}", "http://x", "", [])
+        record.upload(b"x" * 1000)
+    # Checked every 50 requests: in between the total may pass the budget, boundedly.
+    assert sum(len(r.request_body) for r in captures.newest_first()) <= 10_000 + 50 * 1000
+    captures.trim_bodies()
+    kept = [r.target for r in captures.newest_first() if r.request_body]
+    assert kept == [f"/{i}" for i in range(59, 49, -1)]  # the newest, within 10,000 bytes
+    assert len(captures.newest_first()) == 60  # the requests themselves stay
