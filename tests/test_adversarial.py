@@ -24,6 +24,7 @@ from devproxy.router import RouteTable
 from devproxy.screen import normalise, path_refusal, target_refusal
 
 from .conftest import Backend, Proxy, route
+from .conftest import raw_exchange as exchange
 
 NORMAL = b"GET /api/ok HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
 
@@ -53,17 +54,6 @@ async def setup(backend_factory: Any, proxy_factory: Any, tmp_path: Path
         allowed_hosts=("myapp.test", "*.corp.test"),
     )
     yield Setup(proxy, backend, secret)
-
-
-async def exchange(port: int, data: bytes, *, wait: float = 5.0) -> bytes:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        writer.write(data)
-        await writer.drain()
-        async with asyncio.timeout(wait):
-            return await reader.read()
-    finally:
-        writer.close()
 
 
 def status(reply: bytes) -> int:
