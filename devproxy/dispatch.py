@@ -48,6 +48,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
             return await inspector.serve(request)
         refusal = Refusal(404, "Not found", f"{path!r} is under {RESERVED_PREFIX}/, "
                           f"devproxy's own pages; the inspector is off (inspector: false).")
+    elif refusal is None:
+        refusal = path_refusal(snapshot.table, path)
     record = None
     if captures is not None:
         record = captures.start(request.method, request.raw_path,
@@ -96,22 +98,18 @@ def _finish(record: Record, route: Route | None, response: web.StreamResponse) -
 
 
 def _screen(request: web.Request, snapshot: Snapshot) -> Refusal | None:
-    raw = request.raw_path
     # The request's shape first (CONNECT, absolute form, smuggling leftovers), then the
     # Host, before anything is routed or answered: the DNS-rebinding defence covers HTTP
     # and WebSocket, devproxy's own pages and its 404s alike.
-    refusal = target_refusal(request.method, raw, tuple(request.version),  # type: ignore[arg-type]
+    refusal = target_refusal(request.method, request.raw_path,
+                             tuple(request.version),  # type: ignore[arg-type]
                              request.headers.get("Transfer-Encoding"))
     if refusal is not None:
         return refusal
     refusal = host_refusal(snapshot.hosts, request.headers.get("Host"))
     if refusal is not None:
         _warn_host(request)
-        return refusal
-    path = raw.partition("?")[0]
-    if is_reserved(path):
-        return None  # handle() serves it (the inspector) or refuses it
-    return path_refusal(snapshot.table, path)
+    return refusal
 
 
 def _refuse(request: web.Request, refusal: Refusal) -> web.StreamResponse:
