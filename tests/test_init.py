@@ -195,7 +195,8 @@ def test_init_writes_a_working_config_for_each_example(name: str, tmp_path: Path
                           cwd=EXAMPLES / name, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     folder = EXAMPLES / name
-    guessed = parse_config(output.read_text(), "devproxy.yaml", folder)
+    # A written config's relative paths are relative to where it was written.
+    guessed = parse_config(output.read_text(), "devproxy.yaml", output.parent)
     wanted = parse_config((folder / "devproxy.yaml").read_text(), "devproxy.yaml", folder)
 
     def routes(config: Config) -> dict[str, object]:
