@@ -58,18 +58,17 @@ class Target:
     host: str  # lower-case hostname or IP literal, IPv6 without brackets
     port: int  # explicit, or the scheme's default
     base_path: str  # "" or a path without trailing slash, e.g. "/v1"
+    # Derived once, as every proxied request names them.
+    authority: str = field(init=False, compare=False)  # host[:port] as Host names it
+    origin: str = field(init=False, compare=False)  # scheme://authority
+    pool_key: str = field(init=False, compare=False, repr=False)  # one pool per address
 
-    @property
-    def authority(self) -> str:
-        """host[:port] as a Host header names it (default port omitted)."""
+    def __post_init__(self) -> None:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        if self.port == _DEFAULT_PORTS[self.scheme]:
-            return host
-        return f"{host}:{self.port}"
-
-    @property
-    def origin(self) -> str:
-        return f"{self.scheme}://{self.authority}"
+        authority = host if self.port == _DEFAULT_PORTS[self.scheme] else f"{host}:{self.port}"
+        object.__setattr__(self, "authority", authority)
+        object.__setattr__(self, "origin", f"{self.scheme}://{authority}")
+        object.__setattr__(self, "pool_key", f"{self.scheme}://{host}:{self.port}")
 
     @property
     def url(self) -> str:
