@@ -1,0 +1,265 @@
+"""HTTP/1.1 on the upstream side, as pure functions over bytes: no sockets, no asyncio.
+
+Owns the bytes devproxy writes to a backend (``request_head``, ``chunk``) and how it
+reads what comes back: ``parse_head`` turns one response head into a ``Head`` with its
+message framing decided (RFC 9112 §6.3), and ``ChunkedDecoder`` undoes chunked
+transfer coding incrementally. ``pool`` drives these over real connections.
+
+Why devproxy's own: aiohttp's client spends most of a small proxied request's CPU in
+per-request machinery a reverse proxy doesn't use (cookie jar, URL rebuilding, auto
+headers, redirects, response objects). A proxy needs a head parser and two framings.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+HEAD_LIMIT = 64 * 1024  # a backend's big Set-Cookie (JWTs) must not become a 502
+_CHUNK_LINE_LIMIT = 4096  # size plus extensions (RFC 9112 §7.1.1)
+_TRAILER_LIMIT = 64 * 1024
+# RFC 9110 §5.6.2: token = 1*tchar.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_BAD_VALUE = re.compile(r"[\x00\r\n]")
+_HEX = re.compile(r"[0-9A-Fa-f]+")
+_NO_BODY_STATUS = frozenset({204, 304})
+
+
+class ParseError(ValueError):
+    """The backend sent something that is not an HTTP/1.x response (a 502)."""
+
+
+@dataclass(slots=True)
+class Head:
+    """One response head and the framing of the body that follows it.
+
+    ``length`` is the body size for a Content-Length (or bodiless) response and None
+    otherwise; then ``chunked`` says whether chunked coding ends it or the connection's
+    close does. ``reusable`` is False when the connection cannot carry another request.
+    """
+
+    status: int
+    reason: str
+    headers: list[tuple[str, str]]
+    length: int | None
+    chunked: bool
+    reusable: bool
+
+
+def request_head(method: str, target: str, headers: Iterable[tuple[str, str]]) -> bytes:
+    """The request line and header section, ready to write (RFC 9112 §3, §5).
+
+    ``headers`` come from ``headers.request_headers``: names are tokens and values were
+    checked for CR/LF by llhttp (browser's) or the config loader (route's).
+    """
+    lines = [f"{method} {target} HTTP/1.1"]
+    lines.extend(f"{name}: {value}" for name, value in headers)
+    lines.append("\r\n")
+    return "\r\n".join(lines).encode("utf-8", "surrogateescape")
+
+
+def chunk(data: bytes) -> bytes:
+    """``data`` as one chunk of chunked transfer coding (RFC 9112 §7.1)."""
+    return b"%x\r\n%b\r\n" % (len(data), data)
+
+
+LAST_CHUNK = b"0\r\n\r\n"
+
+
+def head_end(buffer: bytes | bytearray, start: int = 0) -> tuple[int, int]:
+    """Where the head in ``buffer`` ends: (end of header section, start of body).
+
+    (-1, -1) while the blank line has not arrived. RFC 9112 §2.2 lets a recipient take a
+    bare LF as a line end, and some small test servers do send them.
+    """
+    end = buffer.find(b"\r\n\r\n", start)
+    if end >= 0:
+        bare = buffer.find(b"\n\n", start, end)
+        return (bare, bare + 2) if bare >= 0 else (end, end + 4)
+    end = buffer.find(b"\n\n", start)
+    if end >= 0:
+        return end, end + 2
+    return -1, -1
+
+
+# The common, well-formed field section in one pass of the regex engine: every line a
+# token, a colon and a value without CR, LF or NUL. Anything else takes the careful path.
+_TCHAR = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]"
+_WELL_FORMED = re.compile(
+    rf"(?:{_TCHAR}+:[^\r\n\x00]*\r?\n)*{_TCHAR}+:[^\r\n\x00]*\r?")
+
+
+def parse_head(block: bytes, *, method: str) -> Head:
+    """Parse a response head (without its blank line) sent in answer to ``method``.
+
+    Raises:
+        ParseError: a malformed status line or field, or a Content-Length that does
+            not give one length.
+    """
+    text = block.decode("utf-8", "surrogateescape")
+    status_line, _, fields = text.partition("\n")
+    status_line = status_line.rstrip("\r")
+    version, _, rest = status_line.partition(" ")
+    code, _, reason = rest.partition(" ")
+    if version not in ("HTTP/1.1", "HTTP/1.0") or len(code) != 3 or not code.isdigit():
+        raise ParseError(f"not an HTTP/1.x status line: {status_line[:80]!r}")
+    status = int(code)
+    if status < 100:
+        raise ParseError(f"status code {code} out of range")
+    if not fields:
+        headers: list[tuple[str, str]] = []
+    elif _WELL_FORMED.fullmatch(fields):
+        headers = []
+        for line in fields.split("\n"):
+            name, _, value = line.partition(":")
+            headers.append((name, value.strip(" \t\r")))
+    else:
+        headers = _parse_fields_carefully(fields)
+    lengths: list[str] = []
+    codings = ""
+    connection = ""
+    for name, value in headers:
+        if name[0] not in "cCtT":
+            continue  # skips most fields without lower-casing them
+        lower = name.lower()
+        if lower == "content-length":
+            lengths.extend(v.strip() for v in value.split(","))
+        elif lower == "transfer-encoding":
+            codings = f"{codings}, {value}" if codings else value
+        elif lower == "connection":
+            connection = f"{connection}, {value}" if connection else value
+    reusable = _keeps_alive(version, connection)
+    return _frame(status, reason, headers, lengths, codings, method, reusable)
+
+
+def _parse_fields_carefully(fields: str) -> list[tuple[str, str]]:
+    headers: list[tuple[str, str]] = []
+    for raw in fields.split("\n"):
+        line = raw[:-1] if raw.endswith("\r") else raw
+        if line[:1] in (" ", "\t"):
+            # obs-fold: RFC 9112 §5.2 lets a proxy replace it with spaces.
+            if not headers:
+                raise ParseError("a folded line before any field")
+            name, value = headers.pop()
+            folded = line.strip(" \t")
+            headers.append((name, f"{value} {folded}" if folded else value))
+            continue
+        name, colon, value = line.partition(":")
+        if not colon:
+            raise ParseError(f"a field line without a colon: {line[:80]!r}")
+        # RFC 9112 §5.1: a proxy removes whitespace before the colon in a response.
+        name = name.rstrip(" \t")
+        if not _TOKEN.fullmatch(name):
+            raise ParseError(f"invalid field name {name[:80]!r}")
+        value = value.strip(" \t")
+        if _BAD_VALUE.search(value):
+            raise ParseError(f"field {name} has a CR, LF or NUL in its value")
+        headers.append((name, value))
+    return headers
+
+
+def _keeps_alive(version: str, connection: str) -> bool:
+    options = {o.strip().lower() for o in connection.split(",")} if connection else set()
+    if version == "HTTP/1.0":
+        return "keep-alive" in options
+    return "close" not in options
+
+
+def _frame(status: int, reason: str, headers: list[tuple[str, str]], lengths: list[str],
+           codings: str, method: str, reusable: bool) -> Head:
+    # RFC 9112 §6.3, in its order.
+    if method == "HEAD" or status < 200 or status in _NO_BODY_STATUS:
+        return Head(status, reason, headers, 0, False, reusable)
+    if codings:
+        # §6.3 (3): Transfer-Encoding overrides Content-Length, which a proxy must then
+        # remove before forwarding (a hint of smuggling).
+        if lengths:
+            headers = [(n, v) for n, v in headers if n.lower() != "content-length"]
+        final = codings.rsplit(",", 1)[-1].strip().lower()
+        if final == "chunked":
+            return Head(status, reason, headers, None, True, reusable)
+        # §6.3 (4): a response whose final coding isn't chunked ends with the connection.
+        return Head(status, reason, headers, None, False, False)
+    if lengths:
+        # §6.3 (5): several Content-Length values must all be one valid number.
+        first = lengths[0]
+        if not first.isdigit() or not first.isascii() or any(v != first for v in lengths):
+            raise ParseError(f"invalid Content-Length {', '.join(lengths)[:80]!r}")
+        return Head(status, reason, headers, int(first), False, reusable)
+    # §6.3 (8): no framing at all: the body runs to the connection's close.
+    return Head(status, reason, headers, None, False, False)
+
+
+class ChunkedDecoder:
+    """Undo chunked transfer coding (RFC 9112 §7.1) as bytes arrive.
+
+    ``feed`` returns the body bytes found so far; ``done`` turns True after the last
+    chunk and trailer section, and ``tail`` then holds any bytes that followed the
+    message. Trailer fields are read and dropped: the browser side cannot send them.
+    """
+
+    __slots__ = ("_buffer", "_remaining", "_state", "_trailer_size", "done", "tail")
+
+    _SIZE, _DATA, _DATA_END, _TRAILER = range(4)
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._state = self._SIZE
+        self._remaining = 0
+        self._trailer_size = 0
+        self.done = False
+        self.tail = b""
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """Body bytes in ``data``; raises ParseError on a malformed chunk."""
+        out: list[bytes] = []
+        view = memoryview(data)
+        pos, size = 0, len(data)
+        while pos < size and not self.done:
+            state = self._state
+            if state == self._DATA:
+                take = min(self._remaining, size - pos)
+                out.append(bytes(view[pos:pos + take]))
+                pos += take
+                self._remaining -= take
+                if self._remaining == 0:
+                    self._state = self._DATA_END
+                continue
+            # The other states read whole lines.
+            newline = data.find(b"\n", pos)
+            if newline < 0:
+                self._buffer += view[pos:]
+                self._check_line_size()
+                return out
+            self._buffer += view[pos:newline]
+            pos = newline + 1
+            line = bytes(self._buffer).rstrip(b"\r")
+            self._buffer.clear()
+            self._line(line)
+        if self.done:
+            self.tail = bytes(view[pos:])
+        return out
+
+    def _check_line_size(self) -> None:
+        limit = _TRAILER_LIMIT if self._state == self._TRAILER else _CHUNK_LINE_LIMIT
+        if len(self._buffer) > limit:
+            raise ParseError("a chunk size or trailer line is too long")
+
+    def _line(self, line: bytes) -> None:
+        if self._state == self._SIZE:
+            digits = line.split(b";", 1)[0].strip(b" \t")
+            if not _HEX.fullmatch(digits.decode("latin-1")) or len(digits) > 16:
+                raise ParseError(f"invalid chunk size {line[:40]!r}")
+            self._remaining = int(digits, 16)
+            self._state = self._DATA if self._remaining else self._TRAILER
+        elif self._state == self._DATA_END:
+            if line:
+                raise ParseError("chunk data longer than its size")
+            self._state = self._SIZE
+        elif not line:  # the blank line that ends the trailer section
+            self.done = True
+        else:
+            self._trailer_size += len(line)
+            if self._trailer_size > _TRAILER_LIMIT:
+                raise ParseError("the trailer section is too long")
