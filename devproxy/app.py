@@ -25,8 +25,9 @@ from .deadline import DeadlineSite
 from .dispatch import handle
 from .errors import BindError
 from .forward import restore_headers
+from .pool import Pool
 from .reload import Reloader
-from .state import CAPTURES, LIVE, OUTAGES, SESSION, WARNED_HOSTS, WS_SESSION, Live
+from .state import CAPTURES, CLIENT, LIVE, OUTAGES, POOL, WARNED_HOSTS, Live
 from .upstream import Outages, make_session
 from .websocket import OPEN_SOCKETS, OpenSockets
 
@@ -69,13 +70,16 @@ async def _everything(request: web.Request, handler: Handler) -> web.StreamRespo
 
 async def _client_session(app: web.Application) -> AsyncIterator[None]:
     limits = app[LIVE].current.config.limits
-    # WebSockets get their own pool: an HMR socket holds its connection for hours and
-    # must neither count against nor wait for limits.upstream_connections.
-    async with make_session(limits.upstream_connections) as session, \
-            make_session(0) as sockets:
-        app[SESSION] = session
-        app[WS_SESSION] = sockets
-        yield
+    pool = app[POOL] = Pool(limits.upstream_connections)
+    # WebSockets go through aiohttp's client, outside the pool: an HMR socket holds its
+    # connection for hours and must neither count against nor wait for
+    # limits.upstream_connections.
+    try:
+        async with make_session() as client:
+            app[CLIENT] = client
+            yield
+    finally:
+        await pool.close()
 
 
 class ProxyServer:

@@ -24,7 +24,7 @@ from .errorpages import problem_response
 from .errors import UpstreamError
 from .forward import forward_http
 from .screen import Refusal, host_refusal, is_reserved, path_refusal, target_refusal
-from .state import CAPTURES, LIVE, OUTAGES, RECORD, SESSION, WARNED_HOSTS, WS_SESSION, Snapshot
+from .state import CAPTURES, CLIENT, LIVE, OUTAGES, POOL, RECORD, WARNED_HOSTS, Snapshot
 from .static import serve_static
 from .upstream import diagnose
 from .websocket import proxy_websocket
@@ -55,7 +55,6 @@ async def handle(request: web.Request) -> web.StreamResponse:
         record = captures.start(request.method, request.raw_path,
                                 f"{request.scheme}://{request.host}", request.remote or "",
                                 request.headers.items())
-        request[RECORD] = record
     if refusal is not None:
         response: web.StreamResponse = _refuse(request, refusal)
     else:
@@ -75,7 +74,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
                 response = _no_route(request, snapshot.table.routes)
             else:
                 assert route is not None
-                response = await _serve(request, route, path, match.rest, cors)
+                response = await _serve(request, route, path, match.rest, cors, record)
     if record is not None and captures is not None:
         _finish(record, route, response)
         captures.done(record)
@@ -131,7 +130,8 @@ def _warn_host(request: web.Request) -> None:
 
 
 async def _serve(
-    request: web.Request, route: Route, path: str, rest: str, cors: CorsRules | None
+    request: web.Request, route: Route, path: str, rest: str, cors: CorsRules | None,
+    record: Record | None,
 ) -> web.StreamResponse:
     if route.static is not None:
         return await serve_static(request, route, rest)
@@ -143,16 +143,18 @@ async def _serve(
                 return problem_response(request, 404, "WebSockets are off on this route",
                                         f"Route {route.path} has ws: false.",
                                         hint="set ws: true on the route to forward upgrades")
+            if record is not None:
+                request[RECORD] = record
             # CORS mode's "*" lets any page read responses; it must not let any page
             # open sockets, the hijacking the origin check exists to stop.
             named = cors if cors is not None and not cors.policy.any_origin else None
             return await _waiting(route, lambda: proxy_websocket(
-                request, route, path, app[WS_SESSION], app[OUTAGES],
+                request, route, path, app[CLIENT], app[OUTAGES],
                 listen_host=app[LIVE].current.config.listen.host,
                 cors_allows=named.allows if named is not None else None,
             ))
-        return await _waiting(route, lambda: forward_http(request, route, path, app[SESSION],
-                                                          app[OUTAGES]))
+        return await _waiting(route, lambda: forward_http(request, route, path, app[POOL],
+                                                          app[OUTAGES], record))
     except UpstreamError as err:
         return await upstream_failure(request, route, err)
 

@@ -11,25 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 
-import aiohttp
-from aiohttp import web
+from aiohttp import StreamReader, web
 from multidict import CIMultiDict, CIMultiDictProxy
-from yarl import URL
 
+from . import h1
 from .capture import Record
 from .config import Route, Target
 from .headers import request_headers, response_headers
 from .paths import upstream_path
-from .state import CAPTURES, RECORD
-from .upstream import (
-    CONNECTING,
-    Outages,
-    client_timeout,
-    map_exceptions,
-    response_timeout_error,
-)
+from .pool import Broken, Connection, Pool, broken_error
+from .state import CAPTURES
+from .upstream import Outages, response_timeout_error
 
 logger = logging.getLogger(__name__)
 
@@ -66,24 +60,24 @@ class _Deadline:
             self.timer.reschedule(asyncio.get_running_loop().time() + self.seconds)
 
 
-async def _upload(content: aiohttp.StreamReader, deadline: _Deadline,
-                  record: Record | None) -> AsyncIterator[bytes]:
-    while chunk := await content.readany():
-        deadline.extend()
-        if record is not None:
-            record.upload(chunk)
-        yield chunk
+_SMALL_BODY = 64 * 1024  # a request body up to this size is sent with its head, whole
+# RFC 9110 §9.2.2: only these may be sent again after a connection fails unanswered.
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+# RFC 9110 §8.6: a request whose method gives content meaning says its length, even 0.
+_CONTENT_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
 async def forward_http(
-    request: web.Request, route: Route, raw_path: str, session: aiohttp.ClientSession,
-    outages: Outages,
+    request: web.Request, route: Route, raw_path: str, pool: Pool, outages: Outages,
+    record: Record | None = None,
 ) -> web.StreamResponse:
     """Relay ``request`` to ``route.target`` and stream the answer back.
 
     Args:
         raw_path: the request's raw path, without the query, that matched ``route``.
+        pool: the app's upstream connections.
         outages: told when the target answers, so a finished outage is logged once.
+        record: the inspector's record of this request, filled in as it passes.
 
     Returns:
         The prepared and finished response. If the backend breaks off mid-body the
@@ -95,97 +89,166 @@ async def forward_http(
     target = route.target
     assert target is not None
     query = request.raw_path[len(raw_path):]  # "" or "?..." exactly as sent
-    url = URL(target.origin + upstream_path(route, raw_path) + query, encoded=True)
+    path = upstream_path(route, raw_path) + query
     headers = request_headers(
         request.headers, route,
         client_ip=request.remote, proxy_host=request.host, scheme=request.scheme,
     )
-    deadline = _Deadline(route.timeout.response)
-    record = request.get(RECORD)
     if record is not None:
-        record.upstream_url, record.upstream_request = str(url), tuple(headers.items())
-    body = _upload(request.content, deadline, record) if request.body_exists else None
+        record.upstream_url, record.upstream_request = target.origin + path, tuple(headers.items())
     if logger.isEnabledFor(logging.DEBUG):
-        logger.debug("upstream request %s %s\n%s", request.method, url, _dump(headers))
-
-    upstream = await _send(session, request.method, url, headers, body, route, target, deadline,
-                           record)
+        logger.debug("upstream request %s %s%s\n%s", request.method, target.origin, path,
+                     _dump(headers))
+    exchange = _Exchange(request, route, target, pool, record)
+    head = await exchange.send(path, headers)
     outages.succeeded(target, route.path)
-    if record is not None:
-        record.ttfb_ms = record.elapsed_ms()
-        record.backend_response = tuple(upstream.headers.items())
-        if upstream.headers.get("Content-Type", "").startswith("text/event-stream"):
-            record.kind = "sse"
     try:
+        if record is not None:
+            record.ttfb_ms = record.elapsed_ms()
+            record.backend_response = tuple(head.headers)
         if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("upstream response %s %s\n%s", upstream.status, url,
-                         _dump(upstream.headers))
-        return await _relay(request, upstream, route, record)
+            logger.debug("upstream response %s %s%s\n%s", head.status, target.origin, path,
+                         "\n".join(f"    {k}: {v}" for k, v in head.headers))
+        return await _relay(request, exchange.conn, head, route, record)
     finally:
-        # A body read to the end returns the connection to the pool; anything else
-        # (client gone, backend broke off) must not leave half a message on it.
-        if upstream.content.is_eof():
-            upstream.release()
-        else:
-            upstream.close()
+        exchange.finish()
 
 
-async def _send(
-    session: aiohttp.ClientSession, method: str, url: URL, headers: CIMultiDict[str],
-    body: AsyncIterator[bytes] | None, route: Route, target: Target, deadline: _Deadline,
-    record: Record | None,
-) -> aiohttp.ClientResponse:
-    connect = route.timeout.connect
-    try:
-        # The deadline covers connecting plus waiting for headers; uploading pushes it on.
-        async with asyncio.timeout(connect + route.timeout.response) as timer:
-            deadline.timer = timer
-            with map_exceptions(target, connect):
-                if record is None:
-                    return await session.request(
-                        method, url, headers=headers, data=body, allow_redirects=False,
-                        ssl=route.secure, timeout=client_timeout(connect),
-                    )
-                token = CONNECTING.set(record)
-                try:
-                    response = await session.request(
-                        method, url, headers=headers, data=body, allow_redirects=False,
-                        ssl=route.secure, timeout=client_timeout(connect),
-                    )
-                finally:
-                    CONNECTING.reset(token)
-                if record.connect_ms is None:
-                    record.connect_ms = 0.0  # a pooled connection
-                return response
-    except TimeoutError:
-        raise response_timeout_error(target, route.timeout.response) from None
-    finally:
-        deadline.timer = None
+class _Exchange:
+    """One request on one pooled connection: sending it, and giving the connection back."""
+
+    __slots__ = ("conn", "pool", "record", "request", "route", "target", "uploading")
+
+    def __init__(self, request: web.Request, route: Route, target: Target, pool: Pool,
+                 record: Record | None) -> None:
+        self.request = request
+        self.route = route
+        self.target = target
+        self.pool = pool
+        self.record = record
+        self.conn: Connection
+        self.uploading: asyncio.Task[None] | None = None
+
+    async def send(self, path: str, headers: CIMultiDict[str]) -> h1.Head:
+        """Write the request and wait for the response head, within the route's timeouts."""
+        request, route = self.request, self.route
+        method = request.method
+        body: bytes | None = None  # None: streamed after the head, or no body at all
+        stream = False
+        if request.body_exists:
+            length = request.content_length
+            if length is not None and length <= _SMALL_BODY:
+                body = await request.content.read()
+                if self.record is not None:
+                    self.record.upload(body)
+            else:
+                stream = True
+                if length is None:  # chunked from the browser: chunked upstream too
+                    headers["Transfer-Encoding"] = "chunked"
+        elif method in _CONTENT_METHODS and "Content-Length" not in headers:
+            headers["Content-Length"] = "0"
+        head_bytes = h1.request_head(method, path, headers.items())
+        if body:
+            head_bytes += body
+        deadline = _Deadline(route.timeout.response)
+        connect = route.timeout.connect
+        try:
+            # The deadline covers connecting plus waiting for headers; uploading pushes it on.
+            async with asyncio.timeout(connect + route.timeout.response) as timer:
+                deadline.timer = timer
+                for attempt in (1, 2):
+                    conn = await self.pool.acquire(self.target, secure=route.secure,
+                                                   connect_timeout=connect)
+                    self.conn = conn
+                    if self.record is not None:
+                        self.record.connect_ms = conn.connect_ms if not conn.uses else 0.0
+                    reused = conn.uses > 0
+                    conn.begin(method)
+                    try:
+                        conn.write(head_bytes)
+                        if stream:
+                            self._start_upload(deadline, "Transfer-Encoding" in headers)
+                        return await conn.head()
+                    except Broken as exc:
+                        self.finish()
+                        # A kept-alive connection the backend closed as we sent: nothing
+                        # was answered, so a request that can be sent again, is.
+                        if attempt == 1 and reused and not conn.received and not stream \
+                                and method in _IDEMPOTENT:
+                            continue
+                        raise broken_error(self.target, exc) from None
+                    except BaseException:
+                        self.finish()
+                        raise
+                raise AssertionError("unreachable")
+        except TimeoutError:
+            raise response_timeout_error(self.target, route.timeout.response) from None
+        finally:
+            deadline.timer = None
+
+    def _start_upload(self, deadline: _Deadline, chunked: bool) -> None:
+        task = asyncio.create_task(_upload(self.conn, self.request.content, chunked, deadline,
+                                           self.record))
+        task.add_done_callback(_abort_on_failure(self.conn))
+        self.uploading = task
+
+    def finish(self) -> None:
+        """Give the connection back; one still mid-upload or mid-response is closed."""
+        uploading = self.uploading
+        if uploading is not None and not uploading.done():
+            uploading.cancel()
+            self.conn.close()
+        self.pool.release(self.conn)
+
+
+async def _upload(conn: Connection, content: StreamReader, chunked: bool, deadline: _Deadline,
+                  record: Record | None) -> None:
+    while chunk := await content.readany():
+        deadline.extend()
+        if record is not None:
+            record.upload(chunk)
+        conn.write(h1.chunk(chunk) if chunked else chunk)
+        await conn.drain()
+    if chunked:
+        conn.write(h1.LAST_CHUNK)
+
+
+def _abort_on_failure(conn: Connection) -> Callable[[asyncio.Task[None]], None]:
+    def done(task: asyncio.Task[None]) -> None:
+        # The browser went away mid-upload, or the backend stopped taking it: the
+        # backend must not be left waiting for the rest of a body that won't come.
+        if task.cancelled() or task.exception() is not None:
+            conn.close()
+    return done
 
 
 async def _relay(
-    request: web.Request, upstream: aiohttp.ClientResponse, route: Route,
-    record: Record | None,
+    request: web.Request, conn: Connection, head: h1.Head, route: Route, record: Record | None,
 ) -> web.StreamResponse:
     origin = f"{request.scheme}://{request.host}"
+    upstream = CIMultiDict(head.headers)
     response = ProxiedResponse(
-        status=upstream.status, reason=upstream.reason or None,
-        headers=response_headers(upstream.headers, route, proxy_origin=origin),
+        status=head.status, reason=head.reason or None,
+        headers=response_headers(upstream, route, proxy_origin=origin),
     )
     response.upstream_lacks = tuple(
-        name for name in ("Content-Type", "Server") if name not in upstream.headers
+        name for name in ("Content-Type", "Server") if name not in upstream
     )
-    content = upstream.content
-    if content.is_eof():
+    if record is not None and upstream.get("Content-Type", "").startswith("text/event-stream"):
+        record.kind = "sse"
+    if conn.body_ready():
         # The whole body came with the headers (most API and module responses): send
         # headers and body in one write, one syscall instead of three. Never for a body
         # still arriving: an SSE client must get the headers without waiting for data.
         response._send_headers_immediately = False  # aiohttp's own switch (web.Response)
-        body = await content.read()
+        body = conn.take_all()
         if record is not None:
             record.download(body)
-        await response.prepare(request)
-        await response.write_eof(body)
+        try:
+            await response.prepare(request)
+            await response.write_eof(body)
+        except ConnectionError:
+            pass  # the client went away (wrk stopping, a tab closed): nothing to tell it
         return response
     await response.prepare(request)
     if record is not None:  # a stream: show its status now, not when it ends
@@ -194,12 +257,11 @@ async def _relay(
         request.app[CAPTURES].done(record)
     while True:
         try:
-            chunk = await content.readany()
-        except (aiohttp.ClientError, OSError) as exc:
+            chunk = await conn.read()
+        except Broken as exc:
             logger.warning(
                 "%s %s: %s broke off the response body (%s); the client gets a "
-                "truncated response", request.method, request.path, route.destination,
-                type(exc).__name__,
+                "truncated response", request.method, request.path, route.destination, exc,
             )
             # Closing without a final chunk (or short of Content-Length) is how HTTP/1.1
             # tells the client the message is incomplete (RFC 9112 §8).

@@ -29,7 +29,7 @@ from aiohttp import web
 from .capture import Captures, Record, har
 from .config import RESERVED_PREFIX
 from .headers import HOP_BY_HOP
-from .state import CAPTURES, LIVE, SESSION
+from .state import CAPTURES, CLIENT, LIVE
 
 _UI = "inspector_ui"
 _FILES = {"": ("index.html", "text/html"), "app.js": ("app.js", "text/javascript"),
@@ -158,7 +158,7 @@ async def _replay(request: web.Request, record: Record) -> web.Response:
     skip = {*HOP_BY_HOP, "host", "content-length"}
     headers = [(k, v) for k, v in record.browser_request if k.lower() not in skip]
     url = f"{request.scheme}://{request.host}{record.target}"
-    async with request.app[SESSION].request(
+    async with request.app[CLIENT].request(
             record.method, url, headers=headers, data=bytes(record.request_body) or None,
             allow_redirects=False, ssl=False) as response:
         await response.read()

@@ -18,6 +18,7 @@ from aiohttp import web
 from .capture import Captures, Record
 from .config import Config
 from .cors import CorsRules
+from .pool import Pool
 from .router import RouteTable
 from .screen import HostRules
 from .upstream import Outages
@@ -85,8 +86,9 @@ class Live:
 
 
 LIVE = web.AppKey("live", Live)
-SESSION = web.AppKey("session", aiohttp.ClientSession)
-WS_SESSION = web.AppKey("ws_session", aiohttp.ClientSession)
+POOL = web.AppKey("pool", Pool)  # plain HTTP to backends
+# aiohttp's client, for what ``pool`` doesn't do: WebSocket upgrades, inspector replays.
+CLIENT = web.AppKey("client", aiohttp.ClientSession)
 OUTAGES = web.AppKey("outages", Outages)
 CAPTURES = web.AppKey("captures", Captures)  # present only while the inspector is on
 RECORD = web.RequestKey("record", Record)  # the request's inspector record, if captured

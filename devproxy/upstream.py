@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -40,17 +39,16 @@ _REFUSAL_BODY_LIMIT = 64 * 1024
 _REFUSAL_READ_TIMEOUT = 5.0
 
 
-def make_session(per_target: int = 64) -> aiohttp.ClientSession:
-    """The app's one pooled upstream client.
+def make_session() -> aiohttp.ClientSession:
+    """The app's aiohttp client, for WebSocket upgrades and inspector replays.
 
     No cookie jar (cookies belong to the browser), no decompression (bodies pass
-    through byte for byte), no total timeout (streams may run for hours); redirects
-    are refused per request. At most ``per_target`` connections to one target (0: no
-    cap); further requests queue for a free one instead of flooding a dev server.
+    through byte for byte), no total timeout (sockets may run for hours); redirects
+    are refused per request. No connection cap: each socket holds its own connection.
     """
-    connector = _TimedConnector(
+    connector = aiohttp.TCPConnector(
         limit=0,
-        limit_per_host=per_target,
+        limit_per_host=0,
         resolver=LoopbackResolver(),
         # Under the idle timeouts dev servers use (Node 5 s, uvicorn 5 s), so the pool
         # lets a connection go before the backend does, rather than racing its close.
@@ -69,33 +67,6 @@ def make_session(per_target: int = 64) -> aiohttp.ClientSession:
         max_line_size=_HEADER_LIMIT,
         max_field_size=_HEADER_LIMIT,
     )
-
-
-# The inspector's record of the request being sent, for ``_TimedConnector``; set by
-# ``forward`` around the upstream request (a task's context, so never another's).
-CONNECTING: ContextVar[Any] = ContextVar("devproxy_connecting", default=None)
-
-
-class _TimedConnector(aiohttp.TCPConnector):
-    """Times new connections for the inspector's "connect" figure.
-
-    aiohttp's TraceConfig would give the same number but runs its hooks on every
-    request, a third more CPU per small request; this runs only when a connection is
-    actually made (a pooled one costs nothing and counts as 0 ms).
-    """
-
-    # aiohttp's own signature, timeout parameter included.
-    async def _create_connection(
-            self, req: Any, traces: Any, timeout: Any,  # noqa: ASYNC109
-    ) -> Any:
-        record = CONNECTING.get()
-        if record is None:
-            return await super()._create_connection(req, traces, timeout)
-        started = record.elapsed_ms()
-        try:
-            return await super()._create_connection(req, traces, timeout)
-        finally:
-            record.connect_ms = record.elapsed_ms() - started
 
 
 class HandshakeRefused(Exception):
@@ -159,11 +130,6 @@ class _Response(aiohttp.ClientResponse):
         except (TimeoutError, aiohttp.ClientError):
             pass  # what arrived is what the browser gets
         return b"".join(chunks)
-
-
-def client_timeout(connect: float) -> aiohttp.ClientTimeout:
-    """Per-request timeouts: ``connect`` bounds TCP + TLS; nothing bounds the body."""
-    return aiohttp.ClientTimeout(total=None, connect=None, sock_connect=connect, sock_read=None)
 
 
 def is_localhost(host: str) -> bool:
@@ -266,6 +232,47 @@ def map_exceptions(target: Target, connect_timeout: float) -> Iterator[None]:
             502, "reset", f"connection to {target.authority} failed: {_describe(exc)}",
             "the backend crashed or restarted while handling the request? check its log",
         ) from exc
+
+
+def connect_error(target: Target, exc: BaseException, connect_timeout: float
+                  ) -> UpstreamError:
+    """The 502/504 for a connection to ``target`` that could not be opened.
+
+    The same kinds and words as ``map_exceptions``, for the socket and ssl errors that
+    ``pool`` meets without aiohttp. Order matters: certificate errors are SSL errors,
+    and both are OSErrors.
+    """
+    if isinstance(exc, TimeoutError):
+        return UpstreamError(
+            504, "connect-timeout",
+            f"no connection to {target.authority} within timeout.connect ({connect_timeout:g}s)",
+            "is the host reachable? raise `timeout: {connect: ...}` for slow networks",
+        )
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return UpstreamError(
+            502, "tls",
+            f"TLS certificate verification failed for {target.origin}: {exc.verify_message}",
+            "a self-signed development certificate? set `secure: false` on this route",
+        )
+    if isinstance(exc, ssl.SSLError):
+        return UpstreamError(
+            502, "tls", f"TLS handshake with {target.origin} failed: {exc}",
+            "is the target really https? check the scheme of the target URL",
+        )
+    if isinstance(exc, socket.gaierror):
+        return UpstreamError(
+            502, "dns", f"cannot resolve {target.host!r}: {exc}",
+            "check the host name in the target URL",
+        )
+    if isinstance(exc, OSError):
+        return UpstreamError(
+            502, "refused", f"cannot connect to {target.authority}: {_os_reason(exc)}",
+            _refused_hint(target),
+        )
+    return UpstreamError(
+        502, "reset", f"connection to {target.authority} failed: {_describe(exc)}",
+        "the backend crashed or restarted while handling the request? check its log",
+    )
 
 
 def response_timeout_error(target: Target, seconds: float) -> UpstreamError:

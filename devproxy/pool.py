@@ -1,0 +1,463 @@
+"""Kept-alive HTTP/1.1 connections to backends, and one exchange on each at a time.
+
+Owns the asyncio side of plain HTTP forwarding: opening connections (``localhost``
+tried on both loopback addresses, TLS when the target is https), reading responses
+with ``h1`` and handing the body over chunk by chunk with flow control both ways, and
+the pool that reuses connections per target within ``limits.upstream_connections``.
+It decides no routes and rewrites no headers (``forward`` does); its failures are
+``UpstreamError`` through ``upstream.connect_error``, like the rest of the upstream side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import ipaddress
+import ssl
+from collections.abc import Callable
+
+from . import h1
+from .config import Target
+from .errors import UpstreamError
+from .upstream import connect_error, is_localhost
+
+IDLE_TIMEOUT = 4.0  # under Node's and uvicorn's 5 s, so devproxy lets go first
+_HIGH_WATER = 256 * 1024  # body bytes buffered from a backend before it is paused
+_LOW_WATER = 64 * 1024
+
+
+class Broken(Exception):
+    """The backend broke off a response, or sent one that cannot be parsed."""
+
+
+class Connection(asyncio.Protocol):
+    """One connection to a backend, carrying one request/response at a time.
+
+    The reader side: ``head()`` waits for the response head, then ``read()`` gives body
+    chunks until b"" at its end. ``received`` says whether any response byte came,
+    which decides whether a failed request on a reused connection may be retried.
+    """
+
+    def __init__(self, key: str, on_lost: Callable[[Connection], None]) -> None:
+        self.key = key
+        self._on_lost = on_lost
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.reusable = True
+        self.received = False
+        self.uses = 0  # exchanges begun on this connection
+        self.connect_ms = 0.0  # how long opening it took
+        self.idle_timer: asyncio.TimerHandle | None = None
+        self._method = "GET"
+        self._buffer = bytearray()
+        self._head: h1.Head | None = None
+        self._head_waiter: asyncio.Future[h1.Head] | None = None
+        self._body: collections.deque[bytes] = collections.deque()
+        self._buffered = 0
+        self._left: int | None = None  # Content-Length bytes still to come
+        self._chunked: h1.ChunkedDecoder | None = None
+        self._until_close = False
+        self.complete = False  # the whole response has been received
+        self._error: BaseException | None = None
+        self._body_waiter: asyncio.Future[None] | None = None
+        self._paused_reading = False
+        self._drain_waiter: asyncio.Future[None] | None = None
+        self._paused_writing = False
+
+    # -- asyncio callbacks -------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.reusable = False
+        if self.idle_timer is not None:
+            self.idle_timer.cancel()
+        if self._until_close and not self.complete and self._head is not None:
+            self.complete = True  # a close-delimited body ends here (RFC 9112 §6.3 (8))
+        elif not self.complete:
+            self._fail(Broken("the backend closed the connection"
+                              + (f" ({type(exc).__name__}: {exc})" if exc else "")))
+        self._wake_body()
+        if self._drain_waiter is not None and not self._drain_waiter.done():
+            self._drain_waiter.set_result(None)
+        self._on_lost(self)
+
+    def pause_writing(self) -> None:
+        self._paused_writing = True
+
+    def resume_writing(self) -> None:
+        self._paused_writing = False
+        if self._drain_waiter is not None and not self._drain_waiter.done():
+            self._drain_waiter.set_result(None)
+
+    def data_received(self, data: bytes) -> None:
+        self.received = True
+        try:
+            if self._head is None:
+                self._read_head(data)
+            else:
+                self._read_body(data)
+        except h1.ParseError as exc:
+            self._fail(Broken(str(exc)))
+            assert self.transport is not None
+            self.transport.close()
+
+    # -- parsing -----------------------------------------------------------------------
+
+    def _read_head(self, data: bytes) -> None:
+        if self._head_waiter is None:
+            # Nothing was asked: bytes from an idle connection are not a response.
+            self.reusable = False
+            assert self.transport is not None
+            self.transport.close()
+            return
+        buffer = self._buffer
+        search_from = max(0, len(buffer) - 3)
+        buffer += data
+        while True:
+            end, body_start = h1.head_end(buffer, search_from)
+            if end < 0:
+                if len(buffer) > h1.HEAD_LIMIT:
+                    raise h1.ParseError(f"response head larger than {h1.HEAD_LIMIT} bytes")
+                return
+            head = h1.parse_head(bytes(buffer[:end]), method=self._method)
+            rest = bytes(buffer[body_start:])
+            buffer.clear()
+            if 100 <= head.status < 200:
+                if head.status == 101:
+                    raise h1.ParseError("101 Switching Protocols to a request that asked "
+                                        "for no upgrade")
+                # Interim responses (100 Continue, 103 Early Hints): read past them.
+                buffer += rest
+                search_from = 0
+                continue
+            break
+        self._head = head
+        self.reusable = self.reusable and head.reusable
+        if head.length is not None:
+            self._left = head.length
+        elif head.chunked:
+            self._chunked = h1.ChunkedDecoder()
+        else:
+            self._until_close = True
+        if head.length == 0:
+            self._finish(rest)
+        elif rest:
+            self._read_body(rest)
+        waiter = self._head_waiter
+        if not waiter.done():
+            waiter.set_result(head)
+
+    def _read_body(self, data: bytes) -> None:
+        if self.complete:
+            self._finish(data)  # bytes beyond the response: the connection is spent
+            return
+        if self._left is not None:
+            if len(data) >= self._left:
+                piece, extra = data[:self._left], data[self._left:]
+                self._left = 0
+                self._push(piece)
+                self._finish(extra)
+                return
+            self._left -= len(data)
+            self._push(data)
+            return
+        if self._chunked is not None:
+            for piece in self._chunked.feed(data):
+                self._push(piece)
+            if self._chunked.done:
+                self._finish(self._chunked.tail)
+            return
+        self._push(data)  # until close
+
+    def _push(self, piece: bytes) -> None:
+        if not piece:
+            return
+        self._body.append(piece)
+        self._buffered += len(piece)
+        if self._buffered > _HIGH_WATER and not self._paused_reading and self.transport:
+            self._paused_reading = True
+            self.transport.pause_reading()
+        self._wake_body()
+
+    def _finish(self, extra: bytes) -> None:
+        self.complete = True
+        if extra:
+            # A backend that sends more than it framed can't be trusted with another
+            # request (RFC 9112 §9.3: no pipelining is in use here).
+            self.reusable = False
+        self._wake_body()
+
+    def _fail(self, exc: BaseException) -> None:
+        self.reusable = False
+        if self._error is None:
+            self._error = exc
+        waiter = self._head_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(exc)
+        self._wake_body()
+
+    def _wake_body(self) -> None:
+        waiter = self._body_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # -- the exchange ------------------------------------------------------------------
+
+    def begin(self, method: str) -> None:
+        """Prepare to read the answer to a ``method`` request about to be written."""
+        self.uses += 1
+        self._method = method
+        self._head = None
+        self._head_waiter = asyncio.get_running_loop().create_future()
+        self._body.clear()
+        self._buffered = 0
+        self._left = None
+        self._chunked = None
+        self._until_close = False
+        self.complete = False
+        self._error = None
+        self.received = False
+
+    def write(self, data: bytes) -> None:
+        if self.transport is None or self.closed:
+            raise Broken("the backend closed the connection")
+        self.transport.write(data)
+
+    async def drain(self) -> None:
+        """Wait while the backend is not reading what was written (upload flow control)."""
+        if self.closed:
+            raise Broken("the backend closed the connection")
+        if self._paused_writing:
+            self._drain_waiter = asyncio.get_running_loop().create_future()
+            await self._drain_waiter
+            if self.closed:
+                raise Broken("the backend closed the connection")
+
+    async def head(self) -> h1.Head:
+        assert self._head_waiter is not None
+        if self.closed and not self._head_waiter.done():
+            self._fail(Broken("the backend closed the connection"))
+        return await self._head_waiter
+
+    def body_ready(self) -> bool:
+        """True when the whole body is already here (``take_all`` won't wait)."""
+        return self.complete and self._error is None
+
+    def take_all(self) -> bytes:
+        body = b"".join(self._body)
+        self._body.clear()
+        self._buffered = 0
+        return body
+
+    async def read(self) -> bytes:
+        """The next body bytes, b"" at the end; raises ``Broken`` if cut short."""
+        while not self._body:
+            if self._error is not None:
+                raise Broken(str(self._error))
+            if self.complete:
+                return b""
+            self._body_waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._body_waiter
+            finally:
+                self._body_waiter = None
+        piece = self._body.popleft()
+        self._buffered -= len(piece)
+        if self._paused_reading and self._buffered < _LOW_WATER and self.transport:
+            self._paused_reading = False
+            self.transport.resume_reading()
+        return piece
+
+    def close(self) -> None:
+        self.reusable = False
+        if self.transport is not None:
+            self.transport.close()
+
+
+class Pool:
+    """Idle connections per target, and a cap on how many one target may have open.
+
+    Owned by one app; used only from its event loop. ``per_target`` 0 means no cap;
+    otherwise requests beyond it wait (in order) for a connection to come free, rather
+    than flooding a dev server with hundreds of sockets.
+    """
+
+    def __init__(self, per_target: int = 64, idle_timeout: float = IDLE_TIMEOUT) -> None:
+        self.per_target = per_target
+        self.idle_timeout = idle_timeout
+        self._idle: dict[str, list[Connection]] = {}
+        self._open: dict[str, int] = {}
+        self._waiters: dict[str, collections.deque[asyncio.Future[None]]] = {}
+        self._preferred: dict[str, int] = {}  # key -> index of the address that answered
+        self._tls: dict[bool, ssl.SSLContext] = {}
+        self._closed = False
+
+    @staticmethod
+    def key(target: Target, secure: bool) -> str:
+        # Unverified TLS connections never serve a route that asked for verification.
+        return target.pool_key if secure else target.pool_key + " unverified"
+
+    def idle_count(self) -> int:
+        return sum(len(c) for c in self._idle.values())
+
+    async def acquire(self, target: Target, *, secure: bool, connect_timeout: float
+                      ) -> Connection:
+        """A connection to ``target``: an idle one if any, else a new one.
+
+        Raises:
+            UpstreamError: no connection could be opened.
+        """
+        key = self.key(target, secure)
+        idle = self._idle.get(key)
+        while idle:
+            conn = idle.pop()
+            if conn.idle_timer is not None:
+                conn.idle_timer.cancel()
+                conn.idle_timer = None
+            if not conn.closed:
+                return conn
+        cap = self.per_target
+        while cap and self._open.get(key, 0) >= cap:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.setdefault(key, collections.deque()).append(waiter)
+            try:
+                await waiter
+            except BaseException:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake(key)  # pass the turn on
+                raise
+            idle = self._idle.get(key)
+            while idle:
+                conn = idle.pop()
+                if conn.idle_timer is not None:
+                    conn.idle_timer.cancel()
+                    conn.idle_timer = None
+                if not conn.closed:
+                    return conn
+        self._open[key] = self._open.get(key, 0) + 1
+        try:
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            conn = await self._connect(key, target, secure, connect_timeout)
+            conn.connect_ms = (loop.time() - started) * 1000
+            return conn
+        except BaseException:
+            self._forget(key)
+            raise
+
+    def release(self, conn: Connection) -> None:
+        """Give ``conn`` back after its exchange: kept if it can carry another, else closed."""
+        if conn.closed or not conn.reusable or not conn.complete or self._closed:
+            conn.close()
+            return  # connection_lost calls _forget
+        self._idle.setdefault(conn.key, []).append(conn)
+        conn.idle_timer = asyncio.get_running_loop().call_later(
+            self.idle_timeout, self._expire, conn)
+        self._wake(conn.key)
+
+    def _expire(self, conn: Connection) -> None:
+        conn.idle_timer = None
+        idle = self._idle.get(conn.key)
+        if idle and conn in idle:
+            idle.remove(conn)
+        conn.close()
+
+    def _lost(self, conn: Connection) -> None:
+        """A counted connection closed, whoever closed it: it leaves the pool."""
+        idle = self._idle.get(conn.key)
+        if idle and conn in idle:
+            idle.remove(conn)
+        self._forget(conn.key)
+
+    def _forget(self, key: str) -> None:
+        left = self._open.get(key, 0) - 1
+        if left > 0:
+            self._open[key] = left
+        else:
+            self._open.pop(key, None)
+        self._wake(key)
+
+    def _wake(self, key: str) -> None:
+        waiters = self._waiters.get(key)
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    async def close(self) -> None:
+        self._closed = True
+        for idle in self._idle.values():
+            for conn in idle:
+                conn.close()
+        self._idle.clear()
+
+    # -- connecting --------------------------------------------------------------------
+
+    async def _connect(self, key: str, target: Target, secure: bool,
+                       connect_timeout: float) -> Connection:
+        loop = asyncio.get_running_loop()
+        tls = self._tls_context(secure) if target.scheme == "https" else None
+        hosts = _addresses(target.host)
+        first = self._preferred.get(key, 0)
+        order = hosts[first:] + hosts[:first]
+        last_error: BaseException | None = None
+        for host in order:
+            conn = Connection(key, self._lost)
+            try:
+                async with asyncio.timeout(connect_timeout):
+                    await loop.create_connection(
+                        lambda c=conn: c, host, target.port, ssl=tls,
+                        server_hostname=target.host if tls is not None else None)
+            except TimeoutError as exc:
+                raise connect_error(target, exc, connect_timeout) from None
+            except OSError as exc:  # refused, unreachable, DNS, TLS
+                last_error = exc
+                if isinstance(exc, ssl.SSLError):
+                    break  # the address answered; another won't answer differently
+                continue
+            if len(hosts) > 1:
+                self._preferred[key] = hosts.index(host)
+            return conn
+        assert last_error is not None
+        raise connect_error(target, last_error, connect_timeout)
+
+    def _tls_context(self, secure: bool) -> ssl.SSLContext:
+        context = self._tls.get(secure)
+        if context is None:
+            context = ssl.create_default_context()
+            if not secure:  # `secure: false`: a self-signed development certificate
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            self._tls[secure] = context
+        return context
+
+
+def _addresses(host: str) -> list[str]:
+    """The addresses to try in turn: both loopbacks for ``localhost`` (RFC 6761 §6.3;
+    a Node 17+ backend may listen on ::1 only), else the name itself."""
+    if is_localhost(host):
+        return ["127.0.0.1", "::1"]
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return [host]  # resolved by the loop, every address tried in turn
+    return [host]
+
+
+def broken_error(target: Target, exc: Broken) -> UpstreamError:
+    """The 502 for a backend that broke off before its response head was complete."""
+    text = str(exc)
+    if text.startswith("the backend closed"):
+        return UpstreamError(
+            502, "reset", f"{target.authority} closed the connection before answering",
+            "the backend crashed or restarted while handling the request? check its log",
+        )
+    return UpstreamError(
+        502, "protocol", f"{target.authority} sent an invalid HTTP response: {text}",
+        "is the target an HTTP server on that port?",
+    )

@@ -1,0 +1,271 @@
+"""Upstream connections: reuse, caps, retries and every way a backend frames a response.
+
+The backends here are raw asyncio servers that write exactly the bytes each test
+scripts, on 127.0.0.1 ephemeral ports, so framing the aiohttp server would normalise
+(1xx, trailers, close-delimited bodies, stale keep-alive) is really on the wire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from devproxy.config import Limits, parse_target
+from devproxy.errors import UpstreamError
+from devproxy.pool import Pool
+from tests.conftest import route
+
+Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter, int], Awaitable[None]]
+
+
+class RawBackend:
+    """Counts connections and requests; ``script`` answers each request."""
+
+    def __init__(self, script: Script) -> None:
+        self.script = script
+        self.connections = 0
+        self.open = 0
+        self.most_open = 0
+        self.requests: list[bytes] = []
+        self.server: asyncio.Server | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self.open += 1
+        self.most_open = max(self.most_open, self.open)
+        try:
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    return
+                self.requests.append(head)
+                await self.script(reader, writer, len(self.requests))
+                if writer.is_closing():
+                    return
+        finally:
+            self.open -= 1
+            writer.close()
+
+
+@pytest.fixture
+async def raw_backend() -> AsyncIterator[Callable[[Script], Awaitable[RawBackend]]]:
+    started: list[RawBackend] = []
+
+    async def start(script: Script) -> RawBackend:
+        backend = RawBackend(script)
+        backend.server = await asyncio.start_server(backend.serve, "127.0.0.1", 0)
+        started.append(backend)
+        return backend
+
+    yield start
+    for backend in started:
+        assert backend.server is not None
+        backend.server.close()
+
+
+def answer(data: bytes) -> Script:
+    async def script(reader: Any, writer: asyncio.StreamWriter, n: int) -> None:
+        writer.write(data)
+        await writer.drain()
+    return script
+
+
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+
+async def test_sequential_requests_share_one_kept_alive_connection(raw_backend, proxy_factory,
+                                                                    client):
+    backend = await raw_backend(answer(OK))
+    proxy = await proxy_factory(route("/", backend.url))
+    for _ in range(5):
+        async with client.get(proxy.url + "/") as response:
+            assert await response.read() == b"ok"
+    assert backend.connections == 1 and len(backend.requests) == 5
+
+
+async def test_a_connection_the_backend_closes_as_a_get_is_sent_is_retried(raw_backend,
+                                                                          proxy_factory,
+                                                                          client):
+    async def script(reader: Any, writer: asyncio.StreamWriter, n: int) -> None:
+        if n == 2:  # the keep-alive race: the backend gives up on the connection
+            writer.close()
+            return
+        writer.write(OK)
+
+    backend = await raw_backend(script)
+    proxy = await proxy_factory(route("/", backend.url))
+    for _ in range(2):
+        async with client.get(proxy.url + "/") as response:
+            assert response.status == 200 and await response.read() == b"ok"
+    assert backend.connections == 2 and len(backend.requests) == 3
+
+
+async def test_a_post_on_such_a_connection_is_not_sent_twice(raw_backend, proxy_factory,
+                                                            client):
+    # RFC 9110 §9.2.2: a proxy does not repeat a request that is not idempotent.
+    async def script(reader: Any, writer: asyncio.StreamWriter, n: int) -> None:
+        if n == 2:
+            writer.close()
+            return
+        writer.write(OK)
+
+    backend = await raw_backend(script)
+    proxy = await proxy_factory(route("/", backend.url))
+    async with client.get(proxy.url + "/") as response:
+        await response.read()
+    async with client.post(proxy.url + "/", data=b"") as response:
+        assert response.status == 502
+        assert "closed the connection" in await response.text()
+    assert len(backend.requests) == 2
+
+
+async def test_interim_responses_are_read_past(raw_backend, proxy_factory, client):
+    backend = await raw_backend(answer(
+        b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"
+        b"HTTP/1.1 100 Continue\r\n\r\n" + OK))
+    proxy = await proxy_factory(route("/", backend.url))
+    async with client.get(proxy.url + "/") as response:
+        assert response.status == 200 and await response.read() == b"ok"
+
+
+async def test_a_chunked_body_with_trailers_arrives_whole(raw_backend, proxy_factory, client):
+    backend = await raw_backend(answer(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"3;ext=1\r\nabc\r\n4\r\ndefg\r\n0\r\nX-Checksum: 1\r\n\r\n"))
+    proxy = await proxy_factory(route("/", backend.url))
+    for _ in range(2):  # and the connection is fit for the next request
+        async with client.get(proxy.url + "/") as response:
+            assert await response.read() == b"abcdefg"
+    assert backend.connections == 1
+
+
+async def test_a_body_that_ends_with_the_connection_arrives_whole(raw_backend, proxy_factory,
+                                                                 client):
+    async def script(reader: Any, writer: asyncio.StreamWriter, n: int) -> None:
+        writer.write(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n")
+        for part in (b"one ", b"two ", b"three"):
+            writer.write(part)
+            await writer.drain()
+            await asyncio.sleep(0.01)
+        writer.close()
+
+    backend = await raw_backend(script)
+    proxy = await proxy_factory(route("/", backend.url))
+    for _ in range(2):
+        async with client.get(proxy.url + "/") as response:
+            assert await response.read() == b"one two three"
+    assert backend.connections == 2
+
+
+async def test_bytes_beyond_a_response_spoil_only_that_connection(raw_backend, proxy_factory,
+                                                                 client):
+    backend = await raw_backend(answer(OK + b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil"))
+    proxy = await proxy_factory(route("/", backend.url))
+    for _ in range(3):
+        async with client.get(proxy.url + "/") as response:
+            assert await response.read() == b"ok"
+    assert backend.connections == 3
+
+
+@pytest.mark.parametrize("wire,words", [
+    (b"SSH-2.0-OpenSSH_9.2\r\n\r\n", "invalid HTTP response"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nx", "Content-Length"),
+    (b"HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n", "invalid field name"),
+    (b"HTTP/1.1 101 Switching Protocols\r\n\r\n", "101"),
+])
+async def test_a_response_that_is_not_http_gives_502_saying_so(raw_backend, proxy_factory,
+                                                              client, wire, words):
+    backend = await raw_backend(answer(wire))
+    proxy = await proxy_factory(route("/", backend.url))
+    async with client.get(proxy.url + "/") as response:
+        assert response.status == 502
+        assert words in await response.text()
+
+
+async def test_an_endless_response_head_gives_502(raw_backend, proxy_factory, client):
+    backend = await raw_backend(answer(b"HTTP/1.1 200 OK\r\n" + b"X-Big: " + b"a" * 70_000))
+    proxy = await proxy_factory(route("/", backend.url))
+    async with client.get(proxy.url + "/") as response:
+        assert response.status == 502
+        assert "larger than" in await response.text()
+
+
+async def test_an_empty_post_says_its_length_and_a_chunked_upload_stays_chunked(
+        raw_backend, proxy_factory, client):
+    bodies: list[bytes] = []
+
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                     n: int) -> None:
+        bodies.append(await reader.readuntil(b"0\r\n\r\n") if n == 2 else b"")
+        writer.write(OK)
+
+    backend = await raw_backend(script)
+    proxy = await proxy_factory(route("/", backend.url))
+    reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+    writer.write(b"POST / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    await reader.readuntil(b"ok")
+
+    async def parts() -> AsyncIterator[bytes]:
+        yield b"abc"
+        yield b"def"
+
+    async with client.post(proxy.url + "/", data=parts()) as response:
+        assert await response.read() == b"ok"
+    writer.close()
+    first, second = backend.requests
+    assert b"Content-Length: 0\r\n" in first
+    assert b"Transfer-Encoding: chunked\r\n" in second and b"Content-Length" not in second
+    assert bodies[1].endswith(b"0\r\n\r\n") and b"abc" in bodies[1] and b"def" in bodies[1]
+
+
+async def test_upstream_connections_caps_connections_per_target(raw_backend, proxy_factory,
+                                                               client):
+    async def slow(reader: Any, writer: asyncio.StreamWriter, n: int) -> None:
+        await asyncio.sleep(0.05)
+        writer.write(OK)
+
+    backend = await raw_backend(slow)
+    proxy = await proxy_factory(route("/", backend.url),
+                                limits=Limits(upstream_connections=2))
+
+    async def one() -> bytes:
+        async with client.get(proxy.url + "/") as response:
+            return await response.read()
+
+    assert await asyncio.gather(*(one() for _ in range(8))) == [b"ok"] * 8
+    assert backend.most_open == 2
+
+
+async def test_idle_connections_are_let_go_after_the_idle_timeout(raw_backend):
+    backend = await raw_backend(answer(OK))
+    target = parse_target(backend.url)
+    pool = Pool(per_target=4, idle_timeout=0.1)
+    conn = await pool.acquire(target, secure=True, connect_timeout=1)
+    conn.begin("GET")
+    conn.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    await conn.head()
+    assert conn.body_ready() and conn.take_all() == b"ok"
+    pool.release(conn)
+    assert pool.idle_count() == 1
+    await asyncio.sleep(0.3)
+    assert pool.idle_count() == 0 and conn.closed
+    await pool.close()
+
+
+async def test_a_refused_connection_is_an_upstream_error_and_frees_its_place(unused_tcp_port):
+    pool = Pool(per_target=1)
+    target = parse_target(f"http://127.0.0.1:{unused_tcp_port}")
+    for _ in range(2):  # the failed attempt does not hold the only place
+        with pytest.raises(UpstreamError) as caught:
+            await pool.acquire(target, secure=True, connect_timeout=1)
+        assert caught.value.kind == "refused"
+    await pool.close()
