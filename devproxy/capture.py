@@ -25,7 +25,16 @@ Headers = tuple[tuple[str, str], ...]
 _MESSAGES_KEPT = 20  # last WebSocket messages and SSE events per record
 _PREVIEW = 500  # characters of one message or event
 BODY_BUDGET = 8 * 1024 * 1024  # bytes of bodies kept across all records
-_TRIM_EVERY = 50  # requests between checks of the body budget
+
+
+class _Tally:
+    """Body bytes kept across one ``Captures``' records, kept up as bodies grow, so
+    checking the budget costs one comparison instead of a walk over every record."""
+
+    __slots__ = ("kept",)
+
+    def __init__(self) -> None:
+        self.kept = 0
 
 
 class Record:
@@ -34,6 +43,7 @@ class Record:
     __slots__ = (
         "_body_limit",
         "_start",
+        "_tally",
         "backend_response",
         "browser_request",
         "browser_response",
@@ -65,7 +75,7 @@ class Record:
     )
 
     def __init__(self, record_id: int, method: str, target: str, origin: str, remote: str,
-                 headers: Headers, body_limit: int) -> None:
+                 headers: Headers, body_limit: int, tally: _Tally | None = None) -> None:
         self.id = record_id
         self.started = time.time()
         self._start = time.perf_counter()
@@ -83,29 +93,34 @@ class Record:
         self.ttfb_ms: float | None = None
         self.duration_ms: float | None = None  # None while still open (streams, sockets)
         self.bytes_in = self.bytes_out = 0
-        self.request_body = bytearray()
-        self.response_body = bytearray()
+        # bytes until a second piece arrives: a body that comes whole (most do) is kept
+        # by reference, never copied.
+        self.request_body: bytes | bytearray = b""
+        self.response_body: bytes | bytearray = b""
         self.request_body_cut = self.response_body_cut = False
         # Made on first use: most requests are neither WebSockets nor SSE.
         self.messages: list[dict[str, Any]] | None = None  # WebSocket, newest last
         self.ws_up = self.ws_down = 0  # messages browser -> backend, and back
         self.events: list[str] | None = None  # SSE events, newest last
         self._body_limit = body_limit
+        self._tally = tally if tally is not None else _Tally()
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self._start) * 1000
 
     def upload(self, chunk: bytes) -> None:
         self.bytes_in += len(chunk)
-        self.request_body_cut = _keep(self.request_body, chunk, self._body_limit) or \
-            self.request_body_cut
+        self.request_body, cut = _keep(self.request_body, chunk, self._body_limit,
+                                       self._tally)
+        self.request_body_cut = cut or self.request_body_cut
 
     def download(self, chunk: bytes) -> None:
         self.bytes_out += len(chunk)
         if self.kind == "sse":
             self._sse(chunk)
-        self.response_body_cut = _keep(self.response_body, chunk, self._body_limit) or \
-            self.response_body_cut
+        self.response_body, cut = _keep(self.response_body, chunk, self._body_limit,
+                                        self._tally)
+        self.response_body_cut = cut or self.response_body_cut
 
     def message(self, up: bool, data: bytes | str) -> None:
         if up:
@@ -202,12 +217,21 @@ class Record:
         return out
 
 
-def _keep(buffer: bytearray, chunk: bytes, limit: int) -> bool:
-    """Append what fits; True if anything was cut."""
-    room = limit - len(buffer)
-    if room > 0:
-        buffer += chunk[:room]
-    return len(chunk) > max(room, 0)
+def _keep(body: bytes | bytearray, chunk: bytes, limit: int, tally: _Tally
+          ) -> tuple[bytes | bytearray, bool]:
+    """``body`` with what fits of ``chunk`` appended, and whether anything was cut."""
+    room = limit - len(body)
+    if room <= 0:
+        return body, bool(chunk)
+    kept = chunk[:room]  # the chunk itself when it all fits
+    tally.kept += len(kept)
+    if not body:
+        body = kept
+    else:
+        if isinstance(body, bytes):
+            body = bytearray(body)
+        body += kept
+    return body, len(chunk) > room
 
 
 def _round(value: float | None) -> float | None:
@@ -231,21 +255,21 @@ class Captures:
         self.body_budget = body_budget
         self._records: OrderedDict[int, Record] = OrderedDict()
         self._ids = itertools.count(1)
-        self._since_trim = 0
+        self._tally = _Tally()
         self.listeners: list[Callable[[str, Record], None]] = []
 
     def start(self, method: str, target: str, origin: str, remote: str,
               headers: Iterable[tuple[str, str]]) -> Record:
         record = Record(next(self._ids), method, target, origin, remote, tuple(headers),
-                        self.body_limit)
-        self._records[record.id] = record
-        while len(self._records) > self.history:
-            self._records.popitem(last=False)
-        self._since_trim += 1
-        if self._since_trim >= _TRIM_EVERY:
-            self._since_trim = 0
+                        self.body_limit, self._tally)
+        records = self._records
+        records[record.id] = record
+        if len(records) > self.history:
+            _detach(records.popitem(last=False)[1])
+        if self._tally.kept > self.body_budget:
             self.trim_bodies()
-        self._tell("request", record)
+        if self.listeners:
+            self._tell("request", record)
         return record
 
     def trim_bodies(self) -> None:
@@ -254,19 +278,16 @@ class Captures:
         500 requests x 64 KiB each way would be 64 MiB; the headers, timings and
         verdicts of old requests are kept, their bodies go first.
         """
-        total = sum(len(r.request_body) + len(r.response_body)
-                    for r in self._records.values())
         for record in self._records.values():
-            if total <= self.body_budget:
+            if self._tally.kept <= self.body_budget:
                 return
-            kept = len(record.request_body) + len(record.response_body)
-            if kept:
-                total -= kept
-                record.request_body, record.response_body = bytearray(), bytearray()
+            if record.request_body or record.response_body:
+                _forget_bodies(record)
                 record.request_body_cut = record.response_body_cut = True
 
     def done(self, record: Record) -> None:
-        self._tell("update", record)
+        if self.listeners:
+            self._tell("update", record)
 
     def _tell(self, event: str, record: Record) -> None:
         for listener in list(self.listeners):
@@ -279,7 +300,21 @@ class Captures:
         return list(reversed(self._records.values()))
 
     def clear(self) -> None:
+        for record in self._records.values():
+            _detach(record)
         self._records.clear()
+
+
+def _detach(record: Record) -> None:
+    """A record leaves the ring: its bodies go, and a stream still filling it (an
+    evicted SSE or upload) no longer counts against the budget."""
+    _forget_bodies(record)
+    record._tally = _Tally()
+
+
+def _forget_bodies(record: Record) -> None:
+    record._tally.kept -= len(record.request_body) + len(record.response_body)
+    record.request_body, record.response_body = b"", b""
 
 
 # -- pure views ------------------------------------------------------------------------

@@ -235,12 +235,26 @@ def test_captures_ring_drops_the_oldest() -> None:
 
 def test_bodies_of_old_requests_go_first_when_the_budget_is_reached() -> None:
     captures = Captures(history=500, body_limit=1000, body_budget=10_000)
-    for i in range(60):  # a trim runs every 50 requests
+    for i in range(60):
         record = captures.start("POST", f"/{i}", "http://x", "", [])
         record.upload(b"x" * 1000)
-    # Checked every 50 requests: in between the total may pass the budget, boundedly.
-    assert sum(len(r.request_body) for r in captures.newest_first()) <= 10_000 + 50 * 1000
+        # Checked as each request starts: only the newest body can be over the budget.
+        assert sum(len(r.request_body) for r in captures.newest_first()) <= 10_000 + 1000
     captures.trim_bodies()
     kept = [r.target for r in captures.newest_first() if r.request_body]
     assert kept == [f"/{i}" for i in range(59, 49, -1)]  # the newest, within 10,000 bytes
     assert len(captures.newest_first()) == 60  # the requests themselves stay
+
+
+def test_a_stream_evicted_from_the_ring_stops_counting_against_the_body_budget() -> None:
+    captures = Captures(history=2, body_limit=1000, body_budget=1400)
+    stream = captures.start("GET", "/events", "http://x", "", [])
+    stream.download(b"x" * 500)
+    for i in range(2):  # pushes the stream out of the ring
+        captures.start("GET", f"/{i}", "http://x", "", [])
+    stream.download(b"y" * 500)  # still open, still filling its own record
+    newest = captures.start("POST", "/new", "http://x", "", [])
+    newest.upload(b"z" * 1000)
+    captures.start("GET", "/next", "http://x", "", [])
+    # Had the evicted stream still counted, 1,500 bytes > 1,400 would trim the newest body.
+    assert bytes(newest.request_body) == b"z" * 1000
