@@ -115,9 +115,15 @@ class Record:
         self.request_body_cut = cut or self.request_body_cut
 
     def download(self, chunk: bytes) -> None:
-        self.bytes_out += len(chunk)
+        size = len(chunk)
+        self.bytes_out += size
         if self.kind == "sse":
             self._sse(chunk)
+        if not self.response_body and size <= self._body_limit:
+            # The usual case, a body that came whole: kept as it is, nothing to cut.
+            self.response_body = chunk
+            self._tally.kept += size
+            return
         self.response_body, cut = _keep(self.response_body, chunk, self._body_limit,
                                         self._tally)
         self.response_body_cut = cut or self.response_body_cut
@@ -145,7 +151,7 @@ class Record:
 
     def finish(self, status: int) -> None:
         self.status = status
-        self.duration_ms = self.elapsed_ms()
+        self.duration_ms = (time.perf_counter() - self._start) * 1000
 
     # -- views -------------------------------------------------------------------------
 
@@ -256,6 +262,7 @@ class Captures:
         self._records: OrderedDict[int, Record] = OrderedDict()
         self._ids = itertools.count(1)
         self._tally = _Tally()
+        self._evicted = _Tally()  # where records that left the ring count, unread
         self.listeners: list[Callable[[str, Record], None]] = []
 
     def start(self, method: str, target: str, origin: str, remote: str,
@@ -265,7 +272,12 @@ class Captures:
         records = self._records
         records[record.id] = record
         if len(records) > self.history:
-            _detach(records.popitem(last=False)[1])
+            # Its bodies go, and a stream still filling it (an evicted SSE or upload)
+            # no longer counts against the budget. Inline: this runs on every request.
+            old = records.popitem(last=False)[1]
+            self._tally.kept -= len(old.request_body) + len(old.response_body)
+            old.request_body = old.response_body = b""
+            old._tally = self._evicted
         if self._tally.kept > self.body_budget:
             self.trim_bodies()
         if self.listeners:
@@ -301,15 +313,9 @@ class Captures:
 
     def clear(self) -> None:
         for record in self._records.values():
-            _detach(record)
+            _forget_bodies(record)
+            record._tally = self._evicted
         self._records.clear()
-
-
-def _detach(record: Record) -> None:
-    """A record leaves the ring: its bodies go, and a stream still filling it (an
-    evicted SSE or upload) no longer counts against the budget."""
-    _forget_bodies(record)
-    record._tally = _Tally()
 
 
 def _forget_bodies(record: Record) -> None:
