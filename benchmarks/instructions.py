@@ -1,0 +1,132 @@
+"""What one proxied request costs devproxy, in CPU instructions: a figure noise can't move.
+
+    python benchmarks/instructions.py [--requests 300] [--only NAME,...] [--path /1k]
+
+req/s on a shared machine swings by a fifth between runs, more than the differences
+worth knowing (what the inspector costs, what a change saved). Callgrind counts the
+instructions devproxy executes instead: the same for the same code and inputs, whatever
+else the machine is doing. For each variant of run.py (direct excepted), devproxy runs
+under ``valgrind --tool=callgrind`` with instrumentation off; after a warm-up of 200
+requests it is switched on for exactly ``--requests`` keep-alive GETs over 10
+connections, then dumped. Instructions per request = the total / requests. User-space
+instructions only: the kernel's share of each request (about a quarter of the CPU time,
+the same for every variant) is not in it, so the ratios here overstate differences of
+whole-request CPU a little.
+
+Needs valgrind (with callgrind_control) and nginx or the aiohttp origin, as run.py does.
+Everything runs on 127.0.0.1, every loop is bounded, and only the processes started here
+are stopped, by PID.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness import Origins, Target, Variant, process, wait_port
+from run import VARIANTS
+
+WARM_UP = 200
+CONNECTIONS = 10
+
+
+async def _client(port: int, path: str, count: int, headers: Sequence[tuple[str, str]]
+                  ) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    extra = "".join(f"{name}: {value}\r\n" for name, value in headers)
+    request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{extra}\r\n".encode()
+    try:
+        for _ in range(count):
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            if not head.startswith(b"HTTP/1.1 200"):
+                raise RuntimeError(f"{path}: {head.splitlines()[0]!r}")
+            length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length:"))
+            await reader.readexactly(length)
+    finally:
+        writer.close()
+
+
+def send(port: int, path: str, total: int, headers: Sequence[tuple[str, str]]) -> None:
+    """``total`` GETs of ``path`` over CONNECTIONS keep-alive connections, in bounds."""
+    each = total // CONNECTIONS
+
+    async def run() -> None:
+        async with asyncio.timeout(600):
+            await asyncio.gather(*(_client(port, path, each, headers)
+                                   for _ in range(CONNECTIONS)))
+
+    asyncio.run(run())
+
+
+def instructions(target: Target, path: str, requests: int, work: Path) -> float:
+    """Instructions devproxy executes per request of ``path``, after a warm-up."""
+    target.write_config()
+    out = work / f"{target.variant.name}.callgrind"
+    args = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "-q",
+            f"--callgrind-out-file={out}",
+            sys.executable, "-m", "devproxy", "up", "-c", str(target.config), "--no-reload"]
+    log = work / f"{target.variant.name}.log"
+    with process(args, None, log) as child:
+        wait_port(target.port, child, timeout=120)
+        headers = target.variant.headers
+        send(target.port, path, WARM_UP, headers)
+        control = ["callgrind_control"]
+        subprocess.run([*control, "-i", "on", str(child.pid)], capture_output=True,
+                       check=True, timeout=60)
+        send(target.port, path, requests, headers)
+        subprocess.run([*control, "-d", str(child.pid)], capture_output=True, check=True,
+                       timeout=60)
+        time.sleep(0.5)
+    total = 0
+    for dump in work.glob(f"{out.name}*"):
+        for line in dump.read_text(errors="replace").splitlines():
+            if line.startswith("totals:"):
+                total += int(line.split()[1])
+    if not total:
+        raise RuntimeError(f"{target.variant.name}: callgrind wrote no totals ({log})")
+    return total / requests
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--path", default="/1k", choices=("/1k", "/64k"))
+    parser.add_argument("--only", default="", help="variants, comma-separated")
+    args = parser.parse_args(argv)
+    if not (shutil.which("valgrind") and shutil.which("callgrind_control")):
+        print("needs valgrind and callgrind_control (Debian: apt-get install valgrind)",
+              file=sys.stderr)
+        return 2
+    only = {name for name in args.only.split(",") if name}
+    variants: list[Variant] = [v for v in VARIANTS if v.proxied and
+                               (not only or v.name in only)]
+    results: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="devproxy-instr-") as temp:
+        folder = Path(temp)
+        origins = Origins(folder, use_nginx=True)
+        with origins.running():
+            for variant in variants:
+                print(f"{variant.name}: {args.requests} x GET {args.path} under callgrind",
+                      file=sys.stderr)
+                target = Target(variant, origins, folder)
+                results[variant.name] = instructions(target, args.path, args.requests, folder)
+    base = results.get("devproxy-no-inspector")
+    print(f"| variant | instructions per GET {args.path} | vs inspector off |")
+    print("|---|---|---|")
+    for name, count in results.items():
+        ratio = f"{count / base:.3f}" if base else "-"
+        print(f"| {name} | {count:,.0f} | {ratio} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
