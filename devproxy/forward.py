@@ -46,20 +46,6 @@ async def restore_headers(request: web.Request, response: web.StreamResponse) ->
             response.headers.popall(name, None)
 
 
-class _Deadline:
-    """The response timeout, pushed forward while the request body is still uploading."""
-
-    __slots__ = ("seconds", "timer")
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.timer: asyncio.Timeout | None = None
-
-    def extend(self) -> None:
-        if self.timer is not None:
-            self.timer.reschedule(asyncio.get_running_loop().time() + self.seconds)
-
-
 _SMALL_BODY = 64 * 1024  # a request body up to this size is sent with its head, whole
 # RFC 9110 §9.2.2: only these may be sent again after a connection fails unanswered.
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
@@ -150,44 +136,41 @@ class _Exchange:
         head_bytes = h1.request_head(method, path, headers.items())
         if body:
             head_bytes += body
-        deadline = _Deadline(route.timeout.response)
-        connect = route.timeout.connect
+        connect, response = route.timeout.connect, route.timeout.response
         try:
-            # The deadline covers connecting plus waiting for headers; uploading pushes it on.
-            async with asyncio.timeout(connect + route.timeout.response) as timer:
-                deadline.timer = timer
-                for attempt in (1, 2):
-                    conn = await self.pool.acquire(self.target, secure=route.secure,
-                                                   connect_timeout=connect)
-                    self.conn = conn
-                    if self.record is not None:
-                        self.record.connect_ms = conn.connect_ms if not conn.uses else 0.0
-                    reused = conn.uses > 0
-                    conn.begin(method)
-                    try:
-                        conn.write(head_bytes)
-                        if stream:
-                            self._start_upload(deadline, "Transfer-Encoding" in headers)
-                        return await conn.head()
-                    except Broken as exc:
-                        self.finish()
-                        # A kept-alive connection the backend closed as we sent: nothing
-                        # was answered, so a request that can be sent again, is.
-                        if attempt == 1 and reused and not conn.received and not stream \
-                                and method in _IDEMPOTENT:
-                            continue
-                        raise broken_error(self.target, exc) from None
-                    except BaseException:
-                        self.finish()
-                        raise
-                raise AssertionError("unreachable")
+            for attempt in (1, 2):
+                # timeout.connect bounds a new connection; timeout.response the wait for
+                # the response head, from the request's last byte (uploading pushes it on).
+                conn = await self.pool.acquire(self.target, secure=route.secure,
+                                               connect_timeout=connect,
+                                               wait_timeout=connect + response)
+                self.conn = conn
+                if self.record is not None:
+                    self.record.connect_ms = conn.connect_ms if not conn.uses else 0.0
+                reused = conn.uses > 0
+                conn.begin(method, response)
+                try:
+                    conn.write(head_bytes)
+                    if stream:
+                        self._start_upload("Transfer-Encoding" in headers)
+                    return await conn.head()
+                except Broken as exc:
+                    self.finish()
+                    # A kept-alive connection the backend closed as we sent: nothing
+                    # was answered, so a request that can be sent again, is.
+                    if attempt == 1 and reused and not conn.received and not stream \
+                            and method in _IDEMPOTENT:
+                        continue
+                    raise broken_error(self.target, exc) from None
+                except BaseException:
+                    self.finish()
+                    raise
+            raise AssertionError("unreachable")
         except TimeoutError:
-            raise response_timeout_error(self.target, route.timeout.response) from None
-        finally:
-            deadline.timer = None
+            raise response_timeout_error(self.target, response) from None
 
-    def _start_upload(self, deadline: _Deadline, chunked: bool) -> None:
-        task = asyncio.create_task(_upload(self.conn, self.request.content, chunked, deadline,
+    def _start_upload(self, chunked: bool) -> None:
+        task = asyncio.create_task(_upload(self.conn, self.request.content, chunked,
                                            self.record))
         task.add_done_callback(_abort_on_failure(self.conn))
         self.uploading = task
@@ -201,10 +184,10 @@ class _Exchange:
         self.pool.release(self.conn)
 
 
-async def _upload(conn: Connection, content: StreamReader, chunked: bool, deadline: _Deadline,
+async def _upload(conn: Connection, content: StreamReader, chunked: bool,
                   record: Record | None) -> None:
     while chunk := await content.readany():
-        deadline.extend()
+        conn.extend()
         if record is not None:
             record.upload(chunk)
         conn.write(h1.chunk(chunk) if chunked else chunk)

@@ -38,9 +38,14 @@ class Connection(asyncio.Protocol):
     which decides whether a failed request on a reused connection may be retried.
     """
 
-    def __init__(self, key: str, on_lost: Callable[[Connection], None]) -> None:
+    def __init__(self, key: str, on_lost: Callable[[Connection], None],
+                 loop: asyncio.AbstractEventLoop) -> None:
         self.key = key
         self._on_lost = on_lost
+        # Kept, not looked up: asyncio.get_running_loop() costs a getpid() syscall.
+        self.loop = loop
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._wait = 0.0  # seconds the response head may take (timeout.response)
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.reusable = True
@@ -147,6 +152,7 @@ class Connection(asyncio.Protocol):
             self._finish(rest)
         elif rest:
             self._read_body(rest)
+        self._stop_timer()
         waiter = self._head_waiter
         if not waiter.done():
             waiter.set_result(head)
@@ -193,6 +199,7 @@ class Connection(asyncio.Protocol):
 
     def _fail(self, exc: BaseException) -> None:
         self.reusable = False
+        self._stop_timer()
         if self._error is None:
             self._error = exc
         waiter = self._head_waiter
@@ -207,12 +214,18 @@ class Connection(asyncio.Protocol):
 
     # -- the exchange ------------------------------------------------------------------
 
-    def begin(self, method: str) -> None:
-        """Prepare to read the answer to a ``method`` request about to be written."""
+    def begin(self, method: str, response_timeout: float) -> None:
+        """Prepare to read the answer to a ``method`` request about to be written.
+
+        ``head()`` raises TimeoutError if no response head came within
+        ``response_timeout`` seconds (``extend`` pushes that on while uploading).
+        """
         self.uses += 1
         self._method = method
         self._head = None
-        self._head_waiter = asyncio.get_running_loop().create_future()
+        self._head_waiter = self.loop.create_future()
+        self._wait = response_timeout
+        self._head_timer = self.loop.call_later(response_timeout, self._timed_out)
         self._body.clear()
         self._buffered = 0
         self._left = None
@@ -221,6 +234,24 @@ class Connection(asyncio.Protocol):
         self.complete = False
         self._error = None
         self.received = False
+
+    def extend(self) -> None:
+        """The response timeout starts again (the request body is still flowing)."""
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = self.loop.call_later(self._wait, self._timed_out)
+
+    def _timed_out(self) -> None:
+        self._head_timer = None
+        self.reusable = False  # its answer may still come, to a request nobody awaits
+        waiter = self._head_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(TimeoutError())
+
+    def _stop_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
 
     def write(self, data: bytes) -> None:
         if self.transport is None or self.closed:
@@ -232,7 +263,7 @@ class Connection(asyncio.Protocol):
         if self.closed:
             raise Broken("the backend closed the connection")
         if self._paused_writing:
-            self._drain_waiter = asyncio.get_running_loop().create_future()
+            self._drain_waiter = self.loop.create_future()
             await self._drain_waiter
             if self.closed:
                 raise Broken("the backend closed the connection")
@@ -260,7 +291,7 @@ class Connection(asyncio.Protocol):
                 raise Broken(str(self._error))
             if self.complete:
                 return b""
-            self._body_waiter = asyncio.get_running_loop().create_future()
+            self._body_waiter = self.loop.create_future()
             try:
                 await self._body_waiter
             finally:
@@ -274,6 +305,7 @@ class Connection(asyncio.Protocol):
 
     def close(self) -> None:
         self.reusable = False
+        self._stop_timer()
         if self.transport is not None:
             self.transport.close()
 
@@ -304,12 +336,16 @@ class Pool:
     def idle_count(self) -> int:
         return sum(len(c) for c in self._idle.values())
 
-    async def acquire(self, target: Target, *, secure: bool, connect_timeout: float
-                      ) -> Connection:
+    async def acquire(self, target: Target, *, secure: bool, connect_timeout: float,
+                      wait_timeout: float) -> Connection:
         """A connection to ``target``: an idle one if any, else a new one.
+
+        Args:
+            wait_timeout: how long to wait for a place when ``target`` is at its cap.
 
         Raises:
             UpstreamError: no connection could be opened.
+            TimeoutError: no place came free within ``wait_timeout``.
         """
         key = self.key(target, secure)
         idle = self._idle.get(key)
@@ -325,7 +361,8 @@ class Pool:
             waiter = asyncio.get_running_loop().create_future()
             self._waiters.setdefault(key, collections.deque()).append(waiter)
             try:
-                await waiter
+                async with asyncio.timeout(wait_timeout):
+                    await waiter
             except BaseException:
                 if waiter.done() and not waiter.cancelled():
                     self._wake(key)  # pass the turn on
@@ -355,8 +392,7 @@ class Pool:
             conn.close()
             return  # connection_lost calls _forget
         self._idle.setdefault(conn.key, []).append(conn)
-        conn.idle_timer = asyncio.get_running_loop().call_later(
-            self.idle_timeout, self._expire, conn)
+        conn.idle_timer = conn.loop.call_later(self.idle_timeout, self._expire, conn)
         self._wake(conn.key)
 
     def _expire(self, conn: Connection) -> None:
@@ -407,7 +443,7 @@ class Pool:
         order = hosts[first:] + hosts[:first]
         last_error: BaseException | None = None
         for host in order:
-            conn = Connection(key, self._lost)
+            conn = Connection(key, self._lost, loop)
             try:
                 async with asyncio.timeout(connect_timeout):
                     await loop.create_connection(

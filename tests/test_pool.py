@@ -249,8 +249,8 @@ async def test_idle_connections_are_let_go_after_the_idle_timeout(raw_backend):
     backend = await raw_backend(answer(OK))
     target = parse_target(backend.url)
     pool = Pool(per_target=4, idle_timeout=0.1)
-    conn = await pool.acquire(target, secure=True, connect_timeout=1)
-    conn.begin("GET")
+    conn = await pool.acquire(target, secure=True, connect_timeout=1, wait_timeout=1)
+    conn.begin("GET", 5)
     conn.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     await conn.head()
     assert conn.body_ready() and conn.take_all() == b"ok"
@@ -266,6 +266,6 @@ async def test_a_refused_connection_is_an_upstream_error_and_frees_its_place(unu
     target = parse_target(f"http://127.0.0.1:{unused_tcp_port}")
     for _ in range(2):  # the failed attempt does not hold the only place
         with pytest.raises(UpstreamError) as caught:
-            await pool.acquire(target, secure=True, connect_timeout=1)
+            await pool.acquire(target, secure=True, connect_timeout=1, wait_timeout=1)
         assert caught.value.kind == "refused"
     await pool.close()
