@@ -22,7 +22,7 @@ from .capture import Captures
 from .config import Config, Listen
 from .corsmode import REFUSED, RefusedOrigins, add_cors_headers
 from .deadline import DeadlineSite
-from .dispatch import handle
+from .dispatch import ACCESS_LOG, AccessLog, handle
 from .errors import BindError
 from .forward import restore_headers
 from .pool import Pool
@@ -40,10 +40,15 @@ WATCHER_STOP_TIMEOUT = 2.0  # a reload under way may finish; then it is cancelle
 _CATCH_ALL = "/{tail:(?s:.*)}"
 
 
-def make_app(live: Live) -> web.Application:
-    """The aiohttp app serving ``live.current`` routes, whatever they become later."""
+def make_app(live: Live, access_log: AccessLog | None = None) -> web.Application:
+    """The aiohttp app serving ``live.current`` routes, whatever they become later.
+
+    ``access_log``: where each request's line goes (default: the ``devproxy.access``
+    logger).
+    """
     app = web.Application(middlewares=[_everything])
     app[LIVE] = live
+    app[ACCESS_LOG] = access_log or AccessLog()
     app[OUTAGES] = Outages()
     app[REFUSED] = RefusedOrigins()
     app[WARNED_HOSTS] = set()
@@ -91,13 +96,16 @@ class ProxyServer:
         watch: the config file to reload on change, or None (``--no-reload``, or
             routes from flags alone).
         overrides: applied to each reloaded config (the CLI flags, which win).
+        access_log: where each request's line goes (default: the ``devproxy.access``
+            logger).
     """
 
     def __init__(self, live: Live, *, shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
                  watch: Path | None = None,
-                 overrides: Callable[[Config], Config] | None = None) -> None:
+                 overrides: Callable[[Config], Config] | None = None,
+                 access_log: AccessLog | None = None) -> None:
         self.live = live
-        self.app = make_app(live)
+        self.app = make_app(live, access_log)
         # Limits are the start-up config's: aiohttp fixes them when the runner is made.
         self.limits = limits = live.current.config.limits
         self._runner = web.AppRunner(

@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar, NoReturn
@@ -28,6 +29,7 @@ from . import __version__
 from .app import ProxyServer
 from .config import Config, Listen, Route, parse_listen
 from .demo import Demo
+from .dispatch import AccessLog
 from .doctor import DoctorError
 from .doctor import probe as doctor_probe
 from .doctor import render as render_doctor
@@ -267,7 +269,9 @@ async def _run(config: Config, *, quiet: bool, watch: Path | None,
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    server = ProxyServer(Live(Snapshot.build(config)), watch=watch, overrides=overrides)
+    lines = None if quiet or not _HANDLER else _AccessLines(_HANDLER[0])
+    server = ProxyServer(Live(Snapshot.build(config)), watch=watch, overrides=overrides,
+                         access_log=AccessLog(lines))
     await server.start()
     # Everything made at start-up lives as long as the process: keep the cycle
     # collector from re-walking it in every full collection while serving.
@@ -423,6 +427,28 @@ class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
         super().emit(record)
         if record.levelno >= logging.WARNING:
             self.flush_now()
+
+
+class _AccessLines:
+    """Writes each request's line straight into the log handler's buffer, in the
+    formatter's shape, without a log record (``dispatch.AccessLog``)."""
+
+    def __init__(self, handler: _Handler) -> None:
+        self.stream = handler.stream
+        formatter = handler.formatter
+        self.colour = isinstance(formatter, _Formatter) and formatter.colour
+        self._second = -1
+        self._stamp = ""
+
+    def __call__(self, line: str, status: int) -> None:
+        now = time.time()
+        if int(now) != self._second:  # one strftime a second, not one a line
+            self._second = int(now)
+            self._stamp = time.strftime("%H:%M:%S ", time.localtime(now))
+        text = self._stamp + line
+        if self.colour:
+            text = click.style(text, fg=_Formatter._COLOURS.get(status // 100))
+        self.stream.write(text + "\n")
 
 
 _HANDLER: list[_Handler] = []  # the one installed by _setup_logging, for _flush_logs

@@ -210,15 +210,37 @@ def _no_route(request: web.Request, routes: tuple[Route, ...]) -> web.StreamResp
     )
 
 
+class AccessLog:
+    """Where the line per request goes.
+
+    By default a ``devproxy.access`` log record at INFO. The CLI gives ``write`` instead,
+    which stamps and buffers the ready-made line itself: a log record per request
+    (record object, formatter, handler lock) costs a tenth of a small proxied request's
+    CPU. ``write(line, status)`` must not block.
+    """
+
+    __slots__ = ("write",)
+
+    def __init__(self, write: Callable[[str, int], None] | None = None) -> None:
+        self.write = write
+
+
+ACCESS_LOG = web.AppKey("access_log", AccessLog)
+
+
 def _log(
     request: web.Request, route: Route | None, response: web.StreamResponse, start: float
 ) -> None:
-    if not access_logger.isEnabledFor(logging.INFO):
+    write = request.app[ACCESS_LOG].write
+    if write is None and not access_logger.isEnabledFor(logging.INFO):
         return
     ms = (time.perf_counter() - start) * 1000
-    access_logger.info(
-        "%s %s -> %s %d %.1fms %dB",
-        request.method, request.raw_path, route.path if route else "-", response.status, ms,
-        # sendfile (static files) bypasses the writer's byte count; the length is known.
-        response.body_length or response.content_length or 0, extra={"status": response.status},
-    )
+    status = response.status
+    # sendfile (static files) bypasses the writer's byte count; the length is known.
+    size = response.body_length or response.content_length or 0
+    line = (f"{request.method} {request.raw_path} -> {route.path if route else '-'} "
+            f"{status} {ms:.1f}ms {size}B")
+    if write is None:
+        access_logger.info(line, extra={"status": status})
+    else:
+        write(line, status)
