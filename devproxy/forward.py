@@ -119,14 +119,12 @@ class _Exchange:
         """Write the request and wait for the response head, within the route's timeouts."""
         request, route = self.request, self.route
         method = request.method
-        body: bytes | None = None  # None: streamed after the head, or no body at all
-        stream = False
+        small = stream = False
+        body: bytes | None = None
         if request.body_exists:
             length = request.content_length
             if length is not None and length <= _SMALL_BODY:
-                body = await request.content.read()
-                if self.record is not None:
-                    self.record.upload(body)
+                small = True  # read once a connection is had, then sent with the head
             else:
                 stream = True
                 if length is None:  # chunked from the browser: chunked upstream too
@@ -134,8 +132,6 @@ class _Exchange:
         elif method in _CONTENT_METHODS and "Content-Length" not in headers:
             headers["Content-Length"] = "0"
         head_bytes = h1.request_head(method, path, headers.items())
-        if body:
-            head_bytes += body
         connect, response = route.timeout.connect, route.timeout.response
         try:
             for attempt in (1, 2):
@@ -148,9 +144,15 @@ class _Exchange:
                 if self.record is not None:
                     self.record.connect_ms = conn.connect_ms if not conn.uses else 0.0
                 reused = conn.uses > 0
-                conn.begin(method, response)
                 try:
-                    conn.write(head_bytes)
+                    if small and body is None:
+                        # Only now: a refused connection (wait_for_backend tries again)
+                        # must leave the body unread, and a retry reuses what was read.
+                        body = await request.content.read()
+                        if self.record is not None:
+                            self.record.upload(body)
+                    conn.begin(method, response)
+                    conn.write(head_bytes + body if body else head_bytes)
                     if stream:
                         self._start_upload("Transfer-Encoding" in headers)
                     return await conn.head()

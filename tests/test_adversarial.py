@@ -453,8 +453,9 @@ async def test_wait_for_backend_holds_requests_until_it_is_back(
 
         async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             await reader.readuntil(b"\r\n\r\n")
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\n"
-                         b"back")
+            body = await asyncio.wait_for(reader.readexactly(3), 2)  # the retried body
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\nConnection: close\r\n\r\n"
+                         b"back " + body[:2])
             await writer.drain()
             writer.close()
 
@@ -466,7 +467,7 @@ async def test_wait_for_backend_holds_requests_until_it_is_back(
                                             body=b"abc"))
     server = await starting
     try:
-        assert status(answer) == 200 and answer.endswith(b"back")
+        assert status(answer) == 200 and answer.endswith(b"back ab")
     finally:
         server.close()
 
