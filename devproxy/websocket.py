@@ -4,7 +4,8 @@ Owns the aiohttp side of a WebSocket route: refuse hijacking origins, connect to
 backend first (so a refusal or an outage is answered as plain HTTP, with the backend's
 own status and body), then accept the browser with the subprotocol the backend chose
 and relay every frame kind both ways, closes with their code and reason. Each hop
-negotiates its own permessage-deflate (RFC 7692), so compressed and plain peers mix.
+negotiates its own permessage-deflate (RFC 7692), so compressed and plain peers mix;
+devproxy offers it upstream only when the browser offered it.
 The rules (origins, headers, close codes) live in ``wsrules``; nothing here decides
 routes, writes error page markup or turns aiohttp errors into ``UpstreamError``.
 """
@@ -41,6 +42,7 @@ from .wsrules import (
     GOING_AWAY,
     close_code_to_send,
     offered_protocols,
+    offers_deflate,
     origin_allowed,
     upstream_ws_headers,
 )
@@ -201,7 +203,8 @@ async def proxy_websocket(
             record = request.get(RECORD)
             if record is not None:
                 record.upstream_url, record.upstream_request = str(url), tuple(headers.items())
-            upstream = await _connect(session, url, headers, protocols, route)
+            upstream = await _connect(session, url, headers, protocols, route,
+                                      compress=offers_deflate(request.headers))
     except HandshakeRefused as refusal:
         outages.succeeded(target, route.path)
         return await _refused(request, route, refusal)
@@ -215,7 +218,7 @@ async def proxy_websocket(
 
 async def _connect(
     session: aiohttp.ClientSession, url: URL, headers: CIMultiDict[str], protocols: list[str],
-    route: Route,
+    route: Route, *, compress: bool,
 ) -> BackendSocket:
     assert route.target is not None
     connect = route.timeout.connect
@@ -223,7 +226,10 @@ async def _connect(
         async with asyncio.timeout(connect + route.timeout.response):
             with map_exceptions(route.target, connect):
                 return await session.ws_connect(
-                    url, headers=headers, protocols=protocols, compress=15,
+                    # A client that asked for no compression gets none on any hop: the
+                    # backend sees the offer it would have had directly, and no CPU
+                    # goes into deflating for a peer that never wanted it.
+                    url, headers=headers, protocols=protocols, compress=15 if compress else 0,
                     autoclose=False, autoping=False, max_msg_size=_MAX_MESSAGE,
                     decode_text=False, ssl=route.secure,
                     timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=_CLOSE_TIMEOUT),

@@ -17,8 +17,9 @@ from .config import Route
 from .headers import request_headers
 
 # The client library writes these itself for its own handshake with the backend:
-# a fresh key (§4.1), version 13, its own permessage-deflate offer (each hop negotiates
-# compression separately, RFC 7692 §5) and the offered subprotocols.
+# a fresh key (§4.1), version 13, its own permessage-deflate offer when the browser made
+# one (each hop negotiates compression separately, RFC 7692 §5) and the offered
+# subprotocols.
 _CLIENT_HANDSHAKE = ("Sec-WebSocket-Key", "Sec-WebSocket-Version", "Sec-WebSocket-Extensions",
                      "Sec-WebSocket-Protocol")
 # Names that always mean this machine (RFC 6761 §6.3 for localhost and *.localhost);
@@ -136,3 +137,11 @@ def close_code_to_send(received: int | None) -> int:
 
 def _tokens(value: str) -> list[str]:
     return [token.strip().lower() for token in value.split(",")]
+
+
+def offers_deflate(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> bool:
+    """Whether a handshake offers permessage-deflate (RFC 7692 §5), in any of its
+    ``Sec-WebSocket-Extensions`` lines."""
+    return any(part.split(";", 1)[0].strip().lower() == "permessage-deflate"
+               for line in headers.getall("Sec-WebSocket-Extensions", [])
+               for part in line.split(","))

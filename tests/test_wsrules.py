@@ -9,6 +9,7 @@ from devproxy.wsrules import (
     close_code_to_send,
     is_websocket_upgrade,
     offered_protocols,
+    offers_deflate,
     origin_allowed,
     upstream_ws_headers,
 )
@@ -146,3 +147,16 @@ def _browser_handshake() -> CIMultiDict[str]:
         "Sec-WebSocket-Extensions": "permessage-deflate; client_max_window_bits",
         "Sec-WebSocket-Protocol": "vite-hmr", "Origin": "http://localhost:8080",
         "Cookie": "a=1", "Authorization": "Bearer t"})
+
+
+@pytest.mark.parametrize(("lines", "offered"), [
+    (["permessage-deflate; client_max_window_bits"], True),
+    (["x-webkit-deflate-frame", "Permessage-Deflate"], True),
+    (["foo, permessage-deflate; server_no_context_takeover"], True),
+    (["permessage-deflate-ish"], False),
+    ([], False),
+])
+def test_a_deflate_offer_is_found_in_any_extensions_line(lines: list[str], offered: bool
+                                                         ) -> None:
+    headers = CIMultiDict([("Sec-WebSocket-Extensions", line) for line in lines])
+    assert offers_deflate(headers) is offered
