@@ -51,6 +51,7 @@ class Connection(asyncio.Protocol):
         self.reusable = True
         self.received = False
         self.uses = 0  # exchanges begun on this connection
+        self.counted = False  # handed out by the pool, so its close frees a place
         self.connect_ms = 0.0  # how long opening it took
         self.idle_timer: asyncio.TimerHandle | None = None
         self._method = "GET"
@@ -404,6 +405,8 @@ class Pool:
 
     def _lost(self, conn: Connection) -> None:
         """A counted connection closed, whoever closed it: it leaves the pool."""
+        if not conn.counted:
+            return  # closed while still connecting: acquire gives its place back
         idle = self._idle.get(conn.key)
         if idle and conn in idle:
             idle.remove(conn)
@@ -458,6 +461,7 @@ class Pool:
                 continue
             if len(hosts) > 1:
                 self._preferred[key] = hosts.index(host)
+            conn.counted = True
             return conn
         assert last_error is not None
         raise connect_error(target, last_error, connect_timeout)
