@@ -97,7 +97,7 @@ def _check_backend(request: web.Request, rules: CorsRules, origin: str,
     # The browser's own check (shared with devproxy doctor) says whether what the
     # backend sent will pass; credentials as the policy allows them.
     verdict = cors_check(origin, rules.policy.credentials, out)
-    refused: RefusedOrigins | None = request.config_dict.get(REFUSED)
+    refused: RefusedOrigins | None = request.app.get(REFUSED)
     if verdict.ok or refused is None or not refused.first_time(rules, origin + verdict.kind):
         return
     logger.warning("CORS: the backend's own CORS headers (backend_cors: keep) make the "
@@ -106,7 +106,7 @@ def _check_backend(request: web.Request, rules: CorsRules, origin: str,
 
 
 def _warn_refused(request: web.Request, rules: CorsRules, origin: str) -> None:
-    refused: RefusedOrigins | None = request.config_dict.get(REFUSED)
+    refused: RefusedOrigins | None = request.app.get(REFUSED)
     if refused is not None and refused.first_time(rules, origin):
         logger.warning("CORS: %s is not in cors.origins, so the browser will not let that "
                        "page read %s %s (add %r to cors.origins to allow it)", origin,

@@ -145,6 +145,8 @@ class _Exchange:
                     self.record.connect_ms = conn.connect_ms if not conn.uses else 0.0
                 reused = conn.uses > 0
                 try:
+                    if (small or stream) and attempt == 1:
+                        await _continue(request)
                     if small and body is None:
                         # Only now: a refused connection (wait_for_backend tries again)
                         # must leave the body unread, and a retry reuses what was read.
@@ -196,6 +198,16 @@ async def _upload(conn: Connection, content: StreamReader, chunked: bool,
         await conn.drain()
     if chunked:
         conn.write(h1.LAST_CHUNK)
+
+
+async def _continue(request: web.Request) -> None:
+    """Answer ``Expect: 100-continue`` once devproxy is about to read the body (RFC 9110
+    §10.1.1): a refused request gets its final status instead, and the backend never
+    sees the Expect (``headers`` drops it)."""
+    expect = request.headers.get("Expect")
+    if expect is not None and expect.lower() == "100-continue" and request.version >= (1, 1):
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        request.writer.output_size = 0  # the response proper has not started
 
 
 def _abort_on_failure(conn: Connection) -> Callable[[asyncio.Task[None]], None]:
