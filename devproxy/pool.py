@@ -22,6 +22,7 @@ from .errors import UpstreamError
 from .upstream import connect_error, is_localhost
 
 IDLE_TIMEOUT = 4.0  # under Node's and uvicorn's 5 s, so devproxy lets go first
+TICK = 0.1  # seconds between checks of response deadlines and idle connections
 _HIGH_WATER = 256 * 1024  # body bytes buffered from a backend before it is paused
 _LOW_WATER = 64 * 1024
 
@@ -44,7 +45,9 @@ class Connection(asyncio.Protocol):
         self._on_lost = on_lost
         # Kept, not looked up: asyncio.get_running_loop() costs a getpid() syscall.
         self.loop = loop
-        self._head_timer: asyncio.TimerHandle | None = None
+        # When the response head is overdue (loop time), while one is awaited; the pool's
+        # tick enforces it, so no request pays for a timer of its own.
+        self.deadline: float | None = None
         self._wait = 0.0  # seconds the response head may take (timeout.response)
         self.transport: asyncio.Transport | None = None
         self.closed = False
@@ -53,7 +56,7 @@ class Connection(asyncio.Protocol):
         self.uses = 0  # exchanges begun on this connection
         self.counted = False  # handed out by the pool, so its close frees a place
         self.connect_ms = 0.0  # how long opening it took
-        self.idle_timer: asyncio.TimerHandle | None = None
+        self.idle_since = 0.0  # loop time it was last given back
         self._method = "GET"
         self._buffer = bytearray()
         self._head: h1.Head | None = None
@@ -79,8 +82,6 @@ class Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.reusable = False
-        if self.idle_timer is not None:
-            self.idle_timer.cancel()
         if self._until_close and not self.complete and self._head is not None:
             self.complete = True  # a close-delimited body ends here (RFC 9112 §6.3 (8))
         elif not self.complete:
@@ -153,7 +154,7 @@ class Connection(asyncio.Protocol):
             self._finish(rest)
         elif rest:
             self._read_body(rest)
-        self._stop_timer()
+        self.deadline = None
         waiter = self._head_waiter
         if not waiter.done():
             waiter.set_result(head)
@@ -200,7 +201,7 @@ class Connection(asyncio.Protocol):
 
     def _fail(self, exc: BaseException) -> None:
         self.reusable = False
-        self._stop_timer()
+        self.deadline = None
         if self._error is None:
             self._error = exc
         waiter = self._head_waiter
@@ -219,14 +220,15 @@ class Connection(asyncio.Protocol):
         """Prepare to read the answer to a ``method`` request about to be written.
 
         ``head()`` raises TimeoutError if no response head came within
-        ``response_timeout`` seconds (``extend`` pushes that on while uploading).
+        ``response_timeout`` seconds, give or take the pool's ``TICK`` (``extend``
+        pushes that on while uploading).
         """
         self.uses += 1
         self._method = method
         self._head = None
         self._head_waiter = self.loop.create_future()
         self._wait = response_timeout
-        self._head_timer = self.loop.call_later(response_timeout, self._timed_out)
+        self.deadline = self.loop.time() + response_timeout
         self._body.clear()
         self._buffered = 0
         self._left = None
@@ -238,21 +240,16 @@ class Connection(asyncio.Protocol):
 
     def extend(self) -> None:
         """The response timeout starts again (the request body is still flowing)."""
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = self.loop.call_later(self._wait, self._timed_out)
+        if self.deadline is not None:
+            self.deadline = self.loop.time() + self._wait
 
-    def _timed_out(self) -> None:
-        self._head_timer = None
+    def timed_out(self) -> None:
+        """No response head by the deadline: ``head()`` raises TimeoutError."""
+        self.deadline = None
         self.reusable = False  # its answer may still come, to a request nobody awaits
         waiter = self._head_waiter
         if waiter is not None and not waiter.done():
             waiter.set_exception(TimeoutError())
-
-    def _stop_timer(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
 
     def write(self, data: bytes) -> None:
         if self.transport is None or self.closed:
@@ -306,7 +303,7 @@ class Connection(asyncio.Protocol):
 
     def close(self) -> None:
         self.reusable = False
-        self._stop_timer()
+        self.deadline = None
         if self.transport is not None:
             self.transport.close()
 
@@ -328,6 +325,9 @@ class Pool:
         self._preferred: dict[str, int] = {}  # key -> index of the address that answered
         self._tls: dict[bool, ssl.SSLContext] = {}
         self._closed = False
+        self._busy: set[Connection] = set()  # handed out, not yet given back
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ticking: asyncio.TimerHandle | None = None
 
     @staticmethod
     def key(target: Target, secure: bool) -> str:
@@ -349,14 +349,9 @@ class Pool:
             TimeoutError: no place came free within ``wait_timeout``.
         """
         key = self.key(target, secure)
-        idle = self._idle.get(key)
-        while idle:
-            conn = idle.pop()
-            if conn.idle_timer is not None:
-                conn.idle_timer.cancel()
-                conn.idle_timer = None
-            if not conn.closed:
-                return conn
+        conn = self._take_idle(key)
+        if conn is not None:
+            return conn
         cap = self.per_target
         while cap and self._open.get(key, 0) >= cap:
             waiter = asyncio.get_running_loop().create_future()
@@ -368,45 +363,75 @@ class Pool:
                 if waiter.done() and not waiter.cancelled():
                     self._wake(key)  # pass the turn on
                 raise
-            idle = self._idle.get(key)
-            while idle:
-                conn = idle.pop()
-                if conn.idle_timer is not None:
-                    conn.idle_timer.cancel()
-                    conn.idle_timer = None
-                if not conn.closed:
-                    return conn
+            conn = self._take_idle(key)
+            if conn is not None:
+                return conn
         self._open[key] = self._open.get(key, 0) + 1
         try:
             loop = asyncio.get_running_loop()
             started = loop.time()
             conn = await self._connect(key, target, secure, connect_timeout)
             conn.connect_ms = (loop.time() - started) * 1000
-            return conn
         except BaseException:
             self._forget(key)
             raise
+        self._busy.add(conn)
+        self._tick_soon(conn.loop)
+        return conn
+
+    def _take_idle(self, key: str) -> Connection | None:
+        """The most recently used idle connection to ``key`` still fit to send on."""
+        idle = self._idle.get(key)
+        while idle:
+            conn = idle.pop()
+            if conn.closed:
+                continue
+            if conn.loop.time() - conn.idle_since > self.idle_timeout:
+                conn.close()  # about to be closed by the backend: don't race it
+                continue
+            self._busy.add(conn)
+            self._tick_soon(conn.loop)
+            return conn
+        return None
 
     def release(self, conn: Connection) -> None:
         """Give ``conn`` back after its exchange: kept if it can carry another, else closed."""
+        self._busy.discard(conn)
         if conn.closed or not conn.reusable or not conn.complete or self._closed:
             conn.close()
             return  # connection_lost calls _forget
+        conn.idle_since = conn.loop.time()
         self._idle.setdefault(conn.key, []).append(conn)
-        conn.idle_timer = conn.loop.call_later(self.idle_timeout, self._expire, conn)
         self._wake(conn.key)
 
-    def _expire(self, conn: Connection) -> None:
-        conn.idle_timer = None
-        idle = self._idle.get(conn.key)
-        if idle and conn in idle:
-            idle.remove(conn)
-        conn.close()
+    def _tick_soon(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._ticking is None and not self._closed:
+            self._loop = loop
+            self._ticking = loop.call_later(TICK, self._tick)
+
+    def _tick(self) -> None:
+        """Enforce response deadlines and let go of connections idle too long.
+
+        One timer for the whole pool while it has work, instead of two per request
+        (a timer costs a heap push and pop, in Python comparisons, and its cancel).
+        """
+        assert self._loop is not None
+        self._ticking = None
+        now = self._loop.time()
+        for conn in [c for c in self._busy if c.deadline is not None and now >= c.deadline]:
+            conn.timed_out()
+        for idle in self._idle.values():
+            for conn in [c for c in idle if now - c.idle_since > self.idle_timeout]:
+                idle.remove(conn)
+                conn.close()
+        if self._busy or any(self._idle.values()):
+            self._tick_soon(self._loop)
 
     def _lost(self, conn: Connection) -> None:
         """A counted connection closed, whoever closed it: it leaves the pool."""
         if not conn.counted:
             return  # closed while still connecting: acquire gives its place back
+        self._busy.discard(conn)
         idle = self._idle.get(conn.key)
         if idle and conn in idle:
             idle.remove(conn)
@@ -430,6 +455,9 @@ class Pool:
 
     async def close(self) -> None:
         self._closed = True
+        if self._ticking is not None:
+            self._ticking.cancel()
+            self._ticking = None
         for idle in self._idle.values():
             for conn in idle:
                 conn.close()
