@@ -53,10 +53,8 @@ def request_head(method: str, target: str, headers: Iterable[tuple[str, str]]) -
     ``headers`` come from ``headers.request_headers``: names are tokens and values were
     checked for CR/LF by llhttp (browser's) or the config loader (route's).
     """
-    lines = [f"{method} {target} HTTP/1.1"]
-    lines.extend(f"{name}: {value}" for name, value in headers)
-    lines.append("\r\n")
-    return "\r\n".join(lines).encode("utf-8", "surrogateescape")
+    fields = "".join([f"{name}: {value}\r\n" for name, value in headers])
+    return f"{method} {target} HTTP/1.1\r\n{fields}\r\n".encode("utf-8", "surrogateescape")
 
 
 def chunk(data: bytes) -> bytes:
