@@ -40,9 +40,10 @@ class Connection(asyncio.Protocol):
     """
 
     def __init__(self, key: str, on_lost: Callable[[Connection], None],
-                 loop: asyncio.AbstractEventLoop) -> None:
+                 loop: asyncio.AbstractEventLoop, on_deadline: Callable[[], None]) -> None:
         self.key = key
         self._on_lost = on_lost
+        self._on_deadline = on_deadline  # makes sure the pool's tick will see it
         # Kept, not looked up: asyncio.get_running_loop() costs a getpid() syscall.
         self.loop = loop
         # When the response head is overdue (loop time), while one is awaited; the pool's
@@ -229,6 +230,7 @@ class Connection(asyncio.Protocol):
         self._head_waiter = self.loop.create_future()
         self._wait = response_timeout
         self.deadline = self.loop.time() + response_timeout
+        self._on_deadline()
         self._body.clear()
         self._buffered = 0
         self._left = None
@@ -376,7 +378,6 @@ class Pool:
             self._forget(key)
             raise
         self._busy.add(conn)
-        self._tick_soon(conn.loop)
         return conn
 
     def _take_idle(self, key: str) -> Connection | None:
@@ -390,7 +391,6 @@ class Pool:
                 conn.close()  # about to be closed by the backend: don't race it
                 continue
             self._busy.add(conn)
-            self._tick_soon(conn.loop)
             return conn
         return None
 
@@ -402,12 +402,16 @@ class Pool:
             return  # connection_lost calls _forget
         conn.idle_since = conn.loop.time()
         self._idle.setdefault(conn.key, []).append(conn)
+        self._tick_soon()
         self._wake(conn.key)
 
-    def _tick_soon(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _tick_soon(self) -> None:
+        """Have ``_tick`` run within TICK (a response head is awaited, or a connection
+        is idle)."""
         if self._ticking is None and not self._closed:
-            self._loop = loop
-            self._ticking = loop.call_later(TICK, self._tick)
+            if self._loop is None:
+                self._loop = asyncio.get_running_loop()
+            self._ticking = self._loop.call_later(TICK, self._tick)
 
     def _tick(self) -> None:
         """Enforce response deadlines and let go of connections idle too long.
@@ -418,14 +422,17 @@ class Pool:
         assert self._loop is not None
         self._ticking = None
         now = self._loop.time()
-        for conn in [c for c in self._busy if c.deadline is not None and now >= c.deadline]:
-            conn.timed_out()
+        awaited = [c for c in self._busy if c.deadline is not None]
+        for conn in awaited:
+            if now >= conn.deadline:  # type: ignore[operator]  # not None, filtered above
+                conn.timed_out()
         for idle in self._idle.values():
             for conn in [c for c in idle if now - c.idle_since > self.idle_timeout]:
                 idle.remove(conn)
                 conn.close()
-        if self._busy or any(self._idle.values()):
-            self._tick_soon(self._loop)
+        # Streams being relayed (SSE, downloads) need no tick: the process sleeps.
+        if awaited or any(self._idle.values()):
+            self._tick_soon()
 
     def _lost(self, conn: Connection) -> None:
         """A counted connection closed, whoever closed it: it leaves the pool."""
@@ -474,7 +481,7 @@ class Pool:
         order = hosts[first:] + hosts[:first]
         last_error: BaseException | None = None
         for host in order:
-            conn = Connection(key, self._lost, loop)
+            conn = Connection(key, self._lost, loop, self._tick_soon)
             try:
                 async with asyncio.timeout(connect_timeout):
                     await loop.create_connection(

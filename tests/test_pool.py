@@ -269,3 +269,22 @@ async def test_a_refused_connection_is_an_upstream_error_and_frees_its_place(unu
             await pool.acquire(target, secure=True, connect_timeout=1, wait_timeout=1)
         assert caught.value.kind == "refused"
     await pool.close()
+
+
+async def test_the_response_timeout_holds_after_a_slow_small_body(raw_backend, proxy_factory):
+    async def silent(reader: asyncio.StreamReader, writer: Any, n: int) -> None:
+        await reader.readexactly(10)
+        await asyncio.sleep(10)  # never answers
+
+    backend = await raw_backend(silent)
+    proxy = await proxy_factory(route("/", backend.url, timeout={"connect": 1, "response": 0.3}))
+    reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+    writer.write(b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\n")
+    await asyncio.sleep(0.5)  # the pool's tick has seen nothing to time by now
+    writer.write(b"0123456789")
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    async with asyncio.timeout(5):
+        head = await reader.readuntil(b"\r\n\r\n")
+    writer.close()
+    assert head.startswith(b"HTTP/1.1 504") and loop.time() - started < 1.5
