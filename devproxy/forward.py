@@ -247,6 +247,10 @@ async def _relay(
         except ConnectionError:
             pass  # the client went away (wrk stopping, a tab closed): nothing to tell it
         return response
+    if conn.has_body_bytes():
+        # Part of the body is here: it leaves with the headers in one write. With none
+        # yet (an SSE stream before its first event) the headers go at once.
+        response._send_headers_immediately = False
     await response.prepare(request)
     if record is not None:  # a stream: show its status now, not when it ends
         record.status = response.status

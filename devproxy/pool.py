@@ -278,6 +278,10 @@ class Connection(asyncio.Protocol):
         """True when the whole body is already here (``take_all`` won't wait)."""
         return self.complete and self._error is None
 
+    def has_body_bytes(self) -> bool:
+        """True when some body bytes are here already (``read`` won't wait)."""
+        return bool(self._body)
+
     def take_all(self) -> bytes:
         body = b"".join(self._body)
         self._body.clear()
