@@ -16,12 +16,19 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from . import __version__, cors
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from . import __version__, cors, h1
 from .corsadvice import Ask, cause, fixes
 
 # Tuples of strings, not lists: CPython stops tracking such tuples in its cycle
 # collector, so 500 kept requests do not make every collection slower.
 Headers = tuple[tuple[str, str], ...]
+# What a record keeps of a header section: whatever the request already had, kept by
+# reference and turned into pairs only when shown. Copying four header sections into
+# tuples for every request and evicting them 500 requests later (cold in the cache)
+# cost more CPU than everything else the inspector does.
+Fields = Headers | list[tuple[str, str]] | bytes | CIMultiDict[str] | CIMultiDictProxy[str]
 _MESSAGES_KEPT = 20  # last WebSocket messages and SSE events per record
 _PREVIEW = 500  # characters of one message or event
 BODY_BUDGET = 8 * 1024 * 1024  # bytes of bodies kept across all records
@@ -41,12 +48,13 @@ class Record:
     """One request through devproxy, filled in as it happens."""
 
     __slots__ = (
+        "_backend_response",
         "_body_limit",
+        "_browser_request",
+        "_browser_response",
         "_start",
         "_tally",
-        "backend_response",
-        "browser_request",
-        "browser_response",
+        "_upstream_request",
         "bytes_in",
         "bytes_out",
         "connect_ms",
@@ -68,25 +76,24 @@ class Record:
         "status",
         "target",
         "ttfb_ms",
-        "upstream_request",
         "upstream_url",
         "ws_down",
         "ws_up",
     )
 
     def __init__(self, record_id: int, method: str, target: str, origin: str, remote: str,
-                 headers: Headers, body_limit: int, tally: _Tally | None = None) -> None:
+                 headers: Fields, body_limit: int, tally: _Tally | None = None) -> None:
         self.id = record_id
         self.started = time.time()
         self._start = time.perf_counter()
         self.method, self.target, self.origin, self.remote = method, target, origin, remote
-        self.browser_request = headers
+        self._browser_request: Fields = headers
         self.route = ""
         self.kind = "http"  # http | sse | websocket | preflight | static | devproxy
         self.upstream_url = ""
-        self.upstream_request: Headers = ()
-        self.backend_response: Headers = ()
-        self.browser_response: Headers = ()
+        self._upstream_request: Fields = ()
+        self._backend_response: Fields = ()
+        self._browser_response: Fields = ()
         self.status = 0
         self.error = ""
         self.connect_ms: float | None = None
@@ -104,6 +111,36 @@ class Record:
         self.events: list[str] | None = None  # SSE events, newest last
         self._body_limit = body_limit
         self._tally = tally if tally is not None else _Tally()
+
+    # The four header sections: set from whatever the request has (a multidict, a
+    # response head's bytes), read as (name, value) pairs.
+    @property
+    def browser_request(self) -> Headers:
+        return pairs(self._browser_request)
+
+    @property
+    def upstream_request(self) -> Headers:
+        return pairs(self._upstream_request)
+
+    @upstream_request.setter
+    def upstream_request(self, fields: Fields) -> None:
+        self._upstream_request = fields
+
+    @property
+    def backend_response(self) -> Headers:
+        return pairs(self._backend_response)
+
+    @backend_response.setter
+    def backend_response(self, fields: Fields) -> None:
+        self._backend_response = fields
+
+    @property
+    def browser_response(self) -> Headers:
+        return pairs(self._browser_response)
+
+    @browser_response.setter
+    def browser_response(self, fields: Fields) -> None:
+        self._browser_response = fields
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self._start) * 1000
@@ -266,8 +303,8 @@ class Captures:
         self.listeners: list[Callable[[str, Record], None]] = []
 
     def start(self, method: str, target: str, origin: str, remote: str,
-              headers: Iterable[tuple[str, str]]) -> Record:
-        record = Record(next(self._ids), method, target, origin, remote, tuple(headers),
+              headers: Fields) -> Record:
+        record = Record(next(self._ids), method, target, origin, remote, headers,
                         self.body_limit, self._tally)
         records = self._records
         records[record.id] = record
@@ -316,6 +353,17 @@ class Captures:
             _forget_bodies(record)
             record._tally = self._evicted
         self._records.clear()
+
+
+def pairs(fields: Fields) -> Headers:
+    """A kept header section as (name, value) pairs, in order."""
+    if isinstance(fields, tuple):
+        return fields
+    if isinstance(fields, bytes):
+        return tuple(h1.fields_of(fields))
+    if isinstance(fields, list):
+        return tuple(fields)
+    return tuple(fields.items())
 
 
 def _forget_bodies(record: Record) -> None:

@@ -81,7 +81,7 @@ async def forward_http(
         client_ip=request.remote, proxy_host=request.host, scheme=request.scheme,
     )
     if record is not None:
-        record.upstream_url, record.upstream_request = target.origin + path, tuple(headers.items())
+        record.upstream_url = target.origin + path
     if logger.isEnabledFor(logging.DEBUG):
         logger.debug("upstream request %s %s%s\n%s", request.method, target.origin, path,
                      _dump(headers))
@@ -91,7 +91,7 @@ async def forward_http(
     try:
         if record is not None:
             record.ttfb_ms = record.elapsed_ms()
-            record.backend_response = tuple(head.headers)
+            record.backend_response = head.block
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("upstream response %s %s%s\n%s", head.status, target.origin, path,
                          "\n".join(f"    {k}: {v}" for k, v in head.headers))
@@ -132,6 +132,8 @@ class _Exchange:
         elif method in _CONTENT_METHODS and "Content-Length" not in headers:
             headers["Content-Length"] = "0"
         head_bytes = h1.request_head(method, path, headers.items())
+        if self.record is not None:
+            self.record.upstream_request = head_bytes  # as sent, framing fields included
         connect, response = route.timeout.connect, route.timeout.response
         try:
             for attempt in (1, 2):
@@ -254,7 +256,7 @@ async def _relay(
     await response.prepare(request)
     if record is not None:  # a stream: show its status now, not when it ends
         record.status = response.status
-        record.browser_response = tuple(response.headers.items())
+        record.browser_response = response.headers
         request.app[CAPTURES].done(record)
     while True:
         try:

@@ -45,6 +45,7 @@ class Head:
     length: int | None
     chunked: bool
     reusable: bool
+    block: bytes = b""  # the head as received, without its blank line (the inspector's)
 
 
 def request_head(method: str, target: str, headers: Iterable[tuple[str, str]]) -> bytes:
@@ -128,7 +129,22 @@ def parse_head(block: bytes, *, method: str) -> Head:
         elif lower == "connection":
             connection = f"{connection}, {value}" if connection else value
     reusable = _keeps_alive(version, connection)
-    return _frame(status, reason, headers, lengths, codings, method, reusable)
+    head = _frame(status, reason, headers, lengths, codings, method, reusable)
+    head.block = block
+    return head
+
+
+def fields_of(block: bytes) -> list[tuple[str, str]]:
+    """The fields of a head devproxy already parsed or wrote (a request or status line,
+    then fields, maybe a blank line): for showing them later, not for deciding."""
+    text = block.decode("utf-8", "surrogateescape").rstrip("\r\n")
+    _, _, fields = text.partition("\n")
+    if not fields:
+        return []
+    try:
+        return _parse_fields_carefully(fields)
+    except ParseError:
+        return []  # not a head this module made or accepted
 
 
 def _parse_fields_carefully(fields: str) -> list[tuple[str, str]]:

@@ -162,3 +162,11 @@ def test_an_endless_chunk_size_line_is_refused() -> None:
     with pytest.raises(h1.ParseError):
         for _ in range(10):
             decoder.feed(b"0" * 1000)
+
+
+def test_fields_of_a_head_skip_its_first_line_and_blank_lines() -> None:
+    sent = h1.request_head("GET", "/x", [("Host", "a"), ("X-Two", "2")])
+    assert h1.fields_of(sent) == [("Host", "a"), ("X-Two", "2")]
+    received = head("HTTP/1.1 200 OK\nX-Long: one\n  two\nContent-Length: 0")
+    assert h1.fields_of(received.block) == [("X-Long", "one two"), ("Content-Length", "0")]
+    assert h1.fields_of(b"HTTP/1.1 204 No Content") == []
