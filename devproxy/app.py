@@ -40,8 +40,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_SHUTDOWN_TIMEOUT = 5.0
 WATCHER_STOP_TIMEOUT = 2.0  # a reload under way may finish; then it is cancelled
-# aiohttp's router matches its patterns without DOTALL, so a plain ".*" would turn
-# a path with an encoded newline into aiohttp's own 404; match everything.
+
+
 def make_app(live: Live, access_log: AccessLog | None = None) -> web.Application:
     """The aiohttp app holding what serving ``live.current`` routes needs.
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from aiohttp import StreamReader, web
-from multidict import CIMultiDict, CIMultiDictProxy
+from multidict import CIMultiDict
 
 from . import h1
 from .capture import Record
@@ -84,7 +84,7 @@ async def forward_http(
         record.upstream_url = target.origin + path
     if logger.isEnabledFor(logging.DEBUG):
         logger.debug("upstream request %s %s%s\n%s", request.method, target.origin, path,
-                     _dump(headers))
+                     _dump(headers.items()))
     exchange = _Exchange(request, route, target, pool, record)
     head = await exchange.send(path, headers)
     outages.succeeded(target, route.path)
@@ -94,7 +94,7 @@ async def forward_http(
             record.backend_response = head.block
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("upstream response %s %s%s\n%s", head.status, target.origin, path,
-                         "\n".join(f"    {k}: {v}" for k, v in head.headers))
+                         _dump(head.headers))
         return await _relay(request, exchange.conn, head, route, record)
     finally:
         exchange.finish()
@@ -283,6 +283,5 @@ async def _relay(
     return response
 
 
-def _dump(headers: CIMultiDict[str] | CIMultiDictProxy[str]) -> str:
-    return "\n".join(f"    {k}: {v}" for k, v in headers.items())
-
+def _dump(headers: Iterable[tuple[str, str]]) -> str:
+    return "\n".join(f"    {k}: {v}" for k, v in headers)
