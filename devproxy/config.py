@@ -25,8 +25,10 @@ WS_ORIGIN_POLICIES = ("keep", "rewrite", "drop")
 RESERVED_PREFIX = "/__devproxy"
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-# RFC 9110 §5.1: field-name = token.
-_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+# RFC 9110 §5.6.2: token = 1*tchar; header field names (§5.1), methods (§9.1) and
+# extension names are tokens. The one spelling of the rule: use TOKEN.fullmatch.
+TOKEN_PATTERN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+TOKEN = re.compile(TOKEN_PATTERN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,7 +300,7 @@ def check_header(name: str, value: str) -> None:
     Raises:
         ValueError: says which rule the name or value breaks.
     """
-    if not _TOKEN.match(name):
+    if not TOKEN.fullmatch(name):
         raise ValueError(f"{name!r} is not a valid header name")
     # RFC 9110 §5.5: CR, LF and NUL are never allowed in a field value.
     if any(c in value for c in "\r\n\x00"):

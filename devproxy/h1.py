@@ -16,11 +16,11 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from .config import TOKEN, TOKEN_PATTERN
+
 HEAD_LIMIT = 64 * 1024  # a backend's big Set-Cookie (JWTs) must not become a 502
 _CHUNK_LINE_LIMIT = 4096  # size plus extensions (RFC 9112 §7.1.1)
 _TRAILER_LIMIT = 64 * 1024
-# RFC 9110 §5.6.2: token = 1*tchar.
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_VALUE = re.compile(r"[\x00\r\n]")
 _HEX = re.compile(r"[0-9A-Fa-f]+")
 _NO_BODY_STATUS = frozenset({204, 304})
@@ -84,9 +84,8 @@ def head_end(buffer: bytes | bytearray, start: int = 0) -> tuple[int, int]:
 
 # The common, well-formed field section in one pass of the regex engine: every line a
 # token, a colon and a value without CR, LF or NUL. Anything else takes the careful path.
-_TCHAR = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]"
 _WELL_FORMED = re.compile(
-    rf"(?:{_TCHAR}+:[^\r\n\x00]*\r?\n)*{_TCHAR}+:[^\r\n\x00]*\r?")
+    rf"(?:{TOKEN_PATTERN}:[^\r\n\x00]*\r?\n)*{TOKEN_PATTERN}:[^\r\n\x00]*\r?")
 
 
 def parse_head(block: bytes, *, method: str) -> Head:
@@ -164,7 +163,7 @@ def _parse_fields_carefully(fields: str) -> list[tuple[str, str]]:
             raise ParseError(f"a field line without a colon: {line[:80]!r}")
         # RFC 9112 §5.1: a proxy removes whitespace before the colon in a response.
         name = name.rstrip(" \t")
-        if not _TOKEN.fullmatch(name):
+        if not TOKEN.fullmatch(name):
             raise ParseError(f"invalid field name {name[:80]!r}")
         value = value.strip(" \t")
         if _BAD_VALUE.search(value):

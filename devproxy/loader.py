@@ -23,6 +23,7 @@ from .config import (
     BACKEND_CORS_POLICIES,
     DEFAULT_LISTEN_HOST,
     DEFAULT_LISTEN_PORT,
+    TOKEN,
     WS_ORIGIN_POLICIES,
     Config,
     CorsPolicy,
@@ -61,7 +62,6 @@ ROUTE_KEYS = ("path", *TARGET_KEYS, *STATIC_KEYS)
 TIMEOUT_KEYS = ("connect", "response")
 CORS_KEYS = ("origins", "credentials", "methods", "headers", "expose", "max_age",
              "private_network", "backend_cors")
-_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _HOST_PORT = re.compile(r"^[\w.\-\[\]:]+:[0-9]+(/.*)?$")
 
 
@@ -493,6 +493,6 @@ class _Builder:
 
 
 def _name(text: str) -> str:
-    if not _TOKEN.match(text):
+    if not TOKEN.fullmatch(text):
         raise ValueError(f"{text!r} is not a valid name")
     return text

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .config import BACKEND_CORS_POLICIES, WS_ORIGIN_POLICIES
+from .config import BACKEND_CORS_POLICIES, TOKEN_PATTERN, WS_ORIGIN_POLICIES
 from .loader import (
     CORS_KEYS,
     INSPECTOR_KEYS,
@@ -24,7 +24,7 @@ from .loader import (
 _BOOL: dict[str, Any] = {"type": "boolean"}
 _SECONDS: dict[str, Any] = {"type": "number", "exclusiveMinimum": 0}
 _NAMES: dict[str, Any] = {"type": "array", "items": {"type": "string",
-                                                     "pattern": r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$"}}
+                                                     "pattern": f"^{TOKEN_PATTERN}$"}}
 
 
 def _object(properties: dict[str, Any], keys: tuple[str, ...], **extra: Any) -> dict[str, Any]:
