@@ -141,6 +141,18 @@ async def client() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
+async def stop_child(process: asyncio.subprocess.Process, grace: float) -> None:
+    """End a process this test started, by its own handle: terminate, wait up to
+    ``grace`` seconds, then kill."""
+    if process.returncode is None:
+        process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), grace)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
 async def raw_exchange(port: int, data: bytes, *, wait: float = 5.0) -> bytes:
     """Send bytes on a fresh connection and read until the server closes it."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)

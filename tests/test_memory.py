@@ -21,6 +21,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from .conftest import stop_child
+
 pytestmark = pytest.mark.e2e
 
 MIB = 1 << 20
@@ -110,13 +112,7 @@ async def proxy(aiohttp_server: Any, tmp_path: Path) -> AsyncIterator[tuple[str,
     finally:
         if drain is not None:
             drain.cancel()
-        if child.returncode is None:
-            child.terminate()
-            try:
-                await asyncio.wait_for(child.wait(), 15)
-            except TimeoutError:
-                child.kill()
-                await child.wait()
+        await stop_child(child, 15)
 
 
 async def _down(session: aiohttp.ClientSession, url: str, mib: int) -> None:

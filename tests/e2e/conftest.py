@@ -19,6 +19,8 @@ import aiohttp
 import pytest
 from playwright.async_api import Browser, async_playwright
 
+from ..conftest import stop_child
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -94,13 +96,7 @@ async def vite_server(tmp_path: Path) -> AsyncIterator[ViteServer]:
         await _wait_until_serving(server, process)
         yield server
     finally:
-        if process.returncode is None:
-            process.terminate()
-            try:
-                await asyncio.wait_for(process.wait(), 5)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+        await stop_child(process, 5)
 
 
 async def _wait_until_serving(server: ViteServer, process: asyncio.subprocess.Process) -> None:

@@ -27,6 +27,8 @@ from devproxy.cors import VARY_PREFLIGHT
 from devproxy.export import export_config
 from devproxy.loader import load_config
 
+from ..conftest import stop_child
+
 pytestmark = pytest.mark.e2e
 
 FRONT = "http://localhost:5173"
@@ -311,13 +313,7 @@ async def stack(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
             yield Stack(kind, f"http://127.0.0.1:{port}", f"127.0.0.1:{port}",
                         f"127.0.0.1:{backend}", seen)
         finally:
-            if process.returncode is None:
-                process.terminate()  # this PID only
-                try:
-                    await asyncio.wait_for(process.wait(), 10)
-                except TimeoutError:
-                    process.kill()
-                    await process.wait()
+            await stop_child(process, 10)  # this PID only
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ import trustme
 from aiohttp import web
 from playwright.async_api import Browser
 
+from ..conftest import stop_child
 from .conftest import free_port
 
 pytestmark = pytest.mark.e2e
@@ -58,13 +59,7 @@ async def start(tmp_path: Path) -> AsyncIterator[Start]:
 
     yield run
     for process, _ in processes:
-        if process.returncode is None:
-            process.terminate()
-            try:
-                await asyncio.wait_for(process.wait(), 10)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+        await stop_child(process, 10)
 
 
 async def _wait_for_port(port: int, process: asyncio.subprocess.Process, log: Path) -> None:
