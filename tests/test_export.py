@@ -8,6 +8,7 @@ interpreters and compared with devproxy's own `paths` and `headers` functions.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -397,24 +398,17 @@ RAW_PATHS = ["/api", "/api/", "/api/x?q=1", "/api/old/abc/d", "/api/a%2Fb//c%20d
              "/api/old/X/foo?x=%20", "/api?x=1"]
 
 
+@pytest.mark.parametrize(("fmt", "upstream_of"), [("nginx", nginx_upstream_path),
+                                                  ("caddy", caddy_upstream_path)])
 @pytest.mark.parametrize("rt", REWRITING)
 @pytest.mark.parametrize("raw", RAW_PATHS)
-def test_nginx_builds_the_upstream_path_devproxy_builds(rt: Route, raw: str) -> None:
+def test_the_exported_proxy_builds_the_upstream_path_devproxy_builds(
+        fmt: str, upstream_of: Callable[[str, str], str], rt: Route, raw: str) -> None:
     if rt.path == "/":
         raw = raw.replace("/api", "", 1) or "/"
     path, _, query = raw.partition("?")
     expected = upstream_path(rt, path) + ("?" + query if query else "")
-    assert nginx_upstream_path(export_config(config(rt), "nginx"), raw) == expected
-
-
-@pytest.mark.parametrize("rt", REWRITING)
-@pytest.mark.parametrize("raw", RAW_PATHS)
-def test_caddy_builds_the_upstream_path_devproxy_builds(rt: Route, raw: str) -> None:
-    if rt.path == "/":
-        raw = raw.replace("/api", "", 1) or "/"
-    path, _, query = raw.partition("?")
-    expected = upstream_path(rt, path) + ("?" + query if query else "")
-    assert caddy_upstream_path(export_config(config(rt), "caddy"), raw) == expected
+    assert upstream_of(export_config(config(rt), fmt), raw) == expected
 
 
 def _expand(replacement: str, match: re.Match[str]) -> str:
