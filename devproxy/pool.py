@@ -19,7 +19,7 @@ from collections.abc import Callable
 from . import h1
 from .config import Target
 from .errors import UpstreamError
-from .upstream import connect_error, is_localhost
+from .upstream import closed_unanswered, connect_error, invalid_response, is_localhost
 
 IDLE_TIMEOUT = 4.0  # under Node's and uvicorn's 5 s, so devproxy lets go first
 TICK = 0.1  # seconds between checks of response deadlines and idle connections
@@ -28,7 +28,11 @@ _LOW_WATER = 64 * 1024
 
 
 class Broken(Exception):
-    """The backend broke off a response, or sent one that cannot be parsed."""
+    """The backend broke off a response (``closed``), or sent one that cannot be parsed."""
+
+    def __init__(self, message: str, *, closed: bool = True) -> None:
+        super().__init__(message)
+        self.closed = closed
 
 
 class Connection(asyncio.Protocol):
@@ -68,7 +72,7 @@ class Connection(asyncio.Protocol):
         self._chunked: h1.ChunkedDecoder | None = None
         self._until_close = False
         self.complete = False  # the whole response has been received
-        self._error: BaseException | None = None
+        self._error: Broken | None = None
         self._body_waiter: asyncio.Future[None] | None = None
         self._paused_reading = False
         self._drain_waiter: asyncio.Future[None] | None = None
@@ -109,7 +113,7 @@ class Connection(asyncio.Protocol):
             else:
                 self._read_body(data)
         except h1.ParseError as exc:
-            self._fail(Broken(str(exc)))
+            self._fail(Broken(str(exc), closed=False))
             assert self.transport is not None
             self.transport.close()
 
@@ -200,7 +204,7 @@ class Connection(asyncio.Protocol):
             self.reusable = False
         self._wake_body()
 
-    def _fail(self, exc: BaseException) -> None:
+    def _fail(self, exc: Broken) -> None:
         self.reusable = False
         self.deadline = None
         if self._error is None:
@@ -292,7 +296,7 @@ class Connection(asyncio.Protocol):
         """The next body bytes, b"" at the end; raises ``Broken`` if cut short."""
         while not self._body:
             if self._error is not None:
-                raise Broken(str(self._error))
+                raise self._error
             if self.complete:
                 return b""
             self._body_waiter = self.loop.create_future()
@@ -530,13 +534,4 @@ def _addresses(host: str) -> list[str]:
 
 def broken_error(target: Target, exc: Broken) -> UpstreamError:
     """The 502 for a backend that broke off before its response head was complete."""
-    text = str(exc)
-    if text.startswith("the backend closed"):
-        return UpstreamError(
-            502, "reset", f"{target.authority} closed the connection before answering",
-            "the backend crashed or restarted while handling the request? check its log",
-        )
-    return UpstreamError(
-        502, "protocol", f"{target.authority} sent an invalid HTTP response: {text}",
-        "is the target an HTTP server on that port?",
-    )
+    return closed_unanswered(target) if exc.closed else invalid_response(target, str(exc))

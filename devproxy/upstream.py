@@ -191,47 +191,21 @@ def map_exceptions(target: Target, connect_timeout: float) -> Iterator[None]:
             f"{exc.message}", "is the target a WebSocket server on that port and path?",
         ) from exc
     except aiohttp.ClientConnectorCertificateError as exc:
-        raise UpstreamError(
-            502, "tls",
-            f"TLS certificate verification failed for {target.origin}: {exc.certificate_error}",
-            "a self-signed development certificate? set `secure: false` on this route",
-        ) from exc
+        raise _certificate_failed(target, exc.certificate_error) from exc
     except aiohttp.ClientSSLError as exc:
-        raise UpstreamError(
-            502, "tls", f"TLS handshake with {target.origin} failed: {exc.os_error}",
-            "is the target really https? check the scheme of the target URL",
-        ) from exc
+        raise _tls_failed(target, exc.os_error) from exc
     except aiohttp.ClientConnectorDNSError as exc:
-        raise UpstreamError(
-            502, "dns", f"cannot resolve {target.host!r}: {exc.os_error}",
-            "check the host name in the target URL",
-        ) from exc
+        raise _unresolved(target, exc.os_error) from exc
     except aiohttp.ClientConnectorError as exc:
-        raise UpstreamError(
-            502, "refused", f"cannot connect to {target.authority}: {_os_reason(exc.os_error)}",
-            _refused_hint(target),
-        ) from exc
+        raise _refused(target, exc.os_error) from exc
     except aiohttp.ConnectionTimeoutError as exc:
-        raise UpstreamError(
-            504, "connect-timeout",
-            f"no connection to {target.authority} within timeout.connect ({connect_timeout:g}s)",
-            "is the host reachable? raise `timeout: {connect: ...}` for slow networks",
-        ) from exc
+        raise _connect_timed_out(target, connect_timeout) from exc
     except aiohttp.ServerDisconnectedError as exc:
-        raise UpstreamError(
-            502, "reset", f"{target.authority} closed the connection before answering",
-            "the backend crashed or restarted while handling the request? check its log",
-        ) from exc
+        raise closed_unanswered(target) from exc
     except aiohttp.ClientResponseError as exc:
-        raise UpstreamError(
-            502, "protocol", f"{target.authority} sent an invalid HTTP response: {exc.message}",
-            "is the target an HTTP server on that port?",
-        ) from exc
+        raise invalid_response(target, exc.message) from exc
     except (aiohttp.ClientError, OSError) as exc:
-        raise UpstreamError(
-            502, "reset", f"connection to {target.authority} failed: {_describe(exc)}",
-            "the backend crashed or restarted while handling the request? check its log",
-        ) from exc
+        raise _connection_failed(target, exc) from exc
 
 
 def connect_error(target: Target, exc: BaseException, connect_timeout: float
@@ -243,32 +217,73 @@ def connect_error(target: Target, exc: BaseException, connect_timeout: float
     and both are OSErrors.
     """
     if isinstance(exc, TimeoutError):
-        return UpstreamError(
-            504, "connect-timeout",
-            f"no connection to {target.authority} within timeout.connect ({connect_timeout:g}s)",
-            "is the host reachable? raise `timeout: {connect: ...}` for slow networks",
-        )
+        return _connect_timed_out(target, connect_timeout)
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return UpstreamError(
-            502, "tls",
-            f"TLS certificate verification failed for {target.origin}: {exc.verify_message}",
-            "a self-signed development certificate? set `secure: false` on this route",
-        )
+        return _certificate_failed(target, exc.verify_message)
     if isinstance(exc, ssl.SSLError):
-        return UpstreamError(
-            502, "tls", f"TLS handshake with {target.origin} failed: {exc}",
-            "is the target really https? check the scheme of the target URL",
-        )
+        return _tls_failed(target, exc)
     if isinstance(exc, socket.gaierror):
-        return UpstreamError(
-            502, "dns", f"cannot resolve {target.host!r}: {exc}",
-            "check the host name in the target URL",
-        )
+        return _unresolved(target, exc)
     if isinstance(exc, OSError):
-        return UpstreamError(
-            502, "refused", f"cannot connect to {target.authority}: {_os_reason(exc)}",
-            _refused_hint(target),
-        )
+        return _refused(target, exc)
+    return _connection_failed(target, exc)
+
+
+# One wording per way of failing, whichever client met it.
+
+def _connect_timed_out(target: Target, seconds: float) -> UpstreamError:
+    return UpstreamError(
+        504, "connect-timeout",
+        f"no connection to {target.authority} within timeout.connect ({seconds:g}s)",
+        "is the host reachable? raise `timeout: {connect: ...}` for slow networks",
+    )
+
+
+def _certificate_failed(target: Target, detail: object) -> UpstreamError:
+    return UpstreamError(
+        502, "tls", f"TLS certificate verification failed for {target.origin}: {detail}",
+        "a self-signed development certificate? set `secure: false` on this route",
+    )
+
+
+def _tls_failed(target: Target, detail: object) -> UpstreamError:
+    return UpstreamError(
+        502, "tls", f"TLS handshake with {target.origin} failed: {detail}",
+        "is the target really https? check the scheme of the target URL",
+    )
+
+
+def _unresolved(target: Target, detail: object) -> UpstreamError:
+    return UpstreamError(
+        502, "dns", f"cannot resolve {target.host!r}: {detail}",
+        "check the host name in the target URL",
+    )
+
+
+def _refused(target: Target, exc: OSError | None) -> UpstreamError:
+    return UpstreamError(
+        502, "refused", f"cannot connect to {target.authority}: {_os_reason(exc)}",
+        _refused_hint(target),
+    )
+
+
+def closed_unanswered(target: Target) -> UpstreamError:
+    """The 502 for a backend that closed the connection before a whole response head."""
+    return UpstreamError(
+        502, "reset", f"{target.authority} closed the connection before answering",
+        "the backend crashed or restarted while handling the request? check its log",
+    )
+
+
+def invalid_response(target: Target, detail: str) -> UpstreamError:
+    """The 502 for a backend that answered with something that is not HTTP/1.x."""
+    return UpstreamError(
+        502, "protocol", f"{target.authority} sent an invalid HTTP response: {detail}",
+        "is the target an HTTP server on that port?",
+    )
+
+
+def _connection_failed(target: Target, exc: BaseException) -> UpstreamError:
     return UpstreamError(
         502, "reset", f"connection to {target.authority} failed: {_describe(exc)}",
         "the backend crashed or restarted while handling the request? check its log",
