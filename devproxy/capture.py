@@ -14,7 +14,7 @@ import shlex
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, overload
+from typing import Any
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -42,26 +42,6 @@ class _Tally:
 
     def __init__(self) -> None:
         self.kept = 0
-
-
-class _Section:
-    """A header section of a ``Record``: kept as given (``Fields``), read as pairs."""
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.slot = f"_{name}"
-
-    @overload
-    def __get__(self, record: None, owner: type) -> _Section: ...
-    @overload
-    def __get__(self, record: Record, owner: type) -> Headers: ...
-
-    def __get__(self, record: Record | None, owner: type) -> _Section | Headers:
-        if record is None:
-            return self
-        return pairs(getattr(record, self.slot))
-
-    def __set__(self, record: Record, fields: Fields) -> None:
-        setattr(record, self.slot, fields)
 
 
 class Record:
@@ -107,13 +87,13 @@ class Record:
         self.started = time.time()
         self._start = time.perf_counter()
         self.method, self.target, self.origin, self.remote = method, target, origin, remote
-        self.browser_request = headers
+        self._browser_request: Fields = headers
         self.route = ""
         self.kind = "http"  # http | sse | websocket | preflight | static | devproxy
         self.upstream_url = ""
-        self.upstream_request = ()
-        self.backend_response = ()
-        self.browser_response = ()
+        self._upstream_request: Fields = ()
+        self._backend_response: Fields = ()
+        self._browser_response: Fields = ()
         self.status = 0
         self.error = ""
         self.connect_ms: float | None = None
@@ -134,10 +114,33 @@ class Record:
 
     # The four header sections: set from whatever the request has (a multidict, a
     # response head's bytes), read as (name, value) pairs.
-    browser_request = _Section()
-    upstream_request = _Section()
-    backend_response = _Section()
-    browser_response = _Section()
+    @property
+    def browser_request(self) -> Headers:
+        return pairs(self._browser_request)
+
+    @property
+    def upstream_request(self) -> Headers:
+        return pairs(self._upstream_request)
+
+    @upstream_request.setter
+    def upstream_request(self, fields: Fields) -> None:
+        self._upstream_request = fields
+
+    @property
+    def backend_response(self) -> Headers:
+        return pairs(self._backend_response)
+
+    @backend_response.setter
+    def backend_response(self, fields: Fields) -> None:
+        self._backend_response = fields
+
+    @property
+    def browser_response(self) -> Headers:
+        return pairs(self._browser_response)
+
+    @browser_response.setter
+    def browser_response(self, fields: Fields) -> None:
+        self._browser_response = fields
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self._start) * 1000
