@@ -165,16 +165,16 @@ class Record:
                                         self._tally)
         self.response_body_cut = cut or self.response_body_cut
 
-    def message(self, up: bool, data: bytes | str) -> None:
+    def message(self, up: bool, start: bytes, size: int) -> None:
+        """A WebSocket message of ``size`` bytes went by; ``start`` is its beginning."""
         if up:
             self.ws_up += 1
         else:
             self.ws_down += 1
-        text = data if isinstance(data, str) else data.decode("utf-8", "replace")
         if self.messages is None:
             self.messages = []
-        self.messages.append({"up": up, "at": time.time(), "size": len(data),
-                              "text": text[:_PREVIEW]})
+        self.messages.append({"up": up, "at": time.time(), "size": size,
+                              "text": start.decode("utf-8", "replace")[:_PREVIEW]})
         del self.messages[:-_MESSAGES_KEPT]
 
     def _sse(self, chunk: bytes) -> None:

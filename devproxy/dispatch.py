@@ -24,7 +24,7 @@ from .errorpages import problem_response
 from .errors import UpstreamError
 from .forward import forward_http
 from .screen import Refusal, host_refusal, is_reserved, path_refusal, target_refusal
-from .state import CAPTURES, CLIENT, LIVE, OUTAGES, POOL, RECORD, WARNED_HOSTS, Snapshot
+from .state import CAPTURES, LIVE, OUTAGES, POOL, RECORD, WARNED_HOSTS, Snapshot
 from .static import serve_static
 from .upstream import diagnose
 from .websocket import proxy_websocket
@@ -149,7 +149,7 @@ async def _serve(
             # open sockets, the hijacking the origin check exists to stop.
             named = cors if cors is not None and not cors.policy.any_origin else None
             return await _waiting(route, lambda: proxy_websocket(
-                request, route, path, app[CLIENT], app[OUTAGES],
+                request, route, path, app[POOL], app[OUTAGES],
                 listen_host=app[LIVE].current.config.listen.host,
                 cors_allows=named.allows if named is not None else None,
             ))

@@ -15,6 +15,7 @@ import collections
 import ipaddress
 import ssl
 from collections.abc import Callable
+from typing import cast
 
 from . import h1
 from .config import Target
@@ -63,6 +64,8 @@ class Connection(asyncio.Protocol):
         self.connect_ms = 0.0  # how long opening it took
         self.idle_since = 0.0  # loop time it was last given back
         self._method = "GET"
+        self._upgrade = False  # a 101 ends this exchange and hands the connection over
+        self.upgraded = b""  # bytes that came after a 101's head, for whoever took over
         self._buffer = bytearray()
         self._head: h1.Head | None = None
         self._head_waiter: asyncio.Future[h1.Head] | None = None
@@ -81,8 +84,8 @@ class Connection(asyncio.Protocol):
     # -- asyncio callbacks -------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A cast, not an isinstance check: uvloop's transports are not asyncio's classes.
+        self.transport = cast(asyncio.Transport, transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -140,8 +143,11 @@ class Connection(asyncio.Protocol):
             buffer.clear()
             if 100 <= head.status < 200:
                 if head.status == 101:
-                    raise h1.ParseError("101 Switching Protocols to a request that asked "
-                                        "for no upgrade")
+                    if not self._upgrade:
+                        raise h1.ParseError("101 Switching Protocols to a request that "
+                                            "asked for no upgrade")
+                    self._switched(head, rest)
+                    return
                 # Interim responses (100 Continue, 103 Early Hints): read past them.
                 buffer += rest
                 search_from = 0
@@ -163,6 +169,34 @@ class Connection(asyncio.Protocol):
         waiter = self._head_waiter
         if not waiter.done():
             waiter.set_result(head)
+
+    def _switched(self, head: h1.Head, rest: bytes) -> None:
+        """A 101 to an upgrade: the bytes after it belong to another protocol, so reading
+        stops until its owner takes the transport over (``hand_over``)."""
+        self._buffer.clear()
+        self.upgraded = rest
+        self.reusable = False
+        self.complete = True
+        self.deadline = None
+        assert self.transport is not None and self._head_waiter is not None
+        self.transport.pause_reading()
+        self._head = head
+        if not self._head_waiter.done():
+            self._head_waiter.set_result(head)
+
+    def hand_over(self, protocol: asyncio.Protocol) -> asyncio.Transport:
+        """After a 101: ``protocol`` gets the transport, starting with the bytes that
+        came after the 101's head; this connection is done with it."""
+        transport = self.transport
+        assert transport is not None and self._upgrade and self._head is not None
+        self.transport = None
+        self.closed = True
+        transport.set_protocol(protocol)
+        if self.upgraded:
+            protocol.data_received(self.upgraded)
+            self.upgraded = b""
+        transport.resume_reading()
+        return transport
 
     def _read_body(self, data: bytes) -> None:
         if self.complete:
@@ -221,15 +255,17 @@ class Connection(asyncio.Protocol):
 
     # -- the exchange ------------------------------------------------------------------
 
-    def begin(self, method: str, response_timeout: float) -> None:
+    def begin(self, method: str, response_timeout: float, *, upgrade: bool = False) -> None:
         """Prepare to read the answer to a ``method`` request about to be written.
 
         ``head()`` raises TimeoutError if no response head came within
         ``response_timeout`` seconds, give or take the pool's ``TICK`` (``extend``
-        pushes that on while uploading).
+        pushes that on while uploading); only for connections the pool handed out.
+        ``upgrade``: the request asks to switch protocols, so a 101 is its answer.
         """
         self.uses += 1
         self._method = method
+        self._upgrade = upgrade
         self._head = None
         self._head_waiter = self.loop.create_future()
         self._wait = response_timeout
@@ -386,6 +422,21 @@ class Pool:
             self._forget(key)
             raise
         self._busy.add(conn)
+        return conn
+
+    async def open(self, target: Target, *, secure: bool, connect_timeout: float
+                   ) -> Connection:
+        """A new connection of its own to ``target``, outside the pool and its cap: for a
+        WebSocket, which keeps its connection for as long as it lives.
+
+        Raises:
+            UpstreamError: no connection could be opened.
+        """
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        conn = await self._connect(self.key(target, secure), target, secure, connect_timeout)
+        conn.counted = False  # its close frees no place
+        conn.connect_ms = (loop.time() - started) * 1000
         return conn
 
     def _take_idle(self, key: str) -> Connection | None:

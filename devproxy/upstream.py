@@ -17,13 +17,11 @@ import ssl
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
-from multidict import CIMultiDict
 
 from .config import Target
 from .errors import UpstreamError
@@ -35,16 +33,13 @@ logger = logging.getLogger(__name__)
 _SKIP_AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
 _DIAGNOSE_TIMEOUT = 1.0
 _HEADER_LIMIT = 64 * 1024
-_REFUSAL_BODY_LIMIT = 64 * 1024
-_REFUSAL_READ_TIMEOUT = 5.0
 
 
 def make_session() -> aiohttp.ClientSession:
-    """The app's aiohttp client, for WebSocket upgrades and inspector replays.
+    """The app's aiohttp client, for the inspector's replays.
 
     No cookie jar (cookies belong to the browser), no decompression (bodies pass
-    through byte for byte), no total timeout (sockets may run for hours); redirects
-    are refused per request. No connection cap: each socket holds its own connection.
+    through byte for byte); redirects are refused per request.
     """
     connector = aiohttp.TCPConnector(
         limit=0,
@@ -62,74 +57,10 @@ def make_session() -> aiohttp.ClientSession:
         skip_auto_headers=_SKIP_AUTO_HEADERS,
         timeout=aiohttp.ClientTimeout(total=None),
         raise_for_status=False,
-        response_class=_Response,
         # A backend's big Set-Cookie (JWTs) must not turn into a 502.
         max_line_size=_HEADER_LIMIT,
         max_field_size=_HEADER_LIMIT,
     )
-
-
-class HandshakeRefused(Exception):
-    """A backend answered a WebSocket handshake with something other than 101.
-
-    Carries the answer (status, headers and up to 64 KiB of body) so the browser can
-    be given the backend's own response (RFC 6455 §4.1: any status but 101 means the
-    handshake failed, and the body is the server's explanation).
-    """
-
-    def __init__(self, status: int, reason: str, headers: CIMultiDict[str], body: bytes):
-        super().__init__(f"{status} {reason}")
-        self.status = status
-        self.reason = reason
-        self.headers = headers
-        self.body = body
-
-
-# Why a response class at all: aiohttp's ws_connect discards a refused handshake's body
-# before raising WSServerHandshakeError, and (not being told allow_redirects=False)
-# would follow a 3xx to wherever it points. Reading the body in ``start`` and raising
-# there stops both. The flag is a ContextVar so it holds for one request task only:
-# concurrent handshakes and plain HTTP requests on the same session never see it, and
-# plain requests pay one ContextVar.get() for it.
-_capturing_refusal: ContextVar[bool] = ContextVar("capturing_refusal", default=False)
-
-
-@contextmanager
-def capture_refusal() -> Iterator[None]:
-    """Within the block, a non-101 answer raises ``HandshakeRefused`` with its body.
-
-    Meant only around ``session.ws_connect`` (of a session from ``make_session``).
-    """
-    token = _capturing_refusal.set(True)
-    try:
-        yield
-    finally:
-        _capturing_refusal.reset(token)
-
-
-class _Response(aiohttp.ClientResponse):
-    async def start(self, connection: aiohttp.connector.Connection) -> aiohttp.ClientResponse:
-        response = await super().start(connection)
-        if self.status != 101 and _capturing_refusal.get():
-            # aiohttp closes this response and its connection as the error passes.
-            raise HandshakeRefused(self.status, self.reason or "", CIMultiDict(self.headers),
-                                   await self._read_some())
-        return response
-
-    async def _read_some(self) -> bytes:
-        chunks: list[bytes] = []
-        size = 0
-        try:
-            async with asyncio.timeout(_REFUSAL_READ_TIMEOUT):
-                while size < _REFUSAL_BODY_LIMIT:
-                    chunk = await self.content.read(_REFUSAL_BODY_LIMIT - size)
-                    if not chunk:
-                        break
-                    chunks.append(chunk)
-                    size += len(chunk)
-        except (TimeoutError, aiohttp.ClientError):
-            pass  # what arrived is what the browser gets
-        return b"".join(chunks)
 
 
 def is_localhost(host: str) -> bool:
@@ -182,14 +113,6 @@ def map_exceptions(target: Target, connect_timeout: float) -> Iterator[None]:
     """
     try:
         yield
-    except aiohttp.WSServerHandshakeError as exc:
-        # Only a 101 that fails RFC 6455 §4.1's checks gets here (a refusal raises
-        # HandshakeRefused): a bad Sec-WebSocket-Accept or extension answer.
-        raise UpstreamError(
-            502, "protocol",
-            f"{target.authority} accepted the WebSocket with an invalid handshake: "
-            f"{exc.message}", "is the target a WebSocket server on that port and path?",
-        ) from exc
     except aiohttp.ClientConnectorCertificateError as exc:
         raise _certificate_failed(target, exc.certificate_error) from exc
     except aiohttp.ClientSSLError as exc:
@@ -280,6 +203,15 @@ def invalid_response(target: Target, detail: str) -> UpstreamError:
     return UpstreamError(
         502, "protocol", f"{target.authority} sent an invalid HTTP response: {detail}",
         "is the target an HTTP server on that port?",
+    )
+
+
+def invalid_handshake(target: Target, detail: str) -> UpstreamError:
+    """The 502 for a backend that answered a WebSocket handshake with an invalid 101."""
+    return UpstreamError(
+        502, "protocol",
+        f"{target.authority} accepted the WebSocket with an invalid handshake: {detail}",
+        "is the target a WebSocket server on that port and path?",
     )
 
 

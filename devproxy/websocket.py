@@ -1,13 +1,14 @@
-"""WebSocket pass-through: one browser socket to one backend socket, message for message.
+"""WebSocket pass-through: the handshake relayed, then the bytes spliced both ways.
 
-Owns the aiohttp side of a WebSocket route: refuse hijacking origins, connect to the
-backend first (so a refusal or an outage is answered as plain HTTP, with the backend's
-own status and body), then accept the browser with the subprotocol the backend chose
-and relay every frame kind both ways, closes with their code and reason. Each hop
-negotiates its own permessage-deflate (RFC 7692), so compressed and plain peers mix;
-devproxy offers it upstream only when the browser offered it.
-The rules (origins, headers, close codes) live in ``wsrules``; nothing here decides
-routes, writes error page markup or turns aiohttp errors into ``UpstreamError``.
+Owns the socket side of a WebSocket route: refuse hijacking origins, send the
+browser's handshake to the backend first (so a refusal or an outage is answered as
+plain HTTP, with the backend's own status and body), pass its 101 on to the browser,
+then copy bytes each way as they arrive, the way nginx and Caddy do. Frames are not
+parsed and re-made: what the two ends negotiated (subprotocol, permessage-deflate,
+fragmentation, close codes) holds end to end, and a message costs one read and one
+write per hop. ``wsframes`` watches the frames go by for the log, the inspector and
+shutdown's Close. The rules (origins, headers, the 101's checks) live in ``wsrules``;
+nothing here decides routes or writes error page markup.
 """
 
 from __future__ import annotations
@@ -16,155 +17,263 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator
-from typing import Literal
+from collections.abc import Callable
+from typing import Any, cast
 
-import aiohttp
-from aiohttp import WSMsgType, web
+from aiohttp import web
 from multidict import CIMultiDict
-from yarl import URL
 
+from . import h1
 from .capture import Record
 from .config import Route
 from .errorpages import problem_response
 from .forward import ProxiedResponse
 from .headers import response_headers
 from .paths import upstream_path
+from .pool import Broken, Connection, Pool, broken_error
 from .state import CAPTURES, RECORD
-from .upstream import (
-    HandshakeRefused,
-    Outages,
-    capture_refusal,
-    map_exceptions,
-    response_timeout_error,
-)
+from .upstream import Outages, invalid_handshake, response_timeout_error
+from .wsframes import FrameWatch, close_frame, deflate_accepted
 from .wsrules import (
     GOING_AWAY,
-    close_code_to_send,
+    handshake_problem,
     offered_protocols,
-    offers_deflate,
     origin_allowed,
     upstream_ws_headers,
 )
 
 logger = logging.getLogger(__name__)
 
-# Messages are relayed whole, at any size: the browser and the backend bound their own.
-_MAX_MESSAGE = 0
-# RFC 6455 §7.1.1: after sending Close, how long to wait for the peer's Close.
+# RFC 6455 §7.1.1: after a Close each way, how long the backend has to close the TCP
+# connection (the server closes first) before devproxy does; also how long a closing
+# side has to take the bytes still buffered for it.
 _CLOSE_TIMEOUT = 1.0
-# §7.1.5: the code reported for a connection that ended without a Close frame.
+# §7.1.5: the code reported for a connection that ended without a Close frame, and for
+# a Close frame without a code.
 _NO_CLOSE_FRAME = 1006
-_PREVIEW = 200
-
-# decode_text=False: text arrives as its UTF-8 bytes and leaves as such, never re-encoded.
-BrowserSocket = web.WebSocketResponse[Literal[False]]
-BackendSocket = aiohttp.ClientWebSocketResponse[Literal[False]]
-Socket = BrowserSocket | BackendSocket
+_NO_STATUS = 1005
+_PREVIEW = 200  # characters of a refusal's body in the log
+_REFUSAL_BODY_LIMIT = 64 * 1024  # bytes of a refusal's body relayed to the browser
+_REFUSAL_READ_TIMEOUT = 5.0
+# Bytes waiting to be written to the browser before the backend is paused; the other
+# way, asyncio's own pause_writing on the backend transport pauses the browser.
+_HIGH_WATER = 256 * 1024
 
 
 class SocketStats:
-    """Figures for one relayed socket, counted as messages pass (for the log and inspector)."""
+    """Figures for one spliced socket (for the log and inspector), read off its frames."""
 
-    __slots__ = ("bytes_down", "bytes_up", "close_code", "closed_by", "messages_down",
-                 "messages_up", "opened", "path", "record", "route")
+    __slots__ = ("close_code", "closed_by", "down", "opened", "path", "record", "route", "up")
 
-    def __init__(self, route: str, path: str, record: Record | None = None) -> None:
+    def __init__(self, route: str, path: str, up: FrameWatch, down: FrameWatch,
+                 record: Record | None = None) -> None:
         self.record = record  # the inspector's, when it is on
         self.route = route
         self.path = path
         self.opened = time.monotonic()
-        self.messages_up = self.bytes_up = 0  # browser -> backend
-        self.messages_down = self.bytes_down = 0  # backend -> browser
+        self.up = up  # browser -> backend
+        self.down = down  # backend -> browser
         self.closed_by = ""  # "browser", "backend" or "devproxy" (shutdown)
         self.close_code: int | None = None  # as received; 1006: gone without a Close frame
 
 
-class _Relay:
-    """One browser socket, its backend socket, and the first ending, which wins."""
+class _Splice(asyncio.Protocol):
+    """One browser socket and its backend socket after the handshakes.
 
-    __slots__ = ("browser", "stats", "transport", "upstream")
+    Two interfaces in one object: aiohttp's payload parser for the browser's connection
+    (``feed_data``/``feed_eof``, given to ``set_parser``), and the asyncio protocol of
+    the backend's connection. Every chunk is watched, then written to the other side.
+    """
 
-    def __init__(self, browser: BrowserSocket, upstream: BackendSocket,
-                 transport: asyncio.Transport | None, stats: SocketStats) -> None:
+    def __init__(self, browser: asyncio.Transport, writer: Any, stats: SocketStats,
+                 loop: asyncio.AbstractEventLoop) -> None:
         self.browser = browser
-        self.upstream = upstream
-        self.transport = transport
+        self.backend: asyncio.Transport | None = None  # once the 101 is relayed
+        self.writer = writer  # the browser side's writer, for waiting until it drains
         self.stats = stats
+        self.loop = loop
+        self.browser_open = True
+        self.backend_open = True
+        self.ended: asyncio.Future[None] = loop.create_future()
+        self._backend_paused = False
+        self._draining: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
 
-    async def end(self, side: str, code: int | None, reason: str) -> None:
-        """``side`` sent Close ``code`` (None: it vanished); pass that on, close both."""
+    # -- the browser's bytes (aiohttp's RequestHandler feeds them here) -----------------
+
+    def feed_data(self, data: bytes) -> tuple[bool, bytes]:
+        up = self.stats.up
+        up.feed(data)
+        if self.backend_open and self.backend is not None:
+            self.backend.write(data)
+        if up.close is not None and not self.stats.closed_by:
+            self._closing("browser", up.close[0])
+        return False, b""
+
+    def feed_eof(self) -> None:
+        self._gone("browser")
+
+    # -- the backend's bytes (asyncio calls these) -------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        down = self.stats.down
+        down.feed(data)
+        browser = self.browser
+        if self.browser_open:
+            browser.write(data)
+            if browser.get_write_buffer_size() > _HIGH_WATER and not self._backend_paused:
+                self._pause_backend()
+        if down.close is not None and not self.stats.closed_by:
+            self._closing("backend", down.close[0])
+
+    def eof_received(self) -> bool:
+        return False  # the backend is done sending: close, as a WebSocket does
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._gone("backend")
+
+    def pause_writing(self) -> None:
+        if self.browser_open:
+            self.browser.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.browser_open:
+            self.browser.resume_reading()
+
+    # -- flow control and endings ------------------------------------------------------
+
+    def _pause_backend(self) -> None:
+        assert self.backend is not None
+        self._backend_paused = True
+        self.backend.pause_reading()
+        self._draining = asyncio.ensure_future(self._resume_backend())
+
+    async def _resume_backend(self) -> None:
+        with contextlib.suppress(ConnectionError):
+            await self.writer.drain()  # returns once the browser has taken enough
+        self._backend_paused = False
+        if self.backend_open and self.backend is not None:
+            self.backend.resume_reading()
+
+    def _closing(self, side: str, code: int | None) -> None:
+        """A Close frame from ``side`` went by: the first one names who ended it."""
+        self.stats.closed_by = side
+        self.stats.close_code = _NO_STATUS if code is None else code
+        self._close_later()
+
+    def _close_later(self) -> None:
+        # §7.1.1: the backend (the server) should now close the TCP connection once the
+        # Close has gone both ways; if neither end does, devproxy does.
+        if self._timer is None:
+            self._timer = self.loop.call_later(2 * _CLOSE_TIMEOUT, self.abort)
+
+    def _gone(self, side: str) -> None:
+        """``side``'s connection closed; the other is closed after what is buffered."""
         stats = self.stats
-        if stats.closed_by:
-            return  # already ending: this is the echo of that
-        stats.closed_by = side
-        stats.close_code = _NO_CLOSE_FRAME if code is None else code
-        here: Socket = self.browser if side == "browser" else self.upstream
-        there: Socket = self.upstream if side == "browser" else self.browser
-        if code is not None:
-            # Relay the Close with its code and reason, and answer it (§5.5.1) at once;
-            # each close() waits at most _CLOSE_TIMEOUT for its peer's reply.
-            send, message = close_code_to_send(code), reason.encode()
-            await asyncio.gather(there.close(code=send, message=message),
-                                 here.close(code=send, message=message))
-        elif there is self.browser:
-            # The backend vanished: the browser must see that too (code 1006, wasClean
-            # false), not a tidy Close, or dev clients that poll for a restart only after
-            # an unclean close (older Vite HMR clients, for one) never reconnect.
-            if self.transport is not None:
-                self.transport.close()
+        if side == "browser":
+            if not self.browser_open:
+                return
+            self.browser_open = False
+            if not stats.closed_by:
+                stats.closed_by, stats.close_code = "browser", _NO_CLOSE_FRAME
+            if self.backend_open and self.backend is not None:
+                if stats.up.close is None and stats.up.between_frames:
+                    # Tell the backend as a browser leaving a page does (§7.4.1).
+                    self.backend.write(close_frame(GOING_AWAY, "browser went away",
+                                                   masked=True))
+                self.backend.close()
         else:
-            # The browser vanished; tell the backend as a browser leaving a page does.
-            await self.upstream.close(code=GOING_AWAY, message=b"browser went away")
+            if not self.backend_open:
+                return
+            self.backend_open = False
+            if not stats.closed_by:
+                stats.closed_by, stats.close_code = "backend", _NO_CLOSE_FRAME
+            if self.browser_open:
+                # No Close frame of devproxy's own: a backend that vanished must look
+                # vanished to the browser too (1006, wasClean false), or dev clients that
+                # poll for a restart only after an unclean close never reconnect.
+                self.browser.close()
+        if self.browser_open or self.backend_open:
+            self._close_later()  # the side still open has this long to take its bytes
+        else:
+            self._end()
+
+    def shut_down(self) -> None:
+        """devproxy is stopping: a Close 1001 to each side that can take one, then close."""
+        stats = self.stats
+        if not stats.closed_by:
+            stats.closed_by, stats.close_code = "devproxy", GOING_AWAY
+        reason = "devproxy is shutting down"
+        if self.browser_open and stats.down.close is None and stats.down.between_frames:
+            self.browser.write(close_frame(GOING_AWAY, reason, masked=False))
+        if self.backend_open and self.backend is not None and stats.up.close is None \
+                and stats.up.between_frames:
+            self.backend.write(close_frame(GOING_AWAY, reason, masked=True))
+        if self.browser_open:
+            self.browser.close()
+        if self.backend_open and self.backend is not None:
+            self.backend.close()
+        self._close_later()
+
+    def abort(self) -> None:
+        """Drop both connections now (a side that stopped reading keeps nothing open)."""
+        if self.browser_open:
+            self.browser.abort()
+        if self.backend_open and self.backend is not None:
+            self.backend.abort()
+        self.browser_open = self.backend_open = False
+        self._end()
+
+    def _end(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._draining is not None:
+            self._draining.cancel()
+        if not self.ended.done():
+            self.ended.set_result(None)
 
 
 class OpenSockets:
     """The app's relayed sockets: shutdown closes them instead of hanging on them."""
 
     def __init__(self) -> None:
-        self._relays: set[_Relay] = set()
+        self._splices: set[_Splice] = set()
 
     def __len__(self) -> int:
-        return len(self._relays)
+        return len(self._splices)
 
-    def __iter__(self) -> Iterator[SocketStats]:
-        return iter([relay.stats for relay in self._relays])
+    def add(self, splice: _Splice) -> None:
+        self._splices.add(splice)
 
-    def add(self, relay: _Relay) -> None:
-        self._relays.add(relay)
-
-    def discard(self, relay: _Relay) -> None:
-        self._relays.discard(relay)
+    def discard(self, splice: _Splice) -> None:
+        self._splices.discard(splice)
 
     async def close_all(self, app: web.Application) -> None:
         """``on_shutdown`` hook: 1001 "going away" to both sides of every socket (§7.4.1)."""
-        relays, self._relays = self._relays, set()
-        for relay in relays:
-            relay.stats.closed_by = relay.stats.closed_by or "devproxy"
-            relay.stats.close_code = relay.stats.close_code or GOING_AWAY
-        await asyncio.gather(
-            *(side.close(code=GOING_AWAY, message=b"devproxy is shutting down")
-              for relay in relays for side in (relay.browser, relay.upstream)),
-            return_exceptions=True,
-        )
+        splices, self._splices = self._splices, set()
+        for splice in splices:
+            splice.shut_down()
+        if splices:
+            await asyncio.wait([s.ended for s in splices], timeout=2 * _CLOSE_TIMEOUT)
 
 
 OPEN_SOCKETS = web.AppKey("open_sockets", OpenSockets)
 
 
 async def proxy_websocket(
-    request: web.Request, route: Route, raw_path: str, session: aiohttp.ClientSession,
+    request: web.Request, route: Route, raw_path: str, pool: Pool,
     outages: Outages, *, listen_host: str, cors_allows: Callable[[str], bool] | None,
 ) -> web.StreamResponse:
-    """Carry the browser's WebSocket handshake and then its messages to ``route.target``.
+    """Carry the browser's WebSocket handshake and then its bytes to ``route.target``.
 
     Args:
         raw_path: the request's raw path, without the query, that matched ``route``.
+        pool: opens the backend connection (outside its cap: a socket keeps its own).
         listen_host: the configured listen host (a name devproxy's own pages may use).
         cors_allows: origins CORS mode lets open sockets too; None for none.
 
     Returns:
-        The browser's finished WebSocket; or, without one, devproxy's 403 (foreign
+        The browser's finished 101 response; or, without one, devproxy's 403 (foreign
         Origin) or 400 (invalid handshake), or the backend's own refusal.
 
     Raises:
@@ -192,149 +301,137 @@ async def proxy_websocket(
                                 "Sec-WebSocket-Key or Sec-WebSocket-Version is missing or "
                                 "invalid (RFC 6455 §4.1).")
 
-    scheme = "wss" if target.scheme == "https" else "ws"
     query = request.raw_path[len(raw_path):]  # "" or "?..." exactly as sent
-    url = URL(f"{scheme}://{target.authority}{upstream_path(route, raw_path)}{query}",
-              encoded=True)
+    path = upstream_path(route, raw_path) + query
     headers = upstream_ws_headers(request.headers, route, client_ip=request.remote,
                                   proxy_host=request.host, scheme=request.scheme)
+    head_bytes = h1.request_head("GET", path, headers.items())
+    record = request.get(RECORD)
+    if record is not None:
+        scheme = "wss" if target.scheme == "https" else "ws"
+        record.upstream_url = f"{scheme}://{target.authority}{path}"
+        record.upstream_request = head_bytes
+    conn = await pool.open(target, secure=route.secure, connect_timeout=route.timeout.connect)
     try:
-        with capture_refusal():
-            record = request.get(RECORD)
-            if record is not None:
-                record.upstream_url, record.upstream_request = str(url), tuple(headers.items())
-            upstream = await _connect(session, url, headers, protocols, route,
-                                      compress=offers_deflate(request.headers))
-    except HandshakeRefused as refusal:
+        head = await _handshake(conn, head_bytes, route)
         outages.succeeded(target, route.path)
-        return await _refused(request, route, refusal)
-    outages.succeeded(target, route.path)
-    try:
-        return await _relay(request, route, upstream)
+        if record is not None:
+            record.connect_ms = conn.connect_ms
+            record.ttfb_ms = record.elapsed_ms()
+            record.backend_response = head.block
+        if head.status != 101:
+            return await _refused(request, route, head, await _some_body(conn))
+        problem = handshake_problem(head.headers, request.headers["Sec-WebSocket-Key"])
+        if problem is not None:
+            raise invalid_handshake(target, problem)
+        return await _splice(request, route, conn, head)
     finally:
-        with contextlib.suppress(Exception):
-            await asyncio.shield(upstream.close(code=GOING_AWAY))
+        conn.close()
 
 
-async def _connect(
-    session: aiohttp.ClientSession, url: URL, headers: CIMultiDict[str], protocols: list[str],
-    route: Route, *, compress: bool,
-) -> BackendSocket:
+async def _handshake(conn: Connection, head_bytes: bytes, route: Route) -> h1.Head:
+    """Send the handshake; the backend's answer, within ``timeout.response``."""
     assert route.target is not None
-    connect = route.timeout.connect
+    seconds = route.timeout.response
     try:
-        async with asyncio.timeout(connect + route.timeout.response):
-            with map_exceptions(route.target, connect):
-                return await session.ws_connect(
-                    # A client that asked for no compression gets none on any hop: the
-                    # backend sees the offer it would have had directly, and no CPU
-                    # goes into deflating for a peer that never wanted it.
-                    url, headers=headers, protocols=protocols, compress=15 if compress else 0,
-                    autoclose=False, autoping=False, max_msg_size=_MAX_MESSAGE,
-                    decode_text=False, ssl=route.secure,
-                    timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=_CLOSE_TIMEOUT),
-                )
+        async with asyncio.timeout(seconds):
+            conn.begin("GET", seconds, upgrade=True)
+            conn.write(head_bytes)
+            return await conn.head()
     except TimeoutError:
-        raise response_timeout_error(route.target, route.timeout.response) from None
+        raise response_timeout_error(route.target, seconds) from None
+    except Broken as exc:
+        raise broken_error(route.target, exc) from None
 
 
-async def _refused(request: web.Request, route: Route, refusal: HandshakeRefused
+async def _some_body(conn: Connection) -> bytes:
+    """Up to 64 KiB of a refusal's body: enough for the page that explains it."""
+    pieces: list[bytes] = []
+    size = 0
+    with contextlib.suppress(TimeoutError, Broken):
+        async with asyncio.timeout(_REFUSAL_READ_TIMEOUT):
+            while size < _REFUSAL_BODY_LIMIT and (piece := await conn.read()):
+                pieces.append(piece)
+                size += len(piece)
+    return b"".join(pieces)[:_REFUSAL_BODY_LIMIT]
+
+
+async def _refused(request: web.Request, route: Route, head: h1.Head, body: bytes
                    ) -> web.StreamResponse:
-    """The backend's own answer, for a handshake it did not accept (§4.1)."""
-    preview = refusal.body[:_PREVIEW].decode("utf-8", "replace")
+    """The backend's own answer (status, headers, up to 64 KiB of body), for a handshake
+    it did not accept (§4.1: anything but 101 means no; the body says why)."""
+    preview = body[:_PREVIEW].decode("utf-8", "replace")
     logger.warning("route %s -> %s refused the WebSocket %s: %d %s%s", route.path,
-                   route.destination, request.path, refusal.status, refusal.reason,
+                   route.destination, request.path, head.status, head.reason,
                    f": {preview!r}" if preview else " (no body)")
-    headers = response_headers(refusal.headers, route,
-                               proxy_origin=f"{request.scheme}://{request.host}")
-    headers.popall("Content-Length", None)  # the body may have been cut at 64 KiB
-    response = ProxiedResponse(status=refusal.status, reason=refusal.reason or None,
-                               headers=headers)
-    response.upstream_lacks = tuple(
-        name for name in ("Content-Type", "Server") if name not in refusal.headers)
-    response.content_length = len(refusal.body)
+    response = _relayed_head(request, route, head, head.status)
+    # The body may have been cut at 64 KiB, and goes with a length of its own.
+    response.headers.popall("Content-Length", None)
+    response.headers.popall("Transfer-Encoding", None)
+    response.content_length = len(body)
     await response.prepare(request)
-    await response.write(refusal.body)
+    await response.write(body)
     await response.write_eof()
     return response
 
 
-async def _relay(request: web.Request, route: Route,
-                 upstream: BackendSocket) -> web.StreamResponse:
-    browser: BrowserSocket = web.WebSocketResponse(
-        protocols=(upstream.protocol,) if upstream.protocol else (),
-        compress=True, autoclose=False, autoping=False, max_msg_size=_MAX_MESSAGE,
-        timeout=_CLOSE_TIMEOUT, decode_text=False,
-    )
-    await browser.prepare(request)
+async def _splice(request: web.Request, route: Route, conn: Connection, head: h1.Head
+                  ) -> web.StreamResponse:
+    """Relay the 101 to the browser, then its bytes both ways until either side ends."""
+    response = _relayed_head(request, route, head, 101)
+    # Hop-by-hop, so dropped with the rest; this hop switches protocols too.
+    response.headers["Upgrade"] = "websocket"
+    response.headers["Connection"] = "Upgrade"
+    browser = request.transport
+    if browser is None:
+        raise ConnectionResetError("the browser went away during the handshake")
+    writer = await response.prepare(request)
     record = request.get(RECORD)
     if record is not None:
         record.kind = "websocket"
         record.status = 101
-        record.browser_response = tuple(browser.headers.items())
+        record.browser_response = response.headers
         request.app[CAPTURES].done(record)
-    relay = _Relay(browser, upstream, request.transport,
-                   SocketStats(route.path, request.path, record))
+    extensions = ", ".join(v for k, v in head.headers if k.lower() == "sec-websocket-extensions")
+    deflate = deflate_accepted(extensions)
+    up = FrameWatch(_inspected(record, True), deflate=deflate)
+    down = FrameWatch(_inspected(record, False), deflate=deflate)
+    stats = SocketStats(route.path, request.path, up, down, record)
+    splice = _Splice(browser, writer, stats,
+                     asyncio.get_running_loop())
+    # From here aiohttp hands the browser's bytes to the splice instead of parsing them.
+    request.protocol.set_parser(cast(Any, splice))
+    request.protocol.keep_alive(False)
+    splice.backend = conn.hand_over(splice)
     registry = request.app[OPEN_SOCKETS]
-    registry.add(relay)
-    pumps = (asyncio.create_task(_pump(relay, upward=True)),
-             asyncio.create_task(_pump(relay, upward=False)))
+    registry.add(splice)
     try:
-        await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.shield(splice.ended)
     finally:
-        # Also reached when aiohttp cancels this handler because the browser connection
-        # closed, which is how most relayed closes end. Either way one side has ended
-        # and the pumps are closing both; each close waits for its peer at most
-        # _CLOSE_TIMEOUT, so this bound only cuts off a peer that stopped reading.
-        _, stuck = await asyncio.wait(pumps, timeout=2 * _CLOSE_TIMEOUT)
-        for pump in stuck:
-            pump.cancel()
-        if stuck and relay.transport is not None:
-            relay.transport.abort()  # a browser that stopped reading would keep it open
-        for result in await asyncio.gather(*pumps, return_exceptions=True):
-            if isinstance(result, Exception):
-                logger.error("websocket %s: relay failed", request.path, exc_info=result)
-        registry.discard(relay)
-        _log_closed(relay.stats)
-    return browser
+        # Also reached when aiohttp cancels this handler (the server is stopping).
+        if not splice.ended.done():
+            splice.abort()
+        registry.discard(splice)
+        _log_closed(stats)
+    return response
 
 
-async def _pump(relay: _Relay, *, upward: bool) -> None:
-    """Copy messages one way until the source ends; then end the relay accordingly."""
-    source: Socket = relay.browser if upward else relay.upstream
-    sink: Socket = relay.upstream if upward else relay.browser
-    stats = relay.stats
-    try:
-        while True:
-            msg = await source.receive()
-            kind = msg.type
-            if kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
-                data: bytes = msg.data
-                # A fragmented message arrives here whole and leaves as one frame.
-                await sink.send_frame(data, kind)
-                if upward:
-                    stats.messages_up += 1
-                    stats.bytes_up += len(data)
-                else:
-                    stats.messages_down += 1
-                    stats.bytes_down += len(data)
-                if stats.record is not None:
-                    stats.record.message(upward, data)
-            elif kind is WSMsgType.PING:
-                await sink.ping(msg.data)
-            elif kind is WSMsgType.PONG:
-                await sink.pong(msg.data)
-            else:
-                break
-    except ConnectionError:
-        # The sink went away while being written to.
-        await relay.end("backend" if upward else "browser", None, "")
-        return
-    side = "browser" if upward else "backend"
-    if kind is WSMsgType.CLOSE:
-        await relay.end(side, msg.data, msg.extra or "")
-    elif kind is not WSMsgType.CLOSING:  # CLOSING: the relay is already closing this side
-        await relay.end(side, None, "")  # CLOSED, ERROR: gone without a Close frame
+def _relayed_head(request: web.Request, route: Route, head: h1.Head, status: int
+                  ) -> ProxiedResponse:
+    """The browser's response for the backend's ``head``, its headers rewritten as for HTTP."""
+    upstream = CIMultiDict(head.headers)
+    headers = response_headers(upstream, route,
+                               proxy_origin=f"{request.scheme}://{request.host}")
+    response = ProxiedResponse(status=status, reason=head.reason or None, headers=headers)
+    response.upstream_lacks = tuple(
+        name for name in ("Content-Type", "Server") if name not in upstream)
+    return response
+
+
+def _inspected(record: Record | None, up: bool) -> Callable[[bytes, int], None] | None:
+    if record is None:
+        return None
+    return lambda preview, size: record.message(up, preview, size)
 
 
 def _log_closed(stats: SocketStats) -> None:
@@ -342,5 +439,5 @@ def _log_closed(stats: SocketStats) -> None:
         "websocket %s (route %s) closed by %s with %s after %.1fs: up %d msgs %d B, "
         "down %d msgs %d B", stats.path, stats.route, stats.closed_by or "?",
         "no Close frame (1006)" if stats.close_code == _NO_CLOSE_FRAME else stats.close_code,
-        time.monotonic() - stats.opened, stats.messages_up, stats.bytes_up,
-        stats.messages_down, stats.bytes_down)
+        time.monotonic() - stats.opened, stats.up.messages, stats.up.bytes,
+        stats.down.messages, stats.down.bytes)

@@ -2,13 +2,15 @@
 
 Owns the handshake rules a proxy applies (RFC 6455 §4), the cross-site WebSocket
 hijacking defence (the class of Vite's CVE-2025-24010 and webpack-dev-server's
-CVE-2025-30359), the ``ws_origin`` policy, and which close codes may be relayed (§7.4).
-No I/O, no event loop, nothing from ``aiohttp``: the relay itself is ``websocket``.
+CVE-2025-30359), the ``ws_origin`` policy, and the checks a backend's 101 must pass.
+No I/O, no event loop, nothing from ``aiohttp``: the splice itself is ``websocket``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import base64
+import hashlib
+from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
 
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -16,23 +18,12 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from .config import Route
 from .headers import request_headers
 
-# The client library writes these itself for its own handshake with the backend:
-# a fresh key (§4.1), version 13, its own permessage-deflate offer when the browser made
-# one (each hop negotiates compression separately, RFC 7692 §5) and the offered
-# subprotocols.
-_CLIENT_HANDSHAKE = ("Sec-WebSocket-Key", "Sec-WebSocket-Version", "Sec-WebSocket-Extensions",
-                     "Sec-WebSocket-Protocol")
+# RFC 6455 §1.3: the server proves it read the key by hashing it with this.
+_ACCEPT_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 # Names that always mean this machine (RFC 6761 §6.3 for localhost and *.localhost);
 # urlsplit gives IPv6 hosts without brackets.
 _LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
-# RFC 6455 §7.4.1 and the IANA registry (1012-1014): the protocol's codes an endpoint may
-# put in a Close frame. 1004 is reserved; 1005, 1006 and 1015 are only ever reported,
-# never sent. 3000-4999 belong to libraries and applications (§7.4.2).
-_SENDABLE_PROTOCOL_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011,
-                                      1012, 1013, 1014})
-NORMAL_CLOSURE = 1000
-PROTOCOL_ERROR = 1002
-GOING_AWAY = 1001
+GOING_AWAY = 1001  # §7.4.1: an endpoint is going away
 
 Headers = CIMultiDictProxy[str] | CIMultiDict[str]
 
@@ -100,19 +91,22 @@ def origin_allowed(
 def upstream_ws_headers(
     browser: Headers, route: Route, *, client_ip: str | None, proxy_host: str, scheme: str
 ) -> CIMultiDict[str]:
-    """The handshake headers to send the backend, before the client adds its own.
+    """The handshake headers to send the backend.
 
     Same as HTTP (``Host`` per ``change_origin``, ``X-Forwarded-*``, the route's
-    ``headers``, ``Cookie`` and ``Authorization`` kept), minus the handshake fields the
-    client library generates, with the route's ``ws_origin`` policy applied to Origin.
+    ``headers``, ``Cookie`` and ``Authorization`` kept), with the upgrade asked for again
+    (``Upgrade`` and ``Connection`` are hop-by-hop) and the route's ``ws_origin`` policy
+    applied to Origin. The browser's own key, version, subprotocols and extension offers
+    go through unchanged: devproxy relays the frames as they are, so what the two ends
+    agree on (permessage-deflate included, RFC 7692) holds end to end.
 
     Raises:
         ValueError: ``route`` has no target.
     """
     out = request_headers(browser, route, client_ip=client_ip, proxy_host=proxy_host,
                           scheme=scheme)
-    for name in _CLIENT_HANDSHAKE:
-        out.popall(name, None)
+    out["Connection"] = "Upgrade"
+    out["Upgrade"] = "websocket"
     if route.ws_origin == "drop":
         out.popall("Origin", None)
     elif route.ws_origin == "rewrite" and route.target is not None:
@@ -120,28 +114,29 @@ def upstream_ws_headers(
     return out
 
 
-def close_code_to_send(received: int | None) -> int:
-    """The code to relay for a Close frame that carried ``received``.
-
-    A sendable code passes unchanged (§7.4). A Close without a code (``None`` or aiohttp's
-    0) becomes 1000: the other side would report 1005 "no status", which may not be sent,
-    and 1000 is the nearest code that may. A code no endpoint may send (1004, 1005, 1006,
-    1015, unassigned ones) was a protocol error by the peer, so 1002 says so.
-    """
-    if not received:
-        return NORMAL_CLOSURE
-    if received in _SENDABLE_PROTOCOL_CODES or 3000 <= received <= 4999:
-        return received
-    return PROTOCOL_ERROR
+def handshake_problem(headers: Iterable[tuple[str, str]], key: str) -> str | None:
+    """What is wrong with a backend's 101 to a handshake sent with ``key`` (the checks
+    RFC 6455 §4.1 has the client make), or None when nothing is."""
+    upgrade: list[str] = []
+    connection: list[str] = []
+    accept = None
+    for name, value in headers:
+        lower = name.lower()
+        if lower == "upgrade":
+            upgrade += _tokens(value)
+        elif lower == "connection":
+            connection += _tokens(value)
+        elif lower == "sec-websocket-accept":
+            accept = value.strip()
+    if "websocket" not in upgrade:
+        return "its 101 lacks Upgrade: websocket"
+    if "upgrade" not in connection:
+        return "its 101 lacks Connection: Upgrade"
+    expected = base64.b64encode(hashlib.sha1(key.encode() + _ACCEPT_GUID).digest()).decode()
+    if accept != expected:
+        return "its Sec-WebSocket-Accept does not match the key sent"
+    return None
 
 
 def _tokens(value: str) -> list[str]:
     return [token.strip().lower() for token in value.split(",")]
-
-
-def offers_deflate(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> bool:
-    """Whether a handshake offers permessage-deflate (RFC 7692 §5), in any of its
-    ``Sec-WebSocket-Extensions`` lines."""
-    return any(part.split(";", 1)[0].strip().lower() == "permessage-deflate"
-               for line in headers.getall("Sec-WebSocket-Extensions", [])
-               for part in line.split(","))

@@ -109,7 +109,9 @@ async def test_websocket_and_sse_are_shown_with_their_traffic(backend_factory, p
 
     backend = await backend_factory(handler)
     proxy = await proxy_factory(route("/", backend.url))
-    async with client.ws_connect(proxy.url + "/ws", headers={"Origin": proxy.url}) as ws:
+    async with client.ws_connect(proxy.url + "/ws", headers={"Origin": proxy.url},
+                                 compress=15) as ws:
+        assert ws.compress  # permessage-deflate end to end: the inspector inflates to show
         await ws.send_str("hi")
         assert (await ws.receive()).data == "echo hi"
     async with client.get(proxy.url + "/events") as resp:

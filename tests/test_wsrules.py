@@ -1,4 +1,4 @@
-"""WebSocket decisions without sockets: upgrades, origins, handshake headers, close codes."""
+"""WebSocket decisions without sockets: upgrades, origins, handshake headers, the 101's checks."""
 
 from __future__ import annotations
 
@@ -6,10 +6,9 @@ import pytest
 from multidict import CIMultiDict
 
 from devproxy.wsrules import (
-    close_code_to_send,
+    handshake_problem,
     is_websocket_upgrade,
     offered_protocols,
-    offers_deflate,
     origin_allowed,
     upstream_ws_headers,
 )
@@ -96,13 +95,16 @@ def test_upstream_handshake_applies_the_ws_origin_policy(policy, origin) -> None
     assert out.get("Origin") == origin
 
 
-def test_upstream_handshake_leaves_the_client_its_own_fields_and_keeps_credentials() -> None:
+def test_upstream_handshake_is_the_browsers_own_with_credentials_kept() -> None:
     out = upstream_ws_headers(_browser_handshake(), route("/", "http://127.0.0.1:3000",
                                                           headers=(("X-Dev", "1"),)),
                               client_ip="127.0.0.1", proxy_host="localhost:8080", scheme="http")
-    for name in ("Upgrade", "Connection", "Sec-WebSocket-Key", "Sec-WebSocket-Version",
-                 "Sec-WebSocket-Extensions", "Sec-WebSocket-Protocol"):
-        assert name not in out, name
+    # The browser's own handshake goes on unchanged: the frames will pass as they are.
+    browser = _browser_handshake()
+    for name in ("Sec-WebSocket-Key", "Sec-WebSocket-Version", "Sec-WebSocket-Extensions",
+                 "Sec-WebSocket-Protocol"):
+        assert out.getall(name) == browser.getall(name), name
+    assert (out.getall("Upgrade"), out.getall("Connection")) == (["websocket"], ["Upgrade"])
     assert (out["Cookie"], out["Authorization"], out["X-Dev"]) == ("a=1", "Bearer t", "1")
     assert (out["Host"], out["X-Forwarded-For"], out["X-Forwarded-Proto"]) == (
         "localhost:8080", "127.0.0.1", "http")
@@ -115,29 +117,30 @@ def test_upstream_handshake_names_the_target_with_change_origin() -> None:
     assert out["Host"] == "127.0.0.1:3000"
 
 
-@pytest.mark.parametrize(("code", "sent"), [
-    pytest.param(1000, 1000, id="normal"),
-    pytest.param(1001, 1001, id="going-away"),
-    pytest.param(1008, 1008, id="policy"),
-    pytest.param(1011, 1011, id="server-error"),
-    pytest.param(1012, 1012, id="service-restart-iana"),
-    pytest.param(1014, 1014, id="bad-gateway-iana"),
-    pytest.param(3000, 3000, id="library-low"),
-    pytest.param(4001, 4001, id="application"),
-    pytest.param(4999, 4999, id="application-high"),
-    pytest.param(None, 1000, id="no-code-becomes-normal"),
-    pytest.param(0, 1000, id="aiohttp-no-code-becomes-normal"),
-    pytest.param(1004, 1002, id="reserved-1004"),
-    pytest.param(1005, 1002, id="never-sent-1005"),
-    pytest.param(1006, 1002, id="never-sent-1006"),
-    pytest.param(1015, 1002, id="never-sent-1015"),
-    pytest.param(1016, 1002, id="unassigned-protocol-range"),
-    pytest.param(2999, 1002, id="unassigned-2999"),
-    pytest.param(999, 1002, id="below-range"),
-    pytest.param(5000, 1002, id="above-range"),
+_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
+_ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="  # RFC 6455 §1.3's own worked example
+
+
+@pytest.mark.parametrize(("headers", "problem"), [
+    pytest.param([("Upgrade", "websocket"), ("Connection", "Upgrade"),
+                  ("Sec-WebSocket-Accept", _ACCEPT)], None, id="valid"),
+    pytest.param([("upgrade", "WebSocket"), ("connection", "keep-alive, upgrade"),
+                  ("sec-websocket-accept", f" {_ACCEPT} ")], None, id="any-case-and-lists"),
+    pytest.param([("Connection", "Upgrade"), ("Sec-WebSocket-Accept", _ACCEPT)],
+                 "its 101 lacks Upgrade: websocket", id="no-upgrade"),
+    pytest.param([("Upgrade", "h2c"), ("Connection", "Upgrade"),
+                  ("Sec-WebSocket-Accept", _ACCEPT)],
+                 "its 101 lacks Upgrade: websocket", id="other-protocol"),
+    pytest.param([("Upgrade", "websocket"), ("Sec-WebSocket-Accept", _ACCEPT)],
+                 "its 101 lacks Connection: Upgrade", id="no-connection"),
+    pytest.param([("Upgrade", "websocket"), ("Connection", "Upgrade")],
+                 "its Sec-WebSocket-Accept does not match the key sent", id="no-accept"),
+    pytest.param([("Upgrade", "websocket"), ("Connection", "Upgrade"),
+                  ("Sec-WebSocket-Accept", "x" + _ACCEPT[1:])],
+                 "its Sec-WebSocket-Accept does not match the key sent", id="wrong-accept"),
 ])
-def test_close_codes_pass_unchanged_unless_they_may_not_be_sent(code, sent) -> None:
-    assert close_code_to_send(code) == sent
+def test_a_backends_101_is_checked_as_a_client_would(headers, problem) -> None:
+    assert handshake_problem(headers, _KEY) == problem
 
 
 def _browser_handshake() -> CIMultiDict[str]:
@@ -147,16 +150,3 @@ def _browser_handshake() -> CIMultiDict[str]:
         "Sec-WebSocket-Extensions": "permessage-deflate; client_max_window_bits",
         "Sec-WebSocket-Protocol": "vite-hmr", "Origin": "http://localhost:8080",
         "Cookie": "a=1", "Authorization": "Bearer t"})
-
-
-@pytest.mark.parametrize(("lines", "offered"), [
-    (["permessage-deflate; client_max_window_bits"], True),
-    (["x-webkit-deflate-frame", "Permessage-Deflate"], True),
-    (["foo, permessage-deflate; server_no_context_takeover"], True),
-    (["permessage-deflate-ish"], False),
-    ([], False),
-])
-def test_a_deflate_offer_is_found_in_any_extensions_line(lines: list[str], offered: bool
-                                                         ) -> None:
-    headers = CIMultiDict([("Sec-WebSocket-Extensions", line) for line in lines])
-    assert offers_deflate(headers) is offered
