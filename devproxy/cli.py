@@ -17,9 +17,9 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import ClassVar, NoReturn
+from typing import Any, ClassVar, NoReturn
 
 import click
 from aiohttp.http_exceptions import HttpProcessingError
@@ -86,7 +86,7 @@ def up(
 
     watch = None if no_reload else config.source  # None too for --route flags alone
     try:
-        asyncio.run(_run(config, quiet=quiet, watch=watch, overrides=overrides))
+        _run_loop(_run(config, quiet=quiet, watch=watch, overrides=overrides))
     except BindError as exc:
         _fail(str(exc))
 
@@ -159,7 +159,7 @@ def demo(listen: str, open_browser: bool) -> None:
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--listen") from exc
     _setup_logging(verbose=False, quiet=True)
-    asyncio.run(_run_demo(where, open_browser))
+    _run_loop(_run_demo(where, open_browser))
 
 
 async def _run_demo(where: Listen, open_browser: bool) -> None:
@@ -276,6 +276,7 @@ async def _run(config: Config, *, quiet: bool, watch: Path | None,
     # Everything made at start-up lives as long as the process: keep the cycle
     # collector from re-walking it in every full collection while serving.
     gc.freeze()
+    logging.getLogger("devproxy").debug("event loop: %s", type(loop).__module__)
     if not quiet:
         click.echo(_banner(config, server.port, watch), err=True)
     if config.any_host:
@@ -495,6 +496,21 @@ def _shorten_bad_requests(record: logging.LogRecord) -> bool:
         record.exc_info, record.exc_text = None, None
         record.levelno, record.levelname = logging.WARNING, "WARNING"
     return True
+
+
+def _run_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run ``main`` on uvloop when it is installed (the ``fast`` extra), else on asyncio's
+    own loop. ``DEVPROXY_LOOP=asyncio`` keeps asyncio's loop even with uvloop there."""
+    if os.environ.get("DEVPROXY_LOOP", "").lower() != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+                runner.run(main)
+            return
+    asyncio.run(main)
 
 
 def _fail(message: str, *, prefix: bool = True) -> NoReturn:

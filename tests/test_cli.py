@@ -172,6 +172,28 @@ async def test_listening_beyond_loopback_warns(running) -> None:
     assert "anyone on your network" in proc.banner + log
 
 
+@pytest.mark.parametrize(("env", "loop"), [({}, "uvloop"), ({"DEVPROXY_LOOP": "asyncio"},
+                                                            "asyncio")])
+async def test_up_runs_on_uvloop_when_installed_unless_told_not_to(
+        aiohttp_server, running, monkeypatch, env: dict[str, str], loop: str) -> None:
+    async def hello(request: web.Request) -> web.Response:
+        return web.Response(text="hello")
+
+    app = web.Application()
+    app.router.add_get("/", hello)
+    backend = await aiohttp_server(app)
+    for name, value in env.items():
+        monkeypatch.setitem(_ENV, name, value)
+    proc = await start_up("-v", "--listen", "127.0.0.1:0", "--route",
+                          f"/=http://127.0.0.1:{backend.port}")
+    running.append(proc)
+    async with aiohttp.ClientSession() as session, session.get(proc.url + "/") as resp:
+        assert await resp.text() == "hello"  # the pool's connections, on either loop
+    code, log = await proc.stop()
+    assert code == 0
+    assert f"event loop: {loop}" in proc.banner + log
+
+
 @pytest.mark.parametrize("no_reload", [False, True], ids=["watching", "no-reload"])
 async def test_up_applies_config_edits_unless_told_not_to(aiohttp_server, running, tmp_path,
                                                           no_reload) -> None:
