@@ -9,9 +9,12 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from hypothesis import given
+from hypothesis import strategies as st
+from multidict import CIMultiDict
 
 from devproxy.capture import Captures, cookie_verdicts, curl, har, header_diff
-from devproxy.config import CorsPolicy, Inspector
+from devproxy.config import TOKEN_PATTERN, CorsPolicy, Inspector
 
 from .conftest import route
 
@@ -248,6 +251,23 @@ def test_bodies_of_old_requests_go_first_when_the_budget_is_reached() -> None:
     assert len(captures.newest_first()) == 60  # the requests themselves stay
 
 
+def test_trimming_takes_the_oldest_bodies_and_its_queue_stays_bounded() -> None:
+    captures = Captures(history=50, body_limit=1000, body_budget=5_000)
+    for i in range(5000):
+        record = captures.start("GET", f"/{i}", "http://x", "", [])
+        record.download(b"x" * (1000 if i % 3 == 0 else 10))
+        if i % 7 == 0:
+            record.upload(b"u" * 100)
+    kept = [r for r in captures.newest_first() if r.request_body or r.response_body]
+    assert sum(len(r.request_body) + len(r.response_body) for r in kept) <= 5_000 + 1000
+    # The bodies kept are the newest ones: once one went, none older than it is kept.
+    ids = [r.id for r in captures.newest_first()]
+    assert ids[:len(kept)] == [r.id for r in kept]
+    # Records whose bodies went leave the queue; it does not grow with the traffic.
+    holders = captures._tally.holders
+    assert holders is not None and len(holders) <= 2 * 50
+
+
 def test_a_stream_evicted_from_the_ring_stops_counting_against_the_body_budget() -> None:
     captures = Captures(history=2, body_limit=1000, body_budget=1400)
     stream = captures.start("GET", "/events", "http://x", "", [])
@@ -260,3 +280,20 @@ def test_a_stream_evicted_from_the_ring_stops_counting_against_the_body_budget()
     captures.start("GET", "/next", "http://x", "", [])
     # Had the evicted stream still counted, 1,500 bytes > 1,400 would trim the newest body.
     assert bytes(newest.request_body) == b"z" * 1000
+
+
+_TOKEN = st.from_regex(TOKEN_PATTERN, fullmatch=True).filter(lambda name: len(name) < 30)
+# A field value as llhttp and h1 let one through: no CR, LF or NUL; inner spaces and
+# colons allowed.
+_VALUE = st.text(st.characters(blacklist_characters="\r\n\x00", blacklist_categories=("Cs",)),
+                 max_size=40).map(str.strip)
+
+
+@given(st.lists(st.tuples(_TOKEN, _VALUE), max_size=12))
+def test_a_kept_header_section_reads_back_as_it_was(fields: list[tuple[str, str]]) -> None:
+    # Multidicts are kept as one string (fewer objects in the ring); what the page shows
+    # must be the same names, values and order.
+    record = Captures().start("GET", "/", "http://localhost", "", CIMultiDict(fields))
+    record.browser_response = CIMultiDict(fields)
+    assert list(record.browser_request) == fields
+    assert list(record.browser_response) == fields
