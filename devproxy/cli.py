@@ -25,19 +25,12 @@ import click
 from aiohttp.http_exceptions import HttpProcessingError
 from multidict import CIMultiDict
 
-from . import __version__
+from . import EXPORT_FORMATS, __version__
 from .app import ProxyServer
 from .config import Config, Listen, Route, parse_listen
-from .demo import Demo
 from .dispatch import AccessLog
-from .doctor import DoctorError
-from .doctor import probe as doctor_probe
-from .doctor import render as render_doctor
-from .doctor import run as run_doctor
 from .errors import BindError, ConfigError
-from .export import FORMATS, export_config
 from .headers import request_headers
-from .importers import import_config
 from .loader import (
     DEFAULT_CONFIG_NAME,
     config_from_flags,
@@ -47,8 +40,6 @@ from .loader import (
 )
 from .paths import upstream_path
 from .router import RouteTable
-from .scaffold import BUILD_FOLDERS, PROJECT_FILES, SUBFOLDERS, detect, render, render_imported
-from .schema import schema_json
 from .state import Live, Snapshot
 
 _config_option = click.option(
@@ -133,6 +124,13 @@ def doctor(url: str, origin: str, method: str, headers: tuple[str, ...], credent
     Like a browser, it really sends the actual request (use --preflight-only to avoid
     side effects of, say, a DELETE).
     """
+    # Each command imports what only it uses: `devproxy up` stays small (RSS is one of
+    # its performance targets) and starts fast.
+    from .doctor import DoctorError
+    from .doctor import probe as doctor_probe
+    from .doctor import render as render_doctor
+    from .doctor import run as run_doctor
+
     try:
         wanted = doctor_probe(url, origin, method, headers, credentials,
                               data.encode() if data is not None else None, preflight_only,
@@ -163,6 +161,8 @@ def demo(listen: str, open_browser: bool) -> None:
 
 
 async def _run_demo(where: Listen, open_browser: bool) -> None:
+    from .demo import Demo
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -198,6 +198,16 @@ async def _run_demo(where: Listen, open_browser: bool) -> None:
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 def init(from_file: Path | None, output: Path, force: bool) -> None:
     """Write a commented devproxy.yaml for the project in this folder."""
+    from .importers import import_config
+    from .scaffold import (
+        BUILD_FOLDERS,
+        PROJECT_FILES,
+        SUBFOLDERS,
+        detect,
+        render,
+        render_imported,
+    )
+
     if output.exists() and not force:
         _fail(f"{output} already exists; pass --force to overwrite it")
     if from_file is not None:
@@ -246,19 +256,23 @@ def _read(path: Path) -> str:
 
 @main.command()
 @_config_option
-@click.option("--format", "fmt", type=click.Choice(FORMATS), required=True,
+@click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS), required=True,
               help="The production proxy to write a config for.")
 def export(config_path: Path | None, fmt: str) -> None:
     """Print the routes as an nginx, Caddy or Traefik config, for production.
 
     What the target cannot express is written as a "devproxy: not exported" comment.
     """
+    from .export import export_config
+
     click.echo(export_config(_load(config_path), fmt), nl=False)
 
 
 @main.command()
 def schema() -> None:
     """Print the JSON Schema of devproxy.yaml (for editor completion and checks)."""
+    from .schema import schema_json
+
     click.echo(schema_json(), nl=False)
 
 

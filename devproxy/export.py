@@ -20,9 +20,9 @@ import json
 import re
 from collections.abc import Callable, Iterable
 
+from . import EXPORT_FORMATS as FORMATS
 from .config import Config, CorsPolicy, Limits, Rewrite, Route, Target
 
-FORMATS = ("nginx", "caddy", "traefik")
 NOT_EXPORTED = "devproxy: not exported:"
 
 # Template pieces: literal text, a group number, or the origin the browser used.
