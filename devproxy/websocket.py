@@ -82,7 +82,11 @@ class _Splice(asyncio.Protocol):
 
     Two interfaces in one object: aiohttp's payload parser for the browser's connection
     (``feed_data``/``feed_eof``, given to ``set_parser``), and the asyncio protocol of
-    the backend's connection. Every chunk is watched, then written to the other side.
+    the backend's connection. Every chunk is watched, then written to the other side,
+    until devproxy ends a side itself (the other side vanished, or shutdown): then it
+    sends that side a Close and reads on, dropping what comes, until that side's own
+    Close answers it (RFC 6455 §7.1.1). Closing a socket with unread bytes would reset
+    it, and the peer could lose the Close it was sent.
     """
 
     def __init__(self, browser: asyncio.Transport, writer: Any, stats: SocketStats,
@@ -94,6 +98,7 @@ class _Splice(asyncio.Protocol):
         self.loop = loop
         self.browser_open = True
         self.backend_open = True
+        self.relaying = True  # False once devproxy is closing the sides itself
         self.ended: asyncio.Future[None] = loop.create_future()
         self._backend_paused = False
         self._draining: asyncio.Task[None] | None = None
@@ -104,10 +109,13 @@ class _Splice(asyncio.Protocol):
     def feed_data(self, data: bytes) -> tuple[bool, bytes]:
         up = self.stats.up
         up.feed(data)
-        if self.backend_open and self.backend is not None:
-            self.backend.write(data)
-        if up.close is not None and not self.stats.closed_by:
-            self._closing("browser", up.close[0])
+        if self.relaying:
+            if self.backend_open and self.backend is not None:
+                self.backend.write(data)
+            if up.close is not None and not self.stats.closed_by:
+                self._closing("browser", up.close[0])
+        elif up.close is not None and self.browser_open:
+            self.browser.close()  # the browser answered devproxy's Close
         return False, b""
 
     def feed_eof(self) -> None:
@@ -118,13 +126,16 @@ class _Splice(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         down = self.stats.down
         down.feed(data)
-        browser = self.browser
-        if self.browser_open:
-            browser.write(data)
-            if browser.get_write_buffer_size() > _HIGH_WATER and not self._backend_paused:
-                self._pause_backend()
-        if down.close is not None and not self.stats.closed_by:
-            self._closing("backend", down.close[0])
+        if self.relaying:
+            browser = self.browser
+            if self.browser_open:
+                browser.write(data)
+                if browser.get_write_buffer_size() > _HIGH_WATER and not self._backend_paused:
+                    self._pause_backend()
+            if down.close is not None and not self.stats.closed_by:
+                self._closing("backend", down.close[0])
+        elif down.close is not None and self.backend_open and self.backend is not None:
+            self.backend.close()  # the backend answered devproxy's Close
 
     def eof_received(self) -> bool:
         return False  # the backend is done sending: close, as a WebSocket does
@@ -151,8 +162,11 @@ class _Splice(asyncio.Protocol):
     async def _resume_backend(self) -> None:
         with contextlib.suppress(ConnectionError):
             await self.writer.drain()  # returns once the browser has taken enough
-        self._backend_paused = False
-        if self.backend_open and self.backend is not None:
+        self._unpause_backend()
+
+    def _unpause_backend(self) -> None:
+        if self._backend_paused and self.backend_open and self.backend is not None:
+            self._backend_paused = False
             self.backend.resume_reading()
 
     def _closing(self, side: str, code: int | None) -> None:
@@ -162,13 +176,13 @@ class _Splice(asyncio.Protocol):
         self._close_later()
 
     def _close_later(self) -> None:
-        # §7.1.1: the backend (the server) should now close the TCP connection once the
-        # Close has gone both ways; if neither end does, devproxy does.
+        # §7.1.1: once the Close has gone both ways the backend (the server) closes the
+        # TCP connection; a side that neither answers nor closes is dropped after this.
         if self._timer is None:
             self._timer = self.loop.call_later(2 * _CLOSE_TIMEOUT, self.abort)
 
     def _gone(self, side: str) -> None:
-        """``side``'s connection closed; the other is closed after what is buffered."""
+        """``side``'s connection closed: end the other one too."""
         stats = self.stats
         if side == "browser":
             if not self.browser_open:
@@ -177,11 +191,9 @@ class _Splice(asyncio.Protocol):
             if not stats.closed_by:
                 stats.closed_by, stats.close_code = "browser", _NO_CLOSE_FRAME
             if self.backend_open and self.backend is not None:
-                if stats.up.close is None and stats.up.between_frames:
-                    # Tell the backend as a browser leaving a page does (§7.4.1).
-                    self.backend.write(close_frame(GOING_AWAY, "browser went away",
-                                                   masked=True))
-                self.backend.close()
+                # Tell the backend as a browser leaving a page does (§7.4.1: 1001).
+                self.relaying = False
+                self._end_backend("browser went away")
         else:
             if not self.backend_open:
                 return
@@ -194,25 +206,40 @@ class _Splice(asyncio.Protocol):
                 # poll for a restart only after an unclean close never reconnect.
                 self.browser.close()
         if self.browser_open or self.backend_open:
-            self._close_later()  # the side still open has this long to take its bytes
+            self._close_later()
         else:
             self._end()
 
+    def _end_backend(self, reason: str) -> None:
+        """Send the backend a Close 1001 if one may go now, and read on until it answers."""
+        assert self.backend is not None
+        up, down = self.stats.up, self.stats.down
+        if down.close is not None or up.close is not None or not up.between_frames:
+            self.backend.close()  # already closing, or a frame was cut off half way
+            return
+        self.backend.write(close_frame(GOING_AWAY, reason, masked=True))
+        self._unpause_backend()
+
+    def _end_browser(self, reason: str) -> None:
+        """The same towards the browser."""
+        up, down = self.stats.up, self.stats.down
+        if up.close is not None or down.close is not None or not down.between_frames:
+            self.browser.close()
+            return
+        self.browser.write(close_frame(GOING_AWAY, reason, masked=False))
+        self.browser.resume_reading()
+
     def shut_down(self) -> None:
-        """devproxy is stopping: a Close 1001 to each side that can take one, then close."""
+        """devproxy is stopping: a Close 1001 to each side, then each closes on its answer."""
         stats = self.stats
         if not stats.closed_by:
             stats.closed_by, stats.close_code = "devproxy", GOING_AWAY
+        self.relaying = False
         reason = "devproxy is shutting down"
-        if self.browser_open and stats.down.close is None and stats.down.between_frames:
-            self.browser.write(close_frame(GOING_AWAY, reason, masked=False))
-        if self.backend_open and self.backend is not None and stats.up.close is None \
-                and stats.up.between_frames:
-            self.backend.write(close_frame(GOING_AWAY, reason, masked=True))
         if self.browser_open:
-            self.browser.close()
+            self._end_browser(reason)
         if self.backend_open and self.backend is not None:
-            self.backend.close()
+            self._end_backend(reason)
         self._close_later()
 
     def abort(self) -> None:
