@@ -36,7 +36,7 @@ Fields = Headers | list[tuple[str, str]] | bytes | CIMultiDict[str] | CIMultiDic
 Kept = Headers | list[tuple[str, str]] | bytes | str
 _MESSAGES_KEPT = 20  # last WebSocket messages and SSE events per record
 _PREVIEW = 500  # characters of one message or event
-BODY_BUDGET = 8 * 1024 * 1024  # bytes of bodies kept across all records
+BODY_BUDGET = 4 * 1024 * 1024  # bytes of bodies kept across all records (64 whole 64 KiB ones)
 
 
 class _Tally:
