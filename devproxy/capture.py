@@ -63,6 +63,7 @@ class Record:
 
     __slots__ = (
         "_backend_response",
+        "_binary_response",
         "_body_limit",
         "_browser_request",
         "_browser_response",
@@ -124,6 +125,7 @@ class Record:
         self.ws_up = self.ws_down = 0  # messages browser -> backend, and back
         self.events: list[str] | None = None  # SSE events, newest last
         self._body_limit = body_limit
+        self._binary_response = False
         self._tally = tally if tally is not None else _Tally()
 
     # The four header sections: set from whatever the request has (a multidict, a
@@ -164,9 +166,16 @@ class Record:
         self.request_body, cut = _keep(self, self.request_body, chunk)
         self.request_body_cut = cut or self.request_body_cut
 
+    def binary_response(self) -> None:
+        """The response is of a type the page shows as size and type only: its bytes are
+        counted, not kept (keeping them cost memory and cache for nothing shown)."""
+        self._binary_response = True
+
     def download(self, chunk: bytes) -> None:
         size = len(chunk)
         self.bytes_out += size
+        if self._binary_response:
+            return
         if self.kind == "sse":
             self._sse(chunk)
         if not self.response_body and size <= self._body_limit:
@@ -229,8 +238,7 @@ class Record:
             "response_changes": header_diff(self.backend_response, self.browser_response),
             "request_body": body_view(self.request_body, self.request_body_cut,
                                       _header(self.browser_request, "content-type")),
-            "response_body": body_view(self.response_body, self.response_body_cut,
-                                       _header(self.backend_response, "content-type")),
+            "response_body": self.response_view(),
             "websocket": {"up": self.ws_up, "down": self.ws_down,
                           "last": self.messages or []} if self.kind == "websocket" else None,
             "sse_events": (self.events or []) if self.kind == "sse" else None,
@@ -244,6 +252,14 @@ class Record:
                                       self.request_body, self.request_body_cut)
                      if self.upstream_url else None},
         }
+
+    def response_view(self) -> dict[str, Any] | None:
+        if self._binary_response:
+            content_type = _header(self.backend_response, "content-type") or ""
+            return {"type": content_type.split(";")[0].strip().lower(),
+                    "size": self.bytes_out, "truncated": False, "binary": True}
+        return body_view(self.response_body, self.response_body_cut,
+                         _header(self.backend_response, "content-type"))
 
     def _cross_origin(self) -> str | None:
         origin = _header(self.browser_request, "origin")
@@ -437,8 +453,7 @@ def body_view(body: bytes | bytearray, cut: bool, content_type: str | None
     if not body:
         return None
     kind = (content_type or "").split(";")[0].strip().lower()
-    textual = kind.startswith("text/") or kind.endswith(("json", "xml", "javascript")) or \
-        kind in ("application/x-www-form-urlencoded", "")
+    textual = shown_as_text(kind)
     view: dict[str, Any] = {"type": kind, "size": len(body), "truncated": cut}
     if textual:
         try:
@@ -447,6 +462,13 @@ def body_view(body: bytes | bytearray, cut: bool, content_type: str | None
             textual = False
     view["binary"] = not textual
     return view
+
+
+def shown_as_text(content_type: str) -> bool:
+    """Whether the page shows a body of this type as text (else as size and type)."""
+    kind = content_type.split(";")[0].strip().lower()
+    return kind.startswith("text/") or kind.endswith(("json", "xml", "javascript")) or \
+        kind in ("application/x-www-form-urlencoded", "")
 
 
 def curl(method: str, url: str, headers: Sequence[tuple[str, str]],
@@ -515,8 +537,7 @@ def har(records: Iterable[Record]) -> dict[str, Any]:
         query = record.target.partition("?")[2]
         body = body_view(record.request_body, record.request_body_cut,
                          _header(record.browser_request, "content-type"))
-        response_body = body_view(record.response_body, record.response_body_cut,
-                                  _header(record.browser_response, "content-type"))
+        response_body = record.response_view()
         wait = record.ttfb_ms if record.ttfb_ms is not None else 0
         total = record.duration_ms if record.duration_ms is not None else record.elapsed_ms()
         entry: dict[str, Any] = {

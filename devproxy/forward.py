@@ -17,7 +17,7 @@ from aiohttp import StreamReader, web
 from multidict import CIMultiDict
 
 from . import h1
-from .capture import Record
+from .capture import Record, shown_as_text
 from .config import Route, Target
 from .headers import request_headers, response_headers
 from .paths import upstream_path
@@ -233,8 +233,12 @@ async def _relay(
     response.upstream_lacks = tuple(
         name for name in ("Content-Type", "Server") if name not in upstream
     )
-    if record is not None and upstream.get("Content-Type", "").startswith("text/event-stream"):
-        record.kind = "sse"
+    if record is not None:
+        content_type = upstream.get("Content-Type", "")
+        if content_type.startswith("text/event-stream"):
+            record.kind = "sse"
+        elif not shown_as_text(content_type):
+            record.binary_response()
     if conn.body_ready():
         # The whole body came with the headers (most API and module responses): send
         # headers and body in one write, one syscall instead of three. Never for a body

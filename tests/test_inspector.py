@@ -15,6 +15,7 @@ from multidict import CIMultiDict
 
 from devproxy.capture import Captures, cookie_verdicts, curl, har, header_diff
 from devproxy.config import TOKEN_PATTERN, CorsPolicy, Inspector
+from devproxy.state import CAPTURES
 
 from .conftest import route
 
@@ -297,3 +298,27 @@ def test_a_kept_header_section_reads_back_as_it_was(fields: list[tuple[str, str]
     record.browser_response = CIMultiDict(fields)
     assert list(record.browser_request) == fields
     assert list(record.browser_response) == fields
+
+
+async def test_binary_bodies_are_counted_not_kept(backend_factory, proxy_factory,
+                                                  client) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        if request.path == "/image":
+            return web.Response(body=b"\x89PNG" + bytes(5000), content_type="image/png")
+        return web.json_response({"ok": True})
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/", backend.url))
+    for path in ("/image", "/data"):
+        async with client.get(proxy.url + path) as resp:
+            await resp.read()
+    await asyncio.sleep(0.1)
+    data, image = await api(client, proxy, "requests")
+    image_detail = await api(client, proxy, f"requests/{image['id']}")
+    # The page shows binary bodies as type and size only, so none is held in memory.
+    assert image_detail["response_body"] == {"type": "image/png", "size": 5004,
+                                             "truncated": False, "binary": True}
+    kept = proxy.server.app[CAPTURES].get(image["id"])
+    assert kept is not None and kept.response_body == b""
+    data_detail = await api(client, proxy, f"requests/{data['id']}")
+    assert data_detail["response_body"]["text"] == '{"ok": true}'
