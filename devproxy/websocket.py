@@ -63,11 +63,9 @@ _HIGH_WATER = 256 * 1024
 class SocketStats:
     """Figures for one spliced socket (for the log and inspector), read off its frames."""
 
-    __slots__ = ("close_code", "closed_by", "down", "opened", "path", "record", "route", "up")
+    __slots__ = ("close_code", "closed_by", "down", "opened", "path", "route", "up")
 
-    def __init__(self, route: str, path: str, up: FrameWatch, down: FrameWatch,
-                 record: Record | None = None) -> None:
-        self.record = record  # the inspector's, when it is on
+    def __init__(self, route: str, path: str, up: FrameWatch, down: FrameWatch) -> None:
         self.route = route
         self.path = path
         self.opened = time.monotonic()
@@ -423,7 +421,7 @@ async def _splice(request: web.Request, route: Route, conn: Connection, head: h1
     deflate = deflate_accepted(extensions)
     up = FrameWatch(_inspected(record, True), deflate=deflate)
     down = FrameWatch(_inspected(record, False), deflate=deflate)
-    stats = SocketStats(route.path, request.path, up, down, record)
+    stats = SocketStats(route.path, request.path, up, down)
     splice = _Splice(browser, writer, stats,
                      asyncio.get_running_loop())
     # From here aiohttp hands the browser's bytes to the splice instead of parsing them.
