@@ -69,9 +69,10 @@ def ws_url(proxy, path: str = "/ws") -> str:
     return f"ws://127.0.0.1:{proxy.port}{path}"
 
 
-def frame(opcode: int, payload: bytes, *, fin: bool = True, mask: bool = True) -> bytes:
-    """One RFC 6455 §5.2 frame; clients mask, servers do not."""
-    head = bytes([(0x80 if fin else 0) | opcode])
+def frame(opcode: int, payload: bytes, *, fin: bool = True, mask: bool = True,
+          rsv1: bool = False) -> bytes:
+    """One RFC 6455 §5.2 frame; clients mask, servers do not. ``rsv1``: compressed."""
+    head = bytes([(0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode])
     bit, size = (0x80 if mask else 0), len(payload)
     if size < 126:
         head += bytes([bit | size])

@@ -22,21 +22,7 @@ from devproxy.wsframes import (
     unmask,
 )
 
-
-def frame(opcode: int, payload: bytes, *, fin: bool = True, mask: bool = False,
-          rsv1: bool = False) -> bytes:
-    head = bytes([(0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode])
-    bit, size = (0x80 if mask else 0), len(payload)
-    if size < 126:
-        head += bytes([bit | size])
-    elif size < 65536:
-        head += bytes([bit | 126]) + struct.pack("!H", size)
-    else:
-        head += bytes([bit | 127]) + struct.pack("!Q", size)
-    if not mask:
-        return head + payload
-    key = os.urandom(4)
-    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+from .test_websocket import frame
 
 
 def watched(stream: bytes, cuts: list[int], **kwargs) -> tuple[FrameWatch, list]:
@@ -72,7 +58,7 @@ def test_messages_counts_and_close_survive_any_split(cuts: list[int]) -> None:
 
 
 def test_a_frame_cut_in_its_head_or_payload_is_not_between_frames() -> None:
-    data = frame(TEXT, b"abcdef")
+    data = frame(TEXT, b"abcdef", mask=False)
     watch = FrameWatch()
     watch.feed(data[:1])
     assert not watch.between_frames  # half a head
@@ -84,7 +70,7 @@ def test_a_frame_cut_in_its_head_or_payload_is_not_between_frames() -> None:
 
 def test_counts_only_without_a_listener() -> None:
     watch = FrameWatch()
-    watch.feed(frame(TEXT, b"a" * 300) + frame(CLOSE, b""))
+    watch.feed(frame(TEXT, b"a" * 300, mask=False) + frame(CLOSE, b"", mask=False))
     assert (watch.messages, watch.bytes, watch.close) == (1, 300, (None, ""))
 
 
@@ -110,14 +96,14 @@ def test_compressed_messages_are_previewed_inflated(takeover: bool) -> None:
 
 
 def test_compressed_messages_without_deflate_are_named_not_shown() -> None:
-    stream = b"".join(frame(BINARY, d, rsv1=True) for d in _deflated([b"abc" * 50]))
+    stream = b"".join(frame(BINARY, d, rsv1=True, mask=False) for d in _deflated([b"abc" * 50]))
     _, seen = watched(stream, [])
     assert seen[0][0] == b"(compressed)"
 
 
 def test_a_deflate_bomb_is_previewed_without_inflating_it_whole() -> None:
     bomb = _deflated([b"\x00" * (64 * 1024 * 1024)])[0]  # 64 MiB in about 64 KiB
-    _, seen = watched(frame(BINARY, bomb, rsv1=True), [1000, 20000], preview=8,
+    _, seen = watched(frame(BINARY, bomb, rsv1=True, mask=False), [1000, 20000], preview=8,
                       deflate=True)
     assert seen == [(b"\x00" * 8, len(bomb))]
 
