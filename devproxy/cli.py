@@ -77,7 +77,7 @@ def up(
 
     watch = None if no_reload else config.source  # None too for --route flags alone
     try:
-        _run_loop(_run(config, quiet=quiet, watch=watch, overrides=overrides))
+        _run_loop(lambda: _run(config, quiet=quiet, watch=watch, overrides=overrides))
     except BindError as exc:
         _fail(str(exc))
 
@@ -157,7 +157,7 @@ def demo(listen: str, open_browser: bool) -> None:
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--listen") from exc
     _setup_logging(verbose=False, quiet=True)
-    _run_loop(_run_demo(where, open_browser))
+    _run_loop(lambda: _run_demo(where, open_browser))
 
 
 async def _run_demo(where: Listen, open_browser: bool) -> None:
@@ -512,19 +512,26 @@ def _shorten_bad_requests(record: logging.LogRecord) -> bool:
     return True
 
 
-def _run_loop(main: Coroutine[Any, Any, None]) -> None:
-    """Run ``main`` on uvloop when it is installed (the ``fast`` extra), else on asyncio's
-    own loop. ``DEVPROXY_LOOP=asyncio`` keeps asyncio's loop even with uvloop there."""
-    if os.environ.get("DEVPROXY_LOOP", "").lower() != "asyncio":
+def _run_loop(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run ``main()`` on uvloop when it is installed (the ``fast`` extra), else on asyncio's
+    own loop. ``DEVPROXY_LOOP=asyncio`` keeps asyncio's loop even with uvloop there;
+    ``DEVPROXY_LOOP=uvloop`` insists on uvloop."""
+    wanted = os.environ.get("DEVPROXY_LOOP", "").strip().lower()
+    if wanted not in ("", "asyncio", "uvloop"):
+        _fail(f"DEVPROXY_LOOP={os.environ['DEVPROXY_LOOP']!r}: use asyncio or uvloop, "
+              "or leave it unset (uvloop when installed)")
+    if wanted != "asyncio":
         try:
             import uvloop
         except ImportError:
-            pass
+            if wanted == "uvloop":
+                _fail("DEVPROXY_LOOP=uvloop, but uvloop is not installed: "
+                      "pip install 'devproxy[fast]'")
         else:
             with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-                runner.run(main)
+                runner.run(main())
             return
-    asyncio.run(main)
+    asyncio.run(main())
 
 
 def _fail(message: str, *, prefix: bool = True) -> NoReturn:

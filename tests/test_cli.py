@@ -194,6 +194,14 @@ async def test_up_runs_on_uvloop_when_installed_unless_told_not_to(
     assert f"event loop: {loop}" in proc.banner + log
 
 
+def test_an_unknown_event_loop_name_is_a_one_line_error(monkeypatch) -> None:
+    monkeypatch.setitem(_ENV, "DEVPROXY_LOOP", "trio")
+    result = run("up", "--listen", "127.0.0.1:0", "--route", "/=http://127.0.0.1:9")
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert "DEVPROXY_LOOP='trio': use asyncio or uvloop" in result.stderr
+
+
 @pytest.mark.parametrize("no_reload", [False, True], ids=["watching", "no-reload"])
 async def test_up_applies_config_edits_unless_told_not_to(aiohttp_server, running, tmp_path,
                                                           no_reload) -> None:
