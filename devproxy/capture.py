@@ -10,10 +10,9 @@ passes; listeners (the live stream) are plain callbacks.
 from __future__ import annotations
 
 import collections
-import itertools
+import functools
 import shlex
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -97,10 +96,12 @@ class Record:
     )
 
     def __init__(self, record_id: int, method: str, target: str, origin: str, remote: str,
-                 headers: Fields, body_limit: int, tally: _Tally | None = None) -> None:
+                 headers: Fields, body_limit: int, tally: _Tally | None = None,
+                 start: float | None = None) -> None:
         self.id = record_id
         self.started = time.time()
-        self._start = time.perf_counter()
+        # ``start``: the handler's own perf_counter() reading, when it has one.
+        self._start = time.perf_counter() if start is None else start
         self.method, self.target, self.origin, self.remote = method, target, origin, remote
         self._browser_request = _kept(headers)
         self.route = ""
@@ -158,6 +159,10 @@ class Record:
     def browser_response(self, fields: Fields) -> None:
         self._browser_response = _kept(fields)
 
+    @property
+    def has_browser_response(self) -> bool:
+        return bool(self._browser_response)
+
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self._start) * 1000
 
@@ -166,10 +171,19 @@ class Record:
         self.request_body, cut = _keep(self, self.request_body, chunk)
         self.request_body_cut = cut or self.request_body_cut
 
-    def binary_response(self) -> None:
-        """The response is of a type the page shows as size and type only: its bytes are
-        counted, not kept (keeping them cost memory and cache for nothing shown)."""
-        self._binary_response = True
+    def answered(self, head: bytes) -> None:
+        """The backend's response head arrived: the time to first byte, and the head."""
+        self.ttfb_ms = (time.perf_counter() - self._start) * 1000
+        self._backend_response = head
+
+    def content_type(self, content_type: str) -> None:
+        """The response's Content-Type: an event stream's events are shown, and a type the
+        page shows as size and type only has its bytes counted, not kept (keeping them cost
+        memory and cache for nothing shown)."""
+        if content_type.startswith("text/event-stream"):
+            self.kind = "sse"
+        elif not shown_as_text(content_type):
+            self._binary_response = True
 
     def download(self, chunk: bytes) -> None:
         size = len(chunk)
@@ -329,22 +343,26 @@ class Captures:
         self.history = history
         self.body_limit = body_limit
         self.body_budget = body_budget
-        self._records: OrderedDict[int, Record] = OrderedDict()
-        self._ids = itertools.count(1)
+        # A ring indexed by id: record n is at n % history until record n + history
+        # takes its place. One list read and write per request.
+        self._ring: list[Record | None] = [None] * history
+        self._newest = 0  # the last id given
         self._tally = _Tally()
         self._evicted = _Tally(trimmed=False)  # where records that left the ring count
         self.listeners: list[Callable[[str, Record], None]] = []
 
     def start(self, method: str, target: str, origin: str, remote: str,
-              headers: Fields) -> Record:
-        record = Record(next(self._ids), method, target, origin, remote, headers,
-                        self.body_limit, self._tally)
-        records = self._records
-        records[record.id] = record
-        if len(records) > self.history:
+              headers: Fields, start: float | None = None) -> Record:
+        """A new record; ``start`` is the request's perf_counter() reading, if taken."""
+        self._newest = record_id = self._newest + 1
+        record = Record(record_id, method, target, origin, remote, headers,
+                        self.body_limit, self._tally, start)
+        ring, slot = self._ring, record_id % self.history
+        old = ring[slot]
+        ring[slot] = record
+        if old is not None:
             # Its bodies go, and a stream still filling it (an evicted SSE or upload)
             # no longer counts against the budget. Inline: this runs on every request.
-            old = records.popitem(last=False)[1]
             tally = self._tally
             tally.kept -= len(old.request_body) + len(old.response_body)
             old.request_body = old.response_body = b""
@@ -383,21 +401,29 @@ class Captures:
             listener(event, record)
 
     def get(self, record_id: int) -> Record | None:
-        return self._records.get(record_id)
+        if not self._newest - self.history < record_id <= self._newest:
+            return None
+        return self._ring[record_id % self.history]
 
     def newest_first(self) -> list[Record]:
-        return list(reversed(self._records.values()))
+        ring, history = self._ring, self.history
+        ids = range(self._newest, max(self._newest - history, 0), -1)
+        kept = (ring[i % history] for i in ids)
+        return [record for record in kept if record is not None]
 
     def clear(self) -> None:
-        for record in self._records.values():
-            _forget_bodies(record)
-            record._tally = self._evicted
-        self._records.clear()
+        for record in self._ring:
+            if record is not None:
+                _forget_bodies(record)
+                record._tally = self._evicted
+        self._ring = [None] * self.history
         if self._tally.holders is not None:
             self._tally.holders.clear()
 
 
 def _kept(fields: Fields) -> Kept:
+    if fields.__class__ is bytes:  # a head as sent or received: the usual case, first
+        return fields
     if isinstance(fields, (tuple, bytes, list)):
         return fields
     # Names are tokens and values hold no CR or LF (llhttp, h1 and the config loader
@@ -464,8 +490,12 @@ def body_view(body: bytes | bytearray, cut: bool, content_type: str | None
     return view
 
 
+@functools.lru_cache(maxsize=256)
 def shown_as_text(content_type: str) -> bool:
-    """Whether the page shows a body of this type as text (else as size and type)."""
+    """Whether the page shows a body of this type as text (else as size and type).
+
+    Asked once per response, of a handful of distinct values: remembered (a fifth of
+    the cost of working it out)."""
     kind = content_type.split(";")[0].strip().lower()
     return kind.startswith("text/") or kind.endswith(("json", "xml", "javascript")) or \
         kind in ("application/x-www-form-urlencoded", "")

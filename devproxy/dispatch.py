@@ -54,7 +54,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
     if captures is not None:
         record = captures.start(request.method, request.raw_path,
                                 f"{request.scheme}://{request.host}", request.remote or "",
-                                request.headers)
+                                request.headers, start)
     if refusal is not None:
         response: web.StreamResponse = _refuse(request, refusal)
     else:
@@ -86,7 +86,8 @@ def _finish(record: Record, route: Route | None, response: web.StreamResponse) -
     record.route = route.path if route else ""
     if route is not None and route.static is not None:
         record.kind = "static"
-    if response.prepared or isinstance(response, web.Response):
+    if not record.has_browser_response and (response.prepared or
+                                            isinstance(response, web.Response)):
         record.browser_response = response.headers
     if isinstance(response, web.Response) and isinstance(response.body, bytes) \
             and not record.bytes_out:

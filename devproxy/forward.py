@@ -17,7 +17,7 @@ from aiohttp import StreamReader, web
 from multidict import CIMultiDict
 
 from . import h1
-from .capture import Record, shown_as_text
+from .capture import Record
 from .config import Route, Target
 from .headers import request_headers, response_headers
 from .paths import upstream_path
@@ -90,8 +90,7 @@ async def forward_http(
     outages.succeeded(target, route.path)
     try:
         if record is not None:
-            record.ttfb_ms = record.elapsed_ms()
-            record.backend_response = head.block
+            record.answered(head.block)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("upstream response %s %s%s\n%s", head.status, target.origin, path,
                          _dump(head.headers))
@@ -234,11 +233,7 @@ async def _relay(
         name for name in ("Content-Type", "Server") if name not in upstream
     )
     if record is not None:
-        content_type = upstream.get("Content-Type", "")
-        if content_type.startswith("text/event-stream"):
-            record.kind = "sse"
-        elif not shown_as_text(content_type):
-            record.binary_response()
+        record.content_type(upstream.get("Content-Type", ""))
     if conn.body_ready():
         # The whole body came with the headers (most API and module responses): send
         # headers and body in one write, one syscall instead of three. Never for a body
@@ -249,6 +244,8 @@ async def _relay(
             record.download(body)
         try:
             await response.prepare(request)
+            if record is not None:
+                record.browser_response = _head_as_sent(response)
             await response.write_eof(body)
         except ConnectionError:
             pass  # the client went away (wrk stopping, a tab closed): nothing to tell it
@@ -260,7 +257,7 @@ async def _relay(
     await response.prepare(request)
     if record is not None:  # a stream: show its status now, not when it ends
         record.status = response.status
-        record.browser_response = response.headers
+        record.browser_response = _head_as_sent(response)
         request.app[CAPTURES].done(record)
     while True:
         try:
@@ -285,6 +282,14 @@ async def _relay(
             return response  # the client went away; the upstream is closed by our caller
     await response.write_eof()
     return response
+
+
+def _head_as_sent(response: web.StreamResponse) -> bytes | CIMultiDict[str]:
+    """The response head as the browser gets it: aiohttp's own serialised bytes while it
+    holds them for the first body write (one object to keep, nothing to join), else the
+    headers as they stand after ``prepare``."""
+    head = getattr(response._payload_writer, "_headers_buf", None)
+    return head if isinstance(head, bytes) else response.headers
 
 
 def _dump(headers: Iterable[tuple[str, str]]) -> str:

@@ -342,8 +342,7 @@ async def proxy_websocket(
         outages.succeeded(target, route.path)
         if record is not None:
             record.connect_ms = conn.connect_ms
-            record.ttfb_ms = record.elapsed_ms()
-            record.backend_response = head.block
+            record.answered(head.block)
         if head.status != 101:
             return await _refused(request, route, head, await _some_body(conn))
         problem = handshake_problem(head.headers, request.headers["Sec-WebSocket-Key"])

@@ -233,10 +233,41 @@ def test_curl_quotes_for_the_shell_and_names_a_rewritten_host() -> None:
 
 def test_captures_ring_drops_the_oldest() -> None:
     captures = Captures(history=2)
+    assert captures.newest_first() == [] and captures.get(1) is None
     for i in range(3):
         captures.start("GET", f"/{i}", "http://x", "", [])
     assert [r.target for r in captures.newest_first()] == ["/2", "/1"]
     assert har(captures.newest_first())["log"]["version"] == "1.2"
+    assert captures.get(1) is None  # its slot now holds request 3
+    assert [captures.get(n).target for n in (2, 3)] == ["/1", "/2"]  # type: ignore[union-attr]
+    assert captures.get(4) is None and captures.get(0) is None
+    captures.clear()
+    assert captures.newest_first() == [] and captures.get(3) is None
+    assert captures.start("GET", "/after", "http://x", "", []).id == 4  # ids go on
+
+
+async def test_the_response_is_shown_as_the_browser_received_it(backend_factory, proxy_factory
+                                                                ) -> None:
+    # Read off the wire, the head the client got must be the one the inspector shows,
+    # with what devproxy added after the backend answered (CORS headers, its framing).
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(text="hi", headers={"X-Backend": "1", "Set-Cookie": "a=1; Path=/"})
+
+    backend = await backend_factory(handler)
+    policy = CorsPolicy(origins=(FRONT,), credentials=True)
+    proxy = await proxy_factory(route("/api", backend.url, cors=policy))
+    reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+    writer.write(f"GET /api/x HTTP/1.1\r\nHost: 127.0.0.1:{proxy.port}\r\n"
+                 f"Origin: {FRONT}\r\nConnection: close\r\n\r\n".encode())
+    head = (await reader.readuntil(b"\r\n\r\n")).decode()
+    await reader.read()
+    writer.close()
+    received = [tuple(line.split(": ", 1)) for line in head.split("\r\n")[1:] if line]
+    captures = proxy.server.app[CAPTURES]
+    [record] = captures.newest_first()
+    assert [list(pair) for pair in record.browser_response] == [list(p) for p in received]
+    names = {name.lower() for name, _ in received}
+    assert {"access-control-allow-origin", "x-backend", "set-cookie"} <= names
 
 
 def test_bodies_of_old_requests_go_first_when_the_budget_is_reached() -> None:
