@@ -130,16 +130,27 @@ class Connection(asyncio.Protocol):
             self.transport.close()
             return
         buffer = self._buffer
-        search_from = max(0, len(buffer) - 3)
-        buffer += data
+        pending: bytes | bytearray
+        if buffer:
+            search_from = max(0, len(buffer) - 3)
+            buffer += data
+            pending = buffer
+        else:
+            # The usual case, a head that came whole in one read: parsed from ``data``
+            # itself, so a body that came with it is copied once, not three times.
+            search_from = 0
+            pending = data
         while True:
-            end, body_start = h1.head_end(buffer, search_from)
+            end, body_start = h1.head_end(pending, search_from)
             if end < 0:
+                if pending is data:
+                    buffer += data
                 if len(buffer) > h1.HEAD_LIMIT:
                     raise h1.ParseError(f"response head larger than {h1.HEAD_LIMIT} bytes")
                 return
-            head = h1.parse_head(bytes(buffer[:end]), method=self._method)
-            rest = bytes(buffer[body_start:])
+            # bytes() of bytes is the same object: a copy only when from the buffer.
+            head = h1.parse_head(bytes(pending[:end]), method=self._method)
+            rest = bytes(pending[body_start:])
             buffer.clear()
             if 100 <= head.status < 200:
                 if head.status == 101:
@@ -150,6 +161,7 @@ class Connection(asyncio.Protocol):
                     return
                 # Interim responses (100 Continue, 103 Early Hints): read past them.
                 buffer += rest
+                pending = buffer
                 search_from = 0
                 continue
             break

@@ -137,6 +137,35 @@ async def test_interim_responses_are_read_past(raw_backend, proxy_factory, clien
         assert response.status == 200 and await response.read() == b"ok"
 
 
+INTERIM_THEN_OK = (b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"
+                   b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: 1\r\n\r\nhello")
+
+
+@pytest.mark.parametrize("cuts", [
+    (),  # all in one read
+    (len(INTERIM_THEN_OK) - 5,),  # the body after the head
+    (40, 41, 42),  # through the interim head's blank line
+    (44, 50),  # inside the final status line
+    (len(INTERIM_THEN_OK) - 8, len(INTERIM_THEN_OK) - 6),  # through the final blank line
+    tuple(range(1, len(INTERIM_THEN_OK))),  # a byte at a time
+])
+async def test_a_head_arriving_in_pieces_is_read_the_same(raw_backend, proxy_factory, client,
+                                                          cuts: tuple[int, ...]):
+    async def script(reader: Any, writer: asyncio.StreamWriter, n: int) -> None:
+        for start, stop in zip((0, *cuts), (*cuts, len(INTERIM_THEN_OK)), strict=True):
+            writer.write(INTERIM_THEN_OK[start:stop])
+            await writer.drain()
+            await asyncio.sleep(0.002)  # a read each, most of the time
+
+    backend = await raw_backend(script)
+    proxy = await proxy_factory(route("/", backend.url))
+    for _ in range(2):  # and the connection is fit for the next request
+        async with client.get(proxy.url + "/") as response:
+            assert response.status == 200 and response.headers["X-A"] == "1"
+            assert await response.read() == b"hello"
+    assert backend.connections == 1
+
+
 async def test_a_chunked_body_with_trailers_arrives_whole(raw_backend, proxy_factory, client):
     backend = await raw_backend(answer(
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
