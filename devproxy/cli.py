@@ -25,7 +25,7 @@ import click
 from aiohttp.http_exceptions import HttpProcessingError
 from multidict import CIMultiDict
 
-from . import EXPORT_FORMATS, __version__
+from . import EXPORT_FORMATS, __version__, heap
 from .app import ProxyServer
 from .config import Config, Listen, Route, parse_listen
 from .dispatch import AccessLog
@@ -516,6 +516,7 @@ def _run_loop(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
     """Run ``main()`` on uvloop when it is installed (the ``fast`` extra), else on asyncio's
     own loop. ``DEVPROXY_LOOP=asyncio`` keeps asyncio's loop even with uvloop there;
     ``DEVPROXY_LOOP=uvloop`` insists on uvloop."""
+    logging.getLogger("devproxy").debug("%s", heap.tune())
     wanted = os.environ.get("DEVPROXY_LOOP", "").strip().lower()
     if wanted not in ("", "asyncio", "uvloop"):
         _fail(f"DEVPROXY_LOOP={os.environ['DEVPROXY_LOOP']!r}: use asyncio or uvloop, "
