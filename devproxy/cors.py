@@ -152,8 +152,17 @@ def is_cors_header(name: str) -> bool:
     return name.lower().startswith(_CORS_RESPONSE_PREFIX)
 
 
+def cors_header_names(names: Iterable[str]) -> list[str]:
+    """The names among ``names`` that ``is_cors_header`` accepts; one pass, no call per
+    name (run on every response on a CORS route)."""
+    prefix, size = _CORS_RESPONSE_PREFIX, len(_CORS_RESPONSE_PREFIX)
+    return [name for name in names if name[:size].lower() == prefix]
+
+
 def merge_vary(existing: Sequence[str], name: str = "Origin") -> str:
     """One Vary value with ``name`` added once (RFC 9110 §12.5.5); ``*`` stays ``*``."""
+    if not existing:
+        return name  # the usual case: no Vary from the backend
     items = [item for value in existing for item in header_list(value)]
     if "*" in items:
         return "*"

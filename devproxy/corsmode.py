@@ -16,7 +16,7 @@ from pathlib import Path
 from aiohttp import web
 from multidict import CIMultiDict
 
-from .cors import CorsRules, cors_check, is_cors_header, merge_vary
+from .cors import CorsRules, cors_check, cors_header_names, merge_vary
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ async def add_cors_headers(request: web.Request, response: web.StreamResponse) -
         if origin is not None:
             _check_backend(request, rules, origin, out)
         return
-    for name in [name for name in out if is_cors_header(name)]:
+    for name in cors_header_names(out):
         out.popall(name, None)  # backend_cors: replace (Fetch rejects duplicates)
     origin = request.headers.get("Origin")
     granted = rules.actual(origin)

@@ -9,6 +9,8 @@ from devproxy.config import CorsPolicy, parse_origin
 from devproxy.cors import (
     CorsRules,
     cors_check,
+    cors_header_names,
+    is_cors_header,
     is_preflight,
     merge_vary,
     needs_preflight,
@@ -121,6 +123,16 @@ def test_is_preflight(method, headers, expected) -> None:
 ])
 def test_merge_vary(existing, merged) -> None:
     assert merge_vary(existing) == merged
+
+
+def test_cors_header_names_are_the_ones_is_cors_header_accepts() -> None:
+    names = ["Access-Control-Allow-Origin", "access-control-max-age", "ACCESS-CONTROL-X",
+             "Access-Control", "Access-Controls-Allow", "X-Access-Control-Allow-Origin",
+             "Vary", "", "Content-Type", "access-control-"]
+    assert cors_header_names(names) == [n for n in names if is_cors_header(n)]
+    assert cors_header_names(names) == ["Access-Control-Allow-Origin",
+                                        "access-control-max-age", "ACCESS-CONTROL-X",
+                                        "access-control-"]
 
 
 @pytest.mark.parametrize(("headers", "unsafe"), [
