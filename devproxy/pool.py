@@ -148,7 +148,8 @@ class Connection(asyncio.Protocol):
                 if len(buffer) > h1.HEAD_LIMIT:
                     raise h1.ParseError(f"response head larger than {h1.HEAD_LIMIT} bytes")
                 return
-            # bytes() of bytes is the same object: a copy only when from the buffer.
+            # From ``data`` the slices are bytes and bytes() keeps them as they are; from
+            # the buffer they are bytearrays, copied once more.
             head = h1.parse_head(bytes(pending[:end]), method=self._method)
             rest = bytes(pending[body_start:])
             buffer.clear()
