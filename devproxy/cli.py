@@ -516,7 +516,10 @@ def _run_loop(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
     """Run ``main()`` on uvloop when it is installed (the ``fast`` extra), else on asyncio's
     own loop. ``DEVPROXY_LOOP=asyncio`` keeps asyncio's loop even with uvloop there;
     ``DEVPROXY_LOOP=uvloop`` insists on uvloop."""
-    logging.getLogger("devproxy").debug("%s", heap.tune())
+    tuning = heap.tune()
+    logging.getLogger("devproxy").debug("%s", tuning.description)
+    if tuning.trim is not None:
+        main = _trimming(main, tuning.trim)
     wanted = os.environ.get("DEVPROXY_LOOP", "").strip().lower()
     if wanted not in ("", "asyncio", "uvloop"):
         _fail(f"DEVPROXY_LOOP={os.environ['DEVPROXY_LOOP']!r}: use asyncio or uvloop, "
@@ -533,6 +536,17 @@ def _run_loop(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
                 runner.run(main())
             return
     asyncio.run(main())
+
+
+def _trimming(main: Callable[[], Coroutine[Any, Any, None]], trim: Callable[[], object]
+              ) -> Callable[[], Coroutine[Any, Any, None]]:
+    async def run() -> None:
+        trimmer = asyncio.create_task(heap.trim_periodically(trim))
+        try:
+            await main()
+        finally:
+            trimmer.cancel()
+    return run
 
 
 def _fail(message: str, *, prefix: bool = True) -> NoReturn:
