@@ -1,5 +1,5 @@
-"""The allocator settings of ``devproxy up``: counted in page faults, which the kernel
-reports exactly, in fresh processes."""
+"""The allocator settings of ``devproxy up``: counted in page faults and resident
+memory, which the kernel reports exactly, in fresh processes."""
 
 from __future__ import annotations
 
