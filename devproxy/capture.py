@@ -130,7 +130,8 @@ class Record:
         self._tally = tally if tally is not None else _Tally()
 
     # The four header sections: set from whatever the request has (a multidict, a
-    # response head's bytes), read as (name, value) pairs.
+    # head's bytes), read as (name, value) pairs. The backend's head is set by
+    # ``answered``.
     @property
     def browser_request(self) -> Headers:
         return pairs(self._browser_request)
@@ -146,10 +147,6 @@ class Record:
     @property
     def backend_response(self) -> Headers:
         return pairs(self._backend_response)
-
-    @backend_response.setter
-    def backend_response(self, fields: Fields) -> None:
-        self._backend_response = _kept(fields)
 
     @property
     def browser_response(self) -> Headers:
@@ -173,7 +170,7 @@ class Record:
 
     def answered(self, head: bytes) -> None:
         """The backend's response head arrived: the time to first byte, and the head."""
-        self.ttfb_ms = (time.perf_counter() - self._start) * 1000
+        self.ttfb_ms = self.elapsed_ms()
         self._backend_response = head
 
     def content_type(self, content_type: str) -> None:
@@ -225,7 +222,7 @@ class Record:
 
     def finish(self, status: int) -> None:
         self.status = status
-        self.duration_ms = (time.perf_counter() - self._start) * 1000
+        self.duration_ms = self.elapsed_ms()
 
     # -- views -------------------------------------------------------------------------
 
