@@ -60,6 +60,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
     else:
         match = snapshot.table.match(path)
         route = match.route if match is not None else None
+        if record is not None and route is not None:
+            record.route = route.path  # now: a socket or stream shows it while open
         cors = snapshot.cors.get(route.path) if route else snapshot.fallback_cors
         if cors is not None and is_preflight(request.method, request.headers):
             # Fetch §3.2.2: devproxy answers preflights itself; the backend never sees them.
@@ -83,7 +85,6 @@ async def handle(request: web.Request) -> web.StreamResponse:
 
 
 def _finish(record: Record, route: Route | None, response: web.StreamResponse) -> None:
-    record.route = route.path if route else ""
     if route is not None and route.static is not None:
         record.kind = "static"
     if not record.has_browser_response and (response.prepared or

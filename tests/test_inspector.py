@@ -118,6 +118,8 @@ async def test_websocket_and_sse_are_shown_with_their_traffic(backend_factory, p
         assert ws.compress  # permessage-deflate end to end: the inspector inflates to show
         await ws.send_str("hi")
         assert (await ws.receive()).data == "echo hi"
+        [open_socket] = await api(client, proxy, "requests")
+        assert open_socket["route"] == "/" and open_socket["duration_ms"] is None
     async with client.get(proxy.url + "/events") as resp:
         await resp.read()
     await asyncio.sleep(0.1)
