@@ -9,7 +9,6 @@ passes; listeners (the live stream) are plain callbacks.
 
 from __future__ import annotations
 
-import collections
 import functools
 import shlex
 import time
@@ -24,48 +23,55 @@ from .corsadvice import Ask, cause, fixes
 # Tuples of strings, not lists: CPython stops tracking such tuples in its cycle
 # collector, so 500 kept requests do not make every collection slower.
 Headers = tuple[tuple[str, str], ...]
-# A header section as given to a record: pairs, a head's bytes as sent or received, or a
-# multidict. Turned into pairs only when shown.
-Fields = Headers | list[tuple[str, str]] | bytes | CIMultiDict[str] | CIMultiDictProxy[str]
+# A request's header fields as its parser read them (aiohttp's ``raw_headers``).
+RawHeaders = tuple[tuple[bytes, bytes], ...]
+# A header section as given to a record: pairs (decoded, or raw as parsed), a head's bytes
+# as sent or received, or a multidict. Turned into pairs only when shown.
+Fields = (Headers | RawHeaders | list[tuple[str, str]] | bytes | CIMultiDict[str]
+          | CIMultiDictProxy[str])
 # As kept: a multidict becomes one string of "name: value" lines. Kept by reference, a
 # multidict and its strings are some twenty objects scattered over the heap, freed cold
 # when the record leaves the ring 500 requests later: under callgrind's cache simulation
 # (1 MiB last level) a small GET had 334 last-level misses with them, 221 without, for
-# two joins that cost 16k instructions.
-Kept = Headers | list[tuple[str, str]] | bytes | str
+# two joins that cost 16k instructions. What the parser read is kept as it is: a tuple
+# made anyway, where the join cost 4,600 instructions per request.
+Kept = Headers | RawHeaders | list[tuple[str, str]] | bytes | str
 _MESSAGES_KEPT = 20  # last WebSocket messages and SSE events per record
 _PREVIEW = 500  # characters of one message or event
 BODY_BUDGET = 4 * 1024 * 1024  # bytes of bodies kept across all records (64 whole 64 KiB ones)
+# What a response's body is to the page, by its Content-Type (``Record._shown``).
+_TEXT, _BINARY, _EVENTS = 0, 1, 2
 
 
 class _Tally:
-    """Body bytes kept across one ``Captures``' records, kept up as bodies grow, so
-    checking the budget costs one comparison instead of a walk over every record; and
-    the records holding bodies, oldest first, so trimming takes bodies from the front
-    instead of walking past the hundreds of records whose bodies already went."""
+    """Body bytes kept by the records counted here, kept up as bodies grow, so checking
+    the budget costs one comparison instead of a walk over every record; and the most a
+    record here may keep of one body."""
 
-    __slots__ = ("holders", "kept")
+    __slots__ = ("kept", "limit")
 
-    def __init__(self, *, trimmed: bool = True) -> None:
+    def __init__(self, limit: int) -> None:
         self.kept = 0
-        # A record may be in it twice, or after its bodies went: skipped when reached.
-        self.holders: collections.deque[Record] | None = \
-            collections.deque() if trimmed else None
-
-    def holding(self, record: Record) -> None:
-        if self.holders is not None:
-            self.holders.append(record)
+        self.limit = limit
 
 
 class Record:
-    """One request through devproxy, filled in as it happens."""
+    """One request through devproxy, filled in as it happens.
+
+    Written for the cost of a small proxied request (about 50 µs in all, with the
+    inspector's share budgeted at a tenth): a field every request sets is a slot, set
+    once; a field few requests set (WebSocket and SSE traffic, errors, truncation) is a
+    class attribute holding its default, so creating a record does not write it, and a
+    record that sets it gets its own copy in ``__dict__``. What exists anyway is kept by
+    reference, not rebuilt: the header fields as parsed, the heads as sent and received.
+    """
 
     __slots__ = (
+        "__dict__",
         "_backend_response",
-        "_binary_response",
-        "_body_limit",
         "_browser_request",
         "_browser_response",
+        "_shown",
         "_start",
         "_tally",
         "_upstream_request",
@@ -73,45 +79,42 @@ class Record:
         "bytes_out",
         "connect_ms",
         "duration_ms",
-        "error",
-        "events",
         "id",
-        "kind",
-        "messages",
         "method",
         "origin",
         "remote",
         "request_body",
-        "request_body_cut",
         "response_body",
-        "response_body_cut",
         "route",
         "started",
         "status",
         "target",
         "ttfb_ms",
         "upstream_url",
-        "ws_down",
-        "ws_up",
     )
 
+    kind = "http"  # http | sse | websocket | preflight | static | devproxy
+    error = ""
+    request_body_cut = False
+    response_body_cut = False
+    messages: list[dict[str, Any]] | None = None  # WebSocket, newest last
+    ws_up = 0  # WebSocket messages browser -> backend
+    ws_down = 0  # and back
+    events: list[str] | None = None  # SSE events, newest last
+
     def __init__(self, record_id: int, method: str, target: str, origin: str, remote: str,
-                 headers: Fields, body_limit: int, tally: _Tally | None = None,
-                 start: float | None = None) -> None:
+                 headers: Fields, tally: _Tally, start: float) -> None:
         self.id = record_id
         self.started = time.time()
-        # ``start``: the handler's own perf_counter() reading, when it has one.
-        self._start = time.perf_counter() if start is None else start
+        self._start = start  # perf_counter() when the request arrived
         self.method, self.target, self.origin, self.remote = method, target, origin, remote
-        self._browser_request = _kept(headers)
-        self.route = ""
-        self.kind = "http"  # http | sse | websocket | preflight | static | devproxy
-        self.upstream_url = ""
+        self._browser_request = headers if headers.__class__ is tuple else _kept(headers)
+        self._tally = tally
+        self.route = self.upstream_url = ""
         self._upstream_request: Kept = ()
         self._backend_response: Kept = ()
         self._browser_response: Kept = ()
         self.status = 0
-        self.error = ""
         self.connect_ms: float | None = None
         self.ttfb_ms: float | None = None
         self.duration_ms: float | None = None  # None while still open (streams, sockets)
@@ -120,14 +123,7 @@ class Record:
         # by reference, never copied.
         self.request_body: bytes | bytearray = b""
         self.response_body: bytes | bytearray = b""
-        self.request_body_cut = self.response_body_cut = False
-        # Made on first use: most requests are neither WebSockets nor SSE.
-        self.messages: list[dict[str, Any]] | None = None  # WebSocket, newest last
-        self.ws_up = self.ws_down = 0  # messages browser -> backend, and back
-        self.events: list[str] | None = None  # SSE events, newest last
-        self._body_limit = body_limit
-        self._binary_response = False
-        self._tally = tally if tally is not None else _Tally()
+        self._shown = _TEXT
 
     # The four header sections: set from whatever the request has (a multidict, a
     # head's bytes), read as (name, value) pairs. The backend's head is set by
@@ -139,10 +135,6 @@ class Record:
     @property
     def upstream_request(self) -> Headers:
         return pairs(self._upstream_request)
-
-    @upstream_request.setter
-    def upstream_request(self, fields: Fields) -> None:
-        self._upstream_request = _kept(fields)
 
     @property
     def backend_response(self) -> Headers:
@@ -166,38 +158,42 @@ class Record:
     def upload(self, chunk: bytes) -> None:
         self.bytes_in += len(chunk)
         self.request_body, cut = _keep(self, self.request_body, chunk)
-        self.request_body_cut = cut or self.request_body_cut
+        if cut:
+            self.request_body_cut = True
 
-    def answered(self, head: bytes) -> None:
-        """The backend's response head arrived: the time to first byte, and the head."""
-        self.ttfb_ms = self.elapsed_ms()
+    def sent(self, url: str, head: bytes) -> None:
+        """The request is on its way upstream: where to, and its head as sent."""
+        self.upstream_url = url
+        self._upstream_request = head
+
+    def answered(self, head: bytes, content_type: str = "") -> None:
+        """The backend's response head arrived: the time to first byte, the head, and its
+        Content-Type. An event stream's events are shown; a type the page shows as size
+        and type only has its bytes counted, not kept (keeping them cost memory and cache
+        for nothing shown)."""
+        self.ttfb_ms = (time.perf_counter() - self._start) * 1000
         self._backend_response = head
-
-    def content_type(self, content_type: str) -> None:
-        """The response's Content-Type: an event stream's events are shown, and a type the
-        page shows as size and type only has its bytes counted, not kept (keeping them cost
-        memory and cache for nothing shown)."""
-        if content_type.startswith("text/event-stream"):
-            self.kind = "sse"
-        elif not shown_as_text(content_type):
-            self._binary_response = True
+        if content_type:
+            shown = self._shown = _shown_as(content_type)
+            if shown == _EVENTS:
+                self.kind = "sse"
 
     def download(self, chunk: bytes) -> None:
         size = len(chunk)
         self.bytes_out += size
-        if self._binary_response:
+        shown = self._shown
+        if shown == _BINARY:
             return
-        if self.kind == "sse":
+        if shown == _EVENTS:
             self._sse(chunk)
-        if not self.response_body and size <= self._body_limit:
+        if not self.response_body and size <= self._tally.limit:
             # The usual case, a body that came whole: kept as it is, nothing to cut.
             self.response_body = chunk
-            if size:
-                self._tally.kept += size
-                self._tally.holding(self)
+            self._tally.kept += size
             return
         self.response_body, cut = _keep(self, self.response_body, chunk)
-        self.response_body_cut = cut or self.response_body_cut
+        if cut:
+            self.response_body_cut = True
 
     def message(self, up: bool, start: bytes, size: int) -> None:
         """A WebSocket message of ``size`` bytes went by; ``start`` is its beginning."""
@@ -222,7 +218,22 @@ class Record:
 
     def finish(self, status: int) -> None:
         self.status = status
-        self.duration_ms = self.elapsed_ms()
+        self.duration_ms = (time.perf_counter() - self._start) * 1000
+
+    def relayed(self, status: int, head: Fields, body: bytes) -> None:
+        """The whole response went to the browser at once (most do): its head as sent,
+        its body, and the end. One call where a stream takes one per piece."""
+        self._browser_response = head if head.__class__ is bytes else _kept(head)
+        self.status = status
+        self.duration_ms = (time.perf_counter() - self._start) * 1000
+        size, tally = len(body), self._tally
+        if self._shown == _TEXT and size <= tally.limit and not self.response_body:
+            # ``download``'s usual case, inline: this runs on most requests.
+            self.bytes_out += size
+            self.response_body = body
+            tally.kept += size
+        else:
+            self.download(body)
 
     # -- views -------------------------------------------------------------------------
 
@@ -265,7 +276,7 @@ class Record:
         }
 
     def response_view(self) -> dict[str, Any] | None:
-        if self._binary_response:
+        if self._shown == _BINARY:
             content_type = _header(self.backend_response, "content-type") or ""
             return {"type": content_type.split(";")[0].strip().lower(),
                     "size": self.bytes_out, "truncated": False, "binary": True}
@@ -305,14 +316,12 @@ def _keep(record: Record, body: bytes | bytearray, chunk: bytes
           ) -> tuple[bytes | bytearray, bool]:
     """``body`` (one of ``record``'s) with what fits of ``chunk`` appended, and whether
     anything was cut."""
-    room = record._body_limit - len(body)
+    room = record._tally.limit - len(body)
     if room <= 0:
         return body, bool(chunk)
     kept = chunk[:room]  # the chunk itself when it all fits
     record._tally.kept += len(kept)
     if not body:
-        if kept:
-            record._tally.holding(record)
         body = kept
     else:
         if isinstance(body, bytes):
@@ -344,31 +353,32 @@ class Captures:
         # takes its place. One list read and write per request.
         self._ring: list[Record | None] = [None] * history
         self._newest = 0  # the last id given
-        self._tally = _Tally()
-        self._evicted = _Tally(trimmed=False)  # where records that left the ring count
+        # Body bytes are counted in one of three tallies. A record is counted in
+        # ``_tally`` while it is in the ring and keeps its bodies; in ``_evicted`` once
+        # it left the ring (a stream still open fills it on, uncounted); in ``_spent``
+        # (a limit of 0: nothing more is kept) once trimming took its bodies.
+        self._tally = _Tally(body_limit)
+        self._evicted = _Tally(body_limit)
+        self._spent = _Tally(0)
+        self._trimmed = 0  # records up to this id are trimmed or evicted
         self.listeners: list[Callable[[str, Record], None]] = []
 
     def start(self, method: str, target: str, origin: str, remote: str,
               headers: Fields, start: float | None = None) -> Record:
         """A new record; ``start`` is the request's perf_counter() reading, if taken."""
         self._newest = record_id = self._newest + 1
-        record = Record(record_id, method, target, origin, remote, headers,
-                        self.body_limit, self._tally, start)
+        tally = self._tally
+        record = Record(record_id, method, target, origin, remote, headers, tally,
+                        time.perf_counter() if start is None else start)
         ring, slot = self._ring, record_id % self.history
         old = ring[slot]
         ring[slot] = record
-        if old is not None:
-            # Its bodies go, and a stream still filling it (an evicted SSE or upload)
-            # no longer counts against the budget. Inline: this runs on every request.
-            tally = self._tally
+        if old is not None and old._tally is tally:
+            # Its bodies stop counting, and so does a stream still filling it (an SSE
+            # or an upload). Freed with it unless something still holds it.
             tally.kept -= len(old.request_body) + len(old.response_body)
-            old.request_body = old.response_body = b""
             old._tally = self._evicted
-            holders = tally.holders
-            assert holders is not None
-            while holders and not (holders[0].request_body or holders[0].response_body):
-                holders.popleft()  # bodies gone (evicted, trimmed): nothing to trim there
-        if self._tally.kept > self.body_budget:
+        if tally.kept > self.body_budget:
             self.trim_bodies()
         if self.listeners:
             self._tell("request", record)
@@ -378,16 +388,18 @@ class Captures:
         """Forget the oldest bodies once all kept bodies pass ``body_budget`` bytes.
 
         500 requests x 64 KiB each way would be 64 MiB; the headers, timings and
-        verdicts of old requests are kept, their bodies go first.
+        verdicts of old requests are kept, their bodies go first. Oldest first, so one
+        walk from where the last one stopped: each record is passed once.
         """
-        tally = self._tally
-        holders = tally.holders
-        assert holders is not None
-        while tally.kept > self.body_budget and holders:
-            record = holders.popleft()
-            if record.request_body or record.response_body:
+        tally, ring, history = self._tally, self._ring, self.history
+        record_id = max(self._trimmed, self._newest - history)
+        while tally.kept > self.body_budget and record_id < self._newest:
+            record_id += 1
+            record = ring[record_id % history]
+            if record is not None and record._tally is tally:
                 _forget_bodies(record)
-                record.request_body_cut = record.response_body_cut = True
+                record._tally = self._spent
+            self._trimmed = record_id
 
     def done(self, record: Record) -> None:
         if self.listeners:
@@ -410,28 +422,30 @@ class Captures:
 
     def clear(self) -> None:
         for record in self._ring:
-            if record is not None:
+            if record is not None and record._tally is self._tally:
                 _forget_bodies(record)
                 record._tally = self._evicted
         self._ring = [None] * self.history
-        if self._tally.holders is not None:
-            self._tally.holders.clear()
+        self._trimmed = self._newest
 
 
 def _kept(fields: Fields) -> Kept:
-    if fields.__class__ is bytes:  # a head as sent or received: the usual case, first
-        return fields
-    if isinstance(fields, (tuple, bytes, list)):
-        return fields
+    kind = fields.__class__
+    if kind is bytes or kind is tuple or kind is list:  # as given: the usual cases
+        return fields  # type: ignore[return-value]
     # Names are tokens and values hold no CR or LF (llhttp, h1 and the config loader
     # refuse them), so lines split back exactly.
-    return "\n".join(map(": ".join, fields.items()))
+    return "\n".join(map(": ".join, fields.items()))  # type: ignore[union-attr]
 
 
 def pairs(fields: Kept) -> Headers:
     """A kept header section as (name, value) pairs, in order."""
     if isinstance(fields, tuple):
-        return fields
+        if fields and isinstance(fields[0][0], bytes):  # as parsed: decoded as aiohttp does
+            return tuple((name.decode("utf-8", "surrogateescape"),
+                          value.decode("utf-8", "surrogateescape"))
+                         for name, value in fields)
+        return fields  # type: ignore[return-value]
     if isinstance(fields, bytes):
         return tuple(h1.fields_of(fields))
     if isinstance(fields, str):
@@ -441,8 +455,12 @@ def pairs(fields: Kept) -> Headers:
 
 
 def _forget_bodies(record: Record) -> None:
+    """Drop ``record``'s bodies, marked cut, and stop counting them."""
     record._tally.kept -= len(record.request_body) + len(record.response_body)
-    record.request_body, record.response_body = b"", b""
+    if record.request_body:
+        record.request_body, record.request_body_cut = b"", True
+    if record.response_body:
+        record.response_body, record.response_body_cut = b"", True
 
 
 # -- pure views ------------------------------------------------------------------------
@@ -496,6 +514,15 @@ def shown_as_text(content_type: str) -> bool:
     kind = content_type.split(";")[0].strip().lower()
     return kind.startswith("text/") or kind.endswith(("json", "xml", "javascript")) or \
         kind in ("application/x-www-form-urlencoded", "")
+
+
+@functools.lru_cache(maxsize=256)
+def _shown_as(content_type: str) -> int:
+    """How the page shows a response body of this Content-Type: as text, as size and
+    type only (binary), or as the events of an event stream."""
+    if content_type.startswith("text/event-stream"):
+        return _EVENTS
+    return _TEXT if shown_as_text(content_type) else _BINARY
 
 
 def curl(method: str, url: str, headers: Sequence[tuple[str, str]],

@@ -54,7 +54,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
     if captures is not None:
         record = captures.start(request.method, request.raw_path,
                                 f"{request.scheme}://{request.host}", request.remote or "",
-                                request.headers, start)
+                                request.raw_headers, start)
     if refusal is not None:
         response: web.StreamResponse = _refuse(request, refusal)
     else:
@@ -78,7 +78,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
                 assert route is not None
                 response = await _serve(request, route, path, match.rest, cors, record)
     if record is not None and captures is not None:
-        _finish(record, route, response)
+        if record.duration_ms is None:  # else the response was relayed whole, and said so
+            _finish(record, route, response)
         captures.done(record)
     _log(request, route, response, start)
     return response

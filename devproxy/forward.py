@@ -80,8 +80,6 @@ async def forward_http(
         request.headers, route,
         client_ip=request.remote, proxy_host=request.host, scheme=request.scheme,
     )
-    if record is not None:
-        record.upstream_url = target.origin + path
     if logger.isEnabledFor(logging.DEBUG):
         logger.debug("upstream request %s %s%s\n%s", request.method, target.origin, path,
                      _dump(headers.items()))
@@ -89,8 +87,6 @@ async def forward_http(
     head = await exchange.send(path, headers)
     outages.succeeded(target, route.path)
     try:
-        if record is not None:
-            record.answered(head.block)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("upstream response %s %s%s\n%s", head.status, target.origin, path,
                          _dump(head.headers))
@@ -131,8 +127,8 @@ class _Exchange:
         elif method in _CONTENT_METHODS and "Content-Length" not in headers:
             headers["Content-Length"] = "0"
         head_bytes = h1.request_head(method, path, headers.items())
-        if self.record is not None:
-            self.record.upstream_request = head_bytes  # as sent, framing fields included
+        if self.record is not None:  # the head as sent, framing fields included
+            self.record.sent(self.target.origin + path, head_bytes)
         connect, response = route.timeout.connect, route.timeout.response
         try:
             for attempt in (1, 2):
@@ -233,19 +229,17 @@ async def _relay(
         name for name in ("Content-Type", "Server") if name not in upstream
     )
     if record is not None:
-        record.content_type(upstream.get("Content-Type", ""))
+        record.answered(head.block, upstream.get("Content-Type", ""))
     if conn.body_ready():
         # The whole body came with the headers (most API and module responses): send
         # headers and body in one write, one syscall instead of three. Never for a body
         # still arriving: an SSE client must get the headers without waiting for data.
         response._send_headers_immediately = False  # aiohttp's own switch (web.Response)
         body = conn.take_all()
-        if record is not None:
-            record.download(body)
         try:
             await response.prepare(request)
             if record is not None:
-                record.browser_response = _head_as_sent(response)
+                record.relayed(head.status, _head_as_sent(response), body)  # its status as given
             await response.write_eof(body)
         except ConnectionError:
             pass  # the client went away (wrk stopping, a tab closed): nothing to tell it

@@ -334,8 +334,7 @@ async def proxy_websocket(
     record = request.get(RECORD)
     if record is not None:
         scheme = "wss" if target.scheme == "https" else "ws"
-        record.upstream_url = f"{scheme}://{target.authority}{path}"
-        record.upstream_request = head_bytes
+        record.sent(f"{scheme}://{target.authority}{path}", head_bytes)
     conn = await pool.open(target, secure=route.secure, connect_timeout=route.timeout.connect)
     try:
         head = await _handshake(conn, head_bytes, route)

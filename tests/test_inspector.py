@@ -285,7 +285,7 @@ def test_bodies_of_old_requests_go_first_when_the_budget_is_reached() -> None:
     assert len(captures.newest_first()) == 60  # the requests themselves stay
 
 
-def test_trimming_takes_the_oldest_bodies_and_its_queue_stays_bounded() -> None:
+def test_trimming_takes_the_oldest_bodies_and_counts_them_exactly() -> None:
     captures = Captures(history=50, body_limit=1000, body_budget=5_000)
     for i in range(5000):
         record = captures.start("GET", f"/{i}", "http://x", "", [])
@@ -297,9 +297,9 @@ def test_trimming_takes_the_oldest_bodies_and_its_queue_stays_bounded() -> None:
     # The bodies kept are the newest ones: once one went, none older than it is kept.
     ids = [r.id for r in captures.newest_first()]
     assert ids[:len(kept)] == [r.id for r in kept]
-    # Records whose bodies went leave the queue; it does not grow with the traffic.
-    holders = captures._tally.holders
-    assert holders is not None and len(holders) <= 2 * 50
+    # The running count the budget is checked against is the bytes the ring holds.
+    assert captures._tally.kept == sum(len(r.request_body) + len(r.response_body)
+                                       for r in captures.newest_first())
 
 
 def test_a_stream_evicted_from_the_ring_stops_counting_against_the_body_budget() -> None:
@@ -331,6 +331,45 @@ def test_a_kept_header_section_reads_back_as_it_was(fields: list[tuple[str, str]
     record.browser_response = CIMultiDict(fields)
     assert list(record.browser_request) == fields
     assert list(record.browser_response) == fields
+
+
+@given(st.lists(st.tuples(_TOKEN, _VALUE), max_size=12))
+def test_header_fields_kept_as_parsed_read_back_decoded(fields: list[tuple[str, str]]) -> None:
+    # A request's fields are kept as aiohttp's parser read them, bytes, and decoded only
+    # when shown: as UTF-8, the way aiohttp decodes its own header values.
+    raw = tuple((name.encode(), value.encode()) for name, value in fields)
+    record = Captures().start("GET", "/", "http://localhost", "", raw)
+    assert list(record.browser_request) == fields
+
+
+def test_what_one_record_sets_stays_its_own() -> None:
+    # The fields few requests set default on the class; setting one on a record must
+    # not show on another.
+    captures = Captures()
+    socket, other = (captures.start("GET", f"/{i}", "http://x", "", ()) for i in range(2))
+    socket.message(True, b"hello", 5)
+    socket.error = "reset"
+    socket.kind = "websocket"
+    assert socket.messages and socket.ws_up == 1
+    assert (other.messages, other.ws_up, other.error, other.kind) == (None, 0, "", "http")
+
+
+def test_a_trimmed_stream_keeps_no_more_of_its_body() -> None:
+    # Once trimming took a record's bodies it keeps none of what still arrives (a
+    # stream): else the budget would be passed with nothing older left to trim, and
+    # the newest bodies would go in its place.
+    captures = Captures(history=50, body_limit=1000, body_budget=1500)
+    stream = captures.start("GET", "/events", "http://x", "", ())
+    stream.download(b"s" * 1000)
+    newest = captures.start("GET", "/a", "http://x", "", ())
+    newest.download(b"a" * 1000)
+    captures.start("GET", "/b", "http://x", "", ())  # over budget: the stream's body goes
+    assert not stream.response_body and stream.response_body_cut
+    stream.download(b"t" * 600)
+    captures.start("GET", "/c", "http://x", "", ())
+    assert not stream.response_body and stream.bytes_out == 1600
+    assert bytes(newest.response_body) == b"a" * 1000
+    assert captures._tally.kept == 1000
 
 
 async def test_binary_bodies_are_counted_not_kept(backend_factory, proxy_factory,
