@@ -432,11 +432,13 @@ class Captures:
 
 def _kept(fields: Fields) -> Kept:
     kind = fields.__class__
-    if kind is bytes or kind is tuple or kind is list:  # as given: the usual cases
+    if kind is bytes or kind is tuple or kind is list:  # the usual cases, checked cheaply
         return fields  # type: ignore[return-value]
+    if isinstance(fields, (bytes, tuple, list)):  # their subclasses
+        return fields
     # Names are tokens and values hold no CR or LF (llhttp, h1 and the config loader
     # refuse them), so lines split back exactly.
-    return "\n".join(map(": ".join, fields.items()))  # type: ignore[union-attr]
+    return "\n".join(map(": ".join, fields.items()))
 
 
 def pairs(fields: Kept) -> Headers:

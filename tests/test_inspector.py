@@ -394,3 +394,14 @@ async def test_binary_bodies_are_counted_not_kept(backend_factory, proxy_factory
     assert kept is not None and kept.response_body == b""
     data_detail = await api(client, proxy, f"requests/{data['id']}")
     assert data_detail["response_body"]["text"] == '{"ok": true}'
+
+
+def test_a_header_section_of_a_subclass_is_kept_as_given() -> None:
+    # The cheap exact-class checks come first; a subclass of bytes or tuple must still be
+    # kept as it is, not taken for a multidict.
+    class Head(bytes):
+        pass
+
+    record = Captures().start("GET", "/", "http://x", "", ())
+    record.browser_response = Head(b"HTTP/1.1 200 OK\r\nX-A: 1\r\n\r\n")
+    assert record.browser_response == (("X-A", "1"),)
