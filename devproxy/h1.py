@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .config import TOKEN, TOKEN_PATTERN
+from .config import TOKEN
 
 HEAD_LIMIT = 64 * 1024  # a backend's big Set-Cookie (JWTs) must not become a 502
 _CHUNK_LINE_LIMIT = 4096  # size plus extensions (RFC 9112 §7.1.1)
@@ -82,12 +82,6 @@ def head_end(buffer: bytes | bytearray, start: int = 0) -> tuple[int, int]:
     return -1, -1
 
 
-# The common, well-formed field section in one pass of the regex engine: every line a
-# token, a colon and a value without CR, LF or NUL. Anything else takes the careful path.
-_WELL_FORMED = re.compile(
-    rf"(?:{TOKEN_PATTERN}:[^\r\n\x00]*\r?\n)*{TOKEN_PATTERN}:[^\r\n\x00]*\r?")
-
-
 def parse_head(block: bytes, *, method: str) -> Head:
     """Parse a response head (without its blank line) sent in answer to ``method``.
 
@@ -105,15 +99,7 @@ def parse_head(block: bytes, *, method: str) -> Head:
     status = int(code)
     if status < 100:
         raise ParseError(f"status code {code} out of range")
-    if not fields:
-        headers: list[tuple[str, str]] = []
-    elif _WELL_FORMED.fullmatch(fields):
-        headers = []
-        for line in fields.split("\n"):
-            name, _, value = line.partition(":")
-            headers.append((name, value.strip(" \t\r")))
-    else:
-        headers = _parse_fields_carefully(fields)
+    headers = _parse_fields(fields) if fields else []
     lengths: list[str] = []
     codings = ""
     connection = ""
@@ -122,7 +108,7 @@ def parse_head(block: bytes, *, method: str) -> Head:
             continue  # skips most fields without lower-casing them
         lower = name.lower()
         if lower == "content-length":
-            lengths.extend(v.strip() for v in value.split(","))
+            lengths.extend([v.strip() for v in value.split(",")] if "," in value else [value])
         elif lower == "transfer-encoding":
             codings = f"{codings}, {value}" if codings else value
         elif lower == "connection":
@@ -144,6 +130,31 @@ def fields_of(block: bytes) -> list[tuple[str, str]]:
         return _parse_fields_carefully(fields)
     except ParseError:
         return []  # not a head this module made or accepted
+
+
+def _parse_fields(fields: str) -> list[tuple[str, str]]:
+    """A head's field lines, the common well-formed case in a few passes of C string
+    methods: every line a token, a colon and a value without NUL, with CR only before
+    the LF. Anything else takes the careful path, which mends what RFC 9112 lets a
+    proxy mend and refuses the rest. A regex over the whole section cost 5,000 more
+    instructions on nginx's eight fields (callgrind, per proxied request): sre tests
+    each value character against a class, and saves state on the heap per line."""
+    if "\x00" in fields or fields.count("\r") != fields.count("\r\n") + fields.endswith("\r"):
+        return _parse_fields_carefully(fields)
+    headers = []
+    for line in fields.split("\n"):
+        name, colon, value = line.partition(":")
+        if not colon:
+            return _parse_fields_carefully(fields)
+        headers.append((name, value.strip(" \t\r")))
+    # Names: nearly all are letters, digits and "-", checked all at once; an empty name
+    # or another token character is checked name by name.
+    names = [name for name, _ in headers]
+    joined = "".join(names).replace("-", "")
+    if not (joined.isascii() and joined.isalnum() and all(names)) \
+            and not all(TOKEN.fullmatch(name) for name in names):
+        return _parse_fields_carefully(fields)
+    return headers
 
 
 def _parse_fields_carefully(fields: str) -> list[tuple[str, str]]:
@@ -173,7 +184,9 @@ def _parse_fields_carefully(fields: str) -> list[tuple[str, str]]:
 
 
 def _keeps_alive(version: str, connection: str) -> bool:
-    options = {o.strip().lower() for o in connection.split(",")} if connection else set()
+    if not connection:  # most responses: no set to build
+        return version == "HTTP/1.1"
+    options = {o.strip().lower() for o in connection.split(",")}
     if version == "HTTP/1.0":
         return "keep-alive" in options
     return "close" not in options

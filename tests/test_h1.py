@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from devproxy import h1
@@ -92,6 +92,37 @@ def test_a_bare_cr_or_nul_in_a_value_is_refused() -> None:
         with pytest.raises(h1.ParseError):
             h1.parse_head(b"HTTP/1.1 200 OK\r\nX: " + bad + b"\r\nContent-Length: 0",
                           method="GET")
+
+
+# Field lines near the edges: names empty, spaced, non-ASCII or with rarer token
+# characters; values with a bare CR, a NUL or raw bytes; CRLF and bare LF line ends.
+_LINE = st.builds(
+    "{}{}{}{}".format,
+    st.text("Aa9-_!~ \té", max_size=6),
+    st.sampled_from([":", ": ", " :", ""]),
+    st.text("ab \t\r\x00:é\udce9", max_size=6),
+    st.sampled_from(["", "\r"]),
+)
+
+
+@given(st.lists(_LINE, min_size=1, max_size=4))
+@example(["A: x", ": empty name beside a good one"])
+@example(["é: non-ASCII letters beside", "A: ASCII ones"])
+@example(["A: x", "NoColon"])
+@example(["A: a\rb"])
+@example(["A: a\x00b"])
+@example(["X_Rare!~: token characters", "B: y"])
+def test_the_quick_field_parse_agrees_with_the_careful_one(lines: list[str]) -> None:
+    # The quick path is only a faster way to the careful path's answer: the same fields,
+    # or a refusal where it refuses.
+    section = "\n".join(lines)
+    try:
+        expected = h1._parse_fields_carefully(section)
+    except h1.ParseError:
+        with pytest.raises(h1.ParseError):
+            h1._parse_fields(section)
+    else:
+        assert h1._parse_fields(section) == expected
 
 
 def test_obs_fold_becomes_a_space_and_space_before_the_colon_is_removed() -> None:
