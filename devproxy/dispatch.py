@@ -52,9 +52,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
         refusal = path_refusal(snapshot.table, path)
     record = None
     if captures is not None:
-        record = captures.start(request.method, request.raw_path,
-                                f"{request.scheme}://{request.host}", request.remote or "",
-                                request.raw_headers, start)
+        record = captures.start(request.method, request.raw_path, request.scheme,
+                                request.remote or "", request.raw_headers, start)
     if refusal is not None:
         response: web.StreamResponse = _refuse(request, refusal)
     else:
@@ -80,7 +79,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
     if record is not None and captures is not None:
         if record.duration_ms is None:  # else the response was relayed whole, and said so
             _finish(record, route, response)
-        captures.done(record)
+        if captures.listeners:  # a call saved on most requests: no page is open
+            captures.done(record)
     _log(request, route, response, start)
     return response
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Iterable
 
 from aiohttp import StreamReader, web
@@ -127,8 +128,9 @@ class _Exchange:
         elif method in _CONTENT_METHODS and "Content-Length" not in headers:
             headers["Content-Length"] = "0"
         head_bytes = h1.request_head(method, path, headers.items())
-        if self.record is not None:  # the head as sent, framing fields included
-            self.record.sent(self.target.origin + path, head_bytes)
+        record = self.record
+        if record is not None:  # the head as sent, framing fields included
+            record.upstream_origin, record.upstream_head = self.target.origin, head_bytes
         connect, response = route.timeout.connect, route.timeout.response
         try:
             for attempt in (1, 2):
@@ -228,8 +230,7 @@ async def _relay(
     response.upstream_lacks = tuple(
         name for name in ("Content-Type", "Server") if name not in upstream
     )
-    if record is not None:
-        record.answered(head.block, upstream.get("Content-Type", ""))
+    arrived = time.perf_counter() if record is not None else 0.0
     if conn.body_ready():
         # The whole body came with the headers (most API and module responses): send
         # headers and body in one write, one syscall instead of three. Never for a body
@@ -238,16 +239,23 @@ async def _relay(
         body = conn.take_all()
         try:
             await response.prepare(request)
-            if record is not None:
-                record.relayed(head.status, _head_as_sent(response), body)  # its status as given
+            if record is not None:  # the backend's status as given; _head_as_sent inline
+                record.relayed(head.block, upstream.get("Content-Type", ""), arrived,
+                               head.status, getattr(response._payload_writer, "_headers_buf",
+                                                    None) or response.headers, body)
             await response.write_eof(body)
         except ConnectionError:
-            pass  # the client went away (wrk stopping, a tab closed): nothing to tell it
+            # The client went away (wrk stopping, a tab closed): nothing to tell it. The
+            # inspector still shows what the backend answered.
+            if record is not None and record.duration_ms is None:
+                record.answered(head.block, upstream.get("Content-Type", ""), arrived)
         return response
     if conn.has_body_bytes():
         # Part of the body is here: it leaves with the headers in one write. With none
         # yet (an SSE stream before its first event) the headers go at once.
         response._send_headers_immediately = False
+    if record is not None:
+        record.answered(head.block, upstream.get("Content-Type", ""), arrived)
     await response.prepare(request)
     if record is not None:  # a stream: show its status now, not when it ends
         record.status = response.status
@@ -282,8 +290,7 @@ def _head_as_sent(response: web.StreamResponse) -> bytes | CIMultiDict[str]:
     """The response head as the browser gets it: aiohttp's own serialised bytes while it
     holds them for the first body write (one object to keep, nothing to join), else the
     headers as they stand after ``prepare``."""
-    head = getattr(response._payload_writer, "_headers_buf", None)
-    return head if isinstance(head, bytes) else response.headers
+    return getattr(response._payload_writer, "_headers_buf", None) or response.headers
 
 
 def _dump(headers: Iterable[tuple[str, str]]) -> str:

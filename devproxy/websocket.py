@@ -334,7 +334,8 @@ async def proxy_websocket(
     record = request.get(RECORD)
     if record is not None:
         scheme = "wss" if target.scheme == "https" else "ws"
-        record.sent(f"{scheme}://{target.authority}{path}", head_bytes)
+        record.upstream_origin = f"{scheme}://{target.authority}"
+        record.upstream_head = head_bytes
     conn = await pool.open(target, secure=route.secure, connect_timeout=route.timeout.connect)
     try:
         head = await _handshake(conn, head_bytes, route)

@@ -58,6 +58,8 @@ async def test_a_request_is_captured_as_sent_and_as_forwarded(backend_factory, p
     assert detail["response_body"]["text"] == '{"ok": true}'
     assert detail["cookies"] == [{"name": "sid", "stored": True, "reason": ""}]
     assert detail["curl"]["upstream"].startswith(f"curl -i -X POST '{backend.url}/v1/items?x=1'")
+    # the origin the browser asked, read back from its Host field
+    assert detail["curl"]["browser"].startswith(f"curl -i -X POST '{proxy.url}/api/items?x=1'")
     assert "-H 'X-Custom: 1'" in detail["curl"]["browser"]
 
 
@@ -125,6 +127,7 @@ async def test_websocket_and_sse_are_shown_with_their_traffic(backend_factory, p
     await asyncio.sleep(0.1)
     events, socket = await api(client, proxy, "requests")
     assert socket["kind"] == "websocket" and events["kind"] == "sse"
+    assert socket["upstream_url"] == f"ws://127.0.0.1:{backend.port}/ws"
     detail = await api(client, proxy, f"requests/{socket['id']}")
     assert detail["websocket"]["up"] == 1 and detail["websocket"]["down"] == 1
     assert [m["text"] for m in detail["websocket"]["last"]] == ["hi", "echo hi"]
@@ -140,7 +143,7 @@ async def test_har_export_is_har_1_2(backend_factory, proxy_factory, client) -> 
     log = (await api(client, proxy, "har"))["log"]
     assert log["version"] == "1.2" and log["creator"]["name"] == "devproxy"
     [entry] = log["entries"]
-    assert entry["request"]["url"].endswith("/a?b=c")
+    assert entry["request"]["url"] == f"{proxy.url}/a?b=c"
     assert entry["request"]["queryString"] == [{"name": "b", "value": "c"}]
     assert entry["response"]["status"] == 200
     assert set(entry["timings"]) >= {"send", "wait", "receive"}
@@ -237,7 +240,7 @@ def test_captures_ring_drops_the_oldest() -> None:
     captures = Captures(history=2)
     assert captures.newest_first() == [] and captures.get(1) is None
     for i in range(3):
-        captures.start("GET", f"/{i}", "http://x", "", [])
+        captures.start("GET", f"/{i}", "http", "", [])
     assert [r.target for r in captures.newest_first()] == ["/2", "/1"]
     assert har(captures.newest_first())["log"]["version"] == "1.2"
     assert captures.get(1) is None  # its slot now holds request 3
@@ -245,7 +248,7 @@ def test_captures_ring_drops_the_oldest() -> None:
     assert captures.get(4) is None and captures.get(0) is None
     captures.clear()
     assert captures.newest_first() == [] and captures.get(3) is None
-    assert captures.start("GET", "/after", "http://x", "", []).id == 4  # ids go on
+    assert captures.start("GET", "/after", "http", "", []).id == 4  # ids go on
 
 
 async def test_the_response_is_shown_as_the_browser_received_it(backend_factory, proxy_factory
@@ -275,7 +278,7 @@ async def test_the_response_is_shown_as_the_browser_received_it(backend_factory,
 def test_bodies_of_old_requests_go_first_when_the_budget_is_reached() -> None:
     captures = Captures(history=500, body_limit=1000, body_budget=10_000)
     for i in range(60):
-        record = captures.start("POST", f"/{i}", "http://x", "", [])
+        record = captures.start("POST", f"/{i}", "http", "", [])
         record.upload(b"x" * 1000)
         # Checked as each request starts: only the newest body can be over the budget.
         assert sum(len(r.request_body) for r in captures.newest_first()) <= 10_000 + 1000
@@ -288,7 +291,7 @@ def test_bodies_of_old_requests_go_first_when_the_budget_is_reached() -> None:
 def test_trimming_takes_the_oldest_bodies_and_counts_them_exactly() -> None:
     captures = Captures(history=50, body_limit=1000, body_budget=5_000)
     for i in range(5000):
-        record = captures.start("GET", f"/{i}", "http://x", "", [])
+        record = captures.start("GET", f"/{i}", "http", "", [])
         record.download(b"x" * (1000 if i % 3 == 0 else 10))
         if i % 7 == 0:
             record.upload(b"u" * 100)
@@ -304,14 +307,14 @@ def test_trimming_takes_the_oldest_bodies_and_counts_them_exactly() -> None:
 
 def test_a_stream_evicted_from_the_ring_stops_counting_against_the_body_budget() -> None:
     captures = Captures(history=2, body_limit=1000, body_budget=1400)
-    stream = captures.start("GET", "/events", "http://x", "", [])
+    stream = captures.start("GET", "/events", "http", "", [])
     stream.download(b"x" * 500)
     for i in range(2):  # pushes the stream out of the ring
-        captures.start("GET", f"/{i}", "http://x", "", [])
+        captures.start("GET", f"/{i}", "http", "", [])
     stream.download(b"y" * 500)  # still open, still filling its own record
-    newest = captures.start("POST", "/new", "http://x", "", [])
+    newest = captures.start("POST", "/new", "http", "", [])
     newest.upload(b"z" * 1000)
-    captures.start("GET", "/next", "http://x", "", [])
+    captures.start("GET", "/next", "http", "", [])
     # Had the evicted stream still counted, 1,500 bytes > 1,400 would trim the newest body.
     assert bytes(newest.request_body) == b"z" * 1000
 
@@ -327,7 +330,7 @@ _VALUE = st.text(st.characters(blacklist_characters="\r\n\x00", blacklist_catego
 def test_a_kept_header_section_reads_back_as_it_was(fields: list[tuple[str, str]]) -> None:
     # Multidicts are kept as one string (fewer objects in the ring); what the page shows
     # must be the same names, values and order.
-    record = Captures().start("GET", "/", "http://localhost", "", CIMultiDict(fields))
+    record = Captures().start("GET", "/", "http", "", CIMultiDict(fields))
     record.browser_response = CIMultiDict(fields)
     assert list(record.browser_request) == fields
     assert list(record.browser_response) == fields
@@ -338,7 +341,7 @@ def test_header_fields_kept_as_parsed_read_back_decoded(fields: list[tuple[str, 
     # A request's fields are kept as aiohttp's parser read them, bytes, and decoded only
     # when shown: as UTF-8, the way aiohttp decodes its own header values.
     raw = tuple((name.encode(), value.encode()) for name, value in fields)
-    record = Captures().start("GET", "/", "http://localhost", "", raw)
+    record = Captures().start("GET", "/", "http", "", raw)
     assert list(record.browser_request) == fields
 
 
@@ -346,7 +349,7 @@ def test_what_one_record_sets_stays_its_own() -> None:
     # The fields few requests set default on the class; setting one on a record must
     # not show on another.
     captures = Captures()
-    socket, other = (captures.start("GET", f"/{i}", "http://x", "", ()) for i in range(2))
+    socket, other = (captures.start("GET", f"/{i}", "http", "", ()) for i in range(2))
     socket.message(True, b"hello", 5)
     socket.error = "reset"
     socket.kind = "websocket"
@@ -359,14 +362,14 @@ def test_a_trimmed_stream_keeps_no_more_of_its_body() -> None:
     # stream): else the budget would be passed with nothing older left to trim, and
     # the newest bodies would go in its place.
     captures = Captures(history=50, body_limit=1000, body_budget=1500)
-    stream = captures.start("GET", "/events", "http://x", "", ())
+    stream = captures.start("GET", "/events", "http", "", ())
     stream.download(b"s" * 1000)
-    newest = captures.start("GET", "/a", "http://x", "", ())
+    newest = captures.start("GET", "/a", "http", "", ())
     newest.download(b"a" * 1000)
-    captures.start("GET", "/b", "http://x", "", ())  # over budget: the stream's body goes
+    captures.start("GET", "/b", "http", "", ())  # over budget: the stream's body goes
     assert not stream.response_body and stream.response_body_cut
     stream.download(b"t" * 600)
-    captures.start("GET", "/c", "http://x", "", ())
+    captures.start("GET", "/c", "http", "", ())
     assert not stream.response_body and stream.bytes_out == 1600
     assert bytes(newest.response_body) == b"a" * 1000
     assert captures._tally.kept == 1000
@@ -402,6 +405,6 @@ def test_a_header_section_of_a_subclass_is_kept_as_given() -> None:
     class Head(bytes):
         pass
 
-    record = Captures().start("GET", "/", "http://x", "", ())
+    record = Captures().start("GET", "/", "http", "", ())
     record.browser_response = Head(b"HTTP/1.1 200 OK\r\nX-A: 1\r\n\r\n")
     assert record.browser_response == (("X-A", "1"),)
