@@ -1,14 +1,17 @@
 """What one proxied request costs devproxy, in CPU instructions: a figure noise can't move.
 
-    python benchmarks/instructions.py [--requests 300] [--only NAME,...] [--path /1k]
+    python benchmarks/instructions.py [--requests 2000] [--only NAME,...] [--path /1k]
 
 req/s on a shared machine swings by a fifth between runs, more than the differences
 worth knowing (what the inspector costs, what a change saved). Callgrind counts the
 instructions devproxy executes instead: the same for the same code and inputs, whatever
 else the machine is doing. For each variant of run.py (direct excepted), devproxy runs
-under ``valgrind --tool=callgrind`` with instrumentation off; after a warm-up of 200
-requests it is switched on for exactly ``--requests`` keep-alive GETs over 10
-connections, then dumped. Instructions per request = the total / requests. User-space
+under ``valgrind --tool=callgrind`` with instrumentation off; after a warm-up of 600
+requests (past the inspector's 500-record history, so each request evicts one, as all
+day long) it is switched on for exactly ``--requests`` keep-alive GETs over 10
+connections, then dumped. Enough of them that work done once or every few seconds
+(the first requests on each connection, the heap trimmed) is a small share: at 300
+requests that share added about 45k instructions to each. Instructions per request = the total / requests. User-space
 instructions only: the kernel's share of each request (about a quarter of the CPU time,
 the same for every variant) is not in it, so the ratios here overstate differences of
 whole-request CPU a little.
@@ -33,7 +36,7 @@ from pathlib import Path
 from harness import Origins, Target, Variant, process, wait_port
 from run import VARIANTS
 
-WARM_UP = 200
+WARM_UP = 600
 CONNECTIONS = 10
 
 
@@ -98,7 +101,7 @@ def instructions(target: Target, path: str, requests: int, work: Path) -> float:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--path", default="/1k", choices=("/1k", "/64k"))
     parser.add_argument("--only", default="", help="variants, comma-separated")
     args = parser.parse_args(argv)
