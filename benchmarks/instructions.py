@@ -11,10 +11,10 @@ requests (past the inspector's 500-record history, so each request evicts one, a
 day long) it is switched on for exactly ``--requests`` keep-alive GETs over 10
 connections, then dumped. Enough of them that work done once or every few seconds
 (the first requests on each connection, the heap trimmed) is a small share: at 300
-requests that share added about 45k instructions to each. Instructions per request = the total / requests. User-space
-instructions only: the kernel's share of each request (about a quarter of the CPU time,
-the same for every variant) is not in it, so the ratios here overstate differences of
-whole-request CPU a little.
+requests that share added about 45k instructions to each. Instructions per request =
+the total / requests. User-space instructions only: the kernel's share of each request
+(about a quarter of the CPU time, the same for every variant) is not in it, so the
+ratios here overstate differences of whole-request CPU a little.
 
 Needs valgrind (with callgrind_control) and nginx or the aiohttp origin, as run.py does.
 Everything runs on 127.0.0.1, every loop is bounded, and only the processes started here

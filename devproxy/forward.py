@@ -230,7 +230,8 @@ async def _relay(
     response.upstream_lacks = tuple(
         name for name in ("Content-Type", "Server") if name not in upstream
     )
-    arrived = time.perf_counter() if record is not None else 0.0
+    if record is not None:  # what the inspector's answered() or relayed() will take
+        arrived, content_type = time.perf_counter(), upstream.get("Content-Type", "")
     if conn.body_ready():
         # The whole body came with the headers (most API and module responses): send
         # headers and body in one write, one syscall instead of three. Never for a body
@@ -240,22 +241,22 @@ async def _relay(
         try:
             await response.prepare(request)
             if record is not None:  # the backend's status as given; _head_as_sent inline
-                record.relayed(head.block, upstream.get("Content-Type", ""), arrived,
-                               head.status, getattr(response._payload_writer, "_headers_buf",
-                                                    None) or response.headers, body)
+                sent = getattr(response._payload_writer, "_headers_buf", None)
+                record.relayed(head.block, content_type, arrived, head.status,
+                               sent or response.headers, body)
             await response.write_eof(body)
         except ConnectionError:
             # The client went away (wrk stopping, a tab closed): nothing to tell it. The
             # inspector still shows what the backend answered.
             if record is not None and record.duration_ms is None:
-                record.answered(head.block, upstream.get("Content-Type", ""), arrived)
+                record.answered(head.block, content_type, arrived)
         return response
     if conn.has_body_bytes():
         # Part of the body is here: it leaves with the headers in one write. With none
         # yet (an SSE stream before its first event) the headers go at once.
         response._send_headers_immediately = False
     if record is not None:
-        record.answered(head.block, upstream.get("Content-Type", ""), arrived)
+        record.answered(head.block, content_type, arrived)
     await response.prepare(request)
     if record is not None:  # a stream: show its status now, not when it ends
         record.status = response.status
