@@ -58,15 +58,23 @@ def wait_port(port: int, child: subprocess.Popen[bytes], timeout: float = 15) ->
 
 
 @contextmanager
-def process(args: Sequence[str], cpu: int | None = None, log: Path | None = None
-            ) -> Iterator[subprocess.Popen[bytes]]:
-    """Run ``args`` (on ``cpu`` when pinning; stderr to ``log``) for the block; stop it
-    by its PID afterwards: terminate, then kill."""
+def process(args: Sequence[str], cpu: int | None = None, log: Path | None = None,
+            source: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``args`` (on ``cpu`` when pinning; stderr to ``log``; ``-m devproxy`` from the
+    checkout at ``source``, if given) for the block; stop it by its PID afterwards:
+    terminate, then kill."""
     if cpu is not None and PIN.enabled:
         args = ["taskset", "-c", str(cpu), *args]  # taskset execs: the PID is the child's
+    env = None
+    if source is not None:
+        # First on the path, and the working directory too: ``python -m`` puts the
+        # current directory ahead of everything, so a run started inside another
+        # checkout would otherwise import that one.
+        path = [str(source), *filter(None, [os.environ.get("PYTHONPATH")])]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
     with (log.open("wb") if log else open(os.devnull, "wb")) as stderr:
         child = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                 stderr=stderr)
+                                 stderr=stderr, env=env, cwd=source)
     try:
         yield child
     finally:
@@ -171,8 +179,10 @@ class Origins:
 class Target:
     """A variant, running: where its URLs point and, when proxied, devproxy's PID."""
 
-    def __init__(self, variant: Variant, origins: Origins, folder: Path) -> None:
+    def __init__(self, variant: Variant, origins: Origins, folder: Path,
+                 source: Path | None = None) -> None:
         self.variant = variant
+        self.source = source or HERE.parent  # the checkout devproxy runs from
         self.origins = origins
         self.config = folder / variant.name / "devproxy.yaml"
         self.config.parent.mkdir(parents=True, exist_ok=True)
@@ -200,7 +210,7 @@ class Target:
         # would be file events of its own while the reload is timed.
         log = self.config.parent.parent / f"{self.variant.name}.log"
         with process([sys.executable, "-m", "devproxy", "up", "-c", str(self.config)],
-                     PROXY_CPU, log) as child:
+                     PROXY_CPU, log, self.source) as child:
             self.pid = child.pid
             try:
                 self.ready_s = first_answer(self.url("/1k"), started, child)

@@ -78,7 +78,7 @@ def instructions(target: Target, path: str, requests: int, work: Path) -> float:
             f"--callgrind-out-file={out}",
             sys.executable, "-m", "devproxy", "up", "-c", str(target.config), "--no-reload"]
     log = work / f"{target.variant.name}.log"
-    with process(args, None, log) as child:
+    with process(args, None, log, target.source) as child:
         wait_port(target.port, child, timeout=120)
         headers = target.variant.headers
         send(target.port, path, WARM_UP, headers)

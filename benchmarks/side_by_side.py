@@ -3,6 +3,7 @@ request against the other, whatever else the machine is doing.
 
     python benchmarks/side_by_side.py [--a devproxy] [--b devproxy-no-inspector]
                                       [--path /1k] [--rounds 5] [--duration 5]
+                                      [--a-source DIR] [--b-source DIR]
 
 Interleaved runs of one variant after the other scatter by tens of percent on a shared
 machine (0.65 to 1.58 for the same pair, ten alternations). Here both processes share
@@ -10,6 +11,9 @@ core 1 and are loaded together by two wrk processes on core 0, so they see the s
 noise at the same moment, and the ratio of their req/s is the inverse ratio of their
 CPU time per request (while the proxy core, not the load core, is the limit). It holds
 to a percent or two; ``--b`` equal to ``--a`` is the control (1.00).
+
+``--a-source DIR`` runs side a's devproxy from another checkout: a change measured
+against the code it changes, the same variant on both sides, at the same moment.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
-from harness import LOAD_CPU, PIN, Origins, Target, pin_load_core
+from harness import HERE, LOAD_CPU, PIN, Origins, Target, pin_load_core
 from run import VARIANTS
 
 CONNECTIONS = 25  # each; 50 in all, as in run.py's GETs
@@ -64,7 +68,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--path", default="/1k", choices=("/1k", "/64k"))
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--duration", type=float, default=5)
+    for side in ("a", "b"):
+        parser.add_argument(f"--{side}-source", type=Path, default=HERE.parent, metavar="DIR",
+                            help=f"the checkout {side}'s devproxy runs from "
+                                 "(default: this one)")
     args = parser.parse_args(argv)
+    for side in ("a", "b"):
+        source = getattr(args, f"{side}_source").resolve()
+        if not (source / "devproxy" / "__main__.py").is_file():
+            parser.error(f"--{side}-source {source}: no devproxy/__main__.py there")
+        setattr(args, f"{side}_source", source)
     PIN.enabled = shutil.which("taskset") is not None and len(os.sched_getaffinity(0)) > 1
     pin_load_core()
     variants = {v.name: v for v in VARIANTS}
@@ -75,7 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         targets = []
         for side in ("a", "b"):
             (folder / side).mkdir()
-            target = Target(variants[getattr(args, side)], origins, folder / side)
+            target = Target(variants[getattr(args, side)], origins, folder / side,
+                            getattr(args, f"{side}_source"))
             stack.enter_context(target.running())
             targets.append(target)
         both(targets, args.path, 2)  # warm-up: pools filled, code paths run
@@ -85,6 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             ratios.append(a / b)
             print(f"round {number + 1}/{args.rounds}: {args.a} {a:,.0f} req/s, "
                   f"{args.b} {b:,.0f} req/s, ratio {a / b:.3f}", file=sys.stderr)
+    if args.a_source != args.b_source:
+        print(f"a: {args.a_source}\nb: {args.b_source}")
     print(f"{args.a} / {args.b}, GET {args.path}, side by side: median "
           f"{statistics.median(ratios):.3f} over {args.rounds} rounds "
           f"(min {min(ratios):.3f}, max {max(ratios):.3f})")
