@@ -105,6 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--path", default="/1k", choices=("/1k", "/64k"))
     parser.add_argument("--only", default="", help="variants, comma-separated")
     args = parser.parse_args(argv)
+    if args.requests < 1:
+        parser.error("--requests must be at least 1")
     if not (shutil.which("valgrind") and shutil.which("callgrind_control")):
         print("needs valgrind and callgrind_control (Debian: apt-get install valgrind)",
               file=sys.stderr)

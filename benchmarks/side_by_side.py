@@ -73,6 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                             help=f"the checkout {side}'s devproxy runs from "
                                  "(default: this one)")
     args = parser.parse_args(argv)
+    if args.rounds < 1 or args.duration <= 0:  # as run.py says it
+        parser.error("--rounds must be at least 1 and --duration positive")
     for side in ("a", "b"):
         source = getattr(args, f"{side}_source").resolve()
         if not (source / "devproxy" / "__main__.py").is_file():
