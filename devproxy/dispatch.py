@@ -22,7 +22,7 @@ from .cors import CorsRules, is_preflight
 from .corsmode import mark, preflight_response
 from .errorpages import problem_response
 from .errors import UpstreamError
-from .forward import forward_http
+from .forward import ProxiedResponse, forward_http
 from .screen import Refusal, host_refusal, is_reserved, path_refusal, target_refusal
 from .state import CAPTURES, LIVE, OUTAGES, POOL, RECORD, WARNED_HOSTS, Snapshot
 from .static import serve_static
@@ -76,6 +76,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
             else:
                 assert route is not None
                 response = await _serve(request, route, path, match.rest, cors, record)
+    if not response.prepared:
+        await _send(request, response)
     if record is not None and captures is not None:
         if record.duration_ms is None:  # else the response was relayed whole, and said so
             _finish(record, route, response)
@@ -92,11 +94,35 @@ def _finish(record: Record, route: Route | None, response: web.StreamResponse) -
                                             isinstance(response, web.Response)):
         record.browser_response = response.headers
     if isinstance(response, web.Response) and isinstance(response.body, bytes) \
-            and not record.bytes_out:
+            and not record.bytes_out and record.method != "HEAD":
         record.download(response.body)  # devproxy's own answer (404, 502, refusals)
     elif not record.bytes_out:
-        record.bytes_out = response.body_length or response.content_length or 0
+        record.bytes_out = _body_bytes(record.method, response)
     record.finish(response.status)
+
+
+async def _send(request: web.Request, response: web.StreamResponse) -> None:
+    """Send a response the handler made but did not send (devproxy's own answers, static
+    files), as aiohttp would once the handler returns: sent here, the access log and the
+    inspector see what the browser got (a file's 304 or 206, its bytes, the time it
+    took), not what was decided before sending. aiohttp's own send then finds it done."""
+    try:
+        await response.prepare(request)
+        await response.write_eof()
+    except ConnectionError:
+        pass  # the browser went away; it is logged with the status it was to get
+
+
+def _body_bytes(method: str, response: web.StreamResponse) -> int:
+    """The body bytes a sent response gave the browser, as nginx's ``$body_bytes_sent``
+    counts them. Not aiohttp's ``body_length``: that counts the head with the body, and
+    leaves out a file sent with sendfile."""
+    if isinstance(response, ProxiedResponse):
+        return response.body_sent
+    # RFC 9110 §6.4.1: no content in a response to HEAD, nor in a 1xx, 204 or 304.
+    if method == "HEAD" or response.status < 200 or response.status in (204, 304):
+        return 0
+    return response.content_length or 0
 
 
 def _screen(request: web.Request, snapshot: Snapshot) -> Refusal | None:
@@ -239,8 +265,7 @@ def _log(
         return
     ms = (time.perf_counter() - start) * 1000
     status = response.status
-    # sendfile (static files) bypasses the writer's byte count; the length is known.
-    size = response.body_length or response.content_length or 0
+    size = _body_bytes(request.method, response)
     line = (f"{request.method} {request.raw_path} -> {route.path if route else '-'} "
             f"{status} {ms:.1f}ms {size}B")
     if write is None:

@@ -38,6 +38,7 @@ class ProxiedResponse(web.StreamResponse):
     """
 
     upstream_lacks: tuple[str, ...] = ()
+    body_sent = 0  # body bytes written to the browser, for the access log
 
 
 async def restore_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -245,6 +246,7 @@ async def _relay(
                 record.relayed(head.block, content_type, arrived, head.status,
                                sent or response.headers, body)
             await response.write_eof(body)
+            response.body_sent = len(body)
         except ConnectionError:
             # The client went away (wrk stopping, a tab closed): nothing to tell it. The
             # inspector still shows what the backend answered.
@@ -283,6 +285,7 @@ async def _relay(
             await response.write(chunk)
         except ConnectionError:
             return response  # the client went away; the upstream is closed by our caller
+        response.body_sent += len(chunk)
     await response.write_eof()
     return response
 

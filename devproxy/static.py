@@ -32,6 +32,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from aiohttp import web
+from aiohttp.abc import AbstractStreamWriter
 
 from .config import Route
 from .errorpages import problem_response
@@ -183,8 +184,24 @@ def _accepts_html(request: web.Request) -> bool:
     return "text/html" in request.headers.get("Accept", "").lower()
 
 
+class _FileResponse(web.FileResponse):
+    """aiohttp's ``FileResponse``, which may be sent before aiohttp's own send.
+
+    ``dispatch.handle`` sends every response before it logs and records it, so both
+    see what the browser got: the status the request's headers decided (304, 206,
+    416), the bytes, the time the file took. aiohttp then prepares the returned
+    response once more, which any other response takes as a no-op, but
+    ``FileResponse.prepare`` would open and send the file a second time.
+    """
+
+    async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
+        if self.prepared:
+            return await web.StreamResponse.prepare(self, request)
+        return await super().prepare(request)
+
+
 def _file(path: Path) -> web.FileResponse:
-    return web.FileResponse(path, headers=_NO_CACHE)
+    return _FileResponse(path, headers=_NO_CACHE)
 
 
 def _add_slash(request: web.Request) -> web.StreamResponse:

@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import json
 import logging
+import re
 
 import aiohttp
 import pytest
@@ -501,3 +502,40 @@ async def test_large_cookie_and_set_cookie_headers_pass_through(backend_factory,
         assert resp.status == 200
         assert await resp.text() == str(len(big))
         assert resp.headers["Set-Cookie"] == big + "; Path=/"
+
+
+async def test_the_access_log_counts_the_body_bytes_the_browser_got(
+        backend_factory, proxy_factory, client, caplog):
+    # The head is not counted, whatever the response: aiohttp's own count has it for a
+    # relayed response and not for devproxy's own answers.
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if request.path.endswith("/stream"):
+            response = web.StreamResponse()
+            await response.prepare(request)
+            for piece in (b"a" * 100, b"b" * 200, b"c" * 300):
+                await response.write(piece)
+            await response.write_eof()
+            return response
+        return web.Response(body=b"x" * 1000)
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/api", backend.url))
+    with caplog.at_level(logging.INFO, logger="devproxy.access"):
+        async with client.get(proxy.url + "/api/whole") as resp:
+            assert len(await resp.read()) == 1000
+        async with client.get(proxy.url + "/api/stream") as resp:
+            assert len(await resp.read()) == 600
+        async with client.head(proxy.url + "/api/whole") as resp:
+            assert resp.status == 200
+        async with client.get(proxy.url + "/elsewhere") as resp:
+            not_found = len(await resp.read())
+        async with client.head(proxy.url + "/elsewhere") as resp:
+            assert resp.status == 404
+    lines = [re.sub(r" \d+\.\dms ", " ", r.getMessage()) for r in caplog.records
+             if r.name == "devproxy.access"]
+    assert lines == ["GET /api/whole -> /api 200 1000B", "GET /api/stream -> /api 200 600B",
+                     "HEAD /api/whole -> /api 200 0B", f"GET /elsewhere -> - 404 {not_found}B",
+                     "HEAD /elsewhere -> - 404 0B"]
+    # The inspector counts the same bytes.
+    async with client.get(proxy.url + "/__devproxy/api/requests") as resp:
+        assert [r["bytes_out"] for r in await resp.json()] == [0, not_found, 0, 600, 1000]

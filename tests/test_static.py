@@ -5,18 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import logging
 import os
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, make_mocked_request
 
 from devproxy.config import Route, normalize_prefix, parse_target
 from devproxy.static import resolve_static, serve_static
+
+from .conftest import route
 
 SECRET = b"TOP-SECRET-c0ffee-7d1e"  # the content of a file beside the root
 INDEX = b"<!doctype html><title>root index</title>"
@@ -499,3 +504,62 @@ async def test_traversal_is_404_and_never_leaks_the_secret(
     assert reply.status == 404
     assert SECRET not in reply.body
     assert str(site.root).encode() not in reply.body
+
+
+def _access_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The access log's lines, with the duration (which varies) taken out."""
+    return [re.sub(r" \d+\.\dms ", " ", r.getMessage()) for r in caplog.records
+            if r.name == "devproxy.access"]
+
+
+async def test_the_log_and_the_inspector_see_the_file_the_browser_got(
+        proxy_factory: Any, client: aiohttp.ClientSession, site: Site,
+        caplog: pytest.LogCaptureFixture) -> None:
+    # The status a file's request headers decide (304, 206) and the bytes it sent are
+    # known only once it is sent: logged before, each of these read "200 0B".
+    proxy = await proxy_factory(route("/", static=site.root))
+    url = proxy.url + "/app.js"
+    with caplog.at_level(logging.INFO, logger="devproxy.access"):
+        async with client.get(url) as first:
+            assert await first.read() == APP_JS
+            etag = first.headers["ETag"]
+        async with client.get(url, headers={"If-None-Match": etag}) as again:
+            assert again.status == 304
+        async with client.get(url, headers={"Range": "bytes=0-6"}) as part:
+            assert part.status == 206
+            assert await part.read() == APP_JS[:7]
+        async with client.head(url) as head:
+            assert head.status == 200
+    size = len(APP_JS)
+    assert _access_lines(caplog) == [f"GET /app.js -> / 200 {size}B",
+                                     "GET /app.js -> / 304 0B",
+                                     "GET /app.js -> / 206 7B",
+                                     "HEAD /app.js -> / 200 0B"]
+    async with client.get(proxy.url + "/__devproxy/api/requests") as resp:
+        records = (await resp.json())[::-1]
+    assert [(r["status"], r["bytes_out"]) for r in records] == [
+        (200, size), (304, 0), (206, 7), (200, 0)]
+    async with client.get(f"{proxy.url}/__devproxy/api/requests/{records[1]['id']}") as resp:
+        detail = await resp.json()
+    assert ("etag", etag) in [(k.lower(), v) for k, v in detail["browser_response"]]
+
+
+async def test_a_file_is_sent_once_though_aiohttp_prepares_it_again(
+        proxy_factory: Any, site: Site) -> None:
+    proxy = await proxy_factory(route("/", static=site.root))
+    reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+    try:
+        request = b"GET /app.js HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        writer.write(request + request.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"))
+        async with asyncio.timeout(5):
+            reply = await reader.read()
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    # Two requests, two responses, each with the file once: nothing more on the wire.
+    first_head, rest = reply.split(b"\r\n\r\n", 1)
+    assert first_head.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert rest.startswith(APP_JS)
+    second_head, second_body = rest[len(APP_JS):].split(b"\r\n\r\n", 1)
+    assert second_head.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert second_body == APP_JS
