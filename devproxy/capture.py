@@ -574,7 +574,8 @@ def shown_as_text(content_type: str) -> bool:
 def _shown_as(content_type: str) -> int:
     """How the page shows a response body of this Content-Type: as text, as size and
     type only (binary), or as the events of an event stream."""
-    if content_type.startswith("text/event-stream"):
+    # RFC 9110 §8.3.1: the type and subtype are case-insensitive.
+    if content_type.split(";")[0].strip().lower() == "text/event-stream":
         return _EVENTS
     return _TEXT if shown_as_text(content_type) else _BINARY
 

@@ -357,6 +357,21 @@ def test_what_one_record_sets_stays_its_own() -> None:
     assert (other.messages, other.ws_up, other.error, other.kind) == (None, 0, "", "http")
 
 
+@pytest.mark.parametrize(("content_type", "kind"), [
+    ("text/event-stream", "sse"),
+    ("Text/Event-Stream; charset=utf-8", "sse"),  # RFC 9110 §8.3.1: case-insensitive
+    (" text/event-stream", "sse"),
+    ("text/event-streams", "http"),
+    ("text/plain", "http"),
+])
+def test_an_event_stream_is_known_by_its_media_type(content_type: str, kind: str) -> None:
+    record = Captures().start("GET", "/events", "http", "", ())
+    record.answered(b"HTTP/1.1 200 OK\r\n\r\n", content_type)
+    record.download(b"data: one\n\n")
+    assert record.kind == kind
+    assert record.events == (["data: one"] if kind == "sse" else None)
+
+
 def test_a_trimmed_stream_keeps_no_more_of_its_body() -> None:
     # Once trimming took a record's bodies it keeps none of what still arrives (a
     # stream): else the budget would be passed with nothing older left to trim, and
