@@ -102,7 +102,16 @@ class CorsRules:
         if not self.allows(origin):
             return Preflight(False, reason=f"origin {origin} is not in cors.origins",
                              fix=f"add {origin!r} to cors.origins")
-        if self._methods is not None and method.upper() not in self._methods \
+        if method != method.upper():
+            # Fetch §2.2.1 upper-cases only DELETE, GET, HEAD, OPTIONS, POST and PUT;
+            # "patch" is sent as written, and methods are case-sensitive (RFC 9110
+            # §9.1): the browser would refuse an allowed "PATCH", and devproxy's
+            # parser, like most servers', refuses the request "patch" itself.
+            return Preflight(
+                False, reason=f"method {method!r} is not upper case: fetch() sends it as "
+                "written, and servers (devproxy too) refuse it",
+                fix=f"write {method.upper()!r} in the page's fetch() call")
+        if self._methods is not None and method not in self._methods \
                 and method not in SAFELISTED_METHODS:
             return Preflight(False, reason=f"method {method} is not in cors.methods",
                              fix=f"add {method} to cors.methods")

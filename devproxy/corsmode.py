@@ -106,6 +106,8 @@ def _check_backend(request: web.Request, rules: CorsRules, origin: str,
 
 
 def _warn_refused(request: web.Request, rules: CorsRules, origin: str) -> None:
+    if origin == f"{request.scheme}://{request.host}":
+        return  # a page on devproxy itself (Chromium sends Origin on a same-origin POST)
     refused: RefusedOrigins | None = request.app.get(REFUSED)
     if refused is not None and refused.first_time(rules, origin):
         logger.warning("CORS: %s is not in cors.origins, so the browser will not let that "

@@ -65,12 +65,22 @@ def test_preflight_with_credentials_lists_headers_explicitly() -> None:
                  id="method-not-listed"),
     pytest.param(FRONT, "PUT", "x-custom", "x-custom not in cors.headers",
                  id="header-not-listed"),
+    pytest.param(FRONT, "put", None, "method 'put' is not upper case", id="lower-case"),
 ])
 def test_refused_preflight_says_which_rule_failed(origin, method, request_headers, reason):
     answer = STRICT.preflight(origin, method, request_headers)
     assert not answer.allowed
     assert reason in answer.reason
     assert answer.headers == ()
+
+
+@pytest.mark.parametrize("rules", [STRICT, CREDS], ids=["methods-listed", "methods-reflected"])
+def test_a_lower_case_method_is_refused_with_the_fix(rules: CorsRules) -> None:
+    # fetch(url, {method: "patch"}) asks for "patch" as written: allowing it would fail
+    # in the browser (it compares case-sensitively) or at the server's parser.
+    answer = rules.preflight(FRONT, "patch", None)
+    assert not answer.allowed
+    assert answer.fix == "write 'PATCH' in the page's fetch() call"
 
 
 def test_configured_methods_and_headers_are_listed_and_safelisted_method_passes() -> None:

@@ -49,6 +49,19 @@ async def test_refused_preflight_gets_403_without_cors_headers_and_a_log_line(
                for r in caplog.records)
 
 
+async def test_a_lower_case_method_is_refused_at_the_preflight_with_the_fix(
+        backend_factory, proxy_factory, client):
+    # Allowed here, the browser would send "patch", which devproxy's parser refuses with
+    # a 400 the page sees only as "No 'Access-Control-Allow-Origin' header".
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/api", backend.url, cors=POLICY))
+    async with client.options(proxy.url + "/api/items", headers={
+            "Origin": FRONT, "Access-Control-Request-Method": "patch"}) as resp:
+        assert resp.status == 403
+        assert "write 'PATCH' in the page's fetch() call" in await resp.text()
+    assert backend.recorder.seen == []
+
+
 async def test_plain_options_without_request_method_is_forwarded(backend_factory,
                                                                  proxy_factory, client):
     backend = await backend_factory()
@@ -84,6 +97,20 @@ async def test_unlisted_origin_gets_no_cors_headers_even_the_backends(backend_fa
     async with client.get(proxy.url + "/api/x", headers={"Origin": "http://evil.example"}) as r:
         assert "Access-Control-Allow-Origin" not in r.headers
         assert r.headers["Vary"] == "Origin"
+
+
+async def test_an_unlisted_origin_is_logged_once_but_devproxys_own_never(
+        backend_factory, proxy_factory, client, caplog):
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/api", backend.url, cors=POLICY))
+    with caplog.at_level(logging.WARNING, logger="devproxy"):
+        # Chromium sends Origin on a same-origin POST: a page served by devproxy itself.
+        for origin in (proxy.url, "http://evil.example", "http://evil.example"):
+            async with client.post(proxy.url + "/api/x", headers={"Origin": origin}) as r:
+                assert r.status == 200
+    warnings = [r.getMessage() for r in caplog.records if "cors.origins" in r.getMessage()]
+    assert len(warnings) == 1
+    assert warnings[0].startswith("CORS: http://evil.example is not in cors.origins")
 
 
 async def test_backend_cors_keep_leaves_the_backends_own_headers_alone(backend_factory,
