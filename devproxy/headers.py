@@ -182,7 +182,8 @@ def rewrite_set_cookie(value: str, route: Route) -> str:
     removed, which makes the cookie host-only for devproxy's host. A ``Path`` is
     mapped with ``paths.client_path``; if that changed it, a trailing "/" is dropped
     (``/api/`` -> ``/api``), so that ``Path=/`` behind ``/api`` path-matches ``/api``
-    and ``/api/x`` but not ``/apikey`` (RFC 6265 §5.1.4). Everything else is kept byte
+    and ``/api/x`` but not ``/apikey`` (RFC 6265 §5.1.4); never on a ``__Host-``
+    cookie, which is dropped unless its Path is ``/``. Everything else is kept byte
     for byte.
 
     Raises:
@@ -194,13 +195,16 @@ def rewrite_set_cookie(value: str, route: Route) -> str:
     parts = value.split(";")
     kept = [parts[0]]
     changed = False
+    # RFC 6265bis §4.1.3.2: a "__Host-" cookie must say Path=/ or the browser drops it
+    # (the prefix matched in any case); it already covers every path of the origin.
+    host_prefixed = parts[0].lstrip(" \t")[:7].lower() == "__host-"
     for part in parts[1:]:
         name, eq, attribute = part.partition("=")
         key = name.strip(" \t").lower()
         if key == "domain" and _domain_matches(host, attribute):
             changed = True
             continue
-        if key == "path":
+        if key == "path" and not host_prefixed:
             mapped = _cookie_path(route, attribute)
             if mapped is not None:
                 part = name + eq + mapped
