@@ -366,12 +366,15 @@ def parse_origin(text: str) -> str:
         raise ValueError(f"expected an origin such as http://localhost:5173, got {text!r}")
     authority, slash, _ = rest.partition("/")
     authority = authority.split("?")[0].split("#")[0]
+    if "@" in authority:
+        raise ValueError(f"an origin has no user name or password: {text!r}")
     host, colon, port = authority.rpartition(":") if not authority.endswith("]") else (
         authority, "", "")
     if not colon:
         host, port = authority, ""
-    if port and port != "*" and not port.isdigit():
+    if port and port != "*" and not (port.isdigit() and 0 < int(port) < 65536):
         raise ValueError(f"invalid port {port!r} in origin {text!r}")
+    _check_origin_host(host, text)
     default = {"http": "80", "https": "443"}[scheme.lower()]
     correct = f"{scheme.lower()}://{host.lower()}" + (f":{port}" if port and port != default
                                                        else "")
@@ -381,3 +384,35 @@ def parse_origin(text: str) -> str:
         raise ValueError(f"{why}: write {correct!r}, not {text!r} (browsers send exactly "
                          f"the serialised origin, so anything else never matches)")
     return text
+
+
+_ORIGIN_HOST = re.compile(r"[A-Za-z0-9._-]+")
+
+
+def _check_origin_host(host: str, text: str) -> None:
+    """Refuse a host no browser sends in an Origin, so it could never match."""
+    if "*" in host:
+        raise ValueError(f"{text!r}: only the port may be '*' (http://localhost:*); a "
+                         f"browser sends one exact host, so list each origin")
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            address = ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            raise ValueError(f"invalid IPv6 address {host!r} in origin {text!r}") from None
+        if address.compressed != host[1:-1]:
+            raise ValueError(f"browsers send an IPv6 address compressed: write "
+                             f"{text.replace(host, f'[{address.compressed}]', 1)!r}, "
+                             f"not {text!r}")
+        return
+    if host.isascii() and _ORIGIN_HOST.fullmatch(host):
+        return
+    if not host:
+        raise ValueError(f"no host in origin {text!r}")
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        ascii_host = ""
+    if not ascii_host or not _ORIGIN_HOST.fullmatch(ascii_host):
+        raise ValueError(f"invalid host {host!r} in origin {text!r}")
+    raise ValueError(f"browsers send a host in its ASCII form: write "
+                     f"{text.replace(host, ascii_host.lower(), 1)!r}, not {text!r}")

@@ -479,6 +479,14 @@ class _Builder:
         items = self.n.sequence(node, where, "a list of origins or '*'")
         if items is not None and not items:
             self.n.problem(node, f"{where}: the list is empty; name at least one origin")
+        stars = [item for item in items or () if getattr(item, "value", None) == "*"]
+        if stars and len(stars) == len(items or ()):
+            return ("*",)  # ['*'] says what '*' says
+        if stars:
+            self.n.problem(stars[0], f"{where}: '*' allows every origin on its own and "
+                           "matches nothing in a list: write origins: '*', or list "
+                           "origins without it")
+            return None
         origins = [self.n.parsed(item, f"{where}[{i}]", parse_origin, "an origin")
                    for i, item in enumerate(items or ())]
         return tuple(o for o in origins if o is not None) if items and all(origins) else None

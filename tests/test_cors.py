@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from multidict import CIMultiDict
 
@@ -253,7 +255,21 @@ def test_devproxys_own_preflight_passes_the_browsers_check() -> None:
     pytest.param("https://example.com:443", "write 'https://example.com'", id="default-port"),
     pytest.param("localhost:5173", "expected an origin", id="no-scheme"),
     pytest.param("http://x:abc", "invalid port", id="bad-port"),
+    pytest.param("http://localhost:99999", "invalid port", id="port-too-high"),
+    pytest.param("http://:5173", "no host", id="no-host"),
+    pytest.param("http://local host:1", "invalid host 'local host'", id="space-in-host"),
+    pytest.param("http://*.example.test", "only the port may be '*'", id="wildcard-host"),
+    pytest.param("http://me:pw@localhost", "no user name or password", id="userinfo"),
+    pytest.param("http://bücher.example", "write 'http://xn--bcher-kva.example'", id="idn"),
+    pytest.param("http://[0:0:0:0:0:0:0:1]:3000", "write 'http://[::1]:3000'", id="ipv6-long"),
+    pytest.param("http://[zz]:3000", "invalid IPv6 address", id="ipv6-bad"),
 ])
 def test_origin_written_wrongly_shows_the_serialisation(text: str, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=re.escape(message)):
         parse_origin(text)
+
+
+@pytest.mark.parametrize("text", ["http://[::1]:5173", "http://my_app:3000", "http://localhost:*",
+                                  "https://api.example.com", "null", "*"])
+def test_origins_as_browsers_send_them_are_accepted(text: str) -> None:
+    assert parse_origin(text) == text

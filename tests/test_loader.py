@@ -217,6 +217,16 @@ MISTAKES = [
                  "the keys origins, credentials", id="route-cors-a-list"),
     pytest.param("cors: {origins: []}\n" + ONE_ROUTE, "1:17", "cors.origins: the list is empty",
                  id="no-origins"),
+    pytest.param("cors: {origins: [http://localhost:5173, '*']}\n" + ONE_ROUTE, "1:41",
+                 "cors.origins: '*' allows every origin on its own and matches nothing in a "
+                 "list", id="star-in-a-list"),
+    pytest.param("cors: {origins: ['*'], credentials: true}\n" + ONE_ROUTE, "1:17",
+                 "'*' cannot be used with credentials", id="listed-star-with-credentials"),
+    pytest.param("cors: {origins: ['http://*.example.test']}\n" + ONE_ROUTE, "1:18",
+                 "cors.origins[0]: 'http://*.example.test': only the port may be '*'",
+                 id="wildcard-host"),
+    pytest.param("cors: {origins: ['http://me@localhost:5173']}\n" + ONE_ROUTE, "1:18",
+                 "an origin has no user name or password", id="origin-with-user"),
     pytest.param("cors: {origins: '*', methods: [GE T]}\n" + ONE_ROUTE, "1:32",
                  "cors.methods[0]: 'GE T' is not a valid name", id="bad-method-name"),
     pytest.param("cors: {origins: '*', backend_cors: merge}\n" + ONE_ROUTE, "1:36",
@@ -377,6 +387,11 @@ def test_cors_blocks_resolve_per_route() -> None:
     assert (api.cors.max_age, api.cors.expose) == (600, ("X-Total-Count",))
     assert own.cors is not None and own.cors.any_origin and not own.cors.credentials
     assert none.cors is None
+
+
+def test_a_list_of_just_star_means_any_origin() -> None:
+    config = parse("cors: {origins: ['*']}\nroutes: [{path: /, target: 'http://h'}]\n")
+    assert config.cors is not None and config.cors.any_origin
 
 
 # Hostile input is refused by counting tokens before pyyaml's recursive composer runs.
