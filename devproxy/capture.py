@@ -583,19 +583,24 @@ def _shown_as(content_type: str) -> int:
 def curl(method: str, url: str, headers: Sequence[tuple[str, str]],
          body: bytes | bytearray, cut: bool) -> str:
     """A curl command that repeats the request (the body only if captured whole)."""
-    parts = ["curl", "-i"]
-    if method != "GET":
-        parts += ["-X", method]
+    # -g: browsers send [ ] { } in URLs unencoded, which curl would read as globs.
+    parts = ["curl", "-g", "-I" if method == "HEAD" else "-i"]  # -X HEAD waits for a body
+    sends_body = bool(body) and not cut
+    if method not in ("GET", "HEAD") or (sends_body and method == "GET"):
+        parts += ["-X", method]  # a body alone would make curl send POST
     parts.append(url)
     for name, value in headers:
         if name.lower() in ("host", "content-length", "connection", "transfer-encoding"):
             continue
         parts += ["-H", f"{name}: {value}"]
-    if body and not cut:
+    if sends_body:
+        if _header(headers, "content-type") is None:
+            parts += ["-H", "Content-Type:"]  # else curl adds a form type of its own
         try:
-            parts += ["--data-binary", bytes(body).decode("utf-8")]
+            # --data-raw: a body starting with "@" is text, not a file to upload.
+            parts += ["--data-raw", bytes(body).decode("utf-8")]
         except UnicodeDecodeError:
-            parts.append("--data-binary @body.bin")
+            parts += ["--data-binary", "@body.bin"]
     if headers and _header(headers, "host") is not None and "://" in url:
         host = _header(headers, "host")
         if host and host != url.split("://", 1)[1].split("/", 1)[0]:

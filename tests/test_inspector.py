@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shlex
 from typing import Any
 
 import aiohttp
@@ -57,9 +58,9 @@ async def test_a_request_is_captured_as_sent_and_as_forwarded(backend_factory, p
     assert json.loads(detail["request_body"]["text"]) == {"name": "widget"}
     assert detail["response_body"]["text"] == '{"ok": true}'
     assert detail["cookies"] == [{"name": "sid", "stored": True, "reason": ""}]
-    assert detail["curl"]["upstream"].startswith(f"curl -i -X POST '{backend.url}/v1/items?x=1'")
+    assert detail["curl"]["upstream"].startswith(f"curl -g -i -X POST '{backend.url}/v1/items?x=1'")
     # the origin the browser asked, read back from its Host field
-    assert detail["curl"]["browser"].startswith(f"curl -i -X POST '{proxy.url}/api/items?x=1'")
+    assert detail["curl"]["browser"].startswith(f"curl -g -i -X POST '{proxy.url}/api/items?x=1'")
     assert "-H 'X-Custom: 1'" in detail["curl"]["browser"]
 
 
@@ -232,8 +233,39 @@ def test_cookie_verdicts(cookie: str, origin: str, reason: str) -> None:
 def test_curl_quotes_for_the_shell_and_names_a_rewritten_host() -> None:
     command = curl("POST", "http://127.0.0.1:3000/x", [("Host", "localhost:8080"),
                                                        ("X-A", "it's")], b'{"a": 1}', False)
-    assert command == ("curl -i -X POST http://127.0.0.1:3000/x -H 'X-A: it'\"'\"'s' "
-                       "--data-binary '{\"a\": 1}' -H 'Host: localhost:8080'")
+    assert command == ("curl -g -i -X POST http://127.0.0.1:3000/x -H 'X-A: it'\"'\"'s' "
+                       "-H Content-Type: --data-raw '{\"a\": 1}' -H 'Host: localhost:8080'")
+
+
+JSON = [("Content-Type", "application/json")]
+
+
+@pytest.mark.parametrize(("method", "url", "headers", "body", "cut", "argv"), [
+    pytest.param("GET", "http://h/x?page[size]=1&sel={a,b}", [], b"", False,
+                 ["curl", "-g", "-i", "http://h/x?page[size]=1&sel={a,b}"],
+                 id="brackets-and-braces-are-not-globs"),
+    pytest.param("HEAD", "http://h/x", [], b"", False, ["curl", "-g", "-I", "http://h/x"],
+                 id="head-does-not-wait-for-a-body"),
+    pytest.param("POST", "http://h/x", JSON, b"@/etc/passwd", False,
+                 ["curl", "-g", "-i", "-X", "POST", "http://h/x", "-H",
+                  "Content-Type: application/json", "--data-raw", "@/etc/passwd"],
+                 id="a-body-starting-with-at-is-text"),
+    pytest.param("PUT", "http://h/x", JSON, b"\xff\x00", False,
+                 ["curl", "-g", "-i", "-X", "PUT", "http://h/x", "-H",
+                  "Content-Type: application/json", "--data-binary", "@body.bin"],
+                 id="binary-body-from-a-file"),
+    pytest.param("GET", "http://h/x", JSON, b"q", False,
+                 ["curl", "-g", "-i", "-X", "GET", "http://h/x", "-H",
+                  "Content-Type: application/json", "--data-raw", "q"],
+                 id="a-get-with-a-body-stays-a-get"),
+    pytest.param("POST", "http://h/x", JSON, b"{", True,
+                 ["curl", "-g", "-i", "-X", "POST", "http://h/x", "-H",
+                  "Content-Type: application/json"], id="a-cut-body-is-left-out"),
+])
+def test_curl_repeats_the_request(method: str, url: str, headers: list[tuple[str, str]],
+                                  body: bytes, cut: bool, argv: list[str]) -> None:
+    # As the shell splits it: each option and value its own argument.
+    assert shlex.split(curl(method, url, headers, body, cut)) == argv
 
 
 def test_captures_ring_drops_the_oldest() -> None:

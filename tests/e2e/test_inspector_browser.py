@@ -62,7 +62,7 @@ async def test_inspector_shows_traffic_live_and_explains_it(
     assert f"127.0.0.1:{backend.port}" in diff  # Host rewritten by change_origin
     assert backend.url + "/api/items?page=2" == await page.inner_text("#upstream-url")
     curl_upstream = await page.inner_text("#curl-upstream")
-    assert curl_upstream.startswith(f"curl -i '{backend.url}/api/items?page=2'")
+    assert curl_upstream.startswith(f"curl -g -i '{backend.url}/api/items?page=2'")
 
     # The cookie verdict for the login response.
     await page.locator("#list tbody tr", has_text="/api/login").click()
