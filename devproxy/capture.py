@@ -620,19 +620,28 @@ def cookie_verdicts(set_cookies: Sequence[str], origin: str) -> list[dict[str, A
                                                      if "=" in a else "") for a in attributes}
         reason = ""
         secure = "secure" in attrs
-        if attrs.get("samesite", "").lower() == "none" and not secure:
+        prefix = name.lower()  # the prefixes are matched in any case (RFC 6265bis §5.6)
+        value = pair.split("=", 1)[1] if "=" in pair else pair
+        if len(name.encode()) + len(value.encode()) > 4096:
+            reason = "name and value together pass 4096 bytes; the browser ignores it"
+        elif attrs.get("samesite", "").lower() == "none" and not secure:
             reason = "SameSite=None requires Secure; the browser rejects this cookie"
         elif secure and not secure_origin:
             reason = "Secure cookies cannot be set from an http:// origin (except localhost)"
-        elif name.startswith("__Host-") and (not secure or attrs.get("path") != "/" or
-                                             "domain" in attrs):
+        elif "partitioned" in attrs and not secure:
+            reason = "Partitioned cookies need Secure"
+        elif prefix.startswith("__host-") and (not secure or attrs.get("path") != "/" or
+                                               "domain" in attrs):
             reason = "__Host- cookies need Secure, Path=/ and no Domain"
-        elif name.startswith("__Secure-") and not secure:
+        elif prefix.startswith("__secure-") and not secure:
             reason = "__Secure- cookies need Secure"
         elif "domain" in attrs:
             domain = attrs["domain"].lstrip(".").lower()
             if domain and host != domain and not host.endswith("." + domain):
                 reason = f"Domain={attrs['domain']} does not match the page's host {host}"
+            elif domain and host != domain and "." not in domain:
+                reason = (f"Domain={attrs['domain']} names a top-level domain; browsers "
+                          f"refuse cookies for a whole TLD")
         out.append({"name": name, "stored": not reason, "reason": reason})
     return out
 

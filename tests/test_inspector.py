@@ -222,7 +222,17 @@ def test_header_diff_marks_added_removed_changed() -> None:
     ("a=1; Secure", "http://localhost:8080", ""),
     ("__Host-a=1; Secure; Path=/api", "https://x.test", "__Host- cookies"),
     ("a=1; Domain=example.com", "http://localhost:8080", "does not match"),
-    ("a=1; Domain=.localhost", "http://app.localhost:8080", ""),
+    # Seen in Chromium 156: a single-label Domain is a TLD to it, refused unless the host.
+    ("a=1; Domain=.localhost", "http://app.localhost:8080", "names a top-level domain"),
+    ("a=1; Domain=localhost", "http://localhost:8080", ""),
+    ("a=1; Domain=app.localhost", "http://x.app.localhost:8080", ""),
+    ("__host-a=1; Secure; Path=/api", "https://x.test", "__Host- cookies"),
+    ("__SECURE-a=1", "https://x.test", "__Secure- cookies need Secure"),
+    ("a=1; Partitioned", "http://localhost:8080", "Partitioned cookies need Secure"),
+    ("a=1; Partitioned; Secure", "http://localhost:8080", ""),
+    ("a=" + "x" * 4096, "http://localhost:8080", "pass 4096 bytes"),
+    ("a=" + "x" * 4096 + "; Path=/", "http://localhost:8080", "pass 4096 bytes"),
+    ("a=" + "x" * 4095, "http://localhost:8080", ""),
 ])
 def test_cookie_verdicts(cookie: str, origin: str, reason: str) -> None:
     [verdict] = cookie_verdicts([cookie], origin)
