@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
@@ -67,6 +67,9 @@ def probe(url: str, origin: str, method: str = "GET", headers: Sequence[str] = (
     normalized = cors.normalize_method(method)
     if normalized.upper() in cors.FORBIDDEN_METHODS:
         raise ValueError(f"browsers refuse fetch() with method {method}")
+    if body is not None and normalized in ("GET", "HEAD"):
+        raise ValueError(f"fetch() refuses a body with {normalized} (TypeError: Request with "
+                         f"GET/HEAD method cannot have body); add -X POST or drop -d")
     pairs = []
     for header in headers:
         name, colon, value = header.partition(":")
@@ -77,6 +80,9 @@ def probe(url: str, origin: str, method: str = "GET", headers: Sequence[str] = (
             raise ValueError(f"a page cannot set {name}: fetch() silently drops it, the "
                              f"browser sets it itself (Fetch: forbidden request-header)")
         pairs.append((name, value))
+    if body is not None and not any(name.lower() == "content-type" for name, _ in pairs):
+        # Fetch §5.2 "extract a body": a string body is sent as text, a safelisted type.
+        pairs.append(("Content-Type", "text/plain;charset=UTF-8"))
     return Probe(url, origin, normalized, tuple(pairs), credentials, body, preflight_only,
                  timeout)
 
@@ -111,6 +117,7 @@ class Report:
     readable: tuple[str, ...] = ()
     hidden: tuple[str, ...] = ()
     warnings: tuple[str, ...] = field(default=())
+    response_checked: bool = True  # False with --preflight-only: the verdict is the preflight's
 
     @property
     def exit_code(self) -> int:
@@ -136,44 +143,67 @@ class _Fetch:
 
     async def run(self) -> Report:
         p = self.p
-        if _origin_of(p.url) == p.origin:
-            exchange = await self._send(p.method, p.url, p.headers, p.body)
-            self.steps.append(Step("Same origin", exchange, Verdict(True), notes=(
-                f"{p.url} is on {p.origin} itself: CORS does not apply.",)))
-            return self._report(Verdict(True))
+        if p.method != p.method.upper():
+            self.warnings.append(
+                f"fetch() sends the method {p.method!r} as written: it upper-cases only "
+                f"DELETE, GET, HEAD, OPTIONS, POST and PUT. doctor's HTTP client sends the "
+                f"actual request as {p.method.upper()!r}, but most servers (Node, aiohttp, "
+                f"devproxy) refuse {p.method!r} with a 400 that the browser reports as a "
+                f"CORS error. Write {p.method.upper()!r} in fetch().")
         url, method, headers, body = p.url, p.method, p.headers, p.body
-        origin, tainted = p.origin, False
+        origin, tainted, crossed = p.origin, False, False
         for hop in range(_MAX_REDIRECTS + 1):
             unsafe = cors.unsafe_request_headers(headers)
-            reasons = cors.needs_preflight(method, headers)
-            if reasons:
-                verdict = await self._preflight(url, origin, method, unsafe, reasons)
+            # Fetch §4.1 "main fetch": a response tainted "cors" stays so, even when a
+            # later redirect comes back to the page's origin.
+            crossed = crossed or _origin_of(url) != p.origin
+            if not crossed:
+                # Same origin: no preflight and no CORS check, until a redirect leaves it.
+                if p.preflight_only:
+                    self.steps.append(Step("Same origin", notes=(
+                        f"{url} is on {p.origin} itself: no preflight. Not sent "
+                        "(--preflight-only).",)))
+                    return replace(self._report(Verdict(True)), response_checked=False)
+                # Fetch §3.1: Origin goes with every request but a same-origin GET or HEAD.
+                sent = headers if method in ("GET", "HEAD") else (("Origin", origin),
+                                                                  *headers)
+                exchange = await self._send(method, url, sent, body)
+                verdict = Verdict(True)
+                location = _header(exchange.received, "location")
+                if exchange.status not in _REDIRECTS or location is None:
+                    self.steps.append(Step("Same origin", exchange, verdict, notes=(
+                        f"{url} is on {p.origin} itself: CORS does not apply.",)))
+                    return self._report(verdict)
+            else:
+                reasons = cors.needs_preflight(method, headers)
+                if reasons:
+                    verdict = await self._preflight(url, origin, method, unsafe, reasons)
+                    if not verdict.ok:
+                        return self._report(verdict, url, method, unsafe)
+                elif hop == 0:
+                    self.steps.append(Step("No preflight needed", notes=(
+                        f"{method} with only CORS-safelisted headers is a simple request: "
+                        "the browser sends it directly.",)))
+                if p.preflight_only:
+                    self.steps.append(Step("Actual request not sent (--preflight-only)"))
+                    return replace(self._report(Verdict(True)), response_checked=False)
+                exchange = await self._send(method, url, (("Origin", origin), *headers), body)
+                verdict = cors.cors_check(origin, p.credentials, exchange.received)
+                self._vary_warning(exchange)
                 if not verdict.ok:
+                    self.steps.append(Step("Actual request", exchange, verdict))
                     return self._report(verdict, url, method, unsafe)
-            elif hop == 0:
-                self.steps.append(Step("No preflight needed", notes=(
-                    f"{method} with only CORS-safelisted headers is a simple request: "
-                    "the browser sends it directly.",)))
-            if p.preflight_only:
-                self.steps.append(Step("Actual request not sent (--preflight-only)"))
-                return self._report(Verdict(True))
-            exchange = await self._send(method, url, (("Origin", origin), *headers), body)
-            verdict = cors.cors_check(origin, p.credentials, exchange.received)
-            self._vary_warning(exchange)
-            if not verdict.ok:
-                self.steps.append(Step("Actual request", exchange, verdict))
-                return self._report(verdict, url, method, unsafe)
-            location = _header(exchange.received, "location")
-            if exchange.status not in _REDIRECTS or location is None:
-                readable, hidden = cors.readable_headers(list(exchange.received),
-                                                         p.credentials)
-                hidden = [name for name in hidden if not cors.is_cors_header(name)]
-                self.steps.append(Step("Actual request", exchange, verdict, notes=(
-                    "JavaScript can read: " + (", ".join(readable) or "nothing"),
-                    *(["Hidden from JavaScript (add to Access-Control-Expose-Headers to "
-                       "read them): " + ", ".join(hidden)] if hidden else []),
-                )))
-                return self._report(verdict, readable=readable, hidden=hidden)
+                location = _header(exchange.received, "location")
+                if exchange.status not in _REDIRECTS or location is None:
+                    readable, hidden = cors.readable_headers(list(exchange.received),
+                                                             p.credentials)
+                    hidden = [name for name in hidden if not cors.is_cors_header(name)]
+                    self.steps.append(Step("Actual request", exchange, verdict, notes=(
+                        "JavaScript can read: " + (", ".join(readable) or "nothing"),
+                        *(["Hidden from JavaScript (add to Access-Control-Expose-Headers "
+                           "to read them): " + ", ".join(hidden)] if hidden else []),
+                    )))
+                    return self._report(verdict, readable=readable, hidden=hidden)
             target = urljoin(url, location)
             notes = [f"redirect to {target}"]
             if urlsplit(target).username or urlsplit(target).password:
@@ -213,7 +243,9 @@ class _Fetch:
         try:
             async with self.session.request(
                 method, url, headers=list(headers), data=body, allow_redirects=False,
+                skip_auto_headers=("Content-Type",),  # probe() set the one fetch() sends
             ) as response:
+                method = response.request_info.method  # as sent: the client upper-cases
                 sent = tuple(response.request_info.headers.items())
                 received = tuple(response.headers.items())
                 excerpt = ""
@@ -299,6 +331,16 @@ def render(report: Report) -> str:
     for warning in report.warnings:
         lines += ["", f"warning: {warning}"]
     lines.append("")
+    if report.verdict.ok and not report.response_checked:
+        if any(step.title.startswith("Preflight") for step in report.steps):
+            lines.append("PREFLIGHT PASSES: the browser would send the actual request. Its "
+                         "response was not checked (--preflight-only); the browser also "
+                         "needs Access-Control-Allow-Origin on it.")
+        else:
+            lines.append("NO PREFLIGHT: the browser sends this request directly, so "
+                         "--preflight-only checked nothing; run without it to check the "
+                         "response.")
+        return "\n".join(lines)
     if report.verdict.ok:
         lines.append(f"ALLOWED: the browser lets {p.origin} read this response.")
         return "\n".join(lines)

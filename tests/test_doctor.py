@@ -246,7 +246,70 @@ async def test_same_origin_is_not_cors(aiohttp_server):
     backend = await cors_backend(aiohttp_server)
     report = await doctor(backend.url + "/items", origin=backend.url, method="PUT")
     assert report.verdict.ok
-    assert backend.seen == [("PUT", "/items", None)]
+    # No preflight; Origin goes with any method but GET and HEAD (Fetch §3.1), as
+    # Chromium sends it on a same-origin POST.
+    report = await doctor(backend.url + "/items", origin=backend.url)
+    assert report.verdict.ok
+    assert backend.seen == [("PUT", "/items", backend.url), ("GET", "/items", None)]
+
+
+async def test_a_same_origin_redirect_to_another_origin_is_checked_as_cors(aiohttp_server):
+    # fetch('/api/redirect') from a page on the first server: the browser follows the
+    # redirect and then needs Access-Control-Allow-Origin from the second.
+    second = await cors_backend(aiohttp_server)
+    first = await cors_backend(aiohttp_server, redirect=second.url + "/final")
+    report = await doctor(first.url + "/redirect", origin=first.url)
+    assert second.seen == [("GET", "/final", first.url)]  # not tainted: left from its own
+    assert not report.verdict.ok and report.verdict.kind == cors.NO_ALLOW_ORIGIN
+    assert report.blocked_url == second.url + "/final"
+    assert [step.title for step in report.steps] == ["Redirect", "Actual request"]
+
+
+async def test_preflight_only_says_what_it_did_not_check(aiohttp_server):
+    backend = await cors_backend(aiohttp_server, preflight=[
+        *ALLOW, ("Access-Control-Allow-Methods", "DELETE")])
+    passed = await doctor(backend.url + "/items", method="DELETE", preflight_only=True)
+    simple = await doctor(backend.url + "/items", preflight_only=True)
+    own = await doctor(backend.url + "/items", origin=backend.url, method="DELETE",
+                       preflight_only=True)
+    assert [m for m, _, _ in backend.seen] == ["OPTIONS"]  # no DELETE, nothing else sent
+    assert "PREFLIGHT PASSES" in render(passed) and "ALLOWED" not in render(passed)
+    assert "NO PREFLIGHT" in render(simple) and "ALLOWED" not in render(simple)
+    assert "NO PREFLIGHT" in render(own)
+    assert passed.exit_code == simple.exit_code == own.exit_code == 0
+
+
+async def test_a_body_is_sent_as_fetch_sends_a_string(aiohttp_server):
+    seen: list[tuple[str, str | None]] = []
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        seen.append((request.method, request.headers.get("Content-Type")))
+        return web.Response(headers={"Access-Control-Allow-Origin": FRONT})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    server = await aiohttp_server(app)
+    url = f"http://127.0.0.1:{server.port}/x"
+    text = await doctor(url, method="POST", body=b"hi")  # text/plain: no preflight
+    empty = await doctor(url, method="POST")
+    assert text.verdict.ok and empty.verdict.ok
+    assert seen == [("POST", "text/plain;charset=UTF-8"), ("POST", None)]
+
+
+@pytest.mark.parametrize("method", ["GET", "get", "HEAD"])
+def test_a_body_with_get_or_head_is_refused_as_fetch_refuses_it(method: str) -> None:
+    with pytest.raises(ValueError, match="cannot have body"):
+        probe("http://127.0.0.1:9/x", FRONT, method, body=b"x")
+
+
+async def test_a_lower_case_method_is_shown_as_sent_and_warned_about(aiohttp_server):
+    backend = await cors_backend(aiohttp_server, preflight=[
+        *ALLOW, ("Access-Control-Allow-Methods", "patch")], actual=ALLOW)
+    report = await doctor(backend.url + "/items", method="patch")
+    assert [m for m, _, _ in backend.seen] == ["OPTIONS", "PATCH"]
+    assert report.steps[-1].exchange is not None
+    assert report.steps[-1].exchange.method == "PATCH"  # what went on the wire
+    assert any("Write 'PATCH' in fetch()" in w for w in report.warnings)
 
 
 async def test_devproxy_cors_mode_fixes_a_backend_without_cors(aiohttp_server,
