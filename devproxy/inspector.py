@@ -25,6 +25,7 @@ from importlib import resources
 from typing import Any
 
 from aiohttp import web
+from yarl import URL
 
 from .capture import Captures, Record, har
 from .config import RESERVED_PREFIX
@@ -115,6 +116,8 @@ async def _events(request: web.Request, captures: Captures) -> web.StreamRespons
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
                                            "Cache-Control": "no-store"})
     await response.prepare(request)
+    if request.method == "HEAD":
+        return response  # the head is all a HEAD gets; waiting would hold the connection
     captures.listeners.append(listener)
     try:
         await response.write(b": devproxy inspector\n\n")
@@ -157,9 +160,12 @@ async def _replay(request: web.Request, record: Record) -> web.Response:
                                content_type="application/json")
     skip = {*HOP_BY_HOP, "host", "content-length"}
     headers = [(k, v) for k, v in record.browser_request if k.lower() not in skip]
-    url = f"{request.scheme}://{request.host}{record.target}"
+    # The target as the browser sent it, byte for byte: not re-quoted ("%zz" stays).
+    url = URL(f"{request.scheme}://{request.host}{record.target}", encoded=True)
     async with request.app[CLIENT].request(
             record.method, url, headers=headers, data=bytes(record.request_body) or None,
-            allow_redirects=False, ssl=False) as response:
+            allow_redirects=False, ssl=False,
+            skip_auto_headers=("Content-Type",),  # only the type the browser sent
+    ) as response:
         await response.read()
         return _json({"status": response.status})

@@ -18,7 +18,7 @@ from devproxy.capture import Captures, cookie_verdicts, curl, har, header_diff
 from devproxy.config import TOKEN_PATTERN, CorsPolicy, Inspector
 from devproxy.state import CAPTURES
 
-from .conftest import route
+from .conftest import raw_exchange, route
 
 FRONT = "http://localhost:5173"
 
@@ -170,6 +170,33 @@ async def test_changes_need_devproxys_own_origin(backend_factory, proxy_factory,
                            headers={"Origin": proxy.url}) as resp:
         assert resp.status == 200
     assert await api(client, proxy, "requests") == []
+
+
+async def test_replay_sends_the_target_and_body_as_the_browser_sent_them(
+        backend_factory, proxy_factory) -> None:
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/", backend.url))
+    target = b"/x%7e%41?page[size]=1&q=a%2bb&e=%zz"
+    await raw_exchange(proxy.port, b"POST " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                       b"Content-Length: 2\r\nConnection: close\r\n\r\nhi")
+    async with aiohttp.ClientSession() as client:
+        [record] = await api(client, proxy, "requests")
+        replay = f"{proxy.url}/__devproxy/api/requests/{record['id']}/replay"
+        async with client.post(replay, headers={"Origin": proxy.url}) as resp:
+            assert resp.status == 200
+    first, again = backend.recorder.seen
+    assert again.raw_path == first.raw_path == target.decode()
+    assert again.body == b"hi" and "Content-Type" not in again.headers
+
+
+async def test_a_head_of_the_live_stream_does_not_hold_its_connection(proxy_factory) -> None:
+    proxy = await proxy_factory(route("/", "http://127.0.0.1:9"))
+    reply = await raw_exchange(
+        proxy.port, b"HEAD /__devproxy/api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        b"GET /__devproxy/api/status HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Connection: close\r\n\r\n")
+    assert reply.count(b"HTTP/1.1 200 OK") == 2
+    assert b'"listen"' in reply  # the second answer came on the same connection
 
 
 async def test_history_and_body_capture_are_bounded(backend_factory, proxy_factory,
