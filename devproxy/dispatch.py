@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from . import inspector
-from .capture import Record
+from .capture import Captures, Record
 from .config import RESERVED_PREFIX, Route
 from .cors import CorsRules, is_preflight
 from .corsmode import mark, preflight_response
@@ -24,7 +24,7 @@ from .errorpages import problem_response
 from .errors import UpstreamError
 from .forward import ProxiedResponse, forward_http
 from .screen import Refusal, host_refusal, is_reserved, path_refusal, target_refusal
-from .state import CAPTURES, LIVE, OUTAGES, POOL, RECORD, WARNED_HOSTS, Snapshot
+from .state import CAPTURES, LIVE, OUTAGES, POOL, RECORD, STREAMING, WARNED_HOSTS, Snapshot
 from .static import serve_static
 from .upstream import diagnose
 from .websocket import proxy_websocket
@@ -54,30 +54,37 @@ async def handle(request: web.Request) -> web.StreamResponse:
     if captures is not None:
         record = captures.start(request.method, request.raw_path, request.scheme,
                                 request.remote or "", request.raw_headers, start)
-    if refusal is not None:
-        response: web.StreamResponse = _refuse(request, refusal)
-    else:
-        match = snapshot.table.match(path)
-        route = match.route if match is not None else None
-        if record is not None and route is not None:
-            record.route = route.path  # now: a socket or stream shows it while open
-        cors = snapshot.cors.get(route.path) if route else snapshot.fallback_cors
-        if cors is not None and is_preflight(request.method, request.headers):
-            # Fetch §3.2.2: devproxy answers preflights itself; the backend never sees them.
-            if record is not None:
-                record.kind = "preflight"
-            response = preflight_response(request, cors, route.path if route else "-",
-                                          snapshot.config.source)
+    try:
+        if refusal is not None:
+            response: web.StreamResponse = _refuse(request, refusal)
         else:
-            if cors is not None:
-                mark(request, cors)
-            if match is None:
-                response = _no_route(request, snapshot.table.routes)
+            match = snapshot.table.match(path)
+            route = match.route if match is not None else None
+            if record is not None and route is not None:
+                record.route = route.path  # now: a socket or stream shows it while open
+            cors = snapshot.cors.get(route.path) if route else snapshot.fallback_cors
+            if cors is not None and is_preflight(request.method, request.headers):
+                # Fetch §3.2.2: devproxy answers preflights itself; the backend never
+                # sees them.
+                if record is not None:
+                    record.kind = "preflight"
+                response = preflight_response(request, cors, route.path if route else "-",
+                                              snapshot.config.source)
             else:
-                assert route is not None
-                response = await _serve(request, route, path, match.rest, cors, record)
-    if not response.prepared:
-        await _send(request, response)
+                if cors is not None:
+                    mark(request, cors)
+                if match is None:
+                    response = _no_route(request, snapshot.table.routes)
+                else:
+                    assert route is not None
+                    response = await _serve(request, route, path, match.rest, cors, record)
+        if not response.prepared:
+            await _send(request, response)
+    except asyncio.CancelledError:
+        # The browser went away and aiohttp cancelled the handler: the request still
+        # gets its log line, and its record an end instead of "in progress" for good.
+        _abandoned(request, route, record, captures, start)
+        raise
     if record is not None and captures is not None:
         if record.duration_ms is None:  # else the response was relayed whole, and said so
             _finish(record, route, response)
@@ -257,17 +264,34 @@ class AccessLog:
 ACCESS_LOG = web.AppKey("access_log", AccessLog)
 
 
-def _log(
-    request: web.Request, route: Route | None, response: web.StreamResponse, start: float
-) -> None:
+def _abandoned(request: web.Request, route: Route | None, record: Record | None,
+               captures: Captures | None, start: float) -> None:
+    stream = request.get(STREAMING)  # its head went out: the browser got that status
+    if record is not None and record.duration_ms is None:
+        record.error = "the browser closed the connection before the response ended"
+        record.finish(record.status)  # 0 if no head was sent
+        if captures is not None and captures.listeners:
+            captures.done(record)
+    if stream is not None:
+        _log(request, route, stream, start, " (browser went away)")
+    else:  # nginx's "client closed request"
+        _log_line(request, route, 499, 0, start, " (browser went away)")
+
+
+def _log(request: web.Request, route: Route | None, response: web.StreamResponse,
+         start: float, note: str = "") -> None:
+    _log_line(request, route, response.status, _body_bytes(request.method, response), start,
+              note)
+
+
+def _log_line(request: web.Request, route: Route | None, status: int, size: int,
+              start: float, note: str = "") -> None:
     write = request.app[ACCESS_LOG].write
     if write is None and not access_logger.isEnabledFor(logging.INFO):
         return
     ms = (time.perf_counter() - start) * 1000
-    status = response.status
-    size = _body_bytes(request.method, response)
     line = (f"{request.method} {request.raw_path} -> {route.path if route else '-'} "
-            f"{status} {ms:.1f}ms {size}B")
+            f"{status} {ms:.1f}ms {size}B{note}")
     if write is None:
         access_logger.info(line, extra={"status": status})
     else:

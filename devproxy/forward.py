@@ -23,7 +23,7 @@ from .config import Route, Target
 from .headers import request_headers, response_headers
 from .paths import upstream_path
 from .pool import Broken, Connection, Pool, broken_error
-from .state import CAPTURES
+from .state import CAPTURES, STREAMING
 from .upstream import Outages, response_timeout_error
 
 logger = logging.getLogger(__name__)
@@ -260,6 +260,7 @@ async def _relay(
     if record is not None:
         record.answered(head.block, content_type, arrived)
     await response.prepare(request)
+    request[STREAMING] = response  # for the log line if the browser goes away
     if record is not None:  # a stream: show its status now, not when it ends
         record.status = response.status
         record.browser_response = _head_as_sent(response)

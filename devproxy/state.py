@@ -92,4 +92,6 @@ CLIENT = web.AppKey("client", aiohttp.ClientSession)
 OUTAGES = web.AppKey("outages", Outages)
 CAPTURES = web.AppKey("captures", Captures)  # present only while the inspector is on
 RECORD = web.RequestKey("record", Record)  # the request's inspector record, if captured
+# A relayed stream once its head is sent: what a cancelled handler logs.
+STREAMING = web.RequestKey("streaming", web.StreamResponse)
 WARNED_HOSTS = web.AppKey("warned_hosts", set[str])  # refused Host names already logged

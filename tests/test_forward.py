@@ -539,3 +539,42 @@ async def test_the_access_log_counts_the_body_bytes_the_browser_got(
     # The inspector counts the same bytes.
     async with client.get(proxy.url + "/__devproxy/api/requests") as resp:
         assert [r["bytes_out"] for r in await resp.json()] == [0, not_found, 0, 600, 1000]
+
+
+async def test_a_request_the_browser_abandons_is_logged_and_ended(
+        backend_factory, proxy_factory, client, caplog):
+    # aiohttp cancels the handler when the browser goes away; before, such a request had
+    # no log line and stayed "in progress" in the inspector for good.
+    release = asyncio.Event()
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if request.path.endswith("/events"):
+            response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            await response.prepare(request)
+            await response.write(b"data: one\n\n")
+        await release.wait()  # never set: the browser leaves first
+        return web.Response()
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/api", backend.url))
+    with caplog.at_level(logging.INFO, logger="devproxy.access"):
+        with pytest.raises(asyncio.TimeoutError):
+            async with client.get(proxy.url + "/api/slow",
+                                  timeout=aiohttp.ClientTimeout(total=0.5)) as resp:
+                await resp.read()
+        async with client.get(proxy.url + "/api/events") as resp:
+            assert await resp.content.readline() == b"data: one\n"
+        # The stream's connection is closed as the response leaves the block.
+        for _ in range(100):
+            if sum(r.name == "devproxy.access" for r in caplog.records) == 2:
+                break
+            await asyncio.sleep(0.02)
+    lines = [re.sub(r" \d+\.\dms ", " ", r.getMessage()) for r in caplog.records
+             if r.name == "devproxy.access"]
+    assert lines == ["GET /api/slow -> /api 499 0B (browser went away)",
+                     "GET /api/events -> /api 200 11B (browser went away)"]
+    async with client.get(proxy.url + "/__devproxy/api/requests") as resp:
+        events, slow = await resp.json()
+    assert (slow["status"], events["status"]) == (0, 200)
+    assert slow["duration_ms"] is not None and events["duration_ms"] is not None
+    assert "closed the connection" in slow["error"] and events["error"] == slow["error"]
