@@ -578,3 +578,25 @@ async def test_a_request_the_browser_abandons_is_logged_and_ended(
     assert (slow["status"], events["status"]) == (0, 200)
     assert slow["duration_ms"] is not None and events["duration_ms"] is not None
     assert "closed the connection" in slow["error"] and events["error"] == slow["error"]
+
+
+async def test_stopping_lets_a_stream_run_for_the_shutdown_timeout_not_twice_that(
+        backend_factory, proxy_factory, client):
+    # aiohttp waits the timeout, then "cancels" and waits it again; its cancel does not
+    # reach a handler relaying a stream, which then ran for twice the timeout.
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(b"data: one\n\n")
+        await asyncio.Event().wait()  # an endless stream
+        return response
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/", backend.url), shutdown_timeout=1.0)
+    async with client.get(proxy.url + "/events") as resp:
+        assert await resp.content.readline() == b"data: one\n"
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        await proxy.server.stop()
+        took = loop.time() - began
+    assert 0.9 < took < 1.7, took
