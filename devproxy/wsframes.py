@@ -80,7 +80,10 @@ class FrameWatch:
             left = self._left
             if left:
                 take = left if left <= end - pos else end - pos
-                if self._preview is not None or self._opcode == CLOSE:
+                opcode = self._opcode
+                # A ping or pong may come between a message's fragments (§5.4): its
+                # payload is no part of the message's preview.
+                if opcode == CLOSE or (self._preview is not None and opcode < CLOSE):
                     self._payload(data[pos:pos + take])
                 self._offset += take
                 self._left = left - take

@@ -39,7 +39,7 @@ _STREAM = (frame(TEXT, b"hello", mask=True)
            + frame(PING, b"are you there", mask=True)
            + frame(BINARY, b"\x00\x01" * 100, mask=True)
            + frame(TEXT, b"frag", fin=False, mask=True)
-           + frame(PING, b"", mask=True)  # §5.4: control frames between fragments
+           + frame(PING, b"ping!", mask=True)  # §5.4: control frames between fragments
            + frame(CONTINUATION, b"mented " * 50, fin=False, mask=True)
            + frame(CONTINUATION, b"end", mask=True)
            + frame(TEXT, b"x" * 70000, mask=True)
@@ -93,6 +93,17 @@ def test_compressed_messages_are_previewed_inflated(takeover: bool) -> None:
                       for data in _deflated(texts, takeover=takeover))
     _, seen = watched(stream, [7, 50, len(stream) - 3], preview=30, deflate=True)
     assert [start for start, _ in seen] == [t[:30] for t in texts]
+
+
+def test_a_ping_between_compressed_fragments_is_not_inflated() -> None:
+    # Fed to the decompressor, its payload broke it for the rest of the connection.
+    first, second = _deflated([b"fragmented and compressed " * 4, b"the next one"])
+    stream = (frame(TEXT, first[:10], rsv1=True, fin=False, mask=True)
+              + frame(PING, b"ping in the middle", mask=True)
+              + frame(CONTINUATION, first[10:], mask=True)
+              + frame(TEXT, second, rsv1=True, mask=True))
+    _, seen = watched(stream, [], preview=20, deflate=True)
+    assert [start for start, _ in seen] == [b"fragmented and compr", b"the next one"]
 
 
 def test_compressed_messages_without_deflate_are_named_not_shown() -> None:
