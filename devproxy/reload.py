@@ -40,6 +40,10 @@ DEBOUNCE_MS = 100
 STEP_MS = 25
 SETTLE_MS = 1000
 RETRY_SECONDS = 1.0  # after the folder could not be watched (deleted, inotify limit)
+# How often a quiet watch checks that it still watches the file's folder: a folder
+# moved away or replaced by a new one (a git checkout, rm -rf and recreate) keeps its
+# watch on the old directory, which then never sees an edit again.
+RECHECK_MS = 1000
 
 
 class _Deleted(Exception):
@@ -48,6 +52,23 @@ class _Deleted(Exception):
 
 def _as_loaded(config: Config) -> Config:
     return config
+
+
+def _watched(path: Path) -> tuple[tuple[Path, ...], Path, tuple[tuple[int, int], ...]]:
+    """The folders to watch for ``path`` (its own, and its real file's if it is a
+    link), the real file, and those folders' identities (device, inode), which change
+    when a folder is replaced or moved away."""
+    folder = path.absolute().parent
+    real = path.resolve()
+    folders = tuple(dict.fromkeys((folder, real.parent)))
+    identities = []
+    for each in folders:
+        try:
+            st = os.stat(each)
+            identities.append((st.st_dev, st.st_ino))
+        except OSError:
+            identities.append((-1, -1))
+    return folders, real, tuple(identities)
 
 
 def _fingerprint(path: Path) -> tuple[int, int, int] | None:
@@ -78,6 +99,7 @@ class Reloader:
         self.finish = finish or _as_loaded
         self.watching = asyncio.Event()  # set once the folder is watched
         self._one_at_a_time = asyncio.Lock()
+        self._read: tuple[int, int, int] | None = _fingerprint(path)  # as last reloaded
 
     async def run(self, stop: asyncio.Event) -> None:
         """Reload after every change to the file until ``stop`` is set.
@@ -87,12 +109,12 @@ class Reloader:
         logged once and watching is tried again every ``RETRY_SECONDS``, picking up
         whatever changed meanwhile.
         """
-        folder = self.path.absolute().parent
         catch_up = failing = False
         while not stop.is_set():
+            folder = self.path.absolute().parent
             if folder.is_dir():
                 try:
-                    await self._watch(folder, stop, catch_up=catch_up)
+                    await self._watch(stop, catch_up=catch_up)
                     failing = False
                 except Exception as exc:
                     if not failing:
@@ -102,32 +124,47 @@ class Reloader:
                     failing = True
             self.watching.set()  # whoever waits for the watch must not wait forever
             catch_up = True
+            if not failing and folder.is_dir():
+                continue  # left a watch that no longer sees the file: watch it again now
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), RETRY_SECONDS)
 
-    async def _watch(self, folder: Path, stop: asyncio.Event, *, catch_up: bool) -> None:
-        """Reload on each change until ``stop`` is set or the folder is gone."""
-        name = self.path.name
+    async def _watch(self, stop: asyncio.Event, *, catch_up: bool) -> None:
+        """Reload on each change until ``stop`` is set or what is watched is no longer
+        where the file is (its folder gone, moved or replaced; its link re-pointed)."""
+        watched = _watched(self.path)
+        folders, names = watched[0], {self.path.name, watched[1].name}
 
         def ours(_change: watchfiles.Change, changed: str) -> bool:
-            return Path(changed).name == name
+            return Path(changed).name in names
 
-        changes = watchfiles.awatch(folder, stop_event=stop, watch_filter=ours,
-                                    debounce=DEBOUNCE_MS, step=STEP_MS, recursive=False)
+        # A symlinked config is edited where it really lives: that folder is watched too.
+        changes = watchfiles.awatch(*folders, stop_event=stop, watch_filter=ours,
+                                    debounce=DEBOUNCE_MS, step=STEP_MS, recursive=False,
+                                    rust_timeout=RECHECK_MS, yield_on_timeout=True)
         # awatch sets up its watch synchronously in its first step, which the loop
         # below runs before this task first yields: whatever runs after that yield (a
         # waiter on ``watching``, the catch-up) runs with edits already being seen.
         self.watching.set()
-        missed = asyncio.create_task(self.reload_logged()) if catch_up else None
+        missed = asyncio.create_task(self._catch_up()) if catch_up else None
         try:
-            async for _ in changes:
-                await self._settled()
-                status = await self.reload_logged()
-                if status.outcome == "missing" and not await asyncio.to_thread(folder.is_dir):
-                    return  # a removed folder's watch never fires again
+            async for batch in changes:
+                if batch:
+                    await self._settled()
+                    await self.reload_logged()
+                # A deleted file may mean a deleted folder, whose new namesake can reuse
+                # its inode: watching afresh costs little, and run() catches up.
+                deleted = any(change == watchfiles.Change.deleted for change, _ in batch)
+                if deleted or await asyncio.to_thread(_watched, self.path) != watched:
+                    return
         finally:
             if missed is not None:
                 await missed
+
+    async def _catch_up(self) -> None:
+        """Reload if the file changed while it was not watched."""
+        if await asyncio.to_thread(_fingerprint, self.path) != self._read:
+            await self.reload_logged()
 
     async def _settled(self) -> None:
         loop = asyncio.get_running_loop()
@@ -156,6 +193,7 @@ class Reloader:
             The new status (also stored as ``live.reload``).
         """
         async with self._one_at_a_time:  # the catch-up may overlap a change
+            self._read = await asyncio.to_thread(_fingerprint, self.path)
             return await self._reload()
 
     async def _reload(self) -> ReloadStatus:

@@ -116,8 +116,8 @@ async def reloading(tmp_path: Path, client: aiohttp.ClientSession,
     """Start devproxy in-process on ``tmp_path/devproxy.yaml`` with reload on."""
     servers: list[ProxyServer] = []
 
-    async def start(text: str) -> Proxy:
-        path = tmp_path / "devproxy.yaml"
+    async def start(text: str, path: Path | None = None) -> Proxy:
+        path = path or tmp_path / "devproxy.yaml"
         path.write_text(text)
         server = ProxyServer(Live(Snapshot.build(load_config(path))), shutdown_timeout=1,
                              watch=path)
@@ -257,6 +257,51 @@ async def test_a_removed_folder_is_watched_again_once_it_is_back(backend_factory
     await until(proxy.serves("B"), "the file in the new folder", seconds=RETRY_SECONDS + 5)
     atomic_save(proxy.path, config_text(a.url))  # and it is watched as before
     await until(proxy.serves("A"), "a later save")
+
+
+async def test_a_folder_replaced_under_a_quiet_watch_is_watched_afresh(
+        backend_factory, reloading, tmp_path):
+    # rm -rf and recreate, or a branch switch: the old watch stays on the old folder.
+    a, b = await named_backend(backend_factory, "A"), await named_backend(backend_factory, "B")
+    folder = tmp_path / "cfg"
+    folder.mkdir()
+    proxy = await reloading(config_text(a.url), folder / "devproxy.yaml")
+    shutil.rmtree(folder)
+    folder.mkdir()
+    proxy.path.write_text(config_text(b.url))
+    await until(proxy.serves("B"), "the file in the new folder", seconds=RETRY_SECONDS + 5)
+    proxy.path.write_text(config_text(a.url))  # an edit in place, later
+    await until(proxy.serves("A"), "a later edit", seconds=RETRY_SECONDS + 5)
+
+
+async def test_a_folder_moved_away_leaves_its_watch_behind(backend_factory, reloading,
+                                                           tmp_path):
+    a, b = await named_backend(backend_factory, "A"), await named_backend(backend_factory, "B")
+    folder = tmp_path / "cfg"
+    folder.mkdir()
+    proxy = await reloading(config_text(a.url), folder / "devproxy.yaml")
+    folder.rename(tmp_path / "cfg.old")  # no event for the file: only the folder moved
+    folder.mkdir()
+    proxy.path.write_text(config_text(b.url))
+    await until(proxy.serves("B"), "the file in the new folder", seconds=RETRY_SECONDS + 5)
+    proxy.path.write_text(config_text(a.url))
+    await until(proxy.serves("A"), "a later edit", seconds=RETRY_SECONDS + 5)
+
+
+async def test_a_symlinked_config_is_reloaded_when_the_real_file_changes(
+        backend_factory, reloading, tmp_path):
+    a, b = await named_backend(backend_factory, "A"), await named_backend(backend_factory, "B")
+    (tmp_path / "real").mkdir()
+    (tmp_path / "proj").mkdir()
+    real = tmp_path / "real" / "shared.yaml"
+    real.write_text(config_text(a.url))
+    link = tmp_path / "proj" / "devproxy.yaml"
+    link.symlink_to(real)
+    proxy = await reloading(config_text(a.url), link)
+    real.write_text(config_text(b.url))  # edited where it lives, not through the link
+    await until(proxy.serves("B"), "the edit of the real file")
+    atomic_save(real, config_text(a.url), ".shared.yaml.swp")
+    await until(proxy.serves("A"), "an atomic save of the real file")
 
 
 async def test_other_files_in_the_folder_are_ignored(backend_factory, reloading):
