@@ -396,6 +396,7 @@ async def _refused(request: web.Request, route: Route, head: h1.Head, body: byte
     await response.prepare(request)
     await response.write(body)
     await response.write_eof()
+    response.body_sent = len(body)
     return response
 
 

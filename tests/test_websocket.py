@@ -558,6 +558,7 @@ async def test_a_refused_upgrade_gets_the_backends_status_and_body(backend_facto
 
     backend = await backend_factory(handler)
     proxy = await proxy_factory(route("/", backend.url))
+    caplog.set_level(logging.INFO, logger="devproxy.access")
     reader, writer = await raw_handshake(proxy.port, extra=b"Connection: close\r\n")
     reply = await asyncio.wait_for(reader.read(), 5)
     writer.close()
@@ -568,6 +569,8 @@ async def test_a_refused_upgrade_gets_the_backends_status_and_body(backend_facto
     [line] = [r.getMessage() for r in caplog.records if r.name == "devproxy.websocket"]
     assert f"route / -> {backend.url} refused the WebSocket /ws: {status}" in line
     assert "no sockets for you" in line
+    [access] = [r.getMessage() for r in caplog.records if r.name == "devproxy.access"]
+    assert access.endswith(f" {len(body)}B")  # the body the browser got, counted
 
 
 async def test_a_redirected_upgrade_is_passed_to_the_browser_not_followed(backend_factory,
