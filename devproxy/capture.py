@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import shlex
 import time
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -314,8 +315,22 @@ class Record:
             content_type = _header(self.backend_response, "content-type") or ""
             return {"type": content_type.split(";")[0].strip().lower(),
                     "size": self.bytes_out, "truncated": False, "binary": True}
-        return body_view(self.response_body, self.response_body_cut,
+        body: bytes | bytearray = self.response_body
+        encoding = _header(self.backend_response, "content-encoding")
+        if encoding and body:
+            # Kept as relayed; decoded only to be shown (the browser decodes it too).
+            decoded = decoded_body(body, encoding)
+            if decoded is None:
+                return {"type": (_header(self.backend_response, "content-type") or ""
+                                 ).split(";")[0].strip().lower(), "size": len(body),
+                        "truncated": self.response_body_cut, "binary": True,
+                        "encoding": encoding, "undecoded": True}
+            body = decoded
+        view = body_view(body, self.response_body_cut,
                          _header(self.backend_response, "content-type"))
+        if view is not None and encoding:
+            view["encoding"] = encoding
+        return view
 
     def _cross_origin(self) -> str | None:
         origin = _header(self.browser_request, "origin")
@@ -557,6 +572,29 @@ def body_view(body: bytes | bytearray, cut: bool, content_type: str | None
             textual = False
     view["binary"] = not textual
     return view
+
+
+_DECODED_LIMIT = 4 * 1024 * 1024  # bytes of a compressed body decoded to show it
+
+
+def decoded_body(body: bytes | bytearray, encoding: str) -> bytes | None:
+    """A ``Content-Encoding: gzip`` or ``deflate`` body decoded, as far as it goes (a body
+    cut at the capture limit decodes up to the cut; at most ``_DECODED_LIMIT`` bytes,
+    so a bomb stays small); None for any other coding (br, zstd, several)."""
+    coding = encoding.strip().lower()
+    if coding in ("gzip", "x-gzip"):
+        tries = [16 + zlib.MAX_WBITS]
+    elif coding == "deflate":
+        # RFC 9110 §8.4.1.2 says zlib's format; some servers send raw deflate.
+        tries = [zlib.MAX_WBITS, -zlib.MAX_WBITS]
+    else:
+        return None
+    for wbits in tries:
+        try:
+            return zlib.decompressobj(wbits).decompress(bytes(body), _DECODED_LIMIT)
+        except zlib.error:
+            continue
+    return None
 
 
 @functools.lru_cache(maxsize=256)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import shlex
+import zlib
 from typing import Any
 
 import aiohttp
@@ -492,3 +494,39 @@ def test_a_header_section_of_a_subclass_is_kept_as_given() -> None:
     record = Captures().start("GET", "/", "http", "", ())
     record.browser_response = Head(b"HTTP/1.1 200 OK\r\nX-A: 1\r\n\r\n")
     assert record.browser_response == (("X-A", "1"),)
+
+
+@pytest.mark.parametrize(("encoding", "encode"), [
+    ("gzip", gzip.compress),
+    ("deflate", zlib.compress),
+    ("deflate", lambda data: zlib.compress(data, wbits=-zlib.MAX_WBITS)),  # raw, as some send
+])
+async def test_a_compressed_body_is_shown_decoded_and_relayed_as_sent(
+        backend_factory, proxy_factory, client, encoding, encode) -> None:
+    payload = json.dumps({"items": list(range(50))}).encode()
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(body=encode(payload), headers={
+            "Content-Type": "application/json", "Content-Encoding": encoding})
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/", backend.url))
+    async with client.get(proxy.url + "/x") as resp:
+        assert await resp.read() == encode(payload)  # untouched on the way
+    [record] = await api(client, proxy, "requests")
+    body = (await api(client, proxy, f"requests/{record['id']}"))["response_body"]
+    assert (body["text"], body["encoding"], body["binary"]) == (payload.decode(), encoding,
+                                                                False)
+    [entry] = (await api(client, proxy, "har"))["log"]["entries"]
+    assert entry["response"]["content"]["text"] == payload.decode()
+
+
+def test_a_body_in_a_coding_devproxy_cannot_decode_is_named_not_garbled() -> None:
+    captures = Captures()
+    record = captures.start("GET", "/x", "http", "", ())
+    record.answered(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    b"Content-Encoding: br\r\n\r\n", "application/json")
+    record.download(b"\x1b\x03\x00\xf8\xa5")
+    view = record.response_view()
+    assert view is not None and view["binary"] and view["undecoded"]
+    assert view["encoding"] == "br" and "text" not in view

@@ -123,9 +123,13 @@ function bodyBlock(title, body) {
   if (text !== undefined && body.type.includes("json")) {
     try { text = JSON.stringify(JSON.parse(text), null, 2); } catch (e) { /* as sent */ }
   }
-  return el("div", {}, el("h4", {}, `${title} · ${body.type || "no type"} · ${size(body.size)}`
-    + (body.truncated ? " (truncated)" : "")),
-  body.binary ? el("p", { class: "note" }, "binary body, not shown") : el("pre", {}, text));
+  const coded = body.encoding ? ` · ${body.encoding}` : "";
+  const note = body.undecoded
+    ? `${body.encoding}-encoded body, not shown (the inspector decodes gzip and deflate)`
+    : "binary body, not shown";
+  return el("div", {}, el("h4", {}, `${title} · ${body.type || "no type"}${coded} · `
+    + `${size(body.size)}` + (body.truncated ? " (truncated)" : "")),
+  body.binary ? el("p", { class: "note" }, note) : el("pre", {}, text));
 }
 
 function copyButton(label, text, id) {
