@@ -78,8 +78,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
                 else:
                     assert route is not None
                     response = await _serve(request, route, path, match.rest, cors, record)
-        if not response.prepared:
-            await _send(request, response)
+        if response.__class__ is not ProxiedResponse and not response.prepared:
+            await _send(request, response)  # a relayed response always went out
     except asyncio.CancelledError:
         # The browser went away and aiohttp cancelled the handler: the request still
         # gets its log line, and its record an end instead of "in progress" for good.
@@ -266,30 +266,29 @@ ACCESS_LOG = web.AppKey("access_log", AccessLog)
 
 def _abandoned(request: web.Request, route: Route | None, record: Record | None,
                captures: Captures | None, start: float) -> None:
-    stream = request.get(STREAMING)  # its head went out: the browser got that status
     if record is not None and record.duration_ms is None:
         record.error = "the browser closed the connection before the response ended"
         record.finish(record.status)  # 0 if no head was sent
         if captures is not None and captures.listeners:
             captures.done(record)
-    if stream is not None:
-        _log(request, route, stream, start, " (browser went away)")
-    else:  # nginx's "client closed request"
-        _log_line(request, route, 499, 0, start, " (browser went away)")
+    # A stream's head went out, so the browser had its status; else nginx's "client
+    # closed request".
+    _log(request, route, request.get(STREAMING), start, " (browser went away)")
 
 
-def _log(request: web.Request, route: Route | None, response: web.StreamResponse,
+def _log(request: web.Request, route: Route | None, response: web.StreamResponse | None,
          start: float, note: str = "") -> None:
-    _log_line(request, route, response.status, _body_bytes(request.method, response), start,
-              note)
-
-
-def _log_line(request: web.Request, route: Route | None, status: int, size: int,
-              start: float, note: str = "") -> None:
     write = request.app[ACCESS_LOG].write
     if write is None and not access_logger.isEnabledFor(logging.INFO):
         return
     ms = (time.perf_counter() - start) * 1000
+    if response is None:
+        status, size = 499, 0
+    else:
+        status = response.status
+        # A relayed response's count inline: it is most requests.
+        size = (response.body_sent if response.__class__ is ProxiedResponse
+                else _body_bytes(request.method, response))
     line = (f"{request.method} {request.raw_path} -> {route.path if route else '-'} "
             f"{status} {ms:.1f}ms {size}B{note}")
     if write is None:
