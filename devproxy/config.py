@@ -294,6 +294,14 @@ def parse_rewrite(pattern: str, replacement: str) -> Rewrite:
     return Rewrite(pattern=compiled, replacement=template, source=replacement)
 
 
+# Fields that frame the message or manage the connection: devproxy sets them for each
+# request (RFC 9112 §6, RFC 9110 §7.6.1), so a route may not fix them; a fixed length
+# would break or smuggle bodies.
+PER_REQUEST_FIELDS = frozenset({"content-length", "transfer-encoding", "connection",
+                                "keep-alive", "proxy-connection", "te", "trailer", "upgrade",
+                                "expect"})
+
+
 def check_header(name: str, value: str) -> None:
     """Refuse header names that are not tokens and values that could split a message.
 

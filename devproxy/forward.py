@@ -118,15 +118,19 @@ class _Exchange:
         method = request.method
         small = stream = False
         body: bytes | None = None
+        # The body is framed here, whatever the browser's fields said (request_headers
+        # passes none of Content-Length and Transfer-Encoding): as aiohttp read it.
         if request.body_exists:
             length = request.content_length
+            if length is not None:
+                headers["Content-Length"] = str(length)
             if length is not None and length <= _SMALL_BODY:
                 small = True  # read once a connection is had, then sent with the head
             else:
                 stream = True
                 if length is None:  # chunked from the browser: chunked upstream too
                     headers["Transfer-Encoding"] = "chunked"
-        elif method in _CONTENT_METHODS and "Content-Length" not in headers:
+        elif method in _CONTENT_METHODS:
             headers["Content-Length"] = "0"
         head_bytes = h1.request_head(method, path, headers.items())
         record = self.record

@@ -34,9 +34,11 @@ HOP_BY_HOP: frozenset[str] = frozenset({
 
 # Request fields devproxy sets itself, so incoming ones never pass through as they are.
 # ``Expect``: devproxy answers 100-continue itself and re-frames the body.
+# ``Content-Length``: set by the forwarder from the body aiohttp framed (RFC 9112 §6),
+# so no ``Connection: Content-Length`` can unframe a body it then sends (smuggling).
 _SET_BY_PROXY = frozenset({
-    "host", "expect", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto",
-    "x-forwarded-port", "x-forwarded-prefix",
+    "host", "expect", "content-length", "x-forwarded-for", "x-forwarded-host",
+    "x-forwarded-proto", "x-forwarded-port", "x-forwarded-prefix",
 })
 _LOCATIONS = frozenset({"location", "content-location"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import PurePath
 from typing import Any
 
+from .config import PER_REQUEST_FIELDS
 from .jsliteral import Code, JsSyntaxError, find_value
 
 # Options devproxy covers by default, so dropping them loses nothing.
@@ -190,7 +191,12 @@ def _option(out: Imported, context: str, route: ImportedRoute, key: str,
     if key == "headers":
         if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
             return code("not an object of strings: not imported")
-        return _with(route, headers=tuple(value.items()))
+        fixed = [name for name in value if name.lower() in PER_REQUEST_FIELDS]
+        if fixed:
+            out.warnings.append(f"{context}.{key}: {', '.join(fixed)} not imported: devproxy "
+                                f"sets these for each request")
+        return _with(route, headers=tuple((name, text) for name, text in value.items()
+                                          if name.lower() not in PER_REQUEST_FIELDS))
     if key in ("timeout", "proxyTimeout"):
         if not isinstance(value, (int, float)) or value <= 0:
             return code("not a literal number: not imported")

@@ -23,6 +23,7 @@ from .config import (
     BACKEND_CORS_POLICIES,
     DEFAULT_LISTEN_HOST,
     DEFAULT_LISTEN_PORT,
+    PER_REQUEST_FIELDS,
     TOKEN,
     WS_ORIGIN_POLICIES,
     Config,
@@ -224,6 +225,9 @@ def _regex(pattern: str) -> str:
 
 def _header_name(name: str) -> str:
     check_header(name, "")
+    if name.lower() in PER_REQUEST_FIELDS:
+        raise ValueError(f"{name} frames the request or manages the connection, which "
+                         f"devproxy does itself for each request; remove it")
     return name
 
 

@@ -248,6 +248,23 @@ async def test_connection_naming_x_forwarded_for_cannot_strip_devproxys_own(
     assert seen["X-Forwarded-Host"] == "localhost"
 
 
+@pytest.mark.parametrize("size", [64, 70_000], ids=["sent-with-the-head", "streamed"])
+async def test_connection_naming_content_length_cannot_unframe_the_body(
+        setup: Setup, size: int) -> None:
+    # Dropped as hop-by-hop, the browser's Content-Length left the body unframed upstream:
+    # the backend read it as a second request of the sender's making, and its answer
+    # queued on the pooled connection for the next client (request smuggling).
+    smuggled = b"GET /smuggled HTTP/1.1\r\nHost: localhost\r\n\r\n"
+    body = smuggled + b"x" * (size - len(smuggled))
+    reply = await exchange(setup.proxy.port, (
+        f"POST /api/echo HTTP/1.1\r\nHost: localhost\r\nConnection: close, Content-Length\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n").encode() + body)
+    assert status(reply) == 200
+    [seen] = setup.backend.recorder.seen  # one request, never a second
+    assert (seen.method, seen.body) == ("POST", body)
+    assert seen.headers["Content-Length"] == str(len(body))
+
+
 async def test_h2c_upgrade_is_not_passed_to_the_backend(setup: Setup) -> None:
     # h2c smuggling: a backend that accepts the upgrade would get a tunnel past the proxy.
     reply = await exchange(setup.proxy.port, req(headers=(

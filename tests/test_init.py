@@ -81,14 +81,17 @@ def test_angular_proxy_conf_json() -> None:
     conf = {"/api/**": {"target": "http://localhost:8080", "secure": False,
                         "changeOrigin": True, "pathRewrite": {"^/api": ""},
                         "logLevel": "debug"},
-            "/auth": {"target": "http://localhost:9000", "headers": {"X-Dev": "1"},
+            "/auth": {"target": "http://localhost:9000",
+                      "headers": {"X-Dev": "1", "Connection": "keep-alive"},
                       "timeout": 30000}}
     imported = import_config("proxy.conf.json", json.dumps(conf))
     api, auth = imported.routes
     assert api == ImportedRoute("/api", "http://localhost:8080", change_origin=True,
                                 strip_prefix=True, secure=False)
+    # A Connection header, as http-proxy examples set, is devproxy's own to set.
     assert auth.headers == (("X-Dev", "1"),) and auth.response_timeout == 30
     assert any("logLevel: not needed" in w for w in imported.warnings)
+    assert any("Connection not imported" in w for w in imported.warnings)
     config = parse_config(render_imported(imported), "devproxy.yaml", Path("/"))
     assert isinstance(config, Config)
 
