@@ -237,6 +237,10 @@ async def _relay(
     )
     if record is not None:  # what the inspector's answered() or relayed() will take
         arrived, content_type = time.perf_counter(), upstream.get("Content-Type", "")
+    if "Content-Length" not in response.headers and request.version < (1, 1):
+        # An HTTP/1.0 client has no chunked coding: the body ends when the connection
+        # does (RFC 9112 §6.3 (8)), so it must close even if the client asked to keep it.
+        response.force_close()
     if conn.body_ready():
         # The whole body came with the headers (most API and module responses): send
         # headers and body in one write, one syscall instead of three. Never for a body

@@ -600,3 +600,23 @@ async def test_stopping_lets_a_stream_run_for_the_shutdown_timeout_not_twice_tha
         await proxy.server.stop()
         took = loop.time() - began
     assert 0.9 < took < 1.7, took
+
+
+async def test_an_http_1_0_keep_alive_client_gets_a_streamed_body_ended_by_close(
+        backend_factory, proxy_factory):
+    # HTTP/1.0 has no chunked coding: a body of unknown length ends only with the
+    # connection, which must then close though the client asked to keep it (ab -k does).
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        await response.write(b"streamed ")
+        await response.write(b"body")
+        await response.write_eof()
+        return response
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/", backend.url))
+    reply = await raw_exchange(proxy.port, b"GET /s HTTP/1.0\r\nHost: 127.0.0.1\r\n"
+                               b"Connection: keep-alive\r\n\r\n", wait=3.0)
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.0 200") and body == b"streamed body"
