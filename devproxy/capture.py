@@ -397,6 +397,7 @@ class Captures:
                  body_budget: int = BODY_BUDGET) -> None:
         self.history = history
         self.body_limit = body_limit
+        self.since = time.time()  # tells a page a restarted devproxy (ids begin again)
         self.body_budget = body_budget
         # A ring indexed by id: record n is at n % history until record n + history
         # takes its place. One list read and write per request.
@@ -413,9 +414,10 @@ class Captures:
         self.listeners: list[Callable[[str, Record], None]] = []
 
     def start(self, method: str, target: str, scheme: str, remote: str,
-              headers: Fields, start: float | None = None) -> Record:
+              headers: Fields, start: float | None = None, route: str = "") -> Record:
         """A new record of a request to ``scheme``://(its Host); ``start`` is the
-        request's perf_counter() reading, if taken."""
+        request's perf_counter() reading, if taken; ``route`` the path of the route it
+        matched, if any."""
         self._newest = record_id = self._newest + 1
         tally = self._tally
         # Every slot set here, not in an __init__: a second Python frame per request
@@ -428,7 +430,7 @@ class Captures:
             method, target, scheme, remote
         record._browser_request = headers if headers.__class__ is tuple else _kept(headers)
         record._tally = tally
-        record.route = record.upstream_origin = ""
+        record.route, record.upstream_origin = route, ""
         record.upstream_head = record._backend_response = record._browser_response = ()
         record.status = record.bytes_in = record.bytes_out = 0
         record.connect_ms = record.ttfb_ms = None

@@ -50,18 +50,17 @@ async def handle(request: web.Request) -> web.StreamResponse:
                           f"devproxy's own pages; the inspector is off (inspector: false).")
     elif refusal is None:
         refusal = path_refusal(snapshot.table, path)
+    match = snapshot.table.match(path) if refusal is None else None
     record = None
-    if captures is not None:
+    if captures is not None:  # with its route: the page shows and filters it while open
         record = captures.start(request.method, request.raw_path, request.scheme,
-                                request.remote or "", request.raw_headers, start)
+                                request.remote or "", request.raw_headers, start,
+                                match.route.path if match is not None else "")
     try:
         if refusal is not None:
             response: web.StreamResponse = _refuse(request, refusal)
         else:
-            match = snapshot.table.match(path)
             route = match.route if match is not None else None
-            if record is not None and route is not None:
-                record.route = route.path  # now: a socket or stream shows it while open
             cors = snapshot.cors.get(route.path) if route else snapshot.fallback_cors
             if cors is not None and is_preflight(request.method, request.headers):
                 # Fetch §3.2.2: devproxy answers preflights itself; the backend never

@@ -149,7 +149,7 @@ def _status(request: web.Request, captures: Captures) -> dict[str, Any]:
                    "outcome": reload.outcome, "message": reload.message,
                    "diff": list(reload.diff)},
         "inspector": {"history": captures.history, "body_limit": captures.body_limit,
-                      "kept": len(captures.newest_first())},
+                      "kept": len(captures.newest_first()), "since": captures.since},
     }
 
 

@@ -530,3 +530,16 @@ def test_a_body_in_a_coding_devproxy_cannot_decode_is_named_not_garbled() -> Non
     view = record.response_view()
     assert view is not None and view["binary"] and view["undecoded"]
     assert view["encoding"] == "br" and "text" not in view
+
+
+async def test_a_request_is_announced_live_with_its_route(
+        backend_factory, proxy_factory, client) -> None:
+    # The page filters by route: a request still open must carry it from its first event.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/api", backend.url))
+    told: list[tuple[str, str]] = []
+    proxy.server.app[CAPTURES].listeners.append(
+        lambda event, record: told.append((event, record.summary()["route"])))
+    async with client.get(proxy.url + "/api/x") as resp:
+        assert resp.status == 200
+    assert told[0] == ("request", "/api")

@@ -2,7 +2,8 @@
 // devproxy inspector: a live list of requests and one request in detail.
 // Data: the JSON API under ./api/ and the event stream ./api/events. No build step.
 
-const state = { rows: new Map(), order: [], selected: null, fresh: new Set() };
+// order: ids newest first; history: how many devproxy keeps (older rows leave the list).
+const state = { rows: new Map(), order: [], selected: null, fresh: new Set(), history: 500 };
 const $ = (selector, root = document) => root.querySelector(selector);
 
 function el(tag, attrs = {}, ...children) {
@@ -34,6 +35,7 @@ function matches(row) {
   if (method && row.method !== method) return false;
   if (route && row.route !== route) return false;
   if (status !== "" && String(Math.floor(row.status / 100)) !== status) return false;
+  if (status === "0" && row.error) return false;  // ended without an answer: not pending
   if (text) {
     const hay = `${row.method} ${row.target} ${row.upstream_url} ${row.status} ${row.kind}`;
     if (!hay.toLowerCase().includes(text)) return false;
@@ -48,9 +50,13 @@ function rowElement(row) {
   if (row.cross_origin) badges.push(el("span", { class: "badge cors" }, "CORS"));
   return el("tr", {
     "data-id": row.id,
+    tabindex: "0",
     class: [row.id === state.selected ? "selected" : "", state.fresh.has(row.id) ? "fresh" : ""]
       .join(" "),
     onclick: () => select(row.id),
+    onkeydown: (event) => {
+      if (event.key === "Enter" || event.key === " ") { event.preventDefault(); select(row.id); }
+    },
   },
   el("td", {}, clock(row.started)),
   el("td", {}, row.method),
@@ -83,17 +89,32 @@ function syncOptions(select, values, label) {
   const chosen = select.value;
   select.replaceChildren(el("option", { value: "" }, label),
     ...values.map((v) => el("option", { value: v }, v)));
-  select.value = chosen;
+  select.value = values.includes(chosen) ? chosen : "";
+  if (select.value !== chosen) renderList();  // its choice is gone: show everything again
 }
 
 function upsert(row, isNew) {
   if (!state.rows.has(row.id)) {
-    state.order.unshift(row.id);
+    // Newest first by id, whichever arrives first: the stream or the first list fetch.
+    let at = 0;
+    while (at < state.order.length && state.order[at] > row.id) at += 1;
+    state.order.splice(at, 0, row.id);
     if (isNew) state.fresh.add(row.id);
+    while (state.order.length > state.history) state.rows.delete(state.order.pop());
+    if (!state.rows.has(row.id) && !state.order.includes(row.id)) return;  // already too old
   }
   state.rows.set(row.id, row);
   renderList();
   if (row.id === state.selected) showDetail(row.id);
+}
+
+async function loadList() {
+  // The list as devproxy keeps it now: at start, and after the stream reconnects (a
+  // restarted devproxy numbers its requests afresh).
+  const rows = await (await fetch("api/requests")).json();
+  state.rows.clear(); state.order = []; state.fresh.clear();
+  for (const row of rows.reverse()) upsert(row, false);
+  renderList();
 }
 
 // -- detail ----------------------------------------------------------------------------
@@ -136,8 +157,10 @@ function copyButton(label, text, id) {
   return el("button", {
     class: "button", id,
     onclick: async (event) => {
-      try { await navigator.clipboard.writeText(text); } catch (e) { /* shown below */ }
-      event.target.textContent = "Copied ✓";
+      let copied = true;
+      try { await navigator.clipboard.writeText(text); } catch (e) { copied = false; }
+      // No clipboard outside a secure context (a page on http://myapp.test, say).
+      event.target.textContent = copied ? "Copied ✓" : "Copy failed: select the text below";
       setTimeout(() => { event.target.textContent = label; }, 1200);
     },
   }, label);
@@ -167,7 +190,8 @@ async function showDetail(id) {
     el("h2", {}, `${r.method} ${r.target}`),
     el("div", { class: "card" }, el("dl", { class: "kv" },
       el("dt", {}, "Status"), el("dd", { class: `status s${Math.floor(r.status / 100)}` },
-        r.status || "pending"),
+        r.status || (r.error ? "no answer" : "pending")),
+      r.error ? el("dt", {}, "Error") : null, r.error ? el("dd", { id: "error" }, r.error) : null,
       el("dt", {}, "Route"), el("dd", {}, r.route || "none"),
       el("dt", {}, "Upstream URL"), el("dd", { id: "upstream-url" }, r.upstream_url || "–"),
       el("dt", {}, "Kind"), el("dd", {}, r.kind),
@@ -237,8 +261,9 @@ async function showDetail(id) {
 
 async function replay(id) {
   const response = await fetch(`api/requests/${id}/replay`, { method: "POST" });
-  const result = await response.json();
-  if (!response.ok) alert(result.error);
+  let result = {};
+  try { result = await response.json(); } catch (e) { result = { error: await response.text() }; }
+  if (!response.ok) alert(result.error || `replay failed: ${response.status}`);
 }
 
 // -- header: status, routes, live stream -----------------------------------------------
@@ -255,12 +280,24 @@ async function loadStatus() {
   $("#routes").replaceChildren(...status.routes.map((r) => el("span", { class: "route" },
     `${r.path} → ${r.destination}${r.cors ? " (CORS)" : ""}`)));
   syncOptions($("#filter-route"), status.routes.map((r) => r.path), "All routes");
+  state.history = status.inspector.history;
+  if (state.since !== undefined && state.since !== status.inspector.since) {
+    // A restarted devproxy: its request 3 is not the one shown.
+    state.selected = null;
+    $("#detail").replaceChildren(el("p", { class: "empty" }, "devproxy restarted."));
+    loadList();
+  }
+  state.since = status.inspector.since;
 }
 
 function connect() {
   const events = new EventSource("api/events");
-  events.addEventListener("open", () => $("#live").classList.remove("off"));
-  events.addEventListener("error", () => $("#live").classList.add("off"));
+  let lost = false;
+  events.addEventListener("open", () => {
+    $("#live").classList.remove("off");
+    if (lost) { lost = false; loadList(); loadStatus(); }  // what it missed, or a new devproxy
+  });
+  events.addEventListener("error", () => { lost = true; $("#live").classList.add("off"); });
   events.addEventListener("request", (e) => upsert(JSON.parse(e.data), true));
   events.addEventListener("update", (e) => upsert(JSON.parse(e.data), false));
 }
@@ -275,10 +312,11 @@ async function start() {
     $("#detail").replaceChildren(el("p", { class: "empty" }, "Cleared."));
     renderList();
   });
+  await loadStatus();
   connect();
   const rows = await (await fetch("api/requests")).json();
-  for (const row of rows.reverse()) upsert(row, false);
-  await loadStatus();
+  // Rows the stream brought meanwhile are newer than these: keep them as they are.
+  for (const row of rows.reverse()) if (!state.rows.has(row.id)) upsert(row, false);
   setInterval(loadStatus, 3000);
   document.body.dataset.ready = "true";
 }

@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Browser, Page
 
-from devproxy.config import CorsPolicy
+from devproxy.config import CorsPolicy, Inspector
 
 from ..conftest import route
 
@@ -95,3 +95,29 @@ async def test_inspector_shows_traffic_live_and_explains_it(
     await page.locator("#list tbody tr", has_text="/api/items?page=2").click()
     await page.wait_for_selector("#request-diff")
     await page.screenshot(path=SCREENSHOT or str(tmp_path / "inspector.png"))
+
+
+async def test_the_list_keeps_what_devproxy_keeps_newest_first_and_opens_from_the_keyboard(
+        browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/api", backend.url), inspector=Inspector(history=3))
+    async with aiohttp.ClientSession() as client:  # two before the page opens
+        for n in (1, 2):
+            async with client.get(f"{proxy.url}/api/{n}") as resp:
+                assert resp.status == 200
+        page: Page = await browser.new_page()
+        await page.goto(proxy.url + "/__devproxy/")
+        await page.wait_for_selector("body[data-ready=true]")
+        for n in (3, 4, 5):  # the ring keeps 3: /api/1 and /api/2 are forgotten
+            async with client.get(f"{proxy.url}/api/{n}") as resp:
+                assert resp.status == 200
+    await page.wait_for_function(
+        "document.querySelector('#list tbody tr')?.innerText.includes('/api/5')")
+    rows = page.locator("#list tbody tr td.path")
+    assert [text.split()[0] for text in await rows.all_inner_texts()] == [
+        "/api/5", "/api/4", "/api/3"]
+    # Tab to a row, Enter opens it.
+    await page.locator("#list tbody tr").nth(1).focus()
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector("#detail h2")
+    assert await page.inner_text("#detail h2") == "GET /api/4"
