@@ -52,7 +52,11 @@ class Demo:
             Route("/", parse_target(frontend), change_origin=True),
         ))
         proxy = await self._proxy(one_origin)
-        page = f"http://{self._host}:{proxy.port}"
+        host = self._host
+        # The address a browser opens: an IPv6 one in brackets, "any" as loopback.
+        shown = ("127.0.0.1" if host in ("", "0.0.0.0") else "[::1]" if host == "::"
+                 else f"[{host}]" if ":" in host else host)
+        page = f"http://{shown}:{proxy.port}"
         origins = (page, f"http://localhost:{proxy.port}")
         policy = CorsPolicy(origins=origins, credentials=True, expose=("X-Demo-Served-By",))
         cors_mode = Config(listen=Listen("127.0.0.1", 0), routes=(

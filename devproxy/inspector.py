@@ -85,7 +85,8 @@ def _json(value: Any, headers: dict[str, str] | None = None) -> web.Response:
 
 
 def _record(captures: Captures, text: str) -> Record:
-    record = captures.get(int(text)) if text.isdigit() else None
+    # isdigit() alone takes "²", which int() refuses.
+    record = captures.get(int(text)) if text.isascii() and text.isdigit() else None
     if record is None:
         raise web.HTTPNotFound(text=json.dumps({"error": f"no request {text} (only the "
                                                          f"last {captures.history} are kept)"}),

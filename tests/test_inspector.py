@@ -543,3 +543,11 @@ async def test_a_request_is_announced_live_with_its_route(
     async with client.get(proxy.url + "/api/x") as resp:
         assert resp.status == 200
     assert told[0] == ("request", "/api")
+
+
+async def test_an_id_that_is_not_a_number_is_404(proxy_factory, client) -> None:
+    proxy = await proxy_factory(route("/", "http://127.0.0.1:9"))
+    for text in ("abc", "%C2%B2", "-1"):  # "²" passed str.isdigit(), then int() failed
+        async with client.get(f"{proxy.url}/__devproxy/api/requests/{text}") as resp:
+            assert resp.status == 404, text
+            assert "error" in await resp.json()
