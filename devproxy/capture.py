@@ -136,6 +136,7 @@ class Record:
     ws_up = 0  # WebSocket messages browser -> backend
     ws_down = 0  # and back
     events: list[str] | None = None  # SSE events, newest last
+    _sse_rest = ""  # the start of an SSE event not yet ended by a blank line
 
     # The four header sections: set from whatever the request has (its fields as
     # parsed, a head's bytes, a multidict), read as (name, value) pairs. The backend's
@@ -233,10 +234,15 @@ class Record:
         del self.messages[:-_MESSAGES_KEPT]
 
     def _sse(self, chunk: bytes) -> None:
-        text = chunk.decode("utf-8", "replace").replace("\r\n", "\n")
+        # An event ends at a blank line, wherever the writes fell (Express writes
+        # "event:" and "data:" apart): what follows the last one waits for the next.
+        text = (self._sse_rest + chunk.decode("utf-8", "replace")).replace("\r\n", "\n")
+        *whole, rest = text.split("\n\n")
+        # Bounded: the start for the preview, the end for a boundary split across writes.
+        self._sse_rest = rest if len(rest) <= 2 * _PREVIEW else rest[:_PREVIEW] + rest[-1]
         if self.events is None:
             self.events = []
-        for event in text.split("\n\n"):
+        for event in whole:
             if event.strip():
                 self.events.append(event.strip()[:_PREVIEW])
         del self.events[:-_MESSAGES_KEPT]

@@ -551,3 +551,26 @@ async def test_an_id_that_is_not_a_number_is_404(proxy_factory, client) -> None:
         async with client.get(f"{proxy.url}/__devproxy/api/requests/{text}") as resp:
             assert resp.status == 404, text
             assert "error" in await resp.json()
+
+
+@pytest.mark.parametrize("pieces", [
+    [b"event: tick\n", b"data: 1\n\n", b"event: tick\n", b"data: 2\n\n"],  # as Express writes
+    [b"event: tick\ndata: 1\n", b"\nevent: tick\r\ndata: 2\r", b"\n\r\n"],  # split blank lines
+    [b"event: tick\ndata: 1\n\nevent: tick\ndata: 2\n\nevent: half"],  # an unfinished third
+], ids=["fields-apart", "boundary-split", "unfinished-last"])
+def test_sse_events_are_counted_across_writes(pieces: list[bytes]) -> None:
+    record = Captures().start("GET", "/events", "http", "", ())
+    record.answered(b"HTTP/1.1 200 OK\r\n\r\n", "text/event-stream")
+    for piece in pieces:
+        record.download(piece)
+    assert record.events == ["event: tick\ndata: 1", "event: tick\ndata: 2"]
+
+
+def test_an_sse_event_without_end_keeps_its_start_not_all_of_it() -> None:
+    record = Captures().start("GET", "/events", "http", "", ())
+    record.answered(b"HTTP/1.1 200 OK\r\n\r\n", "text/event-stream")
+    for _ in range(100):
+        record.download(b"data: " + b"x" * 1000 + b"\n")
+    record.download(b"\n")
+    assert record.events is not None and len(record.events[0]) == 500
+    assert len(record._sse_rest) == 0
