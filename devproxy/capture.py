@@ -317,23 +317,24 @@ class Record:
         }
 
     def response_view(self) -> dict[str, Any] | None:
+        # The backend's head says what its body is; devproxy's own answers have only
+        # the head the browser got.
+        head = self.backend_response if self._backend_response else self.browser_response
+        content_type = _header(head, "content-type") or ""
         if self._shown == _BINARY:
-            content_type = _header(self.backend_response, "content-type") or ""
             return {"type": content_type.split(";")[0].strip().lower(),
                     "size": self.bytes_out, "truncated": False, "binary": True}
         body: bytes | bytearray = self.response_body
-        encoding = _header(self.backend_response, "content-encoding")
+        encoding = _header(head, "content-encoding")
         if encoding and body:
             # Kept as relayed; decoded only to be shown (the browser decodes it too).
             decoded = decoded_body(body, encoding)
             if decoded is None:
-                return {"type": (_header(self.backend_response, "content-type") or ""
-                                 ).split(";")[0].strip().lower(), "size": len(body),
-                        "truncated": self.response_body_cut, "binary": True,
-                        "encoding": encoding, "undecoded": True}
+                return {"type": content_type.split(";")[0].strip().lower(),
+                        "size": len(body), "truncated": self.response_body_cut,
+                        "binary": True, "encoding": encoding, "undecoded": True}
             body = decoded
-        view = body_view(body, self.response_body_cut,
-                         _header(self.backend_response, "content-type"))
+        view = body_view(body, self.response_body_cut, content_type)
         if view is not None and encoding:
             view["encoding"] = encoding
         return view

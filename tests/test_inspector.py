@@ -574,3 +574,12 @@ def test_an_sse_event_without_end_keeps_its_start_not_all_of_it() -> None:
     record.download(b"\n")
     assert record.events is not None and len(record.events[0]) == 500
     assert len(record._sse_rest) == 0
+
+
+async def test_devproxys_own_answer_is_shown_with_its_type(proxy_factory, client) -> None:
+    proxy = await proxy_factory(route("/api", "http://127.0.0.1:9"))  # nothing listens
+    async with client.get(proxy.url + "/api/x", headers={"Accept": "application/json"}) as r:
+        assert r.status == 502
+    [row] = await api(client, proxy, "requests")
+    body = (await api(client, proxy, f"requests/{row['id']}"))["response_body"]
+    assert body["type"] == "application/problem+json" and "Backend" in body["text"]
