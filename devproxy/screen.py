@@ -8,6 +8,7 @@ refuses what it lets through but a reverse proxy must not pass on.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 from urllib.parse import unquote
@@ -67,9 +68,21 @@ def _hostname(host_header: str) -> str:
     return value.partition(":")[0].rstrip(".")
 
 
+# RFC 9110 §7.2 / RFC 3986 §3.2.2: host [":" port]; a host is a reg-name (pct-encoded
+# and sub-delims allowed), an IPv4 address, or an IP literal in brackets.
+_HOST_FIELD = re.compile(r"(?:\[([0-9A-Fa-f:.]+)\]|[A-Za-z0-9._~!$&'()*+,;=%-]*)(?::[0-9]*)?")
+
+
 def host_refusal(rules: HostRules, host: str | None) -> Refusal | None:
-    """403 for a Host that is not this machine's (an absent Host passes: HTTP/1.0)."""
-    if host is None or rules.allows(host):
+    """403 for a Host that is not this machine's (an absent Host passes: HTTP/1.0); 400
+    for one that is not a host and port at all (RFC 9112 §3.2)."""
+    if host is None:
+        return None
+    shape = _HOST_FIELD.fullmatch(host)
+    if shape is None or (shape.group(1) is not None and not _is_ipv6(shape.group(1))):
+        return Refusal(400, "Invalid Host", f"{host[:100]!r} is not a host name or address "
+                       f"with an optional port.")
+    if rules.allows(host):
         return None
     name = _hostname(host)
     return Refusal(
@@ -78,6 +91,14 @@ def host_refusal(rules: HostRules, host: str | None) -> Refusal | None:
         f"served, so that a web page cannot reach your dev servers through DNS rebinding.",
         hint=f"if {name!r} is yours, add it to devproxy.yaml: allowed_hosts: [{name}]",
     )
+
+
+def _is_ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def target_refusal(method: str, raw_target: str, version: tuple[int, int],
@@ -93,6 +114,11 @@ def target_refusal(method: str, raw_target: str, version: tuple[int, int],
         # from the config, so devproxy is never an open proxy.
         return Refusal(400, "Not a path", "devproxy only serves origin-form requests "
                        "(a path such as /api/users), not absolute URLs or '*'.")
+    if transfer_encoding is not None and version < (1, 1):
+        # RFC 9112 §6.1: HTTP/1.0 has no transfer codings; such framing is faulty, and
+        # reading it as chunked is how a 1.0 front end gets smuggled past.
+        return Refusal(400, "Transfer-Encoding in HTTP/1.0",
+                       "HTTP/1.0 has no transfer codings: send Content-Length, or HTTP/1.1.")
     if transfer_encoding is not None and transfer_encoding.strip().lower() != "chunked":
         # RFC 9112 §6.1: a coding devproxy would drop when re-framing the body.
         return Refusal(501, "Transfer-Encoding not supported",

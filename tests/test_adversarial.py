@@ -86,9 +86,18 @@ MALFORMED = [
     ("space-before-colon", req(headers="Host: localhost\r\nX-A : b\r\n"), 400),
     ("nul-in-header-value", req(headers="Host: localhost\r\nX-A: b\x00c\r\n"), 400),
     ("lf-only-line-endings", b"GET /api/x HTTP/1.1\nHost: localhost\n\n", 400),
+    # RFC 9112 §3.2: a Host that is not host[:port] is a 400, never forwarded.
+    ("host-with-path", req(headers="Host: localhost:8080/evil\r\n"), 400),
+    ("host-two-ports", req(headers="Host: localhost:8080:80\r\n"), 400),
+    ("host-port-not-digits", req(headers="Host: localhost:abc\r\n"), 400),
+    ("host-after-ip-literal", req(headers="Host: [::1]evil.com\r\n"), 400),
+    ("host-unclosed-bracket", req(headers="Host: [::1\r\n"), 400),
+    ("host-ipv4-in-brackets", req(headers="Host: [127.0.0.1]\r\n"), 400),
 ]
 
 SMUGGLING = [
+    ("te-in-http-1.0", req(method="POST", version="HTTP/1.0", headers="Host: localhost\r\n"
+                           "Transfer-Encoding: chunked\r\n", body=b"0\r\n\r\n"), 400),
     ("cl-and-te", req(method="POST", headers="Host: localhost\r\nContent-Length: 5\r\n"
                       "Transfer-Encoding: chunked\r\n", body=b"0\r\n\r\n"), 400),
     ("te-and-cl", req(method="POST", headers="Host: localhost\r\nTransfer-Encoding: "
