@@ -237,7 +237,10 @@ def init(from_file: Path | None, output: Path, force: bool) -> None:
         parse_config(text, output.name, output.parent)
     except ConfigError as exc:
         _fail(f"the generated config does not load, please report this:\n{exc}")
-    output.write_text(text, encoding="utf-8")
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:  # a folder that isn't there, a full disk, no permission
+        _fail(f"cannot write {output}: {exc.strerror or exc}")
     click.echo(f"wrote {output}: {found}")
     for warning in warnings:
         click.echo(f"  note: {warning}")

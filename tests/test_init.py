@@ -183,6 +183,10 @@ def test_cli_init_writes_once_and_the_result_passes_check(tmp_path: Path) -> Non
     assert forced.returncode == 0, forced.stderr
     assert "note: /custom.configure" in forced.stdout
     assert run("check").returncode == 0
+    nowhere = run("init", "-o", "missing/devproxy.yaml")
+    assert nowhere.returncode == 1 and "Traceback" not in nowhere.stderr
+    assert nowhere.stderr.strip() == ("devproxy: error: cannot write missing/devproxy.yaml: "
+                                      "No such file or directory")
 
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
