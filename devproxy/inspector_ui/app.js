@@ -261,9 +261,11 @@ async function showDetail(id) {
 
 async function replay(id) {
   const response = await fetch(`api/requests/${id}/replay`, { method: "POST" });
-  let result = {};
-  try { result = await response.json(); } catch (e) { result = { error: await response.text() }; }
-  if (!response.ok) alert(result.error || `replay failed: ${response.status}`);
+  if (response.ok) return;
+  const text = await response.text();  // JSON from devproxy, plain text from a failure
+  let message = text;
+  try { message = JSON.parse(text).error || text; } catch (e) { /* plain text */ }
+  alert(message || `replay failed: ${response.status}`);
 }
 
 // -- header: status, routes, live stream -----------------------------------------------
