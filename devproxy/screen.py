@@ -8,6 +8,7 @@ refuses what it lets through but a reverse proxy must not pass on.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -78,8 +79,7 @@ def host_refusal(rules: HostRules, host: str | None) -> Refusal | None:
     for one that is not a host and port at all (RFC 9112 §3.2)."""
     if host is None:
         return None
-    shape = _HOST_FIELD.fullmatch(host)
-    if shape is None or (shape.group(1) is not None and not _is_ipv6(shape.group(1))):
+    if not _is_host_field(host):
         return Refusal(400, "Invalid Host", f"{host[:100]!r} is not a host name or address "
                        f"with an optional port.")
     if rules.allows(host):
@@ -93,9 +93,19 @@ def host_refusal(rules: HostRules, host: str | None) -> Refusal | None:
     )
 
 
-def _is_ipv6(text: str) -> bool:
+# A browser sends the same Host on every request: remembering a few answers spares a
+# regex match per request (a third of a microsecond). Bounded, as the values come from
+# clients.
+@functools.lru_cache(maxsize=64)
+def _is_host_field(host: str) -> bool:
+    shape = _HOST_FIELD.fullmatch(host)
+    if shape is None:
+        return False
+    literal = shape.group(1)
+    if literal is None:
+        return True
     try:
-        ipaddress.IPv6Address(text)
+        ipaddress.IPv6Address(literal)
     except ValueError:
         return False
     return True
