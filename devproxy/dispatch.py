@@ -141,7 +141,7 @@ def _screen(request: web.Request, snapshot: Snapshot) -> Refusal | None:
     if refusal is not None:
         return refusal
     refusal = host_refusal(snapshot.hosts, request.headers.get("Host"))
-    if refusal is not None:
+    if refusal is not None and refusal.status == 403:  # a 400 is no name to allow
         _warn_host(request)
     return refusal
 

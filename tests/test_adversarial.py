@@ -9,6 +9,7 @@ Each case asserts the status devproxy answers, what the recording backend receiv
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -561,3 +562,15 @@ def test_any_target_is_routed_or_refused_cleanly(text: str) -> None:
             assert verdict.status == 400
     else:
         assert refused.status in (400, 405, 501)
+
+
+async def test_only_a_foreign_host_is_logged_with_the_allowed_hosts_hint(
+        setup: Setup, caplog: pytest.LogCaptureFixture) -> None:
+    # A malformed Host is no name to add to allowed_hosts: its 400 gets no such advice.
+    with caplog.at_level(logging.WARNING, logger="devproxy"):
+        assert status(await exchange(setup.proxy.port,
+                                     req(headers="Host: localhost:8080/evil\r\n"))) == 400
+        assert status(await exchange(setup.proxy.port, req(headers="Host: evil.test\r\n"))) \
+            == 403
+    hints = [r.getMessage() for r in caplog.records if "allowed_hosts" in r.getMessage()]
+    assert len(hints) == 1 and "'evil.test'" in hints[0]
