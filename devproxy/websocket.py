@@ -31,7 +31,7 @@ from .forward import ProxiedResponse
 from .headers import response_headers
 from .paths import upstream_path
 from .pool import Broken, Connection, Pool, broken_error
-from .state import CAPTURES, RECORD
+from .state import CAPTURES, RECORD, STREAMING
 from .upstream import Outages, invalid_handshake, response_timeout_error
 from .wsframes import FrameWatch, close_frame, deflate_accepted
 from .wsrules import (
@@ -411,6 +411,8 @@ async def _splice(request: web.Request, route: Route, conn: Connection, head: h1
     if browser is None:
         raise ConnectionResetError("the browser went away during the handshake")
     writer = await response.prepare(request)
+    # The socket ends with its connection, and aiohttp then cancels this handler.
+    request[STREAMING] = response
     record = request.get(RECORD)
     if record is not None:
         record.kind = "websocket"

@@ -760,3 +760,25 @@ def test_frame_helper_follows_the_wire_format() -> None:
     assert frame(0x2, b"x" * 70000, mask=False)[:10] == bytes([0x82, 127]) + struct.pack(
         "!Q", 70000)
 
+
+
+async def test_a_socket_that_ends_is_logged_and_recorded_as_ended_not_abandoned(
+        backend_factory, proxy_factory, client, caplog):
+    # A spliced socket ends with its connection, and aiohttp then cancels the handler:
+    # that is its normal end, not a browser that went away mid-response.
+    backend, _ = await echo_backend(backend_factory)
+    proxy = await proxy_factory(route("/", backend.url))
+    caplog.set_level(logging.INFO, logger="devproxy.access")
+    async with client.ws_connect(ws_url(proxy)) as ws:
+        await ws.send_str("hi")
+        assert (await ws.receive()).data == "hi"
+    for _ in range(200):
+        if any(r.name == "devproxy.access" for r in caplog.records):
+            break
+        await asyncio.sleep(0.01)
+    [line] = [r.getMessage() for r in caplog.records if r.name == "devproxy.access"]
+    assert " 101 " in line and "went away" not in line, line
+    async with client.get(proxy.url + "/__devproxy/api/requests") as resp:
+        [record] = await resp.json()
+    assert (record["status"], record["error"]) == (101, "")
+    assert record["duration_ms"] is not None
