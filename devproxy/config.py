@@ -244,25 +244,67 @@ def parse_target(text: str) -> Target:
 
 
 def normalize_prefix(text: str) -> str:
-    """A route path as matched: leading "/", no trailing "/" (except the root).
+    """A route path as matched: leading "/", no trailing "/" (except the root), spelled
+    as browsers send it (``/café`` is matched as ``/caf%C3%A9``).
 
     Raises:
         ValueError: it does not start with "/", or has a query, fragment, dot
-            segment or white space.
+            segment, white space or a malformed escape.
     """
     if not text.startswith("/"):
         raise ValueError(f"a route path must start with '/', got {text!r}")
+    if any(c in text for c in "?#") or any(c.isspace() for c in text):
+        raise ValueError(f"a route path is a plain path prefix, got {text!r}")
+    text = _as_sent(text)
     if text == RESERVED_PREFIX or text.startswith(RESERVED_PREFIX + "/"):
         raise ValueError(f"{RESERVED_PREFIX}/ is reserved for devproxy's own pages; "
                          f"choose another path")
-    if any(c in text for c in "?#") or any(c.isspace() for c in text):
-        raise ValueError(f"a route path is a plain path prefix, got {text!r}")
     segments = text.split("/")
     if any(s in (".", "..") for s in segments):
         raise ValueError(f"a route path cannot contain '.' or '..' segments, got {text!r}")
     if "//" in text.rstrip("/"):
         raise ValueError(f"a route path cannot contain an empty segment, got {text!r}")
     return text.rstrip("/") or "/"
+
+
+# RFC 3986 §2.3: unreserved characters mean the same encoded or not.
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+# WHATWG URL, path percent-encode set (less those refused above): what a browser encodes.
+_BROWSER_ENCODES = frozenset('"<>`{}')
+_ESCAPES = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
+
+
+def _as_sent(text: str) -> str:
+    """A route path spelled as a browser sends it, so matching byte for byte finds it:
+    non-ASCII and the characters browsers encode in UTF-8 %XX escapes, escapes in upper
+    case, and escaped unreserved characters decoded (RFC 3986 §6.2.2).
+
+    Raises:
+        ValueError: a '%' starts no escape, escapes decode to no UTF-8 text, or an
+            escape stands for '/', '\\' or '.', which backends read apart or not.
+    """
+    if "%" in _ESCAPES.sub("", text):
+        raise ValueError(f"a '%' in a route path must start a %XX escape (write a "
+                         f"literal '%' as %25), got {text!r}")
+
+    def decoded(escapes: re.Match[str]) -> str:
+        try:
+            chars = bytes.fromhex(escapes.group().replace("%", "")).decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValueError(f"{escapes.group()!r} in route path {text!r} is not UTF-8 "
+                             f"once decoded, so no browser sends it") from None
+        if any(c in "/\\" for c in chars):
+            raise ValueError(f"a route path cannot contain an escaped '/' or '\\' (%2F, "
+                             f"%5C): servers differ on how they read them, got {text!r}")
+        return "".join(c if c in _UNRESERVED else _escaped(c) for c in chars)
+
+    text = _ESCAPES.sub(decoded, text)
+    return "".join(_escaped(c) if c in _BROWSER_ENCODES or not c.isascii() else c
+                   for c in text)
+
+
+def _escaped(char: str) -> str:
+    return "".join(f"%{byte:02X}" for byte in char.encode("utf-8"))
 
 
 def parse_rewrite(pattern: str, replacement: str) -> Rewrite:

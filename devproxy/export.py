@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable
+from urllib.parse import unquote
 
 from . import EXPORT_FORMATS as FORMATS
 from .config import Config, CorsPolicy, Limits, Rewrite, Route, Target
@@ -511,8 +512,10 @@ def _nginx_route(route: Route, state: _Nginx) -> list[str]:
         return ["    location / {", *body, "    }"]
     # devproxy matches /api, /api/ and /api/x but never /apikey: an exact and a prefix
     # location, both with the same body.
-    return [f"    location = {_nlit(route.path)} {{", *body, "    }",
-            f"    location {_nlit(route.path + '/')} {{", *body, "    }"]
+    # nginx matches the decoded path (``_decoded_match``): /café, not /caf%C3%A9.
+    path = unquote(route.path)
+    return [f"    location = {_nlit(path)} {{", *body, "    }",
+            f"    location {_nlit(path + '/')} {{", *body, "    }"]
 
 
 def _nginx_static(route: Route, spa: str) -> list[str]:
@@ -530,11 +533,11 @@ def _nginx_static(route: Route, spa: str) -> list[str]:
     if not route.dotfiles:
         body.insert(0, '        if ($uri ~ "/\\.") { return 404; }  # dotfiles stay private')
     body.append(f"        try_files $uri $uri/ {fallback};")
-    lines = [f"    location {_nlit(prefix + '/')} {{", *body, "    }"]
+    lines = [f"    location {_nlit(unquote(prefix) + '/')} {{", *body, "    }"]
     if prefix:
         # A folder's URL gets its slash, keeping the method (308) and the query.
         slash = _nq(prefix + "/")[:-1] + '$is_args$args"'
-        lines[:0] = [f"    location = {_nlit(prefix)} {{ return 308 {slash}; }}"]
+        lines[:0] = [f"    location = {_nlit(unquote(prefix))} {{ return 308 {slash}; }}"]
     if route.spa:
         lines += [f"    location {fallback} {{",
                   "        # A page request (Accept: text/html) gets index.html; a missing "
@@ -816,7 +819,8 @@ def _caddy(config: Config) -> list[str]:
         if route.path == "/":
             out.append("\thandle {")
         else:
-            matcher = "^" + re.escape(route.path) + "(?:/|$)"
+            # Caddy matches the decoded path (``_decoded_match``).
+            matcher = "^" + re.escape(unquote(route.path)) + "(?:/|$)"
             out += [f"\t@route{number} path_regexp {_cre(matcher)}",
                     f"\thandle @route{number} {{"]
         body = _caddy_static(route, number) if route.static is not None \
@@ -834,7 +838,8 @@ def _caddy_static(route: Route, number: int) -> list[str]:
     assert route.static is not None
     lines = []
     if route.path != "/":
-        lines += [f"@devproxy_folder{number} path_regexp {_cre('^' + re.escape(route.path) + '$')}",
+        exact = "^" + re.escape(unquote(route.path)) + "$"
+        lines += [f"@devproxy_folder{number} path_regexp {_cre(exact)}",
                   f"redir @devproxy_folder{number} {_cq(route.path + '/')} 308 # a folder gets "
                   f"its slash",
                   f"uri strip_prefix {_cq(route.path)}"]

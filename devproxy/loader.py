@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
+from urllib.parse import unquote
 
 import yaml
 
@@ -367,11 +368,13 @@ class _Builder:
                                  f"path: /api")
             return None
         path = self.n.parsed(f["path"], f"{where}.path", normalize_prefix, "a path such as /api")
-        if path is not None and path in first_line:
+        # Keyed decoded: /a%21 and /a! are two spellings a backend reads as one path.
+        key = unquote(path) if path is not None else None
+        if key is not None and key in first_line:
             self.n.problem(f["path"], f"{where}.path: {path!r} is already the path of the route "
-                                      f"at line {first_line[path]}; each path may appear once")
-        elif path is not None:
-            first_line[path] = node.start_mark.line + 1
+                                      f"at line {first_line[key]}; each path may appear once")
+        elif key is not None:
+            first_line[key] = node.start_mark.line + 1
         return path
 
     def _target_route(self, f: dict[str, yaml.Node], where: str, line: int,

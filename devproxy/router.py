@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from .config import Route
 
@@ -30,7 +31,7 @@ class Match:
 class RouteTable:
     """An immutable set of routes, precomputed for matching on every request."""
 
-    __slots__ = ("_by_length", "routes")
+    __slots__ = ("_by_length", "_decoded", "routes")
 
     def __init__(self, routes: Sequence[Route]) -> None:
         """Precompute the match order.
@@ -44,9 +45,9 @@ class RouteTable:
         """
         seen: set[str] = set()
         for route in routes:
-            if route.path in seen:
+            if unquote(route.path) in seen:
                 raise ValueError(f"duplicate route path {route.path!r}")
-            seen.add(route.path)
+            seen.add(unquote(route.path))
         self.routes: tuple[Route, ...] = tuple(routes)
         # Longest prefix first, so the first hit is the longest match. The root route
         # is stored as the empty prefix: every path starts with it, and its rest is
@@ -57,6 +58,14 @@ class RouteTable:
         self._by_length: tuple[tuple[str, int, Route], ...] = tuple(
             (prefix, len(prefix), route) for prefix, route in prefixes
         )
+        # The same, decoded, for reading a decoded path (``screen.path_refusal``). A
+        # route path escapes no '/' (``config.normalize_prefix``), so decoding keeps its
+        # segments, and the loader refuses two paths that decode alike.
+        decoded = [(unquote(prefix), route) for prefix, route in prefixes]
+        decoded.sort(key=lambda entry: len(entry[0]), reverse=True)
+        self._decoded: tuple[tuple[str, int, Route], ...] = tuple(
+            (prefix, len(prefix), route) for prefix, route in decoded
+        )
 
     def match(self, raw_path: str) -> Match | None:
         """The route with the longest prefix that ``raw_path`` starts with on a segment
@@ -66,6 +75,7 @@ class RouteTable:
             raw_path: the request target's path, percent-encoded as received, without
                 the query.
         """
+        # ``_longest`` inline: this runs on every request, and a call costs more than it.
         for prefix, length, route in self._by_length:
             if raw_path.startswith(prefix) and (
                 len(raw_path) == length or raw_path[length] == "/"
@@ -73,5 +83,17 @@ class RouteTable:
                 return Match(route, raw_path[length:])
         return None
 
+    def match_decoded(self, path: str) -> Match | None:
+        """``match`` for a path already percent-decoded, against the decoded route paths:
+        ``/café/x`` is under the route ``/caf%C3%A9``."""
+        return _longest(self._decoded, path)
+
     def __repr__(self) -> str:
         return f"RouteTable({[route.path for route in self.routes]!r})"
+
+
+def _longest(prefixes: tuple[tuple[str, int, Route], ...], path: str) -> Match | None:
+    for prefix, length, route in prefixes:
+        if path.startswith(prefix) and (len(path) == length or path[length] == "/"):
+            return Match(route, path[length:])
+    return None

@@ -161,7 +161,7 @@ def path_refusal(table: RouteTable, path: str) -> Refusal | None:
     normal = normalise(path)
     if normal == path:
         return None
-    raw_match, normal_match = table.match(path), table.match(normal)
+    raw_match, normal_match = table.match(path), table.match_decoded(normal)
     raw_route = raw_match.route.path if raw_match else None
     normal_route = normal_match.route.path if normal_match else None
     if raw_route != normal_route:

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 from aiohttp import web
@@ -540,12 +541,12 @@ async def test_a_client_abort_mid_upload_frees_the_backend(backend_factory: Any,
 
 TABLE = RouteTable((route("/api", "http://127.0.0.1:1"), route("/v", "http://127.0.0.1:1/v1",
                                                              strip_prefix=True),
-                    route("/", "http://127.0.0.1:1")))
+                    route("/café", "http://127.0.0.1:1"), route("/", "http://127.0.0.1:1")))
 
 
 @settings(max_examples=500, deadline=None)
-@given(st.text(alphabet=st.sampled_from(list("/.%2eEfFcC5\\#?aA0dD:;")) | st.characters(),
-               max_size=40))
+@given(st.lists(st.sampled_from(list("/.%2eEfFcC5\\#?aA0dD:;")) | st.characters()
+                | st.sampled_from(["caf%C3%A9", "café", "%c3%a9"]), max_size=40).map("".join))
 def test_any_target_is_routed_or_refused_cleanly(text: str) -> None:
     target = "/" + text
     refused = target_refusal("GET", target, (1, 1), None)
@@ -556,8 +557,9 @@ def test_any_target_is_routed_or_refused_cleanly(text: str) -> None:
             match = TABLE.match(path)
             assert match is not None
             # What is forwarded can't climb out of the route that was chosen.
-            assert normalise(path).startswith(match.route.path.rstrip("/") + "/") or \
-                normalise(path) == match.route.path or match.route.path == "/"
+            prefix = unquote(match.route.path)
+            assert normalise(path).startswith(prefix.rstrip("/") + "/") or \
+                normalise(path) == prefix or prefix == "/"
         else:
             assert verdict.status == 400
     else:
@@ -574,3 +576,15 @@ async def test_only_a_foreign_host_is_logged_with_the_allowed_hosts_hint(
             == 403
     hints = [r.getMessage() for r in caplog.records if "allowed_hosts" in r.getMessage()]
     assert len(hints) == 1 and "'evil.test'" in hints[0]
+
+
+async def test_a_route_path_written_in_unicode_serves_what_browsers_send(
+        backend_factory: Any, proxy_factory: Any) -> None:
+    # A browser sends /café as /caf%C3%A9: the route matches it, and its decoded reading
+    # is the same route, so it is forwarded, not refused as ambiguous.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/café", backend.url), route("/", backend.url + "/root"))
+    assert status(await exchange(proxy.port, req("/caf%C3%A9/x?q=1"))) == 200
+    assert backend.recorder.last.raw_path == "/caf%C3%A9/x?q=1"
+    # Another spelling routes elsewhere raw and here decoded: refused, not guessed.
+    assert status(await exchange(proxy.port, req("/caf%c3%a9/x"))) == 400

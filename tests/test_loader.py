@@ -164,6 +164,23 @@ MISTAKES = [
                  "  - {path: /api/, target: 'http://i'}\n", "3:12",
                  "routes[1].path: '/api' is already the path of the route at line 2",
                  id="duplicate-route-path"),
+    pytest.param("routes:\n  - {path: /a!, target: 'http://h'}\n"
+                 "  - {path: /a%21, target: 'http://i'}\n", "3:12",
+                 "routes[1].path: '/a%21' is already the path of the route at line 2",
+                 id="duplicate-route-path-once-decoded"),
+    pytest.param("routes:\n  - path: /100%\n    target: http://h\n", "2:11",
+                 "routes[0].path: a '%' in a route path must start a %XX escape (write a "
+                 "literal '%' as %25), got '/100%'", id="path-with-bare-percent"),
+    pytest.param("routes:\n  - path: /a%2Fb\n    target: http://h\n", "2:11",
+                 "routes[0].path: a route path cannot contain an escaped '/'",
+                 id="path-with-escaped-slash"),
+    pytest.param("routes:\n  - path: /%FF\n    target: http://h\n", "2:11",
+                 "routes[0].path: '%FF' in route path '/%FF' is not UTF-8", id="path-not-utf8"),
+    pytest.param("routes:\n  - path: /%5F_devproxy/x\n    target: http://h\n", "2:11",
+                 "routes[0].path: /__devproxy/ is reserved", id="reserved-path-escaped"),
+    pytest.param("routes:\n  - path: /a/%2e%2E\n    target: http://h\n", "2:11",
+                 "routes[0].path: a route path cannot contain '.' or '..' segments",
+                 id="dot-segment-escaped"),
     pytest.param(route("rewrite: {'^/(x': /y}\n"), "4:15",
                  "routes[0].rewrite['^/(x']: invalid regular expression: missing ), "
                  "unterminated subpattern",

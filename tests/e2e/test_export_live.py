@@ -151,6 +151,9 @@ routes:
       max_age: 600
   - path: /docs
     static: {static}
+  - path: /café
+    target: {target}
+    strip_prefix: true
   - path: /
     target: {target}
 """
@@ -347,6 +350,16 @@ async def test_prefixes_match_whole_segments_and_strip(stack: Stack, client) -> 
     async with client.get(stack.url + "/apikey") as resp:
         assert resp.status == 200
     assert stack.last.path == "/apikey"  # the / route: /api does not match /apikey
+
+
+async def test_a_unicode_route_path_serves_what_browsers_send(stack: Stack, client) -> None:
+    # A browser asks for /café/x as /caf%C3%A9/x; nginx and Caddy match it decoded.
+    async with client.get(stack.url + "/caf%C3%A9/x?q=1") as resp:
+        assert resp.status == 200
+    assert stack.last.path == "/x?q=1"
+    async with client.get(stack.url + "/cafés") as resp:
+        assert resp.status == 200
+    assert stack.last.path == "/caf%C3%A9s"  # the / route: whole segments only
 
 
 async def test_host_follows_change_origin(stack: Stack, client) -> None:
