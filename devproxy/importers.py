@@ -15,8 +15,9 @@ import re
 from dataclasses import dataclass, field, replace
 from pathlib import PurePath
 from typing import Any
+from urllib.parse import urlsplit
 
-from .config import PER_REQUEST_FIELDS
+from .config import PER_REQUEST_FIELDS, normalize_prefix
 from .jsliteral import Code, JsSyntaxError, find_value
 
 # Options devproxy covers by default, so dropping them loses nothing.
@@ -51,6 +52,9 @@ class Imported:
     source: str  # what was read, for the file's header comment
     routes: list[ImportedRoute] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # The dev server the file belongs to, and its port: the target of path /.
+    frontend: str = "Vite"
+    frontend_port: int = 5173
 
 
 def import_config(filename: str, text: str) -> Imported:
@@ -63,15 +67,19 @@ def import_config(filename: str, text: str) -> Imported:
     try:
         if name == "package.json":
             return _create_react_app(name, text)
-        if name.endswith(".json"):
-            return _entries(f"{name} (Angular / webpack-dev-server proxy config)",
+        if name.endswith(".json"):  # Angular's convention, and its dev server's port
+            return _entries(Imported(f"{name} (Angular / webpack-dev-server proxy config)",
+                                     frontend="Angular", frontend_port=4200),
                             json.loads(text))
         if name.startswith("vite.config."):
             value = find_value(text, "server", "proxy")
-            return _entries(f"{name} (server.proxy)", _required(value, name, "server.proxy"))
+            return _entries(Imported(f"{name} (server.proxy)", frontend="Vite",
+                                     frontend_port=server_port(text, "server") or 5173),
+                            _required(value, name, "server.proxy"))
         if name.startswith("webpack.config."):
             value = find_value(text, "devServer", "proxy")
-            return _entries(f"{name} (devServer.proxy)",
+            return _entries(Imported(f"{name} (devServer.proxy)", frontend="webpack-dev-server",
+                                     frontend_port=server_port(text, "devServer") or 8080),
                             _required(value, name, "devServer.proxy"))
     except json.JSONDecodeError as exc:
         raise ValueError(f"{name}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
@@ -79,6 +87,18 @@ def import_config(filename: str, text: str) -> Imported:
         raise ValueError(f"{name}: cannot read the proxy object: {exc}") from exc
     raise ValueError(f"{name}: devproxy imports vite.config.(ts|js|mjs), webpack.config.js, "
                      f"proxy.conf.json and package.json")
+
+
+def server_port(text: str, key: str) -> int | None:
+    """The literal ``port`` of the object at ``key:`` in a JS config (``server`` for
+    Vite): its own, not a nested one such as Vite's ``server.hmr.port``."""
+    try:
+        server = find_value(text, key)
+    except JsSyntaxError:
+        return None
+    port = server.get("port") if isinstance(server, dict) else None
+    return port if isinstance(port, int) and not isinstance(port, bool) \
+        and 0 < port < 65536 else None
 
 
 def _required(value: Any, name: str, where: str) -> Any:
@@ -95,7 +115,8 @@ def _create_react_app(name: str, text: str) -> Imported:
     proxy = package.get("proxy") if isinstance(package, dict) else None
     if not isinstance(proxy, str):
         raise ValueError(f"{name}: no \"proxy\" field (Create React App's dev proxy)")
-    out = Imported(f"{name} (Create React App \"proxy\")")
+    out = Imported(f"{name} (Create React App \"proxy\")", frontend="Create React App",
+                   frontend_port=3000)
     out.routes.append(ImportedRoute("/api", proxy, change_origin=True))
     out.warnings.append(
         "Create React App forwards every request it cannot serve that does not ask for "
@@ -104,8 +125,7 @@ def _create_react_app(name: str, text: str) -> Imported:
     return out
 
 
-def _entries(source: str, value: Any) -> Imported:
-    out = Imported(source)
+def _entries(out: Imported, value: Any) -> Imported:
     if isinstance(value, list):  # webpack's array form: [{context: [...], target: ...}]
         for i, item in enumerate(value):
             if not isinstance(item, dict):
@@ -132,6 +152,12 @@ def _entries(source: str, value: Any) -> Imported:
 def _entry(out: Imported, context: str, options: Any) -> None:
     path = _path(out, context)
     if path is None:
+        return
+    same = next((r.path for r in out.routes
+                 if normalize_prefix(r.path) == normalize_prefix(path)), None)
+    if same is not None:
+        out.warnings.append(f"{context}: the same prefix as {same}, imported above; "
+                            f"devproxy routes a prefix once: not imported")
         return
     if isinstance(options, str):
         options = {"target": options}
@@ -169,6 +195,11 @@ def _path(out: Imported, context: str) -> str | None:
     path = re.sub(r"/\*\*?$", "", path) or "/"  # Angular/webpack globs: /api/** -> /api
     if not path.startswith("/") or any(c in path for c in "*?"):
         out.warnings.append(f"{context}: not a plain path prefix: add the route by hand")
+        return None
+    try:
+        normalize_prefix(path)
+    except ValueError as exc:
+        out.warnings.append(f"{context}: not imported: {exc}")
         return None
     return path.rstrip("/") or "/"
 
@@ -231,7 +262,23 @@ def _rewrite(out: Imported, context: str, route: ImportedRoute, key: str,
     if len(pairs) == 1 and pairs[0][1] == "" and pairs[0][0].replace("\\/", "/") in (
             prefix, "^" + route.path):
         return _with(route, strip_prefix=True)
-    return _with(route, rewrite=tuple((p.replace("\\/", "/"), r) for p, r in pairs))
+    pairs = [(p.replace("\\/", "/"), r) for p, r in pairs]
+    if len(pairs) > 1:
+        out.warnings.append(f"{context}.{key}: http-proxy applies only the first rule that "
+                            f"matches, devproxy each in turn: check that no rule matches "
+                            f"what an earlier one wrote")
+    base = urlsplit(route.target).path.rstrip("/")
+    if base:
+        # http-proxy rewrites the path before putting the target's path in front;
+        # devproxy rewrites the path as sent, base path included (``paths.py``).
+        loose = [p for p, _ in pairs if not p.startswith("^")]
+        if loose:
+            out.warnings.append(f"{context}.{key}: {', '.join(map(repr, loose))} not anchored "
+                                f"with ^: devproxy applies it after the target's path {base} "
+                                f"is in front; check it")
+        pairs = [(f"^{re.escape(base)}(?:{p[1:]})", base + r) if p.startswith("^") else (p, r)
+                 for p, r in pairs]
+    return _with(route, rewrite=tuple(pairs))
 
 
 def _with(route: ImportedRoute, **changes: Any) -> ImportedRoute:

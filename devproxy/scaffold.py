@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .importers import Imported, ImportedRoute
+from .importers import Imported, ImportedRoute, server_port
 
 # Default dev-server ports, as each tool documents them.
 _FRONTENDS = (  # (package, name, port), first match wins
@@ -117,9 +117,9 @@ def _vite_port(files: Mapping[str, str], folder: str) -> int | None:
     for path, text in files.items():
         where, _, name = path.rpartition("/")
         if where == folder and name.startswith("vite.config."):
-            found = re.search(r"server\s*:\s*\{[^}]*?\bport\s*:\s*(\d+)", text, re.S)
-            if found:
-                return int(found.group(1))
+            port = server_port(text, "server")
+            if port:
+                return port
     return None
 
 
@@ -172,13 +172,16 @@ def render_imported(imported: Imported) -> str:
     for route in imported.routes:
         lines.append(_route(route))
     if not any(route.path == "/" for route in imported.routes):
-        lines.append("  # Your frontend dev server, so the page and the API share one origin.\n"
-                     "  - path: /\n    target: http://localhost:5173\n")
+        lines.append(f"  # Your {imported.frontend} dev server, so the page and the API share "
+                     f"one origin.\n"
+                     f"  - path: /\n    target: http://localhost:{imported.frontend_port}\n")
     return "".join(lines)
 
 
 def _route(route: ImportedRoute) -> str:
-    out = [f"  - path: {route.path}\n    target: {_quote(route.target)}\n"]
+    # A path YAML could misread (a ':' ends a key) is written quoted.
+    path = route.path if re.fullmatch(r"/[\w\-./~%]*", route.path) else _quote(route.path)
+    out = [f"  - path: {path}\n    target: {_quote(route.target)}\n"]
     if route.change_origin:
         out.append("    change_origin: true\n")
     if route.strip_prefix:

@@ -13,6 +13,7 @@ from devproxy.config import Config
 from devproxy.importers import ImportedRoute, import_config
 from devproxy.jsliteral import Code, find_value
 from devproxy.loader import parse_config
+from devproxy.paths import upstream_path
 from devproxy.scaffold import detect, render, render_imported
 
 VITE = r"""
@@ -121,6 +122,60 @@ def test_create_react_app_proxy_field() -> None:
     assert "Create React App" in imported.warnings[0]
 
 
+@pytest.mark.parametrize(("name", "text", "frontend"), [
+    ("vite.config.ts", "export default { server: { hmr: { port: 24678 }, port: 3001, "
+                       "proxy: { '/api': 'http://localhost:3000' } } }", "Vite dev server-3001"),
+    ("vite.config.ts", "export default { server: { proxy: { '/api': 'http://localhost:3000' }, "
+                       "hmr: { port: 24678 } } }", "Vite dev server-5173"),
+    ("webpack.config.js", "module.exports = { devServer: { proxy: { '/api': 'http://h:1' } } }",
+     "webpack-dev-server dev server-8080"),
+    ("webpack.config.js", "module.exports = { devServer: { port: 9000, client: { webSocketURL: "
+                          "{ port: 1 } }, proxy: { '/api': 'http://h:1' } } }",
+     "webpack-dev-server dev server-9000"),
+    ("proxy.conf.json", json.dumps({"/api": {"target": "http://h:1"}}), "Angular dev server-4200"),
+    ("package.json", json.dumps({"proxy": "http://h:1"}), "Create React App dev server-3000"),
+])
+def test_imported_config_puts_the_tools_own_dev_server_on_slash(name: str, text: str,
+                                                                frontend: str) -> None:
+    # Its port is the dev server's own, not a nested one such as Vite's server.hmr.port.
+    rendered = render_imported(import_config(name, text))
+    config = parse_config(rendered, "devproxy.yaml", Path("/"))
+    root = next(r for r in config.routes if r.path == "/")
+    what, port = frontend.rsplit("-", 1)
+    assert root.target is not None and root.target.port == int(port)
+    assert f"# Your {what}," in rendered
+
+
+def test_imported_paths_that_would_not_load_are_named_not_written() -> None:
+    # Two keys for one prefix, a path with a space, and one YAML would misread unquoted.
+    conf = {"/api": "http://h:1", "/api/": "http://h:2", "^/api/.*": "http://h:3",
+            "/a b": "http://h:4", "/x:y": "http://h:5", "/café": "http://h:6"}
+    imported = import_config("proxy.conf.json", json.dumps(conf))
+    config = parse_config(render_imported(imported), "devproxy.yaml", Path("/"))
+    assert [(r.path, r.target.port) for r in config.routes if r.target] == [
+        ("/api", 1), ("/x:y", 5), ("/caf%C3%A9", 6), ("/", 4200)]
+    text = "\n".join(imported.warnings)
+    assert text.count("the same prefix as /api, imported above") == 2
+    assert "/a b: not imported: a route path is a plain path prefix" in text
+
+
+def test_rewrites_on_a_target_with_a_base_path_rewrite_the_same_paths() -> None:
+    # http-proxy rewrites before the target's path goes in front; devproxy after.
+    vite = """export default { server: { proxy: {
+      '/api': { target: 'http://localhost:3000/base/',
+                rewrite: (p) => p.replace(/^\\/api\\/old/, '/api/new') },
+      '/v1': { target: 'http://localhost:3000/b', pathRewrite: { '^/v1/a': '/x', 'z': 'y' } },
+    } } }"""
+    imported = import_config("vite.config.ts", vite)
+    config = parse_config(render_imported(imported), "devproxy.yaml", Path("/"))
+    api, v1 = config.routes[:2]
+    assert upstream_path(api, "/api/old/1?q") == "/base/api/new/1?q"
+    assert upstream_path(api, "/api/other") == "/base/api/other"
+    assert upstream_path(v1, "/v1/a/2") == "/b/x/2"
+    text = "\n".join(imported.warnings)
+    assert "'z' not anchored with ^" in text and "only the first rule that matches" in text
+
+
 @pytest.mark.parametrize(("name", "text", "message"), [
     ("vite.config.ts", "export default {}", "no server.proxy found"),
     ("vite.config.ts", "export default { server: { proxy: makeProxy() } }", "computed"),
@@ -139,6 +194,12 @@ def test_unreadable_imports_say_why(name: str, text: str, message: str) -> None:
     ({"package.json": json.dumps({"devDependencies": {"vite": "^8"}}),
       "vite.config.ts": "export default { server: { port: 3001 } }", "manage.py": ""},
      ("Vite", 3001), ("Django", 8000)),
+    ({"package.json": json.dumps({"devDependencies": {"vite": "^8"}}),
+      "vite.config.ts": "export default { server: { hmr: { port: 24678 }, port: 3002 } }"},
+     ("Vite", 3002), None),
+    ({"package.json": json.dumps({"devDependencies": {"vite": "^8"}}),
+      "vite.config.ts": "export default { server: { hmr: { port: 24678 } } }"},
+     ("Vite", 5173), None),
     ({"package.json": json.dumps({"dependencies": {"@angular/core": "19"}}),
       "pyproject.toml": "dependencies = ['flask>=3']"}, ("Angular", 4200), ("Flask", 5000)),
     ({"package.json": json.dumps({"dependencies": {"react-scripts": "5", "express": "4"}})},
