@@ -64,7 +64,10 @@ def schema() -> dict[str, Any]:
         "strip_prefix": _BOOL,
         "rewrite": {"type": "object", "additionalProperties": {"type": "string"},
                     "description": "Ordered regex: replacement rules on the forwarded path."},
-        "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+        # devproxy sends a value as written, so an editor's YAML reading it as a number
+        # or a boolean (X-Api-Version: 2) is no mistake.
+        "headers": {"type": "object",
+                    "additionalProperties": {"type": ["string", "number", "boolean"]}},
         "timeout": _object({"connect": _SECONDS, "response": _SECONDS}, TIMEOUT_KEYS),
         "secure": _BOOL,
         "ws": _BOOL,
