@@ -300,7 +300,8 @@ class Record:
             "browser_response": self.browser_response,
             "response_changes": header_diff(self.backend_response, self.browser_response),
             "request_body": body_view(self.request_body, self.request_body_cut,
-                                      _header(self.browser_request, "content-type")),
+                                      _header(self.browser_request, "content-type"),
+                                      self.bytes_in),
             "response_body": self.response_view(),
             "websocket": {"up": self.ws_up, "down": self.ws_down,
                           "last": self.messages or []} if self.kind == "websocket" else None,
@@ -310,9 +311,9 @@ class Record:
                 [v for k, v in self.browser_response if k.lower() == "set-cookie"],
                 self.origin),
             "curl": {"browser": curl(self.method, url, self.browser_request,
-                                     self.request_body, self.request_body_cut),
+                                     self.request_body, self.request_body_cut, self.bytes_in),
                      "upstream": curl(self.method, self.upstream_url, self.upstream_request,
-                                      self.request_body, self.request_body_cut)
+                                      self.request_body, self.request_body_cut, self.bytes_in)
                      if self.upstream_url else None},
         }
 
@@ -334,7 +335,7 @@ class Record:
                         "size": len(body), "truncated": self.response_body_cut,
                         "binary": True, "encoding": encoding, "undecoded": True}
             body = decoded
-        view = body_view(body, self.response_body_cut, content_type)
+        view = body_view(body, self.response_body_cut, content_type, self.bytes_out)
         if view is not None and encoding:
             view["encoding"] = encoding
         return view
@@ -566,14 +567,22 @@ def header_diff(before: Sequence[tuple[str, str]], after: Sequence[tuple[str, st
     return changes
 
 
-def body_view(body: bytes | bytearray, cut: bool, content_type: str | None
+def body_view(body: bytes | bytearray, cut: bool, content_type: str | None, total: int = 0
               ) -> dict[str, Any] | None:
-    """How the page shows a body: text (JSON re-indented by the page), or size and type."""
-    if not body:
+    """How the page shows a body: text (JSON re-indented by the page), or size and type.
+    A body cut at the capture limit says so with ``total``, the bytes that went by; one
+    dropped whole (the memory budget, ``Captures.trim_bodies``) is ``dropped``, so it
+    never reads as an empty body."""
+    if not body and not cut:
         return None
     kind = (content_type or "").split(";")[0].strip().lower()
-    textual = shown_as_text(kind)
     view: dict[str, Any] = {"type": kind, "size": len(body), "truncated": cut}
+    if cut:
+        view["total"] = total
+    if not body:
+        view.update(dropped=True, binary=False)
+        return view
+    textual = shown_as_text(kind)
     if textual:
         try:
             view["text"] = bytes(body).decode("utf-8")
@@ -628,8 +637,9 @@ def _shown_as(content_type: str) -> int:
 
 
 def curl(method: str, url: str, headers: Sequence[tuple[str, str]],
-         body: bytes | bytearray, cut: bool) -> str:
-    """A curl command that repeats the request (the body only if captured whole)."""
+         body: bytes | bytearray, cut: bool, total: int = 0) -> str:
+    """A curl command that repeats the request (the body only if captured whole, else a
+    trailing shell comment says it is missing; ``total`` is its size as sent)."""
     # -g: browsers send [ ] { } in URLs unencoded, which curl would read as globs.
     parts = ["curl", "-g", "-I" if method == "HEAD" else "-i"]  # -X HEAD waits for a body
     sends_body = bool(body) and not cut
@@ -652,7 +662,11 @@ def curl(method: str, url: str, headers: Sequence[tuple[str, str]],
         host = _header(headers, "host")
         if host and host != url.split("://", 1)[1].split("/", 1)[0]:
             parts += ["-H", f"Host: {host}"]
-    return " ".join(shlex.quote(p) for p in parts)
+    command = " ".join(shlex.quote(p) for p in parts)
+    if cut:
+        command += (f"  # without its {total}-byte body: the inspector kept "
+                    f"{len(body) or 'none'} of it")
+    return command
 
 
 def cookie_verdicts(set_cookies: Sequence[str], origin: str) -> list[dict[str, Any]]:
@@ -706,7 +720,7 @@ def har(records: Iterable[Record]) -> dict[str, Any]:
         started += f".{int(record.started % 1 * 1000):03d}Z"
         query = record.target.partition("?")[2]
         body = body_view(record.request_body, record.request_body_cut,
-                         _header(record.browser_request, "content-type"))
+                         _header(record.browser_request, "content-type"), record.bytes_in)
         response_body = record.response_view()
         wait = record.ttfb_ms if record.ttfb_ms is not None else 0
         total = record.duration_ms if record.duration_ms is not None else record.elapsed_ms()
@@ -730,7 +744,8 @@ def har(records: Iterable[Record]) -> dict[str, Any]:
                             "mimeType": (response_body or {}).get("type") or
                             _header(record.browser_response, "content-type") or "",
                             **({"text": response_body["text"]} if response_body and
-                               "text" in response_body else {})},
+                               "text" in response_body else {}),
+                            **_har_cut(response_body)},
             },
             "cache": {},
             "timings": {"send": 0, "wait": round(wait, 3),
@@ -739,9 +754,17 @@ def har(records: Iterable[Record]) -> dict[str, Any]:
         }
         if body is not None:
             entry["request"]["postData"] = {"mimeType": body["type"],
-                                            "text": body.get("text", "")}
+                                            "text": body.get("text", ""), **_har_cut(body)}
         entries.append(entry)
     return {"log": {"version": "1.2", "creator": {"name": "devproxy", "version": __version__},
                     "pages": [], "entries": entries}}
 
 
+
+
+def _har_cut(view: dict[str, Any] | None) -> dict[str, str]:
+    """HAR's ``comment`` for a body the inspector kept only part of, or none of."""
+    if not view or not view["truncated"]:
+        return {}
+    kept = f"the first {view['size']}" if view["size"] else "none"
+    return {"comment": f"devproxy kept {kept} of {view['total']} bytes"}

@@ -156,8 +156,9 @@ def _status(request: web.Request, captures: Captures) -> dict[str, Any]:
 
 async def _replay(request: web.Request, record: Record) -> web.Response:
     if record.request_body_cut:
-        raise web.HTTPConflict(text=json.dumps({"error": "the body was larger than the "
-                                                         "inspector keeps; cannot replay"}),
+        why = ("was larger than the inspector keeps" if record.request_body else
+               "is no longer kept (the oldest bodies go first)")
+        raise web.HTTPConflict(text=json.dumps({"error": f"the body {why}; cannot replay"}),
                                content_type="application/json")
     skip = {*HOP_BY_HOP, "host", "content-length"}
     headers = [(k, v) for k, v in record.browser_request if k.lower() not in skip]

@@ -304,7 +304,18 @@ JSON = [("Content-Type", "application/json")]
 def test_curl_repeats_the_request(method: str, url: str, headers: list[tuple[str, str]],
                                   body: bytes, cut: bool, argv: list[str]) -> None:
     # As the shell splits it: each option and value its own argument.
-    assert shlex.split(curl(method, url, headers, body, cut)) == argv
+    assert shlex.split(curl(method, url, headers, body, cut), comments=True) == argv
+
+
+@pytest.mark.parametrize(("body", "comment"), [
+    (b"{", "# without its 90000-byte body: the inspector kept 1 of it"),
+    (b"", "# without its 90000-byte body: the inspector kept none of it"),
+])
+def test_curl_says_when_it_leaves_a_body_out(body: bytes, comment: str) -> None:
+    # Run as copied, it would send no body: the command says so.
+    command = curl("POST", "http://h/x", [], body, True, 90000)
+    assert command.endswith("  " + comment)
+    assert shlex.split(command, comments=True) == ["curl", "-g", "-i", "-X", "POST", "http://h/x"]
 
 
 def test_captures_ring_drops_the_oldest() -> None:
@@ -357,6 +368,31 @@ def test_bodies_of_old_requests_go_first_when_the_budget_is_reached() -> None:
     kept = [r.target for r in captures.newest_first() if r.request_body]
     assert kept == [f"/{i}" for i in range(59, 49, -1)]  # the newest, within 10,000 bytes
     assert len(captures.newest_first()) == 60  # the requests themselves stay
+
+
+def test_a_body_dropped_or_cut_says_so_in_the_detail_and_the_har() -> None:
+    # An empty body and one the budget took must not look alike, nor a cut one whole.
+    captures = Captures(history=10, body_limit=1000, body_budget=1500)
+    types = [("Content-Type", "application/json")]
+    first = captures.start("POST", "/first", "http", "", [("Host", "h"), *types])
+    first.upload(b"{" + b" " * 899)
+    first.relayed(b"", "text/plain", 0.0, 200, types, b"a" * 900)
+    second = captures.start("POST", "/second", "http", "", [("Host", "h"), *types])
+    second.upload(b"[" + b" " * 1499)
+    captures.trim_bodies()
+    dropped, cut = first.detail(), second.detail()
+    assert dropped["request_body"] == {"type": "application/json", "size": 0,
+                                       "truncated": True, "total": 900, "dropped": True,
+                                       "binary": False}
+    assert dropped["response_body"]["dropped"] and dropped["response_body"]["total"] == 900
+    assert cut["request_body"]["size"] == 1000 and cut["request_body"]["total"] == 1500
+    assert "without its 900-byte body" in dropped["curl"]["browser"]
+    entries = har([second, first])["log"]["entries"]
+    assert entries[0]["request"]["postData"]["comment"] == \
+        "devproxy kept the first 1000 of 1500 bytes"
+    assert entries[1]["request"]["postData"]["comment"] == "devproxy kept none of 900 bytes"
+    assert entries[1]["response"]["content"]["comment"] == "devproxy kept none of 900 bytes"
+    assert "text" not in entries[1]["response"]["content"]
 
 
 def test_trimming_takes_the_oldest_bodies_and_counts_them_exactly() -> None:

@@ -140,6 +140,11 @@ function headerTable(headers, changes, side) {
 
 function bodyBlock(title, body) {
   if (!body) return null;
+  if (body.dropped) {
+    return el("div", {}, el("h4", {}, `${title} · ${body.type || "no type"} · `
+      + size(body.total)), el("p", { class: "note" }, "not kept: the inspector keeps a "
+      + "limited amount of body bytes, and drops the oldest first"));
+  }
   let text = body.text;
   if (text !== undefined && body.type.includes("json")) {
     try { text = JSON.stringify(JSON.parse(text), null, 2); } catch (e) { /* as sent */ }
@@ -149,7 +154,7 @@ function bodyBlock(title, body) {
     ? `${body.encoding}-encoded body, not shown (the inspector decodes gzip and deflate)`
     : "binary body, not shown";
   return el("div", {}, el("h4", {}, `${title} · ${body.type || "no type"}${coded} · `
-    + `${size(body.size)}` + (body.truncated ? " (truncated)" : "")),
+    + (body.truncated ? `first ${size(body.size)} of ${size(body.total)}` : size(body.size))),
   body.binary ? el("p", { class: "note" }, note) : el("pre", {}, text));
 }
 
