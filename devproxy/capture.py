@@ -497,6 +497,10 @@ class Captures:
         kept = (ring[i % history] for i in ids)
         return [record for record in kept if record is not None]
 
+    def still_open(self) -> list[Record]:
+        """The records of requests not yet ended (streams, sockets), newest first."""
+        return [record for record in self.newest_first() if record.duration_ms is None]
+
     def clear(self) -> None:
         for record in self._ring:
             if record is not None and record._tally is self._tally:

@@ -36,6 +36,7 @@ _UI = "inspector_ui"
 _FILES = {"": ("index.html", "text/html"), "app.js": ("app.js", "text/javascript"),
           "style.css": ("style.css", "text/css")}
 _HEARTBEAT = 15.0  # seconds between SSE comments that keep idle streams open
+_PROGRESS = 1.0  # seconds between updates of a request still open (a stream, a socket)
 _QUEUE = 1000  # events a slow page may fall behind before it misses some
 
 
@@ -120,20 +121,50 @@ async def _events(request: web.Request, captures: Captures) -> web.StreamRespons
     if request.method == "HEAD":
         return response  # the head is all a HEAD gets; waiting would hold the connection
     captures.listeners.append(listener)
+    loop = asyncio.get_running_loop()
+    # What each request still open (a stream, a socket) was last shown with: it is told
+    # again as it moves, at most every _PROGRESS, not only when it ends.
+    shown: dict[int, tuple[int, ...]] = {}
     try:
         await response.write(b": devproxy inspector\n\n")
+        written = progress = loop.time()
         while True:
+            wait = min(progress + _PROGRESS, written + _HEARTBEAT) - loop.time()
             try:
-                event, data = await asyncio.wait_for(queue.get(), _HEARTBEAT)
+                event, data = await asyncio.wait_for(queue.get(), max(wait, 0))
             except TimeoutError:
+                pass
+            else:
+                await response.write(f"event: {event}\ndata: {json.dumps(data)}\n\n".encode())
+                written = loop.time()
+            if loop.time() >= progress + _PROGRESS:
+                progress = loop.time()
+                moved, shown = _moved(captures, shown)
+                for record in moved:
+                    await response.write(
+                        f"event: update\ndata: {json.dumps(record.summary())}\n\n".encode())
+                    written = loop.time()
+            if loop.time() >= written + _HEARTBEAT:
                 await response.write(b": keep-alive\n\n")
-                continue
-            await response.write(f"event: {event}\ndata: {json.dumps(data)}\n\n".encode())
+                written = loop.time()
     except (ConnectionError, asyncio.CancelledError):
         pass
     finally:
         captures.listeners.remove(listener)
     return response
+
+
+def _moved(captures: Captures, shown: dict[int, tuple[int, ...]]
+           ) -> tuple[list[Record], dict[int, tuple[int, ...]]]:
+    """The open requests that moved since ``shown``, and what each is shown with now."""
+    moved: list[Record] = []
+    now: dict[int, tuple[int, ...]] = {}
+    for record in captures.still_open():
+        mark = now[record.id] = (record.bytes_in, record.bytes_out, record.ws_up,
+                                 record.ws_down, len(record.events or ()))
+        if shown.get(record.id, (0, 0, 0, 0, 0)) != mark:
+            moved.append(record)
+    return moved, now
 
 
 def _status(request: web.Request, captures: Captures) -> dict[str, Any]:

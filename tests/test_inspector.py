@@ -102,6 +102,43 @@ async def test_live_stream_tells_of_each_request(backend_factory, proxy_factory,
     assert b"event: request" in seen and b'"target": "/hello"' in seen
 
 
+async def test_open_streams_are_updated_live_not_only_when_they_end(
+        backend_factory, proxy_factory, client) -> None:
+    # An SSE stream and a socket stay open; their counts reach the page as they move.
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if request.path == "/ws":
+            socket = web.WebSocketResponse()
+            await socket.prepare(request)
+            async for message in socket:
+                await socket.send_str("echo " + message.data)
+            return socket
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(b"data: one\n\n")
+        await asyncio.sleep(30)  # open until the client leaves
+        return response
+
+    def updates(seen: bytes, target: str) -> list[dict[str, Any]]:
+        rows = [json.loads(line[6:]) for line in seen.split(b"\n")
+                if line.startswith(b"data: ")]
+        return [r for r in rows if r["target"] == target and r["duration_ms"] is None]
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/", backend.url))
+    async with client.get(proxy.url + "/__devproxy/api/events") as stream, \
+            client.get(proxy.url + "/events") as sse, \
+            client.ws_connect(proxy.url + "/ws", headers={"Origin": proxy.url}) as ws:
+        assert await sse.content.readline() == b"data: one\n"
+        await ws.send_str("hi")
+        assert (await ws.receive(timeout=5)).data == "echo hi"
+        seen = b""
+        async with asyncio.timeout(10):
+            while not (any(r["bytes_out"] for r in updates(seen, "/events"))
+                       and updates(seen, "/ws")):
+                seen += await stream.content.readline()
+    assert [r["bytes_out"] for r in updates(seen, "/events")][-1] == len(b"data: one\n\n")
+
+
 async def test_websocket_and_sse_are_shown_with_their_traffic(backend_factory, proxy_factory,
                                                               client) -> None:
     async def handler(request: web.Request) -> web.StreamResponse:

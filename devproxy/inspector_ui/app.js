@@ -105,7 +105,9 @@ function upsert(row, isNew) {
   }
   state.rows.set(row.id, row);
   renderList();
-  if (row.id === state.selected) showDetail(row.id);
+  // A stream still open is updated every second: not while text is selected in it.
+  const reading = row.duration_ms === null && !window.getSelection().isCollapsed;
+  if (row.id === state.selected && !reading) showDetail(row.id);
 }
 
 async function loadList() {
