@@ -80,16 +80,24 @@ class _Request(web.Request):
 
     ATTRS = web.Request.ATTRS | frozenset(["_devproxy_app"])
 
-    def __init__(self, *args: Any, app: web.Application, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, app: web.Application | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._devproxy_app = app
+        self._devproxy_app = app  # None only until ``clone`` sets it
+
+    def clone(self, **changes: Any) -> web.Request:
+        # aiohttp builds the copy with this class but without the app: hand it over.
+        copy = super().clone(**changes)
+        assert isinstance(copy, _Request)
+        copy._devproxy_app = self._devproxy_app
+        return copy
 
     @property
     def app(self) -> web.Application:
+        assert self._devproxy_app is not None
         return self._devproxy_app
 
     async def _prepare_hook(self, response: web.StreamResponse) -> None:
-        await self._devproxy_app.on_response_prepare.send(self, response)
+        await self.app.on_response_prepare.send(self, response)
 
 
 def _route_everything(server: web.Server, app: web.Application,

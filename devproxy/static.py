@@ -10,7 +10,8 @@ that a browser navigates to gets the folder's ``index.html``.
 
 Decide, then act: ``resolve_static`` only decides (it reads the file system, never
 the request); ``serve_static`` hands the decided file to aiohttp's ``FileResponse``,
-which owns Content-Type, ETag/Last-Modified, conditional requests, Range and HEAD.
+which owns Content-Type, ETag/Last-Modified, conditional requests, Range and HEAD,
+after ``_FileResponse`` has made the fields it misreads say what RFC 9110 means.
 This module adds ``Cache-Control: no-cache`` to everything it sends (a dev server:
 always revalidate). It must not read or write a file body itself, list a directory,
 decode a path twice, or name the folder's absolute path in a response.
@@ -24,15 +25,18 @@ directory and the sandbox holds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import functools
 import logging
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.abc import AbstractStreamWriter
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from .config import Route
 from .errorpages import problem_response
@@ -197,7 +201,71 @@ class _FileResponse(web.FileResponse):
     async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
         if self.prepared:
             return await web.StreamResponse.prepare(self, request)
+        headers = await self._as_meant(request.headers)
+        if headers is not None:
+            request = request.clone(headers=headers)
         return await super().prepare(request)
+
+    async def _as_meant(self, headers: CIMultiDictProxy[str]) -> CIMultiDict[str] | None:
+        """The request's fields as ``FileResponse`` must read them to answer as RFC 9110
+        says, or None if they already are. It reads Accept-Encoding by substring, so
+        ``gzip;q=0`` got the .gz (§12.5.3: q=0 refuses); it reads If-Range only as a
+        date, so an entity-tag was ignored and a changed file resumed with mixed bytes
+        (§13.1.5); it answered a Range it cannot serve (several ranges, another unit)
+        416, where ignoring it is allowed, or required for a unit (§14.2)."""
+        fixed = CIMultiDict(headers)
+        accept = headers.get(hdrs.ACCEPT_ENCODING)
+        if accept is not None:
+            fixed[hdrs.ACCEPT_ENCODING] = accepted_codings(accept)
+        ranges = headers.get(hdrs.RANGE)
+        if ranges is not None:
+            unit, _, spec = ranges.partition("=")
+            tag = headers.get(hdrs.IF_RANGE, "").strip()
+            if unit.strip().lower() != "bytes" or "," in spec:
+                del fixed[hdrs.RANGE]
+            elif tag.startswith(('"', "W/")):
+                current = await asyncio.get_running_loop().run_in_executor(
+                    None, self._etag, fixed.get(hdrs.ACCEPT_ENCODING, ""))
+                if tag != current:  # weak tags never match: a strong comparison
+                    del fixed[hdrs.RANGE]
+                del fixed[hdrs.IF_RANGE]
+        return None if fixed == headers else fixed
+
+    def _etag(self, accept: str) -> str | None:
+        """The ETag ``FileResponse`` will send: of the file it picks for ``accept``."""
+        for suffix, coding in (".br", "br"), (".gz", "gzip"):  # its order of preference
+            if coding in accept:
+                with contextlib.suppress(OSError):
+                    info = self._path.with_name(self._path.name + suffix).lstat()
+                    if stat.S_ISREG(info.st_mode):
+                        return f'"{info.st_mtime_ns:x}-{info.st_size:x}"'
+        try:
+            info = self._path.stat()
+        except OSError:
+            return None
+        return f'"{info.st_mtime_ns:x}-{info.st_size:x}"'
+
+
+def accepted_codings(field: str) -> str:
+    """The content codings of ``.br``/``.gz`` siblings an Accept-Encoding field accepts,
+    as a list ``FileResponse``'s substring test reads right (RFC 9110 §12.5.3: q=0
+    refuses a coding, ``*`` stands for those not named; x-gzip is gzip, §8.4.1.3)."""
+    weights: dict[str, float] = {}
+    for item in field.split(","):
+        name, *params = item.split(";")
+        name = name.strip().lower()
+        weight = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0  # unreadable: not taken as a yes
+        if name:
+            weights["gzip" if name == "x-gzip" else name] = weight
+    star = weights.get("*", 0.0)
+    return ", ".join(coding for coding in ("br", "gzip") if weights.get(coding, star) > 0)
 
 
 def _file(path: Path) -> web.FileResponse:

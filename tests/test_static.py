@@ -330,6 +330,49 @@ async def test_a_range_request_gets_206_with_content_range(serve: Serve) -> None
     assert beyond.status == 416
 
 
+async def test_if_range_resumes_only_the_file_it_names(serve: Serve, site: Site) -> None:
+    # RFC 9110 §13.1.5: a Range under an If-Range that no longer matches gets the whole
+    # file, so a download resumed after a change is never a mix of two versions.
+    client = await serve()
+    etag = (await client.get("/static/app.js")).headers["ETag"]
+    same = await client.get("/static/app.js", headers={"Range": "bytes=0-6", "If-Range": etag})
+    assert same.status == 206 and await same.read() == APP_JS[:7]
+    for stale in ('"0-0"', "W/" + etag):  # weak tags never match: a strong comparison
+        whole = await client.get("/static/app.js", headers={"Range": "bytes=0-6",
+                                                             "If-Range": stale})
+        assert whole.status == 200 and await whole.read() == APP_JS
+    newer = APP_JS + b"// edited\n"
+    (site.root / "app.js").write_bytes(newer)
+    changed = await client.get("/static/app.js", headers={"Range": "bytes=0-6",
+                                                           "If-Range": etag})
+    assert changed.status == 200 and await changed.read() == newer
+
+
+@pytest.mark.parametrize("field", ["bytes=0-1,4-5", "items=0-5", "bytes = 0-1, 3-"])
+async def test_a_range_it_cannot_serve_gets_the_whole_file(serve: Serve, field: str) -> None:
+    # Several ranges, or another unit: ignoring Range is allowed (RFC 9110 §14.2), a
+    # 416 was not.
+    client = await serve()
+    resp = await client.get("/static/app.js", headers={"Range": field})
+    assert resp.status == 200 and await resp.read() == APP_JS
+
+
+@pytest.mark.parametrize(("field", "coded"), [
+    ("gzip", True), ("GZIP;q=0.5", True), ("x-gzip", True), ("*", True),
+    ("gzip;q=0", False), ("gzip; q=0.000, br", False), ("br;q=1, *;q=0", False),
+    ("*, gzip;q=0", False), ("identity", False), ("gzip;q=nope", False),
+])
+async def test_a_precompressed_sibling_goes_only_where_its_coding_is_accepted(
+        serve: Serve, site: Site, field: str, coded: bool) -> None:
+    # RFC 9110 §12.5.3: q=0 refuses a coding; "*" stands for the codings not named.
+    (site.root / "app.js.gz").write_bytes(gzip.compress(APP_JS))
+    client = await serve()
+    reply = await raw_get(client, b"/static/app.js", f"Accept-Encoding: {field}\r\n".encode())
+    assert reply.status == 200
+    assert (b"\r\nContent-Encoding: gzip\r\n" in reply.head) is coded
+    assert (gzip.decompress(reply.body) if coded else reply.body) == APP_JS
+
+
 async def test_head_sends_the_headers_of_get_without_the_body(serve: Serve) -> None:
     client = await serve()
     reply = await raw_get(client, b"/static/app.js", method=b"HEAD")
