@@ -41,6 +41,27 @@ class ProxiedResponse(web.StreamResponse):
     body_sent = 0  # body bytes written to the browser, for the access log
 
 
+class ObsTextResponse(ProxiedResponse):
+    """A relayed response whose fields hold bytes that are not UTF-8 (obs-text, which
+    RFC 9110 §5.5 allows and Node sends for any character past U+007F in a header).
+
+    aiohttp writes a head's characters as UTF-8 and drops the surrogates that stand for
+    such bytes, so ``filename="\xe9t\xe9.pdf"`` reached the browser as ``"t.pdf"``. This
+    class writes the same head with the bytes put back; the usual class pays nothing.
+    """
+
+    async def _write_headers(self) -> None:
+        request, writer = self._req, self._payload_writer
+        assert request is not None and writer is not None
+        status_line = f"HTTP/{request.version[0]}.{request.version[1]} {self.status} {self.reason}"
+        await writer.write_headers(status_line, self._headers)  # its hooks and state
+        fields = "".join([f"{name}: {value}\r\n" for name, value in self._headers.items()])
+        writer._headers_buf = f"{status_line}\r\n{fields}\r\n".encode(  # type: ignore[attr-defined]
+            "utf-8", "surrogateescape")
+        if self._send_headers_immediately:
+            writer.send_headers()
+
+
 async def restore_headers(request: web.Request, response: web.StreamResponse) -> None:
     """``on_response_prepare`` hook: drop headers aiohttp added to a relayed response."""
     if isinstance(response, ProxiedResponse):
@@ -228,7 +249,7 @@ async def _relay(
 ) -> web.StreamResponse:
     origin = f"{request.scheme}://{request.host}"
     upstream = CIMultiDict(head.headers)
-    response = ProxiedResponse(
+    response = (ObsTextResponse if head.escaped else ProxiedResponse)(
         status=head.status, reason=head.reason or None,
         headers=response_headers(upstream, route, proxy_origin=origin),
     )

@@ -46,6 +46,9 @@ class Head:
     chunked: bool
     reusable: bool
     block: bytes = b""  # the head as received, without its blank line (the inspector's)
+    # Some field held bytes that are not UTF-8 (obs-text, RFC 9110 §5.5): kept in the
+    # strings as surrogates, which must be encoded back with surrogateescape.
+    escaped: bool = False
 
 
 def request_head(method: str, target: str, headers: Iterable[tuple[str, str]]) -> bytes:
@@ -70,16 +73,23 @@ def head_end(buffer: bytes | bytearray, start: int = 0) -> tuple[int, int]:
     """Where the head in ``buffer`` ends: (end of header section, start of body).
 
     (-1, -1) while the blank line has not arrived. RFC 9112 §2.2 lets a recipient take a
-    bare LF as a line end, and some small test servers do send them.
+    bare LF as a line end (ignoring a CR before it), and some small test servers do send
+    them: the blank line is CRLF or LF, after a last field ended by either.
     """
-    end = buffer.find(b"\r\n\r\n", start)
+    # "\n\r\n" is the end of "\r\n\r\n", and of a bare LF then CRLF.
+    end = buffer.find(b"\n\r\n", start)
     if end >= 0:
         bare = buffer.find(b"\n\n", start, end)
-        return (bare, bare + 2) if bare >= 0 else (end, end + 4)
-    end = buffer.find(b"\n\n", start)
-    if end >= 0:
-        return end, end + 2
-    return -1, -1
+        body = bare + 2 if bare >= 0 else end + 3
+        end = bare if bare >= 0 else end
+    else:
+        end = buffer.find(b"\n\n", start)
+        if end < 0:
+            return -1, -1
+        body = end + 2
+    if end and buffer[end - 1] == 13:  # the last line's own CR is not part of the head
+        end -= 1
+    return end, body
 
 
 def parse_head(block: bytes, *, method: str) -> Head:
@@ -89,7 +99,10 @@ def parse_head(block: bytes, *, method: str) -> Head:
         ParseError: a malformed status line or field, or a Content-Length that does
             not give one length.
     """
-    text = block.decode("utf-8", "surrogateescape")
+    try:
+        text, escaped = block.decode("utf-8"), False
+    except UnicodeDecodeError:
+        text, escaped = block.decode("utf-8", "surrogateescape"), True
     status_line, _, fields = text.partition("\n")
     status_line = status_line.rstrip("\r")
     version, _, rest = status_line.partition(" ")
@@ -116,6 +129,8 @@ def parse_head(block: bytes, *, method: str) -> Head:
     reusable = _keeps_alive(version, connection)
     head = _frame(status, reason, headers, lengths, codings, method, reusable)
     head.block = block
+    if escaped:
+        head.escaped = True
     return head
 
 

@@ -27,7 +27,7 @@ from . import h1
 from .capture import Record
 from .config import Route
 from .errorpages import problem_response
-from .forward import ProxiedResponse
+from .forward import ObsTextResponse, ProxiedResponse
 from .headers import response_headers
 from .paths import upstream_path
 from .pool import Broken, Connection, Pool, broken_error
@@ -449,7 +449,8 @@ def _relayed_head(request: web.Request, route: Route, head: h1.Head, status: int
     upstream = CIMultiDict(head.headers)
     headers = response_headers(upstream, route,
                                proxy_origin=f"{request.scheme}://{request.host}")
-    response = ProxiedResponse(status=status, reason=head.reason or None, headers=headers)
+    response = (ObsTextResponse if head.escaped else ProxiedResponse)(
+        status=status, reason=head.reason or None, headers=headers)
     response.upstream_lacks = tuple(
         name for name in ("Content-Type", "Server") if name not in upstream)
     return response

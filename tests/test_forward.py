@@ -186,6 +186,58 @@ async def test_a_response_without_content_type_gets_none_added(proxy_factory):
     assert reply.endswith(b"hello")
 
 
+@pytest.mark.parametrize(("head", "body"), [
+    pytest.param(b"Content-Length: 5\r\n", b"hello", id="whole-body"),
+    pytest.param(b"Transfer-Encoding: chunked\r\n", b"5\r\nhello\r\n0\r\n\r\n",
+                 id="streamed-body"),
+])
+async def test_header_bytes_that_are_not_utf8_reach_the_browser_as_sent(proxy_factory, head,
+                                                                       body):
+    # obs-text (RFC 9110 §5.5): Node sends "é" in a header as the byte E9. It was dropped,
+    # and the browser saved filename="t.pdf".
+    async def bare(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Disposition: attachment; "
+                     b'filename="\xe9t\xe9.pdf"\r\nX-Utf8: caf\xc3\xa9\r\n' + head
+                     + b"Connection: close\r\n\r\n" + body)
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+
+    server = await asyncio.start_server(bare, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        proxy = await proxy_factory(route("/", f"http://127.0.0.1:{port}"))
+        reply = await raw_exchange(proxy.port, b"GET / HTTP/1.1\r\nHost: localhost\r\n"
+                                               b"Connection: close\r\n\r\n")
+    finally:
+        server.close()
+    assert b'\r\nContent-Disposition: attachment; filename="\xe9t\xe9.pdf"\r\n' in reply
+    assert b"\r\nX-Utf8: caf\xc3\xa9\r\n" in reply
+    assert b"hello" in reply
+
+
+async def test_a_head_whose_last_field_ends_in_a_bare_lf_is_read(proxy_factory):
+    # RFC 9112 §2.2: a bare LF may end a line, here the last field's, before the CRLF.
+    async def bare(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 5\n\r\nhello")
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+
+    server = await asyncio.start_server(bare, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        proxy = await proxy_factory(route("/", f"http://127.0.0.1:{port}"))
+        async with asyncio.timeout(5):  # it waited for a blank line that had come
+            reply = await raw_exchange(proxy.port, b"GET / HTTP/1.1\r\nHost: localhost\r\n"
+                                                   b"Connection: close\r\n\r\n")
+    finally:
+        server.close()
+    assert reply.startswith(b"HTTP/1.1 200 OK\r\n") and reply.endswith(b"\r\n\r\nhello")
+
+
 async def test_client_headers_are_not_invented_upstream(backend_factory, proxy_factory):
     backend = await backend_factory()
     proxy = await proxy_factory(route("/", backend.url))

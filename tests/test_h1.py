@@ -145,6 +145,12 @@ def test_head_end_finds_crlf_and_bare_lf_blank_lines() -> None:
     assert h1.head_end(b"HTTP/1.1 200 OK\r\nA: b\r\n\r\nbody") == (21, 25)
     assert h1.head_end(b"HTTP/1.1 200 OK\nA: b\n\nbody") == (20, 22)
     assert h1.head_end(b"HTTP/1.1 200 OK\r\nA: b\r\n") == (-1, -1)
+    # A bare LF ends the last field, a CRLF the head; and the other way round.
+    assert h1.head_end(b"HTTP/1.1 200 OK\r\nA: b\n\r\nbody") == (21, 24)
+    assert h1.head_end(b"HTTP/1.1 200 OK\nA: b\r\n\nbody") == (20, 23)
+    assert h1.head_end(b"HTTP/1.1 200 OK\r\n\r\n") == (15, 19)
+    # Searched from a point in the middle (a head that came in pieces).
+    assert h1.head_end(b"HTTP/1.1 200 OK\r\nA: b\r\n\r\n", 22) == (21, 25)
 
 
 def test_request_head_is_request_line_then_fields_then_a_blank_line() -> None:
