@@ -469,6 +469,11 @@ def _nginx(config: Config) -> list[str]:
             "map $devproxy_upgrade $devproxy_connection {",
             "    default upgrade;",
             '    "" "";',
+            "}",
+            "# X-Forwarded-Port as devproxy sends it: the port in Host, else the scheme's.",
+            "map $http_host $devproxy_port {",
+            "    default 80;",
+            '    "~:(?<devproxy_host_port>[0-9]+)$" $devproxy_host_port;',
             "}"]
     if state.preflight:
         head += ["# Fetch §3.2.2: a CORS preflight is an OPTIONS with Origin and "
@@ -573,7 +578,7 @@ def _nginx_proxy(route: Route, state: _Nginx) -> list[str]:
         "        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
         "        proxy_set_header X-Forwarded-Host $http_host;",
         "        proxy_set_header X-Forwarded-Proto $scheme;",
-        "        proxy_set_header X-Forwarded-Port $server_port;",
+        "        proxy_set_header X-Forwarded-Port $devproxy_port;",
         "        proxy_set_header X-Forwarded-Prefix " + (_nq(_front(route)) if _front(route)
                                                       else '""') + ";",
         "        proxy_set_header Upgrade " + ("$devproxy_upgrade;" if route.ws else '"";'),
@@ -805,7 +810,10 @@ def _caddy(config: Config) -> list[str]:
             f"(check Origin in the application)", ""]
     if listen.port == 0:
         out.append(f"# {NOT_EXPORTED} listen port 0 (any free port); 8080 written instead")
-    out += [f"http://:{listen.port or 8080} {{", f"\tbind {listen.host}"]
+    out += [f"http://:{listen.port or 8080} {{", f"\tbind {listen.host}",
+            "\t# X-Forwarded-Port as devproxy sends it: the port in Host, else the scheme's.",
+            "\tmap {http.request.port} {devproxy_port} {", '\t\t"" 80',
+            "\t\tdefault {http.request.port}", "\t}"]
     if not config.any_host:
         exact, suffixes = _host_allowlist(config)
         names = "|".join(re.escape(f"[{h}]" if ":" in h else h) for h in exact)
@@ -877,7 +885,7 @@ def _caddy_proxy(route: Route, number: int, limits: Limits) -> list[str]:
     inner = ["header_up Host {http.reverse_proxy.upstream.hostport}" if route.change_origin
              else "# Host: the browser's, which Caddy passes on by default.",
              "# X-Forwarded-For, -Proto and -Host: Caddy sets them by default.",
-             "header_up X-Forwarded-Port {http.request.port}",
+             "header_up X-Forwarded-Port {devproxy_port}",
              f"header_up X-Forwarded-Prefix {_cq(_front(route))}" if _front(route)
              else "header_up -X-Forwarded-Prefix",
              f"# {NOT_EXPORTED} appending to a client's X-Forwarded-For (Caddy replaces it "

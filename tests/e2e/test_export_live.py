@@ -376,6 +376,10 @@ async def test_host_follows_change_origin(stack: Stack, client) -> None:
     assert stack.last.path == "/keep/a"
     assert stack.last.headers["Host"] == stack.host
     assert "X-Forwarded-Prefix" not in stack.last.headers
+    assert stack.last.headers["X-Forwarded-Port"] == stack.host.rpartition(":")[2]
+    async with client.get(stack.url + "/keep/b", headers={"Host": "localhost"}):
+        pass
+    assert stack.last.headers["X-Forwarded-Port"] == "80"  # the port Host implies
 
 
 async def test_base_path_and_rewrite_keep_the_raw_path(stack: Stack, client) -> None:
