@@ -132,8 +132,9 @@ def _location_rules(route: Route, first_match: bool) -> list[tuple[str, list[Pie
 
 def _cookie_path_rules(route: Route, first_match: bool) -> list[tuple[str, list[Piece]]]:
     """Rules (unanchored regex on a ``Path`` value, replacement), as
-    ``headers.rewrite_set_cookie``: mapped like ``Location``, and when that changed the
-    path, one trailing "/" dropped. ``first_match`` as for ``_location_rules``."""
+    ``headers.rewrite_set_cookie``: ``/`` kept, others mapped like ``Location``, and when
+    that changed the path, one trailing "/" dropped. ``first_match`` as for
+    ``_location_rules``."""
     assert route.target is not None
     base, front = route.target.base_path, _front(route)
     if not base and not front:
@@ -145,17 +146,21 @@ def _cookie_path_rules(route: Route, first_match: bool) -> list[tuple[str, list[
     elif front and first_match:
         rules.append((f"({f}(?:/[^;]*)?)", [1]))  # unchanged, its trailing "/" too
     rules.append((f"{b}(/[^;]*?[^;/])/?", [front, 1]))
-    rules.append((f"{b}/?" if base else "/", [front or "/"]))
+    if base:  # the base path is the route's root; "/" stays "/"
+        rules.append((f"{b}/?", [front or "/"]))
     return rules
 
 
 def _domain_regex(target: Target) -> str:
-    """Cookie ``Domain`` values that domain-match the target host (RFC 6265 §5.1.3)."""
+    """Cookie ``Domain`` values that domain-match the target host (RFC 6265 §5.1.3), and
+    for a loopback target any loopback name, as ``headers.rewrite_set_cookie``."""
     labels = target.host.split(".")
     if ":" in target.host or target.host.replace(".", "").isdigit():
         suffixes = [target.host]  # an IP address matches only itself
     else:
         suffixes = [".".join(labels[i:]) for i in range(len(labels))]
+    if target.host in _LOOPBACK:
+        suffixes = list(dict.fromkeys([*suffixes, *sorted(_LOOPBACK)]))
     return r"\.?(?:" + "|".join(re.escape(s) for s in suffixes) + ")"
 
 

@@ -180,13 +180,15 @@ def rewrite_location(value: str, route: Route, proxy_origin: str) -> str:
 def rewrite_set_cookie(value: str, route: Route) -> str:
     """Make a backend's cookie stick to devproxy's origin.
 
-    A ``Domain`` attribute that domain-matches the target host (RFC 6265 §5.1.3) is
-    removed, which makes the cookie host-only for devproxy's host. A ``Path`` is
-    mapped with ``paths.client_path``; if that changed it, a trailing "/" is dropped
-    (``/api/`` -> ``/api``), so that ``Path=/`` behind ``/api`` path-matches ``/api``
-    and ``/api/x`` but not ``/apikey`` (RFC 6265 §5.1.4); never on a ``__Host-``
-    cookie, which is dropped unless its Path is ``/``. Everything else is kept byte
-    for byte.
+    A ``Domain`` attribute that domain-matches the target host (RFC 6265 §5.1.3), or
+    names a loopback alias of a loopback target (as ``Location`` is read), is removed,
+    which makes the cookie host-only for devproxy's host. A ``Path`` other than ``/``
+    is mapped with ``paths.client_path``; if that changed it, a trailing "/" is dropped
+    (``/v1/`` -> ``/api``), so that it path-matches ``/api`` and ``/api/x`` but not
+    ``/apikey`` (RFC 6265 §5.1.4). ``Path=/`` stays: it already covers the route, and
+    narrowing it would hide the cookie from the rest of the origin (a CSRF token the
+    page at ``/`` reads, a session a server-rendered page needs; a ``__Host-`` cookie
+    is even dropped without it). Everything else is kept byte for byte.
 
     Raises:
         ValueError: ``route`` has no target.
@@ -197,16 +199,13 @@ def rewrite_set_cookie(value: str, route: Route) -> str:
     parts = value.split(";")
     kept = [parts[0]]
     changed = False
-    # RFC 6265bis §4.1.3.2: a "__Host-" cookie must say Path=/ or the browser drops it
-    # (the prefix matched in any case); it already covers every path of the origin.
-    host_prefixed = parts[0].lstrip(" \t")[:7].lower() == "__host-"
     for part in parts[1:]:
         name, eq, attribute = part.partition("=")
         key = name.strip(" \t").lower()
         if key == "domain" and _domain_matches(host, attribute):
             changed = True
             continue
-        if key == "path" and not host_prefixed:
+        if key == "path":
             mapped = _cookie_path(route, attribute)
             if mapped is not None:
                 part = name + eq + mapped
@@ -294,11 +293,12 @@ def _split_path(reference: str) -> tuple[str, str]:
 
 
 def _domain_matches(host: str, attribute: str) -> bool:
-    """RFC 6265 §5.1.3 with the §5.2.3 clean-up of the attribute value."""
+    """RFC 6265 §5.1.3 with the §5.2.3 clean-up of the attribute value; for a loopback
+    target, any loopback name (a backend on 127.0.0.1 may say Domain=localhost)."""
     domain = attribute.strip(" \t").lower()
     if domain.startswith("."):
         domain = domain[1:]
-    if host == domain:
+    if host == domain or (host in _LOOPBACK and domain in _LOOPBACK):
         return True
     if not host.endswith("." + domain):
         return False
@@ -314,7 +314,7 @@ def _cookie_path(route: Route, attribute: str) -> str | None:
     keep it as it is."""
     path = attribute.strip(" \t")
     # §5.2.4: a Path not starting with "/" is ignored by the browser; leave it alone.
-    if not path.startswith("/"):
+    if not path.startswith("/") or path == "/":
         return None
     mapped = client_path(route, path)
     if mapped is None or mapped == path:

@@ -50,7 +50,8 @@ async def test_the_basic_example_serves_its_page_and_api_on_one_origin(
                 assert resp.url.path == "/api/hello"
                 assert (await resp.json())["message"] == "Hello, developer!"
             cookie = next(iter(session.cookie_jar))
-            assert (cookie.key, cookie["path"]) == ("user", "/api")
+            # Path=/ stays: the page at / shares the session with the API.
+            assert (cookie.key, cookie["path"]) == ("user", "/")
     finally:
         await server.stop()
         api.terminate()

@@ -358,15 +358,17 @@ async def test_set_cookie_domain_and_path_are_mapped_and_every_cookie_survives(
         response.headers.add("Set-Cookie", "sid=1; Domain=127.0.0.1; Path=/; HttpOnly")
         response.headers.add("Set-Cookie", "theme=dark; Path=/prefs; SameSite=Lax")
         response.headers.add("Set-Cookie", "other=3; Domain=example.com")
+        response.headers.add("Set-Cookie", "alias=4; Domain=localhost; Path=/")
         return response
 
     backend = await backend_factory(handler)
     proxy = await proxy_factory(route("/api", backend.url, strip_prefix=True))
     async with client.get(proxy.url + "/api/login") as resp:
         assert resp.headers.getall("Set-Cookie") == [
-            "sid=1; Path=/api; HttpOnly",
+            "sid=1; Path=/; HttpOnly",  # the whole site, as the backend meant
             "theme=dark; Path=/api/prefs; SameSite=Lax",
             "other=3; Domain=example.com",
+            "alias=4; Path=/",  # localhost names the 127.0.0.1 target too
         ]
 
 

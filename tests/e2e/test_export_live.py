@@ -22,6 +22,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
+from multidict import CIMultiDict
 
 from devproxy.cors import VARY_PREFLIGHT
 from devproxy.export import export_config
@@ -104,7 +105,9 @@ def _backend_app(seen: list[Seen]) -> web.Application:
         if path.endswith("/redirect-relative"):
             raise web.HTTPFound("/login?next=1")
         if path.endswith("/cookie"):
-            return web.Response(headers={"Set-Cookie": "sid=1; Domain=127.0.0.1; Path=/; HttpOnly"})
+            cookies = CIMultiDict([("Set-Cookie", "sid=1; Domain=127.0.0.1; Path=/; HttpOnly"),
+                                   ("Set-Cookie", "pref=2; Domain=localhost; Path=/prefs")])
+            return web.Response(headers=cookies)
         # The backend's own CORS answer, which CORS mode (backend_cors: replace) hides.
         return web.json_response({"path": request.raw_path}, headers={
             "Access-Control-Allow-Origin": "*", "Vary": "Accept"})
@@ -469,13 +472,18 @@ async def test_redirects_point_back_under_the_route(stack: Stack, client) -> Non
 
 async def test_cookies_become_host_only_under_the_route(stack: Stack, client) -> None:
     async with client.get(stack.url + "/api/cookie") as resp:
-        cookie = resp.headers["Set-Cookie"]
-    attributes = {name.strip().lower(): value.strip() for name, _, value in
-                  (part.partition("=") for part in cookie.split(";")[1:])}
-    assert cookie.startswith("sid=1;")
-    assert attributes["path"] == "/api"
-    assert attributes.get("domain", "") == ""  # absent, or empty: ignored (RFC 6265 §5.2.3)
-    assert "httponly" in attributes
+        sid, pref = resp.headers.getall("Set-Cookie")
+
+    def attributes(cookie: str) -> dict[str, str]:
+        return {name.strip().lower(): value.strip() for name, _, value in
+                (part.partition("=") for part in cookie.split(";")[1:])}
+
+    assert sid.startswith("sid=1;") and pref.startswith("pref=2;")
+    assert attributes(sid)["path"] == "/"  # the whole site stays the whole site
+    assert attributes(pref)["path"] == "/api/prefs"  # a backend path, under the route
+    for cookie in (sid, pref):  # absent, or empty: ignored (RFC 6265 §5.2.3)
+        assert attributes(cookie).get("domain", "") == ""
+    assert "httponly" in attributes(sid)
 
 
 async def test_static_folder_index_redirect_and_dotfiles(stack: Stack, client) -> None:
