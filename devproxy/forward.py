@@ -161,14 +161,14 @@ class _Exchange:
         try:
             for attempt in (1, 2):
                 # timeout.connect bounds a new connection; timeout.response the wait for
-                # the response head, from the request's last byte (uploading pushes it on).
+                # the response head, from the request's last byte (``_upload`` starts it).
                 conn = await self.pool.acquire(self.target, secure=route.secure,
                                                connect_timeout=connect,
                                                wait_timeout=connect + response)
                 self.conn = conn
                 if self.record is not None:
                     self.record.connect_ms = conn.connect_ms if not conn.uses else 0.0
-                reused = conn.uses > 0
+                reused, sent = conn.uses > 0, False
                 try:
                     if (small or stream) and attempt == 1:
                         await _continue(request)
@@ -178,17 +178,21 @@ class _Exchange:
                         body = await request.content.read()
                         if self.record is not None:
                             self.record.upload(body)
-                    conn.begin(method, response)
+                    conn.begin(method, response, uploading=stream)
                     conn.write(head_bytes + body if body else head_bytes)
+                    sent = True
                     if stream:
                         self._start_upload("Transfer-Encoding" in headers)
                     return await conn.head()
                 except Broken as exc:
                     self.finish()
-                    # A kept-alive connection the backend closed as we sent: nothing
-                    # was answered, so a request that can be sent again, is.
-                    if attempt == 1 and reused and not conn.received and not stream \
-                            and method in _IDEMPOTENT:
+                    # A connection the backend closed before anything was written (an
+                    # idle one it let go while a slow body arrived): any request goes
+                    # on another. One it closed as we sent: nothing was answered, so a
+                    # request that can be sent again, is (RFC 9110 §9.2.2).
+                    if attempt == 1 and (not sent or (reused and not conn.received
+                                                      and not stream
+                                                      and method in _IDEMPOTENT)):
                         continue
                     raise broken_error(self.target, exc) from None
                 except BaseException:
@@ -216,13 +220,13 @@ class _Exchange:
 async def _upload(conn: Connection, content: StreamReader, chunked: bool,
                   record: Record | None) -> None:
     while chunk := await content.readany():
-        conn.extend()
         if record is not None:
             record.upload(chunk)
         conn.write(h1.chunk(chunk) if chunked else chunk)
         await conn.drain()
     if chunked:
         conn.write(h1.LAST_CHUNK)
+    conn.uploaded()
 
 
 async def _continue(request: web.Request) -> None:

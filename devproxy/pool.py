@@ -88,6 +88,8 @@ class Connection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if exc is not None and self._head is None and self._head_waiter is not None:
+            self._salvage()
         self.closed = True
         self.reusable = False
         if self._until_close and not self.complete and self._head is not None:
@@ -99,6 +101,32 @@ class Connection(asyncio.Protocol):
         if self._drain_waiter is not None and not self._drain_waiter.done():
             self._drain_waiter.set_result(None)
         self._on_lost(self)
+
+    def _salvage(self) -> None:
+        """Read what the backend sent before the connection failed unanswered.
+
+        A backend that refuses an upload early (413) answers and closes while devproxy
+        is still sending the body; the next write fails and the event loop closes the
+        transport before its reader ran, though the answer is already in the socket
+        (RFC 9112 §9.5: a client that gets an answer mid-body stops sending, it does
+        not drop the answer). The socket is still open while the loop reports the
+        loss, so what it holds is read through a duplicate of it, in bounded reads.
+        """
+        assert self.transport is not None
+        try:
+            sock = self.transport.get_extra_info("socket").dup()
+        except (AttributeError, OSError):
+            return
+        with sock:
+            sock.setblocking(False)
+            for _ in range(16):  # a head and a short body; a long one is cut anyway
+                try:
+                    data = sock.recv(65536)
+                except OSError:  # nothing more (would block), or the reset itself
+                    return
+                if not data:
+                    return
+                self.data_received(data)
 
     def pause_writing(self) -> None:
         self._paused_writing = True
@@ -268,12 +296,15 @@ class Connection(asyncio.Protocol):
 
     # -- the exchange ------------------------------------------------------------------
 
-    def begin(self, method: str, response_timeout: float, *, upgrade: bool = False) -> None:
+    def begin(self, method: str, response_timeout: float, *, upgrade: bool = False,
+              uploading: bool = False) -> None:
         """Prepare to read the answer to a ``method`` request about to be written.
 
         ``head()`` raises TimeoutError if no response head came within
-        ``response_timeout`` seconds, give or take the pool's ``TICK`` (``extend``
-        pushes that on while uploading); only for connections the pool handed out.
+        ``response_timeout`` seconds of the request's last byte, give or take the
+        pool's ``TICK``; only for connections the pool handed out. ``uploading``: the
+        body follows, and the time starts at ``uploaded``, so neither a pause in the
+        browser's upload nor a backend slow to read it counts against the response.
         ``upgrade``: the request asks to switch protocols, so a 101 is its answer.
         """
         self.uses += 1
@@ -282,8 +313,11 @@ class Connection(asyncio.Protocol):
         self._head = None
         self._head_waiter = self.loop.create_future()
         self._wait = response_timeout
-        self.deadline = self.loop.time() + response_timeout
-        self._on_deadline()
+        if uploading:
+            self.deadline = None
+        else:
+            self.deadline = self.loop.time() + response_timeout
+            self._on_deadline()
         self._body.clear()
         self._buffered = 0
         self._left = None
@@ -293,10 +327,11 @@ class Connection(asyncio.Protocol):
         self._error = None
         self.received = False
 
-    def extend(self) -> None:
-        """The response timeout starts again (the request body is still flowing)."""
-        if self.deadline is not None:
+    def uploaded(self) -> None:
+        """The request's last byte is written: the response timeout starts."""
+        if self._head_waiter is not None and not self._head_waiter.done() and not self.closed:
             self.deadline = self.loop.time() + self._wait
+            self._on_deadline()
 
     def timed_out(self) -> None:
         """No response head by the deadline: ``head()`` raises TimeoutError."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import hashlib
 import json
@@ -674,3 +675,111 @@ async def test_an_http_1_0_keep_alive_client_gets_a_streamed_body_ended_by_close
                                b"Connection: keep-alive\r\n\r\n", wait=3.0)
     head, _, body = reply.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.0 200") and body == b"streamed body"
+
+
+# -- uploads: the backend's answer wins, and only the response is timed ------------------
+
+
+async def _post_in_pieces(port: int, pieces: list[bytes], pause: float) -> bytes:
+    """A POST whose body comes in ``pieces``, ``pause`` seconds apart; the reply."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        size = sum(map(len, pieces))
+        writer.write(f"POST /up HTTP/1.1\r\nHost: localhost\r\nContent-Length: {size}\r\n"
+                     f"Connection: close\r\n\r\n".encode())
+        for piece in pieces:
+            await asyncio.sleep(pause)
+            writer.write(piece)
+            await writer.drain()
+        async with asyncio.timeout(10):
+            return await reader.read()
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+
+
+async def test_a_backend_refusing_an_upload_early_is_heard(proxy_factory):
+    # It answers 413 and closes without reading the body: devproxy's next write fails,
+    # and the event loop closed the connection before reading the answer that had come
+    # (a 502 "closed before answering", one upload in five). RFC 9112 §9.5.
+    async def refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 10\r\n"
+                     b"Connection: close\r\n\r\ntoo large\n")
+        await writer.drain()
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+
+    server = await asyncio.start_server(refuse, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    body = b"x" * 8_000_000
+    try:
+        proxy = await proxy_factory(route("/", f"http://127.0.0.1:{port}"))
+        statuses = []
+        for _ in range(20):
+            reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+            writer.write(b"POST /up HTTP/1.1\r\nHost: localhost\r\nContent-Length: "
+                         + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n")
+            writer.write(body)
+            with contextlib.suppress(ConnectionError):
+                await writer.drain()
+            async with asyncio.timeout(10):
+                reply = await reader.read()
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+            statuses.append(int(reply.split(b" ", 2)[1]))
+    finally:
+        server.close()
+    assert statuses == [413] * 20
+
+
+async def test_a_slow_small_post_goes_on_a_connection_still_open(proxy_factory):
+    # The body (under 64 KiB, sent whole with the head) took longer to arrive than the
+    # backend keeps an idle connection: the pooled one it closed meanwhile is not used
+    # to fail the POST with a 502; nothing was sent on it, so another one is.
+    got: list[bytes] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:  # keep-alive, closed after 0.3 s idle, as uvicorn and Node do (5 s)
+            try:
+                async with asyncio.timeout(0.3):
+                    head = await reader.readuntil(b"\r\n\r\n")
+            except (TimeoutError, asyncio.IncompleteReadError):
+                break
+            length = int(next((line.split(b":")[1] for line in head.split(b"\r\n")
+                               if line.lower().startswith(b"content-length:")), b"0"))
+            got.append(await reader.readexactly(length))
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            await writer.drain()
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        proxy = await proxy_factory(route("/", f"http://127.0.0.1:{port}"))
+        warm = await raw_exchange(proxy.port, b"GET / HTTP/1.1\r\nHost: localhost\r\n"
+                                              b"Connection: close\r\n\r\n")
+        assert warm.startswith(b"HTTP/1.1 200")  # a pooled connection now waits
+        reply = await _post_in_pieces(proxy.port, [b"a" * 500, b"b" * 500], pause=0.5)
+        await asyncio.sleep(0.5)  # the backend's handlers end at their idle timeout
+    finally:
+        server.close()
+    assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
+    assert got[-1] == b"a" * 500 + b"b" * 500
+
+
+async def test_a_pause_in_an_upload_does_not_count_against_the_response_timeout(
+        backend_factory, proxy_factory):
+    # timeout.response runs from the request's last byte: a browser pausing mid-upload
+    # (or a backend slow to read it) is not a backend that sent no response headers.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/", backend.url, timeout={"response": 0.5}))
+    pieces = [b"x" * 100_000, b"y" * 100_000]  # over 64 KiB: streamed upstream
+    reply = await _post_in_pieces(proxy.port, pieces, pause=1.0)
+    assert reply.startswith(b"HTTP/1.1 200"), reply[:300]
+    assert backend.recorder.last.body == b"".join(pieces)
