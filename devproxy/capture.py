@@ -9,7 +9,10 @@ passes; listeners (the live stream) are plain callbacks.
 
 from __future__ import annotations
 
+import datetime
+import email.utils
 import functools
+import ipaddress
 import shlex
 import time
 import zlib
@@ -309,7 +312,8 @@ class Record:
             "cors": self.cors_verdict(),
             "cookies": cookie_verdicts(
                 [v for k, v in self.browser_response if k.lower() == "set-cookie"],
-                self.origin),
+                self.origin, _header(self.browser_request, "sec-fetch-site") or "",
+                _header(self.browser_request, "sec-fetch-mode") or ""),
             "curl": {"browser": curl(self.method, url, self.browser_request,
                                      self.request_body, self.request_body_cut, self.bytes_in),
                      "upstream": curl(self.method, self.upstream_url, self.upstream_request,
@@ -349,24 +353,38 @@ class Record:
         origin = self._cross_origin()
         if origin is None or not self.status:
             return None
+        # A request that carries a cookie or Authorization was sent with credentials; one
+        # that carries none may have been too (fetch's credentials: "include" with no
+        # cookie yet, as at a first login, and every preflight), which nothing in it says.
         credentials = any(k.lower() in ("cookie", "authorization")
                           for k, _ in self.browser_request)
         if self.kind == "preflight":
             method = _header(self.browser_request, "access-control-request-method") or ""
-            unsafe = cors.header_list(_header(self.browser_request,
-                                              "access-control-request-headers"))
-            verdict = cors.preflight_check(origin, method, [h.lower() for h in unsafe],
-                                           credentials, self.status, self.browser_response)
+            unsafe = [h.lower() for h in cors.header_list(
+                _header(self.browser_request, "access-control-request-headers"))]
+
+            def check(include: bool) -> cors.Verdict:
+                return cors.preflight_check(origin, method, unsafe, include, self.status,
+                                            self.browser_response)
         else:
             method, unsafe = self.method, []
-            verdict = cors.cors_check(origin, credentials, self.browser_response)
+
+            def check(include: bool) -> cors.Verdict:
+                return cors.cors_check(origin, include, self.browser_response)
+        verdict = check(credentials)
         out: dict[str, Any] = {"origin": origin, "allowed": verdict.ok,
                                "credentials": credentials, "reason": verdict.reason}
         if not verdict.ok:
-            ask = Ask(origin, method, tuple(unsafe), credentials)
-            out["cause"] = cause(verdict, ask)
-            out["fixes"] = [{"tool": f.tool, "text": f.text} for f in fixes(verdict, ask)]
+            out.update(_explained(verdict, Ask(origin, method, tuple(unsafe), credentials)))
+        elif not credentials and not (strict := check(True)).ok:
+            out["with_credentials"] = {"reason": strict.reason, **_explained(
+                strict, Ask(origin, method, tuple(unsafe), True))}
         return out
+
+
+def _explained(verdict: cors.Verdict, ask: Ask) -> dict[str, Any]:
+    return {"cause": cause(verdict, ask),
+            "fixes": [{"tool": f.tool, "text": f.text} for f in fixes(verdict, ask)]}
 
 
 def _keep(record: Record, body: bytes | bytearray, chunk: bytes
@@ -673,10 +691,23 @@ def curl(method: str, url: str, headers: Sequence[tuple[str, str]],
     return command
 
 
-def cookie_verdicts(set_cookies: Sequence[str], origin: str) -> list[dict[str, Any]]:
-    """Which Set-Cookie the browser will store, and why not (RFC 6265bis, Chromium's rules)."""
+def cookie_verdicts(set_cookies: Sequence[str], origin: str, fetch_site: str = "",
+                    fetch_mode: str = "") -> list[dict[str, Any]]:
+    """Which Set-Cookie the browser will store, and why not (RFC 6265bis, Chromium's rules).
+
+    ``fetch_site`` and ``fetch_mode`` are the request's Sec-Fetch-Site and -Mode, which
+    say whether it came from another site, and whether as a page navigation.
+    """
     secure_origin = origin.startswith("https://") or _is_localhost(origin)
     host = origin.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")
+    try:
+        ipaddress.ip_address(host)
+        ip_host = True
+    except ValueError:
+        ip_host = False
+    # §5.7: a Lax or Strict cookie (Lax when unset, in Chromium) from a cross-site
+    # request that is not a top-level navigation is ignored.
+    cross_site = fetch_site.lower() == "cross-site" and fetch_mode.lower() != "navigate"
     out = []
     for line in set_cookies:
         pair, *attributes = [part.strip() for part in line.split(";")]
@@ -700,15 +731,43 @@ def cookie_verdicts(set_cookies: Sequence[str], origin: str) -> list[dict[str, A
             reason = "__Host- cookies need Secure, Path=/ and no Domain"
         elif prefix.startswith("__secure-") and not secure:
             reason = "__Secure- cookies need Secure"
-        elif "domain" in attrs:
-            domain = attrs["domain"].lstrip(".").lower()
-            if domain and host != domain and not host.endswith("." + domain):
-                reason = f"Domain={attrs['domain']} does not match the page's host {host}"
-            elif domain and host != domain and "." not in domain:
-                reason = (f"Domain={attrs['domain']} names a top-level domain; browsers "
-                          f"refuse cookies for a whole TLD")
-        out.append({"name": name, "stored": not reason, "reason": reason})
+        elif "domain" in attrs and (domain := attrs["domain"].lstrip(".").lower()) \
+                and host != domain and (ip_host or not host.endswith("." + domain)):
+            reason = (f"Domain={attrs['domain']} does not match the page's host {host}"
+                      + (" (an IP address matches only itself)" if ip_host else ""))
+        elif "domain" in attrs and domain and host != domain and "." not in domain:
+            reason = (f"Domain={attrs['domain']} names a top-level domain; browsers "
+                      f"refuse cookies for a whole TLD")
+        elif cross_site and attrs.get("samesite", "lax").lower() in ("lax", "strict", ""):
+            same_site = attrs.get("samesite") or "Lax (the default when unset)"
+            reason = (f"SameSite={same_site} cookies from a cross-site fetch() are ignored; "
+                      f"open the page through devproxy (one origin), or set SameSite=None; "
+                      f"Secure")
+        verdict = {"name": name, "stored": not reason, "reason": reason}
+        if not reason and _expired(attrs):
+            verdict["note"] = "deletes the cookie (it has expired)"
+        elif not reason and cross_site and "partitioned" not in attrs:
+            verdict["note"] = ("a third-party cookie: stored only where the browser allows "
+                               "them (Chrome blocks them in incognito, and by setting); "
+                               "Partitioned ones are stored either way")
+        out.append(verdict)
     return out
+
+
+def _expired(attrs: dict[str, str]) -> bool:
+    """Whether Max-Age or Expires ends the cookie now (Max-Age wins, §5.6.2)."""
+    if "max-age" in attrs:
+        try:
+            return int(attrs["max-age"]) <= 0
+        except ValueError:
+            return False  # §5.6.2: an unreadable Max-Age is ignored
+    try:
+        expires = email.utils.parsedate_to_datetime(attrs["expires"])
+    except (KeyError, TypeError, ValueError, IndexError):
+        return False
+    if expires.tzinfo is None:
+        expires = expires.replace(tzinfo=datetime.UTC)
+    return expires <= datetime.datetime.now(datetime.UTC)
 
 
 def _is_localhost(origin: str) -> bool:

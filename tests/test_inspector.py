@@ -86,6 +86,32 @@ async def test_cors_verdict_comes_from_the_doctor_checker(backend_factory, proxy
     assert ok["allowed"] is True and ok["origin"] == FRONT
 
 
+async def test_a_verdict_without_a_cookie_names_what_credentials_would_change(
+        backend_factory, proxy_factory, client) -> None:
+    # fetch(url, {credentials: "include"}) with no cookie yet (a first login) sends
+    # nothing that says so: a wildcard the backend keeps passes without credentials
+    # and is blocked with them, and the verdict says both.
+    async def star(request: web.Request) -> web.Response:
+        return web.Response(text="ok", headers={"Access-Control-Allow-Origin": "*"})
+
+    backend = await backend_factory(star)
+    policy = CorsPolicy(origins=(FRONT,), backend_cors="keep")
+    proxy = await proxy_factory(route("/api", backend.url, cors=policy))
+    async with client.get(proxy.url + "/api/x", headers={"Origin": FRONT}) as resp:
+        assert resp.status == 200
+    async with client.get(proxy.url + "/api/x", headers={"Origin": FRONT,
+                                                        "Cookie": "sid=1"}) as resp:
+        assert resp.status == 200
+    with_cookie, first = await api(client, proxy, "requests")
+    verdict = (await api(client, proxy, f"requests/{first['id']}"))["cors"]
+    assert verdict["allowed"] is True and verdict["credentials"] is False
+    assert "'*' when the request's credentials mode is 'include'" in \
+        verdict["with_credentials"]["reason"]
+    assert verdict["with_credentials"]["fixes"]
+    sent = (await api(client, proxy, f"requests/{with_cookie['id']}"))["cors"]
+    assert sent["allowed"] is False and "with_credentials" not in sent
+
+
 async def test_live_stream_tells_of_each_request(backend_factory, proxy_factory,
                                                  client) -> None:
     backend = await backend_factory()
@@ -304,6 +330,33 @@ def test_cookie_verdicts(cookie: str, origin: str, reason: str) -> None:
     [verdict] = cookie_verdicts([cookie], origin)
     assert verdict["stored"] is (reason == "")
     assert reason in verdict["reason"]
+
+
+# Seen in Chromium 156, a page on localhost:38920 calling 127.0.0.1:38901 with fetch().
+@pytest.mark.parametrize(("cookie", "site", "mode", "reason", "note"), [
+    ("s=1; Path=/; HttpOnly", "cross-site", "cors", "SameSite=Lax (the default", ""),
+    ("s=1; SameSite=Lax", "cross-site", "cors", "SameSite=Lax cookies from a cross-site", ""),
+    ("s=1; SameSite=Strict", "cross-site", "no-cors", "SameSite=Strict", ""),
+    ("s=1; SameSite=None; Secure", "cross-site", "cors", "", "a third-party cookie"),
+    ("s=1; SameSite=None; Secure; Partitioned", "cross-site", "cors", "", ""),
+    ("s=1; SameSite=Lax", "cross-site", "navigate", "", ""),  # a link from another site
+    ("s=1", "same-site", "cors", "", ""),  # localhost:5173 -> localhost:8080
+    ("s=1", "", "", "", ""),  # curl: no Sec-Fetch-*, nothing to say
+    ("s=; Max-Age=0", "same-origin", "cors", "", "deletes the cookie"),
+    ("s=; Expires=Thu, 01 Jan 1970 00:00:00 GMT", "", "", "", "deletes the cookie"),
+    ("s=1; Max-Age=60; Expires=Thu, 01 Jan 1970 00:00:00 GMT", "", "", "", ""),
+])
+def test_cookie_verdicts_know_the_requests_site(cookie: str, site: str, mode: str,
+                                                reason: str, note: str) -> None:
+    [verdict] = cookie_verdicts([cookie], "http://127.0.0.1:38901", site, mode)
+    assert verdict["stored"] is (reason == "")
+    assert reason in verdict["reason"]
+    assert note in verdict.get("note", "") and bool(note) is ("note" in verdict)
+
+
+def test_a_domain_never_matches_an_ip_host_by_suffix() -> None:
+    [verdict] = cookie_verdicts(["a=1; Domain=0.0.1"], "http://127.0.0.1:8080")
+    assert not verdict["stored"] and "an IP address matches only itself" in verdict["reason"]
 
 
 def test_curl_quotes_for_the_shell_and_names_a_rewritten_host() -> None:

@@ -140,6 +140,12 @@ function headerTable(headers, changes, side) {
   return el("table", { class: "headers" }, rows);
 }
 
+function explained(verdict) {
+  return el("div", {}, verdict.reason, el("p", {}, verdict.cause),
+    ...(verdict.fixes || []).slice(0, 3).map((f) => el("div", {}, el("h4", {}, f.tool),
+      el("pre", {}, f.text))));
+}
+
 function bodyBlock(title, body) {
   if (!body) return null;
   if (body.dropped) {
@@ -223,9 +229,12 @@ async function showDetail(id) {
       id: "cors-verdict", class: `card verdict ${c.allowed ? "" : "blocked"}`,
     }, el("strong", {}, c.allowed ? `Allowed for ${c.origin}` : `Blocked for ${c.origin}`),
     c.allowed ? el("div", { class: "note" }, `credentials: ${c.credentials ? "include" : "omit"}`)
-      : el("div", {}, c.reason, el("p", {}, c.cause),
-        ...(c.fixes || []).slice(0, 3).map((f) => el("div", {}, el("h4", {}, f.tool),
-          el("pre", {}, f.text))))));
+      : explained(c)),
+    c.with_credentials ? el("div", { id: "cors-credentials", class: "card verdict blocked" },
+      el("strong", {}, "Blocked if sent with credentials"),
+      el("div", { class: "note" }, "No cookie was sent, so devproxy cannot tell whether "
+        + "fetch() asked for credentials: \"include\" (a first login does, before any cookie)."),
+      explained(c.with_credentials)) : null);
   }
 
   parts.push(el("h3", {}, "Request: as the browser sent it → as devproxy sent it upstream"),
@@ -247,7 +256,7 @@ async function showDetail(id) {
   if (r.cookies.length) {
     parts.push(el("h3", {}, "Cookies set"), el("div", { class: "card", id: "cookies" },
       r.cookies.map((c) => el("div", {}, el("strong", {}, c.name), " ",
-        c.stored ? "stored by the browser" : `dropped: ${c.reason}`))));
+        c.stored ? (c.note || "stored by the browser") : `dropped: ${c.reason}`))));
   }
   const bodies = [bodyBlock("Request body", r.request_body), bodyBlock("Response body", r.response_body)]
     .filter(Boolean);
