@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import errno
 import gc
 import io
 import logging
@@ -36,6 +37,7 @@ from .loader import (
     config_from_flags,
     load_config,
     parse_config,
+    utf8_text,
     with_overrides,
 )
 from .paths import upstream_path
@@ -157,7 +159,10 @@ def demo(listen: str, open_browser: bool) -> None:
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--listen") from exc
     _setup_logging(verbose=False, quiet=True)
-    _run_loop(lambda: _run_demo(where, open_browser))
+    try:
+        _run_loop(lambda: _run_demo(where, open_browser))
+    except BindError as exc:
+        _fail(str(exc))
 
 
 async def _run_demo(where: Listen, open_browser: bool) -> None:
@@ -170,8 +175,11 @@ async def _run_demo(where: Listen, open_browser: bool) -> None:
     running = Demo(where.host, where.port)
     try:
         urls = await running.start()
-    except BindError:
+    except BindError as exc:
         await running.stop()
+        cause = exc.__cause__
+        if not isinstance(cause, OSError) or cause.errno != errno.EADDRINUSE:
+            raise  # not an address of this machine, no permission: no other port helps
         click.echo(f"devproxy demo: {where} is busy, using a free port", err=True)
         running = Demo(where.host, 0)
         urls = await running.start()
@@ -212,9 +220,12 @@ def init(from_file: Path | None, output: Path, force: bool) -> None:
         _fail(f"{output} already exists; pass --force to overwrite it")
     if from_file is not None:
         try:
-            imported = import_config(from_file.name, from_file.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
+            text = utf8_text(str(from_file), from_file.read_bytes())
+            imported = import_config(from_file.name, text)
+        except (ValueError, ConfigError) as exc:
             _fail(str(exc))
+        except OSError as exc:
+            _fail(f"cannot read {from_file}: {exc.strerror or exc}")
         text = render_imported(imported)
         found = f"{len(imported.routes)} route(s) from {imported.source}"
         warnings = imported.warnings

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -45,6 +46,10 @@ class Listen:
         try:
             return ipaddress.ip_address(self.host).is_loopback
         except ValueError:
+            pass
+        try:  # the shorthands the resolver takes for IPv4, such as 127.1
+            return ipaddress.IPv4Address(socket.inet_aton(self.host)).is_loopback
+        except OSError:
             return False
 
     def __str__(self) -> str:
@@ -193,6 +198,10 @@ def parse_listen(text: str) -> Listen:
         ValueError: not of that form, or the port is not 0..65535.
     """
     text = text.strip()
+    scheme, sep, rest = text.partition("://")
+    if sep and scheme.isalpha():  # the URL devproxy prints, pasted back
+        raise ValueError(f"write the address without {scheme}://, as "
+                         f"{rest.rstrip('/') or '127.0.0.1:8080'}, got {text!r}")
     if text.startswith("["):
         host, sep, port_text = text[1:].partition("]:")
         if not sep:

@@ -17,7 +17,13 @@ from pathlib import PurePath
 from typing import Any
 from urllib.parse import urlsplit
 
-from .config import PER_REQUEST_FIELDS, normalize_prefix
+from .config import (
+    PER_REQUEST_FIELDS,
+    TOKEN,
+    normalize_prefix,
+    parse_rewrite,
+    parse_target,
+)
 from .jsliteral import Code, JsSyntaxError, find_value
 
 # Options devproxy covers by default, so dropping them loses nothing.
@@ -115,6 +121,10 @@ def _create_react_app(name: str, text: str) -> Imported:
     proxy = package.get("proxy") if isinstance(package, dict) else None
     if not isinstance(proxy, str):
         raise ValueError(f"{name}: no \"proxy\" field (Create React App's dev proxy)")
+    try:
+        parse_target(proxy)
+    except ValueError as exc:
+        raise ValueError(f"{name}: \"proxy\": {exc}") from None
     out = Imported(f"{name} (Create React App \"proxy\")", frontend="Create React App",
                    frontend_port=3000)
     out.routes.append(ImportedRoute("/api", proxy, change_origin=True))
@@ -175,6 +185,11 @@ def _entry(out: Imported, context: str, options: Any) -> None:
         out.warnings.append(f"{context}: target {scheme}:// written as "
                             f"{target.partition('://')[0]}://; devproxy upgrades WebSockets "
                             f"on any route")
+    try:
+        parse_target(target)
+    except ValueError as exc:
+        out.warnings.append(f"{context}: target: {exc}: not imported")
+        return
     route = ImportedRoute(path, target.rstrip("/") if target.count("/") > 2 else target)
     for key, value in options.items():
         route = _option(out, context, route, key, value)
@@ -222,6 +237,12 @@ def _option(out: Imported, context: str, route: ImportedRoute, key: str,
     if key == "headers":
         if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
             return code("not an object of strings: not imported")
+        bad = [name for name, text in value.items()
+               if not TOKEN.fullmatch(name) or any(c in text for c in "\r\n\0")]
+        if bad:
+            out.warnings.append(f"{context}.{key}: {', '.join(map(repr, bad))} not imported: "
+                                f"not a header name, or a value with CR, LF or NUL")
+            value = {name: text for name, text in value.items() if name not in bad}
         fixed = [name for name in value if name.lower() in PER_REQUEST_FIELDS]
         if fixed:
             out.warnings.append(f"{context}.{key}: {', '.join(fixed)} not imported: devproxy "
@@ -263,6 +284,14 @@ def _rewrite(out: Imported, context: str, route: ImportedRoute, key: str,
             prefix, "^" + route.path):
         return _with(route, strip_prefix=True)
     pairs = [(p.replace("\\/", "/"), r) for p, r in pairs]
+    for pattern, replacement in list(pairs):
+        try:
+            parse_rewrite(pattern, replacement)
+        except ValueError as exc:
+            out.warnings.append(f"{context}.{key}: {exc}: not imported")
+            pairs.remove((pattern, replacement))
+    if not pairs:
+        return route
     if len(pairs) > 1:
         out.warnings.append(f"{context}.{key}: http-proxy applies only the first rule that "
                             f"matches, devproxy each in turn: check that no rule matches "

@@ -89,14 +89,22 @@ def load_config(path: Path) -> Config:
         raise ConfigError(f"{path}: no such file") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read it: {exc.strerror or exc}") from None
+    return parse_config(utf8_text(str(path), data), str(path), path.resolve().parent)
+
+
+def utf8_text(name: str, data: bytes) -> str:
+    """``data`` decoded as UTF-8.
+
+    Raises:
+        ConfigError: at the line and column of the first byte that is not UTF-8.
+    """
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[:exc.start].count(b"\n") + 1
         column = exc.start - data.rfind(b"\n", 0, exc.start)
-        raise ConfigError(f"{path}:{line}:{column}: not UTF-8 text (byte "
+        raise ConfigError(f"{name}:{line}:{column}: not UTF-8 text (byte "
                           f"{data[exc.start]:#04x}); save the file as UTF-8") from None
-    return parse_config(text, str(path), path.resolve().parent)
 
 
 def parse_config(text: str, filename: str, base_dir: Path) -> Config:

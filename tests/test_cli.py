@@ -236,3 +236,13 @@ async def test_up_applies_config_edits_unless_told_not_to(aiohttp_server, runnin
     code, log = await proc.stop()
     assert code == 0
     assert ("reload: ~ / target" in log) is not no_reload
+
+
+@pytest.mark.parametrize("command", ["up", "demo"])
+def test_an_address_not_of_this_machine_is_a_one_line_error(command: str) -> None:
+    # 192.0.2.1 is TEST-NET-1: never local. demo used to call it busy, then crash.
+    extra = ["--route", "/=http://127.0.0.1:9"] if command == "up" else []
+    done = run(command, "--listen", "192.0.2.1:8080", *extra)
+    assert done.returncode == 1
+    assert done.stderr.strip() == ("devproxy: error: cannot listen on 192.0.2.1:8080: "
+                                   "192.0.2.1 is not an address of this machine")

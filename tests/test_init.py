@@ -159,6 +159,24 @@ def test_imported_paths_that_would_not_load_are_named_not_written() -> None:
     assert "/a b: not imported: a route path is a plain path prefix" in text
 
 
+def test_values_the_loader_would_refuse_are_named_not_written() -> None:
+    # init used to write them and then fail with "please report this", blaming itself.
+    conf = {"/api": {"target": "localhost:3000"},
+            "/b": {"target": "http://h:1", "pathRewrite": {"(": "", "^/b/x": "/y"},
+                   "headers": {"X Bad": "1", "X-Split": "a\nb", "X-Ok": "1"}}}
+    imported = import_config("proxy.conf.json", json.dumps(conf))
+    config = parse_config(render_imported(imported), "devproxy.yaml", Path("/"))
+    [b, _] = config.routes
+    assert b.path == "/b" and [r.source for r in b.rewrite] == ["/y"]
+    assert b.headers == (("X-Ok", "1"),)
+    text = "\n".join(imported.warnings)
+    assert "/api: target: expected an http:// or https:// URL" in text
+    assert "/b.pathRewrite: invalid regular expression '('" in text
+    assert "'X Bad', 'X-Split' not imported" in text
+    with pytest.raises(ValueError, match=r'package\.json: "proxy": expected an http'):
+        import_config("package.json", json.dumps({"proxy": "foo"}))
+
+
 def test_rewrites_on_a_target_with_a_base_path_rewrite_the_same_paths() -> None:
     # http-proxy rewrites before the target's path goes in front; devproxy after.
     vite = """export default { server: { proxy: {
@@ -244,6 +262,11 @@ def test_cli_init_writes_once_and_the_result_passes_check(tmp_path: Path) -> Non
     assert forced.returncode == 0, forced.stderr
     assert "note: /custom.configure" in forced.stdout
     assert run("check").returncode == 0
+    (tmp_path / "latin1.json").write_bytes(b'{"/api": {"target": "http://x\xe9"}}')
+    latin = run("init", "--from", "latin1.json", "-o", "other.yaml")
+    assert latin.returncode == 1
+    assert latin.stderr.strip() == ("devproxy: error: latin1.json:1:30: not UTF-8 text "
+                                    "(byte 0xe9); save the file as UTF-8")
     nowhere = run("init", "-o", "missing/devproxy.yaml")
     assert nowhere.returncode == 1 and "Traceback" not in nowhere.stderr
     assert nowhere.stderr.strip() == ("devproxy: error: cannot write missing/devproxy.yaml: "

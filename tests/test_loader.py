@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -521,6 +522,16 @@ def test_a_bad_listen_flag_is_quoted_in_the_error() -> None:
         config_from_flags(["/=http://h"], listen="localhost")
 
 
+@pytest.mark.parametrize(("written", "fix"), [
+    ("http://127.0.0.1:8081", "as 127.0.0.1:8081"), ("http://127.0.0.1:8081/", "as 127.0.0.1:8081"),
+    ("https://[::1]:8443", "as [::1]:8443"),
+])
+def test_a_listen_url_is_answered_with_the_address_to_write(written: str, fix: str) -> None:
+    # The URL devproxy prints, pasted back: not an IPv6 address missing its brackets.
+    with pytest.raises(ConfigError, match=f"write the address without .*://, {re.escape(fix)}"):
+        config_from_flags(["/=http://h"], listen=written)
+
+
 def test_route_flags_replace_file_routes_in_place_and_add_new_ones_after() -> None:
     config = parse("""\
         cors: {origins: ['http://localhost:5173']}
@@ -550,3 +561,12 @@ def test_no_flags_leave_the_file_config_unchanged() -> None:
 def test_any_text_gives_a_config_or_a_config_error(text: str) -> None:
     with contextlib.suppress(ConfigError):
         assert isinstance(parse_config(text, "fuzz.yaml", Path("/")), Config)
+
+
+@pytest.mark.parametrize(("host", "loopback"), [
+    ("127.0.0.1", True), ("127.1", True), ("0x7f.1", True), ("::1", True),
+    ("localhost", True), ("10.1", False), ("0.0.0.0", False), ("myapp.test", False),
+])
+def test_a_loopback_listen_address_is_known_in_each_spelling(host: str, loopback: bool) -> None:
+    # 127.1 is 127.0.0.1 to the resolver: no "anyone on your network" warning for it.
+    assert Listen(host, 8080).is_loopback is loopback
