@@ -376,11 +376,45 @@ def _flags(route: Route) -> str:
     return f"  ({', '.join(names)})" if names else ""
 
 
+# WHATWG URL: what a browser percent-encodes in a path and in a query (less "#", which
+# ends both, and "?", which ends the path).
+_PATH_ENCODED = frozenset(' "<>`{}')
+_QUERY_ENCODED = frozenset(' "<>')
+
+
+def _as_browser_sends(typed: str) -> str:
+    """The request-target a browser sends for ``typed``: its fragment dropped, non-ASCII,
+    controls and the characters the URL standard encodes written as UTF-8 %XX."""
+    def encoded(text: str, encode: frozenset[str]) -> str:
+        return "".join("".join(f"%{b:02X}" for b in c.encode("utf-8"))
+                       if c in encode or not c.isascii() or ord(c) < 0x20 or c == "\x7f"
+                       else c for c in text)
+
+    path, sep, query = typed.partition("#")[0].partition("?")
+    return encoded(path, _PATH_ENCODED) + sep + encoded(query, _QUERY_ENCODED)
+
+
 def _explain(config: Config, path: str) -> None:
+    from .screen import is_reserved, path_refusal, target_refusal
+
     if not path.startswith("/"):
         _fail(f"PATH must start with '/', got {path!r}")
+    target = _as_browser_sends(path)
+    if target != path:
+        click.echo(f"{path}: a browser sends it as {target}")
+        path = target
     raw_path, sep, query = path.partition("?")
-    match = RouteTable(config.routes).match(raw_path)
+    table = RouteTable(config.routes)
+    if is_reserved(raw_path):
+        click.echo(f"{path}: devproxy's own pages" + (
+            f" (the inspector, http://{config.listen}/__devproxy/)"
+            if config.inspector.enabled else " (404: the inspector is off)"))
+        return
+    refused = target_refusal("GET", path, (1, 1), None) or path_refusal(table, raw_path)
+    if refused is not None:
+        click.echo(f"{path}: refused with {refused.status} {refused.title}: {refused.detail}")
+        raise SystemExit(1)
+    match = table.match(raw_path)
     if match is None:
         click.echo(f"{path}: no route matches (a request would get 404)")
         click.echo(_route_table(config.routes))

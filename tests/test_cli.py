@@ -124,6 +124,24 @@ def test_routes_explains_where_a_path_goes(tmp_path: Path) -> None:
     assert "no route matches" in missing.stdout
 
 
+@pytest.mark.parametrize(("path", "status", "says"), [
+    ("/api/%2e%2e/admin", 1, "refused with 400 Ambiguous path"),
+    ("/api%2fadmin", 1, "refused with 400 Ambiguous path"),
+    ("/__devproxy/x", 0, "devproxy's own pages (the inspector"),
+    ("/café/x", 0, "a browser sends it as /caf%C3%A9/x\n/caf%C3%A9/x: route /caf%C3%A9"),
+    ("/api/x y#top", 0, "a browser sends it as /api/x%20y\n/api/x%20y: route /api"),
+])
+def test_routes_answers_as_up_would(tmp_path: Path, path: str, status: int, says: str) -> None:
+    # What `up` refuses, owns or receives encoded, `routes` says so too.
+    config = tmp_path / "devproxy.yaml"
+    config.write_text("routes:\n  - {path: /api, target: 'http://127.0.0.1:3000'}\n"
+                      "  - {path: /café, target: 'http://127.0.0.1:3001'}\n"
+                      "  - {path: /, target: 'http://127.0.0.1:5173'}\n")
+    result = run("routes", "-c", str(config), path)
+    assert result.returncode == status, result.stdout + result.stderr
+    assert says in result.stdout
+
+
 async def test_up_serves_then_exits_zero_on_sigterm_after_finishing_requests(
         aiohttp_server, running) -> None:
     release = asyncio.Event()
