@@ -203,9 +203,12 @@ class ProxyServer:
             raise RuntimeError("not listening")
         return self._site.port
 
-    async def rebind(self, listen: Listen) -> None:
+    async def rebind(self, listen: Listen) -> int:
         """Serve on ``listen``: the new address accepts before the old one stops (except
         on the same port, below), and connections already open on the old one go on.
+
+        Returns:
+            The port bound (the kernel's choice for port 0).
 
         Raises:
             BindError: ``listen`` cannot be bound; the old address keeps serving.
@@ -230,10 +233,12 @@ class ProxyServer:
             if old is not None:
                 await old.stop()
         self._site, self._listen = new, listen
+        return new.port
 
     async def stop(self) -> None:
         """Stop watching, stop accepting, let in-flight requests finish (bounded), then
         close everything."""
+        self.live.stopping = True
         if self._watcher is not None:
             self._stop_watching.set()  # awatch sees it within a step
             await asyncio.wait({self._watcher}, timeout=WATCHER_STOP_TIMEOUT)

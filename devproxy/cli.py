@@ -305,8 +305,9 @@ async def _run(config: Config, *, quiet: bool, watch: Path | None,
     # collector from re-walking it in every full collection while serving.
     gc.freeze()
     logging.getLogger("devproxy").debug("event loop: %s", type(loop).__module__)
-    if not quiet:
-        click.echo(_banner(config, server.port, watch), err=True)
+    banner = _banner(config, server.port, watch)
+    # Quiet keeps the first line: with port 0 it is the one way to learn the port.
+    click.echo(banner.partition("\n")[0] if quiet else banner, err=True)
     if config.any_host:
         logging.getLogger("devproxy").warning(
             "allowed_hosts: all: requests for any Host name are served, so a web page using "

@@ -268,15 +268,20 @@ def _abandoned(request: web.Request, route: Route | None, record: Record | None,
     stream = request.get(STREAMING)
     # A spliced WebSocket ends with its connection: that is its normal end.
     socket = stream is not None and stream.status == 101
+    # Past the shutdown timeout aiohttp cancels what still runs: devproxy cut it.
+    stopping = request.app[LIVE].stopping
     if record is not None and record.duration_ms is None:
-        if not socket:
+        if stopping:
+            record.error = "devproxy stopped before the response ended"
+        elif not socket:
             record.error = "the browser closed the connection before the response ended"
         record.finish(record.status)  # 0 if no head was sent
         if captures is not None and captures.listeners:
             captures.done(record)
     # A stream's head went out, so the browser had its status; else nginx's "client
     # closed request".
-    _log(request, route, stream, start, "" if socket else " (browser went away)")
+    _log(request, route, stream, start, " (cut at shutdown)" if stopping
+         else "" if socket else " (browser went away)")
 
 
 def _log(request: web.Request, route: Route | None, response: web.StreamResponse | None,

@@ -4,10 +4,11 @@ Owns the watch -> load -> validate -> swap loop and the last reload's status
 (``Live.reload``). It watches the file's folder, not the file: editors that save by
 renaming a temp file over it (vim, JetBrains) replace the inode, and a watch on the
 file would miss every save after the first (watchfiles issue #127). A burst of writes
-settles into one reload; an invalid, half-written or deleted file leaves the last good
-config serving. A swap replaces one reference (``Live.current``), so requests, streams
-and WebSockets already under way finish on the table they started with, and the one
-client session keeps its pooled upstream connections. It never binds sockets itself
+settles into one reload; an invalid (a half-written one that does not parse) or deleted
+file leaves the last good config serving. A swap replaces one reference
+(``Live.current``), so requests, streams and WebSockets already under way finish on the
+table they started with, and the one client session keeps its pooled upstream
+connections. It never binds sockets itself
 (``rebind`` is handed in by ``app``), never prints and never raises out of its loop.
 """
 
@@ -48,6 +49,22 @@ RECHECK_MS = 1000
 
 class _Deleted(Exception):
     """The config file is not there (any more)."""
+
+
+def _overridden(before: Config | None, written: Config, used: Config) -> list[str]:
+    """Edits to the file that the command line's flags keep from applying."""
+    if before is None:  # the first reload: what the file said at start-up is unknown
+        return []
+    notes = []
+    if written.listen != before.listen and used.listen != written.listen:
+        notes.append(f"listen {written.listen} in the file is not used: --listen keeps "
+                     f"{used.listen}")
+    was = {route.path: route for route in before.routes}
+    now = {route.path: route for route in used.routes}
+    notes += [f"route {route.path} changed in the file, but --route {route.path} replaces it"
+              for route in written.routes
+              if was.get(route.path) != route and now.get(route.path) != route]
+    return notes
 
 
 def _as_loaded(config: Config) -> Config:
@@ -91,12 +108,14 @@ class Reloader:
             over the file on every reload as they did at start-up. None: none.
     """
 
-    def __init__(self, path: Path, live: Live, *, rebind: Callable[[Listen], Awaitable[None]],
+    def __init__(self, path: Path, live: Live, *, rebind: Callable[[Listen], Awaitable[int]],
                  finish: Callable[[Config], Config] | None = None) -> None:
         self.path = path
         self.live = live
         self.rebind = rebind
         self.finish = finish or _as_loaded
+        # The file as last read, before the flags: an edit the flags override is named.
+        self._file: Config | None = None
         self.watching = asyncio.Event()  # set once the folder is watched
         self._one_at_a_time = asyncio.Lock()
         self._read: tuple[int, int, int] | None = _fingerprint(path)  # as last reloaded
@@ -110,6 +129,9 @@ class Reloader:
         whatever changed meanwhile.
         """
         catch_up = failing = False
+        if self._file is None:  # as it stood at start-up, to compare the first edit with
+            with contextlib.suppress(ConfigError):
+                self._file = await asyncio.to_thread(load_config, self.path)
         while not stop.is_set():
             folder = self.path.absolute().parent
             if folder.is_dir():
@@ -199,7 +221,7 @@ class Reloader:
     async def _reload(self) -> ReloadStatus:
         try:
             # In a thread: a big file takes a while to parse, and requests go on meanwhile.
-            config = await asyncio.to_thread(self._load)
+            written, config = await asyncio.to_thread(self._load)
         except _Deleted:
             logger.warning("%s was deleted; serving its last good routes until it is saved "
                            "again", self.path)
@@ -209,41 +231,57 @@ class Reloader:
                          exc)
             return self._record("error", str(exc))
         old = self.live.current.config
+        notes = _overridden(self._file, written, config)
+        self._file = written
+        started = [name for name in ("limits", "inspector")
+                   if getattr(config, name) != getattr(old, name)]
+        if started:  # the server and the inspector's ring were built with the old ones
+            notes.append(f"{' and '.join(started)} changed: read at start-up, so they apply "
+                         f"when devproxy restarts")
+            config = dataclasses.replace(config, limits=old.limits, inspector=old.inspector)
+        for note in notes:
+            logger.warning("reload: %s", note)
         snapshot = Snapshot.build(config)  # before rebinding: if this failed, nothing moved
-        message = ""
+        outcome: ReloadOutcome = "ok"
         if config.listen != old.listen:
             try:
-                await self.rebind(config.listen)
+                port = await self.rebind(config.listen)
             except BindError as exc:
-                message = f"{exc}; still serving on {old.listen}"
-                logger.error("%s: %s", self.path, message)
+                outcome = "partial"
+                notes.append(f"{exc}; still serving on {old.listen}")
+                logger.error("%s: %s (the rest of the file is applied)", self.path, notes[-1])
                 config = dataclasses.replace(config, listen=old.listen)
                 snapshot = Snapshot.build(config)
             else:
+                # Port 0 is whatever the kernel gave: the one way to find it.
+                logger.warning("reload: now open http://%s",
+                               dataclasses.replace(config.listen, port=port))
                 if not config.listen.is_loopback:
                     logger.warning("listening on %s, not a loopback address: anyone on "
                                    "your network can use this proxy to reach your backends",
                                    config.listen)
         changes = tuple(diff_routes(old, config))
         self.live.swap(snapshot)
-        for line in changes or ("no route changed",):
+        for line in changes or (() if notes else ("no route changed",)):
             logger.info("reload: %s", line)
-        return self._record("ok", message, changes)
+        return self._record(outcome, "; ".join(notes), changes)
 
-    def _load(self) -> Config:
+    def _load(self) -> tuple[Config, Config]:
+        """The file as written, and with the flags over it."""
         try:
-            return self.finish(load_config(self.path))
+            written = load_config(self.path)
         except ConfigError:
             if not self.path.exists():
                 raise _Deleted from None
             raise
+        return written, self.finish(written)
 
     def _record(self, outcome: ReloadOutcome, message: str = "",
                 diff: tuple[str, ...] = ()) -> ReloadStatus:
         last = self.live.reload
         status = ReloadStatus(
             count=last.count + 1,
-            applied=last.applied + (outcome == "ok"),
+            applied=last.applied + (outcome in ("ok", "partial")),
             at=time.time(),
             outcome=outcome,
             message=message,

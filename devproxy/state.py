@@ -45,7 +45,7 @@ class Snapshot:
         )
 
 
-ReloadOutcome = Literal["none", "ok", "error", "missing"]
+ReloadOutcome = Literal["none", "ok", "partial", "error", "missing"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +56,9 @@ class ReloadStatus:
     force (``diff`` lists what changed, empty if nothing did), "error" when it was
     invalid (``message`` is the loader's ``file:line:col: ...`` text) and "missing"
     when it was deleted; after "error" and "missing" the last good routes serve on.
-    An "ok" reload whose new ``listen`` could not be bound also has a ``message``.
+    "partial" when the file was put in force but its new ``listen`` could not be bound
+    (``message`` says why). An "ok" reload may have a ``message`` too: an edit that
+    applies only at start-up, or that a command-line flag overrides.
     """
 
     count: int = 0  # reloads attempted since start
@@ -71,13 +73,16 @@ class Live:
     """The current snapshot. Replacing ``current`` is the whole of a reload's swap.
 
     ``reload`` is the status of the last reload; only ``reload.Reloader`` writes it.
+    ``stopping`` is set when devproxy begins to shut down: a request cut then was cut
+    by devproxy, not abandoned by the browser.
     """
 
-    __slots__ = ("current", "reload")
+    __slots__ = ("current", "reload", "stopping")
 
     def __init__(self, snapshot: Snapshot) -> None:
         self.current = snapshot
         self.reload = ReloadStatus()
+        self.stopping = False
 
     def swap(self, snapshot: Snapshot) -> Snapshot:
         """Put ``snapshot`` in force; return the one it replaced."""

@@ -264,3 +264,19 @@ def test_an_address_not_of_this_machine_is_a_one_line_error(command: str) -> Non
     assert done.returncode == 1
     assert done.stderr.strip() == ("devproxy: error: cannot listen on 192.0.2.1:8080: "
                                    "192.0.2.1 is not an address of this machine")
+
+
+async def test_quiet_still_says_where_to_open() -> None:
+    # -q logs errors only, but with port 0 the first line is the one way to the port.
+    process = await asyncio.create_subprocess_exec(
+        *DEVPROXY, "up", "-q", "--listen", "127.0.0.1:0", "--route", "/=http://127.0.0.1:9",
+        env=_ENV, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        assert process.stderr is not None
+        async with asyncio.timeout(15):
+            line = (await process.stderr.readline()).decode()
+        found = re.fullmatch(r"devproxy \S+: open http://127\.0\.0\.1:(\d+)\n", line)
+        assert found and int(found.group(1)) > 0, line
+    finally:
+        process.terminate()
+        await asyncio.wait_for(process.wait(), 15)

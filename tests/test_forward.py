@@ -636,7 +636,7 @@ async def test_a_request_the_browser_abandons_is_logged_and_ended(
 
 
 async def test_stopping_lets_a_stream_run_for_the_shutdown_timeout_not_twice_that(
-        backend_factory, proxy_factory, client):
+        backend_factory, proxy_factory, client, caplog):
     # aiohttp waits the timeout, then "cancels" and waits it again; its cancel does not
     # reach a handler relaying a stream, which then ran for twice the timeout.
     async def handler(request: web.Request) -> web.StreamResponse:
@@ -652,9 +652,13 @@ async def test_stopping_lets_a_stream_run_for_the_shutdown_timeout_not_twice_tha
         assert await resp.content.readline() == b"data: one\n"
         loop = asyncio.get_running_loop()
         began = loop.time()
-        await proxy.server.stop()
+        with caplog.at_level(logging.INFO, logger="devproxy.access"):
+            await proxy.server.stop()
         took = loop.time() - began
     assert 0.9 < took < 1.7, took
+    # devproxy cut it, not the browser.
+    [line] = [r.getMessage() for r in caplog.records if r.name == "devproxy.access"]
+    assert line.startswith("GET /events -> / 200 ") and line.endswith(" (cut at shutdown)")
 
 
 async def test_an_http_1_0_keep_alive_client_gets_a_streamed_body_ended_by_close(

@@ -411,8 +411,34 @@ async def test_an_address_that_cannot_be_bound_keeps_the_old_one(backend_factory
     assert proxy.server.port == port
     assert not await refuses(port)  # still accepting new connections
     assert f"port {busy} on 127.0.0.1 is already in use" in proxy.status.message
+    assert proxy.status.outcome == "partial"  # the routes applied, the address did not
     assert "still serving on 127.0.0.1:0" in errors_logged(caplog)
     assert str(proxy.server.live.current.config.listen) == "127.0.0.1:0"
+
+
+async def test_a_new_listen_on_port_0_says_the_port_it_got(backend_factory, reloading,
+                                                           caplog):
+    a = await named_backend(backend_factory, "A")
+    proxy = await reloading(config_text(a.url, listen=f"127.0.0.1:{free_port()}"))
+    with caplog.at_level(logging.WARNING, logger="devproxy"):
+        proxy.path.write_text(config_text(a.url, listen="127.0.0.1:0"))
+        await until(proxy.applied(), "the rebind")
+    assert f"reload: now open http://127.0.0.1:{proxy.server.port}" in caplog.messages
+
+
+async def test_limits_and_inspector_edits_say_they_wait_for_a_restart(backend_factory,
+                                                                      reloading, caplog):
+    a = await named_backend(backend_factory, "A")
+    proxy = await reloading(config_text(a.url))
+    with caplog.at_level(logging.WARNING, logger="devproxy"):
+        proxy.path.write_text(config_text(a.url) + "limits: {idle_timeout: 5}\n"
+                              "inspector: {history: 10}\n")
+        await until(proxy.applied(), "the reload")
+    note = "limits and inspector changed: read at start-up, so they apply when devproxy restarts"
+    assert f"reload: {note}" in caplog.messages
+    assert proxy.status.message == note
+    config = proxy.server.live.current.config  # what is in force, as the status API shows
+    assert config.inspector.history == 500 and config.limits.idle_timeout != 5
 
 
 # -- what is under way when a reload lands ---------------------------------------------
@@ -639,8 +665,13 @@ async def test_devproxy_up_flags_keep_winning_over_each_reload(backend_factory, 
     await until(serving(proc.url + "/other/x", "C"), "the save to apply")  # same address
     assert await get_text(proc.url + "/api/x") == "B"  # --route still wins
     await proc.line(rf"reload: ~ /other target {a.url} -> {c.url}$")
-    assert not any("listen" in line or "/api" in line for line in proc.lines
-                   if "reload:" in line), proc.lines
+    # The file's new listen is named as overridden, not applied.
+    await proc.line(r"reload: listen 127\.0\.0\.1:\d+ in the file is not used: --listen keeps "
+                    r"127\.0\.0\.1:0$")
+    assert not any("/api" in line for line in proc.lines if "reload:" in line), proc.lines
+    path.write_text(config_text(c.url, c.url, listen=f"127.0.0.1:{free_port()}"))
+    await proc.line(r"reload: route /api changed in the file, but --route /api replaces it$")
+    assert await get_text(proc.url + "/api/x") == "B"
 
 
 @pytest.mark.e2e

@@ -291,9 +291,11 @@ async function loadStatus() {
   $("#listen").textContent = `${status.listen}${status.config ? ` · ${status.config}` : ""}`;
   const reload = status.reload;
   const badge = $("#reload");
-  badge.className = `pill ${reload.outcome === "error" ? "bad" : reload.outcome === "ok" ? "ok" : ""}`;
+  badge.className = `pill ${["error", "partial"].includes(reload.outcome) ? "bad"
+    : reload.outcome === "ok" ? "ok" : ""}`;
   badge.textContent = reload.outcome === "none" ? "config loaded"
     : `reload ${reload.outcome}${reload.diff.length ? `: ${reload.diff.join("; ")}` : ""}`;
+  badge.title = reload.message || "";
   badge.title = reload.message || "";
   $("#routes").replaceChildren(...status.routes.map((r) => el("span", { class: "route" },
     `${r.path} → ${r.destination}${r.cors ? " (CORS)" : ""}`)));
