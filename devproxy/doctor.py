@@ -18,7 +18,7 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 
 from . import cors
-from .config import parse_origin
+from .config import TOKEN, parse_origin
 from .cors import Verdict
 from .corsadvice import Ask, Fix, cause, fixes
 from .errors import DevproxyError
@@ -64,6 +64,11 @@ def probe(url: str, origin: str, method: str = "GET", headers: Sequence[str] = (
     if origin.endswith(":*") or origin == "*":
         raise ValueError(f"--origin is one page's origin, such as http://localhost:5173, "
                          f"not a pattern: {origin!r}")
+    if not TOKEN.fullmatch(method):  # Fetch: a method is a token, or fetch() throws
+        raise ValueError(f"fetch() throws on method {method!r}: a method is a token "
+                         f"(letters, digits, !#$%&'*+-.^_`|~), such as PATCH")
+    if not timeout > 0:
+        raise ValueError(f"--timeout is a number of seconds above 0, got {timeout:g}")
     normalized = cors.normalize_method(method)
     if normalized.upper() in cors.FORBIDDEN_METHODS:
         raise ValueError(f"browsers refuse fetch() with method {method}")

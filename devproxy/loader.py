@@ -199,6 +199,9 @@ def _flag_routes(flags: Sequence[str], change_origin: bool, base_dir: Path,
                               cors=cors)
         except ValueError as exc:
             raise ConfigError(f"--route {flag!r}: {exc}") from None
+        if prefix in routes:  # as two routes with one path in the file are
+            raise ConfigError(f"--route {flag!r}: {prefix} is already given by an earlier "
+                              f"--route; each path may appear once")
         routes[prefix] = route
     return tuple(routes.values())
 

@@ -341,6 +341,9 @@ async def test_unreachable_server_is_a_doctor_error():
     ({"headers": ["NoColon"]}, "-H expects 'Name: value'"),
     ({"method": "TRACE"}, "browsers refuse"),
     ({"url": "localhost:3000/api"}, "expected an http:// or https:// URL"),
+    ({"method": "BAD METHOD"}, "fetch\\(\\) throws on method 'BAD METHOD'"),
+    ({"timeout": 0.0}, "--timeout is a number of seconds above 0, got 0"),
+    ({"timeout": -1.0}, "above 0, got -1"),
 ])
 def test_probe_refuses_what_a_browser_would_refuse(kwargs, message):
     args = {"url": "http://127.0.0.1:3000/api", "origin": FRONT, **kwargs}

@@ -532,6 +532,13 @@ def test_a_listen_url_is_answered_with_the_address_to_write(written: str, fix: s
         config_from_flags(["/=http://h"], listen=written)
 
 
+def test_one_path_in_two_route_flags_is_refused(tmp_path: Path) -> None:
+    # The last one used to win in silence; in a file it is an error.
+    with pytest.raises(ConfigError, match=r"^--route '/api/=http://h:2': /api is already "
+                                          r"given by an earlier --route"):
+        config_from_flags(["/api=http://h:1", "/api/=http://h:2"], base_dir=tmp_path)
+
+
 def test_route_flags_replace_file_routes_in_place_and_add_new_ones_after() -> None:
     config = parse("""\
         cors: {origins: ['http://localhost:5173']}
