@@ -113,6 +113,8 @@ class Connection(asyncio.Protocol):
         loss, so what it holds is read through a duplicate of it, in bounded reads.
         """
         assert self.transport is not None
+        if self.transport.get_extra_info("ssl_object") is not None:
+            return  # the socket holds TLS records, not the response: nothing to read raw
         try:
             sock = self.transport.get_extra_info("socket").dup()
         except (AttributeError, OSError):
