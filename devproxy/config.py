@@ -290,7 +290,7 @@ def _as_sent(text: str) -> str:
 
     Raises:
         ValueError: a '%' starts no escape, escapes decode to no UTF-8 text, or an
-            escape stands for '/', '\\' or '.', which backends read apart or not.
+            escape stands for '/' or '\\', which backends read apart or not.
     """
     if "%" in _ESCAPES.sub("", text):
         raise ValueError(f"a '%' in a route path must start a %XX escape (write a "
