@@ -335,13 +335,18 @@ class Record:
             # Kept as relayed; decoded only to be shown (the browser decodes it too).
             decoded = decoded_body(body, encoding)
             if decoded is None:
-                return {"type": content_type.split(";")[0].strip().lower(),
+                view = {"type": content_type.split(";")[0].strip().lower(),
                         "size": len(body), "truncated": self.response_body_cut,
                         "binary": True, "encoding": encoding, "undecoded": True}
+                if self.response_body_cut:
+                    view["kept"], view["total"] = len(body), self.bytes_out
+                return view
             body = decoded
         view = body_view(body, self.response_body_cut, content_type, self.bytes_out)
         if view is not None and encoding:
             view["encoding"] = encoding
+            if "kept" in view:
+                view["kept"] = len(self.response_body)  # the coded bytes, as is the total
         return view
 
     def _cross_origin(self) -> str | None:
@@ -599,8 +604,8 @@ def body_view(body: bytes | bytearray, cut: bool, content_type: str | None, tota
         return None
     kind = (content_type or "").split(";")[0].strip().lower()
     view: dict[str, Any] = {"type": kind, "size": len(body), "truncated": cut}
-    if cut:
-        view["total"] = total
+    if cut:  # bytes kept and sent as relayed (for a coded body, not what is shown)
+        view["kept"], view["total"] = len(body), total
     if not body:
         view.update(dropped=True, binary=False)
         return view
@@ -829,5 +834,5 @@ def _har_cut(view: dict[str, Any] | None) -> dict[str, str]:
     """HAR's ``comment`` for a body the inspector kept only part of, or none of."""
     if not view or not view["truncated"]:
         return {}
-    kept = f"the first {view['size']}" if view["size"] else "none"
+    kept = f"the first {view['kept']}" if view["kept"] else "none"
     return {"comment": f"devproxy kept {kept} of {view['total']} bytes"}

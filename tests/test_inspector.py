@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import random
 import shlex
 import zlib
 from typing import Any
@@ -472,8 +473,8 @@ def test_a_body_dropped_or_cut_says_so_in_the_detail_and_the_har() -> None:
     captures.trim_bodies()
     dropped, cut = first.detail(), second.detail()
     assert dropped["request_body"] == {"type": "application/json", "size": 0,
-                                       "truncated": True, "total": 900, "dropped": True,
-                                       "binary": False}
+                                       "truncated": True, "kept": 0, "total": 900,
+                                       "dropped": True, "binary": False}
     assert dropped["response_body"]["dropped"] and dropped["response_body"]["total"] == 900
     assert cut["request_body"]["size"] == 1000 and cut["request_body"]["total"] == 1500
     assert "without its 900-byte body" in dropped["curl"]["browser"]
@@ -483,6 +484,25 @@ def test_a_body_dropped_or_cut_says_so_in_the_detail_and_the_har() -> None:
     assert entries[1]["request"]["postData"]["comment"] == "devproxy kept none of 900 bytes"
     assert entries[1]["response"]["content"]["comment"] == "devproxy kept none of 900 bytes"
     assert "text" not in entries[1]["response"]["content"]
+
+
+@pytest.mark.parametrize("coding", ["br", "gzip"])
+def test_a_coded_body_cut_at_the_limit_counts_its_coded_bytes(coding: str) -> None:
+    # What was kept and what went by are both coded bytes; the text shown is decoded.
+    # A br one cut made the HAR export fail (its view had no total).
+    captures = Captures(history=10, body_limit=100)
+    record = captures.start("GET", "/x", "http", "", [("Host", "h")])
+    text = random.Random(0).randbytes(3000).hex().encode()  # compresses to about half
+    coded = gzip.compress(text) if coding == "gzip" else text
+    head = f"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Encoding: {coding}\r\n"
+    record.answered(head.encode(), "text/plain", 0.0)
+    record.download(coded)
+    record.finish(200)
+    view = record.detail()["response_body"]
+    assert (view["truncated"], view["kept"], view["total"]) == (True, 100, len(coded))
+    [entry] = har([record])["log"]["entries"]
+    assert entry["response"]["content"]["comment"] == \
+        f"devproxy kept the first 100 of {len(coded)} bytes"
 
 
 def test_trimming_takes_the_oldest_bodies_and_counts_them_exactly() -> None:

@@ -162,7 +162,7 @@ function bodyBlock(title, body) {
     ? `${body.encoding}-encoded body, not shown (the inspector decodes gzip and deflate)`
     : "binary body, not shown";
   return el("div", {}, el("h4", {}, `${title} · ${body.type || "no type"}${coded} · `
-    + (body.truncated ? `first ${size(body.size)} of ${size(body.total)}` : size(body.size))),
+    + (body.truncated ? `first ${size(body.kept)} of ${size(body.total)}` : size(body.size))),
   body.binary ? el("p", { class: "note" }, note) : el("pre", {}, text));
 }
 
