@@ -335,12 +335,13 @@ class Record:
             # Kept as relayed; decoded only to be shown (the browser decodes it too).
             decoded = decoded_body(body, encoding)
             if decoded is None:
-                view = {"type": content_type.split(";")[0].strip().lower(),
-                        "size": len(body), "truncated": self.response_body_cut,
-                        "binary": True, "encoding": encoding, "undecoded": True}
+                undecoded: dict[str, Any] = {
+                    "type": content_type.split(";")[0].strip().lower(), "size": len(body),
+                    "truncated": self.response_body_cut, "binary": True,
+                    "encoding": encoding, "undecoded": True}
                 if self.response_body_cut:
-                    view["kept"], view["total"] = len(body), self.bytes_out
-                return view
+                    undecoded["kept"], undecoded["total"] = len(body), self.bytes_out
+                return undecoded
             body = decoded
         view = body_view(body, self.response_body_cut, content_type, self.bytes_out)
         if view is not None and encoding:
