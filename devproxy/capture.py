@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime
 import email.utils
 import functools
-import ipaddress
 import shlex
 import time
 import zlib
@@ -22,6 +21,7 @@ from typing import Any
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from . import __version__, cors, h1
+from .config import is_ip
 from .corsadvice import Ask, cause, fixes
 
 _new = object.__new__
@@ -704,13 +704,10 @@ def cookie_verdicts(set_cookies: Sequence[str], origin: str, fetch_site: str = "
     ``fetch_site`` and ``fetch_mode`` are the request's Sec-Fetch-Site and -Mode, which
     say whether it came from another site, and whether as a page navigation.
     """
-    secure_origin = origin.startswith("https://") or _is_localhost(origin)
     host = origin.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")
-    try:
-        ipaddress.ip_address(host)
-        ip_host = True
-    except ValueError:
-        ip_host = False
+    secure_origin = origin.startswith("https://") or host in ("localhost", "127.0.0.1", "::1") \
+        or host.endswith(".localhost")
+    ip_host = is_ip(host)
     # §5.7: a Lax or Strict cookie (Lax when unset, in Chromium) from a cross-site
     # request that is not a top-level navigation is ignored.
     cross_site = fetch_site.lower() == "cross-site" and fetch_mode.lower() != "navigate"
@@ -774,11 +771,6 @@ def _expired(attrs: dict[str, str]) -> bool:
     if expires.tzinfo is None:
         expires = expires.replace(tzinfo=datetime.UTC)
     return expires <= datetime.datetime.now(datetime.UTC)
-
-
-def _is_localhost(origin: str) -> bool:
-    host = origin.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")
-    return host in ("localhost", "127.0.0.1", "::1") or host.endswith(".localhost")
 
 
 def har(records: Iterable[Record]) -> dict[str, Any]:

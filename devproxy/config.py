@@ -182,7 +182,7 @@ def parse_allowed_host(text: str) -> str:
     bare = value[2:] if value.startswith("*.") else value
     if bare.startswith("[") and bare.endswith("]"):
         bare = bare[1:-1]
-    if not bare or (not _is_ip(bare) and not _is_hostname(bare)):
+    if not bare or (not is_ip(bare) and not _is_hostname(bare)):
         if ":" in bare and _is_hostname(bare.rpartition(":")[0]):
             raise ValueError(f"write the host without its port, "
                              f"{bare.rpartition(':')[0]!r}, not {text!r}")
@@ -215,7 +215,7 @@ def parse_listen(text: str) -> Listen:
     host = host or DEFAULT_LISTEN_HOST
     if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
         raise ValueError(f"expected a port number 0-65535, got {port_text!r} in {text!r}")
-    if host != "localhost" and not _is_ip(host) and not _is_hostname(host):
+    if host != "localhost" and not is_ip(host) and not _is_hostname(host):
         raise ValueError(f"expected an IP address or host name, got {host!r}")
     return Listen(host=host, port=int(port_text))
 
@@ -370,7 +370,7 @@ def _js_group_to_python(m: re.Match[str]) -> str:
     return f"\\g<{m.group(1) or m.group(2) or m.group(3)}>"
 
 
-def _is_ip(host: str) -> bool:
+def is_ip(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
     except ValueError:

@@ -14,13 +14,12 @@ Pure: values in, values out, no I/O, nothing from ``aiohttp.web``. Headers stay 
 from __future__ import annotations
 
 import functools
-import ipaddress
 import re
 from typing import TypeAlias
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from .config import Route, Target
+from .config import Route, Target, is_ip
 from .paths import client_path
 
 Headers: TypeAlias = CIMultiDictProxy[str] | CIMultiDict[str]
@@ -300,13 +299,7 @@ def _domain_matches(host: str, attribute: str) -> bool:
         domain = domain[1:]
     if host == domain or (host in _LOOPBACK and domain in _LOOPBACK):
         return True
-    if not host.endswith("." + domain):
-        return False
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return True
-    return False
+    return host.endswith("." + domain) and not is_ip(host)
 
 
 def _cookie_path(route: Route, attribute: str) -> str | None:
