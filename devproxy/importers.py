@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from .config import (
     PER_REQUEST_FIELDS,
-    TOKEN,
+    check_header,
     normalize_prefix,
     parse_rewrite,
     parse_target,
@@ -237,8 +237,7 @@ def _option(out: Imported, context: str, route: ImportedRoute, key: str,
     if key == "headers":
         if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
             return code("not an object of strings: not imported")
-        bad = [name for name, text in value.items()
-               if not TOKEN.fullmatch(name) or any(c in text for c in "\r\n\0")]
+        bad = [name for name, text in value.items() if not _sendable(name, text)]
         if bad:
             out.warnings.append(f"{context}.{key}: {', '.join(map(repr, bad))} not imported: "
                                 f"not a header name, or a value with CR, LF or NUL")
@@ -308,6 +307,15 @@ def _rewrite(out: Imported, context: str, route: ImportedRoute, key: str,
         pairs = [(f"^{re.escape(base)}(?:{p[1:]})", base + r) if p.startswith("^") else (p, r)
                  for p, r in pairs]
     return _with(route, rewrite=tuple(pairs))
+
+
+def _sendable(name: str, value: str) -> bool:
+    """Whether the loader takes this header (``config.check_header``'s rules)."""
+    try:
+        check_header(name, value)
+    except ValueError:
+        return False
+    return True
 
 
 def _with(route: ImportedRoute, **changes: Any) -> ImportedRoute:
