@@ -28,7 +28,7 @@ from multidict import CIMultiDict
 
 from . import EXPORT_FORMATS, __version__, heap
 from .app import ProxyServer
-from .config import Config, Listen, Route, parse_listen
+from .config import QUERY_ENCODED, Config, Listen, Route, browser_encoded, parse_listen
 from .dispatch import AccessLog
 from .errors import BindError, ConfigError
 from .headers import request_headers
@@ -377,22 +377,11 @@ def _flags(route: Route) -> str:
     return f"  ({', '.join(names)})" if names else ""
 
 
-# WHATWG URL: what a browser percent-encodes in a path and in a query (less "#", which
-# ends both, and "?", which ends the path).
-_PATH_ENCODED = frozenset(' "<>`{}')
-_QUERY_ENCODED = frozenset(' "<>')
-
-
 def _as_browser_sends(typed: str) -> str:
-    """The request-target a browser sends for ``typed``: its fragment dropped, non-ASCII,
-    controls and the characters the URL standard encodes written as UTF-8 %XX."""
-    def encoded(text: str, encode: frozenset[str]) -> str:
-        return "".join("".join(f"%{b:02X}" for b in c.encode("utf-8"))
-                       if c in encode or not c.isascii() or ord(c) < 0x20 or c == "\x7f"
-                       else c for c in text)
-
+    """The request-target a browser sends for ``typed``: its fragment dropped, and what
+    the URL standard encodes in a path and a query written as UTF-8 %XX."""
     path, sep, query = typed.partition("#")[0].partition("?")
-    return encoded(path, _PATH_ENCODED) + sep + encoded(query, _QUERY_ENCODED)
+    return browser_encoded(path) + sep + browser_encoded(query, QUERY_ENCODED)
 
 
 def _explain(config: Config, path: str) -> None:

@@ -278,8 +278,10 @@ def normalize_prefix(text: str) -> str:
 
 # RFC 3986 §2.3: unreserved characters mean the same encoded or not.
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
-# WHATWG URL, path percent-encode set (less those refused above): what a browser encodes.
-_BROWSER_ENCODES = frozenset('"<>`{}')
+# WHATWG URL: the path and query percent-encode sets, less "#" (which ends both) and "?"
+# (which ends the path); C0 controls, DEL and non-ASCII are encoded in both.
+PATH_ENCODED = frozenset(' "<>`{}')
+QUERY_ENCODED = frozenset(' "<>')
 _ESCAPES = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
 
 
@@ -307,8 +309,13 @@ def _as_sent(text: str) -> str:
                              f"%5C): servers differ on how they read them, got {text!r}")
         return "".join(c if c in _UNRESERVED else _escaped(c) for c in chars)
 
-    text = _ESCAPES.sub(decoded, text)
-    return "".join(_escaped(c) if c in _BROWSER_ENCODES or not c.isascii() else c
+    return browser_encoded(_ESCAPES.sub(decoded, text))
+
+
+def browser_encoded(text: str, encode: frozenset[str] = PATH_ENCODED) -> str:
+    """``text`` with what a browser percent-encodes in a URL (``encode``, controls and
+    non-ASCII) written as UTF-8 %XX escapes; escapes already there are left alone."""
+    return "".join(_escaped(c) if c in encode or not "\x1f" < c < "\x7f" else c
                    for c in text)
 
 
