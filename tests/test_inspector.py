@@ -26,6 +26,15 @@ from .conftest import raw_exchange, route
 FRONT = "http://localhost:5173"
 
 
+async def echo_socket(request: web.Request) -> web.WebSocketResponse:
+    """A backend's WebSocket that answers each text message with "echo " and it."""
+    socket = web.WebSocketResponse()
+    await socket.prepare(request)
+    async for message in socket:
+        await socket.send_str("echo " + message.data)
+    return socket
+
+
 async def api(client: aiohttp.ClientSession, proxy: Any, path: str) -> Any:
     async with client.get(f"{proxy.url}/__devproxy/api/{path}") as resp:
         assert resp.status == 200, await resp.text()
@@ -134,11 +143,7 @@ async def test_open_streams_are_updated_live_not_only_when_they_end(
     # An SSE stream and a socket stay open; their counts reach the page as they move.
     async def handler(request: web.Request) -> web.StreamResponse:
         if request.path == "/ws":
-            socket = web.WebSocketResponse()
-            await socket.prepare(request)
-            async for message in socket:
-                await socket.send_str("echo " + message.data)
-            return socket
+            return await echo_socket(request)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         await response.write(b"data: one\n\n")
@@ -170,11 +175,7 @@ async def test_websocket_and_sse_are_shown_with_their_traffic(backend_factory, p
                                                               client) -> None:
     async def handler(request: web.Request) -> web.StreamResponse:
         if request.path == "/ws":
-            socket = web.WebSocketResponse()
-            await socket.prepare(request)
-            async for message in socket:
-                await socket.send_str("echo " + message.data)
-            return socket
+            return await echo_socket(request)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         await response.write(b"data: one\n\ndata: two\n\n")
