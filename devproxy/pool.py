@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import ipaddress
 import ssl
 from collections.abc import Callable
 from typing import cast
@@ -623,14 +622,9 @@ class Pool:
 
 def _addresses(host: str) -> list[str]:
     """The addresses to try in turn: both loopbacks for ``localhost`` (RFC 6761 §6.3;
-    a Node 17+ backend may listen on ::1 only), else the name itself."""
-    if is_localhost(host):
-        return ["127.0.0.1", "::1"]
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return [host]  # resolved by the loop, every address tried in turn
-    return [host]
+    a Node 17+ backend may listen on ::1 only), else the name itself: an IP address, or
+    a name the loop resolves, every address tried in turn."""
+    return ["127.0.0.1", "::1"] if is_localhost(host) else [host]
 
 
 def broken_error(target: Target, exc: Broken) -> UpstreamError:
