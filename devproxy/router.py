@@ -45,27 +45,19 @@ class RouteTable:
         """
         seen: set[str] = set()
         for route in routes:
-            if unquote(route.path) in seen:
+            decoded = unquote(route.path)
+            if decoded in seen:
                 raise ValueError(f"duplicate route path {route.path!r}")
-            seen.add(unquote(route.path))
+            seen.add(decoded)
         self.routes: tuple[Route, ...] = tuple(routes)
-        # Longest prefix first, so the first hit is the longest match. The root route
-        # is stored as the empty prefix: every path starts with it, and its rest is
-        # the whole path. Equal lengths cannot tie: two different prefixes of one
-        # length never both start the same path.
+        # The root route is stored as the empty prefix: every path starts with it, and
+        # its rest is the whole path.
         prefixes = [("" if route.path == "/" else route.path, route) for route in routes]
-        prefixes.sort(key=lambda entry: len(entry[0]), reverse=True)
-        self._by_length: tuple[tuple[str, int, Route], ...] = tuple(
-            (prefix, len(prefix), route) for prefix, route in prefixes
-        )
+        self._by_length = _longest_first(prefixes)
         # The same, decoded, for reading a decoded path (``screen.path_refusal``). A
         # route path escapes no '/' (``config.normalize_prefix``), so decoding keeps its
         # segments, and the loader refuses two paths that decode alike.
-        decoded = [(unquote(prefix), route) for prefix, route in prefixes]
-        decoded.sort(key=lambda entry: len(entry[0]), reverse=True)
-        self._decoded: tuple[tuple[str, int, Route], ...] = tuple(
-            (prefix, len(prefix), route) for prefix, route in decoded
-        )
+        self._decoded = _longest_first([(unquote(p), route) for p, route in prefixes])
 
     def match(self, raw_path: str) -> Match | None:
         """The route with the longest prefix that ``raw_path`` starts with on a segment
@@ -90,6 +82,14 @@ class RouteTable:
 
     def __repr__(self) -> str:
         return f"RouteTable({[route.path for route in self.routes]!r})"
+
+
+def _longest_first(prefixes: list[tuple[str, Route]]) -> tuple[tuple[str, int, Route], ...]:
+    """(prefix, its length, route), longest prefix first, so the first hit is the longest
+    match. Equal lengths cannot tie: two different prefixes of one length never both
+    start the same path."""
+    prefixes = sorted(prefixes, key=lambda entry: len(entry[0]), reverse=True)
+    return tuple((prefix, len(prefix), route) for prefix, route in prefixes)
 
 
 def _longest(prefixes: tuple[tuple[str, int, Route], ...], path: str) -> Match | None:
