@@ -32,7 +32,17 @@ from .errors import BindError
 from .forward import restore_headers
 from .pool import Pool
 from .reload import Reloader
-from .state import CAPTURES, CLIENT, LIVE, OUTAGES, POOL, WARNED_HOSTS, Live
+from .state import (
+    CAPTURES,
+    CLIENT,
+    EVENT_STREAMS,
+    LIVE,
+    OUTAGES,
+    POOL,
+    WARNED_HOSTS,
+    EventStreams,
+    Live,
+)
 from .upstream import Outages, make_session
 from .websocket import OPEN_SOCKETS, OpenSockets
 
@@ -60,6 +70,8 @@ def make_app(live: Live, access_log: AccessLog | None = None) -> web.Application
         app[CAPTURES] = Captures(settings.history, settings.body_limit)
     app[OPEN_SOCKETS] = sockets = OpenSockets()
     app.on_shutdown.append(sockets.close_all)
+    app[EVENT_STREAMS] = streams = EventStreams()
+    app.on_shutdown.append(streams.end_all)
     app.cleanup_ctx.append(_client_session)
     app.on_response_prepare.append(restore_headers)
     app.on_response_prepare.append(add_cors_headers)
@@ -245,6 +257,14 @@ class ProxyServer:
             self._watcher.cancel()  # a no-op unless a reload is stuck
             await asyncio.gather(self._watcher, return_exceptions=True)
         await self._runner.cleanup()
+
+    def hurry(self) -> None:
+        """Cut what ``stop`` is still waiting for (a second Ctrl+C): every open connection
+        closes now, and each handler still running is cancelled."""
+        server = self._runner.server
+        if server is not None:
+            for handler in server.connections:
+                handler.force_close()
 
     async def _bind(self, listen: Listen) -> web.TCPSite:
         site = DeadlineSite(self._runner, listen.host, listen.port,

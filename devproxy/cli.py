@@ -322,8 +322,16 @@ async def _run(config: Config, *, quiet: bool, watch: Path | None,
         await stop.wait()
     finally:
         await flusher
+
+        def hurry() -> None:
+            click.echo("devproxy: stopping now (open requests cut)", err=True)
+            server.hurry()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl+C stops the waiting
+            loop.add_signal_handler(sig, hurry)
         if not quiet:
-            click.echo("devproxy: shutting down (finishing open requests)", err=True)
+            click.echo("devproxy: shutting down (finishing open requests; Ctrl+C again to "
+                       "cut them)", err=True)
         await server.stop()
 
 

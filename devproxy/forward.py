@@ -23,7 +23,7 @@ from .config import Route, Target
 from .headers import request_headers, response_headers
 from .paths import upstream_path
 from .pool import Broken, Connection, Pool, broken_error
-from .state import CAPTURES, STREAMING
+from .state import CAPTURES, EVENT_STREAMS, STREAMING
 from .upstream import Outages, response_timeout_error
 
 logger = logging.getLogger(__name__)
@@ -298,6 +298,21 @@ async def _relay(
         record.status = response.status
         record.browser_response = _head_as_sent(response)
         request.app[CAPTURES].done(record)
+    streams = None
+    if upstream.get("Content-Type", "").lower().startswith("text/event-stream"):
+        # Never ends by itself: shutdown ends it cleanly instead of waiting for it.
+        streams = request.app[EVENT_STREAMS]
+        streams.add(conn.end_body)
+    try:
+        return await _stream_body(request, conn, route, record, response)
+    finally:
+        if streams is not None:
+            streams.discard(conn.end_body)
+
+
+async def _stream_body(request: web.Request, conn: Connection, route: Route,
+                       record: Record | None, response: ProxiedResponse
+                       ) -> web.StreamResponse:
     while True:
         try:
             chunk = await conn.read()

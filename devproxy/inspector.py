@@ -30,7 +30,7 @@ from yarl import URL
 from .capture import Captures, Record, har
 from .config import RESERVED_PREFIX
 from .headers import HOP_BY_HOP
-from .state import CAPTURES, CLIENT, LIVE
+from .state import CAPTURES, CLIENT, EVENT_STREAMS, LIVE
 
 _UI = "inspector_ui"
 _FILES = {"": ("index.html", "text/html"), "app.js": ("app.js", "text/javascript"),
@@ -38,6 +38,7 @@ _FILES = {"": ("index.html", "text/html"), "app.js": ("app.js", "text/javascript
 _HEARTBEAT = 15.0  # seconds between SSE comments that keep idle streams open
 _PROGRESS = 1.0  # seconds between updates of a request still open (a stream, a socket)
 _QUEUE = 1000  # events a slow page may fall behind before it misses some
+_END: tuple[str, dict[str, Any]] = ("end", {})  # put in a page's queue: its feed ends
 
 
 async def serve(request: web.Request) -> web.StreamResponse:
@@ -121,6 +122,14 @@ async def _events(request: web.Request, captures: Captures) -> web.StreamRespons
     if request.method == "HEAD":
         return response  # the head is all a HEAD gets; waiting would hold the connection
     captures.listeners.append(listener)
+
+    def end() -> None:  # devproxy is stopping: the page's EventSource reconnects later
+        while queue.full():
+            queue.get_nowait()
+        queue.put_nowait(_END)
+
+    streams = request.app[EVENT_STREAMS]
+    streams.add(end)
     loop = asyncio.get_running_loop()
     # What each request still open (a stream, a socket) was last shown with: it is told
     # again as it moves, at most every _PROGRESS, not only when it ends.
@@ -131,10 +140,13 @@ async def _events(request: web.Request, captures: Captures) -> web.StreamRespons
         while True:
             wait = min(progress + _PROGRESS, written + _HEARTBEAT) - loop.time()
             try:
-                event, data = await asyncio.wait_for(queue.get(), max(wait, 0))
+                item = await asyncio.wait_for(queue.get(), max(wait, 0))
             except TimeoutError:
                 pass
             else:
+                if item is _END:
+                    break
+                event, data = item
                 await response.write(f"event: {event}\ndata: {json.dumps(data)}\n\n".encode())
                 written = loop.time()
             if loop.time() >= progress + _PROGRESS:
@@ -151,6 +163,7 @@ async def _events(request: web.Request, captures: Captures) -> web.StreamRespons
         pass
     finally:
         captures.listeners.remove(listener)
+        streams.discard(end)
     return response
 
 

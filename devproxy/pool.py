@@ -396,6 +396,16 @@ class Connection(asyncio.Protocol):
             self.transport.resume_reading()
         return piece
 
+    def end_body(self) -> None:
+        """Stop relaying this response here (an event stream at shutdown): ``read``
+        returns b"" as if the body had ended, and the connection closes, never reused,
+        since the rest of the body is still on its way."""
+        self._body.clear()
+        self._buffered = 0
+        self.complete = True
+        self.close()
+        self._wake_body()
+
     def close(self) -> None:
         self.reusable = False
         self.deadline = None

@@ -9,6 +9,7 @@ these keys, which belong to one app.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -90,6 +91,33 @@ class Live:
         return old
 
 
+class EventStreams:
+    """The open responses that never end by themselves: relayed event streams and the
+    inspector's live feed. Each registers how to end it; shutdown ends them all at once.
+
+    Waiting out the shutdown timeout for them would only delay Ctrl+C (by the whole
+    timeout whenever the inspector page is open): they have no last byte to wait for, and
+    an ``EventSource`` reconnects after its stream ends (HTML Living Standard §9.2.3).
+    """
+
+    __slots__ = ("_enders",)
+
+    def __init__(self) -> None:
+        self._enders: set[Callable[[], None]] = set()
+
+    def add(self, end: Callable[[], None]) -> None:
+        self._enders.add(end)
+
+    def discard(self, end: Callable[[], None]) -> None:
+        self._enders.discard(end)
+
+    async def end_all(self, app: web.Application) -> None:
+        """``on_shutdown`` hook: end every stream now, each with its proper last chunk."""
+        enders, self._enders = self._enders, set()
+        for end in enders:
+            end()
+
+
 LIVE = web.AppKey("live", Live)
 POOL = web.AppKey("pool", Pool)  # plain HTTP to backends
 # aiohttp's client, for what ``pool`` doesn't do: WebSocket upgrades, inspector replays.
@@ -99,4 +127,5 @@ CAPTURES = web.AppKey("captures", Captures)  # present only while the inspector 
 RECORD = web.RequestKey("record", Record)  # the request's inspector record, if captured
 # A relayed stream once its head is sent: what a cancelled handler logs.
 STREAMING = web.RequestKey("streaming", web.StreamResponse)
+EVENT_STREAMS = web.AppKey("event_streams", EventStreams)
 WARNED_HOSTS = web.AppKey("warned_hosts", set[str])  # refused Host names already logged

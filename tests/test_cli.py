@@ -170,6 +170,41 @@ async def test_up_serves_then_exits_zero_on_sigterm_after_finishing_requests(
     assert "GET /slow -> / 200" in log
 
 
+async def test_a_second_ctrl_c_cuts_the_requests_the_first_one_waits_for(
+        aiohttp_server, running) -> None:
+    arrived, release = asyncio.Event(), asyncio.Event()
+
+    async def slow(request: web.Request) -> web.Response:
+        arrived.set()
+        await release.wait()
+        return web.Response(text="finished")
+
+    app = web.Application()
+    app.router.add_get("/slow", slow)
+    backend = await aiohttp_server(app)
+    proc = await start_up("--listen", "127.0.0.1:0", "--route",
+                          f"/=http://127.0.0.1:{backend.port}")
+    running.append(proc)
+    try:
+        async with aiohttp.ClientSession() as session:
+            pending = asyncio.create_task(session.get(proc.url + "/slow"))
+            await asyncio.wait_for(arrived.wait(), 10)
+            proc.process.send_signal(signal.SIGINT)
+            assert proc.process.stderr is not None
+            async with asyncio.timeout(10):  # past the banner's last lines
+                while b"Ctrl+C again" not in await proc.process.stderr.readline():
+                    pass
+            proc.process.send_signal(signal.SIGINT)
+            # The default shutdown timeout is 5 s: the exit comes long before it.
+            code = await asyncio.wait_for(proc.process.wait(), 3)
+            with pytest.raises(aiohttp.ClientError):
+                await pending
+    finally:
+        release.set()
+    assert code == 0
+    assert "stopping now (open requests cut)" in (await proc.process.stderr.read()).decode()
+
+
 async def test_a_port_in_use_is_a_one_line_error(running) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

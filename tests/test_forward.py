@@ -622,16 +622,16 @@ async def test_stopping_lets_a_stream_run_for_the_shutdown_timeout_not_twice_tha
     # aiohttp waits the timeout, then "cancels" and waits it again; its cancel does not
     # reach a handler relaying a stream, which then ran for twice the timeout.
     async def handler(request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
         await response.prepare(request)
-        await response.write(b"data: one\n\n")
-        await asyncio.Event().wait()  # an endless stream
+        await response.write(b"{}\n")
+        await asyncio.Event().wait()  # a download that never ends
         return response
 
     backend = await backend_factory(handler)
     proxy = await proxy_factory(route("/", backend.url), shutdown_timeout=1.0)
     async with client.get(proxy.url + "/events") as resp:
-        assert await resp.content.readline() == b"data: one\n"
+        assert await resp.content.readline() == b"{}\n"
         loop = asyncio.get_running_loop()
         began = loop.time()
         with caplog.at_level(logging.INFO, logger="devproxy.access"):
@@ -641,6 +641,59 @@ async def test_stopping_lets_a_stream_run_for_the_shutdown_timeout_not_twice_tha
     # devproxy cut it, not the browser.
     [line] = [r.getMessage() for r in caplog.records if r.name == "devproxy.access"]
     assert line.startswith("GET /events -> / 200 ") and line.endswith(" (cut at shutdown)")
+
+
+async def test_stopping_ends_event_streams_at_once_each_with_its_last_chunk(
+        backend_factory, proxy_factory, client, caplog):
+    # An event stream has no end to wait for: with the inspector page open, every Ctrl+C
+    # waited the whole shutdown timeout. Both the relayed stream and the inspector's own
+    # feed end cleanly (an EventSource then reconnects), long before the timeout.
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "Text/Event-Stream"})
+        await response.prepare(request)
+        await response.write(b"data: one\n\n")
+        await asyncio.Event().wait()  # an endless stream
+        return response
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/", backend.url), shutdown_timeout=60.0)
+    async with client.get(proxy.url + "/events") as relayed, \
+            client.get(proxy.url + "/__devproxy/api/events") as feed:
+        assert await relayed.content.readline() == b"data: one\n"
+        assert await feed.content.readline() == b": devproxy inspector\n"
+        with caplog.at_level(logging.INFO, logger="devproxy.access"):
+            await asyncio.wait_for(proxy.server.stop(), 10)
+        # Read to the end: a cut-off chunked body would raise ClientPayloadError here.
+        assert await relayed.content.read() == b"\n"
+        await feed.content.read()
+    [line] = [r.getMessage() for r in caplog.records if r.name == "devproxy.access"]
+    assert line.startswith("GET /events -> / 200 "), line
+
+
+async def test_hurrying_a_stop_cuts_what_it_waits_for(backend_factory, proxy_factory):
+    # A second Ctrl+C: a request the backend is still working on is cut at once, not
+    # waited for until the shutdown timeout.
+    arrived, release = asyncio.Event(), asyncio.Event()
+
+    async def handler(request: web.Request) -> web.Response:
+        arrived.set()
+        await release.wait()
+        return web.Response(text="late")
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/", backend.url), shutdown_timeout=60.0)
+    pending = asyncio.create_task(raw_exchange(
+        proxy.port, b"GET /slow HTTP/1.1\r\nHost: localhost\r\n\r\n", wait=10))
+    try:
+        await asyncio.wait_for(arrived.wait(), 10)
+        stopping = asyncio.create_task(proxy.server.stop())
+        await asyncio.sleep(0.2)
+        assert not stopping.done()  # waiting for the request, as it should at first
+        proxy.server.hurry()
+        await asyncio.wait_for(stopping, 10)
+        assert await pending == b""  # closed with no answer
+    finally:
+        release.set()
 
 
 async def test_an_http_1_0_keep_alive_client_gets_a_streamed_body_ended_by_close(
