@@ -232,6 +232,7 @@ async def upstream_failure(
     return problem_response(
         request, err.status_hint, title, err.detail, hint=err.hint, facts=facts,
         items=attempts, items_title="Addresses tried",
+        reloads=err.kind == "refused" and request.method == "GET",
     )
 
 

@@ -34,6 +34,7 @@ def problem_response(
     facts: Mapping[str, str] | None = None,
     items: Sequence[str] = (),
     items_title: str = "",
+    reloads: bool = False,
 ) -> web.Response:
     """Build a devproxy error response.
 
@@ -45,10 +46,12 @@ def problem_response(
         facts: labelled values (route, target, ...), shown in order.
         items: a list to show (addresses tried, configured routes).
         items_title: the list's heading.
+        reloads: the HTML page reloads itself once the same URL answers with another
+            status (a dev server restarting), as the dev server's own client would.
     """
     facts = facts or {}
     if wants_html(request.headers):
-        body = _html(status, title, detail, hint, facts, items, items_title)
+        body = _html(status, title, detail, hint, facts, items, items_title, reloads)
         return web.Response(status=status, text=body, content_type="text/html")
     doc: dict[str, object] = {"type": "about:blank", "title": title, "status": status,
                               "detail": detail}
@@ -61,9 +64,27 @@ def problem_response(
                         content_type=PROBLEM_JSON)
 
 
+# A page left on a refused backend (Vite 5's client reloads as soon as its ping gets any
+# answer, a 502 included) comes back by itself when the dev server does. HEAD, so the
+# backend does no more than for a GET; backing off, so a tab left open on a stopped
+# server adds a log line every few seconds, not every second, and stops after an hour.
+_RELOADS = """<p class="reloads">This page reloads itself when the backend answers again.</p>
+<script>
+(async () => {
+  for (let i = 0, wait = 1000; i < 720; i++, wait = Math.min(wait * 1.5, 5000)) {
+    await new Promise((done) => setTimeout(done, wait));
+    try {
+      const answer = await fetch(location.href, {method: "HEAD", cache: "no-store"});
+      if (answer.status !== {status}) { location.reload(); return; }
+    } catch (ignored) { /* devproxy itself is restarting: try again */ }
+  }
+})();
+</script>"""
+
+
 def _html(
     status: int, title: str, detail: str, hint: str, facts: Mapping[str, str],
-    items: Sequence[str], items_title: str,
+    items: Sequence[str], items_title: str, reloads: bool = False,
 ) -> str:
     esc = html.escape
     rows = "".join(f"<tr><th>{esc(k)}</th><td><code>{esc(v)}</code></td></tr>"
@@ -73,6 +94,8 @@ def _html(
         lis = "".join(f"<li><code>{esc(i)}</code></li>" for i in items)
         listing = f"<h2>{esc(items_title)}</h2><ul>{lis}</ul>"
     hint_html = f'<p class="hint">{esc(hint)}</p>' if hint else ""
+    if reloads:
+        hint_html += _RELOADS.replace("{status}", str(status))
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{status} {esc(title)} · devproxy</title>
 <style>
@@ -81,7 +104,7 @@ body{{font:15px/1.5 system-ui,sans-serif;max-width:46rem;margin:3rem auto;paddin
 h1{{font-size:1.4rem}} .status{{color:#b42318}} th{{text-align:left;padding-right:1rem;color:#555}}
 code{{background:#f3f3f3;padding:.1rem .3rem;border-radius:3px}}
 .hint{{background:#fff8e1;border-left:4px solid #f0b400;padding:.6rem .8rem}}
-footer{{margin-top:2rem;color:#888;font-size:.85rem}}
+footer{{margin-top:2rem;color:#888;font-size:.85rem}} .reloads{{color:#555}}
 </style></head><body>
 <h1><span class="status">{status}</span> {esc(title)}</h1>
 <p>{esc(detail)}</p>{hint_html}<table>{rows}</table>{listing}

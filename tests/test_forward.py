@@ -381,6 +381,11 @@ async def test_backend_down_gives_an_html_page_to_a_browser_navigation(
     assert "Backend not reachable" in text
     assert f"127.0.0.1:{port}" in text
     assert "::1 only" in text  # the hint for a backend that listens on the other family
+    assert "reloads itself" in text  # a GET page comes back with the backend (e2e test)
+    async with client.post(proxy.url + "/", headers={"Accept": "text/html"}) as resp:
+        # Reloading a POST would send the form again: that page stays as it is.
+        assert "Backend not reachable" in (text := await resp.text())
+        assert "reloads itself" not in text and "<script" not in text
 
 
 async def test_an_outage_is_logged_once_and_its_end_once(backend_factory, proxy_factory, client,
