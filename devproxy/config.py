@@ -41,20 +41,41 @@ class Listen:
 
     @property
     def is_loopback(self) -> bool:
-        if self.host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(self.host).is_loopback
-        except ValueError:
-            pass
-        try:  # the shorthands the resolver takes for IPv4, such as 127.1
-            return ipaddress.IPv4Address(socket.inet_aton(self.host)).is_loopback
-        except OSError:
+        mine = _address(self.host)
+        return mine == "localhost" or (not isinstance(mine, str) and mine.is_loopback)
+
+    def reached_by(self, target: Target) -> bool:
+        """Whether requests for ``target`` would come back to this address: a route that
+        loops to devproxy itself (``devproxy init`` for webpack once wrote one)."""
+        if target.scheme != "http" or target.port != self.port or self.port == 0:
             return False
+        mine, theirs = _address(self.host), _address(target.host)
+        if mine == theirs:
+            return True
+        if theirs == "localhost":  # either family: it reaches whichever loopback is bound
+            return self.is_loopback or self.host in ("0.0.0.0", "::")
+        if isinstance(theirs, str) or not theirs.is_loopback:
+            return False  # a name or another machine's address: cannot be known here
+        # On Linux "::" takes IPv4 too; "0.0.0.0" only IPv4; "localhost" binds either.
+        return (mine == "localhost" or self.host == "::"
+                or (self.host == "0.0.0.0" and theirs.version == 4))
 
     def __str__(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"
+
+
+def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | str:
+    """``host`` as an IP address if it is one (the resolver's IPv4 shorthands, such as
+    127.1, included), else as a lower-case name."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:
+        return host.lower()
 
 
 @dataclass(frozen=True, slots=True)

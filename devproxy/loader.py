@@ -147,10 +147,10 @@ def config_from_flags(
     Raises:
         ConfigError: a flag is malformed; the message quotes the flag.
     """
-    return Config(
+    return _no_loops(Config(
         listen=_flag_listen(listen) or Listen(DEFAULT_LISTEN_HOST, DEFAULT_LISTEN_PORT),
         routes=_flag_routes(routes, change_origin, base_dir or Path.cwd(), None),
-    )
+    ), "--route")
 
 
 def with_overrides(
@@ -167,7 +167,27 @@ def with_overrides(
     extra = {r.path: r for r in _flag_routes(routes, change_origin, base_dir or Path.cwd(),
                                              config.cors)}
     merged = tuple(extra.pop(r.path, r) for r in config.routes) + tuple(extra.values())
-    return replace(config, listen=_flag_listen(listen) or config.listen, routes=merged)
+    if listen is None and not routes:
+        return config
+    return _no_loops(replace(config, listen=_flag_listen(listen) or config.listen,
+                             routes=merged), "--listen" if not routes else "--route"
+                     if listen is None else "--listen/--route")
+
+
+def _no_loops(config: Config, cause: str) -> Config:
+    """``config``, unless a route's target is devproxy's own address (``cause``: the flags
+    that made it so); the file's own routes were checked at their line."""
+    for route in config.routes:
+        if route.target is not None and config.listen.reached_by(route.target):
+            raise ConfigError(f"{cause}: " + _loop_message(f"route {route.path}", route,
+                                                           config.listen))
+    return config
+
+
+def _loop_message(where: str, route: Route, listen: Listen) -> str:
+    return (f"{where}: {route.target} is devproxy's own address (listen: {listen}), so "
+            f"every request would come back to devproxy in a loop; point it at your dev "
+            f"server's port, or move listen to another port")
 
 
 def _flag_listen(listen: str | None) -> Listen | None:
@@ -282,11 +302,12 @@ class _Builder:
         if items is not None and not items:
             self.n.problem(f["routes"], "routes: the list is empty; add at least one route")
         first_line: dict[str, int] = {}  # normalised path -> line of its route
-        routes = [self._route(item, f"routes[{i}]", cors, first_line)
+        listen = listen or Listen(DEFAULT_LISTEN_HOST, DEFAULT_LISTEN_PORT)
+        routes = [self._route(item, f"routes[{i}]", cors, first_line, listen)
                   for i, item in enumerate(items or ())]
         if self.n.failed_since(before):
             return None
-        return Config(listen=listen or Listen(DEFAULT_LISTEN_HOST, DEFAULT_LISTEN_PORT),
+        return Config(listen=listen,
                       routes=tuple(r for r in routes if r is not None), cors=cors,
                       allowed_hosts=hosts, any_host=any_host, limits=limits,
                       inspector=inspector)
@@ -337,7 +358,7 @@ class _Builder:
         return self.n.parsed(node, "listen", parse_listen, "HOST:PORT such as 127.0.0.1:8080")
 
     def _route(self, node: yaml.Node, where: str, cors: CorsPolicy | None,
-               first_line: dict[str, int]) -> Route | None:
+               first_line: dict[str, int], listen: Listen) -> Route | None:
         before = len(self.n.problems)
         f = self.n.mapping(node, where, ROUTE_KEYS, "a route, such as {path: /api, target: "
                                                     "'http://127.0.0.1:3000'}")
@@ -368,6 +389,8 @@ class _Builder:
                           dotfiles=self.n.flag(f, "dotfiles", where, False), line=line)
         else:
             route = self._target_route(f, where, line, cors)
+            if route.target is not None and listen.reached_by(route.target):
+                self.n.problem(f["target"], _loop_message(f"{where}.target", route, listen))
         if path is None or self.n.failed_since(before):
             return None
         return replace(route, path=path)

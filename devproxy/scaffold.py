@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from .importers import Imported, ImportedRoute, server_port
 
@@ -42,7 +43,14 @@ class Detected:
 SUBFOLDERS = ("", "frontend", "client", "web", "ui", "backend", "server", "api")
 PROJECT_FILES = ("package.json", "angular.json", "manage.py", "requirements.txt",
                  "pyproject.toml", "Pipfile", "Gemfile", "vite.config.ts", "vite.config.js",
-                 "vite.config.mjs", "vite.config.mts")
+                 "vite.config.mjs", "vite.config.mts", "webpack.config.js",
+                 "webpack.config.cjs", "webpack.config.mjs", "webpack.config.ts")
+# The dev server's own port setting, where its config file has one: (package, file name
+# prefix, the object holding ``port``).
+_PORT_SETTINGS = {"vite": ("vite.config.", "server"),
+                  "webpack-dev-server": ("webpack.config.", "devServer")}
+# devproxy's port: the usual one, unless the project's servers use it (webpack's default).
+_LISTEN_PORTS = (8080, 8081, 8082, 8090)
 BUILD_FOLDERS = ("dist", "build", "public")  # a built site, if no dev server is found
 
 
@@ -66,8 +74,8 @@ def detect(files: Mapping[str, str], folders: tuple[str, ...] = ()) -> Detected:
         where = f"{folder}/package.json" if folder else "package.json"
         for dep, name, port in _FRONTENDS:
             if frontend is None and dep in deps:
-                if dep == "vite":
-                    port = _vite_port(files, folder) or port
+                if dep in _PORT_SETTINGS:
+                    port = _config_port(files, folder, *_PORT_SETTINGS[dep]) or port
                 frontend = Server(name, port, f"{dep} in {where}")
         for dep, name, port in _NODE_BACKENDS:
             if backend is None and dep in deps and (frontend is None or
@@ -113,11 +121,11 @@ def _json(text: str) -> dict[str, object]:
     return value if isinstance(value, dict) else {}
 
 
-def _vite_port(files: Mapping[str, str], folder: str) -> int | None:
+def _config_port(files: Mapping[str, str], folder: str, prefix: str, key: str) -> int | None:
     for path, text in files.items():
         where, _, name = path.rpartition("/")
-        if where == folder and name.startswith("vite.config."):
-            port = server_port(text, "server")
+        if where == folder and name.startswith(prefix):
+            port = server_port(text, key)
             if port:
                 return port
     return None
@@ -125,10 +133,10 @@ def _vite_port(files: Mapping[str, str], folder: str) -> int | None:
 
 _HEADER = """\
 # devproxy.yaml, written by `devproxy init`{source}.
-# Run `devproxy up`, then open http://127.0.0.1:8080 instead of your dev server's URL:
+# Run `devproxy up`, then open http://127.0.0.1:{port} instead of your dev server's URL:
 # the browser sees one origin, so there is no CORS to fix. `devproxy check` validates
 # this file; every key is described in devproxy.yaml.example and the README.
-listen: 127.0.0.1:8080
+listen: 127.0.0.1:{port}
 
 routes:
 """
@@ -136,10 +144,11 @@ routes:
 
 def render(detected: Detected) -> str:
     """A config for what ``detect`` found; placeholders (commented) where it found nothing."""
-    lines = [_HEADER.format(source="")]
+    backend, frontend = detected.backend, detected.frontend
+    taken = {backend.port if backend else 3000, frontend.port if frontend else 5173}
+    lines = [_HEADER.format(source="", port=_listen_port(taken))]
     for note in detected.notes:
         lines.append(f"  # NOTE: {note}\n")
-    backend, frontend = detected.backend, detected.frontend
     if backend is not None:
         lines.append(f"  # {backend.name} (found: {backend.why})\n"
                      f"  - path: /api\n    target: http://localhost:{backend.port}\n")
@@ -165,8 +174,21 @@ def _relative(folder: str) -> str:
     return folder if folder.startswith((".", "/")) else "./" + folder
 
 
+def _listen_port(taken: set[int]) -> int:
+    return next((port for port in _LISTEN_PORTS if port not in taken), max(taken) + 1)
+
+
+def _port_of(url: str) -> int:
+    try:
+        return urlsplit(url).port or 80
+    except ValueError:
+        return 80
+
+
 def render_imported(imported: Imported) -> str:
-    lines = [_HEADER.format(source=f" from {imported.source}")]
+    taken = {imported.frontend_port} | {_port_of(r.target) for r in imported.routes
+                                        if r.target.startswith("http://")}
+    lines = [_HEADER.format(source=f" from {imported.source}", port=_listen_port(taken))]
     for warning in imported.warnings:
         lines.append(f"  # NOT IMPORTED or changed: {warning}\n")
     for route in imported.routes:

@@ -144,6 +144,7 @@ def test_imported_config_puts_the_tools_own_dev_server_on_slash(name: str, text:
     what, port = frontend.rsplit("-", 1)
     assert root.target is not None and root.target.port == int(port)
     assert f"# Your {what}," in rendered
+    assert config.listen.port != root.target.port  # parse_config refuses a loop, too
 
 
 def test_imported_paths_that_would_not_load_are_named_not_written() -> None:
@@ -223,6 +224,12 @@ def test_unreadable_imports_say_why(name: str, text: str, message: str) -> None:
     ({"package.json": json.dumps({"dependencies": {"react-scripts": "5", "express": "4"}})},
      ("Create React App", 3000), ("Express", 3000)),
     ({"Gemfile": "gem 'rails', '~> 8.0'"}, None, ("Rails", 3000)),
+    # webpack's default port is devproxy's: devproxy moves aside, never loops to itself.
+    ({"package.json": json.dumps({"devDependencies": {"webpack-dev-server": "5"}})},
+     ("webpack", 8080), None),
+    ({"package.json": json.dumps({"devDependencies": {"webpack-dev-server": "5"}}),
+      "webpack.config.js": "module.exports = { devServer: { port: 9000, client: { "
+                           "webSocketURL: { port: 1 } } } }"}, ("webpack", 9000), None),
     ({}, None, None),
 ])
 def test_detect_and_render_a_config_that_loads(files, frontend, backend) -> None:
@@ -240,6 +247,8 @@ def test_detect_and_render_a_config_that_loads(files, frontend, backend) -> None
         assert targets["/api"] == backend[1]
     if frontend and backend and frontend[1] == backend[1]:
         assert "both default to port" in text
+    assert config.listen.port not in targets.values()
+    assert f"open http://127.0.0.1:{config.listen.port} instead" in text
 
 
 @pytest.mark.e2e

@@ -577,3 +577,41 @@ def test_any_text_gives_a_config_or_a_config_error(text: str) -> None:
 def test_a_loopback_listen_address_is_known_in_each_spelling(host: str, loopback: bool) -> None:
     # 127.1 is 127.0.0.1 to the resolver: no "anyone on your network" warning for it.
     assert Listen(host, 8080).is_loopback is loopback
+
+
+@pytest.mark.parametrize(("listen", "target", "loops"), [
+    ("127.0.0.1:8080", "http://localhost:8080", True),
+    ("127.0.0.1:8080", "http://127.1:8080", True),  # the resolver's shorthand
+    ("localhost:8080", "http://[::1]:8080", True),
+    ("0.0.0.0:8080", "http://127.0.0.2:8080", True),
+    ("[::]:8080", "http://[::1]:8080", True),
+    ("127.0.0.1:80", "http://localhost", True),
+    ("127.0.0.1:8080", "http://localhost:8081", False),
+    ("127.0.0.1:8080", "https://localhost:8080", False),  # not a loop: a TLS mistake
+    ("[::1]:8080", "http://127.0.0.1:8080", False),  # another address
+    ("127.0.0.1:8080", "http://127.0.0.2:8080", False),
+    ("0.0.0.0:8080", "http://[::1]:8080", False),
+    ("0.0.0.0:8080", "http://example.test:8080", False),  # cannot be known
+    ("127.0.0.1:0", "http://127.0.0.1:0", False),
+])
+def test_a_route_to_devproxys_own_address_is_refused_at_its_line(
+        listen: str, target: str, loops: bool) -> None:
+    # Every request would come back to devproxy and queue behind itself until the
+    # browser gave up (a webpack config from `devproxy init` once did this).
+    text = f"listen: '{listen}'\nroutes:\n  - path: /\n    target: '{target}'\n"
+    if not loops:
+        parse(text)
+        return
+    error = only_error(text)
+    assert str(error).startswith("devproxy.yaml:4:13: routes[0].target: ")
+    assert "devproxy's own address" in str(error) and "loop" in str(error)
+
+
+def test_flags_that_make_a_loop_are_refused_naming_the_flags() -> None:
+    with pytest.raises(ConfigError, match=r"^--route: route /: http://127.0.0.1:9000 is "
+                                          r"devproxy's own address"):
+        config_from_flags(["/=http://127.0.0.1:9000"], listen="9000")
+    config = parse("listen: 127.0.0.1:9000\nroutes: [{path: /, target: 'http://localhost:8080'}]")
+    with pytest.raises(ConfigError, match=r"^--listen: route /: .* \(listen: 127.0.0.1:8080\)"):
+        with_overrides(config, listen="8080")
+    assert with_overrides(config, listen="8081").listen == Listen("127.0.0.1", 8081)
