@@ -225,11 +225,14 @@ class Record:
             self.response_body_cut = True
 
     def message(self, up: bool, start: bytes, size: int) -> None:
-        """A WebSocket message of ``size`` bytes went by; ``start`` is its beginning."""
+        """A WebSocket message of ``size`` bytes (its frames' payloads, as on the wire)
+        went by; ``start`` is its beginning. Its bytes count as the body's each way."""
         if up:
             self.ws_up += 1
+            self.bytes_in += size
         else:
             self.ws_down += 1
+            self.bytes_out += size
         if self.messages is None:
             self.messages = []
         self.messages.append({"up": up, "at": time.time(), "size": size,

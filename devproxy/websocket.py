@@ -439,6 +439,8 @@ async def _splice(request: web.Request, route: Route, conn: Connection, head: h1
         if not splice.ended.done():
             splice.abort()
         registry.discard(splice)
+        # The access line counts what the browser got, as nginx's $body_bytes_sent does.
+        response.body_sent = stats.down.bytes
         _log_closed(stats)
     return response
 

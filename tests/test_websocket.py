@@ -778,7 +778,9 @@ async def test_a_socket_that_ends_is_logged_and_recorded_as_ended_not_abandoned(
         await asyncio.sleep(0.01)
     [line] = [r.getMessage() for r in caplog.records if r.name == "devproxy.access"]
     assert " 101 " in line and "went away" not in line, line
+    assert line.endswith(" 2B"), line  # the echoed "hi", as nginx counts a socket's bytes
     async with client.get(proxy.url + "/__devproxy/api/requests") as resp:
         [record] = await resp.json()
     assert (record["status"], record["error"]) == (101, "")
+    assert (record["bytes_in"], record["bytes_out"]) == (2, 2)
     assert record["duration_ms"] is not None
