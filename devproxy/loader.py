@@ -507,7 +507,7 @@ class _Builder:
             origins=origins or (), credentials=credentials,
             methods=self._names(f, "methods", where, upper=True),
             headers=self._names(f, "headers", where),
-            expose=self._names(f, "expose", where) or (),
+            expose=self._names(f, "expose", where, credentials=credentials) or (),
             max_age=self.n.integer(f["max_age"], f"{where}.max_age") if "max_age" in f else None,
             private_network=self.n.flag(f, "private_network", where, False),
             backend_cors=backend_cors, line=node.start_mark.line + 1,
@@ -532,12 +532,34 @@ class _Builder:
                    for i, item in enumerate(items or ())]
         return tuple(o for o in origins if o is not None) if items and all(origins) else None
 
-    def _names(self, f: dict[str, yaml.Node], key: str, where: str,
-               upper: bool = False) -> tuple[str, ...] | None:
+    def _names(self, f: dict[str, yaml.Node], key: str, where: str, upper: bool = False,
+               credentials: bool = False) -> tuple[str, ...] | None:
+        """A list of methods or header names. ``'*'`` (as the ``cors`` packages spell
+        "any") is what leaving ``methods`` or ``headers`` out means: devproxy then names
+        in each preflight answer what was asked, which works with credentials too, where
+        a literal ``*`` does not (Fetch §3.2.3). In ``expose`` it is the wildcard, which
+        credentials make literal: refused then."""
         if key not in f:
             return None
+        node = f[key]
+        items = [node] if isinstance(node, yaml.ScalarNode) and node.value == "*" \
+            else self.n.sequence(node, f"{where}.{key}") or []
+        stars = [item for item in items if getattr(item, "value", None) == "*"]
+        if stars and len(stars) < len(items):
+            self.n.problem(stars[0], f"{where}.{key}: '*' means any on its own and matches "
+                           f"nothing in a list: write {key}: '*', or list names without it")
+            return None
+        if stars and key != "expose":
+            return None
+        if stars and credentials:
+            self.n.problem(stars[0], f"{where}.expose: with credentials: true, browsers read "
+                           "'*' as a header literally named '*' and expose nothing: list the "
+                           "headers the page reads, e.g. expose: [X-Total-Count]")
+            return None
+        if stars:
+            return ("*",)
         names = [self.n.parsed(item, f"{where}.{key}[{i}]", _name, "a name")
-                 for i, item in enumerate(self.n.sequence(f[key], f"{where}.{key}") or ())]
+                 for i, item in enumerate(items)]
         return tuple(n.upper() if upper else n for n in names if n is not None)
 
 

@@ -23,8 +23,8 @@ from .loader import (
 
 _BOOL: dict[str, Any] = {"type": "boolean"}
 _SECONDS: dict[str, Any] = {"type": "number", "exclusiveMinimum": 0}
-_NAMES: dict[str, Any] = {"type": "array", "items": {"type": "string",
-                                                     "pattern": f"^{TOKEN_PATTERN}$"}}
+_NAMES: dict[str, Any] = {"oneOf": [{"const": "*"}, {"type": "array", "items": {
+    "type": "string", "pattern": f"^{TOKEN_PATTERN}$"}}]}  # "*" alone: any, as the loader reads
 
 
 def _object(properties: dict[str, Any], keys: tuple[str, ...], **extra: Any) -> dict[str, Any]:
@@ -44,9 +44,10 @@ def _cors() -> dict[str, Any]:
                                "items": {"type": "string",
                                          "pattern": r"^(null|https?://[^/?#]+)$"}}]},
         "credentials": {**_BOOL, "description": "Allow cookies and Authorization."},
-        "methods": {**_NAMES, "description": "Default: whatever the preflight asks for."},
-        "headers": {**_NAMES, "description": "Default: whatever the preflight asks for."},
-        "expose": {**_NAMES, "description": "Response headers JavaScript may read."},
+        "methods": {**_NAMES, "description": "Default, or '*': whatever the preflight asks for."},
+        "headers": {**_NAMES, "description": "Default, or '*': whatever the preflight asks for."},
+        "expose": {**_NAMES, "description": "Response headers JavaScript may read ('*': all, "
+                                            "without credentials)."},
         "max_age": {"type": "integer", "minimum": 0},
         "private_network": _BOOL,
         "backend_cors": {"enum": list(BACKEND_CORS_POLICIES)},

@@ -615,3 +615,29 @@ def test_flags_that_make_a_loop_are_refused_naming_the_flags() -> None:
     with pytest.raises(ConfigError, match=r"^--listen: route /: .* \(listen: 127.0.0.1:8080\)"):
         with_overrides(config, listen="8080")
     assert with_overrides(config, listen="8081").listen == Listen("127.0.0.1", 8081)
+
+
+@pytest.mark.parametrize(("block", "methods", "headers", "expose"), [
+    # "*" as the cors packages write it: any, which devproxy answers by name, as when
+    # the key is left out (a literal "*" is refused by browsers with credentials).
+    ("methods: ['*'], headers: '*'", None, None, ()),
+    ("methods: '*', expose: ['*'], credentials: false", None, None, ("*",)),
+    ("methods: [get, put]", ("GET", "PUT"), None, ()),
+])
+def test_cors_stars_mean_any(block: str, methods, headers, expose) -> None:
+    config = parse(f"cors: {{origins: [http://localhost:5173], {block}}}\n{ONE_ROUTE}")
+    assert config.cors is not None
+    assert (config.cors.methods, config.cors.headers, config.cors.expose) == (
+        methods, headers, expose)
+
+
+@pytest.mark.parametrize(("block", "message"), [
+    ("methods: [GET, '*']", "cors.methods: '*' means any on its own"),
+    ("headers: ['*', X-Token]", "cors.headers: '*' means any on its own"),
+    ("credentials: true, expose: '*'", "cors.expose: with credentials: true, browsers read "
+                                        "'*' as a header literally named '*'"),
+])
+def test_cors_stars_that_cannot_work_are_refused_at_their_column(block: str,
+                                                                 message: str) -> None:
+    error = only_error(f"cors: {{origins: [http://localhost:5173], {block}}}\n{ONE_ROUTE}")
+    assert str(error).startswith("devproxy.yaml:1:") and message in str(error), str(error)

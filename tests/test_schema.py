@@ -43,6 +43,8 @@ GOOD = [
     "listen: 8080\nroutes: [{path: /, target: 'https://example.com/v1', change_origin: true}]",
     "allowed_hosts: all\nroutes: [{path: /, target: 'http://a:1', cors: false}]",
     "cors: {origins: '*'}\nroutes: [{path: /, target: 'http://a:1'}]",
+    "cors: {origins: '*', methods: '*', headers: ['*'], expose: '*'}\n"
+    "routes: [{path: /, target: 'http://a:1'}]",
     "limits: {header_timeout: 2.5, upstream_connections: 0}\n"
     "routes: [{path: /, target: 'http://a:1', wait_for_backend: 3}]",
     "routes: [{path: /, target: 'http://a:1', headers: {X-Version: 2, X-Debug: true}}]",
