@@ -59,6 +59,13 @@ async def handle(request: web.Request) -> web.StreamResponse:
     try:
         if refusal is not None:
             response: web.StreamResponse = _refuse(request, refusal)
+            # CORS mode covers devproxy's refusals too, or the page sees a CORS failure
+            # instead of the reason (a Host not in allowed_hosts, say).
+            refused = snapshot.table.match(path) if "Origin" in request.headers else None
+            rules = (snapshot.cors.get(refused.route.path) if refused is not None
+                     else snapshot.fallback_cors)
+            if rules is not None and "Origin" in request.headers:
+                mark(request, rules)
         else:
             route = match.route if match is not None else None
             cors = snapshot.cors.get(route.path) if route else snapshot.fallback_cors

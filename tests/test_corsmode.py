@@ -49,6 +49,26 @@ async def test_refused_preflight_gets_403_without_cors_headers_and_a_log_line(
                for r in caplog.records)
 
 
+async def test_devproxys_own_refusals_carry_cors_headers_so_the_page_reads_why(
+        backend_factory, proxy_factory, client):
+    # A Host not in allowed_hosts: without CORS headers the page saw only "No
+    # 'Access-Control-Allow-Origin' header", and the hint reached the terminal alone.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/api", backend.url, cors=POLICY))
+    foreign = {"Host": "myapp.test", "Origin": FRONT}
+    async with client.get(proxy.url + "/api/items", headers=foreign) as resp:
+        assert resp.status == 403
+        assert resp.headers["Access-Control-Allow-Origin"] == FRONT
+        assert resp.headers["Access-Control-Allow-Credentials"] == "true"
+        assert "allowed_hosts" in await resp.text()
+    # An origin not listed still gets none: the refusal is no way round the allowlist.
+    async with client.get(proxy.url + "/api/items", headers={
+            **foreign, "Origin": "http://evil.example"}) as resp:
+        assert resp.status == 403
+        assert "Access-Control-Allow-Origin" not in resp.headers
+    assert backend.recorder.seen == []
+
+
 async def test_a_lower_case_method_is_refused_at_the_preflight_with_the_fix(
         backend_factory, proxy_factory, client):
     # Allowed here, the browser would send "patch", which devproxy's parser refuses with
