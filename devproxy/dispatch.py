@@ -220,6 +220,12 @@ async def _waiting(route: Route, attempt: Callable[[], Awaitable[web.StreamRespo
         await asyncio.sleep(_RETRY_EVERY)
 
 
+# The page's heading for each way a target failed (``UpstreamError.kind``).
+_TITLES = {"reset": "Backend closed the connection", "protocol": "Invalid response from backend",
+           "response-timeout": "Backend timed out", "connect-timeout": "Backend timed out",
+           "busy": "All connections to the backend busy"}
+
+
 async def upstream_failure(
     request: web.Request, route: Route, err: UpstreamError
 ) -> web.StreamResponse:
@@ -235,7 +241,7 @@ async def upstream_failure(
         tried = f" (tried {'; '.join(attempts)})" if attempts else ""
         logger.error("route %s -> %s: %s%s. %s", route.path, target.url, err.detail, tried,
                      err.hint)
-    title = "Backend timed out" if err.status_hint == 504 else "Backend not reachable"
+    title = _TITLES.get(err.kind, "Backend not reachable")
     return problem_response(
         request, err.status_hint, title, err.detail, hint=err.hint, facts=facts,
         items=attempts, items_title="Addresses tried",

@@ -22,9 +22,9 @@ from .capture import Record
 from .config import Route, Target
 from .headers import request_headers, response_headers
 from .paths import upstream_path
-from .pool import Broken, Connection, Pool, broken_error
+from .pool import Broken, Busy, Connection, Pool, broken_error
 from .state import CAPTURES, EVENT_STREAMS, STREAMING
-from .upstream import Outages, response_timeout_error
+from .upstream import Outages, busy_error, response_timeout_error
 
 logger = logging.getLogger(__name__)
 
@@ -199,6 +199,8 @@ class _Exchange:
                     self.finish()
                     raise
             raise AssertionError("unreachable")
+        except Busy as exc:
+            raise busy_error(self.target, exc.cap, exc.waited) from None
         except TimeoutError:
             raise response_timeout_error(self.target, response) from None
 

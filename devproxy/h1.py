@@ -217,9 +217,17 @@ def _frame(status: int, reason: str, headers: list[tuple[str, str]], lengths: li
         # remove before forwarding (a hint of smuggling).
         if lengths:
             headers = [(n, v) for n, v in headers if n.lower() != "content-length"]
-        final = codings.rsplit(",", 1)[-1].strip().lower()
-        if final == "chunked":
+        if codings == "chunked":  # the usual case, checked cheaply
             return Head(status, reason, headers, None, True, reusable)
+        listed = [c for c in (c.strip().lower() for c in codings.split(","))
+                  if c and c != "identity"]  # identity: an old way of saying none
+        if listed == ["chunked"]:
+            return Head(status, reason, headers, None, True, reusable)
+        if listed:
+            # §6.1: Transfer-Encoding is per hop. Passed on without it, a gzip coding's
+            # bytes would reach the browser as if they were the body.
+            raise ParseError(f"Transfer-Encoding {codings[:80]!r}: devproxy decodes only "
+                             "chunked, and cannot pass other transfer codings on")
         # §6.3 (4): a response whose final coding isn't chunked ends with the connection.
         return Head(status, reason, headers, None, False, False)
     if lengths:
@@ -227,6 +235,9 @@ def _frame(status: int, reason: str, headers: list[tuple[str, str]], lengths: li
         first = lengths[0]
         if not first.isdigit() or not first.isascii() or any(v != first for v in lengths):
             raise ParseError(f"invalid Content-Length {', '.join(lengths)[:80]!r}")
+        if len(lengths) > 1:  # §8.6: one value passed on, as browsers and aiohttp want
+            headers = [(n, v) for n, v in headers if n.lower() != "content-length"]
+            headers.append(("Content-Length", first))
         return Head(status, reason, headers, int(first), False, reusable)
     # §6.3 (8): no framing at all: the body runs to the connection's close.
     return Head(status, reason, headers, None, False, False)

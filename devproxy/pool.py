@@ -35,6 +35,15 @@ class Broken(Exception):
         self.closed = closed
 
 
+class Busy(TimeoutError):
+    """No place among a target's ``cap`` connections came free in time: every one was in
+    use, by streams that stay open (SSE, long polls) or slow requests."""
+
+    def __init__(self, cap: int, waited: float) -> None:
+        super().__init__(f"all {cap} connections busy for {waited:g}s")
+        self.cap, self.waited = cap, waited
+
+
 class Connection(asyncio.Protocol):
     """One connection to a backend, carrying one request/response at a time.
 
@@ -451,7 +460,7 @@ class Pool:
 
         Raises:
             UpstreamError: no connection could be opened.
-            TimeoutError: no place came free within ``wait_timeout``.
+            Busy: no place came free within ``wait_timeout``.
         """
         key = self.key(target, secure)
         conn = self._take_idle(key)
@@ -464,9 +473,11 @@ class Pool:
             try:
                 async with asyncio.timeout(wait_timeout):
                     await waiter
-            except BaseException:
+            except BaseException as exc:
                 if waiter.done() and not waiter.cancelled():
                     self._wake(key)  # pass the turn on
+                if isinstance(exc, TimeoutError):
+                    raise Busy(cap, wait_timeout) from None
                 raise
             conn = self._take_idle(key)
             if conn is not None:

@@ -222,6 +222,17 @@ def _connection_failed(target: Target, exc: BaseException) -> UpstreamError:
     )
 
 
+def busy_error(target: Target, cap: int, seconds: float) -> UpstreamError:
+    """The 504 for a request that waited in vain for one of a target's connections."""
+    return UpstreamError(
+        504, "busy",
+        f"all {cap} connections to {target.authority} stayed in use for {seconds:g}s, so "
+        f"the request was never sent (limits.upstream_connections: {cap})",
+        "open streams (SSE, long polls) each hold a connection: raise "
+        "limits.upstream_connections, or set it to 0 for no cap",
+    )
+
+
 def response_timeout_error(target: Target, seconds: float) -> UpstreamError:
     """The 504 for a backend that took longer than ``timeout.response`` to answer."""
     return UpstreamError(

@@ -37,8 +37,23 @@ def test_a_response_without_framing_runs_to_the_close() -> None:
     assert parsed.length is None and not parsed.chunked and not parsed.reusable
 
 
-def test_a_final_coding_other_than_chunked_runs_to_the_close() -> None:
-    parsed = head("HTTP/1.1 200 OK\nTransfer-Encoding: chunked, gzip")
+@pytest.mark.parametrize("codings", ["chunked, gzip", "gzip, chunked", "gzip",
+                                     "chunked, chunked"])
+def test_transfer_codings_other_than_chunked_are_refused_not_passed_on_undecoded(
+        codings: str) -> None:
+    # RFC 9112 §6.1: per hop. Dropping the field and relaying the bytes handed the
+    # browser gzip bytes as if they were the body.
+    with pytest.raises(h1.ParseError, match="decodes only chunked"):
+        head(f"HTTP/1.1 200 OK\nTransfer-Encoding: {codings}")
+
+
+@pytest.mark.parametrize("codings", ["Chunked", " chunked ", "identity, chunked"])
+def test_chunked_alone_in_any_spelling_is_chunked(codings: str) -> None:
+    assert head(f"HTTP/1.1 200 OK\nTransfer-Encoding: {codings}").chunked
+
+
+def test_identity_alone_runs_to_the_close() -> None:
+    parsed = head("HTTP/1.1 200 OK\nTransfer-Encoding: identity")
     assert not parsed.chunked and parsed.length is None and not parsed.reusable
 
 
@@ -64,8 +79,11 @@ def test_connection_reuse_follows_version_and_connection_options(fields: str,
     assert head(fields + "\nContent-Length: 0").reusable is reusable
 
 
-def test_identical_repeated_content_lengths_are_one_length() -> None:
-    assert head("HTTP/1.1 200 OK\nContent-Length: 7\nContent-Length: 7, 7").length == 7
+def test_identical_repeated_content_lengths_are_one_length_passed_on_once() -> None:
+    # RFC 9110 §8.6; passed on as they came, "7, 7" made aiohttp answer the browser 500.
+    parsed = head("HTTP/1.1 200 OK\nContent-Length: 7\nX-A: 1\nContent-Length: 7, 7")
+    assert parsed.length == 7
+    assert parsed.headers == [("X-A", "1"), ("Content-Length", "7")]
 
 
 @pytest.mark.parametrize("text", [

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from devproxy.config import Limits, parse_target
 from devproxy.errors import UpstreamError
@@ -272,6 +273,60 @@ async def test_upstream_connections_caps_connections_per_target(raw_backend, pro
 
     assert await asyncio.gather(*(one() for _ in range(8))) == [b"ok"] * 8
     assert backend.most_open == 2
+
+
+async def test_a_request_that_never_got_a_connection_says_so_not_that_the_backend_hung(
+        backend_factory, proxy_factory, client):
+    # Two open event streams hold both places: the third request waits, then gets a 504
+    # naming the cap, not "sent no response headers" about a backend it never reached.
+    release = asyncio.Event()
+    reached: list[str] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        reached.append(request.path)
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(b"data: open\n\n")
+        await release.wait()
+        return response
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/", backend.url, timeout={"connect": 0.2,
+                                                                 "response": 0.3}),
+                                limits=Limits(upstream_connections=2))
+    streams = [await client.get(proxy.url + f"/events{i}") for i in range(2)]
+    try:
+        for stream in streams:
+            assert await stream.content.readline() == b"data: open\n"
+        async with client.get(proxy.url + "/api/items") as resp:
+            assert resp.status == 504
+            problem = await resp.json(content_type=None)
+    finally:
+        release.set()
+        for stream in streams:
+            stream.close()
+    assert problem["title"] == "All connections to the backend busy"
+    assert "all 2 connections" in problem["detail"] and "never sent" in problem["detail"]
+    assert "limits.upstream_connections" in problem["hint"]
+    assert reached == ["/events0", "/events1"]
+
+
+@pytest.mark.parametrize(("reply", "status", "body"), [
+    # Identical lengths are one length (RFC 9110 §8.6): passed on as they came, aiohttp
+    # answered the browser 500 "Server got itself in trouble".
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\n\r\nok", 200, b"ok"),
+    # A transfer coding devproxy cannot pass on is a 502 that says so, not gzip bytes
+    # handed to the browser as the body.
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+     502, b"Invalid response from backend"),
+])
+async def test_odd_framing_from_a_backend(raw_backend, proxy_factory, client, reply: bytes,
+                                          status: int, body: bytes) -> None:
+    backend = await raw_backend(answer(reply))
+    proxy = await proxy_factory(route("/", backend.url))
+    async with client.get(proxy.url + "/") as resp:
+        assert resp.status == status
+        assert body in await resp.read()
 
 
 async def test_idle_connections_are_let_go_after_the_idle_timeout(raw_backend):
