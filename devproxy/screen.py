@@ -79,7 +79,8 @@ def host_refusal(rules: HostRules, host: str | None) -> Refusal | None:
     for one that is not a host and port at all (RFC 9112 §3.2)."""
     if host is None:
         return None
-    if not _is_host_field(host):
+    if not _is_host_field(host) or not _hostname(host):
+        # RFC 9110 §4.2.1: an http URI with an empty host is invalid, so is its request.
         return Refusal(400, "Invalid Host", f"{host[:100]!r} is not a host name or address "
                        f"with an optional port.")
     if rules.allows(host):
@@ -117,7 +118,9 @@ def target_refusal(method: str, raw_target: str, version: tuple[int, int],
     if version < (1, 0):
         return Refusal(400, "HTTP/0.9 not supported", "Send HTTP/1.0 or later.")
     if method == "CONNECT":
-        return Refusal(405, "CONNECT not supported", "devproxy is a reverse proxy for its "
+        # 501, not 405: a 405 must list the methods allowed (RFC 9110 §15.5.6), and
+        # which those are depends on the route's backend.
+        return Refusal(501, "CONNECT not supported", "devproxy is a reverse proxy for its "
                        "configured routes, not a forward proxy or tunnel.")
     if not raw_target.startswith("/"):
         # RFC 9112 §3.2.2: absolute-form is for forward proxies; upstreams come only

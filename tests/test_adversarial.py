@@ -139,6 +139,9 @@ HOSTS = [
      403),
     ("foreign-host-on-reserved-prefix", req("/__devproxy/", headers="Host: evil.test\r\n"),
      403),
+    # RFC 9110 §4.2.1: an empty host is invalid, not a foreign name to allow.
+    ("empty-host", req(headers="Host: \r\n"), 400),
+    ("empty-host-with-port", req(headers="Host: :8080\r\n"), 400),
 ]
 
 OPEN_PROXY = [
@@ -146,7 +149,7 @@ OPEN_PROXY = [
     ("absolute-form-https", req("https://example.com:443/x", headers="Host: localhost\r\n"),
      400),
     ("connect", req("example.com:443", method="CONNECT",
-                    headers="Host: example.com:443\r\n"), 405),
+                    headers="Host: example.com:443\r\n"), 501),
     ("asterisk-form", req("*", method="OPTIONS"), 400),
 ]
 
