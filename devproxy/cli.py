@@ -42,6 +42,7 @@ from .loader import (
 )
 from .paths import upstream_path
 from .router import RouteTable
+from .screen import ANY_HOST_WARNING
 from .state import Live, Snapshot
 
 _config_option = click.option(
@@ -309,9 +310,7 @@ async def _run(config: Config, *, quiet: bool, watch: Path | None,
     # Quiet keeps the first line: with port 0 it is the one way to learn the port.
     click.echo(banner.partition("\n")[0] if quiet else banner, err=True)
     if config.any_host:
-        logging.getLogger("devproxy").warning(
-            "allowed_hosts: all: requests for any Host name are served, so a web page using "
-            "DNS rebinding can read your dev servers; list the names you use instead")
+        logging.getLogger("devproxy").warning(ANY_HOST_WARNING)
     if not config.listen.is_loopback:
         logging.getLogger("devproxy").warning(
             "listening on %s, not a loopback address: anyone on your network can use this "

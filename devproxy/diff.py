@@ -25,8 +25,8 @@ def diff_routes(old: Config, new: Config) -> list[str]:
         One line per change: the listen address first, then routes in path order
         (``+`` added, ``-`` removed, ``~`` changed: what it serves, then each option
         that differs, nested settings as ``timeout.connect``), then the top-level CORS
-        block. Empty when nothing that affects serving changed (comments, order,
-        formatting).
+        block and ``allowed_hosts``. Empty when nothing that affects serving changed
+        (comments, order, formatting).
     """
     lines: list[str] = []
     if old.listen != new.listen:
@@ -43,7 +43,14 @@ def diff_routes(old: Config, new: Config) -> list[str]:
         else:
             lines.extend(_route_changes(was, now))
     lines.extend(_changes("~", "cors", old.cors, new.cors))
+    hosts = (_hosts(old), _hosts(new))
+    if hosts[0] != hosts[1]:
+        lines.append(f"~ allowed_hosts {hosts[0]} -> {hosts[1]}")
     return lines
+
+
+def _hosts(config: Config) -> str:
+    return "all" if config.any_host else f"[{', '.join(config.allowed_hosts)}]"
 
 
 def _route_changes(was: Route, now: Route) -> list[str]:

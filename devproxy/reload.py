@@ -29,6 +29,7 @@ from .config import Config, Listen
 from .diff import diff_routes
 from .errors import BindError, ConfigError
 from .loader import load_config
+from .screen import ANY_HOST_WARNING
 from .state import Live, ReloadOutcome, ReloadStatus, Snapshot
 
 logger = logging.getLogger(__name__)
@@ -261,6 +262,8 @@ class Reloader:
                                    "your network can use this proxy to reach your backends",
                                    config.listen)
         changes = tuple(diff_routes(old, config))
+        if config.any_host and not old.any_host:  # as said at start-up
+            logger.warning(ANY_HOST_WARNING)
         self.live.swap(snapshot)
         for line in changes or (() if notes else ("no route changed",)):
             logger.info("reload: %s", line)

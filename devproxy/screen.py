@@ -74,6 +74,11 @@ def _hostname(host_header: str) -> str:
 _HOST_FIELD = re.compile(r"(?:\[([0-9A-Fa-f:.]+)\]|[A-Za-z0-9._~!$&'()*+,;=%-]*)(?::[0-9]*)?")
 
 
+ANY_HOST_WARNING = ("allowed_hosts: all: requests for any Host name are served, so a web "
+                    "page using DNS rebinding can read your dev servers; list the names you "
+                    "use instead")
+
+
 def host_refusal(rules: HostRules, host: str | None) -> Refusal | None:
     """403 for a Host that is not this machine's (an absent Host passes: HTTP/1.0); 400
     for one that is not a host and port at all (RFC 9112 §3.2)."""

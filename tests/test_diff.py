@@ -77,6 +77,12 @@ def changed(r: Route, **changes: object) -> Route:
     pytest.param(config(API, cors=CORS),
                  config(API, cors=dataclasses.replace(CORS, headers=("X-Token",))),
                  ["~ cors.headers none -> X-Token"], id="top-level-cors-changed"),
+    # A Host-check change is no route change, but it is a change (it was "no route
+    # changed" in the log).
+    pytest.param(config(API), dataclasses.replace(config(API), any_host=True),
+                 ["~ allowed_hosts [] -> all"], id="host-check-turned-off"),
+    pytest.param(config(API), dataclasses.replace(config(API), allowed_hosts=("myapp.test",)),
+                 ["~ allowed_hosts [] -> [myapp.test]"], id="allowed-host-added"),
     pytest.param(config(API, WEB, LEGACY),
                  config(route("/api", "http://127.0.0.1:3001"), WEB, ASSETS, port=9000),
                  ["~ listen 127.0.0.1:8080 -> 127.0.0.1:9000",

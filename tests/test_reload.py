@@ -162,6 +162,19 @@ async def test_an_edit_in_place_is_put_in_force_and_its_diff_logged(backend_fact
     assert "reload: no route changed" in caplog.messages
 
 
+async def test_turning_the_host_check_off_is_logged_as_a_change_with_its_warning(
+        backend_factory, reloading, caplog):
+    a = await named_backend(backend_factory, "A")
+    proxy = await reloading(config_text(a.url))
+    caplog.set_level(logging.INFO, logger="devproxy")
+    proxy.path.write_text("allowed_hosts: all\n" + config_text(a.url))
+    await until(proxy.reloaded(), "the edit")
+    assert proxy.status.diff == ("~ allowed_hosts [] -> all",)
+    assert any("DNS rebinding" in r.getMessage() and r.levelno == logging.WARNING
+               for r in caplog.records)
+    assert "reload: no route changed" not in caplog.messages
+
+
 async def test_a_save_written_in_pieces_is_read_once_whole(backend_factory, reloading):
     a, b = await named_backend(backend_factory, "A"), await named_backend(backend_factory, "B")
     proxy = await reloading(config_text(a.url))
