@@ -95,14 +95,21 @@ async def add_cors_headers(request: web.Request, response: web.StreamResponse) -
 def _check_backend(request: web.Request, rules: CorsRules, origin: str,
                    out: CIMultiDict[str]) -> None:
     # The browser's own check (shared with devproxy doctor) says whether what the
-    # backend sent will pass; credentials as the policy allows them.
+    # backend sent will pass. The request's credentials mode is not sent: a Cookie or
+    # Authorization shows it was "include"; without them it may have been either.
     verdict = cors_check(origin, rules.policy.credentials, out)
+    if verdict.ok:
+        return
+    headers = request.headers
+    sure = (not rules.policy.credentials or "Cookie" in headers
+            or "Authorization" in headers or not cors_check(origin, False, out).ok)
     refused: RefusedOrigins | None = request.app.get(REFUSED)
-    if verdict.ok or refused is None or not refused.first_time(rules, origin + verdict.kind):
+    if refused is None or not refused.first_time(rules, origin + verdict.kind):
         return
     logger.warning("CORS: the backend's own CORS headers (backend_cors: keep) make the "
-                   "browser block %s %s for %s: %s", request.method, request.path, origin,
-                   verdict.reason)
+                   "browser block %s %s for %s%s: %s", request.method, request.path, origin,
+                   "" if sure else " when the page sends credentials (credentials: "
+                   "'include')", verdict.reason)
 
 
 def _warn_refused(request: web.Request, rules: CorsRules, origin: str) -> None:

@@ -160,6 +160,25 @@ async def test_backend_cors_keep_logs_the_browsers_reason_when_the_backend_gets_
     warnings = [r.getMessage() for r in caplog.records if "backend_cors: keep" in r.getMessage()]
     assert len(warnings) == 1  # once, not per request
     assert "must not be the wildcard '*'" in warnings[0]
+    # Without a cookie, the fetch may not have used credentials, and "*" then passes: the
+    # warning says when it blocks rather than that it did.
+    assert f"for {FRONT} when the page sends credentials (credentials: 'include')" \
+        in warnings[0]
+
+
+async def test_backend_cors_keep_warns_without_a_condition_when_credentials_were_sent(
+        backend_factory, proxy_factory, client, caplog):
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(text="x", headers={"Access-Control-Allow-Origin": "*"})
+
+    backend = await backend_factory(handler)
+    keep = CorsPolicy(origins=(FRONT,), credentials=True, backend_cors="keep")
+    proxy = await proxy_factory(route("/api", backend.url, cors=keep))
+    async with client.get(proxy.url + "/api/x", headers={"Origin": FRONT,
+                                                         "Cookie": "session=1"}):
+        pass
+    [warning] = [r.getMessage() for r in caplog.records if "backend_cors: keep" in r.getMessage()]
+    assert f"block GET /api/x for {FRONT}: " in warning
 
 
 async def test_devproxys_own_errors_carry_cors_headers(proxy_factory, client,
