@@ -27,6 +27,11 @@ _SAFE_CONTENT_TYPES = frozenset(
 _UNSAFE_BYTE = re.compile(r'[\x00-\x08\x0a-\x1f"():<>?@\[\\\]{}\x7f]')
 _LANGUAGE_VALUE = re.compile(r"^[0-9A-Za-z *,\-.;=]*$")
 _SIMPLE_RANGE = re.compile(r"^bytes=(\d+)-(\d+)?$")
+# What to do about Origin: null, which no config fixes safely.
+NULL_ORIGIN = ("the browser sent Origin: null, which it does for a sandboxed iframe, a "
+               "file:// or data: page, and a request redirected to another origin. Load "
+               "the page from its dev server, or keep the redirect on one origin: allowing "
+               "'null' would let every sandboxed page read these responses")
 VARY_PREFLIGHT = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
 
 Headers = Mapping[str, str]
@@ -101,7 +106,8 @@ class CorsRules:
         """Answer a preflight (``OPTIONS`` with ``Origin`` and ``-Request-Method``)."""
         if not self.allows(origin):
             return Preflight(False, reason=f"origin {origin} is not in cors.origins",
-                             fix=f"add {origin!r} to cors.origins")
+                             fix=NULL_ORIGIN if origin == "null"
+                             else f"add {origin!r} to cors.origins")
         if method != method.upper():
             # Fetch §2.2.1 upper-cases only DELETE, GET, HEAD, OPTIONS, POST and PUT;
             # "patch" is sent as written, and methods are case-sensitive (RFC 9110

@@ -88,6 +88,8 @@ def cause(verdict: Verdict, ask: Ask) -> str:
 
 def fixes(verdict: Verdict, ask: Ask) -> tuple[Fix, ...]:
     """Config for each server that would make the browser accept this request."""
+    if ask.origin == "null":  # no config fixes this safely
+        return (Fix("your page", cors.NULL_ORIGIN[0].upper() + cors.NULL_ORIGIN[1:] + "."),)
     if verdict.kind == cors.MULTIPLE_ALLOW_ORIGIN:
         return (
             Fix("devproxy", "backend_cors: replace   # the default: the backend's own CORS "

@@ -16,7 +16,7 @@ from pathlib import Path
 from aiohttp import web
 from multidict import CIMultiDict
 
-from .cors import CorsRules, cors_check, cors_header_names, merge_vary
+from .cors import NULL_ORIGIN, CorsRules, cors_check, cors_header_names, merge_vary
 
 logger = logging.getLogger(__name__)
 
@@ -116,10 +116,15 @@ def _warn_refused(request: web.Request, rules: CorsRules, origin: str) -> None:
     if origin == f"{request.scheme}://{request.host}":
         return  # a page on devproxy itself (Chromium sends Origin on a same-origin POST)
     refused: RefusedOrigins | None = request.app.get(REFUSED)
-    if refused is not None and refused.first_time(rules, origin):
-        logger.warning("CORS: %s is not in cors.origins, so the browser will not let that "
-                       "page read %s %s (add %r to cors.origins to allow it)", origin,
-                       request.method, request.path, origin)
+    if refused is None or not refused.first_time(rules, origin):
+        return
+    if origin == "null":
+        logger.warning("CORS: %s %s came from Origin null, which cors.origins does not "
+                       "list: %s", request.method, request.path, NULL_ORIGIN)
+        return
+    logger.warning("CORS: %s is not in cors.origins, so the browser will not let that "
+                   "page read %s %s (add %r to cors.origins to allow it)", origin,
+                   request.method, request.path, origin)
 
 
 REFUSED = web.AppKey("refused_origins", RefusedOrigins)

@@ -273,3 +273,18 @@ def test_origin_written_wrongly_shows_the_serialisation(text: str, message: str)
                                   "https://api.example.com", "null", "*"])
 def test_origins_as_browsers_send_them_are_accepted(text: str) -> None:
     assert parse_origin(text) == text
+
+
+def test_origin_null_is_never_advised_into_the_allowlist() -> None:
+    # A cross-origin redirect taints the origin to "null"; "add 'null' to cors.origins"
+    # (and the inspector's `origins: [null]`, YAML's null) would let every sandboxed
+    # page read the responses.
+    from devproxy.cors import NULL_ORIGIN, cors_check
+    from devproxy.corsadvice import Ask, fixes
+
+    rules = CorsRules(CorsPolicy(origins=("http://localhost:5173",), credentials=True))
+    answer = rules.preflight("null", "PUT", None)
+    assert not answer.allowed and answer.fix == NULL_ORIGIN
+    verdict = cors_check("null", True, {})
+    [fix] = fixes(verdict, Ask("null", "GET", (), True))
+    assert "redirected to another origin" in fix.text and "cors.origins" not in fix.text
