@@ -68,10 +68,11 @@ def make_app(live: Live, access_log: AccessLog | None = None) -> web.Application
     settings = live.current.config.inspector  # fixed at start-up, like the limits
     if settings.enabled:
         app[CAPTURES] = Captures(settings.history, settings.body_limit)
-    app[OPEN_SOCKETS] = sockets = OpenSockets()
-    app.on_shutdown.append(sockets.close_all)
+    # Event streams end first: closing sockets waits for their Close answers.
     app[EVENT_STREAMS] = streams = EventStreams()
     app.on_shutdown.append(streams.end_all)
+    app[OPEN_SOCKETS] = sockets = OpenSockets()
+    app.on_shutdown.append(sockets.close_all)
     app.cleanup_ctx.append(_client_session)
     app.on_response_prepare.append(restore_headers)
     app.on_response_prepare.append(add_cors_headers)
