@@ -61,13 +61,14 @@ async def handle(request: web.Request) -> web.StreamResponse:
             response: web.StreamResponse = _refuse(request, refusal)
             # CORS mode covers devproxy's refusals too, or the page sees a CORS failure
             # instead of the reason (a Host not in allowed_hosts, say).
-            refused = snapshot.table.match(path) if "Origin" in request.headers else None
-            rules = (snapshot.cors.get(refused.route.path) if refused is not None
-                     else snapshot.fallback_cors)
-            if rules is not None and "Origin" in request.headers:
-                mark(request, rules)
+            if "Origin" in request.headers:
+                refused = snapshot.table.match(path)
+                rules = snapshot.cors_for(refused.route if refused is not None else None)
+                if rules is not None:
+                    mark(request, rules)
         else:
             route = match.route if match is not None else None
+            # ``snapshot.cors_for`` inline: this runs on every request.
             cors = snapshot.cors.get(route.path) if route else snapshot.fallback_cors
             if cors is not None and is_preflight(request.method, request.headers):
                 # Fetch §3.2.2: devproxy answers preflights itself; the backend never
