@@ -24,6 +24,9 @@ DEFAULT_RESPONSE_TIMEOUT = 60.0
 WS_ORIGIN_POLICIES = ("keep", "rewrite", "drop")
 # devproxy's own pages and APIs (the inspector) live here; no route may claim it.
 RESERVED_PREFIX = "/__devproxy"
+# The names of this machine's loopback (RFC 6761 §6.3 for localhost), as hosts are kept
+# (IPv6 without brackets): a server on one is reached, and may name itself, by any.
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # RFC 9110 §5.6.2: token = 1*tchar; header field names (§5.1), methods (§9.1) and

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from urllib.parse import unquote
 
 from . import EXPORT_FORMATS as FORMATS
-from .config import Config, CorsPolicy, Limits, Rewrite, Route, Target
+from .config import LOOPBACK_NAMES, Config, CorsPolicy, Limits, Rewrite, Route, Target
 
 NOT_EXPORTED = "devproxy: not exported:"
 
@@ -38,7 +38,6 @@ _CORS_RESPONSE_HEADERS = (
 )
 _VARY_PREFLIGHT = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
 _SAFELISTED_METHODS = ("GET", "HEAD", "POST")  # Fetch §2.2.1: never refused by cors.methods
-_LOOPBACK = ("localhost", "127.0.0.1", "::1")
 
 
 def export_config(config: Config, fmt: str) -> str:
@@ -92,7 +91,7 @@ def _origin_regex(target: Target) -> str:
     """``scheme://authority`` of the target as a backend may write it: the scheme optional
     (protocol-relative), any loopback name for a loopback target, the default port
     optional (devproxy's headers.rewrite_location)."""
-    hosts = _LOOPBACK if target.host in _LOOPBACK else (target.host,)
+    hosts = LOOPBACK_NAMES if target.host in LOOPBACK_NAMES else (target.host,)
     names = "|".join(re.escape(f"[{h}]" if ":" in h else h) for h in hosts)
     port = f":{target.port}"
     if target.port == {"http": 80, "https": 443}[target.scheme]:
@@ -159,14 +158,14 @@ def _domain_regex(target: Target) -> str:
         suffixes = [target.host]  # an IP address matches only itself
     else:
         suffixes = [".".join(labels[i:]) for i in range(len(labels))]
-    if target.host in _LOOPBACK:
-        suffixes = list(dict.fromkeys([*suffixes, *sorted(_LOOPBACK)]))
+    if target.host in LOOPBACK_NAMES:
+        suffixes = list(dict.fromkeys([*suffixes, *sorted(LOOPBACK_NAMES)]))
     return r"\.?(?:" + "|".join(re.escape(s) for s in suffixes) + ")"
 
 
 def _host_allowlist(config: Config) -> tuple[list[str], list[str]]:
     """(exact host names, suffixes) that screen.HostRules allows."""
-    exact = ["", *_LOOPBACK, config.listen.host.lower()]
+    exact = ["", *LOOPBACK_NAMES, config.listen.host.lower()]
     suffixes = [".localhost"]
     for host in config.allowed_hosts:
         if host.startswith("*."):

@@ -19,7 +19,7 @@ from typing import TypeAlias
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from .config import Route, Target, is_ip
+from .config import LOOPBACK_NAMES, Route, Target, is_ip
 from .paths import client_path
 
 Headers: TypeAlias = CIMultiDictProxy[str] | CIMultiDict[str]
@@ -41,9 +41,6 @@ _SET_BY_PROXY = frozenset({
 })
 _LOCATIONS = frozenset({"location", "content-location"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-# A target on one of these is reachable by the others' names too, so a backend may
-# well name itself by any of them.
-_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 # RFC 3986 Appendix B: an optional scheme, then "//" and the authority.
 _NETWORK_REF = re.compile(r"(?:([A-Za-z][A-Za-z0-9+.\-]*):)?//([^/?#]*)")
 
@@ -277,7 +274,7 @@ def _at_origin(scheme: str | None, authority: str, origin: tuple[str, str, int] 
         return False
     host = parsed[0]
     return host == origin_host or (
-        loopback_alias and host in _LOOPBACK and origin_host in _LOOPBACK
+        loopback_alias and host in LOOPBACK_NAMES and origin_host in LOOPBACK_NAMES
     )
 
 
@@ -297,7 +294,7 @@ def _domain_matches(host: str, attribute: str) -> bool:
     domain = attribute.strip(" \t").lower()
     if domain.startswith("."):
         domain = domain[1:]
-    if host == domain or (host in _LOOPBACK and domain in _LOOPBACK):
+    if host == domain or (host in LOOPBACK_NAMES and domain in LOOPBACK_NAMES):
         return True
     return host.endswith("." + domain) and not is_ip(host)
 

@@ -14,11 +14,9 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from .config import RESERVED_PREFIX, Config
+from .config import LOOPBACK_NAMES, RESERVED_PREFIX, Config
 from .router import RouteTable
 
-# Always allowed: names that can only mean this machine (RFC 6761 §6.3).
-_LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 # %0A, %0D, %00: no path needs them, and a backend that decodes them into a log line, a
 # header or a file name is open to injection.
 _ENCODED_CONTROL = re.compile(r"%(0[ad0]|00)", re.IGNORECASE)
@@ -44,7 +42,8 @@ class HostRules:
 
     def __init__(self, config: Config) -> None:
         self.any_host = config.any_host
-        exact = {*_LOOPBACK_HOSTS, config.listen.host.lower().strip("[]")}
+        # Always allowed: names that can only mean this machine, and the listen host.
+        exact = {*LOOPBACK_NAMES, config.listen.host.lower().strip("[]")}
         suffixes = {".localhost"}
         for host in config.allowed_hosts:
             if host.startswith("*."):

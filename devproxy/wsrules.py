@@ -15,14 +15,11 @@ from urllib.parse import urlsplit
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from .config import Route
+from .config import LOOPBACK_NAMES, Route
 from .headers import request_headers
 
 # RFC 6455 §1.3: the server proves it read the key by hashing it with this.
 _ACCEPT_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-# Names that always mean this machine (RFC 6761 §6.3 for localhost and *.localhost);
-# urlsplit gives IPv6 hosts without brackets.
-_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 GOING_AWAY = 1001  # §7.4.1: an endpoint is going away
 
 Headers = CIMultiDictProxy[str] | CIMultiDict[str]
@@ -84,7 +81,7 @@ def origin_allowed(
     if (origin_port if origin_port is not None else 80) != port:
         return False
     host = parts.hostname or ""
-    return host in _LOOPBACK_NAMES or host.endswith(".localhost") or \
+    return host in LOOPBACK_NAMES or host.endswith(".localhost") or \
         host == listen_host.lower().strip("[]")
 
 
