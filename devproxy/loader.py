@@ -520,17 +520,25 @@ class _Builder:
         items = self.n.sequence(node, where, "a list of origins or '*'")
         if items is not None and not items:
             self.n.problem(node, f"{where}: the list is empty; name at least one origin")
-        stars = [item for item in items or () if getattr(item, "value", None) == "*"]
-        if stars and len(stars) == len(items or ()):
-            return ("*",)  # ['*'] says what '*' says
-        if stars:
-            self.n.problem(stars[0], f"{where}: '*' allows every origin on its own and "
-                           "matches nothing in a list: write origins: '*', or list "
-                           "origins without it")
-            return None
+        star = self._star(items or [], where, "origins", "allows every origin", "origins")
+        if star is not False:
+            return ("*",) if star else None  # ['*'] says what '*' says
         origins = [self.n.parsed(item, f"{where}[{i}]", parse_origin, "an origin")
                    for i, item in enumerate(items or ())]
         return tuple(o for o in origins if o is not None) if items and all(origins) else None
+
+    def _star(self, items: Sequence[yaml.Node], where: str, key: str, meaning: str,
+              things: str) -> bool | None:
+        """Whether ``items`` is '*' alone (True) or has no '*' (False); None, reported,
+        when '*' stands among other items, where it would match nothing."""
+        stars = [item for item in items if getattr(item, "value", None) == "*"]
+        if not stars:
+            return False
+        if len(stars) == len(items):
+            return True
+        self.n.problem(stars[0], f"{where}: '*' {meaning} on its own and matches nothing in "
+                       f"a list: write {key}: '*', or list {things} without it")
+        return None
 
     def _names(self, f: dict[str, yaml.Node], key: str, where: str, upper: bool = False,
                credentials: bool = False) -> tuple[str, ...] | None:
@@ -544,19 +552,15 @@ class _Builder:
         node = f[key]
         items = [node] if isinstance(node, yaml.ScalarNode) and node.value == "*" \
             else self.n.sequence(node, f"{where}.{key}") or []
-        stars = [item for item in items if getattr(item, "value", None) == "*"]
-        if stars and len(stars) < len(items):
-            self.n.problem(stars[0], f"{where}.{key}: '*' means any on its own and matches "
-                           f"nothing in a list: write {key}: '*', or list names without it")
+        star = self._star(items, f"{where}.{key}", key, "means any", "names")
+        if star is None or (star and key != "expose"):
             return None
-        if stars and key != "expose":
-            return None
-        if stars and credentials:
-            self.n.problem(stars[0], f"{where}.expose: with credentials: true, browsers read "
+        if star and credentials:
+            self.n.problem(items[0], f"{where}.expose: with credentials: true, browsers read "
                            "'*' as a header literally named '*' and expose nothing: list the "
                            "headers the page reads, e.g. expose: [X-Total-Count]")
             return None
-        if stars:
+        if star:
             return ("*",)
         names = [self.n.parsed(item, f"{where}.{key}[{i}]", _name, "a name")
                  for i, item in enumerate(items)]
