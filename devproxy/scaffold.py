@@ -11,8 +11,8 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
+from .config import parse_target
 from .importers import Imported, ImportedRoute, server_port
 
 # Default dev-server ports, as each tool documents them.
@@ -178,16 +178,10 @@ def _listen_port(taken: set[int]) -> int:
     return next((port for port in _LISTEN_PORTS if port not in taken), max(taken) + 1)
 
 
-def _port_of(url: str) -> int:
-    try:
-        return urlsplit(url).port or 80
-    except ValueError:
-        return 80
-
-
 def render_imported(imported: Imported) -> str:
-    taken = {imported.frontend_port} | {_port_of(r.target) for r in imported.routes
-                                        if r.target.startswith("http://")}
+    # Every imported target parses: the importer leaves out any that does not.
+    targets = [parse_target(route.target) for route in imported.routes]
+    taken = {imported.frontend_port} | {t.port for t in targets if t.scheme == "http"}
     lines = [_HEADER.format(source=f" from {imported.source}", port=_listen_port(taken))]
     for warning in imported.warnings:
         lines.append(f"  # NOT IMPORTED or changed: {warning}\n")
