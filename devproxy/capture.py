@@ -825,7 +825,6 @@ def har(records: Iterable[Record]) -> dict[str, Any]:
 
 
 
-
 def _har_cut(view: dict[str, Any] | None) -> dict[str, str]:
     """HAR's ``comment`` for a body the inspector kept only part of, or none of."""
     if not view or not view["truncated"]:

@@ -233,16 +233,19 @@ class _FileResponse(web.FileResponse):
 
     def _etag(self, accept: str) -> str | None:
         """The ETag ``FileResponse`` will send: of the file it picks for ``accept``."""
+        info = None
         for suffix, coding in (".br", "br"), (".gz", "gzip"):  # its order of preference
             if coding in accept:
                 with contextlib.suppress(OSError):
-                    info = self._path.with_name(self._path.name + suffix).lstat()
-                    if stat.S_ISREG(info.st_mode):
-                        return f'"{info.st_mtime_ns:x}-{info.st_size:x}"'
-        try:
-            info = self._path.stat()
-        except OSError:
-            return None
+                    sibling = self._path.with_name(self._path.name + suffix).lstat()
+                    if stat.S_ISREG(sibling.st_mode):
+                        info = sibling
+                        break
+        if info is None:
+            try:
+                info = self._path.stat()
+            except OSError:
+                return None
         return f'"{info.st_mtime_ns:x}-{info.st_size:x}"'
 
 
