@@ -11,7 +11,9 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -142,27 +144,42 @@ def test_routes_answers_as_up_would(tmp_path: Path, path: str, status: int, says
     assert says in result.stdout
 
 
-async def test_up_serves_then_exits_zero_on_sigterm_after_finishing_requests(
-        aiohttp_server, running) -> None:
-    release = asyncio.Event()
+@dataclass
+class Held:
+    """A backend whose ``/slow`` answers "finished" once ``release`` is set."""
+
+    port: int
+    arrived: asyncio.Event  # set when /slow is asked for
+    release: asyncio.Event
+
+
+async def holding_backend(aiohttp_server: Any) -> Held:
+    held = Held(0, asyncio.Event(), asyncio.Event())
 
     async def slow(request: web.Request) -> web.Response:
-        await release.wait()
+        held.arrived.set()
+        await held.release.wait()
         return web.Response(text="finished")
 
     app = web.Application()
     app.router.add_get("/slow", slow)
-    backend = await aiohttp_server(app)
+    held.port = (await aiohttp_server(app)).port
+    return held
+
+
+async def test_up_serves_then_exits_zero_on_sigterm_after_finishing_requests(
+        aiohttp_server, running) -> None:
+    backend = await holding_backend(aiohttp_server)
     proc = await start_up("--listen", "127.0.0.1:0", "--route",
                           f"/=http://127.0.0.1:{backend.port}")
     running.append(proc)
     assert "->  http://127.0.0.1:" in proc.banner
     async with aiohttp.ClientSession() as session:
         pending = asyncio.create_task(session.get(proc.url + "/slow"))
-        await asyncio.sleep(0.3)  # the request is in flight at the backend
+        await asyncio.wait_for(backend.arrived.wait(), 10)  # in flight at the backend
         proc.process.send_signal(signal.SIGTERM)
         await asyncio.sleep(0.3)
-        release.set()
+        backend.release.set()
         async with await pending as resp:
             assert await resp.text() == "finished"
     code, log = await proc.stop(sig=None)  # signalled above; a second one would race the exit
@@ -172,23 +189,14 @@ async def test_up_serves_then_exits_zero_on_sigterm_after_finishing_requests(
 
 async def test_a_second_ctrl_c_cuts_the_requests_the_first_one_waits_for(
         aiohttp_server, running) -> None:
-    arrived, release = asyncio.Event(), asyncio.Event()
-
-    async def slow(request: web.Request) -> web.Response:
-        arrived.set()
-        await release.wait()
-        return web.Response(text="finished")
-
-    app = web.Application()
-    app.router.add_get("/slow", slow)
-    backend = await aiohttp_server(app)
+    backend = await holding_backend(aiohttp_server)
     proc = await start_up("--listen", "127.0.0.1:0", "--route",
                           f"/=http://127.0.0.1:{backend.port}")
     running.append(proc)
     try:
         async with aiohttp.ClientSession() as session:
             pending = asyncio.create_task(session.get(proc.url + "/slow"))
-            await asyncio.wait_for(arrived.wait(), 10)
+            await asyncio.wait_for(backend.arrived.wait(), 10)
             proc.process.send_signal(signal.SIGINT)
             assert proc.process.stderr is not None
             async with asyncio.timeout(10):  # past the banner's last lines
@@ -200,7 +208,7 @@ async def test_a_second_ctrl_c_cuts_the_requests_the_first_one_waits_for(
             with pytest.raises(aiohttp.ClientError):
                 await pending
     finally:
-        release.set()
+        backend.release.set()
     assert code == 0
     assert "stopping now (open requests cut)" in (await proc.process.stderr.read()).decode()
 
