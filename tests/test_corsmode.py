@@ -146,14 +146,20 @@ async def test_backend_cors_keep_leaves_the_backends_own_headers_alone(backend_f
         assert "Access-Control-Allow-Credentials" not in resp.headers
 
 
-async def test_backend_cors_keep_logs_the_browsers_reason_when_the_backend_gets_it_wrong(
-        backend_factory, proxy_factory, client, caplog):
+async def _kept_wildcard(backend_factory, proxy_factory):
+    """devproxy with backend_cors: keep and credentials, before a backend that answers
+    every origin with "Access-Control-Allow-Origin: *"."""
     async def handler(request: web.Request) -> web.Response:
         return web.Response(text="x", headers={"Access-Control-Allow-Origin": "*"})
 
     backend = await backend_factory(handler)
     keep = CorsPolicy(origins=(FRONT,), credentials=True, backend_cors="keep")
-    proxy = await proxy_factory(route("/api", backend.url, cors=keep))
+    return await proxy_factory(route("/api", backend.url, cors=keep))
+
+
+async def test_backend_cors_keep_logs_the_browsers_reason_when_the_backend_gets_it_wrong(
+        backend_factory, proxy_factory, client, caplog):
+    proxy = await _kept_wildcard(backend_factory, proxy_factory)
     for _ in range(3):
         async with client.get(proxy.url + "/api/x", headers={"Origin": FRONT}) as resp:
             assert resp.headers.getall("Access-Control-Allow-Origin") == ["*"]
@@ -168,12 +174,7 @@ async def test_backend_cors_keep_logs_the_browsers_reason_when_the_backend_gets_
 
 async def test_backend_cors_keep_warns_without_a_condition_when_credentials_were_sent(
         backend_factory, proxy_factory, client, caplog):
-    async def handler(request: web.Request) -> web.Response:
-        return web.Response(text="x", headers={"Access-Control-Allow-Origin": "*"})
-
-    backend = await backend_factory(handler)
-    keep = CorsPolicy(origins=(FRONT,), credentials=True, backend_cors="keep")
-    proxy = await proxy_factory(route("/api", backend.url, cors=keep))
+    proxy = await _kept_wildcard(backend_factory, proxy_factory)
     async with client.get(proxy.url + "/api/x", headers={"Origin": FRONT,
                                                          "Cookie": "session=1"}):
         pass
