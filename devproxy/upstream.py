@@ -226,8 +226,9 @@ def busy_error(target: Target, cap: int, seconds: float) -> UpstreamError:
     """The 504 for a request that waited in vain for one of a target's connections."""
     return UpstreamError(
         504, "busy",
-        f"all {cap} connections to {target.authority} stayed in use for {seconds:g}s, so "
-        f"the request was never sent (limits.upstream_connections: {cap})",
+        f"{f'all {cap} connections' if cap > 1 else 'the one connection'} to "
+        f"{target.authority} stayed in use for {seconds:g}s, so the request was never "
+        f"sent (limits.upstream_connections: {cap})",
         "open streams (SSE, long polls) each hold a connection: raise "
         "limits.upstream_connections, or set it to 0 for no cap",
     )
