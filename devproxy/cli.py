@@ -42,7 +42,7 @@ from .loader import (
 )
 from .paths import upstream_path
 from .router import RouteTable
-from .screen import ANY_HOST_WARNING
+from .screen import ANY_HOST_WARNING, OPEN_LISTEN_WARNING
 from .state import Live, Snapshot
 
 _config_option = click.option(
@@ -312,10 +312,7 @@ async def _run(config: Config, *, quiet: bool, watch: Path | None,
     if config.any_host:
         logging.getLogger("devproxy").warning(ANY_HOST_WARNING)
     if not config.listen.is_loopback:
-        logging.getLogger("devproxy").warning(
-            "listening on %s, not a loopback address: anyone on your network can use this "
-            "proxy to reach your backends", config.listen,
-        )
+        logging.getLogger("devproxy").warning(OPEN_LISTEN_WARNING, config.listen)
     flusher = asyncio.create_task(_flush_logs(stop))
     try:
         await stop.wait()

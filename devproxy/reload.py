@@ -29,7 +29,7 @@ from .config import Config, Listen
 from .diff import diff_routes
 from .errors import BindError, ConfigError
 from .loader import load_config
-from .screen import ANY_HOST_WARNING
+from .screen import ANY_HOST_WARNING, OPEN_LISTEN_WARNING
 from .state import Live, ReloadOutcome, ReloadStatus, Snapshot
 
 logger = logging.getLogger(__name__)
@@ -258,9 +258,7 @@ class Reloader:
                 logger.warning("reload: now open http://%s",
                                dataclasses.replace(config.listen, port=port))
                 if not config.listen.is_loopback:
-                    logger.warning("listening on %s, not a loopback address: anyone on "
-                                   "your network can use this proxy to reach your backends",
-                                   config.listen)
+                    logger.warning(OPEN_LISTEN_WARNING, config.listen)
         changes = tuple(diff_routes(old, config))
         if config.any_host and not old.any_host:  # as said at start-up
             logger.warning(ANY_HOST_WARNING)

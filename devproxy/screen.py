@@ -73,6 +73,9 @@ def _hostname(host_header: str) -> str:
 _HOST_FIELD = re.compile(r"(?:\[([0-9A-Fa-f:.]+)\]|[A-Za-z0-9._~!$&'()*+,;=%-]*)(?::[0-9]*)?")
 
 
+# %s: the listen address. Said at start-up and when a reload moves devproxy there.
+OPEN_LISTEN_WARNING = ("listening on %s, not a loopback address: anyone on your network "
+                       "can use this proxy to reach your backends")
 ANY_HOST_WARNING = ("allowed_hosts: all: requests for any Host name are served, so a web "
                     "page using DNS rebinding can read your dev servers; list the names you "
                     "use instead")
