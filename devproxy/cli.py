@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, ClassVar, NoReturn
 
 import click
-from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from multidict import CIMultiDict
 
 from . import EXPORT_FORMATS, __version__, heap
@@ -547,11 +547,20 @@ def _shorten_bad_requests(record: logging.LogRecord) -> bool:
     exc = record.exc_info[1] if record.exc_info else None
     if isinstance(exc, HttpProcessingError):
         first = (exc.message or "").strip().splitlines() or ["malformed request"]
-        record.msg, record.args = "refused a malformed request with %d: %s", (exc.code,
-                                                                             first[0])
+        record.msg, record.args = "refused a malformed request with %d: %s%s", (
+            exc.code, first[0], _limit_hint(exc))
         record.exc_info, record.exc_text = None, None
         record.levelno, record.levelname = logging.WARNING, "WARNING"
     return True
+
+
+def _limit_hint(exc: HttpProcessingError) -> str:
+    """Which setting a request over devproxy's own limits ran into, or ""."""
+    if isinstance(exc, LineTooLong):
+        return " (over limits.header_size; raise it in devproxy.yaml to accept such requests)"
+    if "too many headers" in (exc.message or "").lower():
+        return " (over limits.headers; raise it in devproxy.yaml to accept such requests)"
+    return ""
 
 
 def _run_loop(main: Callable[[], Coroutine[Any, Any, None]]) -> None:

@@ -323,3 +323,28 @@ async def test_quiet_still_says_where_to_open() -> None:
     finally:
         process.terminate()
         await asyncio.wait_for(process.wait(), 15)
+
+
+async def test_a_request_over_a_limit_is_logged_with_the_setting_to_raise(
+        running, tmp_path: Path) -> None:
+    (tmp_path / "devproxy.yaml").write_text(textwrap.dedent("""\
+        listen: 127.0.0.1:0
+        limits: {header_size: 1024, headers: 8}
+        routes:
+          - {path: /, target: "http://127.0.0.1:9"}
+        """))
+    proc = await start_up("-c", str(tmp_path / "devproxy.yaml"), "--no-reload")
+    running.append(proc)
+    host, port = proc.url.split("//")[1].rstrip("/").split(":")
+    statuses = []
+    for extra in ("Cookie: " + "a" * 2000 + "\r\n",
+                  "".join(f"X-Field-{n}: {n}\r\n" for n in range(20))):
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(f"GET / HTTP/1.1\r\nHost: {host}:{port}\r\n{extra}\r\n".encode())
+        statuses.append((await asyncio.wait_for(reader.readline(), 10)).split()[1])
+        writer.close()
+    code, log = await proc.stop(signal.SIGINT)
+    assert code == 0
+    assert statuses == [b"400", b"400"]
+    assert "(over limits.header_size; raise it in devproxy.yaml" in log, log
+    assert "(over limits.headers; raise it in devproxy.yaml" in log, log
