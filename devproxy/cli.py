@@ -74,9 +74,11 @@ def up(
     config = _load(config_path, listen=listen, routes=routes, change_origin=change_origin)
     _setup_logging(verbose=verbose, quiet=quiet)
 
+    here = Path.cwd()  # flags' folders stay relative to it even if it is deleted later
+
     def overrides(reloaded: Config) -> Config:  # the flags win over every reload too
         return with_overrides(reloaded, listen=listen, routes=routes,
-                              change_origin=change_origin)
+                              change_origin=change_origin, base_dir=here)
 
     watch = None if no_reload else config.source  # None too for --route flags alone
     try:
@@ -336,9 +338,10 @@ def _load(
     change_origin: bool = False,
 ) -> Config:
     try:
-        if config_path is None and routes:
-            return config_from_flags(routes, listen=listen, change_origin=change_origin)
         path = config_path or Path(DEFAULT_CONFIG_NAME)
+        if config_path is None and routes and not path.exists():
+            # With a devproxy.yaml here, flags add to it as they do to -c's file.
+            return config_from_flags(routes, listen=listen, change_origin=change_origin)
         if config_path is None and not path.exists():
             _fail(
                 f"no {DEFAULT_CONFIG_NAME} in {Path.cwd()}: create one (see "

@@ -67,29 +67,30 @@ CORS_KEYS = ("origins", "credentials", "methods", "headers", "expose", "max_age"
 _HOST_PORT = re.compile(r"^[\w.\-\[\]:]+:[0-9]+(/.*)?$")
 
 
-def load_config(path: Path) -> Config:
+def load_config(path: Path, name: str | None = None) -> Config:
     """Read and validate a config file; relative static folders are resolved against
-    the file's folder.
+    the file's folder. ``name`` is how messages call it (default: ``path``).
 
     Raises:
         ConfigError: the file is missing, unreadable, over ``MAX_CONFIG_BYTES``, not
             UTF-8, or invalid; each problem names ``path`` and, where known, the line
             and column.
     """
+    shown = str(path) if name is None else name
     try:
         info = path.stat()
         if stat.S_ISDIR(info.st_mode):
-            raise ConfigError(f"{path}: is a folder, not a config file")
+            raise ConfigError(f"{shown}: is a folder, not a config file")
         if not stat.S_ISREG(info.st_mode):  # a FIFO or device could block or never end
-            raise ConfigError(f"{path}: not a regular file")
+            raise ConfigError(f"{shown}: not a regular file")
         if info.st_size > MAX_CONFIG_BYTES:
-            raise ConfigError(f"{path}: {info.st_size} bytes; a config may have at most 1 MiB")
+            raise ConfigError(f"{shown}: {info.st_size} bytes; a config may have at most 1 MiB")
         data = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
+        raise ConfigError(f"{shown}: no such file") from None
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read it: {exc.strerror or exc}") from None
-    return parse_config(utf8_text(str(path), data), str(path), path.resolve().parent)
+        raise ConfigError(f"{shown}: cannot read it: {exc.strerror or exc}") from None
+    return parse_config(utf8_text(shown, data), shown, path.resolve().parent)
 
 
 def utf8_text(name: str, data: bytes) -> str:
@@ -164,11 +165,11 @@ def with_overrides(
     Raises:
         ConfigError: a flag is malformed; the message quotes the flag.
     """
+    if listen is None and not routes:
+        return config
     extra = {r.path: r for r in _flag_routes(routes, change_origin, base_dir or Path.cwd(),
                                              config.cors)}
     merged = tuple(extra.pop(r.path, r) for r in config.routes) + tuple(extra.values())
-    if listen is None and not routes:
-        return config
     return _no_loops(replace(config, listen=_flag_listen(listen) or config.listen,
                              routes=merged), "--listen" if not routes else "--route"
                      if listen is None else "--listen/--route")

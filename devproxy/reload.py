@@ -111,7 +111,11 @@ class Reloader:
 
     def __init__(self, path: Path, live: Live, *, rebind: Callable[[Listen], Awaitable[int]],
                  finish: Callable[[Config], Config] | None = None) -> None:
-        self.path = path
+        # Absolute once, here, and without "..": the working directory may be deleted
+        # later (a build cleaning the folder devproxy was started in), and the file must
+        # still be found.
+        self.path = Path(os.path.abspath(path))
+        self.name = str(path)  # as the user named it, for messages
         self.live = live
         self.rebind = rebind
         self.finish = finish or _as_loaded
@@ -132,9 +136,9 @@ class Reloader:
         catch_up = failing = False
         if self._file is None:  # as it stood at start-up, to compare the first edit with
             with contextlib.suppress(ConfigError):
-                self._file = await asyncio.to_thread(load_config, self.path)
+                self._file = await asyncio.to_thread(load_config, self.path, self.name)
         while not stop.is_set():
-            folder = self.path.absolute().parent
+            folder = self.path.parent
             if folder.is_dir():
                 try:
                     await self._watch(stop, catch_up=catch_up)
@@ -206,7 +210,7 @@ class Reloader:
             return await self.reload()
         except Exception as exc:  # a bug in a reload must not take the proxy down
             logger.exception("reloading %s failed; the previous routes stay in force",
-                             self.path)
+                             self.name)
             return self._record("error", f"internal error: {exc!r}")
 
     async def reload(self) -> ReloadStatus:
@@ -225,8 +229,8 @@ class Reloader:
             written, config = await asyncio.to_thread(self._load)
         except _Deleted:
             logger.warning("%s was deleted; serving its last good routes until it is saved "
-                           "again", self.path)
-            return self._record("missing", f"{self.path} was deleted")
+                           "again", self.name)
+            return self._record("missing", f"{self.name} was deleted")
         except ConfigError as exc:
             logger.error("%s\n(still serving the last good routes; fix it and save again)",
                          exc)
@@ -250,7 +254,7 @@ class Reloader:
             except BindError as exc:
                 outcome = "partial"
                 notes.append(f"{exc}; still serving on {old.listen}")
-                logger.error("%s: %s (the rest of the file is applied)", self.path, notes[-1])
+                logger.error("%s: %s (the rest of the file is applied)", self.name, notes[-1])
                 config = dataclasses.replace(config, listen=old.listen)
                 snapshot = Snapshot.build(config)
             else:
@@ -270,7 +274,7 @@ class Reloader:
     def _load(self) -> tuple[Config, Config]:
         """The file as written, and with the flags over it."""
         try:
-            written = load_config(self.path)
+            written = load_config(self.path, self.name)
         except ConfigError:
             if not self.path.exists():
                 raise _Deleted from None

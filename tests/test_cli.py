@@ -348,3 +348,48 @@ async def test_a_request_over_a_limit_is_logged_with_the_setting_to_raise(
     assert statuses == [b"400", b"400"]
     assert "(over limits.header_size; raise it in devproxy.yaml" in log, log
     assert "(over limits.headers; raise it in devproxy.yaml" in log, log
+
+
+async def test_edits_apply_after_the_folder_devproxy_started_in_is_deleted(
+        aiohttp_server, running, tmp_path) -> None:
+    # A build that cleans its output folder deletes devproxy's working directory; the
+    # config, named relative to it, must still be found and watched.
+    async def hello(request: web.Request) -> web.Response:
+        return web.Response(text="new")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", hello)
+    backend = await aiohttp_server(app)
+    config = tmp_path / "devproxy.yaml"
+    config.write_text("listen: 127.0.0.1:0\nroutes:\n  - {path: /, target: 'http://127.0.0.1:9'}\n")
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    proc = await start_up("-c", "../devproxy.yaml", "--route", "/flag=http://127.0.0.1:11",
+                          cwd=dist)
+    running.append(proc)
+    dist.rmdir()
+    config.write_text(config.read_text().replace(":9'", f":{backend.port}'"))
+    seen = 0
+    async with aiohttp.ClientSession() as session:
+        for _ in range(60):  # up to 3 s
+            async with session.get(proc.url + "/x") as resp:
+                seen = resp.status
+            if seen == 200:
+                break
+            await asyncio.sleep(0.05)
+    code, log = await proc.stop()
+    assert seen == 200, log
+    assert code == 0
+    assert "reload: ~ / target" in log, log
+    assert "Traceback" not in log, log
+
+
+async def test_route_flags_add_to_the_devproxy_yaml_in_the_folder(running, tmp_path) -> None:
+    (tmp_path / "devproxy.yaml").write_text(
+        "listen: 127.0.0.1:0\nroutes:\n  - {path: /api, target: 'http://127.0.0.1:9'}\n")
+    proc = await start_up("--route", "/=http://127.0.0.1:10", cwd=tmp_path)
+    running.append(proc)
+    code, _log = await proc.stop()
+    assert code == 0
+    assert "config: devproxy.yaml" in proc.banner, proc.banner
+    assert "/api" in proc.banner and "127.0.0.1:10" in proc.banner, proc.banner

@@ -691,6 +691,7 @@ async def test_devproxy_up_flags_keep_winning_over_each_reload(backend_factory, 
 @pytest.mark.parametrize("args", [("--no-reload",), ("--route", "/=http://127.0.0.1:9")],
                          ids=["no-reload", "routes-from-flags-alone"])
 async def test_devproxy_up_says_when_nothing_is_watched(devproxy_up, tmp_path, args: Any):
-    (tmp_path / "devproxy.yaml").write_text(config_text("http://127.0.0.1:9"))
+    if "--no-reload" in args:  # flags alone: no file here (one here is added to, and watched)
+        (tmp_path / "devproxy.yaml").write_text(config_text("http://127.0.0.1:9"))
     proc = await devproxy_up(*args, cwd=tmp_path)
     assert not any("watching" in line for line in proc.lines), proc.lines
