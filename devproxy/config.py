@@ -55,6 +55,13 @@ class Listen:
         mine, theirs = _address(self.host), _address(target.host)
         if mine == theirs:
             return True
+        if not isinstance(theirs, str) and theirs.is_unspecified:
+            # Connecting to 0.0.0.0 or :: reaches this machine (Linux and macOS): what
+            # uvicorn and others print is copied as a target, so it counts as loopback.
+            theirs = (ipaddress.IPv4Address("127.0.0.1") if theirs.version == 4
+                      else ipaddress.IPv6Address("::1"))
+            if mine == theirs:
+                return True
         if theirs == "localhost":  # either family: it reaches whichever loopback is bound
             return self.is_loopback or self.host in ("0.0.0.0", "::")
         if isinstance(theirs, str) or not theirs.is_loopback:
@@ -70,15 +77,20 @@ class Listen:
 
 def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | str:
     """``host`` as an IP address if it is one (the resolver's IPv4 shorthands, such as
-    127.1, included), else as a lower-case name."""
+    127.1 and 0, and IPv4-mapped IPv6 included), else as a lower-case name without a
+    trailing dot, every ``*.localhost`` as "localhost" (RFC 6761 §6.3: it is loopback)."""
     try:
-        return ipaddress.ip_address(host)
+        address = ipaddress.ip_address(host)
     except ValueError:
         pass
+    else:
+        mapped = getattr(address, "ipv4_mapped", None)
+        return mapped if mapped is not None else address
     try:
         return ipaddress.IPv4Address(socket.inet_aton(host))
     except OSError:
-        return host.lower()
+        name = host.lower().rstrip(".")
+        return "localhost" if name.endswith(".localhost") else name
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,6 +266,9 @@ def parse_target(text: str) -> Target:
     expected = f"expected an http:// or https:// URL such as http://127.0.0.1:3000, got {text!r}"
     if "://" not in text:
         raise ValueError(expected)
+    if _VARIABLE.search(text):
+        raise ValueError(f"devproxy does not expand environment variables in a target; "
+                         f"write the host and port out, got {text!r}")
     try:
         parts = urlsplit(text)
         port = parts.port
@@ -262,6 +277,14 @@ def parse_target(text: str) -> Target:
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS or not parts.hostname:
         raise ValueError(expected)
+    if parts.netloc.endswith(":"):
+        raise ValueError(f"the port after ':' is missing; write it, or leave out the ':' for "
+                         f"{scheme}'s default {_DEFAULT_PORTS[scheme]}, got {text!r}")
+    if port == 0:
+        raise ValueError(f"port 0 is no server's port; use the port your server listens on, "
+                         f"got {text!r}")
+    if problem := _host_problem(parts.hostname):
+        raise ValueError(f"{problem}, got {text!r}")
     if parts.username is not None or parts.password is not None:
         raise ValueError(f"credentials in a target URL are not supported; use headers: {text!r}")
     if parts.query or parts.fragment or text.endswith(("?", "#")):
@@ -274,6 +297,29 @@ def parse_target(text: str) -> Target:
         port=port if port is not None else _DEFAULT_PORTS[scheme],
         base_path=parts.path.rstrip("/"),
     )
+
+
+_VARIABLE = re.compile(r"\$\{?[A-Za-z_]")  # $HOST or ${API_PORT}, as in a .env file
+# RFC 1123 §2.1 host names; underscores too, as Docker Compose service names have them.
+_NAME_LABEL = re.compile(r"^\w([\w-]{0,61}\w)?$")
+
+
+def _host_problem(host: str) -> str:
+    """What is wrong with a target's host (lower-case, IPv6 without brackets), or ""."""
+    if ":" in host:
+        return ""  # urlsplit has checked an IPv6 literal
+    labels = host.rstrip(".").split(".")
+    if all(label.isdigit() for label in labels):
+        try:
+            ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return f"{host!r} is not an IPv4 address"
+        return ""
+    bad = next((label for label in labels if not _NAME_LABEL.match(label)), None)
+    if bad is not None:
+        return (f"{host!r} is not a host name (each dot-separated part is letters, digits, "
+                f"'-' and '_', not starting or ending with '-')")
+    return ""
 
 
 def normalize_prefix(text: str) -> str:

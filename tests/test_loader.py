@@ -159,6 +159,17 @@ MISTAKES = [
                  "'http://localhost:3000'?)", id="target-without-scheme-did-you-mean"),
     pytest.param("routes:\n  - path: /api\n    target: ftp://h\n", "3:13",
                  "routes[0].target: expected an http:// or https:// URL", id="ftp-target"),
+    pytest.param("routes:\n  - path: /api\n    target: 'http://127.0.0.1:'\n", "3:13",
+                 "routes[0].target: the port after ':' is missing", id="target-empty-port"),
+    pytest.param("routes:\n  - path: /api\n    target: 'http://127.0.0.1:0'\n", "3:13",
+                 "routes[0].target: port 0 is no server's port", id="target-port-0"),
+    pytest.param("routes:\n  - path: /api\n    target: 'http://localhost:${API_PORT}'\n",
+                 "3:13", "routes[0].target: devproxy does not expand environment variables",
+                 id="target-env-variable"),
+    pytest.param("routes:\n  - path: /api\n    target: 'http://999.1.1.1:3000'\n", "3:13",
+                 "routes[0].target: '999.1.1.1' is not an IPv4 address", id="target-bad-ipv4"),
+    pytest.param("routes:\n  - path: /api\n    target: 'http://-api-.test'\n", "3:13",
+                 "routes[0].target: '-api-.test' is not a host name", id="target-bad-name"),
     pytest.param("routes:\n  - path: api\n    target: http://h\n", "2:11",
                  "routes[0].path: a route path must start with '/'", id="path-without-slash"),
     pytest.param("routes:\n  - {path: /api, target: 'http://h'}\n"
@@ -592,7 +603,16 @@ def test_a_loopback_listen_address_is_known_in_each_spelling(host: str, loopback
     ("127.0.0.1:8080", "http://127.0.0.2:8080", False),
     ("0.0.0.0:8080", "http://[::1]:8080", False),
     ("0.0.0.0:8080", "http://example.test:8080", False),  # cannot be known
-    ("127.0.0.1:0", "http://127.0.0.1:0", False),
+    ("127.0.0.1:0", "http://127.0.0.1:8080", False),  # a port the kernel picks
+    # Other spellings of this machine, as servers print them or resolvers read them.
+    ("127.0.0.1:8080", "http://0.0.0.0:8080", True),
+    ("127.0.0.1:8080", "http://0:8080", True),
+    ("127.0.0.1:8080", "http://[::ffff:127.0.0.1]:8080", True),
+    ("127.0.0.1:8080", "http://localhost.:8080", True),
+    ("127.0.0.1:8080", "http://app.localhost:8080", True),
+    ("[::1]:8080", "http://[::]:8080", True),
+    ("127.0.0.2:8080", "http://0.0.0.0:8080", False),  # reaches 127.0.0.1
+    ("127.0.0.1:8080", "http://[::]:8080", False),  # reaches ::1
 ])
 def test_a_route_to_devproxys_own_address_is_refused_at_its_line(
         listen: str, target: str, loops: bool) -> None:
