@@ -193,7 +193,7 @@ async def _serve(
             named = cors if cors is not None and not cors.policy.any_origin else None
             return await _waiting(route, lambda: proxy_websocket(
                 request, route, path, app[POOL], app[OUTAGES],
-                listen_host=app[LIVE].current.config.listen.host,
+                host_allowed=app[LIVE].current.hosts.allows,
                 cors_allows=named.allows if named is not None else None,
             ))
         return await _waiting(route, lambda: forward_http(request, route, path, app[POOL],

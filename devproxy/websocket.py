@@ -287,14 +287,15 @@ OPEN_SOCKETS = web.AppKey("open_sockets", OpenSockets)
 
 async def proxy_websocket(
     request: web.Request, route: Route, raw_path: str, pool: Pool,
-    outages: Outages, *, listen_host: str, cors_allows: Callable[[str], bool] | None,
+    outages: Outages, *, host_allowed: Callable[[str], bool],
+    cors_allows: Callable[[str], bool] | None,
 ) -> web.StreamResponse:
     """Carry the browser's WebSocket handshake and then its bytes to ``route.target``.
 
     Args:
         raw_path: the request's raw path, without the query, that matched ``route``.
         pool: opens the backend connection (outside its cap: a socket keeps its own).
-        listen_host: the configured listen host (a name devproxy's own pages may use).
+        host_allowed: whether a Host is one devproxy serves its pages for.
         cors_allows: origins CORS mode lets open sockets too; None for none.
 
     Returns:
@@ -310,11 +311,13 @@ async def proxy_websocket(
     origin = request.headers.get("Origin")
     sockname = request.transport.get_extra_info("sockname") if request.transport else None
     port = int(sockname[1]) if sockname else 0
-    if not origin_allowed(origin, port=port, listen_host=listen_host, cors_allows=cors_allows):
+    if not origin_allowed(origin, port=port, host_allowed=host_allowed,
+                          cors_allows=cors_allows):
         logger.warning(
             "route %s: refused a WebSocket to %s from a page at %s (another site's page may "
             "not use your local servers); open the page through devproxy at "
-            "http://localhost:%d, or list its origin in the route's cors.origins",
+            "http://localhost:%d, list its origin in the route's cors.origins, or, if "
+            "its host name is yours, add it to allowed_hosts",
             route.path, request.path, origin, port)
         return problem_response(
             request, 403, "Cross-site WebSocket refused",

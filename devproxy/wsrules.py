@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from .config import LOOPBACK_NAMES, Route
+from .config import Route
 from .headers import request_headers
 
 # RFC 6455 §1.3: the server proves it read the key by hashing it with this.
@@ -46,7 +46,7 @@ def offered_protocols(headers: Headers) -> list[str]:
 
 
 def origin_allowed(
-    origin: str | None, *, port: int, listen_host: str,
+    origin: str | None, *, port: int, host_allowed: Callable[[str], bool],
     cors_allows: Callable[[str], bool] | None = None,
 ) -> bool:
     """Whether a page at ``origin`` may open a socket through devproxy.
@@ -54,13 +54,14 @@ def origin_allowed(
     Args:
         origin: the handshake's ``Origin`` header, None when absent.
         port: the port the request arrived on (the listening socket's own).
-        listen_host: the configured listen host, which also names devproxy.
+        host_allowed: whether a Host (``name[:port]``) is one devproxy serves pages for
+            (loopback names, ``*.localhost``, the listen host, ``allowed_hosts``).
         cors_allows: origins that CORS mode allows by name or pattern; None for none.
 
     Returns:
         True with no Origin (not a browser: browsers always send one, §4.1 item 8),
-        for devproxy's own origin (``http``, a loopback or ``*.localhost`` name or the
-        listen host, and ``port``), or for an origin ``cors_allows`` accepts.
+        for devproxy's own origins (``http``, a host ``host_allowed`` accepts, and
+        ``port``: a page devproxy served), or for an origin ``cors_allows`` accepts.
         False for everything else, ``null`` included: that is another site's page
         trying to ride on the developer's local servers.
     """
@@ -80,9 +81,7 @@ def origin_allowed(
         return False
     if (origin_port if origin_port is not None else 80) != port:
         return False
-    host = parts.hostname or ""
-    return host in LOOPBACK_NAMES or host.endswith(".localhost") or \
-        host == listen_host.lower().strip("[]")
+    return bool(parts.hostname) and host_allowed(parts.netloc)
 
 
 def upstream_ws_headers(

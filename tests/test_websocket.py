@@ -673,6 +673,18 @@ async def test_only_devproxys_own_pages_may_open_sockets(backend_factory, proxy_
     assert f"open the page through devproxy at http://localhost:{proxy.port}" in line
 
 
+async def test_a_page_on_an_allowed_host_may_open_sockets(backend_factory, proxy_factory,
+                                                          client):
+    # allowed_hosts lets devproxy serve myapp.test's pages; their sockets (Vite's HMR)
+    # come from that origin and must be let through too.
+    backend, _ = await echo_backend(backend_factory)
+    proxy = await proxy_factory(route("/", backend.url), allowed_hosts=("myapp.test",))
+    headers = {"Host": f"myapp.test:{proxy.port}", "Origin": f"http://myapp.test:{proxy.port}"}
+    async with client.ws_connect(ws_url(proxy), headers=headers) as ws:
+        await ws.send_str("ok")
+        assert await ws.receive_str(timeout=5) == "ok"
+
+
 async def test_cors_mode_for_any_origin_does_not_open_sockets_to_any_page(
         backend_factory, proxy_factory, client):
     backend, seen = await echo_backend(backend_factory)

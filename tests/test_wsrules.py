@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from multidict import CIMultiDict
 
+from devproxy.config import Config, Listen
+from devproxy.screen import HostRules
 from devproxy.wsrules import (
     handshake_problem,
     is_websocket_upgrade,
@@ -54,6 +56,9 @@ def test_offered_subprotocols_keep_the_browsers_order(lines, expected) -> None:
     pytest.param("http://[::1]:8080", True, id="ipv6-loopback"),
     pytest.param("http://app.localhost:8080", True, id="dot-localhost"),
     pytest.param("http://devbox:8080", True, id="listen-host"),
+    pytest.param("http://myapp.test:8080", True, id="allowed-host"),
+    pytest.param("http://api.team.test:8080", True, id="allowed-subdomain"),
+    pytest.param("http://[::1]:8080", True, id="ipv6-loopback"),
     pytest.param("http://localhost:5173", True, id="cors-allowed"),
     pytest.param("http://localhost:8081", False, id="other-port"),
     pytest.param("http://localhost", False, id="default-port-is-not-ours"),
@@ -72,7 +77,10 @@ def test_only_devproxys_own_pages_may_open_sockets(origin, allowed) -> None:
     def cors(o: str) -> bool:
         return o == "http://localhost:5173"
 
-    assert origin_allowed(origin, port=8080, listen_host="devbox", cors_allows=cors) is allowed
+    hosts = HostRules(Config(listen=Listen("devbox", 8080), routes=(),
+                             allowed_hosts=("myapp.test", "*.team.test")))
+    assert origin_allowed(origin, port=8080, host_allowed=hosts.allows,
+                          cors_allows=cors) is allowed
 
 
 @pytest.mark.parametrize(("origin", "allowed"), [
@@ -80,7 +88,8 @@ def test_only_devproxys_own_pages_may_open_sockets(origin, allowed) -> None:
     pytest.param("http://localhost:5173", False, id="other-origin"),
 ])
 def test_without_cors_mode_only_the_own_origin_is_allowed(origin, allowed) -> None:
-    assert origin_allowed(origin, port=8080, listen_host="127.0.0.1") is allowed
+    hosts = HostRules(Config(listen=Listen("127.0.0.1", 8080), routes=()))
+    assert origin_allowed(origin, port=8080, host_allowed=hosts.allows) is allowed
 
 
 @pytest.mark.parametrize(("policy", "origin"), [
