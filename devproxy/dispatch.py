@@ -242,6 +242,12 @@ async def upstream_failure(
         tried = f" (tried {'; '.join(attempts)})" if attempts else ""
         logger.error("route %s -> %s: %s%s. %s", route.path, target.url, err.detail, tried,
                      err.hint)
+    if (err.kind == "refused" and request.method == "GET" and request.transport is not None
+            and "text/event-stream" in request.headers.get("Accept", "")):
+        # An EventSource fails for good on any answer but a 200 event stream, and tries
+        # again after a network error (HTML §9.2.3): a backend restarting under nodemon or
+        # uvicorn --reload refused it, and so does devproxy, by closing the connection.
+        request.transport.close()
     title = _TITLES.get(err.kind, "Backend not reachable")
     return problem_response(
         request, err.status_hint, title, err.detail, hint=err.hint, facts=facts,

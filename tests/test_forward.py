@@ -388,6 +388,18 @@ async def test_backend_down_gives_an_html_page_to_a_browser_navigation(
         assert "reloads itself" not in text and "<script" not in text
 
 
+async def test_an_event_source_to_a_backend_down_gets_a_network_error_to_retry_on(
+        proxy_factory, client, unused_tcp_port_factory):
+    # EventSource gives up for good on a 502, but reconnects after a network error: the
+    # backend restarting under nodemon refused it, and devproxy closes the connection.
+    port = unused_tcp_port_factory()
+    proxy = await proxy_factory(route("/", f"http://127.0.0.1:{port}"))
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        await client.get(proxy.url + "/events", headers={"Accept": "text/event-stream"})
+    async with client.get(proxy.url + "/events") as resp:  # not an event source: the 502
+        assert resp.status == 502
+
+
 async def test_an_outage_is_logged_once_and_its_end_once(backend_factory, proxy_factory, client,
                                                          unused_tcp_port_factory, caplog):
     port = unused_tcp_port_factory()
