@@ -49,6 +49,16 @@ ALLOW = "GET, HEAD"
 # (RFC 9111 §5.2.2.4), as Vite does. Also on 404/308, which are heuristically
 # cacheable (RFC 9110 §15.1) and would otherwise outlive the file being created.
 _NO_CACHE = {"Cache-Control": "no-cache"}
+# Front-end files that Python's mimetypes does not know everywhere (it reads the
+# machine's /etc/mime.types): sent as application/octet-stream, an image opened
+# directly downloads instead of showing.
+_TYPES = {
+    ".avif": "image/avif", ".webp": "image/webp", ".woff": "font/woff",
+    ".woff2": "font/woff2", ".ttf": "font/ttf", ".otf": "font/otf",
+    ".mjs": "text/javascript", ".wasm": "application/wasm", ".map": "application/json",
+    ".webmanifest": "application/manifest+json", ".md": "text/markdown; charset=utf-8",
+    ".yaml": "application/yaml", ".yml": "application/yaml",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,13 +226,21 @@ class _FileResponse(web.FileResponse):
         fixed = CIMultiDict(headers)
         accept = headers.get(hdrs.ACCEPT_ENCODING)
         if accept is not None:
-            fixed[hdrs.ACCEPT_ENCODING] = accepted_codings(accept)
+            codings = accepted_codings(accept)
+            if codings:  # a .gz left from an older build must not stand in for the file
+                codings = await asyncio.get_running_loop().run_in_executor(
+                    None, self._fresh, codings)
+            fixed[hdrs.ACCEPT_ENCODING] = codings
         ranges = headers.get(hdrs.RANGE)
         if ranges is not None:
             unit, _, spec = ranges.partition("=")
             tag = headers.get(hdrs.IF_RANGE, "").strip()
             if unit.strip().lower() != "bytes" or "," in spec:
                 del fixed[hdrs.RANGE]
+            elif spec.strip() == "-0":
+                # A suffix of no bytes is unsatisfiable (§14.1.1); FileResponse sends the
+                # whole file as 206. A first byte past any file's end gets it the 416.
+                fixed[hdrs.RANGE] = f"bytes={1 << 62}-"
             elif tag.startswith(('"', "W/")):
                 current = await asyncio.get_running_loop().run_in_executor(
                     None, self._etag, fixed.get(hdrs.ACCEPT_ENCODING, ""))
@@ -230,6 +248,25 @@ class _FileResponse(web.FileResponse):
                     del fixed[hdrs.RANGE]
                 del fixed[hdrs.IF_RANGE]
         return None if fixed == headers else fixed
+
+    def _fresh(self, codings: str) -> str:
+        """``codings`` less those whose sibling is older than the file: edited since it
+        was compressed, it would serve old code to browsers and new to curl."""
+        try:
+            edited = self._path.stat().st_mtime_ns
+        except OSError:
+            return codings
+        kept = []
+        for coding in codings.split(", "):
+            suffix = ".br" if coding == "br" else ".gz"
+            try:
+                sibling = self._path.with_name(self._path.name + suffix).lstat()
+            except OSError:
+                kept.append(coding)  # none: FileResponse sends the file itself
+                continue
+            if sibling.st_mtime_ns >= edited:
+                kept.append(coding)
+        return ", ".join(kept)
 
     def _etag(self, accept: str) -> str | None:
         """The ETag ``FileResponse`` will send: of the file it picks for ``accept``."""
@@ -272,7 +309,10 @@ def accepted_codings(field: str) -> str:
 
 
 def _file(path: Path) -> web.FileResponse:
-    return _FileResponse(path, headers=_NO_CACHE)
+    content_type = _TYPES.get(path.suffix.lower())
+    if content_type is None:  # aiohttp guesses from the name
+        return _FileResponse(path, headers=_NO_CACHE)
+    return _FileResponse(path, headers={**_NO_CACHE, "Content-Type": content_type})
 
 
 def _add_slash(request: web.Request) -> web.StreamResponse:

@@ -328,6 +328,10 @@ async def test_a_range_request_gets_206_with_content_range(serve: Serve) -> None
     assert await resp.read() == APP_JS[:7]
     beyond = await client.get("/static/app.js", headers={"Range": "bytes=9999-"})
     assert beyond.status == 416
+    # A suffix of no bytes is unsatisfiable too (RFC 9110 §14.1.1).
+    nothing = await client.get("/static/app.js", headers={"Range": "bytes=-0"})
+    assert nothing.status == 416
+    assert nothing.headers["Content-Range"] == f"bytes */{len(APP_JS)}"
 
 
 async def test_if_range_resumes_only_the_file_it_names(serve: Serve, site: Site) -> None:
@@ -371,6 +375,28 @@ async def test_a_precompressed_sibling_goes_only_where_its_coding_is_accepted(
     assert reply.status == 200
     assert (b"\r\nContent-Encoding: gzip\r\n" in reply.head) is coded
     assert (gzip.decompress(reply.body) if coded else reply.body) == APP_JS
+
+
+async def test_a_sibling_older_than_its_file_is_not_sent(serve: Serve, site: Site) -> None:
+    # A .gz left by an older build would give browsers old code and curl the new.
+    (site.root / "app.js.gz").write_bytes(gzip.compress(b"old"))
+    edited = (site.root / "app.js").stat().st_mtime
+    os.utime(site.root / "app.js.gz", (edited - 60, edited - 60))
+    client = await serve()
+    reply = await raw_get(client, b"/static/app.js", b"Accept-Encoding: gzip, br\r\n")
+    assert reply.status == 200
+    assert b"Content-Encoding" not in reply.head and reply.body == APP_JS
+
+
+@pytest.mark.parametrize(("name", "content_type"), [
+    ("photo.webp", "image/webp"), ("font.woff2", "font/woff2"), ("app.js.map", "application/json"),
+])
+async def test_front_end_files_get_their_types(serve: Serve, site: Site, name: str,
+                                               content_type: str) -> None:
+    (site.root / name).write_bytes(b"{}")
+    client = await serve()
+    resp = await client.get(f"/static/{name}")
+    assert resp.status == 200 and resp.headers["Content-Type"] == content_type
 
 
 async def test_head_sends_the_headers_of_get_without_the_body(serve: Serve) -> None:
