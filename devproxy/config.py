@@ -266,7 +266,7 @@ def parse_target(text: str) -> Target:
     expected = f"expected an http:// or https:// URL such as http://127.0.0.1:3000, got {text!r}"
     if "://" not in text:
         raise ValueError(expected)
-    if _VARIABLE.search(text):
+    if _VARIABLE.search(text.partition("://")[2].partition("/")[0]):  # in host or port
         raise ValueError(f"devproxy does not expand environment variables in a target; "
                          f"write the host and port out, got {text!r}")
     try:

@@ -330,6 +330,7 @@ class Connection(asyncio.Protocol):
             self._on_deadline()
         self._body.clear()
         self._buffered = 0
+        self._resume_reading()
         self._left = None
         self._chunked = None
         self._until_close = False
@@ -384,7 +385,15 @@ class Connection(asyncio.Protocol):
         body = b"".join(self._body)
         self._body.clear()
         self._buffered = 0
+        # A body that passed the high-water mark as it completed paused reading: left
+        # paused, the next response on this connection would never be read.
+        self._resume_reading()
         return body
+
+    def _resume_reading(self) -> None:
+        if self._paused_reading and self.transport:
+            self._paused_reading = False
+            self.transport.resume_reading()
 
     async def read(self) -> bytes:
         """The next body bytes, b"" at the end; raises ``Broken`` if cut short."""
@@ -400,9 +409,8 @@ class Connection(asyncio.Protocol):
                 self._body_waiter = None
         piece = self._body.popleft()
         self._buffered -= len(piece)
-        if self._paused_reading and self._buffered < _LOW_WATER and self.transport:
-            self._paused_reading = False
-            self.transport.resume_reading()
+        if self._buffered < _LOW_WATER:
+            self._resume_reading()
         return piece
 
     def end_body(self) -> None:

@@ -372,3 +372,33 @@ async def test_the_response_timeout_holds_after_a_slow_small_body(raw_backend, p
         head = await reader.readuntil(b"\r\n\r\n")
     writer.close()
     assert head.startswith(b"HTTP/1.1 504") and loop.time() - started < 1.5
+
+
+async def test_a_connection_reused_after_a_body_past_the_high_water_mark_still_reads(
+        raw_backend):
+    # The read that took a body past 256 KiB paused reading and also completed it: taken
+    # whole, the connection went back to the pool paused, and the next request hung.
+    big = b"x" * 270_000
+
+    async def answer_both(reader: asyncio.StreamReader, writer: Any, n: int) -> None:
+        body = big if n % 2 else b"small"
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        await writer.drain()
+
+    backend = await raw_backend(answer_both)
+    target = parse_target(backend.url)
+    pool = Pool(per_target=1)
+    async with asyncio.timeout(10):
+        for expected in (big, b"small", big, b"small"):
+            conn = await pool.acquire(target, secure=True, connect_timeout=1, wait_timeout=1)
+            conn.begin("GET", 5)
+            conn.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            await conn.head()
+            for _ in range(100):  # every byte read, as the body of a quick backend is
+                if conn.body_ready():
+                    break
+                await asyncio.sleep(0.01)
+            assert conn.body_ready() and conn.take_all() == expected
+            pool.release(conn)
+    assert backend.connections == 1
+    await pool.close()
