@@ -17,7 +17,8 @@ always revalidate). It must not read or write a file body itself, list a directo
 decode a path twice, or name the folder's absolute path in a response.
 
 ``FileResponse`` may send a regular-file sibling ``<file>.br``/``<file>.gz`` instead
-of the decided file when Accept-Encoding allows (with Content-Encoding). It lstat()s
+of the decided file when Accept-Encoding allows (with Content-Encoding), unless it is
+older than the file (``_FileResponse``). It lstat()s
 that sibling and ignores symlinks, so the sibling lies in the same, already checked
 directory and the sandbox holds.
 """
@@ -25,11 +26,10 @@ directory and the sandbox holds.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
 import functools
 import logging
-import stat
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
@@ -226,11 +226,7 @@ class _FileResponse(web.FileResponse):
         fixed = CIMultiDict(headers)
         accept = headers.get(hdrs.ACCEPT_ENCODING)
         if accept is not None:
-            codings = accepted_codings(accept)
-            if codings:  # a .gz left from an older build must not stand in for the file
-                codings = await asyncio.get_running_loop().run_in_executor(
-                    None, self._fresh, codings)
-            fixed[hdrs.ACCEPT_ENCODING] = codings
+            fixed[hdrs.ACCEPT_ENCODING] = accepted_codings(accept)
         ranges = headers.get(hdrs.RANGE)
         if ranges is not None:
             unit, _, spec = ranges.partition("=")
@@ -249,40 +245,23 @@ class _FileResponse(web.FileResponse):
                 del fixed[hdrs.IF_RANGE]
         return None if fixed == headers else fixed
 
-    def _fresh(self, codings: str) -> str:
-        """``codings`` less those whose sibling is older than the file: edited since it
-        was compressed, it would serve old code to browsers and new to curl."""
-        try:
-            edited = self._path.stat().st_mtime_ns
-        except OSError:
-            return codings
-        kept = []
-        for coding in codings.split(", "):
-            suffix = ".br" if coding == "br" else ".gz"
-            try:
-                sibling = self._path.with_name(self._path.name + suffix).lstat()
-            except OSError:
-                kept.append(coding)  # none: FileResponse sends the file itself
-                continue
-            if sibling.st_mtime_ns >= edited:
-                kept.append(coding)
-        return ", ".join(kept)
+    def _get_file_path_stat_encoding(
+            self, accept_encoding: str) -> tuple[Path | None, os.stat_result, str | None]:
+        """The file aiohttp sends for ``accept_encoding`` (run in its executor), passing
+        over a ``.br``/``.gz`` sibling older than the file: edited since it was
+        compressed, it would give browsers old code and curl the new."""
+        while True:  # at most three times: each pass takes a coding out
+            chosen, info, coding = super()._get_file_path_stat_encoding(accept_encoding)
+            if coding is None or info.st_mtime_ns >= self._path.stat().st_mtime_ns:
+                return chosen, info, coding
+            accept_encoding = accept_encoding.replace(coding, "")  # its next choice
 
     def _etag(self, accept: str) -> str | None:
         """The ETag ``FileResponse`` will send: of the file it picks for ``accept``."""
-        info = None
-        for suffix, coding in (".br", "br"), (".gz", "gzip"):  # its order of preference
-            if coding in accept:
-                with contextlib.suppress(OSError):
-                    sibling = self._path.with_name(self._path.name + suffix).lstat()
-                    if stat.S_ISREG(sibling.st_mode):
-                        info = sibling
-                        break
-        if info is None:
-            try:
-                info = self._path.stat()
-            except OSError:
-                return None
+        try:
+            info = self._get_file_path_stat_encoding(accept)[1]
+        except OSError:
+            return None
         return f'"{info.st_mtime_ns:x}-{info.st_size:x}"'
 
 

@@ -386,6 +386,13 @@ async def test_a_sibling_older_than_its_file_is_not_sent(serve: Serve, site: Sit
     reply = await raw_get(client, b"/static/app.js", b"Accept-Encoding: gzip, br\r\n")
     assert reply.status == 200
     assert b"Content-Encoding" not in reply.head and reply.body == APP_JS
+    # A fresh sibling of the other coding is still taken.
+    (site.root / "app.js.br").write_bytes(b"old br")
+    os.utime(site.root / "app.js.br", (edited - 60, edited - 60))
+    (site.root / "app.js.gz").write_bytes(gzip.compress(APP_JS))
+    reply = await raw_get(client, b"/static/app.js", b"Accept-Encoding: gzip, br\r\n")
+    assert b"\r\nContent-Encoding: gzip\r\n" in reply.head
+    assert gzip.decompress(reply.body) == APP_JS
 
 
 @pytest.mark.parametrize(("name", "content_type"), [
