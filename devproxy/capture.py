@@ -21,7 +21,7 @@ from typing import Any
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from . import __version__, cors, h1
-from .config import LOOPBACK_NAMES, is_ip
+from .config import LOOPBACK_NAMES, is_ip, is_localhost
 from .corsadvice import Ask, cause, fixes
 
 _new = object.__new__
@@ -709,7 +709,7 @@ def cookie_verdicts(set_cookies: Sequence[str], origin: str, fetch_site: str = "
     """
     host = origin.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")
     secure_origin = origin.startswith("https://") or host in LOOPBACK_NAMES \
-        or host.endswith(".localhost")
+        or is_localhost(host)
     ip_host = is_ip(host)
     # §5.7: a Lax or Strict cookie (Lax when unset, in Chromium) from a cross-site
     # request that is not a top-level navigation is ignored.

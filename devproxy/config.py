@@ -28,6 +28,11 @@ RESERVED_PREFIX = "/__devproxy"
 # (IPv6 without brackets): a server on one is reached, and may name itself, by any.
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
+
+def is_localhost(host: str) -> bool:
+    """RFC 6761 §6.3: ``localhost`` and ``*.localhost`` always mean loopback."""
+    return host == "localhost" or host.endswith(".localhost")
+
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # RFC 9110 §5.6.2: token = 1*tchar; header field names (§5.1), methods (§9.1) and
 # extension names are tokens. The one spelling of the rule: use TOKEN.fullmatch.
@@ -90,7 +95,7 @@ def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | str:
         return ipaddress.IPv4Address(socket.inet_aton(host))
     except OSError:
         name = host.lower().rstrip(".")
-        return "localhost" if name.endswith(".localhost") else name
+        return "localhost" if is_localhost(name) else name
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,9 +17,9 @@ from collections.abc import Callable
 from typing import cast
 
 from . import h1
-from .config import Target
+from .config import Target, is_localhost
 from .errors import UpstreamError
-from .upstream import closed_unanswered, connect_error, invalid_response, is_localhost
+from .upstream import closed_unanswered, connect_error, invalid_response
 
 IDLE_TIMEOUT = 4.0  # under Node's and uvicorn's 5 s, so devproxy lets go first
 TICK = 0.1  # seconds between checks of response deadlines and idle connections

@@ -23,7 +23,7 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
-from .config import Target
+from .config import Target, is_localhost
 from .errors import UpstreamError
 
 logger = logging.getLogger(__name__)
@@ -61,11 +61,6 @@ def make_session() -> aiohttp.ClientSession:
         max_line_size=_HEADER_LIMIT,
         max_field_size=_HEADER_LIMIT,
     )
-
-
-def is_localhost(host: str) -> bool:
-    """RFC 6761 §6.3: ``localhost`` and ``*.localhost`` always mean loopback."""
-    return host == "localhost" or host.endswith(".localhost")
 
 
 class LoopbackResolver(AbstractResolver):
