@@ -24,7 +24,17 @@ from .errorpages import problem_response
 from .errors import UpstreamError
 from .forward import ProxiedResponse, forward_http
 from .screen import Refusal, host_refusal, is_reserved, path_refusal, target_refusal
-from .state import CAPTURES, LIVE, OUTAGES, POOL, RECORD, STREAMING, WARNED_HOSTS, Snapshot
+from .state import (
+    CAPTURES,
+    LIVE,
+    OUTAGES,
+    POOL,
+    RECORD,
+    STREAMING,
+    UNSENT,
+    WARNED_HOSTS,
+    Snapshot,
+)
 from .static import serve_static
 from .upstream import diagnose
 from .websocket import proxy_websocket
@@ -124,7 +134,9 @@ async def _send(request: web.Request, response: web.StreamResponse) -> None:
         await response.prepare(request)
         await response.write_eof()
     except ConnectionError:
-        pass  # the browser went away; it is logged with the status it was to get
+        # The browser went away, or devproxy closed the connection (an EventSource to a
+        # backend that is down): logged with the status it was to get, and no bytes.
+        request[UNSENT] = True
 
 
 def _body_bytes(method: str, response: web.StreamResponse) -> int:
@@ -313,6 +325,8 @@ def _log(request: web.Request, route: Route | None, response: web.StreamResponse
     ms = (time.perf_counter() - start) * 1000
     if response is None:
         status, size = 499, 0
+    elif UNSENT in request:
+        status, size, note = response.status, 0, note or " (connection closed, nothing sent)"
     else:
         status = response.status
         # A relayed response's count inline: it is most requests.

@@ -131,5 +131,7 @@ CAPTURES = web.AppKey("captures", Captures)  # present only while the inspector 
 RECORD = web.RequestKey("record", Record)  # the request's inspector record, if captured
 # A relayed stream once its head is sent: what a cancelled handler logs.
 STREAMING = web.RequestKey("streaming", web.StreamResponse)
+# Set when the connection closed before devproxy's own answer went out: nothing was sent.
+UNSENT = web.RequestKey("unsent", bool)
 EVENT_STREAMS = web.AppKey("event_streams", EventStreams)
 WARNED_HOSTS = web.AppKey("warned_hosts", set[str])  # refused Host names already logged
