@@ -123,7 +123,7 @@ class Reloader:
         self._file: Config | None = None
         self.watching = asyncio.Event()  # set once the folder is watched
         self._one_at_a_time = asyncio.Lock()
-        self._read: tuple[int, int, int] | None = _fingerprint(path)  # as last reloaded
+        self._read: tuple[int, int, int] | None = _fingerprint(self.path)  # as last reloaded
 
     async def run(self, stop: asyncio.Event) -> None:
         """Reload after every change to the file until ``stop`` is set.
