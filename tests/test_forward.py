@@ -9,6 +9,7 @@ import hashlib
 import json
 import logging
 import re
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import pytest
@@ -639,18 +640,23 @@ async def test_a_request_the_browser_abandons_is_logged_and_ended(
     assert "closed the connection" in slow["error"] and events["error"] == slow["error"]
 
 
+def _endless(content_type: str, first: bytes) -> Callable[[web.Request],
+                                                        Awaitable[web.StreamResponse]]:
+    """A backend handler that sends ``first`` and then never ends its response."""
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": content_type})
+        await response.prepare(request)
+        await response.write(first)
+        await asyncio.Event().wait()
+        return response
+    return handler
+
+
 async def test_stopping_lets_a_stream_run_for_the_shutdown_timeout_not_twice_that(
         backend_factory, proxy_factory, client, caplog):
     # aiohttp waits the timeout, then "cancels" and waits it again; its cancel does not
     # reach a handler relaying a stream, which then ran for twice the timeout.
-    async def handler(request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
-        await response.prepare(request)
-        await response.write(b"{}\n")
-        await asyncio.Event().wait()  # a download that never ends
-        return response
-
-    backend = await backend_factory(handler)
+    backend = await backend_factory(_endless("application/x-ndjson", b"{}\n"))
     proxy = await proxy_factory(route("/", backend.url), shutdown_timeout=1.0)
     async with client.get(proxy.url + "/events") as resp:
         assert await resp.content.readline() == b"{}\n"
@@ -661,9 +667,7 @@ async def test_stopping_lets_a_stream_run_for_the_shutdown_timeout_not_twice_tha
         took = loop.time() - began
     assert 0.9 < took < 1.7, took
     # devproxy cut it, not the browser.
-    lines = [r.getMessage() for r in caplog.records if r.name == "devproxy.access"]
-    print(lines)
-    [line] = lines
+    [line] = [r.getMessage() for r in caplog.records if r.name == "devproxy.access"]
     assert line.startswith("GET /events -> / 200 ") and line.endswith(" (cut at shutdown)")
 
 
@@ -672,14 +676,7 @@ async def test_stopping_ends_event_streams_at_once_each_with_its_last_chunk(
     # An event stream has no end to wait for: with the inspector page open, every Ctrl+C
     # waited the whole shutdown timeout. Both the relayed stream and the inspector's own
     # feed end cleanly (an EventSource then reconnects), long before the timeout.
-    async def handler(request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"Content-Type": "Text/Event-Stream"})
-        await response.prepare(request)
-        await response.write(b"data: one\n\n")
-        await asyncio.Event().wait()  # an endless stream
-        return response
-
-    backend = await backend_factory(handler)
+    backend = await backend_factory(_endless("Text/Event-Stream", b"data: one\n\n"))
     proxy = await proxy_factory(route("/", backend.url), shutdown_timeout=60.0)
     async with client.get(proxy.url + "/events") as relayed, \
             client.get(proxy.url + "/__devproxy/api/events") as feed:
@@ -690,9 +687,7 @@ async def test_stopping_ends_event_streams_at_once_each_with_its_last_chunk(
         # Read to the end: a cut-off chunked body would raise ClientPayloadError here.
         assert await relayed.content.read() == b"\n"
         await feed.content.read()
-    lines = [r.getMessage() for r in caplog.records if r.name == "devproxy.access"]
-    print(lines)
-    [line] = lines
+    [line] = [r.getMessage() for r in caplog.records if r.name == "devproxy.access"]
     assert line.startswith("GET /events -> / 200 "), line
 
 
