@@ -8,7 +8,7 @@ the browser cannot drive them. The records themselves are ``capture``'s.
 API (all JSON; see the README):
     GET  /__devproxy/api/requests          newest first, summaries
     GET  /__devproxy/api/requests/{id}     one request in full
-    GET  /__devproxy/api/events            text/event-stream of "request"/"update"
+    GET  /__devproxy/api/events            text/event-stream: "reset", then "request"/"update"
     GET  /__devproxy/api/har               every kept request as HAR 1.2
     GET  /__devproxy/api/status            routes, the last reload, inspector settings
     POST /__devproxy/api/requests/{id}/replay   send it again through devproxy
@@ -18,7 +18,6 @@ API (all JSON; see the README):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 from importlib import resources
@@ -29,6 +28,7 @@ from yarl import URL
 
 from .capture import Captures, Record, har
 from .config import RESERVED_PREFIX
+from .feed import Feed
 from .headers import HOP_BY_HOP
 from .state import CAPTURES, CLIENT, EVENT_STREAMS, LIVE
 
@@ -37,8 +37,7 @@ _FILES = {"": ("index.html", "text/html"), "app.js": ("app.js", "text/javascript
           "style.css": ("style.css", "text/css")}
 _HEARTBEAT = 15.0  # seconds between SSE comments that keep idle streams open
 _PROGRESS = 1.0  # seconds between updates of a request still open (a stream, a socket)
-_QUEUE = 1000  # events a slow page may fall behind before it misses some
-_END: tuple[str, dict[str, Any]] = ("end", {})  # put in a page's queue: its feed ends
+_QUEUE = 2000  # events a slow page may fall behind before it is sent the list afresh
 
 
 async def serve(request: web.Request) -> web.StreamResponse:
@@ -110,26 +109,19 @@ def _same_origin(request: web.Request) -> None:
 
 
 async def _events(request: web.Request, captures: Captures) -> web.StreamResponse:
-    queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue(_QUEUE)
-
-    def listener(event: str, record: Record) -> None:
-        with contextlib.suppress(asyncio.QueueFull):  # a stalled page skips, never blocks
-            queue.put_nowait((event, record.summary()))
-
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
                                            "Cache-Control": "no-store"})
     await response.prepare(request)
     if request.method == "HEAD":
         return response  # the head is all a HEAD gets; waiting would hold the connection
+    feed = Feed(_QUEUE, lambda: [r.summary() for r in captures.newest_first()])
+
+    def listener(event: str, record: Record) -> None:
+        feed.put(event, record.summary())
+
     captures.listeners.append(listener)
-
-    def end() -> None:  # devproxy is stopping: the page's EventSource reconnects later
-        while queue.full():
-            queue.get_nowait()
-        queue.put_nowait(_END)
-
     streams = request.app[EVENT_STREAMS]
-    streams.add(end)
+    streams.add(feed.end)
     loop = asyncio.get_running_loop()
     # What each request still open (a stream, a socket) was last shown with: it is told
     # again as it moves, at most every _PROGRESS, not only when it ends.
@@ -138,32 +130,26 @@ async def _events(request: web.Request, captures: Captures) -> web.StreamRespons
         await response.write(b": devproxy inspector\n\n")
         written = progress = loop.time()
         while True:
-            wait = min(progress + _PROGRESS, written + _HEARTBEAT) - loop.time()
-            try:
-                item = await asyncio.wait_for(queue.get(), max(wait, 0))
-            except TimeoutError:
-                pass
-            else:
-                if item is _END:
-                    break
-                event, data = item
-                await response.write(f"event: {event}\ndata: {json.dumps(data)}\n\n".encode())
-                written = loop.time()
+            await feed.wait(min(progress + _PROGRESS, written + _HEARTBEAT))
+            if feed.ended:
+                break
+            text = feed.take()
             if loop.time() >= progress + _PROGRESS:
                 progress = loop.time()
                 moved, shown = _moved(captures, shown)
-                for record in moved:
-                    await response.write(
-                        f"event: update\ndata: {json.dumps(record.summary())}\n\n".encode())
-                    written = loop.time()
-            if loop.time() >= written + _HEARTBEAT:
+                text += "".join(f"event: update\ndata: {json.dumps(record.summary())}\n\n"
+                                for record in moved)
+            if text:
+                await response.write(text.encode())
+                written = loop.time()
+            elif loop.time() >= written + _HEARTBEAT:
                 await response.write(b": keep-alive\n\n")
                 written = loop.time()
     except (ConnectionError, asyncio.CancelledError):
         pass
     finally:
         captures.listeners.remove(listener)
-        streams.discard(end)
+        streams.discard(feed.end)
     return response
 
 

@@ -122,20 +122,67 @@ async def test_a_verdict_without_a_cookie_names_what_credentials_would_change(
     assert sent["allowed"] is False and "with_credentials" not in sent
 
 
+async def read_events(stream: aiohttp.ClientResponse, until: str,
+                      ) -> list[tuple[str, Any]]:
+    """Events of an inspector feed, parsed, up to and including the first ``until``."""
+    told: list[tuple[str, Any]] = []
+    event = ""
+    async with asyncio.timeout(10):
+        while not told or told[-1][0] != until:
+            line = (await stream.content.readline()).decode()
+            if line.startswith("event: "):
+                event = line[7:].strip()
+            elif line.startswith("data: "):
+                told.append((event, json.loads(line[6:])))
+    return told
+
+
 async def test_live_stream_tells_of_each_request(backend_factory, proxy_factory,
                                                  client) -> None:
     backend = await backend_factory()
     proxy = await proxy_factory(route("/", backend.url))
+    async with client.get(proxy.url + "/before") as resp:
+        assert resp.status == 200
     async with client.get(proxy.url + "/__devproxy/api/events") as stream:
         assert stream.headers["Content-Type"] == "text/event-stream"
-        await stream.content.readline()  # the opening comment
+        # It opens with the list as kept now, so a page needs no fetch racing the stream.
+        [(_, rows)] = await read_events(stream, "reset")
+        assert [r["target"] for r in rows] == ["/before"]
         async with client.get(proxy.url + "/hello") as resp:
             assert resp.status == 200
-        seen = b""
-        async with asyncio.timeout(5):
-            while b"event: update" not in seen:
-                seen += await stream.content.readline()
-    assert b"event: request" in seen and b'"target": "/hello"' in seen
+        told = await read_events(stream, "update")
+    assert [(e, r["target"], r["status"]) for e, r in told] == [
+        ("request", "/hello", 0), ("update", "/hello", 200)]
+
+
+async def test_after_a_burst_the_page_has_each_request_as_it_ended(
+        backend_factory, proxy_factory, client) -> None:
+    # 500 requests, 100 at a time, while the page reads nothing: whatever the feed sends
+    # (events, or the list afresh if it fell behind), each ends as the browser got it.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/", backend.url))
+    async with client.get(proxy.url + "/__devproxy/api/events") as stream:
+        await read_events(stream, "reset")
+        for _ in range(5):
+            statuses = []
+            for resp in await asyncio.gather(*(client.get(proxy.url + "/x")
+                                               for _ in range(100))):
+                statuses.append(resp.status)
+                resp.release()
+            assert statuses == [200] * 100
+        async with client.get(proxy.url + "/last") as resp:
+            assert resp.status == 200
+        rows: dict[int, dict[str, Any]] = {}
+        while not rows or rows[max(rows)]["target"] != "/last" or \
+                rows[max(rows)]["status"] == 0:
+            for event, data in await read_events(stream, "update"):
+                if event == "reset":
+                    rows = {r["id"]: r for r in data}
+                else:
+                    rows[data["id"]] = data
+    newest = sorted(rows)[-500:]  # a list afresh holds the 500 kept; events, every one
+    assert newest == list(range(newest[0], newest[0] + 500))
+    assert all(r["status"] == 200 for r in rows.values())
 
 
 async def test_open_streams_are_updated_live_not_only_when_they_end(
@@ -153,7 +200,8 @@ async def test_open_streams_are_updated_live_not_only_when_they_end(
     def updates(seen: bytes, target: str) -> list[dict[str, Any]]:
         rows = [json.loads(line[6:]) for line in seen.split(b"\n")
                 if line.startswith(b"data: ")]
-        return [r for r in rows if r["target"] == target and r["duration_ms"] is None]
+        return [r for r in rows if isinstance(r, dict)  # not the opening list
+                and r["target"] == target and r["duration_ms"] is None]
 
     backend = await backend_factory(handler)
     proxy = await proxy_factory(route("/", backend.url))

@@ -110,10 +110,9 @@ function upsert(row, isNew) {
   if (row.id === state.selected && !reading) showDetail(row.id);
 }
 
-async function loadList() {
-  // The list as devproxy keeps it now: at start, and after the stream reconnects (a
-  // restarted devproxy numbers its requests afresh).
-  const rows = await (await fetch("api/requests")).json();
+function replaceList(rows) {
+  // The list as devproxy keeps it now (newest first): each time the live stream opens,
+  // and whenever the page fell so far behind that devproxy sent it afresh.
   state.rows.clear(); state.order = []; state.fresh.clear();
   for (const row of rows.reverse()) upsert(row, false);
   renderList();
@@ -305,19 +304,24 @@ async function loadStatus() {
     // A restarted devproxy: its request 3 is not the one shown.
     state.selected = null;
     $("#detail").replaceChildren(el("p", { class: "empty" }, "devproxy restarted."));
-    loadList();
   }
   state.since = status.inspector.since;
 }
 
 function connect() {
+  // Each connection starts with a "reset" holding the whole list: what the page missed
+  // while away, or a restarted devproxy's own requests.
   const events = new EventSource("api/events");
   let lost = false;
   events.addEventListener("open", () => {
     $("#live").classList.remove("off");
-    if (lost) { lost = false; loadList(); loadStatus(); }  // what it missed, or a new devproxy
+    if (lost) { lost = false; loadStatus(); }
   });
   events.addEventListener("error", () => { lost = true; $("#live").classList.add("off"); });
+  events.addEventListener("reset", (e) => {
+    replaceList(JSON.parse(e.data));
+    document.body.dataset.ready = "true";
+  });
   events.addEventListener("request", (e) => upsert(JSON.parse(e.data), true));
   events.addEventListener("update", (e) => upsert(JSON.parse(e.data), false));
 }
@@ -334,11 +338,7 @@ async function start() {
   });
   await loadStatus();
   connect();
-  const rows = await (await fetch("api/requests")).json();
-  // Rows the stream brought meanwhile are newer than these: keep them as they are.
-  for (const row of rows.reverse()) if (!state.rows.has(row.id)) upsert(row, false);
   setInterval(loadStatus, 3000);
-  document.body.dataset.ready = "true";
 }
 
 start();

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from pathlib import Path
@@ -121,3 +122,28 @@ async def test_the_list_keeps_what_devproxy_keeps_newest_first_and_opens_from_th
     await page.keyboard.press("Enter")
     await page.wait_for_selector("#detail h2")
     assert await page.inner_text("#detail h2") == "GET /api/4"
+
+
+async def test_after_a_burst_the_list_shows_every_request_ended(
+        browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
+    # 1,000 requests, 50 at a time, with the page open: none may stay "…" (pending) for
+    # good because the page fell behind and its "update" was lost.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/api", backend.url))
+    page: Page = await browser.new_page()
+    await page.goto(proxy.url + "/__devproxy/")
+    await page.wait_for_selector("body[data-ready=true]")
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=50)) as client:
+        async def one(n: int) -> int:
+            async with client.get(f"{proxy.url}/api/{n}") as resp:
+                await resp.read()
+                return resp.status
+        for start in range(0, 1000, 100):
+            statuses = await asyncio.gather(*(one(n) for n in range(start, start + 100)))
+            assert set(statuses) == {200}
+    await page.wait_for_function(
+        "document.querySelector('#list tbody tr td.path')?.innerText.startsWith('/api/999')")
+    await page.wait_for_function("""() => {
+        const cells = [...document.querySelectorAll('#list tbody tr td.status')];
+        return cells.length === 500 && cells.every((c) => c.innerText === '200');
+    }""", timeout=10_000)
