@@ -362,11 +362,12 @@ class Record:
         origin = self._cross_origin()
         if origin is None or not self.status:
             return None
-        # A request that carries a cookie or Authorization was sent with credentials; one
-        # that carries none may have been too (fetch's credentials: "include" with no
-        # cookie yet, as at a first login, and every preflight), which nothing in it says.
-        credentials = any(k.lower() in ("cookie", "authorization")
-                          for k, _ in self.browser_request)
+        # A request that carries a cookie was sent with credentials; one that carries
+        # none may have been too (fetch's credentials: "include" with no cookie yet, as
+        # at a first login, and every preflight), which nothing in it says. Not so an
+        # Authorization header: a page sets it itself (a bearer token) in any mode, and
+        # it needs Access-Control-Allow-Headers, not credentials (Fetch §3.2.5).
+        credentials = any(k.lower() == "cookie" for k, _ in self.browser_request)
         if self.kind == "preflight":
             method = _header(self.browser_request, "access-control-request-method") or ""
             unsafe = [h.lower() for h in cors.header_list(

@@ -42,8 +42,9 @@ def cause(verdict: Verdict, ask: Ask) -> str:
                 "in front of it), so the browser sees two values. Exactly one layer may "
                 "answer CORS.")
     if kind == cors.WILDCARD_WITH_CREDENTIALS:
-        return ("With credentials (cookies, Authorization) the browser requires the exact "
-                f"origin, never '*': the server must echo {ask.origin} from an allowlist.")
+        return ("With credentials (fetch's credentials: 'include', withCredentials) the "
+                "browser requires the exact origin, never '*': the server must echo "
+                f"{ask.origin} from an allowlist.")
     if kind == cors.ORIGIN_MISMATCH:
         return (f"The server allows {verdict.subject!r} but the page's origin is "
                 f"{ask.origin!r}. Origins compare as exact strings: scheme, host and port "

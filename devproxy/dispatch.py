@@ -66,6 +66,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
         record = captures.start(request.method, request.raw_path, request.scheme,
                                 request.remote or "", request.raw_headers, start,
                                 match.route.path if match is not None else "")
+        if request.method == "OPTIONS" and is_preflight("OPTIONS", request.headers):
+            record.kind = "preflight"  # whoever answers it: devproxy or the backend
     try:
         if refusal is not None:
             response: web.StreamResponse = _refuse(request, refusal)
@@ -83,8 +85,6 @@ async def handle(request: web.Request) -> web.StreamResponse:
             if cors is not None and is_preflight(request.method, request.headers):
                 # Fetch §3.2.2: devproxy answers preflights itself; the backend never
                 # sees them.
-                if record is not None:
-                    record.kind = "preflight"
                 response = preflight_response(request, cors, route.path if route else "-",
                                               snapshot.config.source)
             else:

@@ -122,6 +122,46 @@ async def test_a_verdict_without_a_cookie_names_what_credentials_would_change(
     assert sent["allowed"] is False and "with_credentials" not in sent
 
 
+async def test_a_bearer_token_is_not_taken_for_credentials(backend_factory, proxy_factory,
+                                                           client) -> None:
+    # A page sets Authorization itself, in any credentials mode: with a wildcard and no
+    # cookie the browser reads the response, so the verdict must not say "Blocked".
+    async def star(request: web.Request) -> web.Response:
+        return web.Response(text="ok", headers={"Access-Control-Allow-Origin": "*"})
+
+    backend = await backend_factory(star)
+    proxy = await proxy_factory(route("/api", backend.url))
+    async with client.get(proxy.url + "/api/me", headers={
+            "Origin": FRONT, "Authorization": "Bearer abc"}) as resp:
+        assert resp.status == 200
+    [row] = await api(client, proxy, "requests")
+    verdict = (await api(client, proxy, f"requests/{row['id']}"))["cors"]
+    assert verdict["allowed"] is True and verdict["credentials"] is False
+    assert "with_credentials" in verdict  # what credentials: "include" would change
+
+
+async def test_a_preflight_the_backend_answers_is_judged_as_a_preflight(
+        backend_factory, proxy_factory, client) -> None:
+    # No cors on the route: the backend answers OPTIONS, and misses the asked header.
+    async def options(request: web.Request) -> web.Response:
+        return web.Response(status=204, headers={"Access-Control-Allow-Origin": "*",
+                                                 "Access-Control-Allow-Methods": "PUT"})
+
+    backend = await backend_factory(options)
+    proxy = await proxy_factory(route("/api", backend.url))
+    async with client.options(proxy.url + "/api/x", headers={
+            "Origin": FRONT, "Access-Control-Request-Method": "PUT",
+            "Access-Control-Request-Headers": "x-token"}) as resp:
+        assert resp.status == 204
+    async with client.options(proxy.url + "/api/x") as resp:  # a plain OPTIONS is not one
+        assert resp.status == 204
+    plain, preflight = await api(client, proxy, "requests")
+    assert (preflight["kind"], plain["kind"]) == ("preflight", "http")
+    verdict = (await api(client, proxy, f"requests/{preflight['id']}"))["cors"]
+    assert verdict["allowed"] is False
+    assert "Request header field x-token is not allowed" in verdict["reason"]
+
+
 async def read_events(stream: aiohttp.ClientResponse, until: str,
                       ) -> list[tuple[str, Any]]:
     """Events of an inspector feed, parsed, up to and including the first ``until``."""

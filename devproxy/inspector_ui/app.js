@@ -227,7 +227,8 @@ async function showDetail(id) {
     parts.push(el("h3", {}, "CORS verdict"), el("div", {
       id: "cors-verdict", class: `card verdict ${c.allowed ? "" : "blocked"}`,
     }, el("strong", {}, c.allowed ? `Allowed for ${c.origin}` : `Blocked for ${c.origin}`),
-    c.allowed ? el("div", { class: "note" }, `credentials: ${c.credentials ? "include" : "omit"}`)
+    c.allowed ? el("div", { class: "note" }, c.credentials
+      ? "Sent with a cookie: credentials mode \"include\"." : "Sent without cookies.")
       : explained(c)),
     c.with_credentials ? el("div", { id: "cors-credentials", class: "card verdict blocked" },
       el("strong", {}, "Blocked if sent with credentials"),
