@@ -316,7 +316,9 @@ class Record:
             "cookies": cookie_verdicts(
                 [v for k, v in self.browser_response if k.lower() == "set-cookie"],
                 self.origin, _header(self.browser_request, "sec-fetch-site") or "",
-                _header(self.browser_request, "sec-fetch-mode") or ""),
+                _header(self.browser_request, "sec-fetch-mode") or "",
+                self._cross_origin() is not None,
+                _header(self.browser_request, "cookie") is not None),
             "curl": {"browser": curl(self.method, url, self.browser_request,
                                      self.request_body, self.request_body_cut, self.bytes_in),
                      "upstream": curl(self.method, self.upstream_url, self.upstream_request,
@@ -702,11 +704,14 @@ def curl(method: str, url: str, headers: Sequence[tuple[str, str]],
 
 
 def cookie_verdicts(set_cookies: Sequence[str], origin: str, fetch_site: str = "",
-                    fetch_mode: str = "") -> list[dict[str, Any]]:
+                    fetch_mode: str = "", cross_origin: bool = False,
+                    cookie_sent: bool = False) -> list[dict[str, Any]]:
     """Which Set-Cookie the browser will store, and why not (RFC 6265bis, Chromium's rules).
 
     ``fetch_site`` and ``fetch_mode`` are the request's Sec-Fetch-Site and -Mode, which
-    say whether it came from another site, and whether as a page navigation.
+    say whether it came from another site, and whether as a page navigation;
+    ``cross_origin`` whether its Origin is not devproxy's, ``cookie_sent`` whether it
+    carried a Cookie (which proves its credentials mode was "include").
     """
     host = origin.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")
     secure_origin = origin.startswith("https://") or host in LOOPBACK_NAMES \
@@ -715,6 +720,10 @@ def cookie_verdicts(set_cookies: Sequence[str], origin: str, fetch_site: str = "
     # §5.7: a Lax or Strict cookie (Lax when unset, in Chromium) from a cross-site
     # request that is not a top-level navigation is ignored.
     cross_site = fetch_site.lower() == "cross-site" and fetch_mode.lower() != "navigate"
+    # Fetch §4.6 (HTTP-network fetch): Set-Cookie is stored only when credentials are
+    # included, and a cross-origin fetch() includes them only if asked to.
+    unsure_credentials = cross_origin and not cookie_sent and \
+        fetch_mode.lower() in ("", "cors")
     out = []
     for line in set_cookies:
         pair, *attributes = [part.strip() for part in line.split(";")]
@@ -723,11 +732,12 @@ def cookie_verdicts(set_cookies: Sequence[str], origin: str, fetch_site: str = "
                                                      if "=" in a else "") for a in attributes}
         reason = ""
         secure = "secure" in attrs
+        same_site = attrs.get("samesite", "").lower()
         prefix = name.lower()  # the prefixes are matched in any case (RFC 6265bis §5.6)
         value = pair.split("=", 1)[1] if "=" in pair else pair
         if len(name.encode()) + len(value.encode()) > 4096:
             reason = "name and value together pass 4096 bytes; the browser ignores it"
-        elif attrs.get("samesite", "").lower() == "none" and not secure:
+        elif same_site == "none" and not secure:
             reason = "SameSite=None requires Secure; the browser rejects this cookie"
         elif secure and not secure_origin:
             reason = "Secure cookies cannot be set from an http:// origin (except localhost)"
@@ -745,18 +755,30 @@ def cookie_verdicts(set_cookies: Sequence[str], origin: str, fetch_site: str = "
         elif "domain" in attrs and domain and host != domain and "." not in domain:
             reason = (f"Domain={attrs['domain']} names a top-level domain; browsers "
                       f"refuse cookies for a whole TLD")
-        elif cross_site and attrs.get("samesite", "lax").lower() in ("lax", "strict", ""):
-            same_site = attrs.get("samesite") or "Lax (the default when unset)"
-            reason = (f"SameSite={same_site} cookies from a cross-site fetch() are ignored; "
+        elif cross_site and same_site != "none":
+            shown = attrs.get("samesite") or "Lax (the default when unset)"
+            if same_site not in ("", "lax", "strict"):
+                shown += " (unknown, so treated as unset: Lax)"
+            reason = (f"SameSite={shown} cookies from a cross-site fetch() are ignored; "
                       f"open the page through devproxy (one origin), or set SameSite=None; "
                       f"Secure")
         verdict = {"name": name, "stored": not reason, "reason": reason}
+        notes = []
         if not reason and _expired(attrs):
-            verdict["note"] = "deletes the cookie (it has expired)"
+            notes.append("deletes the cookie (it has expired)")
         elif not reason and cross_site and "partitioned" not in attrs:
-            verdict["note"] = ("a third-party cookie: stored only where the browser allows "
-                               "them (Chrome blocks them in incognito, and by setting); "
-                               "Partitioned ones are stored either way")
+            notes.append("a third-party cookie: stored only where the browser allows them "
+                         "(Chrome blocks them in incognito, and by setting); Partitioned "
+                         "ones are stored either way")
+        if not reason and unsure_credentials:
+            notes.append("from another origin, stored only if the request was sent with "
+                         "credentials (fetch's credentials: 'include', axios or XHR "
+                         "withCredentials: true); it carried no cookie to show it was")
+        if not reason and same_site not in ("", "none", "lax", "strict"):
+            notes.append(f"SameSite={attrs['samesite']} is not a value browsers know: "
+                         "they treat it as unset (Lax)")
+        if notes:
+            verdict["note"] = "; ".join(notes)
         out.append(verdict)
     return out
 

@@ -439,6 +439,9 @@ def test_cookie_verdicts(cookie: str, origin: str, reason: str) -> None:
     ("s=; Max-Age=0", "same-origin", "cors", "", "deletes the cookie"),
     ("s=; Expires=Thu, 01 Jan 1970 00:00:00 GMT", "", "", "", "deletes the cookie"),
     ("s=1; Max-Age=60; Expires=Thu, 01 Jan 1970 00:00:00 GMT", "", "", "", ""),
+    # An unknown SameSite is ignored (RFC 6265bis §5.6.7): Lax, not None.
+    ("s=1; SameSite=Bogus; Secure", "cross-site", "cors", "SameSite=Bogus (unknown", ""),
+    ("s=1; SameSite=Bogus", "same-site", "cors", "", "SameSite=Bogus is not a value"),
 ])
 def test_cookie_verdicts_know_the_requests_site(cookie: str, site: str, mode: str,
                                                 reason: str, note: str) -> None:
@@ -446,6 +449,23 @@ def test_cookie_verdicts_know_the_requests_site(cookie: str, site: str, mode: st
     assert verdict["stored"] is (reason == "")
     assert reason in verdict["reason"]
     assert note in verdict.get("note", "") and bool(note) is ("note" in verdict)
+
+
+@pytest.mark.parametrize(("mode", "cookie_sent", "unsure"), [
+    ("cors", False, True),  # fetch() from another origin: credentials: "include" or not?
+    ("", False, True),  # no Sec-Fetch-Mode (an older browser): the same question
+    ("cors", True, False),  # it sent a cookie: credentials were included
+    ("navigate", False, False),  # a form post from another origin: cookies go along
+])
+def test_a_cookie_from_another_origin_depends_on_the_credentials_mode(
+        mode: str, cookie_sent: bool, unsure: bool) -> None:
+    [verdict] = cookie_verdicts(["sid=1; Path=/"], "http://localhost:8080", "same-site",
+                                mode, cross_origin=True, cookie_sent=cookie_sent)
+    assert verdict["stored"] is True
+    assert ("credentials: 'include'" in verdict.get("note", "")) is unsure
+    [same_origin] = cookie_verdicts(["sid=1; Path=/"], "http://localhost:8080",
+                                    "same-origin", mode, cross_origin=False)
+    assert "note" not in same_origin
 
 
 def test_a_domain_never_matches_an_ip_host_by_suffix() -> None:
