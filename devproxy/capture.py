@@ -21,7 +21,7 @@ from typing import Any
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from . import __version__, cors, h1
-from .config import LOOPBACK_NAMES, is_ip, is_localhost
+from .config import LOOPBACK_NAMES, CorsPolicy, is_ip, is_localhost
 from .corsadvice import Ask, cause, fixes
 
 _new = object.__new__
@@ -294,7 +294,10 @@ class Record:
             "bytes_out": self.bytes_out, "cross_origin": self._cross_origin() is not None,
         }
 
-    def detail(self) -> dict[str, Any]:
+    def detail(self, cors_block: CorsPolicy | None = None,
+               where: str = "devproxy.yaml") -> dict[str, Any]:
+        """Everything kept. ``cors_block`` is devproxy's CORS policy for the request's
+        route, now, and ``where`` the config file: the CORS fix then edits that block."""
         url = self.origin + self.target
         return {
             **self.summary(),
@@ -312,7 +315,7 @@ class Record:
             "websocket": {"up": self.ws_up, "down": self.ws_down,
                           "last": self.messages or []} if self.kind == "websocket" else None,
             "sse_events": (self.events or []) if self.kind == "sse" else None,
-            "cors": self.cors_verdict(),
+            "cors": self.cors_verdict(cors_block, where),
             "cookies": cookie_verdicts(
                 [v for k, v in self.browser_response if k.lower() == "set-cookie"],
                 self.origin, _header(self.browser_request, "sec-fetch-site") or "",
@@ -359,7 +362,8 @@ class Record:
         origin = _header(self.browser_request, "origin")
         return origin if origin is not None and origin != self.origin else None
 
-    def cors_verdict(self) -> dict[str, Any] | None:
+    def cors_verdict(self, cors_block: CorsPolicy | None = None,
+                     where: str = "devproxy.yaml") -> dict[str, Any] | None:
         """What the browser made of the response, by the checker ``devproxy doctor`` uses."""
         origin = self._cross_origin()
         if origin is None or not self.status:
@@ -387,16 +391,19 @@ class Record:
         out: dict[str, Any] = {"origin": origin, "allowed": verdict.ok,
                                "credentials": credentials, "reason": verdict.reason}
         if not verdict.ok:
-            out.update(_explained(verdict, Ask(origin, method, tuple(unsafe), credentials)))
+            out.update(_explained(verdict, Ask(origin, method, tuple(unsafe), credentials),
+                                  cors_block, where))
         elif not credentials and not (strict := check(True)).ok:
             out["with_credentials"] = {"reason": strict.reason, **_explained(
-                strict, Ask(origin, method, tuple(unsafe), True))}
+                strict, Ask(origin, method, tuple(unsafe), True), cors_block, where)}
         return out
 
 
-def _explained(verdict: cors.Verdict, ask: Ask) -> dict[str, Any]:
+def _explained(verdict: cors.Verdict, ask: Ask, cors_block: CorsPolicy | None,
+               where: str) -> dict[str, Any]:
     return {"cause": cause(verdict, ask),
-            "fixes": [{"tool": f.tool, "text": f.text} for f in fixes(verdict, ask)]}
+            "fixes": [{"tool": f.tool, "text": f.text}
+                      for f in fixes(verdict, ask, cors_block, where)]}
 
 
 def _keep(record: Record, body: bytes | bytearray, chunk: bytes

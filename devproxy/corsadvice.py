@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from . import cors
-from .cors import Verdict
+from .config import CorsPolicy
+from .cors import CorsRules, Verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +88,15 @@ def cause(verdict: Verdict, ask: Ask) -> str:
     return verdict.reason
 
 
-def fixes(verdict: Verdict, ask: Ask) -> tuple[Fix, ...]:
-    """Config for each server that would make the browser accept this request."""
+def fixes(verdict: Verdict, ask: Ask, current: CorsPolicy | None = None,
+          where: str = "devproxy.yaml") -> tuple[Fix, ...]:
+    """Config for each server that would make the browser accept this request.
+
+    ``current`` is the devproxy CORS block already in force for the request, if known
+    (the inspector knows it; ``devproxy doctor`` does not): the devproxy fix then edits
+    that block, keeping the origins it lists, instead of offering a new one that would
+    drop them. ``where`` names the config file.
+    """
     if ask.origin == "null":  # no config fixes this safely
         return (Fix("your page", cors.NULL_ORIGIN[0].upper() + cors.NULL_ORIGIN[1:] + "."),)
     if verdict.kind == cors.MULTIPLE_ALLOW_ORIGIN:
@@ -104,7 +112,8 @@ def fixes(verdict: Verdict, ask: Ask) -> tuple[Fix, ...]:
     if verdict.kind == cors.PREFLIGHT_REDIRECT:
         return (Fix("your code", "request the URL the redirect points to (often the same "
                                  "path with or without a trailing slash, or https)"),)
-    return (_devproxy(ask), _express(ask), _django(ask), _flask(ask), _fastapi(ask),
+    ours = _devproxy(ask) if current is None else _devproxy_edit(ask, current, where)
+    return (ours, _express(ask), _django(ask), _flask(ask), _fastapi(ask),
             _nginx(ask, verdict))
 
 
@@ -127,6 +136,30 @@ def _devproxy(ask: Ask) -> Fix:
         lines.append("  credentials: true")
     lines.append("# methods and headers default to whatever the preflight asks for")
     return Fix("devproxy (devproxy.yaml)", "\n".join(lines))
+
+
+def _devproxy_edit(ask: Ask, current: CorsPolicy, where: str) -> Fix:
+    at = f"{where} line {current.line}" if current.line else where
+    lines = [f"cors:   # the block at {at}; keys not shown here stay as they are"]
+    origins = list(current.origins)
+    if ask.credentials and current.any_origin:
+        origins = [ask.origin]  # '*' never goes with credentials
+    elif not CorsRules(current).allows(ask.origin):
+        origins.append(ask.origin)
+    lines.append(f"  origins: [{', '.join(origins)}]")
+    if ask.credentials or current.credentials:
+        lines.append("  credentials: true")
+    if current.methods is not None and ask.method not in current.methods \
+            and ask.method not in cors.SAFELISTED_METHODS:
+        lines.append(f"  methods: [{', '.join([*current.methods, ask.method])}]")
+    if current.headers is not None:
+        have = {h.lower() for h in current.headers}
+        missing = [h for h in ask.headers if h not in have]
+        if missing:
+            lines.append(f"  headers: [{', '.join([*current.headers, *missing])}]")
+    if current.backend_cors == "keep":
+        lines.append("  backend_cors: replace   # devproxy answers CORS, not the backend")
+    return Fix(f"devproxy ({at})", "\n".join(lines))
 
 
 def _express(ask: Ask) -> Fix:

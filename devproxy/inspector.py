@@ -57,7 +57,12 @@ async def serve(request: web.Request) -> web.StreamResponse:
             return _json([r.summary() for r in captures.newest_first()])
         if rest.startswith("api/requests/"):
             record = _record(captures, rest.removeprefix("api/requests/"))
-            return _json(record.detail())
+            snapshot = request.app[LIVE].current
+            rules = snapshot.cors.get(record.route) if record.route else \
+                snapshot.fallback_cors
+            source = snapshot.config.source
+            return _json(record.detail(rules.policy if rules else None,
+                                       source.name if source else "devproxy.yaml"))
         if rest == "api/events":
             return await _events(request, captures)
         if rest == "api/har":

@@ -288,3 +288,27 @@ def test_origin_null_is_never_advised_into_the_allowlist() -> None:
     verdict = cors_check("null", True, {})
     [fix] = fixes(verdict, Ask("null", "GET", (), True))
     assert "redirected to another origin" in fix.text and "cors.origins" not in fix.text
+
+
+@pytest.mark.parametrize(("policy", "ask", "lines"), [
+    # A wildcard cannot carry credentials: the fix names the page's origin instead.
+    (CorsPolicy(origins=("*",)), ("GET", (), True),
+     ["  origins: [http://localhost:5173]", "  credentials: true"]),
+    # Allowed already; the method is what is missing.
+    (CorsPolicy(origins=("http://localhost:*",), methods=("GET", "PUT")),
+     ("DELETE", (), False),
+     ["  origins: [http://localhost:*]", "  methods: [GET, PUT, DELETE]"]),
+    # The backend's own headers fail: devproxy should answer instead.
+    (CorsPolicy(origins=("http://localhost:5173",), backend_cors="keep"), ("GET", (), False),
+     ["  origins: [http://localhost:5173]",
+      "  backend_cors: replace   # devproxy answers CORS, not the backend"]),
+])
+def test_the_devproxy_fix_keeps_what_the_block_already_allows(
+        policy: CorsPolicy, ask: tuple[str, tuple[str, ...], bool], lines: list[str]) -> None:
+    from devproxy.cors import cors_check
+    from devproxy.corsadvice import Ask, fixes
+
+    verdict = cors_check("http://localhost:5173", ask[2], {})
+    fix = fixes(verdict, Ask("http://localhost:5173", *ask), policy, "dev.yaml")[0]
+    assert fix.tool == "devproxy (dev.yaml)"
+    assert fix.text.split("\n")[1:] == lines

@@ -96,6 +96,25 @@ async def test_cors_verdict_comes_from_the_doctor_checker(backend_factory, proxy
     assert ok["allowed"] is True and ok["origin"] == FRONT
 
 
+async def test_the_devproxy_fix_edits_the_cors_block_in_force(backend_factory, proxy_factory,
+                                                             client) -> None:
+    # devproxy refused the origin: its fix must add it to the route's block, not offer a
+    # new block with it alone (which would drop the origins already allowed).
+    backend = await backend_factory()
+    policy = CorsPolicy(origins=(FRONT,), headers=("Content-Type",), line=7)
+    proxy = await proxy_factory(route("/api", backend.url, cors=policy))
+    async with client.options(proxy.url + "/api/x", headers={
+            "Origin": "http://evil.test", "Access-Control-Request-Method": "PUT",
+            "Access-Control-Request-Headers": "x-token"}) as resp:
+        assert resp.status == 403
+    [row] = await api(client, proxy, "requests")
+    fixes = (await api(client, proxy, f"requests/{row['id']}"))["cors"]["fixes"]
+    assert fixes[0] == {"tool": "devproxy (devproxy.yaml line 7)", "text": (
+        "cors:   # the block at devproxy.yaml line 7; keys not shown here stay as they are\n"
+        f"  origins: [{FRONT}, http://evil.test]\n"
+        "  headers: [Content-Type, x-token]")}
+
+
 async def test_a_verdict_without_a_cookie_names_what_credentials_would_change(
         backend_factory, proxy_factory, client) -> None:
     # fetch(url, {credentials: "include"}) with no cookie yet (a first login) sends
