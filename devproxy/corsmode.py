@@ -95,14 +95,15 @@ async def add_cors_headers(request: web.Request, response: web.StreamResponse) -
 def _check_backend(request: web.Request, rules: CorsRules, origin: str,
                    out: CIMultiDict[str]) -> None:
     # The browser's own check (shared with devproxy doctor) says whether what the
-    # backend sent will pass. The request's credentials mode is not sent: a Cookie or
-    # Authorization shows it was "include"; without them it may have been either.
+    # backend sent will pass. The request's credentials mode is not sent: a Cookie shows
+    # it was "include"; without one it may have been either (a page sets Authorization
+    # itself, in any mode).
     verdict = cors_check(origin, rules.policy.credentials, out)
     if verdict.ok:
         return
     headers = request.headers
     sure = (not rules.policy.credentials or "Cookie" in headers
-            or "Authorization" in headers or not cors_check(origin, False, out).ok)
+            or not cors_check(origin, False, out).ok)
     refused: RefusedOrigins | None = request.app.get(REFUSED)
     if refused is None or not refused.first_time(rules, origin + verdict.kind):
         return

@@ -43,7 +43,8 @@ def _cors() -> dict[str, Any]:
                               {"type": "array", "minItems": 1,
                                "items": {"type": "string",
                                          "pattern": r"^(null|https?://[^/?#]+)$"}}]},
-        "credentials": {**_BOOL, "description": "Allow cookies and Authorization."},
+        "credentials": {**_BOOL, "description": "Allow cookies: fetch's credentials: "
+                                                "'include' (default false)."},
         "methods": {**_NAMES, "description": "Default, or '*': whatever the preflight asks for."},
         "headers": {**_NAMES, "description": "Default, or '*': whatever the preflight asks for."},
         "expose": {**_NAMES, "description": "Response headers JavaScript may read ('*': all, "
