@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # nginx and Caddy from Debian's own packages, for tests/e2e/test_export_live.py, which
-# validates and runs the configs `devproxy export` writes. Idempotent: installs only
+# validates and runs the configs `devproxy export` writes; curl, which runs the
+# inspector's "copy as curl" commands in tests/test_inspector.py. Idempotent: installs only
 # what is missing, and nothing at all when both are there. Uses sudo only when not root.
 set -euo pipefail
 
@@ -9,8 +10,9 @@ have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/
 missing=()
 have nginx || missing+=(nginx)
 have caddy || missing+=(caddy)
+have curl || missing+=(curl)
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "install-proxies: nginx and caddy are installed"
+  echo "install-proxies: nginx, caddy and curl are installed"
   exit 0
 fi
 

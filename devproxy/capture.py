@@ -9,6 +9,7 @@ passes; listeners (the live stream) are plain callbacks.
 
 from __future__ import annotations
 
+import base64
 import datetime
 import email.utils
 import functools
@@ -366,7 +367,8 @@ class Record:
                      where: str = "devproxy.yaml") -> dict[str, Any] | None:
         """What the browser made of the response, by the checker ``devproxy doctor`` uses."""
         origin = self._cross_origin()
-        if origin is None or not self.status:
+        # No CORS for WebSockets: the server checks Origin itself (RFC 6455 §10.2).
+        if origin is None or not self.status or self.kind == "websocket":
             return None
         # A request that carries a cookie was sent with credentials; one that carries
         # none may have been too (fetch's credentials: "include" with no cookie yet, as
@@ -528,6 +530,11 @@ class Captures:
             return None
         return self._ring[record_id % self.history]
 
+    @property
+    def newest_id(self) -> int:
+        """The id the last request was given (0: none yet)."""
+        return self._newest
+
     def newest_first(self) -> list[Record]:
         ring, history = self._ring, self.history
         ids = range(self._newest, max(self._newest - history, 0), -1)
@@ -686,11 +693,20 @@ def curl(method: str, url: str, headers: Sequence[tuple[str, str]],
     sends_body = bool(body) and not cut
     if method not in ("GET", "HEAD") or (sends_body and method == "GET"):
         parts += ["-X", method]  # a body alone would make curl send POST
+    skip = {"host", "content-length", "connection", "transfer-encoding"}
+    upgrade = _header(headers, "upgrade")
+    if upgrade is not None and "websocket" in upgrade.lower():
+        # The handshake as an HTTP/1.1 request any curl sends (ws:// needs curl 8.11+):
+        # it shows the 101, then the frames as they come.
+        skip.discard("connection")
+        parts += ["--http1.1", "-N"]
+        if url.startswith(("ws://", "wss://")):
+            url = "http" + url[2:]
     parts.append(url)
     for name, value in headers:
-        if name.lower() in ("host", "content-length", "connection", "transfer-encoding"):
-            continue
-        parts += ["-H", f"{name}: {value}"]
+        if name.lower() not in skip:
+            parts += ["-H", f"{name}: {value}"]
+    feed = ""
     if sends_body:
         if _header(headers, "content-type") is None:
             parts += ["-H", "Content-Type:"]  # else curl adds a form type of its own
@@ -698,12 +714,14 @@ def curl(method: str, url: str, headers: Sequence[tuple[str, str]],
             # --data-raw: a body starting with "@" is text, not a file to upload.
             parts += ["--data-raw", bytes(body).decode("utf-8")]
         except UnicodeDecodeError:
-            parts += ["--data-binary", "@body.bin"]
+            # Bytes no shell argument can carry (NUL): piped in, from base64.
+            feed = f"printf %s {base64.b64encode(body).decode()} | base64 -d | "
+            parts += ["--data-binary", "@-"]
     if headers and _header(headers, "host") is not None and "://" in url:
         host = _header(headers, "host")
         if host and host != url.split("://", 1)[1].split("/", 1)[0]:
             parts += ["-H", f"Host: {host}"]
-    command = " ".join(shlex.quote(p) for p in parts)
+    command = feed + " ".join(shlex.quote(p) for p in parts)
     if cut:
         command += (f"  # without its {total}-byte body: the inspector kept "
                     f"{len(body) or 'none'} of it")

@@ -68,6 +68,9 @@ async def handle(request: web.Request) -> web.StreamResponse:
                                 match.route.path if match is not None else "")
         if request.method == "OPTIONS" and is_preflight("OPTIONS", request.headers):
             record.kind = "preflight"  # whoever answers it: devproxy or the backend
+        elif request.method == "GET" and "Upgrade" in request.headers \
+                and is_websocket_upgrade(request.headers):
+            record.kind = "websocket"  # a refused or failed handshake is one too
     try:
         if refusal is not None:
             response: web.StreamResponse = _refuse(request, refusal)

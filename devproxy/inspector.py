@@ -190,19 +190,32 @@ def _status(request: web.Request, captures: Captures) -> dict[str, Any]:
 
 
 async def _replay(request: web.Request, record: Record) -> web.Response:
+    if record.kind == "websocket":
+        raise web.HTTPConflict(text=json.dumps({
+            "error": "a WebSocket handshake is not replayed: the socket it opened would "
+                     "have no page to talk to. Copy it as curl to try the handshake."}),
+            content_type="application/json")
     if record.request_body_cut:
         why = ("was larger than the inspector keeps" if record.request_body else
                "is no longer kept (the oldest bodies go first)")
         raise web.HTTPConflict(text=json.dumps({"error": f"the body {why}; cannot replay"}),
                                content_type="application/json")
-    skip = {*HOP_BY_HOP, "host", "content-length"}
+    skip = {*HOP_BY_HOP, "content-length"}
+    # Every header as the browser sent it, Host too: the page may be open on another
+    # name for devproxy (127.0.0.1 vs localhost), and a changed Host would turn the
+    # request cross-origin, or pick another virtual host.
     headers = [(k, v) for k, v in record.browser_request if k.lower() not in skip]
     # The target as the browser sent it, byte for byte: not re-quoted ("%zz" stays).
     url = URL(f"{request.scheme}://{request.host}{record.target}", encoded=True)
+    captures = request.app[CAPTURES]
+    before = captures.newest_id
     async with request.app[CLIENT].request(
             record.method, url, headers=headers, data=bytes(record.request_body) or None,
             allow_redirects=False, ssl=False,
             skip_auto_headers=("Content-Type",),  # only the type the browser sent
     ) as response:
         await response.read()
-        return _json({"status": response.status})
+    # The replay's own record: the first of this method and target since it was sent.
+    replayed = next((r.id for r in reversed(captures.newest_first()) if r.id > before
+                     and r.method == record.method and r.target == record.target), None)
+    return _json({"status": response.status, "id": replayed})

@@ -362,9 +362,51 @@ async def test_replay_sends_the_target_and_body_as_the_browser_sent_them(
         replay = f"{proxy.url}/__devproxy/api/requests/{record['id']}/replay"
         async with client.post(replay, headers={"Origin": proxy.url}) as resp:
             assert resp.status == 200
+            answer = await resp.json()
+        newest = (await api(client, proxy, "requests"))[0]
+    assert answer == {"status": 200, "id": newest["id"]} and newest["id"] > record["id"]
     first, again = backend.recorder.seen
     assert again.raw_path == first.raw_path == target.decode()
     assert again.body == b"hi" and "Content-Type" not in again.headers
+
+
+async def test_replay_keeps_the_host_the_browser_sent(backend_factory, proxy_factory,
+                                                      client) -> None:
+    # The page is open on 127.0.0.1, the app on localhost: the replay must still say
+    # localhost, or its Origin no longer matches and a vhost backend answers another site.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/", backend.url))
+    app_origin = f"http://localhost:{proxy.port}"
+    async with client.post(f"{proxy.url}/form", data=b"x", headers={
+            "Host": f"localhost:{proxy.port}", "Origin": app_origin}) as resp:
+        assert resp.status == 200
+    [record] = await api(client, proxy, "requests")
+    async with client.post(f"{proxy.url}/__devproxy/api/requests/{record['id']}/replay",
+                           headers={"Origin": proxy.url}) as resp:
+        assert resp.status == 200
+        replayed = await api(client, proxy, f"requests/{(await resp.json())['id']}")
+    assert replayed["cors"] is None  # same origin, as the first time
+    first, again = backend.recorder.seen
+    assert again.headers["X-Forwarded-Host"] == first.headers["X-Forwarded-Host"] == \
+        f"localhost:{proxy.port}"
+
+
+async def test_a_websocket_refused_for_its_origin_is_not_explained_as_cors(
+        backend_factory, proxy_factory, client) -> None:
+    # Browsers apply no CORS to WebSockets: devproxy's origin check refused it, and the
+    # inspector must not say "No 'Access-Control-Allow-Origin' header".
+    backend = await backend_factory(echo_socket)
+    proxy = await proxy_factory(route("/", backend.url))
+    with pytest.raises(aiohttp.WSServerHandshakeError):
+        await client.ws_connect(proxy.url + "/ws", headers={"Origin": "http://evil.test"})
+    [row] = await api(client, proxy, "requests")
+    assert (row["kind"], row["status"]) == ("websocket", 403)
+    detail = await api(client, proxy, f"requests/{row['id']}")
+    assert detail["cors"] is None
+    assert "Cross-site WebSocket refused" in detail["response_body"]["text"]
+    async with client.post(f"{proxy.url}/__devproxy/api/requests/{row['id']}/replay",
+                           headers={"Origin": proxy.url}) as resp:
+        assert resp.status == 409 and "Copy it as curl" in (await resp.json())["error"]
 
 
 async def test_a_head_of_the_live_stream_does_not_hold_its_connection(proxy_factory) -> None:
@@ -512,10 +554,6 @@ JSON = [("Content-Type", "application/json")]
                  ["curl", "-g", "-i", "-X", "POST", "http://h/x", "-H",
                   "Content-Type: application/json", "--data-raw", "@/etc/passwd"],
                  id="a-body-starting-with-at-is-text"),
-    pytest.param("PUT", "http://h/x", JSON, b"\xff\x00", False,
-                 ["curl", "-g", "-i", "-X", "PUT", "http://h/x", "-H",
-                  "Content-Type: application/json", "--data-binary", "@body.bin"],
-                 id="binary-body-from-a-file"),
     pytest.param("GET", "http://h/x", JSON, b"q", False,
                  ["curl", "-g", "-i", "-X", "GET", "http://h/x", "-H",
                   "Content-Type: application/json", "--data-raw", "q"],
@@ -528,6 +566,47 @@ def test_curl_repeats_the_request(method: str, url: str, headers: list[tuple[str
                                   body: bytes, cut: bool, argv: list[str]) -> None:
     # As the shell splits it: each option and value its own argument.
     assert shlex.split(curl(method, url, headers, body, cut), comments=True) == argv
+
+
+async def run_copied(command: str, seconds: float = 5) -> str:
+    """Run a copied curl command as a user would paste it into bash; its output."""
+    shell = await asyncio.create_subprocess_exec(
+        "bash", "-c", f"{command} --max-time {seconds}", stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL, stdin=asyncio.subprocess.DEVNULL)
+    out, _ = await asyncio.wait_for(shell.communicate(), 10)
+    return out.decode("utf-8", "replace")
+
+
+async def test_copied_curl_sends_a_binary_body_byte_for_byte(backend_factory,
+                                                             proxy_factory, client) -> None:
+    body = bytes(range(256)) * 3  # NUL and every other byte: no shell argument holds it
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/", backend.url))
+    async with client.put(proxy.url + "/blob", data=body,
+                          headers={"Content-Type": "application/octet-stream"}) as resp:
+        assert resp.status == 200
+    [row] = await api(client, proxy, "requests")
+    copied = (await api(client, proxy, f"requests/{row['id']}"))["curl"]
+    out = await run_copied(copied["upstream"])
+    assert out.startswith("HTTP/1.1 200")
+    first, again = backend.recorder.seen
+    assert again.method == "PUT" and again.body == first.body == body
+    assert again.headers["Content-Type"] == "application/octet-stream"
+
+
+async def test_copied_curl_of_a_websocket_repeats_the_handshake(backend_factory,
+                                                                proxy_factory, client) -> None:
+    backend = await backend_factory(echo_socket)
+    proxy = await proxy_factory(route("/", backend.url))
+    async with client.ws_connect(proxy.url + "/ws", headers={"Origin": proxy.url}) as ws:
+        await ws.send_str("hi")
+        assert (await ws.receive(timeout=5)).data == "echo hi"
+    await asyncio.sleep(0.1)
+    [row] = await api(client, proxy, "requests")
+    copied = (await api(client, proxy, f"requests/{row['id']}"))["curl"]
+    for command in (copied["browser"], copied["upstream"]):  # curl ends it at --max-time
+        out = await run_copied(command, 0.5)
+        assert out.startswith("HTTP/1.1 101 Switching Protocols")
 
 
 @pytest.mark.parametrize(("body", "comment"), [

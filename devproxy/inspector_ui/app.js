@@ -277,7 +277,11 @@ async function showDetail(id) {
 
 async function replay(id) {
   const response = await fetch(`api/requests/${id}/replay`, { method: "POST" });
-  if (response.ok) return;
+  if (response.ok) {
+    const replayed = (await response.json()).id;  // its own row: open it
+    if (replayed !== null) select(replayed);
+    return;
+  }
   const text = await response.text();  // JSON from devproxy, plain text from a failure
   let message = text;
   try { message = JSON.parse(text).error || text; } catch (e) { /* plain text */ }
