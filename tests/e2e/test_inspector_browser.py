@@ -147,3 +147,22 @@ async def test_after_a_burst_the_list_shows_every_request_ended(
         const cells = [...document.querySelectorAll('#list tbody tr td.status')];
         return cells.length === 500 && cells.every((c) => c.innerText === '200');
     }""", timeout=10_000)
+
+
+async def test_a_narrow_window_gets_one_column_without_sideways_scrolling(
+        browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/api", backend.url))
+    async with aiohttp.ClientSession() as client, \
+            client.get(f"{proxy.url}/api/a/rather/long/path/to/something?with=a&query=1"):
+        pass
+    page: Page = await browser.new_page(viewport={"width": 420, "height": 800})
+    await page.goto(proxy.url + "/__devproxy/")
+    await page.wait_for_selector("body[data-ready=true]")
+    await page.locator("#list tbody tr").first.click()
+    await page.wait_for_selector("#request-diff")
+    assert await page.evaluate("document.documentElement.scrollWidth") == 420
+    detail = await page.locator("#detail").bounding_box()
+    listing = await page.locator(".list-pane").bounding_box()
+    assert detail and listing and detail["y"] >= listing["y"] + listing["height"] - 1
+    assert detail["width"] <= 420
