@@ -36,7 +36,7 @@ from .state import (
     Snapshot,
 )
 from .static import serve_static
-from .upstream import diagnose
+from .upstream import diagnose, served_over_tls, speaks_tls
 from .websocket import proxy_websocket
 from .wsrules import is_websocket_upgrade
 
@@ -253,6 +253,9 @@ async def upstream_failure(
     if err.kind == "refused":
         attempts = [f"{a.address}: {a.error or 'connected on retry'}"
                     for a in await diagnose(target)]
+    elif err.kind in ("reset", "protocol") and target.scheme == "http" \
+            and await speaks_tls(target):
+        err = served_over_tls(target, err)
     if request.app[OUTAGES].failed(target):
         tried = f" (tried {'; '.join(attempts)})" if attempts else ""
         logger.error("route %s -> %s: %s%s. %s", route.path, target.url, err.detail, tried,

@@ -23,7 +23,7 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
-from .config import Target, is_localhost
+from .config import Target, is_ip, is_localhost
 from .errors import UpstreamError
 
 logger = logging.getLogger(__name__)
@@ -268,6 +268,33 @@ async def _probe(host: str, port: int) -> AddressAttempt:
         return AddressAttempt(shown, _os_reason(exc))
     writer.close()
     return AddressAttempt(shown, "")
+
+
+async def speaks_tls(target: Target) -> bool:
+    """Whether ``target``'s port completes a TLS handshake: an ``http://`` target that
+    closed the connection or answered garbage is often an HTTPS server (Vite with
+    ``server.https``). Only called after such a failure; bounded to one second."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # any certificate: only the protocol is asked
+    try:
+        async with asyncio.timeout(_DIAGNOSE_TIMEOUT):
+            _, writer = await asyncio.open_connection(
+                target.host, target.port, ssl=context,
+                server_hostname=None if is_ip(target.host) else target.host)
+    except (OSError, TimeoutError, ssl.SSLError):
+        return False
+    writer.close()
+    return True
+
+
+def served_over_tls(target: Target, err: UpstreamError) -> UpstreamError:
+    """``err`` for an ``http://`` target found to speak TLS, with the fix."""
+    return UpstreamError(
+        err.status_hint, err.kind, f"{err.detail}; it speaks HTTPS on that port",
+        f"write the target as https://{target.authority}{target.base_path} (a Vite dev "
+        "server with server.https or @vitejs/plugin-basic-ssl, for one), with "
+        "secure: false for a self-signed certificate")
 
 
 class Outages:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import ssl
 
@@ -51,3 +52,23 @@ async def test_http_spoken_to_an_https_port_is_a_clear_502(https_backend, proxy_
         assert resp.status == 502
         doc = json.loads(await resp.text())
     assert doc["reason"] in ("protocol", "reset")
+    # What to change, not only what happened: Vite with server.https behind http://.
+    assert "it speaks HTTPS on that port" in doc["detail"]
+    assert f"write the target as https://127.0.0.1:{https_backend.port}" in doc["hint"]
+
+
+async def test_a_plain_backend_that_closes_is_not_called_https(proxy_factory, client,
+                                                               unused_tcp_port_factory):
+    port = unused_tcp_port_factory()
+
+    async def close_at_once(reader, writer) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.close()
+
+    server = await asyncio.start_server(close_at_once, "127.0.0.1", port)
+    async with server:
+        proxy = await proxy_factory(route("/", f"http://127.0.0.1:{port}"))
+        async with client.get(proxy.url + "/hello") as resp:
+            assert resp.status == 502
+            doc = json.loads(await resp.text())
+    assert doc["reason"] == "reset" and "HTTPS" not in doc["detail"] + doc["hint"]
