@@ -46,6 +46,7 @@ Fields = (Headers | RawHeaders | list[tuple[str, str]] | bytes | CIMultiDict[str
 Kept = Headers | RawHeaders | list[tuple[str, str]] | bytes | str
 _MESSAGES_KEPT = 20  # last WebSocket messages and SSE events per record
 _PREVIEW = 500  # characters of one message or event
+_SSE_INFLATED = 1 << 20  # most bytes one piece of a compressed event stream inflates to
 BODY_BUDGET = 4 * 1024 * 1024  # bytes of bodies kept across all records (64 whole 64 KiB ones)
 # What a response's body is to the page, by its Content-Type (``Record._shown``).
 _TEXT, _BINARY, _EVENTS = 0, 1, 2
@@ -141,6 +142,8 @@ class Record:
     ws_down = 0  # and back
     events: list[str] | None = None  # SSE events, newest last
     _sse_rest = ""  # the start of an SSE event not yet ended by a blank line
+    # A compressed event stream's decoder; False for a coding not read here.
+    _sse_inflate: Any = None
 
     # The four header sections: set from whatever the request has (its fields as
     # parsed, a head's bytes, a multidict), read as (name, value) pairs. The backend's
@@ -206,7 +209,16 @@ class Record:
         if content_type:
             shown = self._shown = _shown_as(content_type)
             if shown == _EVENTS:
-                self.kind = "sse"
+                self._events_start()
+
+    def _events_start(self) -> None:
+        self.kind = "sse"
+        coding = (_header(self.backend_response, "content-encoding") or "").strip().lower()
+        if coding in ("gzip", "x-gzip", "deflate"):
+            # Events are counted as they pass, so the stream is inflated as it passes.
+            self._sse_inflate = zlib.decompressobj(15 if coding == "deflate" else 31)
+        elif coding not in ("", "identity"):
+            self._sse_inflate = False
 
     def download(self, chunk: bytes) -> None:
         size = len(chunk)
@@ -241,6 +253,17 @@ class Record:
         del self.messages[:-_MESSAGES_KEPT]
 
     def _sse(self, chunk: bytes) -> None:
+        inflate = self._sse_inflate
+        if inflate is not None:
+            if inflate is False:
+                return  # br or another coding: the bytes are counted, events not shown
+            try:
+                chunk = inflate.decompress(chunk, _SSE_INFLATED)
+            except zlib.error:
+                self._sse_inflate = False
+                return
+            if inflate.unconsumed_tail:  # a piece that inflates past 1 MiB: stop there
+                self._sse_inflate = False
         # An event ends at a blank line, wherever the writes fell (Express writes
         # "event:" and "data:" apart): what follows the last one waits for the next.
         text = (self._sse_rest + chunk.decode("utf-8", "replace")).replace("\r\n", "\n")
@@ -270,7 +293,7 @@ class Record:
         if content_type:
             shown = self._shown = _shown_as(content_type)
             if shown == _EVENTS:
-                self.kind = "sse"
+                self._events_start()
         self._browser_response = head if head.__class__ is bytes else _kept(head)
         self.status = status
         self.duration_ms = (time.perf_counter() - start) * 1000

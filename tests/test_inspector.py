@@ -923,6 +923,30 @@ def test_sse_events_are_counted_across_writes(pieces: list[bytes]) -> None:
     assert record.events == ["event: tick\ndata: 1", "event: tick\ndata: 2"]
 
 
+@pytest.mark.parametrize(("coding", "compressor"), [
+    ("gzip", lambda: zlib.compressobj(wbits=31)),
+    ("deflate", lambda: zlib.compressobj(wbits=15)),
+])
+def test_a_compressed_event_stream_shows_its_events(coding: str, compressor: Any) -> None:
+    # compression's middleware gzips text/event-stream too, flushing after each event.
+    record = Captures().start("GET", "/events", "http", "", ())
+    record.answered(f"HTTP/1.1 200 OK\r\nContent-Encoding: {coding}\r\n\r\n".encode(),
+                    "text/event-stream")
+    stream = compressor()
+    for n in (1, 2):
+        record.download(stream.compress(f"data: {n}\n\n".encode())
+                        + stream.flush(zlib.Z_SYNC_FLUSH))
+    assert record.events == ["data: 1", "data: 2"]
+
+
+def test_an_event_stream_in_a_coding_not_read_shows_no_garbled_events() -> None:
+    record = Captures().start("GET", "/events", "http", "", ())
+    record.answered(b"HTTP/1.1 200 OK\r\nContent-Encoding: br\r\n\r\n",
+                    "text/event-stream")
+    record.download(b"\x8b\x02\x80data: 1\n\n\x03")
+    assert not record.events and record.bytes_out == 13
+
+
 def test_an_sse_event_without_end_keeps_its_start_not_all_of_it() -> None:
     record = Captures().start("GET", "/events", "http", "", ())
     record.answered(b"HTTP/1.1 200 OK\r\n\r\n", "text/event-stream")
