@@ -315,7 +315,9 @@ class Record:
             "kind": self.kind, "status": self.status, "error": self.error,
             "connect_ms": _round(self.connect_ms), "ttfb_ms": _round(self.ttfb_ms),
             "duration_ms": _round(self.duration_ms), "bytes_in": self.bytes_in,
-            "bytes_out": self.bytes_out, "cross_origin": self._cross_origin() is not None,
+            "bytes_out": self.bytes_out,
+            # The page's CORS badge: a WebSocket has none, whatever its Origin.
+            "cross_origin": self.kind != "websocket" and self._cross_origin() is not None,
         }
 
     def detail(self, cors_block: CorsPolicy | None = None,
@@ -482,6 +484,7 @@ class Captures:
         self._spent = _Tally(0)
         self._trimmed = 0  # records up to this id are trimmed or evicted
         self.listeners: list[Callable[[str, Record], None]] = []
+        self.on_clear: list[Callable[[], None]] = []
 
     def start(self, method: str, target: str, scheme: str, remote: str,
               headers: Fields, start: float | None = None, route: str = "") -> Record:
@@ -569,12 +572,15 @@ class Captures:
         return [record for record in self.newest_first() if record.duration_ms is None]
 
     def clear(self) -> None:
+        """Forget every kept request, and tell each ``on_clear`` (the open pages)."""
         for record in self._ring:
             if record is not None and record._tally is self._tally:
                 _forget_bodies(record)
                 record._tally = self._evicted
         self._ring = [None] * self.history
         self._trimmed = self._newest
+        for cleared in self.on_clear:
+            cleared()
 
 
 def _kept(fields: Fields) -> Kept:

@@ -140,7 +140,7 @@ def _devproxy(ask: Ask) -> Fix:
 
 def _devproxy_edit(ask: Ask, current: CorsPolicy, where: str) -> Fix:
     at = f"{where} line {current.line}" if current.line else where
-    lines = [f"cors:   # the block at {at}; keys not shown here stay as they are"]
+    lines = [f"cors:   # its keys from {at}; keys not shown here stay as they are"]
     origins = list(current.origins)
     if ask.credentials and current.any_origin:
         origins = [ask.origin]  # '*' never goes with credentials

@@ -41,6 +41,12 @@ class Feed:
             self._queued.append((event, data))  # text later, off the request's path
         self._ready.set()
 
+    def reset(self) -> None:
+        """The list changed other than by a request (a clear): send it afresh."""
+        self._queued.clear()
+        self._reset = True
+        self._ready.set()
+
     def end(self) -> None:
         """devproxy is stopping: the page's EventSource reconnects to the next one."""
         self._ended = True

@@ -125,6 +125,7 @@ async def _events(request: web.Request, captures: Captures) -> web.StreamRespons
         feed.put(event, record.summary())
 
     captures.listeners.append(listener)
+    captures.on_clear.append(feed.reset)  # a clear from another tab reaches this one
     streams = request.app[EVENT_STREAMS]
     streams.add(feed.end)
     loop = asyncio.get_running_loop()
@@ -154,6 +155,7 @@ async def _events(request: web.Request, captures: Captures) -> web.StreamRespons
         pass
     finally:
         captures.listeners.remove(listener)
+        captures.on_clear.remove(feed.reset)
         streams.discard(feed.end)
     return response
 

@@ -75,3 +75,13 @@ async def test_a_feed_waits_until_there_is_something_or_it_ends() -> None:
     assert feed.ended and feed.take() == ""
     feed.put("request", {"id": 1})  # a request after the end is not queued for no one
     assert feed.take() == ""
+
+
+async def test_a_clear_sends_the_list_afresh() -> None:
+    kept = Kept()
+    feed = Feed(10, lambda: [dict(r) for r in kept.rows])
+    feed.take()
+    kept.add(feed, 1)
+    kept.rows.clear()  # another tab cleared the list
+    feed.reset()
+    assert parse(feed.take()) == [("reset", [])]

@@ -110,7 +110,7 @@ async def test_the_devproxy_fix_edits_the_cors_block_in_force(backend_factory, p
     [row] = await api(client, proxy, "requests")
     fixes = (await api(client, proxy, f"requests/{row['id']}"))["cors"]["fixes"]
     assert fixes[0] == {"tool": "devproxy (devproxy.yaml line 7)", "text": (
-        "cors:   # the block at devproxy.yaml line 7; keys not shown here stay as they are\n"
+        "cors:   # its keys from devproxy.yaml line 7; keys not shown here stay as they are\n"
         f"  origins: [{FRONT}, http://evil.test]\n"
         "  headers: [Content-Type, x-token]")}
 
@@ -212,6 +212,22 @@ async def test_live_stream_tells_of_each_request(backend_factory, proxy_factory,
         told = await read_events(stream, "update")
     assert [(e, r["target"], r["status"]) for e, r in told] == [
         ("request", "/hello", 0), ("update", "/hello", 200)]
+
+
+async def test_a_clear_reaches_every_open_page(backend_factory, proxy_factory,
+                                              client) -> None:
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/", backend.url))
+    async with client.get(proxy.url + "/x") as resp:
+        assert resp.status == 200
+    async with client.get(proxy.url + "/__devproxy/api/events") as other_tab:
+        [(_, rows)] = await read_events(other_tab, "reset")
+        assert len(rows) == 1
+        async with client.post(proxy.url + "/__devproxy/api/clear",
+                               headers={"Origin": proxy.url}) as resp:
+            assert resp.status == 200
+        [(_, rows)] = await read_events(other_tab, "reset")
+        assert rows == []
 
 
 async def test_after_a_burst_the_page_has_each_request_as_it_ended(
@@ -400,7 +416,7 @@ async def test_a_websocket_refused_for_its_origin_is_not_explained_as_cors(
     with pytest.raises(aiohttp.WSServerHandshakeError):
         await client.ws_connect(proxy.url + "/ws", headers={"Origin": "http://evil.test"})
     [row] = await api(client, proxy, "requests")
-    assert (row["kind"], row["status"]) == ("websocket", 403)
+    assert (row["kind"], row["status"], row["cross_origin"]) == ("websocket", 403, False)
     detail = await api(client, proxy, f"requests/{row['id']}")
     assert detail["cors"] is None
     assert "Cross-site WebSocket refused" in detail["response_body"]["text"]

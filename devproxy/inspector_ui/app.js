@@ -291,7 +291,12 @@ async function replay(id) {
 // -- header: status, routes, live stream -----------------------------------------------
 
 async function loadStatus() {
-  const status = await (await fetch("api/status")).json();
+  let status;
+  try {
+    status = await (await fetch("api/status")).json();
+  } catch (e) {
+    return;  // devproxy is stopped or restarting: the "live" pill already says so
+  }
   $("#listen").textContent = `${status.listen}${status.config ? ` · ${status.config}` : ""}`;
   const reload = status.reload;
   const badge = $("#reload");
@@ -299,7 +304,6 @@ async function loadStatus() {
     : reload.outcome === "ok" ? "ok" : ""}`;
   badge.textContent = reload.outcome === "none" ? "config loaded"
     : `reload ${reload.outcome}${reload.diff.length ? `: ${reload.diff.join("; ")}` : ""}`;
-  badge.title = reload.message || "";
   badge.title = reload.message || "";
   $("#routes").replaceChildren(...status.routes.map((r) => el("span", { class: "route" },
     `${r.path} → ${r.destination}${r.cors ? " (CORS)" : ""}`)));
