@@ -78,7 +78,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
             # instead of the reason (a Host not in allowed_hosts, say).
             if "Origin" in request.headers:
                 refused = snapshot.table.match(path)
-                rules = snapshot.cors_for(refused.route if refused is not None else None)
+                rules = snapshot.cors_for(refused.route.path if refused is not None else "")
                 if rules is not None:
                     mark(request, rules)
         else:

@@ -58,8 +58,7 @@ async def serve(request: web.Request) -> web.StreamResponse:
         if rest.startswith("api/requests/"):
             record = _record(captures, rest.removeprefix("api/requests/"))
             snapshot = request.app[LIVE].current
-            rules = snapshot.cors.get(record.route) if record.route else \
-                snapshot.fallback_cors
+            rules = snapshot.cors_for(record.route)  # as the route's block stands now
             source = snapshot.config.source
             return _json(record.detail(rules.policy if rules else None,
                                        source.name if source else "devproxy.yaml"))

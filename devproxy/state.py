@@ -17,7 +17,7 @@ import aiohttp
 from aiohttp import web
 
 from .capture import Captures, Record
-from .config import Config, Route
+from .config import Config
 from .cors import CorsRules
 from .pool import Pool
 from .router import RouteTable
@@ -35,9 +35,10 @@ class Snapshot:
     fallback_cors: CorsRules | None  # the top-level policy, for requests no route matches
     hosts: HostRules
 
-    def cors_for(self, route: Route | None) -> CorsRules | None:
-        """The CORS rules of ``route`` (None: no route matched), or None outside CORS mode."""
-        return self.cors.get(route.path) if route else self.fallback_cors
+    def cors_for(self, route_path: str) -> CorsRules | None:
+        """The CORS rules of the route at ``route_path`` ("": no route matched), or None
+        outside CORS mode."""
+        return self.cors.get(route_path) if route_path else self.fallback_cors
 
     @classmethod
     def build(cls, config: Config) -> Snapshot:
