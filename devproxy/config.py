@@ -14,7 +14,7 @@ import re
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 DEFAULT_LISTEN_HOST = "127.0.0.1"
 DEFAULT_LISTEN_PORT = 8080
@@ -325,6 +325,12 @@ def _host_problem(host: str) -> str:
         return (f"{host!r} is not a host name (each dot-separated part is letters, digits, "
                 f"'-' and '_', not starting or ending with '-')")
     return ""
+
+
+def route_key(path: str) -> str:
+    """What two normalised route paths are compared by to find the same route twice:
+    decoded, since /a%21 and /a! are two spellings a backend reads as one path."""
+    return unquote(path)
 
 
 def normalize_prefix(text: str) -> str:

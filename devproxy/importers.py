@@ -23,6 +23,7 @@ from .config import (
     normalize_prefix,
     parse_rewrite,
     parse_target,
+    route_key,
 )
 from .jsliteral import Code, JsSyntaxError, find_value
 
@@ -163,8 +164,9 @@ def _entry(out: Imported, context: str, options: Any) -> None:
     path = _path(out, context)
     if path is None:
         return
+    key = route_key(normalize_prefix(path))
     same = next((r.path for r in out.routes
-                 if normalize_prefix(r.path) == normalize_prefix(path)), None)
+                 if route_key(normalize_prefix(r.path)) == key), None)
     if same is not None:
         out.warnings.append(f"{context}: the same prefix as {same}, imported above; "
                             f"devproxy routes a prefix once: not imported")

@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from urllib.parse import unquote
 
 import yaml
 
@@ -43,6 +42,7 @@ from .config import (
     parse_origin,
     parse_rewrite,
     parse_target,
+    route_key,
 )
 from .errors import ConfigError
 from .yamlnodes import MAX_DEPTH, Nodes, compose_safely
@@ -167,9 +167,10 @@ def with_overrides(
     """
     if listen is None and not routes:
         return config
-    extra = {r.path: r for r in _flag_routes(routes, change_origin, base_dir or Path.cwd(),
-                                             config.cors)}
-    merged = tuple(extra.pop(r.path, r) for r in config.routes) + tuple(extra.values())
+    extra = {route_key(r.path): r for r in _flag_routes(
+        routes, change_origin, base_dir or Path.cwd(), config.cors)}
+    merged = tuple(extra.pop(route_key(r.path), r) for r in config.routes) \
+        + tuple(extra.values())
     return _no_loops(replace(config, listen=_flag_listen(listen) or config.listen,
                              routes=merged), "--listen" if not routes else "--route"
                      if listen is None else "--listen/--route")
@@ -220,10 +221,10 @@ def _flag_routes(flags: Sequence[str], change_origin: bool, base_dir: Path,
                               cors=cors)
         except ValueError as exc:
             raise ConfigError(f"--route {flag!r}: {exc}") from None
-        if prefix in routes:  # as two routes with one path in the file are
+        if route_key(prefix) in routes:  # as two routes with one path in the file are
             raise ConfigError(f"--route {flag!r}: {prefix} is already given by an earlier "
                               f"--route; each path may appear once")
-        routes[prefix] = route
+        routes[route_key(prefix)] = route
     return tuple(routes.values())
 
 
@@ -403,8 +404,7 @@ class _Builder:
                                  f"path: /api")
             return None
         path = self.n.parsed(f["path"], f"{where}.path", normalize_prefix, "a path such as /api")
-        # Keyed decoded: /a%21 and /a! are two spellings a backend reads as one path.
-        key = unquote(path) if path is not None else None
+        key = route_key(path) if path is not None else None
         if key is not None and key in first_line:
             self.n.problem(f["path"], f"{where}.path: {path!r} is already the path of the route "
                                       f"at line {first_line[key]}; each path may appear once")

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from .config import Route
+from .config import Route, route_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +45,7 @@ class RouteTable:
         """
         seen: set[str] = set()
         for route in routes:
-            decoded = unquote(route.path)
+            decoded = route_key(route.path)
             if decoded in seen:
                 raise ValueError(f"duplicate route path {route.path!r}")
             seen.add(decoded)

@@ -570,6 +570,19 @@ def test_route_flags_replace_file_routes_in_place_and_add_new_ones_after() -> No
     assert (merged.listen, merged.source) == (Listen("127.0.0.1", 1), config.source)
 
 
+def test_two_spellings_of_one_path_are_one_route_for_flags_too() -> None:
+    # /a%21 and /a! are one path to a backend, and to the route table: a clear error,
+    # or one route replacing the other, never the table's bare ValueError later.
+    config = parse("""\
+        routes:
+          - {path: /a!, target: 'http://a'}
+    """)
+    merged = with_overrides(config, routes=["/a%21=http://c"])
+    assert [(r.path, str(r.target)) for r in merged.routes] == [("/a%21", "http://c")]
+    with pytest.raises(ConfigError, match="is already given by an earlier --route"):
+        config_from_flags(["/a!=http://a", "/a%21=http://b"])
+
+
 def test_no_flags_leave_the_file_config_unchanged() -> None:
     config = parse(ONE_ROUTE)
     assert with_overrides(config) == config
