@@ -151,15 +151,15 @@ def test_imported_paths_that_would_not_load_are_named_not_written() -> None:
     # Two keys for one prefix, a path with a space, and one YAML would misread unquoted.
     conf = {"/api": "http://h:1", "/api/": "http://h:2", "^/api/.*": "http://h:3",
             "/a b": "http://h:4", "/x:y": "http://h:5", "/café": "http://h:6",
-            "/caf%C3%A9": "http://h:7"}  # one path spelled twice
+            "/b!": "http://h:7", "/b%21": "http://h:8"}  # one path spelled twice
     imported = import_config("proxy.conf.json", json.dumps(conf))
     config = parse_config(render_imported(imported), "devproxy.yaml", Path("/"))
     assert [(r.path, r.target.port) for r in config.routes if r.target] == [
-        ("/api", 1), ("/x:y", 5), ("/caf%C3%A9", 6), ("/", 4200)]
+        ("/api", 1), ("/x:y", 5), ("/caf%C3%A9", 6), ("/b!", 7), ("/", 4200)]
     text = "\n".join(imported.warnings)
     assert text.count("the same prefix as /api, imported above") == 2
     assert "/a b: not imported: a route path is a plain path prefix" in text
-    assert "the same prefix as /café, imported above" in text
+    assert "/b%21: the same prefix as /b!, imported above" in text
 
 
 def test_values_the_loader_would_refuse_are_named_not_written() -> None:
