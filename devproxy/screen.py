@@ -54,10 +54,12 @@ class HostRules:
         self._suffixes = tuple(suffixes)
 
     def allows(self, host_header: str) -> bool:
-        if self.any_host:
-            return True
-        host = _hostname(host_header)
-        return host in self._exact or host.endswith(self._suffixes)
+        """Whether a Host header (``name[:port]``) names this machine or an allowed host."""
+        return self.any_host or self.allows_name(_hostname(host_header))
+
+    def allows_name(self, name: str) -> bool:
+        """``allows`` for a name already taken out of its Host header."""
+        return self.any_host or name in self._exact or name.endswith(self._suffixes)
 
 
 def _hostname(host_header: str) -> str:
@@ -86,13 +88,13 @@ def host_refusal(rules: HostRules, host: str | None) -> Refusal | None:
     for one that is not a host and port at all (RFC 9112 §3.2)."""
     if host is None:
         return None
-    if not _is_host_field(host) or not _hostname(host):
+    name = _hostname(host)  # once: this runs on every request
+    if not _is_host_field(host) or not name:
         # RFC 9110 §4.2.1: an http URI with an empty host is invalid, so is its request.
         return Refusal(400, "Invalid Host", f"{host[:100]!r} is not a host name or address "
                        f"with an optional port.")
-    if rules.allows(host):
+    if rules.allows_name(name):
         return None
-    name = _hostname(host)
     return Refusal(
         403, "Host not allowed",
         f"devproxy refused a request for Host {host!r}: only this machine's names are "
