@@ -355,10 +355,7 @@ def _load(
 
 
 def _banner(config: Config, port: int, watch: Path | None) -> str:
-    host = config.listen.host
-    shown = "localhost" if host in ("0.0.0.0", "::") else host
-    shown = f"[{shown}]" if ":" in shown else shown
-    url = f"http://{shown}:{port}"
+    url = config.listen.url(port)
     lines = [
         f"devproxy {__version__}: open {click.style(url, bold=True)}",
         _route_table(config.routes),

@@ -47,6 +47,13 @@ class Listen:
     host: str
     port: int
 
+    def url(self, port: int) -> str:
+        """What to open in the browser when bound to ``port`` (the kernel's, for port 0):
+        a wildcard address is opened as localhost."""
+        shown = "localhost" if self.host in ("0.0.0.0", "::") else self.host
+        shown = f"[{shown}]" if ":" in shown else shown
+        return f"http://{shown}:{port}"
+
     @property
     def is_loopback(self) -> bool:
         mine = _address(self.host)

@@ -259,8 +259,7 @@ class Reloader:
                 snapshot = Snapshot.build(config)
             else:
                 # Port 0 is whatever the kernel gave: the one way to find it.
-                logger.warning("reload: now open http://%s",
-                               dataclasses.replace(config.listen, port=port))
+                logger.warning("reload: now open %s", config.listen.url(port))
                 if not config.listen.is_loopback:
                     logger.warning(OPEN_LISTEN_WARNING, config.listen)
         changes = tuple(diff_routes(old, config))

@@ -677,3 +677,12 @@ def test_cors_stars_that_cannot_work_are_refused_at_their_column(block: str,
                                                                  message: str) -> None:
     error = only_error(f"cors: {{origins: [http://localhost:5173], {block}}}\n{ONE_ROUTE}")
     assert str(error).startswith("devproxy.yaml:1:") and message in str(error), str(error)
+
+
+@pytest.mark.parametrize(("host", "url"), [
+    ("127.0.0.1", "http://127.0.0.1:8080"), ("0.0.0.0", "http://localhost:8080"),
+    ("::", "http://localhost:8080"), ("::1", "http://[::1]:8080"),
+])
+def test_the_url_to_open_names_a_wildcard_address_localhost(host: str, url: str) -> None:
+    # The banner and a reload that moves devproxy both print it: never http://0.0.0.0.
+    assert Listen(host, 0).url(8080) == url
