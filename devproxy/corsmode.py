@@ -101,12 +101,11 @@ def _check_backend(request: web.Request, rules: CorsRules, origin: str,
     verdict = cors_check(origin, rules.policy.credentials, out)
     if verdict.ok:
         return
-    headers = request.headers
-    sure = (not rules.policy.credentials or "Cookie" in headers
-            or not cors_check(origin, False, out).ok)
     refused: RefusedOrigins | None = request.app.get(REFUSED)
     if refused is None or not refused.first_time(rules, origin + verdict.kind):
         return
+    sure = (not rules.policy.credentials or "Cookie" in request.headers
+            or not cors_check(origin, False, out).ok)
     logger.warning("CORS: the backend's own CORS headers (backend_cors: keep) make the "
                    "browser block %s %s for %s%s: %s", request.method, request.path, origin,
                    "" if sure else " when the page sends credentials (credentials: "

@@ -417,8 +417,7 @@ async def _splice(request: web.Request, route: Route, conn: Connection, head: h1
     # The socket ends with its connection, and aiohttp then cancels this handler.
     request[STREAMING] = response
     record = request.get(RECORD)
-    if record is not None:
-        record.kind = "websocket"
+    if record is not None:  # marked websocket by dispatch, from the request
         record.status = 101
         record.browser_response = response.headers
         request.app[CAPTURES].done(record)

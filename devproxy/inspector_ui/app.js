@@ -95,13 +95,13 @@ function syncOptions(select, values, label) {
 
 function upsert(row, isNew) {
   if (!state.rows.has(row.id)) {
-    // Newest first by id, whichever arrives first: the stream or the first list fetch.
+    // Newest first by id, whatever order the events came in.
     let at = 0;
     while (at < state.order.length && state.order[at] > row.id) at += 1;
     state.order.splice(at, 0, row.id);
     if (isNew) state.fresh.add(row.id);
     while (state.order.length > state.history) state.rows.delete(state.order.pop());
-    if (!state.rows.has(row.id) && !state.order.includes(row.id)) return;  // already too old
+    if (at >= state.history) return;  // already too old: trimmed off the end just now
   }
   state.rows.set(row.id, row);
   renderList();
