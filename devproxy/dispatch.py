@@ -254,7 +254,7 @@ async def upstream_failure(
         attempts = [f"{a.address}: {a.error or 'connected on retry'}"
                     for a in await diagnose(target)]
     elif err.kind in ("reset", "protocol") and target.scheme == "http" \
-            and await speaks_tls(target):
+            and await speaks_tls(target, request.app[POOL].tls_context(secure=False)):
         err = served_over_tls(target, err)
     if request.app[OUTAGES].failed(target):
         tried = f" (tried {'; '.join(attempts)})" if attempts else ""

@@ -612,7 +612,7 @@ class Pool:
     async def _connect(self, key: str, target: Target, secure: bool,
                        connect_timeout: float) -> Connection:
         loop = asyncio.get_running_loop()
-        tls = self._tls_context(secure) if target.scheme == "https" else None
+        tls = self.tls_context(secure) if target.scheme == "https" else None
         hosts = _addresses(target.host)
         first = self._preferred.get(key, 0)
         order = hosts[first:] + hosts[:first]
@@ -638,7 +638,8 @@ class Pool:
         assert last_error is not None
         raise connect_error(target, last_error, connect_timeout)
 
-    def _tls_context(self, secure: bool) -> ssl.SSLContext:
+    def tls_context(self, secure: bool) -> ssl.SSLContext:
+        """The TLS settings for targets (``secure``: verify certificates), made once."""
         context = self._tls.get(secure)
         if context is None:
             context = ssl.create_default_context()

@@ -270,13 +270,11 @@ async def _probe(host: str, port: int) -> AddressAttempt:
     return AddressAttempt(shown, "")
 
 
-async def speaks_tls(target: Target) -> bool:
-    """Whether ``target``'s port completes a TLS handshake: an ``http://`` target that
-    closed the connection or answered garbage is often an HTTPS server (Vite with
+async def speaks_tls(target: Target, context: ssl.SSLContext) -> bool:
+    """Whether ``target``'s port completes a TLS handshake (``context`` accepting any
+    certificate: only the protocol is asked): an ``http://`` target that closed the
+    connection or answered garbage is often an HTTPS server (Vite with
     ``server.https``). Only called after such a failure; bounded to one second."""
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE  # any certificate: only the protocol is asked
     try:
         async with asyncio.timeout(_DIAGNOSE_TIMEOUT):
             _, writer = await asyncio.open_connection(
