@@ -69,6 +69,9 @@ async def restore_headers(request: web.Request, response: web.StreamResponse) ->
             response.headers.popall(name, None)
 
 
+# The fields aiohttp adds that a relayed response lacked (``ProxiedResponse``).
+_LACKS_TYPE, _LACKS_SERVER = ("Content-Type",), ("Server",)
+_LACKS_BOTH = ("Content-Type", "Server")
 _SMALL_BODY = 64 * 1024  # a request body up to this size is sent with its head, whole
 # RFC 9110 §9.2.2: only these may be sent again after a connection fails unanswered.
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
@@ -255,15 +258,19 @@ async def _relay(
 ) -> web.StreamResponse:
     origin = f"{request.scheme}://{request.host}"
     upstream = CIMultiDict(head.headers)
+    # One lookup for what aiohttp must not add, the inspector and the event-stream test.
+    content_type = upstream.get("Content-Type")
     response = (ObsTextResponse if head.escaped else ProxiedResponse)(
         status=head.status, reason=head.reason or None,
         headers=response_headers(upstream, route, proxy_origin=origin),
     )
-    response.upstream_lacks = tuple(
-        name for name in ("Content-Type", "Server") if name not in upstream
-    )
+    if "Server" not in upstream:
+        response.upstream_lacks = _LACKS_SERVER if content_type is not None else _LACKS_BOTH
+    elif content_type is None:
+        response.upstream_lacks = _LACKS_TYPE
+    content_type = content_type or ""
     if record is not None:  # what the inspector's answered() or relayed() will take
-        arrived, content_type = time.perf_counter(), upstream.get("Content-Type", "")
+        arrived = time.perf_counter()
     if "Content-Length" not in response.headers and request.version < (1, 1):
         # An HTTP/1.0 client has no chunked coding: the body ends when the connection
         # does (RFC 9112 §6.3 (8)), so it must close even if the client asked to keep it.
@@ -301,7 +308,7 @@ async def _relay(
         record.browser_response = _head_as_sent(response)
         request.app[CAPTURES].done(record)
     streams = None
-    if upstream.get("Content-Type", "").lower().startswith("text/event-stream"):
+    if content_type.lower().startswith("text/event-stream"):
         # Never ends by itself: shutdown ends it cleanly instead of waiting for it.
         streams = request.app[EVENT_STREAMS]
         streams.add(conn.end_body)

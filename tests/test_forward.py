@@ -196,6 +196,23 @@ async def test_a_response_without_content_type_gets_none_added(proxy_factory):
     assert reply.endswith(b"hello")
 
 
+@pytest.mark.parametrize(("fields", "kept", "absent"), [
+    pytest.param(b"Server: up\r\n", b"server: up", b"content-type", id="type-lacking"),
+    pytest.param(b"Content-Type: text/x\r\n", b"content-type: text/x", b"server:",
+                 id="server-lacking"),
+    pytest.param(b"Content-Type:\r\nServer: up\r\n", b"content-type: \r\n", b"python",
+                 id="empty-type-kept"),
+])
+async def test_only_the_fields_the_backend_lacked_are_left_out(proxy_factory, fields, kept,
+                                                               absent):
+    reply = await _get_through(proxy_factory, b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
+                                              + fields + b"\r\nhello")
+    head = reply.split(b"\r\n\r\n")[0].lower() + b"\r\n"
+    assert kept in head
+    assert absent not in head
+    assert b"octet-stream" not in head
+
+
 @pytest.mark.parametrize(("head", "body"), [
     pytest.param(b"Content-Length: 5\r\n", b"hello", id="whole-body"),
     pytest.param(b"Transfer-Encoding: chunked\r\n", b"5\r\nhello\r\n0\r\n\r\n",
