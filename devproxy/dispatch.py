@@ -61,16 +61,19 @@ async def handle(request: web.Request) -> web.StreamResponse:
     elif refusal is None:
         refusal = path_refusal(snapshot.table, path)
     match = snapshot.table.match(path) if refusal is None else None
+    method = request.method
+    # Asked once: the inspector marks the request, ``_serve`` takes it to the WebSocket path.
+    upgrade = method == "GET" and "Upgrade" in request.headers \
+        and is_websocket_upgrade(request.headers)
     record = None
     if captures is not None:  # with its route: the page shows and filters it while open
-        record = captures.start(request.method, request.raw_path, request.scheme,
+        record = captures.start(method, request.raw_path, request.scheme,
                                 request.remote or "", request.raw_headers, start,
                                 match.route.path if match is not None else "")
-        if request.method == "OPTIONS" and is_preflight("OPTIONS", request.headers):
-            record.kind = "preflight"  # whoever answers it: devproxy or the backend
-        elif request.method == "GET" and "Upgrade" in request.headers \
-                and is_websocket_upgrade(request.headers):
+        if upgrade:
             record.kind = "websocket"  # a refused or failed handshake is one too
+        elif method == "OPTIONS" and is_preflight("OPTIONS", request.headers):
+            record.kind = "preflight"  # whoever answers it: devproxy or the backend
     try:
         if refusal is not None:
             response: web.StreamResponse = _refuse(request, refusal)
@@ -97,7 +100,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
                     response = _no_route(request, snapshot.table.routes)
                 else:
                     assert route is not None
-                    response = await _serve(request, route, path, match.rest, cors, record)
+                    response = await _serve(request, route, path, match.rest, cors, record,
+                                            upgrade)
         if response.__class__ is not ProxiedResponse and not response.prepared:
             await _send(request, response)  # a relayed response always went out
     except asyncio.CancelledError:
@@ -189,14 +193,14 @@ def _warn_host(request: web.Request) -> None:
 
 async def _serve(
     request: web.Request, route: Route, path: str, rest: str, cors: CorsRules | None,
-    record: Record | None,
+    record: Record | None, upgrade: bool,
 ) -> web.StreamResponse:
     if route.static is not None:
         return await serve_static(request, route, rest)
     assert route.target is not None
     app = request.app
     try:
-        if request.method == "GET" and is_websocket_upgrade(request.headers):
+        if upgrade:
             if not route.ws:
                 return problem_response(request, 404, "WebSockets are off on this route",
                                         f"Route {route.path} has ws: false.",
