@@ -35,7 +35,7 @@ from .state import (
     WARNED_HOSTS,
     Snapshot,
 )
-from .static import serve_static
+from .static import StaticFile, serve_static
 from .upstream import diagnose, served_over_tls, speaks_tls
 from .websocket import proxy_websocket
 from .wsrules import is_websocket_upgrade
@@ -152,6 +152,8 @@ def _body_bytes(method: str, response: web.StreamResponse) -> int:
     leaves out a file sent with sendfile."""
     if isinstance(response, ProxiedResponse):
         return response.body_sent
+    if isinstance(response, StaticFile) and response.body_sent is not None:
+        return response.body_sent  # the file ended early
     # RFC 9110 §6.4.1: no content in a response to HEAD, nor in a 1xx, 204 or 304.
     if method == "HEAD" or response.status < 200 or response.status in (204, 304):
         return 0

@@ -11,14 +11,14 @@ that a browser navigates to gets the folder's ``index.html``.
 Decide, then act: ``resolve_static`` only decides (it reads the file system, never
 the request); ``serve_static`` hands the decided file to aiohttp's ``FileResponse``,
 which owns Content-Type, ETag/Last-Modified, conditional requests, Range and HEAD,
-after ``_FileResponse`` has made the fields it misreads say what RFC 9110 means.
+after ``StaticFile`` has made the fields it misreads say what RFC 9110 means.
 This module adds ``Cache-Control: no-cache`` to everything it sends (a dev server:
 always revalidate). It must not read or write a file body itself, list a directory,
 decode a path twice, or name the folder's absolute path in a response.
 
 ``FileResponse`` may send a regular-file sibling ``<file>.br``/``<file>.gz`` instead
 of the decided file when Accept-Encoding allows (with Content-Encoding), unless it is
-older than the file (``_FileResponse``). It lstat()s
+older than the file (``StaticFile``). It lstat()s
 that sibling and ignores symlinks, so the sibling lies in the same, already checked
 directory and the sandbox holds.
 """
@@ -32,6 +32,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 from urllib.parse import unquote
 
 from aiohttp import hdrs, web
@@ -198,7 +199,7 @@ def _accepts_html(request: web.Request) -> bool:
     return "text/html" in request.headers.get("Accept", "").lower()
 
 
-class _FileResponse(web.FileResponse):
+class StaticFile(web.FileResponse):
     """aiohttp's ``FileResponse``, which may be sent before aiohttp's own send.
 
     ``dispatch.handle`` sends every response before it logs and records it, so both
@@ -207,6 +208,8 @@ class _FileResponse(web.FileResponse):
     response once more, which any other response takes as a no-op, but
     ``FileResponse.prepare`` would open and send the file a second time.
     """
+
+    body_sent: int | None = None  # set when the file ended before its Content-Length
 
     async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
         if self.prepared:
@@ -244,6 +247,22 @@ class _FileResponse(web.FileResponse):
                     del fixed[hdrs.RANGE]
                 del fixed[hdrs.IF_RANGE]
         return None if fixed == headers else fixed
+
+    async def _sendfile(self, request: web.BaseRequest, fobj: IO[Any], offset: int,
+                        count: int) -> AbstractStreamWriter:
+        writer = await super()._sendfile(request, fobj, offset, count)
+        # sendfile and aiohttp's read loop both stop at the file's end and leave the
+        # file there, so its position says how much went.
+        sent = fobj.tell() - offset
+        if sent < count:
+            # The file shrank while it was sent (a build tool rewriting it): fewer bytes
+            # than the Content-Length promised. Closing is how HTTP/1.1 tells the client
+            # the message is incomplete (RFC 9112 §8); a kept-alive connection would
+            # leave it waiting for the rest until the idle timeout.
+            self.body_sent = max(sent, 0)
+            if request.transport is not None:
+                request.transport.close()
+        return writer
 
     def _get_file_path_stat_encoding(
             self, accept_encoding: str) -> tuple[Path | None, os.stat_result, str | None]:
@@ -290,8 +309,8 @@ def accepted_codings(field: str) -> str:
 def _file(path: Path) -> web.FileResponse:
     content_type = _TYPES.get(path.suffix.lower())
     if content_type is None:  # aiohttp guesses from the name
-        return _FileResponse(path, headers=_NO_CACHE)
-    return _FileResponse(path, headers={**_NO_CACHE, "Content-Type": content_type})
+        return StaticFile(path, headers=_NO_CACHE)
+    return StaticFile(path, headers={**_NO_CACHE, "Content-Type": content_type})
 
 
 def _add_slash(request: web.Request) -> web.StreamResponse:

@@ -639,3 +639,31 @@ async def test_a_file_is_sent_once_though_aiohttp_prepares_it_again(
     second_head, second_body = rest[len(APP_JS):].split(b"\r\n\r\n", 1)
     assert second_head.startswith(b"HTTP/1.1 200 OK\r\n")
     assert second_body == APP_JS
+
+
+async def test_a_file_that_shrinks_while_sent_ends_the_response_at_once(
+        proxy_factory: Any, client: Any, tmp_path: Path) -> None:
+    # A build tool rewriting a file mid-download: the Content-Length promised more than
+    # is left. The connection must close (RFC 9112 §8: an incomplete message), not
+    # leave the browser waiting for bytes that never come, and the log and inspector
+    # count what went.
+    size = 24 * 1024 * 1024
+    (tmp_path / "big.bin").write_bytes(bytes(size))
+    proxy = await proxy_factory(Route("/", static=tmp_path))
+    reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+    try:
+        writer.write(b"GET /big.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        async with asyncio.timeout(10):
+            head = await reader.readuntil(b"\r\n\r\n")
+            assert f"Content-Length: {size}".encode() in head
+            got = len(await reader.readexactly(64 * 1024))  # the send is under way
+            os.truncate(tmp_path / "big.bin", 1024 * 1024)
+            while chunk := await reader.read(1 << 20):  # ends at the close, not a timeout
+                got += len(chunk)
+    finally:
+        writer.close()
+    assert got < size
+    async with client.get(proxy.url + "/__devproxy/api/requests") as resp:
+        (record,) = await resp.json()
+    assert record["status"] == 200
+    assert record["bytes_out"] == got
