@@ -9,6 +9,7 @@ Pure: it compares two frozen configs and never reads files, logs or touches the 
 from __future__ import annotations
 
 import dataclasses
+import re
 
 from .config import Config, CorsPolicy, Rewrite, Route, Timeouts
 
@@ -16,6 +17,10 @@ from .config import Config, CorsPolicy, Rewrite, Route, Timeouts
 # line first), and where they were written (moving a route in the file changes nothing).
 _NOT_OPTIONS = ("path", "target", "static", "line")
 _OPTIONS = tuple(f.name for f in dataclasses.fields(Route) if f.name not in _NOT_OPTIONS)
+# A header a route sets is often a credential (a bearer token, an API key): the reload
+# log, on screen and in shared terminals, says that it changed, never what it holds.
+_SECRET_NAME = re.compile(r"auth|cookie|token|secret|key|pass|session|credential|signature",
+                          re.IGNORECASE)
 
 
 def diff_routes(old: Config, new: Config) -> list[str]:
@@ -96,10 +101,13 @@ def _show(value: object, name: str = "") -> str:
         return "none"
     if name.startswith("timeout.") and isinstance(value, (int, float)):
         return f"{value:g}s"
+    if name == "wait_for_backend" and isinstance(value, (int, float)):
+        return f"{value:g}s" if value > 0 else "off"
     if isinstance(value, Rewrite):
         return f"{value.pattern.pattern} -> {value.source}"
     if name == "headers" and isinstance(value, tuple):  # a route's (name, value) pairs
-        return ", ".join(f"{n}: {v}" for n, v in value)
+        return ", ".join(f"{n}: {'(hidden)' if _SECRET_NAME.search(n) else v}"
+                         for n, v in value)
     if isinstance(value, tuple):
         return ", ".join(_show(v) for v in value)
     if fields := _fields(value):
