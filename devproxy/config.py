@@ -214,6 +214,16 @@ class Config:
     any_host: bool = False  # `allowed_hosts: all`: the DNS-rebinding defence is off
     limits: Limits = field(default_factory=Limits)
     inspector: Inspector = field(default_factory=Inspector)
+    # The line of ``listen:`` in ``source``, for the error if it cannot be bound; 0 when
+    # the address is the default or a flag's. Not a setting: two configs alike but for
+    # where ``listen:`` was written are equal.
+    listen_line: int = field(default=0, compare=False)
+
+    def listen_error(self, message: str) -> str:
+        """``message`` (the address could not be bound) with where the address was set."""
+        if self.source is None or not self.listen_line:
+            return message
+        return f"{self.source}:{self.listen_line}: listen: {message}"
 
 
 def parse_allowed_host(text: str) -> str:

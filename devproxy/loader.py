@@ -172,7 +172,9 @@ def with_overrides(
     merged = tuple(extra.pop(route_key(r.path), r) for r in config.routes) \
         + tuple(extra.values())
     return _no_loops(replace(config, listen=_flag_listen(listen) or config.listen,
-                             routes=merged), "--listen" if not routes else "--route"
+                             routes=merged,
+                             listen_line=config.listen_line if listen is None else 0),
+                     "--listen" if not routes else "--route"
                      if listen is None else "--listen/--route")
 
 
@@ -312,7 +314,8 @@ class _Builder:
         return Config(listen=listen,
                       routes=tuple(r for r in routes if r is not None), cors=cors,
                       allowed_hosts=hosts, any_host=any_host, limits=limits,
-                      inspector=inspector)
+                      inspector=inspector,
+                      listen_line=f["listen"].start_mark.line + 1 if "listen" in f else 0)
 
     def _inspector(self, node: yaml.Node) -> Inspector:
         if isinstance(node, yaml.ScalarNode):

@@ -253,8 +253,8 @@ class Reloader:
                 port = await self.rebind(config.listen)
             except BindError as exc:
                 outcome = "partial"
-                notes.append(f"{exc}; still serving on {old.listen}")
-                logger.error("%s: %s (the rest of the file is applied)", self.name, notes[-1])
+                notes.append(f"{config.listen_error(str(exc))}; still serving on {old.listen}")
+                logger.error("reload: %s (the rest of the file is applied)", notes[-1])
                 config = dataclasses.replace(config, listen=old.listen)
                 snapshot = Snapshot.build(config)
             else:

@@ -225,6 +225,20 @@ async def test_a_port_in_use_is_a_one_line_error(running) -> None:
     assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
 
 
+async def test_a_port_in_use_names_the_line_that_chose_it(running, tmp_path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        (tmp_path / "devproxy.yaml").write_text(
+            f"# the API\nlisten: 127.0.0.1:{port}\nroutes:\n  - path: /\n"
+            f"    target: http://127.0.0.1:9\n")
+        result = await asyncio.to_thread(run, "up", "-c", str(tmp_path / "devproxy.yaml"))
+    assert result.returncode == 1
+    assert f"devproxy.yaml:2: listen: port {port} on 127.0.0.1 is already in use" \
+        in result.stderr
+
+
 async def test_listening_beyond_loopback_warns(running) -> None:
     proc = await start_up("--listen", "0.0.0.0:0", "--route", "/=http://127.0.0.1:9")
     running.append(proc)

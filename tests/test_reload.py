@@ -423,7 +423,8 @@ async def test_an_address_that_cannot_be_bound_keeps_the_old_one(backend_factory
         await until(proxy.serves("B"), "the routes to apply")  # the rest still applies
     assert proxy.server.port == port
     assert not await refuses(port)  # still accepting new connections
-    assert f"port {busy} on 127.0.0.1 is already in use" in proxy.status.message
+    # Where the address was written: the file's line 1.
+    assert f":1: listen: port {busy} on 127.0.0.1 is already in use" in proxy.status.message
     assert proxy.status.outcome == "partial"  # the routes applied, the address did not
     assert "still serving on 127.0.0.1:0" in errors_logged(caplog)
     assert str(proxy.server.live.current.config.listen) == "127.0.0.1:0"
