@@ -23,7 +23,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from . import __version__, cors, h1
 from .config import LOOPBACK_NAMES, CorsPolicy, is_ip, is_localhost
-from .corsadvice import Ask, cause, fixes
+from .corsadvice import Ask, cause, fixes, refused_by_devproxy
 
 _new = object.__new__
 
@@ -388,6 +388,16 @@ class Record:
         origin = _header(self.browser_request, "origin")
         return origin if origin is not None and origin != self.origin else None
 
+    def _refused_by_devproxy(self) -> str | None:
+        """What devproxy's own 403 to this preflight said, if it answered it (it never
+        went upstream, and its body is devproxy's)."""
+        if self.kind != "preflight" or self.upstream_origin or self.status != 403:
+            return None
+        body = bytes(self.response_body).decode("utf-8", "replace")
+        if not body.startswith(cors.REFUSED_BY_DEVPROXY):
+            return None
+        return body[len(cors.REFUSED_BY_DEVPROXY):].strip().rstrip(".") + "."
+
     def cors_verdict(self, cors_block: CorsPolicy | None = None,
                      where: str = "devproxy.yaml") -> dict[str, Any] | None:
         """What the browser made of the response, by the checker ``devproxy doctor`` uses."""
@@ -418,8 +428,15 @@ class Record:
         out: dict[str, Any] = {"origin": origin, "allowed": verdict.ok,
                                "credentials": credentials, "reason": verdict.reason}
         if not verdict.ok:
-            out.update(_explained(verdict, Ask(origin, method, tuple(unsafe), credentials),
-                                  cors_block, where))
+            ask = Ask(origin, method, tuple(unsafe), credentials)
+            out.update(_explained(verdict, ask, cors_block, where))
+            refusal = self._refused_by_devproxy()
+            if refusal is not None and cors_block is not None:
+                # Not the backend's doing: only the block devproxy answered from is a fix.
+                at = f"{where} line {cors_block.line}" if cors_block.line else where
+                out["cause"] = refused_by_devproxy(refusal, at)
+                out["fixes"] = [f for f in out["fixes"]
+                                if f["tool"].startswith(("devproxy", "your "))]
         elif not credentials and not (strict := check(True)).ok:
             out["with_credentials"] = {"reason": strict.reason, **_explained(
                 strict, Ask(origin, method, tuple(unsafe), True), cors_block, where)}

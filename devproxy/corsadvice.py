@@ -88,6 +88,14 @@ def cause(verdict: Verdict, ask: Ask) -> str:
     return verdict.reason
 
 
+def refused_by_devproxy(reason: str, where: str) -> str:
+    """The cause when devproxy itself refused a preflight (CORS mode): ``reason`` is
+    what its 403 said, ``where`` its cors: block."""
+    return (f"devproxy answered this preflight itself, from the cors: block in {where}, "
+            f"and refused it: {reason} In CORS mode the backend never sees preflights, so "
+            "its own CORS settings play no part: the block is what to change.")
+
+
 def fixes(verdict: Verdict, ask: Ask, current: CorsPolicy | None = None,
           where: str = "devproxy.yaml") -> tuple[Fix, ...]:
     """Config for each server that would make the browser accept this request.

@@ -16,7 +16,14 @@ from pathlib import Path
 from aiohttp import web
 from multidict import CIMultiDict
 
-from .cors import NULL_ORIGIN, CorsRules, cors_check, cors_header_names, merge_vary
+from .cors import (
+    NULL_ORIGIN,
+    REFUSED_BY_DEVPROXY,
+    CorsRules,
+    cors_check,
+    cors_header_names,
+    merge_vary,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +55,7 @@ def preflight_response(
                    headers["Access-Control-Request-Method"], request.raw_path, origin,
                    route_path, answer.reason, where, answer.fix)
     # No CORS headers: the browser blocks the request and DevTools shows this reason.
-    return web.Response(status=403, text=f"CORS preflight refused by devproxy: "
+    return web.Response(status=403, text=f"{REFUSED_BY_DEVPROXY}"
                                          f"{answer.reason}; {answer.fix}\n")
 
 

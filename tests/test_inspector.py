@@ -181,6 +181,31 @@ async def test_a_preflight_the_backend_answers_is_judged_as_a_preflight(
     assert "Request header field x-token is not allowed" in verdict["reason"]
 
 
+async def test_a_preflight_devproxy_refused_blames_its_cors_block(
+        backend_factory, proxy_factory, client) -> None:
+    # CORS mode: devproxy answers preflights itself. Refused, the cause is its block,
+    # not the backend's auth or CSRF, and only the block's edit is offered.
+    async def never(request: web.Request) -> web.Response:
+        raise AssertionError("the backend never sees a preflight in CORS mode")
+
+    backend = await backend_factory(never)
+    policy = CorsPolicy(origins=("http://localhost:3000",), line=7)
+    proxy = await proxy_factory(route("/api", backend.url, cors=policy))
+    async with client.options(proxy.url + "/api/x", headers={
+            "Origin": FRONT, "Access-Control-Request-Method": "PUT"}) as resp:
+        assert resp.status == 403
+    [row] = await api(client, proxy, "requests")
+    verdict = (await api(client, proxy, f"requests/{row['id']}"))["cors"]
+    assert verdict["allowed"] is False
+    assert verdict["cause"].startswith("devproxy answered this preflight itself")
+    assert f"origin {FRONT} is not in cors.origins" in verdict["cause"]
+    assert "line 7" in verdict["cause"]
+    assert "CSRF" not in verdict["cause"]
+    [fix] = verdict["fixes"]
+    assert fix["tool"].startswith("devproxy")
+    assert f"origins: [http://localhost:3000, {FRONT}]" in fix["text"]
+
+
 async def read_events(stream: aiohttp.ClientResponse, until: str,
                       ) -> list[tuple[str, Any]]:
     """Events of an inspector feed, parsed, up to and including the first ``until``."""
