@@ -142,6 +142,8 @@ class Record:
     ws_down = 0  # and back
     events: list[str] | None = None  # SSE events, newest last
     _sse_rest = ""  # the start of an SSE event not yet ended by a blank line
+    # A preflight devproxy refused itself (CORS mode): the reason and fix it gave.
+    refused: tuple[str, str] | None = None
     # A compressed event stream's decoder; False for a coding not read here.
     _sse_inflate: Any = None
 
@@ -388,16 +390,6 @@ class Record:
         origin = _header(self.browser_request, "origin")
         return origin if origin is not None and origin != self.origin else None
 
-    def _refused_by_devproxy(self) -> str | None:
-        """What devproxy's own 403 to this preflight said, if it answered it (it never
-        went upstream, and its body is devproxy's)."""
-        if self.kind != "preflight" or self.upstream_origin or self.status != 403:
-            return None
-        body = bytes(self.response_body).decode("utf-8", "replace")
-        if not body.startswith(cors.REFUSED_BY_DEVPROXY):
-            return None
-        return body[len(cors.REFUSED_BY_DEVPROXY):].strip().rstrip(".") + "."
-
     def cors_verdict(self, cors_block: CorsPolicy | None = None,
                      where: str = "devproxy.yaml") -> dict[str, Any] | None:
         """What the browser made of the response, by the checker ``devproxy doctor`` uses."""
@@ -429,14 +421,16 @@ class Record:
                                "credentials": credentials, "reason": verdict.reason}
         if not verdict.ok:
             ask = Ask(origin, method, tuple(unsafe), credentials)
-            out.update(_explained(verdict, ask, cors_block, where))
-            refusal = self._refused_by_devproxy()
-            if refusal is not None and cors_block is not None:
-                # Not the backend's doing: only the block devproxy answered from is a fix.
-                at = f"{where} line {cors_block.line}" if cors_block.line else where
-                out["cause"] = refused_by_devproxy(refusal, at)
-                out["fixes"] = [f for f in out["fixes"]
-                                if f["tool"].startswith(("devproxy", "your "))]
+            explained = _explained(verdict, ask, cors_block, where)
+            out.update(explained)
+            if self.refused is not None:
+                # Not the backend's doing: it never saw the preflight.
+                at = where if cors_block is None or not cors_block.line \
+                    else f"{where} line {cors_block.line}"
+                said = refused_by_devproxy(*self.refused, ask, at)
+                out["cause"] = said["cause"]
+                out["fixes"] = said["fixes"] if said["fixes"] is not None else [
+                    f for f in explained["fixes"] if f["tool"].startswith("devproxy")]
         elif not credentials and not (strict := check(True)).ok:
             out["with_credentials"] = {"reason": strict.reason, **_explained(
                 strict, Ask(origin, method, tuple(unsafe), True), cors_block, where)}

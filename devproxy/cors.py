@@ -244,9 +244,6 @@ ORIGIN_MISMATCH = "origin-mismatch"
 CREDENTIALS_NOT_TRUE = "credentials-not-true"
 PREFLIGHT_REDIRECT = "preflight-redirect"
 PREFLIGHT_NOT_OK = "preflight-not-ok"
-# How the body of devproxy's own 403 to a preflight begins (CORS mode), so the inspector
-# can tell devproxy's refusal from a backend's.
-REFUSED_BY_DEVPROXY = "CORS preflight refused by devproxy: "
 METHOD_NOT_ALLOWED = "method-not-allowed"
 HEADER_NOT_ALLOWED = "header-not-allowed"
 

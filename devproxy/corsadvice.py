@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from . import cors
 from .config import CorsPolicy
@@ -88,12 +89,19 @@ def cause(verdict: Verdict, ask: Ask) -> str:
     return verdict.reason
 
 
-def refused_by_devproxy(reason: str, where: str) -> str:
-    """The cause when devproxy itself refused a preflight (CORS mode): ``reason`` is
-    what its 403 said, ``where`` its cors: block."""
-    return (f"devproxy answered this preflight itself, from the cors: block in {where}, "
-            f"and refused it: {reason} In CORS mode the backend never sees preflights, so "
-            "its own CORS settings play no part: the block is what to change.")
+def refused_by_devproxy(reason: str, fix: str, ask: Ask, where: str
+                        ) -> dict[str, Any]:
+    """The cause when devproxy itself refused a preflight (CORS mode), from the
+    ``reason`` and ``fix`` its 403 gave; ``where`` names its cors: block. The fixes are
+    None when the block is what to change (the caller offers its edit), else the page's
+    own fix: a lower-case method or a null origin no block can allow."""
+    said = (f"devproxy answered this preflight itself, from the cors: block in {where}, "
+            f"and refused it: {reason}. In CORS mode the backend never sees preflights, "
+            "so its own CORS settings play no part")
+    if ask.origin == "null" or ask.method != ask.method.upper():
+        return {"cause": f"{said}; the page must change.",
+                "fixes": [{"tool": "your page", "text": fix[:1].upper() + fix[1:] + "."}]}
+    return {"cause": f"{said}: the block is what to change.", "fixes": None}
 
 
 def fixes(verdict: Verdict, ask: Ask, current: CorsPolicy | None = None,

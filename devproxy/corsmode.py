@@ -16,14 +16,7 @@ from pathlib import Path
 from aiohttp import web
 from multidict import CIMultiDict
 
-from .cors import (
-    NULL_ORIGIN,
-    REFUSED_BY_DEVPROXY,
-    CorsRules,
-    cors_check,
-    cors_header_names,
-    merge_vary,
-)
+from .cors import NULL_ORIGIN, CorsRules, cors_check, cors_header_names, merge_vary
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +28,16 @@ _MAX_WARNED = 256
 def mark(request: web.Request, rules: CorsRules) -> None:
     """Have the response to ``request`` follow ``rules``."""
     request[_RULES] = rules
+
+
+class PreflightRefusal(web.Response):
+    """devproxy's 403 to a preflight its CORS block does not allow, with the reason and
+    the fix it gives (the inspector explains the request with them)."""
+
+    def __init__(self, reason: str, fix: str) -> None:
+        # No CORS headers: the browser blocks the request and DevTools shows this reason.
+        super().__init__(status=403, text=f"CORS preflight refused by devproxy: {reason}; {fix}\n")
+        self.refusal = (reason, fix)
 
 
 def preflight_response(
@@ -54,9 +57,7 @@ def preflight_response(
     logger.warning("CORS preflight %s %s from %s refused on route %s: %s (%s%s)",
                    headers["Access-Control-Request-Method"], request.raw_path, origin,
                    route_path, answer.reason, where, answer.fix)
-    # No CORS headers: the browser blocks the request and DevTools shows this reason.
-    return web.Response(status=403, text=f"{REFUSED_BY_DEVPROXY}"
-                                         f"{answer.reason}; {answer.fix}\n")
+    return PreflightRefusal(answer.reason, answer.fix)
 
 
 class RefusedOrigins:

@@ -19,7 +19,7 @@ from . import inspector
 from .capture import Captures, Record
 from .config import RESERVED_PREFIX, Route
 from .cors import CorsRules, is_preflight
-from .corsmode import mark, preflight_response
+from .corsmode import PreflightRefusal, mark, preflight_response
 from .errorpages import problem_response
 from .errors import UpstreamError
 from .forward import ProxiedResponse, forward_http
@@ -93,6 +93,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
                 # sees them.
                 response = preflight_response(request, cors, route.path if route else "-",
                                               snapshot.config.source)
+                if record is not None and isinstance(response, PreflightRefusal):
+                    record.refused = response.refusal
             else:
                 if cors is not None:
                     mark(request, cors)

@@ -181,29 +181,39 @@ async def test_a_preflight_the_backend_answers_is_judged_as_a_preflight(
     assert "Request header field x-token is not allowed" in verdict["reason"]
 
 
+@pytest.mark.parametrize(("origin", "method", "says", "tool", "fix"), [
+    pytest.param(FRONT, "PUT", f"origin {FRONT} is not in cors.origins", "devproxy",
+                 f"origins: [http://localhost:3000, {FRONT}]", id="origin"),
+    pytest.param("http://localhost:3000", "patch", "method 'patch' is not upper case",
+                 "your page", "Write 'PATCH' in the page's fetch() call", id="method-case"),
+    pytest.param("null", "PUT", "origin null is not in cors.origins", "your page",
+                 "null", id="null-origin"),
+])
 async def test_a_preflight_devproxy_refused_blames_its_cors_block(
-        backend_factory, proxy_factory, client) -> None:
-    # CORS mode: devproxy answers preflights itself. Refused, the cause is its block,
-    # not the backend's auth or CSRF, and only the block's edit is offered.
+        backend_factory, proxy_factory, client, origin, method, says, tool, fix) -> None:
+    # CORS mode: devproxy answers preflights itself. Refused, the cause is its block or
+    # the page, never the backend's auth or CSRF, and no backend config is offered.
+    # Bodies are not kept here: the verdict must not depend on them.
     async def never(request: web.Request) -> web.Response:
         raise AssertionError("the backend never sees a preflight in CORS mode")
 
     backend = await backend_factory(never)
     policy = CorsPolicy(origins=("http://localhost:3000",), line=7)
-    proxy = await proxy_factory(route("/api", backend.url, cors=policy))
+    proxy = await proxy_factory(route("/api", backend.url, cors=policy),
+                                inspector=Inspector(body_limit=0))
     async with client.options(proxy.url + "/api/x", headers={
-            "Origin": FRONT, "Access-Control-Request-Method": "PUT"}) as resp:
+            "Origin": origin, "Access-Control-Request-Method": method}) as resp:
         assert resp.status == 403
     [row] = await api(client, proxy, "requests")
     verdict = (await api(client, proxy, f"requests/{row['id']}"))["cors"]
     assert verdict["allowed"] is False
     assert verdict["cause"].startswith("devproxy answered this preflight itself")
-    assert f"origin {FRONT} is not in cors.origins" in verdict["cause"]
+    assert says in verdict["cause"]
     assert "line 7" in verdict["cause"]
     assert "CSRF" not in verdict["cause"]
-    [fix] = verdict["fixes"]
-    assert fix["tool"].startswith("devproxy")
-    assert f"origins: [http://localhost:3000, {FRONT}]" in fix["text"]
+    [offered] = verdict["fixes"]
+    assert offered["tool"].startswith(tool)
+    assert fix in offered["text"]
 
 
 async def read_events(stream: aiohttp.ClientResponse, until: str,
