@@ -19,8 +19,8 @@ _NOT_OPTIONS = ("path", "target", "static", "line")
 _OPTIONS = tuple(f.name for f in dataclasses.fields(Route) if f.name not in _NOT_OPTIONS)
 # A header a route sets is often a credential (a bearer token, an API key): the reload
 # log, on screen and in shared terminals, says that it changed, never what it holds.
-_SECRET_NAME = re.compile(r"auth|cookie|token|secret|key|pass|session|credential|signature",
-                          re.IGNORECASE)
+_SECRET_NAME = re.compile(r"auth|cookie|token|secret|key|pass|session|credential|signature"
+                          r"|jwt|bearer|private", re.IGNORECASE)
 
 
 def diff_routes(old: Config, new: Config) -> list[str]:

@@ -252,7 +252,8 @@ class StaticFile(web.FileResponse):
                         count: int) -> AbstractStreamWriter:
         writer = await super()._sendfile(request, fobj, offset, count)
         # sendfile and aiohttp's read loop both stop at the file's end and leave the
-        # file there, so its position says how much went.
+        # file where they stopped, so its position says how much went (asyncio's
+        # sendfile leaves it alone when nothing went: below the offset, so 0).
         sent = fobj.tell() - offset
         if sent < count:
             # The file shrank while it was sent (a build tool rewriting it): fewer bytes
