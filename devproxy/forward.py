@@ -253,21 +253,30 @@ def _abort_on_failure(conn: Connection) -> Callable[[asyncio.Task[None]], None]:
     return done
 
 
-async def _relay(
-    request: web.Request, conn: Connection, head: h1.Head, route: Route, record: Record | None,
-) -> web.StreamResponse:
-    origin = f"{request.scheme}://{request.host}"
-    upstream = CIMultiDict(head.headers)
-    # One lookup for what aiohttp must not add, the inspector and the event-stream test.
-    content_type = upstream.get("Content-Type")
+def relayed_response(request: web.Request, route: Route, head: h1.Head, status: int,
+                     upstream: CIMultiDict[str], content_type: str | None
+                     ) -> ProxiedResponse:
+    """The browser's response for the backend's ``head`` (``upstream``, its fields, and
+    ``content_type``, their Content-Type or None), rewritten by ``response_headers``."""
     response = (ObsTextResponse if head.escaped else ProxiedResponse)(
-        status=head.status, reason=head.reason or None,
-        headers=response_headers(upstream, route, proxy_origin=origin),
+        status=status, reason=head.reason or None,
+        headers=response_headers(upstream, route,
+                                 proxy_origin=f"{request.scheme}://{request.host}"),
     )
     if "Server" not in upstream:
         response.upstream_lacks = _LACKS_SERVER if content_type is not None else _LACKS_BOTH
     elif content_type is None:
         response.upstream_lacks = _LACKS_TYPE
+    return response
+
+
+async def _relay(
+    request: web.Request, conn: Connection, head: h1.Head, route: Route, record: Record | None,
+) -> web.StreamResponse:
+    upstream = CIMultiDict(head.headers)
+    # One lookup for what aiohttp must not add, the inspector and the event-stream test.
+    content_type = upstream.get("Content-Type")
+    response = relayed_response(request, route, head, head.status, upstream, content_type)
     content_type = content_type or ""
     if record is not None:  # what the inspector's answered() or relayed() will take
         arrived = time.perf_counter()

@@ -27,8 +27,7 @@ from . import h1
 from .capture import Record
 from .config import Route
 from .errorpages import problem_response
-from .forward import ObsTextResponse, ProxiedResponse
-from .headers import response_headers
+from .forward import ProxiedResponse, relayed_response
 from .paths import upstream_path
 from .pool import Broken, Connection, Pool, broken_error
 from .state import CAPTURES, RECORD, STREAMING
@@ -451,13 +450,8 @@ def _relayed_head(request: web.Request, route: Route, head: h1.Head, status: int
                   ) -> ProxiedResponse:
     """The browser's response for the backend's ``head``, its headers rewritten as for HTTP."""
     upstream = CIMultiDict(head.headers)
-    headers = response_headers(upstream, route,
-                               proxy_origin=f"{request.scheme}://{request.host}")
-    response = (ObsTextResponse if head.escaped else ProxiedResponse)(
-        status=status, reason=head.reason or None, headers=headers)
-    response.upstream_lacks = tuple(
-        name for name in ("Content-Type", "Server") if name not in upstream)
-    return response
+    return relayed_response(request, route, head, status, upstream,
+                            upstream.get("Content-Type"))
 
 
 def _inspected(record: Record | None, up: bool) -> Callable[[bytes, int], None] | None:
