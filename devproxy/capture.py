@@ -142,8 +142,7 @@ class Record:
     ws_down = 0  # and back
     events: list[str] | None = None  # SSE events, newest last
     _sse_rest = ""  # the start of an SSE event not yet ended by a blank line
-    # A preflight devproxy refused itself (CORS mode): the reason and fix it gave.
-    refused: tuple[str, str] | None = None
+    refused: cors.Preflight | None = None  # devproxy's own refusal of this preflight
     # A compressed event stream's decoder; False for a coding not read here.
     _sse_inflate: Any = None
 
@@ -427,7 +426,7 @@ class Record:
                 # Not the backend's doing: it never saw the preflight.
                 at = where if cors_block is None or not cors_block.line \
                     else f"{where} line {cors_block.line}"
-                said = refused_by_devproxy(*self.refused, ask, at)
+                said = refused_by_devproxy(self.refused, at)
                 out["cause"] = said["cause"]
                 out["fixes"] = said["fixes"] if said["fixes"] is not None else [
                     f for f in explained["fixes"] if f["tool"].startswith("devproxy")]

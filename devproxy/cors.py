@@ -55,6 +55,9 @@ class Preflight:
     headers: tuple[tuple[str, str], ...] = ()
     reason: str = ""
     fix: str = ""
+    # Refused for what no block can allow (a null origin, a lower-case method): the fix
+    # is the page's, not the block's.
+    by_page: bool = False
 
 
 class CorsRules:
@@ -107,7 +110,7 @@ class CorsRules:
         if not self.allows(origin):
             return Preflight(False, reason=f"origin {origin} is not in cors.origins",
                              fix=NULL_ORIGIN if origin == "null"
-                             else f"add {origin!r} to cors.origins")
+                             else f"add {origin!r} to cors.origins", by_page=origin == "null")
         if method != method.upper():
             # Fetch §2.2.1 upper-cases only DELETE, GET, HEAD, OPTIONS, POST and PUT;
             # "patch" is sent as written, and methods are case-sensitive (RFC 9110
@@ -116,7 +119,7 @@ class CorsRules:
             return Preflight(
                 False, reason=f"method {method!r} is not upper case: fetch() sends it as "
                 "written, and servers (devproxy too) refuse it",
-                fix=f"write {method.upper()!r} in the page's fetch() call")
+                fix=f"write {method.upper()!r} in the page's fetch() call", by_page=True)
         if self._methods is not None and method not in self._methods \
                 and method not in SAFELISTED_METHODS:
             return Preflight(False, reason=f"method {method} is not in cors.methods",

@@ -89,16 +89,15 @@ def cause(verdict: Verdict, ask: Ask) -> str:
     return verdict.reason
 
 
-def refused_by_devproxy(reason: str, fix: str, ask: Ask, where: str
-                        ) -> dict[str, Any]:
-    """The cause when devproxy itself refused a preflight (CORS mode), from the
-    ``reason`` and ``fix`` its 403 gave; ``where`` names its cors: block. The fixes are
-    None when the block is what to change (the caller offers its edit), else the page's
-    own fix: a lower-case method or a null origin no block can allow."""
+def refused_by_devproxy(answer: cors.Preflight, where: str) -> dict[str, Any]:
+    """The cause when devproxy itself refused a preflight (CORS mode) with ``answer``;
+    ``where`` names its cors: block. The fixes are None when the block is what to change
+    (the caller offers its edit), else the page's own fix."""
     said = (f"devproxy answered this preflight itself, from the cors: block in {where}, "
-            f"and refused it: {reason}. In CORS mode the backend never sees preflights, "
-            "so its own CORS settings play no part")
-    if ask.origin == "null" or ask.method != ask.method.upper():
+            f"and refused it: {answer.reason}. In CORS mode the backend never sees "
+            "preflights, so its own CORS settings play no part")
+    if answer.by_page:
+        fix = answer.fix
         return {"cause": f"{said}; the page must change.",
                 "fixes": [{"tool": "your page", "text": fix[:1].upper() + fix[1:] + "."}]}
     return {"cause": f"{said}: the block is what to change.", "fixes": None}

@@ -16,7 +16,7 @@ from pathlib import Path
 from aiohttp import web
 from multidict import CIMultiDict
 
-from .cors import NULL_ORIGIN, CorsRules, cors_check, cors_header_names, merge_vary
+from .cors import NULL_ORIGIN, CorsRules, Preflight, cors_check, cors_header_names, merge_vary
 
 logger = logging.getLogger(__name__)
 
@@ -31,13 +31,14 @@ def mark(request: web.Request, rules: CorsRules) -> None:
 
 
 class PreflightRefusal(web.Response):
-    """devproxy's 403 to a preflight its CORS block does not allow, with the reason and
-    the fix it gives (the inspector explains the request with them)."""
+    """devproxy's 403 to a preflight its CORS block does not allow, with the answer that
+    refused it (the inspector explains the request with it)."""
 
-    def __init__(self, reason: str, fix: str) -> None:
+    def __init__(self, answer: Preflight) -> None:
         # No CORS headers: the browser blocks the request and DevTools shows this reason.
-        super().__init__(status=403, text=f"CORS preflight refused by devproxy: {reason}; {fix}\n")
-        self.refusal = (reason, fix)
+        super().__init__(status=403, text=f"CORS preflight refused by devproxy: "
+                                          f"{answer.reason}; {answer.fix}\n")
+        self.answer = answer
 
 
 def preflight_response(
@@ -57,7 +58,7 @@ def preflight_response(
     logger.warning("CORS preflight %s %s from %s refused on route %s: %s (%s%s)",
                    headers["Access-Control-Request-Method"], request.raw_path, origin,
                    route_path, answer.reason, where, answer.fix)
-    return PreflightRefusal(answer.reason, answer.fix)
+    return PreflightRefusal(answer)
 
 
 class RefusedOrigins:

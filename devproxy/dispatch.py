@@ -94,7 +94,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
                 response = preflight_response(request, cors, route.path if route else "-",
                                               snapshot.config.source)
                 if record is not None and isinstance(response, PreflightRefusal):
-                    record.refused = response.refusal
+                    record.refused = response.answer
             else:
                 if cors is not None:
                     mark(request, cors)
