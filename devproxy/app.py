@@ -273,7 +273,7 @@ class ProxyServer:
         try:
             await site.start()
         except OSError as exc:
-            raise BindError(_bind_message(listen, exc)) from exc
+            raise BindError(*_bind_message(listen, exc)) from exc
         return site
 
 
@@ -283,12 +283,13 @@ def _port_taken_by(site: web.TCPSite, listen: Listen, exc: BindError) -> bool:
             and cause.errno == errno.EADDRINUSE)
 
 
-def _bind_message(listen: Listen, exc: OSError) -> str:
+def _bind_message(listen: Listen, exc: OSError) -> tuple[str, str]:
+    """Why ``listen`` could not be bound, and the flag that would help, if one would."""
     if exc.errno == errno.EADDRINUSE:
         return (f"port {listen.port} on {listen.host} is already in use (another devproxy or "
-                f"dev server?); choose another with --listen {listen.host}:PORT")
+                f"dev server?)", f"choose another with --listen {listen.host}:PORT")
     if exc.errno == errno.EADDRNOTAVAIL:
-        return f"cannot listen on {listen}: {listen.host} is not an address of this machine"
+        return f"cannot listen on {listen}: {listen.host} is not an address of this machine", ""
     if exc.errno == errno.EACCES:
-        return f"cannot listen on {listen}: permission denied (ports below 1024 need root)"
-    return f"cannot listen on {listen}: {exc.strerror or exc}"
+        return f"cannot listen on {listen}: permission denied (ports below 1024 need root)", ""
+    return f"cannot listen on {listen}: {exc.strerror or exc}", ""

@@ -84,7 +84,7 @@ def up(
     try:
         _run_loop(lambda: _run(config, quiet=quiet, watch=watch, overrides=overrides))
     except BindError as exc:
-        _fail(config.listen_error(str(exc)))
+        _fail(config.listen_error(exc.reason, exc.hint))
 
 
 @main.command()

@@ -219,11 +219,13 @@ class Config:
     # where ``listen:`` was written are equal.
     listen_line: int = field(default=0, compare=False)
 
-    def listen_error(self, message: str) -> str:
-        """``message`` (the address could not be bound) with where the address was set."""
+    def listen_error(self, reason: str, flag_hint: str = "") -> str:
+        """Why the address could not be bound, with where it was set: the line of the
+        file, whose edit then also applies on a reload, or else ``flag_hint``."""
         if self.source is None or not self.listen_line:
-            return message
-        return f"{self.source}:{self.listen_line}: listen: {message}"
+            return f"{reason}; {flag_hint}" if flag_hint else reason
+        where = f"{self.source}:{self.listen_line}: listen: {reason}"
+        return f"{where}; choose another port on that line" if flag_hint else where
 
 
 def parse_allowed_host(text: str) -> str:

@@ -81,4 +81,12 @@ class UpstreamError(DevproxyError):
 
 
 class BindError(DevproxyError):
-    """The listen address could not be bound (in use, not local, no permission)."""
+    """The listen address could not be bound (in use, not local, no permission).
+
+    ``reason`` says why; ``hint`` (for a port in use) is the flag that picks another.
+    """
+
+    def __init__(self, reason: str, hint: str = "") -> None:
+        self.reason = reason
+        self.hint = hint
+        super().__init__(f"{reason}; {hint}" if hint else reason)

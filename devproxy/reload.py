@@ -253,7 +253,8 @@ class Reloader:
                 port = await self.rebind(config.listen)
             except BindError as exc:
                 outcome = "partial"
-                notes.append(f"{config.listen_error(str(exc))}; still serving on {old.listen}")
+                notes.append(f"{config.listen_error(exc.reason, exc.hint)}; "
+                             f"still serving on {old.listen}")
                 logger.error("reload: %s (the rest of the file is applied)", notes[-1])
                 config = dataclasses.replace(config, listen=old.listen)
                 snapshot = Snapshot.build(config)

@@ -425,6 +425,9 @@ async def test_an_address_that_cannot_be_bound_keeps_the_old_one(backend_factory
     assert not await refuses(port)  # still accepting new connections
     # Where the address was written: the file's line 1.
     assert f":1: listen: port {busy} on 127.0.0.1 is already in use" in proxy.status.message
+    # A flag cannot be given to a running devproxy: the advice is the file's line.
+    assert "choose another port on that line" in proxy.status.message
+    assert "--listen" not in proxy.status.message
     assert proxy.status.outcome == "partial"  # the routes applied, the address did not
     assert "still serving on 127.0.0.1:0" in errors_logged(caplog)
     assert str(proxy.server.live.current.config.listen) == "127.0.0.1:0"
