@@ -32,6 +32,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISREG
 from typing import IO, Any
 from urllib.parse import unquote
 
@@ -270,11 +271,26 @@ class StaticFile(web.FileResponse):
         """The file aiohttp sends for ``accept_encoding`` (run in its executor), passing
         over a ``.br``/``.gz`` sibling older than the file: edited since it was
         compressed, it would give browsers old code and curl the new."""
+        if self._has_sibling():
+            # Accept-Encoding chooses between the file and its sibling, so every answer
+            # says so (RFC 9110 §12.5.5), a 304 included (§15.4.5); aiohttp says it only
+            # with a sibling's 200, and a cache told by one answer only may let the
+            # other stand for both.
+            self._headers[hdrs.VARY] = hdrs.ACCEPT_ENCODING
         while True:  # at most three times: each pass takes a coding out
             chosen, info, coding = super()._get_file_path_stat_encoding(accept_encoding)
             if coding is None or info.st_mtime_ns >= self._path.stat().st_mtime_ns:
                 return chosen, info, coding
             accept_encoding = accept_encoding.replace(coding, "")  # its next choice
+
+    def _has_sibling(self) -> bool:
+        for suffix in (".br", ".gz"):
+            try:
+                if S_ISREG(self._path.with_name(self._path.name + suffix).lstat().st_mode):
+                    return True
+            except OSError:
+                pass
+        return False
 
     def _etag(self, accept: str) -> str | None:
         """The ETag ``FileResponse`` will send: of the file it picks for ``accept``."""

@@ -377,6 +377,23 @@ async def test_a_precompressed_sibling_goes_only_where_its_coding_is_accepted(
     assert (gzip.decompress(reply.body) if coded else reply.body) == APP_JS
 
 
+async def test_every_answer_for_a_file_with_a_sibling_says_it_varies(
+        serve: Serve, site: Site) -> None:
+    # RFC 9110 §12.5.5: both the file and its .gz depend on Accept-Encoding; a 304
+    # carries the Vary its 200 would have (§15.4.5).
+    client = await serve()
+    reply = await raw_get(client, b"/static/app.js", b"Accept-Encoding: gzip\r\n")
+    assert b"Vary" not in reply.head  # no sibling: nothing was chosen
+    (site.root / "app.js.gz").write_bytes(gzip.compress(APP_JS))
+    for field in (b"gzip", b"identity"):
+        reply = await raw_get(client, b"/static/app.js", b"Accept-Encoding: " + field + b"\r\n")
+        assert reply.status == 200 and b"\r\nVary: Accept-Encoding\r\n" in reply.head, field
+        tag = next(line for line in reply.head.split(b"\r\n") if line.lower().startswith(b"etag:"))
+        again = await raw_get(client, b"/static/app.js", b"Accept-Encoding: " + field
+                              + b"\r\nIf-None-Match: " + tag[6:].strip() + b"\r\n")
+        assert again.status == 304 and b"\r\nVary: Accept-Encoding\r\n" in again.head, field
+
+
 async def test_a_sibling_older_than_its_file_is_not_sent(serve: Serve, site: Site) -> None:
     # A .gz left by an older build would give browsers old code and curl the new.
     (site.root / "app.js.gz").write_bytes(gzip.compress(b"old"))
