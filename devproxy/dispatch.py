@@ -43,6 +43,7 @@ from .wsrules import is_websocket_upgrade
 logger = logging.getLogger(__name__)
 _RETRY_EVERY = 0.1  # seconds between connection attempts under wait_for_backend
 access_logger = logging.getLogger("devproxy.access")
+_WENT_AWAY = "the browser closed the connection before the response ended"
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
@@ -105,7 +106,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
                     response = await _serve(request, route, path, match.rest, cors, record,
                                             upgrade)
         if response.__class__ is not ProxiedResponse and not response.prepared:
-            await _send(request, response)  # a relayed response always went out
+            await _send(request, response, record)  # a relayed response always went out
     except asyncio.CancelledError:
         # The browser went away and aiohttp cancelled the handler: the request still
         # gets its log line, and its record an end instead of "in progress" for good.
@@ -134,18 +135,26 @@ def _finish(record: Record, route: Route | None, response: web.StreamResponse) -
     record.finish(response.status)
 
 
-async def _send(request: web.Request, response: web.StreamResponse) -> None:
+async def _send(request: web.Request, response: web.StreamResponse,
+                record: Record | None) -> None:
     """Send a response the handler made but did not send (devproxy's own answers, static
     files), as aiohttp would once the handler returns: sent here, the access log and the
     inspector see what the browser got (a file's 304 or 206, its bytes, the time it
     took), not what was decided before sending. aiohttp's own send then finds it done."""
+    request[STREAMING] = response  # for the log line if the handler is cancelled
     try:
         await response.prepare(request)
         await response.write_eof()
     except ConnectionError:
-        # The browser went away, or devproxy closed the connection (an EventSource to a
-        # backend that is down): logged with the status it was to get, and no bytes.
-        request[UNSENT] = True
+        if isinstance(response, StaticFile) and response.body_sent:
+            # Part of a file went (a download cut off, a video seeked away from).
+            request[UNSENT] = " (browser went away)"
+            if record is not None:
+                record.error = _WENT_AWAY
+        else:
+            # The browser went away, or devproxy closed the connection (an EventSource to
+            # a backend that is down): logged with the status it was to get, no bytes.
+            request[UNSENT] = " (connection closed, nothing sent)"
 
 
 def _body_bytes(method: str, response: web.StreamResponse) -> int:
@@ -313,6 +322,8 @@ ACCESS_LOG = web.AppKey("access_log", AccessLog)
 def _abandoned(request: web.Request, route: Route | None, record: Record | None,
                captures: Captures | None, start: float) -> None:
     stream = request.get(STREAMING)
+    if stream is not None and not stream.prepared:
+        stream = None  # a file or an answer cancelled before its head went
     # A spliced WebSocket ends with its connection: that is its normal end.
     socket = stream is not None and stream.status == 101
     # Past the shutdown timeout aiohttp cancels what still runs: devproxy cut it.
@@ -321,8 +332,12 @@ def _abandoned(request: web.Request, route: Route | None, record: Record | None,
         if stopping:
             record.error = "devproxy stopped before the response ended"
         elif not socket:
-            record.error = "the browser closed the connection before the response ended"
-        record.finish(record.status)  # 0 if no head was sent
+            record.error = _WENT_AWAY
+        if stream is not None and not socket and stream.__class__ is not ProxiedResponse \
+                and not record.status:
+            _finish(record, route, stream)  # a file cut off: its status, the bytes that went
+        else:
+            record.finish(record.status)  # 0 if no head was sent
         if captures is not None and captures.listeners:
             captures.done(record)
     # A stream's head went out, so the browser had its status; else nginx's "client
@@ -340,7 +355,8 @@ def _log(request: web.Request, route: Route | None, response: web.StreamResponse
     if response is None:
         status, size = 499, 0
     elif UNSENT in request:
-        status, size, note = response.status, 0, note or " (connection closed, nothing sent)"
+        status, note = response.status, note or request[UNSENT]
+        size = response.body_sent or 0 if isinstance(response, StaticFile) else 0
     else:
         status = response.status
         # A relayed response's count inline: it is most requests.

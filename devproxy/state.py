@@ -130,9 +130,11 @@ CLIENT = web.AppKey("client", aiohttp.ClientSession)
 OUTAGES = web.AppKey("outages", Outages)
 CAPTURES = web.AppKey("captures", Captures)  # present only while the inspector is on
 RECORD = web.RequestKey("record", Record)  # the request's inspector record, if captured
-# A relayed stream once its head is sent: what a cancelled handler logs.
+# A relayed stream once its head is sent, or a file or devproxy's own answer as it is
+# sent: what a cancelled handler logs.
 STREAMING = web.RequestKey("streaming", web.StreamResponse)
-# Set when the connection closed before devproxy's own answer went out: nothing was sent.
-UNSENT = web.RequestKey("unsent", bool)
+# Set when the connection failed while devproxy's own answer or a file was sent: the
+# log line's note (nothing sent, or part of a file).
+UNSENT = web.RequestKey("unsent", str)
 EVENT_STREAMS = web.AppKey("event_streams", EventStreams)
 WARNED_HOSTS = web.AppKey("warned_hosts", set[str])  # refused Host names already logged

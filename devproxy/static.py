@@ -210,7 +210,9 @@ class StaticFile(web.FileResponse):
     ``FileResponse.prepare`` would open and send the file a second time.
     """
 
-    body_sent: int | None = None  # set when the file ended before its Content-Length
+    # Set when fewer bytes than the Content-Length went: the file ended early, or the
+    # browser went away.
+    body_sent: int | None = None
 
     async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
         if self.prepared:
@@ -251,7 +253,14 @@ class StaticFile(web.FileResponse):
 
     async def _sendfile(self, request: web.BaseRequest, fobj: IO[Any], offset: int,
                         count: int) -> AbstractStreamWriter:
-        writer = await super()._sendfile(request, fobj, offset, count)
+        try:
+            writer = await super()._sendfile(request, fobj, offset, count)
+        except BaseException:
+            # The browser went away part way (cancelled, or the socket failed): what went
+            # is where the file stands, as below. A native sendfile cancelled between two
+            # calls leaves it at the start, so 0 is what that case can say.
+            self.body_sent = max(fobj.tell() - offset, 0)
+            raise
         # sendfile and aiohttp's read loop both stop at the file's end and leave the
         # file where they stopped, so its position says how much went (asyncio's
         # sendfile leaves it alone when nothing went: below the offset, so 0).

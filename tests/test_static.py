@@ -659,6 +659,42 @@ async def test_a_file_is_sent_once_though_aiohttp_prepares_it_again(
 
 
 @pytest.mark.parametrize("sendfile", [True, False], ids=["sendfile", "read-loop"])
+async def test_a_download_cut_off_is_logged_with_its_status_and_the_bytes_that_went(
+        proxy_factory: Any, client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture, sendfile: bool) -> None:
+    # The browser leaves a download part way (navigated away, a video seeked): the head
+    # went, so the log and the inspector say 200, the bytes that went and why it ended,
+    # not "499 0B" and a record with no status.
+    if not sendfile:
+        monkeypatch.setattr(aiohttp.web_fileresponse, "NOSENDFILE", True)
+    size = 64 * 1024 * 1024
+    (tmp_path / "big.bin").write_bytes(bytes(size))
+    proxy = await proxy_factory(Route("/", static=tmp_path))
+    with caplog.at_level(logging.INFO, logger="devproxy.access"):
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+        try:
+            writer.write(b"GET /big.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            async with asyncio.timeout(10):
+                await reader.readuntil(b"\r\n\r\n")
+                got = len(await reader.readexactly(1024 * 1024))
+        finally:
+            writer.close()
+        for _ in range(250):
+            lines = [r.getMessage() for r in caplog.records if r.name == "devproxy.access"]
+            if lines:
+                break
+            await asyncio.sleep(0.02)
+    (line,) = lines
+    sent = re.fullmatch(r"GET /big.bin -> / 200 \d+\.\dms (\d+)B \(browser went away\)", line)
+    assert sent is not None, line
+    assert got <= int(sent[1]) < size
+    async with client.get(proxy.url + "/__devproxy/api/requests") as resp:
+        (record,) = await resp.json()
+    assert (record["kind"], record["status"], record["bytes_out"]) == ("static", 200, int(sent[1]))
+    assert "closed the connection" in record["error"]
+
+
+@pytest.mark.parametrize("sendfile", [True, False], ids=["sendfile", "read-loop"])
 async def test_a_file_that_shrinks_while_sent_ends_the_response_at_once(
         proxy_factory: Any, client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         sendfile: bool) -> None:
