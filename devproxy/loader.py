@@ -302,6 +302,9 @@ class _Builder:
             self.n.problem(root, "routes: missing; add a list of routes, e.g.\n"
                                  "  routes:\n    - path: /api\n      target: http://127.0.0.1:3000")
             return None
+        if isinstance(f["routes"], yaml.MappingNode):
+            self.n.problem(f["routes"], _as_list(f["routes"]))
+            return None
         items = self.n.sequence(f["routes"], "routes", "a list of routes (- path: ...)")
         if items is not None and not items:
             self.n.problem(f["routes"], "routes: the list is empty; add at least one route")
@@ -575,3 +578,31 @@ def _name(text: str) -> str:
     if not TOKEN.fullmatch(text):
         raise ValueError(f"{text!r} is not a valid name")
     return text
+
+
+def _as_list(node: yaml.MappingNode) -> str:
+    """What to write for routes given as a mapping (Vite's ``server.proxy`` shape):
+    the user's own entries as list items, a URL as a target, anything else a folder."""
+    if any(isinstance(k, yaml.ScalarNode) and k.value in ROUTE_KEYS for k, _ in node.value):
+        # One route, its dash left out.
+        shown = [f"{k.value}: {v.value if isinstance(v, yaml.ScalarNode) else '...'}"
+                 for k, v in node.value[:4] if isinstance(k, yaml.ScalarNode)]
+        return "\n".join(["routes: expected a list of routes, got a single route; start it "
+                          "with a dash:", "  routes:", f"    - {shown[0]}",
+                          *(f"      {line}" for line in shown[1:])])
+    lines = ["routes: expected a list of routes, got a mapping; write each route as an item:",
+             "  routes:"]
+    for key, value in node.value[:3]:
+        lines.append(f"    - path: {key.value if isinstance(key, yaml.ScalarNode) else '/'}")
+        if isinstance(value, yaml.ScalarNode):
+            text = str(value.value)
+            if text.isdigit():  # a port
+                lines.append(f"      target: http://127.0.0.1:{text}")
+            else:
+                lines.append(f"      {'target' if '://' in text else 'static'}: {text}")
+        elif isinstance(value, yaml.MappingNode):  # its settings, as they were
+            lines += [f"      {k.value}: {v.value}" for k, v in value.value
+                      if isinstance(k, yaml.ScalarNode) and isinstance(v, yaml.ScalarNode)]
+    if len(node.value) > 3:
+        lines.append("    ...")
+    return "\n".join(lines)

@@ -289,6 +289,29 @@ def test_each_kind_of_mistake_is_reported_at_its_line_and_column(
     assert message in error.message
 
 
+@pytest.mark.parametrize(("written", "meant"), [
+    pytest.param("routes:\n  /api: http://127.0.0.1:3000\n  /: ./dist\n",
+                 {"/api": "http://127.0.0.1:3000", "/": "dist"}, id="vite-proxy-shape"),
+    pytest.param("routes:\n  /api: 3000\n", {"/api": "http://127.0.0.1:3000"}, id="a-port"),
+    pytest.param("routes:\n  /api: {target: 'http://h:1', change_origin: true}\n",
+                 {"/api": "http://h:1"}, id="settings"),
+    pytest.param("routes:\n  path: /api\n  target: http://h:1\n", {"/api": "http://h:1"},
+                 id="one-route-without-its-dash"),
+])
+def test_routes_written_as_a_mapping_get_the_list_to_paste(
+        written: str, meant: dict[str, str], tmp_path: Path) -> None:
+    # Vite's server.proxy is a mapping of path to target; a forgotten dash makes one too.
+    error = only_error(written)
+    assert str(error).startswith("devproxy.yaml:2:3: routes: expected a list of routes")
+    suggested = error.message.split("\n", 1)[1]
+    (tmp_path / "dist").mkdir()
+    config = parse(suggested, tmp_path)
+    assert {r.path: str(r.target or r.static.relative_to(tmp_path))  # type: ignore[union-attr]
+            for r in config.routes} == meant
+    if "change_origin" in written:
+        assert config.routes[0].change_origin
+
+
 def test_yaml11_boolean_no_is_refused_with_line() -> None:
     error = only_error("""\
         routes:
