@@ -42,9 +42,11 @@ class Detected:
 # Where projects keep their halves; ``detect`` looks in these folders too.
 SUBFOLDERS = ("", "frontend", "client", "web", "ui", "backend", "server", "api")
 PROJECT_FILES = ("package.json", "angular.json", "manage.py", "requirements.txt",
-                 "pyproject.toml", "Pipfile", "Gemfile", "vite.config.ts", "vite.config.js",
-                 "vite.config.mjs", "vite.config.mts", "webpack.config.js",
-                 "webpack.config.cjs", "webpack.config.mjs", "webpack.config.ts")
+                 "pyproject.toml", "Pipfile", "Gemfile",
+                 # Every name Vite looks for, in its order.
+                 *(f"vite.config.{ext}" for ext in ("js", "mjs", "ts", "cjs", "mts", "cts")),
+                 "webpack.config.js", "webpack.config.cjs", "webpack.config.mjs",
+                 "webpack.config.ts")
 # The dev server's own port setting, where its config file has one: (package, file name
 # prefix, the object holding ``port``).
 _PORT_SETTINGS = {"vite": ("vite.config.", "server"),

@@ -254,6 +254,18 @@ def test_detect_and_render_a_config_that_loads(files, frontend, backend) -> None
 
 
 @pytest.mark.e2e
+@pytest.mark.parametrize("ext", ["js", "mjs", "ts", "cjs", "mts", "cts"])
+def test_init_reads_the_port_from_each_name_vite_reads(ext: str, tmp_path: Path) -> None:
+    (tmp_path / "package.json").write_text(json.dumps({"devDependencies": {"vite": "^8"}}))
+    (tmp_path / f"vite.config.{ext}").write_text("export default { server: { port: 3001 } }")
+    done = subprocess.run([sys.executable, "-m", "devproxy", "init"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "Vite on 3001" in done.stdout
+    config = parse_config((tmp_path / "devproxy.yaml").read_text(), "devproxy.yaml", tmp_path)
+    assert [r.target.port for r in config.routes if r.target and r.path == "/"] == [3001]
+
+
 def test_cli_init_writes_once_and_the_result_passes_check(tmp_path: Path) -> None:
     (tmp_path / "package.json").write_text(json.dumps({"devDependencies": {"vite": "8"}}))
     (tmp_path / "manage.py").write_text("")
