@@ -92,7 +92,7 @@ def import_config(filename: str, text: str) -> Imported:
         raise ValueError(f"{name}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
     except JsSyntaxError as exc:
         raise ValueError(f"{name}: cannot read the proxy object: {exc}") from exc
-    raise ValueError(f"{name}: devproxy imports vite.config.(ts|js|mjs), webpack.config.js, "
+    raise ValueError(f"{name}: devproxy imports vite.config.*, webpack.config.*, "
                      f"proxy.conf.json and package.json")
 
 
