@@ -49,6 +49,8 @@ _WENT_AWAY = "the browser closed the connection before the response ended"
 async def handle(request: web.Request) -> web.StreamResponse:
     """Serve one request on the routes in force when it arrived."""
     start = time.perf_counter()
+    if "Host" not in request.headers:
+        request = _with_authority(request)
     snapshot = request.app[LIVE].current
     captures = request.app.get(CAPTURES)
     route: Route | None = None
@@ -119,6 +121,20 @@ async def handle(request: web.Request) -> web.StreamResponse:
             captures.done(record)
     _log(request, route, response, start)
     return response
+
+
+def _with_authority(request: web.Request) -> web.Request:
+    """An HTTP/1.0 request without Host (aiohttp refuses HTTP/1.1 without one, RFC 9112
+    §3.2), as one for the address it reached. aiohttp's ``host`` falls back to that
+    address without its port, which the backend (spoken to in HTTP/1.1, so sent a Host)
+    and the X-Forwarded-* fields would take as port 80."""
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    if not isinstance(sockname, tuple):
+        return request
+    host = f"[{sockname[0]}]" if ":" in sockname[0] else sockname[0]
+    if sockname[1] != (443 if request.scheme == "https" else 80):
+        host = f"{host}:{sockname[1]}"
+    return request.clone(host=host)
 
 
 def _finish(record: Record, route: Route | None, response: web.StreamResponse) -> None:

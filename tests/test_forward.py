@@ -754,6 +754,26 @@ async def test_an_http_1_0_keep_alive_client_gets_a_streamed_body_ended_by_close
     assert head.startswith(b"HTTP/1.0 200") and body == b"streamed body"
 
 
+async def test_an_http_1_0_request_without_host_is_sent_for_the_address_it_reached(
+        backend_factory, proxy_factory):
+    # HTTP/1.0 may leave Host out. The backend gets HTTP/1.1, which needs one: the
+    # address and port the client reached, not the address alone (port 80 to whoever
+    # builds a URL from it, a redirect or X-Forwarded-Port).
+    seen: list[dict[str, str]] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append(dict(request.headers))
+        raise web.HTTPFound(f"http://{request.host}/next")
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/", backend.url))
+    reply = await raw_exchange(proxy.port, b"GET /s HTTP/1.0\r\n\r\n")
+    authority = f"127.0.0.1:{proxy.port}"
+    assert (seen[0]["Host"], seen[0]["X-Forwarded-Host"], seen[0]["X-Forwarded-Port"]) \
+        == (authority, authority, str(proxy.port))
+    assert f"\r\nLocation: http://{authority}/next\r\n".encode() in reply
+
+
 # -- uploads: the backend's answer wins, and only the response is timed ------------------
 
 
