@@ -100,8 +100,11 @@ class Connection(asyncio.Protocol):
             self._salvage()
         self.closed = True
         self.reusable = False
-        if self._until_close and not self.complete and self._head is not None:
-            self.complete = True  # a close-delimited body ends here (RFC 9112 §6.3 (8))
+        if self._until_close and not self.complete and self._head is not None \
+                and exc is None:
+            # A close-delimited body ends with a clean close (RFC 9112 §6.3 (8)); a reset
+            # ends it unfinished, "an error indicated by the underlying connection" (§8).
+            self.complete = True
         elif not self.complete:
             self._fail(Broken("the backend closed the connection"
                               + (f" ({type(exc).__name__}: {exc})" if exc else "")))

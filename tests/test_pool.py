@@ -8,9 +8,13 @@ scripts, on 127.0.0.1 ephemeral ports, so framing the aiohttp server would norma
 from __future__ import annotations
 
 import asyncio
+import logging
+import socket
+import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 
@@ -194,6 +198,32 @@ async def test_a_body_that_ends_with_the_connection_arrives_whole(raw_backend, p
         async with client.get(proxy.url + "/") as response:
             assert await response.read() == b"one two three"
     assert backend.connections == 2
+
+
+@pytest.mark.parametrize("version", [b"HTTP/1.0", b"HTTP/1.1"])
+async def test_a_body_that_ends_with_a_reset_arrives_cut_off(raw_backend, proxy_factory,
+                                                            client, caplog, version):
+    # RFC 9112 §8: a close-delimited body is complete only if the connection closed
+    # cleanly. A reset mid-body must reach the browser as a truncated response (as a
+    # direct connection would be), not a complete-looking 200 of half a JSON document.
+    async def script(reader: Any, writer: asyncio.StreamWriter, n: int) -> None:
+        writer.write(version + b" 200 OK\r\nContent-Type: application/json\r\n"
+                     b"Connection: close\r\n\r\n")
+        writer.write(b'{"items": [1, 2, 3')
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()  # a RST, not a FIN
+
+    backend = await raw_backend(script)
+    proxy = await proxy_factory(route("/", backend.url))
+    with caplog.at_level(logging.WARNING, logger="devproxy"):
+        async with client.get(proxy.url + "/") as response:
+            assert response.status == 200
+            with pytest.raises(aiohttp.ClientPayloadError):
+                await response.read()
+    assert any("backend closed the connection" in r.getMessage() for r in caplog.records)
 
 
 async def test_bytes_beyond_a_response_spoil_only_that_connection(raw_backend, proxy_factory,
