@@ -154,13 +154,23 @@ def render(detected: Detected) -> str:
     if backend is not None:
         lines.append(f"  # {backend.name} (found: {backend.why})\n"
                      f"  - path: /api\n    target: http://localhost:{backend.port}\n")
+    elif frontend is not None and frontend.name == "Next.js":
+        # Next serves /api from app/api itself: a route there would take it away.
+        lines.append("  # Next.js answers /api itself (app/api). For a separate backend, add "
+                     "its route:\n  # - path: /backend\n  #   target: http://localhost:8000\n")
     else:
+        port = 8000 if frontend is not None and frontend.port == 3000 else 3000
         lines.append("  # Your API: change the port to the one your backend listens on.\n"
-                     "  - path: /api\n    target: http://localhost:3000\n")
+                     f"  - path: /api\n    target: http://localhost:{port}\n")
     if frontend is not None:
         lines.append(f"  # {frontend.name} dev server (found: {frontend.why}); its HMR "
-                     f"WebSocket goes through devproxy too.\n"
-                     f"  - path: /\n    target: http://localhost:{frontend.port}\n")
+                     f"WebSocket goes through devproxy too.\n")
+        if frontend.name == "webpack":
+            # webpack-dev-server aims its client's socket at its own host and port
+            # when its config names them, past whatever proxy served the page.
+            lines.append("  # For that, webpack.config needs devServer: { client: { "
+                         "webSocketURL: 'auto://0.0.0.0:0/ws' } }.\n")
+        lines.append(f"  - path: /\n    target: http://localhost:{frontend.port}\n")
     elif detected.static is not None:
         lines.append(f"  # The built frontend (found: {detected.static.why}).\n"
                      f"  - path: /\n    static: {_relative(detected.static.folder)}\n"

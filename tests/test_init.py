@@ -254,6 +254,28 @@ def test_detect_and_render_a_config_that_loads(files, frontend, backend) -> None
 
 
 @pytest.mark.e2e
+@pytest.mark.parametrize(("dependency", "api_port"), [
+    ("next", None),  # Next answers /api itself: no route may take it
+    ("react-scripts", 8000),  # CRA is on 3000: the placeholder API is not
+    ("vite", 3000),
+])
+def test_without_a_backend_the_api_placeholder_never_takes_the_frontends_place(
+        dependency: str, api_port: int | None) -> None:
+    text = render(detect({"package.json": json.dumps({"dependencies": {dependency: "1"}})}))
+    config = parse_config(text, "devproxy.yaml", Path("/"))
+    targets = {r.path: r.target.port for r in config.routes if r.target}
+    assert targets.get("/api") == api_port
+    assert targets["/"] != api_port
+
+
+def test_a_webpack_project_is_told_how_to_send_its_hmr_socket_through_devproxy() -> None:
+    # webpack-dev-server aims its client's socket at devServer.host/port when set,
+    # which bypasses any proxy; 'auto://0.0.0.0:0/ws' makes it the page's own origin.
+    text = render(detect({"package.json": json.dumps(
+        {"devDependencies": {"webpack-dev-server": "5"}})}))
+    assert "webSocketURL: 'auto://0.0.0.0:0/ws'" in text
+
+
 @pytest.mark.parametrize("ext", ["js", "mjs", "ts", "cjs", "mts", "cts"])
 def test_init_reads_the_port_from_each_name_vite_reads(ext: str, tmp_path: Path) -> None:
     (tmp_path / "package.json").write_text(json.dumps({"devDependencies": {"vite": "^8"}}))
