@@ -23,7 +23,14 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from . import __version__, cors, h1
 from .config import LOOPBACK_NAMES, CorsPolicy, is_ip, is_localhost
-from .corsadvice import Ask, cause, fixes, refused_by_devproxy
+from .corsadvice import (
+    Ask,
+    answered_by_devproxy,
+    cause,
+    fixes,
+    only_devproxy,
+    refused_by_devproxy,
+)
 
 _new = object.__new__
 
@@ -418,21 +425,36 @@ class Record:
         verdict = check(credentials)
         out: dict[str, Any] = {"origin": origin, "allowed": verdict.ok,
                                "credentials": credentials, "reason": verdict.reason}
+        at = where if cors_block is None or not cors_block.line \
+            else f"{where} line {cors_block.line}"
+        # In CORS mode the headers the browser checked are devproxy's (it answers
+        # preflights, and replaces the backend's, or adds its own where the backend
+        # sent none): the backends' fixes would change nothing.
+        ours = cors_block is not None and (
+            self.kind == "preflight" or cors_block.backend_cors == "replace"
+            or _header(self.backend_response, "access-control-allow-origin") is None)
         if not verdict.ok:
             ask = Ask(origin, method, tuple(unsafe), credentials)
             explained = _explained(verdict, ask, cors_block, where)
             out.update(explained)
             if self.refused is not None:
                 # Not the backend's doing: it never saw the preflight.
-                at = where if cors_block is None or not cors_block.line \
-                    else f"{where} line {cors_block.line}"
                 said = refused_by_devproxy(self.refused, at)
                 out["cause"] = said["cause"]
-                out["fixes"] = said["fixes"] if said["fixes"] is not None else [
-                    f for f in explained["fixes"] if f["tool"].startswith("devproxy")]
+                out["fixes"] = said["fixes"] if said["fixes"] is not None else \
+                    only_devproxy(explained["fixes"])
+            elif ours:
+                assert cors_block is not None
+                out["cause"] = answered_by_devproxy(verdict, ask, cors_block, at)
+                out["fixes"] = only_devproxy(explained["fixes"])
         elif not credentials and not (strict := check(True)).ok:
-            out["with_credentials"] = {"reason": strict.reason, **_explained(
-                strict, Ask(origin, method, tuple(unsafe), True), cors_block, where)}
+            ask = Ask(origin, method, tuple(unsafe), True)
+            explained = _explained(strict, ask, cors_block, where)
+            if ours:
+                assert cors_block is not None
+                explained = {"cause": answered_by_devproxy(strict, ask, cors_block, at),
+                             "fixes": only_devproxy(explained["fixes"])}
+            out["with_credentials"] = {"reason": strict.reason, **explained}
         return out
 
 

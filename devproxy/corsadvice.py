@@ -103,6 +103,23 @@ def refused_by_devproxy(answer: cors.Preflight, where: str) -> dict[str, Any]:
     return {"cause": f"{said}: the block is what to change.", "fixes": None}
 
 
+def answered_by_devproxy(verdict: Verdict, ask: Ask, policy: CorsPolicy, where: str) -> str:
+    """The cause when the CORS headers the browser checked are devproxy's own (CORS
+    mode, the backend's replaced or absent) and do not pass; ``where`` names the block."""
+    said = f"devproxy writes this route's CORS headers, from the cors: block in {where}"
+    if ask.origin != "null" and not CorsRules(policy).allows(ask.origin):
+        said += (f", and {ask.origin} is not in its origins, so devproxy sent no "
+                 "Access-Control-Allow-Origin")
+    else:
+        said += f", and the browser refuses them: {verdict.reason}"
+    return f"{said}. The backend's own CORS settings play no part: the block is what to change."
+
+
+def only_devproxy(found: Sequence[dict[str, str]]) -> list[dict[str, str]]:
+    """The fixes that apply where devproxy answers CORS: its own, or the page's."""
+    return [f for f in found if f["tool"].startswith(("devproxy", "your "))]
+
+
 def fixes(verdict: Verdict, ask: Ask, current: CorsPolicy | None = None,
           where: str = "devproxy.yaml") -> tuple[Fix, ...]:
     """Config for each server that would make the browser accept this request.

@@ -216,6 +216,40 @@ async def test_a_preflight_devproxy_refused_blames_its_cors_block(
     assert fix in offered["text"]
 
 
+@pytest.mark.parametrize("backend_cors", ["replace", "keep"])
+async def test_a_response_devproxy_gave_cors_headers_blames_its_cors_block(
+        backend_factory, proxy_factory, client, backend_cors) -> None:
+    # CORS mode writes the CORS headers of every response on the route: a GET from an
+    # origin the block does not list is devproxy's doing, not a backend without CORS
+    # support, and a backend's CORS config would change nothing.
+    async def plain(request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    backend = await backend_factory(plain)
+    policy = CorsPolicy(origins=("http://localhost:3000",), line=7, backend_cors=backend_cors)
+    proxy = await proxy_factory(route("/api", backend.url, cors=policy))
+    async with client.get(proxy.url + "/api/x", headers={
+            "Origin": "http://localhost:5173", "Cookie": "sid=1"}) as resp:
+        assert resp.status == 200 and "Access-Control-Allow-Origin" not in resp.headers
+    async with client.options(proxy.url + "/api/x", headers={
+            "Origin": "http://localhost:3000", "Access-Control-Request-Method": "GET"}) as resp:
+        assert resp.status == 204  # allowed, though not with credentials (the block's)
+    preflight, get = await api(client, proxy, "requests")
+    verdict = (await api(client, proxy, f"requests/{get['id']}"))["cors"]
+    assert verdict["allowed"] is False
+    assert verdict["cause"].startswith("devproxy writes this route's CORS headers")
+    assert "http://localhost:5173 is not in its origins" in verdict["cause"]
+    assert "line 7" in verdict["cause"]
+    assert [f["tool"] for f in verdict["fixes"]] == ["devproxy (devproxy.yaml line 7)"]
+    assert "http://localhost:5173" in verdict["fixes"][0]["text"]
+    verdict = (await api(client, proxy, f"requests/{preflight['id']}"))["cors"]
+    strict = verdict["with_credentials"]
+    assert verdict["allowed"] is True
+    assert strict["cause"].startswith("devproxy writes this route's CORS headers")
+    assert [f["tool"] for f in strict["fixes"]] == ["devproxy (devproxy.yaml line 7)"]
+    assert "credentials: true" in strict["fixes"][0]["text"]
+
+
 async def read_events(stream: aiohttp.ClientResponse, until: str,
                       ) -> list[tuple[str, Any]]:
     """Events of an inspector feed, parsed, up to and including the first ``until``."""
