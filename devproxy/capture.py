@@ -147,6 +147,7 @@ class Record:
     messages: list[dict[str, Any]] | None = None  # WebSocket, newest last
     ws_up = 0  # WebSocket messages browser -> backend
     ws_down = 0  # and back
+    ws_close: dict[str, Any] | None = None  # how a WebSocket ended: by, code, reason
     events: list[str] | None = None  # SSE events, newest last
     _sse_rest = ""  # the start of an SSE event not yet ended by a blank line
     refused: cors.Preflight | None = None  # devproxy's own refusal of this preflight
@@ -347,7 +348,8 @@ class Record:
                                       self.bytes_in),
             "response_body": self.response_view(),
             "websocket": {"up": self.ws_up, "down": self.ws_down,
-                          "last": self.messages or []} if self.kind == "websocket" else None,
+                          "last": self.messages or [], "closed": self.ws_close}
+            if self.kind == "websocket" else None,
             "sse_events": (self.events or []) if self.kind == "sse" else None,
             "cors": self.cors_verdict(cors_block, where),
             "cookies": cookie_verdicts(

@@ -443,6 +443,8 @@ async def _splice(request: web.Request, route: Route, conn: Connection, head: h1
         # The access line counts what the browser got, as nginx's $body_bytes_sent does.
         response.body_sent = stats.down.bytes
         _log_closed(stats)
+        if record is not None:
+            record.ws_close = _close_view(stats)
     return response
 
 
@@ -458,6 +460,15 @@ def _inspected(record: Record | None, up: bool) -> Callable[[bytes, int], None] 
     if record is None:
         return None
     return lambda preview, size: record.message(up, preview, size)
+
+
+def _close_view(stats: SocketStats) -> dict[str, Any]:
+    """How the socket ended, for the inspector: who, the code, the reason given."""
+    frame = stats.up.close if stats.closed_by == "browser" else \
+        stats.down.close if stats.closed_by == "backend" else None
+    return {"by": stats.closed_by or "?", "code": stats.close_code,
+            "reason": frame[1] if frame is not None else "",
+            "after_s": round(time.monotonic() - stats.opened, 1)}
 
 
 def _log_closed(stats: SocketStats) -> None:

@@ -383,6 +383,7 @@ async def test_websocket_and_sse_are_shown_with_their_traffic(backend_factory, p
         [open_socket] = await api(client, proxy, "requests")
         assert open_socket["route"] == "/" and open_socket["duration_ms"] is None
         assert open_socket["bytes_in"] > 0 and open_socket["bytes_out"] > 0  # while open
+        await ws.close(code=4001, message=b"bye now")
     async with client.get(proxy.url + "/events") as resp:
         await resp.read()
     await asyncio.sleep(0.1)
@@ -392,6 +393,8 @@ async def test_websocket_and_sse_are_shown_with_their_traffic(backend_factory, p
     detail = await api(client, proxy, f"requests/{socket['id']}")
     assert detail["websocket"]["up"] == 1 and detail["websocket"]["down"] == 1
     assert [m["text"] for m in detail["websocket"]["last"]] == ["hi", "echo hi"]
+    closed = detail["websocket"]["closed"]
+    assert (closed["by"], closed["code"], closed["reason"]) == ("browser", 4001, "bye now")
     # Bytes each way are the messages' (compressed, as on the wire), not 0.
     sent, echoed = (m["size"] for m in detail["websocket"]["last"])
     assert (socket["bytes_in"], socket["bytes_out"]) == (sent, echoed) and sent > 0

@@ -262,7 +262,11 @@ async function showDetail(id) {
     .filter(Boolean);
   if (bodies.length) parts.push(el("h3", {}, "Bodies"), ...bodies);
   if (r.websocket) {
+    const closed = r.websocket.closed;
     parts.push(el("h3", {}, `WebSocket · ${r.websocket.up} up · ${r.websocket.down} down`),
+      closed ? el("div", { class: "card", id: "ws-closed" }, `Closed by ${closed.by} with ` +
+        (closed.code === 1006 ? "no Close frame (1006)" : `code ${closed.code}`) +
+        (closed.reason ? ` “${closed.reason}”` : "") + ` after ${closed.after_s} s`) : null,
       el("pre", {}, r.websocket.last.map((m) => `${m.up ? "↑" : "↓"} ${m.text}`).join("\n")
         || "no messages yet"));
   }
