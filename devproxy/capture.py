@@ -768,7 +768,10 @@ def curl(method: str, url: str, headers: Sequence[tuple[str, str]],
     parts.append(url)
     for name, value in headers:
         if name.lower() not in skip:
-            parts += ["-H", f"{name}: {value}"]
+            # curl reads "Name:" as "remove Name"; "Name;" sends it empty.
+            parts += ["-H", f"{name}: {value}" if value.strip() else f"{name};"]
+    if not sends_body and (_header(headers, "content-length") or "").strip() == "0":
+        parts += ["-H", "Content-Length: 0"]  # sent for an empty POST/PATCH; curl would not
     feed = ""
     if sends_body:
         if _header(headers, "content-type") is None:

@@ -682,6 +682,25 @@ async def test_copied_curl_sends_a_binary_body_byte_for_byte(backend_factory,
     assert again.headers["Content-Type"] == "application/octet-stream"
 
 
+async def test_copied_curl_sends_an_empty_header_and_an_empty_body_as_they_went(
+        backend_factory, proxy_factory, client) -> None:
+    # curl reads "-H 'X-Empty: '" as "remove X-Empty", and sends no Content-Length for
+    # a PATCH without a body; devproxy sent both.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/", backend.url))
+    async with client.patch(proxy.url + "/item", data=b"", headers={"X-Empty": ""}) as resp:
+        assert resp.status == 200
+    [row] = await api(client, proxy, "requests")
+    copied = (await api(client, proxy, f"requests/{row['id']}"))["curl"]
+    for command in (copied["browser"], copied["upstream"]):
+        assert (await run_copied(command)).startswith("HTTP/1.1 200")
+    first, *again = backend.recorder.seen
+    for seen in again:
+        assert seen.method == "PATCH"
+        assert (seen.headers.get("X-Empty"), seen.headers.get("Content-Length")) \
+            == (first.headers["X-Empty"], first.headers["Content-Length"]) == ("", "0")
+
+
 async def test_copied_curl_of_a_websocket_repeats_the_handshake(backend_factory,
                                                                 proxy_factory, client) -> None:
     backend = await backend_factory(echo_socket)
