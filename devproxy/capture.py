@@ -900,8 +900,12 @@ def har(records: Iterable[Record]) -> dict[str, Any]:
         body = body_view(record.request_body, record.request_body_cut,
                          _header(record.browser_request, "content-type"), record.bytes_in)
         response_body = record.response_view()
-        wait = record.ttfb_ms if record.ttfb_ms is not None else 0
         total = record.duration_ms if record.duration_ms is not None else record.elapsed_ms()
+        connect = record.connect_ms or 0
+        # No head from the backend (a timeout, a refusal, a reset): all of it was waiting.
+        # Files and devproxy's own answers have no backend to wait for.
+        wait = record.ttfb_ms if record.ttfb_ms is not None else \
+            total if record.upstream_url else 0
         entry: dict[str, Any] = {
             "startedDateTime": started,
             "time": round(total, 3),
@@ -926,7 +930,9 @@ def har(records: Iterable[Record]) -> dict[str, Any]:
                             **_har_cut(response_body)},
             },
             "cache": {},
-            "timings": {"send": 0, "wait": round(wait, 3),
+            # HAR's phases add up to "time"; connecting is its own.
+            "timings": {"connect": round(connect, 3) if record.connect_ms is not None else -1,
+                        "send": 0, "wait": round(max(wait - connect, 0), 3),
                         "receive": round(max(total - wait, 0), 3)},
             "_route": record.route, "_upstreamUrl": record.upstream_url,
         }

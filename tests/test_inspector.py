@@ -417,6 +417,29 @@ async def test_har_export_is_har_1_2(backend_factory, proxy_factory, client) -> 
     assert entry["startedDateTime"].endswith("Z")
 
 
+async def test_har_timings_add_up_and_a_request_with_no_answer_was_waiting(
+        backend_factory, proxy_factory, client) -> None:
+    # HAR 1.2: the phases add up to "time". A backend that never answers (504) spent it
+    # waiting, not sending a body that never came.
+    async def handler(request: web.Request) -> web.Response:
+        if request.path == "/slow":
+            await asyncio.sleep(3)
+        return web.Response(text="ok")
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/", backend.url, timeout={"connect": 1, "response": 0.3}))
+    for path, status in (("/fast", 200), ("/slow", 504)):
+        async with client.get(proxy.url + path) as resp:
+            assert resp.status == status
+            await resp.read()
+    fast, slow = (await api(client, proxy, "har"))["log"]["entries"]
+    for entry in (slow, fast):
+        phases = [v for v in entry["timings"].values() if v >= 0]
+        assert sum(phases) == pytest.approx(entry["time"], abs=0.01)
+    assert slow["response"]["status"] == 504
+    assert slow["timings"]["receive"] == 0 and slow["timings"]["wait"] >= 250
+
+
 async def test_changes_need_devproxys_own_origin(backend_factory, proxy_factory,
                                                  client) -> None:
     backend = await backend_factory()

@@ -194,7 +194,9 @@ async function showDetail(id) {
   const r = await response.json();
   if (state.selected !== id) return;
   const total = r.duration_ms ?? 0;
-  const wait = r.ttfb_ms ?? 0;
+  // No head from the backend (timeout, refusal): all of it was waiting. Files and
+  // devproxy's own answers have no backend to wait for.
+  const wait = r.ttfb_ms ?? (r.upstream_url ? total : 0);
   const connect = r.connect_ms ?? 0;
   const pct = (v) => (total ? `${Math.max((v / total) * 100, 0)}%` : "0");
 
