@@ -289,7 +289,7 @@ async def upstream_failure(
     elif err.kind in ("reset", "protocol") and target.scheme == "http" \
             and await speaks_tls(target, request.app[POOL].tls_context(secure=False)):
         err = served_over_tls(target, err)
-    if request.app[OUTAGES].failed(target):
+    if request.app[OUTAGES].failed(target, err.kind):
         tried = f" (tried {'; '.join(attempts)})" if attempts else ""
         logger.error("route %s -> %s: %s%s. %s", route.path, target.url, err.detail, tried,
                      err.hint)

@@ -105,6 +105,12 @@ class Connection(asyncio.Protocol):
             # A close-delimited body ends with a clean close (RFC 9112 §6.3 (8)); a reset
             # ends it unfinished, "an error indicated by the underlying connection" (§8).
             self.complete = True
+        elif not self.complete and self._head is None and self._buffer \
+                and not b"HTTP/".startswith(bytes(self._buffer[:5])):
+            # Something else than a response, then the close: a dev server refusing a
+            # WebSocket with a bare "Unauthorized" (Next.js), say. The backend is up.
+            shown = bytes(self._buffer[:60]).decode("utf-8", "replace")
+            self._fail(Broken(f"{shown!r}, then it closed the connection", closed=False))
         elif not self.complete:
             self._fail(Broken("the backend closed the connection"
                               + (f" ({type(exc).__name__}: {exc})" if exc else "")))

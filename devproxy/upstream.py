@@ -295,6 +295,11 @@ def served_over_tls(target: Target, err: UpstreamError) -> UpstreamError:
         "secure: false for a self-signed certificate")
 
 
+# Failures that say a backend is not there. A slow answer, a TLS or HTTP mistake and
+# all connections busy come from a backend that is up: its next answer is no return.
+_DOWN = frozenset({"refused", "reset", "connect-timeout", "dns"})
+
+
 class Outages:
     """Which targets are currently failing, so each outage is logged once.
 
@@ -302,23 +307,24 @@ class Outages:
     """
 
     def __init__(self) -> None:
-        self._since: dict[str, float] = {}
+        self._since: dict[str, tuple[float, bool]] = {}  # url -> (since, down)
 
-    def failed(self, target: Target) -> bool:
-        """Record a failure; True if this starts a new outage (log it)."""
+    def failed(self, target: Target, kind: str = "refused") -> bool:
+        """Record a failure of ``kind`` (``UpstreamError.kind``); True if this starts a
+        new outage (log it)."""
         if target.url in self._since:
             return False
-        self._since[target.url] = time.monotonic()
+        self._since[target.url] = (time.monotonic(), kind in _DOWN)
         return True
 
     def succeeded(self, target: Target, route_path: str) -> None:
         """Record a success; log the end of an outage once, with how long it lasted."""
         if not self._since:
             return  # the common case: nothing is down
-        start = self._since.pop(target.url, None)
-        if start is not None:
+        since = self._since.pop(target.url, None)
+        if since is not None and since[1]:
             logger.warning("route %s -> %s is answering again (down %.1fs)", route_path,
-                           target.url, time.monotonic() - start)
+                           target.url, time.monotonic() - since[0])
 
 
 def _refused_hint(target: Target) -> str:

@@ -441,6 +441,26 @@ async def test_an_outage_is_logged_once_and_its_end_once(backend_factory, proxy_
     assert sum("answering again" in r.getMessage() for r in caplog.records) == 1
 
 
+async def test_a_slow_answer_is_logged_once_but_is_no_outage(backend_factory, proxy_factory,
+                                                             client, caplog):
+    # A 504 comes from a backend that is up: its next answer is no "answering again".
+    async def handler(request: web.Request) -> web.Response:
+        if request.path == "/slow":
+            await asyncio.sleep(2)
+        return web.Response(text="ok")
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/", backend.url, timeout={"connect": 1, "response": 0.2}))
+    with caplog.at_level(logging.WARNING, logger="devproxy"):
+        for path, status in (("/slow", 504), ("/slow", 504), ("/fast", 200)):
+            async with client.get(proxy.url + path) as resp:
+                assert resp.status == status
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("sent no response headers within timeout.response" in m
+               for m in messages) == 1
+    assert not any("answering again" in m for m in messages)
+
+
 @pytest.mark.parametrize("listen_on", ["127.0.0.1", "::1"], ids=["ipv4-only", "ipv6-only"])
 async def test_localhost_target_reaches_a_backend_on_either_loopback(
         backend_factory, proxy_factory, client, listen_on):

@@ -251,6 +251,29 @@ async def test_a_response_that_is_not_http_gives_502_saying_so(raw_backend, prox
         assert words in await response.text()
 
 
+async def test_bytes_that_are_no_response_then_a_close_are_named_and_no_outage(
+        raw_backend, proxy_factory, client, caplog):
+    # Next.js refuses a WebSocket from an origin it does not know with a bare
+    # "Unauthorized" and a close: a backend that is up, not one that crashed.
+    async def script(reader: Any, writer: asyncio.StreamWriter, n: int) -> None:
+        writer.write(b"Unauthorized" if n == 1 else OK)
+        await writer.drain()
+        if n == 1:
+            writer.close()
+
+    backend = await raw_backend(script)
+    proxy = await proxy_factory(route("/", backend.url))
+    with caplog.at_level(logging.INFO, logger="devproxy"):
+        async with client.get(proxy.url + "/") as response:
+            assert response.status == 502
+            text = await response.text()
+        assert "sent an invalid HTTP response: 'Unauthorized', then it closed" in text
+        assert "crashed" not in text
+        async with client.get(proxy.url + "/") as response:
+            assert await response.read() == b"ok"
+    assert not any("answering again" in r.getMessage() for r in caplog.records)
+
+
 async def test_an_endless_response_head_gives_502(raw_backend, proxy_factory, client):
     backend = await raw_backend(answer(b"HTTP/1.1 200 OK\r\n" + b"X-Big: " + b"a" * 70_000))
     proxy = await proxy_factory(route("/", backend.url))
