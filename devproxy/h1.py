@@ -49,6 +49,8 @@ class Head:
     # Some field held bytes that are not UTF-8 (obs-text, RFC 9110 §5.5): kept in the
     # strings as surrogates, which must be encoded back with surrogateescape.
     escaped: bool = False
+    # Seconds the backend keeps an idle connection open, from its Keep-Alive field.
+    keep_alive: float | None = None
 
 
 def request_head(method: str, target: str, headers: Iterable[tuple[str, str]]) -> bytes:
@@ -92,6 +94,20 @@ def head_end(buffer: bytes | bytearray, start: int = 0) -> tuple[int, int]:
     return end, body
 
 
+def _idle_timeout(field: str) -> float | None:
+    """The ``timeout`` parameter of a Keep-Alive field (RFC 2068 §19.7.1.1, as Node,
+    Apache and gunicorn send it): how long the server keeps an idle connection."""
+    for part in field.split(","):
+        name, _, value = part.partition("=")
+        if name.strip().lower() == "timeout":
+            try:
+                seconds = float(value.strip().strip('"'))
+            except ValueError:
+                return None
+            return seconds if seconds >= 0 and seconds == seconds else None
+    return None
+
+
 def parse_head(block: bytes, *, method: str) -> Head:
     """Parse a response head (without its blank line) sent in answer to ``method``.
 
@@ -115,9 +131,9 @@ def parse_head(block: bytes, *, method: str) -> Head:
     headers = _parse_fields(fields) if fields else []
     lengths: list[str] = []
     codings = ""
-    connection = ""
+    connection = keep_alive = ""
     for name, value in headers:
-        if name[0] not in "cCtT":
+        if name[0] not in "cCtTkK":
             continue  # skips most fields without lower-casing them
         lower = name.lower()
         if lower == "content-length":
@@ -126,9 +142,13 @@ def parse_head(block: bytes, *, method: str) -> Head:
             codings = f"{codings}, {value}" if codings else value
         elif lower == "connection":
             connection = f"{connection}, {value}" if connection else value
+        elif lower == "keep-alive":
+            keep_alive = value
     reusable = _keeps_alive(version, connection)
     head = _frame(status, reason, headers, lengths, codings, method, reusable)
     head.block = block
+    if keep_alive:
+        head.keep_alive = _idle_timeout(keep_alive)
     if escaped:
         head.escaped = True
     return head

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import math
 import ssl
 from collections.abc import Callable
 from typing import cast
@@ -71,6 +72,8 @@ class Connection(asyncio.Protocol):
         self.counted = False  # handed out by the pool, so its close frees a place
         self.connect_ms = 0.0  # how long opening it took
         self.idle_since = 0.0  # loop time it was last given back
+        # Seconds it may stay idle before the backend closes it, if the backend said.
+        self.idle_limit = math.inf
         self._method = "GET"
         self._upgrade = False  # a 101 ends this exchange and hands the connection over
         self.upgraded = b""  # bytes that came after a 101's head, for whoever took over
@@ -215,6 +218,11 @@ class Connection(asyncio.Protocol):
             break
         self._head = head
         self.reusable = self.reusable and head.reusable
+        if head.keep_alive is not None:
+            # Let go a good while before the backend does: a request sent as it closes
+            # fails, and one that is not idempotent cannot be sent again (RFC 9110
+            # §9.2.2). The pool's own limit stays the upper bound.
+            self.idle_limit = max(head.keep_alive - 1, head.keep_alive / 2)
         if head.length is not None:
             self._left = head.length
         elif head.chunked:
@@ -533,7 +541,7 @@ class Pool:
             conn = idle.pop()
             if conn.closed:
                 continue
-            if conn.loop.time() - conn.idle_since > self.idle_timeout:
+            if conn.loop.time() - conn.idle_since > min(self.idle_timeout, conn.idle_limit):
                 conn.close()  # about to be closed by the backend: don't race it
                 continue
             self._busy.add(conn)
@@ -573,7 +581,8 @@ class Pool:
             if now >= conn.deadline:  # type: ignore[operator]  # not None, filtered above
                 conn.timed_out()
         for idle in self._idle.values():
-            for conn in [c for c in idle if now - c.idle_since > self.idle_timeout]:
+            for conn in [c for c in idle
+                         if now - c.idle_since > min(self.idle_timeout, c.idle_limit)]:
                 idle.remove(conn)
                 conn.close()
         # Streams being relayed (SSE, downloads) need no tick: the process sleeps.

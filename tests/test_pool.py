@@ -18,6 +18,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from devproxy import h1
 from devproxy.config import Limits, parse_target
 from devproxy.errors import UpstreamError
 from devproxy.pool import Pool
@@ -95,6 +96,31 @@ async def test_sequential_requests_share_one_kept_alive_connection(raw_backend, 
         async with client.get(proxy.url + "/") as response:
             assert await response.read() == b"ok"
     assert backend.connections == 1 and len(backend.requests) == 5
+
+
+async def test_a_backends_keep_alive_timeout_lets_devproxy_go_first(raw_backend,
+                                                                    proxy_factory, client):
+    # A backend that closes idle connections after 1 s (gunicorn's gthread default is
+    # 2 s) says so in Keep-Alive; a POST sent on such a connection as it closes fails,
+    # and cannot be sent again. devproxy lets go at half of a short timeout.
+    said = b"HTTP/1.1 200 OK\r\nKeep-Alive: timeout=1, max=100\r\nContent-Length: 2\r\n\r\nok"
+    backend = await raw_backend(answer(said))
+    proxy = await proxy_factory(route("/", backend.url))
+    for pause in (0, 0.1, 0.7):
+        await asyncio.sleep(pause)
+        async with client.post(proxy.url + "/", data=b"x") as response:
+            assert await response.read() == b"ok"
+    assert backend.connections == 2  # kept within 0.5 s, a new one after
+
+
+@pytest.mark.parametrize(("field", "seconds"), [
+    ("timeout=5", 5.0), ("timeout=5, max=1000", 5.0), ("max=3, Timeout = 2", 2.0),
+    ('timeout="3"', 3.0), ("timeout=soon", None), ("max=3", None), ("timeout=nan", None),
+])
+def test_the_keep_alive_timeout_is_read_from_the_head(field: str, seconds: float | None) -> None:
+    head = h1.parse_head(f"HTTP/1.1 204 No Content\r\nKeep-Alive: {field}".encode(),
+                         method="GET")
+    assert head.keep_alive == seconds
 
 
 async def test_a_connection_the_backend_closes_as_a_get_is_sent_is_retried(raw_backend,
