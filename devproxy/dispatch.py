@@ -270,7 +270,8 @@ async def _waiting(route: Route, attempt: Callable[[], Awaitable[web.StreamRespo
 
 
 # The page's heading for each way a target failed (``UpstreamError.kind``).
-_TITLES = {"reset": "Backend closed the connection", "protocol": "Invalid response from backend",
+_TITLES = {"reset": "Backend closed the connection", "keep-alive": "Backend closed the connection",
+           "protocol": "Invalid response from backend",
            "response-timeout": "Backend timed out", "connect-timeout": "Backend timed out",
            "busy": "All connections to the backend busy"}
 

@@ -24,7 +24,7 @@ from .headers import request_headers, response_headers
 from .paths import upstream_path
 from .pool import Broken, Busy, Connection, Pool, broken_error
 from .state import CAPTURES, EVENT_STREAMS, STREAMING
-from .upstream import Outages, busy_error, response_timeout_error
+from .upstream import Outages, busy_error, closed_while_idle, response_timeout_error
 
 logger = logging.getLogger(__name__)
 
@@ -193,10 +193,13 @@ class _Exchange:
                     # idle one it let go while a slow body arrived): any request goes
                     # on another. One it closed as we sent: nothing was answered, so a
                     # request that can be sent again, is (RFC 9110 §9.2.2).
-                    if attempt == 1 and (not sent or (reused and not conn.received
-                                                      and not stream
+                    stale = reused and not conn.received and exc.closed
+                    if attempt == 1 and (not sent or (stale and not stream
                                                       and method in _IDEMPOTENT)):
                         continue
+                    if stale:
+                        raise closed_while_idle(self.target, method, conn.loop.time()
+                                                - conn.idle_since) from None
                     raise broken_error(self.target, exc) from None
                 except BaseException:
                     self.finish()

@@ -185,6 +185,20 @@ def _refused(target: Target, exc: OSError | None) -> UpstreamError:
     )
 
 
+def closed_while_idle(target: Target, method: str, idle: float) -> UpstreamError:
+    """The 502 for a request devproxy may not send again, written on a kept-alive
+    connection the backend closed as it arrived: a race, not a crash."""
+    return UpstreamError(
+        502, "keep-alive",
+        f"{target.authority} closed a kept-alive connection (idle {idle:.1f}s) as this "
+        f"{method} was sent on it; a {method} is not sent twice, as it may not be safe "
+        f"to repeat (RFC 9110 §9.2.2)",
+        "the backend closes idle connections sooner than devproxy lets them go (4 s): "
+        "have it send Keep-Alive: timeout=N, or keep them longer (uvicorn "
+        "--timeout-keep-alive 5, gunicorn --keep-alive 5)",
+    )
+
+
 def closed_unanswered(target: Target) -> UpstreamError:
     """The 502 for a backend that closed the connection before a whole response head."""
     return UpstreamError(

@@ -155,7 +155,10 @@ async def test_a_post_on_such_a_connection_is_not_sent_twice(raw_backend, proxy_
         await response.read()
     async with client.post(proxy.url + "/", data=b"") as response:
         assert response.status == 502
-        assert "closed the connection" in await response.text()
+        text = await response.text()
+    # Said as the race it is, with what to change, not as a crash.
+    assert "closed a kept-alive connection" in text and "POST is not sent twice" in text
+    assert "Keep-Alive: timeout=N" in text and "crashed" not in text
     assert len(backend.requests) == 2
 
 
