@@ -468,7 +468,7 @@ def _close_view(stats: SocketStats) -> dict[str, Any]:
         stats.down.close if stats.closed_by == "backend" else None
     return {"by": stats.closed_by or "?", "code": stats.close_code,
             "reason": frame[1] if frame is not None else "",
-            "after_s": round(time.monotonic() - stats.opened, 1)}
+            "after_ms": round((time.monotonic() - stats.opened) * 1000)}
 
 
 def _log_closed(stats: SocketStats) -> None:

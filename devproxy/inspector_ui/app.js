@@ -268,7 +268,8 @@ async function showDetail(id) {
     parts.push(el("h3", {}, `WebSocket · ${r.websocket.up} up · ${r.websocket.down} down`),
       closed ? el("div", { class: "card", id: "ws-closed" }, `Closed by ${closed.by} with ` +
         (closed.code === 1006 ? "no Close frame (1006)" : `code ${closed.code}`) +
-        (closed.reason ? ` “${closed.reason}”` : "") + ` after ${closed.after_s} s`) : null,
+        (closed.reason ? ` “${closed.reason}”` : "") + " after " + (closed.after_ms < 1000
+          ? `${closed.after_ms} ms` : `${(closed.after_ms / 1000).toFixed(1)} s`)) : null,
       el("pre", {}, r.websocket.last.map((m) => `${m.up ? "↑" : "↓"} ${m.text}`).join("\n")
         || "no messages yet"));
   }
