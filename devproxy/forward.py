@@ -193,11 +193,10 @@ class _Exchange:
                     # idle one it let go while a slow body arrived): any request goes
                     # on another. One it closed as we sent: nothing was answered, so a
                     # request that can be sent again, is (RFC 9110 §9.2.2).
-                    stale = reused and not conn.received and exc.closed
-                    if attempt == 1 and (not sent or (stale and not stream
-                                                      and method in _IDEMPOTENT)):
+                    stale = reused and not conn.received and exc.closed and not stream
+                    if attempt == 1 and (not sent or (stale and method in _IDEMPOTENT)):
                         continue
-                    if stale:
+                    if stale and attempt == 1:  # held back only for its method
                         raise closed_while_idle(self.target, method, conn.loop.time()
                                                 - conn.idle_since) from None
                     raise broken_error(self.target, exc) from None

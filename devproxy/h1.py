@@ -95,8 +95,8 @@ def head_end(buffer: bytes | bytearray, start: int = 0) -> tuple[int, int]:
 
 
 def _idle_timeout(field: str) -> float | None:
-    """The ``timeout`` parameter of a Keep-Alive field (RFC 2068 §19.7.1.1, as Node,
-    Apache and gunicorn send it): how long the server keeps an idle connection."""
+    """The ``timeout`` parameter of a Keep-Alive field (RFC 2068 §19.7.1.1, as Node
+    and Apache send it): how long the server keeps an idle connection."""
     for part in field.split(","):
         name, _, value = part.partition("=")
         if name.strip().lower() == "timeout":

@@ -72,7 +72,7 @@ class Connection(asyncio.Protocol):
         self.counted = False  # handed out by the pool, so its close frees a place
         self.connect_ms = 0.0  # how long opening it took
         self.idle_since = 0.0  # loop time it was last given back
-        # Seconds it may stay idle before the backend closes it, if the backend said.
+        # Seconds it may stay idle: the pool's limit, less if the backend said so.
         self.idle_limit = math.inf
         self._method = "GET"
         self._upgrade = False  # a 101 ends this exchange and hands the connection over
@@ -99,12 +99,12 @@ class Connection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if exc is not None and self._head is None and self._head_waiter is not None:
-            self._salvage()
+        clean = exc is None
+        if not clean and self._head is None and self._head_waiter is not None:
+            clean = self._salvage()
         self.closed = True
         self.reusable = False
-        if self._until_close and not self.complete and self._head is not None \
-                and exc is None:
+        if self._until_close and not self.complete and self._head is not None and clean:
             # A close-delimited body ends with a clean close (RFC 9112 §6.3 (8)); a reset
             # ends it unfinished, "an error indicated by the underlying connection" (§8).
             self.complete = True
@@ -122,8 +122,9 @@ class Connection(asyncio.Protocol):
             self._drain_waiter.set_result(None)
         self._on_lost(self)
 
-    def _salvage(self) -> None:
-        """Read what the backend sent before the connection failed unanswered.
+    def _salvage(self) -> bool:
+        """Read what the backend sent before the connection failed unanswered; True if
+        that ended with its clean close (a close-delimited body is then whole).
 
         A backend that refuses an upload early (413) answers and closes while devproxy
         is still sending the body; the next write fails and the event loop closes the
@@ -134,21 +135,22 @@ class Connection(asyncio.Protocol):
         """
         assert self.transport is not None
         if self.transport.get_extra_info("ssl_object") is not None:
-            return  # the socket holds TLS records, not the response: nothing to read raw
+            return False  # the socket holds TLS records, not the response: none to read
         try:
             sock = self.transport.get_extra_info("socket").dup()
         except (AttributeError, OSError):
-            return
+            return False
         with sock:
             sock.setblocking(False)
             for _ in range(16):  # a head and a short body; a long one is cut anyway
                 try:
                     data = sock.recv(65536)
                 except OSError:  # nothing more (would block), or the reset itself
-                    return
+                    return False
                 if not data:
-                    return
+                    return True
                 self.data_received(data)
+        return False
 
     def pause_writing(self) -> None:
         self._paused_writing = True
@@ -222,7 +224,8 @@ class Connection(asyncio.Protocol):
             # Let go a good while before the backend does: a request sent as it closes
             # fails, and one that is not idempotent cannot be sent again (RFC 9110
             # §9.2.2). The pool's own limit stays the upper bound.
-            self.idle_limit = max(head.keep_alive - 1, head.keep_alive / 2)
+            self.idle_limit = min(self.idle_limit,
+                                  max(head.keep_alive - 1, head.keep_alive / 2))
         if head.length is not None:
             self._left = head.length
         elif head.chunked:
@@ -541,7 +544,7 @@ class Pool:
             conn = idle.pop()
             if conn.closed:
                 continue
-            if conn.loop.time() - conn.idle_since > min(self.idle_timeout, conn.idle_limit):
+            if conn.loop.time() - conn.idle_since > conn.idle_limit:
                 conn.close()  # about to be closed by the backend: don't race it
                 continue
             self._busy.add(conn)
@@ -581,8 +584,7 @@ class Pool:
             if now >= conn.deadline:  # type: ignore[operator]  # not None, filtered above
                 conn.timed_out()
         for idle in self._idle.values():
-            for conn in [c for c in idle
-                         if now - c.idle_since > min(self.idle_timeout, c.idle_limit)]:
+            for conn in [c for c in idle if now - c.idle_since > c.idle_limit]:
                 idle.remove(conn)
                 conn.close()
         # Streams being relayed (SSE, downloads) need no tick: the process sleeps.
@@ -637,6 +639,7 @@ class Pool:
         last_error: BaseException | None = None
         for host in order:
             conn = Connection(key, self._lost, loop, self._tick_soon)
+            conn.idle_limit = self.idle_timeout
             try:
                 async with asyncio.timeout(connect_timeout):
                     await loop.create_connection(

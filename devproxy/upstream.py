@@ -193,9 +193,10 @@ def closed_while_idle(target: Target, method: str, idle: float) -> UpstreamError
         f"{target.authority} closed a kept-alive connection (idle {idle:.1f}s) as this "
         f"{method} was sent on it; a {method} is not sent twice, as it may not be safe "
         f"to repeat (RFC 9110 §9.2.2)",
-        "the backend closes idle connections sooner than devproxy lets them go (4 s): "
-        "have it send Keep-Alive: timeout=N, or keep them longer (uvicorn "
-        "--timeout-keep-alive 5, gunicorn --keep-alive 5)",
+        "the backend closes idle connections sooner than devproxy lets them go (4 s, "
+        "or less when its Keep-Alive field says so): keep them open longer (uvicorn "
+        "--timeout-keep-alive 5, gunicorn --keep-alive 5), or have it send Keep-Alive: "
+        "timeout=N",
     )
 
 
@@ -326,9 +327,12 @@ class Outages:
     def failed(self, target: Target, kind: str = "refused") -> bool:
         """Record a failure of ``kind`` (``UpstreamError.kind``); True if this starts a
         new outage (log it)."""
-        if target.url in self._since:
+        since = self._since.get(target.url)
+        down = kind in _DOWN
+        if since is not None and (since[1] or not down):
             return False
-        self._since[target.url] = (time.monotonic(), kind in _DOWN)
+        # New, or a slow backend now gone (stopped after a 504): an outage starts.
+        self._since[target.url] = (time.monotonic(), down)
         return True
 
     def succeeded(self, target: Target, route_path: str) -> None:

@@ -15,6 +15,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from devproxy.config import parse_target
+from devproxy.upstream import Outages
+
 from .conftest import raw_exchange, route
 
 
@@ -461,6 +464,18 @@ async def test_a_slow_answer_is_logged_once_but_is_no_outage(backend_factory, pr
     assert not any("answering again" in m for m in messages)
 
 
+def test_a_slow_backend_that_then_goes_down_starts_an_outage(caplog) -> None:
+    # Paused at a breakpoint (504), then stopped (refused): the refusal is logged, and
+    # so is the return.
+    outages, target = Outages(), parse_target("http://127.0.0.1:3000")
+    assert [outages.failed(target, kind) for kind in
+            ("response-timeout", "response-timeout", "refused", "refused", "reset")] \
+        == [True, False, True, False, False]
+    with caplog.at_level(logging.WARNING, logger="devproxy"):
+        outages.succeeded(target, "/api")
+    assert ["answering again" in r.getMessage() for r in caplog.records] == [True]
+
+
 @pytest.mark.parametrize("listen_on", ["127.0.0.1", "::1"], ids=["ipv4-only", "ipv6-only"])
 async def test_localhost_target_reaches_a_backend_on_either_loopback(
         backend_factory, proxy_factory, client, listen_on):
@@ -816,14 +831,19 @@ async def _post_in_pieces(port: int, pieces: list[bytes], pause: float) -> bytes
             await writer.wait_closed()
 
 
-async def test_a_backend_refusing_an_upload_early_is_heard(proxy_factory):
+@pytest.mark.parametrize("answer", [
+    b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 10\r\nConnection: close\r\n\r\n"
+    b"too large\n",
+    # No length: the body ends with the close, read from the socket after the loss.
+    b"HTTP/1.0 413 Payload Too Large\r\n\r\ntoo large\n",
+], ids=["content-length", "close-delimited"])
+async def test_a_backend_refusing_an_upload_early_is_heard(proxy_factory, answer):
     # It answers 413 and closes without reading the body: devproxy's next write fails,
     # and the event loop closed the connection before reading the answer that had come
     # (a 502 "closed before answering", one upload in five). RFC 9112 §9.5.
     async def refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 10\r\n"
-                     b"Connection: close\r\n\r\ntoo large\n")
+        writer.write(answer)
         await writer.drain()
         writer.close()
         with contextlib.suppress(ConnectionError):
@@ -834,7 +854,7 @@ async def test_a_backend_refusing_an_upload_early_is_heard(proxy_factory):
     body = b"x" * 8_000_000
     try:
         proxy = await proxy_factory(route("/", f"http://127.0.0.1:{port}"))
-        statuses = []
+        statuses, bodies = [], []
         for _ in range(20):
             reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
             writer.write(b"POST /up HTTP/1.1\r\nHost: localhost\r\nContent-Length: "
@@ -848,9 +868,12 @@ async def test_a_backend_refusing_an_upload_early_is_heard(proxy_factory):
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()
             statuses.append(int(reply.split(b" ", 2)[1]))
+            assert b"too large\n" in reply
+            bodies.append(reply.endswith((b"too large\n", b"too large\n\r\n0\r\n\r\n")))
     finally:
         server.close()
     assert statuses == [413] * 20
+    assert all(bodies)  # whole, not cut
 
 
 async def test_a_slow_small_post_goes_on_a_connection_still_open(proxy_factory):

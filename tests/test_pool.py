@@ -100,9 +100,9 @@ async def test_sequential_requests_share_one_kept_alive_connection(raw_backend, 
 
 async def test_a_backends_keep_alive_timeout_lets_devproxy_go_first(raw_backend,
                                                                     proxy_factory, client):
-    # A backend that closes idle connections after 1 s (gunicorn's gthread default is
-    # 2 s) says so in Keep-Alive; a POST sent on such a connection as it closes fails,
-    # and cannot be sent again. devproxy lets go at half of a short timeout.
+    # A backend that closes idle connections after 1 s and says so in Keep-Alive (as
+    # Node and Apache do): a POST sent on such a connection as it closes fails, and
+    # cannot be sent again. devproxy lets go at half of a short timeout.
     said = b"HTTP/1.1 200 OK\r\nKeep-Alive: timeout=1, max=100\r\nContent-Length: 2\r\n\r\nok"
     backend = await raw_backend(answer(said))
     proxy = await proxy_factory(route("/", backend.url))
