@@ -49,13 +49,14 @@ _WENT_AWAY = "the browser closed the connection before the response ended"
 async def handle(request: web.Request) -> web.StreamResponse:
     """Serve one request on the routes in force when it arrived."""
     start = time.perf_counter()
-    if "Host" not in request.headers:
+    host = request.headers.get("Host")
+    if host is None:
         request = _with_authority(request)
     snapshot = request.app[LIVE].current
     captures = request.app.get(CAPTURES)
     route: Route | None = None
     path = request.raw_path.partition("?")[0]
-    refusal = _screen(request, snapshot)
+    refusal = _screen(request, snapshot, host)
     if refusal is None and is_reserved(path):
         if captures is not None:  # the inspector's own traffic is not recorded
             return await inspector.serve(request)
@@ -187,7 +188,7 @@ def _body_bytes(method: str, response: web.StreamResponse) -> int:
     return response.content_length or 0
 
 
-def _screen(request: web.Request, snapshot: Snapshot) -> Refusal | None:
+def _screen(request: web.Request, snapshot: Snapshot, host: str | None) -> Refusal | None:
     # The request's shape first (CONNECT, absolute form, smuggling leftovers), then the
     # Host, before anything is routed or answered: the DNS-rebinding defence covers HTTP
     # and WebSocket, devproxy's own pages and its 404s alike.
@@ -196,7 +197,7 @@ def _screen(request: web.Request, snapshot: Snapshot) -> Refusal | None:
                              request.headers.get("Transfer-Encoding"))
     if refusal is not None:
         return refusal
-    refusal = host_refusal(snapshot.hosts, request.headers.get("Host"))
+    refusal = host_refusal(snapshot.hosts, host)  # the field as sent
     if refusal is not None and refusal.status == 403:  # a 400 is no name to allow
         _warn_host(request)
     return refusal
