@@ -931,7 +931,8 @@ def har(records: Iterable[Record]) -> dict[str, Any]:
             },
             "cache": {},
             # HAR's phases add up to "time"; connecting is its own.
-            "timings": {"connect": round(connect, 3) if record.connect_ms is not None else -1,
+            # -1: "does not apply", as on a kept-alive connection (connect_ms 0).
+            "timings": {"connect": round(connect, 3) if record.connect_ms else -1,
                         "send": 0, "wait": round(max(wait - connect, 0), 3),
                         "receive": round(max(total - wait, 0), 3)},
             "_route": record.route, "_upstreamUrl": record.upstream_url,
