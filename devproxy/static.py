@@ -280,20 +280,26 @@ class StaticFile(web.FileResponse):
         """The file aiohttp sends for ``accept_encoding`` (run in its executor), passing
         over a ``.br``/``.gz`` sibling older than the file: edited since it was
         compressed, it would give browsers old code and curl the new."""
-        if self._has_sibling():
-            # Accept-Encoding chooses between the file and its sibling, so every answer
-            # says so (RFC 9110 §12.5.5), a 304 included (§15.4.5); aiohttp says it only
-            # with a sibling's 200, and a cache told by one answer only may let the
-            # other stand for both.
-            self._headers[hdrs.VARY] = hdrs.ACCEPT_ENCODING
+        first = True
         while True:  # at most three times: each pass takes a coding out
             chosen, info, coding = super()._get_file_path_stat_encoding(accept_encoding)
+            if first and (coding is not None or self._has_sibling(accept_encoding)):
+                # Accept-Encoding chooses between the file and its sibling, so every
+                # answer says so (RFC 9110 §12.5.5), a 304 included (§15.4.5); aiohttp
+                # says it only with a sibling's 200, and a cache told by one answer only
+                # may let the other stand for both.
+                self._headers[hdrs.VARY] = hdrs.ACCEPT_ENCODING
+            first = False
             if coding is None or info.st_mtime_ns >= self._path.stat().st_mtime_ns:
                 return chosen, info, coding
             accept_encoding = accept_encoding.replace(coding, "")  # its next choice
 
-    def _has_sibling(self) -> bool:
-        for suffix in (".br", ".gz"):
+    def _has_sibling(self, accept_encoding: str) -> bool:
+        """Whether a sibling exists whose coding ``accept_encoding`` does not name:
+        aiohttp looked for those it names, and found none."""
+        for suffix, coding in ((".br", "br"), (".gz", "gzip")):
+            if coding in accept_encoding:
+                continue
             try:
                 if S_ISREG(self._path.with_name(self._path.name + suffix).lstat().st_mode):
                     return True
