@@ -584,25 +584,34 @@ def _as_list(node: yaml.MappingNode) -> str:
     """What to write for routes given as a mapping (Vite's ``server.proxy`` shape):
     the user's own entries as list items, a URL as a target, anything else a folder."""
     if any(isinstance(k, yaml.ScalarNode) and k.value in ROUTE_KEYS for k, _ in node.value):
-        # One route, its dash left out.
-        shown = [f"{k.value}: {v.value if isinstance(v, yaml.ScalarNode) else '...'}"
-                 for k, v in node.value[:4] if isinstance(k, yaml.ScalarNode)]
+        # One route, its dash left out: every setting as written.
+        shown = [f"{_written(k)}: {_written(v)}" for k, v in node.value]
         return "\n".join(["routes: expected a list of routes, got a single route; start it "
                           "with a dash:", "  routes:", f"    - {shown[0]}",
                           *(f"      {line}" for line in shown[1:])])
     lines = ["routes: expected a list of routes, got a mapping; write each route as an item:",
              "  routes:"]
     for key, value in node.value[:3]:
-        lines.append(f"    - path: {key.value if isinstance(key, yaml.ScalarNode) else '/'}")
+        lines.append(f"    - path: {_written(key)}")
         if isinstance(value, yaml.ScalarNode):
             text = str(value.value)
             if text.isdigit():  # a port
                 lines.append(f"      target: http://127.0.0.1:{text}")
             else:
-                lines.append(f"      {'target' if '://' in text else 'static'}: {text}")
+                lines.append(f"      {'target' if '://' in text else 'static'}: {_written(value)}")
         elif isinstance(value, yaml.MappingNode):  # its settings, as they were
-            lines += [f"      {k.value}: {v.value}" for k, v in value.value
-                      if isinstance(k, yaml.ScalarNode) and isinstance(v, yaml.ScalarNode)]
+            lines += [f"      {_written(k)}: {_written(v)}" for k, v in value.value]
     if len(node.value) > 3:
         lines.append("    ...")
     return "\n".join(lines)
+
+
+def _written(node: yaml.Node) -> str:
+    """``node`` as YAML on one line (flow style), quoted where it was."""
+    if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+        node.flow_style = True
+        for child in (node.value if isinstance(node, yaml.SequenceNode)
+                      else [part for pair in node.value for part in pair]):
+            _written(child)
+    text = yaml.serialize(node, width=10_000).strip()
+    return text.removesuffix("\n...").strip()

@@ -297,6 +297,9 @@ def test_each_kind_of_mistake_is_reported_at_its_line_and_column(
                  {"/api": "http://h:1"}, id="settings"),
     pytest.param("routes:\n  path: /api\n  target: http://h:1\n", {"/api": "http://h:1"},
                  id="one-route-without-its-dash"),
+    pytest.param("routes:\n  path: /api\n  target: http://h:1\n  ws: false\n"
+                 "  strip_prefix: true\n  change_origin: true\n  headers: {X-A: 'b: c'}\n",
+                 {"/api": "http://h:1"}, id="every-setting-kept"),
 ])
 def test_routes_written_as_a_mapping_get_the_list_to_paste(
         written: str, meant: dict[str, str], tmp_path: Path) -> None:
@@ -310,6 +313,9 @@ def test_routes_written_as_a_mapping_get_the_list_to_paste(
             for r in config.routes} == meant
     if "change_origin" in written:
         assert config.routes[0].change_origin
+    if "headers" in written:
+        (kept,) = config.routes
+        assert (kept.ws, kept.strip_prefix, kept.headers) == (False, True, (("X-A", "b: c"),))
 
 
 def test_yaml11_boolean_no_is_refused_with_line() -> None:
