@@ -165,11 +165,13 @@ def render(detected: Detected) -> str:
     if frontend is not None:
         lines.append(f"  # {frontend.name} dev server (found: {frontend.why}); its HMR "
                      f"WebSocket goes through devproxy too.\n")
+        # webpack-dev-server aims its client's socket at its own host and port when its
+        # config names them (Create React App's does), past whatever proxy served the page.
         if frontend.name == "webpack":
-            # webpack-dev-server aims its client's socket at its own host and port
-            # when its config names them, past whatever proxy served the page.
             lines.append("  # For that, webpack.config needs devServer: { client: { "
                          "webSocketURL: 'auto://0.0.0.0:0/ws' } }.\n")
+        elif frontend.name == "Create React App":
+            lines.append("  # For that, add WDS_SOCKET_PORT=0 to the project's .env.\n")
         lines.append(f"  - path: /\n    target: http://localhost:{frontend.port}\n")
     elif detected.static is not None:
         lines.append(f"  # The built frontend (found: {detected.static.why}).\n"

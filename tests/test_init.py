@@ -253,7 +253,6 @@ def test_detect_and_render_a_config_that_loads(files, frontend, backend) -> None
     assert f"open http://127.0.0.1:{config.listen.port} instead" in text
 
 
-@pytest.mark.e2e
 @pytest.mark.parametrize(("dependency", "api_port"), [
     ("next", None),  # Next answers /api itself: no route may take it
     ("react-scripts", 8000),  # CRA is on 3000: the placeholder API is not
@@ -268,14 +267,19 @@ def test_without_a_backend_the_api_placeholder_never_takes_the_frontends_place(
     assert targets["/"] != api_port
 
 
-def test_a_webpack_project_is_told_how_to_send_its_hmr_socket_through_devproxy() -> None:
-    # webpack-dev-server aims its client's socket at devServer.host/port when set,
-    # which bypasses any proxy; 'auto://0.0.0.0:0/ws' makes it the page's own origin.
-    text = render(detect({"package.json": json.dumps(
-        {"devDependencies": {"webpack-dev-server": "5"}})}))
-    assert "webSocketURL: 'auto://0.0.0.0:0/ws'" in text
+@pytest.mark.parametrize(("dependency", "told"), [
+    ("webpack-dev-server", "webSocketURL: 'auto://0.0.0.0:0/ws'"),
+    ("react-scripts", "WDS_SOCKET_PORT=0"),
+])
+def test_a_webpack_project_is_told_how_to_send_its_hmr_socket_through_devproxy(
+        dependency: str, told: str) -> None:
+    # webpack-dev-server aims its client's socket at devServer.host/port when set (CRA
+    # sets them), which bypasses any proxy; port 0 makes it the page's own.
+    text = render(detect({"package.json": json.dumps({"devDependencies": {dependency: "5"}})}))
+    assert told in text
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("ext", ["js", "mjs", "ts", "cjs", "mts", "cts"])
 def test_init_reads_the_port_from_each_name_vite_reads(ext: str, tmp_path: Path) -> None:
     (tmp_path / "package.json").write_text(json.dumps({"devDependencies": {"vite": "^8"}}))
@@ -288,6 +292,7 @@ def test_init_reads_the_port_from_each_name_vite_reads(ext: str, tmp_path: Path)
     assert [r.target.port for r in config.routes if r.target and r.path == "/"] == [3001]
 
 
+@pytest.mark.e2e
 def test_cli_init_writes_once_and_the_result_passes_check(tmp_path: Path) -> None:
     (tmp_path / "package.json").write_text(json.dumps({"devDependencies": {"vite": "8"}}))
     (tmp_path / "manage.py").write_text("")
