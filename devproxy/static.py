@@ -38,6 +38,7 @@ from urllib.parse import unquote
 
 from aiohttp import hdrs, web
 from aiohttp.abc import AbstractStreamWriter
+from aiohttp.web_fileresponse import ENCODING_EXTENSIONS
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from .config import Route
@@ -297,7 +298,7 @@ class StaticFile(web.FileResponse):
     def _has_sibling(self, accept_encoding: str) -> bool:
         """Whether a sibling exists whose coding ``accept_encoding`` does not name:
         aiohttp looked for those it names, and found none."""
-        for suffix, coding in ((".br", "br"), (".gz", "gzip")):
+        for suffix, coding in ENCODING_EXTENSIONS.items():  # the siblings aiohttp knows
             if coding in accept_encoding:
                 continue
             try:
