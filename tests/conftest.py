@@ -70,6 +70,15 @@ class Recorder:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def slow_at(path: str, seconds: float) -> Handler:
+    """A backend handler that answers "ok", after ``seconds`` on ``path``."""
+    async def handler(request: web.Request) -> web.Response:
+        if request.path == path:
+            await asyncio.sleep(seconds)
+        return web.Response(text="ok")
+    return handler
+
+
 @dataclass
 class Backend:
     url: str

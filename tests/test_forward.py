@@ -18,7 +18,7 @@ from aiohttp import web
 from devproxy.config import parse_target
 from devproxy.upstream import Outages
 
-from .conftest import raw_exchange, route
+from .conftest import raw_exchange, route, slow_at
 
 
 async def test_every_method_reaches_the_backend_with_its_body(backend_factory, proxy_factory,
@@ -447,12 +447,7 @@ async def test_an_outage_is_logged_once_and_its_end_once(backend_factory, proxy_
 async def test_a_slow_answer_is_logged_once_but_is_no_outage(backend_factory, proxy_factory,
                                                              client, caplog):
     # A 504 comes from a backend that is up: its next answer is no "answering again".
-    async def handler(request: web.Request) -> web.Response:
-        if request.path == "/slow":
-            await asyncio.sleep(2)
-        return web.Response(text="ok")
-
-    backend = await backend_factory(handler)
+    backend = await backend_factory(slow_at("/slow", 2))
     proxy = await proxy_factory(route("/", backend.url, timeout={"connect": 1, "response": 0.2}))
     with caplog.at_level(logging.WARNING, logger="devproxy"):
         for path, status in (("/slow", 504), ("/slow", 504), ("/fast", 200)):

@@ -21,7 +21,7 @@ from devproxy.capture import Captures, cookie_verdicts, curl, har, header_diff
 from devproxy.config import TOKEN_PATTERN, CorsPolicy, Inspector
 from devproxy.state import CAPTURES
 
-from .conftest import raw_exchange, route
+from .conftest import raw_exchange, route, slow_at
 
 FRONT = "http://localhost:5173"
 
@@ -421,12 +421,7 @@ async def test_har_timings_add_up_and_a_request_with_no_answer_was_waiting(
         backend_factory, proxy_factory, client) -> None:
     # HAR 1.2: the phases add up to "time". A backend that never answers (504) spent it
     # waiting, not sending a body that never came.
-    async def handler(request: web.Request) -> web.Response:
-        if request.path == "/slow":
-            await asyncio.sleep(3)
-        return web.Response(text="ok")
-
-    backend = await backend_factory(handler)
+    backend = await backend_factory(slow_at("/slow", 3))
     proxy = await proxy_factory(route("/", backend.url, timeout={"connect": 1, "response": 0.3}))
     for path, status in (("/fast", 200), ("/slow", 504)):
         async with client.get(proxy.url + path) as resp:
