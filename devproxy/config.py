@@ -33,7 +33,7 @@ def is_localhost(host: str) -> bool:
     """RFC 6761 §6.3: ``localhost`` and ``*.localhost`` always mean loopback."""
     return host == "localhost" or host.endswith(".localhost")
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
+DEFAULT_PORTS = {"http": 80, "https": 443}  # of the schemes devproxy speaks (RFC 9110 §4.2)
 # RFC 9110 §5.6.2: token = 1*tchar; header field names (§5.1), methods (§9.1) and
 # extension names are tokens. The one spelling of the rule: use TOKEN.fullmatch.
 TOKEN_PATTERN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
@@ -120,7 +120,7 @@ class Target:
 
     def __post_init__(self) -> None:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        authority = host if self.port == _DEFAULT_PORTS[self.scheme] else f"{host}:{self.port}"
+        authority = host if self.port == DEFAULT_PORTS[self.scheme] else f"{host}:{self.port}"
         object.__setattr__(self, "authority", authority)
         object.__setattr__(self, "origin", f"{self.scheme}://{authority}")
         object.__setattr__(self, "pool_key", f"{self.scheme}://{host}:{self.port}")
@@ -299,11 +299,11 @@ def parse_target(text: str) -> Target:
     except ValueError as exc:
         raise ValueError(f"{expected} ({exc})") from None
     scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+    if scheme not in DEFAULT_PORTS or not parts.hostname:
         raise ValueError(expected)
     if parts.netloc.endswith(":"):
         raise ValueError(f"the port after ':' is missing; write it, or leave out the ':' for "
-                         f"{scheme}'s default {_DEFAULT_PORTS[scheme]}, got {text!r}")
+                         f"{scheme}'s default {DEFAULT_PORTS[scheme]}, got {text!r}")
     if port == 0:
         raise ValueError(f"port 0 is no server's port; use the port your server listens on, "
                          f"got {text!r}")
@@ -318,7 +318,7 @@ def parse_target(text: str) -> Target:
     return Target(
         scheme=scheme,
         host=parts.hostname.lower(),
-        port=port if port is not None else _DEFAULT_PORTS[scheme],
+        port=port if port is not None else DEFAULT_PORTS[scheme],
         base_path=parts.path.rstrip("/"),
     )
 

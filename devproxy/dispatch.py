@@ -17,7 +17,7 @@ from aiohttp import web
 
 from . import inspector
 from .capture import Captures, Record
-from .config import RESERVED_PREFIX, Route
+from .config import DEFAULT_PORTS, RESERVED_PREFIX, Route
 from .cors import CorsRules, is_preflight
 from .corsmode import PreflightRefusal, mark, preflight_response
 from .errorpages import problem_response
@@ -133,7 +133,7 @@ def _with_authority(request: web.Request) -> web.Request:
     if not isinstance(sockname, tuple):
         return request
     host = f"[{sockname[0]}]" if ":" in sockname[0] else sockname[0]
-    if sockname[1] != (443 if request.scheme == "https" else 80):
+    if sockname[1] != DEFAULT_PORTS.get(request.scheme):
         host = f"{host}:{sockname[1]}"
     return request.clone(host=host)
 

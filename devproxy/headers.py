@@ -19,7 +19,7 @@ from typing import TypeAlias
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from .config import LOOPBACK_NAMES, Route, Target, is_ip
+from .config import DEFAULT_PORTS, LOOPBACK_NAMES, Route, Target, is_ip
 from .paths import client_path
 
 Headers: TypeAlias = CIMultiDictProxy[str] | CIMultiDict[str]
@@ -40,7 +40,6 @@ _SET_BY_PROXY = frozenset({
     "x-forwarded-proto", "x-forwarded-port", "x-forwarded-prefix",
 })
 _LOCATIONS = frozenset({"location", "content-location"})
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 # RFC 3986 Appendix B: an optional scheme, then "//" and the authority.
 _NETWORK_REF = re.compile(r"(?:([A-Za-z][A-Za-z0-9+.\-]*):)?//([^/?#]*)")
 
@@ -92,7 +91,7 @@ def request_headers(
         out.add("X-Forwarded-For", ", ".join(forwarded_for))
     out.add("X-Forwarded-Host", proxy_host)
     out.add("X-Forwarded-Proto", scheme)
-    default_port = _DEFAULT_PORTS.get(scheme, 80)
+    default_port = DEFAULT_PORTS.get(scheme, 80)
     host_port = _host_and_port(proxy_host, default_port)
     out.add("X-Forwarded-Port", str(default_port if host_port is None else host_port[1]))
     if route.strip_prefix and route.path != "/":
@@ -256,7 +255,7 @@ def _parse_origin(origin: str) -> tuple[str, str, int] | None:
     if parsed is None or parsed.group(1) is None:
         return None
     scheme = parsed.group(1).lower()
-    host_port = _host_and_port(parsed.group(2), _DEFAULT_PORTS.get(scheme, 0))
+    host_port = _host_and_port(parsed.group(2), DEFAULT_PORTS.get(scheme, 0))
     return None if host_port is None else (scheme, *host_port)
 
 
@@ -269,7 +268,7 @@ def _at_origin(scheme: str | None, authority: str, origin: tuple[str, str, int] 
     origin_scheme, origin_host, origin_port = origin
     if scheme is not None and scheme.lower() != origin_scheme:
         return False
-    parsed = _host_and_port(authority, _DEFAULT_PORTS.get(origin_scheme, 0))
+    parsed = _host_and_port(authority, DEFAULT_PORTS.get(origin_scheme, 0))
     if parsed is None or parsed[1] != origin_port:
         return False
     host = parsed[0]
