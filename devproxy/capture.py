@@ -327,6 +327,8 @@ class Record:
             "bytes_out": self.bytes_out,
             # The page's CORS badge: a WebSocket has none, whatever its Origin.
             "cross_origin": self.kind != "websocket" and self._cross_origin() is not None,
+            # A 200 the page never saw is not a success: the list marks it.
+            "cors_blocked": self.cors_blocked,
         }
 
     def detail(self, cors_block: CorsPolicy | None = None,
@@ -398,33 +400,28 @@ class Record:
         origin = _header(self.browser_request, "origin")
         return origin if origin is not None and origin != self.origin else None
 
-    def cors_verdict(self, cors_block: CorsPolicy | None = None,
-                     where: str = "devproxy.yaml") -> dict[str, Any] | None:
-        """What the browser made of the response, by the checker ``devproxy doctor`` uses."""
+    def _cors_checks(self) -> _CorsChecks | None:
+        """The browser's CORS check of this response, for a request that had one."""
         origin = self._cross_origin()
         # No CORS for WebSockets: the server checks Origin itself (RFC 6455 §10.2).
         if origin is None or not self.status or self.kind == "websocket":
             return None
-        # A request that carries a cookie was sent with credentials; one that carries
-        # none may have been too (fetch's credentials: "include" with no cookie yet, as
-        # at a first login, and every preflight), which nothing in it says. Not so an
-        # Authorization header: a page sets it itself (a bearer token) in any mode, and
-        # it needs Access-Control-Allow-Headers, not credentials (Fetch §3.2.5).
-        credentials = any(k.lower() == "cookie" for k, _ in self.browser_request)
-        if self.kind == "preflight":
-            method = _header(self.browser_request, "access-control-request-method") or ""
-            unsafe = [h.lower() for h in cors.header_list(
-                _header(self.browser_request, "access-control-request-headers"))]
+        return _CorsChecks(self, origin)
 
-            def check(include: bool) -> cors.Verdict:
-                return cors.preflight_check(origin, method, unsafe, include, self.status,
-                                            self.browser_response)
-        else:
-            method, unsafe = self.method, []
+    @property
+    def cors_blocked(self) -> bool:
+        """Whether the browser kept this response from the page (the list's mark)."""
+        checks = self._cors_checks()
+        return checks is not None and not checks.verdict.ok
 
-            def check(include: bool) -> cors.Verdict:
-                return cors.cors_check(origin, include, self.browser_response)
-        verdict = check(credentials)
+    def cors_verdict(self, cors_block: CorsPolicy | None = None,
+                     where: str = "devproxy.yaml") -> dict[str, Any] | None:
+        """What the browser made of the response, by the checker ``devproxy doctor`` uses."""
+        checks = self._cors_checks()
+        if checks is None:
+            return None
+        origin, credentials, verdict = checks.origin, checks.credentials, checks.verdict
+        method, unsafe, check = checks.method, checks.unsafe, checks.check
         out: dict[str, Any] = {"origin": origin, "allowed": verdict.ok,
                                "credentials": credentials, "reason": verdict.reason}
         at = where if cors_block is None or not cors_block.line \
@@ -458,6 +455,37 @@ class Record:
                              "fixes": only_devproxy(explained["fixes"])}
             out["with_credentials"] = {"reason": strict.reason, **explained}
         return out
+
+
+class _CorsChecks:
+    """What a browser checks of one cross-origin response (Fetch §4.8, §4.9), and the
+    verdict for the credentials mode its request showed."""
+
+    def __init__(self, record: Record, origin: str) -> None:
+        self.origin, self._record = origin, record
+        browser_request = record.browser_request
+        # A request that carries a cookie was sent with credentials; one that carries
+        # none may have been too (fetch's credentials: "include" with no cookie yet, as
+        # at a first login, and every preflight), which nothing in it says. Not so an
+        # Authorization header: a page sets it itself (a bearer token) in any mode, and
+        # it needs Access-Control-Allow-Headers, not credentials (Fetch §3.2.5).
+        self.credentials = any(k.lower() == "cookie" for k, _ in browser_request)
+        self.preflight = record.kind == "preflight"
+        if self.preflight:
+            self.method = _header(browser_request, "access-control-request-method") or ""
+            self.unsafe = [h.lower() for h in cors.header_list(
+                _header(browser_request, "access-control-request-headers"))]
+        else:
+            self.method, self.unsafe = record.method, []
+        self._response = record.browser_response
+        self.verdict = self.check(self.credentials)
+
+    def check(self, include: bool) -> cors.Verdict:
+        """The verdict had the request been sent with credentials (``include``) or not."""
+        if self.preflight:
+            return cors.preflight_check(self.origin, self.method, self.unsafe, include,
+                                        self._record.status, self._response)
+        return cors.cors_check(self.origin, include, self._response)
 
 
 def _explained(verdict: cors.Verdict, ask: Ask, cors_block: CorsPolicy | None,

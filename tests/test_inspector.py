@@ -88,12 +88,30 @@ async def test_cors_verdict_comes_from_the_doctor_checker(backend_factory, proxy
         assert resp.status == 200
     allowed, refused = await api(client, proxy, "requests")
     assert refused["kind"] == "preflight" and refused["cross_origin"]
+    assert (refused["cors_blocked"], allowed["cors_blocked"]) == (True, False)
     verdict = (await api(client, proxy, f"requests/{refused['id']}"))["cors"]
     assert verdict["allowed"] is False
     assert "doesn't pass access control check" in verdict["reason"]
     assert verdict["fixes"] and verdict["cause"]
     ok = (await api(client, proxy, f"requests/{allowed['id']}"))["cors"]
     assert ok["allowed"] is True and ok["origin"] == FRONT
+
+
+async def test_a_200_the_browser_blocks_is_marked_blocked_in_the_list(
+        backend_factory, proxy_factory, client) -> None:
+    # One-origin mode, a backend without CORS headers: a page on another origin gets a
+    # 200 it may not read. The list must not show that as a success.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/api", backend.url))
+    async with client.get(proxy.url + "/api/x", headers={"Origin": FRONT}) as resp:
+        assert resp.status == 200
+    async with client.get(proxy.url + "/api/x") as resp:
+        assert resp.status == 200
+    same_origin, cross = await api(client, proxy, "requests")
+    assert (cross["status"], cross["cross_origin"], cross["cors_blocked"]) == (200, True, True)
+    assert (same_origin["cross_origin"], same_origin["cors_blocked"]) == (False, False)
+    detail = await api(client, proxy, f"requests/{cross['id']}")
+    assert detail["cors_blocked"] is True and detail["cors"]["allowed"] is False
 
 
 async def test_the_devproxy_fix_edits_the_cors_block_in_force(backend_factory, proxy_factory,

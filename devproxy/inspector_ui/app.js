@@ -37,7 +37,8 @@ function matches(row) {
   if (status !== "" && String(Math.floor(row.status / 100)) !== status) return false;
   if (status === "0" && row.error) return false;  // ended without an answer: not pending
   if (text) {
-    const hay = `${row.method} ${row.target} ${row.upstream_url} ${row.status} ${row.kind}`;
+    const hay = `${row.method} ${row.target} ${row.upstream_url} ${row.status} ${row.kind}`
+      + (row.cors_blocked ? " blocked" : "");
     if (!hay.toLowerCase().includes(text)) return false;
   }
   return true;
@@ -47,7 +48,12 @@ function rowElement(row) {
   const cls = Math.floor(row.status / 100);
   const badges = [];
   if (row.kind !== "http") badges.push(el("span", { class: `badge ${row.kind}` }, row.kind));
-  if (row.cross_origin) badges.push(el("span", { class: "badge cors" }, "CORS"));
+  if (row.cross_origin) {
+    badges.push(row.cors_blocked
+      ? el("span", { class: "badge cors blocked", title: "The browser kept this response from the page" },
+        "CORS blocked")
+      : el("span", { class: "badge cors" }, "CORS"));
+  }
   return el("tr", {
     "data-id": row.id,
     tabindex: "0",
@@ -62,7 +68,11 @@ function rowElement(row) {
   el("td", {}, row.method),
   el("td", { class: "path", title: row.target }, row.target, badges),
   el("td", {}, row.route || "–"),
-  el("td", { class: `status s${cls}` }, row.status || (row.error ? "error" : "…")),
+  // A response the browser blocked never reached the page: not a green success.
+  row.cors_blocked
+    ? el("td", { class: "status blocked", title: `${row.status}, blocked by CORS` },
+      `${row.status} ✕`)
+    : el("td", { class: `status s${cls}` }, row.status || (row.error ? "error" : "…")),
   el("td", { class: "num" }, `${ms(row.connect_ms)} / ${ms(row.ttfb_ms)} / ${ms(row.duration_ms)} ms`),
   el("td", { class: "num" }, `${size(row.bytes_in)} / ${size(row.bytes_out)}`));
 }
@@ -203,8 +213,12 @@ async function showDetail(id) {
   const parts = [
     el("h2", {}, `${r.method} ${r.target}`),
     el("div", { class: "card" }, el("dl", { class: "kv" },
-      el("dt", {}, "Status"), el("dd", { class: `status s${Math.floor(r.status / 100)}` },
-        r.status || (r.error ? "no answer" : "pending")),
+      el("dt", {}, "Status"), r.cors && !r.cors.allowed
+        ? el("dd", { class: "status blocked" }, r.kind === "preflight"
+          ? `${r.status}, failed the CORS check: the browser did not send the request`
+          : `${r.status}, blocked by CORS: the page never saw it`)
+        : el("dd", { class: `status s${Math.floor(r.status / 100)}` },
+          r.status || (r.error ? "no answer" : "pending")),
       r.error ? el("dt", {}, "Error") : null, r.error ? el("dd", { id: "error" }, r.error) : null,
       el("dt", {}, "Route"), el("dd", {}, r.route || "none"),
       el("dt", {}, "Upstream URL"), el("dd", { id: "upstream-url" }, r.upstream_url || "–"),
@@ -221,7 +235,9 @@ async function showDetail(id) {
       copyButton("Copy as curl (browser)", r.curl.browser, "copy-browser"),
       r.curl.upstream ? copyButton("Copy as curl (to backend)", r.curl.upstream, "copy-upstream")
         : null,
-      el("button", { class: "button", id: "replay", onclick: () => replay(r.id) }, "Replay"))),
+      // A handshake replayed would open a socket no page talks to: devproxy refuses it.
+      r.kind === "websocket" ? null
+        : el("button", { class: "button", id: "replay", onclick: () => replay(r.id) }, "Replay"))),
   ];
 
   if (r.cors) {

@@ -54,6 +54,10 @@ async def test_inspector_shows_traffic_live_and_explains_it(
     await page.wait_for_function("document.querySelectorAll('#list tbody tr').length === 3")
     assert "OPTIONS" in await rows.nth(0).inner_text()
     assert "preflight" in await rows.nth(0).inner_text()
+    # The refused preflight is marked blocked in the list, not shown as an answer.
+    assert "CORS blocked" in await rows.nth(0).inner_text()
+    assert "blocked" in (await rows.nth(0).locator(".status").get_attribute("class") or "")
+    assert "CORS blocked" not in await rows.nth(1).inner_text()
 
     # Detail: the upstream diff marks what devproxy changed.
     await page.locator("#list tbody tr", has_text="/api/items?page=2").click()
