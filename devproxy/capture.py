@@ -438,7 +438,7 @@ class Record:
             out.update(explained)
             if self.refused is not None:
                 # Not the backend's doing: it never saw the preflight.
-                said = refused_by_devproxy(self.refused, at)
+                said = refused_by_devproxy(self.refused, where, cors_block)
                 out["cause"] = said["cause"]
                 out["fixes"] = said["fixes"] if said["fixes"] is not None else \
                     only_devproxy(explained["fixes"])

@@ -510,6 +510,12 @@ class CorsPolicy:
     private_network: bool = False
     backend_cors: str = "replace"  # or "keep": leave the backend's own CORS headers
     line: int = 0  # where the block was written, for "add it at line N" hints
+    key_lines: tuple[tuple[str, int], ...] = ()  # where each key written was written
+
+    def line_of(self, key: str) -> int:
+        """The line of ``key`` in the block, or the block's own line if it is not written
+        (or the setting refused is not one key, ``key`` "")."""
+        return next((line for name, line in self.key_lines if name == key), self.line)
 
     @property
     def any_origin(self) -> bool:

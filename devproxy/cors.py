@@ -58,6 +58,7 @@ class Preflight:
     # Refused for what no block can allow (a null origin, a lower-case method): the fix
     # is the page's, not the block's.
     by_page: bool = False
+    setting: str = ""  # the block's key that refused it: origins, methods or headers
 
 
 class CorsRules:
@@ -110,7 +111,8 @@ class CorsRules:
         if not self.allows(origin):
             return Preflight(False, reason=f"origin {origin} is not in cors.origins",
                              fix=NULL_ORIGIN if origin == "null"
-                             else f"add {origin!r} to cors.origins", by_page=origin == "null")
+                             else f"add {origin!r} to cors.origins", by_page=origin == "null",
+                             setting="origins")
         if method != method.upper():
             # Fetch §2.2.1 upper-cases only DELETE, GET, HEAD, OPTIONS, POST and PUT;
             # "patch" is sent as written, and methods are case-sensitive (RFC 9110
@@ -123,7 +125,7 @@ class CorsRules:
         if self._methods is not None and method not in self._methods \
                 and method not in SAFELISTED_METHODS:
             return Preflight(False, reason=f"method {method} is not in cors.methods",
-                             fix=f"add {method} to cors.methods")
+                             fix=f"add {method} to cors.methods", setting="methods")
         requested = header_list(request_headers)
         allowed_headers = self.policy.headers
         if allowed_headers is not None:
@@ -132,7 +134,7 @@ class CorsRules:
             if missing:
                 return Preflight(
                     False, reason=f"request header(s) {', '.join(missing)} not in cors.headers",
-                    fix=f"add {', '.join(missing)} to cors.headers")
+                    fix=f"add {', '.join(missing)} to cors.headers", setting="headers")
         headers = [("Access-Control-Allow-Origin", origin), *self._preflight_static]
         if self._methods is None:
             # Reflect the one method asked for: with credentials "*" would be literal.

@@ -89,13 +89,18 @@ def cause(verdict: Verdict, ask: Ask) -> str:
     return verdict.reason
 
 
-def refused_by_devproxy(answer: cors.Preflight, where: str) -> dict[str, Any]:
+def refused_by_devproxy(answer: cors.Preflight, where: str,
+                        policy: CorsPolicy | None = None) -> dict[str, Any]:
     """The cause when devproxy itself refused a preflight (CORS mode) with ``answer``;
-    ``where`` names its cors: block. The fixes are None when the block is what to change
-    (the caller offers its edit), else the page's own fix."""
-    said = (f"devproxy answered this preflight itself, from the cors: block in {where}, "
-            f"and refused it: {answer.reason}. In CORS mode the backend never sees "
-            "preflights, so its own CORS settings play no part")
+    ``where`` names the config file, ``policy`` the block in force (for the line of the
+    setting that refused it). The fixes are None when the block is what to change (the
+    caller offers its edit), else the page's own fix."""
+    block = f"{where} line {policy.line}" if policy is not None and policy.line else where
+    line = policy.line_of(answer.setting) if policy is not None and answer.setting else 0
+    setting = f" (cors.{answer.setting}, {where} line {line})" if line else ""
+    said = (f"devproxy answered this preflight itself, from the cors: block in {block}, "
+            f"and refused it: {answer.reason}{setting}. In CORS mode the backend never "
+            "sees preflights, so its own CORS settings play no part")
     if answer.by_page:
         fix = answer.fix
         return {"cause": f"{said}; the page must change.",

@@ -54,7 +54,9 @@ def preflight_response(
     )
     if answer.allowed:
         return web.Response(status=204, headers=answer.headers)
-    where = f"{source}:{rules.policy.line}: " if source and rules.policy.line else ""
+    # The line of the setting that refused it (methods:, headers:), not the block's first.
+    line = rules.policy.line_of(answer.setting)
+    where = f"{source}:{line}: " if source and line else ""
     logger.warning("CORS preflight %s %s from %s refused on route %s: %s (%s%s)",
                    headers["Access-Control-Request-Method"], request.raw_path, origin,
                    route_path, answer.reason, where, answer.fix)

@@ -16,6 +16,7 @@ from .config import Config, CorsPolicy, Rewrite, Route, Timeouts
 # Not options: the key routes are matched by, what they serve (reported on its own
 # line first), and where they were written (moving a route in the file changes nothing).
 _NOT_OPTIONS = ("path", "target", "static", "line")
+_WHERE = ("line", "key_lines")  # where a block was written, not what it does
 _OPTIONS = tuple(f.name for f in dataclasses.fields(Route) if f.name not in _NOT_OPTIONS)
 # A header a route sets is often a credential (a bearer token, an API key): the reload
 # log, on screen and in shared terminals, says that it changed, never what it holds.
@@ -86,12 +87,13 @@ def _fields(value: object) -> list[str]:
     """The settings of a nested block, or [] for a plain value."""
     if isinstance(value, (Timeouts, CorsPolicy)):
         # A block's ``line`` says where it was written, not how it behaves.
-        return [f.name for f in dataclasses.fields(value) if f.name != "line"]
+        return [f.name for f in dataclasses.fields(value) if f.name not in _WHERE]
     return []
 
 
 def _comparable(value: object) -> object:
-    return dataclasses.replace(value, line=0) if isinstance(value, CorsPolicy) else value
+    return dataclasses.replace(value, line=0, key_lines=()) \
+        if isinstance(value, CorsPolicy) else value
 
 
 def _show(value: object, name: str = "") -> str:

@@ -518,6 +518,7 @@ class _Builder:
             max_age=self.n.integer(f["max_age"], f"{where}.max_age") if "max_age" in f else None,
             private_network=self.n.flag(f, "private_network", where, False),
             backend_cors=backend_cors, line=node.start_mark.line + 1,
+            key_lines=tuple((key, self.n.key_line(value)) for key, value in f.items()),
         )
         return None if origins is None else policy
 

@@ -54,6 +54,10 @@ class Nodes:
         """A problem with a key (not its value), reported where the key was written."""
         self.problem(self._keys.get(id(value), value.start_mark), message)
 
+    def key_line(self, value: yaml.Node) -> int:
+        """The line of the key ``value`` was written under (1-based)."""
+        return self._keys.get(id(value), value.start_mark).line + 1
+
     def location(self, mark: yaml.Mark) -> Location:
         return Location(self.filename, mark.line + 1, mark.column + 1)
 

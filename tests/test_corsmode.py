@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import textwrap
 
 from aiohttp import web
 
 from devproxy.app import ProxyServer
 from devproxy.config import Config, CorsPolicy, Listen
+from devproxy.loader import load_config
 from devproxy.state import Live, Snapshot
 
 from .conftest import route
@@ -47,6 +49,50 @@ async def test_refused_preflight_gets_403_without_cors_headers_and_a_log_line(
     assert backend.recorder.seen == []
     assert any("http://evil.example" in r.getMessage() and "cors.origins" in r.getMessage()
                for r in caplog.records)
+
+
+async def test_a_refusal_names_the_line_of_the_setting_that_refused_it(
+        backend_factory, proxy_factory, client, caplog, tmp_path):
+    # A method or header refused is fixed at the block's methods: or headers: line, not
+    # at its first (origins:) line, which the log and the inspector used to cite.
+    backend = await backend_factory()
+    source = tmp_path / "devproxy.yaml"
+    source.write_text(textwrap.dedent(f"""\
+        routes:
+          - path: /api
+            target: {backend.url}
+            cors:
+              origins: [{FRONT}]
+              credentials: true
+
+              methods: [GET, POST]
+              headers:
+                - content-type
+        """))
+    config = load_config(source)
+    policy = config.routes[0].cors
+    assert policy is not None
+    assert (policy.line, policy.line_of("methods"), policy.line_of("headers")) == (5, 8, 9)
+    proxy = await proxy_factory(*config.routes, source=source)
+    asks = [({"Access-Control-Request-Method": "DELETE"}, "methods", 8),
+            ({"Access-Control-Request-Method": "POST",
+              "Access-Control-Request-Headers": "x-token"}, "headers", 9),
+            ({"Access-Control-Request-Method": "GET"}, "origins", 5)]
+    for ask, setting, line in asks:
+        origin = "http://evil.example" if setting == "origins" else FRONT
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="devproxy"):
+            async with client.options(proxy.url + "/api/items",
+                                      headers={"Origin": origin, **ask}) as resp:
+                assert resp.status == 403
+        logged = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+        assert len(logged) == 1 and f"{source}:{line}: add" in logged[0], logged
+        async with client.get(proxy.url + "/__devproxy/api/requests") as resp:
+            newest = (await resp.json())[0]
+        async with client.get(f"{proxy.url}/__devproxy/api/requests/{newest['id']}") as resp:
+            cause = (await resp.json())["cors"]["cause"]
+        assert "from the cors: block in devproxy.yaml line 5" in cause
+        assert f"(cors.{setting}, devproxy.yaml line {line})" in cause, cause
 
 
 async def test_devproxys_own_refusals_carry_cors_headers_so_the_page_reads_why(
