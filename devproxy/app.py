@@ -40,6 +40,7 @@ from .state import (
     OUTAGES,
     POOL,
     WARNED_HOSTS,
+    WARNED_SOCKETS,
     EventStreams,
     Live,
 )
@@ -65,6 +66,7 @@ def make_app(live: Live, access_log: AccessLog | None = None) -> web.Application
     app[OUTAGES] = Outages()
     app[REFUSED] = RefusedOrigins()
     app[WARNED_HOSTS] = set()
+    app[WARNED_SOCKETS] = set()
     settings = live.current.config.inspector  # fixed at start-up, like the limits
     if settings.enabled:
         app[CAPTURES] = Captures(settings.history, settings.body_limit)

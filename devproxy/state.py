@@ -138,3 +138,5 @@ STREAMING = web.RequestKey("streaming", web.StreamResponse)
 UNSENT = web.RequestKey("unsent", str)
 EVENT_STREAMS = web.AppKey("event_streams", EventStreams)
 WARNED_HOSTS = web.AppKey("warned_hosts", set[str])  # refused Host names already logged
+# Routes whose backend refused a socket's Host or Origin after its 101, already explained.
+WARNED_SOCKETS = web.AppKey("warned_sockets", set[str])

@@ -30,14 +30,16 @@ from .errorpages import problem_response
 from .forward import ProxiedResponse, relayed_response
 from .paths import upstream_path
 from .pool import Broken, Connection, Pool, broken_error
-from .state import CAPTURES, RECORD, STREAMING
+from .state import CAPTURES, LIVE, RECORD, STREAMING, WARNED_SOCKETS
 from .upstream import Outages, invalid_handshake, response_timeout_error
 from .wsframes import FrameWatch, close_frame, deflate_accepted
 from .wsrules import (
     GOING_AWAY,
+    REFUSED_WITHIN,
     handshake_problem,
     offered_protocols,
     origin_allowed,
+    refused_after_accepting,
     upstream_ws_headers,
 )
 
@@ -443,9 +445,32 @@ async def _splice(request: web.Request, route: Route, conn: Connection, head: h1
         # The access line counts what the browser got, as nginx's $body_bytes_sent does.
         response.body_sent = stats.down.bytes
         _log_closed(stats)
+        _advise_if_refused(request, route, stats)
         if record is not None:
             record.ws_close = _close_view(stats)
     return response
+
+
+def _advise_if_refused(request: web.Request, route: Route, stats: SocketStats) -> None:
+    """Say why, once per route, when the backend closed a socket it had just accepted
+    and blamed the Host or Origin: the dev server's client would retry for ever, each
+    retry logging only its close."""
+    if stats.closed_by != "backend" or stats.up.messages > 1 \
+            or time.monotonic() - stats.opened > REFUSED_WITHIN:
+        return
+    frame = stats.down.close
+    said = " ".join(filter(None, (
+        (stats.down.first or b"").decode("utf-8", "replace")[:_PREVIEW],
+        frame[1] if frame is not None else "")))
+    warned = request.app[WARNED_SOCKETS]
+    if not said or route.path in warned:
+        return
+    source = request.app[LIVE].current.config.source
+    where = f" ({source.name} line {route.line})" if source is not None and route.line else ""
+    advice = refused_after_accepting(said, route, where)
+    if advice is not None:
+        warned.add(route.path)
+        logger.warning("websocket %s (route %s): %s", stats.path, route.path, advice)
 
 
 def _relayed_head(request: web.Request, route: Route, head: h1.Head, status: int

@@ -35,7 +35,7 @@ class FrameWatch:
 
     __slots__ = ("_buffer", "_compressed", "_control", "_fin", "_inflate", "_left",
                  "_mask", "_message_size", "_offset", "_opcode", "_preview", "bytes",
-                 "close", "messages", "on_message", "preview")
+                 "close", "first", "messages", "on_message", "preview")
 
     def __init__(self, on_message: OnMessage | None = None, *, preview: int = 500,
                  deflate: bool = False) -> None:
@@ -52,6 +52,9 @@ class FrameWatch:
         self.messages = 0  # whole data messages
         self.bytes = 0  # payload bytes of data frames, as on the wire
         self.close: tuple[int | None, str] | None = None  # a Close frame that passed
+        # The first data message's start, kept whatever ``on_message`` is: what a backend
+        # says as it refuses a socket it accepted (webpack's "Invalid Host/Origin header").
+        self.first: bytes | None = None
         self._buffer = b""  # a frame head split across chunks
         self._left = 0  # payload bytes of the current frame still to pass
         self._offset = 0  # payload bytes of the current frame passed so far
@@ -62,8 +65,9 @@ class FrameWatch:
         self._message_size = 0
         self._compressed = False
         self._preview: bytearray | None = None
-        self._inflate = zlib.decompressobj(-zlib.MAX_WBITS) \
-            if deflate and on_message is not None else None
+        # Fed only while a preview is taken: every message for ``on_message``, else the
+        # first one alone.
+        self._inflate = zlib.decompressobj(-zlib.MAX_WBITS) if deflate else None
 
     @property
     def between_frames(self) -> bool:
@@ -120,7 +124,8 @@ class FrameWatch:
             if opcode != CONTINUATION:
                 self._message_size = 0
                 self._compressed = bool(first & 0x40)  # RSV1: permessage-deflate (RFC 7692)
-                self._preview = bytearray() if self.on_message is not None else None
+                self._preview = bytearray() \
+                    if self.on_message is not None or self.first is None else None
             self._message_size += size
         elif opcode == CLOSE:
             self._control.clear()
@@ -168,7 +173,7 @@ class FrameWatch:
         elif opcode < CLOSE and self._fin:
             self.messages += 1
             preview = self._preview
-            if preview is not None and self.on_message is not None:
+            if preview is not None:
                 if self._compressed:
                     if self._inflate is not None:
                         self._inflated(_FLUSH_TAIL)
@@ -176,7 +181,10 @@ class FrameWatch:
                     else:
                         preview = bytearray(b"(compressed)")
                 self._preview = None
-                self.on_message(bytes(preview), self._message_size)
+                if self.first is None:
+                    self.first = bytes(preview)
+                if self.on_message is not None:
+                    self.on_message(bytes(preview), self._message_size)
 
 
 def unmask(data: bytes, mask: bytes, offset: int = 0) -> bytes:

@@ -136,3 +136,30 @@ def handshake_problem(headers: Iterable[tuple[str, str]], key: str) -> str | Non
 
 def _tokens(value: str) -> list[str]:
     return [token.strip().lower() for token in value.split(",")]
+
+
+# A backend that accepts a socket and closes it this soon, blaming the Host or Origin,
+# refused the handshake in all but name (webpack-dev-server sends "Invalid Host/Origin
+# header" as a message after its 101, then closes): the HMR client retries for ever.
+REFUSED_WITHIN = 2.0  # seconds from the 101
+_REFUSING = ("invalid", "not allowed", "disallowed", "forbidden", "unauthori", "denied",
+             "reject", "refuse")
+
+
+def refused_after_accepting(said: str, route: Route, where: str = "") -> str | None:
+    """The advice for a socket its backend closed at once with ``said`` (its first
+    message and its Close reason), or None when ``said`` blames neither the Host nor
+    the Origin devproxy passed on. ``where`` names the route's line, if known."""
+    words = said.lower()
+    if not ("host" in words or "origin" in words) or not any(w in words for w in _REFUSING):
+        return None
+    fixes = []
+    if not route.change_origin:
+        fixes.append("change_origin: true (the backend then gets its own Host)")
+    if route.ws_origin == "keep":
+        fixes.append("ws_origin: rewrite (its own Origin)")
+    on_route = f"set {' and '.join(fixes)} on route {route.path}{where}, or " if fixes else ""
+    return (f"the backend accepted the WebSocket, then closed it saying {said.strip()!r}: "
+            f"it refused the Host or Origin devproxy passed on. To fix, {on_route}allow "
+            f"the name the page uses in the dev server's own settings (webpack-dev-server: "
+            f"devServer.allowedHosts)")

@@ -796,3 +796,49 @@ async def test_a_socket_that_ends_is_logged_and_recorded_as_ended_not_abandoned(
     assert (record["status"], record["error"]) == (101, "")
     assert (record["bytes_in"], record["bytes_out"]) == (2, 2)
     assert record["duration_ms"] is not None
+
+
+# --- a socket refused after its 101 ----------------------------------------------------
+
+@pytest.mark.parametrize("compress", [True, False], ids=["deflate", "plain"])
+async def test_a_backend_refusing_the_origin_after_its_101_gets_advice_once(
+        backend_factory, proxy_factory, client, caplog, compress):
+    # webpack-dev-server accepts the handshake, sends this, and closes: its client retries
+    # for ever, and each retry alone said only "closed by backend".
+    async def refuse(ws: web.WebSocketResponse, request: web.Request) -> None:
+        await ws.send_str('{"type":"error","data":"Invalid Host/Origin header"}')
+        await ws.close()
+
+    backend, _ = await echo_backend(backend_factory, on_open=refuse, compress=compress)
+    proxy = await proxy_factory(route("/", backend.url))
+    with caplog.at_level(logging.INFO, logger="devproxy"):
+        for _ in range(2):  # a retry is not explained again
+            async with client.ws_connect(ws_url(proxy), compress=15 if compress else 0) as ws:
+                message = await ws.receive()
+                assert message.type is WSMsgType.TEXT and "Invalid Host" in message.data
+                assert (await ws.receive()).type is WSMsgType.CLOSE
+        assert await eventually(lambda: sum("closed by backend" in r.getMessage()
+                                            for r in caplog.records) == 2)
+    advice = [r.getMessage() for r in caplog.records if "refused the Host or Origin" in
+              r.getMessage()]
+    assert len(advice) == 1, advice
+    assert "Invalid Host/Origin header" in advice[0]
+    assert "change_origin: true" in advice[0] and "ws_origin: rewrite" in advice[0]
+    assert "route /" in advice[0]
+
+
+async def test_a_socket_closed_at_once_for_another_reason_gets_no_advice(
+        backend_factory, proxy_factory, client, caplog):
+    async def goodbye(ws: web.WebSocketResponse, request: web.Request) -> None:
+        await ws.send_str("hello from the origin server")
+        await ws.close(code=4000, message=b"done")
+
+    backend, _ = await echo_backend(backend_factory, on_open=goodbye)
+    proxy = await proxy_factory(route("/", backend.url, change_origin=True))
+    with caplog.at_level(logging.INFO, logger="devproxy"):
+        async with client.ws_connect(ws_url(proxy)) as ws:
+            assert (await ws.receive()).type is WSMsgType.TEXT
+            assert (await ws.receive()).type is WSMsgType.CLOSE
+        assert await eventually(lambda: any("closed by backend" in r.getMessage()
+                                            for r in caplog.records))
+    assert not [r for r in caplog.records if "refused the Host or Origin" in r.getMessage()]

@@ -12,6 +12,7 @@ from devproxy.wsrules import (
     is_websocket_upgrade,
     offered_protocols,
     origin_allowed,
+    refused_after_accepting,
     upstream_ws_headers,
 )
 
@@ -159,3 +160,33 @@ def _browser_handshake() -> CIMultiDict[str]:
         "Sec-WebSocket-Extensions": "permessage-deflate; client_max_window_bits",
         "Sec-WebSocket-Protocol": "vite-hmr", "Origin": "http://localhost:8080",
         "Cookie": "a=1", "Authorization": "Bearer t"})
+
+
+@pytest.mark.parametrize(("settings", "suggested", "not_suggested"), [
+    ({}, ["change_origin: true", "ws_origin: rewrite"], []),
+    ({"change_origin": True}, ["ws_origin: rewrite"], ["change_origin"]),
+    ({"change_origin": True, "ws_origin": "drop"}, ["allowedHosts"],
+     ["change_origin", "ws_origin"]),
+])
+def test_advice_for_a_socket_refused_after_accepting_offers_what_is_not_set(
+        settings, suggested, not_suggested) -> None:
+    api = route("/", "http://127.0.0.1:8081", **settings)
+    advice = refused_after_accepting('{"type":"error","data":"Invalid Host/Origin header"}',
+                                     api, " (devproxy.yaml line 3)")
+    assert advice is not None and "Invalid Host/Origin header" in advice
+    assert all(s in advice for s in suggested)
+    assert not any(s in advice for s in not_suggested)
+    if not_suggested == []:
+        assert "on route / (devproxy.yaml line 3)" in advice
+
+
+@pytest.mark.parametrize("said", ["Forbidden origin", "origin not allowed",
+                                  "Invalid Host header"])
+def test_words_that_refuse_the_host_or_origin_are_recognised(said: str) -> None:
+    assert refused_after_accepting(said, route("/", "http://127.0.0.1:8081")) is not None
+
+
+@pytest.mark.parametrize("said", ["bye", "hello from the origin server", "invalid token",
+                                  "server restarting"])
+def test_other_closes_get_no_advice(said: str) -> None:
+    assert refused_after_accepting(said, route("/", "http://127.0.0.1:8081")) is None
