@@ -53,6 +53,7 @@ Fields = (Headers | RawHeaders | list[tuple[str, str]] | bytes | CIMultiDict[str
 Kept = Headers | RawHeaders | list[tuple[str, str]] | bytes | str
 _MESSAGES_KEPT = 20  # last WebSocket messages and SSE events per record
 _PREVIEW = 500  # characters of one message or event
+_HEX_PREVIEW = 64  # bytes of a binary WebSocket message shown, as hex
 _SSE_INFLATED = 1 << 20  # most bytes one piece of a compressed event stream inflates to
 BODY_BUDGET = 4 * 1024 * 1024  # bytes of bodies kept across all records (64 whole 64 KiB ones)
 # What a response's body is to the page, by its Content-Type (``Record._shown``).
@@ -246,9 +247,11 @@ class Record:
         if cut:
             self.response_body_cut = True
 
-    def message(self, up: bool, start: bytes, size: int) -> None:
+    def message(self, up: bool, start: bytes, size: int, binary: bool = False) -> None:
         """A WebSocket message of ``size`` bytes (its frames' payloads, as on the wire)
-        went by; ``start`` is its beginning. Its bytes count as the body's each way."""
+        went by; ``start`` is its beginning, ``binary`` its type (else text). Its bytes
+        count as the body's each way. A binary one is shown as hex: as text it would be
+        mojibake."""
         if up:
             self.ws_up += 1
             self.bytes_in += size
@@ -257,8 +260,9 @@ class Record:
             self.bytes_out += size
         if self.messages is None:
             self.messages = []
-        self.messages.append({"up": up, "at": time.time(), "size": size,
-                              "text": start.decode("utf-8", "replace")[:_PREVIEW]})
+        self.messages.append({"up": up, "at": time.time(), "size": size, "binary": binary,
+                              "text": start[:_HEX_PREVIEW].hex(" ") if binary
+                              else start.decode("utf-8", "replace")[:_PREVIEW]})
         del self.messages[:-_MESSAGES_KEPT]
 
     def _sse(self, chunk: bytes) -> None:

@@ -481,10 +481,10 @@ def _relayed_head(request: web.Request, route: Route, head: h1.Head, status: int
                             upstream.get("Content-Type"))
 
 
-def _inspected(record: Record | None, up: bool) -> Callable[[bytes, int], None] | None:
+def _inspected(record: Record | None, up: bool) -> Callable[[bytes, int, bool], None] | None:
     if record is None:
         return None
-    return lambda preview, size: record.message(up, preview, size)
+    return lambda preview, size, binary: record.message(up, preview, size, binary)
 
 
 def _close_view(stats: SocketStats) -> dict[str, Any]:

@@ -22,7 +22,7 @@ _FLUSH_TAIL = b"\x00\x00\xff\xff"
 _INFLATE_STEP = 64 * 1024  # output per zlib call, so a deflate bomb never balloons
 
 # Told about each whole data message: (its start, at most ``preview`` bytes; its size).
-OnMessage = Callable[[bytes, int], None]
+OnMessage = Callable[[bytes, int, bool], None]  # start, size, binary
 
 
 class FrameWatch:
@@ -33,15 +33,16 @@ class FrameWatch:
     would without devproxy.
     """
 
-    __slots__ = ("_buffer", "_compressed", "_control", "_fin", "_inflate", "_left",
-                 "_mask", "_message_size", "_offset", "_opcode", "_preview", "bytes",
+    __slots__ = ("_binary", "_buffer", "_compressed", "_control", "_fin", "_inflate",
+                 "_left", "_mask", "_message_size", "_offset", "_opcode", "_preview", "bytes",
                  "close", "first", "messages", "on_message", "preview")
 
     def __init__(self, on_message: OnMessage | None = None, *, preview: int = 500,
                  deflate: bool = False) -> None:
         """
         Args:
-            on_message: called with each whole data message's start; None keeps counts only.
+            on_message: called with each whole data message's start, its size and whether
+                it is binary (opcode 2) rather than text; None keeps counts only.
             preview: bytes of each message kept for ``on_message``.
             deflate: permessage-deflate was negotiated, so messages with RSV1 set are
                 inflated for their preview (one decompressor per direction: with
@@ -64,6 +65,7 @@ class FrameWatch:
         self._control = bytearray()  # a Close frame's payload
         self._message_size = 0
         self._compressed = False
+        self._binary = False  # the message under way is binary
         self._preview: bytearray | None = None
         # Fed only while a preview is taken: every message for ``on_message``, else the
         # first one alone.
@@ -124,6 +126,7 @@ class FrameWatch:
             if opcode != CONTINUATION:
                 self._message_size = 0
                 self._compressed = bool(first & 0x40)  # RSV1: permessage-deflate (RFC 7692)
+                self._binary = opcode == BINARY
                 self._preview = bytearray() \
                     if self.on_message is not None or self.first is None else None
             self._message_size += size
@@ -184,7 +187,7 @@ class FrameWatch:
                 if self.first is None:
                     self.first = bytes(preview)
                 if self.on_message is not None:
-                    self.on_message(bytes(preview), self._message_size)
+                    self.on_message(bytes(preview), self._message_size, self._binary)
 
 
 def unmask(data: bytes, mask: bytes, offset: int = 0) -> bytes:

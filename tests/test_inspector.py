@@ -27,11 +27,15 @@ FRONT = "http://localhost:5173"
 
 
 async def echo_socket(request: web.Request) -> web.WebSocketResponse:
-    """A backend's WebSocket that answers each text message with "echo " and it."""
+    """A backend's WebSocket that answers each text message with "echo " and it, and
+    each binary one with its bytes reversed."""
     socket = web.WebSocketResponse()
     await socket.prepare(request)
     async for message in socket:
-        await socket.send_str("echo " + message.data)
+        if message.type is aiohttp.WSMsgType.BINARY:
+            await socket.send_bytes(message.data[::-1])
+        else:
+            await socket.send_str("echo " + message.data)
     return socket
 
 
@@ -379,6 +383,23 @@ async def test_open_streams_are_updated_live_not_only_when_they_end(
                        and updates(seen, "/ws")):
                 seen += await stream.content.readline()
     assert [r["bytes_out"] for r in updates(seen, "/events")][-1] == len(b"data: one\n\n")
+
+
+async def test_binary_websocket_messages_are_shown_as_hex_not_text(
+        backend_factory, proxy_factory, client) -> None:
+    backend = await backend_factory(echo_socket)
+    proxy = await proxy_factory(route("/", backend.url))
+    async with client.ws_connect(proxy.url + "/ws", headers={"Origin": proxy.url}) as ws:
+        await ws.send_bytes(b"\x00\xffbin")
+        assert (await ws.receive()).data == b"nib\xff\x00"
+        await ws.send_str("ok")
+        assert (await ws.receive()).data == "echo ok"
+    await asyncio.sleep(0.1)
+    [socket] = await api(client, proxy, "requests")
+    last = (await api(client, proxy, f"requests/{socket['id']}"))["websocket"]["last"]
+    assert [(m["up"], m["binary"], m["text"], m["size"]) for m in last] == [
+        (True, True, "00 ff 62 69 6e", 5), (False, True, "6e 69 62 ff 00", 5),
+        (True, False, "ok", 2), (False, False, "echo ok", 7)]
 
 
 async def test_websocket_and_sse_are_shown_with_their_traffic(backend_factory, proxy_factory,

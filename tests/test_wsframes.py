@@ -26,8 +26,9 @@ from .test_websocket import frame
 
 
 def watched(stream: bytes, cuts: list[int], **kwargs) -> tuple[FrameWatch, list]:
-    seen: list[tuple[bytes, int]] = []
-    watch = FrameWatch(lambda start, size: seen.append((start, size)), **kwargs)
+    seen: list[tuple[bytes, int, bool]] = []
+    watch = FrameWatch(lambda start, size, binary: seen.append((start, size, binary)),
+                       **kwargs)
     last = 0
     for cut in [*sorted({c for c in cuts if 0 < c < len(stream)}), len(stream)]:
         watch.feed(stream[last:cut])
@@ -51,8 +52,9 @@ def test_messages_counts_and_close_survive_any_split(cuts: list[int]) -> None:
     watch, seen = watched(_STREAM, cuts, preview=10)
     assert watch.messages == 4  # pings are not messages; three fragments are one
     assert watch.bytes == 5 + 200 + 4 + 350 + 3 + 70000
-    assert seen == [(b"hello", 5), (b"\x00\x01" * 5, 200), (b"fragmented", 357),
-                    (b"x" * 10, 70000)]
+    # The binary message is marked binary (its opcode), the fragmented text one text.
+    assert seen == [(b"hello", 5, False), (b"\x00\x01" * 5, 200, True),
+                    (b"fragmented", 357, False), (b"x" * 10, 70000, False)]
     assert watch.close == (4001, "unauthorized")
     assert watch.between_frames
 
@@ -92,7 +94,7 @@ def test_compressed_messages_are_previewed_inflated(takeover: bool) -> None:
     stream = b"".join(frame(TEXT, data, rsv1=True, mask=True)
                       for data in _deflated(texts, takeover=takeover))
     _, seen = watched(stream, [7, 50, len(stream) - 3], preview=30, deflate=True)
-    assert [start for start, _ in seen] == [t[:30] for t in texts]
+    assert [start for start, _, _ in seen] == [t[:30] for t in texts]
 
 
 def test_a_ping_between_compressed_fragments_is_not_inflated() -> None:
@@ -103,7 +105,7 @@ def test_a_ping_between_compressed_fragments_is_not_inflated() -> None:
               + frame(CONTINUATION, first[10:], mask=True)
               + frame(TEXT, second, rsv1=True, mask=True))
     _, seen = watched(stream, [], preview=20, deflate=True)
-    assert [start for start, _ in seen] == [b"fragmented and compr", b"the next one"]
+    assert [start for start, _, _ in seen] == [b"fragmented and compr", b"the next one"]
 
 
 def test_compressed_messages_without_deflate_are_named_not_shown() -> None:
@@ -116,7 +118,7 @@ def test_a_deflate_bomb_is_previewed_without_inflating_it_whole() -> None:
     bomb = _deflated([b"\x00" * (64 * 1024 * 1024)])[0]  # 64 MiB in about 64 KiB
     _, seen = watched(frame(BINARY, bomb, rsv1=True, mask=False), [1000, 20000], preview=8,
                       deflate=True)
-    assert seen == [(b"\x00" * 8, len(bomb))]
+    assert seen == [(b"\x00" * 8, len(bomb), True)]
 
 
 def test_unmask_is_its_own_inverse_at_any_offset() -> None:

@@ -286,8 +286,9 @@ async function showDetail(id) {
         (closed.code === 1006 ? "no Close frame (1006)" : `code ${closed.code}`) +
         (closed.reason ? ` “${closed.reason}”` : "") + " after " + (closed.after_ms < 1000
           ? `${closed.after_ms} ms` : `${(closed.after_ms / 1000).toFixed(1)} s`)) : null,
-      el("pre", {}, r.websocket.last.map((m) => `${m.up ? "↑" : "↓"} ${m.text}`).join("\n")
-        || "no messages yet"));
+      el("pre", { id: "ws-messages" }, r.websocket.last.map((m) => `${m.up ? "↑" : "↓"} `
+        + (m.binary ? `binary, ${size(m.size)}: ${m.text}${m.size > 64 ? " …" : ""}` : m.text))
+        .join("\n") || "no messages yet"));
   }
   if (r.sse_events) {
     parts.push(el("h3", {}, `Server-sent events · last ${r.sse_events.length}`),
