@@ -943,7 +943,8 @@ def har(records: Iterable[Record]) -> dict[str, Any]:
             "time": round(total, 3),
             "request": {
                 "method": record.method, "url": record.origin + record.target,
-                "httpVersion": "HTTP/1.1", "cookies": [], "headersSize": -1,
+                "httpVersion": "HTTP/1.1", "headersSize": -1,
+                "cookies": _har_cookies(record.browser_request),
                 "headers": [{"name": k, "value": v} for k, v in record.browser_request],
                 "queryString": [{"name": n, "value": v} for n, _, v in
                                 (p.partition("=") for p in query.split("&") if p)],
@@ -951,7 +952,9 @@ def har(records: Iterable[Record]) -> dict[str, Any]:
             },
             "response": {
                 "status": record.status, "statusText": "", "httpVersion": "HTTP/1.1",
-                "cookies": [], "headersSize": -1, "bodySize": record.bytes_out,
+                "cookies": [_har_set_cookie(v) for k, v in record.browser_response
+                            if k.lower() == "set-cookie"],
+                "headersSize": -1, "bodySize": record.bytes_out,
                 "redirectURL": _header(record.browser_response, "location") or "",
                 "headers": [{"name": k, "value": v} for k, v in record.browser_response],
                 "content": {"size": record.bytes_out,
@@ -959,7 +962,7 @@ def har(records: Iterable[Record]) -> dict[str, Any]:
                             _header(record.browser_response, "content-type") or "",
                             **({"text": response_body["text"]} if response_body and
                                "text" in response_body else {}),
-                            **_har_cut(response_body)},
+                            **_har_cut(response_body), **_har_decoded(response_body, record)},
             },
             "cache": {},
             # HAR's phases add up to "time"; connecting is its own.
@@ -976,6 +979,50 @@ def har(records: Iterable[Record]) -> dict[str, Any]:
     return {"log": {"version": "1.2", "creator": {"name": "devproxy", "version": __version__},
                     "pages": [], "entries": entries}}
 
+
+
+def _har_decoded(view: dict[str, Any] | None, record: Record) -> dict[str, int]:
+    """A whole coded body's ``size`` decoded and its ``compression`` (the bytes the
+    coding saved), as HAR 1.2 counts them; nothing when it was not decoded whole."""
+    if not view or not view.get("encoding") or view.get("undecoded") or view["truncated"] \
+            or "text" not in view:
+        return {}
+    return {"size": view["size"], "compression": view["size"] - record.bytes_out}
+
+
+def _har_cookies(headers: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
+    """The request's cookies, from its Cookie fields (RFC 6265 §4.2.1: "; "-separated)."""
+    return [{"name": name.strip(), "value": value.strip()}
+            for key, line in headers if key.lower() == "cookie"
+            for name, _, value in (pair.partition("=") for pair in line.split(";"))
+            if name.strip()]
+
+
+def _har_set_cookie(line: str) -> dict[str, Any]:
+    """One Set-Cookie as a HAR cookie (``sameSite`` as Chromium's own HAR export adds)."""
+    pair, *attributes = [part.strip() for part in line.split(";")]
+    name, _, value = pair.partition("=")
+    cookie: dict[str, Any] = {"name": name.strip(), "value": value.strip()}
+    for attribute in attributes:
+        key, _, given = attribute.partition("=")
+        key, given = key.strip().lower(), given.strip()
+        if key in ("path", "domain"):
+            cookie[key] = given
+        elif key == "expires":
+            try:
+                expires = email.utils.parsedate_to_datetime(given)
+            except (TypeError, ValueError, IndexError):
+                continue  # unreadable: the browser ignores it too (RFC 6265 §5.2.1)
+            if expires.tzinfo is None:
+                expires = expires.replace(tzinfo=datetime.UTC)
+            cookie["expires"] = expires.isoformat().replace("+00:00", "Z")
+        elif key == "httponly":
+            cookie["httpOnly"] = True
+        elif key == "secure":
+            cookie["secure"] = True
+        elif key == "samesite":
+            cookie["sameSite"] = given
+    return cookie
 
 
 def _har_cut(view: dict[str, Any] | None) -> dict[str, str]:

@@ -456,6 +456,36 @@ async def test_har_export_is_har_1_2(backend_factory, proxy_factory, client) -> 
     assert entry["startedDateTime"].endswith("Z")
 
 
+async def test_har_lists_cookies_both_ways_and_a_gzip_bodys_real_size(
+        backend_factory, proxy_factory, client) -> None:
+    text = "".join(f"line {i}\n" for i in range(500))
+
+    async def handler(request: web.Request) -> web.Response:
+        response = web.Response(body=gzip.compress(text.encode()), headers={
+            "Content-Type": "text/plain", "Content-Encoding": "gzip"})
+        response.headers.add("Set-Cookie", "sid=abc123; Path=/; HttpOnly; SameSite=Lax; "
+                             "Expires=Wed, 21 Oct 2037 07:28:00 GMT")
+        response.headers.add("Set-Cookie", "theme=dark; Secure")
+        return response
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/", backend.url))
+    async with client.get(proxy.url + "/page", headers={
+            "Cookie": "a=1; b=two=2", "Accept-Encoding": "gzip"}, auto_decompress=False) as resp:
+        wire = len(await resp.read())
+    [entry] = (await api(client, proxy, "har"))["log"]["entries"]
+    assert entry["request"]["cookies"] == [{"name": "a", "value": "1"},
+                                           {"name": "b", "value": "two=2"}]
+    assert entry["response"]["cookies"] == [
+        {"name": "sid", "value": "abc123", "path": "/", "httpOnly": True, "sameSite": "Lax",
+         "expires": "2037-10-21T07:28:00Z"},
+        {"name": "theme", "value": "dark", "secure": True}]
+    content = entry["response"]["content"]
+    # HAR 1.2: size is the body decoded; compression what the coding saved.
+    assert (content["size"], content["compression"]) == (len(text), len(text) - wire)
+    assert content["text"] == text and entry["response"]["bodySize"] == wire
+
+
 async def test_har_timings_add_up_and_a_request_with_no_answer_was_waiting(
         backend_factory, proxy_factory, client) -> None:
     # HAR 1.2: the phases add up to "time". A backend that never answers (504) spent it
