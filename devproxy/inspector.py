@@ -47,6 +47,12 @@ async def serve(request: web.Request) -> web.StreamResponse:
     if rest == "":
         raise web.HTTPPermanentRedirect(RESERVED_PREFIX + "/")
     rest = rest[1:]
+    allowed = _methods_for(rest)
+    if allowed and request.method not in allowed:
+        # RFC 9110 §15.5.6: the resource is there, the method is not one it takes.
+        raise web.HTTPMethodNotAllowed(request.method, allowed, text=json.dumps(
+            {"error": f"{request.method} {request.path}: use {' or '.join(allowed)}"}),
+            content_type="application/json")
     if request.method in ("GET", "HEAD"):
         if rest in _FILES:
             name, kind = _FILES[rest]
@@ -78,10 +84,21 @@ async def serve(request: web.Request) -> web.StreamResponse:
         if rest.startswith("api/requests/") and rest.endswith("/replay"):
             record = _record(captures, rest.removeprefix("api/requests/")[:-len("/replay")])
             return await _replay(request, record)
-    else:
-        raise web.HTTPMethodNotAllowed(request.method, ["GET", "HEAD", "POST"])
     raise web.HTTPNotFound(text=json.dumps({"error": f"nothing at {request.path}"}),
                            content_type="application/json")
+
+
+_READ = ("api/requests", "api/events", "api/har", "api/status")
+
+
+def _methods_for(rest: str) -> tuple[str, ...]:
+    """The methods the resource at ``rest`` (the path under the prefix) answers; ()
+    when there is none."""
+    if rest == "api/clear" or (rest.startswith("api/requests/") and rest.endswith("/replay")):
+        return ("POST",)
+    if rest in _FILES or rest in _READ or rest.startswith("api/requests/"):
+        return ("GET", "HEAD")
+    return ()
 
 
 def _json(value: Any, headers: dict[str, str] | None = None) -> web.Response:

@@ -1158,3 +1158,23 @@ async def test_devproxys_own_answer_is_shown_with_its_type(proxy_factory, client
     [row] = await api(client, proxy, "requests")
     body = (await api(client, proxy, f"requests/{row['id']}"))["response_body"]
     assert body["type"] == "application/problem+json" and "Backend" in body["text"]
+
+
+async def test_a_method_the_resource_does_not_take_is_405_with_allow(
+        proxy_factory, client) -> None:
+    # RFC 9110 §15.5.6: the resource exists; 404 said it did not.
+    proxy = await proxy_factory(route("/", "http://127.0.0.1:9"))
+    base = f"{proxy.url}/__devproxy/"
+    own = {"Origin": proxy.url}
+    for method, path, allow in (("POST", "api/requests", "GET, HEAD"),
+                                ("DELETE", "api/har", "GET, HEAD"),
+                                ("GET", "api/clear", "POST"),
+                                ("GET", "api/requests/1/replay", "POST"),
+                                ("PUT", "", "GET, HEAD")):
+        async with client.request(method, base + path, headers=own) as resp:
+            assert resp.status == 405, (method, path)
+            assert [m.strip() for m in resp.headers["Allow"].split(",")] == allow.split(", ")
+            assert allow.split(", ")[0] in (await resp.json())["error"]
+    for method in ("GET", "POST", "PUT"):  # nothing there at all: 404, whatever the method
+        async with client.request(method, base + "api/nothing", headers=own) as resp:
+            assert resp.status == 404, method
