@@ -108,14 +108,14 @@ async def forward_http(
     )
     if logger.isEnabledFor(logging.DEBUG):
         logger.debug("upstream request %s %s%s\n%s", request.method, target.origin, path,
-                     _dump(headers.items()))
+                     dump_headers(headers.items()))
     exchange = _Exchange(request, route, target, pool, record)
     head = await exchange.send(path, headers)
     outages.succeeded(target, route.path)
     try:
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("upstream response %s %s%s\n%s", head.status, target.origin, path,
-                         _dump(head.headers))
+                         dump_headers(head.headers))
         return await _relay(request, exchange.conn, head, route, record)
     finally:
         exchange.finish()
@@ -366,5 +366,6 @@ def _head_as_sent(response: web.StreamResponse) -> bytes | CIMultiDict[str]:
     return getattr(response._payload_writer, "_headers_buf", None) or response.headers
 
 
-def _dump(headers: Iterable[tuple[str, str]]) -> str:
+def dump_headers(headers: Iterable[tuple[str, str]]) -> str:
+    """Header fields as ``-v`` logs them: one indented line each."""
     return "\n".join(f"    {k}: {v}" for k, v in headers)

@@ -27,7 +27,7 @@ from . import h1
 from .capture import Record
 from .config import Route
 from .errorpages import problem_response
-from .forward import ProxiedResponse, relayed_response
+from .forward import ProxiedResponse, dump_headers, relayed_response
 from .paths import upstream_path
 from .pool import Broken, Connection, Pool, broken_error
 from .state import CAPTURES, LIVE, RECORD, STREAMING, WARNED_SOCKETS
@@ -335,6 +335,9 @@ async def proxy_websocket(
     headers = upstream_ws_headers(request.headers, route, client_ip=request.remote,
                                   proxy_host=request.host, scheme=request.scheme)
     head_bytes = h1.request_head("GET", path, headers.items())
+    if logger.isEnabledFor(logging.DEBUG):  # -v: what the HTTP requests log too
+        logger.debug("upstream WebSocket handshake GET %s%s\n%s", target.origin, path,
+                     dump_headers(headers.items()))
     record = request.get(RECORD)
     if record is not None:
         scheme = "wss" if target.scheme == "https" else "ws"
@@ -344,6 +347,9 @@ async def proxy_websocket(
     try:
         head = await _handshake(conn, head_bytes, route)
         outages.succeeded(target, route.path)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("upstream WebSocket answer %s %s%s\n%s", head.status, target.origin,
+                         path, dump_headers(head.headers))
         if record is not None:
             record.connect_ms = conn.connect_ms
             record.answered(head.block)

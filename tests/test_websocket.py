@@ -842,3 +842,22 @@ async def test_a_socket_closed_at_once_for_another_reason_gets_no_advice(
         assert await eventually(lambda: any("closed by backend" in r.getMessage()
                                             for r in caplog.records))
     assert not [r for r in caplog.records if "refused the Host or Origin" in r.getMessage()]
+
+
+async def test_verbose_logs_the_handshake_both_ways(backend_factory, proxy_factory, client,
+                                                    caplog):
+    # -v shows an HTTP request's headers upstream and back; a socket's handshake too, the
+    # place a subprotocol or an Origin goes wrong.
+    backend, _ = await echo_backend(backend_factory, protocols=("vite-hmr",))
+    proxy = await proxy_factory(route("/", backend.url, ws_origin="rewrite"))
+    with caplog.at_level(logging.DEBUG, logger="devproxy"):
+        async with client.ws_connect(ws_url(proxy), protocols=("vite-hmr",),
+                                     headers={"Origin": proxy.url}) as ws:
+            assert ws.protocol == "vite-hmr"
+    sent = next(r.getMessage() for r in caplog.records
+                if r.getMessage().startswith("upstream WebSocket handshake GET"))
+    assert f"{backend.url}/ws" in sent and "Sec-WebSocket-Protocol: vite-hmr" in sent
+    assert f"Origin: {backend.url}" in sent  # as rewritten, not as the browser sent it
+    answer = next(r.getMessage() for r in caplog.records
+                  if r.getMessage().startswith("upstream WebSocket answer 101"))
+    assert "Sec-WebSocket-Accept:" in answer
