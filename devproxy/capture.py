@@ -261,7 +261,8 @@ class Record:
         if self.messages is None:
             self.messages = []
         self.messages.append({"up": up, "at": time.time(), "size": size, "binary": binary,
-                              "text": start[:_HEX_PREVIEW].hex(" ") if binary
+                              "text": start[:_HEX_PREVIEW].hex(" ")
+                              + (" …" if len(start) > _HEX_PREVIEW else "") if binary
                               else start.decode("utf-8", "replace")[:_PREVIEW]})
         del self.messages[:-_MESSAGES_KEPT]
 

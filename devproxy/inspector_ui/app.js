@@ -287,7 +287,8 @@ async function showDetail(id) {
         (closed.reason ? ` “${closed.reason}”` : "") + " after " + (closed.after_ms < 1000
           ? `${closed.after_ms} ms` : `${(closed.after_ms / 1000).toFixed(1)} s`)) : null,
       el("pre", { id: "ws-messages" }, r.websocket.last.map((m) => `${m.up ? "↑" : "↓"} `
-        + (m.binary ? `binary, ${size(m.size)}: ${m.text}${m.size > 64 ? " …" : ""}` : m.text))
+        // The size as on the wire: compressed, under permessage-deflate.
+        + (m.binary ? `binary (${size(m.size)} on the wire): ${m.text}` : m.text))
         .join("\n") || "no messages yet"));
   }
   if (r.sse_events) {
