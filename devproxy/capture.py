@@ -31,6 +31,7 @@ from .corsadvice import (
     only_devproxy,
     refused_by_devproxy,
 )
+from .wsframes import COMPRESSED
 
 _new = object.__new__
 
@@ -54,6 +55,7 @@ Kept = Headers | RawHeaders | list[tuple[str, str]] | bytes | str
 _MESSAGES_KEPT = 20  # last WebSocket messages and SSE events per record
 _PREVIEW = 500  # characters of one message or event
 _HEX_PREVIEW = 64  # bytes of a binary WebSocket message shown, as hex
+_NOT_CORS = ("navigate", "nested-navigate", "no-cors")  # Sec-Fetch-Modes without CORS
 _SSE_INFLATED = 1 << 20  # most bytes one piece of a compressed event stream inflates to
 BODY_BUDGET = 4 * 1024 * 1024  # bytes of bodies kept across all records (64 whole 64 KiB ones)
 # What a response's body is to the page, by its Content-Type (``Record._shown``).
@@ -262,7 +264,8 @@ class Record:
             self.messages = []
         self.messages.append({"up": up, "at": time.time(), "size": size, "binary": binary,
                               "text": start[:_HEX_PREVIEW].hex(" ")
-                              + (" …" if len(start) > _HEX_PREVIEW else "") if binary
+                              + (" …" if len(start) > _HEX_PREVIEW else "")
+                              if binary and start != COMPRESSED
                               else start.decode("utf-8", "replace")[:_PREVIEW]})
         del self.messages[:-_MESSAGES_KEPT]
 
@@ -323,6 +326,11 @@ class Record:
     # -- views -------------------------------------------------------------------------
 
     def summary(self) -> dict[str, Any]:
+        # The page's CORS badge: a WebSocket has none, whatever its Origin. The fields
+        # are decoded once here: this runs for every row an open page is sent.
+        fields = self.browser_request
+        cross = self.kind != "websocket" and self._cross_origin(fields) is not None
+        checks = self._cors_checks(fields) if cross else None
         return {
             "id": self.id, "started": self.started, "method": self.method,
             "target": self.target, "route": self.route, "upstream_url": self.upstream_url,
@@ -330,10 +338,9 @@ class Record:
             "connect_ms": _round(self.connect_ms), "ttfb_ms": _round(self.ttfb_ms),
             "duration_ms": _round(self.duration_ms), "bytes_in": self.bytes_in,
             "bytes_out": self.bytes_out,
-            # The page's CORS badge: a WebSocket has none, whatever its Origin.
-            "cross_origin": self.kind != "websocket" and self._cross_origin() is not None,
+            "cross_origin": cross,
             # A 200 the page never saw is not a success: the list marks it.
-            "cors_blocked": self.cors_blocked,
+            "cors_blocked": checks is not None and not checks.verdict.ok,
         }
 
     def detail(self, cors_block: CorsPolicy | None = None,
@@ -401,23 +408,28 @@ class Record:
                 view["kept"] = len(self.response_body)  # the coded bytes, as is the total
         return view
 
-    def _cross_origin(self) -> str | None:
-        origin = _header(self.browser_request, "origin")
-        return origin if origin is not None and origin != self.origin else None
-
-    def _cors_checks(self) -> _CorsChecks | None:
-        """The browser's CORS check of this response, for a request that had one."""
-        origin = self._cross_origin()
-        # No CORS for WebSockets: the server checks Origin itself (RFC 6455 §10.2).
-        if origin is None or not self.status or self.kind == "websocket":
+    def _cross_origin(self, fields: Headers | None = None) -> str | None:
+        """The request's Origin if it is not the origin it asked (``fields``: its
+        header fields, if already decoded)."""
+        fields = self.browser_request if fields is None else fields
+        origin = _header(fields, "origin")
+        if origin is None or origin == f"{self.scheme}://{_header(fields, 'host') or ''}":
             return None
-        return _CorsChecks(self, origin)
+        return origin
 
-    @property
-    def cors_blocked(self) -> bool:
-        """Whether the browser kept this response from the page (the list's mark)."""
-        checks = self._cors_checks()
-        return checks is not None and not checks.verdict.ok
+    def _cors_checks(self, fields: Headers | None = None) -> _CorsChecks | None:
+        """The browser's CORS check of this response, for a request that had one."""
+        # No CORS for WebSockets: the server checks Origin itself (RFC 6455 §10.2).
+        if not self.status or self.kind == "websocket":
+            return None
+        fields = self.browser_request if fields is None else fields
+        origin = self._cross_origin(fields)
+        # Only a request in CORS mode is checked (Fetch §4.1 "main fetch", step 12): not
+        # a navigation (a cross-site form POST, an OpenID form_post callback), whose page
+        # the browser shows, nor a no-cors fetch, whose opaque answer raises no error.
+        if origin is None or (_header(fields, "sec-fetch-mode") or "").lower() in _NOT_CORS:
+            return None
+        return _CorsChecks(self, origin, fields)
 
     def cors_verdict(self, cors_block: CorsPolicy | None = None,
                      where: str = "devproxy.yaml") -> dict[str, Any] | None:
@@ -466,9 +478,8 @@ class _CorsChecks:
     """What a browser checks of one cross-origin response (Fetch §4.8, §4.9), and the
     verdict for the credentials mode its request showed."""
 
-    def __init__(self, record: Record, origin: str) -> None:
+    def __init__(self, record: Record, origin: str, browser_request: Headers) -> None:
         self.origin, self._record = origin, record
-        browser_request = record.browser_request
         # A request that carries a cookie was sent with credentials; one that carries
         # none may have been too (fetch's credentials: "include" with no cookie yet, as
         # at a first login, and every preflight), which nothing in it says. Not so an

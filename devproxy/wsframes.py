@@ -22,6 +22,8 @@ _FLUSH_TAIL = b"\x00\x00\xff\xff"
 _INFLATE_STEP = 64 * 1024  # output per zlib call, so a deflate bomb never balloons
 
 # Told about each whole data message: (its start, at most ``preview`` bytes; its size).
+# The preview of a compressed message that could not be inflated.
+COMPRESSED = b"(compressed)"
 OnMessage = Callable[[bytes, int, bool], None]  # start, size, binary
 
 
@@ -182,10 +184,12 @@ class FrameWatch:
                         self._inflated(_FLUSH_TAIL)
                         preview = self._preview or bytearray()
                     else:
-                        preview = bytearray(b"(compressed)")
+                        preview = bytearray(COMPRESSED)
                 self._preview = None
                 if self.first is None:
                     self.first = bytes(preview)
+                    if self.on_message is None:
+                        self._inflate = None  # its 32 KiB window is needed no more
                 if self.on_message is not None:
                     self.on_message(bytes(preview), self._message_size, self._binary)
 

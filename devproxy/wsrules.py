@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
 
@@ -142,8 +143,10 @@ def _tokens(value: str) -> list[str]:
 # refused the handshake in all but name (webpack-dev-server sends "Invalid Host/Origin
 # header" as a message after its 101, then closes): the HMR client retries for ever.
 REFUSED_WITHIN = 2.0  # seconds from the 101
-_REFUSING = ("invalid", "not allowed", "disallowed", "forbidden", "unauthori", "denied",
-             "reject", "refuse")
+# Whole words: "localhost" or "original" in a message blames nothing.
+_BLAMED = re.compile(r"\b(?:host|origin)\b")
+_REFUSING = re.compile(r"\b(?:invalid|not allowed|disallowed|forbidden|unauthori[sz]ed|"
+                       r"denied|reject\w*|refus\w*)\b")
 
 
 def refused_after_accepting(said: str, route: Route, where: str = "") -> str | None:
@@ -151,7 +154,7 @@ def refused_after_accepting(said: str, route: Route, where: str = "") -> str | N
     message and its Close reason), or None when ``said`` blames neither the Host nor
     the Origin devproxy passed on. ``where`` names the route's line, if known."""
     words = said.lower()
-    if not ("host" in words or "origin" in words) or not any(w in words for w in _REFUSING):
+    if not _BLAMED.search(words) or not _REFUSING.search(words):
         return None
     fixes = []
     if not route.change_origin:

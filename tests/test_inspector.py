@@ -116,6 +116,15 @@ async def test_a_200_the_browser_blocks_is_marked_blocked_in_the_list(
     assert (same_origin["cross_origin"], same_origin["cors_blocked"]) == (False, False)
     detail = await api(client, proxy, f"requests/{cross['id']}")
     assert detail["cors_blocked"] is True and detail["cors"]["allowed"] is False
+    # A cross-site form POST (an OpenID form_post callback) is a navigation: the browser
+    # shows its page, CORS plays no part. So is a no-cors fetch (an opaque answer).
+    for mode in ("navigate", "no-cors"):
+        async with client.post(proxy.url + "/api/callback", headers={
+                "Origin": "https://idp.example", "Sec-Fetch-Mode": mode}) as resp:
+            assert resp.status == 200
+        row = (await api(client, proxy, "requests"))[0]
+        assert (row["cross_origin"], row["cors_blocked"]) == (True, False), mode
+        assert (await api(client, proxy, f"requests/{row['id']}"))["cors"] is None
 
 
 async def test_the_devproxy_fix_edits_the_cors_block_in_force(backend_factory, proxy_factory,

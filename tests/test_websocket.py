@@ -20,7 +20,7 @@ import pytest
 from aiohttp import WSMsgType, web
 
 from devproxy.app import ProxyServer
-from devproxy.config import Config, CorsPolicy, Listen
+from devproxy.config import Config, CorsPolicy, Inspector, Listen
 from devproxy.state import Live, Snapshot
 from devproxy.websocket import OPEN_SOCKETS
 
@@ -800,9 +800,10 @@ async def test_a_socket_that_ends_is_logged_and_recorded_as_ended_not_abandoned(
 
 # --- a socket refused after its 101 ----------------------------------------------------
 
-@pytest.mark.parametrize("compress", [True, False], ids=["deflate", "plain"])
+@pytest.mark.parametrize(("compress", "inspector"), [(True, False), (False, True)],
+                         ids=["deflate-inspector-off", "plain-inspector-on"])
 async def test_a_backend_refusing_the_origin_after_its_101_gets_advice_once(
-        backend_factory, proxy_factory, client, caplog, compress):
+        backend_factory, proxy_factory, client, caplog, compress, inspector):
     # webpack-dev-server accepts the handshake, sends this, and closes: its client retries
     # for ever, and each retry alone said only "closed by backend".
     async def refuse(ws: web.WebSocketResponse, request: web.Request) -> None:
@@ -810,7 +811,8 @@ async def test_a_backend_refusing_the_origin_after_its_101_gets_advice_once(
         await ws.close()
 
     backend, _ = await echo_backend(backend_factory, on_open=refuse, compress=compress)
-    proxy = await proxy_factory(route("/", backend.url))
+    # The first message is read whether or not the inspector watches every one.
+    proxy = await proxy_factory(route("/", backend.url), inspector=Inspector(enabled=inspector))
     with caplog.at_level(logging.INFO, logger="devproxy"):
         for _ in range(2):  # a retry is not explained again
             async with client.ws_connect(ws_url(proxy), compress=15 if compress else 0) as ws:

@@ -108,6 +108,16 @@ def test_a_ping_between_compressed_fragments_is_not_inflated() -> None:
     assert [start for start, _, _ in seen] == [b"fragmented and compr", b"the next one"]
 
 
+def test_without_a_listener_the_first_message_is_kept_inflated_and_no_more() -> None:
+    # What a backend said as it refused a socket, read with the inspector off.
+    texts = [b"Invalid Host/Origin header", b"the second one"]
+    stream = b"".join(frame(TEXT, data, rsv1=True, mask=False) for data in _deflated(texts))
+    watch = FrameWatch(deflate=True)
+    watch.feed(stream)
+    assert (watch.first, watch.messages) == (b"Invalid Host/Origin header", 2)
+    assert watch._inflate is None  # its window is let go once the first is read
+
+
 def test_compressed_messages_without_deflate_are_named_not_shown() -> None:
     stream = b"".join(frame(BINARY, d, rsv1=True, mask=False) for d in _deflated([b"abc" * 50]))
     _, seen = watched(stream, [])

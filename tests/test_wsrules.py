@@ -187,6 +187,7 @@ def test_words_that_refuse_the_host_or_origin_are_recognised(said: str) -> None:
 
 
 @pytest.mark.parametrize("said", ["bye", "hello from the origin server", "invalid token",
-                                  "server restarting"])
+                                  "server restarting", "connected to localhost Unauthorized",
+                                  "original message rejected"])
 def test_other_closes_get_no_advice(said: str) -> None:
     assert refused_after_accepting(said, route("/", "http://127.0.0.1:8081")) is None
