@@ -861,15 +861,11 @@ def cookie_verdicts(set_cookies: Sequence[str], origin: str, fetch_site: str = "
         fetch_mode.lower() in ("", "cors")
     out = []
     for line in set_cookies:
-        pair, *attributes = [part.strip() for part in line.split(";")]
-        name = pair.split("=", 1)[0].strip()
-        attrs = {a.split("=", 1)[0].strip().lower(): (a.split("=", 1)[1].strip()
-                                                     if "=" in a else "") for a in attributes}
+        name, value, attrs = _set_cookie(line)
         reason = ""
         secure = "secure" in attrs
         same_site = attrs.get("samesite", "").lower()
         prefix = name.lower()  # the prefixes are matched in any case (RFC 6265bis §5.6)
-        value = pair.split("=", 1)[1] if "=" in pair else pair
         if len(name.encode()) + len(value.encode()) > 4096:
             reason = "name and value together pass 4096 bytes; the browser ignores it"
         elif same_site == "none" and not secure:
@@ -918,20 +914,40 @@ def cookie_verdicts(set_cookies: Sequence[str], origin: str, fetch_site: str = "
     return out
 
 
-def _expired(attrs: dict[str, str]) -> bool:
-    """Whether Max-Age or Expires ends the cookie now (Max-Age wins, §5.6.2)."""
+def _set_cookie(line: str) -> tuple[str, str, dict[str, str]]:
+    """A Set-Cookie's name, value and attributes (names lower-cased), as RFC 6265bis §5.6
+    splits them. A pair without "=" is a value with an empty name there."""
+    pair, *attributes = [part.strip() for part in line.split(";")]
+    name, eq, value = pair.partition("=")
+    if not eq:
+        name, value = "", pair
+    attrs = {key.strip().lower(): given.strip()
+             for key, _, given in (a.partition("=") for a in attributes)}
+    return name.strip(), value.strip(), attrs
+
+
+def _expiry(attrs: dict[str, str]) -> datetime.datetime | None:
+    """When Max-Age or Expires ends the cookie (Max-Age wins, §5.6.2); None for a
+    session cookie, or attributes no browser can read (ignored, as they are there)."""
     if "max-age" in attrs:
         try:
-            return int(attrs["max-age"]) <= 0
+            seconds = int(attrs["max-age"])
         except ValueError:
-            return False  # §5.6.2: an unreadable Max-Age is ignored
+            seconds = None  # §5.6.2: an unreadable Max-Age is ignored
+        if seconds is not None:
+            now = datetime.datetime.now(datetime.UTC)
+            return now if seconds <= 0 else now + datetime.timedelta(seconds=seconds)
     try:
         expires = email.utils.parsedate_to_datetime(attrs["expires"])
-    except (KeyError, TypeError, ValueError, IndexError):
-        return False
-    if expires.tzinfo is None:
-        expires = expires.replace(tzinfo=datetime.UTC)
-    return expires <= datetime.datetime.now(datetime.UTC)
+    except (KeyError, TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return expires.replace(tzinfo=datetime.UTC) if expires.tzinfo is None else expires
+
+
+def _expired(attrs: dict[str, str]) -> bool:
+    """Whether Max-Age or Expires ends the cookie now."""
+    expiry = _expiry(attrs)
+    return expiry is not None and expiry <= datetime.datetime.now(datetime.UTC)
 
 
 def har(records: Iterable[Record]) -> dict[str, Any]:
@@ -964,8 +980,9 @@ def har(records: Iterable[Record]) -> dict[str, Any]:
             },
             "response": {
                 "status": record.status, "statusText": "", "httpVersion": "HTTP/1.1",
-                "cookies": [_har_set_cookie(v) for k, v in record.browser_response
-                            if k.lower() == "set-cookie"],
+                "cookies": [cookie for k, v in record.browser_response
+                            if k.lower() == "set-cookie"
+                            and (cookie := _har_set_cookie(v)) is not None],
                 "headersSize": -1, "bodySize": record.bytes_out,
                 "redirectURL": _header(record.browser_response, "location") or "",
                 "headers": [{"name": k, "value": v} for k, v in record.browser_response],
@@ -997,7 +1014,7 @@ def _har_decoded(view: dict[str, Any] | None, record: Record) -> dict[str, int]:
     """A whole coded body's ``size`` decoded and its ``compression`` (the bytes the
     coding saved), as HAR 1.2 counts them; nothing when it was not decoded whole."""
     if not view or not view.get("encoding") or view.get("undecoded") or view["truncated"] \
-            or "text" not in view:
+            or "text" not in view or view["size"] >= _DECODED_LIMIT:  # decoded only so far
         return {}
     return {"size": view["size"], "compression": view["size"] - record.bytes_out}
 
@@ -1010,30 +1027,26 @@ def _har_cookies(headers: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
             if name.strip()]
 
 
-def _har_set_cookie(line: str) -> dict[str, Any]:
-    """One Set-Cookie as a HAR cookie (``sameSite`` as Chromium's own HAR export adds)."""
-    pair, *attributes = [part.strip() for part in line.split(";")]
-    name, _, value = pair.partition("=")
-    cookie: dict[str, Any] = {"name": name.strip(), "value": value.strip()}
-    for attribute in attributes:
-        key, _, given = attribute.partition("=")
-        key, given = key.strip().lower(), given.strip()
-        if key in ("path", "domain"):
-            cookie[key] = given
-        elif key == "expires":
-            try:
-                expires = email.utils.parsedate_to_datetime(given)
-            except (TypeError, ValueError, IndexError):
-                continue  # unreadable: the browser ignores it too (RFC 6265 §5.2.1)
-            if expires.tzinfo is None:
-                expires = expires.replace(tzinfo=datetime.UTC)
-            cookie["expires"] = expires.isoformat().replace("+00:00", "Z")
-        elif key == "httponly":
-            cookie["httpOnly"] = True
-        elif key == "secure":
-            cookie["secure"] = True
-        elif key == "samesite":
-            cookie["sameSite"] = given
+def _har_set_cookie(line: str) -> dict[str, Any] | None:
+    """One Set-Cookie as a HAR cookie (``sameSite`` as Chromium's own HAR export adds);
+    None for an empty one, which the browser ignores (§5.6 step 6)."""
+    name, value, attrs = _set_cookie(line)
+    if not name and not value:
+        return None
+    cookie: dict[str, Any] = {"name": name, "value": value}
+    for key in ("path", "domain"):
+        if attrs.get(key):  # an empty Path or Domain is ignored (§5.6.2, §5.6.3)
+            cookie[key] = attrs[key]
+    expiry = _expiry(attrs)
+    if expiry is not None:
+        cookie["expires"] = expiry.astimezone(datetime.UTC).isoformat(
+            timespec="seconds").replace("+00:00", "Z")
+    if "httponly" in attrs:
+        cookie["httpOnly"] = True
+    if "secure" in attrs:
+        cookie["secure"] = True
+    if attrs.get("samesite"):
+        cookie["sameSite"] = attrs["samesite"]
     return cookie
 
 

@@ -112,7 +112,7 @@ class CorsRules:
             return Preflight(False, reason=f"origin {origin} is not in cors.origins",
                              fix=NULL_ORIGIN if origin == "null"
                              else f"add {origin!r} to cors.origins", by_page=origin == "null",
-                             setting="origins")
+                             setting="" if origin == "null" else "origins")
         if method != method.upper():
             # Fetch §2.2.1 upper-cases only DELETE, GET, HEAD, OPTIONS, POST and PUT;
             # "patch" is sent as written, and methods are case-sensitive (RFC 9110

@@ -94,10 +94,13 @@ _READ = ("api/requests", "api/events", "api/har", "api/status")
 def _methods_for(rest: str) -> tuple[str, ...]:
     """The methods the resource at ``rest`` (the path under the prefix) answers; ()
     when there is none."""
-    if rest == "api/clear" or (rest.startswith("api/requests/") and rest.endswith("/replay")):
+    if rest == "api/clear":
         return ("POST",)
-    if rest in _FILES or rest in _READ or rest.startswith("api/requests/"):
+    if rest in _FILES or rest in _READ:
         return ("GET", "HEAD")
+    number, _, replay = rest.removeprefix("api/requests/").partition("/")
+    if rest.startswith("api/requests/") and number.isascii() and number.isdigit():
+        return ("POST",) if replay == "replay" else ("GET", "HEAD") if not replay else ()
     return ()
 
 

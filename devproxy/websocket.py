@@ -472,7 +472,7 @@ def _advise_if_refused(request: web.Request, route: Route, stats: SocketStats) -
     if not said or route.path in warned:
         return
     source = request.app[LIVE].current.config.source
-    where = f" ({source.name} line {route.line})" if source is not None and route.line else ""
+    where = f" ({source}:{route.line})" if source is not None and route.line else ""
     advice = refused_after_accepting(said, route, where)
     if advice is not None:
         warned.add(route.path)

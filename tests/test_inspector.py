@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import gzip
 import json
 import random
@@ -875,6 +876,23 @@ def test_bodies_of_old_requests_go_first_when_the_budget_is_reached() -> None:
     assert len(captures.newest_first()) == 60  # the requests themselves stay
 
 
+def test_har_cookies_follow_the_browsers_parsing() -> None:
+    # RFC 6265bis §5.6: an empty Set-Cookie is ignored; a pair without "=" is a value
+    # with an empty name; an empty Path or Domain is ignored; Max-Age wins over Expires.
+    record = Captures().start("GET", "/", "http", "", [("Host", "h")])
+    lines = ["", "novalue", "a=b; Path=; Domain=; HttpOnly; SameSite=",
+             "c=d; Max-Age=3600; Expires=Wed, 21 Oct 2037 07:28:00 GMT", "e=f; Max-Age=x"]
+    record.relayed(b"", "text/plain", 0.0, 200, [("Set-Cookie", v) for v in lines], b"")
+    before = datetime.datetime.now(datetime.UTC)
+    [entry] = har([record])["log"]["entries"]
+    cookies = entry["response"]["cookies"]
+    assert cookies[:2] == [{"name": "", "value": "novalue"},
+                           {"name": "a", "value": "b", "httpOnly": True}]
+    expires = datetime.datetime.fromisoformat(cookies[2].pop("expires"))
+    assert cookies[2:] == [{"name": "c", "value": "d"}, {"name": "e", "value": "f"}]
+    assert datetime.timedelta(seconds=3590) < expires - before < datetime.timedelta(seconds=3610)
+
+
 def test_a_body_dropped_or_cut_says_so_in_the_detail_and_the_har() -> None:
     # An empty body and one the budget took must not look alike, nor a cut one whole.
     captures = Captures(history=10, body_limit=1000, body_budget=1500)
@@ -1184,6 +1202,8 @@ async def test_a_method_the_resource_does_not_take_is_405_with_allow(
             assert resp.status == 405, (method, path)
             assert [m.strip() for m in resp.headers["Allow"].split(",")] == allow.split(", ")
             assert allow.split(", ")[0] in (await resp.json())["error"]
-    for method in ("GET", "POST", "PUT"):  # nothing there at all: 404, whatever the method
-        async with client.request(method, base + "api/nothing", headers=own) as resp:
-            assert resp.status == 404, method
+    # Nothing there at all: 404, whatever the method.
+    for method, path in (("GET", "api/nothing"), ("POST", "api/nothing"), ("PUT", "api/nothing"),
+                         ("POST", "api/requests/abc"), ("GET", "api/requests/1/other")):
+        async with client.request(method, base + path, headers=own) as resp:
+            assert resp.status == 404, (method, path)
