@@ -196,7 +196,11 @@ class Record:
     @property
     def origin(self) -> str:
         """The origin the browser asked, as aiohttp's ``request.host`` gives it."""
-        return f"{self.scheme}://{_header(self.browser_request, 'host') or ''}"
+        return self._origin_of(self.browser_request)
+
+    def _origin_of(self, fields: Headers) -> str:
+        """``origin``, from the request's header fields already decoded."""
+        return f"{self.scheme}://{_header(fields, 'host') or ''}"
 
     @property
     def upstream_url(self) -> str:
@@ -329,8 +333,8 @@ class Record:
         # The page's CORS badge: a WebSocket has none, whatever its Origin. The fields
         # are decoded once here: this runs for every row an open page is sent.
         fields = self.browser_request
-        cross = self.kind != "websocket" and self._cross_origin(fields) is not None
-        checks = self._cors_checks(fields) if cross else None
+        origin = self._cross_origin(fields) if self.kind != "websocket" else None
+        checks = self._cors_checks(fields, origin) if origin is not None else None
         return {
             "id": self.id, "started": self.started, "method": self.method,
             "target": self.target, "route": self.route, "upstream_url": self.upstream_url,
@@ -338,7 +342,7 @@ class Record:
             "connect_ms": _round(self.connect_ms), "ttfb_ms": _round(self.ttfb_ms),
             "duration_ms": _round(self.duration_ms), "bytes_in": self.bytes_in,
             "bytes_out": self.bytes_out,
-            "cross_origin": cross,
+            "cross_origin": origin is not None,
             # A 200 the page never saw is not a success: the list marks it.
             "cors_blocked": checks is not None and not checks.verdict.ok,
         }
@@ -413,17 +417,17 @@ class Record:
         header fields, if already decoded)."""
         fields = self.browser_request if fields is None else fields
         origin = _header(fields, "origin")
-        if origin is None or origin == f"{self.scheme}://{_header(fields, 'host') or ''}":
-            return None
-        return origin
+        return None if origin is None or origin == self._origin_of(fields) else origin
 
-    def _cors_checks(self, fields: Headers | None = None) -> _CorsChecks | None:
-        """The browser's CORS check of this response, for a request that had one."""
+    def _cors_checks(self, fields: Headers | None = None, origin: str | None = None
+                     ) -> _CorsChecks | None:
+        """The browser's CORS check of this response, for a request that had one
+        (``fields`` and its cross ``origin``, if already read)."""
         # No CORS for WebSockets: the server checks Origin itself (RFC 6455 §10.2).
         if not self.status or self.kind == "websocket":
             return None
         fields = self.browser_request if fields is None else fields
-        origin = self._cross_origin(fields)
+        origin = origin or self._cross_origin(fields)
         # Only a request in CORS mode is checked (Fetch §4.1 "main fetch", step 12): not
         # a navigation (a cross-site form POST, an OpenID form_post callback), whose page
         # the browser shows, nor a no-cors fetch, whose opaque answer raises no error.

@@ -99,9 +99,14 @@ def _methods_for(rest: str) -> tuple[str, ...]:
     if rest in _FILES or rest in _READ:
         return ("GET", "HEAD")
     number, _, replay = rest.removeprefix("api/requests/").partition("/")
-    if rest.startswith("api/requests/") and number.isascii() and number.isdigit():
+    if rest.startswith("api/requests/") and _request_id(number) is not None:
         return ("POST",) if replay == "replay" else ("GET", "HEAD") if not replay else ()
     return ()
+
+
+def _request_id(text: str) -> int | None:
+    # isdigit() alone takes "²", which int() refuses.
+    return int(text) if text.isascii() and text.isdigit() else None
 
 
 def _json(value: Any, headers: dict[str, str] | None = None) -> web.Response:
@@ -110,8 +115,8 @@ def _json(value: Any, headers: dict[str, str] | None = None) -> web.Response:
 
 
 def _record(captures: Captures, text: str) -> Record:
-    # isdigit() alone takes "²", which int() refuses.
-    record = captures.get(int(text)) if text.isascii() and text.isdigit() else None
+    number = _request_id(text)
+    record = captures.get(number) if number is not None else None
     if record is None:
         raise web.HTTPNotFound(text=json.dumps({"error": f"no request {text} (only the "
                                                          f"last {captures.history} are kept)"}),

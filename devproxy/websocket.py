@@ -464,12 +464,14 @@ def _advise_if_refused(request: web.Request, route: Route, stats: SocketStats) -
     if stats.closed_by != "backend" or stats.up.messages > 1 \
             or time.monotonic() - stats.opened > REFUSED_WITHIN:
         return
+    warned = request.app[WARNED_SOCKETS]
+    if route.path in warned:  # each retry of an explained socket stops here
+        return
     frame = stats.down.close
     said = " ".join(filter(None, (
         (stats.down.first or b"").decode("utf-8", "replace")[:_PREVIEW],
         frame[1] if frame is not None else "")))
-    warned = request.app[WARNED_SOCKETS]
-    if not said or route.path in warned:
+    if not said:
         return
     source = request.app[LIVE].current.config.source
     where = f" ({source}:{route.line})" if source is not None and route.line else ""
