@@ -36,6 +36,24 @@ class Variant:
     headers: tuple[tuple[str, str], ...] = ()
 
 
+# The header fields Chromium sends with a same-origin fetch() (wrk alone sends Host):
+# what the inspector keeps of a request from a real page (``side_by_side.py --browser``).
+BROWSER_FETCH: tuple[tuple[str, str], ...] = (
+    ("sec-ch-ua", '"Chromium";v="131", "Not_A Brand";v="24"'),
+    ("sec-ch-ua-mobile", "?0"),
+    ("sec-ch-ua-platform", '"Linux"'),
+    ("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                   "Chrome/131.0.0.0 Safari/537.36"),
+    ("Accept", "*/*"),
+    ("Sec-Fetch-Site", "same-origin"),
+    ("Sec-Fetch-Mode", "cors"),
+    ("Sec-Fetch-Dest", "empty"),
+    ("Referer", "http://localhost:5173/"),
+    ("Accept-Encoding", "gzip, deflate, br, zstd"),
+    ("Accept-Language", "en-US,en;q=0.9"),
+)
+
+
 # -- processes ---------------------------------------------------------------------------
 
 def free_port() -> int:

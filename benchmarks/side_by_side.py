@@ -3,7 +3,7 @@ request against the other, whatever else the machine is doing.
 
     python benchmarks/side_by_side.py [--a devproxy] [--b devproxy-no-inspector]
                                       [--path /1k] [--rounds 5] [--duration 5]
-                                      [--a-source DIR] [--b-source DIR]
+                                      [--a-source DIR] [--b-source DIR] [--browser]
 
 Interleaved runs of one variant after the other scatter by tens of percent on a shared
 machine (0.65 to 1.58 for the same pair, ten alternations). Here both processes share
@@ -19,6 +19,7 @@ against the code it changes, the same variant on both sides, at the same moment.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shutil
 import statistics
@@ -29,7 +30,7 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
-from harness import HERE, LOAD_CPU, PIN, Origins, Target, pin_load_core
+from harness import BROWSER_FETCH, HERE, LOAD_CPU, PIN, Origins, Target, pin_load_core
 from run import VARIANTS
 
 CONNECTIONS = 25  # each; 50 in all, as in run.py's GETs
@@ -68,6 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--path", default="/1k", choices=("/1k", "/64k"))
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--duration", type=float, default=5)
+    parser.add_argument("--browser", action="store_true",
+                        help="every request carries the fields Chromium sends with a "
+                             "fetch() (wrk alone sends Host only)")
     for side in ("a", "b"):
         parser.add_argument(f"--{side}-source", type=Path, default=HERE.parent, metavar="DIR",
                             help=f"the checkout {side}'s devproxy runs from "
@@ -82,7 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         setattr(args, f"{side}_source", source)
     PIN.enabled = shutil.which("taskset") is not None and len(os.sched_getaffinity(0)) > 1
     pin_load_core()
-    variants = {v.name: v for v in VARIANTS}
+    extra = BROWSER_FETCH if args.browser else ()
+    variants = {v.name: dataclasses.replace(v, headers=v.headers + extra) for v in VARIANTS}
     with tempfile.TemporaryDirectory(prefix="devproxy-sbs-") as temp, ExitStack() as stack:
         folder = Path(temp)
         origins = Origins(folder, use_nginx=True)
@@ -103,7 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"{args.b} {b:,.0f} req/s, ratio {a / b:.3f}", file=sys.stderr)
     if args.a_source != args.b_source:
         print(f"a: {args.a_source}\nb: {args.b_source}")
-    print(f"{args.a} / {args.b}, GET {args.path}, side by side: median "
+    fields = ", a browser's fields" if args.browser else ""
+    print(f"{args.a} / {args.b}, GET {args.path}{fields}, side by side: median "
           f"{statistics.median(ratios):.3f} over {args.rounds} rounds "
           f"(min {min(ratios):.3f}, max {max(ratios):.3f})")
     return 0
