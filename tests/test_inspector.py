@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime
 import gzip
 import json
@@ -494,6 +495,25 @@ async def test_har_lists_cookies_both_ways_and_a_gzip_bodys_real_size(
     # HAR 1.2: size is the body decoded; compression what the coding saved.
     assert (content["size"], content["compression"]) == (len(text), len(text) - wire)
     assert content["text"] == text and entry["response"]["bodySize"] == wire
+
+
+async def test_har_keeps_a_binary_upload_as_base64_and_text_as_text(
+        backend_factory, proxy_factory, client) -> None:
+    # A binary body exported as "" would replay as an empty upload.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/", backend.url))
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
+    async with client.post(proxy.url + "/json", json={"name": "é"}) as resp:
+        await resp.read()
+    async with client.post(proxy.url + "/upload", data=png,
+                           headers={"Content-Type": "image/png"}) as resp:
+        await resp.read()
+    json_entry, png_entry = (await api(client, proxy, "har"))["log"]["entries"]
+    post = png_entry["request"]["postData"]
+    assert (post["mimeType"], post["encoding"]) == ("image/png", "base64")
+    assert base64.b64decode(post["text"]) == png
+    assert json_entry["request"]["postData"] == {"mimeType": "application/json",
+                                                 "text": '{"name": "\\u00e9"}'}
 
 
 async def test_har_timings_add_up_and_a_request_with_no_answer_was_waiting(
