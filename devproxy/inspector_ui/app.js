@@ -330,6 +330,15 @@ async function loadStatus() {
   badge.textContent = reload.outcome === "none" ? "config loaded"
     : `reload ${reload.outcome}${reload.diff.length ? `: ${reload.diff.join("; ")}` : ""}`;
   badge.title = reload.message || "";
+  // What went wrong is the point of a failed reload: in full, not in a tooltip.
+  const note = $("#reload-note");
+  const failed = ["error", "partial", "missing"].includes(reload.outcome);
+  note.hidden = !reload.message;
+  note.className = `reload-note${failed ? " bad" : ""}`;
+  note.textContent = !reload.message ? ""
+    : reload.outcome === "error" || reload.outcome === "missing"
+      ? `${reload.message}\nStill serving the routes below, from the last config that loaded.`
+      : reload.message;
   $("#routes").replaceChildren(...status.routes.map((r) => el("span", { class: "route" },
     `${r.path} → ${r.destination}${r.cors ? " (CORS)" : ""}`)));
   syncOptions($("#filter-route"), status.routes.map((r) => r.path), "All routes");

@@ -13,7 +13,10 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Browser, Page
 
+from devproxy.app import ProxyServer
 from devproxy.config import CorsPolicy, Inspector
+from devproxy.loader import load_config
+from devproxy.state import Live, Snapshot
 
 from ..conftest import route
 
@@ -170,3 +173,32 @@ async def test_a_narrow_window_gets_one_column_without_sideways_scrolling(
     listing = await page.locator(".list-pane").bounding_box()
     assert detail and listing and detail["y"] >= listing["y"] + listing["height"] - 1
     assert detail["width"] <= 420
+
+
+async def test_a_broken_config_save_is_spelled_out_on_the_page(
+        browser: Browser, backend_factory: Any, tmp_path: Path) -> None:
+    # A reload that failed said so only in a tooltip: the file, line and problem belong
+    # in plain sight, with what devproxy does meanwhile.
+    backend = await backend_factory()
+    path = tmp_path / "devproxy.yaml"
+    good = f"routes:\n  - path: /api\n    target: {backend.url}\n"
+    path.write_text(good)
+    server = ProxyServer(Live(Snapshot.build(load_config(path))), shutdown_timeout=1,
+                         watch=path)
+    await server.start()
+    try:
+        page: Page = await browser.new_page()
+        await page.goto(f"http://127.0.0.1:{server.port}/__devproxy/")
+        await page.wait_for_selector("body[data-ready=true]")
+        assert await page.locator("#reload-note").is_hidden()
+        path.write_text(good + "    change_origin: maybe\n")
+        note = page.locator("#reload-note.bad")
+        await note.wait_for(timeout=15_000)  # the page asks for the status every 3 s
+        text = await note.inner_text()
+        assert f"{path}:4:" in text and "change_origin" in text
+        assert "Still serving the routes below" in text
+        assert "/api" in await page.locator("#routes").inner_text()
+        path.write_text(good)  # fixed: the note goes
+        await page.locator("#reload-note").wait_for(state="hidden", timeout=15_000)
+    finally:
+        await server.stop()
