@@ -1006,24 +1006,24 @@ def har(records: Iterable[Record]) -> dict[str, Any]:
             "_route": record.route, "_upstreamUrl": record.upstream_url,
         }
         if body is not None:
-            entry["request"]["postData"] = {"mimeType": body["type"], **_har_cut(body),
-                                            **_har_post_text(body, record.request_body)}
+            entry["request"].update(_har_request_body(body, record.request_body))
         entries.append(entry)
     return {"log": {"version": "1.2", "creator": {"name": "devproxy", "version": __version__},
                     "pages": [], "entries": entries}}
 
 
-
-def _har_post_text(view: dict[str, Any], body: bytes | bytearray) -> dict[str, str]:
-    """A request body as HAR's ``postData`` holds it: as text, or, for bytes that are not
-    UTF-8 text (an image upload, protobuf, a multipart form with a file), base64 with
-    ``encoding`` as HAR 1.2 marks a response's (its ``postData`` has no binary form; HTTP
-    Toolkit exports the same), so a tool replaying it sends the real bytes, not none."""
-    if "text" in view:
-        return {"text": view["text"]}
-    if not body:  # dropped by the memory budget: the comment says so
-        return {"text": ""}
-    return {"text": base64.b64encode(body).decode("ascii"), "encoding": "base64"}
+def _har_request_body(view: dict[str, Any], body: bytes | bytearray) -> dict[str, Any]:
+    """A request body as HAR holds it. HAR 1.2's ``postData`` is text only, and a tool
+    would replay base64 put there as the body: bytes that are not UTF-8 text (an image,
+    protobuf, multipart) go where HTTP Toolkit's HARs put them, and tools reading those
+    look. Bytes cut or dropped go nowhere, as a whole body they are not; the comment
+    says what was kept."""
+    if "text" in view or not body or view["truncated"]:
+        return {"postData": {"mimeType": view["type"], "text": view.get("text", ""),
+                             **_har_cut(view)}}
+    return {"_requestBodyStatus": "discarded:not-representable",
+            "_content": {"text": base64.b64encode(body).decode("ascii"), "size": len(body),
+                         "mimeType": view["type"], "encoding": "base64"}}
 
 
 def _har_decoded(view: dict[str, Any] | None, record: Record) -> dict[str, int]:

@@ -499,21 +499,32 @@ async def test_har_lists_cookies_both_ways_and_a_gzip_bodys_real_size(
 
 async def test_har_keeps_a_binary_upload_as_base64_and_text_as_text(
         backend_factory, proxy_factory, client) -> None:
-    # A binary body exported as "" would replay as an empty upload.
+    # A binary body exported as "" would replay as an empty upload, and base64 in
+    # postData as a base64 one: HAR 1.2's postData is text only.
     backend = await backend_factory()
-    proxy = await proxy_factory(route("/", backend.url))
+    proxy = await proxy_factory(route("/", backend.url), inspector=Inspector(body_limit=300))
     png = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
-    async with client.post(proxy.url + "/json", json={"name": "é"}) as resp:
-        await resp.read()
-    async with client.post(proxy.url + "/upload", data=png,
-                           headers={"Content-Type": "image/png"}) as resp:
-        await resp.read()
-    json_entry, png_entry = (await api(client, proxy, "har"))["log"]["entries"]
-    post = png_entry["request"]["postData"]
-    assert (post["mimeType"], post["encoding"]) == ("image/png", "base64")
-    assert base64.b64decode(post["text"]) == png
-    assert json_entry["request"]["postData"] == {"mimeType": "application/json",
-                                                 "text": '{"name": "\\u00e9"}'}
+    latin1 = "café".encode("latin-1")  # typed as text, not UTF-8: bytes all the same
+    for path, body, kind in [("/json", '{"name": "é"}'.encode(), "application/json"),
+                             ("/png", png, "image/png"), ("/latin1", latin1, "text/plain"),
+                             ("/cut", png * 2, "image/png")]:
+        async with client.post(proxy.url + path, data=body,
+                               headers={"Content-Type": kind}) as resp:
+            await resp.read()
+    entries = (await api(client, proxy, "har"))["log"]["entries"]
+    json_entry, png_entry, latin1_entry, cut_entry = (e["request"] for e in entries)
+    assert json_entry["postData"] == {"mimeType": "application/json",
+                                      "text": '{"name": "é"}'}
+    for entry, body in [(png_entry, png), (latin1_entry, latin1)]:
+        assert "postData" not in entry
+        assert entry["_requestBodyStatus"] == "discarded:not-representable"
+        content = entry["_content"]
+        assert (content["encoding"], content["size"]) == ("base64", len(body))
+        assert base64.b64decode(content["text"]) == body
+    # Cut at the limit: no part passed off as the whole body.
+    assert "_content" not in cut_entry
+    assert cut_entry["postData"] == {"mimeType": "image/png", "text": "",
+                                     "comment": "devproxy kept the first 300 of 528 bytes"}
 
 
 async def test_har_timings_add_up_and_a_request_with_no_answer_was_waiting(

@@ -325,20 +325,21 @@ async function loadStatus() {
   $("#listen").textContent = `${status.listen}${status.config ? ` · ${status.config}` : ""}`;
   const reload = status.reload;
   const badge = $("#reload");
-  badge.className = `pill ${["error", "partial"].includes(reload.outcome) ? "bad"
-    : reload.outcome === "ok" ? "ok" : ""}`;
+  const failed = ["error", "partial", "missing"].includes(reload.outcome);
+  badge.className = `pill ${failed ? "bad" : reload.outcome === "ok" ? "ok" : ""}`;
   badge.textContent = reload.outcome === "none" ? "config loaded"
     : `reload ${reload.outcome}${reload.diff.length ? `: ${reload.diff.join("; ")}` : ""}`;
   badge.title = reload.message || "";
   // What went wrong is the point of a failed reload: in full, not in a tooltip.
   const note = $("#reload-note");
-  const failed = ["error", "partial", "missing"].includes(reload.outcome);
-  note.hidden = !reload.message;
-  note.className = `reload-note${failed ? " bad" : ""}`;
-  note.textContent = !reload.message ? ""
+  const said = !reload.message ? ""
     : reload.outcome === "error" || reload.outcome === "missing"
       ? `${reload.message}\nStill serving the routes below, from the last config that loaded.`
       : reload.message;
+  note.hidden = !said;
+  note.className = `reload-note${failed ? " bad" : ""}`;
+  // Rewritten only when it changes: every 3 s would drop a selection (a file:line copied).
+  if (note.textContent !== said) note.textContent = said;
   $("#routes").replaceChildren(...status.routes.map((r) => el("span", { class: "route" },
     `${r.path} → ${r.destination}${r.cors ? " (CORS)" : ""}`)));
   syncOptions($("#filter-route"), status.routes.map((r) => r.path), "All routes");

@@ -181,7 +181,7 @@ async def test_a_broken_config_save_is_spelled_out_on_the_page(
     # in plain sight, with what devproxy does meanwhile.
     backend = await backend_factory()
     path = tmp_path / "devproxy.yaml"
-    good = f"routes:\n  - path: /api\n    target: {backend.url}\n"
+    good = f"listen: 127.0.0.1:0\nroutes:\n  - path: /api\n    target: {backend.url}\n"
     path.write_text(good)
     server = ProxyServer(Live(Snapshot.build(load_config(path))), shutdown_timeout=1,
                          watch=path)
@@ -195,7 +195,7 @@ async def test_a_broken_config_save_is_spelled_out_on_the_page(
         note = page.locator("#reload-note.bad")
         await note.wait_for(timeout=15_000)  # the page asks for the status every 3 s
         text = await note.inner_text()
-        assert f"{path}:4:" in text and "change_origin" in text
+        assert f"{path}:5:" in text and "change_origin" in text
         assert "Still serving the routes below" in text
         assert "/api" in await page.locator("#routes").inner_text()
         path.write_text(good)  # fixed: the note goes
