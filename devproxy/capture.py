@@ -351,19 +351,21 @@ class Record:
                where: str = "devproxy.yaml") -> dict[str, Any]:
         """Everything kept. ``cors_block`` is devproxy's CORS policy for the request's
         route, now, and ``where`` the config file: the CORS fix then edits that block."""
-        url = self.origin + self.target
+        # Each head decoded once: a kept head is bytes or parsed pairs, decoded per read.
+        request, upstream = self.browser_request, self.upstream_request
+        backend, response = self.backend_response, self.browser_response
+        origin = self._origin_of(request)
         return {
             **self.summary(),
             "remote": self.remote,
-            "browser_request": self.browser_request,
-            "upstream_request": self.upstream_request,
-            "request_changes": header_diff(self.browser_request, self.upstream_request),
-            "backend_response": self.backend_response,
-            "browser_response": self.browser_response,
-            "response_changes": header_diff(self.backend_response, self.browser_response),
+            "browser_request": request,
+            "upstream_request": upstream,
+            "request_changes": header_diff(request, upstream),
+            "backend_response": backend,
+            "browser_response": response,
+            "response_changes": header_diff(backend, response),
             "request_body": body_view(self.request_body, self.request_body_cut,
-                                      _header(self.browser_request, "content-type"),
-                                      self.bytes_in),
+                                      _header(request, "content-type"), self.bytes_in),
             "response_body": self.response_view(),
             "websocket": {"up": self.ws_up, "down": self.ws_down,
                           "last": self.messages or [], "closed": self.ws_close}
@@ -371,14 +373,14 @@ class Record:
             "sse_events": (self.events or []) if self.kind == "sse" else None,
             "cors": self.cors_verdict(cors_block, where),
             "cookies": cookie_verdicts(
-                [v for k, v in self.browser_response if k.lower() == "set-cookie"],
-                self.origin, _header(self.browser_request, "sec-fetch-site") or "",
-                _header(self.browser_request, "sec-fetch-mode") or "",
-                self._cross_origin() is not None,
-                _header(self.browser_request, "cookie") is not None),
-            "curl": {"browser": curl(self.method, url, self.browser_request,
+                [v for k, v in response if k.lower() == "set-cookie"],
+                origin, _header(request, "sec-fetch-site") or "",
+                _header(request, "sec-fetch-mode") or "",
+                self._cross_origin(request) is not None,
+                _header(request, "cookie") is not None),
+            "curl": {"browser": curl(self.method, origin + self.target, request,
                                      self.request_body, self.request_body_cut, self.bytes_in),
-                     "upstream": curl(self.method, self.upstream_url, self.upstream_request,
+                     "upstream": curl(self.method, self.upstream_url, upstream,
                                       self.request_body, self.request_body_cut, self.bytes_in)
                      if self.upstream_url else None},
         }
@@ -961,8 +963,9 @@ def har(records: Iterable[Record]) -> dict[str, Any]:
         started = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.started))
         started += f".{int(record.started % 1 * 1000):03d}Z"
         query = record.target.partition("?")[2]
+        request, response = record.browser_request, record.browser_response  # decoded once
         body = body_view(record.request_body, record.request_body_cut,
-                         _header(record.browser_request, "content-type"), record.bytes_in)
+                         _header(request, "content-type"), record.bytes_in)
         response_body = record.response_view()
         total = record.duration_ms if record.duration_ms is not None else record.elapsed_ms()
         connect = record.connect_ms or 0
@@ -974,25 +977,25 @@ def har(records: Iterable[Record]) -> dict[str, Any]:
             "startedDateTime": started,
             "time": round(total, 3),
             "request": {
-                "method": record.method, "url": record.origin + record.target,
+                "method": record.method, "url": record._origin_of(request) + record.target,
                 "httpVersion": "HTTP/1.1", "headersSize": -1,
-                "cookies": _har_cookies(record.browser_request),
-                "headers": [{"name": k, "value": v} for k, v in record.browser_request],
+                "cookies": _har_cookies(request),
+                "headers": [{"name": k, "value": v} for k, v in request],
                 "queryString": [{"name": n, "value": v} for n, _, v in
                                 (p.partition("=") for p in query.split("&") if p)],
                 "bodySize": record.bytes_in,
             },
             "response": {
                 "status": record.status, "statusText": "", "httpVersion": "HTTP/1.1",
-                "cookies": [cookie for k, v in record.browser_response
+                "cookies": [cookie for k, v in response
                             if k.lower() == "set-cookie"
                             and (cookie := _har_set_cookie(v)) is not None],
                 "headersSize": -1, "bodySize": record.bytes_out,
-                "redirectURL": _header(record.browser_response, "location") or "",
-                "headers": [{"name": k, "value": v} for k, v in record.browser_response],
+                "redirectURL": _header(response, "location") or "",
+                "headers": [{"name": k, "value": v} for k, v in response],
                 "content": {"size": record.bytes_out,
                             "mimeType": (response_body or {}).get("type") or
-                            _header(record.browser_response, "content-type") or "",
+                            _header(response, "content-type") or "",
                             **({"text": response_body["text"]} if response_body and
                                "text" in response_body else {}),
                             **_har_cut(response_body), **_har_decoded(response_body, record)},
