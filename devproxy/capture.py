@@ -26,6 +26,7 @@ from .config import LOOPBACK_NAMES, CorsPolicy, is_ip, is_localhost
 from .corsadvice import (
     Ask,
     answered_by_devproxy,
+    block_at,
     cause,
     fixes,
     only_devproxy,
@@ -447,8 +448,7 @@ class Record:
         method, unsafe, check = checks.method, checks.unsafe, checks.check
         out: dict[str, Any] = {"origin": origin, "allowed": verdict.ok,
                                "credentials": credentials, "reason": verdict.reason}
-        at = where if cors_block is None or not cors_block.line \
-            else f"{where} line {cors_block.line}"
+        at = block_at(where, cors_block)
         # In CORS mode the headers the browser checked are devproxy's (it answers
         # preflights, and replaces the backend's, or adds its own where the backend
         # sent none): the backends' fixes would change nothing.

@@ -89,13 +89,18 @@ def cause(verdict: Verdict, ask: Ask) -> str:
     return verdict.reason
 
 
+def block_at(where: str, policy: CorsPolicy | None) -> str:
+    """Where a cors: block was written: ``where`` (the config file), and its line if known."""
+    return f"{where} line {policy.line}" if policy is not None and policy.line else where
+
+
 def refused_by_devproxy(answer: cors.Preflight, where: str,
                         policy: CorsPolicy | None = None) -> dict[str, Any]:
     """The cause when devproxy itself refused a preflight (CORS mode) with ``answer``;
     ``where`` names the config file, ``policy`` the block in force (for the line of the
     setting that refused it). The fixes are None when the block is what to change (the
     caller offers its edit), else the page's own fix."""
-    block = f"{where} line {policy.line}" if policy is not None and policy.line else where
+    block = block_at(where, policy)
     line = policy.line_of(answer.setting) if policy is not None and answer.setting else 0
     setting = f" (cors.{answer.setting}, {where} line {line})" if line else ""
     said = (f"devproxy answered this preflight itself, from the cors: block in {block}, "
@@ -176,7 +181,7 @@ def _devproxy(ask: Ask) -> Fix:
 
 
 def _devproxy_edit(ask: Ask, current: CorsPolicy, where: str) -> Fix:
-    at = f"{where} line {current.line}" if current.line else where
+    at = block_at(where, current)
     lines = [f"cors:   # its keys from {at}; keys not shown here stay as they are"]
     origins = list(current.origins)
     if ask.credentials and current.any_origin:
