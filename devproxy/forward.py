@@ -198,7 +198,7 @@ class _Exchange:
                         continue
                     if stale and attempt == 1:  # held back only for its method
                         raise closed_while_idle(self.target, method, conn.loop.time()
-                                                - conn.idle_since) from None
+                                                - conn.idle_since, conn.idle_limit) from None
                     raise broken_error(self.target, exc) from None
                 except BaseException:
                     self.finish()

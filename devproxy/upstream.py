@@ -185,18 +185,20 @@ def _refused(target: Target, exc: OSError | None) -> UpstreamError:
     )
 
 
-def closed_while_idle(target: Target, method: str, idle: float) -> UpstreamError:
+def closed_while_idle(target: Target, method: str, idle: float, limit: float
+                      ) -> UpstreamError:
     """The 502 for a request devproxy may not send again, written on a kept-alive
-    connection the backend closed as it arrived: a race, not a crash."""
+    connection the backend closed as it arrived (idle ``idle`` seconds, of the ``limit``
+    devproxy gave it): a race, not a crash."""
     return UpstreamError(
         502, "keep-alive",
         f"{target.authority} closed a kept-alive connection (idle {idle:.1f}s) as this "
         f"{method} was sent on it; a {method} is not sent twice, as it may not be safe "
         f"to repeat (RFC 9110 §9.2.2)",
-        "the backend closes idle connections sooner than devproxy lets them go (4 s, "
-        "or less when its Keep-Alive field says so): keep them open longer (uvicorn "
-        "--timeout-keep-alive 5, gunicorn --keep-alive 5), or have it send Keep-Alive: "
-        "timeout=N",
+        f"the backend closes idle connections sooner than devproxy lets them go "
+        f"(after {limit:g} s here, less when its Keep-Alive field says so): keep them open "
+        f"longer (uvicorn --timeout-keep-alive 5, gunicorn --keep-alive 5), or have it "
+        f"send Keep-Alive: timeout=N",
     )
 
 
