@@ -358,12 +358,20 @@ def normalize_prefix(text: str) -> str:
 
     Raises:
         ValueError: it does not start with "/", or has a query, fragment, dot
-            segment, white space or a malformed escape.
+            segment, wildcard segment ("*", "**"), white space or a malformed escape.
     """
     if not text.startswith("/"):
         raise ValueError(f"a route path must start with '/', got {text!r}")
     if any(c in text for c in "?#") or any(c.isspace() for c in text):
         raise ValueError(f"a route path is a plain path prefix, got {text!r}")
+    # Express's /api/*, a glob's /api/**: here "*" would match only itself, so the route
+    # would never be used. A prefix already covers all under it.
+    wildcard = next((i for i, part in enumerate(text.split("/"))
+                     if part and not part.strip("*")), None)
+    if wildcard is not None:
+        prefix = "/".join(text.split("/")[:wildcard]) or "/"
+        raise ValueError(f"a route path is a prefix, not a pattern: {prefix} already "
+                         f"matches everything under it; write {prefix!r}, got {text!r}")
     text = _as_sent(text)
     if text == RESERVED_PREFIX or text.startswith(RESERVED_PREFIX + "/"):
         raise ValueError(f"{RESERVED_PREFIX}/ is reserved for devproxy's own pages; "

@@ -175,6 +175,12 @@ MISTAKES = [
                  "routes[0].target: '-api-.test' is not a host name", id="target-bad-name"),
     pytest.param("routes:\n  - path: api\n    target: http://h\n", "2:11",
                  "routes[0].path: a route path must start with '/'", id="path-without-slash"),
+    pytest.param("routes:\n  - path: /app/*\n    target: http://h\n", "2:11",
+                 "routes[0].path: a route path is a prefix, not a pattern: /app already "
+                 "matches everything under it; write '/app', got '/app/*'", id="path-glob"),
+    pytest.param("routes:\n  - path: /**\n    target: http://h\n", "2:11",
+                 "routes[0].path: a route path is a prefix, not a pattern: / already "
+                 "matches everything under it; write '/'", id="path-glob-root"),
     pytest.param("routes:\n  - {path: /api, target: 'http://h'}\n"
                  "  - {path: /api/, target: 'http://i'}\n", "3:12",
                  "routes[1].path: '/api' is already the path of the route at line 2",
