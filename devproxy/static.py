@@ -38,7 +38,7 @@ from urllib.parse import unquote
 
 from aiohttp import hdrs, web
 from aiohttp.abc import AbstractStreamWriter
-from aiohttp.web_fileresponse import ENCODING_EXTENSIONS
+from aiohttp.web_fileresponse import CONTENT_TYPES, ENCODING_EXTENSIONS, FALLBACK_CONTENT_TYPE
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from .config import Route
@@ -58,7 +58,9 @@ _NO_CACHE = {"Cache-Control": "no-cache"}
 _TYPES = {
     ".avif": "image/avif", ".webp": "image/webp", ".woff": "font/woff",
     ".woff2": "font/woff2", ".ttf": "font/ttf", ".otf": "font/otf",
-    ".mjs": "text/javascript", ".wasm": "application/wasm", ".map": "application/json",
+    # RFC 9239: text/javascript, where mime.types may say application/javascript.
+    ".js": "text/javascript", ".mjs": "text/javascript", ".cjs": "text/javascript",
+    ".wasm": "application/wasm", ".map": "application/json",
     ".webmanifest": "application/manifest+json", ".md": "text/markdown; charset=utf-8",
     ".yaml": "application/yaml", ".yml": "application/yaml",
 }
@@ -339,11 +341,25 @@ def accepted_codings(field: str) -> str:
     return ", ".join(coding for coding in ("br", "gzip") if weights.get(coding, star) > 0)
 
 
+def content_type(name: str) -> str:
+    """The Content-Type a file of this name is sent with.
+
+    Text says it is UTF-8: without a charset a browser decodes an HTML page that has no
+    ``<meta charset>`` (and the classic scripts and styles it loads) as windows-1252,
+    so "wörld" shows, and is posted back, as "wÃ¶rld" (HTML §13.2.3.2). Express and
+    Caddy say UTF-8 too; a file's own byte order mark still wins over it.
+    """
+    known = _TYPES.get(Path(name).suffix.lower())
+    if known is None:  # as aiohttp would guess it, with its own additions
+        known = CONTENT_TYPES.guess_type(name)[0] or FALLBACK_CONTENT_TYPE
+    essence, _, params = known.partition(";")
+    if essence.startswith("text/") and "charset" not in params:
+        return f"{known}; charset=utf-8"
+    return known
+
+
 def _file(path: Path) -> web.FileResponse:
-    content_type = _TYPES.get(path.suffix.lower())
-    if content_type is None:  # aiohttp guesses from the name
-        return StaticFile(path, headers=_NO_CACHE)
-    return StaticFile(path, headers={**_NO_CACHE, "Content-Type": content_type})
+    return StaticFile(path, headers={**_NO_CACHE, "Content-Type": content_type(path.name)})
 
 
 def _add_slash(request: web.Request) -> web.StreamResponse:

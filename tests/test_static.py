@@ -414,6 +414,12 @@ async def test_a_sibling_older_than_its_file_is_not_sent(serve: Serve, site: Sit
 
 @pytest.mark.parametrize(("name", "content_type"), [
     ("photo.webp", "image/webp"), ("font.woff2", "font/woff2"), ("app.js.map", "application/json"),
+    # Text says UTF-8, or a page without <meta charset> is read as windows-1252; JSON
+    # has no charset parameter (RFC 8259 §11).
+    ("page.html", "text/html; charset=utf-8"), ("main.js", "text/javascript; charset=utf-8"),
+    ("chunk.mjs", "text/javascript; charset=utf-8"), ("site.css", "text/css; charset=utf-8"),
+    ("notes.txt", "text/plain; charset=utf-8"), ("data.json", "application/json"),
+    ("logo.svg", "image/svg+xml"), ("README.md", "text/markdown; charset=utf-8"),
 ])
 async def test_front_end_files_get_their_types(serve: Serve, site: Site, name: str,
                                                content_type: str) -> None:
