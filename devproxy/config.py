@@ -271,7 +271,13 @@ def parse_listen(text: str) -> Listen:
         if not sep:
             raise ValueError(f"expected HOST:PORT such as 127.0.0.1:8080, got {text!r}")
         if ":" in host:
-            raise ValueError(f"write an IPv6 address in brackets, as [::1]:8080, got {text!r}")
+            if is_ip(host):
+                raise ValueError(f"write an IPv6 address in brackets, as "
+                                 f"[{host}]:{port_text}, got {text!r}")
+            if is_ip(text):  # an IPv6 address alone
+                raise ValueError(f"add a port, as [{text}]:8080, got {text!r}")
+            raise ValueError(f"expected HOST:PORT with one ':', such as 127.0.0.1:8080, "
+                             f"got {text!r}")
     host = host or DEFAULT_LISTEN_HOST
     if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
         raise ValueError(f"expected a port number 0-65535, got {port_text!r} in {text!r}")

@@ -20,6 +20,7 @@ from typing import TypeVar
 import yaml
 
 from .errors import ConfigError, Location
+from .yamlsyntax import explain
 
 MAX_DEPTH = 64
 MAX_ALIASES = 100
@@ -238,7 +239,10 @@ def compose_safely(text: str, nodes: Nodes) -> yaml.Node | None:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         at = Location(nodes.filename, 1, 1) if mark is None else nodes.location(mark)
-        nodes.problems.append(ConfigError(_syntax_message(exc), at))
+        hint, fault = explain(exc, text)
+        if fault is not None:  # the mistake is above where the parser stopped
+            at = Location(nodes.filename, *fault)
+        nodes.problems.append(ConfigError(_syntax_message(exc, hint), at))
         return None
     if not documents:
         nodes.problems.append(ConfigError("the file is empty; it needs at least a 'routes:' "
@@ -277,14 +281,16 @@ def _within_limits(text: str, nodes: Nodes) -> bool:
     return True
 
 
-def _syntax_message(exc: yaml.MarkedYAMLError) -> str:
-    message = f"invalid YAML: {exc.problem or exc.context}"
+def _syntax_message(exc: yaml.MarkedYAMLError, hint: str) -> str:
+    message = f"{exc.problem or exc.context}"
     if (exc.problem and exc.context and exc.context_mark is not None and exc.problem_mark
             is not None and exc.context_mark.line != exc.problem_mark.line):
         message += f" ({exc.context} started at line {exc.context_mark.line + 1})"
     if exc.problem and "'\\t'" in exc.problem:
         message += "; indent with spaces, YAML does not allow tabs there"
-    return message
+    if hint:  # the likely mistake first, the parser's own words for the rest
+        return f"invalid YAML: {hint}; YAML's parser says: {message}"
+    return f"invalid YAML: {message}"
 
 
 def _explicitly_tagged(root: yaml.Node) -> list[yaml.Node]:

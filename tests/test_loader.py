@@ -231,8 +231,41 @@ MISTAKES = [
     pytest.param("listen: 08080\n" + ONE_ROUTE, "1:9", "listen: write 8080 without the leading "
                  "zero", id="listen-leading-zero"),
     # YAML itself.
-    pytest.param("routes: [\n", "2:1", "invalid YAML: expected the node content, but found "
-                 "'<stream end>'", id="yaml-syntax-error"),
+    pytest.param("routes: [\n", "1:9", "invalid YAML: the '[' at line 1 is never closed with "
+                 "']'; YAML's parser says: expected the node content, but found '<stream end>'",
+                 id="yaml-syntax-error"),
+    # The usual slips, told as the mistake and where it is, not where the parser stopped.
+    pytest.param("routes:\n  - path: /api\n      target: http://h\n", "3:13",
+                 "invalid YAML: 'target' is indented more than 'path' on line 2 (column 7, not "
+                 "5)", id="key-indented-too-far"),
+    pytest.param("routes:\n  - path: /api\n    target: http://h\n   strip_prefix: true\n",
+                 "4:4", "'strip_prefix' at column 4 lines up with no key above it: 'target' "
+                 "on line 3 starts at column 5", id="key-one-column-short"),
+    pytest.param("routes:\n  - path: /api\n  target: http://h\n", "3:3",
+                 "'target' at column 3 lines up with the '-' of line 2, so it belongs to "
+                 "nothing; move it to column 5 (under 'path') to put it in the item above, or "
+                 "to column 1 (under 'routes') to make it a key of its own",
+                 id="key-under-the-dash"),
+    pytest.param("routes:\n - path: /a\n   target: http://h\n  - path: /b\n", "4:3",
+                 "this '-' is at column 3, but the items of the list at line 2 start at "
+                 "column 2", id="list-item-out-of-line"),
+    pytest.param("routes\n  - path: /\n", "1:1", "line 1 has no ':' after 'routes', so it runs "
+                 "on into line 2 as one value", id="key-without-colon"),
+    pytest.param("routes:\n  - path /api\n    target: http://h\n", "2:5",
+                 "line 2 has no ':' after 'path'", id="item-key-without-colon"),
+    pytest.param("routes:\n  - path: /api\n    target http://h\n    spa: true\n", "3:5",
+                 "line 3 has no ':' after 'target'", id="key-without-colon-among-keys"),
+    pytest.param("listen:8080\nroutes:\n  - path: /\n", "1:7",
+                 "put a space after the ':' on line 1", id="key-colon-without-space"),
+    pytest.param("routes:\n  -path: /api\n    target: http://h\n", "2:3",
+                 "put a space after the '-' on line 2", id="dash-without-space"),
+    pytest.param(route("headers:\n      X-Note: a: b\n"), "5:20", "a value that holds ': ' "
+                 "is read as another key; quote it, as X-Note: \"a: b\"", id="colon-in-value"),
+    pytest.param("listen: [::1]:8080\n" + ONE_ROUTE, "1:10", "a value that starts with '[' is "
+                 "read as a YAML list; quote it, as listen: \"[::1]:8080\"",
+                 id="unquoted-ipv6-listen"),
+    pytest.param("routes:\n  - path: /\n    target: \"http://h\n", "3:13",
+                 "the quote opened at line 3 is never closed", id="open-quote"),
     pytest.param("routes:\n\t- path: /\n", "2:1", "indent with spaces", id="tab-indent"),
     pytest.param("routes: !!python/object:os.system {}\n", "1:9",
                  "the tag !!python/object:os.system is not allowed", id="python-tag"),
@@ -569,6 +602,17 @@ def test_a_bad_route_flag_is_quoted_in_the_error(flag: str, message: str, tmp_pa
 def test_a_bad_listen_flag_is_quoted_in_the_error() -> None:
     with pytest.raises(ConfigError, match=r"^--listen 'localhost': expected HOST:PORT"):
         config_from_flags(["/=http://h"], listen="localhost")
+
+
+@pytest.mark.parametrize(("written", "message"), [
+    ("fe80::1:8080", "write an IPv6 address in brackets, as [fe80::1]:8080"),
+    ("::1", "add a port, as [::1]:8080"),
+    ("127.0.0.1:8080:1", "expected HOST:PORT with one ':', such as 127.0.0.1:8080"),
+])
+def test_a_listen_address_with_too_many_colons_says_which_fix(written: str, message: str
+                                                              ) -> None:
+    with pytest.raises(ConfigError, match=re.escape(f"--listen {written!r}: {message}")):
+        config_from_flags(["/=http://h"], listen=written)
 
 
 @pytest.mark.parametrize(("written", "fix"), [

@@ -223,7 +223,7 @@ async def test_a_file_truncated_then_written_in_two_steps_applies_only_when_whol
 
 
 @pytest.mark.parametrize(("broken", "expected"), [
-    pytest.param("routes: [\n", ":2:1: invalid YAML", id="invalid-yaml"),
+    pytest.param("routes: [\n", ":1:9: invalid YAML", id="invalid-yaml"),
     pytest.param("routes:\n  - path: /api\n    targte: http://127.0.0.1:1\n",
                  ":3:5: routes[0].targte: unknown key", id="unknown-key"),
     pytest.param("routes:\n  - path: /api\n    static: ./missing\n",

@@ -1,0 +1,165 @@
+"""YAML syntax errors told in the words of the mistake that usually causes them.
+
+pyyaml reports where its parser gave up, in its own terms ("mapping values are not
+allowed here", "expected <block end>, but found '?'"). The mistake behind those is
+nearly always a line indented one column off, a key without its ':', a '-' without its
+space, a value holding ': ', or a quote or bracket left open; and it is often on the
+line above where the parser stopped. ``explain`` reads the text around the failure to
+name that mistake and the line it is on. Pure: text in, words out.
+"""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+
+# A block mapping key at the start of a line, after any list dash: "  - path: /api".
+_KEY = re.compile(r"(\s*)(-\s+)?([\w$][\w.$/-]*)\s*:(?:\s|$)")
+# A value that starts as a flow list and goes on after it: "listen: [::1]:8080".
+_BRACKETED = re.compile(r"\s*(?:-\s+)?([^\s:#]+):\s+(\[[^\]]*\][^\s#]+)")
+
+
+def explain(exc: yaml.MarkedYAMLError, text: str) -> tuple[str, tuple[int, int] | None]:
+    """What most likely went wrong, or "" when no rule here fits; and the (line,
+    column), 1-based, where the mistake is when that is not where the parser
+    stopped."""
+    mark, start = exc.problem_mark, exc.context_mark
+    if mark is None:
+        return "", None
+    lines = text.split("\n")
+    row = mark.line
+    line = lines[row] if row < len(lines) else ""
+    problem, context = exc.problem or "", exc.context or ""
+    if start is not None and "end of stream" in problem and "quoted scalar" in context:
+        return (f"the quote opened at line {start.line + 1} is never closed",
+                (start.line + 1, start.column + 1))
+    if "<stream end>" in problem and "flow" in context:
+        opened = _unclosed(text)
+        if opened is not None:
+            opener = lines[opened.line][opened.column]
+            closer = "]" if opener == "[" else "}"
+            return (f"the '{opener}' at line {opened.line + 1} is never closed with '{closer}'",
+                    (opened.line + 1, opened.column + 1))
+    if start is not None and problem == "could not find expected ':'":
+        written = lines[start.line]
+        word = written[start.column:].split()[0]
+        return (f"line {start.line + 1} has no ':' after '{word}'",
+                (start.line + 1, start.column + 1))
+    bracketed = _BRACKETED.match(line)
+    if bracketed:
+        key, value = bracketed.groups()
+        return (f"a value that starts with '[' is read as a YAML list; quote it, as "
+                f"{key}: \"{value}\"", None)
+    if problem == "mapping values are not allowed here":
+        return _colon_in_the_way(lines, row, mark.column)
+    if problem.startswith("expected <block end>") and start is not None:
+        return _out_of_line(lines, row, start, "collection" in context), None
+    return "", None
+
+
+def _colon_in_the_way(lines: list[str], row: int, column: int
+                      ) -> tuple[str, tuple[int, int] | None]:
+    """A ': ' where no key can start: inside a value, or after a line that did not
+    end its key or list item as the writer meant."""
+    line = lines[row]
+    owner = _KEY.match(line[:column])
+    if owner:  # this line already has its key: the ': ' is inside the value
+        value = line[owner.end():].split(" #")[0].strip()
+        return (f"a value that holds ': ' is read as another key; quote it, as "
+                f"{owner.group(3)}: \"{value}\"", None)
+    above = _previous(lines, row)
+    if above is None:
+        return "", None
+    previous = lines[above]
+    dash = re.match(r"(\s*)-[^\s-]", previous)
+    if dash:
+        return (f"put a space after the '-' on line {above + 1} to start a list item, "
+                f"as in '- path:'", (above + 1, len(dash.group(1)) + 1))
+    glued = re.match(r"\s*(?:-\s+)?[\w$][\w.$/-]*:(?=\S)", previous)
+    if glued and not re.search(r":(?:\s|$)", previous):
+        return (f"put a space after the ':' on line {above + 1}, as in 'listen: 8080'",
+                (above + 1, glued.end()))
+    if not re.search(r":(?:\s|$)", previous):
+        stripped = previous.strip()
+        word = stripped.removeprefix("-").split()[0] if stripped.strip("-") else stripped
+        return (f"line {above + 1} has no ':' after '{word}', so it runs on into line "
+                f"{row + 1} as one value", (above + 1, previous.find(word) + 1))
+    here, there = _key_at(line), _key_at(previous)
+    if here and there and here[1] > there[1]:
+        return (f"'{here[0]}' is indented more than '{there[0]}' on line {above + 1} "
+                f"(column {here[1]}, not {there[1]}); the keys of one mapping start in the "
+                f"same column", None)
+    return "", None
+
+
+def _out_of_line(lines: list[str], row: int, start: yaml.Mark, in_list: bool) -> str:
+    """A line whose indent matches none of the blocks open above it."""
+    line = lines[row]
+    column = len(line) - len(line.lstrip()) + 1
+    opened = start.column + 1
+    if line.lstrip().startswith("-"):
+        return (f"this '-' is at column {column}, but the items of the list at line "
+                f"{start.line + 1} start at column {opened}; the items of one list line up")
+    here = _key_at(line)
+    if here is None:
+        return ""
+    key = here[0]
+    if in_list and column == opened:
+        item = _key_at(lines[start.line])
+        if item is None:
+            return ""
+        moves = [f"to column {item[1]} (under '{item[0]}') to put it in the item above"]
+        parent = _parent(lines, start.line, opened)
+        if parent is not None:
+            moves.append(f"to column {parent[1]} (under '{parent[0]}') to make it a key of "
+                         f"its own")
+        return (f"'{key}' at column {column} lines up with the '-' of line "
+                f"{start.line + 1}, so it belongs to nothing; move it " + ", or ".join(moves))
+    above = _previous(lines, row)
+    there = _key_at(lines[above]) if above is not None else None
+    if above is None or there is None:
+        return ""
+    return (f"'{key}' at column {column} lines up with no key above it: '{there[0]}' on "
+            f"line {above + 1} starts at column {there[1]}")
+
+
+def _unclosed(text: str) -> yaml.Mark | None:
+    """Where the innermost '[' or '{' still open at the end of ``text`` is."""
+    opened: list[yaml.Mark] = []
+    try:
+        for token in yaml.scan(text, Loader=yaml.SafeLoader):
+            if isinstance(token, (yaml.FlowSequenceStartToken, yaml.FlowMappingStartToken)):
+                opened.append(token.start_mark)
+            elif isinstance(token, (yaml.FlowSequenceEndToken, yaml.FlowMappingEndToken)) \
+                    and opened:
+                opened.pop()
+    except yaml.YAMLError:
+        pass  # the tokens up to the error are the ones that count
+    return opened[-1] if opened else None
+
+
+def _key_at(line: str) -> tuple[str, int] | None:
+    """The block key that starts ``line``, and its 1-based column."""
+    found = _KEY.match(line)
+    if not found:
+        return None
+    return found.group(3), len(found.group(1)) + len(found.group(2) or "") + 1
+
+
+def _previous(lines: list[str], row: int) -> int | None:
+    """The nearest line above ``row`` that holds more than a comment."""
+    for above in range(row - 1, -1, -1):
+        stripped = lines[above].strip()
+        if stripped and not stripped.startswith("#"):
+            return above
+    return None
+
+
+def _parent(lines: list[str], row: int, column: int) -> tuple[str, int] | None:
+    """The key, above ``row``, that holds the block starting at ``column``."""
+    for above in range(row - 1, -1, -1):
+        key = _key_at(lines[above])
+        if key is not None and key[1] < column:
+            return key
+    return None
