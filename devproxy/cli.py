@@ -45,9 +45,20 @@ from .router import RouteTable
 from .screen import ANY_HOST_WARNING, OPEN_LISTEN_WARNING
 from .state import Live, Snapshot
 
+
+def _once(ctx: click.Context, param: click.Parameter, given: tuple[Any, ...]) -> Any:
+    """The value of an option that takes one, refusing it given twice: click would take
+    the last in silence, and ``-c a.yaml -c b.yaml`` would serve b's routes."""
+    if len(given) > 1:
+        values = ", ".join(repr(str(value)) for value in given)
+        raise click.BadParameter(f"given {len(given)} times ({values}); give it once",
+                                 ctx=ctx, param=param)
+    return given[0] if given else None
+
+
 _config_option = click.option(
     "-c", "--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
-    help=f"Config file (default: ./{DEFAULT_CONFIG_NAME}).",
+    multiple=True, callback=_once, help=f"Config file (default: ./{DEFAULT_CONFIG_NAME}).",
 )
 
 
@@ -59,7 +70,8 @@ def main() -> None:
 
 @main.command()
 @_config_option
-@click.option("--listen", metavar="HOST:PORT", help="Address to serve on (default 127.0.0.1:8080).")
+@click.option("--listen", metavar="HOST:PORT", multiple=True, callback=_once,
+              help="Address to serve on (default 127.0.0.1:8080).")
 @click.option("--route", "routes", multiple=True, metavar="PATH=TARGET",
               help="A route, e.g. /api=http://127.0.0.1:3000 (repeatable).")
 @click.option("--change-origin", is_flag=True, help="Set change_origin on --route routes.")
@@ -71,6 +83,8 @@ def up(
     no_reload: bool, verbose: bool, quiet: bool,
 ) -> None:
     """Run the proxy until Ctrl+C. Saved edits to the config file apply while it runs."""
+    if verbose and quiet:
+        raise click.UsageError("-v/--verbose and -q/--quiet ask for opposite logs; give one")
     config = _load(config_path, listen=listen, routes=routes, change_origin=change_origin)
     _setup_logging(verbose=verbose, quiet=quiet)
 

@@ -107,6 +107,24 @@ def test_up_without_config_or_routes_explains_what_to_do(tmp_path: Path) -> None
     assert "--route /api=" in result.stderr
 
 
+@pytest.mark.parametrize(("args", "says"), [
+    (("up", "-c", "a.yaml", "-c", "b.yaml"),
+     "Invalid value for '-c' / '--config': given 2 times ('a.yaml', 'b.yaml'); give it once"),
+    (("check", "--config", "a.yaml", "-c", "b.yaml"), "'-c' / '--config': given 2 times"),
+    (("up", "-c", "a.yaml", "--listen", ":1", "--listen", ":2"),
+     "Invalid value for '--listen': given 2 times (':1', ':2'); give it once"),
+    (("up", "-c", "a.yaml", "-v", "-q"), "-v/--verbose and -q/--quiet ask for opposite logs"),
+])
+def test_options_that_contradict_themselves_are_refused(tmp_path: Path, args: tuple[str, ...],
+                                                        says: str) -> None:
+    # click takes the last of a repeated option in silence: b.yaml's routes were served.
+    for name in ("a.yaml", "b.yaml"):
+        (tmp_path / name).write_text("routes: [{path: /, target: 'http://127.0.0.1:1'}]\n")
+    result = run(*args, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert says in result.stderr
+
+
 def test_routes_explains_where_a_path_goes(tmp_path: Path) -> None:
     config = tmp_path / "devproxy.yaml"
     config.write_text(textwrap.dedent("""\
