@@ -998,7 +998,8 @@ def har(records: Iterable[Record]) -> dict[str, Any]:
                             _header(response, "content-type") or "",
                             **({"text": response_body["text"]} if response_body and
                                "text" in response_body else {}),
-                            **_har_cut(response_body), **_har_decoded(response_body, record)},
+                            **_har_cut(response_body), **_har_decoded(response_body, record),
+                            **_har_response_bytes(response_body, record)},
             },
             "cache": {},
             # HAR's phases add up to "time"; connecting is its own.
@@ -1027,6 +1028,21 @@ def _har_request_body(view: dict[str, Any], body: bytes | bytearray) -> dict[str
     return {"_requestBodyStatus": "discarded:not-representable",
             "_content": {"text": base64.b64encode(body).decode("ascii"), "size": len(body),
                          "mimeType": view["type"], "encoding": "base64"}}
+
+
+def _har_response_bytes(view: dict[str, Any] | None, record: Record) -> dict[str, str]:
+    """A whole kept body that is not UTF-8 text (latin-1 typed as text/html, say), as
+    HAR 1.2 lets a response carry bytes: base64, with ``encoding`` saying so. Decoded
+    first if it came coded: HAR's text is the body as the page read it."""
+    body: bytes | bytearray = record.response_body
+    if not view or "text" in view or view["truncated"] or view.get("undecoded") or not body:
+        return {}
+    if view.get("encoding"):
+        decoded = decoded_body(body, view["encoding"])
+        if decoded is None or len(decoded) >= _DECODED_LIMIT:  # not whole
+            return {}
+        body = decoded
+    return {"text": base64.b64encode(body).decode("ascii"), "encoding": "base64"}
 
 
 def _har_decoded(view: dict[str, Any] | None, record: Record) -> dict[str, int]:

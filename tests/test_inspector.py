@@ -527,6 +527,37 @@ async def test_har_keeps_a_binary_upload_as_base64_and_text_as_text(
                                      "comment": "devproxy kept the first 300 of 528 bytes"}
 
 
+async def test_har_keeps_a_response_that_is_not_utf8_as_base64(
+        backend_factory, proxy_factory, client) -> None:
+    # HAR 1.2 content may carry bytes as base64 with encoding: "base64"; a latin-1 page
+    # was exported with no body at all.
+    latin1 = "<p>café</p>".encode("latin-1")
+    bodies = {"/page": (latin1, {"Content-Type": "text/html; charset=iso-8859-1"}),
+              "/gz": (gzip.compress(latin1), {"Content-Type": "text/plain",
+                                              "Content-Encoding": "gzip"}),
+              "/cut": (latin1 * 40, {"Content-Type": "text/plain"}),
+              "/png": (b"\x89PNG\r\n\x1a\n", {"Content-Type": "image/png"})}
+
+    async def handler(request: web.Request) -> web.Response:
+        body, headers = bodies[request.path]
+        return web.Response(body=body, headers=headers)
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/", backend.url), inspector=Inspector(body_limit=300))
+    for path in bodies:
+        async with client.get(proxy.url + path, headers={"Accept-Encoding": "gzip"},
+                              auto_decompress=False) as resp:
+            await resp.read()
+    entries = (await api(client, proxy, "har"))["log"]["entries"]
+    page, coded, cut, png = (e["response"]["content"] for e in entries)
+    for content in (page, coded):  # the gzip one decoded, as the page read it
+        assert content["encoding"] == "base64"
+        assert base64.b64decode(content["text"]) == latin1
+    # Part of a body, or one whose bytes were never kept, is not passed off as whole.
+    assert "text" not in cut and "encoding" not in cut
+    assert "text" not in png and png["mimeType"] == "image/png"
+
+
 async def test_har_timings_add_up_and_a_request_with_no_answer_was_waiting(
         backend_factory, proxy_factory, client) -> None:
     # HAR 1.2: the phases add up to "time". A backend that never answers (504) spent it
