@@ -1030,19 +1030,21 @@ def _har_request_body(view: dict[str, Any], body: bytes | bytearray) -> dict[str
                          "mimeType": view["type"], "encoding": "base64"}}
 
 
-def _har_response_bytes(view: dict[str, Any] | None, record: Record) -> dict[str, str]:
+def _har_response_bytes(view: dict[str, Any] | None, record: Record) -> dict[str, Any]:
     """A whole kept body that is not UTF-8 text (latin-1 typed as text/html, say), as
     HAR 1.2 lets a response carry bytes: base64, with ``encoding`` saying so. Decoded
     first if it came coded: HAR's text is the body as the page read it."""
     body: bytes | bytearray = record.response_body
     if not view or "text" in view or view["truncated"] or view.get("undecoded") or not body:
         return {}
-    if view.get("encoding"):
-        decoded = decoded_body(body, view["encoding"])
-        if decoded is None or len(decoded) >= _DECODED_LIMIT:  # not whole
-            return {}
-        body = decoded
-    return {"text": base64.b64encode(body).decode("ascii"), "encoding": "base64"}
+    if not view.get("encoding"):
+        return {"text": base64.b64encode(body).decode("ascii"), "encoding": "base64"}
+    decoded = decoded_body(body, view["encoding"])
+    if decoded is None or len(decoded) >= _DECODED_LIMIT:  # not whole
+        return {}
+    # As ``_har_decoded`` counts a text body: size decoded, compression what it saved.
+    return {"text": base64.b64encode(decoded).decode("ascii"), "encoding": "base64",
+            "size": len(decoded), "compression": len(decoded) - record.bytes_out}
 
 
 def _har_decoded(view: dict[str, Any] | None, record: Record) -> dict[str, int]:

@@ -271,7 +271,7 @@ def parse_listen(text: str) -> Listen:
         if not sep:
             raise ValueError(f"expected HOST:PORT such as 127.0.0.1:8080, got {text!r}")
         if ":" in host:
-            if is_ip(host):
+            if is_ip(host) and port_text.isdigit() and int(port_text) <= 65535:
                 raise ValueError(f"write an IPv6 address in brackets, as "
                                  f"[{host}]:{port_text}, got {text!r}")
             if is_ip(text):  # an IPv6 address alone

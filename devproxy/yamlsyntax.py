@@ -17,7 +17,9 @@ import yaml
 # A block mapping key at the start of a line, after any list dash: "  - path: /api".
 _KEY = re.compile(r"(\s*)(-\s+)?([\w$][\w.$/-]*)\s*:(?:\s|$)")
 # A value that starts as a flow list and goes on after it: "listen: [::1]:8080".
-_BRACKETED = re.compile(r"\s*(?:-\s+)?([^\s:#]+):\s+(\[[^\]]*\][^\s#]+)")
+_BRACKETED = re.compile(r"\s*(?:-\s+)?([^\s:#]+):\s+(\[[^\]\[]*\]:\d+)\s*(?:#|$)")
+# Where pyyaml starts a new line (YAML 1.1 §5.4): its marks count lines by these.
+_LINE_BREAK = re.compile(r"\r\n|[\r\n\x85\u2028\u2029]")
 
 
 def explain(exc: yaml.MarkedYAMLError, text: str) -> tuple[str, tuple[int, int] | None]:
@@ -27,30 +29,36 @@ def explain(exc: yaml.MarkedYAMLError, text: str) -> tuple[str, tuple[int, int] 
     mark, start = exc.problem_mark, exc.context_mark
     if mark is None:
         return "", None
-    lines = text.split("\n")
+    # pyyaml's columns leave out a byte order mark.
+    lines = _LINE_BREAK.split(text.removeprefix("\ufeff"))
     row = mark.line
+    if row >= len(lines) or (start is not None and start.line >= len(lines)):
+        return "", None
     line = lines[row] if row < len(lines) else ""
     problem, context = exc.problem or "", exc.context or ""
     if start is not None and "end of stream" in problem and "quoted scalar" in context:
         return (f"the quote opened at line {start.line + 1} is never closed",
                 (start.line + 1, start.column + 1))
     if "<stream end>" in problem and "flow" in context:
-        opened = _unclosed(text)
-        if opened is not None:
-            opener = lines[opened.line][opened.column]
-            closer = "]" if opener == "[" else "}"
-            return (f"the '{opener}' at line {opened.line + 1} is never closed with '{closer}'",
-                    (opened.line + 1, opened.column + 1))
+        unclosed = _unclosed(text)
+        if unclosed is not None:
+            opened, pair = unclosed
+            return (f"the '{pair[0]}' at line {opened.line + 1} is never closed with "
+                    f"'{pair[1]}'", (opened.line + 1, opened.column + 1))
     if start is not None and problem == "could not find expected ':'":
-        written = lines[start.line]
-        word = written[start.column:].split()[0]
-        return (f"line {start.line + 1} has no ':' after '{word}'",
-                (start.line + 1, start.column + 1))
+        word = (lines[start.line][start.column:].split() or [""])[0]
+        glued = re.match(r"[\w$][\w.$-]*:", word)
+        if glued:
+            return (f"put a space after the ':' on line {start.line + 1}, as in "
+                    f"'listen: 8080'", (start.line + 1, start.column + glued.end()))
+        if re.fullmatch(r"[\w$][\w.$-]*", word):
+            return (f"line {start.line + 1} has no ':' after '{word}'",
+                    (start.line + 1, start.column + 1))
     bracketed = _BRACKETED.match(line)
     if bracketed:
         key, value = bracketed.groups()
         return (f"a value that starts with '[' is read as a YAML list; quote it, as "
-                f"{key}: \"{value}\"", None)
+                f"{key}: '{value}'", None)
     if problem == "mapping values are not allowed here":
         return _colon_in_the_way(lines, row, mark.column)
     if problem.startswith("expected <block end>") and start is not None:
@@ -61,36 +69,73 @@ def explain(exc: yaml.MarkedYAMLError, text: str) -> tuple[str, tuple[int, int] 
 def _colon_in_the_way(lines: list[str], row: int, column: int
                       ) -> tuple[str, tuple[int, int] | None]:
     """A ': ' where no key can start: inside a value, or after a line that did not
-    end its key or list item as the writer meant."""
+    end its key, list item or quote as the writer meant."""
     line = lines[row]
     owner = _KEY.match(line[:column])
     if owner:  # this line already has its key: the ': ' is inside the value
-        value = line[owner.end():].split(" #")[0].strip()
-        return (f"a value that holds ': ' is read as another key; quote it, as "
-                f"{owner.group(3)}: \"{value}\"", None)
+        return _value_with_colon(owner.group(3), line[owner.end():].split(" #")[0].strip()), None
     above = _previous(lines, row)
     if above is None:
         return "", None
     previous = lines[above]
+    open_quote = _open_quote(previous)
+    if open_quote is not None:
+        return (f"the quote opened at line {above + 1} is never closed",
+                (above + 1, open_quote + 1))
     dash = re.match(r"(\s*)-[^\s-]", previous)
     if dash:
         return (f"put a space after the '-' on line {above + 1} to start a list item, "
                 f"as in '- path:'", (above + 1, len(dash.group(1)) + 1))
-    glued = re.match(r"\s*(?:-\s+)?[\w$][\w.$/-]*:(?=\S)", previous)
-    if glued and not re.search(r":(?:\s|$)", previous):
+    if re.search(r":(?:\s|$)", previous):  # the line above ends its key
+        here, there = _key_at(line), _key_at(previous)
+        if here and there and here[1] > there[1]:
+            return (f"'{here[0]}' is indented more than '{there[0]}' on line {above + 1} "
+                    f"(column {here[1]}, not {there[1]}); the keys of one mapping start in "
+                    f"the same column", None)
+        return "", None
+    # The line above has no key: it and this one were read as one value. Said only where
+    # this line's key is where that line's would be: under a list item's text, or
+    # further in than a plain line (a value, such as a URL in a list, may hold ':').
+    item = re.match(r"(\s*)-\s+", previous)
+    here_column = len(line) - len(line.lstrip()) + 1
+    if item is not None and here_column != item.end() + 1:
+        return "", None
+    if item is None and here_column < len(previous) - len(previous.lstrip()) + 1:
+        return "", None
+    glued = re.match(r"\s*(?:-\s+)?[\w$][\w.$-]*:(?=[^\s/])", previous)
+    if glued:
         return (f"put a space after the ':' on line {above + 1}, as in 'listen: 8080'",
                 (above + 1, glued.end()))
-    if not re.search(r":(?:\s|$)", previous):
-        stripped = previous.strip()
-        word = stripped.removeprefix("-").split()[0] if stripped.strip("-") else stripped
-        return (f"line {above + 1} has no ':' after '{word}', so it runs on into line "
-                f"{row + 1} as one value", (above + 1, previous.find(word) + 1))
-    here, there = _key_at(line), _key_at(previous)
-    if here and there and here[1] > there[1]:
-        return (f"'{here[0]}' is indented more than '{there[0]}' on line {above + 1} "
-                f"(column {here[1]}, not {there[1]}); the keys of one mapping start in the "
-                f"same column", None)
-    return "", None
+    word = previous.strip().removeprefix("-").split()[0] if previous.strip("- ") else ""
+    if not re.fullmatch(r"[\w$][\w.$-]*", word):  # not a key's name: a URL, say
+        return "", None
+    return (f"line {above + 1} has no ':' after '{word}', so it runs on into line "
+            f"{row + 1} as one value", (above + 1, previous.find(word) + 1))
+
+
+def _value_with_colon(key: str, value: str) -> str:
+    """What to do with ``key: a: b``: a nested key on its own line, or text quoted."""
+    nested = _KEY.match(value)
+    quoted = f"'{value}'" if "'" not in value else f'"{value}"' if '"' not in value else ""
+    if nested:
+        text = f"; for text, quote it, as {key}: {quoted}" if quoted else ""
+        return (f"a value that holds ': ' is read as another key: for a mapping, put "
+                f"'{value}' on a line of its own, indented under '{key}'{text}")
+    if not quoted:
+        return ""
+    return f"a value that holds ': ' is read as another key; quote it, as {key}: {quoted}"
+
+
+def _open_quote(line: str) -> int | None:
+    """Where a quoted value that ``line`` never closes starts (0-based), if it does."""
+    found = re.match(r"\s*(?:-\s+)?(?:[\w$][\w.$/-]*:\s+)?([\"'])", line)
+    if found is None:
+        return None
+    quote, at = found.group(1), found.start(1)
+    # In "...", an escaped character never closes it; in '...', '' is a ' inside.
+    rest = re.sub(r"\\.", "", line[at + 1:]) if quote == '"' else \
+        line[at + 1:].replace("''", "")
+    return None if quote in rest else at
 
 
 def _out_of_line(lines: list[str], row: int, start: yaml.Mark, in_list: bool) -> str:
@@ -98,7 +143,12 @@ def _out_of_line(lines: list[str], row: int, start: yaml.Mark, in_list: bool) ->
     line = lines[row]
     column = len(line) - len(line.lstrip()) + 1
     opened = start.column + 1
+    above = _previous(lines, row)
+    if above is not None and _open_quote(lines[above]) is not None:
+        return f"the quote opened at line {above + 1} is never closed"
     if line.lstrip().startswith("-"):
+        if not in_list or column == opened:
+            return ""
         return (f"this '-' is at column {column}, but the items of the list at line "
                 f"{start.line + 1} start at column {opened}; the items of one list line up")
     here = _key_at(line)
@@ -116,21 +166,23 @@ def _out_of_line(lines: list[str], row: int, start: yaml.Mark, in_list: bool) ->
                          f"its own")
         return (f"'{key}' at column {column} lines up with the '-' of line "
                 f"{start.line + 1}, so it belongs to nothing; move it " + ", or ".join(moves))
-    above = _previous(lines, row)
     there = _key_at(lines[above]) if above is not None else None
-    if above is None or there is None:
+    if above is None or there is None or there[1] == column:
         return ""
     return (f"'{key}' at column {column} lines up with no key above it: '{there[0]}' on "
             f"line {above + 1} starts at column {there[1]}")
 
 
-def _unclosed(text: str) -> yaml.Mark | None:
-    """Where the innermost '[' or '{' still open at the end of ``text`` is."""
-    opened: list[yaml.Mark] = []
+def _unclosed(text: str) -> tuple[yaml.Mark, str] | None:
+    """Where the innermost '[' or '{' still open at the end of ``text`` is, and the
+    pair of brackets it is."""
+    opened: list[tuple[yaml.Mark, str]] = []
     try:
         for token in yaml.scan(text, Loader=yaml.SafeLoader):
-            if isinstance(token, (yaml.FlowSequenceStartToken, yaml.FlowMappingStartToken)):
-                opened.append(token.start_mark)
+            if isinstance(token, yaml.FlowSequenceStartToken):
+                opened.append((token.start_mark, "[]"))
+            elif isinstance(token, yaml.FlowMappingStartToken):
+                opened.append((token.start_mark, "{}"))
             elif isinstance(token, (yaml.FlowSequenceEndToken, yaml.FlowMappingEndToken)) \
                     and opened:
                 opened.pop()

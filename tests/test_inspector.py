@@ -553,6 +553,8 @@ async def test_har_keeps_a_response_that_is_not_utf8_as_base64(
     for content in (page, coded):  # the gzip one decoded, as the page read it
         assert content["encoding"] == "base64"
         assert base64.b64decode(content["text"]) == latin1
+        assert content["size"] == len(latin1)  # HAR 1.2: the size decoded
+    assert coded["compression"] == len(latin1) - len(bodies["/gz"][0])
     # Part of a body, or one whose bytes were never kept, is not passed off as whole.
     assert "text" not in cut and "encoding" not in cut
     assert "text" not in png and png["mimeType"] == "image/png"

@@ -260,10 +260,23 @@ MISTAKES = [
     pytest.param("routes:\n  -path: /api\n    target: http://h\n", "2:3",
                  "put a space after the '-' on line 2", id="dash-without-space"),
     pytest.param(route("headers:\n      X-Note: a: b\n"), "5:20", "a value that holds ': ' "
-                 "is read as another key; quote it, as X-Note: \"a: b\"", id="colon-in-value"),
+                 "is read as another key: for a mapping, put 'a: b' on a line of its own, indented "
+                 "under 'X-Note'; for text, quote it, as X-Note: 'a: b'", id="colon-in-value"),
     pytest.param("listen: [::1]:8080\n" + ONE_ROUTE, "1:10", "a value that starts with '[' is "
-                 "read as a YAML list; quote it, as listen: \"[::1]:8080\"",
+                 "read as a YAML list; quote it, as listen: '[::1]:8080'",
                  id="unquoted-ipv6-listen"),
+    pytest.param("routes:\r  - path: /api\r      target: http://h\r", "3:13",
+                 "'target' is indented more than 'path' on line 2", id="old-mac-line-ends"),
+    pytest.param("\ufeffroutes: [\n", "1:9", "the '[' at line 1 is never closed with ']'",
+                 id="byte-order-mark"),
+    pytest.param("routes:\n  - path: \"/api\n    target: \"http://h\"\n", "3:14",
+                 "the quote opened at line 2 is never closed", id="quote-open-across-lines"),
+    pytest.param("routes:\n  - path: /\n    target: http://h\n    timeout: connect: 5\n",
+                 "4:21", "put 'connect: 5' on a line of its own, indented under 'timeout'",
+                 id="nested-key-on-one-line"),
+    # A URL in a list holds ':' but is no key: no hint rather than a wrong one.
+    pytest.param("cors:\n  origins:\n    - http://a.test\n      credentials: true\n" + ONE_ROUTE,
+                 "4:18", "invalid YAML: mapping values are not allowed here", id="url-item"),
     pytest.param("routes:\n  - path: /\n    target: \"http://h\n", "3:13",
                  "the quote opened at line 3 is never closed", id="open-quote"),
     pytest.param("routes:\n\t- path: /\n", "2:1", "indent with spaces", id="tab-indent"),
@@ -608,6 +621,8 @@ def test_a_bad_listen_flag_is_quoted_in_the_error() -> None:
     ("fe80::1:8080", "write an IPv6 address in brackets, as [fe80::1]:8080"),
     ("::1", "add a port, as [::1]:8080"),
     ("127.0.0.1:8080:1", "expected HOST:PORT with one ':', such as 127.0.0.1:8080"),
+    ("fe80::1:ab", "add a port, as [fe80::1:ab]:8080"),  # a whole address, not one and a port
+    ("::1:99999", "expected HOST:PORT with one ':'"),
 ])
 def test_a_listen_address_with_too_many_colons_says_which_fix(written: str, message: str
                                                               ) -> None:
