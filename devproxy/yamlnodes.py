@@ -282,7 +282,7 @@ def _within_limits(text: str, nodes: Nodes) -> bool:
 
 
 def _syntax_message(exc: yaml.MarkedYAMLError, hint: str) -> str:
-    message = f"{exc.problem or exc.context}"
+    message = str(exc.problem or exc.context)
     if (exc.problem and exc.context and exc.context_mark is not None and exc.problem_mark
             is not None and exc.context_mark.line != exc.problem_mark.line):
         message += f" ({exc.context} started at line {exc.context_mark.line + 1})"

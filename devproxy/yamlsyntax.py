@@ -15,7 +15,11 @@ import re
 import yaml
 
 # A block mapping key at the start of a line, after any list dash: "  - path: /api".
-_KEY = re.compile(r"(\s*)(-\s+)?([\w$][\w.$/-]*)\s*:(?:\s|$)")
+# A word the rules below take for a key's name (a URL is none: it holds ':' and '/'),
+# and, with '/', for a key that is already written as one.
+_NAME = r"[\w$][\w.$-]*"
+_WRITTEN = r"[\w$][\w.$/-]*"
+_KEY = re.compile(rf"(\s*)(-\s+)?({_WRITTEN})\s*:(?:\s|$)")
 # A value that starts as a flow list and goes on after it: "listen: [::1]:8080".
 _BRACKETED = re.compile(r"\s*(?:-\s+)?([^\s:#]+):\s+(\[[^\]\[]*\]:\d+)\s*(?:#|$)")
 # Where pyyaml starts a new line (YAML 1.1 §5.4): its marks count lines by these.
@@ -34,7 +38,7 @@ def explain(exc: yaml.MarkedYAMLError, text: str) -> tuple[str, tuple[int, int] 
     row = mark.line
     if row >= len(lines) or (start is not None and start.line >= len(lines)):
         return "", None
-    line = lines[row] if row < len(lines) else ""
+    line = lines[row]
     problem, context = exc.problem or "", exc.context or ""
     if start is not None and "end of stream" in problem and "quoted scalar" in context:
         return (f"the quote opened at line {start.line + 1} is never closed",
@@ -47,11 +51,11 @@ def explain(exc: yaml.MarkedYAMLError, text: str) -> tuple[str, tuple[int, int] 
                     f"'{pair[1]}'", (opened.line + 1, opened.column + 1))
     if start is not None and problem == "could not find expected ':'":
         word = (lines[start.line][start.column:].split() or [""])[0]
-        glued = re.match(r"[\w$][\w.$-]*:", word)
+        glued = re.match(rf"{_NAME}:", word)
         if glued:
             return (f"put a space after the ':' on line {start.line + 1}, as in "
                     f"'listen: 8080'", (start.line + 1, start.column + glued.end()))
-        if re.fullmatch(r"[\w$][\w.$-]*", word):
+        if re.fullmatch(_NAME, word):
             return (f"line {start.line + 1} has no ':' after '{word}'",
                     (start.line + 1, start.column + 1))
     bracketed = _BRACKETED.match(line)
@@ -97,17 +101,17 @@ def _colon_in_the_way(lines: list[str], row: int, column: int
     # this line's key is where that line's would be: under a list item's text, or
     # further in than a plain line (a value, such as a URL in a list, may hold ':').
     item = re.match(r"(\s*)-\s+", previous)
-    here_column = len(line) - len(line.lstrip()) + 1
+    here_column = _indent(line)
     if item is not None and here_column != item.end() + 1:
         return "", None
-    if item is None and here_column < len(previous) - len(previous.lstrip()) + 1:
+    if item is None and here_column < _indent(previous):
         return "", None
-    glued = re.match(r"\s*(?:-\s+)?[\w$][\w.$-]*:(?=[^\s/])", previous)
+    glued = re.match(rf"\s*(?:-\s+)?{_NAME}:(?=[^\s/])", previous)
     if glued:
         return (f"put a space after the ':' on line {above + 1}, as in 'listen: 8080'",
                 (above + 1, glued.end()))
     word = previous.strip().removeprefix("-").split()[0] if previous.strip("- ") else ""
-    if not re.fullmatch(r"[\w$][\w.$-]*", word):  # not a key's name: a URL, say
+    if not re.fullmatch(_NAME, word):  # not a key's name: a URL, say
         return "", None
     return (f"line {above + 1} has no ':' after '{word}', so it runs on into line "
             f"{row + 1} as one value", (above + 1, previous.find(word) + 1))
@@ -128,7 +132,7 @@ def _value_with_colon(key: str, value: str) -> str:
 
 def _open_quote(line: str) -> int | None:
     """Where a quoted value that ``line`` never closes starts (0-based), if it does."""
-    found = re.match(r"\s*(?:-\s+)?(?:[\w$][\w.$/-]*:\s+)?([\"'])", line)
+    found = re.match(rf"\s*(?:-\s+)?(?:{_WRITTEN}:\s+)?([\"'])", line)
     if found is None:
         return None
     quote, at = found.group(1), found.start(1)
@@ -141,7 +145,7 @@ def _open_quote(line: str) -> int | None:
 def _out_of_line(lines: list[str], row: int, start: yaml.Mark, in_list: bool) -> str:
     """A line whose indent matches none of the blocks open above it."""
     line = lines[row]
-    column = len(line) - len(line.lstrip()) + 1
+    column = _indent(line)
     opened = start.column + 1
     above = _previous(lines, row)
     if above is not None and _open_quote(lines[above]) is not None:
@@ -189,6 +193,11 @@ def _unclosed(text: str) -> tuple[yaml.Mark, str] | None:
     except yaml.YAMLError:
         pass  # the tokens up to the error are the ones that count
     return opened[-1] if opened else None
+
+
+def _indent(line: str) -> int:
+    """The 1-based column where ``line``'s text starts."""
+    return len(line) - len(line.lstrip()) + 1
 
 
 def _key_at(line: str) -> tuple[str, int] | None:
