@@ -1,6 +1,7 @@
 """What one proxied request costs devproxy, in CPU instructions: a figure noise can't move.
 
     python benchmarks/instructions.py [--requests 2000] [--only NAME,...] [--path /1k]
+                                      [--browser] [--keep DIR]
 
 req/s on a shared machine swings by a fifth between runs, more than the differences
 worth knowing (what the inspector costs, what a change saved). Callgrind counts the
@@ -33,7 +34,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness import Origins, Target, Variant, process, wait_port
+from harness import BROWSER_FETCH, Origins, Target, Variant, process, wait_port
 from run import VARIANTS
 
 WARM_UP = 600
@@ -70,8 +71,10 @@ def send(port: int, path: str, total: int, headers: Sequence[tuple[str, str]]) -
     asyncio.run(run())
 
 
-def instructions(target: Target, path: str, requests: int, work: Path) -> float:
-    """Instructions devproxy executes per request of ``path``, after a warm-up."""
+def instructions(target: Target, path: str, requests: int, work: Path,
+                 extra: Sequence[tuple[str, str]] = ()) -> float:
+    """Instructions devproxy executes per request of ``path``, after a warm-up;
+    ``extra`` fields go with every request, after the variant's own."""
     target.write_config()
     out = work / f"{target.variant.name}.callgrind"
     args = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "-q",
@@ -80,7 +83,7 @@ def instructions(target: Target, path: str, requests: int, work: Path) -> float:
     log = work / f"{target.variant.name}.log"
     with process(args, None, log, target.source) as child:
         wait_port(target.port, child, timeout=120)
-        headers = target.variant.headers
+        headers = (*target.variant.headers, *extra)
         send(target.port, path, WARM_UP, headers)
         control = ["callgrind_control"]
         subprocess.run([*control, "-i", "on", str(child.pid)], capture_output=True,
@@ -104,6 +107,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--path", default="/1k", choices=("/1k", "/64k"))
     parser.add_argument("--only", default="", help="variants, comma-separated")
+    parser.add_argument("--keep", type=Path, metavar="DIR",
+                        help="copy each variant's callgrind dump here, for "
+                             "callgrind_annotate")
+    parser.add_argument("--browser", action="store_true",
+                        help="every request carries the fields Chromium sends with a "
+                             "fetch() (by default, Host only)")
     args = parser.parse_args(argv)
     if args.requests < 1:
         parser.error("--requests must be at least 1")
@@ -123,9 +132,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"{variant.name}: {args.requests} x GET {args.path} under callgrind",
                       file=sys.stderr)
                 target = Target(variant, origins, folder)
-                results[variant.name] = instructions(target, args.path, args.requests, folder)
+                results[variant.name] = instructions(
+                    target, args.path, args.requests, folder,
+                    BROWSER_FETCH if args.browser else ())
+                if args.keep:
+                    args.keep.mkdir(parents=True, exist_ok=True)
+                    for dump in folder.glob(f"{variant.name}.callgrind*"):
+                        shutil.copy(dump, args.keep / dump.name)
     base = results.get("devproxy-no-inspector")
-    print(f"| variant | instructions per GET {args.path} | vs inspector off |")
+    fields = ", a browser's fields" if args.browser else ""
+    print(f"| variant | instructions per GET {args.path}{fields} | vs inspector off |")
     print("|---|---|---|")
     for name, count in results.items():
         ratio = f"{count / base:.3f}" if base else "-"
