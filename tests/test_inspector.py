@@ -927,6 +927,30 @@ async def test_the_response_is_shown_as_the_browser_received_it(backend_factory,
     assert {"access-control-allow-origin", "x-backend", "set-cookie"} <= names
 
 
+
+async def test_the_request_is_shown_field_for_field_as_the_browser_sent_it(
+        backend_factory, proxy_factory, client) -> None:
+    # Kept packed (capture._pack), the fields must come back as written: order, case,
+    # a repeated name, an empty value, and a byte that is not UTF-8 (obs-text, RFC 9110
+    # §5.5), which aiohttp decodes with surrogateescape.
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/", backend.url))
+    fields = [("Host", f"127.0.0.1:{proxy.port}"), ("x-MiXeD", "Case"), ("Accept", "*/*"),
+              ("X-Twice", "1"), ("X-Empty", ""), ("X-Twice", "2"),
+              ("X-Name", "caf\udce9"), ("Connection", "close")]
+    lines = "".join(f"{name}: {value}\r\n" for name, value in fields)
+    answer = await raw_exchange(proxy.port, f"GET /p HTTP/1.1\r\n{lines}\r\n".encode(
+        "utf-8", "surrogateescape"))
+    assert answer.startswith(b"HTTP/1.1 200")
+    [summary] = await api(client, proxy, "requests")
+    detail = await api(client, proxy, f"requests/{summary['id']}")
+    # JSON carries a lone surrogate as an escape; Python reads it back as one.
+    assert [tuple(pair) for pair in detail["browser_request"]] == fields
+    assert "-H 'X-Twice: 1' -H 'X-Empty;' -H 'X-Twice: 2'" in detail["curl"]["browser"]
+
 def test_bodies_of_old_requests_go_first_when_the_budget_is_reached() -> None:
     captures = Captures(history=500, body_limit=1000, body_budget=10_000)
     for i in range(60):
