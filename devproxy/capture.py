@@ -161,6 +161,7 @@ class Record:
     ws_down = 0  # and back
     ws_close: dict[str, Any] | None = None  # how a WebSocket ended: by, code, reason
     events: list[str] | None = None  # SSE events, newest last
+    events_seen = 0  # and how many there were in all
     _sse_rest = ""  # the start of an SSE event not yet ended by a blank line
     refused: cors.Preflight | None = None  # devproxy's own refusal of this preflight
     # A compressed event stream's decoder; False for a coding not read here.
@@ -305,6 +306,7 @@ class Record:
         for event in whole:
             if event.strip():
                 self.events.append(event.strip()[:_PREVIEW])
+                self.events_seen += 1
         del self.events[:-_MESSAGES_KEPT]
 
     def finish(self, status: int) -> None:
@@ -380,6 +382,7 @@ class Record:
                           "last": self.messages or [], "closed": self.ws_close}
             if self.kind == "websocket" else None,
             "sse_events": (self.events or []) if self.kind == "sse" else None,
+            "sse_count": self.events_seen if self.kind == "sse" else None,
             "cors": self.cors_verdict(cors_block, where),
             "cookies": cookie_verdicts(
                 [v for k, v in response if k.lower() == "set-cookie"],

@@ -1230,6 +1230,18 @@ def test_sse_events_are_counted_across_writes(pieces: list[bytes]) -> None:
     for piece in pieces:
         record.download(piece)
     assert record.events == ["event: tick\ndata: 1", "event: tick\ndata: 2"]
+    assert record.events_seen == 2
+
+
+def test_an_event_stream_keeps_its_last_events_and_counts_them_all() -> None:
+    record = Captures().start("GET", "/events", "http", "", ())
+    record.answered(b"HTTP/1.1 200 OK\r\n\r\n", "text/event-stream")
+    for n in range(1, 31):
+        record.download(f"data: {n}\n\n".encode())
+    record.download(b": ping\n\n")  # a keep-alive comment: shown and counted, as sent
+    detail = record.detail()
+    assert detail["sse_count"] == 31 and len(detail["sse_events"]) == 20
+    assert detail["sse_events"][0] == "data: 12"
 
 
 @pytest.mark.parametrize(("coding", "compressor"), [

@@ -172,7 +172,7 @@ function bodyBlock(title, body) {
     : "binary body, not shown";
   return el("div", {}, el("h4", {}, `${title} · ${body.type || "no type"}${coded} · `
     + (body.truncated ? `first ${size(body.kept)} of ${size(body.total)}` : size(body.size))),
-  body.binary ? el("p", { class: "note" }, note) : el("pre", {}, text));
+  body.binary ? el("p", { class: "note" }, note) : el("pre", { "data-place": title }, text));
 }
 
 function copyButton(label, text, id) {
@@ -286,18 +286,43 @@ async function showDetail(id) {
         (closed.code === 1006 ? "no Close frame (1006)" : `code ${closed.code}`) +
         (closed.reason ? ` “${closed.reason}”` : "") + " after " + (closed.after_ms < 1000
           ? `${closed.after_ms} ms` : `${(closed.after_ms / 1000).toFixed(1)} s`)) : null,
-      el("pre", { id: "ws-messages" }, r.websocket.last.map((m) => `${m.up ? "↑" : "↓"} `
+      el("pre", { id: "ws-messages", "data-place": "ws-messages" }, r.websocket.last.map((m) => `${m.up ? "↑" : "↓"} `
         // The size as on the wire: compressed, under permessage-deflate.
         + (m.binary ? `binary (${size(m.size)} on the wire): ${m.text}` : m.text))
         .join("\n") || "no messages yet"));
   }
   if (r.sse_events) {
-    parts.push(el("h3", {}, `Server-sent events · last ${r.sse_events.length}`),
-      el("pre", {}, r.sse_events.join("\n\n") || "no events yet"));
+    const shown = r.sse_events.length;
+    parts.push(el("h3", {}, `Server-sent events · ${r.sse_count}`
+      + (shown < r.sse_count ? ` · the last ${shown} shown` : "")),
+    el("pre", { id: "sse-events", "data-place": "sse-events" }, r.sse_events.join("\n\n") || "no events yet"));
   }
-  parts.push(el("h3", {}, "curl"), el("pre", { id: "curl-browser" }, r.curl.browser),
-    r.curl.upstream ? el("pre", { id: "curl-upstream" }, r.curl.upstream) : null);
+  parts.push(el("h3", {}, "curl"), el("pre", { id: "curl-browser", "data-place": "curl-browser" }, r.curl.browser),
+    r.curl.upstream ? el("pre", { id: "curl-upstream", "data-place": "curl-upstream" }, r.curl.upstream) : null);
+  const places = pane.dataset.shown === String(id) ? scrollPlaces(pane) : new Map();
   pane.replaceChildren(...parts.filter(Boolean));
+  pane.dataset.shown = id;
+  for (const [key, place] of places) {
+    const box = pane.querySelector(`pre[data-place="${key}"]`);
+    if (!box) continue;
+    box.scrollLeft = place.left;
+    box.scrollTop = place.atEnd ? box.scrollHeight : place.top;
+  }
+}
+
+// Where each scrolled box of the detail stands, so that re-showing the same request (an
+// open stream's, every second) keeps the reader's place instead of jumping to the top;
+// a box read to its end follows what arrives, as a terminal does.
+function scrollPlaces(pane) {
+  const places = new Map();
+  for (const box of pane.querySelectorAll("pre[data-place]")) {
+    const scrolls = box.scrollHeight > box.clientHeight;
+    places.set(box.dataset.place, {
+      top: box.scrollTop, left: box.scrollLeft,
+      atEnd: scrolls && box.scrollTop + box.clientHeight >= box.scrollHeight - 2,
+    });
+  }
+  return places;
 }
 
 async function replay(id) {

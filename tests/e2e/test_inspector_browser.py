@@ -202,3 +202,48 @@ async def test_a_broken_config_save_is_spelled_out_on_the_page(
         await page.locator("#reload-note").wait_for(state="hidden", timeout=15_000)
     finally:
         await server.stop()
+
+
+async def test_an_open_streams_detail_keeps_the_readers_place(
+        browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
+    # The detail of an open stream is shown again each second: a box the user scrolled
+    # must stay where it was, and one scrolled to its end must follow new events.
+    async def events(request: web.Request) -> web.StreamResponse:
+        stream = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await stream.prepare(request)
+        for n in range(400):  # bounded: ends by itself within 100 s
+            # Later events are longer, so the box grows as they replace older ones.
+            lines = "".join(f"data: {n}.{i}\n" for i in range(max(n - 29, 0)))
+            await stream.write(f"event: tick\ndata: {n}\n{lines}\n".encode())
+            await asyncio.sleep(0.25 if n >= 30 else 0)
+        return stream
+
+    backend = await backend_factory(events)
+    proxy = await proxy_factory(route("/", backend.url))
+    page: Page = await browser.new_page(viewport={"width": 1440, "height": 900})
+    await page.goto(proxy.url + "/__devproxy/")
+    await page.wait_for_selector("body[data-ready=true]")
+    async with aiohttp.ClientSession() as client, client.get(proxy.url + "/events") as resp:
+        await resp.content.readuntil(b"data: 29\n\n")
+        await page.locator("#list tbody tr", has_text="/events").click()
+        box = page.locator("#sse-events")
+        await box.wait_for()
+        heading = page.locator("#detail h3", has_text="Server-sent events")
+
+        async def shown_again() -> None:  # the heading's count moves on each showing
+            before = await heading.text_content()  # as written, not as CSS capitalizes
+            await page.wait_for_function(
+                "(before) => [...document.querySelectorAll('#detail h3')].some((h) =>"
+                " h.textContent.startsWith('Server-sent events') && h.textContent !== before)",
+                arg=before, timeout=10_000)
+
+        assert "the last 20 shown" in (await heading.text_content() or "")
+        assert await box.evaluate("(b) => b.scrollHeight > b.clientHeight + 100")
+        await box.evaluate("(b) => { b.scrollTop = 100; }")
+        await shown_again()
+        assert await page.locator("#sse-events").evaluate("(b) => b.scrollTop") == 100
+        await box.evaluate("(b) => { b.scrollTop = b.scrollHeight; }")
+        await shown_again()
+        await shown_again()
+        assert await page.locator("#sse-events").evaluate(
+            "(b) => b.scrollTop > 0 && b.scrollTop + b.clientHeight >= b.scrollHeight - 2")
