@@ -91,9 +91,10 @@ class Record:
     once; a field few requests set (WebSocket and SSE traffic, errors, truncation) is a
     class attribute holding its default, so creating a record does not write it, and a
     record that sets it gets its own copy in ``__dict__``. What exists anyway is kept by
-    reference, not rebuilt: the header fields as parsed, the heads as sent and received.
-    What a kept field already says is not kept twice: the origin comes from the Host
-    field, the upstream URL's path from the head as sent.
+    reference, not rebuilt: the heads as sent and received. The browser's fields as
+    parsed are the exception, packed into one string (``_pack``). What a kept field
+    already says is not kept twice: the origin comes from the Host field, the upstream
+    URL's path from the head as sent.
 
     Made by ``Captures.start``, which sets every slot. The shell writes the fields the
     request fills in (``route``, ``upstream_origin``, ``upstream_head``, ``connect_ms``)
@@ -596,8 +597,12 @@ class Captures:
         record._start = time.perf_counter() if start is None else start
         record.method, record.target, record.scheme, record.remote = \
             method, target, scheme, remote
-        record._browser_request = _pack(headers if headers.__class__ is tuple
-                                        else pairs(_kept(headers)), _PACK_VERSION)
+        try:
+            record._browser_request = _pack(headers if headers.__class__ is tuple
+                                            else pairs(_kept(headers)), _PACK_VERSION)
+        except ValueError:  # marshal takes no subclass: multidict's istr names, say
+            record._browser_request = _pack(
+                tuple((str(n), str(v)) for n, v in pairs(_kept(headers))), _PACK_VERSION)
         record._tally = tally
         record.route, record.upstream_origin = route, ""
         record.upstream_head = record._backend_response = record._browser_response = ()

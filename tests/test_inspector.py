@@ -951,6 +951,13 @@ async def test_the_request_is_shown_field_for_field_as_the_browser_sent_it(
     assert [tuple(pair) for pair in detail["browser_request"]] == fields
     assert "-H 'X-Twice: 1' -H 'X-Empty;' -H 'X-Twice: 2'" in detail["curl"]["browser"]
 
+
+def test_request_fields_with_name_subclasses_are_kept_as_plain_strings() -> None:
+    # marshal packs no subclass of str; multidict's istr names are one.
+    fields = CIMultiDict([("Accept", "*/*")])
+    record = Captures().start("GET", "/", "http", "", tuple(fields.items()))
+    assert record.browser_request == (("Accept", "*/*"),)
+
 def test_bodies_of_old_requests_go_first_when_the_budget_is_reached() -> None:
     captures = Captures(history=500, body_limit=1000, body_budget=10_000)
     for i in range(60):

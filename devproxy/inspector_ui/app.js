@@ -197,7 +197,9 @@ async function select(id) {
 async function showDetail(id) {
   const response = await fetch(`api/requests/${id}`);
   const pane = $("#detail");
+  if (state.selected !== id) return;  // another request was opened meanwhile
   if (!response.ok) {
+    delete pane.dataset.shown;
     pane.replaceChildren(el("p", { class: "empty" }, "This request is no longer kept."));
     return;
   }
@@ -286,41 +288,70 @@ async function showDetail(id) {
         (closed.code === 1006 ? "no Close frame (1006)" : `code ${closed.code}`) +
         (closed.reason ? ` “${closed.reason}”` : "") + " after " + (closed.after_ms < 1000
           ? `${closed.after_ms} ms` : `${(closed.after_ms / 1000).toFixed(1)} s`)) : null,
-      el("pre", { id: "ws-messages", "data-place": "ws-messages" }, r.websocket.last.map((m) => `${m.up ? "↑" : "↓"} `
+      itemsBox("ws-messages", r.websocket.last.map((m) => `${m.up ? "↑" : "↓"} `
         // The size as on the wire: compressed, under permessage-deflate.
-        + (m.binary ? `binary (${size(m.size)} on the wire): ${m.text}` : m.text))
-        .join("\n") || "no messages yet"));
+        + (m.binary ? `binary (${size(m.size)} on the wire): ${m.text}` : m.text)),
+      r.websocket.up + r.websocket.down, "\n", "no messages yet"));
   }
   if (r.sse_events) {
     const shown = r.sse_events.length;
     parts.push(el("h3", {}, `Server-sent events · ${r.sse_count}`
       + (shown < r.sse_count ? ` · the last ${shown} shown` : "")),
-    el("pre", { id: "sse-events", "data-place": "sse-events" }, r.sse_events.join("\n\n") || "no events yet"));
+    itemsBox("sse-events", r.sse_events, r.sse_count, "\n\n", "no events yet"));
   }
   parts.push(el("h3", {}, "curl"), el("pre", { id: "curl-browser", "data-place": "curl-browser" }, r.curl.browser),
     r.curl.upstream ? el("pre", { id: "curl-upstream", "data-place": "curl-upstream" }, r.curl.upstream) : null);
   const places = pane.dataset.shown === String(id) ? scrollPlaces(pane) : new Map();
   pane.replaceChildren(...parts.filter(Boolean));
   pane.dataset.shown = id;
-  for (const [key, place] of places) {
-    const box = pane.querySelector(`pre[data-place="${key}"]`);
-    if (!box) continue;
+  for (const box of pane.querySelectorAll("pre[data-place]")) {
+    const place = places.get(box.dataset.place);
+    if (!place) continue;
     box.scrollLeft = place.left;
-    box.scrollTop = place.atEnd ? box.scrollHeight : place.top;
+    if (place.atEnd) {
+      box.scrollTop = box.scrollHeight;
+    } else if (place.item !== undefined) {
+      // The item read is kept where it was; one dropped off the top leaves the oldest.
+      const item = box.querySelector(`[data-n="${place.item}"]`);
+      box.scrollTop = item ? itemTop(box, item) + place.offset : 0;
+    } else {
+      box.scrollTop = place.top;
+    }
   }
 }
 
+// The last messages or events, each its own span numbered from the first ever seen:
+// as the oldest leave, the one being read is found again by its number.
+function itemsBox(id, texts, total, separator, empty) {
+  const first = total - texts.length;
+  return el("pre", { id, "data-place": id }, texts.length ? texts.map((text, i) =>
+    el("span", { "data-n": first + i }, i < texts.length - 1 ? text + separator : text))
+    : empty);
+}
+
+function itemTop(box, item) {
+  return item.getBoundingClientRect().top - box.getBoundingClientRect().top + box.scrollTop;
+}
+
 // Where each scrolled box of the detail stands, so that re-showing the same request (an
-// open stream's, every second) keeps the reader's place instead of jumping to the top;
-// a box read to its end follows what arrives, as a terminal does.
+// open stream's, every second) keeps the reader's place instead of jumping to the top:
+// in a box of numbered items, the first item in view; a box read to its end, or not yet
+// full, follows what arrives, as a terminal does.
 function scrollPlaces(pane) {
   const places = new Map();
   for (const box of pane.querySelectorAll("pre[data-place]")) {
-    const scrolls = box.scrollHeight > box.clientHeight;
-    places.set(box.dataset.place, {
+    const place = {
       top: box.scrollTop, left: box.scrollLeft,
-      atEnd: scrolls && box.scrollTop + box.clientHeight >= box.scrollHeight - 2,
-    });
+      atEnd: box.scrollTop + box.clientHeight >= box.scrollHeight - 2,
+    };
+    const top = box.getBoundingClientRect().top;
+    const item = [...box.querySelectorAll("[data-n]")]
+      .find((span) => span.getBoundingClientRect().bottom > top + 1);
+    if (item) {
+      place.item = item.dataset.n;
+      place.offset = box.scrollTop - itemTop(box, item);
+    }
+    places.set(box.dataset.place, place);
   }
   return places;
 }
@@ -372,6 +403,7 @@ async function loadStatus() {
   if (state.since !== undefined && state.since !== status.inspector.since) {
     // A restarted devproxy: its request 3 is not the one shown.
     state.selected = null;
+    delete $("#detail").dataset.shown;
     $("#detail").replaceChildren(el("p", { class: "empty" }, "devproxy restarted."));
   }
   state.since = status.inspector.since;
@@ -402,6 +434,7 @@ async function start() {
   $("#clear").addEventListener("click", async () => {
     await fetch("api/clear", { method: "POST" });
     state.rows.clear(); state.order = []; state.selected = null;
+    delete $("#detail").dataset.shown;
     $("#detail").replaceChildren(el("p", { class: "empty" }, "Cleared."));
     renderList();
   });
