@@ -1013,10 +1013,7 @@ def har(records: Iterable[Record]) -> dict[str, Any]:
                 "content": {"size": record.bytes_out,
                             "mimeType": (response_body or {}).get("type") or
                             _header(response, "content-type") or "",
-                            **({"text": response_body["text"]} if response_body and
-                               "text" in response_body else {}),
-                            **_har_cut(response_body), **_har_decoded(response_body, record),
-                            **_har_response_bytes(response_body, record)},
+                            **_har_cut(response_body), **_har_content(response_body, record)},
             },
             "cache": {},
             # HAR's phases add up to "time"; connecting is its own.
@@ -1047,30 +1044,35 @@ def _har_request_body(view: dict[str, Any], body: bytes | bytearray) -> dict[str
                          "mimeType": view["type"], "encoding": "base64"}}
 
 
-def _har_response_bytes(view: dict[str, Any] | None, record: Record) -> dict[str, Any]:
-    """A whole kept body that is not UTF-8 text (latin-1 typed as text/html, say), as
-    HAR 1.2 lets a response carry bytes: base64, with ``encoding`` saying so. Decoded
-    first if it came coded: HAR's text is the body as the page read it."""
-    body: bytes | bytearray = record.response_body
-    if not view or "text" in view or view["truncated"] or view.get("undecoded") or not body:
+def _har_content(view: dict[str, Any] | None, record: Record) -> dict[str, Any]:
+    """A response body as HAR 1.2's content holds it: its text as the page read it, or
+    a whole body that is not UTF-8 text (latin-1 typed as text/html, say) as base64,
+    with ``encoding`` saying so. A whole coded body also gets its ``size`` decoded and
+    its ``compression`` (the bytes the coding saved). Of a body cut, dropped or left
+    coded, only text kept is given; its size stays the bytes relayed."""
+    if not view:
         return {}
-    if not view.get("encoding"):
-        return {"text": base64.b64encode(body).decode("ascii"), "encoding": "base64"}
-    decoded = decoded_body(body, view["encoding"])
-    if decoded is None or len(decoded) >= _DECODED_LIMIT:  # not whole
-        return {}
-    # As ``_har_decoded`` counts a text body: size decoded, compression what it saved.
-    return {"text": base64.b64encode(decoded).decode("ascii"), "encoding": "base64",
-            "size": len(decoded), "compression": len(decoded) - record.bytes_out}
-
-
-def _har_decoded(view: dict[str, Any] | None, record: Record) -> dict[str, int]:
-    """A whole coded body's ``size`` decoded and its ``compression`` (the bytes the
-    coding saved), as HAR 1.2 counts them; nothing when it was not decoded whole."""
-    if not view or not view.get("encoding") or view.get("undecoded") or view["truncated"] \
-            or "text" not in view or view["size"] >= _DECODED_LIMIT:  # decoded only so far
-        return {}
-    return {"size": view["size"], "compression": view["size"] - record.bytes_out}
+    whole = not view["truncated"] and not view.get("undecoded")
+    if "text" in view:
+        content: dict[str, Any] = {"text": view["text"]}
+        # Decoded only so far (past _DECODED_LIMIT), it is not the whole body's size.
+        decoded_size = view["size"] if whole and view.get("encoding") \
+            and view["size"] < _DECODED_LIMIT else None
+    else:
+        body: bytes | bytearray = record.response_body
+        if not whole or not body:
+            return {}
+        if view.get("encoding"):
+            decoded = decoded_body(body, view["encoding"])
+            if decoded is None or len(decoded) >= _DECODED_LIMIT:  # not whole
+                return {}
+            body, decoded_size = decoded, len(decoded)
+        else:
+            decoded_size = None
+        content = {"text": base64.b64encode(body).decode("ascii"), "encoding": "base64"}
+    if decoded_size is not None:
+        content.update(size=decoded_size, compression=decoded_size - record.bytes_out)
+    return content
 
 
 def _har_cookies(headers: Sequence[tuple[str, str]]) -> list[dict[str, str]]:

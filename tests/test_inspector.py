@@ -497,6 +497,20 @@ async def test_har_lists_cookies_both_ways_and_a_gzip_bodys_real_size(
     assert content["text"] == text and entry["response"]["bodySize"] == wire
 
 
+def test_har_gives_no_decoded_size_for_a_body_decoded_only_in_part() -> None:
+    # A gzip bomb shown as its first 4 MiB: that is not the body's size decoded.
+    bomb = gzip.compress(b"a" * (5 * 1024 * 1024))
+    record = Captures().start("GET", "/big", "http", "", ((b"Host", b"x.test"),))
+    record.answered(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                    b"Content-Encoding: gzip\r\n\r\n", "text/plain")
+    record.download(bomb)
+    record.finish(200)
+    [entry] = har([record])["log"]["entries"]
+    content = entry["response"]["content"]
+    assert content["size"] == len(bomb) and "compression" not in content
+    assert content["text"].startswith("aaaa")
+
+
 async def test_har_keeps_a_binary_upload_as_base64_and_text_as_text(
         backend_factory, proxy_factory, client) -> None:
     # A binary body exported as "" would replay as an empty upload, and base64 in
