@@ -199,8 +199,7 @@ async function showDetail(id) {
   const pane = $("#detail");
   if (state.selected !== id) return;  // another request was opened meanwhile
   if (!response.ok) {
-    delete pane.dataset.shown;
-    pane.replaceChildren(el("p", { class: "empty" }, "This request is no longer kept."));
+    showNothing("This request is no longer kept.");
     return;
   }
   const r = await response.json();
@@ -299,8 +298,11 @@ async function showDetail(id) {
       + (shown < r.sse_count ? ` · the last ${shown} shown` : "")),
     itemsBox("sse-events", r.sse_events, r.sse_count, "\n\n", "no events yet"));
   }
-  parts.push(el("h3", {}, "curl"), el("pre", { id: "curl-browser", "data-place": "curl-browser" }, r.curl.browser),
-    r.curl.upstream ? el("pre", { id: "curl-upstream", "data-place": "curl-upstream" }, r.curl.upstream) : null);
+  parts.push(el("h3", {}, "curl"),
+    el("pre", { id: "curl-browser", "data-place": "curl-browser" }, r.curl.browser),
+    r.curl.upstream
+      ? el("pre", { id: "curl-upstream", "data-place": "curl-upstream" }, r.curl.upstream)
+      : null);
   const places = pane.dataset.shown === String(id) ? scrollPlaces(pane) : new Map();
   pane.replaceChildren(...parts.filter(Boolean));
   pane.dataset.shown = id;
@@ -318,6 +320,13 @@ async function showDetail(id) {
       box.scrollTop = place.top;
     }
   }
+}
+
+// A detail pane with no request in it, and no reading place to keep.
+function showNothing(message) {
+  const pane = $("#detail");
+  delete pane.dataset.shown;
+  pane.replaceChildren(el("p", { class: "empty" }, message));
 }
 
 // The last messages or events, each its own span numbered from the first ever seen:
@@ -403,8 +412,7 @@ async function loadStatus() {
   if (state.since !== undefined && state.since !== status.inspector.since) {
     // A restarted devproxy: its request 3 is not the one shown.
     state.selected = null;
-    delete $("#detail").dataset.shown;
-    $("#detail").replaceChildren(el("p", { class: "empty" }, "devproxy restarted."));
+    showNothing("devproxy restarted.");
   }
   state.since = status.inspector.since;
 }
@@ -434,8 +442,7 @@ async function start() {
   $("#clear").addEventListener("click", async () => {
     await fetch("api/clear", { method: "POST" });
     state.rows.clear(); state.order = []; state.selected = null;
-    delete $("#detail").dataset.shown;
-    $("#detail").replaceChildren(el("p", { class: "empty" }, "Cleared."));
+    showNothing("Cleared.");
     renderList();
   });
   await loadStatus();
