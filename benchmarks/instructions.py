@@ -116,6 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.requests < 1:
         parser.error("--requests must be at least 1")
+    if args.keep and args.keep.exists() and not args.keep.is_dir():
+        parser.error(f"--keep {args.keep}: not a folder")
     if not (shutil.which("valgrind") and shutil.which("callgrind_control")):
         print("needs valgrind and callgrind_control (Debian: apt-get install valgrind)",
               file=sys.stderr)
