@@ -19,8 +19,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from multidict import CIMultiDict
 
-from devproxy.capture import Captures, cookie_verdicts, curl, har, header_diff
+from devproxy.capture import Captures, curl, har, header_diff
 from devproxy.config import TOKEN_PATTERN, CorsPolicy, Inspector
+from devproxy.cookies import cookie_verdicts
 from devproxy.state import CAPTURES
 
 from .conftest import raw_exchange, route, slow_at

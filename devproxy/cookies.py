@@ -1,0 +1,127 @@
+"""Which Set-Cookie a browser stores, and why not: the rules of RFC 6265bis and
+Chromium's, as a pure function of the cookie line and the request it answered.
+
+Shared by the inspector's cookie verdict and CORS mode's warning in the log, so both
+say the same thing for the same cookie.
+"""
+
+from __future__ import annotations
+
+import datetime
+import email.utils
+from collections.abc import Sequence
+from typing import Any
+
+from .config import LOOPBACK_NAMES, is_ip, is_localhost
+
+
+def cookie_verdicts(set_cookies: Sequence[str], origin: str, fetch_site: str = "",
+                    fetch_mode: str = "", cross_origin: bool = False,
+                    cookie_sent: bool = False) -> list[dict[str, Any]]:
+    """Which Set-Cookie the browser will store, and why not (RFC 6265bis, Chromium's rules).
+
+    ``fetch_site`` and ``fetch_mode`` are the request's Sec-Fetch-Site and -Mode, which
+    say whether it came from another site, and whether as a page navigation;
+    ``cross_origin`` whether its Origin is not devproxy's, ``cookie_sent`` whether it
+    carried a Cookie (which proves its credentials mode was "include").
+    """
+    host = origin.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")
+    secure_origin = origin.startswith("https://") or host in LOOPBACK_NAMES \
+        or is_localhost(host)
+    ip_host = is_ip(host)
+    # §5.7: a Lax or Strict cookie (Lax when unset, in Chromium) from a cross-site
+    # request that is not a top-level navigation is ignored.
+    cross_site = fetch_site.lower() == "cross-site" and fetch_mode.lower() != "navigate"
+    # Fetch §4.6 (HTTP-network fetch): Set-Cookie is stored only when credentials are
+    # included, and a cross-origin fetch() includes them only if asked to.
+    unsure_credentials = cross_origin and not cookie_sent and \
+        fetch_mode.lower() in ("", "cors")
+    out = []
+    for line in set_cookies:
+        name, value, attrs = parse_set_cookie(line)
+        reason = ""
+        secure = "secure" in attrs
+        same_site = attrs.get("samesite", "").lower()
+        prefix = name.lower()  # the prefixes are matched in any case (RFC 6265bis §5.6)
+        if len(name.encode()) + len(value.encode()) > 4096:
+            reason = "name and value together pass 4096 bytes; the browser ignores it"
+        elif same_site == "none" and not secure:
+            reason = "SameSite=None requires Secure; the browser rejects this cookie"
+        elif secure and not secure_origin:
+            reason = "Secure cookies cannot be set from an http:// origin (except localhost)"
+        elif "partitioned" in attrs and not secure:
+            reason = "Partitioned cookies need Secure"
+        elif prefix.startswith("__host-") and (not secure or attrs.get("path") != "/" or
+                                               "domain" in attrs):
+            reason = "__Host- cookies need Secure, Path=/ and no Domain"
+        elif prefix.startswith("__secure-") and not secure:
+            reason = "__Secure- cookies need Secure"
+        elif "domain" in attrs and (domain := attrs["domain"].lstrip(".").lower()) \
+                and host != domain and (ip_host or not host.endswith("." + domain)):
+            reason = (f"Domain={attrs['domain']} does not match the page's host {host}"
+                      + (" (an IP address matches only itself)" if ip_host else ""))
+        elif "domain" in attrs and domain and host != domain and "." not in domain:
+            reason = (f"Domain={attrs['domain']} names a top-level domain; browsers "
+                      f"refuse cookies for a whole TLD")
+        elif cross_site and same_site != "none":
+            shown = attrs.get("samesite") or "Lax (the default when unset)"
+            if same_site not in ("", "lax", "strict"):
+                shown += " (unknown, so treated as unset: Lax)"
+            reason = (f"SameSite={shown} cookies from a cross-site fetch() are ignored; "
+                      f"open the page through devproxy (one origin), or set SameSite=None; "
+                      f"Secure")
+        verdict = {"name": name, "stored": not reason, "reason": reason}
+        notes = []
+        if not reason and _expired(attrs):
+            notes.append("deletes the cookie (it has expired)")
+        elif not reason and cross_site and "partitioned" not in attrs:
+            notes.append("a third-party cookie: stored only where the browser allows them "
+                         "(Chrome blocks them in incognito, and by setting); Partitioned "
+                         "ones are stored either way")
+        if not reason and unsure_credentials:
+            notes.append("from another origin, stored only if the request was sent with "
+                         "credentials (fetch's credentials: 'include', axios or XHR "
+                         "withCredentials: true); it carried no cookie to show it was")
+        if not reason and same_site not in ("", "none", "lax", "strict"):
+            notes.append(f"SameSite={attrs['samesite']} is not a value browsers know: "
+                         "they treat it as unset (Lax)")
+        if notes:
+            verdict["note"] = "; ".join(notes)
+        out.append(verdict)
+    return out
+
+
+def parse_set_cookie(line: str) -> tuple[str, str, dict[str, str]]:
+    """A Set-Cookie's name, value and attributes (names lower-cased), as RFC 6265bis §5.6
+    splits them. A pair without "=" is a value with an empty name there."""
+    pair, *attributes = [part.strip() for part in line.split(";")]
+    name, eq, value = pair.partition("=")
+    if not eq:
+        name, value = "", pair
+    attrs = {key.strip().lower(): given.strip()
+             for key, _, given in (a.partition("=") for a in attributes)}
+    return name.strip(), value.strip(), attrs
+
+
+def cookie_expiry(attrs: dict[str, str]) -> datetime.datetime | None:
+    """When Max-Age or Expires ends the cookie (Max-Age wins, §5.6.2); None for a
+    session cookie, or attributes no browser can read (ignored, as they are there)."""
+    if "max-age" in attrs:
+        try:
+            seconds = int(attrs["max-age"])
+        except ValueError:
+            seconds = None  # §5.6.2: an unreadable Max-Age is ignored
+        if seconds is not None:
+            now = datetime.datetime.now(datetime.UTC)
+            return now if seconds <= 0 else now + datetime.timedelta(seconds=seconds)
+    try:
+        expires = email.utils.parsedate_to_datetime(attrs["expires"])
+    except (KeyError, TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return expires.replace(tzinfo=datetime.UTC) if expires.tzinfo is None else expires
+
+
+def _expired(attrs: dict[str, str]) -> bool:
+    """Whether Max-Age or Expires ends the cookie now."""
+    expiry = cookie_expiry(attrs)
+    return expiry is not None and expiry <= datetime.datetime.now(datetime.UTC)
