@@ -390,7 +390,7 @@ class Record:
                 origin, _header(request, "sec-fetch-site") or "",
                 _header(request, "sec-fetch-mode") or "",
                 self._cross_origin(request) is not None,
-                _header(request, "cookie") is not None),
+                _header(request, "cookie") is not None, _header(request, "origin") or ""),
             "curl": {"browser": curl(self.method, origin + self.target, request,
                                      self.request_body, self.request_body_cut, self.bytes_in),
                      "upstream": curl(self.method, self.upstream_url, upstream,

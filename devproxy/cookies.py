@@ -17,15 +17,16 @@ from .config import LOOPBACK_NAMES, is_ip, is_localhost
 
 def cookie_verdicts(set_cookies: Sequence[str], origin: str, fetch_site: str = "",
                     fetch_mode: str = "", cross_origin: bool = False,
-                    cookie_sent: bool = False) -> list[dict[str, Any]]:
+                    cookie_sent: bool = False, page: str = "") -> list[dict[str, Any]]:
     """Which Set-Cookie the browser will store, and why not (RFC 6265bis, Chromium's rules).
 
     ``fetch_site`` and ``fetch_mode`` are the request's Sec-Fetch-Site and -Mode, which
     say whether it came from another site, and whether as a page navigation;
     ``cross_origin`` whether its Origin is not devproxy's, ``cookie_sent`` whether it
-    carried a Cookie (which proves its credentials mode was "include").
+    carried a Cookie (which proves its credentials mode was "include"), ``page`` its
+    Origin, if known.
     """
-    host = origin.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")
+    host = _host(origin)
     secure_origin = origin.startswith("https://") or host in LOOPBACK_NAMES \
         or is_localhost(host)
     ip_host = is_ip(host)
@@ -68,8 +69,8 @@ def cookie_verdicts(set_cookies: Sequence[str], origin: str, fetch_site: str = "
             if same_site not in ("", "lax", "strict"):
                 shown += " (unknown, so treated as unset: Lax)"
             reason = (f"SameSite={shown} cookies from a cross-site fetch() are ignored; "
-                      f"open the page through devproxy (one origin), or set SameSite=None; "
-                      f"Secure")
+                      + (_same_machine(page, origin) or "open the page through devproxy "
+                         "(one origin), or set SameSite=None; Secure"))
         verdict = {"name": name, "stored": not reason, "reason": reason}
         notes = []
         if not reason and _expired(attrs):
@@ -89,6 +90,37 @@ def cookie_verdicts(set_cookies: Sequence[str], origin: str, fetch_site: str = "
             verdict["note"] = "; ".join(notes)
         out.append(verdict)
     return out
+
+
+def _host(origin: str) -> str:
+    """The host of a serialised origin, without brackets or port."""
+    authority = origin.split("://", 1)[-1]
+    if authority.startswith("["):
+        return authority[1:].partition("]")[0]
+    return authority.rpartition(":")[0] if ":" in authority else authority
+
+
+def _same_machine(page: str, origin: str) -> str:
+    """The fix when a page and devproxy are different sites only by how they are named on
+    this machine (localhost against 127.0.0.1, http against https); "" otherwise."""
+    page_host, host = _host(page), _host(origin)
+    if not all(h in LOOPBACK_NAMES or is_localhost(h) for h in (page_host, host)):
+        return ""
+    scheme, page_scheme = origin.partition("://")[0], page.partition("://")[0]
+    # A site is a scheme and a host (HTML's "schemelessly same site" is not enough for
+    # SameSite, RFC 6265bis §5.2): an IP address or "localhost" is a site of its own.
+    if page_host != host:
+        port = origin.rpartition(":")[2] if origin.count(":") > 1 else ""
+        shown = f"[{page_host}]" if ":" in page_host else page_host
+        call = f"{scheme}://{shown}" + (f":{port}" if port.isdigit() else "")
+        return (f"the page's {page_host} and devproxy's {host} are different sites to the "
+                f"browser, though both are this machine: have the page call devproxy as "
+                f"{call}, or open the page through devproxy (one origin)")
+    if page_scheme != scheme:
+        return (f"{page_scheme}:// and {scheme}:// are different sites to the browser: "
+                f"serve the page and devproxy with the same scheme, or open the page "
+                f"through devproxy (one origin)")
+    return ""
 
 
 def parse_set_cookie(line: str) -> tuple[str, str, dict[str, str]]:

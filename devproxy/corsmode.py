@@ -16,6 +16,7 @@ from pathlib import Path
 from aiohttp import web
 from multidict import CIMultiDict
 
+from .cookies import cookie_verdicts
 from .cors import NULL_ORIGIN, CorsRules, Preflight, cors_check, cors_header_names, merge_vary
 
 logger = logging.getLogger(__name__)
@@ -90,6 +91,8 @@ async def add_cors_headers(request: web.Request, response: web.StreamResponse) -
         origin = request.headers.get("Origin")
         if origin is not None:
             _check_backend(request, rules, origin, out)
+            if "Set-Cookie" in out:
+                _warn_dropped_cookies(request, rules, origin, out)
         return
     for name in cors_header_names(out):
         out.popall(name, None)  # backend_cors: replace (Fetch rejects duplicates)
@@ -99,6 +102,8 @@ async def add_cors_headers(request: web.Request, response: web.StreamResponse) -
         out.extend(granted)
     elif origin is not None:
         _warn_refused(request, rules, origin)
+    if origin is not None and "Set-Cookie" in out:
+        _warn_dropped_cookies(request, rules, origin, out)
     # RFC 9110 §12.5.5: the answer depends on Origin even when it grants nothing.
     out["Vary"] = merge_vary(out.getall("Vary", []))
 
@@ -136,6 +141,27 @@ def _warn_refused(request: web.Request, rules: CorsRules, origin: str) -> None:
     logger.warning("CORS: %s is not in cors.origins, so the browser will not let that "
                    "page read %s %s (add %r to cors.origins to allow it)", origin,
                    request.method, request.path, origin)
+
+
+def _warn_dropped_cookies(request: web.Request, rules: CorsRules, origin: str,
+                          out: CIMultiDict[str]) -> None:
+    """Log, once each, the cookies of this response the browser will not store (the
+    inspector's checker). The browser says so only in DevTools' Network and Issues
+    panels, so a login that "works" and a session that never sticks look alike."""
+    refused: RefusedOrigins | None = request.app.get(REFUSED)
+    if refused is None:
+        return
+    headers = request.headers
+    ours = f"{request.scheme}://{request.host}"
+    for verdict in cookie_verdicts(
+            out.getall("Set-Cookie"), ours, headers.get("Sec-Fetch-Site", ""),
+            headers.get("Sec-Fetch-Mode", ""), origin != ours, "Cookie" in headers, origin):
+        if verdict["stored"] or not refused.first_time(
+                rules, f"{origin} cookie {verdict['name']}: {verdict['reason']}"):
+            continue
+        logger.warning("CORS: the browser will not store the cookie %r that %s %s sets "
+                       "for the page at %s: %s", verdict["name"], request.method,
+                       request.path, origin, verdict["reason"])
 
 
 REFUSED = web.AppKey("refused_origins", RefusedOrigins)

@@ -272,3 +272,37 @@ async def test_route_without_cors_adds_nothing(backend_factory, proxy_factory, c
     async with client.get(proxy.url + "/api/x", headers={"Origin": FRONT}) as resp:
         assert "Access-Control-Allow-Origin" not in resp.headers
         assert "Vary" not in resp.headers
+
+
+async def test_a_cookie_the_browser_will_drop_is_logged_once_with_the_fix(
+        backend_factory, proxy_factory, client, caplog):
+    # The page on localhost calls devproxy on 127.0.0.1: two sites to the browser, so
+    # a session cookie left at the default SameSite (Lax) is never stored, and login
+    # "works" while every next request is logged out.
+    async def handler(request: web.Request) -> web.Response:
+        response = web.Response(text="ok")
+        response.headers.add("Set-Cookie", "sid=1; Path=/; HttpOnly")
+        response.headers.add("Set-Cookie", "theme=dark; Path=/; SameSite=None; Secure")
+        return response
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/api", backend.url, cors=POLICY))
+    cross_site = {"Origin": FRONT, "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "cors"}
+    with caplog.at_level(logging.WARNING, logger="devproxy"):
+        for _ in range(2):  # a page logging in twice gets one line, not two
+            async with client.post(proxy.url + "/api/login", headers=cross_site) as resp:
+                assert resp.status == 200
+                assert resp.headers["Access-Control-Allow-Origin"] == FRONT
+        # Same site (Sec-Fetch-Site), or a client that sends no Sec-Fetch-* (curl): the
+        # cookie is stored, and nothing is said.
+        for headers in ({**cross_site, "Sec-Fetch-Site": "same-site"}, {"Origin": FRONT}):
+            async with client.post(proxy.url + "/api/other", headers=headers):
+                pass
+    [warning] = [r.getMessage() for r in caplog.records if "cookie" in r.getMessage()]
+    assert warning.startswith(f"CORS: the browser will not store the cookie 'sid' that "
+                              f"POST /api/login sets for the page at {FRONT}: "
+                              f"SameSite=Lax (the default when unset) cookies from a "
+                              f"cross-site fetch() are ignored; ")
+    # The fix names the host the page was opened under, with devproxy's port.
+    assert "the page's localhost and devproxy's 127.0.0.1 are different sites" in warning
+    assert f"call devproxy as http://localhost:{proxy.port}" in warning

@@ -68,3 +68,38 @@ async def test_browser_accepts_a_credentialed_json_call_from_a_listed_origin_and
     assert result["ok"] is False
     assert "Failed to fetch" in result["error"]
     assert calls == ["PUT"]  # the refused preflight kept the PUT from reaching the backend
+
+
+SESSION = """async (base) => {
+  const login = await fetch(base + "/api/login", {method: "POST", credentials: "include"});
+  const me = await fetch(base + "/api/me", {credentials: "include"});
+  return {login: login.status, cookie: (await me.json()).cookie};
+}"""
+
+
+async def test_the_logged_fix_for_a_dropped_session_cookie_works_in_the_browser(
+        browser, aiohttp_server, backend_factory, proxy_factory, caplog):
+    # A page on localhost calling devproxy as 127.0.0.1 is cross-site: Chromium drops
+    # the default (Lax) session cookie and devproxy says so; calling devproxy as
+    # localhost, as the line says, keeps it.
+    async def api(request: web.Request) -> web.Response:
+        if request.path == "/api/login":
+            response = web.json_response({})
+            response.headers["Set-Cookie"] = "sid=1; Path=/; HttpOnly"
+            return response
+        return web.json_response({"cookie": request.headers.get("Cookie")})
+
+    backend = await backend_factory(api)
+    frontend = await page_server(aiohttp_server)
+    origin = f"http://localhost:{frontend.port}"
+    proxy = await proxy_factory(route("/api", backend.url, cors=CorsPolicy(
+        origins=(origin,), credentials=True)))
+    page = await (await browser.new_context()).new_page()
+    await page.goto(origin + "/")
+
+    assert await page.evaluate(SESSION, proxy.url) == {"login": 200, "cookie": None}
+    [warning] = [r.getMessage() for r in caplog.records if "'sid'" in r.getMessage()]
+    fixed = f"http://localhost:{proxy.port}"
+    assert f"call devproxy as {fixed}" in warning
+
+    assert await page.evaluate(SESSION, fixed) == {"login": 200, "cookie": "sid=1"}
