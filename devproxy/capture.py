@@ -33,6 +33,7 @@ from .corsadvice import (
     only_devproxy,
     refused_by_devproxy,
 )
+from .formdata import form_parts
 from .wsframes import COMPRESSED
 
 _new = object.__new__
@@ -767,6 +768,10 @@ def body_view(body: bytes | bytearray, cut: bool, content_type: str | None, tota
         except UnicodeDecodeError:
             textual = False
     view["binary"] = not textual
+    if not textual and kind == "multipart/form-data":
+        parts = form_parts(bytes(body), content_type or "", cut)
+        if parts is not None:
+            view["parts"] = parts
     return view
 
 

@@ -1329,3 +1329,24 @@ async def test_a_method_the_resource_does_not_take_is_405_with_allow(
                          ("POST", "api/requests/abc"), ("GET", "api/requests/1/other")):
         async with client.request(method, base + path, headers=own) as resp:
             assert resp.status == 404, (method, path)
+
+
+async def test_an_upload_form_shows_its_fields_and_files(backend_factory, proxy_factory,
+                                                         client) -> None:
+    # "The backend says the file is missing": the form's field names answer it.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/", backend.url))
+    form = aiohttp.FormData()
+    form.add_field("title", "holiday")
+    form.add_field("upload", b"\x89PNG" + bytes(5000), filename="beach.png",
+                   content_type="image/png")
+    async with client.post(proxy.url + "/photos", data=form) as resp:
+        assert resp.status == 200
+    assert backend.recorder.last.body.count(b"\x89PNG") == 1  # relayed as sent
+    [row] = await api(client, proxy, "requests")
+    body = (await api(client, proxy, f"requests/{row['id']}"))["request_body"]
+    assert body["type"] == "multipart/form-data" and body["binary"] is True
+    assert body["parts"] == [
+        {"name": "title", "size": 7, "text": "holiday",
+         "type": "text/plain; charset=utf-8"},
+        {"name": "upload", "size": 5004, "filename": "beach.png", "type": "image/png"}]

@@ -172,7 +172,22 @@ function bodyBlock(title, body) {
     : "binary body, not shown";
   return el("div", {}, el("h4", {}, `${title} · ${body.type || "no type"}${coded} · `
     + (body.truncated ? `first ${size(body.kept)} of ${size(body.total)}` : size(body.size))),
-  body.binary ? el("p", { class: "note" }, note) : el("pre", { "data-place": title }, text));
+  body.parts ? formParts(body.parts)
+    : body.binary ? el("p", { class: "note" }, note) : el("pre", { "data-place": title }, text));
+}
+
+// A multipart/form-data body: one row per field, a file as its name, type and size.
+function formParts(parts) {
+  return el("table", { class: "headers form-parts" }, parts.map((p) => {
+    const cut = p.truncated ? el("span", { class: "mark" }, "cut here") : null;
+    const open = p.unterminated ? el("span", { class: "mark" }, "no closing boundary") : null;
+    const about = [p.type, p.size === undefined ? null : size(p.size)].filter(Boolean);
+    const value = p.filename !== undefined
+      ? [el("span", { class: "file" }, `file ${JSON.stringify(p.filename)}`),
+        about.length ? ` · ${about.join(" · ")}` : ""]
+      : p.text !== undefined ? p.text + (p.text_cut ? " …" : "") : about.join(" · ");
+    return el("tr", {}, el("td", {}, p.name || "(no name)"), el("td", {}, value, cut, open));
+  }));
 }
 
 function copyButton(label, text, id) {

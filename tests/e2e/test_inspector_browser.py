@@ -255,3 +255,27 @@ async def test_an_open_streams_detail_keeps_the_readers_place(
         await shown_again()
         assert await page.locator("#sse-events").evaluate(
             "(b) => b.scrollTop > 0 && b.scrollTop + b.clientHeight >= b.scrollHeight - 2")
+
+
+async def test_a_form_uploaded_by_the_page_shows_its_fields(
+        browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
+    # Chromium's own multipart body (its boundary, its quoting), not a test client's.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/", backend.url))
+    page: Page = await browser.new_page()
+    await page.goto(proxy.url + "/__devproxy/")
+    await page.wait_for_selector("body[data-ready=true]")
+    status = await page.evaluate("""async () => {
+      const form = new FormData();
+      form.append("title", "holiday");
+      form.append("upload", new Blob([new Uint8Array(3000)], {type: "image/png"}),
+                  'beach "1".png');
+      return (await fetch("/photos", {method: "POST", body: form})).status;
+    }""")
+    assert status == 200
+    await page.locator("#list tbody tr", has_text="/photos").click()
+    await page.wait_for_selector("table.form-parts")
+    rows = await page.locator("table.form-parts tr").all_inner_texts()
+    assert [" ".join(row.split()) for row in rows] == [
+        # As the backend gets it: the HTML standard has the browser write " as %22.
+        "title holiday", 'upload file "beach %221%22.png" · image/png · 2.9 KiB']
