@@ -849,10 +849,15 @@ def curl(method: str, url: str, headers: Sequence[tuple[str, str]],
         if _header(headers, "content-type") is None:
             parts += ["-H", "Content-Type:"]  # else curl adds a form type of its own
         try:
-            # --data-raw: a body starting with "@" is text, not a file to upload.
-            parts += ["--data-raw", bytes(body).decode("utf-8")]
+            text: str | None = bytes(body).decode("utf-8")
         except UnicodeDecodeError:
-            # Bytes no shell argument can carry (NUL): piped in, from base64.
+            text = None
+        if text is not None and "\x00" not in text:
+            # --data-raw: a body starting with "@" is text, not a file to upload.
+            parts += ["--data-raw", text]
+        else:
+            # Bytes no shell argument can carry (NUL, which is valid UTF-8 too, as in a
+            # form's zeroed file): piped in, from base64.
             feed = f"printf %s {base64.b64encode(body).decode()} | base64 -d | "
             parts += ["--data-binary", "@-"]
     if headers and _header(headers, "host") is not None and "://" in url:

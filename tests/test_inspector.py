@@ -841,9 +841,12 @@ async def run_copied(command: str, seconds: float = 5) -> str:
     return out.decode("utf-8", "replace")
 
 
-async def test_copied_curl_sends_a_binary_body_byte_for_byte(backend_factory,
-                                                             proxy_factory, client) -> None:
-    body = bytes(range(256)) * 3  # NUL and every other byte: no shell argument holds it
+@pytest.mark.parametrize("body", [
+    bytes(range(256)) * 3,  # NUL and every other byte: no shell argument holds it
+    b"--b\r\nfile: \x00\x00\x00\r\n--b--",  # NULs, yet valid UTF-8 (a form's zeroed file)
+])
+async def test_copied_curl_sends_a_binary_body_byte_for_byte(
+        body: bytes, backend_factory, proxy_factory, client) -> None:
     backend = await backend_factory()
     proxy = await proxy_factory(route("/", backend.url))
     async with client.put(proxy.url + "/blob", data=body,
