@@ -242,7 +242,7 @@ def compose_safely(text: str, nodes: Nodes) -> yaml.Node | None:
         hint, fault = explain(exc, text)
         if fault is not None:  # the mistake is above where the parser stopped
             at = Location(nodes.filename, *fault)
-        nodes.problems.append(ConfigError(_syntax_message(exc, hint), at))
+        nodes.problems.append(ConfigError(_syntax_message(exc, hint, at.line), at))
         return None
     if not documents:
         nodes.problems.append(ConfigError("the file is empty; it needs at least a 'routes:' "
@@ -281,7 +281,9 @@ def _within_limits(text: str, nodes: Nodes) -> bool:
     return True
 
 
-def _syntax_message(exc: yaml.MarkedYAMLError, hint: str) -> str:
+def _syntax_message(exc: yaml.MarkedYAMLError, hint: str, line: int) -> str:
+    """The error's words; ``line`` is where the message points (the mistake's line,
+    which may be above where the parser stopped)."""
     message = str(exc.problem or exc.context)
     if (exc.problem and exc.context and exc.context_mark is not None and exc.problem_mark
             is not None and exc.context_mark.line != exc.problem_mark.line):
@@ -289,7 +291,10 @@ def _syntax_message(exc: yaml.MarkedYAMLError, hint: str) -> str:
     if exc.problem and "'\\t'" in exc.problem:
         message += "; indent with spaces, YAML does not allow tabs there"
     if hint:  # the likely mistake first, the parser's own words for the rest
-        return f"invalid YAML: {hint}; YAML's parser says: {message}"
+        stopped = exc.problem_mark
+        where = f", at line {stopped.line + 1}" if stopped is not None and \
+            stopped.line + 1 != line else ""
+        return f"invalid YAML: {hint}; YAML's parser says{where}: {message}"
     return f"invalid YAML: {message}"
 
 

@@ -40,6 +40,11 @@ def explain(exc: yaml.MarkedYAMLError, text: str) -> tuple[str, tuple[int, int] 
         return "", None
     line = lines[row]
     problem, context = exc.problem or "", exc.context or ""
+    # Before the rest: after a stray ']' pyyaml counts brackets below zero, and may stop
+    # lines further on, at a ':' it then reads as misplaced.
+    closer = _wrong_closer(text)
+    if closer is not None:
+        return closer
     if start is not None and "end of stream" in problem and "quoted scalar" in context:
         return (f"the quote opened at line {start.line + 1} is never closed",
                 (start.line + 1, start.column + 1))
@@ -175,6 +180,30 @@ def _out_of_line(lines: list[str], row: int, start: yaml.Mark, in_list: bool) ->
         return ""
     return (f"'{key}' at column {column} lines up with no key above it: '{there[0]}' on "
             f"line {above + 1} starts at column {there[1]}")
+
+
+def _wrong_closer(text: str) -> tuple[str, tuple[int, int]] | None:
+    """The first ']' or '}' that closes nothing, or closes the other kind of bracket:
+    what to do about it, and where it is."""
+    opened: list[tuple[yaml.Mark, str]] = []
+    try:
+        for token in yaml.scan(text, Loader=yaml.SafeLoader):
+            if isinstance(token, yaml.FlowSequenceStartToken):
+                opened.append((token.start_mark, "[]"))
+            elif isinstance(token, yaml.FlowMappingStartToken):
+                opened.append((token.start_mark, "{}"))
+            elif isinstance(token, (yaml.FlowSequenceEndToken, yaml.FlowMappingEndToken)):
+                closer = "]" if isinstance(token, yaml.FlowSequenceEndToken) else "}"
+                at = (token.start_mark.line + 1, token.start_mark.column + 1)
+                if not opened:
+                    return f"the '{closer}' at line {at[0]} closes nothing; delete it", at
+                start, pair = opened.pop()
+                if pair[1] != closer:
+                    return (f"the '{pair[0]}' at line {start.line + 1} is closed with "
+                            f"'{closer}'; close it with '{pair[1]}'", at)
+    except yaml.YAMLError:
+        pass  # the tokens up to the error are the ones that count
+    return None
 
 
 def _unclosed(text: str) -> tuple[yaml.Mark, str] | None:

@@ -232,8 +232,20 @@ MISTAKES = [
                  "zero", id="listen-leading-zero"),
     # YAML itself.
     pytest.param("routes: [\n", "1:9", "invalid YAML: the '[' at line 1 is never closed with "
-                 "']'; YAML's parser says: expected the node content, but found '<stream end>'",
-                 id="yaml-syntax-error"),
+                 "']'; YAML's parser says, at line 2: expected the node content, but found "
+                 "'<stream end>'", id="yaml-syntax-error"),
+    # A closer that closes nothing, or the other bracket: pyyaml stops lines later, or
+    # says only what it expected.
+    pytest.param("cors:\n  origins: [http://a.test, http://b.test]]\nroutes:\n"
+                 "  - {path: /api, target: 'http://h'}\n", "2:42",
+                 "invalid YAML: the ']' at line 2 closes nothing; delete it; YAML's parser "
+                 "says, at line 4: mapping values are not allowed here", id="stray-closer"),
+    pytest.param("routes:\n  - {path: /api, target: 'http://h']\n", "2:36",
+                 "invalid YAML: the '{' at line 2 is closed with ']'; close it with '}'; "
+                 "YAML's parser says: expected ',' or '}', but got ']'",
+                 id="mismatched-closer"),
+    pytest.param("routes: [{path: /a, target: 'http://h'}}\n", "1:40",
+                 "the '[' at line 1 is closed with '}'", id="mismatched-outer-closer"),
     # The usual slips, told as the mistake and where it is, not where the parser stopped.
     pytest.param("routes:\n  - path: /api\n      target: http://h\n", "3:13",
                  "invalid YAML: 'target' is indented more than 'path' on line 2 (column 7, not "
