@@ -44,7 +44,9 @@ def cookie_verdicts(set_cookies: Sequence[str], origin: str, fetch_site: str = "
         secure = "secure" in attrs
         same_site = attrs.get("samesite", "").lower()
         prefix = name.lower()  # the prefixes are matched in any case (RFC 6265bis §5.6)
-        if len(name.encode()) + len(value.encode()) > 4096:
+        # As sent: bytes that are not UTF-8 (obs-text) are held as surrogates.
+        if len(name.encode("utf-8", "surrogateescape")) + \
+                len(value.encode("utf-8", "surrogateescape")) > 4096:
             reason = "name and value together pass 4096 bytes; the browser ignores it"
         elif same_site == "none" and not secure:
             reason = "SameSite=None requires Secure; the browser rejects this cookie"
@@ -100,6 +102,12 @@ def _host(origin: str) -> str:
     return authority.rpartition(":")[0] if ":" in authority else authority
 
 
+def _port(origin: str) -> str:
+    """":PORT" of a serialised origin, or "" when it has none."""
+    port = origin.rpartition(":")[2]
+    return f":{port}" if port.isdigit() and not origin.endswith("]") else ""
+
+
 def _same_machine(page: str, origin: str) -> str:
     """The fix when a page and devproxy are different sites only by how they are named on
     this machine (localhost against 127.0.0.1, http against https); "" otherwise."""
@@ -107,20 +115,26 @@ def _same_machine(page: str, origin: str) -> str:
     if not all(h in LOOPBACK_NAMES or is_localhost(h) for h in (page_host, host)):
         return ""
     scheme, page_scheme = origin.partition("://")[0], page.partition("://")[0]
-    # A site is a scheme and a host (HTML's "schemelessly same site" is not enough for
-    # SameSite, RFC 6265bis §5.2): an IP address or "localhost" is a site of its own.
-    if page_host != host:
-        port = origin.rpartition(":")[2] if origin.count(":") > 1 else ""
-        shown = f"[{page_host}]" if ":" in page_host else page_host
-        call = f"{scheme}://{shown}" + (f":{port}" if port.isdigit() else "")
-        return (f"the page's {page_host} and devproxy's {host} are different sites to the "
-                f"browser, though both are this machine: have the page call devproxy as "
-                f"{call}, or open the page through devproxy (one origin)")
-    if page_scheme != scheme:
-        return (f"{page_scheme}:// and {scheme}:// are different sites to the browser: "
-                f"serve the page and devproxy with the same scheme, or open the page "
-                f"through devproxy (one origin)")
-    return ""
+    # A site is a scheme and a registrable domain (RFC 6265bis §5.2 compares them with
+    # the scheme): "localhost" and each IP address are a site of their own.
+    if page_host == host and page_scheme == scheme:
+        return ""
+    why = (f"the page's {page_host} and devproxy's {host} are different sites to the "
+           f"browser, though both are this machine" if page_host != host else
+           f"the page's {page_scheme}:// and devproxy's {scheme}:// are different sites "
+           f"to the browser")
+    if page_host == host:
+        fix = "serve the page and devproxy with the same scheme"
+    else:
+        # An address names one family only, and devproxy may listen on the other:
+        # localhost reaches either, in every browser.
+        name = page_host if is_localhost(page_host) else "localhost"
+        call = f"call devproxy as {page_scheme}://{name}{_port(origin)}"
+        fix = f"have the page {call}" if name == page_host else \
+            f"open the page as {page_scheme}://{name}{_port(page)} and have it {call}"
+        if page_scheme != scheme:
+            fix += f" (devproxy serving {page_scheme}://, as the page is)"
+    return f"{why}: {fix}, or open the page through devproxy (one origin)"
 
 
 def parse_set_cookie(line: str) -> tuple[str, str, dict[str, str]]:
@@ -145,7 +159,10 @@ def cookie_expiry(attrs: dict[str, str]) -> datetime.datetime | None:
             seconds = None  # §5.6.2: an unreadable Max-Age is ignored
         if seconds is not None:
             now = datetime.datetime.now(datetime.UTC)
-            return now if seconds <= 0 else now + datetime.timedelta(seconds=seconds)
+            try:
+                return now if seconds <= 0 else now + datetime.timedelta(seconds=seconds)
+            except OverflowError:  # a "forever" cookie, Max-Age=999999999999: past 9999
+                return datetime.datetime.max.replace(tzinfo=datetime.UTC)
     try:
         expires = email.utils.parsedate_to_datetime(attrs["expires"])
     except (KeyError, TypeError, ValueError, IndexError, OverflowError):

@@ -148,15 +148,23 @@ def _warn_dropped_cookies(request: web.Request, rules: CorsRules, origin: str,
     """Log, once each, the cookies of this response the browser will not store (the
     inspector's checker). The browser says so only in DevTools' Network and Issues
     panels, so a login that "works" and a session that never sticks look alike."""
-    refused: RefusedOrigins | None = request.app.get(REFUSED)
-    if refused is None:
+    # Their own budget: a backend that names a cookie per login (OIDC state, ASP.NET
+    # correlation) must not use up the warnings of refused origins.
+    warned: RefusedOrigins | None = request.app.get(WARNED_COOKIES)
+    if warned is None:
         return
     headers = request.headers
     ours = f"{request.scheme}://{request.host}"
-    for verdict in cookie_verdicts(
+    try:
+        verdicts = cookie_verdicts(
             out.getall("Set-Cookie"), ours, headers.get("Sec-Fetch-Site", ""),
-            headers.get("Sec-Fetch-Mode", ""), origin != ours, "Cookie" in headers, origin):
-        if verdict["stored"] or not refused.first_time(
+            headers.get("Sec-Fetch-Mode", ""), origin != ours, "Cookie" in headers, origin)
+    except Exception:  # a diagnostic must never fail the response it looks at
+        logger.debug("cookie check of %s %s failed", request.method, request.path,
+                     exc_info=True)
+        return
+    for verdict in verdicts:
+        if verdict["stored"] or not warned.first_time(
                 rules, f"{origin} cookie {verdict['name']}: {verdict['reason']}"):
             continue
         logger.warning("CORS: the browser will not store the cookie %r that %s %s sets "
@@ -165,3 +173,4 @@ def _warn_dropped_cookies(request: web.Request, rules: CorsRules, origin: str,
 
 
 REFUSED = web.AppKey("refused_origins", RefusedOrigins)
+WARNED_COOKIES = web.AppKey("warned_cookies", RefusedOrigins)
