@@ -746,12 +746,12 @@ def header_diff(before: Sequence[tuple[str, str]], after: Sequence[tuple[str, st
     return changes
 
 
-def body_view(body: bytes | bytearray, cut: bool, content_type: str | None, total: int = 0
-              ) -> dict[str, Any] | None:
-    """How the page shows a body: text (JSON re-indented by the page), or size and type.
-    A body cut at the capture limit says so with ``total``, the bytes that went by; one
-    dropped whole (the memory budget, ``Captures.trim_bodies``) is ``dropped``, so it
-    never reads as an empty body."""
+def body_view(body: bytes | bytearray, cut: bool, content_type: str | None, total: int = 0,
+              forms: bool = True) -> dict[str, Any] | None:
+    """How the page shows a body: text (JSON re-indented by the page), an upload form's
+    parts (unless not ``forms``), or size and type. A body cut at the capture limit says
+    so with ``total``, the bytes that went by; one dropped whole (the memory budget,
+    ``Captures.trim_bodies``) is ``dropped``, so it never reads as an empty body."""
     if not body and not cut:
         return None
     kind = (content_type or "").split(";")[0].strip().lower()
@@ -768,10 +768,12 @@ def body_view(body: bytes | bytearray, cut: bool, content_type: str | None, tota
         except UnicodeDecodeError:
             textual = False
     view["binary"] = not textual
-    if not textual and kind == "multipart/form-data":
-        parts = form_parts(bytes(body), content_type or "", cut)
-        if parts is not None:
-            view["parts"] = parts
+    if forms and not textual and kind == "multipart/form-data":
+        form = form_parts(bytes(body), content_type or "", cut)
+        if form is not None:
+            view["parts"], more = form
+            if more:
+                view["parts_more"] = more
     return view
 
 
@@ -879,8 +881,9 @@ def har(records: Iterable[Record]) -> dict[str, Any]:
         started += f".{int(record.started % 1 * 1000):03d}Z"
         query = record.target.partition("?")[2]
         request, response = record.browser_request, record.browser_response  # decoded once
+        # HAR keeps a form's bytes exactly (replayable), not its parts.
         body = body_view(record.request_body, record.request_body_cut,
-                         _header(request, "content-type"), record.bytes_in)
+                         _header(request, "content-type"), record.bytes_in, forms=False)
         response_body = record.response_view()
         total = record.duration_ms if record.duration_ms is not None else record.elapsed_ms()
         connect = record.connect_ms or 0

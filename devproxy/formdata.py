@@ -15,6 +15,8 @@ from typing import Any
 _PARTS_SHOWN = 100  # a form with more lists its first ones
 _VALUE_SHOWN = 2000  # characters of one text field's value
 # A parameter of Content-Type or Content-Disposition: name=token or name="quoted".
+# RFC 2046 §5.1.1: 1 to 70 of these characters, not ending in a space.
+_BOUNDARY = re.compile(r"[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]")
 _PARAM = re.compile(r';\s*([^\s=;]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
 
 
@@ -25,33 +27,38 @@ def param(header: str, name: str) -> str | None:
         if key.lower() == name:
             value: str = given.strip()
             if value.startswith('"') and value.endswith('"') and len(value) > 1:
-                value = re.sub(r"\\(.)", r"\1", value[1:-1])
+                # Only \" and \\ are undone: browsers write a quote as %22 (HTML) and
+                # never escape, so a backslash in a Windows path is the name's own.
+                value = re.sub(r'\\(["\\])', r"\1", value[1:-1])
             return value
     return None
 
 
 def form_parts(body: bytes, content_type: str, cut: bool = False
-               ) -> list[dict[str, Any]] | None:
+               ) -> tuple[list[dict[str, Any]], int] | None:
     """The parts of a ``multipart/form-data`` body (RFC 7578, framed as RFC 2046
-    §5.1.1 says), or None if ``content_type`` is not one with a boundary or no part
-    starts in ``body``. ``cut``: the body was cut at the capture limit, so a part it
-    ends inside is marked ``truncated``."""
+    §5.1.1 says), and how many more there are past the first ``_PARTS_SHOWN``; None if
+    ``content_type`` is not one with a valid boundary or no part starts in ``body``.
+    ``cut``: the body was cut at the capture limit, so a part it ends inside is marked
+    ``truncated``."""
     if content_type.split(";")[0].strip().lower() != "multipart/form-data":
         return None
     boundary = param(content_type, "boundary")
-    if not boundary:
+    if boundary is None or not _BOUNDARY.fullmatch(boundary):
         return None
     # Every delimiter but the first follows a CRLF, which belongs to it (§5.1.1): with
     # one put before the body, all of them split alike.
-    pieces = (b"\r\n" + body).split(b"\r\n--" + boundary.encode("latin-1"))
+    pieces = (b"\r\n" + body).split(b"\r\n--" + boundary.encode("ascii"))
     parts: list[dict[str, Any]] = []
     ended = False
+    more = 0
     for number, piece in enumerate(pieces[1:], start=2):
         if piece.startswith(b"--"):
             ended = True  # the close delimiter: what follows is the epilogue
             break
         if len(parts) == _PARTS_SHOWN:
-            break
+            more += 1  # counted, not parsed
+            continue
         last = number == len(pieces)
         # Transport padding (spaces and tabs) may follow a delimiter, then its CRLF.
         _, newline, piece = piece.partition(b"\r\n")
@@ -66,9 +73,9 @@ def form_parts(body: bytes, content_type: str, cut: bool = False
         parts.append(_part(head, content, truncated=last and cut))
     if not parts:
         return None
-    if not ended and not cut:
+    if not ended and not cut and not more:
         parts[-1]["unterminated"] = True  # the body ended without the close delimiter
-    return parts
+    return parts, more
 
 
 def _part(head: bytes, content: bytes, truncated: bool) -> dict[str, Any]:

@@ -172,12 +172,14 @@ function bodyBlock(title, body) {
     : "binary body, not shown";
   return el("div", {}, el("h4", {}, `${title} · ${body.type || "no type"}${coded} · `
     + (body.truncated ? `first ${size(body.kept)} of ${size(body.total)}` : size(body.size))),
-  body.parts ? formParts(body.parts)
+  body.parts ? formParts(body.parts, body.parts_more)
     : body.binary ? el("p", { class: "note" }, note) : el("pre", { "data-place": title }, text));
 }
 
 // A multipart/form-data body: one row per field, a file as its name, type and size.
-function formParts(parts) {
+function formParts(parts, more) {
+  const rest = more ? el("tr", {}, el("td", {}), el("td", { class: "note" },
+    `and ${more} more ${more === 1 ? "part" : "parts"}, not listed`)) : null;
   return el("table", { class: "headers form-parts" }, parts.map((p) => {
     const cut = p.truncated ? el("span", { class: "mark" }, "cut here") : null;
     const open = p.unterminated ? el("span", { class: "mark" }, "no closing boundary") : null;
@@ -187,7 +189,7 @@ function formParts(parts) {
         about.length ? ` · ${about.join(" · ")}` : ""]
       : p.text !== undefined ? p.text + (p.text_cut ? " …" : "") : about.join(" · ");
     return el("tr", {}, el("td", {}, p.name || "(no name)"), el("td", {}, value, cut, open));
-  }));
+  }), rest);
 }
 
 function copyButton(label, text, id) {
