@@ -42,7 +42,7 @@ def explain(exc: yaml.MarkedYAMLError, text: str) -> tuple[str, tuple[int, int] 
     problem, context = exc.problem or "", exc.context or ""
     # Before the rest: after a stray ']' pyyaml counts brackets below zero, and may stop
     # lines further on, at a ':' it then reads as misplaced.
-    closer = _wrong_closer(text)
+    closer = _wrong_closer(text, mark.index)
     if closer is not None:
         return closer
     if start is not None and "end of stream" in problem and "quoted scalar" in context:
@@ -182,12 +182,14 @@ def _out_of_line(lines: list[str], row: int, start: yaml.Mark, in_list: bool) ->
             f"line {above + 1} starts at column {there[1]}")
 
 
-def _wrong_closer(text: str) -> tuple[str, tuple[int, int]] | None:
-    """The first ']' or '}' that closes nothing, or closes the other kind of bracket:
-    what to do about it, and where it is."""
+def _wrong_closer(text: str, until: int) -> tuple[str, tuple[int, int]] | None:
+    """The first ']' or '}' up to index ``until`` (where the parser stopped) that closes
+    nothing, or closes the other kind of bracket: what to do about it, and where."""
     opened: list[tuple[yaml.Mark, str]] = []
     try:
         for token in yaml.scan(text, Loader=yaml.SafeLoader):
+            if token.start_mark.index > until:
+                break
             if isinstance(token, yaml.FlowSequenceStartToken):
                 opened.append((token.start_mark, "[]"))
             elif isinstance(token, yaml.FlowMappingStartToken):
@@ -198,9 +200,15 @@ def _wrong_closer(text: str) -> tuple[str, tuple[int, int]] | None:
                 if not opened:
                     return f"the '{closer}' at line {at[0]} closes nothing; delete it", at
                 start, pair = opened.pop()
-                if pair[1] != closer:
-                    return (f"the '{pair[0]}' at line {start.line + 1} is closed with "
-                            f"'{closer}'; close it with '{pair[1]}'", at)
+                if pair[1] == closer:
+                    continue
+                if opened and opened[-1][1][1] == closer:
+                    # It closes the bracket outside: the inner one was left open.
+                    return (f"the '{pair[0]}' at line {start.line + 1} is never closed; "
+                            f"add '{pair[1]}' before the '{closer}' at line {at[0]}, "
+                            f"column {at[1]}", at)
+                return (f"the '{pair[0]}' at line {start.line + 1} is closed with "
+                        f"'{closer}'; close it with '{pair[1]}'", at)
     except yaml.YAMLError:
         pass  # the tokens up to the error are the ones that count
     return None

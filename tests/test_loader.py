@@ -246,6 +246,13 @@ MISTAKES = [
                  id="mismatched-closer"),
     pytest.param("routes: [{path: /a, target: 'http://h'}}\n", "1:40",
                  "the '[' at line 1 is closed with '}'", id="mismatched-outer-closer"),
+    # The inner bracket left open, the outer one closed: add the missing one.
+    pytest.param("routes: [{path: /a, target: 'http://h']\n", "1:39",
+                 "the '{' at line 1 is never closed; add '}' before the ']' at line 1, "
+                 "column 39", id="inner-bracket-left-open"),
+    # A stray closer after where the parser stopped is not the error.
+    pytest.param("routes: *nope\nx: [a]]\n", "1:9", "invalid YAML: found undefined alias "
+                 "'nope'", id="closer-after-the-error"),
     # The usual slips, told as the mistake and where it is, not where the parser stopped.
     pytest.param("routes:\n  - path: /api\n      target: http://h\n", "3:13",
                  "invalid YAML: 'target' is indented more than 'path' on line 2 (column 7, not "
