@@ -1,7 +1,7 @@
 """What a ``multipart/form-data`` body holds, for the inspector to show: each part's
 field name, file name, type and size, and a text field's value.
 
-Pure: bytes in, a list out. Lenient where a browser's body is never wrong, because the
+Pure: bytes in, the parts out. Lenient where a browser's body is never wrong, because the
 body may be cut at the capture limit: the parts up to the cut are shown and the last
 is marked cut, rather than the whole body shown as binary. Nothing here decides what
 is forwarded; devproxy relays the body as it came.
@@ -14,9 +14,9 @@ from typing import Any
 
 _PARTS_SHOWN = 100  # a form with more lists its first ones
 _VALUE_SHOWN = 2000  # characters of one text field's value
-# A parameter of Content-Type or Content-Disposition: name=token or name="quoted".
 # RFC 2046 §5.1.1: 1 to 70 of these characters, not ending in a space.
 _BOUNDARY = re.compile(r"[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]")
+# A parameter of Content-Type or Content-Disposition: name=token or name="quoted".
 _PARAM = re.compile(r';\s*([^\s=;]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
 
 
