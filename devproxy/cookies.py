@@ -12,7 +12,8 @@ import email.utils
 from collections.abc import Sequence
 from typing import Any
 
-from .config import LOOPBACK_NAMES, is_ip, is_localhost
+from .config import DEFAULT_PORTS, LOOPBACK_NAMES, is_ip, is_localhost
+from .headers import split_origin
 
 
 def cookie_verdicts(set_cookies: Sequence[str], origin: str, fetch_site: str = "",
@@ -27,8 +28,7 @@ def cookie_verdicts(set_cookies: Sequence[str], origin: str, fetch_site: str = "
     Origin, if known.
     """
     host = _host(origin)
-    secure_origin = origin.startswith("https://") or host in LOOPBACK_NAMES \
-        or is_localhost(host)
+    secure_origin = origin.startswith("https://") or _this_machine(host)
     ip_host = is_ip(host)
     # §5.7: a Lax or Strict cookie (Lax when unset, in Chromium) from a cross-site
     # request that is not a top-level navigation is ignored.
@@ -95,26 +95,29 @@ def cookie_verdicts(set_cookies: Sequence[str], origin: str, fetch_site: str = "
 
 
 def _host(origin: str) -> str:
-    """The host of a serialised origin, without brackets or port."""
-    authority = origin.split("://", 1)[-1]
-    if authority.startswith("["):
-        return authority[1:].partition("]")[0]
-    return authority.rpartition(":")[0] if ":" in authority else authority
+    """The host of a serialised origin, without brackets; "" if it is not one."""
+    parts = split_origin(origin)
+    return parts[1] if parts is not None else ""
 
 
-def _port(origin: str) -> str:
-    """":PORT" of a serialised origin, or "" when it has none."""
-    port = origin.rpartition(":")[2]
-    return f":{port}" if port.isdigit() and not origin.endswith("]") else ""
+def _this_machine(host: str) -> bool:
+    """A name or address that is always loopback (RFC 6761 §6.3 for *.localhost)."""
+    return host in LOOPBACK_NAMES or is_localhost(host)
+
+
+def _written(scheme: str, port: int) -> str:
+    """":PORT" as an origin writes it: nothing for the scheme's default."""
+    return "" if port == DEFAULT_PORTS.get(scheme) else f":{port}"
 
 
 def _same_machine(page: str, origin: str) -> str:
     """The fix when a page and devproxy are different sites only by how they are named on
     this machine (localhost against 127.0.0.1, http against https); "" otherwise."""
-    page_host, host = _host(page), _host(origin)
-    if not all(h in LOOPBACK_NAMES or is_localhost(h) for h in (page_host, host)):
+    ours, theirs = split_origin(origin), split_origin(page)
+    if ours is None or theirs is None or not (_this_machine(ours[1])
+                                              and _this_machine(theirs[1])):
         return ""
-    scheme, page_scheme = origin.partition("://")[0], page.partition("://")[0]
+    (scheme, host, port), (page_scheme, page_host, page_port) = ours, theirs
     # A site is a scheme and a registrable domain (RFC 6265bis §5.2 compares them with
     # the scheme): "localhost" and each IP address are a site of their own.
     if page_host == host and page_scheme == scheme:
@@ -129,9 +132,10 @@ def _same_machine(page: str, origin: str) -> str:
         # An address names one family only, and devproxy may listen on the other:
         # localhost reaches either, in every browser.
         name = page_host if is_localhost(page_host) else "localhost"
-        call = f"call devproxy as {page_scheme}://{name}{_port(origin)}"
-        fix = f"have the page {call}" if name == page_host else \
-            f"open the page as {page_scheme}://{name}{_port(page)} and have it {call}"
+        call = f"call devproxy as {page_scheme}://{name}{_written(scheme, port)}"
+        fix = f"have the page {call}" if name == page_host else (
+            f"open the page as {page_scheme}://{name}{_written(page_scheme, page_port)} "
+            f"and have it {call}")
         if page_scheme != scheme:
             fix += f" (devproxy serving {page_scheme}://, as the page is)"
     return f"{why}: {fix}, or open the page through devproxy (one origin)"

@@ -164,7 +164,7 @@ def rewrite_location(value: str, route: Route, proxy_origin: str) -> str:
     target_origin = (target.scheme, target.host, target.port)
     if not (
         _at_origin(scheme, authority, target_origin, loopback_alias=True)
-        or _at_origin(scheme, authority, _parse_origin(proxy_origin))
+        or _at_origin(scheme, authority, split_origin(proxy_origin))
     ):
         return value
     path, rest = _split_path(value[network.end():])
@@ -249,8 +249,9 @@ def _host_and_port(authority: str, default: int) -> tuple[str, int] | None:
     return host.lower(), int(port)
 
 
-def _parse_origin(origin: str) -> tuple[str, str, int] | None:
-    """(scheme, host, port) of ``scheme://authority``; None if it is not one."""
+def split_origin(origin: str) -> tuple[str, str, int] | None:
+    """(scheme, lower-case host without brackets, port, the scheme's default if none is
+    written) of ``scheme://authority``; None if it is not one."""
     parsed = _NETWORK_REF.fullmatch(origin)
     if parsed is None or parsed.group(1) is None:
         return None
