@@ -42,18 +42,16 @@ def explain(exc: yaml.MarkedYAMLError, text: str) -> tuple[str, tuple[int, int] 
     problem, context = exc.problem or "", exc.context or ""
     # Before the rest: after a stray ']' pyyaml counts brackets below zero, and may stop
     # lines further on, at a ':' it then reads as misplaced.
-    closer = _wrong_closer(text, mark.index)
+    closer, still_open = _brackets(text, mark.index)
     if closer is not None:
         return closer
     if start is not None and "end of stream" in problem and "quoted scalar" in context:
         return (f"the quote opened at line {start.line + 1} is never closed",
                 (start.line + 1, start.column + 1))
-    if "<stream end>" in problem and "flow" in context:
-        unclosed = _unclosed(text)
-        if unclosed is not None:
-            opened, pair = unclosed
-            return (f"the '{pair[0]}' at line {opened.line + 1} is never closed with "
-                    f"'{pair[1]}'", (opened.line + 1, opened.column + 1))
+    if "<stream end>" in problem and "flow" in context and still_open:
+        opened, pair = still_open[-1]
+        return (f"the '{pair[0]}' at line {opened.line + 1} is never closed with "
+                f"'{pair[1]}'", (opened.line + 1, opened.column + 1))
     if start is not None and problem == "could not find expected ':'":
         word = (lines[start.line][start.column:].split() or [""])[0]
         glued = re.match(rf"{_NAME}:", word)
@@ -182,9 +180,12 @@ def _out_of_line(lines: list[str], row: int, start: yaml.Mark, in_list: bool) ->
             f"line {above + 1} starts at column {there[1]}")
 
 
-def _wrong_closer(text: str, until: int) -> tuple[str, tuple[int, int]] | None:
-    """The first ']' or '}' up to index ``until`` (where the parser stopped) that closes
-    nothing, or closes the other kind of bracket: what to do about it, and where."""
+def _brackets(text: str, until: int
+              ) -> tuple[tuple[str, tuple[int, int]] | None, list[tuple[yaml.Mark, str]]]:
+    """One walk over the '[' and '{' up to index ``until`` (where the parser stopped):
+    the first ']' or '}' that closes nothing, or the other kind of bracket, with what to
+    do about it and where; and the brackets still open there (their mark and pair),
+    innermost last."""
     opened: list[tuple[yaml.Mark, str]] = []
     try:
         for token in yaml.scan(text, Loader=yaml.SafeLoader):
@@ -198,7 +199,8 @@ def _wrong_closer(text: str, until: int) -> tuple[str, tuple[int, int]] | None:
                 closer = "]" if isinstance(token, yaml.FlowSequenceEndToken) else "}"
                 at = (token.start_mark.line + 1, token.start_mark.column + 1)
                 if not opened:
-                    return f"the '{closer}' at line {at[0]} closes nothing; delete it", at
+                    return (f"the '{closer}' at line {at[0]} closes nothing; delete it",
+                            at), opened
                 start, pair = opened.pop()
                 if pair[1] == closer:
                     continue
@@ -206,30 +208,12 @@ def _wrong_closer(text: str, until: int) -> tuple[str, tuple[int, int]] | None:
                     # It closes the bracket outside: the inner one was left open.
                     return (f"the '{pair[0]}' at line {start.line + 1} is never closed; "
                             f"add '{pair[1]}' before the '{closer}' at line {at[0]}, "
-                            f"column {at[1]}", at)
+                            f"column {at[1]}", at), opened
                 return (f"the '{pair[0]}' at line {start.line + 1} is closed with "
-                        f"'{closer}'; close it with '{pair[1]}'", at)
+                        f"'{closer}'; close it with '{pair[1]}'", at), opened
     except yaml.YAMLError:
         pass  # the tokens up to the error are the ones that count
-    return None
-
-
-def _unclosed(text: str) -> tuple[yaml.Mark, str] | None:
-    """Where the innermost '[' or '{' still open at the end of ``text`` is, and the
-    pair of brackets it is."""
-    opened: list[tuple[yaml.Mark, str]] = []
-    try:
-        for token in yaml.scan(text, Loader=yaml.SafeLoader):
-            if isinstance(token, yaml.FlowSequenceStartToken):
-                opened.append((token.start_mark, "[]"))
-            elif isinstance(token, yaml.FlowMappingStartToken):
-                opened.append((token.start_mark, "{}"))
-            elif isinstance(token, (yaml.FlowSequenceEndToken, yaml.FlowMappingEndToken)) \
-                    and opened:
-                opened.pop()
-    except yaml.YAMLError:
-        pass  # the tokens up to the error are the ones that count
-    return opened[-1] if opened else None
+    return None, opened
 
 
 def _indent(line: str) -> int:
