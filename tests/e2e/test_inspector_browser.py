@@ -25,6 +25,14 @@ FRONT = "http://localhost:5173"
 SCREENSHOT = os.environ.get("DEVPROXY_SCREENSHOT")  # set to refresh the README's picture
 
 
+async def open_inspector(browser: Browser, base: str, **page_options: Any) -> Page:
+    """A new page on the inspector at ``base``, once its first list has come."""
+    page = await browser.new_page(**page_options)
+    await page.goto(base + "/__devproxy/")
+    await page.wait_for_selector("body[data-ready=true]")
+    return page
+
+
 async def test_inspector_shows_traffic_live_and_explains_it(
         browser: Browser, backend_factory: Any, proxy_factory: Any, tmp_path: Path) -> None:
     async def api(request: web.Request) -> web.Response:
@@ -39,9 +47,7 @@ async def test_inspector_shows_traffic_live_and_explains_it(
     proxy = await proxy_factory(
         route("/api", backend.url, change_origin=True),
         route("/public", backend.url, cors=policy))
-    page: Page = await browser.new_page(viewport={"width": 1440, "height": 900})
-    await page.goto(proxy.url + "/__devproxy/")
-    await page.wait_for_selector("body[data-ready=true]")
+    page = await open_inspector(browser, proxy.url, viewport={"width": 1440, "height": 900})
 
     async with aiohttp.ClientSession() as client:  # traffic after the page is open
         async with client.get(proxy.url + "/api/items?page=2") as resp:
@@ -113,9 +119,7 @@ async def test_the_list_keeps_what_devproxy_keeps_newest_first_and_opens_from_th
         for n in (1, 2):
             async with client.get(f"{proxy.url}/api/{n}") as resp:
                 assert resp.status == 200
-        page: Page = await browser.new_page()
-        await page.goto(proxy.url + "/__devproxy/")
-        await page.wait_for_selector("body[data-ready=true]")
+        page = await open_inspector(browser, proxy.url)
         for n in (3, 4, 5):  # the ring keeps 3: /api/1 and /api/2 are forgotten
             async with client.get(f"{proxy.url}/api/{n}") as resp:
                 assert resp.status == 200
@@ -137,9 +141,7 @@ async def test_after_a_burst_the_list_shows_every_request_ended(
     # good because the page fell behind and its "update" was lost.
     backend = await backend_factory()
     proxy = await proxy_factory(route("/api", backend.url))
-    page: Page = await browser.new_page()
-    await page.goto(proxy.url + "/__devproxy/")
-    await page.wait_for_selector("body[data-ready=true]")
+    page = await open_inspector(browser, proxy.url)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=50)) as client:
         async def one(n: int) -> int:
             async with client.get(f"{proxy.url}/api/{n}") as resp:
@@ -163,9 +165,7 @@ async def test_a_narrow_window_gets_one_column_without_sideways_scrolling(
     async with aiohttp.ClientSession() as client, \
             client.get(f"{proxy.url}/api/a/rather/long/path/to/something?with=a&query=1"):
         pass
-    page: Page = await browser.new_page(viewport={"width": 420, "height": 800})
-    await page.goto(proxy.url + "/__devproxy/")
-    await page.wait_for_selector("body[data-ready=true]")
+    page = await open_inspector(browser, proxy.url, viewport={"width": 420, "height": 800})
     await page.locator("#list tbody tr").first.click()
     await page.wait_for_selector("#request-diff")
     assert await page.evaluate("document.documentElement.scrollWidth") == 420
@@ -187,9 +187,7 @@ async def test_a_broken_config_save_is_spelled_out_on_the_page(
                          watch=path)
     await server.start()
     try:
-        page: Page = await browser.new_page()
-        await page.goto(f"http://127.0.0.1:{server.port}/__devproxy/")
-        await page.wait_for_selector("body[data-ready=true]")
+        page = await open_inspector(browser, f"http://127.0.0.1:{server.port}")
         assert await page.locator("#reload-note").is_hidden()
         path.write_text(good + "    change_origin: maybe\n")
         note = page.locator("#reload-note.bad")
@@ -220,9 +218,7 @@ async def test_an_open_streams_detail_keeps_the_readers_place(
 
     backend = await backend_factory(events)
     proxy = await proxy_factory(route("/", backend.url))
-    page: Page = await browser.new_page(viewport={"width": 1440, "height": 900})
-    await page.goto(proxy.url + "/__devproxy/")
-    await page.wait_for_selector("body[data-ready=true]")
+    page = await open_inspector(browser, proxy.url, viewport={"width": 1440, "height": 900})
     async with aiohttp.ClientSession() as client, client.get(proxy.url + "/events") as resp:
         await resp.content.readuntil(b"data: 29\n\n")
         await page.locator("#list tbody tr", has_text="/events").click()
@@ -262,9 +258,7 @@ async def test_a_form_uploaded_by_the_page_shows_its_fields(
     # Chromium's own multipart body (its boundary, its quoting), not a test client's.
     backend = await backend_factory()
     proxy = await proxy_factory(route("/", backend.url))
-    page: Page = await browser.new_page()
-    await page.goto(proxy.url + "/__devproxy/")
-    await page.wait_for_selector("body[data-ready=true]")
+    page = await open_inspector(browser, proxy.url)
     status = await page.evaluate("""async () => {
       const form = new FormData();
       form.append("title", "holiday");
