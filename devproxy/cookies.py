@@ -25,7 +25,9 @@ def cookie_verdicts(set_cookies: Sequence[str], origin: str, fetch_site: str = "
     say whether it came from another site, and whether as a page navigation;
     ``cross_origin`` whether its Origin is not devproxy's, ``cookie_sent`` whether it
     carried a Cookie (which proves its credentials mode was "include"), ``page`` its
-    Origin, if known.
+    Origin, if known. A verdict is a dict: ``name``, ``stored``, ``reason`` ("" when
+    stored), and where they apply a ``note`` and ``needs_credentials`` (stored only if the
+    request was sent with credentials, which nothing in it shows).
     """
     host = _host(origin)
     secure_origin = origin.startswith("https://") or _this_machine(host)
@@ -82,6 +84,7 @@ def cookie_verdicts(set_cookies: Sequence[str], origin: str, fetch_site: str = "
                          "(Chrome blocks them in incognito, and by setting); Partitioned "
                          "ones are stored either way")
         if not reason and unsure_credentials:
+            verdict["needs_credentials"] = True  # CORS mode says so in the log, once
             notes.append("from another origin, stored only if the request was sent with "
                          "credentials (fetch's credentials: 'include', axios or XHR "
                          "withCredentials: true); it carried no cookie to show it was")

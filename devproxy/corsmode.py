@@ -18,6 +18,7 @@ from multidict import CIMultiDict
 
 from .cookies import cookie_verdicts
 from .cors import NULL_ORIGIN, CorsRules, Preflight, cors_check, cors_header_names, merge_vary
+from .state import LIVE
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +101,9 @@ async def add_cors_headers(request: web.Request, response: web.StreamResponse) -
     granted = rules.actual(origin)
     if granted is not None:
         out.extend(granted)
+        if origin is not None and not rules.policy.credentials \
+                and "Cookie" in request.headers:
+            _warn_no_credentials(request, rules, origin)
     elif origin is not None:
         _warn_refused(request, rules, origin)
     if origin is not None and "Set-Cookie" in out:
@@ -164,12 +168,72 @@ def _warn_dropped_cookies(request: web.Request, rules: CorsRules, origin: str,
                      exc_info=True)
         return
     for verdict in verdicts:
-        if verdict["stored"] or not warned.first_time(
-                rules, f"{origin} cookie {verdict['name']}: {verdict['reason']}"):
+        if verdict["stored"]:
+            if verdict.get("needs_credentials") and warned.first_time(
+                    rules, f"{origin} cookie {verdict['name']} needs credentials"):
+                _say_cookie_needs_credentials(request, rules, origin, verdict["name"], out)
+            continue
+        if not warned.first_time(rules,
+                                 f"{origin} cookie {verdict['name']}: {verdict['reason']}"):
             continue
         logger.warning("CORS: the browser will not store the cookie %r that %s %s sets "
                        "for the page at %s: %s", verdict["name"], request.method,
                        request.path, origin, verdict["reason"])
+
+
+def _say_cookie_needs_credentials(request: web.Request, rules: CorsRules, origin: str,
+                                 name: str, out: CIMultiDict[str]) -> None:
+    # Fetch §4.6 (HTTP-network fetch): a response's cookies are stored only when the
+    # request included credentials, which a cross-origin fetch() does only if asked.
+    # Nothing in a request without a Cookie says which it was, so this is said once, as
+    # information: a login that answers 200 and a session that never sticks is the
+    # usual sign of a fetch() left at its default.
+    logger.info("CORS: %s %s sets the cookie %r for the page at %s, and the browser keeps "
+                "it only if the page sent the request with credentials (fetch's "
+                "credentials: 'include', axios or XHR withCredentials: true); this request "
+                "carried no cookie, so devproxy cannot tell whether it did%s",
+                request.method, request.path, name, origin, _unreadable(request, rules,
+                                                                        origin, out))
+
+
+def _unreadable(request: web.Request, rules: CorsRules, origin: str,
+                out: CIMultiDict[str]) -> str:
+    """What keeps the page from reading this answer had it been sent with credentials, as
+    a sentence to append; "" if nothing does. The cookie is stored either way (the CORS
+    check comes after the cookies are set), but the page sees a failed fetch()."""
+    verdict = cors_check(origin, True, out)
+    if verdict.ok:
+        return ""
+    fix = ("the backend's own CORS headers answer it (backend_cors: keep)"
+           if rules.policy.backend_cors == "keep" else
+           f"set credentials: true, {_where(request, rules)}")
+    return f". Sent so, the page cannot read the answer: {verdict.reason.rstrip('.')} ({fix})"
+
+
+def _warn_no_credentials(request: web.Request, rules: CorsRules, origin: str) -> None:
+    """Log, once per origin, that a page sends cookies to a route whose cors block does
+    not allow credentials: the request goes through, and the page is refused its answer."""
+    if origin == f"{request.scheme}://{request.host}":
+        return  # a page on devproxy itself: no CORS check
+    refused: RefusedOrigins | None = request.app.get(REFUSED)
+    if refused is None or not refused.first_time(rules, f"{origin} credentials"):
+        return
+    # A cross-origin request carries a Cookie only in credentials mode "include"; the
+    # browser then needs Access-Control-Allow-Credentials: true (Fetch §3.2.5, CORS check).
+    logger.warning("CORS: %s %s from %s carries cookies, so the page sent it with "
+                   "credentials (credentials: 'include'), and the cors block does not "
+                   "allow them: the browser will not let the page read the answer (set "
+                   "credentials: true, %s)", request.method, request.path, origin,
+                   _where(request, rules))
+
+
+def _where(request: web.Request, rules: CorsRules) -> str:
+    """Where the route's cors block says ``credentials`` (or would): "FILE:LINE", or
+    "in the route's cors block" when the routes came from no file."""
+    live = request.app.get(LIVE)
+    source = live.current.config.source if live is not None else None
+    line = rules.policy.line_of("credentials")
+    return f"{source}:{line}" if source is not None and line else "in the route's cors block"
 
 
 REFUSED = web.AppKey("refused_origins", RefusedOrigins)

@@ -306,3 +306,82 @@ async def test_a_cookie_the_browser_will_drop_is_logged_once_with_the_fix(
     # The fix names the host the page was opened under, with devproxy's port.
     assert "the page's localhost and devproxy's 127.0.0.1 are different sites" in warning
     assert f"call devproxy as http://localhost:{proxy.port}" in warning
+
+
+async def test_a_cookie_set_without_proof_of_credentials_is_explained_once(
+        backend_factory, proxy_factory, client, caplog):
+    # Same site, so the cookie itself is fine; but a cross-origin fetch() left at its
+    # default credentials mode never stores it, and no header says which mode it was.
+    async def handler(request: web.Request) -> web.Response:
+        response = web.Response(text="ok")
+        response.headers["Set-Cookie"] = f"{request.path.rsplit('/', 1)[1]}=1; Path=/"
+        return response
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/api", backend.url, cors=POLICY))
+    fetch = {"Origin": FRONT, "Sec-Fetch-Site": "same-site", "Sec-Fetch-Mode": "cors"}
+    with caplog.at_level(logging.INFO, logger="devproxy"):
+        for _ in range(2):
+            async with client.post(proxy.url + "/api/sid", headers=fetch) as resp:
+                assert resp.status == 200
+        # A Cookie proves credentials were sent; a navigation stores cookies anyway.
+        async with client.post(proxy.url + "/api/theme", headers={**fetch, "Cookie": "a=1"}):
+            pass
+        async with client.post(proxy.url + "/api/lang",
+                               headers={**fetch, "Sec-Fetch-Mode": "navigate"}):
+            pass
+    lines = [r for r in caplog.records if "credentials" in r.getMessage()]
+    assert [r.levelno for r in lines] == [logging.INFO]
+    assert lines[0].getMessage() == (
+        f"CORS: POST /api/sid sets the cookie 'sid' for the page at {FRONT}, and the "
+        f"browser keeps it only if the page sent the request with credentials (fetch's "
+        f"credentials: 'include', axios or XHR withCredentials: true); this request "
+        f"carried no cookie, so devproxy cannot tell whether it did")
+
+
+async def test_cookies_sent_to_a_cors_block_without_credentials_are_logged_with_the_line(
+        backend_factory, proxy_factory, client, caplog, tmp_path):
+    # credentials: 'include' against a block without credentials: true. The request
+    # goes through (and its cookies are stored, as Chromium does), but the page gets a
+    # failed fetch() and the terminal said nothing.
+    async def handler(request: web.Request) -> web.Response:
+        response = web.Response(text="ok")
+        if request.path == "/api/login":
+            response.headers["Set-Cookie"] = "sid=1; Path=/"
+        return response
+
+    backend = await backend_factory(handler)
+    source = tmp_path / "devproxy.yaml"
+    source.write_text(textwrap.dedent(f"""\
+        routes:
+          - path: /api
+            target: {backend.url}
+            cors:
+              origins: [{FRONT}]
+        """))
+    config = load_config(source)
+    proxy = await proxy_factory(*config.routes, source=source)
+    fetch = {"Origin": FRONT, "Sec-Fetch-Site": "same-site", "Sec-Fetch-Mode": "cors"}
+    with caplog.at_level(logging.INFO, logger="devproxy"):
+        async with client.post(proxy.url + "/api/login", headers=fetch) as resp:
+            assert resp.headers["Access-Control-Allow-Origin"] == FRONT
+        for _ in range(2):
+            async with client.get(proxy.url + "/api/me", headers={**fetch, "Cookie": "sid=1"}):
+                pass
+        # devproxy's own page: same origin, no CORS check, nothing to say.
+        own = f"http://127.0.0.1:{proxy.port}"
+        async with client.get(proxy.url + "/api/me", headers={"Origin": own, "Cookie": "a"}):
+            pass
+    said = [(r.levelno, r.getMessage()) for r in caplog.records
+            if "credentials" in r.getMessage()]
+    assert [level for level, _ in said] == [logging.INFO, logging.WARNING], said
+    assert said[0][1].endswith(
+        "so devproxy cannot tell whether it did. Sent so, the page cannot read the answer: "
+        "The value of the 'Access-Control-Allow-Credentials' header in the response is '' "
+        "which must be 'true' when the request's credentials mode is 'include' "
+        f"(set credentials: true, {source}:5)")
+    assert said[1][1] == (
+        f"CORS: GET /api/me from {FRONT} carries cookies, so the page sent it with "
+        f"credentials (credentials: 'include'), and the cors block does not allow them: "
+        f"the browser will not let the page read the answer (set credentials: true, "
+        f"{source}:5)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 from aiohttp import web
 
@@ -103,3 +104,41 @@ async def test_the_logged_fix_for_a_dropped_session_cookie_works_in_the_browser(
     assert f"call devproxy as {fixed}" in warning
 
     assert await page.evaluate(SESSION, fixed) == {"login": 200, "cookie": "sid=1"}
+
+
+LOGIN_THEN_ME = """async ([base, mode]) => {
+  const login = await fetch(base + "/api/login", {method: "POST", credentials: mode});
+  const me = await fetch(base + "/api/me", {credentials: "include"});
+  return {login: login.status, cookie: (await me.json()).cookie};
+}"""
+
+
+async def test_a_login_fetched_without_credentials_is_explained_and_the_fix_works(
+        browser, aiohttp_server, backend_factory, proxy_factory, caplog):
+    # Same site (localhost both), a cookie the browser would take: a login fetch() at
+    # its default credentials mode still never stores it. The log says why; sent with
+    # credentials: 'include', as it says, the session sticks.
+    async def api(request: web.Request) -> web.Response:
+        if request.path == "/api/login":
+            response = web.json_response({})
+            response.headers["Set-Cookie"] = "sid=1; Path=/; HttpOnly"
+            return response
+        return web.json_response({"cookie": request.headers.get("Cookie")})
+
+    backend = await backend_factory(api)
+    frontend = await page_server(aiohttp_server)
+    origin = f"http://localhost:{frontend.port}"
+    proxy = await proxy_factory(route("/api", backend.url, cors=CorsPolicy(
+        origins=(origin,), credentials=True)))
+    base = f"http://localhost:{proxy.port}"
+    page = await (await browser.new_context()).new_page()
+    await page.goto(origin + "/")
+    with caplog.at_level(logging.INFO, logger="devproxy"):
+        assert await page.evaluate(LOGIN_THEN_ME, [base, "same-origin"]) == \
+            {"login": 200, "cookie": None}
+    [line] = [r.getMessage() for r in caplog.records if "'sid'" in r.getMessage()]
+    assert "keeps it only if the page sent the request with credentials (fetch's " \
+           "credentials: 'include'" in line
+
+    assert await page.evaluate(LOGIN_THEN_ME, [base, "include"]) == \
+        {"login": 200, "cookie": "sid=1"}
