@@ -66,7 +66,9 @@ function rowElement(row) {
   },
   el("td", {}, clock(row.started)),
   el("td", {}, row.method),
-  el("td", { class: "path", title: row.target }, row.target, badges),
+  // The path gives way to its badges: a long one is cut short, a badge never is.
+  el("td", { class: "path", title: row.target },
+    el("div", {}, el("span", { class: "target" }, row.target), badges)),
   el("td", {}, row.route || "–"),
   // A response the browser blocked never reached the page: not a green success.
   row.cors_blocked

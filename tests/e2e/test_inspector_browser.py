@@ -175,6 +175,29 @@ async def test_a_narrow_window_gets_one_column_without_sideways_scrolling(
     assert detail["width"] <= 420
 
 
+async def test_a_long_path_is_cut_short_and_its_badge_stays_in_view(
+        browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
+    # The path cell used to cut the badges off with the path: a long API path hid the
+    # CORS verdict the row is there to show.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/api", backend.url))
+    long = "/api/" + "/".join(f"segment-{n}" for n in range(20))
+    async with aiohttp.ClientSession() as client, \
+            client.get(proxy.url + long, headers={"Origin": "http://localhost:5173"}):
+        pass
+    page = await open_inspector(browser, proxy.url, viewport={"width": 1400, "height": 900})
+    cell = page.locator("#list tbody tr td.path").first
+    badge = cell.locator(".badge.cors")
+    assert await badge.inner_text() == "CORS blocked"  # no CORS mode: the backend sent none
+    cell_box, badge_box = await cell.bounding_box(), await badge.bounding_box()
+    assert cell_box and badge_box
+    assert badge_box["x"] + badge_box["width"] <= cell_box["x"] + cell_box["width"]
+    assert badge_box["width"] > 40  # all of it, not a sliver
+    # The path is cut with an ellipsis, and whole in the cell's title.
+    assert await cell.locator(".target").evaluate("e => e.scrollWidth > e.clientWidth")
+    assert await cell.get_attribute("title") == long
+
+
 async def test_a_broken_config_save_is_spelled_out_on_the_page(
         browser: Browser, backend_factory: Any, tmp_path: Path) -> None:
     # A reload that failed said so only in a tooltip: the file, line and problem belong
