@@ -25,7 +25,13 @@ from aiohttp.web_protocol import RequestHandler
 
 from .capture import Captures
 from .config import Config, Listen
-from .corsmode import REFUSED, WARNED_COOKIES, RefusedOrigins, add_cors_headers
+from .corsmode import (
+    NOTED_CREDENTIALS,
+    REFUSED,
+    WARNED_COOKIES,
+    RefusedOrigins,
+    add_cors_headers,
+)
 from .deadline import DeadlineSite
 from .dispatch import ACCESS_LOG, AccessLog, handle
 from .errors import BindError
@@ -66,6 +72,7 @@ def make_app(live: Live, access_log: AccessLog | None = None) -> web.Application
     app[OUTAGES] = Outages()
     app[REFUSED] = RefusedOrigins()
     app[WARNED_COOKIES] = RefusedOrigins()
+    app[NOTED_CREDENTIALS] = RefusedOrigins()
     app[WARNED_HOSTS] = set()
     app[WARNED_SOCKETS] = set()
     settings = live.current.config.inspector  # fixed at start-up, like the limits

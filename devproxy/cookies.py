@@ -77,14 +77,16 @@ def cookie_verdicts(set_cookies: Sequence[str], origin: str, fetch_site: str = "
                          "(one origin), or set SameSite=None; Secure"))
         verdict = {"name": name, "stored": not reason, "reason": reason}
         notes = []
-        if not reason and _expired(attrs):
+        deletes = not reason and _expired(attrs)
+        if deletes:
             notes.append("deletes the cookie (it has expired)")
         elif not reason and cross_site and "partitioned" not in attrs:
             notes.append("a third-party cookie: stored only where the browser allows them "
                          "(Chrome blocks them in incognito, and by setting); Partitioned "
                          "ones are stored either way")
         if not reason and unsure_credentials:
-            verdict["needs_credentials"] = True  # CORS mode says so in the log, once
+            if not deletes:  # CORS mode says so in the log, once per page origin
+                verdict["needs_credentials"] = True
             notes.append("from another origin, stored only if the request was sent with "
                          "credentials (fetch's credentials: 'include', axios or XHR "
                          "withCredentials: true); it carried no cookie to show it was")

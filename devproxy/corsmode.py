@@ -17,7 +17,16 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from .cookies import cookie_verdicts
-from .cors import NULL_ORIGIN, CorsRules, Preflight, cors_check, cors_header_names, merge_vary
+from .cors import (
+    CREDENTIALS_NOT_TRUE,
+    NULL_ORIGIN,
+    WILDCARD_WITH_CREDENTIALS,
+    CorsRules,
+    Preflight,
+    cors_check,
+    cors_header_names,
+    merge_vary,
+)
 from .state import LIVE
 
 logger = logging.getLogger(__name__)
@@ -103,7 +112,11 @@ async def add_cors_headers(request: web.Request, response: web.StreamResponse) -
         out.extend(granted)
         if origin is not None and not rules.policy.credentials \
                 and "Cookie" in request.headers:
-            _warn_no_credentials(request, rules, origin)
+            try:
+                _warn_no_credentials(request, rules, origin)
+            except Exception:  # a diagnostic must never fail the response it looks at
+                logger.debug("credentials check of %s %s failed", request.method,
+                             request.path, exc_info=True)
     elif origin is not None:
         _warn_refused(request, rules, origin)
     if origin is not None and "Set-Cookie" in out:
@@ -167,11 +180,19 @@ def _warn_dropped_cookies(request: web.Request, rules: CorsRules, origin: str,
         logger.debug("cookie check of %s %s failed", request.method, request.path,
                      exc_info=True)
         return
+    noted: RefusedOrigins | None = request.app.get(NOTED_CREDENTIALS)
     for verdict in verdicts:
         if verdict["stored"]:
-            if verdict.get("needs_credentials") and warned.first_time(
-                    rules, f"{origin} cookie {verdict['name']} needs credentials"):
-                _say_cookie_needs_credentials(request, rules, origin, verdict["name"], out)
+            # Once per origin: a backend that names a cookie per login (OIDC state) would
+            # otherwise repeat it, and the line is about the page's fetch(), not the cookie.
+            if verdict.get("needs_credentials") and noted is not None \
+                    and noted.first_time(rules, origin):
+                try:
+                    _say_cookie_needs_credentials(request, rules, origin, verdict["name"],
+                                                  out)
+                except Exception:  # as above: never fail the response
+                    logger.debug("credentials note for %s %s failed", request.method,
+                                 request.path, exc_info=True)
             continue
         if not warned.first_time(rules,
                                  f"{origin} cookie {verdict['name']}: {verdict['reason']}"):
@@ -202,12 +223,20 @@ def _unreadable(request: web.Request, rules: CorsRules, origin: str,
     a sentence to append; "" if nothing does. The cookie is stored either way (the CORS
     check comes after the cookies are set), but the page sees a failed fetch()."""
     verdict = cors_check(origin, True, out)
-    if verdict.ok:
+    # Only what credentials change: a refused origin has had its own warning.
+    if verdict.kind not in (CREDENTIALS_NOT_TRUE, WILDCARD_WITH_CREDENTIALS):
         return ""
-    fix = ("the backend's own CORS headers answer it (backend_cors: keep)"
-           if rules.policy.backend_cors == "keep" else
-           f"set credentials: true, {_where(request, rules)}")
+    fix = (f"backend_cors: keep, so the backend must answer with Access-Control-Allow-"
+           f"Origin: {origin} and Access-Control-Allow-Credentials: true"
+           if rules.policy.backend_cors == "keep" else _credentials_fix(request, rules))
     return f". Sent so, the page cannot read the answer: {verdict.reason.rstrip('.')} ({fix})"
+
+
+def _credentials_fix(request: web.Request, rules: CorsRules) -> str:
+    # "*" cannot go with credentials (Fetch §3.2.5, and the loader refuses it): the
+    # page's origin has to be listed.
+    listed = "list the page's origin in origins and " if rules.policy.any_origin else ""
+    return f"{listed}set credentials: true, {_where(request, rules)}"
 
 
 def _warn_no_credentials(request: web.Request, rules: CorsRules, origin: str) -> None:
@@ -215,16 +244,20 @@ def _warn_no_credentials(request: web.Request, rules: CorsRules, origin: str) ->
     not allow credentials: the request goes through, and the page is refused its answer."""
     if origin == f"{request.scheme}://{request.host}":
         return  # a page on devproxy itself: no CORS check
+    # Only a request in CORS mode is checked (a form POST or a no-cors fetch carries
+    # cookies and Origin too), and only there does a Cookie prove credentials "include".
+    if request.headers.get("Sec-Fetch-Mode", "").lower() not in ("", "cors"):
+        return
     refused: RefusedOrigins | None = request.app.get(REFUSED)
     if refused is None or not refused.first_time(rules, f"{origin} credentials"):
         return
-    # A cross-origin request carries a Cookie only in credentials mode "include"; the
-    # browser then needs Access-Control-Allow-Credentials: true (Fetch §3.2.5, CORS check).
+    # The browser then needs Access-Control-Allow-Credentials: true (Fetch §4.9, CORS
+    # check; §3.2.5 for why).
     logger.warning("CORS: %s %s from %s carries cookies, so the page sent it with "
-                   "credentials (credentials: 'include'), and the cors block does not "
-                   "allow them: the browser will not let the page read the answer (set "
-                   "credentials: true, %s)", request.method, request.path, origin,
-                   _where(request, rules))
+                   "credentials (fetch's credentials: 'include', axios or XHR "
+                   "withCredentials: true), and the cors block does not allow them: the "
+                   "browser will not let the page read the answer (%s)", request.method,
+                   request.path, origin, _credentials_fix(request, rules))
 
 
 def _where(request: web.Request, rules: CorsRules) -> str:
@@ -238,3 +271,4 @@ def _where(request: web.Request, rules: CorsRules) -> str:
 
 REFUSED = web.AppKey("refused_origins", RefusedOrigins)
 WARNED_COOKIES = web.AppKey("warned_cookies", RefusedOrigins)
+NOTED_CREDENTIALS = web.AppKey("noted_credentials", RefusedOrigins)

@@ -338,6 +338,15 @@ async def test_a_cookie_set_without_proof_of_credentials_is_explained_once(
         f"credentials: 'include', axios or XHR withCredentials: true); this request "
         f"carried no cookie, so devproxy cannot tell whether it did")
 
+    # A page whose origin is refused was told why already: credentials are not the fix.
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="devproxy"):
+        async with client.post(proxy.url + "/api/sid",
+                               headers={**fetch, "Origin": "http://localhost:5174"}):
+            pass
+    [line] = [r.getMessage() for r in caplog.records if "keeps it only" in r.getMessage()]
+    assert line.endswith("so devproxy cannot tell whether it did")
+
 
 async def test_cookies_sent_to_a_cors_block_without_credentials_are_logged_with_the_line(
         backend_factory, proxy_factory, client, caplog, tmp_path):
@@ -365,13 +374,18 @@ async def test_cookies_sent_to_a_cors_block_without_credentials_are_logged_with_
     with caplog.at_level(logging.INFO, logger="devproxy"):
         async with client.post(proxy.url + "/api/login", headers=fetch) as resp:
             assert resp.headers["Access-Control-Allow-Origin"] == FRONT
-        for _ in range(2):
-            async with client.get(proxy.url + "/api/me", headers={**fetch, "Cookie": "sid=1"}):
-                pass
-        # devproxy's own page: same origin, no CORS check, nothing to say.
+        # devproxy's own page: same origin, no CORS check, nothing to say; nor for a
+        # form POST or a no-cors fetch from the page, which CORS does not check.
         own = f"http://127.0.0.1:{proxy.port}"
         async with client.get(proxy.url + "/api/me", headers={"Origin": own, "Cookie": "a"}):
             pass
+        for mode in ("navigate", "no-cors"):
+            async with client.post(proxy.url + "/api/form", headers={
+                    "Origin": FRONT, "Cookie": "a", "Sec-Fetch-Mode": mode}):
+                pass
+        for _ in range(2):
+            async with client.get(proxy.url + "/api/me", headers={**fetch, "Cookie": "sid=1"}):
+                pass
     said = [(r.levelno, r.getMessage()) for r in caplog.records
             if "credentials" in r.getMessage()]
     assert [level for level, _ in said] == [logging.INFO, logging.WARNING], said
@@ -382,6 +396,20 @@ async def test_cookies_sent_to_a_cors_block_without_credentials_are_logged_with_
         f"(set credentials: true, {source}:5)")
     assert said[1][1] == (
         f"CORS: GET /api/me from {FRONT} carries cookies, so the page sent it with "
-        f"credentials (credentials: 'include'), and the cors block does not allow them: "
-        f"the browser will not let the page read the answer (set credentials: true, "
-        f"{source}:5)")
+        f"credentials (fetch's credentials: 'include', axios or XHR withCredentials: "
+        f"true), and the cors block does not allow them: the browser will not let the "
+        f"page read the answer (set credentials: true, {source}:5)")
+
+
+async def test_any_origin_is_told_to_list_the_page_before_allowing_credentials(
+        backend_factory, proxy_factory, client, caplog):
+    # "*" cannot go with credentials: the hint must not be one the loader refuses.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/api", backend.url, cors=CorsPolicy(origins=("*",))))
+    with caplog.at_level(logging.WARNING, logger="devproxy"):
+        async with client.get(proxy.url + "/api/me", headers={
+                "Origin": FRONT, "Cookie": "sid=1", "Sec-Fetch-Mode": "cors"}) as resp:
+            assert resp.headers["Access-Control-Allow-Origin"] == FRONT
+    [line] = [r.getMessage() for r in caplog.records if "carries cookies" in r.getMessage()]
+    assert line.endswith("(list the page's origin in origins and set credentials: true, "
+                         "in the route's cors block)")

@@ -788,9 +788,17 @@ def test_a_cookie_from_another_origin_depends_on_the_credentials_mode(
                                 mode, cross_origin=True, cookie_sent=cookie_sent)
     assert verdict["stored"] is True
     assert ("credentials: 'include'" in verdict.get("note", "")) is unsure
+    assert verdict.get("needs_credentials", False) is unsure  # what CORS mode logs
     [same_origin] = cookie_verdicts(["sid=1; Path=/"], "http://localhost:8080",
                                     "same-origin", mode, cross_origin=False)
-    assert "note" not in same_origin
+    assert "note" not in same_origin and "needs_credentials" not in same_origin
+    # A cookie deleted (a logout) needs credentials too, but is not announced as set;
+    # a third-party one is.
+    deleted, third_party = cookie_verdicts(
+        ["sid=; Max-Age=0", "t=1; SameSite=None; Secure"], "https://api.test",
+        "cross-site" if mode else "", mode, cross_origin=True, cookie_sent=cookie_sent)
+    assert "needs_credentials" not in deleted
+    assert third_party.get("needs_credentials", False) is unsure
 
 
 def test_a_domain_never_matches_an_ip_host_by_suffix() -> None:
