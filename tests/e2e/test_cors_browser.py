@@ -71,11 +71,34 @@ async def test_browser_accepts_a_credentialed_json_call_from_a_listed_origin_and
     assert calls == ["PUT"]  # the refused preflight kept the PUT from reaching the backend
 
 
-SESSION = """async (base) => {
-  const login = await fetch(base + "/api/login", {method: "POST", credentials: "include"});
+# The page logs in (with fetch's credentials ``mode``) and asks who it is: whether the
+# login's cookie was stored shows in what /api/me got.
+SESSION = """async ([base, mode]) => {
+  const login = await fetch(base + "/api/login", {method: "POST", credentials: mode});
   const me = await fetch(base + "/api/me", {credentials: "include"});
   return {login: login.status, cookie: (await me.json()).cookie};
 }"""
+
+
+async def session_page(browser, aiohttp_server, backend_factory, proxy_factory):
+    """A page on localhost, and devproxy in CORS mode (that origin, credentials allowed)
+    in front of a backend whose /api/login sets a session cookie and whose /api/me
+    answers with the Cookie it got."""
+    async def api(request: web.Request) -> web.Response:
+        if request.path == "/api/login":
+            response = web.json_response({})
+            response.headers["Set-Cookie"] = "sid=1; Path=/; HttpOnly"
+            return response
+        return web.json_response({"cookie": request.headers.get("Cookie")})
+
+    backend = await backend_factory(api)
+    frontend = await page_server(aiohttp_server)
+    origin = f"http://localhost:{frontend.port}"
+    proxy = await proxy_factory(route("/api", backend.url, cors=CorsPolicy(
+        origins=(origin,), credentials=True)))
+    page = await (await browser.new_context()).new_page()
+    await page.goto(origin + "/")
+    return page, proxy
 
 
 async def test_the_logged_fix_for_a_dropped_session_cookie_works_in_the_browser(
@@ -83,34 +106,16 @@ async def test_the_logged_fix_for_a_dropped_session_cookie_works_in_the_browser(
     # A page on localhost calling devproxy as 127.0.0.1 is cross-site: Chromium drops
     # the default (Lax) session cookie and devproxy says so; calling devproxy as
     # localhost, as the line says, keeps it.
-    async def api(request: web.Request) -> web.Response:
-        if request.path == "/api/login":
-            response = web.json_response({})
-            response.headers["Set-Cookie"] = "sid=1; Path=/; HttpOnly"
-            return response
-        return web.json_response({"cookie": request.headers.get("Cookie")})
+    page, proxy = await session_page(browser, aiohttp_server, backend_factory, proxy_factory)
 
-    backend = await backend_factory(api)
-    frontend = await page_server(aiohttp_server)
-    origin = f"http://localhost:{frontend.port}"
-    proxy = await proxy_factory(route("/api", backend.url, cors=CorsPolicy(
-        origins=(origin,), credentials=True)))
-    page = await (await browser.new_context()).new_page()
-    await page.goto(origin + "/")
-
-    assert await page.evaluate(SESSION, proxy.url) == {"login": 200, "cookie": None}
+    assert await page.evaluate(SESSION, [proxy.url, "include"]) == \
+        {"login": 200, "cookie": None}
     [warning] = [r.getMessage() for r in caplog.records if "'sid'" in r.getMessage()]
     fixed = f"http://localhost:{proxy.port}"
     assert f"call devproxy as {fixed}" in warning
 
-    assert await page.evaluate(SESSION, fixed) == {"login": 200, "cookie": "sid=1"}
-
-
-LOGIN_THEN_ME = """async ([base, mode]) => {
-  const login = await fetch(base + "/api/login", {method: "POST", credentials: mode});
-  const me = await fetch(base + "/api/me", {credentials: "include"});
-  return {login: login.status, cookie: (await me.json()).cookie};
-}"""
+    assert await page.evaluate(SESSION, [fixed, "include"]) == \
+        {"login": 200, "cookie": "sid=1"}
 
 
 async def test_a_login_fetched_without_credentials_is_explained_and_the_fix_works(
@@ -118,27 +123,14 @@ async def test_a_login_fetched_without_credentials_is_explained_and_the_fix_work
     # Same site (localhost both), a cookie the browser would take: a login fetch() at
     # its default credentials mode still never stores it. The log says why; sent with
     # credentials: 'include', as it says, the session sticks.
-    async def api(request: web.Request) -> web.Response:
-        if request.path == "/api/login":
-            response = web.json_response({})
-            response.headers["Set-Cookie"] = "sid=1; Path=/; HttpOnly"
-            return response
-        return web.json_response({"cookie": request.headers.get("Cookie")})
-
-    backend = await backend_factory(api)
-    frontend = await page_server(aiohttp_server)
-    origin = f"http://localhost:{frontend.port}"
-    proxy = await proxy_factory(route("/api", backend.url, cors=CorsPolicy(
-        origins=(origin,), credentials=True)))
+    page, proxy = await session_page(browser, aiohttp_server, backend_factory, proxy_factory)
     base = f"http://localhost:{proxy.port}"
-    page = await (await browser.new_context()).new_page()
-    await page.goto(origin + "/")
     with caplog.at_level(logging.INFO, logger="devproxy"):
-        assert await page.evaluate(LOGIN_THEN_ME, [base, "same-origin"]) == \
+        assert await page.evaluate(SESSION, [base, "same-origin"]) == \
             {"login": 200, "cookie": None}
     [line] = [r.getMessage() for r in caplog.records if "'sid'" in r.getMessage()]
     assert "keeps it only if the page sent the request with credentials (fetch's " \
            "credentials: 'include'" in line
 
-    assert await page.evaluate(LOGIN_THEN_ME, [base, "include"]) == \
+    assert await page.evaluate(SESSION, [base, "include"]) == \
         {"login": 200, "cookie": "sid=1"}
