@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .config import DEFAULT_PORTS, LOOPBACK_NAMES, is_ip, is_localhost
+from .cors import in_cors_mode
 from .headers import split_origin
 
 
@@ -37,8 +38,7 @@ def cookie_verdicts(set_cookies: Sequence[str], origin: str, fetch_site: str = "
     cross_site = fetch_site.lower() == "cross-site" and fetch_mode.lower() != "navigate"
     # Fetch §4.6 (HTTP-network fetch): Set-Cookie is stored only when credentials are
     # included, and a cross-origin fetch() includes them only if asked to.
-    unsure_credentials = cross_origin and not cookie_sent and \
-        fetch_mode.lower() in ("", "cors")
+    unsure_credentials = cross_origin and not cookie_sent and in_cors_mode(fetch_mode)
     out = []
     for line in set_cookies:
         name, value, attrs = parse_set_cookie(line)

@@ -161,6 +161,14 @@ def _without_port(origin: str) -> str:
     return base if colon and port.isdigit() and "//" in base else origin
 
 
+def in_cors_mode(fetch_mode: str) -> bool:
+    """Whether a request with this Sec-Fetch-Mode is a fetch() in CORS mode, the only
+    kind the browser runs the CORS check on and sends cookies with only when asked
+    (credentials "include"); "" (an older browser, or no browser) is taken as one. Not a
+    navigation or a no-cors fetch, which carry Origin and cookies too."""
+    return fetch_mode.lower() in ("", "cors")
+
+
 def is_preflight(method: str, headers: Headers) -> bool:
     """Fetch §3.2.2: an OPTIONS with Origin and Access-Control-Request-Method."""
     return (method == "OPTIONS" and "Origin" in headers

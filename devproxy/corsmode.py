@@ -25,6 +25,7 @@ from .cors import (
     Preflight,
     cors_check,
     cors_header_names,
+    in_cors_mode,
     merge_vary,
 )
 from .state import LIVE
@@ -146,7 +147,7 @@ def _check_backend(request: web.Request, rules: CorsRules, origin: str,
 
 
 def _warn_refused(request: web.Request, rules: CorsRules, origin: str) -> None:
-    if origin == f"{request.scheme}://{request.host}":
+    if origin == _own_origin(request):
         return  # a page on devproxy itself (Chromium sends Origin on a same-origin POST)
     refused: RefusedOrigins | None = request.app.get(REFUSED)
     if refused is None or not refused.first_time(rules, origin):
@@ -171,7 +172,7 @@ def _warn_dropped_cookies(request: web.Request, rules: CorsRules, origin: str,
     if warned is None:
         return
     headers = request.headers
-    ours = f"{request.scheme}://{request.host}"
+    ours = _own_origin(request)
     try:
         verdicts = cookie_verdicts(
             out.getall("Set-Cookie"), ours, headers.get("Sec-Fetch-Site", ""),
@@ -242,11 +243,10 @@ def _credentials_fix(request: web.Request, rules: CorsRules) -> str:
 def _warn_no_credentials(request: web.Request, rules: CorsRules, origin: str) -> None:
     """Log, once per origin, that a page sends cookies to a route whose cors block does
     not allow credentials: the request goes through, and the page is refused its answer."""
-    if origin == f"{request.scheme}://{request.host}":
+    if origin == _own_origin(request):
         return  # a page on devproxy itself: no CORS check
-    # Only a request in CORS mode is checked (a form POST or a no-cors fetch carries
-    # cookies and Origin too), and only there does a Cookie prove credentials "include".
-    if request.headers.get("Sec-Fetch-Mode", "").lower() not in ("", "cors"):
+    # Only in CORS mode does the browser check, and does a Cookie prove credentials.
+    if not in_cors_mode(request.headers.get("Sec-Fetch-Mode", "")):
         return
     refused: RefusedOrigins | None = request.app.get(REFUSED)
     if refused is None or not refused.first_time(rules, f"{origin} credentials"):
@@ -258,6 +258,11 @@ def _warn_no_credentials(request: web.Request, rules: CorsRules, origin: str) ->
                    "withCredentials: true), and the cors block does not allow them: the "
                    "browser will not let the page read the answer (%s)", request.method,
                    request.path, origin, _credentials_fix(request, rules))
+
+
+def _own_origin(request: web.Request) -> str:
+    """devproxy's origin as this request reached it: a page there is not cross-origin."""
+    return f"{request.scheme}://{request.host}"
 
 
 def _where(request: web.Request, rules: CorsRules) -> str:
