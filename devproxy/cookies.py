@@ -27,8 +27,10 @@ def cookie_verdicts(set_cookies: Sequence[str], origin: str, fetch_site: str = "
     ``cross_origin`` whether its Origin is not devproxy's, ``cookie_sent`` whether it
     carried a Cookie (which proves its credentials mode was "include"), ``page`` its
     Origin, if known. A verdict is a dict: ``name``, ``stored``, ``reason`` ("" when
-    stored), and where they apply a ``note`` and ``needs_credentials`` (stored only if the
-    request was sent with credentials, which nothing in it shows).
+    stored), and where they apply a ``note`` and, for the page to sort verdicts by,
+    ``needs_credentials`` (stored only if the request was sent with credentials, which
+    nothing in it shows), ``deletes`` (an expired cookie, which deletes its namesake) and
+    ``third_party`` (stored only where the browser allows third-party cookies).
     """
     host = _host(origin)
     secure_origin = origin.startswith("https://") or _this_machine(host)
@@ -79,8 +81,10 @@ def cookie_verdicts(set_cookies: Sequence[str], origin: str, fetch_site: str = "
         notes = []
         deletes = not reason and _expired(attrs)
         if deletes:
+            verdict["deletes"] = True
             notes.append("deletes the cookie (it has expired)")
         elif not reason and cross_site and "partitioned" not in attrs:
+            verdict["third_party"] = True
             notes.append("a third-party cookie: stored only where the browser allows them "
                          "(Chrome blocks them in incognito, and by setting); Partitioned "
                          "ones are stored either way")

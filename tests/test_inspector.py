@@ -801,6 +801,18 @@ def test_a_cookie_from_another_origin_depends_on_the_credentials_mode(
     assert third_party.get("needs_credentials", False) is unsure
 
 
+def test_cookie_verdicts_carry_the_flags_the_page_sorts_them_by() -> None:
+    deleted, third_party, plain = cookie_verdicts(
+        ["sid=; Max-Age=0; SameSite=None; Secure", "t=1; SameSite=None; Secure", "a=1"],
+        "https://api.test", "cross-site", "cors", cross_origin=True, cookie_sent=True)
+    assert deleted["stored"] and deleted.get("deletes") is True
+    assert "third_party" not in deleted  # its note says it deletes; one badge
+    assert third_party["stored"] and third_party.get("third_party") is True
+    assert "deletes" not in third_party
+    assert not plain["stored"]  # Lax by default, from a cross-site fetch()
+    assert "deletes" not in plain and "third_party" not in plain
+
+
 def test_a_domain_never_matches_an_ip_host_by_suffix() -> None:
     [verdict] = cookie_verdicts(["a=1; Domain=0.0.1"], "http://127.0.0.1:8080")
     assert not verdict["stored"] and "an IP address matches only itself" in verdict["reason"]

@@ -157,6 +157,17 @@ function explained(verdict) {
       el("pre", {}, f.text))));
 }
 
+// One Set-Cookie's verdict: a badge to scan by, then its name and why.
+function cookieRow(c) {
+  const [kind, label] = !c.stored ? ["dropped", "dropped"]
+    : c.needs_credentials ? ["unsure", "needs credentials"]
+      : c.third_party ? ["unsure", "third-party"]
+        : c.deletes ? ["deletes", "deletes"] : ["stored", "stored"];
+  return el("div", { class: `cookie ${kind}` }, el("span", { class: `badge ${kind}` }, label),
+    el("strong", {}, c.name || "(no name)"),
+    el("span", { class: "why" }, c.stored ? (c.note || "stored by the browser") : c.reason));
+}
+
 function bodyBlock(title, body) {
   if (!body) return null;
   if (body.dropped) {
@@ -292,9 +303,11 @@ async function showDetail(id) {
           "after"))));
 
   if (r.cookies.length) {
-    parts.push(el("h3", {}, "Cookies set"), el("div", { class: "card", id: "cookies" },
-      r.cookies.map((c) => el("div", {}, el("strong", {}, c.name), " ",
-        c.stored ? (c.note || "stored by the browser") : `dropped: ${c.reason}`))));
+    const dropped = r.cookies.filter((c) => !c.stored).length;
+    const counts = [r.cookies.length - dropped && `${r.cookies.length - dropped} stored`,
+      dropped && `${dropped} dropped`].filter(Boolean).join(" · ");
+    parts.push(el("h3", {}, `Cookies set · ${counts}`),
+      el("div", { class: "card", id: "cookies" }, r.cookies.map(cookieRow)));
   }
   const bodies = [bodyBlock("Request body", r.request_body), bodyBlock("Response body", r.response_body)]
     .filter(Boolean);

@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from multidict import CIMultiDict
 from playwright.async_api import Browser, Page
 
 from devproxy.app import ProxyServer
@@ -38,8 +39,9 @@ async def test_inspector_shows_traffic_live_and_explains_it(
     async def api(request: web.Request) -> web.Response:
         await request.read()
         if request.path.endswith("/login"):
-            return web.json_response({"user": "ada"}, headers={
-                "Set-Cookie": "sid=abc; Path=/; HttpOnly; SameSite=None"})
+            return web.json_response({"user": "ada"}, headers=CIMultiDict([
+                ("Set-Cookie", "sid=abc; Path=/; HttpOnly; SameSite=None"),
+                ("Set-Cookie", "theme=dark; Path=/")]))
         return web.json_response({"items": [1, 2, 3]}, headers={"X-Total-Count": "3"})
 
     backend = await backend_factory(api)
@@ -81,7 +83,16 @@ async def test_inspector_shows_traffic_live_and_explains_it(
     # The cookie verdict for the login response.
     await page.locator("#list tbody tr", has_text="/api/login").click()
     await page.wait_for_selector("#cookies")
-    assert "SameSite=None requires Secure" in await page.inner_text("#cookies")
+    # Each verdict leads with a badge to scan by; the heading counts them.
+    dropped = page.locator("#cookies .cookie.dropped")
+    assert await dropped.count() == 1
+    assert "SameSite=None requires Secure" in await dropped.inner_text()
+    assert await dropped.locator("strong").text_content() == "sid"
+    assert await dropped.locator(".badge").text_content() == "dropped"
+    stored = page.locator("#cookies .cookie.stored")
+    assert await stored.locator("strong").text_content() == "theme"
+    assert await page.locator("h3", has_text="Cookies set").text_content() \
+        == "Cookies set · 1 stored · 1 dropped"
 
     # The CORS verdict for the refused preflight, in the browser's words.
     await page.locator("#list tbody tr", has_text="OPTIONS").click()
