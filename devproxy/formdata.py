@@ -48,7 +48,8 @@ def form_parts(body: bytes, content_type: str, cut: bool = False
         return None
     # Every delimiter but the first follows a CRLF, which belongs to it (§5.1.1): with
     # one put before the body, all of them split alike.
-    pieces = (b"\r\n" + body).split(b"\r\n--" + boundary.encode("ascii"))
+    delimiter = b"\r\n--" + boundary.encode("ascii")
+    pieces = (b"\r\n" + body).split(delimiter)
     parts: list[dict[str, Any]] = []
     ended = False
     more = 0
@@ -62,7 +63,10 @@ def form_parts(body: bytes, content_type: str, cut: bool = False
         last = number == len(pieces)
         # Transport padding (spaces and tabs) may follow a delimiter, then its CRLF.
         _, newline, piece = piece.partition(b"\r\n")
-        head, blank, content = piece.partition(b"\r\n\r\n")
+        if piece.startswith(b"\r\n"):  # no header fields: the blank line at once (§5.1.1)
+            head, blank, content = b"", b"\r\n", piece[2:]
+        else:
+            head, blank, content = piece.partition(b"\r\n\r\n")
         if not newline or not blank:
             if last and cut:  # cut inside the part's header: its whole lines are shown
                 part = _part(piece[:piece.rfind(b"\r\n") + 1], b"", truncated=True)
@@ -70,12 +74,23 @@ def form_parts(body: bytes, content_type: str, cut: bool = False
                 part.pop("text", None)  # not begun
                 parts.append(part)
             break
+        if last and cut:
+            content = content[:len(content) - _started(content, delimiter)]
         parts.append(_part(head, content, truncated=last and cut))
     if not parts:
         return None
     if not ended and not cut and not more:
         parts[-1]["unterminated"] = True  # the body ended without the close delimiter
     return parts, more
+
+
+def _started(content: bytes, delimiter: bytes) -> int:
+    """How many bytes at the end of ``content`` (cut at the capture limit) begin
+    ``delimiter``: the part may have ended there, so they are not counted as its own."""
+    for length in range(min(len(delimiter), len(content)), 0, -1):
+        if content.endswith(delimiter[:length]):
+            return length
+    return 0
 
 
 def _part(head: bytes, content: bytes, truncated: bool) -> dict[str, Any]:

@@ -111,3 +111,28 @@ def test_param_unquotes_and_ignores_case_of_the_name():
         "C:\\Users\\me\\a.png"
     assert param("form-data; filename=x.txt", "filename") == "x.txt"
     assert param("form-data", "name") is None
+
+
+def test_a_part_without_header_fields_is_a_part():
+    # RFC 2046 §5.1.1: the header area may be empty, the blank line following at once.
+    body = (b"------WebKitFormBoundaryX7\r\n\r\nplain\r\n"
+            b"------WebKitFormBoundaryX7\r\n"
+            b'Content-Disposition: form-data; name="b"\r\n\r\nbee\r\n'
+            b"------WebKitFormBoundaryX7--\r\n")
+    assert parts(body, TYPE) == [{"name": "", "size": 5, "text": "plain"},
+                                 {"name": "b", "size": 3, "text": "bee"}]
+
+
+@pytest.mark.parametrize("into", [1, 2, 3, 10, 27])
+def test_a_body_cut_inside_a_delimiter_counts_only_the_parts_own_bytes(into):
+    # Bytes that begin the next delimiter may end the part: not counted as its content.
+    end = BODY.index(b"\r\n------WebKitFormBoundaryX7\r\nContent-Disposition: form-data; "
+                     b'name="avatar"')
+    [title] = parts(BODY[:end + into], TYPE, cut=True)
+    assert title == {"name": "title", "size": 5, "text": "café", "truncated": True}
+
+
+def test_a_cut_part_keeps_bytes_that_only_look_like_a_delimiters_start():
+    body = b'------WebKitFormBoundaryX7\r\nContent-Disposition: form-data; name="t"\r\n\r\nab-'
+    [part] = parts(body, TYPE, cut=True)
+    assert part["text"] == "ab-" and part["size"] == 3
