@@ -51,8 +51,7 @@ class Listen:
         """What to open in the browser when bound to ``port`` (the kernel's, for port 0):
         a wildcard address is opened as localhost."""
         shown = "localhost" if self.host in ("0.0.0.0", "::") else self.host
-        shown = f"[{shown}]" if ":" in shown else shown
-        return f"http://{shown}:{port}"
+        return f"http://{url_host(shown)}:{port}"
 
     @property
     def is_loopback(self) -> bool:
@@ -83,8 +82,7 @@ class Listen:
                 or (self.host == "0.0.0.0" and theirs.version == 4))
 
     def __str__(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
+        return f"{url_host(self.host)}:{self.port}"
 
 
 def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | str:
@@ -119,7 +117,7 @@ class Target:
     pool_key: str = field(init=False, compare=False, repr=False)  # one pool per address
 
     def __post_init__(self) -> None:
-        host = f"[{self.host}]" if ":" in self.host else self.host
+        host = url_host(self.host)
         authority = host if self.port == DEFAULT_PORTS[self.scheme] else f"{host}:{self.port}"
         object.__setattr__(self, "authority", authority)
         object.__setattr__(self, "origin", f"{self.scheme}://{authority}")
@@ -489,6 +487,12 @@ def check_header(name: str, value: str) -> None:
 
 def _js_group_to_python(m: re.Match[str]) -> str:
     return f"\\g<{m.group(1) or m.group(2) or m.group(3)}>"
+
+
+def url_host(host: str) -> str:
+    """``host`` as a URL or a Host field writes it: an IPv6 address in brackets (RFC 3986
+    §3.2.2), anything else as it is."""
+    return f"[{host}]" if ":" in host else host
 
 
 def is_ip(host: str) -> bool:

@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from .app import ProxyServer
-from .config import Config, CorsPolicy, Listen, Route, parse_target
+from .config import Config, CorsPolicy, Listen, Route, parse_target, url_host
 from .doctor import Report, probe
 from .doctor import run as run_doctor
 from .state import Live, Snapshot
@@ -55,7 +55,7 @@ class Demo:
         host = self._host
         # The address a browser opens: an IPv6 one in brackets, "any" as loopback.
         shown = ("127.0.0.1" if host in ("", "0.0.0.0") else "[::1]" if host == "::"
-                 else f"[{host}]" if ":" in host else host)
+                 else url_host(host))
         page = f"http://{shown}:{proxy.port}"
         origins = (page, f"http://localhost:{proxy.port}")
         policy = CorsPolicy(origins=origins, credentials=True, expose=("X-Demo-Served-By",))

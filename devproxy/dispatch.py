@@ -17,7 +17,7 @@ from aiohttp import web
 
 from . import inspector
 from .capture import Captures, Record
-from .config import DEFAULT_PORTS, RESERVED_PREFIX, Route
+from .config import DEFAULT_PORTS, RESERVED_PREFIX, Route, url_host
 from .cors import CorsRules, is_preflight
 from .corsmode import PreflightRefusal, mark, preflight_response
 from .errorpages import problem_response
@@ -132,7 +132,7 @@ def _with_authority(request: web.Request) -> web.Request:
     sockname = request.transport.get_extra_info("sockname") if request.transport else None
     if not isinstance(sockname, tuple):
         return request
-    host = f"[{sockname[0]}]" if ":" in sockname[0] else sockname[0]
+    host = url_host(sockname[0])
     if sockname[1] != DEFAULT_PORTS.get(request.scheme):
         host = f"{host}:{sockname[1]}"
     return request.clone(host=host)

@@ -18,7 +18,7 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 
 from . import cors
-from .config import TOKEN, parse_origin
+from .config import TOKEN, parse_origin, url_host
 from .cors import Verdict
 from .corsadvice import Ask, Fix, cause, fixes
 from .errors import DevproxyError
@@ -288,9 +288,7 @@ class _Fetch:
 def _origin_of(url: str) -> str:
     parts = urlsplit(url)
     default = {"http": 80, "https": 443}.get(parts.scheme)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
+    host = url_host(parts.hostname or "")
     port = "" if parts.port in (None, default) else f":{parts.port}"
     return f"{parts.scheme}://{host}{port}"
 

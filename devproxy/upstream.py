@@ -23,7 +23,7 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
-from .config import Target, is_ip, is_localhost
+from .config import Target, is_ip, is_localhost, url_host
 from .errors import UpstreamError
 
 logger = logging.getLogger(__name__)
@@ -275,7 +275,7 @@ async def diagnose(target: Target) -> list[AddressAttempt]:
 
 
 async def _probe(host: str, port: int) -> AddressAttempt:
-    shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    shown = f"{url_host(host)}:{port}"
     try:
         async with asyncio.timeout(_DIAGNOSE_TIMEOUT):
             _, writer = await asyncio.open_connection(host, port)
