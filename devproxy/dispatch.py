@@ -22,7 +22,7 @@ from .cors import CorsRules, is_preflight
 from .corsmode import PreflightRefusal, mark, preflight_response
 from .errorpages import problem_response
 from .errors import UpstreamError
-from .forward import ProxiedResponse, forward_http
+from .forward import ProxiedResponse, close_after_chunked, forward_http
 from .screen import Refusal, host_refusal, is_reserved, path_refusal, target_refusal
 from .state import (
     CAPTURES,
@@ -159,6 +159,8 @@ async def _send(request: web.Request, response: web.StreamResponse,
     inspector see what the browser got (a file's 304 or 206, its bytes, the time it
     took), not what was decided before sending. aiohttp's own send then finds it done."""
     request[STREAMING] = response  # for the log line if the handler is cancelled
+    if "Transfer-Encoding" in request.headers:
+        close_after_chunked(response)
     try:
         await response.prepare(request)
         await response.write_eof()

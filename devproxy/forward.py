@@ -116,7 +116,7 @@ async def forward_http(
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("upstream response %s %s%s\n%s", head.status, target.origin, path,
                          dump_headers(head.headers))
-        return await _relay(request, exchange.conn, head, route, record)
+        return await _relay(request, exchange.conn, head, route, record, exchange.chunked)
     finally:
         exchange.finish()
 
@@ -124,7 +124,8 @@ async def forward_http(
 class _Exchange:
     """One request on one pooled connection: sending it, and giving the connection back."""
 
-    __slots__ = ("conn", "pool", "record", "request", "route", "target", "uploading")
+    __slots__ = ("chunked", "conn", "pool", "record", "request", "route", "target",
+                 "uploading")
 
     def __init__(self, request: web.Request, route: Route, target: Target, pool: Pool,
                  record: Record | None) -> None:
@@ -135,6 +136,7 @@ class _Exchange:
         self.record = record
         self.conn: Connection
         self.uploading: asyncio.Task[None] | None = None
+        self.chunked = False  # the browser sent the body chunked
 
     async def send(self, path: str, headers: CIMultiDict[str]) -> h1.Head:
         """Write the request and wait for the response head, within the route's timeouts."""
@@ -154,6 +156,7 @@ class _Exchange:
                 stream = True
                 if length is None:  # chunked from the browser: chunked upstream too
                     headers["Transfer-Encoding"] = "chunked"
+                    self.chunked = True
         elif method in _CONTENT_METHODS:
             headers["Content-Length"] = "0"
         head_bytes = h1.request_head(method, path, headers.items())
@@ -236,6 +239,16 @@ async def _upload(conn: Connection, content: StreamReader, chunked: bool,
     conn.uploaded()
 
 
+def close_after_chunked(response: web.StreamResponse) -> None:
+    """End the connection after ``response``, the answer to a request whose body came
+    chunked. aiohttp's parser (3.14, C) carries the last trailer field of a chunked body
+    into the header section of the next request on the connection, where RFC 9112
+    §7.1.2 says trailers are never merged into a later message: so no request is read
+    after one that could end with trailers. Said with Connection: close. Browsers never
+    send a chunked body over HTTP/1.1, so their connections are not touched."""
+    response.force_close()
+
+
 async def _continue(request: web.Request) -> None:
     """Answer ``Expect: 100-continue`` once devproxy is about to read the body (RFC 9110
     §10.1.1): a refused request gets its final status instead, and the backend never
@@ -274,6 +287,7 @@ def relayed_response(request: web.Request, route: Route, head: h1.Head, status: 
 
 async def _relay(
     request: web.Request, conn: Connection, head: h1.Head, route: Route, record: Record | None,
+    chunked: bool = False,
 ) -> web.StreamResponse:
     upstream = CIMultiDict(head.headers)
     # One lookup for what aiohttp must not add, the inspector and the event-stream test.
@@ -286,6 +300,8 @@ async def _relay(
         # An HTTP/1.0 client has no chunked coding: the body ends when the connection
         # does (RFC 9112 §6.3 (8)), so it must close even if the client asked to keep it.
         response.force_close()
+    if chunked:
+        close_after_chunked(response)
     if conn.body_ready():
         # The whole body came with the headers (most API and module responses): send
         # headers and body in one write, one syscall instead of three. Never for a body

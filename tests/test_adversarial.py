@@ -298,6 +298,37 @@ async def test_te_trailers_and_keep_alive_are_not_forwarded(setup: Setup) -> Non
     assert not {"TE", "Keep-Alive", "Proxy-Connection"} & set(seen.keys())
 
 
+@pytest.mark.parametrize("pipelined", [True, False], ids=["pipelined", "after-the-answer"])
+@pytest.mark.parametrize("path", ["/api/up", "/static/index.html"], ids=["relayed", "file"])
+async def test_a_chunked_bodys_trailer_never_reaches_the_next_request(
+        setup: Setup, path: str, pipelined: bool) -> None:
+    # aiohttp's parser carries a chunked body's last trailer field into the next
+    # request's header section (RFC 9112 §7.1.2: never merged): devproxy reads no
+    # request after one with a chunked body, whoever answers it, and says so.
+    first = (f"POST {path} HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n"
+             "\r\n3\r\nabc\r\n0\r\nAuthorization: Bearer from-trailer\r\n\r\n").encode()
+    second = b"GET /api/next HTTP/1.1\r\nHost: localhost\r\n\r\n"
+    reader, writer = await asyncio.open_connection("127.0.0.1", setup.proxy.port)
+    try:
+        writer.write(first + second if pipelined else first)
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        if not pipelined:
+            writer.write(second)
+        rest = await asyncio.wait_for(reader.read(), 5)  # until devproxy closes
+    finally:
+        writer.close()
+    assert b"\r\nconnection: close\r\n" in head.lower()
+    assert b"HTTP/1.1 " not in rest  # the first answer only
+    seen = setup.backend.recorder.seen
+    if path == "/api/up":
+        assert status(head) == 200
+        assert [r.raw_path for r in seen] == ["/api/up"] and seen[0].body == b"abc"
+        assert "Authorization" not in seen[0].headers
+    else:
+        assert status(head) == 405 and seen == []  # a file takes no POST
+    await still_serves(setup)
+
+
 # -- limits -------------------------------------------------------------------------------
 
 @pytest.fixture
