@@ -10,6 +10,7 @@ passes; listeners (the live stream) are plain callbacks.
 from __future__ import annotations
 
 import base64
+import codecs
 import datetime
 import functools
 import marshal
@@ -165,6 +166,8 @@ class Record:
     events: list[str] | None = None  # SSE events, newest last
     events_seen = 0  # and how many there were in all
     _sse_rest = ""  # the start of an SSE event not yet ended by a blank line
+    _sse_decode: Callable[[bytes], str] | None = None  # the stream's UTF-8 decoder
+    _sse_after_cr = False  # the stream's last piece ended with a CR
     refused: cors.Preflight | None = None  # devproxy's own refusal of this preflight
     # A compressed event stream's decoder; False for a coding not read here.
     _sse_inflate: Any = None
@@ -241,6 +244,9 @@ class Record:
 
     def _events_start(self) -> None:
         self.kind = "sse"
+        # UTF-8 is the only charset of an event stream (HTML §9.2.5), and a character
+        # may be split across writes (an LLM's tokens, streamed byte by byte).
+        self._sse_decode = codecs.getincrementaldecoder("utf-8")("replace").decode
         coding = (_header(self.backend_response, "content-encoding") or "").strip().lower()
         if coding in ("gzip", "x-gzip", "deflate"):
             # Events are counted as they pass, so the stream is inflated as it passes.
@@ -299,7 +305,15 @@ class Record:
                 self._sse_inflate = False
         # An event ends at a blank line, wherever the writes fell (Express writes
         # "event:" and "data:" apart): what follows the last one waits for the next.
-        text = (self._sse_rest + chunk.decode("utf-8", "replace")).replace("\r\n", "\n")
+        decode = self._sse_decode
+        piece = decode(chunk) if decode is not None else chunk.decode("utf-8", "replace")
+        # A line ends at CRLF, LF or CR (HTML §9.2.6), as the browser reads them: a CR at
+        # once, and an LF right after it, even in the next write, is part of that end.
+        if self._sse_after_cr and piece.startswith("\n"):
+            piece = piece[1:]
+        if piece:
+            self._sse_after_cr = piece.endswith("\r")
+        text = (self._sse_rest + piece).replace("\r\n", "\n").replace("\r", "\n")
         *whole, rest = text.split("\n\n")
         # Bounded: the start for the preview, the end for a boundary split across writes.
         self._sse_rest = rest if len(rest) <= 2 * _PREVIEW else rest[:_PREVIEW] + rest[-1]

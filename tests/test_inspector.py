@@ -1268,7 +1268,11 @@ async def test_an_id_that_is_not_a_number_is_404(proxy_factory, client) -> None:
     [b"event: tick\n", b"data: 1\n\n", b"event: tick\n", b"data: 2\n\n"],  # as Express writes
     [b"event: tick\ndata: 1\n", b"\nevent: tick\r\ndata: 2\r", b"\n\r\n"],  # split blank lines
     [b"event: tick\ndata: 1\n\nevent: tick\ndata: 2\n\nevent: half"],  # an unfinished third
-], ids=["fields-apart", "boundary-split", "unfinished-last"])
+    # HTML §9.2.6: a line may end with a CR alone; an LF after a CR, in any write, is
+    # part of that end.
+    [b"event: tick\rdata: 1\r\r", b"event: tick\rdata: 2\r", b"\r"],
+    [b"event: tick\r", b"\ndata: 1\r", b"\n\r", b"\nevent: tick\ndata: 2\r\r"],
+], ids=["fields-apart", "boundary-split", "unfinished-last", "cr-only", "crlf-split"])
 def test_sse_events_are_counted_across_writes(pieces: list[bytes]) -> None:
     record = Captures().start("GET", "/events", "http", "", ())
     record.answered(b"HTTP/1.1 200 OK\r\n\r\n", "text/event-stream")
@@ -1276,6 +1280,17 @@ def test_sse_events_are_counted_across_writes(pieces: list[bytes]) -> None:
         record.download(piece)
     assert record.events == ["event: tick\ndata: 1", "event: tick\ndata: 2"]
     assert record.events_seen == 2
+
+
+def test_sse_events_keep_characters_split_across_writes() -> None:
+    # An LLM's tokens, streamed a few bytes at a time: the page shows what the browser
+    # decodes, not one replacement character per broken piece.
+    record = Captures().start("GET", "/events", "http", "", ())
+    record.answered(b"HTTP/1.1 200 OK\r\n\r\n", "text/event-stream; charset=utf-8")
+    data = 'data: {"token": "café 😀 你好"}\n\ndata: second é\n\n'.encode()
+    for at in range(0, len(data), 3):
+        record.download(data[at:at + 3])
+    assert record.events == ['data: {"token": "café 😀 你好"}', "data: second é"]
 
 
 def test_an_event_stream_keeps_its_last_events_and_counts_them_all() -> None:
