@@ -26,8 +26,19 @@ _HEX = re.compile(r"[0-9A-Fa-f]+")
 _NO_BODY_STATUS = frozenset({204, 304})
 
 
+# What to do about a response devproxy refused (a 502's hint), by what was wrong with it.
+BROKE_RULES = ("the backend speaks HTTP, but this response breaks RFC 9112 and cannot "
+               "be relayed safely: fix it in the backend")
+NOT_HTTP = "is the target an HTTP server on that port?"
+
+
 class ParseError(ValueError):
-    """The backend sent something that is not an HTTP/1.x response (a 502)."""
+    """The backend sent something that is not a valid HTTP/1.x response (a 502);
+    ``hint`` says what to do about it."""
+
+    def __init__(self, message: str, hint: str = BROKE_RULES) -> None:
+        super().__init__(message)
+        self.hint = hint
 
 
 @dataclass(slots=True)
@@ -124,7 +135,7 @@ def parse_head(block: bytes, *, method: str) -> Head:
     version, _, rest = status_line.partition(" ")
     code, _, reason = rest.partition(" ")
     if version not in ("HTTP/1.1", "HTTP/1.0") or len(code) != 3 or not code.isdigit():
-        raise ParseError(f"not an HTTP/1.x status line: {status_line[:80]!r}")
+        raise ParseError(f"not an HTTP/1.x status line: {status_line[:80]!r}", NOT_HTTP)
     status = int(code)
     if status < 100:
         raise ParseError(f"status code {code} out of range")

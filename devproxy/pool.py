@@ -31,9 +31,10 @@ _LOW_WATER = 64 * 1024
 class Broken(Exception):
     """The backend broke off a response (``closed``), or sent one that cannot be parsed."""
 
-    def __init__(self, message: str, *, closed: bool = True) -> None:
+    def __init__(self, message: str, *, closed: bool = True, hint: str = h1.NOT_HTTP) -> None:
         super().__init__(message)
         self.closed = closed
+        self.hint = hint  # for one that cannot be parsed: what to do about it
 
 
 class Busy(TimeoutError):
@@ -168,7 +169,7 @@ class Connection(asyncio.Protocol):
             else:
                 self._read_body(data)
         except h1.ParseError as exc:
-            self._fail(Broken(str(exc), closed=False))
+            self._fail(Broken(str(exc), closed=False, hint=exc.hint))
             assert self.transport is not None
             self.transport.close()
 
@@ -198,7 +199,11 @@ class Connection(asyncio.Protocol):
                 if pending is data:
                     buffer += data
                 if len(buffer) > h1.HEAD_LIMIT:
-                    raise h1.ParseError(f"response head larger than {h1.HEAD_LIMIT} bytes")
+                    raise h1.ParseError(
+                        f"response head larger than {h1.HEAD_LIMIT} bytes",
+                        "devproxy reads response heads up to 64 KiB, as browsers and nginx "
+                        "refuse bigger ones: a header or cookie that large is a bug in the "
+                        "backend")
                 return
             # From ``data`` the slices are bytes and bytes() keeps them as they are; from
             # the buffer they are bytearrays, copied once more.
@@ -680,4 +685,5 @@ def _addresses(host: str) -> list[str]:
 
 def broken_error(target: Target, exc: Broken) -> UpstreamError:
     """The 502 for a backend that broke off before its response head was complete."""
-    return closed_unanswered(target) if exc.closed else invalid_response(target, str(exc))
+    return closed_unanswered(target) if exc.closed \
+        else invalid_response(target, str(exc), exc.hint)

@@ -25,6 +25,7 @@ from aiohttp.resolver import ThreadedResolver
 
 from .config import Target, is_ip, is_localhost, url_host
 from .errors import UpstreamError
+from .h1 import NOT_HTTP
 
 logger = logging.getLogger(__name__)
 
@@ -210,11 +211,12 @@ def closed_unanswered(target: Target) -> UpstreamError:
     )
 
 
-def invalid_response(target: Target, detail: str) -> UpstreamError:
-    """The 502 for a backend that answered with something that is not HTTP/1.x."""
+def invalid_response(target: Target, detail: str, hint: str = NOT_HTTP) -> UpstreamError:
+    """The 502 for a backend that answered with something that is not valid HTTP/1.x;
+    ``hint`` says what to do (by default: check it is an HTTP server at all)."""
     return UpstreamError(
         502, "protocol", f"{target.authority} sent an invalid HTTP response: {detail}",
-        "is the target an HTTP server on that port?",
+        hint,
     )
 
 
