@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 
@@ -107,7 +107,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
                 else:
                     assert route is not None
                     response = await _serve(request, route, path, match.rest, cors, record,
-                                            upgrade)
+                                            upgrade, snapshot.table.routes)
         if response.__class__ is not ProxiedResponse and not response.prepared:
             await _send(request, response, record)  # a relayed response always went out
     except asyncio.CancelledError:
@@ -225,7 +225,7 @@ def _warn_host(request: web.Request) -> None:
 
 async def _serve(
     request: web.Request, route: Route, path: str, rest: str, cors: CorsRules | None,
-    record: Record | None, upgrade: bool,
+    record: Record | None, upgrade: bool, routes: Sequence[Route] = (),
 ) -> web.StreamResponse:
     if route.static is not None:
         return await serve_static(request, route, rest)
@@ -248,7 +248,7 @@ async def _serve(
                 cors_allows=named.allows if named is not None else None,
             ))
         return await _waiting(route, lambda: forward_http(request, route, path, app[POOL],
-                                                          app[OUTAGES], record))
+                                                          app[OUTAGES], record, routes))
     except UpstreamError as err:
         return await upstream_failure(request, route, err)
 

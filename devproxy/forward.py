@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from aiohttp import StreamReader, web
 from multidict import CIMultiDict
@@ -81,7 +81,7 @@ _CONTENT_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 async def forward_http(
     request: web.Request, route: Route, raw_path: str, pool: Pool, outages: Outages,
-    record: Record | None = None,
+    record: Record | None = None, routes: Sequence[Route] = (),
 ) -> web.StreamResponse:
     """Relay ``request`` to ``route.target`` and stream the answer back.
 
@@ -90,6 +90,7 @@ async def forward_http(
         pool: the app's upstream connections.
         outages: told when the target answers, so a finished outage is logged once.
         record: the inspector's record of this request, filled in as it passes.
+        routes: every route: a redirect to another one's target stays on devproxy.
 
     Returns:
         The prepared and finished response. If the backend breaks off mid-body the
@@ -116,7 +117,8 @@ async def forward_http(
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("upstream response %s %s%s\n%s", head.status, target.origin, path,
                          dump_headers(head.headers))
-        return await _relay(request, exchange.conn, head, route, record, exchange.chunked)
+        return await _relay(request, exchange.conn, head, route, record, exchange.chunked,
+                            routes)
     finally:
         exchange.finish()
 
@@ -269,14 +271,16 @@ def _abort_on_failure(conn: Connection) -> Callable[[asyncio.Task[None]], None]:
 
 
 def relayed_response(request: web.Request, route: Route, head: h1.Head, status: int,
-                     upstream: CIMultiDict[str], content_type: str | None
-                     ) -> ProxiedResponse:
+                     upstream: CIMultiDict[str], content_type: str | None,
+                     routes: Sequence[Route] = ()) -> ProxiedResponse:
     """The browser's response for the backend's ``head`` (``upstream``, its fields, and
-    ``content_type``, their Content-Type or None), rewritten by ``response_headers``."""
+    ``content_type``, their Content-Type or None), rewritten by ``response_headers``
+    (``routes``: every route, for a redirect to another's target)."""
     response = (ObsTextResponse if head.escaped else ProxiedResponse)(
         status=status, reason=head.reason or None,
         headers=response_headers(upstream, route,
-                                 proxy_origin=f"{request.scheme}://{request.host}"),
+                                 proxy_origin=f"{request.scheme}://{request.host}",
+                                 others=routes),
     )
     if "Server" not in upstream:
         response.upstream_lacks = _LACKS_SERVER if content_type is not None else _LACKS_BOTH
@@ -287,12 +291,13 @@ def relayed_response(request: web.Request, route: Route, head: h1.Head, status: 
 
 async def _relay(
     request: web.Request, conn: Connection, head: h1.Head, route: Route, record: Record | None,
-    chunked: bool = False,
+    chunked: bool = False, routes: Sequence[Route] = (),
 ) -> web.StreamResponse:
     upstream = CIMultiDict(head.headers)
     # One lookup for what aiohttp must not add, the inspector and the event-stream test.
     content_type = upstream.get("Content-Type")
-    response = relayed_response(request, route, head, head.status, upstream, content_type)
+    response = relayed_response(request, route, head, head.status, upstream, content_type,
+                                routes)
     content_type = content_type or ""
     if record is not None:  # what the inspector's answered() or relayed() will take
         arrived = time.perf_counter()

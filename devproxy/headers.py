@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 from typing import TypeAlias
 
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -104,13 +105,15 @@ def request_headers(
     return out
 
 
-def response_headers(upstream: Headers, route: Route, *, proxy_origin: str) -> CIMultiDict[str]:
+def response_headers(upstream: Headers, route: Route, *, proxy_origin: str,
+                     others: Sequence[Route] = ()) -> CIMultiDict[str]:
     """The headers to send the browser for a response the backend sent.
 
     Args:
         upstream: the backend's response headers.
         route: the route with a target the request matched.
         proxy_origin: ``scheme://host[:port]`` as the browser reached devproxy.
+        others: every route, for ``rewrite_location``.
 
     Returns:
         A new multidict without hop-by-hop fields, everything else in order, with
@@ -129,12 +132,13 @@ def response_headers(upstream: Headers, route: Route, *, proxy_origin: str) -> C
         if key == "set-cookie":
             value = rewrite_set_cookie(value, route)
         elif key in _LOCATIONS:
-            value = rewrite_location(value, route, proxy_origin)
+            value = rewrite_location(value, route, proxy_origin, others)
         out.add(name, value)
     return out
 
 
-def rewrite_location(value: str, route: Route, proxy_origin: str) -> str:
+def rewrite_location(value: str, route: Route, proxy_origin: str,
+                     others: Sequence[Route] = ()) -> str:
     """Point a ``Location``-style URL the backend sent at devproxy instead.
 
     The backend names itself by ``route.target.origin`` (any loopback name counts for
@@ -142,7 +146,10 @@ def rewrite_location(value: str, route: Route, proxy_origin: str) -> str:
     not changed, by ``proxy_origin``. Absolute and protocol-relative URLs at either
     origin become ``proxy_origin`` + the browser's path (``paths.client_path``) +
     query and fragment as they were; root-relative references get the browser's path
-    and stay root-relative.
+    and stay root-relative. A URL at the target of one of ``others`` (a login that
+    sends the browser on to the frontend dev server's own URL) is mapped by that route
+    likewise, so the browser stays on devproxy's one origin; if those routes map it to
+    different paths, it is left as it is.
 
     Returns:
         The rewritten value; ``value`` unchanged for other origins, relative-path
@@ -162,12 +169,16 @@ def rewrite_location(value: str, route: Route, proxy_origin: str) -> str:
     scheme = network.group(1)
     authority = network.group(2)
     target_origin = (target.scheme, target.host, target.port)
+    path, rest = _split_path(value[network.end():])
     if not (
         _at_origin(scheme, authority, target_origin, loopback_alias=True)
         or _at_origin(scheme, authority, split_origin(proxy_origin))
     ):
-        return value
-    path, rest = _split_path(value[network.end():])
+        found = {mapped for other in others if other.target is not None
+                 and _at_origin(scheme, authority, (other.target.scheme, other.target.host,
+                                                    other.target.port), loopback_alias=True)
+                 and (mapped := client_path(other, path or "/")) is not None}
+        return proxy_origin + found.pop() + rest if len(found) == 1 else value
     mapped = client_path(route, path or "/")
     return value if mapped is None else proxy_origin + mapped + rest
 

@@ -355,6 +355,30 @@ async def test_redirects_are_returned_not_followed_and_mapped_back(backend_facto
             assert resp.headers["Location"] == expected, path
 
 
+async def test_a_redirect_to_another_routes_target_stays_on_devproxy(backend_factory,
+                                                                     proxy_factory, client):
+    # After a login, the backend sends the browser to the frontend dev server's own URL
+    # (its FRONTEND_URL): through devproxy it lands on the route that serves it.
+    async def app(request: web.Request) -> web.StreamResponse:
+        return web.Response(text=f"app at {request.path_qs}")
+
+    frontend = await backend_factory(app)
+
+    async def auth(request: web.Request) -> web.StreamResponse:
+        raise web.HTTPFound(f"http://localhost:{frontend.port}/dashboard?welcome=1")
+
+    backend = await backend_factory(auth)
+    proxy = await proxy_factory(route("/auth", backend.url, strip_prefix=True),
+                                route("/", frontend.url))
+    host = f"localhost:{proxy.port}"
+    async with client.get(proxy.url + "/auth/callback", allow_redirects=False,
+                          headers={"Host": host}) as resp:
+        assert resp.status == 302
+        assert resp.headers["Location"] == f"http://{host}/dashboard?welcome=1"
+    async with client.get(proxy.url + "/dashboard?welcome=1", headers={"Host": host}) as resp:
+        assert await resp.text() == "app at /dashboard?welcome=1"
+
+
 async def test_set_cookie_domain_and_path_are_mapped_and_every_cookie_survives(
         backend_factory, proxy_factory, client):
     async def handler(request: web.Request) -> web.StreamResponse:
