@@ -26,7 +26,8 @@ from .paths import client_path
 Headers: TypeAlias = CIMultiDictProxy[str] | CIMultiDict[str]
 
 # RFC 9110 §7.6.1: connection-specific fields a proxy must not forward, plus the
-# pre-standard ``Keep-Alive`` and ``Proxy-Connection`` that clients still send.
+# pre-standard ``Keep-Alive`` and ``Proxy-Connection`` that clients still send, and
+# ``Trailer``: bodies are re-framed without their trailer fields, which it would announce.
 HOP_BY_HOP: frozenset[str] = frozenset({
     "connection", "keep-alive", "proxy-connection", "proxy-authenticate",
     "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade",
