@@ -20,6 +20,7 @@ from typing import Any
 
 from aiohttp import StreamReader, web
 from aiohttp.abc import AbstractStreamWriter
+from aiohttp.helpers import reify
 from aiohttp.http_parser import RawRequestMessage
 from aiohttp.web_protocol import RequestHandler
 
@@ -113,6 +114,17 @@ class _Request(web.Request):
         assert isinstance(copy, _Request)
         copy._devproxy_app = self._devproxy_app
         return copy
+
+    @reify
+    def keep_alive(self) -> bool:
+        """Whether the connection takes another request after this one: not after a
+        chunked body. aiohttp's parser (3.14, C) carries the last trailer field of a
+        chunked body into the header section of the next request on the connection,
+        where RFC 9112 §7.1.2 says trailers are never merged into a later message. So
+        every answer to such a request, whoever makes it, says Connection: close and
+        the connection ends. Browsers never send a chunked body over HTTP/1.1."""
+        message = self._message
+        return not (message.should_close or message.chunked)
 
     @property
     def app(self) -> web.Application:

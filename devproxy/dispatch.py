@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -22,7 +22,8 @@ from .cors import CorsRules, is_preflight
 from .corsmode import PreflightRefusal, mark, preflight_response
 from .errorpages import problem_response
 from .errors import UpstreamError
-from .forward import ProxiedResponse, close_after_chunked, forward_http
+from .forward import ProxiedResponse, forward_http
+from .router import RouteTable
 from .screen import Refusal, host_refusal, is_reserved, path_refusal, target_refusal
 from .state import (
     CAPTURES,
@@ -107,7 +108,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
                 else:
                     assert route is not None
                     response = await _serve(request, route, path, match.rest, cors, record,
-                                            upgrade, snapshot.table.routes)
+                                            upgrade, snapshot.table)
         if response.__class__ is not ProxiedResponse and not response.prepared:
             await _send(request, response, record)  # a relayed response always went out
     except asyncio.CancelledError:
@@ -159,8 +160,6 @@ async def _send(request: web.Request, response: web.StreamResponse,
     inspector see what the browser got (a file's 304 or 206, its bytes, the time it
     took), not what was decided before sending. aiohttp's own send then finds it done."""
     request[STREAMING] = response  # for the log line if the handler is cancelled
-    if "Transfer-Encoding" in request.headers:
-        close_after_chunked(response)
     try:
         await response.prepare(request)
         await response.write_eof()
@@ -225,7 +224,7 @@ def _warn_host(request: web.Request) -> None:
 
 async def _serve(
     request: web.Request, route: Route, path: str, rest: str, cors: CorsRules | None,
-    record: Record | None, upgrade: bool, routes: Sequence[Route] = (),
+    record: Record | None, upgrade: bool, routes: RouteTable | None = None,
 ) -> web.StreamResponse:
     if route.static is not None:
         return await serve_static(request, route, rest)

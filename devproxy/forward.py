@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 
 from aiohttp import StreamReader, web
 from multidict import CIMultiDict
@@ -23,6 +23,7 @@ from .config import Route, Target
 from .headers import request_headers, response_headers
 from .paths import upstream_path
 from .pool import Broken, Busy, Connection, Pool, broken_error
+from .router import RouteTable
 from .state import CAPTURES, EVENT_STREAMS, STREAMING
 from .upstream import Outages, busy_error, closed_while_idle, response_timeout_error
 
@@ -81,7 +82,7 @@ _CONTENT_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 async def forward_http(
     request: web.Request, route: Route, raw_path: str, pool: Pool, outages: Outages,
-    record: Record | None = None, routes: Sequence[Route] = (),
+    record: Record | None = None, routes: RouteTable | None = None,
 ) -> web.StreamResponse:
     """Relay ``request`` to ``route.target`` and stream the answer back.
 
@@ -90,7 +91,7 @@ async def forward_http(
         pool: the app's upstream connections.
         outages: told when the target answers, so a finished outage is logged once.
         record: the inspector's record of this request, filled in as it passes.
-        routes: every route: a redirect to another one's target stays on devproxy.
+        routes: the route table: a redirect to another route's target stays on devproxy.
 
     Returns:
         The prepared and finished response. If the backend breaks off mid-body the
@@ -117,8 +118,7 @@ async def forward_http(
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("upstream response %s %s%s\n%s", head.status, target.origin, path,
                          dump_headers(head.headers))
-        return await _relay(request, exchange.conn, head, route, record, exchange.chunked,
-                            routes)
+        return await _relay(request, exchange.conn, head, route, record, routes)
     finally:
         exchange.finish()
 
@@ -126,8 +126,7 @@ async def forward_http(
 class _Exchange:
     """One request on one pooled connection: sending it, and giving the connection back."""
 
-    __slots__ = ("chunked", "conn", "pool", "record", "request", "route", "target",
-                 "uploading")
+    __slots__ = ("conn", "pool", "record", "request", "route", "target", "uploading")
 
     def __init__(self, request: web.Request, route: Route, target: Target, pool: Pool,
                  record: Record | None) -> None:
@@ -138,7 +137,6 @@ class _Exchange:
         self.record = record
         self.conn: Connection
         self.uploading: asyncio.Task[None] | None = None
-        self.chunked = False  # the browser sent the body chunked
 
     async def send(self, path: str, headers: CIMultiDict[str]) -> h1.Head:
         """Write the request and wait for the response head, within the route's timeouts."""
@@ -158,7 +156,6 @@ class _Exchange:
                 stream = True
                 if length is None:  # chunked from the browser: chunked upstream too
                     headers["Transfer-Encoding"] = "chunked"
-                    self.chunked = True
         elif method in _CONTENT_METHODS:
             headers["Content-Length"] = "0"
         head_bytes = h1.request_head(method, path, headers.items())
@@ -241,16 +238,6 @@ async def _upload(conn: Connection, content: StreamReader, chunked: bool,
     conn.uploaded()
 
 
-def close_after_chunked(response: web.StreamResponse) -> None:
-    """End the connection after ``response``, the answer to a request whose body came
-    chunked. aiohttp's parser (3.14, C) carries the last trailer field of a chunked body
-    into the header section of the next request on the connection, where RFC 9112
-    §7.1.2 says trailers are never merged into a later message: so no request is read
-    after one that could end with trailers. Said with Connection: close. Browsers never
-    send a chunked body over HTTP/1.1, so their connections are not touched."""
-    response.force_close()
-
-
 async def _continue(request: web.Request) -> None:
     """Answer ``Expect: 100-continue`` once devproxy is about to read the body (RFC 9110
     §10.1.1): a refused request gets its final status instead, and the backend never
@@ -272,10 +259,10 @@ def _abort_on_failure(conn: Connection) -> Callable[[asyncio.Task[None]], None]:
 
 def relayed_response(request: web.Request, route: Route, head: h1.Head, status: int,
                      upstream: CIMultiDict[str], content_type: str | None,
-                     routes: Sequence[Route] = ()) -> ProxiedResponse:
+                     routes: RouteTable | None = None) -> ProxiedResponse:
     """The browser's response for the backend's ``head`` (``upstream``, its fields, and
     ``content_type``, their Content-Type or None), rewritten by ``response_headers``
-    (``routes``: every route, for a redirect to another's target)."""
+    (``routes``: the route table, for a redirect to another route's target)."""
     response = (ObsTextResponse if head.escaped else ProxiedResponse)(
         status=status, reason=head.reason or None,
         headers=response_headers(upstream, route,
@@ -291,7 +278,7 @@ def relayed_response(request: web.Request, route: Route, head: h1.Head, status: 
 
 async def _relay(
     request: web.Request, conn: Connection, head: h1.Head, route: Route, record: Record | None,
-    chunked: bool = False, routes: Sequence[Route] = (),
+    routes: RouteTable | None = None,
 ) -> web.StreamResponse:
     upstream = CIMultiDict(head.headers)
     # One lookup for what aiohttp must not add, the inspector and the event-stream test.
@@ -305,8 +292,6 @@ async def _relay(
         # An HTTP/1.0 client has no chunked coding: the body ends when the connection
         # does (RFC 9112 §6.3 (8)), so it must close even if the client asked to keep it.
         response.force_close()
-    if chunked:
-        close_after_chunked(response)
     if conn.body_ready():
         # The whole body came with the headers (most API and module responses): send
         # headers and body in one write, one syscall instead of three. Never for a body

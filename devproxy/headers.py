@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
 from typing import TypeAlias
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from .config import DEFAULT_PORTS, LOOPBACK_NAMES, Route, Target, is_ip
 from .paths import client_path
+from .router import RouteTable
 
 Headers: TypeAlias = CIMultiDictProxy[str] | CIMultiDict[str]
 
@@ -107,14 +107,14 @@ def request_headers(
 
 
 def response_headers(upstream: Headers, route: Route, *, proxy_origin: str,
-                     others: Sequence[Route] = ()) -> CIMultiDict[str]:
+                     others: RouteTable | None = None) -> CIMultiDict[str]:
     """The headers to send the browser for a response the backend sent.
 
     Args:
         upstream: the backend's response headers.
         route: the route with a target the request matched.
         proxy_origin: ``scheme://host[:port]`` as the browser reached devproxy.
-        others: every route, for ``rewrite_location``.
+        others: the route table, for ``rewrite_location``.
 
     Returns:
         A new multidict without hop-by-hop fields, everything else in order, with
@@ -139,7 +139,7 @@ def response_headers(upstream: Headers, route: Route, *, proxy_origin: str,
 
 
 def rewrite_location(value: str, route: Route, proxy_origin: str,
-                     others: Sequence[Route] = ()) -> str:
+                     others: RouteTable | None = None) -> str:
     """Point a ``Location``-style URL the backend sent at devproxy instead.
 
     The backend names itself by ``route.target.origin`` (any loopback name counts for
@@ -147,10 +147,10 @@ def rewrite_location(value: str, route: Route, proxy_origin: str,
     not changed, by ``proxy_origin``. Absolute and protocol-relative URLs at either
     origin become ``proxy_origin`` + the browser's path (``paths.client_path``) +
     query and fragment as they were; root-relative references get the browser's path
-    and stay root-relative. A URL at the target of one of ``others`` (a login that
-    sends the browser on to the frontend dev server's own URL) is mapped by that route
-    likewise, so the browser stays on devproxy's one origin; if those routes map it to
-    different paths, it is left as it is.
+    and stay root-relative. A URL at the target of another route in ``others`` (a
+    login that sends the browser on to the frontend dev server's own URL) is mapped by
+    that route likewise, so the browser stays on devproxy's one origin: if devproxy
+    would route the mapped path to that route, and no other route maps it elsewhere.
 
     Returns:
         The rewritten value; ``value`` unchanged for other origins, relative-path
@@ -171,17 +171,23 @@ def rewrite_location(value: str, route: Route, proxy_origin: str,
     authority = network.group(2)
     target_origin = (target.scheme, target.host, target.port)
     path, rest = _split_path(value[network.end():])
-    if not (
-        _at_origin(scheme, authority, target_origin, loopback_alias=True)
-        or _at_origin(scheme, authority, split_origin(proxy_origin))
-    ):
-        found = {mapped for other in others if other.target is not None
-                 and _at_origin(scheme, authority, (other.target.scheme, other.target.host,
-                                                    other.target.port), loopback_alias=True)
-                 and (mapped := client_path(other, path or "/")) is not None}
-        return proxy_origin + found.pop() + rest if len(found) == 1 else value
-    mapped = client_path(route, path or "/")
-    return value if mapped is None else proxy_origin + mapped + rest
+    path = path or "/"
+    if _at_origin(scheme, authority, target_origin, loopback_alias=True) \
+            or _at_origin(scheme, authority, split_origin(proxy_origin)):
+        mapped = client_path(route, path)
+        if mapped is not None:
+            return proxy_origin + mapped + rest
+    if others is None:
+        return value
+    # Another route's target: mapped by each route that targets it, and kept only where
+    # devproxy would send the mapped path back to that route (not to a longer prefix).
+    found = {mapped for other in others.routes if other is not route
+             and other.target is not None
+             and _at_origin(scheme, authority, (other.target.scheme, other.target.host,
+                                                other.target.port), loopback_alias=True)
+             and (mapped := client_path(other, path)) is not None
+             and (match := others.match(mapped)) is not None and match.route is other}
+    return proxy_origin + found.pop() + rest if len(found) == 1 else value
 
 
 def rewrite_set_cookie(value: str, route: Route) -> str:

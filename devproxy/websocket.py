@@ -486,7 +486,7 @@ def _relayed_head(request: web.Request, route: Route, head: h1.Head, status: int
     """The browser's response for the backend's ``head``, its headers rewritten as for HTTP."""
     upstream = CIMultiDict(head.headers)
     return relayed_response(request, route, head, status, upstream,
-                            upstream.get("Content-Type"))
+                            upstream.get("Content-Type"), request.app[LIVE].current.table)
 
 
 def _inspected(record: Record | None, up: bool) -> Callable[[bytes, int, bool], None] | None:

@@ -17,6 +17,7 @@ from devproxy.headers import (
     rewrite_location,
     rewrite_set_cookie,
 )
+from devproxy.router import RouteTable
 
 
 def route(path: str = "/", target: str = "http://127.0.0.1:3000", *, strip: bool = False,
@@ -359,32 +360,41 @@ def test_rewrite_location_at_proxy_origin(proxy_origin: str, location: str,
 FRONTEND = route("/", "http://localhost:5173")  # a frontend dev server, the catch-all
 AUTH = route("/auth", "http://127.0.0.1:4000", strip=True)
 AUTH_TOO = route("/login", "http://127.0.0.1:4000", strip=True)  # the same backend again
+OWN = route("/own", "https://api.example.com", strip=True)  # the route that answered
 
 
 @pytest.mark.parametrize(
-    ("others", "location", "expected"),
+    ("route_", "others", "location", "expected"),
     [
-        pytest.param((FRONTEND, API_STRIP), "http://localhost:5173/dashboard?tab=1",
+        pytest.param(OWN, (FRONTEND, API_STRIP), "http://localhost:5173/dashboard?tab=1",
                      "http://localhost:8080/dashboard?tab=1", id="to-the-frontend-route"),
-        pytest.param((FRONTEND, API_STRIP), "http://127.0.0.1:5173/", "http://localhost:8080/",
-                     id="loopback-alias-of-another-target"),
-        pytest.param((AUTH,), "http://127.0.0.1:4000/callback", "http://localhost:8080/auth/"
-                     "callback", id="prefix-put-back"),
-        pytest.param((API_STRIP_V1,), "http://127.0.0.1:3000/other",
+        pytest.param(OWN, (FRONTEND, API_STRIP), "http://127.0.0.1:5173/",
+                     "http://localhost:8080/", id="loopback-alias-of-another-target"),
+        pytest.param(OWN, (AUTH,), "http://127.0.0.1:4000/callback",
+                     "http://localhost:8080/auth/callback", id="prefix-put-back"),
+        pytest.param(OWN, (API_STRIP_V1,), "http://127.0.0.1:3000/other",
                      "http://127.0.0.1:3000/other", id="outside-its-base-path"),
-        pytest.param((AUTH, AUTH_TOO), "http://127.0.0.1:4000/callback",
+        pytest.param(OWN, (AUTH, AUTH_TOO), "http://127.0.0.1:4000/callback",
                      "http://127.0.0.1:4000/callback", id="two-routes-disagree"),
-        pytest.param((FRONTEND,), "http://localhost:5174/x", "http://localhost:5174/x",
+        # Mapped to /api/docs, which devproxy would send to /api's backend instead.
+        pytest.param(OWN, (FRONTEND, API_STRIP), "http://localhost:5173/api/docs",
+                     "http://localhost:5173/api/docs", id="a-longer-prefix-would-take-it"),
+        # Outside the answering route's base path, but another route serves it.
+        pytest.param(API_STRIP_V1, (route("/", "http://127.0.0.1:3000"),),
+                     "http://127.0.0.1:3000/other", "http://localhost:8080/other",
+                     id="own-target-outside-base-path-tries-the-others"),
+        pytest.param(OWN, (FRONTEND,), "http://localhost:5174/x", "http://localhost:5174/x",
                      id="no-route-targets-it"),
-        pytest.param((), "http://localhost:5173/x", "http://localhost:5173/x",
-                     id="no-other-routes-given"),
+        pytest.param(OWN, (), "http://localhost:5173/x", "http://localhost:5173/x",
+                     id="no-other-routes"),
     ],
 )
-def test_rewrite_location_to_another_routes_target(others: tuple[Route, ...], location: str,
-                                                   expected: str) -> None:
+def test_rewrite_location_to_another_routes_target(route_: Route, others: tuple[Route, ...],
+                                                   location: str, expected: str) -> None:
     # A login backend sending the browser on to the frontend dev server's own URL: the
     # browser stays on devproxy's one origin, through the route that targets it.
-    assert rewrite_location(location, REMOTE, PROXY, others) == expected
+    table = RouteTable((route_, *others))
+    assert rewrite_location(location, route_, PROXY, table) == expected
 
 
 # --- rewrite_set_cookie ------------------------------------------------------------
