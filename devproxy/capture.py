@@ -309,9 +309,10 @@ class Record:
         piece = decode(chunk) if decode is not None else chunk.decode("utf-8", "replace")
         # A line ends at CRLF, LF or CR (HTML §9.2.6), as the browser reads them: a CR at
         # once, and an LF right after it, even in the next write, is part of that end.
-        if self._sse_after_cr and piece.startswith("\n"):
-            piece = piece[1:]
+        # Nothing decoded yet (a character's first bytes) leaves the CR pending.
         if piece:
+            if self._sse_after_cr and piece[0] == "\n":
+                piece = piece[1:]
             self._sse_after_cr = piece.endswith("\r")
         text = (self._sse_rest + piece).replace("\r\n", "\n").replace("\r", "\n")
         *whole, rest = text.split("\n\n")

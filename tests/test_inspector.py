@@ -1272,7 +1272,9 @@ async def test_an_id_that_is_not_a_number_is_404(proxy_factory, client) -> None:
     # part of that end.
     [b"event: tick\rdata: 1\r\r", b"event: tick\rdata: 2\r", b"\r"],
     [b"event: tick\r", b"\ndata: 1\r", b"\n\r", b"\nevent: tick\ndata: 2\r\r"],
-], ids=["fields-apart", "boundary-split", "unfinished-last", "cr-only", "crlf-split"])
+    [b"event: tick\ndata: 1\r", b"\n", b"\n", b"event: tick\ndata: 2\n\n"],  # LF alone
+], ids=["fields-apart", "boundary-split", "unfinished-last", "cr-only", "crlf-split",
+        "lf-written-alone"])
 def test_sse_events_are_counted_across_writes(pieces: list[bytes]) -> None:
     record = Captures().start("GET", "/events", "http", "", ())
     record.answered(b"HTTP/1.1 200 OK\r\n\r\n", "text/event-stream")
