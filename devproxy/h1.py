@@ -258,7 +258,9 @@ def _frame(status: int, reason: str, headers: list[tuple[str, str]], lengths: li
             # §6.1: Transfer-Encoding is per hop. Passed on without it, a gzip coding's
             # bytes would reach the browser as if they were the body.
             raise ParseError(f"Transfer-Encoding {codings[:80]!r}: devproxy decodes only "
-                             "chunked, and cannot pass other transfer codings on")
+                             "chunked, and cannot pass other transfer codings on",
+                             "browsers take no transfer coding but chunked either: have the "
+                             "backend compress with Content-Encoding instead")
         # §6.3 (4): a response whose final coding isn't chunked ends with the connection.
         return Head(status, reason, headers, None, False, False)
     if lengths:

@@ -201,9 +201,8 @@ class Connection(asyncio.Protocol):
                 if len(buffer) > h1.HEAD_LIMIT:
                     raise h1.ParseError(
                         f"response head larger than {h1.HEAD_LIMIT} bytes",
-                        "devproxy reads response heads up to 64 KiB, as browsers and nginx "
-                        "refuse bigger ones: a header or cookie that large is a bug in the "
-                        "backend")
+                        f"devproxy reads response heads up to {h1.HEAD_LIMIT // 1024} KiB: "
+                        "a header or cookie that large is most likely a bug in the backend")
                 return
             # From ``data`` the slices are bytes and bytes() keeps them as they are; from
             # the buffer they are bytearrays, copied once more.

@@ -275,6 +275,9 @@ NOT_HTTP, BROKE_RULES = "an HTTP server on that port", "breaks RFC 9112"
      BROKE_RULES),
     (b"HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n", "invalid field name", BROKE_RULES),
     (b"HTTP/1.1 101 Switching Protocols\r\n\r\n", "101", BROKE_RULES),
+    # Valid HTTP, but a transfer coding no browser takes: not said to break the rules.
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+     "cannot pass other transfer codings on", "Content-Encoding instead"),
     # A head that never ends (one whole in the first read is taken, and judged as it is).
     (b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 70_000, "larger than 65536", "up to 64 KiB"),
 ])
@@ -288,6 +291,7 @@ async def test_a_response_that_is_not_http_gives_502_saying_so(raw_backend, prox
         text = await response.text()
     assert words in text and hint in text
     assert (NOT_HTTP in text) is (hint == NOT_HTTP)
+    assert (BROKE_RULES in text) is (hint == BROKE_RULES)
 
 
 async def test_bytes_that_are_no_response_then_a_close_are_named_and_no_outage(
