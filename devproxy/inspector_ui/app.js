@@ -157,12 +157,15 @@ function explained(verdict) {
       el("pre", {}, f.text))));
 }
 
-// One Set-Cookie's verdict: a badge to scan by, then its name and why.
+// A Set-Cookie's verdict as a badge to scan by: [class, label].
+const cookieBadge = (c) => (!c.stored ? ["dropped", "dropped"]
+  : c.needs_credentials ? ["unsure", "needs credentials"]
+    : c.third_party ? ["unsure", "third-party"]
+      : c.deletes ? ["deletes", "deletes"] : ["stored", "stored"]);
+
+// One Set-Cookie's verdict: its badge, then its name and why.
 function cookieRow(c) {
-  const [kind, label] = !c.stored ? ["dropped", "dropped"]
-    : c.needs_credentials ? ["unsure", "needs credentials"]
-      : c.third_party ? ["unsure", "third-party"]
-        : c.deletes ? ["deletes", "deletes"] : ["stored", "stored"];
+  const [kind, label] = cookieBadge(c);
   return el("div", { class: `cookie ${kind}` }, el("span", { class: `badge ${kind}` }, label),
     el("strong", {}, c.name || "(no name)"),
     el("span", { class: "why" }, c.stored ? (c.note || "stored by the browser") : c.reason));
@@ -303,10 +306,13 @@ async function showDetail(id) {
           "after"))));
 
   if (r.cookies.length) {
-    const dropped = r.cookies.filter((c) => !c.stored).length;
-    const counts = [r.cookies.length - dropped && `${r.cookies.length - dropped} stored`,
-      dropped && `${dropped} dropped`].filter(Boolean).join(" · ");
-    parts.push(el("h3", {}, `Cookies set · ${counts}`),
+    const counts = new Map();  // by badge, in the order they come
+    for (const c of r.cookies) {
+      const label = cookieBadge(c)[1];
+      counts.set(label, (counts.get(label) || 0) + 1);
+    }
+    const counted = [...counts].map(([label, n]) => `${n} ${label}`).join(" · ");
+    parts.push(el("h3", {}, `Cookies set · ${counted}`),
       el("div", { class: "card", id: "cookies" }, r.cookies.map(cookieRow)));
   }
   const bodies = [bodyBlock("Request body", r.request_body), bodyBlock("Response body", r.response_body)]

@@ -92,7 +92,7 @@ async def test_inspector_shows_traffic_live_and_explains_it(
     stored = page.locator("#cookies .cookie.stored")
     assert await stored.locator("strong").text_content() == "theme"
     assert await page.locator("h3", has_text="Cookies set").text_content() \
-        == "Cookies set · 1 stored · 1 dropped"
+        == "Cookies set · 1 dropped · 1 stored"
 
     # The CORS verdict for the refused preflight, in the browser's words.
     await page.locator("#list tbody tr", has_text="OPTIONS").click()
