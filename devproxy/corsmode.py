@@ -10,7 +10,9 @@ add to the config. It makes no CORS decision of its own.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 from aiohttp import web
@@ -113,11 +115,8 @@ async def add_cors_headers(request: web.Request, response: web.StreamResponse) -
         out.extend(granted)
         if origin is not None and not rules.policy.credentials \
                 and "Cookie" in request.headers:
-            try:
+            with _diagnostic(request, "credentials check"):
                 _warn_no_credentials(request, rules, origin)
-            except Exception:  # a diagnostic must never fail the response it looks at
-                logger.debug("credentials check of %s %s failed", request.method,
-                             request.path, exc_info=True)
     elif origin is not None:
         _warn_refused(request, rules, origin)
     if origin is not None and "Set-Cookie" in out:
@@ -173,13 +172,12 @@ def _warn_dropped_cookies(request: web.Request, rules: CorsRules, origin: str,
         return
     headers = request.headers
     ours = _own_origin(request)
-    try:
+    verdicts = None
+    with _diagnostic(request, "cookie check"):
         verdicts = cookie_verdicts(
             out.getall("Set-Cookie"), ours, headers.get("Sec-Fetch-Site", ""),
             headers.get("Sec-Fetch-Mode", ""), origin != ours, "Cookie" in headers, origin)
-    except Exception:  # a diagnostic must never fail the response it looks at
-        logger.debug("cookie check of %s %s failed", request.method, request.path,
-                     exc_info=True)
+    if verdicts is None:
         return
     noted: RefusedOrigins | None = request.app.get(NOTED_CREDENTIALS)
     for verdict in verdicts:
@@ -188,12 +186,9 @@ def _warn_dropped_cookies(request: web.Request, rules: CorsRules, origin: str,
             # otherwise repeat it, and the line is about the page's fetch(), not the cookie.
             if verdict.get("needs_credentials") and noted is not None \
                     and noted.first_time(rules, origin):
-                try:
+                with _diagnostic(request, "credentials note"):
                     _say_cookie_needs_credentials(request, rules, origin, verdict["name"],
                                                   out)
-                except Exception:  # as above: never fail the response
-                    logger.debug("credentials note for %s %s failed", request.method,
-                                 request.path, exc_info=True)
             continue
         if not warned.first_time(rules,
                                  f"{origin} cookie {verdict['name']}: {verdict['reason']}"):
@@ -258,6 +253,17 @@ def _warn_no_credentials(request: web.Request, rules: CorsRules, origin: str) ->
                    "withCredentials: true), and the cors block does not allow them: the "
                    "browser will not let the page read the answer (%s)", request.method,
                    request.path, origin, _credentials_fix(request, rules))
+
+
+@contextlib.contextmanager
+def _diagnostic(request: web.Request, what: str) -> Iterator[None]:
+    """Run a diagnostic of ``request``'s answer: one that fails is logged at debug
+    level and skipped, since it must never fail the response it looks at."""
+    try:
+        yield
+    except Exception:
+        logger.debug("%s of %s %s failed", what, request.method, request.path,
+                     exc_info=True)
 
 
 def _own_origin(request: web.Request) -> str:
