@@ -166,7 +166,7 @@ class Record:
     events: list[str] | None = None  # SSE events, newest last
     events_seen = 0  # and how many there were in all
     _sse_rest = ""  # the start of an SSE event not yet ended by a blank line
-    _sse_decode: Callable[[bytes], str] | None = None  # the stream's UTF-8 decoder
+    _sse_decode: Callable[[bytes], str]  # the stream's UTF-8 decoder (``_events_start``)
     _sse_after_cr = False  # the stream's last piece ended with a CR
     refused: cors.Preflight | None = None  # devproxy's own refusal of this preflight
     # A compressed event stream's decoder; False for a coding not read here.
@@ -305,8 +305,7 @@ class Record:
                 self._sse_inflate = False
         # An event ends at a blank line, wherever the writes fell (Express writes
         # "event:" and "data:" apart): what follows the last one waits for the next.
-        decode = self._sse_decode
-        piece = decode(chunk) if decode is not None else chunk.decode("utf-8", "replace")
+        piece = self._sse_decode(chunk)
         # A line ends at CRLF, LF or CR (HTML §9.2.6), as the browser reads them: a CR at
         # once, and an LF right after it, even in the next write, is part of that end.
         # Nothing decoded yet (a character's first bytes) leaves the CR pending.
