@@ -21,11 +21,12 @@ from typing import Any
 from aiohttp import StreamReader, web
 from aiohttp.abc import AbstractStreamWriter
 from aiohttp.helpers import reify
+from aiohttp.http import HttpVersion11
 from aiohttp.http_parser import RawRequestMessage
-from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_protocol import ERROR, RequestHandler
 
 from .capture import Captures
-from .config import Config, Listen
+from .config import Config, Limits, Listen
 from .corsmode import (
     NOTED_CREDENTIALS,
     REFUSED,
@@ -35,9 +36,11 @@ from .corsmode import (
 )
 from .deadline import DeadlineSite
 from .dispatch import ACCESS_LOG, AccessLog, handle
+from .errorpages import problem_response
 from .errors import BindError
 from .forward import restore_headers
 from .pool import Pool
+from .refusals import refusal
 from .reload import Reloader
 from .state import (
     CAPTURES,
@@ -135,16 +138,60 @@ class _Request(web.Request):
         await self.app.on_response_prepare.send(self, response)
 
 
+class _Server(web.Server):
+    """aiohttp's server, making devproxy's connection protocol for each connection.
+    ``_route_everything`` makes the runner's server one of these."""
+
+    limits: Limits  # as the parser was built with them (start-up's)
+
+    def __call__(self) -> RequestHandler:
+        handler = _Handler(self, loop=self._loop, **self._kwargs)
+        handler.limits = self.limits
+        return handler
+
+
+class _Handler(RequestHandler):
+    """aiohttp's connection protocol, but what its parser refuses, and whatever escapes
+    the handler, gets devproxy's own answer (``refusals``): a 431 that names the limit
+    to raise, not an HTTP/1.0 400 with a Python repr of the bytes."""
+
+    limits: Limits
+
+    def handle_error(self, request: web.BaseRequest, status: int = 500,
+                     exc: BaseException | None = None, message: str | None = None
+                     ) -> web.StreamResponse:
+        if request.writer.output_size > 0:  # as aiohttp: too late for another answer
+            raise ConnectionError("the response had started; cannot send an error instead")
+        answer = refusal(exc, status, self.limits.header_size, self.limits.headers)
+        if answer.status >= 500:
+            logger.error("%s", answer.log, exc_info=exc)
+        else:
+            logger.log(logging.DEBUG if answer.quiet else logging.WARNING, "%s", answer.log)
+        response = problem_response(request, answer.status, answer.title, answer.detail,
+                                    hint=answer.hint)
+        response.force_close()
+        return response
+
+
 def _route_everything(server: web.Server, app: web.Application,
-                      loop: asyncio.AbstractEventLoop) -> None:
+                      loop: asyncio.AbstractEventLoop, limits: Limits) -> None:
     """Make ``server`` (the app's, after runner set-up) call ``dispatch.handle`` with a
-    ``_Request`` for every request; connections made later pick this up."""
+    ``_Request`` for every request, and answer what it cannot parse itself (``_Handler``);
+    connections made later pick this up."""
 
     def make_request(message: RawRequestMessage, payload: StreamReader,
                      protocol: RequestHandler, writer: AbstractStreamWriter,
                      task: asyncio.Task[None]) -> web.BaseRequest:
+        if message is ERROR:  # aiohttp's stand-in for a request its parser refused
+            # Answered in HTTP/1.1, as RFC 9110 §6.2 asks of a 1.1 server; aiohttp's
+            # stand-in says 1.0, so its answers did.
+            message = message._replace(version=HttpVersion11)
         return _Request(message, payload, protocol, writer, task, loop, app=app)
 
+    # The runner builds the server; only its class decides the protocol it makes.
+    server.__class__ = _Server
+    assert isinstance(server, _Server)
+    server.limits = limits
     server.request_factory = make_request
     server.request_handler = handle  # type: ignore[assignment]  # always a _Request
 
@@ -221,7 +268,8 @@ class ProxyServer:
         """
         await self._runner.setup()
         assert self._runner.server is not None
-        _route_everything(self._runner.server, self.app, asyncio.get_running_loop())
+        _route_everything(self._runner.server, self.app, asyncio.get_running_loop(),
+                          self.limits)
         try:
             await self.rebind(self.live.current.config.listen)
         except BindError:

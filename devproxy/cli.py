@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any, ClassVar, NoReturn
 
 import click
-from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from multidict import CIMultiDict
 
 from . import EXPORT_FORMATS, __version__, heap
@@ -543,11 +542,11 @@ def _setup_logging(*, verbose: bool, quiet: bool) -> None:
     logger.handlers[:] = [handler]
     logger.propagate = False
     logger.setLevel(logging.ERROR if quiet else logging.DEBUG if verbose else logging.INFO)
-    # aiohttp logs each malformed request it refuses with a traceback; one line is enough.
+    # What aiohttp's server still logs itself (a refused request is devproxy's to log:
+    # app._Handler) reads like devproxy's own lines.
     server = logging.getLogger("aiohttp.server")
     server.handlers[:] = [handler]
     server.propagate = False
-    server.addFilter(_shorten_bad_requests)
     server.setLevel(logging.ERROR if quiet else logging.WARNING)
     # Every request logs a line; what the lines never show needn't be gathered for each
     # (the logging HOWTO's "Optimization": caller frame, thread, process names).
@@ -555,26 +554,6 @@ def _setup_logging(*, verbose: bool, quiet: bool) -> None:
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
-
-
-def _shorten_bad_requests(record: logging.LogRecord) -> bool:
-    exc = record.exc_info[1] if record.exc_info else None
-    if isinstance(exc, HttpProcessingError):
-        first = (exc.message or "").strip().splitlines() or ["malformed request"]
-        record.msg, record.args = "refused a malformed request with %d: %s%s", (
-            exc.code, first[0], _limit_hint(exc))
-        record.exc_info, record.exc_text = None, None
-        record.levelno, record.levelname = logging.WARNING, "WARNING"
-    return True
-
-
-def _limit_hint(exc: HttpProcessingError) -> str:
-    """Which setting a request over devproxy's own limits ran into, or ""."""
-    if isinstance(exc, LineTooLong):
-        return " (over limits.header_size; raise it in devproxy.yaml to accept such requests)"
-    if "too many headers" in (exc.message or "").lower():
-        return " (over limits.headers; raise it in devproxy.yaml to accept such requests)"
-    return ""
 
 
 def _run_loop(main: Callable[[], Coroutine[Any, Any, None]]) -> None:

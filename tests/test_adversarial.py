@@ -9,6 +9,7 @@ Each case asserts the status devproxy answers, what the recording backend receiv
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -340,19 +341,59 @@ async def limited(backend_factory: Any, proxy_factory: Any) -> Setup:
     return Setup(proxy, backend, b"")
 
 
-@pytest.mark.parametrize(("data", "expected"), [
-    pytest.param(req(headers="Host: localhost\r\nX-Big: " + "a" * 5000 + "\r\n"), 431,
-                 id="header-field-too-large"),
+@pytest.mark.parametrize(("data", "expected", "setting"), [
+    pytest.param(req(headers="Host: localhost\r\nCookie: " + "a=b; " * 1000 + "\r\n"),
+                 431, "limits.header_size (4096 bytes)", id="header-field-too-large"),
     pytest.param(req(headers="Host: localhost\r\n" + "".join(
-        f"X-H{i}: v\r\n" for i in range(30))), 431, id="too-many-headers"),
-    pytest.param(req("/" + "a" * 5000), 414, id="request-line-too-long"),
+        f"X-H{i}: v\r\n" for i in range(30))), 431, "limits.headers (20)",
+        id="too-many-headers"),
+    pytest.param(req("/" + "a" * 5000), 414, "limits.header_size (4096 bytes)",
+                 id="request-line-too-long"),
 ])
-async def test_oversized_requests_are_refused(limited: Setup, data: bytes,
-                                              expected: int) -> None:
+async def test_oversized_requests_get_the_status_and_the_setting_to_raise(
+        limited: Setup, data: bytes, expected: int, setting: str) -> None:
+    # RFC 9112 §3 (414) and RFC 6585 §5 (431), in HTTP/1.1, not aiohttp's HTTP/1.0 400
+    # with a Python repr of the bytes.
     reply = await exchange(limited.proxy.port, data)
-    assert status(reply) in (400, expected), reply[:200]
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 %d " % expected), reply[:300]
+    assert b"\r\nconnection: close" in head.lower()
+    problem = json.loads(body)
+    assert problem["status"] == expected and setting in problem["detail"], problem
+    assert f"Raise {setting.split()[0]} in devproxy.yaml" in problem["hint"], problem
+    assert b"Got more than" not in body
     assert limited.backend.recorder.seen == []
     assert status(await exchange(limited.proxy.port, req("/"))) == 200
+
+
+@pytest.mark.parametrize("data", [
+    pytest.param(b"G@T /api/x HTTP/1.1\r\nHost: localhost\r\n\r\n", id="bad-method-char"),
+    pytest.param(req(headers="Host: localhost\r\nX-A : b\r\n"), id="space-before-colon"),
+    pytest.param(req(method="POST", headers="Host: localhost\r\nContent-Length: 1\r\n"
+                     "Content-Length: 2\r\n", body=b"x"), id="duplicate-cl"),
+])
+async def test_a_malformed_request_gets_devproxys_answer_saying_what_broke(
+        setup: Setup, data: bytes) -> None:
+    reply = await exchange(setup.proxy.port, data)
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 "), reply[:300]
+    problem = json.loads(body)
+    assert problem["title"] == "Malformed request", problem
+    detail = problem["detail"]
+    assert detail.startswith("devproxy could not read this request: ") and len(detail) > 40
+    assert "b'" not in detail and "\n" not in detail  # no repr, no caret drawing
+    await still_serves(setup)
+
+
+async def test_tls_sent_to_the_plain_port_is_logged_with_what_to_do(
+        setup: Setup, caplog: pytest.LogCaptureFixture) -> None:
+    hello = bytes.fromhex("160301020001 0001fc0303".replace(" ", "")) + bytes(40)
+    with caplog.at_level(logging.DEBUG, logger="devproxy"):
+        reply = await exchange(setup.proxy.port, hello)
+    assert status(reply) == 400
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("spoke TLS (https://) to devproxy's plain-HTTP port" in line
+               for line in lines), lines
 
 
 async def test_headers_under_the_limits_pass(limited: Setup) -> None:

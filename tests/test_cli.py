@@ -377,7 +377,7 @@ async def test_a_request_over_a_limit_is_logged_with_the_setting_to_raise(
         writer.close()
     code, log = await proc.stop(signal.SIGINT)
     assert code == 0
-    assert statuses == [b"400", b"400"]
+    assert statuses == [b"431", b"431"]
     assert "(over limits.header_size; raise it in devproxy.yaml" in log, log
     assert "(over limits.headers; raise it in devproxy.yaml" in log, log
 

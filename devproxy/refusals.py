@@ -1,0 +1,90 @@
+"""What devproxy answers when aiohttp's parser refuses a request, in words a developer
+can act on.
+
+Owns the mapping from the parser's exceptions to a status, a title, a sentence and the
+terminal's line. aiohttp's own answer is an HTTP/1.0 400 whose body is a Python repr of
+the bytes it choked on, even for a request that is only over devproxy's size limits; a
+browser that piled up localhost cookies from many apps deserves to learn which setting
+to raise. No I/O: the shell (``app``) sends the answer and logs the line.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from aiohttp.http_exceptions import BadHttpMethod, HttpProcessingError, LineTooLong
+
+# The pure-Python parser (AIOHTTP_NO_EXTENSIONS) reports the whole request line; the C
+# parser only the request-target, in the bytearray it collects the URL in.
+_REQUEST_LINE = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+ ")
+_TLS_HINT = ("a client spoke TLS (https://) to devproxy's plain-HTTP port: "
+             "open the http:// address devproxy printed at start-up")
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """An answer to a request devproxy could not read.
+
+    ``log`` is the terminal's line; ``quiet`` says it belongs at debug level (a port
+    scan or a TLS client is not the developer's mistake to fix in devproxy.yaml).
+    """
+
+    status: int
+    title: str
+    detail: str
+    hint: str
+    log: str
+    quiet: bool = False
+
+
+def refusal(exc: BaseException | None, status: int, header_size: int, headers: int
+            ) -> Refusal:
+    """Devproxy's answer in place of aiohttp's ``status`` for ``exc``.
+
+    Args:
+        exc: what the parser (or, with ``status`` 500, the handler) raised.
+        status: the status aiohttp chose (400 for a parse error, 500, 504).
+        header_size: ``limits.header_size`` as the parser was built with it.
+        headers: ``limits.headers`` likewise.
+    """
+    if isinstance(exc, LineTooLong):
+        line = exc.args[0] if exc.args else b""
+        if isinstance(line, bytearray) or _REQUEST_LINE.match(bytes(line or b"")):
+            # RFC 9112 §3: a request-target longer than the server wishes to parse MUST
+            # get 414.
+            return _over(414, "URL too long", f"The request's URL is longer than "
+                         f"limits.header_size ({header_size} bytes).", "header_size")
+        # RFC 6585 §5: 431 for one field too large, or all of them.
+        return _over(431, "Header fields too large",
+                     f"A header field of this request (a Cookie piled up by many apps on "
+                     f"localhost, often) is longer than limits.header_size "
+                     f"({header_size} bytes).", "header_size")
+    if isinstance(exc, HttpProcessingError):
+        said = (exc.message or "").strip().splitlines() or ["malformed request"]
+        first = said[0].rstrip(":")
+        if first.lower() == "too many headers received":
+            return _over(431, "Header fields too large",
+                         f"This request has more header fields than limits.headers "
+                         f"({headers}).", "headers")
+        if isinstance(exc, BadHttpMethod) and first.startswith("Received HTTPS traffic"):
+            return Refusal(400, "TLS on a plain-HTTP port",
+                           "devproxy serves http://, and this client spoke TLS to it.",
+                           "Use http:// in the address, not https://.", _TLS_HINT)
+        return Refusal(400, "Malformed request",
+                       f"devproxy could not read this request: {first}.",
+                       "It breaks the HTTP/1.1 message syntax (RFC 9112); the client that "
+                       "sent it needs fixing, not devproxy.yaml.",
+                       f"refused a malformed request with 400: {first}",
+                       quiet=isinstance(exc, BadHttpMethod))
+    # Anything else escaped the handler (aiohttp's 500, or 504 for a TimeoutError): a bug.
+    return Refusal(status, "devproxy failed", "devproxy hit an error of its own while "
+                   "answering this request; the backend was not at fault.",
+                   "The traceback is in devproxy's terminal. Please report it.",
+                   f"answered {status}: an error of devproxy's own (a bug; please report it)")
+
+def _over(status: int, title: str, detail: str, setting: str) -> Refusal:
+    hint = f"Raise limits.{setting} in devproxy.yaml (read at start-up) to accept it."
+    return Refusal(status, title, detail, hint,
+                   f"refused a request with {status}: {title} (over "
+                   f"limits.{setting}; raise it in devproxy.yaml to accept such requests)")

@@ -1,0 +1,58 @@
+"""The answer to a request aiohttp's parser refused: status, words, log line."""
+
+from __future__ import annotations
+
+import pytest
+from aiohttp.http_exceptions import BadHttpMessage, BadHttpMethod, LineTooLong
+
+from devproxy.refusals import refusal
+
+
+def answer(exc: BaseException | None, status: int = 400):  # type: ignore[no-untyped-def]
+    return refusal(exc, status, header_size=65536, headers=128)
+
+
+@pytest.mark.parametrize("line", [
+    bytearray(b"/aaaaaaaaaa..."),  # the C parser: the target, in its URL buffer
+    b"GET /aaaaaaaaaa...",  # the pure-Python parser: the request line
+])
+def test_a_target_over_the_limit_is_414(line: bytes) -> None:
+    got = answer(LineTooLong(line, 65536))
+    assert got.status == 414 and "limits.header_size (65536 bytes)" in got.detail
+    assert "over limits.header_size" in got.log
+
+
+@pytest.mark.parametrize("line", [b"a=b; a=b; a=b; ...", b"Cookie: a=b; a=b; ...",
+                                  b"X-Long-Name-..."])
+def test_a_field_over_the_limit_is_431(line: bytes) -> None:
+    got = answer(LineTooLong(line, 65536))
+    assert got.status == 431 and "limits.header_size" in got.hint
+
+
+def test_too_many_fields_is_431_naming_limits_headers() -> None:
+    got = answer(BadHttpMessage("Too many headers received"))
+    assert got.status == 431 and "limits.headers (128)" in got.detail
+
+
+def test_a_broken_message_is_400_with_the_parsers_first_line_only() -> None:
+    got = answer(BadHttpMessage("Invalid header token:\n\n  b'Bad Name: 1'\n       ^"))
+    assert (got.status, got.title) == (400, "Malformed request")
+    assert got.detail == "devproxy could not read this request: Invalid header token."
+    assert not got.quiet
+
+
+def test_tls_on_the_plain_port_says_so_and_is_not_quiet() -> None:
+    got = answer(BadHttpMethod("\x16\x03\x01\x02"))
+    assert got.title == "TLS on a plain-HTTP port" and "https://" in got.log
+    assert not got.quiet
+
+
+def test_a_port_scanners_garbage_is_logged_at_debug_only() -> None:
+    assert answer(BadHttpMethod("GARBAGE")).quiet
+
+
+@pytest.mark.parametrize("status", [500, 504])
+def test_an_error_escaping_the_handler_is_devproxys_own_and_says_so(status: int) -> None:
+    got = answer(RuntimeError("boom") if status == 500 else None, status)
+    assert got.status == status and got.title == "devproxy failed"
+    assert "bug" in got.log and "backend was not at fault" in got.detail
