@@ -183,7 +183,8 @@ class _Exchange:
                         body = await request.content.read()
                         if self.record is not None:
                             self.record.upload(body)
-                    conn.begin(method, response, uploading=stream)
+                    conn.begin(method, response, uploading=stream,
+                               interim=self.interim if request.version >= (1, 1) else None)
                     conn.write(head_bytes + body if body else head_bytes)
                     sent = True
                     if stream:
@@ -210,6 +211,22 @@ class _Exchange:
             raise busy_error(self.target, exc.cap, exc.waited) from None
         except TimeoutError:
             raise response_timeout_error(self.target, response) from None
+
+    def interim(self, head: h1.Head) -> None:
+        """Pass a backend's 1xx on to the browser as it arrives: RFC 9110 §15.2 says a
+        proxy MUST, unless it asked for it. devproxy answers the browser's ``Expect:
+        100-continue`` itself (``_continue``) and never sends one upstream, so a 100 is
+        not passed; a 1.0 client is sent none (``send``). Written on the transport,
+        ahead of the final head, which aiohttp writes only once the relay prepares it.
+        """
+        transport = self.request.transport
+        if head.status == 100 or transport is None or transport.is_closing():
+            return
+        request = self.request
+        fields = response_headers(CIMultiDict(head.headers), self.route,
+                                  proxy_origin=f"{request.scheme}://{request.host}")
+        fields.popall("Content-Length", None)  # a 1xx has no body (RFC 9110 §15.2)
+        transport.write(h1.interim_head(head.status, head.reason, fields.items()))
 
     def _start_upload(self, chunked: bool) -> None:
         task = asyncio.create_task(_upload(self.conn, self.request.content, chunked,

@@ -74,6 +74,13 @@ def request_head(method: str, target: str, headers: Iterable[tuple[str, str]]) -
     return f"{method} {target} HTTP/1.1\r\n{fields}\r\n".encode("utf-8", "surrogateescape")
 
 
+def interim_head(status: int, reason: str, headers: Iterable[tuple[str, str]]) -> bytes:
+    """A 1xx response head, ready to write ahead of the final one (RFC 9112 §4). Values
+    may hold a backend's obs-text, kept as surrogates (``Head.escaped``)."""
+    fields = "".join([f"{name}: {value}\r\n" for name, value in headers])
+    return f"HTTP/1.1 {status} {reason}\r\n{fields}\r\n".encode("utf-8", "surrogateescape")
+
+
 def chunk(data: bytes) -> bytes:
     """``data`` as one chunk of chunked transfer coding (RFC 9112 §7.1)."""
     return b"%x\r\n%b\r\n" % (len(data), data)

@@ -77,6 +77,8 @@ class Connection(asyncio.Protocol):
         self.idle_limit = math.inf
         self._method = "GET"
         self._upgrade = False  # a 101 ends this exchange and hands the connection over
+        # Told of each interim (1xx) head of the current exchange, but 101's (``begin``).
+        self._interim: Callable[[h1.Head], None] | None = None
         self.upgraded = b""  # bytes that came after a 101's head, for whoever took over
         self._buffer = bytearray()
         self._head: h1.Head | None = None
@@ -216,7 +218,10 @@ class Connection(asyncio.Protocol):
                                             "asked for no upgrade")
                     self._switched(head, rest)
                     return
-                # Interim responses (100 Continue, 103 Early Hints): read past them.
+                # Interim responses (100 Continue, 103 Early Hints): passed on, and
+                # read past.
+                if self._interim is not None:
+                    self._interim(head)
                 buffer += rest
                 pending = buffer
                 search_from = 0
@@ -331,7 +336,8 @@ class Connection(asyncio.Protocol):
     # -- the exchange ------------------------------------------------------------------
 
     def begin(self, method: str, response_timeout: float, *, upgrade: bool = False,
-              uploading: bool = False) -> None:
+              uploading: bool = False, interim: Callable[[h1.Head], None] | None = None
+              ) -> None:
         """Prepare to read the answer to a ``method`` request about to be written.
 
         ``head()`` raises TimeoutError if no response head came within
@@ -340,10 +346,12 @@ class Connection(asyncio.Protocol):
         body follows, and the time starts at ``uploaded``, so neither a pause in the
         browser's upload nor a backend slow to read it counts against the response.
         ``upgrade``: the request asks to switch protocols, so a 101 is its answer.
+        ``interim``: called with each 1xx head but a 101, as it arrives.
         """
         self.uses += 1
         self._method = method
         self._upgrade = upgrade
+        self._interim = interim
         self._head = None
         self._head_waiter = self.loop.create_future()
         self._wait = response_timeout

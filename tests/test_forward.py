@@ -942,3 +942,65 @@ async def test_a_pause_in_an_upload_does_not_count_against_the_response_timeout(
     reply = await _post_in_pieces(proxy.port, pieces, pause=1.0)
     assert reply.startswith(b"HTTP/1.1 200"), reply[:300]
     assert backend.recorder.last.body == b"".join(pieces)
+
+
+async def _gated_backend(interim: bytes) -> tuple[asyncio.Server, asyncio.Event]:
+    """A backend that writes ``interim`` at once and its final answer only once the
+    returned event is set: what arrives before it is passed on as it came."""
+    release = asyncio.Event()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(interim)
+        await writer.drain()
+        async with asyncio.timeout(10):
+            await release.wait()
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        writer.close()
+
+    return await asyncio.start_server(serve, "127.0.0.1", 0), release
+
+
+async def test_a_103_reaches_the_browser_before_the_final_answer_exists(proxy_factory):
+    # RFC 9110 §15.2: a proxy MUST forward 1xx responses; Early Hints only help while
+    # the backend is still working on the final one. Hop-by-hop fields stay behind.
+    server, release = await _gated_backend(
+        b"HTTP/1.1 103 Early Hints\r\nLink: </app.css>; rel=preload; as=style\r\n"
+        b"Connection: X-Hop\r\nX-Hop: 1\r\n\r\n")
+    port = server.sockets[0].getsockname()[1]
+    try:
+        proxy = await proxy_factory(route("/", f"http://127.0.0.1:{port}"))
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        async with asyncio.timeout(5):
+            early = await reader.readuntil(b"\r\n\r\n")
+        release.set()
+        async with asyncio.timeout(5):
+            rest = await reader.read()
+        writer.close()
+    finally:
+        server.close()
+    assert early == (b"HTTP/1.1 103 Early Hints\r\n"
+                     b"Link: </app.css>; rel=preload; as=style\r\n\r\n")
+    assert rest.startswith(b"HTTP/1.1 200 OK\r\n") and rest.endswith(b"\r\n\r\nok"), rest
+
+
+@pytest.mark.parametrize(("interim", "version"), [
+    pytest.param(b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n",
+                 b"HTTP/1.0", id="none-to-an-http-1.0-client"),  # RFC 9110 §15.2
+    pytest.param(b"HTTP/1.1 100 Continue\r\n\r\n", b"HTTP/1.1",
+                 id="100-continue-is-devproxys-own"),
+])
+async def test_interim_answers_not_passed_on(proxy_factory, interim, version):
+    server, release = await _gated_backend(interim)
+    release.set()
+    port = server.sockets[0].getsockname()[1]
+    try:
+        proxy = await proxy_factory(route("/", f"http://127.0.0.1:{port}"))
+        reply = await raw_exchange(proxy.port, b"GET / " + version +
+                                   b"\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+    finally:
+        server.close()
+    assert reply.startswith(version + b" 200 OK\r\n"), reply
+    assert reply.count(b"HTTP/1.") == 1, reply
