@@ -61,6 +61,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_SHUTDOWN_TIMEOUT = 5.0
 WATCHER_STOP_TIMEOUT = 2.0  # a reload under way may finish; then it is cancelled
+_URL_CAP = 2 * 1024 * 1024 + 1024  # Chromium sends URLs up to 2 MiB, and a request line
+_FIELDS_CAP = 1024  # header fields the parser reads before refusing without an Origin
 
 
 def make_app(live: Live, access_log: AccessLog | None = None) -> web.Application:
@@ -246,9 +248,12 @@ class ProxyServer:
             auto_decompress=False,
             # Dev machines pile up localhost cookies from many apps; aiohttp's 8 KiB
             # field limit would answer 400 where browsers and Node accept far more.
-            max_line_size=limits.header_size,
+            # The URL's length and the number of fields are held to the limits after
+            # parsing (screen.limit_refusal), where the answer has the request's Origin
+            # and so, in CORS mode, its CORS headers; the parser only caps them.
+            max_line_size=max(limits.header_size, _URL_CAP),
             max_field_size=limits.header_size,
-            max_headers=limits.headers,
+            max_headers=max(limits.headers, _FIELDS_CAP),
             keepalive_timeout=limits.idle_timeout,
         )
         self._site: web.TCPSite | None = None

@@ -24,7 +24,15 @@ from .errorpages import problem_response
 from .errors import UpstreamError
 from .forward import ProxiedResponse, forward_http
 from .router import RouteTable
-from .screen import Refusal, host_refusal, is_reserved, path_refusal, target_refusal
+from .screen import (
+    Refusal,
+    host_refusal,
+    is_reserved,
+    limit_refusal,
+    over_limit_log,
+    path_refusal,
+    target_refusal,
+)
 from .state import (
     CAPTURES,
     LIVE,
@@ -193,6 +201,13 @@ def _screen(request: web.Request, snapshot: Snapshot, host: str | None) -> Refus
     # The request's shape first (CONNECT, absolute form, smuggling leftovers), then the
     # Host, before anything is routed or answered: the DNS-rebinding defence covers HTTP
     # and WebSocket, devproxy's own pages and its 404s alike.
+    limits = snapshot.config.limits
+    if len(request.raw_path) > limits.header_size or \
+            len(request.raw_headers) > limits.headers:
+        refusal = limit_refusal(request.raw_path, len(request.raw_headers), limits)
+        if refusal is not None:
+            logger.warning("%s", over_limit_log(refusal))
+            return refusal
     refusal = target_refusal(request.method, request.raw_path,
                              tuple(request.version),  # type: ignore[arg-type]
                              request.headers.get("Transfer-Encoding"))

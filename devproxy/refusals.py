@@ -15,6 +15,9 @@ from dataclasses import dataclass
 
 from aiohttp.http_exceptions import BadHttpMethod, HttpProcessingError, LineTooLong
 
+from . import screen
+from .screen import field_too_long, over_limit_log, too_many_fields, url_too_long
+
 # The pure-Python parser (AIOHTTP_NO_EXTENSIONS) reports the whole request line; the C
 # parser only the request-target, in the bytearray it collects the URL in.
 _REQUEST_LINE = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+ ")
@@ -51,22 +54,13 @@ def refusal(exc: BaseException | None, status: int, header_size: int, headers: i
     if isinstance(exc, LineTooLong):
         line = exc.args[0] if exc.args else b""
         if isinstance(line, bytearray) or _REQUEST_LINE.match(bytes(line or b"")):
-            # RFC 9112 §3: a request-target longer than the server wishes to parse MUST
-            # get 414.
-            return _over(414, "URL too long", f"The request's URL is longer than "
-                         f"limits.header_size ({header_size} bytes).", "header_size")
-        # RFC 6585 §5: 431 for one field too large, or all of them.
-        return _over(431, "Header fields too large",
-                     f"A header field of this request (a Cookie piled up by many apps on "
-                     f"localhost, often) is longer than limits.header_size "
-                     f"({header_size} bytes).", "header_size")
+            return _over(url_too_long(header_size))
+        return _over(field_too_long(header_size))
     if isinstance(exc, HttpProcessingError):
         said = (exc.message or "").strip().splitlines() or ["malformed request"]
         first = said[0].rstrip(":")
         if first.lower() == "too many headers received":
-            return _over(431, "Header fields too large",
-                         f"This request has more header fields than limits.headers "
-                         f"({headers}).", "headers")
+            return _over(too_many_fields(headers))
         if isinstance(exc, BadHttpMethod) and first.startswith("Received HTTPS traffic"):
             return Refusal(400, "TLS on a plain-HTTP port",
                            "devproxy serves http://, and this client spoke TLS to it.",
@@ -83,8 +77,6 @@ def refusal(exc: BaseException | None, status: int, header_size: int, headers: i
                    "The traceback is in devproxy's terminal. Please report it.",
                    f"answered {status}: an error of devproxy's own (a bug; please report it)")
 
-def _over(status: int, title: str, detail: str, setting: str) -> Refusal:
-    hint = f"Raise limits.{setting} in devproxy.yaml (read at start-up) to accept it."
-    return Refusal(status, title, detail, hint,
-                   f"refused a request with {status}: {title} (over "
-                   f"limits.{setting}; raise it in devproxy.yaml to accept such requests)")
+def _over(refused: screen.Refusal) -> Refusal:
+    return Refusal(refused.status, refused.title, refused.detail, refused.hint,
+                   over_limit_log(refused))

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from .config import LOOPBACK_NAMES, RESERVED_PREFIX, Config
+from .config import LOOPBACK_NAMES, RESERVED_PREFIX, Config, Limits
 from .router import RouteTable
 
 # %0A, %0D, %00: no path needs them, and a backend that decodes them into a log line, a
@@ -29,6 +29,7 @@ class Refusal:
     title: str
     detail: str
     hint: str = ""
+    setting: str = ""  # the limits.* setting a request was over, if that was why
 
 
 class HostRules:
@@ -158,6 +159,50 @@ def target_refusal(method: str, raw_target: str, version: tuple[int, int],
         return Refusal(400, "Encoded control character",
                        "The target contains %0A, %0D or %00, which no path needs.")
     return None
+
+
+def limit_refusal(raw_target: str, fields: int, limits: Limits) -> Refusal | None:
+    """A request over ``limits``: checked here, after parsing, and not by the parser,
+    so that the refusal has the request's Origin and, in CORS mode, its CORS headers
+    (a page gets a readable 414, not a CORS error). The parser's own caps are higher
+    (``app``); what it refuses has no Origin to answer (``refusals``)."""
+    if len(raw_target) > limits.header_size:
+        return url_too_long(limits.header_size)
+    if fields > limits.headers:
+        return too_many_fields(limits.headers)
+    return None
+
+
+# What a request over a limit is told: by ``limit_refusal``, or by ``refusals`` for what
+# the parser refused. RFC 9112 §3: a target longer than the server will parse MUST get
+# 414; RFC 6585 §5: 431 for one field too large, or all of them.
+def url_too_long(header_size: int) -> Refusal:
+    return _over(414, "URL too long", f"The request's URL is longer than "
+                 f"limits.header_size ({header_size} bytes).", "header_size")
+
+
+def field_too_long(header_size: int) -> Refusal:
+    return _over(431, "Header fields too large",
+                 f"A header field of this request (a Cookie piled up by many apps on "
+                 f"localhost, often) is longer than limits.header_size ({header_size} "
+                 f"bytes).", "header_size")
+
+
+def too_many_fields(headers: int) -> Refusal:
+    return _over(431, "Header fields too large",
+                 f"This request has more header fields than limits.headers ({headers}).",
+                 "headers")
+
+
+def _over(status: int, title: str, detail: str, setting: str) -> Refusal:
+    return Refusal(status, title, detail, f"Raise limits.{setting} in devproxy.yaml (read "
+                   f"at start-up) to accept it.", f"limits.{setting}")
+
+
+def over_limit_log(refusal: Refusal) -> str:
+    """The terminal's line for a request refused by a limit."""
+    return (f"refused a request with {refusal.status}: {refusal.title} (over "
+            f"{refusal.setting}; raise it in devproxy.yaml to accept such requests)")
 
 
 def path_refusal(table: RouteTable, path: str) -> Refusal | None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 import textwrap
 
+import pytest
 from aiohttp import web
 
 from devproxy.app import ProxyServer
-from devproxy.config import Config, CorsPolicy, Listen
+from devproxy.config import Config, CorsPolicy, Limits, Listen
 from devproxy.loader import load_config
 from devproxy.state import Live, Snapshot
 
@@ -236,6 +237,26 @@ async def test_devproxys_own_errors_carry_cors_headers(proxy_factory, client,
     async with client.get(proxy.url + "/api/x", headers={"Origin": FRONT}) as resp:
         assert resp.status == 502
         assert resp.headers["Access-Control-Allow-Origin"] == FRONT
+
+
+@pytest.mark.parametrize(("query", "fields", "status", "setting"), [
+    pytest.param("q=" + "a" * 5000, 0, 414, "limits.header_size", id="long-url"),
+    pytest.param("", 30, 431, "limits.headers", id="too-many-fields"),
+])
+async def test_a_request_over_a_limit_gets_a_refusal_the_page_can_read(
+        backend_factory, proxy_factory, client, query, fields, status, setting):
+    # Without CORS headers the page saw "Failed to fetch" and a CORS error, not the
+    # limit it ran into: so these limits are held after parsing, with the Origin known.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/api", backend.url, cors=POLICY),
+                                limits=Limits(header_size=4096, headers=20))
+    extra = {f"X-Field-{n}": "1" for n in range(fields)}
+    async with client.get(f"{proxy.url}/api/items?{query}",
+                          headers={"Origin": FRONT, **extra}) as resp:
+        assert resp.status == status
+        assert resp.headers["Access-Control-Allow-Origin"] == FRONT
+        assert setting in (await resp.json())["hint"]
+    assert backend.recorder.seen == []
 
 
 async def test_unmatched_path_404_carries_the_top_level_cors_headers(backend_factory, client):
