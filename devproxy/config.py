@@ -565,18 +565,62 @@ def parse_origin(text: str) -> str:
     if port and port != "*" and not (port.isdigit() and 0 < int(port) < 65536):
         raise ValueError(f"invalid port {port!r} in origin {text!r}")
     _check_origin_host(host, text)
+    if port.isdigit():
+        port = str(int(port))  # URL §4.4 serialises a port without leading zeros
     default = {"http": "80", "https": "443"}[scheme.lower()]
-    correct = f"{scheme.lower()}://{host.lower()}" + (f":{port}" if port and port != default
-                                                       else "")
+    try:
+        ipv4 = _whatwg_ipv4(host)
+    except ValueError as exc:
+        raise ValueError(f"invalid host in origin {text!r}: {exc}") from None
+    correct = f"{scheme.lower()}://{ipv4 or host.lower()}" + (
+        f":{port}" if port and port != default else "")
     if correct != text:
-        why = ("an origin has no path, not even a trailing slash" if slash or "?" in rest
-               else "origins are written in lower case without the default port")
+        why = ("an origin has no path, query or fragment, not even a trailing slash"
+               if slash or "?" in rest or "#" in rest
+               else "browsers send an IPv4 address as four decimal numbers"
+               if ipv4 and ipv4 != host
+               else "origins are written in lower case without the default port or "
+               "leading zeros")
         raise ValueError(f"{why}: write {correct!r}, not {text!r} (browsers send exactly "
                          f"the serialised origin, so anything else never matches)")
     return text
 
 
 _ORIGIN_HOST = re.compile(r"[A-Za-z0-9._-]+")
+_URL_NUMBER = re.compile(r"0[xX][0-9A-Fa-f]*|[0-9]+")
+
+
+def _whatwg_ipv4(host: str) -> str | None:
+    """The dotted-decimal address a browser reads ``host`` as, or None if it reads it as
+    a name. URL §3.5 (the IPv4 parser): a host whose last label is a number is an IPv4
+    address, with parts in decimal, octal (leading 0) or hex (0x), and fewer than four
+    parts filling the last one, so 0x7f.1 and 2130706433 are both 127.0.0.1.
+
+    Raises:
+        ValueError: a number-ended host that is no address, which browsers refuse.
+    """
+    labels = host.split(".")
+    if labels[-1] == "" and len(labels) > 1:
+        labels.pop()  # a trailing dot
+    if not _URL_NUMBER.fullmatch(labels[-1]):
+        return None
+    if len(labels) > 4 or not all(_URL_NUMBER.fullmatch(label) for label in labels):
+        raise ValueError(f"{host!r} is neither a name nor an IPv4 address")
+    numbers = []
+    for label in labels:
+        if label[:2].lower() == "0x":
+            numbers.append(int(label[2:] or "0", 16))
+        elif len(label) > 1 and label.startswith("0"):
+            if any(digit in "89" for digit in label):
+                raise ValueError(f"{label!r} in {host!r} is not an octal number")
+            numbers.append(int(label, 8))
+        else:
+            numbers.append(int(label))
+    *parts, last = numbers
+    if any(part > 255 for part in parts) or last >= 256 ** (5 - len(numbers)):
+        raise ValueError(f"{host!r} is out of the IPv4 range")
+    value = sum(part << (8 * (3 - i)) for i, part in enumerate(parts)) + last
+    return ".".join(str((value >> shift) & 255) for shift in (24, 16, 8, 0))
 
 
 def _check_origin_host(host: str, text: str) -> None:

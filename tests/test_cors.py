@@ -263,6 +263,18 @@ def test_devproxys_own_preflight_passes_the_browsers_check() -> None:
     pytest.param("http://bücher.example", "write 'http://xn--bcher-kva.example'", id="idn"),
     pytest.param("http://[0:0:0:0:0:0:0:1]:3000", "write 'http://[::1]:3000'", id="ipv6-long"),
     pytest.param("http://[zz]:3000", "invalid IPv6 address", id="ipv6-bad"),
+    # URL §4.4 and §3.5: what the browser serialises for a port and an IPv4 address.
+    pytest.param("http://localhost:0045101", "write 'http://localhost:45101'",
+                 id="port-leading-zeros"),
+    pytest.param("http://127.000.000.001:3000", "write 'http://127.0.0.1:3000'",
+                 id="ipv4-octal-parts"),
+    pytest.param("http://0x7f.0.0.1:3000", "write 'http://127.0.0.1:3000'", id="ipv4-hex"),
+    pytest.param("http://2130706433:3000", "write 'http://127.0.0.1:3000'",
+                 id="ipv4-one-number"),
+    pytest.param("http://127.1:3000", "write 'http://127.0.0.1:3000'", id="ipv4-two-parts"),
+    pytest.param("http://1.2.3.256", "out of the IPv4 range", id="ipv4-out-of-range"),
+    pytest.param("http://app.1", "neither a name nor an IPv4 address", id="number-ended-name"),
+    pytest.param("http://localhost:5173#", "no path, query or fragment", id="fragment"),
 ])
 def test_origin_written_wrongly_shows_the_serialisation(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
@@ -270,7 +282,9 @@ def test_origin_written_wrongly_shows_the_serialisation(text: str, message: str)
 
 
 @pytest.mark.parametrize("text", ["http://[::1]:5173", "http://my_app:3000", "http://localhost:*",
-                                  "https://api.example.com", "null", "*"])
+                                  "https://api.example.com", "null", "*",
+                                  "http://192.168.1.20:8080", "http://1x.example",
+                                  "http://0.0.0.0:3000"])
 def test_origins_as_browsers_send_them_are_accepted(text: str) -> None:
     assert parse_origin(text) == text
 
