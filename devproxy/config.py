@@ -575,8 +575,8 @@ def parse_origin(text: str) -> str:
     correct = f"{scheme.lower()}://{ipv4 or host.lower()}" + (
         f":{port}" if port and port != default else "")
     if correct != text:
-        why = ("an origin has no path, query or fragment, not even a trailing slash"
-               if slash or "?" in rest or "#" in rest
+        why = ("an origin has no path, not even a trailing slash" if slash
+               else "an origin has no query or fragment" if "?" in rest or "#" in rest
                else "browsers send an IPv4 address as four decimal numbers"
                if ipv4 and ipv4 != host
                else "origins are written in lower case without the default port or "
