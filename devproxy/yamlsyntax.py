@@ -52,6 +52,14 @@ def explain(exc: yaml.MarkedYAMLError, text: str) -> tuple[str, tuple[int, int] 
         opened, pair = still_open[-1]
         return (f"the '{pair[0]}' at line {opened.line + 1} is never closed with "
                 f"'{pair[1]}'", (opened.line + 1, opened.column + 1))
+    if still_open and "flow" in context and re.match(r"expected ',' or '[\]}]', but got ",
+                                                      problem):
+        # The innermost bracket opened before the token the parser balked at (which
+        # may be a bracket itself).
+        before = [opened for opened in still_open if opened[0].index < mark.index]
+        flow = _flow_stop(line, row, mark.column, before[-1]) if before else None
+        if flow is not None:
+            return flow
     if start is not None and problem == "could not find expected ':'":
         word = (lines[start.line][start.column:].split() or [""])[0]
         glued = re.match(rf"{_NAME}:", word)
@@ -118,6 +126,31 @@ def _colon_in_the_way(lines: list[str], row: int, column: int
         return "", None
     return (f"line {above + 1} has no ':' after '{word}', so it runs on into line "
             f"{row + 1} as one value", (above + 1, previous.find(word) + 1))
+
+
+def _flow_stop(line: str, row: int, column: int, opened: tuple[yaml.Mark, str]
+                ) -> tuple[str, tuple[int, int] | None] | None:
+    """A token where a '[...]' or '{...}' wanted ',' or its closing bracket: on a later
+    line that starts a key or a list item, the bracket was left open; a ':' on the
+    bracket's own line, in '{...}', is a value holding ': ' (``{Authorization: Bearer:
+    abc}``)."""
+    mark, pair = opened
+    if row > mark.line and (_KEY.match(line) or re.match(r"\s*-\s", line)):
+        return (f"the '{pair[0]}' at line {mark.line + 1} is never closed with "
+                f"'{pair[1]}'", (mark.line + 1, mark.column + 1))
+    if row != mark.line or pair != "{}" or line[column:column + 1] != ":":
+        return None
+    begin = max(line.rfind(",", 0, column), line.rfind("{", 0, column)) + 1
+    ends = [at for at in (line.find(",", column), line.find("}", column)) if at >= 0]
+    key, sep, value = line[begin:min(ends, default=len(line))].strip().partition(": ")
+    if not sep or not re.fullmatch(_WRITTEN, key):
+        return None
+    value = value.strip()
+    quoted = f"'{value}'" if "'" not in value else f'"{value}"' if '"' not in value else ""
+    if not quoted:
+        return None
+    return (f"a value that holds ': ' is read as another key; quote it, as "
+            f"{{{key}: {quoted}}}", None)
 
 
 def _value_with_colon(key: str, value: str) -> str:

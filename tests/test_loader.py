@@ -234,6 +234,19 @@ MISTAKES = [
     pytest.param("routes: [\n", "1:9", "invalid YAML: the '[' at line 1 is never closed with "
                  "']'; YAML's parser says, at line 2: expected the node content, but found "
                  "'<stream end>'", id="yaml-syntax-error"),
+    # A bracket left open mid-file: pyyaml stops at the next key's ':', lines later.
+    pytest.param("cors:\n  origins: [http://localhost:5173\n" + ONE_ROUTE, "2:12",
+                 "invalid YAML: the '[' at line 2 is never closed with ']'; YAML's parser "
+                 "says, at line 3: expected ',' or ']'", id="bracket-open-mid-file"),
+    pytest.param(route("headers: {X-A: 1\n") + "  - path: /b\n    target: http://h\n",
+                 "4:14", "the '{' at line 4 is never closed with '}'",
+                 id="brace-open-before-the-next-item"),
+    pytest.param(route("headers: {X-A: 1\n") + "  - {path: /b, target: 'http://h'}\n",
+                 "4:14", "the '{' at line 4 is never closed with '}'",
+                 id="brace-open-before-a-flow-item"),
+    pytest.param(route("headers: {X-B: 1, Authorization: Bearer: abc}\n"), "4:44",
+                 "a value that holds ': ' is read as another key; quote it, as "
+                 "{Authorization: 'Bearer: abc'}", id="colon-in-a-flow-value"),
     # A closer that closes nothing, or the other bracket: pyyaml stops lines later, or
     # says only what it expected.
     pytest.param("cors:\n  origins: [http://a.test, http://b.test]]\nroutes:\n"
