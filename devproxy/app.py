@@ -259,7 +259,7 @@ class ProxyServer:
         self._site: web.TCPSite | None = None
         self._listen: Listen | None = None
         self.reloader = None if watch is None else Reloader(
-            watch, live, rebind=self.rebind, finish=overrides)
+            watch, live, rebind=self.rebind, finish=overrides, bound=lambda: self.port)
         self._stop_watching = asyncio.Event()
         self._watcher: asyncio.Task[None] | None = None
 

@@ -107,10 +107,13 @@ class Reloader:
             the old one if it cannot.
         finish: applied to each freshly loaded config: the CLI's flags, which win
             over the file on every reload as they did at start-up. None: none.
+        bound: the port serving now, so that messages about ``listen: ...:0`` name the
+            port the kernel gave rather than 0. None: messages show the address as written.
     """
 
     def __init__(self, path: Path, live: Live, *, rebind: Callable[[Listen], Awaitable[int]],
-                 finish: Callable[[Config], Config] | None = None) -> None:
+                 finish: Callable[[Config], Config] | None = None,
+                 bound: Callable[[], int] | None = None) -> None:
         # Absolute once, here, and without "..": the working directory may be deleted
         # later (a build cleaning the folder devproxy was started in), and the file must
         # still be found.
@@ -119,6 +122,7 @@ class Reloader:
         self.live = live
         self.rebind = rebind
         self.finish = finish or _as_loaded
+        self.bound = bound
         # The file as last read, before the flags: an edit the flags override is named.
         self._file: Config | None = None
         self.watching = asyncio.Event()  # set once the folder is watched
@@ -248,22 +252,26 @@ class Reloader:
             logger.warning("reload: %s", note)
         snapshot = Snapshot.build(config)  # before rebinding: if this failed, nothing moved
         outcome: ReloadOutcome = "ok"
+        was = old  # as serving: for listen: ...:0, with the port the kernel gave
+        if config.listen != old.listen and old.listen.port == 0 and self.bound is not None:
+            was = dataclasses.replace(old, listen=Listen(old.listen.host, self.bound()))
         if config.listen != old.listen:
             try:
                 port = await self.rebind(config.listen)
             except BindError as exc:
                 outcome = "partial"
                 notes.append(f"{config.listen_error(exc.reason, exc.hint)}; "
-                             f"still serving on {old.listen}")
+                             f"still serving on {was.listen}")
                 logger.error("reload: %s (the rest of the file is applied)", notes[-1])
                 config = dataclasses.replace(config, listen=old.listen)
+                was = old  # no move to tell
                 snapshot = Snapshot.build(config)
             else:
                 # Port 0 is whatever the kernel gave: the one way to find it.
                 logger.warning("reload: now open %s", config.listen.url(port))
                 if not config.listen.is_loopback:
                     logger.warning(OPEN_LISTEN_WARNING, config.listen)
-        changes = tuple(diff_routes(old, config))
+        changes = tuple(diff_routes(was, config))
         if config.any_host and not old.any_host:  # as said at start-up
             logger.warning(ANY_HOST_WARNING)
         self.live.swap(snapshot)

@@ -389,7 +389,7 @@ async def test_a_new_listen_address_serves_and_the_old_stops_accepting(backend_f
         proxy.path.write_text(config_text(a.url, listen=f"127.0.0.1:{new}"))
         await until(proxy.applied(), "the rebind")
         assert proxy.server.port == new
-        assert proxy.status.diff == (f"~ listen 127.0.0.1:0 -> 127.0.0.1:{new}",)
+        assert proxy.status.diff == (f"~ listen 127.0.0.1:{old} -> 127.0.0.1:{new}",)
         assert await proxy.text(port=new) == "A"
         assert await refuses(old)
         for _ in range(3):  # the connection accepted on the old address carries on
@@ -429,7 +429,8 @@ async def test_an_address_that_cannot_be_bound_keeps_the_old_one(backend_factory
     assert "choose another port on that line" in proxy.status.message
     assert "--listen" not in proxy.status.message
     assert proxy.status.outcome == "partial"  # the routes applied, the address did not
-    assert "still serving on 127.0.0.1:0" in errors_logged(caplog)
+    # The port serving, not the 0 the file had: the one fact the user needs.
+    assert f"still serving on 127.0.0.1:{port} (" in errors_logged(caplog)
     assert str(proxy.server.live.current.config.listen) == "127.0.0.1:0"
 
 
@@ -440,7 +441,14 @@ async def test_a_new_listen_on_port_0_says_the_port_it_got(backend_factory, relo
     with caplog.at_level(logging.WARNING, logger="devproxy"):
         proxy.path.write_text(config_text(a.url, listen="127.0.0.1:0"))
         await until(proxy.applied(), "the rebind")
-    assert f"reload: now open http://127.0.0.1:{proxy.server.port}" in caplog.messages
+    got = proxy.server.port
+    assert f"reload: now open http://127.0.0.1:{got}" in caplog.messages
+    # Moving on from port 0 names the port it was on, not 0.
+    later = free_port()
+    with caplog.at_level(logging.INFO, logger="devproxy"):
+        proxy.path.write_text(config_text(a.url, listen=f"127.0.0.1:{later}"))
+        await until(proxy.applied(), "the second rebind")
+    assert f"reload: ~ listen 127.0.0.1:{got} -> 127.0.0.1:{later}" in caplog.messages
 
 
 async def test_limits_and_inspector_edits_say_they_wait_for_a_restart(backend_factory,
