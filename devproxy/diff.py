@@ -80,7 +80,26 @@ def _changes(prefix: str, name: str, before: object, after: object) -> list[str]
     if fields and type(before) is type(after):
         return [line for field in fields for line in _changes(
             prefix, f"{name}.{field}", getattr(before, field), getattr(after, field))]
+    if name == "headers" and isinstance(before, tuple) and isinstance(after, tuple):
+        return [f"{prefix} {name} {_show(before, name)} -> {_headers_after(before, after)}"]
     return [f"{prefix} {name} {_show(before, name)} -> {_show(after, name)}"]
+
+
+def _headers_after(before: tuple[tuple[str, str], ...], after: tuple[tuple[str, str], ...]
+                   ) -> str:
+    """A route's new headers, a hidden value marked when it is not the one it replaced:
+    "(hidden) -> (hidden)" would not say which credential changed."""
+    was = {name.lower(): value for name, value in before}
+    shown = []
+    for name, value in after:
+        if not _SECRET_NAME.search(name):
+            shown.append(f"{name}: {value}")
+        elif name.lower() not in was:
+            shown.append(f"{name}: (hidden, new)")
+        else:
+            changed = was[name.lower()] != value
+            shown.append(f"{name}: (hidden{', changed' if changed else ''})")
+    return ", ".join(shown)
 
 
 def _fields(value: object) -> list[str]:
@@ -99,6 +118,8 @@ def _comparable(value: object) -> object:
 def _show(value: object, name: str = "") -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if value is None and name in ("cors.methods", "cors.headers"):
+        return "as asked"  # None: whatever the preflight asks for
     if value is None or value == ():
         return "none"
     if name.startswith("timeout.") and isinstance(value, (int, float)):

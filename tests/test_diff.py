@@ -59,8 +59,16 @@ def changed(r: Route, **changes: object) -> Route:
                  config(changed(API, headers=(("Authorization", "Bearer new"),
                                               ("X-Api-Key", "k2"), ("X-Env", "dev")))),
                  ["~ /api headers Authorization: (hidden), X-Api-Key: (hidden), X-Env: dev"
-                  " -> Authorization: (hidden), X-Api-Key: (hidden), X-Env: dev"],
+                  " -> Authorization: (hidden, changed), X-Api-Key: (hidden, changed), "
+                  "X-Env: dev"],
                  id="credentials-changed-but-never-shown"),
+    pytest.param(config(changed(API, headers=(("Authorization", "Bearer a"),
+                                              ("X-Env", "dev")))),
+                 config(changed(API, headers=(("Authorization", "Bearer a"),
+                                              ("X-Env", "prod"), ("Cookie", "s=1")))),
+                 ["~ /api headers Authorization: (hidden), X-Env: dev -> Authorization: "
+                  "(hidden), X-Env: prod, Cookie: (hidden, new)"],
+                 id="which-credential-changed-is-said"),
     pytest.param(config(API), config(changed(API, wait_for_backend=10.0)),
                  ["~ /api wait_for_backend off -> 10s"], id="wait-for-backend-on"),
     pytest.param(config(API), config(route("/api", "http://127.0.0.1:3000",
@@ -75,7 +83,7 @@ def changed(r: Route, **changes: object) -> Route:
                  ["~ listen 127.0.0.1:8080 -> 127.0.0.1:9000"], id="listen-changed"),
     pytest.param(config(API), config(changed(API, cors=CORS)),
                  ["~ /api cors none -> {origins=http://localhost:5173, credentials=false, "
-                  "methods=none, headers=none, expose=none, max_age=none, "
+                  "methods=as asked, headers=as asked, expose=none, max_age=none, "
                   "private_network=false, backend_cors=replace}"], id="cors-mode-turned-on"),
     pytest.param(config(changed(API, cors=CORS)),
                  config(changed(API, cors=dataclasses.replace(CORS, credentials=True))),
@@ -86,7 +94,7 @@ def changed(r: Route, **changes: object) -> Route:
                  id="cors-block-moved-is-not-a-change"),
     pytest.param(config(API, cors=CORS),
                  config(API, cors=dataclasses.replace(CORS, headers=("X-Token",))),
-                 ["~ cors.headers none -> X-Token"], id="top-level-cors-changed"),
+                 ["~ cors.headers as asked -> X-Token"], id="top-level-cors-changed"),
     # A Host-check change is no route change, but it is a change (it was "no route
     # changed" in the log).
     pytest.param(config(API), dataclasses.replace(config(API), any_host=True),
