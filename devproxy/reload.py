@@ -42,6 +42,10 @@ DEBOUNCE_MS = 100
 STEP_MS = 25
 SETTLE_MS = 1000
 RETRY_SECONDS = 1.0  # after the folder could not be watched (deleted, inotify limit)
+# A broken or missing file is told only once it stayed so this long: one written in
+# pieces a tenth of a second apart, or renamed away and back (JetBrains' safe write), is
+# not the user's mistake, and a red line for it is noise. Valid saves do not wait.
+GRACE_MS = 400
 # How often a quiet watch checks that it still watches the file's folder: a folder
 # moved away or replaced by a new one (a git checkout, rm -rf and recreate) keeps its
 # watch on the old directory, which then never sees an edit again.
@@ -208,6 +212,17 @@ class Reloader:
                 return
             seen = now
 
+    async def _stays(self) -> bool:
+        """Whether the file stays as last read for ``GRACE_MS``; if not, the watch has
+        seen the change, and reloads once this one returns."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + GRACE_MS / 1000
+        while loop.time() < deadline:
+            await asyncio.sleep(STEP_MS / 1000)
+            if _fingerprint(self.path) != self._read:
+                return False
+        return True
+
     async def reload_logged(self) -> ReloadStatus:
         """``reload()``, with an unexpected failure logged and recorded, not raised."""
         try:
@@ -232,10 +247,14 @@ class Reloader:
             # In a thread: a big file takes a while to parse, and requests go on meanwhile.
             written, config = await asyncio.to_thread(self._load)
         except _Deleted:
+            if not await self._stays():
+                return self.live.reload  # it came back: its own change reloads it
             logger.warning("%s was deleted; serving its last good routes until it is saved "
                            "again", self.name)
             return self._record("missing", f"{self.name} was deleted")
         except ConfigError as exc:
+            if not await self._stays():
+                return self.live.reload  # still being written: the next change reloads
             logger.error("%s\n(still serving the last good routes; fix it and save again)",
                          exc)
             return self._record("error", str(exc))

@@ -23,7 +23,7 @@ from aiohttp import WSMsgType, web
 from devproxy.app import ProxyServer
 from devproxy.config import Config
 from devproxy.loader import load_config
-from devproxy.reload import DEBOUNCE_MS, RETRY_SECONDS, STEP_MS
+from devproxy.reload import DEBOUNCE_MS, GRACE_MS, RETRY_SECONDS, STEP_MS
 from devproxy.state import Live, ReloadStatus, Snapshot
 
 from .conftest import Backend
@@ -220,6 +220,33 @@ async def test_a_file_truncated_then_written_in_two_steps_applies_only_when_whol
         handle.write(whole[torn:])
     await until(proxy.serves("B"), "the completed save")
     assert f"{proxy.path}:" in errors_logged(caplog)
+
+
+@pytest.mark.parametrize("how", ["paused-mid-write", "renamed-away-and-back"])
+async def test_a_save_that_is_broken_or_gone_for_a_moment_logs_nothing(
+        backend_factory, reloading, caplog, how):
+    # A writer pausing 150 ms mid-file, and JetBrains' safe write (the file renamed away,
+    # the new one renamed in a moment later): the routes never broke, so no red line.
+    a, b = await named_backend(backend_factory, "A"), await named_backend(backend_factory, "B")
+    proxy = await reloading(config_text(a.url))
+    whole = config_text(b.url)
+    with caplog.at_level(logging.WARNING, logger="devproxy"):
+        if how == "paused-mid-write":
+            with proxy.path.open("w") as handle:
+                handle.write(whole[:whole.index("    target:")])
+                handle.flush()
+                await asyncio.sleep(0.15)
+                handle.write(whole[whole.index("    target:"):])
+        else:
+            aside = proxy.path.with_name("devproxy.yaml~")
+            os.replace(proxy.path, aside)
+            await asyncio.sleep(0.15)
+            atomic_save(proxy.path, whole, "devproxy.yaml___jb_tmp___")
+            aside.unlink()
+        await until(proxy.serves("B"), "the save")
+        await asyncio.sleep(GRACE_MS / 1000 + 0.3)
+    assert proxy.status.outcome == "ok"
+    assert [m for m in caplog.messages if "deleted" in m or "still serving" in m] == []
 
 
 @pytest.mark.parametrize(("broken", "expected"), [
