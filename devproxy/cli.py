@@ -357,8 +357,8 @@ def _load(
             return config_from_flags(routes, listen=listen, change_origin=change_origin)
         if config_path is None and not path.exists():
             _fail(
-                f"no {DEFAULT_CONFIG_NAME} in {Path.cwd()}: create one (see "
-                f"devproxy.yaml.example), pass -c FILE, or give routes with flags:\n"
+                f"no {DEFAULT_CONFIG_NAME} in {Path.cwd()}: create one (devproxy init "
+                f"writes one for this project), pass -c FILE, or give routes with flags:\n"
                 f"  devproxy up --route /api=http://127.0.0.1:3000 --route /=http://127.0.0.1:5173"
             )
         config = load_config(path)

@@ -260,12 +260,19 @@ class Reloader:
             return self._record("error", str(exc))
         old = self.live.current.config
         notes = _overridden(self._file, written, config)
-        self._file = written
-        started = [name for name in ("limits", "inspector")
+        previous, self._file = self._file, written
+        if self.live.reload.outcome in ("error", "missing"):
+            logger.info("reload: %s is valid again", self.name)
+        waiting = [name for name in ("limits", "inspector")
                    if getattr(config, name) != getattr(old, name)]
+        # Said when the file's value changes, not on every later reload while it waits.
+        started = [name for name in waiting if previous is None
+                   or getattr(written, name) != getattr(previous, name)]
         if started:  # the server and the inspector's ring were built with the old ones
-            notes.append(f"{' and '.join(started)} changed: read at start-up, so they apply "
-                         f"when devproxy restarts")
+            notes.append(f"{' and '.join(started)} changed: read at start-up, so "
+                         f"{'they apply' if len(started) > 1 else 'it applies'} when "
+                         f"devproxy restarts")
+        if waiting:
             config = dataclasses.replace(config, limits=old.limits, inspector=old.inspector)
         for note in notes:
             logger.warning("reload: %s", note)

@@ -385,13 +385,18 @@ def _method_not_allowed(request: web.Request, route: Route) -> web.StreamRespons
 
 def _not_found(request: web.Request, route: Route, rest: str) -> web.StreamResponse:
     hint = ""
-    if not route.spa and _accepts_html(request):
+    detail = f"No file was found for {_shown(rest)} under route {route.path}."
+    assert route.static is not None
+    if not route.static.is_dir():
+        # Checked at load time, but a build that cleans its output folder removes it
+        # while devproxy runs: say so, rather than blame the one file asked for.
+        # No machine path in a response: the route names it well enough.
+        detail = f"The folder that route {route.path} serves is gone: nothing is there."
+        hint = "rebuild it (a build that cleans its output folder removes it for a while)"
+    elif not route.spa and _accepts_html(request):
         hint = "for a single-page app with client-side routes, set `spa: true` on this route"
-    response = problem_response(
-        request, 404, "File not found",
-        f"No file was found for {_shown(rest)} under route {route.path}.",
-        hint=hint, facts={"Route": route.path},
-    )
+    response = problem_response(request, 404, "File not found", detail, hint=hint,
+                                facts={"Route": route.path})
     response.headers.update(_NO_CACHE)
     return response
 

@@ -269,9 +269,11 @@ async def test_a_bad_save_keeps_the_old_routes_and_names_file_line_and_column(
     assert f"{proxy.path}{expected}" in errors_logged(caplog)
     assert await proxy.text() == "A"
     assert await proxy.text("/other/x") == "A"
-    proxy.path.write_text(config_text(b.url))  # the next valid save applies
-    await until(proxy.serves("B"), "the fixed save")
+    with caplog.at_level(logging.INFO, logger="devproxy"):
+        proxy.path.write_text(config_text(b.url))  # the next valid save applies
+        await until(proxy.serves("B"), "the fixed save")
     assert proxy.status.outcome == "ok"
+    assert f"reload: {proxy.path} is valid again" in caplog.messages
 
 
 async def test_a_deleted_file_keeps_the_routes_and_a_recreated_one_is_read(
@@ -489,6 +491,12 @@ async def test_limits_and_inspector_edits_say_they_wait_for_a_restart(backend_fa
     note = "limits and inspector changed: read at start-up, so they apply when devproxy restarts"
     assert f"reload: {note}" in caplog.messages
     assert proxy.status.message == note
+    # Said once: a later edit of something else does not repeat it.
+    with caplog.at_level(logging.WARNING, logger="devproxy"):
+        proxy.path.write_text(config_text(a.url) + "limits: {idle_timeout: 5}\n"
+                              "inspector: {history: 10}\nallowed_hosts: [myapp.test]\n")
+        await until(proxy.applied(), "the second reload")
+    assert [m for m in caplog.messages if "read at start-up" in m] == [f"reload: {note}"]
     config = proxy.server.live.current.config  # what is in force, as the status API shows
     assert config.inspector.history == 500 and config.limits.idle_timeout != 5
 

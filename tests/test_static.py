@@ -8,6 +8,7 @@ import gzip
 import logging
 import os
 import re
+import shutil
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -305,6 +306,18 @@ async def test_not_found_names_the_route_but_no_machine_path(serve: Serve, site:
         assert str(site.root) not in body
         assert str(site.root.parent) not in body
         assert resp.headers["Cache-Control"] == "no-cache"
+
+
+async def test_a_folder_removed_while_serving_is_said_to_be_gone(serve: Serve,
+                                                                 site: Site) -> None:
+    # Checked at load time; a build cleaning its output folder removes it later.
+    client = await serve()
+    shutil.rmtree(site.root)
+    resp = await client.get("/static/app.js", headers={"Accept": "application/json"})
+    assert resp.status == 404
+    problem = await resp.json()
+    assert "folder that route /static serves is gone" in problem["detail"], problem
+    assert "rebuild" in problem["hint"] and str(site.root) not in str(problem)
 
 
 async def test_etag_revalidation_answers_304_without_a_body(serve: Serve) -> None:
