@@ -33,6 +33,7 @@ NULL_ORIGIN = ("the browser sent Origin: null, which it does for a sandboxed ifr
                "the page from its dev server, or keep the redirect on one origin: allowing "
                "'null' would let every sandboxed page read these responses")
 VARY_PREFLIGHT = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
+VARY_PREFLIGHT_PNA = VARY_PREFLIGHT + ", Access-Control-Request-Private-Network"
 
 Headers = Mapping[str, str]
 
@@ -146,7 +147,9 @@ class CorsRules:
             headers.append(("Access-Control-Allow-Headers", ", ".join(names)))
         if private_network and self.policy.private_network:
             headers.append(("Access-Control-Allow-Private-Network", "true"))
-        headers.append(("Vary", VARY_PREFLIGHT))
+        # The answer depends on the private-network ask only where the policy allows it.
+        headers.append(("Vary", VARY_PREFLIGHT_PNA if self.policy.private_network
+                        else VARY_PREFLIGHT))
         return Preflight(True, tuple(headers))
 
     def actual(self, origin: str | None) -> tuple[tuple[str, str], ...] | None:

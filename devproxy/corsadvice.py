@@ -121,7 +121,7 @@ def answered_by_devproxy(verdict: Verdict, ask: Ask, policy: CorsPolicy, where: 
         said += (f", and {ask.origin} is not in its origins, so devproxy sent no "
                  "Access-Control-Allow-Origin")
     else:
-        said += f", and the browser refuses them: {verdict.reason}"
+        said += f", and the browser refuses them: {verdict.reason.rstrip('.')}"
     return f"{said}. The backend's own CORS settings play no part: the block is what to change."
 
 

@@ -19,6 +19,7 @@ from devproxy.cors import (
     preflight_check,
     unsafe_request_headers,
 )
+from devproxy.corsadvice import Ask, answered_by_devproxy
 
 FRONT = "http://localhost:5173"
 CREDS = CorsRules(CorsPolicy(origins=(FRONT, "http://127.0.0.1:*"), credentials=True,
@@ -102,6 +103,8 @@ def test_private_network_is_granted_only_when_asked_and_enabled(asked, enabled, 
     rules = STRICT if enabled else CorsRules(CorsPolicy(origins=(FRONT,)))
     headers = dict(rules.preflight(FRONT, "GET", None, private_network=asked).headers)
     assert ("Access-Control-Allow-Private-Network" in headers) is granted
+    # RFC 9110 §12.5.5: Vary names every request field the answer depends on.
+    assert ("Access-Control-Request-Private-Network" in headers["Vary"]) is enabled
 
 
 def test_actual_response_reflects_only_allowed_origins() -> None:
@@ -326,3 +329,10 @@ def test_the_devproxy_fix_keeps_what_the_block_already_allows(
     fix = fixes(verdict, Ask("http://localhost:5173", *ask), policy, "dev.yaml")[0]
     assert fix.tool == "devproxy (dev.yaml)"
     assert fix.text.split("\n")[1:] == lines
+
+
+def test_devproxys_own_refused_headers_are_told_in_one_sentence() -> None:
+    verdict = cors_check(FRONT, False, [])  # Chromium's words end with a full stop
+    said = answered_by_devproxy(verdict, Ask(FRONT, "GET", (), False),
+                                CorsPolicy(origins=(FRONT,)), "devproxy.yaml")
+    assert "requested resource. The backend's" in said and ".." not in said, said
