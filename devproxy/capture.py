@@ -357,10 +357,11 @@ class Record:
     # -- views -------------------------------------------------------------------------
 
     def summary(self) -> dict[str, Any]:
-        # The page's CORS badge: a WebSocket has none, whatever its Origin. The fields
-        # are decoded once here: this runs for every row an open page is sent.
+        # A WebSocket may be cross-origin but has no CORS check (``_cors_checks``), so
+        # the page shows it no CORS badge. The fields are decoded once here: this runs
+        # for every row an open page is sent.
         fields = self.browser_request
-        origin = self._cross_origin(fields) if self.kind != "websocket" else None
+        origin = self._cross_origin(fields)
         checks = self._cors_checks(fields, origin) if origin is not None else None
         return {
             "id": self.id, "started": self.started, "method": self.method,

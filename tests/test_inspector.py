@@ -664,7 +664,9 @@ async def test_a_websocket_refused_for_its_origin_is_not_explained_as_cors(
     with pytest.raises(aiohttp.WSServerHandshakeError):
         await client.ws_connect(proxy.url + "/ws", headers={"Origin": "http://evil.test"})
     [row] = await api(client, proxy, "requests")
-    assert (row["kind"], row["status"], row["cross_origin"]) == ("websocket", 403, False)
+    # Cross-origin it is, but no CORS check applies: never "blocked by CORS".
+    assert (row["kind"], row["status"], row["cross_origin"], row["cors_blocked"]) == \
+        ("websocket", 403, True, False)
     detail = await api(client, proxy, f"requests/{row['id']}")
     assert detail["cors"] is None
     assert "Cross-site WebSocket refused" in detail["response_body"]["text"]

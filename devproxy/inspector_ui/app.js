@@ -48,7 +48,7 @@ function rowElement(row) {
   const cls = Math.floor(row.status / 100);
   const badges = [];
   if (row.kind !== "http") badges.push(el("span", { class: `badge ${row.kind}` }, row.kind));
-  if (row.cross_origin) {
+  if (row.cross_origin && row.kind !== "websocket") {  // no CORS for WebSockets
     badges.push(row.cors_blocked
       ? el("span", { class: "badge cors blocked", title: "The browser kept this response from the page" },
         "CORS blocked")
