@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-from aiohttp import StreamReader, web
+from aiohttp import StreamReader, http_parser, web
 from aiohttp.abc import AbstractStreamWriter
 from aiohttp.helpers import reify
 from aiohttp.http import HttpVersion11
@@ -61,8 +61,15 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_SHUTDOWN_TIMEOUT = 5.0
 WATCHER_STOP_TIMEOUT = 2.0  # a reload under way may finish; then it is cancelled
-_URL_CAP = 2 * 1024 * 1024 + 1024  # Chromium sends URLs up to 2 MiB, and a request line
-_FIELDS_CAP = 1024  # header fields the parser reads before refusing without an Origin
+# How far past the limits the parser reads a request, so that screening can refuse it
+# with its Origin (and CORS headers): a URL up to 4 times limits.header_size, twice
+# limits.headers fields. Bounded, so an over-limit request costs a few times an allowed
+# one, not what any page could send (Chromium sends URLs up to 2 MiB).
+_URL_CAP_TIMES = 4
+_FIELDS_CAP_TIMES = 2
+# The pure-Python parser (AIOHTTP_NO_EXTENSIONS) holds the first line of every read to
+# the line cap, header fields included (aiohttp 3.14): there the cap is the limit.
+_C_PARSER = http_parser.HttpRequestParser is not http_parser.HttpRequestParserPy
 
 
 def make_app(live: Live, access_log: AccessLog | None = None) -> web.Application:
@@ -162,13 +169,13 @@ class _Handler(RequestHandler):
     def handle_error(self, request: web.BaseRequest, status: int = 500,
                      exc: BaseException | None = None, message: str | None = None
                      ) -> web.StreamResponse:
-        if request.writer.output_size > 0:  # as aiohttp: too late for another answer
-            raise ConnectionError("the response had started; cannot send an error instead")
         answer = refusal(exc, status, self.limits.header_size, self.limits.headers)
         if answer.status >= 500:
             logger.error("%s", answer.log, exc_info=exc)
         else:
             logger.log(logging.DEBUG if answer.quiet else logging.WARNING, "%s", answer.log)
+        if request.writer.output_size > 0:  # as aiohttp: too late for another answer
+            raise ConnectionError("the response had started; cannot send an error instead")
         response = problem_response(request, answer.status, answer.title, answer.detail,
                                     hint=answer.hint)
         response.force_close()
@@ -251,9 +258,9 @@ class ProxyServer:
             # The URL's length and the number of fields are held to the limits after
             # parsing (screen.limit_refusal), where the answer has the request's Origin
             # and so, in CORS mode, its CORS headers; the parser only caps them.
-            max_line_size=max(limits.header_size, _URL_CAP),
+            max_line_size=limits.header_size * (_URL_CAP_TIMES if _C_PARSER else 1),
             max_field_size=limits.header_size,
-            max_headers=max(limits.headers, _FIELDS_CAP),
+            max_headers=limits.headers * _FIELDS_CAP_TIMES,
             keepalive_timeout=limits.idle_timeout,
         )
         self._site: web.TCPSite | None = None

@@ -52,6 +52,7 @@ from .wsrules import is_websocket_upgrade
 logger = logging.getLogger(__name__)
 _RETRY_EVERY = 0.1  # seconds between connection attempts under wait_for_backend
 access_logger = logging.getLogger("devproxy.access")
+_LOGGED_TARGET = 8192  # characters of a request-target an access line shows
 _WENT_AWAY = "the browser closed the connection before the response ended"
 
 
@@ -80,7 +81,10 @@ async def handle(request: web.Request) -> web.StreamResponse:
         and is_websocket_upgrade(request.headers)
     record = None
     if captures is not None:  # with its route: the page shows and filters it while open
-        record = captures.start(method, request.raw_path, request.scheme,
+        target = request.raw_path
+        if len(target) > snapshot.config.limits.header_size:  # refused, or a preflight
+            target = _cut(target)
+        record = captures.start(method, target, request.scheme,
                                 request.remote or "", request.raw_headers, start,
                                 match.route.path if match is not None else "")
         if upgrade:
@@ -205,7 +209,10 @@ def _screen(request: web.Request, snapshot: Snapshot, host: str | None) -> Refus
     if len(request.raw_path) > limits.header_size or \
             len(request.raw_headers) > limits.headers:
         refusal = limit_refusal(request.raw_path, len(request.raw_headers), limits)
-        if refusal is not None:
+        # A preflight is answered as usual (or forwarded): refused, the page would see
+        # a failed preflight, a CORS error; the request itself gets the readable 414.
+        if refusal is not None and not (
+                refusal.status == 414 and is_preflight(request.method, request.headers)):
             logger.warning("%s", over_limit_log(refusal))
             return refusal
     refusal = target_refusal(request.method, request.raw_path,
@@ -380,6 +387,11 @@ def _abandoned(request: web.Request, route: Route | None, record: Record | None,
          else "" if socket else " (browser went away)")
 
 
+def _cut(target: str, keep: int = 2048) -> str:
+    """A request-target too long to keep or print whole: its start, and its size."""
+    return f"{target[:keep]}... ({len(target)} bytes in all)"
+
+
 def _log(request: web.Request, route: Route | None, response: web.StreamResponse | None,
          start: float, note: str = "") -> None:
     write = request.app[ACCESS_LOG].write
@@ -396,7 +408,10 @@ def _log(request: web.Request, route: Route | None, response: web.StreamResponse
         # A relayed response's count inline: it is most requests.
         size = (response.body_sent if response.__class__ is ProxiedResponse
                 else _body_bytes(request.method, response))
-    line = (f"{request.method} {request.raw_path} -> {route.path if route else '-'} "
+    target = request.raw_path
+    if len(target) > _LOGGED_TARGET:
+        target = _cut(target, _LOGGED_TARGET)
+    line = (f"{request.method} {target} -> {route.path if route else '-'} "
             f"{status} {ms:.1f}ms {size}B{note}")
     if write is None:
         access_logger.info(line, extra={"status": status})

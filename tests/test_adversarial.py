@@ -349,6 +349,12 @@ async def limited(backend_factory: Any, proxy_factory: Any) -> Setup:
         id="too-many-headers"),
     pytest.param(req("/" + "a" * 5000), 414, "limits.header_size (4096 bytes)",
                  id="request-line-too-long"),
+    # Past what the parser reads (4 times the size, twice the count): its own refusal.
+    pytest.param(req("/" + "a" * 20000), 414, "limits.header_size (4096 bytes)",
+                 id="request-line-past-the-parsers-cap"),
+    pytest.param(req(headers="Host: localhost\r\n" + "".join(
+        f"X-H{i}: v\r\n" for i in range(50))), 431, "limits.headers (20)",
+        id="fields-past-the-parsers-cap"),
 ])
 async def test_oversized_requests_get_the_status_and_the_setting_to_raise(
         limited: Setup, data: bytes, expected: int, setting: str) -> None:

@@ -259,6 +259,22 @@ async def test_a_request_over_a_limit_gets_a_refusal_the_page_can_read(
     assert backend.recorder.seen == []
 
 
+async def test_a_preflight_for_an_over_long_url_passes_so_the_request_reads_its_414(
+        backend_factory, proxy_factory, client):
+    # A refused preflight is a CORS error to the page: the request itself must be the
+    # one refused, where the page can read why.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/api", backend.url, cors=POLICY),
+                                limits=Limits(header_size=4096))
+    url = f"{proxy.url}/api/items?q={'a' * 5000}"
+    async with client.options(url, headers={
+            "Origin": FRONT, "Access-Control-Request-Method": "PUT"}) as resp:
+        assert resp.status == 204 and resp.headers["Access-Control-Allow-Origin"] == FRONT
+    async with client.put(url, headers={"Origin": FRONT}) as resp:
+        assert resp.status == 414 and resp.headers["Access-Control-Allow-Origin"] == FRONT
+    assert backend.recorder.seen == []
+
+
 async def test_unmatched_path_404_carries_the_top_level_cors_headers(backend_factory, client):
     backend = await backend_factory()
     config = Config(listen=Listen("127.0.0.1", 0), cors=POLICY,
