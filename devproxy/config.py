@@ -577,8 +577,8 @@ def parse_origin(text: str) -> str:
     if correct != text:
         why = ("an origin has no path, not even a trailing slash" if slash
                else "an origin has no query or fragment" if "?" in rest or "#" in rest
-               else "browsers send an IPv4 address as four decimal numbers"
-               if ipv4 and ipv4 != host
+               else "browsers send an IPv4 address as four decimal numbers, with no "
+               "trailing dot" if ipv4 and ipv4 != host
                else "origins are written in lower case without the default port or "
                "leading zeros")
         raise ValueError(f"{why}: write {correct!r}, not {text!r} (browsers send exactly "

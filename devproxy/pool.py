@@ -228,6 +228,7 @@ class Connection(asyncio.Protocol):
                 continue
             break
         self._head = head
+        self._interim = None  # an idle connection must not keep the request alive
         self.reusable = self.reusable and head.reusable
         if head.keep_alive is not None:
             # Let go a good while before the backend does: a request sent as it closes

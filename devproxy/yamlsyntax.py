@@ -57,7 +57,8 @@ def explain(exc: yaml.MarkedYAMLError, text: str) -> tuple[str, tuple[int, int] 
         # The innermost bracket opened before the token the parser balked at (which
         # may be a bracket itself).
         before = [opened for opened in still_open if opened[0].index < mark.index]
-        flow = _flow_stop(line, row, mark.column, before[-1]) if before else None
+        flow = _flow_stop(line, row, mark.column, before[-1],
+                          text[mark.index:]) if before else None
         if flow is not None:
             return flow
     if start is not None and problem == "could not find expected ':'":
@@ -128,14 +129,19 @@ def _colon_in_the_way(lines: list[str], row: int, column: int
             f"{row + 1} as one value", (above + 1, previous.find(word) + 1))
 
 
-def _flow_stop(line: str, row: int, column: int, opened: tuple[yaml.Mark, str]
-                ) -> tuple[str, tuple[int, int] | None] | None:
-    """A token where a '[...]' or '{...}' wanted ',' or its closing bracket: on a later
-    line that starts a key or a list item, the bracket was left open; a ':' on the
-    bracket's own line, in '{...}', is a value holding ': ' (``{Authorization: Bearer:
-    abc}``)."""
+def _flow_stop(line: str, row: int, column: int, opened: tuple[yaml.Mark, str], rest: str
+               ) -> tuple[str, tuple[int, int] | None] | None:
+    """A token where a '[...]' or '{...}' wanted ',' or its closing bracket (``rest``:
+    the text from there on). On a later line that starts a key or a list item: the
+    bracket was left open, or, if it is closed further on, a ',' is missing between its
+    entries. On the bracket's own line, a ':' in '{...}': a ',' missing between two
+    entries (``{X-A: one X-B: two}``), or a value holding ': ' (``{Authorization:
+    Bearer: abc}``)."""
     mark, pair = opened
     if row > mark.line and (_KEY.match(line) or re.match(r"\s*-\s", line)):
+        if rest.count(pair[1]) > rest.count(pair[0]):  # closed further on
+            return (f"a ',' is missing between the entries of the '{pair[0]}' at line "
+                    f"{mark.line + 1}, before line {row + 1}", (row + 1, _indent(line)))
         return (f"the '{pair[0]}' at line {mark.line + 1} is never closed with "
                 f"'{pair[1]}'", (mark.line + 1, mark.column + 1))
     if row != mark.line or pair != "{}" or line[column:column + 1] != ":":
@@ -146,6 +152,10 @@ def _flow_stop(line: str, row: int, column: int, opened: tuple[yaml.Mark, str]
     if not sep or not re.fullmatch(_WRITTEN, key):
         return None
     value = value.strip()
+    run_on = re.search(rf"\s({_NAME}):", value)
+    if run_on:  # "one X-B: two": the next entry, with no ',' before it
+        return (f"a ',' is missing before '{run_on.group(1)}:' in the '{{...}}' on this "
+                f"line (or, if '{value}' is one value, quote it)", None)
     quoted = f"'{value}'" if "'" not in value else f'"{value}"' if '"' not in value else ""
     if not quoted:
         return None

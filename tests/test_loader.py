@@ -244,6 +244,12 @@ MISTAKES = [
     pytest.param(route("headers: {X-A: 1\n") + "  - {path: /b, target: 'http://h'}\n",
                  "4:14", "the '{' at line 4 is never closed with '}'",
                  id="brace-open-before-a-flow-item"),
+    pytest.param(route("headers: {\n  X-A: '1'\n  X-B: '2'\n}\n"), "6:7",
+                 "a ',' is missing between the entries of the '{' at line 4, before line 6",
+                 id="comma-missing-in-a-flow-block-closed-later"),
+    pytest.param(route("headers: {X-A: one X-B: two}\n"), "4:27",
+                 "a ',' is missing before 'X-B:' in the '{...}' on this line",
+                 id="comma-missing-on-one-line"),
     pytest.param(route("headers: {X-B: 1, Authorization: Bearer: abc}\n"), "4:44",
                  "a value that holds ': ' is read as another key; quote it, as "
                  "{Authorization: 'Bearer: abc'}", id="colon-in-a-flow-value"),
