@@ -31,7 +31,7 @@ from .forward import ProxiedResponse, dump_headers, relayed_response
 from .paths import upstream_path
 from .pool import Broken, Connection, Pool, broken_error
 from .state import CAPTURES, LIVE, RECORD, STREAMING, WARNED_SOCKETS
-from .upstream import Outages, invalid_handshake, response_timeout_error
+from .upstream import Outages, invalid_handshake, invalid_response, response_timeout_error
 from .wsframes import FrameWatch, close_frame, deflate_accepted
 from .wsrules import (
     GOING_AWAY,
@@ -40,6 +40,7 @@ from .wsrules import (
     offered_protocols,
     origin_allowed,
     refused_after_accepting,
+    refused_without_http,
     upstream_ws_headers,
 )
 
@@ -375,6 +376,10 @@ async def _handshake(conn: Connection, head_bytes: bytes, route: Route) -> h1.He
     except TimeoutError:
         raise response_timeout_error(route.target, seconds) from None
     except Broken as exc:
+        advice = None if exc.closed or exc.hint != h1.NOT_HTTP else \
+            refused_without_http(str(exc), route)
+        if advice is not None:
+            raise invalid_response(route.target, str(exc), advice) from None
         raise broken_error(route.target, exc) from None
 
 

@@ -863,3 +863,24 @@ async def test_verbose_logs_the_handshake_both_ways(backend_factory, proxy_facto
     answer = next(r.getMessage() for r in caplog.records
                   if r.getMessage().startswith("upstream WebSocket answer 101"))
     assert "Sec-WebSocket-Accept:" in answer
+
+
+@pytest.mark.parametrize("ending", [b"", b"\r\n"])
+async def test_a_bare_text_refusal_of_the_handshake_says_to_rewrite_the_origin(
+        proxy_factory, client, caplog, ending):
+    # Next.js 16 writes "Unauthorized" on the socket for an Origin whose host is not
+    # localhost (a page opened at 127.0.0.1), then closes: no HTTP at all.
+    async def refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"Unauthorized" + ending)
+        writer.close()
+
+    server = await asyncio.start_server(refuse, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        proxy = await proxy_factory(route("/", f"http://127.0.0.1:{port}"))
+        with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+            await client.ws_connect(ws_url(proxy))
+    assert caught.value.status == 502
+    assert "set ws_origin: rewrite on route /" in caplog.text, caplog.text
+    assert "is the target an HTTP server" not in caplog.text

@@ -13,6 +13,7 @@ from devproxy.wsrules import (
     offered_protocols,
     origin_allowed,
     refused_after_accepting,
+    refused_without_http,
     upstream_ws_headers,
 )
 
@@ -191,3 +192,8 @@ def test_words_that_refuse_the_host_or_origin_are_recognised(said: str) -> None:
                                   "original message rejected"])
 def test_other_closes_get_no_advice(said: str) -> None:
     assert refused_after_accepting(said, route("/", "http://127.0.0.1:8081")) is None
+
+
+def test_bare_text_that_refuses_nothing_gets_no_origin_advice() -> None:
+    assert refused_without_http("not an HTTP/1.x status line: 'SSH-2.0-OpenSSH'",
+                                route("/", "http://127.0.0.1:1")) is None
