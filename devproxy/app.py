@@ -256,7 +256,7 @@ class ProxyServer:
             # Dev machines pile up localhost cookies from many apps; aiohttp's 8 KiB
             # field limit would answer 400 where browsers and Node accept far more.
             # The URL's length and the number of fields are held to the limits after
-            # parsing (screen.limit_refusal), where the answer has the request's Origin
+            # parsing (dispatch._screen), where the answer has the request's Origin
             # and so, in CORS mode, its CORS headers; the parser only caps them.
             max_line_size=limits.header_size * (_URL_CAP_TIMES if _C_PARSER else 1),
             max_field_size=limits.header_size,

@@ -28,10 +28,11 @@ from .screen import (
     Refusal,
     host_refusal,
     is_reserved,
-    limit_refusal,
     over_limit_log,
     path_refusal,
     target_refusal,
+    too_many_fields,
+    url_too_long,
 )
 from .state import (
     CAPTURES,
@@ -205,16 +206,22 @@ def _screen(request: web.Request, snapshot: Snapshot, host: str | None) -> Refus
     # The request's shape first (CONNECT, absolute form, smuggling leftovers), then the
     # Host, before anything is routed or answered: the DNS-rebinding defence covers HTTP
     # and WebSocket, devproxy's own pages and its 404s alike.
+    # The URL's length and the field count are held to the limits here, after parsing,
+    # not by the parser, so the refusal has the request's Origin and, in CORS mode, its
+    # CORS headers (a readable 414, not a CORS error); the parser's caps are higher
+    # (``app``), and what it refuses has no Origin to answer (``refusals``).
     limits = snapshot.config.limits
-    if len(request.raw_path) > limits.header_size or \
-            len(request.raw_headers) > limits.headers:
-        refusal = limit_refusal(request.raw_path, len(request.raw_headers), limits)
+    over: Refusal | None = None
+    if len(request.raw_path) > limits.header_size:
         # A preflight is answered as usual (or forwarded): refused, the page would see
         # a failed preflight, a CORS error; the request itself gets the readable 414.
-        if refusal is not None and not (
-                refusal.status == 414 and is_preflight(request.method, request.headers)):
-            logger.warning("%s", over_limit_log(refusal))
-            return refusal
+        if not is_preflight(request.method, request.headers):
+            over = url_too_long(limits.header_size)
+    elif len(request.raw_headers) > limits.headers:
+        over = too_many_fields(limits.headers)
+    if over is not None:
+        logger.warning("%s", over_limit_log(over))
+        return over
     refusal = target_refusal(request.method, request.raw_path,
                              tuple(request.version),  # type: ignore[arg-type]
                              request.headers.get("Transfer-Encoding"))

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from .config import LOOPBACK_NAMES, RESERVED_PREFIX, Config, Limits
+from .config import LOOPBACK_NAMES, RESERVED_PREFIX, Config
 from .router import RouteTable
 
 # %0A, %0D, %00: no path needs them, and a backend that decodes them into a log line, a
@@ -161,20 +161,8 @@ def target_refusal(method: str, raw_target: str, version: tuple[int, int],
     return None
 
 
-def limit_refusal(raw_target: str, fields: int, limits: Limits) -> Refusal | None:
-    """A request over ``limits``: checked here, after parsing, and not by the parser,
-    so that the refusal has the request's Origin and, in CORS mode, its CORS headers
-    (a page gets a readable 414, not a CORS error). The parser's own caps are higher
-    (``app``); what it refuses has no Origin to answer (``refusals``)."""
-    if len(raw_target) > limits.header_size:
-        return url_too_long(limits.header_size)
-    if fields > limits.headers:
-        return too_many_fields(limits.headers)
-    return None
-
-
-# What a request over a limit is told: by ``limit_refusal``, or by ``refusals`` for what
-# the parser refused. RFC 9112 §3: a target longer than the server will parse MUST get
+# What a request over a limit is told: by ``dispatch`` screening, or by ``refusals`` for
+# what the parser refused. RFC 9112 §3: a target longer than the server will parse MUST get
 # 414; RFC 6585 §5: 431 for one field too large, or all of them.
 def url_too_long(header_size: int) -> Refusal:
     return _over(414, "URL too long", f"The request's URL is longer than "
