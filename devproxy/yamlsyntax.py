@@ -49,9 +49,7 @@ def explain(exc: yaml.MarkedYAMLError, text: str) -> tuple[str, tuple[int, int] 
         return (f"the quote opened at line {start.line + 1} is never closed",
                 (start.line + 1, start.column + 1))
     if "<stream end>" in problem and "flow" in context and still_open:
-        opened, pair = still_open[-1]
-        return (f"the '{pair[0]}' at line {opened.line + 1} is never closed with "
-                f"'{pair[1]}'", (opened.line + 1, opened.column + 1))
+        return _never_closed(*still_open[-1])
     if still_open and "flow" in context and re.match(r"expected ',' or '[\]}]', but got ",
                                                       problem):
         # The innermost bracket opened before the token the parser balked at (which
@@ -142,8 +140,7 @@ def _flow_stop(line: str, row: int, column: int, opened: tuple[yaml.Mark, str], 
         if rest.count(pair[1]) > rest.count(pair[0]):  # closed further on
             return (f"a ',' is missing between the entries of the '{pair[0]}' at line "
                     f"{mark.line + 1}, before line {row + 1}", (row + 1, _indent(line)))
-        return (f"the '{pair[0]}' at line {mark.line + 1} is never closed with "
-                f"'{pair[1]}'", (mark.line + 1, mark.column + 1))
+        return _never_closed(mark, pair)
     if row != mark.line or pair != "{}" or line[column:column + 1] != ":":
         return None
     begin = max(line.rfind(",", 0, column), line.rfind("{", 0, column)) + 1
@@ -156,17 +153,28 @@ def _flow_stop(line: str, row: int, column: int, opened: tuple[yaml.Mark, str], 
     if run_on:  # "one X-B: two": the next entry, with no ',' before it
         return (f"a ',' is missing before '{run_on.group(1)}:' in the '{{...}}' on this "
                 f"line (or, if '{value}' is one value, quote it)", None)
-    quoted = f"'{value}'" if "'" not in value else f'"{value}"' if '"' not in value else ""
+    quoted = _quoted(value)
     if not quoted:
         return None
     return (f"a value that holds ': ' is read as another key; quote it, as "
             f"{{{key}: {quoted}}}", None)
 
 
+def _never_closed(mark: yaml.Mark, pair: str) -> tuple[str, tuple[int, int]]:
+    """The bracket opened at ``mark`` (of ``pair``, "[]" or "{}") is never closed."""
+    return (f"the '{pair[0]}' at line {mark.line + 1} is never closed with '{pair[1]}'",
+            (mark.line + 1, mark.column + 1))
+
+
+def _quoted(value: str) -> str:
+    """``value`` in the quotes it holds none of, or "" if it holds both kinds."""
+    return f"'{value}'" if "'" not in value else f'"{value}"' if '"' not in value else ""
+
+
 def _value_with_colon(key: str, value: str) -> str:
     """What to do with ``key: a: b``: a nested key on its own line, or text quoted."""
     nested = _KEY.match(value)
-    quoted = f"'{value}'" if "'" not in value else f'"{value}"' if '"' not in value else ""
+    quoted = _quoted(value)
     if nested:
         text = f"; for text, quote it, as {key}: {quoted}" if quoted else ""
         return (f"a value that holds ': ' is read as another key: for a mapping, put "
