@@ -77,6 +77,7 @@ def refusal(exc: BaseException | None, status: int, header_size: int, headers: i
                    "The traceback is in devproxy's terminal. Please report it.",
                    f"answered {status}: an error of devproxy's own (a bug; please report it)")
 
+
 def _over(refused: screen.Refusal) -> Refusal:
     return Refusal(refused.status, refused.title, refused.detail, refused.hint,
                    over_limit_log(refused))

@@ -279,9 +279,9 @@ class Reloader:
         snapshot = Snapshot.build(config)  # before rebinding: if this failed, nothing moved
         outcome: ReloadOutcome = "ok"
         was = old  # as serving: for listen: ...:0, with the port the kernel gave
-        if config.listen != old.listen and old.listen.port == 0 and self.bound is not None:
-            was = dataclasses.replace(old, listen=Listen(old.listen.host, self.bound()))
         if config.listen != old.listen:
+            if old.listen.port == 0 and self.bound is not None:
+                was = dataclasses.replace(old, listen=Listen(old.listen.host, self.bound()))
             try:
                 port = await self.rebind(config.listen)
             except BindError as exc:

@@ -168,14 +168,14 @@ def refused_after_accepting(said: str, route: Route, where: str = "") -> str | N
             f"devServer.allowedHosts)")
 
 
-def refused_without_http(said: str, route: Route, where: str = "") -> str | None:
+def refused_without_http(said: str, route: Route) -> str | None:
     """The advice for a backend that answered a WebSocket handshake with bare text
     refusing it, no HTTP at all (Next.js 16 writes "Unauthorized" for an Origin whose
     host is not localhost), or None when ``said`` (the parser's complaint, quoting the
     text) refuses nothing."""
     if not _REFUSING.search(said.lower()):
         return None
-    fix = (f"set ws_origin: rewrite on route {route.path}{where} (the backend then gets "
+    fix = (f"set ws_origin: rewrite on route {route.path} (the backend then gets "
            f"its own Origin), or " if route.ws_origin == "keep" else "")
     return (f"the backend refused the WebSocket with bare text, not an HTTP answer: most "
             f"likely the Host or Origin devproxy passed on. To fix, {fix}open the page at "
