@@ -24,6 +24,8 @@ from aiohttp.helpers import reify
 from aiohttp.http import HttpVersion11
 from aiohttp.http_parser import RawRequestMessage
 from aiohttp.web_protocol import ERROR, RequestHandler
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
 
 from .capture import Captures
 from .config import Config, Limits, Listen
@@ -42,6 +44,7 @@ from .forward import restore_headers
 from .pool import Pool
 from .refusals import refusal
 from .reload import Reloader
+from .screen import origin_form
 from .state import (
     CAPTURES,
     CLIENT,
@@ -195,6 +198,8 @@ def _route_everything(server: web.Server, app: web.Application,
             # Answered in HTTP/1.1, as RFC 9110 §6.2 asks of a 1.1 server; aiohttp's
             # stand-in says 1.0, so its answers did.
             message = message._replace(version=HttpVersion11)
+        elif message.path[:1] != "/" and message.method != "CONNECT":
+            message = _as_origin_form(message)
         return _Request(message, payload, protocol, writer, task, loop, app=app)
 
     # The runner builds the server; only its class decides the protocol it makes.
@@ -203,6 +208,26 @@ def _route_everything(server: web.Server, app: web.Application,
     server.limits = limits
     server.request_factory = make_request
     server.request_handler = handle  # type: ignore[assignment]  # always a _Request
+
+
+def _as_origin_form(message: RawRequestMessage) -> RawRequestMessage:
+    """An absolute-form request as the origin-form one it stands for, its Host the URL's
+    authority (``screen.origin_form``); anything else (``*``, another scheme) as it came,
+    for screening to refuse."""
+    parts = origin_form(message.method, message.path)
+    if parts is None:
+        return message
+    authority, target = parts
+    headers = CIMultiDict(message.headers)
+    headers["Host"] = authority  # the first Host's place; any others go
+    raw = [(name, value) for name, value in message.raw_headers if name.lower() != b"host"]
+    raw.insert(0, (b"Host", authority.encode("utf-8", "surrogateescape")))
+    path, _, fragment = target.partition("#")
+    path, _, query = path.partition("?")
+    # As aiohttp's parser builds an origin-form request's URL.
+    url = URL.build(path=path, query_string=query, fragment=fragment, encoded=True)
+    return message._replace(path=target, headers=CIMultiDictProxy(headers),
+                            raw_headers=tuple(raw), url=url)
 
 
 async def _client_session(app: web.Application) -> AsyncIterator[None]:

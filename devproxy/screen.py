@@ -21,6 +21,9 @@ from .router import RouteTable
 # header or a file name is open to injection.
 _ENCODED_CONTROL = re.compile(r"%(0[ad0]|00)", re.IGNORECASE)
 _DOT_SEGMENT_HINT = re.compile(r"(^|/)(\.|%2e){1,2}($|/|\?)", re.IGNORECASE)
+# An http(s) URL as a request-target: its authority (no user info, RFC 9110 §4.2.4),
+# then what follows it.
+_ABSOLUTE_FORM = re.compile(r"(?i:https?)://([^/?#@\\]+)([/?#].*)?", re.DOTALL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +125,26 @@ def _is_host_field(host: str) -> bool:
     return True
 
 
+def origin_form(method: str, target: str) -> tuple[str, str] | None:
+    """An absolute-form request-target as its authority and its origin-form; None when
+    ``target`` is not an http(s) URL with a host and no user info.
+
+    RFC 9112 §3.2.2: a server MUST accept the absolute-form (a client pointed at devproxy
+    as its HTTP proxy sends it), and MUST use its authority instead of the Host field.
+    So ``GET http://localhost:8080/api?q HTTP/1.1`` is ``GET /api?q`` for Host
+    localhost:8080, and the Host allowlist decides, as ever: devproxy forwards only to
+    its routes' targets, whatever the URL names.
+    """
+    shape = _ABSOLUTE_FORM.fullmatch(target)
+    if shape is None:
+        return None
+    authority, rest = shape.groups()
+    if rest is None:
+        # An empty path is "/", or "*" for OPTIONS (RFC 9112 §3.2.4): the server itself.
+        return authority, "*" if method == "OPTIONS" else "/"
+    return authority, rest if rest[0] == "/" else "/" + rest
+
+
 def target_refusal(method: str, raw_target: str, version: tuple[int, int],
                    transfer_encoding: str | None) -> Refusal | None:
     """Request-line and framing shapes devproxy never forwards."""
@@ -135,8 +158,9 @@ def target_refusal(method: str, raw_target: str, version: tuple[int, int],
     if not raw_target.startswith("/"):
         # RFC 9112 §3.2.2: absolute-form is for forward proxies; upstreams come only
         # from the config, so devproxy is never an open proxy.
-        return Refusal(400, "Not a path", "devproxy only serves origin-form requests "
-                       "(a path such as /api/users), not absolute URLs or '*'.")
+        return Refusal(400, "Not a path", "devproxy serves a path (such as /api/users) or "
+                       "an http(s) URL with a host and no user info, not '*' or another "
+                       "scheme.")
     if transfer_encoding is not None and version < (1, 1):
         # RFC 9112 §6.1: HTTP/1.0 has no transfer codings; such framing is faulty, and
         # reading it as chunked is how a 1.0 front end gets smuggled past.

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from devproxy.config import Limits
 from devproxy.router import RouteTable
-from devproxy.screen import normalise, path_refusal, target_refusal
+from devproxy.screen import normalise, origin_form, path_refusal, target_refusal
 
 from .conftest import Backend, Proxy, route
 from .conftest import raw_exchange as exchange
@@ -146,9 +146,17 @@ HOSTS = [
 ]
 
 OPEN_PROXY = [
-    ("absolute-form-http", req("http://example.com/", headers="Host: localhost\r\n"), 400),
+    # The absolute-form is served, for its authority (RFC 9112 §3.2.2): a foreign one
+    # meets the Host allowlist, whatever the Host field says.
+    ("absolute-form-http", req("http://example.com/", headers="Host: localhost\r\n"), 403),
     ("absolute-form-https", req("https://example.com:443/x", headers="Host: localhost\r\n"),
-     400),
+     403),
+    ("absolute-form-user-info", req("http://evil.test@localhost/api/a",
+                                    headers="Host: localhost\r\n"), 400),
+    ("absolute-form-other-scheme", req("ftp://localhost/api/a",
+                                       headers="Host: localhost\r\n"), 400),
+    ("absolute-form-smuggles-a-path", req("http://localhost/api/../admin",
+                                          headers="Host: localhost\r\n"), 400),
     ("connect", req("example.com:443", method="CONNECT",
                     headers="Host: example.com:443\r\n"), 501),
     ("asterisk-form", req("*", method="OPTIONS"), 400),
@@ -670,3 +678,22 @@ async def test_a_route_path_written_in_unicode_serves_what_browsers_send(
     assert backend.recorder.last.raw_path == "/caf%C3%A9/x?q=1"
     # Another spelling routes elsewhere raw and here decoded: refused, not guessed.
     assert status(await exchange(proxy.port, req("/caf%c3%a9/x"))) == 400
+
+
+@pytest.mark.parametrize(("method", "target", "expected"), [
+    ("GET", "http://localhost:5173/api/x?q=1", ("localhost:5173", "/api/x?q=1")),
+    ("GET", "HTTPS://[::1]:8080", ("[::1]:8080", "/")),
+    ("GET", "http://localhost?q", ("localhost", "/?q")),
+    ("GET", "http://localhost#f", ("localhost", "/#f")),  # refused for its '#' later
+    ("OPTIONS", "http://localhost", ("localhost", "*")),  # RFC 9112 §3.2.4
+    ("OPTIONS", "http://localhost/", ("localhost", "/")),
+    ("GET", "http://user@localhost/", None),  # RFC 9110 §4.2.4
+    ("GET", "http:///x", None),
+    ("GET", "ftp://localhost/", None),
+    ("GET", "http:\\\\localhost\\x", None),
+    ("GET", "*", None),
+    ("GET", "localhost:80", None),
+])
+def test_origin_form_of_an_absolute_target(method: str, target: str,
+                                           expected: tuple[str, str] | None) -> None:
+    assert origin_form(method, target) == expected

@@ -543,13 +543,25 @@ async def test_no_route_gives_404_listing_the_routes(backend_factory, proxy_fact
     assert doc["configured_routes"] == [f"/api -> {backend.url}", f"/auth -> {backend.url}"]
 
 
-async def test_absolute_form_request_target_is_refused(backend_factory, proxy_factory):
+async def test_absolute_form_is_served_for_the_urls_authority(backend_factory, proxy_factory):
+    # RFC 9112 §3.2.2: a server MUST accept the absolute-form and use its authority,
+    # not the Host field; the Host allowlist then decides as for any request.
     backend = await backend_factory()
     proxy = await proxy_factory(route("/", backend.url))
+    reply = await raw_exchange(proxy.port, f"GET http://localhost:{proxy.port}/api/x?q=1 "
+                               f"HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                               f"Connection: close\r\n\r\n".encode())
+    assert reply.startswith(b"HTTP/1.1 200")
+    seen = backend.recorder.last
+    assert seen.raw_path == "/api/x?q=1"
+    assert seen.headers.getall("Host") == [f"localhost:{proxy.port}"]
+    assert seen.headers["X-Forwarded-Host"] == f"localhost:{proxy.port}"
+
     reply = await raw_exchange(proxy.port, b"GET http://example.com/ HTTP/1.1\r\n"
                                            b"Host: localhost\r\nConnection: close\r\n\r\n")
-    assert reply.startswith(b"HTTP/1.1 400")
-    assert backend.recorder.seen == []
+    assert reply.startswith(b"HTTP/1.1 403")
+    assert b"example.com" in reply
+    assert len(backend.recorder.seen) == 1
 
 
 @pytest.mark.parametrize("framing", ["content-length", "chunked"])
