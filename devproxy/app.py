@@ -21,7 +21,7 @@ from typing import Any
 from aiohttp import StreamReader, http_parser, web
 from aiohttp.abc import AbstractStreamWriter
 from aiohttp.helpers import reify
-from aiohttp.http import HttpVersion11
+from aiohttp.http import HttpVersion, HttpVersion11
 from aiohttp.http_parser import RawRequestMessage
 from aiohttp.web_protocol import ERROR, RequestHandler
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -117,7 +117,11 @@ class _Request(web.Request):
     routed request.
     """
 
-    ATTRS = web.Request.ATTRS | frozenset(["_devproxy_app"])
+    ATTRS = web.Request.ATTRS | frozenset(["_devproxy_app", "sent_version"])
+    # The version a request line named when it was neither 1.0 nor 1.1 (0.9, 2.0): the
+    # request is read as 1.1, so that its refusal is answered in 1.1 (RFC 9110 §6.2),
+    # not in a status line echoing 2.0 over HTTP/1 framing; screening refuses it.
+    sent_version: HttpVersion | None = None
 
     def __init__(self, *args: Any, app: web.Application | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -128,6 +132,7 @@ class _Request(web.Request):
         copy = super().clone(**changes)
         assert isinstance(copy, _Request)
         copy._devproxy_app = self._devproxy_app
+        copy.sent_version = self.sent_version
         return copy
 
     @reify
@@ -173,7 +178,7 @@ class _Handler(RequestHandler):
                      exc: BaseException | None = None, message: str | None = None
                      ) -> web.StreamResponse:
         answer = refusal(exc, status, self.limits.header_size, self.limits.headers)
-        if answer.status >= 500:
+        if answer.bug:
             logger.error("%s", answer.log, exc_info=exc)
         else:
             logger.log(logging.DEBUG if answer.quiet else logging.WARNING, "%s", answer.log)
@@ -198,6 +203,11 @@ def _route_everything(server: web.Server, app: web.Application,
             # Answered in HTTP/1.1, as RFC 9110 §6.2 asks of a 1.1 server; aiohttp's
             # stand-in says 1.0, so its answers did.
             message = message._replace(version=HttpVersion11)
+        elif message.version.major != 1:
+            request = _Request(message._replace(version=HttpVersion11, should_close=True),
+                               payload, protocol, writer, task, loop, app=app)
+            request.sent_version = message.version
+            return request
         elif message.path[:1] != "/" and message.method != "CONNECT":
             message = _as_origin_form(message)
         return _Request(message, payload, protocol, writer, task, loop, app=app)

@@ -223,7 +223,9 @@ def _screen(request: web.Request, snapshot: Snapshot, host: str | None) -> Refus
         logger.warning("%s", over_limit_log(over))
         return over
     refusal = target_refusal(request.method, request.raw_path,
-                             tuple(request.version),  # type: ignore[arg-type]
+                             # ``app._Request``: the version as sent, if not 1.x.
+                             tuple(getattr(request, "sent_version", None)
+                                   or request.version),
                              request.headers.get("Transfer-Encoding"))
     if refusal is not None:
         return refusal

@@ -21,6 +21,11 @@ from .screen import field_too_long, over_limit_log, too_many_fields, url_too_lon
 # The pure-Python parser (AIOHTTP_NO_EXTENSIONS) reports the whole request line; the C
 # parser only the request-target, in the bytearray it collects the URL in.
 _REQUEST_LINE = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+ ")
+# llhttp stops at the HTTP/2 connection preface ("PRI * HTTP/2.0"), which a client
+# sends when told to speak HTTP/2 without TLS ("prior knowledge").
+_H2_PREFACE = "pause on pri/upgrade"
+_H2_HINT = ("a client spoke HTTP/2 by prior knowledge (h2c, as curl --http2-prior-knowledge "
+            "or a gRPC client does) to devproxy, which speaks HTTP/1.1: let it use HTTP/1.1")
 _TLS_HINT = ("a client spoke TLS (https://) to devproxy's plain-HTTP port: "
              "open the http:// address devproxy printed at start-up")
 
@@ -30,7 +35,8 @@ class Refusal:
     """An answer to a request devproxy could not read.
 
     ``log`` is the terminal's line; ``quiet`` says it belongs at debug level (a port
-    scan or a TLS client is not the developer's mistake to fix in devproxy.yaml).
+    scan or a TLS client is not the developer's mistake to fix in devproxy.yaml); ``bug``
+    that devproxy itself failed, so the line is an error with its traceback.
     """
 
     status: int
@@ -39,6 +45,7 @@ class Refusal:
     hint: str
     log: str
     quiet: bool = False
+    bug: bool = False
 
 
 def refusal(exc: BaseException | None, status: int, header_size: int, headers: int
@@ -65,6 +72,11 @@ def refusal(exc: BaseException | None, status: int, header_size: int, headers: i
             return Refusal(400, "TLS on a plain-HTTP port",
                            "devproxy serves http://, and this client spoke TLS to it.",
                            "Use http:// in the address, not https://.", _TLS_HINT)
+        if first.lower() == _H2_PREFACE:
+            # The client reads HTTP/2 frames, not this; the line is for the terminal.
+            return Refusal(505, "HTTP version not supported",
+                           "devproxy speaks HTTP/1.1, and this client spoke HTTP/2.",
+                           "Let the client use HTTP/1.1.", _H2_HINT)
         return Refusal(400, "Malformed request",
                        f"devproxy could not read this request: {first}.",
                        "It breaks the HTTP/1.1 message syntax (RFC 9112); the client that "
@@ -75,7 +87,8 @@ def refusal(exc: BaseException | None, status: int, header_size: int, headers: i
     return Refusal(status, "devproxy failed", "devproxy hit an error of its own while "
                    "answering this request; the backend was not at fault.",
                    "The traceback is in devproxy's terminal. Please report it.",
-                   f"answered {status}: an error of devproxy's own (a bug; please report it)")
+                   f"answered {status}: an error of devproxy's own (a bug; please report it)",
+                   bug=True)
 
 
 def _over(refused: screen.Refusal) -> Refusal:

@@ -150,6 +150,15 @@ def target_refusal(method: str, raw_target: str, version: tuple[int, int],
     """Request-line and framing shapes devproxy never forwards."""
     if version < (1, 0):
         return Refusal(400, "HTTP/0.9 not supported", "Send HTTP/1.0 or later.")
+    if version >= (2, 0):
+        # RFC 9110 §15.6.6: 505 for a major version the server does not support. HTTP/2
+        # is negotiated, never named in an HTTP/1 request line, except by "prior
+        # knowledge" clients, whose preface starts "PRI * HTTP/2.0".
+        return Refusal(505, "HTTP version not supported", f"devproxy speaks HTTP/1.1 and "
+                       f"1.0; this request line said HTTP/{version[0]}.{version[1]}.",
+                       "Send HTTP/1.1 (a client using HTTP/2 without TLS by prior "
+                       "knowledge, such as curl --http2-prior-knowledge, cannot be "
+                       "served: leave that option out).")
     if method == "CONNECT":
         # 501, not 405: a 405 must list the methods allowed (RFC 9110 §15.5.6), and
         # which those are depends on the route's backend.

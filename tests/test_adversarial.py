@@ -83,6 +83,9 @@ MALFORMED = [
     ("bad-method-char", b"G@T /api/x HTTP/1.1\r\nHost: localhost\r\n\r\n", 400),
     ("http-0.9", b"GET /api/x\r\n\r\n", 400),
     ("bad-version", b"GET /api/x HTTP/1.x\r\nHost: localhost\r\n\r\n", 400),
+    # RFC 9110 §15.6.6; answered in HTTP/1.1, not in a status line saying 2.0.
+    ("http-2.0-request-line", req(version="HTTP/2.0"), 505),
+    ("h2c-prior-knowledge-preface", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505),
     ("missing-host-1.1", b"GET /api/x HTTP/1.1\r\n\r\n", 400),
     ("duplicate-host", req(headers="Host: localhost\r\nHost: evil.test\r\n"), 400),
     ("header-without-colon", req(headers="Host: localhost\r\nNoColon\r\n"), 400),
@@ -189,6 +192,8 @@ async def test_refused_before_reaching_the_backend(setup: Setup, data: bytes,
                                                    expected: int) -> None:
     reply = await exchange(setup.proxy.port, data)
     assert status(reply) == expected, reply[:300]
+    # RFC 9110 §6.2: in a version devproxy speaks, whatever the request line said.
+    assert reply.startswith((b"HTTP/1.1 ", b"HTTP/1.0 ")), reply[:100]
     assert setup.backend.recorder.seen == []
     await still_serves(setup)
 

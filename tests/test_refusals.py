@@ -47,6 +47,12 @@ def test_tls_on_the_plain_port_says_so_and_is_not_quiet() -> None:
     assert not got.quiet
 
 
+def test_an_http2_preface_is_505_naming_prior_knowledge_and_is_no_bug() -> None:
+    got = answer(BadHttpMessage("Pause on PRI/Upgrade:\n\n  b''\n  ^"))
+    assert got.status == 505 and "--http2-prior-knowledge" in got.log
+    assert not got.quiet and not got.bug
+
+
 def test_a_port_scanners_garbage_is_logged_at_debug_only() -> None:
     assert answer(BadHttpMethod("GARBAGE")).quiet
 
@@ -56,3 +62,4 @@ def test_an_error_escaping_the_handler_is_devproxys_own_and_says_so(status: int)
     got = answer(RuntimeError("boom") if status == 500 else None, status)
     assert got.status == status and got.title == "devproxy failed"
     assert "bug" in got.log and "backend was not at fault" in got.detail
+    assert got.bug
