@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable
 
@@ -42,25 +43,41 @@ class ProxiedResponse(web.StreamResponse):
     body_sent = 0  # body bytes written to the browser, for the access log
 
 
-class ObsTextResponse(ProxiedResponse):
-    """A relayed response whose fields hold bytes that are not UTF-8 (obs-text, which
-    RFC 9110 §5.5 allows and Node sends for any character past U+007F in a header).
+class RawHeadResponse(ProxiedResponse):
+    """A relayed response whose head aiohttp would not write as the backend sent it.
 
-    aiohttp writes a head's characters as UTF-8 and drops the surrogates that stand for
-    such bytes, so ``filename="\xe9t\xe9.pdf"`` reached the browser as ``"t.pdf"``. This
-    class writes the same head with the bytes put back; the usual class pays nothing.
+    Fields with bytes that are not UTF-8 (obs-text, which RFC 9110 §5.5 allows and Node
+    sends for any character past U+007F in a header): aiohttp writes a head's characters
+    as UTF-8 and drops the surrogates that stand for such bytes, so
+    ``filename="\xe9t\xe9.pdf"`` reached the browser as ``"t.pdf"``. And control
+    characters other than CR, LF and NUL (which ``h1`` refuses): invalid, but a recipient
+    MAY keep them (RFC 9110 §5.5) and browsers do, while aiohttp refuses to write them,
+    so a debug header with ANSI colours became a 500. This class writes the head with
+    the bytes as they came; the usual class pays nothing.
     """
 
     async def _write_headers(self) -> None:
         request, writer = self._req, self._payload_writer
         assert request is not None and writer is not None
         status_line = f"HTTP/{request.version[0]}.{request.version[1]} {self.status} {self.reason}"
-        await writer.write_headers(status_line, self._headers)  # its hooks and state
+        # The writer's hooks and state, from a copy it accepts.
+        await writer.write_headers(_CONTROL.sub(" ", status_line), CIMultiDict(
+            (name, _CONTROL.sub(" ", value)) for name, value in self._headers.items()))
         fields = "".join([f"{name}: {value}\r\n" for name, value in self._headers.items()])
         writer._headers_buf = f"{status_line}\r\n{fields}\r\n".encode(  # type: ignore[attr-defined]
             "utf-8", "surrogateescape")
         if self._send_headers_immediately:
             writer.send_headers()
+
+
+async def write_raw_head(response: web.StreamResponse, refused: ValueError) -> None:
+    """Write the head of ``response``, whose ``prepare`` raised ``refused``, as a
+    ``RawHeadResponse`` when aiohttp refused a control character the backend sent; any
+    other error stands. Called only then: the check would cost every response a scan."""
+    if not (isinstance(response, ProxiedResponse) and "control character" in str(refused)):
+        raise refused
+    response.__class__ = RawHeadResponse
+    await response._write_headers()
 
 
 async def restore_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -71,6 +88,9 @@ async def restore_headers(request: web.Request, response: web.StreamResponse) ->
 
 
 # The fields aiohttp adds that a relayed response lacked (``ProxiedResponse``).
+# What aiohttp refuses to write in a head: control characters but HTAB (h1 already
+# refused CR, LF and NUL from a backend).
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _LACKS_TYPE, _LACKS_SERVER = ("Content-Type",), ("Server",)
 _LACKS_BOTH = ("Content-Type", "Server")
 _SMALL_BODY = 64 * 1024  # a request body up to this size is sent with its head, whole
@@ -280,7 +300,7 @@ def relayed_response(request: web.Request, route: Route, head: h1.Head, status: 
     """The browser's response for the backend's ``head`` (``upstream``, its fields, and
     ``content_type``, their Content-Type or None), rewritten by ``response_headers``
     (``routes``: the route table, for a redirect to another route's target)."""
-    response = (ObsTextResponse if head.escaped else ProxiedResponse)(
+    response = (RawHeadResponse if head.escaped else ProxiedResponse)(
         status=status, reason=head.reason or None,
         headers=response_headers(upstream, route,
                                  proxy_origin=f"{request.scheme}://{request.host}",
@@ -316,7 +336,10 @@ async def _relay(
         response._send_headers_immediately = False  # aiohttp's own switch (web.Response)
         body = conn.take_all()
         try:
-            await response.prepare(request)
+            try:
+                await response.prepare(request)
+            except ValueError as refused:
+                await write_raw_head(response, refused)
             if record is not None:  # the backend's status as given; _head_as_sent inline
                 sent = getattr(response._payload_writer, "_headers_buf", None)
                 record.relayed(head.block, content_type, arrived, head.status,
@@ -335,7 +358,10 @@ async def _relay(
         response._send_headers_immediately = False
     if record is not None:
         record.answered(head.block, content_type, arrived)
-    await response.prepare(request)
+    try:
+        await response.prepare(request)
+    except ValueError as refused:
+        await write_raw_head(response, refused)
     request[STREAMING] = response  # for the log line if the browser goes away
     if record is not None:  # a stream: show its status now, not when it ends
         record.status = response.status

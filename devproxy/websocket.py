@@ -27,7 +27,7 @@ from . import h1
 from .capture import Record
 from .config import Route
 from .errorpages import problem_response
-from .forward import ProxiedResponse, dump_headers, relayed_response
+from .forward import ProxiedResponse, dump_headers, relayed_response, write_raw_head
 from .paths import upstream_path
 from .pool import Broken, Connection, Pool, broken_error
 from .state import CAPTURES, LIVE, RECORD, STREAMING, WARNED_SOCKETS
@@ -408,7 +408,10 @@ async def _refused(request: web.Request, route: Route, head: h1.Head, body: byte
     response.headers.popall("Content-Length", None)
     response.headers.popall("Transfer-Encoding", None)
     response.content_length = len(body)
-    await response.prepare(request)
+    try:
+        await response.prepare(request)
+    except ValueError as refused:
+        await write_raw_head(response, refused)
     await response.write(body)
     await response.write_eof()
     response.body_sent = len(body)
@@ -425,7 +428,12 @@ async def _splice(request: web.Request, route: Route, conn: Connection, head: h1
     browser = request.transport
     if browser is None:
         raise ConnectionResetError("the browser went away during the handshake")
-    writer = await response.prepare(request)
+    try:
+        await response.prepare(request)
+    except ValueError as refused:
+        await write_raw_head(response, refused)
+    writer = response._payload_writer
+    assert writer is not None
     # The socket ends with its connection, and aiohttp then cancels this handler.
     request[STREAMING] = response
     record = request.get(RECORD)

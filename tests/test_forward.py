@@ -234,6 +234,25 @@ async def test_header_bytes_that_are_not_utf8_reach_the_browser_as_sent(proxy_fa
     assert b"hello" in reply
 
 
+@pytest.mark.parametrize(("head", "body"), [
+    pytest.param(b"Content-Length: 5\r\n", b"hello", id="whole-body"),
+    pytest.param(b"Transfer-Encoding: chunked\r\n", b"5\r\nhello\r\n0\r\n\r\n",
+                 id="streamed-body"),
+])
+async def test_control_characters_in_a_backends_head_reach_the_browser_as_sent(
+        proxy_factory, head, body):
+    # RFC 9110 §5.5: invalid, but a recipient MAY keep them, and browsers accept them.
+    # aiohttp refused to write them: a 500 blaming devproxy, for an ANSI-coloured
+    # debug header.
+    reply = await _get_through(proxy_factory, (
+        b"HTTP/1.1 200 O\x01K\r\nX-Debug: \x1b[32mok\x1b[0m\x7f\r\n"
+        b"X-Both: \xe9\x01\r\n" + head + b"Connection: close\r\n\r\n" + body))
+    assert reply.startswith(b"HTTP/1.1 200 O\x01K\r\n"), reply[:200]
+    assert b"\r\nX-Debug: \x1b[32mok\x1b[0m\x7f\r\n" in reply
+    assert b"\r\nX-Both: \xe9\x01\r\n" in reply
+    assert reply.endswith(b"hello") or b"5\r\nhello\r\n" in reply
+
+
 async def test_a_head_whose_last_field_ends_in_a_bare_lf_is_read(proxy_factory):
     # RFC 9112 §2.2: a bare LF may end a line, here the last field's, before the CRLF.
     # It waited for a blank line that had come (raw_exchange gives up after 5 s).

@@ -573,6 +573,54 @@ async def test_a_refused_upgrade_gets_the_backends_status_and_body(backend_facto
     assert access.endswith(f" {len(body)}B")  # the body the browser got, counted
 
 
+async def test_a_refused_upgrade_with_control_characters_in_its_head_is_relayed(
+        proxy_factory):
+    # As for any relayed head (RFC 9110 §5.5 lets them be kept): not a 500.
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 403 Forbidden\r\nX-Why: \x1b[31mno\x1b[0m\r\n"
+                     b"Content-Length: 2\r\nConnection: close\r\n\r\nno")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    async with server:
+        port = server.sockets[0].getsockname()[1]
+        proxy = await proxy_factory(route("/", f"http://127.0.0.1:{port}"))
+        reader, writer = await raw_handshake(proxy.port, extra=b"Connection: close\r\n")
+        reply = await asyncio.wait_for(reader.read(), 5)
+        writer.close()
+    assert reply.startswith(b"HTTP/1.1 403 Forbidden\r\n"), reply[:200]
+    assert b"\r\nX-Why: \x1b[31mno\x1b[0m\r\n" in reply and reply.endswith(b"\r\n\r\nno")
+
+
+async def test_a_101_with_control_characters_in_its_head_is_relayed(proxy_factory):
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        key = next(line.split(b":", 1)[1].strip() for line in head.split(b"\r\n")
+                   if line.lower().startswith(b"sec-websocket-key:"))
+        accept = base64.b64encode(hashlib.sha1(key + _GUID).digest())
+        writer.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                     b"Connection: Upgrade\r\nX-Debug: \x1b[32mup\x1b[0m\r\n"
+                     b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+        await writer.drain()
+        await reader.read()
+        writer.close()
+        ended.set()
+
+    ended = asyncio.Event()
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    async with server:
+        port = server.sockets[0].getsockname()[1]
+        proxy = await proxy_factory(route("/", f"http://127.0.0.1:{port}"))
+        reader, writer = await raw_handshake(proxy.port)
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        writer.close()
+        await asyncio.wait_for(ended.wait(), 5)  # devproxy closed the upstream side too
+    assert head.startswith(b"HTTP/1.1 101 Switching Protocols\r\n"), head[:200]
+    assert b"\r\nX-Debug: \x1b[32mup\x1b[0m\r\n" in head
+
+
 async def test_a_redirected_upgrade_is_passed_to_the_browser_not_followed(backend_factory,
                                                                          proxy_factory):
     seen: list[str] = []
