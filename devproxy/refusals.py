@@ -26,6 +26,11 @@ _REQUEST_LINE = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+ ")
 _H2_PREFACE = "pause on pri/upgrade"
 _H2_HINT = ("a client spoke HTTP/2 by prior knowledge (h2c, as curl --http2-prior-knowledge "
             "or a gRPC client does) to devproxy, which speaks HTTP/1.1: let it use HTTP/1.1")
+# A request line whose method llhttp does not know (it reads only registered methods):
+# the method, from the line the parser quotes. A port scan's bytes do not look like this.
+_UNKNOWN_METHOD = re.compile(r"\n\s*b['\"]([!#$%&*+.^_`|~0-9A-Za-z-]{1,32}) \S+ HTTP/1\.[01]['\"]")
+_KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS",
+                            "TRACE", "PATCH", "QUERY"})
 _TLS_HINT = ("a client spoke TLS (https://) to devproxy's plain-HTTP port: "
              "open the http:// address devproxy printed at start-up")
 
@@ -72,6 +77,10 @@ def refusal(exc: BaseException | None, status: int, header_size: int, headers: i
             return Refusal(400, "TLS on a plain-HTTP port",
                            "devproxy serves http://, and this client spoke TLS to it.",
                            "Use http:// in the address, not https://.", _TLS_HINT)
+        unknown = _UNKNOWN_METHOD.search(exc.message or "") \
+            if isinstance(exc, BadHttpMethod) else None
+        if unknown is not None:
+            return _unknown_method(unknown.group(1))
         if first.lower() == _H2_PREFACE:
             # The client reads HTTP/2 frames, not this; the line is for the terminal.
             return Refusal(505, "HTTP version not supported",
@@ -89,6 +98,23 @@ def refusal(exc: BaseException | None, status: int, header_size: int, headers: i
                    "The traceback is in devproxy's terminal. Please report it.",
                    f"answered {status}: an error of devproxy's own (a bug; please report it)",
                    bug=True)
+
+
+def _unknown_method(method: str) -> Refusal:
+    # RFC 9110 §15.6.2: 501 for a method the server does not recognise. Methods are an
+    # open set (§16.1), but aiohttp's C parser refuses those llhttp does not know.
+    upper = method.upper()
+    case = f"methods are case-sensitive: did you mean {upper}?" \
+        if upper != method and upper in _KNOWN_METHODS else ""
+    return Refusal(501, "Method not supported",
+                   f"devproxy's HTTP parser (llhttp, in aiohttp) reads only registered "
+                   f"methods, and {method!r} is not one, so it was not forwarded"
+                   + (f"; {case}" if case else "."),
+                   "Send a registered method (GET, POST, PUT, PATCH, DELETE, ...); WebDAV's "
+                   "and QUERY pass too.",
+                   f"refused a {method} request with 501: aiohttp's HTTP parser reads only "
+                   f"registered methods, so devproxy cannot forward it"
+                   + (f" ({case})" if case else ""))
 
 
 def _over(refused: screen.Refusal) -> Refusal:

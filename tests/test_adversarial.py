@@ -81,6 +81,8 @@ def req(target: str = "/api/x", headers: str = "Host: localhost\r\n", method: st
 MALFORMED = [
     ("garbage-request-line", b"GARBAGE\r\n\r\n", 400),
     ("bad-method-char", b"G@T /api/x HTTP/1.1\r\nHost: localhost\r\n\r\n", 400),
+    # RFC 9110 §15.6.2; aiohttp's C parser reads only the methods llhttp knows.
+    ("unknown-method", b"FOO /api/x HTTP/1.1\r\nHost: localhost\r\n\r\n", 501),
     ("http-0.9", b"GET /api/x\r\n\r\n", 400),
     ("bad-version", b"GET /api/x HTTP/1.x\r\nHost: localhost\r\n\r\n", 400),
     # RFC 9110 §15.6.6; answered in HTTP/1.1, not in a status line saying 2.0.

@@ -53,8 +53,24 @@ def test_an_http2_preface_is_505_naming_prior_knowledge_and_is_no_bug() -> None:
     assert not got.quiet and not got.bug
 
 
+@pytest.mark.parametrize(("line", "method", "said"), [
+    ("FOO /x HTTP/1.1", "FOO", "'FOO' is not one, so it was not forwarded."),
+    ("BREW-COFFEE /pot HTTP/1.0", "BREW-COFFEE", "'BREW-COFFEE' is not one"),
+    ("get / HTTP/1.1", "get", "; methods are case-sensitive: did you mean GET?"),
+])
+def test_a_method_llhttp_does_not_know_is_501_and_logged(line: str, method: str,
+                                                          said: str) -> None:
+    # As aiohttp's C parser words it: the line it choked on, quoted.
+    got = answer(BadHttpMethod("", f"Invalid method encountered:\n\n  b'{line}'\n     ^"))
+    assert (got.status, got.title) == (501, "Method not supported")
+    assert said in got.detail and f"refused a {method} request with 501" in got.log
+    assert not got.quiet
+
+
 def test_a_port_scanners_garbage_is_logged_at_debug_only() -> None:
     assert answer(BadHttpMethod("GARBAGE")).quiet
+    got = answer(BadHttpMethod("", "Invalid method encountered:\n\n  b'GARBAGE'\n     ^"))
+    assert got.status == 400 and got.quiet
 
 
 @pytest.mark.parametrize("status", [500, 504])
