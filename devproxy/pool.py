@@ -281,7 +281,10 @@ class Connection(asyncio.Protocol):
 
     def _read_body(self, data: bytes) -> None:
         if self.complete:
-            self._finish(data)  # bytes beyond the response: the connection is spent
+            # Bytes beyond the response, arriving apart from it (idle in the pool, say):
+            # the connection is spent, and must not carry another request, whose answer
+            # they would pose as (RFC 9112 §9.3: no pipelining is in use here).
+            self.close()
             return
         if self._left is not None:
             if len(data) >= self._left:
@@ -555,7 +558,7 @@ class Pool:
         idle = self._idle.get(key)
         while idle:
             conn = idle.pop()
-            if conn.closed:
+            if conn.closed or not conn.reusable:  # closing, its loss not yet reported
                 continue
             if conn.loop.time() - conn.idle_since > conn.idle_limit:
                 conn.close()  # about to be closed by the backend: don't race it

@@ -266,6 +266,34 @@ async def test_bytes_beyond_a_response_spoil_only_that_connection(raw_backend, p
     assert backend.connections == 3
 
 
+async def test_bytes_arriving_on_an_idle_connection_close_it(raw_backend, proxy_factory,
+                                                             client):
+    # A stray head came after the response, apart from it, and its body later: the next
+    # request sent on that connection read that body as its answer (a 502).
+    first: list[asyncio.StreamWriter] = []
+
+    async def script(reader: Any, writer: asyncio.StreamWriter, n: int) -> None:
+        if not first:
+            first.append(writer)
+            writer.write(OK)
+            await writer.drain()
+            await asyncio.sleep(0.1)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n")
+        else:  # the stray body first, if this is that connection
+            writer.write((b"EVIL" if writer is first[0] else b"") + OK)
+        await writer.drain()
+
+    backend = await raw_backend(script)
+    proxy = await proxy_factory(route("/", backend.url))
+    async with client.get(proxy.url + "/") as response:
+        assert await response.read() == b"ok"
+    await asyncio.sleep(0.3)
+    for _ in range(2):
+        async with client.get(proxy.url + "/") as response:
+            assert response.status == 200 and await response.read() == b"ok"
+    assert backend.connections == 2
+
+
 NOT_HTTP, BROKE_RULES = "an HTTP server on that port", "breaks RFC 9112"
 
 
