@@ -250,12 +250,14 @@ def parse_allowed_host(text: str) -> str:
 
 
 def parse_listen(text: str) -> Listen:
-    """Parse ``host:port``, ``[v6]:port`` or ``:port`` (loopback) into a ``Listen``.
+    """Parse ``host:port``, ``[v6]:port``, ``:port`` or ``port`` (loopback) into a ``Listen``.
 
     Raises:
         ValueError: not of that form, or the port is not 0..65535.
     """
     text = text.strip()
+    if text.isascii() and text.isdigit():  # a bare port, quoted in YAML or given to --listen
+        text = f":{text}"
     scheme, sep, rest = text.partition("://")
     if sep and scheme.isalpha():  # the URL devproxy prints, pasted back
         raise ValueError(f"write the address without {scheme}://, as "
@@ -301,7 +303,7 @@ def parse_target(text: str) -> Target:
         parts = urlsplit(text)
         port = parts.port
     except ValueError as exc:
-        raise ValueError(f"{expected} ({exc})") from None
+        raise ValueError(_url_problem(str(exc), text, expected)) from None
     scheme = parts.scheme.lower()
     if scheme not in DEFAULT_PORTS or not parts.hostname:
         raise ValueError(expected)
@@ -325,6 +327,19 @@ def parse_target(text: str) -> Target:
         port=port if port is not None else DEFAULT_PORTS[scheme],
         base_path=parts.path.rstrip("/"),
     )
+
+
+def _url_problem(said: str, text: str, expected: str) -> str:
+    """urlsplit's complaint about ``text`` in devproxy's words."""
+    if said.startswith("Port could not be cast"):
+        port = said.rpartition(" as ")[2]
+        return (f"expected one port number (1-65535) after the host, got {port} in "
+                f"{text!r}" if port.strip("'").strip() else expected)
+    if said.startswith("Port out of range"):
+        return f"a port is 1-65535, got {text!r}"
+    if said == "Invalid IPv6 URL":
+        return f"close the brackets around an IPv6 address, as http://[::1]:3000, got {text!r}"
+    return f"{expected} ({said})"
 
 
 _VARIABLE = re.compile(r"\$\{?[A-Za-z_]")  # $HOST or ${API_PORT}, as in a .env file

@@ -10,6 +10,7 @@ It never serves, prints or exits.
 
 from __future__ import annotations
 
+import difflib
 import re
 import stat
 from collections.abc import Sequence
@@ -198,7 +199,7 @@ def _flag_listen(listen: str | None) -> Listen | None:
     if listen is None:
         return None
     try:
-        return parse_listen(f":{listen}" if listen.isdigit() else listen)
+        return parse_listen(listen)
     except ValueError as exc:
         raise ConfigError(f"--listen {listen!r}: {exc}") from None
 
@@ -272,6 +273,48 @@ def _header_value(name: str, value: str) -> str:
     return value
 
 
+# Top-level keys that hold a block of their own, and the keys that block takes.
+_BLOCKS = {"cors": CORS_KEYS, "limits": LIMIT_KEYS, "inspector": INSPECTOR_KEYS,
+           "routes": ROUTE_KEYS}
+
+
+def _misplaced(root: yaml.Node) -> tuple[dict[int, str], set[str]]:
+    """Top-level keys that belong in the empty block just above them (``cors:`` with its
+    lines not indented, say), by key node id, with what to tell each; and those blocks.
+    Otherwise each would be an unknown key, and the block "got nothing"."""
+    words: dict[int, str] = {}
+    emptied: set[str] = set()
+    if not isinstance(root, yaml.MappingNode):
+        return words, emptied
+    block = ""
+    line = 0
+    for key, value in root.value:
+        name = key.value if isinstance(key, yaml.ScalarNode) else None
+        if name in _BLOCKS and isinstance(value, yaml.ScalarNode) \
+                and value.tag == "tag:yaml.org,2002:null":
+            block, line = name, key.start_mark.line + 1
+        elif block and name not in TOP_KEYS and name in _BLOCKS[block]:
+            words[id(key)] = (
+                f"belongs in a route under 'routes:' (line {line}), which is empty: write "
+                f"the route as a list item, indented, as '  - path: /api' with its other "
+                f"keys lined up under 'path'" if block == "routes" else
+                f"belongs under '{block}:' (line {line}), which is empty: indent it, and "
+                f"the rest of that block, by two spaces")
+            emptied.add(block)
+        else:
+            block = ""
+    return words, emptied
+
+
+def _misspelt(root: yaml.Node, name: str) -> bool:
+    """Whether a top-level key of ``root`` is a near miss of ``name``, as the unknown-key
+    problem suggests (``Nodes.mapping``)."""
+    return isinstance(root, yaml.MappingNode) and any(
+        isinstance(key, yaml.ScalarNode) and key.value not in TOP_KEYS
+        and difflib.get_close_matches(key.value, TOP_KEYS, n=1) == [name]
+        for key, _ in root.value)
+
+
 def _shown(key: str) -> str:
     return repr(key if len(key) <= 40 else key[:37] + "...")
 
@@ -288,9 +331,12 @@ class _Builder:
         self.base_dir = base_dir
 
     def config(self, root: yaml.Node) -> Config | None:
-        f = self.n.mapping(root, "", TOP_KEYS)
+        misplaced, emptied = _misplaced(root)
+        f = self.n.mapping(root, "", TOP_KEYS, misplaced=misplaced)
         if f is None:
             return None
+        for block in emptied:  # reported as the keys below it; "got nothing" says less
+            del f[block]
         before = len(self.n.problems)
         listen = self._listen(f["listen"]) if "listen" in f else None
         cors = self._cors(f["cors"], "cors") if "cors" in f else None
@@ -298,9 +344,12 @@ class _Builder:
             else ((), False)
         limits = self._limits(f["limits"]) if "limits" in f else Limits()
         inspector = self._inspector(f["inspector"]) if "inspector" in f else Inspector()
+        if "routes" in emptied:
+            return None
         if "routes" not in f:
-            self.n.problem(root, "routes: missing; add a list of routes, e.g.\n"
-                                 "  routes:\n    - path: /api\n      target: http://127.0.0.1:3000")
+            if not _misspelt(root, "routes"):  # else "did you mean 'routes'?" says it
+                self.n.problem(root, "routes: missing; add a list of routes, e.g.\n  routes:"
+                                     "\n    - path: /api\n      target: http://127.0.0.1:3000")
             return None
         if isinstance(f["routes"], yaml.MappingNode):
             self.n.problem(f["routes"], _as_list(f["routes"]))
@@ -338,7 +387,7 @@ class _Builder:
     def _allowed_hosts(self, node: yaml.Node) -> tuple[tuple[str, ...], bool]:
         if isinstance(node, yaml.ScalarNode) and node.value == "all":
             return (), True
-        items = self.n.sequence(node, "allowed_hosts", "a list of host names, or all")
+        items = self.n.sequence(node, "allowed_hosts", "a list of host names, or all", one=True)
         hosts = [self.n.parsed(item, f"allowed_hosts[{i}]", parse_allowed_host, "a host name")
                  for i, item in enumerate(items or ())]
         return tuple(h for h in hosts if h is not None), False
@@ -525,7 +574,7 @@ class _Builder:
     def _origins(self, node: yaml.Node, where: str) -> tuple[str, ...] | None:
         if isinstance(node, yaml.ScalarNode) and node.value == "*":
             return ("*",)
-        items = self.n.sequence(node, where, "a list of origins or '*'")
+        items = self.n.sequence(node, where, "a list of origins or '*'", one=True)
         if items is not None and not items:
             self.n.problem(node, f"{where}: the list is empty; name at least one origin")
         star = self._star(items or [], where, "origins", "allows every origin", "origins")
@@ -559,7 +608,7 @@ class _Builder:
             return None
         node = f[key]
         items = [node] if isinstance(node, yaml.ScalarNode) and node.value == "*" \
-            else self.n.sequence(node, f"{where}.{key}") or []
+            else self.n.sequence(node, f"{where}.{key}", one=True) or []
         star = self._star(items, f"{where}.{key}", key, "means any", "names")
         if star is None or (star and key != "expose"):
             return None

@@ -14,7 +14,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
 import yaml
@@ -71,8 +71,10 @@ class Nodes:
             raise ConfigError.collect(self.problems)
 
     def mapping(self, node: yaml.Node, where: str, allowed: Sequence[str],
-                what: str = "") -> dict[str, yaml.Node] | None:
-        """The known keys of a mapping node; unknown keys are problems with a suggestion."""
+                what: str = "", misplaced: Mapping[int, str] | None = None
+                ) -> dict[str, yaml.Node] | None:
+        """The known keys of a mapping node; unknown keys are problems with a suggestion,
+        or with the words ``misplaced`` has for that key node (by ``id``)."""
         pairs = self.pairs(node, where, what or "a mapping with the keys " + ", ".join(allowed))
         if pairs is None:
             return None
@@ -81,6 +83,9 @@ class Nodes:
             if key.value in allowed:
                 fields[key.value] = value
                 self._keys[id(value)] = key.start_mark
+                continue
+            if misplaced and id(key) in misplaced:
+                self.problem(key, f"{_join(where, key.value)}: {misplaced[id(key)]}")
                 continue
             close = difflib.get_close_matches(key.value, allowed, n=1)
             hint = f"did you mean '{close[0]}'? " if close else ""
@@ -112,9 +117,16 @@ class Nodes:
                 out.append((key, value))
         return out
 
-    def sequence(self, node: yaml.Node, where: str, what: str = "a list") -> list[yaml.Node] | None:
+    def sequence(self, node: yaml.Node, where: str, what: str = "a list", *,
+                 one: bool = False) -> list[yaml.Node] | None:
+        """The items of a list node; ``one``: a single value written alone is told how to
+        write it as a list of one."""
         if not isinstance(node, yaml.SequenceNode):
-            self.problem(node, f"{where}: expected {what}, got {_kind(node)}")
+            fix = ""
+            if one and isinstance(node, yaml.ScalarNode) and node.tag != _YAML + "null" \
+                    and node.value and "\n" not in node.value:
+                fix = f"; a list of one is written [{node.value}]"
+            self.problem(node, f"{where}: expected {what}, got {_kind(node)}{fix}")
             return None
         return list(node.value)
 

@@ -163,6 +163,16 @@ MISTAKES = [
                  "routes[0].target: the port after ':' is missing", id="target-empty-port"),
     pytest.param("routes:\n  - path: /api\n    target: 'http://127.0.0.1:0'\n", "3:13",
                  "routes[0].target: port 0 is no server's port", id="target-port-0"),
+    # urlsplit's own words ("Port could not be cast to integer value") were shown.
+    pytest.param("routes:\n  - path: /api\n    target: 'http://127.0.0.1:3000:80'\n",
+                 "3:13", "routes[0].target: expected one port number (1-65535) after the "
+                 "host, got '3000:80' in 'http://127.0.0.1:3000:80'", id="target-two-ports"),
+    pytest.param("routes:\n  - path: /api\n    target: 'http://h:99999'\n", "3:13",
+                 "routes[0].target: a port is 1-65535, got 'http://h:99999'",
+                 id="target-port-out-of-range"),
+    pytest.param("routes:\n  - path: /api\n    target: 'http://[::1:3000'\n", "3:13",
+                 "routes[0].target: close the brackets around an IPv6 address",
+                 id="target-unclosed-ipv6"),
     pytest.param("routes:\n  - path: /api\n    target: 'http://localhost:${API_PORT}'\n",
                  "3:13", "routes[0].target: devproxy does not expand environment variables",
                  id="target-env-variable"),
@@ -343,6 +353,13 @@ MISTAKES = [
     pytest.param(route("cors: true\n"), "4:11", "write 'cors: false'", id="route-cors-true"),
     pytest.param(route("cors: [http://x]\n"), "4:11", "routes[0].cors: expected a mapping with "
                  "the keys origins, credentials", id="route-cors-a-list"),
+    pytest.param("cors:\n  origins: http://localhost:5173\n" + ONE_ROUTE, "2:12",
+                 "cors.origins: expected a list of origins or '*', got "
+                 "'http://localhost:5173'; a list of one is written [http://localhost:5173]",
+                 id="one-origin-not-in-a-list"),
+    pytest.param("cors:\n  origins: [http://a.test]\n  methods: PUT\n" + ONE_ROUTE, "3:12",
+                 "cors.methods: expected a list, got 'PUT'; a list of one is written [PUT]",
+                 id="one-method-not-in-a-list"),
     pytest.param("cors: {origins: []}\n" + ONE_ROUTE, "1:17", "cors.origins: the list is empty",
                  id="no-origins"),
     pytest.param("cors: {origins: [http://localhost:5173, '*']}\n" + ONE_ROUTE, "1:41",
@@ -441,6 +458,34 @@ def test_every_problem_in_a_file_is_reported_in_file_order() -> None:
     assert found[3].message.startswith("routes[1].path:")
 
 
+@pytest.mark.parametrize(("text", "said"), [
+    pytest.param("cors:\norigins: [http://a.test]\ncredentials: true\n" + ONE_ROUTE,
+                 [(2, "origins: belongs under 'cors:' (line 1), which is empty: indent it"),
+                  (3, "credentials: belongs under 'cors:' (line 1)")], id="cors"),
+    pytest.param(ONE_ROUTE + "limits:\nheader_size: 100000\ninspector:\nhistory: 5\n",
+                 [(3, "header_size: belongs under 'limits:' (line 2)"),
+                  (5, "history: belongs under 'inspector:' (line 4)")], id="limits-inspector"),
+    pytest.param("routes:\npath: /api\ntarget: http://h\n",
+                 [(2, "path: belongs in a route under 'routes:' (line 1), which is empty: "
+                      "write the route as a list item, indented, as '  - path: /api'"),
+                  (3, "target: belongs in a route under 'routes:' (line 1)")], id="routes"),
+])
+def test_a_blocks_keys_written_unindented_are_told_to_indent(
+        text: str, said: list[tuple[int, str]]) -> None:
+    # Not "unknown key" for each, plus the block's "got nothing".
+    found = errors(text)
+    assert [(e.location.line if e.location else 0) for e in found] == [line for line, _ in said]
+    for error, (_, words) in zip(found, said, strict=True):
+        assert words in error.message
+
+
+def test_a_misspelt_routes_key_is_not_also_missing() -> None:
+    found = errors("listn: 127.0.0.1:8080\nrotues:\n  - path: /a\n    target: http://h\n")
+    assert [e.message.split(";")[0] for e in found] == ["listn: unknown key",
+                                                        "rotues: unknown key"]
+    assert "did you mean 'routes'?" in found[1].message
+
+
 def test_a_full_config_becomes_frozen_objects(tmp_path: Path) -> None:
     (tmp_path / "site").mkdir()
     config = parse("""\
@@ -501,6 +546,7 @@ def test_defaults_fill_everything_not_written() -> None:
 @pytest.mark.parametrize(("written", "expected"), [
     pytest.param("9001", Listen("127.0.0.1", 9001), id="bare-port"),
     pytest.param(":9002", Listen("127.0.0.1", 9002), id="colon-port"),
+    pytest.param('"9004"', Listen("127.0.0.1", 9004), id="quoted-bare-port"),
     pytest.param("0", Listen("127.0.0.1", 0), id="port-zero"),
     pytest.param("'[::1]:9003'", Listen("::1", 9003), id="ipv6"),
     pytest.param("0.0.0.0:80", Listen("0.0.0.0", 80), id="all-interfaces"),
