@@ -133,7 +133,7 @@ async def forward_http(
                      dump_headers(headers.items()))
     exchange = _Exchange(request, route, target, pool, record)
     head = await exchange.send(path, headers)
-    outages.succeeded(target, route.path)
+    outages.succeeded(target)
     try:
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("upstream response %s %s%s\n%s", head.status, target.origin, path,

@@ -316,7 +316,10 @@ def served_over_tls(target: Target, err: UpstreamError) -> UpstreamError:
 
 # Failures that say a backend is not there. A slow answer, a TLS or HTTP mistake and
 # all connections busy come from a backend that is up: its next answer is no return.
-_DOWN = frozenset({"refused", "reset", "connect-timeout", "dns"})
+# Kinds of failure that mean the target is not there. Not "reset": a backend that took
+# the connection and closed it unanswered is up (a handler that crashed the request);
+# one that then stays down is refused next.
+_DOWN = frozenset({"refused", "connect-timeout", "dns"})
 
 
 class Outages:
@@ -339,14 +342,15 @@ class Outages:
         self._since[target.url] = (time.monotonic(), down)
         return True
 
-    def succeeded(self, target: Target, route_path: str) -> None:
+    def succeeded(self, target: Target) -> None:
         """Record a success; log the end of an outage once, with how long it lasted."""
         if not self._since:
             return  # the common case: nothing is down
         since = self._since.pop(target.url, None)
         if since is not None and since[1]:
-            logger.warning("route %s -> %s is answering again (down %.1fs)", route_path,
-                           target.url, time.monotonic() - since[0])
+            # The target's, not the route's: another route may have been the one asked.
+            logger.warning("%s is answering again (down %.1fs)", target.url,
+                           time.monotonic() - since[0])
 
 
 def _refused_hint(target: Target) -> str:

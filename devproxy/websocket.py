@@ -347,7 +347,7 @@ async def proxy_websocket(
     conn = await pool.open(target, secure=route.secure, connect_timeout=route.timeout.connect)
     try:
         head = await _handshake(conn, head_bytes, route)
-        outages.succeeded(target, route.path)
+        outages.succeeded(target)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("upstream WebSocket answer %s %s%s\n%s", head.status, target.origin,
                          path, dump_headers(head.headers))

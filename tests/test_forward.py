@@ -484,7 +484,8 @@ async def test_an_outage_is_logged_once_and_its_end_once(backend_factory, proxy_
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1
     assert "connection refused" in errors[0].getMessage()
-    assert sum("answering again" in r.getMessage() for r in caplog.records) == 1
+    [again] = [r.getMessage() for r in caplog.records if "answering again" in r.getMessage()]
+    assert again.startswith(f"http://127.0.0.1:{port} is answering again (down ")
 
 
 async def test_a_slow_answer_is_logged_once_but_is_no_outage(backend_factory, proxy_factory,
@@ -502,6 +503,28 @@ async def test_a_slow_answer_is_logged_once_but_is_no_outage(backend_factory, pr
     assert not any("answering again" in m for m in messages)
 
 
+async def test_a_request_the_backend_closed_unanswered_is_no_outage(backend_factory,
+                                                                  proxy_factory, client,
+                                                                  caplog):
+    # A handler that crashed the connection: the backend is up. Its next answer, through
+    # another route, was logged as "route /other ... is answering again (down 199.6s)".
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if request.path == "/die":
+            assert request.transport is not None
+            request.transport.abort()
+        return web.Response(text="fine")
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/other", backend.url), route("/", backend.url))
+    with caplog.at_level(logging.WARNING, logger="devproxy"):
+        for path, status in (("/die", 502), ("/die", 502), ("/other", 200), ("/die", 502)):
+            async with client.get(proxy.url + path) as resp:
+                assert resp.status == status
+    messages = [r.getMessage() for r in caplog.records if r.name.startswith("devproxy")]
+    assert sum("closed the connection" in m for m in messages) == 2  # once, then again
+    assert not any("answering again" in m for m in messages)
+
+
 def test_a_slow_backend_that_then_goes_down_starts_an_outage(caplog) -> None:
     # Paused at a breakpoint (504), then stopped (refused): the refusal is logged, and
     # so is the return.
@@ -510,7 +533,7 @@ def test_a_slow_backend_that_then_goes_down_starts_an_outage(caplog) -> None:
             ("response-timeout", "response-timeout", "refused", "refused", "reset")] \
         == [True, False, True, False, False]
     with caplog.at_level(logging.WARNING, logger="devproxy"):
-        outages.succeeded(target, "/api")
+        outages.succeeded(target)
     assert ["answering again" in r.getMessage() for r in caplog.records] == [True]
 
 
