@@ -183,6 +183,12 @@ class _Exchange:
         if record is not None:  # the head as sent, framing fields included
             record.upstream_origin, record.upstream_head = self.target.origin, head_bytes
         connect, response = route.timeout.connect, route.timeout.response
+        # An EventSource waits as long as the stream takes to begin: a server may send
+        # its head only with the first event (Node's writeHead without flushHeaders), and
+        # an EventSource given a 504 closes for good (HTML §9.2.3), where direct it would
+        # have waited. So for a GET that accepts only an event stream, no limit.
+        wait: float | None = None if method == "GET" and request.headers.get(
+            "Accept", "").startswith("text/event-stream") else response
         try:
             for attempt in (1, 2):
                 # timeout.connect bounds a new connection; timeout.response the wait for
@@ -203,7 +209,7 @@ class _Exchange:
                         body = await request.content.read()
                         if self.record is not None:
                             self.record.upload(body)
-                    conn.begin(method, response, uploading=stream,
+                    conn.begin(method, wait, uploading=stream,
                                interim=self.interim if request.version >= (1, 1) else None)
                     conn.write(head_bytes + body if body else head_bytes)
                     sent = True

@@ -64,7 +64,7 @@ class Connection(asyncio.Protocol):
         # When the response head is overdue (loop time), while one is awaited; the pool's
         # tick enforces it, so no request pays for a timer of its own.
         self.deadline: float | None = None
-        self._wait = 0.0  # seconds the response head may take (timeout.response)
+        self._wait: float | None = 0.0  # seconds the head may take (timeout.response)
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.reusable = True
@@ -339,16 +339,17 @@ class Connection(asyncio.Protocol):
 
     # -- the exchange ------------------------------------------------------------------
 
-    def begin(self, method: str, response_timeout: float, *, upgrade: bool = False,
+    def begin(self, method: str, response_timeout: float | None, *, upgrade: bool = False,
               uploading: bool = False, interim: Callable[[h1.Head], None] | None = None
               ) -> None:
         """Prepare to read the answer to a ``method`` request about to be written.
 
         ``head()`` raises TimeoutError if no response head came within
-        ``response_timeout`` seconds of the request's last byte, give or take the
-        pool's ``TICK``; only for connections the pool handed out. ``uploading``: the
-        body follows, and the time starts at ``uploaded``, so neither a pause in the
-        browser's upload nor a backend slow to read it counts against the response.
+        ``response_timeout`` seconds (None: no limit) of the request's last byte, give
+        or take the pool's ``TICK``; only for connections the pool handed out.
+        ``uploading``: the body follows, and the time starts at ``uploaded``, so neither
+        a pause in the browser's upload nor a backend slow to read it counts against the
+        response.
         ``upgrade``: the request asks to switch protocols, so a 101 is its answer.
         ``interim``: called with each 1xx head but a 101, as it arrives.
         """
@@ -359,7 +360,7 @@ class Connection(asyncio.Protocol):
         self._head = None
         self._head_waiter = self.loop.create_future()
         self._wait = response_timeout
-        if uploading:
+        if uploading or response_timeout is None:
             self.deadline = None
         else:
             self.deadline = self.loop.time() + response_timeout
@@ -376,7 +377,8 @@ class Connection(asyncio.Protocol):
 
     def uploaded(self) -> None:
         """The request's last byte is written: the response timeout starts."""
-        if self._head_waiter is not None and not self._head_waiter.done() and not self.closed:
+        if self._head_waiter is not None and not self._head_waiter.done() and not self.closed \
+                and self._wait is not None:
             self.deadline = self.loop.time() + self._wait
             self._on_deadline()
 

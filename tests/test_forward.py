@@ -525,6 +525,27 @@ async def test_a_request_the_backend_closed_unanswered_is_no_outage(backend_fact
     assert not any("answering again" in m for m in messages)
 
 
+async def test_an_event_stream_whose_head_comes_with_its_first_event_is_not_cut_off(
+        backend_factory, proxy_factory, client):
+    # Node's writeHead without flushHeaders sends the head with the first event; given a
+    # 504 at timeout.response, an EventSource closes for good. Other requests still time out.
+    async def handler(request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(0.6)
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(b"data: 0\n\n")
+        return response
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/", backend.url, timeout={"connect": 1, "response": 0.2}))
+    async with client.get(proxy.url + "/events",
+                          headers={"Accept": "text/event-stream"}) as resp:
+        assert resp.status == 200
+        assert await resp.read() == b"data: 0\n\n"
+    async with client.get(proxy.url + "/events", headers={"Accept": "*/*"}) as resp:
+        assert resp.status == 504
+
+
 def test_a_slow_backend_that_then_goes_down_starts_an_outage(caplog) -> None:
     # Paused at a breakpoint (504), then stopped (refused): the refusal is logged, and
     # so is the return.
