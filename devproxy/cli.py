@@ -71,6 +71,8 @@ def main() -> None:
 @_config_option
 @click.option("--listen", metavar="HOST:PORT", multiple=True, callback=_once,
               help="Address to serve on (default 127.0.0.1:8080).")
+@click.option("-p", "--port", type=click.IntRange(0, 65535), multiple=True, callback=_once,
+              help="Port to serve on, on 127.0.0.1: short for --listen :PORT.")
 @click.option("--route", "routes", multiple=True, metavar="PATH=TARGET",
               help="A route, e.g. /api=http://127.0.0.1:3000 (repeatable).")
 @click.option("--change-origin", is_flag=True, help="Set change_origin on --route routes.")
@@ -78,12 +80,16 @@ def main() -> None:
 @click.option("-v", "--verbose", is_flag=True, help="Also log headers sent and received.")
 @click.option("-q", "--quiet", is_flag=True, help="Log errors only.")
 def up(
-    config_path: Path | None, listen: str | None, routes: tuple[str, ...], change_origin: bool,
-    no_reload: bool, verbose: bool, quiet: bool,
+    config_path: Path | None, listen: str | None, port: int | None, routes: tuple[str, ...],
+    change_origin: bool, no_reload: bool, verbose: bool, quiet: bool,
 ) -> None:
     """Run the proxy until Ctrl+C. Saved edits to the config file apply while it runs."""
     if verbose and quiet:
         raise click.UsageError("-v/--verbose and -q/--quiet ask for opposite logs; give one")
+    if port is not None:
+        if listen is not None:
+            raise click.UsageError("--port and --listen both say where to serve; give one")
+        listen = f":{port}"  # what every dev server's --port means: this machine only
     config = _load(config_path, listen=listen, routes=routes, change_origin=change_origin)
     _setup_logging(verbose=verbose, quiet=quiet)
 

@@ -114,6 +114,9 @@ def test_up_without_config_or_routes_explains_what_to_do(tmp_path: Path) -> None
     (("up", "-c", "a.yaml", "--listen", ":1", "--listen", ":2"),
      "Invalid value for '--listen': given 2 times (':1', ':2'); give it once"),
     (("up", "-c", "a.yaml", "-v", "-q"), "-v/--verbose and -q/--quiet ask for opposite logs"),
+    (("up", "-c", "a.yaml", "-p", "9000", "--listen", ":1"),
+     "--port and --listen both say where to serve; give one"),
+    (("up", "-c", "a.yaml", "--port", "70000"), "70000 is not in the range 0<=x<=65535"),
 ])
 def test_options_that_contradict_themselves_are_refused(tmp_path: Path, args: tuple[str, ...],
                                                         says: str) -> None:
@@ -203,6 +206,18 @@ async def test_up_serves_then_exits_zero_on_sigterm_after_finishing_requests(
     code, log = await proc.stop(sig=None)  # signalled above; a second one would race the exit
     assert code == 0
     assert "GET /slow -> / 200" in log
+
+
+async def test_port_serves_on_loopback_as_a_dev_servers_port_does(aiohttp_server,
+                                                                   running) -> None:
+    # `devproxy up --port 9000` was "No such option: --port. Did you mean --route?".
+    backend = await holding_backend(aiohttp_server)
+    proc = await start_up("-p", "0", "--route", f"/=http://127.0.0.1:{backend.port}")
+    running.append(proc)
+    assert proc.url.startswith("http://127.0.0.1:") and not proc.url.endswith(":0")
+    backend.release.set()
+    async with aiohttp.ClientSession() as session, session.get(proc.url + "/slow") as resp:
+        assert await resp.text() == "finished"
 
 
 async def test_a_second_ctrl_c_cuts_the_requests_the_first_one_waits_for(
