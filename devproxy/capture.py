@@ -14,6 +14,7 @@ import codecs
 import datetime
 import functools
 import marshal
+import re
 import shlex
 import time
 import zlib
@@ -69,6 +70,9 @@ _HEX_PREVIEW = 64  # bytes of a binary WebSocket message shown, as hex
 _NOT_CORS = ("navigate", "nested-navigate", "no-cors")  # Sec-Fetch-Modes without CORS
 _SSE_INFLATED = 1 << 20  # most bytes one piece of a compressed event stream inflates to
 BODY_BUDGET = 4 * 1024 * 1024  # bytes of bodies kept across all records (64 whole 64 KiB ones)
+# A block of SSE lines the browser dispatches as an event: one with a data field (HTML
+# §9.2.6). Comments (": ping" keep-alives) and a lone "retry:" or "id:" dispatch none.
+_DISPATCHED = re.compile(r"^data(?::|$)", re.MULTILINE)
 # What a response's body is to the page, by its Content-Type (``Record._shown``).
 _TEXT, _BINARY, _EVENTS = 0, 1, 2
 
@@ -320,7 +324,7 @@ class Record:
         if self.events is None:
             self.events = []
         for event in whole:
-            if event.strip():
+            if _DISPATCHED.search(event):
                 self.events.append(event.strip()[:_PREVIEW])
                 self.events_seen += 1
         del self.events[:-_MESSAGES_KEPT]

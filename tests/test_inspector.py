@@ -1286,6 +1286,17 @@ def test_sse_events_are_counted_across_writes(pieces: list[bytes]) -> None:
     assert record.events_seen == 2
 
 
+def test_sse_blocks_the_browser_dispatches_no_event_for_are_not_counted() -> None:
+    # HTML §9.2.6: a block without a data field dispatches nothing: a keep-alive
+    # comment, a retry or id alone, an event type alone. "data" with no colon does.
+    record = Captures().start("GET", "/events", "http", "", ())
+    record.answered(b"HTTP/1.1 200 OK\r\n\r\n", "text/event-stream")
+    record.download(b"retry: 1000\r\n: comment\r\n\r\n: ping\n\nid: 7\n\nevent: x\n\n"
+                    b"data: 1\n\ndata\n\n: note\ndata: 2\n\n")
+    assert record.events == ["data: 1", "data", ": note\ndata: 2"]
+    assert record.events_seen == 3
+
+
 def test_sse_events_keep_characters_split_across_writes() -> None:
     # An LLM's tokens, streamed a few bytes at a time: the page shows what the browser
     # decodes, not one replacement character per broken piece.
@@ -1302,10 +1313,10 @@ def test_an_event_stream_keeps_its_last_events_and_counts_them_all() -> None:
     record.answered(b"HTTP/1.1 200 OK\r\n\r\n", "text/event-stream")
     for n in range(1, 31):
         record.download(f"data: {n}\n\n".encode())
-    record.download(b": ping\n\n")  # a keep-alive comment: shown and counted, as sent
+    record.download(b": ping\n\n")  # a keep-alive comment: no event (its bytes count)
     detail = record.detail()
-    assert detail["sse_count"] == 31 and len(detail["sse_events"]) == 20
-    assert detail["sse_events"][0] == "data: 12"
+    assert detail["sse_count"] == 30 and len(detail["sse_events"]) == 20
+    assert detail["sse_events"][0] == "data: 11" and detail["sse_events"][-1] == "data: 30"
 
 
 @pytest.mark.parametrize(("coding", "compressor"), [
