@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from .config import LOOPBACK_NAMES, RESERVED_PREFIX, Config
+from .config import LOOPBACK_NAMES, RESERVED_PREFIX, Config, is_ip
 from .router import RouteTable
 
 # %0A, %0D, %00: no path needs them, and a backend that decodes them into a log line, a
@@ -58,12 +58,19 @@ class HostRules:
         self._suffixes = tuple(suffixes)
 
     def allows(self, host_header: str) -> bool:
-        """Whether a Host header (``name[:port]``) names this machine or an allowed host."""
-        return self.any_host or self.allows_name(_hostname(host_header))
+        """Whether ``host_header`` (``name[:port]``) names this machine or an allowed host:
+        for the host of a page's Origin, where an IP address is no proof of anything."""
+        return self.any_host or self._named(_hostname(host_header))
 
     def allows_name(self, name: str) -> bool:
-        """``allows`` for a name already taken out of its Host header."""
-        return self.any_host or name in self._exact or name.endswith(self._suffixes)
+        """Whether a request's Host, its name already taken out, is served: an allowed
+        name, or any IP address. Rebinding needs a name the attacker's DNS answers for; a
+        page at an IP address was loaded from that address (as Vite and webpack-dev-server
+        reason too), and with ``listen: 0.0.0.0`` a phone on the LAN uses one."""
+        return self.any_host or self._named(name) or is_ip(name)
+
+    def _named(self, name: str) -> bool:
+        return name in self._exact or name.endswith(self._suffixes)
 
 
 def _hostname(host_header: str) -> str:

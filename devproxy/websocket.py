@@ -314,7 +314,7 @@ async def proxy_websocket(
     sockname = request.transport.get_extra_info("sockname") if request.transport else None
     port = int(sockname[1]) if sockname else 0
     if not origin_allowed(origin, port=port, host_allowed=host_allowed,
-                          cors_allows=cors_allows):
+                          cors_allows=cors_allows, own_host=request.headers.get("Host", "")):
         logger.warning(
             "route %s: refused a WebSocket to %s from a page at %s (another site's page may "
             "not use your local servers); open the page through devproxy at "

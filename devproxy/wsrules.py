@@ -48,7 +48,7 @@ def offered_protocols(headers: Headers) -> list[str]:
 
 def origin_allowed(
     origin: str | None, *, port: int, host_allowed: Callable[[str], bool],
-    cors_allows: Callable[[str], bool] | None = None,
+    cors_allows: Callable[[str], bool] | None = None, own_host: str = "",
 ) -> bool:
     """Whether a page at ``origin`` may open a socket through devproxy.
 
@@ -58,6 +58,8 @@ def origin_allowed(
         host_allowed: whether a Host (``name[:port]``) is one devproxy serves pages for
             (loopback names, ``*.localhost``, the listen host, ``allowed_hosts``).
         cors_allows: origins that CORS mode allows by name or pattern; None for none.
+        own_host: the handshake's Host, already allowed: a page at that host (and
+            ``port``) is devproxy's own, whatever its name (an IP address on the LAN).
 
     Returns:
         True with no Origin (not a browser: browsers always send one, §4.1 item 8),
@@ -82,7 +84,21 @@ def origin_allowed(
         return False
     if (origin_port if origin_port is not None else 80) != port:
         return False
-    return bool(parts.hostname) and host_allowed(parts.netloc)
+    if not parts.hostname:
+        return False
+    # The handshake's own origin: the page came from where the socket goes (an IP
+    # address on the LAN, say, which ``host_allowed`` does not vouch for in an Origin).
+    if own_host and _name_of(parts.netloc) == _name_of(own_host):
+        return True
+    return host_allowed(parts.netloc)
+
+
+def _name_of(authority: str) -> str:
+    """The host of ``host[:port]`` or ``[v6][:port]``, lower-cased."""
+    name = authority.lower()
+    if name.startswith("["):
+        return name.partition("]")[0] + "]"
+    return name.partition(":")[0]
 
 
 def upstream_ws_headers(

@@ -137,7 +137,7 @@ HOSTS = [
     ("foreign-host", req(headers="Host: evil.test\r\n"), 403),
     ("foreign-host-with-port", req(headers="Host: evil.test:8080\r\n"), 403),
     ("rebinding-lookalike", req(headers="Host: localhost.evil.test\r\n"), 403),
-    ("other-loopback-ip", req(headers="Host: 127.0.0.2\r\n"), 403),
+    ("ip-lookalike-name", req(headers="Host: 127.0.0.1.evil.test\r\n"), 403),
     ("suffix-trick", req(headers="Host: notcorp.test\r\n"), 403),
     ("foreign-host-websocket", req(headers="Host: evil.test\r\nUpgrade: websocket\r\n"
                                    "Connection: Upgrade\r\nSec-WebSocket-Key: "
@@ -207,6 +207,10 @@ ALLOWED = [
     ("localhost-trailing-dot", "Host: localhost.\r\n", "/api/x"),
     ("dot-localhost", "Host: app.localhost\r\n", "/api/x"),
     ("ipv6-loopback", "Host: [::1]:8080\r\n", "/api/x"),
+    # An IP address is no rebinding: the page was loaded from it (a phone on the LAN).
+    ("other-loopback-ip", "Host: 127.0.0.2\r\n", "/api/x"),
+    ("lan-ip", "Host: 192.168.1.5:8080\r\n", "/api/x"),
+    ("ipv6-lan-ip", "Host: [fd00::1]:8080\r\n", "/api/x"),
     ("listed-host", "Host: myapp.test\r\n", "/api/x"),
     ("listed-wildcard", "Host: a.b.corp.test\r\n", "/api/x"),
     ("encoded-slash-inside-route", "Host: localhost\r\n", "/api/files/a%2Fb"),

@@ -733,6 +733,27 @@ async def test_a_page_on_an_allowed_host_may_open_sockets(backend_factory, proxy
         assert await ws.receive_str(timeout=5) == "ok"
 
 
+@pytest.mark.parametrize(("host", "origin", "allowed"), [
+    pytest.param("192.168.1.5", "192.168.1.5", True, id="page-at-the-lan-address"),
+    pytest.param("localhost", "192.168.1.5", False, id="lan-page-to-localhost"),
+])
+async def test_a_page_at_an_ip_address_may_open_sockets_to_that_address(
+        backend_factory, proxy_factory, client, host, origin, allowed):
+    # listen: 0.0.0.0 and a phone at http://192.168.1.5:8080: its HMR socket comes from
+    # there. Another machine's page at that address may not use localhost's sockets.
+    backend, seen = await echo_backend(backend_factory)
+    proxy = await proxy_factory(route("/", backend.url))
+    headers = {"Host": f"{host}:{proxy.port}", "Origin": f"http://{origin}:{proxy.port}"}
+    if allowed:
+        async with client.ws_connect(ws_url(proxy), headers=headers) as ws:
+            await ws.send_str("ok")
+            assert await ws.receive_str(timeout=5) == "ok"
+        return
+    with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+        await client.ws_connect(ws_url(proxy), headers=headers)
+    assert caught.value.status == 403 and seen == []
+
+
 async def test_cors_mode_for_any_origin_does_not_open_sockets_to_any_page(
         backend_factory, proxy_factory, client):
     backend, seen = await echo_backend(backend_factory)

@@ -85,6 +85,23 @@ def test_only_devproxys_own_pages_may_open_sockets(origin, allowed) -> None:
                           cors_allows=cors) is allowed
 
 
+@pytest.mark.parametrize(("origin", "own_host", "allowed"), [
+    # A page at the Host the handshake went to (allowed already) is devproxy's own,
+    # an IP address on the LAN included; an IP address alone vouches for nothing.
+    pytest.param("http://192.168.1.5:8080", "192.168.1.5:8080", True, id="lan-ip-own"),
+    pytest.param("http://[fd00::1]:8080", "[FD00::1]:8080", True, id="ipv6-own"),
+    pytest.param("http://192.168.1.5:8080", "localhost:8080", False, id="lan-ip-other"),
+    pytest.param("http://192.168.1.5:8080", "", False, id="lan-ip-no-host"),
+    pytest.param("http://192.168.1.5:5173", "192.168.1.5:8080", False, id="own-host-other-port"),
+    pytest.param("http://evil.example:8080", "localhost:8080", False, id="other-site"),
+])
+def test_a_page_at_the_handshakes_own_host_may_open_sockets(origin, own_host,
+                                                            allowed) -> None:
+    hosts = HostRules(Config(listen=Listen("0.0.0.0", 8080), routes=()))
+    assert origin_allowed(origin, port=8080, host_allowed=hosts.allows,
+                          own_host=own_host) is allowed
+
+
 @pytest.mark.parametrize(("origin", "allowed"), [
     pytest.param("http://localhost:8080", True, id="own-origin"),
     pytest.param("http://localhost:5173", False, id="other-origin"),
