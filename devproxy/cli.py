@@ -144,7 +144,8 @@ def doctor(url: str, origin: str, method: str, headers: tuple[str, ...], credent
            data: str | None, preflight_only: bool, timeout: float) -> None:
     """Act like a browser's fetch() from ORIGIN to URL and explain its CORS verdict.
 
-    Works against any server. Exit status: 0 allowed, 1 blocked, 2 could not connect.
+    Works against any server. Exit status: 0 allowed, 1 blocked, 2 a usage error, 3
+    could not connect.
     Like a browser, it really sends the actual request (use --preflight-only to avoid
     side effects of, say, a DELETE).
     """
@@ -165,7 +166,7 @@ def doctor(url: str, origin: str, method: str, headers: tuple[str, ...], credent
         report = asyncio.run(run_doctor(wanted))
     except DoctorError as exc:
         click.echo(f"devproxy doctor: {exc}", err=True)
-        raise SystemExit(2) from exc
+        raise SystemExit(3) from exc  # not 2: click's, for a usage error
     click.echo(render_doctor(report))
     raise SystemExit(report.exit_code)
 

@@ -32,7 +32,7 @@ _EXCERPT = 300
 
 
 class DoctorError(DevproxyError):
-    """The server could not be reached (exit status 2)."""
+    """The server could not be reached (exit status 3)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +59,11 @@ def probe(url: str, origin: str, method: str = "GET", headers: Sequence[str] = (
     """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"expected an http:// or https:// URL, got {url!r}")
-    origin = "null" if origin == "null" else parse_origin(origin)
+        raise ValueError(f"URL: expected an http:// or https:// URL, got {url!r}")
+    try:
+        origin = "null" if origin == "null" else parse_origin(origin)
+    except ValueError as exc:
+        raise ValueError(f"--origin: {exc}") from None
     if origin.endswith(":*") or origin == "*":
         raise ValueError(f"--origin is one page's origin, such as http://localhost:5173, "
                          f"not a pattern: {origin!r}")
@@ -184,7 +187,7 @@ class _Fetch:
                 if reasons:
                     verdict = await self._preflight(url, origin, method, unsafe, reasons)
                     if not verdict.ok:
-                        return self._report(verdict, url, method, unsafe)
+                        return self._report(verdict, url, method, unsafe, origin=origin)
                 elif hop == 0:
                     self.steps.append(Step("No preflight needed", notes=(
                         f"{method} with only CORS-safelisted headers is a simple request: "
@@ -197,7 +200,7 @@ class _Fetch:
                 self._vary_warning(exchange)
                 if not verdict.ok:
                     self.steps.append(Step("Actual request", exchange, verdict))
-                    return self._report(verdict, url, method, unsafe)
+                    return self._report(verdict, url, method, unsafe, origin=origin)
                 location = _header(exchange.received, "location")
                 if exchange.status not in _REDIRECTS or location is None:
                     readable, hidden = cors.readable_headers(list(exchange.received),
@@ -274,12 +277,14 @@ class _Fetch:
 
     def _report(self, verdict: Verdict, url: str = "", method: str = "",
                 unsafe: Sequence[str] = (), readable: Sequence[str] = (),
-                hidden: Sequence[str] = ()) -> Report:
+                hidden: Sequence[str] = (), origin: str = "") -> Report:
+        """``origin``: the one the failing request carried, "null" after a cross-origin
+        redirect (then only avoiding that redirect helps, not another origin listed)."""
         p = self.p
         advice: tuple[Fix, ...] = ()
         why = ""
         if not verdict.ok:
-            ask = Ask(p.origin, method or p.method, tuple(unsafe), p.credentials)
+            ask = Ask(origin or p.origin, method or p.method, tuple(unsafe), p.credentials)
             why, advice = cause(verdict, ask), fixes(verdict, ask)
         return Report(p, tuple(self.steps), verdict, url, why, advice, tuple(readable),
                       tuple(hidden), tuple(dict.fromkeys(self.warnings)))

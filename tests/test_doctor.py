@@ -220,6 +220,10 @@ async def test_cross_origin_redirect_taints_the_origin_to_null(aiohttp_server):
     assert second.seen == [("GET", "/final", "null")]
     assert report.verdict.kind == cors.ORIGIN_MISMATCH
     assert any("Origin: null" in note for step in report.steps for note in step.notes)
+    # Listing FRONT, already listed, cannot help: the fix is to keep off the redirect.
+    assert [fix.tool for fix in report.fixes] == ["your page"]
+    assert "a request redirected to another origin" in report.fixes[0].text
+    assert "cors:" not in render(report)
 
 
 async def test_same_origin_redirect_keeps_the_origin_and_303_turns_post_into_get(
@@ -379,4 +383,6 @@ async def test_cli_exit_codes_and_output(aiohttp_server, cli: Run):
     assert "BLOCKED: Access to fetch at" in out
     assert "CORS_ALLOWED_ORIGINS" in out and "app.use(cors(" in out
     code, _, err = await cli("http://127.0.0.1:1/", "--origin", FRONT)
-    assert code == 2 and "connection refused" in err
+    assert code == 3 and "connection refused" in err  # 2 is click's, for a usage error
+    code, _, err = await cli(good.url + "/x", "--origin", "localhost:5173")
+    assert code == 2 and "Invalid value: --origin: " in err
