@@ -68,8 +68,9 @@ def preflight_response(
     )
     if answer.allowed:
         return web.Response(status=204, headers=answer.headers)
-    # The line of the setting that refused it (methods:, headers:), not the block's first.
-    line = rules.policy.line_of(answer.setting)
+    # The line of the setting that refused it (methods:, headers:), not the block's first;
+    # none when the page must change (a lower-case method, Origin: null).
+    line = 0 if answer.by_page else rules.policy.line_of(answer.setting)
     where = f"{source}:{line}: " if source and line else ""
     logger.warning("CORS preflight %s %s from %s refused on route %s: %s (%s%s)",
                    headers["Access-Control-Request-Method"], request.raw_path, origin,

@@ -94,6 +94,14 @@ async def test_a_refusal_names_the_line_of_the_setting_that_refused_it(
             cause = (await resp.json())["cors"]["cause"]
         assert "from the cors: block in devproxy.yaml line 5" in cause
         assert f"(cors.{setting}, devproxy.yaml line {line})" in cause, cause
+    # The page's mistake is fixed in the page: no config line is cited for it.
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="devproxy"):
+        async with client.options(proxy.url + "/api/items", headers={
+                "Origin": FRONT, "Access-Control-Request-Method": "patch"}) as resp:
+            assert resp.status == 403
+    [logged] = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert logged.endswith("(write 'PATCH' in the page's fetch() call)"), logged
 
 
 async def test_devproxys_own_refusals_carry_cors_headers_so_the_page_reads_why(
