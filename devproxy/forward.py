@@ -21,7 +21,7 @@ from multidict import CIMultiDict
 from . import h1
 from .capture import Record
 from .config import Route, Target
-from .headers import request_headers, response_headers
+from .headers import HOP_COUNTED, hops_left, reflected, request_headers, response_headers
 from .paths import upstream_path
 from .pool import Broken, Busy, Connection, Pool, broken_error
 from .router import RouteTable
@@ -128,6 +128,15 @@ async def forward_http(
         request.headers, route,
         client_ip=request.remote, proxy_host=request.host, scheme=request.scheme,
     )
+    if request.method in HOP_COUNTED and "Max-Forwards" in headers:
+        left = hops_left(headers["Max-Forwards"])
+        if left == 0:  # RFC 9110 §7.6.2: not forwarded; answered as the final recipient
+            body = reflected(request.method, request.raw_path,
+                             tuple(request.version),  # type: ignore[arg-type]
+                             request.headers)
+            return web.Response(body=body, content_type="message/http" if body else None)
+        if left is not None:
+            headers["Max-Forwards"] = str(left - 1)
     if logger.isEnabledFor(logging.DEBUG):
         logger.debug("upstream request %s %s%s\n%s", request.method, target.origin, path,
                      dump_headers(headers.items()))

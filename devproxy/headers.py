@@ -106,6 +106,32 @@ def request_headers(
     return out
 
 
+# RFC 9110 §7.6.2: the methods whose Max-Forwards each intermediary counts down.
+HOP_COUNTED = ("OPTIONS", "TRACE")
+# What a TRACE's echo leaves out (RFC 9110 §9.3.8: fields likely to hold secrets).
+_NOT_REFLECTED = frozenset({"cookie", "authorization", "proxy-authorization"})
+
+
+def hops_left(value: str) -> int | None:
+    """A Max-Forwards value as a number; None for one that is not (then it is passed on
+    untouched, as a field devproxy does not understand)."""
+    value = value.strip()
+    return int(value) if value.isascii() and value.isdigit() else None
+
+
+def reflected(method: str, target: str, version: tuple[int, int], fields: Headers
+              ) -> bytes:
+    """A TRACE or OPTIONS reached its last hop here (Max-Forwards: 0): what devproxy, as
+    the final recipient, answers. TRACE reflects the request as received, its secrets
+    left out (RFC 9110 §9.3.8); OPTIONS has nothing to say (§9.3.7)."""
+    if method != "TRACE":
+        return b""
+    lines = [f"{method} {target} HTTP/{version[0]}.{version[1]}",
+             *(f"{name}: {value}" for name, value in fields.items()
+               if name.lower() not in _NOT_REFLECTED)]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "surrogateescape")
+
+
 def response_headers(upstream: Headers, route: Route, *, proxy_origin: str,
                      others: RouteTable | None = None) -> CIMultiDict[str]:
     """The headers to send the browser for a response the backend sent.

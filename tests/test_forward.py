@@ -627,6 +627,38 @@ async def test_absolute_form_is_served_for_the_urls_authority(backend_factory, p
     assert len(backend.recorder.seen) == 1
 
 
+@pytest.mark.parametrize(("method", "sent", "passed"), [
+    ("OPTIONS", "3", "2"), ("TRACE", "1", "0"), ("OPTIONS", " 7 ", "6"),
+    ("OPTIONS", "x", "x"),  # not a number: passed on as a field devproxy does not know
+    ("GET", "0", "0"),  # other methods: not counted (RFC 9110 §7.6.2 lets it be ignored)
+])
+async def test_max_forwards_is_counted_down_on_options_and_trace(
+        backend_factory, proxy_factory, client, method, sent, passed):
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/", backend.url))
+    async with client.request(method, proxy.url + "/x", headers={"Max-Forwards": sent}) as resp:
+        assert resp.status == 200
+    assert backend.recorder.last.headers["Max-Forwards"] == passed
+
+
+async def test_max_forwards_zero_is_answered_by_devproxy_as_the_last_hop(backend_factory,
+                                                                        proxy_factory):
+    # RFC 9110 §7.6.2: not forwarded; TRACE reflects the request, its secrets left out.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/", backend.url))
+    reply = await raw_exchange(proxy.port, b"TRACE /x?q HTTP/1.1\r\nHost: localhost\r\n"
+                                           b"Max-Forwards: 0\r\nCookie: sid=secret\r\n"
+                                           b"X-Trace: 1\r\nConnection: close\r\n\r\n")
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and b"Content-Type: message/http" in head
+    assert body.startswith(b"TRACE /x?q HTTP/1.1\r\nHost: localhost\r\n")
+    assert b"X-Trace: 1\r\n" in body and b"secret" not in body
+    reply = await raw_exchange(proxy.port, b"OPTIONS /x HTTP/1.1\r\nHost: localhost\r\n"
+                                           b"Max-Forwards: 0\r\nConnection: close\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 200") and b"Content-Length: 0\r\n" in reply
+    assert backend.recorder.seen == []
+
+
 @pytest.mark.parametrize("framing", ["content-length", "chunked"])
 async def test_backend_dying_mid_body_truncates_the_client_response(
         backend_factory, proxy_factory, client, framing):
