@@ -80,14 +80,16 @@ def import_config(filename: str, text: str) -> Imported:
                             json.loads(text))
         if name.startswith("vite.config."):
             value = find_value(text, "server", "proxy")
-            return _entries(Imported(f"{name} (server.proxy)", frontend="Vite",
-                                     frontend_port=server_port(text, "server") or 5173),
-                            _required(value, name, "server.proxy"))
+            return _with_port(_entries(Imported(f"{name} (server.proxy)", frontend="Vite"),
+                                       _required(value, name, "server.proxy")),
+                              text, "server")
         if name.startswith("webpack.config."):
             value = find_value(text, "devServer", "proxy")
-            return _entries(Imported(f"{name} (devServer.proxy)", frontend="webpack-dev-server",
-                                     frontend_port=server_port(text, "devServer") or 8080),
-                            _required(value, name, "devServer.proxy"))
+            return _with_port(_entries(Imported(f"{name} (devServer.proxy)",
+                                                frontend="webpack-dev-server",
+                                                frontend_port=8080),
+                                       _required(value, name, "devServer.proxy")),
+                              text, "devServer")
     except json.JSONDecodeError as exc:
         raise ValueError(f"{name}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
     except JsSyntaxError as exc:
@@ -96,16 +98,36 @@ def import_config(filename: str, text: str) -> Imported:
                      f"proxy.conf.json and package.json")
 
 
-def server_port(text: str, key: str) -> int | None:
-    """The literal ``port`` of the object at ``key:`` in a JS config (``server`` for
-    Vite): its own, not a nested one such as Vite's ``server.hmr.port``."""
+def config_port(text: str, key: str) -> int | Code | None:
+    """The ``port`` of the object at ``key:`` in a JS config (``server`` for Vite): its
+    own, not a nested one such as Vite's ``server.hmr.port``.
+
+    Returns:
+        The port; a ``Code`` when the object or its port is computed (its source, so
+        it can be named, never silently dropped); None when neither sets one.
+    """
     try:
         server = find_value(text, key)
     except JsSyntaxError:
         return None
+    if isinstance(server, Code):
+        return Code(f"{key}: {server.source}")
     port = server.get("port") if isinstance(server, dict) else None
+    if isinstance(port, Code):
+        return Code(f"{key}.port: {port.source}")
     return port if isinstance(port, int) and not isinstance(port, bool) \
         and 0 < port < 65536 else None
+
+
+def _with_port(out: Imported, text: str, key: str) -> Imported:
+    port = config_port(text, key)
+    if isinstance(port, int):
+        out.frontend_port = port
+    elif isinstance(port, Code):
+        out.warnings.append(f"{_short(port.source)} is computed: path / goes to "
+                            f"{out.frontend}'s default port {out.frontend_port}; change it "
+                            f"if your dev server listens elsewhere")
+    return out
 
 
 def _required(value: Any, name: str, where: str) -> Any:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .config import parse_target
-from .importers import Imported, ImportedRoute, server_port
+from .importers import Imported, ImportedRoute, config_port
 
 # Default dev-server ports, as each tool documents them.
 _FRONTENDS = (  # (package, name, port), first match wins
@@ -127,8 +127,8 @@ def _config_port(files: Mapping[str, str], folder: str, prefix: str, key: str) -
     for path, text in files.items():
         where, _, name = path.rpartition("/")
         if where == folder and name.startswith(prefix):
-            port = server_port(text, key)
-            if port:
+            port = config_port(text, key)
+            if isinstance(port, int):
                 return port
     return None
 

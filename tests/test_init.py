@@ -147,6 +147,26 @@ def test_imported_config_puts_the_tools_own_dev_server_on_slash(name: str, text:
     assert config.listen.port != root.target.port  # parse_config refuses a loop, too
 
 
+@pytest.mark.parametrize(("name", "text", "named"), [
+    pytest.param("vite.config.js",
+                 "export default { server: { port: Number(process.env.PORT) || 4800, "
+                 "proxy: { '/api': 'http://localhost:3000' } } }",
+                 "server.port: Number(process.env.PORT) || 4800 is computed: path / goes to "
+                 "Vite's default port 5173", id="vite"),
+    pytest.param("webpack.config.js",
+                 "module.exports = { devServer: { port: process.env.PORT, "
+                 "proxy: { '/api': 'http://h:1' } } }",
+                 "devServer.port: process.env.PORT is computed: path / goes to "
+                 "webpack-dev-server's default port 8080", id="webpack"),
+])
+def test_a_computed_dev_server_port_is_named_not_silently_replaced(name: str, text: str,
+                                                                   named: str) -> None:
+    # The README promises computed values are never silently dropped.
+    rendered = render_imported(import_config(name, text))
+    assert f"# NOT IMPORTED or changed: {named}" in rendered
+    parse_config(rendered, "devproxy.yaml", Path("/"))
+
+
 def test_imported_paths_that_would_not_load_are_named_not_written() -> None:
     # Two keys for one prefix, a path with a space, and one YAML would misread unquoted.
     conf = {"/api": "http://h:1", "/api/": "http://h:2", "^/api/.*": "http://h:3",
