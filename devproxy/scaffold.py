@@ -12,16 +12,16 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from . import devservers
 from .config import parse_target
-from .importers import Imported, ImportedRoute, config_port
+from .devservers import dependencies, json_object
+from .importers import Imported, ImportedRoute
 
-# Default dev-server ports, as each tool documents them.
-_FRONTENDS = (  # (package, name, port), first match wins
-    ("vite", "Vite", 5173), ("next", "Next.js", 3000), ("@angular/core", "Angular", 4200),
-    ("react-scripts", "Create React App", 3000), ("webpack-dev-server", "webpack", 8080),
-)
+# Default ports, as each tool documents them; the frontends are in ``devservers``.
 _NODE_BACKENDS = (("express", "Express", 3000), ("fastify", "Fastify", 3000),
                   ("@nestjs/core", "NestJS", 3000), ("koa", "Koa", 3000))
+# Frameworks that answer /api themselves: a route there would take it away.
+_OWN_API = {"Next.js": "app/api", "Nuxt": "server/api"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,14 +43,15 @@ class Detected:
 SUBFOLDERS = ("", "frontend", "client", "web", "ui", "backend", "server", "api")
 PROJECT_FILES = ("package.json", "angular.json", "manage.py", "requirements.txt",
                  "pyproject.toml", "Pipfile", "Gemfile",
-                 # Every name Vite looks for, in its order.
+                 # Every name Vite looks for, in its order; then webpack's, Astro's, Nuxt's.
                  *(f"vite.config.{ext}" for ext in ("js", "mjs", "ts", "cjs", "mts", "cts")),
                  "webpack.config.js", "webpack.config.cjs", "webpack.config.mjs",
-                 "webpack.config.ts")
-# The dev server's own port setting, where its config file has one: (package, file name
-# prefix, the object holding ``port``).
-_PORT_SETTINGS = {"vite": ("vite.config.", "server"),
-                  "webpack-dev-server": ("webpack.config.", "devServer")}
+                 "webpack.config.ts",
+                 *(f"astro.config.{ext}" for ext in ("mjs", "js", "ts", "mts", "cjs", "cts")),
+                 "nuxt.config.ts", "nuxt.config.js", "nuxt.config.mjs",
+                 # Create React App's, for PORT; and its own proxy, which init names.
+                 ".env.development.local", ".env.local", ".env.development", ".env",
+                 "src/setupProxy.js")
 # devproxy's port: the usual one, unless the project's servers use it (webpack's default).
 _LISTEN_PORTS = (8080, 8081, 8082, 8090)
 BUILD_FOLDERS = ("dist", "build", "public")  # a built site, if no dev server is found
@@ -72,19 +73,20 @@ def detect(files: Mapping[str, str], folders: tuple[str, ...] = ()) -> Detected:
         folder, _, name = path.rpartition("/")
         by_name.setdefault(name, []).append((folder, text))
     for folder, text in by_name.get("package.json", []):
-        deps = _dependencies(text)
+        package = json_object(text)
         where = f"{folder}/package.json" if folder else "package.json"
-        for dep, name, port in _FRONTENDS:
-            if frontend is None and dep in deps:
-                if dep in _PORT_SETTINGS:
-                    port = _config_port(files, folder, *_PORT_SETTINGS[dep]) or port
-                frontend = Server(name, port, f"{dep} in {where}")
+        if frontend is None and (found := devservers.find(files, folder, package)):
+            frontend = _server(found, f"{found.tool.package} in {where}")
+            notes.extend(found.notes)
+        deps = dependencies(package)
         for dep, name, port in _NODE_BACKENDS:
-            if backend is None and dep in deps and (frontend is None or
-                                                    frontend.why != f"{dep} in {where}"):
+            if backend is None and dep in deps:
                 backend = Server(name, port, f"{dep} in {where}")
-    if frontend is None and "angular.json" in by_name:
-        frontend = Server("Angular", 4200, "angular.json")
+    for folder, _ in by_name.get("angular.json", []):
+        if frontend is None and (found := devservers.find(
+                files, folder, {"dependencies": {"@angular/core": "*"}})):
+            frontend = _server(found, f"{folder}/angular.json" if folder else "angular.json")
+            notes.extend(found.notes)
     python = " ".join(text for name in ("requirements.txt", "pyproject.toml", "Pipfile")
                       for _, text in by_name.get(name, [])).lower()
     if "manage.py" in by_name:
@@ -96,7 +98,7 @@ def detect(files: Mapping[str, str], folders: tuple[str, ...] = ()) -> Detected:
     elif any("rails" in text for _, text in by_name.get("Gemfile", [])):
         backend = Server("Rails", 3000, "rails in Gemfile")
     if frontend and backend and frontend.port == backend.port:
-        notes.append(f"{frontend.name} and {backend.name} both default to port "
+        notes.append(f"{frontend.name} and {backend.name} both use port "
                      f"{frontend.port}: start one of them on another port and change its "
                      f"target below")
     static = None
@@ -105,32 +107,9 @@ def detect(files: Mapping[str, str], folders: tuple[str, ...] = ()) -> Detected:
     return Detected(frontend, backend, tuple(notes), static)
 
 
-def _dependencies(text: str) -> dict[str, object]:
-    package = _json(text)
-    deps: dict[str, object] = {}
-    for key in ("dependencies", "devDependencies"):
-        section = package.get(key)
-        if isinstance(section, dict):
-            deps.update(section)
-    return deps
-
-
-def _json(text: str) -> dict[str, object]:
-    try:
-        value = json.loads(text) if text else {}
-    except json.JSONDecodeError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def _config_port(files: Mapping[str, str], folder: str, prefix: str, key: str) -> int | None:
-    for path, text in files.items():
-        where, _, name = path.rpartition("/")
-        if where == folder and name.startswith(prefix):
-            port = config_port(text, key)
-            if isinstance(port, int):
-                return port
-    return None
+def _server(found: devservers.DevServer, why: str) -> Server:
+    return Server(found.tool.name, found.port,
+                  f"{why}; port from {found.source}" if found.source else why)
 
 
 _HEADER = """\
@@ -154,17 +133,17 @@ def render(detected: Detected) -> str:
     if backend is not None:
         lines.append(f"  # {backend.name} (found: {backend.why})\n"
                      f"  - path: /api\n    target: http://localhost:{backend.port}\n")
-    elif frontend is not None and frontend.name == "Next.js":
-        # Next serves /api from app/api itself: a route there would take it away.
-        lines.append("  # Next.js answers /api itself (app/api). For a separate backend, add "
-                     "its route:\n  # - path: /backend\n  #   target: http://localhost:8000\n")
+    elif frontend is not None and frontend.name in _OWN_API:
+        lines.append(f"  # {frontend.name} answers /api itself ({_OWN_API[frontend.name]}). "
+                     f"For a separate backend, add its route:\n"
+                     f"  # - path: /backend\n  #   target: http://localhost:8000\n")
     else:
         port = 8000 if frontend is not None and frontend.port == 3000 else 3000
         lines.append("  # Your API: change the port to the one your backend listens on.\n"
                      f"  - path: /api\n    target: http://localhost:{port}\n")
     if frontend is not None:
-        lines.append(f"  # {frontend.name} dev server (found: {frontend.why}); its HMR "
-                     f"WebSocket goes through devproxy too.\n")
+        lines.append(f"  # {frontend.name} dev server (found: {frontend.why});\n"
+                     f"  # its HMR WebSocket goes through devproxy too.\n")
         # webpack-dev-server aims its client's socket at its own host and port when its
         # config names them (Create React App's does), past whatever proxy served the page.
         if frontend.name == "webpack":

@@ -268,15 +268,18 @@ def test_detect_and_render_a_config_that_loads(files, frontend, backend) -> None
     if backend:
         assert targets["/api"] == backend[1]
     if frontend and backend and frontend[1] == backend[1]:
-        assert "both default to port" in text
+        assert "both use port" in text
     assert config.listen.port not in targets.values()
     assert f"open http://127.0.0.1:{config.listen.port} instead" in text
 
 
 @pytest.mark.parametrize(("dependency", "api_port"), [
     ("next", None),  # Next answers /api itself: no route may take it
+    ("nuxt", None),  # and so does Nuxt, from server/api
     ("react-scripts", 8000),  # CRA is on 3000: the placeholder API is not
+    ("@remix-run/dev", 8000),  # Remix's app server too
     ("vite", 3000),
+    ("astro", 3000),
 ])
 def test_without_a_backend_the_api_placeholder_never_takes_the_frontends_place(
         dependency: str, api_port: int | None) -> None:
@@ -310,6 +313,30 @@ def test_init_reads_the_port_from_each_name_vite_reads(ext: str, tmp_path: Path)
     assert "Vite on 3001" in done.stdout
     config = parse_config((tmp_path / "devproxy.yaml").read_text(), "devproxy.yaml", tmp_path)
     assert [r.target.port for r in config.routes if r.target and r.path == "/"] == [3001]
+
+
+@pytest.mark.e2e
+def test_init_reads_the_files_that_set_a_dev_servers_port(tmp_path: Path) -> None:
+    """.env files (Create React App) and astro.config.* are read, in a project folder."""
+    web = tmp_path / "web"
+    (web / "src").mkdir(parents=True)
+    (web / "package.json").write_text(json.dumps({"dependencies": {"react-scripts": "5"},
+                                                  "scripts": {"start": "react-scripts start"}}))
+    (web / ".env").write_text("PORT=4700\n")
+    (web / ".env.development.local").write_text("PORT=4703\n")
+    (web / "src" / "setupProxy.js").write_text("module.exports = function (app) {}")
+    done = subprocess.run([sys.executable, "-m", "devproxy", "init"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "Create React App on 4703" in done.stdout
+    assert "note: web/src/setupProxy.js proxies in the dev server itself" in done.stdout
+    written = (tmp_path / "devproxy.yaml").read_text()
+    assert "port from PORT=4703 in web/.env.development.local" in written
+    (tmp_path / "astro.config.ts").write_text("export default { server: { port: 4323 } }")
+    (tmp_path / "package.json").write_text(json.dumps({"dependencies": {"astro": "5"}}))
+    done = subprocess.run([sys.executable, "-m", "devproxy", "init", "--force"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert "Astro on 4323" in done.stdout, done.stderr
 
 
 @pytest.mark.e2e

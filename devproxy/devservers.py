@@ -1,0 +1,278 @@
+"""Which frontend dev server a project runs, and on which port, read the way the tool
+itself reads it. Pure: ``find`` takes the texts the CLI collected; no I/O here.
+
+The port is looked for where the tool looks, first found wins: a flag in the
+package.json script that starts it, a variable that script sets (for the tools that
+read one), the tool's config file (Create React App: its .env files), its default.
+Flag spellings are the ones each tool's argument parser takes: ``--port 4000`` and
+``--port=4000`` everywhere; Vite (cac) has no ``-p`` and stops on it; Next.js
+(commander) takes ``-p 4000`` and ``-p4000`` but reads ``-p=4000`` as "=4000"; Nuxt
+(citty, mri's rules) takes ``-p 4000`` and ``-p=4000``.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .importers import config_port
+from .jsliteral import Code
+from .npmscripts import Launch, find_launch
+
+_LONG = ("--port N", "--port=N")  # "N" stands for the value: a word of its own, or joined
+_VITE_CONFIG = ("vite.config.", "server")
+
+
+@dataclass(frozen=True, slots=True)
+class Tool:
+    package: str  # the dependency that gives it away
+    name: str
+    port: int  # the default its documentation gives
+    commands: tuple[str, ...]  # what starts its dev server; a bare name: no subcommand
+    flags: tuple[str, ...] = _LONG
+    env: tuple[str, ...] = ()  # variables it takes the port from, first wins
+    config: tuple[str, str] | None = None  # (file name prefix, the object holding port)
+    dotenv: tuple[str, ...] = ()  # files it loads ``env`` from, first wins
+    also: str = ""  # a second dependency it needs (Remix on Vite)
+    flag_hint: str = ""  # why a --port it does not take may be there anyway
+
+
+# First match wins: the frameworks before the Vite they run on.
+TOOLS = (
+    Tool("astro", "Astro", 4321, ("astro dev",), config=("astro.config.", "server")),
+    Tool("nuxt", "Nuxt", 3000, ("nuxt dev", "nuxi dev", "nuxt"),
+         flags=(*_LONG, "-p N", "-p=N"), env=("NUXT_PORT", "NITRO_PORT", "PORT"),
+         config=("nuxt.config.", "devServer")),
+    Tool("@sveltejs/kit", "SvelteKit", 5173, ("vite dev", "vite serve", "vite"),
+         config=_VITE_CONFIG),
+    Tool("@remix-run/dev", "Remix", 5173, ("remix vite:dev", "vite dev", "vite"),
+         config=_VITE_CONFIG, also="vite"),
+    # The classic compiler runs your app server, which listens on PORT (remix-serve).
+    Tool("@remix-run/dev", "Remix", 3000, ("remix dev",), flags=(), env=("PORT",),
+         flag_hint="in Remix 2 it is the port of its own dev server, not the app's"),
+    Tool("next", "Next.js", 3000, ("next dev", "next"), flags=(*_LONG, "-p N", "-pN"),
+         env=("PORT",)),  # Next reads PORT from the shell only, never from .env
+    Tool("vite", "Vite", 5173, ("vite dev", "vite serve", "vite"), config=_VITE_CONFIG),
+    Tool("@angular/core", "Angular", 4200, ("ng serve", "ng s")),  # and angular.json
+    # react-scripts' env.js loads these in this order without overriding a variable
+    # already set, so the shell beats them all and the first file beats the rest.
+    Tool("react-scripts", "Create React App", 3000,
+         ("react-scripts start", "craco start", "react-app-rewired start"), flags=(),
+         env=("PORT",),
+         dotenv=(".env.development.local", ".env.local", ".env.development", ".env")),
+    Tool("webpack-dev-server", "webpack", 8080,
+         ("webpack serve", "webpack server", "webpack s", "webpack-cli serve",
+          "webpack-dev-server"), config=("webpack.config.", "devServer")),
+)
+_PORTISH = re.compile(r"(-p|--port)(=.*|\d.*)?", re.S)
+
+
+@dataclass(frozen=True, slots=True)
+class DevServer:
+    tool: Tool
+    port: int
+    source: str  # where the port was found; "" when it is the tool's default
+    notes: tuple[str, ...] = ()
+
+
+def find(files: Mapping[str, str], folder: str, package: Mapping[str, object]
+         ) -> DevServer | None:
+    """The frontend dev server of the package.json in ``folder`` (``package``, parsed),
+    if its dependencies name one; ``files`` are the project's texts by relative path."""
+    deps = dependencies(package)
+    tool = next((t for t in TOOLS if t.package in deps and (not t.also or t.also in deps)),
+                None)
+    if tool is None:
+        return None
+    scripts = package.get("scripts")
+    launch = find_launch(scripts if isinstance(scripts, dict) else {}, tool.commands)
+    notes: list[str] = []
+    unread: list[str] = []  # a port flag whose value is not a literal: `--port $PORT`
+    found = _from_script(tool, launch, notes, unread) if launch else None
+    angular = _angular(files, folder, launch) if tool.name == "Angular" else None
+    if found is None:
+        found = (_from_angular(angular) if angular else
+                 _from_config(tool, files, folder, notes) or _from_dotenv(tool, files, folder))
+    port, source = found or (tool.port, "")
+    notes.extend(f"{flag} is not a port number devproxy can read: the / target uses "
+                 f"{port} ({source or 'the default'}); change it if {tool.name} listens "
+                 f"elsewhere" for flag in unread)
+    if tool.name == "Create React App" and _in(folder, "src/setupProxy.js") in files:
+        notes.append(f"{_in(folder, 'src/setupProxy.js')} proxies in the dev server itself; "
+                     f"devproxy does not read it: add its routes here")
+    return DevServer(tool, port, source, tuple(notes))
+
+
+def dependencies(package: Mapping[str, object]) -> dict[str, object]:
+    deps: dict[str, object] = {}
+    for key in ("dependencies", "devDependencies"):
+        section = package.get(key)
+        if isinstance(section, dict):
+            deps.update(section)
+    return deps
+
+
+def json_object(text: str) -> dict[str, object]:
+    """``text`` as a JSON object; {} when it is not one (init guesses, never fails)."""
+    try:
+        value = json.loads(text) if text else {}
+    except json.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _from_script(tool: Tool, launch: Launch, notes: list[str], unread: list[str]
+                 ) -> tuple[int, str] | None:
+    where = f'the "{launch.script}" script'
+    found = None
+    args = launch.args
+    for i, arg in enumerate(args):
+        if not _PORTISH.fullmatch(arg):
+            continue
+        following = args[i + 1] if i + 1 < len(args) else ""
+        value = _flag_value(arg, following, tool.flags)
+        shown = f"{arg} {following}" if arg in ("-p", "--port") and following else arg
+        if value is None:
+            example = _number(re.sub(r"\D", "", shown)) or 4000
+            takes = (" or ".join(tool.flags).replace("N", str(example)) if tool.flags
+                     else "its port from " + " or ".join(tool.env))
+            hint = f" ({tool.flag_hint})" if tool.flag_hint else ""
+            notes.append(f"`{shown}` in {where} is not a port option of {tool.name}{hint}; "
+                         f"{tool.name} takes {takes}: not used for the / target")
+        elif (port := _number(value)) is None:
+            unread.append(f"`{shown}` in {where}")
+        else:
+            found = port, f"{shown} in {where}"  # the last one wins, as in each parser
+    if found:
+        return found
+    for name in tool.env:
+        if (port := _number(launch.env.get(name, ""))) is not None:
+            return port, f"{name}={port} in {where}"
+    return None
+
+
+def _flag_value(arg: str, following: str, spellings: tuple[str, ...]) -> str | None:
+    for spelling in spellings:
+        if spelling.endswith(" N"):
+            if arg == spelling[:-2]:
+                return following
+        elif arg.startswith(spelling[:-1]) and len(arg) > len(spelling) - 1:
+            value = arg[len(spelling) - 1:]
+            if not value.startswith("="):  # commander's -p=4000 is the value "=4000"
+                return value
+    return None
+
+
+def _number(text: str) -> int | None:
+    text = text.strip().strip("'\"")
+    port = int(text) if re.fullmatch(r"\d{1,5}", text) else 0
+    return port if 0 < port < 65536 else None
+
+
+def _in(folder: str, name: str) -> str:
+    return f"{folder}/{name}" if folder else name
+
+
+def _from_config(tool: Tool, files: Mapping[str, str], folder: str,
+                 notes: list[str]) -> tuple[int, str] | None:
+    if tool.config is None:
+        return None
+    path = _config_file(tool, files, folder)
+    if path is None:
+        return None
+    key = tool.config[1]
+    port = config_port(files[path], key)
+    if isinstance(port, Code):
+        notes.append(f"{path}: {port.source} is computed: wrote {tool.name}'s default port "
+                     f"{tool.port}; change the / target if your dev server listens elsewhere")
+        return None
+    return (port, f"{path} ({key}.port)") if port else None
+
+
+def _config_file(tool: Tool, files: Mapping[str, str], folder: str) -> str | None:
+    # The first one in the order the CLI lists them, which is each tool's own order.
+    prefix = tool.config[0] if tool.config else "\0"
+    return next((path for path in files
+                 if posixpath.dirname(path) == folder
+                 and posixpath.basename(path).startswith(prefix)), None)
+
+
+def _from_dotenv(tool: Tool, files: Mapping[str, str], folder: str) -> tuple[int, str] | None:
+    for name in tool.dotenv:
+        path = _in(folder, name)
+        for variable in tool.env:
+            value = _dotenv_value(files.get(path, ""), variable)
+            if value is not None and (port := _number(value)) is not None:
+                return port, f"{variable}={port} in {path}"
+    return None
+
+
+def _dotenv_value(text: str, name: str) -> str | None:
+    value = None
+    for line in text.splitlines():  # a later line wins, as in dotenv
+        found = re.fullmatch(r"\s*(?:export\s+)?(\w+)\s*=\s*(.*?)\s*(?:\s#.*)?", line)
+        if found and found.group(1) == name:
+            value = found.group(2)
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class _Serve:
+    """angular.json's serve target, for the project ``ng serve`` starts."""
+
+    path: str  # of angular.json
+    options: dict[str, object]  # what applies: a configuration's over the options
+    origin: dict[str, str]  # option name -> the key path it came from
+
+
+def _angular(files: Mapping[str, str], folder: str, launch: Launch | None) -> _Serve | None:
+    path = _in(folder, "angular.json")
+    workspace = json_object(files.get(path, ""))
+    projects = workspace.get("projects")
+    if not isinstance(projects, dict):
+        return None
+    args = launch.args if launch else ()
+    named = args[0] if args and not args[0].startswith("-") else None  # ng serve my-app
+    wanted = [named] if named else [workspace.get("defaultProject"), *projects]
+    for name in wanted:
+        project = projects.get(name) if isinstance(name, str) else None
+        for kind in ("architect", "targets"):  # "targets" is the newer spelling
+            targets = project.get(kind) if isinstance(project, dict) else None
+            serve = targets.get("serve") if isinstance(targets, dict) else None
+            if isinstance(serve, dict):
+                return _merged(path, f"projects.{name}.{kind}.serve", serve, args)
+    return None
+
+
+def _merged(path: str, base: str, serve: dict[str, object], args: tuple[str, ...]
+            ) -> _Serve:
+    options = serve.get("options")
+    merged = dict(options) if isinstance(options, dict) else {}
+    origin = {key: f"{base}.options.{key}" for key in merged}
+    chosen = _flag_value_in(args, ("--configuration N", "--configuration=N", "-c N")) \
+        or serve.get("defaultConfiguration")
+    configurations = serve.get("configurations")
+    if isinstance(chosen, str) and isinstance(configurations, dict):
+        for name in (c.strip() for c in chosen.split(",")):  # -c a,b: both, in order
+            configuration = configurations.get(name)
+            if isinstance(configuration, dict):
+                merged.update(configuration)
+                origin.update({k: f"{base}.configurations.{name}.{k}" for k in configuration})
+    return _Serve(path, merged, origin)
+
+
+def _flag_value_in(args: tuple[str, ...], spellings: tuple[str, ...]) -> str | None:
+    found = None
+    for i, arg in enumerate(args):
+        found = _flag_value(arg, args[i + 1] if i + 1 < len(args) else "", spellings) or found
+    return found
+
+
+def _from_angular(serve: _Serve) -> tuple[int, str] | None:
+    port = serve.options.get("port")
+    if isinstance(port, int) and not isinstance(port, bool) and 0 < port < 65536:
+        return port, f"{serve.path} ({serve.origin['port']})"
+    return None
