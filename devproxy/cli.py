@@ -235,8 +235,10 @@ def init(from_file: Path | None, output: Path, force: bool) -> None:
         PROJECT_FILES,
         SUBFOLDERS,
         detect,
+        proxy_files,
         render,
         render_imported,
+        summary,
     )
 
     if output.exists() and not force:
@@ -257,16 +259,15 @@ def init(from_file: Path | None, output: Path, force: bool) -> None:
         files = {f"{sub}/{name}".lstrip("/"): _read(project / sub / name)
                  for sub in SUBFOLDERS for name in PROJECT_FILES
                  if (project / sub / name).is_file()}
+        # The proxy config angular.json names: only known once angular.json is read.
+        files.update({path: _read(project / path) for path in proxy_files(files)
+                      if (project / path).is_file()})
         # Written relative to the config file, which may live elsewhere (-o).
         builds = tuple(os.path.relpath(project / name, output.parent.resolve())
                        for name in BUILD_FOLDERS if (project / name / "index.html").is_file())
         detected = detect(files, builds)
         text = render(detected)
-        found = ", ".join(f"{s.name} on {s.port}" for s in (detected.frontend,
-                                                           detected.backend) if s) \
-            or ("a build folder" if detected.static else
-                "nothing recognisable: wrote a template")
-        warnings = list(detected.notes)
+        found, warnings = summary(detected)
     try:  # what init writes must load: a broken first config is the worst welcome
         parse_config(text, output.name, output.parent)
     except ConfigError as exc:

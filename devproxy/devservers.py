@@ -36,6 +36,7 @@ class Tool:
     env: tuple[str, ...] = ()  # variables it takes the port from, first wins
     config: tuple[str, str] | None = None  # (file name prefix, the object holding port)
     dotenv: tuple[str, ...] = ()  # files it loads ``env`` from, first wins
+    proxy: str = ""  # where its own dev proxy is set: "config" or "package.json"
     also: str = ""  # a second dependency it needs (Remix on Vite)
     flag_hint: str = ""  # why a --port it does not take may be there anyway
 
@@ -47,25 +48,27 @@ TOOLS = (
          flags=(*_LONG, "-p N", "-p=N"), env=("NUXT_PORT", "NITRO_PORT", "PORT"),
          config=("nuxt.config.", "devServer")),
     Tool("@sveltejs/kit", "SvelteKit", 5173, ("vite dev", "vite serve", "vite"),
-         config=_VITE_CONFIG),
+         config=_VITE_CONFIG, proxy="config"),
     Tool("@remix-run/dev", "Remix", 5173, ("remix vite:dev", "vite dev", "vite"),
-         config=_VITE_CONFIG, also="vite"),
+         config=_VITE_CONFIG, proxy="config", also="vite"),
     # The classic compiler runs your app server, which listens on PORT (remix-serve).
     Tool("@remix-run/dev", "Remix", 3000, ("remix dev",), flags=(), env=("PORT",),
          flag_hint="in Remix 2 it is the port of its own dev server, not the app's"),
     Tool("next", "Next.js", 3000, ("next dev", "next"), flags=(*_LONG, "-p N", "-pN"),
          env=("PORT",)),  # Next reads PORT from the shell only, never from .env
-    Tool("vite", "Vite", 5173, ("vite dev", "vite serve", "vite"), config=_VITE_CONFIG),
+    Tool("vite", "Vite", 5173, ("vite dev", "vite serve", "vite"), config=_VITE_CONFIG,
+         proxy="config"),
     Tool("@angular/core", "Angular", 4200, ("ng serve", "ng s")),  # and angular.json
     # react-scripts' env.js loads these in this order without overriding a variable
     # already set, so the shell beats them all and the first file beats the rest.
     Tool("react-scripts", "Create React App", 3000,
          ("react-scripts start", "craco start", "react-app-rewired start"), flags=(),
          env=("PORT",),
-         dotenv=(".env.development.local", ".env.local", ".env.development", ".env")),
+         dotenv=(".env.development.local", ".env.local", ".env.development", ".env"),
+         proxy="package.json"),
     Tool("webpack-dev-server", "webpack", 8080,
          ("webpack serve", "webpack server", "webpack s", "webpack-cli serve",
-          "webpack-dev-server"), config=("webpack.config.", "devServer")),
+          "webpack-dev-server"), config=("webpack.config.", "devServer"), proxy="config"),
 )
 _PORTISH = re.compile(r"(-p|--port)(=.*|\d.*)?", re.S)
 
@@ -76,6 +79,7 @@ class DevServer:
     port: int
     source: str  # where the port was found; "" when it is the tool's default
     notes: tuple[str, ...] = ()
+    proxy_file: str = ""  # where the project's own dev proxy may be set: vite.config.ts
 
 
 def find(files: Mapping[str, str], folder: str, package: Mapping[str, object]
@@ -103,7 +107,8 @@ def find(files: Mapping[str, str], folder: str, package: Mapping[str, object]
     if tool.name == "Create React App" and _in(folder, "src/setupProxy.js") in files:
         notes.append(f"{_in(folder, 'src/setupProxy.js')} proxies in the dev server itself; "
                      f"devproxy does not read it: add its routes here")
-    return DevServer(tool, port, source, tuple(notes))
+    return DevServer(tool, port, source, tuple(notes),
+                     _proxy_file(tool, files, folder, angular, launch))
 
 
 def dependencies(package: Mapping[str, object]) -> dict[str, object]:
@@ -276,3 +281,23 @@ def _from_angular(serve: _Serve) -> tuple[int, str] | None:
     if isinstance(port, int) and not isinstance(port, bool) and 0 < port < 65536:
         return port, f"{serve.path} ({serve.origin['port']})"
     return None
+
+
+def _proxy_file(tool: Tool, files: Mapping[str, str], folder: str, angular: _Serve | None,
+                launch: Launch | None) -> str:
+    if tool.proxy == "config":
+        return _config_file(tool, files, folder) or ""
+    if tool.proxy == "package.json":
+        return _in(folder, "package.json")
+    if tool.name != "Angular":
+        return ""
+    flag = _flag_value_in(launch.args if launch else (),
+                          ("--proxy-config N", "--proxy-config=N", "--proxyConfig N",
+                           "--proxyConfig=N"))
+    named = flag or (angular.options.get("proxyConfig") if angular else None)
+    if not isinstance(named, str) or not named.strip():
+        return ""
+    # Relative to the workspace, angular.json's folder (ng runs in it).
+    path = posixpath.normpath(posixpath.join(folder, named.strip().replace("\\", "/")))
+    # Only a file inside the project: init reads nothing it was not pointed at.
+    return "" if path.startswith(("/", "../")) or path == ".." else path

@@ -64,11 +64,35 @@ class Imported:
     frontend_port: int = 5173
 
 
+class NoProxy(ValueError):
+    """The file is of a kind devproxy imports, but sets no proxy."""
+
+
 def import_config(filename: str, text: str) -> Imported:
-    """Translate the proxy config in ``text`` (``filename`` says which kind it is).
+    """Translate the proxy config in ``text`` (``filename`` says which kind it is), and
+    the port of the dev server it belongs to, for path /.
 
     Raises:
-        ValueError: the file is not a kind devproxy reads, or holds no proxy config.
+        NoProxy: the file sets no proxy.
+        ValueError: the file is not a kind devproxy reads, or its proxy is unreadable.
+    """
+    imported = import_proxy(filename, text)
+    name = PurePath(filename).name
+    if name.startswith("vite.config."):
+        return _with_port(imported, text, "server")
+    if name.startswith("webpack.config."):
+        return _with_port(imported, text, "devServer")
+    return imported
+
+
+def import_proxy(filename: str, text: str) -> Imported:
+    """``import_config`` without the dev server's port, which ``init`` finds elsewhere
+    (a port flag in package.json beats vite.config.*); ``frontend_port`` is the tool's
+    default.
+
+    Raises:
+        NoProxy: the file sets no proxy.
+        ValueError: the file is not a kind devproxy reads, or its proxy is unreadable.
     """
     name = PurePath(filename).name
     try:
@@ -80,16 +104,13 @@ def import_config(filename: str, text: str) -> Imported:
                             json.loads(text))
         if name.startswith("vite.config."):
             value = find_value(text, "server", "proxy")
-            return _with_port(_entries(Imported(f"{name} (server.proxy)", frontend="Vite"),
-                                       _required(value, name, "server.proxy")),
-                              text, "server")
+            return _entries(Imported(f"{name} (server.proxy)", frontend="Vite"),
+                            _required(value, name, "server.proxy"))
         if name.startswith("webpack.config."):
             value = find_value(text, "devServer", "proxy")
-            return _with_port(_entries(Imported(f"{name} (devServer.proxy)",
-                                                frontend="webpack-dev-server",
-                                                frontend_port=8080),
-                                       _required(value, name, "devServer.proxy")),
-                              text, "devServer")
+            return _entries(Imported(f"{name} (devServer.proxy)", frontend="webpack-dev-server",
+                                     frontend_port=8080),
+                            _required(value, name, "devServer.proxy"))
     except json.JSONDecodeError as exc:
         raise ValueError(f"{name}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
     except JsSyntaxError as exc:
@@ -132,7 +153,7 @@ def _with_port(out: Imported, text: str, key: str) -> Imported:
 
 def _required(value: Any, name: str, where: str) -> Any:
     if value is None:
-        raise ValueError(f"{name}: no {where} found")
+        raise NoProxy(f"{name}: no {where} found")
     if isinstance(value, Code):
         raise ValueError(f"{name}: {where} is computed ({value.source[:60]}), not a "
                          f"literal object; write the routes by hand")
@@ -142,8 +163,11 @@ def _required(value: Any, name: str, where: str) -> Any:
 def _create_react_app(name: str, text: str) -> Imported:
     package = json.loads(text)
     proxy = package.get("proxy") if isinstance(package, dict) else None
+    if proxy is None:
+        raise NoProxy(f"{name}: no \"proxy\" field (Create React App's dev proxy)")
     if not isinstance(proxy, str):
-        raise ValueError(f"{name}: no \"proxy\" field (Create React App's dev proxy)")
+        raise ValueError(f"{name}: \"proxy\" is not a URL; Create React App takes one "
+                         f"string here")
     try:
         parse_target(proxy)
     except ValueError as exc:
@@ -153,8 +177,7 @@ def _create_react_app(name: str, text: str) -> Imported:
     out.routes.append(ImportedRoute("/api", proxy, change_origin=True))
     out.warnings.append(
         "Create React App forwards every request it cannot serve that does not ask for "
-        "HTML; devproxy routes by path prefix, so check that /api is your API's prefix "
-        "and put the CRA dev server (http://localhost:3000) on path /")
+        "HTML; devproxy routes by path prefix, so check that /api is your API's prefix")
     return out
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from . import devservers
 from .config import parse_target
 from .devservers import dependencies, json_object
-from .importers import Imported, ImportedRoute
+from .importers import Imported, ImportedRoute, NoProxy, import_proxy
 
 # Default ports, as each tool documents them; the frontends are in ``devservers``.
 _NODE_BACKENDS = (("express", "Express", 3000), ("fastify", "Fastify", 3000),
@@ -37,6 +37,8 @@ class Detected:
     backend: Server | None
     notes: tuple[str, ...] = ()
     static: Static | None = None  # a build folder, when no dev server was found
+    proxy: Imported | None = None  # the dev server's own proxy, imported
+    proxy_file: str = ""  # where that proxy is set
 
 
 # Where projects keep their halves; ``detect`` looks in these folders too.
@@ -65,51 +67,116 @@ class Static:
 
 def detect(files: Mapping[str, str], folders: tuple[str, ...] = ()) -> Detected:
     """Guess from ``files`` (relative path -> text, for the files present that matter)
-    and ``folders`` (relative build folders that hold an index.html)."""
-    frontend = backend = None
+    and ``folders`` (relative build folders that hold an index.html).
+
+    A proxy the frontend's dev server already has (vite.config.*'s server.proxy and
+    the like) is imported as ``--from`` would: its routes stand for the backend.
+    """
     notes: list[str] = []
-    by_name: dict[str, list[tuple[str, str]]] = {}
-    for path, text in files.items():
-        folder, _, name = path.rpartition("/")
-        by_name.setdefault(name, []).append((folder, text))
-    for folder, text in by_name.get("package.json", []):
-        package = json_object(text)
-        where = f"{folder}/package.json" if folder else "package.json"
-        if frontend is None and (found := devservers.find(files, folder, package)):
-            frontend = _server(found, f"{found.tool.package} in {where}")
-            notes.extend(found.notes)
-        deps = dependencies(package)
-        for dep, name, port in _NODE_BACKENDS:
-            if backend is None and dep in deps:
-                backend = Server(name, port, f"{dep} in {where}")
-    for folder, _ in by_name.get("angular.json", []):
-        if frontend is None and (found := devservers.find(
-                files, folder, {"dependencies": {"@angular/core": "*"}})):
-            frontend = _server(found, f"{folder}/angular.json" if folder else "angular.json")
-            notes.extend(found.notes)
-    python = " ".join(text for name in ("requirements.txt", "pyproject.toml", "Pipfile")
-                      for _, text in by_name.get(name, [])).lower()
-    if "manage.py" in by_name:
-        backend = Server("Django", 8000, "manage.py")
-    elif re.search(r"\bfastapi\b", python):
-        backend = Server("FastAPI", 8000, "fastapi in the Python dependencies")
-    elif re.search(r"\bflask\b", python):
-        backend = Server("Flask", 5000, "flask in the Python dependencies")
-    elif any("rails" in text for _, text in by_name.get("Gemfile", [])):
-        backend = Server("Rails", 3000, "rails in Gemfile")
-    if frontend and backend and frontend.port == backend.port:
+    frontend = proxy = None
+    proxy_file = ""
+    if found := _frontend(files):
+        dev_server, why = found
+        frontend = Server(dev_server.tool.name, dev_server.port,
+                          f"{why}; port from {dev_server.source}" if dev_server.source
+                          else why)
+        notes.extend(dev_server.notes)
+        proxy_file = dev_server.proxy_file
+        proxy = _own_proxy(files, proxy_file, notes)
+    backend = _backend(files)
+    if backend and proxy and proxy.routes:  # the proxy's routes, not the guess, are written
+        if backend.port not in _ports(proxy.routes):
+            notes.append(f"{backend.name} (found: {backend.why}) gets no route: "
+                         f"{proxy_file} sends nothing to port {backend.port}; add a route "
+                         f"if the browser calls it")
+    elif frontend and backend and frontend.port == backend.port:
         notes.append(f"{frontend.name} and {backend.name} both use port "
                      f"{frontend.port}: start one of them on another port and change its "
                      f"target below")
     static = None
     if frontend is None and folders:
         static = Static(folders[0], f"{folders[0]}/index.html")
-    return Detected(frontend, backend, tuple(notes), static)
+    return Detected(frontend, backend, tuple(notes), static, proxy, proxy_file)
 
 
-def _server(found: devservers.DevServer, why: str) -> Server:
-    return Server(found.tool.name, found.port,
-                  f"{why}; port from {found.source}" if found.source else why)
+def proxy_files(files: Mapping[str, str]) -> tuple[str, ...]:
+    """The files ``detect`` would read that are not in ``files``: the proxy config that
+    angular.json (or ``ng serve --proxy-config``) names. The CLI reads them too."""
+    found = _frontend(files)
+    path = found[0].proxy_file if found else ""
+    return (path,) if path and path not in files else ()
+
+
+def summary(detected: Detected) -> tuple[str, list[str]]:
+    """What init found, in a few words, and the notes to print under it."""
+    proxy, frontend, backend = detected.proxy, detected.frontend, detected.backend
+    found = [f"{frontend.name} on {frontend.port}"] if frontend else []
+    if proxy and proxy.routes:
+        found.append(f"{len(proxy.routes)} route(s) from {detected.proxy_file}")
+    elif backend:
+        found.append(f"{backend.name} on {backend.port}")
+    return (", ".join(found) or ("a build folder" if detected.static else
+                                 "nothing recognisable: wrote a template"),
+            [*detected.notes, *(proxy.warnings if proxy else [])])
+
+
+def _frontend(files: Mapping[str, str]) -> tuple[devservers.DevServer, str] | None:
+    for path, text in files.items():
+        folder, _, name = path.rpartition("/")
+        if name == "package.json" and (found := devservers.find(files, folder,
+                                                                json_object(text))):
+            return found, f"{found.tool.package} in {path}"
+    for path in files:  # an Angular workspace without a package.json of its own
+        folder, _, name = path.rpartition("/")
+        if name == "angular.json" and (found := devservers.find(
+                files, folder, {"dependencies": {"@angular/core": "*"}})):
+            return found, path
+    return None
+
+
+def _own_proxy(files: Mapping[str, str], path: str, notes: list[str]) -> Imported | None:
+    if not path:
+        return None
+    if path not in files:
+        notes.append(f"the proxy config {path} is not there: no routes imported from it")
+        return None
+    try:
+        return import_proxy(path, files[path])
+    except NoProxy:
+        return None
+    except ValueError as exc:
+        reason = str(exc).removeprefix(f"{path.rpartition('/')[2]}: ")
+        notes.append(f"found a proxy in {path}, not imported: {reason}")
+        return None
+
+
+def _backend(files: Mapping[str, str]) -> Server | None:
+    backend = None
+    by_name: dict[str, list[str]] = {}
+    for path, text in files.items():
+        by_name.setdefault(path.rpartition("/")[2], []).append(text)
+    for path, text in files.items():
+        deps = dependencies(json_object(text)) if path.endswith("package.json") else {}
+        for dep, name, port in _NODE_BACKENDS:
+            if backend is None and dep in deps:
+                backend = Server(name, port, f"{dep} in {path}")
+    python = " ".join(text for name in ("requirements.txt", "pyproject.toml", "Pipfile")
+                      for text in by_name.get(name, [])).lower()
+    if "manage.py" in by_name:
+        backend = Server("Django", 8000, "manage.py")
+    elif re.search(r"\bfastapi\b", python):
+        backend = Server("FastAPI", 8000, "fastapi in the Python dependencies")
+    elif re.search(r"\bflask\b", python):
+        backend = Server("Flask", 5000, "flask in the Python dependencies")
+    elif any("rails" in text for text in by_name.get("Gemfile", [])):
+        backend = Server("Rails", 3000, "rails in Gemfile")
+    return backend
+
+
+def _ports(routes: list[ImportedRoute]) -> set[int]:
+    # Every imported target parses: the importer leaves out any that does not.
+    targets = [parse_target(route.target) for route in routes]
+    return {target.port for target in targets if target.scheme == "http"}
 
 
 _HEADER = """\
@@ -125,12 +192,20 @@ routes:
 
 def render(detected: Detected) -> str:
     """A config for what ``detect`` found; placeholders (commented) where it found nothing."""
-    backend, frontend = detected.backend, detected.frontend
+    backend, frontend, proxy = detected.backend, detected.frontend, detected.proxy
+    routes = proxy.routes if proxy else []
     taken = {backend.port if backend else 3000, frontend.port if frontend else 5173}
-    lines = [_HEADER.format(source="", port=_listen_port(taken))]
+    lines = [_HEADER.format(source="", port=_listen_port(taken | _ports(routes)))]
     for note in detected.notes:
         lines.append(f"  # NOTE: {note}\n")
-    if backend is not None:
+    if proxy is not None:
+        lines.append(f"  # From {detected.proxy_file}, the dev server's own proxy (what\n"
+                     f"  # `devproxy init --from {detected.proxy_file}` imports):\n")
+        lines.extend(f"  # NOT IMPORTED or changed: {w}\n" for w in proxy.warnings)
+        lines.extend(_route(route) for route in routes)
+    if routes:
+        pass  # the project's own proxy said where its API is
+    elif backend is not None:
         lines.append(f"  # {backend.name} (found: {backend.why})\n"
                      f"  - path: /api\n    target: http://localhost:{backend.port}\n")
     elif frontend is not None and frontend.name in _OWN_API:
@@ -141,17 +216,10 @@ def render(detected: Detected) -> str:
         port = 8000 if frontend is not None and frontend.port == 3000 else 3000
         lines.append("  # Your API: change the port to the one your backend listens on.\n"
                      f"  - path: /api\n    target: http://localhost:{port}\n")
-    if frontend is not None:
-        lines.append(f"  # {frontend.name} dev server (found: {frontend.why});\n"
-                     f"  # its HMR WebSocket goes through devproxy too.\n")
-        # webpack-dev-server aims its client's socket at its own host and port when its
-        # config names them (Create React App's does), past whatever proxy served the page.
-        if frontend.name == "webpack":
-            lines.append("  # For that, webpack.config needs devServer: { client: { "
-                         "webSocketURL: 'auto://0.0.0.0:0/ws' } }.\n")
-        elif frontend.name == "Create React App":
-            lines.append("  # For that, add WDS_SOCKET_PORT=0 to the project's .env.\n")
-        lines.append(f"  - path: /\n    target: http://localhost:{frontend.port}\n")
+    if any(route.path == "/" for route in routes):
+        lines.append("  # The proxy above takes path /, so the dev server has no route.\n")
+    elif frontend is not None:
+        lines.append(_frontend_route(frontend))
     elif detected.static is not None:
         lines.append(f"  # The built frontend (found: {detected.static.why}).\n"
                      f"  - path: /\n    static: {_relative(detected.static.folder)}\n"
@@ -160,6 +228,20 @@ def render(detected: Detected) -> str:
         lines.append("  # Your frontend dev server (Vite: 5173, Angular: 4200, webpack: 8080),\n"
                      "  # or serve a build folder instead with `static: ./dist`.\n"
                      "  - path: /\n    target: http://localhost:5173\n")
+    return "".join(lines)
+
+
+def _frontend_route(frontend: Server) -> str:
+    lines = [f"  # {frontend.name} dev server (found: {frontend.why});\n"
+             f"  # its HMR WebSocket goes through devproxy too.\n"]
+    # webpack-dev-server aims its client's socket at its own host and port when its
+    # config names them (Create React App's does), past whatever proxy served the page.
+    if frontend.name == "webpack":
+        lines.append("  # For that, webpack.config needs devServer: { client: { "
+                     "webSocketURL: 'auto://0.0.0.0:0/ws' } }.\n")
+    elif frontend.name == "Create React App":
+        lines.append("  # For that, add WDS_SOCKET_PORT=0 to the project's .env.\n")
+    lines.append(f"  - path: /\n    target: http://localhost:{frontend.port}\n")
     return "".join(lines)
 
 
@@ -172,9 +254,7 @@ def _listen_port(taken: set[int]) -> int:
 
 
 def render_imported(imported: Imported) -> str:
-    # Every imported target parses: the importer leaves out any that does not.
-    targets = [parse_target(route.target) for route in imported.routes]
-    taken = {imported.frontend_port} | {t.port for t in targets if t.scheme == "http"}
+    taken = {imported.frontend_port} | _ports(imported.routes)
     lines = [_HEADER.format(source=f" from {imported.source}", port=_listen_port(taken))]
     for warning in imported.warnings:
         lines.append(f"  # NOT IMPORTED or changed: {warning}\n")

@@ -14,7 +14,7 @@ from devproxy.importers import ImportedRoute, import_config
 from devproxy.jsliteral import Code, find_value
 from devproxy.loader import parse_config
 from devproxy.paths import upstream_path
-from devproxy.scaffold import detect, render, render_imported
+from devproxy.scaffold import detect, proxy_files, render, render_imported, summary
 
 VITE = r"""
 import { defineConfig } from 'vite'
@@ -302,6 +302,108 @@ def test_a_webpack_project_is_told_how_to_send_its_hmr_socket_through_devproxy(
     assert told in text
 
 
+def angular_json(serve_options: dict[str, object]) -> str:
+    return json.dumps({"projects": {"app": {"architect": {"serve": {
+        "options": serve_options}}}}})
+
+
+OWN_PROXIES = [
+    pytest.param({"package.json": json.dumps({"devDependencies": {"vite": "8"},
+                                              "scripts": {"dev": "vite --port 4000"}}),
+                  "vite.config.ts": VITE}, "vite.config.ts", 4000,
+                 {"/foo", "/api", "/v1", "/fallback", "/socket.io", "/custom"}, id="vite"),
+    pytest.param({"web/package.json": json.dumps({"dependencies": {"react-scripts": "5"},
+                                                  "proxy": "http://localhost:5000"}),
+                  "web/.env": "PORT=4700\n"}, "web/package.json", 4700, {"/api"},
+                 id="create react app"),
+    pytest.param({"package.json": json.dumps({"dependencies": {"@angular/core": "19"}}),
+                  "angular.json": angular_json({"port": 4400,
+                                                "proxyConfig": "src/proxy.conf.json"}),
+                  "src/proxy.conf.json": json.dumps({"/api/**": {
+                      "target": "http://localhost:8000", "secure": False}})},
+                 "src/proxy.conf.json", 4400, {"/api"}, id="angular"),
+    pytest.param({"package.json": json.dumps({"devDependencies": {"webpack-dev-server": "5"}}),
+                  "webpack.config.js": "module.exports = { devServer: { port: 9000, proxy: "
+                                       "[{ context: ['/api', '/auth'], target: "
+                                       "'http://localhost:3000' }] } }"},
+                 "webpack.config.js", 9000, {"/api", "/auth"}, id="webpack"),
+]
+
+
+@pytest.mark.parametrize(("files", "source", "port", "paths"), OWN_PROXIES)
+def test_plain_init_imports_the_dev_servers_own_proxy(files: dict[str, str], source: str,
+                                                      port: int, paths: set[str]) -> None:
+    # As `init --from` would import it, with the dev server found on / (its port from
+    # wherever the tool reads it, not only from the file the proxy is in).
+    detected = detect({**files, "manage.py": ""})  # a backend the proxy already routes?
+    text = render(detected)
+    config = parse_config(text, "devproxy.yaml", Path("/"))
+    routes = {r.path: r.target.port for r in config.routes if r.target}
+    assert set(routes) == paths | {"/"}
+    assert routes["/"] == port
+    assert f"# From {source}, the dev server's own proxy" in text
+    assert f"`devproxy init --from {source}` imports" in text
+    found, _ = summary(detected)
+    assert found.endswith(f"{len(paths)} route(s) from {source}")
+    assert "Django" not in found  # the proxy's routes stand for the backend guess
+
+
+def test_what_the_own_proxy_loses_is_written_and_printed() -> None:
+    detected = detect({"package.json": json.dumps({"devDependencies": {"vite": "8"}}),
+                       "vite.config.ts": VITE})
+    assert "# NOT IMPORTED or changed: /custom.configure" in render(detected)
+    assert any(w.startswith("/custom.configure") for w in summary(detected)[1])
+
+
+def test_a_backend_the_own_proxy_does_not_reach_is_named() -> None:
+    detected = detect({"package.json": json.dumps({"devDependencies": {"vite": "8"}}),
+                       "vite.config.ts": "export default { server: { proxy: { '/graphql': "
+                                         "'http://localhost:4000' } } }",
+                       "backend/requirements.txt": "fastapi"})
+    assert detected.notes == ("FastAPI (found: fastapi in the Python dependencies) gets no "
+                              "route: vite.config.ts sends nothing to port 8000; add a route "
+                              "if the browser calls it",)
+    config = parse_config(render(detected), "devproxy.yaml", Path("/"))
+    assert [r.path for r in config.routes] == ["/graphql", "/"]
+
+
+@pytest.mark.parametrize(("files", "note"), [
+    pytest.param({"vite.config.ts": "export default { server: { proxy: makeProxy() } }"},
+                 "found a proxy in vite.config.ts, not imported: server.proxy is computed "
+                 "(makeProxy()), not a literal object; write the routes by hand",
+                 id="computed"),
+    pytest.param({"package.json": json.dumps({"dependencies": {"@angular/core": "19"},
+                                              "scripts": {"start": "ng serve "
+                                                          "--proxy-config proxy.conf.js"}}),
+                  "proxy.conf.js": "module.exports = {}"},
+                 "found a proxy in proxy.conf.js, not imported: devproxy imports "
+                 "vite.config.*", id="angular's js form"),
+    pytest.param({"package.json": json.dumps({"dependencies": {"@angular/core": "19"}}),
+                  "angular.json": angular_json({"proxyConfig": "proxy.conf.json"})},
+                 "the proxy config proxy.conf.json is not there", id="named, missing"),
+])
+def test_an_own_proxy_init_cannot_import_is_named(files: dict[str, str], note: str) -> None:
+    files.setdefault("package.json", json.dumps({"devDependencies": {"vite": "8"}}))
+    detected = detect(files)
+    assert detected.proxy is None
+    assert note in "\n".join(detected.notes)
+    assert f"# NOTE: {note}" in render(detected)
+    parse_config(render(detected), "devproxy.yaml", Path("/"))
+
+
+@pytest.mark.parametrize(("named", "read"), [
+    ("src/proxy.conf.json", ("src/proxy.conf.json",)),
+    ("./src/../proxy.json", ("proxy.json",)),
+    ("../outside.json", ()),  # init reads only inside the project
+    ("/etc/proxy.json", ()),
+])
+def test_the_cli_is_told_which_proxy_config_angular_json_names(named: str,
+                                                               read: tuple[str, ...]) -> None:
+    files = {"package.json": json.dumps({"dependencies": {"@angular/core": "19"}}),
+             "angular.json": angular_json({"proxyConfig": named})}
+    assert proxy_files(files) == read
+
+
 @pytest.mark.e2e
 @pytest.mark.parametrize("ext", ["js", "mjs", "ts", "cjs", "mts", "cts"])
 def test_init_reads_the_port_from_each_name_vite_reads(ext: str, tmp_path: Path) -> None:
@@ -337,6 +439,25 @@ def test_init_reads_the_files_that_set_a_dev_servers_port(tmp_path: Path) -> Non
     done = subprocess.run([sys.executable, "-m", "devproxy", "init", "--force"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=60)
     assert "Astro on 4323" in done.stdout, done.stderr
+
+
+@pytest.mark.e2e
+def test_cli_init_reads_the_proxy_config_angular_json_names(tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "package.json").write_text(json.dumps({
+        "dependencies": {"@angular/core": "19"}, "scripts": {"start": "ng serve"}}))
+    (tmp_path / "angular.json").write_text(angular_json({"proxyConfig": "src/proxy.conf.json",
+                                                         "port": 4400}))
+    (tmp_path / "src" / "proxy.conf.json").write_text(json.dumps({
+        "/api": {"target": "http://localhost:8000", "logLevel": "debug"}}))
+    done = subprocess.run([sys.executable, "-m", "devproxy", "init"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "Angular on 4400, 1 route(s) from src/proxy.conf.json" in done.stdout
+    assert "note: /api.logLevel: not needed" in done.stdout
+    config = parse_config((tmp_path / "devproxy.yaml").read_text(), "devproxy.yaml", tmp_path)
+    assert [(r.path, r.target.port) for r in config.routes if r.target] == [
+        ("/api", 8000), ("/", 4400)]
 
 
 @pytest.mark.e2e
