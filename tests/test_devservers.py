@@ -201,3 +201,28 @@ def test_create_react_app_names_its_setup_proxy() -> None:
     assert found is not None
     assert found.notes == ("src/setupProxy.js proxies in the dev server itself; devproxy "
                            "does not read it: add its routes here",)
+
+
+@pytest.mark.parametrize(("files", "port", "note"), [
+    P({"package.json": package("vite", dev='vite --port 4006 "'), }, 4006, "",
+      id="an unclosed quote is read word by word"),
+    P({"package.json": package("vite"),
+       "vite.config.ts": "export default { server: serverOptions }"}, 5173,
+      "vite.config.ts: server: serverOptions is computed", id="a computed server object"),
+    P({"package.json": package("@angular/core"),
+       "angular.json": json.dumps({"projects": {"app": {"architect": {"build": {}}}}})},
+      4200, "", id="angular.json without a serve target"),
+    P({"angular.json": angular({"options": {"port": 4405}})}, 4405, "",
+      id="an Angular workspace without package.json"),
+])
+def test_what_init_cannot_use_falls_back_to_the_default(files: dict[str, str], port: int,
+                                                       note: str) -> None:
+    detected = detect(files)
+    assert detected.frontend is not None and detected.frontend.port == port
+    assert note in "\n".join(detected.notes) if note else detected.notes == ()
+
+
+@pytest.mark.parametrize("text", ["{not json", json.dumps({"dependencies": {"express": "5"}}),
+                                  json.dumps(["vite"])])
+def test_a_package_without_a_known_frontend_has_none(text: str) -> None:
+    assert detect({"package.json": text}).frontend is None

@@ -391,6 +391,28 @@ def test_an_own_proxy_init_cannot_import_is_named(files: dict[str, str], note: s
     parse_config(render(detected), "devproxy.yaml", Path("/"))
 
 
+def test_a_proxy_on_slash_leaves_the_dev_server_without_a_route() -> None:
+    detected = detect({"package.json": json.dumps({"devDependencies": {"vite": "8"}}),
+                       "vite.config.ts": "export default { server: { proxy: { '/': "
+                                         "'http://localhost:3000' } } }"})
+    config = parse_config(render(detected), "devproxy.yaml", Path("/"))
+    assert [(r.path, r.target.port) for r in config.routes if r.target] == [("/", 3000)]
+
+
+def test_a_create_react_app_proxy_that_is_not_a_url_is_named() -> None:
+    detected = detect({"package.json": json.dumps({"dependencies": {"react-scripts": "5"},
+                                                   "proxy": {"/api": {"target": "x"}}})})
+    assert detected.notes[0] == ('found a proxy in package.json, not imported: "proxy" is '
+                                 'not a URL; Create React App takes one string here')
+
+
+def test_without_an_own_proxy_init_says_what_it_guessed() -> None:
+    detected = detect({"package.json": json.dumps({"devDependencies": {"vite": "8"}}),
+                       "manage.py": ""})
+    assert summary(detected) == ("Vite on 5173, Django on 8000", [])
+    assert summary(detect({})) == ("nothing recognisable: wrote a template", [])
+
+
 @pytest.mark.parametrize(("named", "read"), [
     ("src/proxy.conf.json", ("src/proxy.conf.json",)),
     ("./src/../proxy.json", ("proxy.json",)),
