@@ -141,7 +141,12 @@ def parse_head(block: bytes, *, method: str) -> Head:
     status_line = status_line.rstrip("\r")
     version, _, rest = status_line.partition(" ")
     code, _, reason = rest.partition(" ")
-    if version not in ("HTTP/1.1", "HTTP/1.0") or len(code) != 3 or not code.isdigit():
+    if version not in ("HTTP/1.1", "HTTP/1.0"):
+        # RFC 9110 §6.2: a higher minor version is read as the highest one known.
+        if len(version) != 8 or not version.startswith("HTTP/1.") or not version[7].isdigit():
+            raise ParseError(f"not an HTTP/1.x status line: {status_line[:80]!r}", NOT_HTTP)
+        version = "HTTP/1.1"
+    if len(code) != 3 or not code.isdigit():
         raise ParseError(f"not an HTTP/1.x status line: {status_line[:80]!r}", NOT_HTTP)
     status = int(code)
     if status < 100:

@@ -92,6 +92,9 @@ def test_identical_repeated_content_lengths_are_one_length_passed_on_once() -> N
     "HTTP/1.1 200 OK\nContent-Length: 0x10",
     "HTTP/1.1 200 OK\nContent-Length: ٣",  # a digit, but not an ASCII one
     "HTTP/2 200 OK",
+    "HTTP/2.0 200 OK",
+    "HTTP/1.x 200 OK",
+    "HTTP/1.10 200 OK",
     "ICY 200 OK",
     "HTTP/1.1 2000 OK",
     "HTTP/1.1 099 Low",
@@ -103,6 +106,12 @@ def test_identical_repeated_content_lengths_are_one_length_passed_on_once() -> N
 def test_malformed_heads_are_refused(text: str) -> None:
     with pytest.raises(h1.ParseError):
         head(text)
+
+
+def test_a_higher_minor_version_is_read_as_http_1_1() -> None:
+    # RFC 9110 §6.2: nginx accepts it too; it was a 502.
+    parsed = head("HTTP/1.2 200 OK\nContent-Length: 2")
+    assert (parsed.status, parsed.length, parsed.reusable) == (200, 2, True)
 
 
 def test_a_bare_cr_or_nul_in_a_value_is_refused() -> None:
