@@ -172,6 +172,7 @@ class Record:
     _sse_rest = ""  # the start of an SSE event not yet ended by a blank line
     _sse_decode: Callable[[bytes], str]  # the stream's UTF-8 decoder (``_events_start``)
     _sse_after_cr = False  # the stream's last piece ended with a CR
+    _sse_begun = False  # some of the stream was decoded (past a byte order mark)
     refused: cors.Preflight | None = None  # devproxy's own refusal of this preflight
     # A compressed event stream's decoder; False for a coding not read here.
     _sse_inflate: Any = None
@@ -310,6 +311,10 @@ class Record:
         # An event ends at a blank line, wherever the writes fell (Express writes
         # "event:" and "data:" apart): what follows the last one waits for the next.
         piece = self._sse_decode(chunk)
+        if piece and not self._sse_begun:
+            # HTML §9.2.6: one leading U+FEFF of the stream is ignored.
+            self._sse_begun = True
+            piece = piece.removeprefix("\ufeff")
         # A line ends at CRLF, LF or CR (HTML §9.2.6), as the browser reads them: a CR at
         # once, and an LF right after it, even in the next write, is part of that end.
         # Nothing decoded yet (a character's first bytes) leaves the CR pending.

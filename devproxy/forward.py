@@ -432,4 +432,10 @@ def _head_as_sent(response: web.StreamResponse) -> bytes | CIMultiDict[str]:
 
 def dump_headers(headers: Iterable[tuple[str, str]]) -> str:
     """Header fields as ``-v`` logs them: one indented line each."""
-    return "\n".join(f"    {k}: {v}" for k, v in headers)
+    return "\n".join(f"    {k}: {printable(v)}" for k, v in headers)
+
+
+def printable(text: str) -> str:
+    """``text`` for a terminal: a backend's control characters (an ANSI colour escape
+    in a header, now relayed as sent) escaped, not obeyed."""
+    return _CONTROL.sub(lambda found: f"\\x{ord(found.group()):02x}", text)

@@ -27,7 +27,13 @@ from . import h1
 from .capture import Record
 from .config import Route
 from .errorpages import problem_response
-from .forward import ProxiedResponse, dump_headers, relayed_response, write_raw_head
+from .forward import (
+    ProxiedResponse,
+    dump_headers,
+    printable,
+    relayed_response,
+    write_raw_head,
+)
 from .paths import upstream_path
 from .pool import Broken, Connection, Pool, broken_error
 from .state import CAPTURES, LIVE, RECORD, STREAMING, WARNED_SOCKETS
@@ -315,16 +321,18 @@ async def proxy_websocket(
     port = int(sockname[1]) if sockname else 0
     if not origin_allowed(origin, port=port, host_allowed=host_allowed,
                           cors_allows=cors_allows, own_host=request.headers.get("Host", "")):
+        # Where the socket was opened to: an address that reaches devproxy (not always
+        # localhost: listen may be 127.0.0.2 or a LAN address).
+        own = f"{request.scheme}://{request.host}"
         logger.warning(
             "route %s: refused a WebSocket to %s from a page at %s (another site's page may "
-            "not use your local servers); open the page through devproxy at "
-            "http://localhost:%d, list its origin in the route's cors.origins, or, if "
-            "its host name is yours, add it to allowed_hosts",
-            route.path, request.path, origin, port)
+            "not use your local servers); open the page through devproxy at %s, list its "
+            "origin in the route's cors.origins, or, if its host name is yours, add it to "
+            "allowed_hosts", route.path, request.path, origin, own)
         return problem_response(
             request, 403, "Cross-site WebSocket refused",
             f"A page at {origin} may not open WebSockets through devproxy.",
-            hint=f"open the page through devproxy at http://localhost:{port}")
+            hint=f"open the page through devproxy at {own}")
     protocols = offered_protocols(request.headers)
     if not web.WebSocketResponse(protocols=protocols).can_prepare(request):
         return problem_response(request, 400, "Invalid WebSocket handshake",
@@ -401,7 +409,7 @@ async def _refused(request: web.Request, route: Route, head: h1.Head, body: byte
     it did not accept (§4.1: anything but 101 means no; the body says why)."""
     preview = body[:_PREVIEW].decode("utf-8", "replace")
     logger.warning("route %s -> %s refused the WebSocket %s: %d %s%s", route.path,
-                   route.destination, request.path, head.status, head.reason,
+                   route.destination, request.path, head.status, printable(head.reason),
                    f": {preview!r}" if preview else " (no body)")
     response = _relayed_head(request, route, head, head.status)
     # The body may have been cut at 64 KiB, and goes with a length of its own.

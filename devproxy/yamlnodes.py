@@ -125,7 +125,7 @@ class Nodes:
             fix = ""
             if one and isinstance(node, yaml.ScalarNode) and node.tag != _YAML + "null" \
                     and node.value and "\n" not in node.value:
-                fix = f"; a list of one is written [{node.value}]"
+                fix = f"; write it as a list: [{node.value}]"
             self.problem(node, f"{where}: expected {what}, got {_kind(node)}{fix}")
             return None
         return list(node.value)

@@ -16,6 +16,7 @@ import pytest
 from aiohttp import web
 
 from devproxy.config import parse_target
+from devproxy.forward import dump_headers
 from devproxy.upstream import Outages
 
 from .conftest import raw_exchange, route, slow_at
@@ -1111,3 +1112,9 @@ async def test_interim_answers_not_passed_on(proxy_factory, interim, version):
         server.close()
     assert reply.startswith(version + b" 200 OK\r\n"), reply
     assert reply.count(b"HTTP/1.") == 1, reply
+
+
+def test_verbose_header_dumps_escape_a_backends_control_characters() -> None:
+    # -v prints what the backend sent; an ANSI escape in a header must not colour (or
+    # clear) the developer's terminal now that such heads are relayed.
+    assert dump_headers([("X-Debug", "\x1b[32mok\x7f\tz")]) == "    X-Debug: \\x1b[32mok\\x7f\tz"

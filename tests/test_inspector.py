@@ -1297,6 +1297,16 @@ def test_sse_blocks_the_browser_dispatches_no_event_for_are_not_counted() -> Non
     assert record.events_seen == 3
 
 
+def test_an_event_streams_byte_order_mark_is_not_part_of_its_first_event() -> None:
+    # HTML §9.2.6: ignored, split across writes or not; Chromium counts the event.
+    record = Captures().start("GET", "/events", "http", "", ())
+    record.answered(b"HTTP/1.1 200 OK\r\n\r\n", "text/event-stream")
+    for piece in (b"\xef\xbb", b"\xbfdata:\n\n", b"\xef\xbb\xbfdata: 2\n\n"):
+        record.download(piece)
+    # Only the first: a later one makes the field "\ufeffdata", which is no data field.
+    assert record.events == ["data:"] and record.events_seen == 1
+
+
 def test_sse_events_keep_characters_split_across_writes() -> None:
     # An LLM's tokens, streamed a few bytes at a time: the page shows what the browser
     # decodes, not one replacement character per broken piece.

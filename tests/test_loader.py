@@ -355,10 +355,10 @@ MISTAKES = [
                  "the keys origins, credentials", id="route-cors-a-list"),
     pytest.param("cors:\n  origins: http://localhost:5173\n" + ONE_ROUTE, "2:12",
                  "cors.origins: expected a list of origins or '*', got "
-                 "'http://localhost:5173'; a list of one is written [http://localhost:5173]",
+                 "'http://localhost:5173'; write it as a list: [http://localhost:5173]",
                  id="one-origin-not-in-a-list"),
     pytest.param("cors:\n  origins: [http://a.test]\n  methods: PUT\n" + ONE_ROUTE, "3:12",
-                 "cors.methods: expected a list, got 'PUT'; a list of one is written [PUT]",
+                 "cors.methods: expected a list, got 'PUT'; write it as a list: [PUT]",
                  id="one-method-not-in-a-list"),
     pytest.param("cors: {origins: []}\n" + ONE_ROUTE, "1:17", "cors.origins: the list is empty",
                  id="no-origins"),
