@@ -139,6 +139,11 @@ def parse_head(block: bytes, *, method: str) -> Head:
         text, escaped = block.decode("utf-8", "surrogateescape"), True
     status_line, _, fields = text.partition("\n")
     status_line = status_line.rstrip("\r")
+    if "\r" in status_line or "\x00" in status_line:
+        # A bare CR would split the head devproxy writes, a 1xx's included (RFC 9112
+        # §2.2); NUL is as dangerous (RFC 9110 §5.5). Other control characters in a
+        # reason phrase are invalid too (§4) but harmless, and relayed as sent.
+        raise ParseError(f"a CR or NUL in the status line: {status_line[:80]!r}")
     version, _, rest = status_line.partition(" ")
     code, _, reason = rest.partition(" ")
     if version not in ("HTTP/1.1", "HTTP/1.0"):

@@ -116,7 +116,10 @@ def hops_left(value: str) -> int | None:
     """A Max-Forwards value as a number; None for one that is not (then it is passed on
     untouched, as a field devproxy does not understand)."""
     value = value.strip()
-    return int(value) if value.isascii() and value.isdigit() else None
+    if not (value.isascii() and value.isdigit()):
+        return None
+    # More digits than int() takes (4,300 in Python 3.11) are still a number: a big one.
+    return int(value) if len(value) <= 18 else 10 ** 18
 
 
 def reflected(method: str, target: str, version: tuple[int, int], fields: Headers

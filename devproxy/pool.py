@@ -561,6 +561,7 @@ class Pool:
         while idle:
             conn = idle.pop()
             if conn.closed or not conn.reusable:  # closing, its loss not yet reported
+                conn.close()  # idempotent; never left open outside the pool
                 continue
             if conn.loop.time() - conn.idle_since > conn.idle_limit:
                 conn.close()  # about to be closed by the backend: don't race it

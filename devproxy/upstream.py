@@ -316,9 +316,8 @@ def served_over_tls(target: Target, err: UpstreamError) -> UpstreamError:
 
 # Failures that say a backend is not there. A slow answer, a TLS or HTTP mistake and
 # all connections busy come from a backend that is up: its next answer is no return.
-# Kinds of failure that mean the target is not there. Not "reset": a backend that took
-# the connection and closed it unanswered is up (a handler that crashed the request);
-# one that then stays down is refused next.
+# Nor is "reset": a backend that took the connection and closed it unanswered is up (a
+# handler that crashed the request); one that then stays down is refused next.
 _DOWN = frozenset({"refused", "connect-timeout", "dns"})
 
 

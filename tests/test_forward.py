@@ -631,6 +631,7 @@ async def test_absolute_form_is_served_for_the_urls_authority(backend_factory, p
 @pytest.mark.parametrize(("method", "sent", "passed"), [
     ("OPTIONS", "3", "2"), ("TRACE", "1", "0"), ("OPTIONS", " 7 ", "6"),
     ("OPTIONS", "x", "x"),  # not a number: passed on as a field devproxy does not know
+    ("TRACE", "9" * 5000, str(10 ** 18 - 1)),  # past what int() takes: a 500 it was
     ("GET", "0", "0"),  # other methods: not counted (RFC 9110 §7.6.2 lets it be ignored)
 ])
 async def test_max_forwards_is_counted_down_on_options_and_trace(
@@ -1118,3 +1119,30 @@ def test_verbose_header_dumps_escape_a_backends_control_characters() -> None:
     # -v prints what the backend sent; an ANSI escape in a header must not colour (or
     # clear) the developer's terminal now that such heads are relayed.
     assert dump_headers([("X-Debug", "\x1b[32mok\x7f\tz")]) == "    X-Debug: \\x1b[32mok\\x7f\tz"
+
+
+async def test_a_raw_written_head_still_refuses_cr_lf_and_nul(aiohttp_client) -> None:
+    # RawHeadResponse writes past aiohttp's own check; a head with CR or LF from any
+    # future source must not split the response (RFC 9112 §2.2).
+    from devproxy.forward import RawHeadResponse
+
+    raised: list[BaseException] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = RawHeadResponse(headers={"X-Ok": "\x1b[1m", "X-Bad": "a\r\nSet-Cookie: x=1"})
+        try:
+            await response.prepare(request)
+        except ValueError as exc:
+            raised.append(exc)
+            raise
+        return response
+
+    app = web.Application()
+    app.router.add_get("/", handler)
+    client = await aiohttp_client(app)
+    assert client.port is not None
+    reply = await raw_exchange(client.port, b"GET / HTTP/1.1\r\nHost: localhost\r\n"
+                                            b"Connection: close\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 500") and b"X-Bad" not in reply
+    assert b"Set-Cookie" not in reply
+    assert [str(e) for e in raised] == ["a CR, LF or NUL in a relayed head"]

@@ -108,6 +108,15 @@ def test_malformed_heads_are_refused(text: str) -> None:
         head(text)
 
 
+@pytest.mark.parametrize("line", [b"HTTP/1.1 200 O\rK", b"HTTP/1.1 103 Early\rSet-Cookie: a=1",
+                                  b"HTTP/1.1 200 O\x00K"])
+def test_a_cr_or_nul_in_the_status_line_is_refused(line: bytes) -> None:
+    # It would split the head written to the browser (RFC 9112 §2.2); aiohttp raised on
+    # the final response's reason (a 500 blaming devproxy), and a 1xx went out as is.
+    with pytest.raises(h1.ParseError, match="a CR or NUL in the status line"):
+        h1.parse_head(line + b"\r\nContent-Length: 0", method="GET")
+
+
 def test_a_higher_minor_version_is_read_as_http_1_1() -> None:
     # RFC 9110 §6.2: nginx accepts it too; it was a 502.
     parsed = head("HTTP/1.2 200 OK\nContent-Length: 2")
