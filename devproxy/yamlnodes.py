@@ -12,6 +12,7 @@ records problems instead of stopping at the first, so one run reports every mist
 from __future__ import annotations
 
 import difflib
+import json
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -125,7 +126,10 @@ class Nodes:
             fix = ""
             if one and isinstance(node, yaml.ScalarNode) and node.tag != _YAML + "null" \
                     and node.value and "\n" not in node.value:
-                fix = f"; write it as a list: [{node.value}]"
+                # Quoted where flow syntax would misread it: '[::1]' is no list of one.
+                item = json.dumps(node.value) if any(c in node.value for c in "[]{}#") \
+                    else node.value
+                fix = f"; write it as a list: [{item}]"
             self.problem(node, f"{where}: expected {what}, got {_kind(node)}{fix}")
             return None
         return list(node.value)

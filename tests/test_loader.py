@@ -360,6 +360,9 @@ MISTAKES = [
     pytest.param("cors:\n  origins: [http://a.test]\n  methods: PUT\n" + ONE_ROUTE, "3:12",
                  "cors.methods: expected a list, got 'PUT'; write it as a list: [PUT]",
                  id="one-method-not-in-a-list"),
+    pytest.param("allowed_hosts: '[::1]'\n" + ONE_ROUTE, "1:16",
+                 """allowed_hosts: expected a list of host names, or all, got '[::1]'; write """
+                 """it as a list: ["[::1]"]""", id="one-bracketed-host-not-in-a-list"),
     pytest.param("cors: {origins: []}\n" + ONE_ROUTE, "1:17", "cors.origins: the list is empty",
                  id="no-origins"),
     pytest.param("cors: {origins: [http://localhost:5173, '*']}\n" + ONE_ROUTE, "1:41",
