@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from .importers import config_port
 from .jsliteral import Code
-from .npmscripts import Launch, find_launch
+from .npmscripts import Launch, find_launch, script_order
 
 _LONG = ("--port N", "--port=N")  # "N" stands for the value: a word of its own, or joined
 _VITE_CONFIG = ("vite.config.", "server")
@@ -41,7 +41,9 @@ class Tool:
     flag_hint: str = ""  # why a --port it does not take may be there anyway
 
 
-# First match wins: the frameworks before the Vite they run on.
+# The tool a package.json script launches wins (``find``); when none does, the first
+# whose dependency is there: the frameworks before the Vite they run on, and Angular,
+# whose projects often list Vite (for Vitest, or its own builder) too.
 TOOLS = (
     Tool("astro", "Astro", 4321, ("astro dev",), config=("astro.config.", "server")),
     Tool("nuxt", "Nuxt", 3000, ("nuxt dev", "nuxi dev", "nuxt"),
@@ -56,9 +58,9 @@ TOOLS = (
          flag_hint="in Remix 2 it is the port of its own dev server, not the app's"),
     Tool("next", "Next.js", 3000, ("next dev", "next"), flags=(*_LONG, "-p N", "-pN"),
          env=("PORT",)),  # Next reads PORT from the shell only, never from .env
+    Tool("@angular/core", "Angular", 4200, ("ng serve", "ng s")),  # and angular.json
     Tool("vite", "Vite", 5173, ("vite dev", "vite serve", "vite"), config=_VITE_CONFIG,
          proxy="config"),
-    Tool("@angular/core", "Angular", 4200, ("ng serve", "ng s")),  # and angular.json
     # react-scripts' env.js loads these in this order without overriding a variable
     # already set, so the shell beats them all and the first file beats the rest.
     Tool("react-scripts", "Create React App", 3000,
@@ -86,13 +88,10 @@ def find(files: Mapping[str, str], folder: str, package: Mapping[str, object]
          ) -> DevServer | None:
     """The frontend dev server of the package.json in ``folder`` (``package``, parsed),
     if its dependencies name one; ``files`` are the project's texts by relative path."""
-    deps = dependencies(package)
-    tool = next((t for t in TOOLS if t.package in deps and (not t.also or t.also in deps)),
-                None)
-    if tool is None:
+    found_tool = _tool(package)
+    if found_tool is None:
         return None
-    scripts = package.get("scripts")
-    launch = find_launch(scripts if isinstance(scripts, dict) else {}, tool.commands)
+    tool, launch = found_tool
     notes: list[str] = []
     unread: list[str] = []  # a port flag whose value is not a literal: `--port $PORT`
     found = _from_script(tool, launch, notes, unread) if launch else None
@@ -109,6 +108,23 @@ def find(files: Mapping[str, str], folder: str, package: Mapping[str, object]
                      f"devproxy does not read it: add its routes here")
     return DevServer(tool, port, source, tuple(notes),
                      _proxy_file(tool, files, folder, angular, launch))
+
+
+def _tool(package: Mapping[str, object]) -> tuple[Tool, Launch | None] | None:
+    """The tool the first script to launch one starts (``dev``, ``start``, ``serve``
+    before the others), else the first in ``TOOLS`` order: a project's devDependencies
+    often list tools it does not serve with (Vite for Vitest or Storybook in a Next.js
+    app)."""
+    deps = dependencies(package)
+    scripts = package.get("scripts")
+    scripts = scripts if isinstance(scripts, dict) else {}
+    order = script_order(scripts)
+    candidates = [(t, find_launch(scripts, t.commands)) for t in TOOLS
+                  if t.package in deps and (not t.also or t.also in deps)]
+    if not candidates:
+        return None
+    # min() keeps the first of equals: TOOLS order among tools one script launches.
+    return min(candidates, key=lambda c: order.index(c[1].script) if c[1] else len(order))
 
 
 def dependencies(package: Mapping[str, object]) -> dict[str, object]:

@@ -32,9 +32,7 @@ def find_launch(scripts: Mapping[str, object], commands: tuple[str, ...]) -> Lau
     (``"vite"``): then it matches when no subcommand follows (``vite --port 4000`` and
     ``vite ./app``, not ``vite build``).
     """
-    names = sorted(scripts, key=lambda n: USUAL_SCRIPTS.index(n)
-                   if n in USUAL_SCRIPTS else len(USUAL_SCRIPTS))
-    for name in names:
+    for name in script_order(scripts):
         text = scripts[name]
         for env, argv in _commands(text if isinstance(text, str) else ""):
             for spec in commands:
@@ -51,6 +49,12 @@ def find_launch(scripts: Mapping[str, object], commands: tuple[str, ...]) -> Lau
                     continue  # another subcommand: `vite build`, `next start`
                 return Launch(name, tuple(rest), {**env, **_assignments(argv[:at])})
     return None
+
+
+def script_order(scripts: Mapping[str, object]) -> list[str]:
+    """The script names in the order ``find_launch`` looks at them."""
+    return sorted(scripts, key=lambda n: USUAL_SCRIPTS.index(n)
+                  if n in USUAL_SCRIPTS else len(USUAL_SCRIPTS))
 
 
 def _assignments(words: list[str]) -> dict[str, str]:

@@ -226,3 +226,24 @@ def test_what_init_cannot_use_falls_back_to_the_default(files: dict[str, str], p
                                   json.dumps(["vite"])])
 def test_a_package_without_a_known_frontend_has_none(text: str) -> None:
     assert detect({"package.json": text}).frontend is None
+
+
+@pytest.mark.parametrize(("package_json", "name", "port"), [
+    P(package("next", "vite", "vitest", "@storybook/nextjs-vite", dev="next dev",
+              storybook="storybook dev -p 6006", test="vitest"), "Next.js", 3000,
+      id="next with vite for tests and storybook"),
+    P(package("vite", "next", dev="next dev --port 3100", ui="vite --port 4000"), "Next.js",
+      3100, id="the dev script beats another that launches vite"),
+    P(package("@angular/core", "vite", start="ng serve"), "Angular", 4200,
+      id="angular with a vite devDependency"),
+    P(package("@angular/core", "vite"), "Angular", 4200,
+      id="angular before vite when no script says"),
+    P(package("@angular/core", "vite", dev="vite --port 4001", start="ng serve"), "Vite",
+      4001, id="the script wins over the dependency order"),
+    P(package("@remix-run/dev", "vite", dev="remix dev"), "Remix", 3000,
+      id="remix dev is the classic compiler even with vite installed"),
+])
+def test_the_tool_a_script_launches_wins_over_the_dependency_order(
+        package_json: str, name: str, port: int) -> None:
+    found = find({}, "", json.loads(package_json))
+    assert found is not None and (found.tool.name, found.port) == (name, port)
