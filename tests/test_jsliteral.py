@@ -1,0 +1,66 @@
+"""jsliteral.find_value: a config's top-level keys, read from the object it exports."""
+
+from __future__ import annotations
+
+import pytest
+
+from devproxy.importers import import_config
+from devproxy.jsliteral import Code, find_value
+
+P = pytest.param
+VITEST_FIRST = """import { defineConfig } from 'vite'
+export default defineConfig({
+  plugins: [react()],
+  test: { environment: 'jsdom', server: { deps: { inline: ['x'] } } },
+  server: { port: 3000, proxy: { '/api': 'http://localhost:8000' } },
+})"""
+
+
+@pytest.mark.parametrize("text", [
+    P(VITEST_FIRST, id="defineConfig, after vitest's test.server"),
+    P("module.exports = { test: { server: { port: 1 } }, server: { port: 3000 } }",
+      id="module.exports"),
+    P("export default { test: { server: {} }, server: { port: 3000 } } satisfies UserConfig",
+      id="export default, typescript"),
+    P("export default defineConfig(({ mode }) => ({ test: { server: {} },\n"
+      "  server: { port: 3000 } }))", id="an arrow returning an object"),
+    P("export default defineConfig(async ({ command }): Promise<UserConfig> => {\n"
+      "  const env = loadEnv(mode, '/')\n  if (x) { return { server: { port: 1 } } }\n"
+      "  return { test: { server: {} }, server: { port: 3000 } }\n})",
+      id="an arrow with a block: its own return"),
+    P("export default defineConfig(function () { return { server: { port: 3000 } } })",
+      id="a function expression"),
+    P("const shared = { server: { port: 1 } }\n"
+      "const config: UserConfig = { test: { server: {} }, server: { port: 3000 } }\n"
+      "export default config", id="a variable exported"),
+    P("export default mergeConfig(base, { test: { server: {} }, server: { port: 3000 } })",
+      id="a second argument"),
+    P("export default defineConfig({ plugins: [{ name: 'x', async load(id) { return {\n"
+      "  server: { port: 1 } } } }], server: { port: 3000 } })",
+      id="a plugin's async method"),
+])
+def test_a_top_level_key_is_read_at_the_top_level(text: str) -> None:
+    assert find_value(text, "server", "port") == 3000
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    P("export default defineConfig({ test: { server: { port: 1 } } })", None,
+      id="only nested: not there"),
+    P("export default defineConfig(makeConfig())", None, id="a computed config"),
+    P("export default { server: serverOptions }", None, id="a computed server object"),
+    P("server: { port: 3000 }", 3000, id="a fragment without an export"),
+])
+def test_what_is_not_at_the_top_level_is_not_found(text: str, value: object) -> None:
+    assert find_value(text, "server", "port") == value
+
+
+def test_a_computed_top_level_value_is_code() -> None:
+    assert find_value("export default { server: serverOptions }", "server") == \
+        Code("serverOptions")
+
+
+def test_init_from_reads_the_proxy_after_vitests_test_server() -> None:
+    imported = import_config("vite.config.ts", VITEST_FIRST)
+    assert [(r.path, r.target) for r in imported.routes] == [("/api",
+                                                              "http://localhost:8000")]
+    assert imported.frontend_port == 3000
