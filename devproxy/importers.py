@@ -5,11 +5,13 @@ Reads Vite's ``server.proxy`` (the static object form), webpack-dev-server's
 ``devServer.proxy`` (object or array form), Angular's ``proxy.conf.json`` and Create
 React App's ``"proxy"`` field in package.json. Their options are http-proxy's:
 ``target``, ``changeOrigin``, ``secure``, ``ws``, ``pathRewrite`` / Vite's ``rewrite``,
-``headers``, ``timeout``. Pure: text in, routes and warnings out.
+``headers``, ``auth``, ``timeout``, ``prependPath`` and Vite's ``rewriteWsOrigin``. Pure:
+text in, routes and warnings out.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from dataclasses import dataclass, field, replace
@@ -41,6 +43,11 @@ _BUILT_IN = {
 }
 
 
+# prependPath first: rewrites are written against the target's path it may remove;
+# auth last: it must see the headers, which Node lets win over it.
+_ORDER = {"prependPath": -1, "auth": 1}
+
+
 @dataclass(frozen=True, slots=True)
 class ImportedRoute:
     path: str
@@ -52,6 +59,7 @@ class ImportedRoute:
     rewrite: tuple[tuple[str, str], ...] = ()
     headers: tuple[tuple[str, str], ...] = ()
     response_timeout: float | None = None
+    ws_origin: str = "keep"
 
 
 @dataclass
@@ -238,7 +246,7 @@ def _entry(out: Imported, context: str, options: Any) -> None:
         out.warnings.append(f"{context}: target: {exc}: not imported")
         return
     route = ImportedRoute(path, target.rstrip("/") if target.count("/") > 2 else target)
-    for key, value in options.items():
+    for key, value in sorted(options.items(), key=lambda item: _ORDER.get(item[0], 0)):
         route = _option(out, context, route, key, value)
     out.routes.append(route)
 
@@ -295,6 +303,17 @@ def _option(out: Imported, context: str, route: ImportedRoute, key: str,
                                 f"sets these for each request")
         return _with(route, headers=tuple((name, text) for name, text in value.items()
                                           if name.lower() not in PER_REQUEST_FIELDS))
+    if key == "rewriteWsOrigin":  # Vite: the handshake's Origin becomes the target's
+        if not isinstance(value, bool):
+            return code("not a literal true/false: not imported")
+        return _with(route, ws_origin="rewrite") if value else route
+    if key == "auth":
+        return _auth(out, context, route, value)
+    if key == "prependPath":  # false: the target's own path is not put in front
+        if not isinstance(value, bool):
+            return code("not a literal true/false: not imported")
+        parts = urlsplit(route.target)
+        return route if value else _with(route, target=f"{parts.scheme}://{parts.netloc}")
     if key in ("timeout", "proxyTimeout"):
         if not isinstance(value, (int, float)) or value <= 0:
             return code("not a literal number: not imported")
@@ -306,6 +325,22 @@ def _option(out: Imported, context: str, route: ImportedRoute, key: str,
         return code(f"code ({_short(value.source)}) cannot be translated; devproxy has no "
                     f"hooks: drop it or handle it in your backend")
     return code(f"{key!r} has no devproxy equivalent: not imported")
+
+
+def _auth(out: Imported, context: str, route: ImportedRoute, value: Any) -> ImportedRoute:
+    # http-proxy hands auth to Node's http.request, which sends it as Basic credentials
+    # unless the request already has an Authorization header.
+    if not isinstance(value, str) or not _sendable("Authorization", value):
+        out.warnings.append(f"{context}.auth: not a literal 'user:password': not imported")
+        return route
+    if any(name.lower() == "authorization" for name, _ in route.headers):
+        out.warnings.append(f"{context}.auth: not imported: its headers set Authorization, "
+                            f"which is sent instead")
+        return route
+    basic = base64.b64encode(value.encode()).decode("ascii")
+    out.warnings.append(f"{context}.auth: written as an Authorization header: "
+                        f"devproxy.yaml now holds that credential")
+    return _with(route, headers=(*route.headers, ("Authorization", f"Basic {basic}")))
 
 
 _REPLACE = re.compile(r"""\.replace\(\s*/(?P<re>(?:\\.|[^/])+)/[gimsuy]*\s*,\s*(?P<q>['"`])"""

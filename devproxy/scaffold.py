@@ -279,12 +279,16 @@ def _route(route: ImportedRoute) -> str:
         out.append("    secure: false\n")
     if not route.ws:
         out.append("    ws: false\n")
+    if route.ws_origin != "keep":
+        out.append(f"    ws_origin: {route.ws_origin}\n")
     if route.response_timeout is not None:
         out.append(f"    timeout: {{response: {route.response_timeout:g}}}\n")
     if route.rewrite:
         out.append("    rewrite:\n")
         out.extend(f"      {_quote(p)}: {_quote(r)}\n" for p, r in route.rewrite)
     if route.headers:
+        if any(name.lower() == "authorization" for name, _ in route.headers):
+            out.append("    # A credential: keep this file out of version control.\n")
         out.append("    headers:\n")
         out.extend(f"      {_quote(k)}: {_quote(v)}\n" for k, v in route.headers)
     return "".join(out)

@@ -539,3 +539,31 @@ def test_init_writes_a_working_config_for_each_example(name: str, tmp_path: Path
         assert routes(guessed)["/"] == expected["/"]
     else:
         assert routes(guessed) == expected
+
+
+def test_options_with_a_devproxy_equivalent_are_imported_not_dropped() -> None:
+    vite = """export default defineConfig({ server: { proxy: {
+      '/ws': { target: 'http://localhost:4000', ws: true, rewriteWsOrigin: true },
+      '/secret': { target: 'http://localhost:4001', auth: 'alice:s3cret' },
+      '/both': { target: 'http://h:1', auth: 'a:b', headers: { authorization: 'Bearer t' } },
+      '/flat': { target: 'http://localhost:4002/base', prependPath: false,
+                 pathRewrite: { '^/flat/a': '/b' } },
+    } } })"""
+    imported = import_config("vite.config.ts", vite)
+    routes = {r.path: r for r in imported.routes}
+    assert routes["/ws"].ws_origin == "rewrite"
+    assert routes["/secret"].headers == (("Authorization", "Basic YWxpY2U6czNjcmV0"),)
+    assert routes["/both"].headers == (("authorization", "Bearer t"),)
+    assert routes["/flat"].target == "http://localhost:4002"
+    assert routes["/flat"].rewrite == (("^/flat/a", "/b"),)
+    text = "\n".join(imported.warnings)
+    assert "no devproxy equivalent" not in text
+    assert "/secret.auth: written as an Authorization header" in text
+    assert "/both.auth: not imported: its headers set Authorization" in text
+    rendered = render_imported(imported)
+    assert "# A credential: keep this file out of version control." in rendered
+    config = parse_config(rendered, "devproxy.yaml", Path("/"))
+    by_path = {r.path: r for r in config.routes}
+    assert by_path["/ws"].ws_origin == "rewrite"
+    assert by_path["/secret"].headers == (("Authorization", "Basic YWxpY2U6czNjcmV0"),)
+    assert upstream_path(by_path["/flat"], "/flat/a/1") == "/b/1"
