@@ -222,8 +222,8 @@ async def _run_demo(where: Listen, open_browser: bool) -> None:
 @main.command()
 @click.option("--from", "from_file", type=click.Path(path_type=Path, dir_okay=False,
                                                      exists=True),
-              help="Import vite.config.ts, webpack.config.js, proxy.conf.json or "
-                   "package.json (CRA) instead of guessing.")
+              help="Import vite.config.ts, webpack.config.js, vue.config.js, "
+                   "proxy.conf.json or package.json (CRA) instead of guessing.")
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False),
               default=Path(DEFAULT_CONFIG_NAME), show_default=True)
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
@@ -234,6 +234,7 @@ def init(from_file: Path | None, output: Path, force: bool) -> None:
         BUILD_FOLDERS,
         PROJECT_FILES,
         SUBFOLDERS,
+        built_site,
         detect,
         proxy_files,
         render,
@@ -264,7 +265,8 @@ def init(from_file: Path | None, output: Path, force: bool) -> None:
                       if (project / path).is_file()})
         # Written relative to the config file, which may live elsewhere (-o).
         builds = tuple(os.path.relpath(project / name, output.parent.resolve())
-                       for name in BUILD_FOLDERS if (project / name / "index.html").is_file())
+                       for name in BUILD_FOLDERS if (project / name / "index.html").is_file()
+                       and built_site(_read(project / name / "index.html")))
         detected = detect(files, builds)
         text = render(detected)
         found, warnings = summary(detected)

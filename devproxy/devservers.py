@@ -61,6 +61,9 @@ TOOLS = (
     Tool("@angular/core", "Angular", 4200, ("ng serve", "ng s")),  # and angular.json
     Tool("vite", "Vite", 5173, ("vite dev", "vite serve", "vite"), config=_VITE_CONFIG,
          proxy="config"),
+    # vue-cli-service serve: args.port || process.env.PORT || devServer.port || 8080.
+    Tool("@vue/cli-service", "Vue CLI", 8080, ("vue-cli-service serve",), env=("PORT",),
+         config=("vue.config.", "devServer"), proxy="config"),
     # react-scripts' env.js loads these in this order without overriding a variable
     # already set, so the shell beats them all and the first file beats the rest.
     Tool("react-scripts", "Create React App", 3000,

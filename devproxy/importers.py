@@ -2,11 +2,11 @@
 that does not translate (never a silent drop).
 
 Reads Vite's ``server.proxy`` (the static object form), webpack-dev-server's
-``devServer.proxy`` (object or array form), Angular's ``proxy.conf.json`` and Create
-React App's ``"proxy"`` field in package.json. Their options are http-proxy's:
-``target``, ``changeOrigin``, ``secure``, ``ws``, ``pathRewrite`` / Vite's ``rewrite``,
-``headers``, ``auth``, ``timeout``, ``prependPath`` and Vite's ``rewriteWsOrigin``. Pure:
-text in, routes and warnings out.
+``devServer.proxy`` (object or array form) and Vue CLI's (the same, in vue.config.*),
+Angular's ``proxy.conf.json`` and Create React App's ``"proxy"`` field in package.json.
+Their options are http-proxy's: ``target``, ``changeOrigin``, ``secure``, ``ws``,
+``pathRewrite`` / Vite's ``rewrite``, ``headers``, ``auth``, ``timeout``,
+``prependPath`` and Vite's ``rewriteWsOrigin``. Pure: text in, routes and warnings out.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def import_config(filename: str, text: str) -> Imported:
     name = PurePath(filename).name
     if name.startswith("vite.config."):
         return _with_port(imported, text, "server")
-    if name.startswith("webpack.config."):
+    if name.startswith(("webpack.config.", "vue.config.")):
         return _with_port(imported, text, "devServer")
     return imported
 
@@ -119,12 +119,17 @@ def import_proxy(filename: str, text: str) -> Imported:
             return _entries(Imported(f"{name} (devServer.proxy)", frontend="webpack-dev-server",
                                      frontend_port=8080),
                             _required(value, name, "devServer.proxy"))
+        if name.startswith("vue.config."):  # Vue CLI hands devServer to webpack's
+            value = find_value(text, "devServer", "proxy")
+            return _entries(Imported(f"{name} (devServer.proxy)", frontend="Vue CLI",
+                                     frontend_port=8080),
+                            _required(value, name, "devServer.proxy"))
     except json.JSONDecodeError as exc:
         raise ValueError(f"{name}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
     except JsSyntaxError as exc:
         raise ValueError(f"{name}: cannot read the proxy object: {exc}") from exc
     raise ValueError(f"{name}: devproxy imports vite.config.*, webpack.config.*, "
-                     f"proxy.conf.json and package.json")
+                     f"vue.config.*, proxy.conf.json and package.json")
 
 
 def config_port(text: str, key: str) -> int | Code | None:

@@ -51,12 +51,19 @@ PROJECT_FILES = ("package.json", "angular.json", "manage.py", "requirements.txt"
                  "webpack.config.ts",
                  *(f"astro.config.{ext}" for ext in ("mjs", "js", "ts", "mts", "cjs", "cts")),
                  "nuxt.config.ts", "nuxt.config.js", "nuxt.config.mjs",
+                 "vue.config.js", "vue.config.cjs", "vue.config.mjs",
                  # Create React App's, for PORT; and its own proxy, which init names.
                  ".env.development.local", ".env.local", ".env.development", ".env",
                  "src/setupProxy.js")
 # devproxy's port: the usual one, unless the project's servers use it (webpack's default).
 _LISTEN_PORTS = (8080, 8081, 8082, 8090)
 BUILD_FOLDERS = ("dist", "build", "public")  # a built site, if no dev server is found
+
+
+def built_site(index_html: str) -> bool:
+    """Whether a build folder's index.html is a built page: Vue CLI's and Create React
+    App's public/index.html is the template they build from (``<%= BASE_URL %>``)."""
+    return "<%" not in index_html and "%PUBLIC_URL%" not in index_html
 
 
 @dataclass(frozen=True, slots=True)

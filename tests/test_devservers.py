@@ -108,6 +108,16 @@ PORTS = [
     P({"package.json": package("@angular/core", start="ng serve --port 4400"),
        "angular.json": angular({"options": {"port": 4401}})}, "Angular", 4400,
       "--port 4400", id="angular: the flag beats angular.json"),
+    P({"package.json": package("@vue/cli-service", serve="vue-cli-service serve --port 8085"),
+       "vue.config.js": "module.exports = { devServer: { port: 8090 } }"}, "Vue CLI", 8085,
+      '--port 8085 in the "serve" script', id="vue-cli-service serve --port"),
+    P({"package.json": package("@vue/cli-service", serve="PORT=8086 vue-cli-service serve"),
+       "vue.config.js": "module.exports = { devServer: { port: 8090 } }"}, "Vue CLI", 8086,
+      'PORT=8086', id="vue-cli-service: PORT beats vue.config"),
+    P({"package.json": package("@vue/cli-service", serve="vue-cli-service serve"),
+       "vue.config.js": "const { defineConfig } = require('@vue/cli-service')\n"
+                        "module.exports = defineConfig({ devServer: { port: 8090 } })"},
+      "Vue CLI", 8090, "vue.config.js (devServer.port)", id="vue.config.js"),
     # Create React App's .env files, in the order react-scripts loads them.
     P({"package.json": package("react-scripts", start="react-scripts start"),
        ".env": "PORT=4700\n"}, "Create React App", 4700, "PORT=4700 in .env", id=".env"),
@@ -188,6 +198,7 @@ def test_a_computed_config_port_is_named_and_the_default_written() -> None:
     P(("@sveltejs/kit", "vite"), "SvelteKit", 5173, id="sveltekit"),
     P(("@remix-run/dev", "@remix-run/serve"), "Remix", 3000, id="remix classic"),
     P(("@remix-run/dev", "vite"), "Remix", 5173, id="remix on vite"),
+    P(("@vue/cli-service", "vue"), "Vue CLI", 8080, id="vue cli"),
 ])
 def test_frameworks_and_their_default_ports(deps: tuple[str, ...], name: str,
                                             port: int) -> None:

@@ -14,7 +14,14 @@ from devproxy.importers import ImportedRoute, import_config
 from devproxy.jsliteral import Code, find_value
 from devproxy.loader import parse_config
 from devproxy.paths import upstream_path
-from devproxy.scaffold import detect, proxy_files, render, render_imported, summary
+from devproxy.scaffold import (
+    built_site,
+    detect,
+    proxy_files,
+    render,
+    render_imported,
+    summary,
+)
 
 VITE = r"""
 import { defineConfig } from 'vite'
@@ -567,3 +574,49 @@ def test_options_with_a_devproxy_equivalent_are_imported_not_dropped() -> None:
     assert by_path["/ws"].ws_origin == "rewrite"
     assert by_path["/secret"].headers == (("Authorization", "Basic YWxpY2U6czNjcmV0"),)
     assert upstream_path(by_path["/flat"], "/flat/a/1") == "/b/1"
+
+
+VUE_CONFIG = """const { defineConfig } = require('@vue/cli-service')
+module.exports = defineConfig({
+  transpileDependencies: true,
+  devServer: { port: 8085, proxy: { '/api': { target: 'http://localhost:3000',
+                                              changeOrigin: true } } },
+})"""
+
+
+def test_vue_cli_is_found_and_its_dev_server_proxy_imported() -> None:
+    package = json.dumps({"dependencies": {"vue": "3"},
+                          "devDependencies": {"@vue/cli-service": "5"},
+                          "scripts": {"serve": "vue-cli-service serve"}})
+    detected = detect({"package.json": package, "vue.config.js": VUE_CONFIG}, ("public",))
+    assert detected.frontend is not None
+    assert (detected.frontend.name, detected.frontend.port) == ("Vue CLI", 8085)
+    assert detected.static is None  # public/ is Vue CLI's template folder, not a build
+    config = parse_config(render(detected), "devproxy.yaml", Path("/"))
+    assert [(r.path, r.target.port) for r in config.routes if r.target] == [
+        ("/api", 3000), ("/", 8085)]
+    imported = import_config("vue.config.js", VUE_CONFIG)
+    assert imported.routes == [ImportedRoute("/api", "http://localhost:3000",
+                                             change_origin=True)]
+    assert (imported.frontend, imported.frontend_port) == ("Vue CLI", 8085)
+
+
+@pytest.mark.parametrize(("text", "built"), [
+    ('<link rel="icon" href="<%= BASE_URL %>favicon.ico">', False),  # Vue CLI's template
+    ('<link rel="icon" href="%PUBLIC_URL%/favicon.ico" />', False),  # Create React App's
+    ('<script type="module" src="/assets/index-x1.js"></script>', True),
+])
+def test_a_template_index_html_is_not_a_built_site(text: str, built: bool) -> None:
+    assert built_site(text) is built
+
+
+@pytest.mark.e2e
+def test_cli_init_does_not_serve_a_template_public_folder(tmp_path: Path) -> None:
+    (tmp_path / "public").mkdir()
+    (tmp_path / "public" / "index.html").write_text('<title><%= htmlWebpackPlugin.options.'
+                                                    'title %></title>')
+    done = subprocess.run([sys.executable, "-m", "devproxy", "init"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "static:" not in (tmp_path / "devproxy.yaml").read_text().replace(
+        "`static: ./dist`", "")
