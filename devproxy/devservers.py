@@ -97,20 +97,22 @@ def find(files: Mapping[str, str], folder: str, package: Mapping[str, object]
     tool, launch = found_tool
     notes: list[str] = []
     unread: list[str] = []  # a port flag whose value is not a literal: `--port $PORT`
+    run = _run_folder(folder, launch)
+    config = _config_path(tool, files, folder, run, launch, notes)
     found = _from_script(tool, launch, notes, unread) if launch else None
-    angular = _angular(files, folder, launch) if tool.name == "Angular" else None
+    angular = _angular(files, run, launch) if tool.name == "Angular" else None
     if found is None:
         found = (_from_angular(angular) if angular else
-                 _from_config(tool, files, folder, notes) or _from_dotenv(tool, files, folder))
+                 _from_config(tool, files, config, notes) or _from_dotenv(tool, files, run))
     port, source = found or (tool.port, "")
     notes.extend(f"{flag} is not a port number devproxy can read: the / target uses "
                  f"{port} ({source or 'the default'}); change it if {tool.name} listens "
                  f"elsewhere" for flag in unread)
-    if tool.name == "Create React App" and _in(folder, "src/setupProxy.js") in files:
-        notes.append(f"{_in(folder, 'src/setupProxy.js')} proxies in the dev server itself; "
+    if tool.name == "Create React App" and _in(run, "src/setupProxy.js") in files:
+        notes.append(f"{_in(run, 'src/setupProxy.js')} proxies in the dev server itself; "
                      f"devproxy does not read it: add its routes here")
     return DevServer(tool, port, source, tuple(notes),
-                     _proxy_file(tool, files, folder, angular, launch))
+                     _proxy_file(tool, run, config, angular, launch))
 
 
 def _tool(package: Mapping[str, object]) -> tuple[Tool, Launch | None] | None:
@@ -200,12 +202,55 @@ def _in(folder: str, name: str) -> str:
     return f"{folder}/{name}" if folder else name
 
 
-def _from_config(tool: Tool, files: Mapping[str, str], folder: str,
-                 notes: list[str]) -> tuple[int, str] | None:
+def _run_folder(folder: str, launch: Launch | None) -> str:
+    """Where the tool runs: the package's folder, or where a `cd` in its script went."""
+    if not (launch and launch.cwd):
+        return folder
+    path = posixpath.normpath(posixpath.join(folder, launch.cwd))
+    if path.startswith(("/", "../")) or path == "..":
+        return folder  # outside the project: init reads nothing there
+    return "" if path == "." else path
+
+
+def _config_path(tool: Tool, files: Mapping[str, str], folder: str, run: str,
+                 launch: Launch | None, notes: list[str]) -> str:
+    """The tool's config file: the one ``--config`` names, else the first in the folder
+    it runs in; else, guessed, the only one in a subfolder (a monorepo whose root
+    package.json lists the hoisted tool). "" when there is none."""
     if tool.config is None:
-        return None
-    path = _config_file(tool, files, folder)
-    if path is None:
+        return ""
+    named = _flag_value_in(launch.args if launch else (),
+                           ("--config N", "--config=N", "-c N"))
+    if named:
+        return _inside(run, named)  # the CLI reads it when it is not in ``files``
+    if path := _config_file(tool, files, run):
+        return path
+    if launch and launch.cwd:
+        return ""  # it runs where there is none: nothing to guess
+    prefix = tool.config[0]
+    below = sorted({posixpath.dirname(path) for path in files
+                    if posixpath.basename(path).startswith(prefix)
+                    and posixpath.dirname(posixpath.dirname(path)) == folder
+                    and posixpath.dirname(path) != folder})
+    if len(below) != 1:
+        return ""
+    path = _config_file(tool, files, below[0]) or ""
+    notes.append(f"guessed that {path}, the only {prefix}* in a subfolder, configures "
+                 f"the {tool.name} dev server: {_in(folder, 'package.json')} does not say "
+                 f"where it runs")
+    return path
+
+
+def _inside(folder: str, named: str) -> str:
+    """``named``, relative to ``folder``, as a project path; "" when it leaves the project:
+    init reads nothing outside the folder it was started in."""
+    path = posixpath.normpath(posixpath.join(folder, named.strip().replace("\\", "/")))
+    return "" if path.startswith(("/", "../")) or path in ("..", ".") else path
+
+
+def _from_config(tool: Tool, files: Mapping[str, str], path: str,
+                 notes: list[str]) -> tuple[int, str] | None:
+    if tool.config is None or path not in files:
         return None
     key = tool.config[1]
     port = config_port(files[path], key)
@@ -302,10 +347,10 @@ def _from_angular(serve: _Serve) -> tuple[int, str] | None:
     return None
 
 
-def _proxy_file(tool: Tool, files: Mapping[str, str], folder: str, angular: _Serve | None,
+def _proxy_file(tool: Tool, folder: str, config: str, angular: _Serve | None,
                 launch: Launch | None) -> str:
     if tool.proxy == "config":
-        return _config_file(tool, files, folder) or ""
+        return config
     if tool.proxy == "package.json":
         return _in(folder, "package.json")
     if tool.name != "Angular":
@@ -317,6 +362,4 @@ def _proxy_file(tool: Tool, files: Mapping[str, str], folder: str, angular: _Ser
     if not isinstance(named, str) or not named.strip():
         return ""
     # Relative to the workspace, angular.json's folder (ng runs in it).
-    path = posixpath.normpath(posixpath.join(folder, named.strip().replace("\\", "/")))
-    # Only a file inside the project: init reads nothing it was not pointed at.
-    return "" if path.startswith(("/", "../")) or path == ".." else path
+    return _inside(folder, named)

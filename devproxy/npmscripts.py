@@ -7,6 +7,7 @@ chains, ``export``/``set`` before them, and commands quoted inside another
 
 from __future__ import annotations
 
+import posixpath
 import re
 import shlex
 from collections.abc import Iterator, Mapping
@@ -22,6 +23,7 @@ class Launch:
     script: str  # its name in package.json
     args: tuple[str, ...]  # after the command, e.g. ("--port", "4000")
     env: Mapping[str, str]  # what the script sets for it
+    cwd: str = ""  # where an earlier `cd` in the script left it, relative: "frontend"
 
 
 def find_launch(scripts: Mapping[str, object], commands: tuple[str, ...]) -> Launch | None:
@@ -34,7 +36,7 @@ def find_launch(scripts: Mapping[str, object], commands: tuple[str, ...]) -> Lau
     """
     for name in script_order(scripts):
         text = scripts[name]
-        for env, argv in _commands(text if isinstance(text, str) else ""):
+        for env, argv, cwd in _commands(text if isinstance(text, str) else ""):
             for spec in commands:
                 program, *sub = spec.split()
                 at = next((i for i, word in enumerate(argv) if _program(word) == program),
@@ -47,7 +49,7 @@ def find_launch(scripts: Mapping[str, object], commands: tuple[str, ...]) -> Lau
                 elif sub or (rest and not rest[0].startswith(("-", "."))
                              and "/" not in rest[0]):
                     continue  # another subcommand: `vite build`, `next start`
-                return Launch(name, tuple(rest), {**env, **_assignments(argv[:at])})
+                return Launch(name, tuple(rest), {**env, **_assignments(argv[:at])}, cwd)
     return None
 
 
@@ -68,8 +70,10 @@ def _program(word: str) -> str:
     return re.sub(r"\.(cmd|js|mjs|cjs)$", "", re.split(r"[/\\]", word)[-1])
 
 
-def _commands(text: str, depth: int = 0) -> Iterator[tuple[dict[str, str], list[str]]]:
-    """Each simple command of a shell line, with what ``export``/``set`` gave it."""
+def _commands(text: str, depth: int = 0, cwd: str = ""
+              ) -> Iterator[tuple[dict[str, str], list[str], str]]:
+    """Each simple command of a shell line, with what ``export``/``set`` gave it and the
+    folder ``cd`` left it in ("" for the package's own)."""
     try:
         lexer = shlex.shlex(text, posix=True, punctuation_chars=True)
         lexer.whitespace_split = True
@@ -82,12 +86,16 @@ def _commands(text: str, depth: int = 0) -> Iterator[tuple[dict[str, str], list[
         if word and not set(word) - set("();<>|&"):  # && || ; | & > between commands
             if command[:1] in (["export"], ["set"]):  # POSIX, and Windows' cmd
                 exported.update(_assignments(command[1:]))
+            elif len(command) == 2 and command[0] in ("cd", "pushd"):
+                cwd = posixpath.normpath(posixpath.join(cwd, command[1].replace("\\", "/")))
             elif command:
-                yield dict(exported), command
+                yield dict(exported), command, cwd
                 # concurrently "vite --port 4000" "node api", sh -c "...": commands in words
+                # (concurrently's are commands even without a space: "vite")
+                runner = _program(command[0]) == "concurrently"
                 for inner in command:
-                    if depth < 2 and " " in inner.strip():
-                        yield from _commands(inner, depth + 1)
+                    if depth < 2 and (" " in inner.strip() or runner):
+                        yield from _commands(inner, depth + 1, cwd)
             command = []
         else:
             command.append(word)

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from devproxy.devservers import find
-from devproxy.scaffold import detect
+from devproxy.scaffold import detect, proxy_files
 
 
 def package(*deps: str, **scripts: str) -> str:
@@ -258,3 +258,59 @@ def test_the_tool_a_script_launches_wins_over_the_dependency_order(
         package_json: str, name: str, port: int) -> None:
     found = find({}, "", json.loads(package_json))
     assert found is not None and (found.tool.name, found.port) == (name, port)
+
+
+HOISTED = package("vite", dev="vite")  # a monorepo's root package.json lists the tool
+FRONTEND_CONFIG = "export default defineConfig({ server: { port: 3001, proxy: { '/api': " \
+                  "'http://localhost:8000' } } })"
+
+
+@pytest.mark.parametrize(("files", "port", "proxy_file", "guessed"), [
+    P({"package.json": package("vite", dev="cd frontend && vite"),
+       "frontend/vite.config.ts": FRONTEND_CONFIG, "web/vite.config.ts": ""}, 3001,
+      "frontend/vite.config.ts", False, id="cd frontend && vite"),
+    P({"package.json": package("vite", dev="cd frontend && concurrently \"vite\" \"node a\""),
+       "frontend/vite.config.ts": FRONTEND_CONFIG}, 3001, "frontend/vite.config.ts", False,
+      id="cd, then a command in a command"),
+    P({"package.json": package("vite", dev="vite --config frontend/vite.config.ts"),
+       "frontend/vite.config.ts": FRONTEND_CONFIG, "web/vite.config.ts": ""}, 3001,
+      "frontend/vite.config.ts", False, id="vite --config"),
+    P({"package.json": package("vite", dev="npm --prefix frontend run dev"),
+       "frontend/vite.config.ts": FRONTEND_CONFIG}, 3001, "frontend/vite.config.ts", True,
+      id="the only subfolder with a config, guessed"),
+    P({"package.json": HOISTED, "frontend/vite.config.ts": FRONTEND_CONFIG,
+       "web/vite.config.js": "export default { server: { port: 3002 } }"}, 5173, "", False,
+      id="two subfolders with one: no guess"),
+    P({"package.json": HOISTED, "vite.config.ts": "export default {}",
+       "frontend/vite.config.ts": FRONTEND_CONFIG}, 5173, "vite.config.ts", False,
+      id="the package's own folder first"),
+    P({"package.json": package("vite", dev="cd ../elsewhere && vite"),
+       "frontend/vite.config.ts": FRONTEND_CONFIG}, 5173, "", False,
+      id="cd out of the project: not followed, nothing guessed"),
+])
+def test_a_monorepos_dev_server_config_is_found_where_it_runs(
+        files: dict[str, str], port: int, proxy_file: str, guessed: bool) -> None:
+    found = find(files, "", json.loads(files["package.json"]))
+    assert found is not None and (found.port, found.proxy_file) == (port, proxy_file)
+    assert any(note.startswith("guessed that") for note in found.notes) == guessed
+    detected = detect(files)
+    assert detected.frontend is not None and detected.frontend.port == port
+    if proxy_file == "frontend/vite.config.ts":
+        assert detected.proxy is not None and [r.path for r in detected.proxy.routes] == [
+            "/api"]
+
+
+def test_a_config_named_by_flag_outside_the_usual_names_is_read_by_the_cli() -> None:
+    files = {"package.json": package("vite", dev="vite -c config/vite.dev.ts")}
+    assert proxy_files(files) == ("config/vite.dev.ts",)
+    files["config/vite.dev.ts"] = "export default { server: { port: 3005 } }"
+    detected = detect(files)
+    assert detected.frontend is not None and detected.frontend.port == 3005
+
+
+def test_create_react_app_after_cd_reads_the_env_files_where_it_runs() -> None:
+    files = {"package.json": package("react-scripts", start="cd web && react-scripts start"),
+             "web/.env": "PORT=4700\n", "web/src/setupProxy.js": ""}
+    found = find(files, "", json.loads(files["package.json"]))
+    assert found is not None and found.port == 4700
+    assert found.notes[0].startswith("web/src/setupProxy.js proxies")

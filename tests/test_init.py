@@ -620,3 +620,18 @@ def test_cli_init_does_not_serve_a_template_public_folder(tmp_path: Path) -> Non
     assert done.returncode == 0, done.stderr
     assert "static:" not in (tmp_path / "devproxy.yaml").read_text().replace(
         "`static: ./dist`", "")
+
+
+@pytest.mark.e2e
+def test_cli_init_finds_a_hoisted_vites_config_in_the_frontend_folder(tmp_path: Path) -> None:
+    (tmp_path / "frontend").mkdir()
+    (tmp_path / "package.json").write_text(json.dumps({
+        "workspaces": ["frontend"], "devDependencies": {"vite": "6"},
+        "scripts": {"dev": "npm -w frontend run dev"}}))
+    (tmp_path / "frontend" / "vite.config.ts").write_text(
+        "export default defineConfig({ server: { port: 3001 } })")
+    done = subprocess.run([sys.executable, "-m", "devproxy", "init"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "Vite on 3001" in done.stdout
+    assert "note: guessed that frontend/vite.config.ts" in done.stdout
