@@ -27,7 +27,8 @@ from .config import (
     parse_target,
     route_key,
 )
-from .jsliteral import Code, JsSyntaxError, find_value
+from .jsconfig import find_value
+from .jsliteral import Code, JsSyntaxError
 
 # Options devproxy covers by default, so dropping them loses nothing.
 _BUILT_IN = {

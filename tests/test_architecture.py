@@ -12,7 +12,8 @@ import devproxy
 PACKAGE = Path(devproxy.__file__).parent
 PURE = ["errors", "config", "router", "paths", "headers", "cors", "corsadvice", "wsrules", "diff",
         "capture",
-        "screen", "schema", "jsliteral", "importers", "npmscripts", "devservers", "scaffold",
+        "screen", "schema", "jsliteral", "jsconfig", "importers", "npmscripts", "devservers",
+        "scaffold",
         "h1", "wsframes",
         "export"]
 FORBIDDEN = ("aiohttp", "asyncio", "click", "watchfiles")

@@ -11,7 +11,8 @@ import pytest
 
 from devproxy.config import Config
 from devproxy.importers import ImportedRoute, import_config
-from devproxy.jsliteral import Code, find_value
+from devproxy.jsconfig import find_value
+from devproxy.jsliteral import Code
 from devproxy.loader import parse_config
 from devproxy.paths import upstream_path
 from devproxy.scaffold import (

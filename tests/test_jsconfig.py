@@ -1,11 +1,12 @@
-"""jsliteral.find_value: a config's top-level keys, read from the object it exports."""
+"""jsconfig.find_value: a config's top-level keys, read from the object it exports."""
 
 from __future__ import annotations
 
 import pytest
 
 from devproxy.importers import import_config
-from devproxy.jsliteral import Code, find_value
+from devproxy.jsconfig import find_value
+from devproxy.jsliteral import Code
 
 P = pytest.param
 VITEST_FIRST = """import { defineConfig } from 'vite'

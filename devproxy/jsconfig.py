@@ -1,0 +1,156 @@
+"""The object a JavaScript/TypeScript config file exports, and the literal at a key of
+it (``jsliteral`` reads the value). Follows ``export default`` / ``module.exports``
+through wrapper calls, functions that return the object and an exported variable, the
+way configs are written; not a JavaScript interpreter. Pure.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .jsliteral import CLOSERS, IDENT, Reader, blank_comments
+
+
+def find_value(text: str, *keys: str) -> Any:
+    """The literal at ``keys`` in the config object the file exports.
+
+    ``find_value(src, "server", "proxy")`` reads the object at ``proxy:`` inside the
+    object at ``server:`` of the exported object: ``export default {...}``,
+    ``module.exports = {...}``, through calls (``defineConfig({...})``), functions that
+    return one (``defineConfig(({ mode }) => ({...}))``) and a variable
+    (``const config = {...}; export default config``). Never a nested ``server:`` such
+    as Vitest's ``test.server``. A file that exports nothing is searched for the first
+    ``key:`` anywhere, as a fragment. Returns None if a key is not found, or the value
+    on the way is not an object.
+
+    Raises:
+        JsSyntaxError: the value is found but is not readable.
+    """
+    blank = blank_comments(text)
+    if _EXPORT.search(blank) is None:
+        return _first_value(text, blank, keys)
+    start = _exported(blank)
+    if start is None:
+        return None
+    value = Reader(text, start).value()
+    for key in keys:
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value
+
+
+def _first_value(text: str, blank: str, keys: tuple[str, ...]) -> Any:
+    start = 0
+    for key in keys:
+        found = re.compile(rf"(?<![\w$.])['\"]?{re.escape(key)}['\"]?\s*:").search(
+            blank, start)
+        if found is None:
+            return None
+        start = found.end()
+    return Reader(text, start).value()
+
+
+_EXPORT = re.compile(r"(?<![\w$.])(?:export\s+default\b|module\.exports\s*=(?!=)"
+                     r"|export\s*=(?!=))")
+_ARROW = re.compile(r"\s*(?::\s*[\w$.<>\[\]| ]+)?\s*=>")  # `): UserConfig =>` too
+_FUNCTION = re.compile(r"function\b\s*\*?\s*[\w$]*\s*(?=\()")
+
+
+def _exported(blank: str) -> int | None:
+    """Offset of the ``{`` of the exported object in ``blank`` (comments blanked)."""
+    found = _EXPORT.search(blank)
+    pos = found.end() if found else 0
+    reader = Reader(blank, 0)
+    followed: set[str] = set()
+    for _ in range(50):  # wrappers, arrows, a variable: a few steps, never a loop
+        while pos < len(blank) and blank[pos].isspace():
+            pos += 1
+        rest = blank[pos:pos + 200]
+        if blank.startswith("{", pos):
+            return pos
+        if blank.startswith("(", pos):
+            end = _group_end(reader, pos)
+            arrow = _ARROW.match(blank, end)
+            pos = _body(reader, arrow.end()) if arrow else pos + 1  # else: call arguments
+        elif rest.startswith("async") and not IDENT.match(rest, 5):
+            pos += 5
+        elif function := _FUNCTION.match(rest):
+            arrow_end = _group_end(reader, pos + function.end())
+            pos = _body(reader, arrow_end)
+        elif word := IDENT.match(blank, pos):
+            name, after = word.group(), word.end()
+            arrow = _ARROW.match(blank, after)
+            if arrow:  # env => ({...})
+                pos = _body(reader, arrow.end())
+            elif re.match(r"\s*(?:<[^>()]*>\s*)?\(", blank[after:]):  # defineConfig(
+                pos = blank.index("(", after) + 1
+            elif re.match(r"\s*,", blank[after:]):  # mergeConfig(base, {...})
+                pos = blank.index(",", after) + 1
+            elif name not in followed and (declared := re.search(
+                    rf"(?<![\w$.])(?:(?:const|let|var)\s+{re.escape(name)}\s*(?::[^=]+)?="
+                    rf"|function\s+{re.escape(name)}\s*(?=\())", blank)):
+                followed.add(name)  # export default config, declared above
+                pos = declared.end()
+                if declared.group().startswith("function"):
+                    pos = _body(reader, _group_end(reader, pos))
+            else:
+                return None
+        else:
+            return None
+    return None
+
+
+def _group_end(reader: Reader, pos: int) -> int:
+    """The offset after the bracket that closes the one at ``pos``."""
+    depth: list[str] = []
+    reader.pos = pos
+    text = reader.text
+    while reader.pos < len(text):
+        char = text[reader.pos]
+        if char in "'\"`":
+            reader.skip_string()
+            continue
+        if char == "/" and reader.regex_allowed():
+            reader.skip_regex()
+            continue
+        if char in CLOSERS:
+            depth.append(CLOSERS[char])
+        elif depth and char == depth[-1]:
+            depth.pop()
+            if not depth:
+                return reader.pos + 1
+        reader.pos += 1
+    return len(text)
+
+
+def _body(reader: Reader, pos: int) -> int:
+    """Where a function body at ``pos`` gives its value: an expression body as it is,
+    a block's first ``return`` at the block's own level."""
+    text = reader.text
+    while pos < len(text) and text[pos].isspace():
+        pos += 1
+    if not text.startswith("{", pos):
+        return pos
+    depth: list[str] = []
+    reader.pos = pos
+    while reader.pos < len(text):
+        char = text[reader.pos]
+        if char in "'\"`":
+            reader.skip_string()
+            continue
+        if char == "/" and reader.regex_allowed():
+            reader.skip_regex()
+            continue
+        if len(depth) == 1 and re.match(r"return\b", text[reader.pos:reader.pos + 7]) \
+                and not re.match(r"[\w$.]", text[reader.pos - 1]):
+            return reader.pos + len("return")
+        if char in CLOSERS:
+            depth.append(CLOSERS[char])
+        elif depth and char == depth[-1]:
+            depth.pop()
+            if not depth:
+                break
+        reader.pos += 1
+    return len(text)  # no return: nothing to read
