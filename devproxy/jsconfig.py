@@ -7,6 +7,7 @@ way configs are written; not a JavaScript interpreter. Pure.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from .jsliteral import CLOSERS, IDENT, Reader, blank_comments
@@ -33,8 +34,11 @@ def find_value(text: str, *keys: str) -> Any:
     start = _exported(blank)
     if start is None:
         return None
-    value = Reader(text, start).value()
-    for key in keys:
+    pos = _key(Reader(blank, 0), start, keys[0])
+    if pos is None:
+        return None
+    value = Reader(text, pos).value()
+    for key in keys[1:]:
         if not isinstance(value, dict) or key not in value:
             return None
         value = value[key]
@@ -102,13 +106,16 @@ def _exported(blank: str) -> int | None:
     return None
 
 
-def _group_end(reader: Reader, pos: int) -> int:
-    """The offset after the bracket that closes the one at ``pos``."""
+def _walk(reader: Reader, pos: int) -> Iterator[tuple[int, int]]:
+    """Each offset of the bracketed group at ``pos``, with its depth (1: directly inside
+    the group), up to its closing bracket; a string or regex literal is one step."""
     depth: list[str] = []
     reader.pos = pos
     text = reader.text
     while reader.pos < len(text):
-        char = text[reader.pos]
+        at = reader.pos
+        yield at, len(depth)
+        char = text[at]
         if char in "'\"`":
             reader.skip_string()
             continue
@@ -120,9 +127,14 @@ def _group_end(reader: Reader, pos: int) -> int:
         elif depth and char == depth[-1]:
             depth.pop()
             if not depth:
-                return reader.pos + 1
-        reader.pos += 1
-    return len(text)
+                return
+        reader.pos = at + 1
+
+
+def _group_end(reader: Reader, pos: int) -> int:
+    """The offset after the bracket that closes the one at ``pos``."""
+    offsets = [at for at, _ in _walk(reader, pos)]
+    return offsets[-1] + 1 if offsets else len(reader.text)
 
 
 def _body(reader: Reader, pos: int) -> int:
@@ -133,24 +145,20 @@ def _body(reader: Reader, pos: int) -> int:
         pos += 1
     if not text.startswith("{", pos):
         return pos
-    depth: list[str] = []
-    reader.pos = pos
-    while reader.pos < len(text):
-        char = text[reader.pos]
-        if char in "'\"`":
-            reader.skip_string()
-            continue
-        if char == "/" and reader.regex_allowed():
-            reader.skip_regex()
-            continue
-        if len(depth) == 1 and re.match(r"return\b", text[reader.pos:reader.pos + 7]) \
-                and not re.match(r"[\w$.]", text[reader.pos - 1]):
-            return reader.pos + len("return")
-        if char in CLOSERS:
-            depth.append(CLOSERS[char])
-        elif depth and char == depth[-1]:
-            depth.pop()
-            if not depth:
-                break
-        reader.pos += 1
+    for at, depth in _walk(reader, pos):
+        if depth == 1 and re.match(r"return\b", text[at:at + 7]) \
+                and not re.match(r"[\w$.]", text[at - 1]):
+            return at + len("return")
     return len(text)  # no return: nothing to read
+
+
+def _key(reader: Reader, start: int, key: str) -> int | None:
+    """Where the value of ``key:`` of the object at ``start`` begins, found without
+    reading the object's other values (a plugin's code need not be readable)."""
+    text = reader.text
+    pattern = re.compile(rf"['\"]?{re.escape(key)}['\"]?\s*:")
+    for at, depth in _walk(reader, start):
+        if depth == 1 and text[:at].rstrip()[-1:] in ("{", ",") \
+                and (found := pattern.match(text, at)):
+            return found.end()
+    return None

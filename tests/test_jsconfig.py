@@ -65,3 +65,10 @@ def test_init_from_reads_the_proxy_after_vitests_test_server() -> None:
     assert [(r.path, r.target) for r in imported.routes] == [("/api",
                                                               "http://localhost:8000")]
     assert imported.frontend_port == 3000
+
+
+def test_code_the_reader_cannot_read_elsewhere_in_the_config_does_not_matter() -> None:
+    # Only server's value is read: a plugin written in syntax the reader lacks is skipped.
+    text = ("export default defineConfig({ plugins: [{ name: 'x', *gen() { yield 1 } }],\n"
+            "  server: { port: 3000 } })")
+    assert find_value(text, "server", "port") == 3000
