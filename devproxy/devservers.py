@@ -145,7 +145,7 @@ def json_object(text: str) -> dict[str, object]:
     """``text`` as a JSON object; {} when it is not one (init guesses, never fails)."""
     try:
         value = json.loads(text) if text else {}
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):  # nested past Python's stack: no guess
         return {}
     return value if isinstance(value, dict) else {}
 

@@ -127,6 +127,8 @@ def import_proxy(filename: str, text: str) -> Imported:
                             _required(value, name, "devServer.proxy"))
     except json.JSONDecodeError as exc:
         raise ValueError(f"{name}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+    except RecursionError:
+        raise ValueError(f"{name}: nested too deeply to read") from None
     except JsSyntaxError as exc:
         raise ValueError(f"{name}: cannot read the proxy object: {exc}") from exc
     raise ValueError(f"{name}: devproxy imports vite.config.*, webpack.config.*, "

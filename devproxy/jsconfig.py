@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from .jsliteral import CLOSERS, IDENT, Reader, blank_comments
+from .jsliteral import CLOSERS, IDENT, JsSyntaxError, Reader, blank_comments
 
 
 def find_value(text: str, *keys: str) -> Any:
@@ -26,8 +26,16 @@ def find_value(text: str, *keys: str) -> Any:
     on the way is not an object.
 
     Raises:
-        JsSyntaxError: the value is found but is not readable.
+        JsSyntaxError: the value is found but is not readable, or nested deeper than
+            Python's stack lets the reader go.
     """
+    try:
+        return _find_value(text, keys)
+    except RecursionError:
+        raise JsSyntaxError("nested too deeply to read") from None
+
+
+def _find_value(text: str, keys: tuple[str, ...]) -> Any:
     blank = blank_comments(text)
     if _EXPORT.search(blank) is None:
         return _first_value(text, blank, keys)

@@ -204,16 +204,17 @@ def render(detected: Detected) -> str:
     taken = {backend.port if backend else 3000, frontend.port if frontend else 5173}
     lines = [_HEADER.format(source="", port=_listen_port(taken | _ports(routes)))]
     for note in detected.notes:
-        lines.append(f"  # NOTE: {note}\n")
+        lines.append(f"  # NOTE: {_flat(note)}\n")
     if proxy is not None:
-        lines.append(f"  # From {detected.proxy_file}, the dev server's own proxy (what\n"
-                     f"  # `devproxy init --from {detected.proxy_file}` imports):\n")
-        lines.extend(f"  # NOT IMPORTED or changed: {w}\n" for w in proxy.warnings)
+        source = _flat(detected.proxy_file)
+        lines.append(f"  # From {source}, the dev server's own proxy (what\n"
+                     f"  # `devproxy init --from {source}` imports):\n")
+        lines.extend(f"  # NOT IMPORTED or changed: {_flat(w)}\n" for w in proxy.warnings)
         lines.extend(_route(route) for route in routes)
     if routes:
         pass  # the project's own proxy said where its API is
     elif backend is not None:
-        lines.append(f"  # {backend.name} (found: {backend.why})\n"
+        lines.append(f"  # {_flat(backend.name)} (found: {_flat(backend.why)})\n"
                      f"  - path: /api\n    target: http://localhost:{backend.port}\n")
     elif frontend is not None and frontend.name in _OWN_API:
         lines.append(f"  # {frontend.name} answers /api itself ({_OWN_API[frontend.name]}). "
@@ -228,7 +229,7 @@ def render(detected: Detected) -> str:
     elif frontend is not None:
         lines.append(_frontend_route(frontend))
     elif detected.static is not None:
-        lines.append(f"  # The built frontend (found: {detected.static.why}).\n"
+        lines.append(f"  # The built frontend (found: {_flat(detected.static.why)}).\n"
                      f"  - path: /\n    static: {_relative(detected.static.folder)}\n"
                      f"    spa: true\n")
     else:
@@ -239,7 +240,7 @@ def render(detected: Detected) -> str:
 
 
 def _frontend_route(frontend: Server) -> str:
-    lines = [f"  # {frontend.name} dev server (found: {frontend.why});\n"
+    lines = [f"  # {frontend.name} dev server (found: {_flat(frontend.why)});\n"
              f"  # its HMR WebSocket goes through devproxy too.\n"]
     # webpack-dev-server aims its client's socket at its own host and port when its
     # config names them (Create React App's does), past whatever proxy served the page.
@@ -262,9 +263,10 @@ def _listen_port(taken: set[int]) -> int:
 
 def render_imported(imported: Imported) -> str:
     taken = {imported.frontend_port} | _ports(imported.routes)
-    lines = [_HEADER.format(source=f" from {imported.source}", port=_listen_port(taken))]
+    lines = [_HEADER.format(source=f" from {_flat(imported.source)}",
+                            port=_listen_port(taken))]
     for warning in imported.warnings:
-        lines.append(f"  # NOT IMPORTED or changed: {warning}\n")
+        lines.append(f"  # NOT IMPORTED or changed: {_flat(warning)}\n")
     for route in imported.routes:
         lines.append(_route(route))
     if not any(route.path == "/" for route in imported.routes):
@@ -299,6 +301,13 @@ def _route(route: ImportedRoute) -> str:
         out.append("    headers:\n")
         out.extend(f"      {_quote(k)}: {_quote(v)}\n" for k, v in route.headers)
     return "".join(out)
+
+
+def _flat(text: str) -> str:
+    """``text`` on one line, for a comment: the notes quote the project's files (a
+    script, a computed port over several lines), and a line break there would end the
+    comment and write the rest as config (a route to anywhere, from a package.json)."""
+    return " ".join(text.splitlines())
 
 
 def _quote(text: str) -> str:

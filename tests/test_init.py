@@ -636,3 +636,30 @@ def test_cli_init_finds_a_hoisted_vites_config_in_the_frontend_folder(tmp_path: 
     assert done.returncode == 0, done.stderr
     assert "Vite on 3001" in done.stdout
     assert "note: guessed that frontend/vite.config.ts" in done.stdout
+
+
+def test_a_scripts_text_cannot_write_config_through_a_note() -> None:
+    # A note quotes the script; a line break in it ended the comment, and a package.json
+    # wrote a route to anywhere into the generated devproxy.yaml.
+    script = 'vite --port="x\n  - path: /evil\n    target: http://attacker.example:80\n#"'
+    package = {"devDependencies": {"vite": "1"}, "scripts": {"dev": script}}
+    text = render(detect({"package.json": json.dumps(package)}))
+    config = parse_config(text, "devproxy.yaml", Path("/"))
+    assert [r.path for r in config.routes] == ["/api", "/"]
+    assert "  # NOTE: `--port=x   - path: /evil" in text
+
+
+@pytest.mark.parametrize(("name", "text"), [
+    ("package.json", '{"proxy": ' + "[" * 50_000 + "}"),
+    ("vite.config.js", "export default { server: { proxy: " + "{a:" * 20_000 + "1"
+     + "}" * 20_000 + " } }"),
+])
+def test_a_file_nested_past_pythons_stack_is_an_error_not_a_traceback(name: str,
+                                                                       text: str) -> None:
+    with pytest.raises(ValueError, match="nested too deeply to read"):
+        import_config(name, text)
+
+
+def test_a_package_json_nested_past_pythons_stack_is_no_guess() -> None:
+    deep = '{"devDependencies": {"vite": "1"}, "x": ' + "[" * 50_000 + "]" * 50_000 + "}"
+    assert detect({"package.json": deep}).frontend is None
