@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from .jsliteral import CLOSERS, IDENT, JsSyntaxError, Reader, blank_comments
+from .jsliteral import IDENT, JsSyntaxError, Reader, blank_comments
 
 
 def find_value(text: str, *keys: str) -> Any:
@@ -117,26 +117,11 @@ def _exported(blank: str) -> int | None:
 def _walk(reader: Reader, pos: int) -> Iterator[tuple[int, int]]:
     """Each offset of the bracketed group at ``pos``, with its depth (1: directly inside
     the group), up to its closing bracket; a string or regex literal is one step."""
-    depth: list[str] = []
     reader.pos = pos
-    text = reader.text
-    while reader.pos < len(text):
-        at = reader.pos
-        yield at, len(depth)
-        char = text[at]
-        if char in "'\"`":
-            reader.skip_string()
-            continue
-        if char == "/" and reader.regex_allowed():
-            reader.skip_regex()
-            continue
-        if char in CLOSERS:
-            depth.append(CLOSERS[char])
-        elif depth and char == depth[-1]:
-            depth.pop()
-            if not depth:
-                return
-        reader.pos = at + 1
+    for at, depth in reader.walk():
+        if not depth and at > pos:  # past the bracket that closed the group
+            return
+        yield at, depth
 
 
 def _group_end(reader: Reader, pos: int) -> int:

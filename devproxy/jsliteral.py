@@ -9,6 +9,7 @@ config file exports, and the value at a key of it, is ``jsconfig``'s.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -174,9 +175,22 @@ class Reader:
 
     def _expression(self) -> str:
         """Source text up to the next ',' '}' or ']' at this nesting level."""
-        start, depth = self.pos, []
-        while self.pos < len(self.text):
-            char = self.text[self.pos]
+        start = self.pos
+        for at, depth in self.walk():
+            if not depth and self.text[at] in ",}])":
+                break
+        return self.text[start:self.pos].strip()
+
+    def walk(self) -> Iterator[tuple[int, int]]:
+        """From ``pos`` on, each offset with the depth of the brackets opened since (as
+        it stands before that character); a string or regex literal is one step.
+        ``pos`` stays at the offset yielded until the next is asked for."""
+        depth: list[str] = []
+        text = self.text
+        while self.pos < len(text):
+            at = self.pos
+            yield at, len(depth)
+            char = text[at]
             if char in "'\"`":
                 self._string()
                 continue
@@ -187,19 +201,7 @@ class Reader:
                 depth.append(CLOSERS[char])
             elif depth and char == depth[-1]:
                 depth.pop()
-            elif not depth and char in ",}])":
-                break
-            self.pos += 1
-        return self.text[start:self.pos].strip()
-
-    def skip_string(self) -> None:
-        self._string()
-
-    def regex_allowed(self) -> bool:
-        return self._regex_allowed()
-
-    def skip_regex(self) -> None:
-        self._regex()
+            self.pos = at + 1
 
     def _regex_allowed(self) -> bool:
         before = self.text[:self.pos].rstrip()
