@@ -62,8 +62,8 @@ class RawHeadResponse(ProxiedResponse):
         status_line = f"HTTP/{request.version[0]}.{request.version[1]} {self.status} {self.reason}"
         # Written raw, past aiohttp's own check: CR, LF and NUL are refused here too
         # (h1 refuses them from a backend), or a head could be split (RFC 9112 §2.2).
-        if _SPLITS.search(status_line) or any(
-                _SPLITS.search(f"{name}{value}") for name, value in self._headers.items()):
+        if h1.BREAKS_LINE.search(status_line) or any(
+                h1.BREAKS_LINE.search(f"{name}{value}") for name, value in self._headers.items()):
             raise ValueError("a CR, LF or NUL in a relayed head")
         # The writer's hooks and state, from a copy it accepts.
         await writer.write_headers(_CONTROL.sub(" ", status_line), CIMultiDict(
@@ -96,7 +96,6 @@ async def restore_headers(request: web.Request, response: web.StreamResponse) ->
 # What aiohttp refuses to write in a head: control characters but HTAB (h1 already
 # refused CR, LF and NUL from a backend).
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-_SPLITS = re.compile(r"[\x00\r\n]")
 _LACKS_TYPE, _LACKS_SERVER = ("Content-Type",), ("Server",)
 _LACKS_BOTH = ("Content-Type", "Server")
 _SMALL_BODY = 64 * 1024  # a request body up to this size is sent with its head, whole

@@ -21,7 +21,8 @@ from .config import TOKEN
 HEAD_LIMIT = 64 * 1024  # a backend's big Set-Cookie (JWTs) must not become a 502
 _CHUNK_LINE_LIMIT = 4096  # size plus extensions (RFC 9112 §7.1.1)
 _TRAILER_LIMIT = 64 * 1024
-_BAD_VALUE = re.compile(r"[\x00\r\n]")
+# CR, LF and NUL: what splits a head written on (RFC 9112 §2.2, RFC 9110 §5.5).
+BREAKS_LINE = re.compile(r"[\x00\r\n]")
 _HEX = re.compile(r"[0-9A-Fa-f]+")
 _NO_BODY_STATUS = frozenset({204, 304})
 
@@ -240,7 +241,7 @@ def _parse_fields_carefully(fields: str) -> list[tuple[str, str]]:
         if not TOKEN.fullmatch(name):
             raise ParseError(f"invalid field name {name[:80]!r}")
         value = value.strip(" \t")
-        if _BAD_VALUE.search(value):
+        if BREAKS_LINE.search(value):
             raise ParseError(f"field {name} has a CR, LF or NUL in its value")
         headers.append((name, value))
     return headers

@@ -10,7 +10,6 @@ It never serves, prints or exits.
 
 from __future__ import annotations
 
-import difflib
 import re
 import stat
 from collections.abc import Sequence
@@ -46,7 +45,7 @@ from .config import (
     route_key,
 )
 from .errors import ConfigError
-from .yamlnodes import MAX_DEPTH, Nodes, compose_safely
+from .yamlnodes import MAX_DEPTH, Nodes, closest, compose_safely
 
 __all__ = ["DEFAULT_CONFIG_NAME", "MAX_CONFIG_BYTES", "MAX_DEPTH", "config_from_flags",
            "load_config", "parse_config", "with_overrides"]
@@ -311,7 +310,7 @@ def _misspelt(root: yaml.Node, name: str) -> bool:
     problem suggests (``Nodes.mapping``)."""
     return isinstance(root, yaml.MappingNode) and any(
         isinstance(key, yaml.ScalarNode) and key.value not in TOP_KEYS
-        and difflib.get_close_matches(key.value, TOP_KEYS, n=1) == [name]
+        and closest(key.value, TOP_KEYS) == name
         for key, _ in root.value)
 
 

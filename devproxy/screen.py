@@ -60,7 +60,7 @@ class HostRules:
     def allows(self, host_header: str) -> bool:
         """Whether ``host_header`` (``name[:port]``) names this machine or an allowed host:
         for the host of a page's Origin, where an IP address is no proof of anything."""
-        return self.any_host or self._named(_hostname(host_header))
+        return self.any_host or self._named(hostname(host_header))
 
     def allows_name(self, name: str) -> bool:
         """Whether a request's Host, its name already taken out, is served: an allowed
@@ -73,8 +73,9 @@ class HostRules:
         return name in self._exact or name.endswith(self._suffixes)
 
 
-def _hostname(host_header: str) -> str:
-    """The host of a Host header, lower-cased, without port, brackets or final dot."""
+def hostname(host_header: str) -> str:
+    """The host of a Host header (or of an origin's authority), lower-cased, without
+    port, brackets or final dot."""
     value = host_header.strip().lower()
     if value.startswith("["):
         return value[1:].partition("]")[0]
@@ -99,7 +100,7 @@ def host_refusal(rules: HostRules, host: str | None) -> Refusal | None:
     for one that is not a host and port at all (RFC 9112 §3.2)."""
     if host is None:
         return None
-    name = _hostname(host)  # once: this runs on every request
+    name = hostname(host)  # once: this runs on every request
     if not _is_host_field(host) or not name:
         # RFC 9110 §4.2.1: an http URI with an empty host is invalid, so is its request.
         return Refusal(400, "Invalid Host", f"{host[:100]!r} is not a host name or address "

@@ -18,6 +18,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from .config import Route
 from .headers import request_headers
+from .screen import hostname
 
 # RFC 6455 §1.3: the server proves it read the key by hashing it with this.
 _ACCEPT_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -88,17 +89,10 @@ def origin_allowed(
         return False
     # The handshake's own origin: the page came from where the socket goes (an IP
     # address on the LAN, say, which ``host_allowed`` does not vouch for in an Origin).
-    if own_host and _name_of(parts.netloc) == _name_of(own_host):
+    if own_host and hostname(parts.netloc) == hostname(own_host):
         return True
     return host_allowed(parts.netloc)
 
-
-def _name_of(authority: str) -> str:
-    """The host of ``host[:port]`` or ``[v6][:port]``, lower-cased."""
-    name = authority.lower()
-    if name.startswith("["):
-        return name.partition("]")[0] + "]"
-    return name.partition(":")[0]
 
 
 def upstream_ws_headers(

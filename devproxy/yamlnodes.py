@@ -88,8 +88,8 @@ class Nodes:
             if misplaced and id(key) in misplaced:
                 self.problem(key, f"{_join(where, key.value)}: {misplaced[id(key)]}")
                 continue
-            close = difflib.get_close_matches(key.value, allowed, n=1)
-            hint = f"did you mean '{close[0]}'? " if close else ""
+            close = closest(key.value, allowed)
+            hint = f"did you mean '{close}'? " if close else ""
             self.problem(key, f"{_join(where, key.value)}: unknown key; {hint}valid keys here: "
                               f"{', '.join(allowed)}")
         return fields
@@ -330,6 +330,12 @@ def _explicitly_tagged(root: yaml.Node) -> list[yaml.Node]:
         elif isinstance(node, yaml.SequenceNode):
             stack.extend(node.value)
     return found
+
+
+def closest(name: str, allowed: Sequence[str]) -> str | None:
+    """The allowed key ``name`` is most likely a misspelling of, if any."""
+    close = difflib.get_close_matches(name, allowed, n=1)
+    return close[0] if close else None
 
 
 def _join(where: str, key: str) -> str:
