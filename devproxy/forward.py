@@ -129,9 +129,14 @@ async def forward_http(
     assert target is not None
     query = request.raw_path[len(raw_path):]  # "" or "?..." exactly as sent
     path = upstream_path(route, raw_path) + query
+    # The record keeps the browser's fields as the ones sent and those dropped (a route's
+    # own headers replace fields in place: then it keeps them all).
+    dropped: list[tuple[int, str, str]] | None = \
+        [] if record is not None and not route.headers else None
     headers = request_headers(
         request.headers, route,
         client_ip=request.remote, proxy_host=request.host, scheme=request.scheme,
+        dropped=dropped,
     )
     if request.method in HOP_COUNTED and "Max-Forwards" in headers:
         left = hops_left(headers["Max-Forwards"])
@@ -142,11 +147,12 @@ async def forward_http(
             return web.Response(body=body, content_type="message/http" if body else None)
         if left is not None:
             headers["Max-Forwards"] = str(left - 1)
+            dropped = None  # a field changed in place
     if logger.isEnabledFor(logging.DEBUG):
         logger.debug("upstream request %s %s%s\n%s", request.method, target.origin, path,
                      dump_headers(headers.items()))
     exchange = _Exchange(request, route, target, pool, record)
-    head = await exchange.send(path, headers)
+    head = await exchange.send(path, headers, dropped)
     outages.succeeded(target)
     try:
         if logger.isEnabledFor(logging.DEBUG):
@@ -172,8 +178,10 @@ class _Exchange:
         self.conn: Connection
         self.uploading: asyncio.Task[None] | None = None
 
-    async def send(self, path: str, headers: CIMultiDict[str]) -> h1.Head:
-        """Write the request and wait for the response head, within the route's timeouts."""
+    async def send(self, path: str, headers: CIMultiDict[str],
+                   dropped: list[tuple[int, str, str]] | None = None) -> h1.Head:
+        """Write the request and wait for the response head, within the route's timeouts.
+        ``dropped``: the browser's fields ``headers`` lacks (``request_headers``)."""
         request, route = self.request, self.route
         method = request.method
         small = stream = False
@@ -196,6 +204,9 @@ class _Exchange:
         record = self.record
         if record is not None:  # the head as sent, framing fields included
             record.upstream_origin, record.upstream_head = self.target.origin, head_bytes
+            if dropped is not None:  # what it holds of the browser's, and what not
+                record.passed = len(request.headers) - len(dropped)
+                record.request_fields = dropped
         connect, response = route.timeout.connect, route.timeout.response
         # An EventSource waits as long as the stream takes to begin: a server may send
         # its head only with the first event (Node's writeHead without flushHeaders), and

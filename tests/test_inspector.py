@@ -992,6 +992,33 @@ async def test_the_request_is_shown_field_for_field_as_the_browser_sent_it(
     assert "-H 'X-Twice: 1' -H 'X-Empty;' -H 'X-Twice: 2'" in detail["curl"]["browser"]
 
 
+@pytest.mark.parametrize("method, headers, changed", [
+    # The route's own header replaces the browser's where it stood.
+    ("GET", (("X-Api-Key", "devproxy"),), ("X-Api-Key", "devproxy")),
+    # Max-Forwards is counted down in place (RFC 9110 §7.6.2).
+    ("OPTIONS", (), ("Max-Forwards", "2")),
+])
+async def test_a_field_changed_in_place_is_shown_as_the_browser_sent_it(
+        backend_factory, proxy_factory, client, method: str,
+        headers: tuple[tuple[str, str], ...], changed: tuple[str, str]) -> None:
+    # A forwarded request's fields are most often kept as the head sent and the fields
+    # dropped (capture.restored); a field changed where it stood needs them kept whole.
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/", backend.url, headers=headers))
+    fields = [("Host", f"127.0.0.1:{proxy.port}"), ("X-Api-Key", "browser"),
+              ("Max-Forwards", "3"), ("Accept", "*/*"), ("Connection", "close")]
+    lines = "".join(f"{name}: {value}\r\n" for name, value in fields)
+    answer = await raw_exchange(proxy.port, f"{method} /p HTTP/1.1\r\n{lines}\r\n".encode())
+    assert answer.startswith(b"HTTP/1.1 200")
+    [summary] = await api(client, proxy, "requests")
+    detail = await api(client, proxy, f"requests/{summary['id']}")
+    assert [tuple(pair) for pair in detail["browser_request"]] == fields
+    assert list(changed) in detail["upstream_request"]
+
+
 def test_request_fields_with_name_subclasses_are_kept_as_plain_strings() -> None:
     # marshal packs no subclass of str; multidict's istr names are one.
     fields = CIMultiDict([("Accept", "*/*")])
