@@ -376,9 +376,11 @@ class Record:
         self.duration_ms = (time.perf_counter() - start) * 1000
         if self.passed < 0:  # ``finish``'s
             self.request_fields = _packed(self.request_fields)  # type: ignore[arg-type]
-        size, tally = len(body), self._tally
-        if self._shown == _TEXT and size <= tally.limit and not self.response_body:
-            # ``download``'s usual case, inline: this runs on most requests.
+        size, tally, shown = len(body), self._tally, self._shown
+        # ``download``'s usual cases, inline: this runs on most requests.
+        if shown == _BINARY:  # an image, a font, a wasm module: counted, not kept
+            self.bytes_out += size
+        elif shown == _TEXT and size <= tally.limit and not self.response_body:
             self.bytes_out += size
             self.response_body = body
             tally.kept += size
@@ -645,7 +647,9 @@ class Captures:
         record.method, record.target, record.scheme, record.remote = \
             method, target, scheme, remote
         # By reference while the request lasts: packed (``finish``) only if not forwarded.
-        record.request_fields, record.passed = _kept(headers), -1
+        # ``_kept`` only for what is not the parser's tuple: a call saved on most requests.
+        record.request_fields = headers if headers.__class__ is tuple else _kept(headers)
+        record.passed = -1
         record._tally = tally
         record.route, record.upstream_origin = route, ""
         record.upstream_head = record._backend_response = record._browser_response = ()
