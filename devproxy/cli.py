@@ -27,7 +27,15 @@ from multidict import CIMultiDict
 
 from . import EXPORT_FORMATS, __version__, heap
 from .app import ProxyServer
-from .config import QUERY_ENCODED, Config, Listen, Route, browser_encoded, parse_listen
+from .config import (
+    QUERY_ENCODED,
+    Config,
+    Listen,
+    Route,
+    browser_encoded,
+    parse_listen,
+    url_host,
+)
 from .dispatch import AccessLog
 from .errors import BindError, ConfigError
 from .headers import request_headers
@@ -72,7 +80,7 @@ def main() -> None:
 @click.option("--listen", metavar="HOST:PORT", multiple=True, callback=_once,
               help="Address to serve on (default 127.0.0.1:8080).")
 @click.option("-p", "--port", type=click.IntRange(0, 65535), multiple=True, callback=_once,
-              help="Port to serve on, on 127.0.0.1: short for --listen :PORT.")
+              help="Port to serve on, on the config's host (default 127.0.0.1).")
 @click.option("--route", "routes", multiple=True, metavar="PATH=TARGET",
               help="A route, e.g. /api=http://127.0.0.1:3000 (repeatable).")
 @click.option("--change-origin", is_flag=True, help="Set change_origin on --route routes.")
@@ -86,11 +94,17 @@ def up(
     """Run the proxy until Ctrl+C. Saved edits to the config file apply while it runs."""
     if verbose and quiet:
         raise click.UsageError("-v/--verbose and -q/--quiet ask for opposite logs; give one")
-    if port is not None:
-        if listen is not None:
-            raise click.UsageError("--port and --listen both say where to serve; give one")
-        listen = f":{port}"  # what every dev server's --port means: this machine only
+    if port is not None and listen is not None:
+        raise click.UsageError("--port and --listen both say where to serve; give one")
     config = _load(config_path, listen=listen, routes=routes, change_origin=change_origin)
+    if port is not None:
+        # As a dev server's --port (Vite's with server.host set, say): the port changes,
+        # the host stays. A `listen: 0.0.0.0:8080` for a phone on the LAN keeps serving it.
+        listen = f"{url_host(config.listen.host)}:{port}"
+        try:
+            config = with_overrides(config, listen=listen)
+        except ConfigError as exc:
+            _fail(str(exc), prefix=False)
     _setup_logging(verbose=verbose, quiet=quiet)
 
     here = Path.cwd()  # flags' folders stay relative to it even if it is deleted later

@@ -62,8 +62,8 @@ def _overridden(before: Config | None, written: Config, used: Config) -> list[st
         return []
     notes = []
     if written.listen != before.listen and used.listen != written.listen:
-        notes.append(f"listen {written.listen} in the file is not used: --listen keeps "
-                     f"{used.listen}")
+        notes.append(f"listen {written.listen} in the file is not used: the command line "
+                     f"keeps {used.listen}")
     was = {route.path: route for route in before.routes}
     now = {route.path: route for route in used.routes}
     notes += [f"route {route.path} changed in the file, but --route {route.path} replaces it"

@@ -220,6 +220,22 @@ async def test_port_serves_on_loopback_as_a_dev_servers_port_does(aiohttp_server
         assert await resp.text() == "finished"
 
 
+async def test_port_keeps_the_host_the_config_file_listens_on(aiohttp_server, running,
+                                                              tmp_path: Path) -> None:
+    # `-p` used to mean 127.0.0.1:PORT, so `listen: 0.0.0.0:8080` (a phone on the LAN)
+    # silently became this machine only. Vite's --port keeps its server.host too.
+    backend = await holding_backend(aiohttp_server)
+    config = tmp_path / "devproxy.yaml"
+    config.write_text(f"listen: 127.0.0.2:9\nroutes:\n  - {{path: /, target: "
+                      f"'http://127.0.0.1:{backend.port}'}}\n")
+    proc = await start_up("-c", str(config), "-p", "0")
+    running.append(proc)
+    assert proc.url.startswith("http://127.0.0.2:") and not proc.url.endswith(":0"), proc.url
+    backend.release.set()
+    async with aiohttp.ClientSession() as session, session.get(proc.url + "/slow") as resp:
+        assert await resp.text() == "finished"
+
+
 async def test_a_second_ctrl_c_cuts_the_requests_the_first_one_waits_for(
         aiohttp_server, running) -> None:
     backend = await holding_backend(aiohttp_server)

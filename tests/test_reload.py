@@ -726,8 +726,8 @@ async def test_devproxy_up_flags_keep_winning_over_each_reload(backend_factory, 
     assert await get_text(proc.url + "/api/x") == "B"  # --route still wins
     await proc.line(rf"reload: ~ /other target {a.url} -> {c.url}$")
     # The file's new listen is named as overridden, not applied.
-    await proc.line(r"reload: listen 127\.0\.0\.1:\d+ in the file is not used: --listen keeps "
-                    r"127\.0\.0\.1:0$")
+    await proc.line(r"reload: listen 127\.0\.0\.1:\d+ in the file is not used: the command "
+                    r"line keeps 127\.0\.0\.1:0$")
     assert not any("/api" in line for line in proc.lines if "reload:" in line), proc.lines
     path.write_text(config_text(c.url, c.url, listen=f"127.0.0.1:{free_port()}"))
     await proc.line(r"reload: route /api changed in the file, but --route /api replaces it$")
