@@ -370,7 +370,9 @@ SAFELISTED_RESPONSE_HEADERS = frozenset({
     "cache-control", "content-language", "content-length", "content-type", "expires",
     "last-modified", "pragma",
 })
-_FORBIDDEN_RESPONSE_HEADERS = frozenset({"set-cookie", "set-cookie2"})
+# Fetch §2.2.2: never readable by JavaScript, whatever is exposed (the browser keeps
+# cookies to itself).
+FORBIDDEN_RESPONSE_HEADERS = frozenset({"set-cookie", "set-cookie2"})
 
 
 def normalize_method(method: str) -> str:
@@ -400,7 +402,7 @@ def readable_headers(response: Headers | Sequence[tuple[str, str]], credentials:
                                 else response)))
     readable, hidden = [], []
     for name in names:
-        if name in _FORBIDDEN_RESPONSE_HEADERS:
+        if name in FORBIDDEN_RESPONSE_HEADERS:
             hidden.append(name)
         elif name in SAFELISTED_RESPONSE_HEADERS or everything or name in exposed:
             readable.append(name)

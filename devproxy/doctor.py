@@ -206,10 +206,15 @@ class _Fetch:
                     readable, hidden = cors.readable_headers(list(exchange.received),
                                                              p.credentials)
                     hidden = [name for name in hidden if not cors.is_cors_header(name)]
+                    # Exposing Set-Cookie does nothing: the hint names only what it helps.
+                    never = [n for n in hidden if n in cors.FORBIDDEN_RESPONSE_HEADERS]
+                    exposable = [n for n in hidden if n not in never]
                     self.steps.append(Step("Actual request", exchange, verdict, notes=(
                         "JavaScript can read: " + (", ".join(readable) or "nothing"),
                         *(["Hidden from JavaScript (add to Access-Control-Expose-Headers "
-                           "to read them): " + ", ".join(hidden)] if hidden else []),
+                           "to read them): " + ", ".join(exposable)] if exposable else []),
+                        *(["Never readable by JavaScript, exposed or not (the browser keeps "
+                           "cookies to itself): " + ", ".join(never)] if never else []),
                     )))
                     return self._report(verdict, readable=readable, hidden=hidden)
             target = urljoin(url, location)

@@ -190,7 +190,7 @@ async def test_correct_setup_is_allowed_and_lists_what_javascript_can_read(aioht
         preflight=[*ALLOW_CREDS, ("Access-Control-Allow-Methods", "GET, PUT"),
                    ("Access-Control-Allow-Headers", "Content-Type, Authorization")],
         actual=[*ALLOW_CREDS, ("Access-Control-Expose-Headers", "X-Total-Count"),
-                ("X-Total-Count", "3"), ("X-Secret", "s")])
+                ("X-Total-Count", "3"), ("X-Secret", "s"), ("Set-Cookie", "sid=1")])
     report = await doctor(backend.url + "/items", method="PUT", credentials=True,
                           headers=["Content-Type: application/json", "Authorization: Bearer t"],
                           body=b"{}")
@@ -199,7 +199,12 @@ async def test_correct_setup_is_allowed_and_lists_what_javascript_can_read(aioht
     assert "x-total-count" in report.readable and "content-type" in report.readable
     assert "x-secret" in report.hidden
     assert not report.warnings
-    assert "ALLOWED" in render(report)
+    shown = render(report)
+    assert "ALLOWED" in shown
+    # Set-Cookie can never be exposed (Fetch §2.2.2): it is not offered as a fix.
+    [hint] = [line for line in shown.splitlines() if "Expose-Headers to read them" in line]
+    assert "x-secret" in hint and "set-cookie" not in hint
+    assert "exposed or not (the browser keeps cookies to itself): set-cookie" in shown
 
 
 async def test_missing_vary_origin_is_a_warning_not_a_block(aiohttp_server):
