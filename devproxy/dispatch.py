@@ -75,6 +75,13 @@ async def handle(request: web.Request) -> web.StreamResponse:
                           f"devproxy's own pages; the inspector is off (inspector: false).")
     elif refusal is None:
         refusal = path_refusal(snapshot.table, path)
+        if refusal is not None and is_preflight(request.method, request.headers):
+            refused = snapshot.table.match(path)
+            if snapshot.cors_for(refused.route.path if refused else "") is not None:
+                # devproxy answers this preflight and forwards nothing. Refused, the page
+                # would see a CORS error; the request itself gets the readable 400, as
+                # an over-long URL gets its 414.
+                refusal = None
     match = snapshot.table.match(path) if refusal is None else None
     method = request.method
     # Asked once: the inspector marks the request, ``_serve`` takes it to the WebSocket path.

@@ -283,6 +283,33 @@ async def test_a_preflight_for_an_over_long_url_passes_so_the_request_reads_its_
     assert backend.recorder.seen == []
 
 
+async def test_a_preflight_for_an_ambiguous_path_passes_so_the_request_reads_its_400(
+        backend_factory, proxy_factory, client):
+    # fetch() sends %2f as written: /api%2fitems is routed to / but decodes into /api.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/api", backend.url, cors=POLICY),
+                                route("/", backend.url, cors=POLICY))
+    url = f"{proxy.url}/api%2fitems"
+    async with client.options(url, headers={
+            "Origin": FRONT, "Access-Control-Request-Method": "PUT"}) as resp:
+        assert resp.status == 204 and resp.headers["Access-Control-Allow-Origin"] == FRONT
+    async with client.put(url, headers={"Origin": FRONT}) as resp:
+        assert resp.status == 400 and resp.headers["Access-Control-Allow-Origin"] == FRONT
+        assert (await resp.json())["title"] == "Ambiguous path"
+    assert backend.recorder.seen == []
+
+
+async def test_a_forwarded_preflight_for_an_ambiguous_path_is_still_refused(
+        backend_factory, proxy_factory, client):
+    # Without CORS mode the backend answers preflights: the path is never forwarded.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/api", backend.url), route("/", backend.url))
+    async with client.options(f"{proxy.url}/api%2fitems", headers={
+            "Origin": FRONT, "Access-Control-Request-Method": "PUT"}) as resp:
+        assert resp.status == 400
+    assert backend.recorder.seen == []
+
+
 async def test_unmatched_path_404_carries_the_top_level_cors_headers(backend_factory, client):
     backend = await backend_factory()
     config = Config(listen=Listen("127.0.0.1", 0), cors=POLICY,
