@@ -9,8 +9,9 @@ Interleaved runs of one variant after the other scatter by tens of percent on a 
 machine (0.65 to 1.58 for the same pair, ten alternations). Here both processes share
 core 1 and are loaded together by two wrk processes on core 0, so they see the same
 noise at the same moment, and the ratio of their req/s is the inverse ratio of their
-CPU time per request (while the proxy core, not the load core, is the limit). It holds
-to a percent or two; ``--b`` equal to ``--a`` is the control (1.00).
+CPU time per request (while the proxy core, not the load core, is the limit). Each
+round starts both sides afresh; the median over 9 rounds holds to about a percent.
+``--b`` equal to ``--a`` is the control (1.00).
 
 ``--a-source DIR`` runs side a's devproxy from another checkout: a change measured
 against the code it changes, the same variant on both sides, at the same moment.

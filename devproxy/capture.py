@@ -647,8 +647,9 @@ class Captures:
         record.method, record.target, record.scheme, record.remote = \
             method, target, scheme, remote
         # By reference while the request lasts: packed (``finish``) only if not forwarded.
-        # ``_kept`` only for what is not the parser's tuple: a call saved on most requests.
-        record.request_fields = headers if headers.__class__ is tuple else _kept(headers)
+        # Anything but the parser's tuple as pairs: a call saved on most requests.
+        record.request_fields = headers if headers.__class__ is tuple \
+            else pairs(_kept(headers))
         record.passed = -1
         record._tally = tally
         record.route, record.upstream_origin = route, ""

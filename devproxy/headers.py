@@ -66,7 +66,7 @@ def request_headers(
         scheme: ``http`` or ``https``, as the browser spoke to devproxy.
         dropped: if given, each incoming field not passed on is appended to it, as its
             index among the incoming fields, name and value. With these, the fields
-            passed on (which follow ``Host``) give back the incoming ones exactly
+            passed on (which follow ``Host``) give back ``incoming`` exactly
             (``capture.restored``), unless the route's headers replaced one.
 
     Returns:

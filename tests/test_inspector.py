@@ -970,9 +970,9 @@ async def test_the_response_is_shown_as_the_browser_received_it(backend_factory,
 
 async def test_the_request_is_shown_field_for_field_as_the_browser_sent_it(
         backend_factory, proxy_factory, client) -> None:
-    # Kept packed (capture._pack), the fields must come back as written: order, case,
-    # a repeated name, an empty value, and a byte that is not UTF-8 (obs-text, RFC 9110
-    # §5.5), which aiohttp decodes with surrogateescape.
+    # Rebuilt from the head sent (capture.restored), the fields must come back as
+    # written: order, case, a repeated name, an empty value, and a byte that is not UTF-8
+    # (obs-text, RFC 9110 §5.5), which aiohttp decodes with surrogateescape.
     async def handler(request: web.Request) -> web.Response:
         return web.Response(text="ok")
 
@@ -990,6 +990,39 @@ async def test_the_request_is_shown_field_for_field_as_the_browser_sent_it(
     # JSON carries a lone surrogate as an escape; Python reads it back as one.
     assert [tuple(pair) for pair in detail["browser_request"]] == fields
     assert "-H 'X-Twice: 1' -H 'X-Empty;' -H 'X-Twice: 2'" in detail["curl"]["browser"]
+
+
+@pytest.mark.parametrize("head", [
+    # aiohttp gives names it knows its own spelling: Node's fetch sends them lower-case.
+    "GET /p HTTP/1.1\r\nhost: {host}\r\naccept: */*\r\nuser-agent: node\r\n"
+    "connection: close\r\n\r\n",
+    # An absolute-form target: aiohttp's copy of the request puts Host first.
+    "GET http://{host}/p HTTP/1.1\r\nX-A: 1\r\nHost: {host}\r\nConnection: close\r\n\r\n",
+])
+async def test_the_names_are_shown_as_the_browser_spelt_them(
+        backend_factory, proxy_factory, client, head: str) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/", backend.url))
+    host = f"127.0.0.1:{proxy.port}"
+    answer = await raw_exchange(proxy.port, head.format(host=host).encode())
+    assert answer.startswith(b"HTTP/1.1 200")
+    [summary] = await api(client, proxy, "requests")
+    detail = await api(client, proxy, f"requests/{summary['id']}")
+    assert [tuple(pair) for pair in detail["browser_request"]] == [
+        (name.decode(), value.decode()) for name, value in record_raw(head, host)]
+
+
+def record_raw(head: str, host: str) -> list[tuple[bytes, bytes]]:
+    """The fields of ``head`` as aiohttp's parser reads them (an absolute-form target's
+    authority is Host, first)."""
+    lines = head.format(host=host).split("\r\n")[1:-2]
+    fields = [tuple(line.encode().split(b": ", 1)) for line in lines]
+    if head.startswith("GET http://"):
+        fields = [(b"Host", host.encode())] + [f for f in fields if f[0] != b"Host"]
+    return fields  # type: ignore[return-value]
 
 
 @pytest.mark.parametrize("method, headers, changed", [
@@ -1017,6 +1050,13 @@ async def test_a_field_changed_in_place_is_shown_as_the_browser_sent_it(
     detail = await api(client, proxy, f"requests/{summary['id']}")
     assert [tuple(pair) for pair in detail["browser_request"]] == fields
     assert list(changed) in detail["upstream_request"]
+
+
+def test_request_fields_given_as_a_head_read_back_before_and_after_packing() -> None:
+    record = Captures().start("GET", "/", "http", "", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert record.browser_request == (("Host", "x"),)
+    record.finish(200)
+    assert record.browser_request == (("Host", "x"),)
 
 
 def test_request_fields_with_name_subclasses_are_kept_as_plain_strings() -> None:
