@@ -28,6 +28,7 @@ from multidict import CIMultiDict
 from . import EXPORT_FORMATS, __version__, heap
 from .app import ProxyServer
 from .config import (
+    DEFAULT_LISTEN_HOST,
     QUERY_ENCODED,
     Config,
     Listen,
@@ -94,17 +95,11 @@ def up(
     """Run the proxy until Ctrl+C. Saved edits to the config file apply while it runs."""
     if verbose and quiet:
         raise click.UsageError("-v/--verbose and -q/--quiet ask for opposite logs; give one")
-    if port is not None and listen is not None:
-        raise click.UsageError("--port and --listen both say where to serve; give one")
-    config = _load(config_path, listen=listen, routes=routes, change_origin=change_origin)
     if port is not None:
-        # As a dev server's --port (Vite's with server.host set, say): the port changes,
-        # the host stays. A `listen: 0.0.0.0:8080` for a phone on the LAN keeps serving it.
-        listen = f"{url_host(config.listen.host)}:{port}"
-        try:
-            config = with_overrides(config, listen=listen)
-        except ConfigError as exc:
-            _fail(str(exc), prefix=False)
+        if listen is not None:
+            raise click.UsageError("--port and --listen both say where to serve; give one")
+        listen = f"{url_host(_listen_host(config_path))}:{port}"
+    config = _load(config_path, listen=listen, routes=routes, change_origin=change_origin)
     _setup_logging(verbose=verbose, quiet=quiet)
 
     here = Path.cwd()  # flags' folders stay relative to it even if it is deleted later
@@ -368,6 +363,18 @@ async def _run(config: Config, *, quiet: bool, watch: Path | None,
             click.echo("devproxy: shutting down (finishing open requests; Ctrl+C again to "
                        "cut them)", err=True)
         await server.stop()
+
+
+def _listen_host(config_path: Path | None) -> str:
+    """The host the config file listens on, for ``-p``: as a dev server's --port (Vite's
+    with server.host set), the port changes and the host stays, so `listen: 0.0.0.0`
+    for a phone on the LAN keeps serving it. The default's without a readable file
+    (``_load`` then says what is wrong with it)."""
+    path = config_path or Path(DEFAULT_CONFIG_NAME)
+    try:
+        return load_config(path).listen.host if path.exists() else DEFAULT_LISTEN_HOST
+    except ConfigError:
+        return DEFAULT_LISTEN_HOST
 
 
 def _load(

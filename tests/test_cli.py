@@ -220,6 +220,14 @@ async def test_port_serves_on_loopback_as_a_dev_servers_port_does(aiohttp_server
         assert await resp.text() == "finished"
 
 
+async def test_port_with_a_route_to_the_default_port_is_no_loop(running) -> None:
+    # The loop check once ran before -p moved devproxy off 8080, and refused a route to
+    # a backend there as "devproxy's own address".
+    proc = await start_up("-p", "0", "--route", "/=http://127.0.0.1:8080")
+    running.append(proc)
+    assert proc.url.startswith("http://127.0.0.1:") and not proc.url.endswith(":8080")
+
+
 async def test_port_keeps_the_host_the_config_file_listens_on(aiohttp_server, running,
                                                               tmp_path: Path) -> None:
     # `-p` used to mean 127.0.0.1:PORT, so `listen: 0.0.0.0:8080` (a phone on the LAN)
