@@ -13,7 +13,6 @@ import base64
 import codecs
 import datetime
 import functools
-import itertools
 import marshal
 import re
 import shlex
@@ -57,19 +56,13 @@ Fields = (Headers | RawHeaders | list[tuple[str, str]] | bytes | CIMultiDict[str
 # (1 MiB last level) a small GET had 334 last-level misses with them, 221 without, for
 # two joins that cost 16k instructions.
 Kept = Headers | RawHeaders | list[tuple[str, str]] | bytes | str
-# The fields of a forwarded request that devproxy did not pass on, each with its index
-# among the request's (``headers.request_headers``).
-Dropped = list[tuple[int, str, str]]
 # The browser's request fields as parsed are a tuple of pairs of bytes: a dozen fields
 # from a real page are some 40 small objects, which kept 500 requests long cost more than
 # all the rest of a record (side by side with Chromium's fetch() fields, inspector on
-# read 1.059 of itself without them). A request forwarded upstream needs none of them
-# kept: the head sent upstream (kept anyway) holds the fields passed on, in order, and
-# the record keeps only those devproxy dropped (Host, Connection), each with its index
-# (``restored``). That saved 4,000 instructions a request, and inspector on read 1.011
-# of itself packing every request's fields. Any other request's are kept as one
-# ``marshal`` string, made by one C call that only copies, and read back exactly,
-# surrogates and all. Only strings this module made are ever loaded.
+# read 1.059 of itself without them). Kept instead as one ``marshal`` string, made by one
+# C call that only copies (5,200 instructions for those fields; a bytes join of "name:
+# value" lines took 9,100) and read back exactly, surrogates and all: inspector on read
+# 1.030 of itself keeping the tuple. Only strings this module made are ever loaded.
 _PACK_VERSION = 2  # marshal 3 and later look up every object in a table of references
 _MESSAGES_KEPT = 20  # last WebSocket messages and SSE events per record
 _PREVIEW = 500  # characters of one message or event
@@ -104,21 +97,21 @@ class Record:
     once; a field few requests set (WebSocket and SSE traffic, errors, truncation) is a
     class attribute holding its default, so creating a record does not write it, and a
     record that sets it gets its own copy in ``__dict__``. What exists anyway is kept by
-    reference, not rebuilt: the heads as sent and received. What a kept field already
-    says is not kept twice: the origin comes from the Host field, the upstream URL's
-    path from the head as sent, and a forwarded request's fields from the fields sent
-    (``passed``). Any other request's fields are packed into one string (``_pack``).
+    reference, not rebuilt: the heads as sent and received. The browser's fields as
+    parsed are the exception, packed into one string (``_pack``). What a kept field
+    already says is not kept twice: the origin comes from the Host field, the upstream
+    URL's path from the head as sent.
 
     Made by ``Captures.start``, which sets every slot. The shell writes the fields the
-    request fills in (``route``, ``upstream_origin``, ``upstream_head``, ``connect_ms``,
-    ``passed`` with ``request_fields``) directly, and calls a method where a phase needs
-    more: each Python call saved is about 1,000 instructions (callgrind), a twentieth of
-    what the inspector adds.
+    request fills in (``route``, ``upstream_origin``, ``upstream_head``, ``connect_ms``)
+    directly, and calls a method where a phase needs more: each Python call saved is
+    about 1,000 instructions (callgrind), a twentieth of what the inspector adds.
     """
 
     __slots__ = (
         "__dict__",
         "_backend_response",
+        "_browser_request",
         "_browser_response",
         "_shown",
         "_start",
@@ -129,10 +122,8 @@ class Record:
         "duration_ms",
         "id",
         "method",
-        "passed",
         "remote",
         "request_body",
-        "request_fields",
         "response_body",
         "route",
         "scheme",
@@ -154,11 +145,7 @@ class Record:
     route: str
     upstream_origin: str  # scheme://host:port the request went to; "" until sent
     upstream_head: Kept  # the request head as sent upstream, framing fields included
-    # The browser's fields: those the request holds while it lasts, then packed
-    # (``_PACK_VERSION``); or, once ``passed`` is not -1, the fields ``upstream_head``
-    # does not hold as they came, with their indices (``headers.request_headers``).
-    request_fields: Kept | Dropped
-    passed: int  # -1, or how many fields after Host in ``upstream_head`` are the browser's
+    _browser_request: bytes  # marshalled pairs (``_PACK_VERSION``)
     _backend_response: Kept
     _browser_response: Kept
     _tally: _Tally
@@ -195,12 +182,7 @@ class Record:
     # head is set by ``answered`` or ``relayed``.
     @property
     def browser_request(self) -> Headers:
-        fields = self.request_fields
-        if self.passed >= 0:
-            return restored(pairs(self.upstream_head), self.passed,
-                            fields)  # type: ignore[arg-type]
-        return pairs(marshal.loads(fields) if fields.__class__ is bytes
-                     else fields)  # type: ignore[arg-type]
+        return pairs(marshal.loads(self._browser_request))
 
     @property
     def upstream_request(self) -> Headers:
@@ -355,8 +337,6 @@ class Record:
     def finish(self, status: int) -> None:
         self.status = status
         self.duration_ms = (time.perf_counter() - self._start) * 1000
-        if self.passed < 0:  # the request is over: what it held, packed
-            self.request_fields = _packed(self.request_fields)  # type: ignore[arg-type]
 
     def relayed(self, backend_head: bytes, content_type: str, arrived: float,
                 status: int, head: Fields, body: bytes) -> None:
@@ -374,8 +354,6 @@ class Record:
         self._browser_response = head if head.__class__ is bytes else _kept(head)
         self.status = status
         self.duration_ms = (time.perf_counter() - start) * 1000
-        if self.passed < 0:  # ``finish``'s
-            self.request_fields = _packed(self.request_fields)  # type: ignore[arg-type]
         size, tally, shown = len(body), self._tally, self._shown
         # ``download``'s usual cases, inline: this runs on most requests.
         if shown == _BINARY:  # an image, a font, a wasm module: counted, not kept
@@ -646,11 +624,12 @@ class Captures:
         record._start = time.perf_counter() if start is None else start
         record.method, record.target, record.scheme, record.remote = \
             method, target, scheme, remote
-        # By reference while the request lasts: packed (``finish``) only if not forwarded.
-        # Anything but the parser's tuple as pairs: a call saved on most requests.
-        record.request_fields = headers if headers.__class__ is tuple \
-            else pairs(_kept(headers))
-        record.passed = -1
+        try:
+            record._browser_request = _pack(headers if headers.__class__ is tuple
+                                            else pairs(_kept(headers)), _PACK_VERSION)
+        except ValueError:  # marshal takes no subclass: multidict's istr names, say
+            record._browser_request = _pack(
+                tuple((str(n), str(v)) for n, v in pairs(_kept(headers))), _PACK_VERSION)
         record._tally = tally
         record.route, record.upstream_origin = route, ""
         record.upstream_head = record._backend_response = record._browser_response = ()
@@ -741,30 +720,6 @@ def _kept(fields: Fields) -> Kept:
     # Names are tokens and values hold no CR or LF (llhttp, h1 and the config loader
     # refuse them), so lines split back exactly.
     return "\n".join(map(": ".join, fields.items()))
-
-
-def _packed(fields: Kept) -> Kept:
-    """A request's fields as one string, to keep (``_PACK_VERSION``)."""
-    if fields.__class__ is not tuple and fields.__class__ is not list:
-        return fields  # packed already, or a string of lines
-    try:
-        return _pack(fields, _PACK_VERSION)
-    except ValueError:  # marshal takes no subclass: multidict's istr names, say
-        return _pack(tuple((str(n), str(v)) for n, v in pairs(fields)), _PACK_VERSION)
-
-
-def restored(sent: Headers, passed: int, dropped: Sequence[tuple[int, str, str]]
-             ) -> Headers:
-    """The fields a request came with, from those sent upstream (``sent``: Host, then
-    ``passed`` of them as they came, then devproxy's own) and those ``dropped``, each with
-    its index among the request's (``headers.request_headers``)."""
-    kept = iter(sent[1:1 + passed])
-    fields: list[tuple[str, str]] = []
-    for index, name, value in dropped:
-        fields.extend(itertools.islice(kept, index - len(fields)))
-        fields.append((name, value))
-    fields.extend(kept)
-    return tuple(fields)
 
 
 def pairs(fields: Kept) -> Headers:

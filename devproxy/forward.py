@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import operator
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -99,7 +98,6 @@ async def restore_headers(request: web.Request, response: web.StreamResponse) ->
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _LACKS_TYPE, _LACKS_SERVER = ("Content-Type",), ("Server",)
 _LACKS_BOTH = ("Content-Type", "Server")
-_NAME = operator.itemgetter(0)
 _SMALL_BODY = 64 * 1024  # a request body up to this size is sent with its head, whole
 # RFC 9110 §9.2.2: only these may be sent again after a connection fails unanswered.
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
@@ -131,16 +129,9 @@ async def forward_http(
     assert target is not None
     query = request.raw_path[len(raw_path):]  # "" or "?..." exactly as sent
     path = upstream_path(route, raw_path) + query
-    # The record keeps the browser's fields as the ones sent and those dropped, if the
-    # ones sent are the browser's: not when a route's own headers replace fields in
-    # place, nor when aiohttp respelled a name (``host`` as ``Host``) or put Host first
-    # (an absolute-form target). Then it keeps them all.
-    dropped: list[tuple[int, str, str]] | None = \
-        [] if record is not None and not route.headers and _named_as_sent(request) else None
     headers = request_headers(
         request.headers, route,
         client_ip=request.remote, proxy_host=request.host, scheme=request.scheme,
-        dropped=dropped,
     )
     if request.method in HOP_COUNTED and "Max-Forwards" in headers:
         left = hops_left(headers["Max-Forwards"])
@@ -151,12 +142,11 @@ async def forward_http(
             return web.Response(body=body, content_type="message/http" if body else None)
         if left is not None:
             headers["Max-Forwards"] = str(left - 1)
-            dropped = None  # a field changed in place
     if logger.isEnabledFor(logging.DEBUG):
         logger.debug("upstream request %s %s%s\n%s", request.method, target.origin, path,
                      dump_headers(headers.items()))
     exchange = _Exchange(request, route, target, pool, record)
-    head = await exchange.send(path, headers, dropped)
+    head = await exchange.send(path, headers)
     outages.succeeded(target)
     try:
         if logger.isEnabledFor(logging.DEBUG):
@@ -182,10 +172,8 @@ class _Exchange:
         self.conn: Connection
         self.uploading: asyncio.Task[None] | None = None
 
-    async def send(self, path: str, headers: CIMultiDict[str],
-                   dropped: list[tuple[int, str, str]] | None = None) -> h1.Head:
-        """Write the request and wait for the response head, within the route's timeouts.
-        ``dropped``: the browser's fields ``headers`` lacks (``request_headers``)."""
+    async def send(self, path: str, headers: CIMultiDict[str]) -> h1.Head:
+        """Write the request and wait for the response head, within the route's timeouts."""
         request, route = self.request, self.route
         method = request.method
         small = stream = False
@@ -208,9 +196,6 @@ class _Exchange:
         record = self.record
         if record is not None:  # the head as sent, framing fields included
             record.upstream_origin, record.upstream_head = self.target.origin, head_bytes
-            if dropped is not None:  # what it holds of the browser's, and what not
-                record.passed = len(request.headers) - len(dropped)
-                record.request_fields = dropped
         connect, response = route.timeout.connect, route.timeout.response
         # An EventSource waits as long as the stream takes to begin: a server may send
         # its head only with the first event (Node's writeHead without flushHeaders), and
@@ -448,14 +433,6 @@ def _head_as_sent(response: web.StreamResponse) -> bytes | CIMultiDict[str]:
     holds them for the first body write (one object to keep, nothing to join), else the
     headers as they stand after ``prepare``."""
     return getattr(response._payload_writer, "_headers_buf", None) or response.headers
-
-
-def _named_as_sent(request: web.Request) -> bool:
-    """Whether ``request.headers`` has the names of the fields as sent, in their order:
-    aiohttp's parser gives the names it knows its own spelling. Joined, in C: about a
-    tenth of what keeping the fields another way saves."""
-    sent = b"\n".join(map(_NAME, request.raw_headers)).decode("utf-8", "surrogateescape")
-    return sent == "\n".join(map(_NAME, request.headers.items()))
 
 
 def dump_headers(headers: Iterable[tuple[str, str]]) -> str:

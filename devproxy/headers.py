@@ -47,8 +47,7 @@ _NETWORK_REF = re.compile(r"(?:([A-Za-z][A-Za-z0-9+.\-]*):)?//([^/?#]*)")
 
 
 def request_headers(
-    incoming: Headers, route: Route, *, client_ip: str | None, proxy_host: str, scheme: str,
-    dropped: list[tuple[int, str, str]] | None = None,
+    incoming: Headers, route: Route, *, client_ip: str | None, proxy_host: str, scheme: str
 ) -> CIMultiDict[str]:
     """The headers to send upstream for a request the browser sent.
 
@@ -64,10 +63,6 @@ def request_headers(
             what came.
         proxy_host: the ``Host`` the browser sent, as received.
         scheme: ``http`` or ``https``, as the browser spoke to devproxy.
-        dropped: if given, each incoming field not passed on is appended to it, as its
-            index among the incoming fields, name and value. With these, the fields
-            passed on (which follow ``Host``) give back ``incoming`` exactly
-            (``capture.restored``), unless the route's headers replaced one.
 
     Returns:
         A new multidict: the surviving incoming headers in order, ``Host`` first, then
@@ -83,13 +78,13 @@ def request_headers(
     forwarded_for: list[str] = []
     for name, value in incoming.items():
         key = name.lower()
-        if key not in drop and key not in _SET_BY_PROXY:
-            out.add(name, value)
+        if key in drop:
             continue
-        if key == "x-forwarded-for" and key not in drop:
-            forwarded_for.append(value)
-        if dropped is not None:  # its index: the fields passed on (after Host) and dropped
-            dropped.append((len(out) - 1 + len(dropped), name, value))
+        if key in _SET_BY_PROXY:
+            if key == "x-forwarded-for":
+                forwarded_for.append(value)
+            continue
+        out.add(name, value)
     if client_ip is not None:
         forwarded_for.append(client_ip)
     # The loop let none of these through, so adding them is setting them.

@@ -970,9 +970,9 @@ async def test_the_response_is_shown_as_the_browser_received_it(backend_factory,
 
 async def test_the_request_is_shown_field_for_field_as_the_browser_sent_it(
         backend_factory, proxy_factory, client) -> None:
-    # Rebuilt from the head sent (capture.restored), the fields must come back as
-    # written: order, case, a repeated name, an empty value, and a byte that is not UTF-8
-    # (obs-text, RFC 9110 §5.5), which aiohttp decodes with surrogateescape.
+    # Kept packed (capture._pack), the fields must come back as written: order, case,
+    # a repeated name, an empty value, and a byte that is not UTF-8 (obs-text, RFC 9110
+    # §5.5), which aiohttp decodes with surrogateescape.
     async def handler(request: web.Request) -> web.Response:
         return web.Response(text="ok")
 
@@ -1034,8 +1034,7 @@ def record_raw(head: str, host: str) -> list[tuple[bytes, bytes]]:
 async def test_a_field_changed_in_place_is_shown_as_the_browser_sent_it(
         backend_factory, proxy_factory, client, method: str,
         headers: tuple[tuple[str, str], ...], changed: tuple[str, str]) -> None:
-    # A forwarded request's fields are most often kept as the head sent and the fields
-    # dropped (capture.restored); a field changed where it stood needs them kept whole.
+    # The fields as the browser sent them, not as devproxy changed them where they stood.
     async def handler(request: web.Request) -> web.Response:
         return web.Response(text="ok")
 
