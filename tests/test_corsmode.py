@@ -267,35 +267,28 @@ async def test_a_request_over_a_limit_gets_a_refusal_the_page_can_read(
     assert backend.recorder.seen == []
 
 
-async def test_a_preflight_for_an_over_long_url_passes_so_the_request_reads_its_414(
-        backend_factory, proxy_factory, client):
+@pytest.mark.parametrize("path, status, title, limits, also_root", [
+    # Over limits.header_size: refused after parsing, so the refusal has the Origin.
+    ("/api/items?q=" + "a" * 5000, 414, "URL too long", Limits(header_size=4096), False),
+    # fetch() sends %2f as written: /api%2fitems is routed to / but decodes into /api.
+    ("/api%2fitems", 400, "Ambiguous path", Limits(), True),
+], ids=["over-long-url", "ambiguous-path"])
+async def test_a_preflight_devproxy_answers_passes_so_the_request_reads_its_refusal(
+        backend_factory, proxy_factory, client, path: str, status: int, title: str,
+        limits: Limits, also_root: bool):
     # A refused preflight is a CORS error to the page: the request itself must be the
     # one refused, where the page can read why.
     backend = await backend_factory()
-    proxy = await proxy_factory(route("/api", backend.url, cors=POLICY),
-                                limits=Limits(header_size=4096))
-    url = f"{proxy.url}/api/items?q={'a' * 5000}"
+    root = (route("/", backend.url, cors=POLICY),) if also_root else ()
+    proxy = await proxy_factory(route("/api", backend.url, cors=POLICY), *root,
+                                limits=limits)
+    url = proxy.url + path
     async with client.options(url, headers={
             "Origin": FRONT, "Access-Control-Request-Method": "PUT"}) as resp:
         assert resp.status == 204 and resp.headers["Access-Control-Allow-Origin"] == FRONT
     async with client.put(url, headers={"Origin": FRONT}) as resp:
-        assert resp.status == 414 and resp.headers["Access-Control-Allow-Origin"] == FRONT
-    assert backend.recorder.seen == []
-
-
-async def test_a_preflight_for_an_ambiguous_path_passes_so_the_request_reads_its_400(
-        backend_factory, proxy_factory, client):
-    # fetch() sends %2f as written: /api%2fitems is routed to / but decodes into /api.
-    backend = await backend_factory()
-    proxy = await proxy_factory(route("/api", backend.url, cors=POLICY),
-                                route("/", backend.url, cors=POLICY))
-    url = f"{proxy.url}/api%2fitems"
-    async with client.options(url, headers={
-            "Origin": FRONT, "Access-Control-Request-Method": "PUT"}) as resp:
-        assert resp.status == 204 and resp.headers["Access-Control-Allow-Origin"] == FRONT
-    async with client.put(url, headers={"Origin": FRONT}) as resp:
-        assert resp.status == 400 and resp.headers["Access-Control-Allow-Origin"] == FRONT
-        assert (await resp.json())["title"] == "Ambiguous path"
+        assert resp.status == status and resp.headers["Access-Control-Allow-Origin"] == FRONT
+        assert (await resp.json())["title"] == title
     assert backend.recorder.seen == []
 
 
