@@ -100,8 +100,10 @@ async def raw_handshake(port: int, path: str = "/ws", extra: bytes = b"",
 
 
 async def raw_backend(script: Callable[[asyncio.StreamWriter], Awaitable[None]], *,
-                      guid: bytes = _GUID) -> tuple[asyncio.Server, str]:
-    """A backend that accepts the handshake by hand (no compression), then runs ``script``."""
+                      guid: bytes = _GUID, fields: bytes = b"",
+                      ended: asyncio.Event | None = None) -> tuple[asyncio.Server, str]:
+    """A backend that accepts the handshake by hand (no compression), with ``fields``
+    in its 101, then runs ``script``; ``ended`` is set once devproxy closed its side."""
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await reader.readuntil(b"\r\n\r\n")
@@ -109,10 +111,13 @@ async def raw_backend(script: Callable[[asyncio.StreamWriter], Awaitable[None]],
                    if line.lower().startswith(b"sec-websocket-key:"))
         accept = base64.b64encode(hashlib.sha1(key + guid).digest())
         writer.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                     b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+                     b"Connection: Upgrade\r\n" + fields
+                     + b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
         await script(writer)
         await reader.read()  # until devproxy closes
         writer.close()
+        if ended is not None:
+            ended.set()
 
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
     return server, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
@@ -598,24 +603,14 @@ async def test_a_refused_upgrade_with_control_characters_in_its_head_is_relayed(
 
 
 async def test_a_101_with_control_characters_in_its_head_is_relayed(proxy_factory):
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        key = next(line.split(b":", 1)[1].strip() for line in head.split(b"\r\n")
-                   if line.lower().startswith(b"sec-websocket-key:"))
-        accept = base64.b64encode(hashlib.sha1(key + _GUID).digest())
-        writer.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                     b"Connection: Upgrade\r\nX-Debug: \x1b[32mup\x1b[0m\r\n"
-                     b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+    async def script(writer: asyncio.StreamWriter) -> None:
         await writer.drain()
-        await reader.read()
-        writer.close()
-        ended.set()
 
     ended = asyncio.Event()
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    server, url = await raw_backend(script, fields=b"X-Debug: \x1b[32mup\x1b[0m\r\n",
+                                    ended=ended)
     async with server:
-        port = server.sockets[0].getsockname()[1]
-        proxy = await proxy_factory(route("/", f"http://127.0.0.1:{port}"))
+        proxy = await proxy_factory(route("/", url))
         reader, writer = await raw_handshake(proxy.port)
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
         writer.close()
