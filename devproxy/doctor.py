@@ -11,11 +11,13 @@ and ``render`` turns the report into text for the CLI to print.
 from __future__ import annotations
 
 import errno
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
+from yarl import URL
 
 from . import cors
 from .config import TOKEN, parse_origin, url_host
@@ -29,6 +31,10 @@ _MAX_REDIRECTS = 20  # Fetch §4.4 step 8
 _BODY_HEADERS = ("content-encoding", "content-language", "content-location", "content-type")
 _SHOWN_RESPONSE = ("vary", "location")
 _EXCERPT = 300
+# A URL with only these characters needs no encoding, so it is sent as written: a
+# browser keeps a percent-escape as it stands (WHATWG URL), where aiohttp's client would
+# send "%2f" as "%2F", and a probe of another path than the page's.
+_AS_WRITTEN = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*")
 
 
 class DoctorError(DevproxyError):
@@ -255,7 +261,8 @@ class _Fetch:
                     body: bytes | None) -> Exchange:
         try:
             async with self.session.request(
-                method, url, headers=list(headers), data=body, allow_redirects=False,
+                method, URL(url, encoded=True) if _AS_WRITTEN.fullmatch(url) else url,
+                headers=list(headers), data=body, allow_redirects=False,
                 skip_auto_headers=("Content-Type",),  # probe() set the one fetch() sends
             ) as response:
                 method = response.request_info.method  # as sent: the client upper-cases

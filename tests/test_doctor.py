@@ -42,7 +42,7 @@ async def cors_backend(aiohttp_server: Any, *, preflight_status: int = 204,
         return [(k, v.replace("{origin}", origin)) for k, v in headers]
 
     async def handle(request: web.Request) -> web.StreamResponse:
-        backend.seen.append((request.method, request.path_qs, request.headers.get("Origin")))
+        backend.seen.append((request.method, request.raw_path, request.headers.get("Origin")))
         if request.method == "OPTIONS":
             response = web.Response(status=preflight_status)
             for name, value in fill(preflight, request):
@@ -249,6 +249,23 @@ async def test_same_origin_redirect_keeps_the_origin_and_303_turns_post_into_get
                           headers=["Content-Type: text/plain"], body=b"x")
     assert report.verdict.ok
     assert seen == [("POST", "text/plain"), ("GET", None)]
+
+
+async def test_the_url_is_sent_as_written_as_a_browser_sends_it(aiohttp_server):
+    # A browser keeps percent-escapes as written; a lower-case "%2f" sent as "%2F" would
+    # probe another path than the page's (a backend or proxy may route them apart).
+    backend = await cors_backend(
+        aiohttp_server, preflight=[*ALLOW, ("Access-Control-Allow-Methods", "PUT")],
+        actual=ALLOW)
+    report = await doctor(backend.url + "/api%2fitems?q=a%3db#top", method="PUT")
+    assert report.verdict.ok
+    assert [(m, target) for m, target, _ in backend.seen] == [
+        ("OPTIONS", "/api%2fitems?q=a%3db"), ("PUT", "/api%2fitems?q=a%3db")]
+    assert report.steps[0].exchange.url == backend.url + "/api%2fitems?q=a%3db#top"
+    # What must be encoded still is, as a browser encodes it.
+    backend.seen.clear()
+    await doctor(backend.url + "/a b/é", method="PUT")
+    assert [target for _, target, _ in backend.seen] == ["/a%20b/%C3%A9"] * 2
 
 
 async def test_same_origin_is_not_cors(aiohttp_server):
