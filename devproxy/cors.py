@@ -106,9 +106,10 @@ class CorsRules:
 
     def preflight(
         self, origin: str, method: str, request_headers: str | None,
-        private_network: bool = False,
+        private_network: bool = False, method_read: bool = True,
     ) -> Preflight:
-        """Answer a preflight (``OPTIONS`` with ``Origin`` and ``-Request-Method``)."""
+        """Answer a preflight (``OPTIONS`` with ``Origin`` and ``-Request-Method``);
+        ``method_read`` False: devproxy's HTTP parser refuses requests with ``method``."""
         if not self.allows(origin):
             return Preflight(False, reason=f"origin {origin} is not in cors.origins",
                              fix=NULL_ORIGIN if origin == "null"
@@ -123,6 +124,15 @@ class CorsRules:
                 False, reason=f"method {method!r} is not upper case: fetch() sends it as "
                 "written, and servers (devproxy too) refuse it",
                 fix=f"write {method.upper()!r} in the page's fetch() call", by_page=True)
+        if not method_read:
+            # Allowed, the browser would send the request, and the parser's answer (501,
+            # before any field is read, so without CORS headers) would reach the page
+            # as a CORS error.
+            return Preflight(
+                False, reason=f"devproxy cannot take a {method} request: its HTTP parser "
+                "(llhttp) knows only the registered methods and answers others with 501",
+                fix=f"send {method} as POST (say, with the action in a header or the "
+                "body), or call the backend without devproxy", by_page=True)
         if self._methods is not None and method not in self._methods \
                 and method not in SAFELISTED_METHODS:
             return Preflight(False, reason=f"method {method} is not in cors.methods",

@@ -10,12 +10,17 @@ add to the config. It makes no CORS decision of its own.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Iterator
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.base_protocol import BaseProtocol
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.http_parser import HttpRequestParser
 from multidict import CIMultiDict
 
 from .cookies import cookie_verdicts
@@ -33,6 +38,8 @@ from .cors import (
 from .state import LIVE
 
 logger = logging.getLogger(__name__)
+# Methods every HTTP parser reads: no need to ask aiohttp's (``_parser_reads``).
+_READ_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 
 # Request-scoped: the rules the response to this request must follow.
 _RULES = web.RequestKey("cors_rules", CorsRules)
@@ -61,10 +68,11 @@ def preflight_response(
     """Answer a preflight: 204 with the allowing headers, or 403 without any."""
     headers = request.headers
     origin = headers["Origin"]
+    method = headers["Access-Control-Request-Method"]
     answer = rules.preflight(
-        origin, headers["Access-Control-Request-Method"],
-        headers.get("Access-Control-Request-Headers"),
+        origin, method, headers.get("Access-Control-Request-Headers"),
         private_network=headers.get("Access-Control-Request-Private-Network") == "true",
+        method_read=method in _READ_METHODS or _parser_reads(method),
     )
     if answer.allowed:
         return web.Response(status=204, headers=answer.headers)
@@ -76,6 +84,21 @@ def preflight_response(
                    headers["Access-Control-Request-Method"], request.raw_path, origin,
                    route_path, answer.reason, where, answer.fix)
     return PreflightRefusal(answer)
+
+
+@functools.lru_cache(maxsize=64)
+def _parser_reads(method: str) -> bool:
+    """Whether the parser devproxy's server reads requests with (aiohttp's, llhttp in
+    its C build) takes a request with ``method``: llhttp knows a fixed list (WebDAV's,
+    QUERY and more) and refuses any other token with 501; the pure-Python parser takes
+    any token. Asked by parsing a request line, so the answer is the running build's."""
+    loop = asyncio.get_running_loop()
+    parser = HttpRequestParser(BaseProtocol(loop), loop, 2**16)
+    try:
+        parser.feed_data(method.encode("ascii", "replace") + b" / HTTP/1.1\r\nHost: x\r\n\r\n")
+    except HttpProcessingError:
+        return False
+    return True
 
 
 class RefusedOrigins:

@@ -86,6 +86,16 @@ def test_a_lower_case_method_is_refused_with_the_fix(rules: CorsRules) -> None:
     assert answer.fix == "write 'PATCH' in the page's fetch() call"
 
 
+@pytest.mark.parametrize("rules", [STRICT, CREDS], ids=["methods-listed", "methods-reflected"])
+def test_a_method_the_parser_refuses_is_refused_at_the_preflight(rules: CorsRules) -> None:
+    # Allowed, the browser would send it and get the parser's 501, without CORS headers.
+    answer = rules.preflight(FRONT, "FOO", None, method_read=False)
+    assert not answer.allowed
+    assert answer.by_page and answer.setting == ""  # no cors: setting can allow it
+    assert "cannot take a FOO request" in answer.reason
+    assert answer.fix.startswith("send FOO as POST")
+
+
 def test_configured_methods_and_headers_are_listed_and_safelisted_method_passes() -> None:
     answer = STRICT.preflight(FRONT, "POST", "authorization")
     assert answer.allowed

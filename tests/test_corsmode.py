@@ -13,7 +13,7 @@ from devproxy.config import Config, CorsPolicy, Limits, Listen
 from devproxy.loader import load_config
 from devproxy.state import Live, Snapshot
 
-from .conftest import route
+from .conftest import raw_exchange, route
 
 FRONT = "http://localhost:5173"
 POLICY = CorsPolicy(origins=(FRONT,), credentials=True, expose=("X-Total-Count",),
@@ -134,6 +134,32 @@ async def test_a_lower_case_method_is_refused_at_the_preflight_with_the_fix(
             "Origin": FRONT, "Access-Control-Request-Method": "patch"}) as resp:
         assert resp.status == 403
         assert "write 'PATCH' in the page's fetch() call" in await resp.text()
+    assert backend.recorder.seen == []
+
+
+async def test_a_method_devproxys_parser_refuses_is_refused_at_the_preflight(
+        backend_factory, proxy_factory, client, caplog):
+    # llhttp answers a method it does not know with 501 before reading a field, so the
+    # request could never carry CORS headers: approving its preflight would turn the
+    # 501 into "No 'Access-Control-Allow-Origin' header" in the page.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/api", backend.url, cors=CorsPolicy(origins=(FRONT,))))
+    async with client.options(proxy.url + "/api/items", headers={
+            "Origin": FRONT, "Access-Control-Request-Method": "FOO"}) as resp:
+        assert resp.status == 403
+        assert "Access-Control-Allow-Origin" not in resp.headers
+        assert "cannot take a FOO request" in await resp.text()
+    assert "CORS preflight FOO /api/items" in caplog.text
+    answer = await raw_exchange(proxy.port, b"FOO /api/items HTTP/1.1\r\nHost: 127.0.0.1:%d"
+                                b"\r\nOrigin: %s\r\n\r\n" % (proxy.port, FRONT.encode()))
+    status = answer.split(b"\r\n")[0]
+    assert status == b"HTTP/1.1 501 Not Implemented"  # what the preflight spared the page
+    # A method llhttp knows (WebDAV's, QUERY) is approved as any other.
+    for method in ("PROPFIND", "QUERY"):
+        async with client.options(proxy.url + "/api/items", headers={
+                "Origin": FRONT, "Access-Control-Request-Method": method}) as resp:
+            assert resp.status == 204
+            assert resp.headers["Access-Control-Allow-Methods"] == method
     assert backend.recorder.seen == []
 
 
