@@ -62,6 +62,24 @@ class Preflight:
     setting: str = ""  # the block's key that refused it: origins, methods or headers
 
 
+_REFUSED = "CORS preflight refused by devproxy: "
+
+
+def refusal_body(answer: Preflight) -> str:
+    """The body of devproxy's 403 to a preflight it refused: the reason, then the fix
+    (``refusal_of`` reads them back: the browser shows neither, ``doctor`` does)."""
+    return f"{_REFUSED}{answer.reason}; {answer.fix}\n"
+
+
+def refusal_of(body: str) -> Preflight | None:
+    """The refusal a ``refusal_body`` states, None for any other body. No reason holds
+    "; ", so the first one ends it; ``by_page`` is whether the fix is not a setting's."""
+    if not body.startswith(_REFUSED):
+        return None
+    reason, _, fix = body[len(_REFUSED):].strip().partition("; ")
+    return Preflight(False, reason=reason, fix=fix, by_page="cors." not in fix)
+
+
 class CorsRules:
     """A ``CorsPolicy`` compiled once; per request only the origin is checked.
 

@@ -34,6 +34,7 @@ from .cors import (
     cors_header_names,
     in_cors_mode,
     merge_vary,
+    refusal_body,
 )
 from .state import LIVE
 
@@ -57,8 +58,7 @@ class PreflightRefusal(web.Response):
 
     def __init__(self, answer: Preflight) -> None:
         # No CORS headers: the browser blocks the request and DevTools shows this reason.
-        super().__init__(status=403, text=f"CORS preflight refused by devproxy: "
-                                          f"{answer.reason}; {answer.fix}\n")
+        super().__init__(status=403, text=refusal_body(answer))
         self.answer = answer
 
 

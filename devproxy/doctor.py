@@ -31,6 +31,7 @@ _MAX_REDIRECTS = 20  # Fetch §4.4 step 8
 _BODY_HEADERS = ("content-encoding", "content-language", "content-location", "content-type")
 _SHOWN_RESPONSE = ("vary", "location")
 _EXCERPT = 300
+_READ = 4096  # of an error body: all of a refusal devproxy wrote (``cors.refusal_of``)
 # A URL with only these characters needs no encoding, so it is sent as written: a
 # browser keeps a percent-escape as it stands (WHATWG URL), where aiohttp's client would
 # send "%2f" as "%2F", and a probe of another path than the page's.
@@ -110,6 +111,7 @@ class Exchange:
     reason: str
     received: tuple[tuple[str, str], ...]
     excerpt: str = ""  # the start of an error response's body: it often says why
+    refused: cors.Preflight | None = None  # devproxy's own refusal of a preflight
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,12 +270,14 @@ class _Fetch:
                 method = response.request_info.method  # as sent: the client upper-cases
                 sent = tuple(response.request_info.headers.items())
                 received = tuple(response.headers.items())
-                excerpt = ""
+                excerpt, refused = "", None
                 if response.status >= 400:
-                    raw = await response.content.read(_EXCERPT)
-                    excerpt = " ".join(raw.decode("utf-8", "replace").split())[:_EXCERPT]
+                    text = (await response.content.read(_READ)).decode("utf-8", "replace")
+                    excerpt = " ".join(text.split())[:_EXCERPT]
+                    if method == "OPTIONS" and response.status == 403:
+                        refused = cors.refusal_of(text)
                 return Exchange(method, url, sent, response.status, response.reason or "",
-                                received, excerpt)
+                                received, excerpt, refused)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise DoctorError(f"could not fetch {url}: {_describe(exc)}") \
                 from exc
@@ -295,7 +299,18 @@ class _Fetch:
         p = self.p
         advice: tuple[Fix, ...] = ()
         why = ""
-        if not verdict.ok:
+        refused = self.steps[-1].exchange.refused if self.steps and \
+            self.steps[-1].exchange is not None else None
+        if not verdict.ok and refused is not None:
+            # devproxy in CORS mode answered: the backend never saw the preflight, so
+            # only devproxy's block, or the page, can change the answer.
+            why = ("devproxy answered this preflight itself (CORS mode: the backend never "
+                   "sees preflights, so its own CORS settings play no part) and refused "
+                   f"it: {refused.reason}.")
+            fix = refused.fix[:1].upper() + refused.fix[1:] + "."
+            advice = (Fix("your page" if refused.by_page else "devproxy (devproxy.yaml)",
+                          fix),)
+        elif not verdict.ok:
             ask = Ask(origin or p.origin, method or p.method, tuple(unsafe), p.credentials)
             why, advice = cause(verdict, ask), fixes(verdict, ask)
         return Report(p, tuple(self.steps), verdict, url, why, advice, tuple(readable),
@@ -369,7 +384,8 @@ def render(report: Report) -> str:
     if report.cause:
         lines += ["", f"Why: {report.cause}"]
     if report.fixes:
-        lines += ["", "Fix it on one layer, whichever answers CORS:"]
+        lines += ["", "Fix it on one layer, whichever answers CORS:"
+                  if len(report.fixes) > 1 else "Fix it:"]
         for fix in report.fixes:
             lines.append(f"  {fix.tool}:")
             lines.extend(f"      {text}" for text in fix.text.splitlines())

@@ -17,6 +17,8 @@ from devproxy.cors import (
     merge_vary,
     needs_preflight,
     preflight_check,
+    refusal_body,
+    refusal_of,
     unsafe_request_headers,
 )
 from devproxy.corsadvice import Ask, answered_by_devproxy
@@ -94,6 +96,22 @@ def test_a_method_the_parser_refuses_is_refused_at_the_preflight(rules: CorsRule
     assert answer.by_page and answer.setting == ""  # no cors: setting can allow it
     assert "cannot take a FOO request" in answer.reason
     assert answer.fix.startswith("send FOO as POST")
+
+
+@pytest.mark.parametrize(("origin", "method", "request_headers", "read"), [
+    ("http://evil.example", "GET", None, True), ("null", "GET", None, True),
+    (FRONT, "patch", None, True), (FRONT, "FOO", None, False), (FRONT, "DELETE", None, True),
+    (FRONT, "PUT", "x-a, x-b", True),
+])
+def test_a_refusal_reads_back_from_its_body(origin, method, request_headers, read) -> None:
+    # The doctor explains devproxy's 403 from its body alone: reason, fix, and whose fix.
+    answer = STRICT.preflight(origin, method, request_headers, method_read=read)
+    assert not answer.allowed
+    back = refusal_of(refusal_body(answer))
+    assert back is not None
+    assert (back.reason, back.fix, back.by_page) == (answer.reason, answer.fix,
+                                                    answer.by_page)
+    assert refusal_of("Forbidden\n") is None
 
 
 def test_configured_methods_and_headers_are_listed_and_safelisted_method_passes() -> None:

@@ -354,6 +354,44 @@ async def test_devproxy_cors_mode_fixes_a_backend_without_cors(aiohttp_server,
     assert "http://evil.example is not in cors.origins" in refused.steps[0].exchange.excerpt
 
 
+@pytest.mark.parametrize(("fetch", "reason", "tool", "fix"), [
+    pytest.param({"method": "DELETE"}, "method DELETE is not in cors.methods",
+                 "devproxy (devproxy.yaml)", "Add DELETE to cors.methods.", id="methods"),
+    pytest.param({"method": "PUT", "headers": ["X-Token: 1"]},
+                 "request header(s) x-token not in cors.headers", "devproxy (devproxy.yaml)",
+                 "Add x-token to cors.headers.", id="headers"),
+    pytest.param({"method": "patch"}, "method 'patch' is not upper case", "your page",
+                 "Write 'PATCH' in the page's fetch() call.", id="lower-case"),
+    pytest.param({"method": "PUT", "origin": "http://evil.example"},
+                 "origin http://evil.example is not in cors.origins",
+                 "devproxy (devproxy.yaml)", "Add 'http://evil.example' to cors.origins.",
+                 id="origins"),
+])
+async def test_a_preflight_devproxy_refused_is_explained_by_its_own_reason(
+        aiohttp_server, proxy_factory, fetch, reason, tool, fix):
+    # In CORS mode the backend never sees the preflight: its CORS settings, and the
+    # backend snippets, would change nothing.
+    backend = await cors_backend(aiohttp_server)
+    policy = CorsPolicy(origins=(FRONT,), methods=("GET", "PUT", "PATCH"),
+                        headers=("Content-Type",))
+    proxy = await proxy_factory(route("/api", backend.url, cors=policy))
+    report = await doctor(proxy.url + "/api/items", **fetch)
+    assert report.verdict.kind == cors.PREFLIGHT_NOT_OK
+    assert report.cause.startswith("devproxy answered this preflight itself")
+    assert reason in report.cause
+    assert [(f.tool, f.text) for f in report.fixes] == [(tool, fix)]
+    assert "\nFix it:\n" in render(report)
+    assert backend.seen == []
+
+
+async def test_a_403_preflight_from_elsewhere_gets_the_usual_advice(aiohttp_server):
+    # A 403 from a backend is not devproxy's refusal: the usual cause, every layer's fix.
+    backend = await cors_backend(aiohttp_server, preflight_status=403)
+    report = await doctor(backend.url + "/items", **JSON_PUT)
+    assert not report.cause.startswith("devproxy answered")
+    assert len(report.fixes) > 1
+
+
 async def test_unreachable_server_is_a_doctor_error():
     with pytest.raises(DoctorError, match="connection refused"):
         await doctor("http://127.0.0.1:1/x")
