@@ -41,6 +41,7 @@ from .dispatch import ACCESS_LOG, AccessLog, handle
 from .errorpages import problem_response
 from .errors import BindError
 from .forward import restore_headers
+from .inspector import REPLAYS, Replays
 from .pool import Pool
 from .refusals import refusal
 from .reload import Reloader
@@ -94,6 +95,8 @@ def make_app(live: Live, access_log: AccessLog | None = None) -> web.Application
     settings = live.current.config.inspector  # fixed at start-up, like the limits
     if settings.enabled:
         app[CAPTURES] = Captures(settings.history, settings.body_limit)
+        app[REPLAYS] = replays = Replays()
+        app.on_shutdown.append(replays.close)
     # Event streams end first: closing sockets waits for their Close answers.
     app[EVENT_STREAMS] = streams = EventStreams()
     app.on_shutdown.append(streams.end_all)

@@ -23,6 +23,7 @@ import time
 from importlib import resources
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from yarl import URL
 
@@ -215,6 +216,43 @@ def _status(request: web.Request, captures: Captures) -> dict[str, Any]:
     }
 
 
+class Replays:
+    """Replayed responses still arriving, read to their end as a page would read them,
+    so the new record fills in (a body, a stream's events). The replay is answered once
+    its head is here: a stream may never end. Each read is held here (asyncio keeps
+    tasks only weakly) and bounded, since no page will ever close it."""
+
+    def __init__(self) -> None:
+        self._reads: set[asyncio.Task[None]] = set()
+
+    def read(self, response: aiohttp.ClientResponse) -> None:
+        task = asyncio.create_task(_read_out(response))
+        self._reads.add(task)
+        task.add_done_callback(self._reads.discard)
+
+    async def close(self, app: web.Application) -> None:
+        """``on_shutdown`` hook: stop reading, so devproxy's own relay of each ends."""
+        reads, self._reads = self._reads, set()
+        for task in reads:
+            task.cancel()
+        await asyncio.gather(*reads, return_exceptions=True)
+
+
+REPLAYS = web.AppKey("replays", Replays)
+_REPLAY_READ = 300.0  # seconds a replayed stream is read before it is closed
+
+
+async def _read_out(response: aiohttp.ClientResponse) -> None:
+    try:
+        async with asyncio.timeout(_REPLAY_READ):
+            async for _ in response.content.iter_any():
+                pass
+    except (TimeoutError, aiohttp.ClientError, OSError):
+        pass  # the stream ran long, or devproxy or the backend broke it off: as a page
+    finally:
+        response.close()
+
+
 async def _replay(request: web.Request, record: Record) -> web.Response:
     if record.kind == "websocket":
         raise web.HTTPConflict(text=json.dumps({
@@ -235,12 +273,12 @@ async def _replay(request: web.Request, record: Record) -> web.Response:
     url = URL(f"{request.scheme}://{request.host}{record.target}", encoded=True)
     captures = request.app[CAPTURES]
     before = captures.newest_id
-    async with request.app[CLIENT].request(
-            record.method, url, headers=headers, data=bytes(record.request_body) or None,
-            allow_redirects=False, ssl=False,
-            skip_auto_headers=("Content-Type",),  # only the type the browser sent
-    ) as response:
-        await response.read()
+    response = await request.app[CLIENT].request(
+        record.method, url, headers=headers, data=bytes(record.request_body) or None,
+        allow_redirects=False, ssl=False,
+        skip_auto_headers=("Content-Type",),  # only the type the browser sent
+    )
+    request.app[REPLAYS].read(response)  # a stream (SSE) may never end
     # The replay's own record: the first of this method and target since it was sent.
     replayed = next((r.id for r in reversed(captures.newest_first()) if r.id > before
                      and r.method == record.method and r.target == record.target), None)

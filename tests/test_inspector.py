@@ -634,6 +634,39 @@ async def test_replay_sends_the_target_and_body_as_the_browser_sent_them(
     assert again.body == b"hi" and "Content-Type" not in again.headers
 
 
+async def test_replaying_a_stream_answers_at_its_head_and_reads_it_on(
+        backend_factory, proxy_factory, client) -> None:
+    # An event stream never ends: waiting for its end, the replay never answered.
+    more = asyncio.Event()
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(b"data: one\n\n")
+        await more.wait()
+        await response.write(b"data: two\n\n")
+        await asyncio.sleep(30)  # open until the client leaves
+        return response
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/", backend.url))
+    async with client.get(proxy.url + "/events") as sse:
+        assert await sse.content.readline() == b"data: one\n"
+    [first] = await api(client, proxy, "requests")
+    async with asyncio.timeout(5), client.post(
+            f"{proxy.url}/__devproxy/api/requests/{first['id']}/replay",
+            headers={"Origin": proxy.url}) as resp:
+        answer = await resp.json()
+    assert answer["status"] == 200 and answer["id"] > first["id"]
+    more.set()  # the replayed stream goes on, read as a page would
+    async with asyncio.timeout(5):
+        while (detail := await api(client, proxy, f"requests/{answer['id']}"))[
+                "sse_count"] < 2:
+            await asyncio.sleep(0.05)
+    assert detail["sse_events"] == ["data: one", "data: two"]
+    assert detail["duration_ms"] is None  # still open, as the stream is
+
+
 async def test_replay_keeps_the_host_the_browser_sent(backend_factory, proxy_factory,
                                                       client) -> None:
     # The page is open on 127.0.0.1, the app on localhost: the replay must still say
