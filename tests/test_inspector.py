@@ -565,10 +565,14 @@ async def test_har_keeps_a_response_that_is_not_utf8_as_base64(
             await resp.read()
     entries = (await api(client, proxy, "har"))["log"]["entries"]
     page, coded, cut, png = (e["response"]["content"] for e in entries)
-    for content in (page, coded):  # the gzip one decoded, as the page read it
-        assert content["encoding"] == "base64"
-        assert base64.b64decode(content["text"]) == latin1
-        assert content["size"] == len(latin1)  # HAR 1.2: the size decoded
+    # The charset it names reads it as text, as the page read it; HAR 1.2: the mimeType
+    # is the Content-Type's value, charset included.
+    assert (page["text"], page["mimeType"]) == ("<p>café</p>", "text/html; charset=iso-8859-1")
+    assert "encoding" not in page
+    # None named, and not UTF-8: bytes, the gzip one decoded.
+    assert coded["encoding"] == "base64"
+    assert base64.b64decode(coded["text"]) == latin1
+    assert coded["size"] == len(latin1)  # HAR 1.2: the size decoded
     assert coded["compression"] == len(latin1) - len(bodies["/gz"][0])
     # Part of a body, or one whose bytes were never kept, is not passed off as whole.
     assert "text" not in cut and "encoding" not in cut
@@ -659,10 +663,11 @@ async def test_replaying_a_stream_answers_at_its_head_and_reads_it_on(
         answer = await resp.json()
     assert answer["status"] == 200 and answer["id"] > first["id"]
     more.set()  # the replayed stream goes on, read as a page would
-    async with asyncio.timeout(5):
-        while (detail := await api(client, proxy, f"requests/{answer['id']}"))[
-                "sse_count"] < 2:
-            await asyncio.sleep(0.05)
+    for _ in range(100):  # up to 5 s
+        detail = await api(client, proxy, f"requests/{answer['id']}")
+        if detail["sse_count"] == 2:
+            break
+        await asyncio.sleep(0.05)
     assert detail["sse_events"] == ["data: one", "data: two"]
     assert detail["duration_ms"] is None  # still open, as the stream is
 
