@@ -13,6 +13,7 @@ import base64
 import codecs
 import datetime
 import functools
+import http
 import marshal
 import re
 import shlex
@@ -203,6 +204,18 @@ class Record:
     @property
     def has_browser_response(self) -> bool:
         return bool(self._browser_response)
+
+    def reason(self) -> str:
+        """The reason phrase of the status line the browser got: as sent where its head
+        was kept as bytes, else the standard one ("" for a status with none)."""
+        head = self._browser_response
+        if isinstance(head, bytes):
+            line = head[:head.find(b"\r\n")].split(b" ", 2)
+            return line[2].decode("latin-1") if len(line) > 2 else ""
+        try:
+            return http.HTTPStatus(self.status).phrase
+        except ValueError:
+            return ""
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self._start) * 1000
@@ -789,10 +802,11 @@ def body_view(body: bytes | bytearray, cut: bool, content_type: str | None, tota
         return view
     textual = shown_as_text(kind)
     if textual:
-        try:
-            view["text"] = bytes(body).decode("utf-8")
-        except UnicodeDecodeError:
+        text = _text_of(bytes(body), content_type or "", cut)
+        if text is None:
             textual = False
+        else:
+            view["text"] = text
     view["binary"] = not textual
     if forms and not textual and kind == "multipart/form-data":
         form = form_parts(bytes(body), content_type or "", cut)
@@ -801,6 +815,29 @@ def body_view(body: bytes | bytearray, cut: bool, content_type: str | None, tota
             if more:
                 view["parts_more"] = more
     return view
+
+
+_CHARSET = re.compile(r";\s*charset\s*=\s*\"?([\w.:-]+)", re.IGNORECASE)
+
+
+def _text_of(body: bytes, content_type: str, cut: bool) -> str | None:
+    """``body`` as text in the charset its type names (UTF-8 if none, or one Python
+    does not know), None if it is not. A body cut at the capture limit may end inside a
+    character: it is text up to there."""
+    named = _CHARSET.search(content_type)
+    charset = named.group(1) if named else "utf-8"
+    try:
+        codecs.lookup(charset)
+    except LookupError:
+        charset = "utf-8"
+    try:
+        return body.decode(charset)
+    except UnicodeDecodeError as exc:
+        # The first error is the cut's (a character's bytes at most 4): all before it
+        # decoded.
+        if cut and exc.end == len(body) and len(body) - exc.start < 4:
+            return body[:exc.start].decode(charset)
+        return None
 
 
 _DECODED_LIMIT = 4 * 1024 * 1024  # bytes of a compressed body decoded to show it
@@ -930,16 +967,18 @@ def har(records: Iterable[Record]) -> dict[str, Any]:
                 "bodySize": record.bytes_in,
             },
             "response": {
-                "status": record.status, "statusText": "", "httpVersion": "HTTP/1.1",
+                "status": record.status, "statusText": record.reason(),
+                "httpVersion": "HTTP/1.1",
                 "cookies": [cookie for k, v in response
                             if k.lower() == "set-cookie"
                             and (cookie := _har_set_cookie(v)) is not None],
                 "headersSize": -1, "bodySize": record.bytes_out,
                 "redirectURL": _header(response, "location") or "",
                 "headers": [{"name": k, "value": v} for k, v in response],
+                # HAR 1.2: the Content-Type's value, charset included.
                 "content": {"size": record.bytes_out,
-                            "mimeType": (response_body or {}).get("type") or
-                            _header(response, "content-type") or "",
+                            "mimeType": _header(response, "content-type") or
+                            (response_body or {}).get("type") or "",
                             **_har_cut(response_body), **_har_content(response_body, record)},
             },
             "cache": {},
@@ -951,20 +990,31 @@ def har(records: Iterable[Record]) -> dict[str, Any]:
             "_route": record.route, "_upstreamUrl": record.upstream_url,
         }
         if body is not None:
-            entry["request"].update(_har_request_body(body, record.request_body))
+            entry["request"].update(_har_request_body(
+                body, record.request_body, _header(request, "content-type") or body["type"]))
         entries.append(entry)
     return {"log": {"version": "1.2", "creator": {"name": "devproxy", "version": __version__},
                     "pages": [], "entries": entries}}
 
 
-def _har_request_body(view: dict[str, Any], body: bytes | bytearray) -> dict[str, Any]:
-    """A request body as HAR holds it. HAR 1.2's ``postData`` is text only, and a tool
-    would replay base64 put there as the body: bytes that are not UTF-8 text (an image,
-    protobuf, multipart) go where HTTP Toolkit's HARs put them, and tools reading those
-    look. Bytes cut or dropped go nowhere, as a whole body they are not; the comment
-    says what was kept."""
-    if "text" in view or not body or view["truncated"]:
-        return {"postData": {"mimeType": view["type"], "text": view.get("text", ""),
+def _har_request_body(view: dict[str, Any], body: bytes | bytearray, content_type: str
+                      ) -> dict[str, Any]:
+    """A request body as HAR holds it, typed by its whole Content-Type (a form's
+    boundary with it). HAR 1.2's ``postData`` is text only, and a tool would replay
+    base64 put there as the body: bytes that are not UTF-8 text (an image, protobuf, a
+    form with a binary file) go where HTTP Toolkit's HARs put them, and tools reading
+    those look. Bytes cut or dropped go nowhere, as a whole body they are not; the
+    comment says what was kept."""
+    text = view.get("text")
+    if text is None and body and not view["truncated"]:
+        try:  # a form of text fields (multipart is not shown as text, but may be text)
+            text = bytes(body).decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+        if text is not None and "\x00" in text:
+            text = None
+    if text is not None or not body or view["truncated"]:
+        return {"postData": {"mimeType": content_type, "text": text or "",
                              **_har_cut(view)}}
     return {"_requestBodyStatus": "discarded:not-representable",
             "_content": {"text": base64.b64encode(body).decode("ascii"), "size": len(body),

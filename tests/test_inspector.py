@@ -9,6 +9,7 @@ import gzip
 import json
 import random
 import shlex
+import time
 import zlib
 from typing import Any
 
@@ -19,7 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from multidict import CIMultiDict
 
-from devproxy.capture import Captures, curl, har, header_diff
+from devproxy.capture import Captures, body_view, curl, har, header_diff
 from devproxy.config import TOKEN_PATTERN, CorsPolicy, Inspector
 from devproxy.cookies import cookie_verdicts
 from devproxy.state import CAPTURES
@@ -510,6 +511,56 @@ def test_har_gives_no_decoded_size_for_a_body_decoded_only_in_part() -> None:
     content = entry["response"]["content"]
     assert content["size"] == len(bomb) and "compression" not in content
     assert content["text"].startswith("aaaa")
+
+
+def test_a_text_body_cut_inside_a_character_is_text_up_to_it() -> None:
+    # Cut at the limit in the middle of "€" (3 bytes), UTF-8 text read as binary.
+    text = "ü€😀 " * 20
+    captures = Captures(body_limit=103)  # 10 bytes a round: 103 is inside a "€"
+    record = captures.start("GET", "/t", "http", "", ((b"Host", b"x.test"),))
+    record.answered(b"HTTP/1.1 200 Fine\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n",
+                    "text/plain; charset=utf-8")
+    record.download(text.encode())
+    record.finish(200)
+    view = record.response_view()
+    assert view is not None and view["truncated"] and not view["binary"]
+    kept = text.encode()[:103]
+    assert view["text"] == kept[:102].decode()
+    [entry] = har([record])["log"]["entries"]
+    assert entry["response"]["content"]["text"] == view["text"]
+    # Not cut, the same bytes are not text.
+    assert body_view(kept, False, "text/plain") == {
+        "type": "text/plain", "size": 103, "truncated": False, "binary": True}
+
+
+def test_har_gives_the_status_text_the_browser_got() -> None:
+    record = Captures().start("GET", "/", "http", "", ((b"Host", b"x.test"),))
+    record.relayed(b"HTTP/1.1 404 Nope\r\n", "", time.perf_counter(), 404,
+                   b"HTTP/1.1 404 Nope\r\nContent-Length: 0\r\n\r\n", b"")
+    streamed = Captures().start("GET", "/", "http", "", ((b"Host", b"x.test"),))
+    streamed.browser_response = CIMultiDict({"Content-Type": "text/plain"})
+    streamed.finish(201)
+    assert [e["response"]["statusText"] for e in har([record, streamed])["log"]["entries"]
+            ] == ["Nope", "Created"]  # a head kept as fields: the standard phrase
+
+
+async def test_har_keeps_a_text_form_upload_as_post_data_with_its_boundary(
+        backend_factory, proxy_factory, client) -> None:
+    # Left out of postData, a plain form upload had no body in DevTools or Postman.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/", backend.url))
+    form = aiohttp.FormData()
+    form.add_field("user", "alice")
+    form.add_field("note", "s3cr et é", content_type="text/plain")
+    async with client.post(proxy.url + "/form", data=form) as resp:
+        await resp.read()
+    sent = backend.recorder.last
+    [entry] = (await api(client, proxy, "har"))["log"]["entries"]
+    post = entry["request"]["postData"]
+    assert post["mimeType"] == sent.headers["Content-Type"]
+    assert "boundary=" in post["mimeType"]
+    assert post["text"].encode() == sent.body
+    assert "_content" not in entry["request"]
 
 
 async def test_har_keeps_a_binary_upload_as_base64_and_text_as_text(
