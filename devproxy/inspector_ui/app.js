@@ -87,7 +87,11 @@ function renderList() {
     renderQueued = false;
     const body = $("#list tbody");
     const rows = state.order.map((id) => state.rows.get(id)).filter((r) => r && matches(r));
+    // Rows are made afresh: the one the keyboard is on keeps the focus.
+    const focused = body.contains(document.activeElement)
+      ? document.activeElement.closest("tr")?.dataset.id : undefined;
     body.replaceChildren(...rows.map(rowElement));
+    if (focused !== undefined) body.querySelector(`tr[data-id="${focused}"]`)?.focus();
     $("#empty").hidden = state.order.length > 0;
     state.fresh.clear();
     const methods = [...new Set([...state.rows.values()].map((r) => r.method))].sort();
@@ -134,9 +138,21 @@ function replaceList(rows) {
 
 function headerTable(headers, changes, side) {
   const byName = new Map(changes.map((c) => [c.name, c]));
+  // Of a name changed, only the values that are new: one Set-Cookie rewritten of six
+  // marks one row. Each value of before matches one row, as often as it was there.
+  const unmatched = new Map(changes.filter((c) => c.change === "changed")
+    .map((c) => [c.name, [...c.before]]));
   const rows = headers.map(([name, value]) => {
     const change = byName.get(name.toLowerCase());
-    const kind = change && side === "after" ? change.change : "";
+    let kind = change && side === "after" ? change.change : "";
+    if (kind === "changed") {
+      const before = unmatched.get(change.name);
+      const at = before.indexOf(value);
+      if (at >= 0) {
+        before.splice(at, 1);
+        kind = "";
+      }
+    }
     return el("tr", { class: kind }, el("td", {}, name),
       el("td", {}, value, kind ? el("span", { class: "mark" }, kind) : null));
   });

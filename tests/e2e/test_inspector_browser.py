@@ -41,7 +41,8 @@ async def test_inspector_shows_traffic_live_and_explains_it(
         if request.path.endswith("/login"):
             return web.json_response({"user": "ada"}, headers=CIMultiDict([
                 ("Set-Cookie", "sid=abc; Path=/; HttpOnly; SameSite=None"),
-                ("Set-Cookie", "theme=dark; Path=/")]))
+                ("Set-Cookie", "theme=dark; Path=/"),
+                ("Set-Cookie", "pref=1; Domain=127.0.0.1; Path=/")]))  # Domain rewritten
         return web.json_response({"items": [1, 2, 3]}, headers={"X-Total-Count": "3"})
 
     backend = await backend_factory(api)
@@ -90,9 +91,13 @@ async def test_inspector_shows_traffic_live_and_explains_it(
     assert await dropped.locator("strong").text_content() == "sid"
     assert await dropped.locator(".badge").text_content() == "dropped"
     stored = page.locator("#cookies .cookie.stored")
-    assert await stored.locator("strong").text_content() == "theme"
+    assert await stored.locator("strong").all_text_contents() == ["theme", "pref"]
     assert await page.locator("h3", has_text="Cookies set").text_content() \
-        == "Cookies set · 1 dropped · 1 stored"
+        == "Cookies set · 1 dropped · 2 stored"
+    # Of the three Set-Cookie rows the browser got, only the rewritten one is marked.
+    changed = page.locator("#response-diff tr.changed")
+    assert await changed.count() == 1
+    assert (await changed.inner_text()).startswith("Set-Cookie\tpref=1; Path=/")
 
     # The CORS verdict for the refused preflight, in the browser's words.
     await page.locator("#list tbody tr", has_text="OPTIONS").click()
@@ -139,8 +144,15 @@ async def test_the_list_keeps_what_devproxy_keeps_newest_first_and_opens_from_th
     rows = page.locator("#list tbody tr td.path")
     assert [text.split()[0] for text in await rows.all_inner_texts()] == [
         "/api/5", "/api/4", "/api/3"]
-    # Tab to a row, Enter opens it.
+    # Tab to a row: a request arriving remakes the list, and the focus stays on the row.
     await page.locator("#list tbody tr").nth(1).focus()
+    async with aiohttp.ClientSession() as client, client.get(f"{proxy.url}/api/6") as resp:
+        assert resp.status == 200
+    await page.wait_for_function(
+        "document.querySelector('#list tbody tr')?.innerText.includes('/api/6')")
+    assert await page.evaluate("document.activeElement.dataset.id") == \
+        await page.locator("#list tbody tr", has_text="/api/4").get_attribute("data-id")
+    # Enter opens it.
     await page.keyboard.press("Enter")
     await page.wait_for_selector("#detail h2")
     assert await page.inner_text("#detail h2") == "GET /api/4"
