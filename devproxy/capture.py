@@ -29,6 +29,7 @@ from .config import CorsPolicy
 from .cookies import cookie_expiry, cookie_verdicts, parse_set_cookie
 from .corsadvice import (
     Ask,
+    CorsOff,
     answered_by_devproxy,
     block_at,
     cause,
@@ -400,9 +401,11 @@ class Record:
         }
 
     def detail(self, cors_block: CorsPolicy | None = None,
-               where: str = "devproxy.yaml") -> dict[str, Any]:
+               where: str = "devproxy.yaml", cors_off: CorsOff | None = None
+               ) -> dict[str, Any]:
         """Everything kept. ``cors_block`` is devproxy's CORS policy for the request's
-        route, now, and ``where`` the config file: the CORS fix then edits that block."""
+        route, now, and ``where`` the config file: the CORS fix then edits that block;
+        ``cors_off``: the route turned the top-level block off (the fix undoes that)."""
         # Each head decoded once: a kept head is bytes or parsed pairs, decoded per read.
         request, upstream = self.browser_request, self.upstream_request
         backend, response = self.backend_response, self.browser_response
@@ -424,7 +427,7 @@ class Record:
             if self.kind == "websocket" else None,
             "sse_events": (self.events or []) if self.kind == "sse" else None,
             "sse_count": self.events_seen if self.kind == "sse" else None,
-            "cors": self.cors_verdict(cors_block, where),
+            "cors": self.cors_verdict(cors_block, where, cors_off),
             "cookies": cookie_verdicts(
                 [v for k, v in response if k.lower() == "set-cookie"],
                 origin, _header(request, "sec-fetch-site") or "",
@@ -491,7 +494,8 @@ class Record:
         return _CorsChecks(self, origin, fields)
 
     def cors_verdict(self, cors_block: CorsPolicy | None = None,
-                     where: str = "devproxy.yaml") -> dict[str, Any] | None:
+                     where: str = "devproxy.yaml", cors_off: CorsOff | None = None
+                     ) -> dict[str, Any] | None:
         """What the browser made of the response, by the checker ``devproxy doctor`` uses."""
         checks = self._cors_checks()
         if checks is None:
@@ -509,7 +513,7 @@ class Record:
             or _header(self.backend_response, "access-control-allow-origin") is None)
         if not verdict.ok:
             ask = Ask(origin, method, tuple(unsafe), credentials)
-            explained = _explained(verdict, ask, cors_block, where)
+            explained = _explained(verdict, ask, cors_block, where, cors_off)
             out.update(explained)
             if self.refused is not None:
                 # Not the backend's doing: it never saw the preflight.
@@ -523,7 +527,7 @@ class Record:
                 out["fixes"] = only_devproxy(explained["fixes"])
         elif not credentials and not (strict := check(True)).ok:
             ask = Ask(origin, method, tuple(unsafe), True)
-            explained = _explained(strict, ask, cors_block, where)
+            explained = _explained(strict, ask, cors_block, where, cors_off)
             if ours:
                 assert cors_block is not None
                 explained = {"cause": answered_by_devproxy(strict, ask, cors_block, at),
@@ -563,10 +567,10 @@ class _CorsChecks:
 
 
 def _explained(verdict: cors.Verdict, ask: Ask, cors_block: CorsPolicy | None,
-               where: str) -> dict[str, Any]:
+               where: str, off: CorsOff | None = None) -> dict[str, Any]:
     return {"cause": cause(verdict, ask),
             "fixes": [{"tool": f.tool, "text": f.text}
-                      for f in fixes(verdict, ask, cors_block, where)]}
+                      for f in fixes(verdict, ask, cors_block, where, off)]}
 
 
 def _keep(record: Record, body: bytes | bytearray, chunk: bytes

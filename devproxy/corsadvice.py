@@ -130,14 +130,24 @@ def only_devproxy(found: Sequence[dict[str, str]]) -> list[dict[str, str]]:
     return [f for f in found if f["tool"].startswith(("devproxy", "your "))]
 
 
+@dataclass(frozen=True, slots=True)
+class CorsOff:
+    """A route that turned CORS mode off (``cors: false``) under a top-level block."""
+
+    route: str  # its path
+    line: int  # where it was written (0: not known)
+    top: CorsPolicy  # the top-level block it opted out of
+
+
 def fixes(verdict: Verdict, ask: Ask, current: CorsPolicy | None = None,
-          where: str = "devproxy.yaml") -> tuple[Fix, ...]:
+          where: str = "devproxy.yaml", off: CorsOff | None = None) -> tuple[Fix, ...]:
     """Config for each server that would make the browser accept this request.
 
     ``current`` is the devproxy CORS block already in force for the request, if known
     (the inspector knows it; ``devproxy doctor`` does not): the devproxy fix then edits
     that block, keeping the origins it lists, instead of offering a new one that would
-    drop them. ``where`` names the config file.
+    drop them. ``where`` names the config file. ``off``: the request's route turned a
+    top-level block off, so the fix is to turn it back on, not to add the block again.
     """
     if ask.origin == "null":  # no config fixes this safely
         return (Fix("your page", cors.NULL_ORIGIN[0].upper() + cors.NULL_ORIGIN[1:] + "."),)
@@ -154,7 +164,10 @@ def fixes(verdict: Verdict, ask: Ask, current: CorsPolicy | None = None,
     if verdict.kind == cors.PREFLIGHT_REDIRECT:
         return (Fix("your code", "request the URL the redirect points to (often the same "
                                  "path with or without a trailing slash, or https)"),)
-    ours = _devproxy(ask) if current is None else _devproxy_edit(ask, current, where)
+    if off is not None:
+        ours = _devproxy_back_on(ask, off, where)
+    else:
+        ours = _devproxy(ask) if current is None else _devproxy_edit(ask, current, where)
     return (ours, _express(ask), _django(ask), _flask(ask), _fastapi(ask),
             _nginx(ask, verdict))
 
@@ -202,6 +215,14 @@ def _devproxy_edit(ask: Ask, current: CorsPolicy, where: str) -> Fix:
     if current.backend_cors == "keep":
         lines.append("  backend_cors: replace   # devproxy answers CORS, not the backend")
     return Fix(f"devproxy ({at})", "\n".join(lines))
+
+
+def _devproxy_back_on(ask: Ask, off: CorsOff, where: str) -> Fix:
+    at = f"{where} line {off.line}" if off.line else where
+    edit = _devproxy_edit(ask, off.top, where)
+    return Fix(f"devproxy ({at})",
+               f"# route {off.route}: delete its 'cors: false', and the top-level block\n"
+               f"# answers for it as for the other routes, with these keys:\n{edit.text}")
 
 
 def _express(ask: Ask) -> Fix:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import datetime
 import gzip
 import json
@@ -148,6 +149,27 @@ async def test_the_devproxy_fix_edits_the_cors_block_in_force(backend_factory, p
         "cors:   # its keys from devproxy.yaml line 7; keys not shown here stay as they are\n"
         f"  origins: [{FRONT}, http://evil.test]\n"
         "  headers: [Content-Type, x-token]")}
+
+
+async def test_the_devproxy_fix_for_a_route_with_cors_off_turns_it_back_on(
+        backend_factory, proxy_factory, client) -> None:
+    # The top-level block is in the file; the route said cors: false. Offering the block
+    # again would change nothing: the fix is that route's line.
+    backend = await backend_factory()
+    top = CorsPolicy(origins=(FRONT,), line=3)
+    proxy = await proxy_factory(route("/api", backend.url, cors=top),
+                                dataclasses.replace(route("/nocors", backend.url), line=9),
+                                cors=top)
+    async with client.get(proxy.url + "/nocors/x", headers={"Origin": FRONT}) as resp:
+        assert resp.status == 200 and "Access-Control-Allow-Origin" not in resp.headers
+    [row] = await api(client, proxy, "requests")
+    verdict = (await api(client, proxy, f"requests/{row['id']}"))["cors"]
+    assert not verdict["allowed"]
+    assert verdict["fixes"][0] == {"tool": "devproxy (devproxy.yaml line 9)", "text": (
+        "# route /nocors: delete its 'cors: false', and the top-level block\n"
+        "# answers for it as for the other routes, with these keys:\n"
+        "cors:   # its keys from devproxy.yaml line 3; keys not shown here stay as they are\n"
+        f"  origins: [{FRONT}]")}
 
 
 async def test_a_verdict_without_a_cookie_names_what_credentials_would_change(
