@@ -29,9 +29,10 @@ from yarl import URL
 
 from .capture import Captures, Record, har
 from .config import RESERVED_PREFIX
+from .corsadvice import CorsOff
 from .feed import Feed
 from .headers import HOP_BY_HOP
-from .state import CAPTURES, CLIENT, EVENT_STREAMS, LIVE
+from .state import CAPTURES, CLIENT, EVENT_STREAMS, LIVE, Snapshot
 
 _UI = "inspector_ui"
 _FILES = {"": ("index.html", "text/html"), "app.js": ("app.js", "text/javascript"),
@@ -68,7 +69,8 @@ async def serve(request: web.Request) -> web.StreamResponse:
             rules = snapshot.cors_for(record.route)  # as the route's block stands now
             source = snapshot.config.source
             return _json(record.detail(rules.policy if rules else None,
-                                       source.name if source else "devproxy.yaml"))
+                                       source.name if source else "devproxy.yaml",
+                                       None if rules else _cors_off(snapshot, record.route)))
         if rest == "api/events":
             return await _events(request, captures)
         if rest == "api/har":
@@ -214,6 +216,18 @@ def _status(request: web.Request, captures: Captures) -> dict[str, Any]:
         "inspector": {"history": captures.history, "body_limit": captures.body_limit,
                       "kept": len(captures.newest_first()), "since": captures.since},
     }
+
+
+def _cors_off(snapshot: Snapshot, route_path: str) -> CorsOff | None:
+    """The route at ``route_path`` if it turned the top-level cors: block off: a target
+    route inherits that block unless it says ``cors: false`` (files never get one)."""
+    top = snapshot.config.cors
+    if top is None:
+        return None
+    route = next((r for r in snapshot.config.routes if r.path == route_path), None)
+    if route is None or route.target is None or route.cors is not None:
+        return None
+    return CorsOff(route.path, route.line, top)
 
 
 class Replays:
