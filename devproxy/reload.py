@@ -141,10 +141,9 @@ class Reloader:
         logged once and watching is tried again every ``RETRY_SECONDS``, picking up
         whatever changed meanwhile.
         """
-        catch_up = failing = False
-        if self._file is None:  # as it stood at start-up, to compare the first edit with
-            with contextlib.suppress(ConfigError):
-                self._file = await asyncio.to_thread(load_config, self.path, self.name)
+        # The first watch catches up too: a save after devproxy read the file at
+        # start-up and before this watch began would be lost until the next one.
+        catch_up, failing = True, False
         while not stop.is_set():
             folder = self.path.parent
             if folder.is_dir():
@@ -197,8 +196,20 @@ class Reloader:
                 await missed
 
     async def _catch_up(self) -> None:
-        """Reload if the file changed while it was not watched."""
-        if await asyncio.to_thread(_fingerprint, self.path) != self._read:
+        """Reload if the file changed while it was not watched. The first time, before
+        any reload, what it says is compared with what serves: start-up read it before
+        the fingerprint to compare with was taken."""
+        if self.live.reload.count == 0 and self._file is None:
+            try:
+                written, config = await asyncio.to_thread(self._load)
+            except Exception:  # changed since (or a bug): the reload says how
+                await self.reload_logged()
+                return
+            if config == self.live.current.config:
+                self._file = written  # as it stood at start-up: the first edit's baseline
+                return
+            await self.reload_logged()
+        elif await asyncio.to_thread(_fingerprint, self.path) != self._read:
             await self.reload_logged()
 
     async def _settled(self) -> None:

@@ -360,14 +360,56 @@ async def test_other_files_in_the_folder_are_ignored(backend_factory, reloading)
     assert proxy.status.count == 1
 
 
+async def test_a_save_while_devproxy_starts_is_not_lost(backend_factory, tmp_path, client,
+                                                      caplog):
+    # Saved after start-up read the file and before its watch began: no change was
+    # ever seen, and the old routes served until the next save.
+    a, b = await named_backend(backend_factory, "A"), await named_backend(backend_factory, "B")
+    path = tmp_path / "devproxy.yaml"
+    path.write_text(config_text(a.url))
+    read_at_start = load_config(path)
+    path.write_text(config_text(b.url))
+    server = ProxyServer(Live(Snapshot.build(read_at_start)), watch=path)
+    with caplog.at_level(logging.INFO, logger="devproxy"):
+        await server.start()
+        try:
+            proxy = Proxy(server, path, client)
+            await until(proxy.serves("B"), "the save made while starting")
+            assert proxy.status.outcome == "ok"
+        finally:
+            await server.stop()
+    assert "reload: ~ /api" in caplog.text
+
+
+async def test_an_unchanged_file_is_not_reloaded_when_the_watch_begins(
+        backend_factory, tmp_path, client, caplog):
+    a = await named_backend(backend_factory, "A")
+    path = tmp_path / "devproxy.yaml"
+    path.write_text(config_text(a.url))
+    server = ProxyServer(Live(Snapshot.build(load_config(path))), watch=path)
+    with caplog.at_level(logging.INFO, logger="devproxy"):
+        await server.start()
+        try:
+            proxy = Proxy(server, path, client)
+            path.write_text(config_text(a.url) + "# saved\n")  # a first edit after
+            await until(proxy.reloaded(), "the first save")
+            assert proxy.status.count == 1  # only the save: none when the watch began
+        finally:
+            await server.stop()
+    assert "reload" in caplog.text and "no route changed" in caplog.text
+
+
 async def test_an_unexpected_failure_is_logged_with_its_traceback_and_watching_goes_on(
         backend_factory, tmp_path, client, caplog):
     a, b = await named_backend(backend_factory, "A"), await named_backend(backend_factory, "B")
     path = tmp_path / "devproxy.yaml"
     path.write_text(config_text(a.url))
-    failures = [RuntimeError("a bug")]
+    failures: list[Exception] = []
+    calls = 0
 
     def overrides(config: Config) -> Config:  # the seam the CLI's flags go through
+        nonlocal calls
+        calls += 1
         if failures:
             raise failures.pop()
         return config
@@ -377,6 +419,10 @@ async def test_an_unexpected_failure_is_logged_with_its_traceback_and_watching_g
     await server.start()
     try:
         proxy = Proxy(server, path, client)
+        # The watch first compares the file with what serves (through the seam): the
+        # bug is armed for the reload after that.
+        await until(lambda: calls == 1, "the start-up comparison")
+        failures.append(RuntimeError("a bug"))
         with caplog.at_level(logging.ERROR, logger="devproxy"):
             path.write_text(config_text(b.url))
             await until(proxy.reloaded(), "the failing reload")
