@@ -308,6 +308,12 @@ class Reloader:
                 logger.warning("reload: now open %s", config.listen.url(port))
                 if not config.listen.is_loopback:
                     logger.warning(OPEN_LISTEN_WARNING, config.listen)
+        if config.listen == old.listen:  # not moved: the loader checked the address asked
+            looped = self._loop(config)
+            if looped:
+                logger.error("%s\n(still serving the last good routes; fix it and save "
+                             "again)", looped)
+                return self._record("error", looped)
         changes = tuple(diff_routes(was, config))
         if config.any_host and not old.any_host:  # as said at start-up
             logger.warning(ANY_HOST_WARNING)
@@ -315,6 +321,21 @@ class Reloader:
         for line in changes or (() if notes else ("no route changed",)):
             logger.info("reload: %s", line)
         return self._record(outcome, "; ".join(notes), changes)
+
+    def _loop(self, config: Config) -> str:
+        """A route that would come back to devproxy at the address it serves on (the
+        file's listen may not be it: a port the kernel gave for 0, or the old address
+        kept when the new one could not be bound); "" if none."""
+        serving = config.listen
+        if self.bound is not None:
+            serving = Listen(serving.host, self.bound())
+        for number, route in enumerate(config.routes):
+            if route.target is not None and serving.reached_by(route.target):
+                where = f"{self.name}:{route.line}: " if route.line else ""
+                return (f"{where}routes[{number}].target: {route.target} is devproxy's own "
+                        f"address (serving on {serving}), so every request would come "
+                        f"back to devproxy in a loop; point it at your dev server's port")
+        return ""
 
     def _load(self) -> tuple[Config, Config]:
         """The file as written, and with the flags over it."""

@@ -509,6 +509,28 @@ async def test_an_address_that_cannot_be_bound_keeps_the_old_one(backend_factory
     assert str(proxy.server.live.current.config.listen) == "127.0.0.1:0"
 
 
+@pytest.mark.parametrize("move", ["none", "busy"])
+async def test_a_route_to_the_address_served_is_refused_not_looped(
+        backend_factory, reloading, caplog, move: str):
+    # The file says port 0 (the port served is the kernel's), or asks for a port that
+    # is taken (the old one serves on): the loader cannot see that a route reaches it.
+    a = await named_backend(backend_factory, "A")
+    proxy = await reloading(config_text(a.url))
+    port = proxy.server.port
+    with socket.socket() as taken, caplog.at_level(logging.ERROR, logger="devproxy"):
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        listen = "127.0.0.1:0" if move == "none" else f"127.0.0.1:{taken.getsockname()[1]}"
+        proxy.path.write_text(config_text(a.url, f"http://127.0.0.1:{port}", listen=listen))
+        await until(proxy.reloaded(), "the reload")
+    assert proxy.status.outcome == "error"
+    assert (f":5: routes[1].target: http://127.0.0.1:{port} is devproxy's own address "
+            f"(serving on 127.0.0.1:{port})") in proxy.status.message
+    assert "still serving the last good routes" in errors_logged(caplog)
+    assert proxy.server.port == port
+    assert await proxy.text("/other/x") == "A"  # the last good route, not a loop
+
+
 async def test_a_new_listen_on_port_0_says_the_port_it_got(backend_factory, reloading,
                                                            caplog):
     a = await named_backend(backend_factory, "A")
