@@ -573,6 +573,7 @@ def _setup_logging(*, verbose: bool, quiet: bool) -> None:
     logger.handlers[:] = [handler]
     logger.propagate = False
     logger.setLevel(logging.ERROR if quiet else logging.DEBUG if verbose else logging.INFO)
+    logging.getLogger("devproxy.notice").setLevel(logging.INFO)  # shown even with -q
     # What aiohttp's server still logs itself (a refused request is devproxy's to log:
     # app._Handler) reads like devproxy's own lines.
     server = logging.getLogger("aiohttp.server")

@@ -33,6 +33,9 @@ from .screen import ANY_HOST_WARNING, OPEN_LISTEN_WARNING
 from .state import Live, ReloadOutcome, ReloadStatus, Snapshot
 
 logger = logging.getLogger(__name__)
+# What -q still shows, as it shows the URL at start-up: the address to open after a
+# move, and that an error it showed is over (else the last line on screen stays red).
+notice = logging.getLogger("devproxy.notice")
 
 # watchfiles yields a batch once its set of changes stopped growing for STEP_MS (or
 # DEBOUNCE_MS into a burst that keeps growing it). Repeated writes to the one file do
@@ -273,7 +276,7 @@ class Reloader:
         notes = _overridden(self._file, written, config)
         previous, self._file = self._file, written
         if self.live.reload.outcome in ("error", "missing"):
-            logger.info("reload: %s is valid again", self.name)
+            notice.info("reload: %s is valid again", self.name)
         waiting = [name for name in ("limits", "inspector")
                    if getattr(config, name) != getattr(old, name)]
         # Said when the file's value changes, not on every later reload while it waits.
@@ -305,7 +308,7 @@ class Reloader:
                 snapshot = Snapshot.build(config)
             else:
                 # Port 0 is whatever the kernel gave: the one way to find it.
-                logger.warning("reload: now open %s", config.listen.url(port))
+                notice.warning("reload: now open %s", config.listen.url(port))
                 if not config.listen.is_loopback:
                     logger.warning(OPEN_LISTEN_WARNING, config.listen)
         if config.listen == old.listen:  # not moved: the loader checked the address asked

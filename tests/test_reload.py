@@ -727,7 +727,8 @@ async def devproxy_up() -> AsyncIterator[Callable[..., Awaitable[Process]]]:
         started.append(proc)
         proc.reader = asyncio.create_task(proc.read())
         proc.url = (await proc.line(r"open (http://\S+)")).group(1)
-        await proc.line(r"^config: ")  # the last banner line: watching has begun
+        if "-q" not in args:  # -q prints the URL line alone
+            await proc.line(r"^config: ")  # the last banner line: watching has begun
         return proc
 
     yield start
@@ -778,6 +779,24 @@ async def test_devproxy_up_applies_saves_prints_the_diff_and_survives_bad_ones(
     await until(serving(proc.url + "/api/x", "A"), "the re-created file")
     await proc.line(r"reload: - /auth$")
     assert not any("Traceback" in line for line in proc.lines), proc.lines
+
+
+@pytest.mark.e2e
+async def test_devproxy_up_quiet_still_says_where_it_moved_and_that_an_error_is_over(
+        backend_factory, devproxy_up, tmp_path):
+    # -q logs errors only, and the URL to open: after a reload that moved the listener,
+    # the new URL is that line; after a broken save, "valid again" ends the red line.
+    a = await named_backend(backend_factory, "A")
+    path = tmp_path / "devproxy.yaml"
+    path.write_text(config_text(a.url, listen=f"127.0.0.1:{free_port()}"))
+    proc = await devproxy_up("-c", str(path), "-q", cwd=tmp_path)
+    path.write_text("routes: [\n")
+    await proc.line(r"invalid YAML")
+    path.write_text(config_text(a.url, listen="127.0.0.1:0"))
+    moved = await proc.line(r"reload: now open (http://127\.0\.0\.1:\d+)$")
+    await proc.line(r"reload: \S+ is valid again$")
+    assert await get_text(moved.group(1) + "/api/x") == "A"
+    assert not any("reload: ~" in line for line in proc.lines), proc.lines  # still quiet
 
 
 @pytest.mark.e2e
