@@ -28,14 +28,12 @@ from multidict import CIMultiDict
 from . import EXPORT_FORMATS, __version__, heap
 from .app import ProxyServer
 from .config import (
-    DEFAULT_LISTEN_HOST,
     QUERY_ENCODED,
     Config,
     Listen,
     Route,
     browser_encoded,
     parse_listen,
-    url_host,
 )
 from .dispatch import AccessLog
 from .errors import BindError, ConfigError
@@ -95,17 +93,16 @@ def up(
     """Run the proxy until Ctrl+C. Saved edits to the config file apply while it runs."""
     if verbose and quiet:
         raise click.UsageError("-v/--verbose and -q/--quiet ask for opposite logs; give one")
-    if port is not None:
-        if listen is not None:
-            raise click.UsageError("--port and --listen both say where to serve; give one")
-        listen = f"{url_host(_listen_host(config_path))}:{port}"
-    config = _load(config_path, listen=listen, routes=routes, change_origin=change_origin)
+    if port is not None and listen is not None:
+        raise click.UsageError("--port and --listen both say where to serve; give one")
+    config = _load(config_path, listen=listen, port=port, routes=routes,
+                   change_origin=change_origin)
     _setup_logging(verbose=verbose, quiet=quiet)
 
     here = Path.cwd()  # flags' folders stay relative to it even if it is deleted later
 
     def overrides(reloaded: Config) -> Config:  # the flags win over every reload too
-        return with_overrides(reloaded, listen=listen, routes=routes,
+        return with_overrides(reloaded, listen=listen, port=port, routes=routes,
                               change_origin=change_origin, base_dir=here)
 
     watch = None if no_reload else config.source  # None too for --route flags alone
@@ -365,27 +362,16 @@ async def _run(config: Config, *, quiet: bool, watch: Path | None,
         await server.stop()
 
 
-def _listen_host(config_path: Path | None) -> str:
-    """The host the config file listens on, for ``-p``: as a dev server's --port (Vite's
-    with server.host set), the port changes and the host stays, so `listen: 0.0.0.0`
-    for a phone on the LAN keeps serving it. The default's without a readable file
-    (``_load`` then says what is wrong with it)."""
-    path = config_path or Path(DEFAULT_CONFIG_NAME)
-    try:
-        return load_config(path).listen.host if path.exists() else DEFAULT_LISTEN_HOST
-    except ConfigError:
-        return DEFAULT_LISTEN_HOST
-
-
 def _load(
-    config_path: Path | None, *, listen: str | None = None, routes: tuple[str, ...] = (),
-    change_origin: bool = False,
+    config_path: Path | None, *, listen: str | None = None, port: int | None = None,
+    routes: tuple[str, ...] = (), change_origin: bool = False,
 ) -> Config:
     try:
         path = config_path or Path(DEFAULT_CONFIG_NAME)
         if config_path is None and routes and not path.exists():
             # With a devproxy.yaml here, flags add to it as they do to -c's file.
-            return config_from_flags(routes, listen=listen, change_origin=change_origin)
+            return config_from_flags(routes, listen=listen if port is None else str(port),
+                                     change_origin=change_origin)
         if config_path is None and not path.exists():
             _fail(
                 f"no {DEFAULT_CONFIG_NAME} in {Path.cwd()}: create one (devproxy init "
@@ -393,7 +379,8 @@ def _load(
                 f"  devproxy up --route /api=http://127.0.0.1:3000 --route /=http://127.0.0.1:5173"
             )
         config = load_config(path)
-        return with_overrides(config, listen=listen, routes=routes, change_origin=change_origin)
+        return with_overrides(config, listen=listen, port=port, routes=routes,
+                              change_origin=change_origin)
     except ConfigError as exc:
         _fail(str(exc), prefix=False)
 

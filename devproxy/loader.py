@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import stat
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -148,49 +148,62 @@ def config_from_flags(
     Raises:
         ConfigError: a flag is malformed; the message quotes the flag.
     """
-    return _no_loops(Config(
+    config = Config(
         listen=_flag_listen(listen) or Listen(DEFAULT_LISTEN_HOST, DEFAULT_LISTEN_PORT),
-        routes=_flag_routes(routes, change_origin, base_dir or Path.cwd(), None),
-    ), "--route")
+        routes=_flag_routes(routes, change_origin, base_dir or Path.cwd(), None))
+    return _no_loops(config, "", {route_key(route.path) for route in config.routes})
 
 
 def with_overrides(
-    config: Config, *, listen: str | None = None, routes: Sequence[str] = (),
-    change_origin: bool = False, base_dir: Path | None = None,
+    config: Config, *, listen: str | None = None, port: int | None = None,
+    routes: Sequence[str] = (), change_origin: bool = False, base_dir: Path | None = None,
 ) -> Config:
-    """``config`` with CLI flags over it: ``--listen`` replaces the address; each
-    ``--route`` takes the place of the file's route with the same normalised path, or
-    is added after them. Target routes from flags get the file's top-level CORS policy.
+    """``config`` with CLI flags over it: ``--listen`` replaces the address, ``-p`` its
+    port (the host stays the file's, as a dev server's --port keeps its host setting);
+    each ``--route`` takes the place of the file's route with the same normalised path,
+    or is added after them. Target routes from flags get the file's top-level CORS
+    policy.
 
     Raises:
-        ConfigError: a flag is malformed; the message quotes the flag.
+        ConfigError: a flag is malformed, or makes a route loop to devproxy; the message
+            names the flag, and the file's line for a route of the file's.
     """
-    if listen is None and not routes:
+    if listen is None and port is None and not routes:
         return config
     extra = {route_key(r.path): r for r in _flag_routes(
         routes, change_origin, base_dir or Path.cwd(), config.cors)}
+    flagged = set(extra)
     merged = tuple(extra.pop(route_key(r.path), r) for r in config.routes) \
         + tuple(extra.values())
-    return _no_loops(replace(config, listen=_flag_listen(listen) or config.listen,
-                             routes=merged,
-                             listen_line=config.listen_line if listen is None else 0),
-                     "--listen" if not routes else "--route"
-                     if listen is None else "--listen/--route")
+    address = _flag_listen(listen) or (config.listen if port is None
+                                       else Listen(config.listen.host, port))
+    moved = "--listen" if listen is not None else f"-p {port}" if port is not None else ""
+    return _no_loops(replace(config, listen=address, routes=merged,
+                             listen_line=0 if moved else config.listen_line),
+                     moved, flagged)
 
 
-def _no_loops(config: Config, cause: str) -> Config:
-    """``config``, unless a route's target is devproxy's own address (``cause``: the flags
-    that made it so); the file's own routes were checked at their line."""
-    for route in config.routes:
-        if route.target is not None and config.listen.reached_by(route.target):
-            raise ConfigError(f"{cause}: " + _loop_message(f"route {route.path}", route,
-                                                           config.listen))
+def _no_loops(config: Config, moved: str, flagged: Collection[str] = ()) -> Config:
+    """``config``, unless a route's target is devproxy's own address: a route from a
+    ``--route`` flag (its normalised path in ``flagged``) is named by the flag; one of
+    the file's, checked at its line against the file's listen, by that line and the
+    flag that moved the address (``moved``)."""
+    for number, route in enumerate(config.routes):
+        if route.target is None or not config.listen.reached_by(route.target):
+            continue
+        if route_key(route.path) in flagged or not route.line:
+            raise ConfigError(f"--route {route.path}={route.target}: " + _loop_message(
+                "its target", route, config.listen, moved))
+        raise ConfigError(f"{config.source}:{route.line}: " + _loop_message(
+            f"routes[{number}].target", route, config.listen, moved))
     return config
 
 
-def _loop_message(where: str, route: Route, listen: Listen) -> str:
-    return (f"{where}: {route.target} is devproxy's own address (listen: {listen}), so "
-            f"every request would come back to devproxy in a loop; point it at your dev "
+def _loop_message(where: str, route: Route, listen: Listen, given: str = "") -> str:
+    """``given``: the flag the listen address came from, if not the file."""
+    said = f"listen: {listen}" + (f", from {given}" if given else "")
+    return (f"{where}: {route.target} is devproxy's own address ({said}), so every "
+            f"request would come back to devproxy in a loop; point it at your dev "
             f"server's port, or move listen to another port")
 
 

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from devproxy.config import Config, Listen, Timeouts
+from devproxy.config import Config, Listen, Timeouts, url_host
 from devproxy.errors import ConfigError, Location
 from devproxy.loader import (
     DEFAULT_CONFIG_NAME,
@@ -825,13 +825,30 @@ def test_a_route_to_devproxys_own_address_is_refused_at_its_line(
 
 
 def test_flags_that_make_a_loop_are_refused_naming_the_flags() -> None:
-    with pytest.raises(ConfigError, match=r"^--route: route /: http://127.0.0.1:9000 is "
-                                          r"devproxy's own address"):
+    with pytest.raises(ConfigError, match=r"^--route /=http://127.0.0.1:9000: its target: "
+                                          r"http://127.0.0.1:9000 is devproxy's own address"):
         config_from_flags(["/=http://127.0.0.1:9000"], listen="9000")
     config = parse("listen: 127.0.0.1:9000\nroutes: [{path: /, target: 'http://localhost:8080'}]")
-    with pytest.raises(ConfigError, match=r"^--listen: route /: .* \(listen: 127.0.0.1:8080\)"):
-        with_overrides(config, listen="8080")
+    # The file's route, at its line; the address from the flag that gave it.
+    for flags, flag in (({"listen": "8080"}, "--listen"), ({"port": 8080}, "-p 8080")):
+        with pytest.raises(ConfigError) as refused:
+            with_overrides(config, **flags)
+        assert str(refused.value).startswith(
+            "devproxy.yaml:2: routes[0].target: http://localhost:8080 is devproxy's own "
+            f"address (listen: 127.0.0.1:8080, from {flag})")
+    with pytest.raises(ConfigError, match=r"^--route /=http://127.0.0.1:9000: "):
+        with_overrides(config, routes=["/=http://127.0.0.1:9000"])
     assert with_overrides(config, listen="8081").listen == Listen("127.0.0.1", 8081)
+
+
+def test_the_port_flag_keeps_the_files_host_on_every_load() -> None:
+    # As a dev server's --port keeps its host setting: listen: 0.0.0.0 (a phone on the
+    # LAN) still serves the LAN on -p's port, and a host edited in the file applies.
+    routes = "routes: [{path: /, target: 'http://127.0.0.1:3000'}]"
+    for host in ("0.0.0.0", "localhost", "::1"):
+        config = parse(f"listen: '{url_host(host)}:9000'\n{routes}")
+        assert with_overrides(config, port=9100).listen == Listen(host, 9100)
+    assert with_overrides(parse(routes), port=0).listen == Listen("127.0.0.1", 0)
 
 
 @pytest.mark.parametrize(("block", "methods", "headers", "expose"), [

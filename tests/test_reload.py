@@ -800,6 +800,24 @@ async def test_devproxy_up_quiet_still_says_where_it_moved_and_that_an_error_is_
 
 
 @pytest.mark.e2e
+async def test_devproxy_up_port_flag_keeps_the_port_and_follows_the_files_host(
+        backend_factory, devproxy_up, tmp_path):
+    # -p is the port alone: a host edited in the file applies (here 127.0.0.2, another
+    # loopback address), on -p's port; the file's port stays unused, and says so.
+    a = await named_backend(backend_factory, "A")
+    path = tmp_path / "devproxy.yaml"
+    path.write_text(config_text(a.url, listen=f"127.0.0.1:{free_port()}"))
+    port = free_port()
+    proc = await devproxy_up("-c", str(path), "-p", str(port), cwd=tmp_path)
+    assert proc.url == f"http://127.0.0.1:{port}"
+    path.write_text(config_text(a.url, listen="127.0.0.2:1"))
+    await proc.line(rf"reload: now open http://127\.0\.0\.2:{port}$")
+    assert await get_text(f"http://127.0.0.2:{port}/api/x") == "A"
+    await proc.line(rf"reload: listen 127\.0\.0\.2:1 in the file is not used: the command "
+                    rf"line keeps 127\.0\.0\.2:{port}$")
+
+
+@pytest.mark.e2e
 async def test_devproxy_up_flags_keep_winning_over_each_reload(backend_factory, devproxy_up,
                                                                tmp_path):
     a, b, c = [await named_backend(backend_factory, n) for n in "ABC"]
