@@ -316,7 +316,12 @@ def parse_target(text: str) -> Target:
     if problem := _host_problem(parts.hostname):
         raise ValueError(f"{problem}, got {text!r}")
     if parts.username is not None or parts.password is not None:
-        raise ValueError(f"credentials in a target URL are not supported; use headers: {text!r}")
+        # The password is not echoed: this message reaches terminals, logs and the
+        # inspector's reload status.
+        shown = text if parts.password is None else \
+            text.replace(f":{parts.password}@", ":(hidden)@", 1)
+        raise ValueError(f"credentials in a target URL are not supported; send them in the "
+                         f"route's headers: (Authorization: Basic ...), got {shown!r}")
     if parts.query or parts.fragment or text.endswith(("?", "#")):
         raise ValueError(f"a target cannot have a query or fragment, got {text!r}")
     if any(c.isspace() for c in text):

@@ -824,6 +824,14 @@ def test_a_route_to_devproxys_own_address_is_refused_at_its_line(
     assert "devproxy's own address" in str(error) and "loop" in str(error)
 
 
+def test_credentials_in_a_target_are_refused_without_echoing_the_password() -> None:
+    error = str(only_error("routes: [{path: /, target: 'http://ada:s3cret@127.0.0.1:3000'}]"))
+    assert "credentials in a target URL are not supported" in error
+    assert "s3cret" not in error and "'http://ada:(hidden)@127.0.0.1:3000'" in error
+    assert "'http://ada@127.0.0.1:3000'" in str(only_error(
+        "routes: [{path: /, target: 'http://ada@127.0.0.1:3000'}]"))
+
+
 def test_flags_that_make_a_loop_are_refused_naming_the_flags() -> None:
     with pytest.raises(ConfigError, match=r"^--route /=http://127.0.0.1:9000: its target: "
                                           r"http://127.0.0.1:9000 is devproxy's own address"):
