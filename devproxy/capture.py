@@ -906,11 +906,19 @@ def curl(method: str, url: str, headers: Sequence[tuple[str, str]],
         parts += ["--http1.1", "-N"]
         if url.startswith(("ws://", "wss://")):
             url = "http" + url[2:]
+    coding = (_header(headers, "accept-encoding") or "").strip().lower()
+    if upgrade is None and coding and coding != "identity":
+        # As Chrome's "Copy as cURL": curl asks for the codings it can decode and prints
+        # the body decoded; with the browser's list it could get one it lacks (zstd, br)
+        # and fail, or print gzip bytes.
+        skip.add("accept-encoding")
     parts.append(url)
     for name, value in headers:
         if name.lower() not in skip:
             # curl reads "Name:" as "remove Name"; "Name;" sends it empty.
             parts += ["-H", f"{name}: {value}" if value.strip() else f"{name};"]
+    if "accept-encoding" in skip:
+        parts.append("--compressed")
     if not sends_body and (_header(headers, "content-length") or "").strip() == "0":
         parts += ["-H", "Content-Length: 0"]  # sent for an empty POST/PATCH; curl would not
     feed = ""

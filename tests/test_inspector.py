@@ -994,6 +994,27 @@ async def test_copied_curl_sends_a_binary_body_byte_for_byte(
     assert again.headers["Content-Type"] == "application/octet-stream"
 
 
+async def test_copied_curl_prints_a_compressed_body_decoded(
+        backend_factory, proxy_factory, client) -> None:
+    # The browser's Accept-Encoding as it was, curl printed gzip bytes (or failed on a
+    # coding it lacks): as Chrome copies it, --compressed takes its place.
+    async def handler(request: web.Request) -> web.Response:
+        gzipped = "gzip" in request.headers.get("Accept-Encoding", "")
+        return web.Response(body=gzip.compress(b"hello, decoded") if gzipped else b"plain",
+                            headers={"Content-Encoding": "gzip"} if gzipped else {})
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/", backend.url))
+    async with client.get(proxy.url + "/g", headers={
+            "Accept-Encoding": "gzip, deflate, br, zstd"}, auto_decompress=False) as resp:
+        assert resp.headers["Content-Encoding"] == "gzip"
+    [row] = await api(client, proxy, "requests")
+    copied = (await api(client, proxy, f"requests/{row['id']}"))["curl"]
+    for command in (copied["browser"], copied["upstream"]):
+        assert " --compressed" in command and "Accept-Encoding" not in command
+        assert (await run_copied(command)).endswith("\r\n\r\nhello, decoded")
+
+
 async def test_copied_curl_sends_an_empty_header_and_an_empty_body_as_they_went(
         backend_factory, proxy_factory, client) -> None:
     # curl reads "-H 'X-Empty: '" as "remove X-Empty", and sends no Content-Length for
