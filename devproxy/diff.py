@@ -47,7 +47,7 @@ def diff_routes(old: Config, new: Config) -> list[str]:
         elif now is None:
             lines.append(f"- {path}")
         else:
-            lines.extend(_route_changes(was, now))
+            lines.extend(_route_changes(was, now, (old.cors, new.cors)))
     lines.extend(_changes("~", "cors", old.cors, new.cors))
     hosts = (_hosts(old), _hosts(new))
     if hosts[0] != hosts[1]:
@@ -59,7 +59,10 @@ def _hosts(config: Config) -> str:
     return "all" if config.any_host else f"[{', '.join(config.allowed_hosts)}]"
 
 
-def _route_changes(was: Route, now: Route) -> list[str]:
+def _route_changes(was: Route, now: Route,
+                   top: tuple[CorsPolicy | None, CorsPolicy | None]) -> list[str]:
+    """``top``: the top-level cors block before and after. A route that inherits it
+    both times changes with it, which its own line (``~ cors``) says once."""
     lines = []
     if was.target is not None and now.target is not None:
         lines.extend(_changes(f"~ {now.path}", "target", was.target, now.target))
@@ -67,8 +70,11 @@ def _route_changes(was: Route, now: Route) -> list[str]:
         lines.extend(_changes(f"~ {now.path}", "static", was.static, now.static))
     else:  # a target became a folder or the other way round
         lines.append(f"~ {now.path} {was.destination} -> {now.destination}")
+    inherited = was.cors is top[0] and now.cors is top[1]
     for name in _OPTIONS:
-        lines.extend(_changes(f"~ {now.path}", name, getattr(was, name), getattr(now, name)))
+        if name != "cors" or not inherited:
+            lines.extend(_changes(f"~ {now.path}", name, getattr(was, name),
+                                  getattr(now, name)))
     return lines
 
 
@@ -99,7 +105,7 @@ def _headers_after(before: tuple[tuple[str, str], ...], after: tuple[tuple[str, 
         else:
             changed = was[name.lower()] != value
             shown.append(f"{name}: (hidden{', changed' if changed else ''})")
-    return ", ".join(shown)
+    return ", ".join(shown) or "none"
 
 
 def _fields(value: object) -> list[str]:

@@ -293,6 +293,7 @@ class Reloader:
         snapshot = Snapshot.build(config)  # before rebinding: if this failed, nothing moved
         outcome: ReloadOutcome = "ok"
         was = old  # as serving: for listen: ...:0, with the port the kernel gave
+        now = config  # the same, for the diff
         if config.listen != old.listen:
             if old.listen.port == 0 and self.bound is not None:
                 was = dataclasses.replace(old, listen=Listen(old.listen.host, self.bound()))
@@ -309,6 +310,7 @@ class Reloader:
             else:
                 # Port 0 is whatever the kernel gave: the one way to find it.
                 notice.warning("reload: now open %s", config.listen.url(port))
+                now = dataclasses.replace(config, listen=Listen(config.listen.host, port))
                 if not config.listen.is_loopback:
                     logger.warning(OPEN_LISTEN_WARNING, config.listen)
         if config.listen == old.listen:  # not moved: the loader checked the address asked
@@ -317,7 +319,7 @@ class Reloader:
                 logger.error("%s\n(still serving the last good routes; fix it and save "
                              "again)", looped)
                 return self._record("error", looped)
-        changes = tuple(diff_routes(was, config))
+        changes = tuple(diff_routes(was, now))
         if config.any_host and not old.any_host:  # as said at start-up
             logger.warning(ANY_HOST_WARNING)
         self.live.swap(snapshot)

@@ -69,6 +69,19 @@ def changed(r: Route, **changes: object) -> Route:
                  ["~ /api headers Authorization: (hidden), X-Env: dev -> Authorization: "
                   "(hidden), X-Env: prod, Cookie: (hidden, new)"],
                  id="which-credential-changed-is-said"),
+    pytest.param(config(changed(API, headers=(("X-Env", "dev"),))), config(API),
+                 ["~ /api headers X-Env: dev -> none"], id="headers-removed"),
+    pytest.param(config(changed(API, headers=(("Authorization", "Bearer a"),))), config(API),
+                 ["~ /api headers Authorization: (hidden) -> none"],
+                 id="a-hidden-header-removed"),
+    pytest.param(config(API), config(API, port=0),
+                 ["~ listen 127.0.0.1:8080 -> 127.0.0.1:0"], id="listen-to-port-0-as-written"),
+    pytest.param(config(API, WEB), config(changed(API, cors=CORS), changed(WEB, cors=CORS),
+                                          cors=CORS),
+                 ["~ cors none -> {origins=http://localhost:5173, credentials=false, "
+                  "methods=as asked, headers=as asked, expose=none, max_age=none, "
+                  "private_network=false, backend_cors=replace}"],
+                 id="a-top-level-block-the-routes-inherit-is-said-once"),
     pytest.param(config(API), config(changed(API, wait_for_backend=10.0)),
                  ["~ /api wait_for_backend off -> 10s"], id="wait-for-backend-on"),
     pytest.param(config(API), config(route("/api", "http://127.0.0.1:3000",

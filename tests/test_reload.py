@@ -534,12 +534,15 @@ async def test_a_route_to_the_address_served_is_refused_not_looped(
 async def test_a_new_listen_on_port_0_says_the_port_it_got(backend_factory, reloading,
                                                            caplog):
     a = await named_backend(backend_factory, "A")
-    proxy = await reloading(config_text(a.url, listen=f"127.0.0.1:{free_port()}"))
-    with caplog.at_level(logging.WARNING, logger="devproxy"):
+    first = free_port()
+    proxy = await reloading(config_text(a.url, listen=f"127.0.0.1:{first}"))
+    with caplog.at_level(logging.INFO, logger="devproxy"):
         proxy.path.write_text(config_text(a.url, listen="127.0.0.1:0"))
         await until(proxy.applied(), "the rebind")
     got = proxy.server.port
     assert f"reload: now open http://127.0.0.1:{got}" in caplog.messages
+    # The diff too: the port it got, not the 0 asked for.
+    assert f"reload: ~ listen 127.0.0.1:{first} -> 127.0.0.1:{got}" in caplog.messages
     # Moving on from port 0 names the port it was on, not 0.
     later = free_port()
     with caplog.at_level(logging.INFO, logger="devproxy"):
