@@ -207,9 +207,11 @@ def _status(request: web.Request, captures: Captures) -> dict[str, Any]:
     return {
         "listen": f"{request.scheme}://{request.host}",
         "config": str(config.source) if config.source else None,
+        # A folder takes no WebSocket, whatever a route's default says.
         "routes": [{"path": r.path, "destination": r.destination,
                     "change_origin": r.change_origin, "strip_prefix": r.strip_prefix,
-                    "cors": r.cors is not None, "ws": r.ws} for r in config.routes],
+                    "cors": r.cors is not None, "ws": r.ws and r.target is not None}
+                   for r in config.routes],
         "reload": {"count": reload.count, "applied": reload.applied, "at": reload.at,
                    "outcome": reload.outcome, "message": reload.message,
                    "diff": list(reload.diff)},

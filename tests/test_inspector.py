@@ -786,6 +786,14 @@ async def test_a_websocket_refused_for_its_origin_is_not_explained_as_cors(
         assert resp.status == 409 and "Copy it as curl" in (await resp.json())["error"]
 
 
+async def test_status_lists_the_routes_and_what_each_takes(proxy_factory, client,
+                                                           tmp_path) -> None:
+    proxy = await proxy_factory(route("/api", "http://127.0.0.1:9"),
+                                route("/", static=tmp_path))
+    routes = (await api(client, proxy, "status"))["routes"]
+    assert [(r["path"], r["ws"]) for r in routes] == [("/api", True), ("/", False)]
+
+
 async def test_a_head_of_the_live_stream_does_not_hold_its_connection(proxy_factory) -> None:
     proxy = await proxy_factory(route("/", "http://127.0.0.1:9"))
     reply = await raw_exchange(
