@@ -27,6 +27,17 @@ const clock = (t) => new Date(t * 1000).toLocaleTimeString([], { hour12: false }
 
 // -- list -------------------------------------------------------------------------------
 
+// A target as a person reads it: percent-escapes of UTF-8 text shown as the text
+// (/api/caf%C3%A9 as /api/café); escapes of reserved characters (%2F, %3F) stay, as
+// decodeURI leaves them; a target that is not UTF-8 is shown as sent.
+function readable(target) {
+  try {
+    return decodeURI(target);
+  } catch {
+    return target;
+  }
+}
+
 function matches(row) {
   const text = $("#filter-text").value.trim().toLowerCase();
   const method = $("#filter-method").value;
@@ -37,7 +48,8 @@ function matches(row) {
   if (status !== "" && String(Math.floor(row.status / 100)) !== status) return false;
   if (status === "0" && row.error) return false;  // ended without an answer: not pending
   if (text) {
-    const hay = `${row.method} ${row.target} ${row.upstream_url} ${row.status} ${row.kind}`
+    const hay = `${row.method} ${row.target} ${readable(row.target)} ${row.upstream_url} `
+      + `${row.status} ${row.kind}`
       + (row.cors_blocked ? " blocked" : "");
     if (!hay.toLowerCase().includes(text)) return false;
   }
@@ -68,7 +80,7 @@ function rowElement(row) {
   el("td", {}, row.method),
   // The path gives way to its badges: a long one is cut short, a badge never is.
   el("td", { class: "path", title: row.target },
-    el("div", {}, el("span", { class: "target" }, row.target), badges)),
+    el("div", {}, el("span", { class: "target" }, readable(row.target)), badges)),
   el("td", {}, row.route || "–"),
   // A response the browser blocked never reached the page: not a green success.
   row.cors_blocked

@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web
 from multidict import CIMultiDict
 from playwright.async_api import Browser, Page
+from yarl import URL
 
 from devproxy.app import ProxyServer
 from devproxy.config import CorsPolicy, Inspector
@@ -156,6 +157,23 @@ async def test_the_list_keeps_what_devproxy_keeps_newest_first_and_opens_from_th
     await page.keyboard.press("Enter")
     await page.wait_for_selector("#detail h2")
     assert await page.inner_text("#detail h2") == "GET /api/4"
+
+
+async def test_a_unicode_path_is_shown_and_found_as_text(
+        browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
+    # Sent as UTF-8 escapes, as browsers send them; a reserved escape (%2F) stays one.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/api", backend.url))
+    page = await open_inspector(browser, proxy.url)
+    async with aiohttp.ClientSession() as client:
+        for target in ("/api/caf%C3%A9/%E6%97%A5?q=a%2Fb", "/api/bad%FF", "/api/plain"):
+            async with client.get(URL(proxy.url + target, encoded=True)) as resp:
+                assert resp.status == 200
+    await page.wait_for_function("document.querySelectorAll('#list tbody tr').length === 3")
+    shown = [t.split()[0] for t in await page.locator("#list tbody tr td.path").all_inner_texts()]
+    assert shown == ["/api/plain", "/api/bad%FF", "/api/café/日?q=a%2Fb"]
+    await page.fill("#filter-text", "café")
+    await page.wait_for_function("document.querySelectorAll('#list tbody tr').length === 1")
 
 
 async def test_after_a_burst_the_list_shows_every_request_ended(
