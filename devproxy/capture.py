@@ -14,6 +14,7 @@ import codecs
 import datetime
 import functools
 import http
+import json
 import marshal
 import re
 import shlex
@@ -767,6 +768,19 @@ def _forget_bodies(record: Record) -> None:
 # -- pure views ------------------------------------------------------------------------
 
 
+# json.dumps writes a byte kept as a lone surrogate (``surrogateescape``: a header's
+# obs-text, RFC 9110 §5.5) as "\udcXX", which the page shows as U+FFFD and strict JSON
+# readers refuse; preceded by an even number of backslashes, so not text that only
+# looks like one.
+_BYTE_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\udc([89a-f][0-9a-f])")
+
+
+def to_json(value: Any) -> str:
+    """``value`` as JSON for the page, a byte that is not UTF-8 shown as the Latin-1
+    character it stands for (as browsers' DevTools show such header bytes)."""
+    return _BYTE_ESCAPE.sub(r"\1\\u00\2", json.dumps(value))
+
+
 def header_diff(before: Sequence[tuple[str, str]], after: Sequence[tuple[str, str]]
                 ) -> list[dict[str, Any]]:
     """What changed between two header lists, by lower-cased name."""
@@ -941,11 +955,30 @@ def curl(method: str, url: str, headers: Sequence[tuple[str, str]],
         host = _header(headers, "host")
         if host and host != url.split("://", 1)[1].split("/", 1)[0]:
             parts += ["-H", f"Host: {host}"]
-    command = feed + " ".join(shlex.quote(p) for p in parts)
+    command = feed + " ".join(map(_shell_word, parts))
     if cut:
         command += (f"  # without its {total}-byte body: the inspector kept "
                     f"{len(body) or 'none'} of it")
     return command
+
+
+_KEPT_BYTE = re.compile("[\udc80-\udcff]")
+
+
+def holds_bytes(text: str) -> bool:
+    """Whether ``text`` holds a byte that was not UTF-8, kept as a lone surrogate."""
+    return _KEPT_BYTE.search(text) is not None
+
+
+def _shell_word(text: str) -> str:
+    """``text`` as one bash word. A byte kept as a lone surrogate (a header's obs-text)
+    goes as the byte itself, in bash's $'...' quoting ("\\xe9"): shlex would quote a
+    character that no encoding can write, and the pasted command would send U+FFFD."""
+    if not _KEPT_BYTE.search(text):
+        return shlex.quote(text)
+    quoted = text.replace("\\", "\\\\").replace("'", "\\'")
+    return "$'" + _KEPT_BYTE.sub(lambda byte: f"\\x{ord(byte.group()) - 0xDC00:02x}",
+                                 quoted) + "'"
 
 
 def har(records: Iterable[Record]) -> dict[str, Any]:

@@ -21,9 +21,11 @@ from typing import Any
 class Feed:
     """Events for one page, as text/event-stream text."""
 
-    def __init__(self, size: int, snapshot: Callable[[], list[dict[str, Any]]]) -> None:
+    def __init__(self, size: int, snapshot: Callable[[], list[dict[str, Any]]],
+                 dumps: Callable[[Any], str] = json.dumps) -> None:
         self._size = size
         self._snapshot = snapshot  # the summaries, newest first, as they are now
+        self._dumps = dumps  # each event's data as JSON
         self._queued: list[tuple[str, dict[str, Any]]] = []
         self._reset = True
         self._ended = False
@@ -70,8 +72,8 @@ class Feed:
         if self._reset:
             self._reset = False
             self._queued.clear()
-            return f"event: reset\ndata: {json.dumps(self._snapshot())}\n\n"
-        text = "".join(f"event: {event}\ndata: {json.dumps(data)}\n\n"
+            return f"event: reset\ndata: {self._dumps(self._snapshot())}\n\n"
+        text = "".join(f"event: {event}\ndata: {self._dumps(data)}\n\n"
                        for event, data in self._queued)
         self._queued.clear()
         return text

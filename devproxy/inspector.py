@@ -27,7 +27,7 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
-from .capture import Captures, Record, har
+from .capture import Captures, Record, har, holds_bytes, to_json
 from .config import RESERVED_PREFIX
 from .corsadvice import CorsOff
 from .feed import Feed
@@ -113,7 +113,7 @@ def _request_id(text: str) -> int | None:
 
 
 def _json(value: Any, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(text=json.dumps(value), content_type="application/json",
+    return web.Response(text=to_json(value), content_type="application/json",
                         headers={"Cache-Control": "no-store", **(headers or {})})
 
 
@@ -146,7 +146,7 @@ async def _events(request: web.Request, captures: Captures) -> web.StreamRespons
     await response.prepare(request)
     if request.method == "HEAD":
         return response  # the head is all a HEAD gets; waiting would hold the connection
-    feed = Feed(_QUEUE, lambda: [r.summary() for r in captures.newest_first()])
+    feed = Feed(_QUEUE, lambda: [r.summary() for r in captures.newest_first()], to_json)
 
     def listener(event: str, record: Record) -> None:
         feed.put(event, record.summary())
@@ -170,7 +170,7 @@ async def _events(request: web.Request, captures: Captures) -> web.StreamRespons
             if loop.time() >= progress + _PROGRESS:
                 progress = loop.time()
                 moved, shown = _moved(captures, shown)
-                text += "".join(f"event: update\ndata: {json.dumps(record.summary())}\n\n"
+                text += "".join(f"event: update\ndata: {to_json(record.summary())}\n\n"
                                 for record in moved)
             if text:
                 await response.write(text.encode())
@@ -280,6 +280,14 @@ async def _replay(request: web.Request, record: Record) -> web.Response:
                "is no longer kept (the oldest bodies go first)")
         raise web.HTTPConflict(text=json.dumps({"error": f"the body {why}; cannot replay"}),
                                content_type="application/json")
+    odd = [k for k, v in record.browser_request if holds_bytes(v)]
+    if odd:
+        # aiohttp's client writes a header value as UTF-8: it would drop the byte, and
+        # the backend would get another request than the browser sent.
+        raise web.HTTPConflict(text=json.dumps({
+            "error": f"{', '.join(odd)} held bytes that are not UTF-8, which devproxy's "
+                     "client cannot send as they were. Copy it as curl: that sends them."}),
+            content_type="application/json")
     skip = {*HOP_BY_HOP, "content-length"}
     # Every header as the browser sent it, Host too: the page may be open on another
     # name for devproxy (127.0.0.1 vs localhost), and a changed Host would turn the

@@ -1023,6 +1023,37 @@ async def test_copied_curl_prints_a_compressed_body_decoded(
         assert (await run_copied(command)).endswith("\r\n\r\nhello, decoded")
 
 
+async def test_a_header_byte_that_is_not_utf8_is_shown_copied_and_never_altered(
+        backend_factory, proxy_factory, client) -> None:
+    # fetch() sends a header value's chars up to U+00FF as single bytes: Chromium sent
+    # "é" as 0xE9. It was shown as U+FFFD, copied as curl as U+FFFD's bytes, replayed
+    # without the byte, and written into the HAR as a lone surrogate.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/", backend.url))
+    await raw_exchange(proxy.port, b"GET /odd HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                       b"X-Odd: it's \"caf\xe9\" \\ \xc3\xbc\r\nConnection: close\r\n\r\n"
+                       % proxy.port)
+    sent = backend.recorder.last.headers["X-Odd"].encode("utf-8", "surrogateescape")
+    assert sent == b"it's \"caf\xe9\" \\ \xc3\xbc"  # forwarded as it came
+    [row] = await api(client, proxy, "requests")
+    async with client.get(f"{proxy.url}/__devproxy/api/requests/{row['id']}") as resp:
+        raw = await resp.read()
+    assert b"\\udc" not in raw  # no lone surrogate for a strict JSON reader
+    detail = json.loads(raw)
+    assert ["X-Odd", 'it\'s "café" \\ ü'] in detail["browser_request"]  # as DevTools shows
+    for command in (detail["curl"]["browser"], detail["curl"]["upstream"]):
+        assert "$'X-Odd: it\\'s \"caf\\xe9\" \\\\ ü'" in command
+        assert (await run_copied(command)).startswith("HTTP/1.1 200")
+    assert [seen.headers["X-Odd"].encode("utf-8", "surrogateescape")
+            for seen in backend.recorder.seen[1:]] == [sent, sent]  # the byte itself
+    har_entry = (await api(client, proxy, "har"))["log"]["entries"][0]
+    assert {"name": "X-Odd", "value": 'it\'s "café" \\ ü'} in har_entry["request"]["headers"]
+    async with client.post(f"{proxy.url}/__devproxy/api/requests/{row['id']}/replay",
+                           headers={"Origin": proxy.url}) as resp:
+        assert resp.status == 409 and "X-Odd held bytes" in (await resp.json())["error"]
+    assert len(backend.recorder.seen) == 3  # not sent with the byte dropped
+
+
 async def test_copied_curl_sends_an_empty_header_and_an_empty_body_as_they_went(
         backend_factory, proxy_factory, client) -> None:
     # curl reads "-H 'X-Empty: '" as "remove X-Empty", and sends no Content-Length for
@@ -1127,8 +1158,12 @@ async def test_the_request_is_shown_field_for_field_as_the_browser_sent_it(
     assert answer.startswith(b"HTTP/1.1 200")
     [summary] = await api(client, proxy, "requests")
     detail = await api(client, proxy, f"requests/{summary['id']}")
-    # JSON carries a lone surrogate as an escape; Python reads it back as one.
-    assert [tuple(pair) for pair in detail["browser_request"]] == fields
+    # The record keeps the byte; the page is shown it as the Latin-1 character it is,
+    # as DevTools shows it (JSON with a lone surrogate is refused by strict readers).
+    record = proxy.server.app[CAPTURES].get(summary["id"])
+    assert record is not None and list(record.browser_request) == fields
+    assert [tuple(pair) for pair in detail["browser_request"]] == [
+        (name, "café" if name == "X-Name" else value) for name, value in fields]
     assert "-H 'X-Twice: 1' -H 'X-Empty;' -H 'X-Twice: 2'" in detail["curl"]["browser"]
 
 
