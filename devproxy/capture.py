@@ -212,7 +212,8 @@ class Record:
         was kept as bytes, else the standard one ("" for a status with none)."""
         head = self._browser_response
         if isinstance(head, bytes):
-            line = head[:head.find(b"\r\n")].split(b" ", 2)
+            end = head.find(b"\r\n")
+            line = (head if end < 0 else head[:end]).split(b" ", 2)
             return line[2].decode("latin-1") if len(line) > 2 else ""
         try:
             return http.HTTPStatus(self.status).phrase
@@ -838,14 +839,22 @@ def body_view(body: bytes | bytearray, cut: bool, content_type: str | None, tota
 _CHARSET = re.compile(r";\s*charset\s*=\s*\"?([\w.:-]+)", re.IGNORECASE)
 
 
+_WINDOWS_1252 = frozenset({"ascii", "us-ascii", "iso-8859-1", "iso8859-1", "iso_8859-1",
+                           "latin1", "latin-1", "l1", "cp1252", "windows-1252", "x-cp1252",
+                           "cp819", "ibm819", "iso-ir-100", "csisolatin1", "ansi_x3.4-1968"})
+
+
 def _text_of(body: bytes, content_type: str, cut: bool) -> str | None:
     """``body`` as text in the charset its type names (UTF-8 if none, or one Python
     does not know), None if it is not. A body cut at the capture limit may end inside a
     character: it is text up to there."""
     named = _CHARSET.search(content_type)
-    charset = named.group(1) if named else "utf-8"
+    charset = named.group(1).lower() if named else "utf-8"
+    # The WHATWG Encoding Standard reads these labels as windows-1252, as browsers do.
+    charset = "cp1252" if charset in _WINDOWS_1252 else charset
     try:
-        codecs.lookup(charset)
+        if not codecs.lookup(charset)._is_text_encoding:  # hex, base64, zlib: bytes
+            charset = "utf-8"
     except LookupError:
         charset = "utf-8"
     try:
@@ -855,6 +864,11 @@ def _text_of(body: bytes, content_type: str, cut: bool) -> str | None:
         # decoded.
         if cut and exc.end == len(body) and len(body) - exc.start < 4:
             return body[:exc.start].decode(charset)
+        if charset == "cp1252":  # the five bytes Python's cp1252 leaves out: C1 controls
+            return _KEPT_BYTE.sub(lambda byte: chr(ord(byte.group()) - 0xDC00),
+                                  body.decode(charset, "surrogateescape"))
+        return None
+    except UnicodeError:  # a codec that decodes nothing ("undefined")
         return None
 
 
@@ -1068,7 +1082,7 @@ def _har_request_body(view: dict[str, Any], body: bytes | bytearray, content_typ
 
 def _har_content(view: dict[str, Any] | None, record: Record) -> dict[str, Any]:
     """A response body as HAR 1.2's content holds it: its text as the page read it, or
-    a whole body that is not UTF-8 text (latin-1 typed as text/html, say) as base64,
+    a whole body that is not text in its charset (UTF-8 if none named) as base64,
     with ``encoding`` saying so. A whole coded body also gets its ``size`` decoded and
     its ``compression`` (the bytes the coding saved). Of a body cut, dropped or left
     coded, only text kept is given; its size stays the bytes relayed."""

@@ -555,6 +555,25 @@ def test_a_text_body_cut_inside_a_character_is_text_up_to_it() -> None:
         "type": "text/plain", "size": 103, "truncated": False, "binary": True}
 
 
+@pytest.mark.parametrize(("charset", "shown"), [
+    ("hex", None), ("base64", None), ("zlib", None), ("undefined", None),  # no text codecs
+    ("us-ascii", "café € \x81"), ("ISO-8859-1", "café € \x81"),  # windows-1252, as browsers
+    ("utf-8", None), ("no-such-charset", None),  # not UTF-8, read as UTF-8
+])
+def test_a_body_is_read_in_its_charset_as_a_browser_reads_it(charset: str,
+                                                            shown: str | None) -> None:
+    # A charset that names a bytes codec raised out of the detail view and the whole HAR.
+    body = b"caf\xe9 \x80 \x81"
+    record = Captures().start("POST", "/", "http", "", (
+        (b"Host", b"x.test"), (b"Content-Type", f"text/plain; charset={charset}".encode())))
+    record.upload(body)
+    record.finish(200)
+    view = record.detail()["request_body"]
+    assert view.get("text") == shown and view["binary"] == (shown is None)
+    [entry] = har([record])["log"]["entries"]
+    assert ("postData" in entry["request"]) == (shown is not None)
+
+
 def test_har_gives_the_status_text_the_browser_got() -> None:
     record = Captures().start("GET", "/", "http", "", ((b"Host", b"x.test"),))
     record.relayed(b"HTTP/1.1 404 Nope\r\n", "", time.perf_counter(), 404,
@@ -615,7 +634,7 @@ async def test_har_keeps_a_binary_upload_as_base64_and_text_as_text(
                                      "comment": "devproxy kept the first 300 of 528 bytes"}
 
 
-async def test_har_keeps_a_response_that_is_not_utf8_as_base64(
+async def test_har_keeps_a_response_that_is_not_text_in_its_charset_as_base64(
         backend_factory, proxy_factory, client) -> None:
     # HAR 1.2 content may carry bytes as base64 with encoding: "base64"; a latin-1 page
     # was exported with no body at all.
