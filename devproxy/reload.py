@@ -273,52 +273,59 @@ class Reloader:
                          exc)
             return self._record("error", str(exc))
         old = self.live.current.config
+        # Refused before anything is said or kept: a loop applies nothing of the file.
+        looped = self._loop(config) if config.listen == old.listen else ""
+        if looped:
+            return self._refuse(looped)
         notes = _overridden(self._file, written, config)
-        previous, self._file = self._file, written
-        if self.live.reload.outcome in ("error", "missing"):
-            notice.info("reload: %s is valid again", self.name)
         waiting = [name for name in ("limits", "inspector")
                    if getattr(config, name) != getattr(old, name)]
         # Said when the file's value changes, not on every later reload while it waits.
-        started = [name for name in waiting if previous is None
-                   or getattr(written, name) != getattr(previous, name)]
+        started = [name for name in waiting if self._file is None
+                   or getattr(written, name) != getattr(self._file, name)]
         if started:  # the server and the inspector's ring were built with the old ones
             notes.append(f"{' and '.join(started)} changed: read at start-up, so "
                          f"{'they apply' if len(started) > 1 else 'it applies'} when "
                          f"devproxy restarts")
         if waiting:
             config = dataclasses.replace(config, limits=old.limits, inspector=old.inspector)
-        for note in notes:
-            logger.warning("reload: %s", note)
         snapshot = Snapshot.build(config)  # before rebinding: if this failed, nothing moved
         outcome: ReloadOutcome = "ok"
         was = old  # as serving: for listen: ...:0, with the port the kernel gave
         now = config  # the same, for the diff
+        opened: int | None = None  # the port a move got
+        unbound = ""  # why the new address could not be bound
         if config.listen != old.listen:
             if old.listen.port == 0 and self.bound is not None:
                 was = dataclasses.replace(old, listen=Listen(old.listen.host, self.bound()))
             try:
-                port = await self.rebind(config.listen)
+                opened = await self.rebind(config.listen)
             except BindError as exc:
+                kept = dataclasses.replace(config, listen=old.listen)
+                looped = self._loop(kept)  # at the address that goes on serving
+                if looped:
+                    return self._refuse(f"{looped} ({config.listen} could not be bound)")
                 outcome = "partial"
-                notes.append(f"{config.listen_error(exc.reason, exc.hint)}; "
-                             f"still serving on {was.listen}")
-                logger.error("reload: %s (the rest of the file is applied)", notes[-1])
-                config = dataclasses.replace(config, listen=old.listen)
-                was = old  # no move to tell
+                unbound = (f"{config.listen_error(exc.reason, exc.hint)}; "
+                           f"still serving on {was.listen}")
+                config, was = kept, old  # no move to tell
                 snapshot = Snapshot.build(config)
             else:
-                # Port 0 is whatever the kernel gave: the one way to find it.
-                notice.warning("reload: now open %s", config.listen.url(port))
-                now = dataclasses.replace(config, listen=Listen(config.listen.host, port))
-                if not config.listen.is_loopback:
-                    logger.warning(OPEN_LISTEN_WARNING, config.listen)
-        if config.listen == old.listen:  # not moved: the loader checked the address asked
-            looped = self._loop(config)
-            if looped:
-                logger.error("%s\n(still serving the last good routes; fix it and save "
-                             "again)", looped)
-                return self._record("error", looped)
+                now = dataclasses.replace(config, listen=Listen(config.listen.host, opened))
+        # Applied from here on.
+        self._file = written
+        if self.live.reload.outcome in ("error", "missing"):
+            notice.info("reload: %s is valid again", self.name)
+        for note in notes:
+            logger.warning("reload: %s", note)
+        if unbound:
+            notes.append(unbound)
+            logger.error("reload: %s (the rest of the file is applied)", unbound)
+        if opened is not None:
+            # Port 0 is whatever the kernel gave: the one way to find it.
+            notice.warning("reload: now open %s", config.listen.url(opened))
+            if not config.listen.is_loopback:
+                logger.warning(OPEN_LISTEN_WARNING, config.listen)
         changes = tuple(diff_routes(was, now))
         if config.any_host and not old.any_host:  # as said at start-up
             logger.warning(ANY_HOST_WARNING)
@@ -326,6 +333,11 @@ class Reloader:
         for line in changes or (() if notes else ("no route changed",)):
             logger.info("reload: %s", line)
         return self._record(outcome, "; ".join(notes), changes)
+
+    def _refuse(self, looped: str) -> ReloadStatus:
+        logger.error("%s\n(still serving the last good routes; fix it and save again)",
+                     looped)
+        return self._record("error", looped)
 
     def _loop(self, config: Config) -> str:
         """A route that would come back to devproxy at the address it serves on (the

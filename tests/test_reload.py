@@ -517,12 +517,16 @@ async def test_a_route_to_the_address_served_is_refused_not_looped(
     a = await named_backend(backend_factory, "A")
     proxy = await reloading(config_text(a.url))
     port = proxy.server.port
-    with socket.socket() as taken, caplog.at_level(logging.ERROR, logger="devproxy"):
+    proxy.path.write_text("routes: [\n")  # broken first: the loop must not read as a fix
+    await until(lambda: proxy.status.outcome == "error", "the broken save")
+    with socket.socket() as taken, caplog.at_level(logging.INFO, logger="devproxy"):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         listen = "127.0.0.1:0" if move == "none" else f"127.0.0.1:{taken.getsockname()[1]}"
         proxy.path.write_text(config_text(a.url, f"http://127.0.0.1:{port}", listen=listen))
         await until(proxy.reloaded(), "the reload")
+    # Nothing of the file applied, and nothing said as if it had been.
+    assert not any(word in caplog.text for word in ("valid again", "is applied", "now open"))
     assert proxy.status.outcome == "error"
     assert (f":5: routes[1].target: http://127.0.0.1:{port} is devproxy's own address "
             f"(serving on 127.0.0.1:{port})") in proxy.status.message
