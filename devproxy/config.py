@@ -286,6 +286,17 @@ def parse_listen(text: str) -> Listen:
     return Listen(host=host, port=int(port_text))
 
 
+# A URL's password: after the scheme, the user and a colon, up to the authority's last
+# "@" (RFC 3986 §3.2.1; a password with a raw "@" in it ends at the last one, as
+# urlsplit reads it).
+_PASSWORD = re.compile(r"^([^:/?#]+://[^/?#@:]*:)[^/?#]*@")
+
+
+def without_password(url: str) -> str:
+    """``url`` to quote in a message: a password in it shown as "(hidden)"."""
+    return _PASSWORD.sub(r"\1(hidden)@", url)
+
+
 def parse_target(text: str) -> Target:
     """Parse an absolute http(s) URL, optionally with a base path.
 
@@ -293,39 +304,37 @@ def parse_target(text: str) -> Target:
         ValueError: not an absolute http:// or https:// URL, or it carries a query,
             fragment or credentials (which a base URL cannot meaningfully have).
     """
-    expected = f"expected an http:// or https:// URL such as http://127.0.0.1:3000, got {text!r}"
+    # Messages quote the target without its password: they reach terminals and logs.
+    shown = without_password(text)
+    expected = f"expected an http:// or https:// URL such as http://127.0.0.1:3000, got {shown!r}"
     if "://" not in text:
         raise ValueError(expected)
     if _VARIABLE.search(text.partition("://")[2].partition("/")[0]):  # in host or port
         raise ValueError(f"devproxy does not expand environment variables in a target; "
-                         f"write the host and port out, got {text!r}")
+                         f"write the host and port out, got {shown!r}")
     try:
         parts = urlsplit(text)
         port = parts.port
     except ValueError as exc:
-        raise ValueError(_url_problem(str(exc), text, expected)) from None
+        raise ValueError(_url_problem(str(exc), shown, expected)) from None
     scheme = parts.scheme.lower()
     if scheme not in DEFAULT_PORTS or not parts.hostname:
         raise ValueError(expected)
     if parts.netloc.endswith(":"):
         raise ValueError(f"the port after ':' is missing; write it, or leave out the ':' for "
-                         f"{scheme}'s default {DEFAULT_PORTS[scheme]}, got {text!r}")
+                         f"{scheme}'s default {DEFAULT_PORTS[scheme]}, got {shown!r}")
     if port == 0:
         raise ValueError(f"port 0 is no server's port; use the port your server listens on, "
-                         f"got {text!r}")
+                         f"got {shown!r}")
     if problem := _host_problem(parts.hostname):
-        raise ValueError(f"{problem}, got {text!r}")
+        raise ValueError(f"{problem}, got {shown!r}")
     if parts.username is not None or parts.password is not None:
-        # The password is not echoed: this message reaches terminals, logs and the
-        # inspector's reload status.
-        shown = text if parts.password is None else \
-            text.replace(f":{parts.password}@", ":(hidden)@", 1)
         raise ValueError(f"credentials in a target URL are not supported; send them in the "
                          f"route's headers: (Authorization: Basic ...), got {shown!r}")
     if parts.query or parts.fragment or text.endswith(("?", "#")):
-        raise ValueError(f"a target cannot have a query or fragment, got {text!r}")
+        raise ValueError(f"a target cannot have a query or fragment, got {shown!r}")
     if any(c.isspace() for c in text):
-        raise ValueError(f"a target URL cannot contain white space, got {text!r}")
+        raise ValueError(f"a target URL cannot contain white space, got {shown!r}")
     return Target(
         scheme=scheme,
         host=parts.hostname.lower(),

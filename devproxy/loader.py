@@ -43,6 +43,7 @@ from .config import (
     parse_rewrite,
     parse_target,
     route_key,
+    without_password,
 )
 from .errors import ConfigError
 from .yamlnodes import MAX_DEPTH, Nodes, closest, compose_safely
@@ -216,6 +217,12 @@ def _flag_listen(listen: str | None) -> Listen | None:
         raise ConfigError(f"--listen {listen!r}: {exc}") from None
 
 
+def _shown_flag(flag: str) -> str:
+    """A --route flag to quote in a message, its target's password hidden."""
+    path, eq, value = flag.partition("=")
+    return f"{path}{eq}{without_password(value)}"
+
+
 def _flag_routes(flags: Sequence[str], change_origin: bool, base_dir: Path,
                  cors: CorsPolicy | None) -> tuple[Route, ...]:
     routes: dict[str, Route] = {}
@@ -235,10 +242,10 @@ def _flag_routes(flags: Sequence[str], change_origin: bool, base_dir: Path,
                 route = Route(path=prefix, target=_target(value), change_origin=change_origin,
                               cors=cors)
         except ValueError as exc:
-            raise ConfigError(f"--route {flag!r}: {exc}") from None
+            raise ConfigError(f"--route {_shown_flag(flag)!r}: {exc}") from None
         if route_key(prefix) in routes:  # as two routes with one path in the file are
-            raise ConfigError(f"--route {flag!r}: {prefix} is already given by an earlier "
-                              f"--route; each path may appear once")
+            raise ConfigError(f"--route {_shown_flag(flag)!r}: {prefix} is already given by "
+                              f"an earlier --route; each path may appear once")
         routes[route_key(prefix)] = route
     return tuple(routes.values())
 

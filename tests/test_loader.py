@@ -830,6 +830,15 @@ def test_credentials_in_a_target_are_refused_without_echoing_the_password() -> N
     assert "s3cret" not in error and "'http://ada:(hidden)@127.0.0.1:3000'" in error
     assert "'http://ada@127.0.0.1:3000'" in str(only_error(
         "routes: [{path: /, target: 'http://ada@127.0.0.1:3000'}]"))
+    # Nor where another check fails first, nor in a --route flag's message.
+    for target in ("ftp://ada:s3cret@h", "http://ada:s3cret@h:30x0", "http://ada:s3cret@h:",
+                   "http://ada:s3cret@h:0", "http://ada:s3cret@bad!host:3000",
+                   "http://ada:s3c@ret@127.0.0.1:3000"):
+        error = str(only_error(f"routes: [{{path: /, target: '{target}'}}]"))
+        assert "s3c" not in error and "(hidden)" in error, error
+        with pytest.raises(ConfigError) as flagged:
+            config_from_flags([f"/={target}"])
+        assert "s3c" not in str(flagged.value) and "(hidden)" in str(flagged.value)
 
 
 def test_flags_that_make_a_loop_are_refused_naming_the_flags() -> None:
