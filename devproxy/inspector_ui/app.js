@@ -103,7 +103,10 @@ function renderList() {
     const focused = body.contains(document.activeElement)
       ? document.activeElement.closest("tr")?.dataset.id : undefined;
     body.replaceChildren(...rows.map(rowElement));
-    if (focused !== undefined) body.querySelector(`tr[data-id="${focused}"]`)?.focus();
+    // Not scrolled to: the list may have been scrolled away from the focused row.
+    if (focused !== undefined) {
+      body.querySelector(`tr[data-id="${focused}"]`)?.focus({ preventScroll: true });
+    }
     $("#empty").hidden = state.order.length > 0;
     state.fresh.clear();
     const methods = [...new Set([...state.rows.values()].map((r) => r.method))].sort();
@@ -169,9 +172,14 @@ function headerTable(headers, changes, side) {
       el("td", {}, value, kind ? el("span", { class: "mark" }, kind) : null));
   });
   if (side === "after") {
-    for (const change of changes.filter((c) => c.change === "removed")) {
-      for (const value of change.before) {
-        rows.push(el("tr", { class: "removed" }, el("td", {}, change.name),
+    // Values gone: a name removed whole, and those of a changed name left unmatched
+    // (one of two Vary fields merged away, say).
+    const gone = changes.filter((c) => c.change === "removed")
+      .map((c) => [c.name, c.before])
+      .concat([...unmatched.entries()]);
+    for (const [name, values] of gone) {
+      for (const value of values) {
+        rows.push(el("tr", { class: "removed" }, el("td", {}, name),
           el("td", {}, value, el("span", { class: "mark" }, "removed"))));
       }
     }

@@ -99,6 +99,9 @@ async def test_inspector_shows_traffic_live_and_explains_it(
     changed = page.locator("#response-diff tr.changed")
     assert await changed.count() == 1
     assert (await changed.inner_text()).startswith("Set-Cookie\tpref=1; Path=/")
+    # and the value it replaced is shown as gone.
+    removed = page.locator("#response-diff tr.removed", has_text="pref=1")
+    assert (await removed.inner_text()).startswith("set-cookie\tpref=1; Domain=127.0.0.1")
 
     # The CORS verdict for the refused preflight, in the browser's words.
     await page.locator("#list tbody tr", has_text="OPTIONS").click()
