@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from importlib import resources
 from typing import Any
@@ -34,6 +35,7 @@ from .feed import Feed
 from .headers import HOP_BY_HOP
 from .state import CAPTURES, CLIENT, EVENT_STREAMS, LIVE, Snapshot
 
+logger = logging.getLogger(__name__)
 _UI = "inspector_ui"
 _FILES = {"": ("index.html", "text/html"), "app.js": ("app.js", "text/javascript"),
           "style.css": ("style.css", "text/css")}
@@ -240,14 +242,25 @@ class Replays:
 
     def __init__(self) -> None:
         self._reads: set[asyncio.Task[None]] = set()
+        self._closed = False
 
     def read(self, response: aiohttp.ClientResponse) -> None:
+        if self._closed:  # devproxy is stopping: nothing would end this read
+            response.close()
+            return
         task = asyncio.create_task(_read_out(response))
         self._reads.add(task)
-        task.add_done_callback(self._reads.discard)
+
+        def done(task: asyncio.Task[None]) -> None:
+            self._reads.discard(task)
+            # Closed here too: a task cancelled before it ran never reached its own.
+            response.close()
+
+        task.add_done_callback(done)
 
     async def close(self, app: web.Application) -> None:
         """``on_shutdown`` hook: stop reading, so devproxy's own relay of each ends."""
+        self._closed = True
         reads, self._reads = self._reads, set()
         for task in reads:
             task.cancel()
@@ -265,8 +278,8 @@ async def _read_out(response: aiohttp.ClientResponse) -> None:
                 pass
     except (TimeoutError, aiohttp.ClientError, OSError):
         pass  # the stream ran long, or devproxy or the backend broke it off: as a page
-    finally:
-        response.close()
+    except Exception:  # a bug here must not go unsaid, nor end anything else
+        logger.exception("reading a replayed response failed")
 
 
 async def _replay(request: web.Request, record: Record) -> web.Response:
