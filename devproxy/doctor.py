@@ -11,7 +11,6 @@ and ``render`` turns the report into text for the CLI to print.
 from __future__ import annotations
 
 import errno
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from urllib.parse import urljoin, urlsplit
@@ -32,10 +31,14 @@ _BODY_HEADERS = ("content-encoding", "content-language", "content-location", "co
 _SHOWN_RESPONSE = ("vary", "location")
 _EXCERPT = 300
 _READ = 4096  # of an error body: all of a refusal devproxy wrote (``cors.refusal_of``)
-# A URL with only these characters needs no encoding, so it is sent as written: a
-# browser keeps a percent-escape as it stands (WHATWG URL), where aiohttp's client would
-# send "%2f" as "%2F", and a probe of another path than the page's.
-_AS_WRITTEN = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*")
+# What the WHATWG URL parser percent-encodes in an http(s) URL's path and query (the
+# path and special-query percent-encode sets): everything else is sent as written, a
+# percent-escape included ("%2f" stays "%2f", where aiohttp's client sends "%2F").
+_PRINTABLE = {chr(c) for c in range(0x21, 0x7F)}
+_PATH_KEPT = frozenset(_PRINTABLE - set('"#<>?`{}'))
+_QUERY_KEPT = frozenset(_PRINTABLE - set('"#<>\''))
+_SINGLE_DOT = (".", "%2e")
+_DOUBLE_DOT = ("..", ".%2e", "%2e.", "%2e%2e")
 
 
 class DoctorError(DevproxyError):
@@ -263,7 +266,7 @@ class _Fetch:
                     body: bytes | None) -> Exchange:
         try:
             async with self.session.request(
-                method, URL(url, encoded=True) if _AS_WRITTEN.fullmatch(url) else url,
+                method, as_browser_sends(url),
                 headers=list(headers), data=body, allow_redirects=False,
                 skip_auto_headers=("Content-Type",),  # probe() set the one fetch() sends
             ) as response:
@@ -315,6 +318,46 @@ class _Fetch:
             why, advice = cause(verdict, ask), fixes(verdict, ask)
         return Report(p, tuple(self.steps), verdict, url, why, advice, tuple(readable),
                       tuple(hidden), tuple(dict.fromkeys(self.warnings)))
+
+
+def as_browser_sends(url: str) -> URL:
+    """``url`` as a browser's fetch() sends it (WHATWG URL): the host lower-cased, the
+    scheme's default port dropped, dot segments ("..", "%2e%2e") resolved, "\\" read as
+    "/", and only what the path and query percent-encode sets name encoded (as UTF-8),
+    every escape already there kept as written. No fragment: it is never sent."""
+    before, _, query = url.partition("#")[0].partition("?")
+    parts = urlsplit(before.replace("\\", "/"))  # a special scheme's path: "\\" is "/"
+    scheme = parts.scheme.lower()
+    host = parts.hostname or ""
+    if not host.isascii():
+        host = URL(url).raw_host or host  # IDNA, as the browser looks it up
+    if ":" in host:
+        host = f"[{host}]"
+    port = parts.port
+    authority = host if port in (None, {"http": 80, "https": 443}.get(scheme)) \
+        else f"{host}:{port}"
+    segments = (parts.path or "/").split("/")[1:]
+    path: list[str] = []
+    for number, segment in enumerate(segments, 1):
+        last = number == len(segments)
+        if segment.lower() in _DOUBLE_DOT:
+            if path:
+                path.pop()
+            if last:
+                path.append("")
+        elif segment.lower() in _SINGLE_DOT:
+            if last:
+                path.append("")
+        else:
+            path.append(segment)
+    return URL.build(scheme=scheme, authority=authority,
+                     path=_encoded("/" + "/".join(path), _PATH_KEPT),
+                     query_string=_encoded(query, _QUERY_KEPT), encoded=True)
+
+
+def _encoded(text: str, kept: frozenset[str]) -> str:
+    return "".join(c if c in kept else "".join(f"%{b:02X}" for b in c.encode("utf-8"))
+                   for c in text)
 
 
 def _origin_of(url: str) -> str:

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from devproxy import cors
 from devproxy.config import CorsPolicy
-from devproxy.doctor import DoctorError, Report, probe, render, run
+from devproxy.doctor import DoctorError, Report, as_browser_sends, probe, render, run
 
 from .conftest import route
 
@@ -262,10 +262,22 @@ async def test_the_url_is_sent_as_written_as_a_browser_sends_it(aiohttp_server):
     assert [(m, target) for m, target, _ in backend.seen] == [
         ("OPTIONS", "/api%2fitems?q=a%3db"), ("PUT", "/api%2fitems?q=a%3db")]
     assert report.steps[0].exchange.url == backend.url + "/api%2fitems?q=a%3db#top"
-    # What must be encoded still is, as a browser encodes it.
+    # What must be encoded still is, as a browser encodes it, the escapes kept beside it;
+    # dot segments are resolved, "%2e%2e" too, as a browser resolves them.
     backend.seen.clear()
-    await doctor(backend.url + "/a b/é", method="PUT")
-    assert [target for _, target, _ in backend.seen] == ["/a%20b/%C3%A9"] * 2
+    await doctor(backend.url + "/x/../a b/%2e%2e/é/./%2f|?q=\"ü'#f", method="PUT")
+    assert [target for _, target, _ in backend.seen] == ["/%C3%A9/%2f|?q=%22%C3%BC%27"] * 2
+
+
+@pytest.mark.parametrize(("written", "sent"), [
+    ("http://LocalHost:80/a/../b?q=a%3db#top", "http://localhost/b?q=a%3db"),
+    ("http://h:1/a/./b/%2E%2e/c/..", "http://h:1/a/"),
+    ("http://h:1/a\\b", "http://h:1/a/b"),  # "\" is "/" in an http URL's path
+    ("http://h:1/a?b\\c", "http://h:1/a?b\\c"),  # but not in its query
+    ("https://[::1]:443", "https://[::1]/"),
+])
+def test_the_url_is_what_the_browsers_url_parser_makes_of_it(written: str, sent: str) -> None:
+    assert str(as_browser_sends(written)) == sent
 
 
 async def test_same_origin_is_not_cors(aiohttp_server):
