@@ -65,8 +65,12 @@ def _overridden(before: Config | None, written: Config, used: Config) -> list[st
         return []
     notes = []
     if written.listen != before.listen and used.listen != written.listen:
-        notes.append(f"listen {written.listen} in the file is not used: the command line "
-                     f"keeps {used.listen}")
+        if used.listen.host == written.listen.host:  # -p: the file's host is used
+            notes.append(f"the port of listen {written.listen} in the file is not used: the "
+                         f"command line keeps port {used.listen.port}")
+        else:
+            notes.append(f"listen {written.listen} in the file is not used: the command "
+                         f"line keeps {used.listen}")
     was = {route.path: route for route in before.routes}
     now = {route.path: route for route in used.routes}
     notes += [f"route {route.path} changed in the file, but --route {route.path} replaces it"

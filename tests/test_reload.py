@@ -22,7 +22,7 @@ from aiohttp import WSMsgType, web
 
 from devproxy.app import ProxyServer
 from devproxy.config import Config
-from devproxy.loader import load_config
+from devproxy.loader import load_config, with_overrides
 from devproxy.reload import DEBOUNCE_MS, GRACE_MS, RETRY_SECONDS, STEP_MS
 from devproxy.state import Live, ReloadStatus, Snapshot
 
@@ -358,6 +358,41 @@ async def test_other_files_in_the_folder_are_ignored(backend_factory, reloading)
     proxy.path.write_text(config_text(b.url))  # ...and it was listening all along
     await until(proxy.serves("B"), "a save of the config itself")
     assert proxy.status.count == 1
+
+
+@pytest.mark.parametrize(("flags", "note"), [
+    ({"listen": "127.0.0.1:0"}, "listen localhost:{port} in the file is not used: the "
+                                "command line keeps 127.0.0.1:0"),
+    ({"port": 0}, "the port of listen localhost:{port} in the file is not used: the command "
+                  "line keeps port 0"),  # -p: the file's host is used
+])
+async def test_a_listen_the_flags_override_is_named_for_what_it_keeps(
+        backend_factory, tmp_path, client, caplog, flags: dict[str, Any], note: str):
+    a = await named_backend(backend_factory, "A")
+    path = tmp_path / "devproxy.yaml"
+    path.write_text(config_text(a.url))
+
+    calls = 0
+
+    def overrides(config: Config) -> Config:
+        nonlocal calls
+        calls += 1
+        return with_overrides(config, **flags)
+
+    server = ProxyServer(Live(Snapshot.build(overrides(load_config(path)))), watch=path,
+                         overrides=overrides)
+    await server.start()
+    try:
+        proxy = Proxy(server, path, client)
+        # The watch's first look at the file, which it keeps as what the flags override.
+        await until(lambda: calls == 2, "the start-up comparison")
+        port = free_port()
+        with caplog.at_level(logging.WARNING, logger="devproxy"):
+            path.write_text(config_text(a.url, listen=f"localhost:{port}"))
+            await until(proxy.reloaded(), "the save")
+        assert proxy.status.message == note.format(port=port)
+    finally:
+        await server.stop()
 
 
 async def test_a_save_while_devproxy_starts_is_not_lost(backend_factory, tmp_path, client,
@@ -820,8 +855,8 @@ async def test_devproxy_up_port_flag_keeps_the_port_and_follows_the_files_host(
     path.write_text(config_text(a.url, listen="127.0.0.2:1"))
     await proc.line(rf"reload: now open http://127\.0\.0\.2:{port}$")
     assert await get_text(f"http://127.0.0.2:{port}/api/x") == "A"
-    await proc.line(rf"reload: listen 127\.0\.0\.2:1 in the file is not used: the command "
-                    rf"line keeps 127\.0\.0\.2:{port}$")
+    await proc.line(rf"reload: the port of listen 127\.0\.0\.2:1 in the file is not used: "
+                    rf"the command line keeps port {port}$")
 
 
 @pytest.mark.e2e
@@ -838,8 +873,8 @@ async def test_devproxy_up_flags_keep_winning_over_each_reload(backend_factory, 
     assert await get_text(proc.url + "/api/x") == "B"  # --route still wins
     await proc.line(rf"reload: ~ /other target {a.url} -> {c.url}$")
     # The file's new listen is named as overridden, not applied.
-    await proc.line(r"reload: listen 127\.0\.0\.1:\d+ in the file is not used: the command "
-                    r"line keeps 127\.0\.0\.1:0$")
+    await proc.line(r"reload: the port of listen 127\.0\.0\.1:\d+ in the file is not used: "
+                    r"the command line keeps port 0$")
     assert not any("/api" in line for line in proc.lines if "reload:" in line), proc.lines
     path.write_text(config_text(c.url, c.url, listen=f"127.0.0.1:{free_port()}"))
     await proc.line(r"reload: route /api changed in the file, but --route /api replaces it$")
