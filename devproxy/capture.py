@@ -452,6 +452,11 @@ class Record:
             return {"type": content_type.split(";")[0].strip().lower(),
                     "size": self.bytes_out, "truncated": False, "binary": True}
         body: bytes | bytearray = self.response_body
+        if self.kind == "static" and not body and self.bytes_out:
+            # Sent from the file (sendfile), never held: said, not shown as no body.
+            return {"type": content_type.split(";")[0].strip().lower(),
+                    "size": self.bytes_out, "truncated": False, "binary": False,
+                    "file": True}
         encoding = _header(head, "content-encoding")
         if encoding and body:
             # Kept as relayed; decoded only to be shown (the browser decodes it too).
@@ -1144,6 +1149,8 @@ def _har_set_cookie(line: str) -> dict[str, Any] | None:
 
 def _har_cut(view: dict[str, Any] | None) -> dict[str, str]:
     """HAR's ``comment`` for a body the inspector kept only part of, or none of."""
+    if view and view.get("file"):
+        return {"comment": "sent from a file of a static route: devproxy does not keep it"}
     if not view or not view["truncated"]:
         return {}
     kept = f"the first {view['kept']}" if view["kept"] else "none"

@@ -805,6 +805,22 @@ async def test_a_websocket_refused_for_its_origin_is_not_explained_as_cors(
         assert resp.status == 409 and "Copy it as curl" in (await resp.json())["error"]
 
 
+async def test_a_file_from_a_static_route_is_said_to_be_not_kept(proxy_factory, client,
+                                                                 tmp_path) -> None:
+    # It showed no body and no note, as if the page had got an empty answer.
+    (tmp_path / "index.html").write_text("<h1>hi</h1>")
+    proxy = await proxy_factory(route("/", static=tmp_path))
+    async with client.get(proxy.url + "/") as resp:
+        assert await resp.text() == "<h1>hi</h1>"
+    [row] = await api(client, proxy, "requests")
+    body = (await api(client, proxy, f"requests/{row['id']}"))["response_body"]
+    assert body == {"type": "text/html", "size": 11, "truncated": False, "binary": False,
+                    "file": True}
+    [entry] = (await api(client, proxy, "har"))["log"]["entries"]
+    assert "not keep" in entry["response"]["content"]["comment"]
+    assert "text" not in entry["response"]["content"]
+
+
 async def test_status_lists_the_routes_and_what_each_takes(proxy_factory, client,
                                                            tmp_path) -> None:
     proxy = await proxy_factory(route("/api", "http://127.0.0.1:9"),

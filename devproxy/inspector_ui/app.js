@@ -221,11 +221,13 @@ function bodyBlock(title, body) {
   const coded = body.encoding ? ` · ${body.encoding}` : "";
   const note = body.undecoded
     ? `${body.encoding}-encoded body, not shown (the inspector decodes gzip and deflate)`
-    : "binary body, not shown";
+    : body.file ? "sent from the route's folder as the file is: not kept, open the file"
+      : "binary body, not shown";
   return el("div", {}, el("h4", {}, `${title} · ${body.type || "no type"}${coded} · `
     + (body.truncated ? `first ${size(body.kept)} of ${size(body.total)}` : size(body.size))),
   body.parts ? formParts(body.parts, body.parts_more)
-    : body.binary ? el("p", { class: "note" }, note) : el("pre", { "data-place": title }, text));
+    : body.binary || body.file ? el("p", { class: "note" }, note)
+      : el("pre", { "data-place": title }, text));
 }
 
 // A multipart/form-data body: one row per field, a file as its name, type and size.
