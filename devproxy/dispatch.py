@@ -23,6 +23,7 @@ from .corsmode import PreflightRefusal, mark, preflight_response
 from .errorpages import problem_response
 from .errors import UpstreamError
 from .forward import ProxiedResponse, forward_http
+from .headers import accepts_event_stream
 from .router import RouteTable
 from .screen import (
     Refusal,
@@ -335,7 +336,7 @@ async def upstream_failure(
         logger.error("route %s -> %s: %s%s. %s", route.path, target.url, err.detail, tried,
                      err.hint)
     if (err.kind == "refused" and request.method == "GET" and request.transport is not None
-            and "text/event-stream" in request.headers.get("Accept", "")):
+            and accepts_event_stream(request.headers.get("Accept", ""))):
         # An EventSource fails for good on any answer but a 200 event stream, and tries
         # again after a network error (HTML §9.2.3): a backend restarting under nodemon or
         # uvicorn --reload refused it, and so does devproxy, by closing the connection.

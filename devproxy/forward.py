@@ -21,7 +21,14 @@ from multidict import CIMultiDict
 from . import h1
 from .capture import Record
 from .config import Route, Target
-from .headers import HOP_COUNTED, hops_left, reflected, request_headers, response_headers
+from .headers import (
+    HOP_COUNTED,
+    accepts_event_stream,
+    hops_left,
+    reflected,
+    request_headers,
+    response_headers,
+)
 from .paths import upstream_path
 from .pool import Broken, Busy, Connection, Pool, broken_error
 from .router import RouteTable
@@ -200,9 +207,10 @@ class _Exchange:
         # An EventSource waits as long as the stream takes to begin: a server may send
         # its head only with the first event (Node's writeHead without flushHeaders), and
         # an EventSource given a 504 closes for good (HTML §9.2.3), where direct it would
-        # have waited. So for a GET that accepts only an event stream, no limit.
-        wait: float | None = None if method == "GET" and request.headers.get(
-            "Accept", "").startswith("text/event-stream") else response
+        # have waited. So for a GET that accepts an event stream, no limit.
+        accept = request.headers.get("Accept", "").lower() if method == "GET" else ""
+        wait: float | None = None if "text/event-stream" in accept \
+            and accepts_event_stream(accept) else response
         try:
             for attempt in (1, 2):
                 # timeout.connect bounds a new connection; timeout.response the wait for

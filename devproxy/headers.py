@@ -106,6 +106,14 @@ def request_headers(
     return out
 
 
+def accepts_event_stream(accept: str) -> bool:
+    """Whether an ``Accept`` value asks for an event stream: an EventSource sends
+    exactly "text/event-stream"; fetch-based clients (fetch-event-source, MCP's) list it
+    among others. A media range, case-insensitive, parameters aside (RFC 9110 §12.5.1)."""
+    return any(part.partition(";")[0].strip().lower() == "text/event-stream"
+               for part in accept.split(","))
+
+
 # RFC 9110 §7.6.2: the methods whose Max-Forwards each intermediary counts down.
 HOP_COUNTED = ("OPTIONS", "TRACE")
 # What a TRACE's echo leaves out (RFC 9110 §9.3.8: fields likely to hold secrets).

@@ -539,12 +539,15 @@ async def test_an_event_stream_whose_head_comes_with_its_first_event_is_not_cut_
 
     backend = await backend_factory(handler)
     proxy = await proxy_factory(route("/", backend.url, timeout={"connect": 1, "response": 0.2}))
-    async with client.get(proxy.url + "/events",
-                          headers={"Accept": "text/event-stream"}) as resp:
-        assert resp.status == 200
-        assert await resp.read() == b"data: 0\n\n"
-    async with client.get(proxy.url + "/events", headers={"Accept": "*/*"}) as resp:
-        assert resp.status == 504
+    # EventSource sends exactly "text/event-stream"; fetch-based clients (fetch-event-
+    # source, MCP's) list it among others, and wait for the stream all the same.
+    for accept in ("text/event-stream", "application/json, Text/Event-Stream;q=0.9"):
+        async with client.get(proxy.url + "/events", headers={"Accept": accept}) as resp:
+            assert resp.status == 200
+            assert await resp.read() == b"data: 0\n\n"
+    for accept in ("*/*", "text/event-streams"):
+        async with client.get(proxy.url + "/events", headers={"Accept": accept}) as resp:
+            assert resp.status == 504
 
 
 def test_a_slow_backend_that_then_goes_down_starts_an_outage(caplog) -> None:

@@ -12,6 +12,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from devproxy.config import Route, normalize_prefix, parse_rewrite, parse_target
 from devproxy.headers import (
     HOP_BY_HOP,
+    accepts_event_stream,
     request_headers,
     response_headers,
     rewrite_location,
@@ -489,3 +490,13 @@ STATIC = Route(path="/assets", static=Path("/srv"))
 def test_static_route_has_no_headers_to_rewrite(call: Callable[[], object]) -> None:
     with pytest.raises(ValueError, match="no target"):
         call()
+
+
+@pytest.mark.parametrize(("accept", "streams"), [
+    ("text/event-stream", True),  # EventSource
+    ("application/json, text/event-stream", True),  # MCP's streamable HTTP client
+    ("TEXT/Event-Stream ; q=0.5", True),
+    ("text/event-streams", False), ("*/*", False), ("", False),
+])
+def test_an_event_stream_is_asked_for_as_a_media_range(accept: str, streams: bool) -> None:
+    assert accepts_event_stream(accept) is streams
