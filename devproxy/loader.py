@@ -49,7 +49,7 @@ from .errors import ConfigError
 from .yamlnodes import MAX_DEPTH, Nodes, closest, compose_safely
 
 __all__ = ["DEFAULT_CONFIG_NAME", "MAX_CONFIG_BYTES", "MAX_DEPTH", "config_from_flags",
-           "load_config", "parse_config", "with_overrides"]
+           "load_config", "loop_message", "parse_config", "with_overrides"]
 
 DEFAULT_CONFIG_NAME = "devproxy.yaml"
 MAX_CONFIG_BYTES = 1024 * 1024
@@ -193,16 +193,17 @@ def _no_loops(config: Config, moved: str, flagged: Collection[str] = ()) -> Conf
         if route.target is None or not config.listen.reached_by(route.target):
             continue
         if route_key(route.path) in flagged or not route.line:
-            raise ConfigError(f"--route {route.path}={route.target}: " + _loop_message(
-                "its target", route, config.listen, moved))
-        raise ConfigError(f"{config.source}:{route.line}: " + _loop_message(
-            f"routes[{number}].target", route, config.listen, moved))
+            raise ConfigError(f"--route {route.path}={route.target}: " + loop_message(
+                "its target", route, config.listen, f"from {moved}" if moved else ""))
+        raise ConfigError(f"{config.source}:{route.line}: " + loop_message(
+            f"routes[{number}].target", route, config.listen, f"from {moved}"))
     return config
 
 
-def _loop_message(where: str, route: Route, listen: Listen, given: str = "") -> str:
-    """``given``: the flag the listen address came from, if not the file."""
-    said = f"listen: {listen}" + (f", from {given}" if given else "")
+def loop_message(where: str, route: Route, listen: Listen, given: str = "") -> str:
+    """Why ``route`` (at ``where``) is refused: its target is ``listen``, devproxy's own
+    address; ``given``: where that address came from, if not the file's listen."""
+    said = f"listen: {listen}" + (f", {given}" if given else "")
     return (f"{where}: {route.target} is devproxy's own address ({said}), so every "
             f"request would come back to devproxy in a loop; point it at your dev "
             f"server's port, or move listen to another port")
@@ -466,7 +467,7 @@ class _Builder:
         else:
             route = self._target_route(f, where, line, cors)
             if route.target is not None and listen.reached_by(route.target):
-                self.n.problem(f["target"], _loop_message(f"{where}.target", route, listen))
+                self.n.problem(f["target"], loop_message(f"{where}.target", route, listen))
         if path is None or self.n.failed_since(before):
             return None
         return replace(route, path=path)

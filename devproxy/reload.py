@@ -28,7 +28,7 @@ import watchfiles
 from .config import Config, Listen
 from .diff import diff_routes
 from .errors import BindError, ConfigError
-from .loader import load_config
+from .loader import load_config, loop_message
 from .screen import ANY_HOST_WARNING, OPEN_LISTEN_WARNING
 from .state import Live, ReloadOutcome, ReloadStatus, Snapshot
 
@@ -352,10 +352,9 @@ class Reloader:
             serving = Listen(serving.host, self.bound())
         for number, route in enumerate(config.routes):
             if route.target is not None and serving.reached_by(route.target):
-                where = f"{self.name}:{route.line}: " if route.line else ""
-                return (f"{where}routes[{number}].target: {route.target} is devproxy's own "
-                        f"address (serving on {serving}), so every request would come "
-                        f"back to devproxy in a loop; point it at your dev server's port")
+                where = f"{self.name}:{route.line}: routes[{number}].target" if route.line \
+                    else f"--route {route.path}={route.target}: its target"
+                return loop_message(where, route, serving, "as served now")
         return ""
 
     def _load(self) -> tuple[Config, Config]:
