@@ -26,9 +26,11 @@ directory and the sandbox holds.
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import enum
 import functools
 import logging
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -252,6 +254,15 @@ class StaticFile(web.FileResponse):
                 if tag != current:  # weak tags never match: a strong comparison
                     del fixed[hdrs.RANGE]
                 del fixed[hdrs.IF_RANGE]
+            elif tag:
+                # A date matches only the Last-Modified it would be sent (§13.1.5 "exactly
+                # matches"); FileResponse took any later date, so a file put back with an
+                # older mtime (cp -p, tar, rsync -t) resumed with another file's bytes.
+                sent = await asyncio.get_running_loop().run_in_executor(
+                    None, self._last_modified, fixed.get(hdrs.ACCEPT_ENCODING, ""))
+                if sent is None or _http_date(tag) != sent:
+                    del fixed[hdrs.RANGE]
+                del fixed[hdrs.IF_RANGE]
         return None if fixed == headers else fixed
 
     async def _sendfile(self, request: web.BaseRequest, fobj: IO[Any], offset: int,
@@ -310,6 +321,14 @@ class StaticFile(web.FileResponse):
                 pass
         return False
 
+    def _last_modified(self, accept: str) -> int | None:
+        """The Last-Modified ``FileResponse`` will send, in whole seconds (it rounds up)."""
+        try:
+            info = self._get_file_path_stat_encoding(accept)[1]
+        except OSError:
+            return None
+        return math.ceil(info.st_mtime)
+
     def _etag(self, accept: str) -> str | None:
         """The ETag ``FileResponse`` will send: of the file it picks for ``accept``."""
         try:
@@ -317,6 +336,14 @@ class StaticFile(web.FileResponse):
         except OSError:
             return None
         return f'"{info.st_mtime_ns:x}-{info.st_size:x}"'
+
+
+def _http_date(text: str) -> int | None:
+    """An HTTP-date (RFC 9110 §5.6.7) as seconds since the epoch; None if it is not one."""
+    try:
+        return int(email.utils.parsedate_to_datetime(text).timestamp())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
 
 
 def accepted_codings(field: str) -> str:

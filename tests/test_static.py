@@ -365,6 +365,24 @@ async def test_if_range_resumes_only_the_file_it_names(serve: Serve, site: Site)
     assert changed.status == 200 and await changed.read() == newer
 
 
+async def test_if_range_with_a_date_resumes_only_at_that_exact_date(serve: Serve,
+                                                                  site: Site) -> None:
+    # §13.1.5: a date validator must match Last-Modified exactly. Any later date was
+    # taken, so a file put back with an older mtime (cp -p, tar, rsync -t) resumed
+    # with the other file's bytes.
+    client = await serve()
+    sent = (await client.get("/static/app.js")).headers["Last-Modified"]
+    same = await client.get("/static/app.js", headers={"Range": "bytes=0-6", "If-Range": sent})
+    assert same.status == 206 and await same.read() == APP_JS[:7]
+    older = APP_JS.replace(b"a", b"b")
+    (site.root / "app.js").write_bytes(older)
+    os.utime(site.root / "app.js", (1_700_000_000, 1_700_000_000))  # before `sent`
+    for date in (sent, "Tue, 24 Nov 2099 00:00:00 GMT", "not a date"):
+        whole = await client.get("/static/app.js", headers={"Range": "bytes=0-6",
+                                                             "If-Range": date})
+        assert whole.status == 200 and await whole.read() == older
+
+
 @pytest.mark.parametrize("field", ["bytes=0-1,4-5", "items=0-5", "bytes = 0-1, 3-"])
 async def test_a_range_it_cannot_serve_gets_the_whole_file(serve: Serve, field: str) -> None:
     # Several ranges, or another unit: ignoring Range is allowed (RFC 9110 §14.2), a
