@@ -209,8 +209,12 @@ def rewrite_location(value: str, route: Route, proxy_origin: str,
     target_origin = (target.scheme, target.host, target.port)
     path, rest = _split_path(value[network.end():])
     path = path or "/"
+    # devproxy's own origin names the backend only where the backend saw it, as Host:
+    # with change_origin it saw its own, so devproxy's origin there is a page's URL
+    # from its config (a login's redirect to FRONTEND_URL), left as it is.
     if _at_origin(scheme, authority, target_origin, loopback_alias=True) \
-            or _at_origin(scheme, authority, split_origin(proxy_origin)):
+            or (not route.change_origin
+                and _at_origin(scheme, authority, split_origin(proxy_origin))):
         mapped = client_path(route, path)
         if mapped is not None:
             return proxy_origin + mapped + rest

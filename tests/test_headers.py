@@ -3,6 +3,7 @@ Set-Cookie."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
@@ -356,6 +357,21 @@ def test_rewrite_location(route_: Route, location: str, expected: str) -> None:
 def test_rewrite_location_at_proxy_origin(proxy_origin: str, location: str,
                                           expected: str) -> None:
     assert rewrite_location(location, API_STRIP, proxy_origin) == expected
+
+
+def test_with_change_origin_a_location_at_devproxys_origin_is_a_page_url() -> None:
+    # The backend saw its own Host, so a URL naming devproxy's origin came from its
+    # config (an OAuth callback's redirect to FRONTEND_URL): moved under /api it was a
+    # backend 404. Without change_origin it is the backend naming itself: mapped.
+    changed = dataclasses.replace(API_STRIP, change_origin=True)
+    for location in ("http://localhost:8080/dashboard", "http://localhost:8080/"):
+        assert rewrite_location(location, changed, "http://localhost:8080") == location
+        assert rewrite_location(location, API_STRIP, "http://localhost:8080") == \
+            "http://localhost:8080/api" + location.removeprefix("http://localhost:8080")
+    # Its own target's URL is mapped either way.
+    own = f"{API_STRIP.target.origin}/login"
+    assert rewrite_location(own, changed, "http://localhost:8080") == \
+        "http://localhost:8080/api/login"
 
 
 FRONTEND = route("/", "http://localhost:5173")  # a frontend dev server, the catch-all
