@@ -18,7 +18,9 @@ from dataclasses import dataclass
 
 from .config import TOKEN
 
-HEAD_LIMIT = 64 * 1024  # a backend's big Set-Cookie (JWTs) must not become a 502
+# A backend's big Set-Cookie (JWTs) must not become a 502: what Chromium reads from a
+# server directly (its response-head limit), devproxy reads too.
+HEAD_LIMIT = 256 * 1024
 _CHUNK_LINE_LIMIT = 4096  # size plus extensions (RFC 9112 §7.1.1)
 _TRAILER_LIMIT = 64 * 1024
 # CR, LF and NUL: what splits a head written on (RFC 9112 §2.2, RFC 9110 §5.5).

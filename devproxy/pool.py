@@ -28,6 +28,13 @@ _HIGH_WATER = 256 * 1024  # body bytes buffered from a backend before it is paus
 _LOW_WATER = 64 * 1024
 
 
+
+def _head_too_large() -> h1.ParseError:
+    return h1.ParseError(
+        f"response head larger than {h1.HEAD_LIMIT // 1024} KiB",
+        f"devproxy reads response heads up to {h1.HEAD_LIMIT // 1024} KiB, as Chromium "
+        "does: a header or cookie that large is most likely a bug in the backend")
+
 class Broken(Exception):
     """The backend broke off a response (``closed``), or sent one that cannot be parsed."""
 
@@ -201,11 +208,10 @@ class Connection(asyncio.Protocol):
                 if pending is data:
                     buffer += data
                 if len(buffer) > h1.HEAD_LIMIT:
-                    raise h1.ParseError(
-                        f"response head larger than {h1.HEAD_LIMIT} bytes",
-                        f"devproxy reads response heads up to {h1.HEAD_LIMIT // 1024} KiB: "
-                        "a header or cookie that large is most likely a bug in the backend")
+                    raise _head_too_large()
                 return
+            if end > h1.HEAD_LIMIT:  # the same limit however the head's bytes arrived
+                raise _head_too_large()
             # From ``data`` the slices are bytes and bytes() keeps them as they are; from
             # the buffer they are bytearrays, copied once more.
             head = h1.parse_head(bytes(pending[:end]), method=self._method)

@@ -306,8 +306,11 @@ NOT_HTTP, BROKE_RULES = "an HTTP server on that port", "breaks RFC 9112"
     # Valid HTTP, but a transfer coding no browser takes: not said to break the rules.
     (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
      "cannot pass other transfer codings on", "Content-Encoding instead"),
-    # A head that never ends (one whole in the first read is taken, and judged as it is).
-    (b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 70_000, "larger than 65536", "up to 64 KiB"),
+    # A head that never ends, and one that does, past the limit, in whatever pieces
+    # it comes: one rule (a head completed by its last piece passed at any size).
+    (b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 270_000, "larger than 256 KiB", "up to 256 KiB"),
+    (b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 270_000 + b"\r\nContent-Length: 0\r\n\r\n",
+     "larger than 256 KiB", "up to 256 KiB"),
 ])
 async def test_a_response_that_is_not_http_gives_502_saying_so(raw_backend, proxy_factory,
                                                               client, wire, words, hint):
@@ -320,6 +323,27 @@ async def test_a_response_that_is_not_http_gives_502_saying_so(raw_backend, prox
     assert words in text and hint in text
     assert (NOT_HTTP in text) is (hint == NOT_HTTP)
     assert (BROKE_RULES in text) is (hint == BROKE_RULES)
+
+
+@pytest.mark.parametrize("pieces", [1, 4, 64])
+async def test_a_big_head_under_the_limit_passes_in_any_pieces(raw_backend, proxy_factory,
+                                                               client, pieces: int):
+    # 40 Set-Cookie fields of 4 KB (a JWT each): 160 KB, which Chromium reads directly.
+    cookies = b"".join(b"Set-Cookie: c%d=%s\r\n" % (n, b"v" * 4000) for n in range(40))
+    wire = b"HTTP/1.1 200 OK\r\n" + cookies + b"Content-Length: 2\r\n\r\nok"
+
+    async def script(reader: Any, writer: asyncio.StreamWriter, n: int) -> None:
+        step = -(-len(wire) // pieces)
+        for at in range(0, len(wire), step):
+            writer.write(wire[at:at + step])
+            await writer.drain()
+            await asyncio.sleep(0.001)
+
+    backend = await raw_backend(script)
+    proxy = await proxy_factory(route("/", backend.url))
+    async with client.get(proxy.url + "/") as response:
+        assert response.status == 200 and await response.read() == b"ok"
+        assert len(response.headers.getall("Set-Cookie")) == 40
 
 
 async def test_bytes_that_are_no_response_then_a_close_are_named_and_no_outage(
