@@ -422,6 +422,9 @@ async def _stream_body(request: web.Request, conn: Connection, route: Route,
             # tells the client the message is incomplete (RFC 9112 §8).
             if request.transport is not None:
                 request.transport.close()
+            if record is not None:  # not a clean 200 in the list
+                record.error = (f"{route.destination} broke off the response body ({exc}); "
+                                "the browser got it truncated")
             return response
         if not chunk:
             break

@@ -254,6 +254,10 @@ async def test_a_body_that_ends_with_a_reset_arrives_cut_off(raw_backend, proxy_
             with pytest.raises(aiohttp.ClientPayloadError):
                 await response.read()
     assert any("backend closed the connection" in r.getMessage() for r in caplog.records)
+    # The inspector says so too: not a clean 200 in its list.
+    async with client.get(proxy.url + "/__devproxy/api/requests") as listed:
+        [row] = await listed.json()
+    assert row["status"] == 200 and "broke off the response body" in row["error"]
 
 
 async def test_bytes_beyond_a_response_spoil_only_that_connection(raw_backend, proxy_factory,

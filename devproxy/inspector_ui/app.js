@@ -86,7 +86,10 @@ function rowElement(row) {
   row.cors_blocked
     ? el("td", { class: "status blocked", title: `${row.status}, blocked by CORS` },
       `${row.status} ✕`)
-    : el("td", { class: `status s${cls}` }, row.status || (row.error ? "error" : "…")),
+    // A status, then an end that was not one (a body broken off, the browser gone).
+    : row.status && row.error
+      ? el("td", { class: "status blocked", title: row.error }, `${row.status} ✕`)
+      : el("td", { class: `status s${cls}` }, row.status || (row.error ? "error" : "…")),
   el("td", { class: "num" }, `${ms(row.connect_ms)} / ${ms(row.ttfb_ms)} / ${ms(row.duration_ms)} ms`),
   el("td", { class: "num" }, `${size(row.bytes_in)} / ${size(row.bytes_out)}`));
 }
