@@ -71,6 +71,7 @@ class Imported:
     # The dev server the file belongs to, and its port: the target of path /.
     frontend: str = "Vite"
     frontend_port: int = 5173
+    frontend_https: bool = False  # it serves HTTPS (``config_https``)
 
 
 class NoProxy(ValueError):
@@ -156,7 +157,27 @@ def config_port(text: str, key: str) -> int | Code | None:
         and 0 < port < 65536 else None
 
 
+# Vite plugins that turn on HTTPS with a certificate of their own making.
+_TLS_PLUGINS = re.compile(r"""['"](?:@vitejs/plugin-basic-ssl|vite-plugin-mkcert)['"]""")
+
+
+def config_https(text: str, key: str = "server") -> bool:
+    """Whether a Vite config serves HTTPS: ``server.https`` set (an object of key and
+    certificate, or true), or a plugin that sets it (basic-ssl, mkcert). Its certificate
+    is then one no system trusts: the target wants ``secure: false``."""
+    if _TLS_PLUGINS.search(text):
+        return True
+    try:
+        server = find_value(text, key)
+    except JsSyntaxError:
+        return False
+    https = server.get("https") if isinstance(server, dict) else None
+    return https is True or isinstance(https, dict)
+
+
 def _with_port(out: Imported, text: str, key: str) -> Imported:
+    if key == "server":
+        out.frontend_https = config_https(text)
     port = config_port(text, key)
     if isinstance(port, int):
         out.frontend_port = port

@@ -29,6 +29,7 @@ class Server:
     name: str
     port: int
     why: str  # what gave it away, for the comment
+    https: bool = False  # serves HTTPS with a certificate of its own
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +87,7 @@ def detect(files: Mapping[str, str], folders: tuple[str, ...] = ()) -> Detected:
         dev_server, why = found
         frontend = Server(dev_server.tool.name, dev_server.port,
                           f"{why}; port from {dev_server.source}" if dev_server.source
-                          else why)
+                          else why, dev_server.https)
         notes.extend(dev_server.notes)
         proxy_file = dev_server.proxy_file
         proxy = _own_proxy(files, proxy_file, notes)
@@ -249,8 +250,16 @@ def _frontend_route(frontend: Server) -> str:
                      "webSocketURL: 'auto://0.0.0.0:0/ws' } }.\n")
     elif frontend.name == "Create React App":
         lines.append("  # For that, add WDS_SOCKET_PORT=0 to the project's .env.\n")
-    lines.append(f"  - path: /\n    target: http://localhost:{frontend.port}\n")
+    lines.append(_dev_server_target(frontend.port, frontend.https))
     return "".join(lines)
+
+
+def _dev_server_target(port: int, https: bool) -> str:
+    if not https:
+        return f"  - path: /\n    target: http://localhost:{port}\n"
+    return (f"  - path: /\n    target: https://localhost:{port}\n"
+            "    secure: false  # its HTTPS certificate is its own (server.https), "
+            "trusted by no system\n")
 
 
 def _relative(folder: str) -> str:
@@ -272,7 +281,7 @@ def render_imported(imported: Imported) -> str:
     if not any(route.path == "/" for route in imported.routes):
         lines.append(f"  # Your {imported.frontend} dev server, so the page and the API share "
                      f"one origin.\n"
-                     f"  - path: /\n    target: http://localhost:{imported.frontend_port}\n")
+                     + _dev_server_target(imported.frontend_port, imported.frontend_https))
     return "".join(lines)
 
 

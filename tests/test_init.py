@@ -281,6 +281,33 @@ def test_detect_and_render_a_config_that_loads(files, frontend, backend) -> None
     assert f"open http://127.0.0.1:{config.listen.port} instead" in text
 
 
+VITE_PACKAGE = json.dumps({"scripts": {"dev": "vite"}, "devDependencies": {"vite": "^8"}})
+
+
+@pytest.mark.parametrize(("config", "https"), [
+    ("export default { server: { port: 44175, https: { key: fs.readFileSync('k.pem'), "
+     "cert: fs.readFileSync('c.pem') } } }", True),
+    ("import basicSsl from '@vitejs/plugin-basic-ssl'\n"
+     "export default defineConfig({ plugins: [basicSsl()], server: { port: 44175 } })", True),
+    ("import mkcert from 'vite-plugin-mkcert'\n"
+     "export default { plugins: [mkcert()], server: { port: 44175 } }", True),
+    ("export default { server: { port: 44175, https: true } }", True),
+    ("export default { server: { port: 44175, https: false } }", False),
+    ("export default { server: { port: 44175 } }", False),
+])
+def test_a_vite_that_serves_https_gets_an_https_target_it_can_reach(config: str,
+                                                                     https: bool) -> None:
+    # An http:// target for an HTTPS Vite loaded, passed `devproxy check`, and could
+    # only ever 502 ("it speaks HTTPS on that port").
+    for text in (render(detect({"package.json": VITE_PACKAGE, "vite.config.ts": config})),
+                 render_imported(import_config("vite.config.ts", config.replace(
+                     "server: {", "server: { proxy: { '/api': 'http://localhost:3000' }, ")))):
+        route = {r.path: r for r in parse_config(text, "devproxy.yaml", Path("/")).routes}["/"]
+        assert route.target is not None
+        assert (route.target.scheme, route.target.port, route.secure) == \
+            (("https", 44175, False) if https else ("http", 44175, True))
+
+
 @pytest.mark.parametrize(("dependency", "api_port"), [
     ("next", None),  # Next answers /api itself: no route may take it
     ("nuxt", None),  # and so does Nuxt, from server/api
