@@ -87,12 +87,28 @@ def import_config(filename: str, text: str) -> Imported:
         ValueError: the file is not a kind devproxy reads, or its proxy is unreadable.
     """
     imported = import_proxy(filename, text)
-    name = PurePath(filename).name
-    if name.startswith("vite.config."):
+    kind = _js_config(PurePath(filename).name)
+    if kind == "vite":
         return _with_port(imported, text, "server")
-    if name.startswith(("webpack.config.", "vue.config.")):
+    if kind in ("webpack", "vue"):
         return _with_port(imported, text, "devServer")
     return imported
+
+
+# A JS or TS config, as the tools load them.
+_JS = (".js", ".mjs", ".cjs", ".ts", ".mts", ".cts")
+
+
+def _js_config(name: str) -> str | None:
+    """Which tool's config a file is, by its name: vite.config.ts, and the others a
+    script names with --config (vite.dev.ts, webpack.dev.js: a common split); Vue CLI
+    reads vue.config.js alone."""
+    if name.startswith("vue.config.") and name.endswith(_JS):
+        return "vue"
+    for tool in ("vite", "webpack"):
+        if name.startswith(f"{tool}.") and name.endswith(_JS):
+            return tool
+    return None
 
 
 def import_proxy(filename: str, text: str) -> Imported:
@@ -112,16 +128,17 @@ def import_proxy(filename: str, text: str) -> Imported:
             return _entries(Imported(f"{name} (Angular / webpack-dev-server proxy config)",
                                      frontend="Angular", frontend_port=4200),
                             json.loads(text))
-        if name.startswith("vite.config."):
+        kind = _js_config(name)
+        if kind == "vite":
             value = find_value(text, "server", "proxy")
             return _entries(Imported(f"{name} (server.proxy)", frontend="Vite"),
                             _required(value, name, "server.proxy"))
-        if name.startswith("webpack.config."):
+        if kind == "webpack":
             value = find_value(text, "devServer", "proxy")
             return _entries(Imported(f"{name} (devServer.proxy)", frontend="webpack-dev-server",
                                      frontend_port=8080),
                             _required(value, name, "devServer.proxy"))
-        if name.startswith("vue.config."):  # Vue CLI hands devServer to webpack's
+        if kind == "vue":  # Vue CLI hands devServer to webpack's
             value = find_value(text, "devServer", "proxy")
             return _entries(Imported(f"{name} (devServer.proxy)", frontend="Vue CLI",
                                      frontend_port=8080),
@@ -132,8 +149,9 @@ def import_proxy(filename: str, text: str) -> Imported:
         raise ValueError(f"{name}: nested too deeply to read") from None
     except JsSyntaxError as exc:
         raise ValueError(f"{name}: cannot read the proxy object: {exc}") from exc
-    raise ValueError(f"{name}: devproxy imports vite.config.*, webpack.config.*, "
-                     f"vue.config.*, proxy.conf.json and package.json")
+    raise ValueError(f"{name}: devproxy imports vite.config.* (or vite.*.ts as --config "
+                     f"names one), webpack.config.* (webpack.*.js), vue.config.*, "
+                     f"proxy.conf.json and package.json")
 
 
 def config_port(text: str, key: str) -> int | Code | None:

@@ -308,6 +308,25 @@ def test_a_vite_that_serves_https_gets_an_https_target_it_can_reach(config: str,
             (("https", 44175, False) if https else ("http", 44175, True))
 
 
+def test_a_config_named_by_dash_dash_config_is_read_whole() -> None:
+    # Its port was read, its proxy was not ("devproxy imports vite.config.*"), and
+    # --from refused it: a split dev config is a common layout.
+    dev = ("export default { server: { port: 44192, proxy: { '/graphql': "
+           "{ target: 'http://127.0.0.1:44310', ws: true } } } }")
+    files = {"package.json": json.dumps({"scripts": {"dev": "vite --config config/vite.dev.ts"},
+                                         "devDependencies": {"vite": "^8"}}),
+             "config/vite.dev.ts": dev}
+    for text in (render(detect(files)), render_imported(import_config("vite.dev.ts", dev))):
+        targets = {r.path: str(r.target) for r in
+                   parse_config(text, "devproxy.yaml", Path("/")).routes if r.target}
+        assert targets == {"/graphql": "http://127.0.0.1:44310",
+                           "/": "http://localhost:44192"}, text
+    assert import_config("webpack.dev.js", "module.exports = { devServer: { port: 9000, "
+                         "proxy: { '/api': 'http://localhost:3000' } } }").frontend_port == 9000
+    with pytest.raises(ValueError, match=r"vite\.svg: devproxy imports"):
+        import_config("vite.svg", "<svg/>")
+
+
 @pytest.mark.parametrize(("dependency", "api_port"), [
     ("next", None),  # Next answers /api itself: no route may take it
     ("nuxt", None),  # and so does Nuxt, from server/api
