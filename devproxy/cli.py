@@ -422,8 +422,14 @@ def _as_browser_sends(typed: str) -> str:
 def _explain(config: Config, path: str) -> None:
     from .screen import is_reserved, path_refusal, target_refusal
 
+    # A URL pasted from the address bar: its path, and the Host it would send.
+    proxy_host = None
+    for scheme in ("http://", "https://"):
+        if path.lower().startswith(scheme):
+            authority, slash, rest = path[len(scheme):].partition("/")
+            proxy_host, path = authority, slash + rest or "/"
     if not path.startswith("/"):
-        _fail(f"PATH must start with '/', got {path!r}")
+        _fail(f"PATH must start with '/' (or be a URL of devproxy's), got {path!r}")
     target = _as_browser_sends(path)
     if target != path:
         click.echo(f"{path}: a browser sends it as {target}")
@@ -450,7 +456,8 @@ def _explain(config: Config, path: str) -> None:
         click.echo(f"  serves files from {route.static}")
         return
     click.echo(f"  upstream: {route.target.origin}{upstream_path(route, raw_path)}{sep}{query}")
-    proxy_host = f"localhost:{config.listen.port}"
+    if proxy_host is None:  # the address `up` says to open
+        proxy_host = config.listen.url(config.listen.port).partition("://")[2]
     incoming = CIMultiDict({"Host": proxy_host})
     sent = request_headers(incoming, route, client_ip="127.0.0.1", proxy_host=proxy_host,
                            scheme="http")

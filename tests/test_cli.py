@@ -140,8 +140,14 @@ def test_routes_explains_where_a_path_goes(tmp_path: Path) -> None:
     result = run("routes", "-c", str(config), "/api/users?page=2")
     assert result.returncode == 0, result.stderr
     assert "upstream: http://127.0.0.1:3000/v1/users?page=2" in result.stdout
-    assert "Host: 127.0.0.1:3000  (was localhost:8080)" in result.stdout
+    # The Host of the address `up` says to open, 127.0.0.1, not a guess of localhost.
+    assert "Host: 127.0.0.1:3000  (was 127.0.0.1:8080)" in result.stdout
     assert "X-Forwarded-Prefix: /api" in result.stdout
+    # A URL pasted from the address bar: its path, with its Host.
+    pasted = run("routes", "-c", str(config), "http://localhost:8080/api/users?page=2")
+    assert pasted.returncode == 0, pasted.stderr
+    assert "upstream: http://127.0.0.1:3000/v1/users?page=2" in pasted.stdout
+    assert "X-Forwarded-Host: localhost:8080" in pasted.stdout
     missing = run("routes", "-c", str(config), "/other")
     assert missing.returncode == 1
     assert "no route matches" in missing.stdout
