@@ -423,6 +423,8 @@ _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 # (which ends the path); C0 controls, DEL and non-ASCII are encoded in both.
 PATH_ENCODED = frozenset(' "<>`{}')
 QUERY_ENCODED = frozenset(' "<>')
+# The special-query set: what a browser encodes in an http(s) URL's query.
+SPECIAL_QUERY_ENCODED = QUERY_ENCODED | {"'"}
 _ESCAPES = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
 
 

@@ -19,7 +19,14 @@ import aiohttp
 from yarl import URL
 
 from . import cors
-from .config import TOKEN, parse_origin, url_host
+from .config import (
+    DEFAULT_PORTS,
+    SPECIAL_QUERY_ENCODED,
+    TOKEN,
+    browser_encoded,
+    parse_origin,
+    url_host,
+)
 from .cors import Verdict
 from .corsadvice import Ask, Fix, cause, fixes
 from .errors import DevproxyError
@@ -31,12 +38,6 @@ _BODY_HEADERS = ("content-encoding", "content-language", "content-location", "co
 _SHOWN_RESPONSE = ("vary", "location")
 _EXCERPT = 300
 _READ = 4096  # of an error body: all of a refusal devproxy wrote (``cors.refusal_of``)
-# What the WHATWG URL parser percent-encodes in an http(s) URL's path and query (the
-# path and special-query percent-encode sets): everything else is sent as written, a
-# percent-escape included ("%2f" stays "%2f", where aiohttp's client sends "%2F").
-_PRINTABLE = {chr(c) for c in range(0x21, 0x7F)}
-_PATH_KEPT = frozenset(_PRINTABLE - set('"#<>?`{}'))
-_QUERY_KEPT = frozenset(_PRINTABLE - set('"#<>\''))
 _SINGLE_DOT = (".", "%2e")
 _DOUBLE_DOT = ("..", ".%2e", "%2e.", "%2e%2e")
 
@@ -324,7 +325,8 @@ def as_browser_sends(url: str) -> URL:
     """``url`` as a browser's fetch() sends it (WHATWG URL): the host lower-cased, the
     scheme's default port dropped, dot segments ("..", "%2e%2e") resolved, "\\" read as
     "/", and only what the path and query percent-encode sets name encoded (as UTF-8),
-    every escape already there kept as written. No fragment: it is never sent."""
+    every escape already there kept as written ("%2f" stays "%2f", where aiohttp's
+    client sends "%2F"). No fragment: it is never sent."""
     before, _, query = url.partition("#")[0].partition("?")
     parts = urlsplit(before.replace("\\", "/"))  # a special scheme's path: "\\" is "/"
     scheme = parts.scheme.lower()
@@ -334,7 +336,7 @@ def as_browser_sends(url: str) -> URL:
     if ":" in host:
         host = f"[{host}]"
     port = parts.port
-    authority = host if port in (None, {"http": 80, "https": 443}.get(scheme)) \
+    authority = host if port in (None, DEFAULT_PORTS.get(scheme)) \
         else f"{host}:{port}"
     segments = (parts.path or "/").split("/")[1:]
     path: list[str] = []
@@ -351,13 +353,8 @@ def as_browser_sends(url: str) -> URL:
         else:
             path.append(segment)
     return URL.build(scheme=scheme, authority=authority,
-                     path=_encoded("/" + "/".join(path), _PATH_KEPT),
-                     query_string=_encoded(query, _QUERY_KEPT), encoded=True)
-
-
-def _encoded(text: str, kept: frozenset[str]) -> str:
-    return "".join(c if c in kept else "".join(f"%{b:02X}" for b in c.encode("utf-8"))
-                   for c in text)
+                     path=browser_encoded("/" + "/".join(path)),
+                     query_string=browser_encoded(query, SPECIAL_QUERY_ENCODED), encoded=True)
 
 
 def _origin_of(url: str) -> str:
