@@ -940,17 +940,18 @@ def curl(method: str, url: str, headers: Sequence[tuple[str, str]],
         if url.startswith(("ws://", "wss://")):
             url = "http" + url[2:]
     coding = (_header(headers, "accept-encoding") or "").strip().lower()
-    if upgrade is None and coding and coding != "identity":
-        # As Chrome's "Copy as cURL": curl asks for the codings it can decode and prints
-        # the body decoded; with the browser's list it could get one it lacks (zstd, br)
-        # and fail, or print gzip bytes.
+    # As Chrome's "Copy as cURL": curl asks for the codings it can decode and prints the
+    # body decoded; with the browser's list it could get one it lacks (zstd, br) and
+    # fail, or print gzip bytes.
+    compressed = upgrade is None and coding not in ("", "identity")
+    if compressed:
         skip.add("accept-encoding")
     parts.append(url)
     for name, value in headers:
         if name.lower() not in skip:
             # curl reads "Name:" as "remove Name"; "Name;" sends it empty.
             parts += ["-H", f"{name}: {value}" if value.strip() else f"{name};"]
-    if "accept-encoding" in skip:
+    if compressed:
         parts.append("--compressed")
     if not sends_body and (_header(headers, "content-length") or "").strip() == "0":
         parts += ["-H", "Content-Length: 0"]  # sent for an empty POST/PATCH; curl would not
@@ -958,11 +959,8 @@ def curl(method: str, url: str, headers: Sequence[tuple[str, str]],
     if sends_body:
         if _header(headers, "content-type") is None:
             parts += ["-H", "Content-Type:"]  # else curl adds a form type of its own
-        try:
-            text: str | None = bytes(body).decode("utf-8")
-        except UnicodeDecodeError:
-            text = None
-        if text is not None and "\x00" not in text:
+        text = _nul_free_text(body)
+        if text is not None:
             # --data-raw: a body starting with "@" is text, not a file to upload.
             parts += ["--data-raw", text]
         else:
@@ -981,6 +979,17 @@ def curl(method: str, url: str, headers: Sequence[tuple[str, str]],
     return command
 
 
+def _nul_free_text(body: bytes | bytearray) -> str | None:
+    """``body`` as UTF-8 text that a shell argument or HAR's postData can carry: None
+    for bytes that are not UTF-8, or hold a NUL (valid UTF-8, as in a form's zeroed
+    file, but no argument holds it)."""
+    try:
+        text = bytes(body).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return None if "\x00" in text else text
+
+
 _KEPT_BYTE = re.compile("[\udc80-\udcff]")
 
 
@@ -993,7 +1002,7 @@ def _shell_word(text: str) -> str:
     """``text`` as one bash word. A byte kept as a lone surrogate (a header's obs-text)
     goes as the byte itself, in bash's $'...' quoting ("\\xe9"): shlex would quote a
     character that no encoding can write, and the pasted command would send U+FFFD."""
-    if not _KEPT_BYTE.search(text):
+    if not holds_bytes(text):
         return shlex.quote(text)
     quoted = text.replace("\\", "\\\\").replace("'", "\\'")
     return "$'" + _KEPT_BYTE.sub(lambda byte: f"\\x{ord(byte.group()) - 0xDC00:02x}",
@@ -1071,12 +1080,8 @@ def _har_request_body(view: dict[str, Any], body: bytes | bytearray, content_typ
     comment says what was kept."""
     text = view.get("text")
     if text is None and body and not view["truncated"]:
-        try:  # a form of text fields (multipart is not shown as text, but may be text)
-            text = bytes(body).decode("utf-8")
-        except UnicodeDecodeError:
-            text = None
-        if text is not None and "\x00" in text:
-            text = None
+        # A form of text fields: multipart is not shown as text, but may be text.
+        text = _nul_free_text(body)
     if text is not None or not body or view["truncated"]:
         return {"postData": {"mimeType": content_type, "text": text or "",
                              **_har_cut(view)}}
