@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import stat
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -49,7 +49,7 @@ from .errors import ConfigError
 from .yamlnodes import MAX_DEPTH, Nodes, closest, compose_safely
 
 __all__ = ["DEFAULT_CONFIG_NAME", "MAX_CONFIG_BYTES", "MAX_DEPTH", "config_from_flags",
-           "load_config", "loop_message", "parse_config", "with_overrides"]
+           "load_config", "loop_message", "loop_refusal", "parse_config", "with_overrides"]
 
 DEFAULT_CONFIG_NAME = "devproxy.yaml"
 MAX_CONFIG_BYTES = 1024 * 1024
@@ -152,7 +152,7 @@ def config_from_flags(
     config = Config(
         listen=_flag_listen(listen) or Listen(DEFAULT_LISTEN_HOST, DEFAULT_LISTEN_PORT),
         routes=_flag_routes(routes, change_origin, base_dir or Path.cwd(), None))
-    return _no_loops(config, "", {route_key(route.path) for route in config.routes})
+    return _no_loops(config, "")
 
 
 def with_overrides(
@@ -173,31 +173,35 @@ def with_overrides(
         return config
     extra = {route_key(r.path): r for r in _flag_routes(
         routes, change_origin, base_dir or Path.cwd(), config.cors)}
-    flagged = set(extra)
     merged = tuple(extra.pop(route_key(r.path), r) for r in config.routes) \
         + tuple(extra.values())
     address = _flag_listen(listen) or (config.listen if port is None
                                        else Listen(config.listen.host, port))
     moved = "--listen" if listen is not None else f"-p {port}" if port is not None else ""
     return _no_loops(replace(config, listen=address, routes=merged,
-                             listen_line=0 if moved else config.listen_line),
-                     moved, flagged)
+                             listen_line=0 if moved else config.listen_line), moved)
 
 
-def _no_loops(config: Config, moved: str, flagged: Collection[str] = ()) -> Config:
-    """``config``, unless a route's target is devproxy's own address: a route from a
-    ``--route`` flag (its normalised path in ``flagged``) is named by the flag; one of
-    the file's, checked at its line against the file's listen, by that line and the
-    flag that moved the address (``moved``)."""
-    for number, route in enumerate(config.routes):
-        if route.target is None or not config.listen.reached_by(route.target):
-            continue
-        if route_key(route.path) in flagged or not route.line:
-            raise ConfigError(f"--route {route.path}={route.target}: " + loop_message(
-                "its target", route, config.listen, f"from {moved}" if moved else ""))
-        raise ConfigError(f"{config.source}:{route.line}: " + loop_message(
-            f"routes[{number}].target", route, config.listen, f"from {moved}"))
+def _no_loops(config: Config, moved: str) -> Config:
+    """``config``, unless a route's target is devproxy's own address (``moved``: the flag
+    that gave the address, if one did)."""
+    refused = loop_refusal(config.routes, config.listen, str(config.source),
+                           f"from {moved}" if moved else "")
+    if refused:
+        raise ConfigError(refused)
     return config
+
+
+def loop_refusal(routes: Sequence[Route], listen: Listen, source: str, given: str) -> str:
+    """Why the first of ``routes`` whose target is ``listen`` is refused, "" if none:
+    a route of the file (``source``) named by its line, one from a --route flag (no
+    line) by the flag; ``given`` says where ``listen`` came from."""
+    for number, route in enumerate(routes):
+        if route.target is not None and listen.reached_by(route.target):
+            where = (f"{source}:{route.line}: routes[{number}].target" if route.line
+                     else f"--route {route.path}={route.target}: its target")
+            return loop_message(where, route, listen, given)
+    return ""
 
 
 def loop_message(where: str, route: Route, listen: Listen, given: str = "") -> str:

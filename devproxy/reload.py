@@ -28,7 +28,7 @@ import watchfiles
 from .config import Config, Listen
 from .diff import diff_routes
 from .errors import BindError, ConfigError
-from .loader import load_config, loop_message
+from .loader import load_config, loop_refusal
 from .screen import ANY_HOST_WARNING, OPEN_LISTEN_WARNING
 from .state import Live, ReloadOutcome, ReloadStatus, Snapshot
 
@@ -273,9 +273,7 @@ class Reloader:
         except ConfigError as exc:
             if not await self._stays():
                 return self.live.reload  # still being written: the next change reloads
-            logger.error("%s\n(still serving the last good routes; fix it and save again)",
-                         exc)
-            return self._record("error", str(exc))
+            return self._refuse(str(exc))
         old = self.live.current.config
         # Refused before anything is said or kept: a loop applies nothing of the file.
         looped = self._loop(config) if config.listen == old.listen else ""
@@ -338,10 +336,10 @@ class Reloader:
             logger.info("reload: %s", line)
         return self._record(outcome, "; ".join(notes), changes)
 
-    def _refuse(self, looped: str) -> ReloadStatus:
-        logger.error("%s\n(still serving the last good routes; fix it and save again)",
-                     looped)
-        return self._record("error", looped)
+    def _refuse(self, why: str) -> ReloadStatus:
+        """An invalid file: said, and the last good routes serve on."""
+        logger.error("%s\n(still serving the last good routes; fix it and save again)", why)
+        return self._record("error", why)
 
     def _loop(self, config: Config) -> str:
         """A route that would come back to devproxy at the address it serves on (the
@@ -350,12 +348,7 @@ class Reloader:
         serving = config.listen
         if self.bound is not None:
             serving = Listen(serving.host, self.bound())
-        for number, route in enumerate(config.routes):
-            if route.target is not None and serving.reached_by(route.target):
-                where = f"{self.name}:{route.line}: routes[{number}].target" if route.line \
-                    else f"--route {route.path}={route.target}: its target"
-                return loop_message(where, route, serving, "as served now")
-        return ""
+        return loop_refusal(config.routes, serving, self.name, "as served now")
 
     def _load(self) -> tuple[Config, Config]:
         """The file as written, and with the flags over it."""
