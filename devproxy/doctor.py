@@ -28,7 +28,7 @@ from .config import (
     url_host,
 )
 from .cors import Verdict
-from .corsadvice import Ask, Fix, cause, fixes
+from .corsadvice import Ask, Fix, cause, fixes, refused_by_devproxy
 from .errors import DevproxyError
 from .upstream import LoopbackResolver
 
@@ -307,13 +307,13 @@ class _Fetch:
             self.steps[-1].exchange is not None else None
         if not verdict.ok and refused is not None:
             # devproxy in CORS mode answered: the backend never saw the preflight, so
-            # only devproxy's block, or the page, can change the answer.
-            why = ("devproxy answered this preflight itself (CORS mode: the backend never "
-                   "sees preflights, so its own CORS settings play no part) and refused "
-                   f"it: {refused.reason}.")
-            fix = refused.fix[:1].upper() + refused.fix[1:] + "."
-            advice = (Fix("your page" if refused.by_page else "devproxy (devproxy.yaml)",
-                          fix),)
+            # only devproxy's block, or the page, can change the answer. Said as the
+            # inspector says it; the block's fix is the one its body named.
+            said = refused_by_devproxy(refused, "devproxy.yaml")
+            why = said["cause"]
+            advice = tuple(Fix(f["tool"], f["text"]) for f in said["fixes"] or [
+                {"tool": "devproxy (devproxy.yaml)",
+                 "text": refused.fix[:1].upper() + refused.fix[1:] + "."}])
         elif not verdict.ok:
             ask = Ask(origin or p.origin, method or p.method, tuple(unsafe), p.credentials)
             why, advice = cause(verdict, ask), fixes(verdict, ask)
