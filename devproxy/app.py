@@ -232,9 +232,18 @@ def _as_origin_form(message: RawRequestMessage) -> RawRequestMessage:
         return message
     authority, target = parts
     headers = CIMultiDict(message.headers)
-    headers["Host"] = authority  # the first Host's place; any others go
-    raw = [(name, value) for name, value in message.raw_headers if name.lower() != b"host"]
-    raw.insert(0, (b"Host", authority.encode("utf-8", "surrogateescape")))
+    headers["Host"] = authority  # the first Host's place (else the end); any others go
+    # The fields as parsed alike: the inspector shows these, in the order they came.
+    host = (b"Host", authority.encode("utf-8", "surrogateescape"))
+    raw, placed = [], False
+    for name, value in message.raw_headers:
+        if name.lower() != b"host":
+            raw.append((name, value))
+        elif not placed:
+            raw.append((name, host[1]))
+            placed = True
+    if not placed:
+        raw.append(host)
     path, _, fragment = target.partition("#")
     path, _, query = path.partition("?")
     # As aiohttp's parser builds an origin-form request's URL.
