@@ -54,6 +54,7 @@ from .state import (
     OUTAGES,
     POOL,
     WARNED_HOSTS,
+    WARNED_REDIRECTS,
     WARNED_SOCKETS,
     EventStreams,
     Live,
@@ -92,6 +93,7 @@ def make_app(live: Live, access_log: AccessLog | None = None) -> web.Application
     app[NOTED_CREDENTIALS] = RefusedOrigins()
     app[WARNED_HOSTS] = set()
     app[WARNED_SOCKETS] = set()
+    app[WARNED_REDIRECTS] = set()
     settings = live.current.config.inspector  # fixed at start-up, like the limits
     if settings.enabled:
         app[CAPTURES] = Captures(settings.history, settings.body_limit)

@@ -28,11 +28,12 @@ from .headers import (
     reflected,
     request_headers,
     response_headers,
+    self_redirect,
 )
 from .paths import upstream_path
 from .pool import Broken, Busy, Connection, Pool, broken_error
 from .router import RouteTable
-from .state import CAPTURES, EVENT_STREAMS, STREAMING
+from .state import CAPTURES, EVENT_STREAMS, LIVE, STREAMING, WARNED_REDIRECTS
 from .upstream import Outages, busy_error, closed_while_idle, response_timeout_error
 
 logger = logging.getLogger(__name__)
@@ -350,6 +351,8 @@ async def _relay(
     content_type = upstream.get("Content-Type")
     response = relayed_response(request, route, head, head.status, upstream, content_type,
                                 routes)
+    if 300 <= head.status < 400 and head.status != 304:
+        _explain_self_redirect(request, route, response, record)
     content_type = content_type or ""
     if record is not None:  # what the inspector's answered() or relayed() will take
         arrived = time.perf_counter()
@@ -405,6 +408,30 @@ async def _relay(
     finally:
         if streams is not None:
             streams.discard(conn.end_body)
+
+
+def _explain_self_redirect(request: web.Request, route: Route, response: ProxiedResponse,
+                           record: Record | None) -> None:
+    """Say why, once per route and path, when a redirect leads back to where the browser
+    asked: it ends in ERR_TOO_MANY_REDIRECTS, which names no cause. Not when it sets a
+    cookie (a login or cookie check answers the second visit otherwise)."""
+    location = response.headers.get("Location")
+    if location is None or "Set-Cookie" in response.headers:
+        return
+    config = request.app[LIVE].current.config
+    where = f" ({config.source}:{route.line})" if config.source is not None and route.line \
+        else ""
+    target = request.raw_path
+    advice = self_redirect(f"{request.scheme}://{request.host}", target, location, route,
+                           upstream_path(route, target.partition("?")[0]), where)
+    if advice is None:
+        return
+    if record is not None:  # marked in the inspector's list, with the why in its detail
+        record.error = advice
+    warned, key = request.app[WARNED_REDIRECTS], f"{route.path} {target}"
+    if key not in warned and len(warned) < 100:
+        warned.add(key)
+        logger.warning("%s", advice)
 
 
 async def _stream_body(request: web.Request, conn: Connection, route: Route,

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from devproxy.config import parse_target
 from devproxy.forward import dump_headers
+from devproxy.state import CAPTURES
 from devproxy.upstream import Outages
 
 from .conftest import raw_exchange, route, slow_at
@@ -1149,3 +1150,37 @@ async def test_a_raw_written_head_still_refuses_cr_lf_and_nul(aiohttp_client) ->
     assert reply.startswith(b"HTTP/1.1 500") and b"X-Bad" not in reply
     assert b"Set-Cookie" not in reply
     assert [str(e) for e in raised] == ["a CR, LF or NUL in a relayed head"]
+
+
+@pytest.mark.parametrize("cookie", [False, True])
+async def test_a_redirect_back_to_itself_is_explained_once(
+        backend_factory, proxy_factory, client, caplog, cookie: bool) -> None:
+    # Vite with base '/app/' behind a route that strips /app: it redirects the / it gets
+    # to /app/, which the browser asks again, for ever. A redirect that sets a cookie is
+    # a login's or a cookie check's, answered otherwise the second time: not explained.
+    got: list[str] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        got.append(request.raw_path)
+        headers = {"Location": "/app/"}
+        if cookie:
+            headers["Set-Cookie"] = "seen=1; Path=/"
+        return web.Response(status=302, headers=headers)
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/app", backend.url, strip_prefix=True))
+    with caplog.at_level(logging.WARNING, logger="devproxy.forward"):
+        for _ in range(3):
+            async with client.get(proxy.url + "/app/", allow_redirects=False) as resp:
+                assert resp.status == 302 and resp.headers["Location"] == "/app/"
+    said = [r.getMessage() for r in caplog.records if "ERR_TOO_MANY_REDIRECTS" in r.getMessage()]
+    assert got == ["/"] * 3
+    # Each is marked in the inspector's list, its detail saying why.
+    errors = [r.error for r in proxy.server.app[CAPTURES].newest_first()]
+    if cookie:
+        assert said == [] and errors == [""] * 3
+    else:
+        assert len(said) == 1, said
+        assert errors == [said[0]] * 3
+        assert "answered /app/ with a redirect to /app/" in said[0]
+        assert "so the backend got /" in said[0] and "Set strip_prefix: false" in said[0]
