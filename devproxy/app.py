@@ -50,11 +50,11 @@ from .state import (
     CAPTURES,
     CLIENT,
     EVENT_STREAMS,
+    EXPLAINED,
     LIVE,
     OUTAGES,
     POOL,
     WARNED_HOSTS,
-    WARNED_REDIRECTS,
     WARNED_SOCKETS,
     EventStreams,
     Live,
@@ -93,7 +93,7 @@ def make_app(live: Live, access_log: AccessLog | None = None) -> web.Application
     app[NOTED_CREDENTIALS] = RefusedOrigins()
     app[WARNED_HOSTS] = set()
     app[WARNED_SOCKETS] = set()
-    app[WARNED_REDIRECTS] = set()
+    app[EXPLAINED] = set()
     settings = live.current.config.inspector  # fixed at start-up, like the limits
     if settings.enabled:
         app[CAPTURES] = Captures(settings.history, settings.body_limit)

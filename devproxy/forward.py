@@ -19,6 +19,7 @@ from aiohttp import StreamReader, web
 from multidict import CIMultiDict
 
 from . import h1
+from .backendadvice import fields_too_large, self_redirect
 from .capture import Record
 from .config import Route, Target
 from .headers import (
@@ -28,12 +29,11 @@ from .headers import (
     reflected,
     request_headers,
     response_headers,
-    self_redirect,
 )
 from .paths import upstream_path
 from .pool import Broken, Busy, Connection, Pool, broken_error
 from .router import RouteTable
-from .state import CAPTURES, EVENT_STREAMS, LIVE, STREAMING, WARNED_REDIRECTS
+from .state import CAPTURES, EVENT_STREAMS, EXPLAINED, LIVE, STREAMING
 from .upstream import Outages, busy_error, closed_while_idle, response_timeout_error
 
 logger = logging.getLogger(__name__)
@@ -351,8 +351,8 @@ async def _relay(
     content_type = upstream.get("Content-Type")
     response = relayed_response(request, route, head, head.status, upstream, content_type,
                                 routes)
-    if 300 <= head.status < 400 and head.status != 304:
-        _explain_self_redirect(request, route, response, record)
+    if head.status >= 300:
+        _explain(request, route, head.status, response, record)
     content_type = content_type or ""
     if record is not None:  # what the inspector's answered() or relayed() will take
         arrived = time.perf_counter()
@@ -410,28 +410,39 @@ async def _relay(
             streams.discard(conn.end_body)
 
 
-def _explain_self_redirect(request: web.Request, route: Route, response: ProxiedResponse,
-                           record: Record | None) -> None:
-    """Say why, once per route and path, when a redirect leads back to where the browser
-    asked: it ends in ERR_TOO_MANY_REDIRECTS, which names no cause. Not when it sets a
-    cookie (a login or cookie check answers the second visit otherwise)."""
-    location = response.headers.get("Location")
-    if location is None or "Set-Cookie" in response.headers:
-        return
-    config = request.app[LIVE].current.config
-    where = f" ({config.source}:{route.line})" if config.source is not None and route.line \
-        else ""
+def _explain(request: web.Request, route: Route, status: int, response: ProxiedResponse,
+             record: Record | None) -> None:
+    """Say why, once per route, status and path, when the backend answered what the
+    browser will not explain (``backendadvice``), and mark the inspector's record."""
     target = request.raw_path
-    advice = self_redirect(f"{request.scheme}://{request.host}", target, location, route,
-                           upstream_path(route, target.partition("?")[0]), where)
+    if 300 <= status < 400:
+        location = response.headers.get("Location")
+        # Not one that sets a cookie: a login or cookie check answers the second visit
+        # otherwise.
+        if location is None or "Set-Cookie" in response.headers:
+            return
+        advice = self_redirect(f"{request.scheme}://{request.host}", target, location,
+                               route, upstream_path(route, target.partition("?")[0]),
+                               _where(request, route))
+    elif status == 431:
+        advice = fields_too_large(route, target, request.raw_headers, _where(request, route))
+    else:
+        return
     if advice is None:
         return
     if record is not None:  # marked in the inspector's list, with the why in its detail
         record.error = advice
-    warned, key = request.app[WARNED_REDIRECTS], f"{route.path} {target}"
-    if key not in warned and len(warned) < 100:
-        warned.add(key)
+    explained, key = request.app[EXPLAINED], f"{route.path} {status} {target}"
+    if key not in explained and len(explained) < 100:
+        explained.add(key)
         logger.warning("%s", advice)
+
+
+def _where(request: web.Request, route: Route) -> str:
+    """" (file:line)" of ``route`` in the config file, if it has one."""
+    config = request.app[LIVE].current.config
+    return f" ({config.source}:{route.line})" if config.source is not None and route.line \
+        else ""
 
 
 async def _stream_body(request: web.Request, conn: Connection, route: Route,

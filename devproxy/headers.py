@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import re
 from typing import TypeAlias
-from urllib.parse import urljoin
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -230,33 +229,6 @@ def rewrite_location(value: str, route: Route, proxy_origin: str,
              and (mapped := client_path(other, path)) is not None
              and (match := others.match(mapped)) is not None and match.route is other}
     return proxy_origin + found.pop() + rest if len(found) == 1 else value
-
-
-def self_redirect(origin: str, target: str, location: str, route: Route, upstream: str,
-                  where: str = "") -> str | None:
-    """What to tell a developer whose backend answered the browser's ``target`` (path
-    and query, at devproxy's ``origin``) with a redirect to ``location`` (as the browser
-    gets it) that leads back to it, or None if it leads elsewhere. A browser follows
-    such a redirect until it gives up (Fetch §4.4, HTTP-redirect fetch: the 21st is a
-    network error) and shows ERR_TOO_MANY_REDIRECTS, which names no cause.
-    ``upstream``: the path the backend got; ``where``: the route's line, if known.
-
-    The usual cause is a prefix the route strips that the dev server wants: Vite with
-    ``base: '/app/'`` redirects ``/`` to ``/app/``, which devproxy strips to ``/`` again.
-    """
-    url = origin + target
-    if urljoin(url, location).partition("#")[0] != url:
-        return None
-    said = (f"{route.destination} answered {target} with a redirect to {location}, the "
-            f"same URL: the browser follows it until it gives up "
-            f"(ERR_TOO_MANY_REDIRECTS).")
-    if route.strip_prefix and route.path != "/":
-        return (f"{said} Route {route.path}{where} strips its prefix, so the backend got "
-                f"{upstream}; a dev server that serves under {route.path} itself (Vite's "
-                f"base, Next.js's basePath) sends it back there. Set strip_prefix: false "
-                f"on route {route.path}.")
-    return (f"{said} Check the backend's redirect rules: a trailing slash, http to https, "
-            f"a base path or Host it expects (change_origin: true sends the target's own).")
 
 
 def rewrite_set_cookie(value: str, route: Route) -> str:

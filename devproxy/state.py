@@ -140,5 +140,5 @@ EVENT_STREAMS = web.AppKey("event_streams", EventStreams)
 WARNED_HOSTS = web.AppKey("warned_hosts", set[str])  # refused Host names already logged
 # Routes whose backend refused a socket's Host or Origin after its 101, already explained.
 WARNED_SOCKETS = web.AppKey("warned_sockets", set[str])
-# Routes and paths whose redirect to themselves was already explained.
-WARNED_REDIRECTS = web.AppKey("warned_redirects", set[str])
+# Backend answers already explained in the log (``forward``): by route, status and path.
+EXPLAINED = web.AppKey("explained", set[str])

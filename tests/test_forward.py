@@ -1184,3 +1184,25 @@ async def test_a_redirect_back_to_itself_is_explained_once(
         assert errors == [said[0]] * 3
         assert "answered /app/ with a redirect to /app/" in said[0]
         assert "so the backend got /" in said[0] and "Set strip_prefix: false" in said[0]
+
+
+async def test_a_431_from_the_backend_is_explained_once(
+        backend_factory, proxy_factory, client, caplog) -> None:
+    # Node's servers answer a request head over 16 KiB with a bare 431: a blank page.
+    # Cookies for localhost piled up by other apps are the usual cause.
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(status=431)
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/", backend.url))
+    cookie = "; ".join(f"app{i}=" + "x" * 900 for i in range(7))  # under aiohttp's 8 KiB
+    with caplog.at_level(logging.WARNING, logger="devproxy.forward"):
+        for _ in range(2):
+            async with client.get(proxy.url + "/", headers={"Cookie": cookie}) as resp:
+                assert resp.status == 431 and await resp.read() == b""
+    said = [r.getMessage() for r in caplog.records if "with 431" in r.getMessage()]
+    assert len(said) == 1, said
+    assert f"{len(cookie):,} of them cookies" in said[0]
+    assert "--max-http-header-size" in said[0]
+    errors = [r.error for r in proxy.server.app[CAPTURES].newest_first()]
+    assert errors == [said[0]] * 2

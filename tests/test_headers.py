@@ -18,7 +18,6 @@ from devproxy.headers import (
     response_headers,
     rewrite_location,
     rewrite_set_cookie,
-    self_redirect,
 )
 from devproxy.router import RouteTable
 
@@ -517,40 +516,3 @@ def test_static_route_has_no_headers_to_rewrite(call: Callable[[], object]) -> N
 ])
 def test_an_event_stream_is_asked_for_as_a_media_range(accept: str, streams: bool) -> None:
     assert accepts_event_stream(accept) is streams
-
-
-# --- self_redirect -----------------------------------------------------------------
-
-APP_STRIP = route("/app", "http://127.0.0.1:5173", strip=True)
-
-
-@pytest.mark.parametrize("target, location", [
-    ("/app/", "/app/"),  # Vite's base redirect, its prefix stripped: the loop seen
-    ("/app/", "http://localhost:8080/app/"),  # absolute, at devproxy's origin
-    ("/app/?x=1", "?x=1"),  # a reference that resolves to the same URL
-    ("/app/", "/app/#top"),  # the fragment is not part of what is fetched
-])
-def test_a_redirect_back_to_the_url_asked_is_explained(target: str, location: str) -> None:
-    advice = self_redirect(PROXY, target, location, APP_STRIP, "/", " (devproxy.yaml:3)")
-    assert advice is not None
-    assert f"answered {target} with a redirect to {location}" in advice
-    assert "ERR_TOO_MANY_REDIRECTS" in advice
-    assert "Route /app (devproxy.yaml:3) strips its prefix, so the backend got /" in advice
-    assert advice.endswith("Set strip_prefix: false on route /app.")
-
-
-@pytest.mark.parametrize("target, location", [
-    ("/app", "/app/"),  # adding the trailing slash: one hop, then served
-    ("/app/?x=1", "/app/"),  # dropping the query
-    ("/app/", "http://localhost:9999/app/"),  # another origin
-    ("/app/", "https://localhost:8080/app/"),  # to https
-    ("/app/", "../app/x"),
-])
-def test_a_redirect_elsewhere_is_not_a_loop(target: str, location: str) -> None:
-    assert self_redirect(PROXY, target, location, APP_STRIP, "/") is None
-
-
-def test_a_self_redirect_without_a_stripped_prefix_points_at_the_backends_rules() -> None:
-    advice = self_redirect(PROXY, "/login", "/login", ROOT, "/login")
-    assert advice is not None and "strip_prefix" not in advice
-    assert "Check the backend's redirect rules" in advice

@@ -1,0 +1,68 @@
+"""What devproxy tells a developer about a backend's answer that the browser will not
+explain: a redirect back to the URL asked (ERR_TOO_MANY_REDIRECTS), a 431 with no body
+(a blank page). The answer itself goes to the browser as the backend sent it.
+
+Pure: values in, sentences out. The shell (``forward``) logs them once and marks the
+inspector's record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from urllib.parse import urljoin
+
+from .config import Route
+
+# Node's http servers (Vite, webpack-dev-server, Next.js, Express) refuse a request head
+# over this by default (--max-http-header-size), answering a bare 431.
+NODE_HEADER_LIMIT = 16 * 1024
+
+
+def self_redirect(origin: str, target: str, location: str, route: Route, upstream: str,
+                  where: str = "") -> str | None:
+    """What to tell a developer whose backend answered the browser's ``target`` (path
+    and query, at devproxy's ``origin``) with a redirect to ``location`` (as the browser
+    gets it) that leads back to it, or None if it leads elsewhere. A browser follows
+    such a redirect until it gives up (Fetch §4.4, HTTP-redirect fetch: the 21st is a
+    network error) and shows ERR_TOO_MANY_REDIRECTS, which names no cause.
+    ``upstream``: the path the backend got; ``where``: the route's line, if known.
+
+    The usual cause is a prefix the route strips that the dev server wants: Vite with
+    ``base: '/app/'`` redirects ``/`` to ``/app/``, which devproxy strips to ``/`` again.
+    """
+    url = origin + target
+    if urljoin(url, location).partition("#")[0] != url:
+        return None
+    said = (f"{route.destination} answered {target} with a redirect to {location}, the "
+            f"same URL: the browser follows it until it gives up "
+            f"(ERR_TOO_MANY_REDIRECTS).")
+    if route.strip_prefix and route.path != "/":
+        return (f"{said} Route {route.path}{where} strips its prefix, so the backend got "
+                f"{upstream}; a dev server that serves under {route.path} itself (Vite's "
+                f"base, Next.js's basePath) sends it back there. Set strip_prefix: false "
+                f"on route {route.path}.")
+    return (f"{said} Check the backend's redirect rules: a trailing slash, http to https, "
+            f"a base path or Host it expects (change_origin: true sends the target's own).")
+
+
+def fields_too_large(route: Route, target: str, fields: Iterable[tuple[bytes, bytes]],
+                     where: str = "") -> str:
+    """What to tell a developer whose backend answered the browser's ``target`` with 431
+    (RFC 6585 §5: the request's header fields are too large), given the ``fields`` the
+    browser sent (as parsed, bytes). A dev server's 431 has no body, so the browser
+    shows a blank page; the usual cause is cookies, which browsers share between every
+    port of a host (RFC 6265 §8.5), piled up by every app run on localhost."""
+    size = cookies = 0
+    for name, value in fields:
+        size += len(name) + len(value) + 4  # "name: value\r\n"
+        if name.lower() == b"cookie":
+            cookies += len(value)
+    said = (f"Route {route.path}{where}: {route.destination} refused {target} with 431 "
+            f"(header fields too large); the browser sent {size:,} bytes of header fields")
+    if cookies:
+        said += (f", {cookies:,} of them cookies. Cookies for a host are shared by every "
+                 f"port and every app run on it: delete the ones you do not need for this "
+                 f"site (DevTools > Application > Cookies)")
+    return (f"{said}. Node's servers (Vite, webpack-dev-server, Next.js) refuse more than "
+            f"{NODE_HEADER_LIMIT // 1024} KiB by default: start the dev server with "
+            f"NODE_OPTIONS=--max-http-header-size=65536 to raise it.")

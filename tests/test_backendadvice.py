@@ -1,0 +1,67 @@
+"""What devproxy says about a backend's answer the browser will not explain: pure."""
+
+from __future__ import annotations
+
+import pytest
+
+from devproxy.backendadvice import fields_too_large, self_redirect
+from devproxy.config import Route, normalize_prefix, parse_target
+
+PROXY = "http://localhost:8080"
+
+
+def route(path: str, *, strip: bool = False) -> Route:
+    return Route(path=normalize_prefix(path), target=parse_target("http://127.0.0.1:5173"),
+                 strip_prefix=strip)
+
+
+APP_STRIP = route("/app", strip=True)
+
+
+@pytest.mark.parametrize("target, location", [
+    ("/app/", "/app/"),  # Vite's base redirect, its prefix stripped: the loop seen
+    ("/app/", "http://localhost:8080/app/"),  # absolute, at devproxy's origin
+    ("/app/?x=1", "?x=1"),  # a reference that resolves to the same URL
+    ("/app/", "/app/#top"),  # the fragment is not part of what is fetched
+])
+def test_a_redirect_back_to_the_url_asked_is_explained(target: str, location: str) -> None:
+    advice = self_redirect(PROXY, target, location, APP_STRIP, "/", " (devproxy.yaml:3)")
+    assert advice is not None
+    assert f"answered {target} with a redirect to {location}" in advice
+    assert "ERR_TOO_MANY_REDIRECTS" in advice
+    assert "Route /app (devproxy.yaml:3) strips its prefix, so the backend got /" in advice
+    assert advice.endswith("Set strip_prefix: false on route /app.")
+
+
+@pytest.mark.parametrize("target, location", [
+    ("/app", "/app/"),  # adding the trailing slash: one hop, then served
+    ("/app/?x=1", "/app/"),  # dropping the query
+    ("/app/", "http://localhost:9999/app/"),  # another origin
+    ("/app/", "https://localhost:8080/app/"),  # to https
+    ("/app/", "../app/x"),
+])
+def test_a_redirect_elsewhere_is_not_a_loop(target: str, location: str) -> None:
+    assert self_redirect(PROXY, target, location, APP_STRIP, "/") is None
+
+
+def test_a_self_redirect_without_a_stripped_prefix_points_at_the_backends_rules() -> None:
+    advice = self_redirect(PROXY, "/login", "/login", route("/"), "/login")
+    assert advice is not None and "strip_prefix" not in advice
+    assert "Check the backend's redirect rules" in advice
+
+
+def test_a_431_names_the_size_sent_and_the_cookies_in_it() -> None:
+    fields = [(b"Host", b"localhost:8080"), (b"Cookie", b"a=" + b"x" * 20_000),
+              (b"Accept", b"*/*")]
+    advice = fields_too_large(route("/"), "/", fields, " (devproxy.yaml:4)")
+    size = sum(len(n) + len(v) + 4 for n, v in fields)
+    assert advice.startswith("Route / (devproxy.yaml:4): http://127.0.0.1:5173 refused / "
+                             "with 431")
+    assert f"the browser sent {size:,} bytes of header fields, 20,002 of them cookies" in advice
+    assert "shared by every port" in advice and "DevTools > Application > Cookies" in advice
+    assert "NODE_OPTIONS=--max-http-header-size=65536" in advice
+
+
+def test_a_431_without_cookies_says_only_the_size() -> None:
+    advice = fields_too_large(route("/api"), "/api/x", [(b"X-Big", b"y" * 17_000)])
+    assert "bytes of header fields." in advice and "cookies" not in advice.lower()
