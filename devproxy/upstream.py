@@ -220,12 +220,13 @@ def invalid_response(target: Target, detail: str, hint: str = NOT_HTTP) -> Upstr
     )
 
 
-def invalid_handshake(target: Target, detail: str) -> UpstreamError:
-    """The 502 for a backend that answered a WebSocket handshake with an invalid 101."""
+def invalid_handshake(target: Target, detail: str, hint: str = "") -> UpstreamError:
+    """The 502 for a backend that answered a WebSocket handshake with an invalid 101
+    (``hint``: what to do, where the detail knows better than the usual question)."""
     return UpstreamError(
         502, "protocol",
         f"{target.authority} accepted the WebSocket with an invalid handshake: {detail}",
-        "is the target a WebSocket server on that port and path?",
+        hint or "is the target a WebSocket server on that port and path?",
     )
 
 

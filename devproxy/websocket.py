@@ -36,7 +36,7 @@ from .forward import (
 )
 from .paths import upstream_path
 from .pool import Broken, Connection, Pool, broken_error
-from .state import CAPTURES, LIVE, RECORD, STREAMING, WARNED_SOCKETS
+from .state import CAPTURES, EXPLAINED, LIVE, RECORD, STREAMING, WARNED_SOCKETS
 from .upstream import Outages, invalid_handshake, invalid_response, response_timeout_error
 from .wsframes import FrameWatch, close_frame, deflate_accepted
 from .wsrules import (
@@ -47,6 +47,7 @@ from .wsrules import (
     origin_allowed,
     refused_after_accepting,
     refused_without_http,
+    unchosen_protocol,
     upstream_ws_headers,
 )
 
@@ -364,9 +365,20 @@ async def proxy_websocket(
             record.answered(head.block)
         if head.status != 101:
             return await _refused(request, route, head, await _some_body(conn))
-        problem = handshake_problem(head.headers, request.headers["Sec-WebSocket-Key"])
+        problem = handshake_problem(head.headers, request.headers["Sec-WebSocket-Key"],
+                                    protocols)
         if problem is not None:
-            raise invalid_handshake(target, problem)
+            raise invalid_handshake(target, problem, "make the backend choose one of the "
+                                    "subprotocols offered, or none" if "subprotocol" in problem
+                                    else "")
+        advice = unchosen_protocol(head.headers, protocols, route)
+        if advice is not None:  # relayed all the same: a client other than a browser may go on
+            if record is not None:
+                record.error = advice
+            explained, key = request.app[EXPLAINED], f"{route.path} 101 {request.path}"
+            if key not in explained and len(explained) < 100:
+                explained.add(key)
+                logger.warning("%s", advice)
         return await _splice(request, route, conn, head)
     finally:
         conn.close()

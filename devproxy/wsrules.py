@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from urllib.parse import urlsplit
 
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -121,12 +121,15 @@ def upstream_ws_headers(
     return out
 
 
-def handshake_problem(headers: Iterable[tuple[str, str]], key: str) -> str | None:
-    """What is wrong with a backend's 101 to a handshake sent with ``key`` (the checks
-    RFC 6455 §4.1 has the client make), or None when nothing is."""
+def handshake_problem(headers: Iterable[tuple[str, str]], key: str,
+                      offered: Sequence[str] = ()) -> str | None:
+    """What is wrong with a backend's 101 to a handshake sent with ``key`` and the
+    subprotocols ``offered`` (the checks RFC 6455 §4.1 has the client make), or None
+    when nothing is."""
     upgrade: list[str] = []
     connection: list[str] = []
     accept = None
+    chosen = ""
     for name, value in headers:
         lower = name.lower()
         if lower == "upgrade":
@@ -135,6 +138,8 @@ def handshake_problem(headers: Iterable[tuple[str, str]], key: str) -> str | Non
             connection += _tokens(value)
         elif lower == "sec-websocket-accept":
             accept = value.strip()
+        elif lower == "sec-websocket-protocol":
+            chosen = value.strip()
     if "websocket" not in upgrade:
         return "its 101 lacks Upgrade: websocket"
     if "upgrade" not in connection:
@@ -142,7 +147,31 @@ def handshake_problem(headers: Iterable[tuple[str, str]], key: str) -> str | Non
     expected = base64.b64encode(hashlib.sha1(key.encode() + _ACCEPT_GUID).digest()).decode()
     if accept != expected:
         return "its Sec-WebSocket-Accept does not match the key sent"
+    # §4.1 (6): a subprotocol the client did not offer fails the connection.
+    if chosen and chosen not in offered:
+        return (f"its 101 chose subprotocol {chosen!r}, which the page did not offer "
+                f"(it offered {', '.join(map(repr, offered)) or 'none'})")
     return None
+
+
+def unchosen_protocol(headers: Iterable[tuple[str, str]], offered: Sequence[str],
+                      route: Route) -> str | None:
+    """What to tell a developer whose backend accepted a socket for which the page
+    offered subprotocols without choosing one, or None if it chose one or none was
+    offered. RFC 6455 lets a server choose none, but a browser then fails the socket
+    at once (WHATWG WebSockets, "establish a WebSocket connection": offered protocols
+    and an empty Sec-WebSocket-Protocol in the response), so the page sees it close
+    before any message, and devproxy's log only a short-lived socket."""
+    if not offered or any(name.lower() == "sec-websocket-protocol" and value.strip()
+                          for name, value in headers):
+        return None
+    listed = ", ".join(map(repr, offered))
+    return (f"route {route.path} -> {route.destination} accepted a WebSocket without "
+            f"choosing any of the subprotocols the page offered ({listed}): browsers "
+            f"close such a socket at once (Chromium: \"Sent non-empty "
+            f"'Sec-WebSocket-Protocol' header but no response was received\"). Make the "
+            f"backend answer with one of them (the server's protocols option), or the page "
+            f"offer none.")
 
 
 def _tokens(value: str) -> list[str]:

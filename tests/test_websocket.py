@@ -21,7 +21,7 @@ from aiohttp import WSMsgType, web
 
 from devproxy.app import ProxyServer
 from devproxy.config import Config, CorsPolicy, Inspector, Listen
-from devproxy.state import Live, Snapshot
+from devproxy.state import CAPTURES, Live, Snapshot
 from devproxy.websocket import OPEN_SOCKETS
 
 from .conftest import route
@@ -261,15 +261,37 @@ async def test_vite_hmr_socket_keeps_its_subprotocol_and_token(backend_factory, 
 
 
 async def test_no_subprotocol_from_the_backend_means_none_for_the_browser(
-        backend_factory, proxy_factory):
+        backend_factory, proxy_factory, caplog):
+    # Relayed as it is (RFC 6455 lets a server choose none), but a browser closes such
+    # a socket at once: said once, and marked in the inspector.
     backend, _ = await echo_backend(backend_factory, protocols=())
     proxy = await proxy_factory(route("/", backend.url))
-    reader, writer = await raw_handshake(proxy.port,
-                                         extra=b"Sec-WebSocket-Protocol: graphql-ws\r\n")
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
-    writer.close()
-    assert head.startswith(b"HTTP/1.1 101")
-    assert b"sec-websocket-protocol" not in head.lower()
+    for _ in range(2):
+        reader, writer = await raw_handshake(proxy.port,
+                                             extra=b"Sec-WebSocket-Protocol: graphql-ws\r\n")
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        writer.close()
+        assert head.startswith(b"HTTP/1.1 101")
+        assert b"sec-websocket-protocol" not in head.lower()
+    said = [r.getMessage() for r in caplog.records if "subprotocols the page" in r.getMessage()]
+    assert len(said) == 1 and "('graphql-ws')" in said[0], said
+    records = proxy.server.app[CAPTURES].newest_first()
+    assert [r.error for r in records] == [said[0]] * 2
+
+
+async def test_a_subprotocol_the_page_did_not_offer_gets_502(proxy_factory, client, caplog):
+    # RFC 6455 §4.1 (6): the client must fail the connection; devproxy says why.
+    async def script(writer: asyncio.StreamWriter) -> None:
+        pass
+
+    server, url = await raw_backend(script, fields=b"Sec-WebSocket-Protocol: mqtt\r\n")
+    async with server:
+        proxy = await proxy_factory(route("/", url))
+        with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+            await client.ws_connect(ws_url(proxy), protocols=("graphql-ws",))
+    assert caught.value.status == 502
+    assert "chose subprotocol 'mqtt', which the page did not offer (it offered " \
+        "'graphql-ws'). make the backend choose one of the subprotocols offered" in caplog.text
 
 
 @pytest.mark.parametrize(("browser_compress", "backend_compress"), [

@@ -14,6 +14,7 @@ from devproxy.wsrules import (
     origin_allowed,
     refused_after_accepting,
     refused_without_http,
+    unchosen_protocol,
     upstream_ws_headers,
 )
 
@@ -169,6 +170,39 @@ _ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="  # RFC 6455 §1.3's own worked example
 ])
 def test_a_backends_101_is_checked_as_a_client_would(headers, problem) -> None:
     assert handshake_problem(headers, _KEY) == problem
+
+
+@pytest.mark.parametrize(("offered", "chosen", "problem"), [
+    (["vite-hmr"], "vite-hmr", None),
+    (["graphql-ws", "graphql-transport-ws"], "graphql-transport-ws", None),
+    (["vite-hmr"], "", None),  # none chosen: allowed here, said by unchosen_protocol
+    (["graphql-ws"], "mqtt",
+     "its 101 chose subprotocol 'mqtt', which the page did not offer (it offered "
+     "'graphql-ws')"),
+    ([], "mqtt",
+     "its 101 chose subprotocol 'mqtt', which the page did not offer (it offered none)"),
+])
+def test_a_subprotocol_the_page_did_not_offer_fails_the_handshake(
+        offered: list[str], chosen: str, problem: str | None) -> None:
+    headers = [("Upgrade", "websocket"), ("Connection", "Upgrade"),
+               ("Sec-WebSocket-Accept", _ACCEPT)]
+    if chosen:
+        headers.append(("Sec-WebSocket-Protocol", chosen))
+    assert handshake_problem(headers, _KEY, offered) == problem
+
+
+@pytest.mark.parametrize(("offered", "chosen", "said"), [
+    (["vite-hmr"], "", True),
+    (["vite-hmr"], "vite-hmr", False),
+    ([], "", False),  # nothing offered, nothing to choose
+])
+def test_a_101_choosing_none_of_the_offered_subprotocols_is_explained(
+        offered: list[str], chosen: str, said: bool) -> None:
+    headers = [("Sec-WebSocket-Protocol", chosen)] if chosen else []
+    advice = unchosen_protocol(headers, offered, route("/", "http://127.0.0.1:5173"))
+    assert (advice is not None) is said
+    if advice is not None:
+        assert "offered ('vite-hmr')" in advice and "browsers close such a socket" in advice
 
 
 def _browser_handshake() -> CIMultiDict[str]:
