@@ -230,8 +230,9 @@ async def _run_demo(where: Listen, open_browser: bool) -> None:
                                                      exists=True),
               help="Import vite.config.ts, webpack.config.js, vue.config.js, "
                    "proxy.conf.json or package.json (CRA) instead of guessing.")
-@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False),
-              default=Path(DEFAULT_CONFIG_NAME), show_default=True)
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
+              default=Path(DEFAULT_CONFIG_NAME), show_default=True,
+              help="Where to write it; - for standard output.")
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 def init(from_file: Path | None, output: Path, force: bool) -> None:
     """Write a commented devproxy.yaml for the project in this folder."""
@@ -248,7 +249,8 @@ def init(from_file: Path | None, output: Path, force: bool) -> None:
         summary,
     )
 
-    if output.exists() and not force:
+    to_stdout = str(output) == "-"
+    if not to_stdout and output.exists() and not force:
         _fail(f"{output} already exists; pass --force to overwrite it")
     if from_file is not None:
         try:
@@ -277,9 +279,15 @@ def init(from_file: Path | None, output: Path, force: bool) -> None:
         text = render(detected)
         found, warnings = summary(detected)
     try:  # what init writes must load: a broken first config is the worst welcome
-        parse_config(text, output.name, output.parent)
+        parse_config(text, DEFAULT_CONFIG_NAME if to_stdout else output.name, output.parent)
     except ConfigError as exc:
         _fail(f"the generated config does not load, please report this:\n{exc}")
+    if to_stdout:  # the config alone on stdout, to pipe or redirect; the rest on stderr
+        click.echo(text, nl=False)
+        click.echo(f"found: {found}", err=True)
+        for warning in warnings:
+            click.echo(f"  note: {warning}", err=True)
+        return
     try:
         output.write_text(text, encoding="utf-8")
     except OSError as exc:  # a folder that isn't there, a full disk, no permission

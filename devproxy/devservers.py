@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .importers import config_https, config_port
+from .importers import config_hmr, config_https, config_port
 from .jsliteral import Code
 from .npmscripts import Launch, find_launch, script_order
 
@@ -86,6 +86,7 @@ class DevServer:
     notes: tuple[str, ...] = ()
     proxy_file: str = ""  # where the project's own dev proxy may be set: vite.config.ts
     https: bool = False  # it serves HTTPS with a certificate of its own (Vite's server.https)
+    hmr: str = ""  # what sends its HMR socket past devproxy ("vite.config.ts sets ...")
 
 
 def find(files: Mapping[str, str], folder: str, package: Mapping[str, object]
@@ -112,9 +113,12 @@ def find(files: Mapping[str, str], folder: str, package: Mapping[str, object]
     if tool.name == "Create React App" and _in(run, "src/setupProxy.js") in files:
         notes.append(f"{_in(run, 'src/setupProxy.js')} proxies in the dev server itself; "
                      f"devproxy does not read it: add its routes here")
-    https = tool.name == "Vite" and config in files and config_https(files[config])
+    vite = tool.name == "Vite" and config in files
+    https = vite and config_https(files[config])
+    hmr = f"{config} sets {setting}" if vite and (setting := config_hmr(files[config])) \
+        else ""
     return DevServer(tool, port, source, tuple(notes),
-                     _proxy_file(tool, run, config, angular, launch), https)
+                     _proxy_file(tool, run, config, angular, launch), https, hmr)
 
 
 def _tool(package: Mapping[str, object]) -> tuple[Tool, Launch | None] | None:

@@ -193,6 +193,27 @@ def config_https(text: str, key: str = "server") -> bool:
     return https is True or isinstance(https, dict)
 
 
+def config_hmr(text: str) -> str:
+    """What in a Vite config sends the HMR socket somewhere other than the page's own
+    origin (so past devproxy), as written: ``server.hmr: false`` (no HMR at all), or a
+    ``port``, ``clientPort`` or ``host`` of ``server.hmr`` (its client then connects
+    there, Vite's own port or a second server); "" when nothing does."""
+    try:
+        hmr = find_value(text, "server", "hmr")
+    except JsSyntaxError:
+        return ""
+    if hmr is False:
+        return "server.hmr: false"
+    if not isinstance(hmr, dict):
+        return ""
+    for key in ("port", "clientPort", "host"):
+        value = hmr.get(key)
+        if value is not None:
+            shown = value.source if isinstance(value, Code) else json.dumps(value)
+            return f"server.hmr.{key}: {_short(shown)}"
+    return ""
+
+
 def _with_port(out: Imported, text: str, key: str) -> Imported:
     if key == "server":
         out.frontend_https = config_https(text)

@@ -30,6 +30,7 @@ class Server:
     port: int
     why: str  # what gave it away, for the comment
     https: bool = False  # serves HTTPS with a certificate of its own
+    hmr: str = ""  # what sends its HMR socket past devproxy, if anything
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +88,7 @@ def detect(files: Mapping[str, str], folders: tuple[str, ...] = ()) -> Detected:
         dev_server, why = found
         frontend = Server(dev_server.tool.name, dev_server.port,
                           f"{why}; port from {dev_server.source}" if dev_server.source
-                          else why, dev_server.https)
+                          else why, dev_server.https, dev_server.hmr)
         notes.extend(dev_server.notes)
         proxy_file = dev_server.proxy_file
         proxy = _own_proxy(files, proxy_file, notes)
@@ -241,6 +242,15 @@ def render(detected: Detected) -> str:
 
 
 def _frontend_route(frontend: Server) -> str:
+    if frontend.hmr.endswith("server.hmr: false"):
+        return (f"  # {frontend.name} dev server (found: {_flat(frontend.why)});\n"
+                f"  # HMR is off: {_flat(frontend.hmr)}.\n"
+                + _dev_server_target(frontend.port, frontend.https))
+    if frontend.hmr:
+        return (f"  # {frontend.name} dev server (found: {_flat(frontend.why)}).\n"
+                f"  # Its HMR WebSocket does not go through devproxy: {_flat(frontend.hmr)}.\n"
+                f"  # Without that setting it would, on devproxy's one origin.\n"
+                + _dev_server_target(frontend.port, frontend.https))
     lines = [f"  # {frontend.name} dev server (found: {_flat(frontend.why)});\n"
              f"  # its HMR WebSocket goes through devproxy too.\n"]
     # webpack-dev-server aims its client's socket at its own host and port when its

@@ -356,6 +356,31 @@ def test_a_webpack_project_is_told_how_to_send_its_hmr_socket_through_devproxy(
     assert told in text
 
 
+@pytest.mark.parametrize(("config", "said"), [
+    ("export default { server: { port: 5175 } }",
+     "its HMR WebSocket goes through devproxy too"),
+    # Its client then connects to that port itself: the socket never reaches devproxy.
+    ("export default defineConfig({ server: { hmr: { port: 24679 } } })",
+     "Its HMR WebSocket does not go through devproxy: vite.config.ts sets "
+     "server.hmr.port: 24679."),
+    ("export default { server: { hmr: { clientPort: 443, protocol: 'wss' } } }",
+     "does not go through devproxy: vite.config.ts sets server.hmr.clientPort: 443."),
+    ("export default { server: { hmr: { host: 'dev.local' } } }",
+     "vite.config.ts sets server.hmr.host: \"dev.local\"."),
+    ("export default { server: { hmr: { port: Number(process.env.HMR_PORT) } } }",
+     "sets server.hmr.port: Number(process.env.HMR_PORT)."),
+    ("export default { server: { hmr: false } }",
+     "HMR is off: vite.config.ts sets server.hmr: false."),
+    # A path or an overlay setting keeps the socket on the page's origin.
+    ("export default { server: { hmr: { path: '/hmr', overlay: false } } }",
+     "its HMR WebSocket goes through devproxy too"),
+])
+def test_init_says_where_a_vites_hmr_socket_goes(config: str, said: str) -> None:
+    text = render(detect({"package.json": VITE_PACKAGE, "vite.config.ts": config}))
+    assert said in text
+    parse_config(text, "devproxy.yaml", Path("/"))
+
+
 def angular_json(serve_options: dict[str, object]) -> str:
     return json.dumps({"projects": {"app": {"architect": {"serve": {
         "options": serve_options}}}}})
@@ -709,3 +734,17 @@ def test_a_file_nested_past_pythons_stack_is_an_error_not_a_traceback(name: str,
 def test_a_package_json_nested_past_pythons_stack_is_no_guess() -> None:
     deep = '{"devDependencies": {"vite": "1"}, "x": ' + "[" * 50_000 + "]" * 50_000 + "}"
     assert detect({"package.json": deep}).frontend is None
+
+
+@pytest.mark.e2e
+def test_init_to_dash_writes_the_config_to_stdout_and_no_file(tmp_path: Path) -> None:
+    (tmp_path / "package.json").write_text(VITE_PACKAGE)
+    (tmp_path / "devproxy.yaml").write_text("# mine, not overwritten\n")
+    done = subprocess.run([sys.executable, "-m", "devproxy", "init", "-o", "-"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    parse_config(done.stdout, "devproxy.yaml", tmp_path)  # the config alone: it loads
+    assert done.stdout.startswith("# devproxy.yaml, written by `devproxy init`.")
+    assert "found: Vite on 5173" in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["devproxy.yaml", "package.json"]
+    assert (tmp_path / "devproxy.yaml").read_text() == "# mine, not overwritten\n"
