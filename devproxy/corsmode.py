@@ -172,6 +172,11 @@ def _check_backend(request: web.Request, rules: CorsRules, origin: str,
 def _warn_refused(request: web.Request, rules: CorsRules, origin: str) -> None:
     if origin == _own_origin(request):
         return  # a page on devproxy itself (Chromium sends Origin on a same-origin POST)
+    # Fetch §4.1 runs the CORS check only in CORS mode: a form posted from another site
+    # (an OpenID form_post callback) or a no-cors fetch is shown or used, never read, and
+    # adding its origin to cors.origins would only let that site read the API.
+    if not in_cors_mode(request.headers.get("Sec-Fetch-Mode", "")):
+        return
     refused: RefusedOrigins | None = request.app.get(REFUSED)
     if refused is None or not refused.first_time(rules, origin):
         return

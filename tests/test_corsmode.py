@@ -218,6 +218,21 @@ async def test_an_unlisted_origin_is_logged_once_but_devproxys_own_never(
     assert warnings[0].startswith("CORS: http://evil.example is not in cors.origins")
 
 
+@pytest.mark.parametrize("mode", ["navigate", "no-cors"])
+async def test_an_unlisted_origin_the_browser_does_not_check_is_not_advised_in(
+        backend_factory, proxy_factory, client, caplog, mode: str):
+    # A form posted from another site (an OpenID form_post login callback) or a no-cors
+    # fetch carries Origin but no CORS check (Fetch §4.1): telling the developer to add
+    # that origin to cors.origins would only let that site read the API.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/api", backend.url, cors=POLICY))
+    with caplog.at_level(logging.WARNING, logger="devproxy"):
+        async with client.post(proxy.url + "/api/callback", headers={
+                "Origin": "https://idp.example", "Sec-Fetch-Mode": mode}) as r:
+            assert r.status == 200
+    assert "cors.origins" not in caplog.text
+
+
 async def test_backend_cors_keep_leaves_the_backends_own_headers_alone(backend_factory,
                                                                       proxy_factory, client):
     async def handler(request: web.Request) -> web.Response:
