@@ -86,8 +86,10 @@ async def handle(request: web.Request) -> web.StreamResponse:
     match = snapshot.table.match(path) if refusal is None else None
     method = request.method
     # Asked once: the inspector marks the request, ``_serve`` takes it to the WebSocket path.
+    # Not in HTTP/1.0, where Upgrade is ignored (RFC 9110 §7.8) and no 1xx may be sent
+    # (§15.2): such a request goes on as the plain GET it is.
     upgrade = method == "GET" and "Upgrade" in request.headers \
-        and is_websocket_upgrade(request.headers)
+        and request.version >= (1, 1) and is_websocket_upgrade(request.headers)
     record = None
     if captures is not None:  # with its route: the page shows and filters it while open
         target = request.raw_path

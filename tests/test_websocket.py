@@ -279,6 +279,22 @@ async def test_no_subprotocol_from_the_backend_means_none_for_the_browser(
     assert [r.error for r in records] == [said[0]] * 2
 
 
+async def test_an_http_1_0_upgrade_is_ignored_and_forwarded_as_a_plain_get(
+        backend_factory, proxy_factory):
+    # RFC 9110 §7.8: Upgrade in an HTTP/1.0 request is ignored; §15.2: no 1xx to an
+    # HTTP/1.0 client. So the backend gets a plain GET, and the client its answer.
+    backend, seen = await echo_backend(backend_factory)
+    proxy = await proxy_factory(route("/", backend.url))
+    reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+    writer.write(b"GET /ws HTTP/1.0\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+                 b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                 b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+    answer = await asyncio.wait_for(reader.read(), 5)
+    writer.close()
+    assert answer.startswith(b"HTTP/1.0 200") and answer.endswith(b"plain http"), answer
+    assert [s.get("Upgrade") for s in seen] == [None]
+
+
 async def test_a_subprotocol_the_page_did_not_offer_gets_502(proxy_factory, client, caplog):
     # RFC 6455 §4.1 (6): the client must fail the connection; devproxy says why.
     async def script(writer: asyncio.StreamWriter) -> None:
