@@ -263,13 +263,17 @@ def _entries(out: Imported, value: Any) -> Imported:
             if not isinstance(item, dict):
                 out.warnings.append(f"proxy[{i}] is not an object literal: not imported")
                 continue
-            contexts = item.get("context")
+            # webpack-dev-server 5 takes ``context``, else ``path`` (its Server.js:
+            # ``proxyConfig.context || proxyConfig.path``).
+            key = "context" if item.get("context") is not None or "path" not in item \
+                else "path"
+            contexts = item.get(key)
             contexts = [contexts] if isinstance(contexts, str) else contexts
             if not isinstance(contexts, list) or not all(isinstance(c, str) for c in contexts):
-                out.warnings.append(f"proxy[{i}].context is not a list of paths: "
+                out.warnings.append(f"proxy[{i}].{key} is not a list of paths: "
                                     f"not imported")
                 continue
-            options = {k: v for k, v in item.items() if k != "context"}
+            options = {k: v for k, v in item.items() if k not in ("context", "path")}
             for context in contexts:
                 _entry(out, context, options)
     elif isinstance(value, dict):

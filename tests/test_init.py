@@ -123,6 +123,22 @@ def test_webpack_array_form_with_contexts() -> None:
     parse_config(render_imported(imported), "devproxy.yaml", Path("/"))
 
 
+def test_webpack_array_form_with_path_for_context() -> None:
+    # webpack-dev-server 5 reads `context || path`: an entry with path: is a route too.
+    webpack = """module.exports = { devServer: { proxy: [
+      { path: '/api', target: 'http://localhost:3000' },
+      { path: ['/a', '/b'], target: 'http://localhost:3001' },
+      { context: '/c', path: '/ignored', target: 'http://localhost:3002' },
+      { path: 7, target: 'http://localhost:3003' },
+    ] } };"""
+    imported = import_config("webpack.config.js", webpack)
+    assert [(r.path, r.target) for r in imported.routes] == [
+        ("/api", "http://localhost:3000"), ("/a", "http://localhost:3001"),
+        ("/b", "http://localhost:3001"), ("/c", "http://localhost:3002")]
+    assert any("proxy[3].path is not a list of paths" in w for w in imported.warnings)
+    assert not any("ignored" in w for w in imported.warnings)
+
+
 def test_create_react_app_proxy_field() -> None:
     imported = import_config("package.json", json.dumps({"proxy": "http://localhost:4000"}))
     assert imported.routes == [ImportedRoute("/api", "http://localhost:4000",
