@@ -163,8 +163,15 @@ def _domain_regex(target: Target) -> str:
     return r"\.?(?:" + "|".join(re.escape(s) for s in suffixes) + ")"
 
 
+# Any IP address is served, as screen.HostRules.allows_name has it: a DNS-rebinding
+# attack needs a name. An IPv4 address, or an IPv6 one in brackets (Host keeps them).
+_IPV4_OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IP_HOST = rf"{_IPV4_OCTET}(?:\.{_IPV4_OCTET}){{3}}|\[[0-9a-f:.]+\]"
+
+
 def _host_allowlist(config: Config) -> tuple[list[str], list[str]]:
-    """(exact host names, suffixes) that screen.HostRules allows."""
+    """(exact host names, suffixes) that screen.HostRules allows, besides any IP
+    address (``_IP_HOST``)."""
     exact = ["", *LOOPBACK_NAMES, config.listen.host.lower()]
     suffixes = [".localhost"]
     for host in config.allowed_hosts:
@@ -450,8 +457,10 @@ def _nginx(config: Config) -> list[str]:
         exact, suffixes = _host_allowlist(config)
         names = "|".join(re.escape(url_host(h)) for h in exact)
         ends = "|".join(re.escape(s) for s in suffixes)
-        server += ["    # The Host allowlist (DNS-rebinding defence), as devproxy's.",
-                   f"    if ($host !~* {_nre(f'^(?:{names})$|(?:{ends})$')}) {{ return 403; }}"]
+        allowed = f"^(?:{names}|{_IP_HOST})$|(?:{ends})$"
+        server += ["    # The Host allowlist (DNS-rebinding defence), as devproxy's: these",
+                   "    # names, and any IP address.",
+                   f"    if ($host !~* {_nre(allowed)}) {{ return 403; }}"]
     for route in _ordered(config):
         server += ["", f"    # {_title(route, config)}", *_decoded_match(route, "    ", "nginx")]
         server += _nginx_route(route, state)
@@ -822,8 +831,9 @@ def _caddy(config: Config) -> list[str]:
         exact, suffixes = _host_allowlist(config)
         names = "|".join(re.escape(url_host(h)) for h in exact)
         ends = "|".join(re.escape(s) for s in suffixes)
-        host = rf"(?i)^(?:(?:{names})|[^:\[/]*(?:{ends}))\.?(?::[0-9]+)?$"
-        out += ["\t# The Host allowlist (DNS-rebinding defence), as devproxy's.",
+        host = rf"(?i)^(?:(?:{names})|[^:\[/]*(?:{ends})|{_IP_HOST})\.?(?::[0-9]+)?$"
+        out += ["\t# The Host allowlist (DNS-rebinding defence), as devproxy's: these names,",
+                "\t# and any IP address.",
                 f"\t@devproxy_foreign_host not header_regexp Host {_cre(host)}",
                 "\thandle @devproxy_foreign_host {", '\t\trespond "Host not allowed" 403', "\t}"]
     for number, route in enumerate(_ordered(config)):
@@ -1055,7 +1065,7 @@ def _traefik(config: Config) -> list[str]:
         exact, suffixes = _host_allowlist(config)
         names = "|".join(re.escape(url_host(h)) for h in exact if h)
         ends = "|".join(re.escape(s) for s in suffixes)
-        host_rule = f" && HostRegexp(`(?i)^(?:(?:{names})|.*(?:{ends}))$`)"
+        host_rule = f" && HostRegexp(`(?i)^(?:(?:{names})|.*(?:{ends})|{_IP_HOST})$`)"
     for number, route in enumerate(_ordered(config)):
         name = f"devproxy-route{number}"
         path = "PathPrefix(`/`)" if route.path == "/" else \

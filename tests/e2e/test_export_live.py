@@ -502,3 +502,12 @@ async def test_foreign_host_names_are_refused(stack: Stack, client) -> None:
         assert resp.status == 403
     async with client.get(stack.url + "/keep/a", headers={"Host": "app.localhost"}) as resp:
         assert resp.status == 200
+
+
+@pytest.mark.parametrize("host", ["127.0.0.2", "192.168.1.5:8080", "[fd00::1]:8080"])
+async def test_any_ip_address_is_served(stack: Stack, client, host: str) -> None:
+    # A rebinding attack needs a name; a phone on the LAN uses the machine's address.
+    async with client.get(stack.url + "/keep/a", headers={"Host": host}) as resp:
+        assert resp.status == 200
+    async with client.get(stack.url + "/keep/a", headers={"Host": "256.1.1.1"}) as resp:
+        assert resp.status == 403
