@@ -182,6 +182,16 @@ def _host_allowlist(config: Config) -> tuple[list[str], list[str]]:
     return list(dict.fromkeys(exact)), list(dict.fromkeys(suffixes))
 
 
+def _cross_route_notes(config: Config, proxy: str) -> list[str]:
+    """What a proxy without devproxy's route table cannot do with a redirect: a Location
+    at another route's target (a login sending the browser on to the frontend dev
+    server's own URL) is sent by devproxy to that route's path on its own origin."""
+    if sum(route.target is not None for route in config.routes) < 2:
+        return []
+    return [f"{NOT_EXPORTED} a Location at another route's target, which devproxy maps "
+            f"to that route's path on its own origin ({proxy} passes it on as sent)"]
+
+
 def _origins_regex(policy: CorsPolicy) -> str:
     """Origins a policy without "*" allows, as cors.CorsRules.allows: exact, or any port."""
     parts = []
@@ -444,6 +454,7 @@ def _nginx(config: Config) -> list[str]:
     if limits.upstream_connections:
         server.append(f"    {_limits_notes(limits, ['upstream_connections'])[0]} (nginx's "
                       f"max_conns refuses instead of queueing)")
+    server += [f"    # {line}" for line in _cross_route_notes(config, "nginx")]
     server += [
         f"    # {NOT_EXPORTED} the request inspector at /__devproxy/",
         f"    # {NOT_EXPORTED} the WebSocket Origin check against cross-site hijacking "
@@ -818,6 +829,7 @@ def _caddy(config: Config) -> list[str]:
            f"\t\t\tidle {limits.idle_timeout:g}s # limits.idle_timeout",
            "\t\t}", "\t}", "}", ""]
     out += _limits_notes(limits, ["header_size", "headers"])
+    out += [f"# {line}" for line in _cross_route_notes(config, "Caddy")]
     out += [f"# {NOT_EXPORTED} the request inspector at /__devproxy/",
             f"# {NOT_EXPORTED} the WebSocket Origin check against cross-site hijacking "
             f"(check Origin in the application)", ""]

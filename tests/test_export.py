@@ -552,3 +552,15 @@ def test_lookarounds_translate_for_nginx_only() -> None:
     rule = "rewrite '(?<=x)y' -> 'z'"
     assert not any(rule in note for note in not_exported(export_config(config(rt), "nginx")))
     assert any(rule in note for note in not_exported(export_config(config(rt), "caddy")))
+
+
+@pytest.mark.parametrize("kind", ["nginx", "caddy"])
+def test_a_location_at_another_routes_target_is_named_as_not_exported(kind: str) -> None:
+    # devproxy sends a login's redirect to http://localhost:5173/dashboard to its own
+    # /dashboard (route /); nginx and Caddy pass it on, and say so.
+    two = config(route("/api", "http://127.0.0.1:3000", strip_prefix=True),
+                 route("/", "http://127.0.0.1:5173"))
+    said = "a Location at another route's target, which devproxy maps to that route's path"
+    assert any(said in note for note in not_exported(export_config(two, kind)))
+    one = config(route("/api", "http://127.0.0.1:3000"))
+    assert not any(said in note for note in not_exported(export_config(one, kind)))
