@@ -7,6 +7,8 @@ Pure: a ``cors.Verdict`` and the request in, text out. ``devproxy doctor`` print
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -186,11 +188,26 @@ def _js(items: Sequence[str]) -> str:
 
 
 def _devproxy(ask: Ask) -> Fix:
-    lines = ["cors:", f"  origins: [{ask.origin}]"]
+    lines = ["cors:", f"  origins: {_yaml_list([ask.origin])}"]
     if ask.credentials:
         lines.append("  credentials: true")
     lines.append("# methods and headers default to whatever the preflight asks for")
     return Fix("devproxy (devproxy.yaml)", "\n".join(lines))
+
+
+# What YAML reads as a plain string in a flow list: an origin or a token, starting with
+# a letter (not "*", an alias; not "&", "!", "%", "@" or a quote), without the flow
+# list's own "[", "]" and "," (an IPv6 origin is quoted), and no word YAML
+# reads as null or a boolean (PyYAML reads YAML 1.1: yes, no, on and off too).
+_PLAIN = re.compile(r"[A-Za-z][A-Za-z0-9_.:/+*-]*\Z")  # "*" past the start: a port wildcard
+_YAML_WORDS = frozenset({"null", "true", "false", "yes", "no", "on", "off", "y", "n"})
+
+
+def _yaml_list(items: Sequence[str]) -> str:
+    """``items`` as a YAML flow list that reads back as these strings (``"*"`` and
+    ``"null"`` quoted: unquoted, one is an alias and the other no value at all)."""
+    return "[" + ", ".join(item if _PLAIN.match(item) and item.lower() not in _YAML_WORDS
+                           else json.dumps(item) for item in items) + "]"
 
 
 def _devproxy_edit(ask: Ask, current: CorsPolicy, where: str) -> Fix:
@@ -201,17 +218,17 @@ def _devproxy_edit(ask: Ask, current: CorsPolicy, where: str) -> Fix:
         origins = [ask.origin]  # '*' never goes with credentials
     elif not CorsRules(current).allows(ask.origin):
         origins.append(ask.origin)
-    lines.append(f"  origins: [{', '.join(origins)}]")
+    lines.append(f"  origins: {_yaml_list(origins)}")
     if ask.credentials or current.credentials:
         lines.append("  credentials: true")
     if current.methods is not None and ask.method not in current.methods \
             and ask.method not in cors.SAFELISTED_METHODS:
-        lines.append(f"  methods: [{', '.join([*current.methods, ask.method])}]")
+        lines.append(f"  methods: {_yaml_list([*current.methods, ask.method])}")
     if current.headers is not None:
         have = {h.lower() for h in current.headers}
         missing = [h for h in ask.headers if h not in have]
         if missing:
-            lines.append(f"  headers: [{', '.join([*current.headers, *missing])}]")
+            lines.append(f"  headers: {_yaml_list([*current.headers, *missing])}")
     if current.backend_cors == "keep":
         lines.append("  backend_cors: replace   # devproxy answers CORS, not the backend")
     return Fix(f"devproxy ({at})", "\n".join(lines))

@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 
 import pytest
+import yaml
 from multidict import CIMultiDict
 
 from devproxy.config import CorsPolicy, parse_origin
 from devproxy.cors import (
     CorsRules,
+    Verdict,
     cors_check,
     cors_header_names,
     is_cors_header,
@@ -21,7 +23,7 @@ from devproxy.cors import (
     refusal_of,
     unsafe_request_headers,
 )
-from devproxy.corsadvice import Ask, answered_by_devproxy
+from devproxy.corsadvice import Ask, answered_by_devproxy, fixes
 
 FRONT = "http://localhost:5173"
 CREDS = CorsRules(CorsPolicy(origins=(FRONT, "http://127.0.0.1:*"), credentials=True,
@@ -364,3 +366,23 @@ def test_devproxys_own_refused_headers_are_told_in_one_sentence() -> None:
     said = answered_by_devproxy(verdict, Ask(FRONT, "GET", (), False),
                                 CorsPolicy(origins=(FRONT,)), "devproxy.yaml")
     assert "requested resource. The backend's" in said and ".." not in said, said
+
+
+@pytest.mark.parametrize(("current", "ask", "origins"), [
+    # Unquoted, "*" is a YAML alias and the pasted block does not load.
+    (CorsPolicy(origins=("*",), methods=("GET", "POST"), headers=("Content-Type",)),
+     Ask("http://localhost:44010", "PUT", (), False), ["*"]),
+    # Unquoted, null is no value at all: "cors.origins[1]: missing value".
+    (CorsPolicy(origins=(FRONT, "null"), methods=("GET",)),
+     Ask("http://localhost:44010", "PUT", (), False), [FRONT, "null", "http://localhost:44010"]),
+    # Brackets would end the flow list; a port wildcard's "*" is fine past the start.
+    (CorsPolicy(origins=("http://[::1]:5173", "http://127.0.0.1:*"), methods=("GET",)),
+     Ask("http://localhost:44010", "PUT", (), False),
+     ["http://[::1]:5173", "http://127.0.0.1:*", "http://localhost:44010"]),
+])
+def test_the_devproxy_fix_is_yaml_that_reads_back_as_written(
+        current: CorsPolicy, ask: Ask, origins: list[str]) -> None:
+    [ours, *_] = fixes(Verdict(False, "refused", "method"), ask, current)
+    block = yaml.safe_load(ours.text)["cors"]
+    assert block["origins"] == origins
+    assert block["methods"][-1] == "PUT"
