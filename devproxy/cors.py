@@ -165,13 +165,21 @@ class CorsRules:
                     False, reason=f"request header(s) {', '.join(missing)} not in cors.headers",
                     fix=f"add {', '.join(missing)} to cors.headers", setting="headers")
         headers = [("Access-Control-Allow-Origin", origin), *self._preflight_static]
+        # Any method or header allowed (the keys unset): the answer names the common
+        # methods, and without credentials "*" for headers, besides what was asked.
+        # Chromium keeps one cached preflight per origin and URL, which each answer
+        # replaces: answering PUT alone, then DELETE alone, each request needed its own
+        # preflight, whatever max_age said. (Fetch §4.8 caches per method and header.)
         if self._methods is None:
-            # Reflect the one method asked for: with credentials "*" would be literal.
-            headers.append(("Access-Control-Allow-Methods", method))
+            # Named: with credentials "*" would be a method called "*".
+            headers.append(("Access-Control-Allow-Methods", COMMON_METHODS if method
+                            in _COMMON_METHOD_SET else f"{COMMON_METHODS}, {method}"))
         if requested:
-            # Always explicit names: "*" is literal with credentials and never covers
-            # Authorization (Fetch §4.8 "CORS-preflight fetch", step 7.6).
+            # Names as asked: "*" never covers Authorization, and with credentials it is a
+            # header called "*" (Fetch §4.8 "CORS-preflight fetch", step 7.6).
             names = requested if allowed_headers is None else list(allowed_headers)
+            if allowed_headers is None and not self.policy.credentials:
+                names = [*names, "*"]
             headers.append(("Access-Control-Allow-Headers", ", ".join(names)))
         if private_network and self.policy.private_network:
             headers.append(("Access-Control-Allow-Private-Network", "true"))
@@ -185,6 +193,12 @@ class CorsRules:
         if origin is None or not self.allows(origin):
             return None
         return (("Access-Control-Allow-Origin", origin), *self._actual_static)
+
+
+# What a preflight answer names when any method is allowed (``CorsRules.preflight``),
+# besides the one asked; ``export`` writes the same.
+COMMON_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE"
+_COMMON_METHOD_SET = frozenset(COMMON_METHODS.split(", "))
 
 
 def _without_port(origin: str) -> str:

@@ -23,6 +23,7 @@ from urllib.parse import unquote
 
 from . import EXPORT_FORMATS as FORMATS
 from .config import LOOPBACK_NAMES, Config, CorsPolicy, Limits, Rewrite, Route, Target, url_host
+from .cors import COMMON_METHODS
 
 NOT_EXPORTED = "devproxy: not exported:"
 
@@ -725,10 +726,20 @@ def _nginx_cors_maps(policy: CorsPolicy, number: int) -> list[str]:
                   f"    {_nre('~' + headers)} 1;", "}"]
         checks.append(f"{var}_headers")
     named = ", ".join(policy.headers) if policy.headers is not None else None
+    # Any header allowed: the names asked, and without credentials "*" too (as devproxy
+    # answers, so that one cached preflight covers the next request's headers).
+    echoed = "$http_access_control_request_headers" + (", *" if not policy.credentials
+                                                        else "")
     lines += [f"map $http_access_control_request_headers {var}_allow_headers {{",
-              f"    default {_nq(named) if named else '$http_access_control_request_headers'};",
+              f"    default {_nq(named) if named else _nlit(echoed)};",
               r'    "~^[\s,]*$" "";',
               "}"]
+    if policy.methods is None:  # the common methods, and the one asked if another
+        common = "|".join(COMMON_METHODS.split(", "))
+        lines += [f"map $http_access_control_request_method {var}_allow_methods {{",
+                  f"    default {_nlit(COMMON_METHODS + ', $http_access_control_request_method')};",
+                  f"    {_nre(f'~^(?:{common})$')} {_nq(COMMON_METHODS)};",
+                  "}"]
     ok = "1" * len(checks)
     lines += [f'map "$devproxy_preflight {"".join(checks)} {var}_origin" {var}_preflight {{',
               '    default "";',
@@ -758,7 +769,7 @@ def _nginx_cors_maps(policy: CorsPolicy, number: int) -> list[str]:
 def _nginx_preflight(policy: CorsPolicy, number: int) -> list[str]:
     var = f"$devproxy_cors{number}"
     methods = _nq(", ".join(policy.methods)) if policy.methods is not None \
-        else "$http_access_control_request_method"
+        else f"{var}_allow_methods"
     headers = [f"Access-Control-Allow-Origin {var}_origin"]
     if policy.credentials:
         headers.append("Access-Control-Allow-Credentials true")
@@ -1013,16 +1024,26 @@ def _caddy_cors(policy: CorsPolicy, number: int) -> list[str]:
     headers = ["Access-Control-Allow-Origin {http.request.header.Origin}"]
     if policy.credentials:
         headers.append("Access-Control-Allow-Credentials true")
-    headers.append("Access-Control-Allow-Methods " + (
-        _cq(", ".join(policy.methods)) if policy.methods is not None
-        else "{http.request.header.Access-Control-Request-Method}"))
+    if policy.methods is not None:
+        headers.append(f"Access-Control-Allow-Methods {_cq(', '.join(policy.methods))}")
     if policy.max_age is not None:
         headers.append(f"Access-Control-Max-Age {policy.max_age}")
     headers.append(f"Vary {_cq(_VARY_PREFLIGHT)}")
+    echoed = "{http.request.header.Access-Control-Request-Headers}" + (
+        ", *" if not policy.credentials else "")
     lines += [f"header {name}_allow {{", *(f"\t{h}" for h in headers), "}",
               f"header {name}_allow_headers Access-Control-Allow-Headers " + (
                   _cq(", ".join(policy.headers)) if policy.headers is not None
-                  else "{http.request.header.Access-Control-Request-Headers}")]
+                  else f'"{echoed}"')]
+    if policy.methods is None:  # the common methods, and the one asked if another
+        common = "^(?:" + "|".join(COMMON_METHODS.split(", ")) + ")$"
+        lines += [f"{name}_common {{", *(f"\t{c}" for c in allow),
+                  f"\theader_regexp Access-Control-Request-Method {_cre(common)}", "}",
+                  f"header {name}_common Access-Control-Allow-Methods {_cq(COMMON_METHODS)}",
+                  f"{name}_other {{", *(f"\t{c}" for c in allow),
+                  f"\tnot header_regexp Access-Control-Request-Method {_cre(common)}", "}",
+                  f"header {name}_other Access-Control-Allow-Methods \"{COMMON_METHODS}, "
+                  "{http.request.header.Access-Control-Request-Method}\""]
     if policy.private_network:
         lines += [f"{name}_pna {{", *(f"\t{c}" for c in allow),
                   "\theader Access-Control-Request-Private-Network true", "}",

@@ -30,7 +30,8 @@ async def test_allowed_preflight_is_answered_by_devproxy_and_never_forwarded(
         assert resp.status == 204
         assert resp.headers["Access-Control-Allow-Origin"] == FRONT
         assert resp.headers["Access-Control-Allow-Credentials"] == "true"
-        assert resp.headers["Access-Control-Allow-Methods"] == "PUT"
+        assert resp.headers["Access-Control-Allow-Methods"] == \
+            "GET, HEAD, POST, PUT, PATCH, DELETE"
         assert resp.headers["Access-Control-Allow-Headers"] == "authorization, content-type"
         assert resp.headers["Access-Control-Max-Age"] == "600"
         assert "Access-Control-Request-Method" in resp.headers["Vary"]
@@ -163,7 +164,8 @@ async def test_a_method_devproxys_parser_refuses_is_refused_at_the_preflight(
         async with client.options(proxy.url + "/api/items", headers={
                 "Origin": FRONT, "Access-Control-Request-Method": method}) as resp:
             assert resp.status == 204
-            assert resp.headers["Access-Control-Allow-Methods"] == method
+            assert resp.headers["Access-Control-Allow-Methods"] == \
+                f"GET, HEAD, POST, PUT, PATCH, DELETE, {method}"
     assert backend.recorder.seen == []
 
 

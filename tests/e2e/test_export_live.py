@@ -152,6 +152,10 @@ routes:
       credentials: true
       expose: [X-Total]
       max_age: 600
+  - path: /open
+    target: {target}
+    cors:
+      origins: [{FRONT}]
   - path: /docs
     static: {static}
   - path: /café
@@ -426,11 +430,23 @@ async def test_cors_preflight_is_answered_with_exactly_devproxys_headers(stack: 
         assert _cors(resp) == {
             "access-control-allow-origin": [FRONT],
             "access-control-allow-credentials": ["true"],
-            "access-control-allow-methods": ["PUT"],
+            # Any method allowed: the common ones named, so that Chromium's one cached
+            # preflight per URL covers the next request's method too.
+            "access-control-allow-methods": ["GET, HEAD, POST, PUT, PATCH, DELETE"],
             "access-control-allow-headers": ["content-type, x-requested-with"],
             "access-control-max-age": ["600"],
         }
         assert resp.headers.getall("Vary") == [VARY_PREFLIGHT]
+    # Without credentials "*" covers any other header; a rarer method is named as well.
+    async with client.options(stack.url + "/open/items", headers={
+            "Origin": FRONT, "Access-Control-Request-Method": "PROPFIND",
+            "Access-Control-Request-Headers": "x-a"}) as resp:
+        assert resp.status == 204
+        assert _cors(resp) == {
+            "access-control-allow-origin": [FRONT],
+            "access-control-allow-methods": ["GET, HEAD, POST, PUT, PATCH, DELETE, PROPFIND"],
+            "access-control-allow-headers": ["x-a, *"],
+        }
     async with client.options(stack.url + "/public", headers={
             "Origin": "http://127.0.0.1:4321", "Access-Control-Request-Method": "DELETE"}
                               ) as resp:
