@@ -35,6 +35,7 @@ from .corsadvice import (
     block_at,
     cause,
     fixes,
+    from_static_folder,
     only_devproxy,
     refused_by_devproxy,
 )
@@ -522,7 +523,9 @@ class Record:
             ask = Ask(origin, method, tuple(unsafe), credentials)
             explained = _explained(verdict, ask, cors_block, where, cors_off)
             out.update(explained)
-            if self.refused is not None:
+            if self.kind == "static":  # no block can fix it: say so, not to add one
+                out.update(from_static_folder(self.route))
+            elif self.refused is not None:
                 # Not the backend's doing: it never saw the preflight.
                 said = refused_by_devproxy(self.refused, where, cors_block)
                 out["cause"] = said["cause"]

@@ -127,6 +127,22 @@ def answered_by_devproxy(verdict: Verdict, ask: Ask, policy: CorsPolicy, where: 
     return f"{said}. The backend's own CORS settings play no part: the block is what to change."
 
 
+def from_static_folder(route: str) -> dict[str, Any]:
+    """The cause and fixes when a cross-origin request was answered from the static
+    folder of ``route``: devproxy adds CORS headers to what backends answer, never to
+    files it serves itself, so no cors: block fixes it."""
+    return {"cause": f"devproxy served this from the static folder of route {route}, and "
+                     "static folders never get CORS headers, whatever the cors: block says: "
+                     "the browser lets only pages on devproxy's own origin read them.",
+            "fixes": [
+                {"tool": "your page", "text": "Open the page through devproxy (its URL, not "
+                 "the dev server's), so the files are on the page's own origin: the one-origin "
+                 "setup devproxy is for."},
+                {"tool": "devproxy", "text": "Or serve the folder from a server behind a "
+                 "target route (python -m http.server, say), whose answers CORS mode covers."},
+            ]}
+
+
 def only_devproxy(found: Sequence[dict[str, str]]) -> list[dict[str, str]]:
     """The fixes that apply where devproxy answers CORS: its own, or the page's."""
     return [f for f in found if f["tool"].startswith(("devproxy", "your "))]

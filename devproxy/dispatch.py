@@ -18,7 +18,7 @@ from aiohttp import web
 from . import inspector
 from .capture import Captures, Record
 from .config import DEFAULT_PORTS, RESERVED_PREFIX, Route, url_host
-from .cors import CorsRules, is_preflight
+from .cors import CorsRules, in_cors_mode, is_preflight
 from .corsmode import PreflightRefusal, mark, preflight_response
 from .errorpages import problem_response
 from .errors import UpstreamError
@@ -37,6 +37,7 @@ from .screen import (
 )
 from .state import (
     CAPTURES,
+    EXPLAINED,
     LIVE,
     OUTAGES,
     POOL,
@@ -126,6 +127,9 @@ async def handle(request: web.Request) -> web.StreamResponse:
             else:
                 if cors is not None:
                     mark(request, cors)
+                elif route is not None and route.static is not None \
+                        and snapshot.config.cors is not None and "Origin" in request.headers:
+                    _explain_static_cors(request, route)
                 if match is None:
                     response = _no_route(request, snapshot.table.routes)
                 else:
@@ -146,6 +150,23 @@ async def handle(request: web.Request) -> web.StreamResponse:
             captures.done(record)
     _log(request, route, response, start)
     return response
+
+
+def _explain_static_cors(request: web.Request, route: Route) -> None:
+    """Say once per route that a page on another origin asked a static folder, which
+    CORS mode never covers: the cors: block in the file looks as if it should."""
+    origin = request.headers["Origin"]
+    if origin == f"{request.scheme}://{request.host}" \
+            or not in_cors_mode(request.headers.get("Sec-Fetch-Mode", "")):
+        return  # devproxy's own page, or a request the browser does not check
+    explained, key = request.app[EXPLAINED], f"{route.path} static cors"
+    if key in explained or len(explained) >= 100:
+        return
+    explained.add(key)
+    logger.warning("CORS: route %s serves a static folder, and static folders never get "
+                   "CORS headers, whatever the cors: block says: the page at %s cannot read "
+                   "%s. Open the page through devproxy, or serve the folder from a server "
+                   "behind a target route", route.path, origin, request.path)
 
 
 def _with_authority(request: web.Request) -> web.Request:

@@ -8,6 +8,7 @@ import dataclasses
 import datetime
 import gzip
 import json
+import logging
 import random
 import shlex
 import time
@@ -149,6 +150,29 @@ async def test_the_devproxy_fix_edits_the_cors_block_in_force(backend_factory, p
         "cors:   # its keys from devproxy.yaml line 7; keys not shown here stay as they are\n"
         f"  origins: [{FRONT}, http://evil.test]\n"
         "  headers: [Content-Type, x-token]")}
+
+
+async def test_a_file_from_a_static_folder_blocked_by_cors_gets_no_block_to_add(
+        proxy_factory, client, tmp_path, caplog) -> None:
+    # Static folders never get CORS headers: a cors: block (already in the file, or to
+    # add) would change nothing, so the fix is the page's origin, or another server.
+    (tmp_path / "data.json").write_text("{}")
+    proxy = await proxy_factory(route("/files", static=tmp_path),
+                                cors=CorsPolicy(origins=(FRONT,)))
+    with caplog.at_level(logging.WARNING, logger="devproxy"):
+        for _ in range(2):
+            async with client.get(proxy.url + "/files/data.json", headers={
+                    "Origin": FRONT, "Sec-Fetch-Mode": "cors"}) as resp:
+                assert resp.status == 200 and "Access-Control-Allow-Origin" not in resp.headers
+    # The terminal says it too, once: the cors: block in the file looks as if it should.
+    said = [r.getMessage() for r in caplog.records if "static folders never" in r.getMessage()]
+    assert len(said) == 1 and f"the page at {FRONT} cannot read /files/data.json" in said[0]
+    row = (await api(client, proxy, "requests"))[0]
+    verdict = (await api(client, proxy, f"requests/{row['id']}"))["cors"]
+    assert verdict["allowed"] is False
+    assert "static folder of route /files" in verdict["cause"]
+    assert [f["tool"] for f in verdict["fixes"]] == ["your page", "devproxy"]
+    assert not any("cors:" in f["text"] for f in verdict["fixes"])
 
 
 async def test_the_devproxy_fix_for_a_route_with_cors_off_turns_it_back_on(
