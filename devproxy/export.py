@@ -958,7 +958,10 @@ def _caddy_paths(route: Route) -> list[str]:
     if front and base:
         lines.append(f"uri path_regexp {_cre('^' + re.escape(front))} {_cvalue([base])}")
     elif front:
-        lines.append(f"uri strip_prefix {_cq(front)}")
+        # Not uri strip_prefix, which also merges "//" in the rest (/api//x reached the
+        # backend as /x); path_regexp keeps the path as sent, as for a base path above.
+        lines.append(f"uri path_regexp {_cre('^' + re.escape(front) + '(?:/|$)')} "
+                     f"{_cvalue(['/'])}")
     elif base:
         lines.append(f"uri path_regexp ^ {_cvalue([base])}")
     for rule in route.rewrite:

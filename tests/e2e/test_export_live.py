@@ -23,6 +23,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from multidict import CIMultiDict
+from yarl import URL
 
 from devproxy.cors import VARY_PREFLIGHT
 from devproxy.export import export_config
@@ -357,6 +358,10 @@ async def test_prefixes_match_whole_segments_and_strip(stack: Stack, client) -> 
     async with client.get(stack.url + "/apikey") as resp:
         assert resp.status == 200
     assert stack.last.path == "/apikey"  # the / route: /api does not match /apikey
+    # The rest of the path goes as sent: an empty segment and an encoded slash too.
+    async with client.get(URL(stack.url + "/api//dbl/a%2Fb//c", encoded=True)) as resp:
+        assert resp.status == 200
+    assert stack.last.path == "//dbl/a%2Fb//c"
 
 
 async def test_a_unicode_route_path_serves_what_browsers_send(stack: Stack, client) -> None:
