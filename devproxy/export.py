@@ -418,6 +418,9 @@ class _Nginx:
         self.cors: dict[int, int] = {}  # id(policy) -> number
         self.preflight = False
         self.named = 0  # named locations and per-route maps
+        # The raw paths location / must refuse: those of the other routes' prefixes,
+        # which nginx sent there only once it decoded and normalised them.
+        self.others = ""
 
     def name(self, stem: str) -> str:
         self.named += 1
@@ -473,6 +476,9 @@ def _nginx(config: Config) -> list[str]:
         server += ["    # The Host allowlist (DNS-rebinding defence), as devproxy's: these",
                    "    # names, and any IP address.",
                    f"    if ($host !~* {_nre(allowed)}) {{ return 403; }}"]
+    prefixes = [re.escape(r.path) for r in _ordered(config) if r.path != "/"]
+    if prefixes:
+        state.others = f"^(?:{'|'.join(prefixes)})(?:[/?]|$)"
     for route in _ordered(config):
         server += ["", f"    # {_title(route, config)}", *_decoded_match(route, "    ", "nginx")]
         server += _nginx_route(route, state)
@@ -536,16 +542,32 @@ def _decoded_match(route: Route, indent: str, proxy: str) -> list[str]:
 
 def _nginx_route(route: Route, state: _Nginx) -> list[str]:
     if route.static is not None:
-        return _nginx_static(route, state.name("@devproxy_spa"))
+        lines = _nginx_static(route, state.name("@devproxy_spa"))
+        if route.path == "/" and state.others:
+            at = next(i for i, line in enumerate(lines)
+                      if line.startswith("    location ") and line.endswith("{")) + 1
+            lines[at:at] = [f"    {line}" for line in _nginx_ambiguous(state.others)]
+        return lines
     body = _nginx_proxy(route, state)
     if route.path == "/":
-        return ["    location / {", *body, "    }"]
+        refuse = [f"    {line}" for line in _nginx_ambiguous(state.others)] \
+            if state.others else []
+        return ["    location / {", *refuse, *body, "    }"]
     # devproxy matches /api, /api/ and /api/x but never /apikey: an exact and a prefix
     # location, both with the same body.
     # nginx matches the decoded path (``_decoded_match``): /café, not /caf%C3%A9.
     path = unquote(route.path)
     return [f"    location = {_nlit(path)} {{", *body, "    }",
             f"    location {_nlit(path + '/')} {{", *body, "    }"]
+
+
+def _nginx_ambiguous(others: str) -> list[str]:
+    """Location /'s refusal of a raw path that names another route's prefix: nginx chose
+    / from the decoded, normalised path (/api/%2e%2e/x reads /x), where devproxy routes
+    the raw one and refuses the pair (screen.path_refusal)."""
+    return ["    # A raw path under another route's prefix, here only once decoded and "
+            "normalised: 400, as devproxy.",
+            f"    if ($request_uri ~ {_nre(others)}) {{ return 400; }}"]
 
 
 def _nginx_static(route: Route, spa: str) -> list[str]:
@@ -870,6 +892,14 @@ def _caddy(config: Config) -> list[str]:
                     f"\thandle @route{number} {{"]
         body = _caddy_static(route, number) if route.static is not None \
             else _caddy_proxy(route, number, limits)
+        if route.path == "/" and len(config.routes) > 1:
+            # A raw path under another route's prefix, here only once Caddy decoded and
+            # cleaned it (/api/%2e%2e/x reads /x): 400, as devproxy (screen.path_refusal).
+            others = "|".join(re.escape(r.path) for r in config.routes if r.path != "/")
+            raw = json.dumps(f"^(?:{others})(?:[/?]|$)").replace("`", "\\u0060")
+            body = ["@devproxy_ambiguous expression "
+                    f"`{{http.request.orig_uri}}.matches({raw})`",
+                    'respond @devproxy_ambiguous "Ambiguous path" 400', *body]
         out += ["\t\troute {", *(f"\t\t\t{line}" for line in body), "\t\t}", "\t}"]
     if not any(r.path == "/" for r in config.routes):
         out += ["", "\thandle {", "\t\trespond 404 # no route matches", "\t}"]

@@ -358,6 +358,11 @@ async def test_prefixes_match_whole_segments_and_strip(stack: Stack, client) -> 
     async with client.get(stack.url + "/apikey") as resp:
         assert resp.status == 200
     assert stack.last.path == "/apikey"  # the / route: /api does not match /apikey
+    # A raw path under /api that reads / once decoded and normalised: devproxy routes
+    # raw paths and refuses the pair; nginx chose location / by the normalised one.
+    for ambiguous in ("/api/%2e%2e/x", "/api/..%2fx", "/docs/%2E%2E/x"):
+        async with client.get(URL(stack.url + ambiguous, encoded=True)) as resp:
+            assert resp.status == 400, (ambiguous, stack.kind)
     # The rest of the path goes as sent: an empty segment and an encoded slash too.
     async with client.get(URL(stack.url + "/api//dbl/a%2Fb//c", encoded=True)) as resp:
         assert resp.status == 200
