@@ -262,6 +262,8 @@ def init(from_file: Path | None, output: Path, force: bool) -> None:
             _fail(f"cannot read {from_file}: {exc.strerror or exc}")
         text = render_imported(imported)
         found = f"{len(imported.routes)} route(s) from {imported.source}"
+        if not any(route.path == "/" for route in imported.routes):  # as render_imported adds
+            found += f", and / for {imported.frontend} on {imported.frontend_port}"
         warnings = imported.warnings
     else:
         project = Path.cwd()
@@ -414,7 +416,10 @@ def _route_table(routes: tuple[Route, ...]) -> str:
 def _flags(route: Route) -> str:
     names = [name for name, on in (
         ("change_origin", route.change_origin), ("strip_prefix", route.strip_prefix),
-        ("rewrite", bool(route.rewrite)), ("insecure TLS", not route.secure),
+        ("rewrite", bool(route.rewrite)),
+        # secure: false means something only where there is TLS to verify.
+        ("insecure TLS", not route.secure and route.target is not None
+         and route.target.scheme == "https"),
         ("spa", route.spa), ("no websockets", route.target is not None and not route.ws),
     ) if on]
     return f"  ({', '.join(names)})" if names else ""

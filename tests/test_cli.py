@@ -82,13 +82,19 @@ def test_check_prints_the_route_table_of_a_valid_config(tmp_path: Path) -> None:
           - path: /api
             target: http://127.0.0.1:3000
             strip_prefix: true
+            secure: false
+          - path: /tls
+            target: https://127.0.0.1:3443
+            secure: false
           - path: /
             target: http://127.0.0.1:5173
     """))
     result = run("check", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "OK, listening on 127.0.0.1:9000" in result.stdout
-    assert re.search(r"/api\s+->\s+http://127.0.0.1:3000\s+\(strip_prefix\)", result.stdout)
+    # secure: false is named only where there is TLS to verify.
+    assert re.search(r"/api\s+->\s+http://127.0.0.1:3000\s+\(strip_prefix\)\n", result.stdout)
+    assert re.search(r"/tls\s+->\s+https://127.0.0.1:3443\s+\(insecure TLS\)", result.stdout)
 
 
 def test_check_reports_a_bad_config_with_file_line_and_column(tmp_path: Path) -> None:

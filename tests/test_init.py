@@ -596,6 +596,11 @@ def test_cli_init_writes_once_and_the_result_passes_check(tmp_path: Path) -> Non
     forced = run("init", "--from", "vite.config.ts", "--force")
     assert forced.returncode == 0, forced.stderr
     assert "note: /custom.configure" in forced.stdout
+    # The count says what was written: the imported routes, and the dev server's own.
+    written = parse_config((tmp_path / "devproxy.yaml").read_text(), "devproxy.yaml", tmp_path)
+    imported = len(written.routes) - 1
+    assert f"{imported} route(s) from vite.config.ts (server.proxy), and / for Vite on 5174" \
+        in forced.stdout
     assert run("check").returncode == 0
     (tmp_path / "latin1.json").write_bytes(b'{"/api": {"target": "http://x\xe9"}}')
     latin = run("init", "--from", "latin1.json", "-o", "other.yaml")
