@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .importers import config_hmr, config_https, config_port
+from .importers import config_hmr, config_https, config_port, config_ws_url
 from .jsliteral import Code
 from .npmscripts import Launch, find_launch, script_order
 
@@ -87,6 +87,7 @@ class DevServer:
     proxy_file: str = ""  # where the project's own dev proxy may be set: vite.config.ts
     https: bool = False  # it serves HTTPS with a certificate of its own (Vite's server.https)
     hmr: str = ""  # what sends its HMR socket past devproxy ("vite.config.ts sets ...")
+    hmr_ready: bool = False  # its config already aims the socket at the page's own origin
 
 
 def find(files: Mapping[str, str], folder: str, package: Mapping[str, object]
@@ -113,12 +114,17 @@ def find(files: Mapping[str, str], folder: str, package: Mapping[str, object]
     if tool.name == "Create React App" and _in(run, "src/setupProxy.js") in files:
         notes.append(f"{_in(run, 'src/setupProxy.js')} proxies in the dev server itself; "
                      f"devproxy does not read it: add its routes here")
-    vite = tool.name == "Vite" and config in files
-    https = vite and config_https(files[config])
-    hmr = f"{config} sets {setting}" if vite and (setting := config_hmr(files[config])) \
-        else ""
+    text = files.get(config, "") if config and tool.config else ""
+    https = bool(text) and tool.config is not None and config_https(text, tool.config[1])
+    hmr, hmr_ready = "", False
+    if text and tool.name == "Vite" and (setting := config_hmr(text)):
+        hmr = f"{config} sets {setting}"
+    elif text and tool.name == "webpack":
+        aimed = config_ws_url(text)
+        hmr_ready = aimed == ""
+        hmr = f"{config} sets {aimed}" if aimed else ""
     return DevServer(tool, port, source, tuple(notes),
-                     _proxy_file(tool, run, config, angular, launch), https, hmr)
+                     _proxy_file(tool, run, config, angular, launch), https, hmr, hmr_ready)
 
 
 def _tool(package: Mapping[str, object]) -> tuple[Tool, Launch | None] | None:

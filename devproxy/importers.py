@@ -72,6 +72,9 @@ class Imported:
     frontend: str = "Vite"
     frontend_port: int = 5173
     frontend_https: bool = False  # it serves HTTPS (``config_https``)
+    # What the file says of the dev server's HMR socket, for a comment: what to set for
+    # it to go through devproxy, or what sends it elsewhere; "" when it already goes.
+    frontend_hmr: str = ""
 
 
 class NoProxy(ValueError):
@@ -180,17 +183,45 @@ _TLS_PLUGINS = re.compile(r"""['"](?:@vitejs/plugin-basic-ssl|vite-plugin-mkcert
 
 
 def config_https(text: str, key: str = "server") -> bool:
-    """Whether a Vite config serves HTTPS: ``server.https`` set (an object of key and
-    certificate, or true), or a plugin that sets it (basic-ssl, mkcert). Its certificate
-    is then one no system trusts: the target wants ``secure: false``."""
+    """Whether a dev server's config serves HTTPS: ``https`` set in the object at
+    ``key`` (Vite's ``server.https``, webpack-dev-server 4's ``devServer.https``: an
+    object of key and certificate, or true), its ``server`` (webpack-dev-server 5:
+    ``'https'``, or ``{type: 'https'}``), or a Vite plugin that sets it (basic-ssl,
+    mkcert). Its certificate is then one no system trusts: the target wants
+    ``secure: false``."""
     if _TLS_PLUGINS.search(text):
         return True
     try:
         server = find_value(text, key)
     except JsSyntaxError:
         return False
-    https = server.get("https") if isinstance(server, dict) else None
-    return https is True or isinstance(https, dict)
+    if not isinstance(server, dict):
+        return False
+    https, transport = server.get("https"), server.get("server")
+    if isinstance(transport, dict):
+        transport = transport.get("type")
+    return https is True or isinstance(https, dict) or transport in ("https", "spdy")
+
+
+def config_ws_url(text: str) -> str | None:
+    """Where a webpack-dev-server config aims its client's socket: "" for the page's own
+    origin (``webSocketURL`` with port 0, ``'auto://0.0.0.0:0/ws'``), so through devproxy;
+    the setting as written when elsewhere; None when the config does not say (the
+    client then uses devServer's own host and port when the config names them)."""
+    try:
+        client = find_value(text, "devServer", "client")
+    except JsSyntaxError:
+        return None
+    url = client.get("webSocketURL") if isinstance(client, dict) else None
+    if isinstance(url, str):
+        own = re.search(r":0(?:/|$)", url) is not None
+        return "" if own else f"devServer.client.webSocketURL: {json.dumps(url)}"
+    if isinstance(url, dict) and "port" in url:
+        if url["port"] in (0, "0"):
+            return ""
+        shown = url["port"].source if isinstance(url["port"], Code) else json.dumps(url["port"])
+        return f"devServer.client.webSocketURL.port: {_short(shown)}"
+    return None
 
 
 def config_hmr(text: str) -> str:
@@ -215,8 +246,18 @@ def config_hmr(text: str) -> str:
 
 
 def _with_port(out: Imported, text: str, key: str) -> Imported:
-    if key == "server":
-        out.frontend_https = config_https(text)
+    if key in ("server", "devServer"):
+        out.frontend_https = config_https(text, key)
+    if key == "server" and (setting := config_hmr(text)):
+        out.frontend_hmr = f"its HMR WebSocket does not go through devproxy: {setting}"
+    elif key == "devServer":
+        aimed = config_ws_url(text)
+        if aimed is None:
+            out.frontend_hmr = ("for its HMR WebSocket to go through devproxy, set devServer: "
+                                "{ client: { webSocketURL: 'auto://0.0.0.0:0/ws' } }")
+        elif aimed:
+            out.frontend_hmr = (f"its HMR WebSocket does not go through devproxy: {aimed}; "
+                                f"'auto://0.0.0.0:0/ws' would send it there")
     port = config_port(text, key)
     if isinstance(port, int):
         out.frontend_port = port

@@ -31,6 +31,7 @@ class Server:
     why: str  # what gave it away, for the comment
     https: bool = False  # serves HTTPS with a certificate of its own
     hmr: str = ""  # what sends its HMR socket past devproxy, if anything
+    hmr_ready: bool = False  # its config already sends that socket through devproxy
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +89,7 @@ def detect(files: Mapping[str, str], folders: tuple[str, ...] = ()) -> Detected:
         dev_server, why = found
         frontend = Server(dev_server.tool.name, dev_server.port,
                           f"{why}; port from {dev_server.source}" if dev_server.source
-                          else why, dev_server.https, dev_server.hmr)
+                          else why, dev_server.https, dev_server.hmr, dev_server.hmr_ready)
         notes.extend(dev_server.notes)
         proxy_file = dev_server.proxy_file
         proxy = _own_proxy(files, proxy_file, notes)
@@ -247,15 +248,20 @@ def _frontend_route(frontend: Server) -> str:
                 f"  # HMR is off: {_flat(frontend.hmr)}.\n"
                 + _dev_server_target(frontend.port, frontend.https))
     if frontend.hmr:
+        fix = ("  # For that, set devServer: { client: { webSocketURL: "
+               "'auto://0.0.0.0:0/ws' } }.\n" if frontend.name == "webpack" else
+               "  # Without that setting it would, on devproxy's one origin.\n")
         return (f"  # {frontend.name} dev server (found: {_flat(frontend.why)}).\n"
                 f"  # Its HMR WebSocket does not go through devproxy: {_flat(frontend.hmr)}.\n"
-                f"  # Without that setting it would, on devproxy's one origin.\n"
-                + _dev_server_target(frontend.port, frontend.https))
+                + fix + _dev_server_target(frontend.port, frontend.https))
     lines = [f"  # {frontend.name} dev server (found: {_flat(frontend.why)});\n"
              f"  # its HMR WebSocket goes through devproxy too.\n"]
     # webpack-dev-server aims its client's socket at its own host and port when its
     # config names them (Create React App's does), past whatever proxy served the page.
-    if frontend.name == "webpack":
+    if frontend.hmr_ready:
+        lines.append("  # (its config's client.webSocketURL already aims it at the page's "
+                     "own origin.)\n")
+    elif frontend.name == "webpack":
         lines.append("  # For that, webpack.config needs devServer: { client: { "
                      "webSocketURL: 'auto://0.0.0.0:0/ws' } }.\n")
     elif frontend.name == "Create React App":
@@ -289,8 +295,10 @@ def render_imported(imported: Imported) -> str:
     for route in imported.routes:
         lines.append(_route(route))
     if not any(route.path == "/" for route in imported.routes):
+        said = _flat(imported.frontend_hmr)
+        hmr = f"  # {said[:1].upper()}{said[1:]}.\n" if said else ""
         lines.append(f"  # Your {imported.frontend} dev server, so the page and the API share "
-                     f"one origin.\n"
+                     f"one origin.\n" + hmr
                      + _dev_server_target(imported.frontend_port, imported.frontend_https))
     return "".join(lines)
 

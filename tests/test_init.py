@@ -397,6 +397,62 @@ def test_init_says_where_a_vites_hmr_socket_goes(config: str, said: str) -> None
     parse_config(text, "devproxy.yaml", Path("/"))
 
 
+WEBPACK_PACKAGE = json.dumps({"scripts": {"start": "webpack serve"},
+                              "devDependencies": {"webpack-dev-server": "5"}})
+
+
+@pytest.mark.parametrize(("config", "said", "unsaid"), [
+    ("module.exports = { devServer: { port: 9000 } }",
+     "webpack.config needs devServer: { client: { webSocketURL: 'auto://0.0.0.0:0/ws' } }",
+     "already"),
+    # Already aimed at the page's own origin: no advice to add what is there.
+    ("module.exports = { devServer: { port: 9000, client: { webSocketURL: "
+     "'auto://0.0.0.0:0/ws' } } }", "already aims it at the page's own origin", "needs"),
+    ("module.exports = { devServer: { client: { webSocketURL: { port: 0 } } } }",
+     "already aims it at the page's own origin", "needs"),
+    # Aimed elsewhere: said, with the setting that sends it through devproxy.
+    ("module.exports = { devServer: { client: { webSocketURL: 'ws://localhost:9000/ws' } } }",
+     "does not go through devproxy: webpack.config.js sets devServer.client.webSocketURL: "
+     "\"ws://localhost:9000/ws\"", "already"),
+])
+def test_init_says_where_a_webpack_hmr_socket_goes(config: str, said: str, unsaid: str) -> None:
+    text = render(detect({"package.json": WEBPACK_PACKAGE, "webpack.config.js": config}))
+    assert said in text and unsaid not in text
+    parse_config(text, "devproxy.yaml", Path("/"))
+
+
+@pytest.mark.parametrize(("client", "said"), [
+    ("", "For its HMR WebSocket to go through devproxy, set devServer: { client: { "
+         "webSocketURL: 'auto://0.0.0.0:0/ws' } }."),
+    ("client: { webSocketURL: 'auto://0.0.0.0:0/ws' }, ", ""),
+    ("client: { webSocketURL: 'ws://0.0.0.0:9000/ws' }, ",
+     "Its HMR WebSocket does not go through devproxy: devServer.client.webSocketURL: "
+     "\"ws://0.0.0.0:9000/ws\""),
+])
+def test_init_from_a_webpack_config_says_where_its_hmr_socket_goes(client: str,
+                                                                  said: str) -> None:
+    config = (f"module.exports = {{ devServer: {{ {client}proxy: [{{ context: ['/api'], "
+              f"target: 'http://localhost:3000' }}] }} }}")
+    text = render_imported(import_config("webpack.config.js", config))
+    if said:
+        assert said in text
+    else:
+        assert "HMR" not in text
+    parse_config(text, "devproxy.yaml", Path("/"))
+
+
+@pytest.mark.parametrize("server", ["server: 'https'", "server: { type: 'https' }",
+                                    "https: true"])
+def test_a_webpack_dev_server_on_https_gets_an_https_target(server: str) -> None:
+    # webpack-dev-server 5's server option (4's https): an http:// target got a 502.
+    config = f"module.exports = {{ devServer: {{ port: 9443, {server} }} }}"
+    text = render(detect({"package.json": WEBPACK_PACKAGE, "webpack.config.js": config}))
+    routes = parse_config(text, "devproxy.yaml", Path("/")).routes
+    [front] = [r for r in routes if r.path == "/"]
+    assert front.target is not None and front.target.url == "https://localhost:9443"
+    assert front.secure is False
+
+
 def angular_json(serve_options: dict[str, object]) -> str:
     return json.dumps({"projects": {"app": {"architect": {"serve": {
         "options": serve_options}}}}})
