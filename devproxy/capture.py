@@ -221,6 +221,15 @@ class Record:
         except ValueError:
             return ""
 
+    def _backend_status(self) -> int | None:
+        """The status in the backend's head, kept as bytes; None if not known."""
+        head = self._backend_response
+        if not isinstance(head, bytes):
+            return None
+        end = head.find(b"\r\n")
+        line = (head if end < 0 else head[:end]).split(b" ", 2)
+        return int(line[1]) if len(line) > 1 and line[1].isdigit() else None
+
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self._start) * 1000
 
@@ -446,8 +455,11 @@ class Record:
 
     def response_view(self) -> dict[str, Any] | None:
         # The backend's head says what its body is; devproxy's own answers have only
-        # the head the browser got.
-        head = self.backend_response if self._backend_response else self.browser_response
+        # the head the browser got, and so does one devproxy gave in the backend's place
+        # (a 502 for an invalid 101: another status than the backend's).
+        head = self.backend_response if self._backend_response and (
+            not self.status or self._backend_status() in (None, self.status)) \
+            else self.browser_response
         content_type = _header(head, "content-type") or ""
         if self._shown == _BINARY:
             return {"type": content_type.split(";")[0].strip().lower(),

@@ -308,6 +308,11 @@ async def test_a_subprotocol_the_page_did_not_offer_gets_502(proxy_factory, clie
     assert caught.value.status == 502
     assert "chose subprotocol 'mqtt', which the page did not offer (it offered " \
         "'graphql-ws'). make the backend choose one of the subprotocols offered" in caplog.text
+    # The inspector shows devproxy's 502 as what it is, not by the backend's 101 head.
+    [record] = proxy.server.app[CAPTURES].newest_first()
+    view = record.response_view()
+    assert record.status == 502 and view is not None
+    assert view["type"] == "application/problem+json"
 
 
 @pytest.mark.parametrize(("browser_compress", "backend_compress"), [

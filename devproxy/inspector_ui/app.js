@@ -48,9 +48,11 @@ function matches(row) {
   if (status !== "" && String(Math.floor(row.status / 100)) !== status) return false;
   if (status === "0" && row.error) return false;  // ended without an answer: not pending
   if (text) {
+    // What devproxy said of a request is searched too ("redirect", "431", "subprotocol"),
+    // and "error" finds every row marked ✕.
     const hay = `${row.method} ${row.target} ${readable(row.target)} ${row.upstream_url} `
       + `${row.status} ${row.kind}`
-      + (row.cors_blocked ? " blocked" : "");
+      + (row.cors_blocked ? " blocked" : "") + (row.error ? ` error ${row.error}` : "");
     if (!hay.toLowerCase().includes(text)) return false;
   }
   return true;
@@ -292,7 +294,8 @@ async function showDetail(id) {
         ? el("dd", { class: "status blocked" }, r.kind === "preflight"
           ? `${r.status}, failed the CORS check: the browser did not send the request`
           : `${r.status}, blocked by CORS: the page never saw it`)
-        : el("dd", { class: `status s${Math.floor(r.status / 100)}` },
+        // Marked as in the list: a status that ended in an error is not a success.
+        : el("dd", { class: r.status && r.error ? "status blocked" : `status s${Math.floor(r.status / 100)}` },
           r.status || (r.error ? "no answer" : "pending")),
       r.error ? el("dt", {}, "Error") : null, r.error ? el("dd", { id: "error" }, r.error) : null,
       el("dt", {}, "Route"), el("dd", {}, r.route || "none"),
@@ -369,7 +372,10 @@ async function showDetail(id) {
       itemsBox("ws-messages", r.websocket.last.map((m) => `${m.up ? "↑" : "↓"} `
         // The size as on the wire: compressed, under permessage-deflate.
         + (m.binary ? `binary (${size(m.size)} on the wire): ${m.text}` : m.text)),
-      r.websocket.up + r.websocket.down, "\n", "no messages yet"));
+      r.websocket.up + r.websocket.down, "\n",
+      // A handshake answered with anything but 101 opened no socket at all.
+      r.status && r.status !== 101 ? "never opened: the handshake got " + r.status
+        : "no messages yet"));
   }
   if (r.sse_events) {
     const shown = r.sse_events.length;

@@ -179,6 +179,37 @@ async def test_a_unicode_path_is_shown_and_found_as_text(
     await page.wait_for_function("document.querySelectorAll('#list tbody tr').length === 1")
 
 
+async def test_a_request_devproxy_explains_is_marked_found_and_readable(
+        browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
+    # A redirect back to the URL asked (Vite's base behind a stripped prefix) is marked
+    # in the list and the detail alike; "error" and its own words find it; its prose
+    # wraps between words.
+    async def handler(request: web.Request) -> web.Response:
+        if request.path == "/":
+            return web.Response(status=302, headers={"Location": "/app/"})
+        return web.Response(text="ok")
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/app", backend.url, strip_prefix=True))
+    page = await open_inspector(browser, proxy.url)
+    async with aiohttp.ClientSession() as client:
+        for target in ("/app/", "/app/fine"):
+            async with client.get(proxy.url + target, allow_redirects=False) as resp:
+                assert resp.status in (200, 302)
+    await page.wait_for_function("document.querySelectorAll('#list tbody tr').length === 2")
+    for text, rows in (("error", 1), ("too_many_redirects", 1), ("strip_prefix", 1), ("", 2)):
+        await page.fill("#filter-text", text)
+        await page.wait_for_function(
+            f"document.querySelectorAll('#list tbody tr').length === {rows}")
+    await page.fill("#filter-text", "error")
+    await page.locator("#list tbody tr").first.click()
+    await page.wait_for_selector("#error")
+    assert "ERR_TOO_MANY_REDIRECTS" in await page.inner_text("#error")
+    assert await page.get_attribute("#detail dd.status", "class") == "status blocked"
+    assert await page.evaluate(
+        "getComputedStyle(document.querySelector('#error')).wordBreak") == "normal"
+
+
 async def test_after_a_burst_the_list_shows_every_request_ended(
         browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
     # 1,000 requests, 50 at a time, with the page open: none may stay "…" (pending) for
