@@ -9,13 +9,14 @@ inspector's record.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from .config import Route
 
 # Node's http servers (Vite, webpack-dev-server, Next.js, Express) refuse a request head
 # over this by default (--max-http-header-size), answering a bare 431.
 NODE_HEADER_LIMIT = 16 * 1024
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def self_redirect(origin: str, target: str, location: str, route: Route, upstream: str,
@@ -31,7 +32,7 @@ def self_redirect(origin: str, target: str, location: str, route: Route, upstrea
     ``base: '/app/'`` redirects ``/`` to ``/app/``, which devproxy strips to ``/`` again.
     """
     url = origin + target
-    if urljoin(url, location).partition("#")[0] != url:
+    if not _same_url(url, location):
         return None
     said = (f"{route.destination} answered {target} with a redirect to {location}, the "
             f"same URL: the browser follows it until it gives up "
@@ -43,6 +44,28 @@ def self_redirect(origin: str, target: str, location: str, route: Route, upstrea
                 f"on route {route.path}.")
     return (f"{said} Check the backend's redirect rules: a trailing slash, http to https, "
             f"a base path or Host it expects (change_origin: true sends the target's own).")
+
+
+def _same_url(url: str, location: str) -> bool:
+    """Whether ``location``, resolved against ``url`` (RFC 3986 §5.2), is ``url`` as a
+    browser compares URLs: scheme and host in any case, a default port or none, the
+    fragment aside. Never raises: a Location urllib cannot read is no loop devproxy
+    can see (the browser reports that one itself)."""
+    try:
+        resolved = urljoin(url, location)
+        reference = location.partition("#")[0]
+        if reference.endswith("?") and not resolved.endswith("?"):
+            resolved += "?"  # urljoin drops an empty query, which the browser keeps
+        return _key(resolved.partition("#")[0]) == _key(url)
+    except ValueError:  # an unclosed "[", a port that is no number, NFKC tricks
+        return False
+
+
+def _key(url: str) -> tuple[str, str, str, str, bool]:
+    parts = urlsplit(url)
+    scheme, host, port = parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
+    authority = host if port in (None, _DEFAULT_PORTS.get(scheme)) else f"{host}:{port}"
+    return scheme, authority, parts.path or "/", parts.query, url.endswith("?")
 
 
 def fields_too_large(route: Route, target: str, fields: Iterable[tuple[bytes, bytes]],

@@ -415,11 +415,13 @@ def _explain(request: web.Request, route: Route, status: int, response: ProxiedR
     """Say why, once per route, status and path, when the backend answered what the
     browser will not explain (``backendadvice``), and mark the inspector's record."""
     target = request.raw_path
-    if 300 <= status < 400:
+    if status in _FOLLOWED:
         location = response.headers.get("Location")
         # Not one that sets a cookie: a login or cookie check answers the second visit
-        # otherwise.
-        if location is None or "Set-Cookie" in response.headers:
+        # otherwise. Nor a POST's 301, 302 or 303, which the browser follows with a GET
+        # (Fetch §4.4): Post/Redirect/Get to the same URL is no loop.
+        if location is None or "Set-Cookie" in response.headers or (
+                request.method not in ("GET", "HEAD") and status not in (307, 308)):
             return
         advice = self_redirect(f"{request.scheme}://{request.host}", target, location,
                                route, upstream_path(route, target.partition("?")[0]),
@@ -436,6 +438,10 @@ def _explain(request: web.Request, route: Route, status: int, response: ProxiedR
     if key not in explained and len(explained) < 100:
         explained.add(key)
         logger.warning("%s", advice)
+
+
+# The redirect statuses a browser follows (Fetch §4.4, "redirect status").
+_FOLLOWED = frozenset({301, 302, 303, 307, 308})
 
 
 def _where(request: web.Request, route: Route) -> str:

@@ -23,6 +23,8 @@ APP_STRIP = route("/app", strip=True)
     ("/app/", "http://localhost:8080/app/"),  # absolute, at devproxy's origin
     ("/app/?x=1", "?x=1"),  # a reference that resolves to the same URL
     ("/app/", "/app/#top"),  # the fragment is not part of what is fetched
+    ("/app/", "HTTP://LOCALHOST:8080/app/"),  # scheme and host in any case
+    ("/x?", "/x?"),  # an empty query is kept, by the browser and here
 ])
 def test_a_redirect_back_to_the_url_asked_is_explained(target: str, location: str) -> None:
     advice = self_redirect(PROXY, target, location, APP_STRIP, "/", " (devproxy.yaml:3)")
@@ -39,6 +41,9 @@ def test_a_redirect_back_to_the_url_asked_is_explained(target: str, location: st
     ("/app/", "http://localhost:9999/app/"),  # another origin
     ("/app/", "https://localhost:8080/app/"),  # to https
     ("/app/", "../app/x"),
+    ("/x", "/x?"),  # an empty query is another URL
+    # What urllib cannot read is no loop devproxy can see, and must not raise.
+    ("/app/", "http://[::1/"), ("/app/", "http://exa\uff03mple/"), ("/app/", "http://x:port/"),
 ])
 def test_a_redirect_elsewhere_is_not_a_loop(target: str, location: str) -> None:
     assert self_redirect(PROXY, target, location, APP_STRIP, "/") is None

@@ -1186,6 +1186,28 @@ async def test_a_redirect_back_to_itself_is_explained_once(
         assert "so the backend got /" in said[0] and "Set strip_prefix: false" in said[0]
 
 
+@pytest.mark.parametrize(("method", "status", "location"), [
+    ("POST", 303, "/form"),  # Post/Redirect/Get: the browser comes back with a GET
+    ("POST", 302, "/form"),  # followed with a GET too (Fetch §4.4)
+    ("GET", 300, "/form"),  # not a status the browser follows
+    ("GET", 302, "http://[::1/"),  # a Location urllib cannot read: passed on, unexplained
+])
+async def test_a_redirect_that_is_no_loop_is_passed_on_unexplained(
+        backend_factory, proxy_factory, client, caplog, method: str, status: int,
+        location: str) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(status=status, headers={"Location": location})
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/", backend.url))
+    with caplog.at_level(logging.WARNING, logger="devproxy.forward"):
+        async with client.request(method, proxy.url + "/form",
+                                  allow_redirects=False) as resp:
+            assert resp.status == status and resp.headers["Location"] == location
+    assert "ERR_TOO_MANY_REDIRECTS" not in caplog.text
+    assert [r.error for r in proxy.server.app[CAPTURES].newest_first()] == [""]
+
+
 async def test_a_431_from_the_backend_is_explained_once(
         backend_factory, proxy_factory, client, caplog) -> None:
     # Node's servers answer a request head over 16 KiB with a bare 431: a blank page.
