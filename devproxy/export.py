@@ -752,8 +752,11 @@ def _nginx_cors_maps(policy: CorsPolicy, number: int) -> list[str]:
     # answers, so that one cached preflight covers the next request's headers).
     echoed = "$http_access_control_request_headers" + (", *" if not policy.credentials
                                                         else "")
+    # An absent or empty ask gets none: nginx tries no regex on an empty value, so it
+    # takes its own exact entry.
     lines += [f"map $http_access_control_request_headers {var}_allow_headers {{",
               f"    default {_nq(named) if named else _nlit(echoed)};",
+              '    "" "";',
               r'    "~^[\s,]*$" "";',
               "}"]
     if policy.methods is None:  # the common methods, and the one asked if another
