@@ -129,7 +129,7 @@ def handshake_problem(headers: Iterable[tuple[str, str]], key: str,
     upgrade: list[str] = []
     connection: list[str] = []
     accept = None
-    chosen = ""
+    chosen: list[str] = []  # every Sec-WebSocket-Protocol line, as sent
     for name, value in headers:
         lower = name.lower()
         if lower == "upgrade":
@@ -139,7 +139,7 @@ def handshake_problem(headers: Iterable[tuple[str, str]], key: str,
         elif lower == "sec-websocket-accept":
             accept = value.strip()
         elif lower == "sec-websocket-protocol":
-            chosen = value.strip()
+            chosen.append(value.strip())
     if "websocket" not in upgrade:
         return "its 101 lacks Upgrade: websocket"
     if "upgrade" not in connection:
@@ -147,11 +147,21 @@ def handshake_problem(headers: Iterable[tuple[str, str]], key: str,
     expected = base64.b64encode(hashlib.sha1(key.encode() + _ACCEPT_GUID).digest()).decode()
     if accept != expected:
         return "its Sec-WebSocket-Accept does not match the key sent"
-    # §4.1 (6): a subprotocol the client did not offer fails the connection.
-    if chosen and chosen not in offered:
-        return (f"its 101 chose subprotocol {chosen!r}, which the page did not offer "
+    # §4.1 (6): a subprotocol the client did not offer fails the connection, and a
+    # server selects one (§4.2.2): a list, or a second line, is none a client can take.
+    names = [t for line in chosen for t in _tokens_as_sent(line)]
+    if len(names) > 1 or len(chosen) > 1:
+        return (f"its 101 names {len(names) or len(chosen)} subprotocols "
+                f"({', '.join(map(repr, names))}), where a server chooses one of those "
+                f"offered")
+    if names and names[0] not in offered:
+        return (f"its 101 chose subprotocol {names[0]!r}, which the page did not offer "
                 f"(it offered {', '.join(map(repr, offered)) or 'none'})")
     return None
+
+
+def _tokens_as_sent(value: str) -> list[str]:
+    return [token.strip() for token in value.split(",") if token.strip()]
 
 
 def unchosen_protocol(headers: Iterable[tuple[str, str]], offered: Sequence[str],

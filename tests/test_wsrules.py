@@ -191,6 +191,18 @@ def test_a_subprotocol_the_page_did_not_offer_fails_the_handshake(
     assert handshake_problem(headers, _KEY, offered) == problem
 
 
+@pytest.mark.parametrize("lines", [
+    ["chat, v2"], ["bogus", "chat"], ["chat", "chat"], ["chat", ""],
+])
+def test_a_101_naming_more_than_one_subprotocol_fails_the_handshake(lines: list[str]) -> None:
+    # RFC 6455 §4.2.2: the server selects one; every line counts, not only the last.
+    headers = [("Upgrade", "websocket"), ("Connection", "Upgrade"),
+               ("Sec-WebSocket-Accept", _ACCEPT)]
+    headers += [("Sec-WebSocket-Protocol", line) for line in lines]
+    problem = handshake_problem(headers, _KEY, ["chat", "v2"])
+    assert problem is not None and "where a server chooses one of those offered" in problem
+
+
 @pytest.mark.parametrize(("offered", "chosen", "said"), [
     (["vite-hmr"], "", True),
     (["vite-hmr"], "vite-hmr", False),
