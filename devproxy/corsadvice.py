@@ -215,7 +215,8 @@ def _devproxy(ask: Ask) -> Fix:
 # a letter (not "*", an alias; not "&", "!", "%", "@" or a quote), without the flow
 # list's own "[", "]" and "," (an IPv6 origin is quoted), and no word YAML
 # reads as null or a boolean (PyYAML reads YAML 1.1: yes, no, on and off too).
-_PLAIN = re.compile(r"[A-Za-z][A-Za-z0-9_.:/+*-]*\Z")  # "*" past the start: a port wildcard
+# "*" past the start: a port wildcard; never a final ":", which would make a mapping.
+_PLAIN = re.compile(r"[A-Za-z][A-Za-z0-9_.:/+*-]*(?<!:)\Z")
 _YAML_WORDS = frozenset({"null", "true", "false", "yes", "no", "on", "off", "y", "n"})
 
 

@@ -18,7 +18,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .importers import config_hmr, config_https, config_port, config_ws_url
+from .importers import (
+    config_hmr,
+    config_hmr_client_port,
+    config_https,
+    config_port,
+    config_ws_url,
+)
 from .jsliteral import Code
 from .npmscripts import Launch, find_launch, script_order
 
@@ -88,6 +94,7 @@ class DevServer:
     https: bool = False  # it serves HTTPS with a certificate of its own (Vite's server.https)
     hmr: str = ""  # what sends its HMR socket past devproxy ("vite.config.ts sets ...")
     hmr_ready: bool = False  # its config already aims the socket at the page's own origin
+    hmr_client_port: int | None = None  # Vite's server.hmr.clientPort: where a proxy listens
 
 
 def find(files: Mapping[str, str], folder: str, package: Mapping[str, object]
@@ -116,15 +123,17 @@ def find(files: Mapping[str, str], folder: str, package: Mapping[str, object]
                      f"devproxy does not read it: add its routes here")
     text = files.get(config, "") if config and tool.config else ""
     https = bool(text) and tool.config is not None and config_https(text, tool.config[1])
-    hmr, hmr_ready = "", False
+    hmr, hmr_ready, client_port = "", False, None
     if text and tool.name == "Vite" and (setting := config_hmr(text)):
         hmr = f"{config} sets {setting}"
+        client_port = config_hmr_client_port(text)
     elif text and tool.name == "webpack":
         aimed = config_ws_url(text)
         hmr_ready = aimed == ""
         hmr = f"{config} sets {aimed}" if aimed else ""
     return DevServer(tool, port, source, tuple(notes),
-                     _proxy_file(tool, run, config, angular, launch), https, hmr, hmr_ready)
+                     _proxy_file(tool, run, config, angular, launch), https, hmr, hmr_ready,
+                     client_port)
 
 
 def _tool(package: Mapping[str, object]) -> tuple[Tool, Launch | None] | None:

@@ -224,11 +224,13 @@ def config_ws_url(text: str) -> str | None:
     return None
 
 
-def config_hmr(text: str) -> str:
+def config_hmr(text: str, listen_port: int | None = None) -> str:
     """What in a Vite config sends the HMR socket somewhere other than the page's own
-    origin (so past devproxy), as written: ``server.hmr: false`` (no HMR at all), or a
-    ``port``, ``clientPort`` or ``host`` of ``server.hmr`` (its client then connects
-    there, Vite's own port or a second server); "" when nothing does."""
+    origin (so past devproxy, listening on ``listen_port`` if known), as written:
+    ``server.hmr: false`` (no HMR at all), or the ``clientPort`` or ``port`` of
+    ``server.hmr`` its client connects to (clientPort first, as the client reads them;
+    devproxy's own port, as Vite documents for a proxy, is no detour), or its ``host``
+    (at the page's port); "" when nothing does."""
     try:
         hmr = find_value(text, "server", "hmr")
     except JsSyntaxError:
@@ -237,12 +239,26 @@ def config_hmr(text: str) -> str:
         return "server.hmr: false"
     if not isinstance(hmr, dict):
         return ""
-    for key in ("port", "clientPort", "host"):
+    for key in ("clientPort", "port", "host"):
         value = hmr.get(key)
-        if value is not None:
-            shown = value.source if isinstance(value, Code) else json.dumps(value)
-            return f"server.hmr.{key}: {_short(shown)}"
+        if value is None:
+            continue
+        if key != "host" and value == listen_port:
+            return ""
+        shown = value.source if isinstance(value, Code) else json.dumps(value)
+        return f"server.hmr.{key}: {_short(shown)}"
     return ""
+
+
+def config_hmr_client_port(text: str) -> int | None:
+    """The literal ``server.hmr.clientPort`` of a Vite config: the port its HMR client
+    connects to, which Vite documents for running behind a proxy; None if not one."""
+    try:
+        port = find_value(text, "server", "hmr", "clientPort")
+    except JsSyntaxError:
+        return None
+    return port if isinstance(port, int) and not isinstance(port, bool) \
+        and 0 < port < 65536 else None
 
 
 def _with_port(out: Imported, text: str, key: str) -> Imported:
@@ -306,7 +322,7 @@ def _entries(out: Imported, value: Any) -> Imported:
                 continue
             # webpack-dev-server 5 takes ``context``, else ``path`` (its Server.js:
             # ``proxyConfig.context || proxyConfig.path``).
-            key = "context" if item.get("context") is not None or "path" not in item \
+            key = "context" if item.get("context") not in (None, "") or "path" not in item \
                 else "path"
             contexts = item.get(key)
             contexts = [contexts] if isinstance(contexts, str) else contexts

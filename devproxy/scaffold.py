@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from . import devservers
 from .config import parse_target
@@ -32,6 +32,7 @@ class Server:
     https: bool = False  # serves HTTPS with a certificate of its own
     hmr: str = ""  # what sends its HMR socket past devproxy, if anything
     hmr_ready: bool = False  # its config already sends that socket through devproxy
+    hmr_client_port: int | None = None  # the port its HMR client connects to, if set
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +90,8 @@ def detect(files: Mapping[str, str], folders: tuple[str, ...] = ()) -> Detected:
         dev_server, why = found
         frontend = Server(dev_server.tool.name, dev_server.port,
                           f"{why}; port from {dev_server.source}" if dev_server.source
-                          else why, dev_server.https, dev_server.hmr, dev_server.hmr_ready)
+                          else why, dev_server.https, dev_server.hmr, dev_server.hmr_ready,
+                          dev_server.hmr_client_port)
         notes.extend(dev_server.notes)
         proxy_file = dev_server.proxy_file
         proxy = _own_proxy(files, proxy_file, notes)
@@ -205,7 +207,15 @@ def render(detected: Detected) -> str:
     backend, frontend, proxy = detected.backend, detected.frontend, detected.proxy
     routes = proxy.routes if proxy else []
     taken = {backend.port if backend else 3000, frontend.port if frontend else 5173}
-    lines = [_HEADER.format(source="", port=_listen_port(taken | _ports(routes)))]
+    listen = _listen_port(taken | _ports(routes))
+    # Vite's server.hmr.clientPort is where its HMR client expects a proxy: listening
+    # there sends the socket through devproxy as the config means it to.
+    wanted = frontend.hmr_client_port if frontend else None
+    if frontend is not None and wanted is not None and wanted not in taken | _ports(routes):
+        listen = wanted
+        frontend = replace(frontend, hmr="", why=f"{frontend.why}; devproxy listens on "
+                           f"{wanted}, the port its server.hmr.clientPort names")
+    lines = [_HEADER.format(source="", port=listen)]
     for note in detected.notes:
         lines.append(f"  # NOTE: {_flat(note)}\n")
     if proxy is not None:
@@ -246,6 +256,12 @@ def _frontend_route(frontend: Server) -> str:
     if frontend.hmr.endswith("server.hmr: false"):
         return (f"  # {frontend.name} dev server (found: {_flat(frontend.why)});\n"
                 f"  # HMR is off: {_flat(frontend.hmr)}.\n"
+                + _dev_server_target(frontend.port, frontend.https))
+    if "server.hmr.host:" in frontend.hmr:  # the page's port, at another name
+        return (f"  # {frontend.name} dev server (found: {_flat(frontend.why)}).\n"
+                f"  # Its HMR WebSocket goes to another host at the page's port: "
+                f"{_flat(frontend.hmr)}.\n"
+                f"  # It reaches devproxy only if that name does.\n"
                 + _dev_server_target(frontend.port, frontend.https))
     if frontend.hmr:
         fix = ("  # For that, set devServer: { client: { webSocketURL: "

@@ -397,6 +397,9 @@ def test_devproxys_own_refused_headers_are_told_in_one_sentence() -> None:
     # Unquoted, null is no value at all: "cors.origins[1]: missing value".
     (CorsPolicy(origins=(FRONT, "null"), methods=("GET",)),
      Ask("http://localhost:44010", "PUT", (), False), [FRONT, "null", "http://localhost:44010"]),
+    # A final ":" would make a mapping.
+    (CorsPolicy(origins=("app:",), methods=("GET",)),
+     Ask("http://localhost:44010", "PUT", (), False), ["app:", "http://localhost:44010"]),
     # Brackets would end the flow list; a port wildcard's "*" is fine past the start.
     (CorsPolicy(origins=("http://[::1]:5173", "http://127.0.0.1:*"), methods=("GET",)),
      Ask("http://localhost:44010", "PUT", (), False),

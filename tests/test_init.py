@@ -129,13 +129,15 @@ def test_webpack_array_form_with_path_for_context() -> None:
       { path: '/api', target: 'http://localhost:3000' },
       { path: ['/a', '/b'], target: 'http://localhost:3001' },
       { context: '/c', path: '/ignored', target: 'http://localhost:3002' },
+      { context: '', path: '/d', target: 'http://localhost:3002' },
       { path: 7, target: 'http://localhost:3003' },
     ] } };"""
     imported = import_config("webpack.config.js", webpack)
     assert [(r.path, r.target) for r in imported.routes] == [
         ("/api", "http://localhost:3000"), ("/a", "http://localhost:3001"),
-        ("/b", "http://localhost:3001"), ("/c", "http://localhost:3002")]
-    assert any("proxy[3].path is not a list of paths" in w for w in imported.warnings)
+        ("/b", "http://localhost:3001"), ("/c", "http://localhost:3002"),
+        ("/d", "http://localhost:3002")]
+    assert any("proxy[4].path is not a list of paths" in w for w in imported.warnings)
     assert not any("ignored" in w for w in imported.warnings)
 
 
@@ -379,10 +381,18 @@ def test_a_webpack_project_is_told_how_to_send_its_hmr_socket_through_devproxy(
     ("export default defineConfig({ server: { hmr: { port: 24679 } } })",
      "Its HMR WebSocket does not go through devproxy: vite.config.ts sets "
      "server.hmr.port: 24679."),
-    ("export default { server: { hmr: { clientPort: 443, protocol: 'wss' } } }",
-     "does not go through devproxy: vite.config.ts sets server.hmr.clientPort: 443."),
+    # clientPort is where Vite's client expects a proxy: devproxy listens there.
+    ("export default { server: { hmr: { clientPort: 8443 } } }",
+     "devproxy listens on 8443, the port its server.hmr.clientPort names"),
+    # One devproxy cannot take (the frontend's own): said as a detour.
+    ("export default { server: { port: 5173, hmr: { clientPort: 5173 } } }",
+     "does not go through devproxy: vite.config.ts sets server.hmr.clientPort: 5173."),
+    # The client reads clientPort before port.
+    ("export default { server: { hmr: { port: 24678, clientPort: 'x' + 1 } } }",
+     "sets server.hmr.clientPort: 'x' + 1."),
     ("export default { server: { hmr: { host: 'dev.local' } } }",
-     "vite.config.ts sets server.hmr.host: \"dev.local\"."),
+     "goes to another host at the page's port: vite.config.ts sets server.hmr.host: "
+     "\"dev.local\"."),
     ("export default { server: { hmr: { port: Number(process.env.HMR_PORT) } } }",
      "sets server.hmr.port: Number(process.env.HMR_PORT)."),
     ("export default { server: { hmr: false } }",
@@ -394,7 +404,8 @@ def test_a_webpack_project_is_told_how_to_send_its_hmr_socket_through_devproxy(
 def test_init_says_where_a_vites_hmr_socket_goes(config: str, said: str) -> None:
     text = render(detect({"package.json": VITE_PACKAGE, "vite.config.ts": config}))
     assert said in text
-    parse_config(text, "devproxy.yaml", Path("/"))
+    listen = parse_config(text, "devproxy.yaml", Path("/")).listen.port
+    assert (listen == 8443) is ("clientPort: 8443" in config)
 
 
 WEBPACK_PACKAGE = json.dumps({"scripts": {"start": "webpack serve"},
