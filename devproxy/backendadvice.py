@@ -86,6 +86,7 @@ def fields_too_large(route: Route, target: str, fields: Iterable[tuple[bytes, by
         said += (f", {cookies:,} of them cookies. Cookies for a host are shared by every "
                  f"port and every app run on it: delete the ones you do not need for this "
                  f"site (DevTools > Application > Cookies)")
-    return (f"{said}. Node's servers (Vite, webpack-dev-server, Next.js) refuse more than "
-            f"{NODE_HEADER_LIMIT // 1024} KiB by default: start the dev server with "
-            f"NODE_OPTIONS=--max-http-header-size=65536 to raise it.")
+    return (f"{said}. A Node server (Vite, webpack-dev-server, Next.js) refuses more than "
+            f"{NODE_HEADER_LIMIT // 1024} KiB by default: if that is the one, start it with "
+            f"NODE_OPTIONS=--max-http-header-size=65536 to raise it; other servers name "
+            f"their own limit.")
