@@ -212,9 +212,17 @@ def rewrite_location(value: str, route: Route, proxy_origin: str,
     # devproxy's own origin names the backend only where the backend saw it, as Host:
     # with change_origin it saw its own, so devproxy's origin there is a page's URL
     # from its config (a login's redirect to FRONTEND_URL), left as it is.
-    if _at_origin(scheme, authority, target_origin, loopback_alias=True) \
-            or (not route.change_origin
-                and _at_origin(scheme, authority, split_origin(proxy_origin))):
+    at_target = _at_origin(scheme, authority, target_origin, loopback_alias=True)
+    if at_target or (not route.change_origin
+                     and _at_origin(scheme, authority, split_origin(proxy_origin))):
+        # At devproxy's own origin, a path another route (not the catch-all /) serves
+        # already names a page there: an OAuth redirect_uri the API built, sent on by
+        # an identity provider behind its own route. Mapping it under this route's
+        # prefix would send the browser to /idp/api/callback.
+        if not at_target and others is not None:
+            match = others.match(path)
+            if match is not None and match.route is not route and match.route.path != "/":
+                return value
         mapped = client_path(route, path)
         if mapped is not None:
             return proxy_origin + mapped + rest

@@ -414,6 +414,26 @@ def test_rewrite_location_to_another_routes_target(route_: Route, others: tuple[
     assert rewrite_location(location, route_, PROXY, table) == expected
 
 
+IDP = route("/idp", "http://127.0.0.1:4003", strip=True)
+
+
+@pytest.mark.parametrize(("location", "expected"), [
+    # The API's own callback, sent back by the identity provider behind /idp: already
+    # a URL on devproxy, under another route, left as it is.
+    (f"{PROXY}/api/oauth/callback?code=1", f"{PROXY}/api/oauth/callback?code=1"),
+    # The identity provider naming itself from the Host it saw: mapped, as before.
+    (f"{PROXY}/authorize?x=1", f"{PROXY}/idp/authorize?x=1"),
+    # Under the catch-all / it may be either: mapped, as before (the documented rule).
+    (f"{PROXY}/dashboard", f"{PROXY}/idp/dashboard"),
+    # At the target's own origin: always the backend itself.
+    ("http://127.0.0.1:4003/api/x", f"{PROXY}/idp/api/x"),
+])
+def test_a_url_on_devproxy_under_another_route_is_left_as_is(location: str,
+                                                            expected: str) -> None:
+    table = RouteTable((IDP, API_STRIP, route("/", "http://127.0.0.1:5173")))
+    assert rewrite_location(location, IDP, PROXY, table) == expected
+
+
 # --- rewrite_set_cookie ------------------------------------------------------------
 
 
