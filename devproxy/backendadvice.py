@@ -90,3 +90,24 @@ def fields_too_large(route: Route, target: str, fields: Iterable[tuple[bytes, by
             f"{NODE_HEADER_LIMIT // 1024} KiB by default: if that is the one, start it with "
             f"NODE_OPTIONS=--max-http-header-size=65536 to raise it; other servers name "
             f"their own limit.")
+
+
+# Django's CSRF failure page (DEBUG on or off) says this, in a 403.
+_DJANGO_CSRF = b"CSRF verification failed"
+
+
+def csrf_refused(route: Route, origin: str, body: bytes, where: str = "") -> str | None:
+    """What to tell a developer whose Django backend, behind a ``change_origin`` route,
+    refused a request's CSRF check (its 403 ``body``), or None if that is not it. With
+    change_origin the backend gets the target's Host while the browser's Origin (or
+    Referer) names devproxy, and Django's check compares the two: devproxy's doing,
+    though the 403 comes from Django."""
+    if not route.change_origin or route.target is None or _DJANGO_CSRF not in body:
+        return None
+    sent = f" (Origin {origin})" if origin else ""
+    return (f"Route {route.path}{where}: {route.destination} refused the request's CSRF "
+            f"check{sent}. With change_origin it gets Host {route.target.authority}, not "
+            f"the page's, and Django compares that with the Origin. Set "
+            f"USE_X_FORWARDED_HOST = True in settings.py (devproxy sends X-Forwarded-Host)"
+            + (f", or add '{origin}' to CSRF_TRUSTED_ORIGINS" if origin else "")
+            + f", or drop change_origin from route {route.path}.")

@@ -19,7 +19,7 @@ from aiohttp import StreamReader, web
 from multidict import CIMultiDict
 
 from . import h1
-from .backendadvice import fields_too_large, self_redirect
+from .backendadvice import csrf_refused, fields_too_large, self_redirect
 from .capture import Record
 from .config import Route, Target
 from .headers import (
@@ -366,6 +366,8 @@ async def _relay(
         # still arriving: an SSE client must get the headers without waiting for data.
         response._send_headers_immediately = False  # aiohttp's own switch (web.Response)
         body = conn.take_all()
+        if head.status == 403 and route.change_origin:  # a CSRF check devproxy upset?
+            _explain_csrf(request, route, body, record)
         try:
             try:
                 await response.prepare(request)
@@ -435,6 +437,22 @@ def _explain(request: web.Request, route: Route, status: int, response: ProxiedR
     if record is not None:  # marked in the inspector's list, with the why in its detail
         record.error = advice
     explained, key = request.app[EXPLAINED], f"{route.path} {status} {target}"
+    if key not in explained and len(explained) < 100:
+        explained.add(key)
+        logger.warning("%s", advice)
+
+
+def _explain_csrf(request: web.Request, route: Route, body: bytes,
+                  record: Record | None) -> None:
+    """Say why, once per route, when Django refused a request's CSRF check because
+    change_origin sent it the target's Host; and mark the inspector's record."""
+    advice = csrf_refused(route, request.headers.get("Origin", ""), body[:64 * 1024],
+                          _where(request, route))
+    if advice is None:
+        return
+    if record is not None:
+        record.error = advice
+    explained, key = request.app[EXPLAINED], f"{route.path} 403 csrf"
     if key not in explained and len(explained) < 100:
         explained.add(key)
         logger.warning("%s", advice)

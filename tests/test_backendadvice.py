@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from devproxy.backendadvice import fields_too_large, self_redirect
+from devproxy.backendadvice import csrf_refused, fields_too_large, self_redirect
 from devproxy.config import Route, normalize_prefix, parse_target
 
 PROXY = "http://localhost:8080"
@@ -70,3 +70,20 @@ def test_a_431_names_the_size_sent_and_the_cookies_in_it() -> None:
 def test_a_431_without_cookies_says_only_the_size() -> None:
     advice = fields_too_large(route("/api"), "/api/x", [(b"X-Big", b"y" * 17_000)])
     assert "bytes of header fields." in advice and "cookies" not in advice.lower()
+
+
+def test_a_django_csrf_refusal_behind_change_origin_names_the_settings() -> None:
+    api = Route(path=normalize_prefix("/dj"), target=parse_target("http://127.0.0.1:8000"),
+                change_origin=True)
+    body = (b"<h1>Forbidden <span>(403)</span></h1><p>CSRF verification failed. Request "
+            b"aborted.</p><pre>Origin checking failed - http://localhost:8080 does not "
+            b"match any trusted origins.</pre>")
+    advice = csrf_refused(api, "http://localhost:8080", body, " (devproxy.yaml:5)")
+    assert advice is not None
+    assert advice.startswith("Route /dj (devproxy.yaml:5): http://127.0.0.1:8000 refused")
+    assert "gets Host 127.0.0.1:8000" in advice
+    assert "USE_X_FORWARDED_HOST = True" in advice
+    assert "add 'http://localhost:8080' to CSRF_TRUSTED_ORIGINS" in advice
+    # Not devproxy's doing without change_origin, nor another 403.
+    assert csrf_refused(route("/dj"), "http://localhost:8080", body) is None
+    assert csrf_refused(api, "http://localhost:8080", b"Forbidden") is None

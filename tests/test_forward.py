@@ -1228,3 +1228,28 @@ async def test_a_431_from_the_backend_is_explained_once(
     assert "--max-http-header-size" in said[0]
     errors = [r.error for r in proxy.server.app[CAPTURES].newest_first()]
     assert errors == [said[0]] * 2
+
+
+@pytest.mark.parametrize("change_origin", [True, False])
+async def test_a_django_csrf_refusal_devproxy_caused_is_explained_once(
+        backend_factory, proxy_factory, client, caplog, change_origin: bool) -> None:
+    # With change_origin Django gets the target's Host, and its CSRF check compares it
+    # with the page's Origin: a 403 that is devproxy's doing, explained as such.
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(status=403, content_type="text/html",
+                            text="<p>CSRF verification failed. Request aborted.</p>")
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/dj", backend.url, change_origin=change_origin))
+    with caplog.at_level(logging.WARNING, logger="devproxy.forward"):
+        for _ in range(2):
+            async with client.post(proxy.url + "/dj/login/", data={"u": "a"},
+                                   headers={"Origin": proxy.url}) as resp:
+                assert resp.status == 403
+    said = [r.getMessage() for r in caplog.records if "CSRF" in r.getMessage()]
+    errors = [r.error for r in proxy.server.app[CAPTURES].newest_first()]
+    if change_origin:
+        assert len(said) == 1 and "USE_X_FORWARDED_HOST = True" in said[0]
+        assert errors == [said[0]] * 2
+    else:
+        assert said == [] and errors == ["", ""]
