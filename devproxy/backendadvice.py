@@ -8,6 +8,7 @@ inspector's record.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from urllib.parse import urljoin, urlsplit
 
@@ -92,22 +93,34 @@ def fields_too_large(route: Route, target: str, fields: Iterable[tuple[bytes, by
             f"their own limit.")
 
 
-# Django's CSRF failure page (DEBUG on or off) says this, in a 403.
-_DJANGO_CSRF = b"CSRF verification failed"
+# Django's CSRF failure page (DEBUG on or off), and Django REST framework's, in a 403.
+_DJANGO_CSRF = re.compile(rb"CSRF verification failed|CSRF Failed")
+# With DEBUG on, the page names its reason: one of these is what change_origin causes.
+_REASON = re.compile(rb"(?:Origin|Referer) checking failed|CSRF cookie not set|"
+                     rb"CSRF token (?:missing|incorrect)")
+_ORIGIN_REASON = re.compile(rb"(?:Origin|Referer) checking failed")
 
 
 def csrf_refused(route: Route, origin: str, body: bytes, where: str = "") -> str | None:
     """What to tell a developer whose Django backend, behind a ``change_origin`` route,
-    refused a request's CSRF check (its 403 ``body``), or None if that is not it. With
-    change_origin the backend gets the target's Host while the browser's Origin (or
-    Referer) names devproxy, and Django's check compares the two: devproxy's doing,
-    though the 403 comes from Django."""
-    if not route.change_origin or route.target is None or _DJANGO_CSRF not in body:
+    refused a request's CSRF check over its Origin (its 403 ``body``, decoded), or None
+    if that is not it. With change_origin the backend gets the target's Host while the
+    browser's Origin names devproxy, and Django's check compares the two: devproxy's
+    doing, though the 403 comes from Django. Not when there is no Origin, or it already
+    names the target, or the page gives another reason (a missing cookie or token):
+    those are the page's to fix, with or without devproxy."""
+    target = route.target
+    if not route.change_origin or target is None or not origin \
+            or origin == target.origin or not _DJANGO_CSRF.search(body):
         return None
-    sent = f" (Origin {origin})" if origin else ""
-    return (f"Route {route.path}{where}: {route.destination} refused the request's CSRF "
-            f"check{sent}. With change_origin it gets Host {route.target.authority}, not "
-            f"the page's, and Django compares that with the Origin. Set "
-            f"USE_X_FORWARDED_HOST = True in settings.py (devproxy sends X-Forwarded-Host)"
-            + (f", or add '{origin}' to CSRF_TRUSTED_ORIGINS" if origin else "")
-            + f", or drop change_origin from route {route.path}.")
+    if _REASON.search(body) and not _ORIGIN_REASON.search(body):
+        return None
+    said = (f"Route {route.path}{where}: {route.destination} refused the request's CSRF "
+            f"check (Origin {origin}). With change_origin it gets Host {target.authority}, "
+            f"not the page's, and Django compares that with the Origin. ")
+    if target.scheme == "https":  # the scheme differs too: the forwarded Host is not enough
+        return (f"{said}Add '{origin}' to CSRF_TRUSTED_ORIGINS in settings.py, or drop "
+                f"change_origin from route {route.path}.")
+    return (f"{said}Set USE_X_FORWARDED_HOST = True in settings.py (devproxy sends "
+            f"X-Forwarded-Host), or add '{origin}' to CSRF_TRUSTED_ORIGINS, or drop "
+            f"change_origin from route {route.path}.")

@@ -20,7 +20,7 @@ from multidict import CIMultiDict
 
 from . import h1
 from .backendadvice import csrf_refused, fields_too_large, self_redirect
-from .capture import Record
+from .capture import Record, decoded_body
 from .config import Route, Target
 from .headers import (
     HOP_COUNTED,
@@ -367,7 +367,7 @@ async def _relay(
         response._send_headers_immediately = False  # aiohttp's own switch (web.Response)
         body = conn.take_all()
         if head.status == 403 and route.change_origin:  # a CSRF check devproxy upset?
-            _explain_csrf(request, route, body, record)
+            _explain_csrf(request, route, body, upstream, record)
         try:
             try:
                 await response.prepare(request)
@@ -405,11 +405,15 @@ async def _relay(
         # Never ends by itself: shutdown ends it cleanly instead of waiting for it.
         streams = request.app[EVENT_STREAMS]
         streams.add(conn.end_body)
+    # A 403 that may be Django's CSRF page, coming in pieces (uvicorn): kept to read.
+    sniff = bytearray() if head.status == 403 and route.change_origin else None
     try:
-        return await _stream_body(request, conn, route, record, response)
+        return await _stream_body(request, conn, route, record, response, sniff)
     finally:
         if streams is not None:
             streams.discard(conn.end_body)
+        if sniff:
+            _explain_csrf(request, route, bytes(sniff), upstream, record)
 
 
 def _explain(request: web.Request, route: Route, status: int, response: ProxiedResponse,
@@ -442,11 +446,17 @@ def _explain(request: web.Request, route: Route, status: int, response: ProxiedR
         logger.warning("%s", advice)
 
 
+_SNIFFED = 64 * 1024  # bytes of a body read for what it says (``_explain_csrf``)
+
+
 def _explain_csrf(request: web.Request, route: Route, body: bytes,
-                  record: Record | None) -> None:
+                  upstream: CIMultiDict[str], record: Record | None) -> None:
     """Say why, once per route, when Django refused a request's CSRF check because
-    change_origin sent it the target's Host; and mark the inspector's record."""
-    advice = csrf_refused(route, request.headers.get("Origin", ""), body[:64 * 1024],
+    change_origin sent it the target's Host; and mark the inspector's record.
+    ``upstream``: the backend's fields (a gzipped page is read decoded)."""
+    coding = upstream.get("Content-Encoding")
+    text = decoded_body(body[:_SNIFFED], coding) if coding else body[:_SNIFFED]
+    advice = csrf_refused(route, request.headers.get("Origin", ""), text or b"",
                           _where(request, route))
     if advice is None:
         return
@@ -470,8 +480,9 @@ def _where(request: web.Request, route: Route) -> str:
 
 
 async def _stream_body(request: web.Request, conn: Connection, route: Route,
-                       record: Record | None, response: ProxiedResponse
-                       ) -> web.StreamResponse:
+                       record: Record | None, response: ProxiedResponse,
+                       sniff: bytearray | None = None) -> web.StreamResponse:
+    """Relay the body as it comes; ``sniff``, if given, gets its first 64 KiB."""
     while True:
         try:
             chunk = await conn.read()
@@ -492,6 +503,8 @@ async def _stream_body(request: web.Request, conn: Connection, route: Route,
             break
         if record is not None:
             record.download(chunk)
+        if sniff is not None and len(sniff) < _SNIFFED:
+            sniff += chunk[:_SNIFFED - len(sniff)]
         try:
             await response.write(chunk)
         except ConnectionError:

@@ -87,3 +87,23 @@ def test_a_django_csrf_refusal_behind_change_origin_names_the_settings() -> None
     # Not devproxy's doing without change_origin, nor another 403.
     assert csrf_refused(route("/dj"), "http://localhost:8080", body) is None
     assert csrf_refused(api, "http://localhost:8080", b"Forbidden") is None
+    # Nor without an Origin, or with the target's own, or for another reason the page
+    # gives (DEBUG on): the page's to fix, with or without devproxy.
+    assert csrf_refused(api, "", body) is None
+    assert csrf_refused(api, "http://127.0.0.1:8000", body) is None
+    cookie = b"<p>CSRF verification failed. Request aborted.</p><pre>CSRF cookie not set.</pre>"
+    assert csrf_refused(api, "http://localhost:8080", cookie) is None
+    # DEBUG off names no reason; Django REST framework words it its own way.
+    assert csrf_refused(api, "http://localhost:8080",
+                        b"<p>CSRF verification failed. Request aborted.</p>") is not None
+    drf = b'{"detail":"CSRF Failed: Origin checking failed - http://localhost:8080 does not'
+    assert csrf_refused(api, "http://localhost:8080", drf) is not None
+
+
+def test_a_csrf_refusal_behind_an_https_target_names_the_fix_that_works() -> None:
+    # The forwarded Host is not enough where the scheme differs too.
+    api = Route(path=normalize_prefix("/dj"), target=parse_target("https://dev.example"),
+                change_origin=True)
+    advice = csrf_refused(api, "http://localhost:8080", b"CSRF verification failed")
+    assert advice is not None and "USE_X_FORWARDED_HOST" not in advice
+    assert "Add 'http://localhost:8080' to CSRF_TRUSTED_ORIGINS" in advice

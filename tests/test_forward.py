@@ -1230,14 +1230,30 @@ async def test_a_431_from_the_backend_is_explained_once(
     assert errors == [said[0]] * 2
 
 
-@pytest.mark.parametrize("change_origin", [True, False])
+@pytest.mark.parametrize(("change_origin", "sent"), [
+    (True, "whole"), (False, "whole"),
+    (True, "streamed"),  # uvicorn: the head first, the page after
+    (True, "gzip"),  # GZipMiddleware
+])
 async def test_a_django_csrf_refusal_devproxy_caused_is_explained_once(
-        backend_factory, proxy_factory, client, caplog, change_origin: bool) -> None:
+        backend_factory, proxy_factory, client, caplog, change_origin: bool,
+        sent: str) -> None:
     # With change_origin Django gets the target's Host, and its CSRF check compares it
     # with the page's Origin: a 403 that is devproxy's doing, explained as such.
-    async def handler(request: web.Request) -> web.Response:
-        return web.Response(status=403, content_type="text/html",
-                            text="<p>CSRF verification failed. Request aborted.</p>")
+    page = b"<p>CSRF verification failed. Request aborted.</p>"
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if sent == "gzip":
+            return web.Response(status=403, body=gzip.compress(page), headers={
+                "Content-Type": "text/html", "Content-Encoding": "gzip"})
+        if sent == "streamed":
+            response = web.StreamResponse(status=403, headers={"Content-Type": "text/html"})
+            await response.prepare(request)
+            await asyncio.sleep(0.05)
+            await response.write(page)
+            await response.write_eof()
+            return response
+        return web.Response(status=403, content_type="text/html", body=page)
 
     backend = await backend_factory(handler)
     proxy = await proxy_factory(route("/dj", backend.url, change_origin=change_origin))
@@ -1245,7 +1261,7 @@ async def test_a_django_csrf_refusal_devproxy_caused_is_explained_once(
         for _ in range(2):
             async with client.post(proxy.url + "/dj/login/", data={"u": "a"},
                                    headers={"Origin": proxy.url}) as resp:
-                assert resp.status == 403
+                assert resp.status == 403 and await resp.read()  # as a browser reads it
     said = [r.getMessage() for r in caplog.records if "CSRF" in r.getMessage()]
     errors = [r.error for r in proxy.server.app[CAPTURES].newest_first()]
     if change_origin:
