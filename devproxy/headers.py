@@ -183,8 +183,10 @@ def rewrite_location(value: str, route: Route, proxy_origin: str,
     a loopback target; a default port equals an omitted one) or, when ``Host`` was
     not changed, by ``proxy_origin``. Absolute and protocol-relative URLs at either
     origin become ``proxy_origin`` + the browser's path (``paths.client_path``) +
-    query and fragment as they were; root-relative references get the browser's path
-    and stay root-relative. A URL at the target of another route in ``others`` (a
+    query and fragment as they were, except one at ``proxy_origin`` whose path another
+    route in ``others`` serves (not the catch-all /): that already names a page on
+    devproxy (a redirect_uri another backend built). Root-relative references get the
+    browser's path and stay root-relative. A URL at the target of another route in ``others`` (a
     login that sends the browser on to the frontend dev server's own URL) is mapped by
     that route likewise, so the browser stays on devproxy's one origin: if devproxy
     would route the mapped path to that route, and no other route maps it elsewhere.

@@ -75,6 +75,7 @@ class Imported:
     # What the file says of the dev server's HMR socket, for a comment: what to set for
     # it to go through devproxy, or what sends it elsewhere; "" when it already goes.
     frontend_hmr: str = ""
+    frontend_hmr_client_port: int | None = None  # ``config_hmr_client_port``
 
 
 class NoProxy(ValueError):
@@ -224,13 +225,13 @@ def config_ws_url(text: str) -> str | None:
     return None
 
 
-def config_hmr(text: str, listen_port: int | None = None) -> str:
+def config_hmr(text: str) -> str:
     """What in a Vite config sends the HMR socket somewhere other than the page's own
-    origin (so past devproxy, listening on ``listen_port`` if known), as written:
-    ``server.hmr: false`` (no HMR at all), or the ``clientPort`` or ``port`` of
-    ``server.hmr`` its client connects to (clientPort first, as the client reads them;
-    devproxy's own port, as Vite documents for a proxy, is no detour), or its ``host``
-    (at the page's port); "" when nothing does."""
+    origin (so past devproxy), as written: ``server.hmr: false`` (no HMR at all), or
+    the ``clientPort`` or ``port`` of ``server.hmr`` its client connects to (clientPort
+    first, as the client reads them), or its ``host`` (at the page's port); "" when
+    nothing does. A clientPort devproxy can listen on is no detour: see
+    ``config_hmr_client_port``."""
     try:
         hmr = find_value(text, "server", "hmr")
     except JsSyntaxError:
@@ -243,22 +244,25 @@ def config_hmr(text: str, listen_port: int | None = None) -> str:
         value = hmr.get(key)
         if value is None:
             continue
-        if key != "host" and value == listen_port:
-            return ""
         shown = value.source if isinstance(value, Code) else json.dumps(value)
         return f"server.hmr.{key}: {_short(shown)}"
     return ""
 
 
 def config_hmr_client_port(text: str) -> int | None:
-    """The literal ``server.hmr.clientPort`` of a Vite config: the port its HMR client
-    connects to, which Vite documents for running behind a proxy; None if not one."""
+    """The literal ``server.hmr.clientPort`` of a Vite config, the port its HMR client
+    connects to, which Vite documents for running behind a proxy, where devproxy can be
+    that proxy: not a privileged port (443 means an HTTPS proxy, and needs root), and not
+    with ``host`` (another name) or ``protocol: 'wss'`` set. None otherwise."""
     try:
-        port = find_value(text, "server", "hmr", "clientPort")
+        hmr = find_value(text, "server", "hmr")
     except JsSyntaxError:
         return None
+    if not isinstance(hmr, dict) or "host" in hmr or hmr.get("protocol") == "wss":
+        return None
+    port = hmr.get("clientPort")
     return port if isinstance(port, int) and not isinstance(port, bool) \
-        and 0 < port < 65536 else None
+        and 1024 <= port < 65536 else None
 
 
 def _with_port(out: Imported, text: str, key: str) -> Imported:
@@ -266,6 +270,7 @@ def _with_port(out: Imported, text: str, key: str) -> Imported:
         out.frontend_https = config_https(text, key)
     if key == "server" and (setting := config_hmr(text)):
         out.frontend_hmr = f"its HMR WebSocket does not go through devproxy: {setting}"
+        out.frontend_hmr_client_port = config_hmr_client_port(text)
     elif key == "devServer":
         aimed = config_ws_url(text)
         if aimed is None:

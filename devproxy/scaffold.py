@@ -304,8 +304,14 @@ def _listen_port(taken: set[int]) -> int:
 
 def render_imported(imported: Imported) -> str:
     taken = {imported.frontend_port} | _ports(imported.routes)
-    lines = [_HEADER.format(source=f" from {_flat(imported.source)}",
-                            port=_listen_port(taken))]
+    listen = _listen_port(taken)
+    wanted = imported.frontend_hmr_client_port  # where Vite's HMR client expects a proxy
+    if wanted is not None and wanted not in taken:
+        listen = wanted
+        imported = replace(imported, frontend_hmr=(
+            f"its HMR WebSocket goes through devproxy, which listens on {wanted}, the port "
+            f"its server.hmr.clientPort names"))
+    lines = [_HEADER.format(source=f" from {_flat(imported.source)}", port=listen)]
     for warning in imported.warnings:
         lines.append(f"  # NOT IMPORTED or changed: {_flat(warning)}\n")
     for route in imported.routes:

@@ -384,6 +384,13 @@ def test_a_webpack_project_is_told_how_to_send_its_hmr_socket_through_devproxy(
     # clientPort is where Vite's client expects a proxy: devproxy listens there.
     ("export default { server: { hmr: { clientPort: 8443 } } }",
      "devproxy listens on 8443, the port its server.hmr.clientPort names"),
+    # Not a privileged one (an HTTPS proxy's 443), nor with another host or wss.
+    ("export default { server: { hmr: { clientPort: 443 } } }",
+     "does not go through devproxy: vite.config.ts sets server.hmr.clientPort: 443."),
+    ("export default { server: { hmr: { clientPort: 8444, host: 'app.test' } } }",
+     "does not go through devproxy: vite.config.ts sets server.hmr.clientPort: 8444."),
+    ("export default { server: { hmr: { clientPort: 8445, protocol: 'wss' } } }",
+     "does not go through devproxy: vite.config.ts sets server.hmr.clientPort: 8445."),
     # One devproxy cannot take (the frontend's own): said as a detour.
     ("export default { server: { port: 5173, hmr: { clientPort: 5173 } } }",
      "does not go through devproxy: vite.config.ts sets server.hmr.clientPort: 5173."),
@@ -430,6 +437,16 @@ def test_init_says_where_a_webpack_hmr_socket_goes(config: str, said: str, unsai
     text = render(detect({"package.json": WEBPACK_PACKAGE, "webpack.config.js": config}))
     assert said in text and unsaid not in text
     parse_config(text, "devproxy.yaml", Path("/"))
+
+
+def test_init_from_a_vite_config_listens_where_its_hmr_client_port_says() -> None:
+    # As plain init does: --from agrees.
+    config = ("export default { server: { hmr: { clientPort: 8446 }, proxy: { '/api': "
+              "'http://localhost:3000' } } }")
+    text = render_imported(import_config("vite.config.ts", config))
+    assert parse_config(text, "devproxy.yaml", Path("/")).listen.port == 8446
+    assert "Its HMR WebSocket goes through devproxy, which listens on 8446, the port its " \
+        "server.hmr.clientPort names" in text
 
 
 @pytest.mark.parametrize(("client", "said"), [
