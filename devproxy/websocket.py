@@ -454,6 +454,11 @@ async def _splice(request: web.Request, route: Route, conn: Connection, head: h1
         await write_raw_head(response, refused)
     writer = response._payload_writer
     assert writer is not None
+    # Said as it opens, not only as it ends: an HMR socket stays open for hours, and
+    # its access line is written when it closes.
+    protocol = response.headers.get("Sec-WebSocket-Protocol")
+    logger.info("websocket %s (route %s) open%s", request.path, route.path,
+                f", subprotocol {protocol}" if protocol else "")
     # The socket ends with its connection, and aiohttp then cancels this handler.
     request[STREAMING] = response
     record = request.get(RECORD)

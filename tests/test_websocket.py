@@ -557,9 +557,12 @@ async def test_a_backend_that_stops_reading_pauses_the_browser(backend_factory, 
 async def test_a_closed_socket_is_logged_once_with_its_figures(backend_factory, proxy_factory,
                                                                client, caplog):
     caplog.set_level(logging.INFO, logger="devproxy.websocket")
-    backend, _ = await echo_backend(backend_factory)
+    backend, _ = await echo_backend(backend_factory, protocols=("vite-hmr",))
     proxy = await proxy_factory(route("/live", backend.url))
-    async with client.ws_connect(ws_url(proxy, "/live/feed")) as ws:
+    async with client.ws_connect(ws_url(proxy, "/live/feed"), protocols=("vite-hmr",)) as ws:
+        # Said as it opens: an HMR socket may stay open all day.
+        opened = [r.getMessage() for r in caplog.records if " open" in r.getMessage()]
+        assert opened == ["websocket /live/feed (route /live) open, subprotocol vite-hmr"]
         for _ in range(3):
             await ws.send_str("12345")
             await ws.receive_str(timeout=5)
