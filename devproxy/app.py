@@ -57,6 +57,7 @@ from .state import (
     WARNED_HOSTS,
     WARNED_SOCKETS,
     EventStreams,
+    Explained,
     Live,
 )
 from .upstream import Outages, make_session
@@ -93,7 +94,7 @@ def make_app(live: Live, access_log: AccessLog | None = None) -> web.Application
     app[NOTED_CREDENTIALS] = RefusedOrigins()
     app[WARNED_HOSTS] = set()
     app[WARNED_SOCKETS] = set()
-    app[EXPLAINED] = set()
+    app[EXPLAINED] = Explained()
     settings = live.current.config.inspector  # fixed at start-up, like the limits
     if settings.enabled:
         app[CAPTURES] = Captures(settings.history, settings.body_limit)

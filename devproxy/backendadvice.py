@@ -12,12 +12,11 @@ import re
 from collections.abc import Iterable
 from urllib.parse import urljoin, urlsplit
 
-from .config import Route
+from .config import DEFAULT_PORTS, Route
 
 # Node's http servers (Vite, webpack-dev-server, Next.js, Express) refuse a request head
 # over this by default (--max-http-header-size), answering a bare 431.
 NODE_HEADER_LIMIT = 16 * 1024
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def self_redirect(origin: str, target: str, location: str, route: Route, upstream: str,
@@ -65,7 +64,7 @@ def _same_url(url: str, location: str) -> bool:
 def _key(url: str) -> tuple[str, str, str, str, bool]:
     parts = urlsplit(url)
     scheme, host, port = parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
-    authority = host if port in (None, _DEFAULT_PORTS.get(scheme)) else f"{host}:{port}"
+    authority = host if port in (None, DEFAULT_PORTS.get(scheme)) else f"{host}:{port}"
     return scheme, authority, parts.path or "/", parts.query, url.endswith("?")
 
 

@@ -213,8 +213,7 @@ class Record:
         was kept as bytes, else the standard one ("" for a status with none)."""
         head = self._browser_response
         if isinstance(head, bytes):
-            end = head.find(b"\r\n")
-            line = (head if end < 0 else head[:end]).split(b" ", 2)
+            line = _status_line(head)
             return line[2].decode("latin-1") if len(line) > 2 else ""
         try:
             return http.HTTPStatus(self.status).phrase
@@ -226,8 +225,7 @@ class Record:
         head = self._backend_response
         if not isinstance(head, bytes):
             return None
-        end = head.find(b"\r\n")
-        line = (head if end < 0 else head[:end]).split(b" ", 2)
+        line = _status_line(head)
         return int(line[1]) if len(line) > 1 and line[1].isdigit() else None
 
     def elapsed_ms(self) -> float:
@@ -748,6 +746,12 @@ class Captures:
         self._trimmed = self._newest
         for cleared in self.on_clear:
             cleared()
+
+
+def _status_line(head: bytes) -> list[bytes]:
+    """A response head's status line, as [version, status, reason] (fewer if absent)."""
+    end = head.find(b"\r\n")
+    return (head if end < 0 else head[:end]).split(b" ", 2)
 
 
 def _kept(fields: Fields) -> Kept:

@@ -170,7 +170,7 @@ def _check_backend(request: web.Request, rules: CorsRules, origin: str,
 
 
 def _warn_refused(request: web.Request, rules: CorsRules, origin: str) -> None:
-    if origin == _own_origin(request):
+    if origin == own_origin(request):
         return  # a page on devproxy itself (Chromium sends Origin on a same-origin POST)
     # Fetch §4.1 runs the CORS check only in CORS mode: a form posted from another site
     # (an OpenID form_post callback) or a no-cors fetch is shown or used, never read, and
@@ -200,7 +200,7 @@ def _warn_dropped_cookies(request: web.Request, rules: CorsRules, origin: str,
     if warned is None:
         return
     headers = request.headers
-    ours = _own_origin(request)
+    ours = own_origin(request)
     verdicts = None
     with _diagnostic(request, "cookie check"):
         verdicts = cookie_verdicts(
@@ -267,7 +267,7 @@ def _credentials_fix(request: web.Request, rules: CorsRules) -> str:
 def _warn_no_credentials(request: web.Request, rules: CorsRules, origin: str) -> None:
     """Log, once per origin, that a page sends cookies to a route whose cors block does
     not allow credentials: the request goes through, and the page is refused its answer."""
-    if origin == _own_origin(request):
+    if origin == own_origin(request):
         return  # a page on devproxy itself: no CORS check
     # Only in CORS mode does the browser check, and does a Cookie prove credentials.
     if not in_cors_mode(request.headers.get("Sec-Fetch-Mode", "")):
@@ -295,7 +295,7 @@ def _diagnostic(request: web.Request, what: str) -> Iterator[None]:
                      exc_info=True)
 
 
-def _own_origin(request: web.Request) -> str:
+def own_origin(request: web.Request) -> str:
     """devproxy's origin as this request reached it: a page there is not cross-origin."""
     return f"{request.scheme}://{request.host}"
 

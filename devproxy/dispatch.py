@@ -19,7 +19,7 @@ from . import inspector
 from .capture import Captures, Record
 from .config import DEFAULT_PORTS, RESERVED_PREFIX, Route, url_host
 from .cors import CorsRules, in_cors_mode, is_preflight
-from .corsmode import PreflightRefusal, mark, preflight_response
+from .corsmode import PreflightRefusal, mark, own_origin, preflight_response
 from .errorpages import problem_response
 from .errors import UpstreamError
 from .forward import ProxiedResponse, forward_http
@@ -156,13 +156,11 @@ def _explain_static_cors(request: web.Request, route: Route) -> None:
     """Say once per route that a page on another origin asked a static folder, which
     CORS mode never covers: the cors: block in the file looks as if it should."""
     origin = request.headers["Origin"]
-    if origin == f"{request.scheme}://{request.host}" \
+    if origin == own_origin(request) \
             or not in_cors_mode(request.headers.get("Sec-Fetch-Mode", "")):
         return  # devproxy's own page, or a request the browser does not check
-    explained, key = request.app[EXPLAINED], f"{route.path} static cors"
-    if key in explained or len(explained) >= 100:
+    if not request.app[EXPLAINED].first_time(f"{route.path} static cors"):
         return
-    explained.add(key)
     logger.warning("CORS: route %s serves a static folder, and static folders never get "
                    "CORS headers, whatever the cors: block says: the page at %s cannot read "
                    "%s. Open the page through devproxy, or serve the folder from a server "

@@ -476,9 +476,7 @@ def _nginx(config: Config) -> list[str]:
         server += ["    # The Host allowlist (DNS-rebinding defence), as devproxy's: these",
                    "    # names, and any IP address.",
                    f"    if ($host !~* {_nre(allowed)}) {{ return 403; }}"]
-    prefixes = [re.escape(r.path) for r in _ordered(config) if r.path != "/"]
-    if prefixes:
-        state.others = f"^(?:{'|'.join(prefixes)})(?:[/?]|$)"
+    state.others = _other_prefixes(config)
     for route in _ordered(config):
         server += ["", f"    # {_title(route, config)}", *_decoded_match(route, "    ", "nginx")]
         server += _nginx_route(route, state)
@@ -559,6 +557,13 @@ def _nginx_route(route: Route, state: _Nginx) -> list[str]:
     path = unquote(route.path)
     return [f"    location = {_nlit(path)} {{", *body, "    }",
             f"    location {_nlit(path + '/')} {{", *body, "    }"]
+
+
+def _other_prefixes(config: Config) -> str:
+    """A regex of the raw paths under a route prefix other than / ("" with none): what
+    route / must refuse when only decoding and normalising sent a request there."""
+    prefixes = [re.escape(r.path) for r in config.routes if r.path != "/"]
+    return f"^(?:{'|'.join(prefixes)})(?:[/?]|$)" if prefixes else ""
 
 
 def _nginx_ambiguous(others: str) -> list[str]:
@@ -895,11 +900,10 @@ def _caddy(config: Config) -> list[str]:
                     f"\thandle @route{number} {{"]
         body = _caddy_static(route, number) if route.static is not None \
             else _caddy_proxy(route, number, limits)
-        if route.path == "/" and len(config.routes) > 1:
+        if route.path == "/" and (others := _other_prefixes(config)):
             # A raw path under another route's prefix, here only once Caddy decoded and
             # cleaned it (/api/%2e%2e/x reads /x): 400, as devproxy (screen.path_refusal).
-            others = "|".join(re.escape(r.path) for r in config.routes if r.path != "/")
-            raw = json.dumps(f"^(?:{others})(?:[/?]|$)").replace("`", "\\u0060")
+            raw = json.dumps(others).replace("`", "\\u0060")
             body = ["@devproxy_ambiguous expression "
                     f"`{{http.request.orig_uri}}.matches({raw})`",
                     'respond @devproxy_ambiguous "Ambiguous path" 400', *body]

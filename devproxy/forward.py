@@ -431,18 +431,21 @@ def _explain(request: web.Request, route: Route, status: int, response: ProxiedR
             return
         advice = self_redirect(f"{request.scheme}://{request.host}", target, location,
                                route, upstream_path(route, target.partition("?")[0]),
-                               _where(request, route))
+                               where_written(request, route))
     elif status == 431:
-        advice = fields_too_large(route, target, request.raw_headers, _where(request, route))
+        advice = fields_too_large(route, target, request.raw_headers, where_written(request, route))
     else:
         return
-    if advice is None:
-        return
-    if record is not None:  # marked in the inspector's list, with the why in its detail
+    if advice is not None:
+        explain(request, f"{route.path} {status} {target}", advice, record)
+
+
+def explain(request: web.Request, key: str, advice: str, record: Record | None) -> None:
+    """Mark the inspector's ``record`` with ``advice`` (the list marks it, the detail
+    says it), and log it the first time ``key`` comes up."""
+    if record is not None:
         record.error = advice
-    explained, key = request.app[EXPLAINED], f"{route.path} {status} {target}"
-    if key not in explained and len(explained) < 100:
-        explained.add(key)
+    if request.app[EXPLAINED].first_time(key):
         logger.warning("%s", advice)
 
 
@@ -457,22 +460,16 @@ def _explain_csrf(request: web.Request, route: Route, body: bytes,
     coding = upstream.get("Content-Encoding")
     text = decoded_body(body[:_SNIFFED], coding) if coding else body[:_SNIFFED]
     advice = csrf_refused(route, request.headers.get("Origin", ""), text or b"",
-                          _where(request, route))
-    if advice is None:
-        return
-    if record is not None:
-        record.error = advice
-    explained, key = request.app[EXPLAINED], f"{route.path} 403 csrf"
-    if key not in explained and len(explained) < 100:
-        explained.add(key)
-        logger.warning("%s", advice)
+                          where_written(request, route))
+    if advice is not None:
+        explain(request, f"{route.path} 403 csrf", advice, record)
 
 
 # The redirect statuses a browser follows (Fetch §4.4, "redirect status").
 _FOLLOWED = frozenset({301, 302, 303, 307, 308})
 
 
-def _where(request: web.Request, route: Route) -> str:
+def where_written(request: web.Request, route: Route) -> str:
     """" (file:line)" of ``route`` in the config file, if it has one."""
     config = request.app[LIVE].current.config
     return f" ({config.source}:{route.line})" if config.source is not None and route.line \

@@ -96,6 +96,23 @@ class Live:
         return old
 
 
+class Explained:
+    """The backend answers devproxy already explained in the log, each said once: the
+    keys (a route, a status, a path) come from requests, so they are bounded."""
+
+    __slots__ = ("_said",)
+    LIMIT = 100
+
+    def __init__(self) -> None:
+        self._said: set[str] = set()
+
+    def first_time(self, key: str) -> bool:
+        if key in self._said or len(self._said) >= self.LIMIT:
+            return False
+        self._said.add(key)
+        return True
+
+
 class EventStreams:
     """The open responses that never end by themselves: relayed event streams and the
     inspector's live feed. Each registers how to end it; shutdown ends them all at once.
@@ -141,4 +158,4 @@ WARNED_HOSTS = web.AppKey("warned_hosts", set[str])  # refused Host names alread
 # Routes whose backend refused a socket's Host or Origin after its 101, already explained.
 WARNED_SOCKETS = web.AppKey("warned_sockets", set[str])
 # Backend answers already explained in the log (``forward``): by route, status and path.
-EXPLAINED = web.AppKey("explained", set[str])
+EXPLAINED = web.AppKey("explained", Explained)

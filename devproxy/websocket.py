@@ -30,13 +30,15 @@ from .errorpages import problem_response
 from .forward import (
     ProxiedResponse,
     dump_headers,
+    explain,
     printable,
     relayed_response,
+    where_written,
     write_raw_head,
 )
 from .paths import upstream_path
 from .pool import Broken, Connection, Pool, broken_error
-from .state import CAPTURES, EXPLAINED, LIVE, RECORD, STREAMING, WARNED_SOCKETS
+from .state import CAPTURES, LIVE, RECORD, STREAMING, WARNED_SOCKETS
 from .upstream import Outages, invalid_handshake, invalid_response, response_timeout_error
 from .wsframes import FrameWatch, close_frame, deflate_accepted
 from .wsrules import (
@@ -373,12 +375,7 @@ async def proxy_websocket(
                                     else "")
         advice = unchosen_protocol(head.headers, protocols, route)
         if advice is not None:  # relayed all the same: a client other than a browser may go on
-            if record is not None:
-                record.error = advice
-            explained, key = request.app[EXPLAINED], f"{route.path} 101 {request.path}"
-            if key not in explained and len(explained) < 100:
-                explained.add(key)
-                logger.warning("%s", advice)
+            explain(request, f"{route.path} 101 {request.path}", advice, record)
         return await _splice(request, route, conn, head)
     finally:
         conn.close()
@@ -511,8 +508,7 @@ def _advise_if_refused(request: web.Request, route: Route, stats: SocketStats) -
         frame[1] if frame is not None else "")))
     if not said:
         return
-    source = request.app[LIVE].current.config.source
-    where = f" ({source}:{route.line})" if source is not None and route.line else ""
+    where = where_written(request, route)
     advice = refused_after_accepting(said, route, where)
     if advice is not None:
         warned.add(route.path)
