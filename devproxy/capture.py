@@ -795,15 +795,22 @@ def _forget_bodies(record: Record) -> None:
 
 # json.dumps writes a byte kept as a lone surrogate (``surrogateescape``: a header's
 # obs-text, RFC 9110 §5.5) as "\udcXX", which the page shows as U+FFFD and strict JSON
-# readers refuse; preceded by an even number of backslashes, so not text that only
-# looks like one.
-_BYTE_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\udc([89a-f][0-9a-f])")
+# readers refuse. Read escape by escape from the left, so that an escaped backslash
+# (text that only looks like one) and the low half of a character past U+FFFF (an
+# emoji, written as a pair "\ud83d\udca9") are left alone.
+_BYTE_ESCAPE = re.compile(r"\\\\|\\ud[89ab][0-9a-f]{2}\\ud[c-f][0-9a-f]{2}|\\udc([89a-f][0-9a-f])")
+
+
+def _byte_as_latin1(match: re.Match[str]) -> str:
+    byte = match[1]
+    return match[0] if byte is None else "\\u00" + byte
 
 
 def to_json(value: Any) -> str:
     """``value`` as JSON for the page, a byte that is not UTF-8 shown as the Latin-1
     character it stands for (as browsers' DevTools show such header bytes)."""
-    return _BYTE_ESCAPE.sub(r"\1\\u00\2", json.dumps(value))
+    text = json.dumps(value)
+    return _BYTE_ESCAPE.sub(_byte_as_latin1, text) if "\\udc" in text else text
 
 
 def header_diff(before: Sequence[tuple[str, str]], after: Sequence[tuple[str, str]]

@@ -1082,6 +1082,32 @@ async def test_copied_curl_prints_a_compressed_body_decoded(
         assert (await run_copied(command)).endswith("\r\n\r\nhello, decoded")
 
 
+async def test_an_emoji_stays_one_character_in_every_json_the_inspector_writes(
+        backend_factory, proxy_factory, client) -> None:
+    # JSON writes a character past U+FFFF as a surrogate pair ("\ud83d\udca9"); the
+    # low half of many emoji looks like a byte kept as a lone surrogate, and was turned
+    # into Latin-1 ("\ud83d\u00a9"), which jq refuses and a page shows as "\ufffd©".
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/", backend.url))
+    emoji = "\U0001f4a9 \U0001f4bb \U0001f4c5"  # 💩 💻 📅, low halves \udca9 \udcbb \udcc5
+    await raw_exchange(proxy.port, b"POST /e HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                       b"X-Emoji: %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
+                       b"Connection: close\r\n\r\n%s" % (
+                           proxy.port, emoji.encode(), len(emoji.encode()), emoji.encode()))
+    [row] = await api(client, proxy, "requests")
+    async with client.get(f"{proxy.url}/__devproxy/api/requests/{row['id']}") as resp:
+        raw = (await resp.read()).decode("ascii")
+    assert "\\ud83d\\udca9" in raw and "\\u00a9" not in raw
+    detail = json.loads(raw)
+    assert ["X-Emoji", emoji] in detail["browser_request"]
+    assert detail["request_body"]["text"] == emoji
+    assert all(emoji in command for command in detail["curl"].values())
+    async with client.get(f"{proxy.url}/__devproxy/api/har") as resp:
+        har = (await resp.read()).decode("ascii")
+    assert "\\u00a9" not in har
+    assert json.loads(har)["log"]["entries"][0]["request"]["postData"]["text"] == emoji
+
+
 async def test_a_header_byte_that_is_not_utf8_is_shown_copied_and_never_altered(
         backend_factory, proxy_factory, client) -> None:
     # fetch() sends a header value's chars up to U+00FF as single bytes: Chromium sent
