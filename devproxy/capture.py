@@ -164,6 +164,10 @@ class Record:
     _shown: int
 
     kind = "http"  # http | sse | websocket | preflight | static | devproxy
+    version = "HTTP/1.1"  # the request line's (set where it is not 1.1)
+    # The address the request reached, where its Host was absent (HTTP/1.0) or empty:
+    # what its URL names instead.
+    authority = ""
     error = ""
     request_body_cut = False
     response_body_cut = False
@@ -220,6 +224,16 @@ class Record:
         except ValueError:
             return ""
 
+    def response_version(self) -> str:
+        """The version of the status line the browser got: as sent where its head was
+        kept as bytes, else the one aiohttp answers a request of this version in."""
+        head = self._browser_response
+        if isinstance(head, bytes):
+            version = _status_line(head)[0].decode("latin-1")
+            if version.startswith("HTTP/"):
+                return version
+        return self.version
+
     def _backend_status(self) -> int | None:
         """The status in the backend's head, kept as bytes; None if not known."""
         head = self._backend_response
@@ -244,7 +258,7 @@ class Record:
 
     def _origin_of(self, fields: Headers) -> str:
         """``origin``, from the request's header fields already decoded."""
-        return f"{self.scheme}://{_header(fields, 'host') or ''}"
+        return f"{self.scheme}://{_header(fields, 'host') or self.authority}"
 
     @property
     def upstream_url(self) -> str:
@@ -1058,7 +1072,7 @@ def har(records: Iterable[Record]) -> dict[str, Any]:
             "time": round(total, 3),
             "request": {
                 "method": record.method, "url": record._origin_of(request) + record.target,
-                "httpVersion": "HTTP/1.1", "headersSize": -1,
+                "httpVersion": record.version, "headersSize": -1,
                 "cookies": _har_cookies(request),
                 "headers": [{"name": k, "value": v} for k, v in request],
                 "queryString": [{"name": n, "value": v} for n, _, v in
@@ -1067,7 +1081,7 @@ def har(records: Iterable[Record]) -> dict[str, Any]:
             },
             "response": {
                 "status": record.status, "statusText": record.reason(),
-                "httpVersion": "HTTP/1.1",
+                "httpVersion": record.response_version(),
                 "cookies": [cookie for k, v in response
                             if k.lower() == "set-cookie"
                             and (cookie := _har_set_cookie(v)) is not None],

@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.http import HttpVersion11
 
 from . import inspector
 from .capture import Captures, Record
@@ -99,6 +100,10 @@ async def handle(request: web.Request) -> web.StreamResponse:
         record = captures.start(method, target, request.scheme,
                                 request.remote or "", request.raw_headers, start,
                                 match.route.path if match is not None else "")
+        if not host:  # none (HTTP/1.0) or empty: its URL names the address it reached
+            record.authority = reached_authority(request)
+        if request.version is not HttpVersion11:  # 1.0, shown as it was (HAR)
+            record.version = f"HTTP/{request.version.major}.{request.version.minor}"
         if upgrade:
             record.kind = "websocket"  # a refused or failed handshake is one too
         elif method == "OPTIONS" and is_preflight("OPTIONS", request.headers):
@@ -172,13 +177,19 @@ def _with_authority(request: web.Request) -> web.Request:
     §3.2), as one for the address it reached. aiohttp's ``host`` falls back to that
     address without its port, which the backend (spoken to in HTTP/1.1, so sent a Host)
     and the X-Forwarded-* fields would take as port 80."""
+    host = reached_authority(request)
+    return request.clone(host=host) if host else request
+
+
+def reached_authority(request: web.Request) -> str:
+    """The address a request reached, as a Host field names it ("" if not known)."""
     sockname = request.transport.get_extra_info("sockname") if request.transport else None
     if not isinstance(sockname, tuple):
-        return request
+        return ""
     host = url_host(sockname[0])
     if sockname[1] != DEFAULT_PORTS.get(request.scheme):
         host = f"{host}:{sockname[1]}"
-    return request.clone(host=host)
+    return host
 
 
 def _finish(record: Record, route: Route | None, response: web.StreamResponse) -> None:

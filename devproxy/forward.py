@@ -275,7 +275,7 @@ class _Exchange:
         fields = response_headers(CIMultiDict(head.headers), self.route,
                                   proxy_origin=f"{request.scheme}://{request.host}")
         fields.popall("Content-Length", None)  # a 1xx has no body (RFC 9110 §15.2)
-        transport.write(h1.interim_head(head.status, head.reason, fields.items()))
+        transport.write(h1.response_head(head.status, head.reason, fields.items()))
 
     def _start_upload(self, chunked: bool) -> None:
         task = asyncio.create_task(_upload(self.conn, self.request.content, chunked,
@@ -398,7 +398,7 @@ async def _relay(
     request[STREAMING] = response  # for the log line if the browser goes away
     if record is not None:  # a stream: show its status now, not when it ends
         record.status = response.status
-        record.browser_response = _head_as_sent(response)
+        record.browser_response = _head_as_sent(request, response)
         request.app[CAPTURES].done(record)
     streams = None
     if content_type.lower().startswith("text/event-stream"):
@@ -511,11 +511,17 @@ async def _stream_body(request: web.Request, conn: Connection, route: Route,
     return response
 
 
-def _head_as_sent(response: web.StreamResponse) -> bytes | CIMultiDict[str]:
-    """The response head as the browser gets it: aiohttp's own serialised bytes while it
-    holds them for the first body write (one object to keep, nothing to join), else the
-    headers as they stand after ``prepare``."""
-    return getattr(response._payload_writer, "_headers_buf", None) or response.headers
+def _head_as_sent(request: web.Request, response: web.StreamResponse) -> bytes:
+    """The response head as the browser got it: aiohttp's own serialised bytes while it
+    holds them for the first body write (one object to keep, nothing to join), else as
+    ``prepare`` wrote it, the backend's reason phrase and the browser's version
+    included."""
+    sent = getattr(response._payload_writer, "_headers_buf", None)
+    if sent:
+        return sent  # type: ignore[no-any-return]
+    version = request.version
+    return h1.response_head(response.status, response.reason, response.headers.items(),
+                            f"HTTP/{version.major}.{version.minor}")
 
 
 def dump_headers(headers: Iterable[tuple[str, str]]) -> str:

@@ -77,11 +77,13 @@ def request_head(method: str, target: str, headers: Iterable[tuple[str, str]]) -
     return f"{method} {target} HTTP/1.1\r\n{fields}\r\n".encode("utf-8", "surrogateescape")
 
 
-def interim_head(status: int, reason: str, headers: Iterable[tuple[str, str]]) -> bytes:
-    """A 1xx response head, ready to write ahead of the final one (RFC 9112 §4). Values
-    may hold a backend's obs-text, kept as surrogates (``Head.escaped``)."""
+def response_head(status: int, reason: str, headers: Iterable[tuple[str, str]],
+                  version: str = "HTTP/1.1") -> bytes:
+    """A response head, ready to write (a 1xx ahead of the final one) or to show as
+    written (RFC 9112 §4). Values may hold a backend's obs-text, kept as surrogates
+    (``Head.escaped``)."""
     fields = "".join([f"{name}: {value}\r\n" for name, value in headers])
-    return f"HTTP/1.1 {status} {reason}\r\n{fields}\r\n".encode("utf-8", "surrogateescape")
+    return f"{version} {status} {reason}\r\n{fields}\r\n".encode("utf-8", "surrogateescape")
 
 
 def chunk(data: bytes) -> bytes:

@@ -1278,6 +1278,49 @@ async def test_the_names_are_shown_as_the_browser_spelt_them(
         (name.decode(), value.decode()) for name, value in browser]
 
 
+async def test_a_request_without_host_is_recorded_at_the_address_it_reached(
+        backend_factory, proxy_factory, client) -> None:
+    # HTTP/1.0 may omit Host: the URL in the HAR and the copied curl was "http:///ten",
+    # which curl refuses; and the HAR said HTTP/1.1 for both request and response.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/", backend.url))
+    answer = await raw_exchange(proxy.port, b"GET /ten?x=1 HTTP/1.0\r\nUser-Agent: ua\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.0 200")
+    [row] = await api(client, proxy, "requests")
+    detail = await api(client, proxy, f"requests/{row['id']}")
+    url = f"http://127.0.0.1:{proxy.port}/ten?x=1"
+    assert f" '{url}'" in detail["curl"]["browser"]
+    [entry] = (await api(client, proxy, "har"))["log"]["entries"]
+    assert entry["request"]["url"] == url
+    assert entry["request"]["httpVersion"] == entry["response"]["httpVersion"] == "HTTP/1.0"
+    assert (await run_copied(detail["curl"]["browser"])).startswith("HTTP/1.1 200")
+    assert backend.recorder.seen[-1].raw_path == "/ten?x=1"
+
+
+@pytest.mark.parametrize("version", ["1.1", "1.0"])
+async def test_a_streamed_response_keeps_the_backends_reason_phrase(
+        backend_factory, proxy_factory, client, version: str) -> None:
+    # A head sent before its body (a stream) was kept as fields: its reason phrase came
+    # back as the standard one ("OK"), not the one the browser got.
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(status=201, reason="Made It",
+                                      headers={"Content-Type": "text/plain"})
+        await response.prepare(request)
+        await asyncio.sleep(0.1)
+        await response.write(b"hi")
+        return response
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/", backend.url))
+    answer = await raw_exchange(proxy.port, f"GET /s HTTP/{version}\r\nHost: 127.0.0.1:"
+                                f"{proxy.port}\r\nConnection: close\r\n\r\n".encode())
+    assert answer.startswith(f"HTTP/{version} 201 Made It\r\n".encode())
+    [entry] = (await api(client, proxy, "har"))["log"]["entries"]
+    assert entry["response"]["statusText"] == "Made It"
+    assert entry["response"]["httpVersion"] == f"HTTP/{version}"
+    assert entry["response"]["content"]["text"] == "hi"
+
+
 def record_raw(head: str, host: str) -> list[tuple[bytes, bytes]]:
     """The fields of ``head`` as aiohttp's parser reads them (an absolute-form target's
     authority is Host, where the first stood, else last)."""
