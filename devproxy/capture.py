@@ -723,7 +723,9 @@ class Captures:
             self._trimmed = record_id
 
     def done(self, record: Record) -> None:
-        if self.listeners:
+        # Not of a record no longer kept (cleared, or out of the ring while a stream
+        # went on): the page would list it again, and find nothing behind the row.
+        if self.listeners and self.get(record.id) is record:
             self._tell("update", record)
 
     def _tell(self, event: str, record: Record) -> None:

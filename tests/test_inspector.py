@@ -380,6 +380,36 @@ async def test_a_clear_reaches_every_open_page(backend_factory, proxy_factory,
         assert rows == []
 
 
+async def test_a_stream_cleared_while_open_does_not_come_back_when_it_ends(
+        backend_factory, proxy_factory, client) -> None:
+    # Cleared while open, an event stream was told to the page again as it ended: a
+    # row back in the list, behind which the page found a 404.
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(b"data: one\n\n")
+        await asyncio.sleep(30)  # open until the client leaves
+        return response
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/", backend.url))
+    async with client.get(proxy.url + "/__devproxy/api/events") as page:
+        await read_events(page, "reset")
+        async with client.get(proxy.url + "/events") as sse:
+            assert await sse.content.readline() == b"data: one\n"
+            async with client.post(proxy.url + "/__devproxy/api/clear",
+                                   headers={"Origin": proxy.url}) as resp:
+                assert resp.status == 200
+            [*_, (_, rows)] = await read_events(page, "reset")
+            assert rows == []
+        async with client.get(proxy.url + "/after") as resp:  # ends after the stream
+            assert resp.status == 200
+        told = await read_events(page, "update")
+        while told[-1][1]["target"] != "/after":
+            told += await read_events(page, "update")
+    assert {row["target"] for _, row in told} == {"/after"}
+
+
 async def test_after_a_burst_the_page_has_each_request_as_it_ended(
         backend_factory, proxy_factory, client) -> None:
     # 500 requests, 100 at a time, while the page reads nothing: whatever the feed sends
