@@ -65,7 +65,10 @@ def cookie_verdicts(set_cookies: Sequence[str], origin: str, fetch_site: str = "
             reason = "__Secure- cookies need Secure"
         elif "domain" in attrs and (domain := attrs["domain"].lstrip(".").lower()) \
                 and host != domain and (ip_host or not host.endswith("." + domain)):
-            reason = (f"Domain={attrs['domain']} does not match the page's host {host}"
+            # The host the response came from, which is not the page's when the page
+            # is on another origin (CORS mode).
+            reason = (f"Domain={attrs['domain']} does not match {host}, the host that "
+                      "sent it"
                       + (" (an IP address matches only itself)" if ip_host else ""))
         elif "domain" in attrs and domain and host != domain and "." not in domain:
             reason = (f"Domain={attrs['domain']} names a top-level domain; browsers "

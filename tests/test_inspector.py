@@ -942,7 +942,8 @@ def test_header_diff_marks_added_removed_changed() -> None:
     ("a=1; Secure", "http://myapp.test:8080", "Secure cookies cannot be set"),
     ("a=1; Secure", "http://localhost:8080", ""),
     ("__Host-a=1; Secure; Path=/api", "https://x.test", "__Host- cookies"),
-    ("a=1; Domain=example.com", "http://localhost:8080", "does not match"),
+    ("a=1; Domain=example.com", "http://localhost:8080",
+     "does not match localhost, the host that sent it"),
     # Seen in Chromium 156: a single-label Domain is a TLD to it, refused unless the host.
     ("a=1; Domain=.localhost", "http://app.localhost:8080", "names a top-level domain"),
     ("a=1; Domain=localhost", "http://localhost:8080", ""),
