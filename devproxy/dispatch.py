@@ -414,14 +414,16 @@ def _abandoned(request: web.Request, route: Route | None, record: Record | None,
     stream = request.get(STREAMING)
     if stream is not None and not stream.prepared:
         stream = None  # a file or an answer cancelled before its head went
-    # A spliced WebSocket ends with its connection: that is its normal end.
+    # A spliced WebSocket ends with its connection: that is its normal end; and so does
+    # an event stream, which never ends by itself (EventSource.close(), a tab closed).
     socket = stream is not None and stream.status == 101
+    normal_end = socket or (record is not None and record.kind == "sse")
     # Past the shutdown timeout aiohttp cancels what still runs: devproxy cut it.
     stopping = request.app[LIVE].stopping
     if record is not None and record.duration_ms is None:
         if stopping:
             record.error = "devproxy stopped before the response ended"
-        elif not socket:
+        elif not normal_end:
             record.error = _WENT_AWAY
         if stream is not None and not socket and stream.__class__ is not ProxiedResponse \
                 and not record.status:

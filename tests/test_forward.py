@@ -821,7 +821,10 @@ async def test_a_request_the_browser_abandons_is_logged_and_ended(
         events, slow = await resp.json()
     assert (slow["status"], events["status"]) == (0, 200)
     assert slow["duration_ms"] is not None and events["duration_ms"] is not None
-    assert "closed the connection" in slow["error"] and events["error"] == slow["error"]
+    assert "closed the connection" in slow["error"]
+    # An event stream never ends by itself: the browser closing it is its normal end,
+    # not a failure to mark in red.
+    assert events["error"] == ""
 
 
 def _endless(content_type: str, first: bytes) -> Callable[[web.Request],
