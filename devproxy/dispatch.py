@@ -320,6 +320,8 @@ async def _serve(
         return await _waiting(route, lambda: forward_http(request, route, path, app[POOL],
                                                           app[OUTAGES], record, routes))
     except UpstreamError as err:
+        if record is not None:  # the list marks it, and the "error" filter finds it
+            record.error = err.detail
         return await upstream_failure(request, route, err)
 
 

@@ -11,6 +11,7 @@ import json
 import logging
 import random
 import shlex
+import socket
 import time
 import zlib
 from typing import Any
@@ -408,6 +409,33 @@ async def test_a_stream_cleared_while_open_does_not_come_back_when_it_ends(
         while told[-1][1]["target"] != "/after":
             told += await read_events(page, "update")
     assert {row["target"] for _, row in told} == {"/after"}
+
+
+async def test_a_backend_devproxy_could_not_use_is_marked_with_the_reason(
+        proxy_factory, client) -> None:
+    # The browser got a 502 that says why; the record had no error, so the list showed
+    # a plain 502 and the "error" filter did not find it.
+    async def bad_head(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nX-Bad: a\x00b\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(bad_head, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    with socket.socket() as unused:  # a port with nothing listening
+        unused.bind(("127.0.0.1", 0))
+        down = unused.getsockname()[1]
+    async with server:
+        proxy = await proxy_factory(route("/bad", f"http://127.0.0.1:{port}"),
+                                    route("/down", f"http://127.0.0.1:{down}"))
+        for path in ("/bad", "/down"):
+            async with client.get(proxy.url + path) as resp:
+                assert resp.status == 502
+    rows = await api(client, proxy, "requests")
+    assert [(r["target"], r["status"]) for r in rows] == [("/down", 502), ("/bad", 502)]
+    assert f"cannot connect to 127.0.0.1:{down}" in rows[0]["error"]
+    assert f"127.0.0.1:{port}" in rows[1]["error"]
 
 
 async def test_after_a_burst_the_page_has_each_request_as_it_ended(
