@@ -495,7 +495,8 @@ class Record:
                     undecoded["kept"], undecoded["total"] = len(body), self.bytes_out
                 return undecoded
             body = decoded
-        view = body_view(body, self.response_body_cut, content_type, self.bytes_out)
+        view = body_view(body, self.response_body_cut, content_type, self.bytes_out,
+                         dropped=not self.response_body)
         if view is not None and encoding:
             view["encoding"] = encoding
             if "kept" in view:
@@ -852,18 +853,20 @@ def header_diff(before: Sequence[tuple[str, str]], after: Sequence[tuple[str, st
 
 
 def body_view(body: bytes | bytearray, cut: bool, content_type: str | None, total: int = 0,
-              forms: bool = True) -> dict[str, Any] | None:
+              forms: bool = True, dropped: bool | None = None) -> dict[str, Any] | None:
     """How the page shows a body: text (JSON re-indented by the page), an upload form's
     parts (unless not ``forms``), or size and type. A body cut at the capture limit says
     so with ``total``, the bytes that went by; one dropped whole (the memory budget,
-    ``Captures.trim_bodies``) is ``dropped``, so it never reads as an empty body."""
+    ``Captures.trim_bodies``) is ``dropped``, so it never reads as an empty body. That
+    is what a cut body with nothing kept is, unless ``dropped`` says otherwise (a coded
+    body kept too short to decode into anything)."""
     if not body and not cut:
         return None
     kind = (content_type or "").split(";")[0].strip().lower()
     view: dict[str, Any] = {"type": kind, "size": len(body), "truncated": cut}
     if cut:  # bytes kept and sent as relayed (for a coded body, not what is shown)
         view["kept"], view["total"] = len(body), total
-    if not body:
+    if not body if dropped is None else dropped:
         view.update(dropped=True, binary=False)
         return view
     textual = shown_as_text(kind)

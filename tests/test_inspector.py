@@ -573,6 +573,26 @@ async def test_har_export_is_har_1_2(backend_factory, proxy_factory, client) -> 
     assert entry["startedDateTime"].endswith("Z")
 
 
+async def test_a_coded_body_cut_too_short_to_decode_is_cut_not_dropped(
+        backend_factory, proxy_factory, client) -> None:
+    # Ten bytes of a gzip body decode into nothing: the view said "dropped" (by the
+    # memory budget), where the page had kept the ten bytes its limit allows.
+    coded = gzip.compress(b"a body longer than ten bytes, in gzip")
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(body=coded, headers={"Content-Type": "text/plain",
+                                                 "Content-Encoding": "gzip"})
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/", backend.url), inspector=Inspector(body_limit=10))
+    async with client.get(proxy.url + "/g") as resp:
+        assert await resp.read() == coded  # this client does not decode
+    [row] = await api(client, proxy, "requests")
+    body = (await api(client, proxy, f"requests/{row['id']}"))["response_body"]
+    assert "dropped" not in body
+    assert (body["truncated"], body["kept"], body["total"]) == (True, 10, len(coded))
+
+
 async def test_har_lists_cookies_both_ways_and_a_gzip_bodys_real_size(
         backend_factory, proxy_factory, client) -> None:
     text = "".join(f"line {i}\n" for i in range(500))
