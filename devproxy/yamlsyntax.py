@@ -103,6 +103,14 @@ def _colon_in_the_way(lines: list[str], row: int, column: int
     if re.search(r":(?:\s|$)", previous):  # the line above ends its key
         here, there = _key_at(line), _key_at(previous)
         if here and there and here[1] > there[1]:
+            first = _previous(lines, above)
+            keys = _key_at(lines[first]) if first is not None else None
+            if first is not None and keys is not None and keys[1] == here[1]:
+                # This line is where the keys above are: the line between is out of line.
+                return (f"'{there[0]}' on line {above + 1} is at column {there[1]}, but "
+                        f"'{keys[0]}' on line {first + 1} starts at column {keys[1]}; "
+                        f"the keys of one mapping start in the same column",
+                        (above + 1, there[1]))
             return (f"'{here[0]}' is indented more than '{there[0]}' on line {above + 1} "
                     f"(column {here[1]}, not {there[1]}); the keys of one mapping start in "
                     f"the same column", None)

@@ -289,6 +289,11 @@ MISTAKES = [
     pytest.param("routes:\n  - path: /api\n    target: http://h\n   strip_prefix: true\n",
                  "4:4", "'strip_prefix' at column 4 lines up with no key above it: 'target' "
                  "on line 3 starts at column 5", id="key-one-column-short"),
+    # The key between two that line up is the one out of line, not the second.
+    pytest.param("routes:\n  - path: /api\n   target: http://h\n    strip_prefix: true\n",
+                 "3:4", "'target' on line 3 is at column 4, but 'path' on line 2 starts at "
+                 "column 5; the keys of one mapping start in the same column",
+                 id="key-one-column-short-between-two"),
     pytest.param("routes:\n  - path: /api\n  target: http://h\n", "3:3",
                  "'target' at column 3 lines up with the '-' of line 2, so it belongs to "
                  "nothing; move it to column 5 (under 'path') to put it in the item above, or "
