@@ -310,7 +310,8 @@ class Reloader:
                 outcome = "partial"
                 unbound = (f"{config.listen_error(exc.reason, exc.hint)}; "
                            f"still serving on {was.listen}")
-                config, was = kept, old  # no move to tell
+                config = now = kept  # no move to tell
+                was = old
                 snapshot = Snapshot.build(config)
             else:
                 now = dataclasses.replace(config, listen=Listen(config.listen.host, opened))

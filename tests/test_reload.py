@@ -539,6 +539,8 @@ async def test_an_address_that_cannot_be_bound_keeps_the_old_one(backend_factory
     assert "choose another port on that line" in proxy.status.message
     assert "--listen" not in proxy.status.message
     assert proxy.status.outcome == "partial"  # the routes applied, the address did not
+    # The diff is of what applied: the routes, not a move that never happened.
+    assert proxy.status.diff and not any("listen" in line for line in proxy.status.diff)
     # The port serving, not the 0 the file had: the one fact the user needs.
     assert f"still serving on 127.0.0.1:{port} (" in errors_logged(caplog)
     assert str(proxy.server.live.current.config.listen) == "127.0.0.1:0"
