@@ -49,10 +49,11 @@ function matches(row) {
   if (status === "0" && row.error) return false;  // ended without an answer: not pending
   if (text) {
     // What devproxy said of a request is searched too ("redirect", "431", "subprotocol"),
-    // and "error" finds every row marked ✕.
+    // "error" finds every row marked ✕, and a badge's text its rows ("cors blocked").
+    const cors = row.cross_origin && row.kind !== "websocket"
+      ? (row.cors_blocked ? " cors blocked" : " cors") : "";
     const hay = `${row.method} ${row.target} ${readable(row.target)} ${row.upstream_url} `
-      + `${row.status} ${row.kind}`
-      + (row.cors_blocked ? " blocked" : "") + (row.error ? ` error ${row.error}` : "");
+      + `${row.status} ${row.kind}${cors}` + (row.error ? ` error ${row.error}` : "");
     if (!hay.toLowerCase().includes(text)) return false;
   }
   return true;
@@ -83,7 +84,11 @@ function rowElement(row) {
   // The path gives way to its badges: a long one is cut short, a badge never is.
   el("td", { class: "path", title: row.target },
     el("div", {}, el("span", { class: "target" }, readable(row.target)), badges)),
-  el("td", {}, row.route || "–"),
+  el("td", { title: row.upstream_url }, row.route || "–"),
+  // Where it went: a column of its own where the window has room, else the route's
+  // tooltip.
+  el("td", { class: "upstream", title: row.upstream_url },
+    el("div", {}, readable(row.upstream_url) || "–")),
   // A response the browser blocked never reached the page: not a green success.
   row.cors_blocked
     ? el("td", { class: "status blocked", title: `${row.status}, blocked by CORS` },
@@ -112,7 +117,10 @@ function renderList() {
     if (focused !== undefined) {
       body.querySelector(`tr[data-id="${focused}"]`)?.focus({ preventScroll: true });
     }
-    $("#empty").hidden = state.order.length > 0;
+    const empty = $("#empty");
+    empty.hidden = rows.length > 0;
+    empty.textContent = state.order.length ? "No request matches these filters."
+      : "Waiting for requests through devproxy…";
     state.fresh.clear();
     const methods = [...new Set([...state.rows.values()].map((r) => r.method))].sort();
     syncOptions($("#filter-method"), methods, "All methods");
@@ -162,7 +170,7 @@ function headerTable(headers, changes, side) {
   // marks one row. Each value of before matches one row, as often as it was there.
   const unmatched = new Map(changes.filter((c) => c.change === "changed")
     .map((c) => [c.name, [...c.before]]));
-  const rows = headers.map(([name, value]) => {
+  const marked = headers.map(([name, value]) => {
     const change = byName.get(name.toLowerCase());
     let kind = change && side === "after" ? change.change : "";
     if (kind === "changed") {
@@ -173,8 +181,15 @@ function headerTable(headers, changes, side) {
         kind = "";
       }
     }
+    return [name, value, kind];
+  });
+  // A value changed in place (Host, with change_origin) says what it was, on its own
+  // row; only values left over (two fields merged into one) are rows of their own.
+  const rows = marked.map(([name, value, kind]) => {
+    const was = kind === "changed" ? unmatched.get(name.toLowerCase()).shift() : undefined;
     return el("tr", { class: kind }, el("td", {}, name),
-      el("td", {}, value, kind ? el("span", { class: "mark" }, kind) : null));
+      el("td", {}, value, kind ? el("span", { class: "mark" }, kind) : null,
+        was !== undefined ? el("span", { class: "was" }, `was ${was}`) : null));
   });
   if (side === "after") {
     // Values gone: a name removed whole, and those of a changed name left unmatched

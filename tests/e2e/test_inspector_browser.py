@@ -99,9 +99,10 @@ async def test_inspector_shows_traffic_live_and_explains_it(
     changed = page.locator("#response-diff tr.changed")
     assert await changed.count() == 1
     assert (await changed.inner_text()).startswith("Set-Cookie\tpref=1; Path=/")
-    # and the value it replaced is shown as gone.
-    removed = page.locator("#response-diff tr.removed", has_text="pref=1")
-    assert (await removed.inner_text()).startswith("set-cookie\tpref=1; Domain=127.0.0.1")
+    # and the value it replaced is shown on its row, not as a field removed.
+    assert await changed.locator(".was").inner_text() == \
+        "was pref=1; Domain=127.0.0.1; Path=/"
+    assert await page.locator("#response-diff tr.removed").count() == 0
 
     # The CORS verdict for the refused preflight, in the browser's words.
     await page.locator("#list tbody tr", has_text="OPTIONS").click()
@@ -248,6 +249,41 @@ async def test_a_narrow_window_gets_one_column_without_sideways_scrolling(
     listing = await page.locator(".list-pane").bounding_box()
     assert detail and listing and detail["y"] >= listing["y"] + listing["height"] - 1
     assert detail["width"] <= 420
+
+
+async def test_at_1280_wide_every_column_is_in_view_and_badges_are_found_by_name(
+        browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
+    # At 1280 px the Bytes column was cut off by the detail pane. The upstream URL gets a
+    # column where there is room, and is the route's tooltip where there is not.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/api", backend.url, change_origin=True))
+    async with aiohttp.ClientSession() as client:
+        for target, origin in (("/api/users?page=2&sort=name", None),
+                               ("/api/a/longer/path/of/some/length", FRONT)):
+            headers = {"Origin": origin} if origin else {}
+            async with client.get(proxy.url + target, headers=headers) as resp:
+                assert resp.status == 200
+    page = await open_inspector(browser, proxy.url, viewport={"width": 1280, "height": 800})
+    await page.wait_for_function("document.querySelectorAll('#list tbody tr').length === 2")
+    assert await page.evaluate("(() => { const t = document.querySelector('.table-wrap');"
+                               " return t.scrollWidth <= t.clientWidth; })()")
+    assert not await page.locator("th.upstream").is_visible()
+    route_cell = page.locator("#list tbody tr").first.locator("td").nth(3)
+    assert await route_cell.get_attribute("title") == \
+        f"{backend.url}/api/a/longer/path/of/some/length"
+    # A badge's words find its rows; filters that match nothing say so.
+    for text, rows in (("cors blocked", 1), ("cors", 1), ("websocket", 0)):
+        await page.fill("#filter-text", text)
+        await page.wait_for_function(
+            f"document.querySelectorAll('#list tbody tr').length === {rows}")
+    assert await page.inner_text("#empty") == "No request matches these filters."
+    await page.set_viewport_size({"width": 1800, "height": 1000})
+    await page.fill("#filter-text", "")
+    await page.wait_for_function("document.querySelectorAll('#list tbody tr').length === 2")
+    assert await page.locator("#list tbody tr").nth(1).locator("td.upstream").inner_text() \
+        == f"{backend.url}/api/users?page=2&sort=name"
+    assert await page.evaluate("(() => { const t = document.querySelector('.table-wrap');"
+                               " return t.scrollWidth <= t.clientWidth; })()")
 
 
 async def test_a_long_path_is_cut_short_and_its_badge_stays_in_view(
