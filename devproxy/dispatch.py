@@ -130,7 +130,9 @@ async def handle(request: web.Request) -> web.StreamResponse:
                 if record is not None and isinstance(response, PreflightRefusal):
                     record.refused = response.answer
             else:
-                if cors is not None:
+                # A WebSocket has no CORS check (browsers send its handshake without
+                # Sec-Fetch-Mode): its own origin check decides (``proxy_websocket``).
+                if cors is not None and not upgrade:
                     mark(request, cors)
                 elif route is not None and route.static is not None \
                         and snapshot.config.cors is not None and "Origin" in request.headers:

@@ -335,7 +335,8 @@ async def proxy_websocket(
         return problem_response(
             request, 403, "Cross-site WebSocket refused",
             f"A page at {origin} may not open WebSockets through devproxy.",
-            hint=f"open the page through devproxy at {own}")
+            hint=f"open the page through devproxy at {own}, list its origin in the route's "
+                 f"cors.origins, or, if its host name is yours, add it to allowed_hosts")
     protocols = offered_protocols(request.headers)
     if not web.WebSocketResponse(protocols=protocols).can_prepare(request):
         return problem_response(request, 400, "Invalid WebSocket handshake",

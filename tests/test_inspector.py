@@ -902,6 +902,9 @@ async def test_a_websocket_refused_for_its_origin_is_not_explained_as_cors(
     detail = await api(client, proxy, f"requests/{row['id']}")
     assert detail["cors"] is None
     assert "Cross-site WebSocket refused" in detail["response_body"]["text"]
+    # The three ways out, as the log gives them.
+    assert all(fix in detail["response_body"]["text"]
+               for fix in ("open the page through devproxy", "cors.origins", "allowed_hosts"))
     async with client.post(f"{proxy.url}/__devproxy/api/requests/{row['id']}/replay",
                            headers={"Origin": proxy.url}) as resp:
         assert resp.status == 409 and "Copy it as curl" in (await resp.json())["error"]

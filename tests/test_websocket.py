@@ -769,6 +769,9 @@ async def test_only_devproxys_own_pages_may_open_sockets(backend_factory, proxy_
     # The address the socket went to, which reaches devproxy (not always localhost).
     assert f"open the page through devproxy at http://{host or '127.0.0.1'}:{proxy.port}," \
         in line
+    # Not told as CORS, which browsers never apply to a WebSocket (Chromium sends its
+    # handshake with no Sec-Fetch-Mode, which reads as a fetch() in CORS mode).
+    assert not [r for r in caplog.records if r.getMessage().startswith("CORS:")]
 
 
 async def test_a_page_on_an_allowed_host_may_open_sockets(backend_factory, proxy_factory,
