@@ -97,9 +97,12 @@ async def handle(request: web.Request) -> web.StreamResponse:
         target = request.raw_path
         if len(target) > snapshot.config.limits.header_size:  # refused, or a preflight
             target = _cut(target)
+        # A request refused before routing (a Host not allowed, too many fields) is
+        # still filed under the route its path is for.
+        routed = match if refusal is None else snapshot.table.match(path)
         record = captures.start(method, target, request.scheme,
                                 request.remote or "", request.raw_headers, start,
-                                match.route.path if match is not None else "")
+                                routed.route.path if routed is not None else "")
         if not host:  # none (HTTP/1.0) or empty: its URL names the address it reached
             record.authority = reached_authority(request)
         if request.version is not HttpVersion11:  # 1.0, shown as it was (HAR)

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from multidict import CIMultiDict
 
 from devproxy.capture import Captures, body_view, curl, har, header_diff
-from devproxy.config import TOKEN_PATTERN, CorsPolicy, Inspector
+from devproxy.config import TOKEN_PATTERN, CorsPolicy, Inspector, Limits
 from devproxy.cookies import cookie_verdicts
 from devproxy.state import CAPTURES
 
@@ -436,6 +436,22 @@ async def test_a_backend_devproxy_could_not_use_is_marked_with_the_reason(
     assert [(r["target"], r["status"]) for r in rows] == [("/down", 502), ("/bad", 502)]
     assert f"cannot connect to 127.0.0.1:{down}" in rows[0]["error"]
     assert f"127.0.0.1:{port}" in rows[1]["error"]
+
+
+async def test_a_request_refused_before_routing_is_filed_under_its_route(
+        backend_factory, proxy_factory, client) -> None:
+    # Refused for too many fields (or a Host not allowed), a request to /api/x showed
+    # route "-": the route filter could not find it among /api's requests.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/api", backend.url), route("/", backend.url),
+                                limits=Limits(headers=20))
+    fields = "".join(f"X-H{i}: v\r\n" for i in range(30))
+    answer = await raw_exchange(proxy.port, f"GET /api/x HTTP/1.1\r\nHost: 127.0.0.1:"
+                                f"{proxy.port}\r\n{fields}Connection: close\r\n\r\n".encode())
+    assert answer.startswith(b"HTTP/1.1 431")
+    [row] = await api(client, proxy, "requests")
+    assert (row["target"], row["route"], row["status"]) == ("/api/x", "/api", 431)
+    assert backend.recorder.seen == []
 
 
 async def test_after_a_burst_the_page_has_each_request_as_it_ended(
