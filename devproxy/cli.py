@@ -421,6 +421,8 @@ def _flags(route: Route) -> str:
         ("insecure TLS", not route.secure and route.target is not None
          and route.target.scheme == "https"),
         ("spa", route.spa), ("no websockets", route.target is not None and not route.ws),
+        # As the inspector's route bar says it: the routes a page on another origin may read.
+        ("CORS", route.cors is not None),
     ) if on]
     return f"  ({', '.join(names)})" if names else ""
 

@@ -86,6 +86,9 @@ def test_check_prints_the_route_table_of_a_valid_config(tmp_path: Path) -> None:
           - path: /tls
             target: https://127.0.0.1:3443
             secure: false
+          - path: /public
+            target: http://127.0.0.1:3000
+            cors: {origins: [http://localhost:5173]}
           - path: /
             target: http://127.0.0.1:5173
     """))
@@ -95,6 +98,9 @@ def test_check_prints_the_route_table_of_a_valid_config(tmp_path: Path) -> None:
     # secure: false is named only where there is TLS to verify.
     assert re.search(r"/api\s+->\s+http://127.0.0.1:3000\s+\(strip_prefix\)\n", result.stdout)
     assert re.search(r"/tls\s+->\s+https://127.0.0.1:3443\s+\(insecure TLS\)", result.stdout)
+    # CORS mode, as the inspector's route bar marks it.
+    assert re.search(r"/public\s+->\s+http://127.0.0.1:3000\s+\(CORS\)\n", result.stdout)
+    assert re.search(r" /\s+->\s+http://127.0.0.1:5173\n", result.stdout)
 
 
 def test_check_reports_a_bad_config_with_file_line_and_column(tmp_path: Path) -> None:
