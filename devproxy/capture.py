@@ -182,6 +182,9 @@ class Record:
     _sse_after_cr = False  # the stream's last piece ended with a CR
     _sse_begun = False  # some of the stream was decoded (past a byte order mark)
     refused: cors.Preflight | None = None  # devproxy's own refusal of this preflight
+    # ms from the start until a streamed body's last byte went upstream (HAR's "send");
+    # a body sent with its head takes no time of its own.
+    sent_ms: float | None = None
     # A compressed event stream's decoder; False for a coding not read here.
     _sse_inflate: Any = None
 
@@ -1072,6 +1075,8 @@ def har(records: Iterable[Record]) -> dict[str, Any]:
         # Files and devproxy's own answers have no backend to wait for.
         wait = record.ttfb_ms if record.ttfb_ms is not None else \
             total if record.upstream_url else 0
+        # An upload still going when the answer came (a 413 sent early) sent until then.
+        send = max(min(record.sent_ms, wait) - connect, 0) if record.sent_ms else 0
         entry: dict[str, Any] = {
             "startedDateTime": started,
             "time": round(total, 3),
@@ -1103,7 +1108,7 @@ def har(records: Iterable[Record]) -> dict[str, Any]:
             # HAR's phases add up to "time"; connecting is its own.
             # -1: "does not apply", as on a kept-alive connection (connect_ms 0).
             "timings": {"connect": round(connect, 3) if record.connect_ms else -1,
-                        "send": 0, "wait": round(max(wait - connect, 0), 3),
+                        "send": round(send, 3), "wait": round(max(wait - connect - send, 0), 3),
                         "receive": round(max(total - wait, 0), 3)},
             "_route": record.route, "_upstreamUrl": record.upstream_url,
         }

@@ -301,6 +301,8 @@ async def _upload(conn: Connection, content: StreamReader, chunked: bool,
         await conn.drain()
     if chunked:
         conn.write(h1.LAST_CHUNK)
+    if record is not None:  # the upload's end: HAR's "send"
+        record.sent_ms = record.elapsed_ms()
     conn.uploaded()
 
 

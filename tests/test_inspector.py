@@ -807,6 +807,27 @@ async def test_har_timings_add_up_and_a_request_with_no_answer_was_waiting(
     assert slow["timings"]["receive"] == 0 and slow["timings"]["wait"] >= 250
 
 
+async def test_har_send_is_the_time_an_upload_took(backend_factory, proxy_factory,
+                                                   client) -> None:
+    # A body sent in two parts 0.4 s apart spent that time sending, not waiting: HAR's
+    # "send" was always 0.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/", backend.url))
+    reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+    writer.write(b"POST /up HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: text/plain\r\n"
+                 b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n4\r\nabcd\r\n"
+                 % proxy.port)
+    await writer.drain()
+    await asyncio.sleep(0.4)
+    writer.write(b"4\r\nefgh\r\n0\r\n\r\n")
+    assert (await reader.read()).startswith(b"HTTP/1.1 200")
+    writer.close()
+    [entry] = (await api(client, proxy, "har"))["log"]["entries"]
+    timings = entry["timings"]
+    assert timings["send"] >= 350 and timings["wait"] < 300, timings
+    assert sum(v for v in timings.values() if v >= 0) == pytest.approx(entry["time"], abs=0.01)
+
+
 async def test_changes_need_devproxys_own_origin(backend_factory, proxy_factory,
                                                  client) -> None:
     backend = await backend_factory()
