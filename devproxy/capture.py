@@ -229,13 +229,14 @@ class Record:
 
     def response_version(self) -> str:
         """The version of the status line the browser got: as sent where its head was
-        kept as bytes, else the one aiohttp answers a request of this version in."""
+        kept as bytes, else the one aiohttp answers a request of this version in (1.0 in
+        1.0; 0.9 and 2.0, read as 1.1 to be refused, in 1.1)."""
         head = self._browser_response
         if isinstance(head, bytes):
             version = _status_line(head)[0].decode("latin-1")
             if version.startswith("HTTP/"):
                 return version
-        return self.version
+        return "HTTP/1.0" if self.version == "HTTP/1.0" else "HTTP/1.1"
 
     def _backend_status(self) -> int | None:
         """The status in the backend's head, kept as bytes; None if not known."""

@@ -105,8 +105,11 @@ async def handle(request: web.Request) -> web.StreamResponse:
                                 routed.route.path if routed is not None else "")
         if not host:  # none (HTTP/1.0) or empty: its URL names the address it reached
             record.authority = reached_authority(request)
-        if request.version is not HttpVersion11:  # 1.0, shown as it was (HAR)
-            record.version = f"HTTP/{request.version.major}.{request.version.minor}"
+        # 1.0, or 0.9 and 2.0 (read as 1.1, to be refused): shown as it was (HAR)
+        named = getattr(request, "sent_version", None) if refusal is not None else None
+        if request.version is not HttpVersion11 or named is not None:
+            version = named or request.version
+            record.version = f"HTTP/{version.major}.{version.minor}"
         if upgrade:
             record.kind = "websocket"  # a refused or failed handshake is one too
         elif method == "OPTIONS" and is_preflight("OPTIONS", request.headers):
@@ -115,8 +118,9 @@ async def handle(request: web.Request) -> web.StreamResponse:
         if refusal is not None:
             response: web.StreamResponse = _refuse(request, refusal)
             # CORS mode covers devproxy's refusals too, or the page sees a CORS failure
-            # instead of the reason (a Host not in allowed_hosts, say).
-            if "Origin" in request.headers:
+            # instead of the reason (a Host not in allowed_hosts, say); not a WebSocket's,
+            # which no CORS check applies to.
+            if "Origin" in request.headers and not upgrade:
                 refused = snapshot.table.match(path)
                 rules = snapshot.cors_for(refused.route.path if refused is not None else "")
                 if rules is not None:
@@ -325,9 +329,7 @@ async def _serve(
         return await _waiting(route, lambda: forward_http(request, route, path, app[POOL],
                                                           app[OUTAGES], record, routes))
     except UpstreamError as err:
-        if record is not None:  # the list marks it, and the "error" filter finds it
-            record.error = err.detail
-        return await upstream_failure(request, route, err)
+        return await upstream_failure(request, route, err, record)
 
 
 async def _waiting(route: Route, attempt: Callable[[], Awaitable[web.StreamResponse]]
@@ -357,7 +359,7 @@ _TITLES = {"reset": "Backend closed the connection", "keep-alive": "Backend clos
 
 
 async def upstream_failure(
-    request: web.Request, route: Route, err: UpstreamError
+    request: web.Request, route: Route, err: UpstreamError, record: Record | None = None
 ) -> web.StreamResponse:
     """The 502/504 for a target that could not be reached, logged once per outage."""
     target = route.target
@@ -370,6 +372,8 @@ async def upstream_failure(
     elif err.kind in ("reset", "protocol") and target.scheme == "http" \
             and await speaks_tls(target, request.app[POOL].tls_context(secure=False)):
         err = served_over_tls(target, err)
+    if record is not None:  # the list marks it, and the "error" filter finds it
+        record.error = err.detail
     if request.app[OUTAGES].failed(target, err.kind):
         tried = f" (tried {'; '.join(attempts)})" if attempts else ""
         logger.error("route %s -> %s: %s%s. %s", route.path, target.url, err.detail, tried,

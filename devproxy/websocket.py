@@ -296,6 +296,18 @@ class OpenSockets:
 OPEN_SOCKETS = web.AppKey("open_sockets", OpenSockets)
 
 
+def _socket_fixes(origin: str, own: str, route: Route) -> str:
+    """What lets a page at ``origin`` open sockets through ``route`` (``own``: the
+    address the socket went to, which reaches devproxy)."""
+    fixes = [f"open the page through devproxy at {own}"]
+    if origin != "null":  # opaque (a sandboxed frame, a file:// page): no list names it
+        instead = " in place of '*' (which never lets a page open sockets)" \
+            if route.cors is not None and route.cors.any_origin else ""
+        fixes += [f"list its origin in the route's cors.origins{instead}",
+                  "if its host name is yours, add it to allowed_hosts"]
+    return ", ".join(fixes[:-1]) + ", or, " + fixes[-1] if len(fixes) > 1 else fixes[0]
+
+
 async def proxy_websocket(
     request: web.Request, route: Route, raw_path: str, pool: Pool,
     outages: Outages, *, host_allowed: Callable[[str], bool],
@@ -326,17 +338,13 @@ async def proxy_websocket(
                           cors_allows=cors_allows, own_host=request.headers.get("Host", "")):
         # Where the socket was opened to: an address that reaches devproxy (not always
         # localhost: listen may be 127.0.0.2 or a LAN address).
-        own = f"{request.scheme}://{request.host}"
+        fixes = _socket_fixes(origin or "", f"{request.scheme}://{request.host}", route)
         logger.warning(
             "route %s: refused a WebSocket to %s from a page at %s (another site's page may "
-            "not use your local servers); open the page through devproxy at %s, list its "
-            "origin in the route's cors.origins, or, if its host name is yours, add it to "
-            "allowed_hosts", route.path, request.path, origin, own)
+            "not use your local servers); %s", route.path, request.path, origin, fixes)
         return problem_response(
             request, 403, "Cross-site WebSocket refused",
-            f"A page at {origin} may not open WebSockets through devproxy.",
-            hint=f"open the page through devproxy at {own}, list its origin in the route's "
-                 f"cors.origins, or, if its host name is yours, add it to allowed_hosts")
+            f"A page at {origin} may not open WebSockets through devproxy.", hint=fixes)
     protocols = offered_protocols(request.headers)
     if not web.WebSocketResponse(protocols=protocols).can_prepare(request):
         return problem_response(request, 400, "Invalid WebSocket handshake",

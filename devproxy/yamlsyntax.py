@@ -105,8 +105,10 @@ def _colon_in_the_way(lines: list[str], row: int, column: int
         if here and there and here[1] > there[1]:
             first = _previous(lines, above)
             keys = _key_at(lines[first]) if first is not None else None
-            if first is not None and keys is not None and keys[1] == here[1]:
-                # This line is where the keys above are: the line between is out of line.
+            if first is not None and keys is not None and keys[1] == here[1] \
+                    and not _key_in_column(lines, above, there[1]):
+                # This line is where the keys above are, and the line between is where
+                # no key above is (not a key after a nested block): it is out of line.
                 return (f"'{there[0]}' on line {above + 1} is at column {there[1]}, but "
                         f"'{keys[0]}' on line {first + 1} starts at column {keys[1]}; "
                         f"the keys of one mapping start in the same column",
@@ -273,6 +275,21 @@ def _brackets(text: str, until: int
     except yaml.YAMLError:
         pass  # the tokens up to the error are the ones that count
     return None, opened
+
+
+def _key_in_column(lines: list[str], row: int, column: int) -> bool:
+    """Whether a key above ``row`` starts at ``column``, in the block ``row`` is in: up
+    to a line that starts further left."""
+    for above in range(row - 1, -1, -1):
+        line = lines[above]
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        key = _key_at(line)
+        if key is not None and key[1] == column:
+            return True
+        if _indent(line) < column:
+            return False
+    return False
 
 
 def _indent(line: str) -> int:

@@ -416,7 +416,11 @@ async def test_a_backend_devproxy_could_not_use_is_marked_with_the_reason(
     # The browser got a 502 that says why; the record had no error, so the list showed
     # a plain 502 and the "error" filter did not find it.
     async def bad_head(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+        except asyncio.IncompleteReadError:  # devproxy's probe: does it speak TLS?
+            writer.close()
+            return
         writer.write(b"HTTP/1.1 200 OK\r\nX-Bad: a\x00b\r\nContent-Length: 2\r\n\r\nok")
         await writer.drain()
         writer.close()
@@ -1414,6 +1418,20 @@ async def test_a_request_without_host_is_recorded_at_the_address_it_reached(
     assert entry["request"]["httpVersion"] == entry["response"]["httpVersion"] == "HTTP/1.0"
     assert (await run_copied(detail["curl"]["browser"])).startswith("HTTP/1.1 200")
     assert backend.recorder.seen[-1].raw_path == "/ten?x=1"
+
+
+async def test_a_request_line_of_another_version_is_recorded_with_it(
+        backend_factory, proxy_factory, client) -> None:
+    # HTTP/2.0 on an HTTP/1 connection is read as 1.1 to be refused in 1.1; the HAR said
+    # the request was HTTP/1.1.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/", backend.url))
+    answer = await raw_exchange(proxy.port, b"GET /two HTTP/2.0\r\nHost: 127.0.0.1:%d\r\n"
+                                b"\r\n" % proxy.port)
+    assert answer.startswith(b"HTTP/1.1 505")
+    [entry] = (await api(client, proxy, "har"))["log"]["entries"]
+    assert entry["request"]["httpVersion"] == "HTTP/2.0"
+    assert entry["response"]["httpVersion"] == "HTTP/1.1"  # as answered
 
 
 @pytest.mark.parametrize("version", ["1.1", "1.0"])

@@ -294,6 +294,10 @@ MISTAKES = [
                  "3:4", "'target' on line 3 is at column 4, but 'path' on line 2 starts at "
                  "column 5; the keys of one mapping start in the same column",
                  id="key-one-column-short-between-two"),
+    # ... but a key after a nested block, where the keys before the block are, is not.
+    pytest.param("routes:\n  - path: /api\n    headers:\n      X-A: b\n    change_origin: true\n"
+                 "      strip_prefix: true\n", "6:19", "'strip_prefix' is indented more than "
+                 "'change_origin' on line 5 (column 7, not 5)", id="key-indented-after-a-block"),
     pytest.param("routes:\n  - path: /api\n  target: http://h\n", "3:3",
                  "'target' at column 3 lines up with the '-' of line 2, so it belongs to "
                  "nothing; move it to column 5 (under 'path') to put it in the item above, or "

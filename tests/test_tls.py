@@ -55,6 +55,10 @@ async def test_http_spoken_to_an_https_port_is_a_clear_502(https_backend, proxy_
     # What to change, not only what happened: Vite with server.https behind http://.
     assert "it speaks HTTPS on that port" in doc["detail"]
     assert f"write the target as https://127.0.0.1:{https_backend.port}" in doc["hint"]
+    # The inspector's record says the same, not only that the connection closed.
+    async with client.get(proxy.url + "/__devproxy/api/requests") as resp:
+        [row] = await resp.json()
+    assert row["error"] == doc["detail"]
 
 
 async def test_a_plain_backend_that_closes_is_not_called_https(proxy_factory, client,

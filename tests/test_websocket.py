@@ -767,10 +767,30 @@ async def test_only_devproxys_own_pages_may_open_sockets(backend_factory, proxy_
     assert seen == []  # nothing was sent upstream
     [line] = [r.getMessage() for r in caplog.records if r.name == "devproxy.websocket"]
     # The address the socket went to, which reaches devproxy (not always localhost).
-    assert f"open the page through devproxy at http://{host or '127.0.0.1'}:{proxy.port}," \
-        in line
+    expected = f"open the page through devproxy at http://{host or '127.0.0.1'}:{proxy.port}"
+    if origin == "null":  # opaque: no list can name it, so that is the one fix
+        assert line.endswith(expected)
+    else:
+        assert f"{expected}, list its origin in the route's cors.origins, or, if its host " \
+            "name is yours, add it to allowed_hosts" in line
     # Not told as CORS, which browsers never apply to a WebSocket (Chromium sends its
     # handshake with no Sec-Fetch-Mode, which reads as a fetch() in CORS mode).
+    assert not [r for r in caplog.records if r.getMessage().startswith("CORS:")]
+
+
+async def test_a_socket_refused_for_its_host_is_not_told_as_cors(
+        backend_factory, proxy_factory, client, caplog):
+    # Refused before routing (a Host not in allowed_hosts), a socket from a page on that
+    # host was logged as "not in cors.origins": the fix is allowed_hosts, and browsers
+    # apply no CORS to sockets.
+    backend, seen = await echo_backend(backend_factory)
+    proxy = await proxy_factory(route("/", backend.url,
+                                      cors=CorsPolicy(origins=("http://localhost:5173",))))
+    with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+        await client.ws_connect(ws_url(proxy), headers={
+            "Host": f"evil.example:{proxy.port}", "Origin": "http://evil.example"})
+    assert caught.value.status == 403 and seen == []
+    assert "allowed_hosts" in caplog.text
     assert not [r for r in caplog.records if r.getMessage().startswith("CORS:")]
 
 
@@ -794,6 +814,13 @@ async def test_cors_mode_for_any_origin_does_not_open_sockets_to_any_page(
         await client.ws_connect(ws_url(proxy), headers={"Origin": "http://evil.example"})
     assert caught.value.status == 403
     assert seen == []
+    # The fix names '*' as what does not let it: adding the origin beside it cannot.
+    async with client.get(ws_url(proxy).replace("ws://", "http://"), headers={
+            "Origin": "http://evil.example", "Connection": "Upgrade", "Upgrade": "websocket",
+            "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+            ) as resp:
+        assert resp.status == 403
+        assert "cors.origins in place of '*'" in (await resp.json())["hint"]
 
 
 # --- lifetimes and load ----------------------------------------------------------------

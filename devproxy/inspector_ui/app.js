@@ -184,9 +184,19 @@ function headerTable(headers, changes, side) {
     return [name, value, kind];
   });
   // A value changed in place (Host, with change_origin) says what it was, on its own
-  // row; only values left over (two fields merged into one) are rows of their own.
+  // row, where each new value stands for one old one; else (two fields merged into one,
+  // Vary in CORS mode) the old values are rows of their own, marked removed.
+  const changedRows = new Map();
+  for (const [name, , kind] of marked) {
+    if (kind === "changed") {
+      changedRows.set(name.toLowerCase(), (changedRows.get(name.toLowerCase()) || 0) + 1);
+    }
+  }
+  const paired = new Set([...unmatched].filter(([name, left]) => left.length === changedRows.get(name))
+    .map(([name]) => name));
   const rows = marked.map(([name, value, kind]) => {
-    const was = kind === "changed" ? unmatched.get(name.toLowerCase()).shift() : undefined;
+    const was = kind === "changed" && paired.has(name.toLowerCase())
+      ? unmatched.get(name.toLowerCase()).shift() : undefined;
     return el("tr", { class: kind }, el("td", {}, name),
       el("td", {}, value, kind ? el("span", { class: "mark" }, kind) : null,
         was !== undefined ? el("span", { class: "was" }, `was ${was}`) : null));

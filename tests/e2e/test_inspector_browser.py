@@ -286,6 +286,29 @@ async def test_at_1280_wide_every_column_is_in_view_and_badges_are_found_by_name
                                " return t.scrollWidth <= t.clientWidth; })()")
 
 
+async def test_fields_merged_into_one_are_shown_gone_not_as_what_it_was(
+        browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
+    # CORS mode merges two Vary fields into one, adding Origin: the row said "was
+    # Accept-Encoding", as if Cookie had been dropped from it.
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(text="ok", headers=CIMultiDict(
+            [("Vary", "Accept-Encoding"), ("Vary", "Cookie")]))
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/api", backend.url, cors=CorsPolicy(origins=(FRONT,))))
+    async with aiohttp.ClientSession() as client, \
+            client.get(proxy.url + "/api/v", headers={"Origin": FRONT}) as resp:
+        assert resp.headers.getall("Vary") == ["Accept-Encoding, Cookie, Origin"]
+    page = await open_inspector(browser, proxy.url, viewport={"width": 1440, "height": 900})
+    await page.locator("#list tbody tr").first.click()
+    await page.wait_for_selector("#response-diff")
+    changed = page.locator("#response-diff tr.changed")
+    assert (await changed.inner_text()).startswith("Vary\tAccept-Encoding, Cookie, Origin")
+    assert await changed.locator(".was").count() == 0
+    gone = await page.locator("#response-diff tr.removed").all_inner_texts()
+    assert [text.split("\t")[1] for text in gone] == ["Accept-EncodingREMOVED", "CookieREMOVED"]
+
+
 async def test_a_long_path_is_cut_short_and_its_badge_stays_in_view(
         browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
     # The path cell used to cut the badges off with the path: a long API path hid the
