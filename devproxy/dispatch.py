@@ -235,6 +235,10 @@ async def _send(request: web.Request, response: web.StreamResponse,
             # The browser went away, or devproxy closed the connection (an EventSource to
             # a backend that is down): logged with the status it was to get, no bytes.
             request[UNSENT] = " (connection closed, nothing sent)"
+            if record is not None:  # no answer reached the browser: none is shown
+                record.error = record.error or "the connection closed before the answer " \
+                                               "was sent"
+                record.finish(0)
 
 
 def _body_bytes(method: str, response: web.StreamResponse) -> int:
@@ -384,6 +388,9 @@ async def upstream_failure(
         # again after a network error (HTML §9.2.3): a backend restarting under nodemon or
         # uvicorn --reload refused it, and so does devproxy, by closing the connection.
         request.transport.close()
+        if record is not None:
+            record.error += "; devproxy closed the connection so that the EventSource " \
+                            "tries again"
     title = _TITLES.get(err.kind, "Backend not reachable")
     return problem_response(
         request, err.status_hint, title, err.detail, hint=err.hint, facts=facts,

@@ -467,6 +467,14 @@ async def test_an_event_source_to_a_backend_down_gets_a_network_error_to_retry_o
     lines = [r.getMessage() for r in caplog.records if r.name == "devproxy.access"]
     closed = " 502 ", " 0B (connection closed, nothing sent)"  # not the 502 page's size
     assert lines and all(closed[0] in line and line.endswith(closed[1]) for line in lines), lines
+    # The inspector shows no answer, as the browser got none: not the 502 page.
+    async with client.get(proxy.url + "/__devproxy/api/requests") as resp:
+        rows = await resp.json()
+    assert rows and all((r["status"], r["bytes_out"]) == (0, 0) for r in rows), rows
+    assert all("so that the EventSource tries again" in r["error"] for r in rows)
+    detail = await (await client.get(f"{proxy.url}/__devproxy/api/requests/{rows[0]['id']}"
+                                     )).json()
+    assert detail["browser_response"] == [] and detail["response_body"] is None
     async with client.get(proxy.url + "/events") as resp:  # not an event source: the 502
         assert resp.status == 502
 
