@@ -141,7 +141,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
                 # Sec-Fetch-Mode): its own origin check decides (``proxy_websocket``).
                 if cors is not None and not upgrade:
                     mark(request, cors)
-                elif route is not None and route.static is not None \
+                elif route is not None and route.static is not None and not upgrade \
                         and snapshot.config.cors is not None and "Origin" in request.headers:
                     _explain_static_cors(request, route)
                 if match is None:
@@ -202,7 +202,7 @@ def reached_authority(request: web.Request) -> str:
 
 
 def _finish(record: Record, route: Route | None, response: web.StreamResponse) -> None:
-    if route is not None and route.static is not None:
+    if route is not None and route.static is not None and record.kind == "http":
         record.kind = "static"
     if not record.has_browser_response and (response.prepared or
                                             isinstance(response, web.Response)):
@@ -311,6 +311,13 @@ async def _serve(
     record: Record | None, upgrade: bool, routes: RouteTable | None = None,
 ) -> web.StreamResponse:
     if route.static is not None:
+        if upgrade:  # a file is no socket: said, not served (a page would get a 200)
+            return problem_response(
+                request, 404, "No WebSockets on a static route",
+                f"Route {route.path} serves files from {route.static}; a WebSocket needs a "
+                f"route with a target.",
+                hint="route the socket's path to the server that speaks WebSocket (a dev "
+                     "server's HMR path, say), ahead of this one")
         return await serve_static(request, route, rest)
     assert route.target is not None
     app = request.app

@@ -717,6 +717,25 @@ async def test_ws_false_refuses_upgrades_with_404(backend_factory, proxy_factory
     assert seen == []
 
 
+async def test_a_socket_to_a_static_route_is_refused_not_served_a_file(
+        proxy_factory, client, tmp_path, caplog):
+    # A page's socket to a path a static route serves got index.html with a 200 (the
+    # browser: "Unexpected response code: 200"), and in CORS mode a CORS explanation.
+    (tmp_path / "index.html").write_text("<h1>home</h1>")
+    proxy = await proxy_factory(route("/", static=tmp_path),
+                                cors=CorsPolicy(origins=("http://localhost:5173",)))
+    with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+        await client.ws_connect(ws_url(proxy), headers={"Origin": "http://localhost:5173"})
+    assert caught.value.status == 404
+    assert not [r for r in caplog.records if r.getMessage().startswith("CORS:")]
+    async with client.get(proxy.url + "/__devproxy/api/requests") as resp:
+        [row] = await resp.json()
+    assert (row["kind"], row["status"], row["cors_blocked"]) == ("websocket", 404, False)
+    async with client.get(f"{proxy.url}/__devproxy/api/requests/{row['id']}") as resp:
+        assert "No WebSockets on a static route" in (await resp.json())[
+            "response_body"]["text"]
+
+
 async def test_an_invalid_browser_handshake_gets_400_and_never_reaches_the_backend(
         backend_factory, proxy_factory):
     backend, seen = await echo_backend(backend_factory)
