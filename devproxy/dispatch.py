@@ -440,8 +440,13 @@ def _abandoned(request: web.Request, route: Route | None, record: Record | None,
     if stream is not None and not stream.prepared:
         stream = None  # a file or an answer cancelled before its head went
     # A spliced WebSocket ends with its connection: that is its normal end; and so does
-    # an event stream, which never ends by itself (EventSource.close(), a tab closed).
+    # an event stream, which never ends by itself (EventSource.close(), a tab closed),
+    # even before its head came (a server that sends it with the first event).
     socket = stream is not None and stream.status == 101
+    waiting_events = record is not None and record.kind == "http" and not record.status \
+        and request.method == "GET" and accepts_event_stream(request.headers.get("Accept", ""))
+    if waiting_events and record is not None:
+        record.kind = "sse"
     normal_end = socket or (record is not None and record.kind == "sse")
     # Past the shutdown timeout aiohttp cancels what still runs: devproxy cut it.
     stopping = request.app[LIVE].stopping

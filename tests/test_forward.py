@@ -835,6 +835,32 @@ async def test_a_request_the_browser_abandons_is_logged_and_ended(
     assert events["error"] == ""
 
 
+async def test_an_event_source_closed_before_its_head_came_is_no_error(
+        backend_factory, proxy_factory, client):
+    # A server may send an event stream's head only with its first event; a page that
+    # closes its EventSource first (React StrictMode's double mount) ended nothing
+    # badly, but the record read "error", kind http.
+    release = asyncio.Event()
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        await release.wait()  # never set: the page leaves first
+        return web.Response()
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/api", backend.url))
+    with pytest.raises(asyncio.TimeoutError):
+        async with client.get(proxy.url + "/api/events", headers={"Accept": "text/event-stream"},
+                              timeout=aiohttp.ClientTimeout(total=0.3)) as resp:
+            await resp.read()
+    for _ in range(100):
+        async with client.get(proxy.url + "/__devproxy/api/requests") as resp:
+            [row] = await resp.json()
+        if row["duration_ms"] is not None:
+            break
+        await asyncio.sleep(0.02)
+    assert (row["kind"], row["status"], row["error"]) == ("sse", 0, "")
+
+
 def _endless(content_type: str, first: bytes) -> Callable[[web.Request],
                                                         Awaitable[web.StreamResponse]]:
     """A backend handler that sends ``first`` and then never ends its response."""

@@ -46,14 +46,16 @@ function matches(row) {
   if (method && row.method !== method) return false;
   if (route && row.route !== route) return false;
   if (status !== "" && String(Math.floor(row.status / 100)) !== status) return false;
-  if (status === "0" && row.error) return false;  // ended without an answer: not pending
+  // Ended without an answer: not pending.
+  if (status === "0" && (row.error || row.duration_ms !== null)) return false;
   if (text) {
     // What devproxy said of a request is searched too ("redirect", "431", "subprotocol"),
     // "error" finds every row marked ✕, and a badge's text its rows ("cors blocked").
     const cors = row.cross_origin && row.kind !== "websocket"
       ? (row.cors_blocked ? " cors blocked" : " cors") : "";
     const hay = `${row.method} ${row.target} ${readable(row.target)} ${row.upstream_url} `
-      + `${row.status} ${row.kind}${cors}` + (row.error ? ` error ${row.error}` : "");
+      + `${row.status} ${row.kind}${cors}` + (row.error ? ` error ${row.error}` : "")
+      + (row.cors_blocked ? " error" : "");
     if (!hay.toLowerCase().includes(text)) return false;
   }
   return true;
@@ -96,7 +98,10 @@ function rowElement(row) {
     // A status, then an end that was not one (a body broken off, the browser gone).
     : row.status && row.error
       ? el("td", { class: "status blocked", title: row.error }, `${row.status} ✕`)
-      : el("td", { class: `status s${cls}` }, row.status || (row.error ? "error" : "…")),
+      // No status: still waiting, or it ended with none (an event stream the page
+      // closed before its head came).
+      : el("td", { class: `status s${cls}` },
+        row.status || (row.error ? "error" : row.duration_ms !== null ? "closed" : "…")),
   el("td", { class: "num" }, `${ms(row.connect_ms)} / ${ms(row.ttfb_ms)} / ${ms(row.duration_ms)} ms`),
   el("td", { class: "num" }, `${size(row.bytes_in)} / ${size(row.bytes_out)}`));
 }
@@ -321,7 +326,8 @@ async function showDetail(id) {
           : `${r.status}, blocked by CORS: the page never saw it`)
         // Marked as in the list: a status that ended in an error is not a success.
         : el("dd", { class: r.status && r.error ? "status blocked" : `status s${Math.floor(r.status / 100)}` },
-          r.status || (r.error ? "no answer" : "pending")),
+          r.status || (r.error ? "no answer"
+            : r.duration_ms !== null ? "none: the page closed it first" : "pending")),
       r.error ? el("dt", {}, "Error") : null, r.error ? el("dd", { id: "error" }, r.error) : null,
       el("dt", {}, "Route"), el("dd", {}, r.route || "none"),
       el("dt", {}, "Upstream URL"), el("dd", { id: "upstream-url" }, r.upstream_url || "–"),

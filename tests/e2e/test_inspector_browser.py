@@ -268,11 +268,15 @@ async def test_at_1280_wide_every_column_is_in_view_and_badges_are_found_by_name
     assert await page.evaluate("(() => { const t = document.querySelector('.table-wrap');"
                                " return t.scrollWidth <= t.clientWidth; })()")
     assert not await page.locator("th.upstream").is_visible()
+    # A path beside its CORS badge keeps room to be read.
+    target = page.locator("#list tbody tr").first.locator("td.path .target")
+    assert (await target.bounding_box() or {"width": 0})["width"] >= 100
     route_cell = page.locator("#list tbody tr").first.locator("td").nth(3)
     assert await route_cell.get_attribute("title") == \
         f"{backend.url}/api/a/longer/path/of/some/length"
-    # A badge's words find its rows; filters that match nothing say so.
-    for text, rows in (("cors blocked", 1), ("cors", 1), ("websocket", 0)):
+    # A badge's words find its rows, "error" every row marked ✕; filters that match
+    # nothing say so.
+    for text, rows in (("cors blocked", 1), ("cors", 1), ("error", 1), ("websocket", 0)):
         await page.fill("#filter-text", text)
         await page.wait_for_function(
             f"document.querySelectorAll('#list tbody tr').length === {rows}")
@@ -307,6 +311,29 @@ async def test_fields_merged_into_one_are_shown_gone_not_as_what_it_was(
     assert await changed.locator(".was").count() == 0
     gone = await page.locator("#response-diff tr.removed").all_inner_texts()
     assert [text.split("\t")[1] for text in gone] == ["Accept-EncodingREMOVED", "CookieREMOVED"]
+
+
+async def test_an_event_source_closed_before_its_head_came_reads_closed(
+        browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(30)  # the head would come with the first event
+        return web.Response()
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/api", backend.url))
+    page = await open_inspector(browser, proxy.url, viewport={"width": 1440, "height": 900})
+    async with aiohttp.ClientSession() as client:
+        with pytest.raises(asyncio.TimeoutError):
+            async with client.get(proxy.url + "/api/events",
+                                  headers={"Accept": "text/event-stream"},
+                                  timeout=aiohttp.ClientTimeout(total=0.3)) as resp:
+                await resp.read()
+    status = page.locator("#list tbody tr").first.locator("td.status")
+    await page.wait_for_function(
+        "document.querySelector('#list tbody tr td.status')?.innerText === 'closed'")
+    assert "blocked" not in (await status.get_attribute("class") or "")
+    await page.select_option("#filter-status", "0")  # pending: it is not
+    await page.wait_for_function("document.querySelectorAll('#list tbody tr').length === 0")
 
 
 async def test_a_long_path_is_cut_short_and_its_badge_stays_in_view(
