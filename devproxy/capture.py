@@ -443,10 +443,12 @@ class Record:
             "remote": self.remote,
             "browser_request": request,
             "upstream_request": upstream,
-            "request_changes": header_diff(request, upstream),
+            # Empty where there is no other side: not forwarded, or answered by devproxy.
+            "request_changes": header_diff(request, upstream) if upstream else [],
             "backend_response": backend,
             "browser_response": response,
-            "response_changes": header_diff(backend, response),
+            "reason": self.reason(),  # the status line's, as the browser got it
+            "response_changes": header_diff(backend, response) if backend else [],
             "request_body": body_view(self.request_body, self.request_body_cut,
                                       _header(request, "content-type"), self.bytes_in),
             "response_body": self.response_view(),
@@ -1112,6 +1114,8 @@ def har(records: Iterable[Record]) -> dict[str, Any]:
                         "send": round(send, 3), "wait": round(max(wait - connect - send, 0), 3),
                         "receive": round(max(total - wait, 0), 3)},
             "_route": record.route, "_upstreamUrl": record.upstream_url,
+            # What the inspector marked ✕ (HAR has no field for it).
+            **({"_error": record.error} if record.error else {}),
         }
         if body is not None:
             entry["request"].update(_har_request_body(

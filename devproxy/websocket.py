@@ -342,6 +342,10 @@ async def proxy_websocket(
         logger.warning(
             "route %s: refused a WebSocket to %s from a page at %s (another site's page may "
             "not use your local servers); %s", route.path, request.path, origin, fixes)
+        record = request.get(RECORD)
+        if record is not None:  # the list marks it with the reason
+            record.error = f"refused: a page at {origin} may not open WebSockets through " \
+                           f"devproxy; {fixes}"
         return problem_response(
             request, 403, "Cross-site WebSocket refused",
             f"A page at {origin} may not open WebSockets through devproxy.", hint=fixes)

@@ -440,6 +440,8 @@ async def test_a_backend_devproxy_could_not_use_is_marked_with_the_reason(
     assert [(r["target"], r["status"]) for r in rows] == [("/down", 502), ("/bad", 502)]
     assert f"cannot connect to 127.0.0.1:{down}" in rows[0]["error"]
     assert f"127.0.0.1:{port}" in rows[1]["error"]
+    har = (await api(client, proxy, "har"))["log"]["entries"]  # oldest first
+    assert [entry["_error"] for entry in har] == [rows[1]["error"], rows[0]["error"]]
 
 
 async def test_a_request_refused_before_routing_is_filed_under_its_route(
@@ -943,6 +945,9 @@ async def test_a_websocket_refused_for_its_origin_is_not_explained_as_cors(
     detail = await api(client, proxy, f"requests/{row['id']}")
     assert detail["cors"] is None
     assert "Cross-site WebSocket refused" in detail["response_body"]["text"]
+    # Marked with its reason in the list; not forwarded, so nothing "removed" upstream.
+    assert row["error"].startswith("refused: a page at http://evil.test may not open")
+    assert detail["request_changes"] == [] and detail["response_changes"] == []
     # The three ways out, as the log gives them.
     assert all(fix in detail["response_body"]["text"]
                for fix in ("open the page through devproxy", "cors.origins", "allowed_hosts"))
@@ -1454,6 +1459,8 @@ async def test_a_streamed_response_keeps_the_backends_reason_phrase(
     assert answer.startswith(f"HTTP/{version} 201 Made It\r\n".encode())
     [entry] = (await api(client, proxy, "har"))["log"]["entries"]
     assert entry["response"]["statusText"] == "Made It"
+    [row] = await api(client, proxy, "requests")
+    assert (await api(client, proxy, f"requests/{row['id']}"))["reason"] == "Made It"
     assert entry["response"]["httpVersion"] == f"HTTP/{version}"
     assert entry["response"]["content"]["text"] == "hi"
 

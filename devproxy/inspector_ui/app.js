@@ -318,7 +318,9 @@ async function showDetail(id) {
   const pct = (v) => (total ? `${Math.max((v / total) * 100, 0)}%` : "0");
 
   const parts = [
-    el("h2", {}, `${r.method} ${r.target}`),
+    // A URL refused for its length may be 70 KB: the heading is cut, the title whole.
+    el("h2", { title: r.target },
+      `${r.method} ${r.target.length > 300 ? `${r.target.slice(0, 300)}…` : r.target}`),
     el("div", { class: "card" }, el("dl", { class: "kv" },
       el("dt", {}, "Status"), r.cors && !r.cors.allowed
         ? el("dd", { class: "status blocked" }, r.kind === "preflight"
@@ -326,7 +328,7 @@ async function showDetail(id) {
           : `${r.status}, blocked by CORS: the page never saw it`)
         // Marked as in the list: a status that ended in an error is not a success.
         : el("dd", { class: r.status && r.error ? "status blocked" : `status s${Math.floor(r.status / 100)}` },
-          r.status || (r.error ? "no answer"
+          r.status ? `${r.status} ${r.reason || ""}`.trim() : (r.error ? "no answer"
             : r.duration_ms !== null ? "none: the page closed it first" : "pending")),
       r.error ? el("dt", {}, "Error") : null, r.error ? el("dd", { id: "error" }, r.error) : null,
       el("dt", {}, "Route"), el("dd", {}, r.route || "none"),
