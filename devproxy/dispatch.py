@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from aiohttp.http import HttpVersion11
+from aiohttp.http import HttpVersion, HttpVersion11
 
 from . import inspector
 from .capture import Captures, Record
@@ -85,7 +85,10 @@ async def handle(request: web.Request) -> web.StreamResponse:
                 # would see a CORS error; the request itself gets the readable 400, as
                 # an over-long URL gets its 414.
                 refusal = None
-    match = snapshot.table.match(path) if refusal is None else None
+    # The route the path is for, served only if nothing refused it; a refused request is
+    # still filed under it (the inspector) and answered in its CORS mode.
+    routed = snapshot.table.match(path)
+    match = routed if refusal is None else None
     method = request.method
     # Asked once: the inspector marks the request, ``_serve`` takes it to the WebSocket path.
     # Not in HTTP/1.0, where Upgrade is ignored (RFC 9110 §7.8) and no 1xx may be sent
@@ -97,19 +100,16 @@ async def handle(request: web.Request) -> web.StreamResponse:
         target = request.raw_path
         if len(target) > snapshot.config.limits.header_size:  # refused, or a preflight
             target = _cut(target)
-        # A request refused before routing (a Host not allowed, too many fields) is
-        # still filed under the route its path is for.
-        routed = match if refusal is None else snapshot.table.match(path)
         record = captures.start(method, target, request.scheme,
                                 request.remote or "", request.raw_headers, start,
                                 routed.route.path if routed is not None else "")
         if not host:  # none (HTTP/1.0) or empty: its URL names the address it reached
             record.authority = reached_authority(request)
         # 1.0, or 0.9 and 2.0 (read as 1.1, to be refused): shown as it was (HAR)
-        named = getattr(request, "sent_version", None) if refusal is not None else None
-        if request.version is not HttpVersion11 or named is not None:
-            version = named or request.version
-            record.version = f"HTTP/{version.major}.{version.minor}"
+        if request.version is not HttpVersion11 or refusal is not None:
+            version = _version_sent(request)
+            if version != HttpVersion11:
+                record.version = f"HTTP/{version.major}.{version.minor}"
         if upgrade:
             record.kind = "websocket"  # a refused or failed handshake is one too
         elif method == "OPTIONS" and is_preflight("OPTIONS", request.headers):
@@ -121,8 +121,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
             # instead of the reason (a Host not in allowed_hosts, say); not a WebSocket's,
             # which no CORS check applies to.
             if "Origin" in request.headers and not upgrade:
-                refused = snapshot.table.match(path)
-                rules = snapshot.cors_for(refused.route.path if refused is not None else "")
+                rules = snapshot.cors_for(routed.route.path if routed is not None else "")
                 if rules is not None:
                     mark(request, rules)
         else:
@@ -164,6 +163,12 @@ async def handle(request: web.Request) -> web.StreamResponse:
             captures.done(record)
     _log(request, route, response, start)
     return response
+
+
+def _version_sent(request: web.Request) -> HttpVersion:
+    """The version the request line named: ``app._Request`` reads 0.9 and 2.0 as 1.1,
+    to refuse them in 1.1, and keeps the one named."""
+    return getattr(request, "sent_version", None) or request.version
 
 
 def _explain_static_cors(request: web.Request, route: Route) -> None:
@@ -275,10 +280,7 @@ def _screen(request: web.Request, snapshot: Snapshot, host: str | None) -> Refus
     if over is not None:
         logger.warning("%s", over_limit_log(over))
         return over
-    refusal = target_refusal(request.method, request.raw_path,
-                             # ``app._Request``: the version as sent, if not 1.x.
-                             tuple(getattr(request, "sent_version", None)
-                                   or request.version),
+    refusal = target_refusal(request.method, request.raw_path, _version_sent(request),
                              request.headers.get("Transfer-Encoding"))
     if refusal is not None:
         return refusal
@@ -443,9 +445,9 @@ def _abandoned(request: web.Request, route: Route | None, record: Record | None,
     # an event stream, which never ends by itself (EventSource.close(), a tab closed),
     # even before its head came (a server that sends it with the first event).
     socket = stream is not None and stream.status == 101
-    waiting_events = record is not None and record.kind == "http" and not record.status \
-        and request.method == "GET" and accepts_event_stream(request.headers.get("Accept", ""))
-    if waiting_events and record is not None:
+    if record is not None and record.kind == "http" and not record.status \
+            and request.method == "GET" \
+            and accepts_event_stream(request.headers.get("Accept", "")):
         record.kind = "sse"
     normal_end = socket or (record is not None and record.kind == "sse")
     # Past the shutdown timeout aiohttp cancels what still runs: devproxy cut it.

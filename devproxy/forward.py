@@ -375,7 +375,8 @@ async def _relay(
                 await response.prepare(request)
             except ValueError as refused:
                 await write_raw_head(response, refused)
-            if record is not None:  # the backend's status as given; the head as sent
+            if record is not None:  # the backend's status as given; _head_as_sent's
+                # bytes, inline (aiohttp holds them here, for the body's write)
                 sent = getattr(response._payload_writer, "_headers_buf", None)
                 record.relayed(head.block, content_type, arrived, head.status,
                                sent or response.headers, body)

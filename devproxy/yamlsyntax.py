@@ -280,15 +280,14 @@ def _brackets(text: str, until: int
 def _key_in_column(lines: list[str], row: int, column: int) -> bool:
     """Whether a key above ``row`` starts at ``column``, in the block ``row`` is in: up
     to a line that starts further left."""
-    for above in range(row - 1, -1, -1):
-        line = lines[above]
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        key = _key_at(line)
+    above = _previous(lines, row)
+    while above is not None:
+        key = _key_at(lines[above])
         if key is not None and key[1] == column:
             return True
-        if _indent(line) < column:
+        if _indent(lines[above]) < column:
             return False
+        above = _previous(lines, above)
     return False
 
 

@@ -54,8 +54,8 @@ function matches(row) {
     const cors = row.cross_origin && row.kind !== "websocket"
       ? (row.cors_blocked ? " cors blocked" : " cors") : "";
     const hay = `${row.method} ${row.target} ${readable(row.target)} ${row.upstream_url} `
-      + `${row.status} ${row.kind}${cors}` + (row.error ? ` error ${row.error}` : "")
-      + (row.cors_blocked ? " error" : "");
+      + `${row.status} ${row.kind}${cors}` + (row.cors_blocked || row.error ? " error" : "")
+      + (row.error ? ` ${row.error}` : "");
     if (!hay.toLowerCase().includes(text)) return false;
   }
   return true;
@@ -175,6 +175,7 @@ function headerTable(headers, changes, side) {
   // marks one row. Each value of before matches one row, as often as it was there.
   const unmatched = new Map(changes.filter((c) => c.change === "changed")
     .map((c) => [c.name, [...c.before]]));
+  const changedRows = new Map();  // of each name changed, the rows with a new value
   const marked = headers.map(([name, value]) => {
     const change = byName.get(name.toLowerCase());
     let kind = change && side === "after" ? change.change : "";
@@ -184,6 +185,8 @@ function headerTable(headers, changes, side) {
       if (at >= 0) {
         before.splice(at, 1);
         kind = "";
+      } else {
+        changedRows.set(change.name, (changedRows.get(change.name) || 0) + 1);
       }
     }
     return [name, value, kind];
@@ -191,12 +194,6 @@ function headerTable(headers, changes, side) {
   // A value changed in place (Host, with change_origin) says what it was, on its own
   // row, where each new value stands for one old one; else (two fields merged into one,
   // Vary in CORS mode) the old values are rows of their own, marked removed.
-  const changedRows = new Map();
-  for (const [name, , kind] of marked) {
-    if (kind === "changed") {
-      changedRows.set(name.toLowerCase(), (changedRows.get(name.toLowerCase()) || 0) + 1);
-    }
-  }
   const paired = new Set([...unmatched].filter(([name, left]) => left.length === changedRows.get(name))
     .map(([name]) => name));
   const rows = marked.map(([name, value, kind]) => {
