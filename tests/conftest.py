@@ -79,6 +79,17 @@ def slow_at(path: str, seconds: float) -> Handler:
     return handler
 
 
+def endless(content_type: str, first: bytes) -> Handler:
+    """A backend handler that sends ``first`` and then never ends its response."""
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": content_type})
+        await response.prepare(request)
+        await response.write(first)
+        await asyncio.Event().wait()
+        return response
+    return handler
+
+
 @dataclass
 class Backend:
     url: str

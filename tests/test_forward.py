@@ -9,7 +9,6 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable
 
 import aiohttp
 import pytest
@@ -20,7 +19,7 @@ from devproxy.forward import dump_headers
 from devproxy.state import CAPTURES
 from devproxy.upstream import Outages
 
-from .conftest import raw_exchange, route, slow_at
+from .conftest import endless, raw_exchange, route, slow_at
 
 
 async def test_every_method_reaches_the_backend_with_its_body(backend_factory, proxy_factory,
@@ -861,23 +860,11 @@ async def test_an_event_source_closed_before_its_head_came_is_no_error(
     assert (row["kind"], row["status"], row["error"]) == ("sse", 0, "")
 
 
-def _endless(content_type: str, first: bytes) -> Callable[[web.Request],
-                                                        Awaitable[web.StreamResponse]]:
-    """A backend handler that sends ``first`` and then never ends its response."""
-    async def handler(request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"Content-Type": content_type})
-        await response.prepare(request)
-        await response.write(first)
-        await asyncio.Event().wait()
-        return response
-    return handler
-
-
 async def test_stopping_lets_a_stream_run_for_the_shutdown_timeout_not_twice_that(
         backend_factory, proxy_factory, client, caplog):
     # aiohttp waits the timeout, then "cancels" and waits it again; its cancel does not
     # reach a handler relaying a stream, which then ran for twice the timeout.
-    backend = await backend_factory(_endless("application/x-ndjson", b"{}\n"))
+    backend = await backend_factory(endless("application/x-ndjson", b"{}\n"))
     proxy = await proxy_factory(route("/", backend.url), shutdown_timeout=1.0)
     async with client.get(proxy.url + "/events") as resp:
         assert await resp.content.readline() == b"{}\n"
@@ -897,7 +884,7 @@ async def test_stopping_ends_event_streams_at_once_each_with_its_last_chunk(
     # An event stream has no end to wait for: with the inspector page open, every Ctrl+C
     # waited the whole shutdown timeout. Both the relayed stream and the inspector's own
     # feed end cleanly (an EventSource then reconnects), long before the timeout.
-    backend = await backend_factory(_endless("Text/Event-Stream", b"data: one\n\n"))
+    backend = await backend_factory(endless("Text/Event-Stream", b"data: one\n\n"))
     proxy = await proxy_factory(route("/", backend.url), shutdown_timeout=60.0)
     async with client.get(proxy.url + "/events") as relayed, \
             client.get(proxy.url + "/__devproxy/api/events") as feed:

@@ -28,7 +28,7 @@ from devproxy.config import TOKEN_PATTERN, CorsPolicy, Inspector, Limits
 from devproxy.cookies import cookie_verdicts
 from devproxy.state import CAPTURES
 
-from .conftest import raw_exchange, route, slow_at
+from .conftest import endless, raw_exchange, route, slow_at
 
 FRONT = "http://localhost:5173"
 
@@ -385,14 +385,7 @@ async def test_a_stream_cleared_while_open_does_not_come_back_when_it_ends(
         backend_factory, proxy_factory, client) -> None:
     # Cleared while open, an event stream was told to the page again as it ended: a
     # row back in the list, behind which the page found a 404.
-    async def handler(request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
-        await response.write(b"data: one\n\n")
-        await asyncio.sleep(30)  # open until the client leaves
-        return response
-
-    backend = await backend_factory(handler)
+    backend = await backend_factory(endless("text/event-stream", b"data: one\n\n"))
     proxy = await proxy_factory(route("/", backend.url))
     async with client.get(proxy.url + "/__devproxy/api/events") as page:
         await read_events(page, "reset")
