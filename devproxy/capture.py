@@ -117,6 +117,7 @@ class Record:
         "_backend_response",
         "_browser_request",
         "_browser_response",
+        "_peer",
         "_shown",
         "_start",
         "_tally",
@@ -126,11 +127,9 @@ class Record:
         "duration_ms",
         "id",
         "method",
-        "remote",
         "request_body",
         "response_body",
         "route",
-        "scheme",
         "started",
         "status",
         "target",
@@ -144,8 +143,10 @@ class Record:
     _start: float  # perf_counter() then
     method: str
     target: str  # the request-target as the browser sent it
-    scheme: str
-    remote: str
+    # The client's address as the connection's transport gave it (aiohttp's peername: a
+    # (host, port, ...) tuple, a path, or None), shared by every request on the
+    # connection: read as text only when shown (``remote``).
+    _peer: Any
     route: str
     upstream_origin: str  # scheme://host:port the request went to; "" until sent
     upstream_head: Kept  # the request head as sent upstream, framing fields included
@@ -164,6 +165,7 @@ class Record:
     _shown: int
 
     kind = "http"  # http | sse | websocket | preflight | static | devproxy
+    scheme = "http"  # devproxy's listener is plain HTTP: it never serves TLS
     version = "HTTP/1.1"  # the request line's (set where it is not 1.1)
     # The address the request reached, where its Host was absent (HTTP/1.0) or empty:
     # what its URL names instead.
@@ -245,6 +247,14 @@ class Record:
             return None
         line = _status_line(head)
         return int(line[1]) if len(line) > 1 and line[1].isdigit() else None
+
+    @property
+    def remote(self) -> str:
+        """The client's address, as aiohttp's ``request.remote`` reads it."""
+        peer = self._peer
+        if peer is None:
+            return ""
+        return str(peer[0] if isinstance(peer, (list, tuple)) else peer)
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self._start) * 1000
@@ -667,11 +677,11 @@ class Captures:
         self.listeners: list[Callable[[str, Record], None]] = []
         self.on_clear: list[Callable[[], None]] = []
 
-    def start(self, method: str, target: str, scheme: str, remote: str,
-              headers: Fields, start: float | None = None, route: str = "") -> Record:
-        """A new record of a request to ``scheme``://(its Host); ``start`` is the
-        request's perf_counter() reading, if taken; ``route`` the path of the route it
-        matched, if any."""
+    def start(self, method: str, target: str, peer: Any, headers: Fields,
+              start: float | None = None, route: str = "") -> Record:
+        """A new record of a request from ``peer`` (the transport's peername, kept as it
+        is: ``Record.remote``); ``start`` is the request's perf_counter() reading, if
+        taken; ``route`` the path of the route it matched, if any."""
         self._newest = record_id = self._newest + 1
         tally = self._tally
         # Every slot set here, not in an __init__: a second Python frame per request
@@ -680,8 +690,7 @@ class Captures:
         record.id = record_id
         record.started = time.time()
         record._start = time.perf_counter() if start is None else start
-        record.method, record.target, record.scheme, record.remote = \
-            method, target, scheme, remote
+        record.method, record.target, record._peer = method, target, peer
         try:
             record._browser_request = _pack(headers if headers.__class__ is tuple
                                             else pairs(_kept(headers)), _PACK_VERSION)

@@ -73,6 +73,7 @@ async def test_a_request_is_captured_as_sent_and_as_forwarded(backend_factory, p
     assert summary["bytes_in"] == len(json.dumps({"name": "widget"}))
     assert summary["ttfb_ms"] is not None and summary["connect_ms"] is not None
     detail = await api(client, proxy, f"requests/{summary['id']}")
+    assert detail["remote"] == "127.0.0.1"  # the client's address, from its connection
     changes = {c["name"]: c for c in detail["request_changes"]}
     assert changes["host"]["after"] == [f"127.0.0.1:{backend.port}"]  # change_origin
     assert changes["x-forwarded-prefix"]["change"] == "added"
@@ -638,10 +639,21 @@ async def test_har_lists_cookies_both_ways_and_a_gzip_bodys_real_size(
     assert content["text"] == text and entry["response"]["bodySize"] == wire
 
 
+@pytest.mark.parametrize(("peer", "shown"), [
+    (("127.0.0.1", 50123), "127.0.0.1"),
+    (("::1", 50123, 0, 0), "::1"),  # IPv6: flow info and scope id follow the port
+    ("/run/devproxy.sock", "/run/devproxy.sock"),  # a path, as a Unix socket's peer
+    (None, ""),  # a transport that gave none
+])
+def test_the_client_address_is_read_from_the_peer_kept(peer: object, shown: str) -> None:
+    record = Captures().start("GET", "/", peer, ((b"Host", b"x.test"),))
+    assert record.remote == shown and record.detail()["remote"] == shown
+
+
 def test_har_gives_no_decoded_size_for_a_body_decoded_only_in_part() -> None:
     # A gzip bomb shown as its first 4 MiB: that is not the body's size decoded.
     bomb = gzip.compress(b"a" * (5 * 1024 * 1024))
-    record = Captures().start("GET", "/big", "http", "", ((b"Host", b"x.test"),))
+    record = Captures().start("GET", "/big", None, ((b"Host", b"x.test"),))
     record.answered(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
                     b"Content-Encoding: gzip\r\n\r\n", "text/plain")
     record.download(bomb)
@@ -656,7 +668,7 @@ def test_a_text_body_cut_inside_a_character_is_text_up_to_it() -> None:
     # Cut at the limit in the middle of "€" (3 bytes), UTF-8 text read as binary.
     text = "ü€😀 " * 20
     captures = Captures(body_limit=103)  # 10 bytes a round: 103 is inside a "€"
-    record = captures.start("GET", "/t", "http", "", ((b"Host", b"x.test"),))
+    record = captures.start("GET", "/t", None, ((b"Host", b"x.test"),))
     record.answered(b"HTTP/1.1 200 Fine\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n",
                     "text/plain; charset=utf-8")
     record.download(text.encode())
@@ -681,7 +693,7 @@ def test_a_body_is_read_in_its_charset_as_a_browser_reads_it(charset: str,
                                                             shown: str | None) -> None:
     # A charset that names a bytes codec raised out of the detail view and the whole HAR.
     body = b"caf\xe9 \x80 \x81"
-    record = Captures().start("POST", "/", "http", "", (
+    record = Captures().start("POST", "/", None, (
         (b"Host", b"x.test"), (b"Content-Type", f"text/plain; charset={charset}".encode())))
     record.upload(body)
     record.finish(200)
@@ -692,10 +704,10 @@ def test_a_body_is_read_in_its_charset_as_a_browser_reads_it(charset: str,
 
 
 def test_har_gives_the_status_text_the_browser_got() -> None:
-    record = Captures().start("GET", "/", "http", "", ((b"Host", b"x.test"),))
+    record = Captures().start("GET", "/", None, ((b"Host", b"x.test"),))
     record.relayed(b"HTTP/1.1 404 Nope\r\n", "", time.perf_counter(), 404,
                    b"HTTP/1.1 404 Nope\r\nContent-Length: 0\r\n\r\n", b"")
-    streamed = Captures().start("GET", "/", "http", "", ((b"Host", b"x.test"),))
+    streamed = Captures().start("GET", "/", None, ((b"Host", b"x.test"),))
     streamed.browser_response = CIMultiDict({"Content-Type": "text/plain"})
     streamed.finish(201)
     assert [e["response"]["statusText"] for e in har([record, streamed])["log"]["entries"]
@@ -1309,7 +1321,7 @@ def test_captures_ring_drops_the_oldest() -> None:
     captures = Captures(history=2)
     assert captures.newest_first() == [] and captures.get(1) is None
     for i in range(3):
-        captures.start("GET", f"/{i}", "http", "", [])
+        captures.start("GET", f"/{i}", None, [])
     assert [r.target for r in captures.newest_first()] == ["/2", "/1"]
     assert har(captures.newest_first())["log"]["version"] == "1.2"
     assert captures.get(1) is None  # its slot now holds request 3
@@ -1317,7 +1329,7 @@ def test_captures_ring_drops_the_oldest() -> None:
     assert captures.get(4) is None and captures.get(0) is None
     captures.clear()
     assert captures.newest_first() == [] and captures.get(3) is None
-    assert captures.start("GET", "/after", "http", "", []).id == 4  # ids go on
+    assert captures.start("GET", "/after", None, []).id == 4  # ids go on
 
 
 async def test_the_response_is_shown_as_the_browser_received_it(backend_factory, proxy_factory
@@ -1495,7 +1507,7 @@ async def test_a_field_changed_in_place_is_shown_as_the_browser_sent_it(
 
 
 def test_request_fields_given_as_a_head_read_back_before_and_after_packing() -> None:
-    record = Captures().start("GET", "/", "http", "", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    record = Captures().start("GET", "/", None, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     assert record.browser_request == (("Host", "x"),)
     record.finish(200)
     assert record.browser_request == (("Host", "x"),)
@@ -1504,13 +1516,13 @@ def test_request_fields_given_as_a_head_read_back_before_and_after_packing() -> 
 def test_request_fields_with_name_subclasses_are_kept_as_plain_strings() -> None:
     # marshal packs no subclass of str; multidict's istr names are one.
     fields = CIMultiDict([("Accept", "*/*")])
-    record = Captures().start("GET", "/", "http", "", tuple(fields.items()))
+    record = Captures().start("GET", "/", None, tuple(fields.items()))
     assert record.browser_request == (("Accept", "*/*"),)
 
 def test_bodies_of_old_requests_go_first_when_the_budget_is_reached() -> None:
     captures = Captures(history=500, body_limit=1000, body_budget=10_000)
     for i in range(60):
-        record = captures.start("POST", f"/{i}", "http", "", [])
+        record = captures.start("POST", f"/{i}", None, [])
         record.upload(b"x" * 1000)
         # Checked as each request starts: only the newest body can be over the budget.
         assert sum(len(r.request_body) for r in captures.newest_first()) <= 10_000 + 1000
@@ -1523,7 +1535,7 @@ def test_bodies_of_old_requests_go_first_when_the_budget_is_reached() -> None:
 def test_har_cookies_follow_the_browsers_parsing() -> None:
     # RFC 6265bis §5.6: an empty Set-Cookie is ignored; a pair without "=" is a value
     # with an empty name; an empty Path or Domain is ignored; Max-Age wins over Expires.
-    record = Captures().start("GET", "/", "http", "", [("Host", "h")])
+    record = Captures().start("GET", "/", None, [("Host", "h")])
     lines = ["", "novalue", "a=b; Path=; Domain=; HttpOnly; SameSite=",
              "c=d; Max-Age=3600; Expires=Wed, 21 Oct 2037 07:28:00 GMT", "e=f; Max-Age=x"]
     record.relayed(b"", "text/plain", 0.0, 200, [("Set-Cookie", v) for v in lines], b"")
@@ -1541,10 +1553,10 @@ def test_a_body_dropped_or_cut_says_so_in_the_detail_and_the_har() -> None:
     # An empty body and one the budget took must not look alike, nor a cut one whole.
     captures = Captures(history=10, body_limit=1000, body_budget=1500)
     types = [("Content-Type", "application/json")]
-    first = captures.start("POST", "/first", "http", "", [("Host", "h"), *types])
+    first = captures.start("POST", "/first", None, [("Host", "h"), *types])
     first.upload(b"{" + b" " * 899)
     first.relayed(b"", "text/plain", 0.0, 200, types, b"a" * 900)
-    second = captures.start("POST", "/second", "http", "", [("Host", "h"), *types])
+    second = captures.start("POST", "/second", None, [("Host", "h"), *types])
     second.upload(b"[" + b" " * 1499)
     captures.trim_bodies()
     dropped, cut = first.detail(), second.detail()
@@ -1567,7 +1579,7 @@ def test_a_coded_body_cut_at_the_limit_counts_its_coded_bytes(coding: str) -> No
     # What was kept and what went by are both coded bytes; the text shown is decoded.
     # A br one cut made the HAR export fail (its view had no total).
     captures = Captures(history=10, body_limit=100)
-    record = captures.start("GET", "/x", "http", "", [("Host", "h")])
+    record = captures.start("GET", "/x", None, [("Host", "h")])
     text = random.Random(0).randbytes(3000).hex().encode()  # compresses to about half
     coded = gzip.compress(text) if coding == "gzip" else text
     head = f"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Encoding: {coding}\r\n"
@@ -1584,7 +1596,7 @@ def test_a_coded_body_cut_at_the_limit_counts_its_coded_bytes(coding: str) -> No
 def test_trimming_takes_the_oldest_bodies_and_counts_them_exactly() -> None:
     captures = Captures(history=50, body_limit=1000, body_budget=5_000)
     for i in range(5000):
-        record = captures.start("GET", f"/{i}", "http", "", [])
+        record = captures.start("GET", f"/{i}", None, [])
         record.download(b"x" * (1000 if i % 3 == 0 else 10))
         if i % 7 == 0:
             record.upload(b"u" * 100)
@@ -1600,14 +1612,14 @@ def test_trimming_takes_the_oldest_bodies_and_counts_them_exactly() -> None:
 
 def test_a_stream_evicted_from_the_ring_stops_counting_against_the_body_budget() -> None:
     captures = Captures(history=2, body_limit=1000, body_budget=1400)
-    stream = captures.start("GET", "/events", "http", "", [])
+    stream = captures.start("GET", "/events", None, [])
     stream.download(b"x" * 500)
     for i in range(2):  # pushes the stream out of the ring
-        captures.start("GET", f"/{i}", "http", "", [])
+        captures.start("GET", f"/{i}", None, [])
     stream.download(b"y" * 500)  # still open, still filling its own record
-    newest = captures.start("POST", "/new", "http", "", [])
+    newest = captures.start("POST", "/new", None, [])
     newest.upload(b"z" * 1000)
-    captures.start("GET", "/next", "http", "", [])
+    captures.start("GET", "/next", None, [])
     # Had the evicted stream still counted, 1,500 bytes > 1,400 would trim the newest body.
     assert bytes(newest.request_body) == b"z" * 1000
 
@@ -1623,7 +1635,7 @@ _VALUE = st.text(st.characters(blacklist_characters="\r\n\x00", blacklist_catego
 def test_a_kept_header_section_reads_back_as_it_was(fields: list[tuple[str, str]]) -> None:
     # Multidicts are kept as one string (fewer objects in the ring); what the page shows
     # must be the same names, values and order.
-    record = Captures().start("GET", "/", "http", "", CIMultiDict(fields))
+    record = Captures().start("GET", "/", None, CIMultiDict(fields))
     record.browser_response = CIMultiDict(fields)
     assert list(record.browser_request) == fields
     assert list(record.browser_response) == fields
@@ -1634,7 +1646,7 @@ def test_header_fields_kept_as_parsed_read_back_decoded(fields: list[tuple[str, 
     # A request's fields are kept as aiohttp's parser read them, bytes, and decoded only
     # when shown: as UTF-8, the way aiohttp decodes its own header values.
     raw = tuple((name.encode(), value.encode()) for name, value in fields)
-    record = Captures().start("GET", "/", "http", "", raw)
+    record = Captures().start("GET", "/", None, raw)
     assert list(record.browser_request) == fields
 
 
@@ -1642,7 +1654,7 @@ def test_what_one_record_sets_stays_its_own() -> None:
     # The fields few requests set default on the class; setting one on a record must
     # not show on another.
     captures = Captures()
-    socket, other = (captures.start("GET", f"/{i}", "http", "", ()) for i in range(2))
+    socket, other = (captures.start("GET", f"/{i}", None, ()) for i in range(2))
     socket.message(True, b"hello", 5)
     socket.error = "reset"
     socket.kind = "websocket"
@@ -1658,7 +1670,7 @@ def test_what_one_record_sets_stays_its_own() -> None:
     ("text/plain", "http"),
 ])
 def test_an_event_stream_is_known_by_its_media_type(content_type: str, kind: str) -> None:
-    record = Captures().start("GET", "/events", "http", "", ())
+    record = Captures().start("GET", "/events", None, ())
     record.answered(b"HTTP/1.1 200 OK\r\n\r\n", content_type)
     record.download(b"data: one\n\n")
     assert record.kind == kind
@@ -1670,14 +1682,14 @@ def test_a_trimmed_stream_keeps_no_more_of_its_body() -> None:
     # stream): else the budget would be passed with nothing older left to trim, and
     # the newest bodies would go in its place.
     captures = Captures(history=50, body_limit=1000, body_budget=1500)
-    stream = captures.start("GET", "/events", "http", "", ())
+    stream = captures.start("GET", "/events", None, ())
     stream.download(b"s" * 1000)
-    newest = captures.start("GET", "/a", "http", "", ())
+    newest = captures.start("GET", "/a", None, ())
     newest.download(b"a" * 1000)
-    captures.start("GET", "/b", "http", "", ())  # over budget: the stream's body goes
+    captures.start("GET", "/b", None, ())  # over budget: the stream's body goes
     assert not stream.response_body and stream.response_body_cut
     stream.download(b"t" * 600)
-    captures.start("GET", "/c", "http", "", ())
+    captures.start("GET", "/c", None, ())
     assert not stream.response_body and stream.bytes_out == 1600
     assert bytes(newest.response_body) == b"a" * 1000
     assert captures._tally.kept == 1000
@@ -1713,7 +1725,7 @@ def test_a_header_section_of_a_subclass_is_kept_as_given() -> None:
     class Head(bytes):
         pass
 
-    record = Captures().start("GET", "/", "http", "", ())
+    record = Captures().start("GET", "/", None, ())
     record.browser_response = Head(b"HTTP/1.1 200 OK\r\nX-A: 1\r\n\r\n")
     assert record.browser_response == (("X-A", "1"),)
 
@@ -1745,7 +1757,7 @@ async def test_a_compressed_body_is_shown_decoded_and_relayed_as_sent(
 
 def test_a_body_in_a_coding_devproxy_cannot_decode_is_named_not_garbled() -> None:
     captures = Captures()
-    record = captures.start("GET", "/x", "http", "", ())
+    record = captures.start("GET", "/x", None, ())
     record.answered(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                     b"Content-Encoding: br\r\n\r\n", "application/json")
     record.download(b"\x1b\x03\x00\xf8\xa5")
@@ -1787,7 +1799,7 @@ async def test_an_id_that_is_not_a_number_is_404(proxy_factory, client) -> None:
 ], ids=["fields-apart", "boundary-split", "unfinished-last", "cr-only", "crlf-split",
         "lf-written-alone"])
 def test_sse_events_are_counted_across_writes(pieces: list[bytes]) -> None:
-    record = Captures().start("GET", "/events", "http", "", ())
+    record = Captures().start("GET", "/events", None, ())
     record.answered(b"HTTP/1.1 200 OK\r\n\r\n", "text/event-stream")
     for piece in pieces:
         record.download(piece)
@@ -1798,7 +1810,7 @@ def test_sse_events_are_counted_across_writes(pieces: list[bytes]) -> None:
 def test_sse_blocks_the_browser_dispatches_no_event_for_are_not_counted() -> None:
     # HTML §9.2.6: a block without a data field dispatches nothing: a keep-alive
     # comment, a retry or id alone, an event type alone. "data" with no colon does.
-    record = Captures().start("GET", "/events", "http", "", ())
+    record = Captures().start("GET", "/events", None, ())
     record.answered(b"HTTP/1.1 200 OK\r\n\r\n", "text/event-stream")
     record.download(b"retry: 1000\r\n: comment\r\n\r\n: ping\n\nid: 7\n\nevent: x\n\n"
                     b"data: 1\n\ndata\n\n: note\ndata: 2\n\n")
@@ -1808,7 +1820,7 @@ def test_sse_blocks_the_browser_dispatches_no_event_for_are_not_counted() -> Non
 
 def test_an_event_streams_byte_order_mark_is_not_part_of_its_first_event() -> None:
     # HTML §9.2.6: ignored, split across writes or not; Chromium counts the event.
-    record = Captures().start("GET", "/events", "http", "", ())
+    record = Captures().start("GET", "/events", None, ())
     record.answered(b"HTTP/1.1 200 OK\r\n\r\n", "text/event-stream")
     for piece in (b"\xef\xbb", b"\xbfdata:\n\n", b"\xef\xbb\xbfdata: 2\n\n"):
         record.download(piece)
@@ -1819,7 +1831,7 @@ def test_an_event_streams_byte_order_mark_is_not_part_of_its_first_event() -> No
 def test_sse_events_keep_characters_split_across_writes() -> None:
     # An LLM's tokens, streamed a few bytes at a time: the page shows what the browser
     # decodes, not one replacement character per broken piece.
-    record = Captures().start("GET", "/events", "http", "", ())
+    record = Captures().start("GET", "/events", None, ())
     record.answered(b"HTTP/1.1 200 OK\r\n\r\n", "text/event-stream; charset=utf-8")
     data = 'data: {"token": "café 😀 你好"}\n\ndata: second é\n\n'.encode()
     for at in range(0, len(data), 3):
@@ -1828,7 +1840,7 @@ def test_sse_events_keep_characters_split_across_writes() -> None:
 
 
 def test_an_event_stream_keeps_its_last_events_and_counts_them_all() -> None:
-    record = Captures().start("GET", "/events", "http", "", ())
+    record = Captures().start("GET", "/events", None, ())
     record.answered(b"HTTP/1.1 200 OK\r\n\r\n", "text/event-stream")
     for n in range(1, 31):
         record.download(f"data: {n}\n\n".encode())
@@ -1844,7 +1856,7 @@ def test_an_event_stream_keeps_its_last_events_and_counts_them_all() -> None:
 ])
 def test_a_compressed_event_stream_shows_its_events(coding: str, compressor: Any) -> None:
     # compression's middleware gzips text/event-stream too, flushing after each event.
-    record = Captures().start("GET", "/events", "http", "", ())
+    record = Captures().start("GET", "/events", None, ())
     record.answered(f"HTTP/1.1 200 OK\r\nContent-Encoding: {coding}\r\n\r\n".encode(),
                     "text/event-stream")
     stream = compressor()
@@ -1855,7 +1867,7 @@ def test_a_compressed_event_stream_shows_its_events(coding: str, compressor: Any
 
 
 def test_an_event_stream_in_a_coding_not_read_shows_no_garbled_events() -> None:
-    record = Captures().start("GET", "/events", "http", "", ())
+    record = Captures().start("GET", "/events", None, ())
     record.answered(b"HTTP/1.1 200 OK\r\nContent-Encoding: br\r\n\r\n",
                     "text/event-stream")
     record.download(b"\x8b\x02\x80data: 1\n\n\x03")
@@ -1863,7 +1875,7 @@ def test_an_event_stream_in_a_coding_not_read_shows_no_garbled_events() -> None:
 
 
 def test_an_sse_event_without_end_keeps_its_start_not_all_of_it() -> None:
-    record = Captures().start("GET", "/events", "http", "", ())
+    record = Captures().start("GET", "/events", None, ())
     record.answered(b"HTTP/1.1 200 OK\r\n\r\n", "text/event-stream")
     for _ in range(100):
         record.download(b"data: " + b"x" * 1000 + b"\n")
