@@ -338,8 +338,9 @@ def cors_check(origin: str, credentials: bool, response: Headers | Sequence[tupl
                               f"'{value}' that is not equal to the supplied origin.",
                        ORIGIN_MISMATCH, value)
     if credentials:
-        acac = _values(response, "access-control-allow-credentials")
-        got = acac[0] if acac else ""
+        # Fetch §4.9 reads the field as the header list "gets" it: repeated fields
+        # combined, so two "true" lines are "true, true", which is not "true".
+        got = ", ".join(_values(response, "access-control-allow-credentials"))
         if got != "true":
             return Verdict(False, f"The value of the 'Access-Control-Allow-Credentials' header "
                                   f"in the response is '{got}' which must be 'true' when the "

@@ -45,6 +45,11 @@ def cause(verdict: Verdict, ask: Ask) -> str:
         return ("Two layers each add Access-Control-Allow-Origin (say the app and a proxy "
                 "in front of it), so the browser sees two values. Exactly one layer may "
                 "answer CORS.")
+    if _doubled_credentials(verdict):
+        return ("Two layers each add Access-Control-Allow-Credentials (say the app and a "
+                "proxy in front of it): the browser reads them as one value, "
+                f"{verdict.subject!r}, which is not 'true'. Exactly one layer may answer "
+                "CORS.")
     if kind == cors.WILDCARD_WITH_CREDENTIALS:
         return ("With credentials (fetch's credentials: 'include', withCredentials) the "
                 "browser requires the exact origin, never '*': the server must echo "
@@ -169,7 +174,7 @@ def fixes(verdict: Verdict, ask: Ask, current: CorsPolicy | None = None,
     """
     if ask.origin == "null":  # no config fixes this safely
         return (Fix("your page", cors.NULL_ORIGIN[0].upper() + cors.NULL_ORIGIN[1:] + "."),)
-    if verdict.kind == cors.MULTIPLE_ALLOW_ORIGIN:
+    if verdict.kind == cors.MULTIPLE_ALLOW_ORIGIN or _doubled_credentials(verdict):
         return (
             Fix("devproxy", "backend_cors: replace   # the default: the backend's own CORS "
                             "headers are removed"),
@@ -188,6 +193,12 @@ def fixes(verdict: Verdict, ask: Ask, current: CorsPolicy | None = None,
         ours = _devproxy(ask) if current is None else _devproxy_edit(ask, current, where)
     return (ours, _express(ask), _django(ask), _flask(ask), _fastapi(ask),
             _nginx(ask, verdict))
+
+
+def _doubled_credentials(verdict: Verdict) -> bool:
+    """Access-Control-Allow-Credentials sent twice (or as a list): Fetch's header list
+    combines repeated fields, so the browser compares "true, true" with "true"."""
+    return verdict.kind == cors.CREDENTIALS_NOT_TRUE and "," in verdict.subject
 
 
 def _methods(ask: Ask) -> list[str]:

@@ -252,7 +252,8 @@ def _unreadable(request: web.Request, rules: CorsRules, origin: str,
     if verdict.kind not in (CREDENTIALS_NOT_TRUE, WILDCARD_WITH_CREDENTIALS):
         return ""
     fix = (f"backend_cors: keep, so the backend must answer with Access-Control-Allow-"
-           f"Origin: {origin} and Access-Control-Allow-Credentials: true"
+           f"Origin: {origin} and Access-Control-Allow-Credentials: true, "
+           f"each once"
            if rules.policy.backend_cors == "keep" else _credentials_fix(request, rules))
     return f". Sent so, the page cannot read the answer: {verdict.reason.rstrip('.')} ({fix})"
 

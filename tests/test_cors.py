@@ -359,6 +359,21 @@ def test_origin_null_is_never_advised_into_the_allowlist() -> None:
     assert "redirected to another origin" in fix.text and "cors.origins" not in fix.text
 
 
+def test_allow_credentials_sent_twice_is_blamed_on_two_layers() -> None:
+    # Fetch §4.9 gets the field combined: "true, true" is not "true" (Chromium blocks).
+    from devproxy.cors import CREDENTIALS_NOT_TRUE, cors_check
+    from devproxy.corsadvice import cause
+
+    page = "http://localhost:5173"
+    verdict = cors_check(page, True, [("Access-Control-Allow-Origin", page),
+                                      ("Access-Control-Allow-Credentials", "true"),
+                                      ("Access-Control-Allow-Credentials", "true")])
+    assert verdict.kind == CREDENTIALS_NOT_TRUE and verdict.subject == "true, true"
+    ask = Ask(page, "GET", (), True)
+    assert "Two layers each add Access-Control-Allow-Credentials" in cause(verdict, ask)
+    assert fixes(verdict, ask)[0].text.startswith("backend_cors: replace")
+
+
 @pytest.mark.parametrize(("policy", "ask", "lines"), [
     # A wildcard cannot carry credentials: the fix names the page's origin instead.
     (CorsPolicy(origins=("*",)), ("GET", (), True),

@@ -100,6 +100,13 @@ CASES = [
     Case("credentials not enabled", {"actual": ALLOW}, {"credentials": True},
          cors.CREDENTIALS_NOT_TRUE,
          "The value of the 'Access-Control-Allow-Credentials' header in the response is ''"),
+    Case("two layers both allow credentials",  # combined, "true, true" is not "true"
+         {"actual": [("Access-Control-Allow-Origin", "{origin}"),
+                     ("Access-Control-Allow-Credentials", "true"),
+                     ("Access-Control-Allow-Credentials", "true")]},
+         {"credentials": True}, cors.CREDENTIALS_NOT_TRUE,
+         "The value of the 'Access-Control-Allow-Credentials' header in the response is "
+         "'true, true' which must be 'true'"),
     Case("two layers both add the header",
          {"actual": [("Access-Control-Allow-Origin", "{origin}"),
                      ("Access-Control-Allow-Origin", "*")]}, {},
