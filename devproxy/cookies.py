@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import email.utils
+import ipaddress
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,11 +20,13 @@ from .headers import split_origin
 
 def cookie_verdicts(set_cookies: Sequence[str], origin: str, fetch_site: str = "",
                     fetch_mode: str = "", cross_origin: bool = False,
-                    cookie_sent: bool = False, page: str = "") -> list[dict[str, Any]]:
+                    cookie_sent: bool = False, page: str = "", fetch_dest: str = ""
+                    ) -> list[dict[str, Any]]:
     """Which Set-Cookie the browser will store, and why not (RFC 6265bis, Chromium's rules).
 
-    ``fetch_site`` and ``fetch_mode`` are the request's Sec-Fetch-Site and -Mode, which
-    say whether it came from another site, and whether as a page navigation;
+    ``fetch_site``, ``fetch_mode`` and ``fetch_dest`` are the request's Sec-Fetch-Site,
+    -Mode and -Dest, which say whether it came from another site, whether as a page
+    navigation, and whether that page is the tab's own (not a frame's);
     ``cross_origin`` whether its Origin is not devproxy's, ``cookie_sent`` whether it
     carried a Cookie (which proves its credentials mode was "include"), ``page`` its
     Origin, if known. A verdict is a dict: ``name``, ``stored``, ``reason`` ("" when
@@ -36,8 +39,12 @@ def cookie_verdicts(set_cookies: Sequence[str], origin: str, fetch_site: str = "
     secure_origin = origin.startswith("https://") or _this_machine(host)
     ip_host = is_ip(host)
     # §5.7: a Lax or Strict cookie (Lax when unset, in Chromium) from a cross-site
-    # request that is not a top-level navigation is ignored.
-    cross_site = fetch_site.lower() == "cross-site" and fetch_mode.lower() != "navigate"
+    # request that is not a top-level navigation is ignored. A frame's page is a
+    # navigation too (Sec-Fetch-Mode: navigate), but a nested one (Sec-Fetch-Dest:
+    # iframe); a request without Sec-Fetch-Dest (an older browser) is taken as top-level.
+    navigate = fetch_mode.lower() == "navigate"
+    top_level = navigate and fetch_dest.lower() in ("", "document")
+    cross_site = fetch_site.lower() == "cross-site" and not top_level
     # Fetch §4.6 (HTTP-network fetch): Set-Cookie is stored only when credentials are
     # included, and a cross-origin fetch() includes them only if asked to.
     unsure_credentials = cross_origin and not cookie_sent and in_cors_mode(fetch_mode)
@@ -49,7 +56,13 @@ def cookie_verdicts(set_cookies: Sequence[str], origin: str, fetch_site: str = "
         same_site = attrs.get("samesite", "").lower()
         prefix = name.lower()  # the prefixes are matched in any case (RFC 6265bis §5.6)
         # As sent: bytes that are not UTF-8 (obs-text) are held as surrogates.
-        if len(name.encode("utf-8", "surrogateescape")) + \
+        if not name and not value:
+            reason = "it has neither name nor value; the browser ignores it"
+        elif not name and value.lower().startswith(("__secure-", "__host-")):
+            # §5.6 (Chromium: InvalidPrefix): else "=__Host-x" would be sent back as
+            # "__Host-x", passing for a prefixed cookie it is not.
+            reason = "a cookie with no name may not begin with __Secure- or __Host-"
+        elif len(name.encode("utf-8", "surrogateescape")) + \
                 len(value.encode("utf-8", "surrogateescape")) > 4096:
             reason = "name and value together pass 4096 bytes; the browser ignores it"
         elif same_site == "none" and not secure:
@@ -77,7 +90,8 @@ def cookie_verdicts(set_cookies: Sequence[str], origin: str, fetch_site: str = "
             shown = attrs.get("samesite") or "Lax (the default when unset)"
             if same_site not in ("", "lax", "strict"):
                 shown += " (unknown, so treated as unset: Lax)"
-            reason = (f"SameSite={shown} cookies from a cross-site fetch() are ignored; "
+            sender = "a page in a cross-site frame" if navigate else "a cross-site fetch()"
+            reason = (f"SameSite={shown} cookies from {sender} are ignored; "
                       + (_same_machine(page, origin) or "open the page through devproxy "
                          "(one origin), or set SameSite=None; Secure"))
         verdict = {"name": name, "stored": not reason, "reason": reason}
@@ -113,8 +127,15 @@ def _host(origin: str) -> str:
 
 
 def _this_machine(host: str) -> bool:
-    """A name or address that is always loopback (RFC 6761 §6.3 for *.localhost)."""
-    return host in LOOPBACK_NAMES or is_localhost(host)
+    """A name or address that is always loopback (RFC 6761 §6.3 for *.localhost): to a
+    browser, a "potentially trustworthy" origin even over http:// (Secure Contexts §3.1,
+    all of 127.0.0.0/8 and ::1)."""
+    if host in LOOPBACK_NAMES or is_localhost(host):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _written(scheme: str, port: int) -> str:
@@ -160,8 +181,10 @@ def parse_set_cookie(line: str) -> tuple[str, str, dict[str, str]]:
     name, eq, value = pair.partition("=")
     if not eq:
         name, value = "", pair
+    # §5.6: an attribute whose value passes 1024 bytes is ignored (not the cookie).
     attrs = {key.strip().lower(): given.strip()
-             for key, _, given in (a.partition("=") for a in attributes)}
+             for key, _, given in (a.partition("=") for a in attributes)
+             if len(given.strip().encode("utf-8", "surrogateescape")) <= 1024}
     return name.strip(), value.strip(), attrs
 
 

@@ -205,7 +205,8 @@ def _warn_dropped_cookies(request: web.Request, rules: CorsRules, origin: str,
     with _diagnostic(request, "cookie check"):
         verdicts = cookie_verdicts(
             out.getall("Set-Cookie"), ours, headers.get("Sec-Fetch-Site", ""),
-            headers.get("Sec-Fetch-Mode", ""), origin != ours, "Cookie" in headers, origin)
+            headers.get("Sec-Fetch-Mode", ""), origin != ours, "Cookie" in headers, origin,
+            headers.get("Sec-Fetch-Dest", ""))
     if verdicts is None:
         return
     noted: RefusedOrigins | None = request.app.get(NOTED_CREDENTIALS)

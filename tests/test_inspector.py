@@ -88,6 +88,27 @@ async def test_a_request_is_captured_as_sent_and_as_forwarded(backend_factory, p
     assert "-H 'X-Custom: 1'" in detail["curl"]["browser"]
 
 
+async def test_the_cookie_verdict_reads_whether_a_navigation_was_a_frame(
+        backend_factory, proxy_factory, client) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(text="<p>widget</p>", content_type="text/html",
+                            headers={"Set-Cookie": "widget=1; Path=/"})
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/", backend.url))
+    verdicts = {}
+    for dest in ("iframe", "document"):  # framed by another site, then opened in a tab
+        async with client.get(proxy.url + f"/{dest}", headers={
+                "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate",
+                "Sec-Fetch-Dest": dest}) as resp:
+            assert resp.status == 200
+    for row in await api(client, proxy, "requests"):
+        [verdicts[row["target"]]] = (await api(client, proxy, f"requests/{row['id']}"))["cookies"]
+    assert not verdicts["/iframe"]["stored"]
+    assert "from a page in a cross-site frame" in verdicts["/iframe"]["reason"]
+    assert verdicts["/document"] == {"name": "widget", "stored": True, "reason": ""}
+
+
 async def test_cors_verdict_comes_from_the_doctor_checker(backend_factory, proxy_factory,
                                                           client) -> None:
     backend = await backend_factory()
@@ -1057,6 +1078,19 @@ def test_header_diff_marks_added_removed_changed() -> None:
     ("a=" + "x" * 4096, "http://localhost:8080", "pass 4096 bytes"),
     ("a=" + "x" * 4096 + "; Path=/", "http://localhost:8080", "pass 4096 bytes"),
     ("a=" + "x" * 4095, "http://localhost:8080", ""),
+    # Seen in Chromium 156: all of 127.0.0.0/8 is this machine, a secure context.
+    ("a=1; Secure", "http://127.0.0.2:8080", ""),
+    ("__Host-a=1; Secure; Path=/", "http://127.1.2.3:8080", ""),
+    ("a=1; Secure", "http://[::1]:8080", ""),
+    ("a=1; Secure", "http://128.0.0.1:8080", "Secure cookies cannot be set"),
+    # RFC 6265bis §5.6, and Chromium: NoCookieContent, InvalidPrefix.
+    ("=", "http://localhost:8080", "neither name nor value"),
+    ("=__Host-evil", "http://localhost:8080", "may not begin with __Secure- or __Host-"),
+    ("__secure-x", "http://localhost:8080", "may not begin with __Secure- or __Host-"),
+    ("=ok", "http://localhost:8080", ""),  # a nameless cookie is otherwise kept
+    # An attribute past 1024 bytes is ignored, not the cookie: no Domain to mismatch.
+    ("a=1; Domain=" + "x" * 1025, "http://localhost:8080", ""),
+    ("a=1; Domain=" + "x" * 1024, "http://localhost:8080", "does not match"),
 ])
 def test_cookie_verdicts(cookie: str, origin: str, reason: str) -> None:
     [verdict] = cookie_verdicts([cookie], origin)
@@ -1083,7 +1117,28 @@ def test_cookie_verdicts(cookie: str, origin: str, reason: str) -> None:
 ])
 def test_cookie_verdicts_know_the_requests_site(cookie: str, site: str, mode: str,
                                                 reason: str, note: str) -> None:
-    [verdict] = cookie_verdicts([cookie], "http://127.0.0.1:38901", site, mode)
+    [verdict] = cookie_verdicts([cookie], "http://127.0.0.1:38901", site, mode,
+                                fetch_dest="document" if mode == "navigate" else "empty")
+    assert verdict["stored"] is (reason == "")
+    assert reason in verdict["reason"]
+    assert note in verdict.get("note", "") and bool(note) is ("note" in verdict)
+
+
+# Seen in Chromium 156: a page on 127.0.0.1 framing localhost:8080 (Sec-Fetch-Mode:
+# navigate, Sec-Fetch-Dest: iframe); a nested navigation is not a top-level one.
+@pytest.mark.parametrize(("cookie", "dest", "reason", "note"), [
+    ("f=1; SameSite=Lax", "iframe", "SameSite=Lax cookies from a page in a cross-site frame",
+     ""),
+    ("f=1; SameSite=Strict", "frame", "SameSite=Strict", ""),
+    ("f=1", "iframe", "SameSite=Lax (the default when unset)", ""),
+    ("f=1; SameSite=None; Secure", "iframe", "", "a third-party cookie"),
+    ("f=1", "document", "", ""),  # the tab's own page: a top-level navigation
+    ("f=1", "", "", ""),  # no Sec-Fetch-Dest (an older browser): taken as top-level
+])
+def test_a_cross_site_frame_is_not_a_top_level_navigation(cookie: str, dest: str,
+                                                          reason: str, note: str) -> None:
+    [verdict] = cookie_verdicts([cookie], "http://localhost:8080", "cross-site", "navigate",
+                                fetch_dest=dest)
     assert verdict["stored"] is (reason == "")
     assert reason in verdict["reason"]
     assert note in verdict.get("note", "") and bool(note) is ("note" in verdict)
