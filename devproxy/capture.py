@@ -184,6 +184,10 @@ class Record:
     _sse_after_cr = False  # the stream's last piece ended with a CR
     _sse_begun = False  # some of the stream was decoded (past a byte order mark)
     refused: cors.Preflight | None = None  # devproxy's own refusal of this preflight
+    # devproxy's refusal of the request before any route took it (a Host not allowed, a
+    # reserved path, a limit): its detail and hint, the cause of any CORS failure.
+    declined: tuple[str, str] | None = None
+    from_static = False  # answered from a static folder, whatever its kind (a preflight)
     # ms from the start until a streamed body's last byte went upstream (HAR's "send");
     # a body sent with its head takes no time of its own.
     sent_ms: float | None = None
@@ -565,7 +569,15 @@ class Record:
             ask = Ask(origin, method, tuple(unsafe), credentials)
             explained = _explained(verdict, ask, cors_block, where, cors_off)
             out.update(explained)
-            if self.kind == "static":  # no block can fix it: say so, not to add one
+            if self.declined is not None:
+                # Refused before CORS mode ran: what refused it is the fix, not the block.
+                detail, hint = self.declined
+                out["cause"] = (f"devproxy refused this request itself, before its CORS "
+                                f"check: {detail}")
+                out["fixes"] = [{"tool": "devproxy", "text": hint[:1].upper() + hint[1:]
+                                 + "."}] if hint else []
+            elif self.kind == "static" or self.from_static:
+                # no block can fix it: say so, not to add one
                 out.update(from_static_folder(self.route))
             elif self.refused is not None:
                 # Not the backend's doing: it never saw the preflight.

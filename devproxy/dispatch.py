@@ -119,6 +119,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
     try:
         if refusal is not None:
             response: web.StreamResponse = _refuse(request, refusal)
+            if record is not None:
+                record.declined = (refusal.detail, refusal.hint)
             # CORS mode covers devproxy's refusals too, or the page sees a CORS failure
             # instead of the reason (a Host not in allowed_hosts, say); not a WebSocket's,
             # which no CORS check applies to.
@@ -209,8 +211,11 @@ def reached_authority(request: web.Request) -> str:
 
 
 def _finish(record: Record, route: Route | None, response: web.StreamResponse) -> None:
-    if route is not None and route.static is not None and record.kind == "http":
-        record.kind = "static"
+    if route is not None and route.static is not None:
+        if record.kind == "http":
+            record.kind = "static"
+        else:  # a preflight the folder answered (405): still no CORS block can help
+            record.from_static = True
     if not record.has_browser_response and (response.prepared or
                                             isinstance(response, web.Response)):
         record.browser_response = response.headers
@@ -288,7 +293,7 @@ def _screen(request: web.Request, snapshot: Snapshot, host: str | None) -> Refus
         return refusal
     refusal = host_refusal(snapshot.hosts, host)  # the field as sent
     if refusal is not None and refusal.status == 403:  # a 400 is no name to allow
-        _warn_host(request)
+        _warn_host(request, snapshot.hosts.where)
     return refusal
 
 
@@ -301,13 +306,13 @@ def _refuse(request: web.Request, refusal: Refusal) -> web.StreamResponse:
     return response
 
 
-def _warn_host(request: web.Request) -> None:
+def _warn_host(request: web.Request, where: str) -> None:
     warned = request.app[WARNED_HOSTS]
     host = request.headers.get("Host", "")
     if host not in warned and len(warned) < 100:
         warned.add(host)
         logger.warning("refused a request for Host %r (DNS-rebinding defence); if that name "
-                       "is yours, add it to allowed_hosts in devproxy.yaml", host)
+                       "is yours, add it to allowed_hosts in %s", host, where)
 
 
 async def _serve(

@@ -42,10 +42,12 @@ class HostRules:
     read devproxy's answers as same-origin; what gives it away is the Host header.
     """
 
-    __slots__ = ("_exact", "_suffixes", "any_host")
+    __slots__ = ("_exact", "_suffixes", "any_host", "where")
 
     def __init__(self, config: Config) -> None:
         self.any_host = config.any_host
+        # The file a refused name is to be added to, as the refusal names it.
+        self.where = config.source.name if config.source is not None else "devproxy.yaml"
         # Always allowed: names that can only mean this machine, and the listen host.
         exact = {*LOOPBACK_NAMES, config.listen.host.lower().strip("[]")}
         suffixes = {".localhost"}
@@ -111,7 +113,7 @@ def host_refusal(rules: HostRules, host: str | None) -> Refusal | None:
         403, "Host not allowed",
         f"devproxy refused a request for Host {host!r}: only this machine's names are "
         f"served, so that a web page cannot reach your dev servers through DNS rebinding.",
-        hint=f"if {name!r} is yours, add it to devproxy.yaml: allowed_hosts: [{name}]",
+        hint=f"if {name!r} is yours, add it to {rules.where}: allowed_hosts: [{name}]",
     )
 
 

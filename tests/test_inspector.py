@@ -198,6 +198,47 @@ async def test_a_file_from_a_static_folder_blocked_by_cors_gets_no_block_to_add(
     assert not any("cors:" in f["text"] for f in verdict["fixes"])
 
 
+async def test_a_preflight_a_static_folder_answered_gets_no_block_to_add(
+        proxy_factory, client, tmp_path) -> None:
+    # Seen in Chromium 156: a PUT to a static route is preflighted, the folder answers
+    # the OPTIONS with 405, and the page sees a CORS error. No cors: block fixes that.
+    (tmp_path / "data.json").write_text("{}")
+    proxy = await proxy_factory(route("/files", static=tmp_path),
+                                cors=CorsPolicy(origins=(FRONT,)))
+    async with client.options(proxy.url + "/files/data.json", headers={
+            "Origin": FRONT, "Sec-Fetch-Mode": "cors",
+            "Access-Control-Request-Method": "PUT"}) as resp:
+        assert resp.status == 405
+    [row] = await api(client, proxy, "requests")
+    assert row["kind"] == "preflight"
+    verdict = (await api(client, proxy, f"requests/{row['id']}"))["cors"]
+    assert verdict["allowed"] is False
+    assert "static folder of route /files" in verdict["cause"]
+    assert not any("cors:" in f["text"] for f in verdict["fixes"])
+
+
+async def test_a_preflight_devproxy_refused_for_its_host_names_allowed_hosts(
+        backend_factory, proxy_factory, client) -> None:
+    # A name only /etc/hosts knows: devproxy's DNS-rebinding guard answers 403 (with CORS
+    # headers), so the preflight fails for want of an ok status. The cors: block is not
+    # what to change.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/api", backend.url), cors=CorsPolicy(origins=(FRONT,)))
+    async with client.options(proxy.url + "/api/items", headers={
+            "Host": f"devapp.test:{proxy.port}", "Origin": FRONT, "Sec-Fetch-Mode": "cors",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type"}) as resp:
+        assert resp.status == 403
+    [row] = await api(client, proxy, "requests")
+    verdict = (await api(client, proxy, f"requests/{row['id']}"))["cors"]
+    assert verdict["allowed"] is False
+    assert verdict["cause"].startswith("devproxy refused this request itself, before its "
+                                       "CORS check: devproxy refused a request for Host")
+    assert [f["tool"] for f in verdict["fixes"]] == ["devproxy"]
+    assert "allowed_hosts: [devapp.test]" in verdict["fixes"][0]["text"]
+    assert backend.recorder.seen == []
+
+
 async def test_the_devproxy_fix_for_a_route_with_cors_off_turns_it_back_on(
         backend_factory, proxy_factory, client) -> None:
     # The top-level block is in the file; the route said cors: false. Offering the block

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from multidict import CIMultiDict
 
 from devproxy.config import Config, Listen
-from devproxy.screen import HostRules
+from devproxy.screen import HostRules, host_refusal
 from devproxy.wsrules import (
     handshake_problem,
     is_websocket_upgrade,
@@ -260,3 +262,15 @@ def test_other_closes_get_no_advice(said: str) -> None:
 def test_bare_text_that_refuses_nothing_gets_no_origin_advice() -> None:
     assert refused_without_http("not an HTTP/1.x status line: 'SSH-2.0-OpenSSH'",
                                 route("/", "http://127.0.0.1:1")) is None
+
+
+@pytest.mark.parametrize(("source", "named"), [
+    (Path("/work/app/dev.yaml"), "dev.yaml"),  # devproxy up -c dev.yaml
+    (None, "devproxy.yaml"),  # --route flags: the file to start
+])
+def test_a_refused_host_is_to_be_added_to_the_file_in_use(source, named) -> None:
+    hosts = HostRules(Config(listen=Listen("127.0.0.1", 8080), routes=(), source=source))
+    refusal = host_refusal(hosts, "devapp.test:8080")
+    assert refusal is not None and refusal.status == 403
+    assert refusal.hint == f"if 'devapp.test' is yours, add it to {named}: " \
+                           f"allowed_hosts: [devapp.test]"
