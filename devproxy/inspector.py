@@ -189,15 +189,22 @@ async def _events(request: web.Request, captures: Captures) -> web.StreamRespons
     return response
 
 
+# ``_moved``'s mark of a request as its "request" event showed it: nothing sent yet.
+_AS_STARTED = (0, 0, 0, 0, 0, False, False)
+
+
 def _moved(captures: Captures, shown: dict[int, tuple[int, ...]]
            ) -> tuple[list[Record], dict[int, tuple[int, ...]]]:
     """The open requests that moved since ``shown``, and what each is shown with now."""
     moved: list[Record] = []
     now: dict[int, tuple[int, ...]] = {}
     for record in captures.still_open():
+        # A request waiting on a slow backend moves too: once it went upstream (the list
+        # shows where), and once connected.
         mark = now[record.id] = (record.bytes_in, record.bytes_out, record.ws_up,
-                                 record.ws_down, len(record.events or ()))
-        if shown.get(record.id, (0, 0, 0, 0, 0)) != mark:
+                                 record.ws_down, len(record.events or ()),
+                                 bool(record.upstream_origin), record.connect_ms is not None)
+        if shown.get(record.id, _AS_STARTED) != mark:
             moved.append(record)
     return moved, now
 

@@ -580,6 +580,37 @@ async def test_open_streams_are_updated_live_not_only_when_they_end(
     assert [r["bytes_out"] for r in updates(seen, "/events")][-1] == len(b"data: one\n\n")
 
 
+async def test_a_request_waiting_on_its_backend_shows_where_it_went(
+        backend_factory, proxy_factory, client) -> None:
+    # Seen in Chromium: a hung request is when the upstream URL matters, and the list had
+    # it only once the answer came.
+    answer = asyncio.Event()
+
+    async def handler(request: web.Request) -> web.Response:
+        await answer.wait()
+        return web.Response(text="late")
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/api", backend.url))
+    async with client.get(proxy.url + "/__devproxy/api/events") as stream:
+        waiting = asyncio.ensure_future(client.get(proxy.url + "/api/slow"))
+        try:
+            seen: list[dict[str, Any]] = []
+            async with asyncio.timeout(10):
+                while not any(r["upstream_url"] for r in seen):
+                    line = await stream.content.readline()
+                    if line.startswith(b"data: "):
+                        row = json.loads(line[6:])
+                        if isinstance(row, dict) and row["target"] == "/api/slow":
+                            seen.append(row)
+            assert seen[-1]["upstream_url"] == f"{backend.url}/api/slow"
+            assert seen[-1]["status"] == 0 and seen[-1]["duration_ms"] is None  # waiting
+        finally:
+            answer.set()
+            async with await waiting as resp:
+                assert await resp.text() == "late"
+
+
 async def test_binary_websocket_messages_are_shown_as_hex_not_text(
         backend_factory, proxy_factory, client) -> None:
     backend = await backend_factory(echo_socket)
