@@ -66,6 +66,7 @@ TIMEOUT_KEYS = ("connect", "response")
 CORS_KEYS = ("origins", "credentials", "methods", "headers", "expose", "max_age",
              "private_network", "backend_cors")
 _HOST_PORT = re.compile(r"^[\w.\-\[\]:]+:[0-9]+(/.*)?$")
+_SCHEME_NO_SLASHES = re.compile(r"^(https?):/?(?!/)(.+)$", re.IGNORECASE)
 
 
 def load_config(path: Path, name: str | None = None) -> Config:
@@ -259,9 +260,29 @@ def _target(text: str) -> Target:
     try:
         return parse_target(text)
     except ValueError as exc:
-        if "://" not in text and _HOST_PORT.match(text):
-            raise ValueError(f"{exc} (did you mean 'http://{text}'?)") from None
+        guess = _meant_target(text)
+        if guess is not None:
+            raise ValueError(f"{exc} (did you mean {guess!r}?)") from None
         raise
+
+
+def _meant_target(text: str) -> str | None:
+    """The URL a target without "//" most likely meant, if that one is valid:
+    'http:127.0.0.1:3000' and 'http:/x:3000' lost slashes, 'localhost:3000' its scheme."""
+    if "://" in text:
+        return None
+    slashes = _SCHEME_NO_SLASHES.match(text)
+    if slashes is not None:
+        guess = f"{slashes[1].lower()}://{slashes[2]}"
+    elif _HOST_PORT.match(text):
+        guess = f"http://{text}"
+    else:
+        return None
+    try:
+        parse_target(guess)
+    except ValueError:
+        return None
+    return guess
 
 
 def _folder(text: str, base_dir: Path) -> Path:

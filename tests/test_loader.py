@@ -157,6 +157,12 @@ MISTAKES = [
                  "routes[0].target: expected an http:// or https:// URL such as "
                  "http://127.0.0.1:3000, got 'localhost:3000' (did you mean "
                  "'http://localhost:3000'?)", id="target-without-scheme-did-you-mean"),
+    # A target that lost its slashes is meant with them, not with a second scheme.
+    pytest.param("routes:\n  - path: /api\n    target: 'http:127.0.0.1:3000'\n", "3:13",
+                 "got 'http:127.0.0.1:3000' (did you mean 'http://127.0.0.1:3000'?)",
+                 id="target-without-slashes-did-you-mean"),
+    pytest.param("routes:\n  - path: /api\n    target: 'HTTPS:/localhost:3000'\n", "3:13",
+                 "(did you mean 'https://localhost:3000'?)", id="target-one-slash-did-you-mean"),
     pytest.param("routes:\n  - path: /api\n    target: ftp://h\n", "3:13",
                  "routes[0].target: expected an http:// or https:// URL", id="ftp-target"),
     pytest.param("routes:\n  - path: /api\n    target: 'http://127.0.0.1:'\n", "3:13",
@@ -406,6 +412,12 @@ def test_each_kind_of_mistake_is_reported_at_its_line_and_column(
     error = only_error(text)
     assert str(error).startswith(f"devproxy.yaml:{at}: "), str(error)
     assert message in error.message
+
+
+@pytest.mark.parametrize("target", ["http:", "http:/", "https:x y:1", "x:y"])
+def test_a_target_with_nothing_valid_to_offer_gets_no_guess(target: str) -> None:
+    error = only_error(f"routes:\n  - path: /api\n    target: '{target}'\n")
+    assert error.message.startswith("routes[0].target: ") and "did you mean" not in error.message
 
 
 @pytest.mark.parametrize(("written", "meant"), [
