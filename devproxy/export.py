@@ -749,8 +749,10 @@ def _nginx_cors_maps(policy: CorsPolicy, number: int) -> list[str]:
         checks.append(f"{var}_method")
     headers = _request_headers_regex(policy, non_empty=False)
     if headers is not None:
+        # A preflight that asks no headers (a DELETE, a PUT of a form) is allowed: nginx
+        # tries no regex on an empty value, so it gets its own exact entry.
         lines += [f"map $http_access_control_request_headers {var}_headers {{", "    default 0;",
-                  f"    {_nre('~' + headers)} 1;", "}"]
+                  '    "" 1;', f"    {_nre('~' + headers)} 1;", "}"]
         checks.append(f"{var}_headers")
     named = ", ".join(policy.headers) if policy.headers is not None else None
     # Any header allowed: the names asked, and without credentials "*" too (as devproxy

@@ -157,6 +157,11 @@ routes:
     target: {target}
     cors:
       origins: [{FRONT}]
+  - path: /named
+    target: {target}
+    cors:
+      origins: [{FRONT}]
+      headers: [Content-Type]
   - path: /docs
     static: {static}
   - path: /café
@@ -472,6 +477,18 @@ async def test_cors_preflight_is_answered_with_exactly_devproxys_headers(stack: 
         assert resp.status == 403
         assert _cors(resp) == {}
     assert len(stack.seen) == requests  # preflights never reach the backend
+
+
+async def test_cors_headers_listed_allow_a_preflight_that_asks_none(stack: Stack,
+                                                                    client) -> None:
+    # A DELETE, or a PUT of a form, is preflighted without Access-Control-Request-Headers.
+    for asked, status in (("", 204), ("content-type", 204), ("x-other", 403)):
+        extra = {"Access-Control-Request-Headers": asked} if asked else {}
+        async with client.options(stack.url + "/named/items/1", headers={
+                "Origin": FRONT, "Access-Control-Request-Method": "DELETE", **extra}) as resp:
+            assert resp.status == status, (asked, await resp.text())
+            if status == 204:
+                assert resp.headers["Access-Control-Allow-Origin"] == FRONT
 
 
 async def test_cors_headers_on_actual_responses_replace_the_backends(stack: Stack,
