@@ -72,6 +72,12 @@ def probe(url: str, origin: str, method: str = "GET", headers: Sequence[str] = (
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"URL: expected an http:// or https:// URL, got {url!r}")
     try:
+        port = parts.port  # urlsplit checks the port only when it is read
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise ValueError(f"URL: the port must be a number from 1 to 65535, got {url!r}")
+    try:
         origin = "null" if origin == "null" else parse_origin(origin)
     except ValueError as exc:
         raise ValueError(f"--origin: {exc}") from None

@@ -482,3 +482,14 @@ async def test_route_flags_add_to_the_devproxy_yaml_in_the_folder(running, tmp_p
     assert code == 0
     assert "config: devproxy.yaml" in proc.banner, proc.banner
     assert "/api" in proc.banner and "127.0.0.1:10" in proc.banner, proc.banner
+
+
+@pytest.mark.parametrize("command", [("schema",), ("export", "--format", "nginx")])
+def test_output_to_a_full_disk_is_a_one_line_error(tmp_path: Path, command: tuple[str, ...]
+                                                   ) -> None:
+    (tmp_path / "devproxy.yaml").write_text("routes:\n  - path: /\n    target: http://127.0.0.1:3000\n")
+    with open("/dev/full", "w") as full:  # every write fails: ENOSPC
+        done = subprocess.run([*DEVPROXY, *command], stdout=full, stderr=subprocess.PIPE,
+                              text=True, cwd=tmp_path, timeout=60, check=False)
+    assert done.returncode == 1
+    assert done.stderr == "devproxy: error: could not write the output: No space left on device\n"
