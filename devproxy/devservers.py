@@ -23,6 +23,7 @@ from .importers import (
     config_hmr_client_port,
     config_https,
     config_port,
+    config_ws_client_port,
     config_ws_url,
 )
 from .jsliteral import Code
@@ -94,7 +95,9 @@ class DevServer:
     https: bool = False  # it serves HTTPS with a certificate of its own (Vite's server.https)
     hmr: str = ""  # what sends its HMR socket past devproxy ("vite.config.ts sets ...")
     hmr_ready: bool = False  # its config already aims the socket at the page's own origin
-    hmr_client_port: int | None = None  # Vite's server.hmr.clientPort: where a proxy listens
+    # Where its HMR client expects a proxy (Vite's server.hmr.clientPort, webpack's
+    # client.webSocketURL on this machine): devproxy listening there carries the socket.
+    hmr_client_port: int | None = None
 
 
 def find(files: Mapping[str, str], folder: str, package: Mapping[str, object]
@@ -131,6 +134,7 @@ def find(files: Mapping[str, str], folder: str, package: Mapping[str, object]
         aimed = config_ws_url(text)
         hmr_ready = aimed == ""
         hmr = f"{config} sets {aimed}" if aimed else ""
+        client_port = config_ws_client_port(text) if aimed else None
     return DevServer(tool, port, source, tuple(notes),
                      _proxy_file(tool, run, config, angular, launch), https, hmr, hmr_ready,
                      client_port)

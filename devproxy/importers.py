@@ -75,7 +75,9 @@ class Imported:
     # What the file says of the dev server's HMR socket, for a comment: what to set for
     # it to go through devproxy, or what sends it elsewhere; "" when it already goes.
     frontend_hmr: str = ""
-    frontend_hmr_client_port: int | None = None  # ``config_hmr_client_port``
+    # Where its HMR client expects a proxy (``config_hmr_client_port``,
+    # ``config_ws_client_port``): devproxy listening there carries the socket.
+    frontend_hmr_client_port: int | None = None
 
 
 class NoProxy(ValueError):
@@ -175,6 +177,11 @@ def config_port(text: str, key: str) -> int | Code | None:
     port = server.get("port") if isinstance(server, dict) else None
     if isinstance(port, Code):
         return Code(f"{key}.port: {port.source}")
+    if isinstance(port, str):
+        # webpack-dev-server takes a port as a string too, and 'auto' (a free one).
+        if not port.strip().isdigit():
+            return Code(f"{key}.port: {json.dumps(port)}")
+        port = int(port)
     return port if isinstance(port, int) and not isinstance(port, bool) \
         and 0 < port < 65536 else None
 
@@ -223,6 +230,41 @@ def config_ws_url(text: str) -> str | None:
         shown = url["port"].source if isinstance(url["port"], Code) else json.dumps(url["port"])
         return f"devServer.client.webSocketURL.port: {_short(shown)}"
     return None
+
+
+# Hosts a webpack-dev-server client reads as this machine: 0.0.0.0 stands for the page's
+# own host name.
+_WS_LOOPBACK = ("localhost", "127.0.0.1", "::1", "0.0.0.0")
+
+
+def config_ws_client_port(text: str) -> int | None:
+    """The port of a webpack-dev-server config's literal ``client.webSocketURL`` when it
+    names this machine over ws:// ('ws://localhost:8080/ws', or its object form): a port
+    devproxy can listen on, which then carries the socket, as Vite's clientPort does
+    (``config_hmr_client_port``). None otherwise: port 0 (the page's own), wss://
+    (an HTTPS proxy), another host, a privileged or computed port."""
+    try:
+        client = find_value(text, "devServer", "client")
+    except JsSyntaxError:
+        return None
+    url = client.get("webSocketURL") if isinstance(client, dict) else None
+    scheme: Any
+    if isinstance(url, str):
+        parts = urlsplit(url)
+        try:
+            scheme, host, port = parts.scheme, parts.hostname, parts.port
+        except ValueError:
+            return None
+    elif isinstance(url, dict):
+        scheme, host, port = (str(url.get("protocol", "ws")).rstrip(":"),
+                              url.get("hostname", "localhost"), url.get("port"))
+        if isinstance(port, str) and port.isdigit():
+            port = int(port)
+    else:
+        return None
+    return port if scheme in ("ws", "auto") and host in _WS_LOOPBACK \
+        and isinstance(port, int) and not isinstance(port, bool) \
+        and 1024 <= port < 65536 else None
 
 
 def config_hmr(text: str) -> str:
@@ -279,6 +321,7 @@ def _with_port(out: Imported, text: str, key: str) -> Imported:
         elif aimed:
             out.frontend_hmr = (f"its HMR WebSocket does not go through devproxy: {aimed}; "
                                 f"'auto://0.0.0.0:0/ws' would send it there")
+            out.frontend_hmr_client_port = config_ws_client_port(text)
     port = config_port(text, key)
     if isinstance(port, int):
         out.frontend_port = port

@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from .jsliteral import IDENT, JsSyntaxError, Reader, blank_comments
+from .jsliteral import IDENT, Code, JsSyntaxError, Reader, blank_comments
 
 
 def find_value(text: str, *keys: str) -> Any:
@@ -45,11 +45,26 @@ def _find_value(text: str, keys: tuple[str, ...]) -> Any:
     pos = _key(Reader(blank, 0), start, keys[0])
     if pos is None:
         return None
-    value = Reader(text, pos).value()
+    value = _followed(text, blank, Reader(text, pos).value())
     for key in keys[1:]:
         if not isinstance(value, dict) or key not in value:
             return None
-        value = value[key]
+        value = _followed(text, blank, value[key])
+    return value
+
+
+def _followed(text: str, blank: str, value: Any) -> Any:
+    """A value that names a variable (``devServer: devServer``, the shorthand
+    ``{ devServer }``, ``proxy: proxyRules``) as the value it is declared with
+    (``const devServer = {...}``), if the file declares it; else as it is."""
+    for _ in range(10):  # a chain of names, never a loop
+        if not isinstance(value, Code) or not IDENT.fullmatch(value.source):
+            return value
+        declared = re.search(rf"(?<![\w$.])(?:const|let|var)\s+{re.escape(value.source)}"
+                             rf"\s*(?::[^=]+)?=(?![=>])", blank)
+        if declared is None:
+            return value
+        value = Reader(text, declared.end()).value()
     return value
 
 
@@ -150,8 +165,11 @@ def _key(reader: Reader, start: int, key: str) -> int | None:
     reading the object's other values (a plugin's code need not be readable)."""
     text = reader.text
     pattern = re.compile(rf"['\"]?{re.escape(key)}['\"]?\s*:")
+    shorthand = re.compile(rf"{re.escape(key)}(?![\w$])(?=\s*[,}}])")  # { devServer }
     for at, depth in _walk(reader, start):
-        if depth == 1 and text[:at].rstrip()[-1:] in ("{", ",") \
-                and (found := pattern.match(text, at)):
-            return found.end()
+        if depth == 1 and text[:at].rstrip()[-1:] in ("{", ","):
+            if found := pattern.match(text, at):
+                return found.end()
+            if shorthand.match(text, at):
+                return at  # the name itself: read as code, then followed to its value
     return None

@@ -208,13 +208,15 @@ def render(detected: Detected) -> str:
     routes = proxy.routes if proxy else []
     taken = {backend.port if backend else 3000, frontend.port if frontend else 5173}
     listen = _listen_port(taken | _ports(routes))
-    # Vite's server.hmr.clientPort is where its HMR client expects a proxy: listening
-    # there sends the socket through devproxy as the config means it to.
+    # Vite's server.hmr.clientPort (webpack's client.webSocketURL) is where its HMR client
+    # expects a proxy: listening there sends the socket through devproxy as the config
+    # means it to.
     wanted = frontend.hmr_client_port if frontend else None
     if frontend is not None and wanted is not None and wanted not in taken | _ports(routes):
         listen = wanted
-        frontend = replace(frontend, hmr="", why=f"{frontend.why}; devproxy listens on "
-                           f"{wanted}, the port its server.hmr.clientPort names")
+        frontend = replace(frontend, hmr="", hmr_ready=True,
+                           why=f"{frontend.why}; devproxy listens on {wanted}, the port its "
+                               f"{_client_setting(frontend.name)} names")
     lines = [_HEADER.format(source="", port=listen)]
     for note in detected.notes:
         lines.append(f"  # NOTE: {_flat(note)}\n")
@@ -275,8 +277,8 @@ def _frontend_route(frontend: Server) -> str:
     # webpack-dev-server aims its client's socket at its own host and port when its
     # config names them (Create React App's does), past whatever proxy served the page.
     if frontend.hmr_ready:
-        lines.append("  # (its config's client.webSocketURL already aims it at the page's "
-                     "own origin.)\n")
+        lines.append("  # (its config's client.webSocketURL already aims it at devproxy, the "
+                     "page's origin.)\n")
     elif frontend.name == "webpack":
         lines.append("  # For that, webpack.config needs devServer: { client: { "
                      "webSocketURL: 'auto://0.0.0.0:0/ws' } }.\n")
@@ -298,6 +300,11 @@ def _relative(folder: str) -> str:
     return folder if folder.startswith((".", "/")) else "./" + folder
 
 
+def _client_setting(tool: str) -> str:
+    """The setting that names the port a dev server's HMR client connects to."""
+    return "server.hmr.clientPort" if tool == "Vite" else "devServer.client.webSocketURL"
+
+
 def _listen_port(taken: set[int]) -> int:
     return next((port for port in _LISTEN_PORTS if port not in taken), max(taken) + 1)
 
@@ -310,7 +317,7 @@ def render_imported(imported: Imported) -> str:
         listen = wanted
         imported = replace(imported, frontend_hmr=(
             f"its HMR WebSocket goes through devproxy, which listens on {wanted}, the port "
-            f"its server.hmr.clientPort names"))
+            f"its {_client_setting(imported.frontend)} names"))
     lines = [_HEADER.format(source=f" from {_flat(imported.source)}", port=listen)]
     for warning in imported.warnings:
         lines.append(f"  # NOT IMPORTED or changed: {_flat(warning)}\n")

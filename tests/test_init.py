@@ -425,18 +425,76 @@ WEBPACK_PACKAGE = json.dumps({"scripts": {"start": "webpack serve"},
      "already"),
     # Already aimed at the page's own origin: no advice to add what is there.
     ("module.exports = { devServer: { port: 9000, client: { webSocketURL: "
-     "'auto://0.0.0.0:0/ws' } } }", "already aims it at the page's own origin", "needs"),
+     "'auto://0.0.0.0:0/ws' } } }", "already aims it at devproxy, the page's origin", "needs"),
     ("module.exports = { devServer: { client: { webSocketURL: { port: 0 } } } }",
-     "already aims it at the page's own origin", "needs"),
-    # Aimed elsewhere: said, with the setting that sends it through devproxy.
-    ("module.exports = { devServer: { client: { webSocketURL: 'ws://localhost:9000/ws' } } }",
+     "already aims it at devproxy, the page's origin", "needs"),
+    # Aimed at the dev server's own port: said, with the setting that sends it through
+    # devproxy.
+    ("module.exports = { devServer: { port: 9000, client: { webSocketURL: "
+     "'ws://localhost:9000/ws' } } }",
      "does not go through devproxy: webpack.config.js sets devServer.client.webSocketURL: "
      "\"ws://localhost:9000/ws\"", "already"),
+    ("module.exports = { devServer: { client: { webSocketURL: 'wss://localhost:9001/ws' } } }",
+     "does not go through devproxy", "already"),
+    ("module.exports = { devServer: { client: { webSocketURL: 'ws://app.test:9001/ws' } } }",
+     "does not go through devproxy", "already"),
+    # Aimed at another port of this machine, where devproxy can listen, as Vite's
+    # clientPort: it does (seen with webpack-dev-server 5.2 in Chromium).
+    ("module.exports = { devServer: { port: 9000, client: { webSocketURL: "
+     "'ws://127.0.0.1:8080/ws' } } }",
+     "devproxy listens on 8080, the port its devServer.client.webSocketURL names", "needs"),
+    ("module.exports = { devServer: { client: { webSocketURL: { hostname: 'localhost', "
+     "port: '8095' } } } }",
+     "devproxy listens on 8095, the port its devServer.client.webSocketURL names", "needs"),
 ])
 def test_init_says_where_a_webpack_hmr_socket_goes(config: str, said: str, unsaid: str) -> None:
     text = render(detect({"package.json": WEBPACK_PACKAGE, "webpack.config.js": config}))
     assert said in text and unsaid not in text
-    parse_config(text, "devproxy.yaml", Path("/"))
+    listen = parse_config(text, "devproxy.yaml", Path("/")).listen.port
+    assert (f"devproxy listens on {listen}," in text) is ("devproxy listens on" in said)
+
+
+def test_init_from_a_webpack_config_listens_where_its_socket_url_says() -> None:
+    config = ("module.exports = { devServer: { port: 9000, client: { webSocketURL: "
+              "'ws://localhost:8090/ws' }, proxy: [{ context: ['/api'], "
+              "target: 'http://localhost:3000' }] } }")
+    text = render_imported(import_config("webpack.config.js", config))
+    assert parse_config(text, "devproxy.yaml", Path("/")).listen.port == 8090
+    assert "Its HMR WebSocket goes through devproxy, which listens on 8090, the port its " \
+        "devServer.client.webSocketURL names" in text
+
+
+# Seen with webpack-dev-server 5.2: what `devproxy init` read wrong.
+@pytest.mark.parametrize(("config", "port", "route"), [
+    # A shorthand property, the object declared above.
+    ("const devServer = {\n  port: 41161,\n  proxy: [{ context: ['/graphql'], target: "
+     "'http://localhost:41300' }],\n};\nmodule.exports = { mode: 'development', devServer };\n",
+     41161, "/graphql"),
+    # A variable's name as the value, at each level.
+    ("const rules = [{ context: ['/graphql'], target: 'http://localhost:41300' }];\n"
+     "const server = { port: 41162, proxy: rules };\n"
+     "module.exports = { devServer: server };\n", 41162, "/graphql"),
+    # webpack-dev-server takes a port as a string too.
+    ("module.exports = { devServer: { port: '41163' } };", 41163, None),
+    ("module.exports = { devServer: { port: `41164` } };", 41164, None),
+])
+def test_init_reads_a_webpack_config_as_webpack_does(config: str, port: int,
+                                                      route: str | None) -> None:
+    files = {"package.json": WEBPACK_PACKAGE, "webpack.config.js": config}
+    loaded = parse_config(render(detect(files)), "devproxy.yaml", Path("/"))
+    targets = {r.path: r.target.port for r in loaded.routes if r.target is not None}
+    assert targets["/"] == port
+    if route is not None:
+        assert targets[route] == 41300
+        imported = import_config("webpack.config.js", config)
+        assert imported.frontend_port == port
+        assert [r.path for r in imported.routes] == [route]
+
+
+def test_init_names_a_port_webpack_picks_itself() -> None:
+    text = render(detect({"package.json": WEBPACK_PACKAGE,
+                          "webpack.config.js": "module.exports = { devServer: { port: 'auto' } }"}))
+    assert 'NOTE: webpack.config.js: devServer.port: "auto" is computed' in text
 
 
 def test_init_from_a_vite_config_listens_where_its_hmr_client_port_says() -> None:
@@ -453,9 +511,13 @@ def test_init_from_a_vite_config_listens_where_its_hmr_client_port_says() -> Non
     ("", "For its HMR WebSocket to go through devproxy, set devServer: { client: { "
          "webSocketURL: 'auto://0.0.0.0:0/ws' } }."),
     ("client: { webSocketURL: 'auto://0.0.0.0:0/ws' }, ", ""),
-    ("client: { webSocketURL: 'ws://0.0.0.0:9000/ws' }, ",
+    # The dev server's own port (8080, its default): past devproxy.
+    ("client: { webSocketURL: 'ws://0.0.0.0:8080/ws' }, ",
      "Its HMR WebSocket does not go through devproxy: devServer.client.webSocketURL: "
-     "\"ws://0.0.0.0:9000/ws\""),
+     "\"ws://0.0.0.0:8080/ws\""),
+    # Another port of the page's host: devproxy listens there.
+    ("client: { webSocketURL: 'ws://0.0.0.0:9000/ws' }, ",
+     "Its HMR WebSocket goes through devproxy, which listens on 9000"),
 ])
 def test_init_from_a_webpack_config_says_where_its_hmr_socket_goes(client: str,
                                                                   said: str) -> None:
