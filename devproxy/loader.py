@@ -10,6 +10,7 @@ It never serves, prints or exits.
 
 from __future__ import annotations
 
+import os
 import re
 import stat
 from collections.abc import Sequence
@@ -290,6 +291,10 @@ def _folder(text: str, base_dir: Path) -> Path:
     if not folder.is_dir():
         what = "is not a folder" if folder.exists() else "does not exist"
         raise ValueError(f"static folder {text!r} ({folder}) {what}")
+    if not os.access(folder, os.R_OK | os.X_OK):
+        # Else every file in it would be answered 404, as if it were not there.
+        raise ValueError(f"static folder {text!r} ({folder}) cannot be read by this user "
+                         f"(permission denied)")
     return folder
 
 
