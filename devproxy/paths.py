@@ -17,6 +17,7 @@ at headers.
 from __future__ import annotations
 
 import functools
+import re
 
 from .config import Rewrite, Route, Target
 
@@ -24,6 +25,16 @@ from .config import Rewrite, Route, Target
 # literal in some positions in Python's re, but treating them as special only means a
 # rule is not inverted.
 _REGEX_SPECIAL = frozenset(".^$*+?{}[]|()\\")
+
+
+_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+
+
+def hex_upper(path: str) -> str:
+    """``path`` with each percent-escape's hex digits in upper case: the one spelling of
+    equivalent escapes (RFC 3986 §2.1, §6.2.2.1), as browsers write them (curl writes
+    lower case). The same length as ``path``."""
+    return _ESCAPE.sub(lambda found: found.group().upper(), path) if "%" in path else path
 
 
 def upstream_path(route: Route, raw_path: str) -> str:
@@ -44,7 +55,8 @@ def upstream_path(route: Route, raw_path: str) -> str:
     """
     path = raw_path
     if route.strip_prefix and route.path != "/":
-        if not raw_path.startswith(route.path):
+        if not (raw_path.startswith(route.path) or
+                hex_upper(raw_path).startswith(hex_upper(route.path))):
             raise ValueError(f"{raw_path!r} did not match route {route.path!r}")
         path = raw_path[len(route.path):]
     path = (_target(route).base_path + path) or "/"

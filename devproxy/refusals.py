@@ -86,6 +86,14 @@ def refusal(exc: BaseException | None, status: int, header_size: int, headers: i
             return Refusal(505, "HTTP version not supported",
                            "devproxy speaks HTTP/1.1, and this client spoke HTTP/2.",
                            "Let the client use HTTP/1.1.", _H2_HINT)
+        if first.startswith("Invalid char in url"):
+            # curl sends a query's UTF-8 as it was typed; browsers percent-encode it.
+            return Refusal(400, "Malformed request",
+                           f"devproxy could not read this request: {first}.",
+                           "A URL holds only ASCII: other characters are percent-encoded "
+                           "as their UTF-8 bytes (RFC 3986 §2.1), as browsers send them: "
+                           "?q=caf%C3%A9, not ?q=café (curl: -G --data-urlencode 'q=café').",
+                           f"refused a malformed request with 400: {first}")
         return Refusal(400, "Malformed request",
                        f"devproxy could not read this request: {first}.",
                        "It breaks the HTTP/1.1 message syntax (RFC 9112); the client that "

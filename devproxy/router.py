@@ -5,7 +5,9 @@ a whole-segment boundary wins, whatever order the routes were written in. ``/api
 matches ``/api``, ``/api/`` and ``/api/x`` but not ``/apikey`` or ``/api.ts``; ``/``
 matches every path. Matching is case-sensitive and byte-for-byte on the raw,
 percent-encoded path: no decoding, no dot-segment removal, no slash merging (a proxy
-that normalises differently from its backend invites routing bypasses).
+that normalises differently from its backend invites routing bypasses). The one
+equivalence read is the case of a percent-escape's hex digits (RFC 3986 §2.1: ``%c3``
+is ``%C3``; browsers write upper case, curl lower case).
 
 Must not rewrite paths (``paths.py``), touch headers, or do I/O. A ``RouteTable`` is
 immutable; a reload builds a new one.
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 from .config import Route, route_key
+from .paths import hex_upper
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +56,7 @@ class RouteTable:
         # The root route is stored as the empty prefix: every path starts with it, and
         # its rest is the whole path.
         prefixes = [("" if route.path == "/" else route.path, route) for route in routes]
-        self._by_length = _longest_first(prefixes)
+        self._by_length = _longest_first([(hex_upper(p), route) for p, route in prefixes])
         # The same, decoded, for reading a decoded path (``screen.path_refusal``). A
         # route path escapes no '/' (``config.normalize_prefix``), so decoding keeps its
         # segments, and the loader refuses two paths that decode alike.
@@ -67,11 +70,11 @@ class RouteTable:
             raw_path: the request target's path, percent-encoded as received, without
                 the query.
         """
+        # Escapes compared in one case; the rest is the path as sent (the same length).
+        key = hex_upper(raw_path) if "%" in raw_path else raw_path
         # ``_longest`` inline: this runs on every request, and a call costs more than it.
         for prefix, length, route in self._by_length:
-            if raw_path.startswith(prefix) and (
-                len(raw_path) == length or raw_path[length] == "/"
-            ):
+            if key.startswith(prefix) and (len(key) == length or key[length] == "/"):
                 return Match(route, raw_path[length:])
         return None
 

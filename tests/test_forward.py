@@ -44,6 +44,37 @@ async def test_raw_path_and_query_are_forwarded_byte_for_byte(backend_factory, p
     assert backend.recorder.last.raw_path == target.decode()
 
 
+async def test_a_route_path_escaped_in_lower_case_is_that_route(backend_factory,
+                                                               proxy_factory):
+    # curl writes /café as /caf%c3%a9, browsers as /caf%C3%A9: one path (RFC 3986 §2.1).
+    # It was routed to / and then refused as ambiguous (400).
+    cafe, other = await backend_factory(), await backend_factory()
+    proxy = await proxy_factory(route("/café", cafe.url, strip_prefix=True),
+                                route("/", other.url))
+    for target in (b"/caf%c3%a9/x%c3%a9?q=1", b"/caf%C3%A9/x%c3%a9?q=1"):
+        reply = await raw_exchange(proxy.port, b"GET " + target + b" HTTP/1.1\r\n"
+                                   b"Host: localhost\r\nConnection: close\r\n\r\n")
+        assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
+        assert cafe.recorder.last.raw_path == "/x%c3%a9?q=1"  # the rest as it was sent
+    assert other.recorder.seen == []
+
+
+async def test_a_query_typed_in_utf8_is_refused_with_how_to_encode_it(backend_factory,
+                                                                      proxy_factory):
+    # curl sends ?q=café as typed; the parser (llhttp) refuses bytes outside ASCII there.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/", backend.url))
+    reply = await raw_exchange(proxy.port, "GET /x?q=café HTTP/1.1\r\nHost: localhost\r\n"
+                               "Accept: application/json\r\nConnection: close\r\n\r\n"
+                               .encode())
+    assert reply.startswith(b"HTTP/1.1 400")
+    problem = json.loads(reply.partition(b"\r\n\r\n")[2])
+    assert problem["detail"] == "devproxy could not read this request: Invalid char in url " \
+                                "query."
+    assert "?q=caf%C3%A9, not ?q=café" in problem["hint"]
+    assert backend.recorder.seen == []
+
+
 async def test_encoded_newline_in_path_is_refused_not_forwarded(backend_factory, proxy_factory):
     backend = await backend_factory()
     proxy = await proxy_factory(route("/", backend.url))

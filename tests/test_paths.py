@@ -22,6 +22,7 @@ def route(path: str, target: str = "http://127.0.0.1:3000", *, strip: bool = Fal
 
 API = route("/api")
 API_STRIP = route("/api", strip=True)
+CAFE_STRIP = route("/café", strip=True)  # its path as browsers send it: /caf%C3%A9
 API_STRIP_V1 = route("/api", "http://b:1/v1/", strip=True)
 ROOT_STRIP = route("/", strip=True)
 ROOT_V1 = route("/", "http://b:1/v1")
@@ -57,6 +58,8 @@ CHAINED = route("/api", "http://b:1/base", strip=True,
         pytest.param(API_STRIP, "/api//x", "//x", id="double-slash-kept"),
         pytest.param(API_STRIP, "/api/../x", "/../x", id="dot-segments-kept"),
         pytest.param(API_STRIP, "/api/%7Euser", "/%7Euser", id="percent-case-kept"),
+        pytest.param(CAFE_STRIP, "/caf%c3%a9/x%c3%a9", "/x%c3%a9",
+                     id="strip-of-a-prefix-spelt-in-lower-case"),
     ],
 )
 def test_upstream_path(route_: Route, raw_path: str, expected: str) -> None:
