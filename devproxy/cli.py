@@ -435,7 +435,7 @@ def _as_browser_sends(typed: str) -> str:
 
 
 def _explain(config: Config, path: str) -> None:
-    from .screen import is_reserved, path_refusal, target_refusal
+    from .screen import HostRules, host_refusal, is_reserved, path_refusal, target_refusal
 
     # A URL pasted from the address bar: its path, and the Host it would send.
     proxy_host = None
@@ -456,9 +456,14 @@ def _explain(config: Config, path: str) -> None:
             f" (the inspector, http://{config.listen}/__devproxy/)"
             if config.inspector.enabled else " (404: the inspector is off)"))
         return
-    refused = target_refusal("GET", path, (1, 1), None) or path_refusal(table, raw_path)
+    # As `up` screens a request: its Host (the DNS-rebinding guard) first, then its path.
+    refused = (host_refusal(HostRules(config), proxy_host) if proxy_host is not None
+               else None) or target_refusal("GET", path, (1, 1), None) \
+        or path_refusal(table, raw_path)
     if refused is not None:
         click.echo(f"{path}: refused with {refused.status} {refused.title}: {refused.detail}")
+        if refused.hint:
+            click.echo(f"  {refused.hint}")
         raise SystemExit(1)
     match = table.match(raw_path)
     if match is None:

@@ -173,6 +173,13 @@ def test_routes_explains_where_a_path_goes(tmp_path: Path) -> None:
     ("/__devproxy/x", 0, "devproxy's own pages (the inspector"),
     ("/café/x", 0, "a browser sends it as /caf%C3%A9/x\n/caf%C3%A9/x: route /caf%C3%A9"),
     ("/api/x y#top", 0, "a browser sends it as /api/x%20y\n/api/x%20y: route /api"),
+    # A URL's Host is screened as `up` screens it: a name not allowed gets 403.
+    ("http://evil.test/api/x", 1, "/api/x: refused with 403 Host not allowed: devproxy "
+     "refused a request for Host 'evil.test'"),
+    ("http://evil.test/api/x", 1, "if 'evil.test' is yours, add it to devproxy.yaml: "
+     "allowed_hosts: [evil.test]"),
+    ("http://app.localhost:8080/api/x", 0, "/api/x: route /api"),
+    ("http://192.168.1.5:8080/api/x", 0, "/api/x: route /api"),  # an address: served
 ])
 def test_routes_answers_as_up_would(tmp_path: Path, path: str, status: int, says: str) -> None:
     # What `up` refuses, owns or receives encoded, `routes` says so too.
