@@ -559,6 +559,12 @@ def _nginx_route(route: Route, state: _Nginx) -> list[str]:
             f"    location {_nlit(path + '/')} {{", *body, "    }"]
 
 
+def _hex_either_case(regex: str) -> str:
+    """``regex`` (escaped route path) with each %XX escape matching either case."""
+    return re.sub(r"%([0-9A-F])([0-9A-F])", lambda found: "%" + "".join(
+        f"[{c}{c.lower()}]" if c.isalpha() else c for c in found.groups()), regex)
+
+
 def _other_prefixes(config: Config) -> str:
     """A regex of the raw paths under a route prefix other than / ("" with none): what
     route / must refuse when only decoding and normalising sent a request there."""
@@ -619,6 +625,13 @@ def _nginx_proxy(route: Route, state: _Nginx) -> list[str]:
         cors = state.cors_number(route.cors)
         lines += _nginx_preflight(route.cors, cors)
     uri = ""
+    if route.path != "/":
+        # nginx chose this location by the decoded, normalised path (/keep%2fx, /x/../keep
+        # read /keep/...), and without a URI proxy_pass sends the raw one on.
+        lines += ["        # The raw path must match as the normalised one did (else 400, as "
+                  "devproxy refuses it).",
+                  f"        if ($request_uri !~* "
+                  f"{_nre('^' + re.escape(route.path) + '(?:[/?]|$)')}) {{ return 400; }}"]
     if _moves_path(route):
         lines += _nginx_raw_path(route)
         uri = "$devproxy_path$is_args$args"
@@ -677,15 +690,12 @@ def _nginx_raw_path(route: Route) -> list[str]:
     and captures copied into variables are escaped again, so named captures of
     $request_uri build the path byte for byte."""
     assert route.target is not None
-    base, prefix = route.target.base_path, route.path
+    base = route.target.base_path
     lines = []
-    if prefix != "/":
-        lines += ["        # The raw path must match as the normalised one did (else 400, as "
-                  "devproxy refuses it).",
-                  f"        if ($request_uri !~ {_nre('^' + re.escape(prefix) + '(?:[/?]|$)')})"
-                  " { return 400; }"]
     strip = re.escape(_front(route))
-    lines.append(f"        if ($request_uri ~ {_nre('^' + strip + '(?<devproxy_rest>[^?]*)')}) "
+    # ~*: an escape's hex digits in either case (RFC 3986 §2.1), as devproxy matches them;
+    # the location already matched the letters.
+    lines.append(f"        if ($request_uri ~* {_nre('^' + strip + '(?<devproxy_rest>[^?]*)')}) "
                  f"{{ set $devproxy_path {_nq(base)[:-1]}$devproxy_rest\"; }}")
     if not base and _front(route):
         lines.append('        if ($devproxy_path = "") { set $devproxy_path "/"; }')
@@ -902,6 +912,15 @@ def _caddy(config: Config) -> list[str]:
                     f"\thandle @route{number} {{"]
         body = _caddy_static(route, number) if route.static is not None \
             else _caddy_proxy(route, number, limits)
+        if route.path != "/" and route.static is None:
+            # Caddy chose this route by the decoded, cleaned path (/keep%2fx, /x/../keep
+            # read /keep/...) and sends the raw one on: 400 unless the raw path is under
+            # the prefix too, an escape's hex digits in either case (RFC 3986 §2.1).
+            raw = json.dumps("^" + _hex_either_case(re.escape(route.path)) + "(?:[/?]|$)"
+                             ).replace("`", "\\u0060")
+            body = [f"@devproxy_raw{number} expression "
+                    f"`!{{http.request.orig_uri}}.matches({raw})`",
+                    f'respond @devproxy_raw{number} "Ambiguous path" 400', *body]
         if route.path == "/" and (others := _other_prefixes(config)):
             # A raw path under another route's prefix, here only once Caddy decoded and
             # cleaned it (/api/%2e%2e/x reads /x): 400, as devproxy (screen.path_refusal).
@@ -993,13 +1012,14 @@ def _caddy_paths(route: Route) -> list[str]:
     """``paths.upstream_path``: strip, base path, then each rewrite rule in order."""
     assert route.target is not None
     base, front = route.target.base_path, _front(route)
+    front = _hex_either_case(re.escape(front))  # /caf%c3%a9 as curl writes /café
     lines = []
     if front and base:
-        lines.append(f"uri path_regexp {_cre('^' + re.escape(front))} {_cvalue([base])}")
+        lines.append(f"uri path_regexp {_cre('^' + front)} {_cvalue([base])}")
     elif front:
         # Not uri strip_prefix, which also merges "//" in the rest (/api//x reached the
         # backend as /x); path_regexp keeps the path as sent, as for a base path above.
-        lines.append(f"uri path_regexp {_cre('^' + re.escape(front) + '(?:/|$)')} "
+        lines.append(f"uri path_regexp {_cre('^' + front + '(?:/|$)')} "
                      f"{_cvalue(['/'])}")
     elif base:
         lines.append(f"uri path_regexp ^ {_cvalue([base])}")

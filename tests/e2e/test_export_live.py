@@ -374,6 +374,21 @@ async def test_prefixes_match_whole_segments_and_strip(stack: Stack, client) -> 
     assert stack.last.path == "//dbl/a%2Fb//c"
 
 
+async def test_a_raw_path_another_route_reads_differently_is_refused(stack: Stack,
+                                                                     client) -> None:
+    # Under a route that moves no path (/keep), and from another route's prefix: the
+    # proxy that routes by the decoded, normalised path must not forward the raw one.
+    requests = len(stack.seen)
+    for ambiguous in ("/keep%2fx", "/open/%2e%2e/keep/x", "/x/../keep/y", "/cors/..%2fkeep"):
+        async with client.get(URL(stack.url + ambiguous, encoded=True)) as resp:
+            assert resp.status == 400, (ambiguous, stack.kind)
+    assert len(stack.seen) == requests
+    # An escape in lower case is the same path (RFC 3986 §2.1): served, as sent.
+    async with client.get(URL(stack.url + "/caf%c3%a9/x", encoded=True)) as resp:
+        assert resp.status == 200, stack.kind
+    assert stack.last.path == "/x"
+
+
 async def test_a_unicode_route_path_serves_what_browsers_send(stack: Stack, client) -> None:
     # A browser asks for /café/x as /caf%C3%A9/x; nginx and Caddy match it decoded.
     async with client.get(stack.url + "/caf%C3%A9/x?q=1") as resp:
