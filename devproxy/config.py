@@ -266,6 +266,9 @@ def parse_listen(text: str) -> Listen:
         host, sep, port_text = text[1:].partition("]:")
         if not sep:
             raise ValueError(f"expected [IPv6]:PORT, got {text!r}")
+        if ":" not in host or not is_ip(host):  # brackets hold an IPv6 address only
+            raise ValueError(f"expected an IPv6 address in the brackets of [IPv6]:PORT, "
+                             f"got {host!r} in {text!r}")
     else:
         host, sep, port_text = text.rpartition(":")
         if not sep:

@@ -731,6 +731,9 @@ def test_a_bad_listen_flag_is_quoted_in_the_error() -> None:
     ("127.0.0.1:8080:1", "expected HOST:PORT with one ':', such as 127.0.0.1:8080"),
     ("fe80::1:ab", "add a port, as [fe80::1:ab]:8080"),  # a whole address, not one and a port
     ("::1:99999", "expected HOST:PORT with one ':'"),
+    # Brackets hold an IPv6 address: check said OK and up failed to bind.
+    ("[zz]:8080", "expected an IPv6 address in the brackets of [IPv6]:PORT, got 'zz'"),
+    ("[127.0.0.1]:8080", "expected an IPv6 address in the brackets"),
 ])
 def test_a_listen_address_with_too_many_colons_says_which_fix(written: str, message: str
                                                               ) -> None:
