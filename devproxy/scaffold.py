@@ -76,6 +76,23 @@ class Static:
     why: str
 
 
+def _unreadable_packages(files: Mapping[str, str]) -> list[str]:
+    """A note for each package.json that is not JSON (npm refuses it too): read as
+    nothing, its dev server and scripts would go unnamed with no reason given."""
+    notes = []
+    for path, text in files.items():
+        if path.rpartition("/")[2] != "package.json" or not text.strip():
+            continue
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as exc:
+            notes.append(f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: "
+                         f"{exc.msg}), so nothing was read from it; npm refuses it too")
+        except RecursionError:
+            notes.append(f"{path} is nested too deeply to read, so nothing was read from it")
+    return notes
+
+
 def detect(files: Mapping[str, str], folders: tuple[str, ...] = ()) -> Detected:
     """Guess from ``files`` (relative path -> text, for the files present that matter)
     and ``folders`` (relative build folders that hold an index.html).
@@ -83,7 +100,7 @@ def detect(files: Mapping[str, str], folders: tuple[str, ...] = ()) -> Detected:
     A proxy the frontend's dev server already has (vite.config.*'s server.proxy and
     the like) is imported as ``--from`` would: its routes stand for the backend.
     """
-    notes: list[str] = []
+    notes: list[str] = [*_unreadable_packages(files)]
     frontend = proxy = None
     proxy_file = ""
     if found := _frontend(files):

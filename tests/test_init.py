@@ -915,3 +915,12 @@ def test_init_to_dash_writes_the_config_to_stdout_and_no_file(tmp_path: Path) ->
     assert "found: Vite on 5173" in done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["devproxy.yaml", "package.json"]
     assert (tmp_path / "devproxy.yaml").read_text() == "# mine, not overwritten\n"
+
+
+def test_a_package_json_that_is_not_json_is_named_not_passed_over() -> None:
+    # A trailing comma: npm refuses the file, and init had said only "nothing recognisable".
+    broken = '{"scripts": {"dev": "vite"},\n "devDependencies": {"vite": "^5"},\n}\n'
+    text = render(detect({"package.json": broken}))
+    assert "# NOTE: package.json is not valid JSON (line 3, column 1: Expecting property " \
+           "name enclosed in double quotes), so nothing was read from it" in text
+    assert "not valid JSON" not in render(detect({"package.json": VITE_PACKAGE}))
