@@ -127,7 +127,7 @@ class Reader:
             if self._peek() == ",":
                 self.pos += 1
             elif self._peek() != "}":
-                raise JsSyntaxError(f"expected ',' or '}}' at offset {self.pos}")
+                raise JsSyntaxError(f"expected ',' or '}}' at {self._where()}")
 
     def _array(self) -> list[Any]:
         self.pos += 1
@@ -142,7 +142,7 @@ class Reader:
             if self._peek() == ",":
                 self.pos += 1
             elif self._peek() != "]":
-                raise JsSyntaxError(f"expected ',' or ']' at offset {self.pos}")
+                raise JsSyntaxError(f"expected ',' or ']' at {self._where()}")
 
     def _key(self) -> str:
         char = self._peek()
@@ -152,12 +152,12 @@ class Reader:
             return Code(self._expression()).source
         word = IDENT.match(self.text, self.pos) or _NUMBER.match(self.text, self.pos)
         if word is None:
-            raise JsSyntaxError(f"expected a key at offset {self.pos}")
+            raise JsSyntaxError(f"expected a key at {self._where()}")
         self.pos = word.end()
         return word.group()
 
     def _string(self) -> str:
-        quote = self.text[self.pos]
+        quote, start = self.text[self.pos], self.pos
         self.pos += 1
         out = []
         while self.pos < len(self.text):
@@ -171,7 +171,13 @@ class Reader:
             if char == quote:
                 return "".join(out)
             out.append(char)
-        raise JsSyntaxError("unterminated string")
+        self.pos = start
+        raise JsSyntaxError(f"unterminated string from {self._where()}")
+
+    def _where(self, pos: int | None = None) -> str:
+        """Where ``pos`` (the reader's) is, as an editor shows it: line and column."""
+        before = self.text[:self.pos if pos is None else pos]
+        return f"line {before.count(chr(10)) + 1}, column {len(before) - before.rfind(chr(10))}"
 
     def _expression(self) -> str:
         """Source text up to the next ',' '}' or ']' at this nesting level."""

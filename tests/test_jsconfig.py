@@ -72,3 +72,16 @@ def test_code_the_reader_cannot_read_elsewhere_in_the_config_does_not_matter() -
     text = ("export default defineConfig({ plugins: [{ name: 'x', *gen() { yield 1 } }],\n"
             "  server: { port: 3000 } })")
     assert find_value(text, "server", "port") == 3000
+
+
+@pytest.mark.parametrize(("text", "where"), [
+    ("export default {\n  server: { proxy: { '/api: 'x' } },\n}\n",
+     "unterminated string from line 2, column 31"),  # the quote after x
+    ("export default {\n  server: {\n    proxy: { '/api': 'x' ] },\n  },\n}\n",
+     "expected ',' or '}' at line 3, column 26"),  # the ]
+])
+def test_an_unreadable_proxy_is_placed_as_an_editor_shows_it(text: str, where: str) -> None:
+    # An offset into the file told the user nothing they could find.
+    with pytest.raises(ValueError, match=f"^vite.config.js: cannot read the proxy object: "
+                                         f"{where}$"):
+        import_config("vite.config.js", text)
