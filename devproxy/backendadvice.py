@@ -100,6 +100,28 @@ _REASON = re.compile(rb"(?:Origin|Referer) checking failed|CSRF cookie not set|"
 _ORIGIN_REASON = re.compile(rb"(?:Origin|Referer) checking failed")
 
 
+# A dev server's refusal of the Host it was sent: webpack-dev-server's "Invalid Host
+# header", Vite's "Blocked request. This host (...) is not allowed." Short, whole words.
+_HOST_BLAMED = re.compile(rb"(?i)\bhost\b")
+_HOST_REFUSED = re.compile(rb"(?i)\b(?:invalid|not allowed|disallowed|blocked|forbidden)\b")
+
+
+def host_refused(route: Route, host: str, body: bytes, where: str = "") -> str | None:
+    """What to tell a developer whose dev server answered 403 over the Host it got
+    (``host``, the browser's: the route has no change_origin), from its short ``body``;
+    None if that is not it. A name in allowed_hosts (myapp.test) passes devproxy's own
+    check, then the dev server's: its allowlist knows only localhost and addresses."""
+    if route.change_origin or len(body) > 200 or not _HOST_BLAMED.search(body) \
+            or not _HOST_REFUSED.search(body):
+        return None
+    said = body.decode("utf-8", "replace").strip()
+    return (f"Route {route.path}{where}: {route.destination} refused the Host it was sent, "
+            f"{host!r} (the browser's), answering 403 {said!r}. Set change_origin: true on "
+            f"route {route.path} (it then gets its own Host), or allow the name in the dev "
+            f"server's own settings (Vite: server.allowedHosts; webpack-dev-server: "
+            f"devServer.allowedHosts).")
+
+
 def csrf_refused(route: Route, origin: str, body: bytes, where: str = "") -> str | None:
     """What to tell a developer whose Django backend, behind a ``change_origin`` route,
     refused a request's CSRF check over its Origin (its 403 ``body``, decoded), or None

@@ -19,7 +19,7 @@ from aiohttp import StreamReader, web
 from multidict import CIMultiDict
 
 from . import h1
-from .backendadvice import csrf_refused, fields_too_large, self_redirect
+from .backendadvice import csrf_refused, fields_too_large, host_refused, self_redirect
 from .capture import Record, decoded_body
 from .config import Route, Target
 from .headers import (
@@ -368,8 +368,14 @@ async def _relay(
         # still arriving: an SSE client must get the headers without waiting for data.
         response._send_headers_immediately = False  # aiohttp's own switch (web.Response)
         body = conn.take_all()
-        if head.status == 403 and route.change_origin:  # a CSRF check devproxy upset?
-            _explain_csrf(request, route, body, upstream, record)
+        if head.status == 403:
+            if route.change_origin:  # a CSRF check devproxy upset?
+                _explain_csrf(request, route, body, upstream, record)
+            else:  # or a dev server's Host allowlist (a name from allowed_hosts)?
+                advice = host_refused(route, request.host, body,
+                                      where_written(request, route))
+                if advice is not None:
+                    explain(request, f"{route.path} 403 host", advice, record)
         try:
             try:
                 await response.prepare(request)

@@ -1285,6 +1285,37 @@ async def test_a_431_from_the_backend_is_explained_once(
     assert errors == [said[0]] * 2
 
 
+@pytest.mark.parametrize(("answer", "explained"), [
+    (b"Invalid Host header", True),  # webpack-dev-server
+    (b'Blocked request. This host ("myapp.test") is not allowed.\nTo allow this host, '
+     b"add \"myapp.test\" to `server.allowedHosts` in vite.config.js.", True),  # Vite 6
+    (b"Forbidden: log in first", False),  # the app's own 403: nothing to do with Host
+])
+async def test_a_dev_server_refusing_an_allowed_host_name_is_explained(
+        backend_factory, proxy_factory, client, caplog, answer: bytes,
+        explained: bool) -> None:
+    # A name in allowed_hosts passes devproxy, then the dev server's own allowlist,
+    # which knows only localhost and addresses; the page just shows the 403's text.
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(status=403, body=answer, content_type="text/plain")
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/", backend.url), allowed_hosts=("myapp.test",))
+    with caplog.at_level(logging.WARNING, logger="devproxy.forward"):
+        for _ in range(2):
+            async with client.get(proxy.url + "/", headers={
+                    "Host": f"myapp.test:{proxy.port}"}) as resp:
+                assert resp.status == 403 and await resp.read() == answer
+    said = [r.getMessage() for r in caplog.records if "refused the Host" in r.getMessage()]
+    errors = [r.error for r in proxy.server.app[CAPTURES].newest_first()]
+    if explained:
+        assert len(said) == 1 and f"'myapp.test:{proxy.port}' (the browser's)" in said[0]
+        assert "Set change_origin: true on route /" in said[0]
+        assert errors == [said[0]] * 2
+    else:
+        assert said == [] and errors == ["", ""]
+
+
 @pytest.mark.parametrize(("change_origin", "sent"), [
     (True, "whole"), (False, "whole"),
     (True, "streamed"),  # uvicorn: the head first, the page after
