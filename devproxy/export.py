@@ -421,6 +421,7 @@ class _Nginx:
         # The raw paths location / must refuse: those of the other routes' prefixes,
         # which nginx sent there only once it decoded and normalised them.
         self.others = ""
+        self.prefixes: tuple[str, ...] = ()  # every route's path but /
 
     def name(self, stem: str) -> str:
         self.named += 1
@@ -477,6 +478,7 @@ def _nginx(config: Config) -> list[str]:
                    "    # names, and any IP address.",
                    f"    if ($host !~* {_nre(allowed)}) {{ return 403; }}"]
     state.others = _other_prefixes(config)
+    state.prefixes = tuple(r.path for r in config.routes if r.path != "/")
     for route in _ordered(config):
         server += ["", f"    # {_title(route, config)}", *_decoded_match(route, "    ", "nginx")]
         server += _nginx_route(route, state)
@@ -672,7 +674,7 @@ def _nginx_proxy(route: Route, state: _Nginx) -> list[str]:
     if route.wait_for_backend:
         lines.append(f"        # {NOT_EXPORTED} wait_for_backend ({route.wait_for_backend:g}s "
                      f"of retrying a refused connection)")
-    lines += _nginx_rewrites_back(route)
+    lines += _nginx_rewrites_back(route, state.prefixes)
     if target.scheme == "https":
         lines += ["        proxy_ssl_server_name on;",
                   f"        proxy_ssl_name {_nq(target.host)};",
@@ -719,8 +721,9 @@ def _nginx_groups(prefix: str) -> tuple[Callable[[int], str], Callable[[int], st
     return (lambda k: f"(?<{prefix}{k}>"), (lambda k: "${" + prefix + str(k) + "}")
 
 
-def _nginx_rewrites_back(route: Route) -> list[str]:
-    """Location and Set-Cookie pointed back at the browser's origin and paths."""
+def _nginx_rewrites_back(route: Route, prefixes: tuple[str, ...] = ()) -> list[str]:
+    """Location and Set-Cookie pointed back at the browser's origin and paths;
+    ``prefixes``: every route's path but /, whose URLs on this host are pages there."""
     assert route.target is not None
     lines = ["        # Redirects and cookies point back here, as devproxy maps them."]
     for regex, pieces in _location_rules(route, first_match=True):
@@ -732,6 +735,12 @@ def _nginx_rewrites_back(route: Route) -> list[str]:
             return '"$scheme://$http_host' + _nq(path)[1:]
         if front:  # a URL already under the prefix stays as it is
             lines.append(f"        proxy_redirect {here(base + front + '/')} {here(front + '/')};")
+        if not base:
+            # A URL on this host under another route names a page there (an OAuth
+            # redirect_uri the API built, sent on by an identity provider): kept, as
+            # devproxy keeps it, before the rule below would put it under this prefix.
+            lines += [f"        proxy_redirect {here(other + '/')} {here(other + '/')};"
+                      for other in prefixes if other != route.path]
         lines.append(f"        proxy_redirect {here(base + '/')} {here(front + '/')};")
     # An empty Domain is ignored by browsers (RFC 6265 §5.2.3): the cookie is host-only.
     domain = _nre(f"~^{_domain_regex(route.target)}$")

@@ -103,6 +103,8 @@ def _backend_app(seen: list[Seen]) -> web.Application:
             return response
         if path.endswith("/redirect"):
             raise web.HTTPFound(f"http://127.0.0.1:{request.url.port}/next")
+        if path.endswith("/to-other-route"):  # an identity provider's redirect_uri
+            raise web.HTTPFound(f"http://{request.host}/keep/callback?code=1")
         if path.endswith("/redirect-relative"):
             raise web.HTTPFound("/login?next=1")
         if path.endswith("/cookie"):
@@ -530,6 +532,15 @@ async def test_redirects_point_back_under_the_route(stack: Stack, client) -> Non
     async with client.get(stack.url + "/api/redirect-relative", allow_redirects=False) as resp:
         assert resp.status == 302
         assert resp.headers["Location"] == "/api/login?next=1"
+
+
+async def test_a_redirect_to_another_routes_page_is_kept(stack: Stack, client) -> None:
+    # /café strips its prefix and keeps the browser's Host: the backend's absolute URL at
+    # that Host under another route (/keep) names a page there, not one under /café.
+    async with client.get(stack.url + "/caf%C3%A9/to-other-route",
+                          allow_redirects=False) as resp:
+        assert resp.status == 302
+        assert resp.headers["Location"] == stack.url + "/keep/callback?code=1", stack.kind
 
 
 async def test_cookies_become_host_only_under_the_route(stack: Stack, client) -> None:
