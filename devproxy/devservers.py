@@ -125,7 +125,8 @@ def find(files: Mapping[str, str], folder: str, package: Mapping[str, object]
         notes.append(f"{_in(run, 'src/setupProxy.js')} proxies in the dev server itself; "
                      f"devproxy does not read it: add its routes here")
     text = files.get(config, "") if config and tool.config else ""
-    https = bool(text) and tool.config is not None and config_https(text, tool.config[1])
+    https = (bool(text) and tool.config is not None and config_https(text, tool.config[1])) \
+        or _https_flag(tool, launch)
     hmr, hmr_ready, client_port = "", False, None
     if text and tool.name == "Vite" and (setting := config_hmr(text)):
         hmr = f"{config} sets {setting}"
@@ -138,6 +139,20 @@ def find(files: Mapping[str, str], folder: str, package: Mapping[str, object]
     return DevServer(tool, port, source, tuple(notes),
                      _proxy_file(tool, run, config, angular, launch), https, hmr, hmr_ready,
                      client_port)
+
+
+def _https_flag(tool: Tool, launch: Launch | None) -> bool:
+    """Whether the script's flags make webpack-dev-server serve HTTPS: 5's
+    ``--server-type https`` (or spdy), 4's ``--https``."""
+    if tool.name != "webpack" or launch is None:
+        return False
+    args = launch.args
+    for i, arg in enumerate(args):
+        value = arg.partition("=")[2] if arg.startswith("--server-type=") else \
+            args[i + 1] if arg == "--server-type" and i + 1 < len(args) else None
+        if value in ("https", "spdy") or arg == "--https":
+            return True
+    return False
 
 
 def _tool(package: Mapping[str, object]) -> tuple[Tool, Launch | None] | None:

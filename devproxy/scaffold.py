@@ -309,7 +309,7 @@ def _dev_server_target(port: int, https: bool) -> str:
     if not https:
         return f"  - path: /\n    target: http://localhost:{port}\n"
     return (f"  - path: /\n    target: https://localhost:{port}\n"
-            "    secure: false  # its HTTPS certificate is its own (server.https), "
+            "    secure: false  # it serves HTTPS with a certificate of its own, "
             "trusted by no system\n")
 
 

@@ -924,3 +924,19 @@ def test_a_package_json_that_is_not_json_is_named_not_passed_over() -> None:
     assert "# NOTE: package.json is not valid JSON (line 3, column 1: Expecting property " \
            "name enclosed in double quotes), so nothing was read from it" in text
     assert "not valid JSON" not in render(detect({"package.json": VITE_PACKAGE}))
+
+
+@pytest.mark.parametrize(("flags", "https"), [
+    ("--server-type https", True),  # webpack-dev-server 5
+    ("--server-type=spdy", True),
+    ("--https", True),  # webpack-dev-server 4
+    ("--server-type http", False),
+    ("", False),
+])
+def test_init_reads_https_from_a_webpack_scripts_flags(flags: str, https: bool) -> None:
+    package = json.dumps({"scripts": {"start": f"webpack serve {flags} --port 9010".strip()},
+                          "devDependencies": {"webpack-dev-server": "5"}})
+    loaded = parse_config(render(detect({"package.json": package})), "devproxy.yaml", Path("/"))
+    [root] = [r for r in loaded.routes if r.path == "/"]
+    assert root.target is not None and root.target.port == 9010
+    assert (root.target.scheme, root.secure) == (("https", False) if https else ("http", True))
