@@ -642,6 +642,8 @@ def _nginx_proxy(route: Route, state: _Nginx) -> list[str]:
         "        proxy_http_version 1.1;",
         "        proxy_set_header Host " + (_nq(target.authority) if route.change_origin
                                             else "$http_host") + ";",
+        # A proxy's credentials, never sent on (RFC 9110 §11.7.2).
+        "        proxy_set_header Proxy-Authorization \"\";",
         "        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
         "        proxy_set_header X-Forwarded-Host $http_host;",
         "        proxy_set_header X-Forwarded-Proto $scheme;",
