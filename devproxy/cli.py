@@ -68,7 +68,27 @@ _config_option = click.option(
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The command group, whose output may go where nothing more can be written: a full
+    disk (``> /dev/full``) is said in one line, not a traceback. (click itself ends a
+    command quietly when the reader of a pipe quit.)"""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().main(*args, **kwargs)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EIO):
+                raise
+            _mute_stdout()
+            _fail(f"could not write the output: {exc.strerror or exc}")
+
+
+def _mute_stdout() -> None:
+    # Nothing more may be written there, not even Python's own flush at exit.
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="devproxy")
 def main() -> None:
     """A local development reverse proxy: one origin for your frontend and your API."""
@@ -646,8 +666,7 @@ def _print_output(text: str) -> None:
         click.echo(text, nl=False)
         sys.stdout.flush()
     except OSError as exc:
-        # Nothing more may be written there, not even Python's own flush at exit.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _mute_stdout()
         if isinstance(exc, BrokenPipeError):  # `| head -1`: the reader has what it wanted
             raise SystemExit(1) from None
         _fail(f"could not write the output: {exc.strerror or exc}")

@@ -493,7 +493,8 @@ async def test_route_flags_add_to_the_devproxy_yaml_in_the_folder(running, tmp_p
     assert "/api" in proc.banner and "127.0.0.1:10" in proc.banner, proc.banner
 
 
-@pytest.mark.parametrize("command", [("schema",), ("export", "--format", "nginx")])
+@pytest.mark.parametrize("command", [("schema",), ("export", "--format", "nginx"), ("check",),
+                                     ("routes", "/x"), ("--help",), ("--version",)])
 def test_output_to_a_full_disk_is_a_one_line_error(tmp_path: Path, command: tuple[str, ...]
                                                    ) -> None:
     (tmp_path / "devproxy.yaml").write_text("routes:\n  - path: /\n    target: http://127.0.0.1:3000\n")
