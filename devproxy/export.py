@@ -466,6 +466,9 @@ def _nginx(config: Config) -> list[str]:
         f"(check Origin in the application)",
         "    # Origin-form request targets only (RFC 9112 §3.2.1): never an open proxy.",
         '    if ($request_uri !~ "^/") { return 400; }',
+        "    # A backslash (read as '/' by some servers) or an encoded CR, LF or NUL: 400,",
+        "    # as devproxy.",
+        f"    if ($request_uri ~ {_nre(_REFUSED_BYTES)}) {{ return 400; }}",
     ]
     if config.any_host:
         server.append("    # allowed_hosts: all: any Host is served")
@@ -561,6 +564,10 @@ def _nginx_route(route: Route, state: _Nginx) -> list[str]:
             f"    location {_nlit(path + '/')} {{", *body, "    }"]
 
 
+# What devproxy refuses in any request-target (``screen.target_refusal``).
+_REFUSED_BYTES = r"\\|%0[aAdD0]"
+
+
 def _hex_either_case(regex: str) -> str:
     """``regex`` (escaped route path) with each %XX escape matching either case."""
     return re.sub(r"%([0-9A-F])([0-9A-F])", lambda found: "%" + "".join(
@@ -570,8 +577,10 @@ def _hex_either_case(regex: str) -> str:
 def _other_prefixes(config: Config) -> str:
     """A regex of the raw paths under a route prefix other than / ("" with none): what
     route / must refuse when only decoding and normalising sent a request there."""
-    prefixes = [re.escape(r.path) for r in config.routes if r.path != "/"]
-    return f"^(?:{'|'.join(prefixes)})(?:[/?]|$)" if prefixes else ""
+    prefixes = [_hex_either_case(re.escape(r.path)) for r in config.routes if r.path != "/"]
+    # A separator the backend may read as '/': %2F, and a backslash (%5C) as devproxy
+    # reads it.
+    return f"^(?:{'|'.join(prefixes)})(?:[/?\\\\]|%2[fF]|%5[cC]|$)" if prefixes else ""
 
 
 def _nginx_ambiguous(others: str) -> list[str]:
@@ -912,6 +921,11 @@ def _caddy(config: Config) -> list[str]:
                 "\t# and any IP address.",
                 f"\t@devproxy_foreign_host not header_regexp Host {_cre(host)}",
                 "\thandle @devproxy_foreign_host {", '\t\trespond "Host not allowed" 403', "\t}"]
+    bad = json.dumps(_REFUSED_BYTES).replace("`", "\\u0060")
+    out += ["\t# A backslash (read as '/' by some servers) or an encoded CR, LF or NUL: 400,",
+            "\t# as devproxy.",
+            f"\t@devproxy_bad_target expression `{{http.request.orig_uri}}.matches({bad})`",
+            "\thandle @devproxy_bad_target {", '\t\trespond "Bad request target" 400', "\t}"]
     for number, route in enumerate(_ordered(config)):
         out += ["", f"\t# {_title(route, config)}", *_decoded_match(route, "\t", "Caddy")]
         if route.path == "/":

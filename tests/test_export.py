@@ -109,7 +109,7 @@ def test_nginx_streams_upgrades_and_forwarded_headers() -> None:
 def test_nginx_passes_a_path_that_moves_nothing_untouched() -> None:
     text = export_config(config(route("/", "http://127.0.0.1:3000")), "nginx")
     assert "proxy_pass http://devproxy_backend_0;" in text
-    assert "$request_uri ~" not in text
+    assert "$devproxy_path" not in text  # no path built: the raw one goes as sent
 
 
 def test_nginx_tls_options_follow_secure() -> None:
