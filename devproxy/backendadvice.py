@@ -114,7 +114,7 @@ def host_refused(route: Route, host: str, body: bytes, where: str = "") -> str |
     if route.change_origin or len(body) > 200 or not _HOST_BLAMED.search(body) \
             or not _HOST_REFUSED.search(body):
         return None
-    said = body.decode("utf-8", "replace").strip()
+    said = " ".join(body.decode("utf-8", "replace").split())  # one line in the log
     return (f"Route {route.path}{where}: {route.destination} refused the Host it was sent, "
             f"{host!r} (the browser's), answering 403 {said!r}. Set change_origin: true on "
             f"route {route.path} (it then gets its own Host), or allow the name in the dev "

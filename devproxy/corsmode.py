@@ -155,13 +155,16 @@ def _check_backend(request: web.Request, rules: CorsRules, origin: str,
     # backend sent will pass. The request's credentials mode is not sent: a Cookie shows
     # it was "include"; without one it may have been either (a page sets Authorization
     # itself, in any mode).
-    verdict = cors_check(origin, rules.policy.credentials, out)
+    # A Cookie on a cross-origin request shows credentials were included, whatever
+    # the config allows.
+    credentials = rules.policy.credentials or "Cookie" in request.headers
+    verdict = cors_check(origin, credentials, out)
     if verdict.ok:
         return
     refused: RefusedOrigins | None = request.app.get(REFUSED)
     if refused is None or not refused.first_time(rules, origin + verdict.kind):
         return
-    sure = (not rules.policy.credentials or "Cookie" in request.headers
+    sure = (not credentials or "Cookie" in request.headers
             or not cors_check(origin, False, out).ok)
     logger.warning("CORS: the backend's own CORS headers (backend_cors: keep) make the "
                    "browser block %s %s for %s%s: %s", request.method, request.path, origin,

@@ -12,6 +12,7 @@ Their options are http-proxy's: ``target``, ``changeOrigin``, ``secure``, ``ws``
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import re
 from dataclasses import dataclass, field, replace
@@ -175,6 +176,9 @@ def config_port(text: str, key: str) -> int | Code | None:
     if isinstance(server, Code):
         return Code(f"{key}: {server.source}")
     port = server.get("port") if isinstance(server, dict) else None
+    if isinstance(port, Code):  # a name declared above (const PORT = 4000) is read
+        with contextlib.suppress(JsSyntaxError):
+            port = find_value(text, key, "port")
     if isinstance(port, Code):
         return Code(f"{key}.port: {port.source}")
     if isinstance(port, str):

@@ -96,7 +96,7 @@ class Reader:
     def _maybe_code(self, start: int, literal: Any) -> Any:
         # `'a' + b` or `8080 || x`: not a plain literal after all.
         self._space()
-        if self._peek() in (",", "}", "]", ""):
+        if self._peek() in (",", "}", "]", ";", ""):  # ; ends a declaration's value
             return literal
         self.pos = start
         return Code(self._expression())

@@ -88,11 +88,13 @@ def refusal(exc: BaseException | None, status: int, header_size: int, headers: i
                            "Let the client use HTTP/1.1.", _H2_HINT)
         if first.startswith("Invalid char in url"):
             # curl sends a query's UTF-8 as it was typed; browsers percent-encode it.
+            example = ("/caf%C3%A9, not /café" if "path" in first else
+                       "?q=caf%C3%A9, not ?q=café (curl: -G --data-urlencode 'q=café')")
             return Refusal(400, "Malformed request",
                            f"devproxy could not read this request: {first}.",
                            "A URL holds only ASCII: other characters are percent-encoded "
-                           "as their UTF-8 bytes (RFC 3986 §2.1), as browsers send them: "
-                           "?q=caf%C3%A9, not ?q=café (curl: -G --data-urlencode 'q=café').",
+                           f"as their UTF-8 bytes (RFC 3986 §2.1), as browsers send them: "
+                           f"{example}.",
                            f"refused a malformed request with 400: {first}")
         return Refusal(400, "Malformed request",
                        f"devproxy could not read this request: {first}.",

@@ -285,6 +285,24 @@ async def test_backend_cors_keep_warns_without_a_condition_when_credentials_were
     assert f"block GET /api/x for {FRONT}: " in warning
 
 
+async def test_backend_cors_keep_warns_of_a_cookie_sent_where_the_config_allows_none(
+        backend_factory, proxy_factory, client, caplog):
+    # credentials unset in the block, but the page sent a cookie (credentials: 'include'):
+    # the backend's answer without Allow-Credentials is blocked, and was not said.
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(text="x", headers={"Access-Control-Allow-Origin": FRONT})
+
+    backend = await backend_factory(handler)
+    keep = CorsPolicy(origins=(FRONT,), backend_cors="keep")
+    proxy = await proxy_factory(route("/api", backend.url, cors=keep))
+    async with client.get(proxy.url + "/api/x", headers={"Origin": FRONT,
+                                                         "Cookie": "session=1"}):
+        pass
+    [warning] = [r.getMessage() for r in caplog.records if "backend_cors: keep" in r.getMessage()]
+    assert f"block GET /api/x for {FRONT}: " in warning
+    assert "'Access-Control-Allow-Credentials' header in the response is ''" in warning
+
+
 async def test_devproxys_own_errors_carry_cors_headers(proxy_factory, client,
                                                        unused_tcp_port_factory):
     port = unused_tcp_port_factory()

@@ -1311,6 +1311,7 @@ async def test_a_dev_server_refusing_an_allowed_host_name_is_explained(
     if explained:
         assert len(said) == 1 and f"'myapp.test:{proxy.port}' (the browser's)" in said[0]
         assert "Set change_origin: true on route /" in said[0]
+        assert "\n" not in said[0]  # one line in the log, the page's text included
         assert errors == [said[0]] * 2
     else:
         assert said == [] and errors == ["", ""]

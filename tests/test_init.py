@@ -474,6 +474,9 @@ def test_init_from_a_webpack_config_listens_where_its_socket_url_says() -> None:
     ("const rules = [{ context: ['/graphql'], target: 'http://localhost:41300' }];\n"
      "const server = { port: 41162, proxy: rules };\n"
      "module.exports = { devServer: server };\n", 41162, "/graphql"),
+    # A port named by a constant declared above, or by the shorthand { port }.
+    ("const PORT = 41165;\nmodule.exports = { devServer: { port: PORT } };", 41165, None),
+    ("const port = 41166;\nmodule.exports = { devServer: { port } };", 41166, None),
     # webpack-dev-server takes a port as a string too.
     ("module.exports = { devServer: { port: '41163' } };", 41163, None),
     ("module.exports = { devServer: { port: `41164` } };", 41164, None),

@@ -41,6 +41,17 @@ def test_a_broken_message_is_400_with_the_parsers_first_line_only() -> None:
     assert not got.quiet
 
 
+@pytest.mark.parametrize(("said", "example"), [
+    ("Invalid char in url path:", "/caf%C3%A9, not /café."),
+    ("Invalid char in url query:", "?q=caf%C3%A9, not ?q=café (curl: -G --data-urlencode"),
+])
+def test_a_url_typed_in_utf8_is_told_how_to_encode_where_it_was(said: str,
+                                                                 example: str) -> None:
+    got = answer(BadHttpMessage(f"{said}\n\n  b'GET /caf\\xc3\\xa9 HTTP/1.1'\n     ^"))
+    assert got.status == 400 and example in got.hint, got.hint
+    assert ("--data-urlencode" in got.hint) is ("query" in said)  # curl's way, for a query
+
+
 def test_tls_on_the_plain_port_says_so_and_is_not_quiet() -> None:
     got = answer(BadHttpMethod("\x16\x03\x01\x02"))
     assert got.title == "TLS on a plain-HTTP port" and "https://" in got.log
