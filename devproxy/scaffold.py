@@ -21,7 +21,10 @@ from .importers import Imported, ImportedRoute, NoProxy, import_proxy
 _NODE_BACKENDS = (("express", "Express", 3000), ("fastify", "Fastify", 3000),
                   ("@nestjs/core", "NestJS", 3000), ("koa", "Koa", 3000))
 # Frameworks that answer /api themselves: a route there would take it away.
-_OWN_API = {"Next.js": "app/api", "Nuxt": "server/api"}
+# Frameworks whose dev server answers /api itself (where its handlers live): no /api
+# placeholder route in front of them.
+_OWN_API = {"Next.js": "app/api", "Nuxt": "server/api", "Astro": "src/pages/api",
+            "Remix": "app/routes/api.*", "SvelteKit": "src/routes/api"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +36,7 @@ class Server:
     hmr: str = ""  # what sends its HMR socket past devproxy, if anything
     hmr_ready: bool = False  # its config already sends that socket through devproxy
     hmr_client_port: int | None = None  # the port its HMR client connects to, if set
+    framework: str = ""  # what runs on it (SvelteKit on Vite), else ``name``
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +112,9 @@ def detect(files: Mapping[str, str], folders: tuple[str, ...] = ()) -> Detected:
         frontend = Server(dev_server.tool.name, dev_server.port,
                           f"{why}; port from {dev_server.source}" if dev_server.source
                           else why, dev_server.https, dev_server.hmr, dev_server.hmr_ready,
-                          dev_server.hmr_client_port)
+                          dev_server.hmr_client_port,
+                          "SvelteKit" if dev_server.tool.name == "Vite"
+                          and _uses(files, "@sveltejs/kit") else dev_server.tool.name)
         notes.extend(dev_server.notes)
         proxy_file = dev_server.proxy_file
         proxy = _own_proxy(files, proxy_file, notes)
@@ -210,7 +216,7 @@ def _ports(routes: list[ImportedRoute]) -> set[int]:
 
 _HEADER = """\
 # devproxy.yaml, written by `devproxy init`{source}.
-# Run `devproxy up`, then open http://127.0.0.1:{port} instead of your dev server's URL:
+# Run `devproxy up`, then open http://{host}:{port} instead of your dev server's URL:
 # the browser sees one origin, so there is no CORS to fix. `devproxy check` validates
 # this file; every key is described in devproxy.yaml.example and the README.
 listen: 127.0.0.1:{port}
@@ -234,7 +240,18 @@ def render(detected: Detected) -> str:
         frontend = replace(frontend, hmr="", hmr_ready=True,
                            why=f"{frontend.why}; devproxy listens on {wanted}, the port its "
                                f"{_client_setting(frontend.name)} names")
-    lines = [_HEADER.format(source="", port=listen)]
+    # Next.js 16 serves its dev resources (HMR, fonts, the error overlay) only to a page
+    # at localhost or at a name in next.config's allowedDevOrigins: at 127.0.0.1 the page
+    # never comes alive.
+    next_js = frontend is not None and frontend.name == "Next.js"
+    lines = [_HEADER.format(source="", port=listen, host="localhost" if next_js
+                            else "127.0.0.1")]
+    if next_js:
+        lines.append(f"  # NOTE: Next.js answers its dev resources (HMR, fonts, the error "
+                     f"overlay) only to a page at localhost\n  # or at a name in "
+                     f"next.config's allowedDevOrigins: open http://localhost:{listen}, "
+                     f"not 127.0.0.1,\n  # or add allowedDevOrigins: ['127.0.0.1'].\n")
+    own_api = frontend.framework if frontend is not None else ""
     for note in detected.notes:
         lines.append(f"  # NOTE: {_flat(note)}\n")
     if proxy is not None:
@@ -248,8 +265,8 @@ def render(detected: Detected) -> str:
     elif backend is not None:
         lines.append(f"  # {_flat(backend.name)} (found: {_flat(backend.why)})\n"
                      f"  - path: /api\n    target: http://localhost:{backend.port}\n")
-    elif frontend is not None and frontend.name in _OWN_API:
-        lines.append(f"  # {frontend.name} answers /api itself ({_OWN_API[frontend.name]}). "
+    elif own_api in _OWN_API:
+        lines.append(f"  # {own_api} answers /api itself ({_OWN_API[own_api]}). "
                      f"For a separate backend, add its route:\n"
                      f"  # - path: /backend\n  #   target: http://localhost:8000\n")
     else:
@@ -322,6 +339,12 @@ def _client_setting(tool: str) -> str:
     return "server.hmr.clientPort" if tool == "Vite" else "devServer.client.webSocketURL"
 
 
+def _uses(files: Mapping[str, str], package: str) -> bool:
+    """Whether a package.json among ``files`` depends on ``package``."""
+    return any(package in dependencies(json_object(text)) for path, text in files.items()
+               if path.rpartition("/")[2] == "package.json")
+
+
 def _listen_port(taken: set[int]) -> int:
     return next((port for port in _LISTEN_PORTS if port not in taken), max(taken) + 1)
 
@@ -335,7 +358,8 @@ def render_imported(imported: Imported) -> str:
         imported = replace(imported, frontend_hmr=(
             f"its HMR WebSocket goes through devproxy, which listens on {wanted}, the port "
             f"its {_client_setting(imported.frontend)} names"))
-    lines = [_HEADER.format(source=f" from {_flat(imported.source)}", port=listen)]
+    lines = [_HEADER.format(source=f" from {_flat(imported.source)}", port=listen,
+                            host="127.0.0.1")]
     for warning in imported.warnings:
         lines.append(f"  # NOT IMPORTED or changed: {_flat(warning)}\n")
     for route in imported.routes:

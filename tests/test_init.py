@@ -349,17 +349,36 @@ def test_a_config_named_by_dash_dash_config_is_read_whole() -> None:
     ("next", None),  # Next answers /api itself: no route may take it
     ("nuxt", None),  # and so does Nuxt, from server/api
     ("react-scripts", 8000),  # CRA is on 3000: the placeholder API is not
-    ("@remix-run/dev", 8000),  # Remix's app server too
+    # Seen with SvelteKit 2, Astro and Remix: each serves /api from its own routes, which
+    # a placeholder route to port 3000 hid behind a 502.
+    ("@remix-run/dev", None),
+    ("@sveltejs/kit", None),
     ("vite", 3000),
-    ("astro", 3000),
+    ("astro", None),
 ])
 def test_without_a_backend_the_api_placeholder_never_takes_the_frontends_place(
         dependency: str, api_port: int | None) -> None:
-    text = render(detect({"package.json": json.dumps({"dependencies": {dependency: "1"}})}))
+    deps = {dependency: "1", **({"vite": "7"} if dependency == "@sveltejs/kit" else {})}
+    text = render(detect({"package.json": json.dumps({"dependencies": deps})}))
     config = parse_config(text, "devproxy.yaml", Path("/"))
     targets = {r.path: r.target.port for r in config.routes if r.target}
     assert targets.get("/api") == api_port
     assert targets["/"] != api_port
+    if api_port is None:
+        assert "answers /api itself" in text
+
+
+def test_init_for_next_js_says_to_open_localhost() -> None:
+    # Seen with Next.js 16: at http://127.0.0.1:PORT its HMR socket, fonts and error
+    # overlay are refused, and the page never comes alive; at localhost all work.
+    package = json.dumps({"scripts": {"dev": "next dev -p 37300"},
+                          "dependencies": {"next": "16"}})
+    text = render(detect({"package.json": package}))
+    assert "then open http://localhost:8080 instead of your dev server's URL" in text
+    assert "add allowedDevOrigins: ['127.0.0.1']" in text
+    assert parse_config(text, "devproxy.yaml", Path("/")).listen.port == 8080
+    vite = render(detect({"package.json": VITE_PACKAGE}))
+    assert "then open http://127.0.0.1:" in vite and "allowedDevOrigins" not in vite
 
 
 @pytest.mark.parametrize(("dependency", "told"), [
