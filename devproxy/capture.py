@@ -34,6 +34,7 @@ from .corsadvice import (
     answered_by_devproxy,
     block_at,
     cause,
+    declined_by_devproxy,
     fixes,
     from_static_folder,
     only_devproxy,
@@ -570,12 +571,7 @@ class Record:
             explained = _explained(verdict, ask, cors_block, where, cors_off)
             out.update(explained)
             if self.declined is not None:
-                # Refused before CORS mode ran: what refused it is the fix, not the block.
-                detail, hint = self.declined
-                out["cause"] = (f"devproxy refused this request itself, before its CORS "
-                                f"check: {detail}")
-                out["fixes"] = [{"tool": "devproxy", "text": hint[:1].upper() + hint[1:]
-                                 + "."}] if hint else []
+                out.update(declined_by_devproxy(*self.declined))
             elif self.kind == "static" or self.from_static:
                 # no block can fix it: say so, not to add one
                 out.update(from_static_folder(self.route))

@@ -114,10 +114,22 @@ def refused_by_devproxy(answer: cors.Preflight, where: str,
             f"and refused it: {answer.reason}{setting}. In CORS mode the backend never "
             "sees preflights, so its own CORS settings play no part")
     if answer.by_page:
-        fix = answer.fix
         return {"cause": f"{said}; the page must change.",
-                "fixes": [{"tool": "your page", "text": fix[:1].upper() + fix[1:] + "."}]}
+                "fixes": [{"tool": "your page", "text": _sentence(answer.fix)}]}
     return {"cause": f"{said}: the block is what to change.", "fixes": None}
+
+
+def declined_by_devproxy(detail: str, hint: str) -> dict[str, Any]:
+    """The cause and fixes when devproxy refused the request before its CORS check ran
+    (a Host not in allowed_hosts, a reserved path, a limit): what refused it is the fix,
+    not a cors: block. ``detail`` and ``hint`` are the refusal's."""
+    return {"cause": f"devproxy refused this request itself, before its CORS check: {detail}",
+            "fixes": [{"tool": "devproxy", "text": _sentence(hint)}] if hint else []}
+
+
+def _sentence(advice: str) -> str:
+    """A lower-case piece of advice as a sentence of its own."""
+    return advice[:1].upper() + advice[1:] + "."
 
 
 def answered_by_devproxy(verdict: Verdict, ask: Ask, policy: CorsPolicy, where: str) -> str:
@@ -173,7 +185,7 @@ def fixes(verdict: Verdict, ask: Ask, current: CorsPolicy | None = None,
     top-level block off, so the fix is to turn it back on, not to add the block again.
     """
     if ask.origin == "null":  # no config fixes this safely
-        return (Fix("your page", cors.NULL_ORIGIN[0].upper() + cors.NULL_ORIGIN[1:] + "."),)
+        return (Fix("your page", _sentence(cors.NULL_ORIGIN)),)
     if verdict.kind == cors.MULTIPLE_ALLOW_ORIGIN or _doubled_credentials(verdict):
         return (
             Fix("devproxy", "backend_cors: replace   # the default: the backend's own CORS "
