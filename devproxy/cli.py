@@ -79,13 +79,9 @@ class _Commands(click.Group):
         except OSError as exc:
             if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EIO):
                 raise
-            _mute_stdout()
+            # Nothing more may be written there, not even Python's own flush at exit.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             _fail(f"could not write the output: {exc.strerror or exc}")
-
-
-def _mute_stdout() -> None:
-    # Nothing more may be written there, not even Python's own flush at exit.
-    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
@@ -305,7 +301,7 @@ def init(from_file: Path | None, output: Path, force: bool) -> None:
     except ConfigError as exc:
         _fail(f"the generated config does not load, please report this:\n{exc}")
     if to_stdout:  # the config alone on stdout, to pipe or redirect; the rest on stderr
-        _print_output(text)
+        click.echo(text, nl=False)
         click.echo(f"found: {found}", err=True)
         for warning in warnings:
             click.echo(f"  note: {warning}", err=True)
@@ -341,7 +337,7 @@ def export(config_path: Path | None, fmt: str) -> None:
     """
     from .export import export_config
 
-    _print_output(export_config(_load(config_path), fmt))
+    click.echo(export_config(_load(config_path), fmt), nl=False)
 
 
 @main.command()
@@ -349,7 +345,7 @@ def schema() -> None:
     """Print the JSON Schema of devproxy.yaml (for editor completion and checks)."""
     from .schema import schema_json
 
-    _print_output(schema_json())
+    click.echo(schema_json(), nl=False)
 
 
 async def _run(config: Config, *, quiet: bool, watch: Path | None,
@@ -657,19 +653,6 @@ def _trimming(main: Callable[[], Coroutine[Any, Any, None]], trim: Callable[[], 
         finally:
             trimmer.cancel()
     return run
-
-
-def _print_output(text: str) -> None:
-    """A command's output (a config, a schema) to stdout, which may be a full disk or a
-    pipe whose reader quit: said as an error, not a traceback."""
-    try:
-        click.echo(text, nl=False)
-        sys.stdout.flush()
-    except OSError as exc:
-        _mute_stdout()
-        if isinstance(exc, BrokenPipeError):  # `| head -1`: the reader has what it wanted
-            raise SystemExit(1) from None
-        _fail(f"could not write the output: {exc.strerror or exc}")
 
 
 def _fail(message: str, *, prefix: bool = True) -> NoReturn:

@@ -369,13 +369,7 @@ async def _relay(
         response._send_headers_immediately = False  # aiohttp's own switch (web.Response)
         body = conn.take_all()
         if head.status == 403:
-            if route.change_origin:  # a CSRF check devproxy upset?
-                _explain_csrf(request, route, body, upstream, record)
-            else:  # or a dev server's Host allowlist (a name from allowed_hosts)?
-                advice = host_refused(route, request.host, body,
-                                      where_written(request, route))
-                if advice is not None:
-                    explain(request, f"{route.path} 403 host", advice, record)
+            _explain_forbidden(request, route, body, upstream, record)
         try:
             try:
                 await response.prepare(request)
@@ -459,6 +453,18 @@ def explain(request: web.Request, key: str, advice: str, record: Record | None) 
 
 
 _SNIFFED = 64 * 1024  # bytes of a body read for what it says (``_explain_csrf``)
+
+
+def _explain_forbidden(request: web.Request, route: Route, body: bytes,
+                       upstream: CIMultiDict[str], record: Record | None) -> None:
+    """A 403 that came whole: a CSRF check devproxy upset (change_origin), or a dev
+    server's Host allowlist refusing a name allowed_hosts let through (no change_origin)."""
+    if route.change_origin:
+        _explain_csrf(request, route, body, upstream, record)
+        return
+    advice = host_refused(route, request.host, body, where_written(request, route))
+    if advice is not None:
+        explain(request, f"{route.path} 403 host", advice, record)
 
 
 def _explain_csrf(request: web.Request, route: Route, body: bytes,
