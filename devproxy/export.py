@@ -574,6 +574,12 @@ def _hex_either_case(regex: str) -> str:
         f"[{c}{c.lower()}]" if c.isalpha() else c for c in found.groups()), regex)
 
 
+def _raw_prefix(path: str) -> str:
+    """A regex of the raw request-targets under the route prefix ``path``, as devproxy
+    routes them: whole segments, an escape's hex digits in either case."""
+    return "^" + _hex_either_case(re.escape(path)) + "(?:[/?]|$)"
+
+
 def _other_prefixes(config: Config) -> str:
     """A regex of the raw paths under a route prefix other than / ("" with none): what
     route / must refuse when only decoding and normalising sent a request there."""
@@ -641,8 +647,8 @@ def _nginx_proxy(route: Route, state: _Nginx) -> list[str]:
         # read /keep/...), and without a URI proxy_pass sends the raw one on.
         lines += ["        # The raw path must match as the normalised one did (else 400, as "
                   "devproxy refuses it).",
-                  f"        if ($request_uri !~* "
-                  f"{_nre('^' + re.escape(route.path) + '(?:[/?]|$)')}) {{ return 400; }}"]
+                  f"        if ($request_uri !~ {_nre(_raw_prefix(route.path))}) "
+                  f"{{ return 400; }}"]
     if _moves_path(route):
         lines += _nginx_raw_path(route)
         uri = "$devproxy_path$is_args$args"
@@ -705,10 +711,8 @@ def _nginx_raw_path(route: Route) -> list[str]:
     assert route.target is not None
     base = route.target.base_path
     lines = []
-    strip = re.escape(_front(route))
-    # ~*: an escape's hex digits in either case (RFC 3986 §2.1), as devproxy matches them;
-    # the location already matched the letters.
-    lines.append(f"        if ($request_uri ~* {_nre('^' + strip + '(?<devproxy_rest>[^?]*)')}) "
+    strip = _hex_either_case(re.escape(_front(route)))  # /caf%c3%a9 as curl writes /café
+    lines.append(f"        if ($request_uri ~ {_nre('^' + strip + '(?<devproxy_rest>[^?]*)')}) "
                  f"{{ set $devproxy_path {_nq(base)[:-1]}$devproxy_rest\"; }}")
     if not base and _front(route):
         lines.append('        if ($devproxy_path = "") { set $devproxy_path "/"; }')
@@ -941,8 +945,7 @@ def _caddy(config: Config) -> list[str]:
             # Caddy chose this route by the decoded, cleaned path (/keep%2fx, /x/../keep
             # read /keep/...) and sends the raw one on: 400 unless the raw path is under
             # the prefix too, an escape's hex digits in either case (RFC 3986 §2.1).
-            raw = json.dumps("^" + _hex_either_case(re.escape(route.path)) + "(?:[/?]|$)"
-                             ).replace("`", "\\u0060")
+            raw = json.dumps(_raw_prefix(route.path)).replace("`", "\\u0060")
             body = [f"@devproxy_raw{number} expression "
                     f"`!{{http.request.orig_uri}}.matches({raw})`",
                     f'respond @devproxy_raw{number} "Ambiguous path" 400', *body]

@@ -346,14 +346,13 @@ def nginx_upstream_path(text: str, raw: str) -> str:
         line = line.strip()
         if line.startswith("location ") and variables["devproxy_path"]:
             break  # the first location's chain is done
-        test = re.fullmatch(r'if \(\$(\w+) ~(\*?) ("(?:[^"\\]|\\.)*")\) \{ set '
-                            r'\$devproxy_path ("(?:[^"\\]|\\.)*"); \}', line)
-        if test is not None:  # ~* matches regardless of case
-            found = re.search(_python(_unquote(test.group(3))), variables[test.group(1)],
-                              re.IGNORECASE if test.group(2) else 0)
+        test = re.fullmatch(r'if \(\$(\w+) ~ ("(?:[^"\\]|\\.)*")\) \{ set \$devproxy_path '
+                            r'("(?:[^"\\]|\\.)*"); \}', line)
+        if test is not None:
+            found = re.search(_python(_unquote(test.group(2))), variables[test.group(1)])
             if found is not None:
                 variables.update({k: v or "" for k, v in found.groupdict().items()})
-                variables["devproxy_path"] = _nginx_value(_unquote(test.group(4)), variables)
+                variables["devproxy_path"] = _nginx_value(_unquote(test.group(3)), variables)
         elif line == 'if ($devproxy_path = "") { set $devproxy_path "/"; }':
             variables["devproxy_path"] = variables["devproxy_path"] or "/"
     passed = re.search(r"proxy_pass https?://devproxy_backend_\d+(\S*);", text)
