@@ -25,6 +25,7 @@ from .importers import (
     config_port,
     config_ws_client_port,
     config_ws_url,
+    literal_port,
 )
 from .jsliteral import Code
 from .npmscripts import Launch, find_launch, script_order
@@ -381,10 +382,8 @@ def _flag_value_in(args: tuple[str, ...], spellings: tuple[str, ...]) -> str | N
 
 
 def _from_angular(serve: _Serve) -> tuple[int, str] | None:
-    port = serve.options.get("port")
-    if isinstance(port, int) and not isinstance(port, bool) and 0 < port < 65536:
-        return port, f"{serve.path} ({serve.origin['port']})"
-    return None
+    port = literal_port(serve.options.get("port"))
+    return (port, f"{serve.path} ({serve.origin['port']})") if port is not None else None
 
 
 def _proxy_file(tool: Tool, folder: str, config: str, angular: _Serve | None,

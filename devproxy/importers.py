@@ -186,8 +186,7 @@ def config_port(text: str, key: str) -> int | Code | None:
         if not port.strip().isdigit():
             return Code(f"{key}.port: {json.dumps(port)}")
         port = int(port)
-    return port if isinstance(port, int) and not isinstance(port, bool) \
-        and 0 < port < 65536 else None
+    return literal_port(port)
 
 
 # Vite plugins that turn on HTTPS with a certificate of their own making.
@@ -266,9 +265,8 @@ def config_ws_client_port(text: str) -> int | None:
             port = int(port)
     else:
         return None
-    return port if scheme in ("ws", "auto") and host in _WS_LOOPBACK \
-        and isinstance(port, int) and not isinstance(port, bool) \
-        and 1024 <= port < 65536 else None
+    return literal_port(port, lowest=1024) if scheme in ("ws", "auto") \
+        and host in _WS_LOOPBACK else None
 
 
 def config_hmr(text: str) -> str:
@@ -306,9 +304,14 @@ def config_hmr_client_port(text: str) -> int | None:
         return None
     if not isinstance(hmr, dict) or "host" in hmr or hmr.get("protocol") == "wss":
         return None
-    port = hmr.get("clientPort")
-    return port if isinstance(port, int) and not isinstance(port, bool) \
-        and 1024 <= port < 65536 else None
+    return literal_port(hmr.get("clientPort"), lowest=1024)
+
+
+def literal_port(value: Any, lowest: int = 1) -> int | None:
+    """``value`` if a config's literal reads as a port number from ``lowest`` (1024: one
+    devproxy can listen on without root) to 65535; else None (true is no port)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) \
+        and lowest <= value < 65536 else None
 
 
 def _with_port(out: Imported, text: str, key: str) -> Imported:
