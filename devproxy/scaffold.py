@@ -20,9 +20,8 @@ from .importers import Imported, ImportedRoute, NoProxy, import_proxy
 # Default ports, as each tool documents them; the frontends are in ``devservers``.
 _NODE_BACKENDS = (("express", "Express", 3000), ("fastify", "Fastify", 3000),
                   ("@nestjs/core", "NestJS", 3000), ("koa", "Koa", 3000))
-# Frameworks that answer /api themselves: a route there would take it away.
-# Frameworks whose dev server answers /api itself (where its handlers live): no /api
-# placeholder route in front of them.
+# Frameworks whose dev server answers /api itself (where its handlers live): a
+# placeholder route there would take it away.
 _OWN_API = {"Next.js": "app/api", "Nuxt": "server/api", "Astro": "src/pages/api",
             "Remix": "app/routes/api.*", "SvelteKit": "src/routes/api"}
 
@@ -352,7 +351,7 @@ def _listen_port(taken: set[int]) -> int:
 def render_imported(imported: Imported) -> str:
     taken = {imported.frontend_port} | _ports(imported.routes)
     listen = _listen_port(taken)
-    wanted = imported.frontend_hmr_client_port  # where Vite's HMR client expects a proxy
+    wanted = imported.frontend_hmr_client_port  # where its HMR client expects a proxy
     if wanted is not None and wanted not in taken:
         listen = wanted
         imported = replace(imported, frontend_hmr=(
