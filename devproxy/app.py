@@ -57,8 +57,8 @@ from .state import (
     WARNED_HOSTS,
     WARNED_SOCKETS,
     EventStreams,
-    Explained,
     Live,
+    SaidOnce,
 )
 from .upstream import Outages, make_session
 from .websocket import OPEN_SOCKETS, OpenSockets
@@ -92,9 +92,9 @@ def make_app(live: Live, access_log: AccessLog | None = None) -> web.Application
     app[REFUSED] = RefusedOrigins()
     app[WARNED_COOKIES] = RefusedOrigins()
     app[NOTED_CREDENTIALS] = RefusedOrigins()
-    app[WARNED_HOSTS] = set()
+    app[WARNED_HOSTS] = SaidOnce()
     app[WARNED_SOCKETS] = set()
-    app[EXPLAINED] = Explained()
+    app[EXPLAINED] = SaidOnce()
     settings = live.current.config.inspector  # fixed at start-up, like the limits
     if settings.enabled:
         app[CAPTURES] = Captures(settings.history, settings.body_limit)

@@ -308,10 +308,8 @@ def _refuse(request: web.Request, refusal: Refusal) -> web.StreamResponse:
 
 
 def _warn_host(request: web.Request, where: str) -> None:
-    warned = request.app[WARNED_HOSTS]
     host = request.headers.get("Host", "")
-    if host not in warned and len(warned) < 100:
-        warned.add(host)
+    if request.app[WARNED_HOSTS].first_time(host):
         logger.warning("refused a request for Host %r (DNS-rebinding defence); if that name "
                        "is yours, add it to allowed_hosts in %s", host, where)
 

@@ -96,9 +96,9 @@ class Live:
         return old
 
 
-class Explained:
-    """The backend answers devproxy already explained in the log, each said once: the
-    keys (a route, a status, a path) come from requests, so they are bounded."""
+class SaidOnce:
+    """What devproxy already said in the log, each thing once (a backend answer
+    explained, a refused Host name): the keys come from requests, so they are bounded."""
 
     __slots__ = ("_said",)
     LIMIT = 100
@@ -154,8 +154,8 @@ STREAMING = web.RequestKey("streaming", web.StreamResponse)
 # log line's note (nothing sent, or part of a file).
 UNSENT = web.RequestKey("unsent", str)
 EVENT_STREAMS = web.AppKey("event_streams", EventStreams)
-WARNED_HOSTS = web.AppKey("warned_hosts", set[str])  # refused Host names already logged
+WARNED_HOSTS = web.AppKey("warned_hosts", SaidOnce)  # refused Host names already logged
 # Routes whose backend refused a socket's Host or Origin after its 101, already explained.
 WARNED_SOCKETS = web.AppKey("warned_sockets", set[str])
 # Backend answers already explained in the log (``forward``): by route, status and path.
-EXPLAINED = web.AppKey("explained", Explained)
+EXPLAINED = web.AppKey("explained", SaidOnce)
