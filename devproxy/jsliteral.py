@@ -174,9 +174,9 @@ class Reader:
         self.pos = start
         raise JsSyntaxError(f"unterminated string from {self._where()}")
 
-    def _where(self, pos: int | None = None) -> str:
-        """Where ``pos`` (the reader's) is, as an editor shows it: line and column."""
-        before = self.text[:self.pos if pos is None else pos]
+    def _where(self) -> str:
+        """Where the reader is, as an editor shows it: line and column."""
+        before = self.text[:self.pos]
         return f"line {before.count(chr(10)) + 1}, column {len(before) - before.rfind(chr(10))}"
 
     def _expression(self) -> str:
