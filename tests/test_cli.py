@@ -5,12 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import textwrap
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -507,22 +505,20 @@ def test_output_to_a_full_disk_is_a_one_line_error(tmp_path: Path, command: tupl
 
 def test_a_static_folder_devproxy_cannot_read_is_a_config_error(tmp_path: Path) -> None:
     # Else every file in it is answered 404, as if missing. As root every folder reads, so
-    # the check runs as an unprivileged user (setpriv, util-linux), as a developer would.
-    home = Path(tempfile.mkdtemp(dir="/tmp"))  # pytest's tmp_path is root's alone
+    # root runs the check without the capabilities that override file modes (setpriv,
+    # util-linux), reading as a developer would; still root, it runs any interpreter
+    # (another user could not load a pyenv build's library from /root).
+    (tmp_path / "locked").mkdir(mode=0o000)
+    (tmp_path / "devproxy.yaml").write_text("routes:\n  - path: /s\n    static: ./locked\n")
+    user = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"] \
+        if os.geteuid() == 0 else []
     try:
-        home.chmod(0o755)
-        (home / "locked").mkdir(mode=0o000)
-        (home / "devproxy.yaml").write_text("routes:\n  - path: /s\n    static: ./locked\n")
-        (home / "devproxy.yaml").chmod(0o644)
-        user = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] \
-            if os.geteuid() == 0 else []
-        done = subprocess.run([*user, *DEVPROXY, "check", "-c", str(home / "devproxy.yaml")],
+        done = subprocess.run([*user, *DEVPROXY, "check", "-c", str(tmp_path / "devproxy.yaml")],
                               capture_output=True, text=True, timeout=60, check=False,
                               env={**_ENV, "PYTHONPATH": str(Path(__file__).parents[1])})
-        assert done.returncode == 1, done.stderr
-        assert f"devproxy.yaml:3:13: routes[0].static: static folder './locked' " \
-               f"({home / 'locked'}) cannot be read by this user (permission denied)" \
-               in done.stderr
     finally:
-        (home / "locked").chmod(0o755)
-        shutil.rmtree(home)
+        (tmp_path / "locked").chmod(0o755)
+    assert done.returncode == 1, done.stderr
+    assert f"devproxy.yaml:3:13: routes[0].static: static folder './locked' " \
+           f"({tmp_path / 'locked'}) cannot be read by this user (permission denied)" \
+           in done.stderr
