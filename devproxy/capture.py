@@ -559,6 +559,8 @@ class Record:
         method, unsafe, check = checks.method, checks.unsafe, checks.check
         out: dict[str, Any] = {"origin": origin, "allowed": verdict.ok,
                                "credentials": credentials, "reason": verdict.reason}
+        if verdict.warning:  # allowed by Chromium, not by the standard
+            out["warning"] = verdict.warning
         at = block_at(where, cors_block)
         # In CORS mode the headers the browser checked are devproxy's (it answers
         # preflights, and replaces the backend's, or adds its own where the backend

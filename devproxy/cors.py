@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from .config import CorsPolicy
+from .config import TOKEN, CorsPolicy
 
 # Fetch §2.2.1: methods a simple request may use without a preflight.
 SAFELISTED_METHODS = frozenset({"GET", "HEAD", "POST"})
@@ -27,6 +27,10 @@ _SAFE_CONTENT_TYPES = frozenset(
 _UNSAFE_BYTE = re.compile(r'[\x00-\x08\x0a-\x1f"():<>?@\[\\\]{}\x7f]')
 _LANGUAGE_VALUE = re.compile(r"^[0-9A-Za-z *,\-.;=]*$")
 _SIMPLE_RANGE = re.compile(r"^bytes=(\d+)-(\d+)?$")
+# What Chromium takes for a URL in Access-Control-Allow-Origin (a scheme, and for a web
+# origin a host): anything else, "" or "example.com", is an invalid value, not another
+# origin.
+_ORIGIN_LIKE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:(?://[^/?#\s]+|(?!//)\S)", re.ASCII)
 # What to do about Origin: null, which no config fixes safely.
 NULL_ORIGIN = ("the browser sent Origin: null, which it does for a sandboxed iframe, a "
                "file:// or data: page, and a request redirected to another origin. Load "
@@ -43,6 +47,23 @@ def header_list(value: str | None) -> list[str]:
     if not value:
         return []
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def token_list(values: Sequence[str]) -> list[str] | None:
+    """A browser's reading of Access-Control-Allow-Methods, -Allow-Headers or
+    -Expose-Headers, each line of ``values`` a ``#token`` list (Fetch §3.2.3): empty items
+    skipped, None if any item is not a token ("PUT;", "x bar"), which fails a
+    preflight and exposes nothing. Lines combine as one list."""
+    items = []
+    for value in values:
+        for item in value.split(","):
+            item = item.strip(" \t")
+            if not item:
+                continue
+            if TOKEN.fullmatch(item) is None:
+                return None
+            items.append(item)
+    return items
 
 
 # --- devproxy's side: CORS mode ------------------------------------------------------
@@ -304,6 +325,15 @@ PREFLIGHT_REDIRECT = "preflight-redirect"
 PREFLIGHT_NOT_OK = "preflight-not-ok"
 METHOD_NOT_ALLOWED = "method-not-allowed"
 HEADER_NOT_ALLOWED = "header-not-allowed"
+INVALID_ALLOW_ORIGIN = "invalid-allow-origin"
+INVALID_ALLOW_LIST = "invalid-allow-list"
+
+# Fetch §4.8 lists Authorization as the one name a "*" in Access-Control-Allow-Headers
+# does not cover. Chromium (156) still lets "*" cover it.
+AUTHORIZATION_BY_WILDCARD = (
+    "Access-Control-Allow-Headers answers '*' and the request sends Authorization: "
+    "Chromium lets the '*' cover it, for now, but the Fetch standard does not, and a "
+    "browser that follows it blocks the request. List authorization by name.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,6 +342,7 @@ class Verdict:
     reason: str = ""  # in the browser's words (Chromium's console messages)
     kind: str = ""  # one of the constants above when not ok
     subject: str = ""  # what the reason is about: the origin sent back, a method, a header
+    warning: str = ""  # allowed by Chromium, but not by the standard (ok only)
 
 
 def cors_check(origin: str, credentials: bool, response: Headers | Sequence[tuple[str, str]]
@@ -321,7 +352,9 @@ def cors_check(origin: str, credentials: bool, response: Headers | Sequence[tupl
     if not acao:
         return Verdict(False, "No 'Access-Control-Allow-Origin' header is present on the "
                               "requested resource.", NO_ALLOW_ORIGIN)
-    if len(acao) > 1 or "," in acao[0]:
+    # Chromium reads a space as a second value too ("a b"), and then an origin that is
+    # not a URL as invalid, before it compares.
+    if len(acao) > 1 or "," in acao[0] or " " in acao[0].strip():
         both = ", ".join(acao)
         return Verdict(False, f"The 'Access-Control-Allow-Origin' header contains multiple "
                               f"values '{both}', but only one is allowed.",
@@ -333,6 +366,9 @@ def cors_check(origin: str, credentials: bool, response: Headers | Sequence[tupl
         return Verdict(False, "The value of the 'Access-Control-Allow-Origin' header in the "
                               "response must not be the wildcard '*' when the request's "
                               "credentials mode is 'include'.", WILDCARD_WITH_CREDENTIALS)
+    if value != origin and value != "null" and _ORIGIN_LIKE.match(value) is None:
+        return Verdict(False, f"The 'Access-Control-Allow-Origin' header contains the "
+                              f"invalid value '{value}'.", INVALID_ALLOW_ORIGIN, value)
     if value != origin:
         return Verdict(False, f"The 'Access-Control-Allow-Origin' header has a value "
                               f"'{value}' that is not equal to the supplied origin.",
@@ -356,7 +392,7 @@ def preflight_check(
     """Fetch §4.8 "CORS-preflight fetch": the checks on the preflight's response."""
     prefix = "Response to preflight request doesn't pass access control check: "
     if 300 <= status < 400:
-        return Verdict(False, "Redirect is not allowed for a preflight request.",
+        return Verdict(False, prefix + "Redirect is not allowed for a preflight request.",
                        PREFLIGHT_REDIRECT)
     checked = cors_check(origin, credentials, response)
     if not checked.ok:
@@ -368,21 +404,28 @@ def preflight_check(
     if status not in _OK:
         return Verdict(False, prefix + "It does not have HTTP ok status.", PREFLIGHT_NOT_OK,
                        str(status))
-    methods = [m for v in _values(response, "access-control-allow-methods")
-               for m in header_list(v)]
+    lists = []
+    for field in ("Access-Control-Allow-Methods", "Access-Control-Allow-Headers"):
+        values = _values(response, field.lower())
+        items = token_list(values)
+        if items is None:
+            return Verdict(False, f"Cannot parse {field} response header field in "
+                                  f"preflight response.", INVALID_ALLOW_LIST,
+                           f"{field}: {', '.join(values)}")
+        lists.append(items)
+    methods, allowed = lists[0], {h.lower() for h in lists[1]}
     wildcard = "*" in methods and not credentials
     if method not in SAFELISTED_METHODS and method not in methods and not wildcard:
         return Verdict(False, f"Method {method} is not allowed by Access-Control-Allow-Methods "
                               f"in preflight response.", METHOD_NOT_ALLOWED, method)
-    allowed = {h.lower() for v in _values(response, "access-control-allow-headers")
-               for h in header_list(v)}
+    everything = "*" in allowed and not credentials
     for name in unsafe_headers:
-        covered = name in allowed or ("*" in allowed and not credentials
-                                      and name != "authorization")
-        if not covered:
+        if name not in allowed and not everything:
             return Verdict(False, f"Request header field {name} is not allowed by "
                                   f"Access-Control-Allow-Headers in preflight response.",
                            HEADER_NOT_ALLOWED, name)
+    if everything and "authorization" in unsafe_headers and "authorization" not in allowed:
+        return Verdict(True, warning=AUTHORIZATION_BY_WILDCARD)
     return Verdict(True)
 
 
@@ -437,8 +480,9 @@ def readable_headers(response: Headers | Sequence[tuple[str, str]], credentials:
 
     ``*`` in Access-Control-Expose-Headers exposes everything only without credentials.
     """
-    exposed = {h.lower() for v in _values(response, "access-control-expose-headers")
-               for h in header_list(v)}
+    # A list that does not parse exposes nothing (Fetch §4.1 "main fetch", step 14).
+    exposed = {h.lower() for h in token_list(
+        _values(response, "access-control-expose-headers")) or ()}
     everything = "*" in exposed and not credentials
     names = dict.fromkeys(
         (k.lower() for k, _ in (response.items() if isinstance(response, Mapping)

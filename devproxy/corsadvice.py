@@ -58,6 +58,16 @@ def cause(verdict: Verdict, ask: Ask) -> str:
         return (f"The server allows {verdict.subject!r} but the page's origin is "
                 f"{ask.origin!r}. Origins compare as exact strings: scheme, host and port "
                 "must all match, with no trailing slash (localhost and 127.0.0.1 differ).")
+    if kind == cors.INVALID_ALLOW_ORIGIN:
+        return (f"The server sent {verdict.subject!r} as Access-Control-Allow-Origin, which "
+                f"is not an origin: it must be the page's origin exactly, scheme and port "
+                f"included ({ask.origin}), or '*'.")
+    if kind == cors.INVALID_ALLOW_LIST:
+        field, _, value = verdict.subject.partition(": ")
+        return (f"The server's {field} is {value!r}, which is not a list of names "
+                f"separated by commas (a space or a ';' inside an item, say): the browser "
+                f"rejects the whole preflight. Send, say, 'GET, POST, PUT' or "
+                f"'Content-Type, Authorization'.")
     if kind == cors.CREDENTIALS_NOT_TRUE:
         return ("The request carries credentials but the server did not answer "
                 "Access-Control-Allow-Credentials: true. Enable credentials on the server, "

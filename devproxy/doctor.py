@@ -237,8 +237,12 @@ class _Fetch:
                     return self._report(verdict, readable=readable, hidden=hidden)
             target = urljoin(url, location)
             notes = [f"redirect to {target}"]
-            if urlsplit(target).username or urlsplit(target).password:
-                blocked = Verdict(False, "Redirect location contains credentials.")
+            # Fetch §4.4: credentials in a URL of another origin than the page's.
+            if _origin_of(target) != p.origin and (urlsplit(target).username
+                                                   or urlsplit(target).password):
+                blocked = Verdict(False, f"Redirect location '{target}' contains a username "
+                                         f"and password, which is disallowed for "
+                                         f"cross-origin requests.")
                 self.steps.append(Step("Redirect", exchange, blocked))
                 return self._report(blocked, url, method, unsafe)
             # Fetch §4.4 "HTTP-redirect fetch": leaving a cross-origin URL for another
@@ -247,6 +251,14 @@ class _Fetch:
                 if not tainted:
                     notes.append("cross-origin redirect: the browser now sends Origin: null")
                 tainted, origin = True, "null"
+            if _origin_of(target) != _origin_of(url):
+                # Fetch §4.4 "HTTP-redirect fetch": a redirect to another origin drops
+                # the CORS non-wildcard request-header names, Authorization, so the next
+                # hop may need no preflight at all.
+                kept = tuple(h for h in headers if h[0].lower() != "authorization")
+                if len(kept) != len(headers):
+                    notes.append("to another origin: the browser drops Authorization")
+                headers = kept
             if (exchange.status in (301, 302) and method == "POST") or (
                     exchange.status == 303 and method not in ("GET", "HEAD")):
                 notes.append(f"{exchange.status} turns {method} into GET without a body")
@@ -266,6 +278,8 @@ class _Fetch:
         exchange = await self._send("OPTIONS", url, tuple(sent), None)
         verdict = cors.preflight_check(origin, method, unsafe, self.p.credentials,
                                        exchange.status, exchange.received)
+        if verdict.warning:
+            self.warnings.append(verdict.warning)
         self.steps.append(Step("Preflight (" + "; ".join(reasons) + ")", exchange, verdict))
         return verdict
 
@@ -425,7 +439,8 @@ def render(report: Report) -> str:
     if report.verdict.ok:
         lines.append(f"ALLOWED: the browser lets {p.origin} read this response.")
         return "\n".join(lines)
-    lines.append(f"BLOCKED: Access to fetch at '{report.blocked_url}' from origin "
+    moved = f" (redirected from '{p.url}')" if report.blocked_url != p.url else ""
+    lines.append(f"BLOCKED: Access to fetch at '{report.blocked_url}'{moved} from origin "
                  f"'{p.origin}' has been blocked by CORS policy: {report.verdict.reason}")
     if report.cause:
         lines += ["", f"Why: {report.cause}"]

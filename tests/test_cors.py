@@ -8,6 +8,7 @@ import pytest
 import yaml
 from multidict import CIMultiDict
 
+from devproxy import cors
 from devproxy.config import CorsPolicy, parse_origin
 from devproxy.cors import (
     CorsRules,
@@ -19,6 +20,7 @@ from devproxy.cors import (
     merge_vary,
     needs_preflight,
     preflight_check,
+    readable_headers,
     refusal_body,
     refusal_of,
     unsafe_request_headers,
@@ -244,6 +246,19 @@ def test_needs_preflight_names_each_reason() -> None:
                  "has a value 'http://localhost:3000' that is not equal", id="other-origin"),
     pytest.param(False, [("Access-Control-Allow-Origin", FRONT + "/")],
                  "not equal to the supplied origin", id="trailing-slash"),
+    # Chromium's words for a value that is no URL, and for two separated by a space.
+    pytest.param(False, [("Access-Control-Allow-Origin", "")],
+                 "contains the invalid value ''", id="empty-acao"),
+    pytest.param(False, [("Access-Control-Allow-Origin", "localhost:5173")],
+                 "has a value 'localhost:5173' that is not equal", id="host-port-reads-as-url"),
+    pytest.param(False, [("Access-Control-Allow-Origin", "example.com")],
+                 "contains the invalid value 'example.com'", id="no-scheme"),
+    pytest.param(False, [("Access-Control-Allow-Origin", "http://")],
+                 "contains the invalid value 'http://'", id="no-host"),
+    pytest.param(False, [("Access-Control-Allow-Origin", "null")],
+                 "has a value 'null' that is not equal", id="null-is-an-origin"),
+    pytest.param(False, [("Access-Control-Allow-Origin", f"{FRONT} {FRONT}")],
+                 "contains multiple values", id="space-separated-acao"),
     pytest.param(True, [("Access-Control-Allow-Origin", FRONT)],
                  "'Access-Control-Allow-Credentials' header in the response is ''",
                  id="credentials-missing"),
@@ -276,8 +291,20 @@ ALLOW = [("Access-Control-Allow-Origin", FRONT)]
     pytest.param("GET", ["x-custom"], False, 204, [("Access-Control-Allow-Headers", "*")], "",
                  id="header-star-covers-custom"),
     pytest.param("GET", ["authorization"], False, 204, [("Access-Control-Allow-Headers", "*")],
-                 "Request header field authorization is not allowed",
-                 id="header-star-never-covers-authorization"),
+                 "", id="header-star-covers-authorization-in-chromium"),
+    pytest.param("PUT", [], False, 204, [("Access-Control-Allow-Methods", "PUT, DEL ETE")],
+                 "Cannot parse Access-Control-Allow-Methods response header field",
+                 id="methods-item-not-a-token"),
+    pytest.param("PUT", [], False, 204, [("Access-Control-Allow-Methods", "PUT;")],
+                 "Cannot parse Access-Control-Allow-Methods", id="methods-semicolon"),
+    pytest.param("DELETE", [], False, 204, [("Access-Control-Allow-Methods", "PUT,,DELETE,")],
+                 "", id="methods-empty-items-skipped"),
+    pytest.param("GET", ["x-foo"], False, 204, [("Access-Control-Allow-Headers", "x-foo, x bar")],
+                 "Cannot parse Access-Control-Allow-Headers response header field",
+                 id="headers-item-not-a-token"),
+    pytest.param("GET", ["x-b"], False, 204, [("Access-Control-Allow-Headers", "x-a"),
+                                              ("Access-Control-Allow-Headers", " x-b ")],
+                 "", id="headers-lines-combine"),
     pytest.param("GET", ["x-custom"], True, 204, [("Access-Control-Allow-Headers", "*"),
                                                    ("Access-Control-Allow-Credentials", "true")],
                  "Request header field x-custom is not allowed",
@@ -293,6 +320,28 @@ def test_preflight_check(method, unsafe, credentials, status, extra, reason) -> 
     verdict = preflight_check(FRONT, method, unsafe, credentials, status, ALLOW + extra)
     assert verdict.ok is (reason == "")
     assert reason in verdict.reason
+
+
+def test_a_star_covering_authorization_passes_with_a_warning() -> None:
+    # Chromium 156 lets "*" cover Authorization; the Fetch standard (§4.8) does not.
+    verdict = preflight_check(FRONT, "GET", ["authorization"], False, 204,
+                              [*ALLOW, ("Access-Control-Allow-Headers", "*")])
+    assert verdict.ok and verdict.warning == cors.AUTHORIZATION_BY_WILDCARD
+    named = preflight_check(FRONT, "GET", ["authorization"], False, 204,
+                            [*ALLOW, ("Access-Control-Allow-Headers", "*, Authorization")])
+    assert named.ok and not named.warning
+    with_credentials = preflight_check(FRONT, "GET", ["authorization"], True, 204, [
+        *ALLOW, ("Access-Control-Allow-Headers", "*"),
+        ("Access-Control-Allow-Credentials", "true")])
+    assert not with_credentials.ok and with_credentials.kind == cors.HEADER_NOT_ALLOWED
+
+
+def test_an_expose_list_that_does_not_parse_exposes_nothing() -> None:
+    response = [("Access-Control-Expose-Headers", "X-A X-B, X-C"), ("X-A", "1"), ("X-C", "1")]
+    assert readable_headers(response, False) == ([], ["access-control-expose-headers",
+                                                      "x-a", "x-c"])
+    response[0] = ("Access-Control-Expose-Headers", "X-A, , X-C")
+    assert readable_headers(response, False)[0] == ["x-a", "x-c"]
 
 
 def test_devproxys_own_preflight_passes_the_browsers_check() -> None:

@@ -130,11 +130,16 @@ CASES = [
     Case("fetch sends 'patch' as written",
          {"preflight": [*ALLOW, ("Access-Control-Allow-Methods", "GET, POST, PATCH")]},
          {"method": "patch"}, cors.METHOD_NOT_ALLOWED, "Method patch is not allowed"),
-    Case("Authorization is never covered by '*'",
-         {"preflight": [("Access-Control-Allow-Origin", "*"),
-                        ("Access-Control-Allow-Headers", "*")]},
-         {"headers": ["Authorization: Bearer x"]}, cors.HEADER_NOT_ALLOWED,
-         "Request header field authorization is not allowed by Access-Control-Allow-Headers"),
+    Case("a method list that is not a list of tokens",
+         {"preflight": [*ALLOW, ("Access-Control-Allow-Methods", "GET, DEL ETE"),
+                        ("Access-Control-Allow-Headers", "content-type")]},
+         {"method": "DELETE"}, cors.INVALID_ALLOW_LIST,
+         "Cannot parse Access-Control-Allow-Methods response header field in preflight "
+         "response."),
+    Case("Access-Control-Allow-Origin that is no URL",
+         {"actual": [("Access-Control-Allow-Origin", "example.com")]}, {},
+         cors.INVALID_ALLOW_ORIGIN,
+         "The 'Access-Control-Allow-Origin' header contains the invalid value 'example.com'."),
     Case("'*' in Allow-Headers is literal with credentials",
          {"preflight": [*ALLOW_CREDS, ("Access-Control-Allow-Methods", "PUT"),
                         ("Access-Control-Allow-Headers", "*")]},
@@ -236,6 +241,45 @@ async def test_cross_origin_redirect_taints_the_origin_to_null(aiohttp_server):
     assert [fix.tool for fix in report.fixes] == ["your page"]
     assert "a request redirected to another origin" in report.fixes[0].text
     assert "cors:" not in render(report)
+    # As Chromium's console names a redirected request.
+    assert (f"BLOCKED: Access to fetch at '{second.url}/final' (redirected from "
+            f"'{first.url}/redirect') from origin '{FRONT}' has been blocked") in render(report)
+
+
+async def test_a_star_covering_authorization_is_allowed_as_chromium_does_with_a_warning(
+        aiohttp_server):
+    backend = await cors_backend(aiohttp_server, actual=ALLOW, preflight=[
+        ("Access-Control-Allow-Origin", "*"), ("Access-Control-Allow-Headers", "*")])
+    report = await doctor(backend.url + "/items", headers=["Authorization: Bearer x"])
+    assert report.verdict.ok and report.exit_code == 0
+    assert report.warnings == (cors.AUTHORIZATION_BY_WILDCARD,)
+    assert f"warning: {cors.AUTHORIZATION_BY_WILDCARD}" in render(report)
+
+
+async def test_a_redirect_to_another_origin_drops_authorization(aiohttp_server):
+    # Fetch §4.4: the second server is asked no preflight, as Chromium asks none; it
+    # answers "*" to the tainted (null) origin, which reads without credentials.
+    second = await cors_backend(aiohttp_server, actual=[("Access-Control-Allow-Origin", "*")])
+    first = await cors_backend(
+        aiohttp_server, actual=ALLOW, redirect=second.url + "/star",
+        preflight=[*ALLOW, ("Access-Control-Allow-Headers", "authorization")])
+    report = await doctor(first.url + "/redirect", headers=["Authorization: Bearer x"])
+    assert report.verdict.ok, render(report)
+    assert [m for m, _, _ in first.seen] == ["OPTIONS", "GET"]
+    assert second.seen == [("GET", "/star", "null")]
+    assert any("drops Authorization" in note for step in report.steps for note in step.notes)
+
+
+async def test_a_redirect_with_credentials_in_its_url_is_refused_in_chromiums_words(
+        aiohttp_server):
+    second = await cors_backend(aiohttp_server)
+    at = second.url.replace("http://", "http://user:pass@") + "/final"
+    first = await cors_backend(aiohttp_server, actual=ALLOW, redirect=at)
+    report = await doctor(first.url + "/redirect")
+    assert not report.verdict.ok and second.seen == []
+    assert report.verdict.reason == (f"Redirect location '{at}' contains a username and "
+                                     f"password, which is disallowed for cross-origin "
+                                     f"requests.")
 
 
 async def test_same_origin_redirect_keeps_the_origin_and_303_turns_post_into_get(

@@ -23,6 +23,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from multidict import CIMultiDict
 
+from devproxy import cors
 from devproxy.capture import Captures, body_view, curl, har, header_diff
 from devproxy.config import TOKEN_PATTERN, CorsPolicy, Inspector, Limits
 from devproxy.cookies import cookie_verdicts
@@ -324,6 +325,24 @@ async def test_a_preflight_the_backend_answers_is_judged_as_a_preflight(
     verdict = (await api(client, proxy, f"requests/{preflight['id']}"))["cors"]
     assert verdict["allowed"] is False
     assert "Request header field x-token is not allowed" in verdict["reason"]
+
+
+async def test_a_preflight_allowed_by_chromium_but_not_the_standard_is_marked(
+        backend_factory, proxy_factory, client) -> None:
+    async def options(request: web.Request) -> web.Response:
+        return web.Response(status=204, headers={"Access-Control-Allow-Origin": "*",
+                                                 "Access-Control-Allow-Headers": "*"})
+
+    backend = await backend_factory(options)
+    proxy = await proxy_factory(route("/api", backend.url))
+    async with client.options(proxy.url + "/api/x", headers={
+            "Origin": FRONT, "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "authorization"}) as resp:
+        assert resp.status == 204
+    [row] = await api(client, proxy, "requests")
+    verdict = (await api(client, proxy, f"requests/{row['id']}"))["cors"]
+    assert verdict["allowed"] is True
+    assert verdict["warning"] == cors.AUTHORIZATION_BY_WILDCARD
 
 
 @pytest.mark.parametrize(("origin", "method", "says", "tool", "fix"), [

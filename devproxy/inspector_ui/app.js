@@ -355,7 +355,8 @@ async function showDetail(id) {
     }, el("strong", {}, c.allowed ? `Allowed for ${c.origin}` : `Blocked for ${c.origin}`),
     c.allowed ? el("div", { class: "note" }, c.credentials
       ? "Sent with a cookie: credentials mode \"include\"." : "Sent without cookies.")
-      : explained(c)),
+      : explained(c),
+    c.warning ? el("p", { id: "cors-warning" }, c.warning) : null),
     c.with_credentials ? el("div", { id: "cors-credentials", class: "card verdict blocked" },
       el("strong", {}, "Blocked if sent with credentials"),
       el("div", { class: "note" }, "No cookie was sent, so devproxy cannot tell whether "
