@@ -344,6 +344,7 @@ async def _serve(
                 request, route, path, app[POOL], app[OUTAGES],
                 host_allowed=app[LIVE].current.hosts.allows,
                 cors_allows=named.allows if named is not None else None,
+                cors_off=route.cors is None and app[LIVE].current.config.cors is not None,
             ))
         return await _waiting(route, lambda: forward_http(request, route, path, app[POOL],
                                                           app[OUTAGES], record, routes))

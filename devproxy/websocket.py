@@ -47,6 +47,7 @@ from .wsrules import (
     handshake_problem,
     offered_protocols,
     origin_allowed,
+    refusal_advice,
     refused_after_accepting,
     refused_without_http,
     unchosen_protocol,
@@ -296,22 +297,10 @@ class OpenSockets:
 OPEN_SOCKETS = web.AppKey("open_sockets", OpenSockets)
 
 
-def _socket_fixes(origin: str, own: str, route: Route) -> str:
-    """What lets a page at ``origin`` open sockets through ``route`` (``own``: the
-    address the socket went to, which reaches devproxy)."""
-    fixes = [f"open the page through devproxy at {own}"]
-    if origin != "null":  # opaque (a sandboxed frame, a file:// page): no list names it
-        instead = " in place of '*' (which never lets a page open sockets)" \
-            if route.cors is not None and route.cors.any_origin else ""
-        fixes += [f"list its origin in the route's cors.origins{instead}",
-                  "if its host name is yours, add it to allowed_hosts"]
-    return ", ".join(fixes[:-1]) + ", or, " + fixes[-1] if len(fixes) > 1 else fixes[0]
-
-
 async def proxy_websocket(
     request: web.Request, route: Route, raw_path: str, pool: Pool,
     outages: Outages, *, host_allowed: Callable[[str], bool],
-    cors_allows: Callable[[str], bool] | None,
+    cors_allows: Callable[[str], bool] | None, cors_off: bool = False,
 ) -> web.StreamResponse:
     """Carry the browser's WebSocket handshake and then its bytes to ``route.target``.
 
@@ -320,6 +309,7 @@ async def proxy_websocket(
         pool: opens the backend connection (outside its cap: a socket keeps its own).
         host_allowed: whether a Host is one devproxy serves its pages for.
         cors_allows: origins CORS mode lets open sockets too; None for none.
+        cors_off: the route turned the top-level cors: block off (said in a refusal).
 
     Returns:
         The browser's finished 101 response; or, without one, devproxy's 403 (foreign
@@ -338,10 +328,10 @@ async def proxy_websocket(
                           cors_allows=cors_allows, own_host=request.headers.get("Host", "")):
         # Where the socket was opened to: an address that reaches devproxy (not always
         # localhost: listen may be 127.0.0.2 or a LAN address).
-        fixes = _socket_fixes(origin or "", f"{request.scheme}://{request.host}", route)
-        logger.warning(
-            "route %s: refused a WebSocket to %s from a page at %s (another site's page may "
-            "not use your local servers); %s", route.path, request.path, origin, fixes)
+        why, fixes = refusal_advice(origin or "", f"{request.scheme}://{request.host}",
+                                    port, route, cors_off)
+        logger.warning("route %s: refused a WebSocket to %s from a page at %s (%s); %s",
+                       route.path, request.path, origin, why, fixes)
         record = request.get(RECORD)
         if record is not None:  # the list marks it with the reason
             record.error = f"refused: a page at {origin} may not open WebSockets through " \

@@ -95,6 +95,40 @@ def origin_allowed(
 
 
 
+def refusal_advice(origin: str, own: str, port: int, route: Route,
+                   cors_off: bool = False) -> tuple[str, str]:
+    """Why a page at ``origin`` may not open sockets through ``route``, and what would
+    let it: a sentence each, for the log line and the 403's hint.
+
+    Args:
+        origin: the refused handshake's Origin.
+        own: where the socket went (``http://host:port``), an address reaching devproxy.
+        port: devproxy's port that the handshake arrived on.
+        cors_off: the route says ``cors: false`` under a top-level ``cors:`` block.
+    """
+    through = f"open the page through devproxy at {own}"
+    if origin == "null":  # opaque: no list can name it
+        return ("a sandboxed frame or a file:// page, which any site can make", through)
+    try:
+        parts = urlsplit(origin)
+        origin_port = parts.port or (80 if parts.scheme == "http" else 443)
+    except ValueError:
+        return ("not an origin", through)
+    listed = "list its origin in the route's cors.origins"
+    if cors_off:
+        listed = ("list its origin in cors.origins and drop the route's cors: false, "
+                  "which turns that block off for it")
+    elif route.cors is not None and route.cors.any_origin:
+        listed += " in place of '*' (which never lets a page open sockets)"
+    if parts.scheme == "http" and origin_port == port:
+        # devproxy's port under a name it does not serve: allowed_hosts can help.
+        return ("a host name devproxy does not serve its pages for",
+                f"{through}, {listed}, or, if its host name is yours, add it to "
+                f"allowed_hosts")
+    return ("a page devproxy did not serve (another server or port), which only the "
+            "route's CORS block can let in", f"{through}, or {listed}")
+
+
 def upstream_ws_headers(
     browser: Headers, route: Route, *, client_ip: str | None, proxy_host: str, scheme: str
 ) -> CIMultiDict[str]:

@@ -788,10 +788,16 @@ async def test_only_devproxys_own_pages_may_open_sockets(backend_factory, proxy_
     # The address the socket went to, which reaches devproxy (not always localhost).
     expected = f"open the page through devproxy at http://{host or '127.0.0.1'}:{proxy.port}"
     if origin == "null":  # opaque: no list can name it, so that is the one fix
+        assert "(a sandboxed frame or a file:// page" in line
         assert line.endswith(expected)
-    else:
-        assert f"{expected}, list its origin in the route's cors.origins, or, if its host " \
-            "name is yours, add it to allowed_hosts" in line
+    elif origin.endswith(":{port}") and origin.startswith("http:"):
+        # devproxy's own port under another name: only then can allowed_hosts help.
+        assert "(a host name devproxy does not serve its pages for)" in line
+        assert line.endswith(f"{expected}, list its origin in the route's cors.origins, "
+                             "or, if its host name is yours, add it to allowed_hosts")
+    else:  # another server's page (another port or scheme): allowed_hosts cannot help
+        assert "(a page devproxy did not serve (another server or port)" in line
+        assert line.endswith(f"{expected}, or list its origin in the route's cors.origins")
     # Not told as CORS, which browsers never apply to a WebSocket (Chromium sends its
     # handshake with no Sec-Fetch-Mode, which reads as a fetch() in CORS mode).
     assert not [r for r in caplog.records if r.getMessage().startswith("CORS:")]
@@ -823,6 +829,21 @@ async def test_a_page_on_an_allowed_host_may_open_sockets(backend_factory, proxy
     async with client.ws_connect(ws_url(proxy), headers=headers) as ws:
         await ws.send_str("ok")
         assert await ws.receive_str(timeout=5) == "ok"
+
+
+async def test_a_route_with_cors_off_is_named_in_a_sockets_refusal(
+        backend_factory, proxy_factory, client, caplog):
+    # The page's origin is in the top-level block, which the route turned off: listing
+    # it again cannot help, turning the block back on does.
+    backend, seen = await echo_backend(backend_factory)
+    proxy = await proxy_factory(route("/", backend.url, cors=None),
+                                cors=CorsPolicy(origins=("http://localhost:5173",)))
+    with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+        await client.ws_connect(ws_url(proxy), headers={"Origin": "http://localhost:5173"})
+    assert caught.value.status == 403 and seen == []
+    assert caplog.text.rstrip().endswith(
+        "or list its origin in cors.origins and drop the route's cors: false, which turns "
+        "that block off for it")
 
 
 async def test_cors_mode_for_any_origin_does_not_open_sockets_to_any_page(
