@@ -41,6 +41,7 @@ from .corsadvice import (
     refused_by_devproxy,
 )
 from .formdata import form_parts
+from .jsonindent import indent_json
 from .wsframes import COMPRESSED
 
 _new = object.__new__
@@ -880,7 +881,7 @@ def header_diff(before: Sequence[tuple[str, str]], after: Sequence[tuple[str, st
 
 def body_view(body: bytes | bytearray, cut: bool, content_type: str | None, total: int = 0,
               forms: bool = True, dropped: bool | None = None) -> dict[str, Any] | None:
-    """How the page shows a body: text (JSON re-indented by the page), an upload form's
+    """How the page shows a body: text (JSON also re-indented, ``pretty``), an upload form's
     parts (unless not ``forms``), or size and type. A body cut at the capture limit says
     so with ``total``, the bytes that went by; one dropped whole (the memory budget,
     ``Captures.trim_bodies``) is ``dropped``, so it never reads as an empty body. That
@@ -902,6 +903,10 @@ def body_view(body: bytes | bytearray, cut: bool, content_type: str | None, tota
             textual = False
         else:
             view["text"] = text
+            if "json" in kind and not cut:
+                pretty = indent_json(text)  # shown re-indented, its tokens as sent
+                if pretty is not None and pretty != text:
+                    view["pretty"] = pretty
     view["binary"] = not textual
     if forms and not textual and kind == "multipart/form-data":
         form = form_parts(bytes(body), content_type or "", cut)

@@ -82,6 +82,8 @@ async def test_a_request_is_captured_as_sent_and_as_forwarded(backend_factory, p
     assert response_changes["location"]["after"] == ["/api/next"]  # mapped back
     assert json.loads(detail["request_body"]["text"]) == {"name": "widget"}
     assert detail["response_body"]["text"] == '{"ok": true}'
+    # Shown re-indented, every token as sent (the page no longer parses and dumps it).
+    assert detail["response_body"]["pretty"] == '{\n  "ok": true\n}'
     assert detail["cookies"] == [{"name": "sid", "stored": True, "reason": ""}]
     assert detail["curl"]["upstream"].startswith(f"curl -g -i -X POST '{backend.url}/v1/items?x=1'")
     # the origin the browser asked, read back from its Host field

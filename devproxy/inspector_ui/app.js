@@ -246,10 +246,9 @@ function bodyBlock(title, body) {
       + size(body.total)), el("p", { class: "note" }, "not kept: the inspector keeps a "
       + "limited amount of body bytes, and drops the oldest first"));
   }
-  let text = body.text;
-  if (text !== undefined && body.type.includes("json")) {
-    try { text = JSON.stringify(JSON.parse(text), null, 2); } catch (e) { /* as sent */ }
-  }
+  // JSON re-indented by devproxy with every token as sent: JSON.parse would round a
+  // 64-bit id, and show 1.10 as 1.1.
+  const text = body.pretty ?? body.text;
   const coded = body.encoding ? ` · ${body.encoding}` : "";
   const note = body.undecoded
     ? `${body.encoding}-encoded body, not shown (the inspector decodes gzip and deflate)`

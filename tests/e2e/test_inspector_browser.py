@@ -457,3 +457,22 @@ async def test_a_form_uploaded_by_the_page_shows_its_fields(
     assert [" ".join(row.split()) for row in rows] == [
         # As the backend gets it: the HTML standard has the browser write " as %22.
         "title holiday", 'upload file "beach %221%22.png" · image/png · 2.9 KiB']
+
+
+async def test_a_json_body_is_shown_with_the_numbers_it_carried(
+        browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
+    # JSON.parse in the page had shown 12345678901234567000, 1.1 and null.
+    sent = '{"id": 12345678901234567891, "price": 1.10, "n": 1e400, "tags": []}'
+
+    async def api(request: web.Request) -> web.Response:
+        return web.Response(text=sent, content_type="application/json")
+
+    backend = await backend_factory(api)
+    proxy = await proxy_factory(route("/", backend.url))
+    page = await open_inspector(browser, proxy.url)
+    assert await page.evaluate("async () => (await fetch('/order')).status") == 200
+    await page.locator("#list tbody tr", has_text="/order").click()
+    shown = page.locator('pre[data-place="Response body"]')
+    await shown.wait_for()
+    assert await shown.inner_text() == (
+        '{\n  "id": 12345678901234567891,\n  "price": 1.10,\n  "n": 1e400,\n  "tags": []\n}')
