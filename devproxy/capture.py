@@ -83,6 +83,11 @@ _DISPATCHED = re.compile(r"^data(?::|$)", re.MULTILINE)
 _TEXT, _BINARY, _EVENTS = 0, 1, 2
 
 
+# A record's error when the browser left before the response ended (the log line says
+# "(browser went away)").
+WENT_AWAY = "the browser closed the connection before the response ended"
+
+
 class _Tally:
     """Body bytes kept by the records counted here, kept up as bodies grow, so checking
     the budget costs one comparison instead of a walk over every record; and the most a

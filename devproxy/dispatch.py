@@ -17,7 +17,7 @@ from aiohttp import web
 from aiohttp.http import HttpVersion, HttpVersion11
 
 from . import inspector
-from .capture import Captures, Record
+from .capture import WENT_AWAY, Captures, Record
 from .config import DEFAULT_PORTS, RESERVED_PREFIX, Route, url_host
 from .cors import CorsRules, in_cors_mode, is_preflight
 from .corsmode import PreflightRefusal, mark, own_origin, preflight_response
@@ -57,7 +57,6 @@ logger = logging.getLogger(__name__)
 _RETRY_EVERY = 0.1  # seconds between connection attempts under wait_for_backend
 access_logger = logging.getLogger("devproxy.access")
 _LOGGED_TARGET = 8192  # characters of a request-target an access line shows
-_WENT_AWAY = "the browser closed the connection before the response ended"
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
@@ -243,7 +242,7 @@ async def _send(request: web.Request, response: web.StreamResponse,
             # Part of a file went (a download cut off, a video seeked away from).
             request[UNSENT] = " (browser went away)"
             if record is not None:
-                record.error = _WENT_AWAY
+                record.error = WENT_AWAY
         else:
             # The browser went away, or devproxy closed the connection (an EventSource to
             # a backend that is down): logged with the status it was to get, no bytes.
@@ -463,7 +462,7 @@ def _abandoned(request: web.Request, route: Route | None, record: Record | None,
         if stopping:
             record.error = "devproxy stopped before the response ended"
         elif not normal_end:
-            record.error = _WENT_AWAY
+            record.error = WENT_AWAY
         if stream is not None and not socket and stream.__class__ is not ProxiedResponse \
                 and not record.status:
             _finish(record, route, stream)  # a file cut off: its status, the bytes that went
@@ -492,7 +491,9 @@ def _log(request: web.Request, route: Route | None, response: web.StreamResponse
         status, size = 499, 0
     elif UNSENT in request:
         status, note = response.status, note or request[UNSENT]
-        size = response.body_sent or 0 if isinstance(response, StaticFile) else 0
+        # What went before the browser left (a file, a relayed stream); else nothing.
+        size = response.body_sent or 0 \
+            if isinstance(response, (StaticFile, ProxiedResponse)) else 0
     else:
         status = response.status
         # A relayed response's count inline: it is most requests.

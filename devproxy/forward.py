@@ -20,7 +20,7 @@ from multidict import CIMultiDict
 
 from . import h1
 from .backendadvice import csrf_refused, fields_too_large, host_refused, self_redirect
-from .capture import Record, decoded_body
+from .capture import WENT_AWAY, Record, decoded_body
 from .config import Route, Target
 from .headers import (
     HOP_COUNTED,
@@ -33,7 +33,7 @@ from .headers import (
 from .paths import upstream_path
 from .pool import Broken, Busy, Connection, Pool, broken_error
 from .router import RouteTable
-from .state import CAPTURES, EVENT_STREAMS, EXPLAINED, LIVE, STREAMING
+from .state import CAPTURES, EVENT_STREAMS, EXPLAINED, LIVE, STREAMING, UNSENT
 from .upstream import Outages, busy_error, closed_while_idle, response_timeout_error
 
 logger = logging.getLogger(__name__)
@@ -520,7 +520,13 @@ async def _stream_body(request: web.Request, conn: Connection, route: Route,
         try:
             await response.write(chunk)
         except ConnectionError:
-            return response  # the client went away; the upstream is closed by our caller
+            # The browser went away (an aborted fetch, a closed tab): logged and listed
+            # so, with the bytes it was sent; the caller closes the upstream.
+            request[UNSENT] = " (browser went away)"
+            if record is not None:
+                record.error = WENT_AWAY
+                record.bytes_out -= len(chunk)
+            return response
         response.body_sent += len(chunk)
     await response.write_eof()
     return response

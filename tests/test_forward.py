@@ -823,6 +823,47 @@ async def test_the_access_log_counts_the_body_bytes_the_browser_got(
         assert [r["bytes_out"] for r in await resp.json()] == [0, not_found, 0, 600, 1000]
 
 
+async def test_a_download_the_browser_cuts_short_is_not_a_clean_200(
+        backend_factory, proxy_factory, client, caplog):
+    # An aborted fetch() of a big body: devproxy's write fails while it relays. The log
+    # and the inspector said a clean 200, and counted different bytes.
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        try:
+            for _ in range(256):  # 64 MiB at most, far past what the sockets buffer
+                await response.write(bytes(256 * 1024))
+        except ConnectionError:
+            pass
+        return response
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/api", backend.url))
+    with caplog.at_level(logging.INFO, logger="devproxy.access"):
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+        try:
+            writer.write(b"GET /api/big HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            async with asyncio.timeout(10):
+                await reader.readuntil(b"\r\n\r\n")
+                await reader.readexactly(200 * 1024)
+        finally:
+            writer.close()
+        for _ in range(250):
+            lines = [r.getMessage() for r in caplog.records if r.name == "devproxy.access"]
+            if lines:
+                break
+            await asyncio.sleep(0.02)
+    (line,) = lines
+    sent = re.fullmatch(r"GET /api/big -> /api 200 \d+\.\dms (\d+)B \(browser went away\)",
+                        line)
+    assert sent is not None, line
+    async with client.get(proxy.url + "/__devproxy/api/requests") as resp:
+        (record,) = await resp.json()
+    assert (record["status"], record["bytes_out"]) == (200, int(sent[1]))
+    assert 200 * 1024 <= int(sent[1]) < 64 * 1024 * 1024
+    assert record["error"] == "the browser closed the connection before the response ended"
+
+
 async def test_a_request_the_browser_abandons_is_logged_and_ended(
         backend_factory, proxy_factory, client, caplog):
     # aiohttp cancels the handler when the browser goes away; before, such a request had
