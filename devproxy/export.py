@@ -564,8 +564,9 @@ def _nginx_route(route: Route, state: _Nginx) -> list[str]:
             f"    location {_nlit(path + '/')} {{", *body, "    }"]
 
 
-# What devproxy refuses in any request-target (``screen.target_refusal``).
-_REFUSED_BYTES = r"\\|%0[aAdD0]"
+# What devproxy refuses in a request-target's path (``screen.target_refusal``), not in
+# its query.
+_REFUSED_BYTES = r"^[^?]*(?:\\|%0[aAdD0])"
 
 
 def _hex_either_case(regex: str) -> str:

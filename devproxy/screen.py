@@ -17,9 +17,10 @@ from urllib.parse import unquote
 from .config import LOOPBACK_NAMES, RESERVED_PREFIX, Config, is_ip
 from .router import RouteTable
 
-# %0A, %0D, %00: no path needs them, and a backend that decodes them into a log line, a
-# header or a file name is open to injection.
-_ENCODED_CONTROL = re.compile(r"%(0[ad0]|00)", re.IGNORECASE)
+# %0A, %0D, %00 in a path: no path needs them, and a backend that decodes them into a
+# log line, a header or a file name is open to injection. A query may carry them: a
+# GraphQL GET or a form's textarea sends its line breaks as %0A.
+_ENCODED_CONTROL = re.compile(r"%0[ad0]", re.IGNORECASE)
 _DOT_SEGMENT_HINT = re.compile(r"(^|/)(\.|%2e){1,2}($|/|\?)", re.IGNORECASE)
 # An http(s) URL as a request-target: its authority (no user info, RFC 9110 §4.2.4),
 # then what follows it.
@@ -198,9 +199,9 @@ def target_refusal(method: str, raw_target: str, version: tuple[int, int],
     if "\\" in path:
         return Refusal(400, "Backslash in path", "Backslashes are read as '/' by some "
                        "servers and not by others; write '/' or encode it as %5C.")
-    if _ENCODED_CONTROL.search(raw_target):
+    if _ENCODED_CONTROL.search(path):
         return Refusal(400, "Encoded control character",
-                       "The target contains %0A, %0D or %00, which no path needs.")
+                       "The path contains %0A, %0D or %00, which no path needs.")
     return None
 
 

@@ -180,6 +180,7 @@ PATHS = [
     ("encoded-lf", req("/api/a%0Ab"), 400),
     ("encoded-cr", req("/api/a%0db"), 400),
     ("encoded-nul", req("/api/a%00b"), 400),
+    ("encoded-lf-before-a-query", req("/api/a%0A?q=1"), 400),
     ("reserved-prefix-unknown", req("/__devproxy/api/nothing"), 404),
     ("inspector-change-from-another-site", req("/__devproxy/api/clear", method="POST",
      headers="Host: localhost\r\nOrigin: http://evil.test\r\nContent-Length: 0\r\n"), 403),
@@ -218,6 +219,10 @@ ALLOWED = [
     ("encoded-space", "Host: localhost\r\n", "/api/hello%20world"),
     ("vite-query-token", "Host: localhost\r\n", "/?token=a%2Fb&x=..%2F"),
     ("dotfile-like-name", "Host: localhost\r\n", "/api/.well-known/x"),
+    # A GraphQL GET's or a textarea's line breaks, and a Windows path, in the query.
+    ("encoded-newlines-in-query", "Host: localhost\r\n",
+     "/api/graphql?query=query%20Me%20%7B%0A%20%20me%0D%0A%7D&nul=%00"),
+    ("backslash-in-query", "Host: localhost\r\n", "/api/x?path=C:\\tmp"),
 ]
 
 

@@ -386,12 +386,16 @@ async def test_a_raw_path_another_route_reads_differently_is_refused(stack: Stac
             assert resp.status == 400, (ambiguous, stack.kind)
     assert len(stack.seen) == requests
     # From the catch-all, a prefix escaped in lower case; and what devproxy refuses in any
-    # target: a backslash, an encoded CR, LF or NUL.
+    # path: a backslash, an encoded CR, LF or NUL.
     for ambiguous in ("/caf%c3%a9/..", "/caf%c3%a9/%2E%2E", "/keep%5cx", "/keep%0dx",
-                      "/keep%00x", "/x?q=%0a"):
+                      "/keep%00x", "/x/%0a?q=1"):
         async with client.get(URL(stack.url + ambiguous, encoded=True)) as resp:
             assert resp.status == 400, (ambiguous, stack.kind)
     assert len(stack.seen) == requests
+    # In a query they are a GraphQL GET's or a textarea's line breaks, a Windows path.
+    async with client.get(URL(stack.url + "/x?q=a%0Ab%0D%0A&p=C:\\tmp", encoded=True)) as resp:
+        assert resp.status == 200, stack.kind
+    assert stack.last.path == "/x?q=a%0Ab%0D%0A&p=C:\\tmp"
     # An escape in lower case is the same path (RFC 3986 §2.1): served, as sent.
     async with client.get(URL(stack.url + "/caf%c3%a9/x", encoded=True)) as resp:
         assert resp.status == 200, stack.kind
