@@ -109,6 +109,10 @@ _LACKS_BOTH = ("Content-Type", "Server")
 _SMALL_BODY = 64 * 1024  # a request body up to this size is sent with its head, whole
 # RFC 9110 §9.2.2: only these may be sent again after a connection fails unanswered.
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+# Seconds within which a reused connection's close, after a request was sent on it,
+# is read as the backend's idle timeout meeting the request (a race), not as the
+# backend failing on the request. Loopback's round trip is well under a millisecond.
+_RACE_WINDOW = 0.5
 # RFC 9110 §8.6: a request whose method gives content meaning says its length, even 0.
 _CONTENT_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
@@ -222,7 +226,7 @@ class _Exchange:
                 self.conn = conn
                 if self.record is not None:
                     self.record.connect_ms = conn.connect_ms if not conn.uses else 0.0
-                reused, sent = conn.uses > 0, False
+                reused, sent, sent_at = conn.uses > 0, False, 0.0
                 try:
                     if (small or stream) and attempt == 1:
                         await _continue(request)
@@ -235,7 +239,7 @@ class _Exchange:
                     conn.begin(method, wait, uploading=stream,
                                interim=self.interim if request.version >= (1, 1) else None)
                     conn.write(head_bytes + body if body else head_bytes)
-                    sent = True
+                    sent_at, sent = conn.loop.time(), True
                     if stream:
                         self._start_upload("Transfer-Encoding" in headers)
                     return await conn.head()
@@ -245,11 +249,15 @@ class _Exchange:
                     # idle one it let go while a slow body arrived): any request goes
                     # on another. One it closed as we sent: nothing was answered, so a
                     # request that can be sent again, is (RFC 9110 §9.2.2).
-                    stale = reused and not conn.received and exc.closed and not stream
+                    # A race with the backend's idle timeout closes at once; a close
+                    # that came later is the backend failing on the request (a crash):
+                    # not sent again, and not told as a keep-alive matter.
+                    stale = reused and not conn.received and exc.closed and not stream \
+                        and conn.loop.time() - sent_at < _RACE_WINDOW
                     if attempt == 1 and (not sent or (stale and method in _IDEMPOTENT)):
                         continue
                     if stale and attempt == 1:  # held back only for its method
-                        raise closed_while_idle(self.target, method, conn.loop.time()
+                        raise closed_while_idle(self.target, method, sent_at
                                                 - conn.idle_since, conn.idle_limit) from None
                     raise broken_error(self.target, exc) from None
                 except BaseException:

@@ -163,6 +163,31 @@ async def test_a_post_on_such_a_connection_is_not_sent_twice(raw_backend, proxy_
     assert len(backend.requests) == 2
 
 
+@pytest.mark.parametrize("method", ["POST", "GET"])
+async def test_a_backend_that_fails_on_a_request_later_is_a_crash_not_a_race(
+        raw_backend, proxy_factory, client, method: str):
+    # On a reused connection the backend reads the request, works on it for a second,
+    # then closes without answering: that is the backend failing, told so (and a GET is
+    # not sent again to fail the same way), not a keep-alive race.
+    async def script(reader: Any, writer: asyncio.StreamWriter, n: int) -> None:
+        if n == 2:
+            await asyncio.sleep(1.0)
+            writer.close()
+            return
+        writer.write(OK)
+
+    backend = await raw_backend(script)
+    proxy = await proxy_factory(route("/", backend.url))
+    async with client.get(proxy.url + "/") as response:
+        await response.read()
+    async with client.request(method, proxy.url + "/", data=b"") as response:
+        assert response.status == 502
+        text = await response.text()
+    assert "closed the connection before answering" in text and "crashed" in text
+    assert "kept-alive" not in text
+    assert len(backend.requests) == 2
+
+
 async def test_interim_responses_are_read_past(raw_backend, proxy_factory, client):
     backend = await raw_backend(answer(
         b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"
