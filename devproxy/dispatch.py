@@ -24,6 +24,7 @@ from .corsmode import PreflightRefusal, mark, own_origin, preflight_response
 from .errorpages import problem_response
 from .errors import UpstreamError
 from .forward import ProxiedResponse, forward_http
+from .h1 import NOT_HTTP
 from .headers import accepts_event_stream
 from .router import RouteTable
 from .screen import (
@@ -388,8 +389,11 @@ async def upstream_failure(
     if err.kind == "refused":
         attempts = [f"{a.address}: {a.error or 'connected on retry'}"
                     for a in await diagnose(target)]
-    elif err.kind in ("reset", "protocol") and target.scheme == "http" \
+    elif (err.kind == "reset" or (err.kind == "protocol" and err.hint == NOT_HTTP)) \
+            and target.scheme == "http" \
             and await speaks_tls(target, request.app[POOL].tls_context(secure=False)):
+        # Only where no HTTP came back: a response that broke HTTP's rules (two
+        # Content-Lengths) is from an HTTP server, and the probe would cost a second.
         err = served_over_tls(target, err)
     if record is not None:  # the list marks it, and the "error" filter finds it
         record.error = err.detail

@@ -188,6 +188,23 @@ async def test_a_backend_that_fails_on_a_request_later_is_a_crash_not_a_race(
     assert len(backend.requests) == 2
 
 
+@pytest.mark.parametrize("said", [
+    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok",
+    b"HTTP/1.1 200 OK\r\nBad Name: 1\r\n\r\n",
+], ids=["two-lengths", "bad-field-name"])
+async def test_an_http_response_that_breaks_the_rules_is_not_probed_for_tls(
+        raw_backend, proxy_factory, client, said: bytes):
+    # It came from an HTTP server: asking the port for a TLS handshake as well (for an
+    # https server behind an http:// target) cost each such 502 a second and an extra
+    # connection that the backend logs as garbage.
+    backend = await raw_backend(answer(said))
+    proxy = await proxy_factory(route("/", backend.url))
+    async with client.get(proxy.url + "/") as response:
+        assert response.status == 502
+        assert "speaks HTTPS" not in await response.text()
+    assert backend.connections == 1
+
+
 async def test_interim_responses_are_read_past(raw_backend, proxy_factory, client):
     backend = await raw_backend(answer(
         b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"
