@@ -476,3 +476,27 @@ async def test_a_json_body_is_shown_with_the_numbers_it_carried(
     await shown.wait_for()
     assert await shown.inner_text() == (
         '{\n  "id": 12345678901234567891,\n  "price": 1.10,\n  "n": 1e400,\n  "tags": []\n}')
+
+
+async def test_long_cors_field_names_leave_their_values_room_at_1280_wide(
+        browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
+    # Names were kept on one line: Access-Control-Request-Headers took the column, and
+    # each value read a few characters a line.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/api", backend.url))
+    page = await open_inspector(browser, proxy.url, viewport={"width": 1280, "height": 800})
+    preflight = {"Origin": FRONT, "Access-Control-Request-Method": "PUT",
+                 "Access-Control-Request-Headers": "content-type,x-token"}
+    async with aiohttp.ClientSession() as client, \
+            client.options(proxy.url + "/api/x", headers=preflight) as resp:
+        assert resp.status == 200
+    await page.locator("#list tbody tr").first.click()
+    row = page.locator("#request-diff tr", has_text="Access-Control-Request-Headers").first
+    await row.wait_for()
+    name, value = row.locator("td").nth(0), row.locator("td").nth(1)
+    name_box, value_box = await name.bounding_box(), await value.bounding_box()
+    assert name_box is not None and value_box is not None
+    assert value_box["width"] > name_box["width"]
+    assert await value.inner_text() == "content-type,x-token"
+    # the value on one line: its height is the name's at most
+    assert value_box["height"] <= name_box["height"]
