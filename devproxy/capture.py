@@ -195,6 +195,7 @@ class Record:
     # reserved path, a limit): its detail and hint, the cause of any CORS failure.
     declined: tuple[str, str] | None = None
     from_static = False  # answered from a static folder, whatever its kind (a preflight)
+    replay_of: int | None = None  # the id of the request the inspector's Replay sent again
     # ms from the start until a streamed body's last byte went upstream (HAR's "send");
     # a body sent with its head takes no time of its own.
     sent_ms: float | None = None
@@ -266,6 +267,12 @@ class Record:
         if peer is None:
             return ""
         return str(peer[0] if isinstance(peer, (list, tuple)) else peer)
+
+    def came_from(self, address: Any) -> bool:
+        """Whether the request came over a connection from ``address``, a client
+        socket's (host, port, ...) name."""
+        peer = self._peer
+        return isinstance(peer, tuple) and tuple(address)[:2] == peer[:2]
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self._start) * 1000
@@ -447,6 +454,7 @@ class Record:
             "cross_origin": origin is not None,
             # A 200 the page never saw is not a success: the list marks it.
             "cors_blocked": checks is not None and not checks.verdict.ok,
+            "replay_of": self.replay_of,
         }
 
     def detail(self, cors_block: CorsPolicy | None = None,

@@ -322,8 +322,18 @@ async def _replay(request: web.Request, record: Record) -> web.Response:
         allow_redirects=False, ssl=False,
         skip_auto_headers=("Content-Type",),  # only the type the browser sent
     )
+    # The replay's own record: the one that came over this client connection (its
+    # address is the record's peer), not a page's request for the same URL meanwhile.
+    connection = response.connection
+    sockname = connection.transport.get_extra_info("sockname") \
+        if connection is not None and connection.transport is not None else None
     request.app[REPLAYS].read(response)  # a stream (SSE) may never end
-    # The replay's own record: the first of this method and target since it was sent.
-    replayed = next((r.id for r in reversed(captures.newest_first()) if r.id > before
-                     and r.method == record.method and r.target == record.target), None)
-    return _json({"status": response.status, "id": replayed})
+    replayed = next((r for r in reversed(captures.newest_first()) if r.id > before
+                     and r.method == record.method and r.target == record.target
+                     and (sockname is None or r.came_from(sockname))),
+                    None)
+    if replayed is None:
+        return _json({"status": response.status, "id": None})
+    replayed.replay_of = record.id  # marked in the list and the detail, live
+    captures.done(replayed)
+    return _json({"status": response.status, "id": replayed.id})

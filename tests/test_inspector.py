@@ -989,9 +989,59 @@ async def test_replay_sends_the_target_and_body_as_the_browser_sent_them(
             answer = await resp.json()
         newest = (await api(client, proxy, "requests"))[0]
     assert answer == {"status": 200, "id": newest["id"]} and newest["id"] > record["id"]
+    # Marked as what it is, in the list (live) and the detail; the original is not.
+    assert (newest["replay_of"], record["replay_of"]) == (record["id"], None)
     first, again = backend.recorder.seen
     assert again.raw_path == first.raw_path == target.decode()
     assert again.body == b"hi" and "Content-Type" not in again.headers
+
+
+async def test_a_replay_amid_a_pages_requests_for_its_url_is_the_one_marked(
+        backend_factory, proxy_factory, client) -> None:
+    # Pages asking for the same URL while a replay is under way: the replay's record is
+    # the one from devproxy's own client connection (its address), marked as a replay.
+    release, held = asyncio.Event(), []
+
+    async def handler(request: web.Request) -> web.Response:
+        if request.headers.get("X-Mark") == "again" and held:  # the replay: held
+            await release.wait()
+        return web.Response(text=request.headers.get("X-Mark", ""))
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/", backend.url))
+    async with client.get(proxy.url + "/same", headers={"X-Mark": "again"}) as resp:
+        await resp.read()
+    held.append(True)
+    [first] = await api(client, proxy, "requests")
+
+    async def send_again() -> dict[str, Any]:
+        async with client.post(f"{proxy.url}/__devproxy/api/requests/{first['id']}/replay",
+                               headers={"Origin": proxy.url}) as resp:
+            return await resp.json()  # type: ignore[no-any-return]
+
+    replay = asyncio.create_task(send_again())
+    for _ in range(200):  # the replay reached devproxy, and is held at the backend
+        if len(await api(client, proxy, "requests")) == 2:
+            break
+        await asyncio.sleep(0.01)
+    # A page's requests for the same URL arrive meanwhile, and are answered first.
+    for _ in range(3):
+        async with client.get(proxy.url + "/same", headers={"X-Mark": "page"}) as resp:
+            assert await resp.text() == "page"
+    release.set()
+    answer = await replay
+    detail = await api(client, proxy, f"requests/{answer['id']}")
+    assert ("X-Mark", "again") in [tuple(h) for h in detail["browser_request"]]
+    assert detail["replay_of"] == first["id"]
+
+
+def test_a_record_knows_the_connection_it_came_over() -> None:
+    record = Captures().start("GET", "/", ("127.0.0.1", 50000), ())
+    assert record.came_from(("127.0.0.1", 50000))
+    assert not record.came_from(("127.0.0.1", 50001))
+    six = Captures().start("GET", "/", ("::1", 50000, 0, 0), ())
+    assert six.came_from(("::1", 50000, 0, 0)) and not six.came_from(("::1", 1, 0, 0))
+    assert not Captures().start("GET", "/", None, ()).came_from(("127.0.0.1", 1))
 
 
 async def test_replaying_a_stream_answers_at_its_head_and_reads_it_on(

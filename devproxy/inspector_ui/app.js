@@ -55,6 +55,7 @@ function matches(row) {
       ? (row.cors_blocked ? " cors blocked" : " cors") : "";
     const hay = `${row.method} ${row.target} ${readable(row.target)} ${row.upstream_url} `
       + `${row.status} ${row.kind}${cors}` + (row.cors_blocked || row.error ? " error" : "")
+      + (row.replay_of !== null ? " replay" : "")
       + (row.error ? ` ${row.error}` : "");
     if (!hay.toLowerCase().includes(text)) return false;
   }
@@ -65,6 +66,9 @@ function rowElement(row) {
   const cls = Math.floor(row.status / 100);
   const badges = [];
   if (row.kind !== "http") badges.push(el("span", { class: `badge ${row.kind}` }, row.kind));
+  if (row.replay_of !== null) {
+    badges.push(el("span", { class: "badge replay", title: `Replay of #${row.replay_of}` }, "replay"));
+  }
   if (row.cross_origin && row.kind !== "websocket") {  // no CORS for WebSockets
     badges.push(row.cors_blocked
       ? el("span", { class: "badge cors blocked", title: "The browser kept this response from the page" },
@@ -330,6 +334,10 @@ async function showDetail(id) {
       el("dt", {}, "Route"), el("dd", {}, r.route || "none"),
       el("dt", {}, "Upstream URL"), el("dd", { id: "upstream-url" }, r.upstream_url || "–"),
       el("dt", {}, "Kind"), el("dd", {}, r.kind),
+      r.replay_of !== null ? el("dt", {}, "Replay of") : null,
+      r.replay_of !== null ? el("dd", { id: "replay-of" }, el("a", {
+        href: "#", onclick: (e) => { e.preventDefault(); select(r.replay_of); },
+      }, `#${r.replay_of}`), " (sent again from this page)") : null,
       el("dt", {}, "Timing"), el("dd", {},
         `connect ${ms(r.connect_ms)} ms · first byte ${ms(r.ttfb_ms)} ms · total ${ms(r.duration_ms)} ms`,
         el("div", { class: "timing" },
@@ -481,7 +489,22 @@ function scrollPlaces(pane) {
 }
 
 async function replay(id) {
-  const response = await fetch(`api/requests/${id}/replay`, { method: "POST" });
+  // The answer comes with the response head, which a slow backend takes its time over:
+  // say so, and take no second click meanwhile.
+  const button = $("#replay");
+  if (button) {
+    button.disabled = true;
+    button.textContent = "Replaying…";
+  }
+  let response;
+  try {
+    response = await fetch(`api/requests/${id}/replay`, { method: "POST" });
+  } finally {
+    if (button && button.isConnected) {
+      button.disabled = false;
+      button.textContent = "Replay";
+    }
+  }
   if (response.ok) {
     const replayed = (await response.json()).id;  // its own row: open it
     if (replayed !== null) select(replayed);

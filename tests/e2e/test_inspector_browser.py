@@ -500,3 +500,26 @@ async def test_long_cors_field_names_leave_their_values_room_at_1280_wide(
     assert await value.inner_text() == "content-type,x-token"
     # the value on one line: its height is the name's at most
     assert value_box["height"] <= name_box["height"]
+
+
+async def test_replay_opens_the_request_it_sent_marked_as_a_replay(
+        browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/", backend.url))
+    page = await open_inspector(browser, proxy.url)
+    assert await page.evaluate(
+        "async () => (await fetch('/orders', {method: 'POST', body: 'x'})).status") == 200
+    await page.locator("#list tbody tr", has_text="/orders").click()
+    await page.click("#replay")
+    # The new row, opened, says what it is: in the list and in the detail.
+    await page.wait_for_selector("#replay-of")
+    rows = page.locator("#list tbody tr")
+    assert await rows.count() == 2
+    assert await rows.nth(0).locator(".badge.replay").text_content() == "replay"
+    assert await rows.nth(1).locator(".badge.replay").count() == 0
+    first_id = await rows.nth(1).get_attribute("data-id")
+    assert (await page.inner_text("#replay-of")).startswith(f"#{first_id}")
+    assert [seen.body for seen in backend.recorder.seen] == [b"x", b"x"]
+    # Its link opens the request it sent again.
+    await page.click("#replay-of a")
+    await page.wait_for_function("!document.querySelector('#replay-of')")
