@@ -1028,11 +1028,11 @@ def curl(method: str, url: str, headers: Sequence[tuple[str, str]],
         parts += ["--http1.1", "-N"]
         if url.startswith(("ws://", "wss://")):
             url = "http" + url[2:]
-    coding = (_header(headers, "accept-encoding") or "").strip().lower()
     # As Chrome's "Copy as cURL": curl asks for the codings it can decode and prints the
     # body decoded; with the browser's list it could get one it lacks (zstd, br) and
-    # fail, or print gzip bytes.
-    compressed = upgrade is None and coding not in ("", "identity")
+    # fail, or print gzip bytes. Not for a list that takes no coding at all
+    # ("identity;q=1, *;q=0", a media range request's): sent as it is.
+    compressed = upgrade is None and _takes_a_coding(_header(headers, "accept-encoding"))
     if compressed:
         skip.add("accept-encoding")
     parts.append(url)
@@ -1040,6 +1040,11 @@ def curl(method: str, url: str, headers: Sequence[tuple[str, str]],
         if name.lower() not in skip:
             # curl reads "Name:" as "remove Name"; "Name;" sends it empty.
             parts += ["-H", f"{name}: {value}" if value.strip() else f"{name};"]
+    if headers:
+        # curl sends these of its own; a request that had none gets none.
+        for name in ("User-Agent", "Accept"):
+            if _header(headers, name.lower()) is None:
+                parts += ["-H", f"{name}:"]
     if compressed:
         parts.append("--compressed")
     if not sends_body and (_header(headers, "content-length") or "").strip() == "0":
@@ -1066,6 +1071,27 @@ def curl(method: str, url: str, headers: Sequence[tuple[str, str]],
         command += (f"  # without its {total}-byte body: the inspector kept "
                     f"{len(body) or 'none'} of it")
     return command
+
+
+def _takes_a_coding(accept_encoding: str | None) -> bool:
+    """Whether an Accept-Encoding value admits a content coding (RFC 9110 §12.5.3): one
+    named, or "*", with a weight above 0; "identity" is no coding."""
+    for item in (accept_encoding or "").split(","):
+        name, _, params = item.partition(";")
+        name = name.strip().lower()
+        if not name or name == "identity":
+            continue
+        weight = 1.0
+        for param in params.split(";"):
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    weight = float(value.strip())
+                except ValueError:
+                    weight = 0.0
+        if weight > 0:
+            return True
+    return False
 
 
 def _nul_free_text(body: bytes | bytearray) -> str | None:

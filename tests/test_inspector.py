@@ -1335,10 +1335,14 @@ def test_curl_quotes_for_the_shell_and_names_a_rewritten_host() -> None:
     command = curl("POST", "http://127.0.0.1:3000/x", [("Host", "localhost:8080"),
                                                        ("X-A", "it's")], b'{"a": 1}', False)
     assert command == ("curl -g -i -X POST http://127.0.0.1:3000/x -H 'X-A: it'\"'\"'s' "
+                       "-H User-Agent: -H Accept: "
                        "-H Content-Type: --data-raw '{\"a\": 1}' -H 'Host: localhost:8080'")
 
 
 JSON = [("Content-Type", "application/json")]
+# curl's own User-Agent and Accept, left out for a request that sent none.
+NO_DEFAULTS = ["-H", "User-Agent:", "-H", "Accept:"]
+BROWSER = [("User-Agent", "b"), ("Accept", "*/*")]
 
 
 @pytest.mark.parametrize(("method", "url", "headers", "body", "cut", "argv"), [
@@ -1349,15 +1353,24 @@ JSON = [("Content-Type", "application/json")]
                  id="head-does-not-wait-for-a-body"),
     pytest.param("POST", "http://h/x", JSON, b"@/etc/passwd", False,
                  ["curl", "-g", "-i", "-X", "POST", "http://h/x", "-H",
-                  "Content-Type: application/json", "--data-raw", "@/etc/passwd"],
+                  "Content-Type: application/json", *NO_DEFAULTS, "--data-raw", "@/etc/passwd"],
                  id="a-body-starting-with-at-is-text"),
     pytest.param("GET", "http://h/x", JSON, b"q", False,
                  ["curl", "-g", "-i", "-X", "GET", "http://h/x", "-H",
-                  "Content-Type: application/json", "--data-raw", "q"],
+                  "Content-Type: application/json", *NO_DEFAULTS, "--data-raw", "q"],
                  id="a-get-with-a-body-stays-a-get"),
     pytest.param("POST", "http://h/x", JSON, b"{", True,
                  ["curl", "-g", "-i", "-X", "POST", "http://h/x", "-H",
-                  "Content-Type: application/json"], id="a-cut-body-is-left-out"),
+                  "Content-Type: application/json", *NO_DEFAULTS], id="a-cut-body-is-left-out"),
+    # A media range request's: it takes no coding, so --compressed would ask for one.
+    pytest.param("GET", "http://h/v", [*BROWSER, ("Accept-Encoding", "identity;q=1, *;q=0")],
+                 b"", False, ["curl", "-g", "-i", "http://h/v", "-H", "User-Agent: b",
+                              "-H", "Accept: */*", "-H", "Accept-Encoding: identity;q=1, *;q=0"],
+                 id="a-list-taking-no-coding-is-sent-as-it-is"),
+    pytest.param("GET", "http://h/v", [*BROWSER, ("Accept-Encoding", "gzip;q=0.5, br;q=0")],
+                 b"", False, ["curl", "-g", "-i", "http://h/v", "-H", "User-Agent: b",
+                              "-H", "Accept: */*", "--compressed"],
+                 id="a-list-taking-a-coding-is-compressed"),
 ])
 def test_curl_repeats_the_request(method: str, url: str, headers: list[tuple[str, str]],
                                   body: bytes, cut: bool, argv: list[str]) -> None:
@@ -1392,6 +1405,20 @@ async def test_copied_curl_sends_a_binary_body_byte_for_byte(
     first, again = backend.recorder.seen
     assert again.method == "PUT" and again.body == first.body == body
     assert again.headers["Content-Type"] == "application/octet-stream"
+
+
+async def test_copied_curl_adds_no_user_agent_or_accept_the_request_had_not(
+        backend_factory, proxy_factory, client) -> None:
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/", backend.url))
+    await raw_exchange(proxy.port, b"GET /bare HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                       b"Connection: close\r\n\r\n")
+    [row] = await api(client, proxy, "requests")
+    copied = (await api(client, proxy, f"requests/{row['id']}"))["curl"]
+    assert (await run_copied(copied["upstream"])).startswith("HTTP/1.1 200")
+    first, again = backend.recorder.seen
+    for name in ("User-Agent", "Accept"):
+        assert name not in first.headers and name not in again.headers
 
 
 async def test_copied_curl_prints_a_compressed_body_decoded(
