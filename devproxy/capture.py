@@ -196,8 +196,8 @@ class Record:
     declined: tuple[str, str] | None = None
     from_static = False  # answered from a static folder, whatever its kind (a preflight)
     replay_of: int | None = None  # the id of the request the inspector's Replay sent again
-    # ms from the start until a streamed body's last byte went upstream (HAR's "send");
-    # a body sent with its head takes no time of its own.
+    # ms from the start until the body's last byte went upstream (HAR's "send"): a
+    # streamed one as it went, a small one once read whole from the browser.
     sent_ms: float | None = None
     # A compressed event stream's decoder; False for a coding not read here.
     _sse_inflate: Any = None
@@ -1138,6 +1138,7 @@ def har(records: Iterable[Record]) -> dict[str, Any]:
         response_body = record.response_view()
         total = record.duration_ms if record.duration_ms is not None else record.elapsed_ms()
         connect = record.connect_ms or 0
+        socket = record.kind == "websocket"
         # No head from the backend (a timeout, a refusal, a reset): all of it was waiting.
         # Files and devproxy's own answers have no backend to wait for.
         wait = record.ttfb_ms if record.ttfb_ms is not None else \
@@ -1154,7 +1155,8 @@ def har(records: Iterable[Record]) -> dict[str, Any]:
                 "headers": [{"name": k, "value": v} for k, v in request],
                 "queryString": [{"name": n, "value": v} for n, _, v in
                                 (p.partition("=") for p in query.split("&") if p)],
-                "bodySize": record.bytes_in,
+                # A WebSocket's bytes are its messages: its GET and 101 have no body.
+                "bodySize": 0 if socket else record.bytes_in,
             },
             "response": {
                 "status": record.status, "statusText": record.reason(),
@@ -1162,11 +1164,11 @@ def har(records: Iterable[Record]) -> dict[str, Any]:
                 "cookies": [cookie for k, v in response
                             if k.lower() == "set-cookie"
                             and (cookie := _har_set_cookie(v)) is not None],
-                "headersSize": -1, "bodySize": record.bytes_out,
+                "headersSize": -1, "bodySize": 0 if socket else record.bytes_out,
                 "redirectURL": _header(response, "location") or "",
                 "headers": [{"name": k, "value": v} for k, v in response],
                 # HAR 1.2: the Content-Type's value, charset included.
-                "content": {"size": record.bytes_out,
+                "content": {"size": 0 if socket else record.bytes_out,
                             "mimeType": _header(response, "content-type") or
                             (response_body or {}).get("type") or "",
                             **_har_cut(response_body), **_har_content(response_body, record)},

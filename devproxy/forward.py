@@ -236,6 +236,8 @@ class _Exchange:
                         body = await request.content.read()
                         if self.record is not None:
                             self.record.upload(body)
+                            if body:  # its arrival from the browser is HAR's "send"
+                                self.record.sent_ms = self.record.elapsed_ms()
                     conn.begin(method, wait, uploading=stream,
                                interim=self.interim if request.version >= (1, 1) else None)
                     conn.write(head_bytes + body if body else head_bytes)

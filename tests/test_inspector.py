@@ -686,6 +686,12 @@ async def test_websocket_and_sse_are_shown_with_their_traffic(backend_factory, p
     assert (socket["bytes_in"], socket["bytes_out"]) == (sent, echoed) and sent > 0
     assert (await api(client, proxy, f"requests/{events['id']}"))["sse_events"] == [
         "data: one", "data: two"]
+    # In HAR, though, the handshake's GET and 101 have no body: the messages are not one.
+    har_socket, har_events = (await api(client, proxy, "har"))["log"]["entries"]
+    assert har_socket["request"]["method"] == "GET" and har_socket["response"]["status"] == 101
+    assert har_socket["request"]["bodySize"] == har_socket["response"]["bodySize"] == 0
+    assert har_socket["response"]["content"]["size"] == 0
+    assert har_events["response"]["bodySize"] > 0
 
 
 async def test_har_export_is_har_1_2(backend_factory, proxy_factory, client) -> None:
@@ -932,19 +938,22 @@ async def test_har_timings_add_up_and_a_request_with_no_answer_was_waiting(
     assert slow["timings"]["receive"] == 0 and slow["timings"]["wait"] >= 250
 
 
+@pytest.mark.parametrize("framing", ["chunked", "length"])
 async def test_har_send_is_the_time_an_upload_took(backend_factory, proxy_factory,
-                                                   client) -> None:
+                                                   client, framing: str) -> None:
     # A body sent in two parts 0.4 s apart spent that time sending, not waiting: HAR's
-    # "send" was always 0.
+    # "send" was always 0, and for a small body read whole (Content-Length) it stayed 0.
     backend = await backend_factory()
     proxy = await proxy_factory(route("/", backend.url))
     reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+    chunked = framing == "chunked"
     writer.write(b"POST /up HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: text/plain\r\n"
-                 b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n4\r\nabcd\r\n"
-                 % proxy.port)
+                 % proxy.port + (b"Transfer-Encoding: chunked\r\n" if chunked
+                                 else b"Content-Length: 8\r\n")
+                 + b"Connection: close\r\n\r\n" + (b"4\r\nabcd\r\n" if chunked else b"abcd"))
     await writer.drain()
     await asyncio.sleep(0.4)
-    writer.write(b"4\r\nefgh\r\n0\r\n\r\n")
+    writer.write(b"4\r\nefgh\r\n0\r\n\r\n" if chunked else b"efgh")
     assert (await reader.read()).startswith(b"HTTP/1.1 200")
     writer.close()
     [entry] = (await api(client, proxy, "har"))["log"]["entries"]
