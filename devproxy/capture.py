@@ -914,6 +914,11 @@ def body_view(body: bytes | bytearray, cut: bool, content_type: str | None, tota
         text = _text_of(bytes(body), content_type or "", cut)
         if text is None:
             textual = False
+            # Text with a few bytes that are not UTF-8 (a mangled character): shown,
+            # those bytes as U+FFFD, and said so. Its bytes stay binary (HAR, curl).
+            shown = _with_bad_bytes(bytes(body), content_type or "")
+            if shown is not None:
+                view["lossy"], view["bad_bytes"] = shown
         else:
             view["text"] = text
             if "json" in kind and not cut:
@@ -964,6 +969,22 @@ def _text_of(body: bytes, content_type: str, cut: bool) -> str | None:
         return None
     except UnicodeError:  # a codec that decodes nothing ("undefined")
         return None
+
+
+_BAD_BYTE = re.compile("[\udc80-\udcff]")
+
+
+def _with_bad_bytes(body: bytes, content_type: str) -> tuple[str, int] | None:
+    """A text body in UTF-8 (named, or no charset) that a few bytes keep from decoding
+    (at most 8, or one in 64): its text with each such byte as U+FFFD, and how many."""
+    named = _CHARSET.search(content_type)
+    if named and named.group(1).lower() not in ("utf-8", "utf8"):
+        return None
+    text = body.decode("utf-8", "surrogateescape")
+    bad = len(_BAD_BYTE.findall(text))
+    if not 0 < bad <= max(8, len(body) // 64) or "\x00" in text:
+        return None
+    return _BAD_BYTE.sub("\ufffd", text), bad
 
 
 _DECODED_LIMIT = 4 * 1024 * 1024  # bytes of a compressed body decoded to show it

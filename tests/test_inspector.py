@@ -799,9 +799,24 @@ def test_a_text_body_cut_inside_a_character_is_text_up_to_it() -> None:
     assert view["text"] == kept[:102].decode()
     [entry] = har([record])["log"]["entries"]
     assert entry["response"]["content"]["text"] == view["text"]
-    # Not cut, the same bytes are not text.
+    # Not cut, the same bytes are not text: shown with the broken character marked.
+    bad = len(kept) - len(kept[:102].decode().encode())
     assert body_view(kept, False, "text/plain") == {
-        "type": "text/plain", "size": 103, "truncated": False, "binary": True}
+        "type": "text/plain", "size": 103, "truncated": False, "binary": True,
+        "lossy": kept[:102].decode() + "\ufffd" * bad, "bad_bytes": bad}
+
+
+@pytest.mark.parametrize(("body", "shown"), [
+    (b"name=caf\xe9 and more text", ("name=caf\ufffd and more text", 1)),
+    (b"\xff" * 20, None),  # mostly not UTF-8: binary
+    (b"a\x00b\xff", None),  # a NUL: binary
+])
+def test_text_with_a_few_bytes_that_are_not_utf_8_is_shown_marked(
+        body: bytes, shown: tuple[str, int] | None) -> None:
+    view = body_view(body, False, "text/plain; charset=utf-8")
+    assert view is not None and view["binary"] and "text" not in view
+    assert ((view["lossy"], view["bad_bytes"]) if "lossy" in view else None) == shown
+    assert "lossy" not in (body_view(body, False, "text/plain; charset=shift_jis") or {})
 
 
 @pytest.mark.parametrize(("charset", "shown"), [

@@ -261,8 +261,11 @@ function bodyBlock(title, body) {
   return el("div", {}, el("h4", {}, `${title} · ${body.type || "no type"}${coded} · `
     + (body.truncated ? `first ${size(body.kept)} of ${size(body.total)}` : size(body.size))),
   body.parts ? formParts(body.parts, body.parts_more)
-    : body.binary || body.file ? el("p", { class: "note" }, note)
-      : el("pre", { "data-place": title }, text));
+    : body.lossy !== undefined ? el("div", {}, el("p", { class: "note", "data-place": `${title} note` },
+      `not valid UTF-8: ${body.bad_bytes} byte${body.bad_bytes === 1 ? "" : "s"} shown as �`),
+    el("pre", { "data-place": title }, body.lossy))
+      : body.binary || body.file ? el("p", { class: "note" }, note)
+        : el("pre", { "data-place": title }, text));
 }
 
 // A multipart/form-data body: one row per field, a file as its name, type and size.

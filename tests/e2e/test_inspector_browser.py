@@ -523,3 +523,21 @@ async def test_replay_opens_the_request_it_sent_marked_as_a_replay(
     # Its link opens the request it sent again.
     await page.click("#replay-of a")
     await page.wait_for_function("!document.querySelector('#replay-of')")
+
+
+async def test_text_with_a_byte_that_is_not_utf_8_is_shown_and_said_so(
+        browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
+    async def api(request: web.Request) -> web.Response:
+        return web.Response(body=b"caf\xe9 au lait", content_type="text/plain",
+                            charset="utf-8")
+
+    backend = await backend_factory(api)
+    proxy = await proxy_factory(route("/", backend.url))
+    page = await open_inspector(browser, proxy.url)
+    assert await page.evaluate("async () => (await fetch('/menu')).status") == 200
+    await page.locator("#list tbody tr", has_text="/menu").click()
+    shown = page.locator('pre[data-place="Response body"]')
+    await shown.wait_for()
+    assert await shown.inner_text() == "caf\ufffd au lait"
+    assert await page.inner_text('[data-place="Response body note"]') == \
+        "not valid UTF-8: 1 byte shown as \ufffd"
