@@ -123,8 +123,14 @@ def _record(captures: Captures, text: str) -> Record:
     number = _request_id(text)
     record = captures.get(number) if number is not None else None
     if record is None:
-        raise web.HTTPNotFound(text=json.dumps({"error": f"no request {text} (only the "
-                                                         f"last {captures.history} are kept)"}),
+        if number is None:
+            why = f"{text!r} is not a request id (a number, as the list gives)"
+        elif number > captures.newest_id:
+            why = f"no request {number} yet (the newest is {captures.newest_id})"
+        else:
+            why = (f"request {number} is no longer kept: cleared, or past the last "
+                   f"{captures.history}")
+        raise web.HTTPNotFound(text=json.dumps({"error": why}),
                                content_type="application/json")
     return record
 

@@ -977,6 +977,21 @@ async def test_har_send_is_the_time_an_upload_took(backend_factory, proxy_factor
     assert sum(v for v in timings.values() if v >= 0) == pytest.approx(entry["time"], abs=0.01)
 
 
+async def test_a_request_not_kept_says_why(backend_factory, proxy_factory, client) -> None:
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/", backend.url))
+    async with client.get(proxy.url + "/x") as resp:
+        await resp.read()
+    async with client.post(proxy.url + "/__devproxy/api/clear",
+                           headers={"Origin": proxy.url}) as resp:
+        assert resp.status == 200
+    for asked, said in (("1", "request 1 is no longer kept: cleared, or past the last 500"),
+                        ("9", "no request 9 yet (the newest is 1)"),
+                        ("abc", "'abc' is not a request id (a number, as the list gives)")):
+        async with client.get(f"{proxy.url}/__devproxy/api/requests/{asked}") as resp:
+            assert resp.status == 404 and (await resp.json())["error"] == said
+
+
 async def test_changes_need_devproxys_own_origin(backend_factory, proxy_factory,
                                                  client) -> None:
     backend = await backend_factory()

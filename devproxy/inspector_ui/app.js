@@ -153,7 +153,11 @@ function upsert(row, isNew) {
     while (at < state.order.length && state.order[at] > row.id) at += 1;
     state.order.splice(at, 0, row.id);
     if (isNew) state.fresh.add(row.id);
-    while (state.order.length > state.history) state.rows.delete(state.order.pop());
+    while (state.order.length > state.history) {
+      const gone = state.order.pop();
+      state.rows.delete(gone);
+      if (gone === state.selected) markGone(`devproxy keeps the last ${state.history} requests`);
+    }
     if (at >= state.history) return;  // already too old: trimmed off the end just now
   }
   state.rows.set(row.id, row);
@@ -169,6 +173,20 @@ function replaceList(rows) {
   state.rows.clear(); state.order = []; state.fresh.clear();
   for (const row of rows.reverse()) upsert(row, false);
   renderList();
+  if (state.selected !== null && !state.rows.has(state.selected)) {
+    markGone("cleared, or past the last " + state.history);
+  }
+}
+
+// The request shown left devproxy's memory (the ring moved on, or another page cleared
+// it): say so above what is still shown, and offer no replay of it.
+function markGone(why) {
+  const pane = $("#detail");
+  if (pane.querySelector("#gone")) return;
+  pane.prepend(el("p", { id: "gone", class: "note gone" },
+    `No longer kept (${why}): shown as it was.`));
+  const button = pane.querySelector("#replay");
+  if (button) button.remove();
 }
 
 // -- detail ----------------------------------------------------------------------------

@@ -161,6 +161,16 @@ async def test_the_list_keeps_what_devproxy_keeps_newest_first_and_opens_from_th
     await page.keyboard.press("Enter")
     await page.wait_for_selector("#detail h2")
     assert await page.inner_text("#detail h2") == "GET /api/4"
+    # Two more and it has left the ring: still shown, said to be gone, not replayable.
+    async with aiohttp.ClientSession() as client:
+        for n in (7, 8):
+            async with client.get(f"{proxy.url}/api/{n}") as resp:
+                assert resp.status == 200
+    await page.wait_for_selector("#gone")
+    assert await page.inner_text("#gone") == \
+        "No longer kept (devproxy keeps the last 3 requests): shown as it was."
+    assert await page.inner_text("#detail h2") == "GET /api/4"
+    assert await page.locator("#replay").count() == 0
 
 
 async def test_a_unicode_path_is_shown_and_found_as_text(
