@@ -70,9 +70,10 @@ function rowElement(row) {
     badges.push(el("span", { class: "badge replay", title: `Replay of #${row.replay_of}` }, "replay"));
   }
   if (row.cross_origin && row.kind !== "websocket") {  // no CORS for WebSockets
+    // Beside "preflight", "blocked" says it: a short path beside both read "/co…".
     badges.push(row.cors_blocked
       ? el("span", { class: "badge cors blocked", title: "The browser kept this response from the page" },
-        "CORS blocked")
+        row.kind === "preflight" ? "blocked" : "CORS blocked")
       : el("span", { class: "badge cors" }, "CORS"));
   }
   return el("tr", {
