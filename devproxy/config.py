@@ -338,11 +338,23 @@ def parse_target(text: str) -> Target:
         raise ValueError(f"a target cannot have a query or fragment, got {shown!r}")
     if any(c.isspace() for c in text):
         raise ValueError(f"a target URL cannot contain white space, got {shown!r}")
+    host = parts.hostname.lower()
+    if not host.isascii():
+        # A Host field and DNS take ASCII: an internationalised name goes as its
+        # A-label (RFC 5890), as a browser sends it (bücher.localhost: xn--bcher-kva).
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise ValueError(f"{parts.hostname!r} is not a host name that has an ASCII "
+                             f"form (IDNA), got {shown!r}") from None
+    # A request-target is ASCII (RFC 9112 §3.2): /bäse goes as /b%C3%A4se, as a browser
+    # sends it; escapes written stay as written.
+    base_path = browser_encoded(parts.path)
     return Target(
         scheme=scheme,
-        host=parts.hostname.lower(),
+        host=host,
         port=port if port is not None else DEFAULT_PORTS[scheme],
-        base_path=parts.path.rstrip("/"),
+        base_path=base_path.rstrip("/"),
     )
 
 

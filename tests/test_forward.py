@@ -59,6 +59,23 @@ async def test_a_route_path_escaped_in_lower_case_is_that_route(backend_factory,
     assert other.recorder.seen == []
 
 
+async def test_a_target_base_path_in_utf8_goes_upstream_as_a_browser_writes_it(
+        backend_factory, proxy_factory):
+    # It went as raw UTF-8 bytes, which Node's http and h11 refuse with a 400.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/n", backend.url + "/bäse", strip_prefix=True))
+    reply = await raw_exchange(proxy.port, b"GET /n/x HTTP/1.1\r\nHost: localhost\r\n"
+                               b"Connection: close\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
+    assert backend.recorder.last.raw_path == "/b%C3%A4se/x"
+
+
+def test_a_target_host_is_sent_in_its_ascii_form() -> None:
+    assert parse_target("http://Bücher.localhost:3000/").host == "xn--bcher-kva.localhost"
+    assert parse_target("http://127.0.0.1:3000/a b".replace(" ", "%20")).base_path == "/a%20b"
+    assert parse_target("http://h/a%2Fb/<x>").base_path == "/a%2Fb/%3Cx%3E"
+
+
 async def test_a_query_typed_in_utf8_is_refused_with_how_to_encode_it(backend_factory,
                                                                       proxy_factory):
     # curl sends ?q=café as typed; the parser (llhttp) refuses bytes outside ASCII there.
