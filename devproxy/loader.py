@@ -10,6 +10,7 @@ It never serves, prints or exits.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import stat
@@ -68,6 +69,7 @@ CORS_KEYS = ("origins", "credentials", "methods", "headers", "expose", "max_age"
              "private_network", "backend_cors")
 _HOST_PORT = re.compile(r"^[\w.\-\[\]:]+:[0-9]+(/.*)?$")
 _SCHEME_NO_SLASHES = re.compile(r"^(https?):/?(?!/)(.+)$", re.IGNORECASE)
+_SCHEME_NO_COLON = re.compile(r"^(https?)//(.+)$", re.IGNORECASE)
 
 
 def load_config(path: Path, name: str | None = None) -> Config:
@@ -242,7 +244,7 @@ def _flag_routes(flags: Sequence[str], change_origin: bool, base_dir: Path,
             prefix = normalize_prefix(path)
             if value.startswith((".", "/")):
                 route = Route(path=prefix, static=_folder(value, base_dir))
-            elif "://" not in value and ":" not in value:
+            elif "://" not in value and ":" not in value and not value.isdigit():
                 raise ValueError(f"expected an http:// or https:// URL, or a folder starting "
                                  f"with '.' or '/' (such as './{value}'), got {value!r}")
             else:
@@ -263,17 +265,33 @@ def _target(text: str) -> Target:
     except ValueError as exc:
         guess = _meant_target(text)
         if guess is not None:
-            raise ValueError(f"{exc} (did you mean {guess!r}?)") from None
+            why = " a route forwards WebSocket upgrades to its http(s):// target" \
+                if text.lower().startswith(("ws://", "wss://")) else ""
+            raise ValueError(f"{exc} (did you mean {guess!r}?{why})") from None
         raise
 
 
 def _meant_target(text: str) -> str | None:
-    """The URL a target without "//" most likely meant, if that one is valid:
-    'http:127.0.0.1:3000' and 'http:/x:3000' lost slashes, 'localhost:3000' its scheme."""
-    if "://" in text:
-        return None
+    """The URL a mistyped target most likely meant, if that one is valid: a bare port
+    ('3000'), a WebSocket scheme ('ws://x:3000'), a misspelt one ('htp://'), or one
+    that lost its colon or slashes ('http//x:3000', 'http:127.0.0.1:3000', 'http:/x'),
+    or the scheme itself ('localhost:3000')."""
+    text = text.strip()
+    scheme, sep, rest = text.partition("://")
+    lost_colon = _SCHEME_NO_COLON.match(text)
     slashes = _SCHEME_NO_SLASHES.match(text)
-    if slashes is not None:
+    if text.isdigit():
+        guess = f"http://localhost:{text}"
+    elif sep and scheme.lower() in ("ws", "wss"):
+        guess = f"http{scheme[2:].lower()}://{rest}"
+    elif sep:
+        close = difflib.get_close_matches(scheme.lower(), ["http", "https"], n=1)
+        if not close or close[0] == scheme.lower():
+            return None
+        guess = f"{close[0]}://{rest}"
+    elif lost_colon is not None:
+        guess = f"{lost_colon[1].lower()}://{lost_colon[2]}"
+    elif slashes is not None:
         guess = f"{slashes[1].lower()}://{slashes[2]}"
     elif _HOST_PORT.match(text):
         guess = f"http://{text}"

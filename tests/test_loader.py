@@ -414,7 +414,23 @@ def test_each_kind_of_mistake_is_reported_at_its_line_and_column(
     assert message in error.message
 
 
-@pytest.mark.parametrize("target", ["http:", "http:/", "https:x y:1", "x:y"])
+@pytest.mark.parametrize(("target", "meant"), [
+    ("3000", "http://localhost:3000"),  # a port alone, as in Vite's proxy: { '/api': 3000 }
+    ("htp://localhost:3000", "http://localhost:3000"),
+    ("htpps://localhost:3000", "https://localhost:3000"),
+    ("http//localhost:3000", "http://localhost:3000"),
+    ("HTTPS//[::1]:3000/v1", "https://[::1]:3000/v1"),
+    ("ws://localhost:3000", "http://localhost:3000"),
+    ("wss://localhost:3000", "https://localhost:3000"),
+])
+def test_a_mistyped_target_gets_the_url_it_meant(target: str, meant: str) -> None:
+    error = only_error(f"routes:\n  - path: /api\n    target: '{target}'\n")
+    assert f"(did you mean {meant!r}?" in error.message
+    assert ("WebSocket upgrades" in error.message) == target.startswith("ws")
+
+
+@pytest.mark.parametrize("target", ["http:", "http:/", "https:x y:1", "x:y", "ftp://h:21",
+                                    "99999"])
 def test_a_target_with_nothing_valid_to_offer_gets_no_guess(target: str) -> None:
     error = only_error(f"routes:\n  - path: /api\n    target: '{target}'\n")
     assert error.message.startswith("routes[0].target: ") and "did you mean" not in error.message
@@ -709,6 +725,10 @@ def test_flags_default_to_loopback_8080_and_a_bare_port_works() -> None:
     pytest.param("/api=", "--route '/api=': expected PATH=TARGET", id="no-target"),
     pytest.param("api=http://h", "--route 'api=http://h': a route path must start with '/'",
                  id="path-without-slash"),
+    # A port alone is a URL's, not a folder's name.
+    pytest.param("/api=3000", "--route '/api=3000': expected an http:// or https:// URL such "
+                 "as http://127.0.0.1:3000, got '3000' (did you mean 'http://localhost:3000'?)",
+                 id="port-alone"),
     pytest.param("/docs=dist", "--route '/docs=dist': expected an http:// or https:// URL, or a "
                  "folder starting with '.' or '/' (such as './dist')", id="bare-folder-name"),
     pytest.param("/=./nowhere", "--route '/=./nowhere': static folder './nowhere'",
