@@ -419,7 +419,7 @@ def _bind_message(listen: Listen, exc: OSError) -> tuple[str, str]:
     """Why ``listen`` could not be bound, and the flag that would help, if one would."""
     if exc.errno == errno.EADDRINUSE:
         return (f"port {listen.port} on {listen.host} is already in use (another devproxy or "
-                f"dev server?)", f"choose another with --listen {listen.host}:PORT")
+                f"dev server?)", f"choose another with -p PORT (or --listen {listen.host}:PORT)")
     if exc.errno == errno.EADDRNOTAVAIL:
         return f"cannot listen on {listen}: {listen.host} is not an address of this machine", ""
     if exc.errno == errno.EACCES:

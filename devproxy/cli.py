@@ -399,6 +399,11 @@ def _load(
             return config_from_flags(routes, listen=listen if port is None else str(port),
                                      change_origin=change_origin)
         if config_path is None and not path.exists():
+            above = _config_above(Path.cwd())
+            if above is not None:  # run from the frontend/ of a project set up above
+                _fail(f"no {DEFAULT_CONFIG_NAME} in {Path.cwd()}, but there is {above}: "
+                      f"pass it with -c {above}, or run devproxy in "
+                      f"{(Path.cwd() / above).parent.resolve()}")
             _fail(
                 f"no {DEFAULT_CONFIG_NAME} in {Path.cwd()}: create one (devproxy init "
                 f"writes one for this project), pass -c FILE, or give routes with flags:\n"
@@ -409,6 +414,15 @@ def _load(
                               change_origin=change_origin)
     except ConfigError as exc:
         _fail(str(exc), prefix=False)
+
+
+def _config_above(folder: Path, levels: int = 5) -> Path | None:
+    """The nearest devproxy.yaml in a folder above ``folder``, as a path relative to it
+    (``../devproxy.yaml``), looking at most ``levels`` folders up."""
+    for up, parent in enumerate(folder.parents[:levels], 1):
+        if (parent / DEFAULT_CONFIG_NAME).is_file():
+            return Path(*[".."] * up) / DEFAULT_CONFIG_NAME
+    return None
 
 
 def _banner(config: Config, port: int, watch: Path | None) -> str:

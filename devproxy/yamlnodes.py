@@ -297,6 +297,18 @@ def _within_limits(text: str, nodes: Nodes) -> bool:
     return True
 
 
+def _tab_advice(mark: yaml.Mark | None) -> str:
+    """What to write for the tab at ``mark``: one indenting a line is not allowed in
+    YAML; one after a key's ':' is, but this parser (PyYAML) reads none there."""
+    buffer = getattr(mark, "buffer", None)
+    if mark is not None and isinstance(buffer, str):
+        before = buffer[buffer.rfind("\n", 0, mark.pointer) + 1:mark.pointer]
+        if before.strip():
+            return "write a space there, not a tab (devproxy's YAML parser reads no tab " \
+                   "between a key's ':' and its value)"
+    return "indent with spaces, YAML does not allow tabs there"
+
+
 def _syntax_message(exc: yaml.MarkedYAMLError, hint: str, line: int) -> str:
     """The error's words; ``line`` is where the message points (the mistake's line,
     which may be above where the parser stopped)."""
@@ -305,7 +317,7 @@ def _syntax_message(exc: yaml.MarkedYAMLError, hint: str, line: int) -> str:
             is not None and exc.context_mark.line != exc.problem_mark.line):
         message += f" ({exc.context} started at line {exc.context_mark.line + 1})"
     if exc.problem and "'\\t'" in exc.problem:
-        message += "; indent with spaces, YAML does not allow tabs there"
+        message += "; " + _tab_advice(exc.problem_mark)
     if hint:  # the likely mistake first, the parser's own words for the rest
         stopped = exc.problem_mark
         where = f", at line {stopped.line + 1}" if stopped is not None and \

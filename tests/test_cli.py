@@ -119,6 +119,18 @@ def test_up_without_config_or_routes_explains_what_to_do(tmp_path: Path) -> None
     assert "--route /api=" in result.stderr
 
 
+def test_up_in_a_subfolder_names_the_config_above(tmp_path: Path) -> None:
+    # Run from frontend/ of a project set up above: "create one" led to a second config.
+    (tmp_path / "devproxy.yaml").write_text("routes:\n  - path: /\n    target: http://h\n")
+    (tmp_path / "frontend" / "src").mkdir(parents=True)
+    result = run("up", cwd=tmp_path / "frontend" / "src")
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"devproxy: error: no devproxy.yaml in {tmp_path / 'frontend' / 'src'}, but there is "
+        f"../../devproxy.yaml: pass it with -c ../../devproxy.yaml, or run devproxy in "
+        f"{tmp_path.resolve()}\n")
+
+
 @pytest.mark.parametrize(("args", "says"), [
     (("up", "-c", "a.yaml", "-c", "b.yaml"),
      "Invalid value for '-c' / '--config': given 2 times ('a.yaml', 'b.yaml'); give it once"),
@@ -305,6 +317,8 @@ async def test_a_port_in_use_is_a_one_line_error(running) -> None:
     assert result.returncode == 1
     assert result.stderr.strip().count("\n") == 0, result.stderr
     assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
+    # The short flag first: most choose a port with -p.
+    assert "choose another with -p PORT (or --listen 127.0.0.1:PORT)" in result.stderr
 
 
 async def test_a_port_in_use_names_the_line_that_chose_it(running, tmp_path) -> None:

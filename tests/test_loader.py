@@ -343,6 +343,9 @@ MISTAKES = [
     pytest.param("routes:\n  - path: /\n    target: \"http://h\n", "3:13",
                  "the quote opened at line 3 is never closed", id="open-quote"),
     pytest.param("routes:\n\t- path: /\n", "2:1", "indent with spaces", id="tab-indent"),
+    # After a key's ':' a tab is no indentation: that advice was wrong there.
+    pytest.param("routes:\n  - path: /\n    target:\thttp://h\n", "3:12",
+                 "write a space there, not a tab", id="tab-after-colon"),
     pytest.param("routes: !!python/object:os.system {}\n", "1:9",
                  "the tag !!python/object:os.system is not allowed", id="python-tag"),
     pytest.param(route("headers: {X-A: !!binary aGk=}\n"), "4:20", "the tag !!binary is not "
