@@ -17,9 +17,12 @@ from .config import parse_target
 from .devservers import dependencies, json_object
 from .importers import Imported, ImportedRoute, NoProxy, import_proxy
 
-# Default ports, as each tool documents them; the frontends are in ``devservers``.
+# Default ports, as each tool documents them (NestJS's generated main.ts); the frontends
+# are in ``devservers``. Express, Fastify and Koa have none: the app's own listen() picks
+# it, and 3000 is what their guides use, a guess said as one.
 _NODE_BACKENDS = (("express", "Express", 3000), ("fastify", "Fastify", 3000),
                   ("@nestjs/core", "NestJS", 3000), ("koa", "Koa", 3000))
+_NO_DEFAULT_PORT = frozenset({"Express", "Fastify", "Koa"})
 # Frameworks whose dev server answers /api itself (where its handlers live): a
 # placeholder route there would take it away.
 _OWN_API = {"Next.js": "app/api", "Nuxt": "server/api", "Astro": "src/pages/api",
@@ -148,7 +151,9 @@ def summary(detected: Detected) -> tuple[str, list[str]]:
     if proxy and proxy.routes:
         found.append(f"{len(proxy.routes)} route(s) from {detected.proxy_file}")
     elif backend:
-        found.append(f"{backend.name} on {backend.port}")
+        found.append(f"{backend.name} on {backend.port}"
+                     + (" (a guess: check the port)" if backend.name in _NO_DEFAULT_PORT
+                        else ""))
     return (", ".join(found) or ("a build folder" if detected.static else
                                  "nothing recognisable: wrote a template"),
             [*detected.notes, *(proxy.warnings if proxy else [])])
@@ -262,7 +267,10 @@ def render(detected: Detected) -> str:
     if routes:
         pass  # the project's own proxy said where its API is
     elif backend is not None:
-        lines.append(f"  # {_flat(backend.name)} (found: {_flat(backend.why)})\n"
+        guessed = "" if backend.name not in _NO_DEFAULT_PORT else (
+            f";\n  # {backend.name} has no default port: change {backend.port} to the one "
+            f"your app's listen() uses")
+        lines.append(f"  # {_flat(backend.name)} (found: {_flat(backend.why)}){guessed}\n"
                      f"  - path: /api\n    target: http://localhost:{backend.port}\n")
     elif own_api in _OWN_API:
         lines.append(f"  # {own_api} answers /api itself ({_OWN_API[own_api]}). "

@@ -965,3 +965,14 @@ def test_init_reads_https_from_a_webpack_scripts_flags(flags: str, https: bool) 
     [root] = [r for r in loaded.routes if r.path == "/"]
     assert root.target is not None and root.target.port == 9010
     assert (root.target.scheme, root.secure) == (("https", False) if https else ("http", True))
+
+
+def test_a_port_guessed_for_a_backend_with_no_default_is_said_to_be_one() -> None:
+    # Express listens where app.listen() says; init wrote 3000 as if it had found it.
+    express = detect({"package.json": '{"dependencies": {"express": "^5"}}'})
+    assert "  # Express has no default port: change 3000 to the one your app's listen() " \
+           "uses\n  - path: /api\n" in render(express)
+    assert summary(express)[0] == "Express on 3000 (a guess: check the port)"
+    fastapi = detect({"requirements.txt": "fastapi\n"})  # uvicorn's default is 8000
+    assert "no default port" not in render(fastapi)
+    assert summary(fastapi)[0] == "FastAPI on 8000"
