@@ -44,6 +44,7 @@ from .state import (
     OUTAGES,
     POOL,
     RECORD,
+    SOCKET_END,
     STREAMING,
     UNSENT,
     WARNED_HOSTS,
@@ -503,6 +504,8 @@ def _log(request: web.Request, route: Route | None, response: web.StreamResponse
         # A relayed response's count inline: it is most requests.
         size = (response.body_sent if response.__class__ is ProxiedResponse
                 else _body_bytes(request.method, response))
+    if status == 101:  # how the socket ended, however the handler did
+        note = note or request.get(SOCKET_END, "")
     target = request.raw_path
     if len(target) > _LOGGED_TARGET:
         target = _cut(target, _LOGGED_TARGET)

@@ -153,6 +153,9 @@ STREAMING = web.RequestKey("streaming", web.StreamResponse)
 # Set when the connection failed while devproxy's own answer or a file was sent: the
 # log line's note (nothing sent, or part of a file).
 UNSENT = web.RequestKey("unsent", str)
+# How a WebSocket ended (who closed it, the code, its messages): its access line's note,
+# so a socket logs one line as it opens and one as it ends.
+SOCKET_END = web.RequestKey("socket_end", str)
 EVENT_STREAMS = web.AppKey("event_streams", EventStreams)
 WARNED_HOSTS = web.AppKey("warned_hosts", SaidOnce)  # refused Host names already logged
 # Routes whose backend refused a socket's Host or Origin after its 101, already explained.

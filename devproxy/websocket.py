@@ -38,7 +38,7 @@ from .forward import (
 )
 from .paths import upstream_path
 from .pool import Broken, Connection, Pool, broken_error
-from .state import CAPTURES, LIVE, RECORD, STREAMING, WARNED_SOCKETS
+from .state import CAPTURES, LIVE, RECORD, SOCKET_END, STREAMING, WARNED_SOCKETS
 from .upstream import Outages, invalid_handshake, invalid_response, response_timeout_error
 from .wsframes import FrameWatch, close_frame, deflate_accepted
 from .wsrules import (
@@ -488,7 +488,7 @@ async def _splice(request: web.Request, route: Route, conn: Connection, head: h1
         registry.discard(splice)
         # The access line counts what the browser got, as nginx's $body_bytes_sent does.
         response.body_sent = stats.down.bytes
-        _log_closed(stats)
+        request[SOCKET_END] = _ended(stats)
         _advise_if_refused(request, route, stats)
         if record is not None:
             record.ws_close = _close_view(stats)
@@ -541,10 +541,8 @@ def _close_view(stats: SocketStats) -> dict[str, Any]:
             "after_ms": round((time.monotonic() - stats.opened) * 1000)}
 
 
-def _log_closed(stats: SocketStats) -> None:
-    logger.info(
-        "websocket %s (route %s) closed by %s with %s after %.1fs: up %d msgs %d B, "
-        "down %d msgs %d B", stats.path, stats.route, stats.closed_by or "?",
-        "no Close frame (1006)" if stats.close_code == _NO_CLOSE_FRAME else stats.close_code,
-        time.monotonic() - stats.opened, stats.up.messages, stats.up.bytes,
-        stats.down.messages, stats.down.bytes)
+def _ended(stats: SocketStats) -> str:
+    """How the socket ended, as its access line's note (the line has its duration)."""
+    code = "no Close frame (1006)" if stats.close_code == _NO_CLOSE_FRAME else stats.close_code
+    return (f" (closed by {stats.closed_by or '?'} with {code}: up {stats.up.messages} msgs "
+            f"{stats.up.bytes} B, down {stats.down.messages} msgs {stats.down.bytes} B)")
