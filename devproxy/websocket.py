@@ -369,7 +369,7 @@ async def proxy_websocket(
             record.connect_ms = conn.connect_ms
             record.answered(head.block)
         if head.status != 101:
-            return await _refused(request, route, head, await _some_body(conn))
+            return await _refused(request, route, head, *await _some_body(conn))
         problem = handshake_problem(head.headers, request.headers["Sec-WebSocket-Key"],
                                     protocols)
         if problem is not None:
@@ -403,26 +403,37 @@ async def _handshake(conn: Connection, head_bytes: bytes, route: Route) -> h1.He
         raise broken_error(route.target, exc) from None
 
 
-async def _some_body(conn: Connection) -> bytes:
-    """Up to 64 KiB of a refusal's body: enough for the page that explains it."""
+async def _some_body(conn: Connection) -> tuple[bytes, str]:
+    """Up to 64 KiB of a refusal's body: enough for the page that explains it; and, if
+    it ended short of its end, why."""
     pieces: list[bytes] = []
-    size = 0
-    with contextlib.suppress(TimeoutError, Broken):
+    size, short = 0, ""
+    try:
         async with asyncio.timeout(_REFUSAL_READ_TIMEOUT):
             while size < _REFUSAL_BODY_LIMIT and (piece := await conn.read()):
                 pieces.append(piece)
                 size += len(piece)
-    return b"".join(pieces)[:_REFUSAL_BODY_LIMIT]
+    except TimeoutError:
+        short = f"the backend sent no more of it for {_REFUSAL_READ_TIMEOUT:g} s"
+    except Broken as exc:
+        short = f"the backend broke it off ({exc})"
+    return b"".join(pieces)[:_REFUSAL_BODY_LIMIT], short
 
 
-async def _refused(request: web.Request, route: Route, head: h1.Head, body: bytes
-                   ) -> web.StreamResponse:
+async def _refused(request: web.Request, route: Route, head: h1.Head, body: bytes,
+                   short: str = "") -> web.StreamResponse:
     """The backend's own answer (status, headers, up to 64 KiB of body), for a handshake
-    it did not accept (§4.1: anything but 101 means no; the body says why)."""
+    it did not accept (§4.1: anything but 101 means no; the body says why). A body that
+    ended ``short`` of its end is said to be cut, in the log and the inspector: it goes
+    with a length of its own, so nothing else would tell."""
     preview = body[:_PREVIEW].decode("utf-8", "replace")
-    logger.warning("route %s -> %s refused the WebSocket %s: %d %s%s", route.path,
+    cut = f"; its body was cut short: {short}" if short else ""
+    logger.warning("route %s -> %s refused the WebSocket %s: %d %s%s%s", route.path,
                    route.destination, request.path, head.status, printable(head.reason),
-                   f": {preview!r}" if preview else " (no body)")
+                   f": {preview!r}" if preview else " (no body)", cut)
+    record = request.get(RECORD)
+    if record is not None and short:
+        record.error = f"{route.destination} refused the WebSocket{cut}"
     response = _relayed_head(request, route, head, head.status)
     # The body may have been cut at 64 KiB, and goes with a length of its own.
     response.headers.popall("Content-Length", None)

@@ -1058,3 +1058,27 @@ async def test_a_bare_text_refusal_of_the_handshake_says_to_rewrite_the_origin(
     assert caught.value.status == 502
     assert "set ws_origin: rewrite on route /" in caplog.text, caplog.text
     assert "is the target an HTTP server" not in caplog.text
+
+
+async def test_a_refusal_whose_body_breaks_off_is_said_to_be_cut(proxy_factory, client,
+                                                                 caplog):
+    # Relayed with a length of its own, a cut body looked whole: the log and the
+    # inspector say it was cut.
+    async def refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 100\r\n\r\nnope")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(refuse, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        proxy = await proxy_factory(route("/", f"http://127.0.0.1:{port}"))
+        with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+            await client.ws_connect(ws_url(proxy))
+        assert caught.value.status == 403
+    assert "refused the WebSocket /ws: 403 Forbidden: 'nope'; its body was cut short: " \
+           "the backend broke it off" in caplog.text, caplog.text
+    async with client.get(proxy.url + "/__devproxy/api/requests") as resp:
+        [record] = await resp.json()
+    assert "its body was cut short" in record["error"]
