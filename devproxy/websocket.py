@@ -503,6 +503,11 @@ async def _splice(request: web.Request, route: Route, conn: Connection, head: h1
         _advise_if_refused(request, route, stats)
         if record is not None:
             record.ws_close = _close_view(stats)
+            if stats.closed_by == "backend" and stats.close_code == _NO_CLOSE_FRAME:
+                # Marked in the list: the backend dropped it (a crash, a restart), and
+                # the page saw an abnormal close, not a clean one.
+                record.error = (f"{route.destination} dropped the WebSocket without a "
+                                f"Close frame (1006)")
     return response
 
 

@@ -445,6 +445,15 @@ async def test_a_backend_that_vanishes_drops_the_browser_within_a_second(
         # devproxy, or dev clients that reconnect only after one never do.
         assert msg.type is WSMsgType.CLOSED
         assert ws.close_code == 1006
+    # and the inspector's list marks it, as it marks a body broken off
+    for _ in range(100):
+        async with client.get(proxy.url + "/__devproxy/api/requests") as resp:
+            [record] = await resp.json()
+        if record["duration_ms"] is not None:
+            break
+        await asyncio.sleep(0.02)
+    assert record["error"] == f"{backend.url} dropped the WebSocket without a " \
+                              f"Close frame (1006)"
 
 
 async def test_a_browser_that_vanishes_closes_the_backend_socket_within_a_second(
