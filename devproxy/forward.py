@@ -226,7 +226,7 @@ class _Exchange:
                 self.conn = conn
                 if self.record is not None:
                     self.record.connect_ms = conn.connect_ms if not conn.uses else 0.0
-                reused, sent, sent_at = conn.uses > 0, False, 0.0
+                reused, sent = conn.uses > 0, False
                 try:
                     if (small or stream) and attempt == 1:
                         await _continue(request)
@@ -241,7 +241,7 @@ class _Exchange:
                     conn.begin(method, wait, uploading=stream,
                                interim=self.interim if request.version >= (1, 1) else None)
                     conn.write(head_bytes + body if body else head_bytes)
-                    sent_at, sent = conn.loop.time(), True
+                    sent = True
                     if stream:
                         self._start_upload("Transfer-Encoding" in headers)
                     return await conn.head()
@@ -255,11 +255,11 @@ class _Exchange:
                     # that came later is the backend failing on the request (a crash):
                     # not sent again, and not told as a keep-alive matter.
                     stale = reused and not conn.received and exc.closed and not stream \
-                        and conn.loop.time() - sent_at < _RACE_WINDOW
+                        and conn.loop.time() - conn.sent_at < _RACE_WINDOW
                     if attempt == 1 and (not sent or (stale and method in _IDEMPOTENT)):
                         continue
                     if stale and attempt == 1:  # held back only for its method
-                        raise closed_while_idle(self.target, method, sent_at
+                        raise closed_while_idle(self.target, method, conn.sent_at
                                                 - conn.idle_since, conn.idle_limit) from None
                     raise broken_error(self.target, exc) from None
                 except BaseException:

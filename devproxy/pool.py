@@ -71,6 +71,7 @@ class Connection(asyncio.Protocol):
         # When the response head is overdue (loop time), while one is awaited; the pool's
         # tick enforces it, so no request pays for a timer of its own.
         self.deadline: float | None = None
+        self.sent_at = 0.0  # loop time the last request began (``begin``)
         self._wait: float | None = 0.0  # seconds the head may take (timeout.response)
         self.transport: asyncio.Transport | None = None
         self.closed = False
@@ -366,10 +367,13 @@ class Connection(asyncio.Protocol):
         self._head = None
         self._head_waiter = self.loop.create_future()
         self._wait = response_timeout
+        # When the request went: a close soon after is the backend's idle timeout
+        # meeting it (``forward``), a later one the backend failing on it.
+        self.sent_at = now = self.loop.time()
         if uploading or response_timeout is None:
             self.deadline = None
         else:
-            self.deadline = self.loop.time() + response_timeout
+            self.deadline = now + response_timeout
             self._on_deadline()
         self._body.clear()
         self._buffered = 0
