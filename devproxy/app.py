@@ -278,6 +278,8 @@ class ProxyServer:
         watch: the config file to reload on change, or None (``--no-reload``, or
             routes from flags alone).
         overrides: applied to each reloaded config (the CLI flags, which win).
+        written: ``watch``'s config as start-up read it, before ``overrides``: what a
+            first edit is compared with, to name what the flags keep from applying.
         access_log: where each request's line goes (default: the ``devproxy.access``
             logger).
     """
@@ -285,7 +287,7 @@ class ProxyServer:
     def __init__(self, live: Live, *, shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
                  watch: Path | None = None,
                  overrides: Callable[[Config], Config] | None = None,
-                 access_log: AccessLog | None = None) -> None:
+                 access_log: AccessLog | None = None, written: Config | None = None) -> None:
         self.live = live
         self.app = make_app(live, access_log)
         # Limits are the start-up config's: aiohttp fixes them when the runner is made.
@@ -316,7 +318,8 @@ class ProxyServer:
         self._site: web.TCPSite | None = None
         self._listen: Listen | None = None
         self.reloader = None if watch is None else Reloader(
-            watch, live, rebind=self.rebind, finish=overrides, bound=lambda: self.port)
+            watch, live, rebind=self.rebind, finish=overrides, bound=lambda: self.port,
+            written=written)
         self._stop_watching = asyncio.Event()
         self._watcher: asyncio.Task[None] | None = None
 

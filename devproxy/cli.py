@@ -111,8 +111,8 @@ def up(
         raise click.UsageError("-v/--verbose and -q/--quiet ask for opposite logs; give one")
     if port is not None and listen is not None:
         raise click.UsageError("--port and --listen both say where to serve; give one")
-    config = _load(config_path, listen=listen, port=port, routes=routes,
-                   change_origin=change_origin)
+    written, config = _load_file(config_path, listen=listen, port=port, routes=routes,
+                                 change_origin=change_origin)
     _setup_logging(verbose=verbose, quiet=quiet)
 
     here = Path.cwd()  # flags' folders stay relative to it even if it is deleted later
@@ -123,7 +123,8 @@ def up(
 
     watch = None if no_reload else config.source  # None too for --route flags alone
     try:
-        _run_loop(lambda: _run(config, quiet=quiet, watch=watch, overrides=overrides))
+        _run_loop(lambda: _run(config, quiet=quiet, watch=watch, overrides=overrides,
+                               written=written))
     except BindError as exc:
         _fail(config.listen_error(exc.reason, exc.hint))
 
@@ -349,7 +350,7 @@ def schema() -> None:
 
 
 async def _run(config: Config, *, quiet: bool, watch: Path | None,
-               overrides: Callable[[Config], Config]) -> None:
+               overrides: Callable[[Config], Config], written: Config | None = None) -> None:
     # Handlers first: Ctrl+C during start-up must also end in an orderly shutdown.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -357,7 +358,7 @@ async def _run(config: Config, *, quiet: bool, watch: Path | None,
         loop.add_signal_handler(sig, stop.set)
     lines = None if quiet or not _HANDLER else _AccessLines(_HANDLER[0])
     server = ProxyServer(Live(Snapshot.build(config)), watch=watch, overrides=overrides,
-                         access_log=AccessLog(lines))
+                         access_log=AccessLog(lines), written=written)
     await server.start()
     # Everything made at start-up lives as long as the process: keep the cycle
     # collector from re-walking it in every full collection while serving.
@@ -392,12 +393,21 @@ def _load(
     config_path: Path | None, *, listen: str | None = None, port: int | None = None,
     routes: tuple[str, ...] = (), change_origin: bool = False,
 ) -> Config:
+    return _load_file(config_path, listen=listen, port=port, routes=routes,
+                      change_origin=change_origin)[1]
+
+
+def _load_file(
+    config_path: Path | None, *, listen: str | None = None, port: int | None = None,
+    routes: tuple[str, ...] = (), change_origin: bool = False,
+) -> tuple[Config | None, Config]:
+    """The file's config as written (None with flags alone), and with the flags over it."""
     try:
         path = config_path or Path(DEFAULT_CONFIG_NAME)
         if config_path is None and routes and not path.exists():
             # With a devproxy.yaml here, flags add to it as they do to -c's file.
-            return config_from_flags(routes, listen=listen if port is None else str(port),
-                                     change_origin=change_origin)
+            return None, config_from_flags(routes, listen=listen if port is None
+                                           else str(port), change_origin=change_origin)
         if config_path is None and not path.exists():
             above = _config_above(Path.cwd())
             if above is not None:  # run from the frontend/ of a project set up above
@@ -410,8 +420,8 @@ def _load(
                 f"  devproxy up --route /api=http://127.0.0.1:3000 --route /=http://127.0.0.1:5173"
             )
         config = load_config(path)
-        return with_overrides(config, listen=listen, port=port, routes=routes,
-                              change_origin=change_origin)
+        return config, with_overrides(config, listen=listen, port=port, routes=routes,
+                                      change_origin=change_origin)
     except ConfigError as exc:
         _fail(str(exc), prefix=False)
 

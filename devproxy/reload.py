@@ -120,11 +120,14 @@ class Reloader:
             over the file on every reload as they did at start-up. None: none.
         bound: the port serving now, so that messages about ``listen: ...:0`` name the
             port the kernel gave rather than 0. None: messages show the address as written.
+        written: the file's config as start-up read it, before ``finish``: the baseline
+            a first edit is compared with (one made as devproxy starts, too).
     """
 
     def __init__(self, path: Path, live: Live, *, rebind: Callable[[Listen], Awaitable[int]],
                  finish: Callable[[Config], Config] | None = None,
-                 bound: Callable[[], int] | None = None) -> None:
+                 bound: Callable[[], int] | None = None, written: Config | None = None
+                 ) -> None:
         # Absolute once, here, and without "..": the working directory may be deleted
         # later (a build cleaning the folder devproxy was started in), and the file must
         # still be found.
@@ -135,7 +138,9 @@ class Reloader:
         self.finish = finish or _as_loaded
         self.bound = bound
         # The file as last read, before the flags: an edit the flags override is named.
-        self._file: Config | None = None
+        # Start-up's reading if given: an edit made as devproxy starts has its baseline.
+        self._file: Config | None = written
+        self._caught_up = False  # the first catch-up compares the file with what serves
         self.watching = asyncio.Event()  # set once the folder is watched
         self._one_at_a_time = asyncio.Lock()
         self._read: tuple[int, int, int] | None = _fingerprint(self.path)  # as last reloaded
@@ -206,14 +211,16 @@ class Reloader:
         """Reload if the file changed while it was not watched. The first time, before
         any reload, what it says is compared with what serves: start-up read it before
         the fingerprint to compare with was taken."""
-        if self.live.reload.count == 0 and self._file is None:
+        if self.live.reload.count == 0 and not self._caught_up:
+            self._caught_up = True
             try:
                 written, config = await asyncio.to_thread(self._load)
             except Exception:  # changed since (or a bug): the reload says how
                 await self.reload_logged()
                 return
             if config == self.live.current.config:
-                self._file = written  # as it stood at start-up: the first edit's baseline
+                if self._file is None:  # as it stood at start-up: the first edit's baseline
+                    self._file = written
                 return
             await self.reload_logged()
         elif await asyncio.to_thread(_fingerprint, self.path) != self._read:
