@@ -1159,7 +1159,9 @@ def har(records: Iterable[Record]) -> dict[str, Any]:
         response_body = record.response_view()
         total = record.duration_ms if record.duration_ms is not None else record.elapsed_ms()
         connect = record.connect_ms or 0
-        socket = record.kind == "websocket"
+        # A socket's bytes are its messages: its GET and 101 have no body (a refusal
+        # of the handshake has one).
+        socket = record.kind == "websocket" and record.status == 101
         # No head from the backend (a timeout, a refusal, a reset): all of it was waiting.
         # Files and devproxy's own answers have no backend to wait for.
         wait = record.ttfb_ms if record.ttfb_ms is not None else \
@@ -1176,7 +1178,6 @@ def har(records: Iterable[Record]) -> dict[str, Any]:
                 "headers": [{"name": k, "value": v} for k, v in request],
                 "queryString": [{"name": n, "value": v} for n, _, v in
                                 (p.partition("=") for p in query.split("&") if p)],
-                # A WebSocket's bytes are its messages: its GET and 101 have no body.
                 "bodySize": 0 if socket else record.bytes_in,
             },
             "response": {

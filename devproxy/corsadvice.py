@@ -64,10 +64,11 @@ def cause(verdict: Verdict, ask: Ask) -> str:
                 f"included ({ask.origin}), or '*'.")
     if kind == cors.INVALID_ALLOW_LIST:
         field, _, value = verdict.subject.partition(": ")
+        example = "GET, POST, PUT" if field.endswith("Methods") else \
+            "Content-Type, Authorization"
         return (f"The server's {field} is {value!r}, which is not a list of names "
                 f"separated by commas (a space or a ';' inside an item, say): the browser "
-                f"rejects the whole preflight. Send, say, 'GET, POST, PUT' or "
-                f"'Content-Type, Authorization'.")
+                f"rejects the whole preflight. Send, say, {example!r}.")
     if kind == cors.CREDENTIALS_NOT_TRUE:
         return ("The request carries credentials but the server did not answer "
                 "Access-Control-Allow-Credentials: true. Enable credentials on the server, "

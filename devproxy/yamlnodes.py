@@ -304,8 +304,8 @@ def _tab_advice(mark: yaml.Mark | None) -> str:
     if mark is not None and isinstance(buffer, str):
         before = buffer[buffer.rfind("\n", 0, mark.pointer) + 1:mark.pointer]
         if before.strip():
-            return "write a space there, not a tab (devproxy's YAML parser reads no tab " \
-                   "between a key's ':' and its value)"
+            return "write a space there, not a tab (devproxy's YAML parser, PyYAML, " \
+                   "takes no tab outside quotes, after a ':' or a value alike)"
     return "indent with spaces, YAML does not allow tabs there"
 
 

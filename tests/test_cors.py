@@ -25,7 +25,7 @@ from devproxy.cors import (
     refusal_of,
     unsafe_request_headers,
 )
-from devproxy.corsadvice import Ask, answered_by_devproxy, fixes
+from devproxy.corsadvice import Ask, answered_by_devproxy, cause, fixes
 
 FRONT = "http://localhost:5173"
 CREDS = CorsRules(CorsPolicy(origins=(FRONT, "http://127.0.0.1:*"), credentials=True,
@@ -334,6 +334,18 @@ def test_a_star_covering_authorization_passes_with_a_warning() -> None:
         *ALLOW, ("Access-Control-Allow-Headers", "*"),
         ("Access-Control-Allow-Credentials", "true")])
     assert not with_credentials.ok and with_credentials.kind == cors.HEADER_NOT_ALLOWED
+
+
+@pytest.mark.parametrize(("field", "example"), [
+    ("Access-Control-Allow-Methods", "'GET, POST, PUT'"),
+    ("Access-Control-Allow-Headers", "'Content-Type, Authorization'"),
+])
+def test_a_list_that_does_not_parse_is_explained_with_an_example_of_its_own(
+        field: str, example: str) -> None:
+    verdict = preflight_check(FRONT, "PUT", ["x-a"], False, 204, [*ALLOW, (field, "PUT;")])
+    assert verdict.kind == cors.INVALID_ALLOW_LIST
+    said = cause(verdict, Ask(FRONT, "PUT", ("x-a",), False))
+    assert said.endswith(f"Send, say, {example}.") and f"{field} is 'PUT;'" in said
 
 
 def test_an_expose_list_that_does_not_parse_exposes_nothing() -> None:

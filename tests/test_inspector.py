@@ -1153,6 +1153,9 @@ async def test_a_websocket_refused_for_its_origin_is_not_explained_as_cors(
     detail = await api(client, proxy, f"requests/{row['id']}")
     assert detail["cors"] is None
     assert "Cross-site WebSocket refused" in detail["response_body"]["text"]
+    # In HAR a refusal has its body: only a 101 has none.
+    [entry] = (await api(client, proxy, "har"))["log"]["entries"]
+    assert entry["response"]["bodySize"] == entry["response"]["content"]["size"] > 0
     # Marked with its reason in the list; not forwarded, so nothing "removed" upstream.
     assert row["error"].startswith("refused: a page at http://evil.test may not open")
     assert detail["request_changes"] == [] and detail["response_changes"] == []

@@ -346,6 +346,8 @@ MISTAKES = [
     # After a key's ':' a tab is no indentation: that advice was wrong there.
     pytest.param("routes:\n  - path: /\n    target:\thttp://h\n", "3:12",
                  "write a space there, not a tab", id="tab-after-colon"),
+    pytest.param("routes:\n  - path: /\n    target: http://h\t# api\n", "3:21",
+                 "write a space there, not a tab", id="tab-after-a-value"),
     pytest.param("routes: !!python/object:os.system {}\n", "1:9",
                  "the tag !!python/object:os.system is not allowed", id="python-tag"),
     pytest.param(route("headers: {X-A: !!binary aGk=}\n"), "4:20", "the tag !!binary is not "
