@@ -409,6 +409,11 @@ def _load_file(
             return None, config_from_flags(routes, listen=listen if port is None
                                            else str(port), change_origin=change_origin)
         if config_path is None and not path.exists():
+            other = next((name for name in ("devproxy.yml", "devproxy.YAML", ".devproxy.yaml")
+                          if Path(name).is_file()), None)
+            if other is not None:  # read only by the name devproxy looks for
+                _fail(f"no {DEFAULT_CONFIG_NAME} in {Path.cwd()}, but there is {other}: "
+                      f"rename it {DEFAULT_CONFIG_NAME}, or pass -c {other}")
             above = _config_above(Path.cwd())
             if above is not None:  # run from the frontend/ of a project set up above
                 _fail(f"no {DEFAULT_CONFIG_NAME} in {Path.cwd()}, but there is {above}: "

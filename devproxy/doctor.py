@@ -227,6 +227,14 @@ class _Fetch:
                     # Exposing Set-Cookie does nothing: the hint names only what it helps.
                     never = [n for n in hidden if n in cors.FORBIDDEN_RESPONSE_HEADERS]
                     exposable = [n for n in hidden if n not in never]
+                    exposed = [v for k, v in exchange.received
+                               if k.lower() == "access-control-expose-headers"]
+                    if exposed and cors.token_list(exposed) is None:
+                        # Listed already, but not as a list the browser reads.
+                        self.warnings.append(
+                            f"Access-Control-Expose-Headers {', '.join(exposed)!r} is not a "
+                            f"list of names separated by commas (a ';' or a space inside an "
+                            f"item), so the browser exposes none of it")
                     self.steps.append(Step("Actual request", exchange, verdict, notes=(
                         "JavaScript can read: " + (", ".join(readable) or "nothing"),
                         *(["Hidden from JavaScript (add to Access-Control-Expose-Headers "

@@ -119,6 +119,14 @@ def test_up_without_config_or_routes_explains_what_to_do(tmp_path: Path) -> None
     assert "--route /api=" in result.stderr
 
 
+def test_up_beside_a_devproxy_yml_names_it(tmp_path: Path) -> None:
+    (tmp_path / "devproxy.yml").write_text("routes:\n  - path: /\n    target: http://h\n")
+    result = run("up", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr == (f"devproxy: error: no devproxy.yaml in {tmp_path}, but there is "
+                             f"devproxy.yml: rename it devproxy.yaml, or pass -c devproxy.yml\n")
+
+
 def test_up_in_a_subfolder_names_the_config_above(tmp_path: Path) -> None:
     # Run from frontend/ of a project set up above: "create one" led to a second config.
     (tmp_path / "devproxy.yaml").write_text("routes:\n  - path: /\n    target: http://h\n")

@@ -256,6 +256,17 @@ async def test_a_star_covering_authorization_is_allowed_as_chromium_does_with_a_
     assert f"warning: {cors.AUTHORIZATION_BY_WILDCARD}" in render(report)
 
 
+async def test_an_expose_list_that_does_not_parse_is_named_as_why_nothing_is_readable(
+        aiohttp_server):
+    backend = await cors_backend(aiohttp_server, actual=[
+        *ALLOW, ("Access-Control-Expose-Headers", "X-Total;"), ("X-Total", "3")])
+    report = await doctor(backend.url + "/items")
+    assert report.verdict.ok and "x-total" in report.hidden
+    assert report.warnings == ("Access-Control-Expose-Headers 'X-Total;' is not a list of "
+                               "names separated by commas (a ';' or a space inside an "
+                               "item), so the browser exposes none of it",)
+
+
 async def test_a_redirect_to_another_origin_drops_authorization(aiohttp_server):
     # Fetch §4.4: the second server is asked no preflight, as Chromium asks none; it
     # answers "*" to the tainted (null) origin, which reads without credentials.
