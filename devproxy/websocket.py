@@ -424,8 +424,8 @@ async def _refused(request: web.Request, route: Route, head: h1.Head, body: byte
                    short: str = "") -> web.StreamResponse:
     """The backend's own answer (status, headers, up to 64 KiB of body), for a handshake
     it did not accept (§4.1: anything but 101 means no; the body says why). A body that
-    ended ``short`` of its end is said to be cut, in the log and the inspector: it goes
-    with a length of its own, so nothing else would tell."""
+    ended ``short`` of its end is said to be cut, in the log and the inspector, and goes
+    to the browser cut, as any relayed body does (RFC 9112 §8)."""
     preview = body[:_PREVIEW].decode("utf-8", "replace")
     cut = f"; its body was cut short: {short}" if short else ""
     logger.warning("route %s -> %s refused the WebSocket %s: %d %s%s%s", route.path,
@@ -438,14 +438,22 @@ async def _refused(request: web.Request, route: Route, head: h1.Head, body: byte
     # The body may have been cut at 64 KiB, and goes with a length of its own.
     response.headers.popall("Content-Length", None)
     response.headers.popall("Transfer-Encoding", None)
-    response.content_length = len(body)
+    if short:
+        response.enable_chunked_encoding()  # ended by the close below, unfinished
+    else:
+        response.content_length = len(body)
     try:
         await response.prepare(request)
     except ValueError as refused:
         await write_raw_head(response, refused)
     await response.write(body)
-    await response.write_eof()
     response.body_sent = len(body)
+    if short:
+        # No last chunk: closing is how HTTP/1.1 says the message is incomplete.
+        if request.transport is not None:
+            request.transport.close()
+        return response
+    await response.write_eof()
     return response
 
 

@@ -1086,8 +1086,18 @@ async def test_a_refusal_whose_body_breaks_off_is_said_to_be_cut(proxy_factory, 
         with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
             await client.ws_connect(ws_url(proxy))
         assert caught.value.status == 403
+        # and the client gets it cut too: no length of its own, no last chunk
+        reader, writer = await raw_handshake(proxy.port)
+        try:
+            reply = await asyncio.wait_for(reader.read(), 5)
+        finally:
+            writer.close()
     assert "refused the WebSocket /ws: 403 Forbidden: 'nope'; its body was cut short: " \
            "the backend broke it off" in caplog.text, caplog.text
+    head, _, rest = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 403") and b"Transfer-Encoding: chunked" in head, head
+    assert rest == b"4\r\nnope\r\n"  # and then the close, short of its end
     async with client.get(proxy.url + "/__devproxy/api/requests") as resp:
-        [record] = await resp.json()
-    assert "its body was cut short" in record["error"]
+        records = await resp.json()
+    assert len(records) == 2
+    assert all("its body was cut short" in record["error"] for record in records)
