@@ -391,7 +391,7 @@ async def upstream_failure(
         attempts = [f"{a.address}: {a.error or 'connected on retry'}"
                     for a in await diagnose(target)]
     elif (err.kind == "reset" or (err.kind == "protocol" and err.hint == NOT_HTTP)) \
-            and target.scheme == "http" \
+            and target.scheme == "http" and not err.spoke_http \
             and await speaks_tls(target, request.app[POOL].tls_context(secure=False)):
         # Only where no HTTP came back: a response that broke HTTP's rules (two
         # Content-Lengths) is from an HTTP server, and the probe would cost a second.

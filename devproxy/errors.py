@@ -77,6 +77,9 @@ class UpstreamError(DevproxyError):
         self.kind = kind
         self.detail = detail
         self.hint = hint
+        # The backend is known to speak plain HTTP (it answered on this connection
+        # before, or failed only well after the request): no TLS server to look for.
+        self.spoke_http = False
         super().__init__(detail)
 
 

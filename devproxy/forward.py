@@ -261,7 +261,11 @@ class _Exchange:
                     if stale and attempt == 1:  # held back only for its method
                         raise closed_while_idle(self.target, method, conn.sent_at
                                                 - conn.idle_since, conn.idle_limit) from None
-                    raise broken_error(self.target, exc) from None
+                    failed = broken_error(self.target, exc)
+                    # A TLS server refuses plain HTTP at once, and never answered it.
+                    failed.spoke_http = reused or \
+                        conn.loop.time() - conn.sent_at >= _RACE_WINDOW
+                    raise failed from None
                 except BaseException:
                     self.finish()
                     raise

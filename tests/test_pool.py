@@ -186,6 +186,8 @@ async def test_a_backend_that_fails_on_a_request_later_is_a_crash_not_a_race(
     assert "closed the connection before answering" in text and "crashed" in text
     assert "kept-alive" not in text
     assert len(backend.requests) == 2
+    # It answered HTTP on that connection: not asked for a TLS handshake besides.
+    assert backend.connections == 1
 
 
 @pytest.mark.parametrize("said", [
