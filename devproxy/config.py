@@ -14,7 +14,7 @@ import re
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 DEFAULT_LISTEN_HOST = "127.0.0.1"
 DEFAULT_LISTEN_PORT = 8080
@@ -489,6 +489,9 @@ def parse_rewrite(pattern: str, replacement: str) -> Rewrite:
         ValueError: the regex does not compile, or the replacement names a group
             the regex does not have.
     """
+    # Paths go upstream ASCII (RFC 9112 §3.2), /bäse as /b%C3%A4se: what a pattern and a
+    # replacement say in other characters, they say in those escapes.
+    pattern, replacement = _escaped_pattern(pattern), _escaped_text(replacement)
     try:
         compiled = re.compile(pattern)
     except re.error as exc:
@@ -508,6 +511,44 @@ def parse_rewrite(pattern: str, replacement: str) -> Rewrite:
         elif name not in compiled.groupindex:
             raise ValueError(f"replacement {replacement!r} refers to unknown group {name!r}")
     return Rewrite(pattern=compiled, replacement=template, source=replacement)
+
+
+def _escaped_text(text: str) -> str:
+    """``text`` with each character outside ASCII as its UTF-8 %XX escapes."""
+    if text.isascii():
+        return text
+    return "".join(c if c.isascii() else quote(c, safe="") for c in text)
+
+
+def _escaped_pattern(pattern: str) -> str:
+    """A regular expression with each character outside ASCII matched as its UTF-8
+    escapes, as the path it is tested against spells it.
+
+    Raises:
+        ValueError: such a character in a class ([äö]), where its escapes would be
+            several characters of the class, not one.
+    """
+    if pattern.isascii():
+        return pattern
+    out, in_class, escaped = [], False, False
+    for char in pattern:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "[":
+            in_class = True
+        elif char == "]":
+            in_class = False
+        if char.isascii():
+            out.append(char)
+        elif in_class:
+            raise ValueError(f"{char!r} in a [...] class of {pattern!r}: the path holds it "
+                             f"as {quote(char, safe='')}, several characters; write that "
+                             f"as an alternative instead, as (?:{quote(char, safe='')}|...)")
+        else:
+            out.append(quote(char, safe=""))
+    return "".join(out)
 
 
 # Fields that frame the message or manage the connection: devproxy sets them for each

@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from devproxy.config import parse_target
+from devproxy.config import parse_rewrite, parse_target
 from devproxy.forward import dump_headers
 from devproxy.state import CAPTURES
 from devproxy.upstream import Outages
@@ -68,6 +68,24 @@ async def test_a_target_base_path_in_utf8_goes_upstream_as_a_browser_writes_it(
                                b"Connection: close\r\n\r\n")
     assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
     assert backend.recorder.last.raw_path == "/b%C3%A4se/x"
+
+
+async def test_a_rewrite_in_utf8_matches_and_writes_the_path_as_sent(
+        backend_factory, proxy_factory):
+    # Its replacement went upstream as raw UTF-8, and its pattern never matched the
+    # path, which holds /bäse as /b%C3%A4se.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/b", backend.url + "/bäse", strip_prefix=True,
+                                      rewrite={"^/bäse/old": "/bäse/néw"}))
+    reply = await raw_exchange(proxy.port, b"GET /b/old/x HTTP/1.1\r\nHost: localhost\r\n"
+                               b"Connection: close\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
+    assert backend.recorder.last.raw_path == "/b%C3%A4se/n%C3%A9w/x"
+
+
+def test_a_rewrite_class_with_a_character_outside_ascii_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"'ä' in a \[\.\.\.\] class of '\^/\[äö\]'"):
+        parse_rewrite("^/[äö]", "/x")
 
 
 def test_a_target_host_is_sent_in_its_ascii_form() -> None:
