@@ -14,7 +14,7 @@ import re
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 DEFAULT_LISTEN_HOST = "127.0.0.1"
 DEFAULT_LISTEN_PORT = 8080
@@ -517,7 +517,7 @@ def _escaped_text(text: str) -> str:
     """``text`` with each character outside ASCII as its UTF-8 %XX escapes."""
     if text.isascii():
         return text
-    return "".join(c if c.isascii() else quote(c, safe="") for c in text)
+    return "".join(c if c.isascii() else _escaped(c) for c in text)
 
 
 def _escaped_pattern(pattern: str) -> str:
@@ -544,10 +544,10 @@ def _escaped_pattern(pattern: str) -> str:
             out.append(char)
         elif in_class:
             raise ValueError(f"{char!r} in a [...] class of {pattern!r}: the path holds it "
-                             f"as {quote(char, safe='')}, several characters; write that "
-                             f"as an alternative instead, as (?:{quote(char, safe='')}|...)")
+                             f"as {_escaped(char)}, several characters; write that "
+                             f"as an alternative instead, as (?:{_escaped(char)}|...)")
         else:
-            out.append(quote(char, safe=""))
+            out.append(_escaped(char))
     return "".join(out)
 
 

@@ -153,10 +153,8 @@ def _check_backend(request: web.Request, rules: CorsRules, origin: str,
                    out: CIMultiDict[str]) -> None:
     # The browser's own check (shared with devproxy doctor) says whether what the
     # backend sent will pass. The request's credentials mode is not sent: a Cookie shows
-    # it was "include"; without one it may have been either (a page sets Authorization
-    # itself, in any mode).
-    # A Cookie on a cross-origin request shows credentials were included, whatever
-    # the config allows.
+    # it was "include", whatever the config allows; without one it may have been either
+    # (a page sets Authorization itself, in any mode).
     credentials = rules.policy.credentials or "Cookie" in request.headers
     verdict = cors_check(origin, credentials, out)
     if verdict.ok:

@@ -245,9 +245,10 @@ class _Fetch:
                     return self._report(verdict, readable=readable, hidden=hidden)
             target = urljoin(url, location)
             notes = [f"redirect to {target}"]
+            there, here = _origin_of(target), _origin_of(url)
+            moved = urlsplit(target)
             # Fetch §4.4: credentials in a URL of another origin than the page's.
-            if _origin_of(target) != p.origin and (urlsplit(target).username
-                                                   or urlsplit(target).password):
+            if there != p.origin and (moved.username or moved.password):
                 blocked = Verdict(False, f"Redirect location '{target}' contains a username "
                                          f"and password, which is disallowed for "
                                          f"cross-origin requests.")
@@ -255,11 +256,11 @@ class _Fetch:
                 return self._report(blocked, url, method, unsafe)
             # Fetch §4.4 "HTTP-redirect fetch": leaving a cross-origin URL for another
             # origin taints the request's origin, which is then serialised as "null".
-            if _origin_of(target) != _origin_of(url) and origin != _origin_of(url):
+            if there != here and origin != here:
                 if not tainted:
                     notes.append("cross-origin redirect: the browser now sends Origin: null")
                 tainted, origin = True, "null"
-            if _origin_of(target) != _origin_of(url):
+            if there != here:
                 # Fetch §4.4 "HTTP-redirect fetch": a redirect to another origin drops
                 # the CORS non-wildcard request-header names, Authorization, so the next
                 # hop may need no preflight at all.

@@ -569,22 +569,23 @@ def _nginx_route(route: Route, state: _Nginx) -> list[str]:
 _REFUSED_BYTES = r"^[^?]*(?:\\|%0[aAdD0])"
 
 
-def _hex_either_case(regex: str) -> str:
-    """``regex`` (escaped route path) with each %XX escape matching either case."""
+def _raw_regex(path: str) -> str:
+    """A regex of ``path`` (a route path, or its front) as raw targets spell it: each
+    %XX escape's hex digits in either case (RFC 3986 §2.1; curl writes /caf%c3%a9)."""
     return re.sub(r"%([0-9A-F])([0-9A-F])", lambda found: "%" + "".join(
-        f"[{c}{c.lower()}]" if c.isalpha() else c for c in found.groups()), regex)
+        f"[{c}{c.lower()}]" if c.isalpha() else c for c in found.groups()), re.escape(path))
 
 
 def _raw_prefix(path: str) -> str:
     """A regex of the raw request-targets under the route prefix ``path``, as devproxy
     routes them: whole segments, an escape's hex digits in either case."""
-    return "^" + _hex_either_case(re.escape(path)) + "(?:[/?]|$)"
+    return "^" + _raw_regex(path) + "(?:[/?]|$)"
 
 
 def _other_prefixes(config: Config) -> str:
     """A regex of the raw paths under a route prefix other than / ("" with none): what
     route / must refuse when only decoding and normalising sent a request there."""
-    prefixes = [_hex_either_case(re.escape(r.path)) for r in config.routes if r.path != "/"]
+    prefixes = [_raw_regex(r.path) for r in config.routes if r.path != "/"]
     # A separator the backend may read as '/': %2F, and a backslash (%5C) as devproxy
     # reads it.
     return f"^(?:{'|'.join(prefixes)})(?:[/?\\\\]|%2[fF]|%5[cC]|$)" if prefixes else ""
@@ -712,7 +713,7 @@ def _nginx_raw_path(route: Route) -> list[str]:
     assert route.target is not None
     base = route.target.base_path
     lines = []
-    strip = _hex_either_case(re.escape(_front(route)))  # /caf%c3%a9 as curl writes /café
+    strip = _raw_regex(_front(route))
     lines.append(f"        if ($request_uri ~ {_nre('^' + strip + '(?<devproxy_rest>[^?]*)')}) "
                  f"{{ set $devproxy_path {_nq(base)[:-1]}$devproxy_rest\"; }}")
     if not base and _front(route):
@@ -1041,7 +1042,7 @@ def _caddy_paths(route: Route) -> list[str]:
     """``paths.upstream_path``: strip, base path, then each rewrite rule in order."""
     assert route.target is not None
     base, front = route.target.base_path, _front(route)
-    front = _hex_either_case(re.escape(front))  # /caf%c3%a9 as curl writes /café
+    front = _raw_regex(front)
     lines = []
     if front and base:
         lines.append(f"uri path_regexp {_cre('^' + front)} {_cvalue([base])}")

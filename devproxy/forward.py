@@ -254,8 +254,9 @@ class _Exchange:
                     # A race with the backend's idle timeout closes at once; a close
                     # that came later is the backend failing on the request (a crash):
                     # not sent again, and not told as a keep-alive matter.
+                    late = conn.loop.time() - conn.sent_at >= _RACE_WINDOW
                     stale = reused and not conn.received and exc.closed and not stream \
-                        and conn.loop.time() - conn.sent_at < _RACE_WINDOW
+                        and not late
                     if attempt == 1 and (not sent or (stale and method in _IDEMPOTENT)):
                         continue
                     if stale and attempt == 1:  # held back only for its method
@@ -263,8 +264,7 @@ class _Exchange:
                                                 - conn.idle_since, conn.idle_limit) from None
                     failed = broken_error(self.target, exc)
                     # A TLS server refuses plain HTTP at once, and never answered it.
-                    failed.spoke_http = reused or \
-                        conn.loop.time() - conn.sent_at >= _RACE_WINDOW
+                    failed.spoke_http = reused or late
                     raise failed from None
                 except BaseException:
                     self.finish()

@@ -150,8 +150,8 @@ RECORD = web.RequestKey("record", Record)  # the request's inspector record, if 
 # A relayed stream once its head is sent, or a file or devproxy's own answer as it is
 # sent: what a cancelled handler logs.
 STREAMING = web.RequestKey("streaming", web.StreamResponse)
-# Set when the connection failed while devproxy's own answer or a file was sent: the
-# log line's note (nothing sent, or part of a file).
+# Set when the connection failed while devproxy's own answer, a file or a relayed body
+# was sent: the log line's note (nothing sent, or part of it).
 UNSENT = web.RequestKey("unsent", str)
 # How a WebSocket ended (who closed it, the code, its messages): its access line's note,
 # so a socket logs one line as it opens and one as it ends.

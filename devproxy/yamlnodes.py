@@ -299,7 +299,8 @@ def _within_limits(text: str, nodes: Nodes) -> bool:
 
 def _tab_advice(mark: yaml.Mark | None) -> str:
     """What to write for the tab at ``mark``: one indenting a line is not allowed in
-    YAML; one after a key's ':' is, but this parser (PyYAML) reads none there."""
+    YAML; one later on the line (after a key's ':', or a value) is, but this parser
+    (PyYAML) reads none there."""
     buffer = getattr(mark, "buffer", None)
     if mark is not None and isinstance(buffer, str):
         before = buffer[buffer.rfind("\n", 0, mark.pointer) + 1:mark.pointer]
