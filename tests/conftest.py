@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,3 +184,26 @@ async def raw_exchange(port: int, data: bytes, *, wait: float = 5.0) -> bytes:
             return await reader.read()
     finally:
         writer.close()
+
+
+async def leave_part_way(port: int, target: bytes, size: int,
+                         caplog: pytest.LogCaptureFixture) -> tuple[int, str]:
+    """GET ``target`` on a fresh connection, read its head and ``size`` bytes of its body,
+    and leave, as a browser leaving a download; the bytes read, and the access line
+    devproxy then wrote."""
+    with caplog.at_level(logging.INFO, logger="devproxy.access"):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write(b"GET " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            async with asyncio.timeout(10):
+                await reader.readuntil(b"\r\n\r\n")
+                got = len(await reader.readexactly(size))
+        finally:
+            writer.close()
+        for _ in range(250):
+            lines = [r.getMessage() for r in caplog.records if r.name == "devproxy.access"]
+            if lines:
+                break
+            await asyncio.sleep(0.02)
+    (line,) = lines
+    return got, line

@@ -19,7 +19,7 @@ from devproxy.forward import dump_headers
 from devproxy.state import CAPTURES
 from devproxy.upstream import Outages
 
-from .conftest import endless, raw_exchange, route, slow_at
+from .conftest import endless, leave_part_way, raw_exchange, route, slow_at
 
 
 async def test_every_method_reaches_the_backend_with_its_body(backend_factory, proxy_factory,
@@ -874,21 +874,7 @@ async def test_a_download_the_browser_cuts_short_is_not_a_clean_200(
 
     backend = await backend_factory(handler)
     proxy = await proxy_factory(route("/api", backend.url))
-    with caplog.at_level(logging.INFO, logger="devproxy.access"):
-        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
-        try:
-            writer.write(b"GET /api/big HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-            async with asyncio.timeout(10):
-                await reader.readuntil(b"\r\n\r\n")
-                await reader.readexactly(200 * 1024)
-        finally:
-            writer.close()
-        for _ in range(250):
-            lines = [r.getMessage() for r in caplog.records if r.name == "devproxy.access"]
-            if lines:
-                break
-            await asyncio.sleep(0.02)
-    (line,) = lines
+    _, line = await leave_part_way(proxy.port, b"/api/big", 200 * 1024, caplog)
     sent = re.fullmatch(r"GET /api/big -> /api 200 \d+\.\dms (\d+)B \(browser went away\)",
                         line)
     assert sent is not None, line

@@ -88,6 +88,19 @@ def answer(data: bytes) -> Script:
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
 
+def closes_the_second(after: float = 0.0) -> Script:
+    """Answers OK, but reads the second request and closes ``after`` seconds later,
+    unanswered: at once, the keep-alive race; later, a backend failing on it."""
+    async def script(reader: Any, writer: asyncio.StreamWriter, n: int) -> None:
+        if n == 2:
+            await asyncio.sleep(after)
+            writer.close()
+            return
+        writer.write(OK)
+
+    return script
+
+
 async def test_sequential_requests_share_one_kept_alive_connection(raw_backend, proxy_factory,
                                                                     client):
     backend = await raw_backend(answer(OK))
@@ -126,13 +139,8 @@ def test_the_keep_alive_timeout_is_read_from_the_head(field: str, seconds: float
 async def test_a_connection_the_backend_closes_as_a_get_is_sent_is_retried(raw_backend,
                                                                           proxy_factory,
                                                                           client):
-    async def script(reader: Any, writer: asyncio.StreamWriter, n: int) -> None:
-        if n == 2:  # the keep-alive race: the backend gives up on the connection
-            writer.close()
-            return
-        writer.write(OK)
-
-    backend = await raw_backend(script)
+    # the keep-alive race: the backend gives up on the connection
+    backend = await raw_backend(closes_the_second())
     proxy = await proxy_factory(route("/", backend.url))
     for _ in range(2):
         async with client.get(proxy.url + "/") as response:
@@ -143,13 +151,7 @@ async def test_a_connection_the_backend_closes_as_a_get_is_sent_is_retried(raw_b
 async def test_a_post_on_such_a_connection_is_not_sent_twice(raw_backend, proxy_factory,
                                                             client):
     # RFC 9110 §9.2.2: a proxy does not repeat a request that is not idempotent.
-    async def script(reader: Any, writer: asyncio.StreamWriter, n: int) -> None:
-        if n == 2:
-            writer.close()
-            return
-        writer.write(OK)
-
-    backend = await raw_backend(script)
+    backend = await raw_backend(closes_the_second())
     proxy = await proxy_factory(route("/", backend.url))
     async with client.get(proxy.url + "/") as response:
         await response.read()
@@ -169,14 +171,7 @@ async def test_a_backend_that_fails_on_a_request_later_is_a_crash_not_a_race(
     # On a reused connection the backend reads the request, works on it for a second,
     # then closes without answering: that is the backend failing, told so (and a GET is
     # not sent again to fail the same way), not a keep-alive race.
-    async def script(reader: Any, writer: asyncio.StreamWriter, n: int) -> None:
-        if n == 2:
-            await asyncio.sleep(1.0)
-            writer.close()
-            return
-        writer.write(OK)
-
-    backend = await raw_backend(script)
+    backend = await raw_backend(closes_the_second(after=1.0))
     proxy = await proxy_factory(route("/", backend.url))
     async with client.get(proxy.url + "/") as response:
         await response.read()

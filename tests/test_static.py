@@ -22,7 +22,7 @@ from aiohttp.test_utils import TestClient, make_mocked_request
 from devproxy.config import Route, normalize_prefix, parse_target
 from devproxy.static import resolve_static, serve_static
 
-from .conftest import route
+from .conftest import leave_part_way, route
 
 SECRET = b"TOP-SECRET-c0ffee-7d1e"  # the content of a file beside the root
 INDEX = b"<!doctype html><title>root index</title>"
@@ -707,21 +707,7 @@ async def test_a_download_cut_off_is_logged_with_its_status_and_the_bytes_that_w
     size = 64 * 1024 * 1024
     (tmp_path / "big.bin").write_bytes(bytes(size))
     proxy = await proxy_factory(Route("/", static=tmp_path))
-    with caplog.at_level(logging.INFO, logger="devproxy.access"):
-        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
-        try:
-            writer.write(b"GET /big.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-            async with asyncio.timeout(10):
-                await reader.readuntil(b"\r\n\r\n")
-                got = len(await reader.readexactly(1024 * 1024))
-        finally:
-            writer.close()
-        for _ in range(250):
-            lines = [r.getMessage() for r in caplog.records if r.name == "devproxy.access"]
-            if lines:
-                break
-            await asyncio.sleep(0.02)
-    (line,) = lines
+    got, line = await leave_part_way(proxy.port, b"/big.bin", 1024 * 1024, caplog)
     sent = re.fullmatch(r"GET /big.bin -> / 200 \d+\.\dms (\d+)B \(browser went away\)", line)
     assert sent is not None, line
     assert got <= int(sent[1]) < size

@@ -14,7 +14,7 @@ import logging
 import os
 import re
 import struct
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 import pytest
@@ -122,6 +122,21 @@ async def raw_backend(script: Callable[[asyncio.StreamWriter], Awaitable[None]],
 
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
     return server, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+
+@contextlib.asynccontextmanager
+async def answering_once(reply: bytes) -> AsyncIterator[str]:
+    """While the block runs, a backend that reads each handshake, writes ``reply`` as it
+    is (a refusal, or no HTTP at all) and closes; its URL."""
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(reply)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    async with server:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
 
 
 async def eventually(condition: Callable[[], bool], seconds: float = 3.0) -> bool:
@@ -641,17 +656,9 @@ async def test_a_refused_upgrade_gets_the_backends_status_and_body(backend_facto
 async def test_a_refused_upgrade_with_control_characters_in_its_head_is_relayed(
         proxy_factory, caplog):
     # As for any relayed head (RFC 9110 §5.5 lets them be kept): not a 500.
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"HTTP/1.1 403 \x1b[31mForbidden\r\nX-Why: \x1b[31mno\x1b[0m\r\n"
-                     b"Content-Length: 2\r\nConnection: close\r\n\r\nno")
-        await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    async with server:
-        port = server.sockets[0].getsockname()[1]
-        proxy = await proxy_factory(route("/", f"http://127.0.0.1:{port}"))
+    async with answering_once(b"HTTP/1.1 403 \x1b[31mForbidden\r\nX-Why: \x1b[31mno\x1b[0m\r\n"
+                              b"Content-Length: 2\r\nConnection: close\r\n\r\nno") as url:
+        proxy = await proxy_factory(route("/", url))
         reader, writer = await raw_handshake(proxy.port, extra=b"Connection: close\r\n")
         reply = await asyncio.wait_for(reader.read(), 5)
         writer.close()
@@ -1053,15 +1060,8 @@ async def test_a_bare_text_refusal_of_the_handshake_says_to_rewrite_the_origin(
         proxy_factory, client, caplog, ending):
     # Next.js 16 writes "Unauthorized" on the socket for an Origin whose host is not
     # localhost (a page opened at 127.0.0.1), then closes: no HTTP at all.
-    async def refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"Unauthorized" + ending)
-        writer.close()
-
-    server = await asyncio.start_server(refuse, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    async with server:
-        proxy = await proxy_factory(route("/", f"http://127.0.0.1:{port}"))
+    async with answering_once(b"Unauthorized" + ending) as url:
+        proxy = await proxy_factory(route("/", url))
         with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
             await client.ws_connect(ws_url(proxy))
     assert caught.value.status == 502
@@ -1073,16 +1073,9 @@ async def test_a_refusal_whose_body_breaks_off_is_said_to_be_cut(proxy_factory, 
                                                                  caplog):
     # Relayed with a length of its own, a cut body looked whole: the log and the
     # inspector say it was cut.
-    async def refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 100\r\n\r\nnope")
-        await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(refuse, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    async with server:
-        proxy = await proxy_factory(route("/", f"http://127.0.0.1:{port}"))
+    async with answering_once(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 100\r\n\r\nnope"
+                              ) as url:
+        proxy = await proxy_factory(route("/", url))
         with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
             await client.ws_connect(ws_url(proxy))
         assert caught.value.status == 403
