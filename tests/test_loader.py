@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +25,7 @@ from devproxy.loader import (
     parse_config,
     with_overrides,
 )
+from devproxy.static import resolve_static
 
 ONE_ROUTE = "routes: [{path: /, target: 'http://h'}]\n"
 
@@ -696,6 +698,24 @@ def test_load_config_resolves_static_folders_next_to_the_file(tmp_path: Path) ->
     config = load_config(path)
     assert config.routes[0].static == (tmp_path / "project" / "dist").resolve()
     assert config.source == path
+
+
+def test_a_static_folder_behind_a_symlink_follows_the_link_as_it_changes(
+        tmp_path: Path) -> None:
+    # Nix's ./result, a `current` link swapped to each build: the route names the link.
+    for build in ("b1", "b2"):
+        (tmp_path / build).mkdir()
+        (tmp_path / build / "index.html").write_text(build)
+    (tmp_path / "result").symlink_to("b1")
+    path = tmp_path / DEFAULT_CONFIG_NAME
+    path.write_text("routes:\n  - path: /\n    static: ./result\n")
+    route = load_config(path).routes[0]
+    assert route.static == tmp_path / "result"
+    (tmp_path / "next").symlink_to("b2")
+    (tmp_path / "next").replace(tmp_path / "result")
+    shutil.rmtree(tmp_path / "b1")
+    assert route.static is not None
+    assert resolve_static(route.static, "/", dotfiles=False) == tmp_path / "b2" / "index.html"
 
 
 def test_a_static_path_that_is_a_file_is_refused_with_its_resolved_path(tmp_path: Path) -> None:
