@@ -26,12 +26,14 @@ directory and the sandbox holds.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import email.utils
 import enum
 import functools
 import logging
 import math
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from stat import S_ISREG
@@ -54,17 +56,23 @@ ALLOW = "GET, HEAD"
 # (RFC 9111 §5.2.2.4), as Vite does. Also on 404/308, which are heuristically
 # cacheable (RFC 9110 §15.1) and would otherwise outlive the file being created.
 _NO_CACHE = {"Cache-Control": "no-cache"}
-# Front-end files that Python's mimetypes does not know everywhere (it reads the
-# machine's /etc/mime.types): sent as application/octet-stream, an image opened
-# directly downloads instead of showing.
+# Front-end files that aiohttp's table (Python's built-in one, never the machine's
+# /etc/mime.types) does not know, or knows by an older name: sent as
+# application/octet-stream, a file opened directly downloads instead of showing.
 _TYPES = {
-    ".avif": "image/avif", ".webp": "image/webp", ".woff": "font/woff",
+    ".avif": "image/avif", ".webp": "image/webp", ".apng": "image/apng",
+    ".jxl": "image/jxl", ".woff": "font/woff",
     ".woff2": "font/woff2", ".ttf": "font/ttf", ".otf": "font/otf",
-    # RFC 9239: text/javascript, where mime.types may say application/javascript.
+    # RFC 9239: text/javascript, where Python < 3.12 says application/javascript.
     ".js": "text/javascript", ".mjs": "text/javascript", ".cjs": "text/javascript",
     ".wasm": "application/wasm", ".map": "application/json",
+    ".jsonld": "application/ld+json", ".xhtml": "application/xhtml+xml",
     ".webmanifest": "application/manifest+json", ".md": "text/markdown; charset=utf-8",
     ".yaml": "application/yaml", ".yml": "application/yaml",
+    ".ogg": "audio/ogg", ".oga": "audio/ogg", ".ogv": "video/ogg", ".flac": "audio/flac",
+    ".m4a": "audio/mp4", ".m4v": "video/mp4", ".weba": "audio/webm",
+    ".mid": "audio/midi", ".midi": "audio/midi", ".mkv": "video/x-matroska",
+    ".glb": "model/gltf-binary", ".gltf": "model/gltf+json",
 }
 
 
@@ -219,6 +227,19 @@ class StaticFile(web.FileResponse):
     # browser went away.
     body_sent: int | None = None
 
+    @property
+    def last_modified(self) -> datetime.datetime | None:
+        return web.FileResponse.last_modified.fget(self)  # type: ignore[attr-defined,no-any-return]
+
+    @last_modified.setter
+    def last_modified(self, value: float | datetime.datetime | str | None) -> None:
+        if isinstance(value, (int, float)):
+            # Never later than Date (RFC 9110 §8.8.2.1): aiohttp rounds the mtime up to
+            # the next second, so a file saved this second said the next one, and a
+            # client revalidating by date got 304 for a second save within it.
+            value = min(math.ceil(value), int(time.time()))
+        web.FileResponse.last_modified.fset(self, value)  # type: ignore[attr-defined]
+
     async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
         if self.prepared:
             return await web.StreamResponse.prepare(self, request)
@@ -322,12 +343,15 @@ class StaticFile(web.FileResponse):
         return False
 
     def _last_modified(self, accept: str) -> int | None:
-        """The Last-Modified ``FileResponse`` will send, in whole seconds (it rounds up)."""
+        """The Last-Modified ``FileResponse`` will send, in whole seconds (it rounds up),
+        if it is a strong validator; None if not: a date less than a second before Date
+        is weak (RFC 9110 §8.8.2.2), and If-Range takes only a strong one (§13.1.5)."""
         try:
             info = self._get_file_path_stat_encoding(accept)[1]
         except OSError:
             return None
-        return math.ceil(info.st_mtime)
+        sent = math.ceil(info.st_mtime)
+        return sent if sent < int(time.time()) else None
 
     def _etag(self, accept: str) -> str | None:
         """The ETag ``FileResponse`` will send: of the file it picks for ``accept``."""

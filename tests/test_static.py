@@ -4,11 +4,13 @@ loopback sockets (integration tier; raw sockets for bytes the client would norma
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import gzip
 import logging
 import os
 import re
 import shutil
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -371,6 +373,7 @@ async def test_if_range_with_a_date_resumes_only_at_that_exact_date(serve: Serve
     # taken, so a file put back with an older mtime (cp -p, tar, rsync -t) resumed
     # with the other file's bytes.
     client = await serve()
+    os.utime(site.root / "app.js", (1_750_000_000, 1_750_000_000))  # saved long ago
     sent = (await client.get("/static/app.js")).headers["Last-Modified"]
     same = await client.get("/static/app.js", headers={"Range": "bytes=0-6", "If-Range": sent})
     assert same.status == 206 and await same.read() == APP_JS[:7]
@@ -381,6 +384,25 @@ async def test_if_range_with_a_date_resumes_only_at_that_exact_date(serve: Serve
         whole = await client.get("/static/app.js", headers={"Range": "bytes=0-6",
                                                              "If-Range": date})
         assert whole.status == 200 and await whole.read() == older
+
+
+async def test_last_modified_is_never_later_than_date(serve: Serve, site: Site) -> None:
+    # RFC 9110 §8.8.2.1. aiohttp rounds the mtime up to the next second: a file saved
+    # this second said the next one, and `curl -z` got 304 for a second save within it.
+    client = await serve()
+    for mtime in (time.time() + 3600, time.time()):  # a clock ahead (a VM, a mount), now
+        os.utime(site.root / "app.js", (mtime, mtime))
+        resp = await client.get("/static/app.js")
+        sent = email.utils.parsedate_to_datetime(resp.headers["Last-Modified"])
+        assert sent <= email.utils.parsedate_to_datetime(resp.headers["Date"])
+        # Not a second before Date, so weak (§8.8.2.2): If-Range may not resume by it.
+        whole = await client.get("/static/app.js", headers={
+            "Range": "bytes=0-6", "If-Range": resp.headers["Last-Modified"]})
+        assert whole.status == 200 and await whole.read() == APP_JS
+    (site.root / "app.js").write_bytes(APP_JS + b"// again\n")  # within the same second
+    again = await client.get("/static/app.js",
+                             headers={"If-Modified-Since": resp.headers["Last-Modified"]})
+    assert again.status == 200
 
 
 @pytest.mark.parametrize("field", ["bytes=0-1,4-5", "items=0-5", "bytes = 0-1, 3-"])
@@ -451,6 +473,10 @@ async def test_a_sibling_older_than_its_file_is_not_sent(serve: Serve, site: Sit
     ("chunk.mjs", "text/javascript; charset=utf-8"), ("site.css", "text/css; charset=utf-8"),
     ("notes.txt", "text/plain; charset=utf-8"), ("data.json", "application/json"),
     ("logo.svg", "image/svg+xml"), ("README.md", "text/markdown; charset=utf-8"),
+    # Not in Python's built-in table, which is aiohttp's (not the machine's mime.types).
+    ("song.ogg", "audio/ogg"), ("voice.m4a", "audio/mp4"), ("take.flac", "audio/flac"),
+    ("page.xhtml", "application/xhtml+xml"), ("anim.apng", "image/apng"),
+    ("meta.jsonld", "application/ld+json"),
 ])
 async def test_front_end_files_get_their_types(serve: Serve, site: Site, name: str,
                                                content_type: str) -> None:
