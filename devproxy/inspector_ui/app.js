@@ -27,15 +27,19 @@ const clock = (t) => new Date(t * 1000).toLocaleTimeString([], { hour12: false }
 
 // -- list -------------------------------------------------------------------------------
 
-// A target as a person reads it: percent-escapes of UTF-8 text shown as the text
-// (/api/caf%C3%A9 as /api/café); escapes of reserved characters (%2F, %3F) stay, as
-// decodeURI leaves them; a target that is not UTF-8 is shown as sent.
+// A target as a person reads it: escapes of text outside ASCII shown as the text
+// (/api/caf%C3%A9 as /api/café). Escapes of ASCII stay as sent: /api/%2e%2e/x,
+// /a%5Cb and 100%25 are other requests than /api/../x, /a\b and 100%, and devproxy
+// treats them so. Escapes that are not UTF-8 stay as sent too.
 function readable(target) {
-  try {
-    return decodeURI(target);
-  } catch {
-    return target;
-  }
+  // A lead byte and its continuation bytes: one character, or an error left as it was.
+  return target.replace(/%[C-Fc-f][0-9A-Fa-f](?:%[89ABab][0-9A-Fa-f]){1,3}/g, (bytes) => {
+    try {
+      return decodeURIComponent(bytes);
+    } catch {
+      return bytes;
+    }
+  });
 }
 
 function matches(row) {
