@@ -14,7 +14,7 @@ import re
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 DEFAULT_LISTEN_HOST = "127.0.0.1"
 DEFAULT_LISTEN_PORT = 8080
@@ -180,6 +180,14 @@ class Route:
         if self.target is not None:
             return self.target.url
         return f"static {self.static}"
+
+    @property
+    def shown_destination(self) -> str:
+        """``destination`` as a response may say it: a static folder by its name only,
+        never the machine path (``static``'s rule: a response names no machine path)."""
+        if self.static is not None:
+            return f"static folder {self.static.name or self.static}/"
+        return self.destination
 
 
 @dataclass(frozen=True, slots=True)
@@ -410,8 +418,13 @@ def normalize_prefix(text: str) -> str:
     """
     if not text.startswith("/"):
         raise ValueError(f"a route path must start with '/', got {text!r}")
-    if any(c in text for c in "?#") or any(c.isspace() for c in text):
-        raise ValueError(f"a route path is a plain path prefix, got {text!r}")
+    if any(c.isspace() for c in text):
+        escaped = re.sub(r"\s", lambda space: quote(space.group()), text)
+        raise ValueError(f"a route path cannot hold white space (a browser sends a space "
+                         f"as %20), got {text!r}: write {escaped!r}")
+    if any(c in text for c in "?#"):
+        raise ValueError(f"a route path is a plain path prefix, with no query or fragment, "
+                         f"got {text!r}")
     # Express's /api/*, a glob's /api/**: here "*" would match only itself, so the route
     # would never be used. A prefix already covers all under it.
     wildcard = next((i for i, part in enumerate(text.split("/"))

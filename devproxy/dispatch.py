@@ -323,8 +323,8 @@ async def _serve(
         if upgrade:  # a file is no socket: said, not served (a page would get a 200)
             return problem_response(
                 request, 404, "No WebSockets on a static route",
-                f"Route {route.path} serves files from {route.static}; a WebSocket needs a "
-                f"route with a target.",
+                f"Route {route.path} serves files ({route.shown_destination}); a WebSocket "
+                f"needs a route with a target.",
                 hint="route the socket's path to the server that speaks WebSocket (a dev "
                      "server's HMR path, say), ahead of this one")
         return await serve_static(request, route, rest)
@@ -420,7 +420,7 @@ async def upstream_failure(
 
 
 def _no_route(request: web.Request, routes: tuple[Route, ...]) -> web.StreamResponse:
-    listing = [f"{r.path} -> {r.destination}" for r in routes]
+    listing = [f"{r.path} -> {r.shown_destination}" for r in routes]
     return problem_response(
         request, 404, "No route matches",
         f"No configured route matches {request.path!r}.",

@@ -305,10 +305,13 @@ def _meant_target(text: str) -> str | None:
 
 
 def _folder(text: str, base_dir: Path) -> Path:
-    # Absolute but not resolved: a symlink on the way (Nix's ./result, a `current` link
+    # The folder itself is not resolved: a symlink (Nix's ./result, a `current` link
     # swapped to each new build) is followed on every request, as nginx does, not fixed
-    # to where it pointed when the config loaded. ``static._lookup`` resolves it.
-    folder = base_dir / Path(text).expanduser()
+    # to where it pointed when the config loaded; ``static._lookup`` resolves it. The
+    # folders above it are, so that a `..` means what it does to the shell.
+    written = base_dir / Path(text).expanduser()
+    folder = written.resolve() if written.name in ("", "..") else \
+        written.parent.resolve() / written.name
     if not folder.is_dir():
         what = "is not a folder" if folder.exists() else "does not exist"
         raise ValueError(f"static folder {text!r} ({folder}) {what}")

@@ -146,6 +146,7 @@ async def serve_static(request: web.Request, route: Route, rest: str) -> web.Str
         )
         if isinstance(index, _Found):
             return _file(index.file)
+        return _not_found(request, route, rest, no_index=True)
     return _not_found(request, route, rest)
 
 
@@ -434,7 +435,9 @@ def _method_not_allowed(request: web.Request, route: Route) -> web.StreamRespons
     return response
 
 
-def _not_found(request: web.Request, route: Route, rest: str) -> web.StreamResponse:
+def _not_found(request: web.Request, route: Route, rest: str,
+               no_index: bool = False) -> web.StreamResponse:
+    """404; ``no_index``: a page a single-page app routes, but no index.html to serve."""
     hint = ""
     detail = f"No file was found for {_shown(rest)} under route {route.path}."
     assert route.static is not None
@@ -444,6 +447,9 @@ def _not_found(request: web.Request, route: Route, rest: str) -> web.StreamRespo
         # No machine path in a response: the route names it well enough.
         detail = f"The folder that route {route.path} serves is gone: nothing is there."
         hint = "rebuild it (a build that cleans its output folder removes it for a while)"
+    elif no_index:
+        detail += f" With `spa: true` a page is served the folder's {INDEX}, and it has none."
+        hint = f"build the app into this folder, or point the route at the folder with {INDEX}"
     elif not route.spa and _accepts_html(request):
         hint = "for a single-page app with client-side routes, set `spa: true` on this route"
     response = problem_response(request, 404, "File not found", detail, hint=hint,

@@ -675,13 +675,17 @@ async def test_a_slow_upload_does_not_count_against_the_response_timeout(
         assert (await resp.json())["bytes"] == 60
 
 
-async def test_no_route_gives_404_listing_the_routes(backend_factory, proxy_factory, client):
+async def test_no_route_gives_404_listing_the_routes(backend_factory, proxy_factory, client,
+                                                     tmp_path):
     backend = await backend_factory()
-    proxy = await proxy_factory(route("/api", backend.url), route("/auth", backend.url))
+    proxy = await proxy_factory(route("/api", backend.url), route("/auth", backend.url),
+                                route("/docs", static=tmp_path))
     async with client.get(proxy.url + "/elsewhere") as resp:
         assert resp.status == 404
         doc = json.loads(await resp.text())
-    assert doc["configured_routes"] == [f"/api -> {backend.url}", f"/auth -> {backend.url}"]
+    # A folder by its name: a response names no machine path.
+    assert doc["configured_routes"] == [f"/api -> {backend.url}", f"/auth -> {backend.url}",
+                                        f"/docs -> static folder {tmp_path.name}/"]
 
 
 async def test_absolute_form_is_served_for_the_urls_authority(backend_factory, proxy_factory):

@@ -207,6 +207,12 @@ MISTAKES = [
                  "  - {path: /a%21, target: 'http://i'}\n", "3:12",
                  "routes[1].path: '/a%21' is already the path of the route at line 2",
                  id="duplicate-route-path-once-decoded"),
+    pytest.param("routes:\n  - path: /my docs\n    target: http://h\n", "2:11",
+                 "routes[0].path: a route path cannot hold white space (a browser sends a "
+                 "space as %20), got '/my docs': write '/my%20docs'", id="path-with-space"),
+    pytest.param("routes:\n  - path: /a?b=1\n    target: http://h\n", "2:11",
+                 "routes[0].path: a route path is a plain path prefix, with no query or "
+                 "fragment, got '/a?b=1'", id="path-with-query"),
     pytest.param("routes:\n  - path: /100%\n    target: http://h\n", "2:11",
                  "routes[0].path: a '%' in a route path must start a %XX escape (write a "
                  "literal '%' as %25), got '/100%'", id="path-with-bare-percent"),

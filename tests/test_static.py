@@ -549,6 +549,10 @@ async def test_spa_without_an_index_is_404(serve: Serve, site: Site) -> None:
     client = await serve(spa=True)
     resp = await client.get("/static/users/42", headers={"Accept": "text/html"})
     assert resp.status == 404
+    text = await resp.text()
+    assert "With `spa: true` a page is served the folder&#x27;s index.html, and it has none." \
+        in text or "and it has none" in text
+    assert str(site.root) not in text
 
 
 async def test_serving_a_route_without_a_static_folder_is_a_caller_bug() -> None:

@@ -753,8 +753,9 @@ async def test_a_socket_to_a_static_route_is_refused_not_served_a_file(
         [row] = await resp.json()
     assert (row["kind"], row["status"], row["cors_blocked"]) == ("websocket", 404, False)
     async with client.get(f"{proxy.url}/__devproxy/api/requests/{row['id']}") as resp:
-        assert "No WebSockets on a static route" in (await resp.json())[
-            "response_body"]["text"]
+        text = (await resp.json())["response_body"]["text"]
+    assert "No WebSockets on a static route" in text
+    assert f"static folder {tmp_path.name}/" in text and str(tmp_path) not in text
 
 
 async def test_an_invalid_browser_handshake_gets_400_and_never_reaches_the_backend(
