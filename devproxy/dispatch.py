@@ -376,7 +376,8 @@ async def _waiting(route: Route, attempt: Callable[[], Awaitable[web.StreamRespo
 _TITLES = {"reset": "Backend closed the connection", "keep-alive": "Backend closed the connection",
            "protocol": "Invalid response from backend",
            "response-timeout": "Backend timed out", "connect-timeout": "Backend timed out",
-           "busy": "All connections to the backend busy"}
+           "busy": "All connections to the backend busy",
+           "upload-stalled": "Backend stopped reading the upload"}
 
 
 async def upstream_failure(

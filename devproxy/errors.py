@@ -68,8 +68,9 @@ class UpstreamError(DevproxyError):
 
     ``status_hint`` is what the browser should get: 502 for refused, reset or TLS
     failures, 504 for timeouts. ``kind`` is a short stable tag for logs and tests
-    (``refused``, ``tls``, ``connect-timeout``, ``response-timeout``, ``reset``,
-    ``dns``, ``protocol``); ``detail`` is the human explanation.
+    (``refused``, ``tls``, ``connect-timeout``, ``response-timeout``,
+    ``upload-stalled``, ``reset``, ``dns``, ``protocol``); ``detail`` is the human
+    explanation.
     """
 
     def __init__(self, status_hint: int, kind: str, detail: str, hint: str = "") -> None:

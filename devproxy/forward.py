@@ -31,10 +31,16 @@ from .headers import (
     response_headers,
 )
 from .paths import upstream_path
-from .pool import Broken, Busy, Connection, Pool, broken_error
+from .pool import Broken, Busy, Connection, Pool, UploadStalled, broken_error
 from .router import RouteTable
 from .state import CAPTURES, EVENT_STREAMS, EXPLAINED, LIVE, STREAMING, UNSENT
-from .upstream import Outages, busy_error, closed_while_idle, response_timeout_error
+from .upstream import (
+    Outages,
+    busy_error,
+    closed_while_idle,
+    response_timeout_error,
+    upload_stalled_error,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -272,6 +278,8 @@ class _Exchange:
             raise AssertionError("unreachable")
         except Busy as exc:
             raise busy_error(self.target, exc.cap, exc.waited) from None
+        except UploadStalled as exc:
+            raise upload_stalled_error(self.target, response, exc.unsent) from None
         except TimeoutError:
             raise response_timeout_error(self.target, response) from None
 

@@ -53,6 +53,17 @@ class Busy(TimeoutError):
         self.cap, self.waited = cap, waited
 
 
+class UploadStalled(TimeoutError):
+    """The backend took none of the request body for ``timeout.response``: it stopped
+    reading it (stuck, or waiting for something else) with ``unsent`` bytes left in
+    devproxy's buffer."""
+
+    def __init__(self, unsent: int) -> None:
+        super().__init__(f"the backend stopped reading the request body ({unsent} bytes "
+                         f"waiting)")
+        self.unsent = unsent
+
+
 class Connection(asyncio.Protocol):
     """One connection to a backend, carrying one request/response at a time.
 
@@ -102,6 +113,8 @@ class Connection(asyncio.Protocol):
         self._paused_reading = False
         self._drain_waiter: asyncio.Future[None] | None = None
         self._paused_writing = False
+        self._uploading = False  # a body is being written after the head (``begin``)
+        self._stalled = False  # ``deadline`` is for an upload the backend stopped taking
 
     # -- asyncio callbacks -------------------------------------------------------------
 
@@ -165,9 +178,20 @@ class Connection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self._paused_writing = True
+        if self._uploading and self._wait is not None and self.deadline is None:
+            # The backend stopped taking the body: that wait is the backend's, so
+            # timeout.response bounds it, as nginx's proxy_send_timeout does. One not
+            # reading at all hung the request until it closed; a browser slow to send
+            # never fills this buffer, so never starts the clock.
+            self._stalled = True
+            self.deadline = self.loop.time() + self._wait
+            self._on_deadline()
 
     def resume_writing(self) -> None:
         self._paused_writing = False
+        if self._stalled:  # it took some: the clock starts again at the next pause
+            self._stalled = False
+            self.deadline = None
         if self._drain_waiter is not None and not self._drain_waiter.done():
             self._drain_waiter.set_result(None)
 
@@ -370,6 +394,7 @@ class Connection(asyncio.Protocol):
         # When the request went: a close soon after is the backend's idle timeout
         # meeting it (``forward``), a later one the backend failing on it.
         self.sent_at = now = self.loop.time()
+        self._uploading, self._stalled = uploading, False
         if uploading or response_timeout is None:
             self.deadline = None
         else:
@@ -387,18 +412,21 @@ class Connection(asyncio.Protocol):
 
     def uploaded(self) -> None:
         """The request's last byte is written: the response timeout starts."""
+        self._uploading = self._stalled = False
         if self._head_waiter is not None and not self._head_waiter.done() and not self.closed \
                 and self._wait is not None:
             self.deadline = self.loop.time() + self._wait
             self._on_deadline()
 
     def timed_out(self) -> None:
-        """No response head by the deadline: ``head()`` raises TimeoutError."""
+        """No response head by the deadline: ``head()`` raises TimeoutError, or
+        ``UploadStalled`` if the deadline was the body's (``pause_writing``)."""
         self.deadline = None
         self.reusable = False  # its answer may still come, to a request nobody awaits
         waiter = self._head_waiter
         if waiter is not None and not waiter.done():
-            waiter.set_exception(TimeoutError())
+            unsent = self.transport.get_write_buffer_size() if self.transport else 0
+            waiter.set_exception(UploadStalled(unsent) if self._stalled else TimeoutError())
 
     def write(self, data: bytes) -> None:
         if self.transport is None or self.closed:

@@ -258,6 +258,19 @@ def response_timeout_error(target: Target, seconds: float) -> UpstreamError:
     )
 
 
+def upload_stalled_error(target: Target, seconds: float, unsent: int) -> UpstreamError:
+    """The 504 for a backend that stopped reading the request body, and never answered."""
+    return UpstreamError(
+        504, "upload-stalled",
+        f"{target.authority} stopped reading the request body: it took none of it for "
+        f"timeout.response ({seconds:g}s), with {unsent} bytes still to go, and sent no "
+        f"response",
+        "the backend is stuck, or reads the body only after something else (a lock, "
+        "another request); raise `timeout: {response: ...}` if a pause that long is "
+        "expected",
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class AddressAttempt:
     address: str

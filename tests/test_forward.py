@@ -9,6 +9,7 @@ import hashlib
 import json
 import logging
 import re
+import socket
 
 import aiohttp
 import pytest
@@ -1176,6 +1177,52 @@ async def test_a_pause_in_an_upload_does_not_count_against_the_response_timeout(
     reply = await _post_in_pieces(proxy.port, pieces, pause=1.0)
     assert reply.startswith(b"HTTP/1.1 200"), reply[:300]
     assert backend.recorder.last.body == b"".join(pieces)
+
+
+async def test_a_backend_that_stops_reading_an_upload_gets_504_after_the_response_timeout(
+        proxy_factory):
+    # It read the head, then neither the body nor an answer: devproxy's write of the body
+    # waited on it for good, outside every timeout, and the browser hung until the
+    # backend closed. That wait is the backend's, as nginx's proxy_send_timeout says.
+    release = asyncio.Event()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(15):
+                await release.wait()
+        writer.close()
+
+    listening = socket.socket()
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)  # fills sooner
+    listening.bind(("127.0.0.1", 0))
+    server = await asyncio.start_server(serve, sock=listening)
+    try:
+        proxy = await proxy_factory(route("/", f"http://127.0.0.1:{listening.getsockname()[1]}",
+                                          timeout={"response": 0.5}))
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+        size = 32 << 20  # more than the loopback buffers on the way hold
+
+        async def upload() -> None:
+            writer.write(f"POST /up HTTP/1.1\r\nHost: localhost\r\nContent-Length: {size}"
+                         f"\r\n\r\n".encode())
+            for _ in range(size >> 20):
+                writer.write(b"u" * (1 << 20))
+                await writer.drain()
+
+        sending = asyncio.create_task(upload())
+        async with asyncio.timeout(8):  # the backend would hold it for 15 s
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(re.search(rb"Content-Length: (\d+)", head)[1])  # type: ignore[index]
+            body = await reader.readexactly(length)
+        sending.cancel()
+        writer.close()
+    finally:
+        release.set()
+        server.close()
+    assert head.startswith(b"HTTP/1.1 504"), head
+    assert b"stopped reading the request body" in body
+    assert b"timeout.response (0.5s)" in body
 
 
 async def _gated_backend(interim: bytes) -> tuple[asyncio.Server, asyncio.Event]:
