@@ -76,7 +76,13 @@ def cookie_verdicts(set_cookies: Sequence[str], origin: str, fetch_site: str = "
             reason = "__Host- cookies need Secure, Path=/ and no Domain"
         elif prefix.startswith("__secure-") and not secure:
             reason = "__Secure- cookies need Secure"
-        elif "domain" in attrs and (domain := attrs["domain"].lstrip(".").lower()) \
+        elif "domain" in attrs and ":" in (bare := attrs["domain"].lstrip(".")) \
+                and not bare.startswith("["):
+            # Chromium reads a Domain as a URL's host, where IPv6 is written in brackets.
+            reason = (f"Domain={attrs['domain']} is an IPv6 address without brackets, which "
+                      f"is no host to a browser; write Domain=[{bare}], or leave Domain out")
+        elif "domain" in attrs and (domain := attrs["domain"].lstrip(".").lower()
+                                    .removeprefix("[").removesuffix("]")) \
                 and host != domain and (ip_host or not host.endswith("." + domain)):
             # The host the response came from, which is not the page's when the page
             # is on another origin (CORS mode).

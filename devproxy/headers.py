@@ -363,6 +363,10 @@ def _domain_matches(host: str, attribute: str) -> bool:
     domain = attribute.strip(" \t").lower()
     if domain.startswith("."):
         domain = domain[1:]
+    if domain.startswith("[") and domain.endswith("]"):
+        domain = domain[1:-1]  # a browser reads a Domain as a URL host: IPv6 in brackets
+    elif ":" in domain:
+        return False  # bare IPv6 is no host to a browser, which drops it: left as sent
     if host == domain or (host in LOOPBACK_NAMES and domain in LOOPBACK_NAMES):
         return True
     return host.endswith("." + domain) and not is_ip(host)
