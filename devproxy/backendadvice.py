@@ -122,6 +122,24 @@ def host_refused(route: Route, host: str, body: bytes, where: str = "") -> str |
             f"devServer.allowedHosts).")
 
 
+def misdirected(route: Route, host: str, where: str = "") -> str | None:
+    """What to tell a developer whose backend answered 421 Misdirected Request: it does
+    not serve the authority it was sent (RFC 9110 §15.5.20), the browser's ``host``
+    or, with change_origin, the target's. A virtual-hosted server (nginx server_name,
+    Caddy site blocks, a PaaS router) picks the site by Host and says 421 for others."""
+    target = route.target
+    if target is None:
+        return None
+    said = f"Route {route.path}{where}: {route.destination} answered 421 Misdirected Request"
+    if not route.change_origin:
+        return (f"{said}: it does not serve the Host it was sent, {host!r} (the "
+                f"browser's). A virtual-hosted backend picks its site by Host: set "
+                f"change_origin: true on route {route.path}, and it gets Host "
+                f"{target.authority}.")
+    return (f"{said} for Host {target.authority!r}, its own (change_origin): it serves "
+            f"other names. Write the route's target with the name its site is served by.")
+
+
 def csrf_refused(route: Route, origin: str, body: bytes, where: str = "") -> str | None:
     """What to tell a developer whose Django backend, behind a ``change_origin`` route,
     refused a request's CSRF check over its Origin (its 403 ``body``, decoded), or None

@@ -19,7 +19,13 @@ from aiohttp import StreamReader, web
 from multidict import CIMultiDict
 
 from . import h1
-from .backendadvice import csrf_refused, fields_too_large, host_refused, self_redirect
+from .backendadvice import (
+    csrf_refused,
+    fields_too_large,
+    host_refused,
+    misdirected,
+    self_redirect,
+)
 from .capture import WENT_AWAY, Record, decoded_body
 from .config import Route, Target
 from .headers import (
@@ -459,6 +465,9 @@ def _explain(request: web.Request, route: Route, status: int, response: ProxiedR
                                where_written(request, route))
     elif status == 431:
         advice = fields_too_large(route, target, request.raw_headers, where_written(request, route))
+    elif status == 421:  # the Host decides it, whatever the path: said once per route
+        advice = misdirected(route, request.host, where_written(request, route))
+        target = ""
     else:
         return
     if advice is not None:

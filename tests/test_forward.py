@@ -1430,6 +1430,33 @@ async def test_a_dev_server_refusing_an_allowed_host_name_is_explained(
         assert said == [] and errors == ["", ""]
 
 
+@pytest.mark.parametrize("change_origin", [False, True])
+async def test_a_virtual_host_answering_421_is_explained_once_per_route(
+        backend_factory, proxy_factory, client, caplog, change_origin: bool) -> None:
+    # nginx's default server, Caddy, a PaaS router: 421 for a Host they do not serve
+    # (RFC 9110 §15.5.20). Without change_origin they get the browser's Host.
+    async def handler(request: web.Request) -> web.Response:
+        served = request.host == "api.localhost"
+        return web.Response(status=200 if served else 421, text=f"host={request.host}")
+
+    backend = await backend_factory(handler)
+    target = f"http://localhost:{backend.port}"
+    proxy = await proxy_factory(route("/api", target, change_origin=change_origin))
+    with caplog.at_level(logging.WARNING, logger="devproxy.forward"):
+        for path in ("/api/a", "/api/b"):
+            async with client.get(proxy.url + path) as resp:
+                assert resp.status == 421
+    said = [r.getMessage() for r in caplog.records if "421 Misdirected" in r.getMessage()]
+    assert len(said) == 1
+    if change_origin:
+        assert f"for Host 'localhost:{backend.port}', its own (change_origin)" in said[0]
+    else:
+        assert f"the Host it was sent, '127.0.0.1:{proxy.port}'" in said[0]
+        assert "set change_origin: true on route /api" in said[0]
+    errors = [r.error for r in proxy.server.app[CAPTURES].newest_first()]
+    assert errors == [said[0]] * 2
+
+
 @pytest.mark.parametrize(("change_origin", "sent"), [
     (True, "whole"), (False, "whole"),
     (True, "streamed"),  # uvicorn: the head first, the page after
