@@ -140,19 +140,31 @@ def misdirected(route: Route, host: str, where: str = "") -> str | None:
             f"other names. Write the route's target with the name its site is served by.")
 
 
-def csrf_refused(route: Route, origin: str, body: bytes, where: str = "") -> str | None:
-    """What to tell a developer whose Django backend, behind a ``change_origin`` route,
-    refused a request's CSRF check over its Origin (its 403 ``body``, decoded), or None
-    if that is not it. With change_origin the backend gets the target's Host while the
+def csrf_refused(route: Route, origin: str, body: bytes, where: str = "",
+                 own: str = "") -> str | None:
+    """What to tell a developer whose Django backend refused a request's CSRF check over
+    its Origin (its 403 ``body``, decoded), or None if that is not it.
+
+    Two causes. With change_origin the backend gets the target's Host while the
     browser's Origin names devproxy, and Django's check compares the two: devproxy's
-    doing, though the 403 comes from Django. Not when there is no Origin, or it already
-    names the target, or the page gives another reason (a missing cookie or token):
-    those are the page's to fix, with or without devproxy."""
+    doing, though the 403 comes from Django. In CORS mode the page is on another
+    origin than devproxy's (``own``, as the browser reached it), which Django trusts
+    only once told: CORS headers let the page read the answer, not pass this check.
+    Not when there is no Origin, or it already names the target, or the page gives
+    another reason (a missing cookie or token): those are the page's to fix, with or
+    without devproxy."""
     target = route.target
-    if not route.change_origin or target is None or not origin \
-            or origin == target.origin or not _DJANGO_CSRF.search(body):
+    if target is None or not origin or not _DJANGO_CSRF.search(body):
         return None
     if _REASON.search(body) and not _ORIGIN_REASON.search(body):
+        return None
+    if own and origin != own:
+        return (f"Route {route.path}{where}: {route.destination} refused the request's "
+                f"CSRF check: the page is on {origin}, not {own}, and Django trusts "
+                f"another origin only if told. Add '{origin}' to CSRF_TRUSTED_ORIGINS in "
+                f"settings.py (the CORS headers devproxy adds let the page read answers; "
+                f"they do not pass this check).")
+    if not route.change_origin or origin == target.origin:
         return None
     said = (f"Route {route.path}{where}: {route.destination} refused the request's CSRF "
             f"check (Origin {origin}). With change_origin it gets Host {target.authority}, "

@@ -437,7 +437,8 @@ async def _relay(
         streams = request.app[EVENT_STREAMS]
         streams.add(conn.end_body)
     # A 403 that may be Django's CSRF page, coming in pieces (uvicorn): kept to read.
-    sniff = bytearray() if head.status == 403 and route.change_origin else None
+    sniff = bytearray() if head.status == 403 and (route.change_origin
+                                                   or _cross_origin(request)) else None
     try:
         return await _stream_body(request, conn, route, record, response, sniff)
     finally:
@@ -488,10 +489,11 @@ _SNIFFED = 64 * 1024  # bytes of a body read for what it says (``_explain_csrf``
 
 def _explain_forbidden(request: web.Request, route: Route, body: bytes,
                        upstream: CIMultiDict[str], record: Record | None) -> None:
-    """A 403 that came whole: a CSRF check devproxy upset (change_origin), or a dev
-    server's Host allowlist refusing a name allowed_hosts let through (no change_origin)."""
-    if route.change_origin:
-        _explain_csrf(request, route, body, upstream, record)
+    """A 403 that came whole: a CSRF check devproxy upset (change_origin) or a page on
+    another origin did (CORS mode), or a dev server's Host allowlist refusing a name
+    allowed_hosts let through (no change_origin)."""
+    if (route.change_origin or _cross_origin(request)) \
+            and _explain_csrf(request, route, body, upstream, record):
         return
     advice = host_refused(route, request.host, body, where_written(request, route))
     if advice is not None:
@@ -499,16 +501,25 @@ def _explain_forbidden(request: web.Request, route: Route, body: bytes,
 
 
 def _explain_csrf(request: web.Request, route: Route, body: bytes,
-                  upstream: CIMultiDict[str], record: Record | None) -> None:
+                  upstream: CIMultiDict[str], record: Record | None) -> bool:
     """Say why, once per route, when Django refused a request's CSRF check because
-    change_origin sent it the target's Host; and mark the inspector's record.
-    ``upstream``: the backend's fields (a gzipped page is read decoded)."""
+    change_origin sent it the target's Host, or the page is on another origin; and mark
+    the inspector's record. ``upstream``: the backend's fields (a gzipped page is read
+    decoded). True if that is what the 403 was."""
     coding = upstream.get("Content-Encoding")
     text = decoded_body(body[:_SNIFFED], coding) if coding else body[:_SNIFFED]
     advice = csrf_refused(route, request.headers.get("Origin", ""), text or b"",
-                          where_written(request, route))
-    if advice is not None:
-        explain(request, f"{route.path} 403 csrf", advice, record)
+                          where_written(request, route), f"{request.scheme}://{request.host}")
+    if advice is None:
+        return False
+    explain(request, f"{route.path} 403 csrf", advice, record)
+    return True
+
+
+def _cross_origin(request: web.Request) -> bool:
+    """The request came from a page on another origin than devproxy's (CORS mode)."""
+    origin = request.headers.get("Origin")
+    return origin is not None and origin != f"{request.scheme}://{request.host}"
 
 
 # The redirect statuses a browser follows (Fetch §4.4, "redirect status").

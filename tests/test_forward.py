@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from devproxy.config import parse_rewrite, parse_target
+from devproxy.config import CorsPolicy, parse_rewrite, parse_target
 from devproxy.forward import dump_headers
 from devproxy.state import CAPTURES
 from devproxy.upstream import Outages
@@ -1496,3 +1496,31 @@ async def test_a_django_csrf_refusal_devproxy_caused_is_explained_once(
         assert errors == [said[0]] * 2
     else:
         assert said == [] and errors == ["", ""]
+
+
+@pytest.mark.parametrize("change_origin", [False, True])
+async def test_a_django_csrf_refusal_of_a_page_on_another_origin_is_explained(
+        backend_factory, proxy_factory, client, caplog, change_origin: bool) -> None:
+    # CORS mode: the page's origin is not devproxy's, and Django's check trusts only
+    # its own unless told. devproxy's CORS headers let the page read, not pass it.
+    page = (b'{"detail":"CSRF Failed: Origin checking failed - http://localhost:5173 '
+            b'does not match any trusted origins."}')
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(status=403, body=page, content_type="application/json")
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/dj", backend.url, change_origin=change_origin),
+                                cors=CorsPolicy(origins=("http://localhost:5173",),
+                                                credentials=True))
+    with caplog.at_level(logging.WARNING, logger="devproxy.forward"):
+        for _ in range(2):
+            async with client.post(proxy.url + "/dj/api/items/", json={"a": 1},
+                                   headers={"Origin": "http://localhost:5173"}) as resp:
+                assert resp.status == 403 and await resp.read() == page
+    said = [r.getMessage() for r in caplog.records if "CSRF" in r.getMessage()]
+    assert len(said) == 1
+    assert "the page is on http://localhost:5173, not http://127.0.0.1:" in said[0]
+    assert "Add 'http://localhost:5173' to CSRF_TRUSTED_ORIGINS" in said[0]
+    errors = [r.error for r in proxy.server.app[CAPTURES].newest_first()]
+    assert errors == [said[0]] * 2
