@@ -92,6 +92,32 @@ def refusal_body(answer: Preflight) -> str:
     return f"{_REFUSED}{answer.reason}; {answer.fix}\n"
 
 
+def origin_refused(origin: str) -> Preflight:
+    """devproxy's refusal of an origin ``cors.origins`` does not allow."""
+    return Preflight(False, reason=f"origin {origin} is not in cors.origins",
+                     fix=NULL_ORIGIN if origin == "null" else f"add {origin!r} to cors.origins",
+                     by_page=origin == "null", setting="" if origin == "null" else "origins")
+
+
+# Sent, in CORS mode, with a response to an origin not allowed, which gets no CORS
+# headers: why. DevTools shows it on the blocked request; doctor reads it (the answer
+# alone looks like a server with no CORS support at all).
+REFUSED_FIELD = "X-Devproxy-CORS"
+
+
+def refusal_field(answer: Preflight) -> str:
+    """``REFUSED_FIELD``'s value: the reason, then the fix (``refusal_of_field``)."""
+    return f"{answer.reason}; {answer.fix}"
+
+
+def refusal_of_field(value: str) -> Preflight | None:
+    """The refusal a ``refusal_field`` states; None for any other value."""
+    reason, sep, fix = value.partition("; ")
+    if not sep or not reason.startswith("origin "):
+        return None
+    return Preflight(False, reason=reason, fix=fix, by_page="cors." not in fix)
+
+
 def refusal_of(body: str) -> Preflight | None:
     """The refusal a ``refusal_body`` states, None for any other body. No reason holds
     "; ", so the first one ends it; ``by_page`` is whether the fix is not a setting's."""
@@ -150,10 +176,7 @@ class CorsRules:
         """Answer a preflight (``OPTIONS`` with ``Origin`` and ``-Request-Method``);
         ``method_read`` False: devproxy's HTTP parser refuses requests with ``method``."""
         if not self.allows(origin):
-            return Preflight(False, reason=f"origin {origin} is not in cors.origins",
-                             fix=NULL_ORIGIN if origin == "null"
-                             else f"add {origin!r} to cors.origins", by_page=origin == "null",
-                             setting="" if origin == "null" else "origins")
+            return origin_refused(origin)
         if method != method.upper():
             # Fetch §2.2.1 upper-cases only DELETE, GET, HEAD, OPTIONS, POST and PUT;
             # "patch" is sent as written, and methods are case-sensitive (RFC 9110

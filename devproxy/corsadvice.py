@@ -130,6 +130,20 @@ def refused_by_devproxy(answer: cors.Preflight, where: str,
     return {"cause": f"{said}: the block is what to change.", "fixes": None}
 
 
+def unlisted_by_devproxy(answer: cors.Preflight, where: str) -> dict[str, Any]:
+    """The cause when devproxy in CORS mode sent no CORS headers, and said why in
+    ``cors.REFUSED_FIELD`` (``answer``): devproxy writes the headers, so its block, or
+    the page, is what to change."""
+    block = block_at(where, None)
+    said = (f"devproxy writes this route's CORS headers, from the cors: block in {block}, "
+            f"and sent no Access-Control-Allow-Origin: {answer.reason} (its "
+            f"{cors.REFUSED_FIELD} header says so). The backend's own CORS settings play "
+            "no part")
+    fix = {"tool": "your page" if answer.by_page else f"devproxy ({where})",
+           "text": _sentence(answer.fix)}
+    return {"cause": f"{said}.", "fixes": [fix]}
+
+
 def declined_by_devproxy(detail: str, hint: str) -> dict[str, Any]:
     """The cause and fixes when devproxy refused the request before its CORS check ran
     (a Host not in allowed_hosts, a reserved path, a limit): what refused it is the fix,

@@ -27,6 +27,7 @@ from .cookies import cookie_verdicts
 from .cors import (
     CREDENTIALS_NOT_TRUE,
     NULL_ORIGIN,
+    REFUSED_FIELD,
     WILDCARD_WITH_CREDENTIALS,
     CorsRules,
     Preflight,
@@ -34,7 +35,9 @@ from .cors import (
     cors_header_names,
     in_cors_mode,
     merge_vary,
+    origin_refused,
     refusal_body,
+    refusal_field,
 )
 from .state import LIVE
 
@@ -143,6 +146,11 @@ async def add_cors_headers(request: web.Request, response: web.StreamResponse) -
                 _warn_no_credentials(request, rules, origin)
     elif origin is not None:
         _warn_refused(request, rules, origin)
+        # Only where the browser checks, as the warning: not a page of devproxy's own,
+        # a navigation or a no-cors fetch, where the advice would be wrong.
+        if origin != own_origin(request) \
+                and in_cors_mode(request.headers.get("Sec-Fetch-Mode", "")):
+            out[REFUSED_FIELD] = refusal_field(origin_refused(origin))
     if origin is not None and "Set-Cookie" in out:
         _warn_dropped_cookies(request, rules, origin, out)
     # RFC 9110 §12.5.5: the answer depends on Origin even when it grants nothing.

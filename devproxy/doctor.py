@@ -28,7 +28,7 @@ from .config import (
     url_host,
 )
 from .cors import Verdict
-from .corsadvice import Ask, Fix, cause, fixes, refused_by_devproxy
+from .corsadvice import Ask, Fix, cause, fixes, refused_by_devproxy, unlisted_by_devproxy
 from .errors import DevproxyError
 from .upstream import LoopbackResolver
 
@@ -166,6 +166,8 @@ class _Fetch:
         self.p = p
         self.steps: list[Step] = []
         self.warnings: list[str] = []
+        # devproxy in CORS mode said why it sent no CORS headers (``cors.REFUSED_FIELD``).
+        self.unlisted: cors.Preflight | None = None
 
     async def run(self) -> Report:
         p = self.p
@@ -218,6 +220,9 @@ class _Fetch:
                 self._vary_warning(exchange)
                 if not verdict.ok:
                     self.steps.append(Step("Actual request", exchange, verdict))
+                    said = _header(exchange.received, cors.REFUSED_FIELD.lower())
+                    if verdict.kind == cors.NO_ALLOW_ORIGIN and said is not None:
+                        self.unlisted = cors.refusal_of_field(said)  # devproxy's own
                     return self._report(verdict, url, method, unsafe, origin=origin)
                 location = _header(exchange.received, "location")
                 if exchange.status not in _REDIRECTS or location is None:
@@ -334,7 +339,11 @@ class _Fetch:
         why = ""
         refused = self.steps[-1].exchange.refused if self.steps and \
             self.steps[-1].exchange is not None else None
-        if not verdict.ok and refused is not None:
+        if not verdict.ok and self.unlisted is not None:
+            said = unlisted_by_devproxy(self.unlisted, "devproxy.yaml")
+            why = said["cause"]
+            advice = tuple(Fix(f["tool"], f["text"]) for f in said["fixes"])
+        elif not verdict.ok and refused is not None:
             # devproxy in CORS mode answered: the backend never saw the preflight, so
             # only devproxy's block, or the page, can change the answer. Said as the
             # inspector says it; the block's fix is the one its body named.

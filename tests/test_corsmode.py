@@ -204,6 +204,13 @@ async def test_unlisted_origin_gets_no_cors_headers_even_the_backends(backend_fa
     async with client.get(proxy.url + "/api/x", headers={"Origin": "http://evil.example"}) as r:
         assert "Access-Control-Allow-Origin" not in r.headers
         assert r.headers["Vary"] == "Origin"
+        # Why, where DevTools shows it on the blocked request (and doctor reads it).
+        assert r.headers["X-Devproxy-CORS"] == ("origin http://evil.example is not in "
+                                                "cors.origins; add 'http://evil.example' "
+                                                "to cors.origins")
+    for allowed in (POLICY.origins[0], proxy.url):  # listed, and devproxy's own page
+        async with client.get(proxy.url + "/api/x", headers={"Origin": allowed}) as r:
+            assert "X-Devproxy-CORS" not in r.headers
 
 
 async def test_an_unlisted_origin_is_logged_once_but_devproxys_own_never(
@@ -232,6 +239,7 @@ async def test_an_unlisted_origin_the_browser_does_not_check_is_not_advised_in(
         async with client.post(proxy.url + "/api/callback", headers={
                 "Origin": "https://idp.example", "Sec-Fetch-Mode": mode}) as r:
             assert r.status == 200
+            assert "X-Devproxy-CORS" not in r.headers
     assert "cors.origins" not in caplog.text
 
 

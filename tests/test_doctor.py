@@ -458,6 +458,25 @@ async def test_a_preflight_devproxy_refused_is_explained_by_its_own_reason(
     assert backend.seen == []
 
 
+async def test_a_simple_request_devproxy_sent_no_cors_headers_for_is_explained(
+        aiohttp_server, proxy_factory):
+    # No preflight, and no Access-Control-Allow-Origin: alone, that reads as a server
+    # with no CORS support, and the usual fix (a new cors: block) would replace the one
+    # in force. devproxy says why in a field of its own (DevTools shows it too).
+    backend = await cors_backend(aiohttp_server)
+    proxy = await proxy_factory(route("/api", backend.url, cors=CorsPolicy(origins=(FRONT,))))
+    report = await doctor(proxy.url + "/api/items", origin="http://localhost:5174")
+    assert report.verdict.kind == cors.NO_ALLOW_ORIGIN
+    assert report.cause.startswith("devproxy writes this route's CORS headers")
+    assert "origin http://localhost:5174 is not in cors.origins" in report.cause
+    assert [(f.tool, f.text) for f in report.fixes] == [
+        ("devproxy (devproxy.yaml)", "Add 'http://localhost:5174' to cors.origins.")]
+    assert [m for m, _, _ in backend.seen] == ["GET"]
+    # A server that is not devproxy gets the usual advice.
+    bare = await doctor(backend.url + "/items", origin="http://localhost:5174")
+    assert bare.cause.startswith("The server sent no CORS headers at all")
+
+
 async def test_a_403_preflight_from_elsewhere_gets_the_usual_advice(aiohttp_server):
     # A 403 from a backend is not devproxy's refusal: the usual cause, every layer's fix.
     backend = await cors_backend(aiohttp_server, preflight_status=403)
