@@ -235,6 +235,8 @@ async def _run_demo(where: Listen, open_browser: bool) -> None:
                    f"  /api   -> demo API       {urls.api}  (no CORS support)\n"
                    f"  CORS mode in front of the API: {urls.cors_proxy}\n"
                    f"Ctrl+C to stop.", err=True)
+        if not where.is_loopback:  # as `up` warns (the demo logs nothing but errors)
+            click.echo(f"devproxy demo: {OPEN_LISTEN_WARNING % where}", err=True)
         if open_browser:
             click.launch(urls.page)
         await stop.wait()

@@ -40,7 +40,9 @@ class Demo:
         self._host, self._port = host, port
         self._runners: list[web.AppRunner] = []
         self._proxies: list[ProxyServer] = []
-        self._facts: dict[str, Any] = {}
+        # What the page shows, for each origin it may be opened at (127.0.0.1 or
+        # localhost): the CORS headers and verdicts are the origin's own.
+        self._facts: dict[str, dict[str, Any]] = {}
 
     async def start(self) -> DemoUrls:
         api_port = await self._serve(_api_app(), 0)
@@ -63,7 +65,8 @@ class Demo:
             Route("/api", parse_target(api), cors=policy),), cors=policy)
         cors_proxy = f"http://127.0.0.1:{(await self._proxy(cors_mode)).port}"
         urls = DemoUrls(page, api, frontend, cors_proxy)
-        self._facts.update(await _facts(urls))
+        for origin in origins:
+            self._facts[origin] = await _facts(urls, origin, origins)
         return urls
 
     async def stop(self) -> None:
@@ -100,14 +103,16 @@ def _api_app() -> web.Application:
     return app
 
 
-def _frontend_app(facts: dict[str, Any]) -> web.Application:
+def _frontend_app(facts: dict[str, dict[str, Any]]) -> web.Application:
     page = resources.files("devproxy").joinpath("demo.html").read_text(encoding="utf-8")
 
     async def index(request: web.Request) -> web.Response:
         return web.Response(text=page, content_type="text/html")
 
     async def demo_json(request: web.Request) -> web.Response:
-        return web.json_response(facts)
+        # The page says where it was opened; the first origin for any other.
+        origin = request.query.get("origin", "")
+        return web.json_response(facts.get(origin) or next(iter(facts.values())))
 
     app = web.Application()
     app.router.add_get("/", index)
@@ -115,11 +120,11 @@ def _frontend_app(facts: dict[str, Any]) -> web.Application:
     return app
 
 
-async def _facts(urls: DemoUrls) -> dict[str, Any]:
-    """What the page needs: where to call, doctor's verdicts, the configs in YAML."""
-    direct = await run_doctor(probe(urls.api + "/api/hello", urls.page))
-    cors = await run_doctor(probe(urls.cors_proxy + "/api/hello", urls.page,
-                                  credentials=True))
+async def _facts(urls: DemoUrls, origin: str, origins: tuple[str, ...]) -> dict[str, Any]:
+    """What the page opened at ``origin`` needs: where to call, doctor's verdicts for
+    that origin, the configs in YAML (CORS mode's lists ``origins``, all it allows)."""
+    direct = await run_doctor(probe(urls.api + "/api/hello", origin))
+    cors = await run_doctor(probe(urls.cors_proxy + "/api/hello", origin, credentials=True))
     return {
         "urls": {"page": urls.page, "api": urls.api, "frontend": urls.frontend,
                  "cors_proxy": urls.cors_proxy},
@@ -131,7 +136,7 @@ async def _facts(urls: DemoUrls) -> dict[str, Any]:
                            f"  - path: /\n    target: {urls.frontend}\n"
                            f"    change_origin: true\n"),
             "cors_mode": (f"listen: {urls.cors_proxy.removeprefix('http://')}\ncors:\n"
-                          f"  origins: [{urls.page}]\n  credentials: true\n"
+                          f"  origins: [{', '.join(origins)}]\n  credentials: true\n"
                           f"  expose: [X-Demo-Served-By]\nroutes:\n"
                           f"  - path: /api\n    target: {urls.api}\n"),
         },

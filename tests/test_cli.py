@@ -351,6 +351,25 @@ async def test_listening_beyond_loopback_warns(running) -> None:
     assert "anyone on your network" in proc.banner + log
 
 
+async def test_the_demo_listening_beyond_loopback_warns_too() -> None:
+    process = await asyncio.create_subprocess_exec(
+        *DEVPROXY, "demo", "--listen", "0.0.0.0:0", env=_ENV,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    said = ""
+    try:
+        assert process.stderr is not None
+        async with asyncio.timeout(20):
+            for _ in range(10):  # the banner, then the warning
+                line = (await process.stderr.readline()).decode()
+                said += line
+                if not line or "anyone on your network" in line:
+                    break
+    finally:
+        process.terminate()
+        await asyncio.wait_for(process.wait(), 15)
+    assert "not a loopback address: anyone on your network" in said, said
+
+
 @pytest.mark.parametrize(("env", "loop"), [({}, "uvloop"), ({"DEVPROXY_LOOP": "asyncio"},
                                                             "asyncio")])
 async def test_up_runs_on_uvloop_when_installed_unless_told_not_to(

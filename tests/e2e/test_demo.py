@@ -39,6 +39,13 @@ async def test_demo_shows_the_cors_error_and_both_fixes_in_a_real_browser(
             "#cors-mode .headers")
         assert "target:" in await page.inner_text("#config-one")
         await page.screenshot(path=str(tmp_path / "demo.png"), full_page=True)
+        # Opened at localhost, the page shows that origin's headers and the whole list.
+        local = url.replace("127.0.0.1", "localhost")
+        await page.goto(local)
+        await page.wait_for_selector("body[data-done=true]", timeout=15000)
+        assert f"Access-Control-Allow-Origin: {local}" in await page.inner_text(
+            "#cors-mode .headers")
+        assert f"origins: [{url}, {local}]" in await page.inner_text("#config-cors")
     finally:
         process.terminate()
         await asyncio.wait_for(process.wait(), 15)
