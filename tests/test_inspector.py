@@ -1449,6 +1449,29 @@ async def test_copied_curl_sends_a_binary_body_byte_for_byte(
     assert again.headers["Content-Type"] == "application/octet-stream"
 
 
+async def test_copied_curl_pastes_a_body_and_header_with_line_ends_and_tabs_byte_for_byte(
+        backend_factory, proxy_factory, client) -> None:
+    # A multipart body's CRLFs went inside '...' as raw CRs: pasted into an interactive
+    # bash each CR became LF, and the backend got another body. A tab there would be
+    # read as a completion. As Chrome copies it: $'...\r\n...'.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/", backend.url))
+    body = (b'--b\r\nContent-Disposition: form-data; name="note"\r\n\r\n'
+            b"it's a\tC:\\dir\r\nline\n\x1b[0m caf\xc3\xa9\r\n--b--\r\n")
+    await raw_exchange(proxy.port, b"POST /up HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                       b"X-Tab: a\tb\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+                       b"Content-Length: %d\r\nConnection: close\r\n\r\n%s"
+                       % (proxy.port, len(body), body))
+    [row] = await api(client, proxy, "requests")
+    copied = (await api(client, proxy, f"requests/{row['id']}"))["curl"]
+    for command in (copied["browser"], copied["upstream"]):
+        assert not {"\r", "\t", "\x1b"} & set(command)  # what pasting would change
+        assert (await run_copied(command)).startswith("HTTP/1.1 200")
+    first, *again = backend.recorder.seen
+    assert first.body == body and first.headers["X-Tab"] == "a\tb"
+    assert [(seen.body, seen.headers["X-Tab"]) for seen in again] == [(body, "a\tb")] * 2
+
+
 async def test_copied_curl_adds_no_user_agent_or_accept_the_request_had_not(
         backend_factory, proxy_factory, client) -> None:
     backend = await backend_factory()
