@@ -1169,6 +1169,28 @@ async def test_a_websocket_refused_for_its_origin_is_not_explained_as_cors(
         assert resp.status == 409 and "Copy it as curl" in (await resp.json())["error"]
 
 
+async def test_a_handshake_the_backend_refused_keeps_the_body_that_says_why(
+        backend_factory, proxy_factory, client) -> None:
+    # The browser and the log got the backend's "forbidden: bad token"; the inspector
+    # showed no body, and the HAR had no text.
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(status=403, text="forbidden: bad token")
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/", backend.url))
+    with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+        await client.ws_connect(proxy.url + "/ws", headers={"Origin": proxy.url})
+    assert caught.value.status == 403
+    [row] = await api(client, proxy, "requests")
+    detail = await api(client, proxy, f"requests/{row['id']}")
+    assert (detail["kind"], detail["status"], detail["bytes_out"]) == ("websocket", 403, 20)
+    assert detail["response_body"]["text"] == "forbidden: bad token"
+    [entry] = (await api(client, proxy, "har"))["log"]["entries"]
+    content = entry["response"]["content"]
+    assert (content["text"], content["size"]) == ("forbidden: bad token", 20)
+    assert content["mimeType"].startswith("text/plain")
+
+
 async def test_a_file_from_a_static_route_is_said_to_be_not_kept(proxy_factory, client,
                                                                  tmp_path) -> None:
     # It showed no body and no note, as if the page had got an empty answer.
