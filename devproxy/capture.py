@@ -499,7 +499,29 @@ class Record:
                      "upstream": curl(self.method, self.upstream_url, upstream,
                                       self.request_body, self.request_body_cut, self.bytes_in)
                      if self.upstream_url else None},
+            "replay_refused": self.replay_refusal(request),
         }
+
+    def replay_refusal(self, fields: Headers | None = None) -> str | None:
+        """Why the inspector's Replay would not send this request as it was sent (None:
+        it would); ``fields``: its header fields, if already decoded. The page offers no
+        Replay button then, and says this instead."""
+        if self.kind == "websocket":
+            return ("a WebSocket handshake is not replayed: the socket it opened would "
+                    "have no page to talk to. Copy it as curl to try the handshake.")
+        if self.request_body_cut:
+            why = ("was larger than the inspector keeps" if self.request_body else
+                   "is no longer kept (the oldest bodies go first)")
+            return f"the body {why}; cannot replay"
+        fields = self.browser_request if fields is None else fields
+        odd = [k for k, v in fields if holds_bytes(v)]
+        if odd:
+            # aiohttp's client writes a header value as UTF-8: it would drop the byte, and
+            # the backend would get another request than the browser sent.
+            return (f"{', '.join(odd)} held bytes that are not UTF-8, which devproxy's "
+                    "client cannot send as they were: not replayed. Copy it as curl: that "
+                    "sends them.")
+        return None
 
     def response_view(self) -> dict[str, Any] | None:
         # The backend's head says what its body is; devproxy's own answers have only

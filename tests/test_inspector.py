@@ -1022,6 +1022,8 @@ async def test_replay_sends_the_target_and_body_as_the_browser_sent_them(
                        b"Content-Length: 2\r\nConnection: close\r\n\r\nhi")
     async with aiohttp.ClientSession() as client:
         [record] = await api(client, proxy, "requests")
+        # Nothing keeps it from being sent as it was: the page offers Replay.
+        assert (await api(client, proxy, f"requests/{record['id']}"))["replay_refused"] is None
         replay = f"{proxy.url}/__devproxy/api/requests/{record['id']}/replay"
         async with client.post(replay, headers={"Origin": proxy.url}) as resp:
             assert resp.status == 200
@@ -1580,6 +1582,8 @@ async def test_a_header_byte_that_is_not_utf8_is_shown_copied_and_never_altered(
             for seen in backend.recorder.seen[1:]] == [sent, sent]  # the byte itself
     har_entry = (await api(client, proxy, "har"))["log"]["entries"][0]
     assert {"name": "X-Odd", "value": 'it\'s "café" \\ ü'} in har_entry["request"]["headers"]
+    # The page offers no Replay of it, and says why (the detail knows, not only the POST).
+    assert "X-Odd held bytes that are not UTF-8" in detail["replay_refused"]
     async with client.post(f"{proxy.url}/__devproxy/api/requests/{row['id']}/replay",
                            headers={"Origin": proxy.url}) as resp:
         assert resp.status == 409 and "X-Odd held bytes" in (await resp.json())["error"]

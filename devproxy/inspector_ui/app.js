@@ -376,9 +376,12 @@ async function showDetail(id) {
       copyButton("Copy as curl (browser)", r.curl.browser, "copy-browser"),
       r.curl.upstream ? copyButton("Copy as curl (to backend)", r.curl.upstream, "copy-upstream")
         : null,
-      // A handshake replayed would open a socket no page talks to: devproxy refuses it.
-      r.kind === "websocket" ? null
-        : el("button", { class: "button", id: "replay", onclick: () => replay(r.id) }, "Replay"))),
+      // Not offered where devproxy would refuse it (a WebSocket, a body not kept whole,
+      // a header byte its client cannot write): its reason is said below instead.
+      r.replay_refused ? null
+        : el("button", { class: "button", id: "replay", onclick: () => replay(r.id) }, "Replay")),
+    r.replay_refused ? el("p", { class: "note", id: "replay-refused" },
+      r.replay_refused[0].toUpperCase() + r.replay_refused.slice(1)) : null),
   ];
 
   if (r.cors) {

@@ -557,3 +557,25 @@ async def test_text_with_a_byte_that_is_not_utf_8_is_shown_and_said_so(
     assert await shown.inner_text() == "caf\ufffd au lait"
     assert await page.inner_text('[data-place="Response body note"]') == \
         "not valid UTF-8: 1 byte shown as \ufffd"
+
+
+async def test_a_request_replay_would_alter_offers_no_replay_and_says_why(
+        browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
+    # fetch() sends "é" in a header as the byte 0xE9, which devproxy's client cannot
+    # send as it was: the button was shown all the same, and a click only alerted.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/", backend.url))
+    page = await open_inspector(browser, proxy.url)
+    assert await page.evaluate("""async () =>
+        (await fetch('/odd', {headers: {'X-Odd': 'caf\\u00e9'}})).status""") == 200
+    assert backend.recorder.last.headers["X-Odd"].encode("utf-8", "surrogateescape") \
+        == b"caf\xe9"
+    alerts: list[str] = []
+    page.on("dialog", lambda dialog: alerts.append(dialog.message))
+    await page.locator("#list tbody tr", has_text="/odd").click()
+    await page.wait_for_selector("#replay-refused")
+    assert await page.locator("#replay").count() == 0
+    said = await page.inner_text("#replay-refused")
+    assert said.startswith("X-Odd held bytes that are not UTF-8") and "Copy it as curl" in said
+    assert await page.locator("#copy-browser").is_visible()
+    assert alerts == [] and len(backend.recorder.seen) == 1
