@@ -499,7 +499,29 @@ class Record:
                      "upstream": curl(self.method, self.upstream_url, upstream,
                                       self.request_body, self.request_body_cut, self.bytes_in)
                      if self.upstream_url else None},
+            "replay_refused": self.replay_refusal(request),
         }
+
+    def replay_refusal(self, fields: Headers | None = None) -> str | None:
+        """Why the inspector's Replay would not send this request as it was sent (None:
+        it would); ``fields``: its header fields, if already decoded. The page offers no
+        Replay button then, and says this instead."""
+        if self.kind == "websocket":
+            return ("a WebSocket handshake is not replayed: the socket it opened would "
+                    "have no page to talk to. Copy it as curl to try the handshake.")
+        if self.request_body_cut:
+            why = ("was larger than the inspector keeps" if self.request_body else
+                   "is no longer kept (the oldest bodies go first)")
+            return f"the body {why}; cannot replay"
+        fields = self.browser_request if fields is None else fields
+        odd = [k for k, v in fields if holds_bytes(v)]
+        if odd:
+            # aiohttp's client writes a header value as UTF-8: it would drop the byte, and
+            # the backend would get another request than the browser sent.
+            return (f"{', '.join(odd)} held bytes that are not UTF-8, which devproxy's "
+                    "client cannot send as they were: not replayed. Copy it as curl: that "
+                    "sends them.")
+        return None
 
     def response_view(self) -> dict[str, Any] | None:
         # The backend's head says what its body is; devproxy's own answers have only
@@ -1134,15 +1156,29 @@ def holds_bytes(text: str) -> bool:
     return _KEPT_BYTE.search(text) is not None
 
 
+# A character a pasted command would not carry as it is: a control (an interactive bash
+# reads a pasted CR as LF, and a tab as a completion) or a byte kept as a lone surrogate.
+_UNPASTABLE = re.compile("[\x00-\x1f\x7f\udc80-\udcff]")
+_ESCAPED = re.compile("[\\\\'\x00-\x1f\x7f\udc80-\udcff]")  # and what quotes
+_ESCAPES = {"\\": "\\\\", "'": "\\'", "\r": "\\r", "\n": "\\n", "\t": "\\t"}
+
+
+def _escaped(char: re.Match[str]) -> str:
+    text = char.group()
+    code = ord(text)
+    return _ESCAPES.get(text) or f"\\x{code - 0xDC00 if code > 0xFF else code:02x}"
+
+
 def _shell_word(text: str) -> str:
-    """``text`` as one bash word. A byte kept as a lone surrogate (a header's obs-text)
-    goes as the byte itself, in bash's $'...' quoting ("\\xe9"): shlex would quote a
-    character that no encoding can write, and the pasted command would send U+FFFD."""
-    if not holds_bytes(text):
+    """``text`` as one bash word, the same bytes once pasted into an interactive shell.
+    Text with a control character or a byte kept as a lone surrogate (a header's
+    obs-text) goes in bash's $'...' quoting, each such character escaped ("\\r",
+    "\\xe9"), as Chrome's "Copy as cURL" writes it: a CR in quotes is pasted as LF (a
+    multipart body's every line end), and shlex would quote a character no encoding can
+    write, which would paste as U+FFFD."""
+    if _UNPASTABLE.search(text) is None:
         return shlex.quote(text)
-    quoted = text.replace("\\", "\\\\").replace("'", "\\'")
-    return "$'" + _KEPT_BYTE.sub(lambda byte: f"\\x{ord(byte.group()) - 0xDC00:02x}",
-                                 quoted) + "'"
+    return "$'" + _ESCAPED.sub(_escaped, text) + "'"
 
 
 def har(records: Iterable[Record]) -> dict[str, Any]:

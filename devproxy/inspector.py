@@ -28,7 +28,7 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
-from .capture import Captures, Record, har, holds_bytes, to_json
+from .capture import Captures, Record, har, to_json
 from .config import RESERVED_PREFIX
 from .corsadvice import CorsOff
 from .feed import Feed
@@ -296,24 +296,10 @@ async def _read_out(response: aiohttp.ClientResponse) -> None:
 
 
 async def _replay(request: web.Request, record: Record) -> web.Response:
-    if record.kind == "websocket":
-        raise web.HTTPConflict(text=json.dumps({
-            "error": "a WebSocket handshake is not replayed: the socket it opened would "
-                     "have no page to talk to. Copy it as curl to try the handshake."}),
-            content_type="application/json")
-    if record.request_body_cut:
-        why = ("was larger than the inspector keeps" if record.request_body else
-               "is no longer kept (the oldest bodies go first)")
-        raise web.HTTPConflict(text=json.dumps({"error": f"the body {why}; cannot replay"}),
+    refusal = record.replay_refusal()
+    if refusal is not None:
+        raise web.HTTPConflict(text=json.dumps({"error": refusal}),
                                content_type="application/json")
-    odd = [k for k, v in record.browser_request if holds_bytes(v)]
-    if odd:
-        # aiohttp's client writes a header value as UTF-8: it would drop the byte, and
-        # the backend would get another request than the browser sent.
-        raise web.HTTPConflict(text=json.dumps({
-            "error": f"{', '.join(odd)} held bytes that are not UTF-8, which devproxy's "
-                     "client cannot send as they were. Copy it as curl: that sends them."}),
-            content_type="application/json")
     skip = {*HOP_BY_HOP, "content-length"}
     # Every header as the browser sent it, Host too: the page may be open on another
     # name for devproxy (127.0.0.1 vs localhost), and a changed Host would turn the

@@ -432,8 +432,11 @@ async def _refused(request: web.Request, route: Route, head: h1.Head, body: byte
                    route.destination, request.path, head.status, printable(head.reason),
                    f": {preview!r}" if preview else " (no body)", cut)
     record = request.get(RECORD)
-    if record is not None and short:
-        record.error = f"{route.destination} refused the WebSocket{cut}"
+    if record is not None:
+        # Kept as any response body is (within the inspector's cap): it says why.
+        record.download(body)
+        if short:
+            record.error = f"{route.destination} refused the WebSocket{cut}"
     response = _relayed_head(request, route, head, head.status)
     # The body may have been cut at 64 KiB, and goes with a length of its own.
     response.headers.popall("Content-Length", None)

@@ -1022,6 +1022,8 @@ async def test_replay_sends_the_target_and_body_as_the_browser_sent_them(
                        b"Content-Length: 2\r\nConnection: close\r\n\r\nhi")
     async with aiohttp.ClientSession() as client:
         [record] = await api(client, proxy, "requests")
+        # Nothing keeps it from being sent as it was: the page offers Replay.
+        assert (await api(client, proxy, f"requests/{record['id']}"))["replay_refused"] is None
         replay = f"{proxy.url}/__devproxy/api/requests/{record['id']}/replay"
         async with client.post(replay, headers={"Origin": proxy.url}) as resp:
             assert resp.status == 200
@@ -1167,6 +1169,28 @@ async def test_a_websocket_refused_for_its_origin_is_not_explained_as_cors(
     async with client.post(f"{proxy.url}/__devproxy/api/requests/{row['id']}/replay",
                            headers={"Origin": proxy.url}) as resp:
         assert resp.status == 409 and "Copy it as curl" in (await resp.json())["error"]
+
+
+async def test_a_handshake_the_backend_refused_keeps_the_body_that_says_why(
+        backend_factory, proxy_factory, client) -> None:
+    # The browser and the log got the backend's "forbidden: bad token"; the inspector
+    # showed no body, and the HAR had no text.
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(status=403, text="forbidden: bad token")
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/", backend.url))
+    with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+        await client.ws_connect(proxy.url + "/ws", headers={"Origin": proxy.url})
+    assert caught.value.status == 403
+    [row] = await api(client, proxy, "requests")
+    detail = await api(client, proxy, f"requests/{row['id']}")
+    assert (detail["kind"], detail["status"], detail["bytes_out"]) == ("websocket", 403, 20)
+    assert detail["response_body"]["text"] == "forbidden: bad token"
+    [entry] = (await api(client, proxy, "har"))["log"]["entries"]
+    content = entry["response"]["content"]
+    assert (content["text"], content["size"]) == ("forbidden: bad token", 20)
+    assert content["mimeType"].startswith("text/plain")
 
 
 async def test_a_file_from_a_static_route_is_said_to_be_not_kept(proxy_factory, client,
@@ -1452,6 +1476,29 @@ async def test_copied_curl_sends_a_binary_body_byte_for_byte(
     assert again.headers["Content-Type"] == "application/octet-stream"
 
 
+async def test_copied_curl_pastes_a_body_and_header_with_line_ends_and_tabs_byte_for_byte(
+        backend_factory, proxy_factory, client) -> None:
+    # A multipart body's CRLFs went inside '...' as raw CRs: pasted into an interactive
+    # bash each CR became LF, and the backend got another body. A tab there would be
+    # read as a completion. As Chrome copies it: $'...\r\n...'.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/", backend.url))
+    body = (b'--b\r\nContent-Disposition: form-data; name="note"\r\n\r\n'
+            b"it's a\tC:\\dir\r\nline\n\x1b[0m caf\xc3\xa9\r\n--b--\r\n")
+    await raw_exchange(proxy.port, b"POST /up HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                       b"X-Tab: a\tb\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+                       b"Content-Length: %d\r\nConnection: close\r\n\r\n%s"
+                       % (proxy.port, len(body), body))
+    [row] = await api(client, proxy, "requests")
+    copied = (await api(client, proxy, f"requests/{row['id']}"))["curl"]
+    for command in (copied["browser"], copied["upstream"]):
+        assert not {"\r", "\t", "\x1b"} & set(command)  # what pasting would change
+        assert (await run_copied(command)).startswith("HTTP/1.1 200")
+    first, *again = backend.recorder.seen
+    assert first.body == body and first.headers["X-Tab"] == "a\tb"
+    assert [(seen.body, seen.headers["X-Tab"]) for seen in again] == [(body, "a\tb")] * 2
+
+
 async def test_copied_curl_adds_no_user_agent_or_accept_the_request_had_not(
         backend_factory, proxy_factory, client) -> None:
     backend = await backend_factory()
@@ -1538,6 +1585,8 @@ async def test_a_header_byte_that_is_not_utf8_is_shown_copied_and_never_altered(
             for seen in backend.recorder.seen[1:]] == [sent, sent]  # the byte itself
     har_entry = (await api(client, proxy, "har"))["log"]["entries"][0]
     assert {"name": "X-Odd", "value": 'it\'s "café" \\ ü'} in har_entry["request"]["headers"]
+    # The page offers no Replay of it, and says why (the detail knows, not only the POST).
+    assert "X-Odd held bytes that are not UTF-8" in detail["replay_refused"]
     async with client.post(f"{proxy.url}/__devproxy/api/requests/{row['id']}/replay",
                            headers={"Origin": proxy.url}) as resp:
         assert resp.status == 409 and "X-Odd held bytes" in (await resp.json())["error"]

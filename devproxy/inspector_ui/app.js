@@ -2,8 +2,11 @@
 // devproxy inspector: a live list of requests and one request in detail.
 // Data: the JSON API under ./api/ and the event stream ./api/events. No build step.
 
-// order: ids newest first; history: how many devproxy keeps (older rows leave the list).
-const state = { rows: new Map(), order: [], selected: null, fresh: new Set(), history: 500 };
+// order: ids newest first; history: how many devproxy keeps (older rows leave the list);
+// focus: the row the keyboard was last on, the list's one tab stop while it is shown.
+const state = {
+  rows: new Map(), order: [], selected: null, focus: null, fresh: new Set(), history: 500,
+};
 const $ = (selector, root = document) => root.querySelector(selector);
 
 function el(tag, attrs = {}, ...children) {
@@ -66,7 +69,30 @@ function matches(row) {
   return true;
 }
 
-function rowElement(row) {
+// The list is one tab stop, not one per row (500 Tabs to reach the detail): the row
+// the keyboard was last on, else the one open, else the first (a roving tabindex).
+// The arrow keys, Home and End move between rows; Enter or Space opens one.
+const MOVES = {
+  ArrowDown: (tr) => tr.nextElementSibling, ArrowUp: (tr) => tr.previousElementSibling,
+  Home: (tr) => tr.parentElement.firstElementChild, End: (tr) => tr.parentElement.lastElementChild,
+};
+
+function takeTabStop(tr) {
+  state.focus = Number(tr.dataset.id);
+  if (tr.tabIndex === 0) return;
+  tr.parentElement.querySelector('tr[tabindex="0"]')?.setAttribute("tabindex", "-1");
+  tr.tabIndex = 0;
+}
+
+function focusRow(tr) {
+  tr.focus({ preventScroll: true });  // its focus handler takes the tab stop
+  tr.scrollIntoView({ block: "nearest" });
+  // Not left under the column headings, which stick to the top.
+  const covered = $("#list thead").getBoundingClientRect().bottom - tr.getBoundingClientRect().top;
+  if (covered > 0) $(".table-wrap").scrollTop -= covered;
+}
+
+function rowElement(row, tabStop) {
   const cls = Math.floor(row.status / 100);
   const badges = [];
   if (row.kind !== "http") badges.push(el("span", { class: `badge ${row.kind}` }, row.kind));
@@ -82,12 +108,19 @@ function rowElement(row) {
   }
   return el("tr", {
     "data-id": row.id,
-    tabindex: "0",
+    tabindex: row.id === tabStop ? "0" : "-1",
     class: [row.id === state.selected ? "selected" : "", state.fresh.has(row.id) ? "fresh" : ""]
       .join(" "),
     onclick: () => select(row.id),
+    onfocus: (event) => takeTabStop(event.currentTarget),
     onkeydown: (event) => {
       if (event.key === "Enter" || event.key === " ") { event.preventDefault(); select(row.id); }
+      const move = MOVES[event.key];
+      if (move && !event.altKey && !event.ctrlKey && !event.metaKey) {
+        event.preventDefault();  // the rows move, not the page
+        const to = move(event.currentTarget);
+        if (to) focusRow(to);
+      }
     },
   },
   el("td", {}, clock(row.started)),
@@ -126,7 +159,9 @@ function renderList() {
     // Rows are made afresh: the one the keyboard is on keeps the focus.
     const focused = body.contains(document.activeElement)
       ? document.activeElement.closest("tr")?.dataset.id : undefined;
-    body.replaceChildren(...rows.map(rowElement));
+    const shown = new Set(rows.map((r) => r.id));
+    const tabStop = [state.focus, state.selected].find((id) => shown.has(id)) ?? rows[0]?.id;
+    body.replaceChildren(...rows.map((row) => rowElement(row, tabStop)));
     // Not scrolled to: the list may have been scrolled away from the focused row.
     if (focused !== undefined) {
       body.querySelector(`tr[data-id="${focused}"]`)?.focus({ preventScroll: true });
@@ -322,6 +357,7 @@ function copyButton(label, text, id) {
 
 async function select(id) {
   state.selected = id;
+  state.focus = id;  // Tab back into the list lands on the request open
   renderList();
   await showDetail(id);
 }
@@ -376,9 +412,12 @@ async function showDetail(id) {
       copyButton("Copy as curl (browser)", r.curl.browser, "copy-browser"),
       r.curl.upstream ? copyButton("Copy as curl (to backend)", r.curl.upstream, "copy-upstream")
         : null,
-      // A handshake replayed would open a socket no page talks to: devproxy refuses it.
-      r.kind === "websocket" ? null
-        : el("button", { class: "button", id: "replay", onclick: () => replay(r.id) }, "Replay"))),
+      // Not offered where devproxy would refuse it (a WebSocket, a body not kept whole,
+      // a header byte its client cannot write): its reason is said below instead.
+      r.replay_refused ? null
+        : el("button", { class: "button", id: "replay", onclick: () => replay(r.id) }, "Replay")),
+    r.replay_refused ? el("p", { class: "note", id: "replay-refused" },
+      r.replay_refused[0].toUpperCase() + r.replay_refused.slice(1)) : null),
   ];
 
   if (r.cors) {

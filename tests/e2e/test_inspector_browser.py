@@ -557,3 +557,67 @@ async def test_text_with_a_byte_that_is_not_utf_8_is_shown_and_said_so(
     assert await shown.inner_text() == "caf\ufffd au lait"
     assert await page.inner_text('[data-place="Response body note"]') == \
         "not valid UTF-8: 1 byte shown as \ufffd"
+
+
+async def test_a_request_replay_would_alter_offers_no_replay_and_says_why(
+        browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
+    # fetch() sends "é" in a header as the byte 0xE9, which devproxy's client cannot
+    # send as it was: the button was shown all the same, and a click only alerted.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/", backend.url))
+    page = await open_inspector(browser, proxy.url)
+    assert await page.evaluate("""async () =>
+        (await fetch('/odd', {headers: {'X-Odd': 'caf\\u00e9'}})).status""") == 200
+    assert backend.recorder.last.headers["X-Odd"].encode("utf-8", "surrogateescape") \
+        == b"caf\xe9"
+    alerts: list[str] = []
+    page.on("dialog", lambda dialog: alerts.append(dialog.message))
+    await page.locator("#list tbody tr", has_text="/odd").click()
+    await page.wait_for_selector("#replay-refused")
+    assert await page.locator("#replay").count() == 0
+    said = await page.inner_text("#replay-refused")
+    assert said.startswith("X-Odd held bytes that are not UTF-8") and "Copy it as curl" in said
+    assert await page.locator("#copy-browser").is_visible()
+    assert alerts == [] and len(backend.recorder.seen) == 1
+
+
+async def test_the_list_is_one_tab_stop_walked_with_the_arrow_keys(
+        browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
+    # Every row was a tab stop: from the list, the detail was one Tab per row away (500).
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/api", backend.url))
+    async with aiohttp.ClientSession() as client:
+        for n in range(1, 6):
+            async with client.get(f"{proxy.url}/api/{n}") as resp:
+                assert resp.status == 200
+    page = await open_inspector(browser, proxy.url)
+    await page.wait_for_function("document.querySelectorAll('#list tbody tr').length === 5")
+    tab_stops = "document.querySelectorAll('#list tbody tr[tabindex=\"0\"]').length"
+    on = "document.activeElement.closest('tr')?.querySelector('td.path')?.innerText.trim()"
+
+    await page.focus("#filter-route")
+    await page.keyboard.press("Tab")  # into the list: its first row
+    assert await page.evaluate(on) == "/api/5" and await page.evaluate(tab_stops) == 1
+    for key, row in (("ArrowDown", "/api/4"), ("ArrowDown", "/api/3"), ("End", "/api/1"),
+                     ("ArrowDown", "/api/1"), ("Home", "/api/5"), ("ArrowUp", "/api/5"),
+                     ("ArrowDown", "/api/4")):
+        await page.keyboard.press(key)
+        assert await page.evaluate(on) == row, key
+        assert await page.evaluate(tab_stops) == 1
+    assert await page.locator("#detail h2").count() == 0  # moving opens nothing
+    await page.keyboard.press("Enter")
+    await page.wait_for_function("document.querySelector('#detail h2')?.innerText === 'GET /api/4'")
+    await page.keyboard.press("ArrowDown")
+    await page.keyboard.press(" ")
+    await page.wait_for_function("document.querySelector('#detail h2')?.innerText === 'GET /api/3'")
+    assert await page.evaluate(on) == "/api/3"  # the list made afresh kept the focus
+    # One Tab from the list to the detail, and back to the row open.
+    await page.keyboard.press("Tab")
+    assert await page.evaluate("document.activeElement.id") == "copy-browser"
+    await page.keyboard.press("Shift+Tab")
+    assert await page.evaluate(on) == "/api/3"
+    await page.keyboard.press("Shift+Tab")
+    assert await page.evaluate("document.activeElement.id") == "filter-route"
+    # Each filter has a name a screen reader says, not only its first option.
+    for name in ("Filter by method", "Filter by status", "Filter by route"):
+        assert await page.get_by_role("combobox", name=name, exact=True).count() == 1
