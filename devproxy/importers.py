@@ -45,6 +45,20 @@ _BUILT_IN = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """What a dev server makes of its proxy entries before http-proxy sees them."""
+
+    string: tuple[tuple[str, Any], ...] = ()  # options a bare URL entry stands for, too
+
+
+# webpack-dev-server (and Angular's, on it): a URL entry is ``{ target }``, nothing more.
+_WEBPACK = _Reading()
+# Vite's proxy plugin: ``if (typeof opts === 'string') opts = { target: opts,
+# changeOrigin: true }``.
+_VITE = _Reading(string=(("changeOrigin", True),))
+
+
 # prependPath first: rewrites are written against the target's path it may remove;
 # auth last: it must see the headers, which Node lets win over it.
 _ORDER = {"prependPath": -1, "auth": 1}
@@ -139,7 +153,7 @@ def import_proxy(filename: str, text: str) -> Imported:
         if kind == "vite":
             value = find_value(text, "server", "proxy")
             return _entries(Imported(f"{name} (server.proxy)", frontend="Vite"),
-                            _required(value, name, "server.proxy"))
+                            _required(value, name, "server.proxy"), _VITE)
         if kind == "webpack":
             value = find_value(text, "devServer", "proxy")
             return _entries(Imported(f"{name} (devServer.proxy)", frontend="webpack-dev-server",
@@ -369,7 +383,7 @@ def _create_react_app(name: str, text: str) -> Imported:
     return out
 
 
-def _entries(out: Imported, value: Any) -> Imported:
+def _entries(out: Imported, value: Any, reading: _Reading = _WEBPACK) -> Imported:
     if isinstance(value, list):  # webpack's array form: [{context: [...], target: ...}]
         for i, item in enumerate(value):
             if not isinstance(item, dict):
@@ -387,17 +401,17 @@ def _entries(out: Imported, value: Any) -> Imported:
                 continue
             options = {k: v for k, v in item.items() if k not in ("context", "path")}
             for context in contexts:
-                _entry(out, context, options)
+                _entry(out, context, options, reading)
     elif isinstance(value, dict):
         for context, options in value.items():
-            _entry(out, context, options)
+            _entry(out, context, options, reading)
     else:
         out.warnings.append("the proxy setting is neither an object nor a list: nothing "
                             "imported")
     return out
 
 
-def _entry(out: Imported, context: str, options: Any) -> None:
+def _entry(out: Imported, context: str, options: Any, reading: _Reading) -> None:
     path = _path(out, context)
     if path is None:
         return
@@ -409,7 +423,7 @@ def _entry(out: Imported, context: str, options: Any) -> None:
                             f"devproxy routes a prefix once: not imported")
         return
     if isinstance(options, str):
-        options = {"target": options}
+        options = {"target": options, **dict(reading.string)}
     if not isinstance(options, dict):
         out.warnings.append(f"{context}: options are not an object literal: not imported")
         return

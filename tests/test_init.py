@@ -71,7 +71,7 @@ def test_js_literal_reader_keeps_code_as_code() -> None:
 def test_vite_proxy_is_translated_and_every_loss_is_named() -> None:
     imported = import_config("vite.config.ts", VITE)
     routes = {r.path: r for r in imported.routes}
-    assert routes["/foo"] == ImportedRoute("/foo", "http://localhost:4567")
+    assert routes["/foo"] == ImportedRoute("/foo", "http://localhost:4567", change_origin=True)
     assert routes["/api"] == ImportedRoute("/api", "http://localhost:3000", change_origin=True,
                                            strip_prefix=True)
     assert routes["/v1"].rewrite == (("^/v1", "/v2"),)
@@ -140,6 +140,25 @@ def test_webpack_array_form_with_path_for_context() -> None:
         ("/d", "http://localhost:3002")]
     assert any("proxy[4].path is not a list of paths" in w for w in imported.warnings)
     assert not any("ignored" in w for w in imported.warnings)
+
+
+@pytest.mark.parametrize(("name", "text", "change_origin"), [
+    # Vite: `if (typeof opts === 'string') opts = { target: opts, changeOrigin: true }`.
+    pytest.param("vite.config.ts",
+                 "export default { server: { proxy: { '/auth': 'http://localhost:3001' } } }",
+                 True, id="vite"),
+    # webpack-dev-server: `{ context, target }` alone, so http-proxy's changeOrigin: false.
+    pytest.param("webpack.config.js",
+                 "module.exports = { devServer: { proxy: { '/auth': 'http://localhost:3001' } } }",
+                 False, id="webpack"),
+    pytest.param("proxy.conf.json", json.dumps({"/auth": "http://localhost:3001"}), False,
+                 id="angular"),
+])
+def test_a_url_entry_changes_origin_only_where_the_tool_makes_it(name: str, text: str,
+                                                                 change_origin: bool) -> None:
+    [route] = import_config(name, text).routes
+    assert (route.path, route.target) == ("/auth", "http://localhost:3001")
+    assert route.change_origin is change_origin
 
 
 def test_create_react_app_proxy_field() -> None:
