@@ -2,8 +2,9 @@
 that does not translate (never a silent drop).
 
 Reads Vite's ``server.proxy`` (the static object form), webpack-dev-server's
-``devServer.proxy`` (object or array form) and Vue CLI's (the same, in vue.config.*),
-Angular's ``proxy.conf.json`` and Create React App's ``"proxy"`` field in package.json.
+``devServer.proxy`` (object or array form) and Vue CLI's (the same with its defaults, or
+one URL, in vue.config.*), Angular's ``proxy.conf.json`` and Create React App's
+``"proxy"`` field in package.json.
 Their options are http-proxy's: ``target``, ``changeOrigin``, ``secure``, ``ws``,
 ``pathRewrite`` / Vite's ``rewrite``, ``headers``, ``auth``, ``timeout``,
 ``prependPath`` and Vite's ``rewriteWsOrigin``. Pure: text in, routes and warnings out.
@@ -50,6 +51,7 @@ class _Reading:
     """What a dev server makes of its proxy entries before http-proxy sees them."""
 
     string: tuple[tuple[str, Any], ...] = ()  # options a bare URL entry stands for, too
+    defaults: tuple[tuple[str, Any], ...] = ()  # under every entry's own options
 
 
 # webpack-dev-server (and Angular's, on it): a URL entry is ``{ target }``, nothing more.
@@ -57,6 +59,10 @@ _WEBPACK = _Reading()
 # Vite's proxy plugin: ``if (typeof opts === 'string') opts = { target: opts,
 # changeOrigin: true }``.
 _VITE = _Reading(string=(("changeOrigin", True),))
+# Vue CLI's prepareProxy: Object.assign({}, defaultConfig, config, ...) for each entry, so
+# the user's keys win. Its xfwd: true and logLevel: 'silent' need nothing: devproxy always
+# sends X-Forwarded-*, and logs one line per request.
+_VUE_CLI = _Reading(defaults=(("secure", False), ("changeOrigin", True), ("ws", True)))
 
 
 # prependPath first: rewrites are written against the target's path it may remove;
@@ -159,11 +165,11 @@ def import_proxy(filename: str, text: str) -> Imported:
             return _entries(Imported(f"{name} (devServer.proxy)", frontend="webpack-dev-server",
                                      frontend_port=8080),
                             _required(value, name, "devServer.proxy"))
-        if kind == "vue":  # Vue CLI hands devServer to webpack's
-            value = find_value(text, "devServer", "proxy")
-            return _entries(Imported(f"{name} (devServer.proxy)", frontend="Vue CLI",
-                                     frontend_port=8080),
-                            _required(value, name, "devServer.proxy"))
+        if kind == "vue":  # Vue CLI hands devServer to webpack's, after prepareProxy
+            value = _required(find_value(text, "devServer", "proxy"), name, "devServer.proxy")
+            out = Imported(f"{name} (devServer.proxy)", frontend="Vue CLI", frontend_port=8080)
+            return _vue_cli_url(out, value) if isinstance(value, str) else \
+                _entries(out, value, _VUE_CLI)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{name}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
     except RecursionError:
@@ -383,6 +389,19 @@ def _create_react_app(name: str, text: str) -> Imported:
     return out
 
 
+def _vue_cli_url(out: Imported, url: str) -> Imported:
+    # prepareProxy's string form, Create React App's: every request the dev server does not
+    # serve itself (a built file, one in public/) that is not a GET asking for HTML.
+    # devproxy routes by path, so /api stands for it, as for Create React App's.
+    _entry(out, "/api", url, _VUE_CLI)
+    if out.routes:
+        out.warnings.insert(0, (
+            "devServer.proxy is one URL: Vue CLI forwards there every request it cannot "
+            "serve that does not ask for HTML; devproxy routes by path prefix, so it was "
+            "imported as /api: check that /api is your API's prefix"))
+    return out
+
+
 def _entries(out: Imported, value: Any, reading: _Reading = _WEBPACK) -> Imported:
     if isinstance(value, list):  # webpack's array form: [{context: [...], target: ...}]
         for i, item in enumerate(value):
@@ -427,6 +446,7 @@ def _entry(out: Imported, context: str, options: Any, reading: _Reading) -> None
     if not isinstance(options, dict):
         out.warnings.append(f"{context}: options are not an object literal: not imported")
         return
+    options = {**dict(reading.defaults), **options}
     target = options.get("target")
     if not isinstance(target, str):
         shown = target.source if isinstance(target, Code) else target

@@ -878,8 +878,46 @@ def test_vue_cli_is_found_and_its_dev_server_proxy_imported() -> None:
         ("/api", 3000), ("/", 8085)]
     imported = import_config("vue.config.js", VUE_CONFIG)
     assert imported.routes == [ImportedRoute("/api", "http://localhost:3000",
-                                             change_origin=True)]
+                                             change_origin=True, secure=False)]
     assert (imported.frontend, imported.frontend_port) == ("Vue CLI", 8085)
+
+
+VUE_ENTRIES = """module.exports = { devServer: { proxy: {
+  '/api': { target: 'http://localhost:3000' },
+  '/own': { target: 'https://localhost:3001', secure: true, changeOrigin: false, ws: false },
+} } }"""
+
+
+def test_vue_cli_puts_its_proxy_defaults_under_each_entry() -> None:
+    # prepareProxy: Object.assign({}, {secure: false, changeOrigin: true, ws: true,
+    # xfwd: true, ...}, config): the user's keys win. Plain webpack adds nothing.
+    vue = {r.path: r for r in import_config("vue.config.js", VUE_ENTRIES).routes}
+    assert vue["/api"] == ImportedRoute("/api", "http://localhost:3000", change_origin=True,
+                                        secure=False, ws=True)
+    assert vue["/own"] == ImportedRoute("/own", "https://localhost:3001", change_origin=False,
+                                        secure=True, ws=False)
+    webpack = import_config("webpack.config.js", VUE_ENTRIES)
+    assert webpack.routes[0] == ImportedRoute("/api", "http://localhost:3000")
+    # xfwd is a default, not the user's: nothing to say about it.
+    assert not any("xfwd" in w for w in import_config("vue.config.js", VUE_ENTRIES).warnings)
+
+
+def test_vue_cli_proxy_as_one_url_is_imported_as_create_react_apps_is() -> None:
+    text = "module.exports = { devServer: { port: 8081, proxy: 'http://localhost:4000' } }"
+    imported = import_config("vue.config.js", text)
+    assert imported.routes == [ImportedRoute("/api", "http://localhost:4000",
+                                             change_origin=True, secure=False)]
+    assert "Vue CLI forwards there every request it cannot serve that does not ask for " \
+           "HTML; devproxy routes by path prefix, so it was imported as /api" \
+           in imported.warnings[0]
+    rendered = render_imported(imported)
+    config = parse_config(rendered, "devproxy.yaml", Path("/"))
+    assert [(r.path, r.target.port) for r in config.routes if r.target] == [
+        ("/api", 4000), ("/", 8081)]
+    assert "# NOT IMPORTED or changed: devServer.proxy is one URL" in rendered
+    package = json.dumps({"devDependencies": {"@vue/cli-service": "5"}})
+    detected = detect({"package.json": package, "vue.config.js": text})
+    assert detected.proxy is not None and detected.proxy.routes == imported.routes
 
 
 @pytest.mark.parametrize(("text", "built"), [
