@@ -464,6 +464,11 @@ def _entry(out: Imported, context: str, options: Any, reading: _Reading) -> None
         out.warnings.append(f"{context}: target: {exc}: not imported")
         return
     route = ImportedRoute(path, target.rstrip("/") if target.count("/") > 2 else target)
+    if "timeout" in options and "proxyTimeout" in options:
+        out.warnings.append(f"{context}.timeout: not imported: http-proxy's timeout is the "
+                            f"browser connection's, which devproxy has no setting for; "
+                            f"proxyTimeout, the backend's, is imported as timeout.response")
+        options = {k: v for k, v in options.items() if k != "timeout"}
     for key, value in sorted(options.items(), key=lambda item: _ORDER.get(item[0], 0)):
         route = _option(out, context, route, key, value)
     out.routes.append(route)
@@ -532,6 +537,9 @@ def _option(out: Imported, context: str, route: ImportedRoute, key: str,
             return code("not a literal true/false: not imported")
         parts = urlsplit(route.target)
         return route if value else _with(route, target=f"{parts.scheme}://{parts.netloc}")
+    # proxyTimeout bounds the backend's answer. timeout is the browser's socket going idle,
+    # as it does while the backend is slow to answer (http-proxy then aborts the backend
+    # request): given alone, it ends that same wait (``_entry`` drops it beside the other).
     if key in ("timeout", "proxyTimeout"):
         if not isinstance(value, (int, float)) or value <= 0:
             return code("not a literal number: not imported")

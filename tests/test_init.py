@@ -161,6 +161,26 @@ def test_a_url_entry_changes_origin_only_where_the_tool_makes_it(name: str, text
     assert route.change_origin is change_origin
 
 
+@pytest.mark.parametrize("options", [
+    {"timeout": 5000, "proxyTimeout": 30000},
+    {"proxyTimeout": 30000, "timeout": 5000},
+], ids=["timeout first", "proxyTimeout first"])
+def test_proxy_timeout_is_the_response_timeout_and_timeout_beside_it_is_named(
+        options: dict[str, int]) -> None:
+    # http-proxy: proxyTimeout is the backend request's, timeout the browser socket's.
+    conf = {"/api": {"target": "http://localhost:3000", **options}}
+    imported = import_config("proxy.conf.json", json.dumps(conf))
+    assert imported.routes[0].response_timeout == 30
+    assert imported.warnings == [
+        "/api.timeout: not imported: http-proxy's timeout is the browser connection's, which "
+        "devproxy has no setting for; proxyTimeout, the backend's, is imported as "
+        "timeout.response"]
+    rendered = render_imported(imported)
+    assert "# NOT IMPORTED or changed: /api.timeout: not imported" in rendered
+    [api, _] = parse_config(rendered, "devproxy.yaml", Path("/")).routes
+    assert api.timeout.response == 30
+
+
 def test_create_react_app_proxy_field() -> None:
     imported = import_config("package.json", json.dumps({"proxy": "http://localhost:4000"}))
     assert imported.routes == [ImportedRoute("/api", "http://localhost:4000",
