@@ -154,7 +154,7 @@ def import_proxy(filename: str, text: str) -> Imported:
         if name.endswith(".json"):  # Angular's convention, and its dev server's port
             return _entries(Imported(f"{name} (Angular / webpack-dev-server proxy config)",
                                      frontend="Angular", frontend_port=4200),
-                            json.loads(text))
+                            _proxy_json(name, json.loads(text)))
         kind = _js_config(name)
         if kind == "vite":
             value = find_value(text, "server", "proxy")
@@ -179,6 +179,40 @@ def import_proxy(filename: str, text: str) -> Imported:
     raise ValueError(f"{name}: devproxy imports vite.config.* (or vite.*.ts as --config "
                      f"names one), webpack.config.* (webpack.*.js), vue.config.*, "
                      f"proxy.conf.json and package.json")
+
+
+def _proxy_json(name: str, value: Any) -> Any:
+    """``value`` if it has a proxy config's shape: paths (or globs, or Vite's ^ regexes)
+    mapped to an object or a URL, or a list of objects with a ``target`` and a ``context``
+    (or ``path``). One such entry will do: the others are named as not imported. Any .json
+    can be named with --from, and tsconfig.json read as one gave notes of nonsense.
+
+    Raises:
+        NoProxy: an empty one.
+        ValueError: any other JSON.
+    """
+    if value in ({}, []):
+        raise NoProxy(f"{name}: an empty proxy config")
+    if isinstance(value, list) and any(isinstance(item, dict) and "target" in item
+                                       and ("context" in item or "path" in item)
+                                       for item in value):
+        return value
+    if isinstance(value, dict) and any(_route_shaped(key, options)
+                                       for key, options in value.items()):
+        return value
+    keys = f" (its keys: {', '.join(map(json.dumps, list(value)[:3]))})" \
+        if isinstance(value, dict) else ""
+    raise ValueError(f"{name}: not a proxy config{keys}: devproxy imports a JSON file of "
+                     f"paths and their targets, as Angular's proxy.conf.json is "
+                     f"({{\"/api\": {{\"target\": \"http://localhost:3000\"}}}}), "
+                     f"and package.json's \"proxy\" (Create React App's)")
+
+
+def _route_shaped(key: str, options: Any) -> bool:
+    # tsconfig.json's compilerOptions has a target too: "es2022", not a URL.
+    if isinstance(options, dict) and "://" in str(options.get("target", "")):
+        return True
+    return key.startswith(("/", "*", "^")) and isinstance(options, (dict, str))
 
 
 def config_port(text: str, key: str) -> int | Code | None:

@@ -106,6 +106,17 @@ def test_angular_proxy_conf_json() -> None:
     assert isinstance(config, Config)
 
 
+@pytest.mark.parametrize("conf", [
+    {"/api/**": {"target": "http://localhost:3000"}},
+    {"/api": "http://localhost:3000", "oops": 1},  # one entry is enough: the rest are named
+    {"api": {"target": "http://localhost:3000"}, "/api": {"target": "http://localhost:3000"}},
+    [{"context": ["/api"], "target": "http://localhost:3000"}],
+], ids=["glob", "a path and a stray key", "a target URL", "array"])
+def test_a_json_proxy_config_is_known_by_its_shape_not_its_name(conf: object) -> None:
+    imported = import_config("proxy.dev.json", json.dumps(conf))
+    assert [(r.path, r.target) for r in imported.routes] == [("/api", "http://localhost:3000")]
+
+
 def test_webpack_array_form_with_contexts() -> None:
     webpack = """module.exports = {
       devServer: {
@@ -289,6 +300,13 @@ def test_rewrites_on_a_target_with_a_base_path_rewrite_the_same_paths() -> None:
     ("package.json", "{}", "no \"proxy\" field"),
     ("proxy.conf.json", "{nope", "not valid JSON"),
     ("rollup.config.js", "", "devproxy imports"),
+    # Any .json was read as Angular's, and tsconfig.json gave notes of nonsense, exit 0.
+    ("tsconfig.json", json.dumps({"compilerOptions": {"target": "es2022"},
+                                  "files": ["src/main.ts"]}),
+     r'tsconfig\.json: not a proxy config \(its keys: "compilerOptions", "files"\)'),
+    (".eslintrc.json", json.dumps({"root": True, "rules": {}}), "not a proxy config"),
+    ("data.json", "[1, 2]", "not a proxy config"),
+    ("proxy.conf.json", "{}", "an empty proxy config"),
 ])
 def test_unreadable_imports_say_why(name: str, text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
@@ -815,6 +833,10 @@ def test_cli_init_writes_once_and_the_result_passes_check(tmp_path: Path) -> Non
     assert latin.returncode == 1
     assert latin.stderr.strip() == ("devproxy: error: latin1.json:1:30: not UTF-8 text "
                                     "(byte 0xe9); save the file as UTF-8")
+    (tmp_path / "tsconfig.json").write_text('{"compilerOptions": {"strict": true}}')
+    ts = run("init", "--from", "tsconfig.json", "-o", "other.yaml")
+    assert ts.returncode == 1 and not (tmp_path / "other.yaml").exists()
+    assert ts.stderr.startswith("devproxy: error: tsconfig.json: not a proxy config")
     nowhere = run("init", "-o", "missing/devproxy.yaml")
     assert nowhere.returncode == 1 and "Traceback" not in nowhere.stderr
     assert nowhere.stderr.strip() == ("devproxy: error: cannot write missing/devproxy.yaml: "
