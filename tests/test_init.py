@@ -1074,4 +1074,64 @@ def test_a_port_guessed_for_a_backend_with_no_default_is_said_to_be_one() -> Non
     assert summary(express)[0] == "Express on 3000 (a guess: check the port)"
     fastapi = detect({"requirements.txt": "fastapi\n"})  # uvicorn's default is 8000
     assert "no default port" not in render(fastapi)
-    assert summary(fastapi)[0] == "FastAPI on 8000"
+
+
+FASTAPI_MAIN = """import uvicorn
+from fastapi import FastAPI
+
+app = FastAPI()
+
+if __name__ == "__main__":
+    uvicorn.run("main:app", host="127.0.0.1", port={port}, reload=True)
+"""
+
+
+@pytest.mark.parametrize(("files", "port", "source"), [
+    pytest.param({"backend/main.py": FASTAPI_MAIN.format(port=8123)}, 8123,
+                 "port from uvicorn.run(port=8123) in backend/main.py", id="uvicorn.run"),
+    pytest.param({"package.json": json.dumps({"scripts": {
+        "api": "cd backend && python -m uvicorn main:app --reload --port 8124"}})}, 8124,
+                 'port from --port 8124 in the "api" script of package.json', id="a script"),
+    pytest.param({"package.json": json.dumps({"scripts": {"api": "uvicorn main:app --port=8125"}}),
+                  "backend/main.py": FASTAPI_MAIN.format(port=8123)}, 8125,
+                 'port from --port 8125 in the "api" script', id="a script, then the code"),
+])
+def test_a_fastapi_port_written_plainly_is_read(files: dict[str, str], port: int,
+                                                source: str) -> None:
+    detected = detect({"backend/requirements.txt": "fastapi\nuvicorn\n", **files})
+    assert detected.backend is not None and detected.backend.port == port
+    text = render(detected)
+    assert f"# FastAPI (found: fastapi in the Python dependencies; {source}" in text
+    assert "a guess" not in text
+    assert summary(detected)[0] == f"FastAPI on {port}"
+    api = parse_config(text, "devproxy.yaml", Path("/")).routes[0]
+    assert api.path == "/api" and api.target is not None and api.target.port == port
+
+
+@pytest.mark.parametrize("files", [
+    pytest.param({}, id="no code read"),
+    pytest.param({"backend/main.py": FASTAPI_MAIN.format(port='int(os.environ["PORT"])')},
+                 id="a computed port"),
+    pytest.param({"package.json": json.dumps({"scripts": {"api": "uvicorn main:app --port $P"}})},
+                 id="a variable for --port"),
+])
+def test_a_fastapi_port_not_written_plainly_is_said_to_be_uvicorns_default(
+        files: dict[str, str]) -> None:
+    # init wrote 8000 and said only "found: fastapi in the Python dependencies".
+    detected = detect({"requirements.txt": "fastapi\n", **files})
+    assert detected.backend is not None and detected.backend.port == 8000
+    assert "  # FastAPI (found: fastapi in the Python dependencies);\n  # 8000 is uvicorn's " \
+           "default, a guess: change it to the port your app runs on" in render(detected)
+    assert summary(detected)[0] == "FastAPI on 8000 (a guess: check the port)"
+
+
+@pytest.mark.e2e
+def test_cli_init_reads_a_fastapi_port_from_the_backends_main_py(tmp_path: Path) -> None:
+    (tmp_path / "backend").mkdir()
+    (tmp_path / "backend" / "requirements.txt").write_text("fastapi\nuvicorn\n")
+    (tmp_path / "backend" / "main.py").write_text(FASTAPI_MAIN.format(port=8123))
+    done = subprocess.run([sys.executable, "-m", "devproxy", "init", "-o", "-"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "found: FastAPI on 8123" in done.stderr
+    assert "target: http://localhost:8123" in done.stdout
