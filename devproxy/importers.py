@@ -2,8 +2,9 @@
 that does not translate (never a silent drop).
 
 Reads Vite's ``server.proxy`` (the static object form), webpack-dev-server's
-``devServer.proxy`` (object or array form) and Vue CLI's (the same, in vue.config.*),
-Angular's ``proxy.conf.json`` and Create React App's ``"proxy"`` field in package.json.
+``devServer.proxy`` (object or array form) and Vue CLI's (the same with its defaults, or
+one URL, in vue.config.*), Angular's ``proxy.conf.json`` and Create React App's
+``"proxy"`` field in package.json.
 Their options are http-proxy's: ``target``, ``changeOrigin``, ``secure``, ``ws``,
 ``pathRewrite`` / Vite's ``rewrite``, ``headers``, ``auth``, ``timeout``,
 ``prependPath`` and Vite's ``rewriteWsOrigin``. Pure: text in, routes and warnings out.
@@ -43,6 +44,25 @@ _BUILT_IN = {
     "logger": "devproxy logs one line per request (-v for headers)",
     "followRedirects": "devproxy relays redirects to the browser, as a proxy should",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """What a dev server makes of its proxy entries before http-proxy sees them."""
+
+    string: tuple[tuple[str, Any], ...] = ()  # options a bare URL entry stands for, too
+    defaults: tuple[tuple[str, Any], ...] = ()  # under every entry's own options
+
+
+# webpack-dev-server (and Angular's, on it): a URL entry is ``{ target }``, nothing more.
+_WEBPACK = _Reading()
+# Vite's proxy plugin: ``if (typeof opts === 'string') opts = { target: opts,
+# changeOrigin: true }``.
+_VITE = _Reading(string=(("changeOrigin", True),))
+# Vue CLI's prepareProxy: Object.assign({}, defaultConfig, config, ...) for each entry, so
+# the user's keys win. Its xfwd: true and logLevel: 'silent' need nothing: devproxy always
+# sends X-Forwarded-*, and logs one line per request.
+_VUE_CLI = _Reading(defaults=(("secure", False), ("changeOrigin", True), ("ws", True)))
 
 
 # prependPath first: rewrites are written against the target's path it may remove;
@@ -134,22 +154,22 @@ def import_proxy(filename: str, text: str) -> Imported:
         if name.endswith(".json"):  # Angular's convention, and its dev server's port
             return _entries(Imported(f"{name} (Angular / webpack-dev-server proxy config)",
                                      frontend="Angular", frontend_port=4200),
-                            json.loads(text))
+                            _proxy_json(name, json.loads(text)))
         kind = _js_config(name)
         if kind == "vite":
             value = find_value(text, "server", "proxy")
             return _entries(Imported(f"{name} (server.proxy)", frontend="Vite"),
-                            _required(value, name, "server.proxy"))
+                            _required(value, name, "server.proxy"), _VITE)
         if kind == "webpack":
             value = find_value(text, "devServer", "proxy")
             return _entries(Imported(f"{name} (devServer.proxy)", frontend="webpack-dev-server",
                                      frontend_port=8080),
                             _required(value, name, "devServer.proxy"))
-        if kind == "vue":  # Vue CLI hands devServer to webpack's
-            value = find_value(text, "devServer", "proxy")
-            return _entries(Imported(f"{name} (devServer.proxy)", frontend="Vue CLI",
-                                     frontend_port=8080),
-                            _required(value, name, "devServer.proxy"))
+        if kind == "vue":  # Vue CLI hands devServer to webpack's, after prepareProxy
+            value = _required(find_value(text, "devServer", "proxy"), name, "devServer.proxy")
+            out = Imported(f"{name} (devServer.proxy)", frontend="Vue CLI", frontend_port=8080)
+            return _vue_cli_url(out, value) if isinstance(value, str) else \
+                _entries(out, value, _VUE_CLI)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{name}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
     except RecursionError:
@@ -159,6 +179,40 @@ def import_proxy(filename: str, text: str) -> Imported:
     raise ValueError(f"{name}: devproxy imports vite.config.* (or vite.*.ts as --config "
                      f"names one), webpack.config.* (webpack.*.js), vue.config.*, "
                      f"proxy.conf.json and package.json")
+
+
+def _proxy_json(name: str, value: Any) -> Any:
+    """``value`` if it has a proxy config's shape: paths (or globs, or Vite's ^ regexes)
+    mapped to an object or a URL, or a list of objects with a ``target`` and a ``context``
+    (or ``path``). One such entry will do: the others are named as not imported. Any .json
+    can be named with --from, and tsconfig.json read as one gave notes of nonsense.
+
+    Raises:
+        NoProxy: an empty one.
+        ValueError: any other JSON.
+    """
+    if value in ({}, []):
+        raise NoProxy(f"{name}: an empty proxy config")
+    if isinstance(value, list) and any(isinstance(item, dict) and "target" in item
+                                       and ("context" in item or "path" in item)
+                                       for item in value):
+        return value
+    if isinstance(value, dict) and any(_route_shaped(key, options)
+                                       for key, options in value.items()):
+        return value
+    keys = f" (its keys: {', '.join(map(json.dumps, list(value)[:3]))})" \
+        if isinstance(value, dict) else ""
+    raise ValueError(f"{name}: not a proxy config{keys}: devproxy imports a JSON file of "
+                     f"paths and their targets, as Angular's proxy.conf.json is "
+                     f"({{\"/api\": {{\"target\": \"http://localhost:3000\"}}}}), "
+                     f"and package.json's \"proxy\" (Create React App's)")
+
+
+def _route_shaped(key: str, options: Any) -> bool:
+    # tsconfig.json's compilerOptions has a target too: "es2022", not a URL.
+    if isinstance(options, dict) and "://" in str(options.get("target", "")):
+        return True
+    return key.startswith(("/", "*", "^")) and isinstance(options, (dict, str))
 
 
 def config_port(text: str, key: str) -> int | Code | None:
@@ -369,7 +423,20 @@ def _create_react_app(name: str, text: str) -> Imported:
     return out
 
 
-def _entries(out: Imported, value: Any) -> Imported:
+def _vue_cli_url(out: Imported, url: str) -> Imported:
+    # prepareProxy's string form, Create React App's: every request the dev server does not
+    # serve itself (a built file, one in public/) that is not a GET asking for HTML.
+    # devproxy routes by path, so /api stands for it, as for Create React App's.
+    _entry(out, "/api", url, _VUE_CLI)
+    if out.routes:
+        out.warnings.insert(0, (
+            "devServer.proxy is one URL: Vue CLI forwards there every request it cannot "
+            "serve that does not ask for HTML; devproxy routes by path prefix, so it was "
+            "imported as /api: check that /api is your API's prefix"))
+    return out
+
+
+def _entries(out: Imported, value: Any, reading: _Reading = _WEBPACK) -> Imported:
     if isinstance(value, list):  # webpack's array form: [{context: [...], target: ...}]
         for i, item in enumerate(value):
             if not isinstance(item, dict):
@@ -387,17 +454,17 @@ def _entries(out: Imported, value: Any) -> Imported:
                 continue
             options = {k: v for k, v in item.items() if k not in ("context", "path")}
             for context in contexts:
-                _entry(out, context, options)
+                _entry(out, context, options, reading)
     elif isinstance(value, dict):
         for context, options in value.items():
-            _entry(out, context, options)
+            _entry(out, context, options, reading)
     else:
         out.warnings.append("the proxy setting is neither an object nor a list: nothing "
                             "imported")
     return out
 
 
-def _entry(out: Imported, context: str, options: Any) -> None:
+def _entry(out: Imported, context: str, options: Any, reading: _Reading) -> None:
     path = _path(out, context)
     if path is None:
         return
@@ -409,10 +476,11 @@ def _entry(out: Imported, context: str, options: Any) -> None:
                             f"devproxy routes a prefix once: not imported")
         return
     if isinstance(options, str):
-        options = {"target": options}
+        options = {"target": options, **dict(reading.string)}
     if not isinstance(options, dict):
         out.warnings.append(f"{context}: options are not an object literal: not imported")
         return
+    options = {**dict(reading.defaults), **options}
     target = options.get("target")
     if not isinstance(target, str):
         shown = target.source if isinstance(target, Code) else target
@@ -430,6 +498,11 @@ def _entry(out: Imported, context: str, options: Any) -> None:
         out.warnings.append(f"{context}: target: {exc}: not imported")
         return
     route = ImportedRoute(path, target.rstrip("/") if target.count("/") > 2 else target)
+    if "timeout" in options and "proxyTimeout" in options:
+        out.warnings.append(f"{context}.timeout: not imported: http-proxy's timeout is the "
+                            f"browser connection's, which devproxy has no setting for; "
+                            f"proxyTimeout, the backend's, is imported as timeout.response")
+        options = {k: v for k, v in options.items() if k != "timeout"}
     for key, value in sorted(options.items(), key=lambda item: _ORDER.get(item[0], 0)):
         route = _option(out, context, route, key, value)
     out.routes.append(route)
@@ -498,6 +571,9 @@ def _option(out: Imported, context: str, route: ImportedRoute, key: str,
             return code("not a literal true/false: not imported")
         parts = urlsplit(route.target)
         return route if value else _with(route, target=f"{parts.scheme}://{parts.netloc}")
+    # proxyTimeout bounds the backend's answer. timeout is the browser's socket going idle,
+    # as it does while the backend is slow to answer (http-proxy then aborts the backend
+    # request): given alone, it ends that same wait (``_entry`` drops it beside the other).
     if key in ("timeout", "proxyTimeout"):
         if not isinstance(value, (int, float)) or value <= 0:
             return code("not a literal number: not imported")

@@ -29,6 +29,64 @@ class JsSyntaxError(ValueError):
     pass
 
 
+# ECMA-262 §12.9.4 (string literals) and §12.9.6 (template literals).
+_SINGLE_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
+_LINE_TERMINATORS = ("\r\n", "\n", "\r", "\u2028", "\u2029")
+_DIGITS = frozenset("0123456789")  # ASCII only: \٣ is ٣, as \q is q
+_SUBSTITUTION = re.compile(r"(?<!\\)(?:\\\\)*\$\{")  # ${ in a template, not \${
+_HEX = re.compile(r"x([0-9A-Fa-f]{2})|u([0-9A-Fa-f]{4})|u\{([0-9A-Fa-f]+)\}")
+
+
+def unescape(body: str, template: bool = False) -> str:
+    """The value of a string literal whose text between the quotes is ``body`` (a
+    template's without ``${}`` when ``template``): its escapes decoded, a surrogate pair
+    of \\u escapes joined into the character it stands for.
+
+    Raises:
+        JsSyntaxError: an escape JavaScript refuses (``\\x4``, ``\\u{110000}``), a legacy
+            octal one (``\\1``, ``\\08``: refused in modules and templates, and read as
+            nothing else here), or half a surrogate pair, which no UTF-8 file can hold.
+    """
+    out: list[str] = []
+    at = 0
+    while (escape := body.find("\\", at)) >= 0:
+        out.append(_raw(body[at:escape], template))
+        char, at = body[escape + 1], escape + 2
+        if char in _SINGLE_ESCAPES:
+            out.append(_SINGLE_ESCAPES[char])
+        elif char == "0" and body[at:at + 1] not in _DIGITS:
+            out.append("\0")
+        elif char in _DIGITS:
+            shown = body[escape:at + (char == "0")]
+            raise JsSyntaxError(f"the escape {shown} is not read: a legacy octal one, which "
+                                f"strict mode and templates refuse")
+        elif char in "xu":
+            found = _HEX.match(body, escape + 1)
+            code = int(next(g for g in found.groups() if g), 16) if found else 0x110000
+            if code > 0x10FFFF:
+                shown = found.group() if found else body[escape + 1:escape + 6]
+                raise JsSyntaxError(f"malformed escape \\{shown}")
+            out.append(chr(code))
+            at = found.end() if found else at
+        elif line_end := next((t for t in _LINE_TERMINATORS
+                               if body.startswith(t, escape + 1)), ""):
+            at = escape + 1 + len(line_end)  # a line continuation: nothing
+        else:
+            out.append(char)  # \q is q, \' is '
+    out.append(_raw(body[at:], template))
+    text = "".join(out)
+    try:  # JavaScript strings are UTF-16: "\ud83d\ude00" is one character
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le")
+    except UnicodeDecodeError as exc:
+        raise JsSyntaxError("half a surrogate pair (a lone \\uD800-\\uDFFF) is not "
+                            "read") from exc
+
+
+def _raw(text: str, template: bool) -> str:
+    # A template's line breaks are LF whatever the file's (§12.9.6, TV of a CR or CRLF).
+    return text.replace("\r\n", "\n").replace("\r", "\n") if template else text
+
+
 def blank_comments(text: str) -> str:
     """Comments become spaces of the same length (offsets stay valid); strings are kept,
     so the // of 'http://...' is not a comment."""
@@ -76,10 +134,11 @@ class Reader:
             return self._array()
         if char in "'\"`":
             start = self.pos
-            text = self._string()
-            if char == "`" and "${" in text:
+            self._skip_string()
+            if char == "`" and _SUBSTITUTION.search(self.text, start + 1, self.pos - 1):
                 return Code(self.text[start:self.pos])
-            return self._maybe_code(start, text)
+            self.pos = start
+            return self._maybe_code(start, self._string())
         start = self.pos
         match = _NUMBER.match(self.text, self.pos)
         if match and not IDENT.match(self.text, match.end()):
@@ -157,20 +216,25 @@ class Reader:
         return word.group()
 
     def _string(self) -> str:
+        """The value of the string (or template) literal at ``pos``, escapes decoded."""
+        start = self.pos
+        self._skip_string()
+        try:
+            return unescape(self.text[start + 1:self.pos - 1], self.text[start] == "`")
+        except JsSyntaxError as exc:
+            self.pos = start
+            raise JsSyntaxError(f"{exc}, in the string at {self._where()}") from None
+
+    def _skip_string(self) -> None:
+        # Only its end is found here: a tagged template (String.raw`\u`) may hold escapes
+        # no plain string could, and code is skipped, never read.
         quote, start = self.text[self.pos], self.pos
         self.pos += 1
-        out = []
         while self.pos < len(self.text):
             char = self.text[self.pos]
-            if char == "\\" and self.pos + 1 < len(self.text):
-                out.append({"n": "\n", "t": "\t"}.get(self.text[self.pos + 1],
-                                                       self.text[self.pos + 1]))
-                self.pos += 2
-                continue
-            self.pos += 1
+            self.pos += 2 if char == "\\" else 1
             if char == quote:
-                return "".join(out)
-            out.append(char)
+                return
         self.pos = start
         raise JsSyntaxError(f"unterminated string from {self._where()}")
 
@@ -198,7 +262,7 @@ class Reader:
             yield at, len(depth)
             char = text[at]
             if char in "'\"`":
-                self._string()
+                self._skip_string()
                 continue
             if char == "/" and self._regex_allowed():
                 self._regex()

@@ -53,6 +53,19 @@ def find_launch(scripts: Mapping[str, object], commands: tuple[str, ...]) -> Lau
     return None
 
 
+def find_program(scripts: Mapping[str, object], program: str) -> Launch | None:
+    """The first script that runs ``program``, in ``find_launch``'s order, with whatever
+    follows it: ``uvicorn main:app --port 8000`` names an app there, not a subcommand."""
+    for name in script_order(scripts):
+        text = scripts[name]
+        for env, argv, cwd in _commands(text if isinstance(text, str) else ""):
+            at = next((i for i, word in enumerate(argv) if _program(word) == program), None)
+            if at is not None:
+                return Launch(name, tuple(argv[at + 1:]), {**env, **_assignments(argv[:at])},
+                              cwd)
+    return None
+
+
 def script_order(scripts: Mapping[str, object]) -> list[str]:
     """The script names in the order ``find_launch`` looks at them."""
     return sorted(scripts, key=lambda n: USUAL_SCRIPTS.index(n)

@@ -7,6 +7,7 @@ The CLI reads the folder and writes the file.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from collections.abc import Mapping
@@ -15,7 +16,8 @@ from dataclasses import dataclass, replace
 from . import devservers
 from .config import parse_target
 from .devservers import dependencies, json_object
-from .importers import Imported, ImportedRoute, NoProxy, import_proxy
+from .importers import Imported, ImportedRoute, NoProxy, import_proxy, literal_port
+from .npmscripts import find_program
 
 # Default ports, as each tool documents them (NestJS's generated main.ts); the frontends
 # are in ``devservers``. Express, Fastify and Koa have none: the app's own listen() picks
@@ -39,6 +41,7 @@ class Server:
     hmr_ready: bool = False  # its config already sends that socket through devproxy
     hmr_client_port: int | None = None  # the port its HMR client connects to, if set
     framework: str = ""  # what runs on it (SvelteKit on Vite), else ``name``
+    guess: str = ""  # why its port is a guess, for the comment: "" when it was found
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +58,8 @@ class Detected:
 SUBFOLDERS = ("", "frontend", "client", "web", "ui", "backend", "server", "api")
 PROJECT_FILES = ("package.json", "angular.json", "manage.py", "requirements.txt",
                  "pyproject.toml", "Pipfile", "Gemfile",
+                 # Where a FastAPI app's uvicorn.run(app, port=...) usually is.
+                 "main.py", "app.py", "app/main.py",
                  # Every name Vite looks for, in its order; then webpack's, Astro's, Nuxt's.
                  *(f"vite.config.{ext}" for ext in ("js", "mjs", "ts", "cjs", "mts", "cts")),
                  "webpack.config.js", "webpack.config.cjs", "webpack.config.mjs",
@@ -153,7 +158,7 @@ def summary(detected: Detected) -> tuple[str, list[str]]:
     elif backend:
         found.append(f"{backend.name} on {backend.port}"
                      + (" (a guess: check the port)" if backend.name in _NO_DEFAULT_PORT
-                        else ""))
+                        or backend.guess else ""))
     return (", ".join(found) or ("a build folder" if detected.static else
                                  "nothing recognisable: wrote a template"),
             [*detected.notes, *(proxy.warnings if proxy else [])])
@@ -204,12 +209,62 @@ def _backend(files: Mapping[str, str]) -> Server | None:
     if "manage.py" in by_name:
         backend = Server("Django", 8000, "manage.py")
     elif re.search(r"\bfastapi\b", python):
-        backend = Server("FastAPI", 8000, "fastapi in the Python dependencies")
+        backend = _fastapi(files)
     elif re.search(r"\bflask\b", python):
         backend = Server("Flask", 5000, "flask in the Python dependencies")
     elif any("rails" in text for text in by_name.get("Gemfile", [])):
         backend = Server("Rails", 3000, "rails in Gemfile")
     return backend
+
+
+def _fastapi(files: Mapping[str, str]) -> Server:
+    why = "fastapi in the Python dependencies"
+    for path, text in files.items():
+        launch = find_program(_scripts(text), "uvicorn") \
+            if path.rpartition("/")[2] == "package.json" else None
+        port = _uvicorn_flag(launch.args) if launch else None
+        if launch and port:
+            return Server("FastAPI", port, f'{why}; port from --port {port} in the '
+                                           f'"{launch.script}" script of {path}')
+    for path, text in files.items():
+        if path.endswith(".py") and (port := _uvicorn_run_port(text)):
+            return Server("FastAPI", port, f"{why}; port from uvicorn.run(port={port}) in "
+                                           f"{path}")
+    return Server("FastAPI", 8000, why, guess="8000 is uvicorn's default, a guess: change it "
+                                             "to the port your app runs on (uvicorn --port, "
+                                             "uvicorn.run(port=...))")
+
+
+def _scripts(package_json: str) -> dict[str, object]:
+    scripts = json_object(package_json).get("scripts")
+    return scripts if isinstance(scripts, dict) else {}
+
+
+def _uvicorn_flag(args: tuple[str, ...]) -> int | None:
+    # uvicorn's click options: --port 8000 or --port=8000; the last one wins.
+    found = None
+    for i, arg in enumerate(args):
+        value = args[i + 1] if arg == "--port" and i + 1 < len(args) else \
+            arg.removeprefix("--port=") if arg.startswith("--port=") else None
+        if value is not None:
+            found = literal_port(int(value)) if value.isascii() and value.isdigit() else None
+    return found
+
+
+def _uvicorn_run_port(source: str) -> int | None:
+    """The port a literal ``uvicorn.run(..., port=8123)`` passes; None when there is none,
+    or it is computed (``int(os.environ["PORT"])``) and so only a guess."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                and node.func.attr == "run" and isinstance(node.func.value, ast.Name) \
+                and node.func.value.id == "uvicorn":
+            port = next((k.value for k in node.keywords if k.arg == "port"), None)
+            return literal_port(port.value) if isinstance(port, ast.Constant) else None
+    return None
 
 
 def _ports(routes: list[ImportedRoute]) -> set[int]:
@@ -267,7 +322,8 @@ def render(detected: Detected) -> str:
     if routes:
         pass  # the project's own proxy said where its API is
     elif backend is not None:
-        guessed = "" if backend.name not in _NO_DEFAULT_PORT else (
+        guessed = f";\n  # {backend.guess}" if backend.guess else \
+            "" if backend.name not in _NO_DEFAULT_PORT else (
             f";\n  # {backend.name} has no default port: change {backend.port} to the one "
             f"your app's listen() uses")
         lines.append(f"  # {_flat(backend.name)} (found: {_flat(backend.why)}){guessed}\n"

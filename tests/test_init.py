@@ -71,7 +71,7 @@ def test_js_literal_reader_keeps_code_as_code() -> None:
 def test_vite_proxy_is_translated_and_every_loss_is_named() -> None:
     imported = import_config("vite.config.ts", VITE)
     routes = {r.path: r for r in imported.routes}
-    assert routes["/foo"] == ImportedRoute("/foo", "http://localhost:4567")
+    assert routes["/foo"] == ImportedRoute("/foo", "http://localhost:4567", change_origin=True)
     assert routes["/api"] == ImportedRoute("/api", "http://localhost:3000", change_origin=True,
                                            strip_prefix=True)
     assert routes["/v1"].rewrite == (("^/v1", "/v2"),)
@@ -104,6 +104,17 @@ def test_angular_proxy_conf_json() -> None:
     assert any("Connection not imported" in w for w in imported.warnings)
     config = parse_config(render_imported(imported), "devproxy.yaml", Path("/"))
     assert isinstance(config, Config)
+
+
+@pytest.mark.parametrize("conf", [
+    {"/api/**": {"target": "http://localhost:3000"}},
+    {"/api": "http://localhost:3000", "oops": 1},  # one entry is enough: the rest are named
+    {"api": {"target": "http://localhost:3000"}, "/api": {"target": "http://localhost:3000"}},
+    [{"context": ["/api"], "target": "http://localhost:3000"}],
+], ids=["glob", "a path and a stray key", "a target URL", "array"])
+def test_a_json_proxy_config_is_known_by_its_shape_not_its_name(conf: object) -> None:
+    imported = import_config("proxy.dev.json", json.dumps(conf))
+    assert [(r.path, r.target) for r in imported.routes] == [("/api", "http://localhost:3000")]
 
 
 def test_webpack_array_form_with_contexts() -> None:
@@ -140,6 +151,45 @@ def test_webpack_array_form_with_path_for_context() -> None:
         ("/d", "http://localhost:3002")]
     assert any("proxy[4].path is not a list of paths" in w for w in imported.warnings)
     assert not any("ignored" in w for w in imported.warnings)
+
+
+@pytest.mark.parametrize(("name", "text", "change_origin"), [
+    # Vite: `if (typeof opts === 'string') opts = { target: opts, changeOrigin: true }`.
+    pytest.param("vite.config.ts",
+                 "export default { server: { proxy: { '/auth': 'http://localhost:3001' } } }",
+                 True, id="vite"),
+    # webpack-dev-server: `{ context, target }` alone, so http-proxy's changeOrigin: false.
+    pytest.param("webpack.config.js",
+                 "module.exports = { devServer: { proxy: { '/auth': 'http://localhost:3001' } } }",
+                 False, id="webpack"),
+    pytest.param("proxy.conf.json", json.dumps({"/auth": "http://localhost:3001"}), False,
+                 id="angular"),
+])
+def test_a_url_entry_changes_origin_only_where_the_tool_makes_it(name: str, text: str,
+                                                                 change_origin: bool) -> None:
+    [route] = import_config(name, text).routes
+    assert (route.path, route.target) == ("/auth", "http://localhost:3001")
+    assert route.change_origin is change_origin
+
+
+@pytest.mark.parametrize("options", [
+    {"timeout": 5000, "proxyTimeout": 30000},
+    {"proxyTimeout": 30000, "timeout": 5000},
+], ids=["timeout first", "proxyTimeout first"])
+def test_proxy_timeout_is_the_response_timeout_and_timeout_beside_it_is_named(
+        options: dict[str, int]) -> None:
+    # http-proxy: proxyTimeout is the backend request's, timeout the browser socket's.
+    conf = {"/api": {"target": "http://localhost:3000", **options}}
+    imported = import_config("proxy.conf.json", json.dumps(conf))
+    assert imported.routes[0].response_timeout == 30
+    assert imported.warnings == [
+        "/api.timeout: not imported: http-proxy's timeout is the browser connection's, which "
+        "devproxy has no setting for; proxyTimeout, the backend's, is imported as "
+        "timeout.response"]
+    rendered = render_imported(imported)
+    assert "# NOT IMPORTED or changed: /api.timeout: not imported" in rendered
+    [api, _] = parse_config(rendered, "devproxy.yaml", Path("/")).routes
+    assert api.timeout.response == 30
 
 
 def test_create_react_app_proxy_field() -> None:
@@ -250,6 +300,13 @@ def test_rewrites_on_a_target_with_a_base_path_rewrite_the_same_paths() -> None:
     ("package.json", "{}", "no \"proxy\" field"),
     ("proxy.conf.json", "{nope", "not valid JSON"),
     ("rollup.config.js", "", "devproxy imports"),
+    # Any .json was read as Angular's, and tsconfig.json gave notes of nonsense, exit 0.
+    ("tsconfig.json", json.dumps({"compilerOptions": {"target": "es2022"},
+                                  "files": ["src/main.ts"]}),
+     r'tsconfig\.json: not a proxy config \(its keys: "compilerOptions", "files"\)'),
+    (".eslintrc.json", json.dumps({"root": True, "rules": {}}), "not a proxy config"),
+    ("data.json", "[1, 2]", "not a proxy config"),
+    ("proxy.conf.json", "{}", "an empty proxy config"),
 ])
 def test_unreadable_imports_say_why(name: str, text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
@@ -776,6 +833,10 @@ def test_cli_init_writes_once_and_the_result_passes_check(tmp_path: Path) -> Non
     assert latin.returncode == 1
     assert latin.stderr.strip() == ("devproxy: error: latin1.json:1:30: not UTF-8 text "
                                     "(byte 0xe9); save the file as UTF-8")
+    (tmp_path / "tsconfig.json").write_text('{"compilerOptions": {"strict": true}}')
+    ts = run("init", "--from", "tsconfig.json", "-o", "other.yaml")
+    assert ts.returncode == 1 and not (tmp_path / "other.yaml").exists()
+    assert ts.stderr.startswith("devproxy: error: tsconfig.json: not a proxy config")
     nowhere = run("init", "-o", "missing/devproxy.yaml")
     assert nowhere.returncode == 1 and "Traceback" not in nowhere.stderr
     assert nowhere.stderr.strip() == ("devproxy: error: cannot write missing/devproxy.yaml: "
@@ -859,8 +920,46 @@ def test_vue_cli_is_found_and_its_dev_server_proxy_imported() -> None:
         ("/api", 3000), ("/", 8085)]
     imported = import_config("vue.config.js", VUE_CONFIG)
     assert imported.routes == [ImportedRoute("/api", "http://localhost:3000",
-                                             change_origin=True)]
+                                             change_origin=True, secure=False)]
     assert (imported.frontend, imported.frontend_port) == ("Vue CLI", 8085)
+
+
+VUE_ENTRIES = """module.exports = { devServer: { proxy: {
+  '/api': { target: 'http://localhost:3000' },
+  '/own': { target: 'https://localhost:3001', secure: true, changeOrigin: false, ws: false },
+} } }"""
+
+
+def test_vue_cli_puts_its_proxy_defaults_under_each_entry() -> None:
+    # prepareProxy: Object.assign({}, {secure: false, changeOrigin: true, ws: true,
+    # xfwd: true, ...}, config): the user's keys win. Plain webpack adds nothing.
+    vue = {r.path: r for r in import_config("vue.config.js", VUE_ENTRIES).routes}
+    assert vue["/api"] == ImportedRoute("/api", "http://localhost:3000", change_origin=True,
+                                        secure=False, ws=True)
+    assert vue["/own"] == ImportedRoute("/own", "https://localhost:3001", change_origin=False,
+                                        secure=True, ws=False)
+    webpack = import_config("webpack.config.js", VUE_ENTRIES)
+    assert webpack.routes[0] == ImportedRoute("/api", "http://localhost:3000")
+    # xfwd is a default, not the user's: nothing to say about it.
+    assert not any("xfwd" in w for w in import_config("vue.config.js", VUE_ENTRIES).warnings)
+
+
+def test_vue_cli_proxy_as_one_url_is_imported_as_create_react_apps_is() -> None:
+    text = "module.exports = { devServer: { port: 8081, proxy: 'http://localhost:4000' } }"
+    imported = import_config("vue.config.js", text)
+    assert imported.routes == [ImportedRoute("/api", "http://localhost:4000",
+                                             change_origin=True, secure=False)]
+    assert "Vue CLI forwards there every request it cannot serve that does not ask for " \
+           "HTML; devproxy routes by path prefix, so it was imported as /api" \
+           in imported.warnings[0]
+    rendered = render_imported(imported)
+    config = parse_config(rendered, "devproxy.yaml", Path("/"))
+    assert [(r.path, r.target.port) for r in config.routes if r.target] == [
+        ("/api", 4000), ("/", 8081)]
+    assert "# NOT IMPORTED or changed: devServer.proxy is one URL" in rendered
+    package = json.dumps({"devDependencies": {"@vue/cli-service": "5"}})
+    detected = detect({"package.json": package, "vue.config.js": text})
+    assert detected.proxy is not None and detected.proxy.routes == imported.routes
 
 
 @pytest.mark.parametrize(("text", "built"), [
@@ -975,4 +1074,64 @@ def test_a_port_guessed_for_a_backend_with_no_default_is_said_to_be_one() -> Non
     assert summary(express)[0] == "Express on 3000 (a guess: check the port)"
     fastapi = detect({"requirements.txt": "fastapi\n"})  # uvicorn's default is 8000
     assert "no default port" not in render(fastapi)
-    assert summary(fastapi)[0] == "FastAPI on 8000"
+
+
+FASTAPI_MAIN = """import uvicorn
+from fastapi import FastAPI
+
+app = FastAPI()
+
+if __name__ == "__main__":
+    uvicorn.run("main:app", host="127.0.0.1", port={port}, reload=True)
+"""
+
+
+@pytest.mark.parametrize(("files", "port", "source"), [
+    pytest.param({"backend/main.py": FASTAPI_MAIN.format(port=8123)}, 8123,
+                 "port from uvicorn.run(port=8123) in backend/main.py", id="uvicorn.run"),
+    pytest.param({"package.json": json.dumps({"scripts": {
+        "api": "cd backend && python -m uvicorn main:app --reload --port 8124"}})}, 8124,
+                 'port from --port 8124 in the "api" script of package.json', id="a script"),
+    pytest.param({"package.json": json.dumps({"scripts": {"api": "uvicorn main:app --port=8125"}}),
+                  "backend/main.py": FASTAPI_MAIN.format(port=8123)}, 8125,
+                 'port from --port 8125 in the "api" script', id="a script, then the code"),
+])
+def test_a_fastapi_port_written_plainly_is_read(files: dict[str, str], port: int,
+                                                source: str) -> None:
+    detected = detect({"backend/requirements.txt": "fastapi\nuvicorn\n", **files})
+    assert detected.backend is not None and detected.backend.port == port
+    text = render(detected)
+    assert f"# FastAPI (found: fastapi in the Python dependencies; {source}" in text
+    assert "a guess" not in text
+    assert summary(detected)[0] == f"FastAPI on {port}"
+    api = parse_config(text, "devproxy.yaml", Path("/")).routes[0]
+    assert api.path == "/api" and api.target is not None and api.target.port == port
+
+
+@pytest.mark.parametrize("files", [
+    pytest.param({}, id="no code read"),
+    pytest.param({"backend/main.py": FASTAPI_MAIN.format(port='int(os.environ["PORT"])')},
+                 id="a computed port"),
+    pytest.param({"package.json": json.dumps({"scripts": {"api": "uvicorn main:app --port $P"}})},
+                 id="a variable for --port"),
+])
+def test_a_fastapi_port_not_written_plainly_is_said_to_be_uvicorns_default(
+        files: dict[str, str]) -> None:
+    # init wrote 8000 and said only "found: fastapi in the Python dependencies".
+    detected = detect({"requirements.txt": "fastapi\n", **files})
+    assert detected.backend is not None and detected.backend.port == 8000
+    assert "  # FastAPI (found: fastapi in the Python dependencies);\n  # 8000 is uvicorn's " \
+           "default, a guess: change it to the port your app runs on" in render(detected)
+    assert summary(detected)[0] == "FastAPI on 8000 (a guess: check the port)"
+
+
+@pytest.mark.e2e
+def test_cli_init_reads_a_fastapi_port_from_the_backends_main_py(tmp_path: Path) -> None:
+    (tmp_path / "backend").mkdir()
+    (tmp_path / "backend" / "requirements.txt").write_text("fastapi\nuvicorn\n")
+    (tmp_path / "backend" / "main.py").write_text(FASTAPI_MAIN.format(port=8123))
+    done = subprocess.run([sys.executable, "-m", "devproxy", "init", "-o", "-"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "found: FastAPI on 8123" in done.stderr
+    assert "target: http://localhost:8123" in done.stdout

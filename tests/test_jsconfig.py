@@ -1,6 +1,9 @@
-"""jsconfig.find_value: a config's top-level keys, read from the object it exports."""
+"""jsconfig.find_value: a config's top-level keys, read from the object it exports, and the
+literals there read as JavaScript reads them."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 
@@ -85,3 +88,44 @@ def test_an_unreadable_proxy_is_placed_as_an_editor_shows_it(text: str, where: s
     with pytest.raises(ValueError, match=f"^vite.config.js: cannot read the proxy object: "
                                          f"{where}$"):
         import_config("vite.config.js", text)
+
+
+@pytest.mark.parametrize(("literal", "value"), [
+    P(r"'Jos\u00e9'", "José", id="\\uHHHH"),
+    P(r'"a\x41b"', "aAb", id="\\xHH"),
+    P(r"'\u{1F600}'", "\U0001F600", id="\\u{...}"),
+    P(r"'\ud83d\ude00'", "\U0001F600", id="a surrogate pair of \\u escapes"),
+    P(r"'\b\f\n\r\t\v\0'", "\b\f\n\r\t\v\0", id="single-character escapes"),
+    P(r"'\q\'\"\\'", "q'\"\\", id="any other character stands for itself"),
+    P("'a\\\nb\\\r\nc\\\u2028d'", "abcd", id="line continuations"),
+    P("`caf\\u00e9 \\` \\${x}\r\n`", "café ` ${x}\n", id="a template without ${}"),
+    P("`a${b}`", Code("`a${b}`"), id="a template with ${}"),
+    P("`\\\\${b}`", Code("`\\\\${b}`"), id="${} after an escaped backslash"),
+])
+def test_string_literals_are_read_as_javascript_decodes_them(literal: str,
+                                                             value: object) -> None:
+    assert find_value(f"export default {{ a: {literal} }}", "a") == value
+
+
+@pytest.mark.parametrize(("literal", "error"), [
+    P(r"'\x4'", r"malformed escape \x4"),
+    P(r"'\u00g0'", r"malformed escape \u00g0"),
+    P(r"'\u{110000}'", r"malformed escape \u{110000}"),
+    P(r"'\1'", r"the escape \1 is not read: a legacy octal one"),
+    P(r"`\07`", r"the escape \07 is not read: a legacy octal one"),
+    P(r"'\ud83d'", "half a surrogate pair"),
+])
+def test_a_malformed_escape_is_not_imported_never_guessed(literal: str, error: str) -> None:
+    text = f"export default {{ server: {{ proxy: {{\n  '/api': {literal} }} }} }}"
+    with pytest.raises(ValueError, match=re.escape(f"vite.config.js: cannot read the proxy "
+                                                   f"object: {error}")) as raised:
+        import_config("vite.config.js", text)
+    assert str(raised.value).endswith("in the string at line 2, column 11")
+
+
+def test_escaped_keys_and_values_are_imported_decoded() -> None:
+    text = r"""export default { server: { proxy: {
+      '/caf\u00e9': { target: 'http://localhost:3000', headers: { 'X-Dev': 'a\x41b' } },
+    } } }"""
+    [route] = import_config("vite.config.ts", text).routes
+    assert (route.path, route.headers) == ("/café", (("X-Dev", "aAb"),))
