@@ -7,17 +7,16 @@ The CLI reads the folder and writes the file.
 
 from __future__ import annotations
 
-import ast
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from . import devservers
+from .backendports import uvicorn_port
 from .config import parse_target
 from .devservers import dependencies, json_object
-from .importers import Imported, ImportedRoute, NoProxy, import_proxy, literal_port
-from .npmscripts import find_program
+from .importers import Imported, ImportedRoute, NoProxy, import_proxy
 
 # Default ports, as each tool documents them (NestJS's generated main.ts); the frontends
 # are in ``devservers``. Express, Fastify and Koa have none: the app's own listen() picks
@@ -219,52 +218,12 @@ def _backend(files: Mapping[str, str]) -> Server | None:
 
 def _fastapi(files: Mapping[str, str]) -> Server:
     why = "fastapi in the Python dependencies"
-    for path, text in files.items():
-        launch = find_program(_scripts(text), "uvicorn") \
-            if path.rpartition("/")[2] == "package.json" else None
-        port = _uvicorn_flag(launch.args) if launch else None
-        if launch and port:
-            return Server("FastAPI", port, f'{why}; port from --port {port} in the '
-                                           f'"{launch.script}" script of {path}')
-    for path, text in files.items():
-        if path.endswith(".py") and (port := _uvicorn_run_port(text)):
-            return Server("FastAPI", port, f"{why}; port from uvicorn.run(port={port}) in "
-                                           f"{path}")
+    found = uvicorn_port(files)
+    if found is not None:
+        return Server("FastAPI", found[0], f"{why}; {found[1]}")
     return Server("FastAPI", 8000, why, guess="8000 is uvicorn's default, a guess: change it "
                                              "to the port your app runs on (uvicorn --port, "
                                              "uvicorn.run(port=...))")
-
-
-def _scripts(package_json: str) -> dict[str, object]:
-    scripts = json_object(package_json).get("scripts")
-    return scripts if isinstance(scripts, dict) else {}
-
-
-def _uvicorn_flag(args: tuple[str, ...]) -> int | None:
-    # uvicorn's click options: --port 8000 or --port=8000; the last one wins.
-    found = None
-    for i, arg in enumerate(args):
-        value = args[i + 1] if arg == "--port" and i + 1 < len(args) else \
-            arg.removeprefix("--port=") if arg.startswith("--port=") else None
-        if value is not None:
-            found = literal_port(int(value)) if value.isascii() and value.isdigit() else None
-    return found
-
-
-def _uvicorn_run_port(source: str) -> int | None:
-    """The port a literal ``uvicorn.run(..., port=8123)`` passes; None when there is none,
-    or it is computed (``int(os.environ["PORT"])``) and so only a guess."""
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
-                and node.func.attr == "run" and isinstance(node.func.value, ast.Name) \
-                and node.func.value.id == "uvicorn":
-            port = next((k.value for k in node.keywords if k.arg == "port"), None)
-            return literal_port(port.value) if isinstance(port, ast.Constant) else None
-    return None
 
 
 def _ports(routes: list[ImportedRoute]) -> set[int]:

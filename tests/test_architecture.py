@@ -13,7 +13,7 @@ PACKAGE = Path(devproxy.__file__).parent
 PURE = ["errors", "config", "router", "paths", "headers", "cors", "corsadvice", "wsrules", "diff",
         "capture", "jsonindent",
         "screen", "schema", "jsliteral", "jsconfig", "importers", "npmscripts", "devservers",
-        "scaffold",
+        "scaffold", "backendports",
         "h1", "wsframes",
         "export"]
 FORBIDDEN = ("aiohttp", "asyncio", "click", "watchfiles")
