@@ -23,7 +23,7 @@ from urllib.parse import unquote
 
 from . import EXPORT_FORMATS as FORMATS
 from .config import LOOPBACK_NAMES, Config, CorsPolicy, Limits, Rewrite, Route, Target, url_host
-from .cors import COMMON_METHODS
+from .cors import COMMON_METHODS, VARY_PREFLIGHT, VARY_PREFLIGHT_PNA
 
 NOT_EXPORTED = "devproxy: not exported:"
 
@@ -37,7 +37,6 @@ _CORS_RESPONSE_HEADERS = (
     "Access-Control-Expose-Headers", "Access-Control-Max-Age",
     "Access-Control-Allow-Private-Network",
 )
-_VARY_PREFLIGHT = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
 _SAFELISTED_METHODS = ("GET", "HEAD", "POST")  # Fetch §2.2.1: never refused by cors.methods
 
 
@@ -204,11 +203,20 @@ def _origins_regex(policy: CorsPolicy) -> str:
     return "^(?:" + "|".join(parts) + ")$"
 
 
-def _methods_regex(policy: CorsPolicy) -> str | None:
+def _vary_preflight(policy: CorsPolicy) -> str:
+    # As devproxy's: the private-network ask varies the answer only where it is allowed.
+    return VARY_PREFLIGHT_PNA if policy.private_network else VARY_PREFLIGHT
+
+
+def _methods_regex(policy: CorsPolicy) -> str:
+    """The methods a preflight may ask, as cors.CorsRules.preflight allows them: the
+    safelisted and those listed, or any, in upper case only. fetch() sends a method as
+    written but for six it upper-cases (Fetch §2.2.1), and methods are case-sensitive
+    (RFC 9110 §9.1): an allowed PATCH does not let 'patch' through the browser."""
     if policy.methods is None:
-        return None
-    listed = "|".join(re.escape(m) for m in policy.methods)
-    return f"^(?:{'|'.join(_SAFELISTED_METHODS)}|(?i:{listed}))$"
+        return "^[^a-z]+$"
+    listed = "|".join(re.escape(m.upper()) for m in policy.methods)
+    return f"^(?:{'|'.join(_SAFELISTED_METHODS)}|{listed})$"
 
 
 def _request_headers_regex(policy: CorsPolicy, non_empty: bool) -> str | None:
@@ -287,6 +295,11 @@ def _translate_pattern(pattern: str, pcre: bool, group: Callable[[int], str]) ->
                 raise _Untranslatable(f"the group {pattern[i:i + 4]!r}... in {pattern!r}")
             out.append("(")
             i += 1
+        elif char == "#" and "x" in flags:
+            # A comment runs to the line's end (re.VERBOSE): kept, on nginx's one line it
+            # would swallow the wrapper's closing parentheses.
+            end = pattern.find("\n", i)
+            i = n if end < 0 else end
         elif char == "{" and pattern[i + 1:i + 2] == ",":
             raise _Untranslatable(f"the repeat {{,n}} in {pattern!r}")
         elif not pcre and char in "*+?}" and pattern[i + 1:i + 2] == "+":
@@ -607,6 +620,11 @@ def _nginx_static(route: Route, spa: str) -> list[str]:
     fallback = spa if route.spa else "=404"
     body = [f"        alias {_nq(folder + '/')};" if prefix else f"        root {_nq(folder)};",
             "        index index.html;",
+            # Text says UTF-8, as devproxy sends it: a page without <meta charset> is
+            # otherwise read as windows-1252 ("café" shows as "cafÃ©").
+            "        charset utf-8;",
+            "        charset_types text/css text/plain text/xml text/javascript text/markdown "
+            "text/csv application/javascript;",
             "        autoindex off;  # folders are never listed",
             f"        # {NOT_EXPORTED} refusing symlinks that leave the folder (see "
             f"nginx's disable_symlinks)",
@@ -778,11 +796,9 @@ def _nginx_cors_maps(policy: CorsPolicy, number: int) -> list[str]:
     lines = [f"# CORS mode, policy {number}: origins {', '.join(policy.origins)}.",
              f"map $http_origin {var}_origin {{", '    default "";', *allowed, "}"]
     checks = []
-    methods = _methods_regex(policy)
-    if methods is not None:
-        lines += [f"map $http_access_control_request_method {var}_method {{", "    default 0;",
-                  f"    {_nre('~' + methods)} 1;", "}"]
-        checks.append(f"{var}_method")
+    lines += [f"map $http_access_control_request_method {var}_method {{", "    default 0;",
+              f"    {_nre('~' + _methods_regex(policy))} 1;", "}"]
+    checks.append(f"{var}_method")
     headers = _request_headers_regex(policy, non_empty=False)
     if headers is not None:
         # A preflight that asks no headers (a DELETE, a PUT of a form) is allowed: nginx
@@ -847,7 +863,7 @@ def _nginx_preflight(policy: CorsPolicy, number: int) -> list[str]:
     headers.append(f"Access-Control-Allow-Headers {var}_allow_headers")
     if policy.private_network:
         headers.append(f"Access-Control-Allow-Private-Network {var}_pna")
-    headers.append(f"Vary {_nq(_VARY_PREFLIGHT)}")
+    headers.append(f"Vary {_nq(_vary_preflight(policy))}")
     return ["        # CORS mode: preflights are answered here and never reach the backend "
             "(Fetch §3.2.2).",
             f'        if ({var}_preflight = refuse) {{ return 403 "CORS preflight refused\\n"; }}',
@@ -972,9 +988,14 @@ def _caddy_static(route: Route, number: int) -> list[str]:
     lines = []
     if route.path != "/":
         exact = "^" + re.escape(unquote(route.path)) + "$"
-        lines += [f"@devproxy_folder{number} path_regexp {_cre(exact)}",
-                  f"redir @devproxy_folder{number} {_cq(route.path + '/')} 308 # a folder gets "
-                  f"its slash",
+        # A folder gets its slash, keeping the method (308) and the query: Caddy 2.6 has
+        # no placeholder for "?" and the query only when there is one, so two matchers.
+        slash = _cq(route.path + "/")
+        lines += [f"@devproxy_folder{number}_query {{", f"\tpath_regexp {_cre(exact)}",
+                  '\texpression {query} != ""', "}",
+                  f"redir @devproxy_folder{number}_query {slash[:-1]}?{{query}}\" 308",
+                  f"@devproxy_folder{number} path_regexp {_cre(exact)}",
+                  f"redir @devproxy_folder{number} {slash} 308",
                   f"uri strip_prefix {_cq(route.path)}"]
     lines.append(f"root * {_cq(str(route.static))}")
     if route.spa:
@@ -1015,7 +1036,12 @@ def _caddy_proxy(route: Route, number: int, limits: Limits) -> list[str]:
              else "header_up -X-Forwarded-Prefix",
              f"# {NOT_EXPORTED} appending to a client's X-Forwarded-For (Caddy replaces it "
              f"unless the client is in trusted_proxies)"]
-    inner += [f"header_up {name} {_cq(value)}" for name, value in route.headers]
+    inner += [f"header_up {name} {_cq(value)}" if "{$" not in value else
+              # Caddy puts environment variables in before it reads anything, escapes
+              # included: no Caddyfile can write this value.
+              f"# {NOT_EXPORTED} the header {name}: its value holds '{{' '$', which Caddy "
+              f"reads as an environment variable wherever it appears"
+              for name, value in route.headers]
     inner += _caddy_rewrites_back(route)
     if route.cors is not None and route.cors.backend_cors == "replace":
         inner.append("header_down -Access-Control-* # backend_cors: replace")
@@ -1099,10 +1125,11 @@ def _caddy_cors(policy: CorsPolicy, number: int) -> list[str]:
     name = f"@devproxy_cors{number}"
     origin = ["header Origin *", "not header Origin null"] if policy.any_origin \
         else [f"header_regexp Origin {_cre(_origins_regex(policy))}"]
-    methods = _methods_regex(policy)
-    allow = ["method OPTIONS", *origin,
-             f"header_regexp Access-Control-Request-Method {_cre(methods)}" if methods
-             else "header Access-Control-Request-Method *"]
+    # One header_regexp per field in a matcher (Caddy): the common-methods matchers below
+    # check the method their own way.
+    asked = ["method OPTIONS", *origin]
+    allow = [*asked,
+             f"header_regexp Access-Control-Request-Method {_cre(_methods_regex(policy))}"]
     some = _request_headers_regex(policy, non_empty=False)
     named = _request_headers_regex(policy, non_empty=True) or r"[^\s,]"
     lines = ["# CORS mode: preflights are answered here and never reach the backend "
@@ -1120,7 +1147,7 @@ def _caddy_cors(policy: CorsPolicy, number: int) -> list[str]:
         headers.append(f"Access-Control-Allow-Methods {_cq(', '.join(policy.methods))}")
     if policy.max_age is not None:
         headers.append(f"Access-Control-Max-Age {policy.max_age}")
-    headers.append(f"Vary {_cq(_VARY_PREFLIGHT)}")
+    headers.append(f"Vary {_cq(_vary_preflight(policy))}")
     echoed = "{http.request.header.Access-Control-Request-Headers}" + (
         ", *" if not policy.credentials else "")
     lines += [f"header {name}_allow {{", *(f"\t{h}" for h in headers), "}",
@@ -1129,7 +1156,7 @@ def _caddy_cors(policy: CorsPolicy, number: int) -> list[str]:
                   else f'"{echoed}"')]
     if policy.methods is None:  # the common methods, and the one asked if another
         common = "^(?:" + "|".join(COMMON_METHODS.split(", ")) + ")$"
-        lines += [f"{name}_common {{", *(f"\t{c}" for c in allow),
+        lines += [f"{name}_common {{", *(f"\t{c}" for c in asked),
                   f"\theader_regexp Access-Control-Request-Method {_cre(common)}", "}",
                   f"header {name}_common Access-Control-Allow-Methods {_cq(COMMON_METHODS)}",
                   f"{name}_other {{", *(f"\t{c}" for c in allow),

@@ -68,6 +68,29 @@ def test_every_format_ends_with_a_newline_and_names_its_source(fmt: str, tmp_pat
     assert "route / -> http://127.0.0.1:3000 (devproxy.yaml:1)" in text
 
 
+def test_a_verbose_patterns_comment_is_left_out_of_the_nginx_regex(tmp_path: Path) -> None:
+    # On nginx's one line, "# comment" swallowed the wrapper's ")" and nginx -t failed.
+    cfg = parse_config("routes:\n  - path: /l4\n    target: http://127.0.0.1:3000\n"
+                       "    rewrite: {'(?x) ^/l4/ a  b  # a comment': /l4/verbose}\n",
+                       "devproxy.yaml", tmp_path)
+    text = export_config(cfg, "nginx")
+    regexes = [line for line in text.splitlines() if "$devproxy_path ~" in line]
+    assert regexes and all("(?x: ^/l4/ a  b  ))" in line and "comment" not in line
+                           for line in regexes)
+
+
+def test_a_header_value_caddy_would_read_as_a_variable_is_not_exported(tmp_path: Path) -> None:
+    # Caddy puts in {$VAR} before it reads the file, escaped or not.
+    cfg = parse_config("routes:\n  - path: /\n    target: http://127.0.0.1:3000\n"
+                       "    headers: {X-Brace: '{\"a\":1} {$HOME}', X-Plain: '{a}'}\n",
+                       "devproxy.yaml", tmp_path)
+    text = export_config(cfg, "caddy")
+    assert "{$" not in text
+    assert f"# {NOT_EXPORTED} the header X-Brace" in text
+    assert 'header_up X-Plain "\\{a\\}"' in text
+    assert "proxy_set_header X-Brace" in export_config(cfg, "nginx")  # nginx has no such pass
+
+
 # --- nginx ------------------------------------------------------------------------------
 
 
@@ -174,6 +197,16 @@ def test_nginx_cors_mode_answers_preflights_and_hides_the_backends_headers() -> 
     assert "add_header Access-Control-Expose-Headers $devproxy_cors0_aceh always;" in text
     assert ('add_header Vary "Origin, Access-Control-Request-Method, '
             'Access-Control-Request-Headers" always;') in text
+
+
+@pytest.mark.parametrize("fmt", ["nginx", "caddy"])
+def test_a_preflight_varies_by_the_private_network_ask_where_it_is_allowed(fmt: str) -> None:
+    # As devproxy answers: a cache must not hand a public page's answer to a private ask.
+    for allowed in (True, False):
+        policy = CorsPolicy(origins=("http://localhost:5173",), private_network=allowed)
+        text = export_config(config(route("/", "http://127.0.0.1:3000", cors=policy)), fmt)
+        assert ("Access-Control-Request-Headers, Access-Control-Request-Private-Network"
+                in text) is allowed
 
 
 def test_nginx_cors_keep_defers_to_a_backend_that_answers_cors() -> None:

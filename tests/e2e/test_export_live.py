@@ -164,6 +164,7 @@ routes:
     cors:
       origins: [{FRONT}]
       headers: [Content-Type]
+      methods: [DELETE, PATCH]
   - path: /docs
     static: {static}
   - path: /café
@@ -250,7 +251,8 @@ routes:
       "(?i)a{2,}": "b"
       "(?<=x)y": ""
       "(a)\\1": "x"
-    headers: {X-A: "v;{x} $y \\ \"q\""}
+      "(?x) ^/v1/x/ a  b  # a comment": "/v1/x/verbose"
+    headers: {X-A: "v;{x} $y \\ \"q\"", X-Env: "{$HOME}"}
     timeout: {connect: 100, response: 0.5}
     wait_for_backend: 2
   - path: "/we;ird$/{p}"
@@ -521,6 +523,17 @@ async def test_cors_headers_listed_allow_a_preflight_that_asks_none(stack: Stack
                 assert resp.headers["Access-Control-Allow-Origin"] == FRONT
 
 
+async def test_a_lower_case_method_is_refused_as_devproxy_refuses_it(stack: Stack,
+                                                                     client) -> None:
+    # fetch() sends 'patch' as written (Fetch §2.2.1), and an allowed PATCH does not
+    # cover it (RFC 9110 §9.1): the backend would refuse 'patch' after the preflight.
+    for path, method, status in (("/open/items", "patch", 403), ("/named/items", "patch", 403),
+                                 ("/named/items", "PATCH", 204), ("/open/items", "PATCH", 204)):
+        async with client.options(stack.url + path, headers={
+                "Origin": FRONT, "Access-Control-Request-Method": method}) as resp:
+            assert resp.status == status, (stack.kind, path, method)
+
+
 async def test_cors_headers_on_actual_responses_replace_the_backends(stack: Stack,
                                                                      client) -> None:
     async with client.get(stack.url + "/public/items", headers={"Origin": FRONT}) as resp:
@@ -576,9 +589,17 @@ async def test_static_folder_index_redirect_and_dotfiles(stack: Stack, client) -
     async with client.get(stack.url + "/docs", allow_redirects=False) as resp:
         assert resp.status == 308
         assert resp.headers["Location"] in ("/docs/", stack.url + "/docs/")
+    async with client.get(URL(stack.url + "/docs?invite=a%2Fb%26c&x", encoded=True),
+                          allow_redirects=False) as resp:
+        assert resp.status == 308
+        assert resp.headers["Location"] in ("/docs/?invite=a%2Fb%26c&x",
+                                            stack.url + "/docs/?invite=a%2Fb%26c&x"), stack.kind
     async with client.get(stack.url + "/docs/") as resp:
         assert resp.status == 200
         assert await resp.text() == "<h1>docs</h1>\n"
+        # Else a page without <meta charset> is read as windows-1252.
+        assert resp.headers["Content-Type"].lower().replace(" ", "") == \
+            "text/html;charset=utf-8", stack.kind
     async with client.get(stack.url + "/docs/.env") as resp:
         assert resp.status == 404
 
