@@ -33,6 +33,7 @@ from .config import (
     Listen,
     Route,
     browser_encoded,
+    browser_path,
     parse_listen,
 )
 from .dispatch import AccessLog
@@ -475,10 +476,11 @@ def _flags(route: Route) -> str:
 
 
 def _as_browser_sends(typed: str) -> str:
-    """The request-target a browser sends for ``typed``: its fragment dropped, and what
-    the URL standard encodes in a path and a query written as UTF-8 %XX."""
+    """The request-target a browser sends for ``typed``: its fragment dropped, its dot
+    segments resolved, and what the URL standard encodes in a path and a query written
+    as UTF-8 %XX."""
     path, sep, query = typed.partition("#")[0].partition("?")
-    return browser_encoded(path) + sep + browser_encoded(query, QUERY_ENCODED)
+    return browser_path(path) + sep + browser_encoded(query, QUERY_ENCODED)
 
 
 def _explain(config: Config, path: str) -> None:
@@ -486,10 +488,18 @@ def _explain(config: Config, path: str) -> None:
 
     # A URL pasted from the address bar: its path, and the Host it would send.
     proxy_host = None
-    for scheme in ("http://", "https://"):
-        if path.lower().startswith(scheme):
-            authority, slash, rest = path[len(scheme):].partition("/")
-            proxy_host, path = authority, slash + rest or "/"
+    if path.lower().startswith("https://"):
+        _fail(f"devproxy serves plain http:// only: {path!r} does not reach it")
+    if path.lower().startswith("http://"):
+        authority, slash, rest = path[len("http://"):].partition("/")
+        # A browser sends no user:password@ in Host (and asks for them another way).
+        proxy_host, path = authority.rpartition("@")[2], slash + rest or "/"
+        port = proxy_host.rpartition(":")[2] if not proxy_host.endswith("]") else ""
+        listening = config.listen.port
+        if listening and int(port if port.isdigit() else 80) != listening:
+            click.echo(f"note: {_source_name(config)} has devproxy listen on port "
+                       f"{listening}, so {proxy_host!r} reaches it only if you start it "
+                       f"on that port (-p)")
     if not path.startswith("/"):
         _fail(f"PATH must start with '/' (or be a URL of devproxy's), got {path!r}")
     target = _as_browser_sends(path)

@@ -494,6 +494,31 @@ def _escaped(char: str) -> str:
     return "".join(f"%{byte:02X}" for byte in char.encode("utf-8"))
 
 
+_SINGLE_DOT = (".", "%2e")
+_DOUBLE_DOT = ("..", ".%2e", "%2e.", "%2e%2e")
+
+
+def browser_path(path: str) -> str:
+    """A URL's path (from its "/") as a browser sends it (WHATWG URL, path state): "\\"
+    read as "/", dot segments (".", "..", "%2e%2e") resolved, what the path
+    percent-encode set names written as UTF-8 %XX."""
+    segments = (path.replace("\\", "/") or "/").split("/")[1:]
+    kept: list[str] = []
+    for number, segment in enumerate(segments, 1):
+        last = number == len(segments)
+        if segment.lower() in _DOUBLE_DOT:
+            if kept:
+                kept.pop()
+            if last:
+                kept.append("")
+        elif segment.lower() in _SINGLE_DOT:
+            if last:
+                kept.append("")
+        else:
+            kept.append(segment)
+    return browser_encoded("/" + "/".join(kept))
+
+
 def parse_rewrite(pattern: str, replacement: str) -> Rewrite:
     """Compile one rewrite rule. ``$1`` and ``$<name>`` (JavaScript style, as in Vite
     and http-proxy-middleware configs) are accepted as well as ``\\1`` and ``\\g<name>``.

@@ -24,6 +24,7 @@ from .config import (
     SPECIAL_QUERY_ENCODED,
     TOKEN,
     browser_encoded,
+    browser_path,
     parse_origin,
     url_host,
 )
@@ -38,8 +39,6 @@ _BODY_HEADERS = ("content-encoding", "content-language", "content-location", "co
 _SHOWN_RESPONSE = ("vary", "location")
 _EXCERPT = 300
 _READ = 4096  # of an error body: all of a refusal devproxy wrote (``cors.refusal_of``)
-_SINGLE_DOT = (".", "%2e")
-_DOUBLE_DOT = ("..", ".%2e", "%2e.", "%2e%2e")
 
 
 class DoctorError(DevproxyError):
@@ -376,22 +375,7 @@ def as_browser_sends(url: str) -> URL:
     port = parts.port
     authority = host if port in (None, DEFAULT_PORTS.get(scheme)) \
         else f"{host}:{port}"
-    segments = (parts.path or "/").split("/")[1:]
-    path: list[str] = []
-    for number, segment in enumerate(segments, 1):
-        last = number == len(segments)
-        if segment.lower() in _DOUBLE_DOT:
-            if path:
-                path.pop()
-            if last:
-                path.append("")
-        elif segment.lower() in _SINGLE_DOT:
-            if last:
-                path.append("")
-        else:
-            path.append(segment)
-    return URL.build(scheme=scheme, authority=authority,
-                     path=browser_encoded("/" + "/".join(path)),
+    return URL.build(scheme=scheme, authority=authority, path=browser_path(parts.path),
                      query_string=browser_encoded(query, SPECIAL_QUERY_ENCODED), encoded=True)
 
 

@@ -183,10 +183,17 @@ def test_routes_explains_where_a_path_goes(tmp_path: Path) -> None:
     missing = run("routes", "-c", str(config), "/other")
     assert missing.returncode == 1
     assert "no route matches" in missing.stdout
+    secure = run("routes", "-c", str(config), "https://localhost:8080/api/users")
+    assert secure.returncode == 1
+    assert "devproxy serves plain http:// only" in secure.stderr
 
 
 @pytest.mark.parametrize(("path", "status", "says"), [
-    ("/api/%2e%2e/admin", 1, "refused with 400 Ambiguous path"),
+    # A browser resolves dot segments, encoded too, before it sends anything.
+    ("/api/%2e%2e/admin", 0, "a browser sends it as /admin\n/admin: route /"),
+    ("/x/../api/y", 0, "a browser sends it as /api/y\n/api/y: route /api"),
+    ("http://user@localhost:8080/api/q", 0, "/api/q: route /api"),
+    ("http://127.0.0.1:9999/api/q", 0, "reaches it only if you start it on that port"),
     ("/api%2fadmin", 1, "refused with 400 Ambiguous path"),
     ("/__devproxy/x", 0, "devproxy's own pages (the inspector"),
     ("/café/x", 0, "a browser sends it as /caf%C3%A9/x\n/caf%C3%A9/x: route /caf%C3%A9"),
