@@ -366,6 +366,18 @@ class Record:
                               else start.decode("utf-8", "replace")[:_PREVIEW]})
         del self.messages[:-_MESSAGES_KEPT]
 
+    def _sse_unread(self) -> str | None:
+        if self._sse_inflate is not False:
+            return None
+        coding = (_header(self.backend_response, "content-encoding") or "").strip().lower()
+        if coding in ("gzip", "x-gzip", "deflate"):
+            return (f"the {coding} stream could not be inflated here (corrupt, or past "
+                    f"{_SSE_INFLATED >> 20} MiB in one piece): the events that follow are "
+                    f"not shown")
+        return (f"the stream is {coding}-encoded, which the inspector does not decode (it "
+                f"decodes gzip and deflate): the browser got the events, they are not "
+                f"shown here")
+
     def _sse(self, chunk: bytes) -> None:
         inflate = self._sse_inflate
         if inflate is not None:
@@ -486,6 +498,8 @@ class Record:
             if self.kind == "websocket" else None,
             "sse_events": (self.events or []) if self.kind == "sse" else None,
             "sse_count": self.events_seen if self.kind == "sse" else None,
+            # Why the events are not shown though the browser got them, or None.
+            "sse_unread": self._sse_unread() if self.kind == "sse" else None,
             "cors": self.cors_verdict(cors_block, where, cors_off),
             "cookies": cookie_verdicts(
                 [v for k, v in response if k.lower() == "set-cookie"],
@@ -1241,12 +1255,29 @@ def har(records: Iterable[Record]) -> dict[str, Any]:
             # What the inspector marked ✕ (HAR has no field for it).
             **({"_error": record.error} if record.error else {}),
         }
+        if record.kind == "websocket":  # as Chrome's DevTools writes a socket's messages
+            entry["_resourceType"] = "websocket"
+            entry["_webSocketMessages"] = [_har_message(m) for m in record.messages or []]
         if body is not None:
             entry["request"].update(_har_request_body(
                 body, record.request_body, _header(request, "content-type") or body["type"]))
         entries.append(entry)
     return {"log": {"version": "1.2", "creator": {"name": "devproxy", "version": __version__},
                     "pages": [], "entries": entries}}
+
+
+def _har_message(message: dict[str, Any]) -> dict[str, Any]:
+    """A kept WebSocket message in Chrome's ``_webSocketMessages`` form: text as text, a
+    binary one in base64 (opcode 2). Only its start is kept: ``_size`` says its length
+    on the wire (compressed, under permessage-deflate)."""
+    data = message["text"]
+    if message["binary"]:
+        try:  # the hex the page shows, back to its bytes
+            data = base64.b64encode(bytes.fromhex(data.removesuffix(" …"))).decode("ascii")
+        except ValueError:
+            data = ""  # compressed, so not read
+    return {"type": "send" if message["up"] else "receive", "time": message["at"],
+            "opcode": 2 if message["binary"] else 1, "data": data, "_size": message["size"]}
 
 
 def _har_request_body(view: dict[str, Any], body: bytes | bytearray, content_type: str

@@ -647,6 +647,15 @@ async def test_binary_websocket_messages_are_shown_as_hex_not_text(
     assert [(m["up"], m["binary"], m["text"], m["size"]) for m in last] == [
         (True, True, "00 ff 62 69 6e", 5), (False, True, "6e 69 62 ff 00", 5),
         (True, False, "ok", 2), (False, False, "echo ok", 7)]
+    # HAR keeps them as Chrome's DevTools writes a socket's: binary in base64.
+    [entry] = (await api(client, proxy, "har"))["log"]["entries"]
+    assert entry["_resourceType"] == "websocket"
+    assert [(m["type"], m["opcode"], m["data"], m["_size"])
+            for m in entry["_webSocketMessages"]] == [
+        ("send", 2, base64.b64encode(b"\x00\xffbin").decode(), 5),
+        ("receive", 2, base64.b64encode(b"nib\xff\x00").decode(), 5),
+        ("send", 1, "ok", 2), ("receive", 1, "echo ok", 7)]
+    assert all(isinstance(m["time"], float) for m in entry["_webSocketMessages"])
 
 
 async def test_websocket_and_sse_are_shown_with_their_traffic(backend_factory, proxy_factory,
@@ -2185,6 +2194,7 @@ def test_a_compressed_event_stream_shows_its_events(coding: str, compressor: Any
         record.download(stream.compress(f"data: {n}\n\n".encode())
                         + stream.flush(zlib.Z_SYNC_FLUSH))
     assert record.events == ["data: 1", "data: 2"]
+    assert record.detail()["sse_unread"] is None
 
 
 def test_an_event_stream_in_a_coding_not_read_shows_no_garbled_events() -> None:
@@ -2193,6 +2203,11 @@ def test_an_event_stream_in_a_coding_not_read_shows_no_garbled_events() -> None:
                     "text/event-stream")
     record.download(b"\x8b\x02\x80data: 1\n\n\x03")
     assert not record.events and record.bytes_out == 13
+    # Said so, where "0 events" would say the browser got none (it got them all).
+    detail = record.detail()
+    assert detail["sse_count"] == 0
+    assert detail["sse_unread"].startswith("the stream is br-encoded, which the inspector "
+                                           "does not decode")
 
 
 def test_an_sse_event_without_end_keeps_its_start_not_all_of_it() -> None:

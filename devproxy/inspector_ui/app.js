@@ -480,11 +480,17 @@ async function showDetail(id) {
       r.status && r.status !== 101 ? "never opened: the handshake got " + r.status
         : "no messages yet"));
   }
-  if (r.sse_events) {
+  if (r.sse_unread && !r.sse_count) {
+    // Not "0, no events yet": the browser got them, in a coding not read here.
+    parts.push(el("h3", {}, "Server-sent events · not read"),
+      el("p", { class: "note", id: "sse-unread" },
+        r.sse_unread[0].toUpperCase() + r.sse_unread.slice(1) + "."));
+  } else if (r.sse_events) {
     const shown = r.sse_events.length;
     parts.push(el("h3", {}, `Server-sent events · ${r.sse_count}`
       + (shown < r.sse_count ? ` · the last ${shown} shown` : "")),
     itemsBox("sse-events", r.sse_events, r.sse_count, "\n\n", "no events yet"));
+    if (r.sse_unread) parts.push(el("p", { class: "note", id: "sse-unread" }, r.sse_unread));
   }
   parts.push(el("h3", {}, "curl"),
     el("pre", { id: "curl-browser", "data-place": "curl-browser" }, r.curl.browser),

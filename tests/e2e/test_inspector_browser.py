@@ -621,3 +621,29 @@ async def test_the_list_is_one_tab_stop_walked_with_the_arrow_keys(
     # Each filter has a name a screen reader says, not only its first option.
     for name in ("Filter by method", "Filter by status", "Filter by route"):
         assert await page.get_by_role("combobox", name=name, exact=True).count() == 1
+
+
+async def test_an_event_stream_in_a_coding_not_read_says_so_not_no_events(
+        browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
+    # Express's compression() picks br for Chromium: the page said "0 · no events yet"
+    # of a stream whose events the browser got.
+    async def brotli_stream(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                               "Content-Encoding": "br"})
+        await response.prepare(request)
+        await response.write(b"\x8b\x02\x80data: 1\n\n\x03")  # not read, so any bytes
+        await response.write_eof()
+        return response
+
+    backend = await backend_factory(brotli_stream)
+    proxy = await proxy_factory(route("/", backend.url))
+    async with aiohttp.ClientSession(auto_decompress=False) as client, \
+            client.get(proxy.url + "/events") as resp:
+        assert resp.status == 200 and await resp.read()
+    page = await open_inspector(browser, proxy.url)
+    await page.locator("#list tbody tr", has_text="/events").click()
+    await page.wait_for_selector("#sse-unread")
+    assert "server-sent events · not read" in (await page.inner_text("#detail")).lower()
+    assert (await page.inner_text("#sse-unread")).startswith(
+        "The stream is br-encoded, which the inspector does not decode")
+    assert "no events yet" not in await page.inner_text("#detail")
