@@ -1172,22 +1172,27 @@ def holds_bytes(text: str) -> bool:
 
 # A character a pasted command would not carry as it is: a control (an interactive bash
 # reads a pasted CR as LF, and a tab as a completion) or a byte kept as a lone surrogate.
-_UNPASTABLE = re.compile("[\x00-\x1f\x7f\udc80-\udcff]")
-_ESCAPED = re.compile("[\\\\'\x00-\x1f\x7f\udc80-\udcff]")  # and what quotes
+# A terminal reads a C1 control (U+0080-U+009F) as one too.
+_UNPASTABLE = re.compile("[\x00-\x1f\x7f-\x9f\udc80-\udcff]")
+# And inside $'...', what quotes, and "!": bash 3.2's history expansion (macOS's
+# /bin/bash) ends the quoted text at the ' of \', and would expand a "!" after it.
+_ESCAPED = re.compile("[\\\\'!\x00-\x1f\x7f-\x9f\udc80-\udcff]")
 _ESCAPES = {"\\": "\\\\", "'": "\\'", "\r": "\\r", "\n": "\\n", "\t": "\\t"}
 
 
 def _escaped(char: re.Match[str]) -> str:
     text = char.group()
     code = ord(text)
+    if 0x80 <= code <= 0x9F:  # the character, not its byte: \x80 would paste one byte
+        return f"\\u{code:04x}"
     return _ESCAPES.get(text) or f"\\x{code - 0xDC00 if code > 0xFF else code:02x}"
 
 
 def _shell_word(text: str) -> str:
     """``text`` as one bash word, the same bytes once pasted into an interactive shell.
-    Text with a control character or a byte kept as a lone surrogate (a header's
-    obs-text) goes in bash's $'...' quoting, each such character escaped ("\\r",
-    "\\xe9"), as Chrome's "Copy as cURL" writes it: a CR in quotes is pasted as LF (a
+    Text with a control character (C0 or C1) or a byte kept as a lone surrogate (a
+    header's obs-text) goes in bash's $'...' quoting, each such character escaped ("\\r",
+    "\\xe9", "\\u0085"), and "!" too, as Chrome's "Copy as cURL" writes it: a CR in quotes is pasted as LF (a
     multipart body's every line end), and shlex would quote a character no encoding can
     write, which would paste as U+FFFD."""
     if _UNPASTABLE.search(text) is None:
