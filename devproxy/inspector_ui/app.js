@@ -33,14 +33,18 @@ const clock = (t) => new Date(t * 1000).toLocaleTimeString([], { hour12: false }
 // A target as a person reads it: escapes of text outside ASCII shown as the text
 // (/api/caf%C3%A9 as /api/café). Escapes of ASCII stay as sent: /api/%2e%2e/x,
 // /a%5Cb and 100%25 are other requests than /api/../x, /a\b and 100%, and devproxy
-// treats them so. Escapes that are not UTF-8 stay as sent too.
+// treats them so. So do escapes that are not UTF-8, and characters that would pass for
+// others or for nothing: invisible and bidi ones, spaces, slash and dot lookalikes.
+const UTF8_ESCAPES = /%[C-Dc-d][0-9A-Fa-f]%[89ABab][0-9A-Fa-f]|%[Ee][0-9A-Fa-f](?:%[89ABab][0-9A-Fa-f]){2}|%[Ff][0-7](?:%[89ABab][0-9A-Fa-f]){3}/g;
+const KEPT_ESCAPED = /[\p{C}\p{Z}\p{Default_Ignorable_Code_Point}\u2024\u2044\u2215\u29f8\ufe52\uff0e\uff0f]/u;
+
 function readable(target) {
-  // A lead byte and its continuation bytes: one character, or an error left as it was.
-  return target.replace(/%[C-Fc-f][0-9A-Fa-f](?:%[89ABab][0-9A-Fa-f]){1,3}/g, (bytes) => {
+  return target.replace(UTF8_ESCAPES, (bytes) => {
     try {
-      return decodeURIComponent(bytes);
+      const char = decodeURIComponent(bytes);
+      return KEPT_ESCAPED.test(char) ? bytes : char;
     } catch {
-      return bytes;
+      return bytes;  // an overlong form or a surrogate: not UTF-8
     }
   });
 }
