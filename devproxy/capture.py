@@ -1191,10 +1191,10 @@ def _escaped(char: re.Match[str]) -> str:
 def _shell_word(text: str) -> str:
     """``text`` as one bash word, the same bytes once pasted into an interactive shell.
     Text with a control character (C0 or C1) or a byte kept as a lone surrogate (a
-    header's obs-text) goes in bash's $'...' quoting, each such character escaped ("\\r",
-    "\\xe9", "\\u0085"), and "!" too, as Chrome's "Copy as cURL" writes it: a CR in quotes is pasted as LF (a
-    multipart body's every line end), and shlex would quote a character no encoding can
-    write, which would paste as U+FFFD."""
+    header's obs-text) goes in bash's $'...' quoting, each such character escaped
+    ("\\r", "\\xe9", "\\u0085"), and "!" too, as Chrome's "Copy as cURL" writes it: a
+    CR in quotes is pasted as LF (a multipart body's every line end), and shlex would
+    quote a character no encoding can write, which would paste as U+FFFD."""
     if _UNPASTABLE.search(text) is None:
         return shlex.quote(text)
     return "$'" + _ESCAPED.sub(_escaped, text) + "'"

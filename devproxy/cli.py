@@ -496,7 +496,7 @@ def _explain(config: Config, path: str) -> None:
         proxy_host, path = authority.rpartition("@")[2], slash + rest or "/"
         port = proxy_host.rpartition(":")[2] if not proxy_host.endswith("]") else ""
         listening = config.listen.port
-        if listening and int(port if port.isdigit() else 80) != listening:
+        if listening and int(port if port.isascii() and port.isdigit() else 80) != listening:
             click.echo(f"note: {_source_name(config)} has devproxy listen on port "
                        f"{listening}, so {proxy_host!r} reaches it only if you start it "
                        f"on that port (-p)")

@@ -77,7 +77,7 @@ def cookie_verdicts(set_cookies: Sequence[str], origin: str, fetch_site: str = "
         elif prefix.startswith("__secure-") and not secure:
             reason = "__Secure- cookies need Secure"
         elif "domain" in attrs and ":" in (bare := attrs["domain"].lstrip(".")) \
-                and not bare.startswith("["):
+                and is_ip(bare):
             # Chromium reads a Domain as a URL's host, where IPv6 is written in brackets.
             reason = (f"Domain={attrs['domain']} is an IPv6 address without brackets, which "
                       f"is no host to a browser; write Domain=[{bare}], or leave Domain out")

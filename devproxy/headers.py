@@ -366,7 +366,8 @@ def _domain_matches(host: str, attribute: str) -> bool:
     if domain.startswith("[") and domain.endswith("]"):
         domain = domain[1:-1]  # a browser reads a Domain as a URL host: IPv6 in brackets
     elif ":" in domain:
-        return False  # bare IPv6 is no host to a browser, which drops it: left as sent
+        # Bare IPv6, or a port: no host to a browser, which drops the cookie. Left as sent.
+        return False
     if host == domain or (host in LOOPBACK_NAMES and domain in LOOPBACK_NAMES):
         return True
     return host.endswith("." + domain) and not is_ip(host)

@@ -194,6 +194,8 @@ def test_routes_explains_where_a_path_goes(tmp_path: Path) -> None:
     ("/x/../api/y", 0, "a browser sends it as /api/y\n/api/y: route /api"),
     ("http://user@localhost:8080/api/q", 0, "/api/q: route /api"),
     ("http://127.0.0.1:9999/api/q", 0, "reaches it only if you start it on that port"),
+    # A digit to Python that int() refuses: the Host's 400, not a traceback.
+    ("http://localhost:\u00b2/api/q", 1, "/api/q: refused with 400 Invalid Host"),
     ("/api%2fadmin", 1, "refused with 400 Ambiguous path"),
     ("/__devproxy/x", 0, "devproxy's own pages (the inspector"),
     ("/café/x", 0, "a browser sends it as /caf%C3%A9/x\n/caf%C3%A9/x: route /caf%C3%A9"),

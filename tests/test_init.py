@@ -1095,6 +1095,15 @@ if __name__ == "__main__":
     pytest.param({"package.json": json.dumps({"scripts": {"api": "uvicorn main:app --port=8125"}}),
                   "backend/main.py": FASTAPI_MAIN.format(port=8123)}, 8125,
                  'port from --port 8125 in the "api" script', id="a script, then the code"),
+    # uvicorn's command line never runs the module's __main__ block: its uvicorn.run
+    # plays no part, and the script's uvicorn listens on its default.
+    pytest.param({"package.json": json.dumps({"scripts": {"api": "uvicorn main:app"}}),
+                  "backend/main.py": FASTAPI_MAIN.format(port=9000)}, 8000,
+                 "uvicorn's default port: the \"api\" script of package.json gives it no "
+                 "--port", id="a script without a port"),
+    pytest.param({"package.json": json.dumps({"scripts": {
+        "api": "UVICORN_PORT=8126 uvicorn main:app"}})}, 8126,
+                 'port from UVICORN_PORT=8126 in the "api" script', id="uvicorn's variable"),
 ])
 def test_a_fastapi_port_written_plainly_is_read(files: dict[str, str], port: int,
                                                 source: str) -> None:

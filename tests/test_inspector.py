@@ -1305,6 +1305,7 @@ def test_header_diff_marks_added_removed_changed() -> None:
     # Seen in Chromium 156 on [::1]: a Domain is read as a URL host, IPv6 in brackets.
     ("a=1; Domain=[::1]", "http://[::1]:8080", ""),
     ("a=1; Domain=::1", "http://[::1]:8080", "write Domain=[::1]"),
+    ("a=1; Domain=localhost:8080", "http://localhost:8080", "does not match localhost"),
     ("a=1; Secure", "http://128.0.0.1:8080", "Secure cookies cannot be set"),
     # RFC 6265bis §5.6, and Chromium: NoCookieContent, InvalidPrefix.
     ("=", "http://localhost:8080", "neither name nor value"),
