@@ -12,10 +12,20 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import math
 import ssl
+import struct
+import sys
 from collections.abc import Callable
 from typing import cast
+
+try:  # Linux: how much a socket's kernel send queue holds (``Connection.unsent``)
+    import fcntl
+    import termios
+    _OUTQ: int | None = termios.TIOCOUTQ if sys.platform == "linux" else None
+except ImportError:  # Windows
+    _OUTQ = None
 
 from . import h1
 from .config import Target, is_localhost
@@ -55,8 +65,8 @@ class Busy(TimeoutError):
 
 class UploadStalled(TimeoutError):
     """The backend took none of the request body for ``timeout.response``: it stopped
-    reading it (stuck, or waiting for something else) with ``unsent`` bytes left in
-    devproxy's buffer."""
+    reading it (stuck, or waiting for something else), with ``unsent`` bytes waiting in
+    devproxy's write buffer."""
 
     def __init__(self, unsent: int) -> None:
         super().__init__(f"the backend stopped reading the request body ({unsent} bytes "
@@ -114,7 +124,10 @@ class Connection(asyncio.Protocol):
         self._drain_waiter: asyncio.Future[None] | None = None
         self._paused_writing = False
         self._uploading = False  # a body is being written after the head (``begin``)
-        self._stalled = False  # ``deadline`` is for an upload the backend stopped taking
+        # ``deadline`` measures the backend taking the body, not answering: set when it
+        # stops taking it mid-upload, and after the last write while bytes still wait.
+        self._body_clock = False
+        self._unsent = 0  # bytes not yet taken when it was last seen to take some
 
     # -- asyncio callbacks -------------------------------------------------------------
 
@@ -178,19 +191,21 @@ class Connection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self._paused_writing = True
-        if self._uploading and self._wait is not None and self.deadline is None:
-            # The backend stopped taking the body: that wait is the backend's, so
-            # timeout.response bounds it, as nginx's proxy_send_timeout does. One not
-            # reading at all hung the request until it closed; a browser slow to send
-            # never fills this buffer, so never starts the clock.
-            self._stalled = True
+        waiter = self._head_waiter
+        if self._uploading and self._wait is not None and self.deadline is None \
+                and waiter is not None and not waiter.done():
+            # The backend stopped taking the body, with no answer yet: that wait is the
+            # backend's, so timeout.response bounds it, as nginx's proxy_send_timeout
+            # does. One not reading at all hung the request until it closed; a browser
+            # slow to send never fills this buffer, so never starts the clock.
+            self._body_clock, self._unsent = True, self.unsent()
             self.deadline = self.loop.time() + self._wait
             self._on_deadline()
 
     def resume_writing(self) -> None:
         self._paused_writing = False
-        if self._stalled:  # it took some: the clock starts again at the next pause
-            self._stalled = False
+        if self._body_clock and self._uploading:  # it took some: no clock until the next
+            self._body_clock = False  # pause
             self.deadline = None
         if self._drain_waiter is not None and not self._drain_waiter.done():
             self._drain_waiter.set_result(None)
@@ -378,9 +393,9 @@ class Connection(asyncio.Protocol):
         ``head()`` raises TimeoutError if no response head came within
         ``response_timeout`` seconds (None: no limit) of the request's last byte, give
         or take the pool's ``TICK``; only for connections the pool handed out.
-        ``uploading``: the body follows, and the time starts at ``uploaded``, so neither
-        a pause in the browser's upload nor a backend slow to read it counts against the
-        response.
+        ``uploading``: the body follows, and the time starts at ``uploaded``, so a pause
+        in the browser's upload does not count against the response; while the body is
+        written, the same time bounds a backend that takes none of it (``pause_writing``).
         ``upgrade``: the request asks to switch protocols, so a 101 is its answer.
         ``interim``: called with each 1xx head but a 101, as it arrives.
         """
@@ -394,7 +409,7 @@ class Connection(asyncio.Protocol):
         # When the request went: a close soon after is the backend's idle timeout
         # meeting it (``forward``), a later one the backend failing on it.
         self.sent_at = now = self.loop.time()
-        self._uploading, self._stalled = uploading, False
+        self._uploading, self._body_clock = uploading, False
         if uploading or response_timeout is None:
             self.deadline = None
         else:
@@ -411,22 +426,47 @@ class Connection(asyncio.Protocol):
         self.received = False
 
     def uploaded(self) -> None:
-        """The request's last byte is written: the response timeout starts."""
-        self._uploading = self._stalled = False
+        """The request's last byte is written: the response timeout starts, once the
+        backend has taken what still waits in the buffers (``timed_out``)."""
+        self._uploading = False
         if self._head_waiter is not None and not self._head_waiter.done() and not self.closed \
                 and self._wait is not None:
+            self._body_clock, self._unsent = True, self.unsent()
             self.deadline = self.loop.time() + self._wait
             self._on_deadline()
 
+    def unsent(self) -> int:
+        """Bytes written that the backend has not taken: devproxy's buffer, and on Linux
+        the kernel's send queue (SIOCOUTQ, sent but unacknowledged included; a byte in
+        the backend's receive buffer is acknowledged). Megabytes on loopback."""
+        transport = self.transport
+        if transport is None:
+            return 0
+        size = transport.get_write_buffer_size()
+        sock = transport.get_extra_info("socket")
+        if sock is not None and _OUTQ is not None:
+            with contextlib.suppress(OSError, ValueError):
+                size += struct.unpack("i", fcntl.ioctl(sock.fileno(), _OUTQ, b"\0" * 4))[0]
+        return size
+
     def timed_out(self) -> None:
-        """No response head by the deadline: ``head()`` raises TimeoutError, or
-        ``UploadStalled`` if the deadline was the body's (``pause_writing``)."""
+        """The deadline passed with no response head: ``head()`` raises TimeoutError, or
+        ``UploadStalled`` if the backend took none of the body in that time. A backend
+        that took some is slow, not stuck: the clock starts again; one that took it all
+        since gets the whole timeout from here to answer."""
+        if self._body_clock and self._wait is not None:
+            unsent = self.unsent()
+            if not unsent or unsent < self._unsent:
+                self._body_clock = self._uploading or bool(unsent)
+                self._unsent = unsent
+                self.deadline = self.loop.time() + self._wait
+                return
         self.deadline = None
         self.reusable = False  # its answer may still come, to a request nobody awaits
         waiter = self._head_waiter
         if waiter is not None and not waiter.done():
-            unsent = self.transport.get_write_buffer_size() if self.transport else 0
-            waiter.set_exception(UploadStalled(unsent) if self._stalled else TimeoutError())
+            waiter.set_exception(UploadStalled(self._unsent) if self._body_clock
+                                 else TimeoutError())
 
     def write(self, data: bytes) -> None:
         if self.transport is None or self.closed:

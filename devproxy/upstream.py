@@ -263,8 +263,8 @@ def upload_stalled_error(target: Target, seconds: float, unsent: int) -> Upstrea
     return UpstreamError(
         504, "upload-stalled",
         f"{target.authority} stopped reading the request body: it took none of it for "
-        f"timeout.response ({seconds:g}s), with {unsent} bytes still to go, and sent no "
-        f"response",
+        f"timeout.response ({seconds:g}s), and sent no response ({unsent} bytes were "
+        f"waiting in devproxy's buffer)",
         "the backend is stuck, or reads the body only after something else (a lock, "
         "another request); raise `timeout: {response: ...}` if a pause that long is "
         "expected",

@@ -1225,6 +1225,37 @@ async def test_a_backend_that_stops_reading_an_upload_gets_504_after_the_respons
     assert b"timeout.response (0.5s)" in body
 
 
+async def test_a_backend_reading_an_upload_slowly_is_waited_for_not_timed_out(proxy_factory):
+    # It takes 16 KiB every 20 ms, much slower than loopback: the body waits in
+    # devproxy's buffer and the kernel's, megabytes, for longer than timeout.response.
+    # Slow is not stuck, and the response clock starts once it has taken the body.
+    size = 2 << 20
+    got = bytearray()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        async with asyncio.timeout(20):
+            while len(got) < size:
+                got.extend(await reader.read(16384))
+                await asyncio.sleep(0.02)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        writer.close()
+
+    listening = socket.socket()
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+    listening.bind(("127.0.0.1", 0))
+    server = await asyncio.start_server(serve, sock=listening)
+    try:
+        proxy = await proxy_factory(route("/", f"http://127.0.0.1:{listening.getsockname()[1]}",
+                                          timeout={"response": 0.5}))
+        reply = await _post_in_pieces(proxy.port, [b"s" * size], pause=0)
+    finally:
+        server.close()
+    assert reply.startswith(b"HTTP/1.1 200"), reply[:300]
+    assert len(got) == size
+
+
 async def _gated_backend(interim: bytes) -> tuple[asyncio.Server, asyncio.Event]:
     """A backend that writes ``interim`` at once and its final answer only once the
     returned event is set: what arrives before it is passed on as it came."""
