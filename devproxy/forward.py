@@ -28,6 +28,7 @@ from .backendadvice import (
 )
 from .capture import WENT_AWAY, Record, decoded_body
 from .config import Route, Target
+from .corsmode import own_origin
 from .headers import (
     HOP_COUNTED,
     accepts_event_stream,
@@ -363,7 +364,11 @@ def relayed_response(request: web.Request, route: Route, head: h1.Head, status: 
         status=status, reason=head.reason or None,
         headers=response_headers(upstream, route,
                                  proxy_origin=f"{request.scheme}://{request.host}",
-                                 others=routes),
+                                 others=routes,
+                                 # A redirect's page: read only for one (the usual case
+                                 # is a 200, on every request).
+                                 page_origin=request.headers.get("Origin", "")
+                                 if 300 <= status < 400 else ""),
     )
     if "Server" not in upstream:
         response.upstream_lacks = _LACKS_SERVER if content_type is not None else _LACKS_BOTH
@@ -509,7 +514,7 @@ def _explain_csrf(request: web.Request, route: Route, body: bytes,
     coding = upstream.get("Content-Encoding")
     text = decoded_body(body[:_SNIFFED], coding) if coding else body[:_SNIFFED]
     advice = csrf_refused(route, request.headers.get("Origin", ""), text or b"",
-                          where_written(request, route), f"{request.scheme}://{request.host}")
+                          where_written(request, route), own_origin(request))
     if advice is None:
         return False
     explain(request, f"{route.path} 403 csrf", advice, record)
@@ -519,7 +524,7 @@ def _explain_csrf(request: web.Request, route: Route, body: bytes,
 def _cross_origin(request: web.Request) -> bool:
     """The request came from a page on another origin than devproxy's (CORS mode)."""
     origin = request.headers.get("Origin")
-    return origin is not None and origin != f"{request.scheme}://{request.host}"
+    return origin is not None and origin != own_origin(request)
 
 
 # The redirect statuses a browser follows (Fetch §4.4, "redirect status").

@@ -144,7 +144,7 @@ def reflected(method: str, target: str, version: tuple[int, int], fields: Header
 
 
 def response_headers(upstream: Headers, route: Route, *, proxy_origin: str,
-                     others: RouteTable | None = None) -> CIMultiDict[str]:
+                     others: RouteTable | None = None, page_origin: str = "") -> CIMultiDict[str]:
     """The headers to send the browser for a response the backend sent.
 
     Args:
@@ -152,6 +152,7 @@ def response_headers(upstream: Headers, route: Route, *, proxy_origin: str,
         route: the route with a target the request matched.
         proxy_origin: ``scheme://host[:port]`` as the browser reached devproxy.
         others: the route table, for ``rewrite_location``.
+        page_origin: the request's Origin, for ``rewrite_location``; "" if not known.
 
     Returns:
         A new multidict without hop-by-hop fields, everything else in order, with
@@ -170,13 +171,13 @@ def response_headers(upstream: Headers, route: Route, *, proxy_origin: str,
         if key == "set-cookie":
             value = rewrite_set_cookie(value, route)
         elif key in _LOCATIONS:
-            value = rewrite_location(value, route, proxy_origin, others)
+            value = rewrite_location(value, route, proxy_origin, others, page_origin)
         out.add(name, value)
     return out
 
 
 def rewrite_location(value: str, route: Route, proxy_origin: str,
-                     others: RouteTable | None = None) -> str:
+                     others: RouteTable | None = None, page_origin: str = "") -> str:
     """Point a ``Location``-style URL the backend sent at devproxy instead.
 
     The backend names itself by ``route.target.origin`` (any loopback name counts for
@@ -189,7 +190,9 @@ def rewrite_location(value: str, route: Route, proxy_origin: str,
     browser's path and stay root-relative. A URL at the target of another route in ``others`` (a
     login that sends the browser on to the frontend dev server's own URL) is mapped by
     that route likewise, so the browser stays on devproxy's one origin: if devproxy
-    would route the mapped path to that route, and no other route maps it elsewhere.
+    would route the mapped path to that route, and no other route maps it elsewhere;
+    and not if that origin is ``page_origin``, the request's Origin: a page there (CORS
+    mode, a form posted from the frontend's own server) is sent back where it lives.
 
     Returns:
         The rewritten value; ``value`` unchanged for other origins, relative-path
@@ -228,7 +231,8 @@ def rewrite_location(value: str, route: Route, proxy_origin: str,
         mapped = client_path(route, path)
         if mapped is not None:
             return proxy_origin + mapped + rest
-    if others is None:
+    if others is None or (page_origin and _at_origin(scheme, authority,
+                                                      split_origin(page_origin))):
         return value
     # Another route's target: mapped by each route that targets it, and kept only where
     # devproxy would send the mapped path back to that route (not to a longer prefix).

@@ -464,6 +464,13 @@ async def test_a_redirect_to_another_routes_target_stays_on_devproxy(backend_fac
         assert resp.headers["Location"] == f"http://{host}/dashboard?welcome=1"
     async with client.get(proxy.url + "/dashboard?welcome=1", headers={"Host": host}) as resp:
         assert await resp.text() == "app at /dashboard?welcome=1"
+    # But a page on the frontend's own origin (CORS mode: a login form posted from it)
+    # is sent back where it lives, not onto devproxy's origin without its storage.
+    page = f"http://localhost:{frontend.port}"
+    async with client.post(proxy.url + "/auth/login", allow_redirects=False, data={"u": "a"},
+                           headers={"Host": host, "Origin": page}) as resp:
+        assert resp.status == 302
+        assert resp.headers["Location"] == f"{page}/dashboard?welcome=1"
 
 
 async def test_set_cookie_domain_and_path_are_mapped_and_every_cookie_survives(

@@ -414,6 +414,18 @@ def test_rewrite_location_to_another_routes_target(route_: Route, others: tuple[
     assert rewrite_location(location, route_, PROXY, table) == expected
 
 
+def test_a_location_at_the_pages_own_origin_sends_it_back_there() -> None:
+    # CORS mode, or a form posted from the frontend's own server: the page lives at its
+    # origin (the request's Origin), and a login's redirect back there is not moved onto
+    # devproxy's, which would leave its storage behind.
+    table = RouteTable((OWN, FRONTEND, API_STRIP))
+    back = "http://localhost:5173/dashboard"
+    assert rewrite_location(back, OWN, PROXY, table, "http://localhost:5173") == back
+    assert rewrite_location(back, OWN, PROXY, table, PROXY) == f"{PROXY}/dashboard"
+    assert rewrite_location(back, OWN, PROXY, table, "https://idp.example") == \
+        f"{PROXY}/dashboard"  # a form_post from an identity provider: still one origin
+
+
 IDP = route("/idp", "http://127.0.0.1:4003", strip=True)
 
 
