@@ -25,9 +25,11 @@ from .config import (
     TOKEN,
     browser_encoded,
     browser_path,
+    is_ip,
     parse_origin,
     url_host,
 )
+from .cookies import cookie_verdicts
 from .cors import Verdict
 from .corsadvice import Ask, Fix, cause, fixes, refused_by_devproxy, unlisted_by_devproxy
 from .errors import DevproxyError
@@ -239,6 +241,7 @@ class _Fetch:
                             f"Access-Control-Expose-Headers {', '.join(exposed)!r} is not a "
                             f"list of names separated by commas (a ';' or a space inside an "
                             f"item), so the browser exposes none of it")
+                    self._cookie_warnings(exchange, url)
                     self.steps.append(Step("Actual request", exchange, verdict, notes=(
                         "JavaScript can read: " + (", ".join(readable) or "nothing"),
                         *(["Hidden from JavaScript (add to Access-Control-Expose-Headers "
@@ -319,6 +322,28 @@ class _Fetch:
             raise DoctorError(f"could not fetch {url}: {_describe(exc)}") \
                 from exc
 
+    def _cookie_warnings(self, exchange: Exchange, url: str) -> None:
+        """Each Set-Cookie of an allowed answer the browser will not store, by the
+        inspector's checker: a login that "works" and a session that never sticks look
+        alike in the verdict alone (a SameSite=Lax cookie from 127.0.0.1 to a page on
+        localhost, say)."""
+        lines = [v for k, v in exchange.received if k.lower() == "set-cookie"]
+        if not lines:
+            return
+        p, there = self.p, _origin_of(url)
+        if not p.credentials:
+            # Fetch §4.6: without credentials, a cross-origin answer's cookies are ignored.
+            self.warnings.append(
+                f"{len(lines)} Set-Cookie in the answer, which the browser ignores: a "
+                f"request to another origin stores cookies only with fetch's "
+                f"credentials: 'include' (axios or XHR: withCredentials: true)")
+            return
+        for verdict in cookie_verdicts(lines, there, _fetch_site(p.origin, there), "cors",
+                                       cross_origin=True, cookie_sent=True, page=p.origin):
+            if not verdict["stored"]:
+                self.warnings.append(f"the browser will not store the cookie "
+                                     f"{verdict['name']!r}: {verdict['reason']}")
+
     def _vary_warning(self, exchange: Exchange) -> None:
         acao = _header(exchange.received, "access-control-allow-origin")
         vary = ",".join(v for k, v in exchange.received if k.lower() == "vary").lower()
@@ -377,6 +402,23 @@ def as_browser_sends(url: str) -> URL:
         else f"{host}:{port}"
     return URL.build(scheme=scheme, authority=authority, path=browser_path(parts.path),
                      query_string=browser_encoded(query, SPECIAL_QUERY_ENCODED), encoded=True)
+
+
+def _fetch_site(page: str, there: str) -> str:
+    """Sec-Fetch-Site for a request from ``page`` to ``there``, as a browser would send
+    it. Without the public suffix list a site is the host's last two labels (an IP
+    address or a one-label name, the host): a cookie is never called dropped for a
+    site that is one, at worst let pass for one that is not."""
+    if page == there:
+        return "same-origin"
+    ours, theirs = urlsplit(page), urlsplit(there)
+
+    def site(host: str) -> str:
+        return host if is_ip(host) else ".".join(host.split(".")[-2:])
+
+    same = ours.scheme == theirs.scheme and \
+        site(ours.hostname or "") == site(theirs.hostname or "")
+    return "same-site" if same else "cross-site"
 
 
 def _origin_of(url: str) -> str:

@@ -202,7 +202,9 @@ async def test_correct_setup_is_allowed_and_lists_what_javascript_can_read(aioht
         preflight=[*ALLOW_CREDS, ("Access-Control-Allow-Methods", "GET, PUT"),
                    ("Access-Control-Allow-Headers", "Content-Type, Authorization")],
         actual=[*ALLOW_CREDS, ("Access-Control-Expose-Headers", "X-Total-Count"),
-                ("X-Total-Count", "3"), ("X-Secret", "s"), ("Set-Cookie", "sid=1")])
+                ("X-Total-Count", "3"), ("X-Secret", "s"),
+                # Cross-site (localhost against 127.0.0.1): stored only as SameSite=None.
+                ("Set-Cookie", "sid=1; SameSite=None; Secure")])
     report = await doctor(backend.url + "/items", method="PUT", credentials=True,
                           headers=["Content-Type: application/json", "Authorization: Bearer t"],
                           body=b"{}")
@@ -475,6 +477,28 @@ async def test_a_simple_request_devproxy_sent_no_cors_headers_for_is_explained(
     # A server that is not devproxy gets the usual advice.
     bare = await doctor(backend.url + "/items", origin="http://localhost:5174")
     assert bare.cause.startswith("The server sent no CORS headers at all")
+
+
+async def test_an_allowed_answer_whose_cookie_the_browser_drops_is_warned_about(
+        aiohttp_server):
+    # The "login works, then logged out" trap: the page on localhost, the API called as
+    # 127.0.0.1, two sites; its session cookie, SameSite Lax by default, is not stored.
+    backend = await cors_backend(aiohttp_server, actual=[
+        *ALLOW_CREDS, ("Set-Cookie", "sid=1; Path=/; HttpOnly"),
+        ("Set-Cookie", "pref=2; Path=/; SameSite=None; Secure")])
+    login = await doctor(backend.url + "/login", method="POST", credentials=True)
+    assert login.verdict.ok
+    [dropped] = [w for w in login.warnings if "will not store" in w]
+    assert dropped.startswith("the browser will not store the cookie 'sid': SameSite=Lax")
+    assert "have the page call devproxy as http://localhost:" in dropped  # the fix
+    # Without credentials: none of them.
+    bare = await doctor(backend.url + "/login", method="POST")
+    assert any(w.startswith("2 Set-Cookie in the answer, which the browser ignores")
+               for w in bare.warnings)
+    # The same site (both localhost): stored, nothing to say.
+    same = await doctor(backend.url.replace("127.0.0.1", "localhost") + "/login",
+                        method="POST", credentials=True)
+    assert not [w for w in same.warnings if "cookie" in w.lower()]
 
 
 async def test_a_403_preflight_from_elsewhere_gets_the_usual_advice(aiohttp_server):
