@@ -3,8 +3,9 @@
 Owns the shape of a config (``Config``, ``Route``, ``Target``, ...) and the rules for
 single values (a target URL, a listen address, a route prefix, a rewrite rule). The
 value parsers raise ``ValueError`` with a message that says what was expected; the
-loader (``loader.py``) adds the file, line and column. Nothing here does I/O except
-``Route`` construction being handed an already-resolved static folder.
+loader (``loader.py``) adds the file, line and column. Nothing here does I/O: a
+``Route`` is handed its static folder as an absolute path by the loader (the folder
+itself left unresolved, so a symlink there is followed per request).
 """
 
 from __future__ import annotations

@@ -296,8 +296,8 @@ def _translate_pattern(pattern: str, pcre: bool, group: Callable[[int], str]) ->
             out.append("(")
             i += 1
         elif char == "#" and "x" in flags:
-            # A comment runs to the line's end (re.VERBOSE): kept, on nginx's one line it
-            # would swallow the wrapper's closing parentheses.
+            # A comment runs to the line's end (re.VERBOSE): dropped, since on nginx's one
+            # line it would swallow the wrapper's closing parentheses.
             end = pattern.find("\n", i)
             i = n if end < 0 else end
         elif char == "{" and pattern[i + 1:i + 2] == ",":
