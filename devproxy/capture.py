@@ -9,25 +9,22 @@ passes; listeners (the live stream) are plain callbacks.
 
 from __future__ import annotations
 
-import base64
 import codecs
-import datetime
 import functools
 import http
 import json
 import marshal
 import re
-import shlex
 import time
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from . import __version__, cors, h1
+from . import cors, h1
 from .config import CorsPolicy
-from .cookies import cookie_expiry, cookie_verdicts, parse_set_cookie
+from .cookies import cookie_verdicts
 from .corsadvice import (
     Ask,
     CorsOff,
@@ -40,7 +37,9 @@ from .corsadvice import (
     only_devproxy,
     refused_by_devproxy,
 )
+from .curlcmd import curl
 from .formdata import form_parts
+from .headers import field_value
 from .jsonindent import indent_json
 from .wsframes import COMPRESSED
 
@@ -286,11 +285,11 @@ class Record:
     @property
     def origin(self) -> str:
         """The origin the browser asked, as aiohttp's ``request.host`` gives it."""
-        return self._origin_of(self.browser_request)
+        return self.origin_of(self.browser_request)
 
-    def _origin_of(self, fields: Headers) -> str:
+    def origin_of(self, fields: Headers) -> str:
         """``origin``, from the request's header fields already decoded."""
-        return f"{self.scheme}://{_header(fields, 'host') or self.authority}"
+        return f"{self.scheme}://{field_value(fields, 'host') or self.authority}"
 
     @property
     def upstream_url(self) -> str:
@@ -322,7 +321,7 @@ class Record:
         # UTF-8 is the only charset of an event stream (HTML §9.2.5), and a character
         # may be split across writes (an LLM's tokens, streamed byte by byte).
         self._sse_decode = codecs.getincrementaldecoder("utf-8")("replace").decode
-        coding = (_header(self.backend_response, "content-encoding") or "").strip().lower()
+        coding = (field_value(self.backend_response, "content-encoding") or "").strip().lower()
         if coding in ("gzip", "x-gzip", "deflate"):
             # Events are counted as they pass, so the stream is inflated as it passes.
             self._sse_inflate = zlib.decompressobj(15 if coding == "deflate" else 31)
@@ -369,7 +368,7 @@ class Record:
     def _sse_unread(self) -> str | None:
         if self._sse_inflate is not False:
             return None
-        coding = (_header(self.backend_response, "content-encoding") or "").strip().lower()
+        coding = (field_value(self.backend_response, "content-encoding") or "").strip().lower()
         if coding in ("gzip", "x-gzip", "deflate"):
             return (f"the {coding} stream could not be inflated here (corrupt, or past "
                     f"{_SSE_INFLATED >> 20} MiB in one piece): the events that follow are "
@@ -478,7 +477,7 @@ class Record:
         # Each head decoded once: a kept head is bytes or parsed pairs, decoded per read.
         request, upstream = self.browser_request, self.upstream_request
         backend, response = self.backend_response, self.browser_response
-        origin = self._origin_of(request)
+        origin = self.origin_of(request)
         return {
             **self.summary(),
             "remote": self.remote,
@@ -491,7 +490,7 @@ class Record:
             "reason": self.reason(),  # the status line's, as the browser got it
             "response_changes": header_diff(backend, response) if backend else [],
             "request_body": body_view(self.request_body, self.request_body_cut,
-                                      _header(request, "content-type"), self.bytes_in),
+                                      field_value(request, "content-type"), self.bytes_in),
             "response_body": self.response_view(),
             "websocket": {"up": self.ws_up, "down": self.ws_down,
                           "last": self.messages or [], "closed": self.ws_close}
@@ -503,11 +502,11 @@ class Record:
             "cors": self.cors_verdict(cors_block, where, cors_off),
             "cookies": cookie_verdicts(
                 [v for k, v in response if k.lower() == "set-cookie"],
-                origin, _header(request, "sec-fetch-site") or "",
-                _header(request, "sec-fetch-mode") or "",
+                origin, field_value(request, "sec-fetch-site") or "",
+                field_value(request, "sec-fetch-mode") or "",
                 self._cross_origin(request) is not None,
-                _header(request, "cookie") is not None, _header(request, "origin") or "",
-                _header(request, "sec-fetch-dest") or ""),
+                field_value(request, "cookie") is not None, field_value(request, "origin") or "",
+                field_value(request, "sec-fetch-dest") or ""),
             "curl": {"browser": curl(self.method, origin + self.target, request,
                                      self.request_body, self.request_body_cut, self.bytes_in),
                      "upstream": curl(self.method, self.upstream_url, upstream,
@@ -544,7 +543,7 @@ class Record:
         head = self.backend_response if self._backend_response and (
             not self.status or self._backend_status() in (None, self.status)) \
             else self.browser_response
-        content_type = _header(head, "content-type") or ""
+        content_type = field_value(head, "content-type") or ""
         if self._shown == _BINARY:
             return {"type": content_type.split(";")[0].strip().lower(),
                     "size": self.bytes_out, "truncated": False, "binary": True}
@@ -554,7 +553,7 @@ class Record:
             return {"type": content_type.split(";")[0].strip().lower(),
                     "size": self.bytes_out, "truncated": False, "binary": False,
                     "file": True}
-        encoding = _header(head, "content-encoding")
+        encoding = field_value(head, "content-encoding")
         if encoding and body:
             # Kept as relayed; decoded only to be shown (the browser decodes it too).
             decoded = decoded_body(body, encoding)
@@ -579,8 +578,8 @@ class Record:
         """The request's Origin if it is not the origin it asked (``fields``: its
         header fields, if already decoded)."""
         fields = self.browser_request if fields is None else fields
-        origin = _header(fields, "origin")
-        return None if origin is None or origin == self._origin_of(fields) else origin
+        origin = field_value(fields, "origin")
+        return None if origin is None or origin == self.origin_of(fields) else origin
 
     def _cors_checks(self, fields: Headers | None = None, origin: str | None = None
                      ) -> _CorsChecks | None:
@@ -594,7 +593,7 @@ class Record:
         # Only a request in CORS mode is checked (Fetch §4.1 "main fetch", step 12): not
         # a navigation (a cross-site form POST, an OpenID form_post callback), whose page
         # the browser shows, nor a no-cors fetch, whose opaque answer raises no error.
-        if origin is None or (_header(fields, "sec-fetch-mode") or "").lower() in _NOT_CORS:
+        if origin is None or (field_value(fields, "sec-fetch-mode") or "").lower() in _NOT_CORS:
             return None
         return _CorsChecks(self, origin, fields)
 
@@ -617,7 +616,7 @@ class Record:
         # sent none): the backends' fixes would change nothing.
         ours = cors_block is not None and (
             self.kind == "preflight" or cors_block.backend_cors == "replace"
-            or _header(self.backend_response, "access-control-allow-origin") is None)
+            or field_value(self.backend_response, "access-control-allow-origin") is None)
         if not verdict.ok:
             ask = Ask(origin, method, tuple(unsafe), credentials)
             explained = _explained(verdict, ask, cors_block, where, cors_off)
@@ -662,9 +661,9 @@ class _CorsChecks:
         self.credentials = any(k.lower() == "cookie" for k, _ in browser_request)
         self.preflight = record.kind == "preflight"
         if self.preflight:
-            self.method = _header(browser_request, "access-control-request-method") or ""
+            self.method = field_value(browser_request, "access-control-request-method") or ""
             self.unsafe = [h.lower() for h in cors.header_list(
-                _header(browser_request, "access-control-request-headers"))]
+                field_value(browser_request, "access-control-request-headers"))]
         else:
             self.method, self.unsafe = record.method, []
         self._response = record.browser_response
@@ -705,13 +704,6 @@ def _keep(record: Record, body: bytes | bytearray, chunk: bytes
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
-
-
-def _header(headers: Sequence[tuple[str, str]], name: str) -> str | None:
-    for key, value in headers:
-        if key.lower() == name:
-            return value
-    return None
 
 
 class Captures:
@@ -1023,12 +1015,20 @@ def _with_bad_bytes(body: bytes, content_type: str) -> tuple[str, int] | None:
     return _BAD_BYTE.sub("\ufffd", text), bad
 
 
-_DECODED_LIMIT = 4 * 1024 * 1024  # bytes of a compressed body decoded to show it
+_KEPT_BYTE = re.compile("[\udc80-\udcff]")
+
+
+def holds_bytes(text: str) -> bool:
+    """Whether ``text`` holds a byte that was not UTF-8, kept as a lone surrogate."""
+    return _KEPT_BYTE.search(text) is not None
+
+
+DECODED_LIMIT = 4 * 1024 * 1024  # bytes of a compressed body decoded to show it
 
 
 def decoded_body(body: bytes | bytearray, encoding: str) -> bytes | None:
     """A ``Content-Encoding: gzip`` or ``deflate`` body decoded, as far as it goes (a body
-    cut at the capture limit decodes up to the cut; at most ``_DECODED_LIMIT`` bytes,
+    cut at the capture limit decodes up to the cut; at most ``DECODED_LIMIT`` bytes,
     so a bomb stays small); None for any other coding (br, zstd, several)."""
     coding = encoding.strip().lower()
     if coding in ("gzip", "x-gzip"):
@@ -1040,7 +1040,7 @@ def decoded_body(body: bytes | bytearray, encoding: str) -> bytes | None:
         return None
     for wbits in tries:
         try:
-            return zlib.decompressobj(wbits).decompress(bytes(body), _DECODED_LIMIT)
+            return zlib.decompressobj(wbits).decompress(bytes(body), DECODED_LIMIT)
         except zlib.error:
             continue
     return None
@@ -1065,313 +1065,3 @@ def _shown_as(content_type: str) -> int:
     if content_type.split(";")[0].strip().lower() == "text/event-stream":
         return _EVENTS
     return _TEXT if shown_as_text(content_type) else _BINARY
-
-
-def curl(method: str, url: str, headers: Sequence[tuple[str, str]],
-         body: bytes | bytearray, cut: bool, total: int = 0) -> str:
-    """A curl command that repeats the request (the body only if captured whole, else a
-    trailing shell comment says it is missing; ``total`` is its size as sent)."""
-    # -g: browsers send [ ] { } in URLs unencoded, which curl would read as globs.
-    parts = ["curl", "-g", "-I" if method == "HEAD" else "-i"]  # -X HEAD waits for a body
-    sends_body = bool(body) and not cut
-    if method not in ("GET", "HEAD") or (sends_body and method == "GET"):
-        parts += ["-X", method]  # a body alone would make curl send POST
-    skip = {"host", "content-length", "connection", "transfer-encoding"}
-    upgrade = _header(headers, "upgrade")
-    if upgrade is not None and "websocket" in upgrade.lower():
-        # The handshake as an HTTP/1.1 request any curl sends (ws:// needs curl 8.11+):
-        # it shows the 101, then the frames as they come.
-        skip.discard("connection")
-        parts += ["--http1.1", "-N"]
-        if url.startswith(("ws://", "wss://")):
-            url = "http" + url[2:]
-    # As Chrome's "Copy as cURL": curl asks for the codings it can decode and prints the
-    # body decoded; with the browser's list it could get one it lacks (zstd, br) and
-    # fail, or print gzip bytes. Not for a list that takes no coding at all
-    # ("identity;q=1, *;q=0", a media range request's): sent as it is.
-    compressed = upgrade is None and _takes_a_coding(_header(headers, "accept-encoding"))
-    if compressed:
-        skip.add("accept-encoding")
-    parts.append(url)
-    for name, value in headers:
-        if name.lower() not in skip:
-            # curl reads "Name:" as "remove Name"; "Name;" sends it empty.
-            parts += ["-H", f"{name}: {value}" if value.strip() else f"{name};"]
-    if headers:
-        # curl sends these of its own; a request that had none gets none.
-        for name in ("User-Agent", "Accept"):
-            if _header(headers, name.lower()) is None:
-                parts += ["-H", f"{name}:"]
-    if compressed:
-        parts.append("--compressed")
-    if not sends_body and (_header(headers, "content-length") or "").strip() == "0":
-        parts += ["-H", "Content-Length: 0"]  # sent for an empty POST/PATCH; curl would not
-    feed = ""
-    if sends_body:
-        if _header(headers, "content-type") is None:
-            parts += ["-H", "Content-Type:"]  # else curl adds a form type of its own
-        text = _nul_free_text(body)
-        if text is not None:
-            # --data-raw: a body starting with "@" is text, not a file to upload.
-            parts += ["--data-raw", text]
-        else:
-            # Bytes no shell argument can carry (NUL, which is valid UTF-8 too, as in a
-            # form's zeroed file): piped in, from base64.
-            feed = f"printf %s {base64.b64encode(body).decode()} | base64 -d | "
-            parts += ["--data-binary", "@-"]
-    if headers and _header(headers, "host") is not None and "://" in url:
-        host = _header(headers, "host")
-        if host and host != url.split("://", 1)[1].split("/", 1)[0]:
-            parts += ["-H", f"Host: {host}"]
-    command = feed + " ".join(map(_shell_word, parts))
-    if cut:
-        command += (f"  # without its {total}-byte body: the inspector kept "
-                    f"{len(body) or 'none'} of it")
-    return command
-
-
-def _takes_a_coding(accept_encoding: str | None) -> bool:
-    """Whether an Accept-Encoding value admits a content coding (RFC 9110 §12.5.3): one
-    named, or "*", with a weight above 0; "identity" is no coding."""
-    for item in (accept_encoding or "").split(","):
-        name, _, params = item.partition(";")
-        name = name.strip().lower()
-        if not name or name == "identity":
-            continue
-        weight = 1.0
-        for param in params.split(";"):
-            key, _, value = param.partition("=")
-            if key.strip().lower() == "q":
-                try:
-                    weight = float(value.strip())
-                except ValueError:
-                    weight = 0.0
-        if weight > 0:
-            return True
-    return False
-
-
-def _nul_free_text(body: bytes | bytearray) -> str | None:
-    """``body`` as UTF-8 text that a shell argument or HAR's postData can carry: None
-    for bytes that are not UTF-8, or hold a NUL (valid UTF-8, as in a form's zeroed
-    file, but no argument holds it)."""
-    try:
-        text = bytes(body).decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    return None if "\x00" in text else text
-
-
-_KEPT_BYTE = re.compile("[\udc80-\udcff]")
-
-
-def holds_bytes(text: str) -> bool:
-    """Whether ``text`` holds a byte that was not UTF-8, kept as a lone surrogate."""
-    return _KEPT_BYTE.search(text) is not None
-
-
-# A character a pasted command would not carry as it is: a control (an interactive bash
-# reads a pasted CR as LF, and a tab as a completion) or a byte kept as a lone surrogate.
-# A terminal reads a C1 control (U+0080-U+009F) as one too.
-_UNPASTABLE = re.compile("[\x00-\x1f\x7f-\x9f\udc80-\udcff]")
-# And inside $'...', what quotes, and "!": bash 3.2's history expansion (macOS's
-# /bin/bash) ends the quoted text at the ' of \', and would expand a "!" after it.
-_ESCAPED = re.compile("[\\\\'!\x00-\x1f\x7f-\x9f\udc80-\udcff]")
-_ESCAPES = {"\\": "\\\\", "'": "\\'", "\r": "\\r", "\n": "\\n", "\t": "\\t"}
-
-
-def _escaped(char: re.Match[str]) -> str:
-    text = char.group()
-    code = ord(text)
-    if 0x80 <= code <= 0x9F:  # the character, not its byte: \x80 would paste one byte
-        return f"\\u{code:04x}"
-    return _ESCAPES.get(text) or f"\\x{code - 0xDC00 if code > 0xFF else code:02x}"
-
-
-def _shell_word(text: str) -> str:
-    """``text`` as one bash word, the same bytes once pasted into an interactive shell.
-    Text with a control character (C0 or C1) or a byte kept as a lone surrogate (a
-    header's obs-text) goes in bash's $'...' quoting, each such character escaped
-    ("\\r", "\\xe9", "\\u0085"), and "!" too, as Chrome's "Copy as cURL" writes it: a
-    CR in quotes is pasted as LF (a multipart body's every line end), and shlex would
-    quote a character no encoding can write, which would paste as U+FFFD."""
-    if _UNPASTABLE.search(text) is None:
-        return shlex.quote(text)
-    return "$'" + _ESCAPED.sub(_escaped, text) + "'"
-
-
-def har(records: Iterable[Record]) -> dict[str, Any]:
-    """HAR 1.2 (http://www.softwareishard.com/blog/har-12-spec/) of ``records``."""
-    entries = []
-    for record in records:
-        started = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.started))
-        started += f".{int(record.started % 1 * 1000):03d}Z"
-        query = record.target.partition("?")[2]
-        request, response = record.browser_request, record.browser_response  # decoded once
-        # HAR keeps a form's bytes exactly (replayable), not its parts.
-        body = body_view(record.request_body, record.request_body_cut,
-                         _header(request, "content-type"), record.bytes_in, forms=False)
-        response_body = record.response_view()
-        total = record.duration_ms if record.duration_ms is not None else record.elapsed_ms()
-        connect = record.connect_ms or 0
-        # A socket's bytes are its messages: its GET and 101 have no body (a refusal
-        # of the handshake has one).
-        socket = record.kind == "websocket" and record.status == 101
-        # No head from the backend (a timeout, a refusal, a reset): all of it was waiting.
-        # Files and devproxy's own answers have no backend to wait for.
-        wait = record.ttfb_ms if record.ttfb_ms is not None else \
-            total if record.upstream_url else 0
-        # An upload still going when the answer came (a 413 sent early) sent until then.
-        send = max(min(record.sent_ms, wait) - connect, 0) if record.sent_ms else 0
-        entry: dict[str, Any] = {
-            "startedDateTime": started,
-            "time": round(total, 3),
-            "request": {
-                "method": record.method, "url": record._origin_of(request) + record.target,
-                "httpVersion": record.version, "headersSize": -1,
-                "cookies": _har_cookies(request),
-                "headers": [{"name": k, "value": v} for k, v in request],
-                "queryString": [{"name": n, "value": v} for n, _, v in
-                                (p.partition("=") for p in query.split("&") if p)],
-                "bodySize": 0 if socket else record.bytes_in,
-            },
-            "response": {
-                "status": record.status, "statusText": record.reason(),
-                "httpVersion": record.response_version(),
-                "cookies": [cookie for k, v in response
-                            if k.lower() == "set-cookie"
-                            and (cookie := _har_set_cookie(v)) is not None],
-                "headersSize": -1, "bodySize": 0 if socket else record.bytes_out,
-                "redirectURL": _header(response, "location") or "",
-                "headers": [{"name": k, "value": v} for k, v in response],
-                # HAR 1.2: the Content-Type's value, charset included.
-                "content": {"size": 0 if socket else record.bytes_out,
-                            "mimeType": _header(response, "content-type") or
-                            (response_body or {}).get("type") or "",
-                            **_har_cut(response_body), **_har_content(response_body, record)},
-            },
-            "cache": {},
-            # HAR's phases add up to "time"; connecting is its own.
-            # -1: "does not apply", as on a kept-alive connection (connect_ms 0).
-            "timings": {"connect": round(connect, 3) if record.connect_ms else -1,
-                        "send": round(send, 3), "wait": round(max(wait - connect - send, 0), 3),
-                        "receive": round(max(total - wait, 0), 3)},
-            "_route": record.route, "_upstreamUrl": record.upstream_url,
-            # What the inspector marked ✕ (HAR has no field for it).
-            **({"_error": record.error} if record.error else {}),
-        }
-        if record.kind == "websocket":  # as Chrome's DevTools writes a socket's messages
-            entry["_resourceType"] = "websocket"
-            entry["_webSocketMessages"] = [_har_message(m) for m in record.messages or []]
-        if body is not None:
-            entry["request"].update(_har_request_body(
-                body, record.request_body, _header(request, "content-type") or body["type"]))
-        entries.append(entry)
-    return {"log": {"version": "1.2", "creator": {"name": "devproxy", "version": __version__},
-                    "pages": [], "entries": entries}}
-
-
-def _har_message(message: dict[str, Any]) -> dict[str, Any]:
-    """A kept WebSocket message in Chrome's ``_webSocketMessages`` form: text as text, a
-    binary one in base64 (opcode 2). Only its start is kept: ``_size`` says its length
-    on the wire (compressed, under permessage-deflate)."""
-    data = message["text"]
-    if message["binary"]:
-        try:  # the hex the page shows, back to its bytes
-            data = base64.b64encode(bytes.fromhex(data.removesuffix(" …"))).decode("ascii")
-        except ValueError:
-            data = ""  # compressed, so not read
-    return {"type": "send" if message["up"] else "receive", "time": message["at"],
-            "opcode": 2 if message["binary"] else 1, "data": data, "_size": message["size"]}
-
-
-def _har_request_body(view: dict[str, Any], body: bytes | bytearray, content_type: str
-                      ) -> dict[str, Any]:
-    """A request body as HAR holds it, typed by its whole Content-Type (a form's
-    boundary with it). HAR 1.2's ``postData`` is text only, and a tool would replay
-    base64 put there as the body: bytes that are not UTF-8 text (an image, protobuf, a
-    form with a binary file) go where HTTP Toolkit's HARs put them, and tools reading
-    those look. Bytes cut or dropped go nowhere, as a whole body they are not; the
-    comment says what was kept."""
-    text = view.get("text")
-    if text is None and body and not view["truncated"]:
-        # A form of text fields: multipart is not shown as text, but may be text.
-        text = _nul_free_text(body)
-    if text is not None or not body or view["truncated"]:
-        return {"postData": {"mimeType": content_type, "text": text or "",
-                             **_har_cut(view)}}
-    return {"_requestBodyStatus": "discarded:not-representable",
-            "_content": {"text": base64.b64encode(body).decode("ascii"), "size": len(body),
-                         "mimeType": view["type"], "encoding": "base64"}}
-
-
-def _har_content(view: dict[str, Any] | None, record: Record) -> dict[str, Any]:
-    """A response body as HAR 1.2's content holds it: its text as the page read it, or
-    a whole body that is not text in its charset (UTF-8 if none named) as base64,
-    with ``encoding`` saying so. A whole coded body also gets its ``size`` decoded and
-    its ``compression`` (the bytes the coding saved). Of a body cut, dropped or left
-    coded, only text kept is given; its size stays the bytes relayed."""
-    if not view:
-        return {}
-    whole = not view["truncated"] and not view.get("undecoded")
-    if "text" in view:
-        content: dict[str, Any] = {"text": view["text"]}
-        # Decoded only so far (past _DECODED_LIMIT), it is not the whole body's size.
-        decoded_size = view["size"] if whole and view.get("encoding") \
-            and view["size"] < _DECODED_LIMIT else None
-    else:
-        body: bytes | bytearray = record.response_body
-        if not whole or not body:
-            return {}
-        if view.get("encoding"):
-            decoded = decoded_body(body, view["encoding"])
-            if decoded is None or len(decoded) >= _DECODED_LIMIT:  # not whole
-                return {}
-            body, decoded_size = decoded, len(decoded)
-        else:
-            decoded_size = None
-        content = {"text": base64.b64encode(body).decode("ascii"), "encoding": "base64"}
-    if decoded_size is not None:
-        content.update(size=decoded_size, compression=decoded_size - record.bytes_out)
-    return content
-
-
-def _har_cookies(headers: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
-    """The request's cookies, from its Cookie fields (RFC 6265 §4.2.1: "; "-separated)."""
-    return [{"name": name.strip(), "value": value.strip()}
-            for key, line in headers if key.lower() == "cookie"
-            for name, _, value in (pair.partition("=") for pair in line.split(";"))
-            if name.strip()]
-
-
-def _har_set_cookie(line: str) -> dict[str, Any] | None:
-    """One Set-Cookie as a HAR cookie (``sameSite`` as Chromium's own HAR export adds);
-    None for an empty one, which the browser ignores (§5.6 step 6)."""
-    name, value, attrs = parse_set_cookie(line)
-    if not name and not value:
-        return None
-    cookie: dict[str, Any] = {"name": name, "value": value}
-    for key in ("path", "domain"):
-        if attrs.get(key):  # an empty Path or Domain is ignored (§5.6.2, §5.6.3)
-            cookie[key] = attrs[key]
-    expiry = cookie_expiry(attrs)
-    if expiry is not None:
-        cookie["expires"] = expiry.astimezone(datetime.UTC).isoformat(
-            timespec="seconds").replace("+00:00", "Z")
-    if "httponly" in attrs:
-        cookie["httpOnly"] = True
-    if "secure" in attrs:
-        cookie["secure"] = True
-    if attrs.get("samesite"):
-        cookie["sameSite"] = attrs["samesite"]
-    return cookie
-
-
-def _har_cut(view: dict[str, Any] | None) -> dict[str, str]:
-    """HAR's ``comment`` for a body the inspector kept only part of, or none of."""
-    if view and view.get("file"):
-        return {"comment": "sent from a file of a static route: devproxy does not keep it"}
-    if not view or not view["truncated"]:
-        return {}
-    kept = f"the first {view['kept']}" if view["kept"] else "none"
-    return {"comment": f"devproxy kept {kept} of {view['total']} bytes"}

@@ -33,6 +33,7 @@ from .cookies import cookie_verdicts
 from .cors import Verdict
 from .corsadvice import Ask, Fix, cause, fixes, refused_by_devproxy, unlisted_by_devproxy
 from .errors import DevproxyError
+from .headers import field_value
 from .upstream import LoopbackResolver
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -198,7 +199,7 @@ class _Fetch:
                                                                   *headers)
                 exchange = await self._send(method, url, sent, body)
                 verdict = Verdict(True)
-                location = _header(exchange.received, "location")
+                location = field_value(exchange.received, "location")
                 if exchange.status not in _REDIRECTS or location is None:
                     self.steps.append(Step("Same origin", exchange, verdict, notes=(
                         f"{url} is on {p.origin} itself: CORS does not apply.",)))
@@ -221,11 +222,11 @@ class _Fetch:
                 self._vary_warning(exchange)
                 if not verdict.ok:
                     self.steps.append(Step("Actual request", exchange, verdict))
-                    said = _header(exchange.received, cors.REFUSED_FIELD.lower())
+                    said = field_value(exchange.received, cors.REFUSED_FIELD.lower())
                     if verdict.kind == cors.NO_ALLOW_ORIGIN and said is not None:
                         self.unlisted = cors.refusal_of_field(said)  # devproxy's own
                     return self._report(verdict, url, method, unsafe, origin=origin)
-                location = _header(exchange.received, "location")
+                location = field_value(exchange.received, "location")
                 if exchange.status not in _REDIRECTS or location is None:
                     readable, hidden = cors.readable_headers(list(exchange.received),
                                                              p.credentials)
@@ -345,7 +346,7 @@ class _Fetch:
                                      f"{verdict['name']!r}: {verdict['reason']}")
 
     def _vary_warning(self, exchange: Exchange) -> None:
-        acao = _header(exchange.received, "access-control-allow-origin")
+        acao = field_value(exchange.received, "access-control-allow-origin")
         vary = ",".join(v for k, v in exchange.received if k.lower() == "vary").lower()
         if acao not in (None, "*") and "origin" not in vary and "*" not in vary:
             self.warnings.append(
@@ -427,13 +428,6 @@ def _origin_of(url: str) -> str:
     host = url_host(parts.hostname or "")
     port = "" if parts.port in (None, default) else f":{parts.port}"
     return f"{parts.scheme}://{host}{port}"
-
-
-def _header(headers: Sequence[tuple[str, str]], name: str) -> str | None:
-    for key, value in headers:
-        if key.lower() == name:
-            return value
-    return None
 
 
 def _describe(exc: BaseException) -> str:

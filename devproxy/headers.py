@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 from typing import TypeAlias
 
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -174,6 +175,15 @@ def response_headers(upstream: Headers, route: Route, *, proxy_origin: str,
             value = rewrite_location(value, route, proxy_origin, others, page_origin)
         out.add(name, value)
     return out
+
+
+def field_value(fields: Sequence[tuple[str, str]], name: str) -> str | None:
+    """The first value of the field ``name`` (lower case) among ``fields``, as (name,
+    value) pairs in any case; None if there is none."""
+    for key, value in fields:
+        if key.lower() == name:
+            return value
+    return None
 
 
 def rewrite_location(value: str, route: Route, proxy_origin: str,

@@ -28,10 +28,11 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
-from .capture import Captures, Record, har, to_json
+from .capture import Captures, Record, to_json
 from .config import RESERVED_PREFIX
 from .corsadvice import CorsOff
 from .feed import Feed
+from .har import har
 from .headers import HOP_BY_HOP
 from .state import CAPTURES, CLIENT, EVENT_STREAMS, LIVE, Snapshot
 

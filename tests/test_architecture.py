@@ -11,7 +11,7 @@ import devproxy
 
 PACKAGE = Path(devproxy.__file__).parent
 PURE = ["errors", "config", "router", "paths", "headers", "cors", "corsadvice", "wsrules", "diff",
-        "capture", "jsonindent",
+        "capture", "curlcmd", "har", "jsonindent",
         "screen", "schema", "jsliteral", "jsconfig", "importers", "npmscripts", "devservers",
         "scaffold", "backendports",
         "h1", "wsframes",

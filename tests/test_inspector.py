@@ -24,9 +24,11 @@ from hypothesis import strategies as st
 from multidict import CIMultiDict
 
 from devproxy import cors
-from devproxy.capture import Captures, body_view, curl, har, header_diff
+from devproxy.capture import Captures, body_view, header_diff
 from devproxy.config import TOKEN_PATTERN, CorsPolicy, Inspector, Limits
 from devproxy.cookies import cookie_verdicts
+from devproxy.curlcmd import curl
+from devproxy.har import har
 from devproxy.state import CAPTURES
 
 from .conftest import endless, raw_exchange, route, slow_at
