@@ -40,6 +40,10 @@ logger = logging.getLogger(__name__)
 _UI = "inspector_ui"
 _FILES = {"": ("index.html", "text/html"), "app.js": ("app.js", "text/javascript"),
           "style.css": ("style.css", "text/css")}
+# Never shown in another site's frame: a page there could lay it, invisible, under its
+# own and have a click land on Clear or Replay (which resends a request with its
+# cookies), past the same-origin check those make (clickjacking).
+_NOT_FRAMED = {"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestors 'none'"}
 _HEARTBEAT = 15.0  # seconds between SSE comments that keep idle streams open
 _PROGRESS = 1.0  # seconds between updates of a request still open (a stream, a socket)
 _QUEUE = 2000  # events a slow page may fall behind before it is sent the list afresh
@@ -63,7 +67,7 @@ async def serve(request: web.Request) -> web.StreamResponse:
             name, kind = _FILES[rest]
             text = resources.files("devproxy").joinpath(_UI, name).read_text("utf-8")
             return web.Response(text=text, content_type=kind,
-                                headers={"Cache-Control": "no-store"})
+                                headers={"Cache-Control": "no-store", **_NOT_FRAMED})
         if rest == "api/requests":
             return _json([r.summary() for r in captures.newest_first()])
         if rest.startswith("api/requests/"):

@@ -650,3 +650,23 @@ async def test_an_event_stream_in_a_coding_not_read_says_so_not_no_events(
     assert (await page.inner_text("#sse-unread")).startswith(
         "The stream is br-encoded, which the inspector does not decode")
     assert "no events yet" not in await page.inner_text("#detail")
+
+
+async def test_another_site_cannot_frame_the_inspector(
+        browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
+    # Framed, invisible, under a page of its own, a site could have a click land on Clear
+    # or on Replay, which resends a request with its cookies (clickjacking).
+    async def evil(request: web.Request) -> web.Response:
+        return web.Response(text=f'<iframe id=f src="{request.query["url"]}"></iframe>',
+                            content_type="text/html")
+
+    backend = await backend_factory(evil)
+    proxy = await proxy_factory(route("/api", backend.url))
+    page = await browser.new_page()
+    inspector = proxy.url.replace("127.0.0.1", "localhost") + "/__devproxy/"
+    await page.goto(f"{backend.url}/evil?url={inspector}")
+    await page.wait_for_timeout(500)
+    [frame] = [f for f in page.frames if f is not page.main_frame]
+    # Chromium shows its own error page in the frame: the inspector never loaded.
+    assert await frame.query_selector("#list") is None
+    await page.close()
