@@ -69,6 +69,12 @@ Kept = Headers | RawHeaders | list[tuple[str, str]] | bytes | str
 # value" lines took 9,100) and read back exactly, surrogates and all: inspector on read
 # 1.030 of itself keeping the tuple. Only strings this module made are ever loaded.
 _PACK_VERSION = 2  # marshal 3 and later look up every object in a table of references
+# Bytes of a request head a record keeps, each way (as the browser sent it, as sent
+# upstream): limits allow 128 fields of 64 KiB, 8 MiB a head, which 500 records would
+# keep whole. Past it, each value is cut to ``_VALUE_KEPT`` characters, and the fields
+# that still fit are kept (``Record.head_cut`` says so).
+HEAD_KEPT = 32 * 1024
+_VALUE_KEPT = 256
 _MESSAGES_KEPT = 20  # last WebSocket messages and SSE events per record
 _PREVIEW = 500  # characters of one message or event
 _HEX_PREVIEW = 64  # bytes of a binary WebSocket message shown, as hex
@@ -200,6 +206,7 @@ class Record:
     sent_ms: float | None = None
     # A compressed event stream's decoder; False for a coding not read here.
     _sse_inflate: Any = None
+    head_cut = 0  # the browser's head, in bytes, when it was kept cut (``HEAD_KEPT``)
 
     # The four header sections: set from whatever the request has (its fields as
     # parsed, a head's bytes, a multidict), read as (name, value) pairs. The backend's
@@ -207,6 +214,21 @@ class Record:
     @property
     def browser_request(self) -> Headers:
         return pairs(marshal.loads(self._browser_request))
+
+    def _cut_head(self) -> None:
+        """Keep the browser's fields cut to ``HEAD_KEPT`` bytes: each value to its first
+        ``_VALUE_KEPT`` characters, and the fields that still fit."""
+        self.head_cut = len(self._browser_request)
+        kept: list[tuple[str, str]] = []
+        size = 0
+        for name, value in self.browser_request:
+            if len(value) > _VALUE_KEPT:
+                value = value[:_VALUE_KEPT] + "…"
+            size += len(name) + len(value) + 4
+            if size > HEAD_KEPT:
+                break
+            kept.append((name, value))
+        self._browser_request = _pack(tuple(kept), _PACK_VERSION)
 
     @property
     def upstream_request(self) -> Headers:
@@ -513,6 +535,8 @@ class Record:
                                       self.request_body, self.request_body_cut, self.bytes_in)
                      if self.upstream_url else None},
             "replay_refused": self.replay_refusal(request),
+            # Its head was over HEAD_KEPT: the fields shown (and copied) are cut.
+            "request_head_cut": self.head_cut or None,
         }
 
     def replay_refusal(self, fields: Headers | None = None) -> str | None:
@@ -526,6 +550,9 @@ class Record:
             why = ("was larger than the inspector keeps" if self.request_body else
                    "is no longer kept (the oldest bodies go first)")
             return f"the body {why}; cannot replay"
+        if self.head_cut:
+            return (f"its header fields came to {self.head_cut} bytes, more than the "
+                    f"inspector keeps ({HEAD_KEPT >> 10} KiB): kept cut, so not replayed")
         fields = self.browser_request if fields is None else fields
         odd = [k for k, v in fields if holds_bytes(v)]
         if odd:
@@ -750,6 +777,8 @@ class Captures:
         except ValueError:  # marshal takes no subclass: multidict's istr names, say
             record._browser_request = _pack(
                 tuple((str(n), str(v)) for n, v in pairs(_kept(headers))), _PACK_VERSION)
+        if len(record._browser_request) > HEAD_KEPT:
+            record._cut_head()
         record._tally = tally
         record.route, record.upstream_origin = route, ""
         record.upstream_head = record._backend_response = record._browser_response = ()
@@ -831,6 +860,27 @@ class Captures:
         self._trimmed = self._newest
         for cleared in self.on_clear:
             cleared()
+
+
+def kept_head(head: bytes) -> bytes:
+    """A request head as a record keeps it: whole up to ``HEAD_KEPT`` bytes, past that
+    its request line, each field's value cut to ``_VALUE_KEPT`` bytes, and the fields
+    that fit."""
+    if len(head) <= HEAD_KEPT:
+        return head
+    line, _, rest = head.partition(b"\r\n")
+    out, size = [line], len(line)
+    for field in rest.split(b"\r\n"):
+        if not field:
+            continue
+        name, sep, value = field.partition(b": ")  # as h1.request_head writes it
+        if len(value) > _VALUE_KEPT:
+            value = value[:_VALUE_KEPT] + "…".encode()
+        size += len(name) + len(value) + 4
+        if size > HEAD_KEPT:
+            break
+        out.append(name + sep + value)
+    return b"\r\n".join(out) + b"\r\n\r\n"
 
 
 def _status_line(head: bytes) -> list[bytes]:
@@ -937,7 +987,9 @@ def body_view(body: bytes | bytearray, cut: bool, content_type: str | None, tota
     if not body if dropped is None else dropped:
         view.update(dropped=True, binary=False)
         return view
-    textual = shown_as_text(kind)
+    # A NUL is no text's (a zero-filled file, a bomb of zeros): each would be six
+    # characters of JSON, \u0000, for nothing the page can show.
+    textual = shown_as_text(kind) and b"\x00" not in body
     if textual:
         text = _text_of(bytes(body), content_type or "", cut)
         if text is None:
@@ -1023,7 +1075,7 @@ def holds_bytes(text: str) -> bool:
     return _KEPT_BYTE.search(text) is not None
 
 
-DECODED_LIMIT = 4 * 1024 * 1024  # bytes of a compressed body decoded to show it
+DECODED_LIMIT = 1024 * 1024  # bytes of a compressed body decoded to show it
 
 
 def decoded_body(body: bytes | bytearray, encoding: str) -> bytes | None:

@@ -20,10 +20,18 @@ from .cookies import cookie_expiry, parse_set_cookie
 from .curlcmd import nul_free_text
 from .headers import field_value
 
+# Characters of decoded response text one export holds in all. The bodies kept are
+# bounded (``capture.BODY_BUDGET``), but a compressed one decodes to many times its
+# size: seventy 194 KB gzip bombs made a 1.6 GB export, and held every other request.
+TEXT_BUDGET = 8 * 1024 * 1024
+
 
 def har(records: Iterable[Record]) -> dict[str, Any]:
-    """HAR 1.2 (http://www.softwareishard.com/blog/har-12-spec/) of ``records``."""
+    """HAR 1.2 (http://www.softwareishard.com/blog/har-12-spec/) of ``records``; once
+    ``TEXT_BUDGET`` characters of decoded response text are in, later responses that
+    were coded give their size and a comment instead of their text."""
     entries = []
+    budget = TEXT_BUDGET
     for record in records:
         started = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.started))
         started += f".{int(record.started % 1 * 1000):03d}Z"
@@ -33,6 +41,14 @@ def har(records: Iterable[Record]) -> dict[str, Any]:
         body = body_view(record.request_body, record.request_body_cut,
                          field_value(request, "content-type"), record.bytes_in, forms=False)
         response_body = record.response_view()
+        content = _har_content(response_body, record)
+        if response_body and response_body.get("encoding") and "text" in content:
+            if len(content["text"]) > budget:
+                content = {"comment": f"decoded from {response_body['encoding']}, past the "
+                                      f"{TEXT_BUDGET >> 20} MiB of decoded text one export "
+                                      f"holds: not included (the inspector shows it)"}
+            else:
+                budget -= len(content["text"])
         total = record.duration_ms if record.duration_ms is not None else record.elapsed_ms()
         connect = record.connect_ms or 0
         # A socket's bytes are its messages: its GET and 101 have no body (a refusal
@@ -69,7 +85,7 @@ def har(records: Iterable[Record]) -> dict[str, Any]:
                 "content": {"size": 0 if socket else record.bytes_out,
                             "mimeType": field_value(response, "content-type") or
                             (response_body or {}).get("type") or "",
-                            **_har_cut(response_body), **_har_content(response_body, record)},
+                            **_har_cut(response_body), **content},
             },
             "cache": {},
             # HAR's phases add up to "time"; connecting is its own.

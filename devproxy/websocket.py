@@ -24,7 +24,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from . import h1
-from .capture import Record
+from .capture import Record, kept_head
 from .config import Route
 from .errorpages import problem_response
 from .forward import (
@@ -357,7 +357,7 @@ async def proxy_websocket(
     if record is not None:
         scheme = "wss" if target.scheme == "https" else "ws"
         record.upstream_origin = f"{scheme}://{target.authority}"
-        record.upstream_head = head_bytes
+        record.upstream_head = kept_head(head_bytes)
     conn = await pool.open(target, secure=route.secure, connect_timeout=route.timeout.connect)
     try:
         head = await _handshake(conn, head_bytes, route)

@@ -2275,3 +2275,42 @@ async def test_an_upload_form_shows_its_fields_and_files(backend_factory, proxy_
         {"name": "title", "size": 7, "text": "holiday",
          "type": "text/plain; charset=utf-8"},
         {"name": "upload", "size": 5004, "filename": "beach.png", "type": "image/png"}]
+
+
+async def test_a_huge_request_head_is_kept_cut_and_said_to_be(
+        backend_factory, proxy_factory, client) -> None:
+    # Limits allow 128 fields of 64 KiB: 8 MiB a head, kept twice (as sent, as sent
+    # upstream) by each of 500 records, was 16 MB of memory a request.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/", backend.url))
+    fields = b"".join(b"X-H%d: %s\r\n" % (n, b"v" * 4_000) for n in range(40))
+    reply = await raw_exchange(proxy.port, b"GET /big HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n%s"
+                               b"Connection: close\r\n\r\n" % (proxy.port, fields))
+    assert reply.startswith(b"HTTP/1.1 200")
+    assert backend.recorder.last.headers["X-H39"] == "v" * 4_000  # forwarded whole
+    [record] = proxy.server.app[CAPTURES].newest_first()
+    assert len(record._browser_request) < 40_000 and len(record.upstream_head) < 40_000
+    detail = await api(client, proxy, f"requests/{record.id}")
+    assert detail["request_head_cut"] > 160_000
+    shown = dict(detail["browser_request"])
+    assert shown["X-H0"] == "v" * 256 + "…"
+    assert dict(detail["upstream_request"])["X-H0"] == "v" * 256 + "…"
+    assert detail["replay_refused"].startswith("its header fields came to ")
+
+
+def test_a_har_export_holds_a_bounded_amount_of_decoded_text() -> None:
+    # Seventy 194 KB gzip bombs made a 1.6 GB export, and held every other request.
+    captures = Captures(body_limit=64 * 1024, body_budget=64 * 1024 * 1024)
+    bomb = gzip.compress(b"a" * (2 << 20))  # 2 MiB of text, some 2 KiB as sent
+    for _ in range(12):
+        record = captures.start("GET", "/bomb", None, ())
+        record.relayed(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n"
+                       b"Content-Type: text/plain\r\n\r\n", "text/plain",
+                       time.perf_counter(), 200, b"HTTP/1.1 200 OK\r\n\r\n", bomb)
+    shown = captures.newest_first()[0].detail()["response_body"]
+    assert len(shown["text"]) == 1 << 20  # decoded to show it: up to 1 MiB
+    entries = har(reversed(captures.newest_first()))["log"]["entries"]
+    texts = [e["response"]["content"].get("text", "") for e in entries]
+    assert sum(map(len, texts)) <= 8 << 20 and texts[0] and not texts[-1]
+    assert "past the 8 MiB of decoded text one export holds" in \
+        entries[-1]["response"]["content"]["comment"]
