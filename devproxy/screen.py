@@ -21,7 +21,9 @@ from .router import RouteTable
 # log line, a header or a file name is open to injection. A query may carry them: a
 # GraphQL GET or a form's textarea sends its line breaks as %0A.
 _ENCODED_CONTROL = re.compile(r"%0[ad0]", re.IGNORECASE)
-_DOT_SEGMENT_HINT = re.compile(r"(^|/)(\.|%2e){1,2}($|/|\?)", re.IGNORECASE)
+# A dot segment, its path parameters (";...") included: Tomcat and Spring read "..;x"
+# as "..", and would take the path out of its route.
+_DOT_SEGMENT_HINT = re.compile(r"(^|/)(\.|%2e){1,2}($|/|\?|;)", re.IGNORECASE)
 # An http(s) URL as a request-target: its authority (no user info, RFC 9110 §4.2.4),
 # then what follows it.
 _ABSOLUTE_FORM = re.compile(r"(?i:https?)://([^/?#@\\]+)([/?#].*)?", re.DOTALL)
@@ -276,12 +278,13 @@ def _remove_dot_segments(path: str) -> str:
     segments = path.split("/")[1:]
     for i, segment in enumerate(segments):
         last = i == len(segments) - 1
-        if segment == "..":
+        dots = segment.partition(";")[0]  # "..;x" is ".." to a servlet container
+        if dots == "..":
             if out:
                 out.pop()
             if last:
                 out.append("")
-        elif segment == ".":
+        elif dots == ".":
             if last:
                 out.append("")
         else:
@@ -295,11 +298,12 @@ def _climbs(rest: str) -> bool:
         return False
     depth = 0
     for segment in unquote(rest, errors="replace").replace("\\", "/").split("/")[1:]:
-        if segment == "..":
+        dots = segment.partition(";")[0]
+        if dots == "..":
             depth -= 1
             if depth < 0:
                 return True
-        elif segment not in (".", ""):
+        elif dots not in (".", ""):
             depth += 1
     return False
 

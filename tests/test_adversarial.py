@@ -173,6 +173,9 @@ PATHS = [
     ("encoded-dotdot-out-of-route", req("/api/%2e%2e/admin"), 400),
     ("mixed-encoded-dotdot", req("/api/.%2e/admin"), 400),
     ("dotdot-into-another-route", req("/x/../api/a"), 400),
+    # Tomcat and Spring read a dot segment with path parameters as the dot segment.
+    ("dotdot-with-parameters-out-of-route", req("/api/..;/admin"), 400),
+    ("encoded-dotdot-with-parameters", req("/api/%2e%2e;x/admin"), 400),
     ("dotdot-climbing-out-of-base-path", req("/v/../../etc/passwd"), 400),
     ("dotdot-within-route-then-out", req("/v/a/../../admin"), 400),
     ("backslash", req("/api\\..\\admin"), 400),
