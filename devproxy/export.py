@@ -160,7 +160,10 @@ def _domain_regex(target: Target) -> str:
         suffixes = [".".join(labels[i:]) for i in range(len(labels))]
     if target.host in LOOPBACK_NAMES:
         suffixes = list(dict.fromkeys([*suffixes, *sorted(LOOPBACK_NAMES)]))
-    return r"\.?(?:" + "|".join(re.escape(s) for s in suffixes) + ")"
+    # A browser reads a Domain as a URL host: an IPv6 address in brackets; a bare one is
+    # no host, and is left for the browser to drop (``headers._domain_matches``).
+    return r"\.?(?:" + "|".join(re.escape(f"[{s}]" if ":" in s else s)
+                                for s in suffixes) + ")"
 
 
 # Any IP address is served, as screen.HostRules.allows_name has it: a DNS-rebinding

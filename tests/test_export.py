@@ -525,7 +525,9 @@ def test_caddy_location_gaps_are_the_documented_ones() -> None:
 COOKIES = ["sid=1; Path=/", "sid=1; Path=/x/; HttpOnly", "sid=1; path=/v1", "sid=1; Path=/v1/",
            "sid=1; Path=/v1/x/y/", "sid=1; Path=/v1x", "sid=1; Path=/other",
            "sid=1; Domain=127.0.0.1; Path=/", "sid=1; Path=/; domain=.LOCALHOST; Secure",
-           "sid=1; Domain=evil.example", "sid=1", "sid=1; Path=/v1/api/x"]
+           "sid=1; Domain=evil.example", "sid=1", "sid=1; Path=/v1/api/x",
+           # A browser reads a Domain as a URL host: IPv6 in brackets, a bare one is none.
+           "sid=1; Domain=[::1]; Path=/", "sid=1; Domain=::1"]
 
 
 def nginx_cookie(text: str, value: str) -> str:
@@ -552,14 +554,16 @@ def _effective(cookie: str) -> str:
 
 
 @pytest.mark.parametrize("rt", [*MAPPED[:3], pytest.param(
-    route("/api", "http://localhost:3000", strip_prefix=True), id="localhost")])
+    route("/api", "http://localhost:3000", strip_prefix=True), id="localhost"), pytest.param(
+    route("/api", "http://[::1]:3000", strip_prefix=True), id="ipv6")])
 @pytest.mark.parametrize("cookie", COOKIES)
 def test_nginx_maps_cookies_as_devproxy_does(rt: Route, cookie: str) -> None:
     text = export_config(config(rt), "nginx")
     assert _effective(nginx_cookie(text, cookie)) == rewrite_set_cookie(cookie, rt)
 
 
-@pytest.mark.parametrize("rt", MAPPED[:3])
+@pytest.mark.parametrize("rt", [*MAPPED[:3], pytest.param(
+    route("/api", "http://[::1]:3000", strip_prefix=True), id="ipv6")])
 @pytest.mark.parametrize("cookie", COOKIES)
 def test_caddy_maps_cookies_as_devproxy_does(rt: Route, cookie: str) -> None:
     text = export_config(config(rt), "caddy")
