@@ -95,8 +95,10 @@ def fields_too_large(route: Route, target: str, fields: Iterable[tuple[bytes, by
 # Django's CSRF failure page (DEBUG on or off), and Django REST framework's, in a 403.
 _DJANGO_CSRF = re.compile(rb"CSRF verification failed|CSRF Failed")
 # With DEBUG on, the page names its reason: one of these is what change_origin causes.
+# With DEBUG off, the page names one reason only: the missing cookie ("this site
+# requires a CSRF cookie"), which no Origin setting fixes.
 _REASON = re.compile(rb"(?:Origin|Referer) checking failed|CSRF cookie not set|"
-                     rb"CSRF token (?:missing|incorrect)")
+                     rb"CSRF token (?:missing|incorrect)|requires a CSRF cookie")
 _ORIGIN_REASON = re.compile(rb"(?:Origin|Referer) checking failed")
 
 

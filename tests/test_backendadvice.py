@@ -93,6 +93,12 @@ def test_a_django_csrf_refusal_behind_change_origin_names_the_settings() -> None
     assert csrf_refused(api, "http://127.0.0.1:8000", body) is None
     cookie = b"<p>CSRF verification failed. Request aborted.</p><pre>CSRF cookie not set.</pre>"
     assert csrf_refused(api, "http://localhost:8080", cookie) is None
+    # DEBUG off says only that one reason, in its own words; so in CORS mode too.
+    quiet = (b"<p>CSRF verification failed. Request aborted.</p><p>You are seeing this "
+             b"message because this site requires a CSRF cookie when submitting forms.</p>")
+    assert csrf_refused(api, "http://localhost:8080", quiet) is None
+    assert csrf_refused(api, "http://localhost:5173", quiet, own="http://localhost:8080") \
+        is None
     # DEBUG off names no reason; Django REST framework words it its own way.
     assert csrf_refused(api, "http://localhost:8080",
                         b"<p>CSRF verification failed. Request aborted.</p>") is not None
