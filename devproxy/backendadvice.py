@@ -133,13 +133,19 @@ def misdirected(route: Route, host: str, where: str = "") -> str | None:
     if target is None:
         return None
     said = f"Route {route.path}{where}: {route.destination} answered 421 Misdirected Request"
+    written = next((value for name, value in route.headers if name.lower() == "host"), None)
+    if written is not None:  # the route's headers set it, whatever change_origin says
+        return (f"{said}: it does not serve the Host route {route.path}'s headers set, "
+                f"{written!r}. Write there the name its site is served by.")
     if not route.change_origin:
         return (f"{said}: it does not serve the Host it was sent, {host!r} (the "
                 f"browser's). A virtual-hosted backend picks its site by Host: set "
                 f"change_origin: true on route {route.path}, and it gets Host "
                 f"{target.authority}.")
     return (f"{said} for Host {target.authority!r}, its own (change_origin): it serves "
-            f"other names. Write the route's target with the name its site is served by.")
+            f"other names. Write the route's target with the name its site is served by, "
+            f"or, where that name does not resolve, set it as the route's Host "
+            f"(headers: {{Host: NAME}}).")
 
 
 def csrf_refused(route: Route, origin: str, body: bytes, where: str = "",

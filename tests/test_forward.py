@@ -1488,11 +1488,27 @@ async def test_a_virtual_host_answering_421_is_explained_once_per_route(
     assert len(said) == 1
     if change_origin:
         assert f"for Host 'localhost:{backend.port}', its own (change_origin)" in said[0]
+        assert "set it as the route's Host (headers: {Host: NAME})" in said[0]
     else:
         assert f"the Host it was sent, '127.0.0.1:{proxy.port}'" in said[0]
         assert "set change_origin: true on route /api" in said[0]
     errors = [r.error for r in proxy.server.app[CAPTURES].newest_first()]
     assert errors == [said[0]] * 2
+
+
+async def test_a_421_for_the_host_a_routes_headers_set_names_that_setting(
+        backend_factory, proxy_factory, client, caplog) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(status=421, text=f"host={request.host}")
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/e", backend.url, headers=(("Host", "wrong.test"),)))
+    with caplog.at_level(logging.WARNING, logger="devproxy.forward"):
+        async with client.get(proxy.url + "/e/x") as resp:
+            assert resp.status == 421 and await resp.text() == "host=wrong.test"
+    [said] = [r.getMessage() for r in caplog.records if "421 Misdirected" in r.getMessage()]
+    assert "the Host route /e's headers set, 'wrong.test'" in said
+    assert "change_origin" not in said
 
 
 @pytest.mark.parametrize(("change_origin", "sent"), [
