@@ -34,7 +34,9 @@ const clock = (t) => new Date(t * 1000).toLocaleTimeString([], { hour12: false }
 // (/api/caf%C3%A9 as /api/café). Escapes of ASCII stay as sent: /api/%2e%2e/x,
 // /a%5Cb and 100%25 are other requests than /api/../x, /a\b and 100%, and devproxy
 // treats them so. So do escapes that are not UTF-8, and characters that would pass for
-// others or for nothing: invisible and bidi ones, spaces, slash and dot lookalikes.
+// others or for nothing: invisible and bidi ones, spaces, slash and dot lookalikes,
+// combining marks, compatibility forms. (Letters of other scripts are shown: they are
+// real paths' text, whatever they look like.)
 const UTF8_ESCAPES = /%[C-Dc-d][0-9A-Fa-f]%[89ABab][0-9A-Fa-f]|%[Ee][0-9A-Fa-f](?:%[89ABab][0-9A-Fa-f]){2}|%[Ff][0-7](?:%[89ABab][0-9A-Fa-f]){3}/g;
 const KEPT_ESCAPED = /[\p{C}\p{Z}\p{Default_Ignorable_Code_Point}\u2024\u2044\u2215\u29f8\ufe52\uff0e\uff0f]/u;
 
@@ -42,7 +44,10 @@ function readable(target) {
   return target.replace(UTF8_ESCAPES, (bytes) => {
     try {
       const char = decodeURIComponent(bytes);
-      return KEPT_ESCAPED.test(char) ? bytes : char;
+      // Nor a combining mark (e + U+0301 would pass for é) or a character with another
+      // usual form (the Kelvin sign for K, fullwidth letters).
+      return KEPT_ESCAPED.test(char) || /\p{M}/u.test(char) || char.normalize("NFKC") !== char
+        ? bytes : char;
     } catch {
       return bytes;  // an overlong form or a surrogate: not UTF-8
     }

@@ -186,14 +186,15 @@ async def test_a_unicode_path_is_shown_and_found_as_text(
     async with aiohttp.ClientSession() as client:
         for target in ("/api/caf%C3%A9/%E6%97%A5?q=a%2Fb", "/api/bad%FF%C3%A9%A9",
                        "/api/%252e%252e/100%25%5C", "/api/users%E2%80%8B%E2%80%AE%C2%A0%EF%BC%8F",
-                       "/api/plain"):
+                       "/api/cafe%CC%81/%E2%84%AAelvin", "/api/plain"):
             async with client.get(URL(proxy.url + target, encoded=True)) as resp:
                 assert resp.status == 200
-    await page.wait_for_function("document.querySelectorAll('#list tbody tr').length === 5")
+    await page.wait_for_function("document.querySelectorAll('#list tbody tr').length === 6")
     shown = [t.split()[0] for t in await page.locator("#list tbody tr td.path").all_inner_texts()]
     # Nor one that passes for another or for nothing: zero width, bidi, a no-break space,
-    # a fullwidth slash.
-    assert shown == ["/api/plain", "/api/users%E2%80%8B%E2%80%AE%C2%A0%EF%BC%8F",
+    # a fullwidth slash, a combining accent, the Kelvin sign.
+    assert shown == ["/api/plain", "/api/cafe%CC%81/%E2%84%AAelvin",
+                     "/api/users%E2%80%8B%E2%80%AE%C2%A0%EF%BC%8F",
                      "/api/%252e%252e/100%25%5C", "/api/bad%FFé%A9", "/api/café/日?q=a%2Fb"]
     await page.fill("#filter-text", "café")
     await page.wait_for_function("document.querySelectorAll('#list tbody tr').length === 1")
