@@ -28,7 +28,7 @@ from multidict import CIMultiDict
 from . import EXPORT_FORMATS, __version__, heap
 from .app import ProxyServer
 from .config import (
-    QUERY_ENCODED,
+    SPECIAL_QUERY_ENCODED,
     Config,
     Listen,
     Route,
@@ -479,8 +479,11 @@ def _as_browser_sends(typed: str) -> str:
     """The request-target a browser sends for ``typed``: its fragment dropped, its dot
     segments resolved, and what the URL standard encodes in a path and a query written
     as UTF-8 %XX."""
+    # WHATWG URL: tabs and line breaks are removed before anything else; an http(s)
+    # URL's query also encodes "'" (the special-query set).
+    typed = typed.translate({9: None, 10: None, 13: None})
     path, sep, query = typed.partition("#")[0].partition("?")
-    return browser_path(path) + sep + browser_encoded(query, QUERY_ENCODED)
+    return browser_path(path) + sep + browser_encoded(query, SPECIAL_QUERY_ENCODED)
 
 
 def _explain(config: Config, path: str) -> None:

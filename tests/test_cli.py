@@ -192,6 +192,7 @@ def test_routes_explains_where_a_path_goes(tmp_path: Path) -> None:
     # A browser resolves dot segments, encoded too, before it sends anything.
     ("/api/%2e%2e/admin", 0, "a browser sends it as /admin\n/admin: route /"),
     ("/x/../api/y", 0, "a browser sends it as /api/y\n/api/y: route /api"),
+    ("/api/a\tb?q='x'", 0, "a browser sends it as /api/ab?q=%27x%27\n"),
     ("http://user@localhost:8080/api/q", 0, "/api/q: route /api"),
     ("http://127.0.0.1:9999/api/q", 0, "reaches it only if you start it on that port"),
     # A digit to Python that int() refuses: the Host's 400, not a traceback.
