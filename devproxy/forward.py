@@ -14,6 +14,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable
+from urllib.parse import urlsplit
 
 from aiohttp import StreamReader, web
 from multidict import CIMultiDict
@@ -370,7 +371,7 @@ def relayed_response(request: web.Request, route: Route, head: h1.Head, status: 
                                  others=routes,
                                  # A redirect's page: read only for one (the usual case
                                  # is a 200, on every request).
-                                 page_origin=request.headers.get("Origin", "")
+                                 page_origin=_page_origin(request)
                                  if 300 <= status < 400 else ""),
     )
     if "Server" not in upstream:
@@ -522,6 +523,16 @@ def _explain_csrf(request: web.Request, route: Route, body: bytes,
         return False
     explain(request, f"{route.path} 403 csrf", advice, record)
     return True
+
+
+def _page_origin(request: web.Request) -> str:
+    """The origin of the page the request came from: its Origin, or for a navigation by
+    a link (which sends none) its Referer's; "" if neither says."""
+    origin = request.headers.get("Origin")
+    if origin is not None:
+        return origin
+    parts = urlsplit(request.headers.get("Referer", ""))
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}" if parts.netloc else ""
 
 
 def _cross_origin(request: web.Request) -> bool:

@@ -471,6 +471,10 @@ async def test_a_redirect_to_another_routes_target_stays_on_devproxy(backend_fac
                            headers={"Host": host, "Origin": page}) as resp:
         assert resp.status == 302
         assert resp.headers["Location"] == f"{page}/dashboard?welcome=1"
+    # A login by a link sends no Origin, and its Referer names the page's.
+    async with client.get(proxy.url + "/auth/login", allow_redirects=False,
+                          headers={"Host": host, "Referer": f"{page}/signin"}) as resp:
+        assert resp.headers["Location"] == f"{page}/dashboard?welcome=1"
 
 
 async def test_set_cookie_domain_and_path_are_mapped_and_every_cookie_survives(
