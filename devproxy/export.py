@@ -628,6 +628,10 @@ def _nginx_static(route: Route, spa: str) -> list[str]:
             "        charset utf-8;",
             "        charset_types text/css text/plain text/xml text/javascript text/markdown "
             "text/csv application/javascript;",
+            # A types block here replaces the http block's whole table: said, not written.
+            f"        # {NOT_EXPORTED} the types nginx's mime.types may lack (Debian's 1.22: "
+            f".mjs, .webmanifest; a module script with another type does not run): add "
+            f"`include mime.types; types {{ text/javascript mjs; }}` here",
             "        autoindex off;  # folders are never listed",
             f"        # {NOT_EXPORTED} refusing symlinks that leave the folder (see "
             f"nginx's disable_symlinks)",

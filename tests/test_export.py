@@ -176,6 +176,8 @@ def test_nginx_static_folder_with_spa_and_private_dotfiles(tmp_path: Path) -> No
     assert "try_files $uri $uri/ @devproxy_spa_1;" in text
     assert "location @devproxy_spa_1 {" in text
     assert 'if ($http_accept !~* "text/html") { return 404; }' in text
+    # Module scripts run only with a JavaScript type, which nginx's table may lack.
+    assert any("text/javascript mjs" in note for note in not_exported(text))
 
 
 def test_nginx_static_dotfiles_true_serves_them(tmp_path: Path) -> None:
