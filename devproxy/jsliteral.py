@@ -88,8 +88,8 @@ def _raw(text: str, template: bool) -> str:
 
 
 def blank_comments(text: str) -> str:
-    """Comments become spaces of the same length (offsets stay valid); strings are kept,
-    so the // of 'http://...' is not a comment."""
+    """Comments become spaces of the same length (offsets stay valid); strings and regex
+    literals are kept, so the // of 'http://...' or of /^\\/api\\//, is not a comment."""
     out = list(text)
     i, quote = 0, ""
     while i < len(text):
@@ -101,6 +101,9 @@ def blank_comments(text: str) -> str:
                 quote = ""
         elif char in "'\"`":
             quote = char
+        elif char == "/" and text[i + 1:i + 2] not in ("/", "*") and regex_allowed(text, i):
+            i = regex_end(text, i)
+            continue
         elif text.startswith("//", i):
             end = text.find("\n", i)
             end = len(text) if end < 0 else end
@@ -115,6 +118,36 @@ def blank_comments(text: str) -> str:
             continue
         i += 1
     return "".join(out)
+
+
+def regex_allowed(text: str, at: int) -> bool:
+    """Whether a "/" at ``at`` starts a regex literal, not a division: by the token
+    before it (ECMA-262 tells them apart by grammar; this is the usual shortcut)."""
+    before = text[:at].rstrip()
+    return not before or before[-1] in "(,=:[!&|?{};+-*%<>~^"
+
+
+def regex_end(text: str, at: int) -> int:
+    """Where the regex literal starting with the "/" at ``at`` ends, its flags included;
+    a line end ends it too (a regex literal holds none)."""
+    at += 1
+    in_class = False
+    while at < len(text):
+        char = text[at]
+        at += 1
+        if char == "\\":
+            at += 1
+        elif char == "\n":
+            return at
+        elif char == "[":
+            in_class = True
+        elif char == "]":
+            in_class = False
+        elif char == "/" and not in_class:
+            while at < len(text) and text[at].isalpha():
+                at += 1
+            return at
+    return at
 
 
 class Reader:
@@ -274,25 +307,10 @@ class Reader:
             self.pos = at + 1
 
     def _regex_allowed(self) -> bool:
-        before = self.text[:self.pos].rstrip()
-        return not before or before[-1] in "(,=:[!&|?{};+-*%<>~^"
+        return regex_allowed(self.text, self.pos)
 
     def _regex(self) -> None:
-        self.pos += 1
-        in_class = False
-        while self.pos < len(self.text):
-            char = self.text[self.pos]
-            self.pos += 1
-            if char == "\\":
-                self.pos += 1
-            elif char == "[":
-                in_class = True
-            elif char == "]":
-                in_class = False
-            elif char == "/" and not in_class:
-                while self.pos < len(self.text) and self.text[self.pos].isalpha():
-                    self.pos += 1
-                return
+        self.pos = regex_end(self.text, self.pos)
 
     def _space(self) -> None:
         while self.pos < len(self.text) and self.text[self.pos].isspace():

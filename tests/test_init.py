@@ -87,6 +87,18 @@ def test_vite_proxy_is_translated_and_every_loss_is_named() -> None:
     assert "NOT IMPORTED or changed: /custom.configure" in render_imported(imported)
 
 
+def test_a_regex_literal_ending_in_an_escaped_slash_is_not_a_comment() -> None:
+    # /^\/api\// holds "//": read as a line comment, it swallowed the rest of the line,
+    # and the whole proxy object was lost for "expected ',' or '}'".
+    config = """export default defineConfig({ server: { proxy: { '/api': {
+      target: 'https://staging.example.test', changeOrigin: true,
+      rewrite: (path) => path.replace(/^\\/api\\//, '/v2/') } } } })
+"""
+    [route] = import_config("vite.config.js", config).routes
+    assert (route.target, route.change_origin) == ("https://staging.example.test", True)
+    assert route.rewrite == (("^/api/", "/v2/"),)
+
+
 def test_angular_proxy_conf_json() -> None:
     conf = {"/api/**": {"target": "http://localhost:8080", "secure": False,
                         "changeOrigin": True, "pathRewrite": {"^/api": ""},
