@@ -734,6 +734,7 @@ class Pool:
         first = self._preferred.get(key, 0)
         order = hosts[first:] + hosts[:first]
         last_error: BaseException | None = None
+        timed_out: TimeoutError | None = None
         for host in order:
             conn = Connection(key, self._lost, loop, self._tick_soon)
             conn.idle_limit = self.idle_timeout
@@ -743,7 +744,10 @@ class Pool:
                         lambda c=conn: c, host, target.port, ssl=tls,
                         server_hostname=target.host if tls is not None else None)
             except TimeoutError as exc:
-                raise connect_error(target, exc, connect_timeout) from None
+                # The next address may answer at once (localhost: a backend on ::1
+                # while 127.0.0.1 drops the connection); each has the whole timeout.
+                last_error = timed_out = exc
+                continue
             except OSError as exc:  # refused, unreachable, DNS, TLS
                 last_error = exc
                 if isinstance(exc, ssl.SSLError):
@@ -754,7 +758,8 @@ class Pool:
             conn.counted = True
             return conn
         assert last_error is not None
-        raise connect_error(target, last_error, connect_timeout)
+        # An address that took no connection in time says more than one refusing it.
+        raise connect_error(target, timed_out or last_error, connect_timeout)
 
     def tls_context(self, secure: bool) -> ssl.SSLContext:
         """The TLS settings for targets (``secure``: verify certificates), made once."""

@@ -648,6 +648,35 @@ def test_a_slow_backend_that_then_goes_down_starts_an_outage(caplog) -> None:
     assert ["answering again" in r.getMessage() for r in caplog.records] == [True]
 
 
+async def test_localhost_target_tries_the_other_loopback_when_one_takes_no_connection(
+        backend_factory, proxy_factory, client):
+    # 127.0.0.1's port drops connections (a listener that never accepts, its queue
+    # full), and the backend is on ::1: a timeout on one address is no reason not to
+    # try the other, as a refusal is not.
+    backend = await backend_factory(port=0, host="::1")
+    dropping = socket.socket()
+    dropping.bind(("127.0.0.1", backend.port))
+    dropping.listen(0)
+    queued = []
+    try:
+        for _ in range(3):  # fill the accept queue; later SYNs are dropped
+            held = socket.socket()
+            held.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                held.connect(("127.0.0.1", backend.port))
+            queued.append(held)
+        await asyncio.sleep(0.1)
+        proxy = await proxy_factory(route("/", f"http://localhost:{backend.port}",
+                                          timeout={"connect": 0.5, "response": 5}))
+        async with client.get(proxy.url + "/x") as resp:
+            assert resp.status == 200
+        assert backend.recorder.last.raw_path == "/x"
+    finally:
+        for held in queued:
+            held.close()
+        dropping.close()
+
+
 @pytest.mark.parametrize("listen_on", ["127.0.0.1", "::1"], ids=["ipv4-only", "ipv6-only"])
 async def test_localhost_target_reaches_a_backend_on_either_loopback(
         backend_factory, proxy_factory, client, listen_on):
