@@ -149,8 +149,12 @@ class Connection(asyncio.Protocol):
                 and not b"HTTP/".startswith(bytes(self._buffer[:5])):
             # Something else than a response, then the close: a dev server refusing a
             # WebSocket with a bare "Unauthorized" (Next.js), say. The backend is up.
-            shown = bytes(self._buffer[:60]).decode("utf-8", "replace")
-            self._fail(Broken(f"{shown!r}, then it closed the connection", closed=False))
+            if _http2_settings(self._buffer):
+                self._fail(Broken("an HTTP/2 SETTINGS frame (it speaks HTTP/2 only), then "
+                                  "it closed the connection", closed=False, hint=HTTP2_ONLY))
+            else:
+                shown = bytes(self._buffer[:60]).decode("utf-8", "replace")
+                self._fail(Broken(f"{shown!r}, then it closed the connection", closed=False))
         elif not self.complete:
             self._fail(Broken("the backend closed the connection"
                               + (f" ({type(exc).__name__}: {exc})" if exc else "")))
@@ -771,6 +775,17 @@ class Pool:
                 context.verify_mode = ssl.CERT_NONE
             self._tls[secure] = context
         return context
+
+
+HTTP2_ONLY = ("devproxy talks HTTP/1.1 to backends: let the backend speak it too (Node's "
+              "http2.createServer: allowHTTP1: true, or http.createServer)")
+
+
+def _http2_settings(data: bytes | bytearray) -> bool:
+    """Whether ``data`` begins as an HTTP/2 server does, with a SETTINGS frame on stream
+    0 (RFC 9113 §3.4): a 9-byte header of type 4, a length a multiple of 6."""
+    return len(data) >= 9 and data[3] == 4 and data[5:9] == b"\0\0\0\0" \
+        and int.from_bytes(data[:3], "big") % 6 == 0
 
 
 def _addresses(host: str) -> list[str]:

@@ -256,6 +256,18 @@ async def _get_through(proxy_factory, answer: bytes) -> bytes:
         server.close()
 
 
+async def test_a_backend_speaking_only_http2_is_named_as_such(proxy_factory):
+    # Node's http2.createServer without allowHTTP1: its SETTINGS frame and a GOAWAY,
+    # shown as raw bytes with "is the target an HTTP server on that port?".
+    settings = b"\x00\x00\x06\x04\x00\x00\x00\x00\x00" + b"\x00\x03\x00\x00\x00\x64"
+    goaway = b"\x00\x00\x08\x07\x00\x00\x00\x00\x00" + b"\x00" * 7 + b"\x01"
+    reply = await _get_through(proxy_factory, settings + goaway)
+    assert reply.startswith(b"HTTP/1.1 502")
+    body = reply.partition(b"\r\n\r\n")[2]
+    assert b"an HTTP/2 SETTINGS frame (it speaks HTTP/2 only)" in body
+    assert b"devproxy talks HTTP/1.1 to backends" in body and b"allowHTTP1" in body
+
+
 async def test_a_response_without_content_type_gets_none_added(proxy_factory):
     # aiohttp backends always add a type; this one does not.
     reply = await _get_through(proxy_factory,
