@@ -159,17 +159,25 @@ def _connect_timed_out(target: Target, seconds: float) -> UpstreamError:
 
 
 def _certificate_failed(target: Target, detail: object) -> UpstreamError:
+    # A certificate for other names is no self-signed one: turning verification off
+    # would hide a target that names the wrong host.
+    hint = ("the certificate is for other names: write the target with a name it "
+            "names (and `headers: {Host: ...}` if the site needs another)"
+            if "mismatch" in str(detail).lower() else
+            "a self-signed development certificate? set `secure: false` on this route")
     return UpstreamError(
         502, "tls", f"TLS certificate verification failed for {target.origin}: {detail}",
-        "a self-signed development certificate? set `secure: false` on this route",
-    )
+        hint)
 
 
 def _tls_failed(target: Target, detail: object) -> UpstreamError:
-    return UpstreamError(
-        502, "tls", f"TLS handshake with {target.origin} failed: {detail}",
-        "is the target really https? check the scheme of the target URL",
-    )
+    # A TLS alert is a TLS server answering (refusing the name asked, by SNI, say); a
+    # record that is not TLS at all is a plain-HTTP server.
+    hint = (f"the server refused the handshake: does it have a certificate for "
+            f"{target.host} (the name devproxy asks for)?" if "ALERT" in str(detail) else
+            "is the target really https? check the scheme of the target URL")
+    return UpstreamError(502, "tls", f"TLS handshake with {target.origin} failed: {detail}",
+                         hint)
 
 
 def _unresolved(target: Target, detail: object) -> UpstreamError:

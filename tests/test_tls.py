@@ -38,6 +38,47 @@ async def test_self_signed_target_is_refused_with_a_502_naming_secure_false(
     assert "secure: false" in doc["hint"]
 
 
+async def test_a_trusted_certificate_for_another_name_is_not_called_self_signed(
+        aiohttp_server, proxy_factory, client, tmp_path, monkeypatch):
+    # `secure: false` would hide the real mistake: a target naming the wrong host.
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("api.example.test").configure_cert(context)
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))  # trusted, as a real CA
+    app = web.Application()
+    server = await aiohttp_server(app, ssl=context)
+    proxy = await proxy_factory(route("/", f"https://localhost:{server.port}"))
+    async with client.get(proxy.url + "/hello") as resp:
+        doc = json.loads(await resp.text())
+    assert doc["reason"] == "tls" and "mismatch" in doc["detail"].lower()
+    assert doc["hint"].startswith("the certificate is for other names")
+    assert "secure: false" not in doc["hint"]
+
+
+async def test_a_tls_server_refusing_the_name_asked_is_not_told_to_check_https(
+        proxy_factory, client):
+    # A server with certificates for other names only (Caddy's sites, chosen by SNI)
+    # answers the ClientHello with a fatal alert: a TLS server, whatever the hint said.
+    async def alerting(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1024)  # the ClientHello
+        writer.write(b"\x15\x03\x03\x00\x02\x02\x50")  # fatal internal_error
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(alerting, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        proxy = await proxy_factory(route("/", f"https://127.0.0.1:{port}"))
+        async with client.get(proxy.url + "/x") as resp:
+            doc = json.loads(await resp.text())
+    finally:
+        server.close()
+    assert doc["reason"] == "tls" and "ALERT" in doc["detail"]
+    assert doc["hint"] == ("the server refused the handshake: does it have a certificate "
+                           "for 127.0.0.1 (the name devproxy asks for)?")
+
+
 async def test_secure_false_accepts_a_self_signed_target(https_backend, proxy_factory, client):
     proxy = await proxy_factory(route("/", f"https://localhost:{https_backend.port}",
                                       secure=False, change_origin=True))
