@@ -38,7 +38,7 @@ from .config import (
 )
 from .dispatch import AccessLog
 from .errors import BindError, ConfigError
-from .headers import request_headers
+from .headers import request_headers, split_origin
 from .loader import (
     DEFAULT_CONFIG_NAME,
     config_from_flags,
@@ -497,9 +497,9 @@ def _explain(config: Config, path: str) -> None:
         authority, slash, rest = path[len("http://"):].partition("/")
         # A browser sends no user:password@ in Host (and asks for them another way).
         proxy_host, path = authority.rpartition("@")[2], slash + rest or "/"
-        port = proxy_host.rpartition(":")[2] if not proxy_host.endswith("]") else ""
+        parsed = split_origin(f"http://{proxy_host}")  # None: the Host check says why
         listening = config.listen.port
-        if listening and int(port if port.isascii() and port.isdigit() else 80) != listening:
+        if listening and parsed is not None and parsed[2] != listening:
             click.echo(f"note: {_source_name(config)} has devproxy listen on port "
                        f"{listening}, so {proxy_host!r} reaches it only if you start it "
                        f"on that port (-p)")
