@@ -186,6 +186,18 @@ async def raw_exchange(port: int, data: bytes, *, wait: float = 5.0) -> bytes:
         writer.close()
 
 
+async def ended_row(client: aiohttp.ClientSession, proxy: Proxy) -> dict[str, Any]:
+    """The inspector's one row, once its request has ended (up to 2 s): a stream's or a
+    socket's end is recorded a moment after the client saw it."""
+    for _ in range(100):
+        async with client.get(proxy.url + "/__devproxy/api/requests") as resp:
+            [row] = await resp.json()
+        if row["duration_ms"] is not None:
+            break
+        await asyncio.sleep(0.02)
+    return row
+
+
 async def leave_part_way(port: int, target: bytes, size: int,
                          caplog: pytest.LogCaptureFixture) -> tuple[int, str]:
     """GET ``target`` on a fresh connection, read its head and ``size`` bytes of its body,

@@ -20,7 +20,7 @@ from devproxy.forward import dump_headers
 from devproxy.state import CAPTURES
 from devproxy.upstream import Outages
 
-from .conftest import endless, leave_part_way, raw_exchange, route, slow_at
+from .conftest import ended_row, endless, leave_part_way, raw_exchange, route, slow_at
 
 
 async def test_every_method_reaches_the_backend_with_its_body(backend_factory, proxy_factory,
@@ -1001,12 +1001,7 @@ async def test_an_event_source_closed_before_its_head_came_is_no_error(
         async with client.get(proxy.url + "/api/events", headers={"Accept": "text/event-stream"},
                               timeout=aiohttp.ClientTimeout(total=0.3)) as resp:
             await resp.read()
-    for _ in range(100):
-        async with client.get(proxy.url + "/__devproxy/api/requests") as resp:
-            [row] = await resp.json()
-        if row["duration_ms"] is not None:
-            break
-        await asyncio.sleep(0.02)
+    row = await ended_row(client, proxy)
     assert (row["kind"], row["status"], row["error"]) == ("sse", 0, "")
 
 

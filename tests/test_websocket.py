@@ -25,7 +25,7 @@ from devproxy.config import Config, CorsPolicy, Inspector, Listen
 from devproxy.state import CAPTURES, Live, Snapshot
 from devproxy.websocket import OPEN_SOCKETS
 
-from .conftest import route
+from .conftest import ended_row, route
 
 OnOpen = Callable[[web.WebSocketResponse, web.Request], Awaitable[None]]
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
@@ -461,12 +461,7 @@ async def test_a_backend_that_vanishes_drops_the_browser_within_a_second(
         assert msg.type is WSMsgType.CLOSED
         assert ws.close_code == 1006
     # and the inspector's list marks it, as it marks a body broken off
-    for _ in range(100):
-        async with client.get(proxy.url + "/__devproxy/api/requests") as resp:
-            [record] = await resp.json()
-        if record["duration_ms"] is not None:
-            break
-        await asyncio.sleep(0.02)
+    record = await ended_row(client, proxy)
     assert record["error"] == f"{backend.url} dropped the WebSocket without a " \
                               f"Close frame (1006)"
 
