@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from multidict import CIMultiDict
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser, Locator, Page
 from yarl import URL
 
 from devproxy.app import ProxyServer
@@ -33,6 +33,16 @@ async def open_inspector(browser: Browser, base: str, **page_options: Any) -> Pa
     await page.goto(base + "/__devproxy/")
     await page.wait_for_selector("body[data-ready=true]")
     return page
+
+
+async def response_body_shown(page: Page, path: str) -> Locator:
+    """Fetch ``path`` from the inspector's own page, open its row, and the response body
+    as the detail shows it, once it is there."""
+    assert await page.evaluate(f"async () => (await fetch('{path}')).status") == 200
+    await page.locator("#list tbody tr", has_text=path).click()
+    shown = page.locator('pre[data-place="Response body"]')
+    await shown.wait_for()
+    return shown
 
 
 async def test_inspector_shows_traffic_live_and_explains_it(
@@ -490,10 +500,7 @@ async def test_a_json_body_is_shown_with_the_numbers_it_carried(
     backend = await backend_factory(api)
     proxy = await proxy_factory(route("/", backend.url))
     page = await open_inspector(browser, proxy.url)
-    assert await page.evaluate("async () => (await fetch('/order')).status") == 200
-    await page.locator("#list tbody tr", has_text="/order").click()
-    shown = page.locator('pre[data-place="Response body"]')
-    await shown.wait_for()
+    shown = await response_body_shown(page, "/order")
     assert await shown.inner_text() == (
         '{\n  "id": 12345678901234567891,\n  "price": 1.10,\n  "n": 1e400,\n  "tags": []\n}')
 
@@ -554,10 +561,7 @@ async def test_text_with_a_byte_that_is_not_utf_8_is_shown_and_said_so(
     backend = await backend_factory(api)
     proxy = await proxy_factory(route("/", backend.url))
     page = await open_inspector(browser, proxy.url)
-    assert await page.evaluate("async () => (await fetch('/menu')).status") == 200
-    await page.locator("#list tbody tr", has_text="/menu").click()
-    shown = page.locator('pre[data-place="Response body"]')
-    await shown.wait_for()
+    shown = await response_body_shown(page, "/menu")
     assert await shown.inner_text() == "caf\ufffd au lait"
     assert await page.inner_text('[data-place="Response body note"]') == \
         "not valid UTF-8: 1 byte shown as \ufffd"
