@@ -112,10 +112,9 @@ def refusal_field(answer: Preflight) -> str:
 
 def refusal_of_field(value: str) -> Preflight | None:
     """The refusal a ``refusal_field`` states; None for any other value."""
-    reason, sep, fix = value.partition("; ")
-    if not sep or not reason.startswith("origin "):
+    if not value.startswith("origin ") or "; " not in value:
         return None
-    return Preflight(False, reason=reason, fix=fix, by_page="cors." not in fix)
+    return _stated(value)
 
 
 def refusal_of(body: str) -> Preflight | None:
@@ -123,7 +122,12 @@ def refusal_of(body: str) -> Preflight | None:
     "; ", so the first one ends it; ``by_page`` is whether the fix is not a setting's."""
     if not body.startswith(_REFUSED):
         return None
-    reason, _, fix = body[len(_REFUSED):].strip().partition("; ")
+    return _stated(body[len(_REFUSED):].strip())
+
+
+def _stated(text: str) -> Preflight:
+    """A refusal written as "reason; fix" (``refusal_body``, ``refusal_field``)."""
+    reason, _, fix = text.partition("; ")
     return Preflight(False, reason=reason, fix=fix, by_page="cors." not in fix)
 
 
