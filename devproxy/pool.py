@@ -66,7 +66,7 @@ class Busy(TimeoutError):
 class UploadStalled(TimeoutError):
     """The backend took none of the request body for ``timeout.response``: it stopped
     reading it (stuck, or waiting for something else), with ``unsent`` bytes waiting in
-    devproxy's write buffer."""
+    devproxy's write buffer and the kernel's send queue."""
 
     def __init__(self, unsent: int) -> None:
         super().__init__(f"the backend stopped reading the request body ({unsent} bytes "
@@ -430,12 +430,14 @@ class Connection(asyncio.Protocol):
         self.received = False
 
     def uploaded(self) -> None:
-        """The request's last byte is written: the response timeout starts, once the
-        backend has taken what still waits in the buffers (``timed_out``)."""
+        """The request's last byte is written: the response timeout starts once the
+        backend has taken what still waits in the buffers (``watch_body``), at once if
+        nothing does."""
         self._uploading = False
         if self._head_waiter is not None and not self._head_waiter.done() and not self.closed \
                 and self._wait is not None:
-            self._body_clock, self._unsent = True, self.unsent()
+            self._unsent = unsent = self.unsent()
+            self._body_clock = bool(unsent)
             self.deadline = self.loop.time() + self._wait
             self._on_deadline()
 
@@ -453,18 +455,25 @@ class Connection(asyncio.Protocol):
                 size += struct.unpack("i", fcntl.ioctl(sock.fileno(), _OUTQ, b"\0" * 4))[0]
         return size
 
+    def watch_body(self, now: float) -> None:
+        """On each of the pool's ticks while the deadline measures the body: a backend
+        that took some since is slow, not stuck, and gets the whole timeout again; one
+        that took the last of it gets the whole timeout from now to answer.
+
+        Taking is seen as the kernel sees it: a backend reading a little at a time frees
+        its receive window in steps (some 64 KiB on loopback), so one reading less than
+        a step within ``timeout.response`` looks stuck."""
+        if not self._body_clock:
+            return
+        unsent = self.unsent()
+        if unsent < self._unsent:
+            self._unsent = unsent
+            self._body_clock = self._uploading or bool(unsent)
+            self.deadline = now + self._wait  # type: ignore[operator]  # set with the clock
+
     def timed_out(self) -> None:
         """The deadline passed with no response head: ``head()`` raises TimeoutError, or
-        ``UploadStalled`` if the backend took none of the body in that time. A backend
-        that took some is slow, not stuck: the clock starts again; one that took it all
-        since gets the whole timeout from here to answer."""
-        if self._body_clock and self._wait is not None:
-            unsent = self.unsent()
-            if not unsent or unsent < self._unsent:
-                self._body_clock = self._uploading or bool(unsent)
-                self._unsent = unsent
-                self.deadline = self.loop.time() + self._wait
-                return
+        ``UploadStalled`` if the deadline measured a body the backend stopped taking."""
         self.deadline = None
         self.reusable = False  # its answer may still come, to a request nobody awaits
         waiter = self._head_waiter
@@ -682,6 +691,7 @@ class Pool:
         now = self._loop.time()
         awaited = [c for c in self._busy if c.deadline is not None]
         for conn in awaited:
+            conn.watch_body(now)
             if now >= conn.deadline:  # type: ignore[operator]  # not None, filtered above
                 conn.timed_out()
         for idle in self._idle.values():

@@ -271,11 +271,11 @@ def upload_stalled_error(target: Target, seconds: float, unsent: int) -> Upstrea
     return UpstreamError(
         504, "upload-stalled",
         f"{target.authority} stopped reading the request body: it took none of it for "
-        f"timeout.response ({seconds:g}s), and sent no response ({unsent} bytes were "
-        f"waiting in devproxy's buffer)",
+        f"timeout.response ({seconds:g}s), and sent no response ({unsent} bytes it had "
+        f"not taken)",
         "the backend is stuck, or reads the body only after something else (a lock, "
         "another request); raise `timeout: {response: ...}` if a pause that long is "
-        "expected",
+        "expected, or if it reads less than some 64 KiB in that time",
     )
 
 

@@ -10,6 +10,7 @@ import json
 import logging
 import re
 import socket
+import time
 
 import aiohttp
 import pytest
@@ -1301,6 +1302,37 @@ async def test_a_backend_reading_an_upload_slowly_is_waited_for_not_timed_out(pr
         server.close()
     assert reply.startswith(b"HTTP/1.1 200"), reply[:300]
     assert len(got) == size
+
+
+async def test_a_backend_that_took_a_streamed_upload_whole_has_one_response_timeout(
+        proxy_factory):
+    # The body went past 64 KiB, so it was streamed; the backend took all of it, then
+    # never answered. The response clock starts when it has the body: once, not after
+    # a first timeout spent watching for it to take bytes it already had.
+    size = 200_000
+    taken = asyncio.get_running_loop().create_future()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        await reader.readexactly(size)
+        taken.set_result(time.monotonic())
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(10):
+                await reader.read()  # no answer; the proxy gives up first
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        proxy = await proxy_factory(route("/", f"http://127.0.0.1:{port}",
+                                          timeout={"response": 1.0}))
+        reply = await _post_in_pieces(proxy.port, [b"w" * size], pause=0)
+        answered = time.monotonic()
+    finally:
+        server.close()
+    assert reply.startswith(b"HTTP/1.1 504"), reply[:300]
+    assert b"sent no response headers within timeout.response (1s)" in reply, reply
+    assert answered - taken.result() < 1.6  # 2 s with the timeout counted twice
 
 
 async def _gated_backend(interim: bytes) -> tuple[asyncio.Server, asyncio.Event]:
