@@ -531,7 +531,10 @@ def _page_origin(request: web.Request) -> str:
     origin = request.headers.get("Origin")
     if origin is not None:
         return origin
-    parts = urlsplit(request.headers.get("Referer", ""))
+    try:
+        parts = urlsplit(request.headers.get("Referer", ""))
+    except ValueError:  # an unclosed "[", NFKC tricks: no page is known
+        return ""
     return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}" if parts.netloc else ""
 
 

@@ -488,6 +488,12 @@ async def test_a_redirect_to_another_routes_target_stays_on_devproxy(backend_fac
     async with client.get(proxy.url + "/auth/login", allow_redirects=False,
                           headers={"Host": host, "Referer": f"{page}/signin"}) as resp:
         assert resp.headers["Location"] == f"{page}/dashboard?welcome=1"
+    # A Referer no URL parser reads names no page: the redirect comes to devproxy.
+    for referer in ("http://[oops/", "http://a]b/"):
+        async with client.get(proxy.url + "/auth/login", allow_redirects=False,
+                              headers={"Host": host, "Referer": referer}) as resp:
+            assert resp.status == 302, referer
+            assert resp.headers["Location"] == f"http://{host}/dashboard?welcome=1"
 
 
 async def test_set_cookie_domain_and_path_are_mapped_and_every_cookie_survives(
