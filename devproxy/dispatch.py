@@ -81,7 +81,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
         refusal = path_refusal(snapshot.table, path)
         if refusal is not None and is_preflight(request.method, request.headers):
             refused = snapshot.table.match(path)
-            if snapshot.cors_for(refused.route.path if refused else "") is not None:
+            if snapshot.cors_for(refused.route.path if refused else "",
+                                 request.headers.get("Origin")) is not None:
                 # devproxy answers this preflight and forwards nothing. Refused, the page
                 # would see a CORS error; the request itself gets the readable 400, as
                 # an over-long URL gets its 414.
@@ -127,13 +128,15 @@ async def handle(request: web.Request) -> web.StreamResponse:
             # instead of the reason (a Host not in allowed_hosts, say); not a WebSocket's,
             # which no CORS check applies to.
             if "Origin" in request.headers and not upgrade:
-                rules = snapshot.cors_for(routed.route.path if routed is not None else "")
+                rules = snapshot.cors_for(routed.route.path if routed is not None else "",
+                                          request.headers["Origin"])
                 if rules is not None:
                     mark(request, rules)
         else:
             route = match.route if match is not None else None
             # ``snapshot.cors_for`` inline: this runs on every request.
-            cors = snapshot.cors.get(route.path) if route else snapshot.fallback_cors
+            cors = snapshot.cors.get(route.path) if route \
+                else snapshot.cors_for("", request.headers.get("Origin"))
             if cors is not None and is_preflight(request.method, request.headers):
                 # Fetch §3.2.2: devproxy answers preflights itself; the backend never
                 # sees them.

@@ -33,7 +33,7 @@ from .config import RESERVED_PREFIX
 from .corsadvice import CorsOff
 from .feed import Feed
 from .har import har
-from .headers import HOP_BY_HOP
+from .headers import HOP_BY_HOP, field_value
 from .state import CAPTURES, CLIENT, EVENT_STREAMS, LIVE, Snapshot
 
 logger = logging.getLogger(__name__)
@@ -73,7 +73,9 @@ async def serve(request: web.Request) -> web.StreamResponse:
         if rest.startswith("api/requests/"):
             record = _record(captures, rest.removeprefix("api/requests/"))
             snapshot = request.app[LIVE].current
-            rules = snapshot.cors_for(record.route)  # as the route's block stands now
+            # As the route's block stands now.
+            rules = snapshot.cors_for(record.route,
+                                      field_value(record.browser_request, "origin"))
             source = snapshot.config.source
             return _json(record.detail(rules.policy if rules else None,
                                        source.name if source else "devproxy.yaml",

@@ -35,10 +35,23 @@ class Snapshot:
     fallback_cors: CorsRules | None  # the top-level policy, for requests no route matches
     hosts: HostRules
 
-    def cors_for(self, route_path: str) -> CorsRules | None:
-        """The CORS rules of the route at ``route_path`` ("": no route matched), or None
-        outside CORS mode."""
-        return self.cors.get(route_path) if route_path else self.fallback_cors
+    def cors_for(self, route_path: str, origin: str | None = None) -> CorsRules | None:
+        """The CORS rules of the route at ``route_path``, or None outside CORS mode.
+
+        For a request no route matched (``route_path`` ""), the top-level policy; with
+        only routes' own blocks, the first that allows ``origin``, else the first: a
+        mistyped API path's 404 reaches the page as the 404 it is, not as a CORS
+        failure, and an unlisted origin's is explained as on the route."""
+        if route_path:
+            return self.cors.get(route_path)
+        if self.fallback_cors is not None or not self.cors:
+            return self.fallback_cors
+        blocks = self.cors.values()
+        if origin is not None:
+            for rules in blocks:
+                if rules.allows(origin):
+                    return rules
+        return next(iter(blocks))
 
     @classmethod
     def build(cls, config: Config) -> Snapshot:

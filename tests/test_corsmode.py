@@ -391,6 +391,34 @@ async def test_unmatched_path_404_carries_the_top_level_cors_headers(backend_fac
         await server.stop()
 
 
+async def test_with_only_routes_blocks_an_unmatched_path_404_follows_the_one_listing_the_page(
+        backend_factory, proxy_factory, client):
+    # No top-level block: a mistyped API path still reaches the page as devproxy's 404,
+    # under the first route block that lists its origin, not as a CORS failure; an
+    # origin no block lists is told so, as on the routes.
+    backend = await backend_factory()
+    admin = "http://localhost:5174"
+    proxy = await proxy_factory(
+        route("/api", backend.url, cors=POLICY),
+        route("/admin", backend.url, cors=CorsPolicy(origins=(admin,))))
+    url = f"{proxy.url}/apj/items"
+    async with client.options(url, headers={
+            "Origin": FRONT, "Access-Control-Request-Method": "PUT",
+            "Access-Control-Request-Headers": "content-type"}) as resp:
+        assert resp.status == 204 and resp.headers["Access-Control-Allow-Origin"] == FRONT
+        assert resp.headers["Access-Control-Allow-Credentials"] == "true"
+    for origin in (FRONT, admin):
+        async with client.put(url, headers={"Origin": origin}) as resp:
+            assert resp.status == 404
+            assert resp.headers["Access-Control-Allow-Origin"] == origin
+            assert "Origin" in resp.headers["Vary"]
+    async with client.get(url, headers={"Origin": "http://localhost:9999"}) as resp:
+        assert resp.status == 404
+        assert "Access-Control-Allow-Origin" not in resp.headers
+        assert "not in cors.origins" in resp.headers["X-Devproxy-CORS"]
+    assert backend.recorder.seen == []
+
+
 async def test_redirects_keep_cors_headers_for_simple_requests(backend_factory, proxy_factory,
                                                                client):
     async def handler(request: web.Request) -> web.Response:
