@@ -144,6 +144,16 @@ def unlisted_by_devproxy(answer: cors.Preflight, where: str) -> dict[str, Any]:
     return {"cause": f"{said}.", "fixes": [fix]}
 
 
+def noted_by_devproxy(said: str, where: str) -> dict[str, Any]:
+    """The cause when devproxy said, in ``cors.REFUSED_FIELD``, why a route its cors:
+    block does not cover is refused to the page (``said``: "reason; fix"): a static
+    folder, a route with ``cors: false``, or ``backend_cors: keep``."""
+    reason, _, fix = said.partition("; ")
+    cause_ = f"devproxy says why, in its {cors.REFUSED_FIELD} header: {reason}."
+    return {"cause": cause_,
+            "fixes": [{"tool": f"devproxy ({where})", "text": _sentence(fix)}] if fix else []}
+
+
 def declined_by_devproxy(detail: str, hint: str) -> dict[str, Any]:
     """The cause and fixes when devproxy refused the request before its CORS check ran
     (a Host not in allowed_hosts, a reserved path, a limit): what refused it is the fix,

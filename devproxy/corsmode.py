@@ -45,14 +45,22 @@ logger = logging.getLogger(__name__)
 # Methods every HTTP parser reads: no need to ask aiohttp's (``_parser_reads``).
 _READ_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 
-# Request-scoped: the rules the response to this request must follow.
-_RULES = web.RequestKey("cors_rules", CorsRules)
+# Request-scoped: the rules the response to this request must follow, or (outside CORS
+# mode, where a top-level block makes a page expect it) why it gets none: ``note``.
+_RULES: web.RequestKey[CorsRules | str] = web.RequestKey("cors_rules")
 _MAX_WARNED = 256
 
 
 def mark(request: web.Request, rules: CorsRules) -> None:
     """Have the response to ``request`` follow ``rules``."""
     request[_RULES] = rules
+
+
+def note(request: web.Request, why: str) -> None:
+    """Have the response to ``request``, from a route CORS mode does not cover, say
+    ``why`` ("reason; fix") in ``REFUSED_FIELD`` where a page on another origin will be
+    refused it: DevTools shows it, and doctor reads it."""
+    request[_RULES] = why
 
 
 class PreflightRefusal(web.Response):
@@ -120,10 +128,18 @@ class RefusedOrigins:
 
 async def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
     """``on_response_prepare`` hook: the CORS headers of the request's route, if any."""
-    rules: CorsRules | None = request.get(_RULES)
+    rules = request.get(_RULES)
     if rules is None or response.status == 101:
         return
     out = response.headers
+    if rules.__class__ is str:
+        origin = request.headers.get("Origin")
+        if origin is not None and "Access-Control-Allow-Origin" not in out \
+                and origin != own_origin(request) \
+                and in_cors_mode(request.headers.get("Sec-Fetch-Mode", "")):
+            out[REFUSED_FIELD] = rules
+        return
+    assert isinstance(rules, CorsRules)
     if rules.policy.backend_cors == "keep" and "Access-Control-Allow-Origin" in out:
         # The backend answers CORS itself and was asked to be trusted: adding ours
         # would give the browser two values, which it rejects.
@@ -167,6 +183,12 @@ def _check_backend(request: web.Request, rules: CorsRules, origin: str,
     verdict = cors_check(origin, credentials, out)
     if verdict.ok:
         return
+    if origin != own_origin(request) and in_cors_mode(request.headers.get("Sec-Fetch-Mode", "")):
+        out[REFUSED_FIELD] = (
+            f"backend_cors: keep passes the backend's own CORS headers, and the browser "
+            f"refuses them: {_clause(verdict.reason)}; set backend_cors: replace "
+            f"({_where(request, rules, 'backend_cors')}), and devproxy writes them from "
+            f"the block")
     refused: RefusedOrigins | None = request.app.get(REFUSED)
     if refused is None or not refused.first_time(rules, origin + verdict.kind):
         return
@@ -311,13 +333,19 @@ def own_origin(request: web.Request) -> str:
     return f"{request.scheme}://{request.host}"
 
 
-def _where(request: web.Request, rules: CorsRules) -> str:
-    """Where the route's cors block says ``credentials`` (or would): "FILE:LINE", or
-    "in the route's cors block" when the routes came from no file."""
+def _where(request: web.Request, rules: CorsRules, key: str = "credentials") -> str:
+    """Where the route's cors block says ``key`` (or would): "FILE:LINE", or "in the
+    route's cors block" when the routes came from no file."""
     live = request.app.get(LIVE)
     source = live.current.config.source if live is not None else None
-    line = rules.policy.line_of("credentials")
+    line = rules.policy.line_of(key)
     return f"{source}:{line}" if source is not None and line else "in the route's cors block"
+
+
+def _clause(reason: str) -> str:
+    """A checker's sentence as a clause of a "reason; fix" field value: one line, no
+    "; " (which ends the reason), no full stop."""
+    return " ".join(reason.split()).replace("; ", ", ").rstrip(".")
 
 
 REFUSED = web.AppKey("refused_origins", RefusedOrigins)

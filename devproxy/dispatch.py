@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from aiohttp import web
 from aiohttp.http import HttpVersion, HttpVersion11
@@ -20,7 +21,7 @@ from . import inspector
 from .capture import WENT_AWAY, Captures, Record
 from .config import DEFAULT_PORTS, RESERVED_PREFIX, Route, url_host
 from .cors import CorsRules, in_cors_mode, is_preflight
-from .corsmode import PreflightRefusal, mark, own_origin, preflight_response
+from .corsmode import PreflightRefusal, mark, note, own_origin, preflight_response
 from .errorpages import problem_response
 from .errors import UpstreamError
 from .forward import ProxiedResponse, forward_http
@@ -149,9 +150,9 @@ async def handle(request: web.Request) -> web.StreamResponse:
                 # Sec-Fetch-Mode): its own origin check decides (``proxy_websocket``).
                 if cors is not None and not upgrade:
                     mark(request, cors)
-                elif route is not None and route.static is not None and not upgrade \
-                        and snapshot.config.cors is not None and "Origin" in request.headers:
-                    _explain_static_cors(request, route)
+                elif route is not None and not upgrade and snapshot.config.cors is not None \
+                        and "Origin" in request.headers:
+                    _uncovered(request, route, snapshot.config.source)
                 if match is None:
                     response = _no_route(request, snapshot.table.routes)
                 else:
@@ -178,6 +179,24 @@ def _version_sent(request: web.Request) -> HttpVersion:
     """The version the request line named: ``app._Request`` reads 0.9 and 2.0 as 1.1,
     to refuse them in 1.1, and keeps the one named."""
     return getattr(request, "sent_version", None) or request.version
+
+
+def _uncovered(request: web.Request, route: Route, source: Path | None) -> None:
+    """A request with an Origin, under a top-level cors: block, to a route the block does
+    not cover: a static folder, or a target route that turned it off (``cors: false``).
+    Its response says why in ``cors.REFUSED_FIELD`` if a page on another origin will be
+    refused it."""
+    if route.static is not None:
+        note(request, f"route {route.path} serves a static folder, and static folders "
+                      "never get CORS headers, whatever the cors: block says; open the "
+                      "page through devproxy, or serve the folder from a server behind a "
+                      "target route")
+        _explain_static_cors(request, route)
+        return
+    where = f" ({source}:{route.line})" if source is not None and route.line else ""
+    note(request, f"route {route.path} has cors: false, so the top-level cors: block does "
+                  "not cover it, and the backend sent no CORS headers of its own; drop "
+                  f"cors: false from the route{where}, or have the backend answer CORS")
 
 
 def _explain_static_cors(request: web.Request, route: Route) -> None:

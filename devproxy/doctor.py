@@ -31,7 +31,15 @@ from .config import (
 )
 from .cookies import cookie_verdicts
 from .cors import Verdict
-from .corsadvice import Ask, Fix, cause, fixes, refused_by_devproxy, unlisted_by_devproxy
+from .corsadvice import (
+    Ask,
+    Fix,
+    cause,
+    fixes,
+    noted_by_devproxy,
+    refused_by_devproxy,
+    unlisted_by_devproxy,
+)
 from .errors import DevproxyError
 from .headers import field_value
 from .upstream import LoopbackResolver
@@ -168,8 +176,8 @@ class _Fetch:
         self.p = p
         self.steps: list[Step] = []
         self.warnings: list[str] = []
-        # devproxy in CORS mode said why it sent no CORS headers (``cors.REFUSED_FIELD``).
-        self.unlisted: cors.Preflight | None = None
+        # devproxy said why the page is refused its answer (``cors.REFUSED_FIELD``).
+        self.said: str | None = None
 
     async def run(self) -> Report:
         p = self.p
@@ -222,9 +230,9 @@ class _Fetch:
                 self._vary_warning(exchange)
                 if not verdict.ok:
                     self.steps.append(Step("Actual request", exchange, verdict))
-                    said = field_value(exchange.received, cors.REFUSED_FIELD.lower())
-                    if verdict.kind == cors.NO_ALLOW_ORIGIN and said is not None:
-                        self.unlisted = cors.refusal_of_field(said)  # devproxy's own
+                    # devproxy's own word on why: an unlisted origin, or a route its
+                    # cors: block does not cover.
+                    self.said = field_value(exchange.received, cors.REFUSED_FIELD.lower())
                     return self._report(verdict, url, method, unsafe, origin=origin)
                 location = field_value(exchange.received, "location")
                 if exchange.status not in _REDIRECTS or location is None:
@@ -364,8 +372,10 @@ class _Fetch:
         why = ""
         refused = self.steps[-1].exchange.refused if self.steps and \
             self.steps[-1].exchange is not None else None
-        if not verdict.ok and self.unlisted is not None:
-            said = unlisted_by_devproxy(self.unlisted, "devproxy.yaml")
+        if not verdict.ok and self.said is not None:
+            unlisted = cors.refusal_of_field(self.said)
+            said = unlisted_by_devproxy(unlisted, "devproxy.yaml") if unlisted is not None \
+                else noted_by_devproxy(self.said, "devproxy.yaml")
             why = said["cause"]
             advice = tuple(Fix(f["tool"], f["text"]) for f in said["fixes"])
         elif not verdict.ok and refused is not None:

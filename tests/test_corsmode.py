@@ -256,6 +256,34 @@ async def test_backend_cors_keep_leaves_the_backends_own_headers_alone(backend_f
         assert "Access-Control-Allow-Credentials" not in resp.headers
 
 
+async def test_a_route_with_cors_false_says_why_only_where_a_page_is_refused(
+        backend_factory, proxy_factory, client, tmp_path):
+    # Under a top-level block, cors: false leaves CORS to the backend: where the backend
+    # sends none and a page on another origin reads it with fetch(), devproxy says why.
+    async def handler(request: web.Request) -> web.Response:
+        own = request.query.get("own")
+        return web.Response(text="x", headers={"Access-Control-Allow-Origin": own}
+                            if own else {})
+
+    backend = await backend_factory(handler)
+    (tmp_path / "a.txt").write_text("a")
+    proxy = await proxy_factory(route("/api", backend.url), route("/st", static=tmp_path),
+                                cors=POLICY)
+    async with client.get(proxy.url + "/api/x", headers={"Origin": FRONT}) as resp:
+        assert "Access-Control-Allow-Origin" not in resp.headers
+        assert resp.headers["X-Devproxy-CORS"].startswith("route /api has cors: false")
+    async with client.get(proxy.url + "/st/a.txt", headers={"Origin": FRONT}) as resp:
+        assert resp.headers["X-Devproxy-CORS"].startswith("route /st serves a static folder")
+    quiet = [("/api/x?own=" + FRONT, {"Origin": FRONT}),  # the backend answers CORS
+             ("/api/x", {"Origin": proxy.url}),  # devproxy's own page
+             ("/api/x", {"Origin": FRONT, "Sec-Fetch-Mode": "navigate"}),  # no CORS check
+             ("/st/a.txt", {"Origin": FRONT, "Sec-Fetch-Mode": "no-cors"})]
+    for path, headers in quiet:
+        async with client.get(proxy.url + path, headers=headers) as resp:
+            assert resp.status == 200
+            assert "X-Devproxy-CORS" not in resp.headers, (path, headers)
+
+
 async def _kept_wildcard(backend_factory, proxy_factory):
     """devproxy with backend_cors: keep and credentials, before a backend that answers
     every origin with "Access-Control-Allow-Origin: *"."""

@@ -479,6 +479,37 @@ async def test_a_simple_request_devproxy_sent_no_cors_headers_for_is_explained(
     assert bare.cause.startswith("The server sent no CORS headers at all")
 
 
+@pytest.mark.parametrize(("case", "reason", "fix"), [
+    ("static", "route /st serves a static folder, and static folders never get CORS headers",
+     "Open the page through devproxy, or serve the folder from a server behind a target "
+     "route."),
+    ("off", "route /api has cors: false, so the top-level cors: block does not cover it",
+     "Drop cors: false from the route, or have the backend answer CORS."),
+    ("keep", "backend_cors: keep passes the backend's own CORS headers, and the browser "
+     "refuses them: ", "Set backend_cors: replace (in the route's cors block), and devproxy "
+     "writes them from the block."),
+])
+async def test_a_route_the_cors_block_does_not_cover_is_explained_by_devproxys_word(
+        aiohttp_server, proxy_factory, tmp_path, case, reason, fix):
+    # Without devproxy's word, doctor took each for a server with no CORS support (or
+    # for the backend's own mistake) and offered the cors: block already in force.
+    backend = await cors_backend(aiohttp_server, actual=(
+        (("Access-Control-Allow-Origin", "*"),) if case == "keep" else ()))
+    (tmp_path / "a.txt").write_text("a")
+    top = CorsPolicy(origins=(FRONT,), credentials=True)
+    keep = CorsPolicy(origins=(FRONT,), credentials=True, backend_cors="keep")
+    routes = {"static": (route("/st", static=tmp_path),),
+              "off": (route("/api", backend.url),),  # under a top-level block: cors: false
+              "keep": (route("/api", backend.url, cors=keep),)}[case]
+    proxy = await proxy_factory(*routes, cors=top if case != "keep" else None)
+    path = "/st/a.txt" if case == "static" else "/api/items"
+    report = await doctor(proxy.url + path, credentials=True)
+    assert not report.verdict.ok
+    assert report.cause.startswith("devproxy says why, in its X-Devproxy-CORS header: ")
+    assert reason in report.cause
+    assert [(f.tool, f.text) for f in report.fixes] == [("devproxy (devproxy.yaml)", fix)]
+
+
 async def test_an_allowed_answer_whose_cookie_the_browser_drops_is_warned_about(
         aiohttp_server):
     # The "login works, then logged out" trap: the page on localhost, the API called as
