@@ -178,6 +178,10 @@ def parse_head(block: bytes, *, method: str) -> Head:
         elif lower == "keep-alive":
             keep_alive = value
     reusable = _keeps_alive(version, connection)
+    if codings and (lengths or version == "HTTP/1.0"):
+        # §6.1: Transfer-Encoding in a 1.0 message is faulty framing, and §6.3 (3): with
+        # Content-Length, a hint of smuggling. Read as chunked, then the connection ends.
+        reusable = False
     head = _frame(status, reason, headers, lengths, codings, method, reusable)
     head.block = block
     if keep_alive:
@@ -264,6 +268,10 @@ def _frame(status: int, reason: str, headers: list[tuple[str, str]], lengths: li
            codings: str, method: str, reusable: bool) -> Head:
     # RFC 9112 §6.3, in its order.
     if method == "HEAD" or status < 200 or status in _NO_BODY_STATUS:
+        # No body, whatever the fields say; a Content-Length there still describes one
+        # (a HEAD's is the GET's), passed on only as one valid number, as below.
+        if lengths:
+            headers = _one_length(headers, lengths)
         return Head(status, reason, headers, 0, False, reusable)
     if codings:
         # §6.3 (3): Transfer-Encoding overrides Content-Length, which a proxy must then
@@ -276,6 +284,10 @@ def _frame(status: int, reason: str, headers: list[tuple[str, str]], lengths: li
                   if c and c != "identity"]  # identity: an old way of saying none
         if listed == ["chunked"]:
             return Head(status, reason, headers, None, True, reusable)
+        if listed.count("chunked") > 1:
+            # §7: chunked is never applied twice; no reading of the body is safe.
+            raise ParseError(f"Transfer-Encoding {codings[:80]!r} applies chunked more than "
+                             "once, which RFC 9112 §7 forbids: the body's framing is unknown")
         if listed:
             # §6.1: Transfer-Encoding is per hop. Passed on without it, a gzip coding's
             # bytes would reach the browser as if they were the body.
@@ -286,16 +298,22 @@ def _frame(status: int, reason: str, headers: list[tuple[str, str]], lengths: li
         # §6.3 (4): a response whose final coding isn't chunked ends with the connection.
         return Head(status, reason, headers, None, False, False)
     if lengths:
-        # §6.3 (5): several Content-Length values must all be one valid number.
-        first = lengths[0]
-        if not first.isdigit() or not first.isascii() or any(v != first for v in lengths):
-            raise ParseError(f"invalid Content-Length {', '.join(lengths)[:80]!r}")
-        if len(lengths) > 1:  # §8.6: one value passed on, as browsers and aiohttp want
-            headers = [(n, v) for n, v in headers if n.lower() != "content-length"]
-            headers.append(("Content-Length", first))
-        return Head(status, reason, headers, int(first), False, reusable)
+        headers = _one_length(headers, lengths)
+        return Head(status, reason, headers, int(lengths[0]), False, reusable)
     # §6.3 (8): no framing at all: the body runs to the connection's close.
     return Head(status, reason, headers, None, False, False)
+
+
+def _one_length(headers: list[tuple[str, str]], lengths: list[str]) -> list[tuple[str, str]]:
+    """``headers`` with their Content-Length ``lengths`` as one field; ParseError unless
+    all are one valid number (§6.3 (5))."""
+    first = lengths[0]
+    if not first.isdigit() or not first.isascii() or any(v != first for v in lengths):
+        raise ParseError(f"invalid Content-Length {', '.join(lengths)[:80]!r}")
+    if len(lengths) > 1:  # §8.6: one value passed on, as browsers and aiohttp want
+        headers = [(n, v) for n, v in headers if n.lower() != "content-length"]
+        headers.append(("Content-Length", first))
+    return headers
 
 
 class ChunkedDecoder:

@@ -1341,6 +1341,28 @@ async def test_a_backend_that_took_a_streamed_upload_whole_has_one_response_time
     assert answered - taken.result() < 1.6  # 2 s with the timeout counted twice
 
 
+async def test_a_head_answer_with_a_repeated_content_length_is_relayed_not_a_500(
+        proxy_factory):
+    # aiohttp took the backend's "5, 5" as the browser's Content-Length and failed
+    # on it: devproxy's own 500, blaming itself.
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        proxy = await proxy_factory(route("/", f"http://127.0.0.1:{port}"))
+        reply = await raw_exchange(proxy.port, b"HEAD /x HTTP/1.1\r\nHost: localhost\r\n"
+                                               b"Connection: close\r\n\r\n")
+    finally:
+        server.close()
+    assert reply.startswith(b"HTTP/1.1 200"), reply
+    assert reply.count(b"Content-Length: 5\r\n") == 1 and reply.endswith(b"\r\n\r\n")
+
+
 async def _gated_backend(interim: bytes) -> tuple[asyncio.Server, asyncio.Event]:
     """A backend that writes ``interim`` at once and its final answer only once the
     returned event is set: what arrives before it is passed on as it came."""

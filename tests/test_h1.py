@@ -37,14 +37,29 @@ def test_a_response_without_framing_runs_to_the_close() -> None:
     assert parsed.length is None and not parsed.chunked and not parsed.reusable
 
 
-@pytest.mark.parametrize("codings", ["chunked, gzip", "gzip, chunked", "gzip",
-                                     "chunked, chunked"])
+@pytest.mark.parametrize("codings", ["chunked, gzip", "gzip, chunked", "gzip"])
 def test_transfer_codings_other_than_chunked_are_refused_not_passed_on_undecoded(
         codings: str) -> None:
     # RFC 9112 §6.1: per hop. Dropping the field and relaying the bytes handed the
     # browser gzip bytes as if they were the body.
     with pytest.raises(h1.ParseError, match="decodes only chunked"):
         head(f"HTTP/1.1 200 OK\nTransfer-Encoding: {codings}")
+
+
+@pytest.mark.parametrize("codings", ["chunked, chunked", "chunked, identity, Chunked"])
+def test_chunked_applied_twice_is_refused_for_what_it_is(codings: str) -> None:
+    # RFC 9112 §7: a sender never applies chunked more than once.
+    with pytest.raises(h1.ParseError, match="applies chunked more than once"):
+        head(f"HTTP/1.1 200 OK\nTransfer-Encoding: {codings}")
+
+
+@pytest.mark.parametrize("text", [
+    "HTTP/1.0 200 OK\nConnection: keep-alive\nTransfer-Encoding: chunked",  # §6.1
+    "HTTP/1.1 200 OK\nContent-Length: 5\nTransfer-Encoding: chunked",  # §6.3 (3)
+])
+def test_faulty_framing_is_read_as_chunked_then_the_connection_ends(text: str) -> None:
+    parsed = head(text)
+    assert parsed.chunked and not parsed.reusable
 
 
 @pytest.mark.parametrize("codings", ["Chunked", " chunked ", "identity, chunked"])
@@ -65,6 +80,17 @@ def test_statuses_that_never_have_a_body(status: int) -> None:
 def test_a_head_response_keeps_its_content_length_but_has_no_body() -> None:
     parsed = head("HTTP/1.1 200 OK\nContent-Length: 5000", method="HEAD")
     assert parsed.length == 0 and ("Content-Length", "5000") in parsed.headers
+
+
+@pytest.mark.parametrize(("status", "method"), [(200, "HEAD"), (204, "GET"), (304, "GET")])
+def test_a_bodiless_responses_content_length_is_one_valid_number_too(status: int,
+                                                                     method: str) -> None:
+    # Passed on as they came, "5, 5" or "abc" made aiohttp answer the browser 500.
+    parsed = head(f"HTTP/1.1 {status} X\nContent-Length: 5, 5", method=method)
+    assert parsed.length == 0 and parsed.headers == [("Content-Length", "5")]
+    for bad in ("abc", "+5", "5, 6"):
+        with pytest.raises(h1.ParseError, match="invalid Content-Length"):
+            head(f"HTTP/1.1 {status} X\nContent-Length: {bad}", method=method)
 
 
 @pytest.mark.parametrize("fields,reusable", [
