@@ -749,17 +749,21 @@ class Pool:
         order = hosts[first:] + hosts[:first]
         last_error: BaseException | None = None
         timed_out: TimeoutError | None = None
-        for host in order:
+        # One timeout.connect for all the addresses: an address before the last may
+        # take half of what is left, so the next (localhost: a backend on ::1 while
+        # 127.0.0.1 drops the connection) still has time, and the error's "within
+        # timeout.connect" holds.
+        deadline = loop.time() + connect_timeout
+        for tried, host in enumerate(order, 1):
             conn = Connection(key, self._lost, loop, self._tick_soon)
             conn.idle_limit = self.idle_timeout
+            left = deadline - loop.time()
             try:
-                async with asyncio.timeout(connect_timeout):
+                async with asyncio.timeout(left if tried == len(order) else left / 2):
                     await loop.create_connection(
                         lambda c=conn: c, host, target.port, ssl=tls,
                         server_hostname=target.host if tls is not None else None)
             except TimeoutError as exc:
-                # The next address may answer at once (localhost: a backend on ::1
-                # while 127.0.0.1 drops the connection); each has the whole timeout.
                 last_error = timed_out = exc
                 continue
             except OSError as exc:  # refused, unreachable, DNS, TLS
@@ -772,8 +776,10 @@ class Pool:
             conn.counted = True
             return conn
         assert last_error is not None
-        # An address that took no connection in time says more than one refusing it.
-        raise connect_error(target, timed_out or last_error, connect_timeout)
+        # An address that took no connection in time says more than one refusing it;
+        # one that answered with TLS says most.
+        raise connect_error(target, last_error if isinstance(last_error, ssl.SSLError)
+                            else timed_out or last_error, connect_timeout)
 
     def tls_context(self, secure: bool) -> ssl.SSLContext:
         """The TLS settings for targets (``secure``: verify certificates), made once."""

@@ -696,6 +696,37 @@ async def test_localhost_target_tries_the_other_loopback_when_one_takes_no_conne
         dropping.close()
 
 
+async def test_localhost_taking_no_connection_on_either_loopback_times_out_once(
+        proxy_factory, client):
+    # Both addresses drop connections: timeout.connect bounds the two tries together,
+    # as its 504 says, not each of them.
+    listeners, queued = [], []
+    try:
+        for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+            dropping = socket.socket(family)
+            listeners.append(dropping)
+            dropping.bind((host, listeners[0].getsockname()[1] if len(listeners) > 1 else 0))
+            dropping.listen(0)
+            for _ in range(3):  # fill the accept queue; later SYNs are dropped
+                held = socket.socket(family)
+                held.setblocking(False)
+                with contextlib.suppress(BlockingIOError):
+                    held.connect((host, dropping.getsockname()[1]))
+                queued.append(held)
+        await asyncio.sleep(0.1)
+        port = listeners[0].getsockname()[1]
+        proxy = await proxy_factory(route("/", f"http://localhost:{port}",
+                                          timeout={"connect": 1.0}))
+        began = time.monotonic()
+        async with client.get(proxy.url + "/x") as resp:
+            assert resp.status == 504
+            assert "within timeout.connect (1s)" in await resp.text()
+        assert time.monotonic() - began < 1.6  # 2 s with the timeout given to each
+    finally:
+        for sock in queued + listeners:
+            sock.close()
+
+
 @pytest.mark.parametrize("listen_on", ["127.0.0.1", "::1"], ids=["ipv4-only", "ipv6-only"])
 async def test_localhost_target_reaches_a_backend_on_either_loopback(
         backend_factory, proxy_factory, client, listen_on):
