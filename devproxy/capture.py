@@ -216,15 +216,21 @@ class Record:
         return pairs(marshal.loads(self._browser_request))
 
     def _cut_head(self) -> None:
-        """Keep the browser's fields cut to ``HEAD_KEPT`` bytes: each value to its first
-        ``_VALUE_KEPT`` characters, and the fields that still fit."""
-        self.head_cut = len(self._browser_request)
+        """Keep the browser's fields cut, if they pass ``HEAD_KEPT`` bytes as sent
+        ("name: value" lines; the packed form is only a hint of that): each value to
+        its first ``_VALUE_KEPT`` characters, and the fields that still fit."""
+        fields = self.browser_request
+        sizes = [len(name) + len(value.encode("utf-8", "surrogateescape")) + 4
+                 for name, value in fields]
+        if sum(sizes) <= HEAD_KEPT:
+            return  # whole: its packing only looked longer
+        self.head_cut = sum(sizes)
         kept: list[tuple[str, str]] = []
         size = 0
-        for name, value in self.browser_request:
+        for name, value in fields:
             if len(value) > _VALUE_KEPT:
                 value = value[:_VALUE_KEPT] + "…"
-            size += len(name) + len(value) + 4
+            size += len(name) + len(value.encode("utf-8", "surrogateescape")) + 4
             if size > HEAD_KEPT:
                 break
             kept.append((name, value))

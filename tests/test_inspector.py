@@ -2298,6 +2298,23 @@ async def test_a_huge_request_head_is_kept_cut_and_said_to_be(
     assert detail["replay_refused"].startswith("its header fields came to ")
 
 
+def test_a_head_under_the_bound_is_kept_whole_whatever_its_packing_or_characters() -> None:
+    # Its packed form ran past 32 KiB (15 bytes a field, where the wire has 4), and it
+    # was called cut, and its Replay refused, with every field kept whole. Past the
+    # bound, the bytes sent count: a character of CJK text is three of them.
+    captures = Captures()
+    whole = tuple((b"X-F%02d" % n, b"x" * 310) for n in range(100))  # 31,900 bytes
+    record = captures.start("GET", "/", None, whole)
+    assert len(record._browser_request) > 32 * 1024
+    assert record.head_cut == 0 and record.replay_refusal() is None
+    assert dict(record.browser_request)["X-F99"] == "x" * 310
+    cjk = tuple((b"X-F%02d" % n, ("漢" * 120).encode()) for n in range(100))
+    record = captures.start("GET", "/", None, cjk)
+    assert record.head_cut == 100 * (5 + 360 + 4)
+    kept = record.browser_request
+    assert 80 < len(kept) < 100 and kept[0][1] == "漢" * 120
+
+
 def test_a_har_export_holds_a_bounded_amount_of_decoded_text() -> None:
     # Seventy 194 KB gzip bombs made a 1.6 GB export, and held every other request.
     captures = Captures(body_limit=64 * 1024, body_budget=64 * 1024 * 1024)
