@@ -120,11 +120,26 @@ def blank_comments(text: str) -> str:
     return "".join(out)
 
 
+# Keywords after which an expression begins, so a "/" starts a regex literal
+# (``return /^\/api\//.test(url)``), where after a name or a number it divides.
+_BEFORE_EXPRESSION = frozenset({
+    "return", "typeof", "case", "do", "else", "in", "of", "new", "delete", "void",
+    "throw", "yield", "await", "instanceof"})
+
+
 def regex_allowed(text: str, at: int) -> bool:
     """Whether a "/" at ``at`` starts a regex literal, not a division: by the token
     before it (ECMA-262 tells them apart by grammar; this is the usual shortcut)."""
-    before = text[:at].rstrip()
-    return not before or before[-1] in "(,=:[!&|?{};+-*%<>~^"
+    end = at
+    while end and text[end - 1].isspace():
+        end -= 1
+    if not end or text[end - 1] in "(,=:[!&|?{};+-*%<>~^":
+        return True
+    start = end
+    while start and (text[start - 1].isalnum() or text[start - 1] in "_$"):
+        start -= 1
+    # Not a property that happens to be called so (``options.in / 2``).
+    return text[start:end] in _BEFORE_EXPRESSION and (not start or text[start - 1] != ".")
 
 
 def regex_end(text: str, at: int) -> int:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from devproxy import jsliteral
 from devproxy.config import Config
 from devproxy.importers import ImportedRoute, import_config
 from devproxy.jsconfig import find_value
@@ -97,6 +98,27 @@ def test_a_regex_literal_ending_in_an_escaped_slash_is_not_a_comment() -> None:
     [route] = import_config("vite.config.js", config).routes
     assert (route.target, route.change_origin) == ("https://staging.example.test", True)
     assert route.rewrite == (("^/api/", "/v2/"),)
+
+
+def test_a_regex_literal_after_return_is_not_a_comment_nor_a_division() -> None:
+    # After "return" an expression begins: "/" starts a regex there, and read as a
+    # division its "\//" began a comment that swallowed the rest of the line.
+    config = """export default { server: { proxy: { '/api': {
+      target: 'http://localhost:3000',
+      bypass(req) { return /^\\/api\\//.test(req.url) ? null : req.url },
+    }, '/ws': { target: 'ws://localhost:3001', ws: true } } } }
+"""
+    imported = import_config("vite.config.js", config)
+    assert [(r.path, r.target) for r in imported.routes] == [
+        ("/api", "http://localhost:3000"), ("/ws", "http://localhost:3001")]
+
+
+@pytest.mark.parametrize(("before", "regex"), [
+    ("return ", True), ("x = typeof ", True), ("case ", True), ("(", True), ("", True),
+    ("total ", False), ("3 ", False), ("o.in ", False), ("returns ", False), (") ", False),
+])
+def test_a_slash_starts_a_regex_where_an_expression_begins(before: str, regex: bool) -> None:
+    assert jsliteral.regex_allowed(before + "/a/", len(before)) is regex
 
 
 def test_angular_proxy_conf_json() -> None:
