@@ -1007,8 +1007,8 @@ def body_view(body: bytes | bytearray, cut: bool, content_type: str | None, tota
                 view["lossy"], view["bad_bytes"] = shown
         else:
             view["text"] = text
-            if "json" in kind and not cut:
-                pretty = indent_json(text)  # shown re-indented, its tokens as sent
+            if "json" in kind:  # shown re-indented, its tokens as sent; a cut one too
+                pretty = indent_json(text, partial=cut)
                 if pretty is not None and pretty != text:
                     view["pretty"] = pretty
     view["binary"] = not textual

@@ -19,11 +19,39 @@ def _not_json(constant: str) -> None:
     raise ValueError(f"{constant} is not JSON")
 
 
-def indent_json(text: str, step: str = "  ") -> str | None:
+# Where a JSON text cut short may end: inside a literal or number where a value was
+# expected, or inside a number already read in part ("1." or "1e", read as "1").
+_PARTIAL_SCALAR = re.compile(r"[-+.\w]*\s*")
+_PARTIAL_NUMBER = re.compile(r"[.eE][-+\d]*\s*")
+_PARTIAL_ESCAPE = re.compile(r"u[0-9a-fA-F]{0,4}")  # after its backslash
+
+
+def indent_json(text: str, step: str = "  ", partial: bool = False) -> str | None:
     """``text`` laid out one member or element a line, indented by ``step``; None when it
-    is not one JSON text (RFC 8259: Python's NaN and Infinity are not)."""
+    is not one JSON text (RFC 8259: Python's NaN and Infinity are not). ``partial``:
+    the text may be the start of one, cut anywhere (a body kept in part); its last
+    token, if cut, is kept as it is."""
+    if not text.strip():
+        return None
+    tail = ""
     try:
         json.loads(text, parse_constant=_not_json)
+    except json.JSONDecodeError as exc:
+        if not partial:
+            return None
+        # A valid start fails only where the text runs out: at its end, or at the start
+        # of a string or scalar it cuts short.
+        rest = text[exc.pos:]
+        if exc.msg.startswith("Invalid \\uXXXX") and _PARTIAL_ESCAPE.fullmatch(rest):
+            # Cut inside a string's escape: the string up to it is cut short too.
+            shown = indent_json(text[:exc.pos - 1], step, partial=True)
+            return None if shown is None else shown + text[exc.pos - 1:]
+        if not rest.strip() or exc.msg.startswith("Unterminated string") \
+                or exc.msg == "Expecting value" and _PARTIAL_SCALAR.fullmatch(rest) \
+                or exc.msg == "Expecting ',' delimiter" and _PARTIAL_NUMBER.fullmatch(rest):
+            text, tail = text[:exc.pos], rest
+        else:
+            return None
     except (ValueError, RecursionError):
         return None
     out: list[str] = []
@@ -50,4 +78,4 @@ def indent_json(text: str, step: str = "  ") -> str | None:
             out.append(": ")
         else:
             out.append(token)
-    return "".join(out)
+    return "".join(out) + tail

@@ -2315,6 +2315,20 @@ def test_a_head_under_the_bound_is_kept_whole_whatever_its_packing_or_characters
     assert 80 < len(kept) < 100 and kept[0][1] == "漢" * 120
 
 
+def test_a_json_body_kept_in_part_is_shown_laid_out_as_far_as_it_goes() -> None:
+    # Past the cap it was shown as one unindented block: 64 KiB of an API's answer.
+    captures = Captures(body_limit=1024)
+    items = json.dumps([{"id": n, "name": f"item {n}"} for n in range(200)]).encode()
+    record = captures.start("GET", "/items", None, ())
+    record.relayed(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n",
+                   "application/json", time.perf_counter(), 200,
+                   b"HTTP/1.1 200 OK\r\n\r\n", items)
+    shown = record.detail()["response_body"]
+    assert shown["truncated"] and shown["kept"] == 1024
+    assert shown["pretty"].startswith('[\n  {\n    "id": 0,\n    "name": "item 0"\n  },')
+    assert "".join(shown["pretty"].split()) == "".join(shown["text"].split())
+
+
 def test_a_har_export_holds_a_bounded_amount_of_decoded_text() -> None:
     # Seventy 194 KB gzip bombs made a 1.6 GB export, and held every other request.
     captures = Captures(body_limit=64 * 1024, body_budget=64 * 1024 * 1024)
