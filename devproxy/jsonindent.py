@@ -47,8 +47,8 @@ def indent_json(text: str, step: str = "  ", partial: bool = False) -> str | Non
             shown = indent_json(text[:exc.pos - 1], step, partial=True)
             return None if shown is None else shown + text[exc.pos - 1:]
         if not rest.strip() or exc.msg.startswith("Unterminated string") \
-                or exc.msg == "Expecting value" and _PARTIAL_SCALAR.fullmatch(rest) \
-                or exc.msg == "Expecting ',' delimiter" and _PARTIAL_NUMBER.fullmatch(rest):
+                or (exc.msg == "Expecting value" and _PARTIAL_SCALAR.fullmatch(rest)) \
+                or (exc.msg == "Expecting ',' delimiter" and _PARTIAL_NUMBER.fullmatch(rest)):
             text, tail = text[:exc.pos], rest
         else:
             return None
