@@ -80,12 +80,15 @@ def preflight_response(
     headers = request.headers
     origin = headers["Origin"]
     method = headers["Access-Control-Request-Method"]
+    private_network = headers.get("Access-Control-Request-Private-Network") == "true"
     answer = rules.preflight(
         origin, method, headers.get("Access-Control-Request-Headers"),
-        private_network=headers.get("Access-Control-Request-Private-Network") == "true",
+        private_network=private_network,
         method_read=method in _READ_METHODS or _parser_reads(method),
     )
     if answer.allowed:
+        if private_network and not rules.policy.private_network:
+            _say_private_network(request, rules, origin, route_path, source)
         return web.Response(status=204, headers=answer.headers)
     # The line of the setting that refused it (methods:, headers:), not the block's first;
     # none when the page must change (a lower-case method, Origin: null).
@@ -95,6 +98,24 @@ def preflight_response(
                    headers["Access-Control-Request-Method"], request.raw_path, origin,
                    route_path, answer.reason, where, answer.fix)
     return PreflightRefusal(answer)
+
+
+def _say_private_network(request: web.Request, rules: CorsRules, origin: str,
+                         route_path: str, source: Path | None) -> None:
+    """Log, once per origin, a Private Network Access preflight answered without
+    Access-Control-Allow-Private-Network: a browser that enforces it blocks the request
+    (one in its warning mode only warns, so the answer is not made a refusal)."""
+    refused: RefusedOrigins | None = request.app.get(REFUSED)
+    if refused is None or not refused.first_time(rules, f"{origin} private network"):
+        return
+    line = rules.policy.line_of("private_network")
+    where = f"{source}:{line}: " if source and line else ""
+    logger.warning("CORS preflight %s %s from %s on route %s asks for private network "
+                   "access (Access-Control-Request-Private-Network), which cors."
+                   "private_network does not allow: a browser that enforces it blocks the "
+                   "request (%sset private_network: true in the cors block)",
+                   request.headers["Access-Control-Request-Method"], request.raw_path,
+                   origin, route_path, where)
 
 
 @functools.lru_cache(maxsize=64)

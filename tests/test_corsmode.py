@@ -284,6 +284,24 @@ async def test_a_route_with_cors_false_says_why_only_where_a_page_is_refused(
             assert "X-Devproxy-CORS" not in resp.headers, (path, headers)
 
 
+async def test_a_private_network_preflight_the_block_does_not_allow_is_logged_once(
+        backend_factory, proxy_factory, client, caplog):
+    # Answered without Access-Control-Allow-Private-Network, which a browser enforcing
+    # Private Network Access needs: not refused (one in warning mode would then block
+    # what it only warns of), but said, with the setting.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/api", backend.url, cors=POLICY))
+    with caplog.at_level(logging.WARNING, logger="devproxy"):
+        for _ in range(2):
+            async with client.options(proxy.url + "/api/x", headers={
+                    "Origin": FRONT, "Access-Control-Request-Method": "GET",
+                    "Access-Control-Request-Private-Network": "true"}) as resp:
+                assert resp.status == 204
+                assert "Access-Control-Allow-Private-Network" not in resp.headers
+    said = [r.getMessage() for r in caplog.records if "private network" in r.getMessage()]
+    assert len(said) == 1 and "set private_network: true" in said[0]
+
+
 async def _kept_wildcard(backend_factory, proxy_factory):
     """devproxy with backend_cors: keep and credentials, before a backend that answers
     every origin with "Access-Control-Allow-Origin: *"."""
