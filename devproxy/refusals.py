@@ -13,7 +13,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from aiohttp.http_exceptions import BadHttpMethod, HttpProcessingError, LineTooLong
+from aiohttp.http_exceptions import (
+    BadHttpMethod,
+    HttpProcessingError,
+    InvalidURLError,
+    LineTooLong,
+)
 
 from . import screen
 from .screen import field_too_long, over_limit_log, too_many_fields, url_too_long
@@ -71,6 +76,20 @@ def refusal(exc: BaseException | None, status: int, header_size: int, headers: i
     if isinstance(exc, HttpProcessingError):
         said = (exc.message or "").strip().splitlines() or ["malformed request"]
         first = said[0].rstrip(":")
+        if isinstance(exc, InvalidURLError):  # aiohttp's message is the target alone
+            return _bad_target(first)
+        if first == "Bad status line":  # aiohttp's name, for a request's line too
+            first = "Bad request line"
+        # llhttp's "Bad status line" says what it expected on the line after.
+        why = next((line.strip().rstrip(":") for line in said[1:2] if line.startswith("  ")
+                    and not line.strip().startswith(("b'", 'b"'))), "")
+        if why == "Expected CRLF after version" or why == "Expected LF after CR":
+            return _malformed(f"{first}: a line ended in a bare LF, not CRLF",
+                              "End every line of the head with CRLF (\\r\\n), as RFC 9112 "
+                              "§2.2 asks: a bare LF, which some servers read and others "
+                              "not, is how requests are smuggled past proxies.")
+        if why:
+            first = f"{first}: {why}"
         if first.lower() == "too many headers received":
             return _over(too_many_fields(headers))
         if isinstance(exc, BadHttpMethod) and first.startswith("Received HTTPS traffic"):
@@ -96,12 +115,9 @@ def refusal(exc: BaseException | None, status: int, header_size: int, headers: i
                            f"as their UTF-8 bytes (RFC 3986 §2.1), as browsers send them: "
                            f"{example}.",
                            f"refused a malformed request with 400: {first}")
-        return Refusal(400, "Malformed request",
-                       f"devproxy could not read this request: {first}.",
-                       "It breaks the HTTP/1.1 message syntax (RFC 9112); the client that "
-                       "sent it needs fixing, not devproxy.yaml.",
-                       f"refused a malformed request with 400: {first}",
-                       quiet=isinstance(exc, BadHttpMethod))
+        return _malformed(first, "It breaks the HTTP/1.1 message syntax (RFC 9112); the "
+                          "client that sent it needs fixing, not devproxy.yaml.",
+                          quiet=isinstance(exc, BadHttpMethod))
     # Anything else escaped the handler (aiohttp's 500, or 504 for a TimeoutError): a bug.
     return Refusal(status, "devproxy failed", "devproxy hit an error of its own while "
                    "answering this request; the backend was not at fault.",
@@ -130,3 +146,20 @@ def _unknown_method(method: str) -> Refusal:
 def _over(refused: screen.Refusal) -> Refusal:
     return Refusal(refused.status, refused.title, refused.detail, refused.hint,
                    over_limit_log(refused))
+
+
+def _malformed(said: str, hint: str, quiet: bool = False) -> Refusal:
+    return Refusal(400, "Malformed request", f"devproxy could not read this request: {said}.",
+                   hint, f"refused a malformed request with 400: {said}", quiet=quiet)
+
+
+def _bad_target(target: str) -> Refusal:
+    """The parser read the request line, and not its target as a URL."""
+    shown = target if len(target) <= 200 else target[:200] + "…"
+    if target == "*":
+        return _malformed("its target is '*', which only OPTIONS may have (RFC 9112 §3.2.4)",
+                          "Send a path (/ or /api/...), or OPTIONS * to ask the server "
+                          "itself.")
+    return _malformed(f"its target {shown!r} is not a path or a URL devproxy can read",
+                      "A request names a path (/api/items?q=1), or a whole URL with a "
+                      "host (http://host:port/path) as proxies are sent (RFC 9112 §3.2).")

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from aiohttp.http_exceptions import BadHttpMessage, BadHttpMethod, LineTooLong
+from aiohttp.http_exceptions import (
+    BadHttpMessage,
+    BadHttpMethod,
+    InvalidURLError,
+    LineTooLong,
+)
 
 from devproxy.refusals import refusal
 
@@ -50,6 +55,25 @@ def test_a_url_typed_in_utf8_is_told_how_to_encode_where_it_was(said: str,
     got = answer(BadHttpMessage(f"{said}\n\n  b'GET /caf\\xc3\\xa9 HTTP/1.1'\n     ^"))
     assert got.status == 400 and example in got.hint, got.hint
     assert ("--data-urlencode" in got.hint) is ("query" in said)  # curl's way, for a query
+
+
+@pytest.mark.parametrize(("exc", "said"), [
+    # aiohttp's C parser, as it words each: the first line alone said little.
+    (BadHttpMessage("Bad status line:\n  Expected CRLF after version:\n\n  b'GET / HTTP/1.1"
+                    "\\nHost: a'\n                    ^"),
+     "Bad request line: a line ended in a bare LF, not CRLF"),
+    (BadHttpMessage("Bad status line:\n  Expected HTTP/, RTSP/ or ICE/:\n\n  b'GET /a b "
+                    "HTTP/1.1'\n           ^"),
+     "Bad request line: Expected HTTP/, RTSP/ or ICE/"),
+    (InvalidURLError("*"), "its target is '*', which only OPTIONS may have"),
+    (InvalidURLError("http:///x"), "its target 'http:///x' is not a path or a URL"),
+])
+def test_a_broken_request_line_says_what_was_wrong_with_it(exc: BaseException,
+                                                            said: str) -> None:
+    got = answer(exc)
+    assert (got.status, got.title) == (400, "Malformed request")
+    assert got.detail.startswith(f"devproxy could not read this request: {said}"), got.detail
+    assert said in got.log
 
 
 def test_tls_on_the_plain_port_says_so_and_is_not_quiet() -> None:
