@@ -500,8 +500,11 @@ def _abandoned(request: web.Request, route: Route | None, record: Record | None,
             captures.done(record)
     # A stream's head went out, so the browser had its status; else nginx's "client
     # closed request".
-    _log(request, route, stream, start, " (cut at shutdown)" if stopping
-         else "" if socket else " (browser went away)")
+    if stopping:  # a socket devproxy closed (1001), or a response it cut
+        said = " (closed at shutdown)" if socket else " (cut at shutdown)"
+    else:  # an event stream's end too: the log says who ended it
+        said = "" if socket else " (browser went away)"
+    _log(request, route, stream, start, said)
 
 
 def _cut(target: str, keep: int = 2048) -> str:

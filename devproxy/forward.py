@@ -585,10 +585,14 @@ async def _stream_body(request: web.Request, conn: Connection, route: Route,
             await response.write(chunk)
         except ConnectionError:
             # The browser went away (an aborted fetch, a closed tab): logged and listed
-            # so, with the bytes it was sent; the caller closes the upstream.
+            # so, with the bytes it was sent; the caller closes the upstream. Listed as
+            # an error unless an event stream, which never ends by itself: the page
+            # closing it is its end, as when aiohttp saw the close first and cancelled
+            # the handler (``dispatch._abandoned``).
             request[UNSENT] = " (browser went away)"
             if record is not None:
-                record.error = WENT_AWAY
+                if record.kind != "sse":
+                    record.error = WENT_AWAY
                 record.bytes_out -= len(chunk)
             return response
         response.body_sent += len(chunk)

@@ -10,6 +10,7 @@ import json
 import logging
 import re
 import socket
+import struct
 import time
 
 import aiohttp
@@ -1020,6 +1021,38 @@ async def test_a_request_the_browser_abandons_is_logged_and_ended(
     # An event stream never ends by itself: the browser closing it is its normal end,
     # not a failure to mark in red.
     assert events["error"] == ""
+
+
+async def test_an_event_stream_the_page_closes_mid_write_is_no_error(
+        backend_factory, proxy_factory, client):
+    # Events every millisecond: the page's close is met by a write that fails before
+    # aiohttp cancels the handler, and that path listed the stream as broken off.
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        for n in range(20_000):  # 20 s at most; the page leaves long before
+            await response.write(b"data: %d\n\n" % n)
+            await asyncio.sleep(0.001)
+        return response
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/", backend.url))
+    for _ in range(16):
+        sock = socket.create_connection(("127.0.0.1", proxy.port))
+        sock.sendall(b"GET /events HTTP/1.1\r\nHost: localhost\r\n"
+                     b"Accept: text/event-stream\r\n\r\n")
+        await asyncio.sleep(0.05)
+        # A reset, as a tab closing does: the next write fails at once.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
+        await asyncio.sleep(0.05)
+    for _ in range(100):
+        async with client.get(proxy.url + "/__devproxy/api/requests") as resp:
+            rows = await resp.json()
+        if all(row["duration_ms"] is not None for row in rows):
+            break
+        await asyncio.sleep(0.02)
+    assert [(row["kind"], row["error"]) for row in rows] == [("sse", "")] * 16
 
 
 async def test_an_event_source_closed_before_its_head_came_is_no_error(

@@ -601,7 +601,8 @@ async def test_a_closed_socket_is_logged_once_with_its_figures(backend_factory, 
     assert [r.name for r in caplog.records] == ["devproxy.websocket", "devproxy.access"]
 
 
-async def test_shutdown_closes_open_sockets_on_both_sides_at_once(backend_factory, client):
+async def test_shutdown_closes_open_sockets_on_both_sides_at_once(backend_factory, client,
+                                                                  caplog):
     backend_saw = asyncio.get_running_loop().create_future()
 
     async def on_open(ws: web.WebSocketResponse, request: web.Request) -> None:
@@ -614,11 +615,15 @@ async def test_shutdown_closes_open_sockets_on_both_sides_at_once(backend_factor
                          shutdown_timeout=10)
     await server.start()
     ws = await client.ws_connect(f"ws://127.0.0.1:{server.port}/ws", autoclose=False)
-    stopping = asyncio.create_task(server.stop())
-    msg = await ws.receive(timeout=1.0)  # not the 10 s shutdown timeout
-    assert (msg.type, msg.data) == (WSMsgType.CLOSE, 1001)
-    assert await asyncio.wait_for(backend_saw, 1.0) == (WSMsgType.CLOSE, 1001)
-    await asyncio.wait_for(stopping, 2.0)
+    with caplog.at_level(logging.INFO, logger="devproxy.access"):
+        stopping = asyncio.create_task(server.stop())
+        msg = await ws.receive(timeout=1.0)  # not the 10 s shutdown timeout
+        assert (msg.type, msg.data) == (WSMsgType.CLOSE, 1001)
+        assert await asyncio.wait_for(backend_saw, 1.0) == (WSMsgType.CLOSE, 1001)
+        await asyncio.wait_for(stopping, 2.0)
+    # Closed cleanly, with its code: not "cut", as a response devproxy broke off is.
+    [line] = [r.getMessage() for r in caplog.records if r.name == "devproxy.access"]
+    assert line.startswith("GET /ws -> / 101 ") and "cut" not in line, line
 
 
 # --- refusals and failures -------------------------------------------------------------
