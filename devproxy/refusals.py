@@ -76,8 +76,8 @@ def refusal(exc: BaseException | None, status: int, header_size: int, headers: i
     if isinstance(exc, HttpProcessingError):
         said = (exc.message or "").strip().splitlines() or ["malformed request"]
         first = said[0].rstrip(":")
-        if isinstance(exc, InvalidURLError):  # aiohttp's message is the target alone
-            return _bad_target(first)
+        if isinstance(exc, InvalidURLError) and not first.startswith("Invalid char in url"):
+            return _bad_target(first)  # aiohttp's message is the target alone
         if first == "Bad status line":  # aiohttp's name, for a request's line too
             first = "Bad request line"
         # llhttp's "Bad status line" says what it expected on the line after.
