@@ -241,8 +241,11 @@ def rewrite_location(value: str, route: Route, proxy_origin: str,
         mapped = client_path(route, path)
         if mapped is not None:
             return proxy_origin + mapped + rest
+    # The page's own server, by any loopback name: a page on 127.0.0.1:5173 whose
+    # backend's FRONTEND_URL says localhost:5173 goes back there, as without devproxy.
     if others is None or (page_origin and _at_origin(scheme, authority,
-                                                      split_origin(page_origin))):
+                                                      split_origin(page_origin),
+                                                      loopback_alias=True)):
         return value
     # Another route's target: mapped by each route that targets it, and kept only where
     # devproxy would send the mapped path back to that route (not to a longer prefix).

@@ -489,6 +489,12 @@ async def test_a_redirect_to_another_routes_target_stays_on_devproxy(backend_fac
     async with client.get(proxy.url + "/auth/login", allow_redirects=False,
                           headers={"Host": host, "Referer": f"{page}/signin"}) as resp:
         assert resp.headers["Location"] == f"{page}/dashboard?welcome=1"
+    # The same server by another loopback name: the page on 127.0.0.1, the backend's
+    # URL for it on localhost.
+    async with client.post(proxy.url + "/auth/login", allow_redirects=False, data={"u": "a"},
+                           headers={"Host": host,
+                                    "Origin": f"http://127.0.0.1:{frontend.port}"}) as resp:
+        assert resp.headers["Location"] == f"{page}/dashboard?welcome=1"
     # A Referer no URL parser reads names no page: the redirect comes to devproxy.
     for referer in ("http://[oops/", "http://a]b/"):
         async with client.get(proxy.url + "/auth/login", allow_redirects=False,
