@@ -623,6 +623,13 @@ def _rewrite(out: Imported, context: str, route: ImportedRoute, key: str,
     prefix = "^" + re.escape(route.path).replace("\\/", "/")
     if len(pairs) == 1 and pairs[0][1] == "" and pairs[0][0].replace("\\/", "/") in (
             prefix, "^" + route.path):
+        # http-proxy passes a redirect's Location as sent; devproxy maps it into the
+        # route, so a login's "303 /dashboard" meant for the frontend changes place.
+        out.warnings.append(
+            f"{context}.{key}: imported as strip_prefix: true, and a redirect this "
+            f"backend sends to /page now lands on {route.path.rstrip('/')}/page (devproxy "
+            f"maps it into the route, the dev server did not): one meant for the "
+            f"frontend's page must name it in full, http://localhost:PORT/page")
         return _with(route, strip_prefix=True)
     pairs = [(p.replace("\\/", "/"), r) for p, r in pairs]
     for pattern, replacement in list(pairs):

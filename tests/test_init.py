@@ -82,6 +82,9 @@ def test_vite_proxy_is_translated_and_every_loss_is_named() -> None:
     text = "\n".join(imported.warnings)
     assert "/custom.configure" in text and "/custom.bypass" in text
     assert "regular expression key" in text and "ws://" in text
+    # Stripping the prefix moves a redirect to /page under it, where Vite's did not.
+    assert "/api.rewrite: imported as strip_prefix: true, and a redirect this backend " \
+           "sends to /page now lands on /api/page" in text
     config = parse_config(render_imported(imported), "devproxy.yaml", Path("/"))
     assert {r.path for r in config.routes} == {"/foo", "/api", "/v1", "/fallback",
                                                "/socket.io", "/custom", "/"}
