@@ -19,7 +19,7 @@ from typing import Any
 
 
 class Feed:
-    """Events for one page, as text/event-stream text."""
+    """Events for one page, as text/event-stream text or as pairs for a WebSocket."""
 
     def __init__(self, size: int, snapshot: Callable[[], list[dict[str, Any]]],
                  dumps: Callable[[Any], str] = json.dumps) -> None:
@@ -65,15 +65,20 @@ class Feed:
                 await self._ready.wait()
 
     def take(self) -> str:
-        """All there is to send now, at once (one write for a burst, not one per event)."""
+        """All there is to send now, at once (one write for a burst, not one per event),
+        as text/event-stream text."""
+        return "".join(f"event: {event}\ndata: {self._dumps(data)}\n\n"
+                       for event, data in self.take_events())
+
+    def take_events(self) -> list[tuple[str, Any]]:
+        """All there is to send now, as (event, data) pairs: one WebSocket message."""
         self._ready.clear()
         if self._ended:
-            return ""
+            return []
         if self._reset:
             self._reset = False
             self._queued.clear()
-            return f"event: reset\ndata: {self._dumps(self._snapshot())}\n\n"
-        text = "".join(f"event: {event}\ndata: {self._dumps(data)}\n\n"
-                       for event, data in self._queued)
+            return [("reset", self._snapshot())]
+        events: list[tuple[str, Any]] = list(self._queued)
         self._queued.clear()
-        return text
+        return events

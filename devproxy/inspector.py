@@ -25,7 +25,7 @@ from importlib import resources
 from typing import Any
 
 import aiohttp
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 from yarl import URL
 
 from .capture import Captures, Record, to_json
@@ -82,6 +82,8 @@ async def serve(request: web.Request) -> web.StreamResponse:
                                        None if rules else _cors_off(snapshot, record.route)))
         if rest == "api/events":
             return await _events(request, captures)
+        if rest == "api/live":
+            return await _live(request, captures)
         if rest == "api/har":
             return _json(har(reversed(captures.newest_first())), headers={
                 "Content-Disposition": f'attachment; filename="devproxy-'
@@ -100,7 +102,7 @@ async def serve(request: web.Request) -> web.StreamResponse:
                            content_type="application/json")
 
 
-_READ = ("api/requests", "api/events", "api/har", "api/status")
+_READ = ("api/requests", "api/events", "api/live", "api/har", "api/status")
 
 
 def _methods_for(rest: str) -> tuple[str, ...]:
@@ -200,6 +202,77 @@ async def _events(request: web.Request, captures: Captures) -> web.StreamRespons
         captures.on_clear.remove(feed.reset)
         streams.discard(feed.end)
     return response
+
+
+async def _live(request: web.Request, captures: Captures) -> web.StreamResponse:
+    """``_events`` over a WebSocket, which the page uses: an EventSource holds one of
+    the 6 HTTP/1.1 connections Chromium opens to an origin, shared with every tab of
+    the app being debugged, and with five of its own streams open the inspector's took
+    the last, and the app's next fetch() waited. A socket is not counted among them.
+    Each message is a JSON list of [event, data] pairs, the events ``_events`` sends."""
+    origin = request.headers.get("Origin")
+    own = f"{request.scheme}://{request.host}"
+    if origin is not None and origin != own:
+        # No CORS guards a socket: a page on any site could read every request's
+        # headers and cookies here.
+        raise web.HTTPForbidden(
+            text=json.dumps({"error": f"devproxy's inspector feed is only for its own page "
+                                      f"on {own}"}), content_type="application/json")
+    if request.method == "HEAD" or not _asks_websocket(request):
+        raise web.HTTPUpgradeRequired(
+            headers={"Upgrade": "websocket", "Connection": "Upgrade"},
+            text=json.dumps({"error": "a WebSocket: new WebSocket('ws://.../__devproxy/"
+                                      "api/live'); api/events is the same as an event "
+                                      "stream"}), content_type="application/json")
+    socket = web.WebSocketResponse(heartbeat=_HEARTBEAT)
+    await socket.prepare(request)
+    feed = Feed(_QUEUE, lambda: [r.summary() for r in captures.newest_first()], to_json)
+
+    def listener(event: str, record: Record) -> None:
+        feed.put(event, record.summary())
+
+    captures.listeners.append(listener)
+    captures.on_clear.append(feed.reset)
+    streams = request.app[EVENT_STREAMS]
+    streams.add(feed.end)
+    # The page sends nothing; reading is how its close (and the pings' answers) are
+    # seen, and its close ends the feed.
+    reading = asyncio.create_task(_read_until_closed(socket))
+    reading.add_done_callback(lambda _: feed.end())
+    loop = asyncio.get_running_loop()
+    shown: dict[int, tuple[int, ...]] = {}
+    try:
+        progress = loop.time()
+        while True:
+            await feed.wait(progress + _PROGRESS)
+            if feed.ended:
+                break
+            events = feed.take_events()
+            if loop.time() >= progress + _PROGRESS:
+                progress = loop.time()
+                moved, shown = _moved(captures, shown)
+                events += [("update", record.summary()) for record in moved]
+            if events:
+                await socket.send_str(to_json(events))
+    except (ConnectionError, asyncio.CancelledError):
+        pass
+    finally:
+        captures.listeners.remove(listener)
+        captures.on_clear.remove(feed.reset)
+        streams.discard(feed.end)
+        reading.cancel()
+        # devproxy stopping: 1001, and the page reconnects to the next one.
+        await socket.close(code=WSCloseCode.GOING_AWAY)
+    return socket
+
+
+def _asks_websocket(request: web.Request) -> bool:
+    return "websocket" in request.headers.get("Upgrade", "").lower()
+
+
+async def _read_until_closed(socket: web.WebSocketResponse) -> None:
+    async for _ in socket:
+        pass
 
 
 # ``_moved``'s mark of a request as its "request" event showed it: nothing sent yet.

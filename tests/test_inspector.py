@@ -451,6 +451,43 @@ async def test_live_stream_tells_of_each_request(backend_factory, proxy_factory,
         ("request", "/hello", 0), ("update", "/hello", 200)]
 
 
+async def test_the_live_socket_tells_what_the_event_stream_does(backend_factory,
+                                                                proxy_factory, client) -> None:
+    # The page's feed: a socket is not one of the 6 HTTP/1.1 connections Chromium
+    # opens to an origin, which the inspector's EventSource took from the app.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/", backend.url))
+    async with client.get(proxy.url + "/before") as resp:
+        assert resp.status == 200
+    url = proxy.url + "/__devproxy/api/live"
+    async with client.ws_connect(url, headers={"Origin": proxy.url}) as live:
+        [[event, rows]] = await live.receive_json(timeout=2)
+        assert event == "reset" and [r["target"] for r in rows] == ["/before"]
+        async with client.get(proxy.url + "/hello") as resp:
+            assert resp.status == 200
+        told: list[tuple[str, str, int]] = []
+        while len(told) < 2:
+            told += [(e, r["target"], r["status"])
+                     for e, r in await live.receive_json(timeout=2)]
+        assert told == [("request", "/hello", 0), ("update", "/hello", 200)]
+        # Stopping closes it as going away: the page reconnects to the next devproxy.
+        await proxy.server.stop()
+        closed = await live.receive(timeout=2)
+        assert (closed.type, closed.data) == (aiohttp.WSMsgType.CLOSE, 1001)
+
+
+async def test_the_live_socket_is_only_for_the_inspectors_own_page(proxy_factory,
+                                                                   client) -> None:
+    # No CORS guards a socket: a page on another site could read every request.
+    proxy = await proxy_factory()
+    url = proxy.url + "/__devproxy/api/live"
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await client.ws_connect(url, headers={"Origin": "http://evil.example"})
+    assert refused.value.status == 403
+    async with client.get(url) as resp:  # not a socket: said how to ask
+        assert resp.status == 426 and "new WebSocket(" in (await resp.json())["error"]
+
+
 async def test_a_clear_reaches_every_open_page(backend_factory, proxy_factory,
                                               client) -> None:
     backend = await backend_factory()
