@@ -174,6 +174,7 @@ class Route:
     cors: CorsPolicy | None = None  # CORS mode, already resolved from the top-level block
     wait_for_backend: float = 0.0  # seconds to hold requests while the target refuses
     line: int = 0  # where the route was written (0: a --route flag)
+    target_at: tuple[int, int] = (0, 0)  # line and column of its target's value, as ``line``
 
     @property
     def destination(self) -> str:

@@ -198,11 +198,12 @@ def _no_loops(config: Config, moved: str) -> Config:
 
 def loop_refusal(routes: Sequence[Route], listen: Listen, source: str, given: str) -> str:
     """Why the first of ``routes`` whose target is ``listen`` is refused, "" if none:
-    a route of the file (``source``) named by its line, one from a --route flag (no
-    line) by the flag; ``given`` says where ``listen`` came from."""
+    a route of the file (``source``) named by its target's line and column, one from a
+    --route flag (no line) by the flag; ``given`` says where ``listen`` came from."""
     for number, route in enumerate(routes):
         if route.target is not None and listen.reached_by(route.target):
-            where = (f"{source}:{route.line}: routes[{number}].target" if route.line
+            line, column = route.target_at
+            where = (f"{source}:{line}:{column}: routes[{number}].target" if line
                      else f"--route {route.path}={route.target}: its target")
             return loop_message(where, route, listen, given)
     return ""
@@ -547,8 +548,9 @@ class _Builder:
         if "ws_origin" in f:
             ws_origin = self.n.choice(f["ws_origin"], f"{where}.ws_origin",
                                       WS_ORIGIN_POLICIES) or ws_origin
+        at = f["target"].start_mark
         return Route(
-            path="/", line=line,
+            path="/", line=line, target_at=(at.line + 1, at.column + 1),
             target=self.n.parsed(f["target"], f"{where}.target", _target,
                                  "a URL such as http://127.0.0.1:3000"),
             change_origin=self.n.flag(f, "change_origin", where, False),

@@ -926,11 +926,21 @@ def test_flags_that_make_a_loop_are_refused_naming_the_flags() -> None:
         with pytest.raises(ConfigError) as refused:
             with_overrides(config, **flags)
         assert str(refused.value).startswith(
-            "devproxy.yaml:2: routes[0].target: http://localhost:8080 is devproxy's own "
+            "devproxy.yaml:2:28: routes[0].target: http://localhost:8080 is devproxy's own "
             f"address (listen: 127.0.0.1:8080, from {flag})")
     with pytest.raises(ConfigError, match=r"^--route /=http://127.0.0.1:9000: "):
         with_overrides(config, routes=["/=http://127.0.0.1:9000"])
     assert with_overrides(config, listen="8081").listen == Listen("127.0.0.1", 8081)
+
+
+def test_a_loop_the_port_flag_makes_is_refused_at_the_targets_line_and_column() -> None:
+    written = "listen: 9000\nroutes:\n  - path: /api\n    change_origin: true\n" \
+        "    target: http://127.0.0.1:9001\n"
+    with pytest.raises(ConfigError) as refused:
+        with_overrides(parse(written), port=9001)
+    assert str(refused.value).startswith(
+        "devproxy.yaml:5:13: routes[0].target: http://127.0.0.1:9001 is devproxy's own "
+        "address (listen: 127.0.0.1:9001, from -p 9001)")
 
 
 def test_the_port_flag_keeps_the_files_host_on_every_load() -> None:

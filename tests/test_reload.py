@@ -565,7 +565,7 @@ async def test_a_route_to_the_address_served_is_refused_not_looped(
     # Nothing of the file applied, and nothing said as if it had been.
     assert not any(word in caplog.text for word in ("valid again", "is applied", "now open"))
     assert proxy.status.outcome == "error"
-    assert (f":5: routes[1].target: http://127.0.0.1:{port} is devproxy's own address "
+    assert (f":6:13: routes[1].target: http://127.0.0.1:{port} is devproxy's own address "
             f"(listen: 127.0.0.1:{port}, as served now)") in proxy.status.message
     assert "still serving the last good routes" in errors_logged(caplog)
     assert proxy.server.port == port
