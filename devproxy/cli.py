@@ -427,7 +427,10 @@ def _load_file(
                 f"writes one for this project), pass -c FILE, or give routes with flags:\n"
                 f"  devproxy up --route /api=http://127.0.0.1:3000 --route /=http://127.0.0.1:5173"
             )
-        config = load_config(path)
+        # Flags win over the file (README): a route is checked for a loop at the
+        # address they leave in force, by with_overrides, not at the file's listen.
+        flagged = listen is not None or port is not None or bool(routes)
+        config = load_config(path, loops=not flagged)
         return config, with_overrides(config, listen=listen, port=port, routes=routes,
                                       change_origin=change_origin)
     except ConfigError as exc:

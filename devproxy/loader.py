@@ -72,9 +72,10 @@ _SCHEME_NO_SLASHES = re.compile(r"^(https?):/?(?!/)(.+)$", re.IGNORECASE)
 _SCHEME_NO_COLON = re.compile(r"^(https?)//(.+)$", re.IGNORECASE)
 
 
-def load_config(path: Path, name: str | None = None) -> Config:
+def load_config(path: Path, name: str | None = None, *, loops: bool = True) -> Config:
     """Read and validate a config file; relative static folders are resolved against
-    the file's folder. ``name`` is how messages call it (default: ``path``).
+    the file's folder. ``name`` is how messages call it (default: ``path``); ``loops``:
+    as ``parse_config``'s.
 
     Raises:
         ConfigError: the file is missing, unreadable, over ``MAX_CONFIG_BYTES``, not
@@ -95,7 +96,7 @@ def load_config(path: Path, name: str | None = None) -> Config:
         raise ConfigError(f"{shown}: no such file") from None
     except OSError as exc:
         raise ConfigError(f"{shown}: cannot read it: {exc.strerror or exc}") from None
-    return parse_config(utf8_text(shown, data), shown, path.resolve().parent)
+    return parse_config(utf8_text(shown, data), shown, path.resolve().parent, loops=loops)
 
 
 def utf8_text(name: str, data: bytes) -> str:
@@ -113,13 +114,16 @@ def utf8_text(name: str, data: bytes) -> str:
                           f"{data[exc.start]:#04x}); save the file as UTF-8") from None
 
 
-def parse_config(text: str, filename: str, base_dir: Path) -> Config:
+def parse_config(text: str, filename: str, base_dir: Path, *, loops: bool = True) -> Config:
     """Validate config text.
 
     Args:
         text: the YAML document.
         filename: names the file in messages; becomes ``Config.source``.
         base_dir: the folder relative ``static:`` folders are resolved against.
+        loops: refuse a route whose target is the file's own ``listen``. False when
+            command-line flags will change the address or the routes: the caller then
+            checks the result (``with_overrides`` does), as flags win over the file.
 
     Returns:
         The frozen config, defaults filled in.
@@ -131,7 +135,7 @@ def parse_config(text: str, filename: str, base_dir: Path) -> Config:
         raise ConfigError(f"{filename}: more than 1 MiB; a config may have at most 1 MiB")
     nodes = Nodes(filename)
     root = compose_safely(text, nodes)
-    config = None if root is None else _Builder(nodes, base_dir).config(root)
+    config = None if root is None else _Builder(nodes, base_dir, loops).config(root)
     nodes.raise_if_any()
     assert config is not None  # every path that yields no config records a problem
     return replace(config, source=Path(filename))
@@ -401,9 +405,10 @@ class _Builder:
     file's mistakes; a part with problems yields None (or a default nobody will use).
     """
 
-    def __init__(self, nodes: Nodes, base_dir: Path) -> None:
+    def __init__(self, nodes: Nodes, base_dir: Path, loops: bool = True) -> None:
         self.n = nodes
         self.base_dir = base_dir
+        self.loops = loops
 
     def config(self, root: yaml.Node) -> Config | None:
         misplaced, emptied = _misplaced(root)
@@ -521,7 +526,7 @@ class _Builder:
                           dotfiles=self.n.flag(f, "dotfiles", where, False), line=line)
         else:
             route = self._target_route(f, where, line, cors)
-            if route.target is not None and listen.reached_by(route.target):
+            if self.loops and route.target is not None and listen.reached_by(route.target):
                 self.n.problem(f["target"], loop_message(f"{where}.target", route, listen))
         if path is None or self.n.failed_since(before):
             return None

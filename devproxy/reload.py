@@ -361,12 +361,18 @@ class Reloader:
     def _load(self) -> tuple[Config, Config]:
         """The file as written, and with the flags over it."""
         try:
-            written = load_config(self.path, self.name)
+            # Loops are looked for at the address in force once the flags are over it,
+            # as at start-up: a -p that moves devproxy off a route's port ends the loop.
+            written = load_config(self.path, self.name, loops=False)
         except ConfigError:
             if not self.path.exists():
                 raise _Deleted from None
             raise
-        return written, self.finish(written)
+        config = self.finish(written)
+        looped = loop_refusal(config.routes, config.listen, self.name, "")
+        if looped:
+            raise ConfigError(looped)
+        return written, config
 
     def _record(self, outcome: ReloadOutcome, message: str = "",
                 diff: tuple[str, ...] = ()) -> ReloadStatus:

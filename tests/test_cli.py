@@ -283,6 +283,26 @@ async def test_port_with_a_route_to_the_default_port_is_no_loop(running) -> None
     assert proc.url.startswith("http://127.0.0.1:") and not proc.url.endswith(":8080")
 
 
+async def test_port_moves_devproxy_off_a_route_the_file_loops_to(running,
+                                                                  tmp_path: Path) -> None:
+    # Flags win over the file: the loop check once used the file's listen, and refused
+    # the very -p that gets out of the loop.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        mine = probe.getsockname()[1]
+    config = tmp_path / "devproxy.yaml"
+    config.write_text(f"listen: {mine}\nroutes:\n  - path: /api\n    change_origin: true\n"
+                      f"    target: http://127.0.0.1:{mine}\n")
+    proc = await start_up("-c", str(config), "-p", "0")
+    running.append(proc)
+    assert not proc.url.endswith(f":{mine}"), proc.url
+    # A loop the flag makes is refused at the target's line and column.
+    refused = run("up", "-c", str(config), "-p", str(mine))
+    assert refused.returncode == 1
+    assert refused.stderr.startswith(f"{config}:5:13: routes[0].target: "), refused.stderr
+    assert f"(listen: 127.0.0.1:{mine}, from -p {mine})" in refused.stderr
+
+
 async def test_port_keeps_the_host_the_config_file_listens_on(aiohttp_server, running,
                                                               tmp_path: Path) -> None:
     # `-p` used to mean 127.0.0.1:PORT, so `listen: 0.0.0.0:8080` (a phone on the LAN)

@@ -933,9 +933,24 @@ def test_flags_that_make_a_loop_are_refused_naming_the_flags() -> None:
     assert with_overrides(config, listen="8081").listen == Listen("127.0.0.1", 8081)
 
 
+LOOPING = "listen: 9000\nroutes:\n  - path: /api\n    change_origin: true\n" \
+    "    target: http://127.0.0.1:9000\n"
+
+
+@pytest.mark.parametrize("flags", [{"port": 9001}, {"listen": "127.0.0.1:9001"},
+                                   {"routes": ["/api=http://127.0.0.1:3000"]}],
+                         ids=["-p", "--listen", "--route"])
+def test_flags_that_end_a_loop_the_file_has_win_over_it(flags: dict[str, object]) -> None:
+    # The flags win (README): the file's loop to its own listen is no loop at the
+    # address (or with the route) they leave in force.
+    config = parse_config(LOOPING, "devproxy.yaml", Path("/"), loops=False)
+    assert with_overrides(config, **flags).routes[0].path == "/api"  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="devproxy's own address"):
+        parse_config(LOOPING, "devproxy.yaml", Path("/"))  # as `check` reads it
+
+
 def test_a_loop_the_port_flag_makes_is_refused_at_the_targets_line_and_column() -> None:
-    written = "listen: 9000\nroutes:\n  - path: /api\n    change_origin: true\n" \
-        "    target: http://127.0.0.1:9001\n"
+    written = LOOPING.replace("127.0.0.1:9000\n", "127.0.0.1:9001\n")
     with pytest.raises(ConfigError) as refused:
         with_overrides(parse(written), port=9001)
     assert str(refused.value).startswith(

@@ -395,6 +395,32 @@ async def test_a_listen_the_flags_override_is_named_for_what_it_keeps(
         await server.stop()
 
 
+async def test_a_loop_in_the_file_that_the_port_flag_moves_off_is_no_loop_on_reload(
+        backend_factory, tmp_path, client):
+    # `devproxy up -p` once started, then refused every save: the reload looked for the
+    # loop at the file's listen, not at the port the flag serves on.
+    a, b = await named_backend(backend_factory, "A"), await named_backend(backend_factory, "B")
+    path = tmp_path / "devproxy.yaml"
+    mine = free_port()
+    path.write_text(config_text(a.url))
+
+    def overrides(config: Config) -> Config:
+        return with_overrides(config, port=0)
+
+    server = ProxyServer(Live(Snapshot.build(overrides(load_config(path)))), watch=path,
+                         overrides=overrides)
+    await server.start()
+    try:
+        proxy = Proxy(server, path, client)
+        path.write_text(config_text(f"http://127.0.0.1:{mine}", b.url,
+                                    listen=f"127.0.0.1:{mine}"))
+        await until(proxy.reloaded(), "the save")
+        assert (proxy.status.outcome, proxy.status.message) == ("ok", "")
+        assert await proxy.text("/other/x") == "B"
+    finally:
+        await server.stop()
+
+
 async def test_a_save_while_devproxy_starts_is_not_lost(backend_factory, tmp_path, client,
                                                       caplog):
     # Saved after start-up read the file and before its watch began: no change was
