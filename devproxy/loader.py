@@ -723,7 +723,16 @@ def _as_list(node: yaml.MappingNode) -> str:
     lines = ["routes: expected a list of routes, got a mapping; write each route as an item:",
              "  routes:"]
     for key, value in node.value[:3]:
-        lines.append(f"    - path: {_written(key)}")
+        settings = value.value if isinstance(value, yaml.MappingNode) else []
+        if any(isinstance(k, yaml.ScalarNode) and k.value == "path" for k, _ in settings):
+            # A named route (`api: {path: /api, ...}`): the name is no path, its own is.
+            shown = [f"{_written(k)}: {_written(v)}" for k, v in settings]
+            lines += [f"    - {shown[0]}", *(f"      {line}" for line in shown[1:])]
+            continue
+        name = str(key.value) if isinstance(key, yaml.ScalarNode) else ""
+        # A name (`api:`) stands for its path; a path (`/api:`) is written as it was.
+        lines.append(f"    - path: /{name}" if re.fullmatch(r"[\w.-]+", name)
+                     else f"    - path: {_written(key)}")
         if isinstance(value, yaml.ScalarNode):
             text = str(value.value)
             if text.isdigit():  # a port

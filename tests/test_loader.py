@@ -460,6 +460,12 @@ def test_a_target_with_nothing_valid_to_offer_gets_no_guess(target: str) -> None
     pytest.param("routes:\n  path: /api\n  target: http://h:1\n  ws: false\n"
                  "  strip_prefix: true\n  change_origin: true\n  headers: {X-A: 'b: c'}\n",
                  {"/api": "http://h:1"}, id="every-setting-kept"),
+    # Named routes: the names are no paths, the path each holds is.
+    pytest.param("routes:\n  api:\n    path: /api\n    target: http://h:1\n  web:\n"
+                 "    target: http://h:2\n    path: /\n",
+                 {"/api": "http://h:1", "/": "http://h:2"}, id="named-routes-with-paths"),
+    pytest.param("routes:\n  api:\n    target: http://h:1\n", {"/api": "http://h:1"},
+                 id="a-name-without-a-path"),
 ])
 def test_routes_written_as_a_mapping_get_the_list_to_paste(
         written: str, meant: dict[str, str], tmp_path: Path) -> None:
