@@ -407,11 +407,13 @@ def _load_file(
     """The file's config as written (None with flags alone), and with the flags over it."""
     try:
         path = config_path or Path(DEFAULT_CONFIG_NAME)
-        if config_path is None and routes and not path.exists():
+        # A link to nothing is there, and load_config says where it points.
+        absent = not path.exists() and not path.is_symlink()
+        if config_path is None and routes and absent:
             # With a devproxy.yaml here, flags add to it as they do to -c's file.
             return None, config_from_flags(routes, listen=listen if port is None
                                            else str(port), change_origin=change_origin)
-        if config_path is None and not path.exists():
+        if config_path is None and absent:
             other = next((name for name in ("devproxy.yml", "devproxy.YAML", ".devproxy.yaml")
                           if Path(name).is_file()), None)
             if other is not None:  # read only by the name devproxy looks for

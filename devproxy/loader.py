@@ -11,6 +11,7 @@ It never serves, prints or exits.
 from __future__ import annotations
 
 import difflib
+import errno
 import os
 import re
 import stat
@@ -51,7 +52,8 @@ from .errors import ConfigError
 from .yamlnodes import MAX_DEPTH, Nodes, closest, compose_safely
 
 __all__ = ["DEFAULT_CONFIG_NAME", "MAX_CONFIG_BYTES", "MAX_DEPTH", "config_from_flags",
-           "load_config", "loop_message", "loop_refusal", "parse_config", "with_overrides"]
+           "dangling_link", "load_config", "loop_message", "loop_refusal", "parse_config",
+           "with_overrides"]
 
 DEFAULT_CONFIG_NAME = "devproxy.yaml"
 MAX_CONFIG_BYTES = 1024 * 1024
@@ -93,10 +95,36 @@ def load_config(path: Path, name: str | None = None, *, loops: bool = True) -> C
             raise ConfigError(f"{shown}: {info.st_size} bytes; a config may have at most 1 MiB")
         data = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(f"{shown}: no such file") from None
+        link = dangling_link(path)
+        raise ConfigError(f"{shown}: {link}; point it at your config file" if link
+                          else f"{shown}: no such file") from None
     except OSError as exc:
-        raise ConfigError(f"{shown}: cannot read it: {exc.strerror or exc}") from None
+        link = dangling_link(path)  # a loop: "too many levels of symbolic links"
+        raise ConfigError(f"{shown}: {link}; point it at your config file" if link
+                          else f"{shown}: cannot read it: {exc.strerror or exc}") from None
     return parse_config(utf8_text(shown, data), shown, path.resolve().parent, loops=loops)
+
+
+def dangling_link(path: Path) -> str:
+    """What ``path`` is if it is a symbolic link that leads to no file ("a symlink to
+    TARGET, which does not exist", "a symlink loop"), else "": told as such, not as a
+    file that is not there, which sends the user looking for the wrong thing."""
+    try:
+        os.stat(path)
+        return ""
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        return "a symlink loop: following it never reaches a file" \
+            if exc.errno == errno.ELOOP else ""
+    try:
+        target = os.readlink(path)
+    except OSError:  # not a link: a plain file that is not there
+        return ""
+    final = os.path.realpath(path)
+    if final != os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(path)), target)):
+        return f"a symlink to {target}, which leads to {final}, which does not exist"
+    return f"a symlink to {target}, which does not exist"
 
 
 def utf8_text(name: str, data: bytes) -> str:

@@ -28,7 +28,7 @@ import watchfiles
 from .config import Config, Listen
 from .diff import diff_routes
 from .errors import BindError, ConfigError
-from .loader import load_config, loop_refusal
+from .loader import dangling_link, load_config, loop_refusal
 from .screen import ANY_HOST_WARNING, OPEN_LISTEN_WARNING
 from .state import Live, ReloadOutcome, ReloadStatus, Snapshot
 
@@ -56,7 +56,8 @@ RECHECK_MS = 1000
 
 
 class _Deleted(Exception):
-    """The config file is not there (any more)."""
+    """The config file is not there (any more); ``str()`` says so, naming a symlink's
+    missing target."""
 
 
 def _overridden(before: Config | None, written: Config, used: Config) -> list[str]:
@@ -271,12 +272,11 @@ class Reloader:
         try:
             # In a thread: a big file takes a while to parse, and requests go on meanwhile.
             written, config = await asyncio.to_thread(self._load)
-        except _Deleted:
+        except _Deleted as gone:
             if not await self._stays():
                 return self.live.reload  # it came back: its own change reloads it
-            logger.warning("%s was deleted; serving its last good routes until it is saved "
-                           "again", self.name)
-            return self._record("missing", f"{self.name} was deleted")
+            logger.warning("%s; serving its last good routes until it is saved again", gone)
+            return self._record("missing", str(gone))
         except ConfigError as exc:
             if not await self._stays():
                 return self.live.reload  # still being written: the next change reloads
@@ -366,7 +366,10 @@ class Reloader:
             written = load_config(self.path, self.name, loops=False)
         except ConfigError:
             if not self.path.exists():
-                raise _Deleted from None
+                # A link re-pointed at nothing is no deleted file: it says where it points.
+                link = dangling_link(self.path)
+                raise _Deleted(f"{self.name} is {link}" if link else
+                               f"{self.name} was deleted") from None
             raise
         config = self.finish(written)
         looped = loop_refusal(config.routes, config.listen, self.name, "")

@@ -127,6 +127,23 @@ def test_up_beside_a_devproxy_yml_names_it(tmp_path: Path) -> None:
                              f"devproxy.yml: rename it devproxy.yaml, or pass -c devproxy.yml\n")
 
 
+@pytest.mark.parametrize(("target", "says"), [
+    ("gone.yaml", "a symlink to gone.yaml, which does not exist"),
+    ("devproxy.yaml", "a symlink loop: following it never reaches a file"),
+])
+@pytest.mark.parametrize("args", [("check",), ("up", "-p", "0", "--route", "/=http://h:9")])
+def test_a_config_link_to_nothing_is_named_as_one_not_as_no_config(
+        tmp_path: Path, target: str, says: str, args: tuple[str, ...]) -> None:
+    # It was "no devproxy.yaml ..., but there is ../devproxy.yaml", or with --route
+    # silently served the flags alone.
+    (tmp_path / "devproxy.yaml").write_text("routes:\n  - path: /\n    target: http://h\n")
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "devproxy.yaml").symlink_to(target)
+    result = run(*args, cwd=tmp_path / "app")
+    assert (result.returncode, result.stderr) == (
+        1, f"devproxy.yaml: {says}; point it at your config file\n")
+
+
 def test_up_in_a_subfolder_names_the_config_above(tmp_path: Path) -> None:
     # Run from frontend/ of a project set up above: "create one" led to a second config.
     (tmp_path / "devproxy.yaml").write_text("routes:\n  - path: /\n    target: http://h\n")

@@ -692,6 +692,14 @@ def test_a_file_over_one_mebibyte_is_refused_by_its_size(tmp_path: Path) -> None
     pytest.param(os.mkfifo, "not a regular file", id="a-fifo"),
     pytest.param(lambda p: p.write_bytes(b"routes:\n  - path: /\xff\n"),
                  r"devproxy.yaml:2:12: not UTF-8 text \(byte 0xff\)", id="not-utf8"),
+    # A link to nothing is no missing file: it says where it points.
+    pytest.param(lambda p: p.symlink_to("gone.yaml"), "devproxy.yaml: a symlink to gone.yaml, "
+                 "which does not exist; point it at your config file", id="a-broken-symlink"),
+    pytest.param(lambda p: (p.with_name("a").symlink_to("gone.yaml"), p.symlink_to("a")),
+                 r"devproxy.yaml: a symlink to a, which leads to /\S+/gone.yaml, which does "
+                 "not exist", id="a-chain-of-links-to-nothing"),
+    pytest.param(lambda p: p.symlink_to(p.name), "devproxy.yaml: a symlink loop: following "
+                 "it never reaches a file; point it at your config file", id="a-symlink-loop"),
 ])
 def test_load_config_names_the_file_it_cannot_use(
     make: Callable[[Path], object], message: str, tmp_path: Path,

@@ -289,6 +289,30 @@ async def test_a_deleted_file_keeps_the_routes_and_a_recreated_one_is_read(
     await until(proxy.serves("B"), "the re-created file")
 
 
+async def test_a_link_re_pointed_at_nothing_says_so_not_that_the_file_was_deleted(
+        backend_factory, tmp_path, client, caplog):
+    a = await named_backend(backend_factory, "A")
+    real = tmp_path / "real.yaml"
+    real.write_text(config_text(a.url))
+    link = tmp_path / "devproxy.yaml"
+    link.symlink_to(real)
+    server = ProxyServer(Live(Snapshot.build(load_config(link))), watch=link)
+    await server.start()
+    try:
+        proxy = Proxy(server, link, client)
+        with caplog.at_level(logging.WARNING, logger="devproxy"):
+            link.unlink()
+            link.symlink_to("gone.yaml")
+            await until(lambda: proxy.status.outcome == "missing", "the link to be seen")
+        said = f"{link} is a symlink to gone.yaml, which does not exist"
+        assert proxy.status.message == said
+        assert f"{said}; serving its last good routes" in caplog.text
+        assert "deleted" not in caplog.text
+        assert await proxy.text() == "A"
+    finally:
+        await server.stop()
+
+
 async def test_a_removed_folder_is_watched_again_once_it_is_back(backend_factory, reloading):
     a, b = await named_backend(backend_factory, "A"), await named_backend(backend_factory, "B")
     proxy = await reloading(config_text(a.url))
