@@ -21,7 +21,7 @@ from typing import TypeVar
 import yaml
 
 from .errors import ConfigError, Location
-from .yamlsyntax import explain
+from .yamlsyntax import explain, invisible
 
 MAX_DEPTH = 64
 MAX_ALIASES = 100
@@ -239,6 +239,13 @@ def compose_safely(text: str, nodes: Nodes) -> yaml.Node | None:
     C composer crashes the process on ~30,000 nested brackets and the pure one raises
     RecursionError, which is not a YAMLError.
     """
+    pasted = invisible(text)
+    if pasted:
+        # Said before anything YAML makes of them: "mapping values are not allowed", an
+        # unknown key that reads like a known one, a path that never matches.
+        nodes.problems.extend(ConfigError(fix, Location(nodes.filename, line, column))
+                              for line, column, fix in pasted)
+        return None
     try:
         if not _within_limits(text, nodes):
             return None

@@ -592,6 +592,50 @@ def test_a_byte_order_mark_and_windows_line_endings_are_fine() -> None:
         "devproxy.yaml:3:13"
 
 
+NBSP_FIX = "a no-break space (U+00A0), which looks like a space but is text to YAML: " \
+    "replace it with a plain space"
+ZWSP_FIX = "a zero-width space (U+200B), invisible but part of the text: delete it"
+
+
+@pytest.mark.parametrize(("text", "at", "message"), [
+    # Each once read as something else: a YAML error on another line, a missing space
+    # after a ':' that has one, an unknown key named like a known one, a route that
+    # passed `check` as /api%E2%80%8B and never matched.
+    pytest.param("routes:\n  - path:\xa0/api\n    target: http://h\n", "2:10", NBSP_FIX,
+                 id="nbsp-after-a-key"),
+    pytest.param("routes:\n  - path: /api\n    target:\xa0http://h\n", "3:12", NBSP_FIX,
+                 id="nbsp-after-the-last-key"),
+    pytest.param("routes:\n  - path: /api\n\xa0\xa0\xa0\xa0target: http://h\n", "3:1",
+                 "4 no-break spaces (U+00A0), which look like spaces but are text to YAML: "
+                 "replace them with plain spaces", id="nbsp-indent"),
+    pytest.param("routes:\n  - path: /api\n    tar\u200bget: http://h\n", "3:8", ZWSP_FIX,
+                 id="zero-width-in-a-key"),
+    pytest.param("routes:\n  - path: /api\u200b\n    target: http://h\n", "2:15", ZWSP_FIX,
+                 id="zero-width-after-a-path"),
+    pytest.param("routes:\n  - path: /api\n    target: 'http://h:1\u200d'\n", "3:24",
+                 "a zero-width joiner (U+200D), invisible", id="zero-width-joiner-in-a-target"),
+    pytest.param("routes:\n  - path: /\n    target: http://h\n    headers: {X-A: \"b\u2060c\"}\n",
+                 "4:22", "a word joiner (U+2060), invisible", id="word-joiner-in-quotes"),
+    pytest.param("\ufeffroutes:\n  - path: /\n    \ufefftarget: http://h\n", "3:5",
+                 "a byte order mark (U+FEFF), invisible but part of the text: delete it",
+                 id="a-byte-order-mark-inside"),
+    pytest.param("routes:\n  - path: /\n    target: http://h\n    headers: {X-A: b\u200cc}\n",
+                 "4:21", "a zero-width non-joiner (U+200C)", id="zero-width-non-joiner"),
+])
+def test_a_character_that_looks_like_a_space_or_nothing_is_named_where_it_is(
+        text: str, at: str, message: str) -> None:
+    error = only_error(text)
+    assert str(error).startswith(f"devproxy.yaml:{at}: {message}"), str(error)
+
+
+def test_invisible_characters_in_comments_and_escapes_are_fine() -> None:
+    config = parse("routes:  # from the wiki:\xa0paste\n  - path: /api  # \u200b\n"
+                   "    target: http://h  # it's\u200b\n"
+                   "    headers: {X-A: \"b\\u00a0c # \\u200b\"}\n")
+    assert config.routes[0].path == "/api"
+    assert config.routes[0].headers == (("X-A", "b\xa0c # \u200b"),)
+
+
 def test_defaults_fill_everything_not_written() -> None:
     config = parse("routes: [{path: /, target: 'http://127.0.0.1:5173'}]")
     (only,) = config.routes
