@@ -265,10 +265,11 @@ class Reloader:
             The new status (also stored as ``live.reload``).
         """
         async with self._one_at_a_time:  # the catch-up may overlap a change
-            self._read = await asyncio.to_thread(_fingerprint, self.path)
-            return await self._reload()
+            before, self._read = self._read, await asyncio.to_thread(_fingerprint, self.path)
+            return await self._reload(again=before is not None and before == self._read)
 
-    async def _reload(self) -> ReloadStatus:
+    async def _reload(self, *, again: bool = False) -> ReloadStatus:
+        """``again``: the file is as the last reload read it (by inode, size and mtime)."""
         try:
             # In a thread: a big file takes a while to parse, and requests go on meanwhile.
             written, config = await asyncio.to_thread(self._load)
@@ -281,6 +282,10 @@ class Reloader:
             if not await self._stays():
                 return self.live.reload  # still being written: the next change reloads
             return self._refuse(str(exc))
+        if again and written == self._file and self.live.reload.outcome == "ok":
+            # The events of a save the last reload already read (an editor that truncates,
+            # then writes, is seen twice): "no route changed" would read as if undone.
+            return self.live.reload
         old = self.live.current.config
         # Refused before anything is said or kept: a loop applies nothing of the file.
         looped = self._loop(config) if config.listen == old.listen else ""
@@ -380,6 +385,10 @@ class Reloader:
     def _record(self, outcome: ReloadOutcome, message: str = "",
                 diff: tuple[str, ...] = ()) -> ReloadStatus:
         last = self.live.reload
+        if outcome == "ok" and not diff and not message and last.outcome == "ok":
+            # A save that changed nothing keeps the last change in view (the inspector
+            # shows it), rather than hiding what was just applied behind an empty diff.
+            message, diff = last.message, last.diff
         status = ReloadStatus(
             count=last.count + 1,
             applied=last.applied + (outcome in ("ok", "partial")),

@@ -158,8 +158,29 @@ async def test_an_edit_in_place_is_put_in_force_and_its_diff_logged(backend_fact
     assert f"reload: ~ /api target {a.url} -> {b.url}" in caplog.messages
     proxy.path.write_text("# only a comment\n" + config_text(b.url, a.url))
     await until(proxy.reloaded(), "the second edit")
-    assert (proxy.status.outcome, proxy.status.diff) == ("ok", ())
+    # The change applied stays in view: an empty diff would hide it.
+    assert (proxy.status.outcome, proxy.status.diff) == (
+        "ok", (f"~ /api target {a.url} -> {b.url}",))
+    assert proxy.status.applied == 2
     assert "reload: no route changed" in caplog.messages
+
+
+async def test_the_late_events_of_a_save_already_read_hide_nothing(
+        backend_factory, reloading, caplog):
+    # An editor that truncates the file, then writes it 50 ms later: the reload the
+    # truncation woke reads the whole file, and the write's own events woke another,
+    # which logged "no route changed" and emptied the status's diff.
+    a, b = await named_backend(backend_factory, "A"), await named_backend(backend_factory, "B")
+    proxy = await reloading(config_text(a.url))
+    caplog.set_level(logging.INFO, logger="devproxy")
+    proxy.path.write_text(config_text(b.url, a.url))
+    await until(proxy.serves("B"), "the write to apply")
+    assert proxy.server.reloader is not None
+    await proxy.server.reloader.reload()  # as the write's late events do
+    assert (proxy.status.outcome, proxy.status.diff) == (
+        "ok", (f"~ /api target {a.url} -> {b.url}",))
+    assert [m for m in caplog.messages if "reload" in m] == [
+        f"reload: ~ /api target {a.url} -> {b.url}"]
 
 
 async def test_turning_the_host_check_off_is_logged_as_a_change_with_its_warning(
