@@ -145,6 +145,7 @@ class Reloader:
         self.watching = asyncio.Event()  # set once the folder is watched
         self._one_at_a_time = asyncio.Lock()
         self._read: tuple[int, int, int] | None = _fingerprint(self.path)  # as last reloaded
+        self._said = ""  # the last error or "no route changed" logged: each said once in a row
 
     async def run(self, stop: asyncio.Event) -> None:
         """Reload after every change to the file until ``stop`` is set.
@@ -256,6 +257,7 @@ class Reloader:
         except Exception as exc:  # a bug in a reload must not take the proxy down
             logger.exception("reloading %s failed; the previous routes stay in force",
                              self.name)
+            self._said = ""
             return self._record("error", f"internal error: {exc!r}")
 
     async def reload(self) -> ReloadStatus:
@@ -276,7 +278,10 @@ class Reloader:
         except _Deleted as gone:
             if not await self._stays():
                 return self.live.reload  # it came back: its own change reloads it
-            logger.warning("%s; serving its last good routes until it is saved again", gone)
+            if str(gone) != self._said:
+                logger.warning("%s; serving its last good routes until it is saved again",
+                               gone)
+            self._said = str(gone)
             return self._record("missing", str(gone))
         except ConfigError as exc:
             if not await self._stays():
@@ -345,13 +350,19 @@ class Reloader:
         if config.any_host and not old.any_host:  # as said at start-up
             logger.warning(ANY_HOST_WARNING)
         self.live.swap(snapshot)
-        for line in changes or (() if notes else ("no route changed",)):
-            logger.info("reload: %s", line)
+        said = changes or (() if notes else ("no route changed",))
+        if said != ("no route changed",) or self._said != said[0]:  # once for a run of saves
+            for line in said:
+                logger.info("reload: %s", line)
+        self._said = said[0] if said == ("no route changed",) else ""
         return self._record(outcome, "; ".join(notes), changes)
 
     def _refuse(self, why: str) -> ReloadStatus:
-        """An invalid file: said, and the last good routes serve on."""
-        logger.error("%s\n(still serving the last good routes; fix it and save again)", why)
+        """An invalid file: said (not again for a save that is broken the same way), and
+        the last good routes serve on."""
+        if why != self._said:
+            logger.error("%s\n(still serving the last good routes; fix it and save again)", why)
+        self._said = why
         return self._record("error", why)
 
     def _loop(self, config: Config) -> str:

@@ -183,6 +183,27 @@ async def test_the_late_events_of_a_save_already_read_hide_nothing(
         f"reload: ~ /api target {a.url} -> {b.url}"]
 
 
+async def test_saves_alike_in_a_row_are_logged_once(backend_factory, reloading, caplog):
+    a = await named_backend(backend_factory, "A")
+    proxy = await reloading(config_text(a.url))
+    caplog.set_level(logging.INFO, logger="devproxy")
+    broken = config_text(a.url).replace("target:", "targt:")
+    for _ in range(2):  # two broken saves, the same way
+        saved = proxy.reloaded()
+        proxy.path.write_text(broken)
+        await until(saved, "the broken save", seconds=10)
+    assert proxy.status.outcome == "error"
+    assert sum("targt: unknown key" in m for m in caplog.messages) == 1, caplog.messages
+    for n in range(1, 6):  # valid saves that change nothing, each seen
+        saved = proxy.reloaded()
+        proxy.path.write_text(config_text(a.url) + "#" * n + "\n")
+        await until(saved, f"save {n}")
+    assert caplog.messages.count("reload: no route changed") == 1, caplog.messages
+    proxy.path.write_text(broken)  # the same mistake again, after a valid save: said
+    await until(lambda: proxy.status.outcome == "error", "the last save")
+    assert sum("targt: unknown key" in m for m in caplog.messages) == 2
+
+
 async def test_turning_the_host_check_off_is_logged_as_a_change_with_its_warning(
         backend_factory, reloading, caplog):
     a = await named_backend(backend_factory, "A")
