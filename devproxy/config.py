@@ -265,7 +265,7 @@ def parse_listen(text: str) -> Listen:
     Raises:
         ValueError: not of that form, or the port is not 0..65535.
     """
-    text = text.strip()
+    text = written = text.strip()
     if text.isascii() and text.isdigit():  # a bare port, quoted in YAML or given to --listen
         text = f":{text}"
     scheme, sep, rest = text.partition("://")
@@ -293,7 +293,9 @@ def parse_listen(text: str) -> Listen:
                              f"got {text!r}")
     host = host or DEFAULT_LISTEN_HOST
     if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise ValueError(f"expected a port number 0-65535, got {port_text!r} in {text!r}")
+        # Quoting what was written: a bare port is "70000", not the ":70000" read here.
+        whole = f" in {written!r}" if written != port_text else ""
+        raise ValueError(f"expected a port number 0-65535, got {port_text!r}{whole}")
     if host != "localhost" and not is_ip(host) and not _is_hostname(host):
         raise ValueError(f"expected an IP address or host name, got {host!r}")
     return Listen(host=host, port=int(port_text))

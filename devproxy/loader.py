@@ -519,7 +519,7 @@ class _Builder:
             # `listen: 8080`, a bare port; read as a number first to refuse `010`.
             if self.n.integer(node, "listen") is None:
                 return None
-            return self.n.parsed(node, "listen", lambda port: parse_listen(f":{port}"), "")
+            return self.n.parsed(node, "listen", parse_listen, "")
         return self.n.parsed(node, "listen", parse_listen, "HOST:PORT such as 127.0.0.1:8080")
 
     def _route(self, node: yaml.Node, where: str, cors: CorsPolicy | None,

@@ -1016,6 +1016,19 @@ def test_a_loop_the_port_flag_makes_is_refused_at_the_targets_line_and_column() 
         "address (listen: 127.0.0.1:9001, from -p 9001)")
 
 
+@pytest.mark.parametrize(("listen", "said"), [
+    ("70000", "got '70000'"),  # not "in ':70000'", which nobody wrote
+    ('"70000"', "got '70000'"),
+    ("127.0.0.1:70000", "got '70000' in '127.0.0.1:70000'"),
+])
+def test_a_port_out_of_range_quotes_what_was_written(listen: str, said: str) -> None:
+    error = only_error(f"listen: {listen}\n{ONE_ROUTE}")
+    assert error.message == f"listen: expected a port number 0-65535, {said}"
+    with pytest.raises(ConfigError, match=r"^--listen '70000': expected a port number "
+                                          r"0-65535, got '70000'$"):
+        config_from_flags(["/=http://h"], listen="70000")
+
+
 def test_the_port_flag_keeps_the_files_host_on_every_load() -> None:
     # As a dev server's --port keeps its host setting: listen: 0.0.0.0 (a phone on the
     # LAN) still serves the LAN on -p's port, and a host edited in the file applies.
