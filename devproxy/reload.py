@@ -74,7 +74,8 @@ def _overridden(before: Config | None, written: Config, used: Config) -> list[st
                          f"line keeps {used.listen}")
     was = {route.path: route for route in before.routes}
     now = {route.path: route for route in used.routes}
-    notes += [f"route {route.path} changed in the file, but --route {route.path} replaces it"
+    notes += [f"route {route.path} {'added' if route.path not in was else 'changed'} in the "
+              f"file, but --route {route.path} replaces it"
               for route in written.routes
               if was.get(route.path) != route and now.get(route.path) != route]
     return notes

@@ -22,8 +22,8 @@ from aiohttp import WSMsgType, web
 
 from devproxy.app import ProxyServer
 from devproxy.config import Config
-from devproxy.loader import load_config, with_overrides
-from devproxy.reload import DEBOUNCE_MS, GRACE_MS, RETRY_SECONDS, STEP_MS
+from devproxy.loader import load_config, parse_config, with_overrides
+from devproxy.reload import DEBOUNCE_MS, GRACE_MS, RETRY_SECONDS, STEP_MS, _overridden
 from devproxy.state import Live, ReloadStatus, Snapshot
 
 from .conftest import Backend
@@ -485,6 +485,16 @@ async def test_a_loop_in_the_file_that_the_port_flag_moves_off_is_no_loop_on_rel
         assert await proxy.text("/other/x") == "B"
     finally:
         await server.stop()
+
+
+def test_a_file_route_a_flag_replaces_is_named_as_added_or_changed() -> None:
+    before = parse_config("routes: [{path: /api, target: 'http://h:1'}]\n", "d.yaml", Path("/"))
+    written = parse_config("routes: [{path: /api, target: 'http://h:2'}, "
+                           "{path: /extra, target: 'http://h:3'}]\n", "d.yaml", Path("/"))
+    used = with_overrides(written, routes=["/api=http://h:9", "/extra=http://h:9"])
+    assert _overridden(before, written, used) == [
+        "route /api changed in the file, but --route /api replaces it",
+        "route /extra added in the file, but --route /extra replaces it"]
 
 
 async def test_a_save_while_devproxy_starts_is_not_lost(backend_factory, tmp_path, client,
