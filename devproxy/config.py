@@ -322,6 +322,9 @@ def parse_target(text: str) -> Target:
     # Messages quote the target without its password: they reach terminals and logs.
     shown = without_password(text)
     expected = f"expected an http:// or https:// URL such as http://127.0.0.1:3000, got {shown!r}"
+    if "://" not in text and _VARIABLE.match(text.strip()):  # the whole URL: $API_URL
+        raise ValueError(f"devproxy does not expand environment variables in a target; "
+                         f"write the URL out, got {shown!r}")
     if "://" not in text:
         raise ValueError(expected)
     if _VARIABLE.search(text.partition("://")[2].partition("/")[0]):  # in host or port

@@ -187,6 +187,12 @@ MISTAKES = [
     pytest.param("routes:\n  - path: /api\n    target: 'http://${HOST}/v1'\n",
                  "3:13", "routes[0].target: devproxy does not expand environment variables",
                  id="target-env-variable-host"),
+    pytest.param("routes:\n  - path: /api\n    target: $API_URL\n", "3:13",
+                 "routes[0].target: devproxy does not expand environment variables in a "
+                 "target; write the URL out, got '$API_URL'", id="target-env-variable-url"),
+    pytest.param("routes:\n  - path: /api\n    target: ${API_URL}\n", "3:13",
+                 "routes[0].target: devproxy does not expand environment variables",
+                 id="target-env-variable-url-braced"),
     pytest.param("routes:\n  - path: /api\n    target: 'http://999.1.1.1:3000'\n", "3:13",
                  "routes[0].target: '999.1.1.1' is not an IPv4 address", id="target-bad-ipv4"),
     pytest.param("routes:\n  - path: /api\n    target: 'http://-api-.test'\n", "3:13",
