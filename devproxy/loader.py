@@ -127,12 +127,32 @@ def dangling_link(path: Path) -> str:
     return f"a symlink to {target}, which does not exist"
 
 
+def _utf16(data: bytes) -> str:
+    """How ``data`` is UTF-16 text, or "": by its byte order mark, or without one by
+    the NUL each ASCII character takes as its other byte (UTF-8 text has none)."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "UTF-16 text (it starts with a UTF-16 byte order mark)"
+    sample = data[:1024]
+    pairs = len(sample) // 2
+    if not pairs or b"\x00" not in sample:
+        return ""
+    for order, ascii_byte, nul_byte in (("little-endian", 0, 1), ("big-endian", 1, 0)):
+        nuls = sample[nul_byte:2 * pairs:2].count(0)
+        if nuls * 2 > pairs and not sample[ascii_byte:2 * pairs:2].count(0):
+            return f"UTF-16 text ({order}, with no byte order mark)"
+    return ""
+
+
 def utf8_text(name: str, data: bytes) -> str:
     """``data`` decoded as UTF-8.
 
     Raises:
-        ConfigError: at the line and column of the first byte that is not UTF-8.
+        ConfigError: the text is UTF-16 (Windows editors and PowerShell's ``>`` write
+            it), or at the line and column of the first byte that is not UTF-8.
     """
+    utf16 = _utf16(data)
+    if utf16:
+        raise ConfigError(f"{name}: {utf16}, not UTF-8; save it as UTF-8")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

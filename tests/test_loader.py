@@ -742,6 +742,15 @@ def test_a_file_over_one_mebibyte_is_refused_by_its_size(tmp_path: Path) -> None
     pytest.param(os.mkfifo, "not a regular file", id="a-fifo"),
     pytest.param(lambda p: p.write_bytes(b"routes:\n  - path: /\xff\n"),
                  r"devproxy.yaml:2:12: not UTF-8 text \(byte 0xff\)", id="not-utf8"),
+    pytest.param(lambda p: p.write_text(ONE_ROUTE, encoding="utf-16"),
+                 r"devproxy.yaml: UTF-16 text \(it starts with a UTF-16 byte order mark\), not "
+                 "UTF-8; save it as UTF-8", id="utf-16"),
+    pytest.param(lambda p: p.write_text(ONE_ROUTE, encoding="utf-16-le"),
+                 r"devproxy.yaml: UTF-16 text \(little-endian, with no byte order mark\), not "
+                 "UTF-8; save it as UTF-8", id="utf-16-le-without-bom"),
+    pytest.param(lambda p: p.write_text("# café\n" + ONE_ROUTE, encoding="utf-16-be"),
+                 r"devproxy.yaml: UTF-16 text \(big-endian, with no byte order mark\)",
+                 id="utf-16-be-without-bom"),
     # A link to nothing is no missing file: it says where it points.
     pytest.param(lambda p: p.symlink_to("gone.yaml"), "devproxy.yaml: a symlink to gone.yaml, "
                  "which does not exist; point it at your config file", id="a-broken-symlink"),
