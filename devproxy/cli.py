@@ -137,6 +137,12 @@ def check(config_path: Path | None) -> None:
     config = _load(config_path)
     click.echo(f"{_source_name(config)}: OK, listening on {config.listen}")
     click.echo(_route_table(config.routes))
+    # What `up` warns of when it starts: valid, but not safe; still exit 0.
+    if not config.listen.is_loopback:
+        click.echo(f"{_source_name(config)}: warning: {OPEN_LISTEN_WARNING % config.listen}",
+                   err=True)
+    if config.any_host:
+        click.echo(f"{_source_name(config)}: warning: {ANY_HOST_WARNING}", err=True)
 
 
 @main.command()

@@ -103,6 +103,21 @@ def test_check_prints_the_route_table_of_a_valid_config(tmp_path: Path) -> None:
     assert re.search(r" /\s+->\s+http://127.0.0.1:5173\n", result.stdout)
 
 
+def test_check_warns_of_what_up_warns_of_and_still_passes(tmp_path: Path) -> None:
+    config = tmp_path / "devproxy.yaml"
+    config.write_text("listen: 0.0.0.0:8080\nallowed_hosts: all\n"
+                      "routes: [{path: /, target: 'http://127.0.0.1:3000'}]\n")
+    result = run("check", "-c", str(config))
+    assert result.returncode == 0
+    assert result.stdout.startswith(f"{config}: OK, listening on 0.0.0.0:8080\n")
+    assert result.stderr == (
+        f"{config}: warning: listening on 0.0.0.0:8080, not a loopback address: anyone on "
+        f"your network can use this proxy to reach your backends\n"
+        f"{config}: warning: allowed_hosts: all: requests for any Host name are served, so a "
+        f"web page using DNS rebinding can read your dev servers; list the names you use "
+        f"instead\n")
+
+
 def test_check_reports_a_bad_config_with_file_line_and_column(tmp_path: Path) -> None:
     config = tmp_path / "devproxy.yaml"
     config.write_text("routes:\n  - path: /api\n    target: localhost:3000\n")
