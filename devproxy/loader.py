@@ -433,13 +433,14 @@ def _misplaced(root: yaml.Node) -> tuple[dict[int, str], set[str]]:
     return words, emptied
 
 
-def _misspelt(root: yaml.Node, name: str) -> bool:
-    """Whether a top-level key of ``root`` is a near miss of ``name``, as the unknown-key
-    problem suggests (``Nodes.mapping``)."""
-    return isinstance(root, yaml.MappingNode) and any(
-        isinstance(key, yaml.ScalarNode) and key.value not in TOP_KEYS
-        and closest(key.value, TOP_KEYS) == name
-        for key, _ in root.value)
+def _misspelt(node: yaml.Node, name: str, keys: Sequence[str] = TOP_KEYS) -> bool:
+    """Whether a key of the mapping ``node`` that is not one of ``keys`` is a near miss
+    of ``name``, as the unknown-key problem says (``Nodes.mapping``): "missing" would
+    say it twice, and wrongly."""
+    return isinstance(node, yaml.MappingNode) and any(
+        isinstance(key, yaml.ScalarNode) and key.value not in keys
+        and (key.value.lower() == name or closest(key.value, keys) == name)
+        for key, _ in node.value)
 
 
 def _shown(key: str) -> str:
@@ -583,8 +584,9 @@ class _Builder:
     def _path(self, node: yaml.Node, f: dict[str, yaml.Node], where: str,
               first_line: dict[str, int]) -> str | None:
         if "path" not in f:
-            self.n.problem(node, f"{where}: missing 'path:', the prefix this route serves, e.g. "
-                                 f"path: /api")
+            if not _misspelt(node, "path", ROUTE_KEYS):
+                self.n.problem(node, f"{where}: missing 'path:', the prefix this route serves, "
+                                     f"e.g. path: /api")
             return None
         path = self.n.parsed(f["path"], f"{where}.path", normalize_prefix, "a path such as /api")
         key = route_key(path) if path is not None else None

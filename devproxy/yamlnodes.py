@@ -88,6 +88,10 @@ class Nodes:
             if misplaced and id(key) in misplaced:
                 self.problem(key, f"{_join(where, key.value)}: {misplaced[id(key)]}")
                 continue
+            if key.value.lower() in allowed:  # `Path:`, as some other tools spell keys
+                self.problem(key, f"{_join(where, key.value)}: keys are lower case: write "
+                                  f"{key.value.lower()}")
+                continue
             close = closest(key.value, allowed)
             hint = f"did you mean '{close}'? " if close else ""
             self.problem(key, f"{_join(where, key.value)}: unknown key; {hint}valid keys here: "

@@ -490,6 +490,21 @@ def test_routes_written_as_a_mapping_get_the_list_to_paste(
         assert (kept.ws, kept.strip_prefix, kept.headers) == (False, True, (("X-A", "b: c"),))
 
 
+@pytest.mark.parametrize(("text", "message"), [
+    ("routes:\n  - Path: /api\n    target: http://h\n",
+     "routes[0].Path: keys are lower case: write path"),
+    ("routes:\n  - path: /api\n    Target: http://h\n",
+     "routes[0].Target: keys are lower case: write target"),
+    ("Routes:\n  - path: /api\n    target: http://h\n", "Routes: keys are lower case: write "
+     "routes"),
+    # A misspelt path: is not also "missing".
+    ("routes:\n  - pth: /api\n    target: http://h\n", "routes[0].pth: unknown key; did you "
+     "mean 'path'?"),
+])
+def test_a_key_in_the_wrong_case_or_misspelt_is_told_once(text: str, message: str) -> None:
+    assert only_error(text).message.startswith(message)
+
+
 def test_yaml11_boolean_no_is_refused_with_line() -> None:
     error = only_error("""\
         routes:
