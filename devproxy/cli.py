@@ -137,6 +137,12 @@ def check(config_path: Path | None) -> None:
     config = _load(config_path)
     click.echo(f"{_source_name(config)}: OK, listening on {config.listen}")
     click.echo(_route_table(config.routes))
+    # What `up` warns of when it starts: valid, but not safe; still exit 0.
+    if not config.listen.is_loopback:
+        click.echo(f"{_source_name(config)}: warning: {OPEN_LISTEN_WARNING % config.listen}",
+                   err=True)
+    if config.any_host:
+        click.echo(f"{_source_name(config)}: warning: {ANY_HOST_WARNING}", err=True)
 
 
 @main.command()
@@ -407,11 +413,13 @@ def _load_file(
     """The file's config as written (None with flags alone), and with the flags over it."""
     try:
         path = config_path or Path(DEFAULT_CONFIG_NAME)
-        if config_path is None and routes and not path.exists():
+        # A link to nothing is there, and load_config says where it points.
+        absent = not path.exists() and not path.is_symlink()
+        if config_path is None and routes and absent:
             # With a devproxy.yaml here, flags add to it as they do to -c's file.
             return None, config_from_flags(routes, listen=listen if port is None
                                            else str(port), change_origin=change_origin)
-        if config_path is None and not path.exists():
+        if config_path is None and absent:
             other = next((name for name in ("devproxy.yml", "devproxy.YAML", ".devproxy.yaml")
                           if Path(name).is_file()), None)
             if other is not None:  # read only by the name devproxy looks for
@@ -427,7 +435,10 @@ def _load_file(
                 f"writes one for this project), pass -c FILE, or give routes with flags:\n"
                 f"  devproxy up --route /api=http://127.0.0.1:3000 --route /=http://127.0.0.1:5173"
             )
-        config = load_config(path)
+        # Flags win over the file (README): a route is checked for a loop at the
+        # address they leave in force, by with_overrides, not at the file's listen.
+        flagged = listen is not None or port is not None or bool(routes)
+        config = load_config(path, loops=not flagged)
         return config, with_overrides(config, listen=listen, port=port, routes=routes,
                                       change_origin=change_origin)
     except ConfigError as exc:

@@ -174,6 +174,7 @@ class Route:
     cors: CorsPolicy | None = None  # CORS mode, already resolved from the top-level block
     wait_for_backend: float = 0.0  # seconds to hold requests while the target refuses
     line: int = 0  # where the route was written (0: a --route flag)
+    target_at: tuple[int, int] = (0, 0)  # line and column of its target's value, as ``line``
 
     @property
     def destination(self) -> str:
@@ -264,7 +265,7 @@ def parse_listen(text: str) -> Listen:
     Raises:
         ValueError: not of that form, or the port is not 0..65535.
     """
-    text = text.strip()
+    text = written = text.strip()
     if text.isascii() and text.isdigit():  # a bare port, quoted in YAML or given to --listen
         text = f":{text}"
     scheme, sep, rest = text.partition("://")
@@ -292,7 +293,9 @@ def parse_listen(text: str) -> Listen:
                              f"got {text!r}")
     host = host or DEFAULT_LISTEN_HOST
     if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise ValueError(f"expected a port number 0-65535, got {port_text!r} in {text!r}")
+        # Quoting what was written: a bare port is "70000", not the ":70000" read here.
+        whole = f" in {written!r}" if written != port_text else ""
+        raise ValueError(f"expected a port number 0-65535, got {port_text!r}{whole}")
     if host != "localhost" and not is_ip(host) and not _is_hostname(host):
         raise ValueError(f"expected an IP address or host name, got {host!r}")
     return Listen(host=host, port=int(port_text))
@@ -319,6 +322,9 @@ def parse_target(text: str) -> Target:
     # Messages quote the target without its password: they reach terminals and logs.
     shown = without_password(text)
     expected = f"expected an http:// or https:// URL such as http://127.0.0.1:3000, got {shown!r}"
+    if "://" not in text and _VARIABLE.match(text.strip()):  # the whole URL: $API_URL
+        raise ValueError(f"devproxy does not expand environment variables in a target; "
+                         f"write the URL out, got {shown!r}")
     if "://" not in text:
         raise ValueError(expected)
     if _VARIABLE.search(text.partition("://")[2].partition("/")[0]):  # in host or port

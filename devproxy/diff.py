@@ -15,7 +15,7 @@ from .config import Config, CorsPolicy, Rewrite, Route, Timeouts
 
 # Not options: the key routes are matched by, what they serve (reported on its own
 # line first), and where they were written (moving a route in the file changes nothing).
-_NOT_OPTIONS = ("path", "target", "static", "line")
+_NOT_OPTIONS = ("path", "target", "static", "line", "target_at")
 _WHERE = ("line", "key_lines")  # where a block was written, not what it does
 _OPTIONS = tuple(f.name for f in dataclasses.fields(Route) if f.name not in _NOT_OPTIONS)
 # A header a route sets is often a credential (a bearer token, an API key): the reload

@@ -11,6 +11,7 @@ It never serves, prints or exits.
 from __future__ import annotations
 
 import difflib
+import errno
 import os
 import re
 import stat
@@ -51,7 +52,8 @@ from .errors import ConfigError
 from .yamlnodes import MAX_DEPTH, Nodes, closest, compose_safely
 
 __all__ = ["DEFAULT_CONFIG_NAME", "MAX_CONFIG_BYTES", "MAX_DEPTH", "config_from_flags",
-           "load_config", "loop_message", "loop_refusal", "parse_config", "with_overrides"]
+           "dangling_link", "load_config", "loop_message", "loop_refusal", "parse_config",
+           "with_overrides"]
 
 DEFAULT_CONFIG_NAME = "devproxy.yaml"
 MAX_CONFIG_BYTES = 1024 * 1024
@@ -72,9 +74,10 @@ _SCHEME_NO_SLASHES = re.compile(r"^(https?):/?(?!/)(.+)$", re.IGNORECASE)
 _SCHEME_NO_COLON = re.compile(r"^(https?)//(.+)$", re.IGNORECASE)
 
 
-def load_config(path: Path, name: str | None = None) -> Config:
+def load_config(path: Path, name: str | None = None, *, loops: bool = True) -> Config:
     """Read and validate a config file; relative static folders are resolved against
-    the file's folder. ``name`` is how messages call it (default: ``path``).
+    the file's folder. ``name`` is how messages call it (default: ``path``); ``loops``:
+    as ``parse_config``'s.
 
     Raises:
         ConfigError: the file is missing, unreadable, over ``MAX_CONFIG_BYTES``, not
@@ -92,18 +95,64 @@ def load_config(path: Path, name: str | None = None) -> Config:
             raise ConfigError(f"{shown}: {info.st_size} bytes; a config may have at most 1 MiB")
         data = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(f"{shown}: no such file") from None
+        link = dangling_link(path)
+        raise ConfigError(f"{shown}: {link}; point it at your config file" if link
+                          else f"{shown}: no such file") from None
     except OSError as exc:
-        raise ConfigError(f"{shown}: cannot read it: {exc.strerror or exc}") from None
-    return parse_config(utf8_text(shown, data), shown, path.resolve().parent)
+        link = dangling_link(path)  # a loop: "too many levels of symbolic links"
+        raise ConfigError(f"{shown}: {link}; point it at your config file" if link
+                          else f"{shown}: cannot read it: {exc.strerror or exc}") from None
+    return parse_config(utf8_text(shown, data), shown, path.resolve().parent, loops=loops)
+
+
+def dangling_link(path: Path) -> str:
+    """What ``path`` is if it is a symbolic link that leads to no file ("a symlink to
+    TARGET, which does not exist", "a symlink loop"), else "": told as such, not as a
+    file that is not there, which sends the user looking for the wrong thing."""
+    try:
+        os.stat(path)
+        return ""
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        return "a symlink loop: following it never reaches a file" \
+            if exc.errno == errno.ELOOP else ""
+    try:
+        target = os.readlink(path)
+    except OSError:  # not a link: a plain file that is not there
+        return ""
+    final = os.path.realpath(path)
+    if final != os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(path)), target)):
+        return f"a symlink to {target}, which leads to {final}, which does not exist"
+    return f"a symlink to {target}, which does not exist"
+
+
+def _utf16(data: bytes) -> str:
+    """How ``data`` is UTF-16 text, or "": by its byte order mark, or without one by
+    the NUL each ASCII character takes as its other byte (UTF-8 text has none)."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "UTF-16 text (it starts with a UTF-16 byte order mark)"
+    sample = data[:1024]
+    pairs = len(sample) // 2
+    if not pairs or b"\x00" not in sample:
+        return ""
+    for order, ascii_byte, nul_byte in (("little-endian", 0, 1), ("big-endian", 1, 0)):
+        nuls = sample[nul_byte:2 * pairs:2].count(0)
+        if nuls * 2 > pairs and not sample[ascii_byte:2 * pairs:2].count(0):
+            return f"UTF-16 text ({order}, with no byte order mark)"
+    return ""
 
 
 def utf8_text(name: str, data: bytes) -> str:
     """``data`` decoded as UTF-8.
 
     Raises:
-        ConfigError: at the line and column of the first byte that is not UTF-8.
+        ConfigError: the text is UTF-16 (Windows editors and PowerShell's ``>`` write
+            it), or at the line and column of the first byte that is not UTF-8.
     """
+    utf16 = _utf16(data)
+    if utf16:
+        raise ConfigError(f"{name}: {utf16}, not UTF-8; save it as UTF-8")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -113,13 +162,16 @@ def utf8_text(name: str, data: bytes) -> str:
                           f"{data[exc.start]:#04x}); save the file as UTF-8") from None
 
 
-def parse_config(text: str, filename: str, base_dir: Path) -> Config:
+def parse_config(text: str, filename: str, base_dir: Path, *, loops: bool = True) -> Config:
     """Validate config text.
 
     Args:
         text: the YAML document.
         filename: names the file in messages; becomes ``Config.source``.
         base_dir: the folder relative ``static:`` folders are resolved against.
+        loops: refuse a route whose target is the file's own ``listen``. False when
+            command-line flags will change the address or the routes: the caller then
+            checks the result (``with_overrides`` does), as flags win over the file.
 
     Returns:
         The frozen config, defaults filled in.
@@ -131,7 +183,7 @@ def parse_config(text: str, filename: str, base_dir: Path) -> Config:
         raise ConfigError(f"{filename}: more than 1 MiB; a config may have at most 1 MiB")
     nodes = Nodes(filename)
     root = compose_safely(text, nodes)
-    config = None if root is None else _Builder(nodes, base_dir).config(root)
+    config = None if root is None else _Builder(nodes, base_dir, loops).config(root)
     nodes.raise_if_any()
     assert config is not None  # every path that yields no config records a problem
     return replace(config, source=Path(filename))
@@ -198,11 +250,12 @@ def _no_loops(config: Config, moved: str) -> Config:
 
 def loop_refusal(routes: Sequence[Route], listen: Listen, source: str, given: str) -> str:
     """Why the first of ``routes`` whose target is ``listen`` is refused, "" if none:
-    a route of the file (``source``) named by its line, one from a --route flag (no
-    line) by the flag; ``given`` says where ``listen`` came from."""
+    a route of the file (``source``) named by its target's line and column, one from a
+    --route flag (no line) by the flag; ``given`` says where ``listen`` came from."""
     for number, route in enumerate(routes):
         if route.target is not None and listen.reached_by(route.target):
-            where = (f"{source}:{route.line}: routes[{number}].target" if route.line
+            line, column = route.target_at
+            where = (f"{source}:{line}:{column}: routes[{number}].target" if line
                      else f"--route {route.path}={route.target}: its target")
             return loop_message(where, route, listen, given)
     return ""
@@ -380,13 +433,14 @@ def _misplaced(root: yaml.Node) -> tuple[dict[int, str], set[str]]:
     return words, emptied
 
 
-def _misspelt(root: yaml.Node, name: str) -> bool:
-    """Whether a top-level key of ``root`` is a near miss of ``name``, as the unknown-key
-    problem suggests (``Nodes.mapping``)."""
-    return isinstance(root, yaml.MappingNode) and any(
-        isinstance(key, yaml.ScalarNode) and key.value not in TOP_KEYS
-        and closest(key.value, TOP_KEYS) == name
-        for key, _ in root.value)
+def _misspelt(node: yaml.Node, name: str, keys: Sequence[str] = TOP_KEYS) -> bool:
+    """Whether a key of the mapping ``node`` that is not one of ``keys`` is a near miss
+    of ``name``, as the unknown-key problem says (``Nodes.mapping``): "missing" would
+    say it twice, and wrongly."""
+    return isinstance(node, yaml.MappingNode) and any(
+        isinstance(key, yaml.ScalarNode) and key.value not in keys
+        and (key.value.lower() == name or closest(key.value, keys) == name)
+        for key, _ in node.value)
 
 
 def _shown(key: str) -> str:
@@ -400,9 +454,10 @@ class _Builder:
     file's mistakes; a part with problems yields None (or a default nobody will use).
     """
 
-    def __init__(self, nodes: Nodes, base_dir: Path) -> None:
+    def __init__(self, nodes: Nodes, base_dir: Path, loops: bool = True) -> None:
         self.n = nodes
         self.base_dir = base_dir
+        self.loops = loops
 
     def config(self, root: yaml.Node) -> Config | None:
         misplaced, emptied = _misplaced(root)
@@ -485,7 +540,7 @@ class _Builder:
             # `listen: 8080`, a bare port; read as a number first to refuse `010`.
             if self.n.integer(node, "listen") is None:
                 return None
-            return self.n.parsed(node, "listen", lambda port: parse_listen(f":{port}"), "")
+            return self.n.parsed(node, "listen", parse_listen, "")
         return self.n.parsed(node, "listen", parse_listen, "HOST:PORT such as 127.0.0.1:8080")
 
     def _route(self, node: yaml.Node, where: str, cors: CorsPolicy | None,
@@ -520,7 +575,7 @@ class _Builder:
                           dotfiles=self.n.flag(f, "dotfiles", where, False), line=line)
         else:
             route = self._target_route(f, where, line, cors)
-            if route.target is not None and listen.reached_by(route.target):
+            if self.loops and route.target is not None and listen.reached_by(route.target):
                 self.n.problem(f["target"], loop_message(f"{where}.target", route, listen))
         if path is None or self.n.failed_since(before):
             return None
@@ -529,8 +584,9 @@ class _Builder:
     def _path(self, node: yaml.Node, f: dict[str, yaml.Node], where: str,
               first_line: dict[str, int]) -> str | None:
         if "path" not in f:
-            self.n.problem(node, f"{where}: missing 'path:', the prefix this route serves, e.g. "
-                                 f"path: /api")
+            if not _misspelt(node, "path", ROUTE_KEYS):
+                self.n.problem(node, f"{where}: missing 'path:', the prefix this route serves, "
+                                     f"e.g. path: /api")
             return None
         path = self.n.parsed(f["path"], f"{where}.path", normalize_prefix, "a path such as /api")
         key = route_key(path) if path is not None else None
@@ -547,8 +603,9 @@ class _Builder:
         if "ws_origin" in f:
             ws_origin = self.n.choice(f["ws_origin"], f"{where}.ws_origin",
                                       WS_ORIGIN_POLICIES) or ws_origin
+        at = f["target"].start_mark
         return Route(
-            path="/", line=line,
+            path="/", line=line, target_at=(at.line + 1, at.column + 1),
             target=self.n.parsed(f["target"], f"{where}.target", _target,
                                  "a URL such as http://127.0.0.1:3000"),
             change_origin=self.n.flag(f, "change_origin", where, False),
@@ -716,7 +773,16 @@ def _as_list(node: yaml.MappingNode) -> str:
     lines = ["routes: expected a list of routes, got a mapping; write each route as an item:",
              "  routes:"]
     for key, value in node.value[:3]:
-        lines.append(f"    - path: {_written(key)}")
+        settings = value.value if isinstance(value, yaml.MappingNode) else []
+        if any(isinstance(k, yaml.ScalarNode) and k.value == "path" for k, _ in settings):
+            # A named route (`api: {path: /api, ...}`): the name is no path, its own is.
+            shown = [f"{_written(k)}: {_written(v)}" for k, v in settings]
+            lines += [f"    - {shown[0]}", *(f"      {line}" for line in shown[1:])]
+            continue
+        name = str(key.value) if isinstance(key, yaml.ScalarNode) else ""
+        # A name (`api:`) stands for its path; a path (`/api:`) is written as it was.
+        lines.append(f"    - path: /{name}" if re.fullmatch(r"[\w.-]+", name)
+                     else f"    - path: {_written(key)}")
         if isinstance(value, yaml.ScalarNode):
             text = str(value.value)
             if text.isdigit():  # a port

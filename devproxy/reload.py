@@ -28,7 +28,7 @@ import watchfiles
 from .config import Config, Listen
 from .diff import diff_routes
 from .errors import BindError, ConfigError
-from .loader import load_config, loop_refusal
+from .loader import dangling_link, load_config, loop_refusal
 from .screen import ANY_HOST_WARNING, OPEN_LISTEN_WARNING
 from .state import Live, ReloadOutcome, ReloadStatus, Snapshot
 
@@ -56,7 +56,8 @@ RECHECK_MS = 1000
 
 
 class _Deleted(Exception):
-    """The config file is not there (any more)."""
+    """The config file is not there (any more); ``str()`` says so, naming a symlink's
+    missing target."""
 
 
 def _overridden(before: Config | None, written: Config, used: Config) -> list[str]:
@@ -73,7 +74,8 @@ def _overridden(before: Config | None, written: Config, used: Config) -> list[st
                          f"line keeps {used.listen}")
     was = {route.path: route for route in before.routes}
     now = {route.path: route for route in used.routes}
-    notes += [f"route {route.path} changed in the file, but --route {route.path} replaces it"
+    notes += [f"route {route.path} {'added' if route.path not in was else 'changed'} in the "
+              f"file, but --route {route.path} replaces it"
               for route in written.routes
               if was.get(route.path) != route and now.get(route.path) != route]
     return notes
@@ -144,6 +146,7 @@ class Reloader:
         self.watching = asyncio.Event()  # set once the folder is watched
         self._one_at_a_time = asyncio.Lock()
         self._read: tuple[int, int, int] | None = _fingerprint(self.path)  # as last reloaded
+        self._said = ""  # the last error or "no route changed" logged: each said once in a row
 
     async def run(self, stop: asyncio.Event) -> None:
         """Reload after every change to the file until ``stop`` is set.
@@ -255,6 +258,7 @@ class Reloader:
         except Exception as exc:  # a bug in a reload must not take the proxy down
             logger.exception("reloading %s failed; the previous routes stay in force",
                              self.name)
+            self._said = ""
             return self._record("error", f"internal error: {exc!r}")
 
     async def reload(self) -> ReloadStatus:
@@ -264,23 +268,30 @@ class Reloader:
             The new status (also stored as ``live.reload``).
         """
         async with self._one_at_a_time:  # the catch-up may overlap a change
-            self._read = await asyncio.to_thread(_fingerprint, self.path)
-            return await self._reload()
+            before, self._read = self._read, await asyncio.to_thread(_fingerprint, self.path)
+            return await self._reload(again=before is not None and before == self._read)
 
-    async def _reload(self) -> ReloadStatus:
+    async def _reload(self, *, again: bool = False) -> ReloadStatus:
+        """``again``: the file is as the last reload read it (by inode, size and mtime)."""
         try:
             # In a thread: a big file takes a while to parse, and requests go on meanwhile.
             written, config = await asyncio.to_thread(self._load)
-        except _Deleted:
+        except _Deleted as gone:
             if not await self._stays():
                 return self.live.reload  # it came back: its own change reloads it
-            logger.warning("%s was deleted; serving its last good routes until it is saved "
-                           "again", self.name)
-            return self._record("missing", f"{self.name} was deleted")
+            if str(gone) != self._said:
+                logger.warning("%s; serving its last good routes until it is saved again",
+                               gone)
+            self._said = str(gone)
+            return self._record("missing", str(gone))
         except ConfigError as exc:
             if not await self._stays():
                 return self.live.reload  # still being written: the next change reloads
             return self._refuse(str(exc))
+        if again and written == self._file and self.live.reload.outcome == "ok":
+            # The events of a save the last reload already read (an editor that truncates,
+            # then writes, is seen twice): "no route changed" would read as if undone.
+            return self.live.reload
         old = self.live.current.config
         # Refused before anything is said or kept: a loop applies nothing of the file.
         looped = self._loop(config) if config.listen == old.listen else ""
@@ -340,13 +351,19 @@ class Reloader:
         if config.any_host and not old.any_host:  # as said at start-up
             logger.warning(ANY_HOST_WARNING)
         self.live.swap(snapshot)
-        for line in changes or (() if notes else ("no route changed",)):
-            logger.info("reload: %s", line)
+        said = changes or (() if notes else ("no route changed",))
+        if said != ("no route changed",) or self._said != said[0]:  # once for a run of saves
+            for line in said:
+                logger.info("reload: %s", line)
+        self._said = said[0] if said == ("no route changed",) else ""
         return self._record(outcome, "; ".join(notes), changes)
 
     def _refuse(self, why: str) -> ReloadStatus:
-        """An invalid file: said, and the last good routes serve on."""
-        logger.error("%s\n(still serving the last good routes; fix it and save again)", why)
+        """An invalid file: said (not again for a save that is broken the same way), and
+        the last good routes serve on."""
+        if why != self._said:
+            logger.error("%s\n(still serving the last good routes; fix it and save again)", why)
+        self._said = why
         return self._record("error", why)
 
     def _loop(self, config: Config) -> str:
@@ -361,16 +378,29 @@ class Reloader:
     def _load(self) -> tuple[Config, Config]:
         """The file as written, and with the flags over it."""
         try:
-            written = load_config(self.path, self.name)
+            # Loops are looked for at the address in force once the flags are over it,
+            # as at start-up: a -p that moves devproxy off a route's port ends the loop.
+            written = load_config(self.path, self.name, loops=False)
         except ConfigError:
             if not self.path.exists():
-                raise _Deleted from None
+                # A link re-pointed at nothing is no deleted file: it says where it points.
+                link = dangling_link(self.path)
+                raise _Deleted(f"{self.name} is {link}" if link else
+                               f"{self.name} was deleted") from None
             raise
-        return written, self.finish(written)
+        config = self.finish(written)
+        looped = loop_refusal(config.routes, config.listen, self.name, "")
+        if looped:
+            raise ConfigError(looped)
+        return written, config
 
     def _record(self, outcome: ReloadOutcome, message: str = "",
                 diff: tuple[str, ...] = ()) -> ReloadStatus:
         last = self.live.reload
+        if outcome == "ok" and not diff and not message and last.outcome == "ok":
+            # A save that changed nothing keeps the last change in view (the inspector
+            # shows it), rather than hiding what was just applied behind an empty diff.
+            message, diff = last.message, last.diff
         status = ReloadStatus(
             count=last.count + 1,
             applied=last.applied + (outcome in ("ok", "partial")),

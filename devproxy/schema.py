@@ -39,7 +39,10 @@ def _cors() -> dict[str, Any]:
     return _object({
         "origins": {"description": "Exact origins such as http://localhost:5173; a port may "
                                    "be '*'; '*' alone allows any origin.",
+                    # ['*'] says what '*' says, as the loader reads it; '*' among
+                    # origins matches nothing, and is refused.
                     "oneOf": [{"const": "*"},
+                              {"type": "array", "minItems": 1, "items": {"const": "*"}},
                               {"type": "array", "minItems": 1,
                                "items": {"type": "string",
                                          "pattern": r"^(null|https?://[^/?#]+)$"}}]},

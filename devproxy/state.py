@@ -72,9 +72,11 @@ class ReloadStatus:
     """What the last config reload did, for tests, the log and the inspector.
 
     ``outcome`` is "none" before any reload, "ok" when the file was valid and put in
-    force (``diff`` lists what changed, empty if nothing did), "error" when it was
-    invalid (``message`` is the loader's ``file:line:col: ...`` text) and "missing"
-    when it was deleted; after "error" and "missing" the last good routes serve on.
+    force (``diff`` lists what changed; a save that changes nothing after an "ok" keeps
+    that one's ``diff`` and ``message``, so the last change stays in view), "error" when
+    it was invalid (``message`` is the loader's ``file:line:col: ...`` text) and
+    "missing" when it was deleted; after "error" and "missing" the last good routes
+    serve on.
     "partial" when the file was put in force but its new ``listen`` could not be bound
     (``message`` says why). An "ok" reload may have a ``message`` too: an edit that
     applies only at start-up, or that a command-line flag overrides.
@@ -85,7 +87,7 @@ class ReloadStatus:
     at: float | None = None  # time.time() of the last attempt
     outcome: ReloadOutcome = "none"
     message: str = ""
-    diff: tuple[str, ...] = ()  # the last attempt's changes, as diff.diff_routes words them
+    diff: tuple[str, ...] = ()  # the last change applied, as diff.diff_routes words them
 
 
 class Live:

@@ -21,7 +21,7 @@ from typing import TypeVar
 import yaml
 
 from .errors import ConfigError, Location
-from .yamlsyntax import explain
+from .yamlsyntax import explain, invisible
 
 MAX_DEPTH = 64
 MAX_ALIASES = 100
@@ -87,6 +87,10 @@ class Nodes:
                 continue
             if misplaced and id(key) in misplaced:
                 self.problem(key, f"{_join(where, key.value)}: {misplaced[id(key)]}")
+                continue
+            if key.value.lower() in allowed:  # `Path:`, as some other tools spell keys
+                self.problem(key, f"{_join(where, key.value)}: keys are lower case: write "
+                                  f"{key.value.lower()}")
                 continue
             close = closest(key.value, allowed)
             hint = f"did you mean '{close}'? " if close else ""
@@ -239,6 +243,13 @@ def compose_safely(text: str, nodes: Nodes) -> yaml.Node | None:
     C composer crashes the process on ~30,000 nested brackets and the pure one raises
     RecursionError, which is not a YAMLError.
     """
+    pasted = invisible(text)
+    if pasted:
+        # Said before anything YAML makes of them: "mapping values are not allowed", an
+        # unknown key that reads like a known one, a path that never matches.
+        nodes.problems.extend(ConfigError(fix, Location(nodes.filename, line, column))
+                              for line, column, fix in pasted)
+        return None
     try:
         if not _within_limits(text, nodes):
             return None

@@ -5,7 +5,9 @@ allowed here", "expected <block end>, but found '?'"). The mistake behind those 
 nearly always a line indented one column off, a key without its ':', a '-' without its
 space, a value holding ': ', or a quote or bracket left open; and it is often on the
 line above where the parser stopped. ``explain`` reads the text around the failure to
-name that mistake and the line it is on. Pure: text in, words out.
+name that mistake and the line it is on. ``invisible`` finds the characters pasted
+from a web page or a chat that look like a space or like nothing, which YAML reads as
+text and which no message quoting them can show. Pure: text in, words out.
 """
 
 from __future__ import annotations
@@ -24,6 +26,65 @@ _KEY = re.compile(rf"(\s*)(-\s+)?({_WRITTEN})\s*:(?:\s|$)")
 _BRACKETED = re.compile(r"\s*(?:-\s+)?([^\s:#]+):\s+(\[[^\]\[]*\]:\d+)\s*(?:#|$)")
 # Where pyyaml starts a new line (YAML 1.1 §5.4): its marks count lines by these.
 _LINE_BREAK = re.compile(r"\r\n|[\r\n\x85\u2028\u2029]")
+# Characters that look like a space, or like nothing, and are text to YAML: a no-break
+# space after a ':' makes "path:\xa0/api" one string, a zero-width one in a key or a
+# path makes another name that reads the same. Written as an escape ("\u00a0" in
+# double quotes) they are meant, and pass.
+_INVISIBLE = {
+    "\u00a0": "no-break space", "\u202f": "narrow no-break space",
+    "\u3000": "ideographic space", "\u00ad": "soft hyphen", "\u200b": "zero-width space",
+    "\u200c": "zero-width non-joiner", "\u200d": "zero-width joiner",
+    "\u2060": "word joiner", "\ufeff": "byte order mark",
+}
+_SPACES = ("\u00a0", "\u202f", "\u3000")
+_INVISIBLE_RUN = re.compile("|".join(f"{char}+" for char in _INVISIBLE))
+
+
+def invisible(text: str) -> list[tuple[int, int, str]]:
+    """Each run of a character that looks like a space or like nothing, outside
+    comments: its 1-based line and column, and what it is and what to do about it."""
+    found: list[tuple[int, int, str]] = []
+    if not _INVISIBLE_RUN.search(text, 1):  # the file's first character may be a BOM
+        return found
+    # pyyaml's columns leave out a byte order mark at the start, and so do editors'.
+    for row, line in enumerate(_LINE_BREAK.split(text.removeprefix("\ufeff"))):
+        if not _INVISIBLE_RUN.search(line):
+            continue
+        for run in _INVISIBLE_RUN.finditer(line, 0, _comment_at(line)):
+            char, count = run.group()[0], len(run.group())
+            name = _INVISIBLE[char] + ("s" if count > 1 else "")
+            what = f"{count if count > 1 else 'a'} {name} (U+{ord(char):04X})"
+            if char not in _SPACES:
+                fix = (f"{what}, invisible but part of the text: delete "
+                       f"{'them' if count > 1 else 'it'}")
+            elif count > 1:
+                fix = (f"{what}, which look like spaces but are text to YAML: replace them "
+                       f"with plain spaces")
+            else:
+                fix = (f"{what}, which looks like a space but is text to YAML: replace it with "
+                       f"a plain space")
+            found.append((row + 1, run.start() + 1, fix))
+    return found
+
+
+def _comment_at(line: str) -> int:
+    """Where ``line``'s comment starts (its length if it has none): a '#' at the start
+    or after a blank, outside quotes. A quote opens a string only where a value starts,
+    so the one in "it's" opens none."""
+    quote, at = "", 0
+    while at < len(line):
+        char = line[at]
+        if quote:
+            if char == "\\" and quote == '"':
+                at += 1  # an escaped character closes nothing
+            elif char == quote:
+                quote = ""
+        elif char in "'\"" and (at == 0 or line[at - 1] in " \t[{,"):
+            quote = char
+        elif char == "#" and (at == 0 or line[at - 1] in " \t"):
+            return at
+        at += 1
+    return len(line)
 
 
 def explain(exc: yaml.MarkedYAMLError, text: str) -> tuple[str, tuple[int, int] | None]:

@@ -103,6 +103,21 @@ def test_check_prints_the_route_table_of_a_valid_config(tmp_path: Path) -> None:
     assert re.search(r" /\s+->\s+http://127.0.0.1:5173\n", result.stdout)
 
 
+def test_check_warns_of_what_up_warns_of_and_still_passes(tmp_path: Path) -> None:
+    config = tmp_path / "devproxy.yaml"
+    config.write_text("listen: 0.0.0.0:8080\nallowed_hosts: all\n"
+                      "routes: [{path: /, target: 'http://127.0.0.1:3000'}]\n")
+    result = run("check", "-c", str(config))
+    assert result.returncode == 0
+    assert result.stdout.startswith(f"{config}: OK, listening on 0.0.0.0:8080\n")
+    assert result.stderr == (
+        f"{config}: warning: listening on 0.0.0.0:8080, not a loopback address: anyone on "
+        f"your network can use this proxy to reach your backends\n"
+        f"{config}: warning: allowed_hosts: all: requests for any Host name are served, so a "
+        f"web page using DNS rebinding can read your dev servers; list the names you use "
+        f"instead\n")
+
+
 def test_check_reports_a_bad_config_with_file_line_and_column(tmp_path: Path) -> None:
     config = tmp_path / "devproxy.yaml"
     config.write_text("routes:\n  - path: /api\n    target: localhost:3000\n")
@@ -125,6 +140,23 @@ def test_up_beside_a_devproxy_yml_names_it(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr == (f"devproxy: error: no devproxy.yaml in {tmp_path}, but there is "
                              f"devproxy.yml: rename it devproxy.yaml, or pass -c devproxy.yml\n")
+
+
+@pytest.mark.parametrize(("target", "says"), [
+    ("gone.yaml", "a symlink to gone.yaml, which does not exist"),
+    ("devproxy.yaml", "a symlink loop: following it never reaches a file"),
+])
+@pytest.mark.parametrize("args", [("check",), ("up", "-p", "0", "--route", "/=http://h:9")])
+def test_a_config_link_to_nothing_is_named_as_one_not_as_no_config(
+        tmp_path: Path, target: str, says: str, args: tuple[str, ...]) -> None:
+    # It was "no devproxy.yaml ..., but there is ../devproxy.yaml", or with --route
+    # silently served the flags alone.
+    (tmp_path / "devproxy.yaml").write_text("routes:\n  - path: /\n    target: http://h\n")
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "devproxy.yaml").symlink_to(target)
+    result = run(*args, cwd=tmp_path / "app")
+    assert (result.returncode, result.stderr) == (
+        1, f"devproxy.yaml: {says}; point it at your config file\n")
 
 
 def test_up_in_a_subfolder_names_the_config_above(tmp_path: Path) -> None:
@@ -281,6 +313,26 @@ async def test_port_with_a_route_to_the_default_port_is_no_loop(running) -> None
     proc = await start_up("-p", "0", "--route", "/=http://127.0.0.1:8080")
     running.append(proc)
     assert proc.url.startswith("http://127.0.0.1:") and not proc.url.endswith(":8080")
+
+
+async def test_port_moves_devproxy_off_a_route_the_file_loops_to(running,
+                                                                  tmp_path: Path) -> None:
+    # Flags win over the file: the loop check once used the file's listen, and refused
+    # the very -p that gets out of the loop.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        mine = probe.getsockname()[1]
+    config = tmp_path / "devproxy.yaml"
+    config.write_text(f"listen: {mine}\nroutes:\n  - path: /api\n    change_origin: true\n"
+                      f"    target: http://127.0.0.1:{mine}\n")
+    proc = await start_up("-c", str(config), "-p", "0")
+    running.append(proc)
+    assert not proc.url.endswith(f":{mine}"), proc.url
+    # A loop the flag makes is refused at the target's line and column.
+    refused = run("up", "-c", str(config), "-p", str(mine))
+    assert refused.returncode == 1
+    assert refused.stderr.startswith(f"{config}:5:13: routes[0].target: "), refused.stderr
+    assert f"(listen: 127.0.0.1:{mine}, from -p {mine})" in refused.stderr
 
 
 async def test_port_keeps_the_host_the_config_file_listens_on(aiohttp_server, running,

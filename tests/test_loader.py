@@ -187,6 +187,12 @@ MISTAKES = [
     pytest.param("routes:\n  - path: /api\n    target: 'http://${HOST}/v1'\n",
                  "3:13", "routes[0].target: devproxy does not expand environment variables",
                  id="target-env-variable-host"),
+    pytest.param("routes:\n  - path: /api\n    target: $API_URL\n", "3:13",
+                 "routes[0].target: devproxy does not expand environment variables in a "
+                 "target; write the URL out, got '$API_URL'", id="target-env-variable-url"),
+    pytest.param("routes:\n  - path: /api\n    target: ${API_URL}\n", "3:13",
+                 "routes[0].target: devproxy does not expand environment variables",
+                 id="target-env-variable-url-braced"),
     pytest.param("routes:\n  - path: /api\n    target: 'http://999.1.1.1:3000'\n", "3:13",
                  "routes[0].target: '999.1.1.1' is not an IPv4 address", id="target-bad-ipv4"),
     pytest.param("routes:\n  - path: /api\n    target: 'http://-api-.test'\n", "3:13",
@@ -460,6 +466,12 @@ def test_a_target_with_nothing_valid_to_offer_gets_no_guess(target: str) -> None
     pytest.param("routes:\n  path: /api\n  target: http://h:1\n  ws: false\n"
                  "  strip_prefix: true\n  change_origin: true\n  headers: {X-A: 'b: c'}\n",
                  {"/api": "http://h:1"}, id="every-setting-kept"),
+    # Named routes: the names are no paths, the path each holds is.
+    pytest.param("routes:\n  api:\n    path: /api\n    target: http://h:1\n  web:\n"
+                 "    target: http://h:2\n    path: /\n",
+                 {"/api": "http://h:1", "/": "http://h:2"}, id="named-routes-with-paths"),
+    pytest.param("routes:\n  api:\n    target: http://h:1\n", {"/api": "http://h:1"},
+                 id="a-name-without-a-path"),
 ])
 def test_routes_written_as_a_mapping_get_the_list_to_paste(
         written: str, meant: dict[str, str], tmp_path: Path) -> None:
@@ -476,6 +488,21 @@ def test_routes_written_as_a_mapping_get_the_list_to_paste(
     if "headers" in written:
         (kept,) = config.routes
         assert (kept.ws, kept.strip_prefix, kept.headers) == (False, True, (("X-A", "b: c"),))
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("routes:\n  - Path: /api\n    target: http://h\n",
+     "routes[0].Path: keys are lower case: write path"),
+    ("routes:\n  - path: /api\n    Target: http://h\n",
+     "routes[0].Target: keys are lower case: write target"),
+    ("Routes:\n  - path: /api\n    target: http://h\n", "Routes: keys are lower case: write "
+     "routes"),
+    # A misspelt path: is not also "missing".
+    ("routes:\n  - pth: /api\n    target: http://h\n", "routes[0].pth: unknown key; did you "
+     "mean 'path'?"),
+])
+def test_a_key_in_the_wrong_case_or_misspelt_is_told_once(text: str, message: str) -> None:
+    assert only_error(text).message.startswith(message)
 
 
 def test_yaml11_boolean_no_is_refused_with_line() -> None:
@@ -586,6 +613,50 @@ def test_a_byte_order_mark_and_windows_line_endings_are_fine() -> None:
         "devproxy.yaml:3:13"
 
 
+NBSP_FIX = "a no-break space (U+00A0), which looks like a space but is text to YAML: " \
+    "replace it with a plain space"
+ZWSP_FIX = "a zero-width space (U+200B), invisible but part of the text: delete it"
+
+
+@pytest.mark.parametrize(("text", "at", "message"), [
+    # Each once read as something else: a YAML error on another line, a missing space
+    # after a ':' that has one, an unknown key named like a known one, a route that
+    # passed `check` as /api%E2%80%8B and never matched.
+    pytest.param("routes:\n  - path:\xa0/api\n    target: http://h\n", "2:10", NBSP_FIX,
+                 id="nbsp-after-a-key"),
+    pytest.param("routes:\n  - path: /api\n    target:\xa0http://h\n", "3:12", NBSP_FIX,
+                 id="nbsp-after-the-last-key"),
+    pytest.param("routes:\n  - path: /api\n\xa0\xa0\xa0\xa0target: http://h\n", "3:1",
+                 "4 no-break spaces (U+00A0), which look like spaces but are text to YAML: "
+                 "replace them with plain spaces", id="nbsp-indent"),
+    pytest.param("routes:\n  - path: /api\n    tar\u200bget: http://h\n", "3:8", ZWSP_FIX,
+                 id="zero-width-in-a-key"),
+    pytest.param("routes:\n  - path: /api\u200b\n    target: http://h\n", "2:15", ZWSP_FIX,
+                 id="zero-width-after-a-path"),
+    pytest.param("routes:\n  - path: /api\n    target: 'http://h:1\u200d'\n", "3:24",
+                 "a zero-width joiner (U+200D), invisible", id="zero-width-joiner-in-a-target"),
+    pytest.param("routes:\n  - path: /\n    target: http://h\n    headers: {X-A: \"b\u2060c\"}\n",
+                 "4:22", "a word joiner (U+2060), invisible", id="word-joiner-in-quotes"),
+    pytest.param("\ufeffroutes:\n  - path: /\n    \ufefftarget: http://h\n", "3:5",
+                 "a byte order mark (U+FEFF), invisible but part of the text: delete it",
+                 id="a-byte-order-mark-inside"),
+    pytest.param("routes:\n  - path: /\n    target: http://h\n    headers: {X-A: b\u200cc}\n",
+                 "4:21", "a zero-width non-joiner (U+200C)", id="zero-width-non-joiner"),
+])
+def test_a_character_that_looks_like_a_space_or_nothing_is_named_where_it_is(
+        text: str, at: str, message: str) -> None:
+    error = only_error(text)
+    assert str(error).startswith(f"devproxy.yaml:{at}: {message}"), str(error)
+
+
+def test_invisible_characters_in_comments_and_escapes_are_fine() -> None:
+    config = parse("routes:  # from the wiki:\xa0paste\n  - path: /api  # \u200b\n"
+                   "    target: http://h  # it's\u200b\n"
+                   "    headers: {X-A: \"b\\u00a0c # \\u200b\"}\n")
+    assert config.routes[0].path == "/api"
+    assert config.routes[0].headers == (("X-A", "b\xa0c # \u200b"),)
+
+
 def test_defaults_fill_everything_not_written() -> None:
     config = parse("routes: [{path: /, target: 'http://127.0.0.1:5173'}]")
     (only,) = config.routes
@@ -686,6 +757,23 @@ def test_a_file_over_one_mebibyte_is_refused_by_its_size(tmp_path: Path) -> None
     pytest.param(os.mkfifo, "not a regular file", id="a-fifo"),
     pytest.param(lambda p: p.write_bytes(b"routes:\n  - path: /\xff\n"),
                  r"devproxy.yaml:2:12: not UTF-8 text \(byte 0xff\)", id="not-utf8"),
+    pytest.param(lambda p: p.write_text(ONE_ROUTE, encoding="utf-16"),
+                 r"devproxy.yaml: UTF-16 text \(it starts with a UTF-16 byte order mark\), not "
+                 "UTF-8; save it as UTF-8", id="utf-16"),
+    pytest.param(lambda p: p.write_text(ONE_ROUTE, encoding="utf-16-le"),
+                 r"devproxy.yaml: UTF-16 text \(little-endian, with no byte order mark\), not "
+                 "UTF-8; save it as UTF-8", id="utf-16-le-without-bom"),
+    pytest.param(lambda p: p.write_text("# café\n" + ONE_ROUTE, encoding="utf-16-be"),
+                 r"devproxy.yaml: UTF-16 text \(big-endian, with no byte order mark\)",
+                 id="utf-16-be-without-bom"),
+    # A link to nothing is no missing file: it says where it points.
+    pytest.param(lambda p: p.symlink_to("gone.yaml"), "devproxy.yaml: a symlink to gone.yaml, "
+                 "which does not exist; point it at your config file", id="a-broken-symlink"),
+    pytest.param(lambda p: (p.with_name("a").symlink_to("gone.yaml"), p.symlink_to("a")),
+                 r"devproxy.yaml: a symlink to a, which leads to /\S+/gone.yaml, which does "
+                 "not exist", id="a-chain-of-links-to-nothing"),
+    pytest.param(lambda p: p.symlink_to(p.name), "devproxy.yaml: a symlink loop: following "
+                 "it never reaches a file; point it at your config file", id="a-symlink-loop"),
 ])
 def test_load_config_names_the_file_it_cannot_use(
     make: Callable[[Path], object], message: str, tmp_path: Path,
@@ -926,11 +1014,49 @@ def test_flags_that_make_a_loop_are_refused_naming_the_flags() -> None:
         with pytest.raises(ConfigError) as refused:
             with_overrides(config, **flags)
         assert str(refused.value).startswith(
-            "devproxy.yaml:2: routes[0].target: http://localhost:8080 is devproxy's own "
+            "devproxy.yaml:2:28: routes[0].target: http://localhost:8080 is devproxy's own "
             f"address (listen: 127.0.0.1:8080, from {flag})")
     with pytest.raises(ConfigError, match=r"^--route /=http://127.0.0.1:9000: "):
         with_overrides(config, routes=["/=http://127.0.0.1:9000"])
     assert with_overrides(config, listen="8081").listen == Listen("127.0.0.1", 8081)
+
+
+LOOPING = "listen: 9000\nroutes:\n  - path: /api\n    change_origin: true\n" \
+    "    target: http://127.0.0.1:9000\n"
+
+
+@pytest.mark.parametrize("flags", [{"port": 9001}, {"listen": "127.0.0.1:9001"},
+                                   {"routes": ["/api=http://127.0.0.1:3000"]}],
+                         ids=["-p", "--listen", "--route"])
+def test_flags_that_end_a_loop_the_file_has_win_over_it(flags: dict[str, object]) -> None:
+    # The flags win (README): the file's loop to its own listen is no loop at the
+    # address (or with the route) they leave in force.
+    config = parse_config(LOOPING, "devproxy.yaml", Path("/"), loops=False)
+    assert with_overrides(config, **flags).routes[0].path == "/api"  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="devproxy's own address"):
+        parse_config(LOOPING, "devproxy.yaml", Path("/"))  # as `check` reads it
+
+
+def test_a_loop_the_port_flag_makes_is_refused_at_the_targets_line_and_column() -> None:
+    written = LOOPING.replace("127.0.0.1:9000\n", "127.0.0.1:9001\n")
+    with pytest.raises(ConfigError) as refused:
+        with_overrides(parse(written), port=9001)
+    assert str(refused.value).startswith(
+        "devproxy.yaml:5:13: routes[0].target: http://127.0.0.1:9001 is devproxy's own "
+        "address (listen: 127.0.0.1:9001, from -p 9001)")
+
+
+@pytest.mark.parametrize(("listen", "said"), [
+    ("70000", "got '70000'"),  # not "in ':70000'", which nobody wrote
+    ('"70000"', "got '70000'"),
+    ("127.0.0.1:70000", "got '70000' in '127.0.0.1:70000'"),
+])
+def test_a_port_out_of_range_quotes_what_was_written(listen: str, said: str) -> None:
+    error = only_error(f"listen: {listen}\n{ONE_ROUTE}")
+    assert error.message == f"listen: expected a port number 0-65535, {said}"
+    with pytest.raises(ConfigError, match=r"^--listen '70000': expected a port number "
+                                          r"0-65535, got '70000'$"):
+        config_from_flags(["/=http://h"], listen="70000")
 
 
 def test_the_port_flag_keeps_the_files_host_on_every_load() -> None:

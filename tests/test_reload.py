@@ -22,8 +22,8 @@ from aiohttp import WSMsgType, web
 
 from devproxy.app import ProxyServer
 from devproxy.config import Config
-from devproxy.loader import load_config, with_overrides
-from devproxy.reload import DEBOUNCE_MS, GRACE_MS, RETRY_SECONDS, STEP_MS
+from devproxy.loader import load_config, parse_config, with_overrides
+from devproxy.reload import DEBOUNCE_MS, GRACE_MS, RETRY_SECONDS, STEP_MS, _overridden
 from devproxy.state import Live, ReloadStatus, Snapshot
 
 from .conftest import Backend
@@ -158,8 +158,50 @@ async def test_an_edit_in_place_is_put_in_force_and_its_diff_logged(backend_fact
     assert f"reload: ~ /api target {a.url} -> {b.url}" in caplog.messages
     proxy.path.write_text("# only a comment\n" + config_text(b.url, a.url))
     await until(proxy.reloaded(), "the second edit")
-    assert (proxy.status.outcome, proxy.status.diff) == ("ok", ())
+    # The change applied stays in view: an empty diff would hide it.
+    assert (proxy.status.outcome, proxy.status.diff) == (
+        "ok", (f"~ /api target {a.url} -> {b.url}",))
+    assert proxy.status.applied == 2
     assert "reload: no route changed" in caplog.messages
+
+
+async def test_the_late_events_of_a_save_already_read_hide_nothing(
+        backend_factory, reloading, caplog):
+    # An editor that truncates the file, then writes it 50 ms later: the reload the
+    # truncation woke reads the whole file, and the write's own events woke another,
+    # which logged "no route changed" and emptied the status's diff.
+    a, b = await named_backend(backend_factory, "A"), await named_backend(backend_factory, "B")
+    proxy = await reloading(config_text(a.url))
+    caplog.set_level(logging.INFO, logger="devproxy")
+    proxy.path.write_text(config_text(b.url, a.url))
+    await until(proxy.serves("B"), "the write to apply")
+    assert proxy.server.reloader is not None
+    await proxy.server.reloader.reload()  # as the write's late events do
+    assert (proxy.status.outcome, proxy.status.diff) == (
+        "ok", (f"~ /api target {a.url} -> {b.url}",))
+    assert [m for m in caplog.messages if "reload" in m] == [
+        f"reload: ~ /api target {a.url} -> {b.url}"]
+
+
+async def test_saves_alike_in_a_row_are_logged_once(backend_factory, reloading, caplog):
+    a = await named_backend(backend_factory, "A")
+    proxy = await reloading(config_text(a.url))
+    caplog.set_level(logging.INFO, logger="devproxy")
+    broken = config_text(a.url).replace("target:", "targt:")
+    for _ in range(2):  # two broken saves, the same way
+        saved = proxy.reloaded()
+        proxy.path.write_text(broken)
+        await until(saved, "the broken save", seconds=10)
+    assert proxy.status.outcome == "error"
+    assert sum("targt: unknown key" in m for m in caplog.messages) == 1, caplog.messages
+    for n in range(1, 6):  # valid saves that change nothing, each seen
+        saved = proxy.reloaded()
+        proxy.path.write_text(config_text(a.url) + "#" * n + "\n")
+        await until(saved, f"save {n}")
+    assert caplog.messages.count("reload: no route changed") == 1, caplog.messages
+    proxy.path.write_text(broken)  # the same mistake again, after a valid save: said
+    await until(lambda: proxy.status.outcome == "error", "the last save")
+    assert sum("targt: unknown key" in m for m in caplog.messages) == 2
 
 
 async def test_turning_the_host_check_off_is_logged_as_a_change_with_its_warning(
@@ -289,6 +331,30 @@ async def test_a_deleted_file_keeps_the_routes_and_a_recreated_one_is_read(
     await until(proxy.serves("B"), "the re-created file")
 
 
+async def test_a_link_re_pointed_at_nothing_says_so_not_that_the_file_was_deleted(
+        backend_factory, tmp_path, client, caplog):
+    a = await named_backend(backend_factory, "A")
+    real = tmp_path / "real.yaml"
+    real.write_text(config_text(a.url))
+    link = tmp_path / "devproxy.yaml"
+    link.symlink_to(real)
+    server = ProxyServer(Live(Snapshot.build(load_config(link))), watch=link)
+    await server.start()
+    try:
+        proxy = Proxy(server, link, client)
+        with caplog.at_level(logging.WARNING, logger="devproxy"):
+            link.unlink()
+            link.symlink_to("gone.yaml")
+            await until(lambda: proxy.status.outcome == "missing", "the link to be seen")
+        said = f"{link} is a symlink to gone.yaml, which does not exist"
+        assert proxy.status.message == said
+        assert f"{said}; serving its last good routes" in caplog.text
+        assert "deleted" not in caplog.text
+        assert await proxy.text() == "A"
+    finally:
+        await server.stop()
+
+
 async def test_a_removed_folder_is_watched_again_once_it_is_back(backend_factory, reloading):
     a, b = await named_backend(backend_factory, "A"), await named_backend(backend_factory, "B")
     proxy = await reloading(config_text(a.url))
@@ -393,6 +459,42 @@ async def test_a_listen_the_flags_override_is_named_for_what_it_keeps(
         assert proxy.status.message == note.format(port=port)
     finally:
         await server.stop()
+
+
+async def test_a_loop_in_the_file_that_the_port_flag_moves_off_is_no_loop_on_reload(
+        backend_factory, tmp_path, client):
+    # `devproxy up -p` once started, then refused every save: the reload looked for the
+    # loop at the file's listen, not at the port the flag serves on.
+    a, b = await named_backend(backend_factory, "A"), await named_backend(backend_factory, "B")
+    path = tmp_path / "devproxy.yaml"
+    mine = free_port()
+    path.write_text(config_text(a.url))
+
+    def overrides(config: Config) -> Config:
+        return with_overrides(config, port=0)
+
+    server = ProxyServer(Live(Snapshot.build(overrides(load_config(path)))), watch=path,
+                         overrides=overrides)
+    await server.start()
+    try:
+        proxy = Proxy(server, path, client)
+        path.write_text(config_text(f"http://127.0.0.1:{mine}", b.url,
+                                    listen=f"127.0.0.1:{mine}"))
+        await until(proxy.reloaded(), "the save")
+        assert (proxy.status.outcome, proxy.status.message) == ("ok", "")
+        assert await proxy.text("/other/x") == "B"
+    finally:
+        await server.stop()
+
+
+def test_a_file_route_a_flag_replaces_is_named_as_added_or_changed() -> None:
+    before = parse_config("routes: [{path: /api, target: 'http://h:1'}]\n", "d.yaml", Path("/"))
+    written = parse_config("routes: [{path: /api, target: 'http://h:2'}, "
+                           "{path: /extra, target: 'http://h:3'}]\n", "d.yaml", Path("/"))
+    used = with_overrides(written, routes=["/api=http://h:9", "/extra=http://h:9"])
+    assert _overridden(before, written, used) == [
+        "route /api changed in the file, but --route /api replaces it",
+        "route /extra added in the file, but --route /extra replaces it"]
 
 
 async def test_a_save_while_devproxy_starts_is_not_lost(backend_factory, tmp_path, client,
@@ -565,7 +667,7 @@ async def test_a_route_to_the_address_served_is_refused_not_looped(
     # Nothing of the file applied, and nothing said as if it had been.
     assert not any(word in caplog.text for word in ("valid again", "is applied", "now open"))
     assert proxy.status.outcome == "error"
-    assert (f":5: routes[1].target: http://127.0.0.1:{port} is devproxy's own address "
+    assert (f":6:13: routes[1].target: http://127.0.0.1:{port} is devproxy's own address "
             f"(listen: 127.0.0.1:{port}, as served now)") in proxy.status.message
     assert "still serving the last good routes" in errors_logged(caplog)
     assert proxy.server.port == port

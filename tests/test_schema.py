@@ -45,6 +45,7 @@ GOOD = [
     "cors: {origins: '*'}\nroutes: [{path: /, target: 'http://a:1'}]",
     "cors: {origins: '*', methods: '*', headers: ['*'], expose: '*'}\n"
     "routes: [{path: /, target: 'http://a:1'}]",
+    "cors: {origins: ['*']}\nroutes: [{path: /, target: 'http://a:1'}]",
     "limits: {header_timeout: 2.5, upstream_connections: 0}\n"
     "routes: [{path: /, target: 'http://a:1', wait_for_backend: 3}]",
     "routes: [{path: /, target: 'http://a:1', headers: {X-Version: 2, X-Debug: true}}]",
@@ -65,6 +66,7 @@ BAD = [
     "routes: [{path: api, target: 'http://a:1'}]",
     "routes: [{path: /, target: 'localhost:3000'}]",
     "routes: [{path: /, target: 'http://a:1', headers: {X-List: [1, 2]}}]",
+    "cors: {origins: ['*', 'http://a:1']}\nroutes: [{path: /, target: 'http://a:1'}]",
 ]
 
 
