@@ -102,6 +102,7 @@ function focusRow(tr) {
 }
 
 function rowElement(row, tabStop) {
+  const shown = readable(row.target);
   const cls = Math.floor(row.status / 100);
   const badges = [];
   if (row.kind !== "http") badges.push(el("span", { class: `badge ${row.kind}` }, row.kind));
@@ -134,9 +135,11 @@ function rowElement(row, tabStop) {
   },
   el("td", {}, clock(row.started)),
   el("td", {}, row.method),
-  // The path gives way to its badges: a long one is cut short, a badge never is.
+  // The path gives way to its badges: a long one is cut short, a badge never is, and
+  // the first dozen characters stay (style.css).
   el("td", { class: "path", title: row.target },
-    el("div", {}, el("span", { class: "target" }, readable(row.target)), badges)),
+    el("div", { style: `--head: ${Math.min([...shown].length, 12)}` },
+      el("span", { class: "target" }, shown), badges)),
   el("td", { title: row.upstream_url }, row.route || "–"),
   // Where it went: a column of its own where the window has room, else the route's
   // tooltip.

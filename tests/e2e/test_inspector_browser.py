@@ -389,6 +389,57 @@ async def test_a_long_path_is_cut_short_and_its_badge_stays_in_view(
     assert await cell.get_attribute("title") == long
 
 
+async def test_badges_never_cover_the_next_column_and_the_path_stays_readable_at_any_width(
+        browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
+    # Between 901 and 1100 px and below 600 px the path cell shrank to 45 px: the
+    # badges of a preflight were drawn over the Route and Status columns.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/api", backend.url, cors=CorsPolicy(
+        origins=(FRONT,), methods=("GET", "PUT"))))
+    preflight = {"Access-Control-Request-Method": "DELETE"}
+    async with aiohttp.ClientSession() as client:
+        for method, target, origin, extra in (
+                ("OPTIONS", "/api/x", FRONT, preflight),
+                ("OPTIONS", "/api/x", "http://evil.example", preflight),
+                ("GET", "/api/x", "http://evil.example", {}),
+                ("GET", "/api/users/1234/orders?page=2&sort=name", FRONT, {}),
+                ("GET", "/api/" + "/".join(f"segment-{n}" for n in range(20)), None, {})):
+            headers = {"Origin": origin, **extra} if origin else {}
+            async with client.request(method, proxy.url + target, headers=headers):
+                pass
+    page = await open_inspector(browser, proxy.url)
+    await page.wait_for_function("document.querySelectorAll('#list tbody tr').length === 5")
+    for width in (320, 390, 600, 768, 901, 1024, 1100, 1280, 1440, 1920):
+        await page.set_viewport_size({"width": width, "height": 900})
+        faults = await page.evaluate("""() => {
+            const faults = [];
+            for (const tr of document.querySelectorAll('#list tbody tr')) {
+                const cell = tr.querySelector('td.path'), box = cell.getBoundingClientRect();
+                const next = cell.nextElementSibling.getBoundingClientRect();
+                const target = tr.querySelector('.target');
+                const name = target.textContent.slice(0, 20);
+                for (const badge of cell.querySelectorAll('.badge')) {
+                    const b = badge.getBoundingClientRect();
+                    if (b.left < box.left || b.right > box.right || b.right > next.left
+                        || badge.scrollWidth > badge.clientWidth) {
+                        faults.push(`${name}: ${badge.textContent} out of its cell`);
+                    }
+                }
+                // Readable: whole, or at least its first dozen characters.
+                const room = Math.min(target.scrollWidth, 12 * 7.5);
+                if (target.getBoundingClientRect().width < room - 1) {
+                    faults.push(`${name}: ${target.getBoundingClientRect().width} px`);
+                }
+            }
+            return faults;
+        }""")
+        assert faults == [], width
+    # A long path is still cut with an ellipsis where the window is narrow.
+    long_target = page.locator("#list tbody tr").first.locator(".target")
+    assert await long_target.evaluate("t => t.scrollWidth > t.clientWidth")
+    assert await long_target.evaluate("t => getComputedStyle(t).textOverflow") == "ellipsis"
+
+
 async def test_a_broken_config_save_is_spelled_out_on_the_page(
         browser: Browser, backend_factory: Any, tmp_path: Path) -> None:
     # A reload that failed said so only in a tooltip: the file, line and problem belong
