@@ -367,6 +367,15 @@ function copyButton(label, text, id) {
   }, label);
 }
 
+// A URL refused for its length may be 70 KB, which printed whole made the detail 21,000 px
+// tall: shown cut, whole in the element's title (and the curl commands).
+function cut(text, limit = 300) {
+  if (text.length <= limit) return text;
+  // Not between the two halves of a surrogate pair (an emoji).
+  const end = /[\uD800-\uDBFF]/.test(text[limit - 1]) ? limit - 1 : limit;
+  return `${text.slice(0, end)}…`;
+}
+
 async function select(id) {
   state.selected = id;
   state.focus = id;  // Tab back into the list lands on the request open
@@ -392,9 +401,7 @@ async function showDetail(id) {
   const pct = (v) => (total ? `${Math.max((v / total) * 100, 0)}%` : "0");
 
   const parts = [
-    // A URL refused for its length may be 70 KB: the heading is cut, the title whole.
-    el("h2", { title: r.target },
-      `${r.method} ${r.target.length > 300 ? `${r.target.slice(0, 300)}…` : r.target}`),
+    el("h2", { title: r.target }, `${r.method} ${cut(r.target)}`),
     el("div", { class: "card" }, el("dl", { class: "kv" },
       el("dt", {}, "Status"), r.cors && !r.cors.allowed
         ? el("dd", { class: "status blocked" }, r.kind === "preflight"
@@ -406,7 +413,8 @@ async function showDetail(id) {
             : r.duration_ms !== null ? "none: the page closed it first" : "pending")),
       r.error ? el("dt", {}, "Error") : null, r.error ? el("dd", { id: "error" }, r.error) : null,
       el("dt", {}, "Route"), el("dd", {}, r.route || "none"),
-      el("dt", {}, "Upstream URL"), el("dd", { id: "upstream-url" }, r.upstream_url || "–"),
+      el("dt", {}, "Upstream URL"), el("dd", { id: "upstream-url", title: r.upstream_url || null },
+        cut(r.upstream_url) || "–"),
       el("dt", {}, "Kind"), el("dd", {}, r.kind),
       r.replay_of !== null ? el("dt", {}, "Replay of") : null,
       r.replay_of !== null ? el("dd", { id: "replay-of" }, el("a", {

@@ -440,6 +440,25 @@ async def test_badges_never_cover_the_next_column_and_the_path_stays_readable_at
     assert await long_target.evaluate("t => getComputedStyle(t).textOverflow") == "ellipsis"
 
 
+async def test_a_url_tens_of_kilobytes_long_is_cut_in_the_detail_and_whole_in_its_title(
+        browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
+    # The heading was cut at 300 characters, but the upstream URL was printed whole:
+    # 60 KB of it made the detail 21,000 px tall.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/api", backend.url))
+    long = "/api/" + "a" * 60_000
+    async with aiohttp.ClientSession() as client, client.get(proxy.url + long) as resp:
+        assert resp.status == 400  # past aiohttp's line limit, and recorded all the same
+    page = await open_inspector(browser, proxy.url, viewport={"width": 1440, "height": 900})
+    await page.locator("#list tbody tr").first.click()
+    upstream = page.locator("#upstream-url")
+    await upstream.wait_for()
+    assert await upstream.inner_text() == f"{backend.url}{long}"[:300] + "…"
+    assert await upstream.get_attribute("title") == f"{backend.url}{long}"
+    assert await page.inner_text("#detail h2") == f"GET {long[:300]}…"
+    assert await page.evaluate("document.querySelector('#detail').scrollHeight") < 3000
+
+
 async def test_a_broken_config_save_is_spelled_out_on_the_page(
         browser: Browser, backend_factory: Any, tmp_path: Path) -> None:
     # A reload that failed said so only in a tooltip: the file, line and problem belong
