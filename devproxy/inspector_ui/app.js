@@ -401,7 +401,8 @@ async function showDetail(id) {
   const pct = (v) => (total ? `${Math.max((v / total) * 100, 0)}%` : "0");
 
   const parts = [
-    el("h2", { title: r.target }, `${r.method} ${cut(r.target)}`),
+    // Read as in the list (readable()); as sent in the title.
+    el("h2", { title: r.target }, `${r.method} ${cut(readable(r.target))}`),
     el("div", { class: "card" }, el("dl", { class: "kv" },
       el("dt", {}, "Status"), r.cors && !r.cors.allowed
         ? el("dd", { class: "status blocked" }, r.kind === "preflight"
@@ -414,7 +415,7 @@ async function showDetail(id) {
       r.error ? el("dt", {}, "Error") : null, r.error ? el("dd", { id: "error" }, r.error) : null,
       el("dt", {}, "Route"), el("dd", {}, r.route || "none"),
       el("dt", {}, "Upstream URL"), el("dd", { id: "upstream-url", title: r.upstream_url || null },
-        cut(r.upstream_url) || "–"),
+        cut(readable(r.upstream_url)) || "–"),
       el("dt", {}, "Kind"), el("dd", {}, r.kind),
       r.replay_of !== null ? el("dt", {}, "Replay of") : null,
       r.replay_of !== null ? el("dd", { id: "replay-of" }, el("a", {

@@ -208,6 +208,16 @@ async def test_a_unicode_path_is_shown_and_found_as_text(
                      "/api/%252e%252e/100%25%5C", "/api/bad%FFé%A9", "/api/café/日?q=a%2Fb"]
     await page.fill("#filter-text", "café")
     await page.wait_for_function("document.querySelectorAll('#list tbody tr').length === 1")
+    # The detail reads it as the list does: its heading said caf%C3%A9/%E6%97%A5.
+    await page.locator("#list tbody tr").first.click()
+    await page.wait_for_selector("#upstream-url")
+    assert await page.inner_text("#detail h2") == "GET /api/café/日?q=a%2Fb"
+    assert await page.get_attribute("#detail h2", "title") == "/api/caf%C3%A9/%E6%97%A5?q=a%2Fb"
+    assert (await page.inner_text("#upstream-url")).endswith("/api/café/日?q=a%2Fb")
+    await page.fill("#filter-text", "users")
+    await page.locator("#list tbody tr").first.click()
+    await page.wait_for_function("document.querySelector('#detail h2')?.innerText"
+                                 " === 'GET /api/users%E2%80%8B%E2%80%AE%C2%A0%EF%BC%8F'")
 
 
 async def test_a_request_devproxy_explains_is_marked_found_and_readable(
