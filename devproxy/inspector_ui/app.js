@@ -647,16 +647,40 @@ async function loadStatus() {
   state.since = status.inspector.since;
 }
 
-function connect() {
+// Whether the list is live, in words: a dot turning red alone was missed (and says
+// nothing to a screen reader or to eyes that do not tell red from green).
+const LIVE = {
+  live: ["live", "Connected: requests appear as devproxy sees them."],
+  reconnecting: ["reconnecting…", "devproxy is not answering (stopped or restarting): "
+    + "the list shows what came before, and this page reconnects by itself."],
+  offline: ["offline", "devproxy's event stream was refused: trying again every 5 s. "
+    + "The list shows what came before."],
+};
+
+function showLive(how) {
+  const pill = $("#live");
+  [pill.textContent, pill.title] = LIVE[how];
+  pill.classList.toggle("off", how !== "live");
+}
+
+function connect(lost = false) {
   // Each connection starts with a "reset" holding the whole list: what the page missed
   // while away, or a restarted devproxy's own requests.
   const events = new EventSource("api/events");
-  let lost = false;
   events.addEventListener("open", () => {
-    $("#live").classList.remove("off");
+    showLive("live");
     if (lost) { lost = false; loadStatus(); }
   });
-  events.addEventListener("error", () => { lost = true; $("#live").classList.add("off"); });
+  events.addEventListener("error", () => {
+    lost = true;
+    if (events.readyState !== EventSource.CLOSED) {
+      showLive("reconnecting");  // the browser tries again by itself
+      return;
+    }
+    // Answered with something other than an event stream: the browser gives up on it.
+    showLive("offline");
+    setTimeout(() => connect(true), 5000);
+  });
   events.addEventListener("reset", (e) => {
     replaceList(JSON.parse(e.data));
     document.body.dataset.ready = "true";

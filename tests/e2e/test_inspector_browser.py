@@ -16,7 +16,7 @@ from playwright.async_api import Browser, Locator, Page
 from yarl import URL
 
 from devproxy.app import ProxyServer
-from devproxy.config import CorsPolicy, Inspector
+from devproxy.config import Config, CorsPolicy, Inspector, Listen
 from devproxy.loader import load_config
 from devproxy.state import Live, Snapshot
 
@@ -33,6 +33,15 @@ async def open_inspector(browser: Browser, base: str, **page_options: Any) -> Pa
     await page.goto(base + "/__devproxy/")
     await page.wait_for_selector("body[data-ready=true]")
     return page
+
+
+async def start_devproxy(backend_url: str, port: int = 0) -> ProxyServer:
+    """devproxy in this process with one route, /api, on ``port``: for tests that stop
+    it and start it again on the same port, as a developer restarting it would."""
+    config = Config(listen=Listen("127.0.0.1", port), routes=(route("/api", backend_url),))
+    server = ProxyServer(Live(Snapshot.build(config)), shutdown_timeout=1)
+    await server.start()
+    return server
 
 
 async def response_body_shown(page: Page, path: str) -> Locator:
@@ -467,6 +476,32 @@ async def test_a_url_tens_of_kilobytes_long_is_cut_in_the_detail_and_whole_in_it
     assert await upstream.get_attribute("title") == f"{backend.url}{long}"
     assert await page.inner_text("#detail h2") == f"GET {long[:300]}…"
     assert await page.evaluate("document.querySelector('#detail').scrollHeight") < 3000
+
+
+async def test_the_live_pill_says_in_words_when_devproxy_is_not_answering(
+        browser: Browser, backend_factory: Any) -> None:
+    # Only its dot turned red: it still read "live" with devproxy stopped.
+    backend = await backend_factory()
+    server = await start_devproxy(backend.url)
+    port = server.port
+    try:
+        page = await open_inspector(browser, f"http://127.0.0.1:{port}")
+        pill = page.locator("#live")
+        assert await pill.inner_text() == "live"
+        assert "requests appear" in (await pill.get_attribute("title") or "")
+    finally:
+        await server.stop()
+    await page.wait_for_function(
+        "document.querySelector('#live').innerText === 'reconnecting…'", timeout=10_000)
+    assert "devproxy is not answering" in (await pill.get_attribute("title") or "")
+    assert await pill.get_attribute("role") == "status"
+    server = await start_devproxy(backend.url, port)  # back: the browser reconnects
+    try:
+        await page.wait_for_function(
+            "document.querySelector('#live').innerText === 'live'", timeout=15_000)
+        assert "off" not in (await pill.get_attribute("class") or "")
+    finally:
+        await server.stop()
 
 
 async def test_a_broken_config_save_is_spelled_out_on_the_page(
