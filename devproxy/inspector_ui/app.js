@@ -384,15 +384,17 @@ async function select(id) {
 }
 
 async function showDetail(id) {
-  const response = await fetch(`api/requests/${id}`);
-  const pane = $("#detail");
-  if (state.selected !== id) return;  // another request was opened meanwhile
-  if (!response.ok) {
-    showNothing("This request is no longer kept.");
+  let r;
+  try {
+    r = await ask(`api/requests/${id}`);
+  } catch (e) {
+    if (state.selected !== id) return;
+    if (e.status) showNothing("This request is no longer kept.");
+    else showUnanswered(id);
     return;
   }
-  const r = await response.json();
-  if (state.selected !== id) return;
+  const pane = $("#detail");
+  if (state.selected !== id) return;  // another request was opened meanwhile
   const total = r.duration_ms ?? 0;
   // No head from the backend (timeout, refusal): all of it was waiting. Files and
   // devproxy's own answers have no backend to wait for.
@@ -537,6 +539,25 @@ async function showDetail(id) {
   }
 }
 
+// devproxy stopped or restarting, said where the detail goes. A request opened meanwhile
+// gets its heading from the list, so that the row highlighted and the detail agree (the
+// old detail stayed, under another row); it is loaded when devproxy is back (loadStatus).
+function showUnanswered(id) {
+  const pane = $("#detail");
+  pane.querySelector("#unanswered")?.remove();
+  const kept = pane.dataset.shown === String(id);
+  const note = el("p", { id: "unanswered", class: "note gone", role: "alert" }, `${NOT_ANSWERING}: `
+    + (kept ? "shown as it was last loaded." : "this request is shown when it is back."));
+  if (kept) {
+    pane.prepend(note);
+    return;
+  }
+  const row = state.rows.get(id);
+  delete pane.dataset.shown;
+  pane.replaceChildren(...[row && el("h2", { title: row.target },
+    `${row.method} ${cut(readable(row.target))}`), note].filter(Boolean));
+}
+
 // A detail pane with no request in it, and no reading place to keep.
 function showNothing(message) {
   const pane = $("#detail");
@@ -588,24 +609,60 @@ async function replay(id) {
     button.disabled = true;
     button.textContent = "Replaying…";
   }
-  let response;
+  $("#action-error")?.remove();
+  let answer;
   try {
-    response = await fetch(`api/requests/${id}/replay`, { method: "POST" });
+    answer = await ask(`api/requests/${id}/replay`, { method: "POST" });
+  } catch (e) {
+    // Under the buttons, where it was asked; while this request is still the one shown.
+    const actions = $("#detail").dataset.shown === String(id) && $("#detail .actions");
+    if (actions) {
+      actions.after(el("p", { id: "action-error", class: "note error", role: "alert" },
+        `Not replayed: ${e.message}.`));
+    } else {
+      notice(`Not replayed: ${e.message}.`);
+    }
+    return;
   } finally {
     if (button && button.isConnected) {
       button.disabled = false;
       button.textContent = "Replay";
     }
   }
-  if (response.ok) {
-    const replayed = (await response.json()).id;  // its own row: open it
-    if (replayed !== null) select(replayed);
-    return;
+  if (answer.id !== null) select(answer.id);  // its own row: open it
+}
+
+// -- talking to devproxy ----------------------------------------------------------------
+
+// Said in place of what was asked: "Failed to fetch" was an uncaught error in the
+// console, and the page looked as if the click had been lost.
+const NOT_ANSWERING = "devproxy is not answering (stopped or restarting?)";
+
+// One call to devproxy's API: its answer (JSON, or the text of a failure's page). Throws
+// an Error saying why in words: with .status 0, devproxy did not answer at all; else its
+// own reason (a 404's "error").
+async function ask(url, options) {
+  let response, text;
+  try {
+    response = await fetch(url, options);
+    text = await response.text();
+  } catch (e) {
+    throw Object.assign(new Error(NOT_ANSWERING), { status: 0 });
   }
-  const text = await response.text();  // JSON from devproxy, plain text from a failure
-  let message = text;
-  try { message = JSON.parse(text).error || text; } catch (e) { /* plain text */ }
-  alert(message || `replay failed: ${response.status}`);
+  let body = text;
+  try { body = JSON.parse(text); } catch (e) { /* plain text */ }
+  if (!response.ok) {
+    throw Object.assign(new Error(body?.error || text || `HTTP ${response.status}`),
+      { status: response.status });
+  }
+  return body;
+}
+
+// A note under the header for what failed away from the detail (Clear); "" hides it.
+function notice(message) {
+  const note = $("#notice");
+  note.textContent = message;
+  note.hidden = !message;
 }
 
 // -- header: status, routes, live stream -----------------------------------------------
@@ -613,7 +670,7 @@ async function replay(id) {
 async function loadStatus() {
   let status;
   try {
-    status = await (await fetch("api/status")).json();
+    status = await ask("api/status");
   } catch (e) {
     return;  // devproxy is stopped or restarting: the "live" pill already says so
   }
@@ -645,6 +702,8 @@ async function loadStatus() {
     showNothing("devproxy restarted.");
   }
   state.since = status.inspector.since;
+  // devproxy answers again (and is the same one): the request open is loaded now.
+  if (state.selected !== null && $("#unanswered")) showDetail(state.selected);
 }
 
 // Whether the list is live, in words: a dot turning red alone was missed (and says
@@ -669,7 +728,10 @@ function connect(lost = false) {
   const events = new EventSource("api/events");
   events.addEventListener("open", () => {
     showLive("live");
-    if (lost) { lost = false; loadStatus(); }
+    if (!lost) return;
+    lost = false;
+    notice("");
+    loadStatus();
   });
   events.addEventListener("error", () => {
     lost = true;
@@ -694,7 +756,13 @@ async function start() {
     $(id).addEventListener("input", renderList);
   }
   $("#clear").addEventListener("click", async () => {
-    await fetch("api/clear", { method: "POST" });
+    notice("");
+    try {
+      await ask("api/clear", { method: "POST" });
+    } catch (e) {
+      notice(`Not cleared: ${e.message}.`);  // and the list stays: devproxy still keeps it
+      return;
+    }
     state.rows.clear(); state.order = []; state.selected = null;
     showNothing("Cleared.");
     renderList();

@@ -504,6 +504,66 @@ async def test_the_live_pill_says_in_words_when_devproxy_is_not_answering(
         await server.stop()
 
 
+async def test_with_devproxy_stopped_each_click_says_so_where_it_was_made(
+        browser: Browser, backend_factory: Any) -> None:
+    # A row clicked was highlighted while the detail kept the last request; Replay and
+    # Clear did nothing to see, each an uncaught "Failed to fetch".
+    backend = await backend_factory()
+    server = await start_devproxy(backend.url)
+    port = server.port
+    try:
+        async with aiohttp.ClientSession() as client:
+            for n in (1, 2):
+                async with client.get(f"http://127.0.0.1:{port}/api/{n}") as resp:
+                    assert resp.status == 200
+        page = await open_inspector(browser, f"http://127.0.0.1:{port}")
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        rows = page.locator("#list tbody tr")
+        # A call that does not get through is said, then made good once devproxy answers.
+        await page.route("**/api/requests/*", lambda request: request.abort())
+        await rows.filter(has_text="/api/1").click()
+        await page.wait_for_selector("#unanswered")
+        await page.unroute("**/api/requests/*")
+        await page.wait_for_selector("#replay", timeout=10_000)  # the status, every 3 s
+        assert await page.locator("#unanswered").count() == 0
+    finally:
+        await server.stop()
+    await page.wait_for_function("document.querySelector('#live').innerText !== 'live'",
+                                 timeout=10_000)
+    await page.click("#replay")
+    said = page.locator("#detail #action-error")
+    await said.wait_for()
+    assert "Not replayed: devproxy is not answering" in await said.inner_text()
+    assert await page.inner_text("#replay") == "Replay"  # not left waiting
+
+    await rows.filter(has_text="/api/2").click()
+    await page.wait_for_selector("#unanswered")
+    assert await page.inner_text("#detail h2") == "GET /api/2"
+    assert await page.locator("#list tbody tr.selected .target").inner_text() == "/api/2"
+    assert "devproxy is not answering" in await page.inner_text("#unanswered")
+
+    await page.click("#clear")
+    notice = page.locator("#notice")
+    await notice.wait_for()
+    assert (await notice.inner_text()).startswith("Not cleared: devproxy is not answering")
+    assert await rows.count() == 2  # nothing was cleared
+    assert errors == []
+
+    server = await start_devproxy(backend.url, port)  # a new devproxy, its own requests
+    try:
+        await page.wait_for_function(
+            "document.querySelector('#detail').innerText === 'devproxy restarted.'",
+            timeout=15_000)
+        await page.wait_for_function("document.querySelector('#live').innerText === 'live'",
+                                     timeout=15_000)
+        assert await notice.is_hidden()
+        await page.wait_for_function("document.querySelectorAll('#list tbody tr').length === 0")
+    finally:
+        await server.stop()
+    assert errors == []
+
+
 async def test_a_broken_config_save_is_spelled_out_on_the_page(
         browser: Browser, backend_factory: Any, tmp_path: Path) -> None:
     # A reload that failed said so only in a tooltip: the file, line and problem belong
