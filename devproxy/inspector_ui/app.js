@@ -674,14 +674,17 @@ async function loadStatus() {
   } catch (e) {
     return;  // devproxy is stopped or restarting: the "live" pill already says so
   }
-  $("#listen").textContent = `${status.listen}${status.config ? ` · ${status.config}` : ""}`;
+  const listen = $("#listen");
+  listen.textContent = listen.title = `${status.listen}${status.config ? ` · ${status.config}` : ""}`;
   const reload = status.reload;
   const badge = $("#reload");
   const failed = ["error", "partial", "missing"].includes(reload.outcome);
   badge.className = `pill ${failed ? "bad" : reload.outcome === "ok" ? "ok" : ""}`;
   badge.textContent = reload.outcome === "none" ? "config loaded"
     : `reload ${reload.outcome}${reload.diff.length ? `: ${reload.diff.join("; ")}` : ""}`;
-  badge.title = reload.message || "";
+  // Cut to one line on the page: every change on a line of its own here.
+  badge.title = [reload.diff.length ? `reload ${reload.outcome}:` : "", ...reload.diff,
+    reload.message || ""].filter(Boolean).join("\n");
   // What went wrong is the point of a failed reload: in full, not in a tooltip.
   const note = $("#reload-note");
   const said = !reload.message ? ""

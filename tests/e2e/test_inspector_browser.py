@@ -591,6 +591,48 @@ async def test_a_broken_config_save_is_spelled_out_on_the_page(
         await server.stop()
 
 
+async def test_a_reload_of_many_changes_keeps_the_header_one_line_and_the_diff_whole(
+        browser: Browser, backend_factory: Any, tmp_path: Path) -> None:
+    # A dozen routes added wrapped the reload pill to three lines at 1440 px, and out of
+    # its pill at 390 px.
+    backend = await backend_factory()
+    path = tmp_path / "devproxy.yaml"
+    good = f"listen: 127.0.0.1:0\nroutes:\n  - path: /api\n    target: {backend.url}\n"
+    path.write_text(good)
+    server = ProxyServer(Live(Snapshot.build(load_config(path))), shutdown_timeout=1,
+                         watch=path)
+    await server.start()
+    try:
+        page = await open_inspector(browser, f"http://127.0.0.1:{server.port}",
+                                    viewport={"width": 1440, "height": 900})
+        path.write_text(good + "".join(f"  - path: /service-{n}\n    target: {backend.url}\n"
+                                       for n in range(12)))
+        pill = page.locator("#reload")
+        await page.wait_for_function(
+            "document.querySelector('#reload').innerText.startsWith('reload ok')",
+            timeout=15_000)  # the page asks for the status every 3 s
+        title = await pill.get_attribute("title") or ""
+        assert [line for line in title.splitlines() if "/service-" in line] == [
+            f"+ /service-{n} -> {backend.url}" for n in sorted(range(12), key=str)]
+        for width in (1440, 901, 390, 320):
+            await page.set_viewport_size({"width": width, "height": 900})
+            box = await pill.bounding_box()
+            assert box is not None
+            assert box["height"] < 26, width  # one line
+            assert box["x"] >= 0 and box["x"] + box["width"] <= width, width
+            assert await pill.evaluate("p => p.scrollWidth > p.clientWidth"), width  # cut…
+            assert await pill.evaluate("p => getComputedStyle(p).textOverflow") == "ellipsis"
+            for other in ("#live", "#export-har", "#clear"):  # …not the others
+                assert await page.locator(other).evaluate(
+                    "e => e.scrollWidth <= e.clientWidth"
+                    " && e.getBoundingClientRect().height < 32"), (width, other)
+            # The address (here with the config's long temporary path) on one line too.
+            assert (await page.locator("#listen").bounding_box() or {"height": 99})["height"] \
+                < 26, width
+    finally:
+        await server.stop()
+
+
 async def test_an_open_streams_detail_keeps_the_readers_place(
         browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
     # The detail of an open stream is shown again each second: a box the user scrolled
