@@ -4,8 +4,13 @@
 
 // order: ids newest first; history: how many devproxy keeps (older rows leave the list);
 // focus: the row the keyboard was last on, the list's one tab stop while it is shown.
+// What the detail's buttons say for a moment, by request, so that an open stream's
+// detail, made afresh every second, still says it: passing, a copy button's "Copied ✓"
+// ({request, id, text}); replaying, the request whose replay is awaited; replayFailed,
+// why it was not ({request, text}).
 const state = {
   rows: new Map(), order: [], selected: null, focus: null, fresh: new Set(), history: 500,
+  passing: null, replaying: null, replayFailed: null,
 };
 const $ = (selector, root = document) => root.querySelector(selector);
 
@@ -243,6 +248,19 @@ function markGone(why) {
 
 // -- detail ----------------------------------------------------------------------------
 
+// The element of the detail the keyboard is on, as a way to find its like in the detail
+// made afresh: by id, by its place (a scrolled box), else as the nth of its kind.
+function focusedIn(pane) {
+  const active = document.activeElement;
+  if (active === pane || !pane.contains(active)) return () => null;
+  if (active.id) return () => pane.querySelector(`#${CSS.escape(active.id)}`);
+  if (active.dataset.place !== undefined) {
+    return () => pane.querySelector(`[data-place="${CSS.escape(active.dataset.place)}"]`);
+  }
+  const n = [...pane.querySelectorAll(active.tagName)].indexOf(active);
+  return () => pane.querySelectorAll(active.tagName)[n];
+}
+
 function headerTable(headers, changes, side) {
   const byName = new Map(changes.map((c) => [c.name, c]));
   // Of a name changed, only the values that are new: one Set-Cookie rewritten of six
@@ -354,17 +372,34 @@ function formParts(parts, more) {
   }), rest);
 }
 
-function copyButton(label, text, id) {
+// The element of the detail matching selector, while the detail shows request.
+function inDetail(request, selector) {
+  const pane = $("#detail");
+  return pane.dataset.shown === String(request) ? $(selector, pane) : null;
+}
+
+function copyButton(label, text, id, request) {
+  const said = state.passing?.request === request && state.passing.id === id;
   return el("button", {
     class: "button", id,
-    onclick: async (event) => {
+    onclick: async () => {
       let copied = true;
       try { await navigator.clipboard.writeText(text); } catch (e) { copied = false; }
       // No clipboard outside a secure context (a page on http://myapp.test, say).
-      event.target.textContent = copied ? "Copied ✓" : "Copy failed: select the text below";
-      setTimeout(() => { event.target.textContent = label; }, 1200);
+      const passing = { request, id, text: copied ? "Copied ✓"
+        : "Copy failed: select the text below" };
+      state.passing = passing;
+      const button = inDetail(request, `#${id}`);
+      if (button) button.textContent = passing.text;
+      setTimeout(() => {
+        if (state.passing === passing) state.passing = null;
+        // The button as it is now (the detail may have been made afresh), unless a
+        // second click on it said something since.
+        const now = inDetail(request, `#${id}`);
+        if (now && state.passing?.id !== id) now.textContent = label;
+      }, 1200);
     },
-  }, label);
+  }, said ? state.passing.text : label);
 }
 
 // A URL refused for its length may be 70 KB, which printed whole made the detail 21,000 px
@@ -378,6 +413,7 @@ function cut(text, limit = 300) {
 
 async function select(id) {
   state.selected = id;
+  state.replayFailed = null;
   state.focus = id;  // Tab back into the list lands on the request open
   renderList();
   await showDetail(id);
@@ -432,13 +468,16 @@ async function showDetail(id) {
       el("dt", {}, "Bytes"), el("dd", {}, `${size(r.bytes_in)} up · ${size(r.bytes_out)} down`),
       el("dt", {}, "Client"), el("dd", {}, r.remote)),
     el("div", { class: "actions" },
-      copyButton("Copy as curl (browser)", r.curl.browser, "copy-browser"),
-      r.curl.upstream ? copyButton("Copy as curl (to backend)", r.curl.upstream, "copy-upstream")
-        : null,
+      copyButton("Copy as curl (browser)", r.curl.browser, "copy-browser", r.id),
+      r.curl.upstream
+        ? copyButton("Copy as curl (to backend)", r.curl.upstream, "copy-upstream", r.id) : null,
       // Not offered where devproxy would refuse it (a WebSocket, a body not kept whole,
       // a header byte its client cannot write): its reason is said below instead.
-      r.replay_refused ? null
-        : el("button", { class: "button", id: "replay", onclick: () => replay(r.id) }, "Replay")),
+      r.replay_refused ? null : el("button", {
+        class: "button", id: "replay", onclick: () => replay(r.id),
+        disabled: state.replaying === r.id ? "" : null,
+      }, state.replaying === r.id ? "Replaying…" : "Replay")),
+    state.replayFailed?.request === r.id ? replayFailure(state.replayFailed.text) : null,
     r.replay_refused ? el("p", { class: "note", id: "replay-refused" },
       r.replay_refused[0].toUpperCase() + r.replay_refused.slice(1)) : null),
   ];
@@ -520,9 +559,13 @@ async function showDetail(id) {
     r.curl.upstream
       ? el("pre", { id: "curl-upstream", "data-place": "curl-upstream" }, r.curl.upstream)
       : null);
-  const places = pane.dataset.shown === String(id) ? scrollPlaces(pane) : new Map();
+  const again = pane.dataset.shown === String(id);
+  const places = again ? scrollPlaces(pane) : new Map();
+  // What the keyboard is on keeps the focus: it went to <body> every second.
+  const focused = again ? focusedIn(pane) : () => null;
   pane.replaceChildren(...parts.filter(Boolean));
   pane.dataset.shown = id;
+  focused()?.focus({ preventScroll: true });
   for (const box of pane.querySelectorAll("pre[data-place]")) {
     const place = places.get(box.dataset.place);
     if (!place) continue;
@@ -603,33 +646,42 @@ function scrollPlaces(pane) {
 
 async function replay(id) {
   // The answer comes with the response head, which a slow backend takes its time over:
-  // say so, and take no second click meanwhile.
-  const button = $("#replay");
+  // say so, and take no second click meanwhile (showDetail keeps it so).
+  state.replaying = id;
+  state.replayFailed = null;
+  const button = inDetail(id, "#replay");
   if (button) {
     button.disabled = true;
     button.textContent = "Replaying…";
   }
-  $("#action-error")?.remove();
+  inDetail(id, "#action-error")?.remove();
   let answer;
   try {
     answer = await ask(`api/requests/${id}/replay`, { method: "POST" });
   } catch (e) {
-    // Under the buttons, where it was asked; while this request is still the one shown.
-    const actions = $("#detail").dataset.shown === String(id) && $("#detail .actions");
+    // Under the buttons, where it was asked, while this request is the one shown.
+    const text = `Not replayed: ${e.message}.`;
+    const actions = inDetail(id, ".actions");
     if (actions) {
-      actions.after(el("p", { id: "action-error", class: "note error", role: "alert" },
-        `Not replayed: ${e.message}.`));
+      state.replayFailed = { request: id, text };
+      actions.after(replayFailure(text));
     } else {
-      notice(`Not replayed: ${e.message}.`);
+      notice(text);
     }
     return;
   } finally {
-    if (button && button.isConnected) {
-      button.disabled = false;
-      button.textContent = "Replay";
+    state.replaying = null;
+    const now = inDetail(id, "#replay");  // the detail may have been made afresh
+    if (now) {
+      now.disabled = false;
+      now.textContent = "Replay";
     }
   }
   if (answer.id !== null) select(answer.id);  // its own row: open it
+}
+
+function replayFailure(text) {
+  return el("p", { id: "action-error", class: "note error", role: "alert" }, text);
 }
 
 // -- talking to devproxy ----------------------------------------------------------------

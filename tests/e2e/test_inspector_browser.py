@@ -684,6 +684,50 @@ async def test_an_open_streams_detail_keeps_the_readers_place(
             "(b) => b.scrollTop > 0 && b.scrollTop + b.clientHeight >= b.scrollHeight - 2")
 
 
+async def test_an_open_streams_detail_keeps_the_keyboard_focus_and_a_buttons_word(
+        browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
+    # Made afresh each second, the detail sent the focus on "Copy as curl" to <body>,
+    # and wiped its "Copied ✓".
+    async def events(request: web.Request) -> web.StreamResponse:
+        stream = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await stream.prepare(request)
+        for n in range(100):  # bounded: ends by itself within 20 s
+            await stream.write(f"data: {n}\n\n".encode())
+            await asyncio.sleep(0.2)
+        return stream
+
+    backend = await backend_factory(events)
+    proxy = await proxy_factory(route("/", backend.url))
+    page = await open_inspector(browser, proxy.url, viewport={"width": 1440, "height": 900},
+                                permissions=["clipboard-read", "clipboard-write"])
+    async with aiohttp.ClientSession() as client, client.get(proxy.url + "/events") as resp:
+        await resp.content.readuntil(b"data: 0\n\n")
+        await page.locator("#list tbody tr", has_text="/events").click()
+        await page.wait_for_selector("#copy-upstream")
+        # Each showing: where the focus is, what the button says, how long after the click.
+        await page.evaluate("""() => {
+            window.shown = [];
+            new MutationObserver(() => window.shown.push([
+                document.activeElement.id,
+                document.querySelector('#copy-upstream').textContent,
+                performance.now() - window.pressed,
+            ])).observe(document.querySelector('#detail'), { childList: true });
+        }""")
+        await page.focus("#copy-upstream")
+        await page.evaluate("window.pressed = performance.now()")
+        await page.keyboard.press("Enter")
+        await page.wait_for_function("window.shown.length >= 3", timeout=10_000)
+        shown = await page.evaluate("window.shown")
+        assert [on for on, _, _ in shown] == ["copy-upstream"] * len(shown)
+        # "Copied ✓" for 1.2 s, made afresh or not.
+        assert all(said == "Copied ✓" for _, said, after in shown if after < 1100), shown
+        assert shown[-1][1] == "Copy as curl (to backend)"
+        await page.keyboard.press("Tab")  # and the keyboard goes on from there
+        assert await page.evaluate("document.activeElement.id") == "replay"
+        assert await page.evaluate("navigator.clipboard.readText()") \
+            == await page.inner_text("#curl-upstream")
+
+
 async def test_a_form_uploaded_by_the_page_shows_its_fields(
         browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
     # Chromium's own multipart body (its boundary, its quoting), not a test client's.
