@@ -8,9 +8,12 @@
 // detail, made afresh every second, still says it: passing, a copy button's "Copied ✓"
 // ({request, id, text}); replaying, the request whose replay is awaited; replayFailed,
 // why it was not ({request, text}).
+// els: each row's <tr>, made once and kept while the row is (filled afresh when it
+// changes); changed: the ids whose row changed since the list was last drawn.
 const state = {
   rows: new Map(), order: [], selected: null, focus: null, fresh: new Set(), history: 500,
   passing: null, replaying: null, replayFailed: null,
+  els: new Map(), changed: new Set(), methodsStale: true,
 };
 const $ = (selector, root = document) => root.querySelector(selector);
 
@@ -59,28 +62,39 @@ function readable(target) {
   });
 }
 
-function matches(row) {
-  const text = $("#filter-text").value.trim().toLowerCase();
-  const method = $("#filter-method").value;
-  const status = $("#filter-status").value;
-  const route = $("#filter-route").value;
+// The filters as set now: read once for a whole list, not once a row.
+function filters() {
+  return {
+    text: $("#filter-text").value.trim().toLowerCase(), method: $("#filter-method").value,
+    status: $("#filter-status").value, route: $("#filter-route").value,
+  };
+}
+
+// What the text filter searches in a row: made once for each version of a row.
+const hays = new WeakMap();
+function hay(row) {
+  let text = hays.get(row);
+  if (text === undefined) {
+    // What devproxy said of a request is searched too ("redirect", "431", "subprotocol"),
+    // "error" finds every row marked ✕, and a badge's text its rows ("cors blocked").
+    const cors = row.cross_origin && row.kind !== "websocket"
+      ? (row.cors_blocked ? " cors blocked" : " cors") : "";
+    text = (`${row.method} ${row.target} ${readable(row.target)} ${row.upstream_url} `
+      + `${row.status} ${row.kind}${cors}` + (row.cors_blocked || row.error ? " error" : "")
+      + (row.replay_of !== null ? " replay" : "")
+      + (row.error ? ` ${row.error}` : "")).toLowerCase();
+    hays.set(row, text);
+  }
+  return text;
+}
+
+function matches(row, { text, method, status, route }) {
   if (method && row.method !== method) return false;
   if (route && row.route !== route) return false;
   if (status !== "" && String(Math.floor(row.status / 100)) !== status) return false;
   // Ended without an answer: not pending.
   if (status === "0" && (row.error || row.duration_ms !== null)) return false;
-  if (text) {
-    // What devproxy said of a request is searched too ("redirect", "431", "subprotocol"),
-    // "error" finds every row marked ✕, and a badge's text its rows ("cors blocked").
-    const cors = row.cross_origin && row.kind !== "websocket"
-      ? (row.cors_blocked ? " cors blocked" : " cors") : "";
-    const hay = `${row.method} ${row.target} ${readable(row.target)} ${row.upstream_url} `
-      + `${row.status} ${row.kind}${cors}` + (row.cors_blocked || row.error ? " error" : "")
-      + (row.replay_of !== null ? " replay" : "")
-      + (row.error ? ` ${row.error}` : "");
-    if (!hay.toLowerCase().includes(text)) return false;
-  }
-  return true;
+  return !text || hay(row).includes(text);
 }
 
 // The list is one tab stop, not one per row (500 Tabs to reach the detail): the row
@@ -106,7 +120,27 @@ function focusRow(tr) {
   if (covered > 0) $(".table-wrap").scrollTop -= covered;
 }
 
-function rowElement(row, tabStop) {
+// A row's <tr>, once: its cells are filled by fillRow, again each time the row changes.
+function rowElement(id) {
+  return el("tr", {
+    "data-id": id, tabindex: "-1",
+    onclick: () => select(id),
+    onfocus: (event) => takeTabStop(event.currentTarget),
+    onkeydown: (event) => {
+      if (event.key === "Enter" || event.key === " ") { event.preventDefault(); select(id); }
+      const move = MOVES[event.key];
+      if (move && !event.altKey && !event.ctrlKey && !event.metaKey) {
+        event.preventDefault();  // the rows move, not the page
+        const to = move(event.currentTarget);
+        if (to) focusRow(to);
+      }
+    },
+    // Flashed once, when it came: not again each time it is shown by a filter.
+    onanimationend: (event) => event.currentTarget.classList.remove("fresh"),
+  });
+}
+
+function fillRow(tr, row) {
   const shown = readable(row.target);
   const cls = Math.floor(row.status / 100);
   const badges = [];
@@ -121,76 +155,132 @@ function rowElement(row, tabStop) {
         row.kind === "preflight" ? "blocked" : "CORS blocked")
       : el("span", { class: "badge cors" }, "CORS"));
   }
-  return el("tr", {
-    "data-id": row.id,
-    tabindex: row.id === tabStop ? "0" : "-1",
-    class: [row.id === state.selected ? "selected" : "", state.fresh.has(row.id) ? "fresh" : ""]
-      .join(" "),
-    onclick: () => select(row.id),
-    onfocus: (event) => takeTabStop(event.currentTarget),
-    onkeydown: (event) => {
-      if (event.key === "Enter" || event.key === " ") { event.preventDefault(); select(row.id); }
-      const move = MOVES[event.key];
-      if (move && !event.altKey && !event.ctrlKey && !event.metaKey) {
-        event.preventDefault();  // the rows move, not the page
-        const to = move(event.currentTarget);
-        if (to) focusRow(to);
-      }
-    },
-  },
-  el("td", {}, clock(row.started)),
-  el("td", {}, row.method),
-  // The path gives way to its badges: a long one is cut short, a badge never is, and
-  // the first dozen characters stay (style.css).
-  el("td", { class: "path", title: row.target },
-    el("div", { style: `--head: ${Math.min([...shown].length, 12)}` },
-      el("span", { class: "target" }, shown), badges)),
-  el("td", { title: row.upstream_url }, row.route || "–"),
-  // Where it went: a column of its own where the window has room, else the route's
-  // tooltip.
-  el("td", { class: "upstream", title: row.upstream_url },
-    el("div", {}, readable(row.upstream_url) || "–")),
-  // A response the browser blocked never reached the page: not a green success.
-  row.cors_blocked
-    ? el("td", { class: "status blocked", title: `${row.status}, blocked by CORS` },
-      `${row.status} ✕`)
-    // A status, then an end that was not one (a body broken off, the browser gone).
-    : row.status && row.error
-      ? el("td", { class: "status blocked", title: row.error }, `${row.status} ✕`)
-      // No status: still waiting, or it ended with none (an event stream the page
-      // closed before its head came).
-      : el("td", { class: `status s${cls}` },
-        row.status || (row.error ? "error" : row.duration_ms !== null ? "closed" : "…")),
-  el("td", { class: "num" }, `${ms(row.connect_ms)} / ${ms(row.ttfb_ms)} / ${ms(row.duration_ms)} ms`),
-  el("td", { class: "num" }, `${size(row.bytes_in)} / ${size(row.bytes_out)}`));
+  tr.replaceChildren(
+    el("td", {}, clock(row.started)),
+    el("td", {}, row.method),
+    // The path gives way to its badges: a long one is cut short, a badge never is, and
+    // the first dozen characters stay (style.css).
+    el("td", { class: "path", title: row.target },
+      el("div", { style: `--head: ${Math.min([...shown].length, 12)}` },
+        el("span", { class: "target" }, shown), badges)),
+    el("td", { title: row.upstream_url }, row.route || "–"),
+    // Where it went: a column of its own where the window has room, else the route's
+    // tooltip.
+    el("td", { class: "upstream", title: row.upstream_url },
+      el("div", {}, readable(row.upstream_url) || "–")),
+    // A response the browser blocked never reached the page: not a green success.
+    row.cors_blocked
+      ? el("td", { class: "status blocked", title: `${row.status}, blocked by CORS` },
+        `${row.status} ✕`)
+      // A status, then an end that was not one (a body broken off, the browser gone).
+      : row.status && row.error
+        ? el("td", { class: "status blocked", title: row.error }, `${row.status} ✕`)
+        // No status: still waiting, or it ended with none (an event stream the page
+        // closed before its head came).
+        : el("td", { class: `status s${cls}` },
+          row.status || (row.error ? "error" : row.duration_ms !== null ? "closed" : "…")),
+    el("td", { class: "num" }, `${ms(row.connect_ms)} / ${ms(row.ttfb_ms)} / ${ms(row.duration_ms)} ms`),
+    el("td", { class: "num" }, `${size(row.bytes_in)} / ${size(row.bytes_out)}`));
 }
 
-let renderQueued = false;
-function renderList() {
-  if (renderQueued) return;
-  renderQueued = true;
-  requestAnimationFrame(() => {
-    renderQueued = false;
-    const body = $("#list tbody");
-    const rows = state.order.map((id) => state.rows.get(id)).filter((r) => r && matches(r));
-    // Rows are made afresh: the one the keyboard is on keeps the focus.
-    const focused = body.contains(document.activeElement)
-      ? document.activeElement.closest("tr")?.dataset.id : undefined;
-    const shown = new Set(rows.map((r) => r.id));
-    const tabStop = [state.focus, state.selected].find((id) => shown.has(id)) ?? rows[0]?.id;
-    body.replaceChildren(...rows.map((row) => rowElement(row, tabStop)));
-    // Not scrolled to: the list may have been scrolled away from the focused row.
-    if (focused !== undefined) {
-      body.querySelector(`tr[data-id="${focused}"]`)?.focus({ preventScroll: true });
+// Drawn at most once a frame, and only what changed: remaking all 500 rows for each
+// event kept the main thread busy at 70 requests/s, with frames of 200 ms. What devproxy
+// sends (soon false) is drawn at most every LIST_EVERY ms: each draw moves every row
+// down, and so repaints the list. What the user does is drawn on the next frame.
+const LIST_EVERY = 100;
+let frame = null, timer = null, drawn = 0;
+function renderList(soon = true) {
+  if (frame !== null) return;  // a draw is coming on the next frame
+  const wait = soon ? 0 : drawn + LIST_EVERY - performance.now();
+  if (wait > 0) {
+    timer ??= setTimeout(() => { timer = null; renderList(); }, wait);
+    return;
+  }
+  clearTimeout(timer);
+  timer = null;
+  frame = requestAnimationFrame(() => {
+    frame = null;
+    drawn = performance.now();
+    drawList();
+  });
+}
+
+// A new row flashes to catch the eye while rows come one by one, not when more than
+// two come in a second: rows flashing all over say nothing, and while any flash lasts
+// the list is repainted every frame (a sixth of the main thread, measured).
+const arrived = [];  // when each new row of the last second was drawn
+function mayFlash() {
+  const now = performance.now();
+  arrived.push(now);
+  while (arrived[0] < now - 1000) arrived.shift();
+  return arrived.length <= 2;
+}
+
+function drawList() {
+  const body = $("#list tbody");
+  const now = filters();
+  const shown = state.order.filter((id) => matches(state.rows.get(id), now));
+  const wanted = new Set(shown);
+  // A row the keyboard is on stays the same element, so keeps the focus, unless the
+  // list came afresh (a reset): then its new element takes it.
+  const focused = body.contains(document.activeElement)
+    ? Number(document.activeElement.closest("tr")?.dataset.id) : undefined;
+  for (const id of state.changed) {
+    const row = state.rows.get(id);
+    const tr = state.els.get(id);
+    if (row && tr) fillRow(tr, row);
+  }
+  state.changed.clear();
+  // Out: rows no filter lets through, or no longer kept. The rest keep their order
+  // (newest first, ever), so what is left is to put each new row in its place.
+  for (const tr of [...body.children]) {
+    const id = Number(tr.dataset.id);
+    if (!wanted.has(id) || state.els.get(id) !== tr) {
+      tr.remove();
+      tr.tabIndex = -1;  // shown again later, it is made the tab stop or open again below
+      tr.classList.remove("selected");
     }
-    const empty = $("#empty");
-    empty.hidden = rows.length > 0;
-    empty.textContent = state.order.length ? "No request matches these filters."
-      : "Waiting for requests through devproxy…";
-    state.fresh.clear();
+  }
+  let at = body.firstElementChild;
+  for (const id of shown) {
+    let tr = state.els.get(id);
+    if (!tr) {
+      tr = rowElement(id);
+      fillRow(tr, state.rows.get(id));
+      state.els.set(id, tr);
+    }
+    if (tr === at) {
+      at = at.nextElementSibling;
+    } else {
+      if (state.fresh.has(id) && mayFlash()) tr.classList.add("fresh");
+      body.insertBefore(tr, at);
+    }
+  }
+  state.fresh.clear();
+  // The row open, and the one tab stop: the row the keyboard was last on, else the one
+  // open, else the first.
+  const selected = body.querySelector("tr.selected");
+  if (selected && Number(selected.dataset.id) !== state.selected) {
+    selected.classList.remove("selected");
+  }
+  if (wanted.has(state.selected)) state.els.get(state.selected).classList.add("selected");
+  const tabStop = [state.focus, state.selected].find((id) => wanted.has(id)) ?? shown[0];
+  const stop = body.querySelector('tr[tabindex="0"]');
+  if (stop && Number(stop.dataset.id) !== tabStop) stop.tabIndex = -1;
+  if (tabStop !== undefined) state.els.get(tabStop).tabIndex = 0;
+  // Not scrolled to: the list may have been scrolled away from the focused row.
+  if (focused !== undefined && !body.contains(document.activeElement)) {
+    state.els.get(focused)?.focus({ preventScroll: true });
+  }
+  const empty = $("#empty");
+  empty.hidden = shown.length > 0;
+  empty.textContent = state.order.length ? "No request matches these filters."
+    : "Waiting for requests through devproxy…";
+  if (state.methodsStale) {
+    state.methodsStale = false;
     const methods = [...new Set([...state.rows.values()].map((r) => r.method))].sort();
     syncOptions($("#filter-method"), methods, "All methods");
-  });
+  }
 }
 
 function syncOptions(select, values, label) {
@@ -209,16 +299,19 @@ function upsert(row, isNew) {
     let at = 0;
     while (at < state.order.length && state.order[at] > row.id) at += 1;
     state.order.splice(at, 0, row.id);
+    state.methodsStale = true;
     if (isNew) state.fresh.add(row.id);
     while (state.order.length > state.history) {
       const gone = state.order.pop();
       state.rows.delete(gone);
+      state.els.delete(gone);  // drawList takes it out of the page
       if (gone === state.selected) markGone(`devproxy keeps the last ${state.history} requests`);
     }
     if (at >= state.history) return;  // already too old: trimmed off the end just now
   }
   state.rows.set(row.id, row);
-  renderList();
+  state.changed.add(row.id);
+  renderList(false);
   // A stream still open is updated every second: not while text is selected in it.
   const reading = row.duration_ms === null && !window.getSelection().isCollapsed;
   if (row.id === state.selected && !reading) showDetail(row.id);
@@ -227,12 +320,17 @@ function upsert(row, isNew) {
 function replaceList(rows) {
   // The list as devproxy keeps it now (newest first): each time the live stream opens,
   // and whenever the page fell so far behind that devproxy sent it afresh.
-  state.rows.clear(); state.order = []; state.fresh.clear();
+  forgetRows();
   for (const row of rows.reverse()) upsert(row, false);
   renderList();
   if (state.selected !== null && !state.rows.has(state.selected)) {
     markGone("cleared, or past the last " + state.history);
   }
+}
+
+function forgetRows() {
+  state.rows.clear(); state.order = []; state.fresh.clear();
+  state.els.clear(); state.changed.clear(); state.methodsStale = true;
 }
 
 // The request shown left devproxy's memory (the ring moved on, or another page cleared
@@ -818,7 +916,8 @@ async function start() {
       notice(`Not cleared: ${e.message}.`);  // and the list stays: devproxy still keeps it
       return;
     }
-    state.rows.clear(); state.order = []; state.selected = null;
+    forgetRows();
+    state.selected = null;
     showNothing("Cleared.");
     renderList();
   });
