@@ -4,8 +4,16 @@
 
 // order: ids newest first; history: how many devproxy keeps (older rows leave the list);
 // focus: the row the keyboard was last on, the list's one tab stop while it is shown.
+// What the detail's buttons say for a moment, by request, so that an open stream's
+// detail, made afresh every second, still says it: passing, a copy button's "Copied ✓"
+// ({request, id, text}); replaying, the request whose replay is awaited; replayFailed,
+// why it was not ({request, text}).
+// els: each row's <tr>, made once and kept while the row is (filled afresh when it
+// changes); changed: the ids whose row changed since the list was last drawn.
 const state = {
   rows: new Map(), order: [], selected: null, focus: null, fresh: new Set(), history: 500,
+  passing: null, replaying: null, replayFailed: null,
+  els: new Map(), changed: new Set(), methodsStale: true,
 };
 const $ = (selector, root = document) => root.querySelector(selector);
 
@@ -54,28 +62,39 @@ function readable(target) {
   });
 }
 
-function matches(row) {
-  const text = $("#filter-text").value.trim().toLowerCase();
-  const method = $("#filter-method").value;
-  const status = $("#filter-status").value;
-  const route = $("#filter-route").value;
+// The filters as set now: read once for a whole list, not once a row.
+function filters() {
+  return {
+    text: $("#filter-text").value.trim().toLowerCase(), method: $("#filter-method").value,
+    status: $("#filter-status").value, route: $("#filter-route").value,
+  };
+}
+
+// What the text filter searches in a row: made once for each version of a row.
+const hays = new WeakMap();
+function hay(row) {
+  let text = hays.get(row);
+  if (text === undefined) {
+    // What devproxy said of a request is searched too ("redirect", "431", "subprotocol"),
+    // "error" finds every row marked ✕, and a badge's text its rows ("cors blocked").
+    const cors = row.cross_origin && row.kind !== "websocket"
+      ? (row.cors_blocked ? " cors blocked" : " cors") : "";
+    text = (`${row.method} ${row.target} ${readable(row.target)} ${row.upstream_url} `
+      + `${row.status} ${row.kind}${cors}` + (row.cors_blocked || row.error ? " error" : "")
+      + (row.replay_of !== null ? " replay" : "")
+      + (row.error ? ` ${row.error}` : "")).toLowerCase();
+    hays.set(row, text);
+  }
+  return text;
+}
+
+function matches(row, { text, method, status, route }) {
   if (method && row.method !== method) return false;
   if (route && row.route !== route) return false;
   if (status !== "" && String(Math.floor(row.status / 100)) !== status) return false;
   // Ended without an answer: not pending.
   if (status === "0" && (row.error || row.duration_ms !== null)) return false;
-  if (text) {
-    // What devproxy said of a request is searched too ("redirect", "431", "subprotocol"),
-    // "error" finds every row marked ✕, and a badge's text its rows ("cors blocked").
-    const cors = row.cross_origin && row.kind !== "websocket"
-      ? (row.cors_blocked ? " cors blocked" : " cors") : "";
-    const hay = `${row.method} ${row.target} ${readable(row.target)} ${row.upstream_url} `
-      + `${row.status} ${row.kind}${cors}` + (row.cors_blocked || row.error ? " error" : "")
-      + (row.replay_of !== null ? " replay" : "")
-      + (row.error ? ` ${row.error}` : "");
-    if (!hay.toLowerCase().includes(text)) return false;
-  }
-  return true;
+  return !text || hay(row).includes(text);
 }
 
 // The list is one tab stop, not one per row (500 Tabs to reach the detail): the row
@@ -101,7 +120,28 @@ function focusRow(tr) {
   if (covered > 0) $(".table-wrap").scrollTop -= covered;
 }
 
-function rowElement(row, tabStop) {
+// A row's <tr>, once: its cells are filled by fillRow, again each time the row changes.
+function rowElement(id) {
+  return el("tr", {
+    "data-id": id, tabindex: "-1",
+    onclick: () => select(id),
+    onfocus: (event) => takeTabStop(event.currentTarget),
+    onkeydown: (event) => {
+      if (event.key === "Enter" || event.key === " ") { event.preventDefault(); select(id); }
+      const move = MOVES[event.key];
+      if (move && !event.altKey && !event.ctrlKey && !event.metaKey) {
+        event.preventDefault();  // the rows move, not the page
+        const to = move(event.currentTarget);
+        if (to) focusRow(to);
+      }
+    },
+    // Flashed once, when it came: not again each time it is shown by a filter.
+    onanimationend: (event) => event.currentTarget.classList.remove("fresh"),
+  });
+}
+
+function fillRow(tr, row) {
+  const shown = readable(row.target);
   const cls = Math.floor(row.status / 100);
   const badges = [];
   if (row.kind !== "http") badges.push(el("span", { class: `badge ${row.kind}` }, row.kind));
@@ -115,74 +155,132 @@ function rowElement(row, tabStop) {
         row.kind === "preflight" ? "blocked" : "CORS blocked")
       : el("span", { class: "badge cors" }, "CORS"));
   }
-  return el("tr", {
-    "data-id": row.id,
-    tabindex: row.id === tabStop ? "0" : "-1",
-    class: [row.id === state.selected ? "selected" : "", state.fresh.has(row.id) ? "fresh" : ""]
-      .join(" "),
-    onclick: () => select(row.id),
-    onfocus: (event) => takeTabStop(event.currentTarget),
-    onkeydown: (event) => {
-      if (event.key === "Enter" || event.key === " ") { event.preventDefault(); select(row.id); }
-      const move = MOVES[event.key];
-      if (move && !event.altKey && !event.ctrlKey && !event.metaKey) {
-        event.preventDefault();  // the rows move, not the page
-        const to = move(event.currentTarget);
-        if (to) focusRow(to);
-      }
-    },
-  },
-  el("td", {}, clock(row.started)),
-  el("td", {}, row.method),
-  // The path gives way to its badges: a long one is cut short, a badge never is.
-  el("td", { class: "path", title: row.target },
-    el("div", {}, el("span", { class: "target" }, readable(row.target)), badges)),
-  el("td", { title: row.upstream_url }, row.route || "–"),
-  // Where it went: a column of its own where the window has room, else the route's
-  // tooltip.
-  el("td", { class: "upstream", title: row.upstream_url },
-    el("div", {}, readable(row.upstream_url) || "–")),
-  // A response the browser blocked never reached the page: not a green success.
-  row.cors_blocked
-    ? el("td", { class: "status blocked", title: `${row.status}, blocked by CORS` },
-      `${row.status} ✕`)
-    // A status, then an end that was not one (a body broken off, the browser gone).
-    : row.status && row.error
-      ? el("td", { class: "status blocked", title: row.error }, `${row.status} ✕`)
-      // No status: still waiting, or it ended with none (an event stream the page
-      // closed before its head came).
-      : el("td", { class: `status s${cls}` },
-        row.status || (row.error ? "error" : row.duration_ms !== null ? "closed" : "…")),
-  el("td", { class: "num" }, `${ms(row.connect_ms)} / ${ms(row.ttfb_ms)} / ${ms(row.duration_ms)} ms`),
-  el("td", { class: "num" }, `${size(row.bytes_in)} / ${size(row.bytes_out)}`));
+  tr.replaceChildren(
+    el("td", {}, clock(row.started)),
+    el("td", {}, row.method),
+    // The path gives way to its badges: a long one is cut short, a badge never is, and
+    // the first dozen characters stay (style.css).
+    el("td", { class: "path", title: row.target },
+      el("div", { style: `--head: ${Math.min([...shown].length, 12)}` },
+        el("span", { class: "target" }, shown), badges)),
+    el("td", { title: row.upstream_url }, row.route || "–"),
+    // Where it went: a column of its own where the window has room, else the route's
+    // tooltip.
+    el("td", { class: "upstream", title: row.upstream_url },
+      el("div", {}, readable(row.upstream_url) || "–")),
+    // A response the browser blocked never reached the page: not a green success.
+    row.cors_blocked
+      ? el("td", { class: "status blocked", title: `${row.status}, blocked by CORS` },
+        `${row.status} ✕`)
+      // A status, then an end that was not one (a body broken off, the browser gone).
+      : row.status && row.error
+        ? el("td", { class: "status blocked", title: row.error }, `${row.status} ✕`)
+        // No status: still waiting, or it ended with none (an event stream the page
+        // closed before its head came).
+        : el("td", { class: `status s${cls}` },
+          row.status || (row.error ? "error" : row.duration_ms !== null ? "closed" : "…")),
+    el("td", { class: "num" }, `${ms(row.connect_ms)} / ${ms(row.ttfb_ms)} / ${ms(row.duration_ms)} ms`),
+    el("td", { class: "num" }, `${size(row.bytes_in)} / ${size(row.bytes_out)}`));
 }
 
-let renderQueued = false;
-function renderList() {
-  if (renderQueued) return;
-  renderQueued = true;
-  requestAnimationFrame(() => {
-    renderQueued = false;
-    const body = $("#list tbody");
-    const rows = state.order.map((id) => state.rows.get(id)).filter((r) => r && matches(r));
-    // Rows are made afresh: the one the keyboard is on keeps the focus.
-    const focused = body.contains(document.activeElement)
-      ? document.activeElement.closest("tr")?.dataset.id : undefined;
-    const shown = new Set(rows.map((r) => r.id));
-    const tabStop = [state.focus, state.selected].find((id) => shown.has(id)) ?? rows[0]?.id;
-    body.replaceChildren(...rows.map((row) => rowElement(row, tabStop)));
-    // Not scrolled to: the list may have been scrolled away from the focused row.
-    if (focused !== undefined) {
-      body.querySelector(`tr[data-id="${focused}"]`)?.focus({ preventScroll: true });
+// Drawn at most once a frame, and only what changed: remaking all 500 rows for each
+// event kept the main thread busy at 70 requests/s, with frames of 200 ms. What devproxy
+// sends (soon false) is drawn at most every LIST_EVERY ms: each draw moves every row
+// down, and so repaints the list. What the user does is drawn on the next frame.
+const LIST_EVERY = 100;
+let frame = null, timer = null, drawn = 0;
+function renderList(soon = true) {
+  if (frame !== null) return;  // a draw is coming on the next frame
+  const wait = soon ? 0 : drawn + LIST_EVERY - performance.now();
+  if (wait > 0) {
+    timer ??= setTimeout(() => { timer = null; renderList(); }, wait);
+    return;
+  }
+  clearTimeout(timer);
+  timer = null;
+  frame = requestAnimationFrame(() => {
+    frame = null;
+    drawn = performance.now();
+    drawList();
+  });
+}
+
+// A new row flashes to catch the eye while rows come one by one, not when more than
+// two come in a second: rows flashing all over say nothing, and while any flash lasts
+// the list is repainted every frame (a sixth of the main thread, measured).
+const arrived = [];  // when each new row of the last second was drawn
+function mayFlash() {
+  const now = performance.now();
+  arrived.push(now);
+  while (arrived[0] < now - 1000) arrived.shift();
+  return arrived.length <= 2;
+}
+
+function drawList() {
+  const body = $("#list tbody");
+  const now = filters();
+  const shown = state.order.filter((id) => matches(state.rows.get(id), now));
+  const wanted = new Set(shown);
+  // A row the keyboard is on stays the same element, so keeps the focus, unless the
+  // list came afresh (a reset): then its new element takes it.
+  const focused = body.contains(document.activeElement)
+    ? Number(document.activeElement.closest("tr")?.dataset.id) : undefined;
+  for (const id of state.changed) {
+    const row = state.rows.get(id);
+    const tr = state.els.get(id);
+    if (row && tr) fillRow(tr, row);
+  }
+  state.changed.clear();
+  // Out: rows no filter lets through, or no longer kept. The rest keep their order
+  // (newest first, ever), so what is left is to put each new row in its place.
+  for (const tr of [...body.children]) {
+    const id = Number(tr.dataset.id);
+    if (!wanted.has(id) || state.els.get(id) !== tr) {
+      tr.remove();
+      tr.tabIndex = -1;  // shown again later, it is made the tab stop or open again below
+      tr.classList.remove("selected");
     }
-    const empty = $("#empty");
-    empty.hidden = rows.length > 0;
-    empty.textContent = state.order.length ? "No request matches these filters."
-      : "Waiting for requests through devproxy…";
-    state.fresh.clear();
+  }
+  let at = body.firstElementChild;
+  for (const id of shown) {
+    let tr = state.els.get(id);
+    if (!tr) {
+      tr = rowElement(id);
+      fillRow(tr, state.rows.get(id));
+      state.els.set(id, tr);
+    }
+    if (tr === at) {
+      at = at.nextElementSibling;
+    } else {
+      if (state.fresh.has(id) && mayFlash()) tr.classList.add("fresh");
+      body.insertBefore(tr, at);
+    }
+  }
+  state.fresh.clear();
+  // The row open, and the one tab stop: the row the keyboard was last on, else the one
+  // open, else the first.
+  const selected = body.querySelector("tr.selected");
+  if (selected && Number(selected.dataset.id) !== state.selected) {
+    selected.classList.remove("selected");
+  }
+  if (wanted.has(state.selected)) state.els.get(state.selected).classList.add("selected");
+  const tabStop = [state.focus, state.selected].find((id) => wanted.has(id)) ?? shown[0];
+  const stop = body.querySelector('tr[tabindex="0"]');
+  if (stop && Number(stop.dataset.id) !== tabStop) stop.tabIndex = -1;
+  if (tabStop !== undefined) state.els.get(tabStop).tabIndex = 0;
+  // Not scrolled to: the list may have been scrolled away from the focused row.
+  if (focused !== undefined && !body.contains(document.activeElement)) {
+    state.els.get(focused)?.focus({ preventScroll: true });
+  }
+  const empty = $("#empty");
+  empty.hidden = shown.length > 0;
+  empty.textContent = state.order.length ? "No request matches these filters."
+    : "Waiting for requests through devproxy…";
+  if (state.methodsStale) {
+    state.methodsStale = false;
     const methods = [...new Set([...state.rows.values()].map((r) => r.method))].sort();
     syncOptions($("#filter-method"), methods, "All methods");
-  });
+  }
 }
 
 function syncOptions(select, values, label) {
@@ -201,16 +299,19 @@ function upsert(row, isNew) {
     let at = 0;
     while (at < state.order.length && state.order[at] > row.id) at += 1;
     state.order.splice(at, 0, row.id);
+    state.methodsStale = true;
     if (isNew) state.fresh.add(row.id);
     while (state.order.length > state.history) {
       const gone = state.order.pop();
       state.rows.delete(gone);
+      state.els.delete(gone);  // drawList takes it out of the page
       if (gone === state.selected) markGone(`devproxy keeps the last ${state.history} requests`);
     }
     if (at >= state.history) return;  // already too old: trimmed off the end just now
   }
   state.rows.set(row.id, row);
-  renderList();
+  state.changed.add(row.id);
+  renderList(false);
   // A stream still open is updated every second: not while text is selected in it.
   const reading = row.duration_ms === null && !window.getSelection().isCollapsed;
   if (row.id === state.selected && !reading) showDetail(row.id);
@@ -219,12 +320,17 @@ function upsert(row, isNew) {
 function replaceList(rows) {
   // The list as devproxy keeps it now (newest first): each time the live stream opens,
   // and whenever the page fell so far behind that devproxy sent it afresh.
-  state.rows.clear(); state.order = []; state.fresh.clear();
+  forgetRows();
   for (const row of rows.reverse()) upsert(row, false);
   renderList();
   if (state.selected !== null && !state.rows.has(state.selected)) {
     markGone("cleared, or past the last " + state.history);
   }
+}
+
+function forgetRows() {
+  state.rows.clear(); state.order = []; state.fresh.clear();
+  state.els.clear(); state.changed.clear(); state.methodsStale = true;
 }
 
 // The request shown left devproxy's memory (the ring moved on, or another page cleared
@@ -239,6 +345,19 @@ function markGone(why) {
 }
 
 // -- detail ----------------------------------------------------------------------------
+
+// The element of the detail the keyboard is on, as a way to find its like in the detail
+// made afresh: by id, by its place (a scrolled box), else as the nth of its kind.
+function focusedIn(pane) {
+  const active = document.activeElement;
+  if (active === pane || !pane.contains(active)) return () => null;
+  if (active.id) return () => pane.querySelector(`#${CSS.escape(active.id)}`);
+  if (active.dataset.place !== undefined) {
+    return () => pane.querySelector(`[data-place="${CSS.escape(active.dataset.place)}"]`);
+  }
+  const n = [...pane.querySelectorAll(active.tagName)].indexOf(active);
+  return () => pane.querySelectorAll(active.tagName)[n];
+}
 
 function headerTable(headers, changes, side) {
   const byName = new Map(changes.map((c) => [c.name, c]));
@@ -351,36 +470,65 @@ function formParts(parts, more) {
   }), rest);
 }
 
-function copyButton(label, text, id) {
+// The element of the detail matching selector, while the detail shows request.
+function inDetail(request, selector) {
+  const pane = $("#detail");
+  return pane.dataset.shown === String(request) ? $(selector, pane) : null;
+}
+
+function copyButton(label, text, id, request) {
+  const said = state.passing?.request === request && state.passing.id === id;
   return el("button", {
     class: "button", id,
-    onclick: async (event) => {
+    onclick: async () => {
       let copied = true;
       try { await navigator.clipboard.writeText(text); } catch (e) { copied = false; }
       // No clipboard outside a secure context (a page on http://myapp.test, say).
-      event.target.textContent = copied ? "Copied ✓" : "Copy failed: select the text below";
-      setTimeout(() => { event.target.textContent = label; }, 1200);
+      const passing = { request, id, text: copied ? "Copied ✓"
+        : "Copy failed: select the text below" };
+      state.passing = passing;
+      const button = inDetail(request, `#${id}`);
+      if (button) button.textContent = passing.text;
+      setTimeout(() => {
+        if (state.passing === passing) state.passing = null;
+        // The button as it is now (the detail may have been made afresh), unless a
+        // second click on it said something since.
+        const now = inDetail(request, `#${id}`);
+        if (now && state.passing?.id !== id) now.textContent = label;
+      }, 1200);
     },
-  }, label);
+  }, said ? state.passing.text : label);
+}
+
+// A URL refused for its length may be 70 KB, which printed whole made the detail 21,000 px
+// tall: shown cut, whole in the element's title (and the curl commands).
+function cut(text, limit = 300) {
+  if (text.length <= limit) return text;
+  // Not between the two halves of a surrogate pair (an emoji).
+  const end = /[\uD800-\uDBFF]/.test(text[limit - 1]) ? limit - 1 : limit;
+  return `${text.slice(0, end)}…`;
 }
 
 async function select(id) {
   state.selected = id;
+  state.replayFailed = null;
   state.focus = id;  // Tab back into the list lands on the request open
   renderList();
   await showDetail(id);
 }
 
 async function showDetail(id) {
-  const response = await fetch(`api/requests/${id}`);
-  const pane = $("#detail");
-  if (state.selected !== id) return;  // another request was opened meanwhile
-  if (!response.ok) {
-    showNothing("This request is no longer kept.");
+  let r;
+  try {
+    r = await ask(`api/requests/${id}`);
+  } catch (e) {
+    if (state.selected !== id) return;
+    if (e.status) showNothing("This request is no longer kept.");
+    else showUnanswered(id);
     return;
   }
-  const r = await response.json();
-  if (state.selected !== id) return;
+  const pane = $("#detail");
+  if (state.selected !== id) return;  // another request was opened meanwhile
   const total = r.duration_ms ?? 0;
   // No head from the backend (timeout, refusal): all of it was waiting. Files and
   // devproxy's own answers have no backend to wait for.
@@ -389,9 +537,8 @@ async function showDetail(id) {
   const pct = (v) => (total ? `${Math.max((v / total) * 100, 0)}%` : "0");
 
   const parts = [
-    // A URL refused for its length may be 70 KB: the heading is cut, the title whole.
-    el("h2", { title: r.target },
-      `${r.method} ${r.target.length > 300 ? `${r.target.slice(0, 300)}…` : r.target}`),
+    // Read as in the list (readable()); as sent in the title.
+    el("h2", { title: r.target }, `${r.method} ${cut(readable(r.target))}`),
     el("div", { class: "card" }, el("dl", { class: "kv" },
       el("dt", {}, "Status"), r.cors && !r.cors.allowed
         ? el("dd", { class: "status blocked" }, r.kind === "preflight"
@@ -403,7 +550,8 @@ async function showDetail(id) {
             : r.duration_ms !== null ? "none: the page closed it first" : "pending")),
       r.error ? el("dt", {}, "Error") : null, r.error ? el("dd", { id: "error" }, r.error) : null,
       el("dt", {}, "Route"), el("dd", {}, r.route || "none"),
-      el("dt", {}, "Upstream URL"), el("dd", { id: "upstream-url" }, r.upstream_url || "–"),
+      el("dt", {}, "Upstream URL"), el("dd", { id: "upstream-url", title: r.upstream_url || null },
+        cut(readable(r.upstream_url)) || "–"),
       el("dt", {}, "Kind"), el("dd", {}, r.kind),
       r.replay_of !== null ? el("dt", {}, "Replay of") : null,
       r.replay_of !== null ? el("dd", { id: "replay-of" }, el("a", {
@@ -418,13 +566,16 @@ async function showDetail(id) {
       el("dt", {}, "Bytes"), el("dd", {}, `${size(r.bytes_in)} up · ${size(r.bytes_out)} down`),
       el("dt", {}, "Client"), el("dd", {}, r.remote)),
     el("div", { class: "actions" },
-      copyButton("Copy as curl (browser)", r.curl.browser, "copy-browser"),
-      r.curl.upstream ? copyButton("Copy as curl (to backend)", r.curl.upstream, "copy-upstream")
-        : null,
+      copyButton("Copy as curl (browser)", r.curl.browser, "copy-browser", r.id),
+      r.curl.upstream
+        ? copyButton("Copy as curl (to backend)", r.curl.upstream, "copy-upstream", r.id) : null,
       // Not offered where devproxy would refuse it (a WebSocket, a body not kept whole,
       // a header byte its client cannot write): its reason is said below instead.
-      r.replay_refused ? null
-        : el("button", { class: "button", id: "replay", onclick: () => replay(r.id) }, "Replay")),
+      r.replay_refused ? null : el("button", {
+        class: "button", id: "replay", onclick: () => replay(r.id),
+        disabled: state.replaying === r.id ? "" : null,
+      }, state.replaying === r.id ? "Replaying…" : "Replay")),
+    state.replayFailed?.request === r.id ? replayFailure(state.replayFailed.text) : null,
     r.replay_refused ? el("p", { class: "note", id: "replay-refused" },
       r.replay_refused[0].toUpperCase() + r.replay_refused.slice(1)) : null),
   ];
@@ -506,9 +657,13 @@ async function showDetail(id) {
     r.curl.upstream
       ? el("pre", { id: "curl-upstream", "data-place": "curl-upstream" }, r.curl.upstream)
       : null);
-  const places = pane.dataset.shown === String(id) ? scrollPlaces(pane) : new Map();
+  const again = pane.dataset.shown === String(id);
+  const places = again ? scrollPlaces(pane) : new Map();
+  // What the keyboard is on keeps the focus: it went to <body> every second.
+  const focused = again ? focusedIn(pane) : () => null;
   pane.replaceChildren(...parts.filter(Boolean));
   pane.dataset.shown = id;
+  focused()?.focus({ preventScroll: true });
   for (const box of pane.querySelectorAll("pre[data-place]")) {
     const place = places.get(box.dataset.place);
     if (!place) continue;
@@ -523,6 +678,25 @@ async function showDetail(id) {
       box.scrollTop = place.top;
     }
   }
+}
+
+// devproxy stopped or restarting, said where the detail goes. A request opened meanwhile
+// gets its heading from the list, so that the row highlighted and the detail agree (the
+// old detail stayed, under another row); it is loaded when devproxy is back (loadStatus).
+function showUnanswered(id) {
+  const pane = $("#detail");
+  pane.querySelector("#unanswered")?.remove();
+  const kept = pane.dataset.shown === String(id);
+  const note = el("p", { id: "unanswered", class: "note gone", role: "alert" }, `${NOT_ANSWERING}: `
+    + (kept ? "shown as it was last loaded." : "this request is shown when it is back."));
+  if (kept) {
+    pane.prepend(note);
+    return;
+  }
+  const row = state.rows.get(id);
+  delete pane.dataset.shown;
+  pane.replaceChildren(...[row && el("h2", { title: row.target },
+    `${row.method} ${cut(readable(row.target))}`), note].filter(Boolean));
 }
 
 // A detail pane with no request in it, and no reading place to keep.
@@ -570,30 +744,75 @@ function scrollPlaces(pane) {
 
 async function replay(id) {
   // The answer comes with the response head, which a slow backend takes its time over:
-  // say so, and take no second click meanwhile.
-  const button = $("#replay");
+  // say so, and take no second click meanwhile (showDetail keeps it so).
+  state.replaying = id;
+  state.replayFailed = null;
+  const button = inDetail(id, "#replay");
   if (button) {
     button.disabled = true;
     button.textContent = "Replaying…";
   }
-  let response;
+  inDetail(id, "#action-error")?.remove();
+  let answer;
   try {
-    response = await fetch(`api/requests/${id}/replay`, { method: "POST" });
+    answer = await ask(`api/requests/${id}/replay`, { method: "POST" });
+  } catch (e) {
+    // Under the buttons, where it was asked, while this request is the one shown.
+    const text = `Not replayed: ${e.message}.`;
+    const actions = inDetail(id, ".actions");
+    if (actions) {
+      state.replayFailed = { request: id, text };
+      actions.after(replayFailure(text));
+    } else {
+      notice(text);
+    }
+    return;
   } finally {
-    if (button && button.isConnected) {
-      button.disabled = false;
-      button.textContent = "Replay";
+    state.replaying = null;
+    const now = inDetail(id, "#replay");  // the detail may have been made afresh
+    if (now) {
+      now.disabled = false;
+      now.textContent = "Replay";
     }
   }
-  if (response.ok) {
-    const replayed = (await response.json()).id;  // its own row: open it
-    if (replayed !== null) select(replayed);
-    return;
+  if (answer.id !== null) select(answer.id);  // its own row: open it
+}
+
+function replayFailure(text) {
+  return el("p", { id: "action-error", class: "note error", role: "alert" }, text);
+}
+
+// -- talking to devproxy ----------------------------------------------------------------
+
+// Said in place of what was asked: "Failed to fetch" was an uncaught error in the
+// console, and the page looked as if the click had been lost.
+const NOT_ANSWERING = "devproxy is not answering (stopped or restarting?)";
+
+// One call to devproxy's API: its answer (JSON, or the text of a failure's page). Throws
+// an Error saying why in words: with .status 0, devproxy did not answer at all; else its
+// own reason (a 404's "error").
+async function ask(url, options) {
+  let response, text;
+  try {
+    response = await fetch(url, options);
+    text = await response.text();
+  } catch (e) {
+    throw Object.assign(new Error(NOT_ANSWERING), { status: 0 });
   }
-  const text = await response.text();  // JSON from devproxy, plain text from a failure
-  let message = text;
-  try { message = JSON.parse(text).error || text; } catch (e) { /* plain text */ }
-  alert(message || `replay failed: ${response.status}`);
+  let body = text;
+  try { body = JSON.parse(text); } catch (e) { /* plain text */ }
+  if (!response.ok) {
+    throw Object.assign(new Error(body?.error || text || `HTTP ${response.status}`),
+      { status: response.status });
+  }
+  return body;
+}
+
+// A note under the header for what failed away from the detail (Clear); "" hides it.
+function notice(message) {
+  const note = $("#notice");
+  note.textContent = message;
+  note.hidden = !message;
 }
 
 // -- header: status, routes, live stream -----------------------------------------------
@@ -601,18 +820,21 @@ async function replay(id) {
 async function loadStatus() {
   let status;
   try {
-    status = await (await fetch("api/status")).json();
+    status = await ask("api/status");
   } catch (e) {
     return;  // devproxy is stopped or restarting: the "live" pill already says so
   }
-  $("#listen").textContent = `${status.listen}${status.config ? ` · ${status.config}` : ""}`;
+  const listen = $("#listen");
+  listen.textContent = listen.title = `${status.listen}${status.config ? ` · ${status.config}` : ""}`;
   const reload = status.reload;
   const badge = $("#reload");
   const failed = ["error", "partial", "missing"].includes(reload.outcome);
   badge.className = `pill ${failed ? "bad" : reload.outcome === "ok" ? "ok" : ""}`;
   badge.textContent = reload.outcome === "none" ? "config loaded"
     : `reload ${reload.outcome}${reload.diff.length ? `: ${reload.diff.join("; ")}` : ""}`;
-  badge.title = reload.message || "";
+  // Cut to one line on the page: every change on a line of its own here.
+  badge.title = [reload.diff.length ? `reload ${reload.outcome}:` : "", ...reload.diff,
+    reload.message || ""].filter(Boolean).join("\n");
   // What went wrong is the point of a failed reload: in full, not in a tooltip.
   const note = $("#reload-note");
   const said = !reload.message ? ""
@@ -633,18 +855,47 @@ async function loadStatus() {
     showNothing("devproxy restarted.");
   }
   state.since = status.inspector.since;
+  // devproxy answers again (and is the same one): the request open is loaded now.
+  if (state.selected !== null && $("#unanswered")) showDetail(state.selected);
 }
 
-function connect() {
+// Whether the list is live, in words: a dot turning red alone was missed (and says
+// nothing to a screen reader or to eyes that do not tell red from green).
+const LIVE = {
+  live: ["live", "Connected: requests appear as devproxy sees them."],
+  reconnecting: ["reconnecting…", "devproxy is not answering (stopped or restarting): "
+    + "the list shows what came before, and this page reconnects by itself."],
+  offline: ["offline", "devproxy's event stream was refused: trying again every 5 s. "
+    + "The list shows what came before."],
+};
+
+function showLive(how) {
+  const pill = $("#live");
+  [pill.textContent, pill.title] = LIVE[how];
+  pill.classList.toggle("off", how !== "live");
+}
+
+function connect(lost = false) {
   // Each connection starts with a "reset" holding the whole list: what the page missed
   // while away, or a restarted devproxy's own requests.
   const events = new EventSource("api/events");
-  let lost = false;
   events.addEventListener("open", () => {
-    $("#live").classList.remove("off");
-    if (lost) { lost = false; loadStatus(); }
+    showLive("live");
+    if (!lost) return;
+    lost = false;
+    notice("");
+    loadStatus();
   });
-  events.addEventListener("error", () => { lost = true; $("#live").classList.add("off"); });
+  events.addEventListener("error", () => {
+    lost = true;
+    if (events.readyState !== EventSource.CLOSED) {
+      showLive("reconnecting");  // the browser tries again by itself
+      return;
+    }
+    // Answered with something other than an event stream: the browser gives up on it.
+    showLive("offline");
+    setTimeout(() => connect(true), 5000);
+  });
   events.addEventListener("reset", (e) => {
     replaceList(JSON.parse(e.data));
     document.body.dataset.ready = "true";
@@ -658,8 +909,15 @@ async function start() {
     $(id).addEventListener("input", renderList);
   }
   $("#clear").addEventListener("click", async () => {
-    await fetch("api/clear", { method: "POST" });
-    state.rows.clear(); state.order = []; state.selected = null;
+    notice("");
+    try {
+      await ask("api/clear", { method: "POST" });
+    } catch (e) {
+      notice(`Not cleared: ${e.message}.`);  // and the list stays: devproxy still keeps it
+      return;
+    }
+    forgetRows();
+    state.selected = null;
     showNothing("Cleared.");
     renderList();
   });

@@ -16,11 +16,11 @@ from playwright.async_api import Browser, Locator, Page
 from yarl import URL
 
 from devproxy.app import ProxyServer
-from devproxy.config import CorsPolicy, Inspector
+from devproxy.config import Config, CorsPolicy, Inspector, Listen
 from devproxy.loader import load_config
 from devproxy.state import Live, Snapshot
 
-from ..conftest import route
+from ..conftest import route, slow_at
 
 pytestmark = pytest.mark.e2e
 FRONT = "http://localhost:5173"
@@ -33,6 +33,15 @@ async def open_inspector(browser: Browser, base: str, **page_options: Any) -> Pa
     await page.goto(base + "/__devproxy/")
     await page.wait_for_selector("body[data-ready=true]")
     return page
+
+
+async def start_devproxy(backend_url: str, port: int = 0) -> ProxyServer:
+    """devproxy in this process with one route, /api, on ``port``: for tests that stop
+    it and start it again on the same port, as a developer restarting it would."""
+    config = Config(listen=Listen("127.0.0.1", port), routes=(route("/api", backend_url),))
+    server = ProxyServer(Live(Snapshot.build(config)), shutdown_timeout=1)
+    await server.start()
+    return server
 
 
 async def response_body_shown(page: Page, path: str) -> Locator:
@@ -208,6 +217,16 @@ async def test_a_unicode_path_is_shown_and_found_as_text(
                      "/api/%252e%252e/100%25%5C", "/api/bad%FFé%A9", "/api/café/日?q=a%2Fb"]
     await page.fill("#filter-text", "café")
     await page.wait_for_function("document.querySelectorAll('#list tbody tr').length === 1")
+    # The detail reads it as the list does: its heading said caf%C3%A9/%E6%97%A5.
+    await page.locator("#list tbody tr").first.click()
+    await page.wait_for_selector("#upstream-url")
+    assert await page.inner_text("#detail h2") == "GET /api/café/日?q=a%2Fb"
+    assert await page.get_attribute("#detail h2", "title") == "/api/caf%C3%A9/%E6%97%A5?q=a%2Fb"
+    assert (await page.inner_text("#upstream-url")).endswith("/api/café/日?q=a%2Fb")
+    await page.fill("#filter-text", "users")
+    await page.locator("#list tbody tr").first.click()
+    await page.wait_for_function("document.querySelector('#detail h2')?.innerText"
+                                 " === 'GET /api/users%E2%80%8B%E2%80%AE%C2%A0%EF%BC%8F'")
 
 
 async def test_a_request_devproxy_explains_is_marked_found_and_readable(
@@ -262,6 +281,60 @@ async def test_after_a_burst_the_list_shows_every_request_ended(
         const cells = [...document.querySelectorAll('#list tbody tr td.status')];
         return cells.length === 500 && cells.every((c) => c.innerText === '200');
     }""", timeout=10_000)
+
+
+async def test_a_request_arriving_or_ending_touches_its_own_row_only(
+        browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
+    # Each event remade all 500 rows: at 70 requests/s the page spent its main thread
+    # on that, with frames of 200 ms (benchmarks/inspector_page.py measures it). Rows
+    # are now kept, and the filters, the row open and the one tab stop still hold.
+    backend = await backend_factory(slow_at("/api/slow", 1.5))
+    proxy = await proxy_factory(route("/api", backend.url))
+    async with aiohttp.ClientSession() as client:
+        for n in range(5):
+            async with client.get(f"{proxy.url}/api/{n}") as resp:
+                assert resp.status == 200
+        page = await open_inspector(browser, proxy.url)
+        await page.wait_for_function("document.querySelectorAll('#list tbody tr').length === 5")
+        await page.locator("#list tbody tr", has_text="/api/2").click()
+        # Each row element marked, and every change to the list's rows written down.
+        await page.evaluate("""() => {
+            for (const tr of document.querySelectorAll('#list tbody tr')) tr.kept = true;
+            window.added = [];
+            window.removed = 0;
+            new MutationObserver((changes) => {
+                for (const change of changes) {
+                    window.added.push(...[...change.addedNodes].map((n) => n.dataset.id));
+                    window.removed += change.removedNodes.length;
+                }
+            }).observe(document.querySelector('#list tbody'), { childList: true });
+        }""")
+        await page.select_option("#filter-status", "0")  # pending only
+        await page.wait_for_function("document.querySelectorAll('#list tbody tr').length === 0")
+
+        async def get_slow() -> int:
+            async with client.get(f"{proxy.url}/api/slow") as resp:
+                return resp.status
+
+        slow = asyncio.create_task(get_slow())
+        await page.wait_for_function(  # in, as pending
+            "document.querySelector('#list tbody tr td.path')?.innerText === '/api/slow'")
+        assert await slow == 200  # its end takes it out of "pending"
+        await page.wait_for_function("document.querySelectorAll('#list tbody tr').length === 0")
+    await page.select_option("#filter-status", "")
+    await page.wait_for_function("document.querySelectorAll('#list tbody tr').length === 6")
+    rows = page.locator("#list tbody tr")
+    assert await rows.first.evaluate("tr => tr.kept") is None  # the new one
+    assert await rows.first.locator("td.status").inner_text() == "200"
+    # The five others are the elements they were, shown again.
+    assert await page.evaluate(
+        "[...document.querySelectorAll('#list tbody tr')].slice(1).every((tr) => tr.kept)")
+    new_id = await rows.first.get_attribute("data-id")
+    added = await page.evaluate("window.added")
+    assert added.count(new_id) == 2  # in as pending, and back with the rest
+    assert await page.locator("#list tbody tr.selected .target").all_inner_texts() == ["/api/2"]
+    assert await page.locator('#list tbody tr[tabindex="0"] .target').all_inner_texts() \
+        == ["/api/2"]
 
 
 async def test_a_narrow_window_gets_one_column_without_sideways_scrolling(
@@ -389,6 +462,166 @@ async def test_a_long_path_is_cut_short_and_its_badge_stays_in_view(
     assert await cell.get_attribute("title") == long
 
 
+async def test_badges_never_cover_the_next_column_and_the_path_stays_readable_at_any_width(
+        browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
+    # Between 901 and 1100 px and below 600 px the path cell shrank to 45 px: the
+    # badges of a preflight were drawn over the Route and Status columns.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/api", backend.url, cors=CorsPolicy(
+        origins=(FRONT,), methods=("GET", "PUT"))))
+    preflight = {"Access-Control-Request-Method": "DELETE"}
+    async with aiohttp.ClientSession() as client:
+        for method, target, origin, extra in (
+                ("OPTIONS", "/api/x", FRONT, preflight),
+                ("OPTIONS", "/api/x", "http://evil.example", preflight),
+                ("GET", "/api/x", "http://evil.example", {}),
+                ("GET", "/api/users/1234/orders?page=2&sort=name", FRONT, {}),
+                ("GET", "/api/" + "/".join(f"segment-{n}" for n in range(20)), None, {})):
+            headers = {"Origin": origin, **extra} if origin else {}
+            async with client.request(method, proxy.url + target, headers=headers):
+                pass
+    page = await open_inspector(browser, proxy.url)
+    await page.wait_for_function("document.querySelectorAll('#list tbody tr').length === 5")
+    for width in (320, 390, 600, 768, 901, 1024, 1100, 1280, 1440, 1920):
+        await page.set_viewport_size({"width": width, "height": 900})
+        faults = await page.evaluate("""() => {
+            const faults = [];
+            for (const tr of document.querySelectorAll('#list tbody tr')) {
+                const cell = tr.querySelector('td.path'), box = cell.getBoundingClientRect();
+                const next = cell.nextElementSibling.getBoundingClientRect();
+                const target = tr.querySelector('.target');
+                const name = target.textContent.slice(0, 20);
+                for (const badge of cell.querySelectorAll('.badge')) {
+                    const b = badge.getBoundingClientRect();
+                    if (b.left < box.left || b.right > box.right || b.right > next.left
+                        || badge.scrollWidth > badge.clientWidth) {
+                        faults.push(`${name}: ${badge.textContent} out of its cell`);
+                    }
+                }
+                // Readable: whole, or at least its first dozen characters.
+                const room = Math.min(target.scrollWidth, 12 * 7.5);
+                if (target.getBoundingClientRect().width < room - 1) {
+                    faults.push(`${name}: ${target.getBoundingClientRect().width} px`);
+                }
+            }
+            return faults;
+        }""")
+        assert faults == [], width
+        if width >= 1100:  # the list takes the room its columns need from the detail
+            assert await page.evaluate("(() => { const t = document.querySelector"
+                                       "('.table-wrap'); return t.scrollWidth <= t.clientWidth;"
+                                       " })()"), width
+    # A long path is still cut with an ellipsis where the window is narrow.
+    long_target = page.locator("#list tbody tr").first.locator(".target")
+    assert await long_target.evaluate("t => t.scrollWidth > t.clientWidth")
+    assert await long_target.evaluate("t => getComputedStyle(t).textOverflow") == "ellipsis"
+
+
+async def test_a_url_tens_of_kilobytes_long_is_cut_in_the_detail_and_whole_in_its_title(
+        browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
+    # The heading was cut at 300 characters, but the upstream URL was printed whole:
+    # 60 KB of it made the detail 21,000 px tall.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/api", backend.url))
+    long = "/api/" + "a" * 60_000
+    async with aiohttp.ClientSession() as client, client.get(proxy.url + long) as resp:
+        assert resp.status == 400  # past aiohttp's line limit, and recorded all the same
+    page = await open_inspector(browser, proxy.url, viewport={"width": 1440, "height": 900})
+    await page.locator("#list tbody tr").first.click()
+    upstream = page.locator("#upstream-url")
+    await upstream.wait_for()
+    assert await upstream.inner_text() == f"{backend.url}{long}"[:300] + "…"
+    assert await upstream.get_attribute("title") == f"{backend.url}{long}"
+    assert await page.inner_text("#detail h2") == f"GET {long[:300]}…"
+    assert await page.evaluate("document.querySelector('#detail').scrollHeight") < 3000
+
+
+async def test_the_live_pill_says_in_words_when_devproxy_is_not_answering(
+        browser: Browser, backend_factory: Any) -> None:
+    # Only its dot turned red: it still read "live" with devproxy stopped.
+    backend = await backend_factory()
+    server = await start_devproxy(backend.url)
+    port = server.port
+    try:
+        page = await open_inspector(browser, f"http://127.0.0.1:{port}")
+        pill = page.locator("#live")
+        assert await pill.inner_text() == "live"
+        assert "requests appear" in (await pill.get_attribute("title") or "")
+    finally:
+        await server.stop()
+    await page.wait_for_function(
+        "document.querySelector('#live').innerText === 'reconnecting…'", timeout=10_000)
+    assert "devproxy is not answering" in (await pill.get_attribute("title") or "")
+    assert await pill.get_attribute("role") == "status"
+    server = await start_devproxy(backend.url, port)  # back: the browser reconnects
+    try:
+        await page.wait_for_function(
+            "document.querySelector('#live').innerText === 'live'", timeout=15_000)
+        assert "off" not in (await pill.get_attribute("class") or "")
+    finally:
+        await server.stop()
+
+
+async def test_with_devproxy_stopped_each_click_says_so_where_it_was_made(
+        browser: Browser, backend_factory: Any) -> None:
+    # A row clicked was highlighted while the detail kept the last request; Replay and
+    # Clear did nothing to see, each an uncaught "Failed to fetch".
+    backend = await backend_factory()
+    server = await start_devproxy(backend.url)
+    port = server.port
+    try:
+        async with aiohttp.ClientSession() as client:
+            for n in (1, 2):
+                async with client.get(f"http://127.0.0.1:{port}/api/{n}") as resp:
+                    assert resp.status == 200
+        page = await open_inspector(browser, f"http://127.0.0.1:{port}")
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        rows = page.locator("#list tbody tr")
+        # A call that does not get through is said, then made good once devproxy answers.
+        await page.route("**/api/requests/*", lambda request: request.abort())
+        await rows.filter(has_text="/api/1").click()
+        await page.wait_for_selector("#unanswered")
+        await page.unroute("**/api/requests/*")
+        await page.wait_for_selector("#replay", timeout=10_000)  # the status, every 3 s
+        assert await page.locator("#unanswered").count() == 0
+    finally:
+        await server.stop()
+    await page.wait_for_function("document.querySelector('#live').innerText !== 'live'",
+                                 timeout=10_000)
+    await page.click("#replay")
+    said = page.locator("#detail #action-error")
+    await said.wait_for()
+    assert "Not replayed: devproxy is not answering" in await said.inner_text()
+    assert await page.inner_text("#replay") == "Replay"  # not left waiting
+
+    await rows.filter(has_text="/api/2").click()
+    await page.wait_for_selector("#unanswered")
+    assert await page.inner_text("#detail h2") == "GET /api/2"
+    assert await page.locator("#list tbody tr.selected .target").inner_text() == "/api/2"
+    assert "devproxy is not answering" in await page.inner_text("#unanswered")
+
+    await page.click("#clear")
+    notice = page.locator("#notice")
+    await notice.wait_for()
+    assert (await notice.inner_text()).startswith("Not cleared: devproxy is not answering")
+    assert await rows.count() == 2  # nothing was cleared
+    assert errors == []
+
+    server = await start_devproxy(backend.url, port)  # a new devproxy, its own requests
+    try:
+        await page.wait_for_function(
+            "document.querySelector('#detail').innerText === 'devproxy restarted.'",
+            timeout=15_000)
+        await page.wait_for_function("document.querySelector('#live').innerText === 'live'",
+                                     timeout=15_000)
+        assert await notice.is_hidden()
+        await page.wait_for_function("document.querySelectorAll('#list tbody tr').length === 0")
+    finally:
+        await server.stop()
+    assert errors == []
+
+
 async def test_a_broken_config_save_is_spelled_out_on_the_page(
         browser: Browser, backend_factory: Any, tmp_path: Path) -> None:
     # A reload that failed said so only in a tooltip: the file, line and problem belong
@@ -412,6 +645,48 @@ async def test_a_broken_config_save_is_spelled_out_on_the_page(
         assert "/api" in await page.locator("#routes").inner_text()
         path.write_text(good)  # fixed: the note goes
         await page.locator("#reload-note").wait_for(state="hidden", timeout=15_000)
+    finally:
+        await server.stop()
+
+
+async def test_a_reload_of_many_changes_keeps_the_header_one_line_and_the_diff_whole(
+        browser: Browser, backend_factory: Any, tmp_path: Path) -> None:
+    # A dozen routes added wrapped the reload pill to three lines at 1440 px, and out of
+    # its pill at 390 px.
+    backend = await backend_factory()
+    path = tmp_path / "devproxy.yaml"
+    good = f"listen: 127.0.0.1:0\nroutes:\n  - path: /api\n    target: {backend.url}\n"
+    path.write_text(good)
+    server = ProxyServer(Live(Snapshot.build(load_config(path))), shutdown_timeout=1,
+                         watch=path)
+    await server.start()
+    try:
+        page = await open_inspector(browser, f"http://127.0.0.1:{server.port}",
+                                    viewport={"width": 1440, "height": 900})
+        path.write_text(good + "".join(f"  - path: /service-{n}\n    target: {backend.url}\n"
+                                       for n in range(12)))
+        pill = page.locator("#reload")
+        await page.wait_for_function(
+            "document.querySelector('#reload').innerText.startsWith('reload ok')",
+            timeout=15_000)  # the page asks for the status every 3 s
+        title = await pill.get_attribute("title") or ""
+        assert [line for line in title.splitlines() if "/service-" in line] == [
+            f"+ /service-{n} -> {backend.url}" for n in sorted(range(12), key=str)]
+        for width in (1440, 901, 390, 320):
+            await page.set_viewport_size({"width": width, "height": 900})
+            box = await pill.bounding_box()
+            assert box is not None
+            assert box["height"] < 26, width  # one line
+            assert box["x"] >= 0 and box["x"] + box["width"] <= width, width
+            assert await pill.evaluate("p => p.scrollWidth > p.clientWidth"), width  # cut…
+            assert await pill.evaluate("p => getComputedStyle(p).textOverflow") == "ellipsis"
+            for other in ("#live", "#export-har", "#clear"):  # …not the others
+                assert await page.locator(other).evaluate(
+                    "e => e.scrollWidth <= e.clientWidth"
+                    " && e.getBoundingClientRect().height < 32"), (width, other)
+            # The address (here with the config's long temporary path) on one line too.
+            assert (await page.locator("#listen").bounding_box() or {"height": 99})["height"] \
+                < 26, width
     finally:
         await server.stop()
 
@@ -465,6 +740,50 @@ async def test_an_open_streams_detail_keeps_the_readers_place(
         await shown_again()
         assert await page.locator("#sse-events").evaluate(
             "(b) => b.scrollTop > 0 && b.scrollTop + b.clientHeight >= b.scrollHeight - 2")
+
+
+async def test_an_open_streams_detail_keeps_the_keyboard_focus_and_a_buttons_word(
+        browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
+    # Made afresh each second, the detail sent the focus on "Copy as curl" to <body>,
+    # and wiped its "Copied ✓".
+    async def events(request: web.Request) -> web.StreamResponse:
+        stream = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await stream.prepare(request)
+        for n in range(100):  # bounded: ends by itself within 20 s
+            await stream.write(f"data: {n}\n\n".encode())
+            await asyncio.sleep(0.2)
+        return stream
+
+    backend = await backend_factory(events)
+    proxy = await proxy_factory(route("/", backend.url))
+    page = await open_inspector(browser, proxy.url, viewport={"width": 1440, "height": 900},
+                                permissions=["clipboard-read", "clipboard-write"])
+    async with aiohttp.ClientSession() as client, client.get(proxy.url + "/events") as resp:
+        await resp.content.readuntil(b"data: 0\n\n")
+        await page.locator("#list tbody tr", has_text="/events").click()
+        await page.wait_for_selector("#copy-upstream")
+        # Each showing: where the focus is, what the button says, how long after the click.
+        await page.evaluate("""() => {
+            window.shown = [];
+            new MutationObserver(() => window.shown.push([
+                document.activeElement.id,
+                document.querySelector('#copy-upstream').textContent,
+                performance.now() - window.pressed,
+            ])).observe(document.querySelector('#detail'), { childList: true });
+        }""")
+        await page.focus("#copy-upstream")
+        await page.evaluate("window.pressed = performance.now()")
+        await page.keyboard.press("Enter")
+        await page.wait_for_function("window.shown.length >= 3", timeout=10_000)
+        shown = await page.evaluate("window.shown")
+        assert [on for on, _, _ in shown] == ["copy-upstream"] * len(shown)
+        # "Copied ✓" for 1.2 s, made afresh or not.
+        assert all(said == "Copied ✓" for _, said, after in shown if after < 1100), shown
+        assert shown[-1][1] == "Copy as curl (to backend)"
+        await page.keyboard.press("Tab")  # and the keyboard goes on from there
+        assert await page.evaluate("document.activeElement.id") == "replay"
+        assert await page.evaluate("navigator.clipboard.readText()") \
+            == await page.inner_text("#curl-upstream")
 
 
 async def test_a_form_uploaded_by_the_page_shows_its_fields(
