@@ -1,6 +1,6 @@
 "use strict";
 // devproxy inspector: a live list of requests and one request in detail.
-// Data: the JSON API under ./api/ and the event stream ./api/events. No build step.
+// Data: the JSON API under ./api/ and the live feed ./api/live (a WebSocket). No build step.
 
 // order: ids newest first; history: how many devproxy keeps (older rows leave the list);
 // focus: the row the keyboard was last on, the list's one tab stop while it is shown.
@@ -865,8 +865,6 @@ const LIVE = {
   live: ["live", "Connected: requests appear as devproxy sees them."],
   reconnecting: ["reconnecting…", "devproxy is not answering (stopped or restarting): "
     + "the list shows what came before, and this page reconnects by itself."],
-  offline: ["offline", "devproxy's event stream was refused: trying again every 5 s. "
-    + "The list shows what came before."],
 };
 
 function showLive(how) {
@@ -875,33 +873,46 @@ function showLive(how) {
   pill.classList.toggle("off", how !== "live");
 }
 
-function connect(lost = false) {
+// Reconnection waits, growing while devproxy stays away (an EventSource's few seconds).
+const RETRY_MS = [250, 500, 1000, 2000, 5000];
+
+function connect(lost = false, tries = 0) {
+  // A WebSocket, not an EventSource: Chromium opens 6 HTTP/1.1 connections to an
+  // origin, shared by every tab on it, and an open event stream holds one for good.
+  // The inspector's took the last from an app with five streams of its own, whose
+  // next fetch() then waited while this page was open. A socket is not one of them.
   // Each connection starts with a "reset" holding the whole list: what the page missed
   // while away, or a restarted devproxy's own requests.
-  const events = new EventSource("api/events");
-  events.addEventListener("open", () => {
+  const url = new URL("api/live", location.href);
+  url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+  const socket = new WebSocket(url);
+  let opened = false;
+  socket.addEventListener("open", () => {
+    opened = true;
     showLive("live");
     if (!lost) return;
     lost = false;
     notice("");
     loadStatus();
   });
-  events.addEventListener("error", () => {
-    lost = true;
-    if (events.readyState !== EventSource.CLOSED) {
-      showLive("reconnecting");  // the browser tries again by itself
-      return;
+  socket.addEventListener("message", (e) => {
+    for (const [event, data] of JSON.parse(e.data)) {
+      if (event === "reset") {
+        replaceList(data);
+        document.body.dataset.ready = "true";
+      } else {
+        upsert(data, event === "request");
+      }
     }
-    // Answered with something other than an event stream: the browser gives up on it.
-    showLive("offline");
-    setTimeout(() => connect(true), 5000);
   });
-  events.addEventListener("reset", (e) => {
-    replaceList(JSON.parse(e.data));
-    document.body.dataset.ready = "true";
+  socket.addEventListener("close", () => {
+    // devproxy stopping (1001, to restart as likely as not), gone, or refusing the
+    // handshake: a page cannot tell these apart (each is 1006 to it), so it tries again.
+    lost = true;
+    showLive("reconnecting");
+    const wait = opened ? RETRY_MS[0] : RETRY_MS[Math.min(tries, RETRY_MS.length - 1)];
+    setTimeout(() => connect(true, opened ? 0 : tries + 1), wait);
   });
-  events.addEventListener("request", (e) => upsert(JSON.parse(e.data), true));
-  events.addEventListener("update", (e) => upsert(JSON.parse(e.data), false));
 }
 
 async function start() {

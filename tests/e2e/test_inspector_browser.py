@@ -20,7 +20,7 @@ from devproxy.config import Config, CorsPolicy, Inspector, Listen
 from devproxy.loader import load_config
 from devproxy.state import Live, Snapshot
 
-from ..conftest import route, slow_at
+from ..conftest import endless, route, slow_at
 
 pytestmark = pytest.mark.e2e
 FRONT = "http://localhost:5173"
@@ -560,6 +560,50 @@ async def test_the_live_pill_says_in_words_when_devproxy_is_not_answering(
         assert "off" not in (await pill.get_attribute("class") or "")
     finally:
         await server.stop()
+
+
+async def test_an_open_inspector_leaves_the_app_all_six_connections_to_its_origin(
+        browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
+    # Chromium opens 6 HTTP/1.1 connections to an origin, shared by every tab of a
+    # profile. The inspector's EventSource held one for good: an app with five
+    # streams of its own then waited on its next fetch() while the inspector was open.
+    backend = await backend_factory(_items_or_events)
+    proxy = await proxy_factory(route("/api", backend.url))
+    context = await browser.new_context()
+    try:
+        inspector = await context.new_page()
+        await inspector.goto(proxy.url + "/__devproxy/")
+        await inspector.wait_for_selector("body[data-ready=true]")
+        app = await context.new_page()
+        await app.goto(proxy.url + "/api/items")
+        opened = await app.evaluate("""async () => {
+            const opened = [];
+            for (let i = 0; i < 5; i++) {
+              const source = new EventSource('/api/events?n=' + i);
+              opened.push(new Promise((ok) => source.onmessage = ok));
+            }
+            await Promise.all(opened);
+            return opened.length;
+        }""")
+        assert opened == 5
+        status = await app.evaluate("""async () => {
+            const timeout = new AbortController();
+            setTimeout(() => timeout.abort(), 5000);
+            try {
+              return (await fetch('/api/items', {signal: timeout.signal})).status;
+            } catch (e) { return String(e); }
+        }""")
+        assert status == 200, status
+        # And the inspector is live all the while.
+        await inspector.locator("#list tbody tr", has_text="/api/items").first.wait_for()
+    finally:
+        await context.close()
+
+
+async def _items_or_events(request: web.Request) -> web.StreamResponse:
+    if request.path == "/api/events":
+        return await endless("text/event-stream", b"data: hi\n\n")(request)
+    return web.json_response({"items": []})
 
 
 async def test_with_devproxy_stopped_each_click_says_so_where_it_was_made(
