@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -184,6 +186,31 @@ async def raw_exchange(port: int, data: bytes, *, wait: float = 5.0) -> bytes:
             return await reader.read()
     finally:
         writer.close()
+
+
+@contextlib.asynccontextmanager
+async def taking_no_connection(host: str, port: int = 0) -> AsyncIterator[int]:
+    """A port on loopback ``host`` whose listener never accepts, its queue full: a
+    connection to it gets no answer, as a stuck backend's (later SYNs are dropped).
+    Yields the port (``port``, or one the system picked)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listening = socket.socket(family)
+    held: list[socket.socket] = []
+    try:
+        listening.bind((host, port))
+        listening.listen(0)
+        port = listening.getsockname()[1]
+        for _ in range(3):  # fill the accept queue
+            sock = socket.socket(family)
+            held.append(sock)
+            sock.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                sock.connect((host, port))
+        await asyncio.sleep(0.1)  # their handshakes done, the queue is full
+        yield port
+    finally:
+        for sock in [*held, listening]:
+            sock.close()
 
 
 async def ended_row(client: aiohttp.ClientSession, proxy: Proxy) -> dict[str, Any]:

@@ -22,7 +22,15 @@ from devproxy.forward import dump_headers
 from devproxy.state import CAPTURES
 from devproxy.upstream import Outages
 
-from .conftest import ended_row, endless, leave_part_way, raw_exchange, route, slow_at
+from .conftest import (
+    ended_row,
+    endless,
+    leave_part_way,
+    raw_exchange,
+    route,
+    slow_at,
+    taking_no_connection,
+)
 
 
 async def test_every_method_reaches_the_backend_with_its_body(backend_factory, proxy_factory,
@@ -680,50 +688,22 @@ async def test_localhost_target_tries_the_other_loopback_when_one_takes_no_conne
     # full), and the backend is on ::1: a timeout on one address is no reason not to
     # try the other, as a refusal is not.
     backend = await backend_factory(port=0, host="::1")
-    dropping = socket.socket()
-    dropping.bind(("127.0.0.1", backend.port))
-    dropping.listen(0)
-    queued = []
-    try:
-        for _ in range(3):  # fill the accept queue; later SYNs are dropped
-            held = socket.socket()
-            held.setblocking(False)
-            with contextlib.suppress(BlockingIOError):
-                held.connect(("127.0.0.1", backend.port))
-            queued.append(held)
-        await asyncio.sleep(0.1)
+    async with taking_no_connection("127.0.0.1", backend.port):
         # The first address gets half the timeout; the rest is ::1's, time enough on a
         # busy machine.
         proxy = await proxy_factory(route("/", f"http://localhost:{backend.port}",
                                           timeout={"connect": 2.0, "response": 5}))
         async with client.get(proxy.url + "/x") as resp:
             assert resp.status == 200
-        assert backend.recorder.last.raw_path == "/x"
-    finally:
-        for held in queued:
-            held.close()
-        dropping.close()
+    assert backend.recorder.last.raw_path == "/x"
 
 
 async def test_localhost_taking_no_connection_on_either_loopback_times_out_once(
         proxy_factory, client):
     # Both addresses drop connections: timeout.connect bounds the two tries together,
     # as its 504 says, not each of them.
-    listeners, queued = [], []
-    try:
-        for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
-            dropping = socket.socket(family)
-            listeners.append(dropping)
-            dropping.bind((host, listeners[0].getsockname()[1] if len(listeners) > 1 else 0))
-            dropping.listen(0)
-            for _ in range(3):  # fill the accept queue; later SYNs are dropped
-                held = socket.socket(family)
-                held.setblocking(False)
-                with contextlib.suppress(BlockingIOError):
-                    held.connect((host, dropping.getsockname()[1]))
-                queued.append(held)
-        await asyncio.sleep(0.1)
-        port = listeners[0].getsockname()[1]
+    async with taking_no_connection("127.0.0.1") as port, \
+            taking_no_connection("::1", port):
         proxy = await proxy_factory(route("/", f"http://localhost:{port}",
                                           timeout={"connect": 1.0}))
         began = time.monotonic()
@@ -731,9 +711,6 @@ async def test_localhost_taking_no_connection_on_either_loopback_times_out_once(
             assert resp.status == 504
             assert "within timeout.connect (1s)" in await resp.text()
         assert time.monotonic() - began < 1.6  # 2 s with the timeout given to each
-    finally:
-        for sock in queued + listeners:
-            sock.close()
 
 
 @pytest.mark.parametrize("listen_on", ["127.0.0.1", "::1"], ids=["ipv4-only", "ipv6-only"])

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import socket
 import ssl
 
 import pytest
 import trustme
 from aiohttp import web
 
-from .conftest import route
+from .conftest import route, taking_no_connection
 
 
 @pytest.fixture
@@ -126,33 +124,20 @@ async def test_a_certificate_refused_on_one_loopback_outranks_a_timeout_on_the_o
     # localhost: 127.0.0.1 takes no connection (its queue full), ::1 answers with a
     # certificate devproxy does not trust. The 502 names the certificate, which is
     # what to fix, not a connect timeout.
-    dropping = socket.socket()
-    dropping.bind(("127.0.0.1", 0))
-    dropping.listen(0)
-    port = dropping.getsockname()[1]
-    queued = []
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     trustme.CA().issue_cert("localhost", "::1").configure_cert(context)
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.close()
 
-    server = await asyncio.start_server(serve, "::1", port, ssl=context)
-    try:
-        for _ in range(3):  # fill the accept queue; later SYNs are dropped
-            held = socket.socket()
-            held.setblocking(False)
-            with contextlib.suppress(BlockingIOError):
-                held.connect(("127.0.0.1", port))
-            queued.append(held)
-        await asyncio.sleep(0.1)
-        proxy = await proxy_factory(route("/", f"https://localhost:{port}",
-                                          timeout={"connect": 1.0}))
-        async with client.get(proxy.url + "/hello") as resp:
-            assert resp.status == 502
-            doc = json.loads(await resp.text())
-        assert doc["reason"] == "tls", doc
-    finally:
-        server.close()
-        for sock in [*queued, dropping]:
-            sock.close()
+    async with taking_no_connection("127.0.0.1") as port:
+        server = await asyncio.start_server(serve, "::1", port, ssl=context)
+        try:
+            proxy = await proxy_factory(route("/", f"https://localhost:{port}",
+                                              timeout={"connect": 1.0}))
+            async with client.get(proxy.url + "/hello") as resp:
+                assert resp.status == 502
+                doc = json.loads(await resp.text())
+        finally:
+            server.close()
+    assert doc["reason"] == "tls", doc
