@@ -18,9 +18,11 @@ API (all JSON; see the README):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
+from collections.abc import Iterator
 from importlib import resources
 from typing import Any
 
@@ -157,12 +159,10 @@ def _same_origin(request: web.Request) -> None:
         content_type="application/json")
 
 
-async def _events(request: web.Request, captures: Captures) -> web.StreamResponse:
-    response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
-                                           "Cache-Control": "no-store"})
-    await response.prepare(request)
-    if request.method == "HEAD":
-        return response  # the head is all a HEAD gets; waiting would hold the connection
+@contextlib.contextmanager
+def _following(request: web.Request, captures: Captures) -> Iterator[Feed]:
+    """A feed of every change to ``captures`` while the block runs, for one page: told
+    of each request, reset by a clear from any tab, ended when devproxy stops."""
     feed = Feed(_QUEUE, lambda: [r.summary() for r in captures.newest_first()], to_json)
 
     def listener(event: str, record: Record) -> None:
@@ -172,11 +172,26 @@ async def _events(request: web.Request, captures: Captures) -> web.StreamRespons
     captures.on_clear.append(feed.reset)  # a clear from another tab reaches this one
     streams = request.app[EVENT_STREAMS]
     streams.add(feed.end)
+    try:
+        yield feed
+    finally:
+        captures.listeners.remove(listener)
+        captures.on_clear.remove(feed.reset)
+        streams.discard(feed.end)
+
+
+async def _events(request: web.Request, captures: Captures) -> web.StreamResponse:
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                           "Cache-Control": "no-store"})
+    await response.prepare(request)
+    if request.method == "HEAD":
+        return response  # the head is all a HEAD gets; waiting would hold the connection
     loop = asyncio.get_running_loop()
     # What each request still open (a stream, a socket) was last shown with: it is told
     # again as it moves, at most every _PROGRESS, not only when it ends.
     shown: dict[int, tuple[int, ...]] = {}
-    try:
+    with _following(request, captures) as feed, \
+            contextlib.suppress(ConnectionError, asyncio.CancelledError):
         await response.write(b": devproxy inspector\n\n")
         written = progress = loop.time()
         while True:
@@ -195,12 +210,6 @@ async def _events(request: web.Request, captures: Captures) -> web.StreamRespons
             elif loop.time() >= written + _HEARTBEAT:
                 await response.write(b": keep-alive\n\n")
                 written = loop.time()
-    except (ConnectionError, asyncio.CancelledError):
-        pass
-    finally:
-        captures.listeners.remove(listener)
-        captures.on_clear.remove(feed.reset)
-        streams.discard(feed.end)
     return response
 
 
@@ -226,43 +235,32 @@ async def _live(request: web.Request, captures: Captures) -> web.StreamResponse:
                                       "stream"}), content_type="application/json")
     socket = web.WebSocketResponse(heartbeat=_HEARTBEAT)
     await socket.prepare(request)
-    feed = Feed(_QUEUE, lambda: [r.summary() for r in captures.newest_first()], to_json)
-
-    def listener(event: str, record: Record) -> None:
-        feed.put(event, record.summary())
-
-    captures.listeners.append(listener)
-    captures.on_clear.append(feed.reset)
-    streams = request.app[EVENT_STREAMS]
-    streams.add(feed.end)
-    # The page sends nothing; reading is how its close (and the pings' answers) are
-    # seen, and its close ends the feed.
-    reading = asyncio.create_task(_read_until_closed(socket))
-    reading.add_done_callback(lambda _: feed.end())
     loop = asyncio.get_running_loop()
     shown: dict[int, tuple[int, ...]] = {}
-    try:
-        progress = loop.time()
-        while True:
-            await feed.wait(progress + _PROGRESS)
-            if feed.ended:
-                break
-            events = feed.take_events()
-            if loop.time() >= progress + _PROGRESS:
-                progress = loop.time()
-                moved, shown = _moved(captures, shown)
-                events += [("update", record.summary()) for record in moved]
-            if events:
-                await socket.send_str(to_json(events))
-    except (ConnectionError, asyncio.CancelledError):
-        pass
-    finally:
-        captures.listeners.remove(listener)
-        captures.on_clear.remove(feed.reset)
-        streams.discard(feed.end)
-        reading.cancel()
-        # devproxy stopping: 1001, and the page reconnects to the next one.
-        await socket.close(code=WSCloseCode.GOING_AWAY)
+    with _following(request, captures) as feed:
+        # The page sends nothing; reading is how its close (and the pings' answers)
+        # are seen, and its close ends the feed.
+        reading = asyncio.create_task(_read_until_closed(socket))
+        reading.add_done_callback(lambda _: feed.end())
+        try:
+            progress = loop.time()
+            while True:
+                await feed.wait(progress + _PROGRESS)
+                if feed.ended:
+                    break
+                events = feed.take_events()
+                if loop.time() >= progress + _PROGRESS:
+                    progress = loop.time()
+                    moved, shown = _moved(captures, shown)
+                    events += [("update", record.summary()) for record in moved]
+                if events:
+                    await socket.send_str(to_json(events))
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            reading.cancel()
+            # devproxy stopping: 1001, and the page reconnects to the next one.
+            await socket.close(code=WSCloseCode.GOING_AWAY)
     return socket
 
 
