@@ -44,6 +44,15 @@ async def start_devproxy(backend_url: str, port: int = 0) -> ProxyServer:
     return server
 
 
+async def start_watching(path: Path) -> ProxyServer:
+    """devproxy in this process on the config at ``path``, watched as ``devproxy up``
+    watches its file: for tests that edit it while the page is open."""
+    server = ProxyServer(Live(Snapshot.build(load_config(path))), shutdown_timeout=1,
+                         watch=path)
+    await server.start()
+    return server
+
+
 async def response_body_shown(page: Page, path: str) -> Locator:
     """Fetch ``path`` from the inspector's own page, open its row, and the response body
     as the detail shows it, once it is there."""
@@ -674,9 +683,7 @@ async def test_a_broken_config_save_is_spelled_out_on_the_page(
     path = tmp_path / "devproxy.yaml"
     good = f"listen: 127.0.0.1:0\nroutes:\n  - path: /api\n    target: {backend.url}\n"
     path.write_text(good)
-    server = ProxyServer(Live(Snapshot.build(load_config(path))), shutdown_timeout=1,
-                         watch=path)
-    await server.start()
+    server = await start_watching(path)
     try:
         page = await open_inspector(browser, f"http://127.0.0.1:{server.port}")
         assert await page.locator("#reload-note").is_hidden()
@@ -701,9 +708,7 @@ async def test_a_reload_of_many_changes_keeps_the_header_one_line_and_the_diff_w
     path = tmp_path / "devproxy.yaml"
     good = f"listen: 127.0.0.1:0\nroutes:\n  - path: /api\n    target: {backend.url}\n"
     path.write_text(good)
-    server = ProxyServer(Live(Snapshot.build(load_config(path))), shutdown_timeout=1,
-                         watch=path)
-    await server.start()
+    server = await start_watching(path)
     try:
         page = await open_inspector(browser, f"http://127.0.0.1:{server.port}",
                                     viewport={"width": 1440, "height": 900})
