@@ -432,6 +432,7 @@ async def upstream_failure(
         # uvicorn --reload refused it, and so does devproxy, by closing the connection.
         request.transport.close()
         if record is not None:
+            record.kind = "sse"  # listed as the EventSource it was, though no stream came
             record.error += "; devproxy closed the connection so that the EventSource " \
                             "tries again"
     title = _TITLES.get(err.kind, "Backend not reachable")

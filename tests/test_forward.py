@@ -583,6 +583,7 @@ async def test_an_event_source_to_a_backend_down_gets_a_network_error_to_retry_o
         rows = await resp.json()
     assert rows and all((r["status"], r["bytes_out"]) == (0, 0) for r in rows), rows
     assert all("so that the EventSource tries again" in r["error"] for r in rows)
+    assert {r["kind"] for r in rows} == {"sse"}  # listed as the EventSource it was
     detail = await (await client.get(f"{proxy.url}/__devproxy/api/requests/{rows[0]['id']}"
                                      )).json()
     assert detail["browser_response"] == [] and detail["response_body"] is None
