@@ -322,12 +322,12 @@ def parse_target(text: str) -> Target:
     # Messages quote the target without its password: they reach terminals and logs.
     shown = without_password(text)
     expected = f"expected an http:// or https:// URL such as http://127.0.0.1:3000, got {shown!r}"
-    if "://" not in text and _VARIABLE.match(text.strip()):  # the whole URL: $API_URL
+    if "://" not in text and ENV_VARIABLE.match(text.strip()):  # the whole URL: $API_URL
         raise ValueError(f"devproxy does not expand environment variables in a target; "
                          f"write the URL out, got {shown!r}")
     if "://" not in text:
         raise ValueError(expected)
-    if _VARIABLE.search(text.partition("://")[2].partition("/")[0]):  # in host or port
+    if ENV_VARIABLE.search(text.partition("://")[2].partition("/")[0]):  # in host or port
         raise ValueError(f"devproxy does not expand environment variables in a target; "
                          f"write the host and port out, got {shown!r}")
     try:
@@ -386,7 +386,7 @@ def _url_problem(said: str, text: str, expected: str) -> str:
     return f"{expected} ({said})"
 
 
-_VARIABLE = re.compile(r"\$\{?[A-Za-z_]")  # $HOST or ${API_PORT}, as in a .env file
+ENV_VARIABLE = re.compile(r"\$\{?[A-Za-z_]")  # $HOST or ${API_PORT}, as in a .env file
 # RFC 1123 §2.1 host names; underscores too, as Docker Compose service names have them.
 _NAME_LABEL = re.compile(r"^\w([\w-]{0,61}\w)?$")
 

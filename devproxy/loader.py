@@ -26,6 +26,7 @@ from .config import (
     BACKEND_CORS_POLICIES,
     DEFAULT_LISTEN_HOST,
     DEFAULT_LISTEN_PORT,
+    ENV_VARIABLE,
     PER_REQUEST_FIELDS,
     TOKEN,
     WS_ORIGIN_POLICIES,
@@ -50,6 +51,7 @@ from .config import (
 )
 from .errors import ConfigError
 from .yamlnodes import MAX_DEPTH, Nodes, closest, compose_safely
+from .yamlsyntax import invisible
 
 __all__ = ["DEFAULT_CONFIG_NAME", "MAX_CONFIG_BYTES", "MAX_DEPTH", "config_from_flags",
            "dangling_link", "load_config", "loop_message", "loop_refusal", "parse_config",
@@ -294,9 +296,16 @@ def _flag_routes(flags: Sequence[str], change_origin: bool, base_dir: Path,
             if not eq or not value:
                 raise ValueError("expected PATH=TARGET, e.g. /api=http://127.0.0.1:3000 or "
                                  "/=./dist")
+            pasted = invisible(flag, "devproxy")  # from a chat or a web page, as in the file
+            if pasted:
+                raise ValueError(f"character {pasted[0][1]} is {pasted[0][2]}")
             prefix = normalize_prefix(path)
             if value.startswith((".", "/")):
                 route = Route(path=prefix, static=_folder(value, base_dir))
+            elif ENV_VARIABLE.match(value):  # '--route /api=$API_URL': single quotes
+                raise ValueError("devproxy does not expand environment variables; quote the "
+                                 "flag with double quotes so that the shell does, or write "
+                                 "the URL out")
             elif "://" not in value and ":" not in value and not value.isdigit():
                 raise ValueError(f"expected an http:// or https:// URL, or a folder starting "
                                  f"with '.' or '/' (such as './{value}'), got {value!r}")

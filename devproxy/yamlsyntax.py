@@ -40,9 +40,10 @@ _SPACES = ("\u00a0", "\u202f", "\u3000")
 _INVISIBLE_RUN = re.compile("|".join(f"{char}+" for char in _INVISIBLE))
 
 
-def invisible(text: str) -> list[tuple[int, int, str]]:
+def invisible(text: str, reader: str = "YAML") -> list[tuple[int, int, str]]:
     """Each run of a character that looks like a space or like nothing, outside
-    comments: its 1-based line and column, and what it is and what to do about it."""
+    comments: its 1-based line and column, and what it is and what to do about it
+    (``reader`` names what takes it as text)."""
     found: list[tuple[int, int, str]] = []
     if not _INVISIBLE_RUN.search(text, 1):  # the file's first character may be a BOM
         return found
@@ -58,11 +59,11 @@ def invisible(text: str) -> list[tuple[int, int, str]]:
                 fix = (f"{what}, invisible but part of the text: delete "
                        f"{'them' if count > 1 else 'it'}")
             elif count > 1:
-                fix = (f"{what}, which look like spaces but are text to YAML: replace them "
-                       f"with plain spaces")
+                fix = (f"{what}, which look like spaces but are text to {reader}: replace "
+                       f"them with plain spaces")
             else:
-                fix = (f"{what}, which looks like a space but is text to YAML: replace it with "
-                       f"a plain space")
+                fix = (f"{what}, which looks like a space but is text to {reader}: replace it "
+                       f"with a plain space")
             found.append((row + 1, run.start() + 1, fix))
     return found
 

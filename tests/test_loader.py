@@ -852,6 +852,16 @@ def test_flags_default_to_loopback_8080_and_a_bare_port_works() -> None:
                  "folder starting with '.' or '/' (such as './dist')", id="bare-folder-name"),
     pytest.param("/=./nowhere", "--route '/=./nowhere': static folder './nowhere'",
                  id="missing-folder"),
+    # Single quotes kept the shell from expanding it.
+    pytest.param("/api=$API_URL", "--route '/api=$API_URL': devproxy does not expand "
+                 "environment variables; quote the flag with double quotes", id="variable"),
+    # Pasted from a chat or a web page, as in the file: named, not "one port number".
+    pytest.param("/api=http://h:3000\u200b", "--route '/api=http://h:3000\\u200b': character "
+                 "19 is a zero-width space (U+200B), invisible but part of the text",
+                 id="zero-width-space"),
+    pytest.param("/api=http://h:3000\u00a0", "--route '/api=http://h:3000\\xa0': character 19 "
+                 "is a no-break space (U+00A0), which looks like a space but is text to "
+                 "devproxy", id="no-break-space"),
 ])
 def test_a_bad_route_flag_is_quoted_in_the_error(flag: str, message: str, tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
