@@ -267,9 +267,11 @@ def loop_message(where: str, route: Route, listen: Listen, given: str = "") -> s
     """Why ``route`` (at ``where``) is refused: its target is ``listen``, devproxy's own
     address; ``given``: where that address came from, if not the file's listen."""
     said = f"listen: {listen}" + (f", {given}" if given else "")
+    flag = given.removeprefix("from ").partition(" ")[0]  # "-p" of "from -p 3000"
+    move = f"give {flag} another port" if flag else "move listen to another port"
     return (f"{where}: {route.target} is devproxy's own address ({said}), so every "
             f"request would come back to devproxy in a loop; point it at your dev "
-            f"server's port, or move listen to another port")
+            f"server's port, or {move}")
 
 
 def _flag_listen(listen: str | None) -> Listen | None:
