@@ -307,7 +307,7 @@ def _status(request: web.Request, captures: Captures) -> dict[str, Any]:
                    for r in config.routes],
         "reload": {"count": reload.count, "applied": reload.applied, "at": reload.at,
                    "outcome": reload.outcome, "message": reload.message,
-                   "diff": list(reload.diff)},
+                   "diff": list(reload.diff), "changed_at": reload.changed_at},
         "inspector": {"history": captures.history, "body_limit": captures.body_limit,
                       "kept": len(captures.newest_first()), "since": captures.since},
     }

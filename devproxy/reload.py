@@ -397,17 +397,20 @@ class Reloader:
     def _record(self, outcome: ReloadOutcome, message: str = "",
                 diff: tuple[str, ...] = ()) -> ReloadStatus:
         last = self.live.reload
+        now = time.time()
+        changed_at: float | None = now
         if outcome == "ok" and not diff and not message and last.outcome == "ok":
             # A save that changed nothing keeps the last change in view (the inspector
             # shows it), rather than hiding what was just applied behind an empty diff.
-            message, diff = last.message, last.diff
+            message, diff, changed_at = last.message, last.diff, last.changed_at
         status = ReloadStatus(
             count=last.count + 1,
             applied=last.applied + (outcome in ("ok", "partial")),
-            at=time.time(),
+            at=now,
             outcome=outcome,
             message=message,
             diff=diff,
+            changed_at=changed_at,
         )
         self.live.reload = status
         return status

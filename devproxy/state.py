@@ -88,6 +88,9 @@ class ReloadStatus:
     outcome: ReloadOutcome = "none"
     message: str = ""
     diff: tuple[str, ...] = ()  # the last change applied, as diff.diff_routes words them
+    # time.time() of the reload ``diff`` and ``message`` are from: ``at``, unless saves
+    # that changed nothing came since.
+    changed_at: float | None = None
 
 
 class Live:

@@ -156,11 +156,15 @@ async def test_an_edit_in_place_is_put_in_force_and_its_diff_logged(backend_fact
     assert proxy.status.outcome == "ok"
     assert proxy.status.diff == (f"~ /api target {a.url} -> {b.url}",)
     assert f"reload: ~ /api target {a.url} -> {b.url}" in caplog.messages
+    changed = proxy.status.at
+    assert changed is not None and proxy.status.changed_at == changed
     proxy.path.write_text("# only a comment\n" + config_text(b.url, a.url))
     await until(proxy.reloaded(), "the second edit")
-    # The change applied stays in view: an empty diff would hide it.
+    # The change applied stays in view, with when it was made: an empty diff would hide it.
     assert (proxy.status.outcome, proxy.status.diff) == (
         "ok", (f"~ /api target {a.url} -> {b.url}",))
+    assert proxy.status.at is not None and proxy.status.at > changed
+    assert proxy.status.changed_at == changed
     assert proxy.status.applied == 2
     assert "reload: no route changed" in caplog.messages
 

@@ -832,9 +832,13 @@ async function loadStatus() {
   badge.className = `pill ${failed ? "bad" : reload.outcome === "ok" ? "ok" : ""}`;
   badge.textContent = reload.outcome === "none" ? "config loaded"
     : `reload ${reload.outcome}${reload.diff.length ? `: ${reload.diff.join("; ")}` : ""}`;
-  // Cut to one line on the page: every change on a line of its own here.
-  badge.title = [reload.diff.length ? `reload ${reload.outcome}:` : "", ...reload.diff,
-    reload.message || ""].filter(Boolean).join("\n");
+  // Cut to one line on the page: every change on a line of its own here, with when it
+  // was made, and when the file was last saved if that changed nothing.
+  const when = reload.changed_at ? ` at ${clock(reload.changed_at)}` : "";
+  const since = reload.at && reload.changed_at && reload.at !== reload.changed_at
+    ? `saved again at ${clock(reload.at)}: no route changed` : "";
+  badge.title = [reload.diff.length ? `reload ${reload.outcome}${when}:` : "", ...reload.diff,
+    reload.message || "", since].filter(Boolean).join("\n");
   // What went wrong is the point of a failed reload: in full, not in a tooltip.
   const note = $("#reload-note");
   const said = !reload.message ? ""

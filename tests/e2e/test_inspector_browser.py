@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -736,6 +737,16 @@ async def test_a_reload_of_many_changes_keeps_the_header_one_line_and_the_diff_w
             # The address (here with the config's long temporary path) on one line too.
             assert (await page.locator("#listen").bounding_box() or {"height": 99})["height"] \
                 < 26, width
+        # When the change was made, and kept so through a save that changed nothing.
+        first = title.splitlines()[0]
+        assert re.fullmatch(r"reload ok at \d\d:\d\d:\d\d:", first), first
+        path.write_text("# a comment\n" + path.read_text())
+        await page.wait_for_function(
+            "document.querySelector('#reload').title.includes('saved again at')",
+            timeout=15_000)
+        title = await pill.get_attribute("title") or ""
+        assert title.splitlines()[0] == first and title.splitlines()[-1].endswith(
+            ": no route changed"), title
     finally:
         await server.stop()
 
