@@ -824,6 +824,7 @@ async function loadStatus() {
   } catch (e) {
     return;  // devproxy is stopped or restarting: the "live" pill already says so
   }
+  reconnectNow();  // devproxy answers: the list need not wait out the socket's backoff
   const listen = $("#listen");
   listen.textContent = listen.title = `${status.listen}${status.config ? ` · ${status.config}` : ""}`;
   const reload = status.reload;
@@ -879,6 +880,13 @@ function showLive(how) {
 
 // Reconnection waits, growing while devproxy stays away (an EventSource's few seconds).
 const RETRY_MS = [250, 500, 1000, 2000, 5000];
+let retry = null;  // the reconnection waiting out its time, while the socket is down
+
+function reconnectNow() {
+  if (retry === null) return;
+  clearTimeout(retry.timer);
+  retry.go();
+}
 
 function connect(lost = false, tries = 0) {
   // A WebSocket, not an EventSource: Chromium opens 6 HTTP/1.1 connections to an
@@ -915,7 +923,11 @@ function connect(lost = false, tries = 0) {
     lost = true;
     showLive("reconnecting");
     const wait = opened ? RETRY_MS[0] : RETRY_MS[Math.min(tries, RETRY_MS.length - 1)];
-    setTimeout(() => connect(true, opened ? 0 : tries + 1), wait);
+    const go = () => {
+      retry = null;
+      connect(true, opened ? 0 : tries + 1);
+    };
+    retry = { go, timer: setTimeout(go, wait) };
   });
 }
 

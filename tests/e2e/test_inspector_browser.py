@@ -676,6 +676,51 @@ async def test_with_devproxy_stopped_each_click_says_so_where_it_was_made(
     assert errors == []
 
 
+# Counts the page's WebSocket closes and times its last close and open (performance.now()).
+SOCKET_WATCH = """
+const Native = window.WebSocket;
+window.__closes = 0;
+window.WebSocket = class extends Native {
+  constructor(...args) {
+    super(...args);
+    this.addEventListener("close", () => {
+      window.__closes++;
+      window.__closedAt = performance.now();
+    });
+    this.addEventListener("open", () => { window.__openedAt = performance.now(); });
+  }
+};
+"""
+
+
+async def test_a_restarted_devproxy_is_seen_by_the_list_as_soon_as_by_the_status(
+        browser: Browser, backend_factory: Any) -> None:
+    # With devproxy away for a while the list's socket tries again every 5 s, and the
+    # status every 3 s: the page said "devproxy restarted." for seconds while the old
+    # list stayed under it, "reconnecting…".
+    backend = await backend_factory()
+    server = await start_devproxy(backend.url)
+    port = server.port
+    page = await browser.new_page()
+    await page.add_init_script(SOCKET_WATCH)
+    await page.goto(f"http://127.0.0.1:{port}/__devproxy/")
+    await page.wait_for_selector("body[data-ready=true]")
+    await server.stop()
+    # The first close and five failed tries (250 ms to 2 s apart): the next waits 5 s.
+    await page.wait_for_function("window.__closes >= 6", timeout=15_000)
+    server = await start_devproxy(backend.url, port)
+    try:
+        await page.evaluate("loadStatus()")  # as the page does every 3 s
+        await page.wait_for_function("document.querySelector('#live').innerText === 'live'",
+                                     timeout=15_000)
+        waited = await page.evaluate("window.__openedAt - window.__closedAt")
+        assert waited < 4000, waited  # not the 5 s the socket's own retry waits
+        await page.wait_for_function(
+            "document.querySelector('#detail').innerText === 'devproxy restarted.'")
+    finally:
+        await server.stop()
+
+
 async def test_a_broken_config_save_is_spelled_out_on_the_page(
         browser: Browser, backend_factory: Any, tmp_path: Path) -> None:
     # A reload that failed said so only in a tooltip: the file, line and problem belong
