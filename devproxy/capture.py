@@ -207,6 +207,7 @@ class Record:
     # A compressed event stream's decoder; False for a coding not read here.
     _sse_inflate: Any = None
     head_cut = 0  # the browser's head, in bytes, when it was kept cut (``HEAD_KEPT``)
+    insecure = False  # sent on a route with secure: false (its certificate not checked)
 
     # The four header sections: set from whatever the request has (its fields as
     # parsed, a head's bytes, a multidict), read as (name, value) pairs. The backend's
@@ -538,7 +539,8 @@ class Record:
             "curl": {"browser": curl(self.method, origin + self.target, request,
                                      self.request_body, self.request_body_cut, self.bytes_in),
                      "upstream": curl(self.method, self.upstream_url, upstream,
-                                      self.request_body, self.request_body_cut, self.bytes_in)
+                                      self.request_body, self.request_body_cut, self.bytes_in,
+                                      insecure=self.insecure)
                      if self.upstream_url else None},
             "replay_refused": self.replay_refusal(request),
             # Its head was over HEAD_KEPT: the fields shown (and copied) are cut.

@@ -18,11 +18,15 @@ from .headers import field_value
 
 
 def curl(method: str, url: str, headers: Sequence[tuple[str, str]],
-         body: bytes | bytearray, cut: bool, total: int = 0) -> str:
+         body: bytes | bytearray, cut: bool, total: int = 0, insecure: bool = False) -> str:
     """A curl command that repeats the request (the body only if captured whole, else a
-    trailing shell comment says it is missing; ``total`` is its size as sent)."""
+    trailing shell comment says it is missing; ``total`` is its size as sent).
+    ``insecure``: it went to a route with ``secure: false``, whose certificate (a dev
+    server's self-signed one) curl would refuse as devproxy did not."""
     # -g: browsers send [ ] { } in URLs unencoded, which curl would read as globs.
     parts = ["curl", "-g", "-I" if method == "HEAD" else "-i"]  # -X HEAD waits for a body
+    if insecure and url.startswith(("https://", "wss://")):
+        parts.append("-k")
     sends_body = bool(body) and not cut
     if method not in ("GET", "HEAD") or (sends_body and method == "GET"):
         parts += ["-X", method]  # a body alone would make curl send POST

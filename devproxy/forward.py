@@ -225,6 +225,8 @@ class _Exchange:
             # ``kept_head``'s test inline: a call on every request costs 1,000 instructions.
             record.upstream_head = head_bytes if len(head_bytes) <= HEAD_KEPT \
                 else kept_head(head_bytes)
+            if not route.secure:  # its copy as curl skips the certificate check too
+                record.insecure = True
         connect, response = route.timeout.connect, route.timeout.response
         # An EventSource waits as long as the stream takes to begin: a server may send
         # its head only with the first event (Node's writeHead without flushHeaders), and

@@ -11,6 +11,7 @@ import trustme
 from aiohttp import web
 
 from .conftest import route, taking_no_connection
+from .test_inspector import api, run_copied
 
 
 @pytest.fixture
@@ -141,3 +142,18 @@ async def test_a_certificate_refused_on_one_loopback_outranks_a_timeout_on_the_o
         finally:
             server.close()
     assert doc["reason"] == "tls", doc
+
+
+async def test_copied_curl_to_a_secure_false_backend_skips_its_check_too(
+        https_backend, proxy_factory, client):
+    # The copy "to the backend" is for testing it without devproxy: curl refused the dev
+    # certificate devproxy was told to take (curl: (60) self-signed certificate).
+    proxy = await proxy_factory(route("/", f"https://localhost:{https_backend.port}",
+                                      secure=False))
+    async with client.get(proxy.url + "/hello") as resp:
+        assert resp.status == 200
+    [row] = await api(client, proxy, "requests")
+    copied = (await api(client, proxy, f"requests/{row['id']}"))["curl"]
+    assert " -k " in copied["upstream"] and " -k " not in copied["browser"]  # http to devproxy
+    out = await run_copied(copied["upstream"])
+    assert out.startswith("HTTP/1.1 200") and "secret over https" in out, out
