@@ -589,9 +589,10 @@ class Record:
                     "size": self.bytes_out, "truncated": False, "binary": False,
                     "file": True}
         encoding = field_value(head, "content-encoding")
+        stopped = False  # decoded only up to DECODED_LIMIT
         if encoding and body:
             # Kept as relayed; decoded only to be shown (the browser decodes it too).
-            decoded = decoded_body(body, encoding)
+            decoded = decode_body(body, encoding)
             if decoded is None:
                 undecoded: dict[str, Any] = {
                     "type": content_type.split(";")[0].strip().lower(), "size": len(body),
@@ -600,13 +601,15 @@ class Record:
                 if self.response_body_cut:
                     undecoded["kept"], undecoded["total"] = len(body), self.bytes_out
                 return undecoded
-            body = decoded
-        view = body_view(body, self.response_body_cut, content_type, self.bytes_out,
-                         dropped=not self.response_body)
+            body, stopped = decoded
+        view = body_view(body, self.response_body_cut or stopped, content_type,
+                         self.bytes_out, dropped=not self.response_body)
         if view is not None and encoding:
             view["encoding"] = encoding
             if "kept" in view:
                 view["kept"] = len(self.response_body)  # the coded bytes, as is the total
+            if stopped:  # shown as cut: the text is not the whole body
+                view["decoded_cut"] = DECODED_LIMIT
         return view
 
     def _cross_origin(self, fields: Headers | None = None) -> str | None:
@@ -1090,6 +1093,12 @@ def decoded_body(body: bytes | bytearray, encoding: str) -> bytes | None:
     """A ``Content-Encoding: gzip`` or ``deflate`` body decoded, as far as it goes (a body
     cut at the capture limit decodes up to the cut; at most ``DECODED_LIMIT`` bytes,
     so a bomb stays small); None for any other coding (br, zstd, several)."""
+    decoded = decode_body(body, encoding)
+    return None if decoded is None else decoded[0]
+
+
+def decode_body(body: bytes | bytearray, encoding: str) -> tuple[bytes, bool] | None:
+    """``decoded_body``, and whether it stopped at ``DECODED_LIMIT`` with more to come."""
     coding = encoding.strip().lower()
     if coding in ("gzip", "x-gzip"):
         tries = [16 + zlib.MAX_WBITS]
@@ -1099,10 +1108,17 @@ def decoded_body(body: bytes | bytearray, encoding: str) -> bytes | None:
     else:
         return None
     for wbits in tries:
+        decoder = zlib.decompressobj(wbits)
         try:
-            return zlib.decompressobj(wbits).decompress(bytes(body), DECODED_LIMIT)
+            decoded = decoder.decompress(bytes(body), DECODED_LIMIT)
         except zlib.error:
             continue
+        if len(decoded) < DECODED_LIMIT:
+            return decoded, False
+        try:  # at the limit: whole if what is left (a gzip trailer, say) gives no more
+            return decoded, bool(decoder.decompress(decoder.unconsumed_tail, 1))
+        except zlib.error:
+            return decoded, True
     return None
 
 

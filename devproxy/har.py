@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from . import __version__
-from .capture import DECODED_LIMIT, Record, body_view, decoded_body
+from .capture import Record, body_view, decode_body
 from .cookies import cookie_expiry, parse_set_cookie
 from .curlcmd import nul_free_text
 from .headers import field_value
@@ -153,23 +153,29 @@ def _har_content(view: dict[str, Any] | None, record: Record) -> dict[str, Any]:
     whole = not view["truncated"] and not view.get("undecoded")
     if "text" in view:
         content: dict[str, Any] = {"text": view["text"]}
-        # Decoded only so far (past DECODED_LIMIT), it is not the whole body's size.
-        decoded_size = view["size"] if whole and view.get("encoding") \
-            and view["size"] < DECODED_LIMIT else None
+        # Decoded only so far (past DECODED_LIMIT, truncated), it is not the body's size.
+        decoded_size = view["size"] if whole and view.get("encoding") else None
     else:
         body: bytes | bytearray = record.response_body
+        if view.get("undecoded"):
+            said = (f"{view['encoding']}-encoded, which the inspector does not decode (it "
+                    f"decodes gzip and deflate): not included")
+            cut = _har_cut(view).get("comment")
+            return {"comment": f"{cut}; {said}" if cut else said}
         if not whole or not body:
             return {}
         if view.get("encoding"):
-            decoded = decoded_body(body, view["encoding"])
-            if decoded is None or len(decoded) >= DECODED_LIMIT:  # not whole
+            decoded = decode_body(body, view["encoding"])
+            if decoded is None or decoded[1]:  # not whole
                 return {}
-            body, decoded_size = decoded, len(decoded)
+            body, decoded_size = decoded[0], len(decoded[0])
         else:
             decoded_size = None
         content = {"text": base64.b64encode(body).decode("ascii"), "encoding": "base64"}
     if decoded_size is not None:
-        content.update(size=decoded_size, compression=decoded_size - record.bytes_out)
+        content["size"] = decoded_size
+        if decoded_size > record.bytes_out:  # HAR's bytes saved: none for a tiny body
+            content["compression"] = decoded_size - record.bytes_out
     return content
 
 
@@ -210,5 +216,11 @@ def _har_cut(view: dict[str, Any] | None) -> dict[str, str]:
         return {"comment": "sent from a file of a static route: devproxy does not keep it"}
     if not view or not view["truncated"]:
         return {}
+    limit = view.get("decoded_cut")  # the text is what decoding gave up to its limit
+    if limit and view["kept"] == view["total"]:
+        return {"comment": f"decoded from {view['encoding']} only up to {limit >> 20} MiB: "
+                           f"the text stops there"}
     kept = f"the first {view['kept']}" if view["kept"] else "none"
-    return {"comment": f"devproxy kept {kept} of {view['total']} bytes"}
+    said = f"devproxy kept {kept} of {view['total']} bytes"
+    return {"comment": said + (f", and decoded them only up to {limit >> 20} MiB"
+                               if limit else "")}

@@ -832,6 +832,54 @@ def test_har_gives_no_decoded_size_for_a_body_decoded_only_in_part() -> None:
     assert content["text"].startswith("aaaa")
 
 
+@pytest.mark.parametrize("length", [3_000_000, 1 << 20])
+def test_a_coded_body_decoded_only_up_to_the_limit_is_shown_and_exported_as_cut(
+        length: int) -> None:
+    # A 3 MB JSON list gzipped to 3 KB was shown as a whole 1.0 MiB, untruncated, its end
+    # silently missing; one of exactly 1 MiB is whole.
+    end = '"x"], "end": "THE-END"}'
+    text = '{"items": [' + '"x", ' * ((length - 11 - len(end)) // 5) + end
+    text += " " * (length - len(text))  # JSON may end in white space
+    record = Captures().start("GET", "/list", None, ((b"Host", b"x.test"),))
+    record.relayed(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n"
+                   b"Content-Type: application/json\r\n\r\n", "application/json",
+                   time.perf_counter(), 200, b"HTTP/1.1 200 OK\r\n\r\n",
+                   gzip.compress(text.encode()))
+    shown = record.detail()["response_body"]
+    [entry] = har([record])["log"]["entries"]
+    content = entry["response"]["content"]
+    if length == 1 << 20:
+        assert shown["truncated"] is False and "decoded_cut" not in shown
+        assert shown["text"] == text
+        assert "comment" not in content and content["size"] == length
+        return
+    assert shown["truncated"] is True and shown["decoded_cut"] == 1 << 20
+    assert len(shown["text"]) == 1 << 20 and "THE-END" not in shown["text"]
+    assert shown["pretty"].startswith('{\n  "items": [\n    "x",')  # laid out as far as it goes
+    assert content["text"] == shown["text"] and "compression" not in content
+    assert content["comment"] == "decoded from gzip only up to 1 MiB: the text stops there"
+
+
+def test_har_says_why_a_body_in_a_coding_it_cannot_decode_is_left_out() -> None:
+    record = Captures().start("GET", "/x", None, ((b"Host", b"x.test"),))
+    record.relayed(b"HTTP/1.1 200 OK\r\nContent-Encoding: br\r\n"
+                   b"Content-Type: application/json\r\n\r\n", "application/json",
+                   time.perf_counter(), 200, b"HTTP/1.1 200 OK\r\n\r\n", b"\x1b\x03\x00")
+    [entry] = har([record])["log"]["entries"]
+    assert entry["response"]["content"]["comment"].startswith("br-encoded, which the "
+                                                              "inspector does not decode")
+
+
+def test_har_gives_no_negative_compression_for_a_tiny_coded_body() -> None:
+    record = Captures().start("GET", "/x", None, ((b"Host", b"x.test"),))
+    record.relayed(b"HTTP/1.1 200 OK\r\nContent-Encoding: deflate\r\n"
+                   b"Content-Type: text/plain\r\n\r\n", "text/plain",
+                   time.perf_counter(), 200, b"HTTP/1.1 200 OK\r\n\r\n", zlib.compress(b"ok"))
+    [entry] = har([record])["log"]["entries"]
+    content = entry["response"]["content"]
+    assert (content["text"], content["size"]) == ("ok", 2) and "compression" not in content
+
+
 def test_a_text_body_cut_inside_a_character_is_text_up_to_it() -> None:
     # Cut at the limit in the middle of "€" (3 bytes), UTF-8 text read as binary.
     text = "ü€😀 " * 20
@@ -977,7 +1025,9 @@ async def test_har_keeps_a_response_that_is_not_text_in_its_charset_as_base64(
     assert coded["encoding"] == "base64"
     assert base64.b64decode(coded["text"]) == latin1
     assert coded["size"] == len(latin1)  # HAR 1.2: the size decoded
-    assert coded["compression"] == len(latin1) - len(bodies["/gz"][0])
+    # HAR 1.2: the bytes the coding saved; none for one the coding made longer.
+    saved = len(latin1) - len(bodies["/gz"][0])
+    assert coded.get("compression") == (saved if saved > 0 else None)
     # Part of a body, or one whose bytes were never kept, is not passed off as whole.
     assert "text" not in cut and "encoding" not in cut
     assert "text" not in png and png["mimeType"] == "image/png"
@@ -1962,7 +2012,9 @@ def test_a_coded_body_cut_at_the_limit_counts_its_coded_bytes(coding: str) -> No
     assert (view["truncated"], view["kept"], view["total"]) == (True, 100, len(coded))
     [entry] = har([record])["log"]["entries"]
     assert entry["response"]["content"]["comment"] == \
-        f"devproxy kept the first 100 of {len(coded)} bytes"
+        f"devproxy kept the first 100 of {len(coded)} bytes" + (
+            "; br-encoded, which the inspector does not decode (it decodes gzip and "
+            "deflate): not included" if coding == "br" else "")
 
 
 def test_trimming_takes_the_oldest_bodies_and_counts_them_exactly() -> None:

@@ -444,8 +444,11 @@ function bodyBlock(title, body) {
     ? `${body.encoding}-encoded body, not shown (the inspector decodes gzip and deflate)`
     : body.file ? "sent from the route's folder as the file is: not kept, open the file"
       : "binary body, not shown";
-  return el("div", {}, el("h4", {}, `${title} · ${body.type || "no type"}${coded} · `
-    + (body.truncated ? `first ${size(body.kept)} of ${size(body.total)}` : size(body.size))),
+  // A coded body decoded only up to the inspector's limit: the text stops there.
+  const amount = body.decoded_cut ? `first ${size(body.size)} decoded, of ${size(body.total)}`
+    + " as sent" : body.truncated ? `first ${size(body.kept)} of ${size(body.total)}`
+    : size(body.size);
+  return el("div", {}, el("h4", {}, `${title} · ${body.type || "no type"}${coded} · ${amount}`),
   body.parts ? formParts(body.parts, body.parts_more)
     : body.lossy !== undefined ? el("div", {}, el("p", { class: "note", "data-place": `${title} note` },
       `not valid UTF-8: ${body.bad_bytes} byte${body.bad_bytes === 1 ? "" : "s"} shown as �`),
