@@ -611,7 +611,8 @@ async function showDetail(id) {
 
   const parts = [
     // Read as in the list (readable()); as sent in the title.
-    el("h2", { title: r.target }, `${r.method} ${cut(readable(r.target))}`),
+    // Focused by script only (after a replay): a heading, not a tab stop.
+    el("h2", { title: r.target, tabindex: "-1" }, `${r.method} ${cut(readable(r.target))}`),
     el("div", { class: "card" }, el("dl", { class: "kv" },
       el("dt", {}, "Status"), r.cors && !r.cors.allowed
         ? el("dd", { class: "status blocked" }, r.kind === "preflight"
@@ -848,7 +849,15 @@ async function replay(id) {
       now.textContent = "Replay";
     }
   }
-  if (answer.id !== null) select(answer.id);  // its own row: open it
+  if (answer.id === null) return;
+  // The keyboard goes on from the new request's heading: the Replay button it was on
+  // left with the old detail, and the focus fell to <body>, a Tab from the page's top.
+  // Not if the focus went elsewhere while the replay was awaited.
+  const active = document.activeElement;
+  const onReplay = active === document.body || active === inDetail(id, "#replay");
+  await select(answer.id);  // its own row: open it
+  const heading = inDetail(answer.id, "h2");
+  if (onReplay && heading) heading.focus();
 }
 
 function replayFailure(text) {

@@ -1080,6 +1080,31 @@ async def test_replay_opens_the_request_it_sent_marked_as_a_replay(
     await page.wait_for_function("!document.querySelector('#replay-of')")
 
 
+async def test_replay_from_the_keyboard_leaves_the_focus_on_the_request_it_opened(
+        browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
+    # Enter on Replay opened the new request and the focus fell to <body>: the next Tab
+    # started again from the top of the page.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/", backend.url))
+    page = await open_inspector(browser, proxy.url)
+    assert await page.evaluate(
+        "async () => (await fetch('/orders', {method: 'POST', body: 'x'})).status") == 200
+    await page.locator("#list tbody tr", has_text="/orders").click()
+    await page.focus("#copy-browser")
+    for _ in range(3):  # past the other copy button
+        await page.keyboard.press("Tab")
+        if await page.evaluate("document.activeElement.id") == "replay":
+            break
+    assert await page.evaluate("document.activeElement.id") == "replay"
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector("#replay-of")
+    await page.wait_for_function("document.activeElement.tagName !== 'BUTTON'")
+    assert await page.evaluate("document.activeElement === document.querySelector('#detail h2')")
+    assert await page.inner_text("#detail h2") == "POST /orders"
+    await page.keyboard.press("Tab")  # and goes on into its detail: the link to the first
+    assert await page.evaluate("document.activeElement.closest('#replay-of') !== null")
+
+
 async def test_text_with_a_byte_that_is_not_utf_8_is_shown_and_said_so(
         browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
     async def api(request: web.Request) -> web.Response:
