@@ -10,10 +10,13 @@
 // why it was not ({request, text}).
 // els: each row's <tr>, made once and kept while the row is (filled afresh when it
 // changes); changed: the ids whose row changed since the list was last drawn.
+// What holds the list still (drawList): hover, the pointer on it; pressed, a press that
+// began on it; paused, the Pause button. release: the next draw shows all, held or not.
 const state = {
   rows: new Map(), order: [], selected: null, focus: null, fresh: new Set(), history: 500,
   passing: null, replaying: null, replayFailed: null,
   els: new Map(), changed: new Set(), methodsStale: true,
+  hover: false, pressed: false, paused: false, release: false,
 };
 const $ = (selector, root = document) => root.querySelector(selector);
 
@@ -216,10 +219,40 @@ function mayFlash() {
   return arrived.length <= 2;
 }
 
+// Shown whole on the next frame, held or not: what the user asks for (a filter, the bar)
+// is not kept waiting as traffic is.
+function showAll() {
+  state.release = true;
+  renderList();
+}
+
+// Held, the rows shown stay in their places, updated in place: a row put on top moved
+// the list between a press and its release, and the click landed on <tbody> or on
+// another row (6 clicks of 8 at 20 requests/s). New rows, and rows traffic would take
+// away (one that ends, under the "pending" filter), wait until the pointer leaves, the
+// bar is used or Pause let go. An empty list has nothing to move: the first rows come.
+// A row with the keyboard focus does not hold it: the focus stays on its element
+// wherever it moves, so Enter opens that row, and the list stays live while the detail
+// it opened is read.
+function held(body) {
+  if (state.release) return false;
+  return state.paused || ((state.hover || state.pressed) && body.childElementCount > 0);
+}
+
 function drawList() {
   const body = $("#list tbody");
   const now = filters();
-  const shown = state.order.filter((id) => matches(state.rows.get(id), now));
+  const matching = state.order.filter((id) => matches(state.rows.get(id), now));
+  let shown = matching, waiting = 0;
+  if (held(body)) {
+    const stay = new Set([...body.children].map((tr) => Number(tr.dataset.id))
+      .filter((id) => state.els.get(id)?.parentElement === body));  // not a forgotten row
+    // The request open comes too: opened from elsewhere (a replay's), it was asked for.
+    if (matching.includes(state.selected)) stay.add(state.selected);
+    waiting = matching.filter((id) => !stay.has(id)).length;
+    shown = state.order.filter((id) => stay.has(id));
+  }
+  state.release = false;
   const wanted = new Set(shown);
   // A row the keyboard is on stays the same element, so keeps the focus, unless the
   // list came afresh (a reset): then its new element takes it.
@@ -272,8 +305,9 @@ function drawList() {
   if (focused !== undefined && !body.contains(document.activeElement)) {
     state.els.get(focused)?.focus({ preventScroll: true });
   }
+  showWaiting(waiting, body);
   const empty = $("#empty");
-  empty.hidden = shown.length > 0;
+  empty.hidden = shown.length > 0 || waiting > 0;
   empty.textContent = state.order.length ? "No request matches these filters."
     : "Waiting for requests through devproxy…";
   if (state.methodsStale) {
@@ -283,6 +317,42 @@ function drawList() {
   }
 }
 
+// The bar over the list while it is held: how many requests wait (matching the filters).
+function showWaiting(count, body) {
+  const bar = $("#waiting");
+  const text = `${count} new request${count === 1 ? "" : "s"} ↑ show`;
+  if (count && bar.textContent !== text) bar.textContent = text;
+  if (bar.hidden === !count) return;
+  const used = document.activeElement === bar;
+  bar.hidden = !count;
+  // Gone with the focus on it (Enter, a click): the keyboard goes on from the newest row,
+  // not from <body>.
+  if (used) body.firstElementChild?.focus({ preventScroll: true });
+}
+
+// Where the pointer is, and whether a press began on the list. A touch has no hover: its
+// press holds the list until the tap's click, which comes after pointerup as a gesture of
+// its own (a mouse's comes at once), or briefly if it makes none (a drag, a scroll).
+function followPointer() {
+  const wrap = $(".table-wrap");
+  wrap.addEventListener("pointerenter", (event) => {
+    if (event.pointerType !== "touch") state.hover = true;
+  });
+  wrap.addEventListener("pointerleave", () => {
+    state.hover = false;
+    renderList();
+  });
+  wrap.addEventListener("pointerdown", () => { state.pressed = true; });
+  const unpress = () => {
+    if (!state.pressed) return;
+    state.pressed = false;
+    renderList();
+  };
+  window.addEventListener("click", unpress);
+  window.addEventListener("pointercancel", unpress);
+  window.addEventListener("pointerup", () => setTimeout(unpress, 300));
+}
+
 function syncOptions(select, values, label) {
   const current = [...select.options].slice(1).map((o) => o.value);
   if (current.join() === values.join()) return;
@@ -290,7 +360,7 @@ function syncOptions(select, values, label) {
   select.replaceChildren(el("option", { value: "" }, label),
     ...values.map((v) => el("option", { value: v }, v)));
   select.value = values.includes(chosen) ? chosen : "";
-  if (select.value !== chosen) renderList();  // its choice is gone: show everything again
+  if (select.value !== chosen) showAll();  // its choice is gone: show everything again
 }
 
 function upsert(row, isNew) {
@@ -328,9 +398,12 @@ function replaceList(rows) {
   }
 }
 
+// The list afresh (a reset, Clear) is shown as it comes, held or not: its rows are new
+// elements all, and nothing the pointer was on is left to hold.
 function forgetRows() {
   state.rows.clear(); state.order = []; state.fresh.clear();
   state.els.clear(); state.changed.clear(); state.methodsStale = true;
+  state.release = true;
 }
 
 // The request shown left devproxy's memory (the ring moved on, or another page cleared
@@ -541,7 +614,8 @@ async function showDetail(id) {
 
   const parts = [
     // Read as in the list (readable()); as sent in the title.
-    el("h2", { title: r.target }, `${r.method} ${cut(readable(r.target))}`),
+    // Focused by script only (after a replay): a heading, not a tab stop.
+    el("h2", { title: r.target, tabindex: "-1" }, `${r.method} ${cut(readable(r.target))}`),
     el("div", { class: "card" }, el("dl", { class: "kv" },
       el("dt", {}, "Status"), r.cors && !r.cors.allowed
         ? el("dd", { class: "status blocked" }, r.kind === "preflight"
@@ -778,7 +852,15 @@ async function replay(id) {
       now.textContent = "Replay";
     }
   }
-  if (answer.id !== null) select(answer.id);  // its own row: open it
+  if (answer.id === null) return;
+  // The keyboard goes on from the new request's heading: the Replay button it was on
+  // left with the old detail, and the focus fell to <body>, a Tab from the page's top.
+  // Not if the focus went elsewhere while the replay was awaited.
+  const active = document.activeElement;
+  const onReplay = active === document.body || active === inDetail(id, "#replay");
+  await select(answer.id);  // its own row: open it
+  const heading = inDetail(answer.id, "h2");
+  if (onReplay && heading) heading.focus();
 }
 
 function replayFailure(text) {
@@ -936,8 +1018,19 @@ function connect(lost = false, tries = 0) {
 
 async function start() {
   for (const id of ["#filter-text", "#filter-method", "#filter-status", "#filter-route"]) {
-    $(id).addEventListener("input", renderList);
+    $(id).addEventListener("input", showAll);
   }
+  followPointer();
+  // Held while pressed: what a keyboard has instead of the pointer's hover.
+  $("#pause").addEventListener("click", (event) => {
+    state.paused = !state.paused;
+    event.currentTarget.setAttribute("aria-pressed", String(state.paused));
+    renderList();
+  });
+  $("#waiting").addEventListener("click", () => {
+    showAll();
+    $(".table-wrap").scrollTop = 0;  // "↑": they come above the rows shown
+  });
   $("#clear").addEventListener("click", async () => {
     notice("");
     try {

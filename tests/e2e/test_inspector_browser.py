@@ -307,6 +307,7 @@ async def test_a_request_arriving_or_ending_touches_its_own_row_only(
         page = await open_inspector(browser, proxy.url)
         await page.wait_for_function("document.querySelectorAll('#list tbody tr').length === 5")
         await page.locator("#list tbody tr", has_text="/api/2").click()
+        await page.hover("#detail")  # off the list, which holds still under the pointer
         # Each row element marked, and every change to the list's rows written down.
         await page.evaluate("""() => {
             for (const tr of document.querySelectorAll('#list tbody tr')) tr.kept = true;
@@ -345,6 +346,109 @@ async def test_a_request_arriving_or_ending_touches_its_own_row_only(
     assert await page.locator("#list tbody tr.selected .target").all_inner_texts() == ["/api/2"]
     assert await page.locator('#list tbody tr[tabindex="0"] .target').all_inner_texts() \
         == ["/api/2"]
+
+
+SHOWN = "[...document.querySelectorAll('#list tbody td.path .target')].map((t) => t.innerText)"
+WAITING = "document.querySelector('#waiting')"
+
+
+async def test_a_row_pressed_as_requests_arrive_opens_and_new_ones_wait_above_the_list(
+        browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
+    # A person holds the button ~100 ms: a request arriving meanwhile put its row on top,
+    # the row pressed moved down, and the click landed on <tbody> (6 clicks of 8 lost at
+    # 20 requests/s). Under the pointer the list now holds still; what comes waits.
+    backend = await backend_factory(slow_at("/api/slow", 1.5))
+    proxy = await proxy_factory(route("/api", backend.url))
+    async with aiohttp.ClientSession() as client:
+        async def get(path: str) -> None:
+            async with client.get(proxy.url + path) as resp:
+                assert resp.status == 200
+
+        for n in range(1, 6):
+            await get(f"/api/{n}")
+        page = await open_inspector(browser, proxy.url, viewport={"width": 1440, "height": 900})
+        slow = asyncio.create_task(get("/api/slow"))
+        await page.wait_for_function(f"{SHOWN}.length === 6")
+        box = await page.locator("#list tbody tr", has_text="/api/3").bounding_box()
+        assert box is not None
+        await page.mouse.move(box["x"] + 60, box["y"] + box["height"] / 2)
+        await page.mouse.down()
+        await get("/api/6")
+        # Drawn by now, on top or in the bar.
+        await page.wait_for_function(f"{SHOWN}.length === 7 || {WAITING}?.hidden === false")
+        await page.mouse.up()
+        await page.wait_for_function(
+            "document.querySelector('#detail h2')?.innerText === 'GET /api/3'", timeout=5000)
+        assert await page.inner_text("#waiting") == "1 new request ↑ show"
+        held = ["/api/slow", "/api/5", "/api/4", "/api/3", "/api/2", "/api/1"]
+        assert await page.evaluate(SHOWN) == held
+        # A row shown still changes in place: the slow request's end.
+        await slow
+        await page.wait_for_function(
+            "document.querySelector('#list tbody td.status').innerText === '200'")
+        await get("/api/7")
+        await page.wait_for_function(f"{WAITING}.innerText === '2 new requests ↑ show'")
+        assert await page.evaluate(SHOWN) == held
+        # A filter applies at once, to the requests waiting too.
+        await page.fill("#filter-text", "api/7")
+        await page.wait_for_function(f"{SHOWN}.join() === '/api/7'")
+        assert await page.locator("#waiting").is_hidden()
+        await page.fill("#filter-text", "")
+        await page.wait_for_function(f"{SHOWN}.length === 8")
+        # The bar shows what waits; the pointer still on the list, it holds it again.
+        await get("/api/8")
+        await page.locator("#waiting").click()
+        await page.wait_for_function(f"{SHOWN}[0] === '/api/8' && {WAITING}.hidden")
+        await get("/api/9")
+        await page.wait_for_function(f"{WAITING}.innerText === '1 new request ↑ show'")
+        # The pointer leaving the list shows them.
+        await page.hover("#detail h2")
+        await page.wait_for_function(f"{SHOWN}[0] === '/api/9' && {WAITING}.hidden")
+        # A clear (this page's own, by its API) empties the list under the pointer too.
+        await page.hover("#list tbody tr >> nth=2")
+        await get("/api/10")
+        await page.wait_for_function(f"{WAITING}.hidden === false")
+        assert await page.evaluate(
+            "async () => (await fetch('api/clear', {method: 'POST'})).status") == 200
+        await page.wait_for_function(f"{SHOWN}.length === 0 && {WAITING}.hidden")
+        # and an empty list has nothing to move: the next request is shown at once.
+        await get("/api/11")
+        await page.wait_for_function(f"{SHOWN}.join() === '/api/11'")
+
+
+async def test_pause_holds_the_list_for_the_keyboard_and_the_bar_goes_on_to_the_newest_row(
+        browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/api", backend.url))
+    page = await open_inspector(browser, proxy.url)
+    async with aiohttp.ClientSession() as client:
+        async def get(path: str) -> None:
+            async with client.get(proxy.url + path) as resp:
+                assert resp.status == 200
+
+        await get("/api/1")
+        await page.wait_for_function(f"{SHOWN}.length === 1")
+        await page.focus("#pause")
+        await page.keyboard.press("Enter")
+        assert await page.get_attribute("#pause", "aria-pressed") == "true"
+        await get("/api/2")
+        await get("/api/3")
+        await page.wait_for_function(f"{WAITING}.innerText === '2 new requests ↑ show'")
+        assert await page.evaluate(SHOWN) == ["/api/1"]
+        # The bar is the tab stop before the rows; used, it leaves the focus on the newest.
+        await page.focus("#filter-route")
+        await page.keyboard.press("Tab")
+        assert await page.evaluate("document.activeElement.id") == "waiting"
+        await page.keyboard.press("Enter")
+        await page.wait_for_function(f"{SHOWN}.join() === '/api/3,/api/2,/api/1'")
+        assert await page.evaluate(
+            "document.activeElement.closest('tr')?.querySelector('.target').innerText") == "/api/3"
+        await get("/api/4")  # still paused
+        await page.wait_for_function(f"{WAITING}.innerText === '1 new request ↑ show'")
+        await page.focus("#pause")
+        await page.keyboard.press("Enter")
+        assert await page.get_attribute("#pause", "aria-pressed") == "false"
+        await page.wait_for_function(f"{SHOWN}[0] === '/api/4' && {WAITING}.hidden")
 
 
 async def test_a_narrow_window_gets_one_column_without_sideways_scrolling(
@@ -974,6 +1078,31 @@ async def test_replay_opens_the_request_it_sent_marked_as_a_replay(
     # Its link opens the request it sent again.
     await page.click("#replay-of a")
     await page.wait_for_function("!document.querySelector('#replay-of')")
+
+
+async def test_replay_from_the_keyboard_leaves_the_focus_on_the_request_it_opened(
+        browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
+    # Enter on Replay opened the new request and the focus fell to <body>: the next Tab
+    # started again from the top of the page.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/", backend.url))
+    page = await open_inspector(browser, proxy.url)
+    assert await page.evaluate(
+        "async () => (await fetch('/orders', {method: 'POST', body: 'x'})).status") == 200
+    await page.locator("#list tbody tr", has_text="/orders").click()
+    await page.focus("#copy-browser")
+    for _ in range(3):  # past the other copy button
+        await page.keyboard.press("Tab")
+        if await page.evaluate("document.activeElement.id") == "replay":
+            break
+    assert await page.evaluate("document.activeElement.id") == "replay"
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector("#replay-of")
+    await page.wait_for_function("document.activeElement.tagName !== 'BUTTON'")
+    assert await page.evaluate("document.activeElement === document.querySelector('#detail h2')")
+    assert await page.inner_text("#detail h2") == "POST /orders"
+    await page.keyboard.press("Tab")  # and goes on into its detail: the link to the first
+    assert await page.evaluate("document.activeElement.closest('#replay-of') !== null")
 
 
 async def test_text_with_a_byte_that_is_not_utf_8_is_shown_and_said_so(
