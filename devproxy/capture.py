@@ -32,6 +32,7 @@ from .corsadvice import (
     block_at,
     cause,
     declined_by_devproxy,
+    failed_in_devproxy,
     fixes,
     from_static_folder,
     only_devproxy,
@@ -199,6 +200,9 @@ class Record:
     # devproxy's refusal of the request before any route took it (a Host not allowed, a
     # reserved path, a limit): its detail and hint, the cause of any CORS failure.
     declined: tuple[str, str] | None = None
+    # devproxy's own 502 or 504 for a backend it could not reach or that did not answer
+    # in time: its title, detail and hint. No backend's CORS headers could be sent.
+    failed: tuple[str, str, str] | None = None
     from_static = False  # answered from a static folder, whatever its kind (a preflight)
     replay_of: int | None = None  # the id of the request the inspector's Replay sent again
     # ms from the start until the body's last byte went upstream (HAR's "send"): a
@@ -656,6 +660,18 @@ class Record:
             out.update(explained)
             if self.declined is not None:
                 out.update(declined_by_devproxy(*self.declined))
+            elif self.failed is not None:
+                said = failed_in_devproxy(self.status, *self.failed)
+                if ours:  # its error got the block's headers, and they do not pass
+                    assert cors_block is not None
+                    said["cause"] += " " + answered_by_devproxy(verdict, ask, cors_block, at)
+                else:
+                    said["cause"] += (" With no cors: block on the route, that error has "
+                                      "no CORS headers, so the page sees only a CORS "
+                                      "failure: a cors: block lets the page read "
+                                      "devproxy's errors (README, CORS mode).")
+                out["cause"] = said["cause"]
+                out["fixes"] = said["fixes"] + only_devproxy(explained["fixes"])
             elif self.kind == "static" or self.from_static:
                 # no block can fix it: say so, not to add one
                 out.update(from_static_folder(self.route))

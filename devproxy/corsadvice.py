@@ -177,6 +177,19 @@ def declined_by_devproxy(detail: str, hint: str) -> dict[str, Any]:
             "fixes": [{"tool": "devproxy", "text": _sentence(hint)}] if hint else []}
 
 
+def failed_in_devproxy(status: int, title: str, detail: str, hint: str) -> dict[str, Any]:
+    """The cause and first fix when no backend answered and devproxy sent its own
+    ``status`` (502: not reachable; 504: no answer in time), with its error's
+    ``title``, ``detail`` and ``hint``: no backend's CORS settings came into it."""
+    said = (f"No backend answered this request: devproxy did, with its own {status} "
+            f"({title}: {detail}). The backend's CORS settings play no part.")
+    first = "See devproxy's error" if status == 504 else \
+        "Start the backend, or see devproxy's error"
+    fix = f"{first} (the response body, and devproxy's log)"
+    return {"cause": said, "fixes": [
+        {"tool": "your backend", "text": f"{fix}: {hint}." if hint else f"{fix}."}]}
+
+
 def _sentence(advice: str) -> str:
     """A lower-case piece of advice as a sentence of its own."""
     return advice[:1].upper() + advice[1:] + "."

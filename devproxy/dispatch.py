@@ -419,8 +419,11 @@ async def upstream_failure(
         # Only where no HTTP came back: a response that broke HTTP's rules (two
         # Content-Lengths) is from an HTTP server, and the probe would cost a second.
         err = served_over_tls(target, err)
+    title = _TITLES.get(err.kind, "Backend not reachable")
     if record is not None:  # the list marks it, and the "error" filter finds it
         record.error = err.detail
+        # Its CORS verdict then blames devproxy's error, not the backend's CORS.
+        record.failed = (title, err.detail, err.hint)
     if request.app[OUTAGES].failed(target, err.kind):
         tried = f" (tried {'; '.join(attempts)})" if attempts else ""
         logger.error("route %s -> %s: %s%s. %s", route.path, target.url, err.detail, tried,
@@ -435,7 +438,6 @@ async def upstream_failure(
             record.kind = "sse"  # listed as the EventSource it was, though no stream came
             record.error += "; devproxy closed the connection so that the EventSource " \
                             "tries again"
-    title = _TITLES.get(err.kind, "Backend not reachable")
     return problem_response(
         request, err.status_hint, title, err.detail, hint=err.hint, facts=facts,
         items=attempts, items_title="Addresses tried",

@@ -161,6 +161,57 @@ async def test_a_200_the_browser_blocks_is_marked_blocked_in_the_list(
         assert (await api(client, proxy, f"requests/{row['id']}"))["cors"] is None
 
 
+_BACKEND_TOOLS = ("Express", "Django", "Flask", "FastAPI", "nginx")
+
+
+@pytest.mark.parametrize(("case", "status"), [
+    ("down", 502), ("down-preflight", 502), ("timeout", 504), ("cors-mode-unlisted", 502),
+])
+async def test_devproxys_own_error_is_not_blamed_on_the_backends_cors(
+        backend_factory, proxy_factory, client, unused_tcp_port_factory, case: str,
+        status: int) -> None:
+    # No backend answered: devproxy did. "No CORS support at all" and Express or Django
+    # settings sent the developer to a backend that never saw the request.
+    settings: dict[str, Any] = {}
+    if case == "timeout":
+        target = (await backend_factory(slow_at("/api/x", 2))).url
+        settings["timeout"] = {"connect": 1, "response": 0.2}
+    else:
+        target = f"http://127.0.0.1:{unused_tcp_port_factory()}"
+    if case == "cors-mode-unlisted":
+        settings["cors"] = CorsPolicy(origins=("http://localhost:3000",), line=4)
+    proxy = await proxy_factory(route("/api", target, **settings))
+    if case == "down-preflight":
+        sent = client.options(proxy.url + "/api/x", headers={
+            "Origin": FRONT, "Access-Control-Request-Method": "PUT"})
+    else:
+        sent = client.get(proxy.url + "/api/x", headers={"Origin": FRONT})
+    async with sent as resp:
+        assert resp.status == status
+    [row] = await api(client, proxy, "requests")
+    assert row["cors_blocked"] is True  # the page sees a CORS failure, as Chromium says
+    verdict = (await api(client, proxy, f"requests/{row['id']}"))["cors"]
+    title = "Backend timed out" if case == "timeout" else "Backend not reachable"
+    assert verdict["cause"].startswith(
+        f"No backend answered this request: devproxy did, with its own {status} ({title}: ")
+    assert "no CORS support" not in verdict["cause"]
+    tools = [f["tool"] for f in verdict["fixes"]]
+    assert tools[0] == "your backend"
+    assert not [t for t in tools if t.startswith(_BACKEND_TOOLS)], tools
+    first = verdict["fixes"][0]["text"]
+    if case == "timeout":
+        assert "timeout.response" in verdict["cause"] and "Start the backend" not in first
+    else:
+        assert first.startswith("Start the backend") and "is the backend running" in first
+    if case == "cors-mode-unlisted":
+        assert f"{FRONT} is not in its origins" in verdict["cause"]
+        assert tools[1:] == ["devproxy (devproxy.yaml line 4)"]
+    else:
+        assert "a cors: block lets the page read devproxy's errors" in verdict["cause"]
+        assert tools[1:] == ["devproxy (devproxy.yaml)"]
+        assert verdict["fixes"][1]["text"].startswith(f"cors:\n  origins: [{FRONT}]")
+
+
 async def test_the_devproxy_fix_edits_the_cors_block_in_force(backend_factory, proxy_factory,
                                                              client) -> None:
     # devproxy refused the origin: its fix must add it to the route's block, not offer a
