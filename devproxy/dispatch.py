@@ -18,7 +18,7 @@ from aiohttp import web
 from aiohttp.http import HttpVersion, HttpVersion11
 
 from . import inspector
-from .capture import WENT_AWAY, Captures, Record
+from .capture import FOLLOW_WAIT, WENT_AWAY, Captures, Record
 from .config import DEFAULT_PORTS, RESERVED_PREFIX, Route, url_host
 from .cors import CorsRules, in_cors_mode, is_preflight
 from .corsmode import PreflightRefusal, mark, note, own_origin, preflight_response
@@ -171,6 +171,9 @@ async def handle(request: web.Request) -> web.StreamResponse:
             _finish(record, route, response)
         if captures.listeners:  # a call saved on most requests: no page is open
             captures.done(record)
+        if record.kind == "preflight" and record.awaits_request():
+            # Whether the request it was for follows tells the page's credentials mode.
+            asyncio.get_running_loop().call_later(FOLLOW_WAIT, captures.settle, record)
     _log(request, route, response, start)
     return response
 
