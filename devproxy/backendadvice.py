@@ -149,7 +149,7 @@ def misdirected(route: Route, host: str, where: str = "") -> str | None:
 
 
 def csrf_refused(route: Route, origin: str, body: bytes, where: str = "",
-                 own: str = "") -> str | None:
+                 own: str = "", token: bool = False) -> str | None:
     """What to tell a developer whose Django backend refused a request's CSRF check over
     its Origin (its 403 ``body``, decoded), or None if that is not it.
 
@@ -160,26 +160,63 @@ def csrf_refused(route: Route, origin: str, body: bytes, where: str = "",
     only once told: CORS headers let the page read the answer, not pass this check.
     Not when there is no Origin, or it already names the target, or the page gives
     another reason (a missing cookie or token): those are the page's to fix, with or
-    without devproxy."""
+    without devproxy. A page that names no reason (DEBUG off) reads the same for a
+    missing token: unless the request carried one (``token``: ``carries_csrf_token``),
+    the advice names both causes and how to tell them apart."""
     target = route.target
     if target is None or not origin or not _DJANGO_CSRF.search(body):
         return None
-    if _REASON.search(body) and not _ORIGIN_REASON.search(body):
+    named = _REASON.search(body)
+    if named and not _ORIGIN_REASON.search(body):
         return None
+    unsure = named is None and not token
+    head = f"Route {route.path}{where}: {route.destination} refused the request's CSRF check"
     if own and origin != own:
-        return (f"Route {route.path}{where}: {route.destination} refused the request's "
-                f"CSRF check: the page is on {origin}, not {own}, and Django trusts "
-                f"another origin only if told. Add '{origin}' to CSRF_TRUSTED_ORIGINS in "
-                f"settings.py (the CORS headers devproxy adds let the page read answers; "
-                f"they do not pass this check).")
+        why = (f"the page is on {origin}, not {own}, and Django trusts another origin "
+               f"only if told")
+        fix = (f"add '{origin}' to CSRF_TRUSTED_ORIGINS in settings.py (the CORS headers "
+               f"devproxy adds let the page read answers; they do not pass this check)")
+        if unsure:
+            return _csrf_unsure(head, f"the Origin: {why}, so {fix}")
+        return f"{head}: {why}. {_capital(fix)}."
     if not route.change_origin or origin == target.origin:
         return None
-    said = (f"Route {route.path}{where}: {route.destination} refused the request's CSRF "
-            f"check (Origin {origin}). With change_origin it gets Host {target.authority}, "
-            f"not the page's, and Django compares that with the Origin. ")
     if target.scheme == "https":  # the scheme differs too: the forwarded Host is not enough
-        return (f"{said}Add '{origin}' to CSRF_TRUSTED_ORIGINS in settings.py, or drop "
-                f"change_origin from route {route.path}.")
-    return (f"{said}Set USE_X_FORWARDED_HOST = True in settings.py (devproxy sends "
-            f"X-Forwarded-Host), or add '{origin}' to CSRF_TRUSTED_ORIGINS, or drop "
-            f"change_origin from route {route.path}.")
+        fix = (f"add '{origin}' to CSRF_TRUSTED_ORIGINS in settings.py, or drop "
+               f"change_origin from route {route.path}")
+    else:
+        fix = (f"set USE_X_FORWARDED_HOST = True in settings.py (devproxy sends "
+               f"X-Forwarded-Host), or add '{origin}' to CSRF_TRUSTED_ORIGINS, or drop "
+               f"change_origin from route {route.path}")
+    if unsure:
+        return _csrf_unsure(head, f"the Origin {origin}: with change_origin it gets Host "
+                                  f"{target.authority}, not the page's, and Django "
+                                  f"compares the two, so {fix}")
+    return (f"{head} (Origin {origin}). With change_origin it gets Host "
+            f"{target.authority}, not the page's, and Django compares that with the "
+            f"Origin. {_capital(fix)}.")
+
+
+def _csrf_unsure(head: str, origin_cause: str) -> str:
+    """A CSRF refusal whose page names no reason, of a request that sent no token:
+    Django with DEBUG off words a missing token and a refused Origin alike."""
+    return (f"{head}, and its 403 names no reason (Django with DEBUG = False). Two causes "
+            f"look alike there: a missing CSRF token (this request sent no X-CSRFToken "
+            f"header and no csrfmiddlewaretoken form field: send the csrftoken cookie's "
+            f"value as X-CSRFToken, or put {{% csrf_token %}} in the form), or {origin_cause}."
+            f" With DEBUG = True the 403 names which.")
+
+
+def _capital(advice: str) -> str:
+    return advice[:1].upper() + advice[1:]
+
+
+# Where Django looks for the token: CSRF_HEADER_NAME's default, and the form's field.
+_TOKEN_FIELD = b"csrfmiddlewaretoken"
+
+
+def carries_csrf_token(names: Iterable[str], body: bytes | bytearray) -> bool:
+    """Whether a request, by its header field ``names`` and (the start of) its
+    ``body``, carried a Django CSRF token: an X-CSRFToken header, or a
+    csrfmiddlewaretoken form field (urlencoded or multipart)."""
+    return any(name.lower() == "x-csrftoken" for name in names) or _TOKEN_FIELD in body

@@ -32,6 +32,7 @@ from .corsadvice import (
     block_at,
     cause,
     declined_by_devproxy,
+    failed_in_devproxy,
     fixes,
     from_static_folder,
     only_devproxy,
@@ -79,6 +80,11 @@ _MESSAGES_KEPT = 20  # last WebSocket messages and SSE events per record
 _PREVIEW = 500  # characters of one message or event
 _HEX_PREVIEW = 64  # bytes of a binary WebSocket message shown, as hex
 _NOT_CORS = ("navigate", "nested-navigate", "no-cors")  # Sec-Fetch-Modes without CORS
+# Seconds after a preflight's answer by which the request it was for has come: a browser
+# that passed it sends it at once (Fetch §4.1 "main fetch", after §4.8), so none by then
+# is the browser stopping there (``Captures.settle``). A few records at most come first.
+FOLLOW_WAIT = 1.0
+_FOLLOW_SCAN = 64
 _SSE_INFLATED = 1 << 20  # most bytes one piece of a compressed event stream inflates to
 BODY_BUDGET = 4 * 1024 * 1024  # bytes of bodies kept across all records (64 whole 64 KiB ones)
 # A block of SSE lines the browser dispatches as an event: one with a data field (HTML
@@ -199,7 +205,13 @@ class Record:
     # devproxy's refusal of the request before any route took it (a Host not allowed, a
     # reserved path, a limit): its detail and hint, the cause of any CORS failure.
     declined: tuple[str, str] | None = None
+    # devproxy's own 502 or 504 for a backend it could not reach or that did not answer
+    # in time: its title, detail and hint. No backend's CORS headers could be sent.
+    failed: tuple[str, str, str] | None = None
     from_static = False  # answered from a static folder, whatever its kind (a preflight)
+    # A preflight's: the id of the request it was for, which the browser then sent; 0 if
+    # none came within FOLLOW_WAIT; None if not looked for (``Captures.settle``).
+    followed: int | None = None
     replay_of: int | None = None  # the id of the request the inspector's Replay sent again
     # ms from the start until the body's last byte went upstream (HAR's "send"): a
     # streamed one as it went, a small one once read whole from the browser.
@@ -648,6 +660,12 @@ class Record:
                                "credentials": credentials, "reason": verdict.reason}
         if verdict.warning:  # allowed by Chromium, not by the standard
             out["warning"] = verdict.warning
+        notes = _preflight_notes(self, checks) if checks.preflight else None
+        if notes is not None:
+            out["note"] = notes[0]
+            if checks.assumed:
+                out["headline"] = (f"Blocked for {origin} if the request is sent with "
+                                   f"credentials (cookies)")
         at = block_at(where, cors_block)
         # In CORS mode the headers the browser checked are devproxy's (it answers
         # preflights, and replaces the backend's, or adds its own where the backend
@@ -661,6 +679,18 @@ class Record:
             out.update(explained)
             if self.declined is not None:
                 out.update(declined_by_devproxy(*self.declined))
+            elif self.failed is not None:
+                said = failed_in_devproxy(self.status, *self.failed)
+                if ours:  # its error got the block's headers, and they do not pass
+                    assert cors_block is not None
+                    said["cause"] += " " + answered_by_devproxy(verdict, ask, cors_block, at)
+                else:
+                    said["cause"] += (" With no cors: block on the route, that error has "
+                                      "no CORS headers, so the page sees only a CORS "
+                                      "failure: a cors: block lets the page read "
+                                      "devproxy's errors (README, CORS mode).")
+                out["cause"] = said["cause"]
+                out["fixes"] = said["fixes"] + only_devproxy(explained["fixes"])
             elif self.kind == "static" or self.from_static:
                 # no block can fix it: say so, not to add one
                 out.update(from_static_folder(self.route))
@@ -682,7 +712,24 @@ class Record:
                 explained = {"cause": answered_by_devproxy(strict, ask, cors_block, at),
                              "fixes": only_devproxy(explained["fixes"])}
             out["with_credentials"] = {"reason": strict.reason, **explained}
+            if notes is not None:
+                out["with_credentials"]["note"] = notes[1]
         return out
+
+    def awaits_request(self) -> bool:
+        """Whether this is a browser's preflight whose answer passes only without
+        credentials, the request it was for not yet looked for: whether that request
+        follows tells which the page asked for (``Captures.settle``, ``FOLLOW_WAIT``
+        later)."""
+        if self.kind != "preflight" or self.followed is not None:
+            return False
+        fields = self.browser_request
+        # Not a browser's (no Sec-Fetch-Mode): doctor --preflight-only, or curl, sends
+        # nothing after it.
+        if field_value(fields, "sec-fetch-mode") is None:
+            return False
+        checks = self._cors_checks(fields)
+        return checks is not None and checks.undecided
 
 
 class _CorsChecks:
@@ -706,6 +753,16 @@ class _CorsChecks:
             self.method, self.unsafe = record.method, []
         self._response = record.browser_response
         self.verdict = self.check(self.credentials)
+        # A preflight never carries credentials, whatever its request will (Fetch §4.8):
+        # where its answer passes only without them, the answer and what the browser
+        # did next tell which the page asked for.
+        self.assumed = ""  # why the request is taken as sent with credentials
+        self.undecided = False  # passes only without, and the browser's next move unseen
+        if self.preflight and self.verdict.ok and not (strict := self.check(True)).ok:
+            self.undecided = record.followed is None
+            self.assumed = _shown_credentials(record, self._response)
+            if self.assumed:
+                self.credentials, self.verdict = True, strict
 
     def check(self, include: bool) -> cors.Verdict:
         """The verdict had the request been sent with credentials (``include``) or not."""
@@ -713,6 +770,40 @@ class _CorsChecks:
             return cors.preflight_check(self.origin, self.method, self.unsafe, include,
                                         self._record.status, self._response)
         return cors.cors_check(self.origin, include, self._response)
+
+
+def _shown_credentials(record: Record, answer: Headers) -> str:
+    """Why a preflight whose answer passes only without credentials is taken to be for a
+    request sent with them; "" if nothing shows it."""
+    if record.followed:  # the browser sent it: the preflight passed for its mode
+        return ""
+    if record.followed == 0:
+        return (f"the browser sent no request after it (none within {FOLLOW_WAIT:g} s), "
+                "where one that passed it sends the request at once")
+    if field_value(answer, "access-control-allow-credentials") == "true":
+        return ("its answer says Access-Control-Allow-Credentials: true, which only a "
+                "request sent with credentials needs")
+    return ""
+
+
+def _preflight_notes(record: Record, checks: _CorsChecks) -> tuple[str, str]:
+    """What a preflight's verdict says of credentials, and what its "blocked if sent with
+    credentials" card says: never that cookies were or were not sent, as a request's
+    verdict does, since a preflight carries none whatever the page asked for."""
+    never = "A preflight never carries cookies, whatever the page asked for"
+    mode = "fetch's credentials: 'include', withCredentials"
+    if checks.assumed:
+        return (f"{never}. Taken as sent with credentials ({mode}): {checks.assumed}.", "")
+    if record.followed:
+        return (f"{never}; the browser then sent the request it was for (#{record.followed}), "
+                f"so this answer passed for that request's credentials mode.",
+                f"The request it was for (#{record.followed}) followed, so the page sent it "
+                f"without credentials. Were it sent with them ({mode}), the browser would "
+                f"stop at this preflight and never send it.")
+    return (f"{never}: this answer passes for a request sent without credentials.",
+            f"{never}, so nothing in it says whether the request will be sent with "
+            f"credentials ({mode}). If it is, the browser stops at this preflight and "
+            f"never sends it.")
 
 
 def _explained(verdict: cors.Verdict, ask: Ask, cors_block: CorsPolicy | None,
@@ -836,6 +927,26 @@ class Captures:
         # went on): the page would list it again, and find nothing behind the row.
         if self.listeners and self.get(record.id) is record:
             self._tell("update", record)
+
+    def settle(self, preflight: Record) -> None:
+        """Note which request followed ``preflight`` (``Record.followed``: 0 for none),
+        ``FOLLOW_WAIT`` after its answer, and tell the listeners: its verdict for the
+        page's credentials mode may change with it."""
+        if self.get(preflight.id) is not preflight:
+            return  # cleared, or out of the ring
+        fields = preflight.browser_request
+        origin = field_value(fields, "origin")
+        method = field_value(fields, "access-control-request-method")
+        preflight.followed = 0
+        for record_id in range(preflight.id + 1,
+                               min(self._newest, preflight.id + _FOLLOW_SCAN) + 1):
+            record = self.get(record_id)
+            if record is not None and record.kind != "preflight" \
+                    and record.method == method and record.target == preflight.target \
+                    and field_value(record.browser_request, "origin") == origin:
+                preflight.followed = record_id
+                break
+        self.done(preflight)
 
     def _tell(self, event: str, record: Record) -> None:
         for listener in list(self.listeners):

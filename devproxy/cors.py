@@ -370,6 +370,9 @@ class Verdict:
     kind: str = ""  # one of the constants above when not ok
     subject: str = ""  # what the reason is about: the origin sent back, a method, a header
     warning: str = ""  # allowed by Chromium, but not by the standard (ok only)
+    # METHOD_ or HEADER_NOT_ALLOWED where the list answered "*": with credentials that
+    # is a name, not "any" (Fetch §3.2.5), so the item was not listed, as said.
+    wildcard: bool = False
 
 
 def cors_check(origin: str, credentials: bool, response: Headers | Sequence[tuple[str, str]]
@@ -444,13 +447,14 @@ def preflight_check(
     wildcard = "*" in methods and not credentials
     if method not in SAFELISTED_METHODS and method not in methods and not wildcard:
         return Verdict(False, f"Method {method} is not allowed by Access-Control-Allow-Methods "
-                              f"in preflight response.", METHOD_NOT_ALLOWED, method)
+                              f"in preflight response.", METHOD_NOT_ALLOWED, method,
+                       wildcard="*" in methods)
     everything = "*" in allowed and not credentials
     for name in unsafe_headers:
         if name not in allowed and not everything:
             return Verdict(False, f"Request header field {name} is not allowed by "
                                   f"Access-Control-Allow-Headers in preflight response.",
-                           HEADER_NOT_ALLOWED, name)
+                           HEADER_NOT_ALLOWED, name, wildcard="*" in allowed)
     if everything and "authorization" in unsafe_headers and "authorization" not in allowed:
         return Verdict(True, warning=AUTHORIZATION_BY_WILDCARD)
     return Verdict(True)

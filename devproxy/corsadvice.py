@@ -91,6 +91,8 @@ def cause(verdict: Verdict, ask: Ask) -> str:
             likely = "the server failed on the OPTIONS request"
         return (f"The server answered the OPTIONS preflight with {status} instead of "
                 f"2xx: {likely}.")
+    if _star_taken_literally(verdict):
+        return _literal_star(verdict, ask)
     if kind == cors.METHOD_NOT_ALLOWED:
         note = ""
         if ask.method != ask.method.upper():
@@ -105,6 +107,19 @@ def cause(verdict: Verdict, ask: Ask) -> str:
         return (f"The preflight's Access-Control-Allow-Headers does not list "
                 f"{verdict.subject}.")
     return verdict.reason
+
+
+def _literal_star(verdict: Verdict, ask: Ask) -> str:
+    """A "*" in Access-Control-Allow-Methods or -Headers that failed a credentialed
+    preflight: the list does say "*", so "does not list PUT" would read as wrong."""
+    methods = verdict.kind == cors.METHOD_NOT_ALLOWED
+    field, what = ("Methods", "method") if methods else ("Headers", "header")
+    names = ", ".join(_methods(ask)) if methods else ", ".join(ask.headers or (verdict.subject,))
+    return (f"The preflight's Access-Control-Allow-{field} answers '*', and the request is "
+            "sent with credentials (fetch's credentials: 'include', withCredentials): then "
+            f"the browser takes '*' as a {what} named '*', not as any {what}, so "
+            f"{verdict.subject} is not allowed. '*' counts only for requests without "
+            f"credentials: list the {what}s by name ({names}).")
 
 
 def block_at(where: str, policy: CorsPolicy | None) -> str:
@@ -160,6 +175,19 @@ def declined_by_devproxy(detail: str, hint: str) -> dict[str, Any]:
     not a cors: block. ``detail`` and ``hint`` are the refusal's."""
     return {"cause": f"devproxy refused this request itself, before its CORS check: {detail}",
             "fixes": [{"tool": "devproxy", "text": _sentence(hint)}] if hint else []}
+
+
+def failed_in_devproxy(status: int, title: str, detail: str, hint: str) -> dict[str, Any]:
+    """The cause and first fix when no backend answered and devproxy sent its own
+    ``status`` (502: not reachable; 504: no answer in time), with its error's
+    ``title``, ``detail`` and ``hint``: no backend's CORS settings came into it."""
+    said = (f"No backend answered this request: devproxy did, with its own {status} "
+            f"({title}: {detail}). The backend's CORS settings play no part.")
+    first = "See devproxy's error" if status == 504 else \
+        "Start the backend, or see devproxy's error"
+    fix = f"{first} (the response body, and devproxy's log)"
+    return {"cause": said, "fixes": [
+        {"tool": "your backend", "text": f"{fix}: {hint}." if hint else f"{fix}."}]}
 
 
 def _sentence(advice: str) -> str:
@@ -238,8 +266,28 @@ def fixes(verdict: Verdict, ask: Ask, current: CorsPolicy | None = None,
         ours = _devproxy_back_on(ask, off, where)
     else:
         ours = _devproxy(ask) if current is None else _devproxy_edit(ask, current, where)
-    return (ours, _express(ask), _django(ask), _flask(ask), _fastapi(ask),
-            _nginx(ask, verdict))
+    found = (ours, _express(ask), _django(ask), _flask(ask), _fastapi(ask),
+             _nginx(ask, verdict))
+    if _star_taken_literally(verdict):
+        # Written by hand, mostly (the CORS packages above name them): say which lines.
+        return (_named_lists(ask), *found)
+    return found
+
+
+def _star_taken_literally(verdict: Verdict) -> bool:
+    """Fetch §3.2.5 / §4.8: with credentials, "*" in Access-Control-Allow-Methods or
+    -Headers is a name, and never covers Authorization (``cause`` says that one)."""
+    return verdict.kind in (cors.METHOD_NOT_ALLOWED, cors.HEADER_NOT_ALLOWED) and \
+        verdict.wildcard and verdict.subject != "authorization"
+
+
+def _named_lists(ask: Ask) -> Fix:
+    lines = [] if ask.method in cors.SAFELISTED_METHODS else \
+        [f"Access-Control-Allow-Methods: {', '.join(_methods(ask))}"]
+    if ask.headers:
+        lines.append(f"Access-Control-Allow-Headers: {', '.join(ask.headers)}")
+    lines.append("# by name, not '*': with credentials the browser reads '*' as a name")
+    return Fix("the preflight's answer (any server)", "\n".join(lines))
 
 
 def _doubled_credentials(verdict: Verdict) -> bool:
@@ -395,4 +443,6 @@ def _nginx(ask: Ask, verdict: Verdict) -> Fix:
              "}"]
     if verdict.kind == cors.ORIGIN_MISMATCH:
         lines.append("# several origins: map $http_origin to an allowlist and send that")
+    if _star_taken_literally(verdict):
+        lines.append("# methods and headers by name: with credentials '*' is taken literally")
     return Fix("nginx", "\n".join(lines))

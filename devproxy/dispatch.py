@@ -18,7 +18,7 @@ from aiohttp import web
 from aiohttp.http import HttpVersion, HttpVersion11
 
 from . import inspector
-from .capture import WENT_AWAY, Captures, Record
+from .capture import FOLLOW_WAIT, WENT_AWAY, Captures, Record
 from .config import DEFAULT_PORTS, RESERVED_PREFIX, Route, url_host
 from .cors import CorsRules, in_cors_mode, is_preflight
 from .corsmode import PreflightRefusal, mark, note, own_origin, preflight_response
@@ -171,6 +171,9 @@ async def handle(request: web.Request) -> web.StreamResponse:
             _finish(record, route, response)
         if captures.listeners:  # a call saved on most requests: no page is open
             captures.done(record)
+        if record.kind == "preflight" and record.awaits_request():
+            # Whether the request it was for follows tells the page's credentials mode.
+            asyncio.get_running_loop().call_later(FOLLOW_WAIT, captures.settle, record)
     _log(request, route, response, start)
     return response
 
@@ -419,8 +422,11 @@ async def upstream_failure(
         # Only where no HTTP came back: a response that broke HTTP's rules (two
         # Content-Lengths) is from an HTTP server, and the probe would cost a second.
         err = served_over_tls(target, err)
+    title = _TITLES.get(err.kind, "Backend not reachable")
     if record is not None:  # the list marks it, and the "error" filter finds it
         record.error = err.detail
+        # Its CORS verdict then blames devproxy's error, not the backend's CORS.
+        record.failed = (title, err.detail, err.hint)
     if request.app[OUTAGES].failed(target, err.kind):
         tried = f" (tried {'; '.join(attempts)})" if attempts else ""
         logger.error("route %s -> %s: %s%s. %s", route.path, target.url, err.detail, tried,
@@ -435,7 +441,6 @@ async def upstream_failure(
             record.kind = "sse"  # listed as the EventSource it was, though no stream came
             record.error += "; devproxy closed the connection so that the EventSource " \
                             "tries again"
-    title = _TITLES.get(err.kind, "Backend not reachable")
     return problem_response(
         request, err.status_hint, title, err.detail, hint=err.hint, facts=facts,
         items=attempts, items_title="Addresses tried",

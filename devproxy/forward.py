@@ -21,6 +21,7 @@ from multidict import CIMultiDict
 
 from . import h1
 from .backendadvice import (
+    carries_csrf_token,
     csrf_refused,
     fields_too_large,
     host_refused,
@@ -178,7 +179,7 @@ async def forward_http(
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("upstream response %s %s%s\n%s", head.status, target.origin, path,
                          dump_headers(head.headers))
-        return await _relay(request, exchange.conn, head, route, record, routes)
+        return await _relay(request, exchange.conn, head, route, record, routes, exchange.body)
     finally:
         exchange.finish()
 
@@ -186,7 +187,7 @@ async def forward_http(
 class _Exchange:
     """One request on one pooled connection: sending it, and giving the connection back."""
 
-    __slots__ = ("conn", "pool", "record", "request", "route", "target", "uploading")
+    __slots__ = ("body", "conn", "pool", "record", "request", "route", "target", "uploading")
 
     def __init__(self, request: web.Request, route: Route, target: Target, pool: Pool,
                  record: Record | None) -> None:
@@ -197,6 +198,7 @@ class _Exchange:
         self.record = record
         self.conn: Connection
         self.uploading: asyncio.Task[None] | None = None
+        self.body = b""  # a small body, sent with the head (a CSRF 403 is read with it)
 
     async def send(self, path: str, headers: CIMultiDict[str]) -> h1.Head:
         """Write the request and wait for the response head, within the route's timeouts."""
@@ -252,7 +254,7 @@ class _Exchange:
                     if small and body is None:
                         # Only now: a refused connection (wait_for_backend tries again)
                         # must leave the body unread, and a retry reuses what was read.
-                        body = await request.content.read()
+                        body = self.body = await request.content.read()
                         if self.record is not None:
                             self.record.upload(body)
                             if body:  # its arrival from the browser is HAR's "send"
@@ -385,8 +387,9 @@ def relayed_response(request: web.Request, route: Route, head: h1.Head, status: 
 
 async def _relay(
     request: web.Request, conn: Connection, head: h1.Head, route: Route, record: Record | None,
-    routes: RouteTable | None = None,
+    routes: RouteTable | None = None, request_body: bytes = b"",
 ) -> web.StreamResponse:
+    """Relay the backend's answer; ``request_body``: the request's, if sent whole."""
     upstream = CIMultiDict(head.headers)
     # One lookup for what aiohttp must not add, the inspector and the event-stream test.
     content_type = upstream.get("Content-Type")
@@ -408,7 +411,7 @@ async def _relay(
         response._send_headers_immediately = False  # aiohttp's own switch (web.Response)
         body = conn.take_all()
         if head.status == 403:
-            _explain_forbidden(request, route, body, upstream, record)
+            _explain_forbidden(request, route, body, upstream, record, request_body)
         try:
             try:
                 await response.prepare(request)
@@ -456,7 +459,7 @@ async def _relay(
         if streams is not None:
             streams.discard(conn.end_body)
         if sniff:
-            _explain_csrf(request, route, bytes(sniff), upstream, record)
+            _explain_csrf(request, route, bytes(sniff), upstream, record, request_body)
 
 
 def _explain(request: web.Request, route: Route, status: int, response: ProxiedResponse,
@@ -499,12 +502,13 @@ _SNIFFED = 64 * 1024  # bytes of a body read for what it says (``_explain_csrf``
 
 
 def _explain_forbidden(request: web.Request, route: Route, body: bytes,
-                       upstream: CIMultiDict[str], record: Record | None) -> None:
+                       upstream: CIMultiDict[str], record: Record | None,
+                       sent: bytes = b"") -> None:
     """A 403 that came whole: a CSRF check devproxy upset (change_origin) or a page on
     another origin did (CORS mode), or a dev server's Host allowlist refusing a name
     allowed_hosts let through (no change_origin)."""
     if (route.change_origin or _cross_origin(request)) \
-            and _explain_csrf(request, route, body, upstream, record):
+            and _explain_csrf(request, route, body, upstream, record, sent):
         return
     advice = host_refused(route, request.host, body, where_written(request, route))
     if advice is not None:
@@ -512,15 +516,19 @@ def _explain_forbidden(request: web.Request, route: Route, body: bytes,
 
 
 def _explain_csrf(request: web.Request, route: Route, body: bytes,
-                  upstream: CIMultiDict[str], record: Record | None) -> bool:
+                  upstream: CIMultiDict[str], record: Record | None,
+                  sent: bytes = b"") -> bool:
     """Say why, once per route, when Django refused a request's CSRF check because
     change_origin sent it the target's Host, or the page is on another origin; and mark
     the inspector's record. ``upstream``: the backend's fields (a gzipped page is read
-    decoded). True if that is what the 403 was."""
+    decoded); ``sent``: the request's body, if sent whole (else the inspector's copy
+    is read for a token). True if that is what the 403 was."""
     coding = upstream.get("Content-Encoding")
     text = decoded_body(body[:_SNIFFED], coding) if coding else body[:_SNIFFED]
+    token = carries_csrf_token(request.headers.keys(), sent or (
+        record.request_body if record is not None else b""))
     advice = csrf_refused(route, request.headers.get("Origin", ""), text or b"",
-                          where_written(request, route), own_origin(request))
+                          where_written(request, route), own_origin(request), token)
     if advice is None:
         return False
     explain(request, f"{route.path} 403 csrf", advice, record)

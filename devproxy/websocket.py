@@ -533,13 +533,12 @@ def _advise_if_refused(request: web.Request, route: Route, stats: SocketStats) -
     if route.path in warned:  # each retry of an explained socket stops here
         return
     frame = stats.down.close
-    said = " ".join(filter(None, (
-        (stats.down.first or b"").decode("utf-8", "replace")[:_PREVIEW],
-        frame[1] if frame is not None else "")))
-    if not said:
+    message = (stats.down.first or b"").decode("utf-8", "replace")
+    reason = frame[1] if frame is not None else ""
+    if not message and not reason:
         return
     where = where_written(request, route)
-    advice = refused_after_accepting(said, route, where)
+    advice = refused_after_accepting(message, reason, route, where)
     if advice is not None:
         warned.add(route.path)
         logger.warning("websocket %s (route %s): %s", stats.path, route.path, advice)

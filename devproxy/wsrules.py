@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from urllib.parse import urlsplit
@@ -230,15 +231,25 @@ REFUSED_WITHIN = 2.0  # seconds from the 101
 _BLAMED = re.compile(r"\b(?:host|origin)\b")
 _REFUSING = re.compile(r"\b(?:invalid|not allowed|disallowed|forbidden|unauthori[sz]ed|"
                        r"denied|reject\w*|refus\w*)\b")
+# A first message longer than this is the app talking, not a refusal.
+_SHORT = 200
 
 
-def refused_after_accepting(said: str, route: Route, where: str = "") -> str | None:
-    """The advice for a socket its backend closed at once with ``said`` (its first
-    message and its Close reason), or None when ``said`` blames neither the Host nor
-    the Origin devproxy passed on. ``where`` names the route's line, if known."""
-    words = said.lower()
-    if not _BLAMED.search(words) or not _REFUSING.search(words):
+def refused_after_accepting(message: str, reason: str, route: Route, where: str = ""
+                            ) -> str | None:
+    """The advice for a socket its backend closed at once, having sent ``message`` first
+    ("" for none) and ``reason`` in its Close frame, or None when neither blames the
+    Host or Origin devproxy passed on. ``where`` names the route's line, if known.
+
+    Both words must come in one thing said: the Close reason, a short text message, or
+    one string in a short JSON message (webpack-dev-server's {"type": "error", "data":
+    "Invalid Host/Origin header"}). Never a JSON key, nor words from two of them: an app
+    that greets with {"origin": ..., "host": ...} and then closes with "unauthorized"
+    refused a token, not the Host."""
+    if not any(_BLAMED.search(piece) and _REFUSING.search(piece)
+               for piece in _said(message, reason)):
         return None
+    said = " ".join(filter(None, (message[:_SHORT], reason)))
     fixes = []
     if not route.change_origin:
         fixes.append("change_origin: true (the backend then gets its own Host)")
@@ -249,6 +260,29 @@ def refused_after_accepting(said: str, route: Route, where: str = "") -> str | N
             f"it refused the Host or Origin devproxy passed on. To fix, {on_route}allow "
             f"the name the page uses in the dev server's own settings (webpack-dev-server: "
             f"devServer.allowedHosts)")
+
+
+def _said(message: str, reason: str) -> list[str]:
+    """The pieces of what a backend said that may each name a refusal, lower-cased."""
+    pieces = [reason.lower()]
+    if not message or len(message) > _SHORT:
+        return pieces
+    try:
+        data = json.loads(message)
+    except ValueError:  # plain text
+        return [*pieces, message.lower()]
+    return [*pieces, *(value.lower() for value in _strings(data))]
+
+
+def _strings(data: object) -> list[str]:
+    """The string values in a parsed JSON document, keys left out."""
+    if isinstance(data, str):
+        return [data]
+    if isinstance(data, dict):
+        data = list(data.values())
+    if isinstance(data, list):
+        return [text for item in data for text in _strings(item)]
+    return []
 
 
 def refused_without_http(said: str, route: Route) -> str | None:

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from devproxy.backendadvice import csrf_refused, fields_too_large, self_redirect
+from devproxy.backendadvice import (
+    carries_csrf_token,
+    csrf_refused,
+    fields_too_large,
+    self_redirect,
+)
 from devproxy.config import Route, normalize_prefix, parse_target
 
 PROXY = "http://localhost:8080"
@@ -110,6 +115,53 @@ def test_a_csrf_refusal_behind_an_https_target_names_the_fix_that_works() -> Non
     # The forwarded Host is not enough where the scheme differs too.
     api = Route(path=normalize_prefix("/dj"), target=parse_target("https://dev.example"),
                 change_origin=True)
-    advice = csrf_refused(api, "http://localhost:8080", b"CSRF verification failed")
+    advice = csrf_refused(api, "http://localhost:8080", b"CSRF verification failed",
+                          token=True)
     assert advice is not None and "USE_X_FORWARDED_HOST" not in advice
     assert "Add 'http://localhost:8080' to CSRF_TRUSTED_ORIGINS" in advice
+    unsure = csrf_refused(api, "http://localhost:8080", b"CSRF verification failed")
+    assert unsure is not None and "USE_X_FORWARDED_HOST" not in unsure
+    assert "add 'http://localhost:8080' to CSRF_TRUSTED_ORIGINS" in unsure
+
+
+QUIET = b"<h1>Forbidden <span>(403)</span></h1><p>CSRF verification failed. Request aborted.</p>"
+
+
+@pytest.mark.parametrize(("change_origin", "own", "origin_fix"), [
+    pytest.param(True, "", "Set USE_X_FORWARDED_HOST = True", id="change-origin"),
+    pytest.param(False, "http://localhost:8080",
+                 "Add 'http://localhost:5173' to CSRF_TRUSTED_ORIGINS", id="cors-mode"),
+])
+def test_a_csrf_refusal_naming_no_reason_blames_the_origin_only_if_a_token_was_sent(
+        change_origin: bool, own: str, origin_fix: str) -> None:
+    # DEBUG = False: a missing token and a refused Origin give the same page. Told to
+    # trust an origin it already trusts, the developer was sent the wrong way.
+    api = Route(path=normalize_prefix("/dj"), target=parse_target("http://127.0.0.1:8000"),
+                change_origin=change_origin)
+    origin = "http://localhost:5173" if own else "http://localhost:8080"
+    sure = csrf_refused(api, origin, QUIET, own=own, token=True)
+    assert sure is not None and origin_fix in sure and "token" not in sure
+    unsure = csrf_refused(api, origin, QUIET, own=own)
+    assert unsure is not None and origin_fix not in unsure
+    assert unsure.startswith("Route /dj: http://127.0.0.1:8000 refused the request's CSRF "
+                             "check, and its 403 names no reason (Django with DEBUG = False)")
+    assert "a missing CSRF token (this request sent no X-CSRFToken header and no " \
+        "csrfmiddlewaretoken form field" in unsure
+    assert origin_fix[0].lower() + origin_fix[1:] in unsure  # the other cause, still told
+    assert unsure.endswith("With DEBUG = True the 403 names which.")
+    # A page that names the Origin needs no token to be believed.
+    named = QUIET + b"<pre>Origin checking failed - does not match any trusted origins.</pre>"
+    assert origin_fix in (csrf_refused(api, origin, named, own=own) or "")
+
+
+@pytest.mark.parametrize(("names", "body", "carried"), [
+    pytest.param(["Content-Type", "X-CSRFToken"], b"", True, id="header"),
+    pytest.param(["x-csrftoken"], b"", True, id="header-any-case"),
+    pytest.param([], b"csrfmiddlewaretoken=abc&u=a", True, id="urlencoded-field"),
+    pytest.param([], b'--b\r\nContent-Disposition: form-data; name="csrfmiddlewaretoken"'
+                     b"\r\n\r\nabc\r\n--b--", True, id="multipart-field"),
+    pytest.param(["X-CSRF-Token", "X-XSRF-TOKEN"], b"u=a", False,
+                 id="other-frameworks-header-names"),
+])
+def test_a_csrf_token_is_found_where_django_reads_it(names, body, carried) -> None:
+    assert carries_csrf_token(names, body) is carried

@@ -258,6 +258,39 @@ async def test_a_star_covering_authorization_is_allowed_as_chromium_does_with_a_
     assert f"warning: {cors.AUTHORIZATION_BY_WILDCARD}" in render(report)
 
 
+@pytest.mark.parametrize(("field", "fetch", "named"), [
+    pytest.param("Access-Control-Allow-Methods", {"method": "PUT"},
+                 "Access-Control-Allow-Methods: GET, POST, PUT, PATCH, DELETE", id="methods"),
+    pytest.param("Access-Control-Allow-Headers", {"headers": ["X-Custom: 1"]},
+                 "Access-Control-Allow-Headers: x-custom", id="headers"),
+])
+async def test_a_star_with_credentials_is_blamed_as_taken_literally(
+        aiohttp_server, field: str, fetch: dict[str, Any], named: str) -> None:
+    # Chromium: MethodDisallowedByPreflightResponse / HeaderDisallowedByPreflightResponse.
+    # "does not list PUT" read as wrong beside a header that plainly says "*".
+    backend = await cors_backend(aiohttp_server, actual=ALLOW_CREDS,
+                                 preflight=[*ALLOW_CREDS, (field, "*")])
+    report = await doctor(backend.url + "/items", credentials=True, **fetch)
+    assert not report.verdict.ok
+    assert report.cause.startswith(f"The preflight's {field} answers '*', and the request "
+                                   "is sent with credentials")
+    assert "'*' counts only for requests without credentials" in report.cause
+    assert "does not list" not in report.cause
+    first = report.fixes[0]
+    assert named in first.text and "not '*'" in first.text
+    assert "taken literally" in report.fixes[-1].text  # nginx, where '*' is hand-written
+
+
+async def test_a_star_with_credentials_still_never_covers_authorization(aiohttp_server):
+    backend = await cors_backend(aiohttp_server, actual=ALLOW_CREDS, preflight=[
+        *ALLOW_CREDS, ("Access-Control-Allow-Headers", "*")])
+    report = await doctor(backend.url + "/items", credentials=True,
+                          headers=["Authorization: Bearer x"])
+    assert report.verdict.kind == cors.HEADER_NOT_ALLOWED
+    assert report.cause == ("Authorization must be named in Access-Control-Allow-Headers: "
+                            "a '*' there never covers it.")
+
+
 async def test_an_expose_list_that_does_not_parse_is_named_as_why_nothing_is_readable(
         aiohttp_server):
     backend = await cors_backend(aiohttp_server, actual=[

@@ -1702,6 +1702,33 @@ async def test_a_django_csrf_refusal_devproxy_caused_is_explained_once(
         assert said == [] and errors == ["", ""]
 
 
+async def test_a_csrf_refusal_naming_no_reason_blames_the_origin_only_with_a_token_sent(
+        backend_factory, proxy_factory, client) -> None:
+    # Django with DEBUG = False: the same reasonless 403 for a missing token as for the
+    # Origin. Only a request that sent a token (header or form field) rules it out.
+    page = b"<p>CSRF verification failed. Request aborted.</p>"
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(status=403, content_type="text/html", body=page)
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/dj", backend.url, change_origin=True))
+    sends = [
+        {"data": {"csrfmiddlewaretoken": "abc", "u": "a"}},
+        {"json": {"u": "a"}, "headers": {"X-CSRFToken": "abc"}},
+        {"data": {"u": "a"}},
+    ]
+    for send in sends:
+        headers = {"Origin": proxy.url, **send.pop("headers", {})}
+        async with client.post(proxy.url + "/dj/login/", headers=headers, **send) as resp:
+            assert resp.status == 403 and await resp.read() == page
+    bare, header, field = (r.error for r in proxy.server.app[CAPTURES].newest_first())
+    for sure in (field, header):
+        assert "Set USE_X_FORWARDED_HOST = True" in sure and "names no reason" not in sure
+    assert "its 403 names no reason" in bare and "Set USE_X_FORWARDED_HOST" not in bare
+    assert "a missing CSRF token" in bare and "set USE_X_FORWARDED_HOST = True" in bare
+
+
 @pytest.mark.parametrize("change_origin", [False, True])
 async def test_a_django_csrf_refusal_of_a_page_on_another_origin_is_explained(
         backend_factory, proxy_factory, client, caplog, change_origin: bool) -> None:

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from multidict import CIMultiDict
 
 from devproxy import cors
-from devproxy.capture import Captures, body_view, header_diff
+from devproxy.capture import FOLLOW_WAIT, Captures, body_view, header_diff
 from devproxy.config import TOKEN_PATTERN, CorsPolicy, Inspector, Limits
 from devproxy.cookies import cookie_verdicts
 from devproxy.curlcmd import curl
@@ -159,6 +159,57 @@ async def test_a_200_the_browser_blocks_is_marked_blocked_in_the_list(
         row = (await api(client, proxy, "requests"))[0]
         assert (row["cross_origin"], row["cors_blocked"]) == (True, False), mode
         assert (await api(client, proxy, f"requests/{row['id']}"))["cors"] is None
+
+
+_BACKEND_TOOLS = ("Express", "Django", "Flask", "FastAPI", "nginx")
+
+
+@pytest.mark.parametrize(("case", "status"), [
+    ("down", 502), ("down-preflight", 502), ("timeout", 504), ("cors-mode-unlisted", 502),
+])
+async def test_devproxys_own_error_is_not_blamed_on_the_backends_cors(
+        backend_factory, proxy_factory, client, unused_tcp_port_factory, case: str,
+        status: int) -> None:
+    # No backend answered: devproxy did. "No CORS support at all" and Express or Django
+    # settings sent the developer to a backend that never saw the request.
+    settings: dict[str, Any] = {}
+    if case == "timeout":
+        target = (await backend_factory(slow_at("/api/x", 2))).url
+        settings["timeout"] = {"connect": 1, "response": 0.2}
+    else:
+        target = f"http://127.0.0.1:{unused_tcp_port_factory()}"
+    if case == "cors-mode-unlisted":
+        settings["cors"] = CorsPolicy(origins=("http://localhost:3000",), line=4)
+    proxy = await proxy_factory(route("/api", target, **settings))
+    if case == "down-preflight":
+        sent = client.options(proxy.url + "/api/x", headers={
+            "Origin": FRONT, "Access-Control-Request-Method": "PUT"})
+    else:
+        sent = client.get(proxy.url + "/api/x", headers={"Origin": FRONT})
+    async with sent as resp:
+        assert resp.status == status
+    [row] = await api(client, proxy, "requests")
+    assert row["cors_blocked"] is True  # the page sees a CORS failure, as Chromium says
+    verdict = (await api(client, proxy, f"requests/{row['id']}"))["cors"]
+    title = "Backend timed out" if case == "timeout" else "Backend not reachable"
+    assert verdict["cause"].startswith(
+        f"No backend answered this request: devproxy did, with its own {status} ({title}: ")
+    assert "no CORS support" not in verdict["cause"]
+    tools = [f["tool"] for f in verdict["fixes"]]
+    assert tools[0] == "your backend"
+    assert not [t for t in tools if t.startswith(_BACKEND_TOOLS)], tools
+    first = verdict["fixes"][0]["text"]
+    if case == "timeout":
+        assert "timeout.response" in verdict["cause"] and "Start the backend" not in first
+    else:
+        assert first.startswith("Start the backend") and "is the backend running" in first
+    if case == "cors-mode-unlisted":
+        assert f"{FRONT} is not in its origins" in verdict["cause"]
+        assert tools[1:] == ["devproxy (devproxy.yaml line 4)"]
+    else:
+        assert "a cors: block lets the page read devproxy's errors" in verdict["cause"]
+        assert tools[1:] == ["devproxy (devproxy.yaml)"]
+        assert verdict["fixes"][1]["text"].startswith(f"cors:\n  origins: [{FRONT}]")
 
 
 async def test_the_devproxy_fix_edits_the_cors_block_in_force(backend_factory, proxy_factory,
@@ -347,6 +398,107 @@ async def test_a_preflight_allowed_by_chromium_but_not_the_standard_is_marked(
     verdict = (await api(client, proxy, f"requests/{row['id']}"))["cors"]
     assert verdict["allowed"] is True
     assert verdict["warning"] == cors.AUTHORIZATION_BY_WILDCARD
+
+
+# A browser's preflight (Sec-Fetch-Mode: cors, as Chromium sends it) for a PUT.
+PREFLIGHT = {"Origin": FRONT, "Access-Control-Request-Method": "PUT",
+             "Sec-Fetch-Mode": "cors"}
+
+
+async def settled(client: aiohttp.ClientSession, proxy: Any, record_id: int,
+                  before: dict[str, Any]) -> dict[str, Any]:
+    """The preflight's row once it changed from ``before`` (``Captures.settle``)."""
+    async with asyncio.timeout(FOLLOW_WAIT + 5):
+        while True:
+            [row] = [r for r in await api(client, proxy, "requests") if r["id"] == record_id]
+            if row != before:
+                return row
+            await asyncio.sleep(0.05)
+
+
+async def test_a_preflight_granting_credentials_that_fails_with_them_is_flagged_until_sent(
+        backend_factory, proxy_factory, client) -> None:
+    # Allow-Credentials: true says the page sends cookies; with them the '*' is a method
+    # named '*' and Chromium stops at the preflight. It showed a green 204 "Allowed…
+    # Sent without cookies", though a preflight never carries any.
+    async def answer(request: web.Request) -> web.Response:
+        if request.method == "OPTIONS":
+            return web.Response(status=204, headers={
+                "Access-Control-Allow-Origin": FRONT, "Access-Control-Allow-Credentials": "true",
+                "Access-Control-Allow-Methods": "*"})
+        return web.Response(text="ok", headers={"Access-Control-Allow-Origin": FRONT})
+
+    backend = await backend_factory(answer)
+    proxy = await proxy_factory(route("/api", backend.url))
+    async with client.options(proxy.url + "/api/x", headers=PREFLIGHT) as resp:
+        assert resp.status == 204
+    [row] = await api(client, proxy, "requests")
+    assert (row["kind"], row["status"], row["cors_blocked"]) == ("preflight", 204, True)
+    verdict = (await api(client, proxy, f"requests/{row['id']}"))["cors"]
+    assert verdict["allowed"] is False and verdict["credentials"] is True
+    assert verdict["headline"] == (f"Blocked for {FRONT} if the request is sent with "
+                                   "credentials (cookies)")
+    assert verdict["note"].startswith("A preflight never carries cookies")
+    assert "Access-Control-Allow-Credentials: true" in verdict["note"]
+    assert "Method PUT is not allowed" in verdict["reason"]
+    assert "answers '*'" in verdict["cause"]
+    # The page sent the PUT after all: it did not ask for credentials.
+    async with client.put(proxy.url + "/api/x", headers={"Origin": FRONT}) as resp:
+        assert resp.status == 200
+    row = await settled(client, proxy, row["id"], row)
+    assert row["cors_blocked"] is False
+    put = (await api(client, proxy, "requests"))[0]
+    verdict = (await api(client, proxy, f"requests/{row['id']}"))["cors"]
+    assert verdict["allowed"] is True and "headline" not in verdict
+    assert f"(#{put['id']})" in verdict["note"]
+    assert verdict["with_credentials"]["note"].startswith(
+        f"The request it was for (#{put['id']}) followed, so the page sent it without "
+        "credentials")
+
+
+async def test_a_preflight_no_request_followed_is_flagged_as_blocked_with_credentials(
+        backend_factory, proxy_factory, client) -> None:
+    # '*' passes without credentials, so a page that did not ask for them sends the PUT
+    # at once. None came: the page asked for credentials, and the browser stopped here.
+    async def answer(request: web.Request) -> web.Response:
+        return web.Response(status=204, headers={"Access-Control-Allow-Origin": "*",
+                                                 "Access-Control-Allow-Methods": "PUT"})
+
+    backend = await backend_factory(answer)
+    proxy = await proxy_factory(route("/api", backend.url))
+    async with client.get(proxy.url + "/__devproxy/api/events") as feed:
+        await read_events(feed, "reset")
+        async with client.options(proxy.url + "/api/x", headers=PREFLIGHT) as resp:
+            assert resp.status == 204
+        # Not a browser's (doctor --preflight-only): nothing is read into what follows.
+        async with client.options(proxy.url + "/api/y", headers={
+                "Origin": FRONT, "Access-Control-Request-Method": "PUT"}) as resp:
+            assert resp.status == 204
+        tool, browser = await api(client, proxy, "requests")
+        assert (browser["cors_blocked"], tool["cors_blocked"]) == (False, False)
+        verdict = (await api(client, proxy, f"requests/{browser['id']}"))["cors"]
+        assert verdict["allowed"] is True
+        assert verdict["note"] == ("A preflight never carries cookies, whatever the page "
+                                   "asked for: this answer passes for a request sent "
+                                   "without credentials.")
+        strict = verdict["with_credentials"]
+        assert strict["note"].startswith("A preflight never carries cookies, whatever the "
+                                         "page asked for, so nothing in it says whether the "
+                                         "request will be sent with credentials")
+        assert "wildcard '*'" in strict["reason"]
+        # The list's row is told again, now marked.
+        async with asyncio.timeout(FOLLOW_WAIT + 5):
+            while True:
+                told = (await read_events(feed, "update"))[-1][1]
+                if told["id"] == browser["id"] and told["cors_blocked"]:
+                    break
+    verdict = (await api(client, proxy, f"requests/{browser['id']}"))["cors"]
+    assert verdict["allowed"] is False and verdict["headline"].startswith("Blocked for")
+    assert "the browser sent no request after it" in verdict["note"]
+    assert "'*' when the request's credentials mode is 'include'" in verdict["reason"]
+    assert verdict["fixes"]
+    tool, _ = await api(client, proxy, "requests")
+    assert tool["cors_blocked"] is False
 
 
 @pytest.mark.parametrize(("origin", "method", "says", "tool", "fix"), [

@@ -1020,11 +1020,18 @@ async def test_a_backend_refusing_the_origin_after_its_101_gets_advice_once(
     assert "route /" in advice[0]
 
 
+@pytest.mark.parametrize(("first", "code", "reason"), [
+    pytest.param("hello from the origin server", 4000, b"done", id="greeting"),
+    # FastAPI echoing what it saw, then refusing a token: "origin" and "host" are keys
+    # of the greeting, "unauthorized" the close's, and none of it blames the Host.
+    pytest.param('{"hello":true,"origin":"http://localhost:5173","host":"localhost:8080"}',
+                 4001, b"unauthorized", id="json-greeting-then-unauthorized"),
+])
 async def test_a_socket_closed_at_once_for_another_reason_gets_no_advice(
-        backend_factory, proxy_factory, client, caplog):
+        backend_factory, proxy_factory, client, caplog, first, code, reason):
     async def goodbye(ws: web.WebSocketResponse, request: web.Request) -> None:
-        await ws.send_str("hello from the origin server")
-        await ws.close(code=4000, message=b"done")
+        await ws.send_str(first)
+        await ws.close(code=code, message=reason)
 
     backend, _ = await echo_backend(backend_factory, on_open=goodbye)
     proxy = await proxy_factory(route("/", backend.url, change_origin=True))

@@ -238,7 +238,7 @@ def test_advice_for_a_socket_refused_after_accepting_offers_what_is_not_set(
         settings, suggested, not_suggested) -> None:
     api = route("/", "http://127.0.0.1:8081", **settings)
     advice = refused_after_accepting('{"type":"error","data":"Invalid Host/Origin header"}',
-                                     api, " (devproxy.yaml line 3)")
+                                     "", api, " (devproxy.yaml line 3)")
     assert advice is not None and "Invalid Host/Origin header" in advice
     assert all(s in advice for s in suggested)
     assert not any(s in advice for s in not_suggested)
@@ -246,17 +246,34 @@ def test_advice_for_a_socket_refused_after_accepting_offers_what_is_not_set(
         assert "on route / (devproxy.yaml line 3)" in advice
 
 
-@pytest.mark.parametrize("said", ["Forbidden origin", "origin not allowed",
-                                  "Invalid Host header"])
-def test_words_that_refuse_the_host_or_origin_are_recognised(said: str) -> None:
-    assert refused_after_accepting(said, route("/", "http://127.0.0.1:8081")) is not None
+@pytest.mark.parametrize(("message", "reason"), [
+    pytest.param("", "Forbidden origin", id="close-reason"),
+    pytest.param("origin not allowed", "", id="text-message"),
+    pytest.param("Invalid Host header", "", id="text-message-host"),
+    pytest.param('{"error": "Origin not allowed"}', "", id="json-string-value"),
+    pytest.param('["error", {"why": "invalid host"}]', "", id="json-nested-value"),
+])
+def test_words_that_refuse_the_host_or_origin_are_recognised(message: str, reason: str) -> None:
+    assert refused_after_accepting(message, reason,
+                                   route("/", "http://127.0.0.1:8081")) is not None
 
 
-@pytest.mark.parametrize("said", ["bye", "hello from the origin server", "invalid token",
-                                  "server restarting", "connected to localhost Unauthorized",
-                                  "original message rejected"])
-def test_other_closes_get_no_advice(said: str) -> None:
-    assert refused_after_accepting(said, route("/", "http://127.0.0.1:8081")) is None
+@pytest.mark.parametrize(("message", "reason"), [
+    pytest.param("bye", "", id="bye"),
+    pytest.param("hello from the origin server", "", id="origin-without-refusal"),
+    pytest.param("", "invalid token", id="refusal-of-something-else"),
+    pytest.param("server restarting", "", id="restart"),
+    pytest.param("connected to localhost", "Unauthorized", id="localhost-is-no-host"),
+    pytest.param("original message rejected", "", id="original-is-no-origin"),
+    # FastAPI greeting with what it saw, then refusing a token: the words are keys.
+    pytest.param('{"hello":true,"origin":"http://localhost:8080","host":"127.0.0.1:8000"}',
+                 "unauthorized", id="json-keys-then-a-refusal"),
+    pytest.param("your origin is http://localhost:8080", "unauthorized",
+                 id="words-split-between-message-and-reason"),
+    pytest.param("invalid origin " + "x" * 200, "", id="a-long-message-is-the-app-talking"),
+])
+def test_other_closes_get_no_advice(message: str, reason: str) -> None:
+    assert refused_after_accepting(message, reason, route("/", "http://127.0.0.1:8081")) is None
 
 
 def test_bare_text_that_refuses_nothing_gets_no_origin_advice() -> None:

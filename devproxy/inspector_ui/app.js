@@ -618,7 +618,9 @@ async function showDetail(id) {
     el("h2", { title: r.target, tabindex: "-1" }, `${r.method} ${cut(readable(r.target))}`),
     el("div", { class: "card" }, el("dl", { class: "kv" },
       el("dt", {}, "Status"), r.cors && !r.cors.allowed
-        ? el("dd", { class: "status blocked" }, r.kind === "preflight"
+        ? el("dd", { class: "status blocked" }, r.cors.headline
+          ? `${r.status}, blocked if the request is sent with credentials`
+          : r.kind === "preflight"
           ? `${r.status}, failed the CORS check: the browser did not send the request`
           : `${r.status}, blocked by CORS: the page never saw it`)
         // Marked as in the list: a status that ended in an error is not a success.
@@ -661,15 +663,17 @@ async function showDetail(id) {
     const c = r.cors;
     parts.push(el("h3", {}, "CORS verdict"), el("div", {
       id: "cors-verdict", class: `card verdict ${c.allowed ? "" : "blocked"}`,
-    }, el("strong", {}, c.allowed ? `Allowed for ${c.origin}` : `Blocked for ${c.origin}`),
-    c.allowed ? el("div", { class: "note" }, c.credentials
-      ? "Sent with a cookie: credentials mode \"include\"." : "Sent without cookies.")
-      : explained(c),
+    }, el("strong", {}, c.headline || (c.allowed ? `Allowed for ${c.origin}` : `Blocked for ${c.origin}`)),
+    // A preflight's note says what it shows of credentials: it never carries cookies.
+    c.allowed || c.note ? el("div", { class: "note", id: "cors-note" }, c.note || (c.credentials
+      ? "Sent with a cookie: credentials mode \"include\"." : "Sent without cookies.")) : null,
+    c.allowed ? null : explained(c),
     c.warning ? el("p", { id: "cors-warning" }, c.warning) : null),
     c.with_credentials ? el("div", { id: "cors-credentials", class: "card verdict blocked" },
       el("strong", {}, "Blocked if sent with credentials"),
-      el("div", { class: "note" }, "No cookie was sent, so devproxy cannot tell whether "
-        + "fetch() asked for credentials: \"include\" (a first login does, before any cookie)."),
+      el("div", { class: "note" }, c.with_credentials.note || ("No cookie was sent, so devproxy "
+        + "cannot tell whether fetch() asked for credentials: \"include\" (a first login does, "
+        + "before any cookie).")),
       explained(c.with_credentials)) : null);
   }
 

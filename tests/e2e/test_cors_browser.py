@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+from typing import Any
 
+import aiohttp
 from aiohttp import web
 
+from devproxy.capture import FOLLOW_WAIT
 from devproxy.config import CorsPolicy
 
 from ..conftest import route
@@ -134,3 +138,86 @@ async def test_a_login_fetched_without_credentials_is_explained_and_the_fix_work
 
     assert await page.evaluate(SESSION, [base, "include"]) == \
         {"login": 200, "cookie": "sid=1"}
+
+
+# A PUT with a custom header, sent with fetch's credentials ``mode``: whether it passed.
+PUT_AS = """async ([url, mode]) => {
+  try {
+    const response = await fetch(url, {method: "PUT", credentials: mode,
+                                       headers: {"X-Custom": "1"}});
+    return {ok: true, status: response.status};
+  } catch (error) {
+    return {ok: false};
+  }
+}"""
+
+
+async def test_chromium_stops_a_credentialed_put_at_a_star_and_the_inspector_says_why(
+        browser, aiohttp_server, backend_factory, proxy_factory):
+    # With credentials '*' in Allow-Methods or Allow-Headers is a name, and Chromium
+    # fails the preflight (MethodDisallowedByPreflightResponse): the inspector must not
+    # show it as a green 204, nor say the list "does not list PUT". Without credentials
+    # the same answer passes, and the PUT follows.
+    async def api(request: web.Request) -> web.Response:
+        origin = request.headers.get("Origin", "")
+        cors = {"Access-Control-Allow-Origin": origin, "Access-Control-Allow-Credentials": "true"}
+        if request.method == "OPTIONS":
+            star = request.path.rsplit("/", 1)[1]  # "methods" or "headers"
+            return web.Response(status=204, headers={
+                **cors, "Access-Control-Allow-Methods": "*" if star == "methods" else "PUT",
+                "Access-Control-Allow-Headers": "*" if star == "headers" else "X-Custom"})
+        return web.json_response({}, headers=cors)
+
+    backend = await backend_factory(api)
+    frontend = await page_server(aiohttp_server)
+    proxy = await proxy_factory(route("/api", backend.url))
+    page = await (await browser.new_context()).new_page()
+    await page.goto(f"http://127.0.0.1:{frontend.port}/")
+    for star in ("methods", "headers"):
+        url = f"{proxy.url}/api/{star}/{{}}/{star}"
+        assert await page.evaluate(PUT_AS, [url.format("include"), "include"]) == {"ok": False}
+        assert await page.evaluate(PUT_AS, [url.format("omit"), "omit"]) == \
+            {"ok": True, "status": 200}
+
+    async def rows() -> list[dict[str, Any]]:
+        async with aiohttp.ClientSession() as client, \
+                client.get(proxy.url + "/__devproxy/api/requests") as resp:
+            return list(await resp.json())
+
+    async def verdict(row: dict[str, Any]) -> dict[str, Any]:
+        async with aiohttp.ClientSession() as client, \
+                client.get(f"{proxy.url}/__devproxy/api/requests/{row['id']}") as resp:
+            return dict((await resp.json())["cors"])
+
+    await asyncio.sleep(FOLLOW_WAIT + 0.5)  # for what followed each preflight to be seen
+    preflights = {r["target"]: r for r in await rows() if r["kind"] == "preflight"}
+    for star, field in (("methods", "Methods"), ("headers", "Headers")):
+        stopped = preflights[f"/api/{star}/include/{star}"]
+        assert (stopped["status"], stopped["cors_blocked"]) == (204, True)
+        said = await verdict(stopped)
+        assert said["headline"].endswith("if the request is sent with credentials (cookies)")
+        assert "the browser sent no request after it" in said["note"]
+        assert said["cause"].startswith(f"The preflight's Access-Control-Allow-{field} "
+                                        "answers '*'")
+        passed = preflights[f"/api/{star}/omit/{star}"]
+        assert passed["cors_blocked"] is False
+        said = await verdict(passed)
+        assert said["allowed"] is True and "followed" in said["with_credentials"]["note"]
+
+    # The page says so: the row marked, the verdict's own words, no "Sent without cookies".
+    inspector = await (await browser.new_context()).new_page()
+    await inspector.goto(proxy.url + "/__devproxy/")
+    preflight = inspector.locator("#list tbody tr").filter(has_text="preflight")
+    row = preflight.filter(has_text="/api/methods/include/")
+    await row.locator(".badge.cors.blocked").wait_for()
+    await row.click()
+    await inspector.wait_for_selector("#cors-verdict")
+    shown = await inspector.inner_text("#cors-verdict")
+    assert f"Blocked for http://127.0.0.1:{frontend.port} if the request is sent with " \
+           "credentials (cookies)" in shown
+    assert "A preflight never carries cookies" in shown and "Sent without" not in shown
+    await preflight.filter(has_text="/api/methods/omit/").click()
+    await inspector.wait_for_selector("#cors-credentials")
+    assert "followed, so the page sent it without credentials" in \
+        await inspector.inner_text("#cors-credentials")
+    assert "No cookie was sent" not in await inspector.inner_text("#cors-credentials")
