@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .importers import (
+    config_element_note,
     config_hmr,
     config_hmr_client_port,
     config_https,
@@ -126,6 +127,8 @@ def find(files: Mapping[str, str], folder: str, package: Mapping[str, object]
         notes.append(f"{_in(run, 'src/setupProxy.js')} proxies in the dev server itself; "
                      f"devproxy does not read it: add its routes here")
     text = files.get(config, "") if config and tool.config else ""
+    if text and tool.name == "webpack" and (element := config_element_note(text)):
+        notes.insert(0, f"{config}: {element}")
     https = (bool(text) and tool.config is not None and config_https(text, tool.config[1])) \
         or _https_flag(tool, launch)
     hmr, hmr_ready, client_port = "", False, None

@@ -29,7 +29,7 @@ from .config import (
     parse_target,
     route_key,
 )
-from .jsconfig import find_value
+from .jsconfig import exported_element, find_value
 from .jsliteral import Code, JsSyntaxError
 
 # Options devproxy covers by default, so dropping them loses nothing.
@@ -117,6 +117,8 @@ def import_config(filename: str, text: str) -> Imported:
     kind = _js_config(PurePath(filename).name)
     if kind == "vite":
         return _with_port(imported, text, "server")
+    if kind == "webpack" and (note := config_element_note(text)):
+        imported.warnings.insert(0, f"{PurePath(filename).name}: {note}")
     if kind in ("webpack", "vue"):
         return _with_port(imported, text, "devServer")
     return imported
@@ -241,6 +243,35 @@ def config_port(text: str, key: str) -> int | Code | None:
             return Code(f"{key}.port: {json.dumps(port)}")
         port = int(port)
     return literal_port(port)
+
+
+def config_element_note(text: str) -> str:
+    """What a webpack config that exports an array of configs (the multi-compiler form)
+    was read at: the first element with a ``devServer``, the one webpack-cli serves
+    first; it starts one for each element that has one (webpack-cli's serve command).
+    "" when the export is no such array."""
+    element = exported_element(text, "devServer")
+    if element is None:
+        return ""
+
+    def shown(indexes: tuple[int, ...]) -> str:
+        return ", ".join(f"[{i}]" + (f" (name: {json.dumps(element.names[i])})"
+                                     if element.names[i] is not None else "")
+                         for i in indexes)
+
+    note = (f"it exports an array of {element.count} configs (webpack's multi-compiler "
+            f"form): read the devServer of element {shown((element.index,))}, the first "
+            f"that has one, as webpack-cli serves it")
+    if element.also:
+        note += (f"; {shown(element.also)} {'has' if len(element.also) == 1 else 'have'} "
+                 f"a devServer too, which webpack-cli also starts: not read, add what it "
+                 f"serves by hand")
+    if element.unread:
+        one = len(element.unread) == 1
+        note += (f"; {shown(element.unread)} {'is' if one else 'are'} not a literal object: "
+                 f"not read, and if {'it' if one else 'one'} has a devServer, webpack-cli "
+                 f"starts that too")
+    return note
 
 
 # Vite plugins that turn on HTTPS with a certificate of their own making.

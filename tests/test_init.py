@@ -608,6 +608,56 @@ def test_init_reads_a_webpack_config_as_webpack_does(config: str, port: int,
         assert [r.path for r in imported.routes] == [route]
 
 
+# Seen with webpack-dev-server 5: init read nothing of it, and wrote webpack's defaults.
+MULTI_COMPILER = """module.exports = [{
+  name: 'client',
+  devServer: {
+    port: 45271, host: '127.0.0.1',
+    client: { webSocketURL: 'auto://0.0.0.0:0/ws' },
+    proxy: [{ context: ['/api'], target: 'http://127.0.0.1:45202' }],
+  },
+}, { name: 'worker', target: 'webworker' }];"""
+MULTI_COMPILER_NOTE = ("webpack.config.js: it exports an array of 2 configs (webpack's "
+                       "multi-compiler form): read the devServer of element [0] (name: "
+                       "\"client\"), the first that has one, as webpack-cli serves it")
+
+
+def test_init_reads_the_dev_server_a_multi_compiler_webpack_config_serves() -> None:
+    text = render(detect({"package.json": WEBPACK_PACKAGE, "webpack.config.js": MULTI_COMPILER}))
+    config = parse_config(text, "devproxy.yaml", Path("/"))
+    assert {r.path: r.target.url for r in config.routes if r.target} == {
+        "/api": "http://127.0.0.1:45202", "/": "http://localhost:45271"}
+    assert config.listen.port == 8080  # webpack's 8080 is not taken
+    assert "already aims it at devproxy" in text and "needs devServer" not in text
+    assert f"# NOTE: {MULTI_COMPILER_NOTE}\n" in text
+
+
+def test_init_from_a_multi_compiler_webpack_config_imports_its_dev_servers_proxy() -> None:
+    imported = import_config("webpack.config.js", MULTI_COMPILER)
+    assert [(r.path, r.target) for r in imported.routes] == [("/api",
+                                                              "http://127.0.0.1:45202")]
+    assert imported.frontend_port == 45271
+    assert imported.warnings == [MULTI_COMPILER_NOTE]
+    text = render_imported(imported)
+    assert "webSocketURL" not in text  # already set: no advice to set it
+    assert parse_config(text, "devproxy.yaml", Path("/")).listen.port == 8080
+
+
+def test_the_other_dev_servers_of_a_multi_compiler_config_are_named() -> None:
+    # webpack-cli starts a dev server for each compiler that has a devServer.
+    config = ("const admin = { name: 'admin', devServer: { port: 9001 } };\n"
+              "module.exports = [{ name: 'worker' }, { devServer: { port: 9000, proxy: "
+              "[{ context: ['/api'], target: 'http://localhost:3000' }] } }, admin, "
+              "makeConfig()];")
+    [note] = import_config("webpack.config.js", config).warnings
+    assert note == ("webpack.config.js: it exports an array of 4 configs (webpack's "
+                    "multi-compiler form): read the devServer of element [1], the first that "
+                    "has one, as webpack-cli serves it; [2] (name: \"admin\") has a devServer "
+                    "too, which webpack-cli also starts: not read, add what it serves by hand; "
+                    "[3] is not a literal object: not read, and if it has a devServer, "
+                    "webpack-cli starts that too")
+
+
 def test_init_names_a_port_webpack_picks_itself() -> None:
     text = render(detect({"package.json": WEBPACK_PACKAGE,
                           "webpack.config.js": "module.exports = { devServer: { port: 'auto' } }"}))
