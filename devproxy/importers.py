@@ -31,6 +31,7 @@ from .config import (
 )
 from .jsconfig import exported_element, find_value
 from .jsliteral import Code, JsSyntaxError
+from .proxyorder import SIMPLE_REGEX, Entry, order_notes
 
 # Options devproxy covers by default, so dropping them loses nothing.
 _BUILT_IN = {
@@ -468,6 +469,14 @@ def _vue_cli_url(out: Imported, url: str) -> Imported:
 
 
 def _entries(out: Imported, value: Any, reading: _Reading = _WEBPACK) -> Imported:
+    entries: list[Entry] = []  # what was imported, in the order the dev server tries it
+
+    def add(group: int, context: str, options: Any) -> None:
+        if route := _entry(out, context, options, reading):
+            plain = not (route.strip_prefix or route.rewrite)  # else the path tells them apart
+            entries.append(Entry(group, context, route.path, route.target,
+                                 replace(route, path="") if plain else route))
+
     if isinstance(value, list):  # webpack's array form: [{context: [...], target: ...}]
         for i, item in enumerate(value):
             if not isinstance(item, dict):
@@ -485,38 +494,42 @@ def _entries(out: Imported, value: Any, reading: _Reading = _WEBPACK) -> Importe
                 continue
             options = {k: v for k, v in item.items() if k not in ("context", "path")}
             for context in contexts:
-                _entry(out, context, options, reading)
+                add(i, context, options)
     elif isinstance(value, dict):
-        for context, options in value.items():
-            _entry(out, context, options, reading)
+        for i, (context, options) in enumerate(value.items()):
+            add(i, context, options)
     else:
         out.warnings.append("the proxy setting is neither an object nor a list: nothing "
                             "imported")
+    out.warnings.extend(order_notes(out.frontend, entries))
     return out
 
 
-def _entry(out: Imported, context: str, options: Any, reading: _Reading) -> None:
+def _entry(out: Imported, context: str, options: Any, reading: _Reading
+           ) -> ImportedRoute | None:
+    """The route for one context, appended to ``out.routes``; None if it is not imported
+    (``out.warnings`` says why)."""
     path = _path(out, context)
     if path is None:
-        return
+        return None
     key = route_key(normalize_prefix(path))
     same = next((r.path for r in out.routes
                  if route_key(normalize_prefix(r.path)) == key), None)
     if same is not None:
         out.warnings.append(f"{context}: the same prefix as {same}, imported above; "
                             f"devproxy routes a prefix once: not imported")
-        return
+        return None
     if isinstance(options, str):
         options = {"target": options, **dict(reading.string)}
     if not isinstance(options, dict):
         out.warnings.append(f"{context}: options are not an object literal: not imported")
-        return
+        return None
     options = {**dict(reading.defaults), **options}
     target = options.get("target")
     if not isinstance(target, str):
         shown = target.source if isinstance(target, Code) else target
         out.warnings.append(f"{context}: target {shown!r} is not a literal URL: not imported")
-        return
+        return None
     scheme = target.partition("://")[0]
     if scheme in ("ws", "wss"):  # http-proxy accepts ws:// targets for socket routes
         target = ("http" if scheme == "ws" else "https") + target[len(scheme):]
@@ -527,7 +540,7 @@ def _entry(out: Imported, context: str, options: Any, reading: _Reading) -> None
         parse_target(target)
     except ValueError as exc:
         out.warnings.append(f"{context}: target: {exc}: not imported")
-        return
+        return None
     route = ImportedRoute(path, target.rstrip("/") if target.count("/") > 2 else target)
     if "timeout" in options and "proxyTimeout" in options:
         out.warnings.append(f"{context}.timeout: not imported: http-proxy's timeout is the "
@@ -537,12 +550,13 @@ def _entry(out: Imported, context: str, options: Any, reading: _Reading) -> None
     for key, value in sorted(options.items(), key=lambda item: _ORDER.get(item[0], 0)):
         route = _option(out, context, route, key, value)
     out.routes.append(route)
+    return route
 
 
 def _path(out: Imported, context: str) -> str | None:
     path = context
     if path.startswith("^"):  # Vite: a key starting with ^ is a regular expression
-        simple = re.fullmatch(r"\^(/[\w\-./]*?)(/?\.\*|/)?", path)
+        simple = SIMPLE_REGEX.fullmatch(path)
         if simple is None:
             out.warnings.append(f"{context}: a regular expression key; devproxy routes by "
                                 f"path prefix: add the route by hand")

@@ -331,6 +331,96 @@ def test_rewrites_on_a_target_with_a_base_path_rewrite_the_same_paths() -> None:
     assert "'z' not anchored with ^" in text and "only the first rule that matches" in text
 
 
+# Seen with Vite 8: /api/hello2 reached 45202 through Vite, 45251 through devproxy.
+VITE_SHADOWED = """export default { server: { proxy: {
+  '/api': 'http://127.0.0.1:45202',
+  '/api/hello2': { target: 'http://127.0.0.1:45251', changeOrigin: true },
+} } }"""
+SHADOWED_NOTE = ("/api/hello2: Vite tries its proxy entries in order and the first that "
+                 "matches wins, so /api/hello2 and all under it go to /api's target "
+                 "http://127.0.0.1:45202; devproxy, where the longest matching prefix wins, "
+                 "sends them here, to http://127.0.0.1:45251: delete this route to keep "
+                 "Vite's routing")
+
+
+def test_a_route_the_dev_server_never_reaches_is_named_not_silently_given_paths() -> None:
+    imported = import_config("vite.config.ts", VITE_SHADOWED)
+    assert imported.warnings == [SHADOWED_NOTE]
+    text = render_imported(imported)
+    assert f"# NOT IMPORTED or changed: {SHADOWED_NOTE}\n" in text
+    detected = detect({"package.json": VITE_PACKAGE, "vite.config.ts": VITE_SHADOWED})
+    assert f"# NOT IMPORTED or changed: {SHADOWED_NOTE}\n" in render(detected)
+    assert SHADOWED_NOTE in summary(detected)[1]
+
+
+def _proxy(*entries: str) -> str:
+    return "export default { server: { proxy: { " + ", ".join(entries) + " } } }"
+
+
+def _webpack(*entries: str) -> str:
+    return "module.exports = { devServer: { proxy: [" + ", ".join(entries) + "] } }"
+
+
+@pytest.mark.parametrize(("name", "text", "said"), [
+    pytest.param("vite.config.ts", _proxy("'/api/v2': 'http://h:2'", "'/api': 'http://h:1'"),
+                 [], id="the longer key first: both agree"),
+    # Vite's url.startsWith(key): /api takes /api-docs too, when it comes first.
+    pytest.param("vite.config.ts", _proxy("'/api': 'http://h:1'", "'/api-docs': 'http://h:2'"),
+                 ["/api-docs: Vite tries its proxy entries in order and the first that matches "
+                  "wins, and /api matches every path that starts with it, so /api-docs and all "
+                  "under it go to /api's target http://h:1; devproxy matches whole path "
+                  "segments (/api takes /api and /api/... only), so they come here, to "
+                  "http://h:2"], id="a key that starts a later one mid-segment"),
+    pytest.param("vite.config.ts", _proxy("'/api-docs': 'http://h:2'", "'/api': 'http://h:1'"),
+                 [], id="the same two, the longer first"),
+    pytest.param("vite.config.ts", _proxy("'/v1-': 'http://h:1'"),
+                 ["/v1-: Vite sends here every path that starts with /v1- (such as /v1-x); "
+                  "devproxy matches whole path segments, so this route takes only /v1- and "
+                  "what is under /v1-/: add a route for each path it stands for"],
+                 id="a key that ends inside a name"),
+    pytest.param("vite.config.ts", _proxy("'/api': 'http://h:1'", "'/api/v2': 'http://h:1'"),
+                 [], id="the same backend, the same way"),
+    pytest.param("vite.config.ts", _proxy("'^/api/.*': 'http://h:1'", "'/api/v2': 'http://h:2'"),
+                 ["^/api/.*: a regular expression key, imported as the prefix /api",
+                  "/api/v2: Vite tries its proxy entries in order"], id="after a regex key"),
+    pytest.param("vite.config.ts", _proxy("'/api': 'http://h:1'", "'/api/v1': 'http://h:2'",
+                                          "'/api/v1/x': 'http://h:3'"),
+                 ["/api/v1: Vite tries", "/api/v1/x: Vite tries its proxy entries in order "
+                  "and the first that matches wins, so /api/v1/x and all under it go to "
+                  "/api's target http://h:1; devproxy, where the longest matching prefix "
+                  "wins, sends them here, to http://h:3\n"], id="deleting one is not enough"),
+    # http-proxy-middleware: one middleware per entry, pathname.indexOf(context) === 0.
+    pytest.param("webpack.config.js",
+                 _webpack("{ context: ['/api'], target: 'http://h:1' }",
+                          "{ context: ['/api/v2'], target: 'http://h:2' }"),
+                 ["/api/v2: webpack-dev-server tries its proxy entries in order and the first "
+                  "that matches wins, so /api/v2 and all under it go to /api's target "
+                  "http://h:1"], id="webpack"),
+    pytest.param("webpack.config.js",
+                 _webpack("{ context: ['/api', '/api/v2'], target: 'http://h:1' }"),
+                 [], id="one webpack entry's contexts"),
+    pytest.param("webpack.config.js",
+                 _webpack("{ context: ['/api/**'], target: 'http://h:1' }",
+                          "{ context: ['/api-docs/**'], target: 'http://h:3' }",
+                          "{ context: ['/api/v2/**'], target: 'http://h:2' }"),
+                 ["/api/v2/**: webpack-dev-server tries its proxy entries in order and the "
+                  "first that matches wins, so /api/v2 and all under it go to /api/**'s"],
+                 id="globs match whole segments"),
+    pytest.param("proxy.conf.json", json.dumps({"/api": {"target": "http://h:1"},
+                                                "/api/v2": {"target": "http://h:2"}}),
+                 ["/api/v2: Angular tries its proxy entries in order"], id="angular"),
+])
+def test_where_the_dev_server_and_devproxy_route_a_path_apart_is_named(
+        name: str, text: str, said: list[str]) -> None:
+    # The dev servers send a path to the first entry that matches it; devproxy to the
+    # longest whole-segment prefix, in any order.
+    imported = import_config(name, text)
+    warnings = "\n".join(imported.warnings) + "\n"
+    assert [s for s in said if s not in warnings] == []
+    assert len(imported.warnings) == len(said)
+    parse_config(render_imported(imported), "devproxy.yaml", Path("/"))
+
+
 @pytest.mark.parametrize(("name", "text", "message"), [
     ("vite.config.ts", "export default {}", "no server.proxy found"),
     ("vite.config.ts", "export default { server: { proxy: makeProxy() } }", "computed"),
