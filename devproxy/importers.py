@@ -100,6 +100,9 @@ class Imported:
     # Where its HMR client expects a proxy (``config_hmr_client_port``,
     # ``config_ws_client_port``): devproxy listening there carries the socket.
     frontend_hmr_client_port: int | None = None
+    # Vite's server.hmr.host, when its client connects there at the page's port
+    # (``config_hmr_host``).
+    frontend_hmr_host: str | Code | None = None
 
 
 class NoProxy(ValueError):
@@ -356,12 +359,12 @@ def config_ws_client_port(text: str) -> int | None:
 
 
 def config_hmr(text: str) -> str:
-    """What in a Vite config sends the HMR socket somewhere other than the page's own
+    """What in a Vite config may send the HMR socket somewhere other than the page's own
     origin (so past devproxy), as written: ``server.hmr: false`` (no HMR at all), or
     the ``clientPort`` or ``port`` of ``server.hmr`` its client connects to (clientPort
-    first, as the client reads them), or its ``host`` (at the page's port); "" when
-    nothing does. A clientPort devproxy can listen on is no detour: see
-    ``config_hmr_client_port``."""
+    first, as the client reads them), or its ``host`` (at the page's port: see
+    ``config_hmr_host``); "" when nothing does. A clientPort devproxy can listen on is
+    no detour: see ``config_hmr_client_port``."""
     try:
         hmr = find_value(text, "server", "hmr")
     except JsSyntaxError:
@@ -377,6 +380,23 @@ def config_hmr(text: str) -> str:
         shown = value.source if isinstance(value, Code) else json.dumps(value)
         return f"server.hmr.{key}: {_short(shown)}"
     return ""
+
+
+def config_hmr_host(text: str) -> str | Code | None:
+    """The ``server.hmr.host`` of a Vite config when its HMR client connects there at the
+    page's own port, which is devproxy's when the page is opened through it: with no
+    ``clientPort`` or ``port`` set (Vite's client: ``hmr.host || the page's hostname``,
+    ``clientPort || port || the page's port``), and not over ``wss``, which devproxy's
+    plain HTTP port does not speak. None otherwise."""
+    try:
+        hmr = find_value(text, "server", "hmr")
+    except JsSyntaxError:
+        return None
+    if not isinstance(hmr, dict) or hmr.get("protocol") == "wss" \
+            or any(hmr.get(key) is not None for key in ("clientPort", "port")):
+        return None
+    host = hmr.get("host")
+    return host if isinstance(host, (str, Code)) else None
 
 
 def config_hmr_client_port(text: str) -> int | None:
@@ -403,7 +423,9 @@ def literal_port(value: Any, lowest: int = 1) -> int | None:
 def _with_port(out: Imported, text: str, key: str) -> Imported:
     if key in ("server", "devServer"):
         out.frontend_https = config_https(text, key)
-    if key == "server" and (setting := config_hmr(text)):
+    if key == "server" and (host := config_hmr_host(text)) is not None:
+        out.frontend_hmr_host = host
+    elif key == "server" and (setting := config_hmr(text)):
         out.frontend_hmr = f"its HMR WebSocket does not go through devproxy: {setting}"
         out.frontend_hmr_client_port = config_hmr_client_port(text)
     elif key == "devServer":

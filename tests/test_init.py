@@ -595,6 +595,8 @@ def test_a_webpack_project_is_told_how_to_send_its_hmr_socket_through_devproxy(
      "does not go through devproxy: vite.config.ts sets server.hmr.clientPort: 8444."),
     ("export default { server: { hmr: { clientPort: 8445, protocol: 'wss' } } }",
      "does not go through devproxy: vite.config.ts sets server.hmr.clientPort: 8445."),
+    ("export default { server: { hmr: { host: 'localhost', protocol: 'wss' } } }",
+     "does not go through devproxy: vite.config.ts sets server.hmr.host: \"localhost\"."),
     # One devproxy cannot take (the frontend's own): said as a detour.
     ("export default { server: { port: 5173, hmr: { clientPort: 5173 } } }",
      "does not go through devproxy: vite.config.ts sets server.hmr.clientPort: 5173."),
@@ -602,8 +604,7 @@ def test_a_webpack_project_is_told_how_to_send_its_hmr_socket_through_devproxy(
     ("export default { server: { hmr: { port: 24678, clientPort: 'x' + 1 } } }",
      "sets server.hmr.clientPort: 'x' + 1."),
     ("export default { server: { hmr: { host: 'dev.local' } } }",
-     "goes to another host at the page's port: vite.config.ts sets server.hmr.host: "
-     "\"dev.local\"."),
+     "HMR WebSocket to server.hmr.host (\"dev.local\") at the page's port"),
     ("export default { server: { hmr: { port: Number(process.env.HMR_PORT) } } }",
      "sets server.hmr.port: Number(process.env.HMR_PORT)."),
     ("export default { server: { hmr: false } }",
@@ -617,6 +618,42 @@ def test_init_says_where_a_vites_hmr_socket_goes(config: str, said: str) -> None
     assert said in text
     listen = parse_config(text, "devproxy.yaml", Path("/")).listen.port
     assert (listen == 8443) is ("clientPort: 8443" in config)
+
+
+def test_a_vite_socket_aimed_at_devproxy_is_said_to_be_by_vites_own_setting() -> None:
+    # Seen with Vite 8: the comment named webpack-dev-server's client.webSocketURL.
+    config = "export default { server: { hmr: { clientPort: 45213 } } }"
+    text = render(detect({"package.json": VITE_PACKAGE, "vite.config.ts": config}))
+    assert "(its config's server.hmr.clientPort already aims it at devproxy, the page's " \
+        "origin.)" in text
+    assert "webSocketURL" not in text
+    assert parse_config(text, "devproxy.yaml", Path("/")).listen.port == 45213
+
+
+@pytest.mark.parametrize(("host", "said"), [
+    pytest.param("'localhost'", "to server.hmr.host (\"localhost\") at the page's port:\n"
+                 "  # for a page opened through devproxy, localhost:8080, devproxy itself: it "
+                 "goes through devproxy too.\n", id="localhost"),
+    pytest.param("'127.0.0.1'", "127.0.0.1:8080, devproxy itself", id="127.0.0.1"),
+    pytest.param("'dev.local'", "for a page opened through devproxy, dev.local:8080, which is "
+                 "devproxy when the page is opened at http://dev.local:8080,\n  # and bypasses "
+                 "devproxy when dev.local is another machine.\n", id="another name"),
+    pytest.param("process.env.HMR_HOST", "to server.hmr.host (process.env.HMR_HOST) at the "
+                 "page's port:\n  # for a page opened through devproxy, port 8080 of that host, "
+                 "which is devproxy only if that host is this machine.\n", id="computed"),
+])
+def test_a_vite_hmr_host_is_said_to_be_reached_at_the_pages_port(host: str, said: str) -> None:
+    # Seen with Vite 8: with server.hmr.host 'localhost' and no clientPort the socket went
+    # through devproxy (ws://localhost:PORT/?token=...), and HMR worked; init said it went
+    # to another host, and --from that it did not go through devproxy.
+    config = (f"export default {{ server: {{ hmr: {{ host: {host} }}, proxy: {{ '/api': "
+              f"'http://localhost:3000' }} }} }}")
+    plain = render(detect({"package.json": VITE_PACKAGE, "vite.config.ts": config}))
+    imported = render_imported(import_config("vite.config.ts", config))
+    for text in (plain, imported):
+        assert said in text
+        assert "not go through devproxy" not in text and "another host" not in text
+        assert parse_config(text, "devproxy.yaml", Path("/")).listen.port == 8080
 
 
 WEBPACK_PACKAGE = json.dumps({"scripts": {"start": "webpack serve"},
