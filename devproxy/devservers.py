@@ -19,8 +19,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .importers import (
+    config_element_note,
     config_hmr,
     config_hmr_client_port,
+    config_hmr_host,
     config_https,
     config_port,
     config_ws_client_port,
@@ -99,6 +101,7 @@ class DevServer:
     # Where its HMR client expects a proxy (Vite's server.hmr.clientPort, webpack's
     # client.webSocketURL on this machine): devproxy listening there carries the socket.
     hmr_client_port: int | None = None
+    hmr_host: str | Code | None = None  # Vite's server.hmr.host, at the page's port
 
 
 def find(files: Mapping[str, str], folder: str, package: Mapping[str, object]
@@ -126,12 +129,15 @@ def find(files: Mapping[str, str], folder: str, package: Mapping[str, object]
         notes.append(f"{_in(run, 'src/setupProxy.js')} proxies in the dev server itself; "
                      f"devproxy does not read it: add its routes here")
     text = files.get(config, "") if config and tool.config else ""
+    if text and tool.name == "webpack" and (element := config_element_note(text)):
+        notes.insert(0, f"{config}: {element}")
     https = (bool(text) and tool.config is not None and config_https(text, tool.config[1])) \
         or _https_flag(tool, launch)
-    hmr, hmr_ready, client_port = "", False, None
+    hmr, hmr_ready, client_port, host = "", False, None, None
     if text and tool.name == "Vite" and (setting := config_hmr(text)):
         hmr = f"{config} sets {setting}"
         client_port = config_hmr_client_port(text)
+        host = config_hmr_host(text)
     elif text and tool.name == "webpack":
         aimed = config_ws_url(text)
         hmr_ready = aimed == ""
@@ -139,7 +145,7 @@ def find(files: Mapping[str, str], folder: str, package: Mapping[str, object]
         client_port = config_ws_client_port(text) if aimed else None
     return DevServer(tool, port, source, tuple(notes),
                      _proxy_file(tool, run, config, angular, launch), https, hmr, hmr_ready,
-                     client_port)
+                     client_port, host)
 
 
 def _https_flag(tool: Tool, launch: Launch | None) -> bool:

@@ -29,8 +29,9 @@ from .config import (
     parse_target,
     route_key,
 )
-from .jsconfig import find_value
+from .jsconfig import exported_element, find_value
 from .jsliteral import Code, JsSyntaxError
+from .proxyorder import SIMPLE_REGEX, Entry, order_notes
 
 # Options devproxy covers by default, so dropping them loses nothing.
 _BUILT_IN = {
@@ -99,6 +100,9 @@ class Imported:
     # Where its HMR client expects a proxy (``config_hmr_client_port``,
     # ``config_ws_client_port``): devproxy listening there carries the socket.
     frontend_hmr_client_port: int | None = None
+    # Vite's server.hmr.host, when its client connects there at the page's port
+    # (``config_hmr_host``).
+    frontend_hmr_host: str | Code | None = None
 
 
 class NoProxy(ValueError):
@@ -117,6 +121,8 @@ def import_config(filename: str, text: str) -> Imported:
     kind = _js_config(PurePath(filename).name)
     if kind == "vite":
         return _with_port(imported, text, "server")
+    if kind == "webpack" and (note := config_element_note(text)):
+        imported.warnings.insert(0, f"{PurePath(filename).name}: {note}")
     if kind in ("webpack", "vue"):
         return _with_port(imported, text, "devServer")
     return imported
@@ -243,6 +249,35 @@ def config_port(text: str, key: str) -> int | Code | None:
     return literal_port(port)
 
 
+def config_element_note(text: str) -> str:
+    """What a webpack config that exports an array of configs (the multi-compiler form)
+    was read at: the first element with a ``devServer``, the one webpack-cli serves
+    first; it starts one for each element that has one (webpack-cli's serve command).
+    "" when the export is no such array."""
+    element = exported_element(text, "devServer")
+    if element is None:
+        return ""
+
+    def shown(indexes: tuple[int, ...]) -> str:
+        return ", ".join(f"[{i}]" + (f" (name: {json.dumps(element.names[i])})"
+                                     if element.names[i] is not None else "")
+                         for i in indexes)
+
+    note = (f"it exports an array of {element.count} configs (webpack's multi-compiler "
+            f"form): read the devServer of element {shown((element.index,))}, the first "
+            f"that has one, as webpack-cli serves it")
+    if element.also:
+        note += (f"; {shown(element.also)} {'has' if len(element.also) == 1 else 'have'} "
+                 f"a devServer too, which webpack-cli also starts: not read, add what it "
+                 f"serves by hand")
+    if element.unread:
+        one = len(element.unread) == 1
+        note += (f"; {shown(element.unread)} {'is' if one else 'are'} not a literal object: "
+                 f"not read, and if {'it' if one else 'one'} has a devServer, webpack-cli "
+                 f"starts that too")
+    return note
+
+
 # Vite plugins that turn on HTTPS with a certificate of their own making.
 _TLS_PLUGINS = re.compile(r"""['"](?:@vitejs/plugin-basic-ssl|vite-plugin-mkcert)['"]""")
 
@@ -324,12 +359,12 @@ def config_ws_client_port(text: str) -> int | None:
 
 
 def config_hmr(text: str) -> str:
-    """What in a Vite config sends the HMR socket somewhere other than the page's own
+    """What in a Vite config may send the HMR socket somewhere other than the page's own
     origin (so past devproxy), as written: ``server.hmr: false`` (no HMR at all), or
     the ``clientPort`` or ``port`` of ``server.hmr`` its client connects to (clientPort
-    first, as the client reads them), or its ``host`` (at the page's port); "" when
-    nothing does. A clientPort devproxy can listen on is no detour: see
-    ``config_hmr_client_port``."""
+    first, as the client reads them), or its ``host`` (at the page's port: see
+    ``config_hmr_host``); "" when nothing does. A clientPort devproxy can listen on is
+    no detour: see ``config_hmr_client_port``."""
     try:
         hmr = find_value(text, "server", "hmr")
     except JsSyntaxError:
@@ -345,6 +380,23 @@ def config_hmr(text: str) -> str:
         shown = value.source if isinstance(value, Code) else json.dumps(value)
         return f"server.hmr.{key}: {_short(shown)}"
     return ""
+
+
+def config_hmr_host(text: str) -> str | Code | None:
+    """The ``server.hmr.host`` of a Vite config when its HMR client connects there at the
+    page's own port, which is devproxy's when the page is opened through it: with no
+    ``clientPort`` or ``port`` set (Vite's client: ``hmr.host || the page's hostname``,
+    ``clientPort || port || the page's port``), and not over ``wss``, which devproxy's
+    plain HTTP port does not speak. None otherwise."""
+    try:
+        hmr = find_value(text, "server", "hmr")
+    except JsSyntaxError:
+        return None
+    if not isinstance(hmr, dict) or hmr.get("protocol") == "wss" \
+            or any(hmr.get(key) is not None for key in ("clientPort", "port")):
+        return None
+    host = hmr.get("host")
+    return host if isinstance(host, (str, Code)) else None
 
 
 def config_hmr_client_port(text: str) -> int | None:
@@ -371,7 +423,9 @@ def literal_port(value: Any, lowest: int = 1) -> int | None:
 def _with_port(out: Imported, text: str, key: str) -> Imported:
     if key in ("server", "devServer"):
         out.frontend_https = config_https(text, key)
-    if key == "server" and (setting := config_hmr(text)):
+    if key == "server" and (host := config_hmr_host(text)) is not None:
+        out.frontend_hmr_host = host
+    elif key == "server" and (setting := config_hmr(text)):
         out.frontend_hmr = f"its HMR WebSocket does not go through devproxy: {setting}"
         out.frontend_hmr_client_port = config_hmr_client_port(text)
     elif key == "devServer":
@@ -437,6 +491,14 @@ def _vue_cli_url(out: Imported, url: str) -> Imported:
 
 
 def _entries(out: Imported, value: Any, reading: _Reading = _WEBPACK) -> Imported:
+    entries: list[Entry] = []  # what was imported, in the order the dev server tries it
+
+    def add(group: int, context: str, options: Any) -> None:
+        if route := _entry(out, context, options, reading):
+            plain = not (route.strip_prefix or route.rewrite)  # else the path tells them apart
+            entries.append(Entry(group, context, route.path, route.target,
+                                 replace(route, path="") if plain else route))
+
     if isinstance(value, list):  # webpack's array form: [{context: [...], target: ...}]
         for i, item in enumerate(value):
             if not isinstance(item, dict):
@@ -454,38 +516,42 @@ def _entries(out: Imported, value: Any, reading: _Reading = _WEBPACK) -> Importe
                 continue
             options = {k: v for k, v in item.items() if k not in ("context", "path")}
             for context in contexts:
-                _entry(out, context, options, reading)
+                add(i, context, options)
     elif isinstance(value, dict):
-        for context, options in value.items():
-            _entry(out, context, options, reading)
+        for i, (context, options) in enumerate(value.items()):
+            add(i, context, options)
     else:
         out.warnings.append("the proxy setting is neither an object nor a list: nothing "
                             "imported")
+    out.warnings.extend(order_notes(out.frontend, entries))
     return out
 
 
-def _entry(out: Imported, context: str, options: Any, reading: _Reading) -> None:
+def _entry(out: Imported, context: str, options: Any, reading: _Reading
+           ) -> ImportedRoute | None:
+    """The route for one context, appended to ``out.routes``; None if it is not imported
+    (``out.warnings`` says why)."""
     path = _path(out, context)
     if path is None:
-        return
+        return None
     key = route_key(normalize_prefix(path))
     same = next((r.path for r in out.routes
                  if route_key(normalize_prefix(r.path)) == key), None)
     if same is not None:
         out.warnings.append(f"{context}: the same prefix as {same}, imported above; "
                             f"devproxy routes a prefix once: not imported")
-        return
+        return None
     if isinstance(options, str):
         options = {"target": options, **dict(reading.string)}
     if not isinstance(options, dict):
         out.warnings.append(f"{context}: options are not an object literal: not imported")
-        return
+        return None
     options = {**dict(reading.defaults), **options}
     target = options.get("target")
     if not isinstance(target, str):
         shown = target.source if isinstance(target, Code) else target
         out.warnings.append(f"{context}: target {shown!r} is not a literal URL: not imported")
-        return
+        return None
     scheme = target.partition("://")[0]
     if scheme in ("ws", "wss"):  # http-proxy accepts ws:// targets for socket routes
         target = ("http" if scheme == "ws" else "https") + target[len(scheme):]
@@ -496,7 +562,7 @@ def _entry(out: Imported, context: str, options: Any, reading: _Reading) -> None
         parse_target(target)
     except ValueError as exc:
         out.warnings.append(f"{context}: target: {exc}: not imported")
-        return
+        return None
     route = ImportedRoute(path, target.rstrip("/") if target.count("/") > 2 else target)
     if "timeout" in options and "proxyTimeout" in options:
         out.warnings.append(f"{context}.timeout: not imported: http-proxy's timeout is the "
@@ -506,12 +572,13 @@ def _entry(out: Imported, context: str, options: Any, reading: _Reading) -> None
     for key, value in sorted(options.items(), key=lambda item: _ORDER.get(item[0], 0)):
         route = _option(out, context, route, key, value)
     out.routes.append(route)
+    return route
 
 
 def _path(out: Imported, context: str) -> str | None:
     path = context
     if path.startswith("^"):  # Vite: a key starting with ^ is a regular expression
-        simple = re.fullmatch(r"\^(/[\w\-./]*?)(/?\.\*|/)?", path)
+        simple = SIMPLE_REGEX.fullmatch(path)
         if simple is None:
             out.warnings.append(f"{context}: a regular expression key; devproxy routes by "
                                 f"path prefix: add the route by hand")

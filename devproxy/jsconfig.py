@@ -1,13 +1,15 @@
 """The object a JavaScript/TypeScript config file exports, and the literal at a key of
 it (``jsliteral`` reads the value). Follows ``export default`` / ``module.exports``
 through wrapper calls, functions that return the object and an exported variable, the
-way configs are written; not a JavaScript interpreter. Pure.
+way configs are written, and into an exported array of configs (webpack's
+multi-compiler form); not a JavaScript interpreter. Pure.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from .jsliteral import IDENT, Code, JsSyntaxError, Reader, blank_comments
@@ -21,9 +23,10 @@ def find_value(text: str, *keys: str) -> Any:
     ``module.exports = {...}``, through calls (``defineConfig({...})``), functions that
     return one (``defineConfig(({ mode }) => ({...}))``) and a variable
     (``const config = {...}; export default config``). Never a nested ``server:`` such
-    as Vitest's ``test.server``. A file that exports nothing is searched for the first
-    ``key:`` anywhere, as a fragment. Returns None if a key is not found, or the value
-    on the way is not an object.
+    as Vitest's ``test.server``. Of an exported array of configs, the first element that
+    sets ``keys[0]`` (``exported_element`` says which). A file that exports nothing is
+    searched for the first ``key:`` anywhere, as a fragment. Returns None if a key is
+    not found, or the value on the way is not an object.
 
     Raises:
         JsSyntaxError: the value is found but is not readable, or nested deeper than
@@ -39,7 +42,7 @@ def _find_value(text: str, keys: tuple[str, ...]) -> Any:
     blank = blank_comments(text)
     if _EXPORT.search(blank) is None:
         return _first_value(text, blank, keys)
-    start = _exported(blank)
+    start, _ = _exported(blank, keys[0])
     if start is None:
         return None
     pos = _key(Reader(blank, 0), start, keys[0])
@@ -85,17 +88,53 @@ _ARROW = re.compile(r"\s*(?::\s*[\w$.<>\[\]| ]+)?\s*=>")  # `): UserConfig =>` t
 _FUNCTION = re.compile(r"function\b\s*\*?\s*[\w$]*\s*(?=\()")
 
 
-def _exported(blank: str) -> int | None:
-    """Offset of the ``{`` of the exported object in ``blank`` (comments blanked)."""
+@dataclass(frozen=True, slots=True)
+class Element:
+    """The element of an exported array of configs that ``find_value`` reads."""
+
+    index: int
+    count: int  # elements in the array
+    names: tuple[str | None, ...]  # each element's literal ``name:``, for a note
+    also: tuple[int, ...]  # the later elements that set the key too
+    unread: tuple[int, ...]  # elements that are no object literal: whether they do is unknown
+
+
+def exported_element(text: str, key: str) -> Element | None:
+    """Which element ``find_value(text, key, ...)`` reads when the file exports an array
+    of configs (``module.exports = [{ name: 'client', devServer: {...} }, {...}]``):
+    the first that sets ``key`` (webpack-cli starts a dev server for each compiler with a
+    devServer, in order). None when the export is not an array, or no element sets
+    ``key``."""
+    blank = blank_comments(text)
+    if _EXPORT.search(blank) is None:
+        return None
+    try:
+        return _exported(blank, key)[1]
+    except (JsSyntaxError, RecursionError):
+        return None
+
+
+def _exported(blank: str, key: str) -> tuple[int | None, Element | None]:
+    """Offset of the ``{`` of the exported object in ``blank`` (comments blanked): of
+    an exported array's first element that sets ``key``, and which element that is."""
     found = _EXPORT.search(blank)
-    pos = found.end() if found else 0
-    reader = Reader(blank, 0)
     followed: set[str] = set()
+    start = _value_at(blank, found.end() if found else 0, followed)
+    if start is None or blank.startswith("{", start):
+        return start, None
+    return _element(blank, start, key, followed)
+
+
+def _value_at(blank: str, pos: int, followed: set[str]) -> int | None:
+    """Offset of the ``{`` or ``[`` the expression at ``pos`` gives its value with,
+    through wrapper calls, functions and variables (``followed``: the names already
+    followed there)."""
+    reader = Reader(blank, 0)
     for _ in range(50):  # wrappers, arrows, a variable: a few steps, never a loop
         while pos < len(blank) and blank[pos].isspace():
             pos += 1
         rest = blank[pos:pos + 200]
-        if blank.startswith("{", pos):
+        if blank.startswith(("{", "["), pos):
             return pos
         if blank.startswith("(", pos):
             end = _group_end(reader, pos)
@@ -115,18 +154,75 @@ def _exported(blank: str) -> int | None:
                 pos = blank.index("(", after) + 1
             elif re.match(r"\s*,", blank[after:]):  # mergeConfig(base, {...})
                 pos = blank.index(",", after) + 1
-            elif name not in followed and (declared := re.search(
-                    rf"(?<![\w$.])(?:(?:const|let|var)\s+{re.escape(name)}\s*(?::[^=]+)?="
-                    rf"|function\s+{re.escape(name)}\s*(?=\())", blank)):
-                followed.add(name)  # export default config, declared above
-                pos = declared.end()
-                if declared.group().startswith("function"):
-                    pos = _body(reader, _group_end(reader, pos))
+            elif (declared := _declared(reader, name, followed)) is not None:
+                pos = declared  # export default config, declared above
             else:
                 return None
         else:
             return None
     return None
+
+
+def _declared(reader: Reader, name: str, followed: set[str]) -> int | None:
+    """Where the value ``name`` is declared with begins (``const name = ...``, or the
+    value ``function name() {...}`` returns); None if it is not, or already followed."""
+    blank = reader.text
+    declared = re.search(rf"(?<![\w$.])(?:(?:const|let|var)\s+{re.escape(name)}\s*"
+                         rf"(?::[^=]+)?=|function\s+{re.escape(name)}\s*(?=\())", blank)
+    if name in followed or declared is None:
+        return None
+    followed.add(name)
+    if declared.group().startswith("function"):
+        return _body(reader, _group_end(reader, declared.end()))
+    return declared.end()
+
+
+def _element(blank: str, start: int, key: str, followed: set[str]
+             ) -> tuple[int | None, Element | None]:
+    reader = Reader(blank, 0)
+    objects: list[int | None] = []
+    for item in list(_items(reader, start)):
+        # An element that names a config (``[client, worker]``) is that config; the
+        # names followed are each element's own, so [config, config] reads both.
+        seen = set(followed)
+        word = IDENT.match(blank, item)
+        if word and re.match(r"\s*[,\]]", blank[word.end():]):
+            at = _declared(reader, word.group(), seen)
+            at = None if at is None else _value_at(blank, at, seen)
+        else:
+            at = _value_at(blank, item, seen)
+        objects.append(at if at is not None and blank.startswith("{", at) else None)
+    having = [i for i, at in enumerate(objects)
+              if at is not None and _key(reader, at, key) is not None]
+    if not having:
+        return None, None
+    names = tuple(None if at is None else _name(reader, at) for at in objects)
+    unread = tuple(i for i, at in enumerate(objects) if at is None)
+    return objects[having[0]], Element(having[0], len(objects), names, tuple(having[1:]),
+                                       unread)
+
+
+def _items(reader: Reader, start: int) -> Iterator[int]:
+    """The offset of each element of the array literal at ``start``."""
+    text, fresh = reader.text, True  # fresh: after the [ or a comma
+    for at, depth in _walk(reader, start):
+        if depth != 1 or text[at].isspace():
+            continue
+        if text[at] == ",":
+            fresh = True
+        elif fresh and text[at] != "]":
+            fresh = False
+            yield at
+
+
+def _name(reader: Reader, start: int) -> str | None:
+    """The literal ``name:`` of the object at ``start`` (webpack's config name)."""
+    at = _key(reader, start, "name")
+    try:
+        name = Reader(reader.text, at).value() if at is not None else None
+    except JsSyntaxError:
+        return None
+    return name if isinstance(name, str) else None
 
 
 def _walk(reader: Reader, pos: int) -> Iterator[tuple[int, int]]:

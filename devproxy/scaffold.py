@@ -17,6 +17,7 @@ from .backendports import uvicorn_port
 from .config import parse_target
 from .devservers import dependencies, json_object
 from .importers import Imported, ImportedRoute, NoProxy, import_proxy
+from .jsliteral import Code
 
 # Default ports, as each tool documents them (NestJS's generated main.ts); the frontends
 # are in ``devservers``. Express, Fastify and Koa have none: the app's own listen() picks
@@ -41,6 +42,7 @@ class Server:
     hmr_client_port: int | None = None  # the port its HMR client connects to, if set
     framework: str = ""  # what runs on it (SvelteKit on Vite), else ``name``
     guess: str = ""  # why its port is a guess, for the comment: "" when it was found
+    hmr_host: str | Code | None = None  # Vite's server.hmr.host, at the page's port
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +122,8 @@ def detect(files: Mapping[str, str], folders: tuple[str, ...] = ()) -> Detected:
                           else why, dev_server.https, dev_server.hmr, dev_server.hmr_ready,
                           dev_server.hmr_client_port,
                           "SvelteKit" if dev_server.tool.name == "Vite"
-                          and _uses(files, "@sveltejs/kit") else dev_server.tool.name)
+                          and _uses(files, "@sveltejs/kit") else dev_server.tool.name,
+                          hmr_host=dev_server.hmr_host)
         notes.extend(dev_server.notes)
         proxy_file = dev_server.proxy_file
         proxy = _own_proxy(files, proxy_file, notes)
@@ -298,7 +301,7 @@ def render(detected: Detected) -> str:
     if any(route.path == "/" for route in routes):
         lines.append("  # The proxy above takes path /, so the dev server has no route.\n")
     elif frontend is not None:
-        lines.append(_frontend_route(frontend))
+        lines.append(_frontend_route(frontend, listen))
     elif detected.static is not None:
         lines.append(f"  # The built frontend (found: {_flat(detected.static.why)}).\n"
                      f"  - path: /\n    static: {_relative(detected.static.folder)}\n"
@@ -310,16 +313,14 @@ def render(detected: Detected) -> str:
     return "".join(lines)
 
 
-def _frontend_route(frontend: Server) -> str:
+def _frontend_route(frontend: Server, listen: int) -> str:
     if frontend.hmr.endswith("server.hmr: false"):
         return (f"  # {frontend.name} dev server (found: {_flat(frontend.why)});\n"
                 f"  # HMR is off: {_flat(frontend.hmr)}.\n"
                 + _dev_server_target(frontend.port, frontend.https))
-    if "server.hmr.host:" in frontend.hmr:  # the page's port, at another name
+    if frontend.hmr_host is not None:
         return (f"  # {frontend.name} dev server (found: {_flat(frontend.why)}).\n"
-                f"  # Its HMR WebSocket goes to another host at the page's port: "
-                f"{_flat(frontend.hmr)}.\n"
-                f"  # It reaches devproxy only if that name does.\n"
+                + _hmr_host(frontend.hmr_host, listen)
                 + _dev_server_target(frontend.port, frontend.https))
     if frontend.hmr:
         fix = ("  # For that, set devServer: { client: { webSocketURL: "
@@ -333,8 +334,8 @@ def _frontend_route(frontend: Server) -> str:
     # webpack-dev-server aims its client's socket at its own host and port when its
     # config names them (Create React App's does), past whatever proxy served the page.
     if frontend.hmr_ready:
-        lines.append("  # (its config's client.webSocketURL already aims it at devproxy, the "
-                     "page's origin.)\n")
+        lines.append(f"  # (its config's {_client_setting(frontend.name)} already aims it at "
+                     f"devproxy, the page's origin.)\n")
     elif frontend.name == "webpack":
         lines.append("  # For that, webpack.config needs devServer: { client: { "
                      "webSocketURL: 'auto://0.0.0.0:0/ws' } }.\n")
@@ -342,6 +343,29 @@ def _frontend_route(frontend: Server) -> str:
         lines.append("  # For that, add WDS_SOCKET_PORT=0 to the project's .env.\n")
     lines.append(_dev_server_target(frontend.port, frontend.https))
     return "".join(lines)
+
+
+# Names a browser reaches devproxy's 127.0.0.1 by (for localhost, it tries ::1 first and
+# then 127.0.0.1).
+_LOOPBACK = ("localhost", "127.0.0.1")
+
+
+def _hmr_host(host: str | Code, listen: int) -> str:
+    """Comment lines for Vite's ``server.hmr.host`` with no port of its own: its client
+    connects to that host at the page's port, devproxy's when the page is opened through
+    it, so the host decides whether the socket reaches devproxy."""
+    shown = _flat(host.source if isinstance(host, Code) else json.dumps(host))
+    said = (f"  # Vite's client connects its HMR WebSocket to server.hmr.host ({shown}) at "
+            f"the page's port:\n  # for a page opened through devproxy, ")
+    if isinstance(host, Code):
+        return said + (f"port {listen} of that host, which is devproxy only if that host is "
+                       f"this machine.\n")
+    name = _flat(host)
+    if host in _LOOPBACK:
+        return said + f"{name}:{listen}, devproxy itself: it goes through devproxy too.\n"
+    return said + (f"{name}:{listen}, which is devproxy when the page is opened at "
+                   f"http://{name}:{listen},\n  # and bypasses devproxy when {name} is "
+                   f"another machine.\n")
 
 
 def _dev_server_target(port: int, https: bool) -> str:
@@ -389,6 +413,8 @@ def render_imported(imported: Imported) -> str:
     if not any(route.path == "/" for route in imported.routes):
         said = _flat(imported.frontend_hmr)
         hmr = f"  # {said[:1].upper()}{said[1:]}.\n" if said else ""
+        if imported.frontend_hmr_host is not None:
+            hmr = _hmr_host(imported.frontend_hmr_host, listen)
         lines.append(f"  # Your {imported.frontend} dev server, so the page and the API share "
                      f"one origin.\n" + hmr
                      + _dev_server_target(imported.frontend_port, imported.frontend_https))

@@ -13,7 +13,7 @@ PACKAGE = Path(devproxy.__file__).parent
 PURE = ["errors", "config", "router", "paths", "headers", "cors", "corsadvice", "wsrules", "diff",
         "capture", "curlcmd", "har", "jsonindent",
         "screen", "schema", "jsliteral", "jsconfig", "importers", "npmscripts", "devservers",
-        "scaffold", "backendports",
+        "scaffold", "backendports", "proxyorder",
         "h1", "wsframes",
         "export"]
 FORBIDDEN = ("aiohttp", "asyncio", "click", "watchfiles")

@@ -331,6 +331,96 @@ def test_rewrites_on_a_target_with_a_base_path_rewrite_the_same_paths() -> None:
     assert "'z' not anchored with ^" in text and "only the first rule that matches" in text
 
 
+# Seen with Vite 8: /api/hello2 reached 45202 through Vite, 45251 through devproxy.
+VITE_SHADOWED = """export default { server: { proxy: {
+  '/api': 'http://127.0.0.1:45202',
+  '/api/hello2': { target: 'http://127.0.0.1:45251', changeOrigin: true },
+} } }"""
+SHADOWED_NOTE = ("/api/hello2: Vite tries its proxy entries in order and the first that "
+                 "matches wins, so /api/hello2 and all under it go to /api's target "
+                 "http://127.0.0.1:45202; devproxy, where the longest matching prefix wins, "
+                 "sends them here, to http://127.0.0.1:45251: delete this route to keep "
+                 "Vite's routing")
+
+
+def test_a_route_the_dev_server_never_reaches_is_named_not_silently_given_paths() -> None:
+    imported = import_config("vite.config.ts", VITE_SHADOWED)
+    assert imported.warnings == [SHADOWED_NOTE]
+    text = render_imported(imported)
+    assert f"# NOT IMPORTED or changed: {SHADOWED_NOTE}\n" in text
+    detected = detect({"package.json": VITE_PACKAGE, "vite.config.ts": VITE_SHADOWED})
+    assert f"# NOT IMPORTED or changed: {SHADOWED_NOTE}\n" in render(detected)
+    assert SHADOWED_NOTE in summary(detected)[1]
+
+
+def _proxy(*entries: str) -> str:
+    return "export default { server: { proxy: { " + ", ".join(entries) + " } } }"
+
+
+def _webpack(*entries: str) -> str:
+    return "module.exports = { devServer: { proxy: [" + ", ".join(entries) + "] } }"
+
+
+@pytest.mark.parametrize(("name", "text", "said"), [
+    pytest.param("vite.config.ts", _proxy("'/api/v2': 'http://h:2'", "'/api': 'http://h:1'"),
+                 [], id="the longer key first: both agree"),
+    # Vite's url.startsWith(key): /api takes /api-docs too, when it comes first.
+    pytest.param("vite.config.ts", _proxy("'/api': 'http://h:1'", "'/api-docs': 'http://h:2'"),
+                 ["/api-docs: Vite tries its proxy entries in order and the first that matches "
+                  "wins, and /api matches every path that starts with it, so /api-docs and all "
+                  "under it go to /api's target http://h:1; devproxy matches whole path "
+                  "segments (/api takes /api and /api/... only), so they come here, to "
+                  "http://h:2"], id="a key that starts a later one mid-segment"),
+    pytest.param("vite.config.ts", _proxy("'/api-docs': 'http://h:2'", "'/api': 'http://h:1'"),
+                 [], id="the same two, the longer first"),
+    pytest.param("vite.config.ts", _proxy("'/v1-': 'http://h:1'"),
+                 ["/v1-: Vite sends here every path that starts with /v1- (such as /v1-x); "
+                  "devproxy matches whole path segments, so this route takes only /v1- and "
+                  "what is under /v1-/: add a route for each path it stands for"],
+                 id="a key that ends inside a name"),
+    pytest.param("vite.config.ts", _proxy("'/api': 'http://h:1'", "'/api/v2': 'http://h:1'"),
+                 [], id="the same backend, the same way"),
+    pytest.param("vite.config.ts", _proxy("'^/api/.*': 'http://h:1'", "'/api/v2': 'http://h:2'"),
+                 ["^/api/.*: a regular expression key, imported as the prefix /api",
+                  "/api/v2: Vite tries its proxy entries in order"], id="after a regex key"),
+    pytest.param("vite.config.ts", _proxy("'/api': 'http://h:1'", "'/api/v1': 'http://h:2'",
+                                          "'/api/v1/x': 'http://h:3'"),
+                 ["/api/v1: Vite tries", "/api/v1/x: Vite tries its proxy entries in order "
+                  "and the first that matches wins, so /api/v1/x and all under it go to "
+                  "/api's target http://h:1; devproxy, where the longest matching prefix "
+                  "wins, sends them here, to http://h:3\n"], id="deleting one is not enough"),
+    # http-proxy-middleware: one middleware per entry, pathname.indexOf(context) === 0.
+    pytest.param("webpack.config.js",
+                 _webpack("{ context: ['/api'], target: 'http://h:1' }",
+                          "{ context: ['/api/v2'], target: 'http://h:2' }"),
+                 ["/api/v2: webpack-dev-server tries its proxy entries in order and the first "
+                  "that matches wins, so /api/v2 and all under it go to /api's target "
+                  "http://h:1"], id="webpack"),
+    pytest.param("webpack.config.js",
+                 _webpack("{ context: ['/api', '/api/v2'], target: 'http://h:1' }"),
+                 [], id="one webpack entry's contexts"),
+    pytest.param("webpack.config.js",
+                 _webpack("{ context: ['/api/**'], target: 'http://h:1' }",
+                          "{ context: ['/api-docs/**'], target: 'http://h:3' }",
+                          "{ context: ['/api/v2/**'], target: 'http://h:2' }"),
+                 ["/api/v2/**: webpack-dev-server tries its proxy entries in order and the "
+                  "first that matches wins, so /api/v2 and all under it go to /api/**'s"],
+                 id="globs match whole segments"),
+    pytest.param("proxy.conf.json", json.dumps({"/api": {"target": "http://h:1"},
+                                                "/api/v2": {"target": "http://h:2"}}),
+                 ["/api/v2: Angular tries its proxy entries in order"], id="angular"),
+])
+def test_where_the_dev_server_and_devproxy_route_a_path_apart_is_named(
+        name: str, text: str, said: list[str]) -> None:
+    # The dev servers send a path to the first entry that matches it; devproxy to the
+    # longest whole-segment prefix, in any order.
+    imported = import_config(name, text)
+    warnings = "\n".join(imported.warnings) + "\n"
+    assert [s for s in said if s not in warnings] == []
+    assert len(imported.warnings) == len(said)
+    parse_config(render_imported(imported), "devproxy.yaml", Path("/"))
+
+
 @pytest.mark.parametrize(("name", "text", "message"), [
     ("vite.config.ts", "export default {}", "no server.proxy found"),
     ("vite.config.ts", "export default { server: { proxy: makeProxy() } }", "computed"),
@@ -505,6 +595,8 @@ def test_a_webpack_project_is_told_how_to_send_its_hmr_socket_through_devproxy(
      "does not go through devproxy: vite.config.ts sets server.hmr.clientPort: 8444."),
     ("export default { server: { hmr: { clientPort: 8445, protocol: 'wss' } } }",
      "does not go through devproxy: vite.config.ts sets server.hmr.clientPort: 8445."),
+    ("export default { server: { hmr: { host: 'localhost', protocol: 'wss' } } }",
+     "does not go through devproxy: vite.config.ts sets server.hmr.host: \"localhost\"."),
     # One devproxy cannot take (the frontend's own): said as a detour.
     ("export default { server: { port: 5173, hmr: { clientPort: 5173 } } }",
      "does not go through devproxy: vite.config.ts sets server.hmr.clientPort: 5173."),
@@ -512,8 +604,7 @@ def test_a_webpack_project_is_told_how_to_send_its_hmr_socket_through_devproxy(
     ("export default { server: { hmr: { port: 24678, clientPort: 'x' + 1 } } }",
      "sets server.hmr.clientPort: 'x' + 1."),
     ("export default { server: { hmr: { host: 'dev.local' } } }",
-     "goes to another host at the page's port: vite.config.ts sets server.hmr.host: "
-     "\"dev.local\"."),
+     "HMR WebSocket to server.hmr.host (\"dev.local\") at the page's port"),
     ("export default { server: { hmr: { port: Number(process.env.HMR_PORT) } } }",
      "sets server.hmr.port: Number(process.env.HMR_PORT)."),
     ("export default { server: { hmr: false } }",
@@ -527,6 +618,42 @@ def test_init_says_where_a_vites_hmr_socket_goes(config: str, said: str) -> None
     assert said in text
     listen = parse_config(text, "devproxy.yaml", Path("/")).listen.port
     assert (listen == 8443) is ("clientPort: 8443" in config)
+
+
+def test_a_vite_socket_aimed_at_devproxy_is_said_to_be_by_vites_own_setting() -> None:
+    # Seen with Vite 8: the comment named webpack-dev-server's client.webSocketURL.
+    config = "export default { server: { hmr: { clientPort: 45213 } } }"
+    text = render(detect({"package.json": VITE_PACKAGE, "vite.config.ts": config}))
+    assert "(its config's server.hmr.clientPort already aims it at devproxy, the page's " \
+        "origin.)" in text
+    assert "webSocketURL" not in text
+    assert parse_config(text, "devproxy.yaml", Path("/")).listen.port == 45213
+
+
+@pytest.mark.parametrize(("host", "said"), [
+    pytest.param("'localhost'", "to server.hmr.host (\"localhost\") at the page's port:\n"
+                 "  # for a page opened through devproxy, localhost:8080, devproxy itself: it "
+                 "goes through devproxy too.\n", id="localhost"),
+    pytest.param("'127.0.0.1'", "127.0.0.1:8080, devproxy itself", id="127.0.0.1"),
+    pytest.param("'dev.local'", "for a page opened through devproxy, dev.local:8080, which is "
+                 "devproxy when the page is opened at http://dev.local:8080,\n  # and bypasses "
+                 "devproxy when dev.local is another machine.\n", id="another name"),
+    pytest.param("process.env.HMR_HOST", "to server.hmr.host (process.env.HMR_HOST) at the "
+                 "page's port:\n  # for a page opened through devproxy, port 8080 of that host, "
+                 "which is devproxy only if that host is this machine.\n", id="computed"),
+])
+def test_a_vite_hmr_host_is_said_to_be_reached_at_the_pages_port(host: str, said: str) -> None:
+    # Seen with Vite 8: with server.hmr.host 'localhost' and no clientPort the socket went
+    # through devproxy (ws://localhost:PORT/?token=...), and HMR worked; init said it went
+    # to another host, and --from that it did not go through devproxy.
+    config = (f"export default {{ server: {{ hmr: {{ host: {host} }}, proxy: {{ '/api': "
+              f"'http://localhost:3000' }} }} }}")
+    plain = render(detect({"package.json": VITE_PACKAGE, "vite.config.ts": config}))
+    imported = render_imported(import_config("vite.config.ts", config))
+    for text in (plain, imported):
+        assert said in text
+        assert "not go through devproxy" not in text and "another host" not in text
+        assert parse_config(text, "devproxy.yaml", Path("/")).listen.port == 8080
 
 
 WEBPACK_PACKAGE = json.dumps({"scripts": {"start": "webpack serve"},
@@ -606,6 +733,56 @@ def test_init_reads_a_webpack_config_as_webpack_does(config: str, port: int,
         imported = import_config("webpack.config.js", config)
         assert imported.frontend_port == port
         assert [r.path for r in imported.routes] == [route]
+
+
+# Seen with webpack-dev-server 5: init read nothing of it, and wrote webpack's defaults.
+MULTI_COMPILER = """module.exports = [{
+  name: 'client',
+  devServer: {
+    port: 45271, host: '127.0.0.1',
+    client: { webSocketURL: 'auto://0.0.0.0:0/ws' },
+    proxy: [{ context: ['/api'], target: 'http://127.0.0.1:45202' }],
+  },
+}, { name: 'worker', target: 'webworker' }];"""
+MULTI_COMPILER_NOTE = ("webpack.config.js: it exports an array of 2 configs (webpack's "
+                       "multi-compiler form): read the devServer of element [0] (name: "
+                       "\"client\"), the first that has one, as webpack-cli serves it")
+
+
+def test_init_reads_the_dev_server_a_multi_compiler_webpack_config_serves() -> None:
+    text = render(detect({"package.json": WEBPACK_PACKAGE, "webpack.config.js": MULTI_COMPILER}))
+    config = parse_config(text, "devproxy.yaml", Path("/"))
+    assert {r.path: r.target.url for r in config.routes if r.target} == {
+        "/api": "http://127.0.0.1:45202", "/": "http://localhost:45271"}
+    assert config.listen.port == 8080  # webpack's 8080 is not taken
+    assert "already aims it at devproxy" in text and "needs devServer" not in text
+    assert f"# NOTE: {MULTI_COMPILER_NOTE}\n" in text
+
+
+def test_init_from_a_multi_compiler_webpack_config_imports_its_dev_servers_proxy() -> None:
+    imported = import_config("webpack.config.js", MULTI_COMPILER)
+    assert [(r.path, r.target) for r in imported.routes] == [("/api",
+                                                              "http://127.0.0.1:45202")]
+    assert imported.frontend_port == 45271
+    assert imported.warnings == [MULTI_COMPILER_NOTE]
+    text = render_imported(imported)
+    assert "webSocketURL" not in text  # already set: no advice to set it
+    assert parse_config(text, "devproxy.yaml", Path("/")).listen.port == 8080
+
+
+def test_the_other_dev_servers_of_a_multi_compiler_config_are_named() -> None:
+    # webpack-cli starts a dev server for each compiler that has a devServer.
+    config = ("const admin = { name: 'admin', devServer: { port: 9001 } };\n"
+              "module.exports = [{ name: 'worker' }, { devServer: { port: 9000, proxy: "
+              "[{ context: ['/api'], target: 'http://localhost:3000' }] } }, admin, "
+              "makeConfig()];")
+    [note] = import_config("webpack.config.js", config).warnings
+    assert note == ("webpack.config.js: it exports an array of 4 configs (webpack's "
+                    "multi-compiler form): read the devServer of element [1], the first that "
+                    "has one, as webpack-cli serves it; [2] (name: \"admin\") has a devServer "
+                    "too, which webpack-cli also starts: not read, add what it serves by hand; "
+                    "[3] is not a literal object: not read, and if it has a devServer, "
+                    "webpack-cli starts that too")
 
 
 def test_init_names_a_port_webpack_picks_itself() -> None:

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from devproxy.importers import import_config
-from devproxy.jsconfig import find_value
+from devproxy.jsconfig import exported_element, find_value
 from devproxy.jsliteral import Code
 
 P = pytest.param
@@ -61,6 +61,35 @@ def test_what_is_not_at_the_top_level_is_not_found(text: str, value: object) -> 
 def test_a_computed_top_level_value_is_code() -> None:
     assert find_value("export default { server: serverOptions }", "server") == \
         Code("serverOptions")
+
+
+@pytest.mark.parametrize(("text", "index"), [
+    P("module.exports = [{ name: 'client', devServer: { port: 3000 } }, { name: 'worker' }]",
+      0, id="the first element"),
+    P("module.exports = [{ target: 'webworker' }, { devServer: { port: 3000 } }]", 1,
+      id="the first with a devServer"),
+    P("const client = { devServer: { port: 3000 } };\nconst worker = { target: 'webworker' };"
+      "\nmodule.exports = [worker, client];", 1, id="elements named by variables"),
+    P("module.exports = (env) => [{ entry: './w' }, { devServer: { port: 3000 } },\n"
+      "  { devServer: { port: 3001 } }]", 1, id="a function returning the array"),
+    P("const configs: Configuration[] = [{ devServer: { port: 3000 } }];\n"
+      "export default configs;", 0, id="a variable exported"),
+])
+def test_of_an_exported_array_the_first_element_with_the_key_is_read(text: str,
+                                                                     index: int) -> None:
+    # webpack's multi-compiler form: webpack-cli serves the devServer of the first compiler
+    # that has one.
+    assert find_value(text, "devServer", "port") == 3000
+    element = exported_element(text, "devServer")
+    assert element is not None and element.index == index
+
+
+@pytest.mark.parametrize("text", [
+    P("module.exports = { devServer: { port: 3000 } }", id="an object"),
+    P("module.exports = [{ entry: './a' }, { entry: './b' }]", id="no element has one"),
+])
+def test_only_an_exported_array_has_an_element_read(text: str) -> None:
+    assert exported_element(text, "devServer") is None
 
 
 def test_init_from_reads_the_proxy_after_vitests_test_server() -> None:
