@@ -27,6 +27,8 @@ from .config import (
     DEFAULT_LISTEN_HOST,
     DEFAULT_LISTEN_PORT,
     ENV_VARIABLE,
+    MAX_INSPECTOR,
+    MAX_LIMITS,
     PER_REQUEST_FIELDS,
     TOKEN,
     WS_ORIGIN_POLICIES,
@@ -516,11 +518,11 @@ class _Builder:
         f = self.n.mapping(node, "inspector", INSPECTOR_KEYS) or {}
         values = {}
         for key, value in f.items():
-            number = self.n.integer(value, f"inspector.{key}")
-            if number is not None and key == "history" and number < 1:
-                self.n.problem(value, "inspector.history: expected 1 or more; write "
-                                      "inspector: false to turn the inspector off")
-            elif number is not None:
+            history = key == "history"
+            number = self.n.integer(value, f"inspector.{key}", int(history), MAX_INSPECTOR[key],
+                                    "write inspector: false to turn the inspector off"
+                                    if history else "")
+            if number is not None:
                 values[key] = number
         return replace(Inspector(), **values)  # type: ignore[arg-type]
 
@@ -537,12 +539,11 @@ class _Builder:
         default = Limits()
         values: dict[str, float | int] = {}
         for key, value in f.items():
-            where = f"limits.{key}"
-            number = (self.n.positive_number(value, where) if key.endswith("timeout")
-                      else self.n.integer(value, where))
-            if number is not None and key in ("header_size", "headers") and number < 1:
-                self.n.problem(value, f"{where}: expected a whole number greater than 0")
-            elif number is not None:
+            where, high = f"limits.{key}", MAX_LIMITS[key]
+            number = (self.n.positive_number(value, where, high) if key.endswith("timeout")
+                      else self.n.integer(value, where, int(key in ("header_size", "headers")),
+                                          int(high)))
+            if number is not None:
                 values[key] = number
         return replace(default, **values)  # type: ignore[arg-type]
 
