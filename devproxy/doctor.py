@@ -28,6 +28,7 @@ from .config import (
     is_ip,
     parse_origin,
     url_host,
+    without_password,
 )
 from .cookies import cookie_verdicts
 from .cors import Verdict
@@ -87,6 +88,13 @@ def probe(url: str, origin: str, method: str = "GET", headers: Sequence[str] = (
         port = 0
     if port == 0:
         raise ValueError(f"URL: the port must be a number from 1 to 65535, got {url!r}")
+    if parts.username or parts.password:
+        # Fetch §5.4 (the Request constructor): a URL with credentials throws before
+        # anything is sent; the browser never asks the server.
+        raise ValueError(f"fetch() throws for {without_password(url)!r} (TypeError: Request "
+                         f"cannot be constructed from a URL that includes credentials); "
+                         f"leave out the user:password@ and send the credentials in a "
+                         f"header, such as -H 'Authorization: Basic ...'")
     try:
         origin = "null" if origin == "null" else parse_origin(origin)
     except ValueError as exc:
