@@ -55,11 +55,13 @@ from .errors import ConfigError
 from .yamlnodes import MAX_DEPTH, Nodes, closest, compose_safely
 from .yamlsyntax import invisible
 
-__all__ = ["DEFAULT_CONFIG_NAME", "MAX_CONFIG_BYTES", "MAX_DEPTH", "config_from_flags",
+__all__ = ["DEFAULT_CONFIG_NAME", "MAX_CONFIG_BYTES", "MAX_DEPTH", "SYMLINK_LOOP",
+           "config_from_flags",
            "dangling_link", "load_config", "loop_message", "loop_refusal", "parse_config",
            "with_overrides"]
 
 DEFAULT_CONFIG_NAME = "devproxy.yaml"
+SYMLINK_LOOP = "a symlink loop: following it never reaches a file"  # ``dangling_link``
 MAX_CONFIG_BYTES = 1024 * 1024
 
 TOP_KEYS = ("listen", "routes", "cors", "allowed_hosts", "limits", "inspector")
@@ -119,8 +121,7 @@ def dangling_link(path: Path) -> str:
     except FileNotFoundError:
         pass
     except OSError as exc:
-        return "a symlink loop: following it never reaches a file" \
-            if exc.errno == errno.ELOOP else ""
+        return SYMLINK_LOOP if exc.errno == errno.ELOOP else ""
     try:
         target = os.readlink(path)
     except OSError:  # not a link: a plain file that is not there

@@ -28,7 +28,7 @@ import watchfiles
 from .config import Config, Listen
 from .diff import diff_routes
 from .errors import BindError, ConfigError
-from .loader import dangling_link, load_config, loop_refusal
+from .loader import SYMLINK_LOOP, dangling_link, load_config, loop_refusal
 from .screen import ANY_HOST_WARNING, OPEN_LISTEN_WARNING
 from .state import Live, ReloadOutcome, ReloadStatus, Snapshot
 
@@ -90,7 +90,9 @@ def _watched(path: Path) -> tuple[tuple[Path, ...], Path, tuple[tuple[int, int],
     link), the real file, and those folders' identities (device, inode), which change
     when a folder is replaced or moved away."""
     folder = path.absolute().parent
-    real = path.resolve()
+    # Not Path.resolve(): on a symlink loop it raises RuntimeError before Python 3.13.
+    # realpath stops where the loop closes, and the loop itself is the reload's to tell.
+    real = Path(os.path.realpath(path))
     folders = tuple(dict.fromkeys((folder, real.parent)))
     identities = []
     for each in folders:
@@ -384,9 +386,12 @@ class Reloader:
         except ConfigError:
             if not self.path.exists():
                 # A link re-pointed at nothing is no deleted file: it says where it points.
+                # A loop is no missing file but a broken one: its error (the one start-up
+                # and `check` give) stands.
                 link = dangling_link(self.path)
-                raise _Deleted(f"{self.name} is {link}" if link else
-                               f"{self.name} was deleted") from None
+                if link != SYMLINK_LOOP:
+                    raise _Deleted(f"{self.name} is {link}" if link else
+                                   f"{self.name} was deleted") from None
             raise
         config = self.finish(written)
         looped = loop_refusal(config.routes, config.listen, self.name, "")
