@@ -111,6 +111,12 @@ def load_config(path: Path, name: str | None = None, *, loops: bool = True) -> C
     return parse_config(utf8_text(shown, data), shown, path.resolve().parent, loops=loops)
 
 
+def _means_all(node: yaml.Node) -> bool:
+    """``all`` in another case, or ``*``: what ``allowed_hosts: all`` says, written
+    otherwise."""
+    return isinstance(node, yaml.ScalarNode) and node.value.strip().lower() in ("all", "*")
+
+
 def dangling_link(path: Path) -> str:
     """What ``path`` is if it is a symbolic link that leads to no file ("a symlink to
     TARGET, which does not exist", "a symlink loop"), else "": told as such, not as a
@@ -530,9 +536,20 @@ class _Builder:
     def _allowed_hosts(self, node: yaml.Node) -> tuple[tuple[str, ...], bool]:
         if isinstance(node, yaml.ScalarNode) and node.value == "all":
             return (), True
+        if _means_all(node):  # "[*]", the list the generic advice would give, is YAML's alias
+            self.n.problem(node, f"allowed_hosts: to allow every host, write "
+                                 f"allowed_hosts: all, not {node.value!r}")
+            return (), False
         items = self.n.sequence(node, "allowed_hosts", "a list of host names, or all", one=True)
-        hosts = [self.n.parsed(item, f"allowed_hosts[{i}]", parse_allowed_host, "a host name")
-                 for i, item in enumerate(items or ())]
+        hosts = []
+        for i, item in enumerate(items or ()):
+            if _means_all(item):  # read as a host named "all", the check stayed on
+                self.n.problem(item, f"allowed_hosts[{i}]: to allow every host, write "
+                                     f"allowed_hosts: all on its own, not {item.value!r} in "
+                                     f"a list")
+                continue
+            hosts.append(self.n.parsed(item, f"allowed_hosts[{i}]", parse_allowed_host,
+                                       "a host name"))
         return tuple(h for h in hosts if h is not None), False
 
     def _limits(self, node: yaml.Node) -> Limits:

@@ -104,8 +104,9 @@ def schema() -> dict[str, Any]:
                                                   "maximum": 65535}]},
         "routes": {"type": "array", "minItems": 1, "items": route},
         "cors": _cors(),
-        "allowed_hosts": {"oneOf": [{"const": "all"},
-                                    {"type": "array", "items": {"type": "string"}}]},
+        # `all` turns the check off only alone: in a list, it (or '*') is refused.
+        "allowed_hosts": {"oneOf": [{"const": "all"}, {"type": "array", "items": {
+            "type": "string", "not": {"pattern": r"^\s*([Aa][Ll][Ll]|\*)\s*$"}}}]},
         "inspector": {"oneOf": [_BOOL, _object({
             "history": {"type": "integer", "minimum": 1, "maximum": MAX_INSPECTOR["history"]},
             "body_limit": {"type": "integer", "minimum": 0,

@@ -397,6 +397,17 @@ MISTAKES = [
     pytest.param("allowed_hosts: '[::1]'\n" + ONE_ROUTE, "1:16",
                  """allowed_hosts: expected a list of host names, or all, got '[::1]'; write """
                  """it as a list: ["[::1]"]""", id="one-bracketed-host-not-in-a-list"),
+    # `all` alone turns the Host check off; written otherwise it is said so.
+    pytest.param("allowed_hosts: '*'\n" + ONE_ROUTE, "1:16", "allowed_hosts: to allow every "
+                 "host, write allowed_hosts: all, not '*'", id="star-for-all-hosts"),
+    pytest.param("allowed_hosts: ALL\n" + ONE_ROUTE, "1:16", "allowed_hosts: to allow every "
+                 "host, write allowed_hosts: all, not 'ALL'", id="all-in-capitals"),
+    pytest.param("allowed_hosts: [foo.test, all]\n" + ONE_ROUTE, "1:27",
+                 "allowed_hosts[1]: to allow every host, write allowed_hosts: all on its own, "
+                 "not 'all' in a list", id="all-in-a-list"),
+    pytest.param("allowed_hosts: ['*']\n" + ONE_ROUTE, "1:17",
+                 "allowed_hosts[0]: to allow every host, write allowed_hosts: all on its own, "
+                 "not '*' in a list", id="star-in-a-host-list"),
     pytest.param("cors: {origins: []}\n" + ONE_ROUTE, "1:17", "cors.origins: the list is empty",
                  id="no-origins"),
     pytest.param("cors: {origins: [http://localhost:5173, '*']}\n" + ONE_ROUTE, "1:41",

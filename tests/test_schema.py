@@ -73,6 +73,8 @@ BAD = [
     "routes: [{path: /, target: 'localhost:3000'}]",
     "routes: [{path: /, target: 'http://a:1', headers: {X-List: [1, 2]}}]",
     "cors: {origins: ['*', 'http://a:1']}\nroutes: [{path: /, target: 'http://a:1'}]",
+    "allowed_hosts: [all, foo.test]\nroutes: [{path: /, target: 'http://a:1'}]",
+    "allowed_hosts: '*'\nroutes: [{path: /, target: 'http://a:1'}]",
 ]
 
 
