@@ -268,6 +268,22 @@ def test_routes_answers_as_up_would(tmp_path: Path, path: str, status: int, says
     assert says in result.stdout
 
 
+def test_routes_says_up_refuses_a_url_over_limits_header_size(tmp_path: Path) -> None:
+    # It showed a normal route where `up` answers 414 (README: routes says when up
+    # would refuse a request).
+    config = tmp_path / "devproxy.yaml"
+    config.write_text("routes:\n  - {path: /, target: 'http://127.0.0.1:3000'}\n"
+                      "limits: {header_size: 1000}\n")
+    at_limit = run("routes", "-c", str(config), "/" + "a" * 999)
+    assert at_limit.returncode == 0 and "route /" in at_limit.stdout
+    over = run("routes", "-c", str(config), "/" + "a" * 990 + "?q=" + "b" * 10)
+    assert over.returncode == 1
+    assert over.stdout.splitlines()[0] == (
+        f"/{'a' * 59}... (1004 characters): refused with 414 URL too long: The request's URL "
+        f"is longer than limits.header_size (1000 bytes).")
+    assert "Raise limits.header_size in devproxy.yaml" in over.stdout
+
+
 @dataclass
 class Held:
     """A backend whose ``/slow`` answers "finished" once ``release`` is set."""
