@@ -498,7 +498,14 @@ def _as_browser_sends(typed: str) -> str:
 
 
 def _explain(config: Config, path: str) -> None:
-    from .screen import HostRules, host_refusal, is_reserved, path_refusal, target_refusal
+    from .screen import (
+        HostRules,
+        host_refusal,
+        is_reserved,
+        path_refusal,
+        target_refusal,
+        url_too_long,
+    )
 
     # A URL pasted from the address bar: its path, and the Host it would send.
     proxy_host = None
@@ -527,12 +534,16 @@ def _explain(config: Config, path: str) -> None:
             f" (the inspector, http://{config.listen}/__devproxy/)"
             if config.inspector.enabled else " (404: the inspector is off)"))
         return
-    # As `up` screens a request: its Host (the DNS-rebinding guard) first, then its path.
-    refused = (host_refusal(HostRules(config), proxy_host) if proxy_host is not None
-               else None) or target_refusal("GET", path, (1, 1), None) \
+    # As `up` screens a request: the URL's length (dispatch._screen, or the parser past
+    # a few times it), its Host (the DNS-rebinding guard), then its path.
+    limit = config.limits.header_size
+    refused = (url_too_long(limit) if len(path) > limit else None) \
+        or (host_refusal(HostRules(config), proxy_host) if proxy_host is not None
+            else None) or target_refusal("GET", path, (1, 1), None) \
         or path_refusal(table, raw_path)
     if refused is not None:
-        click.echo(f"{path}: refused with {refused.status} {refused.title}: {refused.detail}")
+        shown = path if len(path) <= 200 else f"{path[:60]}... ({len(path)} characters)"
+        click.echo(f"{shown}: refused with {refused.status} {refused.title}: {refused.detail}")
         if refused.hint:
             click.echo(f"  {refused.hint}")
         raise SystemExit(1)

@@ -203,6 +203,23 @@ class Limits:
     upstream_connections: int = 64  # open connections per target; further requests queue
 
 
+# The most each `limits` and `inspector` number may be (the loader names the bound it
+# refuses): far above any real need, yet low enough that `up` can build what it asks
+# for. 10^20 bytes of header made the HTTP parser fail on every connection, and a
+# 10^8-request history took 800 MB before the first request.
+MAX_LIMITS: dict[str, float] = {
+    "header_size": 4 * 1024 * 1024,  # twice the longest URL Chromium sends (2 MiB)
+    "headers": 10_000,
+    "header_timeout": 86_400.0,  # a day
+    "idle_timeout": 86_400.0,
+    "upstream_connections": 10_000,  # 0 is no cap
+}
+MAX_INSPECTOR: dict[str, int] = {
+    "history": 10_000,  # some 2 KiB each (benchmarks/README.md), bodies apart
+    "body_limit": 16 * 1024 * 1024,
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Inspector:
     """The request inspector at /__devproxy/; fixed at start-up like ``Limits``."""

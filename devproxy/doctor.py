@@ -28,6 +28,7 @@ from .config import (
     is_ip,
     parse_origin,
     url_host,
+    without_password,
 )
 from .cookies import cookie_verdicts
 from .cors import Verdict
@@ -87,6 +88,13 @@ def probe(url: str, origin: str, method: str = "GET", headers: Sequence[str] = (
         port = 0
     if port == 0:
         raise ValueError(f"URL: the port must be a number from 1 to 65535, got {url!r}")
+    if parts.username or parts.password:
+        # Fetch §5.4 (the Request constructor): a URL with credentials throws before
+        # anything is sent; the browser never asks the server.
+        raise ValueError(f"fetch() throws for {without_password(url)!r} (TypeError: Request "
+                         f"cannot be constructed from a URL that includes credentials); "
+                         f"leave out the user:password@ and send the credentials in a "
+                         f"header, such as -H 'Authorization: Basic ...'")
     try:
         origin = "null" if origin == "null" else parse_origin(origin)
     except ValueError as exc:
@@ -111,6 +119,18 @@ def probe(url: str, origin: str, method: str = "GET", headers: Sequence[str] = (
         name, value = name.strip(), value.strip()
         if not colon or not name or any(c in name for c in " \t\r\n"):
             raise ValueError(f"-H expects 'Name: value', got {header!r}")
+        # Fetch §2.2.2 (header name, header value) and §5.1 (Headers): a name is a token,
+        # a value holds no CR, LF or NUL, both are ByteStrings (U+0000-U+00FF), or
+        # fetch() throws a TypeError before sending anything.
+        if not TOKEN.fullmatch(name):
+            raise ValueError(f"fetch() throws a TypeError for -H {header!r}: a header name is "
+                             f"a token (letters, digits, !#$%&'*+-.^_`|~)")
+        if any(c in value for c in "\r\n\0"):
+            raise ValueError(f"fetch() throws a TypeError for -H {header!r}: a header value "
+                             f"may not contain CR, LF or NUL (Fetch: header value)")
+        if any(ord(c) > 0xFF for c in value):
+            raise ValueError(f"fetch() throws a TypeError for -H {header!r}: a header value is "
+                             f"a ByteString, no character beyond U+00FF; percent-encode it")
         if cors.is_forbidden_request_header(name):
             raise ValueError(f"a page cannot set {name}: fetch() silently drops it, the "
                              f"browser sets it itself (Fetch: forbidden request-header)")

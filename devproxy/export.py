@@ -755,7 +755,15 @@ def _nginx_raw_path(route: Route) -> list[str]:
         value = _nvalue(pieces, refers)
         lines.append(f"        if ($devproxy_path ~ {_nre(regex)}) "
                      f"{{ set $devproxy_path {value}; }}")
+    if route.rewrite:  # as paths.upstream_path: a path always starts with "/" (RFC 9112 §3.2.1)
+        lines.append(f"        if ($devproxy_path ~ {_nre(_NO_SLASH)}) "
+                     f'{{ set $devproxy_path "/${{devproxy_relative}}"; }}')
     return lines
+
+
+# A path a rewrite left empty or relative ("", "b/x"), and the rest of it to put after "/".
+_NO_SLASH = "^(?<devproxy_relative>(?:[^/].*)?)$"
+_GO_NO_SLASH = "^([^/]|$)"  # RE2 has no named groups in replacements; "/$1" puts the "/"
 
 
 def _nginx_groups(prefix: str) -> tuple[Callable[[int], str], Callable[[int], str]]:
@@ -1094,6 +1102,8 @@ def _caddy_paths(route: Route) -> list[str]:
             continue
         lines += [f"# rewrite {_rule_text(rule)}",
                   f"uri path_regexp {_cre(regex)} {_cvalue(pieces)}"]
+    if route.rewrite:  # as paths.upstream_path: a path always starts with "/"
+        lines.append(f"uri path_regexp {_cre(_GO_NO_SLASH)} {_cvalue(['/', 1])}")
     return lines
 
 
@@ -1296,6 +1306,10 @@ def _traefik_middlewares(route: Route, name: str) -> tuple[list[str], list[str],
         used.append(f"{name}-rewrite{index}")
         defs += [f"    {name}-rewrite{index}:", "      replacePathRegex:",
                  f"        regex: {_yq(regex)}", f"        replacement: {_yq(replacement)}"]
+    if route.rewrite:  # as paths.upstream_path: a path always starts with "/"
+        used.append(f"{name}-slash")
+        defs += [f"    {name}-slash:", "      replacePathRegex:",
+                 f"        regex: {_yq(_GO_NO_SLASH)}", f"        replacement: {_yq('/${1}')}"]
     if route.headers:
         used.append(f"{name}-headers")
         defs += [f"    {name}-headers:", "      headers:", "        customRequestHeaders:",

@@ -30,7 +30,7 @@ from .config import (
     route_key,
 )
 from .jsconfig import exported_element, find_value
-from .jsliteral import Code, JsSyntaxError
+from .jsliteral import Code, JsEndError, JsSyntaxError
 from .proxyorder import SIMPLE_REGEX, Entry, order_notes
 
 # Options devproxy covers by default, so dropping them loses nothing.
@@ -109,6 +109,11 @@ class NoProxy(ValueError):
     """The file is of a kind devproxy imports, but sets no proxy."""
 
 
+class Unreadable(ValueError):
+    """The file ends inside a value (half-written, or a quote the reader never saw
+    close), so whether it sets a proxy is not known."""
+
+
 def import_config(filename: str, text: str) -> Imported:
     """Translate the proxy config in ``text`` (``filename`` says which kind it is), and
     the port of the dev server it belongs to, for path /.
@@ -151,6 +156,7 @@ def import_proxy(filename: str, text: str) -> Imported:
 
     Raises:
         NoProxy: the file sets no proxy.
+        Unreadable: the file ends inside a value, before a proxy could be looked for.
         ValueError: the file is not a kind devproxy reads, or its proxy is unreadable.
     """
     name = PurePath(filename).name
@@ -180,6 +186,8 @@ def import_proxy(filename: str, text: str) -> Imported:
         raise ValueError(f"{name}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
     except RecursionError:
         raise ValueError(f"{name}: nested too deeply to read") from None
+    except JsEndError as exc:
+        raise Unreadable(f"{name}: could not be read to its end: {exc}") from exc
     except JsSyntaxError as exc:
         raise ValueError(f"{name}: cannot read the proxy object: {exc}") from exc
     raise ValueError(f"{name}: devproxy imports vite.config.* (or vite.*.ts as --config "

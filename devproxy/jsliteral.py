@@ -29,6 +29,11 @@ class JsSyntaxError(ValueError):
     pass
 
 
+class JsEndError(JsSyntaxError):
+    """The text ends inside a value: a half-written file, or a quote that opened a
+    string the reader never saw close."""
+
+
 # ECMA-262 §12.9.4 (string literals) and §12.9.6 (template literals).
 _SINGLE_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
 _LINE_TERMINATORS = ("\r\n", "\n", "\r", "\u2028", "\u2029")
@@ -176,6 +181,8 @@ class Reader:
     def value(self) -> Any:
         self._space()
         char = self._peek()
+        if not char:  # "" would pass every `in` test below
+            raise JsEndError(f"the file ends at {self._where()}, where a value should be")
         if char == "{":
             return self._object()
         if char == "[":
@@ -209,10 +216,12 @@ class Reader:
         return Code(self._expression())
 
     def _object(self) -> dict[str, Any]:
+        opened = self._where()
         self.pos += 1
         out: dict[str, Any] = {}
         while True:
             self._space()
+            self._not_ended("object", opened)
             if self._peek() == "}":
                 self.pos += 1
                 return out
@@ -231,21 +240,25 @@ class Reader:
                 else:  # shorthand { target }
                     out[key] = Code(key)
             self._space()
+            self._not_ended("object", opened)
             if self._peek() == ",":
                 self.pos += 1
             elif self._peek() != "}":
                 raise JsSyntaxError(f"expected ',' or '}}' at {self._where()}")
 
     def _array(self) -> list[Any]:
+        opened = self._where()
         self.pos += 1
         out: list[Any] = []
         while True:
             self._space()
+            self._not_ended("array", opened)
             if self._peek() == "]":
                 self.pos += 1
                 return out
             out.append(self.value())
             self._space()
+            self._not_ended("array", opened)
             if self._peek() == ",":
                 self.pos += 1
             elif self._peek() != "]":
@@ -284,7 +297,12 @@ class Reader:
             if char == quote:
                 return
         self.pos = start
-        raise JsSyntaxError(f"unterminated string from {self._where()}")
+        raise JsEndError(f"unterminated string from {self._where()}")
+
+    def _not_ended(self, what: str, opened: str) -> None:
+        if self.pos >= len(self.text):
+            raise JsEndError(f"the file ends at {self._where()}, inside the {what} opened "
+                             f"at {opened}")
 
     def _where(self) -> str:
         """Where the reader is, as an editor shows it: line and column."""

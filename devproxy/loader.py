@@ -27,6 +27,8 @@ from .config import (
     DEFAULT_LISTEN_HOST,
     DEFAULT_LISTEN_PORT,
     ENV_VARIABLE,
+    MAX_INSPECTOR,
+    MAX_LIMITS,
     PER_REQUEST_FIELDS,
     TOKEN,
     WS_ORIGIN_POLICIES,
@@ -53,11 +55,13 @@ from .errors import ConfigError
 from .yamlnodes import MAX_DEPTH, Nodes, closest, compose_safely
 from .yamlsyntax import invisible
 
-__all__ = ["DEFAULT_CONFIG_NAME", "MAX_CONFIG_BYTES", "MAX_DEPTH", "config_from_flags",
+__all__ = ["DEFAULT_CONFIG_NAME", "MAX_CONFIG_BYTES", "MAX_DEPTH", "SYMLINK_LOOP",
+           "config_from_flags",
            "dangling_link", "load_config", "loop_message", "loop_refusal", "parse_config",
            "with_overrides"]
 
 DEFAULT_CONFIG_NAME = "devproxy.yaml"
+SYMLINK_LOOP = "a symlink loop: following it never reaches a file"  # ``dangling_link``
 MAX_CONFIG_BYTES = 1024 * 1024
 
 TOP_KEYS = ("listen", "routes", "cors", "allowed_hosts", "limits", "inspector")
@@ -107,6 +111,12 @@ def load_config(path: Path, name: str | None = None, *, loops: bool = True) -> C
     return parse_config(utf8_text(shown, data), shown, path.resolve().parent, loops=loops)
 
 
+def _means_all(node: yaml.Node) -> bool:
+    """``all`` in another case, or ``*``: what ``allowed_hosts: all`` says, written
+    otherwise."""
+    return isinstance(node, yaml.ScalarNode) and node.value.strip().lower() in ("all", "*")
+
+
 def dangling_link(path: Path) -> str:
     """What ``path`` is if it is a symbolic link that leads to no file ("a symlink to
     TARGET, which does not exist", "a symlink loop"), else "": told as such, not as a
@@ -117,8 +127,7 @@ def dangling_link(path: Path) -> str:
     except FileNotFoundError:
         pass
     except OSError as exc:
-        return "a symlink loop: following it never reaches a file" \
-            if exc.errno == errno.ELOOP else ""
+        return SYMLINK_LOOP if exc.errno == errno.ELOOP else ""
     try:
         target = os.readlink(path)
     except OSError:  # not a link: a plain file that is not there
@@ -516,20 +525,31 @@ class _Builder:
         f = self.n.mapping(node, "inspector", INSPECTOR_KEYS) or {}
         values = {}
         for key, value in f.items():
-            number = self.n.integer(value, f"inspector.{key}")
-            if number is not None and key == "history" and number < 1:
-                self.n.problem(value, "inspector.history: expected 1 or more; write "
-                                      "inspector: false to turn the inspector off")
-            elif number is not None:
+            history = key == "history"
+            number = self.n.integer(value, f"inspector.{key}", int(history), MAX_INSPECTOR[key],
+                                    "write inspector: false to turn the inspector off"
+                                    if history else "")
+            if number is not None:
                 values[key] = number
         return replace(Inspector(), **values)  # type: ignore[arg-type]
 
     def _allowed_hosts(self, node: yaml.Node) -> tuple[tuple[str, ...], bool]:
         if isinstance(node, yaml.ScalarNode) and node.value == "all":
             return (), True
+        if _means_all(node):  # "[*]", the list the generic advice would give, is YAML's alias
+            self.n.problem(node, f"allowed_hosts: to allow every host, write "
+                                 f"allowed_hosts: all, not {node.value!r}")
+            return (), False
         items = self.n.sequence(node, "allowed_hosts", "a list of host names, or all", one=True)
-        hosts = [self.n.parsed(item, f"allowed_hosts[{i}]", parse_allowed_host, "a host name")
-                 for i, item in enumerate(items or ())]
+        hosts = []
+        for i, item in enumerate(items or ()):
+            if _means_all(item):  # read as a host named "all", the check stayed on
+                self.n.problem(item, f"allowed_hosts[{i}]: to allow every host, write "
+                                     f"allowed_hosts: all on its own, not {item.value!r} in "
+                                     f"a list")
+                continue
+            hosts.append(self.n.parsed(item, f"allowed_hosts[{i}]", parse_allowed_host,
+                                       "a host name"))
         return tuple(h for h in hosts if h is not None), False
 
     def _limits(self, node: yaml.Node) -> Limits:
@@ -537,12 +557,11 @@ class _Builder:
         default = Limits()
         values: dict[str, float | int] = {}
         for key, value in f.items():
-            where = f"limits.{key}"
-            number = (self.n.positive_number(value, where) if key.endswith("timeout")
-                      else self.n.integer(value, where))
-            if number is not None and key in ("header_size", "headers") and number < 1:
-                self.n.problem(value, f"{where}: expected a whole number greater than 0")
-            elif number is not None:
+            where, high = f"limits.{key}", MAX_LIMITS[key]
+            number = (self.n.positive_number(value, where, high) if key.endswith("timeout")
+                      else self.n.integer(value, where, int(key in ("header_size", "headers")),
+                                          int(high)))
+            if number is not None:
                 values[key] = number
         return replace(default, **values)  # type: ignore[arg-type]
 

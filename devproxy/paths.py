@@ -47,7 +47,8 @@ def upstream_path(route: Route, raw_path: str) -> str:
     Returns:
         The path with the route prefix removed (``strip_prefix``, not for the root
         route), the target's base path prepended ("" becomes "/"), then each rewrite
-        rule applied in order.
+        rule applied in order; a result that does not start with "/" gets one ("" is
+        "/", "b/x" is "/b/x").
 
     Raises:
         ValueError: ``route`` has no target (a static route), or ``raw_path`` does not
@@ -62,7 +63,10 @@ def upstream_path(route: Route, raw_path: str) -> str:
     path = (_target(route).base_path + path) or "/"
     for rule in route.rewrite:
         path = rule.apply(path)
-    return path
+    # RFC 9112 §3.2.1: origin-form starts with "/", and an empty path is sent as "/".
+    # A rule that drops a prefix (^/api -> "") or writes a relative one (^/a -> b) would
+    # otherwise send a request line such as "GET  HTTP/1.1" or "GET b/x HTTP/1.1".
+    return path if path.startswith("/") else "/" + path
 
 
 def client_path(route: Route, upstream_path: str) -> str | None:
@@ -124,8 +128,12 @@ def _inverses(rules: tuple[Rewrite, ...]) -> tuple[tuple[str, str], ...]:
             # The regex matches exactly ``literal`` at the start, so applying the rule
             # to ``literal`` alone yields the replacement as expanded: escapes are
             # processed, and \g<0> (the only group reference a literal can have) is
-            # the literal itself.
-            inverses.append((rule.apply(literal), literal))
+            # the literal itself. A replacement without its leading "/" went upstream
+            # with one (``upstream_path``); "" matches any path, so it stays "".
+            replaced = rule.apply(literal)
+            if replaced and not replaced.startswith("/"):
+                replaced = "/" + replaced
+            inverses.append((replaced, literal))
     return tuple(inverses)
 
 

@@ -28,7 +28,7 @@ import watchfiles
 from .config import Config, Listen
 from .diff import diff_routes
 from .errors import BindError, ConfigError
-from .loader import dangling_link, load_config, loop_refusal
+from .loader import SYMLINK_LOOP, dangling_link, load_config, loop_refusal
 from .screen import ANY_HOST_WARNING, OPEN_LISTEN_WARNING
 from .state import Live, ReloadOutcome, ReloadStatus, Snapshot
 
@@ -81,6 +81,18 @@ def _overridden(before: Config | None, written: Config, used: Config) -> list[st
     return notes
 
 
+def _waits(names: list[str]) -> str:
+    return (f"{' and '.join(names)} changed: read at start-up, so "
+            f"{'they apply' if len(names) > 1 else 'it applies'} when devproxy restarts")
+
+
+def _undone(names: list[str]) -> str:
+    many = len(names) > 1
+    return (f"{' and '.join(names)} {'edits' if many else 'edit'} undone: as at start-up "
+            f"again, so {'they no longer wait' if many else 'it no longer waits'} for a "
+            f"restart")
+
+
 def _as_loaded(config: Config) -> Config:
     return config
 
@@ -90,7 +102,9 @@ def _watched(path: Path) -> tuple[tuple[Path, ...], Path, tuple[tuple[int, int],
     link), the real file, and those folders' identities (device, inode), which change
     when a folder is replaced or moved away."""
     folder = path.absolute().parent
-    real = path.resolve()
+    # Not Path.resolve(): on a symlink loop it raises RuntimeError before Python 3.13.
+    # realpath stops where the loop closes, and the loop itself is the reload's to tell.
+    real = Path(os.path.realpath(path))
     folders = tuple(dict.fromkeys((folder, real.parent)))
     identities = []
     for each in folders:
@@ -147,6 +161,7 @@ class Reloader:
         self._one_at_a_time = asyncio.Lock()
         self._read: tuple[int, int, int] | None = _fingerprint(self.path)  # as last reloaded
         self._said = ""  # the last error or "no route changed" logged: each said once in a row
+        self._waiting: list[str] = []  # "limits", "inspector": edited, read at the restart
 
     async def run(self, stop: asyncio.Event) -> None:
         """Reload after every change to the file until ``stop`` is set.
@@ -298,16 +313,19 @@ class Reloader:
         if looped:
             return self._refuse(looped)
         notes = _overridden(self._file, written, config)
+        shown = list(notes)  # what the status says, which also names what still waits
         waiting = [name for name in ("limits", "inspector")
                    if getattr(config, name) != getattr(old, name)]
-        # Said when the file's value changes, not on every later reload while it waits.
+        # Logged when the file's value changes, not on every later reload while it waits;
+        # the status says it as long as it waits, or an edit undone would still show it.
         started = [name for name in waiting if self._file is None
                    or getattr(written, name) != getattr(self._file, name)]
+        undone = [name for name in self._waiting if name not in waiting]
+        told = [_undone(undone)] if undone else []  # good news: logged as info
         if started:  # the server and the inspector's ring were built with the old ones
-            notes.append(f"{' and '.join(started)} changed: read at start-up, so "
-                         f"{'they apply' if len(started) > 1 else 'it applies'} when "
-                         f"devproxy restarts")
+            notes.append(_waits(started))
         if waiting:
+            shown.append(_waits(waiting))
             config = dataclasses.replace(config, limits=old.limits, inspector=old.inspector)
         snapshot = Snapshot.build(config)  # before rebinding: if this failed, nothing moved
         outcome: ReloadOutcome = "ok"
@@ -334,13 +352,16 @@ class Reloader:
             else:
                 now = dataclasses.replace(config, listen=Listen(config.listen.host, opened))
         # Applied from here on.
-        self._file = written
+        self._file, self._waiting = written, waiting
         if self.live.reload.outcome in ("error", "missing"):
             notice.info("reload: %s is valid again", self.name)
+        for line in told:
+            logger.info("reload: %s", line)
         for note in notes:
             logger.warning("reload: %s", note)
         if unbound:
             notes.append(unbound)
+            shown.append(unbound)
             logger.error("reload: %s (the rest of the file is applied)", unbound)
         if opened is not None:
             # Port 0 is whatever the kernel gave: the one way to find it.
@@ -351,12 +372,12 @@ class Reloader:
         if config.any_host and not old.any_host:  # as said at start-up
             logger.warning(ANY_HOST_WARNING)
         self.live.swap(snapshot)
-        said = changes or (() if notes else ("no route changed",))
+        said = changes or (() if notes or told else ("no route changed",))
         if said != ("no route changed",) or self._said != said[0]:  # once for a run of saves
             for line in said:
                 logger.info("reload: %s", line)
         self._said = said[0] if said == ("no route changed",) else ""
-        return self._record(outcome, "; ".join(notes), changes)
+        return self._record(outcome, "; ".join(told + shown), changes)
 
     def _refuse(self, why: str) -> ReloadStatus:
         """An invalid file: said (not again for a save that is broken the same way), and
@@ -384,9 +405,12 @@ class Reloader:
         except ConfigError:
             if not self.path.exists():
                 # A link re-pointed at nothing is no deleted file: it says where it points.
+                # A loop is no missing file but a broken one: its error (the one start-up
+                # and `check` give) stands.
                 link = dangling_link(self.path)
-                raise _Deleted(f"{self.name} is {link}" if link else
-                               f"{self.name} was deleted") from None
+                if link != SYMLINK_LOOP:
+                    raise _Deleted(f"{self.name} is {link}" if link else
+                                   f"{self.name} was deleted") from None
             raise
         config = self.finish(written)
         looped = loop_refusal(config.routes, config.listen, self.name, "")
@@ -399,9 +423,11 @@ class Reloader:
         last = self.live.reload
         now = time.time()
         changed_at: float | None = now
-        if outcome == "ok" and not diff and not message and last.outcome == "ok":
+        if outcome == "ok" and not diff and message in ("", last.message) \
+                and last.outcome == "ok":
             # A save that changed nothing keeps the last change in view (the inspector
             # shows it), rather than hiding what was just applied behind an empty diff.
+            # Nothing new to say includes a restart still waited for, said as before.
             message, diff, changed_at = last.message, last.diff, last.changed_at
         status = ReloadStatus(
             count=last.count + 1,

@@ -16,7 +16,7 @@ from . import devservers
 from .backendports import uvicorn_port
 from .config import parse_target
 from .devservers import dependencies, json_object
-from .importers import Imported, ImportedRoute, NoProxy, import_proxy
+from .importers import Imported, ImportedRoute, NoProxy, Unreadable, import_proxy
 from .jsliteral import Code
 
 # Default ports, as each tool documents them (NestJS's generated main.ts); the frontends
@@ -192,7 +192,10 @@ def _own_proxy(files: Mapping[str, str], path: str, notes: list[str]) -> Importe
         return None
     except ValueError as exc:
         reason = str(exc).removeprefix(f"{path.rpartition('/')[2]}: ")
-        notes.append(f"found a proxy in {path}, not imported: {reason}")
+        # Cut short, it may set no proxy at all: say where reading stopped, not "found".
+        notes.append(f"{path}: {reason}; no proxy imported from it"
+                     if isinstance(exc, Unreadable) else
+                     f"found a proxy in {path}, not imported: {reason}")
         return None
 
 

@@ -10,7 +10,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .config import BACKEND_CORS_POLICIES, TOKEN_PATTERN, WS_ORIGIN_POLICIES
+from .config import (
+    BACKEND_CORS_POLICIES,
+    MAX_INSPECTOR,
+    MAX_LIMITS,
+    TOKEN_PATTERN,
+    WS_ORIGIN_POLICIES,
+)
 from .loader import (
     CORS_KEYS,
     INSPECTOR_KEYS,
@@ -86,21 +92,29 @@ def schema() -> dict[str, Any]:
         {"required": ["target"], "not": {"anyOf": [{"required": [k]} for k in STATIC_KEYS]}},
         {"required": ["static"], "not": {"anyOf": [{"required": ["target"]}]}},
     ])
-    count: dict[str, Any] = {"type": "integer", "minimum": 1}
+    def count(key: str, low: int = 1) -> dict[str, Any]:
+        return {"type": "integer", "minimum": low, "maximum": int(MAX_LIMITS[key])}
+
+    def seconds(key: str) -> dict[str, Any]:
+        return {**_SECONDS, "maximum": MAX_LIMITS[key]}
+
     top = _object({
         "listen": {"description": "HOST:PORT, [v6]:PORT or a bare port.",
                    "oneOf": [{"type": "string"}, {"type": "integer", "minimum": 0,
                                                   "maximum": 65535}]},
         "routes": {"type": "array", "minItems": 1, "items": route},
         "cors": _cors(),
-        "allowed_hosts": {"oneOf": [{"const": "all"},
-                                    {"type": "array", "items": {"type": "string"}}]},
+        # `all` turns the check off only alone: in a list, it (or '*') is refused.
+        "allowed_hosts": {"oneOf": [{"const": "all"}, {"type": "array", "items": {
+            "type": "string", "not": {"pattern": r"^\s*([Aa][Ll][Ll]|\*)\s*$"}}}]},
         "inspector": {"oneOf": [_BOOL, _object({
-            "history": {"type": "integer", "minimum": 1},
-            "body_limit": {"type": "integer", "minimum": 0}}, INSPECTOR_KEYS)]},
-        "limits": _object({"header_size": count, "headers": count,
-                           "header_timeout": _SECONDS, "idle_timeout": _SECONDS,
-                           "upstream_connections": {"type": "integer", "minimum": 0}},
+            "history": {"type": "integer", "minimum": 1, "maximum": MAX_INSPECTOR["history"]},
+            "body_limit": {"type": "integer", "minimum": 0,
+                           "maximum": MAX_INSPECTOR["body_limit"]}}, INSPECTOR_KEYS)]},
+        "limits": _object({"header_size": count("header_size"), "headers": count("headers"),
+                           "header_timeout": seconds("header_timeout"),
+                           "idle_timeout": seconds("idle_timeout"),
+                           "upstream_connections": count("upstream_connections", 0)},
                           LIMIT_KEYS),
     }, TOP_KEYS, required=["routes"])
     return {"$schema": "https://json-schema.org/draft/2020-12/schema",

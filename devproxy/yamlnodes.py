@@ -36,6 +36,7 @@ _CLOSERS = (yaml.BlockEndToken, yaml.FlowMappingEndToken, yaml.FlowSequenceEndTo
 _YAML11_BOOLEANS = frozenset({"yes", "no", "on", "off", "y", "n"})
 _NUMBER = re.compile(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$")
 _LEADING_ZERO = re.compile(r"^[+-]?0[0-9]+$")
+_MAX_DIGITS = 30
 T = TypeVar("T")
 
 
@@ -188,25 +189,40 @@ class Nodes:
             self.problem(node, f"{where}: expected true or false, got {text!r}")
         return None
 
-    def positive_number(self, node: yaml.Node, where: str) -> float | None:
+    def positive_number(self, node: yaml.Node, where: str, high: float | None = None
+                        ) -> float | None:
+        """A number greater than 0, and at most ``high`` if given."""
         text = self._numeric(node, where)
         if text is None:
             return None
         value = float(text)
-        if not math.isfinite(value) or value <= 0:
-            self.problem(node, f"{where}: expected a number greater than 0, got {text}")
+        if not math.isfinite(value) or value <= 0 or (high is not None and value > high):
+            bound = "" if high is None else f" and at most {high:g}"
+            self.problem(node, f"{where}: expected a number greater than 0{bound}, "
+                               f"got {_shown(text)}")
             return None
         return value
 
-    def integer(self, node: yaml.Node, where: str) -> int | None:
-        """A whole number, 0 or more."""
+    def integer(self, node: yaml.Node, where: str, low: int = 0, high: int | None = None,
+                hint: str = "") -> int | None:
+        """A whole number from ``low`` to ``high`` (no upper bound if None); ``hint`` is
+        added to the problem with a number below ``low``."""
         text = self._numeric(node, where)
         if text is None:
             return None
-        if not text.lstrip("+").isdigit():
-            self.problem(node, f"{where}: expected a whole number, 0 or more, got {text}")
+        digits = text.lstrip("+")
+        rule = (f"a whole number, {low} or more" if high is None
+                else f"a whole number from {low} to {high}")
+        # int() refuses more than 4300 digits (CVE-2020-10735); so many are out of any
+        # bound, and of what any setting means.
+        value = int(digits) if digits.isdigit() and len(digits) <= _MAX_DIGITS else None
+        if value is None or value < low or (high is not None and value > high):
+            number = float(text)  # ``_numeric`` matched it
+            why = (f"; {hint}" if hint and number < low else
+                   ", which is too large" if value is None and digits.isdigit() else "")
+            self.problem(node, f"{where}: expected {rule}, got {_shown(text)}{why}")
             return None
-        return int(text)
+        return value
 
     def choice(self, node: yaml.Node, where: str, options: Sequence[str]) -> str | None:
         text = self.string(node, where, what="one of " + ", ".join(options))
@@ -234,6 +250,11 @@ class Nodes:
         else:
             return text
         return None
+
+
+def _shown(number: str) -> str:
+    """A number as a message quotes it: a very long one by its start and its length."""
+    return number if len(number) <= 40 else f"{number[:20]}... ({len(number)} characters)"
 
 
 def compose_safely(text: str, nodes: Nodes) -> yaml.Node | None:

@@ -22,7 +22,7 @@ from aiohttp import web
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from devproxy.config import Limits
+from devproxy.config import MAX_INSPECTOR, MAX_LIMITS, Inspector, Limits
 from devproxy.router import RouteTable
 from devproxy.screen import normalise, origin_form, path_refusal, target_refusal
 
@@ -485,6 +485,18 @@ async def test_upstream_connections_per_target_are_capped_and_requests_queue(
     replies = await asyncio.gather(*(exchange(proxy.port, req("/")) for _ in range(12)))
     assert all(status(r) == 200 for r in replies)
     assert peak == 3
+
+
+async def test_the_largest_limits_the_loader_accepts_still_serve(
+        backend_factory: Any, proxy_factory: Any) -> None:
+    # 10^20 passed `check`, then every connection was reset (OverflowError building the
+    # parser): each bound is one `up` can build.
+    limits = Limits(**{key: type(getattr(Limits(), key))(high)
+                       for key, high in MAX_LIMITS.items()})
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/", backend.url), limits=limits,
+                                inspector=Inspector(**MAX_INSPECTOR))
+    assert status(await exchange(proxy.port, req("/x"))) == 200
 
 
 # -- backend faults: a clear error or a truncated response, never a silent success ------

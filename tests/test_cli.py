@@ -220,6 +220,22 @@ def test_routes_explains_where_a_path_goes(tmp_path: Path) -> None:
     assert "devproxy serves plain http:// only" in secure.stderr
 
 
+@pytest.mark.parametrize(("path", "upstream"), [
+    ("/api?x=1", "http://127.0.0.1:3000/?x=1"),
+    ("/api/v1", "http://127.0.0.1:3000/"),
+    ("/api/v1/users", "http://127.0.0.1:3000/users"),
+])
+def test_routes_shows_a_rewrite_to_nothing_as_the_root_path_up_sends(
+        tmp_path: Path, path: str, upstream: str) -> None:
+    # RFC 9112 §3.2.1: an empty path goes upstream as "/", never as "GET ?x=1".
+    config = tmp_path / "devproxy.yaml"
+    config.write_text("routes:\n  - path: /api\n    target: http://127.0.0.1:3000\n"
+                      "    rewrite: {'^/api/v1': '', '^/api': ''}\n")
+    result = run("routes", "-c", str(config), path)
+    assert result.returncode == 0, result.stderr
+    assert f"upstream: {upstream}\n" in result.stdout
+
+
 @pytest.mark.parametrize(("path", "status", "says"), [
     # A browser resolves dot segments, encoded too, before it sends anything.
     ("/api/%2e%2e/admin", 0, "a browser sends it as /admin\n/admin: route /"),
@@ -250,6 +266,22 @@ def test_routes_answers_as_up_would(tmp_path: Path, path: str, status: int, says
     result = run("routes", "-c", str(config), path)
     assert result.returncode == status, result.stdout + result.stderr
     assert says in result.stdout
+
+
+def test_routes_says_up_refuses_a_url_over_limits_header_size(tmp_path: Path) -> None:
+    # It showed a normal route where `up` answers 414 (README: routes says when up
+    # would refuse a request).
+    config = tmp_path / "devproxy.yaml"
+    config.write_text("routes:\n  - {path: /, target: 'http://127.0.0.1:3000'}\n"
+                      "limits: {header_size: 1000}\n")
+    at_limit = run("routes", "-c", str(config), "/" + "a" * 999)
+    assert at_limit.returncode == 0 and "route /" in at_limit.stdout
+    over = run("routes", "-c", str(config), "/" + "a" * 990 + "?q=" + "b" * 10)
+    assert over.returncode == 1
+    assert over.stdout.splitlines()[0] == (
+        f"/{'a' * 59}... (1004 characters): refused with 414 URL too long: The request's URL "
+        f"is longer than limits.header_size (1000 bytes).")
+    assert "Raise limits.header_size in devproxy.yaml" in over.stdout
 
 
 @dataclass

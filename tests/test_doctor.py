@@ -584,6 +584,13 @@ async def test_unreachable_server_is_a_doctor_error():
     ({"headers": ["Cookie: a=b"]}, "a page cannot set Cookie"),
     ({"headers": ["Sec-Fetch-Mode: cors"]}, "a page cannot set Sec-Fetch-Mode"),
     ({"headers": ["NoColon"]}, "-H expects 'Name: value'"),
+    # fetch() throws a TypeError on these before sending (Fetch §2.2.2, §5.1, §5.4).
+    ({"headers": ["X-A: a\r\nX-B: b"]}, "a header value may not contain CR, LF or NUL"),
+    ({"headers": ["X-A: a\0b"]}, "a header value may not contain CR, LF or NUL"),
+    ({"headers": ["X\x01A: b"]}, "a header name is a token"),
+    ({"headers": ["X-A: 5 \u20ac"]}, "a header value is a ByteString"),
+    ({"url": "http://u:p@127.0.0.1:3000/api/"}, "URL that includes credentials"),
+    ({"url": "http://u@127.0.0.1:3000/api/"}, "URL that includes credentials"),
     ({"method": "TRACE"}, "browsers refuse"),
     ({"url": "localhost:3000/api"}, "expected an http:// or https:// URL"),
     ({"url": "http://127.0.0.1:99999/api"}, "the port must be a number from 1 to 65535"),
@@ -630,3 +637,9 @@ async def test_cli_exit_codes_and_output(aiohttp_server, cli: Run):
     assert code == 3 and "connection refused" in err  # 2 is click's, for a usage error
     code, _, err = await cli(good.url + "/x", "--origin", "localhost:5173")
     assert code == 2 and "Invalid value: --origin: " in err
+    # What fetch() throws on is a usage error, never a traceback.
+    code, _, err = await cli(good.url + "/x", "--origin", FRONT, "-H", "X-A: a\r\nX-B: b")
+    assert code == 2 and "fetch() throws a TypeError for -H 'X-A: a\\r\\nX-B: b'" in err
+    assert "Traceback" not in err
+    code, out, err = await cli(good.url.replace("//", "//u:p@") + "/x", "--origin", FRONT)
+    assert code == 2 and "URL that includes credentials" in err and "ALLOWED" not in out

@@ -74,7 +74,8 @@ def test_a_verbose_patterns_comment_is_left_out_of_the_nginx_regex(tmp_path: Pat
                        "    rewrite: {'(?x) ^/l4/ a  b  # a comment': /l4/verbose}\n",
                        "devproxy.yaml", tmp_path)
     text = export_config(cfg, "nginx")
-    regexes = [line for line in text.splitlines() if "$devproxy_path ~" in line]
+    regexes = [line for line in text.splitlines()
+               if "$devproxy_path ~" in line and "devproxy_relative" not in line]
     assert regexes and all("(?x: ^/l4/ a  b  ))" in line and "comment" not in line
                            for line in regexes)
 
@@ -311,7 +312,7 @@ def test_traefik_routers_services_and_middlewares(tmp_path: Path) -> None:
     assert api["priority"] > routers["devproxy-route2"]["priority"]
     assert api["middlewares"] == ["devproxy-route1-cors", "devproxy-route1-strip",
                                   "devproxy-route1-base", "devproxy-route1-rewrite0",
-                                  "devproxy-route1-headers"]
+                                  "devproxy-route1-slash", "devproxy-route1-headers"]
     service = http["services"]["devproxy-route1"]["loadBalancer"]
     assert service["passHostHeader"] is False
     assert service["servers"] == [{"url": "https://api.example.com"}]
@@ -321,6 +322,9 @@ def test_traefik_routers_services_and_middlewares(tmp_path: Path) -> None:
     assert middlewares["devproxy-route1-base"] == {"addPrefix": {"prefix": "/v1"}}
     assert middlewares["devproxy-route1-rewrite0"]["replacePathRegex"] == {
         "regex": "^((?s:.*?))(?:^/v1/a)((?s:.*))$", "replacement": "${1}/v1/b${2}"}
+    # What a rewrite leaves empty or relative gets its "/", as devproxy sends it.
+    assert middlewares["devproxy-route1-slash"]["replacePathRegex"] == {
+        "regex": "^([^/]|$)", "replacement": "/${1}"}
     cors = middlewares["devproxy-route1-cors"]["headers"]
     assert cors["accessControlAllowOriginList"] == ["http://localhost:5173"]
     assert cors["accessControlAllowOriginListRegex"] == [r"^http://127\.0\.0\.1(?::[0-9]+)?$"]
@@ -428,6 +432,11 @@ REWRITING = [
                                 r"(?P<x>[0-9]+)$": r"n\g<x>$"}), id="strip-base-rewrites"),
     pytest.param(route("/", "http://127.0.0.1:3000/base", rewrite={"(?i)FOO": ""}),
                  id="root-base-rewrite"),
+    # Vite's p.replace(/^\/api/, ''): what is left gets its "/" (RFC 9112 §3.2.1).
+    pytest.param(route("/api", "http://127.0.0.1:3000", rewrite={"^/api": ""}),
+                 id="rewrite-to-nothing"),
+    pytest.param(route("/api", "http://127.0.0.1:3000", rewrite={"^/api/": "b/"}),
+                 id="rewrite-to-a-relative-path"),
 ]
 RAW_PATHS = ["/api", "/api/", "/api/x?q=1", "/api/old/abc/d", "/api/a%2Fb//c%20d", "/api/aaa/12",
              "/api/old/X/foo?x=%20", "/api?x=1"]

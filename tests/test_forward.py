@@ -142,6 +142,20 @@ async def test_strip_prefix_base_path_and_rewrite_shape_the_upstream_path(
     assert backend.recorder.last.raw_path == "/v1/new/users?page=2"
 
 
+async def test_a_rewrite_to_nothing_sends_the_root_path_not_an_empty_target(
+        backend_factory, proxy_factory, client):
+    # Vite's `rewrite: p => p.replace(/^\/api/, '')`, imported by init: /api?x=1 went
+    # upstream as "GET ?x=1 HTTP/1.1" (RFC 9112 §3.2.1: origin-form starts with "/").
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/api", backend.url, rewrite={"^/api": ""}),
+                                route("/a", backend.url, rewrite={"^/a": "b"}))
+    for path, sent in (("/api?x=1", "/?x=1"), ("/api", "/"), ("/api/users", "/users"),
+                       ("/a/x", "/b/x")):
+        async with client.get(proxy.url + path) as resp:
+            assert resp.status == 200, path
+        assert backend.recorder.last.raw_path == sent
+
+
 async def test_longest_prefix_wins_and_segments_are_whole(backend_factory, proxy_factory,
                                                           client):
     api = await backend_factory()

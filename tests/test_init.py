@@ -926,6 +926,22 @@ def test_an_own_proxy_init_cannot_import_is_named(files: dict[str, str], note: s
     parse_config(render(detected), "devproxy.yaml", Path("/"))
 
 
+@pytest.mark.parametrize(("text", "where"), [
+    ("export default { server: { port: 4000, ",
+     "the file ends at line 1, column 40, inside the object opened at line 1, column 26"),
+    ("export default { server: { port: 4000, a: '/api ",
+     "unterminated string from line 1, column 43"),
+])
+def test_a_half_written_vite_config_is_named_as_cut_short_not_as_a_proxy(
+        text: str, where: str) -> None:
+    # An IndexError, or "found a proxy in vite.config.js" for a file that sets none.
+    detected = detect({"package.json": json.dumps({"devDependencies": {"vite": "8"}}),
+                       "vite.config.js": text})
+    assert detected.notes == (f"vite.config.js: could not be read to its end: {where}; no "
+                              f"proxy imported from it",)
+    parse_config(render(detected), "devproxy.yaml", Path("/"))
+
+
 def test_a_proxy_on_slash_leaves_the_dev_server_without_a_route() -> None:
     detected = detect({"package.json": json.dumps({"devDependencies": {"vite": "8"}}),
                        "vite.config.ts": "export default { server: { proxy: { '/': "
@@ -1051,6 +1067,16 @@ def test_cli_init_writes_once_and_the_result_passes_check(tmp_path: Path) -> Non
     ts = run("init", "--from", "tsconfig.json", "-o", "other.yaml")
     assert ts.returncode == 1 and not (tmp_path / "other.yaml").exists()
     assert ts.stderr.startswith("devproxy: error: tsconfig.json: not a proxy config")
+    (tmp_path / "webpack.config.js").write_text("module.exports = { devServer: { port: 4000, ")
+    cut = run("init", "--from", "webpack.config.js", "-o", "other.yaml")
+    assert cut.returncode == 1 and "Traceback" not in cut.stderr
+    assert cut.stderr.strip() == ("devproxy: error: webpack.config.js: could not be read to "
+                                  "its end: the file ends at line 1, column 45, inside the "
+                                  "object opened at line 1, column 31")
+    (tmp_path / "vite.config.ts").write_text("export default { server: { port: 4000, ")
+    half = run("init", "-o", "-", "--force")  # as a save is half-way written
+    assert half.returncode == 0, half.stderr
+    assert "note: vite.config.ts: could not be read to its end" in half.stderr
     nowhere = run("init", "-o", "missing/devproxy.yaml")
     assert nowhere.returncode == 1 and "Traceback" not in nowhere.stderr
     assert nowhere.stderr.strip() == ("devproxy: error: cannot write missing/devproxy.yaml: "

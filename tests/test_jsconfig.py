@@ -3,6 +3,7 @@ literals there read as JavaScript reads them."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 import pytest
@@ -108,15 +109,45 @@ def test_code_the_reader_cannot_read_elsewhere_in_the_config_does_not_matter() -
 
 @pytest.mark.parametrize(("text", "where"), [
     ("export default {\n  server: { proxy: { '/api: 'x' } },\n}\n",
-     "unterminated string from line 2, column 31"),  # the quote after x
+     "could not be read to its end: unterminated string from line 2, column 31"),  # after x
     ("export default {\n  server: {\n    proxy: { '/api': 'x' ] },\n  },\n}\n",
-     "expected ',' or '}' at line 3, column 26"),  # the ]
+     "cannot read the proxy object: expected ',' or '}' at line 3, column 26"),  # the ]
 ])
 def test_an_unreadable_proxy_is_placed_as_an_editor_shows_it(text: str, where: str) -> None:
     # An offset into the file told the user nothing they could find.
-    with pytest.raises(ValueError, match=f"^vite.config.js: cannot read the proxy object: "
-                                         f"{where}$"):
+    with pytest.raises(ValueError, match=f"^vite.config.js: {re.escape(where)}$"):
         import_config("vite.config.js", text)
+
+
+@pytest.mark.parametrize(("name", "text", "where"), [
+    ("vite.config.js", "export default { server: { port: 4000, ",
+     "the file ends at line 1, column 40, inside the object opened at line 1, column 26"),
+    ("webpack.config.js", "module.exports = { devServer: { port: 4000, ",
+     "the file ends at line 1, column 45, inside the object opened at line 1, column 31"),
+    ("vue.config.js", "module.exports = {\n  devServer: { proxy: [",
+     "the file ends at line 2, column 24, inside the array opened at line 2, column 23"),
+    ("vite.config.ts", "export default { server: { proxy: ",
+     "the file ends at line 1, column 35, where a value should be"),
+])
+def test_a_half_written_config_says_where_it_ends(name: str, text: str, where: str) -> None:
+    # It raised IndexError: the reader took the end of the text for a quote.
+    with pytest.raises(ValueError, match=f"^{re.escape(name)}: could not be read to its "
+                                         f"end: {re.escape(where)}$"):
+        import_config(name, text)
+
+
+@pytest.mark.parametrize("name", ["vite.config.ts", "webpack.config.js", "vue.config.js"])
+def test_a_config_cut_anywhere_is_read_or_refused_never_a_crash(name: str) -> None:
+    key = "server" if name.startswith("vite") else "devServer"
+    text = (f"export default defineConfig({{\n  plugins: [react()], // a 'comment'\n"
+            f"  {key}: {{ port: 4000, proxy: {{ '/api': {{ target: `http://localhost:3000`,\n"
+            f"    rewrite: p => p.replace(/^\\/api/, ''), ws: true }}, \"/x\": 'http://h:1' }},\n"
+            f"  }}, list: [1, 'two', {{ three: 3 }}],\n}})\n")
+    assert import_config(name, text).routes  # whole, it is read
+    for end in range(len(text)):
+        # NoProxy, Unreadable, or a proxy it cannot translate; nothing else.
+        with contextlib.suppress(ValueError):
+            import_config(name, text[:end])
 
 
 @pytest.mark.parametrize(("literal", "value"), [

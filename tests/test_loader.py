@@ -397,6 +397,17 @@ MISTAKES = [
     pytest.param("allowed_hosts: '[::1]'\n" + ONE_ROUTE, "1:16",
                  """allowed_hosts: expected a list of host names, or all, got '[::1]'; write """
                  """it as a list: ["[::1]"]""", id="one-bracketed-host-not-in-a-list"),
+    # `all` alone turns the Host check off; written otherwise it is said so.
+    pytest.param("allowed_hosts: '*'\n" + ONE_ROUTE, "1:16", "allowed_hosts: to allow every "
+                 "host, write allowed_hosts: all, not '*'", id="star-for-all-hosts"),
+    pytest.param("allowed_hosts: ALL\n" + ONE_ROUTE, "1:16", "allowed_hosts: to allow every "
+                 "host, write allowed_hosts: all, not 'ALL'", id="all-in-capitals"),
+    pytest.param("allowed_hosts: [foo.test, all]\n" + ONE_ROUTE, "1:27",
+                 "allowed_hosts[1]: to allow every host, write allowed_hosts: all on its own, "
+                 "not 'all' in a list", id="all-in-a-list"),
+    pytest.param("allowed_hosts: ['*']\n" + ONE_ROUTE, "1:17",
+                 "allowed_hosts[0]: to allow every host, write allowed_hosts: all on its own, "
+                 "not '*' in a list", id="star-in-a-host-list"),
     pytest.param("cors: {origins: []}\n" + ONE_ROUTE, "1:17", "cors.origins: the list is empty",
                  id="no-origins"),
     pytest.param("cors: {origins: [http://localhost:5173, '*']}\n" + ONE_ROUTE, "1:41",
@@ -414,6 +425,41 @@ MISTAKES = [
     pytest.param("cors: {origins: '*', backend_cors: merge}\n" + ONE_ROUTE, "1:36",
                  "cors.backend_cors: expected one of replace, keep, got 'merge'",
                  id="bad-backend-cors"),
+    # Limits: whole numbers within bounds `up` can build (the bound is named).
+    pytest.param("limits: {header_size: 99999999999999999999}\n" + ONE_ROUTE, "1:23",
+                 "limits.header_size: expected a whole number from 1 to 4194304, got "
+                 "99999999999999999999", id="huge-header-size"),
+    pytest.param("limits: {headers: 99999999999999999999}\n" + ONE_ROUTE, "1:19",
+                 "limits.headers: expected a whole number from 1 to 10000, got "
+                 "99999999999999999999", id="huge-header-count"),
+    pytest.param("limits: {upstream_connections: 10001}\n" + ONE_ROUTE, "1:32",
+                 "limits.upstream_connections: expected a whole number from 0 to 10000, got "
+                 "10001", id="huge-connection-cap"),
+    pytest.param("limits: {idle_timeout: 1e300}\n" + ONE_ROUTE, "1:24",
+                 "limits.idle_timeout: expected a number greater than 0 and at most 86400, "
+                 "got 1e300", id="huge-timeout"),
+    pytest.param("inspector: {history: 99999999999999999999}\n" + ONE_ROUTE, "1:22",
+                 "inspector.history: expected a whole number from 1 to 10000, got "
+                 "99999999999999999999", id="huge-history"),
+    pytest.param("inspector: {history: 100000000}\n" + ONE_ROUTE, "1:22",
+                 "inspector.history: expected a whole number from 1 to 10000, got 100000000",
+                 id="history-of-800-mb"),
+    pytest.param("inspector: {body_limit: 16777217}\n" + ONE_ROUTE, "1:25",
+                 "inspector.body_limit: expected a whole number from 0 to 16777216, got "
+                 "16777217", id="huge-body-limit"),
+    # The rule said is the rule applied: -5 and 0 are refused alike.
+    pytest.param("limits: {header_size: -5}\n" + ONE_ROUTE, "1:23",
+                 "limits.header_size: expected a whole number from 1 to 4194304, got -5",
+                 id="negative-header-size"),
+    pytest.param("limits: {header_size: 0}\n" + ONE_ROUTE, "1:23",
+                 "limits.header_size: expected a whole number from 1 to 4194304, got 0",
+                 id="zero-header-size"),
+    pytest.param("inspector: {history: 0}\n" + ONE_ROUTE, "1:22",
+                 "inspector.history: expected a whole number from 1 to 10000, got 0; write "
+                 "inspector: false to turn the inspector off", id="zero-history"),
+    pytest.param("cors: {origins: '*', max_age: " + "9" * 5000 + "}\n" + ONE_ROUTE, "1:31",
+                 "cors.max_age: expected a whole number, 0 or more, got 99999999999999999999..."
+                 " (5000 characters), which is too large", id="number-too-long-for-int"),
     # Null where a boolean or number belongs, and a null key.
     pytest.param(route("secure: ~\n"), "4:13", "routes[0].secure: missing value; expected true "
                  "or false", id="null-boolean"),

@@ -28,6 +28,8 @@ ROOT_STRIP = route("/", strip=True)
 ROOT_V1 = route("/", "http://b:1/v1")
 V1_TO_V2 = route("/", rewrite=(("^/v1/", "/v2/"),))
 DROP_API = route("/api", rewrite=(("^/api", ""),))
+DROP_API_V1 = route("/api", rewrite=((r"^/api/v1", ""),))  # Vite's p.replace(/^\/api\/v1/, '')
+RELATIVE = route("/a", rewrite=(("^/a", "b"),))
 ESCAPED = route("/", rewrite=((r"^/a\.b\-", "/c.d/"),))
 WHOLE_MATCH = route("/", rewrite=(("^/old", "/new$0"),))
 REGEX = route("/", rewrite=((r"^/v(\d+)/", "/version/$1/"),))
@@ -52,6 +54,11 @@ CHAINED = route("/api", "http://b:1/base", strip=True,
         pytest.param(V1_TO_V2, "/v1/x/v1/", "/v2/x/v1/", id="rewrite-applies-once"),
         pytest.param(V1_TO_V2, "/v3/x", "/v3/x", id="rewrite-that-does-not-match"),
         pytest.param(DROP_API, "/api/users", "/users", id="rewrite-drops-prefix"),
+        # RFC 9112 §3.2.1: origin-form starts with "/"; an empty path is sent as "/".
+        pytest.param(DROP_API, "/api", "/", id="rewrite-to-nothing-is-root"),
+        pytest.param(DROP_API_V1, "/api/v1", "/", id="vite-prefix-removal-to-nothing-is-root"),
+        pytest.param(DROP_API_V1, "/api/v1/users", "/users", id="vite-prefix-removal"),
+        pytest.param(RELATIVE, "/a/x", "/b/x", id="replacement-without-slash-gets-one"),
         pytest.param(REGEX, "/v7/x", "/version/7/x", id="rewrite-with-group"),
         pytest.param(CHAINED, "/api/old/a-x", "/srv/new/a", id="rewrites-apply-in-order"),
         pytest.param(API_STRIP, "/api/a%2Fb", "/a%2Fb", id="encoded-slash-kept"),
@@ -84,6 +91,7 @@ def test_upstream_path(route_: Route, raw_path: str, expected: str) -> None:
         pytest.param(V1_TO_V2, "/v2/x", "/v1/x", id="literal-rewrite-undone"),
         pytest.param(V1_TO_V2, "/v3/x", "/v3/x", id="path-the-rewrite-did-not-produce"),
         pytest.param(DROP_API, "/users", "/api/users", id="removing-rewrite-undone"),
+        pytest.param(RELATIVE, "/b/x", "/a/x", id="replacement-without-slash-undone"),
         pytest.param(ESCAPED, "/c.d/x", "/a.b-x", id="escaped-literal-undone"),
         pytest.param(WHOLE_MATCH, "/new/old/x", "/old/x", id="whole-match-reference-undone"),
         pytest.param(REGEX, "/version/7/x", "/version/7/x", id="regex-rewrite-is-skipped"),
@@ -109,7 +117,10 @@ def test_client_path(route_: Route, backend_path: str, expected: str | None) -> 
                              ("api-strip-v1", API_STRIP_V1), ("drop-api", DROP_API)]
         for raw_path in ["/api", "/api/", "/api/x/y", "/api/v1/x"]
         # Stripping /api sends /api and /api/ both as /; the way back picks /api/.
-        if (route_, raw_path) != (API_STRIP, "/api")
+        if (route_, raw_path) not in ((API_STRIP, "/api"), (DROP_API, "/api"))
+    ] + [
+        pytest.param(RELATIVE, raw_path, id=f"relative:{raw_path}")
+        for raw_path in ["/a", "/a/", "/a/x/y"]
     ] + [
         pytest.param(route_, raw_path, id=f"{name}:{raw_path}")
         for name, route_ in [("root-strip", ROOT_STRIP), ("root-v1", ROOT_V1),

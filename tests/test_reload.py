@@ -359,6 +359,38 @@ async def test_a_link_re_pointed_at_nothing_says_so_not_that_the_file_was_delete
         await server.stop()
 
 
+async def test_a_symlink_loop_made_while_running_is_an_error_until_it_is_undone(
+        backend_factory, tmp_path, client, caplog):
+    # devproxy.yaml -> link1 -> real.yaml, then `ln -sfn devproxy.yaml link1`: the watch
+    # logged two chained tracebacks (Path.resolve() on a loop) and the status said nothing.
+    a, b = await named_backend(backend_factory, "A"), await named_backend(backend_factory, "B")
+    real, link1, config = tmp_path / "real.yaml", tmp_path / "link1", tmp_path / "devproxy.yaml"
+    real.write_text(config_text(a.url))
+    link1.symlink_to(real)
+    config.symlink_to(link1)
+    server = ProxyServer(Live(Snapshot.build(load_config(config))), watch=config)
+    await server.start()
+    try:
+        proxy = Proxy(server, config, client)
+        with caplog.at_level(logging.WARNING, logger="devproxy"):
+            link1.unlink()
+            link1.symlink_to(config.name)
+            await until(lambda: proxy.status.outcome == "error", "the loop to be seen")
+        said = (f"{config}: a symlink loop: following it never reaches a file; point it at "
+                f"your config file")  # as start-up and `check` say it
+        assert proxy.status.message == said
+        assert said in errors_logged(caplog)
+        assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+        assert await proxy.text() == "A"  # the last good routes serve on
+        real.write_text(config_text(b.url))
+        link1.unlink()
+        link1.symlink_to(real)
+        await until(proxy.serves("B"), "the link pointed at a file again")
+        assert proxy.status.outcome == "ok"
+    finally:
+        await server.stop()
+
+
 async def test_a_removed_folder_is_watched_again_once_it_is_back(backend_factory, reloading):
     a, b = await named_backend(backend_factory, "A"), await named_backend(backend_factory, "B")
     proxy = await reloading(config_text(a.url))
@@ -717,6 +749,54 @@ async def test_limits_and_inspector_edits_say_they_wait_for_a_restart(backend_fa
     assert [m for m in caplog.messages if "read at start-up" in m] == [f"reload: {note}"]
     config = proxy.server.live.current.config  # what is in force, as the status API shows
     assert config.inspector.history == 500 and config.limits.idle_timeout != 5
+
+
+async def test_undoing_a_restart_only_edit_says_so_and_the_status_drops_its_note(
+        backend_factory, reloading, caplog):
+    # The status and the inspector's pill kept "limits changed: ... when devproxy
+    # restarts" after the file was saved back; the log said only "no route changed".
+    a = await named_backend(backend_factory, "A")
+    proxy = await reloading(config_text(a.url))
+    proxy.path.write_text(config_text(a.url) + "limits: {header_size: 1000}\n")
+    await until(proxy.applied(), "the limits edit")
+    assert proxy.status.message == ("limits changed: read at start-up, so it applies when "
+                                    "devproxy restarts")
+    with caplog.at_level(logging.INFO, logger="devproxy"):
+        proxy.path.write_text(config_text(a.url))
+        await until(proxy.applied(), "the limits saved back")
+    undone = "limits edit undone: as at start-up again, so it no longer waits for a restart"
+    assert proxy.status.message == undone
+    assert f"reload: {undone}" in caplog.messages
+    assert "reload: no route changed" not in caplog.messages
+    proxy.path.write_text(config_text(a.url) + "allowed_hosts: [myapp.test]\n")
+    await until(proxy.applied(), "a later edit")
+    assert proxy.status.message == ""  # nothing waits, nothing to say
+
+
+async def test_a_restart_still_waited_for_stays_in_the_status_through_other_saves(
+        backend_factory, reloading, caplog):
+    a = await named_backend(backend_factory, "A")
+    proxy = await reloading(config_text(a.url))
+    both = "limits: {idle_timeout: 5}\ninspector: {history: 10}\n"
+    proxy.path.write_text(config_text(a.url) + both)
+    await until(proxy.applied(), "the edit")
+    proxy.path.write_text(config_text(a.url) + both + "allowed_hosts: [myapp.test]\n")
+    await until(proxy.applied(), "an edit of something else")
+    waits = "limits and inspector changed: read at start-up, so they apply when devproxy restarts"
+    assert proxy.status.message == waits and proxy.status.diff
+    proxy.path.write_text("routes: [")  # broken, then fixed: the status says it again
+    await until(lambda: proxy.status.outcome == "error", "the broken save")
+    proxy.path.write_text(config_text(a.url) + both + "allowed_hosts: [myapp.test]\n")
+    await until(proxy.applied(), "the fixed save")
+    assert proxy.status.message == waits
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="devproxy"):
+        proxy.path.write_text(config_text(a.url) + "inspector: {history: 10}\n")
+        await until(proxy.applied(), "the limits undone")
+    assert proxy.status.message == (
+        "limits edit undone: as at start-up again, so it no longer waits for a restart; "
+        "inspector changed: read at start-up, so it applies when devproxy restarts")
+    assert [m for m in caplog.messages if "read at start-up" in m] == []  # said before
 
 
 # -- what is under way when a reload lands ---------------------------------------------

@@ -49,6 +49,9 @@ GOOD = [
     "limits: {header_timeout: 2.5, upstream_connections: 0}\n"
     "routes: [{path: /, target: 'http://a:1', wait_for_backend: 3}]",
     "routes: [{path: /, target: 'http://a:1', headers: {X-Version: 2, X-Debug: true}}]",
+    "limits: {header_size: 4194304, headers: 10000, idle_timeout: 86400,\n"
+    "         upstream_connections: 10000}\ninspector: {history: 10000, body_limit: 16777216}\n"
+    "routes: [{path: /, target: 'http://a:1'}]",
 ]
 
 BAD = [
@@ -62,11 +65,16 @@ BAD = [
     "routes: [{path: /, target: 'http://a:1', change_origin: 'yes'}]",
     "cors: {credentials: true}\nroutes: [{path: /, target: 'http://a:1'}]",
     "limits: {headers: 0}\nroutes: [{path: /, target: 'http://a:1'}]",
+    "limits: {header_size: 99999999999999999999}\nroutes: [{path: /, target: 'http://a:1'}]",
+    "limits: {idle_timeout: 1e300}\nroutes: [{path: /, target: 'http://a:1'}]",
+    "inspector: {history: 100000000}\nroutes: [{path: /, target: 'http://a:1'}]",
     "routes: [{path: /, target: 'http://a:1', cors: true}]",
     "routes: [{path: api, target: 'http://a:1'}]",
     "routes: [{path: /, target: 'localhost:3000'}]",
     "routes: [{path: /, target: 'http://a:1', headers: {X-List: [1, 2]}}]",
     "cors: {origins: ['*', 'http://a:1']}\nroutes: [{path: /, target: 'http://a:1'}]",
+    "allowed_hosts: [all, foo.test]\nroutes: [{path: /, target: 'http://a:1'}]",
+    "allowed_hosts: '*'\nroutes: [{path: /, target: 'http://a:1'}]",
 ]
 
 

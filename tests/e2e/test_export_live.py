@@ -148,6 +148,9 @@ routes:
     target: {target}/base
     strip_prefix: true
     rewrite: {{"^/base/old/(\\\\w+)": "/base/new/$1"}}
+  - path: /drop
+    target: {target}
+    rewrite: {{"^/drop/": "b/", "^/drop": ""}}
   - path: /public
     target: {target}
     cors:
@@ -443,6 +446,15 @@ async def test_base_path_and_rewrite_keep_the_raw_path(stack: Stack, client) -> 
     async with client.get(stack.url + "/v/other") as resp:
         assert resp.status == 200
     assert stack.last.path == "/base/other"
+
+
+async def test_a_rewrite_to_nothing_or_a_relative_path_sends_one_from_the_root(
+        stack: Stack, client) -> None:
+    # RFC 9112 §3.2.1: origin-form starts with "/"; never "GET ?q=1" or "GET b/x".
+    for path, sent in (("/drop?q=1", "/?q=1"), ("/drop/x?q=1", "/b/x?q=1")):
+        async with client.get(stack.url + path) as resp:
+            assert resp.status == 200, path
+        assert stack.last.path == sent
 
 
 async def test_websocket_echo(stack: Stack, client) -> None:
