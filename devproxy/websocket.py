@@ -45,6 +45,7 @@ from .wsrules import (
     GOING_AWAY,
     REFUSED_WITHIN,
     handshake_problem,
+    offered_extensions,
     offered_protocols,
     origin_allowed,
     refusal_advice,
@@ -371,17 +372,24 @@ async def proxy_websocket(
         if head.status != 101:
             return await _refused(request, route, head, *await _some_body(conn))
         problem = handshake_problem(head.headers, request.headers["Sec-WebSocket-Key"],
-                                    protocols)
+                                    protocols, offered_extensions(request.headers))
         if problem is not None:
-            raise invalid_handshake(target, problem, "make the backend choose one of the "
-                                    "subprotocols offered, or none" if "subprotocol" in problem
-                                    else "")
+            raise invalid_handshake(target, problem, _handshake_fix(problem))
         advice = unchosen_protocol(head.headers, protocols, route)
         if advice is not None:  # relayed all the same: a client other than a browser may go on
             explain(request, f"{route.path} 101 {request.path}", advice, record)
         return await _splice(request, route, conn, head)
     finally:
         conn.close()
+
+
+def _handshake_fix(problem: str) -> str:
+    """What to do about a 101 that ``handshake_problem`` refused."""
+    if problem.startswith("its 101 accepted extension"):
+        return "make the backend accept only extensions the page offered, or none"
+    if "subprotocol" in problem:
+        return "make the backend choose one of the subprotocols offered, or none"
+    return ""
 
 
 async def _handshake(conn: Connection, head_bytes: bytes, route: Route) -> h1.Head:

@@ -47,6 +47,28 @@ def offered_protocols(headers: Headers) -> list[str]:
             for t in (item.strip() for item in value.split(",")) if t]
 
 
+def offered_extensions(headers: Headers) -> list[str]:
+    """The names of the extensions the browser offered (``permessage-deflate``), each
+    once; §11.3.2: ``Sec-WebSocket-Extensions`` may be sent on more than one line."""
+    names: list[str] = []
+    for value in headers.getall("Sec-WebSocket-Extensions", ()):
+        for name in _extension_names(value):
+            if name not in names:
+                names.append(name)
+    return names
+
+
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"?')
+
+
+def _extension_names(value: str) -> list[str]:
+    """The names in one ``Sec-WebSocket-Extensions`` value, lower-cased: §9.1, a list of
+    ``name *(";" param)``, where a quoted parameter value may hold a comma."""
+    value = _QUOTED.sub('""', value)
+    return [name for name in (item.split(";", 1)[0].strip().lower()
+                              for item in value.split(",")) if name]
+
+
 def origin_allowed(
     origin: str | None, *, port: int, host_allowed: Callable[[str], bool],
     cors_allows: Callable[[str], bool] | None = None, own_host: str = "",
@@ -156,14 +178,16 @@ def upstream_ws_headers(
 
 
 def handshake_problem(headers: Iterable[tuple[str, str]], key: str,
-                      offered: Sequence[str] = ()) -> str | None:
-    """What is wrong with a backend's 101 to a handshake sent with ``key`` and the
-    subprotocols ``offered`` (the checks RFC 6455 §4.1 has the client make), or None
-    when nothing is."""
+                      offered: Sequence[str] = (), extensions: Sequence[str] = ()
+                      ) -> str | None:
+    """What is wrong with a backend's 101 to a handshake sent with ``key``, the
+    subprotocols ``offered`` and the extension names ``extensions`` (``offered_extensions``):
+    the checks RFC 6455 §4.1 has the client make; None when nothing is."""
     upgrade: list[str] = []
     connection: list[str] = []
     accept = None
     chosen: list[str] = []  # every Sec-WebSocket-Protocol line, as sent
+    accepted: list[str] = []  # the extension names it answered with
     for name, value in headers:
         lower = name.lower()
         if lower == "upgrade":
@@ -174,6 +198,8 @@ def handshake_problem(headers: Iterable[tuple[str, str]], key: str,
             accept = value.strip()
         elif lower == "sec-websocket-protocol":
             chosen.append(value.strip())
+        elif lower == "sec-websocket-extensions":
+            accepted += _extension_names(value)
     if "websocket" not in upgrade:
         return "its 101 lacks Upgrade: websocket"
     if "upgrade" not in connection:
@@ -191,6 +217,12 @@ def handshake_problem(headers: Iterable[tuple[str, str]], key: str,
     if names and names[0] not in offered:
         return (f"its 101 chose subprotocol {names[0]!r}, which the page did not offer "
                 f"(it offered {', '.join(map(repr, offered)) or 'none'})")
+    # §4.1 (5): so does an extension the client did not offer (Chromium: "Found an
+    # unsupported extension", then 1006 with nothing said).
+    for extension in accepted:
+        if extension not in extensions:
+            return (f"its 101 accepted extension {extension!r}, which the page did not "
+                    f"offer (it offered {', '.join(map(repr, extensions)) or 'none'})")
     return None
 
 

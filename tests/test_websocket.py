@@ -331,6 +331,23 @@ async def test_a_subprotocol_the_page_did_not_offer_gets_502(proxy_factory, clie
     assert view["type"] == "application/problem+json"
 
 
+async def test_an_extension_the_page_did_not_offer_gets_502(proxy_factory, client, caplog):
+    # RFC 6455 §4.1 (5): relayed, Chromium failed the socket ("Found an unsupported
+    # extension", 1006) with nothing said; now as for a subprotocol.
+    async def script(writer: asyncio.StreamWriter) -> None:
+        pass
+
+    server, url = await raw_backend(script, fields=b"Sec-WebSocket-Extensions: x-foo\r\n")
+    async with server:
+        proxy = await proxy_factory(route("/", url))
+        with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+            await client.ws_connect(ws_url(proxy), compress=15)
+    assert caught.value.status == 502
+    assert "accepted extension 'x-foo', which the page did not offer (it offered " \
+        "'permessage-deflate'). make the backend accept only extensions the page " \
+        "offered" in caplog.text
+
+
 @pytest.mark.parametrize(("browser_compress", "backend_compress"), [
     pytest.param(15, False, id="compressed-browser-plain-backend"),
     pytest.param(0, True, id="plain-browser-compressed-backend"),

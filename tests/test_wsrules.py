@@ -12,6 +12,7 @@ from devproxy.screen import HostRules, host_refusal
 from devproxy.wsrules import (
     handshake_problem,
     is_websocket_upgrade,
+    offered_extensions,
     offered_protocols,
     origin_allowed,
     refused_after_accepting,
@@ -191,6 +192,43 @@ def test_a_subprotocol_the_page_did_not_offer_fails_the_handshake(
     if chosen:
         headers.append(("Sec-WebSocket-Protocol", chosen))
     assert handshake_problem(headers, _KEY, offered) == problem
+
+
+@pytest.mark.parametrize(("lines", "expected"), [
+    pytest.param([], [], id="none"),
+    pytest.param(["permessage-deflate; client_max_window_bits"], ["permessage-deflate"],
+                 id="chromium"),
+    pytest.param(["x-foo; a=1, Permessage-Deflate", "x-bar, x-foo"],
+                 ["x-foo", "permessage-deflate", "x-bar"], id="lists-lines-and-case"),
+    pytest.param(['x-foo; note="a, b; c", x-bar'], ["x-foo", "x-bar"],
+                 id="comma-in-a-quoted-value"),
+])
+def test_offered_extensions_are_named_once_each(lines, expected) -> None:
+    headers = CIMultiDict(("Sec-WebSocket-Extensions", line) for line in lines)
+    assert offered_extensions(headers) == expected
+
+
+@pytest.mark.parametrize(("offered", "accepted", "problem"), [
+    (["permessage-deflate"], ["permessage-deflate; server_no_context_takeover"], None),
+    (["permessage-deflate"], ["PerMessage-Deflate"], None),
+    (["permessage-deflate"], [], None),
+    (["permessage-deflate"], ["x-foo"],
+     "its 101 accepted extension 'x-foo', which the page did not offer (it offered "
+     "'permessage-deflate')"),
+    ([], ["permessage-deflate"],
+     "its 101 accepted extension 'permessage-deflate', which the page did not offer (it "
+     "offered none)"),
+    (["x-foo"], ["x-foo", "x-bar; a=1"],
+     "its 101 accepted extension 'x-bar', which the page did not offer (it offered "
+     "'x-foo')"),
+])
+def test_an_extension_the_page_did_not_offer_fails_the_handshake(
+        offered: list[str], accepted: list[str], problem: str | None) -> None:
+    # RFC 6455 §4.1 (5), as for a subprotocol: Chromium fails such a socket (1006).
+    headers = [("Upgrade", "websocket"), ("Connection", "Upgrade"),
+               ("Sec-WebSocket-Accept", _ACCEPT)]
+    headers += [("Sec-WebSocket-Extensions", line) for line in accepted]
+    assert handshake_problem(headers, _KEY, (), offered) == problem
 
 
 @pytest.mark.parametrize("lines", [
