@@ -44,6 +44,7 @@ from .wsframes import FrameWatch, close_frame, deflate_accepted
 from .wsrules import (
     GOING_AWAY,
     REFUSED_WITHIN,
+    browser_handshake_problem,
     handshake_problem,
     offered_extensions,
     offered_protocols,
@@ -340,11 +341,12 @@ async def proxy_websocket(
         return problem_response(
             request, 403, "Cross-site WebSocket refused",
             f"A page at {origin} may not open WebSockets through devproxy.", hint=fixes)
+    # Not aiohttp's can_prepare: it wants Upgrade to be exactly "websocket", which
+    # refused "Upgrade: foo, websocket" by blaming the key or version.
+    problem = browser_handshake_problem(request.headers)
+    if problem is not None:
+        return problem_response(request, 400, "Invalid WebSocket handshake", problem)
     protocols = offered_protocols(request.headers)
-    if not web.WebSocketResponse(protocols=protocols).can_prepare(request):
-        return problem_response(request, 400, "Invalid WebSocket handshake",
-                                "Sec-WebSocket-Key or Sec-WebSocket-Version is missing or "
-                                "invalid (RFC 6455 §4.1).")
 
     query = request.raw_path[len(raw_path):]  # "" or "?..." exactly as sent
     path = upstream_path(route, raw_path) + query

@@ -38,6 +38,35 @@ def is_websocket_upgrade(headers: Headers) -> bool:
     return any("upgrade" in _tokens(v) for v in headers.getall("Connection", ()))
 
 
+# The versions aiohttp's own server took; RFC 6455 §4.1 has browsers send 13.
+_VERSIONS = frozenset({"13", "8", "7"})
+
+
+def browser_handshake_problem(headers: Headers) -> str | None:
+    """What is wrong with a browser's handshake that ``is_websocket_upgrade`` accepted
+    (RFC 6455 §4.1 and §11.3), or None: a key of 16 bytes in base64, sent once, and a
+    version devproxy relays. ``Upgrade`` need only list ``websocket`` (§4.2.1 (3)),
+    among other protocols or not."""
+    keys = headers.getall("Sec-WebSocket-Key", ())
+    if len(keys) > 1:
+        return f"Sec-WebSocket-Key is sent {len(keys)} times; RFC 6455 §11.3.1 allows it once."
+    if not keys:
+        return "Sec-WebSocket-Key is missing (RFC 6455 §4.1)."
+    try:
+        size = len(base64.b64decode(keys[0]))  # as leniently as aiohttp did
+    except ValueError:  # binascii.Error: bad padding
+        size = 0
+    if size != 16:
+        return (f"Sec-WebSocket-Key {keys[0][:60]!r} is not 16 bytes in base64 "
+                f"(RFC 6455 §4.1).")
+    version = headers.get("Sec-WebSocket-Version")
+    if version is None:
+        return "Sec-WebSocket-Version is missing (RFC 6455 §4.1: it is 13)."
+    if version.strip() not in _VERSIONS:
+        return f"Sec-WebSocket-Version {version[:20]!r} is not 13 (RFC 6455 §4.1)."
+    return None
+
+
 def offered_protocols(headers: Headers) -> list[str]:
     """The subprotocols the browser offered, in its order of preference.
 
