@@ -400,9 +400,11 @@ async def _relay(
     content_type = content_type or ""
     if record is not None:  # what the inspector's answered() or relayed() will take
         arrived = time.perf_counter()
-    if "Content-Length" not in response.headers and request.version < (1, 1):
+    if "Content-Length" not in response.headers and request.version < (1, 1) \
+            and head.length != 0:
         # An HTTP/1.0 client has no chunked coding: the body ends when the connection
         # does (RFC 9112 §6.3 (8)), so it must close even if the client asked to keep it.
+        # Not when there is no body (HEAD, 204, 304: §6.3 (1), length 0 in ``h1``).
         response.force_close()
     if conn.body_ready():
         # The whole body came with the headers (most API and module responses): send

@@ -157,9 +157,9 @@ def _bad_target(target: str) -> Refusal:
     """The parser read the request line, and not its target as a URL."""
     shown = target if len(target) <= 200 else target[:200] + "…"
     if target == "*":
+        # Not "or OPTIONS *": devproxy refuses that too (``screen.target_refusal``).
         return _malformed("its target is '*', which only OPTIONS may have (RFC 9112 §3.2.4)",
-                          "Send a path (/ or /api/...), or OPTIONS * to ask the server "
-                          "itself.")
+                          "Send a path (/ or /api/...).")
     return _malformed(f"its target {shown!r} is not a path or a URL devproxy can read",
                       "A request names a path (/api/items?q=1), or a whole URL with a "
                       "host (http://host:port/path) as proxies are sent (RFC 9112 §3.2).")

@@ -177,6 +177,13 @@ def target_refusal(method: str, raw_target: str, version: tuple[int, int],
         # which those are depends on the route's backend.
         return Refusal(501, "CONNECT not supported", "devproxy is a reverse proxy for its "
                        "configured routes, not a forward proxy or tunnel.")
+    if raw_target == "*" and method == "OPTIONS":
+        # RFC 9110 §9.3.7: the server as a whole, which for devproxy is each route's
+        # backend, with options of its own.
+        return Refusal(400, "OPTIONS * not supported", "OPTIONS * asks about the server "
+                       "as a whole; devproxy forwards requests to its routes' backends, "
+                       "and answers for none of them.",
+                       "Send OPTIONS with a path on the backend's route (OPTIONS /api/).")
     if not raw_target.startswith("/"):
         # RFC 9112 §3.2.2: absolute-form is for forward proxies; upstreams come only
         # from the config, so devproxy is never an open proxy.

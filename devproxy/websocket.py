@@ -44,7 +44,9 @@ from .wsframes import FrameWatch, close_frame, deflate_accepted
 from .wsrules import (
     GOING_AWAY,
     REFUSED_WITHIN,
+    browser_handshake_problem,
     handshake_problem,
+    offered_extensions,
     offered_protocols,
     origin_allowed,
     refusal_advice,
@@ -339,11 +341,12 @@ async def proxy_websocket(
         return problem_response(
             request, 403, "Cross-site WebSocket refused",
             f"A page at {origin} may not open WebSockets through devproxy.", hint=fixes)
+    # Not aiohttp's can_prepare: it wants Upgrade to be exactly "websocket", which
+    # refused "Upgrade: foo, websocket" by blaming the key or version.
+    problem = browser_handshake_problem(request.headers)
+    if problem is not None:
+        return problem_response(request, 400, "Invalid WebSocket handshake", problem)
     protocols = offered_protocols(request.headers)
-    if not web.WebSocketResponse(protocols=protocols).can_prepare(request):
-        return problem_response(request, 400, "Invalid WebSocket handshake",
-                                "Sec-WebSocket-Key or Sec-WebSocket-Version is missing or "
-                                "invalid (RFC 6455 §4.1).")
 
     query = request.raw_path[len(raw_path):]  # "" or "?..." exactly as sent
     path = upstream_path(route, raw_path) + query
@@ -371,17 +374,24 @@ async def proxy_websocket(
         if head.status != 101:
             return await _refused(request, route, head, *await _some_body(conn))
         problem = handshake_problem(head.headers, request.headers["Sec-WebSocket-Key"],
-                                    protocols)
+                                    protocols, offered_extensions(request.headers))
         if problem is not None:
-            raise invalid_handshake(target, problem, "make the backend choose one of the "
-                                    "subprotocols offered, or none" if "subprotocol" in problem
-                                    else "")
+            raise invalid_handshake(target, problem, _handshake_fix(problem))
         advice = unchosen_protocol(head.headers, protocols, route)
         if advice is not None:  # relayed all the same: a client other than a browser may go on
             explain(request, f"{route.path} 101 {request.path}", advice, record)
         return await _splice(request, route, conn, head)
     finally:
         conn.close()
+
+
+def _handshake_fix(problem: str) -> str:
+    """What to do about a 101 that ``handshake_problem`` refused."""
+    if problem.startswith("its 101 accepted extension"):
+        return "make the backend accept only extensions the page offered, or none"
+    if "subprotocol" in problem:
+        return "make the backend choose one of the subprotocols offered, or none"
+    return ""
 
 
 async def _handshake(conn: Connection, head_bytes: bytes, route: Route) -> h1.Head:

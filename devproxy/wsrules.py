@@ -39,6 +39,35 @@ def is_websocket_upgrade(headers: Headers) -> bool:
     return any("upgrade" in _tokens(v) for v in headers.getall("Connection", ()))
 
 
+# The versions aiohttp's own server took; RFC 6455 §4.1 has browsers send 13.
+_VERSIONS = frozenset({"13", "8", "7"})
+
+
+def browser_handshake_problem(headers: Headers) -> str | None:
+    """What is wrong with a browser's handshake that ``is_websocket_upgrade`` accepted
+    (RFC 6455 §4.1 and §11.3), or None: a key of 16 bytes in base64, sent once, and a
+    version devproxy relays. ``Upgrade`` need only list ``websocket`` (§4.2.1 (3)),
+    among other protocols or not."""
+    keys = headers.getall("Sec-WebSocket-Key", ())
+    if len(keys) > 1:
+        return f"Sec-WebSocket-Key is sent {len(keys)} times; RFC 6455 §11.3.1 allows it once."
+    if not keys:
+        return "Sec-WebSocket-Key is missing (RFC 6455 §4.1)."
+    try:
+        size = len(base64.b64decode(keys[0]))  # as leniently as aiohttp did
+    except ValueError:  # binascii.Error: bad padding
+        size = 0
+    if size != 16:
+        return (f"Sec-WebSocket-Key {keys[0][:60]!r} is not 16 bytes in base64 "
+                f"(RFC 6455 §4.1).")
+    version = headers.get("Sec-WebSocket-Version")
+    if version is None:
+        return "Sec-WebSocket-Version is missing (RFC 6455 §4.1: it is 13)."
+    if version.strip() not in _VERSIONS:
+        return f"Sec-WebSocket-Version {version[:20]!r} is not 13 (RFC 6455 §4.1)."
+    return None
+
+
 def offered_protocols(headers: Headers) -> list[str]:
     """The subprotocols the browser offered, in its order of preference.
 
@@ -46,6 +75,28 @@ def offered_protocols(headers: Headers) -> list[str]:
     """
     return [t for value in headers.getall("Sec-WebSocket-Protocol", ())
             for t in (item.strip() for item in value.split(",")) if t]
+
+
+def offered_extensions(headers: Headers) -> list[str]:
+    """The names of the extensions the browser offered (``permessage-deflate``), each
+    once; §11.3.2: ``Sec-WebSocket-Extensions`` may be sent on more than one line."""
+    names: list[str] = []
+    for value in headers.getall("Sec-WebSocket-Extensions", ()):
+        for name in _extension_names(value):
+            if name not in names:
+                names.append(name)
+    return names
+
+
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"?')
+
+
+def _extension_names(value: str) -> list[str]:
+    """The names in one ``Sec-WebSocket-Extensions`` value, lower-cased: §9.1, a list of
+    ``name *(";" param)``, where a quoted parameter value may hold a comma."""
+    value = _QUOTED.sub('""', value)
+    return [name for name in (item.split(";", 1)[0].strip().lower()
+                              for item in value.split(",")) if name]
 
 
 def origin_allowed(
@@ -157,14 +208,16 @@ def upstream_ws_headers(
 
 
 def handshake_problem(headers: Iterable[tuple[str, str]], key: str,
-                      offered: Sequence[str] = ()) -> str | None:
-    """What is wrong with a backend's 101 to a handshake sent with ``key`` and the
-    subprotocols ``offered`` (the checks RFC 6455 §4.1 has the client make), or None
-    when nothing is."""
+                      offered: Sequence[str] = (), extensions: Sequence[str] = ()
+                      ) -> str | None:
+    """What is wrong with a backend's 101 to a handshake sent with ``key``, the
+    subprotocols ``offered`` and the extension names ``extensions`` (``offered_extensions``):
+    the checks RFC 6455 §4.1 has the client make; None when nothing is."""
     upgrade: list[str] = []
     connection: list[str] = []
     accept = None
     chosen: list[str] = []  # every Sec-WebSocket-Protocol line, as sent
+    accepted: list[str] = []  # the extension names it answered with
     for name, value in headers:
         lower = name.lower()
         if lower == "upgrade":
@@ -175,6 +228,8 @@ def handshake_problem(headers: Iterable[tuple[str, str]], key: str,
             accept = value.strip()
         elif lower == "sec-websocket-protocol":
             chosen.append(value.strip())
+        elif lower == "sec-websocket-extensions":
+            accepted += _extension_names(value)
     if "websocket" not in upgrade:
         return "its 101 lacks Upgrade: websocket"
     if "upgrade" not in connection:
@@ -192,6 +247,12 @@ def handshake_problem(headers: Iterable[tuple[str, str]], key: str,
     if names and names[0] not in offered:
         return (f"its 101 chose subprotocol {names[0]!r}, which the page did not offer "
                 f"(it offered {', '.join(map(repr, offered)) or 'none'})")
+    # §4.1 (5): so does an extension the client did not offer (Chromium: "Found an
+    # unsupported extension", then 1006 with nothing said).
+    for extension in accepted:
+        if extension not in extensions:
+            return (f"its 101 accepted extension {extension!r}, which the page did not "
+                    f"offer (it offered {', '.join(map(repr, extensions)) or 'none'})")
     return None
 
 

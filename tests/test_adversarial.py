@@ -418,6 +418,18 @@ async def test_a_malformed_request_gets_devproxys_answer_saying_what_broke(
     await still_serves(setup)
 
 
+async def test_a_target_of_star_suggests_no_request_devproxy_refuses(setup: Setup) -> None:
+    # GET * was told to send "OPTIONS * to ask the server itself", which got a 400 that
+    # said '*' is no path. OPTIONS * now says why devproxy answers no such request.
+    said = json.loads((await exchange(setup.proxy.port, req("*"))).partition(b"\r\n\r\n")[2])
+    assert "OPTIONS" not in said["hint"], said
+    reply = await exchange(setup.proxy.port, req("*", method="OPTIONS"))
+    said = json.loads(reply.partition(b"\r\n\r\n")[2])
+    assert status(reply) == 400 and said["title"] == "OPTIONS * not supported", said
+    assert "OPTIONS /api/" in said["hint"]
+    assert setup.backend.recorder.seen == []
+
+
 async def test_tls_sent_to_the_plain_port_is_logged_with_what_to_do(
         setup: Setup, caplog: pytest.LogCaptureFixture) -> None:
     hello = bytes.fromhex("160301020001 0001fc0303".replace(" ", "")) + bytes(40)

@@ -1161,6 +1161,32 @@ async def test_an_http_1_0_keep_alive_client_gets_a_streamed_body_ended_by_close
     assert head.startswith(b"HTTP/1.0 200") and body == b"streamed body"
 
 
+@pytest.mark.parametrize(("method", "path"), [("GET", "/204"), ("GET", "/304"),
+                                              ("HEAD", "/streamed")],
+                         ids=["204", "304", "head"])
+async def test_an_http_1_0_keep_alive_outlives_an_answer_that_has_no_body(
+        backend_factory, proxy_factory, method, path):
+    # RFC 9112 §6.3 (1): these never have a body, so no close has to end one; the
+    # connection went down all the same, and the request pipelined behind was lost.
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if request.path in ("/204", "/304"):
+            return web.Response(status=int(request.path[1:]))
+        response = web.StreamResponse()  # no length: for a GET, a body ended by close
+        await response.prepare(request)
+        await response.write_eof()
+        return response
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/", backend.url))
+    reply = await raw_exchange(proxy.port, (
+        f"{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n"
+        f"GET /204 HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").encode(), wait=3.0)
+    first, _, second = reply.partition(b"\r\n\r\n")
+    assert first.startswith(f"HTTP/1.0 {path[1:] if path != '/streamed' else 200}".encode())
+    assert b"\r\nConnection: keep-alive" in first, first
+    assert second.startswith(b"HTTP/1.0 204"), reply
+
+
 async def test_an_http_1_0_request_without_host_is_sent_for_the_address_it_reached(
         backend_factory, proxy_factory):
     # HTTP/1.0 may leave Host out. The backend gets HTTP/1.1, which needs one: the

@@ -10,6 +10,7 @@ import asyncio
 import base64
 import contextlib
 import hashlib
+import json
 import logging
 import os
 import re
@@ -329,6 +330,23 @@ async def test_a_subprotocol_the_page_did_not_offer_gets_502(proxy_factory, clie
     view = record.response_view()
     assert record.status == 502 and view is not None
     assert view["type"] == "application/problem+json"
+
+
+async def test_an_extension_the_page_did_not_offer_gets_502(proxy_factory, client, caplog):
+    # RFC 6455 §4.1 (5): relayed, Chromium failed the socket ("Found an unsupported
+    # extension", 1006) with nothing said; now as for a subprotocol.
+    async def script(writer: asyncio.StreamWriter) -> None:
+        pass
+
+    server, url = await raw_backend(script, fields=b"Sec-WebSocket-Extensions: x-foo\r\n")
+    async with server:
+        proxy = await proxy_factory(route("/", url))
+        with pytest.raises(aiohttp.WSServerHandshakeError) as caught:
+            await client.ws_connect(ws_url(proxy), compress=15)
+    assert caught.value.status == 502
+    assert "accepted extension 'x-foo', which the page did not offer (it offered " \
+        "'permessage-deflate'). make the backend accept only extensions the page " \
+        "offered" in caplog.text
 
 
 @pytest.mark.parametrize(("browser_compress", "backend_compress"), [
@@ -767,6 +785,40 @@ async def test_an_invalid_browser_handshake_gets_400_and_never_reaches_the_backe
     reply = await asyncio.wait_for(reader.read(), 5)
     writer.close()
     assert reply.startswith(b"HTTP/1.1 400")
+    assert seen == []
+
+
+async def test_an_upgrade_listing_websocket_among_others_is_relayed(backend_factory,
+                                                                    proxy_factory):
+    # RFC 6455 §4.2.1 (3): Upgrade need only include "websocket". aiohttp's check wants
+    # it alone, and devproxy answered 400 blaming the key or the version.
+    backend, seen = await echo_backend(backend_factory)
+    proxy = await proxy_factory(route("/", backend.url))
+    reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+    try:
+        writer.write(b"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: foo, websocket\r\n"
+                     b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert head.startswith(b"HTTP/1.1 101"), head
+        writer.write(frame(0x1, b"hello"))
+        assert await asyncio.wait_for(reader.readexactly(7), 5) == b"\x81\x05hello"
+    finally:
+        writer.close()
+    assert seen[0]["Upgrade"] == "websocket"  # hop-by-hop: asked for again, alone
+
+
+async def test_a_handshake_with_two_keys_gets_400_saying_so(backend_factory, proxy_factory):
+    # RFC 6455 §11.3.1: the key is sent once; two were passed on to the backend.
+    backend, seen = await echo_backend(backend_factory)
+    proxy = await proxy_factory(route("/", backend.url))
+    reader, writer = await raw_handshake(
+        proxy.port, extra=b"Connection: close\r\nSec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\n")
+    reply = await asyncio.wait_for(reader.read(), 5)
+    writer.close()
+    assert reply.startswith(b"HTTP/1.1 400")
+    said = json.loads(reply.partition(b"\r\n\r\n")[2])["detail"]
+    assert said == "Sec-WebSocket-Key is sent 2 times; RFC 6455 §11.3.1 allows it once."
     assert seen == []
 
 

@@ -10,8 +10,10 @@ from multidict import CIMultiDict
 from devproxy.config import Config, Listen
 from devproxy.screen import HostRules, host_refusal
 from devproxy.wsrules import (
+    browser_handshake_problem,
     handshake_problem,
     is_websocket_upgrade,
+    offered_extensions,
     offered_protocols,
     origin_allowed,
     refused_after_accepting,
@@ -39,6 +41,48 @@ from .conftest import route
 ])
 def test_an_upgrade_needs_both_the_websocket_and_the_upgrade_token(headers, expected) -> None:
     assert is_websocket_upgrade(CIMultiDict(headers)) is expected
+
+
+_BROWSER_KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455 §1.3's
+
+
+@pytest.mark.parametrize(("fields", "problem"), [
+    pytest.param([], None, id="valid"),
+    pytest.param([("Upgrade", "foo, websocket")], None, id="websocket-among-others"),
+    pytest.param([("Sec-WebSocket-Key", _BROWSER_KEY)],
+                 "Sec-WebSocket-Key is sent 2 times; RFC 6455 §11.3.1 allows it once.",
+                 id="key-twice"),
+    pytest.param([("Sec-WebSocket-Key", "AAAAAAAAAAAAAAAAAAAAAA==")],
+                 "Sec-WebSocket-Key is sent 2 times; RFC 6455 §11.3.1 allows it once.",
+                 id="two-different-keys"),
+])
+def test_a_browsers_handshake_is_checked_as_a_server_would(fields, problem) -> None:
+    headers = CIMultiDict([("Upgrade", "websocket"), ("Connection", "Upgrade"),
+                           ("Sec-WebSocket-Version", "13"),
+                           ("Sec-WebSocket-Key", _BROWSER_KEY)])
+    for name, value in fields:
+        if name == "Upgrade":
+            headers[name] = value
+        else:
+            headers.add(name, value)
+    assert browser_handshake_problem(headers) == problem
+
+
+@pytest.mark.parametrize(("key", "version", "said"), [
+    pytest.param(None, "13", "Sec-WebSocket-Key is missing", id="no-key"),
+    pytest.param("not-sixteen-bytes", "13", "is not 16 bytes in base64", id="short-key"),
+    pytest.param("dGhlIHNhbXBsZSBub25jZQ", "13", "is not 16 bytes in base64", id="padding"),
+    pytest.param(_BROWSER_KEY, None, "Sec-WebSocket-Version is missing", id="no-version"),
+    pytest.param(_BROWSER_KEY, "12", "Sec-WebSocket-Version '12' is not 13", id="version"),
+])
+def test_an_invalid_key_or_version_is_named(key, version, said) -> None:
+    headers = CIMultiDict([("Upgrade", "websocket"), ("Connection", "Upgrade")])
+    if key is not None:
+        headers["Sec-WebSocket-Key"] = key
+    if version is not None:
+        headers["Sec-WebSocket-Version"] = version
+    problem = browser_handshake_problem(headers)
+    assert problem is not None and said in problem, problem
 
 
 @pytest.mark.parametrize(("lines", "expected"), [
@@ -191,6 +235,43 @@ def test_a_subprotocol_the_page_did_not_offer_fails_the_handshake(
     if chosen:
         headers.append(("Sec-WebSocket-Protocol", chosen))
     assert handshake_problem(headers, _KEY, offered) == problem
+
+
+@pytest.mark.parametrize(("lines", "expected"), [
+    pytest.param([], [], id="none"),
+    pytest.param(["permessage-deflate; client_max_window_bits"], ["permessage-deflate"],
+                 id="chromium"),
+    pytest.param(["x-foo; a=1, Permessage-Deflate", "x-bar, x-foo"],
+                 ["x-foo", "permessage-deflate", "x-bar"], id="lists-lines-and-case"),
+    pytest.param(['x-foo; note="a, b; c", x-bar'], ["x-foo", "x-bar"],
+                 id="comma-in-a-quoted-value"),
+])
+def test_offered_extensions_are_named_once_each(lines, expected) -> None:
+    headers = CIMultiDict(("Sec-WebSocket-Extensions", line) for line in lines)
+    assert offered_extensions(headers) == expected
+
+
+@pytest.mark.parametrize(("offered", "accepted", "problem"), [
+    (["permessage-deflate"], ["permessage-deflate; server_no_context_takeover"], None),
+    (["permessage-deflate"], ["PerMessage-Deflate"], None),
+    (["permessage-deflate"], [], None),
+    (["permessage-deflate"], ["x-foo"],
+     "its 101 accepted extension 'x-foo', which the page did not offer (it offered "
+     "'permessage-deflate')"),
+    ([], ["permessage-deflate"],
+     "its 101 accepted extension 'permessage-deflate', which the page did not offer (it "
+     "offered none)"),
+    (["x-foo"], ["x-foo", "x-bar; a=1"],
+     "its 101 accepted extension 'x-bar', which the page did not offer (it offered "
+     "'x-foo')"),
+])
+def test_an_extension_the_page_did_not_offer_fails_the_handshake(
+        offered: list[str], accepted: list[str], problem: str | None) -> None:
+    # RFC 6455 §4.1 (5), as for a subprotocol: Chromium fails such a socket (1006).
+    headers = [("Upgrade", "websocket"), ("Connection", "Upgrade"),
+               ("Sec-WebSocket-Accept", _ACCEPT)]
+    headers += [("Sec-WebSocket-Extensions", line) for line in accepted]
+    assert handshake_problem(headers, _KEY, (), offered) == problem
 
 
 @pytest.mark.parametrize("lines", [
