@@ -332,6 +332,9 @@ def parse_listen(text: str) -> Listen:
                          f"{port_text!r}{whole}")
     if host != "localhost" and not is_ip(host) and not _is_hostname(host):
         raise ValueError(f"expected an IP address or host name, got {host!r}")
+    if all(ascii_digits(label) for label in host.rstrip(".").split(".")) \
+            and (problem := _ipv4_problem(host)):  # 256.1.1.1: `check` passed, `up` failed
+        raise ValueError(problem)
     return Listen(host=host, port=int(port_text))
 
 
@@ -431,15 +434,23 @@ def _host_problem(host: str) -> str:
         return ""  # urlsplit has checked an IPv6 literal
     labels = host.rstrip(".").split(".")
     if all(label.isdigit() for label in labels):
-        try:
-            ipaddress.IPv4Address(socket.inet_aton(host))
-        except OSError:
-            return f"{host!r} is not an IPv4 address"
-        return ""
+        return _ipv4_problem(host)
     bad = next((label for label in labels if not _NAME_LABEL.match(label)), None)
     if bad is not None:
         return (f"{host!r} is not a host name (each dot-separated part is letters, digits, "
                 f"'-' and '_', not starting or ending with '-')")
+    return ""
+
+
+def _ipv4_problem(host: str) -> str:
+    """For a host of numbers and dots: "" if the resolver reads it as an IPv4 address
+    (127.0.0.1, and shorthands such as 127.1), else what is wrong. Such a host is
+    never looked up as a name, so what inet_aton refuses cannot be connected to or
+    bound ("Name or service not known")."""
+    try:
+        socket.inet_aton(host)
+    except (OSError, UnicodeError):
+        return f"{host!r} is not an IPv4 address (four numbers 0-255, such as 127.0.0.1)"
     return ""
 
 

@@ -1111,6 +1111,11 @@ def test_a_loop_the_port_flag_makes_is_refused_at_the_targets_line_and_column() 
     ("\uff14\uff15\uff14\uff12\uff11", "expected a port number 0-65535 in ASCII digits 0-9, got "
      "'\uff14\uff15\uff14\uff12\uff11'"),
     ("45_431", "expected a port number 0-65535 in ASCII digits 0-9, got '45_431'"),
+    # A host of numbers is an IPv4 address, never a name: `up` could not bind it.
+    ("256.1.1.1:45432", "'256.1.1.1' is not an IPv4 address (four numbers 0-255, such as "
+     "127.0.0.1)"),
+    ("1.2.3.4.5:45432", "'1.2.3.4.5' is not an IPv4 address (four numbers 0-255, such as "
+     "127.0.0.1)"),
 ])
 def test_a_listen_address_up_could_not_use_is_refused_as_check_reads_it(
         flag: str, message: str) -> None:
@@ -1118,6 +1123,12 @@ def test_a_listen_address_up_could_not_use_is_refused_as_check_reads_it(
         parse_listen(flag)
     error = only_error(f'listen: "{flag}"\n{ONE_ROUTE}')
     assert error.message == f"listen: {message}"
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.1", "0x7f.1", "10", "localhost",
+                                  "myapp.test"])
+def test_a_listen_host_the_resolver_reads_is_kept(host: str) -> None:
+    assert parse_listen(f"{host}:8080").host == host
 
 
 @pytest.mark.parametrize(("listen", "said"), [
