@@ -15,6 +15,7 @@ import gc
 import io
 import logging
 import os
+import re
 import signal
 import sys
 import time
@@ -32,6 +33,8 @@ from .config import (
     Config,
     Listen,
     Route,
+    ascii_digits,
+    ascii_note,
     browser_encoded,
     browser_path,
     parse_listen,
@@ -61,6 +64,35 @@ def _once(ctx: click.Context, param: click.Parameter, given: tuple[Any, ...]) ->
         raise click.BadParameter(f"given {len(given)} times ({values}); give it once",
                                  ctx=ctx, param=param)
     return given[0] if given else None
+
+
+class _Port(click.ParamType[int]):
+    """A port 0-65535 in ASCII digits: click's int reads "45_431" and full-width digits
+    as numbers (Python's int() does), which no config, URL or other tool takes."""
+
+    name = "port"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+                ) -> int:
+        text = str(value).strip()
+        if not ascii_digits(text) or int(text) > 65535:
+            self.fail(f"expected a port number 0-65535{ascii_note(text)}, got {value!r}",
+                      param, ctx)
+        return int(text)
+
+
+class _Seconds(click.ParamType[float]):
+    """A number of seconds written as a config writes one (ASCII digits, a point)."""
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+                ) -> float:
+        text = str(value).strip()
+        if not re.fullmatch(r"[0-9]+(\.[0-9]*)?|\.[0-9]+", text):
+            self.fail(f"expected a number of seconds such as 10 or 2.5, in ASCII digits 0-9, "
+                      f"got {value!r}", param, ctx)
+        return float(text)
 
 
 _config_option = click.option(
@@ -95,7 +127,7 @@ def main() -> None:
 @_config_option
 @click.option("--listen", metavar="HOST:PORT", multiple=True, callback=_once,
               help="Address to serve on (default 127.0.0.1:8080).")
-@click.option("-p", "--port", type=click.IntRange(0, 65535), multiple=True, callback=_once,
+@click.option("-p", "--port", type=_Port(), multiple=True, callback=_once,
               help="Port to serve on, on the config's host (default 127.0.0.1).")
 @click.option("--route", "routes", multiple=True, metavar="PATH=TARGET",
               help="A route, e.g. /api=http://127.0.0.1:3000 (repeatable).")
@@ -168,7 +200,7 @@ def routes(config_path: Path | None, path: str | None) -> None:
 @click.option("-d", "--data", help="Request body to send with the actual request.")
 @click.option("--preflight-only", is_flag=True,
               help="Stop after the preflight: never send the actual request.")
-@click.option("--timeout", type=float, default=10.0, show_default=True,
+@click.option("--timeout", type=_Seconds(), default=10.0, show_default=True,
               help="Seconds to wait for each answer.")
 def doctor(url: str, origin: str, method: str, headers: tuple[str, ...], credentials: bool,
            data: str | None, preflight_only: bool, timeout: float) -> None:

@@ -276,6 +276,20 @@ def parse_allowed_host(text: str) -> str:
     return value
 
 
+def ascii_digits(text: str) -> bool:
+    """Whether ``text`` is digits 0-9 alone. Not ``str.isdigit()`` or ``int()`` alone,
+    which take full-width digits (U+FF10-U+FF19) and "45_431" (Python's separator) for
+    numbers that YAML, URLs and other tools never read as one."""
+    return text.isascii() and text.isdigit()
+
+
+def ascii_note(text: str) -> str:
+    """The words to add to a message refusing ``text`` when it is a number to Python
+    alone (" in ASCII digits 0-9"), else ""."""
+    python_only = text.replace("_", "").isdigit() and not ascii_digits(text)
+    return " in ASCII digits 0-9" if python_only else ""
+
+
 def parse_listen(text: str) -> Listen:
     """Parse ``host:port``, ``[v6]:port``, ``:port`` or ``port`` (loopback) into a ``Listen``.
 
@@ -283,8 +297,10 @@ def parse_listen(text: str) -> Listen:
         ValueError: not of that form, or the port is not 0..65535.
     """
     text = written = text.strip()
-    if text.isascii() and text.isdigit():  # a bare port, quoted in YAML or given to --listen
+    if ascii_digits(text):  # a bare port, quoted in YAML or given to --listen
         text = f":{text}"
+    elif ascii_note(text):
+        raise ValueError(f"expected a port number 0-65535 in ASCII digits 0-9, got {text!r}")
     scheme, sep, rest = text.partition("://")
     if sep and scheme.isalpha():  # the URL devproxy prints, pasted back
         raise ValueError(f"write the address without {scheme}://, as "
@@ -301,7 +317,7 @@ def parse_listen(text: str) -> Listen:
         if not sep:
             raise ValueError(f"expected HOST:PORT such as 127.0.0.1:8080, got {text!r}")
         if ":" in host:
-            if is_ip(host) and port_text.isdigit() and int(port_text) <= 65535:
+            if is_ip(host) and ascii_digits(port_text) and int(port_text) <= 65535:
                 raise ValueError(f"write an IPv6 address in brackets, as "
                                  f"[{host}]:{port_text}, got {text!r}")
             if is_ip(text):  # an IPv6 address alone
@@ -309,12 +325,16 @@ def parse_listen(text: str) -> Listen:
             raise ValueError(f"expected HOST:PORT with one ':', such as 127.0.0.1:8080, "
                              f"got {text!r}")
     host = host or DEFAULT_LISTEN_HOST
-    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+    if not ascii_digits(port_text) or not 0 <= int(port_text) <= 65535:
         # Quoting what was written: a bare port is "70000", not the ":70000" read here.
         whole = f" in {written!r}" if written != port_text else ""
-        raise ValueError(f"expected a port number 0-65535, got {port_text!r}{whole}")
+        raise ValueError(f"expected a port number 0-65535{ascii_note(port_text)}, got "
+                         f"{port_text!r}{whole}")
     if host != "localhost" and not is_ip(host) and not _is_hostname(host):
         raise ValueError(f"expected an IP address or host name, got {host!r}")
+    if all(ascii_digits(label) for label in host.rstrip(".").split(".")) \
+            and (problem := _ipv4_problem(host)):  # 256.1.1.1: `check` passed, `up` failed
+        raise ValueError(problem)
     return Listen(host=host, port=int(port_text))
 
 
@@ -414,15 +434,23 @@ def _host_problem(host: str) -> str:
         return ""  # urlsplit has checked an IPv6 literal
     labels = host.rstrip(".").split(".")
     if all(label.isdigit() for label in labels):
-        try:
-            ipaddress.IPv4Address(socket.inet_aton(host))
-        except OSError:
-            return f"{host!r} is not an IPv4 address"
-        return ""
+        return _ipv4_problem(host)
     bad = next((label for label in labels if not _NAME_LABEL.match(label)), None)
     if bad is not None:
         return (f"{host!r} is not a host name (each dot-separated part is letters, digits, "
                 f"'-' and '_', not starting or ending with '-')")
+    return ""
+
+
+def _ipv4_problem(host: str) -> str:
+    """For a host of numbers and dots: "" if the resolver reads it as an IPv4 address
+    (127.0.0.1, and shorthands such as 127.1), else what is wrong. Such a host is
+    never looked up as a name, so what inet_aton refuses cannot be connected to or
+    bound ("Name or service not known")."""
+    try:
+        socket.inet_aton(host)
+    except (OSError, UnicodeError):
+        return f"{host!r} is not an IPv4 address (four numbers 0-255, such as 127.0.0.1)"
     return ""
 
 
@@ -711,10 +739,11 @@ def parse_origin(text: str) -> str:
         authority, "", "")
     if not colon:
         host, port = authority, ""
-    if port and port != "*" and not (port.isdigit() and 0 < int(port) < 65536):
-        raise ValueError(f"invalid port {port!r} in origin {text!r}")
+    if port and port != "*" and not (ascii_digits(port) and 0 < int(port) < 65536):
+        raise ValueError(f"invalid port {port!r} in origin {text!r}"
+                         + ("; write it in ASCII digits 0-9" if ascii_note(port) else ""))
     _check_origin_host(host, text)
-    if port.isdigit():
+    if ascii_digits(port):
         port = str(int(port))  # URL §4.4 serialises a port without leading zeros
     default = {"http": "80", "https": "443"}[scheme.lower()]
     try:

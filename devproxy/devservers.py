@@ -241,7 +241,7 @@ def _flag_value(arg: str, following: str, spellings: tuple[str, ...]) -> str | N
 
 def _number(text: str) -> int | None:
     text = text.strip().strip("'\"")
-    port = int(text) if re.fullmatch(r"\d{1,5}", text) else 0
+    port = int(text) if re.fullmatch(r"[0-9]{1,5}", text) else 0  # \d takes any script's
     return port if 0 < port < 65536 else None
 
 

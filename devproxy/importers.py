@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from .config import (
     PER_REQUEST_FIELDS,
+    ascii_digits,
     check_header,
     normalize_prefix,
     parse_rewrite,
@@ -251,7 +252,7 @@ def config_port(text: str, key: str) -> int | Code | None:
         return Code(f"{key}.port: {port.source}")
     if isinstance(port, str):
         # webpack-dev-server takes a port as a string too, and 'auto' (a free one).
-        if not port.strip().isdigit():
+        if not ascii_digits(port.strip()):  # JavaScript's Number() reads no other digits
             return Code(f"{key}.port: {json.dumps(port)}")
         port = int(port)
     return literal_port(port)

@@ -180,7 +180,16 @@ def test_up_in_a_subfolder_names_the_config_above(tmp_path: Path) -> None:
     (("up", "-c", "a.yaml", "-v", "-q"), "-v/--verbose and -q/--quiet ask for opposite logs"),
     (("up", "-c", "a.yaml", "-p", "9000", "--listen", ":1"),
      "--port and --listen both say where to serve; give one"),
-    (("up", "-c", "a.yaml", "--port", "70000"), "70000 is not in the range 0<=x<=65535"),
+    (("up", "-c", "a.yaml", "--port", "70000"),
+     "Invalid value for '-p' / '--port': expected a port number 0-65535, got '70000'"),
+    # Python's int() reads these; a config file, a URL or any other tool would not.
+    (("up", "-c", "a.yaml", "-p", "45_431"),
+     "'--port': expected a port number 0-65535 in ASCII digits 0-9, got '45_431'"),
+    (("up", "-c", "a.yaml", "-p", "\uff14\uff15\uff14\uff12\uff11"),
+     "'--port': expected a port number 0-65535 in ASCII digits 0-9, got "
+     "'\uff14\uff15\uff14\uff12\uff11'"),
+    (("doctor", "http://127.0.0.1:1/", "--origin", "http://localhost:5173", "--timeout",
+      "\uff11"), "'--timeout': expected a number of seconds such as 10 or 2.5, in ASCII"),
 ])
 def test_options_that_contradict_themselves_are_refused(tmp_path: Path, args: tuple[str, ...],
                                                         says: str) -> None:

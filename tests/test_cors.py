@@ -391,6 +391,8 @@ def test_devproxys_own_preflight_passes_the_browsers_check() -> None:
     pytest.param("http://1.2.3.256", "out of the IPv4 range", id="ipv4-out-of-range"),
     pytest.param("http://app.1", "neither a name nor an IPv4 address", id="number-ended-name"),
     pytest.param("http://localhost:5173#", "no query or fragment", id="fragment"),
+    pytest.param("http://localhost:\uff15\uff11\uff17\uff13", "write it in ASCII digits 0-9",
+                 id="full-width-port"),
 ])
 def test_origin_written_wrongly_shows_the_serialisation(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):

@@ -225,6 +225,13 @@ def test_create_react_app_names_its_setup_proxy() -> None:
       4200, "", id="angular.json without a serve target"),
     P({"angular.json": angular({"options": {"port": 4405}})}, 4405, "",
       id="an Angular workspace without package.json"),
+    # Digits Python's int() reads and Node's Number() does not: full-width ones.
+    P({"package.json": package("vite", dev="vite --port \uff14\uff10\uff10\uff10")}, 5173,
+      "is not a port number devproxy can read", id="full-width digits in a --port flag"),
+    P({"package.json": package("webpack-dev-server", start="webpack serve"),
+       "webpack.config.js": "module.exports = { devServer: { port: '\uff18\uff10\uff18\uff15' "
+                            "} }"}, 8080, "devServer.port: \"\\uff18\\uff10\\uff18\\uff15\" is "
+                                          "computed", id="full-width digits in a port string"),
 ])
 def test_what_init_cannot_use_falls_back_to_the_default(files: dict[str, str], port: int,
                                                        note: str) -> None:

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from devproxy.config import Config, Listen, Timeouts, url_host
+from devproxy.config import Config, Listen, Timeouts, parse_listen, url_host
 from devproxy.errors import ConfigError, Location
 from devproxy.loader import (
     DEFAULT_CONFIG_NAME,
@@ -1101,6 +1101,34 @@ def test_a_loop_the_port_flag_makes_is_refused_at_the_targets_line_and_column() 
         "devproxy.yaml:5:13: routes[0].target: http://127.0.0.1:9001 is devproxy's own "
         "address (listen: 127.0.0.1:9001, from -p 9001)")
     assert str(refused.value).endswith("or give -p another port")  # not "move listen"
+
+
+@pytest.mark.parametrize(("flag", "message"), [
+    # Numbers to Python's int() alone: `3_000` in the file was refused, `-p 45_431` not.
+    ("127.0.0.1:\uff14\uff15\uff14\uff12\uff11", "expected a port number 0-65535 in ASCII "
+     "digits 0-9, got '\uff14\uff15\uff14\uff12\uff11' in "
+     "'127.0.0.1:\uff14\uff15\uff14\uff12\uff11'"),
+    ("\uff14\uff15\uff14\uff12\uff11", "expected a port number 0-65535 in ASCII digits 0-9, got "
+     "'\uff14\uff15\uff14\uff12\uff11'"),
+    ("45_431", "expected a port number 0-65535 in ASCII digits 0-9, got '45_431'"),
+    # A host of numbers is an IPv4 address, never a name: `up` could not bind it.
+    ("256.1.1.1:45432", "'256.1.1.1' is not an IPv4 address (four numbers 0-255, such as "
+     "127.0.0.1)"),
+    ("1.2.3.4.5:45432", "'1.2.3.4.5' is not an IPv4 address (four numbers 0-255, such as "
+     "127.0.0.1)"),
+])
+def test_a_listen_address_up_could_not_use_is_refused_as_check_reads_it(
+        flag: str, message: str) -> None:
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        parse_listen(flag)
+    error = only_error(f'listen: "{flag}"\n{ONE_ROUTE}')
+    assert error.message == f"listen: {message}"
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.1", "0x7f.1", "10", "localhost",
+                                  "myapp.test"])
+def test_a_listen_host_the_resolver_reads_is_kept(host: str) -> None:
+    assert parse_listen(f"{host}:8080").host == host
 
 
 @pytest.mark.parametrize(("listen", "said"), [
