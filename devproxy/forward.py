@@ -343,12 +343,26 @@ async def _upload(conn: Connection, content: StreamReader, chunked: bool,
 
 async def _continue(request: web.Request) -> None:
     """Answer ``Expect: 100-continue`` once devproxy is about to read the body (RFC 9110
-    §10.1.1): a refused request gets its final status instead, and the backend never
-    sees the Expect (``headers`` drops it)."""
-    expect = request.headers.get("Expect")
-    if expect is not None and expect.lower() == "100-continue" and request.version >= (1, 1):
+    §10.1.1): a refused request gets its final status instead (``held_back``), and the
+    backend never sees the Expect (``headers`` drops it)."""
+    if expects_continue(request):
         await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         request.writer.output_size = 0  # the response proper has not started
+
+
+def expects_continue(request: web.Request) -> bool:
+    """The request asks for a 100 Continue before it sends its body."""
+    expect = request.headers.get("Expect")
+    return expect is not None and expect.lower() == "100-continue" \
+        and request.version >= (1, 1)
+
+
+def held_back(request: web.Request) -> bool:
+    """The browser may be holding back the body of ``request`` for a 100 Continue it was
+    not sent: its body has not all come, and it asked for one (a 100 was sent only if
+    devproxy went on to read the body, which then comes)."""
+    return request.body_exists and not request.content.is_eof() \
+        and expects_continue(request)
 
 
 def _abort_on_failure(conn: Connection) -> Callable[[asyncio.Task[None]], None]:
