@@ -41,7 +41,7 @@ from .headers import (
 from .paths import upstream_path
 from .pool import Broken, Busy, Connection, Pool, UploadStalled, broken_error
 from .router import RouteTable
-from .state import CAPTURES, EVENT_STREAMS, EXPLAINED, LIVE, STREAMING, UNSENT
+from .state import BODY, CAPTURES, EVENT_STREAMS, EXPLAINED, LIVE, STREAMING, UNSENT
 from .upstream import (
     Outages,
     busy_error,
@@ -120,7 +120,8 @@ async def restore_headers(request: web.Request, response: web.StreamResponse) ->
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _LACKS_TYPE, _LACKS_SERVER = ("Content-Type",), ("Server",)
 _LACKS_BOTH = ("Content-Type", "Server")
-_SMALL_BODY = 64 * 1024  # a request body up to this size is sent with its head, whole
+# A request body up to this size is read whole, then sent with its head.
+_SMALL_BODY = 64 * 1024
 # RFC 9110 §9.2.2: only these may be sent again after a connection fails unanswered.
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 # Seconds within which a reused connection's close, after a request was sent on it,
@@ -202,7 +203,7 @@ class _Exchange:
         """Write the request and wait for the response head, within the route's timeouts."""
         request, route = self.request, self.route
         method = request.method
-        small = stream = False
+        stream = False
         body: bytes | None = None
         # The body is framed here, whatever the browser's fields said (request_headers
         # passes none of Content-Length and Transfer-Encoding): as aiohttp read it.
@@ -211,7 +212,9 @@ class _Exchange:
             if length is not None:
                 headers["Content-Length"] = str(length)
             if length is not None and length <= _SMALL_BODY:
-                small = True  # read once a connection is had, then sent with the head
+                # Read whole before a backend connection is taken, then sent with the
+                # head: a browser that stalls mid-upload holds no place in the pool.
+                body = await self._small_body()
             else:
                 stream = True
                 if length is None:  # chunked from the browser: chunked upstream too
@@ -247,16 +250,8 @@ class _Exchange:
                     self.record.connect_ms = conn.connect_ms if not conn.uses else 0.0
                 reused, sent = conn.uses > 0, False
                 try:
-                    if (small or stream) and attempt == 1:
+                    if stream and attempt == 1:
                         await _continue(request)
-                    if small and body is None:
-                        # Only now: a refused connection (wait_for_backend tries again)
-                        # must leave the body unread, and a retry reuses what was read.
-                        body = await request.content.read()
-                        if self.record is not None:
-                            self.record.upload(body)
-                            if body:  # its arrival from the browser is HAR's "send"
-                                self.record.sent_ms = self.record.elapsed_ms()
                     conn.begin(method, wait, uploading=stream,
                                interim=self.interim if request.version >= (1, 1) else None)
                     conn.write(head_bytes + body if body else head_bytes)
@@ -295,6 +290,20 @@ class _Exchange:
             raise upload_stalled_error(self.target, response, exc.unsent) from None
         except TimeoutError:
             raise response_timeout_error(self.target, response) from None
+
+    async def _small_body(self) -> bytes:
+        """The whole body, read once (``wait_for_backend`` tries again with what was
+        read), after a 100 Continue if the browser asked for one."""
+        request = self.request
+        body = request.get(BODY)
+        if body is None:
+            await _continue(request)
+            body = request[BODY] = await request.content.read()
+            if self.record is not None:
+                self.record.upload(body)
+                if body:  # its arrival from the browser is HAR's "send"
+                    self.record.sent_ms = self.record.elapsed_ms()
+        return body
 
     def interim(self, head: h1.Head) -> None:
         """Pass a backend's 1xx on to the browser as it arrives: RFC 9110 §15.2 says a
