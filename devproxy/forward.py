@@ -285,7 +285,7 @@ class _Exchange:
                     raise
             raise AssertionError("unreachable")
         except Busy as exc:
-            raise busy_error(self.target, exc.cap, exc.waited) from None
+            raise busy_error(self.target, exc.cap, exc.waited, exc.uploads) from None
         except UploadStalled as exc:
             raise upload_stalled_error(self.target, response, exc.unsent) from None
         except TimeoutError:

@@ -529,6 +529,27 @@ async def test_a_stalled_small_upload_holds_no_backend_connection(
         == [("GET", b"")] + [("POST", b"partial" + b"x" * 93)] * 2
 
 
+async def test_places_held_by_uploads_are_said_to_be_not_streams(
+        backend_factory, proxy_factory, client):
+    # A body over 64 KiB goes on as it comes, so a stalled one keeps its connection; the
+    # 504 blamed "open streams (SSE, long polls)" for it.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/", backend.url, timeout={"connect": 0.2,
+                                                                 "response": 0.3}),
+                                limits=Limits(upstream_connections=2))
+    stalled = [await _stalled_post(proxy.port, 100_000, b"partial") for _ in range(2)]
+    try:
+        await asyncio.sleep(0.2)
+        async with client.get(proxy.url + "/api/items") as resp:
+            assert resp.status == 504
+            problem = await resp.json(content_type=None)
+    finally:
+        for _, writer in stalled:
+            writer.close()
+    assert "each still carried an upload from the browser" in problem["hint"], problem
+    assert "streams" not in problem["hint"]
+
+
 @pytest.mark.parametrize(("reply", "status", "body"), [
     # Identical lengths are one length (RFC 9110 §8.6): passed on as they came, aiohttp
     # answered the browser 500 "Server got itself in trouble".
