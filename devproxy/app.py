@@ -73,6 +73,9 @@ WATCHER_STOP_TIMEOUT = 2.0  # a reload under way may finish; then it is cancelle
 # one, not what any page could send (Chromium sends URLs up to 2 MiB).
 _URL_CAP_TIMES = 4
 _FIELDS_CAP_TIMES = 2
+# How soon the answer to a request must begin once its client half-closed (sent its
+# FIN), or the client is taken to have gone: a browser that leaves sends the same FIN.
+HALF_CLOSE_GRACE = 1.0
 # The pure-Python parser (AIOHTTP_NO_EXTENSIONS) holds the first line of every read to
 # the line cap, header fields included (aiohttp 3.14): there the cap is the limit.
 _C_PARSER = http_parser.HttpRequestParser is not http_parser.HttpRequestParserPy
@@ -176,7 +179,8 @@ class _Server(web.Server):
 class _Handler(RequestHandler):
     """aiohttp's connection protocol, but what its parser refuses, and whatever escapes
     the handler, gets devproxy's own answer (``refusals``): a 431 that names the limit
-    to raise, not an HTTP/1.0 400 with a Python repr of the bytes."""
+    to raise, not an HTTP/1.0 400 with a Python repr of the bytes. And a client that
+    half-closes after its request still gets the answer (``eof_received``)."""
 
     limits: Limits
 
@@ -194,6 +198,47 @@ class _Handler(RequestHandler):
                                     hint=answer.hint)
         response.force_close()
         return response
+
+    def eof_received(self) -> bool:  # type: ignore[override]  # asyncio's: bool | None
+        """The client closed its sending side (aiohttp then closed the connection, and
+        cancelled the request under way). A client that half-closes after its request
+        (``printf ... | nc -N``, socat) still reads the answer, as nginx and Node give
+        it; a browser that leaves sends the same FIN. So a complete request not yet
+        answered is answered if its answer begins within ``HALF_CLOSE_GRACE`` (else it
+        is cancelled, the browser gone: ``_silent``), and the connection closes after
+        it; anything else closes now."""
+        if not self._unanswered():
+            return False
+        messages = self._messages
+        if not messages:
+            self.close()  # after the answer under way: no request can follow
+        else:
+            last, payload = messages[-1]
+            if isinstance(last, RawRequestMessage):  # else a refusal, which closes anyway
+                messages[-1] = (last._replace(should_close=True), payload)  # then closed
+        self._loop.call_later(HALF_CLOSE_GRACE, self._silent)
+        return True  # the transport stays open for writing
+
+    def _unanswered(self) -> bool:
+        """Whether a whole request is queued or being handled, its answer not begun."""
+        parser = self._parser
+        if parser is None or self._payload_parser is not None or self._upgraded:
+            return False  # lost already, or a WebSocket's end
+        try:
+            if parser.feed_eof() is not None:  # what a FIN means: a head cut off
+                return False
+        except Exception:  # a body cut off (ContentLengthError, ...)
+            return False
+        request = self._current_request
+        if request is not None:
+            return request.writer.output_size == 0  # else the browser left mid-answer
+        # Queued; or taken from the queue, its handler not yet begun.
+        return bool(self._messages) or (self._waiter is None and self._request_count > 0)
+
+    def _silent(self) -> None:
+        request = self._current_request
+        if self.transport is not None and (request is None or request.writer.output_size == 0):
+            self.force_close()  # the browser went away: the handler is cancelled (499)
 
 
 def _route_everything(server: web.Server, app: web.Application,

@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.http import HttpVersion, HttpVersion11
 
 from . import inspector
@@ -24,7 +24,7 @@ from .cors import CorsRules, in_cors_mode, is_preflight
 from .corsmode import PreflightRefusal, mark, note, own_origin, preflight_response
 from .errorpages import problem_response
 from .errors import UpstreamError
-from .forward import ProxiedResponse, forward_http
+from .forward import ProxiedResponse, forward_http, held_back
 from .h1 import NOT_HTTP
 from .headers import accepts_event_stream
 from .router import RouteTable
@@ -75,7 +75,13 @@ async def handle(request: web.Request) -> web.StreamResponse:
     refusal = _screen(request, snapshot, host)
     if refusal is None and is_reserved(path):
         if captures is not None:  # the inspector's own traffic is not recorded
-            return await inspector.serve(request)
+            try:
+                own = await inspector.serve(request)
+            except web.HTTPException as answer:  # its 403, 404 and 405
+                _close_if_held_back(request, answer)
+                raise
+            _close_if_held_back(request, own)
+            return own
         refusal = Refusal(404, "Not found", f"{path!r} is under {RESERVED_PREFIX}/, "
                           f"devproxy's own pages; the inspector is off (inspector: false).")
     elif refusal is None:
@@ -261,6 +267,9 @@ async def _send(request: web.Request, response: web.StreamResponse,
     inspector see what the browser got (a file's 304 or 206, its bytes, the time it
     took), not what was decided before sending. aiohttp's own send then finds it done."""
     request[STREAMING] = response  # for the log line if the handler is cancelled
+    # ``_close_if_held_back``, its cheapest test first, inline: every file comes here.
+    if hdrs.EXPECT in request.headers and held_back(request):
+        response.force_close()
     try:
         await response.prepare(request)
         await response.write_eof()
@@ -278,6 +287,15 @@ async def _send(request: web.Request, response: web.StreamResponse,
                 record.error = record.error or "the connection closed before the answer " \
                                                "was sent"
                 record.finish(0)
+
+
+def _close_if_held_back(request: web.Request, response: web.StreamResponse) -> None:
+    """Close the connection after an answer to a request whose body may never come: it
+    asked for a 100 Continue and got none (RFC 9110 §10.1.1: the answer says whether the
+    connection goes on). Kept open, the client's next request would be read as the
+    rest of that body."""
+    if hdrs.EXPECT in request.headers and held_back(request):
+        response.force_close()
 
 
 def _body_bytes(method: str, response: web.StreamResponse) -> int:

@@ -42,7 +42,7 @@ from .headers import (
 from .paths import upstream_path
 from .pool import Broken, Busy, Connection, Pool, UploadStalled, broken_error
 from .router import RouteTable
-from .state import CAPTURES, EVENT_STREAMS, EXPLAINED, LIVE, STREAMING, UNSENT
+from .state import BODY, CAPTURES, EVENT_STREAMS, EXPLAINED, LIVE, STREAMING, UNSENT
 from .upstream import (
     Outages,
     busy_error,
@@ -121,7 +121,8 @@ async def restore_headers(request: web.Request, response: web.StreamResponse) ->
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _LACKS_TYPE, _LACKS_SERVER = ("Content-Type",), ("Server",)
 _LACKS_BOTH = ("Content-Type", "Server")
-_SMALL_BODY = 64 * 1024  # a request body up to this size is sent with its head, whole
+# A request body up to this size is read whole, then sent with its head.
+_SMALL_BODY = 64 * 1024
 # RFC 9110 §9.2.2: only these may be sent again after a connection fails unanswered.
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 # Seconds within which a reused connection's close, after a request was sent on it,
@@ -204,7 +205,7 @@ class _Exchange:
         """Write the request and wait for the response head, within the route's timeouts."""
         request, route = self.request, self.route
         method = request.method
-        small = stream = False
+        stream = False
         body: bytes | None = None
         # The body is framed here, whatever the browser's fields said (request_headers
         # passes none of Content-Length and Transfer-Encoding): as aiohttp read it.
@@ -213,7 +214,9 @@ class _Exchange:
             if length is not None:
                 headers["Content-Length"] = str(length)
             if length is not None and length <= _SMALL_BODY:
-                small = True  # read once a connection is had, then sent with the head
+                # Read whole before a backend connection is taken, then sent with the
+                # head: a browser that stalls mid-upload holds no place in the pool.
+                body = await self._small_body()
             else:
                 stream = True
                 if length is None:  # chunked from the browser: chunked upstream too
@@ -249,16 +252,8 @@ class _Exchange:
                     self.record.connect_ms = conn.connect_ms if not conn.uses else 0.0
                 reused, sent = conn.uses > 0, False
                 try:
-                    if (small or stream) and attempt == 1:
+                    if stream and attempt == 1:
                         await _continue(request)
-                    if small and body is None:
-                        # Only now: a refused connection (wait_for_backend tries again)
-                        # must leave the body unread, and a retry reuses what was read.
-                        body = self.body = await request.content.read()
-                        if self.record is not None:
-                            self.record.upload(body)
-                            if body:  # its arrival from the browser is HAR's "send"
-                                self.record.sent_ms = self.record.elapsed_ms()
                     conn.begin(method, wait, uploading=stream,
                                interim=self.interim if request.version >= (1, 1) else None)
                     conn.write(head_bytes + body if body else head_bytes)
@@ -292,11 +287,26 @@ class _Exchange:
                     raise
             raise AssertionError("unreachable")
         except Busy as exc:
-            raise busy_error(self.target, exc.cap, exc.waited) from None
+            raise busy_error(self.target, exc.cap, exc.waited, exc.uploads) from None
         except UploadStalled as exc:
             raise upload_stalled_error(self.target, response, exc.unsent) from None
         except TimeoutError:
             raise response_timeout_error(self.target, response) from None
+
+    async def _small_body(self) -> bytes:
+        """The whole body, read once (``wait_for_backend`` tries again with what was
+        read), after a 100 Continue if the browser asked for one."""
+        request = self.request
+        body = request.get(BODY)
+        if body is None:
+            await _continue(request)
+            body = request[BODY] = await request.content.read()
+            if self.record is not None:
+                self.record.upload(body)
+                if body:  # its arrival from the browser is HAR's "send"
+                    self.record.sent_ms = self.record.elapsed_ms()
+        self.body = body  # a CSRF 403 is read with it
+        return body
 
     def interim(self, head: h1.Head) -> None:
         """Pass a backend's 1xx on to the browser as it arrives: RFC 9110 §15.2 says a
@@ -345,12 +355,26 @@ async def _upload(conn: Connection, content: StreamReader, chunked: bool,
 
 async def _continue(request: web.Request) -> None:
     """Answer ``Expect: 100-continue`` once devproxy is about to read the body (RFC 9110
-    §10.1.1): a refused request gets its final status instead, and the backend never
-    sees the Expect (``headers`` drops it)."""
-    expect = request.headers.get("Expect")
-    if expect is not None and expect.lower() == "100-continue" and request.version >= (1, 1):
+    §10.1.1): a refused request gets its final status instead (``held_back``), and the
+    backend never sees the Expect (``headers`` drops it)."""
+    if expects_continue(request):
         await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         request.writer.output_size = 0  # the response proper has not started
+
+
+def expects_continue(request: web.Request) -> bool:
+    """The request asks for a 100 Continue before it sends its body."""
+    expect = request.headers.get("Expect")
+    return expect is not None and expect.lower() == "100-continue" \
+        and request.version >= (1, 1)
+
+
+def held_back(request: web.Request) -> bool:
+    """The browser may be holding back the body of ``request`` for a 100 Continue it was
+    not sent: its body has not all come, and it asked for one (a 100 was sent only if
+    devproxy went on to read the body, which then comes)."""
+    return request.body_exists and not request.content.is_eof() \
+        and expects_continue(request)
 
 
 def _abort_on_failure(conn: Connection) -> Callable[[asyncio.Task[None]], None]:

@@ -56,11 +56,12 @@ class Broken(Exception):
 
 class Busy(TimeoutError):
     """No place among a target's ``cap`` connections came free in time: every one was in
-    use, by streams that stay open (SSE, long polls) or slow requests."""
+    use, by streams that stay open (SSE, long polls), slow requests, or ``uploads`` still
+    carrying a request body."""
 
-    def __init__(self, cap: int, waited: float) -> None:
+    def __init__(self, cap: int, waited: float, uploads: int = 0) -> None:
         super().__init__(f"all {cap} connections busy for {waited:g}s")
-        self.cap, self.waited = cap, waited
+        self.cap, self.waited, self.uploads = cap, waited, uploads
 
 
 class UploadStalled(TimeoutError):
@@ -128,6 +129,11 @@ class Connection(asyncio.Protocol):
         # stops taking it mid-upload, and after the last write while bytes still wait.
         self._body_clock = False
         self._unsent = 0  # bytes not yet taken when it was last seen to take some
+
+    @property
+    def uploading(self) -> bool:
+        """A request body is still being written (from ``begin`` to ``uploaded``)."""
+        return self._uploading
 
     # -- asyncio callbacks -------------------------------------------------------------
 
@@ -614,7 +620,8 @@ class Pool:
                 if waiter.done() and not waiter.cancelled():
                     self._wake(key)  # pass the turn on
                 if isinstance(exc, TimeoutError):
-                    raise Busy(cap, wait_timeout) from None
+                    uploads = sum(c.key == key and c.uploading for c in self._busy)
+                    raise Busy(cap, wait_timeout, uploads) from None
                 raise
             conn = self._take_idle(key)
             if conn is not None:

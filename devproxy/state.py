@@ -171,6 +171,9 @@ STREAMING = web.RequestKey("streaming", web.StreamResponse)
 # Set when the connection failed while devproxy's own answer, a file or a relayed body
 # was sent: the log line's note (nothing sent, or part of it).
 UNSENT = web.RequestKey("unsent", str)
+# A small request body, read whole before a backend connection is taken (``forward``):
+# kept for wait_for_backend's next try.
+BODY = web.RequestKey("body", bytes)
 # How a WebSocket ended (who closed it, the code, its messages): its access line's note,
 # so a socket logs one line as it opens and one as it ends.
 SOCKET_END = web.RequestKey("socket_end", str)

@@ -245,15 +245,20 @@ def _connection_failed(target: Target, exc: BaseException) -> UpstreamError:
     )
 
 
-def busy_error(target: Target, cap: int, seconds: float) -> UpstreamError:
-    """The 504 for a request that waited in vain for one of a target's connections."""
+def busy_error(target: Target, cap: int, seconds: float, uploads: int = 0) -> UpstreamError:
+    """The 504 for a request that waited in vain for one of a target's connections,
+    ``uploads`` of them still carrying a request body when it gave up."""
+    held = "open streams (SSE, long polls) each hold a connection"
+    if uploads:  # not streams: bodies that take long to come (a stalled browser's)
+        held = (f"{'each' if uploads >= cap else f'{uploads} of them'} still carried an "
+                f"upload from the browser (a body over 64 KiB goes on as it comes, however "
+                f"slowly)")
     return UpstreamError(
         504, "busy",
         f"{f'all {cap} connections' if cap > 1 else 'the one connection'} to "
         f"{target.authority} stayed in use for {seconds:g}s, so the request was never "
         f"sent (limits.upstream_connections: {cap})",
-        "open streams (SSE, long polls) each hold a connection: raise "
-        "limits.upstream_connections, or set it to 0 for no cap",
+        f"{held}: raise limits.upstream_connections, or set it to 0 for no cap",
     )
 
 

@@ -505,10 +505,11 @@ async def _splice(request: web.Request, route: Route, conn: Connection, head: h1
     stats = SocketStats(route.path, request.path, up, down)
     splice = _Splice(browser, writer, stats,
                      asyncio.get_running_loop())
-    # From here aiohttp hands the browser's bytes to the splice instead of parsing them.
+    splice.backend = conn.hand_over(splice)
+    # From here aiohttp hands the browser's bytes to the splice instead of parsing them,
+    # starting with any that came with the handshake: so only once the backend is set.
     request.protocol.set_parser(cast(Any, splice))
     request.protocol.keep_alive(False)
-    splice.backend = conn.hand_over(splice)
     registry = request.app[OPEN_SOCKETS]
     registry.add(splice)
     try:

@@ -22,6 +22,7 @@ from aiohttp import web
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from devproxy.app import HALF_CLOSE_GRACE
 from devproxy.config import MAX_INSPECTOR, MAX_LIMITS, Inspector, Limits
 from devproxy.router import RouteTable
 from devproxy.screen import normalise, origin_form, path_refusal, target_refusal
@@ -356,6 +357,59 @@ async def test_a_chunked_bodys_trailer_never_reaches_the_next_request(
     else:  # a file takes no POST; the inspector's clear wants the page's own Origin
         assert status(head) == (405 if path.startswith("/static") else 403) and seen == []
     await still_serves(setup)
+
+
+@pytest.mark.parametrize("pipelined", [False, True], ids=["one", "pipelined"])
+@pytest.mark.parametrize("path", ["/api/x", "/static/index.html", "/__devproxy/api/status"],
+                         ids=["relayed", "file", "inspector"])
+async def test_a_client_that_half_closes_after_its_requests_gets_their_answers(
+        setup: Setup, path: str, pipelined: bool) -> None:
+    # printf '...' | nc -N and socat send, then shut their sending side: aiohttp closed
+    # the connection at that FIN, so nothing was answered (a relayed request logged 499).
+    reader, writer = await asyncio.open_connection("127.0.0.1", setup.proxy.port)
+    try:
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
+        if pipelined:
+            writer.write(b"GET /api/next HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        writer.write_eof()
+        reply = await asyncio.wait_for(reader.read(), 5)  # until devproxy closes
+    finally:
+        writer.close()
+    assert reply.startswith(b"HTTP/1.1 200 "), reply[:300]
+    assert reply.count(b"HTTP/1.1 200 ") == 1 + pipelined
+    if pipelined:
+        assert b"\r\nConnection: close\r\n" in reply.rpartition(b"HTTP/1.1 200 ")[2]
+    relayed = ["/api/x"] if path == "/api/x" else []
+    assert [r.raw_path for r in setup.backend.recorder.seen] \
+        == relayed + ["/api/next"] * pipelined
+
+
+async def test_a_request_whose_client_left_before_its_answer_began_is_cancelled(
+        backend_factory: Any, proxy_factory: Any) -> None:
+    # A browser that goes away sends the same FIN as a client that half-closes: past
+    # HALF_CLOSE_GRACE with no answer begun, its request is cancelled, the backend's
+    # connection freed, as when aiohttp closed at once.
+    cancelled = asyncio.Event()
+
+    async def hang(request: web.Request) -> web.Response:
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return web.Response()
+
+    backend = await backend_factory(hang)
+    proxy = await proxy_factory(route("/", backend.url))
+    reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+    try:
+        writer.write(b"GET /slow HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        writer.write_eof()
+        async with asyncio.timeout(HALF_CLOSE_GRACE + 2):
+            assert await reader.read() == b""  # closed, unanswered
+            await cancelled.wait()
+    finally:
+        writer.close()
 
 
 # -- limits -------------------------------------------------------------------------------

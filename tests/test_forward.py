@@ -416,6 +416,27 @@ async def test_expect_100_continue_upload_works(backend_factory, proxy_factory, 
     assert "Expect" not in backend.recorder.last.headers
 
 
+@pytest.mark.parametrize("path", ["/api/up", "/files/up", "/__devproxy/api/clear"],
+                         ids=["backend-down", "static", "inspector"])
+async def test_an_answer_before_an_awaited_body_closes_the_connection(
+        proxy_factory, unused_tcp_port_factory, tmp_path, path):
+    # RFC 9110 §10.1.1: the client holds its body back for a 100 that never came, so
+    # devproxy's 502, 405 or 403 must say the connection ends; kept open, the client's
+    # next request was read as that body.
+    proxy = await proxy_factory(
+        route("/api", f"http://localhost:{unused_tcp_port_factory()}"),
+        route("/files", static=tmp_path))
+    reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+    try:
+        writer.write(f"POST {path} HTTP/1.1\r\nHost: localhost\r\nExpect: 100-continue\r\n"
+                     f"Content-Length: 100000\r\n\r\n".encode())  # streamed: over 64 KiB
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    finally:
+        writer.close()
+    assert head.split(b" ")[1] in (b"502", b"405", b"403"), head
+    assert b"\r\nconnection: close\r\n" in head.lower(), head
+
+
 async def test_streamed_response_reaches_client_chunk_by_chunk(backend_factory, proxy_factory,
                                                                client):
     release = asyncio.Event()
@@ -1004,15 +1025,16 @@ async def test_a_request_the_browser_abandons_is_logged_and_ended(
                 await resp.read()
         async with client.get(proxy.url + "/api/events") as resp:
             assert await resp.content.readline() == b"data: one\n"
-        # The stream's connection is closed as the response leaves the block.
-        for _ in range(100):
+        # The stream's connection is closed as the response leaves the block; the slow
+        # request's, with no answer begun, only HALF_CLOSE_GRACE after its FIN.
+        for _ in range(200):
             if sum(r.name == "devproxy.access" for r in caplog.records) == 2:
                 break
             await asyncio.sleep(0.02)
     lines = [re.sub(r" \d+\.\dms ", " ", r.getMessage()) for r in caplog.records
              if r.name == "devproxy.access"]
-    assert lines == ["GET /api/slow -> /api 499 0B (browser went away)",
-                     "GET /api/events -> /api 200 11B (browser went away)"]
+    assert sorted(lines) == ["GET /api/events -> /api 200 11B (browser went away)",
+                             "GET /api/slow -> /api 499 0B (browser went away)"]
     async with client.get(proxy.url + "/__devproxy/api/requests") as resp:
         events, slow = await resp.json()
     assert (slow["status"], events["status"]) == (0, 200)

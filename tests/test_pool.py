@@ -494,6 +494,62 @@ async def test_a_request_that_never_got_a_connection_says_so_not_that_the_backen
     assert reached == ["/events0", "/events1"]
 
 
+async def _stalled_post(port: int, length: int, sent: bytes
+                        ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A POST of ``length`` body bytes of which only ``sent`` came: the browser stalls."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"POST /up HTTP/1.1\r\nHost: localhost\r\nContent-Length: {length}\r\n"
+                 f"Connection: close\r\n\r\n".encode() + sent)
+    await writer.drain()
+    return reader, writer
+
+
+async def test_a_stalled_small_upload_holds_no_backend_connection(
+        backend_factory, proxy_factory, client):
+    # A body up to 64 KiB goes whole with its head: it was read once a connection was
+    # taken, so two browsers stalling mid-body held both places for good, and every other
+    # request got a 504, while the backend never saw either POST.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/", backend.url, timeout={"connect": 0.2,
+                                                                 "response": 0.3}),
+                                limits=Limits(upstream_connections=2))
+    stalled = [await _stalled_post(proxy.port, 100, b"partial") for _ in range(2)]
+    try:
+        await asyncio.sleep(0.2)  # both heads read, both bodies waited for
+        async with client.get(proxy.url + "/api/items") as resp:
+            assert resp.status == 200, await resp.text()
+        for _, writer in stalled:
+            writer.write(b"x" * 93)
+        replies = [await asyncio.wait_for(reader.read(), 5) for reader, _ in stalled]
+    finally:
+        for _, writer in stalled:
+            writer.close()
+    assert all(reply.startswith(b"HTTP/1.1 200") for reply in replies), replies
+    assert [(s.method, s.body) for s in backend.recorder.seen] \
+        == [("GET", b"")] + [("POST", b"partial" + b"x" * 93)] * 2
+
+
+async def test_places_held_by_uploads_are_said_to_be_not_streams(
+        backend_factory, proxy_factory, client):
+    # A body over 64 KiB goes on as it comes, so a stalled one keeps its connection; the
+    # 504 blamed "open streams (SSE, long polls)" for it.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/", backend.url, timeout={"connect": 0.2,
+                                                                 "response": 0.3}),
+                                limits=Limits(upstream_connections=2))
+    stalled = [await _stalled_post(proxy.port, 100_000, b"partial") for _ in range(2)]
+    try:
+        await asyncio.sleep(0.2)
+        async with client.get(proxy.url + "/api/items") as resp:
+            assert resp.status == 504
+            problem = await resp.json(content_type=None)
+    finally:
+        for _, writer in stalled:
+            writer.close()
+    assert "each still carried an upload from the browser" in problem["hint"], problem
+    assert "streams" not in problem["hint"]
+
+
 @pytest.mark.parametrize(("reply", "status", "body"), [
     # Identical lengths are one length (RFC 9110 §8.6): passed on as they came, aiohttp
     # answered the browser 500 "Server got itself in trouble".

@@ -808,6 +808,30 @@ async def test_an_upgrade_listing_websocket_among_others_is_relayed(backend_fact
     assert seen[0]["Upgrade"] == "websocket"  # hop-by-hop: asked for again, alone
 
 
+async def test_a_frame_sent_with_the_handshake_reaches_the_backend(backend_factory,
+                                                                   proxy_factory, caplog):
+    # Handshake and a first frame in one write: aiohttp hands such bytes over as the
+    # splice starts, before it had the backend: dropped, yet counted as sent.
+    backend, _ = await echo_backend(backend_factory)
+    proxy = await proxy_factory(route("/", backend.url))
+    reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+    try:
+        with caplog.at_level(logging.INFO, logger="devproxy.access"):
+            writer.write(b"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+                         b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                         b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+                         + frame(0x1, b"early"))
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            assert head.startswith(b"HTTP/1.1 101"), head
+            assert await asyncio.wait_for(reader.readexactly(7), 5) == b"\x81\x05early"
+            writer.write(frame(0x8, b"\x03\xe8"))  # Close 1000
+            await asyncio.wait_for(reader.read(), 5)
+            assert await eventually(lambda: " 101 " in caplog.text)
+    finally:
+        writer.close()
+    assert "up 1 msgs 5 B, down 1 msgs 5 B" in caplog.text  # counted as what went
+
+
 async def test_a_handshake_with_two_keys_gets_400_saying_so(backend_factory, proxy_factory):
     # RFC 6455 §11.3.1: the key is sent once; two were passed on to the backend.
     backend, seen = await echo_backend(backend_factory)
