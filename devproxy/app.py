@@ -212,6 +212,9 @@ class _Handler(RequestHandler):
         messages = self._messages
         if not messages:
             self.close()  # after the answer under way: no request can follow
+            request = self._current_request
+            if request is not None:  # its answer not begun: it says it closes (§9.6)
+                request._message = request._message._replace(should_close=True)
         else:
             last, payload = messages[-1]
             if isinstance(last, RawRequestMessage):  # else a refusal, which closes anyway
