@@ -82,6 +82,21 @@ def slow_at(path: str, seconds: float) -> Handler:
     return handler
 
 
+def hanging(cancelled: asyncio.Event, started: asyncio.Event | None = None) -> Handler:
+    """A backend handler that never answers: it sets ``started`` when a request comes,
+    and ``cancelled`` when devproxy gives the request up (the test server cancels it)."""
+    async def handler(request: web.Request) -> web.Response:
+        if started is not None:
+            started.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return web.Response()
+    return handler
+
+
 def endless(content_type: str, first: bytes) -> Handler:
     """A backend handler that sends ``first`` and then never ends its response."""
     async def handler(request: web.Request) -> web.StreamResponse:

@@ -27,7 +27,7 @@ from devproxy.config import MAX_INSPECTOR, MAX_LIMITS, Inspector, Limits
 from devproxy.router import RouteTable
 from devproxy.screen import normalise, origin_form, path_refusal, target_refusal
 
-from .conftest import Backend, Proxy, route
+from .conftest import Backend, Proxy, hanging, route
 from .conftest import raw_exchange as exchange
 
 NORMAL = b"GET /api/ok HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
@@ -390,16 +390,7 @@ async def test_a_request_whose_client_left_before_its_answer_began_is_cancelled(
     # HALF_CLOSE_GRACE with no answer begun, its request is cancelled, the backend's
     # connection freed, as when aiohttp closed at once.
     cancelled = asyncio.Event()
-
-    async def hang(request: web.Request) -> web.Response:
-        try:
-            await asyncio.sleep(30)
-        except asyncio.CancelledError:
-            cancelled.set()
-            raise
-        return web.Response()
-
-    backend = await backend_factory(hang)
+    backend = await backend_factory(hanging(cancelled))
     proxy = await proxy_factory(route("/", backend.url))
     reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
     try:

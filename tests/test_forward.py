@@ -25,6 +25,7 @@ from devproxy.upstream import Outages
 from .conftest import (
     ended_row,
     endless,
+    hanging,
     leave_part_way,
     raw_exchange,
     route,
@@ -882,17 +883,8 @@ async def test_backend_dying_mid_body_truncates_the_client_response(
 
 async def test_client_disconnect_cancels_the_upstream_request(backend_factory, proxy_factory):
     started, cancelled = asyncio.Event(), asyncio.Event()
-
-    async def handler(request: web.Request) -> web.StreamResponse:
-        started.set()
-        try:
-            await asyncio.sleep(30)
-        except asyncio.CancelledError:
-            cancelled.set()
-            raise
-        return web.Response()
-
-    backend = await backend_factory(handler)  # test servers cancel handlers on disconnect
+    # test servers cancel handlers on disconnect
+    backend = await backend_factory(hanging(cancelled, started))
     proxy = await proxy_factory(route("/", backend.url))
     _, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
     writer.write(b"GET /long-poll HTTP/1.1\r\nHost: localhost\r\n\r\n")
