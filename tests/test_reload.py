@@ -336,59 +336,49 @@ async def test_a_deleted_file_keeps_the_routes_and_a_recreated_one_is_read(
 
 
 async def test_a_link_re_pointed_at_nothing_says_so_not_that_the_file_was_deleted(
-        backend_factory, tmp_path, client, caplog):
+        backend_factory, tmp_path, reloading, caplog):
     a = await named_backend(backend_factory, "A")
     real = tmp_path / "real.yaml"
-    real.write_text(config_text(a.url))
+    real.touch()
     link = tmp_path / "devproxy.yaml"
     link.symlink_to(real)
-    server = ProxyServer(Live(Snapshot.build(load_config(link))), watch=link)
-    await server.start()
-    try:
-        proxy = Proxy(server, link, client)
-        with caplog.at_level(logging.WARNING, logger="devproxy"):
-            link.unlink()
-            link.symlink_to("gone.yaml")
-            await until(lambda: proxy.status.outcome == "missing", "the link to be seen")
-        said = f"{link} is a symlink to gone.yaml, which does not exist"
-        assert proxy.status.message == said
-        assert f"{said}; serving its last good routes" in caplog.text
-        assert "deleted" not in caplog.text
-        assert await proxy.text() == "A"
-    finally:
-        await server.stop()
+    proxy = await reloading(config_text(a.url), link)  # written through the link
+    with caplog.at_level(logging.WARNING, logger="devproxy"):
+        link.unlink()
+        link.symlink_to("gone.yaml")
+        await until(lambda: proxy.status.outcome == "missing", "the link to be seen")
+    said = f"{link} is a symlink to gone.yaml, which does not exist"
+    assert proxy.status.message == said
+    assert f"{said}; serving its last good routes" in caplog.text
+    assert "deleted" not in caplog.text
+    assert await proxy.text() == "A"
 
 
 async def test_a_symlink_loop_made_while_running_is_an_error_until_it_is_undone(
-        backend_factory, tmp_path, client, caplog):
+        backend_factory, tmp_path, reloading, caplog):
     # devproxy.yaml -> link1 -> real.yaml, then `ln -sfn devproxy.yaml link1`: the watch
     # logged two chained tracebacks (Path.resolve() on a loop) and the status said nothing.
     a, b = await named_backend(backend_factory, "A"), await named_backend(backend_factory, "B")
     real, link1, config = tmp_path / "real.yaml", tmp_path / "link1", tmp_path / "devproxy.yaml"
-    real.write_text(config_text(a.url))
+    real.touch()
     link1.symlink_to(real)
     config.symlink_to(link1)
-    server = ProxyServer(Live(Snapshot.build(load_config(config))), watch=config)
-    await server.start()
-    try:
-        proxy = Proxy(server, config, client)
-        with caplog.at_level(logging.WARNING, logger="devproxy"):
-            link1.unlink()
-            link1.symlink_to(config.name)
-            await until(lambda: proxy.status.outcome == "error", "the loop to be seen")
-        said = (f"{config}: a symlink loop: following it never reaches a file; point it at "
-                f"your config file")  # as start-up and `check` say it
-        assert proxy.status.message == said
-        assert said in errors_logged(caplog)
-        assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
-        assert await proxy.text() == "A"  # the last good routes serve on
-        real.write_text(config_text(b.url))
+    proxy = await reloading(config_text(a.url), config)  # written through both links
+    with caplog.at_level(logging.WARNING, logger="devproxy"):
         link1.unlink()
-        link1.symlink_to(real)
-        await until(proxy.serves("B"), "the link pointed at a file again")
-        assert proxy.status.outcome == "ok"
-    finally:
-        await server.stop()
+        link1.symlink_to(config.name)
+        await until(lambda: proxy.status.outcome == "error", "the loop to be seen")
+    said = (f"{config}: a symlink loop: following it never reaches a file; point it at "
+            f"your config file")  # as start-up and `check` say it
+    assert proxy.status.message == said
+    assert said in errors_logged(caplog)
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+    assert await proxy.text() == "A"  # the last good routes serve on
+    real.write_text(config_text(b.url))
+    link1.unlink()
+    link1.symlink_to(real)
+    await until(proxy.serves("B"), "the link pointed at a file again")
+    assert proxy.status.outcome == "ok"
 
 
 async def test_a_removed_folder_is_watched_again_once_it_is_back(backend_factory, reloading):
