@@ -153,10 +153,12 @@ def parse_head(block: bytes, *, method: str) -> Head:
     code, _, reason = rest.partition(" ")
     if version not in ("HTTP/1.1", "HTTP/1.0"):
         # RFC 9110 §6.2: a higher minor version is read as the highest one known.
-        if len(version) != 8 or not version.startswith("HTTP/1.") or not version[7].isdigit():
+        if len(version) != 8 or not version.startswith("HTTP/1.") \
+                or not "0" <= version[7] <= "9":
             raise ParseError(f"not an HTTP/1.x status line: {status_line[:80]!r}", NOT_HTTP)
         version = "HTTP/1.1"
-    if len(code) != 3 or not code.isdigit():
+    # ASCII digits only (RFC 9112 §4: 3DIGIT): str.isdigit and int() take "２００" too.
+    if len(code) != 3 or not code.isascii() or not code.isdigit():
         raise ParseError(f"not an HTTP/1.x status line: {status_line[:80]!r}", NOT_HTTP)
     status = int(code)
     if status < 100:
