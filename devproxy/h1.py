@@ -157,7 +157,8 @@ def parse_head(block: bytes, *, method: str) -> Head:
                 or not "0" <= version[7] <= "9":
             raise ParseError(f"not an HTTP/1.x status line: {status_line[:80]!r}", NOT_HTTP)
         version = "HTTP/1.1"
-    # ASCII digits only (RFC 9112 §4: 3DIGIT): str.isdigit and int() take "２００" too.
+    # ASCII digits only (RFC 9112 §4: 3DIGIT): str.isdigit and int() take
+    # full-width and other Unicode digits too.
     if len(code) != 3 or not code.isascii() or not code.isdigit():
         raise ParseError(f"not an HTTP/1.x status line: {status_line[:80]!r}", NOT_HTTP)
     status = int(code)

@@ -124,9 +124,9 @@ def test_identical_repeated_content_lengths_are_one_length_passed_on_once() -> N
     "ICY 200 OK",
     "HTTP/1.1 2000 OK",
     "HTTP/1.1 099 Low",
-    "HTTP/1.1 ２００ OK",  # full-width digits, which int() reads as 200
-    "HTTP/1.1 2٠٠ OK",  # Arabic-Indic zeros
-    "HTTP/1.２ 200 OK",
+    "HTTP/1.1 \uff12\uff10\uff10 OK",  # full-width digits, which int() reads as 200
+    "HTTP/1.1 2\u0660\u0660 OK",  # Arabic-Indic zeros
+    "HTTP/1.\uff12 200 OK",
     "HTTP/1.1 200 OK\nno colon here",
     "HTTP/1.1 200 OK\nBad Name: x",
     "HTTP/1.1 200 OK\n: empty name",
