@@ -36,11 +36,13 @@ from .corsadvice import (
     Ask,
     Fix,
     cause,
+    failed_in_devproxy,
     fixes,
     noted_by_devproxy,
     refused_by_devproxy,
     unlisted_by_devproxy,
 )
+from .errorpages import failure_of
 from .errors import DevproxyError
 from .headers import field_value
 from .upstream import LoopbackResolver
@@ -152,6 +154,8 @@ class Exchange:
     received: tuple[tuple[str, str], ...]
     excerpt: str = ""  # the start of an error response's body: it often says why
     refused: cors.Preflight | None = None  # devproxy's own refusal of a preflight
+    # devproxy's own 502 or 504, no backend having answered: its title, detail and hint
+    failed: tuple[str, str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,14 +343,15 @@ class _Fetch:
                 method = response.request_info.method  # as sent: the client upper-cases
                 sent = tuple(response.request_info.headers.items())
                 received = tuple(response.headers.items())
-                excerpt, refused = "", None
+                excerpt, refused, failed = "", None, None
                 if response.status >= 400:
                     text = (await response.content.read(_READ)).decode("utf-8", "replace")
                     excerpt = " ".join(text.split())[:_EXCERPT]
                     if method == "OPTIONS" and response.status == 403:
                         refused = cors.refusal_of(text)
+                    failed = failure_of(response.status, response.content_type, text)
                 return Exchange(method, url, sent, response.status, response.reason or "",
-                                received, excerpt, refused)
+                                received, excerpt, refused, failed)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise DoctorError(f"could not fetch {url}: {_describe(exc)}") \
                 from exc
@@ -390,8 +395,8 @@ class _Fetch:
         p = self.p
         advice: tuple[Fix, ...] = ()
         why = ""
-        refused = self.steps[-1].exchange.refused if self.steps and \
-            self.steps[-1].exchange is not None else None
+        last = self.steps[-1].exchange if self.steps else None
+        refused = last.refused if last is not None else None
         if not verdict.ok and self.said is not None:
             unlisted = cors.refusal_of_field(self.said)
             said = unlisted_by_devproxy(unlisted, "devproxy.yaml") if unlisted is not None \
@@ -407,6 +412,12 @@ class _Fetch:
             advice = tuple(Fix(f["tool"], f["text"]) for f in said["fixes"] or [
                 {"tool": "devproxy (devproxy.yaml)",
                  "text": refused.fix[:1].upper() + refused.fix[1:] + "."}])
+        elif not verdict.ok and last is not None and last.failed is not None:
+            # devproxy's own 502/504: no backend answered, so no backend's CORS settings,
+            # nor a cors: block, would change it (as the inspector says it).
+            said = failed_in_devproxy(last.status, *last.failed)
+            why = said["cause"]
+            advice = tuple(Fix(f["tool"], f["text"]) for f in said["fixes"])
         elif not verdict.ok:
             ask = Ask(origin or p.origin, method or p.method, tuple(unsafe), p.credentials)
             why, advice = cause(verdict, ask), fixes(verdict, ask)

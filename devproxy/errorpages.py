@@ -64,6 +64,29 @@ def problem_response(
                         content_type=PROBLEM_JSON)
 
 
+
+# The facts every 502 and 504 of devproxy's own carries (``dispatch.upstream_failure``):
+# what tells it from a backend's error, for ``devproxy doctor``.
+_FAILURE_FACTS = ("title", "detail", "route", "target", "reason")
+
+
+def failure_of(status: int, content_type: str, body: str) -> tuple[str, str, str] | None:
+    """The title, detail and hint of devproxy's own 502 or 504 (no backend answered, or
+    none in time), read back from its ``problem_response`` body; None for any other
+    answer, a backend's own 502 among them."""
+    if status not in (502, 504) or content_type != PROBLEM_JSON:
+        return None
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(doc, dict) or doc.get("status") != status \
+            or not all(isinstance(doc.get(key), str) for key in _FAILURE_FACTS):
+        return None
+    hint = doc.get("hint")
+    return doc["title"], doc["detail"], hint if isinstance(hint, str) else ""
+
+
 # A page left on a refused backend (Vite 5's client reloads as soon as its ping gets any
 # answer, a 502 included) comes back by itself when the dev server does. HEAD, so the
 # backend does no more than for a GET; backing off, so a tab left open on a stopped

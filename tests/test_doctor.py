@@ -643,3 +643,26 @@ async def test_cli_exit_codes_and_output(aiohttp_server, cli: Run):
     assert "Traceback" not in err
     code, out, err = await cli(good.url.replace("//", "//u:p@") + "/x", "--origin", FRONT)
     assert code == 2 and "URL that includes credentials" in err and "ALLOWED" not in out
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT"])
+async def test_devproxys_own_502_is_blamed_on_no_backend_answering_not_on_cors(
+        aiohttp_server, proxy_factory, unused_tcp_port_factory, method):
+    # The backend is down: devproxy answered with its own 502, to the request or (PUT)
+    # to its preflight. doctor had called that "no CORS support" and offered cors:
+    # blocks, which change nothing; the inspector says no backend answered.
+    port = unused_tcp_port_factory()
+    proxy = await proxy_factory(route("/api", f"http://127.0.0.1:{port}"))
+    report = await doctor(proxy.url + "/api/items", method=method)
+    assert not report.verdict.ok
+    assert report.cause.startswith("No backend answered this request: devproxy did, with "
+                                   "its own 502 (Backend not reachable: cannot connect to "
+                                   f"127.0.0.1:{port}: connection refused)")
+    [fix] = report.fixes
+    assert fix.tool == "your backend"
+    assert fix.text.startswith("Start the backend, or see devproxy's error")
+    assert "is the backend running?" in fix.text
+    # A backend's own 502, problem+json and all, still gets the usual advice.
+    backend = await cors_backend(aiohttp_server, status=502)
+    bare = await doctor(backend.url + "/items")
+    assert bare.cause.startswith("The server sent no CORS headers at all")
