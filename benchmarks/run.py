@@ -38,6 +38,7 @@ VARIANTS: tuple[Variant, ...] = (
     Variant("direct", proxied=False),
     Variant("devproxy"),  # as shipped: inspector on, one log line per request
     Variant("devproxy-no-inspector", config=("inspector: false",)),
+    Variant("devproxy-h10", config=("inspector:", "  history: 10")),
     # "every correctness feature switched on": CORS mode on every route, and every
     # request is a cross-origin one.
     Variant("devproxy-cors",

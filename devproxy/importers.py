@@ -595,6 +595,12 @@ def _path(out: Imported, context: str) -> str | None:
         out.warnings.append(f"{context}: a regular expression key, imported as the prefix "
                             f"{simple.group(1)}")
         path = simple.group(1).replace("\\", "")
+    if path.endswith("/*"):
+        # A glob's * is one path segment (micromatch, picomatch): /api/* took /api/users
+        # but not /api/users/1, nor /api itself. A prefix route takes them all.
+        out.warnings.append(f"{context}: a glob for one path segment, imported as the "
+                            f"prefix {path[:-2] or '/'}, which also takes deeper paths "
+                            f"({path[:-1]}a/b) and {path[:-2] or '/'} itself")
     path = re.sub(r"/\*\*?$", "", path) or "/"  # Angular/webpack globs: /api/** -> /api
     if not path.startswith("/") or any(c in path for c in "*?"):
         out.warnings.append(f"{context}: not a plain path prefix: add the route by hand")

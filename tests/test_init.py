@@ -143,6 +143,17 @@ def test_angular_proxy_conf_json() -> None:
     assert isinstance(config, Config)
 
 
+def test_a_one_segment_glob_is_imported_as_a_prefix_that_says_it_takes_more() -> None:
+    # /api/* matched /api/users, not /api/users/1: the route devproxy makes takes both.
+    imported = import_config("proxy.conf.json", json.dumps({
+        "/api/*": {"target": "http://localhost:8080"},
+        "/auth/**": {"target": "http://localhost:9000"}}))
+    assert [r.path for r in imported.routes] == ["/api", "/auth"]
+    [said] = [w for w in imported.warnings if "glob" in w]
+    assert said == ("/api/*: a glob for one path segment, imported as the prefix /api, which "
+                    "also takes deeper paths (/api/a/b) and /api itself")
+
+
 @pytest.mark.parametrize("conf", [
     {"/api/**": {"target": "http://localhost:3000"}},
     {"/api": "http://localhost:3000", "oops": 1},  # one entry is enough: the rest are named
