@@ -134,7 +134,8 @@ def find(files: Mapping[str, str], folder: str, package: Mapping[str, object]
     https = (bool(text) and tool.config is not None and config_https(text, tool.config[1])) \
         or _https_flag(tool, launch)
     hmr, hmr_ready, client_port, host = "", False, None, None
-    if text and tool.name == "Vite" and (setting := config_hmr(text)):
+    # Vite's server.hmr, for whatever runs on Vite (SvelteKit, Remix's Vite plugin).
+    if text and tool.config == _VITE_CONFIG and (setting := config_hmr(text)):
         hmr = f"{config} sets {setting}"
         client_port = config_hmr_client_port(text)
         host = config_hmr_host(text)

@@ -631,6 +631,20 @@ def test_init_says_where_a_vites_hmr_socket_goes(config: str, said: str) -> None
     assert (listen == 8443) is ("clientPort: 8443" in config)
 
 
+@pytest.mark.parametrize(("dependency", "name"), [
+    ("@sveltejs/kit", "SvelteKit"), ("@remix-run/dev", "Remix")])
+def test_a_framework_on_vite_is_told_where_its_hmr_socket_goes(dependency: str,
+                                                                name: str) -> None:
+    # They run Vite, and read its server.hmr from vite.config: it had gone unread.
+    package = json.dumps({"scripts": {"dev": "vite dev"},
+                          "devDependencies": {dependency: "2", "vite": "6"}})
+    config = "export default defineConfig({ server: { hmr: { port: 24679 } } })"
+    text = render(detect({"package.json": package, "vite.config.ts": config}))
+    assert f"# {name} dev server (found:" in text
+    assert "Its HMR WebSocket does not go through devproxy: vite.config.ts sets " \
+        "server.hmr.port: 24679." in text
+
+
 def test_a_vite_socket_aimed_at_devproxy_is_said_to_be_by_vites_own_setting() -> None:
     # Seen with Vite 8: the comment named webpack-dev-server's client.webSocketURL.
     config = "export default { server: { hmr: { clientPort: 45213 } } }"
