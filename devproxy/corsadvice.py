@@ -187,7 +187,12 @@ def failed_in_devproxy(status: int, title: str, detail: str, hint: str) -> dict[
         "Start the backend, or see devproxy's error"
     fix = f"{first} (the response body, and devproxy's log)"
     return {"cause": said, "fixes": [
-        {"tool": "your backend", "text": f"{fix}: {hint}." if hint else f"{fix}."}]}
+        {"tool": "your backend", "text": f"{fix}: {_ended(hint)}" if hint else f"{fix}."}]}
+
+
+def _ended(text: str) -> str:
+    """``text`` ending in a full stop, unless it ends a question or a sentence already."""
+    return text if text.endswith((".", "?", "!")) else text + "."
 
 
 def _sentence(advice: str) -> str:

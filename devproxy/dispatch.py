@@ -448,7 +448,7 @@ async def upstream_failure(
     if request.app[OUTAGES].failed(target, err.kind):
         tried = f" (tried {'; '.join(attempts)})" if attempts else ""
         logger.error("route %s -> %s: %s%s. %s", route.path, target.url, err.detail, tried,
-                     err.hint)
+                     err.hint[:1].upper() + err.hint[1:])  # a sentence of its own
     if (err.kind == "refused" and request.method == "GET" and request.transport is not None
             and accepts_event_stream(request.headers.get("Accept", ""))):
         # An EventSource fails for good on any answer but a 200 event stream, and tries

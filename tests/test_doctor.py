@@ -645,23 +645,26 @@ async def test_cli_exit_codes_and_output(aiohttp_server, cli: Run):
     assert code == 2 and "URL that includes credentials" in err and "ALLOWED" not in out
 
 
-@pytest.mark.parametrize("method", ["GET", "PUT"])
+@pytest.mark.parametrize(("method", "host"), [
+    ("GET", "127.0.0.1"), ("PUT", "127.0.0.1"), ("GET", "localhost")])
 async def test_devproxys_own_502_is_blamed_on_no_backend_answering_not_on_cors(
-        aiohttp_server, proxy_factory, unused_tcp_port_factory, method):
+        aiohttp_server, proxy_factory, unused_tcp_port_factory, method, host):
     # The backend is down: devproxy answered with its own 502, to the request or (PUT)
     # to its preflight. doctor had called that "no CORS support" and offered cors:
     # blocks, which change nothing; the inspector says no backend answered.
     port = unused_tcp_port_factory()
-    proxy = await proxy_factory(route("/api", f"http://127.0.0.1:{port}"))
+    proxy = await proxy_factory(route("/api", f"http://{host}:{port}"))
     report = await doctor(proxy.url + "/api/items", method=method)
     assert not report.verdict.ok
     assert report.cause.startswith("No backend answered this request: devproxy did, with "
                                    "its own 502 (Backend not reachable: cannot connect to "
-                                   f"127.0.0.1:{port}: connection refused)")
+                                   f"{host}:{port}")
     [fix] = report.fixes
     assert fix.tool == "your backend"
     assert fix.text.startswith("Start the backend, or see devproxy's error")
     assert "is the backend running?" in fix.text
+    # The hint ends the sentence: "... on this port?" had a full stop added.
+    assert fix.text.endswith(("both.", "on this port?"))
     # A backend's own 502, problem+json and all, still gets the usual advice.
     backend = await cors_backend(aiohttp_server, status=502)
     bare = await doctor(backend.url + "/items")

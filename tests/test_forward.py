@@ -642,6 +642,8 @@ async def test_an_outage_is_logged_once_and_its_end_once(backend_factory, proxy_
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1
     assert "connection refused" in errors[0].getMessage()
+    # Its hint a sentence of its own: "... (tried ...). Is the backend running? ..."
+    assert "). Is the backend running?" in errors[0].getMessage()
     [again] = [r.getMessage() for r in caplog.records if "answering again" in r.getMessage()]
     assert again.startswith(f"http://127.0.0.1:{port} is answering again (down ")
 
