@@ -310,6 +310,10 @@ def _flag_routes(flags: Sequence[str], change_origin: bool, base_dir: Path,
             pasted = invisible(flag, "devproxy")  # from a chat or a web page, as in the file
             if pasted:
                 raise ValueError(f"character {pasted[0][1]} is {pasted[0][2]}")
+            if path != path.rstrip() or value != value.lstrip():
+                # "/api = http://..." as written in prose: the spaces are not the path's.
+                raise ValueError(f"no spaces around '=': write "
+                                 f"{path.strip()}={without_password(value.strip())}")
             prefix = normalize_prefix(path)
             if value.startswith((".", "/")):
                 route = Route(path=prefix, static=_folder(value, base_dir))

@@ -908,6 +908,12 @@ def test_flags_default_to_loopback_8080_and_a_bare_port_works() -> None:
     pytest.param("/api=http://h:3000\u00a0", "--route '/api=http://h:3000\\xa0': character 19 "
                  "is a no-break space (U+00A0), which looks like a space but is text to "
                  "devproxy", id="no-break-space"),
+    # Written as in prose: the spaces are no part of the path ("write '/api%20'" said so).
+    pytest.param("/api = http://u:secret@h:3000", "--route '/api = http://u:(hidden)@h:3000': "
+                 "no spaces around '=': write /api=http://u:(hidden)@h:3000",
+                 id="spaces-around-equals"),
+    pytest.param("/api= http://h", "--route '/api= http://h': no spaces around '=': write "
+                 "/api=http://h", id="space-after-equals"),
 ])
 def test_a_bad_route_flag_is_quoted_in_the_error(flag: str, message: str, tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
