@@ -346,6 +346,13 @@ def split_origin(origin: str) -> tuple[str, str, int] | None:
     return None if host_port is None else (scheme, *host_port)
 
 
+# A loopback target by any name its server may give itself in a URL: its loopback names,
+# and the unspecified address it may be bound to (a server on 0.0.0.0 that builds
+# absolute URLs from its own address). A browser sent to http://0.0.0.0:3000 leaves the
+# page's origin for the backend itself.
+_THIS_MACHINE = (*LOOPBACK_NAMES, "0.0.0.0", "::")
+
+
 def _at_origin(scheme: str | None, authority: str, origin: tuple[str, str, int] | None,
                *, loopback_alias: bool = False) -> bool:
     """Whether ``scheme://authority`` is ``origin``; a None scheme (``//host``) takes
@@ -360,7 +367,7 @@ def _at_origin(scheme: str | None, authority: str, origin: tuple[str, str, int] 
         return False
     host = parsed[0]
     return host == origin_host or (
-        loopback_alias and host in LOOPBACK_NAMES and origin_host in LOOPBACK_NAMES
+        loopback_alias and host in _THIS_MACHINE and origin_host in _THIS_MACHINE
     )
 
 
