@@ -192,7 +192,8 @@ def rewrite_location(value: str, route: Route, proxy_origin: str,
 
     The backend names itself by ``route.target.origin`` (any loopback name counts for
     a loopback target; a default port equals an omitted one) or, when ``Host`` was
-    not changed, by ``proxy_origin``. Absolute and protocol-relative URLs at either
+    not changed, by ``proxy_origin``, or (a loopback target) by its host at the
+    target's port. Absolute and protocol-relative URLs at either
     origin become ``proxy_origin`` + the browser's path (``paths.client_path``) +
     query and fragment as they were, except one at ``proxy_origin`` whose path another
     route in ``others`` serves (not the catch-all /): that already names a page on
@@ -227,9 +228,14 @@ def rewrite_location(value: str, route: Route, proxy_origin: str,
     # devproxy's own origin names the backend only where the backend saw it, as Host:
     # with change_origin it saw its own, so devproxy's origin there is a page's URL
     # from its config (a login's redirect to FRONTEND_URL), left as it is.
-    at_target = _at_origin(scheme, authority, target_origin, loopback_alias=True)
-    if at_target or (not route.change_origin
-                     and _at_origin(scheme, authority, split_origin(proxy_origin))):
+    proxy = None if route.change_origin else split_origin(proxy_origin)
+    # A backend on this machine by the name it was given as Host (devproxy's, unchanged)
+    # at its own port: nginx builds a trailing-slash redirect so (absolute_redirect and
+    # port_in_redirect on), which for app.localhost:8080 is app.localhost:3000.
+    at_target = _at_origin(scheme, authority, target_origin, loopback_alias=True) or (
+        proxy is not None and target.host in _THIS_MACHINE
+        and _at_origin(scheme, authority, (target.scheme, proxy[1], target.port)))
+    if at_target or (proxy is not None and _at_origin(scheme, authority, proxy)):
         # At devproxy's own origin, a path another route (not the catch-all /) serves
         # already names a page there: an OAuth redirect_uri the API built, sent on by
         # an identity provider behind its own route. Mapping it under this route's

@@ -348,6 +348,23 @@ def test_rewrite_location(route_: Route, location: str, expected: str) -> None:
     assert rewrite_location(location, route_, PROXY) == expected
 
 
+@pytest.mark.parametrize(("proxy_origin", "location", "expected"), [
+    # nginx's redirect to a folder's slash: the Host it was given, at its own port.
+    pytest.param("http://app.localhost:8080", "http://app.localhost:3000/dir/",
+                 "http://app.localhost:8080/dir/", id="a-localhost-subdomain"),
+    pytest.param("http://192.168.1.5:8080", "http://192.168.1.5:3000/dir/",
+                 "http://192.168.1.5:8080/dir/", id="a-lan-address"),
+    pytest.param("http://app.localhost:8080", "http://app.localhost:3001/dir/",
+                 "http://app.localhost:3001/dir/", id="another-port-is-another-server"),
+])
+def test_a_location_at_the_hosts_name_and_the_targets_port_is_the_backend(
+        proxy_origin: str, location: str, expected: str) -> None:
+    assert rewrite_location(location, ROOT, proxy_origin) == expected
+    # With change_origin the backend saw its own name, not this one: left alone.
+    changed = route(change_origin=True)
+    assert rewrite_location(location, changed, proxy_origin) == location
+
+
 @pytest.mark.parametrize(
     ("proxy_origin", "location", "expected"),
     [
