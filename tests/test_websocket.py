@@ -324,7 +324,7 @@ async def test_a_subprotocol_the_page_did_not_offer_gets_502(proxy_factory, clie
             await client.ws_connect(ws_url(proxy), protocols=("graphql-ws",))
     assert caught.value.status == 502
     assert "chose subprotocol 'mqtt', which the page did not offer (it offered " \
-        "'graphql-ws'). make the backend choose one of the subprotocols offered" in caplog.text
+        "'graphql-ws'). Make the backend choose one of the subprotocols offered" in caplog.text
     # The inspector shows devproxy's 502 as what it is, not by the backend's 101 head.
     [record] = proxy.server.app[CAPTURES].newest_first()
     view = record.response_view()
@@ -345,7 +345,7 @@ async def test_an_extension_the_page_did_not_offer_gets_502(proxy_factory, clien
             await client.ws_connect(ws_url(proxy), compress=15)
     assert caught.value.status == 502
     assert "accepted extension 'x-foo', which the page did not offer (it offered " \
-        "'permessage-deflate'). make the backend accept only extensions the page " \
+        "'permessage-deflate'). Make the backend accept only extensions the page " \
         "offered" in caplog.text
 
 
