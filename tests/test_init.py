@@ -919,12 +919,56 @@ def test_a_backend_the_own_proxy_does_not_reach_is_named() -> None:
     detected = detect({"package.json": json.dumps({"devDependencies": {"vite": "8"}}),
                        "vite.config.ts": "export default { server: { proxy: { '/graphql': "
                                          "'http://localhost:4000' } } }",
-                       "backend/requirements.txt": "fastapi"})
-    assert detected.notes == ("FastAPI (found: fastapi in the Python dependencies) gets no "
-                              "route: vite.config.ts sends nothing to port 8000; add a route "
-                              "if the browser calls it",)
+                       "backend/requirements.txt": "fastapi",
+                       "backend/main.py": "uvicorn.run(app, port=8000)"})
+    assert detected.notes == ("FastAPI (found: fastapi in the Python dependencies; port from "
+                              "uvicorn.run(port=8000) in backend/main.py) gets no route: "
+                              "vite.config.ts sends nothing to port 8000; add a route if the "
+                              "browser calls it",)
     config = parse_config(render(detected), "devproxy.yaml", Path("/"))
     assert [r.path for r in config.routes] == ["/graphql", "/"]
+
+
+VITE_TO = "export default {{ server: {{ proxy: {{ '/api': {{ target: '{}' }} }} }} }}"
+
+
+@pytest.mark.parametrize(("backend", "target"), [
+    # Express's port is set by its own listen(), which init does not read.
+    pytest.param({"server/package.json": json.dumps({"dependencies": {"express": "5"}})},
+                 "http://localhost:47110", id="express"),
+    # uvicorn --port 47120 where init does not look (a Makefile, a README).
+    pytest.param({"requirements.txt": "fastapi\nuvicorn"}, "http://127.0.0.1:47120",
+                 id="fastapi"),
+    pytest.param({"requirements.txt": "fastapi"}, "http://0.0.0.0:47120", id="0.0.0.0"),
+    pytest.param({"requirements.txt": "fastapi"}, "http://[::1]:47120", id="::1"),
+])
+def test_a_backend_whose_port_is_a_guess_is_not_said_to_get_nothing(
+        backend: dict[str, str], target: str) -> None:
+    # The imported route to this machine may well be the backend: its port is unknown,
+    # so the proxy not naming the guessed port says nothing.
+    detected = detect({"package.json": json.dumps({"devDependencies": {"vite": "8"}}),
+                       "vite.config.ts": VITE_TO.format(target), **backend})
+    assert detected.notes == ()
+    assert "sends nothing" not in render(detected)
+
+
+def test_a_guessed_backend_beside_routes_to_other_machines_is_named_with_their_origins(
+        ) -> None:
+    # Those hosts may be the backend (a compose service name) or not: init says so,
+    # and states no port of it as fact.
+    detected = detect({"package.json": json.dumps({"devDependencies": {"vite": "8"}}),
+                       "vite.config.ts": "export default { server: { proxy: { "
+                                         "'/api': 'http://backend:8001', '/ext': "
+                                         "'https://api.example.com', '/self': "
+                                         "'http://localhost:5173' } } }",
+                       "server/package.json": json.dumps({"dependencies": {"koa": "2"}})})
+    assert detected.notes == ("Koa (found: koa in server/package.json) listens on a port "
+                              "devproxy could not read; the routes from vite.config.ts go to "
+                              "http://backend:8001, https://api.example.com, "
+                              "http://localhost:5173: if none of them is Koa, add a route to "
+                              "the port it listens on",)
+    text = render(detected)
+    assert "port 3000" not in text and "sends nothing" not in text
 
 
 @pytest.mark.parametrize(("files", "note"), [
