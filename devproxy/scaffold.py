@@ -277,7 +277,7 @@ _HEADER = """\
 # devproxy.yaml, written by `devproxy init`{source}.
 # Run `devproxy up`, then open http://{host}:{port} instead of your dev server's URL:
 # the browser sees one origin, so there is no CORS to fix. `devproxy check` validates
-# this file; every key is described in devproxy.yaml.example and the README.
+# this file; `devproxy schema` describes every key.
 listen: 127.0.0.1:{port}
 
 routes:

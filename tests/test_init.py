@@ -564,6 +564,26 @@ def test_without_a_backend_the_api_placeholder_never_takes_the_frontends_place(
         assert "answers /api itself" in text
 
 
+@pytest.mark.parametrize("text", [
+    pytest.param(render(detect({})), id="template"),
+    pytest.param(render_imported(import_config("vite.config.ts", VITE)), id="--from"),
+])
+def test_the_written_file_points_at_a_reference_a_pip_install_has(text: str) -> None:
+    # devproxy.yaml.example is in devproxy's source tree, not in a pip install nor in
+    # the user's project.
+    assert "`devproxy check` validates\n# this file; `devproxy schema` describes every key." \
+        in text
+    assert "devproxy.yaml.example" not in text
+
+
+def test_no_message_of_devproxy_names_a_file_only_its_source_tree_has() -> None:
+    package = Path(__file__).resolve().parent.parent / "devproxy"
+    said = [path.name for path in package.rglob("*") if path.is_file()
+            and "__pycache__" not in path.parts
+            and "devproxy.yaml.example" in path.read_text(errors="replace")]
+    assert said == []
+
+
 def test_init_for_next_js_says_to_open_localhost() -> None:
     # Seen with Next.js 16: at http://127.0.0.1:PORT its HMR socket, fonts and error
     # overlay are refused, and the page never comes alive; at localhost all work.
