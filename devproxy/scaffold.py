@@ -278,7 +278,7 @@ _HEADER = """\
 # Run `devproxy up`, then open http://{host}:{port} instead of your dev server's URL:
 # the browser sees one origin, so there is no CORS to fix. `devproxy check` validates
 # this file; `devproxy schema` describes every key.
-listen: 127.0.0.1:{port}
+listen: {host}:{port}
 
 routes:
 """
@@ -301,15 +301,18 @@ def render(detected: Detected) -> str:
                                f"{_client_setting(frontend.name)} names")
     # Next.js 16 serves its dev resources (HMR, fonts, the error overlay) only to a page
     # at localhost or at a name in next.config's allowedDevOrigins: at 127.0.0.1 the page
-    # never comes alive.
+    # never comes alive. Listening on localhost, devproxy binds both loopback addresses
+    # (``Listen.addresses``) and `up` prints http://localhost:PORT, the URL that works.
     next_js = frontend is not None and frontend.name == "Next.js"
     lines = [_HEADER.format(source="", port=listen, host="localhost" if next_js
                             else "127.0.0.1")]
     if next_js:
         lines.append(f"  # NOTE: Next.js answers its dev resources (HMR, fonts, the error "
-                     f"overlay) only to a page at localhost\n  # or at a name in "
-                     f"next.config's allowedDevOrigins: open http://localhost:{listen}, "
-                     f"not 127.0.0.1,\n  # or add allowedDevOrigins: ['127.0.0.1'].\n")
+                     f"overlay) only to a page\n  # at localhost or at a name in "
+                     f"next.config's allowedDevOrigins, so devproxy listens on\n  # "
+                     f"localhost and `devproxy up` prints http://localhost:{listen}. A page "
+                     f"at\n  # http://127.0.0.1:{listen} needs allowedDevOrigins: "
+                     f"['127.0.0.1'].\n")
     own_api = frontend.framework if frontend is not None else ""
     for note in detected.notes:
         lines.append(f"  # NOTE: {_flat(note)}\n")

@@ -139,7 +139,9 @@ def schema() -> dict[str, Any]:
         return {**_SECONDS, "maximum": MAX_LIMITS[key], "description": description}
 
     top = _object({
-        "listen": {"description": "HOST:PORT, [v6]:PORT or a bare port.",
+        "listen": {"description": "The address the browser opens: HOST:PORT, [v6]:PORT or "
+                                  "a bare port (default 127.0.0.1:8080; 0: a free port). "
+                                  "localhost binds both 127.0.0.1 and ::1.",
                    "oneOf": [{"type": "string"}, {"type": "integer", "minimum": 0,
                                                   "maximum": 65535}]},
         "routes": {"type": "array", "minItems": 1, "items": route,

@@ -591,8 +591,11 @@ def test_init_for_next_js_says_to_open_localhost() -> None:
                           "dependencies": {"next": "16"}})
     text = render(detect({"package.json": package}))
     assert "then open http://localhost:8080 instead of your dev server's URL" in text
-    assert "add allowedDevOrigins: ['127.0.0.1']" in text
-    assert parse_config(text, "devproxy.yaml", Path("/")).listen.port == 8080
+    assert "needs allowedDevOrigins: ['127.0.0.1']" in text
+    # It listens on localhost, so `devproxy up` prints the URL where the page works.
+    listen = parse_config(text, "devproxy.yaml", Path("/")).listen
+    assert (listen.host, listen.port) == ("localhost", 8080)
+    assert listen.url(listen.port) == "http://localhost:8080"
     vite = render(detect({"package.json": VITE_PACKAGE}))
     assert "then open http://127.0.0.1:" in vite and "allowedDevOrigins" not in vite
 
