@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import socket
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -452,12 +453,26 @@ class ProxyServer:
 
     async def _bind(self, listen: Listen) -> web.TCPSite:
         site = DeadlineSite(self._runner, listen.host, listen.port,
-                            header_timeout=self.limits.header_timeout)
+                            header_timeout=self.limits.header_timeout,
+                            addresses=listen.addresses(ipv6=_has_ipv6_loopback()))
         try:
             await site.start()
         except OSError as exc:
             raise BindError(*_bind_message(listen, exc)) from exc
         return site
+
+
+def _has_ipv6_loopback() -> bool:
+    """Whether ::1 can be bound here: a machine with IPv6 turned off may still list it
+    for localhost in /etc/hosts, and binding it would fail the whole address."""
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
 
 
 def _port_taken_by(site: web.TCPSite, listen: Listen, exc: BindError) -> bool:

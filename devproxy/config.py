@@ -54,6 +54,16 @@ class Listen:
         shown = "localhost" if self.host in ("0.0.0.0", "::") else self.host
         return f"http://{url_host(shown)}:{port}"
 
+    def addresses(self, ipv6: bool) -> tuple[str, ...]:
+        """The addresses to bind: the host as written (the resolver gives a name's), but
+        localhost as a browser resolves it, whatever /etc/hosts says: both loopback
+        addresses (RFC 6761 §6.3; Chromium tries ::1 first, then 127.0.0.1), ::1 only
+        where this machine has IPv6 (``ipv6``). Port 0 binds 127.0.0.1 alone: the kernel
+        would give each address a port of its own."""
+        if _address(self.host) != "localhost":
+            return (self.host,)
+        return ("127.0.0.1", "::1") if ipv6 and self.port != 0 else ("127.0.0.1",)
+
     @property
     def is_loopback(self) -> bool:
         mine = _address(self.host)

@@ -12,6 +12,7 @@ connection (``limits.idle_timeout``).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
@@ -73,9 +74,10 @@ class DeadlineSite(web.TCPSite):
     """A ``TCPSite`` whose connections get a ``HeaderDeadline``."""
 
     def __init__(self, runner: web.BaseRunner, host: str, port: int, *,
-                 header_timeout: float, **kwargs: Any) -> None:
+                 header_timeout: float, addresses: Sequence[str] = (), **kwargs: Any) -> None:
         super().__init__(runner, host, port, **kwargs)
         self._header_timeout = header_timeout
+        self._addresses = list(addresses) or host  # what to bind, if not ``host`` itself
 
     async def start(self) -> None:
         await web.BaseSite.start(self)  # registers with the runner, as TCPSite does
@@ -85,7 +87,7 @@ class DeadlineSite(web.TCPSite):
         timeout = self._header_timeout
         # TCPSite.start with one change, the protocol factory (aiohttp has no hook for it).
         self._server = await loop.create_server(
-            lambda: HeaderDeadline(server(), timeout, loop), self._host, self._port,
+            lambda: HeaderDeadline(server(), timeout, loop), self._addresses, self._port,
             backlog=self._backlog, reuse_address=self._reuse_address,
             reuse_port=self._reuse_port,
         )

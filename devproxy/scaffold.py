@@ -7,6 +7,7 @@ The CLI reads the folder and writes the file.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from collections.abc import Mapping
@@ -14,7 +15,7 @@ from dataclasses import dataclass, replace
 
 from . import devservers
 from .backendports import uvicorn_port
-from .config import parse_target
+from .config import is_localhost, parse_target
 from .devservers import dependencies, json_object
 from .importers import Imported, ImportedRoute, NoProxy, Unreadable, import_proxy
 from .jsliteral import Code
@@ -129,10 +130,9 @@ def detect(files: Mapping[str, str], folders: tuple[str, ...] = ()) -> Detected:
         proxy = _own_proxy(files, proxy_file, notes)
     backend = _backend(files)
     if backend and proxy and proxy.routes:  # the proxy's routes, not the guess, are written
-        if backend.port not in _ports(proxy.routes):
-            notes.append(f"{backend.name} (found: {backend.why}) gets no route: "
-                         f"{proxy_file} sends nothing to port {backend.port}; add a route "
-                         f"if the browser calls it")
+        if note := _unreached(backend, proxy.routes, proxy_file,
+                              frontend.port if frontend else None):
+            notes.append(note)
     elif frontend and backend and frontend.port == backend.port:
         notes.append(f"{frontend.name} and {backend.name} both use port "
                      f"{frontend.port}: start one of them on another port and change its "
@@ -159,8 +159,7 @@ def summary(detected: Detected) -> tuple[str, list[str]]:
         found.append(f"{len(proxy.routes)} route(s) from {detected.proxy_file}")
     elif backend:
         found.append(f"{backend.name} on {backend.port}"
-                     + (" (a guess: check the port)" if backend.name in _NO_DEFAULT_PORT
-                        or backend.guess else ""))
+                     + (" (a guess: check the port)" if _guessed(backend) else ""))
     return (", ".join(found) or ("a build folder" if detected.static else
                                  "nothing recognisable: wrote a template"),
             [*detected.notes, *(proxy.warnings if proxy else [])])
@@ -232,6 +231,42 @@ def _fastapi(files: Mapping[str, str]) -> Server:
                                              "uvicorn.run(port=...))")
 
 
+def _unreached(backend: Server, routes: list[ImportedRoute], proxy_file: str,
+               frontend_port: int | None) -> str | None:
+    """The note for a backend the imported routes may not reach, or None."""
+    if not _guessed(backend):
+        if backend.port in _ports(routes):
+            return None
+        return (f"{backend.name} (found: {backend.why}) gets no route: {proxy_file} sends "
+                f"nothing to port {backend.port}; add a route if the browser calls it")
+    # Its port is only a guess, so the proxy not naming that port says nothing: a route
+    # to this machine, other than the dev server's own port, may well be the backend.
+    targets = [parse_target(route.target) for route in routes]
+    if any(_this_machine(t.host) and t.port != frontend_port for t in targets):
+        return None
+    origins = ", ".join(dict.fromkeys(t.origin for t in targets))
+    return (f"{backend.name} (found: {backend.why}) listens on a port devproxy could not "
+            f"read; the routes from {proxy_file} go to {origins}: if none of them is "
+            f"{backend.name}, add a route to the port it listens on")
+
+
+def _guessed(backend: Server) -> bool:
+    """Whether ``backend.port`` is a guess rather than read from the project."""
+    return bool(backend.guess) or backend.name in _NO_DEFAULT_PORT
+
+
+def _this_machine(host: str) -> bool:
+    """Whether a target's host is this machine: localhost, a loopback address, or the
+    0.0.0.0 a dev server prints (connecting to it reaches this machine)."""
+    if is_localhost(host):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
+
+
 def _ports(routes: list[ImportedRoute]) -> set[int]:
     # Every imported target parses: the importer leaves out any that does not.
     targets = [parse_target(route.target) for route in routes]
@@ -242,8 +277,8 @@ _HEADER = """\
 # devproxy.yaml, written by `devproxy init`{source}.
 # Run `devproxy up`, then open http://{host}:{port} instead of your dev server's URL:
 # the browser sees one origin, so there is no CORS to fix. `devproxy check` validates
-# this file; every key is described in devproxy.yaml.example and the README.
-listen: 127.0.0.1:{port}
+# this file; `devproxy schema` describes every key.
+listen: {host}:{port}
 
 routes:
 """
@@ -266,15 +301,18 @@ def render(detected: Detected) -> str:
                                f"{_client_setting(frontend.name)} names")
     # Next.js 16 serves its dev resources (HMR, fonts, the error overlay) only to a page
     # at localhost or at a name in next.config's allowedDevOrigins: at 127.0.0.1 the page
-    # never comes alive.
+    # never comes alive. Listening on localhost, devproxy binds both loopback addresses
+    # (``Listen.addresses``) and `up` prints http://localhost:PORT, the URL that works.
     next_js = frontend is not None and frontend.name == "Next.js"
     lines = [_HEADER.format(source="", port=listen, host="localhost" if next_js
                             else "127.0.0.1")]
     if next_js:
         lines.append(f"  # NOTE: Next.js answers its dev resources (HMR, fonts, the error "
-                     f"overlay) only to a page at localhost\n  # or at a name in "
-                     f"next.config's allowedDevOrigins: open http://localhost:{listen}, "
-                     f"not 127.0.0.1,\n  # or add allowedDevOrigins: ['127.0.0.1'].\n")
+                     f"overlay) only to a page\n  # at localhost or at a name in "
+                     f"next.config's allowedDevOrigins, so devproxy listens on\n  # "
+                     f"localhost and `devproxy up` prints http://localhost:{listen}. A page "
+                     f"at\n  # http://127.0.0.1:{listen} needs allowedDevOrigins: "
+                     f"['127.0.0.1'].\n")
     own_api = frontend.framework if frontend is not None else ""
     for note in detected.notes:
         lines.append(f"  # NOTE: {_flat(note)}\n")

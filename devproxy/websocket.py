@@ -363,7 +363,7 @@ async def proxy_websocket(
         record.upstream_head = kept_head(head_bytes)
     conn = await pool.open(target, secure=route.secure, connect_timeout=route.timeout.connect)
     try:
-        head = await _handshake(conn, head_bytes, route)
+        head = await _handshake(conn, head_bytes, route, port)
         outages.succeeded(target)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("upstream WebSocket answer %s %s%s\n%s", head.status, target.origin,
@@ -394,8 +394,10 @@ def _handshake_fix(problem: str) -> str:
     return ""
 
 
-async def _handshake(conn: Connection, head_bytes: bytes, route: Route) -> h1.Head:
-    """Send the handshake; the backend's answer, within ``timeout.response``."""
+async def _handshake(conn: Connection, head_bytes: bytes, route: Route, port: int
+                     ) -> h1.Head:
+    """Send the handshake; the backend's answer, within ``timeout.response``. ``port`` is
+    devproxy's, where the browser opened the socket, for advice."""
     assert route.target is not None
     seconds = route.timeout.response
     try:
@@ -407,7 +409,7 @@ async def _handshake(conn: Connection, head_bytes: bytes, route: Route) -> h1.He
         raise response_timeout_error(route.target, seconds) from None
     except Broken as exc:
         advice = None if exc.closed or exc.hint != h1.NOT_HTTP else \
-            refused_without_http(str(exc), route)
+            refused_without_http(str(exc), route, port)
         if advice is not None:
             raise invalid_response(route.target, str(exc), advice) from None
         raise broken_error(route.target, exc) from None

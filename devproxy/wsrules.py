@@ -346,16 +346,16 @@ def _strings(data: object) -> list[str]:
     return []
 
 
-def refused_without_http(said: str, route: Route) -> str | None:
+def refused_without_http(said: str, route: Route, port: int) -> str | None:
     """The advice for a backend that answered a WebSocket handshake with bare text
     refusing it, no HTTP at all (Next.js 16 writes "Unauthorized" for an Origin whose
     host is not localhost), or None when ``said`` (the parser's complaint, quoting the
-    text) refuses nothing."""
+    text) refuses nothing. ``port`` is the one devproxy took the socket on."""
     if not _REFUSING.search(said.lower()):
         return None
     fix = (f"set ws_origin: rewrite on route {route.path} (the backend then gets "
            f"its own Origin), or " if route.ws_origin == "keep" else "")
     return (f"the backend refused the WebSocket with bare text, not an HTTP answer: most "
             f"likely the Host or Origin devproxy passed on. To fix, {fix}open the page at "
-            f"http://localhost:<port>, or allow the name in the dev server's own settings "
-            f"(Next.js: allowedDevOrigins)")
+            f"http://localhost:{port or '<port>'}, or allow the name in the dev server's "
+            f"own settings (Next.js: allowedDevOrigins)")

@@ -392,6 +392,36 @@ async def test_port_keeps_the_host_the_config_file_listens_on(aiohttp_server, ru
         assert await resp.text() == "finished"
 
 
+async def test_up_opens_the_localhost_url_init_writes_for_next_js(running,
+                                                                   tmp_path: Path) -> None:
+    # Next.js answers its HMR socket only to a page at localhost: `up` once printed
+    # http://127.0.0.1:8080 for the file init wrote, where the page never came alive.
+    (tmp_path / "package.json").write_text('{"scripts": {"dev": "next dev"}, '
+                                           '"dependencies": {"next": "16"}}')
+    assert run("init", cwd=tmp_path).returncode == 0
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = await start_up("-p", str(port), cwd=tmp_path)  # -p keeps the file's host
+    running.append(proc)
+    assert proc.url == f"http://localhost:{port}", proc.banner
+    # Served on both loopback addresses: a browser tries ::1 first.
+    hosts = ["127.0.0.1", *(["[::1]"] if _ipv6_loopback() else [])]
+    async with aiohttp.ClientSession() as session:
+        for host in hosts:
+            async with session.get(f"http://{host}:{port}/__devproxy/") as response:
+                assert response.status == 200, host
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
 async def test_a_second_ctrl_c_cuts_the_requests_the_first_one_waits_for(
         aiohttp_server, running) -> None:
     backend = await holding_backend(aiohttp_server)

@@ -564,6 +564,26 @@ def test_without_a_backend_the_api_placeholder_never_takes_the_frontends_place(
         assert "answers /api itself" in text
 
 
+@pytest.mark.parametrize("text", [
+    pytest.param(render(detect({})), id="template"),
+    pytest.param(render_imported(import_config("vite.config.ts", VITE)), id="--from"),
+])
+def test_the_written_file_points_at_a_reference_a_pip_install_has(text: str) -> None:
+    # devproxy.yaml.example is in devproxy's source tree, not in a pip install nor in
+    # the user's project.
+    assert "`devproxy check` validates\n# this file; `devproxy schema` describes every key." \
+        in text
+    assert "devproxy.yaml.example" not in text
+
+
+def test_no_message_of_devproxy_names_a_file_only_its_source_tree_has() -> None:
+    package = Path(__file__).resolve().parent.parent / "devproxy"
+    said = [path.name for path in package.rglob("*") if path.is_file()
+            and "__pycache__" not in path.parts
+            and "devproxy.yaml.example" in path.read_text(errors="replace")]
+    assert said == []
+
+
 def test_init_for_next_js_says_to_open_localhost() -> None:
     # Seen with Next.js 16: at http://127.0.0.1:PORT its HMR socket, fonts and error
     # overlay are refused, and the page never comes alive; at localhost all work.
@@ -571,8 +591,11 @@ def test_init_for_next_js_says_to_open_localhost() -> None:
                           "dependencies": {"next": "16"}})
     text = render(detect({"package.json": package}))
     assert "then open http://localhost:8080 instead of your dev server's URL" in text
-    assert "add allowedDevOrigins: ['127.0.0.1']" in text
-    assert parse_config(text, "devproxy.yaml", Path("/")).listen.port == 8080
+    assert "needs allowedDevOrigins: ['127.0.0.1']" in text
+    # It listens on localhost, so `devproxy up` prints the URL where the page works.
+    listen = parse_config(text, "devproxy.yaml", Path("/")).listen
+    assert (listen.host, listen.port) == ("localhost", 8080)
+    assert listen.url(listen.port) == "http://localhost:8080"
     vite = render(detect({"package.json": VITE_PACKAGE}))
     assert "then open http://127.0.0.1:" in vite and "allowedDevOrigins" not in vite
 
@@ -919,12 +942,56 @@ def test_a_backend_the_own_proxy_does_not_reach_is_named() -> None:
     detected = detect({"package.json": json.dumps({"devDependencies": {"vite": "8"}}),
                        "vite.config.ts": "export default { server: { proxy: { '/graphql': "
                                          "'http://localhost:4000' } } }",
-                       "backend/requirements.txt": "fastapi"})
-    assert detected.notes == ("FastAPI (found: fastapi in the Python dependencies) gets no "
-                              "route: vite.config.ts sends nothing to port 8000; add a route "
-                              "if the browser calls it",)
+                       "backend/requirements.txt": "fastapi",
+                       "backend/main.py": "uvicorn.run(app, port=8000)"})
+    assert detected.notes == ("FastAPI (found: fastapi in the Python dependencies; port from "
+                              "uvicorn.run(port=8000) in backend/main.py) gets no route: "
+                              "vite.config.ts sends nothing to port 8000; add a route if the "
+                              "browser calls it",)
     config = parse_config(render(detected), "devproxy.yaml", Path("/"))
     assert [r.path for r in config.routes] == ["/graphql", "/"]
+
+
+VITE_TO = "export default {{ server: {{ proxy: {{ '/api': {{ target: '{}' }} }} }} }}"
+
+
+@pytest.mark.parametrize(("backend", "target"), [
+    # Express's port is set by its own listen(), which init does not read.
+    pytest.param({"server/package.json": json.dumps({"dependencies": {"express": "5"}})},
+                 "http://localhost:47110", id="express"),
+    # uvicorn --port 47120 where init does not look (a Makefile, a README).
+    pytest.param({"requirements.txt": "fastapi\nuvicorn"}, "http://127.0.0.1:47120",
+                 id="fastapi"),
+    pytest.param({"requirements.txt": "fastapi"}, "http://0.0.0.0:47120", id="0.0.0.0"),
+    pytest.param({"requirements.txt": "fastapi"}, "http://[::1]:47120", id="::1"),
+])
+def test_a_backend_whose_port_is_a_guess_is_not_said_to_get_nothing(
+        backend: dict[str, str], target: str) -> None:
+    # The imported route to this machine may well be the backend: its port is unknown,
+    # so the proxy not naming the guessed port says nothing.
+    detected = detect({"package.json": json.dumps({"devDependencies": {"vite": "8"}}),
+                       "vite.config.ts": VITE_TO.format(target), **backend})
+    assert detected.notes == ()
+    assert "sends nothing" not in render(detected)
+
+
+def test_a_guessed_backend_beside_routes_to_other_machines_is_named_with_their_origins(
+        ) -> None:
+    # Those hosts may be the backend (a compose service name) or not: init says so,
+    # and states no port of it as fact.
+    detected = detect({"package.json": json.dumps({"devDependencies": {"vite": "8"}}),
+                       "vite.config.ts": "export default { server: { proxy: { "
+                                         "'/api': 'http://backend:8001', '/ext': "
+                                         "'https://api.example.com', '/self': "
+                                         "'http://localhost:5173' } } }",
+                       "server/package.json": json.dumps({"dependencies": {"koa": "2"}})})
+    assert detected.notes == ("Koa (found: koa in server/package.json) listens on a port "
+                              "devproxy could not read; the routes from vite.config.ts go to "
+                              "http://backend:8001, https://api.example.com, "
+                              "http://localhost:5173: if none of them is Koa, add a route to "
+                              "the port it listens on",)
+    text = render(detected)
+    assert "port 3000" not in text and "sends nothing" not in text
 
 
 @pytest.mark.parametrize(("files", "note"), [

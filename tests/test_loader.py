@@ -1193,3 +1193,22 @@ def test_cors_stars_that_cannot_work_are_refused_at_their_column(block: str,
 def test_the_url_to_open_names_a_wildcard_address_localhost(host: str, url: str) -> None:
     # The banner and a reload that moves devproxy both print it: never http://0.0.0.0.
     assert Listen(host, 0).url(8080) == url
+
+
+@pytest.mark.parametrize(("host", "port", "ipv6", "bound"), [
+    # A browser resolves localhost itself, to ::1 first (Chromium), whatever /etc/hosts
+    # says: devproxy listens on both loopback addresses, so the URL it prints works.
+    pytest.param("localhost", 8080, True, ("127.0.0.1", "::1"), id="localhost"),
+    pytest.param("LocalHost.", 8080, True, ("127.0.0.1", "::1"), id="spelt-otherwise"),
+    pytest.param("app.localhost", 8080, True, ("127.0.0.1", "::1"), id="*.localhost"),
+    # Without IPv6, binding ::1 would fail the whole address.
+    pytest.param("localhost", 8080, False, ("127.0.0.1",), id="no-ipv6"),
+    # Port 0 would give each address a port of its own.
+    pytest.param("localhost", 0, True, ("127.0.0.1",), id="port-0"),
+    pytest.param("127.0.0.1", 8080, True, ("127.0.0.1",), id="ipv4"),
+    pytest.param("::", 8080, True, ("::",), id="wildcard"),
+    pytest.param("devbox.lan", 8080, True, ("devbox.lan",), id="a-name-as-resolved"),
+])
+def test_localhost_is_bound_as_a_browser_resolves_it(host: str, port: int, ipv6: bool,
+                                                     bound: tuple[str, ...]) -> None:
+    assert Listen(host, port).addresses(ipv6=ipv6) == bound

@@ -648,6 +648,46 @@ async def test_the_same_port_on_an_overlapping_address_is_taken_over(backend_fac
     assert await proxy.text(port=port) == "A"
 
 
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+async def test_localhost_serves_on_both_loopback_addresses(backend_factory, reloading,
+                                                           client):
+    # What `devproxy init` writes for Next.js: a browser at http://localhost:PORT tries
+    # ::1 first (Chromium does, whatever /etc/hosts says), then 127.0.0.1.
+    a = await named_backend(backend_factory, "A")
+    port = free_port()
+    proxy = await reloading(config_text(a.url, listen=f"localhost:{port}"))
+    assert await proxy.text(port=port) == "A"
+    if not ipv6_loopback():
+        pytest.skip("no IPv6 loopback on this machine")
+    async with client.get(f"http://[::1]:{port}/api/x") as response:
+        assert await response.text() == "A"
+
+
+async def test_a_port_taken_on_ipv6_loopback_is_not_left_to_another_server(
+        backend_factory, reloading, caplog):
+    # A dev server on [::1]:PORT would get a browser's requests for localhost:PORT.
+    if not ipv6_loopback():
+        pytest.skip("no IPv6 loopback on this machine")
+    a = await named_backend(backend_factory, "A")
+    proxy = await reloading(config_text(a.url))
+    with socket.socket(socket.AF_INET6) as taken, \
+            caplog.at_level(logging.ERROR, logger="devproxy"):
+        taken.bind(("::1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        proxy.path.write_text(config_text(a.url, listen=f"localhost:{busy}"))
+        await until(proxy.reloaded(), "the reload")
+    assert f"listen: port {busy} on localhost is already in use" in proxy.status.message
+
+
 async def test_an_address_that_cannot_be_bound_keeps_the_old_one(backend_factory, reloading,
                                                                  caplog):
     a, b = await named_backend(backend_factory, "A"), await named_backend(backend_factory, "B")

@@ -33,6 +33,29 @@ def test_every_shipped_config_passes_both(path: Path, tmp_path: Path) -> None:
     VALIDATOR.validate(yaml.safe_load(text))
 
 
+def _keys(node: object, path: str = "") -> list[tuple[str, dict[str, object]]]:
+    """Every key the schema describes, as (dotted path, its schema), nested ones too."""
+    if not isinstance(node, dict):
+        return []
+    found = []
+    for name, value in node.get("properties", {}).items():
+        found.append((path + name, value))
+        found.extend(_keys(value, f"{path}{name}."))
+    found.extend(_keys(node.get("items"), f"{path}[]."))
+    for alternative in node.get("oneOf", []):
+        found.extend(_keys(alternative, path))
+    return found
+
+
+def test_devproxy_schema_describes_every_key() -> None:
+    # It is what a config written by `devproxy init` points at: devproxy.yaml.example
+    # is in the source tree only, not in a pip install.
+    keys = _keys(schema())
+    assert {"routes.[].timeout.connect", "limits.idle_timeout", "cors.backend_cors"} \
+        <= {path for path, _ in keys}
+    assert [path for path, value in keys if not value.get("description")] == []
+
+
 def test_the_example_points_editors_at_the_schema() -> None:
     first = (ROOT / "devproxy.yaml.example").read_text().splitlines()[0]
     assert first == "# yaml-language-server: $schema=./devproxy.schema.json"

@@ -1150,6 +1150,9 @@ async def test_a_bare_text_refusal_of_the_handshake_says_to_rewrite_the_origin(
             await client.ws_connect(ws_url(proxy))
     assert caught.value.status == 502
     assert "set ws_origin: rewrite on route /" in caplog.text, caplog.text
+    # The URL where it works, devproxy's port and all: `up --route` cannot know that
+    # its target is Next.js, so it prints 127.0.0.1 unless told --listen localhost:PORT.
+    assert f"open the page at http://localhost:{proxy.port}," in caplog.text
     assert "is the target an HTTP server" not in caplog.text
 
 

@@ -359,7 +359,7 @@ def test_other_closes_get_no_advice(message: str, reason: str) -> None:
 
 def test_bare_text_that_refuses_nothing_gets_no_origin_advice() -> None:
     assert refused_without_http("not an HTTP/1.x status line: 'SSH-2.0-OpenSSH'",
-                                route("/", "http://127.0.0.1:1")) is None
+                                route("/", "http://127.0.0.1:1"), 8080) is None
 
 
 @pytest.mark.parametrize(("source", "named"), [
