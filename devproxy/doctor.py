@@ -377,6 +377,9 @@ class _Fetch:
             if not verdict["stored"]:
                 self.warnings.append(f"the browser will not store the cookie "
                                      f"{verdict['name']!r}: {verdict['reason']}")
+            elif verdict.get("third_party"):  # its note says so, and the fix
+                self.warnings.append(f"the cookie {verdict['name']!r} is "
+                                     f"{verdict['note']}")
 
     def _vary_warning(self, exchange: Exchange) -> None:
         acao = field_value(exchange.received, "access-control-allow-origin")

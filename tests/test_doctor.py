@@ -203,7 +203,8 @@ async def test_correct_setup_is_allowed_and_lists_what_javascript_can_read(aioht
                    ("Access-Control-Allow-Headers", "Content-Type, Authorization")],
         actual=[*ALLOW_CREDS, ("Access-Control-Expose-Headers", "X-Total-Count"),
                 ("X-Total-Count", "3"), ("X-Secret", "s"),
-                # Cross-site (localhost against 127.0.0.1): stored only as SameSite=None.
+                # Cross-site (localhost against 127.0.0.1): stored only as SameSite=None,
+                # and where third-party cookies are allowed.
                 ("Set-Cookie", "sid=1; SameSite=None; Secure")])
     report = await doctor(backend.url + "/items", method="PUT", credentials=True,
                           headers=["Content-Type: application/json", "Authorization: Bearer t"],
@@ -212,7 +213,8 @@ async def test_correct_setup_is_allowed_and_lists_what_javascript_can_read(aioht
     assert [m for m, _, _ in backend.seen] == ["OPTIONS", "PUT"]
     assert "x-total-count" in report.readable and "content-type" in report.readable
     assert "x-secret" in report.hidden
-    assert not report.warnings
+    [warning] = report.warnings  # the one thing to know: the cookie is a third party's
+    assert warning.startswith("the cookie 'sid' is a third-party cookie")
     shown = render(report)
     assert "ALLOWED" in shown
     # Set-Cookie can never be exposed (Fetch §2.2.2): it is not offered as a fix.
@@ -555,6 +557,11 @@ async def test_an_allowed_answer_whose_cookie_the_browser_drops_is_warned_about(
     [dropped] = [w for w in login.warnings if "will not store" in w]
     assert dropped.startswith("the browser will not store the cookie 'sid': SameSite=Lax")
     assert "have the page call devproxy as http://localhost:" in dropped  # the fix
+    # SameSite=None; Secure is kept only where third-party cookies are allowed.
+    [third] = [w for w in login.warnings if "'pref'" in w]
+    assert third.startswith("the cookie 'pref' is a third-party cookie, which browsers "
+                            "that block third-party cookies drop")
+    assert "have the page call devproxy as http://localhost:" in third
     # Without credentials: none of them.
     bare = await doctor(backend.url + "/login", method="POST")
     assert any(w.startswith("2 Set-Cookie in the answer, which the browser ignores")

@@ -488,10 +488,11 @@ function explained(verdict) {
       el("pre", {}, f.text))));
 }
 
-// A Set-Cookie's verdict as a badge to scan by: [class, label].
+// A Set-Cookie's verdict as a badge to scan by: [class, label]. A third-party cookie
+// first: browsers that block those drop it whatever the credentials mode.
 const cookieBadge = (c) => (!c.stored ? ["dropped", "dropped"]
-  : c.needs_credentials ? ["unsure", "needs credentials"]
-    : c.third_party ? ["unsure", "third-party"]
+  : c.third_party ? ["unsure", "third-party"]
+    : c.needs_credentials ? ["unsure", "needs credentials"]
       : c.deletes ? ["deletes", "deletes"] : ["stored", "stored"]);
 
 // One Set-Cookie's verdict: its badge, then its name and why.

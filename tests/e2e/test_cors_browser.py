@@ -221,3 +221,36 @@ async def test_chromium_stops_a_credentialed_put_at_a_star_and_the_inspector_say
     assert "followed, so the page sent it without credentials" in \
         await inspector.inner_text("#cors-credentials")
     assert "No cookie was sent" not in await inspector.inner_text("#cors-credentials")
+
+
+async def test_a_cross_site_none_cookie_chromium_blocks_is_called_third_party(
+        browser, aiohttp_server, backend_factory, proxy_factory):
+    # A page on localhost, devproxy as 127.0.0.1: cross-site. Headless Chromium blocks
+    # third-party cookies (UserPreferences), so the SameSite=None; Secure login cookie
+    # never comes back; the inspector said "stored" with a "needs credentials" badge.
+    async def api(request: web.Request) -> web.Response:
+        cors = {"Access-Control-Allow-Origin": request.headers.get("Origin", ""),
+                "Access-Control-Allow-Credentials": "true"}
+        if request.path == "/api/login":
+            return web.json_response({}, headers={
+                **cors, "Set-Cookie": "sid=1; Path=/; SameSite=None; Secure"})
+        return web.json_response({"cookie": request.headers.get("Cookie")}, headers=cors)
+
+    backend = await backend_factory(api)
+    frontend = await page_server(aiohttp_server)
+    proxy = await proxy_factory(route("/api", backend.url))
+    page = await (await browser.new_context()).new_page()
+    await page.goto(f"http://localhost:{frontend.port}/")
+    assert await page.evaluate(SESSION, [proxy.url, "include"]) == \
+        {"login": 200, "cookie": None}
+
+    inspector = await (await browser.new_context()).new_page()
+    await inspector.goto(proxy.url + "/__devproxy/")
+    await inspector.locator("#list tbody tr").filter(has_text="/api/login").click()
+    cookie = inspector.locator("#cookies .cookie")
+    await cookie.wait_for()
+    assert await cookie.locator(".badge").inner_text() == "third-party"
+    said = await cookie.locator(".why").inner_text()
+    assert said.startswith("a third-party cookie, which browsers that block third-party "
+                           "cookies drop")
+    assert f"have the page call devproxy as http://localhost:{proxy.port}" in said
