@@ -506,6 +506,10 @@ class Record:
             "cross_origin": origin is not None,
             # A 200 the page never saw is not a success: the list marks it.
             "cors_blocked": checks is not None and not checks.verdict.ok,
+            # Blocked only if sent with credentials, which its answer's granting them
+            # suggests and nothing in the request shows: the list says so.
+            "cors_if_credentials": checks is not None and bool(checks.assumed)
+            and not checks.preflight,
             "replay_of": self.replay_of,
         }
 
@@ -663,9 +667,13 @@ class Record:
         notes = _preflight_notes(self, checks) if checks.preflight else None
         if notes is not None:
             out["note"] = notes[0]
-            if checks.assumed:
-                out["headline"] = (f"Blocked for {origin} if the request is sent with "
-                                   f"credentials (cookies)")
+        elif checks.assumed:
+            out["note"] = (f"No cookie was sent, as none is until the page has one (a first "
+                           f"login). Taken as sent with credentials ({_MODE}): "
+                           f"{checks.assumed}.")
+        if checks.assumed:
+            out["headline"] = (f"Blocked for {origin} if the request is sent with "
+                               f"credentials (cookies)")
         at = block_at(where, cors_block)
         # In CORS mode the headers the browser checked are devproxy's (it answers
         # preflights, and replaces the backend's, or adds its own where the backend
@@ -751,18 +759,31 @@ class _CorsChecks:
                 field_value(browser_request, "access-control-request-headers"))]
         else:
             self.method, self.unsafe = record.method, []
-        self._response = record.browser_response
+        self._response = response = record.browser_response
         self.verdict = self.check(self.credentials)
-        # A preflight never carries credentials, whatever its request will (Fetch §4.8):
-        # where its answer passes only without them, the answer and what the browser
-        # did next tell which the page asked for.
         self.assumed = ""  # why the request is taken as sent with credentials
         self.undecided = False  # passes only without, and the browser's next move unseen
-        if self.preflight and self.verdict.ok and not (strict := self.check(True)).ok:
-            self.undecided = record.followed is None
-            self.assumed = _shown_credentials(record, self._response)
-            if self.assumed:
-                self.credentials, self.verdict = True, strict
+        # Whether credentials decide a preflight's verdict: it passes without them and
+        # fails with them (never the other way: with them the checks only get stricter).
+        self.by_credentials = False
+        if self.preflight:
+            # A preflight never carries credentials, whatever its request will (Fetch
+            # §4.8): where its answer passes only without them, the answer and what the
+            # browser did next tell which the page asked for.
+            if self.verdict.ok and not (strict := self.check(True)).ok:
+                self.by_credentials = True
+                self.undecided = record.followed is None
+                self.assumed = _shown_credentials(record, response)
+                if self.assumed:
+                    self.credentials, self.verdict = True, strict
+        elif not self.credentials and self.verdict.ok \
+                and field_value(response, "access-control-allow-credentials") == "true" \
+                and not (strict := self.check(True)).ok:
+            # No cookie, and an answer that passes only without credentials ("*") yet
+            # grants them: taken as sent with them, as a preflight's answer is. A
+            # credentialed fetch() carries no cookie until it has one (a first login).
+            self.assumed = GRANTS_CREDENTIALS
+            self.credentials, self.verdict = True, strict
 
     def check(self, include: bool) -> cors.Verdict:
         """The verdict had the request been sent with credentials (``include``) or not."""
@@ -781,17 +802,28 @@ def _shown_credentials(record: Record, answer: Headers) -> str:
         return (f"the browser sent no request after it (none within {FOLLOW_WAIT:g} s), "
                 "where one that passed it sends the request at once")
     if field_value(answer, "access-control-allow-credentials") == "true":
-        return ("its answer says Access-Control-Allow-Credentials: true, which only a "
-                "request sent with credentials needs")
+        return GRANTS_CREDENTIALS
     return ""
 
 
-def _preflight_notes(record: Record, checks: _CorsChecks) -> tuple[str, str]:
+# Why a request whose answer grants credentials is taken as sent with them.
+GRANTS_CREDENTIALS = ("its answer says Access-Control-Allow-Credentials: true, which only "
+                      "a request sent with credentials needs")
+_MODE = "fetch's credentials: 'include', withCredentials"
+
+
+def _preflight_notes(record: Record, checks: _CorsChecks) -> tuple[str, str] | None:
     """What a preflight's verdict says of credentials, and what its "blocked if sent with
     credentials" card says: never that cookies were or were not sent, as a request's
-    verdict does, since a preflight carries none whatever the page asked for."""
+    verdict does, since a preflight carries none whatever the page asked for. None where
+    credentials do not decide it: a preflight that fails either way has its reason, and
+    nothing to say of credentials."""
     never = "A preflight never carries cookies, whatever the page asked for"
-    mode = "fetch's credentials: 'include', withCredentials"
+    mode = _MODE
+    if not checks.by_credentials:
+        if not checks.verdict.ok:
+            return None
+        return (f"{never}: this answer passes either way, with credentials or without.", "")
     if checks.assumed:
         return (f"{never}. Taken as sent with credentials ({mode}): {checks.assumed}.", "")
     if record.followed:

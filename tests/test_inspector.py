@@ -501,6 +501,93 @@ async def test_a_preflight_no_request_followed_is_flagged_as_blocked_with_creden
     assert tool["cors_blocked"] is False
 
 
+# An Express backend whose cors() allows only Content-Type, as the `cors` package
+# answers: the methods and headers it was given, whatever the preflight asked.
+EXPRESS_PREFLIGHT = {"Access-Control-Allow-Origin": FRONT, "Vary": "Origin",
+                     "Access-Control-Allow-Methods": "GET,HEAD,PUT,PATCH,POST,DELETE",
+                     "Access-Control-Allow-Headers": "Content-Type",
+                     "X-Powered-By": "Express"}
+
+
+@pytest.mark.parametrize(("status", "headers", "reason"), [
+    pytest.param(204, EXPRESS_PREFLIGHT, "Request header field x-custom is not allowed",
+                 id="header-not-listed"),
+    pytest.param(401, {"Access-Control-Allow-Origin": FRONT}, "It does not have HTTP ok",
+                 id="401"),
+    pytest.param(404, {}, "No 'Access-Control-Allow-Origin' header", id="404"),
+])
+async def test_a_preflight_that_fails_either_way_says_nothing_of_credentials(
+        backend_factory, proxy_factory, client, status, headers, reason) -> None:
+    # Its first line read "A preflight never carries cookies ...: this answer passes
+    # for a request sent without credentials", above the real reason.
+    async def answer(request: web.Request) -> web.Response:
+        return web.Response(status=status, headers=headers)
+
+    backend = await backend_factory(answer)
+    proxy = await proxy_factory(route("/api", backend.url))
+    async with client.options(proxy.url + "/api/missing-header", headers={
+            **PREFLIGHT, "Access-Control-Request-Headers": "x-custom"}) as resp:
+        assert resp.status == status
+    [row] = await api(client, proxy, "requests")
+    assert row["cors_blocked"] is True and row["cors_if_credentials"] is False
+    verdict = (await api(client, proxy, f"requests/{row['id']}"))["cors"]
+    assert verdict["allowed"] is False and reason in verdict["reason"]
+    assert "note" not in verdict and "headline" not in verdict
+    assert "with_credentials" not in verdict
+
+
+async def test_a_preflight_that_passes_either_way_says_so(backend_factory, proxy_factory,
+                                                          client) -> None:
+    async def answer(request: web.Request) -> web.Response:
+        return web.Response(status=204, headers={**EXPRESS_PREFLIGHT,
+                                                 "Access-Control-Allow-Credentials": "true"})
+
+    backend = await backend_factory(answer)
+    proxy = await proxy_factory(route("/api", backend.url))
+    async with client.options(proxy.url + "/api/x", headers=PREFLIGHT) as resp:
+        assert resp.status == 204
+    [row] = await api(client, proxy, "requests")
+    verdict = (await api(client, proxy, f"requests/{row['id']}"))["cors"]
+    assert verdict["allowed"] is True and "with_credentials" not in verdict
+    assert verdict["note"] == ("A preflight never carries cookies, whatever the page asked "
+                               "for: this answer passes either way, with credentials or "
+                               "without.")
+
+
+async def test_a_star_granting_credentials_marks_a_request_without_a_cookie_blocked_with_them(
+        backend_factory, proxy_factory, client) -> None:
+    # Express's cors({origin: '*', credentials: true}): a credentialed fetch() with no
+    # cookie yet showed a plain green 200 in the list, and the 'blocked' filter missed
+    # it. Granting credentials says the page asks for them, as for a preflight.
+    async def answer(request: web.Request) -> web.Response:
+        return web.json_response({"ok": True}, headers={
+            "Access-Control-Allow-Origin": "*", "Access-Control-Allow-Credentials": "true"})
+
+    backend = await backend_factory(answer)
+    proxy = await proxy_factory(route("/api", backend.url))
+    fetch = {"Origin": FRONT, "Sec-Fetch-Mode": "cors"}
+    async with client.get(proxy.url + "/api/me", headers=fetch) as resp:
+        assert resp.status == 200
+    async with client.get(proxy.url + "/api/me", headers={**fetch, "Cookie": "a=1"}) as resp:
+        assert resp.status == 200
+    with_cookie, first = await api(client, proxy, "requests")
+    assert (first["cors_blocked"], first["cors_if_credentials"]) == (True, True)
+    verdict = (await api(client, proxy, f"requests/{first['id']}"))["cors"]
+    assert verdict["allowed"] is False and verdict["credentials"] is True
+    assert verdict["headline"] == (f"Blocked for {FRONT} if the request is sent with "
+                                   "credentials (cookies)")
+    assert verdict["note"] == (
+        "No cookie was sent, as none is until the page has one (a first login). Taken as "
+        "sent with credentials (fetch's credentials: 'include', withCredentials): its "
+        "answer says Access-Control-Allow-Credentials: true, which only a request sent "
+        "with credentials needs.")
+    assert "wildcard '*'" in verdict["reason"] and verdict["fixes"]
+    assert "with_credentials" not in verdict
+    # A cookie went: blocked, no "if" about it.
+    assert (with_cookie["cors_blocked"], with_cookie["cors_if_credentials"]) == (True, False)
+    assert "headline" not in (await api(client, proxy, f"requests/{with_cookie['id']}"))["cors"]
+
+
 @pytest.mark.parametrize(("origin", "method", "says", "tool", "fix"), [
     pytest.param(FRONT, "PUT", f"origin {FRONT} is not in cors.origins", "devproxy",
                  f"origins: [http://localhost:3000, {FRONT}]", id="origin"),

@@ -81,7 +81,8 @@ function hay(row) {
     // What devproxy said of a request is searched too ("redirect", "431", "subprotocol"),
     // "error" finds every row marked ✕, and a badge's text its rows ("cors blocked").
     const cors = row.cross_origin && row.kind !== "websocket"
-      ? (row.cors_blocked ? " cors blocked" : " cors") : "";
+      ? (row.cors_if_credentials ? " cors blocked with credentials"
+        : row.cors_blocked ? " cors blocked" : " cors") : "";
     text = (`${row.method} ${row.target} ${readable(row.target)} ${row.upstream_url} `
       + `${row.status} ${row.kind}${cors}` + (row.cors_blocked || row.error ? " error" : "")
       + (row.replay_of !== null ? " replay" : "")
@@ -153,10 +154,16 @@ function fillRow(tr, row) {
   }
   if (row.cross_origin && row.kind !== "websocket") {  // no CORS for WebSockets
     // Beside "preflight", "blocked" says it: a short path beside both read "/co…".
-    badges.push(row.cors_blocked
-      ? el("span", { class: "badge cors blocked", title: "The browser kept this response from the page" },
-        row.kind === "preflight" ? "blocked" : "CORS blocked")
-      : el("span", { class: "badge cors" }, "CORS"));
+    // No cookie went, but the answer grants credentials, with "*": what the page asked
+    // for decides, and the answer suggests credentials (the README's rule for preflights).
+    badges.push(row.cors_if_credentials
+      ? el("span", { class: "badge cors blocked", title: "Blocked if the page sent it with "
+        + "credentials (fetch's credentials: 'include'), as its answer's "
+        + "Access-Control-Allow-Credentials: true suggests" }, "blocked with credentials")
+      : row.cors_blocked
+        ? el("span", { class: "badge cors blocked", title: "The browser kept this response from the page" },
+          row.kind === "preflight" ? "blocked" : "CORS blocked")
+        : el("span", { class: "badge cors" }, "CORS"));
   }
   tr.replaceChildren(
     el("td", {}, clock(row.started)),
@@ -173,8 +180,10 @@ function fillRow(tr, row) {
       el("div", {}, readable(row.upstream_url) || "–")),
     // A response the browser blocked never reached the page: not a green success.
     row.cors_blocked
-      ? el("td", { class: "status blocked", title: `${row.status}, blocked by CORS` },
-        `${row.status} ✕`)
+      ? el("td", {
+        class: "status blocked",
+        title: `${row.status}, blocked by CORS${row.cors_if_credentials ? " if sent with credentials" : ""}`,
+      }, `${row.status} ✕`)
       // A status, then an end that was not one (a body broken off, the browser gone).
       : row.status && row.error
         ? el("td", { class: "status blocked", title: row.error }, `${row.status} ✕`)
