@@ -37,6 +37,7 @@ from .corsadvice import (
     from_static_folder,
     only_devproxy,
     refused_by_devproxy,
+    unrouted_in_devproxy,
 )
 from .curlcmd import curl
 from .formdata import form_parts
@@ -208,6 +209,9 @@ class Record:
     # devproxy's own 502 or 504 for a backend it could not reach or that did not answer
     # in time: its title, detail and hint. No backend's CORS headers could be sent.
     failed: tuple[str, str, str] | None = None
+    # devproxy's own 404 for a path no route matches: its detail, hint and the routes it
+    # listed. No backend saw the request either.
+    unrouted: tuple[str, str, tuple[str, ...]] | None = None
     from_static = False  # answered from a static folder, whatever its kind (a preflight)
     # A preflight's: the id of the request it was for, which the browser then sent; 0 if
     # none came within FOLLOW_WAIT; None if not looked for (``Captures.settle``).
@@ -687,16 +691,16 @@ class Record:
             out.update(explained)
             if self.declined is not None:
                 out.update(declined_by_devproxy(*self.declined))
-            elif self.failed is not None:
-                said = failed_in_devproxy(self.status, *self.failed)
+            elif (said := self._no_backend()) is not None:
                 if ours:  # its error got the block's headers, and they do not pass
                     assert cors_block is not None
                     said["cause"] += " " + answered_by_devproxy(verdict, ask, cors_block, at)
                 else:
-                    said["cause"] += (" With no cors: block on the route, that error has "
-                                      "no CORS headers, so the page sees only a CORS "
-                                      "failure: a cors: block lets the page read "
-                                      "devproxy's errors (README, CORS mode).")
+                    said["cause"] += (f" With no cors: block "
+                                      f"{'on the route' if self.route else 'at the top level'}"
+                                      ", that error has no CORS headers, so the page sees "
+                                      "only a CORS failure: a cors: block lets the page "
+                                      "read devproxy's errors (README, CORS mode).")
                 out["cause"] = said["cause"]
                 out["fixes"] = said["fixes"] + only_devproxy(explained["fixes"])
             elif self.kind == "static" or self.from_static:
@@ -723,6 +727,15 @@ class Record:
             if notes is not None:
                 out["with_credentials"]["note"] = notes[1]
         return out
+
+    def _no_backend(self) -> dict[str, Any] | None:
+        """The cause and fixes where no backend answered: devproxy's own 502 or 504, or
+        its 404 for a path no route matches; None where a backend did."""
+        if self.failed is not None:
+            return failed_in_devproxy(self.status, *self.failed)
+        if self.unrouted is not None:
+            return unrouted_in_devproxy(*self.unrouted)
+        return None
 
     def awaits_request(self) -> bool:
         """Whether this is a browser's preflight whose answer passes only without

@@ -190,6 +190,25 @@ def failed_in_devproxy(status: int, title: str, detail: str, hint: str) -> dict[
         {"tool": "your backend", "text": f"{fix}: {_ended(hint)}" if hint else f"{fix}."}]}
 
 
+def unrouted_in_devproxy(detail: str, hint: str, routes: Sequence[str]) -> dict[str, Any]:
+    """The cause and fixes when no route matches the request's path and devproxy sent
+    its own 404, with its error's ``detail`` and ``hint``; ``routes`` are the routes it
+    lists ("/api -> http://127.0.0.1:3000"). No backend saw the request, so none of its
+    CORS settings came into it: the route table, or the URL the page calls, is the fix."""
+    why = detail[:1].lower() + detail[1:].rstrip(".")
+    listed = f"its routes: {', '.join(routes)}" if routes else "it has no routes"
+    said = (f"No backend answered this request: devproxy did, with its own 404, because "
+            f"{why} ({listed}). The backend's CORS settings play no part: the route "
+            "table, or the URL the page calls, is what to change.")
+    prefixes = ", ".join(r.partition(" -> ")[0] for r in routes[:4])
+    under = f" (under {prefixes}{', …' if len(routes) > 4 else ''})" if routes else ""
+    found = [{"tool": "devproxy", "text": _sentence(hint)}] if hint else []
+    found.append({"tool": "your page", "text": f"Or call a path one of devproxy's routes "
+                  f"serves{under}: a typo in the page's URL, or a prefix left out, "
+                  "reaches no route."})
+    return {"cause": said, "fixes": found}
+
+
 def _ended(text: str) -> str:
     """``text`` ending in a full stop, unless it ends a question or a sentence already."""
     return text if text.endswith((".", "?", "!")) else text + "."

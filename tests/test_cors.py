@@ -489,3 +489,23 @@ def test_the_devproxy_fix_is_yaml_that_reads_back_as_written(
     block = yaml.safe_load(ours.text)["cors"]
     assert block["origins"] == origins
     assert block["methods"][-1] == "PUT"
+
+
+def test_a_path_no_route_matches_is_blamed_on_the_route_table_not_a_backend() -> None:
+    from devproxy.corsadvice import unrouted_in_devproxy
+
+    said = unrouted_in_devproxy(
+        "No configured route matches '/nothing'.",
+        "add a route for this path to devproxy.yaml, or a catch-all `path: /`",
+        ("/api -> http://127.0.0.1:3000", "/auth -> http://127.0.0.1:4000"))
+    assert said["cause"] == (
+        "No backend answered this request: devproxy did, with its own 404, because no "
+        "configured route matches '/nothing' (its routes: /api -> http://127.0.0.1:3000, "
+        "/auth -> http://127.0.0.1:4000). The backend's CORS settings play no part: the "
+        "route table, or the URL the page calls, is what to change.")
+    assert said["fixes"] == [
+        {"tool": "devproxy", "text": "Add a route for this path to devproxy.yaml, or a "
+                                     "catch-all `path: /`."},
+        {"tool": "your page", "text": "Or call a path one of devproxy's routes serves (under "
+                                      "/api, /auth): a typo in the page's URL, or a prefix "
+                                      "left out, reaches no route."}]

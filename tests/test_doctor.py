@@ -676,3 +676,23 @@ async def test_devproxys_own_502_is_blamed_on_no_backend_answering_not_on_cors(
     backend = await cors_backend(aiohttp_server, status=502)
     bare = await doctor(backend.url + "/items")
     assert bare.cause.startswith("The server sent no CORS headers at all")
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT"])
+async def test_devproxys_own_404_for_no_route_is_blamed_on_the_route_table(
+        aiohttp_server, proxy_factory, method):
+    # No route matches /nothing: devproxy answered (to the request, or to a PUT's
+    # preflight), not a backend without CORS support.
+    backend = await cors_backend(aiohttp_server)
+    proxy = await proxy_factory(route("/api", backend.url))
+    report = await doctor(proxy.url + "/nothing", method=method)
+    assert not report.verdict.ok
+    assert report.cause.startswith("No backend answered this request: devproxy did, with "
+                                   "its own 404, because no configured route matches "
+                                   f"'/nothing' (its routes: /api -> {backend.url})")
+    assert [f.tool for f in report.fixes] == ["devproxy", "your page"]
+    assert "\nFix it:\n" in render(report)
+    assert backend.seen == []
+    # A backend's own 404 still gets the usual advice.
+    bare = await doctor(backend.url + "/nothing")
+    assert bare.cause.startswith("The server sent no CORS headers at all")

@@ -588,6 +588,49 @@ async def test_a_star_granting_credentials_marks_a_request_without_a_cookie_bloc
     assert "headline" not in (await api(client, proxy, f"requests/{with_cookie['id']}"))["cors"]
 
 
+@pytest.mark.parametrize("preflight", [False, True])
+async def test_a_path_no_route_matches_is_blamed_on_the_route_table_not_the_backend(
+        backend_factory, proxy_factory, client, preflight) -> None:
+    # devproxy's own 404: the verdict blamed a backend with "no CORS support" and gave
+    # Express and Django fixes, though no backend saw the request.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/api", backend.url))
+    headers = PREFLIGHT if preflight else {"Origin": FRONT, "Sec-Fetch-Mode": "cors"}
+    async with client.request("OPTIONS" if preflight else "GET", proxy.url + "/nothing",
+                              headers=headers) as resp:
+        assert resp.status == 404
+    [row] = await api(client, proxy, "requests")
+    verdict = (await api(client, proxy, f"requests/{row['id']}"))["cors"]
+    assert verdict["allowed"] is False
+    assert verdict["cause"].startswith(
+        "No backend answered this request: devproxy did, with its own 404, because no "
+        f"configured route matches '/nothing' (its routes: /api -> {backend.url}). The "
+        "backend's CORS settings play no part")
+    assert "With no cors: block at the top level, that error has no CORS headers" \
+        in verdict["cause"]
+    tools = [f["tool"] for f in verdict["fixes"]]
+    assert tools[:2] == ["devproxy", "your page"]
+    assert "Express (cors package)" not in tools
+    assert backend.recorder.seen == []
+
+
+async def test_in_cors_mode_a_path_no_route_matches_reaches_a_listed_page_as_its_404(
+        backend_factory, proxy_factory, client) -> None:
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/api", backend.url), cors=CorsPolicy(origins=(FRONT,)))
+    for origin in (FRONT, "http://localhost:3000"):
+        async with client.get(proxy.url + "/nothing", headers={"Origin": origin}) as resp:
+            assert resp.status == 404
+    other, listed = await api(client, proxy, "requests")
+    assert (await api(client, proxy, f"requests/{listed['id']}"))["cors"]["allowed"] is True
+    verdict = (await api(client, proxy, f"requests/{other['id']}"))["cors"]
+    assert verdict["cause"].startswith("No backend answered this request: devproxy did, "
+                                       "with its own 404, because no configured route")
+    assert "http://localhost:3000 is not in its origins" in verdict["cause"]
+    assert [f["tool"] for f in verdict["fixes"]] == [
+        "devproxy", "your page", "devproxy (devproxy.yaml)"]
+
+
 @pytest.mark.parametrize(("origin", "method", "says", "tool", "fix"), [
     pytest.param(FRONT, "PUT", f"origin {FRONT} is not in cors.origins", "devproxy",
                  f"origins: [http://localhost:3000, {FRONT}]", id="origin"),
