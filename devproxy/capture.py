@@ -37,6 +37,7 @@ from .corsadvice import (
     from_static_folder,
     only_devproxy,
     refused_by_devproxy,
+    stack_of,
     unrouted_in_devproxy,
 )
 from .curlcmd import curl
@@ -663,7 +664,7 @@ class Record:
         if checks is None:
             return None
         origin, credentials, verdict = checks.origin, checks.credentials, checks.verdict
-        method, unsafe, check = checks.method, checks.unsafe, checks.check
+        check = checks.check
         out: dict[str, Any] = {"origin": origin, "allowed": verdict.ok,
                                "credentials": credentials, "reason": verdict.reason}
         if verdict.warning:  # allowed by Chromium, not by the standard
@@ -679,6 +680,7 @@ class Record:
             out["headline"] = (f"Blocked for {origin} if the request is sent with "
                                f"credentials (cookies)")
         at = block_at(where, cors_block)
+        stack = stack_of(self.backend_response)  # its fix first
         # In CORS mode the headers the browser checked are devproxy's (it answers
         # preflights, and replaces the backend's, or adds its own where the backend
         # sent none): the backends' fixes would change nothing.
@@ -686,8 +688,8 @@ class Record:
             self.kind == "preflight" or cors_block.backend_cors == "replace"
             or field_value(self.backend_response, "access-control-allow-origin") is None)
         if not verdict.ok:
-            ask = Ask(origin, method, tuple(unsafe), credentials)
-            explained = _explained(verdict, ask, cors_block, where, cors_off)
+            ask = checks.ask(credentials)
+            explained = _explained(verdict, ask, cors_block, where, cors_off, stack)
             out.update(explained)
             if self.declined is not None:
                 out.update(declined_by_devproxy(*self.declined))
@@ -717,8 +719,8 @@ class Record:
                 out["cause"] = answered_by_devproxy(verdict, ask, cors_block, at)
                 out["fixes"] = only_devproxy(explained["fixes"])
         elif not credentials and not (strict := check(True)).ok:
-            ask = Ask(origin, method, tuple(unsafe), True)
-            explained = _explained(strict, ask, cors_block, where, cors_off)
+            ask = checks.ask(True)
+            explained = _explained(strict, ask, cors_block, where, cors_off, stack)
             if ours:
                 assert cors_block is not None
                 explained = {"cause": answered_by_devproxy(strict, ask, cors_block, at),
@@ -798,6 +800,12 @@ class _CorsChecks:
             self.assumed = GRANTS_CREDENTIALS
             self.credentials, self.verdict = True, strict
 
+    def ask(self, credentials: bool) -> Ask:
+        """The request as the fixes see it, sent with ``credentials`` or not; for a
+        preflight, with what its answer allowed, which the fixes keep."""
+        lists = cors.allowed_lists(self._response) if self.preflight else (None, None)
+        return Ask(self.origin, self.method, tuple(self.unsafe), credentials, *lists)
+
     def check(self, include: bool) -> cors.Verdict:
         """The verdict had the request been sent with credentials (``include``) or not."""
         if self.preflight:
@@ -852,10 +860,10 @@ def _preflight_notes(record: Record, checks: _CorsChecks) -> tuple[str, str] | N
 
 
 def _explained(verdict: cors.Verdict, ask: Ask, cors_block: CorsPolicy | None,
-               where: str, off: CorsOff | None = None) -> dict[str, Any]:
+               where: str, off: CorsOff | None = None, stack: str = "") -> dict[str, Any]:
     return {"cause": cause(verdict, ask),
             "fixes": [{"tool": f.tool, "text": f.text}
-                      for f in fixes(verdict, ask, cors_block, where, off)]}
+                      for f in fixes(verdict, ask, cors_block, where, off, stack)]}
 
 
 def _keep(record: Record, body: bytes | bytearray, chunk: bytes

@@ -40,6 +40,7 @@ from .corsadvice import (
     fixes,
     noted_by_devproxy,
     refused_by_devproxy,
+    stack_of,
     unlisted_by_devproxy,
     unrouted_in_devproxy,
 )
@@ -431,8 +432,15 @@ class _Fetch:
             why = said["cause"]
             advice = tuple(Fix(f["tool"], f["text"]) for f in said["fixes"])
         elif not verdict.ok:
-            ask = Ask(origin or p.origin, method or p.method, tuple(unsafe), p.credentials)
-            why, advice = cause(verdict, ask), fixes(verdict, ask)
+            # The preflight this URL got, if any: its fixes keep what its answer allowed.
+            answer = next((s.exchange.received for s in reversed(self.steps)
+                           if s.exchange is not None and s.exchange.method == "OPTIONS"
+                           and s.exchange.url == url), ())
+            ask = Ask(origin or p.origin, method or p.method, tuple(unsafe), p.credentials,
+                      *cors.allowed_lists(answer))
+            # The stack the last answer names (X-Powered-By, Server): its fix first.
+            stack = stack_of(last.received) if last is not None else ""
+            why, advice = cause(verdict, ask), fixes(verdict, ask, stack=stack)
         return Report(p, tuple(self.steps), verdict, url, why, advice, tuple(readable),
                       tuple(hidden), tuple(dict.fromkeys(self.warnings)))
 

@@ -696,3 +696,15 @@ async def test_devproxys_own_404_for_no_route_is_blamed_on_the_route_table(
     # A backend's own 404 still gets the usual advice.
     bare = await doctor(backend.url + "/nothing")
     assert bare.cause.startswith("The server sent no CORS headers at all")
+
+
+async def test_the_fix_for_the_stack_the_answer_names_comes_first_and_keeps_its_lists(
+        aiohttp_server):
+    backend = await cors_backend(aiohttp_server, preflight=[
+        *ALLOW, ("Access-Control-Allow-Methods", "GET,HEAD,PUT,PATCH,POST,DELETE"),
+        ("Access-Control-Allow-Headers", "Content-Type"), ("X-Powered-By", "Express")])
+    report = await doctor(backend.url + "/api/missing-header", method="PUT",
+                          headers=["Content-Type: application/json", "X-Custom: 1"])
+    assert report.verdict.kind == cors.HEADER_NOT_ALLOWED
+    assert report.fixes[0].tool == "Express (cors package)"
+    assert "allowedHeaders: ['Content-Type', 'x-custom']" in report.fixes[0].text

@@ -554,6 +554,31 @@ async def test_a_preflight_that_passes_either_way_says_so(backend_factory, proxy
                                "without.")
 
 
+async def test_the_express_fix_for_a_missing_header_keeps_the_ones_it_allowed_and_comes_first(
+        backend_factory, proxy_factory, client) -> None:
+    # allowedHeaders: ['x-custom'] alone replaced the backend's list: JSON POSTs then
+    # failed on content-type. X-Powered-By: Express names the stack: its fix first.
+    async def answer(request: web.Request) -> web.Response:
+        return web.Response(status=204, headers=EXPRESS_PREFLIGHT)
+
+    backend = await backend_factory(answer)
+    proxy = await proxy_factory(route("/api", backend.url))
+    async with client.options(proxy.url + "/api/missing-header", headers={
+            **PREFLIGHT, "Access-Control-Request-Headers": "x-custom"}) as resp:
+        assert resp.status == 204
+    [row] = await api(client, proxy, "requests")
+    verdict = (await api(client, proxy, f"requests/{row['id']}"))["cors"]
+    first, *others = verdict["fixes"]
+    assert first == {"tool": "Express (cors package)", "text": (
+        f"app.use(cors({{ origin: '{FRONT}', methods: ['GET', 'HEAD', 'PUT', 'PATCH', "
+        "'POST', 'DELETE'], allowedHeaders: ['Content-Type', 'x-custom'] }))\n"
+        "// before your routers and any auth middleware, so OPTIONS preflights are "
+        "answered")}
+    assert [f["tool"] for f in others] == [
+        "devproxy (devproxy.yaml)", "Django (django-cors-headers)", "Flask (Flask-CORS)",
+        "FastAPI / Starlette (CORSMiddleware)", "nginx"]
+
+
 async def test_a_star_granting_credentials_marks_a_request_without_a_cookie_blocked_with_them(
         backend_factory, proxy_factory, client) -> None:
     # Express's cors({origin: '*', credentials: true}): a credentialed fetch() with no

@@ -491,10 +491,21 @@ function headerTable(headers, changes, side) {
   return el("table", { class: "headers" }, rows);
 }
 
-function explained(verdict) {
-  return el("div", {}, verdict.reason, el("p", {}, verdict.cause),
-    ...(verdict.fixes || []).slice(0, 3).map((f) => el("div", {}, el("h4", {}, f.tool),
-      el("pre", {}, f.text))));
+// Fixes shown at once; past one more than that, the rest wait behind "N more", named.
+// devproxy puts the fix for the stack the response names (Express, uvicorn...) first.
+const FIXES_SHOWN = 3;
+
+// A verdict's reason, cause and fixes; ``place`` names its "more" control, which stays
+// open when the detail is drawn again.
+function explained(verdict, place) {
+  const fixes = verdict.fixes || [];
+  const fix = (f) => el("div", {}, el("h4", {}, f.tool), el("pre", {}, f.text));
+  const shown = fixes.length > FIXES_SHOWN + 1 ? FIXES_SHOWN : fixes.length;
+  const more = fixes.slice(shown);
+  return el("div", {}, verdict.reason, el("p", {}, verdict.cause), fixes.slice(0, shown).map(fix),
+    more.length ? el("details", { class: "more-fixes", "data-place": place },
+      el("summary", {}, `${more.length} more fixes: ${more.map((f) => f.tool).join(", ")}`),
+      more.map(fix)) : null);
 }
 
 // A Set-Cookie's verdict as a badge to scan by: [class, label]. A third-party cookie
@@ -677,14 +688,14 @@ async function showDetail(id) {
     // A preflight's note says what it shows of credentials: it never carries cookies.
     c.allowed || c.note ? el("div", { class: "note", id: "cors-note" }, c.note || (c.credentials
       ? "Sent with a cookie: credentials mode \"include\"." : "Sent without cookies.")) : null,
-    c.allowed ? null : explained(c),
+    c.allowed ? null : explained(c, "cors-fixes"),
     c.warning ? el("p", { id: "cors-warning" }, c.warning) : null),
     c.with_credentials ? el("div", { id: "cors-credentials", class: "card verdict blocked" },
       el("strong", {}, "Blocked if sent with credentials"),
       el("div", { class: "note" }, c.with_credentials.note || ("No cookie was sent, so devproxy "
         + "cannot tell whether fetch() asked for credentials: \"include\" (a first login does, "
         + "before any cookie).")),
-      explained(c.with_credentials)) : null);
+      explained(c.with_credentials, "cors-credentials-fixes")) : null);
   }
 
   parts.push(el("h3", {}, "Request: as the browser sent it → as devproxy sent it upstream"),
@@ -752,8 +763,14 @@ async function showDetail(id) {
   const places = again ? scrollPlaces(pane) : new Map();
   // What the keyboard is on keeps the focus: it went to <body> every second.
   const focused = again ? focusedIn(pane) : () => null;
+  const opened = again ? [...pane.querySelectorAll("details[data-place][open]")]
+    .map((box) => box.dataset.place) : [];
   pane.replaceChildren(...parts.filter(Boolean));
   pane.dataset.shown = id;
+  for (const place of opened) {
+    const box = pane.querySelector(`details[data-place="${place}"]`);
+    if (box) box.open = true;
+  }
   focused()?.focus({ preventScroll: true });
   for (const box of pane.querySelectorAll("pre[data-place]")) {
     const place = places.get(box.dataset.place);
