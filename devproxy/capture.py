@@ -37,6 +37,8 @@ from .corsadvice import (
     from_static_folder,
     only_devproxy,
     refused_by_devproxy,
+    stack_of,
+    unrouted_in_devproxy,
 )
 from .curlcmd import curl
 from .formdata import form_parts
@@ -208,6 +210,9 @@ class Record:
     # devproxy's own 502 or 504 for a backend it could not reach or that did not answer
     # in time: its title, detail and hint. No backend's CORS headers could be sent.
     failed: tuple[str, str, str] | None = None
+    # devproxy's own 404 for a path no route matches: its detail, hint and the routes it
+    # listed. No backend saw the request either.
+    unrouted: tuple[str, str, tuple[str, ...]] | None = None
     from_static = False  # answered from a static folder, whatever its kind (a preflight)
     # A preflight's: the id of the request it was for, which the browser then sent; 0 if
     # none came within FOLLOW_WAIT; None if not looked for (``Captures.settle``).
@@ -506,6 +511,10 @@ class Record:
             "cross_origin": origin is not None,
             # A 200 the page never saw is not a success: the list marks it.
             "cors_blocked": checks is not None and not checks.verdict.ok,
+            # Blocked only if sent with credentials, which its answer's granting them
+            # suggests and nothing in the request shows: the list says so.
+            "cors_if_credentials": checks is not None and bool(checks.assumed)
+            and not checks.preflight,
             "replay_of": self.replay_of,
         }
 
@@ -655,7 +664,7 @@ class Record:
         if checks is None:
             return None
         origin, credentials, verdict = checks.origin, checks.credentials, checks.verdict
-        method, unsafe, check = checks.method, checks.unsafe, checks.check
+        check = checks.check
         out: dict[str, Any] = {"origin": origin, "allowed": verdict.ok,
                                "credentials": credentials, "reason": verdict.reason}
         if verdict.warning:  # allowed by Chromium, not by the standard
@@ -663,10 +672,15 @@ class Record:
         notes = _preflight_notes(self, checks) if checks.preflight else None
         if notes is not None:
             out["note"] = notes[0]
-            if checks.assumed:
-                out["headline"] = (f"Blocked for {origin} if the request is sent with "
-                                   f"credentials (cookies)")
+        elif checks.assumed:
+            out["note"] = (f"No cookie was sent, as none is until the page has one (a first "
+                           f"login). Taken as sent with credentials ({_MODE}): "
+                           f"{checks.assumed}.")
+        if checks.assumed:
+            out["headline"] = (f"Blocked for {origin} if the request is sent with "
+                               f"credentials (cookies)")
         at = block_at(where, cors_block)
+        stack = stack_of(self.backend_response)  # its fix first
         # In CORS mode the headers the browser checked are devproxy's (it answers
         # preflights, and replaces the backend's, or adds its own where the backend
         # sent none): the backends' fixes would change nothing.
@@ -674,21 +688,21 @@ class Record:
             self.kind == "preflight" or cors_block.backend_cors == "replace"
             or field_value(self.backend_response, "access-control-allow-origin") is None)
         if not verdict.ok:
-            ask = Ask(origin, method, tuple(unsafe), credentials)
-            explained = _explained(verdict, ask, cors_block, where, cors_off)
+            ask = checks.ask(credentials)
+            explained = _explained(verdict, ask, cors_block, where, cors_off, stack)
             out.update(explained)
             if self.declined is not None:
                 out.update(declined_by_devproxy(*self.declined))
-            elif self.failed is not None:
-                said = failed_in_devproxy(self.status, *self.failed)
+            elif (said := self._no_backend()) is not None:
                 if ours:  # its error got the block's headers, and they do not pass
                     assert cors_block is not None
                     said["cause"] += " " + answered_by_devproxy(verdict, ask, cors_block, at)
                 else:
-                    said["cause"] += (" With no cors: block on the route, that error has "
-                                      "no CORS headers, so the page sees only a CORS "
-                                      "failure: a cors: block lets the page read "
-                                      "devproxy's errors (README, CORS mode).")
+                    said["cause"] += (f" With no cors: block "
+                                      f"{'on the route' if self.route else 'at the top level'}"
+                                      ", that error has no CORS headers, so the page sees "
+                                      "only a CORS failure: a cors: block lets the page "
+                                      "read devproxy's errors (README, CORS mode).")
                 out["cause"] = said["cause"]
                 out["fixes"] = said["fixes"] + only_devproxy(explained["fixes"])
             elif self.kind == "static" or self.from_static:
@@ -705,8 +719,8 @@ class Record:
                 out["cause"] = answered_by_devproxy(verdict, ask, cors_block, at)
                 out["fixes"] = only_devproxy(explained["fixes"])
         elif not credentials and not (strict := check(True)).ok:
-            ask = Ask(origin, method, tuple(unsafe), True)
-            explained = _explained(strict, ask, cors_block, where, cors_off)
+            ask = checks.ask(True)
+            explained = _explained(strict, ask, cors_block, where, cors_off, stack)
             if ours:
                 assert cors_block is not None
                 explained = {"cause": answered_by_devproxy(strict, ask, cors_block, at),
@@ -715,6 +729,15 @@ class Record:
             if notes is not None:
                 out["with_credentials"]["note"] = notes[1]
         return out
+
+    def _no_backend(self) -> dict[str, Any] | None:
+        """The cause and fixes where no backend answered: devproxy's own 502 or 504, or
+        its 404 for a path no route matches; None where a backend did."""
+        if self.failed is not None:
+            return failed_in_devproxy(self.status, *self.failed)
+        if self.unrouted is not None:
+            return unrouted_in_devproxy(*self.unrouted)
+        return None
 
     def awaits_request(self) -> bool:
         """Whether this is a browser's preflight whose answer passes only without
@@ -751,18 +774,37 @@ class _CorsChecks:
                 field_value(browser_request, "access-control-request-headers"))]
         else:
             self.method, self.unsafe = record.method, []
-        self._response = record.browser_response
+        self._response = response = record.browser_response
         self.verdict = self.check(self.credentials)
-        # A preflight never carries credentials, whatever its request will (Fetch §4.8):
-        # where its answer passes only without them, the answer and what the browser
-        # did next tell which the page asked for.
         self.assumed = ""  # why the request is taken as sent with credentials
         self.undecided = False  # passes only without, and the browser's next move unseen
-        if self.preflight and self.verdict.ok and not (strict := self.check(True)).ok:
-            self.undecided = record.followed is None
-            self.assumed = _shown_credentials(record, self._response)
-            if self.assumed:
-                self.credentials, self.verdict = True, strict
+        # Whether credentials decide a preflight's verdict: it passes without them and
+        # fails with them (never the other way: with them the checks only get stricter).
+        self.by_credentials = False
+        if self.preflight:
+            # A preflight never carries credentials, whatever its request will (Fetch
+            # §4.8): where its answer passes only without them, the answer and what the
+            # browser did next tell which the page asked for.
+            if self.verdict.ok and not (strict := self.check(True)).ok:
+                self.by_credentials = True
+                self.undecided = record.followed is None
+                self.assumed = _shown_credentials(record, response)
+                if self.assumed:
+                    self.credentials, self.verdict = True, strict
+        elif not self.credentials and self.verdict.ok \
+                and field_value(response, "access-control-allow-credentials") == "true" \
+                and not (strict := self.check(True)).ok:
+            # No cookie, and an answer that passes only without credentials ("*") yet
+            # grants them: taken as sent with them, as a preflight's answer is. A
+            # credentialed fetch() carries no cookie until it has one (a first login).
+            self.assumed = GRANTS_CREDENTIALS
+            self.credentials, self.verdict = True, strict
+
+    def ask(self, credentials: bool) -> Ask:
+        """The request as the fixes see it, sent with ``credentials`` or not; for a
+        preflight, with what its answer allowed, which the fixes keep."""
+        lists = cors.allowed_lists(self._response) if self.preflight else (None, None)
+        return Ask(self.origin, self.method, tuple(self.unsafe), credentials, *lists)
 
     def check(self, include: bool) -> cors.Verdict:
         """The verdict had the request been sent with credentials (``include``) or not."""
@@ -781,17 +823,28 @@ def _shown_credentials(record: Record, answer: Headers) -> str:
         return (f"the browser sent no request after it (none within {FOLLOW_WAIT:g} s), "
                 "where one that passed it sends the request at once")
     if field_value(answer, "access-control-allow-credentials") == "true":
-        return ("its answer says Access-Control-Allow-Credentials: true, which only a "
-                "request sent with credentials needs")
+        return GRANTS_CREDENTIALS
     return ""
 
 
-def _preflight_notes(record: Record, checks: _CorsChecks) -> tuple[str, str]:
+# Why a request whose answer grants credentials is taken as sent with them.
+GRANTS_CREDENTIALS = ("its answer says Access-Control-Allow-Credentials: true, which only "
+                      "a request sent with credentials needs")
+_MODE = "fetch's credentials: 'include', withCredentials"
+
+
+def _preflight_notes(record: Record, checks: _CorsChecks) -> tuple[str, str] | None:
     """What a preflight's verdict says of credentials, and what its "blocked if sent with
     credentials" card says: never that cookies were or were not sent, as a request's
-    verdict does, since a preflight carries none whatever the page asked for."""
+    verdict does, since a preflight carries none whatever the page asked for. None where
+    credentials do not decide it: a preflight that fails either way has its reason, and
+    nothing to say of credentials."""
     never = "A preflight never carries cookies, whatever the page asked for"
-    mode = "fetch's credentials: 'include', withCredentials"
+    mode = _MODE
+    if not checks.by_credentials:
+        if not checks.verdict.ok:
+            return None
+        return (f"{never}: this answer passes either way, with credentials or without.", "")
     if checks.assumed:
         return (f"{never}. Taken as sent with credentials ({mode}): {checks.assumed}.", "")
     if record.followed:
@@ -807,10 +860,10 @@ def _preflight_notes(record: Record, checks: _CorsChecks) -> tuple[str, str]:
 
 
 def _explained(verdict: cors.Verdict, ask: Ask, cors_block: CorsPolicy | None,
-               where: str, off: CorsOff | None = None) -> dict[str, Any]:
+               where: str, off: CorsOff | None = None, stack: str = "") -> dict[str, Any]:
     return {"cause": cause(verdict, ask),
             "fixes": [{"tool": f.tool, "text": f.text}
-                      for f in fixes(verdict, ask, cors_block, where, off)]}
+                      for f in fixes(verdict, ask, cors_block, where, off, stack)]}
 
 
 def _keep(record: Record, body: bytes | bytearray, chunk: bytes

@@ -66,7 +66,8 @@ def cookie_verdicts(set_cookies: Sequence[str], origin: str, fetch_site: str = "
                 len(value.encode("utf-8", "surrogateescape")) > 4096:
             reason = "name and value together pass 4096 bytes; the browser ignores it"
         elif same_site == "none" and not secure:
-            reason = "SameSite=None requires Secure; the browser rejects this cookie"
+            reason = ("SameSite=None requires Secure, so the browser rejects this cookie; "
+                      + _add_secure(origin, host, secure_origin, fetch_site))
         elif secure and not secure_origin:
             reason = "Secure cookies cannot be set from an http:// origin (except localhost)"
         elif "partitioned" in attrs and not secure:
@@ -107,10 +108,15 @@ def cookie_verdicts(set_cookies: Sequence[str], origin: str, fetch_site: str = "
             verdict["deletes"] = True
             notes.append("deletes the cookie (it has expired)")
         elif not reason and cross_site and "partitioned" not in attrs:
+            # Chromium's "UserPreferences" exclusion: its headless and incognito windows
+            # block third-party cookies, as Safari does and Firefox in strict mode.
             verdict["third_party"] = True
-            notes.append("a third-party cookie: stored only where the browser allows them "
-                         "(Chrome blocks them in incognito, and by setting); Partitioned "
-                         "ones are stored either way")
+            notes.append("a third-party cookie, which browsers that block third-party "
+                         "cookies drop (Chromium in incognito and headless windows or when "
+                         "the user blocks them, Safari, Firefox in strict mode): "
+                         + (_same_machine(page, origin) or "open the page through devproxy "
+                            "(one origin), so the API is on the page's own site")
+                         + "; Partitioned ones are stored either way")
         if not reason and unsure_credentials:
             if not deletes:  # CORS mode says so in the log, once per page origin
                 verdict["needs_credentials"] = True
@@ -142,6 +148,20 @@ def _this_machine(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _add_secure(origin: str, host: str, secure_origin: bool, fetch_site: str) -> str:
+    """The fix for SameSite=None without Secure, from the origin that set it."""
+    if not secure_origin:
+        fix = "serve it over https:// and add Secure"
+    elif origin.startswith("https://"):
+        fix = "add Secure"
+    else:  # Secure Contexts §3.1: http:// on this machine counts as secure
+        fix = f"add Secure ({host} is this machine, whose http:// may set Secure cookies)"
+    if fetch_site.lower() in ("same-origin", "same-site"):
+        fix += (", or drop SameSite=None: this request is not cross-site, and Lax, the "
+                "default, covers it")
+    return fix
 
 
 def _written(scheme: str, port: int) -> str:

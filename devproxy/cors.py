@@ -460,6 +460,18 @@ def preflight_check(
     return Verdict(True)
 
 
+def allowed_lists(response: Headers | Sequence[tuple[str, str]]
+                  ) -> tuple[tuple[str, ...] | None, tuple[str, ...] | None]:
+    """What a preflight's answer lists in Access-Control-Allow-Methods and -Headers, as
+    written; None for a field it did not send, or not as a list the browser reads."""
+    found: list[tuple[str, ...] | None] = []
+    for name in ("access-control-allow-methods", "access-control-allow-headers"):
+        values = _values(response, name)
+        items = token_list(values) if values else None
+        found.append(tuple(items) if items is not None else None)
+    return found[0], found[1]
+
+
 def _values(headers: Headers | Sequence[tuple[str, str]], name: str) -> list[str]:
     if isinstance(headers, Mapping):
         getall = getattr(headers, "getall", None)

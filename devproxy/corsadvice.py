@@ -32,6 +32,11 @@ class Ask:
     method: str
     headers: tuple[str, ...]  # lower-cased non-safelisted request header names
     credentials: bool
+    # What the preflight's answer listed in Access-Control-Allow-Methods and -Headers
+    # (``cors.allowed_lists``), None where it listed none or no preflight was seen: a
+    # fix keeps these names, and adds the request's, so it does not take any away.
+    allow_methods: tuple[str, ...] | None = None
+    allow_headers: tuple[str, ...] | None = None
 
 
 def cause(verdict: Verdict, ask: Ask) -> str:
@@ -114,7 +119,8 @@ def _literal_star(verdict: Verdict, ask: Ask) -> str:
     preflight: the list does say "*", so "does not list PUT" would read as wrong."""
     methods = verdict.kind == cors.METHOD_NOT_ALLOWED
     field, what = ("Methods", "method") if methods else ("Headers", "header")
-    names = ", ".join(_methods(ask)) if methods else ", ".join(ask.headers or (verdict.subject,))
+    names = ", ".join(_method_list(ask) if methods else _header_list(ask)
+                      or (verdict.subject,))
     return (f"The preflight's Access-Control-Allow-{field} answers '*', and the request is "
             "sent with credentials (fetch's credentials: 'include', withCredentials): then "
             f"the browser takes '*' as a {what} named '*', not as any {what}, so "
@@ -190,6 +196,25 @@ def failed_in_devproxy(status: int, title: str, detail: str, hint: str) -> dict[
         {"tool": "your backend", "text": f"{fix}: {_ended(hint)}" if hint else f"{fix}."}]}
 
 
+def unrouted_in_devproxy(detail: str, hint: str, routes: Sequence[str]) -> dict[str, Any]:
+    """The cause and fixes when no route matches the request's path and devproxy sent
+    its own 404, with its error's ``detail`` and ``hint``; ``routes`` are the routes it
+    lists ("/api -> http://127.0.0.1:3000"). No backend saw the request, so none of its
+    CORS settings came into it: the route table, or the URL the page calls, is the fix."""
+    why = detail[:1].lower() + detail[1:].rstrip(".")
+    listed = f"its routes: {', '.join(routes)}" if routes else "it has no routes"
+    said = (f"No backend answered this request: devproxy did, with its own 404, because "
+            f"{why} ({listed}). The backend's CORS settings play no part: the route "
+            "table, or the URL the page calls, is what to change.")
+    prefixes = ", ".join(r.partition(" -> ")[0] for r in routes[:4])
+    under = f" (under {prefixes}{', …' if len(routes) > 4 else ''})" if routes else ""
+    found = [{"tool": "devproxy", "text": _sentence(hint)}] if hint else []
+    found.append({"tool": "your page", "text": f"Or call a path one of devproxy's routes "
+                  f"serves{under}: a typo in the page's URL, or a prefix left out, "
+                  "reaches no route."})
+    return {"cause": said, "fixes": found}
+
+
 def _ended(text: str) -> str:
     """``text`` ending in a full stop, unless it ends a question or a sentence already."""
     return text if text.endswith((".", "?", "!")) else text + "."
@@ -242,8 +267,32 @@ class CorsOff:
     top: CorsPolicy  # the top-level block it opted out of
 
 
+# What a response names its server by, and the fix for that stack (a ``Fix.tool``'s
+# start): Express's X-Powered-By, and the Server field of uvicorn (FastAPI, Starlette),
+# Werkzeug (Flask's dev server), Django's runserver (WSGIServer) and Daphne, and nginx.
+_STACKS = (
+    ("x-powered-by", "express", "Express"),
+    ("server", "uvicorn", "FastAPI"),
+    ("server", "werkzeug", "Flask"),
+    ("server", "wsgiserver", "Django"),
+    ("server", "daphne", "Django"),
+    ("server", "nginx", "nginx"),
+)
+
+
+def stack_of(response: Sequence[tuple[str, str]]) -> str:
+    """The stack a backend's response names (``_STACKS``: the start of its fix's tool),
+    "" if it names none of those."""
+    for field, word, tool in _STACKS:
+        for name, value in response:
+            if name.lower() == field and word in value.lower():
+                return tool
+    return ""
+
+
 def fixes(verdict: Verdict, ask: Ask, current: CorsPolicy | None = None,
-          where: str = "devproxy.yaml", off: CorsOff | None = None) -> tuple[Fix, ...]:
+          where: str = "devproxy.yaml", off: CorsOff | None = None,
+          stack: str = "") -> tuple[Fix, ...]:
     """Config for each server that would make the browser accept this request.
 
     ``current`` is the devproxy CORS block already in force for the request, if known
@@ -251,7 +300,16 @@ def fixes(verdict: Verdict, ask: Ask, current: CorsPolicy | None = None,
     that block, keeping the origins it lists, instead of offering a new one that would
     drop them. ``where`` names the config file. ``off``: the request's route turned a
     top-level block off, so the fix is to turn it back on, not to add the block again.
+    ``stack``: the backend's, as its response names it (``stack_of``), whose fix then
+    comes first.
     """
+    found = _fixes(verdict, ask, current, where, off)
+    first = [f for f in found if stack and f.tool.startswith(stack)]
+    return (*first, *(f for f in found if f not in first))
+
+
+def _fixes(verdict: Verdict, ask: Ask, current: CorsPolicy | None, where: str,
+           off: CorsOff | None) -> tuple[Fix, ...]:
     if ask.origin == "null":  # no config fixes this safely
         return (Fix("your page", _sentence(cors.NULL_ORIGIN)),)
     if verdict.kind == cors.MULTIPLE_ALLOW_ORIGIN or _doubled_credentials(verdict):
@@ -288,9 +346,9 @@ def _star_taken_literally(verdict: Verdict) -> bool:
 
 def _named_lists(ask: Ask) -> Fix:
     lines = [] if ask.method in cors.SAFELISTED_METHODS else \
-        [f"Access-Control-Allow-Methods: {', '.join(_methods(ask))}"]
+        [f"Access-Control-Allow-Methods: {', '.join(_method_list(ask))}"]
     if ask.headers:
-        lines.append(f"Access-Control-Allow-Headers: {', '.join(ask.headers)}")
+        lines.append(f"Access-Control-Allow-Headers: {', '.join(_header_list(ask))}")
     lines.append("# by name, not '*': with credentials the browser reads '*' as a name")
     return Fix("the preflight's answer (any server)", "\n".join(lines))
 
@@ -304,6 +362,23 @@ def _doubled_credentials(verdict: Verdict) -> bool:
 def _methods(ask: Ask) -> list[str]:
     base = ["GET", "POST", "PUT", "PATCH", "DELETE"]
     return base if ask.method in base else [*base, ask.method]
+
+
+def _method_list(ask: Ask) -> list[str]:
+    """The methods a server's fix allows: those its preflight answer listed, kept, with
+    the request's added; the common ones where it listed none (or only "*")."""
+    listed = [m for m in ask.allow_methods or () if m != "*"]
+    if not listed:
+        return _methods(ask)
+    return listed if ask.method in listed else [*listed, ask.method]
+
+
+def _header_list(ask: Ask) -> list[str]:
+    """The request headers a server's fix allows: those its preflight answer listed (as
+    written: names are case-insensitive), with the request's that it did not."""
+    listed = [h for h in ask.allow_headers or () if h != "*"]
+    have = {h.lower() for h in listed}
+    return [*listed, *(h for h in ask.headers if h not in have)]
 
 
 def _py(items: Sequence[str]) -> str:
@@ -374,9 +449,10 @@ def _express(ask: Ask) -> Fix:
     options = [f"origin: '{ask.origin}'"]
     if ask.credentials:
         options.append("credentials: true")
-    options.append(f"methods: {_js(_methods(ask))}")
-    if ask.headers:
-        options.append(f"allowedHeaders: {_js(ask.headers)}")
+    options.append(f"methods: {_js(_method_list(ask))}")
+    # The list replaces the package's: the names the server allowed stay in it.
+    if headers := _header_list(ask):
+        options.append(f"allowedHeaders: {_js(headers)}")
     return Fix("Express (cors package)",
                "app.use(cors({ " + ", ".join(options) + " }))\n"
                "// before your routers and any auth middleware, so OPTIONS preflights "
@@ -388,10 +464,13 @@ def _django(ask: Ask) -> Fix:
              f"CORS_ALLOWED_ORIGINS = {_py([ask.origin])}"]
     if ask.credentials:
         lines.append("CORS_ALLOW_CREDENTIALS = True")
-    if ask.method not in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
+    # The defaults, and whatever else the server's answer listed, kept.
+    methods = [m for m in _method_list(ask) if m not in _DJANGO_DEFAULT_METHODS]
+    if methods:
         lines.append("from corsheaders.defaults import default_methods")
-        lines.append(f'CORS_ALLOW_METHODS = (*default_methods, "{ask.method}")')
-    extra = [h for h in ask.headers if h not in _DJANGO_DEFAULT_HEADERS]
+        lines.append("CORS_ALLOW_METHODS = (*default_methods, "
+                     + ", ".join(f'"{m}"' for m in methods) + ")")
+    extra = [h for h in _header_list(ask) if h.lower() not in _DJANGO_DEFAULT_HEADERS]
     if extra:
         lines.append("from corsheaders.defaults import default_headers")
         lines.append("CORS_ALLOW_HEADERS = (*default_headers, "
@@ -399,6 +478,9 @@ def _django(ask: Ask) -> Fix:
     return Fix("Django (django-cors-headers)", "\n".join(lines))
 
 
+# django-cors-headers' corsheaders.defaults.default_methods (HEAD is answered anyway)
+_DJANGO_DEFAULT_METHODS = frozenset({"DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST",
+                                     "PUT"})
 # django-cors-headers' corsheaders.defaults.default_headers
 _DJANGO_DEFAULT_HEADERS = frozenset({
     "accept", "authorization", "content-type", "user-agent", "x-csrftoken",
@@ -410,9 +492,9 @@ def _flask(ask: Ask) -> Fix:
     options = [f"origins={_py([ask.origin])}"]
     if ask.credentials:
         options.append("supports_credentials=True")
-    options.append(f"methods={_py(_methods(ask))}")
-    if ask.headers:
-        options.append(f"allow_headers={_py(ask.headers)}")
+    options.append(f"methods={_py(_method_list(ask))}")
+    if headers := _header_list(ask):
+        options.append(f"allow_headers={_py(headers)}")
     return Fix("Flask (Flask-CORS)", "CORS(app, " + ", ".join(options) + ")")
 
 
@@ -420,9 +502,9 @@ def _fastapi(ask: Ask) -> Fix:
     options = [f"allow_origins={_py([ask.origin])}"]
     if ask.credentials:
         options.append("allow_credentials=True")
-    options.append(f"allow_methods={_py(_methods(ask))}")
-    if ask.headers:
-        options.append(f"allow_headers={_py(ask.headers)}")
+    options.append(f"allow_methods={_py(_method_list(ask))}")
+    if headers := _header_list(ask):
+        options.append(f"allow_headers={_py(headers)}")
     return Fix("FastAPI / Starlette (CORSMiddleware)",
                "app.add_middleware(CORSMiddleware, " + ", ".join(options) + ")")
 
@@ -434,11 +516,11 @@ def _nginx(ask: Ask, verdict: Verdict) -> Fix:
     common.append("add_header Vary Origin always;")
     preflight = [
         *common,
-        f'add_header Access-Control-Allow-Methods "{", ".join(_methods(ask))}" always;',
+        f'add_header Access-Control-Allow-Methods "{", ".join(_method_list(ask))}" always;',
     ]
-    if ask.headers:
+    if headers := _header_list(ask):
         preflight.append(
-            f'add_header Access-Control-Allow-Headers "{", ".join(ask.headers)}" always;')
+            f'add_header Access-Control-Allow-Headers "{", ".join(headers)}" always;')
     preflight.append("return 204;")
     lines = ["# in the location; nginx drops outer add_header lines inside an if block,",
              "# so the preflight branch repeats them",

@@ -22,7 +22,7 @@ from .capture import FOLLOW_WAIT, WENT_AWAY, Captures, Record
 from .config import DEFAULT_PORTS, RESERVED_PREFIX, Route, url_host
 from .cors import CorsRules, in_cors_mode, is_preflight
 from .corsmode import PreflightRefusal, mark, note, own_origin, preflight_response
-from .errorpages import problem_response
+from .errorpages import NO_ROUTE, problem_response
 from .errors import UpstreamError
 from .forward import ProxiedResponse, forward_http, held_back
 from .h1 import NOT_HTTP
@@ -160,7 +160,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
                         and "Origin" in request.headers:
                     _uncovered(request, route, snapshot.config.source)
                 if match is None:
-                    response = _no_route(request, snapshot.table.routes)
+                    response = _no_route(request, snapshot.table.routes, record)
                 else:
                     assert route is not None
                     response = await _serve(request, route, path, match.rest, cors, record,
@@ -466,14 +466,15 @@ async def upstream_failure(
     )
 
 
-def _no_route(request: web.Request, routes: tuple[Route, ...]) -> web.StreamResponse:
+def _no_route(request: web.Request, routes: tuple[Route, ...], record: Record | None = None
+              ) -> web.StreamResponse:
     listing = [f"{r.path} -> {r.shown_destination}" for r in routes]
-    return problem_response(
-        request, 404, "No route matches",
-        f"No configured route matches {request.path!r}.",
-        hint="add a route for this path to devproxy.yaml, or a catch-all `path: /`",
-        items=listing, items_title="Configured routes",
-    )
+    detail = f"No configured route matches {request.path!r}."
+    hint = "add a route for this path to devproxy.yaml, or a catch-all `path: /`"
+    if record is not None:  # its CORS verdict then blames the route table, not a backend
+        record.unrouted = (detail, hint, tuple(listing))
+    return problem_response(request, 404, NO_ROUTE, detail, hint=hint, items=listing,
+                            items_title="Configured routes")
 
 
 class AccessLog:

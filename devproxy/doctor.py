@@ -40,9 +40,11 @@ from .corsadvice import (
     fixes,
     noted_by_devproxy,
     refused_by_devproxy,
+    stack_of,
     unlisted_by_devproxy,
+    unrouted_in_devproxy,
 )
-from .errorpages import failure_of
+from .errorpages import failure_of, no_route_of
 from .errors import DevproxyError
 from .headers import field_value
 from .upstream import LoopbackResolver
@@ -156,6 +158,8 @@ class Exchange:
     refused: cors.Preflight | None = None  # devproxy's own refusal of a preflight
     # devproxy's own 502 or 504, no backend having answered: its title, detail and hint
     failed: tuple[str, str, str] | None = None
+    # devproxy's own 404 for a path no route matches: its detail, hint and listed routes
+    unrouted: tuple[str, str, tuple[str, ...]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,15 +347,16 @@ class _Fetch:
                 method = response.request_info.method  # as sent: the client upper-cases
                 sent = tuple(response.request_info.headers.items())
                 received = tuple(response.headers.items())
-                excerpt, refused, failed = "", None, None
+                excerpt, refused, failed, unrouted = "", None, None, None
                 if response.status >= 400:
                     text = (await response.content.read(_READ)).decode("utf-8", "replace")
                     excerpt = " ".join(text.split())[:_EXCERPT]
                     if method == "OPTIONS" and response.status == 403:
                         refused = cors.refusal_of(text)
                     failed = failure_of(response.status, response.content_type, text)
+                    unrouted = no_route_of(response.status, response.content_type, text)
                 return Exchange(method, url, sent, response.status, response.reason or "",
-                                received, excerpt, refused, failed)
+                                received, excerpt, refused, failed, unrouted)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise DoctorError(f"could not fetch {url}: {_describe(exc)}") \
                 from exc
@@ -377,6 +382,9 @@ class _Fetch:
             if not verdict["stored"]:
                 self.warnings.append(f"the browser will not store the cookie "
                                      f"{verdict['name']!r}: {verdict['reason']}")
+            elif verdict.get("third_party"):  # its note says so, and the fix
+                self.warnings.append(f"the cookie {verdict['name']!r} is "
+                                     f"{verdict['note']}")
 
     def _vary_warning(self, exchange: Exchange) -> None:
         acao = field_value(exchange.received, "access-control-allow-origin")
@@ -418,9 +426,21 @@ class _Fetch:
             said = failed_in_devproxy(last.status, *last.failed)
             why = said["cause"]
             advice = tuple(Fix(f["tool"], f["text"]) for f in said["fixes"])
+        elif not verdict.ok and last is not None and last.unrouted is not None:
+            # devproxy's own 404: no route matches the path, so no backend saw it.
+            said = unrouted_in_devproxy(*last.unrouted)
+            why = said["cause"]
+            advice = tuple(Fix(f["tool"], f["text"]) for f in said["fixes"])
         elif not verdict.ok:
-            ask = Ask(origin or p.origin, method or p.method, tuple(unsafe), p.credentials)
-            why, advice = cause(verdict, ask), fixes(verdict, ask)
+            # The preflight this URL got, if any: its fixes keep what its answer allowed.
+            answer = next((s.exchange.received for s in reversed(self.steps)
+                           if s.exchange is not None and s.exchange.method == "OPTIONS"
+                           and s.exchange.url == url), ())
+            ask = Ask(origin or p.origin, method or p.method, tuple(unsafe), p.credentials,
+                      *cors.allowed_lists(answer))
+            # The stack the last answer names (X-Powered-By, Server): its fix first.
+            stack = stack_of(last.received) if last is not None else ""
+            why, advice = cause(verdict, ask), fixes(verdict, ask, stack=stack)
         return Report(p, tuple(self.steps), verdict, url, why, advice, tuple(readable),
                       tuple(hidden), tuple(dict.fromkeys(self.warnings)))
 
@@ -524,8 +544,10 @@ def render(report: Report) -> str:
     if report.cause:
         lines += ["", f"Why: {report.cause}"]
     if report.fixes:
+        # Alternatives for each server that may answer CORS; else devproxy's or the page's.
+        servers = any(not f.tool.startswith(("devproxy", "your ")) for f in report.fixes)
         lines += ["", "Fix it on one layer, whichever answers CORS:"
-                  if len(report.fixes) > 1 else "Fix it:"]
+                  if len(report.fixes) > 1 and servers else "Fix it:"]
         for fix in report.fixes:
             lines.append(f"  {fix.tool}:")
             lines.extend(f"      {text}" for text in fix.text.splitlines())

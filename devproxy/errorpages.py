@@ -87,6 +87,32 @@ def failure_of(status: int, content_type: str, body: str) -> tuple[str, str, str
     return doc["title"], doc["detail"], hint if isinstance(hint, str) else ""
 
 
+# The title of devproxy's 404 for a path no route matches (``dispatch``), which tells
+# it from a backend's own 404, for ``devproxy doctor``.
+NO_ROUTE = "No route matches"
+_ROUTES_KEY = "configured_routes"  # its "Configured routes" list, as problem+json names it
+
+
+def no_route_of(status: int, content_type: str, body: str
+                ) -> tuple[str, str, tuple[str, ...]] | None:
+    """The detail, hint and listed routes of devproxy's own 404 for a path no route
+    matches, read back from its ``problem_response`` body; None for any other answer, a
+    backend's own 404 among them."""
+    if status != 404 or content_type != PROBLEM_JSON:
+        return None
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(doc, dict) or doc.get("status") != 404 \
+            or doc.get("title") != NO_ROUTE or not isinstance(doc.get("detail"), str):
+        return None
+    hint, routes = doc.get("hint"), doc.get(_ROUTES_KEY, [])
+    if not isinstance(routes, list) or not all(isinstance(r, str) for r in routes):
+        return None
+    return doc["detail"], hint if isinstance(hint, str) else "", tuple(routes)
+
+
 # A page left on a refused backend (Vite 5's client reloads as soon as its ping gets any
 # answer, a 502 included) comes back by itself when the dev server does. HEAD, so the
 # backend does no more than for a GET; backing off, so a tab left open on a stopped

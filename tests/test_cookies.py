@@ -67,3 +67,42 @@ def test_a_cookie_at_the_edges_gets_a_verdict_not_an_error(cookie: str) -> None:
 def test_a_forever_cookie_expires_at_the_end_of_time_not_in_an_error() -> None:
     assert cookie_expiry({"max-age": "999999999999"}) == \
         datetime.datetime.max.replace(tzinfo=datetime.UTC)
+
+
+def test_a_cross_site_none_cookie_is_a_third_party_one_with_the_fix() -> None:
+    # Seen in Chromium 156: a page on localhost:47310, credentials: "include", devproxy on
+    # 127.0.0.1:47300. Its headless and default profiles block third-party cookies
+    # (UserPreferences): the login's SameSite=None; Secure cookie was never stored.
+    [verdict] = cookie_verdicts(["sid=1; Path=/; SameSite=None; Secure"],
+                                "http://127.0.0.1:47300", "cross-site", "cors", True, False,
+                                "http://localhost:47310")
+    assert verdict["third_party"] is True
+    note = verdict["note"]
+    assert note.startswith("a third-party cookie, which browsers that block third-party "
+                           "cookies drop (Chromium in incognito and headless windows or "
+                           "when the user blocks them, Safari, Firefox in strict mode): ")
+    assert "have the page call devproxy as http://localhost:47300, or open the page " \
+           "through devproxy (one origin)" in note
+    # Elsewhere than this machine: the one-origin fix.
+    [verdict] = cookie_verdicts(["sid=1; SameSite=None; Secure"], "https://api.test",
+                                "cross-site", "cors", True, True, "https://app.example")
+    assert "open the page through devproxy (one origin), so the API is on the page's own " \
+           "site" in verdict["note"]
+
+
+@pytest.mark.parametrize(("origin", "site", "fix"), [
+    ("http://127.0.0.1:8080", "cross-site",
+     "add Secure (127.0.0.1 is this machine, whose http:// may set Secure cookies)"),
+    ("https://api.test", "cross-site", "add Secure"),
+    ("http://api.test:8080", "cross-site", "serve it over https:// and add Secure"),
+    # Not cross-site: SameSite=None was never needed.
+    ("http://localhost:8080", "same-site",
+     "add Secure (localhost is this machine, whose http:// may set Secure cookies), or "
+     "drop SameSite=None: this request is not cross-site, and Lax, the default, covers it"),
+])
+def test_samesite_none_without_secure_says_what_to_add(origin: str, site: str,
+                                                        fix: str) -> None:
+    [verdict] = cookie_verdicts(["sid=1; SameSite=None"], origin, site, "cors")
+    assert verdict["stored"] is False
+    assert verdict["reason"] == ("SameSite=None requires Secure, so the browser rejects "
+                                 "this cookie; " + fix)

@@ -489,3 +489,114 @@ def test_the_devproxy_fix_is_yaml_that_reads_back_as_written(
     block = yaml.safe_load(ours.text)["cors"]
     assert block["origins"] == origins
     assert block["methods"][-1] == "PUT"
+
+
+def test_allowed_lists_are_the_preflight_answers_names_as_written() -> None:
+    assert cors.allowed_lists([("Access-Control-Allow-Methods", "GET,HEAD,PUT"),
+                               ("Access-Control-Allow-Headers", "Content-Type"),
+                               ("access-control-allow-headers", " X-A ,")]) == \
+        (("GET", "HEAD", "PUT"), ("Content-Type", "X-A"))
+    # Absent, or not a list the browser reads: nothing to keep.
+    assert cors.allowed_lists([("Access-Control-Allow-Methods", "GET; PUT")]) == (None, None)
+
+
+# The preflight of fetch(url, {method: "PUT", headers: {"Content-Type":
+# "application/json", "X-Custom": "1"}}) to an Express backend whose cors() allows only
+# Content-Type: the fix must not replace that list with x-custom alone, or the next
+# JSON POST fails on content-type.
+EXPRESS_ANSWER = [("Access-Control-Allow-Origin", FRONT),
+                  ("Access-Control-Allow-Methods", "GET,HEAD,PUT,PATCH,POST,DELETE"),
+                  ("Access-Control-Allow-Headers", "Content-Type")]
+
+
+@pytest.mark.parametrize(("tool", "text"), [
+    pytest.param("Express", "methods: ['GET', 'HEAD', 'PUT', 'PATCH', 'POST', 'DELETE'], "
+                 "allowedHeaders: ['Content-Type', 'x-custom']", id="express"),
+    pytest.param("Flask", "methods=[\"GET\", \"HEAD\", \"PUT\", \"PATCH\", \"POST\", "
+                 "\"DELETE\"], allow_headers=[\"Content-Type\", \"x-custom\"]", id="flask"),
+    pytest.param("FastAPI", "allow_headers=[\"Content-Type\", \"x-custom\"]", id="fastapi"),
+    pytest.param("nginx", 'add_header Access-Control-Allow-Headers "Content-Type, x-custom" '
+                 "always;", id="nginx"),
+    pytest.param("Django", 'CORS_ALLOW_HEADERS = (*default_headers, "x-custom")',
+                 id="django"),
+])
+def test_a_servers_fix_keeps_the_names_its_preflight_answer_allowed(tool: str,
+                                                                    text: str) -> None:
+    unsafe = ["content-type", "x-custom"]
+    verdict = preflight_check(FRONT, "PUT", unsafe, False, 204, EXPRESS_ANSWER)
+    assert verdict.kind == cors.HEADER_NOT_ALLOWED and verdict.subject == "x-custom"
+    ask = Ask(FRONT, "PUT", tuple(unsafe), False, *cors.allowed_lists(EXPRESS_ANSWER))
+    [fix] = [f for f in fixes(verdict, ask) if f.tool.startswith(tool)]
+    assert text in fix.text
+
+
+def test_a_method_fix_keeps_the_methods_and_headers_the_answer_named() -> None:
+    answer = [("Access-Control-Allow-Origin", FRONT),
+              ("Access-Control-Allow-Methods", "GET, POST, PURGE"),
+              ("Access-Control-Allow-Headers", "X-Api-Key")]
+    verdict = preflight_check(FRONT, "PUT", [], False, 204, answer)
+    assert verdict.kind == cors.METHOD_NOT_ALLOWED
+    ask = Ask(FRONT, "PUT", (), False, *cors.allowed_lists(answer))
+    found = {f.tool.split(" ")[0]: f.text for f in fixes(verdict, ask)}
+    assert "methods: ['GET', 'POST', 'PURGE', 'PUT'], allowedHeaders: ['X-Api-Key']" \
+        in found["Express"]
+    # django-cors-headers' defaults have PUT: only what they lack is added.
+    assert 'CORS_ALLOW_METHODS = (*default_methods, "PURGE")' in found["Django"]
+    assert 'CORS_ALLOW_HEADERS = (*default_headers, "X-Api-Key")' in found["Django"]
+    # No preflight seen (a simple request's verdict): the common methods, as before.
+    plain = {f.tool.split(" ")[0]: f.text for f in fixes(verdict, Ask(FRONT, "PUT", (), False))}
+    assert "methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] })" in plain["Express"]
+
+
+def test_a_star_taken_literally_is_replaced_by_the_names_not_added_to() -> None:
+    answer = [("Access-Control-Allow-Origin", FRONT), ("Access-Control-Allow-Credentials",
+                                                       "true"),
+              ("Access-Control-Allow-Methods", "PUT"), ("Access-Control-Allow-Headers", "*")]
+    verdict = preflight_check(FRONT, "PUT", ["x-custom"], True, 204, answer)
+    ask = Ask(FRONT, "PUT", ("x-custom",), True, *cors.allowed_lists(answer))
+    first = fixes(verdict, ask)[0]
+    assert first.text.splitlines()[:2] == ["Access-Control-Allow-Methods: PUT",
+                                           "Access-Control-Allow-Headers: x-custom"]
+
+
+@pytest.mark.parametrize(("response", "first"), [
+    pytest.param([("X-Powered-By", "Express")], "Express (cors package)", id="express"),
+    pytest.param([("Server", "uvicorn")], "FastAPI / Starlette (CORSMiddleware)",
+                 id="uvicorn"),
+    pytest.param([("Server", "Werkzeug/3.0.1 Python/3.11.2")], "Flask (Flask-CORS)",
+                 id="werkzeug"),
+    pytest.param([("Server", "WSGIServer/0.2 CPython/3.11.2")],
+                 "Django (django-cors-headers)", id="django-runserver"),
+    pytest.param([("server", "nginx/1.25.3")], "nginx", id="nginx"),
+    pytest.param([("Server", "Python/3.11 aiohttp/3.9")], "devproxy (devproxy.yaml)",
+                 id="unknown"),
+])
+def test_the_fix_for_the_stack_the_response_names_comes_first(
+        response: list[tuple[str, str]], first: str) -> None:
+    from devproxy.corsadvice import stack_of
+
+    verdict = cors_check(FRONT, False, response)
+    found = fixes(verdict, Ask(FRONT, "GET", (), False), stack=stack_of(response))
+    assert found[0].tool == first
+    assert len(found) == 6  # reordered, none left out
+    assert len({f.tool for f in found}) == 6
+
+
+def test_a_path_no_route_matches_is_blamed_on_the_route_table_not_a_backend() -> None:
+    from devproxy.corsadvice import unrouted_in_devproxy
+
+    said = unrouted_in_devproxy(
+        "No configured route matches '/nothing'.",
+        "add a route for this path to devproxy.yaml, or a catch-all `path: /`",
+        ("/api -> http://127.0.0.1:3000", "/auth -> http://127.0.0.1:4000"))
+    assert said["cause"] == (
+        "No backend answered this request: devproxy did, with its own 404, because no "
+        "configured route matches '/nothing' (its routes: /api -> http://127.0.0.1:3000, "
+        "/auth -> http://127.0.0.1:4000). The backend's CORS settings play no part: the "
+        "route table, or the URL the page calls, is what to change.")
+    assert said["fixes"] == [
+        {"tool": "devproxy", "text": "Add a route for this path to devproxy.yaml, or a "
+                                     "catch-all `path: /`."},
+        {"tool": "your page", "text": "Or call a path one of devproxy's routes serves (under "
+                                      "/api, /auth): a typo in the page's URL, or a prefix "
+                                      "left out, reaches no route."}]

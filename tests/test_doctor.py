@@ -203,7 +203,8 @@ async def test_correct_setup_is_allowed_and_lists_what_javascript_can_read(aioht
                    ("Access-Control-Allow-Headers", "Content-Type, Authorization")],
         actual=[*ALLOW_CREDS, ("Access-Control-Expose-Headers", "X-Total-Count"),
                 ("X-Total-Count", "3"), ("X-Secret", "s"),
-                # Cross-site (localhost against 127.0.0.1): stored only as SameSite=None.
+                # Cross-site (localhost against 127.0.0.1): stored only as SameSite=None,
+                # and where third-party cookies are allowed.
                 ("Set-Cookie", "sid=1; SameSite=None; Secure")])
     report = await doctor(backend.url + "/items", method="PUT", credentials=True,
                           headers=["Content-Type: application/json", "Authorization: Bearer t"],
@@ -212,7 +213,8 @@ async def test_correct_setup_is_allowed_and_lists_what_javascript_can_read(aioht
     assert [m for m, _, _ in backend.seen] == ["OPTIONS", "PUT"]
     assert "x-total-count" in report.readable and "content-type" in report.readable
     assert "x-secret" in report.hidden
-    assert not report.warnings
+    [warning] = report.warnings  # the one thing to know: the cookie is a third party's
+    assert warning.startswith("the cookie 'sid' is a third-party cookie")
     shown = render(report)
     assert "ALLOWED" in shown
     # Set-Cookie can never be exposed (Fetch §2.2.2): it is not offered as a fix.
@@ -555,6 +557,11 @@ async def test_an_allowed_answer_whose_cookie_the_browser_drops_is_warned_about(
     [dropped] = [w for w in login.warnings if "will not store" in w]
     assert dropped.startswith("the browser will not store the cookie 'sid': SameSite=Lax")
     assert "have the page call devproxy as http://localhost:" in dropped  # the fix
+    # SameSite=None; Secure is kept only where third-party cookies are allowed.
+    [third] = [w for w in login.warnings if "'pref'" in w]
+    assert third.startswith("the cookie 'pref' is a third-party cookie, which browsers "
+                            "that block third-party cookies drop")
+    assert "have the page call devproxy as http://localhost:" in third
     # Without credentials: none of them.
     bare = await doctor(backend.url + "/login", method="POST")
     assert any(w.startswith("2 Set-Cookie in the answer, which the browser ignores")
@@ -669,3 +676,35 @@ async def test_devproxys_own_502_is_blamed_on_no_backend_answering_not_on_cors(
     backend = await cors_backend(aiohttp_server, status=502)
     bare = await doctor(backend.url + "/items")
     assert bare.cause.startswith("The server sent no CORS headers at all")
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT"])
+async def test_devproxys_own_404_for_no_route_is_blamed_on_the_route_table(
+        aiohttp_server, proxy_factory, method):
+    # No route matches /nothing: devproxy answered (to the request, or to a PUT's
+    # preflight), not a backend without CORS support.
+    backend = await cors_backend(aiohttp_server)
+    proxy = await proxy_factory(route("/api", backend.url))
+    report = await doctor(proxy.url + "/nothing", method=method)
+    assert not report.verdict.ok
+    assert report.cause.startswith("No backend answered this request: devproxy did, with "
+                                   "its own 404, because no configured route matches "
+                                   f"'/nothing' (its routes: /api -> {backend.url})")
+    assert [f.tool for f in report.fixes] == ["devproxy", "your page"]
+    assert "\nFix it:\n" in render(report)
+    assert backend.seen == []
+    # A backend's own 404 still gets the usual advice.
+    bare = await doctor(backend.url + "/nothing")
+    assert bare.cause.startswith("The server sent no CORS headers at all")
+
+
+async def test_the_fix_for_the_stack_the_answer_names_comes_first_and_keeps_its_lists(
+        aiohttp_server):
+    backend = await cors_backend(aiohttp_server, preflight=[
+        *ALLOW, ("Access-Control-Allow-Methods", "GET,HEAD,PUT,PATCH,POST,DELETE"),
+        ("Access-Control-Allow-Headers", "Content-Type"), ("X-Powered-By", "Express")])
+    report = await doctor(backend.url + "/api/missing-header", method="PUT",
+                          headers=["Content-Type: application/json", "X-Custom: 1"])
+    assert report.verdict.kind == cors.HEADER_NOT_ALLOWED
+    assert report.fixes[0].tool == "Express (cors package)"
+    assert "allowedHeaders: ['Content-Type', 'x-custom']" in report.fixes[0].text

@@ -501,6 +501,161 @@ async def test_a_preflight_no_request_followed_is_flagged_as_blocked_with_creden
     assert tool["cors_blocked"] is False
 
 
+# An Express backend whose cors() allows only Content-Type, as the `cors` package
+# answers: the methods and headers it was given, whatever the preflight asked.
+EXPRESS_PREFLIGHT = {"Access-Control-Allow-Origin": FRONT, "Vary": "Origin",
+                     "Access-Control-Allow-Methods": "GET,HEAD,PUT,PATCH,POST,DELETE",
+                     "Access-Control-Allow-Headers": "Content-Type",
+                     "X-Powered-By": "Express"}
+
+
+@pytest.mark.parametrize(("status", "headers", "reason"), [
+    pytest.param(204, EXPRESS_PREFLIGHT, "Request header field x-custom is not allowed",
+                 id="header-not-listed"),
+    pytest.param(401, {"Access-Control-Allow-Origin": FRONT}, "It does not have HTTP ok",
+                 id="401"),
+    pytest.param(404, {}, "No 'Access-Control-Allow-Origin' header", id="404"),
+])
+async def test_a_preflight_that_fails_either_way_says_nothing_of_credentials(
+        backend_factory, proxy_factory, client, status, headers, reason) -> None:
+    # Its first line read "A preflight never carries cookies ...: this answer passes
+    # for a request sent without credentials", above the real reason.
+    async def answer(request: web.Request) -> web.Response:
+        return web.Response(status=status, headers=headers)
+
+    backend = await backend_factory(answer)
+    proxy = await proxy_factory(route("/api", backend.url))
+    async with client.options(proxy.url + "/api/missing-header", headers={
+            **PREFLIGHT, "Access-Control-Request-Headers": "x-custom"}) as resp:
+        assert resp.status == status
+    [row] = await api(client, proxy, "requests")
+    assert row["cors_blocked"] is True and row["cors_if_credentials"] is False
+    verdict = (await api(client, proxy, f"requests/{row['id']}"))["cors"]
+    assert verdict["allowed"] is False and reason in verdict["reason"]
+    assert "note" not in verdict and "headline" not in verdict
+    assert "with_credentials" not in verdict
+
+
+async def test_a_preflight_that_passes_either_way_says_so(backend_factory, proxy_factory,
+                                                          client) -> None:
+    async def answer(request: web.Request) -> web.Response:
+        return web.Response(status=204, headers={**EXPRESS_PREFLIGHT,
+                                                 "Access-Control-Allow-Credentials": "true"})
+
+    backend = await backend_factory(answer)
+    proxy = await proxy_factory(route("/api", backend.url))
+    async with client.options(proxy.url + "/api/x", headers=PREFLIGHT) as resp:
+        assert resp.status == 204
+    [row] = await api(client, proxy, "requests")
+    verdict = (await api(client, proxy, f"requests/{row['id']}"))["cors"]
+    assert verdict["allowed"] is True and "with_credentials" not in verdict
+    assert verdict["note"] == ("A preflight never carries cookies, whatever the page asked "
+                               "for: this answer passes either way, with credentials or "
+                               "without.")
+
+
+async def test_the_express_fix_for_a_missing_header_keeps_the_ones_it_allowed_and_comes_first(
+        backend_factory, proxy_factory, client) -> None:
+    # allowedHeaders: ['x-custom'] alone replaced the backend's list: JSON POSTs then
+    # failed on content-type. X-Powered-By: Express names the stack: its fix first.
+    async def answer(request: web.Request) -> web.Response:
+        return web.Response(status=204, headers=EXPRESS_PREFLIGHT)
+
+    backend = await backend_factory(answer)
+    proxy = await proxy_factory(route("/api", backend.url))
+    async with client.options(proxy.url + "/api/missing-header", headers={
+            **PREFLIGHT, "Access-Control-Request-Headers": "x-custom"}) as resp:
+        assert resp.status == 204
+    [row] = await api(client, proxy, "requests")
+    verdict = (await api(client, proxy, f"requests/{row['id']}"))["cors"]
+    first, *others = verdict["fixes"]
+    assert first == {"tool": "Express (cors package)", "text": (
+        f"app.use(cors({{ origin: '{FRONT}', methods: ['GET', 'HEAD', 'PUT', 'PATCH', "
+        "'POST', 'DELETE'], allowedHeaders: ['Content-Type', 'x-custom'] }))\n"
+        "// before your routers and any auth middleware, so OPTIONS preflights are "
+        "answered")}
+    assert [f["tool"] for f in others] == [
+        "devproxy (devproxy.yaml)", "Django (django-cors-headers)", "Flask (Flask-CORS)",
+        "FastAPI / Starlette (CORSMiddleware)", "nginx"]
+
+
+async def test_a_star_granting_credentials_marks_a_request_without_a_cookie_blocked_with_them(
+        backend_factory, proxy_factory, client) -> None:
+    # Express's cors({origin: '*', credentials: true}): a credentialed fetch() with no
+    # cookie yet showed a plain green 200 in the list, and the 'blocked' filter missed
+    # it. Granting credentials says the page asks for them, as for a preflight.
+    async def answer(request: web.Request) -> web.Response:
+        return web.json_response({"ok": True}, headers={
+            "Access-Control-Allow-Origin": "*", "Access-Control-Allow-Credentials": "true"})
+
+    backend = await backend_factory(answer)
+    proxy = await proxy_factory(route("/api", backend.url))
+    fetch = {"Origin": FRONT, "Sec-Fetch-Mode": "cors"}
+    async with client.get(proxy.url + "/api/me", headers=fetch) as resp:
+        assert resp.status == 200
+    async with client.get(proxy.url + "/api/me", headers={**fetch, "Cookie": "a=1"}) as resp:
+        assert resp.status == 200
+    with_cookie, first = await api(client, proxy, "requests")
+    assert (first["cors_blocked"], first["cors_if_credentials"]) == (True, True)
+    verdict = (await api(client, proxy, f"requests/{first['id']}"))["cors"]
+    assert verdict["allowed"] is False and verdict["credentials"] is True
+    assert verdict["headline"] == (f"Blocked for {FRONT} if the request is sent with "
+                                   "credentials (cookies)")
+    assert verdict["note"] == (
+        "No cookie was sent, as none is until the page has one (a first login). Taken as "
+        "sent with credentials (fetch's credentials: 'include', withCredentials): its "
+        "answer says Access-Control-Allow-Credentials: true, which only a request sent "
+        "with credentials needs.")
+    assert "wildcard '*'" in verdict["reason"] and verdict["fixes"]
+    assert "with_credentials" not in verdict
+    # A cookie went: blocked, no "if" about it.
+    assert (with_cookie["cors_blocked"], with_cookie["cors_if_credentials"]) == (True, False)
+    assert "headline" not in (await api(client, proxy, f"requests/{with_cookie['id']}"))["cors"]
+
+
+@pytest.mark.parametrize("preflight", [False, True])
+async def test_a_path_no_route_matches_is_blamed_on_the_route_table_not_the_backend(
+        backend_factory, proxy_factory, client, preflight) -> None:
+    # devproxy's own 404: the verdict blamed a backend with "no CORS support" and gave
+    # Express and Django fixes, though no backend saw the request.
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/api", backend.url))
+    headers = PREFLIGHT if preflight else {"Origin": FRONT, "Sec-Fetch-Mode": "cors"}
+    async with client.request("OPTIONS" if preflight else "GET", proxy.url + "/nothing",
+                              headers=headers) as resp:
+        assert resp.status == 404
+    [row] = await api(client, proxy, "requests")
+    verdict = (await api(client, proxy, f"requests/{row['id']}"))["cors"]
+    assert verdict["allowed"] is False
+    assert verdict["cause"].startswith(
+        "No backend answered this request: devproxy did, with its own 404, because no "
+        f"configured route matches '/nothing' (its routes: /api -> {backend.url}). The "
+        "backend's CORS settings play no part")
+    assert "With no cors: block at the top level, that error has no CORS headers" \
+        in verdict["cause"]
+    tools = [f["tool"] for f in verdict["fixes"]]
+    assert tools[:2] == ["devproxy", "your page"]
+    assert "Express (cors package)" not in tools
+    assert backend.recorder.seen == []
+
+
+async def test_in_cors_mode_a_path_no_route_matches_reaches_a_listed_page_as_its_404(
+        backend_factory, proxy_factory, client) -> None:
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/api", backend.url), cors=CorsPolicy(origins=(FRONT,)))
+    for origin in (FRONT, "http://localhost:3000"):
+        async with client.get(proxy.url + "/nothing", headers={"Origin": origin}) as resp:
+            assert resp.status == 404
+    other, listed = await api(client, proxy, "requests")
+    assert (await api(client, proxy, f"requests/{listed['id']}"))["cors"]["allowed"] is True
+    verdict = (await api(client, proxy, f"requests/{other['id']}"))["cors"]
+    assert verdict["cause"].startswith("No backend answered this request: devproxy did, "
+                                       "with its own 404, because no configured route")
+    assert "http://localhost:3000 is not in its origins" in verdict["cause"]
+    assert [f["tool"] for f in verdict["fixes"]] == [
+        "devproxy", "your page", "devproxy (devproxy.yaml)"]
+
+
 @pytest.mark.parametrize(("origin", "method", "says", "tool", "fix"), [
     pytest.param(FRONT, "PUT", f"origin {FRONT} is not in cors.origins", "devproxy",
                  f"origins: [http://localhost:3000, {FRONT}]", id="origin"),

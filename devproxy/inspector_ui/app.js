@@ -81,7 +81,8 @@ function hay(row) {
     // What devproxy said of a request is searched too ("redirect", "431", "subprotocol"),
     // "error" finds every row marked ✕, and a badge's text its rows ("cors blocked").
     const cors = row.cross_origin && row.kind !== "websocket"
-      ? (row.cors_blocked ? " cors blocked" : " cors") : "";
+      ? (row.cors_if_credentials ? " cors blocked with credentials"
+        : row.cors_blocked ? " cors blocked" : " cors") : "";
     text = (`${row.method} ${row.target} ${readable(row.target)} ${row.upstream_url} `
       + `${row.status} ${row.kind}${cors}` + (row.cors_blocked || row.error ? " error" : "")
       + (row.replay_of !== null ? " replay" : "")
@@ -153,10 +154,16 @@ function fillRow(tr, row) {
   }
   if (row.cross_origin && row.kind !== "websocket") {  // no CORS for WebSockets
     // Beside "preflight", "blocked" says it: a short path beside both read "/co…".
-    badges.push(row.cors_blocked
-      ? el("span", { class: "badge cors blocked", title: "The browser kept this response from the page" },
-        row.kind === "preflight" ? "blocked" : "CORS blocked")
-      : el("span", { class: "badge cors" }, "CORS"));
+    // No cookie went, but the answer grants credentials, with "*": what the page asked
+    // for decides, and the answer suggests credentials (the README's rule for preflights).
+    badges.push(row.cors_if_credentials
+      ? el("span", { class: "badge cors blocked", title: "Blocked if the page sent it with "
+        + "credentials (fetch's credentials: 'include'), as its answer's "
+        + "Access-Control-Allow-Credentials: true suggests" }, "blocked with credentials")
+      : row.cors_blocked
+        ? el("span", { class: "badge cors blocked", title: "The browser kept this response from the page" },
+          row.kind === "preflight" ? "blocked" : "CORS blocked")
+        : el("span", { class: "badge cors" }, "CORS"));
   }
   tr.replaceChildren(
     el("td", {}, clock(row.started)),
@@ -173,8 +180,10 @@ function fillRow(tr, row) {
       el("div", {}, readable(row.upstream_url) || "–")),
     // A response the browser blocked never reached the page: not a green success.
     row.cors_blocked
-      ? el("td", { class: "status blocked", title: `${row.status}, blocked by CORS` },
-        `${row.status} ✕`)
+      ? el("td", {
+        class: "status blocked",
+        title: `${row.status}, blocked by CORS${row.cors_if_credentials ? " if sent with credentials" : ""}`,
+      }, `${row.status} ✕`)
       // A status, then an end that was not one (a body broken off, the browser gone).
       : row.status && row.error
         ? el("td", { class: "status blocked", title: row.error }, `${row.status} ✕`)
@@ -482,16 +491,28 @@ function headerTable(headers, changes, side) {
   return el("table", { class: "headers" }, rows);
 }
 
-function explained(verdict) {
-  return el("div", {}, verdict.reason, el("p", {}, verdict.cause),
-    ...(verdict.fixes || []).slice(0, 3).map((f) => el("div", {}, el("h4", {}, f.tool),
-      el("pre", {}, f.text))));
+// Fixes shown at once; past one more than that, the rest wait behind "N more", named.
+// devproxy puts the fix for the stack the response names (Express, uvicorn...) first.
+const FIXES_SHOWN = 3;
+
+// A verdict's reason, cause and fixes; ``place`` names its "more" control, which stays
+// open when the detail is drawn again.
+function explained(verdict, place) {
+  const fixes = verdict.fixes || [];
+  const fix = (f) => el("div", {}, el("h4", {}, f.tool), el("pre", {}, f.text));
+  const shown = fixes.length > FIXES_SHOWN + 1 ? FIXES_SHOWN : fixes.length;
+  const more = fixes.slice(shown);
+  return el("div", {}, verdict.reason, el("p", {}, verdict.cause), fixes.slice(0, shown).map(fix),
+    more.length ? el("details", { class: "more-fixes", "data-place": place },
+      el("summary", {}, `${more.length} more fixes: ${more.map((f) => f.tool).join(", ")}`),
+      more.map(fix)) : null);
 }
 
-// A Set-Cookie's verdict as a badge to scan by: [class, label].
+// A Set-Cookie's verdict as a badge to scan by: [class, label]. A third-party cookie
+// first: browsers that block those drop it whatever the credentials mode.
 const cookieBadge = (c) => (!c.stored ? ["dropped", "dropped"]
-  : c.needs_credentials ? ["unsure", "needs credentials"]
-    : c.third_party ? ["unsure", "third-party"]
+  : c.third_party ? ["unsure", "third-party"]
+    : c.needs_credentials ? ["unsure", "needs credentials"]
       : c.deletes ? ["deletes", "deletes"] : ["stored", "stored"]);
 
 // One Set-Cookie's verdict: its badge, then its name and why.
@@ -667,14 +688,14 @@ async function showDetail(id) {
     // A preflight's note says what it shows of credentials: it never carries cookies.
     c.allowed || c.note ? el("div", { class: "note", id: "cors-note" }, c.note || (c.credentials
       ? "Sent with a cookie: credentials mode \"include\"." : "Sent without cookies.")) : null,
-    c.allowed ? null : explained(c),
+    c.allowed ? null : explained(c, "cors-fixes"),
     c.warning ? el("p", { id: "cors-warning" }, c.warning) : null),
     c.with_credentials ? el("div", { id: "cors-credentials", class: "card verdict blocked" },
       el("strong", {}, "Blocked if sent with credentials"),
       el("div", { class: "note" }, c.with_credentials.note || ("No cookie was sent, so devproxy "
         + "cannot tell whether fetch() asked for credentials: \"include\" (a first login does, "
         + "before any cookie).")),
-      explained(c.with_credentials)) : null);
+      explained(c.with_credentials, "cors-credentials-fixes")) : null);
   }
 
   parts.push(el("h3", {}, "Request: as the browser sent it → as devproxy sent it upstream"),
@@ -742,8 +763,14 @@ async function showDetail(id) {
   const places = again ? scrollPlaces(pane) : new Map();
   // What the keyboard is on keeps the focus: it went to <body> every second.
   const focused = again ? focusedIn(pane) : () => null;
+  const opened = again ? [...pane.querySelectorAll("details[data-place][open]")]
+    .map((box) => box.dataset.place) : [];
   pane.replaceChildren(...parts.filter(Boolean));
   pane.dataset.shown = id;
+  for (const place of opened) {
+    const box = pane.querySelector(`details[data-place="${place}"]`);
+    if (box) box.open = true;
+  }
   focused()?.focus({ preventScroll: true });
   for (const box of pane.querySelectorAll("pre[data-place]")) {
     const place = places.get(box.dataset.place);

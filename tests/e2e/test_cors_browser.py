@@ -221,3 +221,98 @@ async def test_chromium_stops_a_credentialed_put_at_a_star_and_the_inspector_say
     assert "followed, so the page sent it without credentials" in \
         await inspector.inner_text("#cors-credentials")
     assert "No cookie was sent" not in await inspector.inner_text("#cors-credentials")
+
+
+async def test_the_list_marks_a_star_granting_credentials_and_a_preflight_shows_every_fix(
+        browser, aiohttp_server, backend_factory, proxy_factory):
+    # Express's cors({origin: '*', credentials: true}) answers a credentialed fetch()
+    # that Chromium then blocks; no cookie went, and the list showed a green 200 that
+    # the 'blocked' filter did not find. Its cors() allowing only Content-Type fails a
+    # preflight for X-Custom: the Express fix comes first, all six are there.
+    async def api(request: web.Request) -> web.Response:
+        if request.method == "OPTIONS":
+            return web.Response(status=204, headers={
+                "Access-Control-Allow-Origin": request.headers["Origin"], "Vary": "Origin",
+                "Access-Control-Allow-Methods": "GET,HEAD,PUT,PATCH,POST,DELETE",
+                "Access-Control-Allow-Headers": "Content-Type", "X-Powered-By": "Express"})
+        return web.json_response({}, headers={"Access-Control-Allow-Origin": "*",
+                                              "Access-Control-Allow-Credentials": "true"})
+
+    backend = await backend_factory(api)
+    frontend = await page_server(aiohttp_server)
+    proxy = await proxy_factory(route("/api", backend.url))
+    page = await (await browser.new_context()).new_page()
+    await page.goto(f"http://localhost:{frontend.port}/")
+    assert await page.evaluate("""async (base) => {
+      const tries = [fetch(base + "/api/me", {credentials: "include"}),
+                     fetch(base + "/api/missing-header", {headers: {"X-Custom": "1"}})];
+      return (await Promise.allSettled(tries)).map((t) => t.status);
+    }""", proxy.url) == ["rejected", "rejected"]
+
+    inspector = await (await browser.new_context()).new_page()
+    await inspector.goto(proxy.url + "/__devproxy/")
+    rows = inspector.locator("#list tbody tr")
+    me = rows.filter(has_text="/api/me")
+    await me.locator(".badge.cors.blocked", has_text="blocked with credentials").wait_for()
+    assert await me.locator("td.status").inner_text() == "200 ✕"
+    for text, shown in (("blocked", 2), ("blocked with credentials", 1), ("cors", 2)):
+        await inspector.fill("#filter-text", text)
+        await inspector.wait_for_function(
+            f"document.querySelectorAll('#list tbody tr').length === {shown}")
+    await inspector.fill("#filter-text", "")
+    await me.click()
+    await inspector.wait_for_selector("#cors-verdict")
+    shown = await inspector.inner_text("#cors-verdict")
+    assert "if the request is sent with credentials (cookies)" in shown
+    assert "Access-Control-Allow-Credentials: true" in shown
+
+    await rows.filter(has_text="preflight").click()
+    await inspector.wait_for_selector("#cors-verdict .more-fixes")
+    verdict = inspector.locator("#cors-verdict")
+    assert "A preflight never carries cookies" not in await verdict.inner_text()
+    tools = verdict.locator("h4")
+    assert await tools.first.inner_text() == "Express (cors package)"
+    assert "allowedHeaders: ['Content-Type', 'x-custom']" in \
+        await verdict.locator("pre").first.inner_text()
+    more = verdict.locator(".more-fixes summary")
+    assert await more.inner_text() == ("3 more fixes: Flask (Flask-CORS), FastAPI / "
+                                       "Starlette (CORSMiddleware), nginx")
+    assert not await tools.nth(5).is_visible()
+    await more.click()
+    await tools.nth(5).wait_for()
+    assert await tools.all_inner_texts() == [
+        "Express (cors package)", "devproxy (devproxy.yaml)", "Django (django-cors-headers)",
+        "Flask (Flask-CORS)", "FastAPI / Starlette (CORSMiddleware)", "nginx"]
+
+
+async def test_a_cross_site_none_cookie_chromium_blocks_is_called_third_party(
+        browser, aiohttp_server, backend_factory, proxy_factory):
+    # A page on localhost, devproxy as 127.0.0.1: cross-site. Headless Chromium blocks
+    # third-party cookies (UserPreferences), so the SameSite=None; Secure login cookie
+    # never comes back; the inspector said "stored" with a "needs credentials" badge.
+    async def api(request: web.Request) -> web.Response:
+        cors = {"Access-Control-Allow-Origin": request.headers.get("Origin", ""),
+                "Access-Control-Allow-Credentials": "true"}
+        if request.path == "/api/login":
+            return web.json_response({}, headers={
+                **cors, "Set-Cookie": "sid=1; Path=/; SameSite=None; Secure"})
+        return web.json_response({"cookie": request.headers.get("Cookie")}, headers=cors)
+
+    backend = await backend_factory(api)
+    frontend = await page_server(aiohttp_server)
+    proxy = await proxy_factory(route("/api", backend.url))
+    page = await (await browser.new_context()).new_page()
+    await page.goto(f"http://localhost:{frontend.port}/")
+    assert await page.evaluate(SESSION, [proxy.url, "include"]) == \
+        {"login": 200, "cookie": None}
+
+    inspector = await (await browser.new_context()).new_page()
+    await inspector.goto(proxy.url + "/__devproxy/")
+    await inspector.locator("#list tbody tr").filter(has_text="/api/login").click()
+    cookie = inspector.locator("#cookies .cookie")
+    await cookie.wait_for()
+    assert await cookie.locator(".badge").inner_text() == "third-party"
+    said = await cookie.locator(".why").inner_text()
+    assert said.startswith("a third-party cookie, which browsers that block third-party "
+                           "cookies drop")
+    assert f"have the page call devproxy as http://localhost:{proxy.port}" in said

@@ -580,12 +580,17 @@ async def test_badges_never_cover_the_next_column_and_the_path_stays_readable_at
         browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
     # Between 901 and 1100 px and below 600 px the path cell shrank to 45 px: the
     # badges of a preflight were drawn over the Route and Status columns.
-    backend = await backend_factory()
+    async def star(request: web.Request) -> web.Response:  # "blocked with credentials"
+        return web.Response(headers={"Access-Control-Allow-Origin": "*",
+                                     "Access-Control-Allow-Credentials": "true"})
+
+    backend, starred = await backend_factory(), await backend_factory(star)
     proxy = await proxy_factory(route("/api", backend.url, cors=CorsPolicy(
-        origins=(FRONT,), methods=("GET", "PUT"))))
+        origins=(FRONT,), methods=("GET", "PUT"))), route("/star", starred.url))
     preflight = {"Access-Control-Request-Method": "DELETE"}
     async with aiohttp.ClientSession() as client:
         for method, target, origin, extra in (
+                ("GET", "/star/me", FRONT, {}),
                 ("OPTIONS", "/api/x", FRONT, preflight),
                 ("OPTIONS", "/api/x", "http://evil.example", preflight),
                 ("GET", "/api/x", "http://evil.example", {}),
@@ -595,7 +600,9 @@ async def test_badges_never_cover_the_next_column_and_the_path_stays_readable_at
             async with client.request(method, proxy.url + target, headers=headers):
                 pass
     page = await open_inspector(browser, proxy.url)
-    await page.wait_for_function("document.querySelectorAll('#list tbody tr').length === 5")
+    await page.wait_for_function("document.querySelectorAll('#list tbody tr').length === 6")
+    assert await page.locator(".badge.cors").all_inner_texts() == [
+        "CORS", "CORS blocked", "blocked", "blocked", "blocked with credentials"]
     for width in (320, 390, 600, 768, 901, 1024, 1100, 1280, 1440, 1920):
         await page.set_viewport_size({"width": width, "height": 900})
         faults = await page.evaluate("""() => {
