@@ -1228,3 +1228,24 @@ async def test_another_site_cannot_frame_the_inspector(
     # Chromium shows its own error page in the frame: the inspector never loaded.
     assert await frame.query_selector("#list") is None
     await page.close()
+
+
+async def test_a_cors_block_deleted_reads_removed_in_the_reload_pill(
+        browser: Browser, backend_factory: Any, tmp_path: Path) -> None:
+    # The pill read "reload ok: ~ cors {origins=http://localhost:47310, credentials=false,
+    # meth…", as if CORS mode were still on: its "-> none" was cut off.
+    backend = await backend_factory()
+    path = tmp_path / "devproxy.yaml"
+    routes = f"listen: 127.0.0.1:0\nroutes:\n  - path: /api\n    target: {backend.url}\n"
+    path.write_text(routes + f"cors:\n  origins: [{FRONT}]\n")
+    server = await start_watching(path)
+    try:
+        page = await open_inspector(browser, f"http://127.0.0.1:{server.port}",
+                                    viewport={"width": 1280, "height": 800})
+        path.write_text(routes)
+        await page.wait_for_function(
+            "document.querySelector('#reload').innerText.startsWith('reload ok')",
+            timeout=15_000)  # the page asks for the status every 3 s
+        assert await page.inner_text("#reload") == "reload ok: - cors"
+    finally:
+        await server.stop()
