@@ -506,6 +506,9 @@ class Record:
             "cross_origin": origin is not None,
             # A 200 the page never saw is not a success: the list marks it.
             "cors_blocked": checks is not None and not checks.verdict.ok,
+            # devproxy's own refusal (a limit, a Host not allowed): the page's "error"
+            # filter finds it among the 4xx a backend may answer for good reasons.
+            "declined": self.declined is not None,
             "replay_of": self.replay_of,
         }
 

@@ -73,17 +73,29 @@ function filters() {
   };
 }
 
+// The route filter's choice for requests no route matched (shown "–"): not a path, as
+// every route's is.
+const NO_ROUTE = "-";
+
+// What "error" finds: what went wrong, wherever. A status of 500 or more (a backend's,
+// or devproxy's 502 and 504), devproxy's own refusals and its 404 for a path no route
+// matches, a response the browser blocked (CORS), and a request that ended badly (a
+// body broken off, the browser gone). A backend's 4xx is an answer, not an error: the
+// 4xx status filter finds those.
+const isError = (row) => row.cors_blocked || Boolean(row.error) || row.status >= 500
+  || (row.status >= 400 && (!row.route || row.declined));
+
 // What the text filter searches in a row: made once for each version of a row.
 const hays = new WeakMap();
 function hay(row) {
   let text = hays.get(row);
   if (text === undefined) {
     // What devproxy said of a request is searched too ("redirect", "431", "subprotocol"),
-    // "error" finds every row marked ✕, and a badge's text its rows ("cors blocked").
+    // "error" finds what isError says, and a badge's text its rows ("cors blocked").
     const cors = row.cross_origin && row.kind !== "websocket"
       ? (row.cors_blocked ? " cors blocked" : " cors") : "";
     text = (`${row.method} ${row.target} ${readable(row.target)} ${row.upstream_url} `
-      + `${row.status} ${row.kind}${cors}` + (row.cors_blocked || row.error ? " error" : "")
+      + `${row.status} ${row.kind}${cors}` + (isError(row) ? " error" : "")
       + (row.replay_of !== null ? " replay" : "")
       + (row.error ? ` ${row.error}` : "")).toLowerCase();
     hays.set(row, text);
@@ -93,7 +105,7 @@ function hay(row) {
 
 function matches(row, { text, method, status, route }) {
   if (method && row.method !== method) return false;
-  if (route && row.route !== route) return false;
+  if (route && row.route !== (route === NO_ROUTE ? "" : route)) return false;
   if (status !== "" && String(Math.floor(row.status / 100)) !== status) return false;
   // Ended without an answer: not pending.
   if (status === "0" && (row.error || row.duration_ms !== null)) return false;
@@ -353,12 +365,13 @@ function followPointer() {
   window.addEventListener("pointerup", () => setTimeout(unpress, 300));
 }
 
-function syncOptions(select, values, label) {
+// A select's options: "all" (label), then values, each shown as itself or as names says.
+function syncOptions(select, values, label, names = new Map()) {
   const current = [...select.options].slice(1).map((o) => o.value);
   if (current.join() === values.join()) return;
   const chosen = select.value;
   select.replaceChildren(el("option", { value: "" }, label),
-    ...values.map((v) => el("option", { value: v }, v)));
+    ...values.map((v) => el("option", { value: v }, names.get(v) ?? v)));
   select.value = values.includes(chosen) ? chosen : "";
   if (select.value !== chosen) showAll();  // its choice is gone: show everything again
 }
@@ -941,7 +954,8 @@ async function loadStatus() {
   if (note.textContent !== said) note.textContent = said;
   $("#routes").replaceChildren(...status.routes.map((r) => el("span", { class: "route" },
     `${r.path} → ${r.destination}${r.cors ? " (CORS)" : ""}`)));
-  syncOptions($("#filter-route"), status.routes.map((r) => r.path), "All routes");
+  syncOptions($("#filter-route"), [...status.routes.map((r) => r.path), NO_ROUTE], "All routes",
+    new Map([[NO_ROUTE, "No route (–)"]]));
   state.history = status.inspector.history;
   if (state.since !== undefined && state.since !== status.inspector.since) {
     // A restarted devproxy: its request 3 is not the one shown.

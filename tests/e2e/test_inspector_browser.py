@@ -22,6 +22,7 @@ from devproxy.loader import load_config
 from devproxy.state import Live, Snapshot
 
 from ..conftest import endless, route, slow_at
+from .conftest import free_port
 
 pytestmark = pytest.mark.e2e
 FRONT = "http://localhost:5173"
@@ -1249,3 +1250,38 @@ async def test_a_cors_block_deleted_reads_removed_in_the_reload_pill(
         assert await page.inner_text("#reload") == "reload ok: - cors"
     finally:
         await server.stop()
+
+
+async def test_error_finds_what_went_wrong_and_the_route_filter_finds_requests_no_route_took(
+        browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
+    # "error" found CORS failures and devproxy's 502 but not a backend's 500 or the 404
+    # devproxy answers when no route matches; the route filter had no choice for those.
+    async def handler(request: web.Request) -> web.Response:
+        status = {"/api/boom": 500, "/api/gone": 404}.get(request.path, 200)
+        return web.Response(status=status, text="…")
+
+    backend = await backend_factory(handler)
+    down = free_port()
+    proxy = await proxy_factory(route("/api", backend.url),
+                                route("/down", f"http://127.0.0.1:{down}"))
+    async with aiohttp.ClientSession() as client:
+        for target, headers, status in (
+                ("/api/fine", {}, 200), ("/api/boom", {}, 500), ("/api/gone", {}, 404),
+                ("/down/x", {}, 502), ("/nowhere", {}, 404),
+                ("/api/host", {"Host": "rebound.example"}, 403),  # refused by devproxy
+                ("/api/cors", {"Origin": FRONT}, 200)):  # no CORS headers: blocked
+            async with client.get(proxy.url + target, headers=headers) as resp:
+                assert resp.status == status, target
+    page = await open_inspector(browser, proxy.url, viewport={"width": 1280, "height": 800})
+    await page.wait_for_function(f"{SHOWN}.length === 7")
+    await page.fill("#filter-text", "error")
+    await page.wait_for_function(f"{SHOWN}.length === 5")
+    assert sorted(await page.evaluate(SHOWN)) == [
+        "/api/boom", "/api/cors", "/api/host", "/down/x", "/nowhere"]
+    await page.fill("#filter-text", "")
+    assert await page.locator("#filter-route option").all_inner_texts() == [
+        "All routes", "/api", "/down", "No route (–)"]
+    await page.select_option("#filter-route", label="No route (–)")
+    await page.wait_for_function(f"{SHOWN}.join() === '/nowhere'")
+    await page.select_option("#filter-route", "/down")
+    await page.wait_for_function(f"{SHOWN}.join() === '/down/x'")
