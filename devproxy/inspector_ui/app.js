@@ -1034,6 +1034,11 @@ function connect(lost = false, tries = 0) {
   });
 }
 
+const PAUSE_TITLES = {
+  pause: "Hold the list still: new requests wait above it until shown",
+  resume: "Paused: new requests wait above the list. Show them as they come again",
+};
+
 async function start() {
   for (const id of ["#filter-text", "#filter-method", "#filter-status", "#filter-route"]) {
     $(id).addEventListener("input", showAll);
@@ -1042,7 +1047,13 @@ async function start() {
   // Held while pressed: what a keyboard has instead of the pointer's hover.
   $("#pause").addEventListener("click", (event) => {
     state.paused = !state.paused;
-    event.currentTarget.setAttribute("aria-pressed", String(state.paused));
+    // Says what a press does now: "Pause" unchanged, with only its colour to tell, read
+    // as not paused. A label that changes makes it no toggle (no aria-pressed), as ARIA's
+    // practices ask.
+    const button = event.currentTarget;
+    button.textContent = state.paused ? "Resume" : "Pause";
+    button.title = state.paused ? PAUSE_TITLES.resume : PAUSE_TITLES.pause;
+    button.classList.toggle("paused", state.paused);
     renderList();
   });
   $("#waiting").addEventListener("click", () => {
