@@ -271,6 +271,43 @@ async def test_a_request_devproxy_explains_is_marked_found_and_readable(
         "getComputedStyle(document.querySelector('#error')).wordBreak") == "normal"
 
 
+NO_ROUTE = "No route (\u2013)"  # an en dash, as the list shows no route
+
+
+async def test_error_finds_what_went_wrong_and_the_route_filter_finds_requests_no_route_took(
+        browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
+    # "error" found CORS failures and devproxy's 502 but not a backend's 500 or the 404
+    # devproxy answers when no route matches; the route filter had no choice for those.
+    async def handler(request: web.Request) -> web.Response:
+        status = {"/api/boom": 500, "/api/gone": 404}.get(request.path, 200)
+        return web.Response(status=status, text="…")
+
+    backend = await backend_factory(handler)
+    down = free_port()
+    proxy = await proxy_factory(route("/api", backend.url),
+                                route("/down", f"http://127.0.0.1:{down}"))
+    async with aiohttp.ClientSession() as client:
+        for target, headers, status in (
+                ("/api/fine", {}, 200), ("/api/boom", {}, 500), ("/api/gone", {}, 404),
+                ("/down/x", {}, 502), ("/nowhere", {}, 404),
+                ("/api/host", {"Host": "rebound.example"}, 403),  # refused by devproxy
+                ("/api/cors", {"Origin": FRONT}, 200)):  # no CORS headers: blocked
+            async with client.get(proxy.url + target, headers=headers) as resp:
+                assert resp.status == status, target
+    page = await open_inspector(browser, proxy.url, viewport={"width": 1280, "height": 800})
+    await page.wait_for_function(f"{SHOWN}.length === 7")
+    await page.fill("#filter-text", "error")
+    await page.wait_for_function(f"{SHOWN}.length === 5")
+    assert sorted(await page.evaluate(SHOWN)) == [
+        "/api/boom", "/api/cors", "/api/host", "/down/x", "/nowhere"]
+    await page.fill("#filter-text", "")
+    assert await page.locator("#filter-route option").all_inner_texts() == [
+        "All routes", "/api", "/down", NO_ROUTE]
+    await page.select_option("#filter-route", label=NO_ROUTE)
+    await page.wait_for_function(f"{SHOWN}.join() === '/nowhere'")
+    await page.select_option("#filter-route", "/down")
+    await page.wait_for_function(f"{SHOWN}.join() === '/down/x'")
+
 async def test_after_a_burst_the_list_shows_every_request_ended(
         browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
     # 1,000 requests, 50 at a time, with the page open: none may stay "…" (pending) for
@@ -904,6 +941,26 @@ async def test_a_reload_of_many_changes_keeps_the_header_one_line_and_the_diff_w
         await server.stop()
 
 
+async def test_a_cors_block_deleted_reads_removed_in_the_reload_pill(
+        browser: Browser, backend_factory: Any, tmp_path: Path) -> None:
+    # The pill read "reload ok: ~ cors {origins=http://localhost:47310, credentials=false,
+    # meth…", as if CORS mode were still on: its "-> none" was cut off.
+    backend = await backend_factory()
+    path = tmp_path / "devproxy.yaml"
+    routes = f"listen: 127.0.0.1:0\nroutes:\n  - path: /api\n    target: {backend.url}\n"
+    path.write_text(routes + f"cors:\n  origins: [{FRONT}]\n")
+    server = await start_watching(path)
+    try:
+        page = await open_inspector(browser, f"http://127.0.0.1:{server.port}",
+                                    viewport={"width": 1280, "height": 800})
+        path.write_text(routes)
+        await page.wait_for_function(
+            "document.querySelector('#reload').innerText.startsWith('reload ok')",
+            timeout=15_000)  # the page asks for the status every 3 s
+        assert await page.inner_text("#reload") == "reload ok: - cors"
+    finally:
+        await server.stop()
+
 async def test_an_open_streams_detail_keeps_the_readers_place(
         browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
     # The detail of an open stream is shown again each second: a box the user scrolled
@@ -1233,58 +1290,3 @@ async def test_another_site_cannot_frame_the_inspector(
     assert await frame.query_selector("#list") is None
     await page.close()
 
-
-async def test_a_cors_block_deleted_reads_removed_in_the_reload_pill(
-        browser: Browser, backend_factory: Any, tmp_path: Path) -> None:
-    # The pill read "reload ok: ~ cors {origins=http://localhost:47310, credentials=false,
-    # meth…", as if CORS mode were still on: its "-> none" was cut off.
-    backend = await backend_factory()
-    path = tmp_path / "devproxy.yaml"
-    routes = f"listen: 127.0.0.1:0\nroutes:\n  - path: /api\n    target: {backend.url}\n"
-    path.write_text(routes + f"cors:\n  origins: [{FRONT}]\n")
-    server = await start_watching(path)
-    try:
-        page = await open_inspector(browser, f"http://127.0.0.1:{server.port}",
-                                    viewport={"width": 1280, "height": 800})
-        path.write_text(routes)
-        await page.wait_for_function(
-            "document.querySelector('#reload').innerText.startsWith('reload ok')",
-            timeout=15_000)  # the page asks for the status every 3 s
-        assert await page.inner_text("#reload") == "reload ok: - cors"
-    finally:
-        await server.stop()
-
-
-async def test_error_finds_what_went_wrong_and_the_route_filter_finds_requests_no_route_took(
-        browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
-    # "error" found CORS failures and devproxy's 502 but not a backend's 500 or the 404
-    # devproxy answers when no route matches; the route filter had no choice for those.
-    async def handler(request: web.Request) -> web.Response:
-        status = {"/api/boom": 500, "/api/gone": 404}.get(request.path, 200)
-        return web.Response(status=status, text="…")
-
-    backend = await backend_factory(handler)
-    down = free_port()
-    proxy = await proxy_factory(route("/api", backend.url),
-                                route("/down", f"http://127.0.0.1:{down}"))
-    async with aiohttp.ClientSession() as client:
-        for target, headers, status in (
-                ("/api/fine", {}, 200), ("/api/boom", {}, 500), ("/api/gone", {}, 404),
-                ("/down/x", {}, 502), ("/nowhere", {}, 404),
-                ("/api/host", {"Host": "rebound.example"}, 403),  # refused by devproxy
-                ("/api/cors", {"Origin": FRONT}, 200)):  # no CORS headers: blocked
-            async with client.get(proxy.url + target, headers=headers) as resp:
-                assert resp.status == status, target
-    page = await open_inspector(browser, proxy.url, viewport={"width": 1280, "height": 800})
-    await page.wait_for_function(f"{SHOWN}.length === 7")
-    await page.fill("#filter-text", "error")
-    await page.wait_for_function(f"{SHOWN}.length === 5")
-    assert sorted(await page.evaluate(SHOWN)) == [
-        "/api/boom", "/api/cors", "/api/host", "/down/x", "/nowhere"]
-    await page.fill("#filter-text", "")
-    assert await page.locator("#filter-route option").all_inner_texts() == [
-        "All routes", "/api", "/down", "No route (–)"]
-    await page.select_option("#filter-route", label="No route (–)")
-    await page.wait_for_function(f"{SHOWN}.join() === '/nowhere'")
-    await page.select_option("#filter-route", "/down")
-    await page.wait_for_function(f"{SHOWN}.join() === '/down/x'")
