@@ -589,6 +589,41 @@ function copyButton(label, text, id, request) {
   }, said ? state.passing.text : label);
 }
 
+// A request's timing in words, then as a bar of the parts it had, named below it. Only
+// the parts it had: devproxy's own answers and a folder's have no connection or first
+// byte ("connect – ms · first byte – ms" said nothing), a backend not reached no
+// connection, one that never answered no first byte. A part it did not have gets no
+// segment: a 502's bar was all "waiting".
+function timing(r) {
+  const ended = r.duration_ms !== null;
+  const words = [];
+  if (r.connect_ms !== null) words.push(`connect ${ms(r.connect_ms)} ms`);
+  else if (r.upstream_url && r.ttfb_ms === null) {
+    words.push(ended ? "no connection" : "connecting…");
+  }
+  if (r.ttfb_ms !== null) words.push(`first byte ${ms(r.ttfb_ms)} ms`);
+  else if (r.connect_ms !== null) words.push(ended ? "no response" : "waiting…");
+  words.push(ended ? `total ${ms(r.duration_ms)} ms` : "still open");
+  const text = words.join(" · ");
+  if (!ended || r.connect_ms === null || !r.duration_ms) return [text];  // nothing to split
+  const total = r.duration_ms;
+  const answered = r.ttfb_ms ?? total;  // no answer: waited to the end
+  const segments = [
+    ["connect", "connecting", r.connect_ms],
+    ["wait", r.ttfb_ms !== null ? "waiting for the first byte" : "waiting: no response",
+      answered - r.connect_ms],
+    ["receive", "receiving", total - answered],
+  ].filter(([, , part]) => part > 0);
+  const said = segments.map(([, name, part]) => `${name} ${ms(part)} ms`);
+  return [text,
+    el("div", { class: "timing", role: "img", "aria-label": said.join(", ") },
+      segments.map(([cls, , part], i) => el("span", {
+        class: cls, title: said[i], style: `width:${(part / total) * 100}%`,
+      }))),
+    el("div", { class: "timing-legend", "aria-hidden": "true" },
+      segments.map(([cls, name]) => el("span", {}, el("i", { class: cls }), name)))];
+}
+
 // A URL refused for its length may be 70 KB, which printed whole made the detail 21,000 px
 // tall: shown cut, whole in the element's title (and the curl commands).
 function cut(text, limit = 300) {
@@ -618,12 +653,6 @@ async function showDetail(id) {
   }
   const pane = $("#detail");
   if (state.selected !== id) return;  // another request was opened meanwhile
-  const total = r.duration_ms ?? 0;
-  // No head from the backend (timeout, refusal): all of it was waiting. Files and
-  // devproxy's own answers have no backend to wait for.
-  const wait = r.ttfb_ms ?? (r.upstream_url ? total : 0);
-  const connect = r.connect_ms ?? 0;
-  const pct = (v) => (total ? `${Math.max((v / total) * 100, 0)}%` : "0");
 
   const parts = [
     // Read as in the list (readable()); as sent in the title.
@@ -649,12 +678,7 @@ async function showDetail(id) {
       r.replay_of !== null ? el("dd", { id: "replay-of" }, el("a", {
         href: "#", onclick: (e) => { e.preventDefault(); select(r.replay_of); },
       }, `#${r.replay_of}`), " (sent again from this page)") : null,
-      el("dt", {}, "Timing"), el("dd", {},
-        `connect ${ms(r.connect_ms)} ms · first byte ${ms(r.ttfb_ms)} ms · total ${ms(r.duration_ms)} ms`,
-        el("div", { class: "timing" },
-          el("span", { class: "connect", style: `width:${pct(connect)}` }),
-          el("span", { class: "wait", style: `width:${pct(wait - connect)}` }),
-          el("span", { class: "receive", style: `width:${pct(total - wait)}` }))),
+      el("dt", {}, "Timing"), el("dd", { id: "timing" }, ...timing(r)),
       el("dt", {}, "Bytes"), el("dd", {}, `${size(r.bytes_in)} up · ${size(r.bytes_out)} down`),
       el("dt", {}, "Client"), el("dd", {}, r.remote)),
     el("div", { class: "actions" },
@@ -746,11 +770,15 @@ async function showDetail(id) {
     itemsBox("sse-events", r.sse_events, r.sse_count, "\n\n", "no events yet"));
     if (r.sse_unread) parts.push(el("p", { class: "note", id: "sse-unread" }, r.sse_unread));
   }
+  // Each command under its name, as the copy buttons name them: two unnamed boxes left
+  // the reader to tell them apart by their URLs.
+  const curlBox = (id, label, text) => [
+    el("h4", { class: "curl-label", id: `${id}-label` }, label),
+    el("pre", { id, "data-place": id, "aria-labelledby": `${id}-label` }, text)];
   parts.push(el("h3", {}, "curl"),
-    el("pre", { id: "curl-browser", "data-place": "curl-browser" }, r.curl.browser),
-    r.curl.upstream
-      ? el("pre", { id: "curl-upstream", "data-place": "curl-upstream" }, r.curl.upstream)
-      : null);
+    ...curlBox("curl-browser", "As the browser sent it", r.curl.browser),
+    ...(r.curl.upstream
+      ? curlBox("curl-upstream", "As devproxy sent it to the backend", r.curl.upstream) : []));
   const again = pane.dataset.shown === String(id);
   const places = again ? scrollPlaces(pane) : new Map();
   // What the keyboard is on keeps the focus: it went to <body> every second.

@@ -672,6 +672,58 @@ async def test_badges_never_cover_the_next_column_and_the_path_stays_readable_at
     assert await long_target.evaluate("t => getComputedStyle(t).textOverflow") == "ellipsis"
 
 
+async def test_timing_says_only_the_parts_a_request_had_and_each_curl_is_named(
+        browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
+    # A 502 read "connect – ms · first byte – ms", over a bar all blue ("waiting") with
+    # no legend; the two curl commands had no names.
+    backend = await backend_factory(slow_at("/api/slow", 1.0))
+    down = free_port()
+    proxy = await proxy_factory(route("/api", backend.url, timeout={"response": 0.3}),
+                                route("/down", f"http://127.0.0.1:{down}"))
+    async with aiohttp.ClientSession() as client:
+        for target, status in (("/api/slow", 504), ("/api/fine", 200), ("/down/x", 502),
+                               ("/nowhere", 404)):
+            async with client.get(proxy.url + target) as resp:
+                assert resp.status == status, target
+    page = await open_inspector(browser, proxy.url, viewport={"width": 1280, "height": 800})
+    number = r"[\d.]+ ms"
+    for target, words, legend in (
+            ("/down/x", f"no connection · total {number}", []),
+            ("/nowhere", f"total {number}", []),
+            ("/api/slow", f"connect {number} · no response · total {number}",
+             ["waiting: no response"]),
+            ("/api/fine", f"connect {number} · first byte {number} · total {number}",
+             ["waiting for the first byte"])):
+        await page.locator("#list tbody tr", has_text=target).click()
+        await page.wait_for_function(
+            f"document.querySelector('#detail h2')?.innerText === 'GET {target}'")
+        timing = page.locator("#timing")
+        said = await timing.evaluate("t => t.firstChild.textContent")
+        assert re.fullmatch(words, said), (target, said)
+        bar = timing.locator(".timing span")
+        names = await timing.locator(".timing-legend span").all_inner_texts()
+        # Each segment drawn is named below the bar and in its own title.
+        assert await bar.count() == len(names), target
+        titles = await bar.evaluate_all("spans => spans.map((s) => s.title)")
+        assert [t.rsplit(" ", 2)[0] for t in titles] == names, target  # "connecting 1.2 ms"
+        assert set(legend) <= set(names) <= {"connecting", *legend, "receiving"}, target
+        if not legend:
+            assert await timing.locator(".timing").count() == 0, target
+    # The curl commands under the names the copy buttons give them.
+    await page.locator("#list tbody tr", has_text="/down/x").click()
+    await page.wait_for_function("document.querySelector('#detail h2')?.innerText"
+                                 " === 'GET /down/x'")
+    assert await page.inner_text("#curl-browser-label") == "As the browser sent it"
+    assert await page.inner_text("#curl-upstream-label") == "As devproxy sent it to the backend"
+    assert (await page.inner_text("#curl-upstream")).startswith(
+        f"curl -g -i http://127.0.0.1:{down}/down/x ")
+    await page.locator("#list tbody tr", has_text="/nowhere").click()
+    await page.wait_for_function("document.querySelector('#detail h2')?.innerText"
+                                 " === 'GET /nowhere'")
+    assert await page.locator("#curl-browser-label").is_visible()
+    assert await page.locator("#curl-upstream-label").count() == 0
+
+
 async def test_a_url_tens_of_kilobytes_long_is_cut_in_the_detail_and_whole_in_its_title(
         browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
     # The heading was cut at 300 characters, but the upstream URL was printed whole:
