@@ -445,6 +445,10 @@ function focusedIn(pane) {
   return () => pane.querySelectorAll(active.tagName)[n];
 }
 
+// A field's name, wrapped at its hyphens only (style.css); a part longer than a column
+// may be wide breaks where it must.
+const nameCell = (name) => el("td", /[^-]{25}/.test(name) ? { class: "long-name" } : {}, name);
+
 function headerTable(headers, changes, side) {
   const byName = new Map(changes.map((c) => [c.name, c]));
   // Of a name changed, only the values that are new: one Set-Cookie rewritten of six
@@ -475,7 +479,7 @@ function headerTable(headers, changes, side) {
   const rows = marked.map(([name, value, kind]) => {
     const was = kind === "changed" && paired.has(name.toLowerCase())
       ? unmatched.get(name.toLowerCase()).shift() : undefined;
-    return el("tr", { class: kind }, el("td", {}, name),
+    return el("tr", { class: kind }, nameCell(name),
       el("td", {}, value, kind ? el("span", { class: "mark" }, kind) : null,
         was !== undefined ? el("span", { class: "was" }, `was ${was}`) : null));
   });
@@ -487,7 +491,7 @@ function headerTable(headers, changes, side) {
       .concat([...unmatched.entries()]);
     for (const [name, values] of gone) {
       for (const value of values) {
-        rows.push(el("tr", { class: "removed" }, el("td", {}, name),
+        rows.push(el("tr", { class: "removed" }, nameCell(name),
           el("td", {}, value, el("span", { class: "mark" }, "removed"))));
       }
     }
@@ -555,7 +559,7 @@ function formParts(parts, more) {
       ? [el("span", { class: "file" }, `file ${JSON.stringify(p.filename)}`),
         about.length ? ` · ${about.join(" · ")}` : ""]
       : p.text !== undefined ? p.text + (p.text_cut ? " …" : "") : about.join(" · ");
-    return el("tr", {}, el("td", {}, p.name || "(no name)"), el("td", {}, value, cut, open));
+    return el("tr", {}, nameCell(p.name || "(no name)"), el("td", {}, value, cut, open));
   }), rest);
 }
 

@@ -1170,6 +1170,50 @@ async def test_long_cors_field_names_leave_their_values_room_at_1280_wide(
     assert value_box["height"] <= name_box["height"]
 
 
+# Each place a header name's text goes on to a new line, but after a hyphen.
+MID_WORD_BREAKS = """() => {
+    const faults = [];
+    for (const td of document.querySelectorAll('#detail table.headers td:first-child')) {
+        const text = td.firstChild, range = document.createRange();
+        let top = null;
+        for (let i = 0; i < text.length; i++) {
+            range.setStart(text, i);
+            range.setEnd(text, i + 1);
+            const rect = range.getClientRects()[0];
+            if (!rect) continue;  // a space the line ends at
+            if (top !== null && rect.top > top + 2 && text.data[i - 1] !== '-') {
+                faults.push(`${text.data.slice(0, i)} / ${text.data.slice(i)}`);
+            }
+            top = rect.top;
+        }
+    }
+    return faults;
+}"""
+
+
+async def test_header_names_wrap_at_their_hyphens_never_mid_word(
+        browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
+    # At 1280 px wide, with the list taking 775 px, a name read "Allow-Credential / s".
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/api", backend.url, cors=CorsPolicy(
+        origins=(FRONT,), credentials=True, expose=("X-Request-Id",))))
+    preflight = {"Origin": FRONT, "Access-Control-Request-Method": "PUT",
+                 "Access-Control-Request-Headers": "content-type,x-token"}
+    async with aiohttp.ClientSession() as client, \
+            client.options(proxy.url + "/api/x", headers=preflight) as resp:
+        assert resp.status == 204
+    page = await open_inspector(browser, proxy.url, viewport={"width": 1280, "height": 800})
+    await page.locator("#list tbody tr").first.click()
+    await page.locator("#response-diff tr", has_text="Access-Control-Allow-Credentials").wait_for()
+    for width in (1280, 1100, 1000, 901):
+        await page.set_viewport_size({"width": width, "height": 800})
+        assert await page.evaluate(MID_WORD_BREAKS) == [], width
+        # and nothing pushed out sideways for it
+        assert await page.evaluate(
+            "(() => { const d = document.querySelector('#detail');"
+            " return d.scrollWidth <= d.clientWidth; })()"), width
+
+
 async def test_replay_opens_the_request_it_sent_marked_as_a_replay(
         browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
     backend = await backend_factory()
