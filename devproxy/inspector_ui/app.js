@@ -155,6 +155,29 @@ function rowElement(id) {
   });
 }
 
+// How wide a path is drawn in the list's monospace font, in ch: East Asian wide
+// characters and emoji take two. Counted to a length no column reaches, as a URL may be
+// 70 KB. The path's room is decided by it (style.css), not by its text: text as wide as
+// its content would keep the list from ever cutting it short.
+const WIDE = /[\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6\u{1f300}-\u{1faff}\u{20000}-\u{3fffd}]/u;
+function widthInCh(text) {
+  let n = 0;
+  for (const char of text) {
+    n += WIDE.test(char) ? 2 : 1;
+    if (n >= 1000) break;
+  }
+  return n;
+}
+
+// The room a row's badges take beside its path, for the path's cell to keep it
+// (style.css): each in the list's monospace font at 10 px of its 13, with its padding
+// and the gap before it (14 px), and 2 px to spare for rounding.
+function badgesWidth(badges) {
+  if (!badges.length) return "0px";
+  const chars = badges.reduce((n, badge) => n + badge.textContent.length, 0);
+  return `calc(${chars}ch * 10 / 13 + ${badges.length * 16}px)`;
+}
+
 function fillRow(tr, row) {
   const shown = readable(row.target);
   const cls = Math.floor(row.status / 100);
@@ -173,11 +196,13 @@ function fillRow(tr, row) {
   tr.replaceChildren(
     el("td", {}, clock(row.started)),
     el("td", {}, row.method),
-    // The path gives way to its badges: a long one is cut short, a badge never is, and
-    // the first dozen characters stay (style.css).
+    // The badges go below a path they would cut short; a long one is cut short all the
+    // same, a badge never is, and the first dozen characters stay (style.css).
     el("td", { class: "path", title: row.target },
-      el("div", { style: `--head: ${Math.min([...shown].length, 12)}` },
-        el("span", { class: "target" }, shown), badges)),
+      el("div", { style: `--head: ${Math.min([...shown].length, 12)}; --len: ${widthInCh(shown)};`
+        + ` --badges: ${badgesWidth(badges)}` },
+        el("span", { class: "target" }, shown),
+        badges.length ? el("span", { class: "badges" }, badges) : null)),
     el("td", { title: row.upstream_url }, row.route || "–"),
     // Where it went: a column of its own where the window has room, else the route's
     // tooltip.

@@ -617,6 +617,32 @@ async def test_a_long_path_is_cut_short_and_its_badge_stays_in_view(
     assert await cell.get_attribute("title") == long
 
 
+async def test_a_path_that_would_fit_alone_is_whole_its_badges_below_it(
+        browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
+    # At 1280 px "CORS blocked" beside a path cut it to "/api/missin…".
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/api", backend.url))
+    path = "/api/missing-resource/42"
+    async with aiohttp.ClientSession() as client:
+        for target, origin in (("/api/users", None), (path, FRONT)):
+            async with client.get(proxy.url + target,
+                                  headers={"Origin": origin} if origin else {}):
+                pass
+    page = await open_inspector(browser, proxy.url, viewport={"width": 1280, "height": 800})
+    await page.wait_for_function(f"{SHOWN}.length === 2")
+    row = page.locator("#list tbody tr", has_text=path)
+    target, badge = row.locator(".target"), row.locator(".badge")
+    assert await target.evaluate("t => t.scrollWidth <= t.clientWidth")  # whole
+    target_box, badge_box = await target.bounding_box(), await badge.bounding_box()
+    cell_box = await row.locator("td.path").bounding_box()
+    assert target_box and badge_box and cell_box
+    assert badge_box["y"] >= target_box["y"] + target_box["height"] - 1  # below it
+    assert badge_box["x"] + badge_box["width"] <= cell_box["x"] + cell_box["width"]
+    # A row whose path and badge fit side by side stays one line.
+    users = page.locator("#list tbody tr", has_text="/api/users")
+    assert (await users.bounding_box() or {"height": 99})["height"] < 34
+
+
 async def test_badges_never_cover_the_next_column_and_the_path_stays_readable_at_any_width(
         browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
     # Between 901 and 1100 px and below 600 px the path cell shrank to 45 px: the
