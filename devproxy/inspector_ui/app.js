@@ -260,7 +260,19 @@ function mayFlash() {
 // is not kept waiting as traffic is.
 function showAll() {
   state.release = true;
+  holdSplit();
   renderList();
+}
+
+// While a filter is on, the list keeps at least the width it had before: sized by its
+// rows, it moved the split with the detail by 77 px as a filter took wider rows away.
+// Read before the filtered list is drawn (showAll); let go with the last filter, or when
+// the window is resized (resize), where the width held is no longer the list's own.
+function holdSplit() {
+  const table = $("#list");
+  const { text, method, status, route } = filters();
+  if (!(text || method || status || route)) table.style.minWidth = "";
+  else if (!table.style.minWidth) table.style.minWidth = `${table.getBoundingClientRect().width}px`;
 }
 
 // Held, the rows shown stay in their places, updated in place: a row put on top moved
@@ -1101,6 +1113,7 @@ async function start() {
     $(id).addEventListener("input", showAll);
   }
   followPointer();
+  window.addEventListener("resize", () => { $("#list").style.minWidth = ""; });
   // Held while pressed: what a keyboard has instead of the pointer's hover.
   $("#pause").addEventListener("click", (event) => {
     state.paused = !state.paused;

@@ -548,6 +548,41 @@ async def test_at_1280_wide_every_column_is_in_view_and_badges_are_found_by_name
                                " return t.scrollWidth <= t.clientWidth; })()")
 
 
+async def test_filtering_leaves_the_split_between_list_and_detail_where_it_was(
+        browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
+    # The list is as wide as its rows need: a filter taking the wider rows away moved
+    # the split by 77 px (775 -> 698 px at 1280 wide) as one typed.
+    backend = await backend_factory()
+    wide = "/services/billing-and-invoicing-v2"
+    proxy = await proxy_factory(route("/api", backend.url), route(wide, backend.url))
+    async with aiohttp.ClientSession() as client:
+        for target in ("/api/x", f"{wide}/x"):
+            async with client.get(proxy.url + target, headers={"Origin": FRONT}):
+                pass
+    page = await open_inspector(browser, proxy.url, viewport={"width": 1280, "height": 800})
+    await page.wait_for_function(f"{SHOWN}.length === 2")
+    width = "document.querySelector('.list-pane').getBoundingClientRect().width"
+    before = await page.evaluate(width)
+    assert before > 1280 * 1.2 / 2.2 + 10  # wider than its share: sized by the wide route
+    await page.fill("#filter-text", "api/x")
+    await page.wait_for_function(f"{SHOWN}.join() === '/api/x'")
+    assert await page.evaluate(width) == before
+    await page.select_option("#filter-route", "/api")
+    await page.fill("#filter-text", "")
+    await page.wait_for_function(f"{SHOWN}.join() === '/api/x'")
+    assert await page.evaluate(width) == before
+    await page.select_option("#filter-route", "")
+    await page.wait_for_function(f"{SHOWN}.length === 2")
+    assert await page.evaluate(width) == before
+    # Filtered, a window made narrower takes its share, not a width held from before.
+    await page.select_option("#filter-route", "/api")
+    await page.set_viewport_size({"width": 1000, "height": 800})
+    await page.wait_for_function(
+        "document.querySelector('#detail').getBoundingClientRect().width >= 380")
+    assert await page.evaluate("(() => { const t = document.querySelector('.table-wrap');"
+                               " return t.scrollWidth <= t.clientWidth; })()")
+
+
 async def test_fields_merged_into_one_are_shown_gone_not_as_what_it_was(
         browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
     # CORS mode merges two Vary fields into one, adding Origin: the row said "was
