@@ -735,8 +735,8 @@ async def test_badges_never_cover_the_next_column_and_the_path_stays_readable_at
 
 async def test_timing_says_only_the_parts_a_request_had_and_each_curl_is_named(
         browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
-    # A 502 read "connect – ms · first byte – ms", over a bar all blue ("waiting") with
-    # no legend; the two curl commands had no names.
+    # A 502 read "connect (dash) ms · first byte (dash) ms", over a bar all blue
+    # ("waiting") with no legend; the two curl commands had no names.
     backend = await backend_factory(slow_at("/api/slow", 1.0))
     down = free_port()
     proxy = await proxy_factory(route("/api", backend.url, timeout={"response": 0.3}),
