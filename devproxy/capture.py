@@ -515,6 +515,9 @@ class Record:
             # suggests and nothing in the request shows: the list says so.
             "cors_if_credentials": checks is not None and bool(checks.assumed)
             and not checks.preflight,
+            # devproxy's own refusal (a limit, a Host not allowed): the page's "error"
+            # filter finds it among the 4xx a backend may answer for good reasons.
+            "declined": self.declined is not None,
             "replay_of": self.replay_of,
         }
 

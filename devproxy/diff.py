@@ -2,7 +2,8 @@
 
 Owns the wording of a config diff: ``+ /auth -> http://127.0.0.1:4000``,
 ``~ /api target http://127.0.0.1:3000 -> http://127.0.0.1:3001``, ``- /legacy``,
-``~ /api strip_prefix false -> true``, ``~ listen 127.0.0.1:8080 -> 127.0.0.1:9000``.
+``~ /api strip_prefix false -> true``, ``~ listen 127.0.0.1:8080 -> 127.0.0.1:9000``,
+``- cors``, ``~ /api headers removed (was X-Env: dev)``.
 Pure: it compares two frozen configs and never reads files, logs or touches the proxy.
 """
 
@@ -48,11 +49,22 @@ def diff_routes(old: Config, new: Config) -> list[str]:
             lines.append(f"- {path}")
         else:
             lines.extend(_route_changes(was, now, (old.cors, new.cors)))
-    lines.extend(_changes("~", "cors", old.cors, new.cors))
+    lines.extend(_block_changes("cors", old.cors, new.cors))
     hosts = (_hosts(old), _hosts(new))
     if hosts[0] != hosts[1]:
         lines.append(f"~ allowed_hosts {hosts[0]} -> {hosts[1]}")
     return lines
+
+
+def _block_changes(name: str, before: object, after: object) -> list[str]:
+    """A top-level block added (``+ cors {...}``) or removed (``- cors``) reads so from
+    its first character, as a route does: "~ cors {origins=...} -> none", cut short in
+    the inspector's pill, read as CORS mode still on."""
+    if before is None and after is not None:
+        return [f"+ {name} {_show(after, name)}"]
+    if before is not None and after is None:
+        return [f"- {name}"]
+    return _changes("~", name, before, after)
 
 
 def _hosts(config: Config) -> str:
@@ -86,9 +98,16 @@ def _changes(prefix: str, name: str, before: object, after: object) -> list[str]
     if fields and type(before) is type(after):
         return [line for field in fields for line in _changes(
             prefix, f"{name}.{field}", getattr(before, field), getattr(after, field))]
+    # A setting taken away or a block put in says so before its value, which may be long
+    # enough to be cut off (the inspector's pill shows one line).
+    shown = _show(after, name)
+    if shown == "none" and _show(before, name) != "none":
+        return [f"{prefix} {name} removed (was {_show(before, name)})"]
+    if before is None and _fields(after):
+        return [f"{prefix} {name} added {shown}"]
     if name == "headers" and isinstance(before, tuple) and isinstance(after, tuple):
         return [f"{prefix} {name} {_show(before, name)} -> {_headers_after(before, after)}"]
-    return [f"{prefix} {name} {_show(before, name)} -> {_show(after, name)}"]
+    return [f"{prefix} {name} {_show(before, name)} -> {shown}"]
 
 
 def _headers_after(before: tuple[tuple[str, str], ...], after: tuple[tuple[str, str], ...]

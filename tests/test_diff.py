@@ -71,18 +71,22 @@ def changed(r: Route, **changes: object) -> Route:
                   "(hidden), X-Env: prod, Cookie: (hidden, new)"],
                  id="which-credential-changed-is-said"),
     pytest.param(config(changed(API, headers=(("X-Env", "dev"),))), config(API),
-                 ["~ /api headers X-Env: dev -> none"], id="headers-removed"),
+                 ["~ /api headers removed (was X-Env: dev)"], id="headers-removed"),
     pytest.param(config(changed(API, headers=(("Authorization", "Bearer a"),))), config(API),
-                 ["~ /api headers Authorization: (hidden) -> none"],
+                 ["~ /api headers removed (was Authorization: (hidden))"],
                  id="a-hidden-header-removed"),
     pytest.param(config(API), config(API, port=0),
                  ["~ listen 127.0.0.1:8080 -> 127.0.0.1:0"], id="listen-to-port-0-as-written"),
     pytest.param(config(API, WEB), config(changed(API, cors=CORS), changed(WEB, cors=CORS),
                                           cors=CORS),
-                 ["~ cors none -> {origins=http://localhost:5173, credentials=false, "
+                 ["+ cors {origins=http://localhost:5173, credentials=false, "
                   "methods=as asked, headers=as asked, expose=none, max_age=none, "
                   "private_network=false, backend_cors=replace}"],
                  id="a-top-level-block-the-routes-inherit-is-said-once"),
+    # Said from the first character: "~ cors {origins=...} -> none", cut short in the
+    # inspector's pill, read as CORS mode still on.
+    pytest.param(config(changed(API, cors=CORS), changed(WEB, cors=CORS), cors=CORS),
+                 config(API, WEB), ["- cors"], id="a-top-level-block-removed-reads-removed"),
     pytest.param(config(API), config(changed(API, wait_for_backend=10.0)),
                  ["~ /api wait_for_backend off -> 10s"], id="wait-for-backend-on"),
     pytest.param(config(API), config(route("/api", "http://127.0.0.1:3000",
@@ -96,12 +100,19 @@ def changed(r: Route, **changes: object) -> Route:
     pytest.param(config(API), config(API, port=9000),
                  ["~ listen 127.0.0.1:8080 -> 127.0.0.1:9000"], id="listen-changed"),
     pytest.param(config(API), config(changed(API, cors=CORS)),
-                 ["~ /api cors none -> {origins=http://localhost:5173, credentials=false, "
+                 ["~ /api cors added {origins=http://localhost:5173, credentials=false, "
                   "methods=as asked, headers=as asked, expose=none, max_age=none, "
                   "private_network=false, backend_cors=replace}"], id="cors-mode-turned-on"),
     pytest.param(config(changed(API, cors=CORS)),
                  config(changed(API, cors=dataclasses.replace(CORS, credentials=True))),
                  ["~ /api cors.credentials false -> true"], id="cors-setting-changed"),
+    pytest.param(config(changed(API, cors=CORS)), config(API),
+                 ["~ /api cors removed (was {origins=http://localhost:5173, credentials=false, "
+                  "methods=as asked, headers=as asked, expose=none, max_age=none, "
+                  "private_network=false, backend_cors=replace})"], id="cors-mode-turned-off"),
+    pytest.param(config(changed(API, cors=dataclasses.replace(CORS, expose=("X-Total",)))),
+                 config(changed(API, cors=CORS)),
+                 ["~ /api cors.expose removed (was X-Total)"], id="a-block-setting-removed"),
     pytest.param(config(changed(API, cors=CORS)),
                  config(changed(API, cors=dataclasses.replace(
                      CORS, line=12, key_lines=(("origins", 12), ("methods", 14))))), [],

@@ -161,6 +161,23 @@ async def test_a_200_the_browser_blocks_is_marked_blocked_in_the_list(
         assert (await api(client, proxy, f"requests/{row['id']}"))["cors"] is None
 
 
+async def test_a_refusal_of_devproxys_own_is_marked_declined_and_a_backends_4xx_is_not(
+        backend_factory, proxy_factory, client) -> None:
+    # The page's "error" filter tells devproxy's own 4xx from a backend's by this.
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(status=404)
+
+    backend = await backend_factory(handler)
+    proxy = await proxy_factory(route("/api", backend.url))
+    async with client.get(proxy.url + "/api/x", headers={"Host": "rebound.example"}) as resp:
+        assert resp.status == 403  # not an allowed Host name
+    async with client.get(proxy.url + "/api/x") as resp:
+        assert resp.status == 404
+    backends, refused = await api(client, proxy, "requests")
+    assert (refused["status"], refused["declined"]) == (403, True)
+    assert (backends["status"], backends["declined"]) == (404, False)
+
+
 _BACKEND_TOOLS = ("Express", "Django", "Flask", "FastAPI", "nginx")
 
 

@@ -73,18 +73,30 @@ function filters() {
   };
 }
 
+// The route filter's choice for requests no route matched (shown "–"): not a path, as
+// every route's is.
+const NO_ROUTE = "-";
+
+// What "error" finds: what went wrong, wherever. A status of 500 or more (a backend's,
+// or devproxy's 502 and 504), devproxy's own refusals and its 404 for a path no route
+// matches, a response the browser blocked (CORS), and a request that ended badly (a
+// body broken off, the browser gone). A backend's 4xx is an answer, not an error: the
+// 4xx status filter finds those.
+const isError = (row) => row.cors_blocked || Boolean(row.error) || row.status >= 500
+  || (row.status >= 400 && (!row.route || row.declined));
+
 // What the text filter searches in a row: made once for each version of a row.
 const hays = new WeakMap();
 function hay(row) {
   let text = hays.get(row);
   if (text === undefined) {
     // What devproxy said of a request is searched too ("redirect", "431", "subprotocol"),
-    // "error" finds every row marked ✕, and a badge's text its rows ("cors blocked").
+    // "error" finds what isError says, and a badge's text its rows ("cors blocked").
     const cors = row.cross_origin && row.kind !== "websocket"
       ? (row.cors_if_credentials ? " cors blocked with credentials"
         : row.cors_blocked ? " cors blocked" : " cors") : "";
     text = (`${row.method} ${row.target} ${readable(row.target)} ${row.upstream_url} `
-      + `${row.status} ${row.kind}${cors}` + (row.cors_blocked || row.error ? " error" : "")
+      + `${row.status} ${row.kind}${cors}` + (isError(row) ? " error" : "")
       + (row.replay_of !== null ? " replay" : "")
       + (row.error ? ` ${row.error}` : "")).toLowerCase();
     hays.set(row, text);
@@ -94,7 +106,7 @@ function hay(row) {
 
 function matches(row, { text, method, status, route }) {
   if (method && row.method !== method) return false;
-  if (route && row.route !== route) return false;
+  if (route && row.route !== (route === NO_ROUTE ? "" : route)) return false;
   if (status !== "" && String(Math.floor(row.status / 100)) !== status) return false;
   // Ended without an answer: not pending.
   if (status === "0" && (row.error || row.duration_ms !== null)) return false;
@@ -144,6 +156,29 @@ function rowElement(id) {
   });
 }
 
+// How wide a path is drawn in the list's monospace font, in ch: East Asian wide
+// characters and emoji take two. Counted to a length no column reaches, as a URL may be
+// 70 KB. The path's room is decided by it (style.css), not by its text: text as wide as
+// its content would keep the list from ever cutting it short.
+const WIDE = /[\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6\u{1f300}-\u{1faff}\u{20000}-\u{3fffd}]/u;
+function widthInCh(text) {
+  let n = 0;
+  for (const char of text) {
+    n += WIDE.test(char) ? 2 : 1;
+    if (n >= 1000) break;
+  }
+  return n;
+}
+
+// The room a row's badges take beside its path, for the path's cell to keep it
+// (style.css): each in the list's monospace font at 10 px of its 13, with its padding
+// and the gap before it (14 px), and 2 px to spare for rounding.
+function badgesWidth(badges) {
+  if (!badges.length) return "0px";
+  const chars = badges.reduce((n, badge) => n + badge.textContent.length, 0);
+  return `calc(${chars}ch * 10 / 13 + ${badges.length * 16}px)`;
+}
+
 function fillRow(tr, row) {
   const shown = readable(row.target);
   const cls = Math.floor(row.status / 100);
@@ -168,11 +203,13 @@ function fillRow(tr, row) {
   tr.replaceChildren(
     el("td", {}, clock(row.started)),
     el("td", {}, row.method),
-    // The path gives way to its badges: a long one is cut short, a badge never is, and
-    // the first dozen characters stay (style.css).
+    // The badges go below a path they would cut short; a long one is cut short all the
+    // same, a badge never is, and the first dozen characters stay (style.css).
     el("td", { class: "path", title: row.target },
-      el("div", { style: `--head: ${Math.min([...shown].length, 12)}` },
-        el("span", { class: "target" }, shown), badges)),
+      el("div", { style: `--head: ${Math.min([...shown].length, 12)}; --len: ${widthInCh(shown)};`
+        + ` --badges: ${badgesWidth(badges)}` },
+        el("span", { class: "target" }, shown),
+        badges.length ? el("span", { class: "badges" }, badges) : null)),
     el("td", { title: row.upstream_url }, row.route || "–"),
     // Where it went: a column of its own where the window has room, else the route's
     // tooltip.
@@ -232,7 +269,19 @@ function mayFlash() {
 // is not kept waiting as traffic is.
 function showAll() {
   state.release = true;
+  holdSplit();
   renderList();
+}
+
+// While a filter is on, the list keeps at least the width it had before: sized by its
+// rows, it moved the split with the detail by 77 px as a filter took wider rows away.
+// Read before the filtered list is drawn (showAll); let go with the last filter, or when
+// the window is resized (resize), where the width held is no longer the list's own.
+function holdSplit() {
+  const table = $("#list");
+  const { text, method, status, route } = filters();
+  if (!(text || method || status || route)) table.style.minWidth = "";
+  else if (!table.style.minWidth) table.style.minWidth = `${table.getBoundingClientRect().width}px`;
 }
 
 // Held, the rows shown stay in their places, updated in place: a row put on top moved
@@ -362,12 +411,13 @@ function followPointer() {
   window.addEventListener("pointerup", () => setTimeout(unpress, 300));
 }
 
-function syncOptions(select, values, label) {
+// A select's options: "all" (label), then values, each shown as itself or as names says.
+function syncOptions(select, values, label, names = new Map()) {
   const current = [...select.options].slice(1).map((o) => o.value);
   if (current.join() === values.join()) return;
   const chosen = select.value;
   select.replaceChildren(el("option", { value: "" }, label),
-    ...values.map((v) => el("option", { value: v }, v)));
+    ...values.map((v) => el("option", { value: v }, names.get(v) ?? v)));
   select.value = values.includes(chosen) ? chosen : "";
   if (select.value !== chosen) showAll();  // its choice is gone: show everything again
 }
@@ -441,6 +491,10 @@ function focusedIn(pane) {
   return () => pane.querySelectorAll(active.tagName)[n];
 }
 
+// A field's name, wrapped at its hyphens only (style.css); a part longer than a column
+// may be wide breaks where it must.
+const nameCell = (name) => el("td", /[^-]{25}/.test(name) ? { class: "long-name" } : {}, name);
+
 function headerTable(headers, changes, side) {
   const byName = new Map(changes.map((c) => [c.name, c]));
   // Of a name changed, only the values that are new: one Set-Cookie rewritten of six
@@ -471,7 +525,7 @@ function headerTable(headers, changes, side) {
   const rows = marked.map(([name, value, kind]) => {
     const was = kind === "changed" && paired.has(name.toLowerCase())
       ? unmatched.get(name.toLowerCase()).shift() : undefined;
-    return el("tr", { class: kind }, el("td", {}, name),
+    return el("tr", { class: kind }, nameCell(name),
       el("td", {}, value, kind ? el("span", { class: "mark" }, kind) : null,
         was !== undefined ? el("span", { class: "was" }, `was ${was}`) : null));
   });
@@ -483,7 +537,7 @@ function headerTable(headers, changes, side) {
       .concat([...unmatched.entries()]);
     for (const [name, values] of gone) {
       for (const value of values) {
-        rows.push(el("tr", { class: "removed" }, el("td", {}, name),
+        rows.push(el("tr", { class: "removed" }, nameCell(name),
           el("td", {}, value, el("span", { class: "mark" }, "removed"))));
       }
     }
@@ -563,7 +617,7 @@ function formParts(parts, more) {
       ? [el("span", { class: "file" }, `file ${JSON.stringify(p.filename)}`),
         about.length ? ` · ${about.join(" · ")}` : ""]
       : p.text !== undefined ? p.text + (p.text_cut ? " …" : "") : about.join(" · ");
-    return el("tr", {}, el("td", {}, p.name || "(no name)"), el("td", {}, value, cut, open));
+    return el("tr", {}, nameCell(p.name || "(no name)"), el("td", {}, value, cut, open));
   }), rest);
 }
 
@@ -597,6 +651,41 @@ function copyButton(label, text, id, request) {
   }, said ? state.passing.text : label);
 }
 
+// A request's timing in words, then as a bar of the parts it had, named below it. Only
+// the parts it had: devproxy's own answers and a folder's have no connection or first
+// byte ("connect – ms · first byte – ms" said nothing), a backend not reached no
+// connection, one that never answered no first byte. A part it did not have gets no
+// segment: a 502's bar was all "waiting".
+function timing(r) {
+  const ended = r.duration_ms !== null;
+  const words = [];
+  if (r.connect_ms !== null) words.push(`connect ${ms(r.connect_ms)} ms`);
+  else if (r.upstream_url && r.ttfb_ms === null) {
+    words.push(ended ? "no connection" : "connecting…");
+  }
+  if (r.ttfb_ms !== null) words.push(`first byte ${ms(r.ttfb_ms)} ms`);
+  else if (r.connect_ms !== null) words.push(ended ? "no response" : "waiting…");
+  words.push(ended ? `total ${ms(r.duration_ms)} ms` : "still open");
+  const text = words.join(" · ");
+  if (!ended || r.connect_ms === null || !r.duration_ms) return [text];  // nothing to split
+  const total = r.duration_ms;
+  const answered = r.ttfb_ms ?? total;  // no answer: waited to the end
+  const segments = [
+    ["connect", "connecting", r.connect_ms],
+    ["wait", r.ttfb_ms !== null ? "waiting for the first byte" : "waiting: no response",
+      answered - r.connect_ms],
+    ["receive", "receiving", total - answered],
+  ].filter(([, , part]) => part > 0);
+  const said = segments.map(([, name, part]) => `${name} ${ms(part)} ms`);
+  return [text,
+    el("div", { class: "timing", role: "img", "aria-label": said.join(", ") },
+      segments.map(([cls, , part], i) => el("span", {
+        class: cls, title: said[i], style: `width:${(part / total) * 100}%`,
+      }))),
+    el("div", { class: "timing-legend", "aria-hidden": "true" },
+      segments.map(([cls, name]) => el("span", {}, el("i", { class: cls }), name)))];
+}
+
 // A URL refused for its length may be 70 KB, which printed whole made the detail 21,000 px
 // tall: shown cut, whole in the element's title (and the curl commands).
 function cut(text, limit = 300) {
@@ -626,12 +715,6 @@ async function showDetail(id) {
   }
   const pane = $("#detail");
   if (state.selected !== id) return;  // another request was opened meanwhile
-  const total = r.duration_ms ?? 0;
-  // No head from the backend (timeout, refusal): all of it was waiting. Files and
-  // devproxy's own answers have no backend to wait for.
-  const wait = r.ttfb_ms ?? (r.upstream_url ? total : 0);
-  const connect = r.connect_ms ?? 0;
-  const pct = (v) => (total ? `${Math.max((v / total) * 100, 0)}%` : "0");
 
   const parts = [
     // Read as in the list (readable()); as sent in the title.
@@ -657,12 +740,7 @@ async function showDetail(id) {
       r.replay_of !== null ? el("dd", { id: "replay-of" }, el("a", {
         href: "#", onclick: (e) => { e.preventDefault(); select(r.replay_of); },
       }, `#${r.replay_of}`), " (sent again from this page)") : null,
-      el("dt", {}, "Timing"), el("dd", {},
-        `connect ${ms(r.connect_ms)} ms · first byte ${ms(r.ttfb_ms)} ms · total ${ms(r.duration_ms)} ms`,
-        el("div", { class: "timing" },
-          el("span", { class: "connect", style: `width:${pct(connect)}` }),
-          el("span", { class: "wait", style: `width:${pct(wait - connect)}` }),
-          el("span", { class: "receive", style: `width:${pct(total - wait)}` }))),
+      el("dt", {}, "Timing"), el("dd", { id: "timing" }, ...timing(r)),
       el("dt", {}, "Bytes"), el("dd", {}, `${size(r.bytes_in)} up · ${size(r.bytes_out)} down`),
       el("dt", {}, "Client"), el("dd", {}, r.remote)),
     el("div", { class: "actions" },
@@ -754,11 +832,15 @@ async function showDetail(id) {
     itemsBox("sse-events", r.sse_events, r.sse_count, "\n\n", "no events yet"));
     if (r.sse_unread) parts.push(el("p", { class: "note", id: "sse-unread" }, r.sse_unread));
   }
+  // Each command under its name, as the copy buttons name them: two unnamed boxes left
+  // the reader to tell them apart by their URLs.
+  const curlBox = (id, label, text) => [
+    el("h4", { class: "curl-label", id: `${id}-label` }, label),
+    el("pre", { id, "data-place": id, "aria-labelledby": `${id}-label` }, text)];
   parts.push(el("h3", {}, "curl"),
-    el("pre", { id: "curl-browser", "data-place": "curl-browser" }, r.curl.browser),
-    r.curl.upstream
-      ? el("pre", { id: "curl-upstream", "data-place": "curl-upstream" }, r.curl.upstream)
-      : null);
+    ...curlBox("curl-browser", "As the browser sent it", r.curl.browser),
+    ...(r.curl.upstream
+      ? curlBox("curl-upstream", "As devproxy sent it to the backend", r.curl.upstream) : []));
   const again = pane.dataset.shown === String(id);
   const places = again ? scrollPlaces(pane) : new Map();
   // What the keyboard is on keeps the focus: it went to <body> every second.
@@ -968,7 +1050,8 @@ async function loadStatus() {
   if (note.textContent !== said) note.textContent = said;
   $("#routes").replaceChildren(...status.routes.map((r) => el("span", { class: "route" },
     `${r.path} → ${r.destination}${r.cors ? " (CORS)" : ""}`)));
-  syncOptions($("#filter-route"), status.routes.map((r) => r.path), "All routes");
+  syncOptions($("#filter-route"), [...status.routes.map((r) => r.path), NO_ROUTE], "All routes",
+    new Map([[NO_ROUTE, "No route (–)"]]));
   state.history = status.inspector.history;
   if (state.since !== undefined && state.since !== status.inspector.since) {
     // A restarted devproxy: its request 3 is not the one shown.
@@ -1047,15 +1130,27 @@ function connect(lost = false, tries = 0) {
   });
 }
 
+const PAUSE_TITLES = {
+  pause: "Hold the list still: new requests wait above it until shown",
+  resume: "Paused: new requests wait above the list. Show them as they come again",
+};
+
 async function start() {
   for (const id of ["#filter-text", "#filter-method", "#filter-status", "#filter-route"]) {
     $(id).addEventListener("input", showAll);
   }
   followPointer();
+  window.addEventListener("resize", () => { $("#list").style.minWidth = ""; });
   // Held while pressed: what a keyboard has instead of the pointer's hover.
   $("#pause").addEventListener("click", (event) => {
     state.paused = !state.paused;
-    event.currentTarget.setAttribute("aria-pressed", String(state.paused));
+    // Says what a press does now: "Pause" unchanged, with only its colour to tell, read
+    // as not paused. A label that changes makes it no toggle (no aria-pressed), as ARIA's
+    // practices ask.
+    const button = event.currentTarget;
+    button.textContent = state.paused ? "Resume" : "Pause";
+    button.title = state.paused ? PAUSE_TITLES.resume : PAUSE_TITLES.pause;
+    button.classList.toggle("paused", state.paused);
     renderList();
   });
   $("#waiting").addEventListener("click", () => {

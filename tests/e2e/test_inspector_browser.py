@@ -22,6 +22,7 @@ from devproxy.loader import load_config
 from devproxy.state import Live, Snapshot
 
 from ..conftest import endless, route, slow_at
+from .conftest import free_port
 
 pytestmark = pytest.mark.e2e
 FRONT = "http://localhost:5173"
@@ -270,6 +271,43 @@ async def test_a_request_devproxy_explains_is_marked_found_and_readable(
         "getComputedStyle(document.querySelector('#error')).wordBreak") == "normal"
 
 
+NO_ROUTE = "No route (\u2013)"  # an en dash, as the list shows no route
+
+
+async def test_error_finds_what_went_wrong_and_the_route_filter_finds_requests_no_route_took(
+        browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
+    # "error" found CORS failures and devproxy's 502 but not a backend's 500 or the 404
+    # devproxy answers when no route matches; the route filter had no choice for those.
+    async def handler(request: web.Request) -> web.Response:
+        status = {"/api/boom": 500, "/api/gone": 404}.get(request.path, 200)
+        return web.Response(status=status, text="…")
+
+    backend = await backend_factory(handler)
+    down = free_port()
+    proxy = await proxy_factory(route("/api", backend.url),
+                                route("/down", f"http://127.0.0.1:{down}"))
+    async with aiohttp.ClientSession() as client:
+        for target, headers, status in (
+                ("/api/fine", {}, 200), ("/api/boom", {}, 500), ("/api/gone", {}, 404),
+                ("/down/x", {}, 502), ("/nowhere", {}, 404),
+                ("/api/host", {"Host": "rebound.example"}, 403),  # refused by devproxy
+                ("/api/cors", {"Origin": FRONT}, 200)):  # no CORS headers: blocked
+            async with client.get(proxy.url + target, headers=headers) as resp:
+                assert resp.status == status, target
+    page = await open_inspector(browser, proxy.url, viewport={"width": 1280, "height": 800})
+    await page.wait_for_function(f"{SHOWN}.length === 7")
+    await page.fill("#filter-text", "error")
+    await page.wait_for_function(f"{SHOWN}.length === 5")
+    assert sorted(await page.evaluate(SHOWN)) == [
+        "/api/boom", "/api/cors", "/api/host", "/down/x", "/nowhere"]
+    await page.fill("#filter-text", "")
+    assert await page.locator("#filter-route option").all_inner_texts() == [
+        "All routes", "/api", "/down", NO_ROUTE]
+    await page.select_option("#filter-route", label=NO_ROUTE)
+    await page.wait_for_function(f"{SHOWN}.join() === '/nowhere'")
+    await page.select_option("#filter-route", "/down")
+    await page.wait_for_function(f"{SHOWN}.join() === '/down/x'")
+
 async def test_after_a_burst_the_list_shows_every_request_ended(
         browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
     # 1,000 requests, 50 at a time, with the page open: none may stay "…" (pending) for
@@ -428,9 +466,12 @@ async def test_pause_holds_the_list_for_the_keyboard_and_the_bar_goes_on_to_the_
 
         await get("/api/1")
         await page.wait_for_function(f"{SHOWN}.length === 1")
+        assert await page.inner_text("#pause") == "Pause"
         await page.focus("#pause")
         await page.keyboard.press("Enter")
-        assert await page.get_attribute("#pause", "aria-pressed") == "true"
+        # Says what a press does now; "Pause" kept its word, only its colour changed.
+        assert await page.inner_text("#pause") == "Resume"
+        assert (await page.get_attribute("#pause", "title") or "").startswith("Paused")
         await get("/api/2")
         await get("/api/3")
         await page.wait_for_function(f"{WAITING}.innerText === '2 new requests ↑ show'")
@@ -447,7 +488,7 @@ async def test_pause_holds_the_list_for_the_keyboard_and_the_bar_goes_on_to_the_
         await page.wait_for_function(f"{WAITING}.innerText === '1 new request ↑ show'")
         await page.focus("#pause")
         await page.keyboard.press("Enter")
-        assert await page.get_attribute("#pause", "aria-pressed") == "false"
+        assert await page.inner_text("#pause") == "Pause"
         await page.wait_for_function(f"{SHOWN}[0] === '/api/4' && {WAITING}.hidden")
 
 
@@ -503,6 +544,41 @@ async def test_at_1280_wide_every_column_is_in_view_and_badges_are_found_by_name
     await page.wait_for_function("document.querySelectorAll('#list tbody tr').length === 2")
     assert await page.locator("#list tbody tr").nth(1).locator("td.upstream").inner_text() \
         == f"{backend.url}/api/users?page=2&sort=name"
+    assert await page.evaluate("(() => { const t = document.querySelector('.table-wrap');"
+                               " return t.scrollWidth <= t.clientWidth; })()")
+
+
+async def test_filtering_leaves_the_split_between_list_and_detail_where_it_was(
+        browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
+    # The list is as wide as its rows need: a filter taking the wider rows away moved
+    # the split by 77 px (775 -> 698 px at 1280 wide) as one typed.
+    backend = await backend_factory()
+    wide = "/services/billing-and-invoicing-v2"
+    proxy = await proxy_factory(route("/api", backend.url), route(wide, backend.url))
+    async with aiohttp.ClientSession() as client:
+        for target in ("/api/x", f"{wide}/x"):
+            async with client.get(proxy.url + target, headers={"Origin": FRONT}):
+                pass
+    page = await open_inspector(browser, proxy.url, viewport={"width": 1280, "height": 800})
+    await page.wait_for_function(f"{SHOWN}.length === 2")
+    width = "document.querySelector('.list-pane').getBoundingClientRect().width"
+    before = await page.evaluate(width)
+    assert before > 1280 * 1.2 / 2.2 + 10  # wider than its share: sized by the wide route
+    await page.fill("#filter-text", "api/x")
+    await page.wait_for_function(f"{SHOWN}.join() === '/api/x'")
+    assert await page.evaluate(width) == before
+    await page.select_option("#filter-route", "/api")
+    await page.fill("#filter-text", "")
+    await page.wait_for_function(f"{SHOWN}.join() === '/api/x'")
+    assert await page.evaluate(width) == before
+    await page.select_option("#filter-route", "")
+    await page.wait_for_function(f"{SHOWN}.length === 2")
+    assert await page.evaluate(width) == before
+    # Filtered, a window made narrower takes its share, not a width held from before.
+    await page.select_option("#filter-route", "/api")
+    await page.set_viewport_size({"width": 1000, "height": 800})
+    await page.wait_for_function(
+        "document.querySelector('#detail').getBoundingClientRect().width >= 380")
     assert await page.evaluate("(() => { const t = document.querySelector('.table-wrap');"
                                " return t.scrollWidth <= t.clientWidth; })()")
 
@@ -576,6 +652,32 @@ async def test_a_long_path_is_cut_short_and_its_badge_stays_in_view(
     assert await cell.get_attribute("title") == long
 
 
+async def test_a_path_that_would_fit_alone_is_whole_its_badges_below_it(
+        browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
+    # At 1280 px "CORS blocked" beside a path cut it to "/api/missin…".
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/api", backend.url))
+    path = "/api/missing-resource/42"
+    async with aiohttp.ClientSession() as client:
+        for target, origin in (("/api/users", None), (path, FRONT)):
+            async with client.get(proxy.url + target,
+                                  headers={"Origin": origin} if origin else {}):
+                pass
+    page = await open_inspector(browser, proxy.url, viewport={"width": 1280, "height": 800})
+    await page.wait_for_function(f"{SHOWN}.length === 2")
+    row = page.locator("#list tbody tr", has_text=path)
+    target, badge = row.locator(".target"), row.locator(".badge")
+    assert await target.evaluate("t => t.scrollWidth <= t.clientWidth")  # whole
+    target_box, badge_box = await target.bounding_box(), await badge.bounding_box()
+    cell_box = await row.locator("td.path").bounding_box()
+    assert target_box and badge_box and cell_box
+    assert badge_box["y"] >= target_box["y"] + target_box["height"] - 1  # below it
+    assert badge_box["x"] + badge_box["width"] <= cell_box["x"] + cell_box["width"]
+    # A row whose path and badge fit side by side stays one line.
+    users = page.locator("#list tbody tr", has_text="/api/users")
+    assert (await users.bounding_box() or {"height": 99})["height"] < 34
+
+
 async def test_badges_never_cover_the_next_column_and_the_path_stays_readable_at_any_width(
         browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
     # Between 901 and 1100 px and below 600 px the path cell shrank to 45 px: the
@@ -636,6 +738,58 @@ async def test_badges_never_cover_the_next_column_and_the_path_stays_readable_at
     long_target = page.locator("#list tbody tr").first.locator(".target")
     assert await long_target.evaluate("t => t.scrollWidth > t.clientWidth")
     assert await long_target.evaluate("t => getComputedStyle(t).textOverflow") == "ellipsis"
+
+
+async def test_timing_says_only_the_parts_a_request_had_and_each_curl_is_named(
+        browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
+    # A 502 read "connect (dash) ms · first byte (dash) ms", over a bar all blue
+    # ("waiting") with no legend; the two curl commands had no names.
+    backend = await backend_factory(slow_at("/api/slow", 1.0))
+    down = free_port()
+    proxy = await proxy_factory(route("/api", backend.url, timeout={"response": 0.3}),
+                                route("/down", f"http://127.0.0.1:{down}"))
+    async with aiohttp.ClientSession() as client:
+        for target, status in (("/api/slow", 504), ("/api/fine", 200), ("/down/x", 502),
+                               ("/nowhere", 404)):
+            async with client.get(proxy.url + target) as resp:
+                assert resp.status == status, target
+    page = await open_inspector(browser, proxy.url, viewport={"width": 1280, "height": 800})
+    number = r"[\d.]+ ms"
+    for target, words, legend in (
+            ("/down/x", f"no connection · total {number}", []),
+            ("/nowhere", f"total {number}", []),
+            ("/api/slow", f"connect {number} · no response · total {number}",
+             ["waiting: no response"]),
+            ("/api/fine", f"connect {number} · first byte {number} · total {number}",
+             ["waiting for the first byte"])):
+        await page.locator("#list tbody tr", has_text=target).click()
+        await page.wait_for_function(
+            f"document.querySelector('#detail h2')?.innerText === 'GET {target}'")
+        timing = page.locator("#timing")
+        said = await timing.evaluate("t => t.firstChild.textContent")
+        assert re.fullmatch(words, said), (target, said)
+        bar = timing.locator(".timing span")
+        names = await timing.locator(".timing-legend span").all_inner_texts()
+        # Each segment drawn is named below the bar and in its own title.
+        assert await bar.count() == len(names), target
+        titles = await bar.evaluate_all("spans => spans.map((s) => s.title)")
+        assert [t.rsplit(" ", 2)[0] for t in titles] == names, target  # "connecting 1.2 ms"
+        assert set(legend) <= set(names) <= {"connecting", *legend, "receiving"}, target
+        if not legend:
+            assert await timing.locator(".timing").count() == 0, target
+    # The curl commands under the names the copy buttons give them.
+    await page.locator("#list tbody tr", has_text="/down/x").click()
+    await page.wait_for_function("document.querySelector('#detail h2')?.innerText"
+                                 " === 'GET /down/x'")
+    assert await page.inner_text("#curl-browser-label") == "As the browser sent it"
+    assert await page.inner_text("#curl-upstream-label") == "As devproxy sent it to the backend"
+    assert (await page.inner_text("#curl-upstream")).startswith(
+        f"curl -g -i http://127.0.0.1:{down}/down/x ")
+    await page.locator("#list tbody tr", has_text="/nowhere").click()
+    await page.wait_for_function("document.querySelector('#detail h2')?.innerText"
+                                 " === 'GET /nowhere'")
+    assert await page.locator("#curl-browser-label").is_visible()
+    assert await page.locator("#curl-upstream-label").count() == 0
 
 
 async def test_a_url_tens_of_kilobytes_long_is_cut_in_the_detail_and_whole_in_its_title(
@@ -907,6 +1061,26 @@ async def test_a_reload_of_many_changes_keeps_the_header_one_line_and_the_diff_w
         await server.stop()
 
 
+async def test_a_cors_block_deleted_reads_removed_in_the_reload_pill(
+        browser: Browser, backend_factory: Any, tmp_path: Path) -> None:
+    # The pill read "reload ok: ~ cors {origins=http://localhost:47310, credentials=false,
+    # meth…", as if CORS mode were still on: its "-> none" was cut off.
+    backend = await backend_factory()
+    path = tmp_path / "devproxy.yaml"
+    routes = f"listen: 127.0.0.1:0\nroutes:\n  - path: /api\n    target: {backend.url}\n"
+    path.write_text(routes + f"cors:\n  origins: [{FRONT}]\n")
+    server = await start_watching(path)
+    try:
+        page = await open_inspector(browser, f"http://127.0.0.1:{server.port}",
+                                    viewport={"width": 1280, "height": 800})
+        path.write_text(routes)
+        await page.wait_for_function(
+            "document.querySelector('#reload').innerText.startsWith('reload ok')",
+            timeout=15_000)  # the page asks for the status every 3 s
+        assert await page.inner_text("#reload") == "reload ok: - cors"
+    finally:
+        await server.stop()
+
 async def test_an_open_streams_detail_keeps_the_readers_place(
         browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
     # The detail of an open stream is shown again each second: a box the user scrolled
@@ -1062,6 +1236,50 @@ async def test_long_cors_field_names_leave_their_values_room_at_1280_wide(
     assert await value.inner_text() == "content-type,x-token"
     # the value on one line: its height is the name's at most
     assert value_box["height"] <= name_box["height"]
+
+
+# Each place a header name's text goes on to a new line, but after a hyphen.
+MID_WORD_BREAKS = """() => {
+    const faults = [];
+    for (const td of document.querySelectorAll('#detail table.headers td:first-child')) {
+        const text = td.firstChild, range = document.createRange();
+        let top = null;
+        for (let i = 0; i < text.length; i++) {
+            range.setStart(text, i);
+            range.setEnd(text, i + 1);
+            const rect = range.getClientRects()[0];
+            if (!rect) continue;  // a space the line ends at
+            if (top !== null && rect.top > top + 2 && text.data[i - 1] !== '-') {
+                faults.push(`${text.data.slice(0, i)} / ${text.data.slice(i)}`);
+            }
+            top = rect.top;
+        }
+    }
+    return faults;
+}"""
+
+
+async def test_header_names_wrap_at_their_hyphens_never_mid_word(
+        browser: Browser, backend_factory: Any, proxy_factory: Any) -> None:
+    # At 1280 px wide, with the list taking 775 px, a name read "Allow-Credential / s".
+    backend = await backend_factory()
+    proxy = await proxy_factory(route("/api", backend.url, cors=CorsPolicy(
+        origins=(FRONT,), credentials=True, expose=("X-Request-Id",))))
+    preflight = {"Origin": FRONT, "Access-Control-Request-Method": "PUT",
+                 "Access-Control-Request-Headers": "content-type,x-token"}
+    async with aiohttp.ClientSession() as client, \
+            client.options(proxy.url + "/api/x", headers=preflight) as resp:
+        assert resp.status == 204
+    page = await open_inspector(browser, proxy.url, viewport={"width": 1280, "height": 800})
+    await page.locator("#list tbody tr").first.click()
+    await page.locator("#response-diff tr", has_text="Access-Control-Allow-Credentials").wait_for()
+    for width in (1280, 1100, 1000, 901):
+        await page.set_viewport_size({"width": width, "height": 800})
+        assert await page.evaluate(MID_WORD_BREAKS) == [], width
+        # and nothing pushed out sideways for it
+        assert await page.evaluate(
+            "(() => { const d = document.querySelector('#detail');"
+            " return d.scrollWidth <= d.clientWidth; })()"), width
 
 
 async def test_replay_opens_the_request_it_sent_marked_as_a_replay(
@@ -1235,3 +1453,4 @@ async def test_another_site_cannot_frame_the_inspector(
     # Chromium shows its own error page in the frame: the inspector never loaded.
     assert await frame.query_selector("#list") is None
     await page.close()
+
