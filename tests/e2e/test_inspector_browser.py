@@ -577,10 +577,11 @@ async def test_filtering_leaves_the_split_between_list_and_detail_where_it_was(
     # Filtered, a window made narrower takes its share, not a width held from before.
     await page.select_option("#filter-route", "/api")
     await page.set_viewport_size({"width": 1000, "height": 800})
+    # Chromium fires resize at its next frame, after the detail has taken its minimum:
+    # waited for, not read at once (a race that failed one run in three).
     await page.wait_for_function(
-        "document.querySelector('#detail').getBoundingClientRect().width >= 380")
-    assert await page.evaluate("(() => { const t = document.querySelector('.table-wrap');"
-                               " return t.scrollWidth <= t.clientWidth; })()")
+        "document.querySelector('#detail').getBoundingClientRect().width >= 380"
+        " && (t => t.scrollWidth <= t.clientWidth)(document.querySelector('.table-wrap'))")
 
 
 async def test_fields_merged_into_one_are_shown_gone_not_as_what_it_was(
