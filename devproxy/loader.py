@@ -26,6 +26,7 @@ from .config import (
     BACKEND_CORS_POLICIES,
     DEFAULT_LISTEN_HOST,
     DEFAULT_LISTEN_PORT,
+    ENV_REFERENCE,
     ENV_VARIABLE,
     MAX_INSPECTOR,
     MAX_LIMITS,
@@ -42,6 +43,7 @@ from .config import (
     Target,
     Timeouts,
     check_header,
+    env_refusal,
     normalize_prefix,
     parse_allowed_host,
     parse_listen,
@@ -390,6 +392,9 @@ def _folder(text: str, base_dir: Path) -> Path:
     folder = written.resolve() if written.name in ("", "..") else \
         written.parent.resolve() / written.name
     if not folder.is_dir():
+        if ENV_VARIABLE.search(text):  # ${DIST:-./dist}: no folder is named that
+            raise ValueError(env_refusal(text, "a static folder", "the folder", partial(
+                _folder, base_dir=base_dir), "./dist"))
         what = "is not a folder" if folder.exists() else "does not exist"
         raise ValueError(f"static folder {text!r} ({folder}) {what}")
     if not os.access(folder, os.R_OK | os.X_OK):
@@ -421,6 +426,13 @@ def _header_name(name: str) -> str:
 
 def _header_value(name: str, value: str) -> str:
     check_header(name, value)
+    # Sent as written, "Bearer $TOKEN" fails at the backend as a bad credential, far
+    # from this line. Only the reference is quoted: the rest may be a secret.
+    found = ENV_REFERENCE.search(value)
+    if found:
+        raise ValueError(f"devproxy does not expand environment variables in a header "
+                         f"value, so {found.group()!r} would be sent as written; write the "
+                         f"value itself in its place")
     return value
 
 

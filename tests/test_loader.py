@@ -193,6 +193,47 @@ MISTAKES = [
     pytest.param("routes:\n  - path: /api\n    target: ${API_URL}\n", "3:13",
                  "routes[0].target: devproxy does not expand environment variables",
                  id="target-env-variable-url-braced"),
+    # The default a shell would put in is what to write, where it makes a valid value.
+    pytest.param("routes:\n  - path: /api\n    target: 'http://localhost:${API_PORT:-3000}'\n",
+                 "3:13", "routes[0].target: devproxy does not expand environment variables in a "
+                 "target; write the host and port out, as http://localhost:3000, got "
+                 "'http://localhost:${API_PORT:-3000}'", id="target-env-variable-default"),
+    # Elsewhere each value's own rule was said ("with one ':'", "must start with '/'",
+    # "folder does not exist"), and header values were sent as written.
+    pytest.param("listen: 127.0.0.1:${PORT:-47510}\n" + ONE_ROUTE, "1:9",
+                 "listen: devproxy does not expand environment variables in a listen address; "
+                 "write the address out, as 127.0.0.1:47510, got '127.0.0.1:${PORT:-47510}'",
+                 id="listen-env-variable-default"),
+    pytest.param("listen: $PORT\n" + ONE_ROUTE, "1:9",
+                 "listen: devproxy does not expand environment variables in a listen address; "
+                 "write the address out, such as 127.0.0.1:8080, got '$PORT'",
+                 id="listen-env-variable"),
+    pytest.param("routes:\n  - path: ${BASE}/auth\n    target: http://h\n", "2:11",
+                 "routes[0].path: devproxy does not expand environment variables in a route "
+                 "path; write the path out, such as /api, got '${BASE}/auth'",
+                 id="path-env-variable"),
+    pytest.param("routes:\n  - path: /api/$VERSION\n    target: http://h\n", "2:11",
+                 "routes[0].path: devproxy does not expand environment variables in a route "
+                 "path", id="path-env-variable-inside"),
+    pytest.param("routes:\n  - path: /\n    static: ${DIST:-./dist}\n", "3:13",
+                 "routes[0].static: devproxy does not expand environment variables in a static "
+                 "folder; write the folder out, such as ./dist, got '${DIST:-./dist}'",
+                 id="static-env-variable"),
+    pytest.param(route('headers:\n  Authorization: "Bearer $TOKEN"\n'), "5:22",
+                 "routes[0].headers.Authorization: devproxy does not expand environment "
+                 "variables in a header value, so '$TOKEN' would be sent as written; write the "
+                 "value itself in its place", id="header-env-variable"),
+    pytest.param(route('headers: {X-User: "${USER:-bob}"}\n'), "4:23",
+                 "routes[0].headers.X-User: devproxy does not expand environment variables in "
+                 "a header value, so '${USER:-bob}' would be sent as written",
+                 id="header-env-variable-braced"),
+    pytest.param("cors: {origins: ['$FRONTEND_URL']}\n" + ONE_ROUTE, "1:18",
+                 "cors.origins[0]: devproxy does not expand environment variables in an "
+                 "origin; write the origin out, such as http://localhost:5173, got "
+                 "'$FRONTEND_URL'", id="origin-env-variable"),
+    pytest.param("allowed_hosts: [$APP_HOST]\n" + ONE_ROUTE, "1:17",
+                 "allowed_hosts[0]: devproxy does not expand environment variables in a host "
+                 "name", id="allowed-host-env-variable"),
     pytest.param("routes:\n  - path: /api\n    target: 'http://999.1.1.1:3000'\n", "3:13",
                  "routes[0].target: '999.1.1.1' is not an IPv4 address", id="target-bad-ipv4"),
     pytest.param("routes:\n  - path: /api\n    target: 'http://-api-.test'\n", "3:13",
@@ -701,6 +742,19 @@ def test_invisible_characters_in_comments_and_escapes_are_fine() -> None:
                    "    headers: {X-A: \"b\\u00a0c # \\u200b\"}\n")
     assert config.routes[0].path == "/api"
     assert config.routes[0].headers == (("X-A", "b\xa0c # \u200b"),)
+
+
+def test_a_dollar_that_names_no_environment_variable_is_text() -> None:
+    # OData's /$metadata, a cookie's $Version, a price: a literal '$' is no reference.
+    config = parse("""\
+        routes:
+          - path: /odata/$metadata
+            target: http://h
+            headers: {Cookie: '$Version=1', X-Price: '$5', X-Hash: '$2b$10$abc'}
+    """)
+    assert config.routes[0].path == "/odata/$metadata"
+    assert config.routes[0].headers == (("Cookie", "$Version=1"), ("X-Price", "$5"),
+                                        ("X-Hash", "$2b$10$abc"))
 
 
 def test_defaults_fill_everything_not_written() -> None:
