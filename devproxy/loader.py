@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
+from typing import TypeGuard
 
 import yaml
 
@@ -494,6 +495,7 @@ class _Builder:
         self.n = nodes
         self.base_dir = base_dir
         self.loops = loops
+        self.top_cors = 0  # the line of the top-level cors block, 0 if there is none
 
     def config(self, root: yaml.Node) -> Config | None:
         misplaced, emptied = _misplaced(root)
@@ -504,7 +506,12 @@ class _Builder:
             del f[block]
         before = len(self.n.problems)
         listen = self._listen(f["listen"]) if "listen" in f else None
-        cors = self._cors(f["cors"], "cors") if "cors" in f else None
+        self.top_cors = f["cors"].start_mark.line + 1 if "cors" in f else 0
+        cors = None
+        if "cors" in f and _is_word(f["cors"]):  # `cors: true`: not "expected a mapping"
+            self.n.problem(f["cors"], _cors_not_a_block(f["cors"], "cors", None))
+        elif "cors" in f:
+            cors = self._cors(f["cors"], "cors")
         hosts, any_host = self._allowed_hosts(f["allowed_hosts"]) if "allowed_hosts" in f \
             else ((), False)
         limits = self._limits(f["limits"]) if "limits" in f else Limits()
@@ -709,9 +716,8 @@ class _Builder:
 
     def _route_cors(self, node: yaml.Node, where: str) -> CorsPolicy | None:
         if isinstance(node, yaml.ScalarNode):
-            if self.n.boolean(node, where) is not False:
-                self.n.problem(node, f"{where}: write 'cors: false' to turn CORS mode off for "
-                                     f"this route, or give the route its own cors block")
+            if not _plain_false(node):
+                self.n.problem(node, _cors_not_a_block(node, where, self.top_cors))
             return None
         return self._cors(node, where)
 
@@ -799,6 +805,46 @@ class _Builder:
         names = [self.n.parsed(item, f"{where}.{key}[{i}]", _name, "a name")
                  for i, item in enumerate(items)]
         return tuple(n.upper() if upper else n for n in names if n is not None)
+
+
+_BOOLEAN_WORDS = ("true", "false", "yes", "no", "on", "off", "y", "n")
+_CORS_BLOCK = "cors: {origins: [http://localhost:5173]}"
+
+
+def _is_word(node: yaml.Node) -> TypeGuard[yaml.ScalarNode]:
+    """Whether ``node`` is one of the words YAML 1.1 reads as a boolean, in any case."""
+    return isinstance(node, yaml.ScalarNode) and node.value.lower() in _BOOLEAN_WORDS
+
+
+def _plain_false(node: yaml.ScalarNode) -> bool:
+    return node.style is None and node.value.lower() == "false"
+
+
+def _cors_not_a_block(node: yaml.ScalarNode, where: str, top: int | None) -> str:
+    """Why a single value where a cors block belongs is refused. A route's cors is
+    ``false`` or a block, never ``true``: CORS mode needs the origins it allows. ``top``:
+    for a route, the line of the top-level block (0: none); None for that block itself."""
+    text, said = node.value, node.value.lower()
+    if top is None:
+        if said in ("true", "yes", "on", "y"):
+            return (f"{where}: CORS mode needs the origins to allow, so {text!r} is not "
+                    f"enough: write a block, e.g. {_CORS_BLOCK}")
+        return (f"{where}: CORS mode is off without a cors block, so remove this line (a "
+                f"route's cors: false turns it off for that route alone)")
+    if said in ("true", "yes", "on", "y"):
+        use = (f"leave cors out of this route to use the top-level cors block (line {top})"
+               if top else "put that block at the top level, for every target route")
+        return (f"{where}: CORS mode needs the origins to allow, so {text!r} is not enough: "
+                f"give the route a block of its own, e.g. {_CORS_BLOCK}, or {use}")
+    if said == "false":  # quoted
+        return (f"{where}: {node.style}{text}{node.style} is quoted, so it is a string; write "
+                f"false without quotes to turn CORS mode off for this route")
+    if said in _BOOLEAN_WORDS:
+        return (f"{where}: write false to turn CORS mode off for this route, not {text!r} "
+                f"(YAML 1.1 reads {text!r} as a boolean, YAML 1.2 as the string {text!r})")
+    got = "nothing" if node.tag == "tag:yaml.org,2002:null" else repr(text)
+    return (f"{where}: expected false (CORS mode off for this route) or a block of its own, "
+            f"e.g. {_CORS_BLOCK}, got {got}")
 
 
 def _name(text: str) -> str:

@@ -425,7 +425,34 @@ MISTAKES = [
                  id="cors-without-origins"),
     pytest.param("cors: {origins: '*', max_age: -1}\n" + ONE_ROUTE, "1:31",
                  "cors.max_age: expected a whole number, 0 or more", id="negative-max-age"),
-    pytest.param(route("cors: true\n"), "4:11", "write 'cors: false'", id="route-cors-true"),
+    # One message, and one that holds: "write true or false" was followed by a refused true.
+    pytest.param(route("cors: true\n"), "4:11", "routes[0].cors: CORS mode needs the origins "
+                 "to allow, so 'true' is not enough: give the route a block of its own, e.g. "
+                 "cors: {origins: [http://localhost:5173]}, or put that block at the top "
+                 "level, for every target route", id="route-cors-true"),
+    pytest.param(route("cors: yes\n"), "4:11", "routes[0].cors: CORS mode needs the origins "
+                 "to allow, so 'yes' is not enough: give the route a block of its own",
+                 id="route-cors-yes"),
+    pytest.param("cors: {origins: '*'}\n" + route("cors: true\n"), "5:11",
+                 "routes[0].cors: CORS mode needs the origins to allow, so 'true' is not "
+                 "enough: give the route a block of its own, e.g. cors: {origins: "
+                 "[http://localhost:5173]}, or leave cors out of this route to use the "
+                 "top-level cors block (line 1)", id="route-cors-true-under-a-top-block"),
+    pytest.param(route("cors: no\n"), "4:11", "routes[0].cors: write false to turn CORS mode "
+                 "off for this route, not 'no' (YAML 1.1 reads 'no' as a boolean",
+                 id="route-cors-no"),
+    pytest.param(route("cors: 'false'\n"), "4:11", "routes[0].cors: 'false' is quoted, so it "
+                 "is a string; write false without quotes", id="route-cors-quoted-false"),
+    pytest.param(route("cors:\n"), "4:10", "routes[0].cors: expected false (CORS mode off for "
+                 "this route) or a block of its own, e.g. cors: {origins: "
+                 "[http://localhost:5173]}, got nothing", id="route-cors-empty"),
+    pytest.param("cors: true\n" + ONE_ROUTE, "1:7", "cors: CORS mode needs the origins to "
+                 "allow, so 'true' is not enough: write a block, e.g. cors: {origins: "
+                 "[http://localhost:5173]}", id="top-cors-true"),
+    pytest.param("cors: yes\n" + ONE_ROUTE, "1:7", "cors: CORS mode needs the origins to "
+                 "allow, so 'yes' is not enough", id="top-cors-yes"),
+    pytest.param("cors: false\n" + ONE_ROUTE, "1:7", "cors: CORS mode is off without a cors "
+                 "block, so remove this line", id="top-cors-false"),
     pytest.param(route("cors: [http://x]\n"), "4:11", "routes[0].cors: expected a mapping with "
                  "the keys origins, credentials", id="route-cors-a-list"),
     pytest.param("cors:\n  origins: http://localhost:5173\n" + ONE_ROUTE, "2:12",
