@@ -599,6 +599,11 @@ class _Builder:
     def _route(self, node: yaml.Node, where: str, cors: CorsPolicy | None,
                first_line: dict[str, int], listen: Listen) -> Route | None:
         before = len(self.n.problems)
+        if isinstance(node, yaml.ScalarNode) and node.value.startswith("/"):  # "- /api"
+            self.n.problem(node, f"{where}: {node.value!r} alone is no route; write it as "
+                                 f"'- path: {node.value}', with its target: or static: under "
+                                 f"'path'")
+            return None
         f = self.n.mapping(node, where, ROUTE_KEYS, "a route, such as {path: /api, target: "
                                                     "'http://127.0.0.1:3000'}")
         if f is None:

@@ -122,8 +122,11 @@ MISTAKES = [
                  "routes[0].headers: expected a mapping of header: value", id="list-as-headers"),
     pytest.param("routes: {path: /a}\n", "1:9", "routes: expected a list of routes",
                  id="routes-not-a-list"),
-    pytest.param("routes:\n  - /api\n", "2:5", "routes[0]: expected a route, such as {path: /api, "
-                 "target: 'http://127.0.0.1:3000'}, got '/api'", id="route-not-a-mapping"),
+    pytest.param("routes:\n  - api\n", "2:5", "routes[0]: expected a route, such as {path: /api, "
+                 "target: 'http://127.0.0.1:3000'}, got 'api'", id="route-not-a-mapping"),
+    pytest.param("routes:\n  - /api\n", "2:5", "routes[0]: '/api' alone is no route; write it "
+                 "as '- path: /api', with its target: or static: under 'path'",
+                 id="route-a-path-alone"),
     pytest.param("- a\n", "1:1", "the file: expected a mapping with the keys listen, routes, "
                  "cors, allowed_hosts, limits, inspector, got a list", id="file-is-a-list"),
     # Missing values and keys.
@@ -365,8 +368,49 @@ MISTAKES = [
                  "to column 1 (under 'routes') to make it a key of its own",
                  id="key-under-the-dash"),
     pytest.param("routes:\n - path: /a\n   target: http://h\n  - path: /b\n", "4:3",
-                 "this '-' is at column 3, but the items of the list at line 2 start at "
-                 "column 2", id="list-item-out-of-line"),
+                 "this '-' is at column 3, but the '-' of the item on line 2 is at column 2; "
+                 "the items of one list line up: move it to column 2",
+                 id="list-item-out-of-line"),
+    # The item a key lines up with is the nearest one above, not the list's first.
+    pytest.param("routes:\n  - path: /a\n    target: http://h\n  - path: /b\n"
+                 "    target: http://h\n  - path: /c\n  target: http://h\n", "7:3",
+                 "'target' at column 3 lines up with the '-' of line 6, so it belongs to "
+                 "nothing; move it to column 5 (under 'path') to put it in the item above",
+                 id="key-under-the-last-dash"),
+    # Items out of line where no list is open: pyyaml said only "expected <block end>".
+    pytest.param("routes:\n- path: /a\n  target: http://h\n - path: /b\n   target: http://h\n",
+                 "4:2", "invalid YAML: this '-' is at column 2, but the '-' of the item on line "
+                 "2 is at column 1; the items of one list line up: move it to column 1",
+                 id="item-one-column-in-an-unindented-list"),
+    pytest.param("routes:\n  - path: /a\n    target: http://h\n- path: /b\n  target: http://h\n",
+                 "4:1", "invalid YAML: this '-' is at column 1, but the '-' of the item on line "
+                 "2 is at column 3; the items of one list line up: move it to column 3",
+                 id="item-pasted-at-column-1"),
+    pytest.param("routes:\n  - path: /a\n    headers:\n      X-A: b\n    target: http://h\n"
+                 "    - path: /b\n      target: http://h\n", "6:5",
+                 "invalid YAML: this '-' is at column 5, where the keys of the item on line 2 "
+                 "are, but that item's '-' is at column 3; the items of one list line up: move "
+                 "it to column 3", id="item-indented-under-the-route-above"),
+    pytest.param("routes: []  # none yet\n  - path: /a\n    target: http://h\n", "1:9",
+                 "invalid YAML: 'routes' on line 1 already has a value on its line ('[]'), so "
+                 "the list below it belongs to nothing; remove '[]' to make the list its value; "
+                 "YAML's parser says, at line 2:", id="items-under-an-empty-list"),
+    pytest.param("routes:\n  path: /x\n  target: http://h\n  - path: /b\n    target: http://h\n",
+                 "2:3", "invalid YAML: 'path' on line 2 starts a mapping, and the '-' on line 4 a "
+                 "list, in the same column: what 'routes' holds is a list or a mapping, not "
+                 "both; if line 2 starts a list item, write it as '- path: /x', with the item's "
+                 "other keys lined up under 'path'", id="items-after-a-route-without-its-dash"),
+    pytest.param("routes:\n  - /auth\n    target: http://h\n", "2:5",
+                 "invalid YAML: the list item on line 2 is '/auth' alone, with no key, so the "
+                 "keys under it cannot be its own; write it as '- path: /auth'; YAML's parser "
+                 "says, at line 3: mapping values are not allowed here", id="item-without-path"),
+    pytest.param("# devproxy\n  listen: 8080\nroutes:\n  - path: /a\n    target: http://h\n",
+                 "2:3", "invalid YAML: 'listen' on line 2 is at column 3, but the top-level "
+                 "keys start at column 1, as on line 3: remove the spaces before it",
+                 id="first-key-indented"),
+    # With no list above, and at the top level, no guess beats pyyaml's own words.
+    pytest.param("listen: 1\n- path: /a\n", "2:1", "invalid YAML: expected <block end>, but "
+                 "found '-'", id="item-in-a-top-level-mapping"),
     pytest.param("routes\n  - path: /\n", "1:1", "line 1 has no ':' after 'routes', so it runs "
                  "on into line 2 as one value", id="key-without-colon"),
     pytest.param("routes:\n  - path /api\n    target: http://h\n", "2:5",
