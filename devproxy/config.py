@@ -495,6 +495,15 @@ def route_key(path: str) -> str:
     return unquote(path)
 
 
+def pattern_prefix(text: str) -> str | None:
+    """The prefix before a wildcard segment of a route path (``/api`` of ``/api/*``), or
+    None if it has none. Express's /api/*, a glob's /api/**: here "*" would match only
+    itself, so the route would never be used; a prefix already covers all under it."""
+    parts = text.split("/")
+    wildcard = next((i for i, part in enumerate(parts) if part and not part.strip("*")), None)
+    return None if wildcard is None else "/".join(parts[:wildcard]) or "/"
+
+
 def normalize_prefix(text: str) -> str:
     """A route path as matched: leading "/", no trailing "/" (except the root), spelled
     as browsers send it (``/café`` is matched as ``/caf%C3%A9``).
@@ -516,12 +525,8 @@ def normalize_prefix(text: str) -> str:
     if any(c in text for c in "?#"):
         raise ValueError(f"a route path is a plain path prefix, with no query or fragment, "
                          f"got {text!r}")
-    # Express's /api/*, a glob's /api/**: here "*" would match only itself, so the route
-    # would never be used. A prefix already covers all under it.
-    wildcard = next((i for i, part in enumerate(text.split("/"))
-                     if part and not part.strip("*")), None)
-    if wildcard is not None:
-        prefix = "/".join(text.split("/")[:wildcard]) or "/"
+    prefix = pattern_prefix(text)
+    if prefix is not None:
         raise ValueError(f"a route path is a prefix, not a pattern: {prefix} already "
                          f"matches everything under it; write {prefix!r}, got {text!r}")
     text = _as_sent(text)

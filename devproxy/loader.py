@@ -10,6 +10,7 @@ It never serves, prints or exits.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import errno
 import os
@@ -51,6 +52,7 @@ from .config import (
     parse_origin,
     parse_rewrite,
     parse_target,
+    pattern_prefix,
     route_key,
     without_password,
 )
@@ -496,6 +498,9 @@ class _Builder:
         self.base_dir = base_dir
         self.loops = loops
         self.top_cors = 0  # the line of the top-level cors block, 0 if there is none
+        self.paths: dict[str, int] = {}  # each route path written (``route_key``) -> its line
+        # The same, as checked: line, as written, normalised.
+        self.first: dict[str, tuple[int, str, str]] = {}
 
     def config(self, root: yaml.Node) -> Config | None:
         misplaced, emptied = _misplaced(root)
@@ -529,9 +534,9 @@ class _Builder:
         items = self.n.sequence(f["routes"], "routes", "a list of routes (- path: ...)")
         if items is not None and not items:
             self.n.problem(f["routes"], "routes: the list is empty; add at least one route")
-        first_line: dict[str, int] = {}  # normalised path -> line of its route
+        self.paths = _paths(items or [])
         listen = listen or Listen(DEFAULT_LISTEN_HOST, DEFAULT_LISTEN_PORT)
-        routes = [self._route(item, f"routes[{i}]", cors, first_line, listen)
+        routes = [self._route(item, f"routes[{i}]", cors, listen)
                   for i, item in enumerate(items or ())]
         if self.n.failed_since(before):
             return None
@@ -597,7 +602,7 @@ class _Builder:
         return self.n.parsed(node, "listen", parse_listen, "HOST:PORT such as 127.0.0.1:8080")
 
     def _route(self, node: yaml.Node, where: str, cors: CorsPolicy | None,
-               first_line: dict[str, int], listen: Listen) -> Route | None:
+               listen: Listen) -> Route | None:
         before = len(self.n.problems)
         if isinstance(node, yaml.ScalarNode) and node.value.startswith("/"):  # "- /api"
             self.n.problem(node, f"{where}: {node.value!r} alone is no route; write it as "
@@ -609,7 +614,7 @@ class _Builder:
         if f is None:
             return None
         unknown_keys = self.n.failed_since(before)
-        path = self._path(node, f, where, first_line)
+        path = self._path(node, f, where)
         if "target" in f and "static" in f:
             second = max(f["target"], f["static"], key=lambda n: n.start_mark.index)
             self.n.key_problem(second, f"{where}: a route serves either a target or a folder, "
@@ -639,20 +644,32 @@ class _Builder:
             return None
         return replace(route, path=path)
 
-    def _path(self, node: yaml.Node, f: dict[str, yaml.Node], where: str,
-              first_line: dict[str, int]) -> str | None:
+    def _path(self, node: yaml.Node, f: dict[str, yaml.Node], where: str) -> str | None:
         if "path" not in f:
             if not _misspelt(node, "path", ROUTE_KEYS):
                 self.n.problem(node, f"{where}: missing 'path:', the prefix this route serves, "
                                      f"e.g. path: /api")
             return None
-        path = self.n.parsed(f["path"], f"{where}.path", normalize_prefix, "a path such as /api")
-        key = route_key(path) if path is not None else None
-        if key is not None and key in first_line:
-            self.n.problem(f["path"], f"{where}.path: {path!r} is already the path of the route "
-                                      f"at line {first_line[key]}; each path may appear once")
-        elif key is not None:
-            first_line[key] = node.start_mark.line + 1
+        path = self.n.parsed(f["path"], f"{where}.path", partial(_route_path, paths=self.paths),
+                             "a path such as /api")
+        if path is None:
+            return None
+        written, line = str(f["path"].value), node.start_mark.line + 1
+        first_line, first_written, first_path = self.first.setdefault(
+            route_key(path), (line, written, path))
+        if first_line != line:
+            # Quoted as written, in both routes: '/api' for '/api/' hid why they are one.
+            route = f"the route at line {first_line}"
+            if written == path and path != first_path:  # '/a!' and '/a%21'
+                said = (f"{written!r} and {first_written!r}, the path of {route}, are one path "
+                        f"once %XX escapes are decoded")
+            else:
+                said = (repr(written) if written == path
+                        else f"{written!r} normalises to {path}, which")
+                said += f" is already the path of {route}" + (
+                    f" (written there as {first_written!r})"
+                    if first_written not in (written, path) else "")
+            self.n.problem(f["path"], f"{where}.path: {said}; each path may appear once")
         return path
 
     def _target_route(self, f: dict[str, yaml.Node], where: str, line: int,
@@ -850,6 +867,36 @@ def _cors_not_a_block(node: yaml.ScalarNode, where: str, top: int | None) -> str
     got = "nothing" if node.tag == "tag:yaml.org,2002:null" else repr(text)
     return (f"{where}: expected false (CORS mode off for this route) or a block of its own, "
             f"e.g. {_CORS_BLOCK}, got {got}")
+
+
+def _paths(items: Sequence[yaml.Node]) -> dict[str, int]:
+    """Each valid route path in ``items`` (by ``route_key``), with the line of its first
+    route: known before any route is checked, as a route may name one further down."""
+    paths: dict[str, int] = {}
+    for item in items:
+        value = next((v for k, v in item.value if isinstance(k, yaml.ScalarNode)
+                      and k.value == "path"), None) if isinstance(item, yaml.MappingNode) \
+            else None
+        if isinstance(value, yaml.ScalarNode):
+            with contextlib.suppress(ValueError):
+                paths.setdefault(route_key(normalize_prefix(value.value)),
+                                 item.start_mark.line + 1)
+    return paths
+
+
+def _route_path(text: str, paths: dict[str, int]) -> str:
+    """``normalize_prefix``; a pattern whose prefix is the path of a route (``paths``) is
+    told so: "write '/api'" would make a second route /api."""
+    prefix = pattern_prefix(text)
+    line = None
+    if prefix is not None:
+        with contextlib.suppress(ValueError):  # a prefix that is no path: said as it is
+            line = paths.get(route_key(normalize_prefix(prefix)))
+    if line is not None:
+        raise ValueError(f"a route path is a prefix, not a pattern, and the route {prefix} at "
+                         f"line {line} already matches everything under it; remove this "
+                         f"route, or move its settings into that one, got {text!r}")
+    return normalize_prefix(text)
 
 
 def _name(text: str) -> str:

@@ -191,9 +191,10 @@ def _colon_in_the_way(lines: list[str], row: int, column: int
                         f"'{keys[0]}' on line {first + 1} starts at column {keys[1]}; "
                         f"the keys of one mapping start in the same column",
                         (above + 1, there[1]))
+            # Pointed at the key, whose column the words name (the parser stops at its ':').
             return (f"'{here[0]}' is indented more than '{there[0]}' on line {above + 1} "
                     f"(column {here[1]}, not {there[1]}); the keys of one mapping start in "
-                    f"the same column", None)
+                    f"the same column", (row + 1, here[1]))
         return "", None
     # The line above has no key: it and this one were read as one value. Said only where
     # this line's key is where that line's would be: under a list item's text, or

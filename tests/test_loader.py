@@ -251,12 +251,31 @@ MISTAKES = [
                  "matches everything under it; write '/'", id="path-glob-root"),
     pytest.param("routes:\n  - {path: /api, target: 'http://h'}\n"
                  "  - {path: /api/, target: 'http://i'}\n", "3:12",
-                 "routes[1].path: '/api' is already the path of the route at line 2",
-                 id="duplicate-route-path"),
+                 "routes[1].path: '/api/' normalises to /api, which is already the path of the "
+                 "route at line 2; each path may appear once", id="duplicate-route-path"),
+    pytest.param("routes:\n  - {path: /api/, target: 'http://h'}\n"
+                 "  - {path: /api, target: 'http://i'}\n", "3:12",
+                 "routes[1].path: '/api' is already the path of the route at line 2 (written "
+                 "there as '/api/'); each path may appear once",
+                 id="duplicate-route-path-written-otherwise-first"),
     pytest.param("routes:\n  - {path: /a!, target: 'http://h'}\n"
                  "  - {path: /a%21, target: 'http://i'}\n", "3:12",
-                 "routes[1].path: '/a%21' is already the path of the route at line 2",
-                 id="duplicate-route-path-once-decoded"),
+                 "routes[1].path: '/a%21' and '/a!', the path of the route at line 2, are one "
+                 "path once %XX escapes are decoded", id="duplicate-route-path-once-decoded"),
+    pytest.param("routes:\n  - {path: /api, target: 'http://h'}\n"
+                 "  - {path: /api, target: 'http://i'}\n", "3:12",
+                 "routes[1].path: '/api' is already the path of the route at line 2; each path "
+                 "may appear once", id="duplicate-route-path-as-written"),
+    # "write '/api'" would make a second /api: the route that covers it is named.
+    pytest.param("routes:\n  - path: /api\n    target: http://h\n  - path: /api/*\n"
+                 "    target: http://i\n", "4:11",
+                 "routes[1].path: a route path is a prefix, not a pattern, and the route /api "
+                 "at line 2 already matches everything under it; remove this route, or move "
+                 "its settings into that one, got '/api/*'", id="path-glob-under-a-route"),
+    pytest.param("routes:\n  - path: /api/**\n    target: http://h\n  - path: /api\n"
+                 "    target: http://i\n", "2:11",
+                 "routes[0].path: a route path is a prefix, not a pattern, and the route /api "
+                 "at line 4 already matches everything", id="path-glob-over-a-later-route"),
     pytest.param("routes:\n  - path: /my docs\n    target: http://h\n", "2:11",
                  "routes[0].path: a route path cannot hold white space (a browser sends a "
                  "space as %20), got '/my docs': write '/my%20docs'", id="path-with-space"),
@@ -347,9 +366,13 @@ MISTAKES = [
     pytest.param("routes: *nope\nx: [a]]\n", "1:9", "invalid YAML: found undefined alias "
                  "'nope'", id="closer-after-the-error"),
     # The usual slips, told as the mistake and where it is, not where the parser stopped.
-    pytest.param("routes:\n  - path: /api\n      target: http://h\n", "3:13",
+    # At the key, whose column the words name, not at its ':' where the parser stopped.
+    pytest.param("routes:\n  - path: /api\n      target: http://h\n", "3:7",
                  "invalid YAML: 'target' is indented more than 'path' on line 2 (column 7, not "
                  "5)", id="key-indented-too-far"),
+    pytest.param("routes:\n  - path: /a\n    target: http://h\n  - path: /api\n     target: "
+                 "http://h\n", "5:6", "invalid YAML: 'target' is indented more than 'path' on "
+                 "line 4 (column 6, not 5)", id="key-indented-one-column-too-far"),
     pytest.param("routes:\n  - path: /api\n    target: http://h\n   strip_prefix: true\n",
                  "4:4", "'strip_prefix' at column 4 lines up with no key above it: 'target' "
                  "on line 3 starts at column 5", id="key-one-column-short"),
@@ -360,7 +383,7 @@ MISTAKES = [
                  id="key-one-column-short-between-two"),
     # ... but a key after a nested block, where the keys before the block are, is not.
     pytest.param("routes:\n  - path: /api\n    headers:\n      X-A: b\n    change_origin: true\n"
-                 "      strip_prefix: true\n", "6:19", "'strip_prefix' is indented more than "
+                 "      strip_prefix: true\n", "6:7", "'strip_prefix' is indented more than "
                  "'change_origin' on line 5 (column 7, not 5)", id="key-indented-after-a-block"),
     pytest.param("routes:\n  - path: /api\n  target: http://h\n", "3:3",
                  "'target' at column 3 lines up with the '-' of line 2, so it belongs to "
@@ -427,7 +450,7 @@ MISTAKES = [
     pytest.param("listen: [::1]:8080\n" + ONE_ROUTE, "1:10", "a value that starts with '[' is "
                  "read as a YAML list; quote it, as listen: '[::1]:8080'",
                  id="unquoted-ipv6-listen"),
-    pytest.param("routes:\r  - path: /api\r      target: http://h\r", "3:13",
+    pytest.param("routes:\r  - path: /api\r      target: http://h\r", "3:7",
                  "'target' is indented more than 'path' on line 2", id="old-mac-line-ends"),
     pytest.param("\ufeffroutes: [\n", "1:9", "the '[' at line 1 is never closed with ']'",
                  id="byte-order-mark"),
