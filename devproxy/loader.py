@@ -654,11 +654,12 @@ class _Builder:
                              "a path such as /api")
         if path is None:
             return None
-        written, line = str(f["path"].value), node.start_mark.line + 1
-        first_line, first_written, first_path = self.first.setdefault(
-            route_key(path), (line, written, path))
-        if first_line != line:
+        written, key = str(f["path"].value), route_key(path)
+        if key not in self.first:
+            self.first[key] = (node.start_mark.line + 1, written, path)
+        else:
             # Quoted as written, in both routes: '/api' for '/api/' hid why they are one.
+            first_line, first_written, first_path = self.first[key]
             route = f"the route at line {first_line}"
             if written == path and path != first_path:  # '/a!' and '/a%21'
                 said = (f"{written!r} and {first_written!r}, the path of {route}, are one path "

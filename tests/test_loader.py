@@ -266,6 +266,9 @@ MISTAKES = [
                  "  - {path: /api, target: 'http://i'}\n", "3:12",
                  "routes[1].path: '/api' is already the path of the route at line 2; each path "
                  "may appear once", id="duplicate-route-path-as-written"),
+    pytest.param("routes: [{path: /api, target: 'http://h'}, {path: /api, target: 'http://i'}]\n",
+                 "1:51", "routes[1].path: '/api' is already the path of the route at line 1",
+                 id="duplicate-route-path-on-one-line"),
     # "write '/api'" would make a second /api: the route that covers it is named.
     pytest.param("routes:\n  - path: /api\n    target: http://h\n  - path: /api/*\n"
                  "    target: http://i\n", "4:11",
