@@ -359,8 +359,8 @@ def _item_out_of_line(lines: list[str], row: int, start: yaml.Mark
     parent = _parent(lines, start.line, column)
     if key is None or parent is None or _ITEM.match(first) or key[1] != column:
         return "", None
-    # Keys, then an item in their column: an item written without its '-', most likely
-    # (said at that line: what the parser stopped at is right).
+    # Keys, then an item in their column: an item written without its '-', most likely,
+    # so the error points at the line the '-' is missing from.
     return (f"'{key[0]}' on line {start.line + 1} starts a mapping, and the '-' on line "
             f"{row + 1} a list, in the same column: what '{parent[0]}' holds is a list or a "
             f"mapping, not both; if line {start.line + 1} starts a list item, write it as "
