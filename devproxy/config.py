@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
@@ -269,6 +270,9 @@ def parse_allowed_host(text: str) -> str:
     Raises:
         ValueError: a URL, a port or a path was written, showing what to write instead.
     """
+    if ENV_VARIABLE.search(text):
+        raise ValueError(env_refusal(text, "a host name", "the name", parse_allowed_host,
+                                     "myapp.test"))
     value = text.strip().lower().rstrip(".")
     if "://" in value or "/" in value:
         host = urlsplit(value if "://" in value else "http://" + value).hostname or value
@@ -304,9 +308,13 @@ def parse_listen(text: str) -> Listen:
     """Parse ``host:port``, ``[v6]:port``, ``:port`` or ``port`` (loopback) into a ``Listen``.
 
     Raises:
-        ValueError: not of that form, or the port is not 0..65535.
+        ValueError: not of that form, the port is not 0..65535, or it names an
+            environment variable.
     """
     text = written = text.strip()
+    if ENV_VARIABLE.search(text):  # ${PORT:-8080}: its ':' and '$' would be misread below
+        raise ValueError(env_refusal(text, "a listen address", "the address", parse_listen,
+                                     "127.0.0.1:8080"))
     if ascii_digits(text):  # a bare port, quoted in YAML or given to --listen
         text = f":{text}"
     elif ascii_note(text):
@@ -370,13 +378,12 @@ def parse_target(text: str) -> Target:
     shown = without_password(text)
     expected = f"expected an http:// or https:// URL such as http://127.0.0.1:3000, got {shown!r}"
     if "://" not in text and ENV_VARIABLE.match(text.strip()):  # the whole URL: $API_URL
-        raise ValueError(f"devproxy does not expand environment variables in a target; "
-                         f"write the URL out, got {shown!r}")
+        raise ValueError(env_refusal(text, "a target", "the URL", parse_target, shown=shown))
     if "://" not in text:
         raise ValueError(expected)
     if ENV_VARIABLE.search(text.partition("://")[2].partition("/")[0]):  # in host or port
-        raise ValueError(f"devproxy does not expand environment variables in a target; "
-                         f"write the host and port out, got {shown!r}")
+        raise ValueError(env_refusal(text, "a target", "the host and port", parse_target,
+                                     shown=shown))
     try:
         parts = urlsplit(text)
         port = parts.port
@@ -434,6 +441,34 @@ def _url_problem(said: str, text: str, expected: str) -> str:
 
 
 ENV_VARIABLE = re.compile(r"\$\{?[A-Za-z_]")  # $HOST or ${API_PORT}, as in a .env file
+# The same in a value that may hold a '$' of its own (OData's /$metadata, a cookie's
+# $Version): ${name...} in braces, or $NAME in capitals, as environment variables are named.
+ENV_REFERENCE = re.compile(r"\$\{[A-Za-z_]\w*(?:[:?+=#%/^,@-][^}]*)?\}"
+                           r"|\$[A-Z_][A-Z0-9_]*(?!\w)")
+# ${NAME:-default}, ${NAME-default}: what the shell puts there when NAME is unset.
+_ENV_DEFAULT = re.compile(r"\$\{[A-Za-z_]\w*:?-([^}$]*)\}")
+
+
+def env_refusal(text: str, what: str, noun: str, parse: Callable[[str], object],
+                such_as: str = "", shown: str | None = None) -> str:
+    """Why ``text``, a ``what`` (such as "a target"), is refused: it names an environment
+    variable, which devproxy does not expand (a shell, Docker Compose or a .env loader
+    would have). What to write is the value with each ``${NAME:-default}`` replaced by
+    its default, if ``parse`` takes that, else ``such_as``; ``shown``: ``text`` as a
+    message may quote it (a URL's password hidden)."""
+    defaulted = _ENV_DEFAULT.sub(lambda found: found.group(1), text)
+    example = f", such as {such_as}" if such_as else ""
+    if defaulted != text and not ENV_VARIABLE.search(defaulted):
+        try:
+            parse(defaulted)
+            example = f", as {defaulted}"
+        except ValueError:
+            pass
+    quoted = text if shown is None else shown
+    return (f"devproxy does not expand environment variables in {what}; write {noun} out"
+            f"{example}, got {quoted!r}")
+
+
 # RFC 1123 §2.1 host names; underscores too, as Docker Compose service names have them.
 _NAME_LABEL = re.compile(r"^\w([\w-]{0,61}\w)?$")
 
@@ -470,14 +505,27 @@ def route_key(path: str) -> str:
     return unquote(path)
 
 
+def pattern_prefix(text: str) -> str | None:
+    """The prefix before a wildcard segment of a route path (``/api`` of ``/api/*``), or
+    None if it has none. Express's /api/*, a glob's /api/**: here "*" would match only
+    itself, so the route would never be used; a prefix already covers all under it."""
+    parts = text.split("/")
+    wildcard = next((i for i, part in enumerate(parts) if part and not part.strip("*")), None)
+    return None if wildcard is None else "/".join(parts[:wildcard]) or "/"
+
+
 def normalize_prefix(text: str) -> str:
     """A route path as matched: leading "/", no trailing "/" (except the root), spelled
     as browsers send it (``/café`` is matched as ``/caf%C3%A9``).
 
     Raises:
         ValueError: it does not start with "/", or has a query, fragment, dot
-            segment, wildcard segment ("*", "**"), white space or a malformed escape.
+            segment, wildcard segment ("*", "**"), white space, a malformed escape or
+            an environment variable (``ENV_REFERENCE``).
     """
+    if ENV_REFERENCE.search(text) or ENV_VARIABLE.match(text):  # ${BASE}/auth
+        raise ValueError(env_refusal(text, "a route path", "the path", normalize_prefix,
+                                     "/api"))
     if not text.startswith("/"):
         raise ValueError(f"a route path must start with '/', got {text!r}")
     if any(c.isspace() for c in text):
@@ -487,12 +535,8 @@ def normalize_prefix(text: str) -> str:
     if any(c in text for c in "?#"):
         raise ValueError(f"a route path is a plain path prefix, with no query or fragment, "
                          f"got {text!r}")
-    # Express's /api/*, a glob's /api/**: here "*" would match only itself, so the route
-    # would never be used. A prefix already covers all under it.
-    wildcard = next((i for i, part in enumerate(text.split("/"))
-                     if part and not part.strip("*")), None)
-    if wildcard is not None:
-        prefix = "/".join(text.split("/")[:wildcard]) or "/"
+    prefix = pattern_prefix(text)
+    if prefix is not None:
         raise ValueError(f"a route path is a prefix, not a pattern: {prefix} already "
                          f"matches everything under it; write {prefix!r}, got {text!r}")
     text = _as_sent(text)
@@ -738,6 +782,9 @@ def parse_origin(text: str) -> str:
     """
     if text in ("*", "null"):
         return text
+    if ENV_VARIABLE.search(text):  # $FRONTEND_URL, http://localhost:${VITE_PORT:-5173}
+        raise ValueError(env_refusal(text, "an origin", "the origin", parse_origin,
+                                     "http://localhost:5173"))
     scheme, sep, rest = text.partition("://")
     if not sep or scheme.lower() not in ("http", "https") or not rest:
         raise ValueError(f"expected an origin such as http://localhost:5173, got {text!r}")

@@ -10,6 +10,7 @@ It never serves, prints or exits.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import errno
 import os
@@ -19,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
+from typing import TypeGuard
 
 import yaml
 
@@ -26,6 +28,7 @@ from .config import (
     BACKEND_CORS_POLICIES,
     DEFAULT_LISTEN_HOST,
     DEFAULT_LISTEN_PORT,
+    ENV_REFERENCE,
     ENV_VARIABLE,
     MAX_INSPECTOR,
     MAX_LIMITS,
@@ -42,12 +45,14 @@ from .config import (
     Target,
     Timeouts,
     check_header,
+    env_refusal,
     normalize_prefix,
     parse_allowed_host,
     parse_listen,
     parse_origin,
     parse_rewrite,
     parse_target,
+    pattern_prefix,
     route_key,
     without_password,
 )
@@ -390,6 +395,9 @@ def _folder(text: str, base_dir: Path) -> Path:
     folder = written.resolve() if written.name in ("", "..") else \
         written.parent.resolve() / written.name
     if not folder.is_dir():
+        if ENV_VARIABLE.search(text):  # ${DIST:-./dist}: no folder is named that
+            raise ValueError(env_refusal(text, "a static folder", "the folder", partial(
+                _folder, base_dir=base_dir), "./dist"))
         what = "is not a folder" if folder.exists() else "does not exist"
         raise ValueError(f"static folder {text!r} ({folder}) {what}")
     if not os.access(folder, os.R_OK | os.X_OK):
@@ -421,6 +429,13 @@ def _header_name(name: str) -> str:
 
 def _header_value(name: str, value: str) -> str:
     check_header(name, value)
+    # Sent as written, "Bearer $TOKEN" fails at the backend as a bad credential, far
+    # from this line. Only the reference is quoted: the rest may be a secret.
+    found = ENV_REFERENCE.search(value)
+    if found:
+        raise ValueError(f"devproxy does not expand environment variables in a header "
+                         f"value, so {found.group()!r} would be sent as written; write the "
+                         f"value itself in its place")
     return value
 
 
@@ -482,6 +497,10 @@ class _Builder:
         self.n = nodes
         self.base_dir = base_dir
         self.loops = loops
+        self.top_cors = 0  # the line of the top-level cors block, 0 if there is none
+        self.paths: dict[str, int] = {}  # each route path written (``route_key``) -> its line
+        # The same, as checked: line, as written, normalised.
+        self.first: dict[str, tuple[int, str, str]] = {}
 
     def config(self, root: yaml.Node) -> Config | None:
         misplaced, emptied = _misplaced(root)
@@ -492,7 +511,12 @@ class _Builder:
             del f[block]
         before = len(self.n.problems)
         listen = self._listen(f["listen"]) if "listen" in f else None
-        cors = self._cors(f["cors"], "cors") if "cors" in f else None
+        self.top_cors = f["cors"].start_mark.line + 1 if "cors" in f else 0
+        cors = None
+        if "cors" in f and _is_word(f["cors"]):  # `cors: true`: not "expected a mapping"
+            self.n.problem(f["cors"], _cors_not_a_block(f["cors"], "cors", None))
+        elif "cors" in f:
+            cors = self._cors(f["cors"], "cors")
         hosts, any_host = self._allowed_hosts(f["allowed_hosts"]) if "allowed_hosts" in f \
             else ((), False)
         limits = self._limits(f["limits"]) if "limits" in f else Limits()
@@ -510,9 +534,9 @@ class _Builder:
         items = self.n.sequence(f["routes"], "routes", "a list of routes (- path: ...)")
         if items is not None and not items:
             self.n.problem(f["routes"], "routes: the list is empty; add at least one route")
-        first_line: dict[str, int] = {}  # normalised path -> line of its route
+        self.paths = _paths(items or [])
         listen = listen or Listen(DEFAULT_LISTEN_HOST, DEFAULT_LISTEN_PORT)
-        routes = [self._route(item, f"routes[{i}]", cors, first_line, listen)
+        routes = [self._route(item, f"routes[{i}]", cors, listen)
                   for i, item in enumerate(items or ())]
         if self.n.failed_since(before):
             return None
@@ -578,14 +602,19 @@ class _Builder:
         return self.n.parsed(node, "listen", parse_listen, "HOST:PORT such as 127.0.0.1:8080")
 
     def _route(self, node: yaml.Node, where: str, cors: CorsPolicy | None,
-               first_line: dict[str, int], listen: Listen) -> Route | None:
+               listen: Listen) -> Route | None:
         before = len(self.n.problems)
+        if isinstance(node, yaml.ScalarNode) and node.value.startswith("/"):  # "- /api"
+            self.n.problem(node, f"{where}: {node.value!r} alone is no route; write it as "
+                                 f"'- path: {node.value}', with its target: or static: under "
+                                 f"'path'")
+            return None
         f = self.n.mapping(node, where, ROUTE_KEYS, "a route, such as {path: /api, target: "
                                                     "'http://127.0.0.1:3000'}")
         if f is None:
             return None
         unknown_keys = self.n.failed_since(before)
-        path = self._path(node, f, where, first_line)
+        path = self._path(node, f, where)
         if "target" in f and "static" in f:
             second = max(f["target"], f["static"], key=lambda n: n.start_mark.index)
             self.n.key_problem(second, f"{where}: a route serves either a target or a folder, "
@@ -615,20 +644,33 @@ class _Builder:
             return None
         return replace(route, path=path)
 
-    def _path(self, node: yaml.Node, f: dict[str, yaml.Node], where: str,
-              first_line: dict[str, int]) -> str | None:
+    def _path(self, node: yaml.Node, f: dict[str, yaml.Node], where: str) -> str | None:
         if "path" not in f:
             if not _misspelt(node, "path", ROUTE_KEYS):
                 self.n.problem(node, f"{where}: missing 'path:', the prefix this route serves, "
                                      f"e.g. path: /api")
             return None
-        path = self.n.parsed(f["path"], f"{where}.path", normalize_prefix, "a path such as /api")
-        key = route_key(path) if path is not None else None
-        if key is not None and key in first_line:
-            self.n.problem(f["path"], f"{where}.path: {path!r} is already the path of the route "
-                                      f"at line {first_line[key]}; each path may appear once")
-        elif key is not None:
-            first_line[key] = node.start_mark.line + 1
+        path = self.n.parsed(f["path"], f"{where}.path", partial(_route_path, paths=self.paths),
+                             "a path such as /api")
+        if path is None:
+            return None
+        written, key = str(f["path"].value), route_key(path)
+        if key not in self.first:
+            self.first[key] = (node.start_mark.line + 1, written, path)
+        else:
+            # Quoted as written, in both routes: '/api' for '/api/' hid why they are one.
+            first_line, first_written, first_path = self.first[key]
+            route = f"the route at line {first_line}"
+            if written == path and path != first_path:  # '/a!' and '/a%21'
+                said = (f"{written!r} and {first_written!r}, the path of {route}, are one path "
+                        f"once %XX escapes are decoded")
+            else:
+                said = (repr(written) if written == path
+                        else f"{written!r} normalises to {path}, which")
+                said += f" is already the path of {route}" + (
+                    f" (written there as {first_written!r})"
+                    if first_written not in (written, path) else "")
+            self.n.problem(f["path"], f"{where}.path: {said}; each path may appear once")
         return path
 
     def _target_route(self, f: dict[str, yaml.Node], where: str, line: int,
@@ -697,9 +739,8 @@ class _Builder:
 
     def _route_cors(self, node: yaml.Node, where: str) -> CorsPolicy | None:
         if isinstance(node, yaml.ScalarNode):
-            if self.n.boolean(node, where) is not False:
-                self.n.problem(node, f"{where}: write 'cors: false' to turn CORS mode off for "
-                                     f"this route, or give the route its own cors block")
+            if not _plain_false(node):
+                self.n.problem(node, _cors_not_a_block(node, where, self.top_cors))
             return None
         return self._cors(node, where)
 
@@ -787,6 +828,76 @@ class _Builder:
         names = [self.n.parsed(item, f"{where}.{key}[{i}]", _name, "a name")
                  for i, item in enumerate(items)]
         return tuple(n.upper() if upper else n for n in names if n is not None)
+
+
+_BOOLEAN_WORDS = ("true", "false", "yes", "no", "on", "off", "y", "n")
+_CORS_BLOCK = "cors: {origins: [http://localhost:5173]}"
+
+
+def _is_word(node: yaml.Node) -> TypeGuard[yaml.ScalarNode]:
+    """Whether ``node`` is one of the words YAML 1.1 reads as a boolean, in any case."""
+    return isinstance(node, yaml.ScalarNode) and node.value.lower() in _BOOLEAN_WORDS
+
+
+def _plain_false(node: yaml.ScalarNode) -> bool:
+    return node.style is None and node.value.lower() == "false"
+
+
+def _cors_not_a_block(node: yaml.ScalarNode, where: str, top: int | None) -> str:
+    """Why a single value where a cors block belongs is refused. A route's cors is
+    ``false`` or a block, never ``true``: CORS mode needs the origins it allows. ``top``:
+    for a route, the line of the top-level block (0: none); None for that block itself."""
+    text, said = node.value, node.value.lower()
+    if top is None:
+        if said in ("true", "yes", "on", "y"):
+            return (f"{where}: CORS mode needs the origins to allow, so {text!r} is not "
+                    f"enough: write a block, e.g. {_CORS_BLOCK}")
+        return (f"{where}: CORS mode is off without a cors block, so remove this line (a "
+                f"route's cors: false turns it off for that route alone)")
+    if said in ("true", "yes", "on", "y"):
+        use = (f"leave cors out of this route to use the top-level cors block (line {top})"
+               if top else "put that block at the top level, for every target route")
+        return (f"{where}: CORS mode needs the origins to allow, so {text!r} is not enough: "
+                f"give the route a block of its own, e.g. {_CORS_BLOCK}, or {use}")
+    if said == "false":  # quoted
+        return (f"{where}: {node.style}{text}{node.style} is quoted, so it is a string; write "
+                f"false without quotes to turn CORS mode off for this route")
+    if said in _BOOLEAN_WORDS:
+        return (f"{where}: write false to turn CORS mode off for this route, not {text!r} "
+                f"(YAML 1.1 reads {text!r} as a boolean, YAML 1.2 as the string {text!r})")
+    got = "nothing" if node.tag == "tag:yaml.org,2002:null" else repr(text)
+    return (f"{where}: expected false (CORS mode off for this route) or a block of its own, "
+            f"e.g. {_CORS_BLOCK}, got {got}")
+
+
+def _paths(items: Sequence[yaml.Node]) -> dict[str, int]:
+    """Each valid route path in ``items`` (by ``route_key``), with the line of its first
+    route: known before any route is checked, as a route may name one further down."""
+    paths: dict[str, int] = {}
+    for item in items:
+        value = next((v for k, v in item.value if isinstance(k, yaml.ScalarNode)
+                      and k.value == "path"), None) if isinstance(item, yaml.MappingNode) \
+            else None
+        if isinstance(value, yaml.ScalarNode):
+            with contextlib.suppress(ValueError):
+                paths.setdefault(route_key(normalize_prefix(value.value)),
+                                 item.start_mark.line + 1)
+    return paths
+
+
+def _route_path(text: str, paths: dict[str, int]) -> str:
+    """``normalize_prefix``; a pattern whose prefix is the path of a route (``paths``) is
+    told so: "write '/api'" would make a second route /api."""
+    prefix = pattern_prefix(text)
+    line = None
+    if prefix is not None:
+        with contextlib.suppress(ValueError):  # a prefix that is no path: said as it is
+            line = paths.get(route_key(normalize_prefix(prefix)))
+    if line is not None:
+        raise ValueError(f"a route path is a prefix, not a pattern, and the route {prefix} at "
+                         f"line {line} already matches everything under it; remove this "
+                         f"route, or move its settings into that one, got {text!r}")
+    return normalize_prefix(text)
 
 
 def _name(text: str) -> str:

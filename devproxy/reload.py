@@ -57,7 +57,46 @@ RECHECK_MS = 1000
 
 class _Deleted(Exception):
     """The config file is not there (any more); ``str()`` says so, naming a symlink's
-    missing target."""
+    missing target. ``link``: it is a symlink that leads to no file."""
+
+    def __init__(self, message: str, *, link: bool) -> None:
+        super().__init__(message)
+        self.link = link
+
+
+def next_status(last: ReloadStatus, applied: ReloadStatus, outcome: ReloadOutcome,
+                message: str, diff: tuple[str, ...], now: float) -> ReloadStatus:
+    """The status after a reload that ended in ``outcome`` at ``now``, ``last`` the one
+    before it and ``applied`` the last one that put a file in force.
+
+    A save that changed nothing keeps the last change in view (the inspector shows it),
+    rather than hiding what was just applied behind an empty diff; also after broken or
+    missing saves between (the change in force is still ``applied``'s). Nothing new to
+    say includes a restart still waited for, said as before.
+    """
+    shown = applied if last.outcome in ("error", "missing") else last
+    changed_at: float | None = now
+    if outcome == "ok" and not diff and message in ("", shown.message) \
+            and shown.outcome == "ok":
+        message, diff, changed_at = shown.message, shown.diff, shown.changed_at
+    return ReloadStatus(count=last.count + 1,
+                        applied=last.applied + (outcome in ("ok", "partial")), at=now,
+                        outcome=outcome, message=message, diff=diff, changed_at=changed_at)
+
+
+def recovered(name: str, was: ReloadOutcome, link: bool, since: ReloadStatus | None) -> str:
+    """The line that says a broken (``was`` "error") or missing file serves again; ``link``:
+    it was missing as a symlink to nothing. ``since``: the status of the last change
+    applied when this save changes nothing (a ``ReloadStatus()`` if none was since
+    start-up), None when it changes something, which the lines after it say."""
+    back = ("is valid again" if was == "error" else
+            "leads to a file again" if link else "exists again")
+    if since is None:
+        return f"reload: {name} {back}"
+    when = "start-up"
+    if since.changed_at is not None and (since.diff or since.message):
+        when = time.strftime("%H:%M:%S", time.localtime(since.changed_at))
+    return f"reload: {name} {back}: no change since {when}"
 
 
 def _overridden(before: Config | None, written: Config, used: Config) -> list[str]:
@@ -161,6 +200,8 @@ class Reloader:
         self._one_at_a_time = asyncio.Lock()
         self._read: tuple[int, int, int] | None = _fingerprint(self.path)  # as last reloaded
         self._said = ""  # the last error or "no route changed" logged: each said once in a row
+        self._applied = ReloadStatus()  # the last status that put a file in force
+        self._link = False  # the file is missing as a symlink to nothing (not deleted)
         self._waiting: list[str] = []  # "limits", "inspector": edited, read at the restart
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -297,7 +338,7 @@ class Reloader:
             if str(gone) != self._said:
                 logger.warning("%s; serving its last good routes until it is saved again",
                                gone)
-            self._said = str(gone)
+            self._said, self._link = str(gone), gone.link
             return self._record("missing", str(gone))
         except ConfigError as exc:
             if not await self._stays():
@@ -353,8 +394,16 @@ class Reloader:
                 now = dataclasses.replace(config, listen=Listen(config.listen.host, opened))
         # Applied from here on.
         self._file, self._waiting = written, waiting
-        if self.live.reload.outcome in ("error", "missing"):
-            notice.info("reload: %s is valid again", self.name)
+        changes = tuple(diff_routes(was, now))
+        was_outcome = self.live.reload.outcome
+        if was_outcome in ("error", "missing"):
+            # A fix that only restores what serves says so on this one line, with when
+            # what serves was applied: "no route changed" alone read as if undone.
+            same = not (changes or notes or told or unbound or opened is not None)
+            notice.info("%s", recovered(self.name, was_outcome, self._link,
+                                        self._applied if same else None))
+            if same:
+                self._said = "no route changed"
         for line in told:
             logger.info("reload: %s", line)
         for note in notes:
@@ -368,7 +417,6 @@ class Reloader:
             notice.warning("reload: now open %s", config.listen.url(opened))
             if not config.listen.is_loopback:
                 logger.warning(OPEN_LISTEN_WARNING, config.listen)
-        changes = tuple(diff_routes(was, now))
         if config.any_host and not old.any_host:  # as said at start-up
             logger.warning(ANY_HOST_WARNING)
         self.live.swap(snapshot)
@@ -410,7 +458,7 @@ class Reloader:
                 link = dangling_link(self.path)
                 if link != SYMLINK_LOOP:
                     raise _Deleted(f"{self.name} is {link}" if link else
-                                   f"{self.name} was deleted") from None
+                                   f"{self.name} was deleted", link=bool(link)) from None
             raise
         config = self.finish(written)
         looped = loop_refusal(config.routes, config.listen, self.name, "")
@@ -420,23 +468,9 @@ class Reloader:
 
     def _record(self, outcome: ReloadOutcome, message: str = "",
                 diff: tuple[str, ...] = ()) -> ReloadStatus:
-        last = self.live.reload
-        now = time.time()
-        changed_at: float | None = now
-        if outcome == "ok" and not diff and message in ("", last.message) \
-                and last.outcome == "ok":
-            # A save that changed nothing keeps the last change in view (the inspector
-            # shows it), rather than hiding what was just applied behind an empty diff.
-            # Nothing new to say includes a restart still waited for, said as before.
-            message, diff, changed_at = last.message, last.diff, last.changed_at
-        status = ReloadStatus(
-            count=last.count + 1,
-            applied=last.applied + (outcome in ("ok", "partial")),
-            at=now,
-            outcome=outcome,
-            message=message,
-            diff=diff,
-            changed_at=changed_at,
-        )
+        status = next_status(self.live.reload, self._applied, outcome, message, diff,
+                             time.time())
+        if outcome in ("ok", "partial"):
+            self._applied = status
         self.live.reload = status
         return status

@@ -73,7 +73,8 @@ class ReloadStatus:
 
     ``outcome`` is "none" before any reload, "ok" when the file was valid and put in
     force (``diff`` lists what changed; a save that changes nothing after an "ok" keeps
-    that one's ``diff`` and ``message``, so the last change stays in view), "error" when
+    that one's ``diff`` and ``message``, so the last change stays in view, also when
+    broken or missing saves came between), "error" when
     it was invalid (``message`` is the loader's ``file:line:col: ...`` text) and
     "missing" when it was deleted; after "error" and "missing" the last good routes
     serve on.

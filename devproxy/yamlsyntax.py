@@ -22,6 +22,7 @@ import yaml
 _NAME = r"[\w$][\w.$-]*"
 _WRITTEN = r"[\w$][\w.$/-]*"
 _KEY = re.compile(rf"(\s*)(-\s+)?({_WRITTEN})\s*:(?:\s|$)")
+_ITEM = re.compile(r"\s*-(?:\s+|$)")  # a block list item's '-', and the blanks after it
 # A value that starts as a flow list and goes on after it: "listen: [::1]:8080".
 _BRACKETED = re.compile(r"\s*(?:-\s+)?([^\s:#]+):\s+(\[[^\]\[]*\]:\d+)\s*(?:#|$)")
 # Where pyyaml starts a new line (YAML 1.1 §5.4): its marks count lines by these.
@@ -138,8 +139,23 @@ def explain(exc: yaml.MarkedYAMLError, text: str) -> tuple[str, tuple[int, int] 
     if problem == "mapping values are not allowed here":
         return _colon_in_the_way(lines, row, mark.column)
     if problem.startswith("expected <block end>") and start is not None:
-        return _out_of_line(lines, row, start, "collection" in context), None
+        return _out_of_line(lines, row, start, "collection" in context)
+    if problem.startswith("expected '<document start>'"):
+        return _indented_first_line(lines, row)
     return "", None
+
+
+def _indented_first_line(lines: list[str], row: int) -> tuple[str, tuple[int, int] | None]:
+    """A key at column 1 after a first key indented: the document ended with the block
+    that indented key began, so nothing more may follow."""
+    first = next((at for at, line in enumerate(lines[:row])
+                  if line.strip() and not line.lstrip().startswith("#")), None)
+    key = _key_at(lines[first]) if first is not None else None
+    if first is None or key is None or key[1] == 1 or _indent(lines[row]) != 1:
+        return "", None
+    return (f"'{key[0]}' on line {first + 1} is at column {key[1]}, but the top-level keys "
+            f"start at column 1, as on line {row + 1}: remove the spaces before it, and "
+            f"before the keys lined up with it", (first + 1, key[1]))
 
 
 def _colon_in_the_way(lines: list[str], row: int, column: int
@@ -175,9 +191,10 @@ def _colon_in_the_way(lines: list[str], row: int, column: int
                         f"'{keys[0]}' on line {first + 1} starts at column {keys[1]}; "
                         f"the keys of one mapping start in the same column",
                         (above + 1, there[1]))
+            # Pointed at the key, whose column the words name (the parser stops at its ':').
             return (f"'{here[0]}' is indented more than '{there[0]}' on line {above + 1} "
                     f"(column {here[1]}, not {there[1]}); the keys of one mapping start in "
-                    f"the same column", None)
+                    f"the same column", (row + 1, here[1]))
         return "", None
     # The line above has no key: it and this one were read as one value. Said only where
     # this line's key is where that line's would be: under a list item's text, or
@@ -193,6 +210,11 @@ def _colon_in_the_way(lines: list[str], row: int, column: int
         return (f"put a space after the ':' on line {above + 1}, as in 'listen: 8080'",
                 (above + 1, glued.end()))
     word = previous.strip().removeprefix("-").split()[0] if previous.strip("- ") else ""
+    if item is not None and word.startswith("/") and len(previous.split()) == 2:
+        # "- /auth" with the route's keys under it: the path, without its key.
+        return (f"the list item on line {above + 1} is '{word}' alone, with no key, so "
+                f"the keys under it cannot be its own; write it as '- path: {word}'",
+                (above + 1, item.end() + 1))
     if not re.fullmatch(_NAME, word):  # not a key's name: a URL, say
         return "", None
     return (f"line {above + 1} has no ':' after '{word}', so it runs on into line "
@@ -268,39 +290,96 @@ def _open_quote(line: str) -> int | None:
     return None if quote in rest else at
 
 
-def _out_of_line(lines: list[str], row: int, start: yaml.Mark, in_list: bool) -> str:
-    """A line whose indent matches none of the blocks open above it."""
+def _out_of_line(lines: list[str], row: int, start: yaml.Mark, in_list: bool
+                 ) -> tuple[str, tuple[int, int] | None]:
+    """A line whose indent matches none of the blocks open above it (``start``: where
+    the block the parser was in began)."""
     line = lines[row]
     column = _indent(line)
     opened = start.column + 1
     above = _previous(lines, row)
     if above is not None and _open_quote(lines[above]) is not None:
-        return f"the quote opened at line {above + 1} is never closed"
-    if line.lstrip().startswith("-"):
-        if not in_list or column == opened:
-            return ""
-        return (f"this '-' is at column {column}, but the items of the list at line "
-                f"{start.line + 1} start at column {opened}; the items of one list line up")
+        return f"the quote opened at line {above + 1} is never closed", None
+    if _ITEM.match(line):
+        return _item_out_of_line(lines, row, start)
     here = _key_at(line)
     if here is None:
-        return ""
+        return "", None
     key = here[0]
     if in_list and column == opened:
-        item = _key_at(lines[start.line])
+        # The item it lines up with is the nearest one above, not the list's first.
+        nearest = _item_above(lines, row)
+        dash = nearest[0] if nearest is not None and nearest[1] == column else start.line
+        item = _key_at(lines[dash])
         if item is None:
-            return ""
+            return "", None
         moves = [f"to column {item[1]} (under '{item[0]}') to put it in the item above"]
         parent = _parent(lines, start.line, opened)
         if parent is not None:
             moves.append(f"to column {parent[1]} (under '{parent[0]}') to make it a key of "
                          f"its own")
-        return (f"'{key}' at column {column} lines up with the '-' of line "
-                f"{start.line + 1}, so it belongs to nothing; move it " + ", or ".join(moves))
+        return (f"'{key}' at column {column} lines up with the '-' of line {dash + 1}, so it "
+                f"belongs to nothing; move it " + ", or ".join(moves)), None
     there = _key_at(lines[above]) if above is not None else None
     if above is None or there is None or there[1] == column:
-        return ""
+        return "", None
     return (f"'{key}' at column {column} lines up with no key above it: '{there[0]}' on "
-            f"line {above + 1} starts at column {there[1]}")
+            f"line {above + 1} starts at column {there[1]}"), None
+
+
+def _item_out_of_line(lines: list[str], row: int, start: yaml.Mark
+                      ) -> tuple[str, tuple[int, int] | None]:
+    """A list item (``row``) where no list is open: off the column of the items above
+    it, under a key that already has its value, or among a mapping's keys."""
+    column = _indent(lines[row])
+    nearest = _item_above(lines, row)
+    if nearest is not None:
+        above, dash = nearest
+        if dash == column:
+            return "", None
+        item = _ITEM.match(lines[above])
+        assert item is not None  # ``_item_above`` finds list items only
+        where = (f"where the keys of the item on line {above + 1} are, but that item's '-' "
+                 f"is at column {dash}" if column == item.end() + 1
+                 else f"but the '-' of the item on line {above + 1} is at column {dash}")
+        return (f"this '-' is at column {column}, {where}; the items of one list line up: "
+                f"move it to column {dash}"), None
+    key_row = _previous(lines, row)
+    owner = _KEY.match(lines[key_row]) if key_row is not None else None
+    if key_row is not None and owner is not None and not owner.group(2):
+        rest = lines[key_row][owner.end():]
+        value = rest[:_comment_at(rest)].strip()
+        if value and column > len(owner.group(1)) + 1:  # "routes: []", then the items
+            return (f"'{owner.group(3)}' on line {key_row + 1} already has a value on its "
+                    f"line ('{value}'), so the list below it belongs to nothing; remove "
+                    f"'{value}' to make the list its value",
+                    (key_row + 1, owner.end() + rest.index(value) + 1))
+    first = lines[start.line]
+    key = _key_at(first)
+    parent = _parent(lines, start.line, column)
+    if key is None or parent is None or _ITEM.match(first) or key[1] != column:
+        return "", None
+    # Keys, then an item in their column: an item written without its '-', most likely,
+    # so the error points at the line the '-' is missing from.
+    return (f"'{key[0]}' on line {start.line + 1} starts a mapping, and the '-' on line "
+            f"{row + 1} a list, in the same column: what '{parent[0]}' holds is a list or a "
+            f"mapping, not both; if line {start.line + 1} starts a list item, write it as "
+            f"'- {first.strip()}', with the item's other keys lined up under '{key[0]}'",
+            (start.line + 1, column))
+
+
+def _item_above(lines: list[str], row: int) -> tuple[int, int] | None:
+    """The nearest list item above ``row`` whose block holds every line between (its
+    '-' at or left of where each starts): its row and the 1-based column of its '-'."""
+    least: int | None = None
+    above = _previous(lines, row)
+    while above is not None:
+        column = _indent(lines[above])
+        if _ITEM.match(lines[above]) and (least is None or column <= least):
+            return above, column
+        least = column if least is None else min(least, column)
+        above = _previous(lines, above)
+    return None
 
 
 def _brackets(text: str, until: int

@@ -83,7 +83,7 @@ def test_a_verbose_patterns_comment_is_left_out_of_the_nginx_regex(tmp_path: Pat
 def test_a_header_value_caddy_would_read_as_a_variable_is_not_exported(tmp_path: Path) -> None:
     # Caddy puts in {$VAR} before it reads the file, escaped or not.
     cfg = parse_config("routes:\n  - path: /\n    target: http://127.0.0.1:3000\n"
-                       "    headers: {X-Brace: '{\"a\":1} {$HOME}', X-Plain: '{a}'}\n",
+                       "    headers: {X-Brace: '{\"a\":1} {$home}', X-Plain: '{a}'}\n",
                        "devproxy.yaml", tmp_path)
     text = export_config(cfg, "caddy")
     assert "{$" not in text

@@ -122,8 +122,11 @@ MISTAKES = [
                  "routes[0].headers: expected a mapping of header: value", id="list-as-headers"),
     pytest.param("routes: {path: /a}\n", "1:9", "routes: expected a list of routes",
                  id="routes-not-a-list"),
-    pytest.param("routes:\n  - /api\n", "2:5", "routes[0]: expected a route, such as {path: /api, "
-                 "target: 'http://127.0.0.1:3000'}, got '/api'", id="route-not-a-mapping"),
+    pytest.param("routes:\n  - api\n", "2:5", "routes[0]: expected a route, such as {path: /api, "
+                 "target: 'http://127.0.0.1:3000'}, got 'api'", id="route-not-a-mapping"),
+    pytest.param("routes:\n  - /api\n", "2:5", "routes[0]: '/api' alone is no route; write it "
+                 "as '- path: /api', with its target: or static: under 'path'",
+                 id="route-a-path-alone"),
     pytest.param("- a\n", "1:1", "the file: expected a mapping with the keys listen, routes, "
                  "cors, allowed_hosts, limits, inspector, got a list", id="file-is-a-list"),
     # Missing values and keys.
@@ -193,6 +196,47 @@ MISTAKES = [
     pytest.param("routes:\n  - path: /api\n    target: ${API_URL}\n", "3:13",
                  "routes[0].target: devproxy does not expand environment variables",
                  id="target-env-variable-url-braced"),
+    # The default a shell would put in is what to write, where it makes a valid value.
+    pytest.param("routes:\n  - path: /api\n    target: 'http://localhost:${API_PORT:-3000}'\n",
+                 "3:13", "routes[0].target: devproxy does not expand environment variables in a "
+                 "target; write the host and port out, as http://localhost:3000, got "
+                 "'http://localhost:${API_PORT:-3000}'", id="target-env-variable-default"),
+    # Elsewhere each value's own rule was said ("with one ':'", "must start with '/'",
+    # "folder does not exist"), and header values were sent as written.
+    pytest.param("listen: 127.0.0.1:${PORT:-47510}\n" + ONE_ROUTE, "1:9",
+                 "listen: devproxy does not expand environment variables in a listen address; "
+                 "write the address out, as 127.0.0.1:47510, got '127.0.0.1:${PORT:-47510}'",
+                 id="listen-env-variable-default"),
+    pytest.param("listen: $PORT\n" + ONE_ROUTE, "1:9",
+                 "listen: devproxy does not expand environment variables in a listen address; "
+                 "write the address out, such as 127.0.0.1:8080, got '$PORT'",
+                 id="listen-env-variable"),
+    pytest.param("routes:\n  - path: ${BASE}/auth\n    target: http://h\n", "2:11",
+                 "routes[0].path: devproxy does not expand environment variables in a route "
+                 "path; write the path out, such as /api, got '${BASE}/auth'",
+                 id="path-env-variable"),
+    pytest.param("routes:\n  - path: /api/$VERSION\n    target: http://h\n", "2:11",
+                 "routes[0].path: devproxy does not expand environment variables in a route "
+                 "path", id="path-env-variable-inside"),
+    pytest.param("routes:\n  - path: /\n    static: ${DIST:-./dist}\n", "3:13",
+                 "routes[0].static: devproxy does not expand environment variables in a static "
+                 "folder; write the folder out, such as ./dist, got '${DIST:-./dist}'",
+                 id="static-env-variable"),
+    pytest.param(route('headers:\n  Authorization: "Bearer $TOKEN"\n'), "5:22",
+                 "routes[0].headers.Authorization: devproxy does not expand environment "
+                 "variables in a header value, so '$TOKEN' would be sent as written; write the "
+                 "value itself in its place", id="header-env-variable"),
+    pytest.param(route('headers: {X-User: "${USER:-bob}"}\n'), "4:23",
+                 "routes[0].headers.X-User: devproxy does not expand environment variables in "
+                 "a header value, so '${USER:-bob}' would be sent as written",
+                 id="header-env-variable-braced"),
+    pytest.param("cors: {origins: ['$FRONTEND_URL']}\n" + ONE_ROUTE, "1:18",
+                 "cors.origins[0]: devproxy does not expand environment variables in an "
+                 "origin; write the origin out, such as http://localhost:5173, got "
+                 "'$FRONTEND_URL'", id="origin-env-variable"),
+    pytest.param("allowed_hosts: [$APP_HOST]\n" + ONE_ROUTE, "1:17",
+                 "allowed_hosts[0]: devproxy does not expand environment variables in a host "
+                 "name", id="allowed-host-env-variable"),
     pytest.param("routes:\n  - path: /api\n    target: 'http://999.1.1.1:3000'\n", "3:13",
                  "routes[0].target: '999.1.1.1' is not an IPv4 address", id="target-bad-ipv4"),
     pytest.param("routes:\n  - path: /api\n    target: 'http://-api-.test'\n", "3:13",
@@ -207,12 +251,34 @@ MISTAKES = [
                  "matches everything under it; write '/'", id="path-glob-root"),
     pytest.param("routes:\n  - {path: /api, target: 'http://h'}\n"
                  "  - {path: /api/, target: 'http://i'}\n", "3:12",
-                 "routes[1].path: '/api' is already the path of the route at line 2",
-                 id="duplicate-route-path"),
+                 "routes[1].path: '/api/' normalises to /api, which is already the path of the "
+                 "route at line 2; each path may appear once", id="duplicate-route-path"),
+    pytest.param("routes:\n  - {path: /api/, target: 'http://h'}\n"
+                 "  - {path: /api, target: 'http://i'}\n", "3:12",
+                 "routes[1].path: '/api' is already the path of the route at line 2 (written "
+                 "there as '/api/'); each path may appear once",
+                 id="duplicate-route-path-written-otherwise-first"),
     pytest.param("routes:\n  - {path: /a!, target: 'http://h'}\n"
                  "  - {path: /a%21, target: 'http://i'}\n", "3:12",
-                 "routes[1].path: '/a%21' is already the path of the route at line 2",
-                 id="duplicate-route-path-once-decoded"),
+                 "routes[1].path: '/a%21' and '/a!', the path of the route at line 2, are one "
+                 "path once %XX escapes are decoded", id="duplicate-route-path-once-decoded"),
+    pytest.param("routes:\n  - {path: /api, target: 'http://h'}\n"
+                 "  - {path: /api, target: 'http://i'}\n", "3:12",
+                 "routes[1].path: '/api' is already the path of the route at line 2; each path "
+                 "may appear once", id="duplicate-route-path-as-written"),
+    pytest.param("routes: [{path: /api, target: 'http://h'}, {path: /api, target: 'http://i'}]\n",
+                 "1:51", "routes[1].path: '/api' is already the path of the route at line 1",
+                 id="duplicate-route-path-on-one-line"),
+    # "write '/api'" would make a second /api: the route that covers it is named.
+    pytest.param("routes:\n  - path: /api\n    target: http://h\n  - path: /api/*\n"
+                 "    target: http://i\n", "4:11",
+                 "routes[1].path: a route path is a prefix, not a pattern, and the route /api "
+                 "at line 2 already matches everything under it; remove this route, or move "
+                 "its settings into that one, got '/api/*'", id="path-glob-under-a-route"),
+    pytest.param("routes:\n  - path: /api/**\n    target: http://h\n  - path: /api\n"
+                 "    target: http://i\n", "2:11",
+                 "routes[0].path: a route path is a prefix, not a pattern, and the route /api "
+                 "at line 4 already matches everything", id="path-glob-over-a-later-route"),
     pytest.param("routes:\n  - path: /my docs\n    target: http://h\n", "2:11",
                  "routes[0].path: a route path cannot hold white space (a browser sends a "
                  "space as %20), got '/my docs': write '/my%20docs'", id="path-with-space"),
@@ -303,9 +369,13 @@ MISTAKES = [
     pytest.param("routes: *nope\nx: [a]]\n", "1:9", "invalid YAML: found undefined alias "
                  "'nope'", id="closer-after-the-error"),
     # The usual slips, told as the mistake and where it is, not where the parser stopped.
-    pytest.param("routes:\n  - path: /api\n      target: http://h\n", "3:13",
+    # At the key, whose column the words name, not at its ':' where the parser stopped.
+    pytest.param("routes:\n  - path: /api\n      target: http://h\n", "3:7",
                  "invalid YAML: 'target' is indented more than 'path' on line 2 (column 7, not "
                  "5)", id="key-indented-too-far"),
+    pytest.param("routes:\n  - path: /a\n    target: http://h\n  - path: /api\n     target: "
+                 "http://h\n", "5:6", "invalid YAML: 'target' is indented more than 'path' on "
+                 "line 4 (column 6, not 5)", id="key-indented-one-column-too-far"),
     pytest.param("routes:\n  - path: /api\n    target: http://h\n   strip_prefix: true\n",
                  "4:4", "'strip_prefix' at column 4 lines up with no key above it: 'target' "
                  "on line 3 starts at column 5", id="key-one-column-short"),
@@ -316,7 +386,7 @@ MISTAKES = [
                  id="key-one-column-short-between-two"),
     # ... but a key after a nested block, where the keys before the block are, is not.
     pytest.param("routes:\n  - path: /api\n    headers:\n      X-A: b\n    change_origin: true\n"
-                 "      strip_prefix: true\n", "6:19", "'strip_prefix' is indented more than "
+                 "      strip_prefix: true\n", "6:7", "'strip_prefix' is indented more than "
                  "'change_origin' on line 5 (column 7, not 5)", id="key-indented-after-a-block"),
     pytest.param("routes:\n  - path: /api\n  target: http://h\n", "3:3",
                  "'target' at column 3 lines up with the '-' of line 2, so it belongs to "
@@ -324,8 +394,49 @@ MISTAKES = [
                  "to column 1 (under 'routes') to make it a key of its own",
                  id="key-under-the-dash"),
     pytest.param("routes:\n - path: /a\n   target: http://h\n  - path: /b\n", "4:3",
-                 "this '-' is at column 3, but the items of the list at line 2 start at "
-                 "column 2", id="list-item-out-of-line"),
+                 "this '-' is at column 3, but the '-' of the item on line 2 is at column 2; "
+                 "the items of one list line up: move it to column 2",
+                 id="list-item-out-of-line"),
+    # The item a key lines up with is the nearest one above, not the list's first.
+    pytest.param("routes:\n  - path: /a\n    target: http://h\n  - path: /b\n"
+                 "    target: http://h\n  - path: /c\n  target: http://h\n", "7:3",
+                 "'target' at column 3 lines up with the '-' of line 6, so it belongs to "
+                 "nothing; move it to column 5 (under 'path') to put it in the item above",
+                 id="key-under-the-last-dash"),
+    # Items out of line where no list is open: pyyaml said only "expected <block end>".
+    pytest.param("routes:\n- path: /a\n  target: http://h\n - path: /b\n   target: http://h\n",
+                 "4:2", "invalid YAML: this '-' is at column 2, but the '-' of the item on line "
+                 "2 is at column 1; the items of one list line up: move it to column 1",
+                 id="item-one-column-in-an-unindented-list"),
+    pytest.param("routes:\n  - path: /a\n    target: http://h\n- path: /b\n  target: http://h\n",
+                 "4:1", "invalid YAML: this '-' is at column 1, but the '-' of the item on line "
+                 "2 is at column 3; the items of one list line up: move it to column 3",
+                 id="item-pasted-at-column-1"),
+    pytest.param("routes:\n  - path: /a\n    headers:\n      X-A: b\n    target: http://h\n"
+                 "    - path: /b\n      target: http://h\n", "6:5",
+                 "invalid YAML: this '-' is at column 5, where the keys of the item on line 2 "
+                 "are, but that item's '-' is at column 3; the items of one list line up: move "
+                 "it to column 3", id="item-indented-under-the-route-above"),
+    pytest.param("routes: []  # none yet\n  - path: /a\n    target: http://h\n", "1:9",
+                 "invalid YAML: 'routes' on line 1 already has a value on its line ('[]'), so "
+                 "the list below it belongs to nothing; remove '[]' to make the list its value; "
+                 "YAML's parser says, at line 2:", id="items-under-an-empty-list"),
+    pytest.param("routes:\n  path: /x\n  target: http://h\n  - path: /b\n    target: http://h\n",
+                 "2:3", "invalid YAML: 'path' on line 2 starts a mapping, and the '-' on line 4 a "
+                 "list, in the same column: what 'routes' holds is a list or a mapping, not "
+                 "both; if line 2 starts a list item, write it as '- path: /x', with the item's "
+                 "other keys lined up under 'path'", id="items-after-a-route-without-its-dash"),
+    pytest.param("routes:\n  - /auth\n    target: http://h\n", "2:5",
+                 "invalid YAML: the list item on line 2 is '/auth' alone, with no key, so the "
+                 "keys under it cannot be its own; write it as '- path: /auth'; YAML's parser "
+                 "says, at line 3: mapping values are not allowed here", id="item-without-path"),
+    pytest.param("# devproxy\n  listen: 8080\nroutes:\n  - path: /a\n    target: http://h\n",
+                 "2:3", "invalid YAML: 'listen' on line 2 is at column 3, but the top-level "
+                 "keys start at column 1, as on line 3: remove the spaces before it",
+                 id="first-key-indented"),
+    # With no list above, and at the top level, no guess beats pyyaml's own words.
+    pytest.param("listen: 1\n- path: /a\n", "2:1", "invalid YAML: expected <block end>, but "
+                 "found '-'", id="item-in-a-top-level-mapping"),
     pytest.param("routes\n  - path: /\n", "1:1", "line 1 has no ':' after 'routes', so it runs "
                  "on into line 2 as one value", id="key-without-colon"),
     pytest.param("routes:\n  - path /api\n    target: http://h\n", "2:5",
@@ -342,7 +453,7 @@ MISTAKES = [
     pytest.param("listen: [::1]:8080\n" + ONE_ROUTE, "1:10", "a value that starts with '[' is "
                  "read as a YAML list; quote it, as listen: '[::1]:8080'",
                  id="unquoted-ipv6-listen"),
-    pytest.param("routes:\r  - path: /api\r      target: http://h\r", "3:13",
+    pytest.param("routes:\r  - path: /api\r      target: http://h\r", "3:7",
                  "'target' is indented more than 'path' on line 2", id="old-mac-line-ends"),
     pytest.param("\ufeffroutes: [\n", "1:9", "the '[' at line 1 is never closed with ']'",
                  id="byte-order-mark"),
@@ -384,7 +495,34 @@ MISTAKES = [
                  id="cors-without-origins"),
     pytest.param("cors: {origins: '*', max_age: -1}\n" + ONE_ROUTE, "1:31",
                  "cors.max_age: expected a whole number, 0 or more", id="negative-max-age"),
-    pytest.param(route("cors: true\n"), "4:11", "write 'cors: false'", id="route-cors-true"),
+    # One message, and one that holds: "write true or false" was followed by a refused true.
+    pytest.param(route("cors: true\n"), "4:11", "routes[0].cors: CORS mode needs the origins "
+                 "to allow, so 'true' is not enough: give the route a block of its own, e.g. "
+                 "cors: {origins: [http://localhost:5173]}, or put that block at the top "
+                 "level, for every target route", id="route-cors-true"),
+    pytest.param(route("cors: yes\n"), "4:11", "routes[0].cors: CORS mode needs the origins "
+                 "to allow, so 'yes' is not enough: give the route a block of its own",
+                 id="route-cors-yes"),
+    pytest.param("cors: {origins: '*'}\n" + route("cors: true\n"), "5:11",
+                 "routes[0].cors: CORS mode needs the origins to allow, so 'true' is not "
+                 "enough: give the route a block of its own, e.g. cors: {origins: "
+                 "[http://localhost:5173]}, or leave cors out of this route to use the "
+                 "top-level cors block (line 1)", id="route-cors-true-under-a-top-block"),
+    pytest.param(route("cors: no\n"), "4:11", "routes[0].cors: write false to turn CORS mode "
+                 "off for this route, not 'no' (YAML 1.1 reads 'no' as a boolean",
+                 id="route-cors-no"),
+    pytest.param(route("cors: 'false'\n"), "4:11", "routes[0].cors: 'false' is quoted, so it "
+                 "is a string; write false without quotes", id="route-cors-quoted-false"),
+    pytest.param(route("cors:\n"), "4:10", "routes[0].cors: expected false (CORS mode off for "
+                 "this route) or a block of its own, e.g. cors: {origins: "
+                 "[http://localhost:5173]}, got nothing", id="route-cors-empty"),
+    pytest.param("cors: true\n" + ONE_ROUTE, "1:7", "cors: CORS mode needs the origins to "
+                 "allow, so 'true' is not enough: write a block, e.g. cors: {origins: "
+                 "[http://localhost:5173]}", id="top-cors-true"),
+    pytest.param("cors: yes\n" + ONE_ROUTE, "1:7", "cors: CORS mode needs the origins to "
+                 "allow, so 'yes' is not enough", id="top-cors-yes"),
+    pytest.param("cors: false\n" + ONE_ROUTE, "1:7", "cors: CORS mode is off without a cors "
+                 "block, so remove this line", id="top-cors-false"),
     pytest.param(route("cors: [http://x]\n"), "4:11", "routes[0].cors: expected a mapping with "
                  "the keys origins, credentials", id="route-cors-a-list"),
     pytest.param("cors:\n  origins: http://localhost:5173\n" + ONE_ROUTE, "2:12",
@@ -701,6 +839,19 @@ def test_invisible_characters_in_comments_and_escapes_are_fine() -> None:
                    "    headers: {X-A: \"b\\u00a0c # \\u200b\"}\n")
     assert config.routes[0].path == "/api"
     assert config.routes[0].headers == (("X-A", "b\xa0c # \u200b"),)
+
+
+def test_a_dollar_that_names_no_environment_variable_is_text() -> None:
+    # OData's /$metadata, a cookie's $Version, a price: a literal '$' is no reference.
+    config = parse("""\
+        routes:
+          - path: /odata/$metadata
+            target: http://h
+            headers: {Cookie: '$Version=1', X-Price: '$5', X-Hash: '$2b$10$abc'}
+    """)
+    assert config.routes[0].path == "/odata/$metadata"
+    assert config.routes[0].headers == (("Cookie", "$Version=1"), ("X-Price", "$5"),
+                                        ("X-Hash", "$2b$10$abc"))
 
 
 def test_defaults_fill_everything_not_written() -> None:

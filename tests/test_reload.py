@@ -11,6 +11,7 @@ import shutil
 import signal
 import socket
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,8 +24,16 @@ from aiohttp import WSMsgType, web
 from devproxy.app import ProxyServer
 from devproxy.config import Config
 from devproxy.loader import load_config, parse_config, with_overrides
-from devproxy.reload import DEBOUNCE_MS, GRACE_MS, RETRY_SECONDS, STEP_MS, _overridden
-from devproxy.state import Live, ReloadStatus, Snapshot
+from devproxy.reload import (
+    DEBOUNCE_MS,
+    GRACE_MS,
+    RETRY_SECONDS,
+    STEP_MS,
+    _overridden,
+    next_status,
+    recovered,
+)
+from devproxy.state import Live, ReloadOutcome, ReloadStatus, Snapshot
 
 from .conftest import Backend
 
@@ -202,10 +211,73 @@ async def test_saves_alike_in_a_row_are_logged_once(backend_factory, reloading, 
         saved = proxy.reloaded()
         proxy.path.write_text(config_text(a.url) + "#" * n + "\n")
         await until(saved, f"save {n}")
-    assert caplog.messages.count("reload: no route changed") == 1, caplog.messages
+    # Said once, by the first, on the line that says the file is valid again.
+    assert [m for m in caplog.messages if "no route changed" in m or "no change" in m] == [
+        f"reload: {proxy.path} is valid again: no change since start-up"], caplog.messages
     proxy.path.write_text(broken)  # the same mistake again, after a valid save: said
     await until(lambda: proxy.status.outcome == "error", "the last save")
     assert sum("targt: unknown key" in m for m in caplog.messages) == 2
+
+
+async def test_a_fix_that_restores_what_serves_keeps_the_last_change_in_view(
+        backend_factory, reloading, caplog):
+    # Edit, a broken save, then the edited version again: the status showed an empty diff
+    # and the log "no route changed", as if the edit had been undone.
+    a = await named_backend(backend_factory, "A")
+    proxy = await reloading(config_text(a.url))
+    caplog.set_level(logging.INFO, logger="devproxy")
+    edited = config_text(a.url).replace("/other", "/otherK")
+    proxy.path.write_text(edited)
+    await until(lambda: proxy.status.diff != (), "the edit")
+    applied = proxy.status
+    assert applied.diff == ("- /other", f"+ /otherK -> {a.url}")
+    proxy.path.write_text(edited.replace("target:", "targt:"))
+    await until(lambda: proxy.status.outcome == "error", "the broken save", seconds=10)
+    proxy.path.write_text(edited)
+    await until(lambda: proxy.status.outcome == "ok", "the fix")
+    status = proxy.status
+    assert (status.diff, status.message, status.changed_at) == (
+        applied.diff, applied.message, applied.changed_at)
+    assert status.at is not None and applied.at is not None and status.at > applied.at
+    since = time.strftime("%H:%M:%S", time.localtime(applied.changed_at))
+    said = [m for m in caplog.messages if m.startswith("reload:")]
+    assert said[-1] == f"reload: {proxy.path} is valid again: no change since {since}", said
+    assert "reload: no route changed" not in said
+
+
+def test_a_status_after_a_broken_save_keeps_the_change_applied_before_it() -> None:
+    applied = ReloadStatus(count=1, applied=1, at=10.0, outcome="ok", diff=("+ /a -> x",),
+                           changed_at=10.0)
+    broken = next_status(applied, applied, "error", "devproxy.yaml:1:1: ...", (), 20.0)
+    assert (broken.outcome, broken.diff) == ("error", ())
+    fixed = next_status(broken, applied, "ok", "", (), 30.0)
+    assert (fixed.count, fixed.applied, fixed.at) == (3, 2, 30.0)
+    assert (fixed.diff, fixed.changed_at) == (("+ /a -> x",), 10.0)
+    # A change of its own is shown, whatever came before.
+    changed = next_status(broken, applied, "ok", "", ("- /a -> x",), 30.0)
+    assert (changed.diff, changed.changed_at) == (("- /a -> x",), 30.0)
+    # Nothing applied since start-up: nothing to keep.
+    first = next_status(ReloadStatus(count=1, outcome="missing", at=5.0), ReloadStatus(),
+                        "ok", "", (), 30.0)
+    assert (first.diff, first.changed_at) == ((), 30.0)
+
+
+@pytest.mark.parametrize(("was", "link", "since", "said"), [
+    pytest.param("error", False, None, "reload: devproxy.yaml is valid again", id="fixed"),
+    pytest.param("missing", False, None, "reload: devproxy.yaml exists again",
+                 id="re-created"),
+    pytest.param("missing", True, None, "reload: devproxy.yaml leads to a file again",
+                 id="link-re-pointed"),
+    pytest.param("error", False, ReloadStatus(), "reload: devproxy.yaml is valid again: no "
+                 "change since start-up", id="fixed-as-at-start-up"),
+    pytest.param("missing", False, ReloadStatus(outcome="ok", diff=("+ /a -> x",),
+                                                changed_at=0.0),
+                 "reload: devproxy.yaml exists again: no change since "
+                 + time.strftime("%H:%M:%S", time.localtime(0.0)), id="re-created-as-it-was"),
+])
+def test_a_file_that_serves_again_is_said_to_in_the_words_of_what_was_wrong(
+        was: ReloadOutcome, link: bool, since: ReloadStatus | None, said: str) -> None:
+    assert recovered("devproxy.yaml", was, link, since) == said
 
 
 async def test_turning_the_host_check_off_is_logged_as_a_change_with_its_warning(
@@ -331,8 +403,10 @@ async def test_a_deleted_file_keeps_the_routes_and_a_recreated_one_is_read(
         await until(lambda: proxy.status.outcome == "missing", "the deletion to be seen")
     assert f"{proxy.path} was deleted" in caplog.text
     assert await proxy.text() == "A"
-    proxy.path.write_text(config_text(b.url))
-    await until(proxy.serves("B"), "the re-created file")
+    with caplog.at_level(logging.INFO, logger="devproxy"):
+        proxy.path.write_text(config_text(b.url))
+        await until(proxy.serves("B"), "the re-created file")
+    assert f"reload: {proxy.path} exists again" in caplog.messages  # not "valid again"
 
 
 async def test_a_link_re_pointed_at_nothing_says_so_not_that_the_file_was_deleted(
@@ -352,6 +426,11 @@ async def test_a_link_re_pointed_at_nothing_says_so_not_that_the_file_was_delete
     assert f"{said}; serving its last good routes" in caplog.text
     assert "deleted" not in caplog.text
     assert await proxy.text() == "A"
+    with caplog.at_level(logging.INFO, logger="devproxy"):
+        link.unlink()
+        link.symlink_to(real)  # as it was: its routes serve on, as they did
+        await until(lambda: proxy.status.outcome == "ok", "the link pointed at a file again")
+    assert f"reload: {link} leads to a file again: no change since start-up" in caplog.messages
 
 
 async def test_a_symlink_loop_made_while_running_is_an_error_until_it_is_undone(

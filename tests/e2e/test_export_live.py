@@ -255,7 +255,7 @@ routes:
       "(?<=x)y": ""
       "(a)\\1": "x"
       "(?x) ^/v1/x/ a  b  # a comment": "/v1/x/verbose"
-    headers: {X-A: "v;{x} $y \\ \"q\"", X-Env: "{$HOME}"}
+    headers: {X-A: "v;{x} $y \\ \"q\"", X-Env: "{$home}"}
     timeout: {connect: 100, response: 0.5}
     wait_for_backend: 2
   - path: "/we;ird$/{p}"
