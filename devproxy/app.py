@@ -454,7 +454,7 @@ class ProxyServer:
     async def _bind(self, listen: Listen) -> web.TCPSite:
         site = DeadlineSite(self._runner, listen.host, listen.port,
                             header_timeout=self.limits.header_timeout,
-                            addresses=listen.addresses(ipv6=_has_ipv6_loopback()))
+                            addresses=listen.addresses(ipv6=has_ipv6_loopback()))
         try:
             await site.start()
         except OSError as exc:
@@ -462,7 +462,7 @@ class ProxyServer:
         return site
 
 
-def _has_ipv6_loopback() -> bool:
+def has_ipv6_loopback() -> bool:
     """Whether ::1 can be bound here: a machine with IPv6 turned off may still list it
     for localhost in /etc/hosts, and binding it would fail the whole address."""
     if not socket.has_ipv6:

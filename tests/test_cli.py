@@ -19,6 +19,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from devproxy.app import has_ipv6_loopback
+
 pytestmark = pytest.mark.e2e
 
 DEVPROXY = [sys.executable, "-m", "devproxy"]
@@ -406,20 +408,12 @@ async def test_up_opens_the_localhost_url_init_writes_for_next_js(running,
     running.append(proc)
     assert proc.url == f"http://localhost:{port}", proc.banner
     # Served on both loopback addresses: a browser tries ::1 first.
-    hosts = ["127.0.0.1", *(["[::1]"] if _ipv6_loopback() else [])]
+    hosts = ["127.0.0.1", *(["[::1]"] if has_ipv6_loopback() else [])]
     async with aiohttp.ClientSession() as session:
         for host in hosts:
             async with session.get(f"http://{host}:{port}/__devproxy/") as response:
                 assert response.status == 200, host
 
-
-def _ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6) as probe:
-            probe.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
 
 
 async def test_a_second_ctrl_c_cuts_the_requests_the_first_one_waits_for(

@@ -21,7 +21,7 @@ import aiohttp
 import pytest
 from aiohttp import WSMsgType, web
 
-from devproxy.app import ProxyServer
+from devproxy.app import ProxyServer, has_ipv6_loopback
 from devproxy.config import Config
 from devproxy.loader import load_config, parse_config, with_overrides
 from devproxy.reload import (
@@ -727,14 +727,6 @@ async def test_the_same_port_on_an_overlapping_address_is_taken_over(backend_fac
     assert await proxy.text(port=port) == "A"
 
 
-def ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6) as probe:
-            probe.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
-
 
 async def test_localhost_serves_on_both_loopback_addresses(backend_factory, reloading,
                                                            client):
@@ -744,7 +736,7 @@ async def test_localhost_serves_on_both_loopback_addresses(backend_factory, relo
     port = free_port()
     proxy = await reloading(config_text(a.url, listen=f"localhost:{port}"))
     assert await proxy.text(port=port) == "A"
-    if not ipv6_loopback():
+    if not has_ipv6_loopback():
         pytest.skip("no IPv6 loopback on this machine")
     async with client.get(f"http://[::1]:{port}/api/x") as response:
         assert await response.text() == "A"
@@ -753,7 +745,7 @@ async def test_localhost_serves_on_both_loopback_addresses(backend_factory, relo
 async def test_a_port_taken_on_ipv6_loopback_is_not_left_to_another_server(
         backend_factory, reloading, caplog):
     # A dev server on [::1]:PORT would get a browser's requests for localhost:PORT.
-    if not ipv6_loopback():
+    if not has_ipv6_loopback():
         pytest.skip("no IPv6 loopback on this machine")
     a = await named_backend(backend_factory, "A")
     proxy = await reloading(config_text(a.url))

@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
 from playwright.async_api import Browser
 
-from devproxy.app import ProxyServer
+from devproxy.app import ProxyServer, has_ipv6_loopback
 from devproxy.config import Config, Listen
 from devproxy.state import Live, Snapshot
 
 from ..conftest import route
 from .conftest import free_port
-
-
-def _ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6) as probe:
-            probe.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
 
 
 @pytest.fixture
@@ -51,7 +41,7 @@ async def test_a_browser_at_localhost_reaches_devproxy_over_ipv6_loopback_first(
     # listening on localhost binds both loopback addresses, so that first try is
     # devproxy (not a refusal, nor another server on [::1]:PORT). What `devproxy init`
     # writes for Next.js, whose dev server serves its HMR socket only to localhost pages.
-    if not _ipv6_loopback():
+    if not has_ipv6_loopback():
         pytest.skip("no IPv6 loopback on this machine")
     page = await (await browser.new_context()).new_page()
     await page.goto(f"http://localhost:{at_localhost}/")
