@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from aiohttp import web
 from multidict import CIMultiDictProxy
@@ -65,6 +66,25 @@ def problem_response(
 
 
 
+def _problem_of(status: int, content_type: str, body: str) -> dict[str, Any] | None:
+    """A ``problem_response`` JSON body read back, if ``body`` is one for ``status``."""
+    if content_type != PROBLEM_JSON:
+        return None
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(doc, dict) or doc.get("status") != status \
+            or not isinstance(doc.get("detail"), str):
+        return None
+    return doc
+
+
+def _hint(doc: dict[str, Any]) -> str:
+    hint = doc.get("hint")
+    return hint if isinstance(hint, str) else ""
+
+
 # The facts every 502 and 504 of devproxy's own carries (``dispatch.upstream_failure``):
 # what tells it from a backend's error, for ``devproxy doctor``.
 _FAILURE_FACTS = ("title", "detail", "route", "target", "reason")
@@ -74,17 +94,10 @@ def failure_of(status: int, content_type: str, body: str) -> tuple[str, str, str
     """The title, detail and hint of devproxy's own 502 or 504 (no backend answered, or
     none in time), read back from its ``problem_response`` body; None for any other
     answer, a backend's own 502 among them."""
-    if status not in (502, 504) or content_type != PROBLEM_JSON:
+    doc = _problem_of(status, content_type, body) if status in (502, 504) else None
+    if doc is None or not all(isinstance(doc.get(key), str) for key in _FAILURE_FACTS):
         return None
-    try:
-        doc = json.loads(body)
-    except ValueError:
-        return None
-    if not isinstance(doc, dict) or doc.get("status") != status \
-            or not all(isinstance(doc.get(key), str) for key in _FAILURE_FACTS):
-        return None
-    hint = doc.get("hint")
-    return doc["title"], doc["detail"], hint if isinstance(hint, str) else ""
+    return doc["title"], doc["detail"], _hint(doc)
 
 
 # The title of devproxy's 404 for a path no route matches (``dispatch``), which tells
@@ -98,19 +111,13 @@ def no_route_of(status: int, content_type: str, body: str
     """The detail, hint and listed routes of devproxy's own 404 for a path no route
     matches, read back from its ``problem_response`` body; None for any other answer, a
     backend's own 404 among them."""
-    if status != 404 or content_type != PROBLEM_JSON:
+    doc = _problem_of(status, content_type, body) if status == 404 else None
+    if doc is None or doc.get("title") != NO_ROUTE:
         return None
-    try:
-        doc = json.loads(body)
-    except ValueError:
-        return None
-    if not isinstance(doc, dict) or doc.get("status") != 404 \
-            or doc.get("title") != NO_ROUTE or not isinstance(doc.get("detail"), str):
-        return None
-    hint, routes = doc.get("hint"), doc.get(_ROUTES_KEY, [])
+    routes = doc.get(_ROUTES_KEY, [])
     if not isinstance(routes, list) or not all(isinstance(r, str) for r in routes):
         return None
-    return doc["detail"], hint if isinstance(hint, str) else "", tuple(routes)
+    return doc["detail"], _hint(doc), tuple(routes)
 
 
 # A page left on a refused backend (Vite 5's client reloads as soon as its ping gets any
